@@ -1,0 +1,61 @@
+"""Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
+import re
+
+from flask import Flask, request
+
+__version__ = "0.1.0"
+
+# The Orion REST API version this server speaks (Prefect 2.7 line).
+API_VERSION = "0.8.4"
+_OLDEST_CLIENT_API = (0, 8, 0)
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def create_app(overrides=None):
+    """Build the app: settings, database binding, schema check, API and CLI.
+
+    ``overrides`` is a mapping of settings applied after the environment (used by tests).
+    Nothing connects to the database except the schema check, which refuses a database
+    migrated by a newer Orion.
+    """
+    from app import migrations
+    from app.blueprints.api import register_api
+    from app.cli import orion_cli
+    from app.config import load_config
+    from app.db import close_db, database, init_database
+    from app.extensions import api
+
+    app = Flask(__name__)
+    app.config.from_mapping(load_config(overrides))
+    init_database(app.config)
+    with database.connection_context():
+        migrations.check_schema(database)
+
+    app.teardown_request(close_db)
+    app.before_request(_check_api_request)
+    api.init_app(app)
+    register_api(api)
+    app.cli.add_command(orion_cli, "orion")
+    return app
+
+
+def _check_api_request():
+    """Refuse API calls from clients too old for this server, or without the API key if set."""
+    from flask import current_app
+
+    if not request.path.startswith("/api/"):
+        return None
+    key = current_app.config.get("API_KEY")
+    if key and request.headers.get("Authorization") != f"Bearer {key}":
+        return {"detail": "Missing or invalid API key (send 'Authorization: Bearer <key>')."}, 401
+    version = request.headers.get("X-PREFECT-API-VERSION")
+    if version is None:
+        return None
+    match = _VERSION_RE.match(version.strip())
+    if match is None:
+        return {"detail": f"Invalid X-PREFECT-API-VERSION header {version!r}: expected x.y.z."}, 400
+    if tuple(int(part) for part in match.groups()) < _OLDEST_CLIENT_API:
+        return {
+            "detail": f"Client API version {version} is too old; this server speaks {API_VERSION}."
+        }, 400
+    return None

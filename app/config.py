@@ -1,0 +1,70 @@
+"""Every Orion server setting, in one place.
+
+Settings come from ``DefaultConfig``, then ``ORION_<KEY>`` environment variables (values are
+parsed as JSON when they parse, so ``ORION_API_DEFAULT_LIMIT=50`` is an int), then the
+``overrides`` mapping given to :func:`load_config` (tests). The environment is read only when
+:func:`load_config` is called, never at import time.
+"""
+import os
+
+from flask import Config
+
+
+class DefaultConfig:
+    """Defaults; each key can be set with an ``ORION_``-prefixed environment variable."""
+
+    # Folder for the SQLite database, results storage and other local state.
+    HOME = "~/.orion"
+    # Database URL: sqlite:///<path> or postgresql://user:pass@host:port/db (None = SQLite in HOME).
+    DATABASE_URL = None
+    # Most connections one process keeps open to the database (per pool).
+    DATABASE_POOL_SIZE = 20
+    # Seconds a pooled connection may sit idle before it is recycled.
+    DATABASE_POOL_STALE_SECONDS = 300
+    # Seconds a write waits for SQLite's lock before giving up (busy_timeout).
+    DATABASE_BUSY_TIMEOUT_SECONDS = 60
+    # Apply pending migrations when the server starts (orion start).
+    DATABASE_MIGRATE_ON_START = True
+    # Redis URL for the RQ workers; unset means services run in-process.
+    REDIS_URL = None
+    # If set, every /api request must send "Authorization: Bearer <key>".
+    API_KEY = None
+    # Default and largest `limit` of filter endpoints.
+    API_DEFAULT_LIMIT = 200
+    # Most log records accepted by one POST /api/logs/ call.
+    API_LOGS_MAX_BATCH = 1000
+    # Longest task run cache_key accepted.
+    API_TASK_CACHE_KEY_MAX_LENGTH = 2000
+    # Address and port `orion start` binds to.
+    SERVER_HOST = "127.0.0.1"
+    SERVER_PORT = 4200
+    # Gunicorn worker processes and threads per process for `orion start`.
+    SERVER_WORKERS = 1
+    SERVER_THREADS = 8
+    # Largest request body accepted, in bytes (larger ones get 413).
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # flask-smorest / OpenAPI: spec at /api/openapi.json, docs served from vendored assets.
+    API_TITLE = "Orion"
+    API_VERSION = "0.8.4"
+    OPENAPI_VERSION = "3.1.0"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "api/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+    OPENAPI_REDOC_PATH = "/redoc"
+    OPENAPI_REDOC_URL = "/static/vendor/redoc/redoc.standalone.js"
+    # Keep JSON responses compact and in insertion order.
+    JSON_SORT_KEYS = False
+
+
+def load_config(overrides=None):
+    """Build the settings: defaults, then ORION_* environment variables, then ``overrides``."""
+    config = Config(os.getcwd())
+    config.from_object(DefaultConfig)
+    config.from_prefixed_env("ORION")
+    if overrides:
+        config.update(overrides)
+    config["HOME"] = os.path.abspath(os.path.expanduser(config["HOME"]))
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = "sqlite:///" + os.path.join(config["HOME"], "orion.db")
+    return config

@@ -1,0 +1,43 @@
+"""Peewee models; ``TABLES`` lists them parents first (create in order, drop in reverse)."""
+from app.models.base import BaseModel, UTCDateTimeField, utcnow
+from app.models.flows import Deployment, Flow
+from app.models.misc import ConcurrencyLimit, Log, SavedSearch, WorkQueue
+from app.models.runs import (
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    TaskRunState,
+    TaskRunStateCache,
+)
+
+TABLES = (
+    Flow,
+    Deployment,
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    TaskRunState,
+    TaskRunStateCache,
+    WorkQueue,
+    ConcurrencyLimit,
+    Log,
+    SavedSearch,
+)
+
+__all__ = [
+    "TABLES",
+    "BaseModel",
+    "UTCDateTimeField",
+    "utcnow",
+    "ConcurrencyLimit",
+    "Deployment",
+    "Flow",
+    "FlowRun",
+    "FlowRunState",
+    "Log",
+    "SavedSearch",
+    "TaskRun",
+    "TaskRunState",
+    "TaskRunStateCache",
+    "WorkQueue",
+]

@@ -1,0 +1,55 @@
+"""Base model and column types shared by every Orion table."""
+import datetime
+import uuid
+
+from peewee import DateTimeField, Model, UUIDField
+
+from app.db import database
+
+UTC = datetime.timezone.utc
+
+
+def utcnow():
+    """The current time, timezone-aware in UTC."""
+    return datetime.datetime.now(UTC)
+
+
+class UTCDateTimeField(DateTimeField):
+    """A timestamp stored as naive UTC and returned timezone-aware.
+
+    Values are written as fixed-width ``YYYY-MM-DD HH:MM:SS.ffffff`` strings, so SQLite (which
+    stores text) sorts and compares them correctly; PostgreSQL casts the same literal to its
+    ``TIMESTAMP`` column. Aware values in any zone are converted to UTC; naive values are taken
+    to be UTC already.
+    """
+
+    def db_value(self, value):
+        if value is None or not isinstance(value, datetime.datetime):
+            return value
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ", timespec="microseconds")
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class BaseModel(Model):
+    """UUID primary key plus UTC ``created``/``updated`` stamps (``updated`` indexed)."""
+
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    created = UTCDateTimeField(default=utcnow)
+    updated = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    def save(self, *args, **kwargs):
+        """Save the row, stamping ``updated``."""
+        self.updated = utcnow()
+        return super().save(*args, **kwargs)

@@ -1,0 +1,41 @@
+"""Orion: a self-hosted workflow orchestration server (Prefect 2 Orion API compatible).
+
+Versions are pinned exactly: this is the set checked to work together (see
+../shared/DEPENDENCIES.md); a fresh machine installs what was tested.
+"""
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "flask==3.1.3",
+    "werkzeug==3.1.9",
+    "flask-smorest==0.47.0",
+    "marshmallow==4.4.0",
+    "apispec==6.10.1",
+    "webargs==8.7.1",
+    "peewee==4.5.3",
+    "psycopg2-binary==2.9.13",
+    "gunicorn==27.0.1",
+    "rq==3.0.0",
+    "redis==8.1.0",
+    "click==8.5.1",
+    "croniter==7.0.0",
+    "python-dateutil==4.0.0",
+]
+
+TEST_REQUIRES = [
+    "pytest==9.2.0",
+    "playwright==1.65.2",
+]
+
+setup(
+    name="orion",
+    version="0.1.0",
+    description="Workflow orchestration server with the Prefect 2 Orion REST API",
+    python_requires=">=3.11",
+    packages=find_packages(include=["app", "app.*", "workers", "workers.*", "client", "client.*"]),
+    include_package_data=True,
+    package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={"console_scripts": ["orion = app.cli:orion_cli"]},
+)
