@@ -27,6 +27,7 @@ def create_app(overrides=None):
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
+    app.json.sort_keys = False
     init_database(app.config)
     with database.connection_context():
         migrations.check_schema(database)
@@ -34,7 +35,7 @@ def create_app(overrides=None):
     app.teardown_request(close_db)
     app.before_request(_check_api_request)
     api.init_app(app)
-    register_api(api)
+    register_api(app, api)
     app.cli.add_command(orion_cli, "orion")
     return app
 

@@ -53,8 +53,6 @@ class DefaultConfig:
     OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
     OPENAPI_REDOC_PATH = "/redoc"
     OPENAPI_REDOC_URL = "/static/vendor/redoc/redoc.standalone.js"
-    # Keep JSON responses compact and in insertion order.
-    JSON_SORT_KEYS = False
 
 
 def load_config(overrides=None):

@@ -20,11 +20,13 @@ class UTCDateTimeField(DateTimeField):
     Values are written as fixed-width ``YYYY-MM-DD HH:MM:SS.ffffff`` strings, so SQLite (which
     stores text) sorts and compares them correctly; PostgreSQL casts the same literal to its
     ``TIMESTAMP`` column. Aware values in any zone are converted to UTC; naive values are taken
-    to be UTC already.
+    to be UTC already; ISO-8601 strings are parsed first.
     """
 
     def db_value(self, value):
-        if value is None or not isinstance(value, datetime.datetime):
+        if isinstance(value, str):
+            value = datetime.datetime.fromisoformat(value)
+        if not isinstance(value, datetime.datetime):
             return value
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,23 @@
+"""The REST API under ``/api``: one flask-smorest blueprint per resource."""
+from app.blueprints.api import flow_runs, flows, logs, root, states, task_runs
+from app.blueprints.api.common import StrictUUIDConverter
+
+API_BLUEPRINTS = (
+    root.blp,
+    flows.blp,
+    flow_runs.blp,
+    task_runs.blp,
+    states.flow_run_states,
+    states.task_run_states,
+    logs.blp,
+)
+
+
+def register_api(app, api):
+    """Register the strict UUID path converter and every API blueprint."""
+    app.url_map.converters["uuid"] = StrictUUIDConverter
+    api.register_converter(
+        StrictUUIDConverter, lambda converter: {"type": "string", "format": "uuid"}
+    )
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)

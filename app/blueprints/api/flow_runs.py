@@ -1,0 +1,77 @@
+"""Flow runs: ``/api/flow_runs``."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.blueprints.api.common import json_response, no_content
+from app.models import utcnow
+from app.schemas.actions import FlowRunCreateSchema, FlowRunHistorySchema, FlowRunUpdateSchema
+from app.schemas.core import FlowRunSchema, HistoryIntervalSchema, dump_flow_run
+from app.schemas.filters import FlowRunCountBody, FlowRunFilterBody
+from app.services import flow_runs
+
+blp = Blueprint("flow_runs", __name__, url_prefix="/api/flow_runs", description="Flow runs.")
+
+
+@blp.route("/")
+class FlowRuns(MethodView):
+    @blp.arguments(FlowRunCreateSchema)
+    @blp.response(201, FlowRunSchema)
+    @blp.alt_response(200, schema=FlowRunSchema, success=True,
+                      description="A run with this flow and idempotency key already existed.")
+    def post(self, data):
+        """Create a flow run (default state Pending), idempotent on flow + idempotency key."""
+        run, created = flow_runs.create_flow_run(data)
+        return json_response(dump_flow_run(run), 201 if created else 200)
+
+
+@blp.route("/<uuid:flow_run_id>")
+class FlowRunById(MethodView):
+    @blp.response(200, FlowRunSchema)
+    def get(self, flow_run_id):
+        """Read a flow run with its current state."""
+        return json_response(dump_flow_run(flow_runs.read_flow_run(flow_run_id)))
+
+    @blp.arguments(FlowRunUpdateSchema)
+    @blp.response(204)
+    def patch(self, changes, flow_run_id):
+        """Update a flow run's name, version, parameters, policy, tags or infrastructure pid."""
+        flow_runs.update_flow_run(flow_run_id, changes)
+        return no_content()
+
+    @blp.response(204)
+    def delete(self, flow_run_id):
+        """Delete a flow run with its states and task runs."""
+        flow_runs.delete_flow_run(flow_run_id)
+        return no_content()
+
+
+@blp.post("/filter")
+@blp.arguments(FlowRunFilterBody)
+@blp.response(200, FlowRunSchema(many=True))
+def filter_flow_runs(body):
+    """List flow runs matching filters, sorted and paged."""
+    now = utcnow()
+    return json_response([dump_flow_run(r, now) for r in flow_runs.read_flow_runs(body)])
+
+
+@blp.post("/count")
+@blp.arguments(FlowRunCountBody)
+@blp.response(200, description="The number of matching flow runs.")
+def count_flow_runs(body):
+    """Count flow runs matching filters."""
+    return json_response(flow_runs.count_flow_runs(body))
+
+
+@blp.post("/history")
+@blp.arguments(FlowRunHistorySchema)
+@blp.response(200, HistoryIntervalSchema(many=True))
+def flow_run_history(body):
+    """Count matching flow runs per state in time buckets of their expected start."""
+    history = flow_runs.read_flow_run_history(
+        body.pop("history_start"), body.pop("history_end"),
+        body.pop("history_interval_seconds"), body,
+    )
+    for entry in history:
+        entry["interval_start"] = entry["interval_start"].isoformat()
+        entry["interval_end"] = entry["interval_end"].isoformat()
+    return json_response(history)

@@ -1,0 +1,33 @@
+"""Server-level endpoints: health, version, hello."""
+from flask_smorest import Blueprint
+
+import app
+from app.blueprints.api.common import json_response
+from app.services import admin
+
+blp = Blueprint("root", __name__, url_prefix="/api", description="Server health and version.")
+
+
+@blp.get("/health")
+@blp.response(200, description="`true` when the server can reach its database.")
+@blp.alt_response(503, description="The database cannot be reached; `detail` says why.")
+def health():
+    """Check that the server is up and can query its database."""
+    problem = admin.database_problem()
+    if problem is not None:
+        return json_response({"detail": f"Database unavailable: {problem}"}, 503)
+    return json_response(True)
+
+
+@blp.get("/admin/version")
+@blp.response(200, description="The server version string.")
+def version():
+    """The Orion server version."""
+    return json_response(app.__version__)
+
+
+@blp.get("/hello")
+@blp.response(200, description="A greeting.")
+def hello():
+    """Say hello (a connectivity check that touches nothing)."""
+    return json_response("👋")

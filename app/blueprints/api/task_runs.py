@@ -1,0 +1,63 @@
+"""Task runs: ``/api/task_runs``."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.blueprints.api.common import json_response, no_content
+from app.models import utcnow
+from app.schemas.actions import TaskRunCreateSchema, TaskRunUpdateSchema
+from app.schemas.core import TaskRunSchema, dump_task_run
+from app.schemas.filters import TaskRunCountBody, TaskRunFilterBody
+from app.services import task_runs
+
+blp = Blueprint("task_runs", __name__, url_prefix="/api/task_runs", description="Task runs.")
+
+
+@blp.route("/")
+class TaskRuns(MethodView):
+    @blp.arguments(TaskRunCreateSchema)
+    @blp.response(201, TaskRunSchema)
+    @blp.alt_response(200, schema=TaskRunSchema, success=True,
+                      description="A run with this flow run, task key and dynamic key existed.")
+    def post(self, data):
+        """Create a task run (default state Pending), idempotent on flow run + task key +
+        dynamic key."""
+        run, created = task_runs.create_task_run(data)
+        return json_response(dump_task_run(run), 201 if created else 200)
+
+
+@blp.route("/<uuid:task_run_id>")
+class TaskRunById(MethodView):
+    @blp.response(200, TaskRunSchema)
+    def get(self, task_run_id):
+        """Read a task run with its current state."""
+        return json_response(dump_task_run(task_runs.read_task_run(task_run_id)))
+
+    @blp.arguments(TaskRunUpdateSchema)
+    @blp.response(204)
+    def patch(self, changes, task_run_id):
+        """Rename a task run."""
+        task_runs.update_task_run(task_run_id, changes)
+        return no_content()
+
+    @blp.response(204)
+    def delete(self, task_run_id):
+        """Delete a task run with its states."""
+        task_runs.delete_task_run(task_run_id)
+        return no_content()
+
+
+@blp.post("/filter")
+@blp.arguments(TaskRunFilterBody)
+@blp.response(200, TaskRunSchema(many=True))
+def filter_task_runs(body):
+    """List task runs matching filters, sorted and paged."""
+    now = utcnow()
+    return json_response([dump_task_run(r, now) for r in task_runs.read_task_runs(body)])
+
+
+@blp.post("/count")
+@blp.arguments(TaskRunCountBody)
+@blp.response(200, description="The number of matching task runs.")
+def count_task_runs(body):
+    """Count task runs matching filters."""
+    return json_response(task_runs.count_task_runs(body))

@@ -1,0 +1,189 @@
+"""Request bodies that create or change objects (Orion's ``schemas/actions.py``).
+
+Loaded data is a plain dict ready for the services: defaults filled, names validated,
+states normalised (see :mod:`app.schemas.states`), policies completed with Orion's defaults.
+"""
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
+
+from app.schemas.base import DateTime, Name, OrionSchema, Tags
+from app.schemas.states import StateCreateSchema
+
+
+class RetryDelay(fields.Field):
+    """Seconds between retries: one number, or a list of up to 50 (one per attempt)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise ValidationError("Must be a number of seconds or a list of them.")
+        if isinstance(value, (int, float)):
+            if value < 0:
+                raise ValidationError("Must not be negative.")
+            return value
+        if isinstance(value, list):
+            if len(value) > 50:
+                raise ValidationError("Can not configure more than 50 retry delays per task.")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                       for v in value):
+                raise ValidationError("Every retry delay must be a non-negative number.")
+            return value
+        raise ValidationError("Must be a number of seconds or a list of them.")
+
+
+class FlowRunPolicySchema(OrionSchema):
+    """Retry and pause settings of a flow run."""
+
+    max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    retry_delay_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0))
+    retries = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    retry_delay = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
+    pause_keys = fields.List(fields.String(), load_default=list, allow_none=True)
+    resuming = fields.Boolean(load_default=False, allow_none=True)
+
+    @post_load
+    def complete(self, data, **kwargs):
+        data["pause_keys"] = sorted(set(data["pause_keys"] or ()))
+        data["resuming"] = bool(data["resuming"])
+        return data
+
+
+class TaskRunPolicySchema(OrionSchema):
+    """Retry settings of a task run."""
+
+    max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    retry_delay_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0))
+    retries = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    retry_delay = RetryDelay(load_default=None, allow_none=True)
+    retry_jitter_factor = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0)
+    )
+
+
+FLOW_RUN_POLICY_DEFAULTS = FlowRunPolicySchema().load({})
+TASK_RUN_POLICY_DEFAULTS = TaskRunPolicySchema().load({})
+
+
+class FlowCreateSchema(OrionSchema):
+    """Body of ``POST /api/flows/``."""
+
+    name = Name()
+    tags = Tags()
+
+
+class FlowUpdateSchema(OrionSchema):
+    """Body of ``PATCH /api/flows/{id}``."""
+
+    tags = fields.List(fields.String())
+
+
+class FlowRunCreateSchema(OrionSchema):
+    """Body of ``POST /api/flow_runs/``; ``state`` defaults to Pending."""
+
+    name = fields.String(allow_none=True)
+    flow_id = fields.UUID(required=True)
+    deployment_id = fields.UUID(allow_none=True)
+    state = fields.Nested(StateCreateSchema, allow_none=True)
+    flow_version = fields.String(allow_none=True)
+    parameters = fields.Dict(load_default=dict)
+    context = fields.Dict(load_default=dict)
+    parent_task_run_id = fields.UUID(allow_none=True)
+    infrastructure_document_id = fields.UUID(allow_none=True)
+    empirical_policy = fields.Nested(FlowRunPolicySchema, load_default=dict)
+    tags = Tags()
+    idempotency_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=2000))
+    work_queue_name = fields.String(allow_none=True)
+    created_by = fields.Dict(allow_none=True)
+
+    @post_load
+    def complete(self, data, **kwargs):
+        data["empirical_policy"] = data["empirical_policy"] or dict(FLOW_RUN_POLICY_DEFAULTS)
+        return data
+
+
+class FlowRunUpdateSchema(OrionSchema):
+    """Body of ``PATCH /api/flow_runs/{id}``: only the fields given are changed."""
+
+    name = fields.String()
+    flow_version = fields.String(allow_none=True)
+    parameters = fields.Dict()
+    empirical_policy = fields.Nested(FlowRunPolicySchema)
+    tags = fields.List(fields.String())
+    infrastructure_pid = fields.String(allow_none=True)
+
+
+class TaskRunCreateSchema(OrionSchema):
+    """Body of ``POST /api/task_runs/``; ``state`` defaults to Pending."""
+
+    name = fields.String(allow_none=True)
+    flow_run_id = fields.UUID(required=True)
+    task_key = fields.String(required=True, validate=validate.Length(min=1))
+    dynamic_key = fields.String(required=True)
+    cache_key = fields.String(allow_none=True)
+    cache_expiration = DateTime(allow_none=True)
+    task_version = fields.String(allow_none=True)
+    empirical_policy = fields.Nested(TaskRunPolicySchema, load_default=dict)
+    tags = Tags()
+    task_inputs = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()),
+                              load_default=dict)
+    state = fields.Nested(StateCreateSchema, allow_none=True)
+
+    # Set per app from API_TASK_CACHE_KEY_MAX_LENGTH by the API layer.
+    cache_key_max_length = 2000
+
+    @validates_schema
+    def check_cache_key(self, data, **kwargs):
+        key = data.get("cache_key")
+        if key is not None and len(key) > self.cache_key_max_length:
+            raise ValidationError(
+                f"Cache key exceeded maximum allowed length of {self.cache_key_max_length} "
+                "characters.",
+                "cache_key",
+            )
+
+    @post_load
+    def complete(self, data, **kwargs):
+        data["empirical_policy"] = data["empirical_policy"] or dict(TASK_RUN_POLICY_DEFAULTS)
+        return data
+
+
+class TaskRunUpdateSchema(OrionSchema):
+    """Body of ``PATCH /api/task_runs/{id}``."""
+
+    name = fields.String()
+
+
+class LogCreateSchema(OrionSchema):
+    """One record in the list body of ``POST /api/logs/``."""
+
+    name = fields.String(required=True)
+    level = fields.Integer(required=True, validate=validate.Range(min=0))
+    message = fields.String(required=True)
+    timestamp = DateTime(required=True)
+    flow_run_id = fields.UUID(required=True)
+    task_run_id = fields.UUID(allow_none=True)
+
+
+class FlowRunHistorySchema(OrionSchema):
+    """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters."""
+
+    history_start = DateTime(required=True)
+    history_end = DateTime(required=True)
+    history_interval_seconds = fields.Float(required=True, validate=validate.Range(min=1))
+
+    # Most buckets one history call may ask for.
+    max_intervals = 500
+
+    @validates_schema
+    def check_range(self, data, **kwargs):
+        start, end = data.get("history_start"), data.get("history_end")
+        interval = data.get("history_interval_seconds")
+        if start is None or end is None or interval is None:
+            return
+        if end < start:
+            raise ValidationError("history_end must not be before history_start.", "history_end")
+        if (end - start).total_seconds() / interval > self.max_intervals:
+            raise ValidationError(
+                f"History interval must not produce more than {self.max_intervals} intervals.",
+                "history_interval_seconds",
+            )

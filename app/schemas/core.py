@@ -1,0 +1,231 @@
+"""API response objects: marshmallow schemas that document them, and fast dumpers.
+
+The schemas are the OpenAPI description of each response. Responses themselves are built by
+the ``dump_*`` functions, plain dict construction that is about ten times faster than a
+marshmallow dump (a filter call returns up to 200 runs with their states). Tests load every
+dumper's output with the matching schema, so the two cannot drift apart.
+"""
+import datetime
+
+from marshmallow import fields
+
+from app.schemas.base import DateTime, OrionSchema
+from app.schemas.states import StateSchema
+from app.states import TERMINAL_STATES
+
+UTC = datetime.timezone.utc
+_TERMINAL_VALUES = frozenset(t.value for t in TERMINAL_STATES)
+
+
+class ORMSchema(OrionSchema):
+    """Fields every stored object has."""
+
+    id = fields.UUID(required=True)
+    created = DateTime(required=True)
+    updated = DateTime(required=True)
+
+
+class FlowSchema(ORMSchema):
+    name = fields.String(required=True)
+    tags = fields.List(fields.String(), required=True)
+
+
+class RunSchema(ORMSchema):
+    """Fields shared by flow runs and task runs."""
+
+    name = fields.String(required=True)
+    empirical_policy = fields.Dict(required=True)
+    tags = fields.List(fields.String(), required=True)
+    state_id = fields.UUID(allow_none=True)
+    state_type = fields.String(allow_none=True)
+    state_name = fields.String(allow_none=True)
+    run_count = fields.Integer(required=True)
+    expected_start_time = DateTime(allow_none=True)
+    next_scheduled_start_time = DateTime(allow_none=True)
+    start_time = DateTime(allow_none=True)
+    end_time = DateTime(allow_none=True)
+    total_run_time = fields.Float(required=True, metadata={"description": "Seconds."})
+    estimated_run_time = fields.Float(
+        required=True, metadata={"description": "Seconds, including the current RUNNING spell."}
+    )
+    estimated_start_time_delta = fields.Float(
+        required=True, metadata={"description": "Seconds late (0 when on time)."}
+    )
+    state = fields.Nested(StateSchema, allow_none=True)
+
+
+class FlowRunSchema(RunSchema):
+    flow_id = fields.UUID(required=True)
+    deployment_id = fields.UUID(allow_none=True)
+    work_queue_name = fields.String(allow_none=True)
+    flow_version = fields.String(allow_none=True)
+    parameters = fields.Dict(required=True)
+    idempotency_key = fields.String(allow_none=True)
+    context = fields.Dict(required=True)
+    parent_task_run_id = fields.UUID(allow_none=True)
+    auto_scheduled = fields.Boolean(required=True)
+    infrastructure_document_id = fields.UUID(allow_none=True)
+    infrastructure_pid = fields.String(allow_none=True)
+    created_by = fields.Dict(allow_none=True)
+    work_pool_name = fields.String(allow_none=True)
+
+
+class TaskRunSchema(RunSchema):
+    flow_run_id = fields.UUID(required=True)
+    task_key = fields.String(required=True)
+    dynamic_key = fields.String(required=True)
+    cache_key = fields.String(allow_none=True)
+    cache_expiration = DateTime(allow_none=True)
+    task_version = fields.String(allow_none=True)
+    task_inputs = fields.Dict(required=True)
+    flow_run_run_count = fields.Integer(required=True)
+
+
+class LogSchema(ORMSchema):
+    name = fields.String(required=True)
+    level = fields.Integer(required=True)
+    message = fields.String(required=True)
+    timestamp = DateTime(required=True)
+    flow_run_id = fields.UUID(required=True)
+    task_run_id = fields.UUID(allow_none=True)
+
+
+class HistoryStateSchema(OrionSchema):
+    state_type = fields.String(required=True)
+    state_name = fields.String(required=True)
+    count_runs = fields.Integer(required=True)
+    sum_estimated_run_time = fields.Float(required=True)
+    sum_estimated_lateness = fields.Float(required=True)
+
+
+class HistoryIntervalSchema(OrionSchema):
+    interval_start = DateTime(required=True)
+    interval_end = DateTime(required=True)
+    states = fields.List(fields.Nested(HistoryStateSchema), required=True)
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def _str(value):
+    return str(value) if value is not None else None
+
+
+def dump_state(state):
+    """A state row as the API shows it, or None."""
+    if state is None:
+        return None
+    return {
+        "id": str(state.id),
+        "type": state.type,
+        "name": state.name,
+        "timestamp": state.timestamp.isoformat(),
+        "message": state.message,
+        "data": state.data,
+        "state_details": state.state_details,
+    }
+
+
+def dump_flow(flow):
+    return {
+        "id": str(flow.id),
+        "created": flow.created.isoformat(),
+        "updated": flow.updated.isoformat(),
+        "name": flow.name,
+        "tags": flow.tags,
+    }
+
+
+def estimated_run_time(run, now):
+    """Seconds spent running so far: the stored total plus the current RUNNING spell."""
+    if run.state_type == "RUNNING" and run.state_timestamp is not None:
+        return run.total_run_time + max((now - run.state_timestamp).total_seconds(), 0.0)
+    return run.total_run_time
+
+
+def estimated_start_time_delta(run, now):
+    """Seconds between the expected and the actual start; for a run that should have started
+    and has not, the time it has waited so far. Zero when on time or early."""
+    expected = run.expected_start_time
+    if expected is None:
+        return 0.0
+    if run.start_time is not None:
+        return max((run.start_time - expected).total_seconds(), 0.0)
+    if run.state_type not in _TERMINAL_VALUES and expected < now:
+        return (now - expected).total_seconds()
+    return 0.0
+
+
+def _dump_run(run, now):
+    return {
+        "id": str(run.id),
+        "created": run.created.isoformat(),
+        "updated": run.updated.isoformat(),
+        "name": run.name,
+        "empirical_policy": run.empirical_policy,
+        "tags": run.tags,
+        "state_id": _str(run.state_id),
+        "state_type": run.state_type,
+        "state_name": run.state_name,
+        "run_count": run.run_count,
+        "expected_start_time": _iso(run.expected_start_time),
+        "next_scheduled_start_time": _iso(run.next_scheduled_start_time),
+        "start_time": _iso(run.start_time),
+        "end_time": _iso(run.end_time),
+        "total_run_time": run.total_run_time,
+        "estimated_run_time": estimated_run_time(run, now),
+        "estimated_start_time_delta": estimated_start_time_delta(run, now),
+        "state": dump_state(run.state),
+    }
+
+
+def dump_flow_run(run, now=None):
+    """A flow run (with ``run.state`` loaded, or None) as the API shows it."""
+    out = _dump_run(run, now or datetime.datetime.now(UTC))
+    out.update(
+        flow_id=str(run.flow_id),
+        deployment_id=_str(run.deployment_id),
+        work_queue_name=run.work_queue_name,
+        flow_version=run.flow_version,
+        parameters=run.parameters,
+        idempotency_key=run.idempotency_key,
+        context=run.context,
+        parent_task_run_id=_str(run.parent_task_run_id),
+        auto_scheduled=run.auto_scheduled,
+        infrastructure_document_id=_str(run.infrastructure_document_id),
+        infrastructure_pid=run.infrastructure_pid,
+        created_by=run.created_by,
+        work_pool_name=None,
+    )
+    return out
+
+
+def dump_task_run(run, now=None):
+    """A task run (with ``run.state`` loaded, or None) as the API shows it."""
+    out = _dump_run(run, now or datetime.datetime.now(UTC))
+    out.update(
+        flow_run_id=str(run.flow_run_id),
+        task_key=run.task_key,
+        dynamic_key=run.dynamic_key,
+        cache_key=run.cache_key,
+        cache_expiration=_iso(run.cache_expiration),
+        task_version=run.task_version,
+        task_inputs=run.task_inputs,
+        flow_run_run_count=run.flow_run_run_count,
+    )
+    return out
+
+
+def dump_log(log):
+    return {
+        "id": str(log.id),
+        "created": log.created.isoformat(),
+        "updated": log.updated.isoformat(),
+        "name": log.name,
+        "level": log.level,
+        "message": log.message,
+        "timestamp": log.timestamp.isoformat(),
+        "flow_run_id": str(log.flow_run_id),
+        "task_run_id": _str(log.task_run_id),
+    }

@@ -1,0 +1,33 @@
+"""Helpers shared by the services: idempotent inserts, lookups that raise ObjectNotFound."""
+import uuid
+
+from app.db import database
+from app.exceptions import ObjectNotFound
+
+
+def get_or_raise(query, label, object_id):
+    """The first row of ``query``, or ObjectNotFound naming ``label`` and ``object_id``."""
+    row = query.first()
+    if row is None:
+        raise ObjectNotFound(f"{label} {object_id} not found.")
+    return row
+
+
+def insert_or_get(model, values, unique_where):
+    """Insert ``values`` unless a row matching the unique key ``unique_where`` exists.
+
+    Returns ``(row, created)``. Safe under any number of concurrent callers: the database's
+    unique index decides (``ON CONFLICT DO NOTHING`` / ``INSERT OR IGNORE``), and the row is
+    read back in the same transaction, so every caller gets the one row that won.
+    """
+    new_id = uuid.uuid4()
+    with database.atomic():
+        model.insert(id=new_id, **values).on_conflict_ignore().execute()
+        row = model.get(unique_where)
+    return row, row.id == new_id
+
+
+def require_exists(model, object_id, label):
+    """Raise ObjectNotFound unless a ``model`` row with this id exists."""
+    if not model.select(model.id).where(model.id == object_id).exists():
+        raise ObjectNotFound(f"{label} {object_id} not found.")

@@ -1,0 +1,178 @@
+"""Flow runs: idempotent creation with an initial state, reads, updates, filters, history."""
+import datetime
+import uuid
+
+from peewee import SQL, Case, fn
+
+from app.db import database, is_sqlite
+from app.exceptions import ObjectNotFound
+from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, utcnow
+from app.services import filters
+from app.services.common import get_or_raise, require_exists
+from app.services.names import generate_run_name
+from app.services.runs import initial_state, with_state
+from app.states import TERMINAL_STATES
+
+_CREATE_FIELDS = (
+    "flow_version", "parameters", "context", "parent_task_run_id", "infrastructure_document_id",
+    "empirical_policy", "tags", "idempotency_key", "work_queue_name", "created_by",
+)
+
+
+def create_flow_run(data):
+    """Create a flow run, or return the existing one with the same flow and idempotency key.
+
+    ``data`` is a loaded FlowRunCreate body. The run and its first state (``data["state"]``,
+    default Pending) are written in one transaction. Returns ``(run, created)`` with
+    ``run.state`` loaded.
+    """
+    now = utcnow()
+    run = FlowRun(
+        id=uuid.uuid4(),
+        flow=data["flow_id"],
+        deployment=data.get("deployment_id"),
+        name=data.get("name") or generate_run_name(),
+        created=now,
+        updated=now,
+        **{key: data[key] for key in _CREATE_FIELDS if key in data},
+    )
+    with database.atomic():
+        require_exists(Flow, data["flow_id"], "Flow")
+        if data.get("deployment_id") is not None:
+            require_exists(Deployment, data["deployment_id"], "Deployment")
+        state = initial_state(run, FlowRunState, data.get("state"), is_task=False)
+        if run.idempotency_key is None:
+            FlowRun.insert(**run.__data__).execute()
+        else:
+            FlowRun.insert(**run.__data__).on_conflict_ignore().execute()
+            existing = read_flow_run_where(
+                (FlowRun.flow == run.flow_id) & (FlowRun.idempotency_key == run.idempotency_key)
+            )
+            if existing.id != run.id:
+                return existing, False
+        state.flow_run = run.id
+        state.save(force_insert=True)
+    run.state = state
+    return run, True
+
+
+def read_flow_run_where(condition):
+    """The one flow run matching ``condition``, with its state, or None."""
+    return with_state(FlowRun, FlowRunState).where(condition).first()
+
+
+def read_flow_run(flow_run_id):
+    """The flow run with this id, with ``run.state`` loaded; ObjectNotFound if none."""
+    return get_or_raise(
+        with_state(FlowRun, FlowRunState).where(FlowRun.id == flow_run_id),
+        "Flow run", flow_run_id,
+    )
+
+
+def update_flow_run(flow_run_id, changes):
+    """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid)."""
+    with database.atomic():
+        updated = (
+            FlowRun.update(updated=utcnow(), **changes)
+            .where(FlowRun.id == flow_run_id)
+            .execute()
+        )
+    if not updated:
+        raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+
+
+def delete_flow_run(flow_run_id):
+    """Delete a flow run with its states and task runs.
+
+    Subflow runs whose parent task run is deleted with it keep existing, detached from the
+    parent (their ``parent_task_run_id`` is cleared), as Orion's ``SET NULL`` does.
+    """
+    with database.atomic():
+        parent_tasks = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
+        (FlowRun.update(parent_task_run_id=None)
+         .where(FlowRun.parent_task_run_id.in_(parent_tasks))
+         .execute())
+        deleted = FlowRun.delete().where(FlowRun.id == flow_run_id).execute()
+    if not deleted:
+        raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+
+
+def read_flow_runs(body):
+    """Flow runs (with states) matching a filter body, sorted and paged."""
+    query = filters.apply_filters(with_state(FlowRun, FlowRunState), FlowRun, body)
+    return list(filters.sort_and_page(query, FlowRun, body))
+
+
+def count_flow_runs(body):
+    """How many flow runs match a filter body."""
+    return filters.apply_filters(FlowRun.select(), FlowRun, body).count()
+
+
+def _seconds_between(later, earlier):
+    """SQL expression: seconds from ``earlier`` to ``later`` (timestamps or parameters)."""
+    if is_sqlite():
+        return (fn.julianday(later) - fn.julianday(earlier)) * 86400.0
+    return fn.date_part(SQL("'epoch'"), later - earlier)
+
+
+def read_flow_run_history(start, end, interval_seconds, body, now=None):
+    """Counts of flow runs per state in fixed time buckets, by expected start time.
+
+    Returns one entry per bucket from ``start`` (inclusive) to ``end``, each with
+    ``interval_start``, ``interval_end`` and a ``states`` list of ``{state_type, state_name,
+    count_runs, sum_estimated_run_time, sum_estimated_lateness}`` (seconds). Bucketing and
+    sums happen in the database, so the cost does not grow with the number of runs returned.
+    """
+    now = now or utcnow()
+    start_param = FlowRun.expected_start_time.db_value(start)
+    now_param = FlowRun.expected_start_time.db_value(now)
+    bucket = fn.floor(_seconds_between(FlowRun.expected_start_time, start_param)
+                      / float(interval_seconds))
+    run_time = FlowRun.total_run_time + Case(
+        None, [(FlowRun.state_type == "RUNNING",
+                _seconds_between(now_param, FlowRun.state_timestamp))], 0.0)
+    terminal = [t.value for t in TERMINAL_STATES]
+    lateness = Case(None, [
+        (FlowRun.start_time.is_null(False) & (FlowRun.start_time > FlowRun.expected_start_time),
+         _seconds_between(FlowRun.start_time, FlowRun.expected_start_time)),
+        (FlowRun.start_time.is_null() & FlowRun.state_type.not_in(terminal)
+         & (FlowRun.expected_start_time < now_param),
+         _seconds_between(now_param, FlowRun.expected_start_time)),
+    ], 0.0)
+    query = (
+        FlowRun.select(
+            bucket.alias("bucket"),
+            FlowRun.state_type,
+            FlowRun.state_name,
+            fn.COUNT(FlowRun.id).alias("count_runs"),
+            fn.SUM(run_time).alias("run_time"),
+            fn.SUM(lateness).alias("lateness"),
+        )
+        .where(
+            (FlowRun.expected_start_time >= start)
+            & (FlowRun.expected_start_time < end)
+            & FlowRun.state_type.is_null(False)
+        )
+        .group_by(bucket, FlowRun.state_type, FlowRun.state_name)
+    )
+    query = filters.apply_filters(query, FlowRun, body)
+    interval = datetime.timedelta(seconds=interval_seconds)
+    buckets = []
+    bucket_start = start
+    while bucket_start < end or not buckets:
+        buckets.append({"interval_start": bucket_start,
+                        "interval_end": bucket_start + interval, "states": []})
+        bucket_start += interval
+    for row in query.dicts():
+        index = int(row["bucket"])
+        if 0 <= index < len(buckets):
+            buckets[index]["states"].append({
+                "state_type": row["state_type"],
+                "state_name": row["state_name"],
+                "count_runs": row["count_runs"],
+                "sum_estimated_run_time": float(row["run_time"] or 0.0),
+                "sum_estimated_lateness": float(row["lateness"] or 0.0),
+            })
+    for entry in buckets:
+        entry["states"].sort(key=lambda s: (s["state_type"], s["state_name"]))
+    return buckets

@@ -1,0 +1,51 @@
+"""Flows: idempotent creation by name, reads, tag updates, deletion."""
+from app.db import database
+from app.models import Flow, utcnow
+from app.services import filters
+from app.services.common import get_or_raise, insert_or_get
+
+
+def create_flow(name, tags=()):
+    """Create the flow ``name``, or return the existing one. Returns ``(flow, created)``."""
+    now = utcnow()
+    return insert_or_get(
+        Flow, {"name": name, "tags": list(tags), "created": now, "updated": now},
+        Flow.name == name,
+    )
+
+
+def read_flow(flow_id):
+    """The flow with this id; ObjectNotFound if there is none."""
+    return get_or_raise(Flow.select().where(Flow.id == flow_id), "Flow", flow_id)
+
+
+def read_flow_by_name(name):
+    """The flow with this name; ObjectNotFound if there is none."""
+    return get_or_raise(Flow.select().where(Flow.name == name), "Flow", repr(name))
+
+
+def update_flow(flow_id, changes):
+    """Apply ``changes`` (currently only ``tags``) to a flow."""
+    with database.atomic():
+        updated = Flow.update(updated=utcnow(), **changes).where(Flow.id == flow_id).execute()
+    if not updated:
+        read_flow(flow_id)
+
+
+def delete_flow(flow_id):
+    """Delete a flow with its deployments and runs (cascade)."""
+    with database.atomic():
+        deleted = Flow.delete().where(Flow.id == flow_id).execute()
+    if not deleted:
+        read_flow(flow_id)
+
+
+def read_flows(body):
+    """Flows matching a filter body (flows/flow_runs/task_runs/deployments, sort, paging)."""
+    query = filters.apply_filters(Flow.select(), Flow, body)
+    return list(filters.sort_and_page(query, Flow, body))
+
+
+def count_flows(body):
+    """How many flows match a filter body."""
+    return filters.apply_filters(Flow.select(), Flow, body).count()

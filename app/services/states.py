@@ -1,0 +1,35 @@
+"""Reading the state history of flow runs and task runs."""
+from app.models import FlowRunState, TaskRunState
+from app.services.common import get_or_raise
+
+
+def read_flow_run_states(flow_run_id):
+    """Every state of a flow run, oldest first (empty for an unknown run)."""
+    return list(
+        FlowRunState.select()
+        .where(FlowRunState.flow_run == flow_run_id)
+        .order_by(FlowRunState.timestamp)
+    )
+
+
+def read_flow_run_state(state_id):
+    """One flow run state by id; ObjectNotFound if none."""
+    return get_or_raise(
+        FlowRunState.select().where(FlowRunState.id == state_id), "Flow run state", state_id
+    )
+
+
+def read_task_run_states(task_run_id):
+    """Every state of a task run, oldest first (empty for an unknown run)."""
+    return list(
+        TaskRunState.select()
+        .where(TaskRunState.task_run == task_run_id)
+        .order_by(TaskRunState.timestamp)
+    )
+
+
+def read_task_run_state(state_id):
+    """One task run state by id; ObjectNotFound if none."""
+    return get_or_raise(
+        TaskRunState.select().where(TaskRunState.id == state_id), "Task run state", state_id
+    )

@@ -1,0 +1,87 @@
+"""Task runs: idempotent creation with an initial state, reads, updates, filters."""
+import uuid
+
+from app.db import database
+from app.exceptions import ObjectNotFound
+from app.models import FlowRun, TaskRun, TaskRunState, utcnow
+from app.services import filters
+from app.services.common import get_or_raise, require_exists
+from app.services.names import generate_run_name
+from app.services.runs import initial_state, with_state
+
+_CREATE_FIELDS = (
+    "task_key", "dynamic_key", "cache_key", "cache_expiration", "task_version",
+    "empirical_policy", "tags", "task_inputs",
+)
+
+
+def create_task_run(data):
+    """Create a task run, or return the existing one with the same flow run, task key and
+    dynamic key. ``data`` is a loaded TaskRunCreate body; the first state defaults to
+    Pending. Returns ``(run, created)`` with ``run.state`` loaded."""
+    now = utcnow()
+    run = TaskRun(
+        id=uuid.uuid4(),
+        flow_run=data["flow_run_id"],
+        name=data.get("name") or f"{data['task_key']}-{generate_run_name()}",
+        created=now,
+        updated=now,
+        **{key: data[key] for key in _CREATE_FIELDS if key in data},
+    )
+    with database.atomic():
+        require_exists(FlowRun, data["flow_run_id"], "Flow run")
+        state = initial_state(run, TaskRunState, data.get("state"), is_task=True)
+        TaskRun.insert(**run.__data__).on_conflict_ignore().execute()
+        existing = with_state(TaskRun, TaskRunState).where(
+            (TaskRun.flow_run == run.flow_run_id)
+            & (TaskRun.task_key == run.task_key)
+            & (TaskRun.dynamic_key == run.dynamic_key)
+        ).first()
+        if existing.id != run.id:
+            return existing, False
+        state.task_run = run.id
+        state.save(force_insert=True)
+    run.state = state
+    return run, True
+
+
+def read_task_run(task_run_id):
+    """The task run with this id, with ``run.state`` loaded; ObjectNotFound if none."""
+    return get_or_raise(
+        with_state(TaskRun, TaskRunState).where(TaskRun.id == task_run_id),
+        "Task run", task_run_id,
+    )
+
+
+def update_task_run(task_run_id, changes):
+    """Apply a TaskRunUpdate (the name)."""
+    with database.atomic():
+        updated = (
+            TaskRun.update(updated=utcnow(), **changes)
+            .where(TaskRun.id == task_run_id)
+            .execute()
+        )
+    if not updated:
+        raise ObjectNotFound(f"Task run {task_run_id} not found.")
+
+
+def delete_task_run(task_run_id):
+    """Delete a task run and its states; a subflow it stood for is detached, not deleted."""
+    with database.atomic():
+        (FlowRun.update(parent_task_run_id=None)
+         .where(FlowRun.parent_task_run_id == task_run_id)
+         .execute())
+        deleted = TaskRun.delete().where(TaskRun.id == task_run_id).execute()
+    if not deleted:
+        raise ObjectNotFound(f"Task run {task_run_id} not found.")
+
+
+def read_task_runs(body):
+    """Task runs (with states) matching a filter body, sorted and paged."""
+    query = filters.apply_filters(with_state(TaskRun, TaskRunState), TaskRun, body)
+    return list(filters.sort_and_page(query, TaskRun, body))
+
+
+def count_task_runs(body):
+    """How many task runs match a filter body."""
+    return filters.apply_filters(TaskRun.select(), TaskRun, body).count()
