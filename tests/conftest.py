@@ -96,3 +96,41 @@ def db(app):
 def client(app, db):
     """Flask test client for the API on clean tables."""
     return app.test_client()
+
+
+@pytest.fixture
+def make_app(app):
+    """Build extra apps with setting overrides; the shared ``app``'s database is rebound after.
+
+    peewee's ``database`` is one proxy per process, so a second app takes it over; tests that
+    need one (other settings, a broken database) use this factory to hand it back.
+    """
+    def build(**overrides):
+        settings = {key: app.config[key] for key in ("TESTING", "HOME", "DATABASE_URL")}
+        settings.update(overrides)
+        return create_app(settings)
+
+    yield build
+    init_database(app.config)
+
+
+@pytest.fixture
+def flow(client):
+    """A flow named "etl", as the API returns it."""
+    return client.post("/api/flows/", json={"name": "etl"}).get_json()
+
+
+@pytest.fixture
+def flow_run(client, flow):
+    """A Pending flow run of ``flow``, as the API returns it."""
+    return client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+
+
+def assert_422(response, *loc):
+    """Assert an Orion-shaped 422 whose detail names the location ``loc`` (a prefix)."""
+    assert response.status_code == 422, response.get_json()
+    body = response.get_json()
+    assert body["exception_message"] == "Invalid request received."
+    locations = [tuple(d["loc"][: len(loc)]) for d in body["exception_detail"]]
+    assert tuple(loc) in locations, body["exception_detail"]
+    return body

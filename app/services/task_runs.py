@@ -7,7 +7,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
 from app.services.common import get_or_raise, require_exists
 from app.services.names import generate_run_name
-from app.services.runs import initial_state, with_state
+from app.services.runs import fetch_runs, initial_state, with_state
 
 _CREATE_FIELDS = (
     "task_key", "dynamic_key", "cache_key", "cache_expiration", "task_version",
@@ -79,7 +79,7 @@ def delete_task_run(task_run_id):
 def read_task_runs(body):
     """Task runs (with states) matching a filter body, sorted and paged."""
     query = filters.apply_filters(with_state(TaskRun, TaskRunState), TaskRun, body)
-    return list(filters.sort_and_page(query, TaskRun, body))
+    return fetch_runs(filters.sort_and_page(query, TaskRun, body), TaskRun, TaskRunState)
 
 
 def count_task_runs(body):

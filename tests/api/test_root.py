@@ -1,0 +1,64 @@
+"""Health, version, hello, the API version header and the optional API key."""
+import shutil
+
+import pytest
+
+import app as orion
+
+
+def test_health_is_true_when_the_database_answers(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.get_json() is True
+
+
+def test_health_is_503_with_a_reason_when_the_database_is_gone(make_app, tmp_path, db):
+    folder = tmp_path / "db"
+    broken = make_app(DATABASE_URL=f"sqlite:///{folder}/orion.db")
+    shutil.rmtree(folder)
+    db.close_all()
+    response = broken.test_client().get("/api/health")
+    assert response.status_code == 503
+    assert "Database unavailable" in response.get_json()["detail"]
+    # Every other endpoint says the same instead of a 500.
+    response = broken.test_client().post("/api/flows/filter", json={})
+    assert response.status_code == 503
+
+
+def test_version_and_hello(client):
+    assert client.get("/api/admin/version").get_json() == orion.__version__
+    assert client.get("/api/hello").status_code == 200
+
+
+@pytest.mark.parametrize("header", ["0.8.0", "0.8.4", "1.0.0", " 0.8.3 "])
+def test_supported_api_versions_are_accepted(client, header):
+    response = client.get("/api/hello", headers={"X-PREFECT-API-VERSION": header})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("header", ["0.7.9", "banana", "1.2", "0.8.x"])
+def test_old_or_malformed_api_versions_are_400(client, header):
+    response = client.get("/api/hello", headers={"X-PREFECT-API-VERSION": header})
+    assert response.status_code == 400
+    assert header.strip() in response.get_json()["detail"]
+
+
+def test_api_key_is_required_when_configured(make_app, db):
+    secured = make_app(API_KEY="s3cret").test_client()
+    assert secured.get("/api/hello").status_code == 401
+    wrong = secured.get("/api/hello", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = secured.get("/api/hello", headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 200
+
+
+def test_unknown_route_is_json_404(client):
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404
+    assert "detail" in response.get_json()
+
+
+def test_request_body_too_large_is_413(make_app, db):
+    small = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    response = small.post("/api/flows/", json={"name": "x" * 4096})
+    assert response.status_code == 413

@@ -1,0 +1,55 @@
+"""/api/flow_run_states, /api/task_run_states and /api/logs."""
+import uuid
+
+from tests.conftest import assert_422
+
+
+def test_flow_run_states(client, flow_run):
+    states = client.get(f"/api/flow_run_states/?flow_run_id={flow_run['id']}").get_json()
+    assert [s["id"] for s in states] == [flow_run["state_id"]]
+    one = client.get(f"/api/flow_run_states/{flow_run['state_id']}").get_json()
+    assert one == flow_run["state"]
+    assert client.get(f"/api/flow_run_states/?flow_run_id={uuid.uuid4()}").get_json() == []
+    assert client.get(f"/api/flow_run_states/{uuid.uuid4()}").status_code == 404
+    assert_422(client.get("/api/flow_run_states/"), "query", "flow_run_id")
+    assert_422(client.get("/api/flow_run_states/?flow_run_id=bad"), "query", "flow_run_id")
+
+
+def test_task_run_states(client, flow_run):
+    task = client.post("/api/task_runs/", json={
+        "flow_run_id": flow_run["id"], "task_key": "k", "dynamic_key": "0"}).get_json()
+    states = client.get(f"/api/task_run_states/?task_run_id={task['id']}").get_json()
+    assert [s["id"] for s in states] == [task["state_id"]]
+    assert client.get(f"/api/task_run_states/{task['state_id']}").get_json() == task["state"]
+    assert client.get(f"/api/task_run_states/{uuid.uuid4()}").status_code == 404
+
+
+def log(flow_run, level=20, message="hello", timestamp="2030-01-01T00:00:00Z", **extra):
+    return {"name": "orion.flow_runs", "level": level, "message": message,
+            "timestamp": timestamp, "flow_run_id": flow_run["id"], **extra}
+
+
+def test_logs_batch_create_and_filter(client, flow_run):
+    task_id = str(uuid.uuid4())
+    batch = [log(flow_run, level=10 * (i % 5), message=f"m{i}",
+                 timestamp=f"2030-01-01T00:00:{i:02d}Z",
+                 task_run_id=task_id if i % 2 else None) for i in range(20)]
+    response = client.post("/api/logs/", json=batch)
+    assert response.status_code == 201
+    logs = client.post("/api/logs/filter", json={}).get_json()
+    assert [entry["message"] for entry in logs] == [f"m{i}" for i in range(20)]
+    body = {"logs": {"level": {"ge_": 30}, "task_run_id": {"any_": [task_id]}},
+            "sort": "TIMESTAMP_DESC"}
+    filtered = client.post("/api/logs/filter", json=body).get_json()
+    assert [entry["message"] for entry in filtered] == ["m19", "m13", "m9", "m3"]
+    body = {"logs": {"timestamp": {"after_": "2030-01-01T00:00:18Z"}}}
+    assert len(client.post("/api/logs/filter", json=body).get_json()) == 2
+
+
+def test_logs_reject_bad_records_and_oversized_batches(client, flow_run):
+    assert_422(client.post("/api/logs/", json=[log(flow_run, level="loud")]), "body", 0, "level")
+    assert_422(client.post("/api/logs/", json=[{"message": "m"}]), "body", 0)
+    assert_422(client.post("/api/logs/", json={"not": "a list"}), "body")
+    assert_422(client.post("/api/logs/", json=[log(flow_run)] * 1001), "body")
+    assert client.post("/api/logs/", json=[log(flow_run)] * 1000).status_code == 201
+    assert_422(client.post("/api/logs/filter", json={"logs": {"level": {"gt_": 1}}}), "body", "logs")
