@@ -90,8 +90,8 @@ class TaskRun(RunMixin):
 class StateMixin(BaseModel):
     """Columns shared by flow run and task run state rows."""
 
-    type = CharField(index=True)
-    name = CharField(index=True)
+    type = CharField()
+    name = CharField()
     timestamp = UTCDateTimeField()
     message = TextField(null=True)
     data = JSONField(null=True)

@@ -1,0 +1,216 @@
+"""The ``orion`` command line: serve the API, migrate and reset the database.
+
+``orion_cli`` is both the ``orion`` console script and ``flask orion`` (``create_app`` adds it).
+Inside a Flask app context (``flask --app wsgi orion ...``) commands use that app's settings and
+its database binding; otherwise they read the settings with ``load_config()`` and bind the
+database themselves. Expected failures (a database newer than this Orion, an unknown migration,
+an unreachable database) print one ``Error:`` line and exit with status 1, without a traceback.
+"""
+from urllib.parse import urlsplit
+
+import click
+from flask import current_app, has_app_context
+from peewee import DatabaseError, InterfaceError
+from playhouse.migrations import MigrationError
+
+from app import migrations
+from app.config import load_config
+from app.db import database, init_database
+from app.exceptions import OrionError
+
+
+class _OrionGroup(click.Group):
+    """A click group that turns Orion's expected errors into one-line messages."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (OrionError, MigrationError) as error:
+            raise click.ClickException(str(error)) from None
+        except (DatabaseError, InterfaceError) as error:
+            raise click.ClickException(f"database error: {error}".strip()) from None
+
+
+@click.group("orion", cls=_OrionGroup)
+def orion_cli():
+    """Orion: a workflow orchestration server."""
+
+
+@orion_cli.command()
+@click.option("--host", help="Address to listen on [default: ORION_SERVER_HOST or 127.0.0.1].")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port [default: ORION_SERVER_PORT or 4200]."
+)
+@click.option(
+    "--workers", type=click.IntRange(1), help="Worker processes [default: ORION_SERVER_WORKERS]."
+)
+@click.option(
+    "--threads", type=click.IntRange(1), help="Threads per worker [default: ORION_SERVER_THREADS]."
+)
+def start(host, port, workers, threads):
+    """Migrate the database, then serve Orion.
+
+    Applies pending migrations (unless ORION_DATABASE_MIGRATE_ON_START is false, in which case
+    it only refuses a database newer than this Orion), then runs gunicorn (gthread workers)
+    until stopped. The app is built once in the gunicorn master and forked into the workers
+    (preload), so a broken app fails here, before gunicorn starts.
+    """
+    config = _settings()
+    host = host or config["SERVER_HOST"]
+    port = port or config["SERVER_PORT"]
+    with database.connection_context():
+        if config["DATABASE_MIGRATE_ON_START"]:
+            _echo_applied(migrations.upgrade(database))
+        else:
+            migrations.check_schema(database)
+    if has_app_context():
+        app = current_app._get_current_object()
+    else:
+        from app import create_app
+
+        app = create_app()
+    # Forked workers must not inherit the master's pooled connections.
+    database.close_all()
+
+    base = f"http://{_url_host(host)}:{port}"
+    click.echo(f"Orion API:  {base}/api   (set ORION_API_URL={base}/api to use this server)")
+    click.echo(f"Dashboard:  {base}/")
+    click.echo(f"API docs:   {base}/docs")
+    _serve(
+        app,
+        {
+            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "workers": workers or config["SERVER_WORKERS"],
+            "threads": threads or config["SERVER_THREADS"],
+            "worker_class": "gthread",
+            "preload_app": True,
+            "proc_name": "orion",
+            # gunicornc's socket defaults to one path per user, which two servers would share.
+            "control_socket_disable": True,
+        },
+    )
+
+
+@orion_cli.group("db")
+def db_group():
+    """Inspect and migrate the database schema."""
+
+
+@db_group.command("upgrade")
+@click.option("--target", help="Stop after applying this migration.")
+def db_upgrade(target):
+    """Apply pending migrations."""
+    config = _settings()
+    click.echo(f"Upgrading {_display_url(config['DATABASE_URL'])}")
+    with database.connection_context():
+        _echo_applied(migrations.upgrade(database, target))
+
+
+@db_group.command("downgrade")
+@click.option("--target", help="Keep this migration; revert the ones after it [default: all].")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def db_downgrade(target, yes):
+    """Revert migrations, newest first (all of them unless --target is given)."""
+    config = _settings()
+    url = _display_url(config["DATABASE_URL"])
+    if not yes:
+        what = f"the migrations after {target}" if target else "every migration"
+        click.confirm(
+            f"This reverts {what} in {url}; data in the tables and columns they drop is lost. "
+            "Continue?",
+            abort=True,
+        )
+    with database.connection_context():
+        reverted = migrations.downgrade(database, target)
+    for name in reverted:
+        click.echo(f"Reverted {name}")
+    if not reverted:
+        click.echo("Nothing to revert.")
+
+
+@db_group.command("status")
+def db_status():
+    """List migrations and whether each is applied; fails if the database is newer."""
+    config = _settings()
+    click.echo(f"Database: {_display_url(config['DATABASE_URL'])}")
+    with database.connection_context():
+        rows = migrations.status(database)
+        for name, applied in rows:
+            click.echo(f"[{'x' if applied else ' '}] {name}")
+        migrations.check_schema(database)
+    pending = sum(1 for _, applied in rows if not applied)
+    if pending:
+        click.echo(f"{pending} pending migration(s): run `orion db upgrade`.")
+    else:
+        click.echo("Schema is up to date.")
+
+
+@orion_cli.command("reset-db")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset_db(yes):
+    """Drop all Orion tables and data, then recreate the schema."""
+    config = _settings()
+    url = _display_url(config["DATABASE_URL"])
+    if not yes:
+        click.confirm(f"This drops all Orion data in {url}. Continue?", abort=True)
+    with database.connection_context():
+        applied = migrations.reset(database)
+    click.echo(f"Dropped all Orion tables in {url}")
+    _echo_applied(applied)
+
+
+def _serve(app, options):
+    """Run gunicorn's master with ``options`` (gunicorn setting names) serving ``app``.
+
+    Never returns: when gunicorn stops, it exits the process with its own status.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class OrionServer(BaseApplication):
+        """Gunicorn serving an already-built Flask app."""
+
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    OrionServer().run()
+
+
+def _settings():
+    """The current Flask app's settings, or the environment's with the database bound."""
+    if has_app_context():
+        return current_app.config
+    config = load_config()
+    init_database(config)
+    return config
+
+
+def _echo_applied(names):
+    """Print one progress line per applied migration, or that there was nothing to do."""
+    for name in names:
+        click.echo(f"Applied {name}")
+    if not names:
+        click.echo("Database schema is up to date.")
+
+
+def _display_url(url):
+    """``url`` with any password masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, hostinfo = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{hostinfo}").geturl()
+
+
+def _url_host(host):
+    """How clients on this machine reach a server listening on ``host``."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+

@@ -1,0 +1,296 @@
+"""Versioned migrations (app.migrations) on SQLite and PostgreSQL.
+
+Each test gets its own empty database and its own peewee database object, so nothing here
+touches the shared ``app`` fixture's database or binding: SQLite uses a temp file, PostgreSQL
+a dedicated ``orion_test_migrations`` database emptied before every test.
+"""
+import datetime
+import os
+import shutil
+import threading
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+from peewee import DatabaseError, SqliteDatabase, Table
+from playhouse.migrations import Migration, MigrationError
+
+from app import migrations
+from app.db import database, open_database
+from app.exceptions import SchemaTooNew
+from app.models import TABLES, Flow, FlowRun, FlowRunState, utcnow
+from tests.conftest import POSTGRES_URL, ensure_postgres_database
+
+REAL_MIGRATIONS = [m.name for m in Migration.load_directory(migrations.DIRECTORY)]
+FUTURE = "9999_from_a_newer_orion"
+
+ADD_NOTE = '''"""Test migration: a nullable note on flows."""
+from peewee import TextField
+
+
+def up(migrator, db):
+    migrator.migrate(migrator.add_column("flow", "note", TextField(null=True)))
+
+
+def down(migrator, db):
+    migrator.migrate(migrator.drop_column("flow", "note"))
+'''
+
+BROKEN = '''"""Test migration: creates a table, then fails."""
+
+
+def up(migrator, db):
+    db.execute_sql('CREATE TABLE "half_done" (id INTEGER)')
+    db.execute_sql("THIS IS NOT SQL")
+'''
+
+
+def isolated_database_url(backend, tmp_path, pg_name):
+    """URL of an empty database of ``backend`` that no other test module uses.
+
+    PostgreSQL: the database ``pg_name`` on the test server, created if missing and emptied.
+    """
+    if backend == "sqlite":
+        return "sqlite:///" + str(tmp_path / "orion.db")
+    url = urlsplit(POSTGRES_URL)._replace(path="/" + pg_name).geturl()
+    ensure_postgres_database(url)
+    db = open_database(url)
+    for table in db.get_tables():
+        db.execute_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+    db.close_all()
+    return url
+
+
+@pytest.fixture
+def mdb_url(backend, tmp_path):
+    """URL of an empty database of the current backend, private to this module."""
+    return isolated_database_url(backend, tmp_path, "orion_test_migrations")
+
+
+@pytest.fixture
+def mdb(mdb_url):
+    """An unbound peewee database on ``mdb_url``."""
+    db = open_database(mdb_url)
+    yield db
+    db.close_all()
+
+
+@pytest.fixture
+def extra_migrations(tmp_path, monkeypatch):
+    """Point app.migrations at a copy of the real migrations plus the given extra files.
+
+    Returns a function ``add(name, source)`` writing one more migration file.
+    """
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for name in REAL_MIGRATIONS:
+        shutil.copy(os.path.join(migrations.DIRECTORY, name + ".py"), folder)
+    monkeypatch.setattr(migrations, "DIRECTORY", str(folder))
+    return lambda name, source: (folder / f"{name}.py").write_text(source)
+
+
+@contextmanager
+def restored_binding():
+    """Give ``app.db.database`` back to whatever it was bound to before the block."""
+    previous = database.obj
+    try:
+        yield
+    finally:
+        if database.obj is not None and database.obj is not previous:
+            database.close_all()
+        database.initialize(previous)
+
+
+def schema_snapshot(db):
+    """Tables, columns, indexes and constraints as the database reports them."""
+    snapshot = {}
+    for table in db.get_tables():
+        if table == migrations.HISTORY_TABLE:
+            continue
+        snapshot[table] = {
+            "columns": sorted(
+                (c.name, c.data_type.lower(), c.null, c.primary_key)
+                for c in db.get_columns(table)
+            ),
+            "indexes": sorted((i.name, tuple(i.columns), i.unique) for i in db.get_indexes(table)),
+            "foreign_keys": sorted(
+                (f.column, f.dest_table, f.dest_column) for f in db.get_foreign_keys(table)
+            ),
+        }
+    if isinstance(db, SqliteDatabase):
+        ddl = db.execute_sql(
+            "SELECT name, sql FROM sqlite_master WHERE tbl_name != ? ORDER BY name",
+            (migrations.HISTORY_TABLE,),
+        ).fetchall()
+    else:
+        ddl = db.execute_sql(
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text != %s "
+            "ORDER BY 1, 2",
+            (migrations.HISTORY_TABLE,),
+        ).fetchall()
+    snapshot["ddl"] = ddl
+    return snapshot
+
+
+def add_run_with_state(db):
+    """Insert a flow, a flow run and a state of it (a chain of foreign keys)."""
+    with db.bind_ctx(TABLES):
+        flow = Flow.create(name="etl")
+        run = FlowRun.create(flow=flow, name="run-1")
+        FlowRunState.create(flow_run=run, type="PENDING", name="Pending", timestamp=utcnow())
+
+
+def row_counts(db):
+    """Rows per model table."""
+    with db.bind_ctx(TABLES):
+        return {model.__name__: model.select().count() for model in TABLES}
+
+
+def record_future_migration(db):
+    """Make the history claim a migration this Orion does not have."""
+    history = Table(migrations.HISTORY_TABLE, ("id", "name", "applied")).bind(db)
+    history.insert(name=FUTURE, applied=datetime.datetime.now()).execute()
+
+
+def test_upgrade_from_empty_then_down_and_up_again(mdb):
+    assert migrations.status(mdb) == [(name, False) for name in REAL_MIGRATIONS]
+    migrations.check_schema(mdb)
+
+    assert migrations.upgrade(mdb) == REAL_MIGRATIONS
+    assert migrations.status(mdb) == [(name, True) for name in REAL_MIGRATIONS]
+    assert migrations.upgrade(mdb) == []
+    expected_tables = {m._meta.table_name for m in TABLES} | {migrations.HISTORY_TABLE}
+    assert set(mdb.get_tables()) == expected_tables
+
+    assert migrations.downgrade(mdb) == REAL_MIGRATIONS[::-1]
+    assert mdb.get_tables() == [migrations.HISTORY_TABLE]
+    assert migrations.downgrade(mdb) == []
+
+    assert migrations.upgrade(mdb) == REAL_MIGRATIONS
+    assert set(mdb.get_tables()) == expected_tables
+
+
+def test_migrated_schema_matches_the_models(mdb):
+    migrations.upgrade(mdb)
+    migrated = schema_snapshot(mdb)
+
+    migrations.downgrade(mdb)
+    with mdb.bind_ctx(TABLES):
+        mdb.create_tables(TABLES)
+    assert migrated == schema_snapshot(mdb)
+    assert set(migrated) - {"ddl"} == {m._meta.table_name for m in TABLES}
+
+
+def test_upgrade_to_target_is_behind_then_catches_up(mdb, extra_migrations):
+    extra_migrations("9001_add_flow_note", ADD_NOTE)
+    latest_real = REAL_MIGRATIONS[-1]
+
+    assert migrations.upgrade(mdb, target=latest_real) == REAL_MIGRATIONS
+    assert migrations.status(mdb)[-1] == ("9001_add_flow_note", False)
+    migrations.check_schema(mdb)
+
+    assert migrations.upgrade(mdb) == ["9001_add_flow_note"]
+    assert "note" in {c.name for c in mdb.get_columns("flow")}
+
+    assert migrations.downgrade(mdb, target=latest_real) == ["9001_add_flow_note"]
+    assert "note" not in {c.name for c in mdb.get_columns("flow")}
+    assert migrations.downgrade(mdb, target=latest_real) == []
+    with pytest.raises(MigrationError, match="not an applied migration"):
+        migrations.downgrade(mdb, target="9001_add_flow_note")
+    with pytest.raises(MigrationError, match="unknown migration"):
+        migrations.upgrade(mdb, target="0042_nope")
+
+
+def test_failed_migration_rolls_back_the_whole_run(mdb, extra_migrations):
+    extra_migrations("9001_add_flow_note", ADD_NOTE)
+    extra_migrations("9002_broken", BROKEN)
+
+    with pytest.raises(DatabaseError):
+        migrations.upgrade(mdb)
+
+    assert mdb.get_tables() == []
+    assert not any(applied for _, applied in migrations.status(mdb))
+
+
+def test_newer_database_is_refused(mdb):
+    migrations.upgrade(mdb)
+    record_future_migration(mdb)
+
+    message = (
+        f"database schema is at migration {FUTURE}, newer than this Orion knows "
+        f"(latest {REAL_MIGRATIONS[-1]}); upgrade Orion"
+    )
+    with pytest.raises(SchemaTooNew) as refused:
+        migrations.check_schema(mdb)
+    assert str(refused.value) == message
+    with pytest.raises(SchemaTooNew):
+        migrations.upgrade(mdb)
+    with pytest.raises(SchemaTooNew):
+        migrations.downgrade(mdb)
+    assert (FUTURE, True) in migrations.status(mdb)
+
+
+def test_check_schema_inside_a_transaction_on_an_empty_database(mdb):
+    with mdb.atomic():
+        migrations.check_schema(mdb)
+        assert mdb.execute_sql("SELECT 1").fetchone() == (1,)
+
+
+def test_create_app_refuses_a_newer_database(mdb, mdb_url, tmp_path):
+    from app import create_app
+
+    migrations.upgrade(mdb)
+    record_future_migration(mdb)
+    with restored_binding():
+        with pytest.raises(SchemaTooNew, match="newer than this Orion knows"):
+            create_app({"TESTING": True, "HOME": str(tmp_path), "DATABASE_URL": mdb_url})
+
+
+def test_reset_empties_a_migrated_database(mdb):
+    migrations.upgrade(mdb)
+    add_run_with_state(mdb)
+    assert row_counts(mdb)["FlowRunState"] == 1
+
+    assert migrations.reset(mdb) == REAL_MIGRATIONS
+
+    assert set(row_counts(mdb).values()) == {0}
+    assert migrations.status(mdb) == [(name, True) for name in REAL_MIGRATIONS]
+
+
+def test_reset_a_database_created_without_migrations(mdb):
+    with mdb.bind_ctx(TABLES):
+        mdb.create_tables(TABLES)
+    add_run_with_state(mdb)
+
+    assert migrations.reset(mdb) == REAL_MIGRATIONS
+
+    assert set(row_counts(mdb).values()) == {0}
+    migrations.check_schema(mdb)
+
+
+def test_reset_an_empty_or_newer_database(mdb):
+    assert migrations.reset(mdb) == REAL_MIGRATIONS
+    record_future_migration(mdb)
+
+    assert migrations.reset(mdb) == REAL_MIGRATIONS
+    assert migrations.status(mdb) == [(name, True) for name in REAL_MIGRATIONS]
+
+
+def test_concurrent_upgrades_apply_each_migration_once(mdb):
+    start = threading.Barrier(2)
+
+    def race():
+        start.wait()
+        try:
+            return migrations.upgrade(mdb)
+        finally:
+            mdb.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        results = [f.result() for f in [pool.submit(race), pool.submit(race)]]
+
+    assert sorted(results) == [[], REAL_MIGRATIONS]
+    history = mdb.execute_sql(f'SELECT name FROM "{migrations.HISTORY_TABLE}"').fetchall()
+    assert sorted(name for (name,) in history) == REAL_MIGRATIONS
