@@ -44,7 +44,7 @@ def _check_api_request():
     """Refuse API calls from clients too old for this server, or without the API key if set."""
     from flask import current_app
 
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
         return None
     key = current_app.config.get("API_KEY")
     if key and request.headers.get("Authorization") != f"Bearer {key}":

@@ -99,7 +99,7 @@ def client(app, db):
 
 
 @pytest.fixture
-def make_app(app):
+def make_app(app, db):
     """Build extra apps with setting overrides; the shared ``app``'s database is rebound after.
 
     peewee's ``database`` is one proxy per process, so a second app takes it over; tests that

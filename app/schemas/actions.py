@@ -6,6 +6,7 @@ states normalised (see :mod:`app.schemas.states`), policies completed with Orion
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.schemas.base import DateTime, Name, OrionSchema, Tags
+from app.schemas.filters import FlowRunCountBody
 from app.schemas.states import StateCreateSchema
 
 
@@ -164,7 +165,7 @@ class LogCreateSchema(OrionSchema):
     task_run_id = fields.UUID(allow_none=True)
 
 
-class FlowRunHistorySchema(OrionSchema):
+class FlowRunHistorySchema(FlowRunCountBody):
     """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters."""
 
     history_start = DateTime(required=True)
