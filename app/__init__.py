@@ -22,13 +22,13 @@ def create_app(overrides=None):
     from app.blueprints.api import register_api
     from app.cli import orion_cli
     from app.config import load_config
-    from app.db import close_db, database, init_database
+    from app.db import close_db, database
     from app.extensions import api
 
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
     app.json.sort_keys = False
-    init_database(app.config)
+    bind_process_state(app)
     with database.connection_context():
         migrations.check_schema(database)
 
@@ -38,6 +38,18 @@ def create_app(overrides=None):
     register_api(app, api)
     app.cli.add_command(orion_cli, "orion")
     return app
+
+
+def bind_process_state(app):
+    """Point process-wide state at ``app``'s settings: the database proxy, schema limits.
+
+    ``create_app`` does this; a process that builds several apps (tests) calls it to switch.
+    """
+    from app.blueprints.api import apply_schema_limits
+    from app.db import init_database
+
+    init_database(app.config)
+    apply_schema_limits(app.config)
 
 
 def _check_api_request():

@@ -18,6 +18,7 @@ from app.exceptions import (
     ObjectAlreadyExists,
     ObjectNotFound,
 )
+from app.schemas.errors import ErrorSchema
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ def validation_error(detail):
 
 class OrionApi(Api):
     """flask-smorest Api with Orion-shaped error bodies and domain-error handlers."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from app import create_app, migrations
+from app import bind_process_state, create_app, migrations
 from app.db import database, init_database, is_sqlite
 from app.config import load_config
 from app.models import TABLES
@@ -111,7 +111,7 @@ def make_app(app, db):
         return create_app(settings)
 
     yield build
-    init_database(app.config)
+    bind_process_state(app)
 
 
 @pytest.fixture

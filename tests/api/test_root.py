@@ -62,3 +62,17 @@ def test_request_body_too_large_is_413(make_app, db):
     small = make_app(MAX_CONTENT_LENGTH=1024).test_client()
     response = small.post("/api/flows/", json={"name": "x" * 4096})
     assert response.status_code == 413
+
+
+def test_limits_follow_settings(make_app):
+    narrow = make_app(API_DEFAULT_LIMIT=5).test_client()
+    assert narrow.post("/api/flows/filter", json={"limit": 5}).status_code == 200
+    response = narrow.post("/api/flows/filter", json={"limit": 6})
+    assert response.status_code == 422
+
+
+def test_openapi_spec_is_public_and_documents_orion_errors(make_app):
+    secured = make_app(API_KEY="s3cret").test_client()
+    spec = secured.get("/api/openapi.json").get_json()
+    error = spec["components"]["schemas"]["Error"]["properties"]
+    assert {"detail", "exception_message", "exception_detail", "request_body"} <= set(error)

@@ -1,6 +1,8 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import flow_runs, flows, logs, root, states, task_runs
 from app.blueprints.api.common import StrictUUIDConverter
+from app.schemas.actions import TaskRunCreateSchema
+from app.schemas.filters import PagedBody
 
 API_BLUEPRINTS = (
     root.blp,
@@ -11,6 +13,16 @@ API_BLUEPRINTS = (
     states.task_run_states,
     logs.blp,
 )
+
+
+def apply_schema_limits(config):
+    """Set the limits request schemas enforce from the app's settings.
+
+    Schemas cannot read Flask settings, so these are class attributes: process-wide, like the
+    database binding (one app per process).
+    """
+    PagedBody.max_limit = config["API_DEFAULT_LIMIT"]
+    TaskRunCreateSchema.cache_key_max_length = config["API_TASK_CACHE_KEY_MAX_LENGTH"]
 
 
 def register_api(app, api):
