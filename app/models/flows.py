@@ -10,6 +10,10 @@ class Flow(BaseModel):
     name = CharField(unique=True)
     tags = JSONField(default=list)
 
+    class Meta:
+        # The CREATED_DESC sort.
+        indexes = ((("created",), False),)
+
 
 class Deployment(BaseModel):
     """A flow packaged to be run on a schedule or on demand; unique by (flow, name)."""
@@ -34,4 +38,4 @@ class Deployment(BaseModel):
     updated_by = JSONField(null=True)
 
     class Meta:
-        indexes = ((("flow", "name"), True),)
+        indexes = ((("flow", "name"), True), (("created",), False))

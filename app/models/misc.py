@@ -44,6 +44,10 @@ class Log(BaseModel):
     flow_run_id = UUIDField(index=True)
     task_run_id = UUIDField(null=True, index=True)
 
+    class Meta:
+        # A run's logs in time order: what the run page reads.
+        indexes = ((("flow_run_id", "timestamp"), False),)
+
 
 class SavedSearch(BaseModel):
     """A named set of dashboard filters."""

@@ -17,6 +17,7 @@ from peewee import (
     JSONField,
     TextField,
     UUIDField,
+    fn,
 )
 
 from app.models.base import BaseModel, UTCDateTimeField
@@ -68,6 +69,13 @@ class FlowRun(RunMixin):
             (("state_type", "next_scheduled_start_time"), False),
             (("work_queue_name", "state_type", "next_scheduled_start_time"), False),
         )
+
+
+# The START_TIME_* sorts order by the start, or the expected start of runs not yet started.
+FlowRun.add_index(
+    FlowRun.index(fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time),
+                  name="flow_run_start_time_or_expected")
+)
 
 
 class TaskRun(RunMixin):
