@@ -1,0 +1,294 @@
+"""Bodies of the ``POST …/filter`` and ``…/count`` endpoints (ORION-REFERENCE.md §4).
+
+Loaded data is plain dicts keyed exactly like the JSON, e.g. ``{"flow_runs": {"operator":
+"and_", "state": {"operator": "and_", "type": {"any_": ["FAILED"]}}}, "sort": "ID_DESC",
+"limit": 200, "offset": 0}``: ids are ``uuid.UUID``, times aware ``datetime``, sorts their
+string names. ``null`` anywhere is the same as leaving the key out (Prefect clients send
+``null`` for every criterion they do not use), so it never reaches the services; unknown keys
+are errors. :mod:`app.services.filters` turns these dicts into SQL.
+"""
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates
+
+from app.schemas.base import DateTime, OrionSchema
+from app.states import STATE_TYPE_VALUES
+
+OPERATORS = ("and_", "or_")
+
+FLOW_RUN_SORTS = (
+    "ID_DESC", "START_TIME_ASC", "START_TIME_DESC", "EXPECTED_START_TIME_ASC",
+    "EXPECTED_START_TIME_DESC", "NAME_ASC", "NAME_DESC", "NEXT_SCHEDULED_START_TIME_ASC",
+    "END_TIME_DESC",
+)
+TASK_RUN_SORTS = tuple(s for s in FLOW_RUN_SORTS if not s.startswith("START_TIME_"))
+FLOW_SORTS = ("CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC")
+DEPLOYMENT_SORTS = FLOW_SORTS
+LOG_SORTS = (
+    "TIMESTAMP_ASC", "TIMESTAMP_DESC", "LEVEL_ASC", "LEVEL_DESC", "FLOW_RUN_ID_ASC",
+    "FLOW_RUN_ID_DESC", "TASK_RUN_ID_ASC", "TASK_RUN_ID_DESC",
+)
+
+
+class FilterSchema(OrionSchema):
+    """Base of every filter body and criterion: a ``null`` value is an absent key."""
+
+    @pre_load
+    def drop_nulls(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        known = self.load_fields
+        # Unknown keys are kept even when null, so they still fail with "Unknown field."
+        return {key: value for key, value in data.items() if value is not None or key not in known}
+
+
+class OperatorSchema(FilterSchema):
+    """A filter whose present criteria are combined with ``operator`` (default ``and_``)."""
+
+    operator = fields.String(load_default="and_", validate=validate.OneOf(OPERATORS))
+
+
+def _uuids(description):
+    return fields.List(fields.UUID(), metadata={"description": description})
+
+
+def _strings(description):
+    return fields.List(fields.String(), metadata={"description": description})
+
+
+def _flag(description):
+    return fields.Boolean(metadata={"description": description})
+
+
+def _like():
+    return fields.String(metadata={"description": "Case-insensitive substring match."})
+
+
+# Criteria: one object per column, keys are the operator suffixes it supports.
+class UUIDAnyFilter(FilterSchema):
+    any_ = _uuids("Only these ids.")
+
+
+class UUIDAnyNotAnyFilter(FilterSchema):
+    any_ = _uuids("Only these ids.")
+    not_any_ = _uuids("None of these ids.")
+
+
+class UUIDAnyIsNullFilter(OperatorSchema):
+    any_ = _uuids("Only these ids.")
+    is_null_ = _flag("true: only rows without one; false: only rows with one.")
+
+
+class StringAnyFilter(FilterSchema):
+    any_ = _strings("Only these values.")
+
+
+class StringAnyIsNullFilter(OperatorSchema):
+    any_ = _strings("Only these values.")
+    is_null_ = _flag("true: only rows without one; false: only rows with one.")
+
+
+class NameFilter(FilterSchema):
+    any_ = _strings("Only these names.")
+    like_ = _like()
+
+
+class WorkQueueNameFilter(FilterSchema):
+    any_ = _strings("Only these names.")
+    startswith_ = _strings("Names starting with any of these prefixes (case-insensitive).")
+
+
+class TagsFilter(OperatorSchema):
+    all_ = _strings("Rows whose tags include every one of these.")
+    is_null_ = _flag("true: only rows without tags; false: only rows with tags.")
+
+
+class StateTypeFilter(FilterSchema):
+    any_ = fields.List(
+        fields.String(validate=validate.OneOf(STATE_TYPE_VALUES)),
+        metadata={"description": "Only these state types."},
+    )
+
+
+class StateFilter(OperatorSchema):
+    type = fields.Nested(StateTypeFilter)
+    name = fields.Nested(StringAnyFilter)
+
+
+class TimeRangeFilter(FilterSchema):
+    before_ = DateTime(metadata={"description": "At or before this time."})
+    after_ = DateTime(metadata={"description": "At or after this time."})
+
+
+class NullableTimeFilter(TimeRangeFilter):
+    is_null_ = _flag("true: only rows without this time; false: only rows with it.")
+
+
+class BoolEqFilter(FilterSchema):
+    eq_ = fields.Boolean()
+
+
+class ExistsFilter(FilterSchema):
+    exists_ = _flag("true: only rows that have one; false: only rows that have none.")
+
+
+class LevelFilter(FilterSchema):
+    ge_ = fields.Integer(metadata={"description": "Level at least this."})
+    le_ = fields.Integer(metadata={"description": "Level at most this."})
+
+
+# Object filters.
+class FlowFilter(OperatorSchema):
+    """Criteria on flows."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(NameFilter)
+    tags = fields.Nested(TagsFilter)
+
+
+class FlowRunFilter(OperatorSchema):
+    """Criteria on flow runs."""
+
+    id = fields.Nested(UUIDAnyNotAnyFilter)
+    name = fields.Nested(NameFilter)
+    tags = fields.Nested(TagsFilter)
+    deployment_id = fields.Nested(UUIDAnyIsNullFilter)
+    work_queue_name = fields.Nested(StringAnyIsNullFilter)
+    state = fields.Nested(StateFilter)
+    flow_version = fields.Nested(StringAnyFilter)
+    start_time = fields.Nested(NullableTimeFilter)
+    expected_start_time = fields.Nested(TimeRangeFilter)
+    next_scheduled_start_time = fields.Nested(TimeRangeFilter)
+    parent_task_run_id = fields.Nested(UUIDAnyIsNullFilter)
+
+
+class TaskRunFilter(OperatorSchema):
+    """Criteria on task runs; ``subflow_runs.exists_`` selects subflows' parent task runs."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(NameFilter)
+    tags = fields.Nested(TagsFilter)
+    state = fields.Nested(StateFilter)
+    start_time = fields.Nested(NullableTimeFilter)
+    subflow_runs = fields.Nested(ExistsFilter)
+
+
+class DeploymentFilter(OperatorSchema):
+    """Criteria on deployments."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(NameFilter)
+    is_schedule_active = fields.Nested(BoolEqFilter)
+    tags = fields.Nested(TagsFilter)
+    work_queue_name = fields.Nested(StringAnyFilter)
+
+
+class LogFilter(OperatorSchema):
+    """Criteria on log records."""
+
+    level = fields.Nested(LevelFilter)
+    timestamp = fields.Nested(TimeRangeFilter)
+    flow_run_id = fields.Nested(UUIDAnyFilter)
+    task_run_id = fields.Nested(UUIDAnyFilter)
+
+
+class WorkQueueFilter(OperatorSchema):
+    """Criteria on work queues."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(WorkQueueNameFilter)
+
+
+# Request bodies.
+class PagedBody(FilterSchema):
+    """``limit`` (0..max_limit, default max_limit) and ``offset`` (≥ 0, default 0).
+
+    ``max_limit`` is the ``API_DEFAULT_LIMIT`` setting. Schemas cannot read Flask config, so
+    the API layer sets it on this class at start-up (``PagedBody.max_limit = ...``); every
+    paged body reads it at load time.
+    """
+
+    max_limit = 200
+
+    limit = fields.Integer(
+        metadata={"description": "Most rows returned; defaults to the largest allowed."}
+    )
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+    @validates("limit")
+    def check_limit(self, value, **kwargs):
+        if value < 0:
+            raise ValidationError("Invalid limit: must be greater than or equal to 0.")
+        if value > self.max_limit:
+            raise ValidationError(
+                f"Invalid limit: must be less than or equal to {self.max_limit}."
+            )
+
+    @post_load
+    def default_limit(self, data, **kwargs):
+        data.setdefault("limit", self.max_limit)
+        return data
+
+
+def _sort(names, default):
+    return fields.String(load_default=default, validate=validate.OneOf(names))
+
+
+class CountBody(FilterSchema):
+    """The four object filters a flow, flow run, task run or deployment query combines."""
+
+    flows = fields.Nested(FlowFilter)
+    flow_runs = fields.Nested(FlowRunFilter)
+    task_runs = fields.Nested(TaskRunFilter)
+    deployments = fields.Nested(DeploymentFilter)
+
+
+class FlowCountBody(CountBody):
+    """Body of ``POST /api/flows/count``."""
+
+
+class FlowRunCountBody(CountBody):
+    """Body of ``POST /api/flow_runs/count``."""
+
+
+class TaskRunCountBody(CountBody):
+    """Body of ``POST /api/task_runs/count``."""
+
+
+class DeploymentCountBody(CountBody):
+    """Body of ``POST /api/deployments/count``."""
+
+
+class FlowFilterBody(CountBody, PagedBody):
+    """Body of ``POST /api/flows/filter``."""
+
+    sort = _sort(FLOW_SORTS, "NAME_ASC")
+
+
+class FlowRunFilterBody(CountBody, PagedBody):
+    """Body of ``POST /api/flow_runs/filter``."""
+
+    sort = _sort(FLOW_RUN_SORTS, "ID_DESC")
+
+
+class TaskRunFilterBody(CountBody, PagedBody):
+    """Body of ``POST /api/task_runs/filter``."""
+
+    sort = _sort(TASK_RUN_SORTS, "ID_DESC")
+
+
+class DeploymentFilterBody(CountBody, PagedBody):
+    """Body of ``POST /api/deployments/filter``."""
+
+    sort = _sort(DEPLOYMENT_SORTS, "NAME_ASC")
+
+
+class LogFilterBody(PagedBody):
+    """Body of ``POST /api/logs/filter``."""
+
+    logs = fields.Nested(LogFilter)
+    sort = _sort(LOG_SORTS, "TIMESTAMP_ASC")
+
+
+class WorkQueueFilterBody(PagedBody):
+    """Body of ``POST /api/work_queues/filter`` (always sorted by name)."""
+
+    work_queues = fields.Nested(WorkQueueFilter)

@@ -1,0 +1,342 @@
+"""Filter bodies to SQL: table-driven translation of Orion's filter grammar, sorts and paging.
+
+A body is the dict :mod:`app.schemas.filters` loads (``{"flow_runs": {...}, "flows": {...},
+"sort": ..., "limit": ..., "offset": ...}``). Three tables drive everything:
+
+- ``OPERATORS``: operator suffix (``any_``, ``before_``...) -> ``(column, value) -> expression``;
+- ``FIELDS``: per model, filter field name -> column name, nested field table (``state``), or
+  callable ``model -> column`` for derived criteria (``subflow_runs``);
+- ``RELATIONS``: per model, the related objects a body may filter it by, each applied as a
+  semi-join sub-query (see ``LINKS``).
+
+Criteria and operators whose value is None, and filter objects with no criteria at all, put no
+condition on the query. Sorts always end with the id, so paging is stable, and order NULLs the
+same way on both backends (see ``SORTS``).
+"""
+import operator
+from functools import reduce
+
+from peewee import SQL, Field, JSONField, Select, fn
+
+from app.db import is_sqlite
+from app.models import Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+
+_TRUE = SQL("1 = 1")
+_FALSE = SQL("1 = 0")
+
+
+def _all(expressions):
+    return reduce(operator.and_, expressions) if expressions else _TRUE
+
+
+def _any(expressions):
+    return reduce(operator.or_, expressions) if expressions else _FALSE
+
+
+def _json_has_all(column, items):
+    """Rows whose JSON list ``column`` holds every one of ``items`` (a superset)."""
+    if not is_sqlite():
+        return column.contains(list(items))  # jsonb @> '[...]'
+    # peewee's SQLite .contains() calls a Python function per row; json_each stays in C.
+    return _all([
+        fn.EXISTS(Select((fn.json_each(column),), (SQL("1"),)).where(SQL("value") == item))
+        for item in items
+    ])
+
+
+def _json_is_empty(column, is_empty):
+    """Orion's ``tags.is_null_``: true means no tags (empty list or NULL), false means some."""
+    if is_empty:
+        return column.is_null() | (column == [])
+    return column.is_null(False) & (column != [])
+
+
+OPERATORS = {
+    "any_": lambda column, values: column.in_(values),
+    "not_any_": lambda column, values: column.not_in(values),
+    "all_": _json_has_all,
+    "like_": lambda column, text: column.contains(text),  # ILIKE '%text%', wildcards escaped
+    "startswith_": lambda column, prefixes: _any([column.startswith(p) for p in prefixes]),
+    "is_null_": lambda column, is_null: column.is_null(is_null),
+    "eq_": lambda column, value: column == value,
+    "before_": lambda column, when: column <= when,
+    "after_": lambda column, when: column >= when,
+    "ge_": lambda column, value: column >= value,
+    "le_": lambda column, value: column <= value,
+    # The "column" is a membership predicate (see ``_subflow_runs``).
+    "exists_": lambda predicate, exists: predicate if exists else ~predicate,
+}
+
+# JSON list columns (tags) read ``is_null_`` as "has no items".
+JSON_LIST_OPERATORS = {**OPERATORS, "is_null_": _json_is_empty}
+
+
+def _subflow_runs(task_run):
+    """True for task runs that started a subflow run (a flow run names them its parent).
+
+    The sub-query excludes NULLs, so ``NOT IN`` (``exists_: false``) is never unknown.
+    """
+    parents = FlowRun.select(FlowRun.parent_task_run_id).where(
+        FlowRun.parent_task_run_id.is_null(False)
+    )
+    return task_run.id.in_(parents)
+
+
+_STATE = {"type": "state_type", "name": "state_name"}
+
+FIELDS = {
+    Flow: {"id": "id", "name": "name", "tags": "tags"},
+    FlowRun: {
+        "id": "id",
+        "name": "name",
+        "tags": "tags",
+        "deployment_id": "deployment",
+        "work_queue_name": "work_queue_name",
+        "state": _STATE,
+        "flow_version": "flow_version",
+        "start_time": "start_time",
+        "expected_start_time": "expected_start_time",
+        "next_scheduled_start_time": "next_scheduled_start_time",
+        "parent_task_run_id": "parent_task_run_id",
+    },
+    TaskRun: {
+        "id": "id",
+        "name": "name",
+        "tags": "tags",
+        "state": _STATE,
+        "start_time": "start_time",
+        "subflow_runs": _subflow_runs,
+    },
+    Deployment: {
+        "id": "id",
+        "name": "name",
+        "is_schedule_active": "is_schedule_active",
+        "tags": "tags",
+        "work_queue_name": "work_queue_name",
+    },
+    Log: {
+        "level": "level",
+        "timestamp": "timestamp",
+        "flow_run_id": "flow_run_id",
+        "task_run_id": "task_run_id",
+    },
+    WorkQueue: {"id": "id", "name": "name"},
+}
+
+# The body key holding each model's own filter.
+FILTER_KEYS = {
+    Flow: "flows",
+    FlowRun: "flow_runs",
+    TaskRun: "task_runs",
+    Deployment: "deployments",
+    Log: "logs",
+    WorkQueue: "work_queues",
+}
+
+# How related rows tie to an outer row: (outer model, related model) -> (outer column, related
+# column). A related filter becomes ``outer_column IN (SELECT related_column FROM related WHERE
+# ...)``, a semi-join with the same rows as a correlated EXISTS. PostgreSQL plans both alike,
+# but SQLite runs a correlated EXISTS once per outer row and an uncorrelated IN once per query
+# (a count of 10,000 runs by flow name: 2.5 ms vs 0.03 ms). Related filters are only ever
+# ANDed, never negated, so a NULL in the list (deployment_id) cannot change a result.
+LINKS = {
+    (FlowRun, Flow): (FlowRun.flow, Flow.id),
+    (FlowRun, Deployment): (FlowRun.deployment, Deployment.id),
+    (FlowRun, TaskRun): (FlowRun.id, TaskRun.flow_run),
+    (TaskRun, FlowRun): (TaskRun.flow_run, FlowRun.id),
+    (Flow, FlowRun): (Flow.id, FlowRun.flow),
+    (Flow, Deployment): (Flow.id, Deployment.flow),
+    (Deployment, Flow): (Deployment.flow, Flow.id),
+    (Deployment, FlowRun): (Deployment.id, FlowRun.deployment),
+}
+
+# Per target model, the related filters of a body as a tree of hops: related model -> (body
+# key of its filter, further hops through it). Filters sharing a hop share one sub-query, as
+# in Orion: a flow matches {flow_runs, task_runs} when one of its runs matches flow_runs and
+# has a task run matching task_runs.
+RELATIONS = {
+    Flow: {
+        FlowRun: ("flow_runs", {TaskRun: ("task_runs", {})}),
+        Deployment: ("deployments", {}),
+    },
+    FlowRun: {
+        Flow: ("flows", {}),
+        Deployment: ("deployments", {}),
+        TaskRun: ("task_runs", {}),
+    },
+    TaskRun: {
+        FlowRun: ("flow_runs", {Flow: ("flows", {}), Deployment: ("deployments", {})}),
+    },
+    Deployment: {
+        Flow: ("flows", {}),
+        FlowRun: ("flow_runs", {TaskRun: ("task_runs", {})}),
+    },
+    Log: {},
+    WorkQueue: {},
+}
+
+
+def _combine(conditions, how):
+    if not conditions:
+        return None
+    return reduce(operator.or_ if how == "or_" else operator.and_, conditions)
+
+
+def _column_condition(column, criterion):
+    """The operators of one criterion (``{"any_": [...], "is_null_": false}``) on ``column``."""
+    table = JSON_LIST_OPERATORS if isinstance(column, JSONField) else OPERATORS
+    return _combine(
+        [table[op](column, value) for op, value in criterion.items()
+         if op != "operator" and value is not None],
+        criterion.get("operator"),
+    )
+
+
+def _condition(model, fields, criteria):
+    conditions = []
+    for name, criterion in criteria.items():
+        if name == "operator" or criterion is None:
+            continue
+        entry = fields[name]
+        if isinstance(entry, dict):
+            condition = _condition(model, entry, criterion)
+        else:
+            column = getattr(model, entry) if isinstance(entry, str) else entry(model)
+            condition = _column_condition(column, criterion)
+        if condition is not None:
+            conditions.append(condition)
+    return _combine(conditions, criteria.get("operator"))
+
+
+def object_filter(model, criteria):
+    """The condition one filter object (``body["flow_runs"]``...) puts on ``model`` rows.
+
+    ``criteria`` is keyed like the JSON; its ``operator`` (``and_`` when absent, or ``or_``)
+    combines the criteria present. Returns None when nothing is asked (``criteria`` None or
+    without criteria), so callers can tell "no condition" from a condition.
+    """
+    if not criteria:
+        return None
+    return _condition(model, FIELDS[model], criteria)
+
+
+def _related_conditions(outer, hops, body):
+    conditions = []
+    for model, (key, further) in hops.items():
+        inner = [object_filter(model, body.get(key)), *_related_conditions(model, further, body)]
+        inner = [condition for condition in inner if condition is not None]
+        if inner:
+            outer_column, related_column = LINKS[outer, model]
+            conditions.append(outer_column.in_(model.select(related_column).where(*inner)))
+    return conditions
+
+
+def filter_condition(model, body):
+    """The condition a whole body puts on ``model`` rows, or None.
+
+    ``model``'s own filter (``FILTER_KEYS``) ANDed with one semi-join per related object
+    filtered (``RELATIONS``, ``LINKS``).
+    """
+    conditions = [object_filter(model, body.get(FILTER_KEYS[model]))]
+    conditions += _related_conditions(model, RELATIONS[model], body)
+    return _combine([c for c in conditions if c is not None], "and_")
+
+
+def apply_filters(query, model, body):
+    """``query`` (selecting ``model``) restricted to the rows a filter body matches."""
+    condition = filter_condition(model, body)
+    return query if condition is None else query.where(condition)
+
+
+def _nullable(expression):
+    # Columns say whether they are nullable; computed expressions (coalesce) may be NULL.
+    return expression.null if isinstance(expression, Field) else True
+
+
+def _asc(model, expression):
+    nulls = "LAST" if _nullable(expression) else None
+    return (expression.asc(nulls=nulls), model.id.asc())
+
+
+def _desc(model, expression):
+    nulls = "FIRST" if _nullable(expression) else None
+    return (expression.desc(nulls=nulls), model.id.desc())
+
+
+def _run_sorts(model):
+    return {
+        "ID_DESC": (model.id.desc(),),
+        "EXPECTED_START_TIME_ASC": _asc(model, model.expected_start_time),
+        "EXPECTED_START_TIME_DESC": _desc(model, model.expected_start_time),
+        "NAME_ASC": _asc(model, model.name),
+        "NAME_DESC": _desc(model, model.name),
+        "NEXT_SCHEDULED_START_TIME_ASC": _asc(model, model.next_scheduled_start_time),
+        "END_TIME_DESC": _desc(model, model.end_time),
+    }
+
+
+def _named_sorts(model):
+    return {
+        "CREATED_DESC": _desc(model, model.created),
+        "UPDATED_DESC": _desc(model, model.updated),
+        "NAME_ASC": _asc(model, model.name),
+        "NAME_DESC": _desc(model, model.name),
+    }
+
+
+_started = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
+
+# Per model: sort name -> ORDER BY terms, each ending with the unique id. NULL sorts as greater
+# than every value on both backends: last ascending, first descending (END_TIME_DESC lists
+# unfinished runs first). That is PostgreSQL's native order (and Orion's there), so its plain
+# B-tree indexes serve both directions; "NULLS LAST" descending would force a full sort (7 ms
+# instead of 0.3 ms for 200 of 10,000 runs). SQLite (3.30+) takes the explicit NULLS clause and
+# still scans its index.
+SORTS = {
+    FlowRun: {
+        **_run_sorts(FlowRun),
+        "START_TIME_ASC": _asc(FlowRun, _started),
+        "START_TIME_DESC": _desc(FlowRun, _started),
+    },
+    TaskRun: _run_sorts(TaskRun),
+    Flow: _named_sorts(Flow),
+    Deployment: _named_sorts(Deployment),
+    Log: {
+        "TIMESTAMP_ASC": _asc(Log, Log.timestamp),
+        "TIMESTAMP_DESC": _desc(Log, Log.timestamp),
+        "LEVEL_ASC": _asc(Log, Log.level),
+        "LEVEL_DESC": _desc(Log, Log.level),
+        "FLOW_RUN_ID_ASC": _asc(Log, Log.flow_run_id),
+        "FLOW_RUN_ID_DESC": _desc(Log, Log.flow_run_id),
+        "TASK_RUN_ID_ASC": _asc(Log, Log.task_run_id),
+        "TASK_RUN_ID_DESC": _desc(Log, Log.task_run_id),
+    },
+    WorkQueue: {"NAME_ASC": _asc(WorkQueue, WorkQueue.name)},
+}
+
+DEFAULT_SORTS = {
+    FlowRun: "ID_DESC",
+    TaskRun: "ID_DESC",
+    Flow: "NAME_ASC",
+    Deployment: "NAME_ASC",
+    Log: "TIMESTAMP_ASC",
+    WorkQueue: "NAME_ASC",
+}
+
+
+def apply_sort(query, model, sort=None):
+    """``query`` ordered by the named sort of ``model`` (its default sort when None)."""
+    return query.order_by(*SORTS[model][sort or DEFAULT_SORTS[model]])
+
+
+def apply_pagination(query, limit=None, offset=0):
+    """``query`` skipping ``offset`` rows and returning at most ``limit`` (None: no limit)."""
+    if limit is not None:
+        query = query.limit(limit)
+    return query.offset(offset) if offset else query
+
+
+def sort_and_page(query, model, body):
+    """``query`` sorted by ``body["sort"]`` and paged by ``body["limit"]``/``["offset"]``."""
+    query = apply_sort(query, model, body.get("sort"))
+    return apply_pagination(query, body.get("limit"), body.get("offset") or 0)
