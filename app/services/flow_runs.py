@@ -8,7 +8,7 @@ from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, utcnow
 from app.services import filters
-from app.services.common import get_or_raise, require_exists
+from app.services.common import require_exists
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, with_state
 from app.states import TERMINAL_STATES
@@ -62,11 +62,11 @@ def read_flow_run_where(condition):
 
 
 def read_flow_run(flow_run_id):
-    """The flow run with this id, with ``run.state`` loaded; ObjectNotFound if none."""
-    return get_or_raise(
-        with_state(FlowRun, FlowRunState).where(FlowRun.id == flow_run_id),
-        "Flow run", flow_run_id,
-    )
+    """The flow run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
+    query = with_state(FlowRun, FlowRunState).where(FlowRun.id == flow_run_id)
+    for row in fetch_runs(query, FlowRun, FlowRunState):
+        return row
+    raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
 
 
 def update_flow_run(flow_run_id, changes):

@@ -1,8 +1,9 @@
 """What flow runs and task runs share: reading with the current state, initial states."""
+import collections
 import datetime
+import functools
 import json
 import uuid
-from types import SimpleNamespace
 
 from peewee import JOIN, BooleanField, JSONField, UUIDField
 
@@ -13,6 +14,7 @@ from app.states import StateType
 
 UTC = datetime.timezone.utc
 _scan_json = json.JSONDecoder().scan_once
+_fromisoformat = datetime.datetime.fromisoformat
 
 
 def with_state(model, state_model):
@@ -23,51 +25,69 @@ def with_state(model, state_model):
 
 
 def _decoder(field, sqlite):
-    """A fast function turning a raw driver value of ``field`` into its Python value.
+    """A fast function from a raw driver value of ``field`` to what read rows carry.
 
-    Same results as ``field.python_value``, minus peewee's generic per-value overhead; JSON on
-    SQLite is read with the C scanner directly (stored JSON never has leading whitespace).
+    Datetimes become aware UTC datetimes and JSON is parsed, as ``field.python_value`` does,
+    minus peewee's generic per-value overhead (SQLite JSON is read with the C scanner: stored
+    JSON never has leading whitespace). Ids become canonical UUID strings on both backends.
     """
     if isinstance(field, UTCDateTimeField):
         if sqlite:
-            return lambda v: None if v is None else datetime.datetime.fromisoformat(v).replace(
-                tzinfo=UTC)
+            return lambda v: None if v is None else _fromisoformat(v + "+00:00")
         return lambda v: None if v is None else v.replace(tzinfo=UTC)
     if isinstance(field, JSONField):
         return (lambda v: None if v is None else _scan_json(v, 0)[0]) if sqlite else None
     if isinstance(field, UUIDField) or getattr(field, "rel_field", None) is not None:
-        return (lambda v: None if v is None else uuid.UUID(v)) if sqlite else None
+        if sqlite:
+            return lambda v: None if v is None else (
+                f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}")
+        return lambda v: None if v is None else str(v)
     if isinstance(field, BooleanField):
         return lambda v: None if v is None else bool(v)
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _row_reader(model, state_model, sqlite):
+    """Column lists, decoders and row types for :func:`fetch_runs` (built once per model)."""
+    run_fields = model._meta.sorted_fields
+    state_fields = state_model._meta.sorted_fields
+    run_row = collections.namedtuple(
+        f"{model.__name__}Row", [f.column_name for f in run_fields] + ["state"])
+    state_row = collections.namedtuple(
+        f"{state_model.__name__}Row", [f.column_name for f in state_fields])
+    return (
+        run_fields + state_fields,
+        [_decoder(f, sqlite) for f in run_fields],
+        [_decoder(f, sqlite) for f in state_fields],
+        run_row,
+        state_row,
+    )
 
 
 def fetch_runs(query, model, state_model):
     """Execute a :func:`with_state` query and return light, read-only rows.
 
     Hydrating peewee model instances for a page of 200 joined runs costs several times the SQL
-    itself; these rows carry the same values (attributes named by column, so ``flow_id``) and a
-    ``state`` row (or None), which is all the response dumpers read.
+    itself. These rows are named tuples with the same values, attributes named by column (so
+    ``flow_id``) plus ``state`` (a row, or None), which is all the response dumpers read. Ids
+    are canonical UUID strings.
     """
-    sqlite = is_sqlite()
-    run_fields = model._meta.sorted_fields
-    state_fields = state_model._meta.sorted_fields
-    query = query.select(*run_fields, *state_fields)
-    run_columns = [(f.column_name, _decoder(f, sqlite)) for f in run_fields]
-    state_columns = [(f.column_name, _decoder(f, sqlite)) for f in state_fields]
-    split = len(run_columns)
+    fields, run_decoders, state_decoders, run_row, state_row = _row_reader(
+        model, state_model, is_sqlite())
+    split = len(run_decoders)
     rows = []
-    for raw in database.execute(query):
-        run = SimpleNamespace(**{
-            name: (decode(value) if decode else value)
-            for (name, decode), value in zip(run_columns, raw[:split])
-        })
-        state_raw = raw[split:]
-        run.state = None if state_raw[0] is None else SimpleNamespace(**{
-            name: (decode(value) if decode else value)
-            for (name, decode), value in zip(state_columns, state_raw)
-        })
-        rows.append(run)
+    for raw in database.execute(query.select(*fields)):
+        state = None
+        if raw[split] is not None:
+            state = state_row._make([
+                decode(value) if decode else value
+                for decode, value in zip(state_decoders, raw[split:])
+            ])
+        values = [decode(value) if decode else value
+                  for decode, value in zip(run_decoders, raw)]
+        values.append(state)
+        rows.append(run_row._make(values))
     return rows
 
 

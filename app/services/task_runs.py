@@ -5,7 +5,7 @@ from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
-from app.services.common import get_or_raise, require_exists
+from app.services.common import require_exists
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, with_state
 
@@ -46,11 +46,11 @@ def create_task_run(data):
 
 
 def read_task_run(task_run_id):
-    """The task run with this id, with ``run.state`` loaded; ObjectNotFound if none."""
-    return get_or_raise(
-        with_state(TaskRun, TaskRunState).where(TaskRun.id == task_run_id),
-        "Task run", task_run_id,
-    )
+    """The task run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
+    query = with_state(TaskRun, TaskRunState).where(TaskRun.id == task_run_id)
+    for row in fetch_runs(query, TaskRun, TaskRunState):
+        return row
+    raise ObjectNotFound(f"Task run {task_run_id} not found.")
 
 
 def update_task_run(task_run_id, changes):
