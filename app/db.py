@@ -6,15 +6,21 @@
   opened with ``BEGIN IMMEDIATE``. A deferred transaction that reads first cannot wait for the
   write lock when it later writes (SQLite answers "database is locked" at once); an immediate
   one takes the lock up front and waits up to the busy timeout instead.
-- ``postgresql://user:pass@host:port/name``: a pool of psycopg2 connections.
+- ``postgresql://user:pass@host:port/name``: a pool of psycopg2 connections, which return
+  timestamps as aware UTC datetimes, UUIDs as canonical strings and JSON parsed by the C
+  scanner (psycopg2's defaults cost a Python ``json.loads`` and a ``UUID()`` per value,
+  about half the time of reading a page of 200 runs).
 
 Services own their transactions (``with database.atomic():``); request hooks only connect and
 return the connection to the pool.
 """
+import datetime
+import json
 import os
 from urllib.parse import urlsplit
 
 from peewee import DatabaseProxy
+from psycopg2 import extensions as pg_extensions
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -22,6 +28,32 @@ database = DatabaseProxy()
 
 # Seconds a request waits for a free pooled connection before failing.
 POOL_WAIT_SECONDS = 30
+
+
+_parse_json = json.JSONDecoder().scan_once
+_fromisoformat = datetime.datetime.fromisoformat
+
+_PG_TYPECASTERS = (
+    # timestamp: stored as UTC (see app.models.UTCDateTimeField).
+    pg_extensions.new_type(
+        (1114,), "ORION_TIMESTAMP_UTC",
+        lambda value, cursor: None if value is None else _fromisoformat(value + "+00:00")),
+    pg_extensions.new_type((2950,), "ORION_UUID_TEXT", lambda value, cursor: value),
+    # json, jsonb: the server's text never starts with whitespace, as scan_once requires.
+    pg_extensions.new_type(
+        (114, 3802), "ORION_JSON",
+        lambda value, cursor: None if value is None else _parse_json(value, 0)[0]),
+)
+
+
+class OrionPostgresqlDatabase(PooledPostgresqlDatabase):
+    """Pooled PostgreSQL whose connections use Orion's typecasters (module docstring)."""
+
+    def _connect(self):
+        conn = super()._connect()
+        for caster in _PG_TYPECASTERS:
+            pg_extensions.register_type(caster, conn)
+        return conn
 
 
 def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60):
@@ -50,7 +82,7 @@ def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60)
     if scheme in ("postgresql", "postgres"):
         params = parse_db_url(url, unquote_password=True, unquote_user=True)
         name = params.pop("database")
-        return PooledPostgresqlDatabase(
+        return OrionPostgresqlDatabase(
             name,
             max_connections=pool_size,
             stale_timeout=stale_seconds,

@@ -10,7 +10,7 @@ from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, utcnow
 from app.services import filters
 from app.services.common import require_exists
 from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, with_state
+from app.services.runs import fetch_runs, initial_state, read_page, with_state
 from app.states import TERMINAL_STATES
 
 _CREATE_FIELDS = (
@@ -99,8 +99,7 @@ def delete_flow_run(flow_run_id):
 
 def read_flow_runs(body):
     """Flow runs (with states) matching a filter body, sorted and paged."""
-    query = filters.apply_filters(with_state(FlowRun, FlowRunState), FlowRun, body)
-    return fetch_runs(filters.sort_and_page(query, FlowRun, body), FlowRun, FlowRunState)
+    return read_page(FlowRun, FlowRunState, body)
 
 
 def count_flow_runs(body):

@@ -10,9 +10,9 @@ from peewee import JOIN, BooleanField, JSONField, UUIDField
 from app.db import database, is_sqlite
 from app.models import UTCDateTimeField, utcnow
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
+from app.services import filters
 from app.states import StateType
 
-UTC = datetime.timezone.utc
 _scan_json = json.JSONDecoder().scan_once
 _fromisoformat = datetime.datetime.fromisoformat
 
@@ -27,21 +27,19 @@ def with_state(model, state_model):
 def _decoder(field, sqlite):
     """A fast function from a raw driver value of ``field`` to what read rows carry.
 
-    Datetimes become aware UTC datetimes and JSON is parsed, as ``field.python_value`` does,
-    minus peewee's generic per-value overhead (SQLite JSON is read with the C scanner: stored
-    JSON never has leading whitespace). Ids become canonical UUID strings on both backends.
+    Rows carry aware UTC datetimes, parsed JSON and canonical UUID strings on both backends.
+    PostgreSQL connections already deliver those (see ``app.db``); SQLite's text is converted
+    here, JSON with the C scanner (stored JSON never has leading whitespace).
     """
+    if not sqlite:
+        return None
     if isinstance(field, UTCDateTimeField):
-        if sqlite:
-            return lambda v: None if v is None else _fromisoformat(v + "+00:00")
-        return lambda v: None if v is None else v.replace(tzinfo=UTC)
+        return lambda v: None if v is None else _fromisoformat(v + "+00:00")
     if isinstance(field, JSONField):
-        return (lambda v: None if v is None else _scan_json(v, 0)[0]) if sqlite else None
+        return lambda v: None if v is None else _scan_json(v, 0)[0]
     if isinstance(field, UUIDField) or getattr(field, "rel_field", None) is not None:
-        if sqlite:
-            return lambda v: None if v is None else (
-                f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}")
-        return lambda v: None if v is None else str(v)
+        return lambda v: None if v is None else (
+            f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}")
     if isinstance(field, BooleanField):
         return lambda v: None if v is None else bool(v)
     return None
@@ -89,6 +87,16 @@ def fetch_runs(query, model, state_model):
         values.append(state)
         rows.append(run_row._make(values))
     return rows
+
+
+def read_page(model, state_model, body):
+    """The page of runs a filter body asks for, with their states, as read rows.
+
+    One query: runs joined to their current state, filtered, sorted and paged. (Choosing the
+    page of ids first and joining afterwards was measured slower on both backends.)
+    """
+    query = filters.apply_filters(with_state(model, state_model), model, body)
+    return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
 
 
 def initial_state(run, state_model, proposed, *, is_task):

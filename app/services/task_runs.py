@@ -7,7 +7,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
 from app.services.common import require_exists
 from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, with_state
+from app.services.runs import fetch_runs, initial_state, read_page, with_state
 
 _CREATE_FIELDS = (
     "task_key", "dynamic_key", "cache_key", "cache_expiration", "task_version",
@@ -78,8 +78,7 @@ def delete_task_run(task_run_id):
 
 def read_task_runs(body):
     """Task runs (with states) matching a filter body, sorted and paged."""
-    query = filters.apply_filters(with_state(TaskRun, TaskRunState), TaskRun, body)
-    return fetch_runs(filters.sort_and_page(query, TaskRun, body), TaskRun, TaskRunState)
+    return read_page(TaskRun, TaskRunState, body)
 
 
 def count_task_runs(body):
