@@ -47,7 +47,15 @@ _PG_TYPECASTERS = (
 
 
 class OrionPostgresqlDatabase(PooledPostgresqlDatabase):
-    """Pooled PostgreSQL whose connections use Orion's typecasters (module docstring)."""
+    """Pooled PostgreSQL whose connections use Orion's typecasters (module docstring).
+
+    A connection handed out by the pool is checked with its local status only. peewee's
+    default sends ``SELECT 1`` on every checkout, a round trip per request; without it, a
+    connection the server dropped fails its next query once (503) and is then discarded.
+    """
+
+    def _is_closed(self, conn):
+        return bool(conn.closed) or self._adapter.txn_status(conn) == self._adapter.txn_unknown
 
     def _connect(self):
         conn = super()._connect()

@@ -36,17 +36,17 @@ def recreate_pg_database():
 
 
 def rss_mb(pid):
-    """Resident memory of ``pid`` and its children, in MB."""
+    """Resident memory in MB of ``pid`` (the gunicorn master) and of each child (workers)."""
     pids = [pid]
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     pids += [int(p) for p in children.stdout.split()]
-    total = 0
+    sizes = []
     for p in pids:
         with open(f"/proc/{p}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024, len(pids)
+                    sizes.append(int(line.split()[1]) / 1024)
+    return sizes
 
 
 def start_server(env, port):
@@ -113,7 +113,7 @@ def bench_backend(name, runs, port):
     proc, url, start_s = start_server(env, port)
     try:
         time.sleep(1.0)
-        idle_mb, processes = rss_mb(proc.pid)
+        idle_mb = rss_mb(proc.pid)
         with httpx.Client(base_url=url, timeout=30) as client:
             seed(client, runs)
             analyze(name, home)
@@ -127,12 +127,12 @@ def bench_backend(name, runs, port):
             sorted_p50, _ = timed(lambda: client.post("/flow_runs/filter", json=sorted_body), 50)
             run_id = client.post("/flow_runs/filter", json={"limit": 1}).json()[0]["id"]
             get_p50, get_p95 = timed(lambda: client.get(f"/flow_runs/{run_id}"), 500)
-        loaded_mb, _ = rss_mb(proc.pid)
+        loaded_mb = rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     return {
-        "backend": name, "start_s": start_s, "idle_mb": idle_mb, "processes": processes,
+        "backend": name, "start_s": start_s, "idle_mb": idle_mb,
         "filter_p50": filter_p50, "filter_p95": filter_p95, "filter_sorted_p50": sorted_p50,
         "get_p50": get_p50, "get_p95": get_p95, "loaded_mb": loaded_mb,
     }
@@ -146,13 +146,15 @@ def main():
     args = parser.parse_args()
     results = [bench_backend(b, args.runs, args.port) for b in args.backends.split(",")]
     print(f"runs in database: {args.runs}")
-    print("| backend | start→healthy | idle RSS (procs) | filter 200 p50 / p95 | "
+    print("| backend | start→healthy | idle RSS master / worker | filter 200 p50 / p95 | "
           "filter sorted+tags p50 | GET run p50 / p95 | RSS after |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['backend']} | {r['start_s']:.2f} s | {r['idle_mb']:.0f} MB ({r['processes']}) | "
+        idle = " / ".join(f"{mb:.0f}" for mb in r["idle_mb"])
+        after = " / ".join(f"{mb:.0f}" for mb in r["loaded_mb"])
+        print(f"| {r['backend']} | {r['start_s']:.2f} s | {idle} MB | "
               f"{r['filter_p50']:.1f} / {r['filter_p95']:.1f} ms | {r['filter_sorted_p50']:.1f} ms | "
-              f"{r['get_p50']:.2f} / {r['get_p95']:.2f} ms | {r['loaded_mb']:.0f} MB |")
+              f"{r['get_p50']:.2f} / {r['get_p95']:.2f} ms | {after} MB |")
 
 
 if __name__ == "__main__":
