@@ -58,6 +58,8 @@ def _check_api_request():
 
     if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
         return None
+    if "\x00" in request.path or b"%00" in request.query_string:
+        return {"detail": "Paths and query strings must not contain NUL characters."}, 422
     key = current_app.config.get("API_KEY")
     if key and request.headers.get("Authorization") != f"Bearer {key}":
         return {"detail": "Missing or invalid API key (send 'Authorization: Bearer <key>')."}, 401

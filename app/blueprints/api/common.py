@@ -1,10 +1,49 @@
-"""Helpers for the API blueprints: fast JSON responses and strict UUID path segments."""
+"""Helpers for the API blueprints: the Blueprint class, fast JSON responses, strict UUIDs."""
 import json
 import uuid
 
+import flask_smorest
 from flask import current_app
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import BaseConverter
+
+NUL_MESSAGE = "Strings must not contain NUL (\\u0000) characters."
+
+
+def _contains_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+class OrionArgumentsParser(FlaskParser):
+    """webargs parser that refuses JSON bodies holding NUL characters (422).
+
+    PostgreSQL cannot store NUL in text or JSON, so such a body would fail at the database.
+    The escape can only be in the raw text if a NUL is in the data, so the full walk runs
+    only for the rare body that may hold one.
+    """
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return core.missing
+        raw = req.get_data(cache=True)
+        data = core.parse_json(raw)
+        if b"\\u0000" in raw and _contains_nul(data):
+            abort(422, messages={"json": [NUL_MESSAGE]})
+        return data
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The flask-smorest Blueprint every API resource uses (Orion's argument parser)."""
+
+    ARGUMENTS_PARSER = OrionArgumentsParser()
 
 
 def json_response(data, status=200):

@@ -1,8 +1,7 @@
 """Flow runs: ``/api/flow_runs``."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from app.blueprints.api.common import json_response, no_content
+from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
 from app.schemas.actions import FlowRunCreateSchema, FlowRunHistorySchema, FlowRunUpdateSchema
 from app.schemas.core import FlowRunSchema, HistoryIntervalSchema, dump_flow_run

@@ -1,8 +1,7 @@
 """Flows: ``/api/flows``."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from app.blueprints.api.common import json_response, no_content
+from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.schemas.actions import FlowCreateSchema, FlowUpdateSchema
 from app.schemas.core import FlowSchema, dump_flow
 from app.schemas.filters import FlowCountBody, FlowFilterBody

@@ -1,8 +1,8 @@
 """Logs: ``/api/logs``."""
 from flask import current_app
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
-from app.blueprints.api.common import json_response
+from app.blueprints.api.common import Blueprint, json_response
 from app.schemas.actions import LogCreateSchema
 from app.schemas.core import LogSchema, dump_log
 from app.schemas.filters import LogFilterBody

@@ -1,8 +1,7 @@
 """Server-level endpoints: health, version, hello."""
-from flask_smorest import Blueprint
 
 import app
-from app.blueprints.api.common import json_response
+from app.blueprints.api.common import Blueprint, json_response
 from app.services import admin
 
 blp = Blueprint("root", __name__, url_prefix="/api", description="Server health and version.")

@@ -1,8 +1,7 @@
 """State histories: ``/api/flow_run_states`` and ``/api/task_run_states``."""
-from flask_smorest import Blueprint
 from marshmallow import fields
 
-from app.blueprints.api.common import json_response
+from app.blueprints.api.common import Blueprint, json_response
 from app.schemas.base import OrionSchema
 from app.schemas.core import dump_state
 from app.schemas.states import StateSchema

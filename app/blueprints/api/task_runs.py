@@ -1,8 +1,7 @@
 """Task runs: ``/api/task_runs``."""
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from app.blueprints.api.common import json_response, no_content
+from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
 from app.schemas.actions import TaskRunCreateSchema, TaskRunUpdateSchema
 from app.schemas.core import TaskRunSchema, dump_task_run
