@@ -3,6 +3,7 @@ import uuid
 
 from app.db import database
 from app.exceptions import ObjectNotFound
+from app.models import utcnow
 
 
 def get_or_raise(query, label, object_id):
@@ -30,4 +31,14 @@ def insert_or_get(model, values, unique_where):
 def require_exists(model, object_id, label):
     """Raise ObjectNotFound unless a ``model`` row with this id exists."""
     if not model.select(model.id).where(model.id == object_id).exists():
+        raise ObjectNotFound(f"{label} {object_id} not found.")
+
+
+def update_or_raise(model, object_id, changes, label):
+    """Apply ``changes`` to one row (stamping ``updated``); ObjectNotFound if there is none."""
+    with database.atomic():
+        updated = (model.update(updated=utcnow(), **changes)
+                   .where(model.id == object_id)
+                   .execute())
+    if not updated:
         raise ObjectNotFound(f"{label} {object_id} not found.")

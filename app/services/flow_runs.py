@@ -8,7 +8,7 @@ from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, utcnow
 from app.services import filters
-from app.services.common import require_exists
+from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, read_page, with_state
 from app.states import TERMINAL_STATES
@@ -71,14 +71,7 @@ def read_flow_run(flow_run_id):
 
 def update_flow_run(flow_run_id, changes):
     """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid)."""
-    with database.atomic():
-        updated = (
-            FlowRun.update(updated=utcnow(), **changes)
-            .where(FlowRun.id == flow_run_id)
-            .execute()
-        )
-    if not updated:
-        raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+    update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
 
 
 def delete_flow_run(flow_run_id):

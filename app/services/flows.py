@@ -2,7 +2,7 @@
 from app.db import database
 from app.models import Flow, utcnow
 from app.services import filters
-from app.services.common import get_or_raise, insert_or_get
+from app.services.common import get_or_raise, insert_or_get, update_or_raise
 
 
 def create_flow(name, tags=()):
@@ -26,10 +26,7 @@ def read_flow_by_name(name):
 
 def update_flow(flow_id, changes):
     """Apply ``changes`` (currently only ``tags``) to a flow."""
-    with database.atomic():
-        updated = Flow.update(updated=utcnow(), **changes).where(Flow.id == flow_id).execute()
-    if not updated:
-        read_flow(flow_id)
+    update_or_raise(Flow, flow_id, changes, "Flow")
 
 
 def delete_flow(flow_id):

@@ -3,33 +3,27 @@ from app.models import FlowRunState, TaskRunState
 from app.services.common import get_or_raise
 
 
+def _history(state_model, run_field, run_id):
+    return list(state_model.select().where(run_field == run_id).order_by(state_model.timestamp))
+
+
 def read_flow_run_states(flow_run_id):
     """Every state of a flow run, oldest first (empty for an unknown run)."""
-    return list(
-        FlowRunState.select()
-        .where(FlowRunState.flow_run == flow_run_id)
-        .order_by(FlowRunState.timestamp)
-    )
+    return _history(FlowRunState, FlowRunState.flow_run, flow_run_id)
+
+
+def read_task_run_states(task_run_id):
+    """Every state of a task run, oldest first (empty for an unknown run)."""
+    return _history(TaskRunState, TaskRunState.task_run, task_run_id)
 
 
 def read_flow_run_state(state_id):
     """One flow run state by id; ObjectNotFound if none."""
     return get_or_raise(
-        FlowRunState.select().where(FlowRunState.id == state_id), "Flow run state", state_id
-    )
-
-
-def read_task_run_states(task_run_id):
-    """Every state of a task run, oldest first (empty for an unknown run)."""
-    return list(
-        TaskRunState.select()
-        .where(TaskRunState.task_run == task_run_id)
-        .order_by(TaskRunState.timestamp)
-    )
+        FlowRunState.select().where(FlowRunState.id == state_id), "Flow run state", state_id)
 
 
 def read_task_run_state(state_id):
     """One task run state by id; ObjectNotFound if none."""
     return get_or_raise(
-        TaskRunState.select().where(TaskRunState.id == state_id), "Task run state", state_id
-    )
+        TaskRunState.select().where(TaskRunState.id == state_id), "Task run state", state_id)

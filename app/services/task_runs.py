@@ -5,7 +5,7 @@ from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
-from app.services.common import require_exists
+from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, read_page, with_state
 
@@ -55,14 +55,7 @@ def read_task_run(task_run_id):
 
 def update_task_run(task_run_id, changes):
     """Apply a TaskRunUpdate (the name)."""
-    with database.atomic():
-        updated = (
-            TaskRun.update(updated=utcnow(), **changes)
-            .where(TaskRun.id == task_run_id)
-            .execute()
-        )
-    if not updated:
-        raise ObjectNotFound(f"Task run {task_run_id} not found.")
+    update_or_raise(TaskRun, task_run_id, changes, "Task run")
 
 
 def delete_task_run(task_run_id):
