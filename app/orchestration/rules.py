@@ -38,13 +38,9 @@ class ProposedState:
     message: str | None = None
     data: Any = None
     state_details: dict = field(default_factory=dict)
-
-    def copy(self, **changes):
-        """A copy with ``changes`` applied (state_details copied, not shared)."""
-        values = dict(type=self.type, name=self.name, message=self.message, data=self.data,
-                      state_details=dict(self.state_details))
-        values.update(changes)
-        return ProposedState(**values)
+    # Given by the server just before the state is written (see global_policy).
+    id: Any = None
+    timestamp: Any = None
 
 
 def state_type_of(state):

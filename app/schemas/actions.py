@@ -188,3 +188,10 @@ class FlowRunHistorySchema(FlowRunCountBody):
                 f"History interval must not produce more than {self.max_intervals} intervals.",
                 "history_interval_seconds",
             )
+
+
+class SetStateSchema(OrionSchema):
+    """Body of ``POST /api/{flow_runs,task_runs}/{id}/set_state``."""
+
+    state = fields.Nested(StateCreateSchema, required=True)
+    force = fields.Boolean(load_default=False)

@@ -10,7 +10,7 @@ import datetime
 from marshmallow import fields
 
 from app.schemas.base import DateTime, OrionSchema
-from app.schemas.states import StateSchema
+from app.schemas.states import STATE_DETAIL_DEFAULTS, StateSchema
 from app.states import TERMINAL_STATES
 
 UTC = datetime.timezone.utc
@@ -104,6 +104,22 @@ class HistoryIntervalSchema(OrionSchema):
     states = fields.List(fields.Nested(HistoryStateSchema), required=True)
 
 
+class OrchestrationResultSchema(OrionSchema):
+    """What became of a proposed state."""
+
+    status = fields.String(required=True, metadata={"enum": ["ACCEPT", "REJECT", "WAIT", "ABORT"]})
+    state = fields.Nested(StateSchema, allow_none=True, required=True)
+    details = fields.Dict(required=True, metadata={
+        "description": "type accept_details | reject_details {reason} | "
+                       "wait_details {delay_seconds, reason} | abort_details {reason}"})
+
+
+def dump_orchestration_result(result):
+    """An orchestration result as the API shows it."""
+    return {"status": result.status.value, "state": dump_state(result.state),
+            "details": result.details}
+
+
 def _iso(value):
     return value.isoformat() if value is not None else None
 
@@ -123,7 +139,7 @@ def dump_state(state):
         "timestamp": state.timestamp.isoformat(),
         "message": state.message,
         "data": state.data,
-        "state_details": state.state_details,
+        "state_details": {**STATE_DETAIL_DEFAULTS, **(state.state_details or {})},
     }
 
 

@@ -3,10 +3,21 @@ from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
-from app.schemas.actions import FlowRunCreateSchema, FlowRunHistorySchema, FlowRunUpdateSchema
-from app.schemas.core import FlowRunSchema, HistoryIntervalSchema, dump_flow_run
+from app.schemas.actions import (
+    FlowRunCreateSchema,
+    FlowRunHistorySchema,
+    FlowRunUpdateSchema,
+    SetStateSchema,
+)
+from app.schemas.core import (
+    FlowRunSchema,
+    HistoryIntervalSchema,
+    OrchestrationResultSchema,
+    dump_flow_run,
+    dump_orchestration_result,
+)
 from app.schemas.filters import FlowRunCountBody, FlowRunFilterBody
-from app.services import flow_runs
+from app.services import flow_runs, orchestration
 
 blp = Blueprint("flow_runs", __name__, url_prefix="/api/flow_runs", description="Flow runs.")
 
@@ -74,3 +85,15 @@ def flow_run_history(body):
         entry["interval_start"] = entry["interval_start"].isoformat()
         entry["interval_end"] = entry["interval_end"].isoformat()
     return json_response(history)
+
+
+@blp.post("/<uuid:flow_run_id>/set_state")
+@blp.arguments(SetStateSchema)
+@blp.response(201, OrchestrationResultSchema, description="A new state was written.")
+@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
+                  description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
+                              "retried transition).")
+def set_flow_run_state(body, flow_run_id):
+    """Propose a new state for a flow run; the orchestration rules decide what happens."""
+    result = orchestration.set_flow_run_state(flow_run_id, body["state"], force=body["force"])
+    return json_response(dump_orchestration_result(result), 201 if result.written else 200)

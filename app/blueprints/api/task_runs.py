@@ -3,10 +3,15 @@ from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
-from app.schemas.actions import TaskRunCreateSchema, TaskRunUpdateSchema
-from app.schemas.core import TaskRunSchema, dump_task_run
+from app.schemas.actions import SetStateSchema, TaskRunCreateSchema, TaskRunUpdateSchema
+from app.schemas.core import (
+    OrchestrationResultSchema,
+    TaskRunSchema,
+    dump_orchestration_result,
+    dump_task_run,
+)
 from app.schemas.filters import TaskRunCountBody, TaskRunFilterBody
-from app.services import task_runs
+from app.services import task_runs, orchestration
 
 blp = Blueprint("task_runs", __name__, url_prefix="/api/task_runs", description="Task runs.")
 
@@ -60,3 +65,15 @@ def filter_task_runs(body):
 def count_task_runs(body):
     """Count task runs matching filters."""
     return json_response(task_runs.count_task_runs(body))
+
+
+@blp.post("/<uuid:task_run_id>/set_state")
+@blp.arguments(SetStateSchema)
+@blp.response(201, OrchestrationResultSchema, description="A new state was written.")
+@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
+                  description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
+                              "retried transition).")
+def set_task_run_state(body, task_run_id):
+    """Propose a new state for a task run; the orchestration rules decide what happens."""
+    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"])
+    return json_response(dump_orchestration_result(result), 201 if result.written else 200)

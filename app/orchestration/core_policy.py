@@ -1,0 +1,374 @@
+"""The core flow and task policies (Orion 2.7.12 semantics), and the minimal forced ones.
+
+Each rule's docstring states ``FROM -> TO: effect``. Rules read and change the locked run and
+may query the database (inside the caller's transaction); they never commit.
+"""
+import datetime
+import math
+import random
+import uuid
+
+from app.models import FlowRun, TaskRunState, TaskRunStateCache
+from app.orchestration.policies import ALL_STATES, BaseOrchestrationPolicy
+from app.orchestration.rules import BaseOrchestrationRule, ProposedState
+from app.states import TERMINAL_STATES, StateType
+
+S = StateType
+TERMINAL = tuple(TERMINAL_STATES)
+# Forward order of the non-terminal lifecycle; moving back or standing still is redundant.
+_RANKS = {None: 0, S.SCHEDULED: 1, S.PENDING: 2, S.RUNNING: 3, S.CANCELLING: 4}
+
+
+def _parse_time(value):
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value)
+    return value
+
+
+def _retries(policy):
+    """Retries and base delay of a run policy, honouring the deprecated 2.0 field names."""
+    retries = policy.get("retries")
+    if retries is None and policy.get("max_retries"):
+        retries = policy["max_retries"]
+    delay = policy.get("retry_delay")
+    if delay is None and policy.get("retry_delay_seconds"):
+        delay = policy["retry_delay_seconds"]
+    return retries, delay
+
+
+class HandleFlowTerminalStateTransitions(BaseOrchestrationRule):
+    """terminal -> any: ABORT, except a manual retry (-> SCHEDULED named AwaitingRetry) of a
+    run with a deployment, which is allowed and clears the run's pause bookkeeping."""
+
+    FROM_STATES = TERMINAL
+    TO_STATES = ALL_STATES
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.original_policy = dict(context.run.empirical_policy)
+        is_retry = (proposed_state.type == S.SCHEDULED.value
+                    and proposed_state.name == "AwaitingRetry")
+        if not is_retry or context.run.deployment_id is None:
+            self.abort_transition(
+                f"This run has already terminated ({initial_state.type}); only a manual retry "
+                "(AwaitingRetry) of a deployment's run can move it.")
+            return
+        context.run.empirical_policy = dict(self.original_policy, pause_keys=[], resuming=False)
+
+    def cleanup(self, initial_state, validated_state, context):
+        context.run.empirical_policy = self.original_policy
+
+
+class HandleCancellingStateTransitions(BaseOrchestrationRule):
+    """CANCELLING/CANCELLED -> anything but CANCELLED: REJECT, the run keeps its state."""
+
+    FROM_STATES = (S.CANCELLING, S.CANCELLED)
+    TO_STATES = tuple(s for s in ALL_STATES if s is not S.CANCELLED)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.reject_transition(
+            None, f"This run is {initial_state.type.lower()}; it can only become CANCELLED.")
+
+
+class PreventRedundantTransitions(BaseOrchestrationRule):
+    """Among SCHEDULED < PENDING < RUNNING < CANCELLING: ABORT unless moving strictly forward
+    (so two agents cannot both move one run to PENDING)."""
+
+    FROM_STATES = tuple(_RANKS)
+    TO_STATES = tuple(_RANKS)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        initial_type = context.initial_state_type
+        if _RANKS[context.proposed_state_type] <= _RANKS[initial_type]:
+            self.abort_transition(
+                f"This run cannot transition to the {proposed_state.type} state from the "
+                f"{initial_type.value if initial_type else 'no'} state.")
+
+
+class HandlePausingFlows(BaseOrchestrationRule):
+    """any -> PAUSED: only a RUNNING run pauses, once per pause key; a pause that reschedules
+    needs a deployment and is refused to subflows. Records the pause key."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.PAUSED,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        if initial_state is None:
+            self.abort_transition("Cannot pause flows with no state.")
+            return
+        if initial_state.type != S.RUNNING.value:
+            self.reject_transition(None, "Cannot pause flows that are not currently running.")
+            return
+        details = proposed_state.state_details
+        self.key = details.get("pause_key") or str(uuid.uuid4())
+        if self.key in (context.run.empirical_policy.get("pause_keys") or []):
+            self.reject_transition(None, "This pause has already fired.")
+            return
+        if details.get("pause_reschedule"):
+            if context.run.parent_task_run_id is not None:
+                self.abort_transition("Cannot pause subflows with the reschedule option.")
+            elif context.run.deployment_id is None:
+                self.abort_transition(
+                    "Cannot pause flows without a deployment with the reschedule option.")
+
+    def after_transition(self, initial_state, validated_state, context):
+        policy = dict(context.run.empirical_policy)
+        policy["pause_keys"] = sorted(set(policy.get("pause_keys") or []) | {self.key})
+        context.run.empirical_policy = policy
+
+
+class HandleResumingPausedFlows(BaseOrchestrationRule):
+    """PAUSED -> any: only RUNNING, SCHEDULED or a terminal state; rescheduling needs a
+    deployment; past its pause_timeout the run is REJECTed into Failed. Marks it resuming."""
+
+    FROM_STATES = (S.PAUSED,)
+    TO_STATES = ALL_STATES
+
+    def before_transition(self, initial_state, proposed_state, context):
+        proposed_type = context.proposed_state_type
+        if proposed_type not in (S.RUNNING, S.SCHEDULED, *TERMINAL):
+            self.reject_transition(
+                None, f"This run cannot transition to the {proposed_type.value} state from "
+                "the PAUSED state.")
+            return
+        details = initial_state.state_details or {}
+        if details.get("pause_reschedule") and context.run.deployment_id is None:
+            self.reject_transition(None, "Cannot reschedule a paused flow run without a deployment.")
+            return
+        timeout = _parse_time(details.get("pause_timeout"))
+        if proposed_type not in TERMINAL and timeout is not None and timeout < context.now:
+            failed = ProposedState(type=S.FAILED.value, name="Failed",
+                                   message="The flow was paused and never resumed.")
+            self.reject_transition(failed, "The flow run pause has timed out and can no longer resume.")
+
+    def after_transition(self, initial_state, validated_state, context):
+        context.run.empirical_policy = dict(context.run.empirical_policy, resuming=True)
+
+
+class CopyScheduledTime(BaseOrchestrationRule):
+    """SCHEDULED -> PENDING: the pending state keeps the scheduled time unless it has one."""
+
+    FROM_STATES = (S.SCHEDULED,)
+    TO_STATES = (S.PENDING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        if not proposed_state.state_details.get("scheduled_time"):
+            proposed_state.state_details["scheduled_time"] = (
+                initial_state.state_details or {}).get("scheduled_time")
+
+
+class WaitForScheduledTime(BaseOrchestrationRule):
+    """SCHEDULED/PENDING -> RUNNING: WAIT until the scheduled time (whole seconds, rounded up
+    so a run never starts early)."""
+
+    FROM_STATES = (S.SCHEDULED, S.PENDING)
+    TO_STATES = (S.RUNNING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        scheduled = _parse_time((initial_state.state_details or {}).get("scheduled_time"))
+        if scheduled is None:
+            return
+        delay = (scheduled - context.now).total_seconds()
+        if delay > 0:
+            self.delay_transition(math.ceil(delay), "Scheduled time is in the future.")
+
+
+class RetryFailedFlows(BaseOrchestrationRule):
+    """RUNNING -> FAILED: with retries left, REJECT into AwaitingRetry at now + retry_delay,
+    keeping the failure's message and data; pause bookkeeping is reset."""
+
+    FROM_STATES = (S.RUNNING,)
+    TO_STATES = (S.FAILED,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        retries, delay = _retries(context.run.empirical_policy)
+        if retries is None or context.run.run_count > retries:
+            return
+        self.original_policy = dict(context.run.empirical_policy)
+        context.run.empirical_policy = dict(self.original_policy, pause_keys=[], resuming=False)
+        when = context.now + datetime.timedelta(seconds=delay or 0)
+        retry = ProposedState(
+            type=S.SCHEDULED.value, name="AwaitingRetry", message=proposed_state.message,
+            data=proposed_state.data, state_details={"scheduled_time": when.isoformat()})
+        self.reject_transition(retry, "Retrying")
+
+    def cleanup(self, initial_state, validated_state, context):
+        context.run.empirical_policy = self.original_policy
+
+
+class CacheRetrieval(BaseOrchestrationRule):
+    """any -> RUNNING: a proposal with a cache key (and no refresh_cache) whose newest cached
+    COMPLETED state has not expired is REJECTed into a copy of it named Cached."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        details = proposed_state.state_details
+        key = details.get("cache_key")
+        if not key or details.get("refresh_cache"):
+            return
+        cached = (
+            TaskRunState.select()
+            .join(TaskRunStateCache, on=(TaskRunStateCache.task_run_state == TaskRunState.id))
+            .where((TaskRunStateCache.cache_key == key)
+                   & (TaskRunStateCache.cache_expiration.is_null()
+                      | (TaskRunStateCache.cache_expiration > context.now)))
+            .order_by(TaskRunStateCache.created.desc())
+            .first()
+        )
+        if cached is not None:
+            state = ProposedState(type=cached.type, name="Cached", message=cached.message,
+                                  data=cached.data, state_details=dict(cached.state_details))
+            self.reject_transition(state, "Retrieved state from cache")
+
+
+class HandleTaskTerminalStateTransitions(BaseOrchestrationRule):
+    """terminal -> any: ABORT, except FAILED/CRASHED/CANCELLED -> RUNNING while the parent flow
+    run is on a later attempt than the task (a flow retry): run_count resets, named Retrying."""
+
+    FROM_STATES = TERMINAL
+    TO_STATES = ALL_STATES
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.original_run_count = context.run.run_count
+        retryable = initial_state.type in (S.FAILED.value, S.CRASHED.value, S.CANCELLED.value)
+        flow_run_count = (FlowRun.select(FlowRun.run_count)
+                          .where(FlowRun.id == context.run.flow_run_id).scalar())
+        flow_retrying = context.run.flow_run_run_count < (flow_run_count or 0)
+        if not (retryable and proposed_state.type == S.RUNNING.value and flow_retrying):
+            self.abort_transition(f"This run has already terminated ({initial_state.type}).")
+            return
+        context.run.run_count = 0
+        self.rename_state("Retrying")
+
+    def cleanup(self, initial_state, validated_state, context):
+        context.run.run_count = self.original_run_count
+
+
+class PreventRunningTasksFromStoppedFlows(BaseOrchestrationRule):
+    """any -> RUNNING: the task's flow run must be RUNNING (ABORT otherwise); if it is PAUSED
+    the task is REJECTed into Paused named NotReady."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        flow_state = (FlowRun.select(FlowRun.state_type)
+                      .where(FlowRun.id == context.run.flow_run_id).scalar())
+        if flow_state == S.PAUSED.value:
+            self.reject_transition(
+                ProposedState(type=S.PAUSED.value, name="NotReady"),
+                "The flow is paused; new tasks can run after the flow run "
+                f"{context.run.flow_run_id} resumes.")
+        elif flow_state != S.RUNNING.value:
+            self.abort_transition("The enclosing flow must be running to begin task execution.")
+
+
+class RetryFailedTasks(BaseOrchestrationRule):
+    """RUNNING -> FAILED: with retries left, REJECT into AwaitingRetry at now + the delay for
+    this attempt (a list gives one delay per attempt), plus optional jitter."""
+
+    FROM_STATES = (S.RUNNING,)
+    TO_STATES = (S.FAILED,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        policy = context.run.empirical_policy
+        retries, delay = _retries(policy)
+        run_count = context.run.run_count
+        if retries is None or run_count > retries:
+            return
+        if isinstance(delay, list):
+            delay = delay[min(run_count - 1, len(delay) - 1)] if delay else 0
+        delay = float(delay or 0)
+        jitter = policy.get("retry_jitter_factor")
+        if jitter:
+            delay = random.uniform(max(delay - delay * jitter, 0), delay + delay * jitter)
+        when = context.now + datetime.timedelta(seconds=delay)
+        retry = ProposedState(
+            type=S.SCHEDULED.value, name="AwaitingRetry", message=proposed_state.message,
+            data=proposed_state.data, state_details={"scheduled_time": when.isoformat()})
+        self.reject_transition(retry, "Retrying")
+
+
+class RenameReruns(BaseOrchestrationRule):
+    """any -> RUNNING: a run that has run before is renamed Retrying (after AwaitingRetry) or
+    Rerunning."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        if context.run.run_count > 0:
+            retrying = initial_state is not None and initial_state.name == "AwaitingRetry"
+            self.rename_state("Retrying" if retrying else "Rerunning")
+
+
+class UpdateFlowRunTrackerOnTasks(BaseOrchestrationRule):
+    """any -> RUNNING: the task remembers which attempt of its flow run it belongs to."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    def after_transition(self, initial_state, validated_state, context):
+        context.run.flow_run_run_count = (
+            FlowRun.select(FlowRun.run_count)
+            .where(FlowRun.id == context.run.flow_run_id).scalar()) or 0
+
+
+class CacheInsertion(BaseOrchestrationRule):
+    """any -> COMPLETED: a state with a cache key is recorded in the cache (with its expiry)."""
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.COMPLETED,)
+
+    def after_transition(self, initial_state, validated_state, context):
+        details = validated_state.state_details or {}
+        key = details.get("cache_key")
+        if key:
+            TaskRunStateCache.create(
+                cache_key=key, cache_expiration=details.get("cache_expiration"),
+                task_run_state=validated_state.id)
+
+
+class CoreFlowPolicy(BaseOrchestrationPolicy):
+    """Orion 2.7.12's flow run policy, in priority order."""
+
+    @staticmethod
+    def priority():
+        return [
+            HandleFlowTerminalStateTransitions,
+            HandleCancellingStateTransitions,
+            PreventRedundantTransitions,
+            HandlePausingFlows,
+            HandleResumingPausedFlows,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedFlows,
+        ]
+
+
+class CoreTaskPolicy(BaseOrchestrationPolicy):
+    """Orion 2.7.12's task run policy, in priority order (concurrency slots come later)."""
+
+    @staticmethod
+    def priority():
+        return [
+            CacheRetrieval,
+            HandleTaskTerminalStateTransitions,
+            PreventRunningTasksFromStoppedFlows,
+            PreventRedundantTransitions,
+            CopyScheduledTime,
+            WaitForScheduledTime,
+            RetryFailedTasks,
+            RenameReruns,
+            UpdateFlowRunTrackerOnTasks,
+            CacheInsertion,
+        ]
+
+
+class MinimalFlowPolicy(BaseOrchestrationPolicy):
+    """Forced flow transitions: no rules (the bookkeeping still runs)."""
+
+
+class MinimalTaskPolicy(BaseOrchestrationPolicy):
+    """Forced task transitions: no rules yet (slot release joins with concurrency limits)."""

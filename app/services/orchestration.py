@@ -1,0 +1,128 @@
+"""set_state: one proposed transition of one run, in one transaction.
+
+The run row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transactions hold the
+write lock from BEGIN IMMEDIATE), its current state read, the policy applied, and the state row
+and the run's columns written, all committed together. Two agents proposing PENDING for one
+SCHEDULED run therefore get one ACCEPT and one ABORT.
+"""
+import logging
+from dataclasses import dataclass
+
+from app.db import database, for_update
+from app.exceptions import ObjectNotFound
+from app.models import FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
+from app.orchestration.core_policy import (
+    CoreFlowPolicy,
+    CoreTaskPolicy,
+    MinimalFlowPolicy,
+    MinimalTaskPolicy,
+)
+from app.orchestration.engine import orchestrate
+from app.orchestration.global_policy import GlobalFlowPolicy, GlobalTaskPolicy
+from app.orchestration.rules import OrchestrationContext, ProposedState, SetStateStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OrchestrationResult:
+    """What became of a proposal: status, the state to adopt (or None), details, and
+    whether a state row was written (HTTP 201 rather than 200)."""
+
+    status: SetStateStatus
+    state: object
+    details: dict
+    written: bool
+
+
+@dataclass(frozen=True)
+class _RunKind:
+    model: object
+    state_model: object
+    run_field: str
+    label: str
+    is_task: bool
+    policy: object
+    forced_policy: object
+    global_policy: object
+
+
+FLOW_RUNS = _RunKind(FlowRun, FlowRunState, "flow_run", "Flow run", False,
+                     CoreFlowPolicy, MinimalFlowPolicy, GlobalFlowPolicy)
+TASK_RUNS = _RunKind(TaskRun, TaskRunState, "task_run", "Task run", True,
+                     CoreTaskPolicy, MinimalTaskPolicy, GlobalTaskPolicy)
+
+
+def set_flow_run_state(flow_run_id, state, force=False):
+    """Propose ``state`` (a loaded state payload) for a flow run; see :func:`_set_state`."""
+    return _set_state(FLOW_RUNS, flow_run_id, state, force)
+
+
+def set_task_run_state(task_run_id, state, force=False):
+    """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`."""
+    return _set_state(TASK_RUNS, task_run_id, state, force)
+
+
+def _set_state(kind, run_id, state, force):
+    """Run the policy over the proposal in one transaction; return an OrchestrationResult.
+
+    A proposal whose ``state_details.transition_id`` equals the current state's is a client
+    retrying after a lost response: it gets the current state back and nothing is written.
+    An error inside a rule rolls everything back and answers ABORT with the error.
+    """
+    try:
+        with database.atomic():
+            return _transition(kind, run_id, state, force)
+    except ObjectNotFound:
+        raise
+    except Exception as error:  # a failing rule must answer ABORT, never leave half a write
+        log.exception("set_state of %s %s failed", kind.label, run_id)
+        return OrchestrationResult(
+            SetStateStatus.ABORT, None,
+            {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
+
+
+def _transition(kind, run_id, state, force):
+    run = for_update(kind.model.select().where(kind.model.id == run_id)).first()
+    if run is None:
+        raise ObjectNotFound(f"{kind.label} {run_id} not found.")
+    initial = None
+    if run.state_id is not None:
+        initial = kind.state_model.get_or_none(kind.state_model.id == run.state_id)
+    transition_id = (state.get("state_details") or {}).get("transition_id")
+    if (transition_id is not None and initial is not None
+            and (initial.state_details or {}).get("transition_id") == transition_id):
+        return OrchestrationResult(SetStateStatus.ACCEPT, initial, {"type": "accept_details"},
+                                   False)
+    context = OrchestrationContext(
+        run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(),
+        proposed_state=ProposedState(
+            type=state["type"], name=state["name"], message=state.get("message"),
+            data=state.get("data"), state_details=dict(state.get("state_details") or {})),
+    )
+    policy = kind.forced_policy if force else kind.policy
+    orchestrate(context, policy, kind.global_policy, kind.state_model, kind.run_field)
+    validated = context.validated_state
+    if validated is not None:
+        run.save()
+        if not kind.is_task and run.parent_task_run_id is not None:
+            _mirror_onto_parent_task(run, validated)
+    result_state = validated
+    if validated is None and context.response_status is SetStateStatus.REJECT:
+        result_state = initial
+    return OrchestrationResult(context.response_status, result_state,
+                               context.response_details, validated is not None)
+
+
+def _mirror_onto_parent_task(run, state):
+    """A subflow's new state is forced onto the parent task run that stands for it (if that
+    task run still exists)."""
+    if not TaskRun.select().where(TaskRun.id == run.parent_task_run_id).exists():
+        return
+    details = dict(state.state_details or {}, child_flow_run_id=str(run.id))
+    details.pop("task_run_id", None)
+    details.pop("flow_run_id", None)
+    _transition(TASK_RUNS, run.parent_task_run_id, {
+        "type": state.type, "name": state.name, "message": state.message,
+        "data": state.data, "state_details": details,
+    }, True)
