@@ -50,6 +50,9 @@ class BaseModel(Model):
     class Meta:
         database = database
         legacy_table_names = False
+        # save() writes only the fields assigned since the row was read: a state transition
+        # updates a handful of a run's thirty columns. Assign, never mutate JSON in place.
+        only_save_dirty = True
 
     def save(self, *args, **kwargs):
         """Save the row, stamping ``updated``."""
