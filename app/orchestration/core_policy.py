@@ -118,12 +118,17 @@ class HandlePausingFlows(BaseOrchestrationRule):
 
 class HandleResumingPausedFlows(BaseOrchestrationRule):
     """PAUSED -> any: only RUNNING, SCHEDULED or a terminal state; rescheduling needs a
-    deployment; past its pause_timeout the run is REJECTed into Failed. Marks it resuming."""
+    deployment; past its pause_timeout the run is REJECTed into Failed. Marks it resuming.
+
+    Orion 2.7 marks it after the transition, so a resume straight to RUNNING counted as a new
+    attempt (and spent a retry); here it is marked before, so a resume never counts.
+    """
 
     FROM_STATES = (S.PAUSED,)
     TO_STATES = ALL_STATES
 
     def before_transition(self, initial_state, proposed_state, context):
+        self.original_policy = dict(context.run.empirical_policy)
         proposed_type = context.proposed_state_type
         if proposed_type not in (S.RUNNING, S.SCHEDULED, *TERMINAL):
             self.reject_transition(
@@ -139,9 +144,11 @@ class HandleResumingPausedFlows(BaseOrchestrationRule):
             failed = ProposedState(type=S.FAILED.value, name="Failed",
                                    message="The flow was paused and never resumed.")
             self.reject_transition(failed, "The flow run pause has timed out and can no longer resume.")
+            return
+        context.run.empirical_policy = dict(self.original_policy, resuming=True)
 
-    def after_transition(self, initial_state, validated_state, context):
-        context.run.empirical_policy = dict(context.run.empirical_policy, resuming=True)
+    def cleanup(self, initial_state, validated_state, context):
+        context.run.empirical_policy = self.original_policy
 
 
 class CopyScheduledTime(BaseOrchestrationRule):

@@ -114,6 +114,49 @@ class OrchestrationResultSchema(OrionSchema):
                        "wait_details {delay_seconds, reason} | abort_details {reason}"})
 
 
+class GraphNodeSchema(OrionSchema):
+    """A task run in a flow run's dependency graph."""
+
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    upstream_dependencies = fields.List(fields.Dict(), required=True, metadata={
+        "description": 'Task runs this one consumed: [{"input_type": "task_run", "id": ...}]'})
+    state = fields.Nested(StateSchema, allow_none=True)
+    expected_start_time = DateTime(allow_none=True)
+    start_time = DateTime(allow_none=True)
+    end_time = DateTime(allow_none=True)
+    total_run_time = fields.Float(required=True)
+    estimated_run_time = fields.Float(required=True)
+    untrackable_result = fields.Boolean(required=True)
+
+
+def upstream_task_runs(task_inputs):
+    """The distinct upstream task runs named in ``task_inputs`` (wait_for included), in order."""
+    seen = {}
+    for references in (task_inputs or {}).values():
+        for reference in references:
+            if reference.get("input_type") == "task_run" and reference.get("id"):
+                seen.setdefault(str(reference["id"]), None)
+    return [{"input_type": "task_run", "id": run_id} for run_id in seen]
+
+
+def dump_graph_node(run, now):
+    """A task run (read row) as a node of its flow run's graph."""
+    details = (run.state.state_details or {}) if run.state is not None else {}
+    return {
+        "id": str(run.id),
+        "name": run.name,
+        "upstream_dependencies": upstream_task_runs(run.task_inputs),
+        "state": dump_state(run.state),
+        "expected_start_time": _iso(run.expected_start_time),
+        "start_time": _iso(run.start_time),
+        "end_time": _iso(run.end_time),
+        "total_run_time": run.total_run_time,
+        "estimated_run_time": estimated_run_time(run, now),
+        "untrackable_result": bool(details.get("untrackable_result")),
+    }
+
+
 def dump_orchestration_result(result):
     """An orchestration result as the API shows it."""
     return {"status": result.status.value, "state": dump_state(result.state),

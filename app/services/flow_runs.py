@@ -6,12 +6,14 @@ from peewee import SQL, Case, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
-from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, utcnow
+from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, read_page, with_state
-from app.states import TERMINAL_STATES
+from app.orchestration.rules import SetStateStatus
+from app.services.orchestration import OrchestrationResult, set_flow_run_state
+from app.states import TERMINAL_STATES, StateType
 
 _CREATE_FIELDS = (
     "flow_version", "parameters", "context", "parent_task_run_id", "infrastructure_document_id",
@@ -168,3 +170,30 @@ def read_flow_run_history(start, end, interval_seconds, body, now=None):
     for entry in buckets:
         entry["states"].sort(key=lambda s: (s["state_type"], s["state_name"]))
     return buckets
+
+
+def resume_flow_run(flow_run_id):
+    """Resume a PAUSED flow run: RUNNING, or Scheduled "Resuming" for a pause that asked to
+    reschedule. Anything else is answered ABORT. Returns an OrchestrationResult."""
+    run = read_flow_run(flow_run_id)
+    if run.state_type != StateType.PAUSED.value:
+        return OrchestrationResult(
+            SetStateStatus.ABORT, None,
+            {"type": "abort_details", "reason": "Cannot resume a flow run that is not paused."},
+            False)
+    if (run.state.state_details or {}).get("pause_reschedule"):
+        state = {"type": StateType.SCHEDULED.value, "name": "Resuming",
+                 "state_details": {"scheduled_time": utcnow().isoformat()}}
+    else:
+        state = {"type": StateType.RUNNING.value, "name": "Running", "state_details": {}}
+    return set_flow_run_state(flow_run_id, state)
+
+
+def read_flow_run_graph(flow_run_id):
+    """The task runs of a flow run with their states, in expected start order, as read rows;
+    ObjectNotFound if the flow run does not exist."""
+    require_exists(FlowRun, flow_run_id, "Flow run")
+    query = (with_state(TaskRun, TaskRunState)
+             .where(TaskRun.flow_run == flow_run_id)
+             .order_by(TaskRun.expected_start_time, TaskRun.id))
+    return fetch_runs(query, TaskRun, TaskRunState)

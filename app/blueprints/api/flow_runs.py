@@ -11,9 +11,11 @@ from app.schemas.actions import (
 )
 from app.schemas.core import (
     FlowRunSchema,
+    GraphNodeSchema,
     HistoryIntervalSchema,
     OrchestrationResultSchema,
     dump_flow_run,
+    dump_graph_node,
     dump_orchestration_result,
 )
 from app.schemas.filters import FlowRunCountBody, FlowRunFilterBody
@@ -97,3 +99,22 @@ def set_flow_run_state(body, flow_run_id):
     """Propose a new state for a flow run; the orchestration rules decide what happens."""
     result = orchestration.set_flow_run_state(flow_run_id, body["state"], force=body["force"])
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
+
+
+@blp.post("/<uuid:flow_run_id>/resume")
+@blp.response(201, OrchestrationResultSchema, description="The run was resumed.")
+@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
+                  description="Nothing was written (the run is not paused, or a rule refused).")
+def resume_flow_run(flow_run_id):
+    """Resume a paused flow run (RUNNING, or Scheduled "Resuming" if the pause reschedules)."""
+    result = flow_runs.resume_flow_run(flow_run_id)
+    return json_response(dump_orchestration_result(result), 201 if result.written else 200)
+
+
+@blp.get("/<uuid:flow_run_id>/graph")
+@blp.response(200, GraphNodeSchema(many=True))
+def flow_run_graph(flow_run_id):
+    """The flow run's task runs with their upstream task runs (from task_inputs)."""
+    now = utcnow()
+    nodes = flow_runs.read_flow_run_graph(flow_run_id)
+    return json_response([dump_graph_node(node, now) for node in nodes])
