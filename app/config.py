@@ -35,6 +35,10 @@ class DefaultConfig:
     API_LOGS_MAX_BATCH = 1000
     # Longest task run cache_key accepted.
     API_TASK_CACHE_KEY_MAX_LENGTH = 2000
+    # Seconds a task run is told to WAIT before proposing RUNNING again when a tag is full.
+    TASK_CONCURRENCY_SLOT_WAIT_SECONDS = 30
+    # Seconds a task run's concurrency slot lease lasts; an expired lease frees the slot.
+    TASK_CONCURRENCY_LEASE_SECONDS = 300
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

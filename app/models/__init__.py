@@ -1,7 +1,7 @@
 """Peewee models; ``TABLES`` lists them parents first (create in order, drop in reverse)."""
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.flows import Deployment, Flow
-from app.models.misc import ConcurrencyLimit, Log, SavedSearch, WorkQueue
+from app.models.misc import ConcurrencyLimit, ConcurrencySlot, Log, SavedSearch, WorkQueue
 from app.models.runs import (
     FlowRun,
     FlowRunState,
@@ -20,6 +20,7 @@ TABLES = (
     TaskRunStateCache,
     WorkQueue,
     ConcurrencyLimit,
+    ConcurrencySlot,
     Log,
     SavedSearch,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "UTCDateTimeField",
     "utcnow",
     "ConcurrencyLimit",
+    "ConcurrencySlot",
     "Deployment",
     "Flow",
     "FlowRun",

@@ -1,7 +1,17 @@
-"""Work queues, task concurrency limits, logs and saved searches."""
-from peewee import BooleanField, CharField, IntegerField, JSONField, TextField, UUIDField
+"""Work queues, task concurrency limits and their slot leases, logs and saved searches."""
+from peewee import (
+    BooleanField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    TextField,
+    UUIDField,
+)
 
+from app.db import for_update
 from app.models.base import BaseModel, UTCDateTimeField
+from app.models.runs import TaskRun
 
 
 class WorkQueue(BaseModel):
@@ -28,6 +38,56 @@ class ConcurrencyLimit(BaseModel):
 
     class Meta:
         table_name = "concurrency_limit"
+
+    @classmethod
+    def locked_for_tags(cls, tags):
+        """The limits on any of ``tags``, ordered by tag, locked until the transaction ends.
+
+        Call inside a transaction. PostgreSQL locks the rows (``SELECT ... FOR UPDATE``) in tag
+        order, so transactions locking overlapping sets of limits queue up instead of
+        deadlocking; SQLite's transaction already holds the database write lock. Returns a
+        list (empty, without a query, when ``tags`` is empty).
+        """
+        tags = sorted(set(tags))
+        if not tags:
+            return []
+        return list(for_update(cls.select().where(cls.tag.in_(tags)).order_by(cls.tag)))
+
+
+class ConcurrencySlot(BaseModel):
+    """A lease of one slot of a concurrency limit by one task run, valid until ``expires``.
+
+    A task run holds at most one lease per limit. Leases past ``expires`` no longer count
+    against the limit, so a task run that died without reporting frees its slots by itself.
+    """
+
+    limit = ForeignKeyField(ConcurrencyLimit, on_delete="CASCADE", index=False)
+    task_run = ForeignKeyField(TaskRun, on_delete="CASCADE")
+    expires = UTCDateTimeField(index=True)
+
+    class Meta:
+        table_name = "concurrency_slot"
+        # Also serves lookups by limit (its leading column), hence no index of its own.
+        indexes = ((("limit", "task_run"), True),)
+
+    @classmethod
+    def lease(cls, limit_ids, task_run_ids, expires, now):
+        """Lease every task run in ``task_run_ids`` one slot of every limit in ``limit_ids``
+        until ``expires``; a lease a run already holds is renewed instead. One statement.
+
+        Checks no limit: call inside the transaction that locked the limits and counted
+        their free slots.
+        """
+        rows = [
+            {"limit": limit_id, "task_run": run_id, "expires": expires, "created": now,
+             "updated": now}
+            for limit_id in limit_ids for run_id in task_run_ids
+        ]
+        if rows:
+            (cls.insert_many(rows)
+             .on_conflict(conflict_target=[cls.limit, cls.task_run],
+                          update={cls.expires: expires, cls.updated: now})
+             .execute())
 
 
 class Log(BaseModel):

@@ -8,7 +8,15 @@ import math
 import random
 import uuid
 
-from app.models import FlowRun, TaskRunState, TaskRunStateCache
+from peewee import fn
+
+from app.models import (
+    ConcurrencyLimit,
+    ConcurrencySlot,
+    FlowRun,
+    TaskRunState,
+    TaskRunStateCache,
+)
 from app.orchestration.policies import ALL_STATES, BaseOrchestrationPolicy
 from app.orchestration.rules import BaseOrchestrationRule, ProposedState
 from app.states import TERMINAL_STATES, StateType
@@ -92,6 +100,7 @@ class HandlePausingFlows(BaseOrchestrationRule):
     TO_STATES = (S.PAUSED,)
 
     def before_transition(self, initial_state, proposed_state, context):
+        self.key = None
         if initial_state is None:
             self.abort_transition("Cannot pause flows with no state.")
             return
@@ -111,6 +120,10 @@ class HandlePausingFlows(BaseOrchestrationRule):
                     "Cannot pause flows without a deployment with the reschedule option.")
 
     def after_transition(self, initial_state, validated_state, context):
+        # A rule that rejected or aborted the pause itself still exits here: record only a
+        # pause that happened.
+        if validated_state is None or validated_state.type != S.PAUSED.value:
+            return
         policy = dict(context.run.empirical_policy)
         policy["pause_keys"] = sorted(set(policy.get("pause_keys") or []) | {self.key})
         context.run.empirical_policy = policy
@@ -271,6 +284,72 @@ class PreventRunningTasksFromStoppedFlows(BaseOrchestrationRule):
             self.abort_transition("The enclosing flow must be running to begin task execution.")
 
 
+class SecureTaskConcurrencySlots(BaseOrchestrationRule):
+    """any -> RUNNING: the run must lease a slot of every concurrency limit on its tags.
+
+    The run's limits are locked (in tag order) for the rest of the transaction, so concurrent
+    proposals for runs sharing a tag are decided one after another. A limit of 0 ABORTs (the
+    run could never start); a limit whose unexpired leases held by other runs fill it WAITs
+    ``context.parameters["slot_wait_seconds"]`` (default :attr:`WAIT_SECONDS`). Only when
+    every limit has room does the run lease (or renew) one slot of each, expiring
+    ``context.parameters["slot_lease_seconds"]`` (default :attr:`LEASE_SECONDS`) from now. If
+    the rule fizzles, the leases are put back as they were.
+    """
+
+    FROM_STATES = ALL_STATES
+    TO_STATES = (S.RUNNING,)
+
+    # Used when the caller passes no settings; the API passes the server's TASK_CONCURRENCY_*.
+    WAIT_SECONDS = 30
+    LEASE_SECONDS = 300
+
+    def before_transition(self, initial_state, proposed_state, context):
+        self.previous_leases = None
+        limits = ConcurrencyLimit.locked_for_tags(context.run.tags or ())
+        if not limits:
+            return
+        for limit in limits:
+            if limit.concurrency_limit == 0:
+                self.abort_transition(
+                    f"The concurrency limit on tag {limit.tag!r} is 0 and will deadlock if the "
+                    "task tries to run again.")
+                return
+        slots = ConcurrencySlot
+        held = dict(
+            slots.select(slots.limit, fn.COUNT(slots.id))
+            .where(slots.limit.in_([limit.id for limit in limits])
+                   & (slots.task_run != context.run.id) & (slots.expires > context.now))
+            .group_by(slots.limit)
+            .tuples())
+        for limit in limits:
+            if held.get(limit.id, 0) >= limit.concurrency_limit:
+                self.delay_transition(
+                    context.parameters.get("slot_wait_seconds", self.WAIT_SECONDS),
+                    f"Concurrency limit for the {limit.tag!r} tag has been reached.")
+                return
+        self.previous_leases = dict(
+            slots.select(slots.limit, slots.expires)
+            .where((slots.task_run == context.run.id)
+                   & slots.limit.in_([limit.id for limit in limits]))
+            .tuples())
+        lease = datetime.timedelta(
+            seconds=context.parameters.get("slot_lease_seconds", self.LEASE_SECONDS))
+        self.leased_limit_ids = [limit.id for limit in limits]
+        slots.lease(self.leased_limit_ids, [context.run.id], context.now + lease, context.now)
+
+    def cleanup(self, initial_state, validated_state, context):
+        if self.previous_leases is None:
+            return
+        slots = ConcurrencySlot
+        created = [i for i in self.leased_limit_ids if i not in self.previous_leases]
+        if created:
+            slots.delete().where(
+                (slots.task_run == context.run.id) & slots.limit.in_(created)).execute()
+        for limit_id, expires in self.previous_leases.items():
+            slots.update(expires=expires).where(
+                (slots.task_run == context.run.id) & (slots.limit == limit_id)).execute()
+
+
 class RetryFailedTasks(BaseOrchestrationRule):
     """RUNNING -> FAILED: with retries left, REJECT into AwaitingRetry at now + the delay for
     this attempt (a list gives one delay per attempt), plus optional jitter."""
@@ -355,7 +434,8 @@ class CoreFlowPolicy(BaseOrchestrationPolicy):
 
 
 class CoreTaskPolicy(BaseOrchestrationPolicy):
-    """Orion 2.7.12's task run policy, in priority order (concurrency slots come later)."""
+    """Orion 2.7.12's task run policy, in priority order (slots are released by the global
+    ReleaseTaskConcurrencySlots transform, which also runs for forced transitions)."""
 
     @staticmethod
     def priority():
@@ -364,6 +444,7 @@ class CoreTaskPolicy(BaseOrchestrationPolicy):
             HandleTaskTerminalStateTransitions,
             PreventRunningTasksFromStoppedFlows,
             PreventRedundantTransitions,
+            SecureTaskConcurrencySlots,
             CopyScheduledTime,
             WaitForScheduledTime,
             RetryFailedTasks,
@@ -378,4 +459,4 @@ class MinimalFlowPolicy(BaseOrchestrationPolicy):
 
 
 class MinimalTaskPolicy(BaseOrchestrationPolicy):
-    """Forced task transitions: no rules yet (slot release joins with concurrency limits)."""
+    """Forced task transitions: no rules (slot release is a global transform, so it still runs)."""

@@ -2,6 +2,7 @@
 import datetime
 import uuid
 
+from app.models import ConcurrencySlot
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
 from app.orchestration.rules import BaseUniversalTransform
 from app.states import TERMINAL_STATES, StateType
@@ -55,6 +56,16 @@ class RemoveResumingIndicator(BaseUniversalTransform):
             context.run.empirical_policy = dict(policy, resuming=False)
 
 
+class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
+    """A task run whose new state is neither RUNNING nor CANCELLING gives up every concurrency
+    slot lease it holds (forced transitions included)."""
+
+    def after_transition(self, context):
+        if context.validated_state.type not in (StateType.RUNNING.value,
+                                                StateType.CANCELLING.value):
+            ConcurrencySlot.delete().where(ConcurrencySlot.task_run == context.run.id).execute()
+
+
 class GlobalFlowPolicy:
     """Transforms of every flow run transition, in order."""
 
@@ -69,4 +80,4 @@ class GlobalTaskPolicy:
 
     @staticmethod
     def priority():
-        return [StampProposedState, UpdateRunColumns]
+        return [StampProposedState, UpdateRunColumns, ReleaseTaskConcurrencySlots]

@@ -190,6 +190,35 @@ class FlowRunHistorySchema(FlowRunCountBody):
             )
 
 
+# Longest tag a concurrency limit accepts (the column is a VARCHAR(255) on PostgreSQL).
+TAG_MAX_LENGTH = 255
+
+
+def _validate_tag(value):
+    if not value.strip():
+        raise ValidationError("Tag must not be empty.")
+    if len(value) > TAG_MAX_LENGTH:
+        raise ValidationError(f"Tag must be at most {TAG_MAX_LENGTH} characters long.")
+
+
+class ConcurrencyLimitCreateSchema(OrionSchema):
+    """Body of ``POST /api/concurrency_limits/``: an upsert by tag."""
+
+    tag = fields.String(required=True, validate=_validate_tag)
+    concurrency_limit = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0),
+        metadata={"description": "Most task runs with this tag RUNNING at once (0: none)."})
+
+
+class ConcurrencyLimitResetSchema(OrionSchema):
+    """Body of ``POST /api/concurrency_limits/tag/{tag}/reset`` (may be empty)."""
+
+    slot_override = fields.List(
+        fields.UUID(), load_default=None, allow_none=True,
+        metadata={"description": "Task runs given the tag's slots after every lease is "
+                                 "dropped; none if omitted."})
+
+
 class SetStateSchema(OrionSchema):
     """Body of ``POST /api/{flow_runs,task_runs}/{id}/set_state``."""
 

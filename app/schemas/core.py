@@ -90,6 +90,13 @@ class LogSchema(ORMSchema):
     task_run_id = fields.UUID(allow_none=True)
 
 
+class ConcurrencyLimitSchema(ORMSchema):
+    tag = fields.String(required=True)
+    concurrency_limit = fields.Integer(required=True)
+    active_slots = fields.List(fields.UUID(), required=True, metadata={
+        "description": "Task runs holding an unexpired lease of a slot, sorted."})
+
+
 class HistoryStateSchema(OrionSchema):
     state_type = fields.String(required=True)
     state_name = fields.String(required=True)
@@ -274,6 +281,19 @@ def dump_task_run(run, now=None):
         flow_run_run_count=run.flow_run_run_count,
     )
     return out
+
+
+def dump_concurrency_limit(limit, active_slots):
+    """A concurrency limit as the API shows it; ``active_slots`` are the ids of the task runs
+    holding its unexpired leases (any order)."""
+    return {
+        "id": str(limit.id),
+        "created": limit.created.isoformat(),
+        "updated": limit.updated.isoformat(),
+        "tag": limit.tag,
+        "concurrency_limit": limit.concurrency_limit,
+        "active_slots": sorted(str(run_id) for run_id in active_slots),
+    }
 
 
 def dump_log(log):

@@ -58,21 +58,26 @@ def set_flow_run_state(flow_run_id, state, force=False):
     return _set_state(FLOW_RUNS, flow_run_id, state, force)
 
 
-def set_task_run_state(task_run_id, state, force=False):
-    """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`."""
-    return _set_state(TASK_RUNS, task_run_id, state, force)
+def set_task_run_state(task_run_id, state, force=False, slot_settings=None):
+    """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`.
+
+    ``slot_settings`` (``{"slot_wait_seconds": int, "slot_lease_seconds": int}``, either
+    optional) tunes the concurrency slot rule; missing values take the rule's defaults.
+    """
+    return _set_state(TASK_RUNS, task_run_id, state, force, slot_settings)
 
 
-def _set_state(kind, run_id, state, force):
+def _set_state(kind, run_id, state, force, parameters=None):
     """Run the policy over the proposal in one transaction; return an OrchestrationResult.
 
+    ``parameters`` become the orchestration context's parameters, read by the rules.
     A proposal whose ``state_details.transition_id`` equals the current state's is a client
     retrying after a lost response: it gets the current state back and nothing is written.
     An error inside a rule rolls everything back and answers ABORT with the error.
     """
     try:
         with database.atomic():
-            return _transition(kind, run_id, state, force)
+            return _transition(kind, run_id, state, force, parameters)
     except ObjectNotFound:
         raise
     except Exception as error:  # a failing rule must answer ABORT, never leave half a write
@@ -82,7 +87,7 @@ def _set_state(kind, run_id, state, force):
             {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
 
 
-def _transition(kind, run_id, state, force):
+def _transition(kind, run_id, state, force, parameters=None):
     run = for_update(kind.model.select().where(kind.model.id == run_id)).first()
     if run is None:
         raise ObjectNotFound(f"{kind.label} {run_id} not found.")
@@ -95,7 +100,7 @@ def _transition(kind, run_id, state, force):
         return OrchestrationResult(SetStateStatus.ACCEPT, initial, {"type": "accept_details"},
                                    False)
     context = OrchestrationContext(
-        run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(),
+        run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(), parameters=parameters,
         proposed_state=ProposedState(
             type=state["type"], name=state["name"], message=state.get("message"),
             data=state.get("data"), state_details=dict(state.get("state_details") or {})),

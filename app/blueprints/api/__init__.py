@@ -1,5 +1,13 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
-from app.blueprints.api import flow_runs, flows, logs, root, states, task_runs
+from app.blueprints.api import (
+    concurrency_limits,
+    flow_runs,
+    flows,
+    logs,
+    root,
+    states,
+    task_runs,
+)
 from app.blueprints.api.common import StrictUUIDConverter
 from app.schemas.actions import TaskRunCreateSchema
 from app.schemas.filters import PagedBody
@@ -12,6 +20,7 @@ API_BLUEPRINTS = (
     states.flow_run_states,
     states.task_run_states,
     logs.blp,
+    concurrency_limits.blp,
 )
 
 

@@ -1,4 +1,5 @@
 """Task runs: ``/api/task_runs``."""
+from flask import current_app
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -75,5 +76,10 @@ def count_task_runs(body):
                               "retried transition).")
 def set_task_run_state(body, task_run_id):
     """Propose a new state for a task run; the orchestration rules decide what happens."""
-    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"])
+    slot_settings = {
+        "slot_wait_seconds": current_app.config["TASK_CONCURRENCY_SLOT_WAIT_SECONDS"],
+        "slot_lease_seconds": current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"],
+    }
+    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
+                                              slot_settings=slot_settings)
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
