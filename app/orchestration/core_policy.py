@@ -44,6 +44,14 @@ def _retries(policy):
     return retries, delay
 
 
+def _awaiting_retry(failed, now, delay_seconds):
+    """The AwaitingRetry state a failed attempt becomes: due after the delay, keeping the
+    failure's message and data."""
+    when = now + datetime.timedelta(seconds=delay_seconds)
+    return ProposedState(type=S.SCHEDULED.value, name="AwaitingRetry", message=failed.message,
+                         data=failed.data, state_details={"scheduled_time": when.isoformat()})
+
+
 class HandleFlowTerminalStateTransitions(BaseOrchestrationRule):
     """terminal -> any: ABORT, except a manual retry (-> SCHEDULED named AwaitingRetry) of a
     run with a deployment, which is allowed and clears the run's pause bookkeeping."""
@@ -205,11 +213,7 @@ class RetryFailedFlows(BaseOrchestrationRule):
             return
         self.original_policy = dict(context.run.empirical_policy)
         context.run.empirical_policy = dict(self.original_policy, pause_keys=[], resuming=False)
-        when = context.now + datetime.timedelta(seconds=delay or 0)
-        retry = ProposedState(
-            type=S.SCHEDULED.value, name="AwaitingRetry", message=proposed_state.message,
-            data=proposed_state.data, state_details={"scheduled_time": when.isoformat()})
-        self.reject_transition(retry, "Retrying")
+        self.reject_transition(_awaiting_retry(proposed_state, context.now, delay or 0), "Retrying")
 
     def cleanup(self, initial_state, validated_state, context):
         context.run.empirical_policy = self.original_policy
@@ -369,11 +373,7 @@ class RetryFailedTasks(BaseOrchestrationRule):
         jitter = policy.get("retry_jitter_factor")
         if jitter:
             delay = random.uniform(max(delay - delay * jitter, 0), delay + delay * jitter)
-        when = context.now + datetime.timedelta(seconds=delay)
-        retry = ProposedState(
-            type=S.SCHEDULED.value, name="AwaitingRetry", message=proposed_state.message,
-            data=proposed_state.data, state_details={"scheduled_time": when.isoformat()})
-        self.reject_transition(retry, "Retrying")
+        self.reject_transition(_awaiting_retry(proposed_state, context.now, delay), "Retrying")
 
 
 class RenameReruns(BaseOrchestrationRule):
