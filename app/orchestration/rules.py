@@ -66,8 +66,6 @@ class OrchestrationContext:
         self.parameters = dict(parameters or {})
         self.response_status = SetStateStatus.ACCEPT
         self.response_details = {"type": "accept_details"}
-        self.rule_signature = []
-        self.finalization_signature = []
 
     @property
     def initial_state_type(self):
@@ -102,8 +100,6 @@ class BaseOrchestrationRule:
                 log.exception("orchestration rule %s failed", type(self).__name__)
                 self.abort_transition(
                     f"Aborting orchestration: error in {type(self).__name__}: {error!r}")
-            else:
-                self.context.rule_signature.append(type(self).__name__)
         return self.context
 
     def __exit__(self, exc_type, exc, tb):
@@ -114,7 +110,6 @@ class BaseOrchestrationRule:
         else:
             self.after_transition(self.context.initial_state, self.context.validated_state,
                                   self.context)
-            self.context.finalization_signature.append(type(self).__name__)
         return False
 
     def invalid_transition(self):
