@@ -33,6 +33,18 @@ def _parse_time(value):
     return value
 
 
+def _parent_flow_run(context):
+    """The state type and run count of a task run's flow run, read once per transition."""
+    if context.parent_flow_run is None:
+        context.parent_flow_run = (
+            FlowRun.select(FlowRun.state_type, FlowRun.run_count)
+            .where(FlowRun.id == context.run.flow_run_id)
+            .dicts()
+            .first()
+        ) or {"state_type": None, "run_count": 0}
+    return context.parent_flow_run
+
+
 def _retries(policy):
     """Retries and base delay of a run policy, honouring the deprecated 2.0 field names."""
     retries = policy.get("retries")
@@ -256,9 +268,7 @@ class HandleTaskTerminalStateTransitions(BaseOrchestrationRule):
     def before_transition(self, initial_state, proposed_state, context):
         self.original_run_count = context.run.run_count
         retryable = initial_state.type in (S.FAILED.value, S.CRASHED.value, S.CANCELLED.value)
-        flow_run_count = (FlowRun.select(FlowRun.run_count)
-                          .where(FlowRun.id == context.run.flow_run_id).scalar())
-        flow_retrying = context.run.flow_run_run_count < (flow_run_count or 0)
+        flow_retrying = context.run.flow_run_run_count < _parent_flow_run(context)["run_count"]
         if not (retryable and proposed_state.type == S.RUNNING.value and flow_retrying):
             self.abort_transition(f"This run has already terminated ({initial_state.type}).")
             return
@@ -277,8 +287,7 @@ class PreventRunningTasksFromStoppedFlows(BaseOrchestrationRule):
     TO_STATES = (S.RUNNING,)
 
     def before_transition(self, initial_state, proposed_state, context):
-        flow_state = (FlowRun.select(FlowRun.state_type)
-                      .where(FlowRun.id == context.run.flow_run_id).scalar())
+        flow_state = _parent_flow_run(context)["state_type"]
         if flow_state == S.PAUSED.value:
             self.reject_transition(
                 ProposedState(type=S.PAUSED.value, name="NotReady"),
@@ -396,9 +405,7 @@ class UpdateFlowRunTrackerOnTasks(BaseOrchestrationRule):
     TO_STATES = (S.RUNNING,)
 
     def after_transition(self, initial_state, validated_state, context):
-        context.run.flow_run_run_count = (
-            FlowRun.select(FlowRun.run_count)
-            .where(FlowRun.id == context.run.flow_run_id).scalar()) or 0
+        context.run.flow_run_run_count = _parent_flow_run(context)["run_count"]
 
 
 class CacheInsertion(BaseOrchestrationRule):

@@ -54,6 +54,7 @@ class OrchestrationContext:
     ``run`` is the locked run row; ``initial_state`` its current state row (or None);
     ``proposed_state`` the :class:`ProposedState` (None once a rule nullifies the transition);
     ``validated_state`` the state row written, if any. ``now`` is the transaction's clock.
+    ``parent_flow_run`` caches what task rules read of the task's flow run.
     """
 
     def __init__(self, *, run, initial_state, proposed_state, is_task, now, parameters=None):
@@ -66,6 +67,7 @@ class OrchestrationContext:
         self.parameters = dict(parameters or {})
         self.response_status = SetStateStatus.ACCEPT
         self.response_details = {"type": "accept_details"}
+        self.parent_flow_run = None
 
     @property
     def initial_state_type(self):
