@@ -10,7 +10,7 @@ from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRun
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, read_page, with_state
+from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
 from app.orchestration.rules import SetStateStatus
 from app.services.orchestration import OrchestrationResult, set_flow_run_state
 from app.states import TERMINAL_STATES, StateType
@@ -65,10 +65,7 @@ def read_flow_run_where(condition):
 
 def read_flow_run(flow_run_id):
     """The flow run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
-    query = with_state(FlowRun, FlowRunState).where(FlowRun.id == flow_run_id)
-    for row in fetch_runs(query, FlowRun, FlowRunState):
-        return row
-    raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+    return read_run(FlowRun, FlowRunState, flow_run_id, "Flow run")
 
 
 def update_flow_run(flow_run_id, changes):

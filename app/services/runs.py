@@ -8,6 +8,7 @@ import uuid
 from peewee import JOIN, BooleanField, JSONField, UUIDField
 
 from app.db import database, is_sqlite
+from app.exceptions import ObjectNotFound
 from app.models import UTCDateTimeField, utcnow
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
 from app.services import filters
@@ -87,6 +88,14 @@ def fetch_runs(query, model, state_model):
         values.append(state)
         rows.append(run_row._make(values))
     return rows
+
+
+def read_run(model, state_model, run_id, label):
+    """One run with its state as a read row (see :func:`fetch_runs`); ObjectNotFound if none."""
+    for row in fetch_runs(with_state(model, state_model).where(model.id == run_id),
+                          model, state_model):
+        return row
+    raise ObjectNotFound(f"{label} {run_id} not found.")
 
 
 def read_page(model, state_model, body):

@@ -7,7 +7,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, read_page, with_state
+from app.services.runs import initial_state, read_page, read_run, with_state
 
 _CREATE_FIELDS = (
     "task_key", "dynamic_key", "cache_key", "cache_expiration", "task_version",
@@ -47,10 +47,7 @@ def create_task_run(data):
 
 def read_task_run(task_run_id):
     """The task run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
-    query = with_state(TaskRun, TaskRunState).where(TaskRun.id == task_run_id)
-    for row in fetch_runs(query, TaskRun, TaskRunState):
-        return row
-    raise ObjectNotFound(f"Task run {task_run_id} not found.")
+    return read_run(TaskRun, TaskRunState, task_run_id, "Task run")
 
 
 def update_task_run(task_run_id, changes):
