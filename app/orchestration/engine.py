@@ -1,6 +1,8 @@
 """Running a policy over one proposed transition (Prefect Orion's ExitStack loop, sync)."""
 from contextlib import ExitStack
 
+from app.models.statements import insert_row
+
 
 def orchestrate(context, policy, global_policy, state_model, run_field):
     """Apply ``policy``'s rules and the global transforms to ``context``'s proposal.
@@ -18,10 +20,12 @@ def orchestrate(context, policy, global_policy, state_model, run_field):
             stack.enter_context(transform(context, from_type, to_type))
         proposed = context.proposed_state
         if proposed is not None:
-            context.validated_state = state_model.create(
-                id=proposed.id, type=proposed.type, name=proposed.name,
-                timestamp=proposed.timestamp, message=proposed.message, data=proposed.data,
-                state_details=proposed.state_details, created=context.now,
-                updated=context.now, **{run_field: context.run.id},
-            )
+            values = {
+                "id": proposed.id, "type": proposed.type, "name": proposed.name,
+                "timestamp": proposed.timestamp, "message": proposed.message,
+                "data": proposed.data, "state_details": proposed.state_details,
+                "created": context.now, "updated": context.now, run_field: context.run.id,
+            }
+            insert_row(state_model, values)
+            context.validated_state = state_model(**values)
     return context

@@ -3,7 +3,7 @@ import uuid
 
 from app.db import database
 from app.exceptions import ObjectNotFound
-from app.models import utcnow
+from app.models import statements, utcnow
 
 
 def get_or_raise(query, label, object_id):
@@ -30,7 +30,7 @@ def insert_or_get(model, values, unique_where):
 
 def require_exists(model, object_id, label):
     """Raise ObjectNotFound unless a ``model`` row with this id exists."""
-    if not model.select(model.id).where(model.id == object_id).exists():
+    if not statements.exists(model, object_id):
         raise ObjectNotFound(f"{label} {object_id} not found.")
 
 

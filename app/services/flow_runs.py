@@ -6,7 +6,9 @@ from peewee import SQL, Case, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
-from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
+from app.models import (
+    Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
+)
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
@@ -43,17 +45,13 @@ def create_flow_run(data):
         if data.get("deployment_id") is not None:
             require_exists(Deployment, data["deployment_id"], "Deployment")
         state = initial_state(run, FlowRunState, data.get("state"), is_task=False)
-        if run.idempotency_key is None:
-            FlowRun.insert(**run.__data__).execute()
-        else:
-            FlowRun.insert(**run.__data__).on_conflict_ignore().execute()
-            existing = read_flow_run_where(
+        keyed = run.idempotency_key is not None
+        if not statements.insert_row(FlowRun, run.__data__, ignore_conflict=keyed):
+            return read_flow_run_where(
                 (FlowRun.flow == run.flow_id) & (FlowRun.idempotency_key == run.idempotency_key)
-            )
-            if existing.id != run.id:
-                return existing, False
+            ), False
         state.flow_run = run.id
-        state.save(force_insert=True)
+        statements.insert_row(FlowRunState, state.__data__)
     run.state = state
     return run, True
 

@@ -8,9 +8,10 @@ SCHEDULED run therefore get one ACCEPT and one ABORT.
 import logging
 from dataclasses import dataclass
 
-from app.db import database, for_update
+from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
+from app.models.statements import select_run_with_state, update_dirty
 from app.orchestration.core_policy import (
     CoreFlowPolicy,
     CoreTaskPolicy,
@@ -88,12 +89,9 @@ def _set_state(kind, run_id, state, force, parameters=None):
 
 
 def _transition(kind, run_id, state, force, parameters=None):
-    run = for_update(kind.model.select().where(kind.model.id == run_id)).first()
+    run, initial = select_run_with_state(kind.model, kind.state_model, run_id, lock=True)
     if run is None:
         raise ObjectNotFound(f"{kind.label} {run_id} not found.")
-    initial = None
-    if run.state_id is not None:
-        initial = kind.state_model.get_or_none(kind.state_model.id == run.state_id)
     transition_id = (state.get("state_details") or {}).get("transition_id")
     if (transition_id is not None and initial is not None
             and (initial.state_details or {}).get("transition_id") == transition_id):
@@ -109,7 +107,7 @@ def _transition(kind, run_id, state, force, parameters=None):
     orchestrate(context, policy, kind.global_policy, kind.state_model, kind.run_field)
     validated = context.validated_state
     if validated is not None:
-        run.save()
+        update_dirty(run)
         if not kind.is_task and run.parent_task_run_id is not None:
             _mirror_onto_parent_task(run, validated)
     result_state = validated

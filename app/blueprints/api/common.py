@@ -45,6 +45,13 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = OrionArgumentsParser()
 
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, but a schema class is instantiated once, here: webargs would
+        build a new instance (deep-copying every field) on each request."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
 
 def json_response(data, status=200):
     """A JSON response built with the stdlib encoder (compact, no key sorting)."""

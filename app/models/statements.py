@@ -1,0 +1,177 @@
+"""Pre-built SQL for the statements every state transition runs.
+
+peewee compiles a query by walking its expression tree on every execution: for a run with
+thirty columns that is 0.15-0.4 ms per statement, a third of a ``set_state``'s server time.
+The statements here have a fixed shape (read a run and its current state by id, insert a row,
+update some columns of a row by id), so the SQL text of each shape is built once per database
+type and only the parameters are converted per call, by each field's own ``db_value`` and
+``python_value``: rows read and written here are exactly what peewee would read and write.
+"""
+import functools
+
+from peewee import Entity, Node
+
+from app.db import database, is_sqlite
+from app.models.base import utcnow
+
+
+def _database_type():
+    return type(database.obj)
+
+
+def _compile(node):
+    """(sql, params) of one peewee node on the bound database."""
+    return database.get_sql_context().sql(node).query()
+
+
+def _value_sql(field, value, params):
+    """SQL for ``value`` bound to ``field`` (usually a placeholder); appends its params.
+
+    Some values compile to an expression rather than a bare placeholder (SQLite's JSON
+    columns are written as ``json(?)``), so each value is compiled on its own: cheap, unlike
+    compiling the whole statement.
+    """
+    converted = field.db_value(value)
+    if isinstance(converted, Node):
+        sql, node_params = _compile(converted)
+        params.extend(node_params)
+        return sql
+    params.append(converted)
+    return database.obj.param
+
+
+@functools.lru_cache(maxsize=None)
+def _quoted(model, database_type):
+    """The model's quoted table name and a {field name: quoted column} map."""
+    table = _compile(Entity(model._meta.table_name))[0]
+    columns = {f.name: _compile(Entity(f.column_name))[0] for f in model._meta.sorted_fields}
+    return table, columns
+
+
+@functools.lru_cache(maxsize=None)
+def _select_by_id_sql(model, lock, database_type):
+    table, columns = _quoted(model, database_type)
+    selected = ", ".join(columns[f.name] for f in model._meta.sorted_fields)
+    sql = f"SELECT {selected} FROM {table} WHERE ({columns['id']} = {database.obj.param})"
+    return sql + " FOR UPDATE" if lock else sql
+
+
+@functools.lru_cache(maxsize=None)
+def _select_with_state_sql(model, state_model, database_type):
+    run_table, run_columns = _quoted(model, database_type)
+    state_table, state_columns = _quoted(state_model, database_type)
+    selected = ", ".join(
+        [f"r.{run_columns[f.name]}" for f in model._meta.sorted_fields]
+        + [f"s.{state_columns[f.name]}" for f in state_model._meta.sorted_fields])
+    return (f"SELECT {selected} FROM {run_table} AS r "
+            f"LEFT OUTER JOIN {state_table} AS s "
+            f"ON (s.{state_columns['id']} = r.{run_columns['state_id']}) "
+            f"WHERE (r.{run_columns['id']} = {database.obj.param})")
+
+
+def _instance(model, fields, values):
+    """A clean (nothing dirty) model instance from raw column values, as peewee builds one."""
+    instance = model(__no_default__=1)
+    instance.__data__ = {f.name: f.python_value(v) for f, v in zip(fields, values)}
+    return instance
+
+
+def select_by_id(model, row_id, lock=False):
+    """The row of ``model`` with this id, or None; ``lock`` holds it until the transaction
+    ends (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` holds the write lock)."""
+    fields = model._meta.sorted_fields
+    sql = _select_by_id_sql(model, lock and not is_sqlite(), _database_type())
+    row = database.execute_sql(sql, (model.id.db_value(row_id),)).fetchone()
+    return None if row is None else _instance(model, fields, row)
+
+
+def select_run_with_state(model, state_model, run_id, lock=False):
+    """The run ``run_id`` of ``model`` and its current state row: ``(run, state)``.
+
+    ``state`` is None when the run has no state yet; ``(None, None)`` when there is no such
+    run. ``lock`` as in :func:`select_by_id`.
+
+    A locked read on PostgreSQL sends two statements in one round trip: the first locks the
+    run row, the second reads run and state. They cannot be one statement: a join would read
+    the state table in the snapshot taken before waiting for the lock, and miss the state a
+    concurrent transition just committed; each statement of the pair takes its own snapshot.
+    """
+    sql = _select_with_state_sql(model, state_model, _database_type())
+    params = (model.id.db_value(run_id),)
+    if lock and not is_sqlite():
+        sql = f"{_lock_sql(model, _database_type())}; {sql}"
+        params = params * 2
+    row = database.execute_sql(sql, params).fetchone()
+    if row is None:
+        return None, None
+    run_fields = model._meta.sorted_fields
+    state_fields = state_model._meta.sorted_fields
+    run = _instance(model, run_fields, row[:len(run_fields)])
+    state_values = row[len(run_fields):]
+    state = None if state_values[0] is None else _instance(state_model, state_fields, state_values)
+    return run, state
+
+
+@functools.lru_cache(maxsize=None)
+def _lock_sql(model, database_type):
+    table, columns = _quoted(model, database_type)
+    return (f"SELECT {columns['id']} FROM {table} "
+            f"WHERE ({columns['id']} = {database.obj.param}) FOR UPDATE")
+
+
+@functools.lru_cache(maxsize=None)
+def _exists_sql(model, database_type):
+    table, columns = _quoted(model, database_type)
+    return f"SELECT 1 FROM {table} WHERE ({columns['id']} = {database.obj.param})"
+
+
+def exists(model, row_id):
+    """True if a row of ``model`` with this id exists."""
+    sql = _exists_sql(model, _database_type())
+    return database.execute_sql(sql, (model.id.db_value(row_id),)).fetchone() is not None
+
+
+def insert_row(model, values, ignore_conflict=False):
+    """INSERT one row of ``model`` from ``values`` ({field name: python value}).
+
+    With ``ignore_conflict``, a row that would break a unique constraint is silently not
+    inserted. Returns the number of rows inserted (0 or 1).
+    """
+    table, columns = _quoted(model, _database_type())
+    fields = model._meta.fields
+    params = []
+    placeholders = ", ".join(
+        _value_sql(fields[name], value, params) for name, value in values.items())
+    names = ", ".join(columns[name] for name in values)
+    verb, suffix = "INSERT", ""
+    if ignore_conflict:
+        verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
+                                                                     " ON CONFLICT DO NOTHING")
+    cursor = database.execute_sql(
+        f"{verb} INTO {table} ({names}) VALUES ({placeholders}){suffix}", params)
+    return cursor.rowcount
+
+
+def update_dirty(instance):
+    """UPDATE the columns of ``instance`` assigned since it was read; True if any were.
+
+    The same contract as ``BaseModel.save()`` on an existing row (``updated`` is stamped
+    too), without compiling the statement: afterwards nothing is dirty.
+    """
+    if not instance._dirty:
+        return False
+    instance.updated = utcnow()
+    names = [name for name in instance._dirty if name != "id"]
+    model = type(instance)
+    table, columns = _quoted(model, _database_type())
+    fields = model._meta.fields
+    params = []
+    assignments = ", ".join(
+        f"{columns[name]} = {_value_sql(fields[name], instance.__data__[name], params)}"
+        for name in names)
+    where = _value_sql(model.id, instance.id, params)
+    database.execute_sql(f"UPDATE {table} SET {assignments} WHERE ({columns['id']} = {where})",
+                         params)
+    instance._dirty.clear()
+    return True
+
