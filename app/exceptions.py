@@ -11,3 +11,7 @@ class ObjectNotFound(OrionError):
 
 class SchemaTooNew(OrionError):
     """The database was migrated by a newer Orion than this one."""
+
+
+class ObjectAlreadyExists(OrionError):
+    """An object with the same unique name already exists (HTTP 409)."""

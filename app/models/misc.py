@@ -29,6 +29,12 @@ class WorkQueue(BaseModel):
     class Meta:
         table_name = "work_queue"
 
+    @classmethod
+    def locked_by_name(cls, name):
+        """The queue called ``name`` (or None), locked until the transaction ends
+        (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the write lock)."""
+        return for_update(cls.select().where(cls.name == name)).first()
+
 
 class ConcurrencyLimit(BaseModel):
     """The most task runs carrying ``tag`` that may be RUNNING at once."""

@@ -16,6 +16,7 @@ from app.models import (
     FlowRun,
     TaskRunState,
     TaskRunStateCache,
+    WorkQueue,
 )
 from app.orchestration.policies import ALL_STATES, BaseOrchestrationPolicy
 from app.orchestration.rules import BaseOrchestrationRule, ProposedState
@@ -423,6 +424,38 @@ class CacheInsertion(BaseOrchestrationRule):
                 task_run_state=validated_state.id)
 
 
+class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
+    """not PENDING/RUNNING -> PENDING (an agent's claim): the run's work queue must have room.
+
+    The queue named by the run's ``work_queue_name`` is locked for the rest of the transaction,
+    so claims on one queue are decided one after another. If the queue's other PENDING and
+    RUNNING runs already fill its ``concurrency_limit``, the claim ABORTs and the run stays
+    SCHEDULED for a later poll. (An Orion extension: Orion's limit was advisory, applied only
+    to what ``get_runs`` returned, so agents polling together could exceed it. Queues of
+    Orion 2.0 that match runs by filter rather than by name are not enforced.)
+    """
+
+    FROM_STATES = tuple(s for s in ALL_STATES if s not in (S.PENDING, S.RUNNING))
+    TO_STATES = (S.PENDING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        name = context.run.work_queue_name
+        if not name:
+            return
+        queue = WorkQueue.locked_by_name(name)
+        if queue is None or queue.concurrency_limit is None or queue.filter is not None:
+            return
+        active = (FlowRun.select()
+                  .where((FlowRun.work_queue_name == name)
+                         & FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
+                         & (FlowRun.id != context.run.id))
+                  .count())
+        if active >= queue.concurrency_limit:
+            self.abort_transition(
+                f"Work queue {name!r} is at its concurrency limit ({queue.concurrency_limit} "
+                "flow runs PENDING or RUNNING); the run stays scheduled for a later poll.")
+
+
 class CoreFlowPolicy(BaseOrchestrationPolicy):
     """Orion 2.7.12's flow run policy, in priority order."""
 
@@ -432,6 +465,7 @@ class CoreFlowPolicy(BaseOrchestrationPolicy):
             HandleFlowTerminalStateTransitions,
             HandleCancellingStateTransitions,
             PreventRedundantTransitions,
+            EnforceWorkQueueConcurrency,
             HandlePausingFlows,
             HandleResumingPausedFlows,
             CopyScheduledTime,

@@ -224,3 +224,50 @@ class SetStateSchema(OrionSchema):
 
     state = fields.Nested(StateCreateSchema, required=True)
     force = fields.Boolean(load_default=False)
+
+
+class WorkQueueFilterCriteriaSchema(OrionSchema):
+    """The deprecated filter of Orion 2.0 queues: runs of deployments carrying all ``tags``,
+    or of the listed deployments."""
+
+    tags = fields.List(fields.String(), allow_none=True, load_default=None)
+    deployment_ids = fields.List(fields.UUID(), allow_none=True, load_default=None)
+
+
+def _queue_limit(**kwargs):
+    return fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=0),
+        metadata={"description": "Most of the queue's flow runs PENDING or RUNNING at once; "
+                                 "null: no limit. Enforced when an agent claims a run."},
+        **kwargs)
+
+
+class WorkQueueCreateSchema(OrionSchema):
+    """Body of ``POST /api/work_queues/``."""
+
+    name = Name()
+    description = fields.String(load_default="", allow_none=True)
+    is_paused = fields.Boolean(load_default=False)
+    concurrency_limit = _queue_limit(load_default=None)
+    filter = fields.Nested(WorkQueueFilterCriteriaSchema, allow_none=True, load_default=None)
+
+
+class WorkQueueUpdateSchema(OrionSchema):
+    """Body of ``PATCH /api/work_queues/{id}``: only the fields given change."""
+
+    name = Name(required=False)
+    description = fields.String(allow_none=True)
+    is_paused = fields.Boolean()
+    concurrency_limit = _queue_limit()
+    filter = fields.Nested(WorkQueueFilterCriteriaSchema, allow_none=True)
+    last_polled = DateTime(allow_none=True)
+
+
+class WorkQueueGetRunsSchema(OrionSchema):
+    """Body of ``POST /api/work_queues/{id}/get_runs``."""
+
+    scheduled_before = DateTime(
+        load_default=None, allow_none=True,
+        metadata={"description": "Only runs scheduled up to this time (default: now)."})
+    limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    agent_id = fields.UUID(load_default=None, allow_none=True)

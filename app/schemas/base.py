@@ -31,8 +31,9 @@ def validate_name(value):
 
 
 def Name(**kwargs):
-    """A required object name, validated with :func:`validate_name`."""
-    return fields.String(required=True, validate=validate_name, **kwargs)
+    """An object name (required unless told otherwise), validated with :func:`validate_name`."""
+    kwargs.setdefault("required", True)
+    return fields.String(validate=validate_name, **kwargs)
 
 
 def Tags(**kwargs):

@@ -308,3 +308,38 @@ def dump_log(log):
         "flow_run_id": str(log.flow_run_id),
         "task_run_id": _str(log.task_run_id),
     }
+
+
+class WorkQueueSchema(ORMSchema):
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    is_paused = fields.Boolean(required=True)
+    concurrency_limit = fields.Integer(allow_none=True)
+    filter = fields.Dict(allow_none=True)
+    last_polled = DateTime(allow_none=True)
+
+
+class WorkQueueHealthPolicySchema(OrionSchema):
+    maximum_late_runs = fields.Integer(allow_none=True)
+    maximum_seconds_since_last_polled = fields.Integer(allow_none=True)
+
+
+class WorkQueueStatusSchema(OrionSchema):
+    healthy = fields.Boolean(required=True)
+    late_runs_count = fields.Integer(required=True)
+    last_polled = DateTime(allow_none=True)
+    health_check_policy = fields.Nested(WorkQueueHealthPolicySchema, required=True)
+
+
+def dump_work_queue(queue):
+    return {
+        "id": str(queue.id),
+        "created": queue.created.isoformat(),
+        "updated": queue.updated.isoformat(),
+        "name": queue.name,
+        "description": queue.description,
+        "is_paused": queue.is_paused,
+        "concurrency_limit": queue.concurrency_limit,
+        "filter": queue.filter,
+        "last_polled": _iso(queue.last_polled),
+    }

@@ -1,5 +1,12 @@
 """Every response dumper's output loads cleanly with the schema that documents it."""
-from app.schemas.core import FlowRunSchema, FlowSchema, LogSchema, TaskRunSchema
+from app.schemas.core import (
+    FlowRunSchema,
+    FlowSchema,
+    LogSchema,
+    TaskRunSchema,
+    WorkQueueSchema,
+    WorkQueueStatusSchema,
+)
 from app.schemas.states import StateSchema
 
 
@@ -22,3 +29,14 @@ def test_every_documented_field_is_present(client, flow_run):
     run = client.get(f"/api/flow_runs/{flow_run['id']}").get_json()
     assert set(run) == set(FlowRunSchema().fields)
     assert set(run["state"]) == set(StateSchema().fields)
+
+
+def test_work_queue_responses_match_their_schemas(client):
+    queue = client.post("/api/work_queues/", json={
+        "name": "q", "filter": {"tags": ["a"], "deployment_ids": None}}).get_json()
+    client.post(f"/api/work_queues/{queue['id']}/get_runs", json={})
+    read = client.get(f"/api/work_queues/{queue['id']}").get_json()
+    assert set(read) == set(WorkQueueSchema().fields)
+    WorkQueueSchema().load(read)
+    WorkQueueSchema(many=True).load(client.post("/api/work_queues/filter", json={}).get_json())
+    WorkQueueStatusSchema().load(client.get(f"/api/work_queues/{queue['id']}/status").get_json())

@@ -7,6 +7,7 @@ from app.blueprints.api import (
     root,
     states,
     task_runs,
+    work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
 from app.schemas.actions import TaskRunCreateSchema
@@ -21,6 +22,7 @@ API_BLUEPRINTS = (
     states.task_run_states,
     logs.blp,
     concurrency_limits.blp,
+    work_queues.blp,
 )
 
 

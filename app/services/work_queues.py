@@ -1,0 +1,196 @@
+"""Work queues: CRUD, health, and handing scheduled flow runs to agents.
+
+A queue is linked to flow runs by name (``FlowRun.work_queue_name``, copied from the
+deployment), or, for queues of Orion 2.0, by its deprecated ``filter`` (run tags and deployment
+ids). Agents poll :func:`get_runs`; the run is theirs only once their SCHEDULED -> PENDING
+proposal is accepted, and that transition enforces the queue's ``concurrency_limit``
+(see ``app.orchestration.core_policy.EnforceWorkQueueConcurrency``), so the limit holds however
+many agents poll. The limit :func:`get_runs` applies only saves agents futile claims.
+"""
+import datetime
+import uuid
+
+from peewee import IntegrityError
+
+from app.db import database, is_sqlite
+from app.exceptions import ObjectAlreadyExists, ObjectNotFound
+from app.models import FlowRun, FlowRunState, WorkQueue, utcnow
+from app.services import filters
+from app.services.common import get_or_raise, insert_or_get
+from app.services.runs import fetch_runs, with_state
+from app.states import StateType
+
+# A queue is healthy when an agent polled it this recently and none of its runs is Late.
+HEALTHY_POLL_SECONDS = 60
+HEALTHY_LATE_RUNS = 0
+ACTIVE_STATES = (StateType.PENDING.value, StateType.RUNNING.value)
+
+
+def _stored_filter(criteria):
+    """The deprecated filter as stored: JSON-safe, None when it selects nothing."""
+    if criteria is None:
+        return None
+    return {
+        "tags": criteria.get("tags"),
+        "deployment_ids": (None if criteria.get("deployment_ids") is None
+                           else [str(i) for i in criteria["deployment_ids"]]),
+    }
+
+
+def create_work_queue(data):
+    """Create a queue from a loaded WorkQueueCreate body; ObjectAlreadyExists if the name is
+    taken."""
+    now = utcnow()
+    try:
+        with database.atomic():
+            return WorkQueue.create(
+                id=uuid.uuid4(), name=data["name"], description=data.get("description") or "",
+                is_paused=data["is_paused"], concurrency_limit=data["concurrency_limit"],
+                filter=_stored_filter(data.get("filter")), created=now, updated=now)
+    except IntegrityError:
+        raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.")
+
+
+def ensure_work_queue(name):
+    """The queue called ``name``, created (unpaused, unlimited) if it does not exist yet.
+
+    Deployments and agents name queues into existence. Returns ``(queue, created)``; safe
+    under concurrent callers.
+    """
+    now = utcnow()
+    return insert_or_get(
+        WorkQueue, {"name": name, "description": "", "created": now, "updated": now},
+        WorkQueue.name == name)
+
+
+def read_work_queue(queue_id):
+    """The queue with this id; ObjectNotFound if there is none."""
+    return get_or_raise(WorkQueue.select().where(WorkQueue.id == queue_id), "Work queue",
+                        queue_id)
+
+
+def read_work_queue_by_name(name):
+    """The queue with this name; ObjectNotFound if there is none."""
+    return get_or_raise(WorkQueue.select().where(WorkQueue.name == name), "Work queue",
+                        repr(name))
+
+
+def update_work_queue(queue_id, changes):
+    """Apply a loaded WorkQueueUpdate body; ObjectNotFound / ObjectAlreadyExists (name)."""
+    if "filter" in changes:
+        changes = dict(changes, filter=_stored_filter(changes["filter"]))
+    if "description" in changes and changes["description"] is None:
+        changes = dict(changes, description="")
+    try:
+        with database.atomic():
+            updated = (WorkQueue.update(updated=utcnow(), **changes)
+                       .where(WorkQueue.id == queue_id).execute())
+    except IntegrityError:
+        raise ObjectAlreadyExists(f"A work queue named {changes.get('name')!r} already exists.")
+    if not updated:
+        raise ObjectNotFound(f"Work queue {queue_id} not found.")
+
+
+def delete_work_queue(queue_id):
+    """Delete a queue (its runs keep their queue name); ObjectNotFound if there is none."""
+    with database.atomic():
+        deleted = WorkQueue.delete().where(WorkQueue.id == queue_id).execute()
+    if not deleted:
+        raise ObjectNotFound(f"Work queue {queue_id} not found.")
+
+
+def read_work_queues(body):
+    """Queues matching a WorkQueueFilterBody, by name, paged."""
+    query = filters.apply_filters(WorkQueue.select(), WorkQueue, body)
+    return list(filters.sort_and_page(query, WorkQueue, body))
+
+
+def queue_runs_condition(queue):
+    """The condition selecting the flow runs that belong to ``queue``."""
+    if queue.filter is None:
+        return FlowRun.work_queue_name == queue.name
+    body = {"flow_runs": {
+        "tags": {"all_": queue.filter.get("tags")},
+        "deployment_id": {"any_": queue.filter.get("deployment_ids")},
+    }}
+    condition = filters.filter_condition(FlowRun, body)
+    # A filter with neither tags nor deployments matches every run, as in Orion 2.0.
+    return FlowRun.id.is_null(False) if condition is None else condition
+
+
+def count_active_runs(queue, exclude_run_id=None):
+    """How many of the queue's flow runs are PENDING or RUNNING (other than
+    ``exclude_run_id``)."""
+    query = FlowRun.select().where(queue_runs_condition(queue)
+                                   & FlowRun.state_type.in_(ACTIVE_STATES))
+    if exclude_run_id is not None:
+        query = query.where(FlowRun.id != exclude_run_id)
+    return query.count()
+
+
+def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None):
+    """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
+    first, for an agent to claim.
+
+    At most ``limit`` runs, and never more than the queue's free concurrency (its limit minus
+    its PENDING and RUNNING runs). A paused queue hands out nothing. ``record_poll`` stamps
+    ``last_polled`` (the dashboard's own reads pass False). On PostgreSQL the chosen runs are
+    selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment get different
+    runs instead of racing for the same ones.
+    """
+    now = now or utcnow()
+    scheduled_before = scheduled_before or now
+    with database.atomic():
+        queue = read_work_queue(queue_id)
+        if record_poll:
+            (WorkQueue.update(last_polled=now).where(WorkQueue.id == queue_id).execute())
+            queue.last_polled = now
+        if queue.is_paused:
+            return []
+        if queue.concurrency_limit is not None:
+            free = max(0, queue.concurrency_limit - count_active_runs(queue))
+            limit = free if limit is None else min(limit, free)
+        if limit == 0:
+            return []
+        due = (FlowRun.select(FlowRun.id)
+               .where(queue_runs_condition(queue)
+                      & (FlowRun.state_type == StateType.SCHEDULED.value)
+                      & (FlowRun.next_scheduled_start_time <= scheduled_before))
+               .order_by(FlowRun.next_scheduled_start_time, FlowRun.id))
+        if limit is not None:
+            due = due.limit(limit)
+        if not is_sqlite():
+            due = due.for_update("FOR UPDATE SKIP LOCKED")
+        ids = [row.id for row in due]
+        if not ids:
+            return []
+        runs = fetch_runs(with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(ids)),
+                          FlowRun, FlowRunState)
+    order = {str(run_id): index for index, run_id in enumerate(ids)}
+    return sorted(runs, key=lambda run: order[run.id])
+
+
+def work_queue_status(queue_id, now=None):
+    """Health of a queue: ``{healthy, late_runs_count, last_polled, health_check_policy}``.
+
+    Healthy means an agent polled it in the last :data:`HEALTHY_POLL_SECONDS` and at most
+    :data:`HEALTHY_LATE_RUNS` of its runs are Late.
+    """
+    now = now or utcnow()
+    queue = read_work_queue(queue_id)
+    late = (FlowRun.select()
+            .where(queue_runs_condition(queue)
+                   & (FlowRun.state_type == StateType.SCHEDULED.value)
+                   & (FlowRun.state_name == "Late"))
+            .count())
+    recently_polled = (queue.last_polled is not None and now - queue.last_polled
+                       <= datetime.timedelta(seconds=HEALTHY_POLL_SECONDS))
+    return {
+        "healthy": recently_polled and late <= HEALTHY_LATE_RUNS,
+        "late_runs_count": late,
+        "last_polled": queue.last_polled,
+        "health_check_policy": {
+            "maximum_late_runs": HEALTHY_LATE_RUNS,
+            "maximum_seconds_since_last_polled": HEALTHY_POLL_SECONDS,
+        },
+    }
