@@ -54,6 +54,40 @@ class OrionPostgresqlDatabase(PooledPostgresqlDatabase):
     connection the server dropped fails its next query once (503) and is then discarded.
     """
 
+    def begin(self, isolation_level=None):
+        """Open a transaction lazily: ``BEGIN`` travels with the transaction's first statement.
+
+        peewee keeps PostgreSQL connections in autocommit mode and sends ``BEGIN`` as its own
+        statement, a network round trip per transaction (one in five of a state transition).
+        Here it is prepended to the first statement the transaction runs, so the two share a
+        round trip; a transaction that runs nothing sends nothing.
+        """
+        if isolation_level or self._isolation_level:
+            return super().begin(isolation_level)
+        if self.is_closed():
+            self.connect()  # now, as peewee's begin() does: connecting resets the state
+        self._state.begin_pending = True
+
+    def _execute_cursor(self, sql, params, **cursor_options):
+        if getattr(self._state, "begin_pending", False):
+            self._state.begin_pending = False
+            sql = "BEGIN; " + sql
+        return super()._execute_cursor(sql, params, **cursor_options)
+
+    def commit(self):
+        if not self._discard_pending_begin():
+            super().commit()
+
+    def rollback(self):
+        if not self._discard_pending_begin():
+            super().rollback()
+
+    def _discard_pending_begin(self):
+        """True (and forgets it) if a lazy BEGIN was never sent: nothing to end."""
+        pending = getattr(self._state, "begin_pending", False)
+        self._state.begin_pending = False
+        return pending
+
     def _is_closed(self, conn):
         return bool(conn.closed) or self._adapter.txn_status(conn) == self._adapter.txn_unknown
 

@@ -48,3 +48,35 @@ def test_concurrent_writers_wait_for_each_other_instead_of_failing(app, client):
     assert errors == []
     with database.connection_context():
         assert Flow.select().count() == 80
+
+
+def test_a_transaction_is_all_or_nothing(app, db):
+    """Holds with PostgreSQL's lazy BEGIN too: the first statement opens the transaction."""
+    with pytest.raises(RuntimeError):
+        with database.atomic():
+            Flow.create(name="first")
+            Flow.create(name="second")
+            raise RuntimeError("roll back")
+    assert Flow.select().count() == 0
+    with database.atomic():
+        Flow.create(name="kept")
+        with pytest.raises(RuntimeError):
+            with database.atomic():
+                Flow.create(name="savepoint")
+                raise RuntimeError("roll back the savepoint only")
+    assert [f.name for f in Flow.select()] == ["kept"]
+
+
+def test_a_transaction_that_runs_nothing_sends_nothing(app, db):
+    executed = []
+    database.obj.query_hooks = [lambda event: executed.append(event.sql)]
+    try:
+        with database.atomic():
+            pass
+        with database.atomic():
+            Flow.select().count()
+    finally:
+        database.obj.query_hooks = []
+    assert len(executed) == 1
+    if not is_sqlite():
+        assert executed[0].startswith("BEGIN; SELECT")
