@@ -135,7 +135,8 @@ class OrionClient:
     ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)
     to call in-process, or None for ``ORION_API_URL``, or the ephemeral app when that is unset.
     ``api_key`` overrides ``ORION_API_KEY``; ``settings`` (a :class:`client.settings.Settings`)
-    replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments.
+    replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments (its
+    ``headers`` are added to the client's own).
     Use it as a context manager, or call :meth:`close`.
     """
 
@@ -160,6 +161,7 @@ class OrionClient:
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         options.update(httpx_settings or {})
+        headers.update(options.pop("headers", None) or {})
         self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, **options)
         self._retryable_errors = (httpx.TimeoutException, httpx.NetworkError,
                                   httpx.RemoteProtocolError)
