@@ -16,7 +16,7 @@ from client.exceptions import (
     ServiceUnavailable,
 )
 from client.settings import Settings
-from tests.test_cli import free_port
+from tests.client.conftest import free_port_in_range
 
 DROP = "drop"  # close the connection without answering
 
@@ -64,7 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ScriptedServer(free_port())
+    srv = ScriptedServer(free_port_in_range())
     thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield srv
@@ -190,7 +190,7 @@ def test_retried_writes_resend_the_same_keys(server):
 
 
 def test_an_unreachable_server_raises_after_the_retries():
-    port = free_port()
+    port = free_port_in_range()
     settings = Settings(api_retries=2, api_retry_delay_seconds=0.01)
     with OrionClient(f"http://127.0.0.1:{port}/api", settings=settings) as orion:
         with pytest.raises(ServerUnreachable, match="after 3 attempt"):
