@@ -371,3 +371,20 @@ def test_states():
     with pytest.raises(ValueError):
         State("NOPE")
     assert repr(Failed(message="boom")) == "Failed(type=FAILED, message='boom')"
+
+
+def test_one_client_serves_many_threads(orion, running_flow_run):
+    """The SDK's thread-pool runner shares one client: calls from threads must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run_task(i):
+        task_run, result = orion.create_task_run_and_set_state(
+            make_task(name="t"), running_flow_run.id, i, Running())
+        assert result.status is SetStateStatus.ACCEPT
+        done = orion.set_task_run_state(task_run.id, Completed(data=i))
+        return task_run.name, done.state.data
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run_task, range(40)))
+    assert results == [(f"t-{i}", i) for i in range(40)]
+    assert orion.count_task_runs() == 40
