@@ -450,12 +450,15 @@ class OrionClient:
 
     def create_task_run_and_set_state(self, task, flow_run_id, dynamic_key, proposed_state,
                                       name=None, extra_tags=None, state=None, task_inputs=None):
-        """:meth:`create_task_run`, then propose ``proposed_state`` through the task policy,
-        in one round trip (Orion extension). Returns ``(task_run, OrchestrationResult)``; the
-        task run is read after the proposal.
+        """Create a task run (as :meth:`create_task_run`) and propose ``proposed_state``
+        through the task orchestration rules, in one round trip (Orion extension). Returns
+        ``(task_run, OrchestrationResult)``, the task run as it is after the proposal.
 
-        The same as the two calls: e.g. ``proposed_state=Running(cache_key=...)`` may come back
-        Cached (REJECT), WAIT under a full tag limit, or ABORT when the flow run is not RUNNING.
+        Without ``state``, the proposal is the new run's first state: ``Pending(...)``, or
+        ``Running(cache_key=...)`` straight away, which may come back Cached (REJECT), WAIT
+        under a full tag limit, or ABORT when the flow run is not RUNNING or a tag's limit is
+        0; when nothing is written the run is left Pending. With ``state`` the run starts in
+        it and the proposal follows. An existing run gets the proposal from its current state.
         """
         body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
                                    task_inputs)

@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from app.models import TaskRun, TaskRunState
+from app.services.task_runs import create_task_run
 from tests.conftest import assert_422
 
 URL = "/api/task_runs/create_and_set_state"
@@ -30,10 +31,10 @@ def test_creates_and_accepts_running(client, running_flow_run):
     assert result["status"] == "ACCEPT" and result["state"]["type"] == "RUNNING"
     assert run["state_type"] == "RUNNING" and run["state"]["id"] == result["state"]["id"]
     assert (run["name"], run["tags"], run["run_count"]) == ("load-0", ["io"], 1)
-    assert run["start_time"] is not None
-    # Pending first (as POST /task_runs/ writes it), then Running.
+    assert run["start_time"] is not None and run["expected_start_time"] is not None
+    # The proposal is the run's first state.
     states = client.get(f"/api/task_run_states/?task_run_id={run['id']}").get_json()
-    assert [s["type"] for s in states] == ["PENDING", "RUNNING"]
+    assert [s["type"] for s in states] == ["RUNNING"]
 
 
 def test_a_retried_call_returns_the_same_run_and_writes_nothing(client, running_flow_run):
@@ -45,7 +46,7 @@ def test_a_retried_call_returns_the_same_run_and_writes_nothing(client, running_
     assert one["task_run"]["id"] == two["task_run"]["id"]
     assert two["orchestration_result"]["status"] == "ACCEPT"
     assert two["orchestration_result"]["state"]["id"] == one["orchestration_result"]["state"]["id"]
-    assert TaskRun.select().count() == 1 and TaskRunState.select().count() == 2
+    assert TaskRun.select().count() == 1 and TaskRunState.select().count() == 1
 
 
 def test_aborts_when_the_flow_run_is_not_running(client, flow_run):
@@ -55,14 +56,35 @@ def test_aborts_when_the_flow_run_is_not_running(client, flow_run):
     assert body["task_run"]["state_type"] == "PENDING"
 
 
-def test_initial_state_and_pending_proposal_follow_the_rules(client, running_flow_run):
-    # Pending -> Pending is a redundant transition, as with two separate calls.
-    body = start(client, running_flow_run, {"type": "PENDING"}).get_json()
-    assert body["orchestration_result"]["status"] == "ABORT"
-    body = start(client, running_flow_run, {"type": "RUNNING"}, dynamic_key="1",
-                 state={"type": "SCHEDULED"}).get_json()
+def test_a_pending_first_state_then_running(client, running_flow_run):
+    body = start(client, running_flow_run, {"type": "PENDING", "name": "NotReady"}).get_json()
+    assert body["orchestration_result"]["status"] == "ACCEPT"
+    assert body["task_run"]["state_name"] == "NotReady"
+    # The same run again: the proposal follows its current state (Pending -> Pending aborts).
+    again = start(client, running_flow_run, {"type": "PENDING"})
+    assert again.status_code == 200
+    assert again.get_json()["orchestration_result"]["status"] == "ABORT"
+    body = start(client, running_flow_run, {"type": "RUNNING"}).get_json()
     assert body["orchestration_result"]["status"] == "ACCEPT"
     assert body["task_run"]["run_count"] == 1
+
+
+def test_a_given_initial_state_comes_first(client, running_flow_run):
+    body = start(client, running_flow_run, {"type": "RUNNING"},
+                 state={"type": "SCHEDULED"}).get_json()
+    assert body["orchestration_result"]["status"] == "ACCEPT"
+    states = client.get(f"/api/task_run_states/?task_run_id={body['task_run']['id']}")
+    assert [s["type"] for s in states.get_json()] == ["SCHEDULED", "RUNNING"]
+
+
+def test_a_new_run_is_left_pending_when_nothing_is_written(client, running_flow_run):
+    client.post("/api/concurrency_limits/", json={"tag": "off", "concurrency_limit": 0})
+    body = start(client, running_flow_run, tags=["off"]).get_json()
+    assert body["orchestration_result"]["status"] == "ABORT"
+    assert body["orchestration_result"]["state"] is None
+    assert (body["task_run"]["state_type"], body["task_run"]["state_name"]) == (
+        "PENDING", "Pending")
+    assert body["task_run"]["state"]["state_details"]["task_run_id"] == body["task_run"]["id"]
 
 
 def test_waits_while_a_tag_limit_is_full_and_aborts_at_zero(client, running_flow_run):
@@ -122,3 +144,17 @@ def test_documented_in_openapi(client):
     assert "Orion extension" in operation["summary"]
     assert "transition_id" in operation["description"]
     assert {"200", "201", "422"} <= set(operation["responses"])
+
+
+def test_a_retry_finding_a_run_without_state_leaves_it_pending(client, running_flow_run):
+    """An earlier attempt created the run, then died before orchestrating it."""
+    client.post("/api/concurrency_limits/", json={"tag": "off", "concurrency_limit": 0})
+    run, created = create_task_run({"flow_run_id": running_flow_run["id"], "task_key": "etl.load",
+                                    "dynamic_key": "0", "tags": ["off"]},
+                                   pending_by_default=False)
+    assert created and run.state is None
+    response = start(client, running_flow_run, tags=["off"])
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["orchestration_result"]["status"] == "ABORT"
+    assert body["task_run"]["id"] == str(run.id) and body["task_run"]["state_type"] == "PENDING"
