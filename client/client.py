@@ -77,7 +77,7 @@ def _json_default(value):
         return str(value)
     if isinstance(value, State):
         return value.to_json()
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
 
