@@ -6,8 +6,9 @@ only place the client touches the server's code) on the SQLite database
 pending migrations first, exactly as ``orion start`` does (and, like it, only refusing a
 database newer than this Orion when ``ORION_DATABASE_MIGRATE_ON_START`` is false). One app
 per process, shared by every client after it (the server binds one database per process);
-later clients get the same app whatever their ``ORION_HOME``. Clients reach it through ``httpx.WSGITransport``: the same
-code path as a real server, with no background services, as in Prefect's ephemeral mode.
+later clients get the same app whatever their ``ORION_HOME``. Clients reach it through
+``httpx.WSGITransport``: the same code path as a real server, with no background services,
+as in Prefect's ephemeral mode.
 """
 import threading
 
