@@ -1,7 +1,7 @@
 """The ``orion`` command line (app.cli): database commands in-process, ``orion start`` for real.
 
 Database commands run with click's CliRunner against a private database of each backend
-(PostgreSQL: ``orion_test_cli``), configured through ``ORION_*`` variables as a user would.
+(PostgreSQL: ``<test database>_cli``), configured through ``ORION_*`` variables as a user would.
 """
 import os
 import shutil
@@ -39,7 +39,7 @@ START_BUDGET_SECONDS = 10
 @pytest.fixture
 def cli_url(backend, tmp_path):
     """URL of an empty database of the current backend, private to this module."""
-    return isolated_database_url(backend, tmp_path, "orion_test_cli")
+    return isolated_database_url(backend, tmp_path, "cli")
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Each test gets its own empty database and its own peewee database object, so nothing here
 touches the shared ``app`` fixture's database or binding: SQLite uses a temp file, PostgreSQL
-a dedicated ``orion_test_migrations`` database emptied before every test.
+a dedicated ``<test database>_migrations`` database emptied before every test.
 """
 import datetime
 import os
@@ -46,14 +46,17 @@ def up(migrator, db):
 '''
 
 
-def isolated_database_url(backend, tmp_path, pg_name):
+def isolated_database_url(backend, tmp_path, suffix):
     """URL of an empty database of ``backend`` that no other test module uses.
 
-    PostgreSQL: the database ``pg_name`` on the test server, created if missing and emptied.
+    PostgreSQL: the test database's name plus ``_<suffix>`` (so ``orion_test_migrations``
+    by default; test runs pointed at different databases never share it), on the test
+    server, created if missing and emptied.
     """
     if backend == "sqlite":
         return "sqlite:///" + str(tmp_path / "orion.db")
-    url = urlsplit(POSTGRES_URL)._replace(path="/" + pg_name).geturl()
+    base = urlsplit(POSTGRES_URL)
+    url = base._replace(path=f"{base.path}_{suffix}").geturl()
     ensure_postgres_database(url)
     db = open_database(url)
     for table in db.get_tables():
@@ -65,7 +68,7 @@ def isolated_database_url(backend, tmp_path, pg_name):
 @pytest.fixture
 def mdb_url(backend, tmp_path):
     """URL of an empty database of the current backend, private to this module."""
-    return isolated_database_url(backend, tmp_path, "orion_test_migrations")
+    return isolated_database_url(backend, tmp_path, "migrations")
 
 
 @pytest.fixture
