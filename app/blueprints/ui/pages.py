@@ -48,7 +48,7 @@ RUN_SORTS = {
     "NAME_DESC": "Name, Z to A",
 }
 LOG_LEVELS = {"0": "All levels", "10": "DEBUG and above", "20": "INFO and above",
-              "30": "WARNING and above", "40": "ERROR and above"}
+              "30": "WARNING and above", "40": "ERROR and above", "50": "CRITICAL only"}
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 
