@@ -243,6 +243,9 @@ def test_flow_runs_filters(client):
     assert listed(f"end={since}") == {a["id"]}
     assert listed(f"start={since}%2B00:00&flow={etl['id']}") == {b["id"]}
     full = page(client, f"/flow-runs?state=RUNNING&name=beta&flow={etl['id']}")
+    # The bulk actions come back to the filtered list.
+    assert (f'name="next" value="/flow-runs?state=RUNNING&amp;name=beta&amp;flow={etl["id"]}"'
+            in full)
     assert 'value="RUNNING" checked' in full and 'value="beta"' in full
     assert f'<option value="{etl["id"]}" selected>' in full
 
