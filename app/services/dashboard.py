@@ -64,13 +64,13 @@ def upcoming_runs(limit, now=None):
 
 
 def failed_runs(start, end, limit):
-    """Failed and crashed flow runs expected to start in ``[start, end)``, the most recent
-    state change first (at most ``limit``)."""
+    """Failed and crashed flow runs expected to start in ``[start, end)``, the latest
+    expected start first (at most ``limit``; the order the start time index serves)."""
     return _runs(with_state(FlowRun, FlowRunState)
                  .where(FlowRun.state_type.in_(_FAILED)
                         & (FlowRun.expected_start_time >= start)
                         & (FlowRun.expected_start_time < end))
-                 .order_by(FlowRun.state_timestamp.desc(), FlowRun.id.desc())
+                 .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
                  .limit(limit))
 
 

@@ -247,3 +247,10 @@ def test_bulk_cancel_with_confirmation(page, api):
         assert api("GET", f"/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"
     assert api("GET", f"/flow_runs/{bystander['id']}")["state"]["type"] == "PENDING"
     expect(page.locator("#runs-results .badge.state-cancelled")).to_have_count(2)
+
+    # "Select all" ticks every run of the page; a deletion then confirms all three.
+    page.check("#runs-results input[data-select-all]")
+    page.click("#bulk button[value=delete]")
+    expect(confirm).to_contain_text("Delete 3 flow runs?")
+    page.locator("#bulk-panel a", has_text="Keep them").click()
+    expect(page.locator("#runs-results input[name=run]")).to_have_count(3)

@@ -22,6 +22,8 @@ from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.exceptions import ObjectNotFound
+from app.models import utcnow
+from app.schemas.core import estimated_run_time
 from app.states import STATE_TYPE_VALUES
 
 bp = Blueprint("ui", __name__)
@@ -159,6 +161,11 @@ def _duration(seconds):
     return f"{days}d {hours}h"
 
 
+def _run_time(run):
+    """Seconds a run has spent running, including the current spell if it is running."""
+    return estimated_run_time(run, utcnow())
+
+
 def _pretty(value):
     """JSON data as indented text (escaped by the template like any other text)."""
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
@@ -172,5 +179,6 @@ def register_ui(app, api):
     app.register_error_handler(HTTPException, _http_error_handler(api))
     app.jinja_env.globals.update(
         csrf_token=csrf_token, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER,
-        STATE_GLYPHS=STATE_GLYPHS, STATE_TYPES=STATE_TYPE_VALUES, ACTIVE_STATES=ACTIVE_STATES)
+        STATE_GLYPHS=STATE_GLYPHS, STATE_TYPES=STATE_TYPE_VALUES, ACTIVE_STATES=ACTIVE_STATES,
+        run_time=_run_time)
     app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty)

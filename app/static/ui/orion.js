@@ -74,6 +74,15 @@
     if (message && !window.confirm(message)) { event.preventDefault(); }
   }, true);
 
+  // A "select all" checkbox (data-select-all="<name>") ticks every checkbox of that name
+  // in its table.
+  document.addEventListener("change", function (event) {
+    var name = event.target.getAttribute && event.target.getAttribute("data-select-all");
+    if (!name) { return; }
+    event.target.closest("table").querySelectorAll("input[type=checkbox][name='" + name + "']")
+      .forEach(function (box) { box.checked = event.target.checked; });
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document.body); });
   // htmx 2 fires htmx:load on every piece of content it swaps in.
   document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
