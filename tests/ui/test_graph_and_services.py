@@ -3,6 +3,8 @@ import datetime
 import uuid
 from collections import namedtuple
 
+import pytest
+
 from app.blueprints.ui.graph import COLUMN_GAP, NODE_HEIGHT, NODE_WIDTH, layout
 from app.models import FlowRun, Log, utcnow
 from app.services import dashboard, flow_runs
@@ -107,3 +109,21 @@ def test_bulk_cancel_and_delete_services(db):
     assert flow_runs.delete_flow_runs([pending.id, missing]) == 1
     assert flow_runs.delete_flow_runs([]) == 0
     assert FlowRun.select().count() == 1
+
+
+def test_saved_searches_upsert_by_name(db):
+    from app.exceptions import ObjectNotFound
+    from app.services import saved_searches
+
+    first, created = saved_searches.upsert_saved_search("a", [{"object": "flow_run"}])
+    assert created
+    again, created = saved_searches.upsert_saved_search("a", [])
+    assert not created and again.id == first.id and again.filters == []
+    saved_searches.upsert_saved_search("b", [])
+    assert [s.name for s in saved_searches.read_saved_searches(10)] == ["a", "b"]
+    assert [s.name for s in saved_searches.read_saved_searches(1, 1)] == ["b"]
+    saved_searches.delete_saved_search(first.id)
+    with pytest.raises(ObjectNotFound):
+        saved_searches.read_saved_search(first.id)
+    with pytest.raises(ObjectNotFound):
+        saved_searches.delete_saved_search(first.id)

@@ -535,3 +535,63 @@ def test_concurrency_limit_form_errors_render_in_place(client, form, message):
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and message in html and 'role="alert"' in html
     assert f'value="{form["tag"]}"' in html  # the form keeps what was typed
+
+
+# ----------------------------------------------------------------------------- saved searches
+
+
+def test_saved_searches_store_the_filter_and_bring_it_back(client):
+    etl = make_flow(client, "etl")
+    failed = make_run(client, etl, name="bad-run", tags=["db", "nightly"])
+    set_state(client, failed, "FAILED")
+    make_run(client, etl, name="good-run", tags=["db"])
+    token = csrf(client)
+    filtered = page(client, f"/flow-runs?state=FAILED&tags=db,nightly&flow={etl['id']}&page=1")
+    query = re.search(r'name="query" value="([^"]*)"', filtered).group(1).replace("&amp;", "&")
+    assert "page" not in query
+    assert 'name="query"' not in page(client, "/flow-runs")  # nothing to save unfiltered
+
+    response = client.post("/saved-searches", data={
+        "csrf_token": token, "name": "Broken nightlies", "query": query})
+    assert response.status_code == 303
+    target = response.headers["Location"]
+    listing = page(client, target)
+    assert "Saved the search &#39;Broken nightlies&#39;." in listing
+    assert set(run_ids(listing)) == {failed["id"]}
+    saved = re.search(r'<nav class="saved".*?</nav>', listing, re.S).group(0)
+    link = re.search(r'<a href="([^"]+)">Broken nightlies</a>', saved).group(1)
+    assert set(run_ids(page(client, link.replace("&amp;", "&")))) == {failed["id"]}
+
+    again = client.post("/saved-searches", data={
+        "csrf_token": token, "name": "Broken nightlies", "query": "name=good"})
+    assert again.status_code == 303
+    assert "Replaced the search" in page(client, again.headers["Location"])
+    search_id = re.search(r'/saved-searches/([0-9a-f-]{36})/delete', page(client, "/flow-runs"))
+    assert client.post(f"/saved-searches/{search_id.group(1)}/delete").status_code == 400
+    assert client.post(f"/saved-searches/{search_id.group(1)}/delete",
+                       data={"csrf_token": token}).status_code == 303
+    assert '<nav class="saved"' not in page(client, "/flow-runs")
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"name": "", "query": "state=FAILED"}, "give the search a name"),
+    ({"name": "x", "query": "page=2"}, "the filter is empty"),
+    ({"name": "x", "query": "state=NOPE"}, "is not a state"),
+])
+def test_saved_search_refusals(client, form, message):
+    response = client.post("/saved-searches", data={"csrf_token": csrf(client), **form})
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+
+
+def test_saved_search_conditions_from_other_clients_are_skipped(client):
+    from app.services.saved_searches import upsert_saved_search
+
+    upsert_saved_search("mixed", [
+        {"object": "flow_run", "property": "state_type", "type": "state", "operation": "any",
+         "value": ["FAILED", "CRASHED"]},
+        {"object": "deployment", "property": "id", "type": "uuid", "operation": "any",
+         "value": [str(uuid.uuid4())]},
+        "not a condition",
+    ])
+    html = page(client, "/flow-runs")
+    assert 'href="/flow-runs?state=FAILED&amp;state=CRASHED">mixed</a>' in html

@@ -1,7 +1,7 @@
 """The dashboard's pages and fragments (see the package docstring for the conventions)."""
 import datetime
 import math
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from flask import (
     Response,
@@ -12,13 +12,22 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from werkzeug.datastructures import MultiDict
 
 from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, render
 from app.blueprints.ui import params
 from app.blueprints.ui.graph import layout
 from app.models import utcnow
 from app.schemas.core import upstream_task_runs
-from app.services import concurrency_limits, dashboard, flow_runs, flows, states, task_runs
+from app.services import (
+    concurrency_limits,
+    dashboard,
+    flow_runs,
+    flows,
+    saved_searches,
+    states,
+    task_runs,
+)
 
 # How many rows each dashboard list shows.
 WIDGET_ROWS = 10
@@ -33,6 +42,7 @@ LOG_TAIL = 500
 FLOW_CHOICES = 500
 FLOWS_PER_PAGE = 50
 LIMITS_PER_PAGE = 200
+SAVED_SEARCHES_SHOWN = 50
 
 WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1),
            "week": datetime.timedelta(days=7)}
@@ -150,6 +160,52 @@ def _page_url(page):
     return request.path + "?" + urlencode(query)
 
 
+# The runs list's parameters as Orion saved-search conditions: parameter -> (object,
+# property, type, operation).
+SAVED_CONDITIONS = {
+    "flow": ("flow", "id", "uuid", "any"),
+    "state": ("flow_run", "state_type", "state", "any"),
+    "tags": ("flow_run", "tags", "tag", "all"),
+    "name": ("flow_run", "name", "string", "contains"),
+    "start": ("flow_run", "expected_start_time", "datetime", "after"),
+    "end": ("flow_run", "expected_start_time", "datetime", "before"),
+}
+
+
+def _conditions(chosen):
+    """The saved-search conditions of a runs list filter (see ``_runs_filter``)."""
+    conditions = []
+    for key, (obj, prop, kind, operation) in SAVED_CONDITIONS.items():
+        value = chosen[key]
+        if value:
+            conditions.append({"object": obj, "property": prop, "type": kind,
+                               "operation": operation,
+                               "value": value.isoformat() if kind == "datetime" else value})
+    return conditions
+
+
+def _saved_search_url(filters):
+    """The runs list's address for a saved search's conditions; conditions this list does
+    not filter by (saved by other clients) are left out."""
+    keys = {spec: key for key, spec in SAVED_CONDITIONS.items()}
+    query = []
+    for condition in filters if isinstance(filters, list) else []:
+        if not isinstance(condition, dict):
+            continue
+        key = keys.get(tuple(condition.get(f) for f in ("object", "property", "type",
+                                                        "operation")))
+        value = condition.get("value")
+        if key is None or value in (None, "", []):
+            continue
+        if key == "tags" and isinstance(value, list):
+            query.append((key, ", ".join(str(v) for v in value)))
+        elif isinstance(value, list):
+            query.extend((key, str(v)) for v in value)
+        else:
+            query.append((key, str(value)))
+    return url_for("ui.flow_runs_page") + ("?" + urlencode(query) if query else "")
+
+
 @bp.get("/flow-runs")
 def flow_runs_page():
     """Flow runs filtered by flow, state, tags, name and expected start; sorted and paged.
@@ -170,7 +226,35 @@ def flow_runs_page():
         prev_url=_page_url(chosen["page"] - 1) if chosen["page"] > 1 else None,
         next_url=_page_url(chosen["page"] + 1) if has_next and chosen["page"] < MAX_PAGE else None,
         here=request.full_path.rstrip("?"),
+        query=urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"]),
+        saved=[(search, _saved_search_url(search.filters)) for search in
+               saved_searches.read_saved_searches(SAVED_SEARCHES_SHOWN)],
     )
+
+
+@bp.post("/saved-searches")
+def save_search():
+    """Save the runs list's filter (``query``, its query string) under ``name``; a search of
+    that name is replaced."""
+    name = params.text(request.form, "name", 100)
+    if not name:
+        raise BadParameter("name", "give the search a name.")
+    chosen, _ = _runs_filter(MultiDict(parse_qsl(request.form.get("query", ""))))
+    conditions = _conditions(chosen)
+    if not conditions:
+        raise BadParameter("query", "the filter is empty: choose what to save first.")
+    _, created = saved_searches.upsert_saved_search(name, conditions)
+    flash(f"{'Saved' if created else 'Replaced'} the search {name!r}.")
+    return redirect(_saved_search_url(conditions), 303)
+
+
+@bp.post("/saved-searches/<uuid:search_id>/delete")
+def delete_saved_search(search_id):
+    """Delete a saved search."""
+    search = saved_searches.read_saved_search(search_id)
+    saved_searches.delete_saved_search(search_id)
+    flash(f"Deleted the saved search {search.name!r}.")
+    return redirect(url_for("ui.flow_runs_page"), 303)
 
 
 def _local_path(value, default):
