@@ -98,6 +98,15 @@ def flow_names(flow_ids):
             Flow.select(Flow.id, Flow.name).where(Flow.id.in_(ids)).tuples()}
 
 
+def task_run_names(task_run_ids):
+    """``{task run id: name}`` for the given task run ids, in one query."""
+    ids = list({str(run_id) for run_id in task_run_ids})
+    if not ids:
+        return {}
+    return {str(run_id): name for run_id, name in
+            TaskRun.select(TaskRun.id, TaskRun.name).where(TaskRun.id.in_(ids)).tuples()}
+
+
 def flow_choices(limit):
     """``[(id, name)]`` of the first ``limit`` flows by name (the flow runs filter's list)."""
     return [(str(flow_id), name) for flow_id, name in

@@ -250,6 +250,17 @@ def test_flow_runs_filters(client):
     assert f'<option value="{etl["id"]}" selected>' in full
 
 
+def test_a_chosen_flow_beyond_the_flow_list_stays_selected(client, monkeypatch):
+    from app.blueprints.ui import pages
+
+    monkeypatch.setattr(pages, "FLOW_CHOICES", 1)
+    make_flow(client, "aaa")
+    zzz = make_flow(client, "zzz")
+    html = page(client, f"/flow-runs?flow={zzz['id']}")
+    assert f'<option value="{zzz["id"]}" selected>zzz</option>' in html
+    assert "<option value" in html.split("aaa")[0]
+
+
 def test_flow_runs_sort_and_pages(client):
     flow = make_flow(client)
     names = [f"run-{i:02d}" for i in range(51)]
@@ -510,7 +521,8 @@ def test_concurrency_limits_page(client, run_with_tasks):
         "tags": ["db"]}).get_json()
     client.post(f"/api/task_runs/{task['id']}/set_state", json={"state": {"type": "RUNNING"}})
     html = page(client, "/concurrency-limits")
-    assert "1 of 1" in html and f'href="/task-runs/{task["id"]}"' in html
+    assert "1 of 1" in html
+    assert f'href="/task-runs/{task["id"]}">{task["name"]}</a>' in html
 
     limit = client.get("/api/concurrency_limits/tag/db").get_json()
     assert client.post(f"/concurrency-limits/{limit['id']}/reset",

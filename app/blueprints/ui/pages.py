@@ -218,11 +218,16 @@ def flow_runs_page():
     has_next = len(runs) > RUNS_PER_PAGE
     runs = runs[:RUNS_PER_PAGE]
     filtered = any(chosen[k] for k in ("flow", "state", "tags", "name", "start", "end"))
+    choices = dashboard.flow_choices(FLOW_CHOICES)
+    listed = {flow_id for flow_id, _ in choices}
+    # A chosen flow beyond the first FLOW_CHOICES by name still shows as selected.
+    choices += sorted(dashboard.flow_names(f for f in chosen["flow"] if f not in listed).items(),
+                      key=lambda item: item[1])
     return render(
         "ui/flow_runs.html", "ui/_flow_runs_results.html",
         runs=runs, chosen=chosen, filtered=filtered, sorts=RUN_SORTS,
         flow_names=dashboard.flow_names(r.flow_id for r in runs),
-        flow_choices=dashboard.flow_choices(FLOW_CHOICES),
+        flow_choices=choices,
         prev_url=_page_url(chosen["page"] - 1) if chosen["page"] > 1 else None,
         next_url=_page_url(chosen["page"] + 1) if has_next and chosen["page"] < MAX_PAGE else None,
         here=request.full_path.rstrip("?"),
@@ -463,8 +468,11 @@ def flow_page(flow_id):
 
 def _limits_page(status=200, error=None, form=None):
     limit_list = concurrency_limits.read_limits(LIMITS_PER_PAGE, 0)
+    holders = concurrency_limits.active_slots(limit_list)
     return render("ui/concurrency_limits.html", None, status=status,
-                  limits=limit_list, holders=concurrency_limits.active_slots(limit_list),
+                  limits=limit_list, holders=holders,
+                  holder_names=dashboard.task_run_names(
+                      run_id for runs in holders.values() for run_id in runs),
                   error=error, form=form or {}, shown=LIMITS_PER_PAGE)
 
 

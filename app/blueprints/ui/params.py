@@ -27,7 +27,7 @@ def uuids(args, name, most=200):
     try:
         return [str(uuid.UUID(value)) for value in values]
     except ValueError:
-        raise BadParameter(name, "expected flow run ids (UUIDs).") from None
+        raise BadParameter(name, "expected ids (UUIDs).") from None
 
 
 def state_types(args, name="state"):
