@@ -607,3 +607,37 @@ def test_saved_search_conditions_from_other_clients_are_skipped(client):
     ])
     html = page(client, "/flow-runs")
     assert 'href="/flow-runs?state=FAILED&amp;state=CRASHED">mixed</a>' in html
+
+
+def test_flow_run_page_with_500_task_runs_stays_a_constant_number_of_queries(client, app):
+    from playhouse.test_utils import count_queries
+
+    from app.db import database
+    from app.models import TaskRun
+
+    run = make_run(client, make_flow(client))
+    start = utcnow()
+    ids = [uuid.uuid4() for _ in range(500)]
+    rows = []
+    for index, task_id in enumerate(ids):
+        # Ten parallel chains of fifty, each task consuming the one before it.
+        upstream = {"x": [{"input_type": "task_run", "id": str(ids[index - 10])}]} \
+            if index >= 10 else {}
+        rows.append({"id": task_id, "flow_run": run["id"], "task_key": f"t{index}",
+                     "dynamic_key": "0", "name": f"task-{index}", "task_inputs": upstream,
+                     "state_type": "COMPLETED", "state_name": "Completed",
+                     "expected_start_time": start + datetime.timedelta(milliseconds=index),
+                     "start_time": start + datetime.timedelta(milliseconds=index),
+                     "end_time": start + datetime.timedelta(milliseconds=index + 5),
+                     "created": start, "updated": start})
+    with database.atomic():
+        TaskRun.insert_many(rows).execute()
+    with app.app_context(), count_queries() as counter:
+        html = page(client, f"/flow-runs/{run['id']}")
+    assert 5 <= counter.count <= 10
+    graph = html.split("<svg")[1].split("</svg>")[0]
+    assert graph.count('class="node state-completed"') == 500
+    assert graph.split('class="edges"')[1].split("</g>")[0].count("<path") == 490
+    width = int(re.search(r'width="(\d+)"', graph).group(1))
+    assert width >= 50 * 200  # fifty columns of full-size nodes
+    assert html.count('class="tl-bar state-completed"') == 500
