@@ -172,6 +172,7 @@ def test_dashboard_widgets(client):
     assert QUOTED_NAME not in html and "Tom &#34;Jerry&#34; O&#39;Hara" in html
     chart = re.search(r'<script type="application/json">(.*?)</script>', html, re.S).group(1)
     assert '"state": "COMPLETED"' in chart and '"times": [' in chart
+    assert '"durations": [' in chart
 
     set_state(client, failed, "FAILED", message="boom")
     failed_section = page(client, "/").split('id="failed-h"')[1].split("</section>")[0]

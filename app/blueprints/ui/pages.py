@@ -86,19 +86,25 @@ def _window(args, now):
 
 
 def _history_chart(start, end, now):
-    """The run history of the window as uPlot's columns: bucket start times (epoch seconds)
-    and one count series per state type present."""
+    """The run history of the window as uPlot's columns: bucket start times (epoch seconds),
+    one count series per state type present, and the mean run time (seconds) of each
+    bucket's runs (None for an empty bucket)."""
     interval = max(60, math.ceil((end - start).total_seconds() / HISTORY_BUCKETS))
     buckets = flow_runs.read_flow_run_history(start, end, interval, {}, now=now)
     present = sorted({s["state_type"] for b in buckets for s in b["states"]})
     series = {state_type: [0] * len(buckets) for state_type in present}
+    durations = []
     for index, bucket in enumerate(buckets):
         for state in bucket["states"]:
             series[state["state_type"]][index] += state["count_runs"]
+        runs = sum(s["count_runs"] for s in bucket["states"])
+        run_time = sum(s["sum_estimated_run_time"] for s in bucket["states"])
+        durations.append(round(run_time / runs, 3) if runs else None)
     return {
         "interval": interval,
         "times": [int(b["interval_start"].timestamp()) for b in buckets],
         "series": [{"state": state_type, "counts": series[state_type]} for state_type in present],
+        "durations": durations,
     }
 
 

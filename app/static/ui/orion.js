@@ -54,11 +54,21 @@
         series.push({ label: "Runs", stroke: "#999" });
         columns.push(data.times.map(function () { return 0; }));
       }
+      series.push({
+        label: "Mean run time", scale: "s", stroke: "#24292f", width: 2,
+        points: { show: true, size: 5 },
+        value: function (u, v) { return v == null ? "—" : v.toFixed(1) + " s"; }
+      });
+      columns.push(data.durations);
       var width = Math.max(el.clientWidth || 0, 320);
       new uPlot({
         width: width, height: 220, series: series,
-        scales: { y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
-        axes: [{}, { label: "Flow runs" }]
+        scales: {
+          y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } },
+          s: { range: function (u, min, max) { return [0, Math.max(1, max || 0)]; } }
+        },
+        axes: [{}, { label: "Flow runs" },
+               { scale: "s", side: 1, label: "Mean run time (s)", grid: { show: false } }]
       }, columns, el);
     });
   }
