@@ -254,3 +254,22 @@ def test_bulk_cancel_with_confirmation(page, api):
     expect(confirm).to_contain_text("Delete 3 flow runs?")
     page.locator("#bulk-panel a", has_text="Keep them").click()
     expect(page.locator("#runs-results input[name=run]")).to_have_count(3)
+
+
+def test_every_page_loads_without_errors(page, api):
+    flow = api.flow("tour-flow")
+    run = api.run(flow, name="tour-run")
+    task = api("POST", "/task_runs/", {"flow_run_id": run["id"], "task_key": "t",
+                                        "dynamic_key": "0", "name": "tour-task"})
+    api("POST", "/concurrency_limits/", {"tag": "tour", "concurrency_limit": 2})
+    for path, heading in [("/flows", "Flows"), (f"/flows/{flow['id']}", "tour-flow"),
+                          (f"/task-runs/{task['id']}", "tour-task"),
+                          ("/concurrency-limits", "Task concurrency limits"),
+                          (f"/flow-runs/{run['id']}/logs", "Logs of tour-run")]:
+        page.goto(path)
+        expect(page.locator("h1")).to_contain_text(heading)
+    page.goto("/flows")
+    page.fill("input[name=name]", "tour")
+    page.press("input[name=name]", "Enter")
+    expect(page).to_have_url(re.compile(r"/flows\?name=tour$"))
+    expect(page.locator("#flows-results a", has_text="tour-flow")).to_have_count(1)
