@@ -6,6 +6,7 @@ parsed as JSON when they parse, so ``ORION_API_DEFAULT_LIMIT=50`` is an int), th
 :func:`load_config` is called, never at import time.
 """
 import os
+import secrets
 
 from flask import Config
 
@@ -39,6 +40,11 @@ class DefaultConfig:
     TASK_CONCURRENCY_SLOT_WAIT_SECONDS = 30
     # Seconds a task run's concurrency slot lease lasts; an expired lease frees the slot.
     TASK_CONCURRENCY_LEASE_SECONDS = 300
+    # Key signing the dashboard's session cookie (which carries its CSRF token). Unset means a
+    # random key per server start: open dashboard forms then need a reload after a restart.
+    # Set it when several servers share one address.
+    SECRET_KEY = None
+    SESSION_COOKIE_SAMESITE = "Lax"
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200
@@ -69,4 +75,7 @@ def load_config(overrides=None):
     config["HOME"] = os.path.abspath(os.path.expanduser(config["HOME"]))
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(config["HOME"], "orion.db")
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = secrets.token_hex(32)
+    config["SECRET_KEY"] = str(config["SECRET_KEY"])
     return config

@@ -207,3 +207,46 @@ def read_flow_run_graph(flow_run_id):
              .where(TaskRun.flow_run == flow_run_id)
              .order_by(TaskRun.expected_start_time, TaskRun.id))
     return fetch_runs(query, TaskRun, TaskRunState)
+
+
+def cancel_flow_runs(flow_run_ids):
+    """Cancel each of the given flow runs that has not finished; returns ``{run id: status}``.
+
+    A RUNNING run becomes CANCELLING (whoever runs it stops it and reports CANCELLED); any
+    other unfinished run becomes CANCELLED. Each proposal goes through orchestration in its
+    own transaction, so one refusal does not undo the others. Finished, cancelling and
+    unknown runs are left alone (status ``"skipped"``); otherwise the status is the
+    orchestration's (``"ACCEPT"``, ``"REJECT"``...).
+    """
+    finished = {t.value for t in TERMINAL_STATES} | {StateType.CANCELLING.value}
+    ids = list(dict.fromkeys(str(run_id) for run_id in flow_run_ids))
+    types = dict(FlowRun.select(FlowRun.id, FlowRun.state_type)
+                 .where(FlowRun.id.in_(ids)).tuples()) if ids else {}
+    types = {str(run_id): state_type for run_id, state_type in types.items()}
+    outcome = {}
+    for run_id in ids:
+        state_type = types.get(run_id)
+        if run_id not in types or state_type in finished:
+            outcome[run_id] = "skipped"
+            continue
+        target = (StateType.CANCELLING if state_type == StateType.RUNNING.value
+                  else StateType.CANCELLED)
+        result = set_flow_run_state(run_id, {
+            "type": target.value, "name": target.value.capitalize(),
+            "message": "Cancelled from the dashboard.", "state_details": {}})
+        outcome[run_id] = result.status.value
+    return outcome
+
+
+def delete_flow_runs(flow_run_ids):
+    """Delete the given flow runs (see :func:`delete_flow_run`) in one transaction; unknown
+    ids are ignored. Returns how many were deleted."""
+    ids = list(dict.fromkeys(str(run_id) for run_id in flow_run_ids))
+    if not ids:
+        return 0
+    with database.atomic():
+        parent_tasks = TaskRun.select(TaskRun.id).where(TaskRun.flow_run.in_(ids))
+        (FlowRun.update(parent_task_run_id=None)
+         .where(FlowRun.parent_task_run_id.in_(parent_tasks))
+         .execute())
+        return FlowRun.delete().where(FlowRun.id.in_(ids)).execute()

@@ -1,0 +1,192 @@
+"""Reads behind the dashboard pages: one bounded, indexed query per widget.
+
+Every function returns plain values or read rows (see ``app.services.runs.fetch_runs``) and
+never loops over runs issuing queries: counts are grouped in the database, lists carry a
+``limit``. Time windows are on a run's expected start time (indexed), the time the history
+chart buckets by, so the counts and the chart of one window agree.
+"""
+from peewee import fn
+
+from app.models import (
+    ConcurrencyLimit,
+    ConcurrencySlot,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    Log,
+    TaskRun,
+    TaskRunState,
+    utcnow,
+)
+from app.services.common import require_exists
+from app.services.runs import fetch_runs, with_state
+from app.states import StateType
+
+_FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
+
+
+def count_runs_by_state(start, end):
+    """``{state type: number of flow runs}`` expected to start in ``[start, end)``; one
+    grouped query. Types without runs are absent."""
+    rows = (FlowRun
+            .select(FlowRun.state_type, fn.COUNT(FlowRun.id))
+            .where((FlowRun.expected_start_time >= start)
+                   & (FlowRun.expected_start_time < end)
+                   & FlowRun.state_type.is_null(False))
+            .group_by(FlowRun.state_type)
+            .tuples())
+    return dict(rows)
+
+
+def _runs(query):
+    return fetch_runs(query, FlowRun, FlowRunState)
+
+
+def late_runs(limit, now=None):
+    """Scheduled flow runs whose scheduled time has passed, most overdue first (at most
+    ``limit``). This includes runs the late-runs service renamed "Late"."""
+    now = now or utcnow()
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where((FlowRun.state_type == StateType.SCHEDULED.value)
+                        & (FlowRun.next_scheduled_start_time < now))
+                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+                 .limit(limit))
+
+
+def upcoming_runs(limit, now=None):
+    """Scheduled flow runs due from ``now`` on, soonest first (at most ``limit``)."""
+    now = now or utcnow()
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where((FlowRun.state_type == StateType.SCHEDULED.value)
+                        & (FlowRun.next_scheduled_start_time >= now))
+                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+                 .limit(limit))
+
+
+def failed_runs(start, end, limit):
+    """Failed and crashed flow runs expected to start in ``[start, end)``, the latest
+    expected start first (at most ``limit``; the order the start time index serves)."""
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where(FlowRun.state_type.in_(_FAILED)
+                        & (FlowRun.expected_start_time >= start)
+                        & (FlowRun.expected_start_time < end))
+                 .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
+                 .limit(limit))
+
+
+def busy_concurrency_limits(limit, now=None):
+    """``[(limit row, active slots)]`` for the limits with at least one unexpired lease, the
+    fullest first (at most ``limit``); one grouped query."""
+    now = now or utcnow()
+    active = fn.COUNT(ConcurrencySlot.id)
+    query = (ConcurrencyLimit
+             .select(ConcurrencyLimit, active.alias("active"))
+             .join(ConcurrencySlot, on=(ConcurrencySlot.limit == ConcurrencyLimit.id))
+             .where(ConcurrencySlot.expires > now)
+             .group_by(ConcurrencyLimit.id)
+             .order_by(active.desc(), ConcurrencyLimit.tag)
+             .limit(limit))
+    return [(row, row.active) for row in query]
+
+
+def flow_names(flow_ids):
+    """``{flow id: name}`` for the given flow ids, in one query."""
+    ids = list(set(flow_ids))
+    if not ids:
+        return {}
+    return {str(flow_id): name for flow_id, name in
+            Flow.select(Flow.id, Flow.name).where(Flow.id.in_(ids)).tuples()}
+
+
+def task_run_names(task_run_ids):
+    """``{task run id: name}`` for the given task run ids, in one query."""
+    ids = list({str(run_id) for run_id in task_run_ids})
+    if not ids:
+        return {}
+    return {str(run_id): name for run_id, name in
+            TaskRun.select(TaskRun.id, TaskRun.name).where(TaskRun.id.in_(ids)).tuples()}
+
+
+def flow_choices(limit):
+    """``[(id, name)]`` of the first ``limit`` flows by name (the flow runs filter's list)."""
+    return [(str(flow_id), name) for flow_id, name in
+            Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
+
+
+def run_counts_by_flow(flow_ids, since):
+    """``{flow id: {state type: count}}`` of the runs of the given flows expected to start
+    since ``since``; one grouped query."""
+    counts = {str(flow_id): {} for flow_id in flow_ids}
+    if not counts:
+        return counts
+    rows = (FlowRun
+            .select(FlowRun.flow, FlowRun.state_type, fn.COUNT(FlowRun.id))
+            .where(FlowRun.flow.in_(list(counts))
+                   & (FlowRun.expected_start_time >= since)
+                   & FlowRun.state_type.is_null(False))
+            .group_by(FlowRun.flow, FlowRun.state_type)
+            .tuples())
+    for flow_id, state_type, count in rows:
+        counts[str(flow_id)][state_type] = count
+    return counts
+
+
+def task_runs_of(flow_run_id, limit):
+    """The first ``limit`` task runs of a flow run in expected start order, with states, as
+    read rows; ObjectNotFound if the flow run does not exist."""
+    require_exists(FlowRun, flow_run_id, "Flow run")
+    return fetch_runs(with_state(TaskRun, TaskRunState)
+                      .where(TaskRun.flow_run == flow_run_id)
+                      .order_by(TaskRun.expected_start_time, TaskRun.id)
+                      .limit(limit), TaskRun, TaskRunState)
+
+
+def subflow_runs_of(flow_run_id, limit):
+    """Flow runs started by task runs of this flow run (its subflows), oldest first."""
+    parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where(FlowRun.parent_task_run_id.in_(parents))
+                 .order_by(FlowRun.expected_start_time, FlowRun.id)
+                 .limit(limit))
+
+
+def parent_flow_run_id(task_run_id):
+    """The id of the flow run a task run belongs to, or None if there is no such task run."""
+    row = (TaskRun.select(TaskRun.flow_run).where(TaskRun.id == task_run_id).tuples().first())
+    return str(row[0]) if row else None
+
+
+def _log_condition(flow_run_id, task_run_id, min_level):
+    condition = Log.flow_run_id == flow_run_id
+    if task_run_id is not None:
+        condition &= Log.task_run_id == task_run_id
+    if min_level:
+        condition &= Log.level >= min_level
+    return condition
+
+
+def tail_logs(flow_run_id, limit, task_run_id=None, min_level=0):
+    """The last ``limit`` log records of a flow run (or of one of its task runs), at
+    ``min_level`` or above, oldest first; plus whether older records were left out."""
+    rows = list(Log.select()
+                .where(_log_condition(flow_run_id, task_run_id, min_level))
+                .order_by(Log.timestamp.desc(), Log.id.desc())
+                .limit(limit + 1))
+    return rows[:limit][::-1], len(rows) > limit
+
+
+def iter_logs(flow_run_id, batch_size=1000, task_run_id=None, min_level=0):
+    """Every log record of a flow run (or task run) in time order, read in batches of
+    ``batch_size`` by keyset, so no single query grows with the size of the log."""
+    condition = _log_condition(flow_run_id, task_run_id, min_level)
+    after = None
+    while True:
+        query = Log.select().where(condition)
+        if after is not None:
+            query = query.where((Log.timestamp > after[0])
+                                | ((Log.timestamp == after[0]) & (Log.id > after[1])))
+        batch = list(query.order_by(Log.timestamp, Log.id).limit(batch_size))
+        yield from batch
+        if len(batch) < batch_size:
+            return
+        after = (batch[-1].timestamp, batch[-1].id)

@@ -1,0 +1,99 @@
+// Orion dashboard behaviour: local time zones for timestamps, the run history chart, and
+// confirmations for destructive forms. Everything else is htmx (2.x) driven by the server.
+(function () {
+  "use strict";
+
+  var STATE_COLOURS = {
+    SCHEDULED: "#b08800", PENDING: "#6e7781", RUNNING: "#0969da", COMPLETED: "#1a7f37",
+    FAILED: "#cf222e", CANCELLED: "#57606a", CRASHED: "#bc4c00", PAUSED: "#8250df",
+    CANCELLING: "#953800"
+  };
+
+  var localFormat = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", timeZoneName: "short"
+  });
+
+  // <time datetime="ISO" title="... UTC">: show the browser's time zone, keep UTC on hover.
+  function localizeTimes(root) {
+    root.querySelectorAll("time[datetime]:not([data-local])").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when.getTime())) { return; }
+      el.textContent = localFormat.format(when);
+      el.setAttribute("data-local", "");
+    });
+  }
+
+  // The run history chart: counts per bucket stacked by state (each series is drawn as the
+  // running total, so bars of later states sit on top of earlier ones).
+  function drawCharts(root) {
+    if (typeof uPlot === "undefined") { return; }
+    root.querySelectorAll("[data-history-chart]:not([data-drawn])").forEach(function (el) {
+      var data = JSON.parse(el.querySelector("script[type='application/json']").textContent);
+      el.setAttribute("data-drawn", "");
+      var totals = data.times.map(function () { return 0; });
+      var stacked = data.series.map(function (s) {
+        return s.counts.map(function (count, i) { totals[i] += count; return totals[i]; });
+      });
+      var bars = uPlot.paths.bars({ size: [0.8, 40] });
+      var series = [{ label: "Time" }];
+      var columns = [data.times];
+      // Draw the tallest stack first so each shorter one paints over it.
+      for (var i = data.series.length - 1; i >= 0; i--) {
+        (function (raw) {
+          series.push({
+            label: raw.state.charAt(0) + raw.state.slice(1).toLowerCase(),
+            fill: STATE_COLOURS[raw.state] || "#999", stroke: STATE_COLOURS[raw.state] || "#999",
+            paths: bars, points: { show: false },
+            value: function (u, v, si, idx) { return idx == null ? "—" : raw.counts[idx]; }
+          });
+        })(data.series[i]);
+        columns.push(stacked[i]);
+      }
+      if (data.series.length === 0) {
+        series.push({ label: "Runs", stroke: "#999" });
+        columns.push(data.times.map(function () { return 0; }));
+      }
+      series.push({
+        label: "Mean run time", scale: "s", stroke: "#24292f", width: 2,
+        points: { show: true, size: 5 },
+        value: function (u, v) { return v == null ? "—" : v.toFixed(1) + " s"; }
+      });
+      columns.push(data.durations);
+      var width = Math.max(el.clientWidth || 0, 320);
+      new uPlot({
+        width: width, height: 220, series: series,
+        scales: {
+          y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } },
+          s: { range: function (u, min, max) { return [0, Math.max(1, max || 0)]; } }
+        },
+        axes: [{}, { label: "Flow runs" },
+               { scale: "s", side: 1, label: "Mean run time (s)", grid: { show: false } }]
+      }, columns, el);
+    });
+  }
+
+  function enhance(root) {
+    localizeTimes(root);
+    drawCharts(root);
+  }
+
+  // Forms with data-confirm ask before submitting (destructive single-item actions).
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) { event.preventDefault(); }
+  }, true);
+
+  // A "select all" checkbox (data-select-all="<name>") ticks every checkbox of that name
+  // in its table.
+  document.addEventListener("change", function (event) {
+    var name = event.target.getAttribute && event.target.getAttribute("data-select-all");
+    if (!name) { return; }
+    event.target.closest("table").querySelectorAll("input[type=checkbox][name='" + name + "']")
+      .forEach(function (box) { box.checked = event.target.checked; });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { enhance(document.body); });
+  // htmx 2 fires htmx:load on every piece of content it swaps in.
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
+})();

@@ -1,0 +1,275 @@
+"""The dashboard in real headless Chromium against a real ``orion start`` process.
+
+The server runs on its own SQLite database in a temp folder, on a port of 4350-4359. Data is
+made through its REST API, as clients make it. Every request off 127.0.0.1 is blocked, and
+every page's console errors and uncaught exceptions are collected and must stay empty.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.browser.test_docs_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is not installed (scripts/test installs it: apt-get install chromium)",
+)
+
+PORTS = range(4350, 4360)
+ORION = os.path.join(os.path.dirname(sys.executable), "orion")
+
+
+def _free_port():
+    for port in PORTS:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    pytest.fail(f"no free port in {PORTS}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Base URL of a live ``orion start`` (gunicorn) on a fresh SQLite database."""
+    home = tmp_path_factory.mktemp("orion-dashboard")
+    port = _free_port()
+    env = {**os.environ, "ORION_HOME": str(home),
+           "ORION_DATABASE_URL": f"sqlite:///{home / 'orion.db'}", "ORION_SERVER_WORKERS": "1"}
+    for key in ("ORION_REDIS_URL", "ORION_API_KEY", "ORION_API_URL"):
+        env.pop(key, None)
+    log = open(home / "server.log", "wb")
+    process = subprocess.Popen([ORION, "start", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/api/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("orion start did not come up:\n" + (home / "server.log").read_text())
+        time.sleep(0.2)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+class Api:
+    """A tiny JSON client for the live server's REST API."""
+
+    def __init__(self, base):
+        self.base = base + "/api"
+
+    def __call__(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def flow(self, name):
+        return self("POST", "/flows/", {"name": name})
+
+    def run(self, flow, state=None, **fields):
+        body = {"flow_id": flow["id"], **fields}
+        if state:
+            body["state"] = {"type": state}
+        return self("POST", "/flow_runs/", body)
+
+    def set_state(self, run, state_type, kind="flow_runs"):
+        return self("POST", f"/{kind}/{run['id']}/set_state",
+                    {"state": {"type": state_type}, "force": True})
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    return Api(server)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page on the live server; fails the test on any console error or page error."""
+    context = browser.new_context(base_url=server, timezone_id="Europe/Paris")
+    problems, blocked = [], []
+
+    def route(request_route):
+        if urlsplit(request_route.request.url).hostname == "127.0.0.1":
+            request_route.continue_()
+        else:
+            blocked.append(request_route.request.url)
+            request_route.abort()
+
+    context.route("**/*", route)
+    new_page = context.new_page()
+    new_page.set_default_timeout(15_000)
+    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    new_page.on("console", lambda message: message.type == "error"
+                and problems.append(f"console: {message.text}"))
+    yield new_page
+    context.close()
+    assert problems == []
+    assert blocked == []
+
+
+def listed_runs(page):
+    return set(page.locator("#runs-results input[name=run]").evaluate_all(
+        "boxes => boxes.map(b => b.value)"))
+
+
+def test_dashboard_renders_chart_and_local_times(page, api):
+    flow = api.flow("dash-flow")
+    api.set_state(api.run(flow), "COMPLETED")
+    page.goto("/")
+    expect(page.locator("#counts-h")).to_be_visible()
+    page.locator("[data-history-chart] canvas").first.wait_for()
+    stamp = page.locator("main time[datetime]").first
+    expect(stamp).to_have_attribute("data-local", "")
+    # Shown in the browser's zone (Paris: CET/GMT+1), with UTC kept on hover.
+    assert not stamp.inner_text().endswith("UTC")
+    assert re.search(r"GMT\+1|CET", stamp.inner_text())
+    assert stamp.get_attribute("title").endswith(" UTC")
+    page.select_option("select[name=window]", "week")
+    expect(page).to_have_url(re.compile(r"window=week"))
+    page.locator("[data-history-chart] canvas").first.wait_for()
+
+
+def test_filter_updates_the_url_without_reload_and_back_restores(page, api):
+    flow = api.flow("filter-flow")
+    running = api.run(flow, name="filter-running")
+    api.set_state(running, "RUNNING")
+    pending = api.run(flow, name="filter-pending")
+    page.goto("/flow-runs")
+    assert {running["id"], pending["id"]} <= listed_runs(page)
+    page.evaluate("window.__same_document = true")
+
+    page.check("#run-filter input[name=state][value=RUNNING]")
+    expect(page).to_have_url(re.compile(r"/flow-runs\?.*state=RUNNING"))
+    expect(page.locator(f"#runs-results input[value='{pending['id']}']")).to_have_count(0)
+    assert running["id"] in listed_runs(page)
+    assert page.evaluate("window.__same_document") is True  # no full reload
+
+    page.fill("#run-filter input[name=name]", "no-such-run")
+    page.press("#run-filter input[name=name]", "Enter")
+    expect(page).to_have_url(re.compile(r"name=no-such-run"))
+    expect(page.locator("#runs-results")).to_contain_text("No flow runs match this filter")
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"state=RUNNING"))
+    expect(page.locator(f"#runs-results input[value='{running['id']}']")).to_have_count(1)
+    expect(page.locator(f"#runs-results input[value='{pending['id']}']")).to_have_count(0)
+    expect(page.locator("#run-filter input[name=state][value=RUNNING]")).to_be_checked()
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/flow-runs$"))
+    expect(page.locator(f"#runs-results input[value='{pending['id']}']")).to_have_count(1)
+
+
+def test_state_badge_and_logs_update_live(page, api):
+    flow = api.flow("live-flow")
+    run = api.run(flow, name="live-run")
+    api.set_state(run, "RUNNING")
+    page.goto(f"/flow-runs/{run['id']}")
+    badge = page.locator("#run-state .badge")
+    expect(badge).to_contain_text("Running")
+    api("POST", "/logs/", [{"name": "live", "level": 20, "message": "a line that arrived later",
+                            "timestamp": "2026-01-01T00:00:00+00:00",
+                            "flow_run_id": run["id"]}])
+    expect(page.locator("#logs")).to_contain_text("a line that arrived later", timeout=10_000)
+    api.set_state(run, "COMPLETED")
+    expect(badge).to_contain_text("Completed", timeout=10_000)
+    # Once finished, the badge stops polling.
+    expect(page.locator("#run-state")).not_to_have_attribute("hx-trigger", re.compile("."))
+
+
+def test_dependency_graph_renders_and_links_to_task_runs(page, api):
+    flow = api.flow("graph-flow")
+    run = api.run(flow, name="graph-run")
+    tasks = []
+    for index in range(6):
+        inputs = {"x": [{"input_type": "task_run", "id": tasks[index - 1]["id"]}]} if index else {}
+        if index == 5:
+            inputs["y"] = [{"input_type": "task_run", "id": tasks[0]["id"]}]
+        tasks.append(api("POST", "/task_runs/", {
+            "flow_run_id": run["id"], "task_key": f"step-{index}", "dynamic_key": "0",
+            "name": f"step-{index}", "task_inputs": inputs}))
+    page.goto(f"/flow-runs/{run['id']}")
+    nodes = page.locator(".graph svg a.node")
+    expect(nodes).to_have_count(6)
+    expect(page.locator(".graph svg .edges path")).to_have_count(6)
+    box = page.locator(".graph svg").bounding_box()
+    assert box["width"] > 6 * 200
+    page.locator(f".graph svg a[data-task-run='{tasks[3]['id']}']").click()
+    expect(page).to_have_url(re.compile(f"/task-runs/{tasks[3]['id']}$"))
+    expect(page.locator("h1")).to_contain_text("step-3")
+
+
+def test_bulk_cancel_with_confirmation(page, api):
+    flow = api.flow("bulk-flow")
+    first = api.run(flow, name="bulk-first")
+    second = api.run(flow, state="SCHEDULED", name="bulk-second")
+    bystander = api.run(flow, name="bulk-bystander")
+    page.goto(f"/flow-runs?flow={flow['id']}")
+    page.check(f"input[name=run][value='{first['id']}']")
+    page.check(f"input[name=run][value='{second['id']}']")
+    page.click("#bulk button[value=cancel]")
+    confirm = page.locator("#bulk-panel .confirm")
+    expect(confirm).to_contain_text("Cancel 2 flow runs?")
+    assert api("GET", f"/flow_runs/{first['id']}")["state"]["type"] == "PENDING"
+    confirm.locator("button[type=submit]").click()
+    expect(page.locator(".flash")).to_contain_text("Cancelled 2 of 2 flow runs.")
+    expect(page).to_have_url(re.compile(f"/flow-runs\\?flow={flow['id']}$"))
+    for run in (first, second):
+        assert api("GET", f"/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"
+    assert api("GET", f"/flow_runs/{bystander['id']}")["state"]["type"] == "PENDING"
+    expect(page.locator("#runs-results .badge.state-cancelled")).to_have_count(2)
+
+    # "Select all" ticks every run of the page; a deletion then confirms all three.
+    page.check("#runs-results input[data-select-all]")
+    page.click("#bulk button[value=delete]")
+    expect(confirm).to_contain_text("Delete 3 flow runs?")
+    page.locator("#bulk-panel a", has_text="Keep them").click()
+    expect(page.locator("#runs-results input[name=run]")).to_have_count(3)
+
+
+def test_every_page_loads_without_errors(page, api):
+    flow = api.flow("tour-flow")
+    run = api.run(flow, name="tour-run")
+    task = api("POST", "/task_runs/", {"flow_run_id": run["id"], "task_key": "t",
+                                        "dynamic_key": "0", "name": "tour-task"})
+    api("POST", "/concurrency_limits/", {"tag": "tour", "concurrency_limit": 2})
+    for path, heading in [("/flows", "Flows"), (f"/flows/{flow['id']}", "tour-flow"),
+                          (f"/task-runs/{task['id']}", "tour-task"),
+                          ("/concurrency-limits", "Task concurrency limits"),
+                          (f"/flow-runs/{run['id']}/logs", "Logs of tour-run")]:
+        page.goto(path)
+        expect(page.locator("h1")).to_contain_text(heading)
+    page.goto("/flows")
+    page.fill("input[name=name]", "tour")
+    page.press("input[name=name]", "Enter")
+    expect(page).to_have_url(re.compile(r"/flows\?name=tour$"))
+    expect(page.locator("#flows-results a", has_text="tour-flow")).to_have_count(1)
