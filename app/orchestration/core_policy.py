@@ -173,7 +173,8 @@ class HandlePausingFlows(BaseOrchestrationRule):
 
 class HandleResumingPausedFlows(BaseOrchestrationRule):
     """PAUSED -> any: only RUNNING, SCHEDULED or a terminal state; rescheduling needs a
-    deployment; past its pause_timeout the run is REJECTed into Failed. Marks it resuming.
+    deployment; past its pause_timeout the run is REJECTed into Failed, whatever was proposed
+    (a terminal state too, as in Orion 2.7). Marks it resuming.
 
     Orion 2.7 marks it after the transition, so a resume straight to RUNNING counted as a new
     attempt (and spent a retry); here it is marked before, so a resume never counts.
@@ -197,7 +198,7 @@ class HandleResumingPausedFlows(BaseOrchestrationRule):
             self.reject_transition(None, "Cannot reschedule a paused flow run without a deployment.")
             return
         timeout = _parse_time(details.get("pause_timeout"))
-        if proposed_type not in TERMINAL and timeout is not None and timeout < context.now:
+        if timeout is not None and timeout < context.now:
             failed = ProposedState(type=S.FAILED.value, name="Failed",
                                    message="The flow was paused and never resumed.")
             self.reject_transition(failed, "The flow run pause has timed out and can no longer resume.")

@@ -1,7 +1,7 @@
 """The full orchestration matrix, compared with the committed table matrix_expectations.csv.
 
-For each policy (flow runs, task runs) × current state (none, or one of the 9 state types)
-× proposal (each of the 9 types with its default name, plus SCHEDULED named AwaitingRetry,
+For each policy (flow runs, task runs) × current state (none, one of the 9 state types, or
+PAUSED with an expired pause timeout) × proposal (each of the 9 types with its default name, plus SCHEDULED named AwaitingRetry,
 the one name the rules treat specially) × force off/on, a fresh run is put in the current
 state and the proposal goes through the real service (``set_flow_run_state`` /
 ``set_task_run_state``) on the real database. Each row records the status, the state the
@@ -17,7 +17,8 @@ The set-up of every case (also in the table's header):
 - the current state is written as a run is created with a state (RUNNING therefore counts
   the first attempt, so a FAILED proposal has a retry left); SCHEDULED is due in one hour
   (so a RUNNING proposal WAITs); PENDING has no scheduled time; PAUSED has no timeout and no
-  reschedule; terminal states carry no data; "none" is a run row with no state at all;
+  reschedule, and "PAUSED:expired" is PAUSED whose pause timed out an hour ago; terminal
+  states carry no data; "none" is a run row with no state at all;
 - proposals carry no message, data or state details.
 
 Every non-ACCEPT result must carry a non-empty reason. When a rule changes on purpose,
@@ -47,7 +48,7 @@ REGENERATE = os.environ.get("ORION_REGENERATE_MATRIX") == "1"
 
 TYPES = ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED",
          "PAUSED", "CANCELLING"]
-FROM_STATES = ["NONE", *TYPES]
+FROM_STATES = ["NONE", *TYPES, "PAUSED:expired"]
 PROPOSALS = [*TYPES, "SCHEDULED:AwaitingRetry"]
 COLUMNS = ["policy", "from", "proposed", "force", "status", "state_type", "state_name",
            "written"]
@@ -60,7 +61,7 @@ HEADER = """\
 #     (run_count 1) and the task belongs to that attempt (flow_run_run_count 1).
 #   from: the run's current state, written as at creation (RUNNING counts one attempt);
 #     SCHEDULED is due in one hour; PENDING has no scheduled time; PAUSED has no timeout
-#     and no reschedule; NONE is a run with no state.
+#     and no reschedule; PAUSED:expired timed out an hour ago; NONE is a run with no state.
 #   proposed: TYPE with its default name, or TYPE:Name; no message, data or details.
 #   state_type/state_name: the state returned to the caller (empty: none);
 #   written: 1 if a state row was added.
@@ -93,6 +94,9 @@ class Cases:
 
     @staticmethod
     def _state(from_type):
+        if from_type == "PAUSED:expired":
+            expired = utcnow() - datetime.timedelta(hours=1)
+            return {"type": "PAUSED", "state_details": {"pause_timeout": expired.isoformat()}}
         state = {"type": from_type}
         if from_type == "SCHEDULED":
             due = utcnow() + datetime.timedelta(hours=1)
