@@ -26,6 +26,7 @@ INSTALL_REQUIRES = [
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
+    "hypothesis==6.170.15",
 ]
 
 setup(

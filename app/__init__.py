@@ -1,7 +1,7 @@
 """Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
 import re
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 __version__ = "0.1.0"
 
@@ -55,7 +55,11 @@ def bind_process_state(app):
 
 
 def _check_api_request():
-    """Refuse API calls from clients too old for this server, or without the API key if set."""
+    """Refuse API calls from clients too old for this server, or without the API key if set.
+
+    The client's declared API version is kept as ``g.api_version``, a tuple of ints such as
+    ``(0, 8, 3)``, or None when the header is absent (the client speaks the latest).
+    """
     from flask import current_app
 
     if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
@@ -66,13 +70,17 @@ def _check_api_request():
     if key and request.headers.get("Authorization") != f"Bearer {key}":
         return {"detail": "Missing or invalid API key (send 'Authorization: Bearer <key>')."}, 401
     version = request.headers.get("X-PREFECT-API-VERSION")
+    # Set on every API request: a test holding an app context shares ``g`` between requests.
+    g.api_version = None
     if version is None:
         return None
     match = _VERSION_RE.match(version.strip())
     if match is None:
         return {"detail": f"Invalid X-PREFECT-API-VERSION header {version!r}: expected x.y.z."}, 400
-    if tuple(int(part) for part in match.groups()) < _OLDEST_CLIENT_API:
+    declared = tuple(int(part) for part in match.groups())
+    if declared < _OLDEST_CLIENT_API:
         return {
             "detail": f"Client API version {version} is too old; this server speaks {API_VERSION}."
         }, 400
+    g.api_version = declared
     return None

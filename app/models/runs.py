@@ -20,6 +20,7 @@ from peewee import (
     fn,
 )
 
+from app.db import for_update
 from app.models.base import BaseModel, UTCDateTimeField
 from app.models.flows import Deployment, Flow
 
@@ -41,6 +42,16 @@ class RunMixin(BaseModel):
     end_time = UTCDateTimeField(null=True, index=True)
     # Seconds spent in RUNNING, summed over every attempt.
     total_run_time = FloatField(default=0.0)
+
+    @classmethod
+    def locked(cls, condition):
+        """The runs matching ``condition`` in id order, locked until the transaction ends.
+
+        Call inside a transaction: PostgreSQL locks the rows (``SELECT ... FOR UPDATE``), in a
+        fixed order so concurrent lockers queue instead of deadlocking; SQLite's transaction
+        already holds the database write lock. Returns a list.
+        """
+        return list(for_update(cls.select().where(condition).order_by(cls.id)))
 
 
 class FlowRun(RunMixin):

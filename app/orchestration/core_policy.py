@@ -2,6 +2,11 @@
 
 Each rule's docstring states ``FROM -> TO: effect``. Rules read and change the locked run and
 may query the database (inside the caller's transaction); they never commit.
+
+Older clients keep older behaviour (``context.parameters["api-version"]``, ORION-REFERENCE
+§3): the pause and resume rules and the reset of pause bookkeeping apply only to clients of
+API 0.8.4 or later (Prefect 2.7.2+), and a flow retry proposed by a client older than 0.8.3
+also puts the flow run's failed task runs back into AwaitingRetry.
 """
 import datetime
 import math
@@ -14,18 +19,25 @@ from app.models import (
     ConcurrencyLimit,
     ConcurrencySlot,
     FlowRun,
+    TaskRun,
     TaskRunState,
     TaskRunStateCache,
     WorkQueue,
 )
+from app.orchestration.engine import orchestrate
+from app.orchestration.global_policy import GlobalTaskPolicy
 from app.orchestration.policies import ALL_STATES, BaseOrchestrationPolicy
-from app.orchestration.rules import BaseOrchestrationRule, ProposedState
+from app.orchestration.rules import BaseOrchestrationRule, OrchestrationContext, ProposedState
 from app.states import TERMINAL_STATES, StateType
 
 S = StateType
 TERMINAL = tuple(TERMINAL_STATES)
 # Forward order of the non-terminal lifecycle; moving back or standing still is redundant.
 _RANKS = {None: 0, S.SCHEDULED: 1, S.PENDING: 2, S.RUNNING: 3, S.CANCELLING: 4}
+# API versions of behaviour changes: pausing (Prefect 2.7.2), and flow retries that no longer
+# reset failed task runs (2.7.0).
+PAUSE_API_VERSION = (0, 8, 4)
+TASK_RUN_RETRY_API_VERSION = (0, 8, 3)
 
 
 def _parse_time(value):
@@ -57,6 +69,15 @@ def _retries(policy):
     return retries, delay
 
 
+def _reset_pause_bookkeeping(context):
+    """Forget the run's fired pause keys and resuming mark (for clients that pause), returning
+    the policy as it was so a fizzled rule can put it back."""
+    original = dict(context.run.empirical_policy)
+    if not context.client_older_than(PAUSE_API_VERSION):
+        context.run.empirical_policy = dict(original, pause_keys=[], resuming=False)
+    return original
+
+
 def _awaiting_retry(failed, now, delay_seconds):
     """The AwaitingRetry state a failed attempt becomes: due after the delay, keeping the
     failure's message and data."""
@@ -81,7 +102,7 @@ class HandleFlowTerminalStateTransitions(BaseOrchestrationRule):
                 f"This run has already terminated ({initial_state.type}); only a manual retry "
                 "(AwaitingRetry) of a deployment's run can move it.")
             return
-        context.run.empirical_policy = dict(self.original_policy, pause_keys=[], resuming=False)
+        _reset_pause_bookkeeping(context)
 
     def cleanup(self, initial_state, validated_state, context):
         context.run.empirical_policy = self.original_policy
@@ -115,10 +136,11 @@ class PreventRedundantTransitions(BaseOrchestrationRule):
 
 class HandlePausingFlows(BaseOrchestrationRule):
     """any -> PAUSED: only a RUNNING run pauses, once per pause key; a pause that reschedules
-    needs a deployment and is refused to subflows. Records the pause key."""
+    needs a deployment and is refused to subflows. Records the pause key. (API 0.8.4+)"""
 
     FROM_STATES = ALL_STATES
     TO_STATES = (S.PAUSED,)
+    MIN_API_VERSION = PAUSE_API_VERSION
 
     def before_transition(self, initial_state, proposed_state, context):
         self.key = None
@@ -152,14 +174,17 @@ class HandlePausingFlows(BaseOrchestrationRule):
 
 class HandleResumingPausedFlows(BaseOrchestrationRule):
     """PAUSED -> any: only RUNNING, SCHEDULED or a terminal state; rescheduling needs a
-    deployment; past its pause_timeout the run is REJECTed into Failed. Marks it resuming.
+    deployment; past its pause_timeout the run is REJECTed into Failed, whatever was proposed
+    (a terminal state too, as in Orion 2.7). Marks it resuming.
 
     Orion 2.7 marks it after the transition, so a resume straight to RUNNING counted as a new
     attempt (and spent a retry); here it is marked before, so a resume never counts.
+    (API 0.8.4+)
     """
 
     FROM_STATES = (S.PAUSED,)
     TO_STATES = ALL_STATES
+    MIN_API_VERSION = PAUSE_API_VERSION
 
     def before_transition(self, initial_state, proposed_state, context):
         self.original_policy = dict(context.run.empirical_policy)
@@ -174,7 +199,7 @@ class HandleResumingPausedFlows(BaseOrchestrationRule):
             self.reject_transition(None, "Cannot reschedule a paused flow run without a deployment.")
             return
         timeout = _parse_time(details.get("pause_timeout"))
-        if proposed_type not in TERMINAL and timeout is not None and timeout < context.now:
+        if timeout is not None and timeout < context.now:
             failed = ProposedState(type=S.FAILED.value, name="Failed",
                                    message="The flow was paused and never resumed.")
             self.reject_transition(failed, "The flow run pause has timed out and can no longer resume.")
@@ -215,21 +240,50 @@ class WaitForScheduledTime(BaseOrchestrationRule):
 
 class RetryFailedFlows(BaseOrchestrationRule):
     """RUNNING -> FAILED: with retries left, REJECT into AwaitingRetry at now + retry_delay,
-    keeping the failure's message and data; pause bookkeeping is reset."""
+    keeping the failure's message and data; pause bookkeeping is reset.
+
+    For a client older than API 0.8.3, which re-runs only the tasks that failed, the flow run's
+    FAILED task runs are forced into AwaitingRetry at the same time, with their run counts
+    reset so that their own retries start afresh.
+    """
 
     FROM_STATES = (S.RUNNING,)
     TO_STATES = (S.FAILED,)
 
     def before_transition(self, initial_state, proposed_state, context):
+        self.retrying = False
         retries, delay = _retries(context.run.empirical_policy)
         if retries is None or context.run.run_count > retries:
             return
-        self.original_policy = dict(context.run.empirical_policy)
-        context.run.empirical_policy = dict(self.original_policy, pause_keys=[], resuming=False)
+        self.retrying = True
+        self.original_policy = _reset_pause_bookkeeping(context)
         self.reject_transition(_awaiting_retry(proposed_state, context.now, delay or 0), "Retrying")
+
+    def after_transition(self, initial_state, validated_state, context):
+        # Here rather than before the transition: an error here rolls the whole retry back.
+        if self.retrying and context.client_older_than(TASK_RUN_RETRY_API_VERSION):
+            _retry_failed_task_runs(
+                context.run, validated_state.state_details["scheduled_time"], context.now)
 
     def cleanup(self, initial_state, validated_state, context):
         context.run.empirical_policy = self.original_policy
+
+
+def _retry_failed_task_runs(flow_run, scheduled_time, now):
+    """Force every FAILED task run of ``flow_run`` into AwaitingRetry at ``scheduled_time``
+    (ISO text) and reset its run count. The task runs are locked after their flow run, the
+    order every transition takes."""
+    failed = TaskRun.locked((TaskRun.flow_run == flow_run.id)
+                            & (TaskRun.state_type == S.FAILED.value))
+    for task_run in failed:
+        context = OrchestrationContext(
+            run=task_run, is_task=True, now=now,
+            initial_state=TaskRunState.get_or_none(TaskRunState.id == task_run.state_id),
+            proposed_state=ProposedState(type=S.SCHEDULED.value, name="AwaitingRetry",
+                                         state_details={"scheduled_time": scheduled_time}))
+        orchestrate(context, MinimalTaskPolicy, GlobalTaskPolicy, TaskRunState, "task_run")
+        task_run.run_count = 0
+        task_run.save()
 
 
 class CacheRetrieval(BaseOrchestrationRule):

@@ -4,7 +4,8 @@ A rule is a context manager compiled for one (from type, to type) transition. On
 ``before_transition`` (which may reject, delay, abort or rename); on exit it runs
 ``after_transition`` if the transition it was compiled for still happened, or ``cleanup`` if a
 later rule changed it (the rule "fizzled" and must undo its side effects). A rule whose
-transition had already been changed when it was entered does nothing at all.
+transition had already been changed when it was entered, or that is newer than the client's
+declared API version, does nothing at all.
 
 Universal transforms run on every transition that still writes a state (forced or not).
 Any exception in a hook aborts the transition with the error as the reason. These semantics
@@ -54,6 +55,8 @@ class OrchestrationContext:
     ``run`` is the locked run row; ``initial_state`` its current state row (or None);
     ``proposed_state`` the :class:`ProposedState` (None once a rule nullifies the transition);
     ``validated_state`` the state row written, if any. ``now`` is the transaction's clock.
+    ``parameters`` carry caller settings; ``parameters["api-version"]`` is the proposing
+    client's declared API version as a tuple of ints (absent or None: the latest).
     ``parent_flow_run`` caches what task rules read of the task's flow run.
     """
 
@@ -69,6 +72,11 @@ class OrchestrationContext:
         self.response_details = {"type": "accept_details"}
         self.parent_flow_run = None
 
+    def client_older_than(self, version):
+        """Whether the proposing client declared an API version older than ``version``."""
+        declared = self.parameters.get("api-version")
+        return declared is not None and declared < version
+
     @property
     def initial_state_type(self):
         return state_type_of(self.initial_state)
@@ -82,10 +90,13 @@ class BaseOrchestrationRule:
     """A rule of a policy; subclasses set FROM_STATES / TO_STATES and override the hooks.
 
     ``FROM_STATES`` and ``TO_STATES`` hold StateType members, and None for "no state".
+    A rule that came with an API version sets ``MIN_API_VERSION`` (a tuple of ints); for a
+    client that declared an older version it is inapplicable, as for any other transition.
     """
 
     FROM_STATES: tuple = ()
     TO_STATES: tuple = ()
+    MIN_API_VERSION: tuple | None = None
 
     def __init__(self, context, from_state_type, to_state_type):
         self.context = context
@@ -122,7 +133,9 @@ class BaseOrchestrationRule:
     def invalid(self):
         """Whether the rule was already inapplicable when entered (decided once)."""
         if self._invalid_on_entry is None:
-            self._invalid_on_entry = self.invalid_transition()
+            self._invalid_on_entry = self.invalid_transition() or (
+                self.MIN_API_VERSION is not None
+                and self.context.client_older_than(self.MIN_API_VERSION))
         return self._invalid_on_entry
 
     def fizzled(self):

@@ -56,18 +56,24 @@ TASK_RUNS = _RunKind(TaskRun, TaskRunState, "task_run", "Task run", True,
                      CoreTaskPolicy, MinimalTaskPolicy, GlobalTaskPolicy)
 
 
-def set_flow_run_state(flow_run_id, state, force=False):
-    """Propose ``state`` (a loaded state payload) for a flow run; see :func:`_set_state`."""
-    return _set_state(FLOW_RUNS, flow_run_id, state, force)
+def set_flow_run_state(flow_run_id, state, force=False, api_version=None):
+    """Propose ``state`` (a loaded state payload) for a flow run; see :func:`_set_state`.
+
+    ``api_version`` is the proposing client's declared API version as a tuple of ints (None:
+    the latest); rules keep older clients' behaviour (ORION-REFERENCE §3).
+    """
+    return _set_state(FLOW_RUNS, flow_run_id, state, force, {"api-version": api_version})
 
 
-def set_task_run_state(task_run_id, state, force=False, slot_settings=None):
+def set_task_run_state(task_run_id, state, force=False, slot_settings=None, api_version=None):
     """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`.
 
     ``slot_settings`` (``{"slot_wait_seconds": int, "slot_lease_seconds": int}``, either
     optional) tunes the concurrency slot rule; missing values take the rule's defaults.
+    ``api_version`` is as for :func:`set_flow_run_state`.
     """
-    return _set_state(TASK_RUNS, task_run_id, state, force, slot_settings)
+    return _set_state(TASK_RUNS, task_run_id, state, force,
+                      {**(slot_settings or {}), "api-version": api_version})
 
 
 def _set_state(kind, run_id, state, force, parameters=None):

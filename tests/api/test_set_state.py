@@ -6,7 +6,7 @@ import pytest
 from playhouse.test_utils import count_queries
 
 from app.db import database
-from app.models import FlowRunState
+from app.models import FlowRun, FlowRunState
 from app.services import orchestration
 from tests.conftest import assert_422
 
@@ -102,6 +102,8 @@ def test_two_agents_racing_for_pending_get_one_accept_one_abort(app, client, flo
             body = app.test_client().post(f"/api/flow_runs/{run['id']}/set_state", json={
                 "state": {"type": "PENDING"}}).get_json()
             statuses.append(body["status"])
+            if body["status"] == "ABORT":
+                assert "PENDING" in body["details"]["reason"]
 
         threads = [threading.Thread(target=agent) for _ in range(2)]
         for thread in threads:
@@ -110,9 +112,10 @@ def test_two_agents_racing_for_pending_get_one_accept_one_abort(app, client, flo
             thread.join()
         assert sorted(statuses) == ["ABORT", "ACCEPT"]
         with database.connection_context():
-            pending = FlowRunState.select().where(
-                (FlowRunState.flow_run == run["id"]) & (FlowRunState.type == "PENDING"))
-            assert pending.count() == 1
+            states = FlowRunState.select(FlowRunState.type).where(
+                FlowRunState.flow_run == run["id"]).order_by(FlowRunState.timestamp)
+            assert [s.type for s in states] == ["SCHEDULED", "PENDING"]
+            assert FlowRun.get_by_id(run["id"]).state_type == "PENDING"
 
 
 def test_set_state_runs_a_bounded_number_of_queries(app, client, flow):

@@ -315,7 +315,7 @@ class TestHandleResumingPausedFlows:
         assert_result(result, REJECT, "PAUSED")
         assert flow_states(run_id) == 1
 
-    @pytest.mark.parametrize("proposed", ["RUNNING", "SCHEDULED"])
+    @pytest.mark.parametrize("proposed", ["RUNNING", "SCHEDULED", "COMPLETED", "CANCELLED"])
     def test_expired_pause_fails_the_run(self, new_flow_run, proposed):
         expired = iso(utcnow() - datetime.timedelta(minutes=5))
         run_id = new_flow_run({"type": "PAUSED", "state_details": {"pause_timeout": expired}})

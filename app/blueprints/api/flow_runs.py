@@ -1,5 +1,5 @@
 """Flow runs: ``/api/flow_runs``."""
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -98,7 +98,8 @@ def flow_run_history(body):
                               "retried transition).")
 def set_flow_run_state(body, flow_run_id):
     """Propose a new state for a flow run; the orchestration rules decide what happens."""
-    result = orchestration.set_flow_run_state(flow_run_id, body["state"], force=body["force"])
+    result = orchestration.set_flow_run_state(flow_run_id, body["state"], force=body["force"],
+                                              api_version=g.get("api_version"))
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
 
 

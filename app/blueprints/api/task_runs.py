@@ -1,5 +1,5 @@
 """Task runs: ``/api/task_runs``."""
-from flask import current_app
+from flask import current_app, g
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -112,7 +112,8 @@ def count_task_runs(body):
 def set_task_run_state(body, task_run_id):
     """Propose a new state for a task run; the orchestration rules decide what happens."""
     result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
-                                              slot_settings=_slot_settings())
+                                              slot_settings=_slot_settings(),
+                                              api_version=g.get("api_version"))
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
 
 
