@@ -4,7 +4,7 @@ import uuid
 
 from app.db import database
 from app.exceptions import ObjectNotFound
-from app.models import FlowRun, TaskRun, TaskRunState, utcnow
+from app.models import FlowRun, TaskRun, TaskRunState, statements, utcnow
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
@@ -37,17 +37,15 @@ def create_task_run(data, pending_by_default=True):
         state = None
         if pending_by_default or data.get("state"):
             state = initial_state(run, TaskRunState, data.get("state"), is_task=True)
-        TaskRun.insert(**run.__data__).on_conflict_ignore().execute()
-        existing = with_state(TaskRun, TaskRunState).where(
-            (TaskRun.flow_run == run.flow_run_id)
-            & (TaskRun.task_key == run.task_key)
-            & (TaskRun.dynamic_key == run.dynamic_key)
-        ).first()
-        if existing.id != run.id:
-            return existing, False
+        if not statements.insert_row(TaskRun, run.__data__, ignore_conflict=True):
+            return with_state(TaskRun, TaskRunState).where(
+                (TaskRun.flow_run == run.flow_run_id)
+                & (TaskRun.task_key == run.task_key)
+                & (TaskRun.dynamic_key == run.dynamic_key)
+            ).first(), False
         if state is not None:
             state.task_run = run.id
-            state.save(force_insert=True)
+            statements.insert_row(TaskRunState, state.__data__)
     run.state = state
     return run, True
 
