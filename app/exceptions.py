@@ -11,3 +11,7 @@ class ObjectNotFound(OrionError):
 
 class SchemaTooNew(OrionError):
     """The database was migrated by a newer Orion than this one."""
+
+
+class Conflict(OrionError):
+    """The request cannot be done in the object's current state (HTTP 409)."""

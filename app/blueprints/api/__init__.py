@@ -1,6 +1,7 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
     concurrency_limits,
+    deployments,
     flow_runs,
     flows,
     logs,
@@ -10,6 +11,7 @@ from app.blueprints.api import (
 )
 from app.blueprints.api.common import StrictUUIDConverter
 from app.schemas.actions import TaskRunCreateSchema
+from app.schemas.deployments import DeploymentScheduleSchema
 from app.schemas.filters import PagedBody
 
 API_BLUEPRINTS = (
@@ -21,6 +23,7 @@ API_BLUEPRINTS = (
     states.task_run_states,
     logs.blp,
     concurrency_limits.blp,
+    deployments.blp,
 )
 
 
@@ -32,6 +35,7 @@ def apply_schema_limits(config):
     """
     PagedBody.max_limit = config["API_DEFAULT_LIMIT"]
     TaskRunCreateSchema.cache_key_max_length = config["API_TASK_CACHE_KEY_MAX_LENGTH"]
+    DeploymentScheduleSchema.max_backfill_runs = config["SCHEDULER_MAX_BACKFILL_RUNS"]
 
 
 def register_api(app, api):
