@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
-from dateutil.rrule import rrulestr
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, WEEKLY, rrule, rrulestr
 
 UTC = datetime.timezone.utc
 
@@ -216,6 +216,12 @@ def _cron_walls(iterator):
             return
 
 
+_FIXED_PERIODS = {
+    WEEKLY: datetime.timedelta(weeks=1),
+    DAILY: datetime.timedelta(days=1),
+    HOURLY: datetime.timedelta(hours=1),
+    MINUTELY: datetime.timedelta(minutes=1),
+}
 _TZID = re.compile(r"TZID=([^:;\s]+)")
 _TZID_PARAM = re.compile(r";TZID=[^:;\s]+")
 
@@ -234,16 +240,29 @@ class RRuleSchedule(_Schedule):
     def to_json(self):
         return {"rrule": self.rrule, "timezone": self.timezone}
 
-    def _rule(self):
+    def _rule(self, begin=None):
+        """The parsed rule (naive wall-clock times), moved forward to near ``begin``.
+
+        dateutil walks every occurrence from DTSTART, so an hourly rule from 2020 would take
+        tens of thousands of steps. A single rule without COUNT whose period is fixed in wall
+        time (weekly, daily, hourly, minutely) gets the same occurrences from a DTSTART moved
+        forward by whole periods, which leaves its grid and its defaults (weekday, time of
+        day) unchanged.
+        """
         # Dates are wall-clock times in self.timezone, so any TZID (already read into the
         # timezone) is dropped.
         text = _TZID_PARAM.sub("", self.rrule)
-        return rrulestr(text, dtstart=DEFAULT_RRULE_START, ignoretz=True, forceset=True,
-                        cache=False)
+        rule = rrulestr(text, dtstart=DEFAULT_RRULE_START, ignoretz=True, cache=False)
+        period = _FIXED_PERIODS.get(getattr(rule, "_freq", None))
+        if (begin is not None and isinstance(rule, rrule) and period is not None
+                and rule._count is None and begin > rule._dtstart):
+            period = period * rule._interval
+            rule = rule.replace(dtstart=rule._dtstart + (begin - rule._dtstart) // period * period)
+        return rule
 
     def _iter(self, start, end, zone):
         begin = start.astimezone(zone).replace(tzinfo=None) - _REORDER_WINDOW
-        return _collect(self._rule().xafter(begin, inc=True), zone, start, end, False)
+        return _collect(self._rule(begin).xafter(begin, inc=True), zone, start, end, False)
 
 
 def _timezone(data, default="UTC"):

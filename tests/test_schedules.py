@@ -174,3 +174,20 @@ def test_defaults():
 def test_invalid_schedules_say_what_is_wrong(data, message):
     with pytest.raises(ScheduleError, match=message):
         parse_schedule(data)
+
+
+@pytest.mark.parametrize("text", [
+    "FREQ=HOURLY;INTERVAL=5",
+    "DTSTART:20200103T101500\nRRULE:FREQ=MINUTELY;INTERVAL=7",
+    "DTSTART:20200101T093000\nRRULE:FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,TH",
+    "DTSTART:20200101T000000\nRRULE:FREQ=DAILY;INTERVAL=9;BYHOUR=1,13;BYMINUTE=5",
+])
+def test_rrules_skipping_ahead_keep_their_phase(text):
+    # The same dates whether the walk starts from DTSTART or is moved ahead near start.
+    from dateutil.rrule import rrulestr
+
+    schedule = parse_schedule({"rrule": text, "timezone": "UTC"})
+    start = utc(2021, 6, 1, 12)
+    naive = rrulestr(text, dtstart=datetime.datetime(2020, 1, 1)).xafter(
+        start.replace(tzinfo=None), count=20, inc=True)
+    assert [d.replace(tzinfo=None) for d in schedule.get_dates(20, start=start)] == list(naive)

@@ -155,13 +155,13 @@ def delete_future_scheduled_runs(deployment_id, now):
 
 
 def _taken_slots(deployment_ids, now):
-    """Per deployment, the future slots whose auto-scheduled run has left SCHEDULED."""
+    """Per deployment, the slots from ``now`` on whose auto-scheduled run left SCHEDULED."""
     taken = {}
     query = (FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
              .where(FlowRun.deployment.in_(deployment_ids)
                     & (FlowRun.auto_scheduled == True)  # noqa: E712
                     & (FlowRun.state_type != SCHEDULED)
-                    & (FlowRun.expected_start_time > now)))
+                    & (FlowRun.expected_start_time >= now)))
     for deployment_id, when in query.tuples():
         taken.setdefault(deployment_id, set()).add(when)
     return taken
@@ -198,7 +198,8 @@ def reschedule_deployment(deployment, now, settings):
 
 def _deployments_needing_runs(now, settings, after, limit):
     """Ids of active scheduled deployments (id > ``after``, in id order) with fewer than
-    min_runs future auto-scheduled runs, or none reaching now + min_scheduled_time."""
+    min_runs auto-scheduled runs SCHEDULED at or after ``now`` (where generation starts), or
+    none reaching now + min_scheduled_time."""
     future = (FlowRun
               .select(FlowRun.deployment.alias("deployment_id"),
                       fn.COUNT(FlowRun.id).alias("runs"),
@@ -206,7 +207,7 @@ def _deployments_needing_runs(now, settings, after, limit):
               .where((FlowRun.deployment.is_null(False))
                      & (FlowRun.auto_scheduled == True)  # noqa: E712
                      & (FlowRun.state_type == SCHEDULED)
-                     & (FlowRun.next_scheduled_start_time > now))
+                     & (FlowRun.next_scheduled_start_time >= now))
               .group_by(FlowRun.deployment)
               .alias("future"))
     horizon = FlowRun.next_scheduled_start_time.db_value(now + settings.min_scheduled_time)
