@@ -26,9 +26,6 @@ class ScheduleField(fields.Field):
         except ScheduleError as error:
             raise ValidationError(str(error)) from None
 
-    def _jsonschema_type_mapping(self):
-        return {"type": "object"}
-
 
 def _validate_entrypoint(value):
     if not _ENTRYPOINT.match(value):

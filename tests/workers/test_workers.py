@@ -258,3 +258,58 @@ def test_orion_start_embedded_runs_services_in_one_worker(app, db, tmp_path):
         assert len(runners) == 1, server.output()
     finally:
         assert server.stop() == 0
+
+
+def assert_every_run_has_its_state():
+    orphans = FlowRun.select().where(
+        FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id))).count()
+    assert orphans == 0
+
+
+def test_three_workers_scheduling_at_once_never_duplicate(app, db, redis_db):
+    deployments = unscheduled_deployments(30)
+    queue = Queue("orion", connection=redis_db)
+    jobs = [queue.enqueue("workers.jobs.schedule_deployments") for _ in range(3)]
+    env = orion_env(app, REDIS_URL=REDIS_URL, SCHEDULER_DEPLOYMENT_BATCH_SIZE=4)
+    workers = [subprocess.Popen([orion_script(), "worker", "--burst"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for _ in range(3)]
+    outputs = [w.communicate(timeout=120)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outputs
+    assert all(job.get_status(refresh=True) == "finished" for job in jobs), outputs
+    runs = FlowRun.select().count()
+    assert sum(job.return_value() for job in jobs) == runs
+    keys = [r.idempotency_key for r in FlowRun.select(FlowRun.idempotency_key)]
+    assert len(keys) == len(set(keys))
+    assert all(future_runs(d) >= 3 for d in deployments)
+    assert_every_run_has_its_state()
+
+
+def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db):
+    # 50 deployments x 100 runs, 5 deployments (500 runs) per transaction.
+    deployments = unscheduled_deployments(50)
+    settings = dict(REDIS_URL=REDIS_URL, SCHEDULER_MIN_RUNS=100,
+                    SCHEDULER_DEPLOYMENT_BATCH_SIZE=5)
+    queue = Queue("orion", connection=redis_db)
+    queue.enqueue("workers.jobs.schedule_deployments")
+    worker = subprocess.Popen([orion_script(), "worker"], env=orion_env(app, **settings),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        wait_until(lambda: FlowRun.select().count() > 0, 30, "the worker scheduled nothing")
+    finally:
+        # The orion wrapper, the rq worker and its work-horse: the whole session.
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert_every_run_has_its_state()
+    queue.enqueue("workers.jobs.schedule_deployments")
+    result = run_orion(app, "worker", "--burst", **settings)
+    assert result.returncode == 0, result.stderr
+    for deployment in deployments:
+        assert future_runs(deployment) >= 100
+    keys = [r.idempotency_key for r in FlowRun.select(FlowRun.idempotency_key)]
+    assert len(keys) == len(set(keys))
+    # Nothing beyond what one pass generates (a second slot at most if an hour boundary
+    # passed between the two passes).
+    assert len(keys) <= 50 * 101
+    assert_every_run_has_its_state()
