@@ -6,6 +6,7 @@ the same transaction as the change (see ``scheduler.reschedule_deployment``); a 
 deployment gets its first runs in the transaction that creates it. So its runs exist as soon
 as the API answers, with or without the background services.
 """
+import datetime
 import uuid
 from dataclasses import dataclass
 
@@ -104,13 +105,15 @@ def set_schedule_active(deployment_id, active, settings, now=None):
 
 
 def delete_deployment(deployment_id, now=None):
-    """Delete a deployment and its runs still SCHEDULED for the future (nothing could run
-    them); its other runs stay, without a deployment."""
+    """Delete a deployment and its runs SCHEDULED for the future that never started (nothing
+    could run them); its other runs stay, without a deployment. A run waiting to retry
+    (AwaitingRetry) has started, and its engine may still be waiting for it: it stays."""
     now = now or utcnow()
     with database.atomic():
         (FlowRun.delete()
          .where((FlowRun.deployment == deployment_id)
                 & (FlowRun.state_type == scheduler.SCHEDULED)
+                & (FlowRun.run_count == 0)
                 & (FlowRun.next_scheduled_start_time > now))
          .execute())
         deleted = Deployment.delete().where(Deployment.id == deployment_id).execute()
@@ -184,7 +187,7 @@ def schedule_range(deployment_id, settings, start_time=None, end_time=None, min_
     end = end_time or start + settings.max_scheduled_time
     if min_runs is not None or min_time is not None:
         min_runs = min_runs or 0
-        min_time = min_time or start - start
+        min_time = min_time or datetime.timedelta(0)
     try:
         dates = scheduler.schedule_dates(deployment.schedule, start, end,
                                          max_runs or settings.max_runs, min_runs, min_time)

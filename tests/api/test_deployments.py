@@ -184,12 +184,19 @@ def test_delete_removes_future_scheduled_runs_and_keeps_others(client, deploymen
     runs = runs_of(client, deployment["id"])
     client.post(f"/api/flow_runs/{runs[0]['id']}/set_state",
                 json={"state": {"type": "RUNNING"}, "force": True})
+    # A run that started and now waits to retry.
+    client.post(f"/api/flow_runs/{runs[1]['id']}/set_state",
+                json={"state": {"type": "RUNNING"}, "force": True})
+    client.post(f"/api/flow_runs/{runs[1]['id']}/set_state", json={"state": {
+        "type": "SCHEDULED", "name": "AwaitingRetry",
+        "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}}, "force": True})
     assert client.delete(f"/api/deployments/{deployment['id']}").status_code == 204
     assert client.get(f"/api/deployments/{deployment['id']}").status_code == 404
     assert client.delete(f"/api/deployments/{deployment['id']}").status_code == 404
-    kept = client.get(f"/api/flow_runs/{runs[0]['id']}").get_json()
-    assert kept["deployment_id"] is None
-    assert client.post("/api/flow_runs/count", json={}).get_json() == 1
+    for run in runs[:2]:
+        kept = client.get(f"/api/flow_runs/{run['id']}").get_json()
+        assert kept["deployment_id"] is None
+    assert client.post("/api/flow_runs/count", json={}).get_json() == 2
 
 
 def test_filter_and_count(client, flow, deployment):
