@@ -10,6 +10,8 @@ import gc
 import signal
 import subprocess
 import sys
+import threading
+import time
 from urllib.parse import urlsplit
 
 import click
@@ -101,7 +103,9 @@ def start(host, port, workers, threads):
     }
     children = []
     if config["REDIS_URL"]:
-        children = [_spawn(rq_command("worker", config)), _spawn(rq_command("cron", config))]
+        # `orion worker` and `orion cron` restart their rq process if it dies (Redis down).
+        children = [subprocess.Popen([sys.executable, "-m", "app", command])
+                    for command in ("worker", "cron")]
         click.echo(f"Services:   RQ worker (pid {children[0].pid}) and rq cron "
                    f"(pid {children[1].pid}) on {_display_url(config['REDIS_URL'])}")
     else:
@@ -136,10 +140,6 @@ def rq_command(kind, config, burst=False):
     return argv + [config["REDIS_QUEUE"]]
 
 
-def _spawn(argv):
-    return subprocess.Popen(argv)
-
-
 def _stop(children, timeout=10):
     """Ask child processes to stop (SIGTERM: rq finishes the current job), then kill them."""
     for child in children:
@@ -156,16 +156,24 @@ def _stop(children, timeout=10):
 @orion_cli.command()
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker(burst):
-    """Run an RQ worker for Orion's service jobs (needs ORION_REDIS_URL)."""
+    """Run an RQ worker for Orion's service jobs (needs ORION_REDIS_URL).
+
+    The rq worker is restarted if it exits on an error (e.g. Redis unreachable at start),
+    until this command is stopped; with --burst it runs once.
+    """
     config = _redis_settings()
-    _run_until_done(rq_command("worker", config, burst=burst))
+    _supervise(rq_command("worker", config, burst=burst), restart=not burst)
 
 
 @orion_cli.command()
 def cron():
     """Run the one ``rq cron`` process that enqueues the periodic service jobs (needs
-    ORION_REDIS_URL). Run exactly one per Redis."""
-    _run_until_done(rq_command("cron", _redis_settings()))
+    ORION_REDIS_URL). Run exactly one per Redis.
+
+    rq cron exits when Redis goes away; it is restarted (after 1 s, doubling up to 30 s)
+    until this command is stopped, so the ticks resume when Redis is back.
+    """
+    _supervise(rq_command("cron", _redis_settings()), restart=True)
 
 
 def _redis_settings():
@@ -176,16 +184,37 @@ def _redis_settings():
     return config
 
 
-def _run_until_done(argv):
-    """Run ``argv`` in the foreground and exit with its status; Ctrl-C and SIGTERM stop it."""
-    child = subprocess.Popen(argv)
-    signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
-    try:
+# Seconds between restarts of a failing rq process: doubling from the first to the last.
+RESTART_DELAYS = (1, 30)
+
+
+def _supervise(argv, restart):
+    """Run ``argv`` in the foreground; exit with its status once it exits cleanly, or when
+    this process is asked to stop (SIGTERM is passed on; Ctrl-C reaches the child through
+    the terminal). Otherwise, if ``restart``, start it again after a growing delay."""
+    stopping = threading.Event()
+    child = None
+
+    def stop(signum, frame):
+        stopping.set()
+        if signum == signal.SIGTERM and child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    delay = RESTART_DELAYS[0]
+    while True:
+        started = time.monotonic()
+        child = subprocess.Popen(argv)
         status = child.wait()
-    except KeyboardInterrupt:
-        _stop([child])
-        status = child.returncode
-    raise SystemExit(status)
+        if status == 0 or stopping.is_set() or not restart:
+            raise SystemExit(status)
+        if time.monotonic() - started > RESTART_DELAYS[1]:
+            delay = RESTART_DELAYS[0]
+        click.echo(f"{argv[3]} exited with status {status}; restarting in {delay} s", err=True)
+        if stopping.wait(delay):
+            raise SystemExit(status)
+        delay = min(delay * 2, RESTART_DELAYS[1])
 
 
 @orion_cli.group("db")

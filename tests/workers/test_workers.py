@@ -212,6 +212,14 @@ def pid_alive(pid):
         return stat.read().split(")")[-1].split()[0] != "Z"
 
 
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except FileNotFoundError:
+        return []
+
+
 def create_scheduled_deployment(port):
     status, flow = http(port, "POST", "/flows/", {"name": "served"})
     status, deployment = http(port, "POST", "/deployments/", {
@@ -228,7 +236,11 @@ def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db,
     try:
         output = server.output()
         assert "RQ worker (pid" in output, output
-        pids = [int(part.split(")")[0]) for part in output.split("pid ")[1:3]]
+        supervisors = [int(part.split(")")[0]) for part in output.split("pid ")[1:3]]
+        # Each `orion worker` / `orion cron` supervises its rq process.
+        wait_until(lambda: all(children_of(pid) for pid in supervisors), 10,
+                   "the rq processes did not start")
+        pids = supervisors + [c for pid in supervisors for c in children_of(pid)]
         assert all(pid_alive(pid) for pid in pids)
         # The deployment's first runs exist when the API answers.
         assert len(create_scheduled_deployment(server.port)) >= 3
@@ -313,3 +325,65 @@ def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db)
     # passed between the two passes).
     assert len(keys) <= 50 * 101
     assert_every_run_has_its_state()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own (so it can be killed), on a port of our range.
+
+    Yields ``(url, restart)``; ``restart()`` starts it again on the same port after a kill.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port_in_range()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(tmp_path)]
+    servers = []
+
+    def start():
+        servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+        connection = redis.Redis(port=port)
+        wait_until(lambda: _pings(connection), 10, "redis-server did not start")
+        return servers[-1]
+
+    start()
+    yield f"redis://127.0.0.1:{port}/0", servers, start
+    for server in servers:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+
+
+def _pings(connection):
+    try:
+        return connection.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
+                                                              private_redis):
+    url, servers, start_redis = private_redis
+    server = Server(app, tmp_path, workers=1, REDIS_URL=url, SCHEDULER_LOOP_SECONDS=1,
+                    LATE_RUNS_LOOP_SECONDS=1)
+    try:
+        first = overdue_run()
+        wait_until(lambda: FlowRun.get_by_id(first).state_name == "Late", 15,
+                   "the services did not run: " + server.output())
+        servers[-1].kill()
+        servers[-1].wait()
+        # Redis is down: the API keeps answering, and deployments still get their runs.
+        assert len(create_scheduled_deployment(server.port)) >= 3
+        second = overdue_run()
+        time.sleep(3)
+        assert FlowRun.get_by_id(second).state_name == "Scheduled"
+        start_redis()
+        wait_until(lambda: FlowRun.get_by_id(second).state_name == "Late", 30,
+                   "the services did not recover: " + server.output())
+    finally:
+        assert server.stop() == 0
+    late_states = (FlowRunState.select()
+                   .where(FlowRunState.flow_run.in_([first, second])
+                          & (FlowRunState.name == "Late")).count())
+    assert late_states == 2
