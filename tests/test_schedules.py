@@ -191,3 +191,34 @@ def test_rrules_skipping_ahead_keep_their_phase(text):
     naive = rrulestr(text, dtstart=datetime.datetime(2020, 1, 1)).xafter(
         start.replace(tzinfo=None), count=20, inc=True)
     assert [d.replace(tzinfo=None) for d in schedule.get_dates(20, start=start)] == list(naive)
+
+
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe",
+         "America/Santiago", "Asia/Tehran", "UTC"]
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@pytest.mark.parametrize("kind", ["cron", "rrule", "interval"])
+def test_daily_schedules_run_once_every_local_day_in_many_zones(zone, kind):
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    start = datetime.datetime(2026, 1, 1, tzinfo=tz)
+    end = datetime.datetime(2027, 1, 1, tzinfo=tz) - datetime.timedelta(microseconds=1)
+    # Times around midnight (Santiago switches there) and 01:00-03:00 (most zones).
+    for hour, minute in [(0, 0), (0, 30), (1, 45), (2, 0), (2, 30), (3, 0), (23, 30)]:
+        data = {
+            "cron": {"cron": f"{minute} {hour} * * *", "timezone": zone},
+            "rrule": {"rrule": f"DTSTART:20250101T{hour:02}{minute:02}00\nRRULE:FREQ=DAILY",
+                      "timezone": zone},
+            "interval": {"interval": 86400, "anchor_date": f"2025-01-01T{hour:02}:{minute:02}:00",
+                         "timezone": zone},
+        }[kind]
+        dates = parse_schedule(data).get_dates(400, start=start, end=end)
+        days = [d.date() for d in dates]
+        assert len(days) == 365 and len(set(days)) == 365, (zone, hour, minute)
+        instants = [d.astimezone(UTC) for d in dates]
+        assert instants == sorted(instants)
+        # Each run is at its wall-clock time, or just after a gap that swallowed it.
+        late = [d for d in dates if (d.hour, d.minute) != (hour, minute)]
+        assert len(late) <= 1, (zone, hour, minute, late)
