@@ -242,13 +242,12 @@ def schedule_deployments(now=None, settings=SchedulerSettings()):
         if not ids:
             return inserted
         with database.atomic():
-            deployments = _lock_skipping(
+            deployments = list(_lock_skipping(
                 Deployment.select()
                 .where(Deployment.id.in_(ids)
                        & (Deployment.is_schedule_active == True)  # noqa: E712
                        & Deployment.schedule.is_null(False))
-                .order_by(Deployment.id))
-            deployments = list(deployments)
+                .order_by(Deployment.id)))
             taken = _taken_slots([d.id for d in deployments], now)
             runs, states = [], []
             for deployment in deployments:
