@@ -1,4 +1,4 @@
-"""The ``orion`` command line: serve the API, migrate and reset the database.
+"""The ``orion`` command line: serve the API, run the RQ worker and cron, manage the database.
 
 ``orion_cli`` is both the ``orion`` console script and ``flask orion`` (``create_app`` adds it).
 Inside a Flask app context (``flask --app wsgi orion ...``) commands use that app's settings and
@@ -7,6 +7,11 @@ database themselves. Expected failures (a database newer than this Orion, an unk
 an unreachable database) print one ``Error:`` line and exit with status 1, without a traceback.
 """
 import gc
+import signal
+import subprocess
+import sys
+import threading
+import time
 from urllib.parse import urlsplit
 
 import click
@@ -55,6 +60,10 @@ def start(host, port, workers, threads):
     it only refuses a database newer than this Orion), then runs gunicorn (gthread workers)
     until stopped. The app is built once in the gunicorn master and forked into the workers
     (preload), so a broken app fails here, before gunicorn starts.
+
+    Services (scheduling deployments, marking late runs): without ORION_REDIS_URL they run
+    on a thread of one gunicorn worker (see app.embedded); with it, one RQ worker and the
+    rq cron process are started as children and stopped when the server stops.
     """
     config = _settings()
     host = host or config["SERVER_HOST"]
@@ -82,19 +91,130 @@ def start(host, port, workers, threads):
     click.echo(f"Orion API:  {base}/api   (set ORION_API_URL={base}/api to use this server)")
     click.echo(f"Dashboard:  {base}/")
     click.echo(f"API docs:   {base}/docs")
-    _serve(
-        app,
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers or config["SERVER_WORKERS"],
-            "threads": threads or config["SERVER_THREADS"],
-            "worker_class": "gthread",
-            "preload_app": True,
-            "proc_name": "orion",
-            # gunicornc's socket defaults to one path per user, which two servers would share.
-            "control_socket_disable": True,
-        },
-    )
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers or config["SERVER_WORKERS"],
+        "threads": threads or config["SERVER_THREADS"],
+        "worker_class": "gthread",
+        "preload_app": True,
+        "proc_name": "orion",
+        # gunicornc's socket defaults to one path per user, which two servers would share.
+        "control_socket_disable": True,
+    }
+    children = []
+    if config["REDIS_URL"]:
+        # `orion worker` and `orion cron` restart their rq process if it dies (Redis down).
+        children = [subprocess.Popen([sys.executable, "-m", "app", command])
+                    for command in ("worker", "cron")]
+        click.echo(f"Services:   RQ worker (pid {children[0].pid}) and rq cron "
+                   f"(pid {children[1].pid}) on {_display_url(config['REDIS_URL'])}")
+    else:
+        options["post_worker_init"] = _start_embedded_services
+        click.echo("Services:   embedded (set ORION_REDIS_URL to run them on RQ workers)")
+    try:
+        _serve(app, options)
+    finally:
+        _stop(children)
+
+
+def _start_embedded_services(worker):
+    """gunicorn hook, in each worker after fork: start the embedded services thread (one
+    process among all runs the services; see app.embedded)."""
+    from app.embedded import ServiceThread
+
+    ServiceThread(worker.wsgi.config, logger=worker.log).start()
+
+
+def rq_command(kind, config, burst=False):
+    """The argv of an ``rq worker`` (``kind="worker"``) or ``rq cron`` process for Orion.
+
+    Both import ``workers`` by dotted path (the app never imports it) and read the same
+    ORION_* environment as this process.
+    """
+    url = config["REDIS_URL"]
+    if kind == "cron":
+        return [sys.executable, "-m", "rq.cli", "cron", "--url", url, "workers.cron_config"]
+    argv = [sys.executable, "-m", "rq.cli", "worker", "--url", url]
+    if burst:
+        argv.append("--burst")
+    return argv + [config["REDIS_QUEUE"]]
+
+
+def _stop(children, timeout=10):
+    """Ask child processes to stop (SIGTERM: rq finishes the current job), then kill them."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@orion_cli.command()
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker(burst):
+    """Run an RQ worker for Orion's service jobs (needs ORION_REDIS_URL).
+
+    The rq worker is restarted if it exits on an error (e.g. Redis unreachable at start),
+    until this command is stopped; with --burst it runs once.
+    """
+    config = _redis_settings()
+    _supervise(rq_command("worker", config, burst=burst), restart=not burst)
+
+
+@orion_cli.command()
+def cron():
+    """Run the one ``rq cron`` process that enqueues the periodic service jobs (needs
+    ORION_REDIS_URL). Run exactly one per Redis.
+
+    rq cron exits when Redis goes away; it is restarted (after 1 s, doubling up to 30 s)
+    until this command is stopped, so the ticks resume when Redis is back.
+    """
+    _supervise(rq_command("cron", _redis_settings()), restart=True)
+
+
+def _redis_settings():
+    config = current_app.config if has_app_context() else load_config()
+    if not config["REDIS_URL"]:
+        raise click.ClickException("ORION_REDIS_URL is not set: the services run embedded in "
+                                   "`orion start`, no RQ worker or cron is needed.")
+    return config
+
+
+# Seconds between restarts of a failing rq process: doubling from the first to the last.
+RESTART_DELAYS = (1, 30)
+
+
+def _supervise(argv, restart):
+    """Run ``argv`` in the foreground; exit with its status once it exits cleanly, or when
+    this process is asked to stop (SIGTERM is passed on; Ctrl-C reaches the child through
+    the terminal). Otherwise, if ``restart``, start it again after a growing delay."""
+    stopping = threading.Event()
+    child = None
+
+    def stop(signum, frame):
+        stopping.set()
+        if signum == signal.SIGTERM and child is not None and child.poll() is None:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    delay = RESTART_DELAYS[0]
+    while True:
+        started = time.monotonic()
+        child = subprocess.Popen(argv)
+        status = child.wait()
+        if status == 0 or stopping.is_set() or not restart:
+            raise SystemExit(status)
+        if time.monotonic() - started > RESTART_DELAYS[1]:
+            delay = RESTART_DELAYS[0]
+        click.echo(f"{argv[3]} exited with status {status}; restarting in {delay} s", err=True)
+        if stopping.wait(delay):
+            raise SystemExit(status)
+        delay = min(delay * 2, RESTART_DELAYS[1])
 
 
 @orion_cli.group("db")

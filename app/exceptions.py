@@ -13,5 +13,9 @@ class SchemaTooNew(OrionError):
     """The database was migrated by a newer Orion than this one."""
 
 
-class ObjectAlreadyExists(OrionError):
+class Conflict(OrionError):
+    """The request cannot be done in the object's current state (HTTP 409)."""
+
+
+class ObjectAlreadyExists(Conflict):
     """An object with the same unique name already exists (HTTP 409)."""

@@ -1,6 +1,7 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
     concurrency_limits,
+    deployments,
     flow_runs,
     flows,
     logs,
@@ -11,6 +12,7 @@ from app.blueprints.api import (
 )
 from app.blueprints.api.common import StrictUUIDConverter
 from app.schemas.actions import TaskRunCreateSchema
+from app.schemas.deployments import DeploymentScheduleSchema
 from app.schemas.filters import PagedBody
 
 API_BLUEPRINTS = (
@@ -23,6 +25,7 @@ API_BLUEPRINTS = (
     logs.blp,
     concurrency_limits.blp,
     work_queues.blp,
+    deployments.blp,
 )
 
 
@@ -34,6 +37,7 @@ def apply_schema_limits(config):
     """
     PagedBody.max_limit = config["API_DEFAULT_LIMIT"]
     TaskRunCreateSchema.cache_key_max_length = config["API_TASK_CACHE_KEY_MAX_LENGTH"]
+    DeploymentScheduleSchema.max_backfill_runs = config["SCHEDULER_MAX_BACKFILL_RUNS"]
 
 
 def register_api(app, api):
