@@ -12,22 +12,16 @@ from dataclasses import dataclass
 
 from app.db import database, for_update
 from app.exceptions import Conflict
-from app.models import Deployment, Flow, FlowRun, WorkQueue, utcnow
+from app.models import Deployment, Flow, FlowRun, utcnow
 from app.schedules import ScheduleError
 from app.services import filters, flow_runs, scheduler
 from app.services.common import get_or_raise, require_exists
+from app.services.work_queues import ensure_work_queue
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
 RUN_FIELDS = ("schedule", "is_schedule_active", "parameters", "tags", "work_queue_name",
               "infrastructure_document_id")
 _DEFAULTS = {"is_schedule_active": True, "parameters": {}, "tags": [], "infra_overrides": {}}
-
-
-def _ensure_work_queue(name, now):
-    """Create the work queue a deployment names, if it does not exist (as Orion does)."""
-    if name:
-        (WorkQueue.insert(id=uuid.uuid4(), name=name, created=now, updated=now)
-         .on_conflict_ignore().execute())
 
 
 def _run_fields(deployment):
@@ -42,7 +36,8 @@ def _apply(deployment, changes, now, settings):
     if not changes:
         return
     deployment.save()
-    _ensure_work_queue(deployment.work_queue_name, now)
+    if deployment.work_queue_name:
+        ensure_work_queue(deployment.work_queue_name)
     if _run_fields(deployment) != before:
         scheduler.reschedule_deployment(deployment, now, settings)
 
@@ -67,7 +62,8 @@ def create_deployment(data, settings, now=None):
              .on_conflict_ignore().execute())
             existing = for_update(Deployment.select().where(where)).get()
             if existing.id == new_id:
-                _ensure_work_queue(existing.work_queue_name, now)
+                if existing.work_queue_name:
+                    ensure_work_queue(existing.work_queue_name)
                 scheduler.schedule_deployment_runs(existing, now, settings)
                 return existing, True
         data.pop("created_by", None)
