@@ -246,3 +246,13 @@ class TestEnforcedConcurrency:
         assert len(accepted) == 3
         pending = FlowRunState.select().where(FlowRunState.type == "PENDING").count()
         assert pending == 3
+
+
+def test_a_deployment_names_its_work_queue_into_existence(client, flow):
+    for _ in range(2):
+        response = client.post("/api/deployments/", json={
+            "name": "nightly", "flow_id": flow["id"], "work_queue_name": "from-deployment"})
+        assert response.status_code in (200, 201)
+    queue = client.get("/api/work_queues/name/from-deployment").get_json()
+    assert (queue["is_paused"], queue["concurrency_limit"]) == (False, None)
+    assert len(client.post("/api/work_queues/filter", json={}).get_json()) == 1
