@@ -34,6 +34,7 @@ class FlowRunContext:
     parent: typing.Optional["FlowRunContext"] = None
     futures: list = dataclasses.field(default_factory=list)
     _dynamic_keys: dict = dataclasses.field(default_factory=dict)
+    _origins: dict = dataclasses.field(default_factory=dict)
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
@@ -46,6 +47,27 @@ class FlowRunContext:
             n = self._dynamic_keys.get(task_key, 0)
             self._dynamic_keys[task_key] = n + 1
         return str(n)
+
+    def record_result(self, value, task_run_id):
+        """Remember that ``value`` is the result of task run ``task_run_id``, so passing it to
+        another task records that upstream dependency. Values are tracked by identity (and
+        kept alive for the flow run, so identities are not reused)."""
+        if value is not None and value is not True and value is not False:
+            with self._lock:
+                self._origins[id(value)] = (value, task_run_id)
+
+    def result_origin(self, value):
+        """The id of the task run that returned ``value`` in this flow run, or None."""
+        origin = self._origins.get(id(value))
+        return origin[1] if origin is not None and origin[0] is value else None
+
+    def reset_for_retry(self):
+        """Start a new attempt of the flow run: task runs are numbered from 0 again (so the
+        server hands back the runs of the previous attempt) and no future is pending."""
+        with self._lock:
+            self._dynamic_keys.clear()
+            self._origins.clear()
+            self.futures.clear()
 
 
 @dataclasses.dataclass(eq=False)
