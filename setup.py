@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "croniter==7.0.0",
     "python-dateutil==4.0.0",
     "fsspec==2026.9.0",
+    "httpx==0.28.1",
 ]
 
 TEST_REQUIRES = [

@@ -1,4 +1,5 @@
-"""Task runs: idempotent creation with an initial state, reads, updates, filters."""
+"""Task runs: idempotent creation with an initial state (optionally followed by a proposed
+state in the same call), reads, updates, filters."""
 import uuid
 
 from app.db import database
@@ -7,6 +8,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, utcnow
 from app.services import filters
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
+from app.services.orchestration import set_task_run_state
 from app.services.runs import initial_state, read_page, read_run, with_state
 
 _CREATE_FIELDS = (
@@ -43,6 +45,21 @@ def create_task_run(data):
         state.save(force_insert=True)
     run.state = state
     return run, True
+
+
+def create_task_run_and_set_state(data, proposed, slot_settings=None):
+    """:func:`create_task_run`, then propose ``proposed`` (a loaded state payload) through the
+    core task policy: the same as the two API calls, in one.
+
+    The creation commits first; the proposal is its own transaction (see
+    ``app.services.orchestration``), so every rule applies as for ``set_state`` and a WAIT or
+    ABORT leaves the run in its initial state. Retrying the whole call is safe: the run is
+    found again, and a proposal carrying the current state's ``transition_id`` writes
+    nothing. Returns ``(run, result, created)`` with ``run`` read after the proposal.
+    """
+    run, created = create_task_run(data)
+    result = set_task_run_state(run.id, proposed, slot_settings=slot_settings)
+    return read_task_run(run.id), result, created
 
 
 def read_task_run(task_run_id):

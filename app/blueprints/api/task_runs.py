@@ -4,9 +4,15 @@ from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
-from app.schemas.actions import SetStateSchema, TaskRunCreateSchema, TaskRunUpdateSchema
+from app.schemas.actions import (
+    SetStateSchema,
+    TaskRunCreateAndSetStateSchema,
+    TaskRunCreateSchema,
+    TaskRunUpdateSchema,
+)
 from app.schemas.core import (
     OrchestrationResultSchema,
+    TaskRunOrchestrationSchema,
     TaskRunSchema,
     dump_orchestration_result,
     dump_task_run,
@@ -28,6 +34,31 @@ class TaskRuns(MethodView):
         dynamic key."""
         run, created = task_runs.create_task_run(data)
         return json_response(dump_task_run(run), 201 if created else 200)
+
+
+@blp.post("/create_and_set_state")
+@blp.arguments(TaskRunCreateAndSetStateSchema)
+@blp.response(201, TaskRunOrchestrationSchema, description="The task run was created.")
+@blp.alt_response(200, schema=TaskRunOrchestrationSchema, success=True,
+                  description="A run with this flow run, task key and dynamic key existed.")
+def create_task_run_and_set_state(data):
+    """Create a task run and propose its next state in one call (Orion extension).
+
+    The same as `POST /api/task_runs/` (idempotent; the run starts in `state`, default
+    Pending, written without rules) followed by `POST /api/task_runs/{id}/set_state` with
+    `proposed_state`, saving a round trip per task: every task orchestration rule applies to
+    the proposal (the flow run must be RUNNING, cache retrieval answers REJECT into Cached,
+    tag concurrency limits answer WAIT when full and ABORT at 0, ...). The answer holds the
+    task run as it is after the proposal and the orchestration result (`status`, `state`,
+    `details`) as set_state returns it. Give the proposed state a
+    `state_details.transition_id` so that a retried call writes nothing twice.
+    """
+    proposed = data.pop("proposed_state")
+    run, result, created = task_runs.create_task_run_and_set_state(
+        data, proposed, slot_settings=_slot_settings())
+    body = {"task_run": dump_task_run(run),
+            "orchestration_result": dump_orchestration_result(result)}
+    return json_response(body, 201 if created else 200)
 
 
 @blp.route("/<uuid:task_run_id>")
@@ -76,10 +107,14 @@ def count_task_runs(body):
                               "retried transition).")
 def set_task_run_state(body, task_run_id):
     """Propose a new state for a task run; the orchestration rules decide what happens."""
-    slot_settings = {
+    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
+                                              slot_settings=_slot_settings())
+    return json_response(dump_orchestration_result(result), 201 if result.written else 200)
+
+
+def _slot_settings():
+    """The concurrency slot rule's settings, from the app's configuration."""
+    return {
         "slot_wait_seconds": current_app.config["TASK_CONCURRENCY_SLOT_WAIT_SECONDS"],
         "slot_lease_seconds": current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"],
     }
-    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
-                                              slot_settings=slot_settings)
-    return json_response(dump_orchestration_result(result), 201 if result.written else 200)
