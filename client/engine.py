@@ -26,6 +26,8 @@ a task with a ``cache_key_fn`` (a later run reads it back on a cache hit), or a 
 with retries (a retried flow run reuses the results of its task runs that completed).
 A flow or task with ``persist_result=False`` never writes its results.
 """
+import contextlib
+import contextvars
 import datetime
 import json
 import logging
@@ -42,11 +44,11 @@ from client.context import (
     current_tags,
     flow_run_scope,
     get_flow_run_context,
-    get_task_run_context,
     task_run_scope,
 )
 from client.futures import OrionFuture, Outcome
 from client.logs import flush_logs, run_logger, setup_logging
+from client.states import Completed, Crashed, Failed, Pending, Running, State
 
 _UTC = datetime.timezone.utc
 _engine_log = logging.getLogger("orion.engine")
@@ -68,33 +70,18 @@ def _now():
     return datetime.datetime.now(_UTC)
 
 
-def _parse_time(value):
-    return datetime.datetime.fromisoformat(value) if value else None
-
-
-def state(type_, name=None, message=None, data=None, **details):
-    """A state proposal as the API takes it."""
-    body = {"type": type_, "state_details": {k: v for k, v in details.items() if v is not None}}
-    if name:
-        body["name"] = name
-    if message is not None:
-        body["message"] = message
-    if data is not None:
-        body["data"] = data
-    return body
-
-
 def describe_state(st):
     """``Completed()`` / ``Failed('ValueError: boom')``, for log lines."""
-    message = st.get("message")
-    return f"{st.get('name') or st['type'].capitalize()}({message!r})" if message else (
-        f"{st.get('name') or st['type'].capitalize()}()")
+    if st is None:
+        return "None"
+    return f"{st.name}({st.message!r})" if st.message else f"{st.name}()"
 
 
-def exception_state(exc, what, type_="FAILED", name=None):
+def exception_state(exc, what, crashed=False):
     """A Failed (or Crashed) state describing ``exc``: its message and traceback."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return state(type_, name=name, message=f"{what} encountered an exception: {text}", data={
+    make = Crashed if crashed else Failed
+    return make(message=f"{what} encountered an exception: {text}", data={
         "type": "exception",
         "exception_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "message": str(exc),
@@ -119,17 +106,70 @@ def jsonable(value):
         return repr(value)
 
 
+# --- the API client the SDK uses -----------------------------------------------------------
+
+_client_lock = threading.Lock()
+_shared_client = None
+_client_override = contextvars.ContextVar("orion_sdk_client", default=None)
+
+
+class _FlowIds:
+    """Flow ids by name, per client (a flow is upserted once per process)."""
+
+    def __init__(self):
+        self._ids = {}
+
+    def get(self, orion, name):
+        key = (id(orion), name)
+        flow_id = self._ids.get(key)
+        if flow_id is None:
+            flow_id = self._ids[key] = orion.create_flow_from_name(name)
+        return flow_id
+
+
+_flow_ids = _FlowIds()
+
+
+def get_sdk_client():
+    """The OrionClient flows and tasks use: the one set by :func:`using_client`, else one
+    shared client per process, made on first use from the ``ORION_*`` settings (remade if
+    ``ORION_API_URL`` or ``ORION_API_KEY`` changed since)."""
+    global _shared_client
+    override = _client_override.get()
+    if override is not None:
+        return override
+    from client.client import OrionClient
+    from client.settings import get_settings
+
+    settings = get_settings()
+    with _client_lock:
+        current = _shared_client
+        if current is None or (current.settings.api_url, current.settings.api_key) != (
+                settings.api_url, settings.api_key):
+            _shared_client = OrionClient(settings=settings)
+        return _shared_client
+
+
+@contextlib.contextmanager
+def using_client(orion):
+    """Run the flows called inside the block through ``orion`` (an OrionClient), e.g. one
+    talking to a given app in-process."""
+    token = _client_override.set(orion)
+    try:
+        yield orion
+    finally:
+        _client_override.reset(token)
+
+
 # --- call with a timeout ----------------------------------------------------------------------
 
 def call_with_timeout(fn, args, kwargs, timeout, what):
     """``fn(*args, **kwargs)``; with a ``timeout``, run it in a thread (in a copy of this
     context) and raise TimeoutError if it has not returned after ``timeout`` seconds. The
     abandoned call keeps running in its daemon thread until it returns (Python threads cannot
-    be killed); runs it tries to start after that are refused by the server."""
+    be killed); task runs it tries to start after that are refused by the server."""
     if not timeout:
         return fn(*args, **kwargs)
-    import contextvars
-
     outcome = {}
 
     def target():
@@ -139,7 +179,7 @@ def call_with_timeout(fn, args, kwargs, timeout, what):
             outcome["error"] = exc
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
-                              name=f"orion-timeout-{what}", daemon=True)
+                              name="orion-timeout", daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
@@ -153,59 +193,61 @@ def call_with_timeout(fn, args, kwargs, timeout, what):
 
 class Heartbeats:
     """One daemon thread per process that sends ``POST /flow_runs/{id}/heartbeat`` for every
-    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 30). When the server has
-    not answered for longer than ``ORION_HEARTBEAT_CRASH_SECONDS`` (default: 3 intervals) it
-    logs an error at every beat: the server may then mark these runs Crashed."""
+    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 30). When the API has
+    not been reached for longer than ``ORION_HEARTBEAT_CRASH_SECONDS`` (default: three
+    intervals) it logs an error at every beat, since the server may then mark the runs
+    Crashed; shorter outages are warnings."""
 
-    def __init__(self, api):
-        self.api = api
-        self.interval = float(os.environ.get("ORION_HEARTBEAT_SECONDS") or 30)
+    def __init__(self, interval):
+        self.interval = interval
         self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS")
-                                 or 3 * self.interval)
-        self._runs = set()
+                                 or 3 * interval)
+        self._runs = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._last_ok = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="orion-heartbeat", daemon=True)
         self._thread.start()
 
-    def add(self, flow_run_id):
+    def add(self, flow_run_id, orion):
         with self._lock:
-            self._runs.add(flow_run_id)
+            self._runs[flow_run_id] = orion
 
     def discard(self, flow_run_id):
         with self._lock:
-            self._runs.discard(flow_run_id)
+            self._runs.pop(flow_run_id, None)
+
+    def beat(self):
+        """Send one heartbeat for every registered run (what the thread does each interval)."""
+        with self._lock:
+            runs = list(self._runs.items())
+        if not runs:
+            self._last_ok = time.monotonic()
+            return
+        try:
+            for run_id, orion in runs:
+                orion.send_flow_run_heartbeat(run_id)
+            self._last_ok = time.monotonic()
+        except Exception as exc:
+            silent = time.monotonic() - self._last_ok
+            log = _engine_log.error if silent > self.crash_after else _engine_log.warning
+            log("Heartbeat failed: the Orion API has not answered for %.0f s (after %.0f s "
+                "the server may mark these flow runs Crashed): %s", silent, self.crash_after,
+                exc)
 
     def _loop(self):
         while True:
-            self._wake.wait(self.interval)
-            with self._lock:
-                runs = list(self._runs)
-            if not runs:
-                self._last_ok = time.monotonic()
-                continue
-            try:
-                for run_id in runs:
-                    self.api.heartbeat(run_id)
-                self._last_ok = time.monotonic()
-            except Exception as exc:
-                silent = time.monotonic() - self._last_ok
-                log = _engine_log.error if silent > self.crash_after else _engine_log.warning
-                log("Heartbeat failed; the API has not been reached for %.0f s "
-                    "(flow runs may be marked Crashed after %.0f s): %s",
-                    silent, self.crash_after, exc)
+            time.sleep(self.interval)
+            self.beat()
 
 
 _heartbeats = None
-_heartbeats_lock = threading.Lock()
 
 
-def _heartbeat_registry(api):
+def _heartbeat_registry(orion):
     global _heartbeats
-    with _heartbeats_lock:
+    with _client_lock:
         if _heartbeats is None:
-            _heartbeats = Heartbeats(api)
+            _heartbeats = Heartbeats(orion.settings.heartbeat_seconds)
         return _heartbeats
 
 
@@ -222,8 +264,9 @@ class _SigtermTrap:
         self._previous = None
 
     def _handle(self, signum, frame):
-        self.received = True
-        raise FlowRunCrashed("Flow run process received SIGTERM")
+        if not self.received:
+            self.received = True
+            raise FlowRunCrashed("the flow run process received SIGTERM")
 
     def __enter__(self):
         if self.active:
@@ -247,76 +290,75 @@ def _sleep_until(when):
         time.sleep(delay)
 
 
-def orchestrate(propose, proposed, on_wait=None):
-    """Propose ``proposed`` through ``propose(state) -> orchestration result`` until the
-    answer is not WAIT; return the final answer (status + state)."""
+def orchestrate(propose, proposed):
+    """Propose ``proposed`` through ``propose(state) -> OrchestrationResult`` until the answer
+    is not WAIT (sleeping the delay each time); return that answer."""
     while True:
         answer = propose(proposed)
-        if answer["status"] != "WAIT":
+        if answer.status != "WAIT":
             return answer
-        delay = answer["details"].get("delay_seconds") or 0
-        if on_wait is not None:
-            on_wait(delay, answer["details"].get("reason"))
-        time.sleep(max(delay, 0))
+        time.sleep(max(answer.details.get("delay_seconds") or 0, 0))
 
 
 def _reason(answer):
-    return answer.get("details", {}).get("reason") or answer["status"]
+    return answer.details.get("reason") or answer.status.value
 
 
 # --- inputs -------------------------------------------------------------------------------
 
 class _Inputs:
     """Resolves futures among a task's arguments and records where each input came from
-    (``task_inputs``): upstream task runs, flow parameters (by identity) and constants."""
+    (``task_inputs``): upstream task runs (futures, or values a task run of this flow run
+    returned), flow parameters (the same object) and constants (their type name)."""
 
     def __init__(self, flow_context):
         self.flow_context = flow_context
         self.failed_upstream = []
 
-    def _refs(self, value, refs):
+    def _value(self, value, refs):
         if isinstance(value, OrionFuture):
             result = value.result(raise_on_failure=False)
             if value.task_run is not None:
                 refs.append({"input_type": "task_run", "id": value.task_run["id"]})
             final = value.get_state()
-            if final is None or final.get("type") != "COMPLETED":
+            if final is None or not final.is_completed():
                 self.failed_upstream.append(value)
             return result
         if isinstance(value, (list, tuple, set)) and any(
                 isinstance(v, OrionFuture) for v in value):
-            return type(value)(self._refs(v, refs) for v in value)
+            return type(value)(self._value(v, refs) for v in value)
         if isinstance(value, dict) and any(isinstance(v, OrionFuture) for v in value.values()):
-            return {k: self._refs(v, refs) for k, v in value.items()}
+            return {k: self._value(v, refs) for k, v in value.items()}
         run_id = self.flow_context.result_origin(value)
         if run_id is not None:
             refs.append({"input_type": "task_run", "id": run_id})
             return value
-        for name, param in self.flow_context.parameters.items():
-            if param is value and value is not None:
-                refs.append({"input_type": "parameter", "name": name})
-                return value
+        if value is not None:
+            for name, param in self.flow_context.parameters.items():
+                if param is value:
+                    refs.append({"input_type": "parameter", "name": name})
+                    return value
         refs.append({"input_type": "constant", "type": type(value).__name__})
         return value
 
     def resolve(self, parameters, wait_for):
-        """Parameters with futures replaced by their results, and the ``task_inputs``."""
+        """The parameters with futures replaced by their results, and the ``task_inputs``."""
         task_inputs, resolved = {}, {}
         for name, value in parameters.items():
             refs = []
-            resolved[name] = self._refs(value, refs)
+            resolved[name] = self._value(value, refs)
             task_inputs[name] = refs
         if wait_for:
             refs = []
             for item in wait_for:
-                self._refs(item, refs)
+                self._value(item, refs)
             task_inputs["wait_for"] = [r for r in refs if r["input_type"] == "task_run"]
         return resolved, task_inputs
 
 
 def _resolve_futures(value):
-    """A flow's return value with futures (also inside lists, tuples, dicts) replaced by
-    their results."""
+    """A flow's return value with futures (also in a list, tuple or dict) replaced by their
+    results."""
     if isinstance(value, OrionFuture):
         return value.result()
     if isinstance(value, (list, tuple)) and any(isinstance(v, OrionFuture) for v in value):
@@ -338,95 +380,92 @@ def _task_should_persist(task, flow_context):
 
 
 def _result_from_state(st, what):
-    data = st.get("data")
-    if results.is_reference(data):
-        return results.load_result(data)
-    if data is None:
-        return None
-    raise RunAborted(f"{what} ended in {describe_state(st)} with a result that is not a "
-                     f"result reference: {data!r:.200}")
+    """The result a COMPLETED state refers to, read back from results storage."""
+    if results.is_reference(st.data):
+        return results.load_result(st.data)
+    if st.data is None:
+        raise RunAborted(f"{what} is {describe_state(st)} but its result was not persisted, so "
+                         f"it cannot be returned (set persist_result=True on the task)")
+    raise RunAborted(f"{what} is {describe_state(st)} with data that is not a result "
+                     f"reference: {st.data!r:.200}")
 
 
 def run_task(task, parameters, wait_for, flow_context, future=None):
-    """Run one task run of ``task`` in ``flow_context``'s flow run; return its Outcome.
-    ``future``, if given, gets the task run as soon as it is created.
+    """Run one task run of ``task`` (``parameters`` bound to its signature) in
+    ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
+    soon as it exists.
 
-    Exceptions of the task become a Failed outcome; BaseExceptions (interruptions) report the
-    task run Crashed and propagate.
+    An exception of the task makes a Failed outcome (after the retries the server grants); a
+    BaseException (interruption) reports the task run Crashed and propagates.
     """
-    api = flow_context.client
-    task_key = task.task_key
-    dynamic_key = flow_context.next_dynamic_key(task_key)
+    orion = flow_context.client
+    dynamic_key = flow_context.next_dynamic_key(task.task_key)
     inputs = _Inputs(flow_context)
     resolved, task_inputs = inputs.resolve(parameters, wait_for)
-    task_run_name = f"{task.name}-{dynamic_key}"
-    body = {
-        "flow_run_id": flow_context.flow_run_id,
-        "task_key": task_key,
-        "dynamic_key": dynamic_key,
-        "name": task_run_name,
-        "tags": sorted(set(task.tags) | current_tags()),
-        "task_inputs": task_inputs,
-        "empirical_policy": {"retries": task.retries, "retry_delay": task.retry_delay_seconds,
-                             "retry_jitter_factor": task.retry_jitter_factor},
-    }
+    name = f"{task.name}-{dynamic_key}"
+    create = dict(flow_run_id=flow_context.flow_run_id, dynamic_key=dynamic_key, name=name,
+                  extra_tags=current_tags(), task_inputs=task_inputs)
     if inputs.failed_upstream:
-        upstream = ", ".join(f.task.name for f in inputs.failed_upstream)
-        task_run, _ = api.create_task_run(body, state(
-            "PENDING", name="NotReady", message=f"Upstream task run(s) did not complete: "
-                                                 f"{upstream}"))
+        upstream = ", ".join(repr(f.task.name) for f in inputs.failed_upstream)
+        # Its first state (no rules apply to a first Pending): it will never run.
+        task_run = orion.create_task_run(task, state=Pending(
+            name="NotReady", message=f"Upstream task run(s) {upstream} did not complete"),
+            **create)
         if future is not None:
             future.task_run = task_run
-        error = UpstreamTaskError(f"Task run {task_run_name!r} did not start: upstream task "
-                                  f"run(s) {upstream} did not complete")
-        return Outcome(task_run["state"], exception=error)
+        error = UpstreamTaskError(f"Task run {name!r} did not start: upstream task run(s) "
+                                  f"{upstream} did not complete")
+        return Outcome(State.from_json(task_run["state"]), exception=error)
 
     running = _running_proposal(task, flow_context, resolved)
-    task_run, answer = api.create_task_run(body, running)
+    task_run, answer = orion.create_task_run_and_set_state(task, proposed_state=running,
+                                                           **create)
     if future is not None:
         future.task_run = task_run
-    task_context = TaskRunContext(task, task_run, flow_context, resolved)
-    logger = run_logger(flow_context.flow_run, task_run)
-    propose = lambda st: api.set_task_run_state(task_run["id"], st)  # noqa: E731
-    persist = _task_should_persist(task, flow_context)
+    logger = run_logger(orion, flow_context.flow_run, task_run)
+    context = TaskRunContext(task, task_run, flow_context, resolved)
+
+    def propose(proposed):
+        return orion.set_task_run_state(task_run["id"], proposed)
+
     try:
         while True:
-            if answer["status"] == "WAIT":
-                time.sleep(max(answer["details"].get("delay_seconds") or 0, 0))
-                answer = propose(running)
+            if answer.status == "WAIT":
+                answer = orchestrate(propose, running)
                 continue
-            outcome = _adopt_start_answer(answer, task_run, task_run_name)
+            outcome = _adopt_start_answer(answer, task_run, name)
             if outcome is not None:
                 logger.info("Finished in state %s", describe_state(outcome.state))
                 return outcome
             try:
-                with task_run_scope(task_context):
-                    value = call_with_timeout(task.fn, (), resolved, task.timeout_seconds,
-                                              f"Task run {task_run_name!r}")
+                with task_run_scope(context):
+                    value = call_with_timeout(task.call, (resolved,), {},
+                                              task.timeout_seconds, f"Task run {name!r}")
             except Exception as exc:
                 answer = orchestrate(propose, exception_state(exc, "Task run"))
-                final = answer["state"]
-                if answer["status"] == "REJECT" and final["type"] == "SCHEDULED":
-                    logger.info("Received %s: retrying at %s (%s)",
-                                type(exc).__name__, final["state_details"].get(
-                                    "scheduled_time"), final.get("name"))
-                    _sleep_until(_parse_time(final["state_details"].get("scheduled_time")))
+                final = answer.state
+                if answer.status == "REJECT" and final is not None and final.is_scheduled():
+                    logger.info("Received %s; retrying at %s", type(exc).__name__,
+                                final.state_details.get("scheduled_time"))
+                    _sleep_until(final.state_details.scheduled_time)
+                    running = _running_proposal(task, flow_context, resolved)
                     answer = propose(running)
                     continue
-                logger.error("Finished in state %s", describe_state(final or {"type": "FAILED"}),
-                             exc_info=exc)
+                logger.error("Finished in state %s", describe_state(final), exc_info=exc)
                 return Outcome(final, exception=exc)
             data = None
-            if persist:
-                data = results.persist_result(value, task.result_storage or
-                                              flow_context.result_storage,
-                                              task.result_serializer or
-                                              flow_context.result_serializer)
-            answer = orchestrate(propose, state("COMPLETED", data=data))
-            final = answer["state"] or {"type": "COMPLETED"}
-            logger.info("Finished in state %s", describe_state(final))
+            if _task_should_persist(task, flow_context):
+                data = results.persist_result(
+                    value, task.result_storage or flow_context.result_storage,
+                    task.result_serializer or flow_context.result_serializer)
+            # The cache key goes with the Completed state too: the server records the cache
+            # entry when the run completes.
+            answer = orchestrate(propose, Completed(
+                data=data, cache_key=running.state_details.get("cache_key"),
+                cache_expiration=running.state_details.get("cache_expiration")))
+            logger.info("Finished in state %s", describe_state(answer.state))
             flow_context.record_result(value, task_run["id"])
-            return Outcome(final, value=value)
+            return Outcome(answer.state, value=value)
     except BaseException as exc:
         if not isinstance(exc, Exception):
             _report_crash(propose, exc, "Task run")
@@ -439,49 +478,49 @@ def _running_proposal(task, flow_context, parameters):
         context = TaskRunContext(task, None, flow_context, parameters)
         cache_key = task.cache_key_fn(context, parameters)
         if cache_key is not None and task.cache_expiration is not None:
-            cache_expiration = (_now() + task.cache_expiration).isoformat()
-    return state("RUNNING", cache_key=cache_key, cache_expiration=cache_expiration,
-                 refresh_cache=True if task.refresh_cache else None)
+            cache_expiration = _now() + task.cache_expiration
+    return Running(cache_key=cache_key, cache_expiration=cache_expiration,
+                   refresh_cache=True if task.refresh_cache else None)
 
 
-def _adopt_start_answer(answer, task_run, task_run_name):
+def _adopt_start_answer(answer, task_run, name):
     """None when the task run may run now; else the Outcome it ends with."""
-    status, st = answer["status"], answer["state"]
-    if status == "ACCEPT":
+    st = answer.state
+    if answer.status == "ACCEPT":
         return None
-    if status == "REJECT" and st is not None and st["type"] == "COMPLETED":
-        return Outcome(st, value=_result_from_state(st, f"Task run {task_run_name!r}"))
-    current = task_run.get("state") or {}
-    if status == "ABORT" and current.get("type") == "COMPLETED":
+    if answer.status == "REJECT" and st is not None and st.is_completed():
+        return Outcome(st, value=_result_from_state(st, f"Task run {name!r}"))
+    current = State.from_json(task_run["state"]) if task_run.get("state") else None
+    if answer.status == "ABORT" and current is not None and current.is_completed():
         # An earlier attempt of this flow run completed this task run: reuse its result.
-        return Outcome(current, value=_result_from_state(current, f"Task run {task_run_name!r}"))
-    reason = _reason(answer)
-    error = RunAborted(f"Task run {task_run_name!r} was not started: {reason}")
-    return Outcome(st or current or None, exception=error)
+        return Outcome(current, value=_result_from_state(current, f"Task run {name!r}"))
+    error = RunAborted(f"Task run {name!r} was not started: {_reason(answer)}")
+    return Outcome(st or current, exception=error)
 
 
 def _report_crash(propose, exc, what):
     """Report the run Crashed (best effort: the process is going down anyway)."""
     try:
-        propose(exception_state(exc, what, type_="CRASHED"))
+        propose(exception_state(exc, what, crashed=True))
     except Exception as report_error:
-        _engine_log.error("Could not report %s crash: %s", what.lower(), report_error)
+        _engine_log.error("Could not report the %s crash: %s", what.lower(), report_error)
 
 
 # --- flow runs ------------------------------------------------------------------------------
 
-def run_flow(flow, parameters, api, return_state=False):
-    """Run ``flow`` with bound ``parameters`` as a flow run (a subflow when called inside a
-    flow run); return its result (or its final state with ``return_state``)."""
-    setup_logging(api.create_logs)
+def run_flow(flow, parameters, return_state=False):
+    """Run ``flow`` with ``parameters`` (bound to its signature) as a flow run, a subflow when
+    called inside a flow run; return its result (its final State with ``return_state``)."""
+    orion = get_sdk_client()
+    setup_logging()
     parent = get_flow_run_context()
-    if parent is None:
-        with _SigtermTrap():
-            try:
-                return _run_flow(flow, parameters, api, None, return_state)
-            finally:
-                flush_logs()
-    return _run_flow(flow, parameters, api, parent, return_state)
+    if parent is not None:
+        return _run_flow(flow, parameters, orion, parent, return_state)
+    with _SigtermTrap():
+        try:
+            return _run_flow(flow, parameters, orion, None, return_state)
+        finally:
+            flush_logs()
 
 
 def _flow_run_name(flow, parameters):
@@ -493,7 +532,7 @@ def _flow_run_name(flow, parameters):
     return name.format(**parameters)
 
 
-def _run_flow(flow, parameters, api, parent, return_state):
+def _run_flow(flow, parameters, orion, parent, return_state):
     from client.validation import ParameterTypeError, validate_parameters
 
     validation_error = None
@@ -502,40 +541,40 @@ def _run_flow(flow, parameters, api, parent, return_state):
             parameters = validate_parameters(flow.fn, parameters, flow.name)
         except ParameterTypeError as exc:
             validation_error = exc
-    flow_id = api.flow_id(flow.name)
     parent_task_run = None
     if parent is not None:
-        parent_task_run = _create_parent_task_run(flow, parameters, parent, api)
-    flow_run = api.create_flow_run({
-        "flow_id": flow_id,
-        "name": _flow_run_name(flow, parameters) if validation_error is None else None,
-        "flow_version": flow.version,
-        "parameters": jsonable(parameters),
-        "tags": sorted(current_tags()),
-        "parent_task_run_id": parent_task_run["id"] if parent_task_run else None,
-        "empirical_policy": {"retries": flow.retries, "retry_delay": flow.retry_delay_seconds},
-        "state": state("PENDING"),
-    })
-    logger = run_logger(flow_run)
-    mirror = _mirror_to(api, parent_task_run, flow_run)
-    propose = lambda st: mirror(api.set_flow_run_state(flow_run["id"], st))  # noqa: E731
+        parent_task_run = _create_parent_task_run(flow, parameters, parent, orion)
+    flow_run = orion.create_flow_run(
+        _flow_ids.get(orion, flow.name),
+        name=_flow_run_name(flow, parameters) if validation_error is None else None,
+        parameters=jsonable(parameters), tags=sorted(current_tags()),
+        parent_task_run_id=parent_task_run["id"] if parent_task_run else None,
+        state=Pending(), flow_version=flow.version,
+        empirical_policy={"retries": flow.retries,
+                          "retry_delay": int(flow.retry_delay_seconds or 0)})
+    logger = run_logger(orion, flow_run)
+    mirror = _mirror_to(orion, parent_task_run, flow_run)
+
+    def propose(proposed):
+        return mirror(orion.set_flow_run_state(flow_run["id"], proposed))
+
     if validation_error is not None:
-        answer = propose(state("FAILED", message=f"Validation of flow parameters failed: "
-                                                 f"{validation_error}"))
-        logger.error("Finished in state %s", describe_state(answer["state"]))
+        answer = propose(Failed(message=f"Validation of flow parameters failed: "
+                                        f"{validation_error}"))
+        logger.error("Finished in state %s", describe_state(answer.state))
         if return_state:
-            return answer["state"]
+            return answer.state
         raise validation_error
     logger.info("Created flow run %r for flow %r", flow_run["name"], flow.name)
     context = FlowRunContext(
-        flow=flow, flow_run=flow_run, client=api, task_runner=None, parameters=parameters,
+        flow=flow, flow_run=flow_run, client=orion, task_runner=None, parameters=parameters,
         result_storage=flow.result_storage or (parent.result_storage if parent else None),
         persist_result=flow.persist_result,
         result_serializer=flow.result_serializer or (
             parent.result_serializer if parent else "pickle"),
         parent=parent)
-    heartbeats = _heartbeat_registry(api)
-    heartbeats.add(flow_run["id"])
+    heartbeats = _heartbeat_registry(orion)
+    heartbeats.add(flow_run["id"], orion)
     try:
         final, value, error = _flow_attempts(flow, context, propose, logger)
     except BaseException as exc:
@@ -553,32 +592,28 @@ def _run_flow(flow, parameters, api, parent, return_state):
     return value
 
 
-def _create_parent_task_run(flow, parameters, parent, api):
-    """The task run that stands for a subflow in its parent flow run."""
-    task_key = f"{flow.fn.__module__}.{flow.fn.__qualname__}"
-    dynamic_key = parent.next_dynamic_key(task_key)
-    inputs = _Inputs(parent)
-    _, task_inputs = inputs.resolve(parameters, None)
-    task_run, _ = api.create_task_run({
-        "flow_run_id": parent.flow_run_id,
-        "task_key": task_key,
-        "dynamic_key": dynamic_key,
-        "name": f"{flow.name}-{dynamic_key}",
-        "tags": sorted(current_tags()),
-        "task_inputs": task_inputs,
-    }, state("PENDING"))
-    return task_run
+def _create_parent_task_run(flow, parameters, parent, orion):
+    """The task run that stands for a subflow run in its parent flow run (its inputs are the
+    subflow's parameters)."""
+    dynamic_key = parent.next_dynamic_key(flow.task_key)
+    _, task_inputs = _Inputs(parent).resolve(parameters, None)
+    return orion.create_task_run(flow, parent.flow_run_id, dynamic_key,
+                                 name=f"{flow.name}-{dynamic_key}",
+                                 extra_tags=current_tags(), state=Pending(),
+                                 task_inputs=task_inputs)
 
 
-def _mirror_to(api, parent_task_run, flow_run):
-    """For a subflow: a function that copies each state the subflow run gets onto its parent
-    task run (forced: it only records what the subflow's orchestration decided)."""
+def _mirror_to(orion, parent_task_run, flow_run):
+    """For a subflow: a function that copies each state its run gets onto its parent task run
+    (forced: it records what the subflow's own orchestration decided)."""
     def mirror(answer):
-        st = answer.get("state")
-        if parent_task_run is not None and answer["status"] in ("ACCEPT", "REJECT") and st:
-            copy = state(st["type"], name=st.get("name"), message=st.get("message"),
-                         data=st.get("data"), child_flow_run_id=flow_run["id"])
-            api.set_task_run_state(parent_task_run["id"], copy, force=True)
+        st = answer.state
+        if parent_task_run is not None and answer.status in ("ACCEPT", "REJECT") and st:
+            copy = State(st.type, st.name, st.message, st.data, {
+                k: v for k, v in st.state_details.items()
+                if k not in ("flow_run_id", "task_run_id", "transition_id")
+            } | {"child_flow_run_id": flow_run["id"]})
+            orion.set_task_run_state(parent_task_run["id"], copy, force=True)
         return answer
     return mirror
 
@@ -586,45 +621,45 @@ def _mirror_to(api, parent_task_run, flow_run):
 def _flow_attempts(flow, context, propose, logger):
     """Propose Running, run the flow function, propose the final state; again while the
     server answers a failure with AwaitingRetry. Returns (final state, value, error)."""
+    name = context.flow_run["name"]
     while True:
-        answer = orchestrate(propose, state("RUNNING"))
-        if answer["status"] == "ABORT":
-            raise RunAborted(f"Flow run {context.flow_run['name']!r} was not started: "
-                             f"{_reason(answer)}")
-        if answer["status"] == "REJECT" and answer["state"]["type"] != "RUNNING":
-            st = answer["state"]
-            error = None if st["type"] == "COMPLETED" else RunAborted(
-                f"Flow run {context.flow_run['name']!r} was not started: it is "
-                f"{describe_state(st)}")
-            return st, None, error
-        value, error = _flow_body(flow, context)
-        if error is None:
+        answer = orchestrate(propose, Running())
+        if answer.status == "ABORT":
+            raise RunAborted(f"Flow run {name!r} was not started: {_reason(answer)}")
+        if answer.status == "REJECT" and not answer.state.is_running():
+            st = answer.state
+            return st, None, RunAborted(f"Flow run {name!r} was not started: it is "
+                                        f"{describe_state(st)}")
+        value, failure = _flow_body(flow, context)
+        if failure is None:
             data = None
             if flow.persist_result:
                 data = results.persist_result(value, context.result_storage,
                                               context.result_serializer)
-            answer = orchestrate(propose, state("COMPLETED", data=data))
-            return answer["state"], value, None
-        answer = orchestrate(propose, error[0])
-        final = answer["state"]
-        if answer["status"] == "REJECT" and final and final["type"] == "SCHEDULED":
-            scheduled = final["state_details"].get("scheduled_time")
-            logger.info("Received %s: retrying at %s", type(error[1]).__name__, scheduled)
-            _sleep_until(_parse_time(scheduled))
+            answer = orchestrate(propose, Completed(data=data))
+            return answer.state, value, None
+        failed_state, exc = failure
+        answer = orchestrate(propose, failed_state)
+        final = answer.state
+        if answer.status == "REJECT" and final is not None and final.is_scheduled():
+            logger.info("Received %s; retrying at %s", type(exc).__name__,
+                        final.state_details.get("scheduled_time"))
+            _sleep_until(final.state_details.scheduled_time)
             context.reset_for_retry()
             continue
-        return final, None, error[1]
+        return final, None, exc
 
 
 def _flow_body(flow, context):
     """Run the flow function in its context with a fresh task runner session; return (value,
-    None) or (None, (failed state, exception))."""
+    None), or (None, (Failed state, exception))."""
     runner = flow.task_runner.start()
     context.task_runner = runner
     try:
         with flow_run_scope(context):
             try:
-                value = call_with_timeout(flow.fn, (), context.parameters, flow.timeout_seconds,
+                value = call_with_timeout(flow.call, (context.parameters,), {},
+                                          flow.timeout_seconds,
                                           f"Flow run {context.flow_run['name']!r}")
                 value = _resolve_futures(value)
             except Exception as exc:
@@ -632,10 +667,12 @@ def _flow_body(flow, context):
     finally:
         runner.shutdown()
     if value is None:
-        failed = [f for f in context.futures if f.get_state() is None
-                  or f.get_state().get("type") != "COMPLETED"]
-        if failed:
-            exc = failed[0].result(raise_on_failure=False)
-            message = f"{len(failed)}/{len(context.futures)} submitted task runs did not complete"
-            return None, (exception_state(exc, "Flow run") | {"message": message}, exc)
+        unfinished = [f for f in context.futures
+                      if f.get_state() is None or not f.get_state().is_completed()]
+        if unfinished:
+            exc = unfinished[0].result(raise_on_failure=False)
+            failed = exception_state(exc, "Flow run")
+            failed.message = (f"{len(unfinished)} of {len(context.futures)} submitted task "
+                              f"runs did not complete; the first: {failed.message}")
+            return None, (failed, exc)
     return value, None

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from client.context import get_run_context, get_task_run_context
+from client.context import get_flow_run_context, get_run_context, get_task_run_context
 
 _UTC = datetime.timezone.utc
 _RECORD_OVERHEAD_BYTES = 200
@@ -50,12 +50,12 @@ def truncate_message(message, limit):
 
 class LogShipper:
     """Queues log records (dicts in the ``POST /api/logs/`` shape) and sends them in batches
-    from a daemon thread through ``send(records)``, which raises when a batch was not stored.
+    from a daemon thread, each through the ``send(records)`` it was queued with (the
+    ``create_logs`` of the client of its flow run), which raises when a batch was not stored.
     """
 
-    def __init__(self, send, batch_size=500, batch_bytes=2_000_000, interval=1.0,
+    def __init__(self, batch_size=500, batch_bytes=2_000_000, interval=1.0,
                  exit_timeout=30.0):
-        self._send = send
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.interval = interval
@@ -70,10 +70,10 @@ class LogShipper:
                                         daemon=True)
         self._thread.start()
 
-    def put(self, record):
-        """Queue one record for sending."""
+    def put(self, record, send):
+        """Queue one record, to be sent with ``send``."""
         with self._cond:
-            self._pending.append(record)
+            self._pending.append((send, record))
             self._queued += 1
             if len(self._pending) in (1, self.batch_size):
                 self._cond.notify_all()
@@ -106,14 +106,16 @@ class LogShipper:
                   file=sys.stderr)
 
     def _take_batch(self):
+        """The oldest records that share one ``send``, within the size bounds."""
         batch, size = [], 0
-        while self._pending and len(batch) < self.batch_size:
-            cost = len(self._pending[0]["message"]) + _RECORD_OVERHEAD_BYTES
+        send = self._pending[0][0] if self._pending else None
+        while self._pending and len(batch) < self.batch_size and self._pending[0][0] == send:
+            cost = len(self._pending[0][1]["message"]) + _RECORD_OVERHEAD_BYTES
             if batch and size + cost > self.batch_bytes:
                 break
-            batch.append(self._pending.popleft())
+            batch.append(self._pending.popleft()[1])
             size += cost
-        return batch
+        return send, batch
 
     def _wait_for_batch(self):
         """Under the lock: wait until a batch is due (full, a flush asked for, or the oldest
@@ -143,15 +145,15 @@ class LogShipper:
             with self._cond:
                 if not self._wait_for_batch():
                     return
-                batch = self._take_batch()
+                send, batch = self._take_batch()
             if not batch:
                 continue
             try:
-                self._send(batch)
+                send(batch)
             except Exception as exc:
                 failures += 1
                 with self._cond:
-                    self._pending.extendleft(reversed(batch))
+                    self._pending.extendleft((send, r) for r in reversed(batch))
                 print(f"orion: could not send {len(batch)} log records to the API "
                       f"(attempt {failures}, will retry): {exc}", file=sys.stderr)
                 time.sleep(min(0.5 * 2 ** failures, 10.0))
@@ -183,7 +185,8 @@ class OrionLogHandler(logging.Handler):
 
     def emit(self, record):
         flow_run_id = getattr(record, "flow_run_id", None)
-        if flow_run_id is None:
+        send = getattr(record, "orion_send", None)
+        if flow_run_id is None or send is None:
             return
         try:
             message = record.getMessage()
@@ -198,7 +201,7 @@ class OrionLogHandler(logging.Handler):
                 "flow_run_id": str(flow_run_id),
                 "task_run_id": str(record.task_run_id) if getattr(
                     record, "task_run_id", None) else None,
-            })
+            }, send)
         except Exception:
             self.handleError(record)
 
@@ -226,9 +229,9 @@ _setup_lock = threading.Lock()
 _shipper = None
 
 
-def setup_logging(send):
+def setup_logging():
     """Configure the ``orion`` logger once per process: console output (unless the logger
-    already has handlers) and shipping through ``send(records)``. Returns the shipper."""
+    already has handlers) and shipping to the API. Returns the shipper."""
     global _shipper
     with _setup_lock:
         if _shipper is not None:
@@ -241,7 +244,6 @@ def setup_logging(send):
             logger.setLevel(os.environ.get("ORION_LOGGING_LEVEL", "INFO").upper())
             logger.propagate = False
         _shipper = LogShipper(
-            send,
             batch_size=_env_number("ORION_LOGS_BATCH_SIZE", 500),
             batch_bytes=_env_number("ORION_LOGS_BATCH_BYTES", 2_000_000),
             interval=_env_number("ORION_LOGS_INTERVAL_SECONDS", 1.0),
@@ -254,20 +256,23 @@ def setup_logging(send):
 
 
 def flush_logs(timeout=None):
-    """Wait until every run log record so far was sent (no-op before any flow ran)."""
-    if _shipper is not None:
-        return _shipper.flush(timeout)
-    return True
+    """Wait until every run log record so far was sent, for at most ``timeout`` seconds
+    (default: ``ORION_LOGS_EXIT_TIMEOUT_SECONDS``); False if some were not. A no-op before
+    any flow ran."""
+    if _shipper is None:
+        return True
+    return _shipper.flush(_shipper.exit_timeout if timeout is None else timeout)
 
 
-def run_logger(flow_run, task_run=None):
-    """The logger of a flow run (a dict with ``id`` and ``name``) or of one of its task runs."""
+def run_logger(orion, flow_run, task_run=None):
+    """The logger of a flow run (a dict with ``id`` and ``name``) or of one of its task runs;
+    its records are shipped through ``orion`` (an OrionClient)."""
+    extra = {"flow_run_id": flow_run["id"], "flow_run_name": flow_run.get("name"),
+             "orion_send": orion.create_logs}
     if task_run is None:
-        return logging.LoggerAdapter(logging.getLogger("orion.flow_runs"), {
-            "flow_run_id": flow_run["id"], "flow_run_name": flow_run.get("name")})
-    return logging.LoggerAdapter(logging.getLogger("orion.task_runs"), {
-        "flow_run_id": flow_run["id"], "flow_run_name": flow_run.get("name"),
-        "task_run_id": task_run["id"], "task_run_name": task_run.get("name")})
+        return logging.LoggerAdapter(logging.getLogger("orion.flow_runs"), extra)
+    extra.update(task_run_id=task_run["id"], task_run_name=task_run.get("name"))
+    return logging.LoggerAdapter(logging.getLogger("orion.task_runs"), extra)
 
 
 def get_run_logger():
@@ -276,9 +281,9 @@ def get_run_logger():
     Its records go to the console and to the API's logs for that run. Raises RuntimeError
     outside a flow or task run.
     """
-    context = get_run_context()
+    get_run_context()  # RuntimeError outside runs
+    flow_context = get_flow_run_context()
     task_context = get_task_run_context()
     if task_context is not None and task_context.task_run is not None:
-        return run_logger(task_context.flow_run_context.flow_run, task_context.task_run)
-    return run_logger(context.flow_run if hasattr(context, "flow_run")
-                      else context.flow_run_context.flow_run)
+        return run_logger(flow_context.client, flow_context.flow_run, task_context.task_run)
+    return run_logger(flow_context.client, flow_context.flow_run)

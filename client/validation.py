@@ -15,6 +15,8 @@ import inspect
 import types
 import typing
 
+from client.callables import split_parameters
+
 
 class ParameterTypeError(TypeError):
     """A flow was called with parameters that do not fit its signature or type hints."""
@@ -109,19 +111,7 @@ def validate_parameters(fn, parameters, flow_name):
         hints = typing.get_type_hints(fn)
     except Exception:
         hints = {}
-    positional = []
-    keywords = {}
-    for name, param in signature.parameters.items():
-        if name not in parameters:
-            continue
-        if param.kind is param.VAR_POSITIONAL:
-            positional.extend(parameters[name])
-        elif param.kind is param.VAR_KEYWORD:
-            keywords.update(parameters[name])
-        elif param.kind is param.POSITIONAL_ONLY:
-            positional.append(parameters[name])
-        else:
-            keywords[name] = parameters[name]
+    positional, keywords = split_parameters(fn, parameters)
     known = set(signature.parameters)
     unexpected = sorted(n for n in parameters if n not in known)
     var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
