@@ -381,3 +381,51 @@ def test_tasks_outside_flows_are_plain_calls():
     assert add(1, 2) == 3
     with pytest.raises(RuntimeError, match="only inside a flow run"):
         add.submit(1, 2)
+
+
+class Interrupted(BaseException):
+    """An unexpected BaseException, like KeyboardInterrupt or SystemExit."""
+
+
+def test_an_interruption_reports_task_and_flow_crashed_then_goes_on(orion):
+    @task
+    def interrupted():
+        raise Interrupted("stop now")
+
+    @flow
+    def crashing():
+        interrupted()
+
+    with pytest.raises(Interrupted):
+        crashing()
+    [run] = orion.read_flow_runs()
+    [task_run] = _task_runs(orion)
+    assert run.state.is_crashed() and task_run.state.is_crashed()
+    assert "Interrupted: stop now" in run.state.message
+
+
+def test_abort_stops_the_run(orion):
+    from client import RunAborted
+    from client.context import get_run_context
+    from client.states import Cancelled
+
+    ran = []
+
+    @task
+    def cancel_my_flow():
+        orion.set_flow_run_state(get_run_context().flow_run_id, Cancelled(), force=True)
+
+    @task
+    def never():
+        ran.append(1)
+
+    @flow
+    def cancelled():
+        cancel_my_flow()
+        never()
+
+    with pytest.raises(RunAborted, match="Task run 'never-0' was not started"):
+        cancelled()
+    assert ran == []
+    [run] = orion.read_flow_runs()
+    assert run.state.is_cancelled()
