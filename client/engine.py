@@ -36,6 +36,7 @@ import signal
 import threading
 import time
 import traceback
+import weakref
 
 from client import results
 from client.context import (
@@ -114,16 +115,19 @@ _client_override = contextvars.ContextVar("orion_sdk_client", default=None)
 
 
 class _FlowIds:
-    """Flow ids by name, per client (a flow is upserted once per process)."""
+    """Flow ids by name, per client (a flow is upserted once per client, not per run)."""
 
     def __init__(self):
-        self._ids = {}
+        self._ids = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
     def get(self, orion, name):
-        key = (id(orion), name)
-        flow_id = self._ids.get(key)
+        with self._lock:
+            flow_id = self._ids.get(orion, {}).get(name)
         if flow_id is None:
-            flow_id = self._ids[key] = orion.create_flow_from_name(name)
+            flow_id = orion.create_flow_from_name(name)
+            with self._lock:
+                self._ids.setdefault(orion, {})[name] = flow_id
         return flow_id
 
 

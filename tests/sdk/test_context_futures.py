@@ -87,3 +87,37 @@ def test_future_failure_raises_or_returns_the_exception_and_wait_times_out():
         slow.result(timeout=0.01)
     assert slow.result() == 1
     runner.shutdown()
+
+
+def test_heartbeats_warn_then_shout_when_the_api_stays_unreachable():
+    import logging
+
+    from client.engine import Heartbeats
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+
+    class Unreachable:
+        calls = 0
+
+        def send_flow_run_heartbeat(self, run_id):
+            Unreachable.calls += 1
+            raise ConnectionError("no route to host")
+
+    beats = Heartbeats(interval=3600)
+    beats.crash_after = 0.2
+    beats.add("run-1", Unreachable())
+    logger = logging.getLogger("orion.engine")
+    logger.addHandler(handler)
+    try:
+        beats.beat()
+        time.sleep(0.3)
+        beats.beat()
+    finally:
+        logger.removeHandler(handler)
+    assert [r.levelname for r in records] == ["WARNING", "ERROR"]
+    assert "may mark these flow runs Crashed" in records[-1].getMessage()
+    beats.discard("run-1")
+    beats.beat()
+    assert Unreachable.calls == 2
