@@ -659,6 +659,7 @@ def _flow_body(flow, context):
     None), or (None, (Failed state, exception))."""
     runner = flow.task_runner.start()
     context.task_runner = runner
+    interrupted = True  # by a BaseException: then do not wait for submitted task runs
     try:
         with flow_run_scope(context):
             try:
@@ -667,9 +668,11 @@ def _flow_body(flow, context):
                                           f"Flow run {context.flow_run['name']!r}")
                 value = _resolve_futures(value)
             except Exception as exc:
+                interrupted = False
                 return None, (exception_state(exc, "Flow run"), exc)
+        interrupted = False
     finally:
-        runner.shutdown()
+        runner.shutdown(wait=not interrupted)
     if value is None:
         unfinished = [f for f in context.futures
                       if f.get_state() is None or not f.get_state().is_completed()]
