@@ -77,7 +77,7 @@ def _json_default(value):
         return str(value)
     if isinstance(value, State):
         return value.to_json()
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
 
@@ -135,7 +135,8 @@ class OrionClient:
     ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)
     to call in-process, or None for ``ORION_API_URL``, or the ephemeral app when that is unset.
     ``api_key`` overrides ``ORION_API_KEY``; ``settings`` (a :class:`client.settings.Settings`)
-    replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments.
+    replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments (its
+    ``headers`` are added to the client's own).
     Use it as a context manager, or call :meth:`close`.
     """
 
@@ -160,6 +161,7 @@ class OrionClient:
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         options.update(httpx_settings or {})
+        headers.update(options.pop("headers", None) or {})
         self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, **options)
         self._retryable_errors = (httpx.TimeoutException, httpx.NetworkError,
                                   httpx.RemoteProtocolError)
@@ -187,8 +189,9 @@ class OrionClient:
 
         ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
         JSON (datetimes, UUIDs and States included). Raises :mod:`client.exceptions` errors.
-        With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None): the
-        lost first attempt did the work.
+        With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None) when an
+        earlier attempt may have done the work (its answer was lost, or a gateway gave up on
+        it: 502, 504).
         """
         retries = self.settings.api_retries if retries is None else retries
         kwargs = {"params": params}
@@ -196,10 +199,12 @@ class OrionClient:
             kwargs["content"] = _dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         attempt = 0
+        outcome_unknown = False
         while True:
             try:
                 response = self._http.request(method, path, **kwargs)
             except self._retryable_errors as error:
+                outcome_unknown = True
                 if attempt >= retries:
                     raise ServerUnreachable(
                         f"{method} {self.api_url}/{path} failed after {attempt + 1} "
@@ -209,8 +214,9 @@ class OrionClient:
                 status = response.status_code
                 if status < 400:
                     return response
-                if status == 404 and attempt and missing_ok_on_retry:
+                if status == 404 and outcome_unknown and missing_ok_on_retry:
                     return None
+                outcome_unknown = outcome_unknown or status in (502, 504)
                 retryable = status in (408, 429) or (
                     status >= 500 and status not in _NOT_RETRIED_5XX)
                 if not retryable or attempt >= retries:
@@ -448,12 +454,15 @@ class OrionClient:
 
     def create_task_run_and_set_state(self, task, flow_run_id, dynamic_key, proposed_state,
                                       name=None, extra_tags=None, state=None, task_inputs=None):
-        """:meth:`create_task_run`, then propose ``proposed_state`` through the task policy,
-        in one round trip (Orion extension). Returns ``(task_run, OrchestrationResult)``; the
-        task run is read after the proposal.
+        """Create a task run (as :meth:`create_task_run`) and propose ``proposed_state``
+        through the task orchestration rules, in one round trip (Orion extension). Returns
+        ``(task_run, OrchestrationResult)``, the task run as it is after the proposal.
 
-        The same as the two calls: e.g. ``proposed_state=Running(cache_key=...)`` may come back
-        Cached (REJECT), WAIT under a full tag limit, or ABORT when the flow run is not RUNNING.
+        Without ``state``, the proposal is the new run's first state: ``Pending(...)``, or
+        ``Running(cache_key=...)`` straight away, which may come back Cached (REJECT), WAIT
+        under a full tag limit, or ABORT when the flow run is not RUNNING or a tag's limit is
+        0; when nothing is written the run is left Pending. With ``state`` the run starts in
+        it and the proposal follows. An existing run gets the proposal from its current state.
         """
         body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
                                    task_inputs)

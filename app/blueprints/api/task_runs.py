@@ -42,16 +42,20 @@ class TaskRuns(MethodView):
 @blp.alt_response(200, schema=TaskRunOrchestrationSchema, success=True,
                   description="A run with this flow run, task key and dynamic key existed.")
 def create_task_run_and_set_state(data):
-    """Create a task run and propose its next state in one call (Orion extension).
+    """Create a task run and propose its first state in one call (Orion extension).
 
-    The same as `POST /api/task_runs/` (idempotent; the run starts in `state`, default
-    Pending, written without rules) followed by `POST /api/task_runs/{id}/set_state` with
-    `proposed_state`, saving a round trip per task: every task orchestration rule applies to
-    the proposal (the flow run must be RUNNING, cache retrieval answers REJECT into Cached,
-    tag concurrency limits answer WAIT when full and ABORT at 0, ...). The answer holds the
-    task run as it is after the proposal and the orchestration result (`status`, `state`,
-    `details`) as set_state returns it. Give the proposed state a
-    `state_details.transition_id` so that a retried call writes nothing twice.
+    Creates the run like `POST /api/task_runs/` (idempotent on flow run + task key + dynamic
+    key), then proposes `proposed_state` through the task orchestration rules exactly as
+    `POST /api/task_runs/{id}/set_state` would, saving a round trip per task. Without
+    `state`, the proposal is the new run's first state: Pending, or Running at once, with
+    every rule applied (the flow run must be RUNNING, a cache hit answers REJECT into Cached,
+    a full tag concurrency limit answers WAIT, a limit of 0 ABORT, ...); if the rules write
+    nothing, the new run is given Pending so it never lacks a state. With `state`, the run
+    starts in it (no rules) and the proposal follows; a run that already existed gets the
+    proposal from its current state. The answer holds the task run as it is afterwards and
+    the orchestration result (`status`, `state`, `details`) as set_state returns it. Give
+    the proposed state a `state_details.transition_id`: a retried call then writes nothing
+    twice.
     """
     proposed = data.pop("proposed_state")
     run, result, created = task_runs.create_task_run_and_set_state(
