@@ -25,8 +25,8 @@ interruption that arrives while a task run's start request is in flight leaves t
 as the server recorded it (the client has no id to report against yet).
 
 Subflows: a flow called inside a flow run first creates a task run in the parent run
-(Pending), then its own flow run with ``parent_task_run_id``; each state the subflow run gets
-is copied onto that task run (forced), since the server does not mirror them itself.
+(Pending), then its own flow run with ``parent_task_run_id``; the server copies each state
+the subflow run gets onto that task run.
 
 Results: a return value is persisted to results storage (see :mod:`client.results`) when
 ``persist_result`` is True, or, when it is None (the default), when something needs it later:
@@ -565,10 +565,9 @@ def _run_flow(flow, parameters, orion, parent, return_state):
         empirical_policy={"retries": flow.retries,
                           "retry_delay": int(flow.retry_delay_seconds or 0)})
     logger = run_logger(orion, flow_run)
-    mirror = _mirror_to(orion, parent_task_run, flow_run)
 
     def propose(proposed):
-        return mirror(orion.set_flow_run_state(flow_run["id"], proposed))
+        return orion.set_flow_run_state(flow_run["id"], proposed)
 
     if validation_error is not None:
         answer = propose(Failed(message=f"Validation of flow parameters failed: "
@@ -613,21 +612,6 @@ def _create_parent_task_run(flow, parameters, parent, orion):
                                  name=f"{flow.name}-{dynamic_key}",
                                  extra_tags=current_tags(), state=Pending(),
                                  task_inputs=task_inputs)
-
-
-def _mirror_to(orion, parent_task_run, flow_run):
-    """For a subflow: a function that copies each state its run gets onto its parent task run
-    (forced: it records what the subflow's own orchestration decided)."""
-    def mirror(answer):
-        st = answer.state
-        if parent_task_run is not None and answer.status in ("ACCEPT", "REJECT") and st:
-            copy = State(st.type, st.name, st.message, st.data, {
-                k: v for k, v in st.state_details.items()
-                if k not in ("flow_run_id", "task_run_id", "transition_id")
-            } | {"child_flow_run_id": flow_run["id"]})
-            orion.set_task_run_state(parent_task_run["id"], copy, force=True)
-        return answer
-    return mirror
 
 
 def _flow_attempts(flow, context, propose, logger):
