@@ -9,7 +9,7 @@ type and only the parameters are converted per call, by each field's own ``db_va
 """
 import functools
 
-from peewee import Entity, Node
+from peewee import Entity, Function, Node
 
 from app.db import database, is_sqlite
 from app.models.base import utcnow
@@ -32,6 +32,11 @@ def _value_sql(field, value, params):
     compiling the whole statement.
     """
     converted = field.db_value(value)
+    if (isinstance(converted, Function) and len(converted.arguments) == 1
+            and not isinstance(converted.arguments[0], Node)):
+        # SQLite's JSON columns: json(?), the common case, without a compile.
+        params.append(converted.arguments[0])
+        return f"{converted.name}({database.obj.param})"
     if isinstance(converted, Node):
         sql, node_params = _compile(converted)
         params.extend(node_params)
@@ -175,3 +180,16 @@ def update_dirty(instance):
     instance._dirty.clear()
     return True
 
+
+
+@functools.lru_cache(maxsize=None)
+def _delete_by_sql(model, field_name, database_type):
+    table, columns = _quoted(model, database_type)
+    return f"DELETE FROM {table} WHERE ({columns[field_name]} = {database.obj.param})"
+
+
+def delete_by(model, field_name, value):
+    """DELETE the rows of ``model`` whose ``field_name`` equals ``value``; returns the count."""
+    field = model._meta.fields[field_name]
+    sql = _delete_by_sql(model, field_name, _database_type())
+    return database.execute_sql(sql, (field.db_value(value),)).rowcount

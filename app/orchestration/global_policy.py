@@ -2,7 +2,7 @@
 import datetime
 import uuid
 
-from app.models import ConcurrencySlot
+from app.models import ConcurrencySlot, statements
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
 from app.orchestration.rules import BaseUniversalTransform
 from app.states import TERMINAL_STATES, StateType
@@ -63,7 +63,7 @@ class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
     def after_transition(self, context):
         if context.validated_state.type not in (StateType.RUNNING.value,
                                                 StateType.CANCELLING.value):
-            ConcurrencySlot.delete().where(ConcurrencySlot.task_run == context.run.id).execute()
+            statements.delete_by(ConcurrencySlot, "task_run", context.run.id)
 
 
 class GlobalFlowPolicy:
