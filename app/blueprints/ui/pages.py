@@ -27,6 +27,7 @@ from app.services import (
     saved_searches,
     states,
     task_runs,
+    work_queues,
 )
 
 # How many rows each dashboard list shows.
@@ -48,6 +49,8 @@ WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1
            "week": datetime.timedelta(days=7)}
 LONGEST_WINDOW = datetime.timedelta(days=366)
 HISTORY_BUCKETS = 48
+# Queues the dashboard's health widget considers (by name); it lists the unhealthy first.
+QUEUES_CHECKED = 100
 
 RUN_SORTS = {
     "START_TIME_DESC": "Start time, newest first",
@@ -118,12 +121,20 @@ def dashboard_page():
     failed = dashboard.failed_runs(start, end, WIDGET_ROWS)
     upcoming = dashboard.upcoming_runs(WIDGET_ROWS, now)
     names = dashboard.flow_names(r.flow_id for r in late + failed + upcoming)
+    queues = work_queues.read_work_queues({"sort": "NAME_ASC", "limit": QUEUES_CHECKED,
+                                           "offset": 0})
+    health = work_queues.queue_health(queues, now)
+    unhealthy = [q for q in queues if not q.is_paused and not health[str(q.id)]["healthy"]]
     return render(
         "ui/dashboard.html", "ui/_dashboard.html",
         window=window, start=start, end=end, now=now, counts=counts,
         total=sum(counts.values()), chart=_history_chart(start, end, now),
         late=late, failed=failed, upcoming=upcoming, flow_names=names,
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
+        queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
+            :WIDGET_ROWS],
+        queue_health=health, queue_count=len(queues), unhealthy_count=len(unhealthy),
+        paused_count=sum(1 for q in queues if q.is_paused), queues_checked=QUEUES_CHECKED,
         custom_start=request.args.get("start", ""), custom_end=request.args.get("end", ""),
     )
 
