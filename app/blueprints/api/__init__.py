@@ -5,6 +5,7 @@ from app.blueprints.api import (
     flows,
     logs,
     root,
+    saved_searches,
     states,
     task_runs,
     work_queues,
@@ -23,6 +24,7 @@ API_BLUEPRINTS = (
     logs.blp,
     concurrency_limits.blp,
     work_queues.blp,
+    saved_searches.blp,
 )
 
 
