@@ -330,3 +330,22 @@ def test_work_queue_create_errors_pause_copy_and_delete(page, api):
     page.click("button.danger")
     expect(page.locator(".flash")).to_contain_text("Deleted the work queue")
     assert api("GET", f"/flow_runs/{run['id']}")["work_queue_name"] == "browser-queue"
+
+
+def test_bulk_cancel_of_the_whole_filter(page, api):
+    flow = api.flow("whole-filter-flow")
+    # More than one batch (200): the progress panel posts the second batch by itself.
+    runs = [api.run(flow, name=f"whole-{index}") for index in range(203)]
+    other = api.run(api.flow("whole-filter-other"), name="whole-other")
+    page.goto(f"/flow-runs?flow={flow['id']}")
+    page.click("#bulk-filter button[value=cancel]")
+    confirm = page.locator("#bulk-panel .confirm")
+    expect(confirm).to_contain_text("Cancel 203 flow runs matching this filter?")
+    expect(confirm).to_contain_text("flow whole-filter-flow")
+    confirm.locator("button[type=submit]").click()
+    expect(page.locator(".flash")).to_contain_text("Cancelled 203 of 203 flow runs.",
+                                                   timeout=30_000)
+    expect(page).to_have_url(re.compile(f"/flow-runs\\?flow={flow['id']}$"))
+    for run in runs:
+        assert api("GET", f"/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"
+    assert api("GET", f"/flow_runs/{other['id']}")["state"]["type"] == "PENDING"
