@@ -25,19 +25,6 @@ from app.states import StateType
 _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
 
 
-def count_runs_by_state(start, end):
-    """``{state type: number of flow runs}`` expected to start in ``[start, end)``; one
-    grouped query. Types without runs are absent."""
-    rows = (FlowRun
-            .select(FlowRun.state_type, fn.COUNT(FlowRun.id))
-            .where((FlowRun.expected_start_time >= start)
-                   & (FlowRun.expected_start_time < end)
-                   & FlowRun.state_type.is_null(False))
-            .group_by(FlowRun.state_type)
-            .tuples())
-    return dict(rows)
-
-
 def _runs(query):
     return fetch_runs(query, FlowRun, FlowRunState)
 
