@@ -100,9 +100,10 @@ def flow_choices(limit):
             Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
 
 
-def run_counts_by_flow(flow_ids, since):
+def run_counts_by_flow(flow_ids, since, until):
     """``{flow id: {state type: count}}`` of the runs of the given flows expected to start
-    since ``since``; one grouped query."""
+    in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled ahead
+    can outnumber a day of past runs many times over.)"""
     counts = {str(flow_id): {} for flow_id in flow_ids}
     if not counts:
         return counts
@@ -110,6 +111,7 @@ def run_counts_by_flow(flow_ids, since):
             .select(FlowRun.flow, FlowRun.state_type, fn.COUNT(FlowRun.id))
             .where(FlowRun.flow.in_(list(counts))
                    & (FlowRun.expected_start_time >= since)
+                   & (FlowRun.expected_start_time < until)
                    & FlowRun.state_type.is_null(False))
             .group_by(FlowRun.flow, FlowRun.state_type)
             .tuples())
