@@ -25,6 +25,7 @@ Every run that is not SCHEDULED has 11 task runs (1 in 100 has 21), each with a 
 10,000,000 task runs in all.
 """
 import argparse
+import datetime
 import os
 import re
 import statistics
@@ -89,8 +90,9 @@ WITH base AS (
   SELECT {STATE_ID}, t0, t0, type, state_name,
          COALESCE(started + make_interval(secs => run_seconds), expected), NULL, NULL,
          CASE WHEN type = 'SCHEDULED'
-              THEN jsonb_build_object('scheduled_time', to_char(expected, 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
-                                      'flow_run_id', {RUN_ID}::text)
+              THEN jsonb_build_object(
+                     'scheduled_time', to_char(expected, 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+                     'flow_run_id', {RUN_ID}::text)
               ELSE jsonb_build_object('flow_run_id', {RUN_ID}::text) END,
          {RUN_ID}
   FROM runs
@@ -101,12 +103,16 @@ INSERT INTO flow_run (id, created, updated, name, tags, empirical_policy, state_
   parameters, context, idempotency_key, parent_task_run_id, auto_scheduled,
   infrastructure_document_id, infrastructure_pid, created_by, last_heartbeat)
 SELECT {RUN_ID}, t0, t0,
-  (ARRAY['brave','calm','eager','fancy','gentle','happy','jolly','keen','lucky','merry'])[1 + i % 10]
-    || '-' || (ARRAY['otter','heron','lynx','panda','koala','tiger','whale','finch','gecko','bison'])[1 + (i / 10) % 10]
+  (ARRAY['brave','calm','eager','fancy','gentle','happy','jolly','keen','lucky',
+         'merry'])[1 + i % 10]
+    || '-' || (ARRAY['otter','heron','lynx','panda','koala','tiger','whale','finch','gecko',
+                     'bison'])[1 + (i / 10) % 10]
     || '-' || i,
   CASE WHEN type = 'SCHEDULED'
-       THEN jsonb_build_array('auto-scheduled', (ARRAY['prod','staging','dev'])[1 + i % 3], 'team-' || (i % 7))
-       ELSE jsonb_build_array((ARRAY['prod','staging','dev'])[1 + i % 3], 'team-' || (i % 7)) END,
+       THEN jsonb_build_array('auto-scheduled', (ARRAY['prod','staging','dev'])[1 + i % 3],
+                              'team-' || (i % 7))
+       ELSE jsonb_build_array((ARRAY['prod','staging','dev'])[1 + i % 3],
+                              'team-' || (i % 7)) END,
   '{{"retries": 0, "retry_delay": 0}}'::jsonb, {STATE_ID}, type, state_name,
   COALESCE(started + make_interval(secs => run_seconds), expected),
   CASE WHEN started IS NULL THEN 0 ELSE 1 END, expected,
@@ -133,7 +139,8 @@ WITH runs AS (
   WHERE fr.state_type <> 'SCHEDULED'
 ), tasks AS (
   SELECT runs.*, j, (CASE WHEN i % 100 = 1 THEN 21 ELSE 11 END) AS n,
-         md5('task' || i || '-' || j)::uuid AS id, md5('task-state' || i || '-' || j)::uuid AS state_id
+         md5('task' || i || '-' || j)::uuid AS id,
+         md5('task-state' || i || '-' || j)::uuid AS state_id
   FROM runs, generate_series(0, 20) AS j
   WHERE j < (CASE WHEN i % 100 = 1 THEN 21 ELSE 11 END)
 ), shaped AS (
@@ -297,6 +304,13 @@ def seed():
     conn.close()
 
 
+DAY, DAYS_8, DAYS_100 = (datetime.timedelta(days=d) for d in (1, 8, 100))
+
+
+def stamp(when):
+    return when.strftime("%Y-%m-%dT%H:%M")
+
+
 def pages(cur):
     """``[(label, path, htmx?)]``: every dashboard page and fragment, on real ids."""
     # Run 502 is COMPLETED with 11 task runs; run 101 (i % 100 == 1) has 21.
@@ -306,21 +320,25 @@ def pages(cur):
     task_id = cur.fetchone()[0]
     cur.execute("SELECT md5('flow7')::uuid, md5('queue3')::uuid")
     flow_id, queue_id = cur.fetchone()
+    now = datetime.datetime.now(datetime.timezone.utc)
     listed = [
         ("dashboard, last day", "/", False),
         ("dashboard fragment, last hour", "/?window=hour", True),
         ("dashboard fragment, last week", "/?window=week", True),
-        ("dashboard fragment, custom 90 days", "/?window=custom&start=2026-08-01T00:00&end=2026-12-01T00:00", True),
+        ("dashboard fragment, custom window over all runs",
+         f"/?window=custom&start={stamp(now - DAYS_100)}&end={stamp(now + DAYS_8)}", True),
         ("flow runs, unfiltered", "/flow-runs", False),
         ("flow runs fragment, FAILED", "/flow-runs?state=FAILED", True),
-        ("flow runs fragment, FAILED+CRASHED, by expected start", "/flow-runs?state=FAILED&state=CRASHED&sort=EXPECTED_START_TIME_DESC", True),
+        ("flow runs fragment, FAILED+CRASHED, by expected start",
+         "/flow-runs?state=FAILED&state=CRASHED&sort=EXPECTED_START_TIME_DESC", True),
         ("flow runs fragment, one flow", f"/flow-runs?flow={flow_id}", True),
         ("flow runs fragment, tag prod + team-3", "/flow-runs?tags=prod,team-3", True),
         ("flow runs fragment, name contains otter-12", "/flow-runs?name=otter-12", True),
         ("flow runs fragment, by name", "/flow-runs?sort=NAME_ASC", True),
         ("flow runs fragment, by end time", "/flow-runs?sort=END_TIME_DESC", True),
         ("flow runs fragment, page 100 (the deepest)", "/flow-runs?page=100", True),
-        ("flow runs fragment, RUNNING in a day", "/flow-runs?state=RUNNING&start=2026-11-01T00:00", True),
+        ("flow runs fragment, RUNNING since a day ago",
+         f"/flow-runs?state=RUNNING&start={stamp(now - DAY)}", True),
         ("flows", "/flows", False),
         ("flow page", f"/flows/{flow_id}", False),
         ("flow run page (11 task runs)", f"/flow-runs/{run_id}", False),
@@ -368,7 +386,8 @@ def measure(repeat, only, explain):
             explain_queries(client, path, headers, conn)
     print("\n| page | p50 ms | p95 ms |\n|---|---|---|")
     for label, path, p50, p95 in rows:
-        print(f"| {label} (`{path if len(path) < 60 else path[:57] + '…'}`) | {p50:.1f} | {p95:.1f} |")
+        shown = path if len(path) < 60 else path[:57] + "…"
+        print(f"| {label} (`{shown}`) | {p50:.1f} | {p95:.1f} |")
     del database
 
 

@@ -51,10 +51,10 @@ def test_list_shows_health_and_empty_state(client):
     poll(client, late)
     make_queue(client, "silent")
     make_queue(client, "paused", is_paused=True)
-    run = scheduled(client, flow, utcnow() - datetime.timedelta(minutes=5),
-                    work_queue_name="late")
+    due = utcnow() - datetime.timedelta(minutes=5)
+    run = scheduled(client, flow, due, work_queue_name="late")
     set_state(client, run, "SCHEDULED", name="Late",
-              state_details={"scheduled_time": (utcnow() - datetime.timedelta(minutes=5)).isoformat()})
+              state_details={"scheduled_time": due.isoformat()})
     running = make_run(client, flow, work_queue_name="late")
     set_state(client, running, "RUNNING")
 

@@ -316,7 +316,8 @@ def _bulk_message(action, tally):
     """``"Retried 3 of 5 flow runs. Not retried: 2 not failed or crashed."``"""
     past = BULK_ACTIONS[action][1]
     total = sum(tally.values())
-    message = f"{past} {tally.get(bulk.DONE, 0):,} of {total:,} flow run{'s' if total != 1 else ''}."
+    plural = "s" if total != 1 else ""
+    message = f"{past} {tally.get(bulk.DONE, 0):,} of {total:,} flow run{plural}."
     others = sorted(((count, label) for label, count in tally.items() if label != bulk.DONE),
                     reverse=True)
     if others:
