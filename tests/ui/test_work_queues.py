@@ -5,6 +5,8 @@ dashboard's health widget."""
 import datetime
 import re
 
+import pytest
+
 from app.models import utcnow
 from tests.ui.test_pages import (
     EVIL,
@@ -220,3 +222,28 @@ def test_queue_health_is_one_query(client, app):
     assert len([c for c in calls if c.lstrip().upper().startswith("SELECT")]) == 1
     assert [health[q["id"]]["active_runs"] for q in queues] == [1, 1, 0, 0, 0]
     assert health[legacy["id"]]["active_runs"] == 1
+
+
+def test_preview_sees_runs_an_agent_holds_locked(client, backend):
+    """An agent's get_runs locks what it picks (FOR UPDATE SKIP LOCKED on PostgreSQL); the
+    queue page's preview must neither skip those runs nor lock runs away from agents."""
+    if backend != "postgres":
+        pytest.skip("row locks exist on PostgreSQL only")
+    import psycopg2
+
+    from app.services import work_queues
+    from tests.conftest import POSTGRES_URL
+    flow = make_flow(client)
+    queue = make_queue(client, "locked")
+    run = scheduled(client, flow, utcnow() - datetime.timedelta(minutes=1),
+                    work_queue_name="locked")
+    agent = psycopg2.connect(POSTGRES_URL)
+    try:
+        with agent.cursor() as cur:
+            cur.execute("SELECT id FROM flow_run WHERE id = %s FOR UPDATE", (run["id"],))
+            assert work_queues.get_runs(queue["id"], record_poll=False) == []
+            preview = work_queues.get_runs(queue["id"], record_poll=False, claim=False)
+            assert [r.id for r in preview] == [run["id"]]
+    finally:
+        agent.rollback()
+        agent.close()
