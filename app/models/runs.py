@@ -9,6 +9,7 @@ consistent (a state row is never deleted without its run; deleting a task run cl
 ``parent_task_run_id`` pointing at it).
 """
 from peewee import (
+    SQL,
     BooleanField,
     CharField,
     FloatField,
@@ -85,10 +86,18 @@ class FlowRun(RunMixin):
 
 
 # The START_TIME_* sorts order by the start, or the expected start of runs not yet started.
-FlowRun.add_index(
-    FlowRun.index(fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time),
-                  name="flow_run_start_time_or_expected")
-)
+_STARTED = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
+FlowRun.add_index(FlowRun.index(_STARTED, name="flow_run_start_time_or_expected"))
+# Pages of runs in one state, or of one flow, newest first; END_TIME_DESC; the dashboard's
+# failed runs (migration 0007 says why each).
+FlowRun.add_index(FlowRun.index(FlowRun.state_type, _STARTED,
+                                name="flow_run_state_type_start_or_expected"))
+FlowRun.add_index(FlowRun.index(FlowRun.flow, _STARTED,
+                                name="flow_run_flow_id_start_or_expected"))
+FlowRun.add_index(FlowRun.index(FlowRun.end_time, FlowRun.id, name="flow_run_end_time_id"))
+FlowRun.add_index(FlowRun.index(FlowRun.expected_start_time,
+                                name="flow_run_failed_expected_start_time",
+                                where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')")))
 
 
 class TaskRun(RunMixin):

@@ -282,3 +282,21 @@ class WorkQueueGetRunsSchema(OrionSchema):
         metadata={"description": "Only runs scheduled up to this time (default: now)."})
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
     agent_id = fields.UUID(load_default=None, allow_none=True)
+
+
+class SavedSearchFilterSchema(OrionSchema):
+    """One condition of a saved search, stored as given (the dashboard interprets it)."""
+
+    object = fields.String(required=True, metadata={"description": 'e.g. "flow_run"'})
+    property = fields.String(required=True, metadata={"description": 'e.g. "state_type"'})
+    type = fields.String(required=True, metadata={"description": 'e.g. "state"'})
+    operation = fields.String(required=True, metadata={"description": 'e.g. "any"'})
+    value = fields.Raw(required=True, allow_none=True)
+
+
+class SavedSearchCreateSchema(OrionSchema):
+    """Body of ``PUT /api/saved_searches/``: saved under ``name``, replacing a search of that
+    name."""
+
+    name = Name()
+    filters = fields.List(fields.Nested(SavedSearchFilterSchema), load_default=list)

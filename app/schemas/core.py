@@ -353,3 +353,26 @@ def dump_work_queue(queue):
         "filter": queue.filter,
         "last_polled": _iso(queue.last_polled),
     }
+
+
+class SavedSearchFilterDumpSchema(OrionSchema):
+    object = fields.String(required=True)
+    property = fields.String(required=True)
+    type = fields.String(required=True)
+    operation = fields.String(required=True)
+    value = fields.Raw(allow_none=True)
+
+
+class SavedSearchSchema(ORMSchema):
+    name = fields.String(required=True)
+    filters = fields.List(fields.Nested(SavedSearchFilterDumpSchema), required=True)
+
+
+def dump_saved_search(search):
+    return {
+        "id": str(search.id),
+        "created": search.created.isoformat(),
+        "updated": search.updated.isoformat(),
+        "name": search.name,
+        "filters": search.filters,
+    }

@@ -25,19 +25,6 @@ from app.states import StateType
 _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
 
 
-def count_runs_by_state(start, end):
-    """``{state type: number of flow runs}`` expected to start in ``[start, end)``; one
-    grouped query. Types without runs are absent."""
-    rows = (FlowRun
-            .select(FlowRun.state_type, fn.COUNT(FlowRun.id))
-            .where((FlowRun.expected_start_time >= start)
-                   & (FlowRun.expected_start_time < end)
-                   & FlowRun.state_type.is_null(False))
-            .group_by(FlowRun.state_type)
-            .tuples())
-    return dict(rows)
-
-
 def _runs(query):
     return fetch_runs(query, FlowRun, FlowRunState)
 
@@ -113,9 +100,10 @@ def flow_choices(limit):
             Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
 
 
-def run_counts_by_flow(flow_ids, since):
+def run_counts_by_flow(flow_ids, since, until):
     """``{flow id: {state type: count}}`` of the runs of the given flows expected to start
-    since ``since``; one grouped query."""
+    in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled ahead
+    can outnumber a day of past runs many times over.)"""
     counts = {str(flow_id): {} for flow_id in flow_ids}
     if not counts:
         return counts
@@ -123,6 +111,7 @@ def run_counts_by_flow(flow_ids, since):
             .select(FlowRun.flow, FlowRun.state_type, fn.COUNT(FlowRun.id))
             .where(FlowRun.flow.in_(list(counts))
                    & (FlowRun.expected_start_time >= since)
+                   & (FlowRun.expected_start_time < until)
                    & FlowRun.state_type.is_null(False))
             .group_by(FlowRun.flow, FlowRun.state_type)
             .tuples())

@@ -10,7 +10,7 @@ many agents poll. The limit :func:`get_runs` applies only saves agents futile cl
 import datetime
 import uuid
 
-from peewee import IntegrityError
+from peewee import Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -128,15 +128,17 @@ def count_active_runs(queue, exclude_run_id=None):
     return query.count()
 
 
-def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None):
+def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None,
+             claim=True):
     """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
     first, for an agent to claim.
 
     At most ``limit`` runs, and never more than the queue's free concurrency (its limit minus
     its PENDING and RUNNING runs). A paused queue hands out nothing. ``record_poll`` stamps
-    ``last_polled`` (the dashboard's own reads pass False). On PostgreSQL the chosen runs are
-    selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment get different
-    runs instead of racing for the same ones.
+    ``last_polled`` (the dashboard's own reads pass False). On PostgreSQL, with ``claim``, the
+    chosen runs are selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment
+    get different runs instead of racing for the same ones; a preview (the dashboard) passes
+    ``claim=False`` so it never hides runs from a polling agent.
     """
     now = now or utcnow()
     scheduled_before = scheduled_before or now
@@ -159,7 +161,7 @@ def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=
                .order_by(FlowRun.next_scheduled_start_time, FlowRun.id))
         if limit is not None:
             due = due.limit(limit)
-        if not is_sqlite():
+        if claim and not is_sqlite():
             due = due.for_update("FOR UPDATE SKIP LOCKED")
         ids = [row.id for row in due]
         if not ids:
@@ -194,3 +196,51 @@ def work_queue_status(queue_id, now=None):
             "maximum_seconds_since_last_polled": HEALTHY_POLL_SECONDS,
         },
     }
+
+
+def queue_health(queues, now=None):
+    """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently"}}``
+    for the given queues (healthy as in :func:`work_queue_status`; ``active_runs`` counts
+    PENDING and RUNNING runs).
+
+    One query for all the queues: it reads only Late and active runs (through the state
+    indexes) and counts each queue's with a ``SUM(CASE ...)`` column per queue, so queues
+    selecting runs by the deprecated filter are counted in the same pass as those by name.
+    """
+    now = now or utcnow()
+    queues = list(queues)
+    if not queues:
+        return {}
+    late = ((FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.state_name == "Late"))
+    active = FlowRun.state_type.in_(ACTIVE_STATES)
+    columns = []
+    for queue in queues:
+        belongs = queue_runs_condition(queue)
+        columns.append(fn.SUM(Case(None, [(belongs & late, 1)], 0)))
+        columns.append(fn.SUM(Case(None, [(belongs & active, 1)], 0)))
+    counts = FlowRun.select(*columns).where(late | active).tuples().get()
+    health = {}
+    for index, queue in enumerate(queues):
+        late_count, active_count = (int(c or 0) for c in counts[2 * index:2 * index + 2])
+        polled = (queue.last_polled is not None and now - queue.last_polled
+                  <= datetime.timedelta(seconds=HEALTHY_POLL_SECONDS))
+        health[str(queue.id)] = {
+            "healthy": polled and late_count <= HEALTHY_LATE_RUNS,
+            "late_runs": late_count,
+            "active_runs": active_count,
+            "last_polled": queue.last_polled,
+            "polled_recently": polled,
+        }
+    return health
+
+
+def recent_runs(queue, limit):
+    """The queue's flow runs that are past SCHEDULED, latest (start, or expected start) first;
+    at most ``limit``."""
+    started = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
+    return fetch_runs(with_state(FlowRun, FlowRunState)
+                      .where(queue_runs_condition(queue)
+                             & (FlowRun.state_type != StateType.SCHEDULED.value))
+                      .order_by(started.desc(), FlowRun.id.desc())
+                      .limit(limit), FlowRun, FlowRunState)

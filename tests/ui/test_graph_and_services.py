@@ -94,21 +94,72 @@ def test_iter_logs_reads_every_record_in_order_across_batches(db):
     assert not truncated and [r.id for r in everything] == [r.id for r in read]
 
 
-def test_bulk_cancel_and_delete_services(db):
+def _deployment(flow):
+    from app.models import Deployment
+    return Deployment.create(id=uuid.uuid4(), name=f"d-{uuid.uuid4().hex[:6]}", flow=flow.id)
+
+
+def test_bulk_cancel_retry_and_delete_services(db):
+    from app.services import bulk
     flow, _ = create_flow("f")
+    deployment = _deployment(flow)
     pending, _ = flow_runs.create_flow_run({"flow_id": flow.id})
     running, _ = flow_runs.create_flow_run({"flow_id": flow.id,
                                             "state": {"type": "RUNNING", "name": "Running"}})
     missing = str(uuid.uuid4())
-    outcome = flow_runs.cancel_flow_runs([pending.id, running.id, missing, pending.id])
-    assert outcome == {str(pending.id): "ACCEPT", str(running.id): "ACCEPT",
-                       missing: "skipped"}
+    outcome = bulk.cancel([pending.id, running.id, missing, pending.id])
+    assert outcome == {str(pending.id): bulk.DONE, str(running.id): bulk.DONE,
+                       missing: "no longer exists"}
     assert flow_runs.read_flow_run(pending.id).state_type == "CANCELLED"
     assert flow_runs.read_flow_run(running.id).state_type == "CANCELLING"
-    assert flow_runs.cancel_flow_runs([pending.id]) == {str(pending.id): "skipped"}
-    assert flow_runs.delete_flow_runs([pending.id, missing]) == 1
-    assert flow_runs.delete_flow_runs([]) == 0
-    assert FlowRun.select().count() == 1
+    assert bulk.cancel([pending.id]) == {str(pending.id): "already finished or cancelling"}
+
+    failed, _ = flow_runs.create_flow_run({"flow_id": flow.id, "deployment_id": deployment.id,
+                                           "state": {"type": "FAILED", "name": "Failed"}})
+    crashed, _ = flow_runs.create_flow_run({"flow_id": flow.id, "deployment_id": deployment.id,
+                                            "state": {"type": "CRASHED", "name": "Crashed"}})
+    adhoc, _ = flow_runs.create_flow_run({"flow_id": flow.id,
+                                          "state": {"type": "FAILED", "name": "Failed"}})
+    now = utcnow()
+    outcome = bulk.retry([failed.id, crashed.id, adhoc.id, pending.id], now)
+    assert outcome == {
+        str(failed.id): bulk.DONE, str(crashed.id): bulk.DONE,
+        str(adhoc.id): "not a deployment's run (nothing would run it again)",
+        str(pending.id): "not failed or crashed"}
+    for run in (failed, crashed):
+        again = flow_runs.read_flow_run(run.id)
+        assert (again.state_type, again.state_name) == ("SCHEDULED", "AwaitingRetry")
+        assert again.next_scheduled_start_time == now
+    assert flow_runs.read_flow_run(adhoc.id).state_type == "FAILED"
+
+    assert bulk.delete([pending.id, missing]) == {str(pending.id): bulk.DONE,
+                                                  missing: "no longer exists"}
+    assert bulk.delete([]) == {}
+    assert FlowRun.select().count() == 4
+
+
+def test_bulk_batches_walk_the_whole_filter_once(db):
+    from app.services import bulk
+    flow, _ = create_flow("f")
+    other, _ = create_flow("other")
+    ids = {str(flow_runs.create_flow_run({"flow_id": flow.id})[0].id) for _ in range(7)}
+    flow_runs.create_flow_run({"flow_id": other.id})
+    body = {"flows": {"id": {"any_": [str(flow.id)]}}}
+    as_of = utcnow()
+    late, _ = flow_runs.create_flow_run({"flow_id": flow.id})
+    assert bulk.count_matching(body, as_of) == 7
+    seen, after = [], None
+    while True:
+        batch = bulk.next_batch(body, as_of, after, size=3)
+        seen += batch
+        # Deleting as we go does not disturb the walk.
+        bulk.delete(batch)
+        if len(batch) < 3:
+            break
+        after = batch[-1]
+    assert seen == sorted(ids) and len(seen) == 7
+    # Created after the count: left alone.
+    assert flow_runs.read_flow_run(late.id)
 
 
 def test_saved_searches_upsert_by_name(db):

@@ -6,6 +6,7 @@ from app.blueprints.api import (
     flows,
     logs,
     root,
+    saved_searches,
     states,
     task_runs,
     work_queues,
@@ -26,6 +27,7 @@ API_BLUEPRINTS = (
     concurrency_limits.blp,
     work_queues.blp,
     deployments.blp,
+    saved_searches.blp,
 )
 
 

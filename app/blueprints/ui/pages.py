@@ -1,5 +1,6 @@
 """The dashboard's pages and fragments (see the package docstring for the conventions)."""
 import datetime
+import json
 import math
 from urllib.parse import parse_qsl, urlencode
 
@@ -7,6 +8,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    make_response,
     redirect,
     request,
     stream_with_context,
@@ -14,12 +16,13 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
-from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, render
+from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, is_fragment_request, render
 from app.blueprints.ui import params
 from app.blueprints.ui.graph import layout
 from app.models import utcnow
 from app.schemas.core import upstream_task_runs
 from app.services import (
+    bulk,
     concurrency_limits,
     dashboard,
     flow_runs,
@@ -27,13 +30,16 @@ from app.services import (
     saved_searches,
     states,
     task_runs,
+    work_queues,
 )
 
 # How many rows each dashboard list shows.
 WIDGET_ROWS = 10
 RUNS_PER_PAGE = 50
-# Deepest offset the runs list pages to: deeper pages cost a scan; narrow the filter instead.
-MAX_PAGE = 200
+# Deepest page the runs list goes to: an offset walks (and joins) every skipped run, so page
+# 100 (offset 4,950) is the deepest that stays within 300 ms with a million runs (see
+# bench/README.md); narrow the filter instead.
+MAX_PAGE = 100
 # Task runs shown on a flow run's page (timeline and graph).
 TASK_RUN_LIMIT = 1000
 SUBFLOW_LIMIT = 200
@@ -48,6 +54,8 @@ WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1
            "week": datetime.timedelta(days=7)}
 LONGEST_WINDOW = datetime.timedelta(days=366)
 HISTORY_BUCKETS = 48
+# Queues the dashboard's health widget considers (by name); it lists the unhealthy first.
+QUEUES_CHECKED = 100
 
 RUN_SORTS = {
     "START_TIME_DESC": "Start time, newest first",
@@ -88,7 +96,9 @@ def _window(args, now):
 def _history_chart(start, end, now):
     """The run history of the window as uPlot's columns: bucket start times (epoch seconds),
     one count series per state type present, and the mean run time (seconds) of each
-    bucket's runs (None for an empty bucket)."""
+    bucket's runs (None for an empty bucket); plus ``counts``, the window's runs by state
+    type (the buckets cover the window, so the "runs by state" widget needs no query of its
+    own: with a long window over a million runs, each scan of it costs hundreds of ms)."""
     interval = max(60, math.ceil((end - start).total_seconds() / HISTORY_BUCKETS))
     buckets = flow_runs.read_flow_run_history(start, end, interval, {}, now=now)
     present = sorted({s["state_type"] for b in buckets for s in b["states"]})
@@ -102,6 +112,7 @@ def _history_chart(start, end, now):
         durations.append(round(run_time / runs, 3) if runs else None)
     return {
         "interval": interval,
+        "counts": {state_type: sum(counts) for state_type, counts in series.items()},
         "times": [int(b["interval_start"].timestamp()) for b in buckets],
         "series": [{"state": state_type, "counts": series[state_type]} for state_type in present],
         "durations": durations,
@@ -113,17 +124,26 @@ def dashboard_page():
     """Counts by state, the run history chart, late, failed and upcoming runs, busy limits."""
     now = utcnow()
     window, start, end = _window(request.args, now)
-    counts = dashboard.count_runs_by_state(start, end)
+    chart = _history_chart(start, end, now)
+    counts = chart.pop("counts")
     late = dashboard.late_runs(WIDGET_ROWS, now)
     failed = dashboard.failed_runs(start, end, WIDGET_ROWS)
     upcoming = dashboard.upcoming_runs(WIDGET_ROWS, now)
     names = dashboard.flow_names(r.flow_id for r in late + failed + upcoming)
+    queues = work_queues.read_work_queues({"sort": "NAME_ASC", "limit": QUEUES_CHECKED,
+                                           "offset": 0})
+    health = work_queues.queue_health(queues, now)
+    unhealthy = [q for q in queues if not q.is_paused and not health[str(q.id)]["healthy"]]
     return render(
         "ui/dashboard.html", "ui/_dashboard.html",
         window=window, start=start, end=end, now=now, counts=counts,
-        total=sum(counts.values()), chart=_history_chart(start, end, now),
+        total=sum(counts.values()), chart=chart,
         late=late, failed=failed, upcoming=upcoming, flow_names=names,
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
+        queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
+            :WIDGET_ROWS],
+        queue_health=health, queue_count=len(queues), unhealthy_count=len(unhealthy),
+        paused_count=sum(1 for q in queues if q.is_paused), queues_checked=QUEUES_CHECKED,
         custom_start=request.args.get("start", ""), custom_end=request.args.get("end", ""),
     )
 
@@ -275,35 +295,127 @@ def _local_path(value, default):
     return default
 
 
+# action -> (verb, past tense)
 BULK_ACTIONS = {
-    "cancel": ("Cancel", "cancel"),
-    "delete": ("Delete", "delete"),
+    "cancel": ("Cancel", "Cancelled"),
+    "retry": ("Retry", "Retried"),
+    "delete": ("Delete", "Deleted"),
 }
+BULK_SCOPES = ("selection", "filter")
+
+
+def _tally(outcomes, tally=None):
+    """Outcome labels counted into ``{label: count}`` (added to ``tally`` if given)."""
+    tally = dict(tally or {})
+    for outcome in outcomes:
+        tally[outcome] = tally.get(outcome, 0) + 1
+    return tally
+
+
+def _bulk_message(action, tally):
+    """``"Retried 3 of 5 flow runs. Not retried: 2 not failed or crashed."``"""
+    past = BULK_ACTIONS[action][1]
+    total = sum(tally.values())
+    plural = "s" if total != 1 else ""
+    message = f"{past} {tally.get(bulk.DONE, 0):,} of {total:,} flow run{plural}."
+    others = sorted(((count, label) for label, count in tally.items() if label != bulk.DONE),
+                    reverse=True)
+    if others:
+        message += f" Not {past.lower()}: " + "; ".join(
+            f"{count:,} {label}" for count, label in others) + "."
+    return message
+
+
+def _read_tally(value):
+    """The running tally a whole-filter action carries between its batches."""
+    try:
+        tally = json.loads(value or "{}")
+    except ValueError:
+        tally = None
+    if not isinstance(tally, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in tally.items()):
+        raise BadParameter("tally", "expected the counts of a bulk action in progress.")
+    return tally
+
+
+def _filter_scope(query):
+    """The runs list filter of ``query`` (a query string) as a filter body without paging,
+    and a description of it for the confirmation."""
+    chosen, body = _runs_filter(MultiDict(parse_qsl(query)))
+    body = {key: value for key, value in body.items() if key in ("flows", "flow_runs")}
+    parts = []
+    if chosen["flow"]:
+        names = dashboard.flow_names(chosen["flow"])
+        parts.append("flow " + " or ".join(names.get(f, f) for f in chosen["flow"]))
+    if chosen["state"]:
+        parts.append("state " + " or ".join(s.capitalize() for s in chosen["state"]))
+    if chosen["tags"]:
+        parts.append("tags " + ", ".join(chosen["tags"]))
+    if chosen["name"]:
+        parts.append(f"name containing {chosen['name']!r}")
+    if chosen["start"]:
+        parts.append(f"expected from {chosen['start']:%Y-%m-%d %H:%M:%S} UTC")
+    if chosen["end"]:
+        parts.append(f"expected until {chosen['end']:%Y-%m-%d %H:%M:%S} UTC")
+    return body, "; ".join(parts)
+
+
+def _finish_bulk(action, tally, back):
+    flash(_bulk_message(action, tally))
+    if is_fragment_request():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = back
+        return response
+    return redirect(back, 303)
 
 
 @bp.post("/flow-runs/bulk")
 def bulk_flow_runs():
-    """Cancel or delete the selected flow runs: first a confirmation showing the count,
-    then (with ``confirm=yes``) the action, and back to the list with a message."""
+    """Cancel, retry or delete flow runs: the selected ones (``run``), or every run the
+    list's filter matches (``scope=filter`` with the list's ``query``).
+
+    First a confirmation showing the exact count; then (``confirm=yes``) the action, and back
+    to the list with a message counting what was done and why the rest was not. A selection
+    is handled in one request. A whole filter is walked in batches of ``bulk.BATCH_SIZE``,
+    one per request: each answers with a progress panel that posts the next batch (htmx
+    does so by itself; without JavaScript it is a button), carrying the cursor and the
+    tally, so no request grows with the size of the filter.
+    """
     action = params.one_of(request.form, "action", tuple(BULK_ACTIONS), None)
-    ids = params.uuids(request.form, "run", most=RUNS_PER_PAGE * 4)
+    scope = params.one_of(request.form, "scope", BULK_SCOPES, "selection")
     back = _local_path(request.form.get("next"), url_for("ui.flow_runs_page"))
+    confirm = request.form.get("confirm") == "yes"
+    label = BULK_ACTIONS[action][0]
+    if scope == "filter":
+        query = request.form.get("query", "")
+        body, description = _filter_scope(query)
+        if not confirm:
+            as_of = utcnow()
+            return render("ui/bulk_confirm.html", "ui/_bulk_confirm.html", action=action,
+                          label=label, scope=scope, count=bulk.count_matching(body, as_of),
+                          query=query, as_of=as_of.isoformat(), description=description,
+                          back=back)
+        as_of = params.timestamp(request.form, "as_of")
+        if as_of is None:
+            raise BadParameter("as_of", "the confirmation's time is missing.")
+        after = (params.uuids(request.form, "after", most=1) or [None])[0]
+        total = params.integer(request.form, "total", 0, 0, 10 ** 12)
+        ids = bulk.next_batch(body, as_of, after)
+        tally = _tally(bulk.ACTIONS[action](ids).values(),
+                       _read_tally(request.form.get("tally")))
+        if len(ids) < bulk.BATCH_SIZE:
+            return _finish_bulk(action, tally, back)
+        return render("ui/page.html", "ui/_bulk_progress.html", title=f"{label} flow runs",
+                      action=action, label=label, query=query, as_of=as_of.isoformat(),
+                      after=ids[-1], tally=json.dumps(tally), total=total,
+                      processed=sum(tally.values()), back=back)
+    ids = params.uuids(request.form, "run", most=RUNS_PER_PAGE * 4)
     if not ids:
         raise BadParameter("run", "select at least one flow run first.")
-    if request.form.get("confirm") != "yes":
-        return render("ui/bulk_confirm.html", "ui/_bulk_confirm.html",
-                      action=action, label=BULK_ACTIONS[action][0], ids=ids, back=back)
-    if action == "cancel":
-        outcome = flow_runs.cancel_flow_runs(ids)
-        done = sum(1 for status in outcome.values() if status == "ACCEPT")
-        message = f"Cancelled {done} of {len(ids)} flow runs."
-        if done < len(ids):
-            message += " The others had already finished or were refused by orchestration."
-    else:
-        deleted = flow_runs.delete_flow_runs(ids)
-        message = f"Deleted {deleted} of {len(ids)} flow runs."
-    flash(message)
-    return redirect(back, 303)
+    if not confirm:
+        return render("ui/bulk_confirm.html", "ui/_bulk_confirm.html", action=action,
+                      label=label, scope=scope, count=len(ids), ids=ids, back=back)
+    return _finish_bulk(action, _tally(bulk.ACTIONS[action](ids).values()), back)
 
 
 def _timeline(task_list, now):
@@ -447,10 +559,11 @@ def flows_page():
     flow_list = flows.read_flows(body)
     has_next = len(flow_list) > FLOWS_PER_PAGE
     flow_list = flow_list[:FLOWS_PER_PAGE]
-    since = utcnow() - datetime.timedelta(days=1)
+    now = utcnow()
     return render(
         "ui/flows.html", "ui/_flows_results.html", flows=flow_list, name=name,
-        activity=dashboard.run_counts_by_flow([f.id for f in flow_list], since),
+        activity=dashboard.run_counts_by_flow([f.id for f in flow_list],
+                                              now - datetime.timedelta(days=1), now),
         prev_url=_page_url(page - 1) if page > 1 else None,
         next_url=_page_url(page + 1) if has_next and page < MAX_PAGE else None,
     )
@@ -462,9 +575,10 @@ def flow_page(flow_id):
     flow = flows.read_flow(flow_id)
     runs = flow_runs.read_flow_runs({"flows": {"id": {"any_": [str(flow_id)]}},
                                      "sort": "START_TIME_DESC", "limit": RUNS_PER_PAGE})
-    since = utcnow() - datetime.timedelta(days=1)
+    now = utcnow()
     return render("ui/flow.html", None, flow=flow, runs=runs,
-                  activity=dashboard.run_counts_by_flow([flow.id], since)[str(flow.id)],
+                  activity=dashboard.run_counts_by_flow(
+                      [flow.id], now - datetime.timedelta(days=1), now)[str(flow.id)],
                   flow_names={str(flow.id): flow.name},
                   all_runs_url=url_for("ui.flow_runs_page", flow=str(flow_id)))
 

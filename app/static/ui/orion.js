@@ -93,6 +93,28 @@
       .forEach(function (box) { box.checked = event.target.checked; });
   });
 
+  // A copy button (data-copy="<selector>") puts that element's text on the clipboard and
+  // says so in the nearby [data-copy-status].
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    var status = button.parentElement.querySelector("[data-copy-status]");
+    var say = function (text) { if (status) { status.textContent = text; } };
+    if (!source) { return; }
+    var text = source.textContent;
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { say("Copied."); },
+        function () { say("Copying failed: select the command and copy it."); });
+    } else {
+      var range = document.createRange();
+      range.selectNodeContents(source);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      say(document.execCommand("copy") ? "Copied." : "Press Ctrl+C to copy the selection.");
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document.body); });
   // htmx 2 fires htmx:load on every piece of content it swaps in.
   document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
