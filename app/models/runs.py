@@ -60,6 +60,8 @@ class FlowRun(RunMixin):
     infrastructure_document_id = UUIDField(null=True)
     infrastructure_pid = CharField(null=True)
     created_by = JSONField(null=True)
+    # When the running flow last reported it is alive (POST /api/flow_runs/{id}/heartbeat).
+    last_heartbeat = UTCDateTimeField(null=True)
 
     class Meta:
         table_name = "flow_run"

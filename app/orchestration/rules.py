@@ -139,7 +139,16 @@ class BaseOrchestrationRule:
         """Undo ``before_transition``'s side effects when the rule fizzled."""
 
     def reject_transition(self, state, reason):
-        """Replace the proposal with ``state``, or with nothing (the run keeps its state)."""
+        """Replace the proposal with ``state``, or with nothing (the run keeps its state).
+
+        ``state`` takes over the proposal's ``transition_id``, so a client retrying the same
+        proposal after a lost answer is recognised and gets this state back (AwaitingRetry,
+        Cached ...) instead of a second, different transition.
+        """
+        proposed = self.context.proposed_state
+        transition_id = proposed.state_details.get("transition_id") if proposed else None
+        if state is not None and transition_id:
+            state.state_details = {**state.state_details, "transition_id": transition_id}
         self.to_state_type = state_type_of(state)
         self.context.proposed_state = state
         self.context.response_status = SetStateStatus.REJECT

@@ -148,6 +148,14 @@ class TaskRunCreateSchema(OrionSchema):
         return data
 
 
+class TaskRunCreateAndSetStateSchema(TaskRunCreateSchema):
+    """Body of ``POST /api/task_runs/create_and_set_state``: a TaskRunCreate plus the state to
+    propose once the run exists."""
+
+    proposed_state = fields.Nested(StateCreateSchema, required=True, metadata={
+        "description": "Proposed through the task orchestration rules, as set_state would."})
+
+
 class TaskRunUpdateSchema(OrionSchema):
     """Body of ``PATCH /api/task_runs/{id}``."""
 
@@ -157,6 +165,9 @@ class TaskRunUpdateSchema(OrionSchema):
 class LogCreateSchema(OrionSchema):
     """One record in the list body of ``POST /api/logs/``."""
 
+    id = fields.UUID(allow_none=True, metadata={
+        "description": "Client-chosen id (Orion extension): a record whose id is already "
+                       "stored is skipped, so a retried batch never stores a line twice."})
     name = fields.String(required=True)
     level = fields.Integer(required=True, validate=validate.Range(min=0))
     message = fields.String(required=True)

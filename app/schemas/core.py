@@ -68,6 +68,8 @@ class FlowRunSchema(RunSchema):
     infrastructure_pid = fields.String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
+    last_heartbeat = DateTime(allow_none=True, metadata={
+        "description": "When the running flow last reported it is alive (Orion extension)."})
 
 
 class TaskRunSchema(RunSchema):
@@ -119,6 +121,13 @@ class OrchestrationResultSchema(OrionSchema):
     details = fields.Dict(required=True, metadata={
         "description": "type accept_details | reject_details {reason} | "
                        "wait_details {delay_seconds, reason} | abort_details {reason}"})
+
+
+class TaskRunOrchestrationSchema(OrionSchema):
+    """A task run created (or found) and what became of the state proposed for it."""
+
+    task_run = fields.Nested(TaskRunSchema, required=True)
+    orchestration_result = fields.Nested(OrchestrationResultSchema, required=True)
 
 
 class GraphNodeSchema(OrionSchema):
@@ -263,6 +272,7 @@ def dump_flow_run(run, now=None):
         infrastructure_pid=run.infrastructure_pid,
         created_by=run.created_by,
         work_pool_name=None,
+        last_heartbeat=_iso(run.last_heartbeat),
     )
     return out
 

@@ -96,6 +96,20 @@ def reset_limit(tag, slot_override, lease_seconds):
     return limit
 
 
+def renew_flow_run_leases(flow_run_id, lease_seconds, now):
+    """Extend every unexpired lease held by a task run of this flow run to ``now +
+    lease_seconds``; returns how many. Call inside a transaction.
+
+    Expired leases stay expired: their slot may already have gone to another task run, and
+    reviving them could put a limit over its count.
+    """
+    task_runs = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
+    return (ConcurrencySlot
+            .update(expires=now + datetime.timedelta(seconds=lease_seconds), updated=now)
+            .where(ConcurrencySlot.task_run.in_(task_runs) & (ConcurrencySlot.expires > now))
+            .execute())
+
+
 def active_slots(limits):
     """``{limit id: [task run ids holding an unexpired lease]}`` for every limit given (an
     empty list when none), in one query."""

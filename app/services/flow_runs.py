@@ -10,6 +10,7 @@ from app.models import (
     Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
 )
 from app.services import filters
+from app.services.concurrency_limits import renew_flow_run_leases
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
 from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
@@ -182,6 +183,20 @@ def resume_flow_run(flow_run_id):
     else:
         state = {"type": StateType.RUNNING.value, "name": "Running", "state_details": {}}
     return set_flow_run_state(flow_run_id, state)
+
+
+def record_heartbeat(flow_run_id, lease_seconds, now=None):
+    """A flow run reports it is alive: set its ``last_heartbeat`` to ``now`` and renew the
+    concurrency slot leases its task runs hold for ``lease_seconds`` (see
+    :func:`app.services.concurrency_limits.renew_flow_run_leases`), in one transaction.
+
+    Recorded whatever the run's state. ObjectNotFound if the flow run does not exist.
+    """
+    now = now or utcnow()
+    with database.atomic():
+        if not FlowRun.update(last_heartbeat=now).where(FlowRun.id == flow_run_id).execute():
+            raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+        renew_flow_run_leases(flow_run_id, lease_seconds, now)
 
 
 def read_flow_run_graph(flow_run_id):

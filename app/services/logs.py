@@ -7,13 +7,17 @@ from app.services import filters
 
 
 def create_logs(records):
-    """Insert a batch of loaded log records in one statement; returns how many."""
+    """Insert a batch of loaded log records in one statement; returns how many were given.
+
+    A record carrying an ``id`` that is already stored (a client retrying a batch whose answer
+    it lost) is skipped (``ON CONFLICT DO NOTHING``); records without one get a new id.
+    """
     if not records:
         return 0
     now = utcnow()
     rows = [
         {
-            "id": uuid.uuid4(),
+            "id": r.get("id") or uuid.uuid4(),
             "created": now,
             "updated": now,
             "name": r["name"],
@@ -26,7 +30,7 @@ def create_logs(records):
         for r in records
     ]
     with database.atomic():
-        Log.insert_many(rows).execute()
+        Log.insert_many(rows).on_conflict_ignore().execute()
     return len(rows)
 
 

@@ -95,8 +95,7 @@ def _transition(kind, run_id, state, force, parameters=None):
     transition_id = (state.get("state_details") or {}).get("transition_id")
     if (transition_id is not None and initial is not None
             and (initial.state_details or {}).get("transition_id") == transition_id):
-        return OrchestrationResult(SetStateStatus.ACCEPT, initial, {"type": "accept_details"},
-                                   False)
+        return _replayed(initial, state)
     context = OrchestrationContext(
         run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(), parameters=parameters,
         proposed_state=ProposedState(
@@ -115,6 +114,19 @@ def _transition(kind, run_id, state, force, parameters=None):
         result_state = initial
     return OrchestrationResult(context.response_status, result_state,
                                context.response_details, validated is not None)
+
+
+def _replayed(current, proposed):
+    """The answer to a proposal the run's current state already resulted from: ACCEPT if it
+    was written as proposed, REJECT if a rule put another kind of state in its place (a
+    Cached or AwaitingRetry state carries the rejected proposal's transition id)."""
+    if current.type == proposed["type"]:
+        return OrchestrationResult(SetStateStatus.ACCEPT, current, {"type": "accept_details"},
+                                   False)
+    return OrchestrationResult(SetStateStatus.REJECT, current, {
+        "type": "reject_details",
+        "reason": f"This proposal was already answered with the state {current.name!r}.",
+    }, False)
 
 
 def _mirror_onto_parent_task(run, state):

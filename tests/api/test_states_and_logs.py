@@ -1,6 +1,7 @@
 """/api/flow_run_states, /api/task_run_states and /api/logs."""
 import uuid
 
+from app.models import Log
 from tests.conftest import assert_422
 
 
@@ -53,3 +54,22 @@ def test_logs_reject_bad_records_and_oversized_batches(client, flow_run):
     assert_422(client.post("/api/logs/", json=[log(flow_run)] * 1001), "body")
     assert client.post("/api/logs/", json=[log(flow_run)] * 1000).status_code == 201
     assert_422(client.post("/api/logs/filter", json={"logs": {"level": {"gt_": 1}}}), "body", "logs")
+
+
+def test_log_records_with_client_ids_are_stored_once(client, flow_run):
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    batch = [{"id": ids[i], "name": "n", "level": 20, "message": f"line {i}",
+              "timestamp": "2030-01-01T00:00:00Z", "flow_run_id": flow_run["id"]}
+             for i in range(3)]
+    assert client.post("/api/logs/", json=batch).status_code == 201
+    # A retried batch, plus one new record and one without an id.
+    again = batch + [dict(batch[0], id=str(uuid.uuid4()), message="line 3"),
+                     {k: v for k, v in batch[0].items() if k != "id"}]
+    assert client.post("/api/logs/", json=again).status_code == 201
+    logs = client.post("/api/logs/filter", json={"sort": "TIMESTAMP_ASC"}).get_json()
+    assert len(logs) == 5 == Log.select().count()
+    assert {log["id"] for log in logs} >= set(ids)
+    assert sorted(log["message"] for log in logs) == ["line 0", "line 0", "line 1", "line 2",
+                                                     "line 3"]
+    response = client.post("/api/logs/", json=[dict(batch[0], id="not-a-uuid")])
+    assert response.status_code == 422

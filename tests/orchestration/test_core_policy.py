@@ -755,6 +755,31 @@ class TestTransitionId:
         assert count(run_id) == 2
         assert (task_row if task else flow_row)(run_id).run_count == 1
 
+    @pytest.mark.parametrize("case", ["task retry", "flow retry", "cache hit"])
+    def test_a_rejected_proposal_retried_gets_the_same_state(self, new_flow_run, new_task_run,
+                                                             case):
+        """A lost answer to a proposal a rule replaced (AwaitingRetry, Cached): the retry is
+        recognised by its transition id and answered REJECT with that state, not moved on."""
+        tid = str(uuid.uuid4())
+        if case == "cache hit":
+            complete_cached(new_task_run, "k", {"v": 1})
+            run_id, propose, count = new_task_run("PENDING"), task_set, task_states
+            proposal, expected = {"type_": "RUNNING", "cache_key": "k"}, ("COMPLETED", "Cached")
+        else:
+            task = case == "task retry"
+            make, propose, count = ((new_task_run, task_set, task_states) if task
+                                    else (new_flow_run, flow_set, flow_states))
+            run_id = make("RUNNING", empirical_policy={"retries": 1, "retry_delay": 60})
+            proposal, expected = {"type_": "FAILED"}, ("SCHEDULED", "AwaitingRetry")
+        first = propose(run_id, transition_id=tid, **proposal)
+        assert_result(first, REJECT, *expected)
+        assert first.written and first.state.state_details["transition_id"] == tid
+        states = count(run_id)
+        again = propose(run_id, transition_id=tid, **proposal)
+        assert_result(again, REJECT, *expected)
+        assert again.state.id == first.state.id and not again.written
+        assert count(run_id) == states
+
     def test_a_new_transition_id_is_orchestrated(self, new_flow_run):
         run_id = new_flow_run("PENDING")
         flow_set(run_id, "RUNNING", transition_id=str(uuid.uuid4()))

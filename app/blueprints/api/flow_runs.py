@@ -1,4 +1,5 @@
 """Flow runs: ``/api/flow_runs``."""
+from flask import current_app
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -118,3 +119,17 @@ def flow_run_graph(flow_run_id):
     now = utcnow()
     nodes = flow_runs.read_flow_run_graph(flow_run_id)
     return json_response([dump_graph_node(node, now) for node in nodes])
+
+
+@blp.post("/<uuid:flow_run_id>/heartbeat")
+@blp.response(204, description="The heartbeat was recorded.")
+def flow_run_heartbeat(flow_run_id):
+    """Record that a flow run is alive (Orion extension).
+
+    Sets the run's `last_heartbeat` to now and renews, for `ORION_TASK_CONCURRENCY_LEASE_SECONDS`,
+    every unexpired concurrency slot lease its task runs hold. A running flow sends this every
+    `ORION_HEARTBEAT_SECONDS`; runs that fall silent can then be found and marked Crashed, and
+    their slots lapse. 404 if the flow run does not exist.
+    """
+    flow_runs.record_heartbeat(flow_run_id, current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"])
+    return no_content()

@@ -4,9 +4,15 @@ from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.models import utcnow
-from app.schemas.actions import SetStateSchema, TaskRunCreateSchema, TaskRunUpdateSchema
+from app.schemas.actions import (
+    SetStateSchema,
+    TaskRunCreateAndSetStateSchema,
+    TaskRunCreateSchema,
+    TaskRunUpdateSchema,
+)
 from app.schemas.core import (
     OrchestrationResultSchema,
+    TaskRunOrchestrationSchema,
     TaskRunSchema,
     dump_orchestration_result,
     dump_task_run,
@@ -28,6 +34,35 @@ class TaskRuns(MethodView):
         dynamic key."""
         run, created = task_runs.create_task_run(data)
         return json_response(dump_task_run(run), 201 if created else 200)
+
+
+@blp.post("/create_and_set_state")
+@blp.arguments(TaskRunCreateAndSetStateSchema)
+@blp.response(201, TaskRunOrchestrationSchema, description="The task run was created.")
+@blp.alt_response(200, schema=TaskRunOrchestrationSchema, success=True,
+                  description="A run with this flow run, task key and dynamic key existed.")
+def create_task_run_and_set_state(data):
+    """Create a task run and propose its first state in one call (Orion extension).
+
+    Creates the run like `POST /api/task_runs/` (idempotent on flow run + task key + dynamic
+    key), then proposes `proposed_state` through the task orchestration rules exactly as
+    `POST /api/task_runs/{id}/set_state` would, saving a round trip per task. Without
+    `state`, the proposal is the new run's first state: Pending, or Running at once, with
+    every rule applied (the flow run must be RUNNING, a cache hit answers REJECT into Cached,
+    a full tag concurrency limit answers WAIT, a limit of 0 ABORT, ...); if the rules write
+    nothing, the new run is given Pending so it never lacks a state. With `state`, the run
+    starts in it (no rules) and the proposal follows; a run that already existed gets the
+    proposal from its current state. The answer holds the task run as it is afterwards and
+    the orchestration result (`status`, `state`, `details`) as set_state returns it. Give
+    the proposed state a `state_details.transition_id`: a retried call then writes nothing
+    twice.
+    """
+    proposed = data.pop("proposed_state")
+    run, result, created = task_runs.create_task_run_and_set_state(
+        data, proposed, slot_settings=_slot_settings())
+    body = {"task_run": dump_task_run(run),
+            "orchestration_result": dump_orchestration_result(result)}
+    return json_response(body, 201 if created else 200)
 
 
 @blp.route("/<uuid:task_run_id>")
@@ -76,10 +111,14 @@ def count_task_runs(body):
                               "retried transition).")
 def set_task_run_state(body, task_run_id):
     """Propose a new state for a task run; the orchestration rules decide what happens."""
-    slot_settings = {
+    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
+                                              slot_settings=_slot_settings())
+    return json_response(dump_orchestration_result(result), 201 if result.written else 200)
+
+
+def _slot_settings():
+    """The concurrency slot rule's settings, from the app's configuration."""
+    return {
         "slot_wait_seconds": current_app.config["TASK_CONCURRENCY_SLOT_WAIT_SECONDS"],
         "slot_lease_seconds": current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"],
     }
-    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
-                                              slot_settings=slot_settings)
-    return json_response(dump_orchestration_result(result), 201 if result.written else 200)

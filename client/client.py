@@ -1,0 +1,566 @@
+"""``OrionClient``: a synchronous client of the Orion REST API, one method per endpoint.
+
+Method names and signatures follow Prefect 2's ``OrionClient`` where it has the method
+(``create_flow_run``, ``read_flow_runs(flow_run_filter=..., sort=..., limit=...)``,
+``set_flow_run_state(flow_run_id, state, force=False)`` ...). Differences: filters are plain
+dicts in the API's JSON grammar (``{"state": {"type": {"any_": ["FAILED"]}}}``), responses are
+:class:`client.objects.APIObject` dicts with attribute access (ids are strings), and a few
+Orion extensions have methods of their own (``create_task_run_and_set_state``,
+``send_flow_run_heartbeat``, counts, history).
+
+Transport. One keep-alive ``httpx.Client`` per ``OrionClient``: over HTTP to ``api`` (or
+``ORION_API_URL``), or, when neither is given, in-process to the ephemeral app through
+``httpx.WSGITransport`` (see :mod:`client.ephemeral`). Every call sends
+``X-PREFECT-API-VERSION``, and ``Authorization: Bearer <ORION_API_KEY>`` when a key is set.
+httpx is imported when the first client is built, so ``import client`` stays cheap.
+
+Retries. A call that fails to connect, is cut off or times out, or is answered 408, 429 or
+5xx (but 501/505) is retried up to ``ORION_API_RETRIES`` times, waiting an exponential
+backoff with jitter (``ORION_API_RETRY_DELAY_SECONDS`` doubled per retry, at most
+``ORION_API_RETRY_MAX_DELAY_SECONDS``), or the ``Retry-After`` the server sent (at most
+60 s). Retrying is safe because every write is idempotent: flows and concurrency limits are
+upserts, flow runs carry an idempotency key (a fresh one per ``create_flow_run`` call unless
+given), task runs are unique by (flow run, task key, dynamic key), proposed states carry a
+``transition_id`` the server recognises (see :mod:`client.states`), log records carry
+client-made ids the server stores once, and a delete retried after a lost answer treats
+"not found" as done. ``resume_flow_run`` retried after a lost answer may report that the run
+is no longer paused.
+
+Errors raise :mod:`client.exceptions` (``ObjectNotFound`` for 404, ``ValidationError`` for 422
+...), carrying the server's message; ``ServerUnreachable`` when retries ran out without an
+answer. Retries are logged as warnings on the ``client.http`` logger.
+"""
+import datetime
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import replace
+from urllib.parse import quote
+
+from client.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
+from client.objects import APIObject, OrchestrationResult, loads
+from client.settings import get_settings
+from client.states import State
+
+__all__ = ["OrionClient", "get_client", "API_VERSION"]
+
+# The Orion REST API version this client speaks (sent as X-PREFECT-API-VERSION).
+API_VERSION = "0.8.4"
+# Longest Retry-After honoured, in seconds.
+MAX_RETRY_AFTER_SECONDS = 60.0
+# Most log records sent in one POST /api/logs/ (the server's default batch limit).
+LOGS_BATCH_SIZE = 1000
+_EPHEMERAL_BASE_URL = "http://ephemeral-orion/api"
+_NOT_RETRIED_5XX = frozenset({501, 505})
+
+log = logging.getLogger("client.http")
+_httpx = None
+
+
+def _import_httpx():
+    global _httpx
+    if _httpx is None:
+        import httpx
+
+        _httpx = httpx
+    return _httpx
+
+
+def _json_default(value):
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"Naive datetime {value!r}: give a time zone.")
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, State):
+        return value.to_json()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
+
+
+def _dumps(body):
+    return json.dumps(body, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _sort_value(sort):
+    return getattr(sort, "value", sort)
+
+
+def _paged(body, sort, limit, offset):
+    if sort is not None:
+        body["sort"] = _sort_value(sort)
+    if limit is not None:
+        body["limit"] = limit
+    if offset:
+        body["offset"] = offset
+    return body
+
+
+def _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter):
+    body = {}
+    for key, value in (("flows", flow_filter), ("flow_runs", flow_run_filter),
+                       ("task_runs", task_run_filter), ("deployments", deployment_filter)):
+        if value is not None:
+            body[key] = value
+    return body
+
+
+def _retry_after(response):
+    """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+class OrionClient:
+    """A synchronous Orion API client (see the module docstring).
+
+    ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)
+    to call in-process, or None for ``ORION_API_URL``, or the ephemeral app when that is unset.
+    ``api_key`` overrides ``ORION_API_KEY``; ``settings`` (a :class:`client.settings.Settings`)
+    replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments (its
+    ``headers`` are added to the client's own).
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, api=None, *, api_key=None, settings=None, httpx_settings=None):
+        httpx = _import_httpx()
+        settings = settings or get_settings()
+        if api_key is not None:
+            settings = replace(settings, api_key=api_key)
+        self.settings = settings
+        options = {"timeout": httpx.Timeout(settings.api_timeout)}
+        api = api if api is not None else settings.api_url
+        if api is None:
+            from client.ephemeral import ephemeral_app
+
+            api = ephemeral_app(settings.home_path)
+        if isinstance(api, str):
+            self.api_url = api.rstrip("/")
+        else:
+            self.api_url = _EPHEMERAL_BASE_URL
+            options["transport"] = httpx.WSGITransport(app=api)
+        headers = {"X-PREFECT-API-VERSION": API_VERSION}
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        options.update(httpx_settings or {})
+        headers.update(options.pop("headers", None) or {})
+        self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, **options)
+        self._retryable_errors = (httpx.TimeoutException, httpx.NetworkError,
+                                  httpx.RemoteProtocolError)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self):
+        """Close the connections (the client cannot be used afterwards)."""
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _backoff(self, attempt):
+        delay = min(self.settings.api_retry_max_delay_seconds,
+                    self.settings.api_retry_delay_seconds * 2 ** attempt)
+        return random.uniform(delay / 2, delay)
+
+    def request(self, method, path, body=None, params=None, *, retries=None,
+                missing_ok_on_retry=False):
+        """Send one API call with retries; return the ``httpx.Response`` of a success.
+
+        ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
+        JSON (datetimes, UUIDs and States included). Raises :mod:`client.exceptions` errors.
+        With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None): the
+        lost first attempt did the work.
+        """
+        retries = self.settings.api_retries if retries is None else retries
+        kwargs = {"params": params}
+        if body is not None:
+            kwargs["content"] = _dumps(body)
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except self._retryable_errors as error:
+                if attempt >= retries:
+                    raise ServerUnreachable(
+                        f"{method} {self.api_url}/{path} failed after {attempt + 1} "
+                        f"attempt(s): {type(error).__name__}: {error}") from error
+                delay, reason = self._backoff(attempt), f"{type(error).__name__}: {error}"
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                if status == 404 and attempt and missing_ok_on_retry:
+                    return None
+                retryable = status in (408, 429) or (
+                    status >= 500 and status not in _NOT_RETRIED_5XX)
+                if not retryable or attempt >= retries:
+                    raise self._error(response)
+                delay = _retry_after(response) if status in (429, 503) else None
+                if delay is None:
+                    delay = self._backoff(attempt)
+                reason = f"HTTP {status}"
+            attempt += 1
+            log.warning("Orion API %s %s failed (%s); retry %d of %d in %.2f s",
+                        method, path, reason, attempt, retries, delay)
+            time.sleep(delay)
+
+    @staticmethod
+    def _error(response):
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = response.text
+        return error_for_response(response.status_code, body)
+
+    def _call(self, method, path, body=None, params=None, **options):
+        """:meth:`request`, returning the parsed JSON (APIObjects), or None for no content."""
+        response = self.request(method, path, body, params, **options)
+        if response is None or response.status_code == 204 or not response.content:
+            return None
+        return loads(response.content)
+
+    # -- server -----------------------------------------------------------------------------
+
+    def api_healthcheck(self):
+        """None when the server is up and reaches its database; otherwise the exception
+        (one attempt, no retries)."""
+        try:
+            self.request("GET", "health", retries=0)
+        except Exception as error:
+            return error
+        return None
+
+    def hello(self):
+        """The server's greeting (a connectivity check)."""
+        return self._call("GET", "hello")
+
+    def read_server_version(self):
+        """The server's version string."""
+        return self._call("GET", "admin/version")
+
+    # -- flows ------------------------------------------------------------------------------
+
+    def create_flow(self, flow):
+        """Upsert the flow named ``flow.name``; returns its id (uuid.UUID)."""
+        return self.create_flow_from_name(flow.name, tags=getattr(flow, "tags", None))
+
+    def create_flow_from_name(self, flow_name, tags=None):
+        """Upsert the flow named ``flow_name``; returns its id (uuid.UUID)."""
+        body = {"name": flow_name}
+        if tags:
+            body["tags"] = list(tags)
+        return uuid.UUID(self._call("POST", "flows/", body)["id"])
+
+    def read_flow(self, flow_id):
+        return self._call("GET", f"flows/{flow_id}")
+
+    def read_flow_by_name(self, flow_name):
+        return self._call("GET", f"flows/name/{quote(flow_name, safe='')}")
+
+    def read_flows(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                   deployment_filter=None, sort=None, limit=None, offset=0):
+        """Flows matching the filters (dicts in the API's filter grammar), sorted and paged."""
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "flows/filter", _paged(body, sort, limit, offset))
+
+    def count_flows(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                    deployment_filter=None):
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "flows/count", body)
+
+    def update_flow(self, flow_id, tags):
+        """Replace a flow's tags."""
+        self._call("PATCH", f"flows/{flow_id}", {"tags": list(tags)})
+
+    def delete_flow(self, flow_id):
+        """Delete a flow with its runs."""
+        self._call("DELETE", f"flows/{flow_id}", missing_ok_on_retry=True)
+
+    # -- flow runs --------------------------------------------------------------------------
+
+    def create_flow_run(self, flow, name=None, parameters=None, context=None, tags=None,
+                        parent_task_run_id=None, state=None, *, flow_version=None,
+                        empirical_policy=None, idempotency_key=None, deployment_id=None,
+                        work_queue_name=None, infrastructure_document_id=None):
+        """Create a flow run (state ``state``, default Pending, written without rules).
+
+        ``flow`` is a flow id, or an object with a ``name`` (upserted first, one more call,
+        as Prefect does; its ``version``, ``retries`` and ``retry_delay_seconds`` fill the
+        run's version and retry policy). ``idempotency_key`` defaults to a fresh one, so a
+        retried call returns the same run.
+        """
+        if isinstance(flow, (str, uuid.UUID)):
+            flow_id = flow
+        else:
+            flow_id = self.create_flow(flow)
+            if flow_version is None:
+                flow_version = getattr(flow, "version", None)
+            if empirical_policy is None and getattr(flow, "retries", None) is not None:
+                empirical_policy = {"retries": flow.retries,
+                                    "retry_delay": getattr(flow, "retry_delay_seconds", None)}
+        body = {"flow_id": flow_id, "idempotency_key": idempotency_key or str(uuid.uuid4())}
+        for key, value in (("name", name), ("parameters", parameters), ("context", context),
+                           ("tags", list(tags) if tags is not None else None),
+                           ("parent_task_run_id", parent_task_run_id),
+                           ("flow_version", flow_version), ("empirical_policy", empirical_policy),
+                           ("deployment_id", deployment_id), ("work_queue_name", work_queue_name),
+                           ("infrastructure_document_id", infrastructure_document_id)):
+            if value is not None:
+                body[key] = value
+        if state is not None:
+            body["state"] = state.to_json()
+        return self._call("POST", "flow_runs/", body)
+
+    def read_flow_run(self, flow_run_id):
+        return self._call("GET", f"flow_runs/{flow_run_id}")
+
+    def read_flow_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                       deployment_filter=None, sort=None, limit=None, offset=0):
+        """Flow runs matching the filters, sorted (``"ID_DESC"`` ...) and paged."""
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "flow_runs/filter", _paged(body, sort, limit, offset))
+
+    def count_flow_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                        deployment_filter=None):
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "flow_runs/count", body)
+
+    def read_flow_run_history(self, history_start, history_end, history_interval_seconds, *,
+                              flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                              deployment_filter=None):
+        """Counts of matching flow runs per state in buckets of ``history_interval_seconds``
+        between two aware datetimes."""
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        body.update(history_start=history_start, history_end=history_end,
+                    history_interval_seconds=history_interval_seconds)
+        return self._call("POST", "flow_runs/history", body)
+
+    def update_flow_run(self, flow_run_id, flow_version=None, parameters=None, name=None,
+                        tags=None, empirical_policy=None, infrastructure_pid=None):
+        """Change the given fields of a flow run (None: unchanged)."""
+        body = {}
+        for key, value in (("flow_version", flow_version), ("parameters", parameters),
+                           ("name", name), ("tags", list(tags) if tags is not None else None),
+                           ("empirical_policy", empirical_policy),
+                           ("infrastructure_pid", infrastructure_pid)):
+            if value is not None:
+                body[key] = value
+        self._call("PATCH", f"flow_runs/{flow_run_id}", body)
+
+    def delete_flow_run(self, flow_run_id):
+        """Delete a flow run with its states and task runs."""
+        self._call("DELETE", f"flow_runs/{flow_run_id}", missing_ok_on_retry=True)
+
+    def set_flow_run_state(self, flow_run_id, state, force=False):
+        """Propose ``state`` (a :class:`client.states.State`); returns the OrchestrationResult."""
+        body = {"state": state.to_json(), "force": force}
+        return OrchestrationResult.from_json(
+            self._call("POST", f"flow_runs/{flow_run_id}/set_state", body))
+
+    def resume_flow_run(self, flow_run_id):
+        """Resume a paused flow run; returns the OrchestrationResult."""
+        return OrchestrationResult.from_json(
+            self._call("POST", f"flow_runs/{flow_run_id}/resume"))
+
+    def read_flow_run_graph(self, flow_run_id):
+        """The run's task runs with their upstream dependencies (graph nodes)."""
+        return self._call("GET", f"flow_runs/{flow_run_id}/graph")
+
+    def send_flow_run_heartbeat(self, flow_run_id):
+        """Tell the server the flow run is alive (Orion extension); also renews the
+        concurrency slot leases its task runs hold."""
+        self._call("POST", f"flow_runs/{flow_run_id}/heartbeat")
+
+    def read_flow_run_states(self, flow_run_id):
+        """Every state of a flow run, oldest first (States)."""
+        return [State.from_json(s) for s in
+                self._call("GET", "flow_run_states/", params={"flow_run_id": str(flow_run_id)})]
+
+    def read_flow_run_state(self, state_id):
+        return State.from_json(self._call("GET", f"flow_run_states/{state_id}"))
+
+    # -- task runs --------------------------------------------------------------------------
+
+    @staticmethod
+    def _task_run_body(task, flow_run_id, dynamic_key, name, extra_tags, task_inputs):
+        body = {"flow_run_id": flow_run_id, "task_key": task.task_key,
+                "dynamic_key": str(dynamic_key)}
+        task_name = getattr(task, "name", None)
+        if name is not None:
+            body["name"] = name
+        elif task_name:
+            body["name"] = f"{task_name}-{dynamic_key}"
+        tags = set(getattr(task, "tags", None) or ())
+        if extra_tags:
+            tags.update(extra_tags)
+        if tags:
+            body["tags"] = sorted(tags)
+        version = getattr(task, "version", None)
+        if version is not None:
+            body["task_version"] = version
+        policy = {}
+        for key, attr in (("retries", "retries"), ("retry_delay", "retry_delay_seconds"),
+                          ("retry_jitter_factor", "retry_jitter_factor")):
+            value = getattr(task, attr, None)
+            if value is not None:
+                policy[key] = value
+        if policy:
+            body["empirical_policy"] = policy
+        if task_inputs:
+            body["task_inputs"] = task_inputs
+        return body
+
+    def create_task_run(self, task, flow_run_id, dynamic_key, name=None, extra_tags=None,
+                        state=None, task_inputs=None):
+        """Create a task run (first state ``state``, default Pending, written without rules),
+        or return the existing one with the same flow run, task key and dynamic key.
+
+        ``task`` is any object with a ``task_key``; its ``name``, ``tags``, ``version``,
+        ``retries``, ``retry_delay_seconds`` (number or list) and ``retry_jitter_factor`` are
+        used when present. ``task_inputs`` maps argument names to lists of
+        ``{"input_type": "task_run"|"parameter"|"constant", ...}``.
+        """
+        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
+                                   task_inputs)
+        if state is not None:
+            body["state"] = state.to_json()
+        return self._call("POST", "task_runs/", body)
+
+    def create_task_run_and_set_state(self, task, flow_run_id, dynamic_key, proposed_state,
+                                      name=None, extra_tags=None, state=None, task_inputs=None):
+        """Create a task run (as :meth:`create_task_run`) and propose ``proposed_state``
+        through the task orchestration rules, in one round trip (Orion extension). Returns
+        ``(task_run, OrchestrationResult)``, the task run as it is after the proposal.
+
+        Without ``state``, the proposal is the new run's first state: ``Pending(...)``, or
+        ``Running(cache_key=...)`` straight away, which may come back Cached (REJECT), WAIT
+        under a full tag limit, or ABORT when the flow run is not RUNNING or a tag's limit is
+        0; when nothing is written the run is left Pending. With ``state`` the run starts in
+        it and the proposal follows. An existing run gets the proposal from its current state.
+        """
+        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
+                                   task_inputs)
+        if state is not None:
+            body["state"] = state.to_json()
+        body["proposed_state"] = proposed_state.to_json()
+        answer = self._call("POST", "task_runs/create_and_set_state", body)
+        return answer["task_run"], OrchestrationResult.from_json(answer["orchestration_result"])
+
+    def read_task_run(self, task_run_id):
+        return self._call("GET", f"task_runs/{task_run_id}")
+
+    def read_task_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                       deployment_filter=None, sort=None, limit=None, offset=0):
+        """Task runs matching the filters, sorted and paged."""
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "task_runs/filter", _paged(body, sort, limit, offset))
+
+    def count_task_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                        deployment_filter=None):
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "task_runs/count", body)
+
+    def update_task_run(self, task_run_id, name=None):
+        """Rename a task run."""
+        body = {} if name is None else {"name": name}
+        self._call("PATCH", f"task_runs/{task_run_id}", body)
+
+    def delete_task_run(self, task_run_id):
+        """Delete a task run with its states."""
+        self._call("DELETE", f"task_runs/{task_run_id}", missing_ok_on_retry=True)
+
+    def set_task_run_state(self, task_run_id, state, force=False):
+        """Propose ``state`` for a task run; returns the OrchestrationResult."""
+        body = {"state": state.to_json(), "force": force}
+        return OrchestrationResult.from_json(
+            self._call("POST", f"task_runs/{task_run_id}/set_state", body))
+
+    def read_task_run_states(self, task_run_id):
+        """Every state of a task run, oldest first (States)."""
+        return [State.from_json(s) for s in
+                self._call("GET", "task_run_states/", params={"task_run_id": str(task_run_id)})]
+
+    def read_task_run_state(self, state_id):
+        return State.from_json(self._call("GET", f"task_run_states/{state_id}"))
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def create_logs(self, logs):
+        """Store log records: dicts with ``name``, ``level``, ``message``, ``timestamp``
+        (aware datetime or ISO string), ``flow_run_id`` and optional ``task_run_id``.
+
+        Each record without an ``id`` is sent with a fresh one (the dicts are not changed), so
+        a retried batch never stores a line twice. Sent in batches of ``LOGS_BATCH_SIZE``.
+        """
+        batch = []
+        for record in logs:
+            if "id" not in record:
+                record = dict(record, id=str(uuid.uuid4()))
+            batch.append(record)
+            if len(batch) == LOGS_BATCH_SIZE:
+                self._call("POST", "logs/", batch)
+                batch = []
+        if batch:
+            self._call("POST", "logs/", batch)
+
+    def read_logs(self, log_filter=None, limit=None, offset=None, sort=None):
+        """Logs matching ``log_filter`` (dict), sorted (default ``"TIMESTAMP_ASC"``), paged."""
+        body = {} if log_filter is None else {"logs": log_filter}
+        return self._call("POST", "logs/filter", _paged(body, sort, limit, offset))
+
+    # -- concurrency limits -----------------------------------------------------------------
+
+    def create_concurrency_limit(self, tag, concurrency_limit):
+        """Upsert the limit on ``tag``; returns its id (uuid.UUID)."""
+        body = {"tag": tag, "concurrency_limit": concurrency_limit}
+        return uuid.UUID(self._call("POST", "concurrency_limits/", body)["id"])
+
+    def read_concurrency_limit(self, concurrency_limit_id):
+        return self._call("GET", f"concurrency_limits/{concurrency_limit_id}")
+
+    def read_concurrency_limit_by_tag(self, tag):
+        return self._call("GET", f"concurrency_limits/tag/{quote(tag, safe='')}")
+
+    def read_concurrency_limits(self, limit=None, offset=0):
+        return self._call("POST", "concurrency_limits/filter", _paged({}, None, limit, offset))
+
+    def reset_concurrency_limit_by_tag(self, tag, slot_override=None):
+        """Drop every lease of the tag's limit, then give its slots to ``slot_override``
+        (task run ids) if given; returns the limit."""
+        body = {} if slot_override is None else {"slot_override": list(slot_override)}
+        return self._call("POST", f"concurrency_limits/tag/{quote(tag, safe='')}/reset", body)
+
+    def delete_concurrency_limit(self, concurrency_limit_id):
+        self._call("DELETE", f"concurrency_limits/{concurrency_limit_id}",
+                   missing_ok_on_retry=True)
+
+    def delete_concurrency_limit_by_tag(self, tag):
+        self._call("DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}",
+                   missing_ok_on_retry=True)
+
+
+def get_client(api=None, **kwargs):
+    """A new :class:`OrionClient` with the current settings (see its arguments)."""
+    return OrionClient(api, **kwargs)

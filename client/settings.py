@@ -1,0 +1,73 @@
+"""Client settings: ``ORION_*`` environment variables, read when a client is made.
+
+Same names as the server's settings where both sides have one (``ORION_HOME``, ``ORION_API_KEY``).
+Nothing here reads the environment at import time: :func:`get_settings` does, and every
+:class:`client.client.OrionClient` calls it when it is built (unless given settings).
+
+| variable | default | meaning |
+|---|---|---|
+| ``ORION_API_URL`` | unset | the server's API, e.g. ``http://127.0.0.1:4200/api``; unset = ephemeral |
+| ``ORION_API_KEY`` | unset | sent as ``Authorization: Bearer <key>`` |
+| ``ORION_API_TIMEOUT`` | ``30`` | seconds an HTTP call may take (connect, read, write each) |
+| ``ORION_API_RETRIES`` | ``6`` | how many times a failed call is retried (0 = never) |
+| ``ORION_API_RETRY_DELAY_SECONDS`` | ``0.5`` | first backoff delay; doubled on each retry |
+| ``ORION_API_RETRY_MAX_DELAY_SECONDS`` | ``10`` | longest backoff delay between two attempts |
+| ``ORION_HOME`` | ``~/.orion`` | local state; the ephemeral API's database is ``$ORION_HOME/orion.db`` |
+| ``ORION_HEARTBEAT_SECONDS`` | ``30`` | how often a running flow run reports it is alive |
+"""
+import os
+from dataclasses import dataclass
+
+__all__ = ["Settings", "get_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a client needs to know; see the module docstring for each value."""
+
+    api_url: str | None = None
+    api_key: str | None = None
+    api_timeout: float = 30.0
+    api_retries: int = 6
+    api_retry_delay_seconds: float = 0.5
+    api_retry_max_delay_seconds: float = 10.0
+    home: str = "~/.orion"
+    heartbeat_seconds: float = 30.0
+
+    @property
+    def home_path(self):
+        """``home`` with ``~`` expanded, as an absolute path."""
+        return os.path.abspath(os.path.expanduser(self.home))
+
+
+def _number(environ, name, default, kind):
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}.") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must not be negative.")
+    return value
+
+
+def get_settings(environ=None):
+    """Read the client settings from ``environ`` (default: ``os.environ``) now.
+
+    Raises ``ValueError`` naming the variable when a number does not parse or is negative.
+    An empty ``ORION_API_URL`` or ``ORION_API_KEY`` counts as unset.
+    """
+    environ = os.environ if environ is None else environ
+    return Settings(
+        api_url=(environ.get("ORION_API_URL") or "").strip().rstrip("/") or None,
+        api_key=(environ.get("ORION_API_KEY") or "").strip() or None,
+        api_timeout=_number(environ, "ORION_API_TIMEOUT", 30.0, float),
+        api_retries=_number(environ, "ORION_API_RETRIES", 6, int),
+        api_retry_delay_seconds=_number(environ, "ORION_API_RETRY_DELAY_SECONDS", 0.5, float),
+        api_retry_max_delay_seconds=_number(
+            environ, "ORION_API_RETRY_MAX_DELAY_SECONDS", 10.0, float),
+        home=environ.get("ORION_HOME") or "~/.orion",
+        heartbeat_seconds=_number(environ, "ORION_HEARTBEAT_SECONDS", 30.0, float),
+    )
