@@ -21,6 +21,7 @@ from app.orchestration.core_policy import (
 from app.orchestration.engine import orchestrate
 from app.orchestration.global_policy import GlobalFlowPolicy, GlobalTaskPolicy
 from app.orchestration.rules import OrchestrationContext, ProposedState, SetStateStatus
+from app.states import TERMINAL_STATES
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +142,26 @@ def _mirror_onto_parent_task(run, state):
         "type": state.type, "name": state.name, "message": state.message,
         "data": state.data, "state_details": details,
     }, True)
+
+
+def finish_task_runs(flow_run_id, state_type, name, message):
+    """Force every task run of a flow run that is not in a final state (none included) into a
+    new ``state_type`` state called ``name`` with ``message``; returns how many.
+
+    Call inside the transaction that moved the flow run itself to a final state (and so holds
+    its lock): forced task transitions run the global transforms, which give up the task
+    runs' concurrency slot leases. Task runs are locked in id order, as anything locking
+    several of them must.
+    """
+    final = [state.value for state in TERMINAL_STATES]
+    task_run_ids = [row.id for row in (
+        TaskRun.select(TaskRun.id)
+        .where((TaskRun.flow_run == flow_run_id)
+               & (TaskRun.state_type.is_null() | TaskRun.state_type.not_in(final)))
+        .order_by(TaskRun.id))]
+    for task_run_id in task_run_ids:
+        _transition(TASK_RUNS, task_run_id, {
+            "type": state_type, "name": name, "message": message, "data": None,
+            "state_details": {},
+        }, True)
+    return len(task_run_ids)
