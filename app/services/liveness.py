@@ -14,7 +14,8 @@ that is when it entered the state (for RUNNING, when it started running). Then:
   to finish the cancel. (A client too old to heartbeat is declared gone after the timeout.)
 
 Each run is moved by a forced orchestration with a message saying why; its task runs that are
-not final get the same final type, and so give up their concurrency slot leases.
+not final get the same final type (Crashed here; Cancelled by the cancellation cascade of
+``app.services.orchestration``), and so give up their concurrency slot leases.
 
 These are plain functions with an explicit ``now``: idempotent (a run that moved no longer
 matches) and safe to run at once from several threads or processes. Each batch of runs is
@@ -139,7 +140,8 @@ def _finish(run_id, state_type, name, message):
                 "type": state_type.value, "name": name, "message": message, "data": None,
                 "state_details": {},
             }, force=True)
-            if result.written:
+            # Cancelled cascades to the task runs by itself (see app.services.orchestration).
+            if result.written and state_type is StateType.CRASHED:
                 finish_task_runs(run_id, state_type.value, name, message)
     except Exception:  # one bad run must not stop the sweep; it is retried next loop
         log.exception("liveness: could not move flow run %s to %s", run_id, name)
