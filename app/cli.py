@@ -1,4 +1,4 @@
-"""The ``orion`` command line: serve the API, migrate and reset the database.
+"""The ``orion`` command line: serve the API, run the RQ worker and cron, manage the database.
 
 The work queue, concurrency limit and flow run commands talk to the API over HTTP instead
 (:mod:`app.cli_api`).
@@ -10,6 +10,9 @@ database themselves. Expected failures (a database newer than this Orion, an unk
 an unreachable database) print one ``Error:`` line and exit with status 1, without a traceback.
 """
 import gc
+import signal
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import click
@@ -63,6 +66,10 @@ def start(host, port, workers, threads):
     it only refuses a database newer than this Orion), then runs gunicorn (gthread workers)
     until stopped. The app is built once in the gunicorn master and forked into the workers
     (preload), so a broken app fails here, before gunicorn starts.
+
+    Services (scheduling deployments, marking late runs): without ORION_REDIS_URL they run
+    on a thread of one gunicorn worker (see app.embedded); with it, one RQ worker and the
+    rq cron process are started as children and stopped when the server stops.
     """
     config = _settings()
     host = host or config["SERVER_HOST"]
@@ -90,19 +97,103 @@ def start(host, port, workers, threads):
     click.echo(f"Orion API:  {base}/api   (set ORION_API_URL={base}/api to use this server)")
     click.echo(f"Dashboard:  {base}/")
     click.echo(f"API docs:   {base}/docs")
-    _serve(
-        app,
-        {
-            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-            "workers": workers or config["SERVER_WORKERS"],
-            "threads": threads or config["SERVER_THREADS"],
-            "worker_class": "gthread",
-            "preload_app": True,
-            "proc_name": "orion",
-            # gunicornc's socket defaults to one path per user, which two servers would share.
-            "control_socket_disable": True,
-        },
-    )
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers or config["SERVER_WORKERS"],
+        "threads": threads or config["SERVER_THREADS"],
+        "worker_class": "gthread",
+        "preload_app": True,
+        "proc_name": "orion",
+        # gunicornc's socket defaults to one path per user, which two servers would share.
+        "control_socket_disable": True,
+    }
+    children = []
+    if config["REDIS_URL"]:
+        children = [_spawn(rq_command("worker", config)), _spawn(rq_command("cron", config))]
+        click.echo(f"Services:   RQ worker (pid {children[0].pid}) and rq cron "
+                   f"(pid {children[1].pid}) on {_display_url(config['REDIS_URL'])}")
+    else:
+        options["post_worker_init"] = _start_embedded_services
+        click.echo("Services:   embedded (set ORION_REDIS_URL to run them on RQ workers)")
+    try:
+        _serve(app, options)
+    finally:
+        _stop(children)
+
+
+def _start_embedded_services(worker):
+    """gunicorn hook, in each worker after fork: start the embedded services thread (one
+    process among all runs the services; see app.embedded)."""
+    from app.embedded import ServiceThread
+
+    ServiceThread(worker.wsgi.config, logger=worker.log).start()
+
+
+def rq_command(kind, config, burst=False):
+    """The argv of an ``rq worker`` (``kind="worker"``) or ``rq cron`` process for Orion.
+
+    Both import ``workers`` by dotted path (the app never imports it) and read the same
+    ORION_* environment as this process.
+    """
+    url = config["REDIS_URL"]
+    if kind == "cron":
+        return [sys.executable, "-m", "rq.cli", "cron", "--url", url, "workers.cron_config"]
+    argv = [sys.executable, "-m", "rq.cli", "worker", "--url", url]
+    if burst:
+        argv.append("--burst")
+    return argv + [config["REDIS_QUEUE"]]
+
+
+def _spawn(argv):
+    return subprocess.Popen(argv)
+
+
+def _stop(children, timeout=10):
+    """Ask child processes to stop (SIGTERM: rq finishes the current job), then kill them."""
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@orion_cli.command()
+@click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
+def worker(burst):
+    """Run an RQ worker for Orion's service jobs (needs ORION_REDIS_URL)."""
+    config = _redis_settings()
+    _run_until_done(rq_command("worker", config, burst=burst))
+
+
+@orion_cli.command()
+def cron():
+    """Run the one ``rq cron`` process that enqueues the periodic service jobs (needs
+    ORION_REDIS_URL). Run exactly one per Redis."""
+    _run_until_done(rq_command("cron", _redis_settings()))
+
+
+def _redis_settings():
+    config = current_app.config if has_app_context() else load_config()
+    if not config["REDIS_URL"]:
+        raise click.ClickException("ORION_REDIS_URL is not set: the services run embedded in "
+                                   "`orion start`, no RQ worker or cron is needed.")
+    return config
+
+
+def _run_until_done(argv):
+    """Run ``argv`` in the foreground and exit with its status; Ctrl-C and SIGTERM stop it."""
+    child = subprocess.Popen(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+    try:
+        status = child.wait()
+    except KeyboardInterrupt:
+        _stop([child])
+        status = child.returncode
+    raise SystemExit(status)
 
 
 @orion_cli.group("db")

@@ -39,6 +39,28 @@ class DefaultConfig:
     TASK_CONCURRENCY_SLOT_WAIT_SECONDS = 30
     # Seconds a task run's concurrency slot lease lasts; an expired lease frees the slot.
     TASK_CONCURRENCY_LEASE_SECONDS = 300
+    # Scheduler service: keep each active deployment at least SCHEDULER_MIN_RUNS future runs
+    # and SCHEDULER_MIN_SCHEDULED_TIME_SECONDS ahead, generating at most SCHEDULER_MAX_RUNS
+    # runs up to SCHEDULER_MAX_SCHEDULED_TIME_SECONDS ahead; every LOOP_SECONDS.
+    SCHEDULER_ENABLED = True
+    SCHEDULER_LOOP_SECONDS = 60
+    SCHEDULER_DEPLOYMENT_BATCH_SIZE = 100
+    SCHEDULER_MIN_RUNS = 3
+    SCHEDULER_MAX_RUNS = 100
+    SCHEDULER_MIN_SCHEDULED_TIME_SECONDS = 3600
+    SCHEDULER_MAX_SCHEDULED_TIME_SECONDS = 100 * 24 * 3600
+    # Runs inserted per statement.
+    SCHEDULER_INSERT_BATCH_SIZE = 500
+    # Most runs one POST /api/deployments/{id}/schedule (a backfill) may ask for.
+    SCHEDULER_MAX_BACKFILL_RUNS = 10000
+    # Late-runs service: Scheduled runs more than LATE_RUNS_AFTER_SECONDS past their time
+    # become Late, LATE_RUNS_BATCH_SIZE per transaction, every LATE_RUNS_LOOP_SECONDS.
+    LATE_RUNS_ENABLED = True
+    LATE_RUNS_LOOP_SECONDS = 5
+    LATE_RUNS_AFTER_SECONDS = 5
+    LATE_RUNS_BATCH_SIZE = 400
+    # RQ queue the service jobs go to (with ORION_REDIS_URL).
+    REDIS_QUEUE = "orion"
     # Liveness service (app/services/liveness.py), every LIVENESS_LOOP_SECONDS: a RUNNING flow
     # run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes Crashed, a PENDING
     # one not started within PENDING_TIMEOUT seconds becomes Crashed, and a CANCELLING one

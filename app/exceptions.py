@@ -15,3 +15,7 @@ class SchemaTooNew(OrionError):
 
 class ObjectAlreadyExists(OrionError):
     """An object with the same unique name already exists (HTTP 409)."""
+
+
+class Conflict(OrionError):
+    """The request cannot be done in the object's current state (HTTP 409)."""

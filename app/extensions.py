@@ -12,7 +12,7 @@ from flask import request
 from flask_smorest import Api
 from peewee import IntegrityError, InterfaceError, OperationalError
 
-from app.exceptions import ObjectAlreadyExists, ObjectNotFound
+from app.exceptions import Conflict, ObjectAlreadyExists, ObjectNotFound
 from app.schemas.errors import ErrorSchema
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class OrionApi(Api):
         app = self._app
         app.register_error_handler(ObjectNotFound, lambda e: ({"detail": str(e)}, 404))
         app.register_error_handler(ObjectAlreadyExists, lambda e: ({"detail": str(e)}, 409))
+        app.register_error_handler(Conflict, lambda e: ({"detail": str(e)}, 409))
         app.register_error_handler(IntegrityError, _integrity_error)
         app.register_error_handler(OperationalError, _database_unavailable)
         app.register_error_handler(InterfaceError, _database_unavailable)

@@ -2,6 +2,7 @@
 from app.blueprints.api import (
     agents,
     concurrency_limits,
+    deployments,
     flow_runs,
     flows,
     logs,
@@ -12,6 +13,7 @@ from app.blueprints.api import (
 )
 from app.blueprints.api.common import StrictUUIDConverter
 from app.schemas.actions import TaskRunCreateSchema
+from app.schemas.deployments import DeploymentScheduleSchema
 from app.schemas.filters import PagedBody
 
 API_BLUEPRINTS = (
@@ -25,6 +27,7 @@ API_BLUEPRINTS = (
     concurrency_limits.blp,
     work_queues.blp,
     agents.blp,
+    deployments.blp,
 )
 
 
@@ -36,6 +39,7 @@ def apply_schema_limits(config):
     """
     PagedBody.max_limit = config["API_DEFAULT_LIMIT"]
     TaskRunCreateSchema.cache_key_max_length = config["API_TASK_CACHE_KEY_MAX_LENGTH"]
+    DeploymentScheduleSchema.max_backfill_runs = config["SCHEDULER_MAX_BACKFILL_RUNS"]
 
 
 def register_api(app, api):

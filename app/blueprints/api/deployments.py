@@ -1,0 +1,132 @@
+"""Deployments: ``/api/deployments``."""
+import datetime
+
+from flask import current_app
+from flask.views import MethodView
+
+from app.blueprints.api.common import Blueprint, json_response, no_content
+from app.schemas.core import FlowRunSchema, dump_flow_run
+from app.schemas.deployments import (
+    DeploymentCreateSchema,
+    DeploymentFlowRunCreateSchema,
+    DeploymentSchema,
+    DeploymentScheduleSchema,
+    DeploymentUpdateSchema,
+    ScheduleResultSchema,
+    dump_deployment,
+    dump_schedule_result,
+)
+from app.schemas.filters import DeploymentCountBody, DeploymentFilterBody
+from app.services import deployments
+from app.services.scheduler import SchedulerSettings
+
+blp = Blueprint("deployments", __name__, url_prefix="/api/deployments",
+                description="Deployments: flows packaged to run on a schedule or on demand.")
+
+
+def _settings():
+    return SchedulerSettings.from_config(current_app.config)
+
+
+@blp.route("/")
+class Deployments(MethodView):
+    @blp.arguments(DeploymentCreateSchema)
+    @blp.response(201, DeploymentSchema)
+    @blp.alt_response(200, schema=DeploymentSchema, success=True,
+                      description="A deployment of this flow with this name existed; the "
+                                  "fields given were updated.")
+    def post(self, data):
+        """Create a deployment, or update the one with the same flow and name.
+
+        A scheduled deployment's first runs exist when this answers.
+        """
+        deployment, created = deployments.create_deployment(data, _settings())
+        return json_response(dump_deployment(deployment), 201 if created else 200)
+
+
+@blp.route("/<uuid:deployment_id>")
+class DeploymentById(MethodView):
+    @blp.response(200, DeploymentSchema)
+    def get(self, deployment_id):
+        """Read a deployment by id."""
+        return json_response(dump_deployment(deployments.read_deployment(deployment_id)))
+
+    @blp.arguments(DeploymentUpdateSchema)
+    @blp.response(204)
+    def patch(self, changes, deployment_id):
+        """Update a deployment; a change its scheduled runs depend on replaces them."""
+        deployments.update_deployment(deployment_id, changes, _settings())
+        return no_content()
+
+    @blp.response(204)
+    def delete(self, deployment_id):
+        """Delete a deployment and its future scheduled runs."""
+        deployments.delete_deployment(deployment_id)
+        return no_content()
+
+
+@blp.get("/name/<flow_name>/<deployment_name>")
+@blp.response(200, DeploymentSchema)
+def read_deployment_by_name(flow_name, deployment_name):
+    """Read a deployment by its flow's name and its own."""
+    return json_response(dump_deployment(
+        deployments.read_deployment_by_name(flow_name, deployment_name)))
+
+
+@blp.post("/filter")
+@blp.arguments(DeploymentFilterBody)
+@blp.response(200, DeploymentSchema(many=True))
+def filter_deployments(body):
+    """List deployments matching filters, sorted and paged."""
+    return json_response([dump_deployment(d) for d in deployments.read_deployments(body)])
+
+
+@blp.post("/count")
+@blp.arguments(DeploymentCountBody)
+@blp.response(200, description="The number of matching deployments.")
+def count_deployments(body):
+    """Count deployments matching filters."""
+    return json_response(deployments.count_deployments(body))
+
+
+@blp.post("/<uuid:deployment_id>/set_schedule_active")
+@blp.response(204)
+def set_schedule_active(deployment_id):
+    """Resume a deployment's schedule (its runs are scheduled at once)."""
+    deployments.set_schedule_active(deployment_id, True, _settings())
+    return no_content()
+
+
+@blp.post("/<uuid:deployment_id>/set_schedule_inactive")
+@blp.response(204)
+def set_schedule_inactive(deployment_id):
+    """Pause a deployment's schedule (its future auto-scheduled runs are deleted)."""
+    deployments.set_schedule_active(deployment_id, False, _settings())
+    return no_content()
+
+
+@blp.post("/<uuid:deployment_id>/create_flow_run")
+@blp.arguments(DeploymentFlowRunCreateSchema)
+@blp.response(201, FlowRunSchema)
+@blp.alt_response(200, schema=FlowRunSchema, success=True,
+                  description="A run with this idempotency key already existed.")
+def create_flow_run(data, deployment_id):
+    """Create a flow run of a deployment (parameters merged over its own, tags added)."""
+    run, created = deployments.create_flow_run_from_deployment(deployment_id, data)
+    return json_response(dump_flow_run(run), 201 if created else 200)
+
+
+@blp.post("/<uuid:deployment_id>/schedule")
+@blp.arguments(DeploymentScheduleSchema)
+@blp.response(201, ScheduleResultSchema, description="Runs were written.")
+@blp.alt_response(200, schema=ScheduleResultSchema, success=True,
+                  description="dry_run: what would be scheduled; nothing was written.")
+def schedule_deployment(body, deployment_id):
+    """Schedule runs for an explicit range: a backfill of every slot, past or future."""
+    min_time = body.get("min_time")
+    result = deployments.schedule_range(
+        deployment_id, _settings(),
+        start_time=body.get("start_time"), end_time=body.get("end_time"),
+        min_time=datetime.timedelta(seconds=min_time) if min_time is not None else None,
+        min_runs=body.get("min_runs"), max_runs=body.get("max_runs"), dry_run=body["dry_run"])
+    return json_response(dump_schedule_result(result), 200 if result.dry_run else 201)

@@ -1,0 +1,296 @@
+"""The scheduler and late-runs services: plain functions with an explicit ``now``.
+
+Both are idempotent and safe to run at the same time from several threads or processes:
+
+- Scheduled runs carry the idempotency key ``scheduled {deployment_id} {UTC ISO time}`` and
+  are inserted with ``ON CONFLICT DO NOTHING`` on the (flow, idempotency_key) unique index, so
+  overlapping schedulers never duplicate a run, and a run that left SCHEDULED (cancelled,
+  completed) is never recreated. On PostgreSQL each batch of deployments is locked with
+  ``FOR UPDATE SKIP LOCKED``: two schedulers split the work, and a deployment being updated
+  (which regenerates its own runs in its transaction) is left to that update.
+- Late marking locks its batch the same way and re-checks, under the lock, that each run is
+  still SCHEDULED and named "Scheduled"; a run is marked Late once.
+
+SQLite needs no row locks: every write transaction holds the database lock (BEGIN IMMEDIATE).
+"""
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+
+from peewee import JOIN, fn
+
+from app.db import database, is_sqlite
+from app.models import Deployment, FlowRun, FlowRunState, utcnow
+from app.schedules import ScheduleError, parse_schedule
+from app.services.names import generate_run_name
+from app.services.orchestration import set_flow_run_state
+from app.states import StateType
+
+log = logging.getLogger(__name__)
+
+UTC = datetime.timezone.utc
+AUTO_SCHEDULED_TAG = "auto-scheduled"
+SCHEDULED = StateType.SCHEDULED.value
+# A run's retry policy when nothing else is given (as FlowRunPolicySchema loads {}).
+DEFAULT_FLOW_RUN_POLICY = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": None,
+                           "retry_delay": None, "pause_keys": [], "resuming": False}
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """The scheduler's limits (ORION_SCHEDULER_* settings)."""
+
+    min_runs: int = 3
+    max_runs: int = 100
+    min_scheduled_time: datetime.timedelta = datetime.timedelta(hours=1)
+    max_scheduled_time: datetime.timedelta = datetime.timedelta(days=100)
+    deployment_batch_size: int = 100
+    insert_batch_size: int = 500
+
+    @classmethod
+    def from_config(cls, config):
+        """The settings from an Orion config mapping."""
+        return cls(
+            min_runs=config["SCHEDULER_MIN_RUNS"],
+            max_runs=config["SCHEDULER_MAX_RUNS"],
+            min_scheduled_time=datetime.timedelta(
+                seconds=config["SCHEDULER_MIN_SCHEDULED_TIME_SECONDS"]),
+            max_scheduled_time=datetime.timedelta(
+                seconds=config["SCHEDULER_MAX_SCHEDULED_TIME_SECONDS"]),
+            deployment_batch_size=config["SCHEDULER_DEPLOYMENT_BATCH_SIZE"],
+            insert_batch_size=config["SCHEDULER_INSERT_BATCH_SIZE"],
+        )
+
+
+def idempotency_key(deployment_id, date):
+    """The idempotency key of the scheduled run of a deployment at ``date``."""
+    return f"scheduled {deployment_id} {date.astimezone(UTC).isoformat()}"
+
+
+def _lock_skipping(query):
+    """Lock the selected rows, skipping rows another transaction holds (PostgreSQL)."""
+    return query if is_sqlite() else query.for_update(skip_locked=True)
+
+
+def schedule_dates(schedule, start, end, max_runs, min_runs=None, min_time=None, taken=()):
+    """The dates of a stored ``schedule`` from ``start`` to ``end``, at most ``max_runs``.
+
+    With ``min_runs`` and ``min_time`` (a timedelta), generation stops at the first date
+    that makes both true: at least ``min_runs`` dates, the last at least ``min_time`` after
+    ``start``. Dates in ``taken`` (slots whose run exists but left SCHEDULED, e.g. was
+    cancelled) are passed over and not counted. Raises ScheduleError for a schedule that
+    cannot be used.
+    """
+    dates = []
+    for date in parse_schedule(schedule).iter_dates(start, end):
+        if date in taken:
+            continue
+        dates.append(date)
+        if len(dates) >= max_runs:
+            break
+        if (min_runs is not None and min_time is not None
+                and len(dates) >= min_runs and date >= start + min_time):
+            break
+    return dates
+
+
+def build_scheduled_runs(deployment, dates, now):
+    """Rows (run dicts, state dicts) of a deployment's auto-scheduled runs at ``dates``."""
+    runs, states = [], []
+    tags = [AUTO_SCHEDULED_TAG] + [t for t in deployment.tags if t != AUTO_SCHEDULED_TAG]
+    for date in dates:
+        date = date.astimezone(UTC)
+        run_id, state_id = uuid.uuid4(), uuid.uuid4()
+        runs.append({
+            "id": run_id, "created": now, "updated": now, "name": generate_run_name(),
+            "tags": tags, "empirical_policy": DEFAULT_FLOW_RUN_POLICY,
+            "state_id": state_id, "state_type": SCHEDULED, "state_name": "Scheduled",
+            "state_timestamp": now, "run_count": 0, "expected_start_time": date,
+            "next_scheduled_start_time": date, "start_time": None, "end_time": None,
+            "total_run_time": 0.0, "flow": deployment.flow_id, "deployment": deployment.id,
+            "work_queue_name": deployment.work_queue_name, "flow_version": None,
+            "parameters": deployment.parameters, "context": {},
+            "idempotency_key": idempotency_key(deployment.id, date),
+            "parent_task_run_id": None, "auto_scheduled": True,
+            "infrastructure_document_id": deployment.infrastructure_document_id,
+            "infrastructure_pid": None, "created_by": None,
+        })
+        states.append({
+            "id": state_id, "created": now, "updated": now, "flow_run": run_id,
+            "type": SCHEDULED, "name": "Scheduled", "timestamp": now,
+            "message": "Flow run scheduled", "data": None,
+            "state_details": {"flow_run_id": str(run_id), "scheduled_time": date.isoformat()},
+        })
+    return runs, states
+
+
+def insert_scheduled_runs(runs, states, batch_size=500):
+    """Insert runs (skipping any whose idempotency key exists) and the states of those that
+    were new. Call inside a transaction. Returns how many runs were inserted."""
+    inserted = 0
+    for offset in range(0, len(runs), batch_size):
+        batch = runs[offset:offset + batch_size]
+        FlowRun.insert_many(batch).on_conflict_ignore().execute()
+        ids = [run["id"] for run in batch]
+        new = {row[0] for row in FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
+        if new:
+            FlowRunState.insert_many(
+                [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
+            ).execute()
+        inserted += len(new)
+    return inserted
+
+
+def delete_future_scheduled_runs(deployment_id, now):
+    """Delete a deployment's auto-scheduled runs still Scheduled for after ``now`` (their
+    states go with them). Call inside the transaction that changes the deployment."""
+    return (FlowRun.delete()
+            .where((FlowRun.deployment == deployment_id)
+                   & (FlowRun.auto_scheduled == True)  # noqa: E712 (SQL, not Python)
+                   & (FlowRun.state_type == SCHEDULED)
+                   & (FlowRun.state_name == "Scheduled")
+                   & (FlowRun.next_scheduled_start_time > now))
+            .execute())
+
+
+def _taken_slots(deployment_ids, now):
+    """Per deployment, the slots from ``now`` on whose auto-scheduled run left SCHEDULED."""
+    taken = {}
+    query = (FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
+             .where(FlowRun.deployment.in_(deployment_ids)
+                    & (FlowRun.auto_scheduled == True)  # noqa: E712
+                    & (FlowRun.state_type != SCHEDULED)
+                    & (FlowRun.expected_start_time >= now)))
+    for deployment_id, when in query.tuples():
+        taken.setdefault(deployment_id, set()).add(when)
+    return taken
+
+
+def _dates_for(deployment, now, settings, taken):
+    try:
+        return schedule_dates(deployment.schedule, now, now + settings.max_scheduled_time,
+                              settings.max_runs, settings.min_runs, settings.min_scheduled_time,
+                              taken.get(deployment.id, ()))
+    except ScheduleError as error:
+        log.error("deployment %s has an unusable schedule: %s", deployment.id, error)
+        return []
+
+
+def schedule_deployment_runs(deployment, now, settings):
+    """Insert the runs an active deployment's schedule asks for from ``now`` (those that do
+    not exist yet). Call inside a transaction. Returns how many runs were inserted."""
+    if not deployment.is_schedule_active or not deployment.schedule:
+        return 0
+    taken = _taken_slots([deployment.id], now)
+    runs, states = build_scheduled_runs(
+        deployment, _dates_for(deployment, now, settings, taken), now)
+    return insert_scheduled_runs(runs, states, settings.insert_batch_size)
+
+
+def reschedule_deployment(deployment, now, settings):
+    """Replace a changed deployment's future Scheduled auto-scheduled runs with those its
+    current schedule and fields give. Call inside the transaction that changed it, so no
+    reader ever sees the deployment with neither its old nor its new runs."""
+    delete_future_scheduled_runs(deployment.id, now)
+    return schedule_deployment_runs(deployment, now, settings)
+
+
+def _deployments_needing_runs(now, settings, after, limit):
+    """Ids of active scheduled deployments (id > ``after``, in id order) with fewer than
+    min_runs auto-scheduled runs SCHEDULED at or after ``now`` (where generation starts), or
+    none reaching now + min_scheduled_time."""
+    future = (FlowRun
+              .select(FlowRun.deployment.alias("deployment_id"),
+                      fn.COUNT(FlowRun.id).alias("runs"),
+                      fn.MAX(FlowRun.next_scheduled_start_time).alias("latest"))
+              .where((FlowRun.deployment.is_null(False))
+                     & (FlowRun.auto_scheduled == True)  # noqa: E712
+                     & (FlowRun.state_type == SCHEDULED)
+                     & (FlowRun.next_scheduled_start_time >= now))
+              .group_by(FlowRun.deployment)
+              .alias("future"))
+    horizon = FlowRun.next_scheduled_start_time.db_value(now + settings.min_scheduled_time)
+    query = (Deployment
+             .select(Deployment.id)
+             .join(future, JOIN.LEFT_OUTER, on=(Deployment.id == future.c.deployment_id))
+             .where((Deployment.is_schedule_active == True)  # noqa: E712
+                    & Deployment.schedule.is_null(False)
+                    & (future.c.runs.is_null()
+                       | (future.c.runs < settings.min_runs)
+                       | (future.c.latest < horizon)))
+             .order_by(Deployment.id)
+             .limit(limit))
+    if after is not None:
+        query = query.where(Deployment.id > after)
+    return [row[0] for row in query.tuples()]
+
+
+def schedule_deployments(now=None, settings=SchedulerSettings()):
+    """Give every active deployment that needs runs the runs its schedule asks for.
+
+    A deployment needs runs when it has fewer than ``min_runs`` future auto-scheduled runs in
+    SCHEDULED, or none at least ``min_scheduled_time`` ahead. Its dates are generated from
+    ``now``: at most ``max_runs``, not beyond ``now + max_scheduled_time``, stopping once
+    ``min_runs`` dates reach ``now + min_scheduled_time``. Deployments are handled in id
+    order, ``deployment_batch_size`` per transaction. Returns how many runs were inserted.
+    """
+    now = now or utcnow()
+    inserted, after = 0, None
+    while True:
+        ids = _deployments_needing_runs(now, settings, after, settings.deployment_batch_size)
+        if not ids:
+            return inserted
+        with database.atomic():
+            deployments = _lock_skipping(
+                Deployment.select()
+                .where(Deployment.id.in_(ids)
+                       & (Deployment.is_schedule_active == True)  # noqa: E712
+                       & Deployment.schedule.is_null(False))
+                .order_by(Deployment.id))
+            deployments = list(deployments)
+            taken = _taken_slots([d.id for d in deployments], now)
+            runs, states = [], []
+            for deployment in deployments:
+                new_runs, new_states = build_scheduled_runs(
+                    deployment, _dates_for(deployment, now, settings, taken), now)
+                runs += new_runs
+                states += new_states
+            inserted += insert_scheduled_runs(runs, states, settings.insert_batch_size)
+        if len(ids) < settings.deployment_batch_size:
+            return inserted
+        after = ids[-1]
+
+
+def mark_late_runs(now=None, late_after=datetime.timedelta(seconds=5), batch_size=400):
+    """Mark runs Late that are still SCHEDULED and named "Scheduled" more than ``late_after``
+    past their scheduled time.
+
+    Each run goes through a forced orchestration (a new "Late" SCHEDULED state keeping the
+    scheduled time), ``batch_size`` runs per transaction, oldest first. Returns how many
+    runs were marked.
+    """
+    now = now or utcnow()
+    cutoff = now - late_after
+    marked = 0
+    while True:
+        with database.atomic():
+            runs = list(_lock_skipping(
+                FlowRun.select(FlowRun.id, FlowRun.next_scheduled_start_time)
+                .where((FlowRun.state_type == SCHEDULED)
+                       & (FlowRun.state_name == "Scheduled")
+                       & (FlowRun.next_scheduled_start_time <= cutoff))
+                .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+                .limit(batch_size)))
+            marked_now = 0
+            for run in runs:
+                result = set_flow_run_state(run.id, {
+                    "type": SCHEDULED, "name": "Late", "message": None, "data": None,
+                    "state_details": {
+                        "scheduled_time": run.next_scheduled_start_time.isoformat()},
+                }, force=True)
+                marked_now += result.written
+        marked += marked_now
+        # A batch that marked nothing (every run refused) would be selected again forever.
+        if len(runs) < batch_size or not marked_now:
+            return marked

@@ -1,0 +1,277 @@
+"""The scheduler and late-runs services: exact results, idempotency, concurrent runs."""
+import datetime
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+from peewee import fn
+
+from app.db import database
+from app.models import Deployment, Flow, FlowRun, FlowRunState
+from app.services import flow_runs
+from app.services.scheduler import (
+    SchedulerSettings,
+    idempotency_key,
+    mark_late_runs,
+    schedule_dates,
+    schedule_deployments,
+)
+
+UTC = datetime.timezone.utc
+# Saturday 28 March 2026, 22:00 UTC: Europe/Berlin springs forward four hours later.
+NOW = datetime.datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
+SETTINGS = SchedulerSettings(deployment_batch_size=7, insert_batch_size=50)
+
+SCHEDULES = [
+    {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"},
+    {"interval": 900, "anchor_date": "2026-01-01T00:05:00+00:00", "timezone": "Europe/Berlin"},
+    {"interval": 86400, "anchor_date": "2026-01-01T02:30:00+01:00", "timezone": "Europe/Berlin"},
+    {"cron": "0 * * * *", "timezone": "Europe/Berlin", "day_or": True},
+    {"cron": "30 2 * * *", "timezone": "Europe/Berlin", "day_or": True},
+    {"cron": "*/20 * * * *", "timezone": "UTC", "day_or": True},
+    {"rrule": "DTSTART:20260101T023000\nRRULE:FREQ=DAILY", "timezone": "Europe/Berlin"},
+    {"rrule": "FREQ=HOURLY;INTERVAL=2", "timezone": "Europe/Berlin"},
+    {"rrule": "FREQ=WEEKLY;BYDAY=SU;BYHOUR=3", "timezone": "UTC"},
+]
+
+
+def make_deployments(count, active=True):
+    """``count`` deployments of one flow cycling through SCHEDULES, inserted directly (so no
+    runs exist yet). Returns them."""
+    flow = Flow.create(name=f"flow-{uuid.uuid4().hex[:8]}")
+    rows = [
+        Deployment.create(name=f"d{i}", flow=flow.id, schedule=schedule,
+                          is_schedule_active=active, tags=["t"], parameters={"i": i},
+                          work_queue_name="q")
+        for i, schedule in zip(range(count), itertools.cycle(SCHEDULES))
+    ]
+    return rows
+
+
+def expected_runs(deployments, now, settings=SETTINGS):
+    """{(deployment id, UTC time)} the schedules ask for at ``now``."""
+    expected = set()
+    for d in deployments:
+        for date in schedule_dates(d.schedule, now, now + settings.max_scheduled_time,
+                                   settings.max_runs, settings.min_runs,
+                                   settings.min_scheduled_time):
+            expected.add((str(d.id), date.astimezone(UTC)))
+    return expected
+
+
+def actual_runs():
+    """[(deployment id, UTC time)] of every auto-scheduled run, duplicates kept."""
+    return [(str(uuid.UUID(str(d))), t) for d, t in
+            FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
+            .where(FlowRun.auto_scheduled == True).tuples()]  # noqa: E712
+
+
+def assert_consistent():
+    """Every run has exactly one state, which is its current one."""
+    counts = (FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
+              .group_by(FlowRunState.flow_run).tuples())
+    assert {n for _, n in counts} <= {1, 2}
+    missing = FlowRun.select().where(
+        FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id))).count()
+    assert missing == 0
+
+
+def test_scheduler_generates_exactly_what_schedules_ask_for(db):
+    deployments = make_deployments(18)
+    inactive = make_deployments(2, active=False)
+    inserted = schedule_deployments(NOW, SETTINGS)
+    expected = expected_runs(deployments, NOW)
+    runs = actual_runs()
+    assert inserted == len(runs) == len(expected)
+    assert set(runs) == expected
+    assert not {d for d, _ in runs} & {str(d.id) for d in inactive}
+    for d in deployments:
+        times = sorted(t for dep, t in runs if dep == str(d.id))
+        assert len(times) >= 3 and times[-1] >= NOW + datetime.timedelta(hours=1)
+    run = FlowRun.get(FlowRun.deployment == deployments[0].id)
+    assert run.tags == ["auto-scheduled", "t"] and run.parameters == {"i": 0}
+    assert run.work_queue_name == "q" and run.state_name == "Scheduled"
+    assert run.idempotency_key == idempotency_key(deployments[0].id, run.expected_start_time)
+    assert_consistent()
+    # Five more passes at the same time add nothing.
+    for _ in range(5):
+        assert schedule_deployments(NOW, SETTINGS) == 0
+    assert sorted(actual_runs()) == sorted(runs)
+
+
+def test_the_daily_berlin_deployment_keeps_one_run_per_day_across_the_switch(db):
+    flow = Flow.create(name="daily")
+    daily = Deployment.create(name="daily", flow=flow.id,
+                              schedule={"cron": "30 2 * * *", "timezone": "Europe/Berlin"})
+    for day in range(6):
+        schedule_deployments(NOW + datetime.timedelta(days=day), SETTINGS)
+    times = sorted(t for d, t in actual_runs() if d == str(daily.id))
+    local_days = [t.astimezone(datetime.timezone(datetime.timedelta(hours=2))).date()
+                  for t in times]
+    assert len(local_days) == len(set(local_days))
+    assert datetime.datetime(2026, 3, 29, 1, 30, tzinfo=UTC) in times
+    assert all(t.minute == 30 for t in times)
+
+
+def test_later_passes_top_up_and_a_cancelled_run_is_not_recreated(db):
+    deployments = make_deployments(9)
+    schedule_deployments(NOW, SETTINGS)
+    first = FlowRun.select().where(FlowRun.deployment == deployments[0].id).order_by(
+        FlowRun.expected_start_time).first()
+    flow_runs_cancel = {"type": "CANCELLED", "name": "Cancelled", "state_details": {}}
+    from app.services.orchestration import set_flow_run_state
+
+    set_flow_run_state(first.id, flow_runs_cancel, force=True)
+    schedule_deployments(NOW, SETTINGS)
+    keys = [r.idempotency_key for r in FlowRun.select().where(
+        FlowRun.deployment == deployments[0].id)]
+    assert len(keys) == len(set(keys))
+    still_scheduled = FlowRun.select().where(
+        (FlowRun.deployment == deployments[0].id) & (FlowRun.state_type == "SCHEDULED")
+        & (FlowRun.next_scheduled_start_time > NOW)).count()
+    assert still_scheduled >= 3
+    later = NOW + datetime.timedelta(hours=5)
+    schedule_deployments(later, SETTINGS)
+    wanted = expected_runs(deployments, later)
+    assert wanted <= set(actual_runs()) | {
+        (str(deployments[0].id), first.expected_start_time)}
+    assert len(actual_runs()) == len(set(actual_runs()))
+
+
+def _run_in_threads(target, count):
+    barrier = threading.Barrier(count)
+    errors, results = [], []
+
+    def work():
+        try:
+            with database.connection_context():
+                barrier.wait()
+                results.append(target())
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return results
+
+
+def test_concurrent_schedulers_never_duplicate(db):
+    deployments = make_deployments(60)
+    results = _run_in_threads(lambda: schedule_deployments(NOW, SETTINGS), 3)
+    expected = expected_runs(deployments, NOW)
+    runs = actual_runs()
+    assert len(runs) == len(set(runs)) == len(expected) == sum(results)
+    assert set(runs) == expected
+    assert_consistent()
+
+
+SCRIPT = """
+import datetime, sys
+from app.config import load_config
+from app.db import database, init_database
+from app.services.scheduler import SchedulerSettings, mark_late_runs, schedule_deployments
+init_database(load_config({"DATABASE_URL": sys.argv[1]}))
+now = datetime.datetime.fromisoformat(sys.argv[2])
+with database.connection_context():
+    if sys.argv[3] == "schedule":
+        print(schedule_deployments(now, SchedulerSettings(deployment_batch_size=7)))
+    else:
+        print(mark_late_runs(now, batch_size=40))
+"""
+
+
+def _run_processes(app, job, now, count=3):
+    env = {**os.environ, "ORION_HOME": app.config["HOME"]}
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, app.config["DATABASE_URL"],
+                               now.isoformat(), job], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(count)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    return [int(out.strip()) for out, _ in outputs]
+
+
+def test_scheduler_processes_at_once_never_duplicate(app, db):
+    deployments = make_deployments(100)
+    for _ in range(5):
+        schedule_deployments(NOW, SETTINGS)
+    before = actual_runs()
+    later = NOW + datetime.timedelta(hours=6)
+    results = _run_processes(app, "schedule", later)
+    runs = actual_runs()
+    assert len(runs) == len(set(runs))
+    assert set(runs) == set(before) | expected_runs(deployments, later, SchedulerSettings())
+    assert sum(results) == len(runs) - len(before)
+    assert_consistent()
+
+
+def _scheduled_run(flow_id, when, name="Scheduled"):
+    run, _ = flow_runs.create_flow_run({"flow_id": flow_id, "state": {
+        "type": "SCHEDULED", "name": name, "message": None, "data": None,
+        "state_details": {"scheduled_time": when.isoformat()}}})
+    return run.id
+
+
+@pytest.fixture
+def late_candidates(db):
+    """60 overdue Scheduled runs, 60 future ones, 20 overdue AwaitingRetry ones."""
+    now = datetime.datetime.now(UTC)
+    flow = Flow.create(name="late")
+    overdue = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1))
+               for i in range(60)]
+    future = [_scheduled_run(flow.id, now + datetime.timedelta(minutes=i + 1))
+              for i in range(60)]
+    retrying = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1), "AwaitingRetry")
+                for i in range(20)]
+    return now, overdue, future, retrying
+
+
+def _assert_marked_once(overdue, future, retrying):
+    late = FlowRun.select().where(FlowRun.state_name == "Late")
+    assert {r.id for r in late} == set(overdue)
+    late_states = (FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
+                   .where(FlowRunState.name == "Late").group_by(FlowRunState.flow_run).tuples())
+    assert sorted(n for _, n in late_states) == [1] * len(overdue)
+    for run in late:
+        assert run.state_type == "SCHEDULED"
+        state = FlowRunState.get(FlowRunState.id == run.state_id)
+        assert state.state_details["scheduled_time"] == run.next_scheduled_start_time.isoformat()
+        assert run.expected_start_time == run.next_scheduled_start_time
+    assert FlowRun.select().where(FlowRun.id.in_(future)
+                                  & (FlowRun.state_name == "Scheduled")).count() == len(future)
+    assert FlowRun.select().where(FlowRun.id.in_(retrying)
+                                  & (FlowRun.state_name == "AwaitingRetry")).count() == 20
+
+
+def test_mark_late_runs_marks_only_overdue_scheduled_runs_once(late_candidates):
+    now, overdue, future, retrying = late_candidates
+    assert mark_late_runs(now, batch_size=25) == 60
+    assert mark_late_runs(now, batch_size=25) == 0
+    _assert_marked_once(overdue, future, retrying)
+
+
+def test_mark_late_runs_respects_the_grace_period(late_candidates):
+    now, overdue, _, _ = late_candidates
+    # Runs 1..60 minutes overdue; with 30.5 minutes of grace, the 30 oldest are late.
+    assert mark_late_runs(now, datetime.timedelta(minutes=30, seconds=30)) == 30
+
+
+def test_two_late_passes_at_once_mark_each_run_once(late_candidates):
+    now, overdue, future, retrying = late_candidates
+    results = _run_in_threads(lambda: mark_late_runs(now, batch_size=25), 2)
+    assert sum(results) == 60
+    _assert_marked_once(overdue, future, retrying)
+
+
+def test_late_passes_in_processes_mark_each_run_once(app, late_candidates):
+    now, overdue, future, retrying = late_candidates
+    assert sum(_run_processes(app, "late", now, count=2)) == 60
+    _assert_marked_once(overdue, future, retrying)

@@ -1,0 +1,260 @@
+"""RQ workers and the services in `orion start`: real Redis, real rq processes, real servers.
+
+Redis: ``ORION_TEST_REDIS_URL`` (default database 5 on the local server); only that database
+is ever flushed. Servers listen on ports from ``ORION_TEST_PORTS`` (default 4340-4349).
+"""
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+import redis
+from click.testing import CliRunner
+from rq import Queue
+from rq.cron import get_cron_job_ids
+
+from app.cli import orion_cli
+from app.models import Deployment, Flow, FlowRun, FlowRunState
+from app.services import flow_runs
+
+REDIS_URL = os.environ.get("ORION_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
+PORTS = range(*map(int, os.environ.get("ORION_TEST_PORTS", "4340-4350").split("-")))
+UTC = datetime.timezone.utc
+HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
+
+
+@pytest.fixture
+def redis_db():
+    """The test Redis database, empty before and after the test."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+def orion_env(app, **settings):
+    """The environment of an Orion process on the test app's database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
+    env.update(ORION_DATABASE_URL=app.config["DATABASE_URL"], ORION_HOME=app.config["HOME"])
+    env.update({f"ORION_{key}": str(value) for key, value in settings.items()})
+    return env
+
+
+def orion_script():
+    script = shutil.which("orion", path=os.path.dirname(sys.executable))
+    assert script, "the orion console script is missing: run `pip install -e .`"
+    return script
+
+
+def run_orion(app, *args, timeout=60, **settings):
+    return subprocess.run([orion_script(), *args], env=orion_env(app, **settings),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def unscheduled_deployments(count):
+    """Active hourly deployments inserted directly, so no run exists yet."""
+    flow = Flow.create(name=f"flow-{uuid.uuid4().hex[:8]}")
+    return [Deployment.create(name=f"d{i}", flow=flow.id, schedule=HOURLY) for i in range(count)]
+
+
+def overdue_run():
+    """A flow run Scheduled ten minutes ago (late)."""
+    flow, _ = Flow.get_or_create(name="late-flow")
+    when = datetime.datetime.now(UTC) - datetime.timedelta(minutes=10)
+    run, _ = flow_runs.create_flow_run({"flow_id": flow.id, "state": {
+        "type": "SCHEDULED", "name": "Scheduled", "message": None, "data": None,
+        "state_details": {"scheduled_time": when.isoformat()}}})
+    return run.id
+
+
+def future_runs(deployment):
+    return FlowRun.select().where((FlowRun.deployment == deployment.id)
+                                  & (FlowRun.state_name == "Scheduled")).count()
+
+
+def wait_until(condition, timeout, message):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    pytest.fail(message)
+
+
+def test_worker_runs_jobs_enqueued_by_dotted_path(app, db, redis_db):
+    deployments = unscheduled_deployments(5)
+    late = overdue_run()
+    queue = Queue("orion", connection=redis_db)
+    schedule_job = queue.enqueue("workers.jobs.schedule_deployments")
+    late_job = queue.enqueue("workers.jobs.mark_late_runs")
+    result = run_orion(app, "worker", "--burst", REDIS_URL=REDIS_URL)
+    assert result.returncode == 0, result.stderr
+    assert schedule_job.get_status(refresh=True) == "finished", result.stderr
+    assert late_job.get_status(refresh=True) == "finished"
+    assert schedule_job.return_value() == sum(future_runs(d) for d in deployments)
+    assert all(future_runs(d) >= 3 for d in deployments)
+    assert late_job.return_value() == 1
+    assert FlowRun.get_by_id(late).state_name == "Late"
+
+
+def test_worker_and_cron_need_redis(monkeypatch):
+    monkeypatch.delenv("ORION_REDIS_URL", raising=False)
+    for command in ("worker", "cron"):
+        result = CliRunner().invoke(orion_cli, [command])
+        assert result.exit_code == 1
+        assert "ORION_REDIS_URL is not set" in result.output
+
+
+def enqueued(connection, name):
+    """Ids of the jobs rq cron has enqueued for ``workers.jobs.<name>``."""
+    return get_cron_job_ids(f"workers.jobs.{name}", connection)
+
+
+def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
+    env = orion_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1,
+                    LATE_RUNS_LOOP_SECONDS=1)
+    cron = subprocess.Popen([orion_script(), "cron"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(enqueued(redis_db, "schedule_deployments")) >= 2
+                   and len(enqueued(redis_db, "mark_late_runs")) >= 2, 15,
+                   "rq cron did not enqueue both jobs every second")
+        # Redis loses everything; the database still says what to do.
+        redis_db.flushdb()
+        deployments = unscheduled_deployments(3)
+        late = overdue_run()
+        wait_until(lambda: enqueued(redis_db, "schedule_deployments")
+                   and enqueued(redis_db, "mark_late_runs"), 5,
+                   "rq cron did not enqueue again after the flush")
+    finally:
+        cron.send_signal(signal.SIGTERM)
+        output = cron.communicate(timeout=20)[0]
+    assert cron.returncode == 0, output
+    result = run_orion(app, "worker", "--burst", REDIS_URL=REDIS_URL)
+    assert result.returncode == 0, result.stderr
+    assert all(future_runs(d) >= 3 for d in deployments)
+    assert FlowRun.get_by_id(late).state_name == "Late"
+    assert FlowRunState.select().where((FlowRunState.flow_run == late)
+                                       & (FlowRunState.name == "Late")).count() == 1
+
+
+def http(port, method, path, body=None):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api{path}", method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read() or b"null")
+
+
+def free_port_in_range():
+    import socket
+
+    for port in PORTS:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port in {PORTS}")
+
+
+class Server:
+    """A real `orion start` process on the test app's database."""
+
+    def __init__(self, app, tmp_path, workers, **settings):
+        self.port = free_port_in_range()
+        self.log_path = tmp_path / f"server-{self.port}.log"
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [orion_script(), "start", "--port", str(self.port), "--workers", str(workers),
+             "--threads", "2"],
+            env=orion_env(app, **settings), stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if http(self.port, "GET", "/health")[0] == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("orion start did not answer in time: " + self.output())
+
+    def output(self):
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        returncode = self.process.wait(timeout=30)
+        self.log.close()
+        return returncode
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers; read its state.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def create_scheduled_deployment(port):
+    status, flow = http(port, "POST", "/flows/", {"name": "served"})
+    status, deployment = http(port, "POST", "/deployments/", {
+        "name": "hourly", "flow_id": flow["id"], "schedule": HOURLY})
+    assert status == 201
+    status, runs = http(port, "POST", "/flow_runs/filter", {
+        "deployments": {"id": {"any_": [deployment["id"]]}}})
+    return runs
+
+
+def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db, tmp_path):
+    server = Server(app, tmp_path, workers=1, REDIS_URL=REDIS_URL,
+                    SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1)
+    try:
+        output = server.output()
+        assert "RQ worker (pid" in output, output
+        pids = [int(part.split(")")[0]) for part in output.split("pid ")[1:3]]
+        assert all(pid_alive(pid) for pid in pids)
+        # The deployment's first runs exist when the API answers.
+        assert len(create_scheduled_deployment(server.port)) >= 3
+        late = overdue_run()
+        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late", 10,
+                   "the RQ services did not mark the overdue run Late: " + server.output())
+    finally:
+        returncode = server.stop()
+    assert returncode == 0
+    assert not any(pid_alive(pid) for pid in pids), "RQ children outlived the server"
+
+
+def test_orion_start_embedded_runs_services_in_one_worker(app, db, tmp_path):
+    server = Server(app, tmp_path, workers=3, SCHEDULER_LOOP_SECONDS=1,
+                    LATE_RUNS_LOOP_SECONDS=1)
+    try:
+        assert "Services:   embedded" in server.output()
+        assert len(create_scheduled_deployment(server.port)) >= 3
+        deployments = unscheduled_deployments(2)
+        late = overdue_run()
+        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late"
+                   and all(future_runs(d) >= 3 for d in deployments), 10,
+                   "the embedded services did not run: " + server.output())
+        time.sleep(2)
+        runners = [line for line in server.output().splitlines()
+                   if "Embedded services running in process" in line]
+        assert len(runners) == 1, server.output()
+    finally:
+        assert server.stop() == 0
