@@ -77,7 +77,7 @@ def _json_default(value):
         return str(value)
     if isinstance(value, State):
         return value.to_json()
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
 
@@ -189,8 +189,9 @@ class OrionClient:
 
         ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
         JSON (datetimes, UUIDs and States included). Raises :mod:`client.exceptions` errors.
-        With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None): the
-        lost first attempt did the work.
+        With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None) when an
+        earlier attempt may have done the work (its answer was lost, or a gateway gave up on
+        it: 502, 504).
         """
         retries = self.settings.api_retries if retries is None else retries
         kwargs = {"params": params}
@@ -198,10 +199,12 @@ class OrionClient:
             kwargs["content"] = _dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         attempt = 0
+        outcome_unknown = False
         while True:
             try:
                 response = self._http.request(method, path, **kwargs)
             except self._retryable_errors as error:
+                outcome_unknown = True
                 if attempt >= retries:
                     raise ServerUnreachable(
                         f"{method} {self.api_url}/{path} failed after {attempt + 1} "
@@ -211,8 +214,9 @@ class OrionClient:
                 status = response.status_code
                 if status < 400:
                     return response
-                if status == 404 and attempt and missing_ok_on_retry:
+                if status == 404 and outcome_unknown and missing_ok_on_retry:
                     return None
+                outcome_unknown = outcome_unknown or status in (502, 504)
                 retryable = status in (408, 429) or (
                     status >= 500 and status not in _NOT_RETRIED_5XX)
                 if not retryable or attempt >= retries:

@@ -3,10 +3,12 @@
 The first client that needs it builds the app (``app.create_app``, imported here, lazily: the
 only place the client touches the server's code) on the SQLite database
 ``$ORION_HOME/orion.db`` (or ``ORION_DATABASE_URL`` if set), creating the file and applying
-pending migrations first, exactly as ``orion start`` does. One app per process, shared by every
-client after it (the server binds one database per process); later clients get the same app
-whatever their ``ORION_HOME``. Clients reach it through ``httpx.WSGITransport``: the same
-code path as a real server, with no background services, as in Prefect's ephemeral mode.
+pending migrations first, exactly as ``orion start`` does (and, like it, only refusing a
+database newer than this Orion when ``ORION_DATABASE_MIGRATE_ON_START`` is false). One app
+per process, shared by every client after it (the server binds one database per process);
+later clients get the same app whatever their ``ORION_HOME``. Clients reach it through
+``httpx.WSGITransport``: the same code path as a real server, with no background services,
+as in Prefect's ephemeral mode.
 """
 import threading
 
@@ -31,7 +33,9 @@ def _build(home):
     from app.db import database, init_database
 
     overrides = {"HOME": home}
-    init_database(load_config(overrides))
-    with database.connection_context():
-        migrations.upgrade(database)
+    config = load_config(overrides)
+    if config["DATABASE_MIGRATE_ON_START"]:
+        init_database(config)
+        with database.connection_context():
+            migrations.upgrade(database)
     return create_app(overrides)

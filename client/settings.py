@@ -6,13 +6,13 @@ Nothing here reads the environment at import time: :func:`get_settings` does, an
 
 | variable | default | meaning |
 |---|---|---|
-| ``ORION_API_URL`` | unset | the server's API, e.g. ``http://127.0.0.1:4200/api``; unset = ephemeral |
+| ``ORION_API_URL`` | unset | server API (``http://127.0.0.1:4200/api``); unset = ephemeral |
 | ``ORION_API_KEY`` | unset | sent as ``Authorization: Bearer <key>`` |
 | ``ORION_API_TIMEOUT`` | ``30`` | seconds an HTTP call may take (connect, read, write each) |
 | ``ORION_API_RETRIES`` | ``6`` | how many times a failed call is retried (0 = never) |
 | ``ORION_API_RETRY_DELAY_SECONDS`` | ``0.5`` | first backoff delay; doubled on each retry |
 | ``ORION_API_RETRY_MAX_DELAY_SECONDS`` | ``10`` | longest backoff delay between two attempts |
-| ``ORION_HOME`` | ``~/.orion`` | local state; the ephemeral API's database is ``$ORION_HOME/orion.db`` |
+| ``ORION_HOME`` | ``~/.orion`` | local state; the ephemeral API uses ``$ORION_HOME/orion.db`` |
 | ``ORION_HEARTBEAT_SECONDS`` | ``30`` | how often a running flow run reports it is alive |
 """
 import os

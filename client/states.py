@@ -269,10 +269,16 @@ def Cancelling(name="Cancelling", message=None, data=None, state_details=None):
     return State(StateType.CANCELLING, name, message, data, state_details)
 
 
-def Paused(pause_timeout=None, reschedule=False, pause_key=None, name="Paused", message=None,
-           data=None, state_details=None):
-    """PAUSED until resumed, or until ``pause_timeout`` (aware datetime) passes."""
-    details = _details(state_details, pause_timeout=pause_timeout, pause_key=pause_key)
+def Paused(timeout_seconds=None, pause_expiration_time=None, reschedule=False, pause_key=None,
+           name="Paused", message=None, data=None, state_details=None):
+    """PAUSED until resumed, or until the pause expires: ``pause_expiration_time`` (aware
+    datetime) or ``timeout_seconds`` from now (Prefect 2.7's signature; give one at most)."""
+    if timeout_seconds is not None and pause_expiration_time is not None:
+        raise ValueError("Give timeout_seconds or pause_expiration_time, not both.")
+    if timeout_seconds is not None:
+        pause_expiration_time = (datetime.datetime.now(datetime.timezone.utc)
+                                 + datetime.timedelta(seconds=timeout_seconds))
+    details = _details(state_details, pause_timeout=pause_expiration_time, pause_key=pause_key)
     details["pause_reschedule"] = bool(reschedule)
     return State(StateType.PAUSED, name, message, data, details)
 

@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class OrchestrationResult:
-    """What became of a proposal: status, the state to adopt (or None), details, and
-    whether a state row was written (HTTP 201 rather than 200)."""
+    """What became of a proposal: status, the state to adopt (or None), details, whether a
+    state row was written (HTTP 201 rather than 200), and the run row as the transaction left
+    it, with its current state row as ``run.state`` (None if the proposal failed in a rule)."""
 
     status: SetStateStatus
     state: object
     details: dict
     written: bool
+    run: object = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,8 @@ def _transition(kind, run_id, state, force, parameters=None):
     transition_id = (state.get("state_details") or {}).get("transition_id")
     if (transition_id is not None and initial is not None
             and (initial.state_details or {}).get("transition_id") == transition_id):
-        return _replayed(initial, state)
+        run.state = initial
+        return _replayed(initial, state, run)
     context = OrchestrationContext(
         run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(), parameters=parameters,
         proposed_state=ProposedState(
@@ -115,21 +118,22 @@ def _transition(kind, run_id, state, force, parameters=None):
     result_state = validated
     if validated is None and context.response_status is SetStateStatus.REJECT:
         result_state = initial
+    run.state = validated if validated is not None else initial
     return OrchestrationResult(context.response_status, result_state,
-                               context.response_details, validated is not None)
+                               context.response_details, validated is not None, run)
 
 
-def _replayed(current, proposed):
+def _replayed(current, proposed, run):
     """The answer to a proposal the run's current state already resulted from: ACCEPT if it
     was written as proposed, REJECT if a rule put another kind of state in its place (a
     Cached or AwaitingRetry state carries the rejected proposal's transition id)."""
     if current.type == proposed["type"]:
         return OrchestrationResult(SetStateStatus.ACCEPT, current, {"type": "accept_details"},
-                                   False)
+                                   False, run)
     return OrchestrationResult(SetStateStatus.REJECT, current, {
         "type": "reject_details",
         "reason": f"This proposal was already answered with the state {current.name!r}.",
-    }, False)
+    }, False, run)
 
 
 def _mirror_onto_parent_task(run, state):

@@ -67,14 +67,17 @@ def create_task_run_and_set_state(data, proposed, slot_settings=None):
     The creation commits first; the proposal is its own transaction (see
     ``app.services.orchestration``). Retrying the whole call is safe: the run is found again,
     and a proposal carrying the ``transition_id`` of the state it led to writes nothing.
-    Returns ``(run, result, created)`` with ``run`` read after the proposal.
+    Returns ``(run, result, created)`` with ``run`` (and ``run.state``) as they are after the
+    proposal.
     """
     run, created = create_task_run(data, pending_by_default=False)
-    result = set_task_run_state(run.id, proposed, slot_settings=slot_settings)
+    result = after = set_task_run_state(run.id, proposed, slot_settings=slot_settings)
     if run.state is None and not result.written:
-        set_task_run_state(run.id, {"type": StateType.PENDING.value, "name": "Pending",
-                                    "state_details": {}}, force=True)
-    return read_task_run(run.id), result, created
+        after = set_task_run_state(run.id, {"type": StateType.PENDING.value, "name": "Pending",
+                                            "state_details": {}}, force=True)
+    if after.run is None:
+        return read_task_run(run.id), result, created
+    return after.run, result, created
 
 
 def read_task_run(task_run_id):

@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from app.models import TaskRun, TaskRunState
+from app.schemas.core import TaskRunOrchestrationSchema
 from app.services.task_runs import create_task_run
 from tests.conftest import assert_422
 
@@ -27,6 +28,11 @@ def test_creates_and_accepts_running(client, running_flow_run):
     response = start(client, running_flow_run, tags=["io"], name="load-0")
     assert response.status_code == 201
     body = response.get_json()
+    TaskRunOrchestrationSchema().load(body)
+    read = client.get(f"/api/task_runs/{body['task_run']['id']}").get_json()
+    moving = {"estimated_run_time", "estimated_start_time_delta"}  # computed at read time
+    assert {k: v for k, v in body["task_run"].items() if k not in moving} == {
+        k: v for k, v in read.items() if k not in moving}
     run, result = body["task_run"], body["orchestration_result"]
     assert result["status"] == "ACCEPT" and result["state"]["type"] == "RUNNING"
     assert run["state_type"] == "RUNNING" and run["state"]["id"] == result["state"]["id"]
@@ -84,6 +90,7 @@ def test_a_new_run_is_left_pending_when_nothing_is_written(client, running_flow_
     assert body["orchestration_result"]["state"] is None
     assert (body["task_run"]["state_type"], body["task_run"]["state_name"]) == (
         "PENDING", "Pending")
+    TaskRunOrchestrationSchema().load(body)
     assert body["task_run"]["state"]["state_details"]["task_run_id"] == body["task_run"]["id"]
 
 

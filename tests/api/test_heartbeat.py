@@ -51,3 +51,11 @@ def test_heartbeat_of_a_missing_run_is_404(client):
     response = client.post(f"/api/flow_runs/{uuid.uuid4()}/heartbeat")
     assert response.status_code == 404 and "Flow run" in response.get_json()["detail"]
     assert client.post("/api/flow_runs/nope/heartbeat").status_code == 422
+
+
+def test_heartbeat_is_documented(client):
+    spec = client.get("/api/openapi.json").get_json()
+    operation = spec["paths"]["/api/flow_runs/{flow_run_id}/heartbeat"]["post"]
+    assert "Orion extension" in operation["summary"] and "204" in operation["responses"]
+    run_fields = spec["components"]["schemas"]["FlowRun"]["properties"]
+    assert "last_heartbeat" in run_fields

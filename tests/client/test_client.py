@@ -155,7 +155,7 @@ def test_flow_retries_come_back_as_awaiting_retry(orion):
 
 def test_pause_and_resume(orion, running_flow_run):
     timeout = datetime.datetime.now(UTC) + datetime.timedelta(hours=1)
-    paused = orion.set_flow_run_state(running_flow_run.id, Paused(pause_timeout=timeout))
+    paused = orion.set_flow_run_state(running_flow_run.id, Paused(pause_expiration_time=timeout))
     assert paused.status is SetStateStatus.ACCEPT and paused.state.is_paused()
     assert abs(paused.state.state_details.pause_timeout - timeout) < datetime.timedelta(
         seconds=1)
@@ -366,6 +366,11 @@ def test_states():
     copy = retry.copy(message="m")
     assert copy.message == "m" and copy.name == "AwaitingRetry"
     assert copy.state_details.transition_id != retry.state_details.transition_id
+    soon = Paused(timeout_seconds=60, pause_key="p").state_details
+    assert soon.pause_key == "p" and soon.pause_reschedule is False
+    assert 50 < (soon.pause_timeout - datetime.datetime.now(UTC)).total_seconds() <= 60
+    with pytest.raises(ValueError, match="not both"):
+        Paused(timeout_seconds=1, pause_expiration_time=at)
     with pytest.raises(ValueError, match="time zone"):
         Scheduled(scheduled_time=datetime.datetime(2030, 1, 1))
     with pytest.raises(ValueError):

@@ -108,3 +108,19 @@ def test_ephemeral_mode_creates_and_migrates_a_fresh_database(tmp_path):
     # A second process finds the database ready and sees the first one's run.
     second = run_python(code, {"ORION_HOME": str(home)}, cwd=tmp_path)
     assert second["runs"] == ["Completed", "Completed"]
+
+
+def test_ephemeral_mode_leaves_migrations_alone_when_told(tmp_path):
+    out = run_python("""
+        import json
+        from client import get_client
+        from client.exceptions import ServiceUnavailable
+        from client.settings import get_settings
+        import dataclasses
+        settings = dataclasses.replace(get_settings(), api_retries=0)
+        try:
+            get_client(settings=settings).create_flow_from_name("etl")
+        except ServiceUnavailable as error:
+            print(json.dumps(str(error)))
+    """, {"ORION_HOME": str(tmp_path), "ORION_DATABASE_MIGRATE_ON_START": "false"})
+    assert "no such table" in out

@@ -168,6 +168,14 @@ def test_a_delete_retried_after_a_lost_answer_is_done(server):
     with client_for(server) as orion:
         with pytest.raises(ObjectNotFound):
             orion.delete_flow_run("x")
+    # An answered failure did nothing: the 404 that follows it is real.
+    server.script = [(503, {"detail": "busy"}, None), (404, {"detail": "gone"}, None)]
+    with client_for(server) as orion:
+        with pytest.raises(ObjectNotFound, match="gone"):
+            orion.delete_flow_run("x")
+    server.script = [(504, {"detail": "gateway"}, None), (404, {"detail": "gone"}, None)]
+    with client_for(server) as orion:
+        orion.delete_flow_run("x")
 
 
 def test_retried_writes_resend_the_same_keys(server):
