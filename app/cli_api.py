@@ -107,7 +107,8 @@ def _queue(name_or_id):
 
 @work_queue_group.command("create")
 @click.argument("name")
-@click.option("-l", "--limit", type=click.IntRange(0), help="Most runs PENDING or RUNNING at once.")
+@click.option("-l", "--limit", type=click.IntRange(0),
+              help="Most runs PENDING or RUNNING at once.")
 @click.option("-t", "--tag", "tags", multiple=True,
               help="Match runs by tag instead of by queue name (deprecated Orion 2.0 queues).")
 @click.option("-d", "--description", help="What the queue is for.")
