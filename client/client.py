@@ -564,7 +564,7 @@ class OrionClient:
         self._call("DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}",
                    missing_ok_on_retry=True)
 
-    # -- work queues and agents -------------------------------------------------------------
+    # -- work queues, deployments and agents ------------------------------------------------
 
     def create_work_queue(self, name, description=None, is_paused=False,
                           concurrency_limit=None, tags=None):
@@ -615,6 +615,27 @@ class OrionClient:
             if value is not None:
                 body[key] = value
         return self._call("POST", f"work_queues/{work_queue_id}/get_runs", body)
+
+    def create_deployment(self, flow_id, name, **fields):
+        """Create a deployment of a flow, or update the one with the same name (the given
+        ``fields``: ``path``, ``entrypoint``, ``parameters``, ``work_queue_name``,
+        ``schedule`` ...); returns it."""
+        return self._call("POST", "deployments/", {"flow_id": flow_id, "name": name, **fields})
+
+    def read_deployment(self, deployment_id):
+        return self._call("GET", f"deployments/{deployment_id}")
+
+    def create_flow_run_from_deployment(self, deployment_id, state=None, parameters=None,
+                                        idempotency_key=None):
+        """A flow run of the deployment (its parameters updated with ``parameters``), in
+        ``state`` (default Pending); idempotent on ``idempotency_key`` (a fresh one by
+        default, so a retried call returns the same run)."""
+        body = {"idempotency_key": idempotency_key or str(uuid.uuid4())}
+        if state is not None:
+            body["state"] = state.to_json()
+        if parameters is not None:
+            body["parameters"] = parameters
+        return self._call("POST", f"deployments/{deployment_id}/create_flow_run", body)
 
     def read_agent(self, agent_id):
         return self._call("GET", f"agents/{agent_id}")
