@@ -1,4 +1,4 @@
-"""``orion work-queue``, ``orion concurrency-limit`` and ``orion flow-run``: API commands.
+"""``orion work-queue``, ``concurrency-limit``, ``flow-run`` and ``agent``: API commands.
 
 These commands never touch the database: like Prefect's CLI they talk to the API through
 :class:`client.OrionClient`, so they work against any server (``ORION_API_URL``, with
@@ -367,4 +367,37 @@ def flow_run_delete(flow_run_id):
     click.echo(f"Deleted flow run {run_id}.")
 
 
-API_GROUPS = (work_queue_group, concurrency_limit_group, flow_run_group)
+# -- agents ---------------------------------------------------------------------------------
+
+@click.group("agent", cls=ApiGroup)
+def agent_group():
+    """Run flow runs from work queues."""
+
+
+@agent_group.command("start")
+@click.option("-q", "--work-queue", "queues", multiple=True, required=True,
+              help="A work queue to take runs from (created if missing); repeat for several.")
+@click.option("-l", "--limit", type=click.IntRange(1), help="Most flow runs going at once.")
+@click.option("-n", "--name", help="The agent's name in the API [default: agent-<id>].")
+@click.option("--run-once", is_flag=True, help="Poll once, wait for those runs, then exit.")
+@click.option("--prefetch-seconds", type=click.FloatRange(0),
+              help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].")
+def agent_start(queues, limit, name, run_once, prefetch_seconds):
+    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM."""
+    import dataclasses
+    import logging
+
+    from client.agent import Agent, AgentSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
+    settings = AgentSettings.from_env()
+    if prefetch_seconds is not None:
+        settings = dataclasses.replace(settings, prefetch_seconds=prefetch_seconds)
+    client = _client() if isinstance(click.get_current_context().find_root().obj,
+                                     OrionClient) else None
+    Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
+        run_once=run_once)
+
+
+API_GROUPS = (work_queue_group, concurrency_limit_group, flow_run_group, agent_group)
