@@ -43,7 +43,8 @@ def test_flow_with_tasks_completes_with_its_result(orion):
     task_runs = _task_runs(orion)
     assert [t["name"] for t in task_runs] == ["add-0", "add-1", "add-2"]
     assert all(t.state.is_completed() for t in task_runs)
-    assert all(_state_names(orion, t["id"]) == ["Pending", "Running", "Completed"] for t in task_runs)
+    # A task run's first state is the Running it was created with (create_and_set_state).
+    assert all(_state_names(orion, t["id"]) == ["Running", "Completed"] for t in task_runs)
 
 
 def test_task_inputs_record_upstream_runs_parameters_and_constants(orion):
@@ -107,7 +108,7 @@ def test_task_retries_wait_the_delays_the_server_sets(orion):
     assert attempts[1] - attempts[0] >= 0.3 and attempts[2] - attempts[1] >= 0.6
     [task_run] = _task_runs(orion)
     assert _state_names(orion, task_run["id"]) == [
-        "Pending", "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
+        "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
         "Completed"]
     assert task_run.run_count == 3
 
