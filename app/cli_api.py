@@ -391,7 +391,10 @@ def agent_start(queues, limit, name, run_once, prefetch_seconds):
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
-    settings = AgentSettings.from_env()
+    try:
+        settings = AgentSettings.from_env()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     if prefetch_seconds is not None:
         settings = dataclasses.replace(settings, prefetch_seconds=prefetch_seconds)
     client = _client() if isinstance(click.get_current_context().find_root().obj,
