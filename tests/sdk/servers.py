@@ -1,8 +1,9 @@
 """Real processes for SDK tests: an ``orion start`` server and flow scripts run by Python.
 
-Servers listen on the SDK tests' ports (4330-4339), keep their home in a temporary folder and
-are always stopped. PostgreSQL servers use their own database, ``<test database>_server``,
-dropped and created afresh for each server, so the suite's tables are never touched.
+Servers listen on a free port of ORION_TEST_PORTS (see test_server.py), keep their home in a
+temporary folder and are always stopped. PostgreSQL servers use their own database,
+``<test database>_server``, dropped and created afresh for each server, so the suite's tables
+are never touched.
 """
 import os
 import signal

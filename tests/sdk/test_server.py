@@ -7,10 +7,10 @@ import pytest
 
 from client import OrionClient
 from client.settings import Settings
+from tests.client.conftest import free_port_in_range
 from tests.conftest import BACKENDS
 from tests.sdk.servers import Server, base_env, fresh_postgres_url, run_script, start_script
 
-PORTS = {"sqlite": 4330, "postgres": 4331}
 
 # Quick, patient client retries: a restarting server is back within a few seconds.
 CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
@@ -25,7 +25,8 @@ def server(request, tmp_path_factory):
     env = base_env(home, ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
     if request.param == "postgres":
         env["ORION_DATABASE_URL"] = fresh_postgres_url()
-    server = Server(PORTS[request.param], env, home / "server.log")
+    # A free port of ORION_TEST_PORTS: fixed ports collide with other test runs on the machine.
+    server = Server(free_port_in_range(), env, home / "server.log")
     server.start()
     try:
         yield server
