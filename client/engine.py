@@ -544,15 +544,37 @@ def _flow_run_name(flow, parameters):
     return name.format(**parameters)
 
 
-def _run_flow(flow, parameters, orion, parent, return_state):
+def run_flow_run(flow, flow_run, return_state=True):
+    """Run ``flow`` in ``flow_run``, a flow run that already exists (an agent's process runs a
+    deployment's run this way), with the run's own parameters; return its final State (its
+    result with ``return_state=False``). The run's orchestration then goes as for a run
+    :func:`run_flow` creates: propose Running, run the function, propose the final state."""
+    orion = get_sdk_client()
+    setup_logging()
+    with _SigtermTrap():
+        try:
+            parameters, validation_error = _validated(flow, dict(flow_run["parameters"]))
+            return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, None,
+                                     None, return_state)
+        finally:
+            flush_logs()
+
+
+def _validated(flow, parameters):
+    """``(parameters, None)`` validated against the flow's signature, or ``(parameters,
+    error)``."""
     from client.validation import ParameterTypeError, validate_parameters
 
-    validation_error = None
     if flow.validate_parameters:
         try:
-            parameters = validate_parameters(flow.fn, parameters, flow.name)
+            return validate_parameters(flow.fn, parameters, flow.name), None
         except ParameterTypeError as exc:
-            validation_error = exc
+            return parameters, exc
+    return parameters, None
+
+
+def _run_flow(flow, parameters, orion, parent, return_state):
+    parameters, validation_error = _validated(flow, parameters)
     parent_task_run = None
     if parent is not None:
         parent_task_run = _create_parent_task_run(flow, parameters, parent, orion)
@@ -564,6 +586,13 @@ def _run_flow(flow, parameters, orion, parent, return_state):
         state=Pending(), flow_version=flow.version,
         empirical_policy={"retries": flow.retries,
                           "retry_delay": int(flow.retry_delay_seconds or 0)})
+    return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
+                             parent_task_run, return_state, created=True)
+
+
+def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
+                      parent_task_run, return_state, created=False):
+    """Orchestrate and run ``flow`` in the existing ``flow_run``."""
     logger = run_logger(orion, flow_run)
 
     def propose(proposed):
@@ -576,7 +605,8 @@ def _run_flow(flow, parameters, orion, parent, return_state):
         if return_state:
             return answer.state
         raise validation_error
-    logger.info("Created flow run %r for flow %r", flow_run["name"], flow.name)
+    logger.info("%s flow run %r for flow %r", "Created" if created else "Running",
+                flow_run["name"], flow.name)
     context = FlowRunContext(
         flow=flow, flow_run=flow_run, client=orion, task_runner=None, parameters=parameters,
         result_storage=flow.result_storage or (parent.result_storage if parent else None),

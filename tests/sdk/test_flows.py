@@ -43,6 +43,7 @@ def test_flow_with_tasks_completes_with_its_result(orion):
     task_runs = _task_runs(orion)
     assert [t["name"] for t in task_runs] == ["add-0", "add-1", "add-2"]
     assert all(t.state.is_completed() for t in task_runs)
+    # A task run's first state is the Running it was created with (create_and_set_state).
     assert all(_state_names(orion, t["id"]) == ["Running", "Completed"] for t in task_runs)
 
 
