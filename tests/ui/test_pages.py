@@ -96,7 +96,8 @@ def test_navigation_lists_only_built_pages(client):
     html = page(client, "/")
     nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', html, re.S).group(1)
     labels = re.findall(r">([^<]+)</a>", nav)
-    assert labels == ["Dashboard", "Flow runs", "Flows", "Concurrency limits", "API docs"]
+    assert labels == ["Dashboard", "Flow runs", "Flows", "Deployments", "Concurrency limits",
+                      "API docs"]
     assert 'aria-current="page">Dashboard' in nav
 
 

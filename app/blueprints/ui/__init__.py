@@ -173,7 +173,7 @@ def _pretty(value):
 
 def register_ui(app, api):
     """Register the dashboard blueprint, its template helpers and the app-wide error page."""
-    from app.blueprints.ui import pages  # noqa: F401  (routes register on import)
+    from app.blueprints.ui import deployments, pages  # noqa: F401  (routes register on import)
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))

@@ -22,6 +22,7 @@ from app.schemas.core import upstream_task_runs
 from app.services import (
     concurrency_limits,
     dashboard,
+    deployments,
     flow_runs,
     flows,
     saved_searches,
@@ -43,6 +44,7 @@ FLOW_CHOICES = 500
 FLOWS_PER_PAGE = 50
 LIMITS_PER_PAGE = 200
 SAVED_SEARCHES_SHOWN = 50
+DEPLOYMENTS_SHOWN = 100
 
 WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1),
            "week": datetime.timedelta(days=7)}
@@ -123,6 +125,7 @@ def dashboard_page():
         window=window, start=start, end=end, now=now, counts=counts,
         total=sum(counts.values()), chart=_history_chart(start, end, now),
         late=late, failed=failed, upcoming=upcoming, flow_names=names,
+        deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
         custom_start=request.args.get("start", ""), custom_end=request.args.get("end", ""),
     )
@@ -463,7 +466,11 @@ def flow_page(flow_id):
     runs = flow_runs.read_flow_runs({"flows": {"id": {"any_": [str(flow_id)]}},
                                      "sort": "START_TIME_DESC", "limit": RUNS_PER_PAGE})
     since = utcnow() - datetime.timedelta(days=1)
-    return render("ui/flow.html", None, flow=flow, runs=runs,
+    flow_deployments = deployments.read_deployments(
+        {"flows": {"id": {"any_": [str(flow_id)]}}, "sort": "NAME_ASC",
+         "limit": DEPLOYMENTS_SHOWN})
+    return render("ui/flow.html", None, flow=flow, runs=runs, deployments=flow_deployments,
+                  deployments_shown=DEPLOYMENTS_SHOWN,
                   activity=dashboard.run_counts_by_flow([flow.id], since)[str(flow.id)],
                   flow_names={str(flow.id): flow.name},
                   all_runs_url=url_for("ui.flow_runs_page", flow=str(flow_id)))
