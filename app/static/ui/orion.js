@@ -94,7 +94,14 @@
       });
       new uPlot({
         width: Math.max(el.clientWidth || 0, 320), height: 200, series: series,
-        scales: { y: { range: function (u, min, max) { return [0, Math.max(1, max || 0)]; } } },
+        scales: {
+          // Pad the time axis so the first and last bars are whole.
+          x: { time: true, range: function (u, min, max) {
+            var pad = Math.max(1, (max - min) * 0.05);
+            return [min - pad, max + pad];
+          } },
+          y: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } }
+        },
         axes: [{}, { label: "Run time (s)" }]
       }, columns, el);
     });
