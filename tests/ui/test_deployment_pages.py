@@ -295,6 +295,7 @@ def test_custom_run_form_and_errors_next_to_fields(client):
     assert re.search(r'<select id="param-5" name="param.colour"', html)
     assert '<option value="&#34;green&#34;"' in html
     assert "Whom to greet" in html and html.count("(required)") == 2
+    assert re.search(r'name="param.note"[^>]*aria-required="true"', html)
 
     response = post(client, path, {"param.who": "ann", "param.times": "many",
                                    "param.note": "", "start": "2020-01-01T00:00"})
