@@ -5,11 +5,14 @@ never loops over runs issuing queries: counts are grouped in the database, lists
 ``limit``. Time windows are on a run's expected start time (indexed), the time the history
 chart buckets by, so the counts and the chart of one window agree.
 """
+import datetime
+
 from peewee import fn
 
 from app.models import (
     ConcurrencyLimit,
     ConcurrencySlot,
+    Deployment,
     Flow,
     FlowRun,
     FlowRunState,
@@ -18,6 +21,7 @@ from app.models import (
     TaskRunState,
     utcnow,
 )
+from app.schedules import ScheduleError, parse_schedule
 from app.services.common import require_exists
 from app.services.runs import fetch_runs, with_state
 from app.states import StateType
@@ -118,6 +122,68 @@ def run_counts_by_flow(flow_ids, since, until):
     for flow_id, state_type, count in rows:
         counts[str(flow_id)][state_type] = count
     return counts
+
+
+def deployment_names(deployment_ids):
+    """``{deployment id: name}`` for the given deployment ids (None skipped), in one query."""
+    ids = list({str(i) for i in deployment_ids if i is not None})
+    if not ids:
+        return {}
+    return {str(deployment_id): name for deployment_id, name in
+            Deployment.select(Deployment.id, Deployment.name)
+            .where(Deployment.id.in_(ids)).tuples()}
+
+
+def run_counts_by_deployment(deployment_ids, since, until):
+    """``{deployment id: {state type: count}}`` of the runs of the given deployments expected
+    to start in ``[since, until)``; one grouped query."""
+    counts = {str(deployment_id): {} for deployment_id in deployment_ids}
+    if not counts:
+        return counts
+    rows = (FlowRun
+            .select(FlowRun.deployment, FlowRun.state_type, fn.COUNT(FlowRun.id))
+            .where(FlowRun.deployment.in_(list(counts))
+                   & (FlowRun.expected_start_time >= since)
+                   & (FlowRun.expected_start_time < until)
+                   & FlowRun.state_type.is_null(False))
+            .group_by(FlowRun.deployment, FlowRun.state_type)
+            .tuples())
+    for deployment_id, state_type, count in rows:
+        counts[str(deployment_id)][state_type] = count
+    return counts
+
+
+def next_run_times(schedule, count, now=None):
+    """The next ``count`` times (UTC) of a deployment's stored schedule from ``now``, from
+    the schedule itself (runs not yet created included); [] without a usable schedule."""
+    if not schedule:
+        return []
+    try:
+        dates = parse_schedule(schedule).get_dates(count, start=now or utcnow())
+    except ScheduleError:
+        return []
+    return [date.astimezone(datetime.timezone.utc) for date in dates]
+
+
+def recent_runs_of_deployment(deployment_id, before, limit):
+    """The runs of a deployment expected to start before ``before``, the latest first (at
+    most ``limit``), with states."""
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where((FlowRun.deployment == deployment_id)
+                        & (FlowRun.expected_start_time < before))
+                 .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
+                 .limit(limit))
+
+
+def scheduled_runs_of_deployment(deployment_id, since, limit):
+    """The Scheduled runs of a deployment due from ``since`` on, soonest first (at most
+    ``limit``)."""
+    return _runs(with_state(FlowRun, FlowRunState)
+                 .where((FlowRun.deployment == deployment_id)
+                        & (FlowRun.state_type == StateType.SCHEDULED.value)
+                        & (FlowRun.next_scheduled_start_time >= since))
+                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+                 .limit(limit))
 
 
 def task_runs_of(flow_run_id, limit):

@@ -96,8 +96,8 @@ def test_navigation_lists_only_built_pages(client):
     html = page(client, "/")
     nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', html, re.S).group(1)
     labels = re.findall(r">([^<]+)</a>", nav)
-    assert labels == ["Dashboard", "Flow runs", "Flows", "Work queues", "Concurrency limits",
-                      "API docs"]
+    assert labels == ["Dashboard", "Flow runs", "Flows", "Deployments", "Work queues",
+                      "Concurrency limits", "API docs"]
     assert 'aria-current="page">Dashboard' in nav
 
 

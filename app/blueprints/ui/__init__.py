@@ -173,7 +173,8 @@ def _pretty(value):
 
 def register_ui(app, api):
     """Register the dashboard blueprint, its template helpers and the app-wide error page."""
-    from app.blueprints.ui import pages, work_queues  # noqa: F401  (routes register on import)
+    # The modules' routes register on import.
+    from app.blueprints.ui import deployments, pages, work_queues  # noqa: F401
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))

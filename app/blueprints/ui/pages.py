@@ -25,6 +25,7 @@ from app.services import (
     bulk,
     concurrency_limits,
     dashboard,
+    deployments,
     flow_runs,
     flows,
     saved_searches,
@@ -49,6 +50,7 @@ FLOW_CHOICES = 500
 FLOWS_PER_PAGE = 50
 LIMITS_PER_PAGE = 200
 SAVED_SEARCHES_SHOWN = 50
+DEPLOYMENTS_SHOWN = 100
 
 WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1),
            "week": datetime.timedelta(days=7)}
@@ -139,6 +141,7 @@ def dashboard_page():
         window=window, start=start, end=end, now=now, counts=counts,
         total=sum(counts.values()), chart=chart,
         late=late, failed=failed, upcoming=upcoming, flow_names=names,
+        deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
         queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
             :WIDGET_ROWS],
@@ -576,7 +579,11 @@ def flow_page(flow_id):
     runs = flow_runs.read_flow_runs({"flows": {"id": {"any_": [str(flow_id)]}},
                                      "sort": "START_TIME_DESC", "limit": RUNS_PER_PAGE})
     now = utcnow()
-    return render("ui/flow.html", None, flow=flow, runs=runs,
+    flow_deployments = deployments.read_deployments(
+        {"flows": {"id": {"any_": [str(flow_id)]}}, "sort": "NAME_ASC",
+         "limit": DEPLOYMENTS_SHOWN})
+    return render("ui/flow.html", None, flow=flow, runs=runs, deployments=flow_deployments,
+                  deployments_shown=DEPLOYMENTS_SHOWN,
                   activity=dashboard.run_counts_by_flow(
                       [flow.id], now - datetime.timedelta(days=1), now)[str(flow.id)],
                   flow_names={str(flow.id): flow.name},

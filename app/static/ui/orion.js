@@ -73,9 +73,44 @@
     });
   }
 
+  // A deployment's recent runs: one bar per run at its start time, its height the run
+  // time, one series (colour) per state.
+  function drawDurations(root) {
+    if (typeof uPlot === "undefined") { return; }
+    root.querySelectorAll("[data-durations-chart]:not([data-drawn])").forEach(function (el) {
+      var data = JSON.parse(el.querySelector("script[type='application/json']").textContent);
+      el.setAttribute("data-drawn", "");
+      var bars = uPlot.paths.bars({ size: [0.6, 24] });
+      var series = [{ label: "Started" }];
+      var columns = [data.times];
+      data.series.forEach(function (s) {
+        var colour = STATE_COLOURS[s.state] || "#999";
+        series.push({
+          label: s.state.charAt(0) + s.state.slice(1).toLowerCase(), fill: colour,
+          stroke: colour, paths: bars, points: { show: false },
+          value: function (u, v) { return v == null ? "—" : v.toFixed(1) + " s"; }
+        });
+        columns.push(s.seconds);
+      });
+      new uPlot({
+        width: Math.max(el.clientWidth || 0, 320), height: 200, series: series,
+        scales: {
+          // Pad the time axis so the first and last bars are whole.
+          x: { time: true, range: function (u, min, max) {
+            var pad = Math.max(1, (max - min) * 0.05);
+            return [min - pad, max + pad];
+          } },
+          y: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } }
+        },
+        axes: [{}, { label: "Run time (s)" }]
+      }, columns, el);
+    });
+  }
+
   function enhance(root) {
     localizeTimes(root);
     drawCharts(root);
+    drawDurations(root);
   }
 
   // Forms with data-confirm ask before submitting (destructive single-item actions).

@@ -1,0 +1,205 @@
+"""Deployment pages: the list, a deployment's page, pausing and resuming its schedule, and
+starting runs from it (quick run with its defaults, or the custom run form)."""
+import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app, flash, redirect, request, url_for
+
+from app.blueprints.ui import BadParameter, bp, render
+from app.blueprints.ui import params
+from app.blueprints.ui.pages import _local_path, _page_url
+from app.blueprints.ui.parameter_form import form_fields, read_parameters
+from app.blueprints.ui.schedule_words import describe
+from app.models import utcnow
+from app.schemas.core import estimated_run_time
+from app.schemas.deployments import DeploymentFlowRunCreateSchema
+from app.services import dashboard, deployments, flows
+from app.services.scheduler import SchedulerSettings
+
+DEPLOYMENTS_PER_PAGE = 50
+MAX_PAGE = 200
+NEXT_RUNS = 10
+RECENT_RUNS = 50
+RUN_NAME_LENGTH = 200
+# The list's "recent run states" cover this window.
+ACTIVITY_WINDOW = datetime.timedelta(days=1)
+
+
+def _settings():
+    return SchedulerSettings.from_config(current_app.config)
+
+
+def schedule_summary(deployment, now, count=1):
+    """What the pages show of a schedule: words, expression, zone and the next times."""
+    words, expression = describe(deployment.schedule)
+    return {
+        "words": words, "expression": expression,
+        "timezone": (deployment.schedule or {}).get("timezone") or "UTC",
+        "next": (dashboard.next_run_times(deployment.schedule, count, now)
+                 if deployment.is_schedule_active else []),
+    }
+
+
+@bp.get("/deployments")
+def deployments_page():
+    """Deployments by name (filterable by a name substring): flow, schedule, whether it is
+    active, its next run and its runs of the last day by state."""
+    now = utcnow()
+    name = params.text(request.args, "name")
+    page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
+    body = {"deployments": {"name": {"like_": name}} if name else {}, "sort": "NAME_ASC",
+            "limit": DEPLOYMENTS_PER_PAGE + 1, "offset": (page - 1) * DEPLOYMENTS_PER_PAGE}
+    found = deployments.read_deployments(body)
+    has_next = len(found) > DEPLOYMENTS_PER_PAGE
+    found = found[:DEPLOYMENTS_PER_PAGE]
+    return render(
+        "ui/deployments.html", "ui/_deployments_results.html",
+        deployments=found, name=name,
+        schedules={str(d.id): schedule_summary(d, now) for d in found},
+        flow_names=dashboard.flow_names(d.flow_id for d in found),
+        activity=dashboard.run_counts_by_deployment([d.id for d in found],
+                                                    now - ACTIVITY_WINDOW, now),
+        here=request.full_path.rstrip("?"),
+        prev_url=_page_url(page - 1) if page > 1 else None,
+        next_url=_page_url(page + 1) if has_next and page < MAX_PAGE else None,
+    )
+
+
+def _wall_time(when, timezone):
+    """A UTC time as the wall-clock time in the schedule's zone, with the zone's abbreviation."""
+    try:
+        return when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except (ValueError, ZoneInfoNotFoundError):
+        return ""
+
+
+def _durations_chart(runs, now):
+    """The recent runs that started, oldest first, as uPlot columns: start times (epoch
+    seconds) and one run time series (seconds) per state type, None where another state."""
+    started = sorted((r for r in runs if r.start_time), key=lambda r: (r.start_time, str(r.id)))
+    present = sorted({r.state_type for r in started if r.state_type})
+    return {
+        "times": [round(r.start_time.timestamp(), 3) for r in started],
+        "names": [r.name for r in started],
+        "series": [{"state": state_type,
+                    "seconds": [round(estimated_run_time(r, now), 3)
+                                if r.state_type == state_type else None for r in started]}
+                   for state_type in present],
+    }
+
+
+@bp.get("/deployments/<uuid:deployment_id>")
+def deployment_page(deployment_id):
+    """A deployment: schedule with its time zone and next runs, parameters, where its code
+    is, recent runs with their run times, and the buttons to run it."""
+    now = utcnow()
+    deployment = deployments.read_deployment(deployment_id)
+    summary = schedule_summary(deployment, now, NEXT_RUNS)
+    stored = {run.next_scheduled_start_time: run for run in
+              dashboard.scheduled_runs_of_deployment(deployment_id, now, NEXT_RUNS)}
+    recent = dashboard.recent_runs_of_deployment(deployment_id, now, RECENT_RUNS)
+    return render(
+        "ui/deployment.html", None, deployment=deployment,
+        flow=flows.read_flow(deployment.flow_id), schedule=summary,
+        next_runs=[(when, _wall_time(when, summary["timezone"]), stored.get(when))
+                   for when in summary["next"]],
+        other_scheduled=[run for when, run in stored.items() if when not in summary["next"]],
+        recent=recent,
+        chart=_durations_chart(recent, now), now=now,
+    )
+
+
+def _set_active(deployment_id, active):
+    deployment = deployments.read_deployment(deployment_id)
+    deployments.set_schedule_active(deployment_id, active, _settings())
+    if active:
+        flash(f"Resumed the schedule of {deployment.name!r}: its next runs are scheduled.")
+    else:
+        flash(f"Paused the schedule of {deployment.name!r}: its future scheduled runs "
+              "were removed.")
+    back = url_for("ui.deployment_page", deployment_id=deployment_id)
+    return redirect(_local_path(request.form.get("next"), back), 303)
+
+
+@bp.post("/deployments/<uuid:deployment_id>/pause")
+def pause_deployment(deployment_id):
+    """Pause a deployment's schedule (back to ``next``, a path here, or its page)."""
+    return _set_active(deployment_id, False)
+
+
+@bp.post("/deployments/<uuid:deployment_id>/resume")
+def resume_deployment(deployment_id):
+    """Resume a deployment's schedule (back to ``next``, a path here, or its page)."""
+    return _set_active(deployment_id, True)
+
+
+def _start_run(deployment_id, body):
+    """Create the run through the deployments service and go to its page."""
+    run, _ = deployments.create_flow_run_from_deployment(
+        deployment_id, DeploymentFlowRunCreateSchema().load(body))
+    if run.state_type == "SCHEDULED":
+        flash(f"Scheduled the flow run {run.name!r}.")
+    else:
+        flash(f"Created the flow run {run.name!r}: a worker polling its work queue "
+              "will pick it up.")
+    return redirect(url_for("ui.flow_run_page", flow_run_id=run.id), 303)
+
+
+@bp.post("/deployments/<uuid:deployment_id>/run")
+def run_deployment(deployment_id):
+    """Quick run: a flow run of the deployment with its default parameters."""
+    deployments.read_deployment(deployment_id)
+    return _start_run(deployment_id, {})
+
+
+def _custom_run_page(deployment, fields, form, errors, status=200):
+    return render("ui/deployment_run.html", None, status=status, deployment=deployment,
+                  flow=flows.read_flow(deployment.flow_id), fields=fields, form=form,
+                  errors=errors)
+
+
+@bp.get("/deployments/<uuid:deployment_id>/custom-run")
+def custom_run_page(deployment_id):
+    """The custom run form, generated from the deployment's parameter schema."""
+    deployment = deployments.read_deployment(deployment_id)
+    fields = form_fields(deployment.parameter_openapi_schema, deployment.parameters)
+    return _custom_run_page(deployment, fields, {}, {})
+
+
+@bp.post("/deployments/<uuid:deployment_id>/custom-run")
+def custom_run(deployment_id):
+    """Start a custom run: the form's parameters over the deployment's, an optional name
+    and start time (Scheduled then). Errors are shown next to their fields (422)."""
+    deployment = deployments.read_deployment(deployment_id)
+    fields = form_fields(deployment.parameter_openapi_schema, deployment.parameters)
+    parameters, has_errors = read_parameters(fields, request.form)
+    errors = {}
+    name = (request.form.get("name") or "").strip()
+    if len(name) > RUN_NAME_LENGTH:
+        errors["name"] = f"At most {RUN_NAME_LENGTH} characters."
+    start = None
+    try:
+        start = params.timestamp(request.form, "start")
+    except BadParameter:
+        errors["start"] = "Enter a date and time, such as 2026-01-31T13:45."
+    if start is not None and start <= utcnow():
+        errors["start"] = "Must be in the future; leave it empty to run now."
+    if has_errors or errors:
+        return _custom_run_page(deployment, fields, request.form, errors, 422)
+    body = {"parameters": parameters}
+    if name:
+        body["name"] = name
+    if start is not None:
+        body["state"] = {"type": "SCHEDULED", "name": "Scheduled",
+                         "state_details": {"scheduled_time": start.isoformat()}}
+    return _start_run(deployment_id, body)
+
+
+@bp.app_template_filter("schedule_words")
+def schedule_words(schedule):
+    """A stored schedule as one line of text: ``Every day at 09:00 (Europe/Berlin)``."""
+    words, expression = describe(schedule)
+    if not schedule:
+        return words
+    text = f"{words} ({expression})" if expression and words != expression else words
+    return f"{text}, {schedule.get('timezone') or 'UTC'}"

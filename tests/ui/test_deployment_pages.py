@@ -1,0 +1,369 @@
+"""Deployment pages through the Flask test client, on both backends: the list, a deployment's
+page, pausing and resuming, quick and custom runs, and where deployments show elsewhere.
+
+Data is made through the API, as clients make it.
+"""
+import datetime
+import json
+import re
+import uuid
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from app.blueprints.ui.parameter_form import form_fields, read_parameters
+from app.blueprints.ui.schedule_words import describe
+from app.models import utcnow
+from tests.ui.test_pages import EVIL, HX, QUOTED_NAME, csrf, is_full_page, make_flow, page
+
+SCHEMA = {
+    "title": "Parameters", "type": "object",
+    "properties": {
+        "who": {"title": "Who", "type": "string", "position": 0,
+                "description": "Whom to greet"},
+        "times": {"title": "Times", "type": "integer", "default": 2, "position": 1},
+        "ratio": {"title": "Ratio", "type": "number", "position": 2},
+        "loud": {"title": "Loud", "type": "boolean", "default": False, "position": 3},
+        "colour": {"title": "Colour", "allOf": [{"$ref": "#/definitions/Colour"}],
+                   "position": 4},
+        "items": {"title": "Items", "type": "array", "items": {"type": "integer"},
+                  "position": 5},
+        "options": {"title": "Options", "type": "object", "position": 6},
+        "note": {"title": "Note", "type": "string", "position": 7},
+    },
+    "required": ["who", "note"],
+    "definitions": {"Colour": {"title": "Colour", "enum": ["red", "green"],
+                               "type": "string"}},
+}
+
+
+def make_deployment(client, flow, name="nightly", **fields):
+    body = {"name": name, "flow_id": flow["id"], **fields}
+    response = client.post("/api/deployments/", json=body)
+    assert response.status_code in (200, 201), response.get_json()
+    return response.get_json()
+
+
+def runs_of(client, deployment):
+    return client.post("/api/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [deployment["id"]]}}}).get_json()
+
+
+def section(html, heading_id):
+    return html.split(f'id="{heading_id}"')[1].split("</section>")[0]
+
+
+def post(client, path, data=None, **kwargs):
+    return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
+
+
+# ----------------------------------------------------------------------------- words and forms
+
+
+@pytest.mark.parametrize("schedule, words", [
+    (None, ("No schedule", None)),
+    ({"interval": 3600}, ("Every hour", None)),
+    ({"interval": 5400}, ("Every 90 minutes", None)),
+    ({"interval": 172800, "anchor_date": "2026-03-01T08:00:00+00:00",
+      "timezone": "Europe/Berlin"}, ("Every 2 days at 09:00", None)),
+    ({"cron": "0 9 * * 1-5"}, ("On weekdays at 09:00", "0 9 * * 1-5")),
+    ({"cron": "30 2 * * *"}, ("Every day at 02:30", "30 2 * * *")),
+    ({"cron": "*/15 * * * *"}, ("Every 15 minutes", "*/15 * * * *")),
+    ({"cron": "5 */6 * * 0"}, ("Every 6 hours at minute 5 on Sunday", "5 */6 * * 0")),
+    ({"cron": "0 9 1 * *"}, ("Cron schedule", "0 9 1 * *")),
+    ({"rrule": "FREQ=WEEKLY;BYDAY=MO"}, ("Recurrence rule", "FREQ=WEEKLY;BYDAY=MO")),
+])
+def test_schedules_in_words(schedule, words):
+    assert describe(schedule) == words
+
+
+def test_parameter_form_fields_from_the_schema():
+    fields = form_fields(SCHEMA, {"who": "world", "items": [1, 2]})
+    by_name = {f.name: f for f in fields}
+    assert [f.name for f in fields] == list(SCHEMA["properties"])
+    assert {n: f.kind for n, f in by_name.items()} == {
+        "who": "string", "times": "integer", "ratio": "number", "loud": "boolean",
+        "colour": "enum", "items": "json", "options": "json", "note": "string"}
+    assert by_name["who"].value == "world" and not by_name["who"].required  # has a default
+    assert by_name["note"].required and by_name["times"].value == "2"
+    assert by_name["loud"].value == "false" and by_name["colour"].choices == ["red", "green"]
+    assert json.loads(by_name["items"].value) == [1, 2]
+
+
+@pytest.mark.parametrize("name, raw, value", [
+    ("times", " 7 ", 7), ("ratio", "2.5", 2.5), ("ratio", "3", 3), ("loud", "true", True),
+    ("colour", '"green"', "green"), ("items", "[1, 2]", [1, 2]),
+    ("options", '{"a": null}', {"a": None}), ("who", "  spaced ", "  spaced "),
+])
+def test_parameter_form_reads_typed_values(name, raw, value):
+    fields = form_fields(SCHEMA, {})
+    form = MultiDict({"param.who": "x", "param.note": "n", f"param.{name}": raw})
+    parameters, has_errors = read_parameters(fields, form)
+    assert not has_errors and parameters[name] == value
+    assert type(parameters[name]) is type(value)
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("times", "2.5", "whole number"), ("ratio", "abc", "a number"), ("ratio", "nan", "finite"),
+    ("loud", "yes", "true or false"), ("colour", '"blue"', "listed values"),
+    ("items", '{"a": 1}', "JSON list"), ("options", "[1]", "JSON object"),
+    ("options", "{oops", "Not valid JSON"), ("note", "", "Required"),
+])
+def test_parameter_form_errors_name_the_field(name, raw, message):
+    fields = form_fields(SCHEMA, {})
+    form = MultiDict({"param.who": "x", "param.note": "n", f"param.{name}": raw})
+    parameters, has_errors = read_parameters(fields, form)
+    assert has_errors and name not in parameters
+    errors = {f.name: f.error for f in fields if f.error}
+    assert list(errors) == [name] and message in errors[name]
+    assert next(f for f in fields if f.name == name).value == raw  # shown again as sent
+
+
+def test_parameter_form_without_a_schema_is_one_json_object():
+    (field,) = form_fields(None, {"a": 1})
+    assert field.whole and json.loads(field.value) == {"a": 1}
+    parameters, has_errors = read_parameters([field], MultiDict({field.input_name: '{"b": 2}'}))
+    assert parameters == {"b": 2} and not has_errors
+    parameters, has_errors = read_parameters([field], MultiDict({field.input_name: "[2]"}))
+    assert has_errors and "JSON object" in field.error
+
+
+# ----------------------------------------------------------------------------- list
+
+
+def test_deployments_empty_state_says_what_to_do(client):
+    html = page(client, "/deployments")
+    assert "No deployments yet: run <code>orion deployment create …</code>" in html
+    assert 'aria-current="page">Deployments' in html
+
+
+def test_deployments_list(client):
+    flow = make_flow(client, QUOTED_NAME)
+    nightly = make_deployment(client, flow, schedule={"cron": "0 9 * * 1-5",
+                                                      "timezone": "Europe/Berlin"})
+    manual = make_deployment(client, flow, name="by-hand")
+    run = client.post(f"/api/deployments/{manual['id']}/create_flow_run", json={}).get_json()
+    html = page(client, "/deployments")
+    rows = {m.group(1): m.group(0) for m in
+            re.finditer(r'<td><a href="/deployments/([0-9a-f-]{36})">.*?</tr>', html, re.S)}
+    assert set(rows) == {nightly["id"], manual["id"]}
+    assert "On weekdays at 09:00" in rows[nightly["id"]]
+    assert "(Europe/Berlin)" in rows[nightly["id"]]
+    assert f'/deployments/{nightly["id"]}/pause' in rows[nightly["id"]]
+    assert re.search(r"<time datetime=\"[^\"]+\+00:00\"", rows[nightly["id"]])  # next run
+    assert "No schedule" in rows[manual["id"]] and "/pause" not in rows[manual["id"]]
+    assert "Pending</span> 1" in rows[manual["id"]]  # recent run states
+    assert "Scheduled</span>" not in rows[nightly["id"]]  # future runs are not recent
+    assert QUOTED_NAME not in html and "Tom &#34;Jerry&#34; O&#39;Hara" in html
+    assert run["deployment_id"] == manual["id"]
+
+    fragment = page(client, "/deployments?name=hand", headers=HX)
+    assert not is_full_page(fragment) and manual["id"] in fragment
+    assert nightly["id"] not in fragment
+    assert "No deployment's name contains" in page(client, "/deployments?name=zzz")
+    assert "between 1 and 200" in page(client, "/deployments?page=0", 422)
+
+
+def test_deployments_list_pages(client, monkeypatch):
+    from app.blueprints.ui import deployments as views
+    monkeypatch.setattr(views, "DEPLOYMENTS_PER_PAGE", 2)
+    flow = make_flow(client)
+    for name in ("a", "b", "c"):
+        make_deployment(client, flow, name=name)
+    first = page(client, "/deployments")
+    assert "Next →" in first and ">c</a>" not in first
+    second = page(client, "/deployments?page=2")
+    assert ">c</a>" in second and "← Previous" in second and "Next →" not in second
+
+
+# ----------------------------------------------------------------------------- detail
+
+
+def test_deployment_page(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client, flow, description=EVIL, parameters={"who": EVIL}, work_queue_name="gpu",
+        path="s3://bucket/flows", entrypoint="flows/etl.py:etl", tags=["nightly"],
+        schedule={"interval": 3600, "timezone": "America/Santiago",
+                  "anchor_date": "2026-01-01T00:00:00+00:00"},
+        parameter_openapi_schema=SCHEMA)
+    stored = {r["next_scheduled_start_time"]: r for r in runs_of(client, deployment)}
+    html = page(client, f"/deployments/{deployment['id']}")
+    assert EVIL not in html and "&lt;script&gt;" in html
+    for text in ("Every hour", "(America/Santiago)", "<code>gpu</code>",
+                 "<code>s3://bucket/flows</code>", "<code>flows/etl.py:etl</code>",
+                 'class="tag">nightly'):
+        assert text in html, text
+    upcoming = section(html, "next-h")
+    times = re.findall(r'<tr><td><time datetime="([^"]+)"', upcoming)
+    assert len(times) == 10
+    parsed = [datetime.datetime.fromisoformat(t) for t in times]
+    assert all(b - a == datetime.timedelta(hours=1) for a, b in zip(parsed, parsed[1:]))
+    assert parsed[0] >= utcnow() - datetime.timedelta(seconds=5)
+    assert re.search(r"\d\d:\d\d:\d\d -0[34]</td>", upcoming)  # wall time in the zone
+    # Times the scheduler created runs for link to them.
+    linked = re.findall(r'href="/flow-runs/([0-9a-f-]{36})"', upcoming)
+    assert linked and set(linked) <= {r["id"] for r in stored.values()}
+    assert "Run</button>" in html and f"/deployments/{deployment['id']}/custom-run" in html
+    assert "No runs of this deployment yet" in section(html, "recent-h")
+
+
+def test_deployment_page_recent_runs_and_durations(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow)
+    runs = []
+    for index in range(3):
+        run = client.post(f"/api/deployments/{deployment['id']}/create_flow_run",
+                          json={"name": f"run-{index}"}).get_json()
+        runs.append(run)
+    for run, final in zip(runs[:2], ("COMPLETED", "FAILED")):
+        client.post(f"/api/flow_runs/{run['id']}/set_state",
+                    json={"state": {"type": "RUNNING"}, "force": True})
+        client.post(f"/api/flow_runs/{run['id']}/set_state",
+                    json={"state": {"type": final}, "force": True})
+    html = page(client, f"/deployments/{deployment['id']}")
+    recent = section(html, "recent-h")
+    assert all(f'/flow-runs/{r["id"]}"' in recent for r in runs)
+    chart = json.loads(re.search(r'<script type="application/json">(.*?)</script>', recent,
+                                 re.S).group(1))
+    assert chart["names"] == ["run-0", "run-1"] and len(chart["times"]) == 2  # started only
+    assert {s["state"] for s in chart["series"]} == {"COMPLETED", "FAILED"}
+    completed = next(s for s in chart["series"] if s["state"] == "COMPLETED")["seconds"]
+    assert sum(v is not None for v in completed) == 1
+    assert "This deployment has no schedule" in section(html, "next-h")
+
+
+def test_missing_deployment_pages_are_404(client):
+    missing = uuid.uuid4()
+    for path in (f"/deployments/{missing}", f"/deployments/{missing}/custom-run"):
+        assert 'role="alert"' in page(client, path, 404)
+    for path in (f"/deployments/{missing}/run", f"/deployments/{missing}/pause",
+                 f"/deployments/{missing}/custom-run"):
+        response = post(client, path)
+        assert response.status_code == 404 and b'role="alert"' in response.data
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def test_pause_and_resume_the_schedule(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, schedule={"interval": 3600})
+    assert runs_of(client, deployment)
+    path = f"/deployments/{deployment['id']}"
+    assert client.post(path + "/pause").status_code == 400  # no CSRF token
+
+    response = post(client, path + "/pause")
+    assert response.status_code == 303 and response.headers["Location"] == path
+    assert client.get(f"/api{path}").get_json()["is_schedule_active"] is False
+    assert runs_of(client, deployment) == []
+    html = page(client, path)
+    assert "Paused the schedule" in html and "The schedule is paused" in html
+    assert f"{path}/resume" in html
+
+    response = post(client, path + "/resume", {"next": "/deployments?name=x"})
+    assert response.headers["Location"] == "/deployments?name=x"
+    assert client.get(f"/api{path}").get_json()["is_schedule_active"] is True
+    assert runs_of(client, deployment)
+    response = post(client, path + "/pause", {"next": "//evil.example/"})
+    assert response.headers["Location"] == path
+
+
+def test_quick_run_uses_the_deployment_defaults(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameters={"who": "world"}, tags=["t"],
+                                 work_queue_name="q")
+    path = f"/deployments/{deployment['id']}/run"
+    assert client.post(path).status_code == 400
+    response = post(client, path)
+    assert response.status_code == 303
+    run_id = re.fullmatch(r"/flow-runs/([0-9a-f-]{36})", response.headers["Location"]).group(1)
+    run = client.get(f"/api/flow_runs/{run_id}").get_json()
+    assert run["deployment_id"] == deployment["id"] and run["parameters"] == {"who": "world"}
+    assert run["state"]["type"] == "PENDING" and run["work_queue_name"] == "q"
+    assert "t" in run["tags"]
+    assert "Created the flow run" in page(client, response.headers["Location"])
+
+
+def test_custom_run_form_and_errors_next_to_fields(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA,
+                                 parameters={"times": 5})
+    path = f"/deployments/{deployment['id']}/custom-run"
+    html = page(client, path)
+    assert 'name="param.times" value="5"' in html  # the deployment's value over the schema's
+    assert re.search(r'<select id="param-5" name="param.colour"', html)
+    assert '<option value="&#34;green&#34;"' in html
+    assert "Whom to greet" in html and html.count("(required)") == 2
+    assert re.search(r'name="param.note"[^>]*aria-required="true"', html)
+
+    response = post(client, path, {"param.who": "ann", "param.times": "many",
+                                   "param.note": "", "start": "2020-01-01T00:00"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    # Each field's markup: its label, input and error, up to the next field.
+    fields = {m.group(1): m.group(0) for m in re.finditer(
+        r'<label for="([^"]+)">.*?(?=<div class="field|</fieldset>)', html, re.S)}
+    assert "Enter a whole number" in fields["param-2"] and 'value="many"' in fields["param-2"]
+    assert "Required" in fields["param-8"]
+    assert "Must be in the future" in fields["run-start"]
+    assert 'value="ann"' in fields["param-1"] and "field-error" not in fields["param-1"]
+    assert runs_of(client, deployment) == []
+
+
+def test_custom_run_starts_the_run_with_its_parameters(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA,
+                                 parameters={"keep": "me"})
+    path = f"/deployments/{deployment['id']}/custom-run"
+    response = post(client, path, {
+        "param.who": EVIL, "param.times": "3", "param.ratio": "", "param.loud": "true",
+        "param.colour": '"red"', "param.items": "[1, 2]", "param.options": "",
+        "param.note": "hi", "name": "my-custom-run"})
+    assert response.status_code == 303, response.data[-400:]
+    run_id = response.headers["Location"].rsplit("/", 1)[1]
+    run = client.get(f"/api/flow_runs/{run_id}").get_json()
+    assert run["name"] == "my-custom-run" and run["state"]["type"] == "PENDING"
+    assert run["parameters"] == {"keep": "me", "who": EVIL, "times": 3, "loud": True,
+                                 "colour": "red", "items": [1, 2], "note": "hi"}
+
+
+def test_custom_run_later_is_scheduled(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow)
+    when = (utcnow() + datetime.timedelta(hours=3)).replace(microsecond=0)
+    response = post(client, f"/deployments/{deployment['id']}/custom-run", {
+        "param.parameters": '{"x": 1}', "start": when.strftime("%Y-%m-%dT%H:%M:%S")})
+    assert response.status_code == 303
+    run = client.get(f"/api/flow_runs/{response.headers['Location'].rsplit('/', 1)[1]}"
+                     ).get_json()
+    assert run["state"]["type"] == "SCHEDULED" and run["parameters"] == {"x": 1}
+    assert datetime.datetime.fromisoformat(run["next_scheduled_start_time"]) == when
+    html = page(client, f"/deployments/{deployment['id']}")
+    assert "Other scheduled runs" in html and run["id"] in section(html, "next-h")
+    bad = post(client, f"/deployments/{deployment['id']}/custom-run", {"start": "soon"})
+    assert bad.status_code == 422 and b"Enter a date and time" in bad.data
+
+
+# ----------------------------------------------------------------------------- elsewhere
+
+
+def test_flow_page_lists_its_deployments(client):
+    flow = make_flow(client)
+    other = make_flow(client, "other")
+    assert "No deployments yet: run <code>orion deployment create …</code>" in page(
+        client, f"/flows/{flow['id']}")
+    mine = make_deployment(client, flow, schedule={"cron": "30 2 * * *",
+                                                   "timezone": "Europe/Paris"},
+                           is_schedule_active=False)
+    theirs = make_deployment(client, other, name="theirs")
+    listed = section(page(client, f"/flows/{flow['id']}"), "deployments-h")
+    assert f'/deployments/{mine["id"]}"' in listed and theirs["id"] not in listed
+    assert "Every day at 02:30 (30 2 * * *), Europe/Paris, paused" in listed
+
+
+def test_dashboard_upcoming_runs_link_to_their_deployments(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, name="hourly", schedule={"interval": 3600})
+    upcoming = section(page(client, "/"), "upcoming-h")
+    assert f'(deployment <a href="/deployments/{deployment["id"]}">hourly</a>)' in upcoming
