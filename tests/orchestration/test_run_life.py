@@ -154,7 +154,16 @@ class RunLife(RuleBasedStateMachine):
             assert result["details"]["reason"].strip(), result
         if code == 201:
             run.record(result["state"], result["status"], force)
+            if (run is self.flow and result["state"]["type"] == "CANCELLED"
+                    and self.task.last_type not in TERMINAL):
+                self.record_cascade()
         return result
+
+    def record_cascade(self):
+        """A flow run that became CANCELLED forced its unfinished task run to Cancelled."""
+        newest = self.task.states()[-1]
+        assert (newest.type, newest.name) == ("CANCELLED", "Cancelled")
+        self.task.record({"id": str(newest.id), "type": "CANCELLED"}, "ACCEPT", True)
 
     def propose_state(self, run, state_type, force=False, name=None, **details):
         state = {"type": state_type, "state_details": details}

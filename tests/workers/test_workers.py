@@ -245,7 +245,7 @@ def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db,
         # The deployment's first runs exist when the API answers.
         assert len(create_scheduled_deployment(server.port)) >= 3
         late = overdue_run()
-        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late", 10,
+        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late", 30,
                    "the RQ services did not mark the overdue run Late: " + server.output())
     finally:
         returncode = server.stop()
@@ -369,7 +369,7 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
                     LATE_RUNS_LOOP_SECONDS=1)
     try:
         first = overdue_run()
-        wait_until(lambda: FlowRun.get_by_id(first).state_name == "Late", 15,
+        wait_until(lambda: FlowRun.get_by_id(first).state_name == "Late", 30,
                    "the services did not run: " + server.output())
         servers[-1].kill()
         servers[-1].wait()
