@@ -20,6 +20,7 @@ INSTALL_REQUIRES = [
     "click==8.5.1",
     "croniter==7.0.0",
     "python-dateutil==4.0.0",
+    "fsspec==2026.9.0",
     "httpx==0.28.1",
 ]
 

@@ -1,5 +1,8 @@
 """The ``orion`` command line: serve the API, run the RQ worker and cron, manage the database.
 
+The work queue, concurrency limit and flow run commands talk to the API over HTTP instead
+(:mod:`app.cli_api`).
+
 ``orion_cli`` is both the ``orion`` console script and ``flask orion`` (``create_app`` adds it).
 Inside a Flask app context (``flask --app wsgi orion ...``) commands use that app's settings and
 its database binding; otherwise they read the settings with ``load_config()`` and bind the
@@ -20,6 +23,7 @@ from peewee import DatabaseError, InterfaceError
 from playhouse.migrations import MigrationError
 
 from app import migrations
+from app.cli_api import API_GROUPS
 from app.config import load_config
 from app.db import database, init_database
 from app.exceptions import OrionError
@@ -40,6 +44,10 @@ class _OrionGroup(click.Group):
 @click.group("orion", cls=_OrionGroup)
 def orion_cli():
     """Orion: a workflow orchestration server."""
+
+
+for _group in API_GROUPS:
+    orion_cli.add_command(_group)
 
 
 @orion_cli.command()

@@ -67,6 +67,16 @@ class DefaultConfig:
     LATE_RUNS_BATCH_SIZE = 400
     # RQ queue the service jobs go to (with ORION_REDIS_URL).
     REDIS_QUEUE = "orion"
+    # Liveness service (app/services/liveness.py), every LIVENESS_LOOP_SECONDS: a RUNNING flow
+    # run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes Crashed, a PENDING
+    # one not started within PENDING_TIMEOUT seconds becomes Crashed, and a CANCELLING one
+    # silent for RUN_HEARTBEAT_TIMEOUT becomes Cancelled; LIVENESS_BATCH_SIZE runs per
+    # transaction.
+    LIVENESS_ENABLED = True
+    LIVENESS_LOOP_SECONDS = 15
+    LIVENESS_BATCH_SIZE = 200
+    RUN_HEARTBEAT_TIMEOUT = 90
+    PENDING_TIMEOUT = 600
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

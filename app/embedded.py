@@ -1,4 +1,4 @@
-"""Embedded services: the scheduler and late-runs services on a thread of the server.
+"""Embedded services: the scheduler, late-runs and liveness services on a thread of the server.
 
 ``orion start`` without ``ORION_REDIS_URL`` starts a :class:`ServiceThread` in every gunicorn
 worker (after fork, so each uses its own connections). Exactly one of them runs the services:
@@ -27,7 +27,7 @@ import time
 import psycopg2
 
 from app.db import database, is_sqlite
-from app.services import scheduler
+from app.services import liveness, scheduler
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ class ServiceThread(threading.Thread):
             self.services.append(("late runs", config["LATE_RUNS_LOOP_SECONDS"],
                                   lambda: scheduler.mark_late_runs(late_after=late_after,
                                                                    batch_size=batch)))
+
+        if config["LIVENESS_ENABLED"]:
+            checks = liveness.LivenessSettings.from_config(config)
+            self.services.append(("liveness", config["LIVENESS_LOOP_SECONDS"],
+                                  lambda: liveness.check_liveness(settings=checks)))
 
     def run(self):
         if not self.services:

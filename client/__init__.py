@@ -1,4 +1,22 @@
-"""The Orion client library: talk to an Orion server from Python.
+"""The Orion client library: write flows (``@flow``, ``@task``) and talk to an Orion server.
+
+    from client import flow, task, get_run_logger
+
+    @task(retries=2, retry_delay_seconds=[1, 5])
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @flow(name="sums")
+    def sums(n: int = 3):
+        get_run_logger().info("adding up to %d", n)
+        return [add(i, i) for i in range(n)]
+
+    sums(3)    # a flow run with three task runs; returns [0, 2, 4]
+
+The SDK: ``client.flows``, ``client.tasks``, ``client.engine`` (how runs are orchestrated),
+``client.futures`` (futures and task runners), ``client.results`` (results storage),
+``client.logs`` (run loggers and log shipping), ``client.context`` (run contexts, ``tags``),
+``client.caching`` (cache keys), ``client.validation`` (parameter checks).
 
 ``from client import get_client`` gives an :class:`OrionClient` (``client.client``) with one
 method per API endpoint, configured by ``ORION_*`` environment variables read when it is made
@@ -17,6 +35,22 @@ when the first client is built, the server only in ephemeral mode.
         result = orion.set_flow_run_state(run.id, Running())
         print(result.status, result.state, run.expected_start_time)
 """
+from client.caching import task_input_hash
 from client.client import OrionClient, get_client
+from client.context import get_run_context, tags
+from client.engine import RunAborted, UpstreamTaskError, using_client
+from client.flows import Flow, flow
+from client.futures import (
+    ConcurrentTaskRunner, OrionFuture, SequentialTaskRunner, ThreadPoolTaskRunner)
+from client.logs import get_run_logger
+from client.results import ResultStorage
+from client.tasks import Task, task, unmapped
+from client.validation import ParameterTypeError
 
-__all__ = ["OrionClient", "get_client"]
+__all__ = [
+    "OrionClient", "get_client",
+    "flow", "task", "get_run_logger", "tags", "task_input_hash", "unmapped", "Flow", "Task",
+    "OrionFuture", "SequentialTaskRunner", "ThreadPoolTaskRunner", "ConcurrentTaskRunner",
+    "ResultStorage", "get_run_context", "using_client", "ParameterTypeError", "RunAborted",
+    "UpstreamTaskError",
+]

@@ -564,6 +564,88 @@ class OrionClient:
         self._call("DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}",
                    missing_ok_on_retry=True)
 
+    # -- work queues, deployments and agents ------------------------------------------------
+
+    def create_work_queue(self, name, description=None, is_paused=False,
+                          concurrency_limit=None, tags=None):
+        """Create a work queue (ObjectAlreadyExists if the name is taken); returns it.
+
+        ``tags`` makes an Orion 2.0 queue matching runs by tags (deprecated)."""
+        body = {"name": name, "is_paused": is_paused, "concurrency_limit": concurrency_limit}
+        if description is not None:
+            body["description"] = description
+        if tags:
+            body["filter"] = {"tags": list(tags)}
+        return self._call("POST", "work_queues/", body)
+
+    def read_work_queue(self, work_queue_id):
+        return self._call("GET", f"work_queues/{work_queue_id}")
+
+    def read_work_queue_by_name(self, name):
+        return self._call("GET", f"work_queues/name/{quote(name, safe='')}")
+
+    def read_work_queues(self, work_queue_filter=None, limit=None, offset=0):
+        """Work queues matching ``work_queue_filter`` (``{"name": {"startswith_": [...]}}``),
+        by name, paged."""
+        body = {} if work_queue_filter is None else {"work_queues": work_queue_filter}
+        return self._call("POST", "work_queues/filter", _paged(body, None, limit, offset))
+
+    def update_work_queue(self, work_queue_id, **fields):
+        """Set the given fields (``is_paused``, ``concurrency_limit`` (None: unlimited),
+        ``name``, ``description``) of a work queue."""
+        self._call("PATCH", f"work_queues/{work_queue_id}", fields)
+
+    def delete_work_queue_by_id(self, work_queue_id):
+        """Delete a work queue (its runs are kept)."""
+        self._call("DELETE", f"work_queues/{work_queue_id}", missing_ok_on_retry=True)
+
+    def read_work_queue_status(self, work_queue_id):
+        """``{healthy, late_runs_count, last_polled, health_check_policy}``."""
+        return self._call("GET", f"work_queues/{work_queue_id}/status")
+
+    def get_runs_in_work_queue(self, work_queue_id, limit=10, scheduled_before=None,
+                               agent_id=None, agent_name=None):
+        """The queue's scheduled flow runs due by ``scheduled_before`` (default now), within
+        its free concurrency. Records the poll; ``agent_id`` (and ``agent_name``) records the
+        polling agent too. (A client built with the header ``x-prefect-ui: true`` records
+        nothing.)"""
+        body = {"limit": limit}
+        for key, value in (("scheduled_before", scheduled_before), ("agent_id", agent_id),
+                           ("agent_name", agent_name)):
+            if value is not None:
+                body[key] = value
+        return self._call("POST", f"work_queues/{work_queue_id}/get_runs", body)
+
+    def create_deployment(self, flow_id, name, **fields):
+        """Create a deployment of a flow, or update the one with the same name (the given
+        ``fields``: ``path``, ``entrypoint``, ``parameters``, ``work_queue_name``,
+        ``schedule`` ...); returns it."""
+        return self._call("POST", "deployments/", {"flow_id": flow_id, "name": name, **fields})
+
+    def read_deployment(self, deployment_id):
+        return self._call("GET", f"deployments/{deployment_id}")
+
+    def create_flow_run_from_deployment(self, deployment_id, state=None, parameters=None,
+                                        idempotency_key=None):
+        """A flow run of the deployment (its parameters updated with ``parameters``), in
+        ``state`` (default Pending); idempotent on ``idempotency_key`` (a fresh one by
+        default, so a retried call returns the same run)."""
+        body = {"idempotency_key": idempotency_key or str(uuid.uuid4())}
+        if state is not None:
+            body["state"] = state.to_json()
+        if parameters is not None:
+            body["parameters"] = parameters
+        return self._call("POST", f"deployments/{deployment_id}/create_flow_run", body)
+
+    def read_agent(self, agent_id):
+        return self._call("GET", f"agents/{agent_id}")
+
+    def read_agents(self, agent_filter=None, limit=None, offset=0):
+        """Agents matching ``agent_filter`` (``{"work_queue_id": {"any_": [...]}}``), by
+        name, paged."""
+        body = {} if agent_filter is None else {"agents": agent_filter}
+        return self._call("POST", "agents/filter", _paged(body, None, limit, offset))
+
 
 def get_client(api=None, **kwargs):
     """A new :class:`OrionClient` with the current settings (see its arguments)."""

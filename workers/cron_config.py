@@ -23,3 +23,7 @@ if _config["LATE_RUNS_ENABLED"]:
     cron.register(jobs.mark_late_runs, queue_name=QUEUE,
                   interval=_config["LATE_RUNS_LOOP_SECONDS"],
                   ttl=max(60, _config["LATE_RUNS_LOOP_SECONDS"]), result_ttl=600)
+if _config["LIVENESS_ENABLED"]:
+    cron.register(jobs.check_liveness, queue_name=QUEUE,
+                  interval=_config["LIVENESS_LOOP_SECONDS"],
+                  ttl=max(60, _config["LIVENESS_LOOP_SECONDS"]), result_ttl=600)

@@ -10,7 +10,7 @@ import functools
 
 from app.config import load_config
 from app.db import database, init_database
-from app.services import scheduler
+from app.services import liveness, scheduler
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,3 +36,10 @@ def mark_late_runs():
         return scheduler.mark_late_runs(
             late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
             batch_size=config["LATE_RUNS_BATCH_SIZE"])
+
+
+def check_liveness():
+    """Crash silent and stuck flow runs, cancel abandoned ones (liveness service)."""
+    config = settings()
+    with database.connection_context():
+        return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))

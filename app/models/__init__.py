@@ -1,7 +1,14 @@
 """Peewee models; ``TABLES`` lists them parents first (create in order, drop in reverse)."""
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.flows import Deployment, Flow
-from app.models.misc import ConcurrencyLimit, ConcurrencySlot, Log, SavedSearch, WorkQueue
+from app.models.misc import (
+    Agent,
+    ConcurrencyLimit,
+    ConcurrencySlot,
+    Log,
+    SavedSearch,
+    WorkQueue,
+)
 from app.models.runs import (
     FlowRun,
     FlowRunState,
@@ -19,6 +26,7 @@ TABLES = (
     TaskRunState,
     TaskRunStateCache,
     WorkQueue,
+    Agent,
     ConcurrencyLimit,
     ConcurrencySlot,
     Log,
@@ -30,6 +38,7 @@ __all__ = [
     "BaseModel",
     "UTCDateTimeField",
     "utcnow",
+    "Agent",
     "ConcurrencyLimit",
     "ConcurrencySlot",
     "Deployment",

@@ -1,4 +1,4 @@
-"""Work queues, task concurrency limits and their slot leases, logs and saved searches."""
+"""Work queues, agents, task concurrency limits and their slot leases, logs and saved searches."""
 from peewee import (
     BooleanField,
     CharField,
@@ -34,6 +34,21 @@ class WorkQueue(BaseModel):
         """The queue called ``name`` (or None), locked until the transaction ends
         (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the write lock)."""
         return for_update(cls.select().where(cls.name == name)).first()
+
+
+class Agent(BaseModel):
+    """An agent, known from its polls: the queue it last polled and when.
+
+    Created and updated by ``get_runs`` calls that carry the agent's id; the name defaults to
+    ``agent-<id>``.
+    """
+
+    name = CharField(unique=True)
+    work_queue = ForeignKeyField(WorkQueue, null=True, on_delete="SET NULL")
+    last_activity_time = UTCDateTimeField(null=True, index=True)
+
+    class Meta:
+        table_name = "agent"
 
 
 class ConcurrencyLimit(BaseModel):

@@ -134,6 +134,27 @@ class PreventRedundantTransitions(BaseOrchestrationRule):
                 f"{initial_type.value if initial_type else 'no'} state.")
 
 
+class CancelRunsWithoutInfrastructure(BaseOrchestrationRule):
+    """SCHEDULED, or PENDING with no infrastructure_pid -> CANCELLING: REJECT into Cancelled
+    (keeping the proposal's message); no process runs it, so none has to be stopped first.
+
+    (An Orion extension.) A PENDING run whose agent is starting its process but has not yet
+    recorded the pid is cancelled too: the process then finds its run terminal and stops.
+    """
+
+    FROM_STATES = (S.SCHEDULED, S.PENDING)
+    TO_STATES = (S.CANCELLING,)
+
+    def before_transition(self, initial_state, proposed_state, context):
+        if initial_state.type == S.PENDING.value and context.run.infrastructure_pid:
+            return
+        self.reject_transition(
+            ProposedState(type=S.CANCELLED.value, name="Cancelled",
+                          message=proposed_state.message),
+            f"The run was {initial_state.type.lower()} with no infrastructure to stop; it is "
+            "cancelled at once.")
+
+
 class HandlePausingFlows(BaseOrchestrationRule):
     """any -> PAUSED: only a RUNNING run pauses, once per pause key; a pause that reschedules
     needs a deployment and is refused to subflows. Records the pause key. (API 0.8.4+)"""
@@ -519,6 +540,7 @@ class CoreFlowPolicy(BaseOrchestrationPolicy):
             HandleFlowTerminalStateTransitions,
             HandleCancellingStateTransitions,
             PreventRedundantTransitions,
+            CancelRunsWithoutInfrastructure,
             EnforceWorkQueueConcurrency,
             HandlePausingFlows,
             HandleResumingPausedFlows,

@@ -281,4 +281,14 @@ class WorkQueueGetRunsSchema(OrionSchema):
         load_default=None, allow_none=True,
         metadata={"description": "Only runs scheduled up to this time (default: now)."})
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    agent_id = fields.UUID(load_default=None, allow_none=True)
+    agent_id = fields.UUID(
+        load_default=None, allow_none=True,
+        metadata={"description": "The polling agent: its row records this queue and the time."})
+    agent_name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=200),
+        metadata={"description": "The agent's name (default agent-<agent_id>); needs agent_id."})
+
+    @validates_schema
+    def check_agent(self, data, **kwargs):
+        if data.get("agent_name") is not None and data.get("agent_id") is None:
+            raise ValidationError("agent_name needs agent_id.", "agent_name")

@@ -341,6 +341,23 @@ class WorkQueueStatusSchema(OrionSchema):
     health_check_policy = fields.Nested(WorkQueueHealthPolicySchema, required=True)
 
 
+class AgentSchema(ORMSchema):
+    name = fields.String(required=True)
+    work_queue_id = fields.UUID(allow_none=True)
+    last_activity_time = DateTime(allow_none=True)
+
+
+def dump_agent(agent):
+    return {
+        "id": str(agent.id),
+        "created": agent.created.isoformat(),
+        "updated": agent.updated.isoformat(),
+        "name": agent.name,
+        "work_queue_id": None if agent.work_queue_id is None else str(agent.work_queue_id),
+        "last_activity_time": _iso(agent.last_activity_time),
+    }
+
+
 def dump_work_queue(queue):
     return {
         "id": str(queue.id),

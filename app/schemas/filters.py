@@ -197,6 +197,14 @@ class WorkQueueFilter(OperatorSchema):
     name = fields.Nested(WorkQueueNameFilter)
 
 
+class AgentFilter(OperatorSchema):
+    """Criteria on agents."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(StringAnyFilter)
+    work_queue_id = fields.Nested(UUIDAnyFilter)
+
+
 # Request bodies.
 class PagedBody(FilterSchema):
     """``limit`` (0..max_limit, default max_limit) and ``offset`` (≥ 0, default 0).
@@ -292,3 +300,9 @@ class WorkQueueFilterBody(PagedBody):
     """Body of ``POST /api/work_queues/filter`` (always sorted by name)."""
 
     work_queues = fields.Nested(WorkQueueFilter)
+
+
+class AgentFilterBody(PagedBody):
+    """Body of ``POST /api/agents/filter`` (always sorted by name)."""
+
+    agents = fields.Nested(AgentFilter)

@@ -19,7 +19,7 @@ from functools import reduce
 from peewee import SQL, Field, JSONField, Select, fn
 
 from app.db import is_sqlite
-from app.models import Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
 
 _TRUE = SQL("1 = 1")
 _FALSE = SQL("1 = 0")
@@ -121,6 +121,7 @@ FIELDS = {
         "task_run_id": "task_run_id",
     },
     WorkQueue: {"id": "id", "name": "name"},
+    Agent: {"id": "id", "name": "name", "work_queue_id": "work_queue"},
 }
 
 # The body key holding each model's own filter.
@@ -131,6 +132,7 @@ FILTER_KEYS = {
     Deployment: "deployments",
     Log: "logs",
     WorkQueue: "work_queues",
+    Agent: "agents",
 }
 
 # How related rows tie to an outer row: (outer model, related model) -> (outer column, related
@@ -173,6 +175,7 @@ RELATIONS = {
     },
     Log: {},
     WorkQueue: {},
+    Agent: {},
 }
 
 
@@ -312,6 +315,7 @@ SORTS = {
         "TASK_RUN_ID_DESC": _desc(Log, Log.task_run_id),
     },
     WorkQueue: {"NAME_ASC": _asc(WorkQueue, WorkQueue.name)},
+    Agent: {"NAME_ASC": _asc(Agent, Agent.name)},
 }
 
 DEFAULT_SORTS = {
@@ -321,6 +325,7 @@ DEFAULT_SORTS = {
     Deployment: "NAME_ASC",
     Log: "TIMESTAMP_ASC",
     WorkQueue: "NAME_ASC",
+    Agent: "NAME_ASC",
 }
 
 

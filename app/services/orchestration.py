@@ -21,6 +21,7 @@ from app.orchestration.core_policy import (
 from app.orchestration.engine import orchestrate
 from app.orchestration.global_policy import GlobalFlowPolicy, GlobalTaskPolicy
 from app.orchestration.rules import OrchestrationContext, ProposedState, SetStateStatus
+from app.states import TERMINAL_STATES, StateType
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ def _transition(kind, run_id, state, force, parameters=None):
         update_dirty(run)
         if not kind.is_task and run.parent_task_run_id is not None:
             _mirror_onto_parent_task(run, validated)
+        if not kind.is_task and validated.type == StateType.CANCELLED.value:
+            _cascade_cancellation(run)
     result_state = validated
     if validated is None and context.response_status is SetStateStatus.REJECT:
         result_state = initial
@@ -151,3 +154,59 @@ def _mirror_onto_parent_task(run, state):
         "type": state.type, "name": state.name, "message": state.message,
         "data": state.data, "state_details": details,
     }, True)
+
+
+def _cascade_cancellation(run):
+    """A flow run that became CANCELLED takes its children with it: each of its subflow runs
+    (flow runs whose parent task run is one of its task runs) that is not final is forced to
+    Cancelled, which cascades further down and mirrors onto the parent task run; then its
+    remaining unfinished task runs are forced to Cancelled, freeing their slot leases.
+
+    This is a step of the transition itself, in its transaction, rather than Orion's
+    cancellation-cleanup service (which caught up every 20 s): no one ever reads a cancelled
+    run with live children, and nothing has to be re-found later. It is not an orchestration
+    rule or global transform because those act on the run being transitioned only; moving
+    other runs means running their own (forced) transitions with their own locks and
+    bookkeeping, which is this module's job, as for the subflow-to-parent-task mirroring. It
+    applies to forced and unforced cancels alike. Locks are taken downwards (the run, then its
+    subflow runs in id order, each subflow's parent task run, then the task runs in id
+    order), the order a subflow's own transition takes them (subflow, then parent task).
+    """
+    final = [state.value for state in TERMINAL_STATES]
+    message = f"The parent flow run {run.id} was cancelled."
+    subflow_ids = [row.id for row in (
+        FlowRun.select(FlowRun.id)
+        .join(TaskRun, on=(FlowRun.parent_task_run_id == TaskRun.id))
+        .where((TaskRun.flow_run == run.id)
+               & (FlowRun.state_type.is_null() | FlowRun.state_type.not_in(final)))
+        .order_by(FlowRun.id))]
+    for subflow_id in subflow_ids:
+        _transition(FLOW_RUNS, subflow_id, {
+            "type": StateType.CANCELLED.value, "name": "Cancelled", "message": message,
+            "data": None, "state_details": {},
+        }, True)
+    finish_task_runs(run.id, StateType.CANCELLED.value, "Cancelled",
+                     f"The flow run {run.id} was cancelled.")
+
+
+def finish_task_runs(flow_run_id, state_type, name, message):
+    """Force every task run of a flow run that is not in a final state (none included) into a
+    new ``state_type`` state called ``name`` with ``message``; returns how many.
+
+    Call inside the transaction that moved the flow run itself to a final state (and so holds
+    its lock): forced task transitions run the global transforms, which give up the task
+    runs' concurrency slot leases. Task runs are locked in id order, as anything locking
+    several of them must.
+    """
+    final = [state.value for state in TERMINAL_STATES]
+    task_run_ids = [row.id for row in (
+        TaskRun.select(TaskRun.id)
+        .where((TaskRun.flow_run == flow_run_id)
+               & (TaskRun.state_type.is_null() | TaskRun.state_type.not_in(final)))
+        .order_by(TaskRun.id))]
+    for task_run_id in task_run_ids:
+        _transition(TASK_RUNS, task_run_id, {
+            "type": state_type, "name": name, "message": message, "data": None,
+            "state_details": {},
+        }, True)
+    return len(task_run_ids)

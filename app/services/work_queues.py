@@ -16,6 +16,7 @@ from app.db import database, is_sqlite
 from app.exceptions import ObjectAlreadyExists, ObjectNotFound
 from app.models import FlowRun, FlowRunState, WorkQueue, utcnow
 from app.services import filters
+from app.services.agents import record_agent_activity
 from app.services.common import get_or_raise, insert_or_get
 from app.services.runs import fetch_runs, with_state
 from app.states import StateType
@@ -128,13 +129,16 @@ def count_active_runs(queue, exclude_run_id=None):
     return query.count()
 
 
-def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None):
+def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None,
+             agent_id=None, agent_name=None):
     """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
     first, for an agent to claim.
 
     At most ``limit`` runs, and never more than the queue's free concurrency (its limit minus
     its PENDING and RUNNING runs). A paused queue hands out nothing. ``record_poll`` stamps
-    ``last_polled`` (the dashboard's own reads pass False). On PostgreSQL the chosen runs are
+    ``last_polled`` (the dashboard's own reads pass False) and, given ``agent_id``, the agent's
+    activity (see :func:`app.services.agents.record_agent_activity`; ObjectAlreadyExists if
+    ``agent_name`` belongs to another agent). On PostgreSQL the chosen runs are
     selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment get different
     runs instead of racing for the same ones.
     """
@@ -145,6 +149,8 @@ def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=
         if record_poll:
             (WorkQueue.update(last_polled=now).where(WorkQueue.id == queue_id).execute())
             queue.last_polled = now
+            if agent_id is not None:
+                record_agent_activity(agent_id, queue.id, now, agent_name)
         if queue.is_paused:
             return []
         if queue.concurrency_limit is not None:

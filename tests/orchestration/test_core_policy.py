@@ -193,6 +193,32 @@ class TestHandleCancellingStateTransitions:
         assert flow_states(run_id) == 1
 
 
+def with_pid(run_id, pid):
+    """Record an agent's process id on a flow run; returns the run id."""
+    FlowRun.update(infrastructure_pid=pid).where(FlowRun.id == run_id).execute()
+    return run_id
+
+
+class TestCancelRunsWithoutInfrastructure:
+    @pytest.mark.parametrize("initial, pid", [("SCHEDULED", None), ("SCHEDULED", "7"),
+                                              ("PENDING", None)])
+    def test_cancelling_without_a_process_is_cancelled(self, new_flow_run, initial, pid):
+        run_id = with_pid(new_flow_run(initial), pid)
+        result = flow_set(run_id, "CANCELLING", message="stop")
+        assert_result(result, REJECT, "CANCELLED", "Cancelled")
+        assert result.written and result.state.message == "stop"
+        assert flow_row(run_id).state_type == "CANCELLED"
+
+    @pytest.mark.parametrize("initial", ["PENDING", "RUNNING"])
+    def test_a_run_with_a_process_is_cancelling(self, new_flow_run, initial):
+        run_id = with_pid(new_flow_run(initial), "7")
+        assert_result(flow_set(run_id, "CANCELLING"), ACCEPT, "CANCELLING", reason=False)
+
+    def test_task_runs_are_not_concerned(self, new_task_run):
+        run_id = new_task_run("SCHEDULED")
+        assert_result(task_set(run_id, "CANCELLING"), ACCEPT, "CANCELLING", reason=False)
+
+
 REDUNDANT = [("SCHEDULED", "SCHEDULED"), ("PENDING", "SCHEDULED"), ("PENDING", "PENDING"),
              ("RUNNING", "SCHEDULED"), ("RUNNING", "PENDING"), ("RUNNING", "RUNNING")]
 FORWARD = [("SCHEDULED", "PENDING"), ("SCHEDULED", "RUNNING"), ("PENDING", "RUNNING"),
@@ -206,9 +232,12 @@ class TestPreventRedundantTransitions:
         assert_result(flow_set(run_id, proposed), ABORT)
         assert flow_states(run_id) == 1 and flow_row(run_id).state_type == initial
 
-    @pytest.mark.parametrize("initial, proposed", FORWARD)
+    # A scheduled run, or one with no process to stop, is cancelled at once
+    # (CancelRunsWithoutInfrastructure), so flows carry a pid and skip SCHEDULED -> CANCELLING.
+    @pytest.mark.parametrize("initial, proposed",
+                             [p for p in FORWARD if p != ("SCHEDULED", "CANCELLING")])
     def test_flow_moving_forward_is_accepted(self, new_flow_run, initial, proposed):
-        run_id = new_flow_run(initial)
+        run_id = with_pid(new_flow_run(initial), "1")
         assert_result(flow_set(run_id, proposed), ACCEPT, proposed, reason=False)
         assert flow_states(run_id) == 2
 

@@ -12,7 +12,7 @@ import pytest
 from marshmallow import fields
 
 from app.db import is_sqlite
-from app.models import Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
 from app.schemas import filters as schemas
 from app.services import filters
 
@@ -28,6 +28,7 @@ BODY_SCHEMAS = {
     Deployment: schemas.DeploymentFilterBody(),
     Log: schemas.LogFilterBody(),
     WorkQueue: schemas.WorkQueueFilterBody(),
+    Agent: schemas.AgentFilterBody(),
 }
 
 
@@ -55,7 +56,8 @@ def matching(model, body):
 @pytest.fixture
 def world(db):
     """Three flows, two deployments, five flow runs (one a subflow), four task runs, four
-    logs and three work queues, with values chosen so each case below tells operators apart.
+    logs, three work queues and three agents, with values chosen so each case below tells
+    operators apart.
     """
     w = SimpleNamespace()
     w.etl = add(Flow, name="etl", tags=["prod", "daily"])
@@ -104,6 +106,9 @@ def world(db):
     w.default = add(WorkQueue, name="default")
     w.default_high = add(WorkQueue, name="Default-high")
     w.gpu = add(WorkQueue, name="gpu")
+    w.a1 = add(Agent, name="a1", work_queue=w.gpu.id)
+    w.a2 = add(Agent, name="a2", work_queue=w.default.id)
+    w.a3 = add(Agent, name="a3", work_queue=None)
     return w
 
 
@@ -416,6 +421,17 @@ CASES = [
     case(WorkQueue, lambda w: {"work_queues": {"operator": "or_", "id": {"any_": [str(w.gpu.id)]},
                                                "name": {"any_": ["default"]}}},
          {"default", "gpu"}, "work_queues.operator or_"),
+
+    # Agents.
+    case(Agent, lambda w: {"agents": {"id": {"any_": [str(w.a1.id), str(w.a3.id)]}}},
+         {"a1", "a3"}, "agents.id.any_"),
+    case(Agent, lambda w: {"agents": {"name": {"any_": ["a2", "zz"]}}}, {"a2"},
+         "agents.name.any_"),
+    case(Agent, lambda w: {"agents": {"work_queue_id": {"any_": [str(w.gpu.id)]}}}, {"a1"},
+         "agents.work_queue_id.any_"),
+    case(Agent, lambda w: {"agents": {"operator": "or_", "name": {"any_": ["a3"]},
+                                      "work_queue_id": {"any_": [str(w.default.id)]}}},
+         {"a2", "a3"}, "agents.operator or_"),
 ]
 
 
@@ -557,6 +573,7 @@ REFERENCE_SORTS = {
         "TASK_RUN_ID_DESC": _ref(_hex("task_run_id"), True),
     },
     WorkQueue: {"NAME_ASC": _ref(lambda r: r.name)},
+    Agent: {"NAME_ASC": _ref(lambda r: r.name)},
 }
 SCHEMA_SORTS = {
     FlowRun: schemas.FLOW_RUN_SORTS,
@@ -565,6 +582,7 @@ SCHEMA_SORTS = {
     Deployment: schemas.DEPLOYMENT_SORTS,
     Log: schemas.LOG_SORTS,
     WorkQueue: ("NAME_ASC",),
+    Agent: ("NAME_ASC",),
 }
 
 
@@ -617,6 +635,8 @@ def make_sort_rows(model):
                     flow_run_id=flow_runs[run],
                     task_run_id=None if task is None else task_runs[task])
                 for i, (level, minutes, run, task) in enumerate(spec)]
+    if model is Agent:
+        return [add(Agent, name=name) for name in ("b", "a", "c")]
     return [add(WorkQueue, name=name) for name in ("b", "a", "c")]
 
 

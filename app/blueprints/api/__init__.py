@@ -1,5 +1,6 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
+    agents,
     concurrency_limits,
     deployments,
     flow_runs,
@@ -25,6 +26,7 @@ API_BLUEPRINTS = (
     logs.blp,
     concurrency_limits.blp,
     work_queues.blp,
+    agents.blp,
     deployments.blp,
 )
 

@@ -65,12 +65,15 @@ def get_runs(body, queue_id):
     """The queue's scheduled flow runs due by ``scheduled_before``, earliest first, within the
     queue's free concurrency; nothing while the queue is paused.
 
-    Records the poll in ``last_polled`` unless the request carries ``x-prefect-ui: true``.
+    Records the poll in ``last_polled`` unless the request carries ``x-prefect-ui: true``; with
+    ``agent_id`` it also creates or updates that agent (409 if ``agent_name`` is another
+    agent's).
     A run is claimed by proposing PENDING for it (``set_state``), which enforces the limit.
     """
     runs = work_queues.get_runs(
         queue_id, scheduled_before=body["scheduled_before"], limit=body["limit"],
-        record_poll=request.headers.get("x-prefect-ui", "").lower() != "true")
+        record_poll=request.headers.get("x-prefect-ui", "").lower() != "true",
+        agent_id=body["agent_id"], agent_name=body["agent_name"])
     return json_response([dump_flow_run(run) for run in runs])
 
 

@@ -1,0 +1,151 @@
+"""The liveness service: flow runs whose process is gone stop looking alive.
+
+A running flow heartbeats (``POST /api/flow_runs/{id}/heartbeat`` sets ``last_heartbeat``)
+while its process lives, whatever the run's state. A run is *silent* since the later of its
+last heartbeat and the moment it entered its current state; for a run that never heartbeated
+that is when it entered the state (for RUNNING, when it started running). Then:
+
+- RUNNING, silent for ``heartbeat_timeout`` -> Crashed;
+- PENDING for ``pending_timeout`` without starting, and silent for ``heartbeat_timeout``
+  (an engine waiting for its scheduled time heartbeats) -> Crashed;
+- CANCELLING, silent for ``heartbeat_timeout`` -> Cancelled. This is how the server knows
+  the infrastructure is gone: a live process heartbeats, and the agent that kills one sets
+  Cancelled itself, so a cancelling run that stays silent has no process and no agent left
+  to finish the cancel. (A client too old to heartbeat is declared gone after the timeout.)
+
+Each run is moved by a forced orchestration with a message saying why; its task runs that are
+not final get the same final type (Crashed here; Cancelled by the cancellation cascade of
+``app.services.orchestration``), and so give up their concurrency slot leases.
+
+These are plain functions with an explicit ``now``: idempotent (a run that moved no longer
+matches) and safe to run at once from several threads or processes. Each batch of runs is
+locked under the selection (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent sweeps
+split the work and a run being transitioned right now is left alone; SQLite's write
+transaction holds the database lock), so the condition still holds when a run is moved.
+
+No service frees expired concurrency slot leases: an expired lease is ignored by every reader
+(``active_slots``, the slot rule, lease renewal) and its row is deleted when its task run
+leaves RUNNING, as this service makes it do.
+"""
+import datetime
+import logging
+from dataclasses import dataclass
+
+from app.db import database, is_sqlite
+from app.models import FlowRun, utcnow
+from app.services.orchestration import finish_task_runs, set_flow_run_state
+from app.states import StateType
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Timeouts of the liveness service (ORION_RUN_HEARTBEAT_TIMEOUT, ORION_PENDING_TIMEOUT,
+    ORION_LIVENESS_BATCH_SIZE)."""
+
+    heartbeat_timeout: datetime.timedelta = datetime.timedelta(seconds=90)
+    pending_timeout: datetime.timedelta = datetime.timedelta(seconds=600)
+    batch_size: int = 200
+
+    @classmethod
+    def from_config(cls, config):
+        """The settings from an Orion config mapping."""
+        return cls(
+            heartbeat_timeout=datetime.timedelta(seconds=config["RUN_HEARTBEAT_TIMEOUT"]),
+            pending_timeout=datetime.timedelta(seconds=config["PENDING_TIMEOUT"]),
+            batch_size=config["LIVENESS_BATCH_SIZE"],
+        )
+
+
+def check_liveness(now=None, settings=LivenessSettings()):
+    """Run the three sweeps below; returns ``{"crashed_running": n, "crashed_pending": n,
+    "cancelled": n}``."""
+    now = now or utcnow()
+    return {
+        "crashed_running": crash_silent_runs(now, settings.heartbeat_timeout,
+                                             settings.batch_size),
+        "crashed_pending": crash_unstarted_runs(now, settings.pending_timeout,
+                                                settings.heartbeat_timeout, settings.batch_size),
+        "cancelled": cancel_abandoned_runs(now, settings.heartbeat_timeout, settings.batch_size),
+    }
+
+
+def _silent_since(cutoff):
+    """Runs with no heartbeat and no state change after ``cutoff``."""
+    return ((FlowRun.last_heartbeat.is_null() | (FlowRun.last_heartbeat < cutoff))
+            & (FlowRun.state_timestamp < cutoff))
+
+
+def _seconds(delta):
+    return f"{delta.total_seconds():g}"
+
+
+def crash_silent_runs(now, heartbeat_timeout, batch_size=200):
+    """RUNNING flow runs silent for ``heartbeat_timeout`` become Crashed; returns how many."""
+    message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
+               "running; its process is presumed dead.")
+    return _sweep(
+        (FlowRun.state_type == StateType.RUNNING.value) & _silent_since(now - heartbeat_timeout),
+        StateType.CRASHED, "Crashed", message, batch_size)
+
+
+def crash_unstarted_runs(now, pending_timeout, heartbeat_timeout, batch_size=200):
+    """PENDING flow runs pending for ``pending_timeout`` that are silent for
+    ``heartbeat_timeout`` become Crashed; returns how many."""
+    message = (f"The flow run did not start running within {_seconds(pending_timeout)} s of "
+               "becoming pending; its infrastructure is presumed lost.")
+    return _sweep(
+        (FlowRun.state_type == StateType.PENDING.value)
+        & (FlowRun.state_timestamp < now - pending_timeout)
+        & _silent_since(now - heartbeat_timeout),
+        StateType.CRASHED, "Crashed", message, batch_size)
+
+
+def cancel_abandoned_runs(now, heartbeat_timeout, batch_size=200):
+    """CANCELLING flow runs silent for ``heartbeat_timeout`` (their infrastructure is gone)
+    become Cancelled; returns how many."""
+    message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
+               "cancelling; its infrastructure is gone.")
+    return _sweep(
+        (FlowRun.state_type == StateType.CANCELLING.value)
+        & _silent_since(now - heartbeat_timeout),
+        StateType.CANCELLED, "Cancelled", message, batch_size)
+
+
+def _sweep(condition, state_type, name, message, batch_size):
+    """Force every flow run matching ``condition`` into a ``state_type`` state, a locked batch
+    per transaction, oldest state first; returns how many moved."""
+    moved = 0
+    while True:
+        with database.atomic():
+            query = (FlowRun.select(FlowRun.id).where(condition)
+                     .order_by(FlowRun.state_timestamp, FlowRun.id).limit(batch_size))
+            if not is_sqlite():
+                query = query.for_update("FOR UPDATE SKIP LOCKED")
+            run_ids = [row.id for row in query]
+            moved_now = sum(_finish(run_id, state_type, name, message) for run_id in run_ids)
+        moved += moved_now
+        # A batch that moved nothing (every run refused) would be selected again forever.
+        if len(run_ids) < batch_size or not moved_now:
+            return moved
+
+
+def _finish(run_id, state_type, name, message):
+    """Force one flow run and its unfinished task runs into the final state, in
+    a savepoint so one failure leaves the rest of the batch; returns whether it moved."""
+    try:
+        with database.atomic():
+            result = set_flow_run_state(run_id, {
+                "type": state_type.value, "name": name, "message": message, "data": None,
+                "state_details": {},
+            }, force=True)
+            # Cancelled cascades to the task runs by itself (see app.services.orchestration).
+            if result.written and state_type is StateType.CRASHED:
+                finish_task_runs(run_id, state_type.value, name, message)
+    except Exception:  # one bad run must not stop the sweep; it is retried next loop
+        log.exception("liveness: could not move flow run %s to %s", run_id, name)
+        return False
+    if result.written:
+        log.info("liveness: flow run %s is now %s: %s", run_id, name, message)
+    return result.written

@@ -1,0 +1,325 @@
+"""The agent: takes scheduled flow runs from work queues and runs each in a subprocess.
+
+``orion agent start -q QUEUE [-q ...] [--limit N] [--run-once]`` runs :class:`Agent`. Every
+query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
+
+1. loads its queues by name (creating missing ones; the list is cached for 30 s) and skips
+   paused ones;
+2. stops its runs that were asked to cancel: a run of its queues in CANCELLING whose process
+   it started gets SIGTERM, SIGKILL after ``ORION_AGENT_CANCEL_GRACE_SECONDS`` (10), and is
+   force-set Cancelled once its process is gone;
+3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
+   and name (the server records the agent), and claims each by proposing PENDING: the run is
+   its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
+   limit, ABORTs it, and the run is left alone). It then starts ``python -m client.run
+   FLOW_RUN_ID`` in a new session (:mod:`client.run` fetches the code and runs the flow) and
+   records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
+   Failed. ``--limit`` caps how many runs it has going at once.
+
+Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
+leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).
+When the API cannot be reached, polls back off exponentially (up to ``MAX_BACKOFF_SECONDS``)
+and reports not yet delivered are kept and retried; running flows are unaffected. On SIGTERM
+or SIGINT the agent stops polling and waits for its processes to finish, at most
+``ORION_AGENT_SHUTDOWN_TIMEOUT`` seconds (300); it then lists the runs still going (their
+processes keep running, and heartbeat, in their own sessions) and exits.
+"""
+import dataclasses
+import datetime
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+from client import OrionClient
+from client.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
+from client.settings import get_settings
+from client.states import Cancelled, Crashed, Failed, Pending, SetStateStatus, StateType
+
+log = logging.getLogger("orion.agent")
+
+UTC = datetime.timezone.utc
+# Seconds between two looks at the agent's processes.
+TICK_SECONDS = 0.25
+# Seconds the agent keeps its list of queues before reading them again.
+QUEUE_CACHE_SECONDS = 30
+# Longest wait between polls while the API is unreachable.
+MAX_BACKOFF_SECONDS = 60
+# Jitter of the query interval, as a fraction of it.
+JITTER = 0.3
+# Most runs asked for per queue and poll.
+RUNS_PER_POLL = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSettings:
+    """The agent's ``ORION_AGENT_*`` settings."""
+
+    query_interval: float = 10.0
+    prefetch_seconds: float = 10.0
+    cancel_grace_seconds: float = 10.0
+    shutdown_timeout: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ=None):
+        environ = os.environ if environ is None else environ
+
+        def number(name, default):
+            raw = (environ.get(name) or "").strip()
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+        return cls(
+            query_interval=number("ORION_AGENT_QUERY_INTERVAL", cls.query_interval),
+            prefetch_seconds=number("ORION_AGENT_PREFETCH_SECONDS", cls.prefetch_seconds),
+            cancel_grace_seconds=number("ORION_AGENT_CANCEL_GRACE_SECONDS",
+                                        cls.cancel_grace_seconds),
+            shutdown_timeout=number("ORION_AGENT_SHUTDOWN_TIMEOUT", cls.shutdown_timeout),
+        )
+
+
+@dataclasses.dataclass
+class Child:
+    """A flow run process this agent started."""
+
+    flow_run_id: str
+    process: subprocess.Popen
+    kill_at: float = None  # set when the run is being cancelled: SIGKILL after this time
+    cancelling: bool = False
+    exit_code: int = None
+
+
+class Agent:
+    """See the module docstring. ``client``: an :class:`OrionClient` (default: one from the
+    environment); ``limit``: most runs going at once (None: no limit)."""
+
+    def __init__(self, work_queues, *, limit=None, name=None, client=None, settings=None):
+        if not work_queues:
+            raise ValueError("An agent needs at least one work queue.")
+        self.queue_names = list(dict.fromkeys(work_queues))
+        self.limit = limit
+        self.id = str(uuid.uuid4())
+        self.name = name
+        self.settings = settings or AgentSettings.from_env()
+        # Few retries per call: the loop backs off by itself and must keep watching processes.
+        self._owns_client = client is None
+        self.client = client or OrionClient(
+            settings=dataclasses.replace(get_settings(),
+                                         api_retries=min(get_settings().api_retries, 2)))
+        self.children = {}
+        self.claimed = []
+        self.stopping = False
+        self._queues = []
+        self._queues_read_at = None
+        self._failures = 0
+        self._next_poll = 0.0
+        self._host = socket.gethostname()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def start(self, run_once=False):
+        """Poll until SIGTERM/SIGINT (or once, with ``run_once``), then wait for the runs
+        started to finish (see the module docstring). Returns the runs still going."""
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
+                                                                    signal.SIGINT)}
+        log.info("Agent %s started on work queue(s) %s", self.label, ", ".join(
+            repr(name) for name in self.queue_names))
+        try:
+            while not self.stopping:
+                if time.monotonic() >= self._next_poll:
+                    self._next_poll = time.monotonic() + self.poll()
+                    if run_once:
+                        break
+                self.watch()
+                time.sleep(TICK_SECONDS)
+            return self.shutdown()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @property
+    def label(self):
+        return self.name or f"agent-{self.id}"
+
+    def _stop(self, signum, frame):
+        if not self.stopping:
+            log.info("Agent %s received %s: no more polls; waiting for %d run(s)", self.label,
+                     signal.Signals(signum).name, len(self.children))
+        self.stopping = True
+
+    def poll(self):
+        """One poll: cancellations, then claims. Returns the seconds until the next one."""
+        try:
+            queues = self.queues()
+            self.cancel_requested()
+            for queue in queues:
+                if queue.is_paused:
+                    continue
+                self.claim_from(queue)
+        except OrionClientError as error:
+            self._failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, self.settings.query_interval * 2 ** self._failures)
+            log.warning("Agent %s: the Orion API failed (%s); next poll in %.1f s",
+                        self.label, error, delay)
+            return delay
+        self._failures = 0
+        interval = self.settings.query_interval
+        return random.uniform(interval * (1 - JITTER), interval * (1 + JITTER))
+
+    def queues(self):
+        """The agent's queues (created if missing), cached for QUEUE_CACHE_SECONDS."""
+        now = time.monotonic()
+        if self._queues_read_at is None or now - self._queues_read_at > QUEUE_CACHE_SECONDS:
+            queues = []
+            for name in self.queue_names:
+                try:
+                    queues.append(self.client.read_work_queue_by_name(name))
+                except ObjectNotFound:
+                    try:
+                        queues.append(self.client.create_work_queue(name))
+                        log.info("Created work queue %r", name)
+                    except ObjectAlreadyExists:
+                        queues.append(self.client.read_work_queue_by_name(name))
+            self._queues, self._queues_read_at = queues, now
+        return self._queues
+
+    def claim_from(self, queue):
+        """Ask ``queue`` for due runs and claim and start each, within the agent's limit."""
+        free = RUNS_PER_POLL if self.limit is None else self.limit - len(self.children)
+        if free <= 0:
+            return
+        due = datetime.datetime.now(UTC) + datetime.timedelta(
+            seconds=self.settings.prefetch_seconds)
+        runs = self.client.get_runs_in_work_queue(
+            queue.id, limit=min(free, RUNS_PER_POLL), scheduled_before=due, agent_id=self.id,
+            agent_name=self.name)
+        for run in runs:
+            if self.limit is not None and len(self.children) >= self.limit:
+                return
+            answer = self.client.set_flow_run_state(run.id, Pending())
+            if answer.status is not SetStateStatus.ACCEPT or answer.state is None or \
+                    answer.state.type is not StateType.PENDING:
+                log.info("Flow run %s was not claimed: %s", run.id,
+                         answer.details.get("reason") or answer.status.value)
+                continue
+            self.claimed.append(run.id)
+            log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name,
+                     queue.name)
+            self.submit(run.id)
+
+    def submit(self, flow_run_id):
+        """Start the run's process and record its pid; Failed if it cannot start."""
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "client.run", flow_run_id], env=self._child_env(),
+                start_new_session=True)
+        except OSError as error:
+            log.error("Flow run %s could not be started: %s", flow_run_id, error)
+            self.client.set_flow_run_state(
+                flow_run_id, Failed(message=f"Submission failed: the flow run process could "
+                                            f"not start: {error}"))
+            return
+        self.children[flow_run_id] = Child(flow_run_id, process)
+        self.client.update_flow_run(flow_run_id,
+                                    infrastructure_pid=f"{self._host}:{process.pid}")
+
+    def _child_env(self):
+        env = dict(os.environ)
+        if not self.client.api_url.startswith("http://ephemeral-orion"):
+            env["ORION_API_URL"] = self.client.api_url
+        if self.client.settings.api_key:
+            env["ORION_API_KEY"] = self.client.settings.api_key
+        return env
+
+    # -- cancellation -----------------------------------------------------------------------
+
+    def cancel_requested(self):
+        """Start stopping this agent's processes whose runs are CANCELLING."""
+        if not self.children:
+            return
+        cancelling = self.client.read_flow_runs(flow_run_filter={
+            "id": {"any_": list(self.children)},
+            "state": {"type": {"any_": [StateType.CANCELLING.value]}},
+        })
+        for run in cancelling:
+            child = self.children.get(run.id)
+            if child is None or child.cancelling:
+                continue
+            child.cancelling = True
+            child.kill_at = time.monotonic() + self.settings.cancel_grace_seconds
+            log.info("Flow run %s is cancelling: stopping its process %s", run.id,
+                     child.process.pid)
+            self._signal(child, signal.SIGTERM)
+
+    @staticmethod
+    def _signal(child, signum):
+        try:
+            os.killpg(child.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    # -- watching processes -----------------------------------------------------------------
+
+    def watch(self):
+        """Reap exited processes and report them; SIGKILL cancelled ones past their grace."""
+        for child in list(self.children.values()):
+            if child.exit_code is None:
+                child.exit_code = child.process.poll()
+            if child.exit_code is None:
+                if child.kill_at is not None and time.monotonic() >= child.kill_at:
+                    log.warning("Flow run %s: process %s outlived its grace period; SIGKILL",
+                                child.flow_run_id, child.process.pid)
+                    self._signal(child, signal.SIGKILL)
+                    child.kill_at = None
+                continue
+            try:
+                self.report_exit(child)
+            except OrionClientError as error:
+                log.warning("Flow run %s: could not report its exit yet (%s)",
+                            child.flow_run_id, error)
+                continue
+            del self.children[child.flow_run_id]
+
+    def report_exit(self, child):
+        """Give the run of an exited process a final state if it has none."""
+        if child.cancelling:
+            self._signal(child, signal.SIGKILL)  # what the run's process left behind
+        run = self.client.read_flow_run(child.flow_run_id)
+        state = run.state
+        if state is not None and state.is_final():
+            return
+        if child.cancelling or (state is not None and state.is_cancelling()):
+            self.client.set_flow_run_state(child.flow_run_id, Cancelled(
+                message="The agent stopped the flow run's process."), force=True)
+            log.info("Flow run %s is cancelled", child.flow_run_id)
+        elif child.exit_code != 0:
+            answer = self.client.set_flow_run_state(child.flow_run_id, Crashed(
+                message=f"The flow run process exited with code {child.exit_code} without "
+                        "reporting a final state."))
+            log.warning("Flow run %s crashed (exit code %s): %s", child.flow_run_id,
+                        child.exit_code, answer.status.value)
+
+    def shutdown(self):
+        """Wait for the processes to finish, reporting them, at most the shutdown timeout;
+        returns the flow run ids still going."""
+        deadline = time.monotonic() + self.settings.shutdown_timeout
+        while self.children and time.monotonic() < deadline:
+            self.watch()
+            time.sleep(TICK_SECONDS)
+        if self.children:
+            log.warning("Agent %s stopped with %d run(s) still going: %s", self.label,
+                        len(self.children), ", ".join(
+                            f"{c.flow_run_id} (pid {c.process.pid})"
+                            for c in self.children.values()))
+        else:
+            log.info("Agent %s stopped", self.label)
+        if self._owns_client:
+            self.client.close()
+        return list(self.children)

@@ -1,0 +1,152 @@
+"""Run contexts: what the code of a running flow or task can ask about its run.
+
+They live in context variables, so each thread (and each task submitted to a thread pool,
+which runs in a copy of its submitter's context) sees the run it belongs to.
+"""
+import contextlib
+import contextvars
+import dataclasses
+import threading
+import typing
+
+_flow_run_context = contextvars.ContextVar("orion_flow_run_context", default=None)
+_task_run_context = contextvars.ContextVar("orion_task_run_context", default=None)
+_tags = contextvars.ContextVar("orion_tags", default=frozenset())
+
+
+@dataclasses.dataclass(eq=False)
+class FlowRunContext:
+    """The flow run being executed in this context.
+
+    ``flow_run`` is the run as the API returned it (a dict); ``parameters`` its validated
+    parameters; ``result_storage``/``persist_result``/``result_serializer`` the flow's result
+    settings, inherited by its tasks; ``task_runner`` the started runner its tasks use.
+    """
+
+    flow: typing.Any
+    flow_run: dict
+    client: typing.Any
+    task_runner: typing.Any
+    parameters: dict
+    result_storage: typing.Any
+    persist_result: typing.Optional[bool]
+    result_serializer: str
+    parent: typing.Optional["FlowRunContext"] = None
+    futures: list = dataclasses.field(default_factory=list)
+    _dynamic_keys: dict = dataclasses.field(default_factory=dict)
+    _origins: dict = dataclasses.field(default_factory=dict)
+    _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @property
+    def flow_run_id(self):
+        return self.flow_run["id"]
+
+    def next_dynamic_key(self, task_key):
+        """The next ``dynamic_key`` for ``task_key`` in this run: "0", "1", ... (per key)."""
+        with self._lock:
+            n = self._dynamic_keys.get(task_key, 0)
+            self._dynamic_keys[task_key] = n + 1
+        return str(n)
+
+    def record_result(self, value, task_run_id):
+        """Remember that ``value`` is the result of task run ``task_run_id``, so passing it to
+        another task records that upstream dependency. Values are tracked by identity (and
+        kept alive for the flow run, so identities are not reused)."""
+        if value is not None and value is not True and value is not False:
+            with self._lock:
+                self._origins[id(value)] = (value, task_run_id)
+
+    def result_origin(self, value):
+        """The id of the task run that returned ``value`` in this flow run, or None."""
+        origin = self._origins.get(id(value))
+        return origin[1] if origin is not None and origin[0] is value else None
+
+    def reset_for_retry(self):
+        """Start a new attempt of the flow run: task runs are numbered from 0 again (so the
+        server hands back the runs of the previous attempt) and no future is pending."""
+        with self._lock:
+            self._dynamic_keys.clear()
+            self._origins.clear()
+            self.futures.clear()
+
+
+@dataclasses.dataclass(eq=False)
+class TaskRunContext:
+    """The task run being executed (or, for ``cache_key_fn``, about to start) in this context.
+
+    ``task_run`` is the run as the API returned it, None while computing the cache key.
+    """
+
+    task: typing.Any
+    task_run: typing.Optional[dict]
+    flow_run_context: FlowRunContext
+    parameters: dict
+
+    @property
+    def flow_run_id(self):
+        return self.flow_run_context.flow_run_id
+
+
+def get_flow_run_context():
+    """The current :class:`FlowRunContext`, or None outside flow runs."""
+    return _flow_run_context.get()
+
+
+def get_task_run_context():
+    """The current :class:`TaskRunContext`, or None outside task runs."""
+    return _task_run_context.get()
+
+
+def get_run_context():
+    """The innermost run context: the task run's inside a task, else the flow run's.
+
+    Raises RuntimeError outside any run.
+    """
+    context = _task_run_context.get() or _flow_run_context.get()
+    if context is None:
+        raise RuntimeError("There is no active flow or task run in this context.")
+    return context
+
+
+@contextlib.contextmanager
+def flow_run_scope(context):
+    """Make ``context`` the current flow run (and no task run) inside the block."""
+    flow_token = _flow_run_context.set(context)
+    task_token = _task_run_context.set(None)
+    try:
+        yield context
+    finally:
+        _task_run_context.reset(task_token)
+        _flow_run_context.reset(flow_token)
+
+
+@contextlib.contextmanager
+def task_run_scope(context):
+    """Make ``context`` the current task run inside the block."""
+    token = _task_run_context.set(context)
+    try:
+        yield context
+    finally:
+        _task_run_context.reset(token)
+
+
+def current_tags():
+    """The tags added by enclosing :func:`tags` blocks (a frozenset)."""
+    return _tags.get()
+
+
+@contextlib.contextmanager
+def tags(*new_tags):
+    """Add ``new_tags`` to every flow run and task run created inside the block.
+
+    Blocks nest (tags accumulate) and yield the full set in effect::
+
+        with tags("prod", "nightly"):
+            my_flow()
+    """
+    combined = _tags.get() | frozenset(new_tags)
+    token = _tags.set(combined)
+    try:
+        yield combined
+    finally:
+        _tags.reset(token)

@@ -1,0 +1,712 @@
+"""The engine: runs flows and tasks, with every state change orchestrated by the server.
+
+Flow run: create it (Pending), propose Running, run the function, propose Completed (result
+reference in ``data``) or Failed; the server's answer decides what happens next:
+
+- ACCEPT: go on with the state as proposed;
+- WAIT: sleep ``delay_seconds`` and propose the same state again;
+- REJECT: adopt the returned state. AwaitingRetry (SCHEDULED): sleep until its scheduled
+  time, then propose Running again (a retry); Cached (COMPLETED): the task returns the cached
+  result, read back from results storage; any other state: the run stops in it;
+- ABORT: stop; a task run that another attempt already completed returns that result, anything
+  else raises :class:`RunAborted`.
+
+A task run costs two requests when nothing goes wrong: create + propose Running in one call,
+then propose Completed. Logs and heartbeats go from background threads.
+
+Final states: Completed; Failed, with ``message`` "<ExceptionType>: <message>" and ``data``
+``{"type": "exception", "exception_type": ..., "message": ..., "traceback": ...}``; Crashed
+when a BaseException that is not an Exception (KeyboardInterrupt, SIGTERM, SystemExit...)
+interrupts the run: the run (and the task run it was in) is reported Crashed, then the
+interruption goes on (SIGTERM is re-delivered to the process with its previous handler).
+
+Results: a return value is persisted to results storage (see :mod:`client.results`) when
+``persist_result`` is True, or, when it is None (the default), when something needs it later:
+a task with a ``cache_key_fn`` (a later run reads it back on a cache hit), or a task in a flow
+with retries (a retried flow run reuses the results of its task runs that completed).
+A flow or task with ``persist_result=False`` never writes its results.
+"""
+import contextlib
+import contextvars
+import datetime
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+import weakref
+
+from client import results
+from client.context import (
+    FlowRunContext,
+    TaskRunContext,
+    current_tags,
+    flow_run_scope,
+    get_flow_run_context,
+    task_run_scope,
+)
+from client.futures import OrionFuture, Outcome
+from client.logs import flush_logs, run_logger, setup_logging
+from client.states import Completed, Crashed, Failed, Pending, Running, State
+
+_UTC = datetime.timezone.utc
+_engine_log = logging.getLogger("orion.engine")
+
+
+class RunAborted(RuntimeError):
+    """The server told a run to stop (ABORT), or a run could not start."""
+
+
+class UpstreamTaskError(RuntimeError):
+    """A task run did not start because a run it depends on did not complete."""
+
+
+class FlowRunCrashed(BaseException):
+    """SIGTERM, turned into an exception so the flow run can report Crashed before exiting."""
+
+
+def _now():
+    return datetime.datetime.now(_UTC)
+
+
+def describe_state(st):
+    """``Completed()`` / ``Failed('ValueError: boom')``, for log lines."""
+    if st is None:
+        return "None"
+    return f"{st.name}({st.message!r})" if st.message else f"{st.name}()"
+
+
+def exception_state(exc, what, crashed=False):
+    """A Failed (or Crashed) state describing ``exc``: its message and traceback."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    make = Crashed if crashed else Failed
+    return make(message=f"{what} encountered an exception: {text}", data={
+        "type": "exception",
+        "exception_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    })
+
+
+def jsonable(value):
+    """``value`` made JSON-compatible for the API (what JSON cannot hold becomes its repr)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# --- the API client the SDK uses -----------------------------------------------------------
+
+_client_lock = threading.Lock()
+_shared_client = None
+_client_override = contextvars.ContextVar("orion_sdk_client", default=None)
+
+
+class _FlowIds:
+    """Flow ids by name, per client (a flow is upserted once per client, not per run)."""
+
+    def __init__(self):
+        self._ids = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, orion, name):
+        with self._lock:
+            flow_id = self._ids.get(orion, {}).get(name)
+        if flow_id is None:
+            flow_id = orion.create_flow_from_name(name)
+            with self._lock:
+                self._ids.setdefault(orion, {})[name] = flow_id
+        return flow_id
+
+
+_flow_ids = _FlowIds()
+
+
+def get_sdk_client():
+    """The OrionClient flows and tasks use: the one set by :func:`using_client`, else one
+    shared client per process, made on first use from the ``ORION_*`` settings (remade if
+    ``ORION_API_URL`` or ``ORION_API_KEY`` changed since)."""
+    global _shared_client
+    override = _client_override.get()
+    if override is not None:
+        return override
+    from client.client import OrionClient
+    from client.settings import get_settings
+
+    settings = get_settings()
+    with _client_lock:
+        current = _shared_client
+        if current is None or (current.settings.api_url, current.settings.api_key) != (
+                settings.api_url, settings.api_key):
+            _shared_client = OrionClient(settings=settings)
+        return _shared_client
+
+
+@contextlib.contextmanager
+def using_client(orion):
+    """Run the flows called inside the block through ``orion`` (an OrionClient), e.g. one
+    talking to a given app in-process."""
+    token = _client_override.set(orion)
+    try:
+        yield orion
+    finally:
+        _client_override.reset(token)
+
+
+# --- call with a timeout ----------------------------------------------------------------------
+
+def call_with_timeout(fn, args, kwargs, timeout, what):
+    """``fn(*args, **kwargs)``; with a ``timeout``, run it in a thread (in a copy of this
+    context) and raise TimeoutError if it has not returned after ``timeout`` seconds. The
+    abandoned call keeps running in its daemon thread until it returns (Python threads cannot
+    be killed); task runs it tries to start after that are refused by the server."""
+    if not timeout:
+        return fn(*args, **kwargs)
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
+                              name="orion-timeout", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"{what} exceeded timeout of {timeout} seconds")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+# --- heartbeats --------------------------------------------------------------------------------
+
+class Heartbeats:
+    """One daemon thread per process that sends ``POST /flow_runs/{id}/heartbeat`` for every
+    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 30). When the API has
+    not been reached for longer than ``ORION_HEARTBEAT_CRASH_SECONDS`` (default: three
+    intervals) it logs an error at every beat, since the server may then mark the runs
+    Crashed; shorter outages are warnings."""
+
+    def __init__(self, interval):
+        self.interval = interval
+        self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS")
+                                 or 3 * interval)
+        self._runs = {}
+        self._lock = threading.Lock()
+        self._last_ok = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name="orion-heartbeat", daemon=True)
+        self._thread.start()
+
+    def add(self, flow_run_id, orion):
+        with self._lock:
+            self._runs[flow_run_id] = orion
+
+    def discard(self, flow_run_id):
+        with self._lock:
+            self._runs.pop(flow_run_id, None)
+
+    def beat(self):
+        """Send one heartbeat for every registered run (what the thread does each interval)."""
+        with self._lock:
+            runs = list(self._runs.items())
+        if not runs:
+            self._last_ok = time.monotonic()
+            return
+        try:
+            for run_id, orion in runs:
+                orion.send_flow_run_heartbeat(run_id)
+            self._last_ok = time.monotonic()
+        except Exception as exc:
+            silent = time.monotonic() - self._last_ok
+            log = _engine_log.error if silent > self.crash_after else _engine_log.warning
+            log("Heartbeat failed: the Orion API has not answered for %.0f s (after %.0f s "
+                "the server may mark these flow runs Crashed): %s", silent, self.crash_after,
+                exc)
+
+    def _loop(self):
+        while True:
+            time.sleep(self.interval)
+            self.beat()
+
+
+_heartbeats = None
+
+
+def _heartbeat_registry(orion):
+    global _heartbeats
+    with _client_lock:
+        if _heartbeats is None:
+            _heartbeats = Heartbeats(orion.settings.heartbeat_seconds)
+        return _heartbeats
+
+
+# --- SIGTERM -------------------------------------------------------------------------------
+
+class _SigtermTrap:
+    """While a top-level flow runs in the main thread, SIGTERM raises FlowRunCrashed there, so
+    the run reports Crashed; on exit the previous handler is restored and, if SIGTERM came, the
+    signal is sent again so the process ends as it would have."""
+
+    def __init__(self):
+        self.active = threading.current_thread() is threading.main_thread()
+        self.received = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        if not self.received:
+            self.received = True
+            raise FlowRunCrashed("the flow run process received SIGTERM")
+
+    def __enter__(self):
+        if self.active:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.active:
+            signal.signal(signal.SIGTERM, self._previous if self._previous is not None
+                          else signal.SIG_DFL)
+            if self.received:
+                flush_logs(timeout=10)
+                os.kill(os.getpid(), signal.SIGTERM)
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+def _sleep_until(when):
+    delay = (when - _now()).total_seconds() if when else 0
+    if delay > 0:
+        time.sleep(delay)
+
+
+def orchestrate(propose, proposed):
+    """Propose ``proposed`` through ``propose(state) -> OrchestrationResult`` until the answer
+    is not WAIT (sleeping the delay each time); return that answer."""
+    while True:
+        answer = propose(proposed)
+        if answer.status != "WAIT":
+            return answer
+        time.sleep(max(answer.details.get("delay_seconds") or 0, 0))
+
+
+def _reason(answer):
+    return answer.details.get("reason") or answer.status.value
+
+
+# --- inputs -------------------------------------------------------------------------------
+
+class _Inputs:
+    """Resolves futures among a task's arguments and records where each input came from
+    (``task_inputs``): upstream task runs (futures, or values a task run of this flow run
+    returned), flow parameters (the same object) and constants (their type name)."""
+
+    def __init__(self, flow_context):
+        self.flow_context = flow_context
+        self.failed_upstream = []
+
+    def _value(self, value, refs):
+        if isinstance(value, OrionFuture):
+            result = value.result(raise_on_failure=False)
+            if value.task_run is not None:
+                refs.append({"input_type": "task_run", "id": value.task_run["id"]})
+            final = value.get_state()
+            if final is None or not final.is_completed():
+                self.failed_upstream.append(value)
+            return result
+        if isinstance(value, (list, tuple, set)) and any(
+                isinstance(v, OrionFuture) for v in value):
+            return type(value)(self._value(v, refs) for v in value)
+        if isinstance(value, dict) and any(isinstance(v, OrionFuture) for v in value.values()):
+            return {k: self._value(v, refs) for k, v in value.items()}
+        run_id = self.flow_context.result_origin(value)
+        if run_id is not None:
+            refs.append({"input_type": "task_run", "id": run_id})
+            return value
+        if value is not None:
+            for name, param in self.flow_context.parameters.items():
+                if param is value:
+                    refs.append({"input_type": "parameter", "name": name})
+                    return value
+        refs.append({"input_type": "constant", "type": type(value).__name__})
+        return value
+
+    def resolve(self, parameters, wait_for):
+        """The parameters with futures replaced by their results, and the ``task_inputs``."""
+        task_inputs, resolved = {}, {}
+        for name, value in parameters.items():
+            refs = []
+            resolved[name] = self._value(value, refs)
+            task_inputs[name] = refs
+        if wait_for:
+            refs = []
+            for item in wait_for:
+                self._value(item, refs)
+            task_inputs["wait_for"] = [r for r in refs if r["input_type"] == "task_run"]
+        return resolved, task_inputs
+
+
+def _resolve_futures(value):
+    """A flow's return value with futures (also in a list, tuple or dict) replaced by their
+    results."""
+    if isinstance(value, OrionFuture):
+        return value.result()
+    if isinstance(value, (list, tuple)) and any(isinstance(v, OrionFuture) for v in value):
+        return type(value)(_resolve_futures(v) for v in value)
+    if isinstance(value, dict) and any(isinstance(v, OrionFuture) for v in value.values()):
+        return {k: _resolve_futures(v) for k, v in value.items()}
+    return value
+
+
+# --- task runs ------------------------------------------------------------------------------
+
+def _task_should_persist(task, flow_context):
+    setting = task.persist_result
+    if setting is None:
+        setting = flow_context.persist_result
+    if setting is not None:
+        return setting
+    return task.cache_key_fn is not None or bool(flow_context.flow.retries)
+
+
+def _result_from_state(st, what):
+    """The result a COMPLETED state refers to, read back from results storage."""
+    if results.is_reference(st.data):
+        return results.load_result(st.data)
+    if st.data is None:
+        raise RunAborted(f"{what} is {describe_state(st)} but its result was not persisted, so "
+                         f"it cannot be returned (set persist_result=True on the task)")
+    raise RunAborted(f"{what} is {describe_state(st)} with data that is not a result "
+                     f"reference: {st.data!r:.200}")
+
+
+def run_task(task, parameters, wait_for, flow_context, future=None):
+    """Run one task run of ``task`` (``parameters`` bound to its signature) in
+    ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
+    soon as it exists.
+
+    An exception of the task makes a Failed outcome (after the retries the server grants); a
+    BaseException (interruption) reports the task run Crashed and propagates.
+    """
+    orion = flow_context.client
+    dynamic_key = flow_context.next_dynamic_key(task.task_key)
+    inputs = _Inputs(flow_context)
+    resolved, task_inputs = inputs.resolve(parameters, wait_for)
+    name = f"{task.name}-{dynamic_key}"
+    create = dict(flow_run_id=flow_context.flow_run_id, dynamic_key=dynamic_key, name=name,
+                  extra_tags=current_tags(), task_inputs=task_inputs)
+    if inputs.failed_upstream:
+        upstream = ", ".join(repr(f.task.name) for f in inputs.failed_upstream)
+        # Its first state (no rules apply to a first Pending): it will never run.
+        task_run = orion.create_task_run(task, state=Pending(
+            name="NotReady", message=f"Upstream task run(s) {upstream} did not complete"),
+            **create)
+        if future is not None:
+            future.task_run = task_run
+        error = UpstreamTaskError(f"Task run {name!r} did not start: upstream task run(s) "
+                                  f"{upstream} did not complete")
+        return Outcome(State.from_json(task_run["state"]), exception=error)
+
+    running = _running_proposal(task, flow_context, resolved)
+    task_run, answer = orion.create_task_run_and_set_state(task, proposed_state=running,
+                                                           **create)
+    if future is not None:
+        future.task_run = task_run
+    logger = run_logger(orion, flow_context.flow_run, task_run)
+    context = TaskRunContext(task, task_run, flow_context, resolved)
+
+    def propose(proposed):
+        return orion.set_task_run_state(task_run["id"], proposed)
+
+    try:
+        while True:
+            if answer.status == "WAIT":
+                answer = orchestrate(propose, running)
+                continue
+            outcome = _adopt_start_answer(answer, task_run, name)
+            if outcome is not None:
+                logger.info("Finished in state %s", describe_state(outcome.state))
+                return outcome
+            try:
+                with task_run_scope(context):
+                    value = call_with_timeout(task.call, (resolved,), {},
+                                              task.timeout_seconds, f"Task run {name!r}")
+            except Exception as exc:
+                answer = orchestrate(propose, exception_state(exc, "Task run"))
+                final = answer.state
+                if answer.status == "REJECT" and final is not None and final.is_scheduled():
+                    logger.info("Received %s; retrying at %s", type(exc).__name__,
+                                final.state_details.get("scheduled_time"))
+                    _sleep_until(final.state_details.scheduled_time)
+                    running = _running_proposal(task, flow_context, resolved)
+                    answer = propose(running)
+                    continue
+                logger.error("Finished in state %s", describe_state(final), exc_info=exc)
+                return Outcome(final, exception=exc)
+            data = None
+            if _task_should_persist(task, flow_context):
+                data = results.persist_result(
+                    value, task.result_storage or flow_context.result_storage,
+                    task.result_serializer or flow_context.result_serializer)
+            # The cache key goes with the Completed state too: the server records the cache
+            # entry when the run completes.
+            answer = orchestrate(propose, Completed(
+                data=data, cache_key=running.state_details.get("cache_key"),
+                cache_expiration=running.state_details.get("cache_expiration")))
+            logger.info("Finished in state %s", describe_state(answer.state))
+            flow_context.record_result(value, task_run["id"])
+            return Outcome(answer.state, value=value)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            _report_crash(propose, exc, "Task run")
+        raise
+
+
+def _running_proposal(task, flow_context, parameters):
+    cache_key = cache_expiration = None
+    if task.cache_key_fn is not None:
+        context = TaskRunContext(task, None, flow_context, parameters)
+        cache_key = task.cache_key_fn(context, parameters)
+        if cache_key is not None and task.cache_expiration is not None:
+            cache_expiration = _now() + task.cache_expiration
+    return Running(cache_key=cache_key, cache_expiration=cache_expiration,
+                   refresh_cache=True if task.refresh_cache else None)
+
+
+def _adopt_start_answer(answer, task_run, name):
+    """None when the task run may run now; else the Outcome it ends with."""
+    st = answer.state
+    if answer.status == "ACCEPT":
+        return None
+    if answer.status == "REJECT" and st is not None and st.is_completed():
+        return Outcome(st, value=_result_from_state(st, f"Task run {name!r}"))
+    current = State.from_json(task_run["state"]) if task_run.get("state") else None
+    if answer.status == "ABORT" and current is not None and current.is_completed():
+        # An earlier attempt of this flow run completed this task run: reuse its result.
+        return Outcome(current, value=_result_from_state(current, f"Task run {name!r}"))
+    error = RunAborted(f"Task run {name!r} was not started: {_reason(answer)}")
+    return Outcome(st or current, exception=error)
+
+
+def _report_crash(propose, exc, what):
+    """Report the run Crashed (best effort: the process is going down anyway)."""
+    try:
+        propose(exception_state(exc, what, crashed=True))
+    except Exception as report_error:
+        _engine_log.error("Could not report the %s crash: %s", what.lower(), report_error)
+
+
+# --- flow runs ------------------------------------------------------------------------------
+
+def run_flow(flow, parameters, return_state=False):
+    """Run ``flow`` with ``parameters`` (bound to its signature) as a flow run, a subflow when
+    called inside a flow run; return its result (its final State with ``return_state``)."""
+    orion = get_sdk_client()
+    setup_logging()
+    parent = get_flow_run_context()
+    if parent is not None:
+        return _run_flow(flow, parameters, orion, parent, return_state)
+    with _SigtermTrap():
+        try:
+            return _run_flow(flow, parameters, orion, None, return_state)
+        finally:
+            flush_logs()
+
+
+def _flow_run_name(flow, parameters):
+    name = flow.flow_run_name
+    if name is None:
+        return None
+    if callable(name):
+        return str(name())
+    return name.format(**parameters)
+
+
+def run_flow_run(flow, flow_run, return_state=True):
+    """Run ``flow`` in ``flow_run``, a flow run that already exists (an agent's process runs a
+    deployment's run this way), with the run's own parameters; return its final State (its
+    result with ``return_state=False``). The run's orchestration then goes as for a run
+    :func:`run_flow` creates: propose Running, run the function, propose the final state."""
+    orion = get_sdk_client()
+    setup_logging()
+    with _SigtermTrap():
+        try:
+            parameters, validation_error = _validated(flow, dict(flow_run["parameters"]))
+            return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, None,
+                                     None, return_state)
+        finally:
+            flush_logs()
+
+
+def _validated(flow, parameters):
+    """``(parameters, None)`` validated against the flow's signature, or ``(parameters,
+    error)``."""
+    from client.validation import ParameterTypeError, validate_parameters
+
+    if flow.validate_parameters:
+        try:
+            return validate_parameters(flow.fn, parameters, flow.name), None
+        except ParameterTypeError as exc:
+            return parameters, exc
+    return parameters, None
+
+
+def _run_flow(flow, parameters, orion, parent, return_state):
+    parameters, validation_error = _validated(flow, parameters)
+    parent_task_run = None
+    if parent is not None:
+        parent_task_run = _create_parent_task_run(flow, parameters, parent, orion)
+    flow_run = orion.create_flow_run(
+        _flow_ids.get(orion, flow.name),
+        name=_flow_run_name(flow, parameters) if validation_error is None else None,
+        parameters=jsonable(parameters), tags=sorted(current_tags()),
+        parent_task_run_id=parent_task_run["id"] if parent_task_run else None,
+        state=Pending(), flow_version=flow.version,
+        empirical_policy={"retries": flow.retries,
+                          "retry_delay": int(flow.retry_delay_seconds or 0)})
+    return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
+                             parent_task_run, return_state, created=True)
+
+
+def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
+                      parent_task_run, return_state, created=False):
+    """Orchestrate and run ``flow`` in the existing ``flow_run``."""
+    logger = run_logger(orion, flow_run)
+    mirror = _mirror_to(orion, parent_task_run, flow_run)
+
+    def propose(proposed):
+        return mirror(orion.set_flow_run_state(flow_run["id"], proposed))
+
+    if validation_error is not None:
+        answer = propose(Failed(message=f"Validation of flow parameters failed: "
+                                        f"{validation_error}"))
+        logger.error("Finished in state %s", describe_state(answer.state))
+        if return_state:
+            return answer.state
+        raise validation_error
+    logger.info("%s flow run %r for flow %r", "Created" if created else "Running",
+                flow_run["name"], flow.name)
+    context = FlowRunContext(
+        flow=flow, flow_run=flow_run, client=orion, task_runner=None, parameters=parameters,
+        result_storage=flow.result_storage or (parent.result_storage if parent else None),
+        persist_result=flow.persist_result,
+        result_serializer=flow.result_serializer or (
+            parent.result_serializer if parent else "pickle"),
+        parent=parent)
+    heartbeats = _heartbeat_registry(orion)
+    heartbeats.add(flow_run["id"], orion)
+    try:
+        final, value, error = _flow_attempts(flow, context, propose, logger)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            _report_crash(propose, exc, "Flow run")
+        raise
+    finally:
+        heartbeats.discard(flow_run["id"])
+    logger.log(logging.ERROR if error else logging.INFO, "Finished in state %s",
+               describe_state(final))
+    if return_state:
+        return final
+    if error is not None:
+        raise error
+    return value
+
+
+def _create_parent_task_run(flow, parameters, parent, orion):
+    """The task run that stands for a subflow run in its parent flow run (its inputs are the
+    subflow's parameters)."""
+    dynamic_key = parent.next_dynamic_key(flow.task_key)
+    _, task_inputs = _Inputs(parent).resolve(parameters, None)
+    return orion.create_task_run(flow, parent.flow_run_id, dynamic_key,
+                                 name=f"{flow.name}-{dynamic_key}",
+                                 extra_tags=current_tags(), state=Pending(),
+                                 task_inputs=task_inputs)
+
+
+def _mirror_to(orion, parent_task_run, flow_run):
+    """For a subflow: a function that copies each state its run gets onto its parent task run
+    (forced: it records what the subflow's own orchestration decided)."""
+    def mirror(answer):
+        st = answer.state
+        if parent_task_run is not None and answer.status in ("ACCEPT", "REJECT") and st:
+            copy = State(st.type, st.name, st.message, st.data, {
+                k: v for k, v in st.state_details.items()
+                if k not in ("flow_run_id", "task_run_id", "transition_id")
+            } | {"child_flow_run_id": flow_run["id"]})
+            orion.set_task_run_state(parent_task_run["id"], copy, force=True)
+        return answer
+    return mirror
+
+
+def _flow_attempts(flow, context, propose, logger):
+    """Propose Running, run the flow function, propose the final state; again while the
+    server answers a failure with AwaitingRetry. Returns (final state, value, error)."""
+    name = context.flow_run["name"]
+    while True:
+        answer = orchestrate(propose, Running())
+        if answer.status == "ABORT":
+            raise RunAborted(f"Flow run {name!r} was not started: {_reason(answer)}")
+        if answer.status == "REJECT" and not answer.state.is_running():
+            st = answer.state
+            return st, None, RunAborted(f"Flow run {name!r} was not started: it is "
+                                        f"{describe_state(st)}")
+        value, failure = _flow_body(flow, context)
+        if failure is None:
+            data = None
+            if flow.persist_result:
+                data = results.persist_result(value, context.result_storage,
+                                              context.result_serializer)
+            answer = orchestrate(propose, Completed(data=data))
+            return answer.state, value, None
+        failed_state, exc = failure
+        answer = orchestrate(propose, failed_state)
+        final = answer.state
+        if answer.status == "REJECT" and final is not None and final.is_scheduled():
+            logger.info("Received %s; retrying at %s", type(exc).__name__,
+                        final.state_details.get("scheduled_time"))
+            _sleep_until(final.state_details.scheduled_time)
+            context.reset_for_retry()
+            continue
+        return final, None, exc
+
+
+def _flow_body(flow, context):
+    """Run the flow function in its context with a fresh task runner session; return (value,
+    None), or (None, (Failed state, exception))."""
+    runner = flow.task_runner.start()
+    context.task_runner = runner
+    try:
+        with flow_run_scope(context):
+            try:
+                value = call_with_timeout(flow.call, (context.parameters,), {},
+                                          flow.timeout_seconds,
+                                          f"Flow run {context.flow_run['name']!r}")
+                value = _resolve_futures(value)
+            except Exception as exc:
+                return None, (exception_state(exc, "Flow run"), exc)
+    finally:
+        runner.shutdown()
+    if value is None:
+        unfinished = [f for f in context.futures
+                      if f.get_state() is None or not f.get_state().is_completed()]
+        if unfinished:
+            exc = unfinished[0].result(raise_on_failure=False)
+            failed = exception_state(exc, "Flow run")
+            failed.message = (f"{len(unfinished)} of {len(context.futures)} submitted task "
+                              f"runs did not complete; the first: {failed.message}")
+            return None, (failed, exc)
+    return value, None

@@ -1,0 +1,100 @@
+"""``@flow``: a function whose calls are flow runs orchestrated by Orion (Prefect 2 signature).
+
+Calling a flow creates a flow run, runs the function in it and returns the function's return
+value, which is also the result of the run's final state (futures in it are resolved). A
+failed run raises the function's exception; with ``return_state=True`` the call returns the
+final :class:`client.states.State` instead. A flow called inside a flow run is a subflow: a
+child flow run, represented in the parent run by a task run.
+"""
+import functools
+
+from client.callables import bind_arguments, call_with_parameters
+from client.futures import SequentialTaskRunner
+
+__all__ = ["Flow", "flow"]
+
+
+class Flow:
+    """A flow; see :func:`flow` for the options."""
+
+    def __init__(self, fn, name=None, version=None, flow_run_name=None, retries=0,
+                 retry_delay_seconds=0, task_runner=None, description=None,
+                 timeout_seconds=None, validate_parameters=True, persist_result=None,
+                 result_storage=None, result_serializer=None):
+        if not callable(fn):
+            raise TypeError("@flow needs a function")
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        self.fn = fn
+        self.name = name or fn.__name__.replace("_", "-")
+        self.version = version
+        self.flow_run_name = flow_run_name
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        if isinstance(task_runner, type):
+            task_runner = task_runner()
+        self.task_runner = task_runner or SequentialTaskRunner()
+        self.description = description or fn.__doc__
+        self.timeout_seconds = timeout_seconds
+        self.validate_parameters = validate_parameters
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        # A subflow's run is stood for by a task run of its parent: this is that run's key.
+        self.task_key = f"{fn.__module__}.{fn.__qualname__}"
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self):
+        return f"Flow({self.name!r})"
+
+    def with_options(self, **options):
+        """A copy of this flow with some options changed (same arguments as :func:`flow`)."""
+        settings = dict(name=self.name, version=self.version,
+                        flow_run_name=self.flow_run_name, retries=self.retries,
+                        retry_delay_seconds=self.retry_delay_seconds,
+                        task_runner=self.task_runner, description=self.description,
+                        timeout_seconds=self.timeout_seconds,
+                        validate_parameters=self.validate_parameters,
+                        persist_result=self.persist_result,
+                        result_storage=self.result_storage,
+                        result_serializer=self.result_serializer)
+        settings.update(options)
+        return Flow(self.fn, **settings)
+
+    def call(self, parameters):
+        """Call the function with bound ``parameters`` (what a flow run executes)."""
+        return call_with_parameters(self.fn, parameters)
+
+    def __call__(self, *args, return_state=False, **kwargs):
+        """Run the flow as a flow run; return its result (or its final state)."""
+        from client.engine import run_flow
+
+        return run_flow(self, bind_arguments(self.fn, args, kwargs), return_state)
+
+
+def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
+         retry_delay_seconds=0, task_runner=None, description=None, timeout_seconds=None,
+         validate_parameters=True, persist_result=None, result_storage=None,
+         result_serializer=None):
+    """Make a function a flow; use as ``@flow`` or ``@flow(...)``.
+
+    - ``name`` (default: the function's name, "_" as "-"), ``version``, ``description``;
+    - ``flow_run_name``: a format string of the parameters (``"etl-{day}"``) or a callable;
+      default: a generated two-word name;
+    - ``retries``, ``retry_delay_seconds`` (whole seconds): the server turns a failure into
+      AwaitingRetry while retries remain, and the run goes again in this process;
+    - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
+    - ``validate_parameters`` (default True): parameters are checked against the type hints
+      (see :mod:`client.validation`); a mismatch fails the run with a clear message;
+    - ``task_runner``: ``SequentialTaskRunner()`` (default) or ``ThreadPoolTaskRunner(n)``;
+    - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.results`;
+      tasks inherit them unless they set their own.
+    """
+    options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
+                   retry_delay_seconds=retry_delay_seconds, task_runner=task_runner,
+                   description=description, timeout_seconds=timeout_seconds,
+                   validate_parameters=validate_parameters, persist_result=persist_result,
+                   result_storage=result_storage, result_serializer=result_serializer)
+    if fn is None:
+        return lambda f: Flow(f, **options)
+    return Flow(fn, **options)

@@ -1,0 +1,121 @@
+"""Futures for submitted task runs, and the task runners that execute them.
+
+``task.submit(...)`` hands the task run to the flow's task runner and returns an
+:class:`OrionFuture` at once. :class:`SequentialTaskRunner` (the default) runs each submission
+immediately in the calling thread; :class:`ThreadPoolTaskRunner` runs them concurrently in a
+pool of threads (``ConcurrentTaskRunner`` is its Prefect 2 name). A flow run starts its own
+runner session and waits for every submission before it finishes.
+"""
+import concurrent.futures
+import contextvars
+import dataclasses
+import typing
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How a task run ended: its final state (as the API returned it), its return value, and
+    the exception to raise to whoever asks for the result (None when it completed)."""
+
+    state: typing.Any
+    value: typing.Any = None
+    exception: typing.Optional[BaseException] = None
+
+
+class OrionFuture:
+    """The eventual outcome of a submitted task run.
+
+    ``task_run`` is the run as the API returned it, once created (None before, or if it could
+    not be created).
+    """
+
+    def __init__(self, task, future):
+        self.task = task
+        self.task_run = None
+        self._future = future
+
+    def __repr__(self):
+        status = "done" if self._future.done() else "pending"
+        return f"OrionFuture({self.task.name!r}, {status})"
+
+    def wait(self, timeout=None):
+        """Wait for the run to finish; return its final state, or None if ``timeout`` seconds
+        passed first."""
+        try:
+            return self._future.result(timeout).state
+        except concurrent.futures.TimeoutError:
+            return None
+
+    def result(self, timeout=None, raise_on_failure=True):
+        """Wait for the run and return its result. If it did not complete, raise its exception
+        (or return it, with ``raise_on_failure=False``). TimeoutError after ``timeout`` s."""
+        outcome = self._future.result(timeout)
+        if outcome.exception is not None:
+            if raise_on_failure:
+                raise outcome.exception
+            return outcome.exception
+        return outcome.value
+
+    def get_state(self):
+        """The final state if the run has finished, else None (no waiting)."""
+        return self._future.result().state if self._future.done() else None
+
+    def done(self):
+        """Whether the run has finished."""
+        return self._future.done()
+
+
+def _run_now(fn):
+    future = concurrent.futures.Future()
+    try:
+        future.set_result(fn())
+    except BaseException as exc:
+        future.set_exception(exc)
+        if not isinstance(exc, Exception):
+            raise
+    return future
+
+
+class SequentialTaskRunner:
+    """Runs each submitted task run at once, in the calling thread (the default)."""
+
+    def start(self):
+        """A session for one flow run (this runner keeps no state, so itself)."""
+        return self
+
+    def submit(self, fn):
+        """Run ``fn`` now; return a done ``concurrent.futures.Future`` of its return value."""
+        return _run_now(fn)
+
+    def shutdown(self):
+        """Nothing to wait for: every submission already ran."""
+
+
+class ThreadPoolTaskRunner:
+    """Runs submitted task runs concurrently in a pool of ``max_workers`` threads (default:
+    ``concurrent.futures.ThreadPoolExecutor``'s). Each runs in a copy of its submitter's
+    context, so it sees the flow run, the tags and the logger of the code that submitted it."""
+
+    def __init__(self, max_workers=None):
+        self.max_workers = max_workers
+        self._executor = None
+
+    def start(self):
+        """A new session with its own thread pool, for one flow run."""
+        session = ThreadPoolTaskRunner(self.max_workers)
+        session._executor = concurrent.futures.ThreadPoolExecutor(
+            self.max_workers, thread_name_prefix="orion-task")
+        return session
+
+    def submit(self, fn):
+        """Schedule ``fn`` on the pool; return its ``concurrent.futures.Future``."""
+        if self._executor is None:
+            raise RuntimeError("ThreadPoolTaskRunner.submit() outside a started session")
+        return self._executor.submit(contextvars.copy_context().run, fn)
+
+    def shutdown(self):
+        """Wait for every submitted run to finish, then stop the threads."""
+        self._executor.shutdown(wait=True)
+
+
+ConcurrentTaskRunner = ThreadPoolTaskRunner

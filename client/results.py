@@ -1,0 +1,177 @@
+"""Results storage: task and flow return values written to a folder on any fsspec filesystem.
+
+A persisted result is one file, ``<storage>/<key>``, holding the serialised value. The run's
+state does not carry the value, only a **reference** to it, stored as the state's ``data``::
+
+    {"type": "reference", "serializer": "pickle", "storage": "/home/me/.orion/storage",
+     "key": "6f1c0c8e2b0e4c7f9a3d5e7b1c2d4f60"}
+
+``storage`` is the storage URL as configured (a local path or any fsspec URL such as
+``s3://bucket/results``, which works once that filesystem's fsspec driver is installed);
+``key`` is the file name under it; ``serializer`` names how the bytes were made. Whoever holds
+a reference (another flow run hitting the same cache key, for example) reads the value back
+with :func:`load_result`.
+
+Storage: ``result_storage=`` on a flow or task, else ``ORION_RESULTS_STORAGE``, else
+``$ORION_HOME/storage`` (``ORION_HOME`` defaults to ``~/.orion``). Serialisation is pickle by
+default (any picklable value; readable only by Python, and only load results you trust), or
+``"json"`` for JSON-compatible values. fsspec is imported on the first write or read, so
+``import client`` stays fast.
+"""
+import json
+import os
+import pickle
+import threading
+import uuid
+
+REFERENCE_TYPE = "reference"
+
+
+class ResultError(Exception):
+    """A result could not be serialised, written, read back or recognised."""
+
+
+class PickleSerializer:
+    """Values as pickle bytes (the default: any picklable Python value)."""
+
+    name = "pickle"
+
+    @staticmethod
+    def dumps(value):
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def loads(data):
+        return pickle.loads(data)
+
+
+class JSONSerializer:
+    """Values as UTF-8 JSON (only JSON-compatible values; readable by any language)."""
+
+    name = "json"
+
+    @staticmethod
+    def dumps(value):
+        return json.dumps(value).encode()
+
+    @staticmethod
+    def loads(data):
+        return json.loads(data)
+
+
+SERIALIZERS = {s.name: s for s in (PickleSerializer, JSONSerializer)}
+
+
+def get_serializer(name):
+    """The serializer called ``name`` ("pickle" or "json"); ResultError for any other."""
+    try:
+        return SERIALIZERS[name]
+    except KeyError:
+        raise ResultError(
+            f"Unknown result serializer {name!r}; use one of {sorted(SERIALIZERS)}") from None
+
+
+def default_storage_url():
+    """``ORION_RESULTS_STORAGE``, else ``$ORION_HOME/storage`` (read now, not at import)."""
+    url = os.environ.get("ORION_RESULTS_STORAGE")
+    if url:
+        return url
+    home = os.environ.get("ORION_HOME") or "~/.orion"
+    return os.path.join(os.path.abspath(os.path.expanduser(home)), "storage")
+
+
+class ResultStorage:
+    """A folder on an fsspec filesystem where results are written, one file per result.
+
+    ``url`` is a local path (``~`` expanded, made absolute) or an fsspec URL. The folder is
+    created on the first write. Instances are cheap and safe to share between threads.
+    """
+
+    def __init__(self, url):
+        if "://" not in url:
+            url = os.path.abspath(os.path.expanduser(url))
+        self.url = url.rstrip("/") or "/"
+        self._fs = None
+        self._root = None
+        self._lock = threading.Lock()
+        self._folder_made = False
+
+    def __repr__(self):
+        return f"ResultStorage({self.url!r})"
+
+    def _filesystem(self):
+        if self._fs is None:
+            with self._lock:
+                if self._fs is None:
+                    from fsspec.core import url_to_fs
+
+                    self._fs, self._root = url_to_fs(self.url)
+        return self._fs
+
+    def _path(self, key):
+        self._filesystem()
+        return f"{self._root.rstrip('/')}/{key}"
+
+    def write(self, key, data):
+        """Write the bytes ``data`` as the file ``key``."""
+        fs = self._filesystem()
+        if not self._folder_made:
+            fs.makedirs(self._root, exist_ok=True)
+            self._folder_made = True
+        fs.pipe_file(self._path(key), data)
+
+    def read(self, key):
+        """The bytes of the file ``key``; ResultError naming the file if it is missing."""
+        fs = self._filesystem()
+        try:
+            return fs.cat_file(self._path(key))
+        except FileNotFoundError:
+            raise ResultError(f"Result {key!r} is missing from storage {self.url!r}") from None
+
+
+_storages = {}
+_storages_lock = threading.Lock()
+
+
+def get_storage(url=None):
+    """The (shared) storage for ``url``, or for the default storage URL when None.
+
+    A :class:`ResultStorage` passed in is returned as it is.
+    """
+    if isinstance(url, ResultStorage):
+        return url
+    url = url or default_storage_url()
+    storage = _storages.get(url)
+    if storage is None:
+        with _storages_lock:
+            storage = _storages.setdefault(url, ResultStorage(url))
+    return storage
+
+
+def persist_result(value, storage, serializer="pickle"):
+    """Serialise ``value`` into ``storage`` (a ResultStorage or URL); return its reference."""
+    storage = get_storage(storage)
+    codec = get_serializer(serializer)
+    try:
+        data = codec.dumps(value)
+    except Exception as exc:
+        raise ResultError(
+            f"Could not serialise the result ({type(value).__name__}) with {codec.name}: {exc}"
+        ) from exc
+    key = uuid.uuid4().hex
+    storage.write(key, data)
+    return {"type": REFERENCE_TYPE, "serializer": codec.name, "storage": storage.url,
+            "key": key}
+
+
+def is_reference(data):
+    """Whether a state's ``data`` is a result reference written by :func:`persist_result`."""
+    return isinstance(data, dict) and data.get("type") == REFERENCE_TYPE and "key" in data
+
+
+def load_result(reference):
+    """The value a reference points at, read back from its storage."""
+    if not is_reference(reference):
+        raise ResultError(f"Not a result reference: {reference!r}")
+    data = get_storage(reference["storage"]).read(reference["key"])
+    return get_serializer(reference.get("serializer", "pickle")).loads(data)

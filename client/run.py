@@ -1,0 +1,107 @@
+"""Run one deployed flow run in this process: ``python -m client.run FLOW_RUN_ID``.
+
+This is what an agent starts for each run it claims. It reads the run and its deployment,
+fetches the flow's code from the deployment's ``path`` (a local folder, or an fsspec URL such
+as ``s3://bucket/flows`` or ``file:///srv/flows``, copied into a temporary folder), loads the
+deployment's ``entrypoint`` (``path/to/file.py:flow_function``, relative to that folder,
+which becomes the working directory and joins ``sys.path``) and runs the flow in the existing
+run with the run's parameters under the SDK engine (:func:`client.engine.run_flow_run`).
+
+Exit status: 0 when the run ends Completed, 1 otherwise. When the code cannot be fetched or
+loaded the run is proposed Failed with the reason before exiting 1, so the agent only has to
+report Crashed for processes that die without a final state.
+"""
+import importlib.util
+import logging
+import os
+import sys
+import tempfile
+
+from client import get_client
+from client.states import Failed
+
+log = logging.getLogger("orion.run")
+
+
+class FlowLoadError(Exception):
+    """The flow's code could not be fetched or loaded; the message says why."""
+
+
+def fetch_code(path, into):
+    """The local folder holding the flow's code: ``path`` itself when it is a local path
+    (None: the working directory), else ``path`` (an fsspec URL) copied into ``into``."""
+    if not path:
+        return os.getcwd()
+    if "://" not in path:
+        return os.path.abspath(path)
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(path)
+        fs.get(root.rstrip("/") + "/", into.rstrip("/") + "/", recursive=True)
+    except Exception as error:
+        raise FlowLoadError(f"Could not fetch the flow's code from {path!r}: "
+                            f"{type(error).__name__}: {error}") from error
+    return into
+
+
+def load_flow(folder, entrypoint):
+    """The ``@flow`` object named by ``entrypoint`` (``file.py:name``) in ``folder``."""
+    from client.flows import Flow
+
+    if not entrypoint or ":" not in entrypoint:
+        raise FlowLoadError(f"The deployment's entrypoint {entrypoint!r} is not "
+                            "'path/to/file.py:flow_function'.")
+    file_part, name = entrypoint.rsplit(":", 1)
+    file_path = os.path.join(folder, file_part)
+    if not os.path.isfile(file_path):
+        raise FlowLoadError(f"The flow's file {file_part!r} is not in {folder!r}.")
+    sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location("__orion_flow__", file_path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise FlowLoadError(f"Importing {file_part!r} failed: {type(error).__name__}: "
+                            f"{error}") from error
+    found = getattr(module, name, None)
+    if not isinstance(found, Flow):
+        raise FlowLoadError(f"{entrypoint!r} is not a @flow.")
+    return found
+
+
+def run(flow_run_id):
+    """Run the flow run; returns the process exit status (see the module docstring)."""
+    from client.engine import run_flow_run
+
+    orion = get_client()
+    flow_run = orion.read_flow_run(flow_run_id)
+    with tempfile.TemporaryDirectory(prefix="orion-flow-") as scratch:
+        try:
+            if flow_run.deployment_id is None:
+                raise FlowLoadError("The flow run has no deployment to load its flow from.")
+            deployment = orion.read_deployment(flow_run.deployment_id)
+            folder = fetch_code(deployment.path, scratch)
+            os.chdir(folder)
+            flow = load_flow(folder, deployment.entrypoint)
+        except FlowLoadError as error:
+            log.error("Flow run %s: %s", flow_run_id, error)
+            orion.set_flow_run_state(flow_run_id, Failed(message=str(error)))
+            return 1
+        final = run_flow_run(flow, flow_run)
+    return 0 if final is not None and final.is_completed() else 1
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m client.run FLOW_RUN_ID", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
+    return run(argv[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""``@task``: a function whose calls inside a flow run are task runs (Prefect 2 signature).
+
+Inside a flow run, calling a task runs it as a task run and returns its result (or raises
+its exception); ``task.submit(...)`` hands it to the flow's task runner and returns an
+:class:`client.futures.OrionFuture`; ``task.map(...)`` submits one run per element.
+Arguments may be futures (their results are passed, and the dependency is recorded), and
+``wait_for=[...]`` adds dependencies without passing data. Outside a flow run (or inside
+another task run) a task is a plain function call.
+"""
+import datetime
+import functools
+
+from client.callables import bind_arguments, call_with_parameters, split_parameters
+from client.context import get_flow_run_context, get_task_run_context
+from client.futures import OrionFuture
+
+__all__ = ["Task", "task", "unmapped"]
+
+
+class unmapped:
+    """Wraps an argument of ``task.map`` that is passed whole to every run, not iterated."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Task:
+    """A task; see :func:`task` for the options."""
+
+    def __init__(self, fn, name=None, description=None, tags=None, version=None,
+                 cache_key_fn=None, cache_expiration=None, refresh_cache=False, retries=0,
+                 retry_delay_seconds=0, retry_jitter_factor=None, timeout_seconds=None,
+                 persist_result=None, result_storage=None, result_serializer=None):
+        if not callable(fn):
+            raise TypeError("@task needs a function")
+        if cache_expiration is not None and not isinstance(cache_expiration,
+                                                          datetime.timedelta):
+            raise TypeError("cache_expiration must be a datetime.timedelta")
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        self.fn = fn
+        self.name = name or fn.__name__
+        self.description = description or fn.__doc__
+        self.tags = set(tags or ())
+        self.version = version
+        self.task_key = f"{fn.__module__}.{fn.__qualname__}"
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.retries = retries
+        self.retry_delay_seconds = (list(retry_delay_seconds)
+                                    if isinstance(retry_delay_seconds, (list, tuple))
+                                    else retry_delay_seconds)
+        self.retry_jitter_factor = retry_jitter_factor
+        self.timeout_seconds = timeout_seconds
+        self.persist_result = persist_result
+        self.result_storage = result_storage
+        self.result_serializer = result_serializer
+        functools.update_wrapper(self, fn)
+
+    def __repr__(self):
+        return f"Task({self.name!r})"
+
+    def with_options(self, **options):
+        """A copy of this task with some options changed (same arguments as :func:`task`)."""
+        settings = dict(name=self.name, description=self.description, tags=self.tags,
+                        version=self.version, cache_key_fn=self.cache_key_fn,
+                        cache_expiration=self.cache_expiration,
+                        refresh_cache=self.refresh_cache, retries=self.retries,
+                        retry_delay_seconds=self.retry_delay_seconds,
+                        retry_jitter_factor=self.retry_jitter_factor,
+                        timeout_seconds=self.timeout_seconds,
+                        persist_result=self.persist_result,
+                        result_storage=self.result_storage,
+                        result_serializer=self.result_serializer)
+        settings.update(options)
+        return Task(self.fn, **settings)
+
+    def call(self, parameters):
+        """Call the function with bound ``parameters`` (what a task run executes)."""
+        return call_with_parameters(self.fn, parameters)
+
+    def _flow_context(self):
+        """The flow run to run in, or None to make the call a plain function call."""
+        if get_task_run_context() is not None:
+            return None
+        return get_flow_run_context()
+
+    def __call__(self, *args, wait_for=None, **kwargs):
+        """Run as a task run of the current flow run and return its result (raise its
+        exception); a plain call outside flow runs."""
+        from client.engine import run_task
+
+        context = self._flow_context()
+        if context is None:
+            return self.fn(*args, **kwargs)
+        outcome = run_task(self, bind_arguments(self.fn, args, kwargs), wait_for, context)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return outcome.value
+
+    def submit(self, *args, wait_for=None, **kwargs):
+        """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
+        from client.engine import run_task
+
+        context = get_flow_run_context()
+        if context is None or get_task_run_context() is not None:
+            raise RuntimeError(f"Task {self.name!r}: submit() and map() work only inside a "
+                               f"flow run (not outside, nor inside a task run)")
+        parameters = bind_arguments(self.fn, args, kwargs)
+        future = OrionFuture(self, None)
+        future._future = context.task_runner.submit(
+            lambda: run_task(self, parameters, wait_for, context, future))
+        with context._lock:
+            context.futures.append(future)
+        return future
+
+    def map(self, *args, wait_for=None, **kwargs):
+        """Submit one task run per element of the iterable arguments (all the same length;
+        futures are resolved first, ``unmapped(x)`` and non-iterables are passed whole to
+        every run); return the list of futures."""
+        parameters = bind_arguments(self.fn, args, kwargs)
+        resolved = {k: (v.result() if isinstance(v, OrionFuture) else v)
+                    for k, v in parameters.items()}
+        mapped = {k: list(v) for k, v in resolved.items()
+                  if not isinstance(v, (unmapped, str, bytes, dict)) and _iterable(v)}
+        lengths = {len(v) for v in mapped.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"Task {self.name!r}.map(): the iterable arguments have "
+                             f"different lengths: " +
+                             ", ".join(f"{k}={len(v)}" for k, v in mapped.items()))
+        if not mapped:
+            raise ValueError(f"Task {self.name!r}.map() needs at least one iterable argument")
+        static = {k: (v.value if isinstance(v, unmapped) else v)
+                  for k, v in resolved.items() if k not in mapped}
+        futures = []
+        for i in range(lengths.pop()):
+            call = dict(static, **{k: v[i] for k, v in mapped.items()})
+            args_i, kwargs_i = split_parameters(self.fn, call)
+            futures.append(self.submit(*args_i, wait_for=wait_for, **kwargs_i))
+        return futures
+
+
+def _iterable(value):
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def task(fn=None, *, name=None, description=None, tags=None, version=None, cache_key_fn=None,
+         cache_expiration=None, refresh_cache=False, retries=0, retry_delay_seconds=0,
+         retry_jitter_factor=None, timeout_seconds=None, persist_result=None,
+         result_storage=None, result_serializer=None):
+    """Make a function a task; use as ``@task`` or ``@task(...)``.
+
+    - ``name`` (default: the function's name; task runs are named ``<name>-<n>``),
+      ``description``, ``tags`` (added to every run; tag concurrency limits apply), ``version``;
+    - ``retries`` and ``retry_delay_seconds``: a number, or a list of delays, one per retry
+      (the last repeats); ``retry_jitter_factor`` spreads delays randomly by that factor;
+    - ``cache_key_fn(context, parameters)`` → key or None, ``cache_expiration`` (timedelta;
+      default: never expires), ``refresh_cache`` (run even on a hit, refreshing the cache);
+    - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
+    - ``persist_result``, ``result_storage`` (path, fsspec URL or ResultStorage),
+      ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply.
+    """
+    options = dict(name=name, description=description, tags=tags, version=version,
+                   cache_key_fn=cache_key_fn, cache_expiration=cache_expiration,
+                   refresh_cache=refresh_cache, retries=retries,
+                   retry_delay_seconds=retry_delay_seconds,
+                   retry_jitter_factor=retry_jitter_factor, timeout_seconds=timeout_seconds,
+                   persist_result=persist_result, result_storage=result_storage,
+                   result_serializer=result_serializer)
+    if fn is None:
+        return lambda f: Task(f, **options)
+    return Task(fn, **options)

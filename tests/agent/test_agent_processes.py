@@ -1,0 +1,346 @@
+"""Agents as real processes against a real ``orion start`` (SQLite and PostgreSQL), running
+real flow subprocesses from a deployment's local storage.
+
+Scaled to run in a couple of minutes: agents poll every 0.3 s, flows heartbeat every 0.5 s,
+the server's liveness service loops every second with a 3 s heartbeat timeout.
+"""
+import datetime
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+
+from client import OrionClient
+from client.settings import Settings
+from client.states import Scheduled, StateType
+from tests.client.conftest import free_port_in_range
+from tests.client.test_server import OrionServer
+from tests.conftest import POSTGRES_URL
+from tests.test_migrations import isolated_database_url
+from tests.workers.test_workers import orion_script
+
+HEARTBEAT_TIMEOUT = 3
+LIVENESS_LOOP = 1
+POLL = 0.3
+GRACE = 2
+
+FLOWS = '''
+import time
+
+from client.flows import flow
+from client.tasks import task
+
+
+@task
+def add(x, y):
+    return x + y
+
+
+@task(tags=["agent-test-db"])
+def hold(seconds):
+    time.sleep(seconds)
+
+
+@flow
+def quick(x=1):
+    return add(x, 1)
+
+
+@flow
+def sleepy(seconds=0.5):
+    time.sleep(seconds)
+    return seconds
+
+
+@flow
+def holding(seconds=60):
+    hold(seconds)
+'''
+
+
+@pytest.fixture(scope="module")
+def server(backend, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
+    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_agent_server"
+    orion = OrionServer(tmp_path, isolated_database_url(backend, tmp_path, name),
+                        free_port_in_range())
+    orion.env.update(ORION_SCHEDULER_ENABLED="false", ORION_LIVENESS_LOOP_SECONDS=str(
+        LIVENESS_LOOP), ORION_RUN_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT))
+    try:
+        orion.start()
+        yield orion
+    finally:
+        orion.stop()
+
+
+@pytest.fixture(scope="module")
+def flows_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("flows")
+    (folder / "flows.py").write_text(FLOWS)
+    return folder
+
+
+@pytest.fixture
+def orion(server):
+    with OrionClient(server.url, settings=Settings(api_retries=2)) as client:
+        yield client
+
+
+class Agents:
+    """Agent processes of one test, each logging to a file; all stopped at the end."""
+
+    def __init__(self, server, tmp_path):
+        self.server = server
+        self.tmp_path = tmp_path
+        self.processes = []
+
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
+        env.update(ORION_API_URL=self.server.url, ORION_HOME=str(self.tmp_path / "home"),
+                   ORION_AGENT_QUERY_INTERVAL=str(POLL), ORION_AGENT_PREFETCH_SECONDS="0",
+                   ORION_AGENT_CANCEL_GRACE_SECONDS=str(GRACE), ORION_HEARTBEAT_SECONDS="0.5",
+                   **extra)
+        return env
+
+    def start(self, *args):
+        log = open(self.tmp_path / f"agent-{len(self.processes)}.log", "w")
+        process = subprocess.Popen([orion_script(), "agent", "start", *args], env=self.env(),
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=self.tmp_path)
+        log.close()
+        process.log_path = log.name
+        self.processes.append(process)
+        return process
+
+    @staticmethod
+    def output(process):
+        with open(process.log_path) as log:
+            return log.read()
+
+    def claims(self, process):
+        return set(re.findall(r"Claimed flow run ([0-9a-f-]{36})", self.output(process)))
+
+    def stop(self, process, timeout=60):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout)
+
+    def kill_all(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+@pytest.fixture
+def agents(server, tmp_path):
+    group = Agents(server, tmp_path)
+    yield group
+    group.kill_all()
+
+
+def deployment(orion, flows_dir, queue, entrypoint, **fields):
+    flow_id = orion.create_flow_from_name(entrypoint.split(":")[1])
+    return orion.create_deployment(flow_id, f"{queue}-{entrypoint}", path=str(flows_dir),
+                                   entrypoint=entrypoint, work_queue_name=queue, **fields)
+
+
+def due_runs(orion, deployment_, count, parameters=None):
+    return [orion.create_flow_run_from_deployment(deployment_.id, state=Scheduled(),
+                                                  parameters=parameters).id
+            for _ in range(count)]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def states_of(orion, run_ids):
+    runs = []
+    for start in range(0, len(run_ids), 200):
+        runs += orion.read_flow_runs(flow_run_filter={"id": {"any_": run_ids[start:start + 200]}},
+                                     limit=200)
+    return {run.id: run.state_type for run in runs}
+
+
+def all_final(orion, run_ids):
+    states = states_of(orion, run_ids)
+    return len(states) == len(run_ids) and all(
+        s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states.values())
+
+
+def process_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def child_pid(orion, run_id):
+    pid = orion.read_flow_run(run_id).infrastructure_pid
+    return int(pid.rsplit(":", 1)[1]) if pid else None
+
+
+def test_two_agents_claim_each_run_exactly_once(orion, agents, flows_dir):
+    queue = f"once-{uuid.uuid4().hex[:6]}"
+    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:quick"), 24)
+    first = agents.start("-q", queue, "--limit", "4")
+    second = agents.start("-q", queue, "--limit", "4")
+    wait_for(lambda: all_final(orion, run_ids), 150, "every run to finish")
+    assert set(states_of(orion, run_ids).values()) == {"COMPLETED"}
+    for run_id in run_ids:
+        pending = [s for s in orion.read_flow_run_states(run_id) if s.type is StateType.PENDING]
+        assert len(pending) == 1, run_id
+    assert agents.stop(first) == 0 and agents.stop(second) == 0
+    claimed = agents.claims(first), agents.claims(second)
+    assert not claimed[0] & claimed[1]
+    assert claimed[0] | claimed[1] == set(run_ids)
+    seen = orion.read_agents({"work_queue_id": {"any_": [orion.read_work_queue_by_name(
+        queue).id]}})
+    assert len(seen) == 2
+
+
+def test_a_queue_limit_of_3_holds_for_3_agents(orion, agents, flows_dir):
+    queue = f"limit-{uuid.uuid4().hex[:6]}"
+    orion.create_work_queue(queue, concurrency_limit=3)
+    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 12,
+                       parameters={"seconds": 0.5})
+    for _ in range(3):
+        agents.start("-q", queue)
+    wait_for(lambda: all_final(orion, run_ids), 150, "every run to finish")
+    assert set(states_of(orion, run_ids).values()) == {"COMPLETED"}
+    events = []
+    for run_id in run_ids:
+        states = orion.read_flow_run_states(run_id)
+        start = next(s.timestamp for s in states if s.type is StateType.PENDING)
+        end = next(s.timestamp for s in states if s.is_final())
+        events += [(start, 1), (end, -1)]
+    active = peak = 0
+    for _, change in sorted(events, key=lambda e: (e[0], e[1])):
+        active += change
+        peak = max(peak, active)
+    assert peak == 3
+
+
+def test_a_paused_queue_hands_out_nothing(orion, agents, flows_dir):
+    queue = f"paused-{uuid.uuid4().hex[:6]}"
+    orion.create_work_queue(queue, is_paused=True)
+    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:quick"), 3)
+    process = agents.start("-q", queue, "--run-once")
+    assert process.wait(timeout=60) == 0, agents.output(process)
+    assert set(states_of(orion, run_ids).values()) == {"SCHEDULED"}
+    assert agents.claims(process) == set()
+
+
+def test_code_that_cannot_load_fails_the_run(orion, agents, flows_dir):
+    queue = f"broken-{uuid.uuid4().hex[:6]}"
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:missing"), 1)
+    process = agents.start("-q", queue, "--run-once")
+    assert process.wait(timeout=60) == 0, agents.output(process)
+    run = orion.read_flow_run(run_id)
+    assert run.state_type == "FAILED"
+    assert "'flows.py:missing' is not a @flow" in run.state.message
+
+
+def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
+    queue = f"kill-{uuid.uuid4().hex[:6]}"
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
+                        parameters={"seconds": 60})
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CRASHED", 5, "CRASHED")
+    assert time.monotonic() - killed < 5
+    assert "exited with code -9" in orion.read_flow_run(run_id).state.message
+    assert agents.stop(agent) == 0
+
+
+def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agents,
+                                                                        flows_dir):
+    queue = f"dead-{uuid.uuid4().hex[:6]}"
+    orion.create_concurrency_limit("agent-test-db", 5)
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:holding"), 1)
+    agent = agents.start("-q", queue)
+
+    def holding_a_slot():
+        return run_id in {t.flow_run_id for t in orion.read_task_runs(
+            flow_run_filter={"id": {"any_": [run_id]}},
+            task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}})}
+
+    wait_for(holding_a_slot, 60, "the task to hold its slot")
+    assert orion.read_concurrency_limit_by_tag("agent-test-db").active_slots
+    pid = child_pid(orion, run_id)
+    os.killpg(agent.pid, signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    agent.wait(timeout=30)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CRASHED",
+             HEARTBEAT_TIMEOUT + LIVENESS_LOOP + 5, "the liveness service")
+    assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + LIVENESS_LOOP + 5
+    assert "no heartbeat" in orion.read_flow_run(run_id).state.message
+    assert orion.read_concurrency_limit_by_tag("agent-test-db").active_slots == []
+    tasks = orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
+    assert [t.state_type for t in tasks] == ["CRASHED"]
+
+
+def test_cancel_from_the_cli_stops_the_process(orion, agents, flows_dir, tmp_path):
+    queue = f"cancel-{uuid.uuid4().hex[:6]}"
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
+                        parameters={"seconds": 60})
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
+    cancel = subprocess.run([orion_script(), "flow-run", "cancel", run_id], env=agents.env(),
+                            capture_output=True, text=True, timeout=60)
+    assert cancel.returncode == 0, cancel.stderr
+    assert "is cancelling" in cancel.stdout
+    asked = time.monotonic()
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
+             POLL * 1.3 + GRACE + 5, "CANCELLED")
+    assert time.monotonic() - asked <= POLL * 1.3 + GRACE + 5
+    assert process_gone(pid)
+    assert agents.stop(agent) == 0
+
+
+def test_sigterm_lets_running_flows_finish(orion, agents, flows_dir):
+    queue = f"term-{uuid.uuid4().hex[:6]}"
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
+                        parameters={"seconds": 3})
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(timeout=60) == 0
+    assert orion.read_flow_run(run_id).state_type == "COMPLETED"
+    assert "no more polls" in agents.output(agent)
+
+
+def test_the_agent_survives_an_api_outage(server, orion, agents, flows_dir):
+    queue = f"outage-{uuid.uuid4().hex[:6]}"
+    dep = deployment(orion, flows_dir, queue, "flows.py:quick")
+    agent = agents.start("-q", queue)
+    wait_for(lambda: "started on work queue" in agents.output(agent), 30, "the agent")
+    server.stop()
+    time.sleep(2)
+    assert agent.poll() is None
+    server.start()
+    with OrionClient(server.url, settings=Settings(api_retries=2)) as fresh:
+        [run_id] = due_runs(fresh, dep, 1)
+        wait_for(lambda: fresh.read_flow_run(run_id).state_type == "COMPLETED", 90,
+                 "the run after the outage")
+    assert "the Orion API failed" in agents.output(agent)
+    assert agents.stop(agent) == 0

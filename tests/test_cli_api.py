@@ -1,0 +1,177 @@
+"""``orion work-queue``, ``concurrency-limit`` and ``flow-run``: the real commands, talking to
+the test app through a real OrionClient (both backends), plus the console script over HTTP."""
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import orion_cli
+from app.models import FlowRun
+from client import OrionClient
+from client.settings import Settings
+from tests.client.conftest import free_port_in_range
+
+UTC = datetime.timezone.utc
+
+
+@pytest.fixture
+def cli(app, db):
+    """Run an ``orion`` command with a client bound to the test app; returns the result."""
+    client = OrionClient(app, settings=Settings(api_retries=0))
+
+    def run(*args, ok=True):
+        result = CliRunner().invoke(orion_cli, list(args), obj=client)
+        assert (result.exit_code == 0) is ok, (result.exit_code, result.output)
+        if not ok:
+            assert result.exit_code == 1
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+        return result.output
+
+    yield run
+    client.close()
+
+
+def scheduled_run(client, flow, queue="etl", in_seconds=60, **fields):
+    when = (datetime.datetime.now(UTC) + datetime.timedelta(seconds=in_seconds)).isoformat()
+    body = {"flow_id": flow["id"], "work_queue_name": queue, **fields,
+            "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": when}}}
+    return client.post("/api/flow_runs/", json=body).get_json()
+
+
+class TestWorkQueue:
+    def test_create_ls_and_inspect(self, cli, client):
+        assert "Created work queue 'etl'" in cli("work-queue", "create", "etl", "--limit", "3")
+        cli("work-queue", "create", "legacy", "-t", "prod")
+        assert "already exists" in cli("work-queue", "create", "etl", ok=False)
+        lines = cli("work-queue", "ls").splitlines()
+        assert lines[0].split() == ["NAME", "CONCURRENCY", "LIMIT", "PAUSED", "LAST", "POLLED",
+                                    "ID"]
+        assert lines[1].split()[:4] == ["etl", "3", "no", "-"]
+        assert lines[2].split()[:2] == ["legacy", "unlimited"]
+        assert cli("work-queue", "ls", "--match", "leg").count("\n") == 2
+        shown = cli("work-queue", "inspect", "legacy")
+        assert '"tags": [\n      "prod"' in shown and '"healthy": false' in shown
+        queue_id = client.get("/api/work_queues/name/etl").get_json()["id"]
+        assert f'"id": "{queue_id}"' in cli("work-queue", "inspect", queue_id)
+
+    def test_pause_resume_and_limits(self, cli, client):
+        cli("work-queue", "create", "etl")
+        read = lambda: client.get("/api/work_queues/name/etl").get_json()  # noqa: E731
+        cli("work-queue", "pause", "etl")
+        assert read()["is_paused"] is True
+        cli("work-queue", "resume", "etl")
+        assert read()["is_paused"] is False
+        cli("work-queue", "set-concurrency-limit", "etl", "4")
+        assert read()["concurrency_limit"] == 4
+        cli("work-queue", "clear-concurrency-limit", "etl")
+        assert read()["concurrency_limit"] is None
+        assert "Error: Invalid value" in CliRunner().invoke(
+            orion_cli, ["work-queue", "set-concurrency-limit", "etl", "--", "-1"]).output
+
+    def test_preview_shows_due_runs_without_polling(self, cli, client, flow):
+        cli("work-queue", "create", "etl")
+        soon = scheduled_run(client, flow, in_seconds=60)
+        scheduled_run(client, flow, in_seconds=3 * 3600)
+        scheduled_run(client, flow, queue="other")
+        lines = cli("work-queue", "preview", "etl").splitlines()
+        assert len(lines) == 2 and lines[1].split()[-1] == soon["id"]
+        assert len(cli("work-queue", "preview", "etl", "--hours", "4").splitlines()) == 3
+        assert client.get("/api/work_queues/name/etl").get_json()["last_polled"] is None
+        cli("work-queue", "pause", "etl")
+        assert "is paused" in cli("work-queue", "preview", "etl")
+        cli("work-queue", "create", "tagged", "-t", "vip")
+        vip = scheduled_run(client, flow, queue=None, tags=["vip"])
+        assert vip["id"] in cli("work-queue", "preview", "tagged")
+
+    def test_delete_and_unknown_queues(self, cli):
+        cli("work-queue", "create", "etl")
+        assert "Deleted work queue 'etl'" in cli("work-queue", "delete", "etl")
+        for command in ("inspect", "pause", "resume", "delete", "preview",
+                        "clear-concurrency-limit"):
+            assert "Work queue 'etl' not found." in cli("work-queue", command, "etl", ok=False)
+
+
+class TestConcurrencyLimit:
+    def test_create_ls_inspect_reset_delete(self, cli, client, flow_run):
+        assert "set to 1" in cli("concurrency-limit", "create", "db", "1")
+        client.post(f"/api/flow_runs/{flow_run['id']}/set_state",
+                    json={"state": {"type": "RUNNING"}})
+        task = client.post("/api/task_runs/create_and_set_state", json={
+            "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0",
+            "tags": ["db"], "proposed_state": {"type": "RUNNING"}}).get_json()["task_run"]
+        assert cli("concurrency-limit", "ls").splitlines()[1].split()[:3] == ["db", "1", "1"]
+        assert task["id"] in cli("concurrency-limit", "inspect", "db")
+        cli("concurrency-limit", "reset", "db")
+        assert client.get("/api/concurrency_limits/tag/db").get_json()["active_slots"] == []
+        cli("concurrency-limit", "delete", "db")
+        assert cli("concurrency-limit", "ls").strip() == "No concurrency limits."
+        for command in ("inspect", "reset", "delete"):
+            assert "No concurrency limit on tag 'db'" in cli(
+                "concurrency-limit", command, "db", ok=False)
+
+
+class TestFlowRun:
+    def test_ls_filters_by_state_type_or_name(self, cli, client, flow):
+        pending = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+        late = client.post("/api/flow_runs/", json={
+            "flow_id": flow["id"], "state": {"type": "SCHEDULED", "name": "Late"}}).get_json()
+        everything = cli("flow-run", "ls")
+        assert "etl" in everything and pending["id"] in everything and late["id"] in everything
+        only_pending = cli("flow-run", "ls", "--state", "pending")
+        assert pending["id"] in only_pending and late["id"] not in only_pending
+        both = cli("flow-run", "ls", "--state", "Late", "--state", "PENDING")
+        assert pending["id"] in both and late["id"] in both
+        assert len(cli("flow-run", "ls", "--limit", "1").splitlines()) == 2
+        assert cli("flow-run", "ls", "--state", "FAILED").strip() == "No flow runs."
+
+    def test_inspect_and_delete(self, cli, flow_run):
+        assert f'"id": "{flow_run["id"]}"' in cli("flow-run", "inspect", flow_run["id"])
+        cli("flow-run", "delete", flow_run["id"])
+        assert "not found" in cli("flow-run", "inspect", flow_run["id"], ok=False)
+        assert "not found" in cli("flow-run", "delete", flow_run["id"], ok=False)
+        assert "not a valid id" in cli("flow-run", "inspect", "nope", ok=False)
+
+    def test_cancel(self, cli, client, flow):
+        scheduled = scheduled_run(client, flow)
+        assert "is cancelled" in cli("flow-run", "cancel", scheduled["id"])
+        assert FlowRun.get_by_id(scheduled["id"]).state_type == "CANCELLED"
+        running = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+        client.post(f"/api/flow_runs/{running['id']}/set_state",
+                    json={"state": {"type": "RUNNING"}})
+        assert "is cancelling" in cli("flow-run", "cancel", running["id"])
+        assert FlowRun.get_by_id(running["id"]).state_type == "CANCELLING"
+        assert "was not cancelled: This run has already terminated" in cli(
+            "flow-run", "cancel", scheduled["id"], ok=False)
+        assert "not found" in cli("flow-run", "cancel", str(uuid.uuid4()), ok=False)
+
+
+def orion_script(args, env, tmp_path):
+    script = shutil.which("orion", path=os.path.dirname(sys.executable))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
+    return subprocess.run([script, *args], env={**base, "ORION_HOME": str(tmp_path), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_console_script_uses_the_ephemeral_api(tmp_path):
+    created = orion_script(["work-queue", "create", "etl"], {}, tmp_path)
+    assert created.returncode == 0, created.stderr
+    listed = orion_script(["work-queue", "ls"], {}, tmp_path)
+    assert listed.stdout.splitlines()[1].startswith("etl")
+    again = orion_script(["work-queue", "create", "etl"], {}, tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.strip() == "Error: A work queue named 'etl' already exists."
+
+
+def test_an_unreachable_server_is_one_error_line(tmp_path):
+    port = free_port_in_range()
+    result = orion_script(["flow-run", "ls"], {
+        "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "ConnectError" in lines[0]
