@@ -35,22 +35,33 @@ when the first client is built, the server only in ephemeral mode.
         result = orion.set_flow_run_state(run.id, Running())
         print(result.status, result.state, run.expected_start_time)
 """
-from client.caching import task_input_hash
-from client.client import OrionClient, get_client
-from client.context import get_run_context, tags
-from client.engine import RunAborted, UpstreamTaskError, using_client
-from client.flows import Flow, flow
-from client.futures import (
-    ConcurrentTaskRunner, OrionFuture, SequentialTaskRunner, ThreadPoolTaskRunner)
-from client.logs import get_run_logger
-from client.results import ResultStorage
-from client.tasks import Task, task, unmapped
-from client.validation import ParameterTypeError
+import importlib
 
-__all__ = [
-    "OrionClient", "get_client",
-    "flow", "task", "get_run_logger", "tags", "task_input_hash", "unmapped", "Flow", "Task",
-    "OrionFuture", "SequentialTaskRunner", "ThreadPoolTaskRunner", "ConcurrentTaskRunner",
-    "ResultStorage", "get_run_context", "using_client", "ParameterTypeError", "RunAborted",
-    "UpstreamTaskError",
-]
+from client.client import OrionClient, get_client
+
+# The SDK's names load on first use (PEP 562), so ``import client`` stays cheap for code that
+# only needs the API client; ``from client import flow`` works as usual.
+_SDK_NAMES = {
+    "flow": "client.flows", "Flow": "client.flows",
+    "task": "client.tasks", "Task": "client.tasks", "unmapped": "client.tasks",
+    "get_run_logger": "client.logs",
+    "tags": "client.context", "get_run_context": "client.context",
+    "task_input_hash": "client.caching",
+    "OrionFuture": "client.futures", "SequentialTaskRunner": "client.futures",
+    "ThreadPoolTaskRunner": "client.futures", "ConcurrentTaskRunner": "client.futures",
+    "ResultStorage": "client.results",
+    "using_client": "client.engine", "RunAborted": "client.engine",
+    "UpstreamTaskError": "client.engine",
+    "ParameterTypeError": "client.validation",
+}
+
+__all__ = ["OrionClient", "get_client", *_SDK_NAMES]
+
+
+def __getattr__(name):
+    module = _SDK_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'client' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,7 +1,8 @@
 """The engine: runs flows and tasks, with every state change orchestrated by the server.
 
 Flow run: create it (Pending), propose Running, run the function, propose Completed (result
-reference in ``data``) or Failed; the server's answer decides what happens next:
+reference in ``data``) or Failed. Task run: the same, starting with Running. The server's
+answer to each proposal decides what happens next:
 
 - ACCEPT: go on with the state as proposed;
 - WAIT: sleep ``delay_seconds`` and propose the same state again;
@@ -14,11 +15,18 @@ reference in ``data``) or Failed; the server's answer decides what happens next:
 A task run costs two requests when nothing goes wrong: create + propose Running in one call,
 then propose Completed. Logs and heartbeats go from background threads.
 
-Final states: Completed; Failed, with ``message`` "<ExceptionType>: <message>" and ``data``
+Final states: Completed; Failed, with ``message`` "Task run encountered an exception:
+<ExceptionType>: <message>" (or "Flow run ...") and ``data``
 ``{"type": "exception", "exception_type": ..., "message": ..., "traceback": ...}``; Crashed
 when a BaseException that is not an Exception (KeyboardInterrupt, SIGTERM, SystemExit...)
 interrupts the run: the run (and the task run it was in) is reported Crashed, then the
-interruption goes on (SIGTERM is re-delivered to the process with its previous handler).
+interruption goes on (SIGTERM is re-delivered to the process with its previous handler). An
+interruption that arrives while a task run's start request is in flight leaves that task run
+as the server recorded it (the client has no id to report against yet).
+
+Subflows: a flow called inside a flow run first creates a task run in the parent run
+(Pending), then its own flow run with ``parent_task_run_id``; each state the subflow run gets
+is copied onto that task run (forced), since the server does not mirror them itself.
 
 Results: a return value is persisted to results storage (see :mod:`client.results`) when
 ``persist_result`` is True, or, when it is None (the default), when something needs it later:
@@ -689,6 +697,7 @@ def _flow_body(flow, context):
     None), or (None, (Failed state, exception))."""
     runner = flow.task_runner.start()
     context.task_runner = runner
+    interrupted = True  # by a BaseException: then do not wait for submitted task runs
     try:
         with flow_run_scope(context):
             try:
@@ -697,9 +706,11 @@ def _flow_body(flow, context):
                                           f"Flow run {context.flow_run['name']!r}")
                 value = _resolve_futures(value)
             except Exception as exc:
+                interrupted = False
                 return None, (exception_state(exc, "Flow run"), exc)
+        interrupted = False
     finally:
-        runner.shutdown()
+        runner.shutdown(wait=not interrupted)
     if value is None:
         unfinished = [f for f in context.futures
                       if f.get_state() is None or not f.get_state().is_completed()]

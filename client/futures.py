@@ -87,7 +87,7 @@ class SequentialTaskRunner:
         """Run ``fn`` now; return a done ``concurrent.futures.Future`` of its return value."""
         return _run_now(fn)
 
-    def shutdown(self):
+    def shutdown(self, wait=True):
         """Nothing to wait for: every submission already ran."""
 
 
@@ -113,9 +113,10 @@ class ThreadPoolTaskRunner:
             raise RuntimeError("ThreadPoolTaskRunner.submit() outside a started session")
         return self._executor.submit(contextvars.copy_context().run, fn)
 
-    def shutdown(self):
-        """Wait for every submitted run to finish, then stop the threads."""
-        self._executor.shutdown(wait=True)
+    def shutdown(self, wait=True):
+        """Wait for every submitted run to finish, then stop the threads. With ``wait=False``
+        (the flow run was interrupted), drop the runs not started yet and do not wait."""
+        self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
 ConcurrentTaskRunner = ThreadPoolTaskRunner

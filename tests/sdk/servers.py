@@ -1,8 +1,8 @@
 """Real processes for SDK tests: an ``orion start`` server and flow scripts run by Python.
 
-Servers listen on the SDK tests' ports (4330-4339), keep their home in a temporary folder and
-are always stopped. PostgreSQL servers use their own database, ``<test database>_server``,
-dropped and created afresh for each server, so the suite's tables are never touched.
+Servers listen on a port from ``ORION_TEST_PORTS`` (any free one if unset), keep their home
+in a temporary folder and are always stopped. PostgreSQL servers use their own database,
+``<test database>_sdk_server``, emptied for each server, so no other test's tables are touched.
 """
 import os
 import signal
@@ -13,28 +13,20 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import psycopg2
-from psycopg2 import sql
+from urllib.parse import urlsplit
 
 from tests.conftest import POSTGRES_URL
+from tests.test_migrations import isolated_database_url
 
 ORION = str(Path(sys.executable).parent / "orion")
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-def fresh_postgres_url(suffix="_server"):
-    """A just-created, empty database next to the suite's; returns its URL."""
-    params = psycopg2.extensions.parse_dsn(POSTGRES_URL)
-    name = params.pop("dbname") + suffix
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
-    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+def server_database_url(backend, tmp_path):
+    """An empty database for an SDK test server: SQLite in ``tmp_path``, or the PostgreSQL
+    database ``<test database>_sdk_server``, emptied (no other test module uses it)."""
+    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_sdk_server"
+    return isolated_database_url(backend, tmp_path, name)
 
 
 class Server:

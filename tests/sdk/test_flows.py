@@ -430,3 +430,25 @@ def test_abort_stops_the_run(orion):
     assert ran == []
     [run] = orion.read_flow_runs()
     assert run.state.is_cancelled()
+
+
+def test_per_task_storage_and_opting_out_of_persistence(orion):
+    @task(persist_result=True, result_storage="memory://orion-sdk-tests/results")
+    def stored():
+        return [1, 2, 3]
+
+    @task
+    def unstored():
+        return "x"
+
+    @flow(retries=1, persist_result=False)
+    def mixed():
+        return stored(), unstored()
+
+    assert mixed() == ([1, 2, 3], "x")
+    by_name = {t["name"]: t for t in _task_runs(orion)}
+    ref = by_name["stored-0"].state.data
+    assert ref["storage"] == "memory://orion-sdk-tests/results"
+    assert load_result(ref) == [1, 2, 3]
+    # The flow said persist_result=False: its tasks do not persist even with flow retries.
+    assert by_name["unstored-0"].state.data is None

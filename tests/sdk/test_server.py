@@ -7,10 +7,9 @@ import pytest
 
 from client import OrionClient
 from client.settings import Settings
+from tests.client.conftest import free_port_in_range
 from tests.conftest import BACKENDS
-from tests.sdk.servers import Server, base_env, fresh_postgres_url, run_script, start_script
-
-PORTS = {"sqlite": 4330, "postgres": 4331}
+from tests.sdk.servers import Server, base_env, run_script, server_database_url, start_script
 
 # Quick, patient client retries: a restarting server is back within a few seconds.
 CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
@@ -22,10 +21,8 @@ CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
     home = tmp_path_factory.mktemp("orion-server-home")
-    env = base_env(home, ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
-    if request.param == "postgres":
-        env["ORION_DATABASE_URL"] = fresh_postgres_url()
-    server = Server(PORTS[request.param], env, home / "server.log")
+    env = base_env(home, ORION_DATABASE_URL=server_database_url(request.param, home))
+    server = Server(free_port_in_range(), env, home / "server.log")
     server.start()
     try:
         yield server
@@ -120,6 +117,7 @@ SLEEPER = """
 
     @task
     def nap():
+        print("napping", flush=True)
         time.sleep(60)
 
     @flow(flow_run_name="sleeper")
@@ -148,15 +146,19 @@ def test_sigterm_to_a_flow_process_reports_crashed(server, api, tmp_path):
                                       flow_run_filter={"name": {"any_": ["sleeper"]}})
             return runs and runs[0].state.is_running() and runs[0]
         task_run = _wait_for(task_running)
+        # The API says Running before the process has its answer: wait for the task's code.
+        _wait_for(lambda: "napping" in (tmp_path / "sleeper.out").read_text())
         process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == -signal.SIGTERM
+        code = process.wait(30)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    output = (tmp_path / "sleeper.out").read_text()
+    assert code == -signal.SIGTERM, output
     run = _flow_run_named(api, "sleeper")
-    assert run.state.is_crashed() and "SIGTERM" in run.state.message
-    assert api.read_task_run(task_run["id"]).state.is_crashed()
+    assert run.state.is_crashed() and "SIGTERM" in run.state.message, output
+    assert api.read_task_run(task_run["id"]).state.is_crashed(), output
 
 
 STEADY = """
