@@ -9,7 +9,7 @@ type and only the parameters are converted per call, by each field's own ``db_va
 """
 import functools
 
-from peewee import Entity, Node
+from peewee import Entity, Function, Node
 
 from app.db import database, is_sqlite
 from app.models.base import utcnow
@@ -32,6 +32,11 @@ def _value_sql(field, value, params):
     compiling the whole statement.
     """
     converted = field.db_value(value)
+    if (type(converted) is Function and converted.name == "json"
+            and len(converted.arguments) == 1 and not isinstance(converted.arguments[0], Node)):
+        # SQLite's JSON value, json(<text>): the one wrapper worth not compiling every time.
+        params.append(converted.arguments[0])
+        return f"json({database.obj.param})"
     if isinstance(converted, Node):
         sql, node_params = _compile(converted)
         params.extend(node_params)
@@ -175,3 +180,31 @@ def update_dirty(instance):
     instance._dirty.clear()
     return True
 
+
+
+def insert_rows(model, rows, ignore_conflict=False):
+    """INSERT many rows of ``model`` in one statement; ``rows`` are dicts with the same keys
+    ({field name: python value}), as for :func:`insert_row`.
+
+    With ``ignore_conflict``, rows that would break a unique constraint are silently left
+    out. Returns the number of rows inserted. Callers keep ``len(rows) * columns`` under the
+    backend's parameter limit (32,766 on SQLite, 65,535 on PostgreSQL).
+    """
+    if not rows:
+        return 0
+    table, columns = _quoted(model, _database_type())
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    params = []
+    values = ", ".join(
+        "(" + ", ".join(_value_sql(field, row[name], params)
+                        for field, name in zip(fields, names)) + ")"
+        for row in rows)
+    verb, suffix = "INSERT", ""
+    if ignore_conflict:
+        verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
+                                                                     " ON CONFLICT DO NOTHING")
+    cursor = database.execute_sql(
+        f"{verb} INTO {table} ({', '.join(columns[n] for n in names)}) VALUES {values}{suffix}",
+        params)
+    return cursor.rowcount

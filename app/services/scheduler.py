@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from peewee import JOIN, fn
 
 from app.db import database, is_sqlite
-from app.models import Deployment, FlowRun, FlowRunState, utcnow
+from app.models import Deployment, FlowRun, FlowRunState, statements, utcnow
 from app.schedules import ScheduleError, parse_schedule
 from app.services.names import generate_run_name
 from app.services.orchestration import set_flow_run_state
@@ -131,14 +131,15 @@ def insert_scheduled_runs(runs, states, batch_size=500):
     inserted = 0
     for offset in range(0, len(runs), batch_size):
         batch = runs[offset:offset + batch_size]
-        FlowRun.insert_many(batch).on_conflict_ignore().execute()
-        ids = [run["id"] for run in batch]
-        new = {row[0] for row in FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
-        if new:
-            FlowRunState.insert_many(
-                [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
-            ).execute()
-        inserted += len(new)
+        if statements.insert_rows(FlowRun, batch, ignore_conflict=True) == len(batch):
+            new_states = states[offset:offset + batch_size]
+        else:
+            ids = [run["id"] for run in batch]
+            new = {row[0] for row in
+                   FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
+            new_states = [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
+        statements.insert_rows(FlowRunState, new_states)
+        inserted += len(new_states)
     return inserted
 
 
