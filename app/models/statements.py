@@ -208,3 +208,41 @@ def insert_rows(model, rows, ignore_conflict=False):
         f"{verb} INTO {table} ({', '.join(columns[n] for n in names)}) VALUES {values}{suffix}",
         params)
     return cursor.rowcount
+
+
+def update_rows(model, rows, per_row, constants):
+    """UPDATE many rows of ``model`` by id in one statement (``UPDATE ... FROM (VALUES ...)``,
+    a join rather than a CASE per column, so its cost grows linearly with the rows).
+
+    ``rows`` are dicts holding ``id`` and the fields named in ``per_row`` (each row's own
+    value); ``constants`` ({field name: python value}) are set on every row. Returns the
+    number of rows updated. Keep ``len(rows) * (len(per_row) + 1)`` under the backend's
+    parameter limit.
+    """
+    if not rows:
+        return 0
+    table, columns = _quoted(model, _database_type())
+    fields = model._meta.fields
+    names = ["id", *per_row]
+    # VALUES columns are column1, column2 ... on both backends; PostgreSQL types bare
+    # parameters as text, so each is cast to its column's type where it is used.
+    types = None if is_sqlite() else database.obj.field_types
+
+    def value(name, position):
+        ref = f"v.column{position}"
+        if types is None:
+            return ref
+        field = fields[name]
+        return f"CAST({ref} AS {types.get(field.field_type, field.field_type)})"
+
+    params = []  # in the order of the statement's text: the constants, then the VALUES
+    assignments = [f"{columns[name]} = {value(name, i + 2)}" for i, name in enumerate(per_row)]
+    assignments += [f"{columns[name]} = {_value_sql(fields[name], v, params)}"
+                    for name, v in constants.items()]
+    values = ", ".join(
+        "(" + ", ".join(_value_sql(fields[name], row[name], params) for name in names) + ")"
+        for row in rows)
+    cursor = database.execute_sql(
+        f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {values}) AS v "
+        f"WHERE {table}.{columns['id']} = {value('id', 1)}", params)
+    return cursor.rowcount
