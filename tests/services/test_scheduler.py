@@ -82,7 +82,7 @@ def assert_consistent():
 
 
 def test_scheduler_generates_exactly_what_schedules_ask_for(db):
-    deployments = make_deployments(18)
+    deployments = make_deployments(100)
     inactive = make_deployments(2, active=False)
     inserted = schedule_deployments(NOW, SETTINGS)
     expected = expected_runs(deployments, NOW)
