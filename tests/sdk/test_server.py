@@ -21,7 +21,8 @@ CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
     home = tmp_path_factory.mktemp("orion-server-home")
-    env = base_env(home, ORION_DATABASE_URL=server_database_url(request.param, home))
+    env = base_env(home, ORION_DATABASE_URL=server_database_url(request.param, home),
+                   ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
     server = Server(free_port_in_range(), env, home / "server.log")
     server.start()
     try:
