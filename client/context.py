@@ -20,7 +20,9 @@ class FlowRunContext:
 
     ``flow_run`` is the run as the API returned it (a dict); ``parameters`` its validated
     parameters; ``result_storage``/``persist_result``/``result_serializer`` the flow's result
-    settings, inherited by its tasks; ``task_runner`` the started runner its tasks use.
+    settings, inherited by its tasks; ``task_runner`` the started runner its tasks use;
+    ``parent`` the parent run's context for a subflow; ``futures`` every task run submitted
+    in the current attempt.
     """
 
     flow: typing.Any
