@@ -27,7 +27,7 @@ from typing import Literal, Optional
 
 from client import flow
 
-from helpers import double
+from etl_helpers import double
 
 
 @flow(name="etl")
@@ -44,7 +44,7 @@ def flow_file(tmp_path):
     folder = tmp_path / "project" / "flows"
     folder.mkdir(parents=True)
     (folder / "etl.py").write_text(FLOW_SOURCE)
-    (folder / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    (folder / "etl_helpers.py").write_text("def double(x):\n    return 2 * x\n")
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "junk.pyc").write_bytes(b"\0")
     return folder / "etl.py"
@@ -80,8 +80,8 @@ def _deployment(client, name="etl/daily"):
 
 
 def test_parameter_schema_follows_the_signature_and_hints():
-    def fn(day: str, n: int = 3, when: Optional_datetime = None, *rest, flag: bool = False,
-           **options):
+    def fn(day: str, n: int = 3, when: datetime.datetime | None = None, *rest,
+           flag: bool = False, **options):
         return day
 
     schema = parameter_schema(fn)
@@ -94,9 +94,6 @@ def test_parameter_schema_follows_the_signature_and_hints():
         {"type": "string", "format": "date-time"}, {"type": "null"}]
     assert schema["properties"]["when"]["default"] is None
     assert schema["properties"]["flag"]["position"] == 4
-
-
-Optional_datetime = datetime.datetime | None
 
 
 class TestDeploymentCommands:
@@ -224,7 +221,7 @@ class TestDeploymentCommands:
         url = f"file://{store}/etl"
         out = cli("deployment", "create", f"{flow_file}:etl", "-n", "stored", "--storage", url)
         assert "Uploaded 2 file(s)" in out
-        assert sorted(os.listdir(store / "etl")) == ["etl.py", "helpers.py"]
+        assert sorted(os.listdir(store / "etl")) == ["etl.py", "etl_helpers.py"]
         deployment = _deployment(client, "etl/stored")
         assert deployment["path"] == url
         # What an agent's runner does with it: fetch the code, load the entrypoint, call it.
