@@ -657,18 +657,18 @@ def deployment_backfill(name, start, end, dry_run):
         while cursor <= end_time:
             result = client.schedule_deployment(deployment.id, cursor, end_time,
                                                 max_runs=BACKFILL_CHUNK, dry_run=dry_run)
-            slots = [datetime.datetime.fromisoformat(t) for t in result.scheduled_times]
+            slots = [datetime.datetime.fromisoformat(t) for t in result["scheduled_times"]]
             total += len(slots)
             created += result["created"]
             if dry_run:
                 times.extend(slots)
             if len(slots) < BACKFILL_CHUNK:
-                bar.update(1000 - done)
                 break
             cursor = slots[-1] + datetime.timedelta(microseconds=1)
             step = min(1000, int(1000 * (cursor - start_time).total_seconds() / span))
             bar.update(step - done)
             done = step
+        bar.update(1000 - done)
     if dry_run:
         for moment in times[:20]:
             click.echo(f"  {_time(moment)} UTC")

@@ -154,6 +154,13 @@ class RunLife(RuleBasedStateMachine):
             assert result["details"]["reason"].strip(), result
         if code == 201:
             run.record(result["state"], result["status"], force)
+            if (run is self.flow and result["state"]["type"] == "CANCELLED"
+                    and self.task.last_type not in TERMINAL):
+                # A cancelled flow run cancels its unfinished task run in the same
+                # transaction (a forced transition of the task run).
+                task = self.client.get(f"/api/task_runs/{self.task.id}").get_json()
+                assert task["state"]["type"] == "CANCELLED", task["state"]
+                self.task.record(task["state"], "ACCEPT", True)
         return result
 
     def propose_state(self, run, state_type, force=False, name=None, **details):
