@@ -12,6 +12,7 @@ one ``Error:`` line and exits with status 1.
 """
 import datetime
 import json
+import sys
 import uuid
 
 import click
@@ -403,4 +404,291 @@ def agent_start(queues, limit, name, run_once, prefetch_seconds):
         run_once=run_once)
 
 
-API_GROUPS = (work_queue_group, concurrency_limit_group, flow_run_group, agent_group)
+# -- deployments ----------------------------------------------------------------------------
+
+class _DeploymentGroup(ApiGroup):
+    """An ApiGroup whose errors stay on one line (a 422's field messages joined by "; ")."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as error:
+            lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+            error.message = "; ".join(lines)
+            raise
+
+
+@click.group("deployment", cls=_DeploymentGroup)
+def deployment_group():
+    """Create, list, run, pause, backfill and delete deployments (NAME: flow/deployment)."""
+
+
+def _param(values):
+    """``k=v`` options as a dict; each value is JSON if it parses (``n=3``, ``xs=[1,2]``),
+    else the string itself (``day=monday``)."""
+    parameters = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.ClickException(f"Parameter {item!r} is not KEY=VALUE.")
+        try:
+            parameters[key] = json.loads(raw)
+        except ValueError:
+            parameters[key] = raw
+    return parameters
+
+
+def _deployment(name):
+    """The deployment named ``flow/deployment``; a clear error if there is none."""
+    flow_name, sep, deployment_name = name.partition("/")
+    if not sep or not flow_name or not deployment_name or "/" in deployment_name:
+        raise click.ClickException(f"Deployment name {name!r} is not FLOW/DEPLOYMENT.")
+    try:
+        return _client().read_deployment_by_name(name)
+    except ObjectNotFound:
+        raise click.ClickException(f"Deployment {name!r} not found.") from None
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value):
+    """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``1d``."""
+    text = value.strip().lower()
+    factor = _DURATION_UNITS.get(text[-1:], None)
+    number = text[:-1] if factor else text
+    try:
+        seconds = float(number) * (factor or 1)
+    except ValueError:
+        raise click.ClickException(
+            f"Duration {value!r} is not a number of seconds or like 30s, 15m, 2h, 1d.") from None
+    if seconds < 0:
+        raise click.ClickException(f"Duration {value!r} is negative.")
+    return datetime.timedelta(seconds=seconds)
+
+
+def _when(value, label):
+    """An ISO date or datetime as an aware datetime (UTC when no offset is given)."""
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.ClickException(
+            f"{label} {value!r} is not an ISO date or time (2026-01-31T08:00:00+01:00).") \
+            from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _describe_schedule(schedule):
+    if not schedule:
+        return "-"
+    zone = schedule.get("timezone") or "UTC"
+    if "interval" in schedule:
+        return f"every {datetime.timedelta(seconds=schedule['interval'])} ({zone})"
+    if "cron" in schedule:
+        return f"cron {schedule['cron']} ({zone})"
+    return f"rrule {schedule['rrule']} ({zone})"
+
+
+@deployment_group.command("create")
+@click.argument("entrypoint")
+@click.option("-n", "--name", required=True, help="The deployment's name.")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A default parameter (VALUE is JSON or a string); repeat for several.")
+@click.option("--cron", help="Run on this cron schedule (e.g. '0 2 * * *').")
+@click.option("--interval", type=click.FloatRange(min=0, min_open=True),
+              help="Run every this many seconds.")
+@click.option("--rrule", help="Run on this iCalendar RRULE (e.g. 'FREQ=WEEKLY;BYDAY=MO').")
+@click.option("--timezone", help="Time zone of the schedule (e.g. Europe/Berlin) [UTC].")
+@click.option("--anchor-date", help="Interval schedules: the first slot (ISO datetime).")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag of the deployment's runs.")
+@click.option("-q", "--work-queue", help="The work queue agents take its runs from.")
+@click.option("-v", "--version", help="The flow's version.")
+@click.option("-d", "--description", help="What the deployment does [the flow's docstring].")
+@click.option("--storage", help="Upload the flow's folder to this fsspec URL (s3://..., "
+                                "file:///..., or a local path) and run it from there.")
+@click.option("--only-file", is_flag=True, help="With --storage: upload only the flow's file.")
+@click.option("--paused", is_flag=True, help="Create the deployment with its schedule paused.")
+def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone, anchor_date,
+                      tags, work_queue, version, description, storage, only_file, paused):
+    """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
+
+    Re-running it with the same flow and name updates the deployment. Without --storage the
+    deployment runs the code where it is (agents must see the same path).
+    """
+    from client.deployments import load_entrypoint, parameter_schema, upload_code
+    from client.run import FlowLoadError
+
+    if sum(x is not None for x in (cron, interval, rrule)) > 1:
+        raise click.ClickException("Give at most one of --cron, --interval and --rrule.")
+    if (timezone or anchor_date) and not (cron or interval or rrule):
+        raise click.ClickException("--timezone and --anchor-date need a schedule.")
+    if anchor_date and not interval:
+        raise click.ClickException("--anchor-date is for --interval schedules.")
+    if only_file and not storage:
+        raise click.ClickException("--only-file needs --storage.")
+    try:
+        flow, folder, relative = load_entrypoint(entrypoint)
+    except FlowLoadError as error:
+        raise click.ClickException(str(error)) from None
+    schedule = None
+    if cron:
+        schedule = {"cron": cron}
+    elif interval:
+        schedule = {"interval": interval}
+        if anchor_date:
+            schedule["anchor_date"] = _when(anchor_date, "Anchor date").isoformat()
+    elif rrule:
+        schedule = {"rrule": rrule}
+    if schedule is not None and timezone:
+        schedule["timezone"] = timezone
+    path = folder
+    if storage:
+        try:
+            count = upload_code(folder, relative, storage, whole_folder=not only_file)
+        except Exception as error:  # fsspec raises what its backend raises
+            raise click.ClickException(f"Could not upload the flow's code to {storage!r}: "
+                                       f"{type(error).__name__}: {error}") from None
+        click.echo(f"Uploaded {count} file(s) to {storage}.")
+        path = storage
+    client = _client()
+    flow_id = client.create_flow_from_name(flow.name)
+    fields = {"schedule": schedule, "is_schedule_active": not paused,
+              "parameters": _param(params), "tags": list(tags), "work_queue_name": work_queue,
+              "parameter_openapi_schema": parameter_schema(flow.fn), "path": path,
+              "entrypoint": relative, "version": version or flow.version,
+              "description": description or flow.description}
+    deployment = client.create_deployment(flow_id, name, **fields)
+    click.echo(f"Deployment '{flow.name}/{deployment.name}' ({deployment.id}) is ready"
+               + (f"; schedule: {_describe_schedule(schedule)}." if schedule else "."))
+
+
+@deployment_group.command("ls")
+@click.option("--flow", "flow_name", help="Only deployments of this flow.")
+@click.option("--limit", "rows", type=click.IntRange(1), default=50, show_default=True,
+              help="Most deployments shown.")
+def deployment_ls(flow_name, rows):
+    """List deployments by name."""
+    client = _client()
+    flow_filter = {"name": {"any_": [flow_name]}} if flow_name else None
+    deployments = client.read_deployments(flow_filter=flow_filter, limit=rows)
+    flows = {}
+    if deployments:
+        flow_ids = sorted({d.flow_id for d in deployments})
+        flows = {f.id: f.name for f in client.read_flows(flow_filter={"id": {"any_": flow_ids}})}
+    named = sorted((f"{flows.get(d.flow_id, '?')}/{d.name}", d) for d in deployments)
+    _table(("NAME", "SCHEDULE", "ACTIVE", "WORK QUEUE", "ID"),
+           [(full, _describe_schedule(d.schedule),
+             "yes" if d.is_schedule_active else "no", d.work_queue_name or "-", d.id)
+            for full, d in named],
+           "No deployments.")
+
+
+@deployment_group.command("inspect")
+@click.argument("name")
+def deployment_inspect(name):
+    """Show a deployment (FLOW/DEPLOYMENT) as JSON."""
+    _dump(_deployment(name))
+
+
+@deployment_group.command("run")
+@click.argument("name")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A parameter over the deployment's (VALUE is JSON or a string).")
+@click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
+def deployment_run(name, params, start_in):
+    """Create a flow run of NAME, scheduled now (or --start-in later) for its agents."""
+    from client.states import Scheduled
+
+    delay = _duration(start_in) if start_in else datetime.timedelta(0)
+    deployment = _deployment(name)
+    when = datetime.datetime.now(UTC) + delay
+    run = _client().create_flow_run_from_deployment(
+        deployment.id, state=Scheduled(scheduled_time=when), parameters=_param(params))
+    click.echo(f"Created flow run {run.name!r} ({run.id}) of {name}, scheduled for "
+               f"{_time(when)} UTC.")
+
+
+@deployment_group.command("pause-schedule")
+@click.argument("name")
+def deployment_pause(name):
+    """Pause NAME's schedule: its future auto-scheduled runs are deleted."""
+    deployment = _deployment(name)
+    _client().set_deployment_schedule_active(deployment.id, False)
+    click.echo(f"Paused the schedule of {name}.")
+
+
+@deployment_group.command("resume-schedule")
+@click.argument("name")
+def deployment_resume(name):
+    """Resume NAME's schedule: its next runs are scheduled at once."""
+    deployment = _deployment(name)
+    _client().set_deployment_schedule_active(deployment.id, True)
+    click.echo(f"Resumed the schedule of {name}.")
+
+
+# Runs scheduled per request of a backfill (each request is one step of the progress bar).
+BACKFILL_CHUNK = 200
+
+
+@deployment_group.command("backfill")
+@click.argument("name")
+@click.option("--start", required=True, help="First slot to schedule (ISO; UTC if no offset).")
+@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset).")
+@click.option("--dry-run", is_flag=True, help="Only count and show the slots; write nothing.")
+def deployment_backfill(name, start, end, dry_run):
+    """Schedule every slot of NAME's schedule from --start to --end, past or future.
+
+    Slots whose run exists already are left alone, so a backfill can be re-run.
+    """
+    start_time, end_time = _when(start, "Start"), _when(end, "End")
+    if end_time < start_time:
+        raise click.ClickException("--end is before --start.")
+    deployment = _deployment(name)
+    if not deployment.schedule:
+        raise click.ClickException(f"Deployment {name!r} has no schedule.")
+    client = _client()
+    span = max((end_time - start_time).total_seconds(), 1e-6)
+    total, created, times = 0, 0, []
+    cursor = start_time
+    label = "Checking" if dry_run else "Scheduling"
+    with click.progressbar(length=1000, label=label, file=sys.stderr,
+                           show_eta=False) as bar:
+        done = 0
+        while cursor <= end_time:
+            result = client.schedule_deployment(deployment.id, cursor, end_time,
+                                                max_runs=BACKFILL_CHUNK, dry_run=dry_run)
+            slots = [datetime.datetime.fromisoformat(t) for t in result["scheduled_times"]]
+            total += len(slots)
+            created += result["created"]
+            if dry_run:
+                times.extend(slots)
+            if len(slots) < BACKFILL_CHUNK:
+                break
+            cursor = slots[-1] + datetime.timedelta(microseconds=1)
+            step = min(1000, int(1000 * (cursor - start_time).total_seconds() / span))
+            bar.update(step - done)
+            done = step
+        bar.update(1000 - done)
+    if dry_run:
+        for moment in times[:20]:
+            click.echo(f"  {_time(moment)} UTC")
+        if len(times) > 20:
+            click.echo(f"  ... and {len(times) - 20} more")
+        click.echo(f"Dry run: {total} slot(s) of {name}, {created} of them new; "
+                   "nothing was written.")
+    else:
+        click.echo(f"Backfilled {name}: {total} slot(s), {created} new run(s), "
+                   f"{total - created} existed already.")
+
+
+@deployment_group.command("delete")
+@click.argument("name")
+def deployment_delete(name):
+    """Delete NAME and its future scheduled runs (runs that started are kept)."""
+    deployment = _deployment(name)
+    _client().delete_deployment(deployment.id)
+    click.echo(f"Deleted deployment {name}.")
+
+
+API_GROUPS = (work_queue_group, concurrency_limit_group, flow_run_group, agent_group,
+              deployment_group)

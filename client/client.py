@@ -646,6 +646,42 @@ class OrionClient:
         body = {} if agent_filter is None else {"agents": agent_filter}
         return self._call("POST", "agents/filter", _paged(body, None, limit, offset))
 
+    # -- deployments: reads, schedules and backfills (the ``orion deployment`` commands) -----
+
+    def read_deployment_by_name(self, name):
+        """The deployment named ``flow_name/deployment_name``."""
+        flow_name, _, deployment_name = name.partition("/")
+        return self._call("GET", f"deployments/name/{quote(flow_name, safe='')}/"
+                                 f"{quote(deployment_name, safe='')}")
+
+    def read_deployments(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
+                         deployment_filter=None, sort=None, limit=None, offset=0):
+        """Deployments matching the filters, sorted and paged."""
+        body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
+        return self._call("POST", "deployments/filter", _paged(body, sort, limit, offset))
+
+    def delete_deployment(self, deployment_id):
+        """Delete a deployment and its future never-started scheduled runs."""
+        self._call("DELETE", f"deployments/{deployment_id}", missing_ok_on_retry=True)
+
+    def set_deployment_schedule_active(self, deployment_id, active):
+        """Resume (True) or pause (False) a deployment's schedule."""
+        action = "set_schedule_active" if active else "set_schedule_inactive"
+        self._call("POST", f"deployments/{deployment_id}/{action}")
+
+    def schedule_deployment(self, deployment_id, start_time=None, end_time=None,
+                            max_runs=None, dry_run=False):
+        """Schedule every slot of the deployment's schedule from ``start_time`` to
+        ``end_time`` (at most ``max_runs``; aware datetimes), or with ``dry_run`` only say
+        which: ``{dry_run, scheduled_times, created, existing}``. Idempotent: existing runs
+        are not duplicated."""
+        body = {"dry_run": dry_run}
+        for key, value in (("start_time", start_time), ("end_time", end_time),
+                           ("max_runs", max_runs)):
+            if value is not None:
+                body[key] = value
+        return self._call("POST", f"deployments/{deployment_id}/schedule", body)
+
 
 def get_client(api=None, **kwargs):
     """A new :class:`OrionClient` with the current settings (see its arguments)."""

@@ -32,11 +32,11 @@ def _value_sql(field, value, params):
     compiling the whole statement.
     """
     converted = field.db_value(value)
-    if (isinstance(converted, Function) and len(converted.arguments) == 1
-            and not isinstance(converted.arguments[0], Node)):
-        # SQLite's JSON columns: json(?), the common case, without a compile.
+    if (type(converted) is Function and converted.name == "json"
+            and len(converted.arguments) == 1 and not isinstance(converted.arguments[0], Node)):
+        # SQLite's JSON value, json(<text>): the one wrapper worth not compiling every time.
         params.append(converted.arguments[0])
-        return f"{converted.name}({database.obj.param})"
+        return f"json({database.obj.param})"
     if isinstance(converted, Node):
         sql, node_params = _compile(converted)
         params.extend(node_params)
@@ -193,3 +193,69 @@ def delete_by(model, field_name, value):
     field = model._meta.fields[field_name]
     sql = _delete_by_sql(model, field_name, _database_type())
     return database.execute_sql(sql, (field.db_value(value),)).rowcount
+
+
+def insert_rows(model, rows, ignore_conflict=False):
+    """INSERT many rows of ``model`` in one statement; ``rows`` are dicts with the same keys
+    ({field name: python value}), as for :func:`insert_row`.
+
+    With ``ignore_conflict``, rows that would break a unique constraint are silently left
+    out. Returns the number of rows inserted. Callers keep ``len(rows) * columns`` under the
+    backend's parameter limit (32,766 on SQLite, 65,535 on PostgreSQL).
+    """
+    if not rows:
+        return 0
+    table, columns = _quoted(model, _database_type())
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    params = []
+    values = ", ".join(
+        "(" + ", ".join(_value_sql(field, row[name], params)
+                        for field, name in zip(fields, names)) + ")"
+        for row in rows)
+    verb, suffix = "INSERT", ""
+    if ignore_conflict:
+        verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
+                                                                     " ON CONFLICT DO NOTHING")
+    cursor = database.execute_sql(
+        f"{verb} INTO {table} ({', '.join(columns[n] for n in names)}) VALUES {values}{suffix}",
+        params)
+    return cursor.rowcount
+
+
+def update_rows(model, rows, per_row, constants):
+    """UPDATE many rows of ``model`` by id in one statement (``UPDATE ... FROM (VALUES ...)``,
+    a join rather than a CASE per column, so its cost grows linearly with the rows).
+
+    ``rows`` are dicts holding ``id`` and the fields named in ``per_row`` (each row's own
+    value); ``constants`` ({field name: python value}) are set on every row. Returns the
+    number of rows updated. Keep ``len(rows) * (len(per_row) + 1)`` under the backend's
+    parameter limit.
+    """
+    if not rows:
+        return 0
+    table, columns = _quoted(model, _database_type())
+    fields = model._meta.fields
+    names = ["id", *per_row]
+    # VALUES columns are column1, column2 ... on both backends; PostgreSQL types bare
+    # parameters as text, so each is cast to its column's type where it is used.
+    types = None if is_sqlite() else database.obj.field_types
+
+    def value(name, position):
+        ref = f"v.column{position}"
+        if types is None:
+            return ref
+        field = fields[name]
+        return f"CAST({ref} AS {types.get(field.field_type, field.field_type)})"
+
+    params = []  # in the order of the statement's text: the constants, then the VALUES
+    assignments = [f"{columns[name]} = {value(name, i + 2)}" for i, name in enumerate(per_row)]
+    assignments += [f"{columns[name]} = {_value_sql(fields[name], v, params)}"
+                    for name, v in constants.items()]
+    values = ", ".join(
+        "(" + ", ".join(_value_sql(fields[name], row[name], params) for name in names) + ")"
+        for row in rows)
+    cursor = database.execute_sql(
+        f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {values}) AS v "
+        f"WHERE {table}.{columns['id']} = {value('id', 1)}", params)
+    return cursor.rowcount

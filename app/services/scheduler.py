@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from peewee import JOIN, fn
 
 from app.db import database, is_sqlite
-from app.models import Deployment, FlowRun, FlowRunState, utcnow
+from app.models import Deployment, FlowRun, FlowRunState, statements, utcnow
 from app.schedules import ScheduleError, parse_schedule
 from app.services.names import generate_run_name
 from app.services.orchestration import set_flow_run_state
@@ -30,6 +30,8 @@ from app.states import StateType
 log = logging.getLogger(__name__)
 
 UTC = datetime.timezone.utc
+# The least a new state's timestamp follows its predecessor's (as orchestration does).
+_TICK = datetime.timedelta(microseconds=1)
 AUTO_SCHEDULED_TAG = "auto-scheduled"
 SCHEDULED = StateType.SCHEDULED.value
 # A run's retry policy when nothing else is given (as FlowRunPolicySchema loads {}).
@@ -131,14 +133,15 @@ def insert_scheduled_runs(runs, states, batch_size=500):
     inserted = 0
     for offset in range(0, len(runs), batch_size):
         batch = runs[offset:offset + batch_size]
-        FlowRun.insert_many(batch).on_conflict_ignore().execute()
-        ids = [run["id"] for run in batch]
-        new = {row[0] for row in FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
-        if new:
-            FlowRunState.insert_many(
-                [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
-            ).execute()
-        inserted += len(new)
+        if statements.insert_rows(FlowRun, batch, ignore_conflict=True) == len(batch):
+            new_states = states[offset:offset + batch_size]
+        else:
+            ids = [run["id"] for run in batch]
+            new = {row[0] for row in
+                   FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
+            new_states = [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
+        statements.insert_rows(FlowRunState, new_states)
+        inserted += len(new_states)
     return inserted
 
 
@@ -265,9 +268,12 @@ def mark_late_runs(now=None, late_after=datetime.timedelta(seconds=5), batch_siz
     """Mark runs Late that are still SCHEDULED and named "Scheduled" more than ``late_after``
     past their scheduled time.
 
-    Each run goes through a forced orchestration (a new "Late" SCHEDULED state keeping the
-    scheduled time), ``batch_size`` runs per transaction, oldest first. Returns how many
-    runs were marked.
+    Each run gets what a forced orchestration to a "Late" SCHEDULED state keeping its
+    scheduled time would give it (see :func:`_force_late`), ``batch_size`` runs per
+    transaction, oldest first: a batch is locked, its state rows inserted and its runs'
+    state columns updated with one statement each. Subflow runs (whose state is mirrored
+    onto their parent task run) go through orchestration one by one. Returns how many runs
+    were marked.
     """
     now = now or utcnow()
     cutoff = now - late_after
@@ -275,21 +281,61 @@ def mark_late_runs(now=None, late_after=datetime.timedelta(seconds=5), batch_siz
     while True:
         with database.atomic():
             runs = list(_lock_skipping(
-                FlowRun.select(FlowRun.id, FlowRun.next_scheduled_start_time)
+                FlowRun.select(FlowRun.id, FlowRun.next_scheduled_start_time,
+                               FlowRun.state_id, FlowRun.state_timestamp,
+                               FlowRun.parent_task_run_id)
                 .where((FlowRun.state_type == SCHEDULED)
                        & (FlowRun.state_name == "Scheduled")
                        & (FlowRun.next_scheduled_start_time <= cutoff))
                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
                 .limit(batch_size)))
-            marked_now = 0
+            plain = [r for r in runs if r.parent_task_run_id is None and r.state_id is not None]
+            marked_now = _force_late(plain, utcnow())
             for run in runs:
-                result = set_flow_run_state(run.id, {
-                    "type": SCHEDULED, "name": "Late", "message": None, "data": None,
-                    "state_details": {
-                        "scheduled_time": run.next_scheduled_start_time.isoformat()},
-                }, force=True)
-                marked_now += result.written
+                if run.parent_task_run_id is not None or run.state_id is None:
+                    marked_now += _orchestrate_late(run).written
         marked += marked_now
         # A batch that marked nothing (every run refused) would be selected again forever.
         if len(runs) < batch_size or not marked_now:
             return marked
+
+
+def _late_state(run):
+    return {"type": SCHEDULED, "name": "Late", "message": None, "data": None,
+            "state_details": {"scheduled_time": run.next_scheduled_start_time.isoformat()}}
+
+
+def _orchestrate_late(run):
+    """Force one locked run Late through orchestration (every rule and transform)."""
+    return set_flow_run_state(run.id, _late_state(run), force=True)
+
+
+def _force_late(runs, now):
+    """Write, for locked runs SCHEDULED and named "Scheduled" that are not subflows and have
+    a current state, exactly what :func:`_orchestrate_late` writes, in two statements.
+
+    A forced flow transition applies no rules, only the global transforms: the new state
+    gets a fresh id, the timestamp ``now`` (or a microsecond after the current state's, if
+    that is not earlier) and the run id in its details; the run's state copy (id, type,
+    name, timestamp), its next scheduled start time (the same) and ``updated`` change.
+    SCHEDULED to SCHEDULED moves no start, end, run time, run count or expected start time.
+    Returns how many runs were marked.
+    """
+    if not runs:
+        return 0
+    states, updates = [], []
+    for run in runs:
+        timestamp = now if now > run.state_timestamp else run.state_timestamp + _TICK
+        late = _late_state(run)
+        state_id = uuid.uuid4()
+        states.append({
+            "id": state_id, "type": late["type"], "name": late["name"],
+            "timestamp": timestamp, "message": None, "data": None,
+            "state_details": {**late["state_details"], "flow_run_id": str(run.id)},
+            "created": now, "updated": now, "flow_run": run.id,
+        })
+        updates.append({"id": run.id, "state_id": state_id, "state_timestamp": timestamp})
+    statements.insert_rows(FlowRunState, states)
+    return statements.update_rows(
+        FlowRun, updates, ("state_id", "state_timestamp"),
+        {"state_type": SCHEDULED, "state_name": "Late", "updated": now})

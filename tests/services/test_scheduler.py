@@ -11,10 +11,11 @@ import pytest
 from peewee import fn
 
 from app.db import database
-from app.models import Deployment, Flow, FlowRun, FlowRunState
+from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState
 from app.services import flow_runs
 from app.services.scheduler import (
     SchedulerSettings,
+    _orchestrate_late,
     idempotency_key,
     mark_late_runs,
     schedule_dates,
@@ -81,7 +82,7 @@ def assert_consistent():
 
 
 def test_scheduler_generates_exactly_what_schedules_ask_for(db):
-    deployments = make_deployments(18)
+    deployments = make_deployments(100)
     inactive = make_deployments(2, active=False)
     inserted = schedule_deployments(NOW, SETTINGS)
     expected = expected_runs(deployments, NOW)
@@ -222,15 +223,15 @@ def _scheduled_run(flow_id, when, name="Scheduled"):
 
 @pytest.fixture
 def late_candidates(db):
-    """60 overdue Scheduled runs, 60 future ones, 20 overdue AwaitingRetry ones."""
+    """300 overdue Scheduled runs, 300 future ones, 100 overdue AwaitingRetry ones."""
     now = datetime.datetime.now(UTC)
     flow = Flow.create(name="late")
     overdue = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1))
-               for i in range(60)]
+               for i in range(300)]
     future = [_scheduled_run(flow.id, now + datetime.timedelta(minutes=i + 1))
-              for i in range(60)]
+              for i in range(300)]
     retrying = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1), "AwaitingRetry")
-                for i in range(20)]
+                for i in range(100)]
     return now, overdue, future, retrying
 
 
@@ -248,30 +249,99 @@ def _assert_marked_once(overdue, future, retrying):
     assert FlowRun.select().where(FlowRun.id.in_(future)
                                   & (FlowRun.state_name == "Scheduled")).count() == len(future)
     assert FlowRun.select().where(FlowRun.id.in_(retrying)
-                                  & (FlowRun.state_name == "AwaitingRetry")).count() == 20
+                                  & (FlowRun.state_name == "AwaitingRetry")).count() == len(retrying)
 
 
 def test_mark_late_runs_marks_only_overdue_scheduled_runs_once(late_candidates):
     now, overdue, future, retrying = late_candidates
-    assert mark_late_runs(now, batch_size=25) == 60
-    assert mark_late_runs(now, batch_size=25) == 0
+    assert mark_late_runs(now, batch_size=70) == 300
+    assert mark_late_runs(now, batch_size=70) == 0
     _assert_marked_once(overdue, future, retrying)
 
 
 def test_mark_late_runs_respects_the_grace_period(late_candidates):
     now, overdue, _, _ = late_candidates
-    # Runs 1..60 minutes overdue; with 30.5 minutes of grace, the 30 oldest are late.
-    assert mark_late_runs(now, datetime.timedelta(minutes=30, seconds=30)) == 30
+    # Runs 1..300 minutes overdue; with 30.5 minutes of grace, the 270 oldest are late.
+    assert mark_late_runs(now, datetime.timedelta(minutes=30, seconds=30)) == 270
 
 
 def test_two_late_passes_at_once_mark_each_run_once(late_candidates):
     now, overdue, future, retrying = late_candidates
-    results = _run_in_threads(lambda: mark_late_runs(now, batch_size=25), 2)
-    assert sum(results) == 60
+    results = _run_in_threads(lambda: mark_late_runs(now, batch_size=70), 2)
+    assert sum(results) == 300
     _assert_marked_once(overdue, future, retrying)
 
 
 def test_late_passes_in_processes_mark_each_run_once(app, late_candidates):
     now, overdue, future, retrying = late_candidates
-    assert sum(_run_processes(app, "late", now, count=2)) == 60
+    assert sum(_run_processes(app, "late", now, count=2)) == 300
     _assert_marked_once(overdue, future, retrying)
+
+
+def _late_twins(flow_id, now):
+    """Overdue runs of every kind the late-runs service meets: plain ones, one whose current
+    state is stamped in the future (a clock ahead), and a subflow run with its parent task
+    run. Returns their ids."""
+    runs = [_scheduled_run(flow_id, now - datetime.timedelta(minutes=m)) for m in (1, 2, 3)]
+    ahead = now + datetime.timedelta(hours=1)
+    FlowRun.update(state_timestamp=ahead).where(FlowRun.id == runs[2]).execute()
+    FlowRunState.update(timestamp=ahead).where(FlowRunState.flow_run == runs[2]).execute()
+    parent, _ = flow_runs.create_flow_run({"flow_id": flow_id})
+    task = TaskRun.create(flow_run=parent.id, task_key="sub", dynamic_key=str(uuid.uuid4()),
+                          name="sub")
+    subflow, _ = flow_runs.create_flow_run({
+        "flow_id": flow_id, "parent_task_run_id": task.id, "state": {
+            "type": "SCHEDULED", "name": "Scheduled", "message": None, "data": None,
+            "state_details": {"scheduled_time": (now - datetime.timedelta(minutes=4))
+                              .isoformat()}}})
+    return runs + [subflow.id]
+
+
+_OWN = {"id", "name", "state_id", "created", "updated", "state_timestamp", "flow_run",
+        "parent_task_run_id"}
+
+
+def _late_snapshot(run_id):
+    """What marking a run Late left: its columns and its states' (ids and clock readings
+    replaced by how they relate to each other)."""
+    run = FlowRun.get_by_id(run_id)
+    states = list(FlowRunState.select().where(FlowRunState.flow_run == run_id)
+                  .order_by(FlowRunState.timestamp))
+    initial, late = states[-2], states[-1]
+    details = dict(late.state_details)
+    assert details.pop("flow_run_id") == str(run_id)
+    if run.parent_task_run_id is not None:
+        assert details.pop("task_run_id") == str(run.parent_task_run_id)
+    return {
+        "run": {k: v for k, v in run.__data__.items() if k not in _OWN},
+        "state": {k: v for k, v in late.__data__.items()
+                  if k not in _OWN | {"timestamp", "state_details"}},
+        "details": details,
+        "current": run.state_id == late.id and run.state_timestamp == late.timestamp,
+        "follows": (late.timestamp - initial.timestamp
+                    if late.timestamp <= initial.timestamp + datetime.timedelta(microseconds=1)
+                    else "later"),
+        "created": late.created == late.updated,
+        "states": len(states),
+        "parent task": (TaskRunState.select().where(
+            (TaskRunState.task_run == run.parent_task_run_id)
+            & (TaskRunState.name == "Late")).count() if run.parent_task_run_id else None),
+    }
+
+
+def test_the_batch_late_marking_writes_what_orchestration_writes(db):
+    """mark_late_runs (set-based) against forcing each run Late through orchestration: the
+    same rows, but for ids and clock readings."""
+    now = datetime.datetime.now(UTC)
+    flow = Flow.create(name="twins")
+    batched = _late_twins(flow.id, now)
+    assert mark_late_runs(now, batch_size=2) == len(batched)
+    expected = [_late_snapshot(run_id) for run_id in batched]
+    FlowRun.delete().execute()
+    one_by_one = _late_twins(flow.id, now)
+    for run_id in one_by_one:
+        run = FlowRun.get_by_id(run_id)
+        assert _orchestrate_late(run).written
+    assert [_late_snapshot(run_id) for run_id in one_by_one] == expected
+    assert expected[2]["follows"] == datetime.timedelta(microseconds=1)
+    assert expected[3]["parent task"] == 1
