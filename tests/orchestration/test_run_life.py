@@ -13,6 +13,7 @@ After every step, for both runs:
   non-ACCEPT answer carries a reason;
 - the run's state rows, ordered by timestamp, are exactly the states written, in the order
   they were written (so timestamps strictly increase along the history);
+  a flow run becoming CANCELLED writes Cancelled onto its task run if that is not final;
 - the run's denormalised state columns equal its newest state row;
 - ``run_count`` is the number of entries into RUNNING, except that a flow run resuming from a
   pause is not on a new attempt, and a task run restarted by its flow's retry starts again
@@ -154,7 +155,19 @@ class RunLife(RuleBasedStateMachine):
             assert result["details"]["reason"].strip(), result
         if code == 201:
             run.record(result["state"], result["status"], force)
+            if run is self.flow and result["state"]["type"] == "CANCELLED":
+                self.cancelled_with_its_flow(self.task)
         return result
+
+    @staticmethod
+    def cancelled_with_its_flow(task):
+        """The cancellation cascade (app.services.orchestration) forces the unfinished task
+        run of a flow run that became CANCELLED to Cancelled: record that state too."""
+        if task.last_type in TERMINAL:
+            return
+        newest = task.states()[-1]
+        assert (newest.type, newest.name) == ("CANCELLED", "Cancelled"), newest
+        task.record({"id": str(newest.id), "type": newest.type}, "ACCEPT", True)
 
     def propose_state(self, run, state_type, force=False, name=None, **details):
         state = {"type": state_type, "state_details": details}
