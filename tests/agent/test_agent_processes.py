@@ -8,7 +8,9 @@ import datetime
 import os
 import re
 import signal
+import shutil
 import subprocess
+import sys
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -107,9 +109,12 @@ class Agents:
                    **extra)
         return env
 
-    def start(self, *args):
+    def start(self, *args, python=()):
+        """Start ``orion agent start ARGS``; ``python``: the interpreter to run the console
+        script with, as a one-item tuple (default: the script's own)."""
         log = open(self.tmp_path / f"agent-{len(self.processes)}.log", "w")
-        process = subprocess.Popen([orion_script(), "agent", "start", *args], env=self.env(),
+        process = subprocess.Popen([*python, orion_script(), "agent", "start", *args],
+                                   env=self.env(),
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, cwd=self.tmp_path)
         log.close()
@@ -253,6 +258,34 @@ def test_code_that_cannot_load_fails_the_run(orion, agents, flows_dir):
     run = orion.read_flow_run(run_id)
     assert run.state_type == "FAILED"
     assert "'flows.py:missing' is not a @flow" in run.state.message
+
+
+def test_a_flow_process_that_cannot_start_fails_the_run(orion, agents, flows_dir, tmp_path):
+    # The agent runs from a virtual environment whose interpreter is then removed (a venv
+    # rebuilt under a running agent): its sys.executable is gone, so the flow run's process
+    # cannot be spawned.
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    shutil.copy(os.path.join(sys.prefix, "pyvenv.cfg"), venv / "pyvenv.cfg")
+    (venv / "lib").symlink_to(os.path.join(sys.prefix, "lib"))
+    python = venv / "bin" / "python"
+    python.symlink_to(os.path.realpath(sys.executable))
+    queue = f"nospawn-{uuid.uuid4().hex[:6]}"
+    dep = deployment(orion, flows_dir, queue, "flows.py:quick")
+    agent = agents.start("-q", queue, python=(str(python),))
+    wait_for(lambda: "started on work queue" in agents.output(agent), 30, "the agent")
+    python.unlink()
+    [run_id] = due_runs(orion, dep, 1)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 30, "FAILED")
+    run = orion.read_flow_run(run_id)
+    assert run.state.message.startswith(
+        "Submission failed: the flow run process could not start:")
+    assert str(python) in run.state.message
+    assert run.infrastructure_pid is None
+    assert [s.type for s in orion.read_flow_run_states(run_id)] == [
+        StateType.SCHEDULED, StateType.PENDING, StateType.FAILED]
+    assert agents.stop(agent) == 0
+    assert f"Flow run {run_id} could not be started" in agents.output(agent)
 
 
 def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
