@@ -377,3 +377,35 @@ def test_the_agent_survives_an_api_outage(server, orion, agents, flows_dir):
                  "the run after the outage")
     assert "the Orion API failed" in agents.output(agent)
     assert agents.stop(agent) == 0
+
+
+def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion, agents,
+                                                                            flows_dir, tmp_path):
+    """End to end: ``orion deployment create`` with an interval schedule, its code uploaded to
+    a local storage folder; an agent on its queue runs the scheduled runs to Completed, and
+    their logs reach the server."""
+    queue = f"e2e-{uuid.uuid4().hex[:6]}"
+    storage = tmp_path / "storage"
+    created = subprocess.run(
+        [orion_script(), "deployment", "create", f"{flows_dir / 'flows.py'}:quick",
+         "--name", "e2e", "--interval", "2", "--work-queue", queue,
+         "--storage", storage.as_uri()],
+        env=agents.env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert (storage / "flows.py").exists()
+    deployment_ = orion.read_deployment_by_name("quick/e2e")
+    assert deployment_.work_queue_name == queue
+    agents.start("-q", queue)
+
+    def completed():
+        runs = orion.read_flow_runs(
+            flow_run_filter={"deployment_id": {"any_": [deployment_.id]},
+                             "state": {"type": {"any_": ["COMPLETED"]}}})
+        return runs if len(runs) >= 2 else None
+
+    runs = wait_for(completed, 90, "two scheduled runs of the deployment to complete")
+    for run in runs:
+        assert "auto-scheduled" in run.tags
+        messages = [log.message for log in orion.read_logs(
+            log_filter={"flow_run_id": {"any_": [run.id]}})]
+        assert any("Finished in state Completed" in m for m in messages), messages
