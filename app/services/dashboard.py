@@ -104,24 +104,30 @@ def flow_choices(limit):
             Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
 
 
-def run_counts_by_flow(flow_ids, since, until):
-    """``{flow id: {state type: count}}`` of the runs of the given flows expected to start
-    in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled ahead
-    can outnumber a day of past runs many times over.)"""
-    counts = {str(flow_id): {} for flow_id in flow_ids}
+def _run_counts_by(column, ids, since, until):
+    """``{id: {state type: count}}`` of the runs whose ``column`` is one of ``ids``, expected
+    to start in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled
+    ahead can outnumber a day of past runs many times over.)"""
+    counts = {str(i): {} for i in ids}
     if not counts:
         return counts
     rows = (FlowRun
-            .select(FlowRun.flow, FlowRun.state_type, fn.COUNT(FlowRun.id))
-            .where(FlowRun.flow.in_(list(counts))
+            .select(column, FlowRun.state_type, fn.COUNT(FlowRun.id))
+            .where(column.in_(list(counts))
                    & (FlowRun.expected_start_time >= since)
                    & (FlowRun.expected_start_time < until)
                    & FlowRun.state_type.is_null(False))
-            .group_by(FlowRun.flow, FlowRun.state_type)
+            .group_by(column, FlowRun.state_type)
             .tuples())
-    for flow_id, state_type, count in rows:
-        counts[str(flow_id)][state_type] = count
+    for key, state_type, count in rows:
+        counts[str(key)][state_type] = count
     return counts
+
+
+def run_counts_by_flow(flow_ids, since, until):
+    """Run counts by state of the given flows' runs expected in ``[since, until)``
+    (see :func:`_run_counts_by`)."""
+    return _run_counts_by(FlowRun.flow, flow_ids, since, until)
 
 
 def deployment_names(deployment_ids):
@@ -135,22 +141,9 @@ def deployment_names(deployment_ids):
 
 
 def run_counts_by_deployment(deployment_ids, since, until):
-    """``{deployment id: {state type: count}}`` of the runs of the given deployments expected
-    to start in ``[since, until)``; one grouped query."""
-    counts = {str(deployment_id): {} for deployment_id in deployment_ids}
-    if not counts:
-        return counts
-    rows = (FlowRun
-            .select(FlowRun.deployment, FlowRun.state_type, fn.COUNT(FlowRun.id))
-            .where(FlowRun.deployment.in_(list(counts))
-                   & (FlowRun.expected_start_time >= since)
-                   & (FlowRun.expected_start_time < until)
-                   & FlowRun.state_type.is_null(False))
-            .group_by(FlowRun.deployment, FlowRun.state_type)
-            .tuples())
-    for deployment_id, state_type, count in rows:
-        counts[str(deployment_id)][state_type] = count
-    return counts
+    """Run counts by state of the given deployments' runs expected in ``[since, until)``
+    (see :func:`_run_counts_by`)."""
+    return _run_counts_by(FlowRun.deployment, deployment_ids, since, until)
 
 
 def next_run_times(schedule, count, now=None):
