@@ -1,8 +1,9 @@
 """Agents as real processes against a real ``orion start`` (SQLite and PostgreSQL), running
 real flow subprocesses from a deployment's local storage.
 
-Scaled to run in a couple of minutes: agents poll every 0.3 s, flows heartbeat every 0.5 s,
-the server's liveness service loops every second with a 3 s heartbeat timeout.
+The claim tests run the issue's sizes (500 runs for two agents, 60 half-second runs under a
+queue limit of 3); timings are scaled down: agents poll every 0.3 s, flows heartbeat every
+0.5 s, the server's liveness service loops every second with a 3 s heartbeat timeout.
 """
 import datetime
 import os
@@ -201,10 +202,10 @@ def child_pid(orion, run_id):
 
 def test_two_agents_claim_each_run_exactly_once(orion, agents, flows_dir):
     queue = f"once-{uuid.uuid4().hex[:6]}"
-    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:quick"), 24)
+    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:quick"), 500)
     first = agents.start("-q", queue, "--limit", "4")
     second = agents.start("-q", queue, "--limit", "4")
-    wait_for(lambda: all_final(orion, run_ids), 150, "every run to finish")
+    wait_for(lambda: all_final(orion, run_ids), 600, "every run to finish")
     assert set(states_of(orion, run_ids).values()) == {"COMPLETED"}
     for run_id in run_ids:
         pending = [s for s in orion.read_flow_run_states(run_id) if s.type is StateType.PENDING]
@@ -221,11 +222,11 @@ def test_two_agents_claim_each_run_exactly_once(orion, agents, flows_dir):
 def test_a_queue_limit_of_3_holds_for_3_agents(orion, agents, flows_dir):
     queue = f"limit-{uuid.uuid4().hex[:6]}"
     orion.create_work_queue(queue, concurrency_limit=3)
-    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 12,
+    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 60,
                        parameters={"seconds": 0.5})
     for _ in range(3):
         agents.start("-q", queue)
-    wait_for(lambda: all_final(orion, run_ids), 150, "every run to finish")
+    wait_for(lambda: all_final(orion, run_ids), 300, "every run to finish")
     assert set(states_of(orion, run_ids).values()) == {"COMPLETED"}
     events = []
     for run_id in run_ids:
