@@ -503,9 +503,9 @@ class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
     """not PENDING/RUNNING -> PENDING (an agent's claim): the run's work queue must have room.
 
     The queue named by the run's ``work_queue_name`` is locked for the rest of the transaction,
-    so claims on one queue are decided one after another. If the queue's other PENDING and
-    RUNNING runs already fill its ``concurrency_limit``, the claim ABORTs and the run stays
-    SCHEDULED for a later poll. (An Orion extension: Orion's limit was advisory, applied only
+    so claims on one queue are decided one after another. If the queue's other runs active at
+    the claim's timestamp already fill its ``concurrency_limit``, the claim ABORTs and the run
+    stays SCHEDULED for a later poll. (An Orion extension: Orion's limit was advisory, applied only
     to what ``get_runs`` returned, so agents polling together could exceed it. Queues of
     Orion 2.0 that match runs by filter rather than by name are not enforced.)
     """
@@ -520,9 +520,13 @@ class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
         queue = WorkQueue.locked_by_name(name)
         if queue is None or queue.concurrency_limit is None or queue.filter is not None:
             return
+        # Runs active at this claim's timestamp: PENDING or RUNNING now, or moved on since
+        # ``context.now`` (taken before the queue lock was granted). So the limit also holds
+        # for the runs' histories rebuilt from state timestamps, not only in commit order.
         active = (FlowRun.select()
                   .where((FlowRun.work_queue_name == name)
-                         & FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
+                         & (FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
+                            | (FlowRun.state_timestamp > context.now))
                          & (FlowRun.id != context.run.id))
                   .count())
         if active >= queue.concurrency_limit:
