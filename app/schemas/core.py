@@ -353,7 +353,7 @@ def dump_agent(agent):
         "created": agent.created.isoformat(),
         "updated": agent.updated.isoformat(),
         "name": agent.name,
-        "work_queue_id": None if agent.work_queue_id is None else str(agent.work_queue_id),
+        "work_queue_id": _str(agent.work_queue_id),
         "last_activity_time": _iso(agent.last_activity_time),
     }
 

@@ -10,7 +10,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from app.schedules import ScheduleError, parse_schedule
 from app.schemas.actions import FlowRunPolicySchema
 from app.schemas.base import DateTime, Name, OrionSchema, Tags
-from app.schemas.core import ORMSchema
+from app.schemas.core import ORMSchema, _str
 from app.schemas.states import StateCreateSchema
 
 # "path/to/file.py:flow_function" (the path may itself hold ':' on Windows).
@@ -160,10 +160,6 @@ class DeploymentSchema(ORMSchema):
     created_by = fields.Dict(allow_none=True)
     updated_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
-
-
-def _str(value):
-    return str(value) if value is not None else None
 
 
 def dump_deployment(deployment):
