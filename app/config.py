@@ -45,6 +45,10 @@ class DefaultConfig:
     # Set it when several servers share one address.
     SECRET_KEY = None
     SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    # With API_KEY set the dashboard asks for it; a signed-in session ends after this many
+    # seconds without a request.
+    PERMANENT_SESSION_LIFETIME = 12 * 3600
     # Scheduler service: keep each active deployment at least SCHEDULER_MIN_RUNS future runs
     # and SCHEDULER_MIN_SCHEDULED_TIME_SECONDS ahead, generating at most SCHEDULER_MAX_RUNS
     # runs up to SCHEDULER_MAX_SCHEDULED_TIME_SECONDS ahead; every LOOP_SECONDS.
@@ -77,6 +81,11 @@ class DefaultConfig:
     LIVENESS_BATCH_SIZE = 200
     RUN_HEARTBEAT_TIMEOUT = 90
     PENDING_TIMEOUT = 600
+    # Rollup service (app/services/rollups.py): every ROLLUP_LOOP_SECONDS, recompute the hours
+    # of the dashboard's hourly run counts whose runs changed; the dashboard says how fresh
+    # they are.
+    ROLLUP_ENABLED = True
+    ROLLUP_LOOP_SECONDS = 60
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

@@ -1,4 +1,4 @@
-"""Embedded services: the scheduler, late-runs and liveness services on a thread of the server.
+"""Embedded services: the scheduler, late-runs, liveness and rollup services on a server thread.
 
 ``orion start`` without ``ORION_REDIS_URL`` starts a :class:`ServiceThread` in every gunicorn
 worker (after fork, so each uses its own connections). Exactly one of them runs the services:
@@ -27,7 +27,7 @@ import time
 import psycopg2
 
 from app.db import database, is_sqlite
-from app.services import liveness, scheduler
+from app.services import liveness, rollups, scheduler
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,9 @@ class ServiceThread(threading.Thread):
             checks = liveness.LivenessSettings.from_config(config)
             self.services.append(("liveness", config["LIVENESS_LOOP_SECONDS"],
                                   lambda: liveness.check_liveness(settings=checks)))
+        if config["ROLLUP_ENABLED"]:
+            self.services.append(("rollup", config["ROLLUP_LOOP_SECONDS"],
+                                  rollups.refresh_flow_run_hourly))
 
     def run(self):
         if not self.services:

@@ -8,13 +8,16 @@
    dropped (their definitions kept in ``bench_ui_dropped_index``) and foreign-key triggers are
    off (``session_replication_role = replica``); the indexes are rebuilt at the end, then the
    tables are ANALYZEd.
-2. Builds the app in-process on that database and times, through the Flask test client, each
+2. Runs the rollup service's refresh twice, as a server does every minute (the first on a
+   fresh database builds every hour of ``flow_run_hourly``), logging how long each took.
+3. Builds the app in-process on that database and times, through the Flask test client, each
    dashboard page and htmx fragment (``--repeat`` requests each after one warm-up); prints
    p50 / p95 in milliseconds as a Markdown table. This is the server-side time: routing,
    queries, template rendering; no network.
 
-Usage: nice python bench/bench_ui.py [--repeat 30] [--only SUBSTRING] [--explain]
-``--explain`` prints EXPLAIN ANALYZE of the SQL the slowest page ran.
+Usage: nice python bench/bench_ui.py [--repeat 30] [--only SUBSTRING] [--explain] [--rollup]
+``--explain`` prints EXPLAIN ANALYZE of the SQL the slowest page ran. ``--rollup`` times the
+rollup service's refresh after stamping ``updated`` on 1,000 and 10,000 runs instead.
 
 The data (all relative to the moment of seeding): 50 flows, 200 deployments (10 work
 queues), 1,000,000 flow runs with expected start times over the past 90 days, one in ten
@@ -334,6 +337,8 @@ def pages(cur):
         ("flow runs fragment, one flow", f"/flow-runs?flow={flow_id}", True),
         ("flow runs fragment, tag prod + team-3", "/flow-runs?tags=prod,team-3", True),
         ("flow runs fragment, name contains otter-12", "/flow-runs?name=otter-12", True),
+        ("flow runs fragment, name contains otter (1 run in 10)", "/flow-runs?name=otter",
+         True),
         ("flow runs fragment, by name", "/flow-runs?sort=NAME_ASC", True),
         ("flow runs fragment, by end time", "/flow-runs?sort=END_TIME_DESC", True),
         ("flow runs fragment, page 100 (the deepest)", "/flow-runs?page=100", True),
@@ -348,21 +353,88 @@ def pages(cur):
         ("task run page", f"/task-runs/{task_id}", False),
         ("concurrency limits", "/concurrency-limits", False),
     ]
-    return listed + [(label, path.format(queue_id=queue_id), hx) for label, path, hx in
-                     EXTRA_PAGES]
+    cur.execute("SELECT md5('deployment7')::uuid, md5('deployment10')::uuid")
+    past_deployment, ahead_deployment = cur.fetchone()
+    ids = {"queue_id": queue_id, "past_deployment": past_deployment,
+           "ahead_deployment": ahead_deployment, "run_id": run_id, "task_id": task_id}
+    return listed + [(label, path.format(**ids), hx) for label, path, hx in EXTRA_PAGES]
 
 
 # Pages added with their features (kept apart so the list above stays readable).
 EXTRA_PAGES = [
     ("work queues", "/work-queues", False),
     ("work queue page", "/work-queues/{queue_id}", False),
+    ("new work queue form", "/work-queues/new", False),
+    ("deployments (first 50 of 200, runs of the last day by state)", "/deployments", False),
+    ("deployments fragment, name contains deployment-1", "/deployments?name=deployment-1",
+     True),
+    # Of the seeded runs, deployment 7 has 5,000 over the past 90 days and none scheduled;
+    # deployment 10 has 5,000 all scheduled over the coming week.
+    ("deployment page, 5,000 past runs", "/deployments/{past_deployment}", False),
+    ("deployment page, 5,000 runs scheduled ahead", "/deployments/{ahead_deployment}", False),
+    ("deployment custom run form", "/deployments/{past_deployment}/custom-run", False),
+    ("flows fragment, name contains flow-0", "/flows?name=flow-0", True),
+    ("task run logs fragment", "/task-runs/{task_id}/logs", True),
+    ("flow run logs download", "/flow-runs/{run_id}/logs.txt", False),
 ]
+
+
+def refresh_rollup():
+    """One pass of the rollup service, as it runs every minute on a server (the first on a
+    fresh database builds every hour); logs how long it took."""
+    from app.db import database
+    from app.services import rollups
+    with database.connection_context():
+        started = time.perf_counter()
+        result = rollups.refresh_flow_run_hourly()
+    log(f"rollup refresh ({'full' if result['full'] else 'incremental'}, "
+        f"{result['hours']} hours): {time.perf_counter() - started:.2f} s")
+
+
+# Churn for --rollup: (label, SQL choosing the runs whose ``updated`` is stamped).
+ROLLUP_CHURN = [
+    ("1,000 runs in the recent hours",
+     "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+     "- interval '3 hours' ORDER BY expected_start_time LIMIT 1000"),
+    ("10,000 runs in the recent hours",
+     "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+     "- interval '3 hours' ORDER BY expected_start_time LIMIT 10000"),
+    ("10,000 runs spread over every hour",
+     "SELECT id FROM flow_run TABLESAMPLE SYSTEM (2) LIMIT 10000"),
+]
+
+
+def measure_rollup():
+    """Time the rollup refresh after stamping ``updated`` on runs, as transitions would (the
+    runs are otherwise unchanged, so the rollup's figures stay the same). Before each step,
+    runs stamped in the last 10 minutes (the refresh looks back 5 before the previous one)
+    are stamped an hour earlier, and a refresh runs, so each timed refresh sees only its own
+    step's runs."""
+    from app.config import load_config
+    from app.db import database, init_database
+    from app.services import rollups
+    init_database(load_config({"DATABASE_URL": URL}))
+    with database.connection_context():
+        for label, chosen in [("nothing", None)] + ROLLUP_CHURN:
+            database.execute_sql("UPDATE flow_run SET updated = updated - interval '1 hour' "
+                                 "WHERE updated > now() AT TIME ZONE 'UTC' - interval '10 minutes'")
+            rollups.refresh_flow_run_hourly()
+            if chosen:
+                database.execute_sql("UPDATE flow_run SET updated = now() AT TIME ZONE 'UTC' "
+                                     f"WHERE id IN ({chosen})")
+            started = time.perf_counter()
+            result = rollups.refresh_flow_run_hourly()
+            log(f"rollup refresh after {label} changed: {result['hours']} hours, "
+                f"{'full' if result['full'] else 'incremental'}, "
+                f"{time.perf_counter() - started:.3f} s")
 
 
 def measure(repeat, only, explain):
     from app import create_app
     from app.db import database
     app = create_app({"DATABASE_URL": URL, "DATABASE_MIGRATE_ON_START": False})
+    refresh_rollup()
+    refresh_rollup()
     client = app.test_client()
     conn = connect()
     rows = []
@@ -422,9 +494,13 @@ def main():
     parser.add_argument("--only", default="", help="time only pages whose label contains this")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument("--rollup", action="store_true",
+                        help="time the rollup refresh after runs change, instead of the pages")
     args = parser.parse_args()
     seed()
-    if not args.seed_only:
+    if args.rollup:
+        measure_rollup()
+    elif not args.seed_only:
         measure(args.repeat, args.only, args.explain)
 
 

@@ -133,6 +133,12 @@ def schema_snapshot(db):
             "ORDER BY 1, 2",
             (migrations.HISTORY_TABLE,),
         ).fetchall()
+        # Index definitions in full: method (GIN, B-tree), operator classes, expressions.
+        ddl += db.execute_sql(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename != %s ORDER BY 1, 2",
+            (migrations.HISTORY_TABLE,),
+        ).fetchall()
     snapshot["ddl"] = ddl
     return snapshot
 
@@ -184,6 +190,24 @@ def test_migrated_schema_matches_the_models(mdb):
         mdb.create_tables(TABLES)
     assert migrated == schema_snapshot(mdb)
     assert set(migrated) - {"ddl"} == {m._meta.table_name for m in TABLES}
+
+
+def test_backend_specific_indexes_exist_on_their_backend_only(mdb):
+    """The trigram index on flow run names is PostgreSQL's (BackendIndex): the migrated
+    schema and the models' schema both have it there, and neither has it on SQLite."""
+    migrations.upgrade(mdb)
+    migrated = {i.name for i in mdb.get_indexes("flow_run")}
+    migrations.downgrade(mdb)
+    with mdb.bind_ctx(TABLES):
+        mdb.create_tables(TABLES)
+    from_models = {i.name for i in mdb.get_indexes("flow_run")}
+    on_postgres = not isinstance(mdb, SqliteDatabase)
+    assert ("flow_run_name_trgm" in migrated) is on_postgres
+    assert ("flow_run_name_trgm" in from_models) is on_postgres
+    if on_postgres:
+        (definition,) = mdb.execute_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_name_trgm'").fetchone()
+        assert "USING gin (name gin_trgm_ops)" in definition
 
 
 def test_upgrade_to_target_is_behind_then_catches_up(mdb, extra_migrations):

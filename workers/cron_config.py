@@ -27,3 +27,7 @@ if _config["LIVENESS_ENABLED"]:
     cron.register(jobs.check_liveness, queue_name=QUEUE,
                   interval=_config["LIVENESS_LOOP_SECONDS"],
                   ttl=max(60, _config["LIVENESS_LOOP_SECONDS"]), result_ttl=600)
+if _config["ROLLUP_ENABLED"]:
+    cron.register(jobs.refresh_rollup, queue_name=QUEUE,
+                  interval=_config["ROLLUP_LOOP_SECONDS"],
+                  ttl=max(60, _config["ROLLUP_LOOP_SECONDS"]), result_ttl=600)

@@ -10,7 +10,7 @@ import functools
 
 from app.config import load_config
 from app.db import database, init_database
-from app.services import liveness, scheduler
+from app.services import liveness, rollups, scheduler
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,3 +43,11 @@ def check_liveness():
     config = settings()
     with database.connection_context():
         return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))
+
+
+def refresh_rollup():
+    """Recompute the hours of the dashboard's hourly run counts whose runs changed (rollup
+    service)."""
+    settings()
+    with database.connection_context():
+        return rollups.refresh_flow_run_hourly()

@@ -16,6 +16,7 @@ from app.models.runs import (
     TaskRunState,
     TaskRunStateCache,
 )
+from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 
 TABLES = (
     Flow,
@@ -31,6 +32,9 @@ TABLES = (
     ConcurrencySlot,
     Log,
     SavedSearch,
+    FlowRunHourly,
+    FlowRunHourlyStale,
+    RollupRefresh,
 )
 
 __all__ = [
@@ -44,8 +48,11 @@ __all__ = [
     "Deployment",
     "Flow",
     "FlowRun",
+    "FlowRunHourly",
+    "FlowRunHourlyStale",
     "FlowRunState",
     "Log",
+    "RollupRefresh",
     "SavedSearch",
     "TaskRun",
     "TaskRunState",

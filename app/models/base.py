@@ -2,7 +2,16 @@
 import datetime
 import uuid
 
-from peewee import DateTimeField, Model, UUIDField
+from peewee import (
+    DateTimeField,
+    Metadata,
+    Model,
+    ModelIndex,
+    Proxy,
+    SchemaManager,
+    SqliteDatabase,
+    UUIDField,
+)
 
 from app.db import database
 
@@ -40,6 +49,45 @@ class UTCDateTimeField(DateTimeField):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _backend(db):
+    """"sqlite" or "postgres" for a peewee database or a proxy bound to one."""
+    db = db.obj if isinstance(db, Proxy) else db
+    return "sqlite" if isinstance(db, SqliteDatabase) else "postgres"
+
+
+class BackendIndex(ModelIndex):
+    """An index that only some database backends get, such as PostgreSQL's trigram GIN index.
+
+    ``backends`` names them ("sqlite", "postgres"); ``requires`` are statements to run first
+    on those backends (``CREATE EXTENSION IF NOT EXISTS ...``). The models' schema, like the
+    migrations', has the index on those backends only, so the two still compare equal.
+    """
+
+    def __init__(self, model, fields, backends, requires=(), **kwargs):
+        super().__init__(model, fields, **kwargs)
+        self.backends = frozenset(backends)
+        self.requires = tuple(requires)
+
+
+class _Metadata(Metadata):
+    """Model metadata whose indexes leave out :class:`BackendIndex`es of other backends."""
+
+    def fields_to_index(self):
+        backend = _backend(self.database)
+        return [index for index in super().fields_to_index()
+                if not isinstance(index, BackendIndex) or backend in index.backends]
+
+
+class _SchemaManager(SchemaManager):
+    """Runs a :class:`BackendIndex`'s ``requires`` statements before creating indexes."""
+
+    def create_indexes(self, safe=True):
+        for index in self.model._meta.fields_to_index():
+            for statement in getattr(index, "requires", ()):
+                self.database.execute_sql(statement)
+        super().create_indexes(safe=safe)
+
+
 class BaseModel(Model):
     """UUID primary key plus UTC ``created``/``updated`` stamps (``updated`` indexed)."""
 
@@ -53,6 +101,8 @@ class BaseModel(Model):
         # save() writes only the fields assigned since the row was read: a state transition
         # updates a handful of a run's thirty columns. Assign, never mutate JSON in place.
         only_save_dirty = True
+        model_metadata_class = _Metadata
+        schema_manager_class = _SchemaManager
 
     def save(self, *args, **kwargs):
         """Save the row, stamping ``updated``."""

@@ -22,7 +22,7 @@ from peewee import (
 )
 
 from app.db import for_update
-from app.models.base import BaseModel, UTCDateTimeField
+from app.models.base import BackendIndex, BaseModel, UTCDateTimeField
 from app.models.flows import Deployment, Flow
 
 
@@ -98,6 +98,19 @@ FlowRun.add_index(FlowRun.index(FlowRun.end_time, FlowRun.id, name="flow_run_end
 FlowRun.add_index(FlowRun.index(FlowRun.expected_start_time,
                                 name="flow_run_failed_expected_start_time",
                                 where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')")))
+# A deployment's recent runs, and its next scheduled runs (migration 0010).
+FlowRun.add_index(FlowRun.index(FlowRun.deployment, FlowRun.expected_start_time,
+                                name="flow_run_deployment_id_expected_start_time"))
+FlowRun.add_index(FlowRun.index(FlowRun.deployment, FlowRun.next_scheduled_start_time,
+                                name="flow_run_deployment_id_scheduled",
+                                where=SQL("\"state_type\" = 'SCHEDULED'")))
+# Runs of the last day by flow and state, on the flows list and a flow's page (0011).
+FlowRun.add_index(FlowRun.index(FlowRun.flow, FlowRun.expected_start_time,
+                                name="flow_run_flow_id_expected_start_time"))
+# Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
+FlowRun.add_index(BackendIndex(FlowRun, (SQL('"name" gin_trgm_ops'),), backends=("postgres",),
+                               requires=("CREATE EXTENSION IF NOT EXISTS pg_trgm",),
+                               using="GIN", name="flow_run_name_trgm"))
 
 
 class TaskRun(RunMixin):

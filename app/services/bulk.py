@@ -13,6 +13,7 @@ a short label, so callers can tally them: :data:`DONE` or the reason it was not 
 """
 from app.db import database
 from app.models import FlowRun, TaskRun, utcnow
+from app.models.rollups import mark_deleted_runs_stale
 from app.services import filters
 from app.services.orchestration import set_flow_run_state
 from app.states import TERMINAL_STATES, StateType
@@ -123,6 +124,7 @@ def delete(ids):
         (FlowRun.update(parent_task_run_id=None)
          .where(FlowRun.parent_task_run_id.in_(parent_tasks))
          .execute())
+        mark_deleted_runs_stale(FlowRun.id.in_(ids))
         FlowRun.delete().where(FlowRun.id.in_(ids)).execute()
     return {run_id: DONE if run_id in existing else "no longer exists" for run_id in ids}
 

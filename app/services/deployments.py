@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from app.db import database, for_update
 from app.exceptions import Conflict
 from app.models import Deployment, Flow, FlowRun, utcnow
+from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError
 from app.services import filters, flow_runs, scheduler
 from app.services.common import get_or_raise, require_exists
@@ -105,13 +106,13 @@ def delete_deployment(deployment_id, now=None):
     could run them); its other runs stay, without a deployment. A run waiting to retry
     (AwaitingRetry) has started, and its engine may still be waiting for it: it stays."""
     now = now or utcnow()
+    never_started = ((FlowRun.deployment == deployment_id)
+                     & (FlowRun.state_type == scheduler.SCHEDULED)
+                     & (FlowRun.run_count == 0)
+                     & (FlowRun.next_scheduled_start_time > now))
     with database.atomic():
-        (FlowRun.delete()
-         .where((FlowRun.deployment == deployment_id)
-                & (FlowRun.state_type == scheduler.SCHEDULED)
-                & (FlowRun.run_count == 0)
-                & (FlowRun.next_scheduled_start_time > now))
-         .execute())
+        mark_deleted_runs_stale(never_started)
+        FlowRun.delete().where(never_started).execute()
         deleted = Deployment.delete().where(Deployment.id == deployment_id).execute()
     if not deleted:
         read_deployment(deployment_id)

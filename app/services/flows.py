@@ -1,6 +1,7 @@
 """Flows: idempotent creation by name, reads, tag updates, deletion."""
 from app.db import database
-from app.models import Flow, utcnow
+from app.models import Flow, FlowRun, utcnow
+from app.models.rollups import mark_deleted_runs_stale
 from app.services import filters
 from app.services.common import get_or_raise, insert_or_get, update_or_raise
 
@@ -32,6 +33,7 @@ def update_flow(flow_id, changes):
 def delete_flow(flow_id):
     """Delete a flow with its deployments and runs (cascade)."""
     with database.atomic():
+        mark_deleted_runs_stale(FlowRun.flow == flow_id)
         deleted = Flow.delete().where(Flow.id == flow_id).execute()
     if not deleted:
         read_flow(flow_id)

@@ -22,6 +22,7 @@ from peewee import JOIN, fn
 
 from app.db import database, is_sqlite
 from app.models import Deployment, FlowRun, FlowRunState, statements, utcnow
+from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError, parse_schedule
 from app.services.names import generate_run_name
 from app.services.orchestration import set_flow_run_state
@@ -148,13 +149,13 @@ def insert_scheduled_runs(runs, states, batch_size=500):
 def delete_future_scheduled_runs(deployment_id, now):
     """Delete a deployment's auto-scheduled runs still Scheduled for after ``now`` (their
     states go with them). Call inside the transaction that changes the deployment."""
-    return (FlowRun.delete()
-            .where((FlowRun.deployment == deployment_id)
-                   & (FlowRun.auto_scheduled == True)  # noqa: E712 (SQL, not Python)
-                   & (FlowRun.state_type == SCHEDULED)
-                   & (FlowRun.state_name == "Scheduled")
-                   & (FlowRun.next_scheduled_start_time > now))
-            .execute())
+    future = ((FlowRun.deployment == deployment_id)
+              & (FlowRun.auto_scheduled == True)  # noqa: E712 (SQL, not Python)
+              & (FlowRun.state_type == SCHEDULED)
+              & (FlowRun.state_name == "Scheduled")
+              & (FlowRun.next_scheduled_start_time > now))
+    mark_deleted_runs_stale(future)
+    return FlowRun.delete().where(future).execute()
 
 
 def _taken_slots(deployment_ids, now):

@@ -45,23 +45,26 @@ def _free_port():
     pytest.fail(f"no free port in {ports}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Base URL of a live ``orion start`` (gunicorn) on a fresh SQLite database."""
-    home = tmp_path_factory.mktemp("orion-dashboard")
+def start_server(home, **env_overrides):
+    """Start ``orion start`` (gunicorn) on a fresh SQLite database in ``home``, with the
+    ORION_* ``env_overrides``; returns ``(process, base URL, log file)`` once it answers."""
     port = _free_port()
     env = {**os.environ, "ORION_HOME": str(home),
            "ORION_DATABASE_URL": f"sqlite:///{home / 'orion.db'}", "ORION_SERVER_WORKERS": "1"}
     for key in ("ORION_REDIS_URL", "ORION_API_KEY", "ORION_API_URL"):
         env.pop(key, None)
+    env.update(env_overrides)
     log = open(home / "server.log", "wb")
     process = subprocess.Popen([ORION, "start", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    key = env.get("ORION_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(base + "/api/health", timeout=1) as response:
+            probe = urllib.request.Request(base + "/api/health", headers=headers)
+            with urllib.request.urlopen(probe, timeout=1) as response:
                 if response.status == 200:
                     break
         except OSError:
@@ -70,7 +73,11 @@ def server(tmp_path_factory):
             process.kill()
             pytest.fail("orion start did not come up:\n" + (home / "server.log").read_text())
         time.sleep(0.2)
-    yield base
+    return process, base, log
+
+
+def stop_server(process, log):
+    """Stop a server :func:`start_server` started."""
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=15)
@@ -78,6 +85,14 @@ def server(tmp_path_factory):
         process.kill()
         process.wait()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Base URL of a live ``orion start`` (gunicorn) on a fresh SQLite database."""
+    process, base, log = start_server(tmp_path_factory.mktemp("orion-dashboard"))
+    yield base
+    stop_server(process, log)
 
 
 class Api:

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from app.models import utcnow
+from app.services import rollups
 
 HX = {"HX-Request": "true"}
 EVIL = "<script>alert(1)</script>"
@@ -192,6 +193,23 @@ def test_dashboard_windows(client):
     custom = page(client, f"/?window=custom&start={start}&end={end}")
     assert "1 in all" in custom and old["id"] in custom  # listed as late too
     assert not is_full_page(page(client, "/?window=hour", headers=HX))
+
+
+def test_dashboard_week_reads_the_rollup_and_says_how_fresh_it_is(client):
+    flow = make_flow(client)
+    old = scheduled(client, flow, utcnow() - datetime.timedelta(days=3))
+    before = page(client, "/?window=week")
+    assert "data-rollup-freshness" not in before  # never refreshed: counted exactly
+    rollups.refresh_flow_run_hourly()
+    make_run(client, flow)  # now: a live hour
+    set_state(client, old, "COMPLETED")  # an older hour: shows after the next refresh
+    week = page(client, "/?window=week")
+    assert "data-rollup-freshness" in week and "hourly summary" in week
+    counts = week.split('id="counts-h"')[1].split("</section>")[0]
+    assert "2 in all" in counts and "Scheduled</span> <strong>1</strong>" in counts
+    rollups.refresh_flow_run_hourly()
+    counts = page(client, "/?window=week").split('id="counts-h"')[1].split("</section>")[0]
+    assert "Completed</span> <strong>1</strong>" in counts
 
 
 @pytest.mark.parametrize("query, name", [

@@ -10,6 +10,8 @@ Conventions every view follows:
 - **Errors in place.** Bad query parameters are a 422 page naming the parameter; missing
   objects a 404 page; htmx requests get the message as a fragment (the base template tells
   htmx 2 to swap error responses too). Never a JSON body outside ``/api``.
+- **Sign-in.** With ``ORION_API_KEY`` set, every page needs a signed-in session (see
+  ``auth``), checked before anything else.
 - **Data only through** ``app.services``, with bounded queries.
 """
 import hmac
@@ -79,7 +81,13 @@ def csrf_token():
 
 @bp.before_request
 def _check_request():
-    """Refuse NUL characters (PostgreSQL cannot store them) and POSTs without the CSRF token."""
+    """Send requests that must sign in first to the sign-in page (``auth``), then refuse NUL
+    characters (PostgreSQL cannot store them) and POSTs without the CSRF token."""
+    from app.blueprints.ui.auth import require_sign_in
+
+    sign_in = require_sign_in()
+    if sign_in is not None:
+        return sign_in
     values = list(request.args.values())
     if request.method == "POST":
         values += list(request.form.values())
@@ -174,12 +182,13 @@ def _pretty(value):
 def register_ui(app, api):
     """Register the dashboard blueprint, its template helpers and the app-wide error page."""
     # The modules' routes register on import.
-    from app.blueprints.ui import deployments, pages, work_queues  # noqa: F401
+    from app.blueprints.ui import auth, deployments, pages, work_queues  # noqa: F401
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))
     app.jinja_env.globals.update(
         csrf_token=csrf_token, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER,
         STATE_GLYPHS=STATE_GLYPHS, STATE_TYPES=STATE_TYPE_VALUES, ACTIVE_STATES=ACTIVE_STATES,
-        run_time=_run_time)
+        run_time=_run_time, signed_in=auth.signed_in,
+        sign_in_required=lambda: bool(app.config.get("API_KEY")))
     app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty)

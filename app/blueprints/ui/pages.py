@@ -1,7 +1,6 @@
 """The dashboard's pages and fragments (see the package docstring for the conventions)."""
 import datetime
 import json
-import math
 from urllib.parse import parse_qsl, urlencode
 
 from flask import (
@@ -28,6 +27,7 @@ from app.services import (
     deployments,
     flow_runs,
     flows,
+    rollups,
     saved_searches,
     states,
     task_runs,
@@ -100,22 +100,23 @@ def _history_chart(start, end, now):
     one count series per state type present, and the mean run time (seconds) of each
     bucket's runs (None for an empty bucket); plus ``counts``, the window's runs by state
     type (the buckets cover the window, so the "runs by state" widget needs no query of its
-    own: with a long window over a million runs, each scan of it costs hundreds of ms)."""
-    interval = max(60, math.ceil((end - start).total_seconds() / HISTORY_BUCKETS))
-    buckets = flow_runs.read_flow_run_history(start, end, interval, {}, now=now)
-    present = sorted({s["state_type"] for b in buckets for s in b["states"]})
-    series = {state_type: [0] * len(buckets) for state_type in present}
+    own), and ``as_of`` / ``live`` when part of the figures came from the hourly
+    rollup (see ``app.services.rollups``)."""
+    history = rollups.run_history(start, end, HISTORY_BUCKETS, now)
+    buckets = history["buckets"]
+    present = sorted({state for b in buckets for state in b["counts"]})
+    series = {state_type: [b["counts"].get(state_type, 0) for b in buckets]
+              for state_type in present}
     durations = []
-    for index, bucket in enumerate(buckets):
-        for state in bucket["states"]:
-            series[state["state_type"]][index] += state["count_runs"]
-        runs = sum(s["count_runs"] for s in bucket["states"])
-        run_time = sum(s["sum_estimated_run_time"] for s in bucket["states"])
-        durations.append(round(run_time / runs, 3) if runs else None)
+    for bucket in buckets:
+        runs = sum(bucket["counts"].values())
+        durations.append(round(bucket["run_time"] / runs, 3) if runs else None)
     return {
-        "interval": interval,
+        "interval": history["interval"],
         "counts": {state_type: sum(counts) for state_type, counts in series.items()},
-        "times": [int(b["interval_start"].timestamp()) for b in buckets],
+        "as_of": history["as_of"],
+        "live": history["live"],
+        "times": [int(b["start"].timestamp()) for b in buckets],
         "series": [{"state": state_type, "counts": series[state_type]} for state_type in present],
         "durations": durations,
     }
@@ -128,6 +129,7 @@ def dashboard_page():
     window, start, end = _window(request.args, now)
     chart = _history_chart(start, end, now)
     counts = chart.pop("counts")
+    as_of, live = chart.pop("as_of"), chart.pop("live")
     late = dashboard.late_runs(WIDGET_ROWS, now)
     failed = dashboard.failed_runs(start, end, WIDGET_ROWS)
     upcoming = dashboard.upcoming_runs(WIDGET_ROWS, now)
@@ -139,7 +141,7 @@ def dashboard_page():
     return render(
         "ui/dashboard.html", "ui/_dashboard.html",
         window=window, start=start, end=end, now=now, counts=counts,
-        total=sum(counts.values()), chart=chart,
+        total=sum(counts.values()), chart=chart, as_of=as_of, live=live,
         late=late, failed=failed, upcoming=upcoming, flow_names=names,
         deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),

@@ -1,0 +1,120 @@
+"""Dashboard sign-in: with ``ORION_API_KEY`` set, the dashboard asks for that key.
+
+- **Unset key**: the dashboard is open, as before; ``/login`` just goes to the dashboard.
+- **Set key**: every dashboard request needs a signed-in session. ``/login`` shows a form
+  (the key, labelled; CSRF-protected like every form); the key is compared in constant
+  time. Signing in clears the session (a fresh CSRF token too) and stores a fingerprint of
+  the key (an HMAC under ``SECRET_KEY``, never the key itself) in the session cookie, which
+  Flask signs with ``SECRET_KEY``. A session is *permanent*: it expires after
+  ``PERMANENT_SESSION_LIFETIME`` without a request (Flask checks the signature's age), and
+  changing the API key signs everyone out (the fingerprint no longer matches).
+- **Not signed in**: a page request is redirected to ``/login?next=<where it was going>``;
+  an htmx request gets 401 with ``HX-Redirect`` (htmx then loads the login page as a whole
+  page instead of swapping a fragment of it in), ``next`` being the page the browser shows
+  (``HX-Current-URL``); a POST without htmx also gets the redirect (its form is lost: it
+  was made by a session that has expired).
+- ``/logout`` (POST, CSRF-checked) clears the session.
+
+The API keeps its own check (``Authorization: Bearer``); the dashboard never calls the API.
+"""
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from flask import current_app, make_response, redirect, request, session, url_for
+
+from app.blueprints.ui import bp, render
+
+SESSION_KEY = "signed_in"
+# Endpoints reachable without signing in.
+_OPEN_ENDPOINTS = frozenset({"ui.login_page", "ui.login"})
+
+
+def _api_key():
+    return current_app.config.get("API_KEY") or None
+
+
+def key_matches(sent, key):
+    """True if ``sent`` equals ``key`` (compared in constant time)."""
+    return hmac.compare_digest(sent.encode(), key.encode())
+
+
+def _fingerprint(key):
+    """What a signed-in session holds: the key's HMAC under the app's secret key."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, b"orion-dashboard:" + key.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_in():
+    """True if the dashboard is open (no key) or this session signed in with the key."""
+    key = _api_key()
+    if key is None:
+        return True
+    held = session.get(SESSION_KEY) or ""
+    return hmac.compare_digest(held.encode(), _fingerprint(key).encode())
+
+
+def _local_target(target):
+    """``target`` if it is a path on this site (not ``//host`` or a full URL), else "/"."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return "/"
+    return target
+
+
+def _here_for_htmx():
+    """The page the browser shows, from htmx's ``HX-Current-URL`` (only its path and query,
+    and only if it is on this site)."""
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc and current.netloc != request.host:
+        return "/"
+    path = current.path + (f"?{current.query}" if current.query else "")
+    return _local_target(path)
+
+
+def require_sign_in():
+    """The response for a request that must sign in first, or None if it may go on (the
+    blueprint's first before-request check)."""
+    if request.endpoint in _OPEN_ENDPOINTS or signed_in():
+        return None
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("Sign in to continue.", 401)
+        response.headers["HX-Redirect"] = url_for("ui.login_page", next=_here_for_htmx())
+        return response
+    target = request.full_path if request.method == "GET" else "/"
+    return redirect(url_for("ui.login_page", next=_local_target(target.rstrip("?"))), 303)
+
+
+@bp.get("/login")
+def login_page():
+    """The sign-in form (the dashboard itself when no key is set or already signed in)."""
+    target = _local_target(request.args.get("next"))
+    if _api_key() is None or signed_in():
+        return redirect(target, 303)
+    return render("ui/login.html", title="Sign in", next=target, error=None)
+
+
+@bp.post("/login")
+def login():
+    """Check the key; sign in and go to ``next``, or show the form again with an error."""
+    target = _local_target(request.form.get("next"))
+    key = _api_key()
+    if key is None:
+        return redirect(target, 303)
+    if not key_matches(request.form.get("api_key", ""), key):
+        return render("ui/login.html", status=401, title="Sign in", next=target,
+                      error="That is not this server's API key.")
+    session.clear()
+    session[SESSION_KEY] = _fingerprint(key)
+    session.permanent = True
+    return redirect(target, 303)
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out: clear the session and show the sign-in form."""
+    session.clear()
+    return redirect(url_for("ui.login_page"), 303)
