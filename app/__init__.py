@@ -1,7 +1,9 @@
 """Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
+import hmac
 import re
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,7 @@ def create_app(overrides=None):
     from app.extensions import api
 
     app = Flask(__name__)
+    app.session_interface = DashboardSessionInterface()
     app.config.from_mapping(load_config(overrides))
     app.json.sort_keys = False
     bind_process_state(app)
@@ -40,6 +43,17 @@ def create_app(overrides=None):
     register_ui(app, api)
     app.cli.add_command(orion_cli, "orion")
     return app
+
+
+class DashboardSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session for the dashboard; API requests (under ``/api/``) get
+    a null session, which they never use (they authenticate with a bearer key): opening
+    the cookie session builds a signer per request, a tenth of a small API call's time."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def bind_process_state(app):
@@ -67,7 +81,8 @@ def _check_api_request():
     if "\x00" in request.path or b"%00" in request.query_string:
         return {"detail": "Paths and query strings must not contain NUL characters."}, 422
     key = current_app.config.get("API_KEY")
-    if key and request.headers.get("Authorization") != f"Bearer {key}":
+    sent = request.headers.get("Authorization", "")
+    if key and not hmac.compare_digest(sent.encode(), f"Bearer {key}".encode()):
         return {"detail": "Missing or invalid API key (send 'Authorization: Bearer <key>')."}, 401
     version = request.headers.get("X-PREFECT-API-VERSION")
     # Set on every API request: a test holding an app context shares ``g`` between requests.

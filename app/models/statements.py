@@ -6,6 +6,8 @@ The statements here have a fixed shape (read a run and its current state by id, 
 update some columns of a row by id), so the SQL text of each shape is built once per database
 type and only the parameters are converted per call, by each field's own ``db_value`` and
 ``python_value``: rows read and written here are exactly what peewee would read and write.
+Single-row statements run prepared (``execute_prepared`` in ``app.db``): on PostgreSQL the
+server then skips parsing and planning them too.
 """
 import functools
 
@@ -13,6 +15,7 @@ from peewee import Entity, Function, Node
 
 from app.db import database, is_sqlite
 from app.models.base import utcnow
+from app.models.runs import FlowRun, TaskRun
 
 
 def _database_type():
@@ -86,7 +89,7 @@ def select_by_id(model, row_id, lock=False):
     ends (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` holds the write lock)."""
     fields = model._meta.sorted_fields
     sql = _select_by_id_sql(model, lock and not is_sqlite(), _database_type())
-    row = database.execute_sql(sql, (model.id.db_value(row_id),)).fetchone()
+    row = database.execute_prepared(sql, (model.id.db_value(row_id),)).fetchone()
     return None if row is None else _instance(model, fields, row)
 
 
@@ -97,16 +100,16 @@ def select_run_with_state(model, state_model, run_id, lock=False):
     run. ``lock`` as in :func:`select_by_id`.
 
     A locked read on PostgreSQL sends two statements in one round trip: the first locks the
-    run row, the second reads run and state. They cannot be one statement: a join would read
-    the state table in the snapshot taken before waiting for the lock, and miss the state a
-    concurrent transition just committed; each statement of the pair takes its own snapshot.
+    run row (deferred: its result is not needed), the second reads run and state. They cannot
+    be one statement: a join would read the state table in the snapshot taken before waiting
+    for the lock, and miss the state a concurrent transition just committed; each statement of
+    the pair takes its own snapshot.
     """
-    sql = _select_with_state_sql(model, state_model, _database_type())
     params = (model.id.db_value(run_id),)
     if lock and not is_sqlite():
-        sql = f"{_lock_sql(model, _database_type())}; {sql}"
-        params = params * 2
-    row = database.execute_sql(sql, params).fetchone()
+        database.execute_deferred(_lock_sql(model, _database_type()), params, prepared=True)
+    sql = _select_with_state_sql(model, state_model, _database_type())
+    row = database.execute_prepared(sql, params).fetchone()
     if row is None:
         return None, None
     run_fields = model._meta.sorted_fields
@@ -125,6 +128,59 @@ def _lock_sql(model, database_type):
 
 
 @functools.lru_cache(maxsize=None)
+def _select_fields_sql(model, names, database_type):
+    table, columns = _quoted(model, database_type)
+    selected = ", ".join(columns[name] for name in names)
+    return f"SELECT {selected} FROM {table} WHERE ({columns['id']} = {database.obj.param})"
+
+
+def select_fields(model, names, row_id):
+    """{name: value} of the fields ``names`` (a tuple) of the ``model`` row with this id, or
+    None if there is no such row."""
+    sql = _select_fields_sql(model, names, _database_type())
+    row = database.execute_prepared(sql, (model.id.db_value(row_id),)).fetchone()
+    if row is None:
+        return None
+    fields = model._meta.fields
+    return {name: fields[name].python_value(value) for name, value in zip(names, row)}
+
+
+@functools.lru_cache(maxsize=None)
+def _task_run_and_flow_run_sql(database_type):
+    task_table, task_columns = _quoted(TaskRun, database_type)
+    flow_table, flow_columns = _quoted(FlowRun, database_type)
+    param = database.obj.param
+    return (f"SELECT t.{task_columns['id']}, f.{flow_columns['state_type']}, "
+            f"f.{flow_columns['run_count']} FROM {flow_table} AS f "
+            f"LEFT OUTER JOIN {task_table} AS t ON (t.{task_columns['flow_run']} = "
+            f"f.{flow_columns['id']} AND t.{task_columns['task_key']} = {param} "
+            f"AND t.{task_columns['dynamic_key']} = {param}) "
+            f"WHERE (f.{flow_columns['id']} = {param})")
+
+
+def find_task_run(flow_run_id, task_key, dynamic_key):
+    """The id of the task run of this flow run with this task key and dynamic key (None if
+    there is none), and what the task orchestration rules read of the flow run
+    (``{"state_type", "run_count"}``; None, with no id, if the flow run does not exist).
+
+    One statement, so that creating a task run and learning whether it was new (after an
+    ``INSERT ... ON CONFLICT DO NOTHING`` sent deferred) costs the same round trip as the
+    read of the flow run its first transition needs anyway.
+    """
+    sql = _task_run_and_flow_run_sql(_database_type())
+    fields = FlowRun._meta.fields
+    row = database.execute_prepared(sql, (
+        TaskRun.task_key.db_value(task_key),
+        TaskRun.dynamic_key.db_value(dynamic_key),
+        FlowRun.id.db_value(flow_run_id))).fetchone()
+    if row is None:
+        return None, None
+    task_run_id = None if row[0] is None else TaskRun.id.python_value(row[0])
+    return task_run_id, {"state_type": fields["state_type"].python_value(row[1]),
+                         "run_count": fields["run_count"].python_value(row[2])}
+
+
+@functools.lru_cache(maxsize=None)
 def _exists_sql(model, database_type):
     table, columns = _quoted(model, database_type)
     return f"SELECT 1 FROM {table} WHERE ({columns['id']} = {database.obj.param})"
@@ -133,14 +189,16 @@ def _exists_sql(model, database_type):
 def exists(model, row_id):
     """True if a row of ``model`` with this id exists."""
     sql = _exists_sql(model, _database_type())
-    return database.execute_sql(sql, (model.id.db_value(row_id),)).fetchone() is not None
+    return database.execute_prepared(sql, (model.id.db_value(row_id),)).fetchone() is not None
 
 
-def insert_row(model, values, ignore_conflict=False):
+def insert_row(model, values, ignore_conflict=False, deferred=False):
     """INSERT one row of ``model`` from ``values`` ({field name: python value}).
 
     With ``ignore_conflict``, a row that would break a unique constraint is silently not
-    inserted. Returns the number of rows inserted (0 or 1).
+    inserted. Returns the number of rows inserted (0 or 1), or None when ``deferred``: the
+    statement is then sent with the transaction's next statement or its commit
+    (``execute_deferred`` in ``app.db``), and an error it raises surfaces there.
     """
     table, columns = _quoted(model, _database_type())
     fields = model._meta.fields
@@ -152,16 +210,19 @@ def insert_row(model, values, ignore_conflict=False):
     if ignore_conflict:
         verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
                                                                      " ON CONFLICT DO NOTHING")
-    cursor = database.execute_sql(
-        f"{verb} INTO {table} ({names}) VALUES ({placeholders}){suffix}", params)
-    return cursor.rowcount
+    sql = f"{verb} INTO {table} ({names}) VALUES ({placeholders}){suffix}"
+    if deferred:
+        database.execute_deferred(sql, params, prepared=True)
+        return None
+    return database.execute_prepared(sql, params).rowcount
 
 
-def update_dirty(instance):
+def update_dirty(instance, deferred=False):
     """UPDATE the columns of ``instance`` assigned since it was read; True if any were.
 
     The same contract as ``BaseModel.save()`` on an existing row (``updated`` is stamped
-    too), without compiling the statement: afterwards nothing is dirty.
+    too), without compiling the statement: afterwards nothing is dirty. ``deferred`` as for
+    :func:`insert_row`.
     """
     if not instance._dirty:
         return False
@@ -175,8 +236,11 @@ def update_dirty(instance):
         f"{columns[name]} = {_value_sql(fields[name], instance.__data__[name], params)}"
         for name in names)
     where = _value_sql(model.id, instance.id, params)
-    database.execute_sql(f"UPDATE {table} SET {assignments} WHERE ({columns['id']} = {where})",
-                         params)
+    sql = f"UPDATE {table} SET {assignments} WHERE ({columns['id']} = {where})"
+    if deferred:
+        database.execute_deferred(sql, params, prepared=True)
+    else:
+        database.execute_prepared(sql, params)
     instance._dirty.clear()
     return True
 
@@ -188,11 +252,15 @@ def _delete_by_sql(model, field_name, database_type):
     return f"DELETE FROM {table} WHERE ({columns[field_name]} = {database.obj.param})"
 
 
-def delete_by(model, field_name, value):
-    """DELETE the rows of ``model`` whose ``field_name`` equals ``value``; returns the count."""
+def delete_by(model, field_name, value, deferred=False):
+    """DELETE the rows of ``model`` whose ``field_name`` equals ``value``; returns the count
+    (None when ``deferred``, as for :func:`insert_row`)."""
     field = model._meta.fields[field_name]
     sql = _delete_by_sql(model, field_name, _database_type())
-    return database.execute_sql(sql, (field.db_value(value),)).rowcount
+    if deferred:
+        database.execute_deferred(sql, (field.db_value(value),), prepared=True)
+        return None
+    return database.execute_prepared(sql, (field.db_value(value),)).rowcount
 
 
 def insert_rows(model, rows, ignore_conflict=False):

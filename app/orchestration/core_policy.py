@@ -23,6 +23,7 @@ from app.models import (
     TaskRunState,
     TaskRunStateCache,
     WorkQueue,
+    statements,
 )
 from app.orchestration.engine import orchestrate
 from app.orchestration.global_policy import GlobalTaskPolicy
@@ -49,11 +50,8 @@ def _parse_time(value):
 def _parent_flow_run(context):
     """The state type and run count of a task run's flow run, read once per transition."""
     if context.parent_flow_run is None:
-        context.parent_flow_run = (
-            FlowRun.select(FlowRun.state_type, FlowRun.run_count)
-            .where(FlowRun.id == context.run.flow_run_id)
-            .dicts()
-            .first()
+        context.parent_flow_run = statements.select_fields(
+            FlowRun, ("state_type", "run_count"), context.run.flow_run_id,
         ) or {"state_type": None, "run_count": 0}
     return context.parent_flow_run
 

@@ -26,6 +26,6 @@ def orchestrate(context, policy, global_policy, state_model, run_field):
                 "data": proposed.data, "state_details": proposed.state_details,
                 "created": context.now, "updated": context.now, run_field: context.run.id,
             }
-            insert_row(state_model, values)
+            insert_row(state_model, values, deferred=True)
             context.validated_state = state_model(**values)
     return context

@@ -58,12 +58,13 @@ class RemoveResumingIndicator(BaseUniversalTransform):
 
 class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
     """A task run whose new state is neither RUNNING nor CANCELLING gives up every concurrency
-    slot lease it holds (forced transitions included)."""
+    slot lease it holds (forced transitions included). Leases are taken for a run's tags, which
+    never change after it is created: a run without tags holds none."""
 
     def after_transition(self, context):
-        if context.validated_state.type not in (StateType.RUNNING.value,
-                                                StateType.CANCELLING.value):
-            statements.delete_by(ConcurrencySlot, "task_run", context.run.id)
+        if context.run.tags and context.validated_state.type not in (
+                StateType.RUNNING.value, StateType.CANCELLING.value):
+            statements.delete_by(ConcurrencySlot, "task_run", context.run.id, deferred=True)
 
 
 class GlobalFlowPolicy:

@@ -2,13 +2,14 @@
 import datetime
 import uuid
 
-from peewee import SQL, Case, fn
+from peewee import SQL, Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import (
     Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
 )
+from app.models.rollups import mark_deleted_runs_stale
 from app.services import filters
 from app.services.concurrency_limits import renew_flow_run_leases
 from app.services.common import require_exists, update_or_raise
@@ -41,18 +42,25 @@ def create_flow_run(data):
         updated=now,
         **{key: data[key] for key in _CREATE_FIELDS if key in data},
     )
-    with database.atomic():
+    state = initial_state(run, FlowRunState, data.get("state"), is_task=False)
+    state.flow_run = run.id
+    try:
+        with database.atomic():
+            if run.idempotency_key is None:
+                # Nothing to find again: both rows travel with the commit, one round trip.
+                statements.insert_row(FlowRun, run.__data__, deferred=True)
+            elif not statements.insert_row(FlowRun, run.__data__, ignore_conflict=True):
+                return read_flow_run_where(
+                    (FlowRun.flow == run.flow_id)
+                    & (FlowRun.idempotency_key == run.idempotency_key)
+                ), False
+            statements.insert_row(FlowRunState, state.__data__, deferred=True)
+    except IntegrityError:
+        # A foreign key: name the missing flow or deployment (checked only on failure).
         require_exists(Flow, data["flow_id"], "Flow")
         if data.get("deployment_id") is not None:
             require_exists(Deployment, data["deployment_id"], "Deployment")
-        state = initial_state(run, FlowRunState, data.get("state"), is_task=False)
-        keyed = run.idempotency_key is not None
-        if not statements.insert_row(FlowRun, run.__data__, ignore_conflict=keyed):
-            return read_flow_run_where(
-                (FlowRun.flow == run.flow_id) & (FlowRun.idempotency_key == run.idempotency_key)
-            ), False
-        state.flow_run = run.id
-        statements.insert_row(FlowRunState, state.__data__)
+        raise
     run.state = state
     return run, True
 
@@ -83,6 +91,7 @@ def delete_flow_run(flow_run_id):
         (FlowRun.update(parent_task_run_id=None)
          .where(FlowRun.parent_task_run_id.in_(parent_tasks))
          .execute())
+        mark_deleted_runs_stale(FlowRun.id == flow_run_id)
         deleted = FlowRun.delete().where(FlowRun.id == flow_run_id).execute()
     if not deleted:
         raise ObjectNotFound(f"Flow run {flow_run_id} not found.")

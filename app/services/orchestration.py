@@ -77,6 +77,35 @@ def set_task_run_state(task_run_id, state, force=False, slot_settings=None, api_
                       {**(slot_settings or {}), "api-version": api_version})
 
 
+def set_new_task_run_state(run, state, slot_settings=None, api_version=None,
+                           parent_flow_run=None):
+    """Propose ``state`` for ``run``, a task run with no state yet that the caller's open
+    transaction inserted (so no one else can see or lock it), without reading it back.
+
+    Unlike :func:`set_task_run_state` this neither opens a transaction nor turns an error into
+    ABORT: it raises, and the caller's transaction must be rolled back. ``parent_flow_run``:
+    the flow run's ``{"state_type", "run_count"}`` if the caller has just read them (the
+    rules read them otherwise). Other arguments as for :func:`set_task_run_state`.
+    """
+    return _orchestrate(TASK_RUNS, run, None, state, False,
+                        {**(slot_settings or {}), "api-version": api_version},
+                        parent_flow_run=parent_flow_run)
+
+
+def transition_task_run(task_run_id, state, force=False, slot_settings=None, api_version=None):
+    """:func:`set_task_run_state` inside the caller's open transaction: locks and reads the
+    run, then proposes. Raises as :func:`set_new_task_run_state` does."""
+    return _transition(TASK_RUNS, task_run_id, state, force,
+                       {**(slot_settings or {}), "api-version": api_version})
+
+
+def abort_result(error):
+    """The answer to a proposal whose orchestration raised ``error``: ABORT, nothing written."""
+    return OrchestrationResult(
+        SetStateStatus.ABORT, None,
+        {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
+
+
 def _set_state(kind, run_id, state, force, parameters=None):
     """Run the policy over the proposal in one transaction; return an OrchestrationResult.
 
@@ -92,15 +121,19 @@ def _set_state(kind, run_id, state, force, parameters=None):
         raise
     except Exception as error:  # a failing rule must answer ABORT, never leave half a write
         log.exception("set_state of %s %s failed", kind.label, run_id)
-        return OrchestrationResult(
-            SetStateStatus.ABORT, None,
-            {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
+        return abort_result(error)
 
 
 def _transition(kind, run_id, state, force, parameters=None):
     run, initial = select_run_with_state(kind.model, kind.state_model, run_id, lock=True)
     if run is None:
         raise ObjectNotFound(f"{kind.label} {run_id} not found.")
+    return _orchestrate(kind, run, initial, state, force, parameters)
+
+
+def _orchestrate(kind, run, initial, state, force, parameters, parent_flow_run=None):
+    """Apply the policy to a run its caller holds locked, with ``initial`` its current state
+    row (None: no state yet); writes the new state and the run's columns (deferred)."""
     transition_id = (state.get("state_details") or {}).get("transition_id")
     if (transition_id is not None and initial is not None
             and (initial.state_details or {}).get("transition_id") == transition_id):
@@ -112,11 +145,12 @@ def _transition(kind, run_id, state, force, parameters=None):
             type=state["type"], name=state["name"], message=state.get("message"),
             data=state.get("data"), state_details=dict(state.get("state_details") or {})),
     )
+    context.parent_flow_run = parent_flow_run
     policy = kind.forced_policy if force else kind.policy
     orchestrate(context, policy, kind.global_policy, kind.state_model, kind.run_field)
     validated = context.validated_state
     if validated is not None:
-        update_dirty(run)
+        update_dirty(run, deferred=True)
         if not kind.is_task and run.parent_task_run_id is not None:
             _mirror_onto_parent_task(run, validated)
         if not kind.is_task and validated.type == StateType.CANCELLED.value:

@@ -3,9 +3,9 @@ import uuid
 
 import pytest
 
-from app.models import TaskRun, TaskRunState
+from app.db import database
+from app.models import TaskRun, TaskRunState, statements, utcnow
 from app.schemas.core import TaskRunOrchestrationSchema
-from app.services.task_runs import create_task_run
 from tests.conftest import assert_422
 
 URL = "/api/task_runs/create_and_set_state"
@@ -153,15 +153,43 @@ def test_documented_in_openapi(client):
     assert {"200", "201", "422"} <= set(operation["responses"])
 
 
-def test_a_retry_finding_a_run_without_state_leaves_it_pending(client, running_flow_run):
-    """An earlier attempt created the run, then died before orchestrating it."""
+def test_a_run_found_without_state_is_left_pending(client, running_flow_run):
+    """A run without a state (written before creation and first proposal shared one
+    transaction) that a call finds again and cannot orchestrate is given Pending."""
     client.post("/api/concurrency_limits/", json={"tag": "off", "concurrency_limit": 0})
-    run, created = create_task_run({"flow_run_id": running_flow_run["id"], "task_key": "etl.load",
-                                    "dynamic_key": "0", "tags": ["off"]},
-                                   pending_by_default=False)
-    assert created and run.state is None
+    now = utcnow()
+    run = TaskRun(id=uuid.uuid4(), flow_run=running_flow_run["id"], task_key="etl.load",
+                  dynamic_key="0", tags=["off"], name="etl.load-0", created=now, updated=now)
+    with database.atomic():
+        statements.insert_row(TaskRun, run.__data__)
     response = start(client, running_flow_run, tags=["off"])
     assert response.status_code == 200
     body = response.get_json()
     assert body["orchestration_result"]["status"] == "ABORT"
     assert body["task_run"]["id"] == str(run.id) and body["task_run"]["state_type"] == "PENDING"
+
+
+def test_a_failing_rule_answers_abort_and_leaves_the_run_pending(client, running_flow_run,
+                                                                  monkeypatch):
+    """The transaction that created the run is rolled back with the failed proposal; the run
+    is then created in Pending on its own, so a retried call finds it."""
+    from app.orchestration import core_policy
+
+    def broken(self, initial_state, proposed_state, context):
+        raise RuntimeError("rule exploded")
+
+    monkeypatch.setattr(core_policy.PreventRunningTasksFromStoppedFlows, "before_transition",
+                        broken)
+    response = start(client, running_flow_run)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["orchestration_result"]["status"] == "ABORT"
+    assert "rule exploded" in body["orchestration_result"]["details"]["reason"]
+    assert body["task_run"]["state_type"] == "PENDING"
+    with database.connection_context():
+        states = TaskRunState.select().where(TaskRunState.task_run == body["task_run"]["id"])
+        assert [s.type for s in states] == ["PENDING"]
+    monkeypatch.undo()
+    retried = start(client, running_flow_run)
+    assert retried.status_code == 200
+    assert retried.get_json()["orchestration_result"]["status"] == "ACCEPT"

@@ -76,3 +76,17 @@ def test_openapi_spec_is_public_and_documents_orion_errors(make_app):
     spec = secured.get("/api/openapi.json").get_json()
     error = spec["components"]["schemas"]["Error"]["properties"]
     assert {"detail", "exception_message", "exception_detail", "request_body"} <= set(error)
+
+
+def test_api_requests_get_no_session_and_the_dashboard_keeps_its_own(client):
+    """API calls get Flask's null session (no signed cookie to open or write); the
+    dashboard's session, which carries its CSRF token, still works."""
+    from flask import session
+
+    with client:
+        client.get("/api/hello")
+        assert session.__class__.__name__ == "NullSession"
+    assert client.get_cookie("session") is None
+    page = client.get("/work-queues/new")
+    assert page.status_code == 200 and 'name="csrf_token"' in page.get_data(as_text=True)
+    assert client.get_cookie("session") is not None
