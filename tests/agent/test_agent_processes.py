@@ -407,6 +407,12 @@ def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion
     runs = wait_for(completed, 90, "two scheduled runs of the deployment to complete")
     for run in runs:
         assert "auto-scheduled" in run.tags
-        messages = [log.message for log in orion.read_logs(
-            log_filter={"flow_run_id": {"any_": [run.id]}})]
-        assert any("Finished in state Completed" in m for m in messages), messages
+
+        def final_log(run_id=run.id):
+            # The flow process ships its logs after proposing the final state, so the run
+            # can be read as Completed a moment before its last lines are stored.
+            messages = [log.message for log in orion.read_logs(
+                log_filter={"flow_run_id": {"any_": [run_id]}})]
+            return any("Finished in state Completed" in m for m in messages)
+
+        wait_for(final_log, 30, f"the logs of flow run {run.id}")
