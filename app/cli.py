@@ -65,9 +65,10 @@ def start(host, port, workers, threads):
     """Migrate the database, then serve Orion.
 
     Applies pending migrations (unless ORION_DATABASE_MIGRATE_ON_START is false, in which case
-    it only refuses a database newer than this Orion), then runs gunicorn (gthread workers)
-    until stopped. The app is built once in the gunicorn master and forked into the workers
-    (preload), so a broken app fails here, before gunicorn starts.
+    it only refuses a database newer than this Orion), then runs gunicorn until stopped, with
+    app.serving's worker (gthread, keep-alive requests served back to back). The app is built
+    once in the gunicorn master and forked into the workers (preload), so a broken app fails
+    here, before gunicorn starts.
 
     Services (scheduling deployments, marking late runs): without ORION_REDIS_URL they run
     on a thread of one gunicorn worker (see app.embedded); with it, one RQ worker and the
@@ -103,7 +104,8 @@ def start(host, port, workers, threads):
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or config["SERVER_WORKERS"],
         "threads": threads or config["SERVER_THREADS"],
-        "worker_class": "gthread",
+        # gthread, with a keep-alive connection's requests served back to back.
+        "worker_class": "app.serving.KeepAliveThreadWorker",
         "preload_app": True,
         "proc_name": "orion",
         # gunicornc's socket defaults to one path per user, which two servers would share.
