@@ -212,6 +212,36 @@ def pid_alive(pid):
         return stat.read().split(")")[-1].split()[0] != "Z"
 
 
+def session_members(session_id):
+    """Pids of the live (not zombie) processes of a session."""
+    pids = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().split(")")[-1].split()
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+            continue
+        # Fields after the command: state, ppid, pgrp, session.
+        if fields[0] != "Z" and int(fields[3]) == session_id:
+            pids.append(int(entry))
+    return pids
+
+
+def kill_session(session_id, timeout=10):
+    """SIGKILL every process of a session until none is left. ``os.killpg`` would reach one
+    process group only, and an rq work-horse runs in a group of its own."""
+    deadline = time.monotonic() + timeout
+    while members := session_members(session_id):
+        if time.monotonic() > deadline:
+            pytest.fail(f"processes {members} of session {session_id} outlived SIGKILL")
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
 def children_of(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as children:
@@ -311,7 +341,7 @@ def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db)
         wait_until(lambda: FlowRun.select().count() > 0, 30, "the worker scheduled nothing")
     finally:
         # The orion wrapper, the rq worker and its work-horse: the whole session.
-        os.killpg(worker.pid, signal.SIGKILL)
+        kill_session(worker.pid)
         worker.wait()
     assert FlowRun.select().count() < 200 * 100, "killed after scheduling had finished"
     assert_every_run_has_its_state()
