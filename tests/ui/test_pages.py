@@ -271,9 +271,9 @@ def test_flow_runs_filters(client):
 
 
 def test_a_chosen_flow_beyond_the_flow_list_stays_selected(client, monkeypatch):
-    from app.blueprints.ui import pages
+    from app.blueprints.ui import flow_runs
 
-    monkeypatch.setattr(pages, "FLOW_CHOICES", 1)
+    monkeypatch.setattr(flow_runs, "FLOW_CHOICES", 1)
     make_flow(client, "aaa")
     zzz = make_flow(client, "zzz")
     html = page(client, f"/flow-runs?flow={zzz['id']}")

@@ -12,11 +12,20 @@ Conventions every view follows:
   htmx 2 to swap error responses too). Never a JSON body outside ``/api``.
 - **Sign-in.** With ``ORION_API_KEY`` set, every page needs a signed-in session (see
   ``auth``), checked before anything else.
+- **Redirects stay on this site.** A ``next`` address from a form is followed only if it is
+  a path here (:func:`local_path`).
 - **Data only through** ``app.services``, with bounded queries.
+
+One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
+``task_runs``, ``flows``, ``deployments``, ``work_queues``, ``concurrency_limits``,
+``saved_searches``, ``bulk``, ``auth``); endpoint names are the view functions' names
+(``url_for("ui.flow_runs_page")``). Helpers shared by several areas: this module, ``params``
+(query and form parameters), ``run_filter`` (the runs list's filter) and ``logs``.
 """
 import hmac
 import json
 import secrets
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, make_response, render_template, request, session
 from markupsafe import Markup
@@ -69,6 +78,20 @@ def render(template, fragment=None, status=200, **context):
     response = make_response(render_template(name, fragment=fragment, **context), status)
     response.vary.add("HX-Request")
     return response
+
+
+def page_url(page):
+    """This list's address with another page number (the other query parameters kept)."""
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+    query.append(("page", str(page)))
+    return request.path + "?" + urlencode(query)
+
+
+def local_path(value, default):
+    """``value`` if it is a path on this site, else ``default`` (no open redirects)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return default
 
 
 def csrf_token():
@@ -182,7 +205,18 @@ def _pretty(value):
 def register_ui(app, api):
     """Register the dashboard blueprint, its template helpers and the app-wide error page."""
     # The modules' routes register on import.
-    from app.blueprints.ui import auth, deployments, pages, work_queues  # noqa: F401
+    from app.blueprints.ui import (  # noqa: F401
+        auth,
+        bulk,
+        concurrency_limits,
+        dashboard,
+        deployments,
+        flow_runs,
+        flows,
+        saved_searches,
+        task_runs,
+        work_queues,
+    )
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))

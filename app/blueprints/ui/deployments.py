@@ -5,9 +5,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, flash, redirect, request, url_for
 
-from app.blueprints.ui import BadParameter, bp, render
+from app.blueprints.ui import BadParameter, bp, local_path, page_url, render
 from app.blueprints.ui import params
-from app.blueprints.ui.pages import _local_path, _page_url
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
 from app.models import utcnow
@@ -60,8 +59,8 @@ def deployments_page():
         activity=dashboard.run_counts_by_deployment([d.id for d in found],
                                                     now - ACTIVITY_WINDOW, now),
         here=request.full_path.rstrip("?"),
-        prev_url=_page_url(page - 1) if page > 1 else None,
-        next_url=_page_url(page + 1) if has_next and page < MAX_PAGE else None,
+        prev_url=page_url(page - 1) if page > 1 else None,
+        next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
     )
 
 
@@ -118,7 +117,7 @@ def _set_active(deployment_id, active):
         flash(f"Paused the schedule of {deployment.name!r}: its future scheduled runs "
               "were removed.")
     back = url_for("ui.deployment_page", deployment_id=deployment_id)
-    return redirect(_local_path(request.form.get("next"), back), 303)
+    return redirect(local_path(request.form.get("next"), back), 303)
 
 
 @bp.post("/deployments/<uuid:deployment_id>/pause")

@@ -11,7 +11,7 @@ import shlex
 from flask import flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from app.blueprints.ui import bp, render
+from app.blueprints.ui import bp, local_path, render
 from app.exceptions import ObjectAlreadyExists
 from app.models import utcnow
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
@@ -120,14 +120,6 @@ def update_work_queue(queue_id):
     return redirect(url_for("ui.work_queue_page", queue_id=queue_id), 303)
 
 
-def _back(default):
-    """Where to go after an action: the form's ``next`` if it is a path on this site."""
-    value = request.form.get("next") or ""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
-
-
 @bp.post("/work-queues/<uuid:queue_id>/pause")
 @bp.post("/work-queues/<uuid:queue_id>/resume", endpoint="resume_work_queue")
 def pause_work_queue(queue_id):
@@ -136,7 +128,8 @@ def pause_work_queue(queue_id):
     paused = request.endpoint == "ui.pause_work_queue"
     work_queues.update_work_queue(queue_id, {"is_paused": paused})
     flash(f"{'Paused' if paused else 'Resumed'} the work queue {queue.name!r}.")
-    return redirect(_back(url_for("ui.work_queue_page", queue_id=queue_id)), 303)
+    return redirect(local_path(request.form.get("next"),
+                               url_for("ui.work_queue_page", queue_id=queue_id)), 303)
 
 
 @bp.post("/work-queues/<uuid:queue_id>/delete")

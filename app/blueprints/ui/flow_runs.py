@@ -1,0 +1,124 @@
+"""Flow run pages: the filtered, sorted and paged list, and a flow run's page with its state
+badge, task run timeline and graph, subflows, state history and logs."""
+from urllib.parse import urlencode
+
+from flask import request, url_for
+
+from app.blueprints.ui import ACTIVE_STATES, bp, page_url, render
+from app.blueprints.ui.graph import layout
+from app.blueprints.ui.logs import log_download, logs_context
+from app.blueprints.ui.run_filter import (
+    MAX_PAGE,
+    RUN_SORTS,
+    RUNS_PER_PAGE,
+    runs_filter,
+    saved_search_url,
+)
+from app.models import utcnow
+from app.schemas.core import upstream_task_runs
+from app.services import dashboard, flow_runs, flows, saved_searches, states
+
+# Task runs shown on a flow run's page (timeline and graph).
+TASK_RUN_LIMIT = 1000
+SUBFLOW_LIMIT = 200
+# Flows offered by the list's flow filter (by name).
+FLOW_CHOICES = 500
+SAVED_SEARCHES_SHOWN = 50
+
+
+@bp.get("/flow-runs")
+def flow_runs_page():
+    """Flow runs filtered by flow, state, tags, name and expected start; sorted and paged.
+
+    The filter lives in the query string: the form's htmx request pushes it into the
+    address bar, so the URL is shareable and the back button restores earlier filters.
+    """
+    chosen, body = runs_filter(request.args)
+    runs = flow_runs.read_flow_runs(body)
+    has_next = len(runs) > RUNS_PER_PAGE
+    runs = runs[:RUNS_PER_PAGE]
+    filtered = any(chosen[k] for k in ("flow", "state", "tags", "name", "start", "end"))
+    choices = dashboard.flow_choices(FLOW_CHOICES)
+    listed = {flow_id for flow_id, _ in choices}
+    # A chosen flow beyond the first FLOW_CHOICES by name still shows as selected.
+    choices += sorted(dashboard.flow_names(f for f in chosen["flow"] if f not in listed).items(),
+                      key=lambda item: item[1])
+    return render(
+        "ui/flow_runs.html", "ui/_flow_runs_results.html",
+        runs=runs, chosen=chosen, filtered=filtered, sorts=RUN_SORTS,
+        flow_names=dashboard.flow_names(r.flow_id for r in runs),
+        flow_choices=choices,
+        prev_url=page_url(chosen["page"] - 1) if chosen["page"] > 1 else None,
+        next_url=page_url(chosen["page"] + 1) if has_next and chosen["page"] < MAX_PAGE else None,
+        here=request.full_path.rstrip("?"),
+        query=urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"]),
+        saved=[(search, saved_search_url(search.filters)) for search in
+               saved_searches.read_saved_searches(SAVED_SEARCHES_SHOWN)],
+    )
+
+
+def _timeline(task_list, now):
+    """Bars of the task runs on a common time axis: ``(rows, axis start, axis end)``, each
+    row ``(run, left %, width %)``, or None for a run that has not started."""
+    starts = [r.start_time for r in task_list if r.start_time]
+    if not starts:
+        return [(run, None, None) for run in task_list], None, None
+    axis_start = min(starts)
+    axis_end = max([r.end_time or now for r in task_list if r.start_time] + [axis_start])
+    span = max((axis_end - axis_start).total_seconds(), 1e-3)
+    rows = []
+    for run in task_list:
+        if run.start_time is None:
+            rows.append((run, None, None))
+            continue
+        left = (run.start_time - axis_start).total_seconds() / span * 100
+        width = ((run.end_time or now) - run.start_time).total_seconds() / span * 100
+        rows.append((run, round(left, 3), round(max(width, 0.4), 3)))
+    return rows, axis_start, axis_end
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>")
+def flow_run_page(flow_run_id):
+    """A flow run: state, details, task run timeline and graph, subflows, parameters,
+    state history and logs."""
+    now = utcnow()
+    run = flow_runs.read_flow_run(flow_run_id)
+    task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
+    rows, axis_start, axis_end = _timeline(task_list, now)
+    active = run.state_type in ACTIVE_STATES
+    return render(
+        "ui/flow_run.html", None,
+        run=run, now=now,
+        flow=flows.read_flow(run.flow_id),
+        task_runs=task_list, task_limit=TASK_RUN_LIMIT, timeline=rows,
+        axis_start=axis_start, axis_end=axis_end,
+        graph=layout(task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
+        subflows=dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT),
+        history=states.read_flow_run_states(flow_run_id),
+        **logs_context(flow_run_id, active),
+    )
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/state")
+def flow_run_state(flow_run_id):
+    """The flow run's state badge; it polls itself while the run is active."""
+    run = flow_runs.read_flow_run(flow_run_id)
+    return render("ui/page.html", "ui/_run_state.html", title=f"State of {run.name}",
+                  run=run, active=run.state_type in ACTIVE_STATES)
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/logs")
+def flow_run_logs(flow_run_id):
+    """The newest log records of a flow run, by level; polls while the run is active."""
+    run = flow_runs.read_flow_run(flow_run_id)
+    return render("ui/page.html", "ui/_logs.html", title=f"Logs of {run.name}", run=run,
+                  logs_url=url_for("ui.flow_run_logs", flow_run_id=flow_run_id),
+                  download_url=url_for("ui.flow_run_log_download", flow_run_id=flow_run_id),
+                  **logs_context(flow_run_id, run.state_type in ACTIVE_STATES))
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/logs.txt")
+def flow_run_log_download(flow_run_id):
+    """The flow run's full log as text (timestamps in UTC), streamed in batches."""
+    flow_runs.read_flow_run(flow_run_id)
+    return log_download(flow_run_id, None, f"flow-run-{flow_run_id}.log")

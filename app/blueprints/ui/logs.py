@@ -1,0 +1,47 @@
+"""Log records on the flow run and task run pages: the newest ones by level (polled while
+the run is active) and the full log as a streamed text download."""
+from flask import Response, request, stream_with_context
+
+from app.blueprints.ui import params
+from app.services import dashboard
+
+# Log records shown (the newest); the download has all of them.
+LOG_TAIL = 500
+LOG_LEVELS = {"0": "All levels", "10": "DEBUG and above", "20": "INFO and above",
+              "30": "WARNING and above", "40": "ERROR and above", "50": "CRITICAL only"}
+LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+def level_name(level):
+    """A log level number's name (``"INFO"``), or the number itself."""
+    return LEVEL_NAMES.get(level, str(level))
+
+
+def _log_level(args):
+    return int(params.one_of(args, "level", tuple(LOG_LEVELS), "0"))
+
+
+def logs_context(flow_run_id, active, task_run_id=None):
+    """The template context of a logs panel: the newest ``LOG_TAIL`` records of the flow run
+    (of one of its task runs if ``task_run_id``) at the query's ``level`` and above."""
+    level = _log_level(request.args)
+    records, truncated = dashboard.tail_logs(flow_run_id, LOG_TAIL, task_run_id, level)
+    return {"logs": records, "truncated": truncated, "level": str(level),
+            "levels": LOG_LEVELS, "level_name": level_name, "active": active}
+
+
+def _log_lines(records):
+    for record in records:
+        stamp = record.timestamp.isoformat(timespec="milliseconds")
+        task = f" task_run={record.task_run_id}" if record.task_run_id else ""
+        yield f"{stamp} {level_name(record.level):<8} {record.name}{task} | {record.message}\n"
+
+
+def log_download(flow_run_id, task_run_id, filename):
+    """The log records (of one task run if ``task_run_id``) at the query's ``level`` and
+    above as a text attachment named ``filename``, streamed in batches."""
+    level = _log_level(request.args)
+    records = dashboard.iter_logs(flow_run_id, task_run_id=task_run_id, min_level=level)
+    return Response(stream_with_context(_log_lines(records)), mimetype="text/plain",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
