@@ -4,6 +4,10 @@ Settings come from ``DefaultConfig``, then ``ORION_<KEY>`` environment variables
 parsed as JSON when they parse, so ``ORION_API_DEFAULT_LIMIT=50`` is an int), then the
 ``overrides`` mapping given to :func:`load_config` (tests). The environment is read only when
 :func:`load_config` is called, never at import time.
+
+The periodic services' own two settings each, ``<SETTING>_ENABLED`` and
+``<SETTING>_LOOP_SECONDS``, have their defaults in the services' table
+(``app.services.periodic.SERVICES``); they are read from the environment like any other.
 """
 import os
 import secrets
@@ -49,11 +53,10 @@ class DefaultConfig:
     # With API_KEY set the dashboard asks for it; a signed-in session ends after this many
     # seconds without a request.
     PERMANENT_SESSION_LIFETIME = 12 * 3600
-    # Scheduler service: keep each active deployment at least SCHEDULER_MIN_RUNS future runs
-    # and SCHEDULER_MIN_SCHEDULED_TIME_SECONDS ahead, generating at most SCHEDULER_MAX_RUNS
-    # runs up to SCHEDULER_MAX_SCHEDULED_TIME_SECONDS ahead; every LOOP_SECONDS.
-    SCHEDULER_ENABLED = True
-    SCHEDULER_LOOP_SECONDS = 60
+    # Scheduler service (SCHEDULER_ENABLED, SCHEDULER_LOOP_SECONDS: see the module docstring):
+    # keep each active deployment at least SCHEDULER_MIN_RUNS future runs and
+    # SCHEDULER_MIN_SCHEDULED_TIME_SECONDS ahead, generating at most SCHEDULER_MAX_RUNS runs up
+    # to SCHEDULER_MAX_SCHEDULED_TIME_SECONDS ahead.
     SCHEDULER_DEPLOYMENT_BATCH_SIZE = 100
     SCHEDULER_MIN_RUNS = 3
     SCHEDULER_MAX_RUNS = 100
@@ -63,29 +66,23 @@ class DefaultConfig:
     SCHEDULER_INSERT_BATCH_SIZE = 500
     # Most runs one POST /api/deployments/{id}/schedule (a backfill) may ask for.
     SCHEDULER_MAX_BACKFILL_RUNS = 10000
-    # Late-runs service: Scheduled runs more than LATE_RUNS_AFTER_SECONDS past their time
-    # become Late, LATE_RUNS_BATCH_SIZE per transaction, every LATE_RUNS_LOOP_SECONDS.
-    LATE_RUNS_ENABLED = True
-    LATE_RUNS_LOOP_SECONDS = 5
+    # Late-runs service (LATE_RUNS_ENABLED, LATE_RUNS_LOOP_SECONDS): Scheduled runs more than
+    # LATE_RUNS_AFTER_SECONDS past their time become Late, LATE_RUNS_BATCH_SIZE per
+    # transaction.
     LATE_RUNS_AFTER_SECONDS = 5
     LATE_RUNS_BATCH_SIZE = 400
     # RQ queue the service jobs go to (with ORION_REDIS_URL).
     REDIS_QUEUE = "orion"
-    # Liveness service (app/services/liveness.py), every LIVENESS_LOOP_SECONDS: a RUNNING flow
-    # run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes Crashed, a PENDING
-    # one not started within PENDING_TIMEOUT seconds becomes Crashed, and a CANCELLING one
-    # silent for RUN_HEARTBEAT_TIMEOUT becomes Cancelled; LIVENESS_BATCH_SIZE runs per
-    # transaction.
-    LIVENESS_ENABLED = True
-    LIVENESS_LOOP_SECONDS = 15
+    # Liveness service (app/services/liveness.py; LIVENESS_ENABLED, LIVENESS_LOOP_SECONDS): a
+    # RUNNING flow run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes Crashed,
+    # a PENDING one not started within PENDING_TIMEOUT seconds becomes Crashed, and a
+    # CANCELLING one silent for RUN_HEARTBEAT_TIMEOUT becomes Cancelled; LIVENESS_BATCH_SIZE
+    # runs per transaction.
     LIVENESS_BATCH_SIZE = 200
     RUN_HEARTBEAT_TIMEOUT = 90
     PENDING_TIMEOUT = 600
-    # Rollup service (app/services/rollups.py): every ROLLUP_LOOP_SECONDS, recompute the hours
-    # of the dashboard's hourly run counts whose runs changed; the dashboard says how fresh
-    # they are.
-    ROLLUP_ENABLED = True
-    ROLLUP_LOOP_SECONDS = 60
+    # The rollup service (app/services/rollups.py; ROLLUP_ENABLED, ROLLUP_LOOP_SECONDS) has no
+    # other settings.
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

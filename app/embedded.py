@@ -1,4 +1,5 @@
-"""Embedded services: the scheduler, late-runs, liveness and rollup services on a server thread.
+"""Embedded services: the periodic services (``app.services.periodic.SERVICES``) on a server
+thread.
 
 ``orion start`` without ``ORION_REDIS_URL`` starts a :class:`ServiceThread` in every gunicorn
 worker (after fork, so each uses its own connections). Exactly one of them runs the services:
@@ -17,8 +18,8 @@ connections in a process that forks workers; the lock keeps every connection in 
 that opened it. The services are idempotent and safe concurrently anyway: the lock only
 saves the duplicate work.
 """
-import datetime
 import fcntl
+import functools
 import logging
 import os
 import threading
@@ -27,7 +28,7 @@ import time
 import psycopg2
 
 from app.db import database, is_sqlite
-from app.services import liveness, rollups, scheduler
+from app.services import periodic
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,12 @@ class SqliteServicesLock:
 
     def held(self):
         return self._file is not None
+
+    def release(self):
+        """Give the lock up (closing the file releases the flock)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class PostgresServicesLock:
@@ -93,6 +100,12 @@ class PostgresServicesLock:
             self._conn = None
             return False
 
+    def release(self):
+        """Give the lock up (closing its connection ends the session that holds it)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
 
 def services_lock():
     """The lock for the bound database (see the module docstring)."""
@@ -103,33 +116,20 @@ def services_lock():
 
 
 class ServiceThread(threading.Thread):
-    """Runs the enabled services, each every loop_seconds after its previous start, while
-    this process holds the services lock. Errors are logged and the loop goes on."""
+    """Runs the enabled periodic services, each its interval after its previous start, while
+    this process holds the services lock. Errors are logged and the loop goes on; each
+    pass's result is logged at debug level. :meth:`stop` ends the loop, which then gives the
+    lock up, so another process takes the services over."""
 
     def __init__(self, config, logger=log):
         super().__init__(name="orion-services", daemon=True)
         self.config = config
         self.log = logger
         self.stopping = threading.Event()
-        self.services = []
-        if config["SCHEDULER_ENABLED"]:
-            settings = scheduler.SchedulerSettings.from_config(config)
-            self.services.append(("scheduler", config["SCHEDULER_LOOP_SECONDS"],
-                                  lambda: scheduler.schedule_deployments(settings=settings)))
-        if config["LATE_RUNS_ENABLED"]:
-            late_after = datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"])
-            batch = config["LATE_RUNS_BATCH_SIZE"]
-            self.services.append(("late runs", config["LATE_RUNS_LOOP_SECONDS"],
-                                  lambda: scheduler.mark_late_runs(late_after=late_after,
-                                                                   batch_size=batch)))
-
-        if config["LIVENESS_ENABLED"]:
-            checks = liveness.LivenessSettings.from_config(config)
-            self.services.append(("liveness", config["LIVENESS_LOOP_SECONDS"],
-                                  lambda: liveness.check_liveness(settings=checks)))
-        if config["ROLLUP_ENABLED"]:
-            self.services.append(("rollup", config["ROLLUP_LOOP_SECONDS"],
-                                  rollups.refresh_flow_run_hourly))
+        # (name, interval, one pass) of each enabled service.
+        self.services = [(service.name, service.interval(config),
+                          functools.partial(service.function, config))
+                         for service in periodic.enabled_services(config)]
 
     def run(self):
         if not self.services:
@@ -137,6 +137,12 @@ class ServiceThread(threading.Thread):
         lock = services_lock()
         retry = min(loop for _, loop, _ in self.services)
         due = {name: 0.0 for name, _, _ in self.services}
+        try:
+            self._loop(lock, retry, due)
+        finally:
+            lock.release()
+
+    def _loop(self, lock, retry, due):
         while not self.stopping.is_set():
             try:
                 if not lock.held() and not lock.acquire():
@@ -154,9 +160,11 @@ class ServiceThread(threading.Thread):
                 due[name] = time.monotonic() + loop
                 try:
                     with database.connection_context():
-                        run()
+                        result = run()
                 except Exception:
                     self.log.exception("Service %s failed", name)
+                else:
+                    self.log.debug("Service %s ran: %r", name, result)
             self.stopping.wait(max(0.0, min(due.values()) - time.monotonic()))
 
     def stop(self):

@@ -1,16 +1,16 @@
-"""RQ jobs: the periodic services, each a thin wrapper over an ``app.services`` function.
+"""RQ jobs: one per periodic service of ``app.services.periodic.SERVICES``, named like the
+service's function (``workers.jobs.schedule_deployments``, ``workers.jobs.mark_late_runs``,
+...), so a row added to the table is a job here without another line.
 
 A job process reads the ORION_* settings and binds the database on its first job (``rq
-worker`` forks a work-horse per job, so usually once per job), runs the service with the
-current time and returns what it did (runs inserted or marked), which RQ keeps as the
-job's result.
+worker`` forks a work-horse per job, so usually once per job), runs one pass of the service
+and returns what it did (runs inserted or marked), which RQ keeps as the job's result.
 """
-import datetime
 import functools
 
 from app.config import load_config
 from app.db import database, init_database
-from app.services import liveness, rollups, scheduler
+from app.services import periodic
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,33 +21,19 @@ def settings():
     return config
 
 
-def schedule_deployments():
-    """Give every active deployment the runs its schedule asks for (scheduler service)."""
-    config = settings()
-    with database.connection_context():
-        return scheduler.schedule_deployments(
-            settings=scheduler.SchedulerSettings.from_config(config))
+def _job(service):
+    """The RQ job of ``service``: one pass on this process's settings and database."""
+    def job():
+        config = settings()
+        with database.connection_context():
+            return service.function(config)
+
+    # RQ enqueues and finds a job by its dotted path, "<__module__>.<__qualname__>".
+    job.__name__ = job.__qualname__ = service.job_name
+    job.__module__ = __name__
+    job.__doc__ = f"One pass of the {service.name} service: {service.function.__doc__}"
+    return job
 
 
-def mark_late_runs():
-    """Mark overdue Scheduled runs Late (late-runs service)."""
-    config = settings()
-    with database.connection_context():
-        return scheduler.mark_late_runs(
-            late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
-            batch_size=config["LATE_RUNS_BATCH_SIZE"])
-
-
-def check_liveness():
-    """Crash silent and stuck flow runs, cancel abandoned ones (liveness service)."""
-    config = settings()
-    with database.connection_context():
-        return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))
-
-
-def refresh_rollup():
-    """Recompute the hours of the dashboard's hourly run counts whose runs changed (rollup
-    service)."""
-    settings()
-    with database.connection_context():
-        return rollups.refresh_flow_run_hourly()
+JOBS = {service.name: _job(service) for service in periodic.SERVICES}
+globals().update({job.__name__: job for job in JOBS.values()})

@@ -1,0 +1,83 @@
+"""The periodic services, in one table that every way of running them reads.
+
+Each row of :data:`SERVICES` is a service: its name (in logs), the function that runs one
+pass of it, its default interval, and the prefix of its two settings,
+``ORION_<SETTING>_ENABLED`` (default true) and ``ORION_<SETTING>_LOOP_SECONDS`` (default the
+row's interval). Three runners read the table, so adding a service is adding a row:
+
+- embedded mode (``app.embedded.ServiceThread``) runs each enabled service on a thread of
+  ``orion start`` every interval;
+- the RQ jobs (``workers.jobs``) define one job per row, named like its function
+  (``workers.jobs.schedule_deployments``), that runs one pass in a worker process;
+- ``rq cron`` (``workers.cron_config``) enqueues each enabled service's job every interval.
+
+A service function takes the Orion settings (a mapping such as ``app.config``), runs one
+pass on the bound database (the caller opens the connection) and returns what it did. Every
+pass is idempotent and safe to run twice or concurrently: the database, not the runner,
+decides what is left to do.
+"""
+import datetime
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from app.services import liveness, rollups, scheduler
+
+
+def schedule_deployments(config):
+    """Give every active deployment the runs its schedule asks for; returns how many runs
+    were inserted."""
+    return scheduler.schedule_deployments(
+        settings=scheduler.SchedulerSettings.from_config(config))
+
+
+def mark_late_runs(config):
+    """Mark overdue Scheduled runs Late; returns how many."""
+    return scheduler.mark_late_runs(
+        late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
+        batch_size=config["LATE_RUNS_BATCH_SIZE"])
+
+
+def check_liveness(config):
+    """Crash silent and unstarted flow runs, cancel abandoned ones; returns the counts."""
+    return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))
+
+
+def refresh_rollup(config):
+    """Recompute the hours of the dashboard's hourly run counts whose runs changed."""
+    return rollups.refresh_flow_run_hourly()
+
+
+@dataclass(frozen=True)
+class PeriodicService:
+    """One periodic service (see the module docstring)."""
+
+    name: str
+    function: Callable[[Mapping[str, Any]], Any]
+    default_interval: int
+    setting: str
+
+    @property
+    def job_name(self):
+        """The name of its RQ job in ``workers.jobs`` (its function's name)."""
+        return self.function.__name__
+
+    def enabled(self, config):
+        """Whether ``<SETTING>_ENABLED`` (default true) turns the service on."""
+        return bool(config.get(f"{self.setting}_ENABLED", True))
+
+    def interval(self, config):
+        """Seconds between two passes: ``<SETTING>_LOOP_SECONDS``, or the default."""
+        return config.get(f"{self.setting}_LOOP_SECONDS", self.default_interval)
+
+
+SERVICES = (
+    PeriodicService("scheduler", schedule_deployments, 60, "SCHEDULER"),
+    PeriodicService("late runs", mark_late_runs, 5, "LATE_RUNS"),
+    PeriodicService("liveness", check_liveness, 15, "LIVENESS"),
+    PeriodicService("rollup", refresh_rollup, 60, "ROLLUP"),
+)
+
+
+def enabled_services(config):
+    """The rows of :data:`SERVICES` that ``config`` turns on, in table order."""
+    return [service for service in SERVICES if service.enabled(config)]
