@@ -7,7 +7,8 @@ The work queue, concurrency limit and flow run commands talk to the API over HTT
 Inside a Flask app context (``flask --app wsgi orion ...``) commands use that app's settings and
 its database binding; otherwise they read the settings with ``load_config()`` and bind the
 database themselves. Expected failures (a database newer than this Orion, an unknown migration,
-an unreachable database) print one ``Error:`` line and exit with status 1, without a traceback.
+an unreachable database, a PostgreSQL database that does not exist and cannot be created here)
+print one ``Error:`` line and exit with status 1, without a traceback.
 """
 import gc
 import signal
@@ -25,7 +26,7 @@ from playhouse.migrations import MigrationError
 from app import migrations
 from app.cli_api import API_GROUPS
 from app.config import load_config
-from app.db import database, init_database
+from app.db import database, ensure_database, init_database
 from app.exceptions import OrionError
 
 
@@ -64,8 +65,9 @@ for _group in API_GROUPS:
 def start(host, port, workers, threads):
     """Migrate the database, then serve Orion.
 
-    Applies pending migrations (unless ORION_DATABASE_MIGRATE_ON_START is false, in which case
-    it only refuses a database newer than this Orion), then runs gunicorn until stopped, with
+    Creates a PostgreSQL database that does not exist yet and applies pending migrations
+    (unless ORION_DATABASE_MIGRATE_ON_START is false, in which case it only refuses a database
+    that is missing or newer than this Orion), then runs gunicorn until stopped, with
     app.serving's worker (gthread, keep-alive requests served back to back). The app is built
     once in the gunicorn master and forked into the workers (preload), so a broken app fails
     here, before gunicorn starts.
@@ -77,8 +79,10 @@ def start(host, port, workers, threads):
     config = _settings()
     host = host or config["SERVER_HOST"]
     port = port or config["SERVER_PORT"]
+    migrate = config["DATABASE_MIGRATE_ON_START"]
+    _ensure_database(config, create=migrate)
     with database.connection_context():
-        if config["DATABASE_MIGRATE_ON_START"]:
+        if migrate:
             _echo_applied(migrations.upgrade(database))
         else:
             migrations.check_schema(database)
@@ -238,6 +242,7 @@ def db_upgrade(target):
     """Apply pending migrations."""
     config = _settings()
     click.echo(f"Upgrading {_display_url(config['DATABASE_URL'])}")
+    _ensure_database(config)
     with database.connection_context():
         _echo_applied(migrations.upgrade(database, target))
 
@@ -269,6 +274,7 @@ def db_status():
     """List migrations and whether each is applied; fails if the database is newer."""
     config = _settings()
     click.echo(f"Database: {_display_url(config['DATABASE_URL'])}")
+    _ensure_database(config, create=False)
     with database.connection_context():
         rows = migrations.status(database)
         for name, applied in rows:
@@ -322,6 +328,13 @@ def _settings():
     config = load_config()
     init_database(config)
     return config
+
+
+def _ensure_database(config, create=True):
+    """Create the configured PostgreSQL database if it does not exist yet (``create``), or
+    stop with how to create it (see :func:`app.db.ensure_database`)."""
+    if ensure_database(config["DATABASE_URL"], create=create):
+        click.echo(f"Created the database {_display_url(config['DATABASE_URL'])}")
 
 
 def _echo_applied(names):

@@ -68,8 +68,10 @@ class DefaultConfig:
     SCHEDULER_MAX_BACKFILL_RUNS = 10000
     # Late-runs service (LATE_RUNS_ENABLED, LATE_RUNS_LOOP_SECONDS): Scheduled runs more than
     # LATE_RUNS_AFTER_SECONDS past their time become Late, LATE_RUNS_BATCH_SIZE per
-    # transaction.
-    LATE_RUNS_AFTER_SECONDS = 5
+    # transaction. LATE_RUNS_AFTER_SECONDS must exceed the agents' longest wait between polls
+    # (ORION_AGENT_QUERY_INTERVAL, 10 s, + 30 % jitter) by the time a claim takes (5 s), or a
+    # healthy agent's runs go Late: 20 s against 13 s (Prefect 2.7's 5 s did not).
+    LATE_RUNS_AFTER_SECONDS = 20
     LATE_RUNS_BATCH_SIZE = 400
     # RQ queue the service jobs go to (with ORION_REDIS_URL).
     REDIS_QUEUE = "orion"

@@ -11,6 +11,9 @@
   scanner (psycopg2's defaults cost a Python ``json.loads`` and a ``UUID()`` per value,
   about half the time of reading a page of 200 runs).
 
+:func:`ensure_database` creates a PostgreSQL database that does not exist yet (``orion start``
+and ``orion db upgrade`` call it before migrating), or says how to.
+
 Services own their transactions (``with database.atomic():``); request hooks only connect and
 return the connection to the pool.
 
@@ -36,10 +39,15 @@ import re
 import threading
 from urllib.parse import urlsplit
 
+import psycopg2
 from peewee import DatabaseProxy, __exception_wrapper__
+from psycopg2 import errors as pg_errors
 from psycopg2 import extensions as pg_extensions
+from psycopg2 import sql as pg_sql
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+
+from app.exceptions import DatabaseMissing
 
 database = DatabaseProxy()
 
@@ -346,6 +354,88 @@ def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60)
         f"Unsupported database URL scheme {scheme!r}: use sqlite:///<path> or "
         "postgresql://user:password@host:port/name"
     )
+
+
+# Databases every PostgreSQL server has, to ask whether another one exists and to create it.
+_MAINTENANCE_DATABASES = ("postgres", "template1")
+
+
+def ensure_database(url, create=True):
+    """Make sure the PostgreSQL database named in ``url`` exists; True if this created it.
+
+    If it cannot be connected to because it does not exist, ``create`` makes it
+    (``CREATE DATABASE``, owned by the URL's user, through the server's maintenance
+    database); without ``create``, or when the user may not create databases, it raises
+    :class:`DatabaseMissing` saying how to create it. Any other connection failure is raised
+    as the peewee error queries would raise. SQLite files are created on first use: nothing to do.
+    """
+    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+        return False
+    params = pg_extensions.parse_dsn(url)
+    name = params.pop("dbname", None) or params.get("user")
+    try:
+        psycopg2.connect(dbname=name, **params).close()
+        return False
+    except psycopg2.OperationalError as error:
+        failure = error
+    admin = _maintenance_connection(params)
+    if admin is None:
+        if f'database "{name}" does not exist' in str(failure):
+            raise DatabaseMissing(_how_to_create(name, params, "cannot check or create it: "
+                                                 "its maintenance database is closed to it"))
+        _raise_as_peewee(failure)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cursor.fetchone():
+                _raise_as_peewee(failure)  # it exists: the failure was something else
+            if not create:
+                raise DatabaseMissing(
+                    f'PostgreSQL database "{name}" does not exist: `orion db upgrade` '
+                    "creates it (or create it yourself) and migrates it.")
+            try:
+                cursor.execute(pg_sql.SQL("CREATE DATABASE {}").format(pg_sql.Identifier(name)))
+            except pg_errors.DuplicateDatabase:
+                return False  # created meanwhile by another process
+            except psycopg2.Error as error:
+                reason = error.diag.message_primary or str(error).strip()
+                raise DatabaseMissing(_how_to_create(name, params, reason)) from None
+    finally:
+        admin.close()
+    return True
+
+
+def _raise_as_peewee(error):
+    """Raise a driver error as the peewee error it maps to, as queries raise them."""
+    with __exception_wrapper__:
+        raise error
+
+
+def _maintenance_connection(params):
+    """An autocommit connection to a maintenance database, or None if none will have us."""
+    for maintenance in _MAINTENANCE_DATABASES:
+        try:
+            connection = psycopg2.connect(dbname=maintenance, **params)
+        except psycopg2.OperationalError:
+            continue
+        connection.autocommit = True
+        return connection
+    return None
+
+
+def _how_to_create(name, params, reason):
+    """The message for a database that does not exist and cannot be created here."""
+    user = params.get("user")
+    flags = [f"-{flag} {params[key]}" for flag, key in (("h", "host"), ("p", "port"))
+             if params.get(key)]
+    flags.append("-U postgres")
+    owner = f' OWNER "{user}"' if user else ""
+    if user:
+        flags.append(f"-O {user}")
+    return (f'PostgreSQL database "{name}" does not exist, and user {user or "(default)"} '
+            f"cannot create it ({reason}). Create it as a user who may, then run this again: "
+            f"`createdb {' '.join(flags)} {name}`, or in psql "
+            f'`CREATE DATABASE "{name}"{owner};`.')
 
 
 def init_database(config):

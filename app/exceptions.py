@@ -13,6 +13,10 @@ class SchemaTooNew(OrionError):
     """The database was migrated by a newer Orion than this one."""
 
 
+class DatabaseMissing(OrionError):
+    """The configured database does not exist and Orion may not, or cannot, create it."""
+
+
 class Conflict(OrionError):
     """The request cannot be done in the object's current state (HTTP 409)."""
 

@@ -12,15 +12,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
+from urllib.parse import urlsplit
 
+import psycopg2
 import pytest
 from click.testing import CliRunner
 from playhouse.migrations import Migration
+from psycopg2 import sql
 
 from app import migrations
 from app.cli import orion_cli
 from app.db import open_database
 from app.models import TABLES
+from tests.conftest import POSTGRES_URL
 from tests.test_migrations import (
     FUTURE,
     add_run_with_state,
@@ -203,3 +208,123 @@ def test_orion_start_serves_until_terminated(tmp_path):
     assert f"Applied {REAL_MIGRATIONS[0]}" in output
     assert f"ORION_API_URL=http://127.0.0.1:{port}/api" in output
     assert os.path.exists(tmp_path / "home" / "orion.db")
+
+
+# ----------------------------------------------------------------------------- a missing database
+
+
+@pytest.fixture
+def fresh_postgres(backend):
+    """``make(user=None)``: the URL of a PostgreSQL database (on the test server) that does
+    not exist, named after the test database plus a random suffix, as ``user`` if given;
+    every database and role made is dropped at the end."""
+    if backend != "postgres":
+        pytest.skip("PostgreSQL only: SQLite creates its file on first use")
+    base = urlsplit(POSTGRES_URL)
+    names, roles = [], []
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+
+    def make(user=None):
+        name = f"{base.path.lstrip('/')}_new_{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        netloc = base.netloc if user is None else f"{user}@{base.hostname}:{base.port or 5432}"
+        return base._replace(netloc=netloc, path=f"/{name}").geturl()
+
+    def role(can_create):
+        name = f"{base.path.lstrip('/')}_role_{uuid.uuid4().hex[:8]}"
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE ROLE {} LOGIN {}").format(
+                sql.Identifier(name), sql.SQL("CREATEDB" if can_create else "NOCREATEDB")))
+        roles.append(name)
+        return name
+
+    make.role = role
+    make.exists = lambda name: _database_exists(admin, name)
+    yield make
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+        for name in roles:
+            cursor.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    admin.close()
+
+
+def _database_exists(connection, url):
+    name = urlsplit(url).path.lstrip("/")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                       (name,))
+        row = cursor.fetchone()
+    return row and row[0]
+
+
+def run_orion(url, tmp_path, *args):
+    """``orion ARGS`` in-process with ORION_DATABASE_URL=url; the click Result."""
+    env = {"ORION_DATABASE_URL": url, "ORION_HOME": str(tmp_path / "home")}
+    with restored_binding():
+        return CliRunner(env=env).invoke(orion_cli, list(args))
+
+
+def test_db_upgrade_creates_a_missing_postgres_database(fresh_postgres, tmp_path):
+    url = fresh_postgres()
+    status = run_orion(url, tmp_path, "db", "status")
+    assert status.exit_code == 1 and not fresh_postgres.exists(url)
+    name = urlsplit(url).path.lstrip("/")
+    assert (f'Error: PostgreSQL database "{name}" does not exist: `orion db upgrade` creates '
+            "it") in status.output and "Traceback" not in status.output
+
+    result = run_orion(url, tmp_path, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert f"Created the database {url}" in result.output
+    assert f"Applied {REAL_MIGRATIONS[-1]}" in result.output
+    assert fresh_postgres.exists(url) == urlsplit(POSTGRES_URL).username
+    again = run_orion(url, tmp_path, "db", "upgrade")
+    assert again.exit_code == 0 and "Created" not in again.output
+    assert "Database schema is up to date." in again.output
+
+
+def test_a_user_who_may_create_databases_owns_the_one_created(fresh_postgres, tmp_path):
+    user = fresh_postgres.role(can_create=True)
+    url = fresh_postgres(user)
+    result = run_orion(url, tmp_path, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert fresh_postgres.exists(url) == user
+
+
+def test_a_user_who_may_not_create_databases_is_told_how(fresh_postgres, tmp_path):
+    user = fresh_postgres.role(can_create=False)
+    url = fresh_postgres(user)
+    name = urlsplit(url).path.lstrip("/")
+    base = urlsplit(POSTGRES_URL)
+    result = run_orion(url, tmp_path, "db", "upgrade")
+    assert result.exit_code == 1 and not fresh_postgres.exists(url)
+    assert (f'Error: PostgreSQL database "{name}" does not exist, and user {user} cannot '
+            "create it (permission denied to create database)") in result.output
+    assert (f"`createdb -h {base.hostname} -p {base.port or 5432} -U postgres -O {user} "
+            f"{name}`") in result.output
+    assert f'`CREATE DATABASE "{name}" OWNER "{user}";`' in result.output
+    assert "Traceback" not in result.output
+
+
+def test_orion_start_creates_a_missing_postgres_database(fresh_postgres, tmp_path):
+    from tests.client.conftest import free_port_in_range  # it imports this module
+
+    url = fresh_postgres()
+    port = free_port_in_range()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
+    env.update(ORION_HOME=str(tmp_path / "home"), ORION_DATABASE_URL=url)
+    with open(tmp_path / "out.txt", "w") as out:
+        process = subprocess.Popen(
+            [shutil.which("orion", path=os.path.dirname(sys.executable)), "start",
+             "--port", str(port), "--workers", "1"],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for_health(f"http://127.0.0.1:{port}/api/health", process,
+                            time.monotonic() + 30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    output = (tmp_path / "out.txt").read_text()
+    assert f"Created the database {url}" in output and f"Applied {REAL_MIGRATIONS[0]}" in output

@@ -1,17 +1,43 @@
 """Deployment pages in real headless Chromium against a live ``orion start`` (the server,
 page and API fixtures of test_dashboard_browser: console errors fail the test, requests off
-127.0.0.1 are blocked)."""
+127.0.0.1 are blocked), and runs started there completed by a real agent process."""
+import os
 import re
+import signal
+import subprocess
+import time
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_dashboard_browser import (  # noqa: F401  (fixtures)
+    ORION,
     api,
     browser,
     page,
     pytestmark,
     server,
 )
+
+# The agent's poll, scaled down from 10 s so a run is claimed within a second.
+AGENT_POLL = 0.3
+# Seconds a run started from the dashboard may take to reach Completed.
+RUN_DEADLINE = 60
+
+FLOWS = """
+from client.flows import flow
+from client.tasks import task
+
+
+@task
+def shout(text, loud):
+    return text.upper() if loud else text
+
+
+@flow
+def greet(who="world", times=1, loud=False):
+    return [shout(f"hello {who}", loud) for _ in range(times)]
+"""
 
 SCHEMA = {
     "title": "Parameters", "type": "object",
@@ -27,6 +53,51 @@ SCHEMA = {
 def deployment(api, name, **fields):
     flow = api.flow(f"{name}-flow")
     return api("POST", "/deployments/", {"name": name, "flow_id": flow["id"], **fields})
+
+
+def started_here(api, made):
+    """The runs of deployment ``made`` started from the dashboard (not by its schedule)."""
+    runs = api("POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [made["id"]]}}})
+    return [run for run in runs if (run["idempotency_key"] or "").startswith("dashboard ")]
+
+
+@pytest.fixture
+def agent(server, tmp_path):
+    """A real ``orion agent start -q browser`` process polling the live server; the flows of
+    FLOWS are in ``agent.flows``."""
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "flows.py").write_text(FLOWS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
+    env.update(ORION_API_URL=server + "/api", ORION_HOME=str(tmp_path / "home"),
+               ORION_AGENT_QUERY_INTERVAL=str(AGENT_POLL), ORION_AGENT_PREFETCH_SECONDS="0",
+               ORION_HEARTBEAT_SECONDS="0.5")
+    with open(tmp_path / "agent.log", "w") as log:
+        process = subprocess.Popen([ORION, "agent", "start", "-q", "browser"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=tmp_path)
+    process.flows = str(tmp_path / "flows")
+    process.log = tmp_path / "agent.log"
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_final_state(api, run_id, agent):
+    """The run's state type once final (an agent log in the failure if it never is)."""
+    deadline = time.monotonic() + RUN_DEADLINE
+    while True:
+        run = api("GET", f"/flow_runs/{run_id}")
+        if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return run
+        if time.monotonic() > deadline or agent.poll() is not None:
+            pytest.fail(f"flow run {run_id} is still {run['state']['type']} after "
+                        f"{RUN_DEADLINE} s; agent log:\n{agent.log.read_text()}")
+        time.sleep(0.2)
 
 
 def test_custom_run_with_a_parameter_appears(page, api):
@@ -56,16 +127,14 @@ def test_custom_run_with_a_parameter_appears(page, api):
     assert page.problems == ["console: Failed to load resource: the server responded with a "
                              "status of 422 (UNPROCESSABLE ENTITY)"]
     page.problems.clear()
-    assert api("POST", "/flow_runs/filter", {
-        "deployments": {"id": {"any_": [made["id"]]}},
-        "flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}}) == []
+    assert started_here(api, made) == []
 
     page.get_by_label(re.compile("^Who")).fill("Ada <b>")
     page.get_by_label(re.compile("^Loud")).select_option("true")
     page.get_by_label(re.compile("^Flow run name")).fill("greet-ada")
     page.click("button:has-text('Start the run')")
     expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
-    expect(page.locator(".flash")).to_contain_text("Created the flow run 'greet-ada'")
+    expect(page.locator(".flash")).to_contain_text("Scheduled the flow run 'greet-ada' for now")
     expect(page.locator("h1")).to_contain_text("greet-ada")
     expect(page.locator("section:has(#params-h) pre")).to_contain_text('"who": "Ada <b>"')
     run = api("GET", "/flow_runs/" + page.url.rsplit("/", 1)[1])
@@ -109,3 +178,45 @@ def test_quick_run_pause_resume_and_durations(page, api):
     page.goto("/")
     expect(page.locator(f"section:has(#upcoming-h) a[href='/deployments/{made['id']}']").first
            ).to_be_visible()
+
+
+def test_run_and_custom_run_are_completed_by_an_agent(page, api, agent):
+    made = deployment(api, "greeting", path=agent.flows, entrypoint="flows.py:greet",
+                      work_queue_name="browser", parameters={"who": "team"},
+                      parameter_openapi_schema=SCHEMA)
+    page.goto(f"/deployments/{made['id']}")
+    # The form sent twice (Chromium itself drops the second submit of a double click, so
+    # the first goes by fetch, as an earlier click whose page had not loaded yet): one run.
+    first = page.evaluate("""() => {
+        const form = document.querySelector("form[action$='/run']");
+        return fetch(form.action, {method: "POST", body: new FormData(form)}).then(r => r.url);
+    }""")
+    page.click("button:has-text('Run')")
+    expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
+    assert page.url == first
+    expect(page.locator(".flash")).to_contain_text("This form was already submitted")
+    quick = page.url.rsplit("/", 1)[1]
+    run = wait_for_final_state(api, quick, agent)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert [r["id"] for r in started_here(api, made)] == [quick]
+    assert run["parameters"] == {"who": "team"}
+    expect(page.locator("#run-state")).to_contain_text("Completed")  # live, no reload
+
+    page.goto(f"/deployments/{made['id']}")
+    page.click("text=Custom run…")
+    page.get_by_label(re.compile("^Times")).fill("2")
+    page.get_by_label(re.compile("^Loud")).select_option("true")
+    page.get_by_label(re.compile("^Flow run name")).fill("loud-greeting")
+    page.click("button:has-text('Start the run')")
+    expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
+    expect(page.locator(".flash")).to_contain_text(
+        "Scheduled the flow run 'loud-greeting' for now: an agent polling the work queue "
+        "'browser' will start it.")
+    custom = page.url.rsplit("/", 1)[1]
+    run = wait_for_final_state(api, custom, agent)
+    assert run["state"]["type"] == "COMPLETED", run["state"]
+    assert run["parameters"] == {"who": "team", "times": 2, "loud": True}
+    task_runs = api("POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [custom]}}})
+    assert sorted(t["state"]["type"] for t in task_runs) == ["COMPLETED", "COMPLETED"]
+    assert f"Claimed flow run {custom}" in agent.log.read_text()
+    expect(page.locator("#run-state")).to_contain_text("Completed")  # live, no reload

@@ -57,6 +57,25 @@ def post(client, path, data=None, **kwargs):
     return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
 
 
+def submission_id(html):
+    """The submission id of the (one) run form on a page."""
+    return re.search(r'name="submission_id" value="([0-9a-f-]{36})"', html).group(1)
+
+
+def run_at(client, location):
+    """The flow run a redirect ``location`` (``/flow-runs/<id>``) shows, through the API."""
+    run_id = re.fullmatch(r"/flow-runs/([0-9a-f-]{36})", location).group(1)
+    return client.get(f"/api/flow_runs/{run_id}").get_json()
+
+
+def assert_scheduled_now(run, before):
+    """``run`` is Scheduled, due between ``before`` and now (as agents look for it)."""
+    assert run["state"]["type"] == "SCHEDULED" and run["state"]["name"] == "Scheduled"
+    due = datetime.datetime.fromisoformat(run["next_scheduled_start_time"])
+    assert before <= due <= utcnow()
+    assert datetime.datetime.fromisoformat(run["state"]["state_details"]["scheduled_time"]) == due
+
+
 # ----------------------------------------------------------------------------- words and forms
 
 
@@ -269,20 +288,66 @@ def test_pause_and_resume_the_schedule(client):
     assert response.headers["Location"] == path
 
 
-def test_quick_run_uses_the_deployment_defaults(client):
+def test_quick_run_uses_the_deployment_defaults_and_is_scheduled_now(client):
     flow = make_flow(client)
     deployment = make_deployment(client, flow, parameters={"who": "world"}, tags=["t"],
                                  work_queue_name="q")
     path = f"/deployments/{deployment['id']}/run"
-    assert client.post(path).status_code == 400
-    response = post(client, path)
+    form = {"submission_id": submission_id(page(client, f"/deployments/{deployment['id']}"))}
+    assert client.post(path, data=form).status_code == 400  # no CSRF token
+    before = utcnow()
+    response = post(client, path, form)
     assert response.status_code == 303
-    run_id = re.fullmatch(r"/flow-runs/([0-9a-f-]{36})", response.headers["Location"]).group(1)
-    run = client.get(f"/api/flow_runs/{run_id}").get_json()
+    run = run_at(client, response.headers["Location"])
     assert run["deployment_id"] == deployment["id"] and run["parameters"] == {"who": "world"}
-    assert run["state"]["type"] == "PENDING" and run["work_queue_name"] == "q"
-    assert "t" in run["tags"]
-    assert "Created the flow run" in page(client, response.headers["Location"])
+    assert run["work_queue_name"] == "q" and "t" in run["tags"]
+    assert_scheduled_now(run, before)
+    assert (f"Scheduled the flow run &#39;{run['name']}&#39; for now: an agent polling the "
+            "work queue &#39;q&#39; will start it.") in page(client, response.headers["Location"])
+
+
+def test_a_run_form_submitted_twice_starts_one_run(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA)
+    other = make_deployment(client, flow, name="other")
+    path = f"/deployments/{deployment['id']}"
+    quick = {"submission_id": submission_id(page(client, path))}
+    first, again = post(client, path + "/run", quick), post(client, path + "/run", quick)
+    assert first.headers["Location"] == again.headers["Location"]
+    assert "This form was already submitted: it started the flow run" in page(
+        client, again.headers["Location"])
+    # The same id sent to another deployment of the flow is another submission.
+    other_run = post(client, f"/deployments/{other['id']}/run", quick)
+    assert other_run.headers["Location"] != first.headers["Location"]
+    # A fresh page is a fresh submission.
+    fresh = post(client, path + "/run", {"submission_id": submission_id(page(client, path))})
+    assert fresh.headers["Location"] != first.headers["Location"]
+
+    custom = {"submission_id": submission_id(page(client, path + "/custom-run")),
+              "param.who": "ann", "param.note": "n"}
+    # A form sent back with errors keeps its id; sending it again, corrected, starts one run.
+    bad = post(client, path + "/custom-run", {**custom, "param.times": "x"})
+    assert bad.status_code == 422 and submission_id(bad.get_data(as_text=True)) == \
+        custom["submission_id"]
+    first, again = post(client, path + "/custom-run", custom), post(
+        client, path + "/custom-run", custom)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    assert len(runs_of(client, deployment)) == 3
+
+
+def test_a_run_form_without_its_submission_id_starts_nothing(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow)
+    path = f"/deployments/{deployment['id']}"
+    for data in ({}, {"submission_id": "not-an-id"}):
+        for form in ("/run", "/custom-run"):
+            response = post(client, path + form, data)
+            assert response.status_code == 422
+            assert b"the form lacks its submission id: reload the page" in response.data
+    assert runs_of(client, deployment) == []
+    for form_page in (path, path + "/custom-run"):
+        assert client.get(form_page).headers["Cache-Control"] == "no-store"
 
 
 def test_custom_run_form_and_errors_next_to_fields(client):
@@ -316,14 +381,16 @@ def test_custom_run_starts_the_run_with_its_parameters(client):
     deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA,
                                  parameters={"keep": "me"})
     path = f"/deployments/{deployment['id']}/custom-run"
+    before = utcnow()
     response = post(client, path, {
         "param.who": EVIL, "param.times": "3", "param.ratio": "", "param.loud": "true",
         "param.colour": '"red"', "param.items": "[1, 2]", "param.options": "",
-        "param.note": "hi", "name": "my-custom-run"})
+        "param.note": "hi", "name": "my-custom-run",
+        "submission_id": submission_id(page(client, path))})
     assert response.status_code == 303, response.data[-400:]
-    run_id = response.headers["Location"].rsplit("/", 1)[1]
-    run = client.get(f"/api/flow_runs/{run_id}").get_json()
-    assert run["name"] == "my-custom-run" and run["state"]["type"] == "PENDING"
+    run = run_at(client, response.headers["Location"])
+    assert run["name"] == "my-custom-run"
+    assert_scheduled_now(run, before)
     assert run["parameters"] == {"keep": "me", "who": EVIL, "times": 3, "loud": True,
                                  "colour": "red", "items": [1, 2], "note": "hi"}
 
@@ -332,11 +399,14 @@ def test_custom_run_later_is_scheduled(client):
     flow = make_flow(client)
     deployment = make_deployment(client, flow)
     when = (utcnow() + datetime.timedelta(hours=3)).replace(microsecond=0)
-    response = post(client, f"/deployments/{deployment['id']}/custom-run", {
-        "param.parameters": '{"x": 1}', "start": when.strftime("%Y-%m-%dT%H:%M:%S")})
+    path = f"/deployments/{deployment['id']}/custom-run"
+    response = post(client, path, {
+        "param.parameters": '{"x": 1}', "start": when.strftime("%Y-%m-%dT%H:%M:%S"),
+        "submission_id": submission_id(page(client, path))})
     assert response.status_code == 303
-    run = client.get(f"/api/flow_runs/{response.headers['Location'].rsplit('/', 1)[1]}"
-                     ).get_json()
+    run = run_at(client, response.headers["Location"])
+    assert f"for {when:%Y-%m-%d %H:%M:%S} UTC, but its deployment has no work queue" in page(
+        client, response.headers["Location"])
     assert run["state"]["type"] == "SCHEDULED" and run["parameters"] == {"x": 1}
     assert datetime.datetime.fromisoformat(run["next_scheduled_start_time"]) == when
     html = page(client, f"/deployments/{deployment['id']}")

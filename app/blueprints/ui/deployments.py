@@ -1,6 +1,14 @@
 """Deployment pages: the list, a deployment's page, pausing and resuming its schedule, and
-starting runs from it (quick run with its defaults, or the custom run form)."""
+starting runs from it (quick run with its defaults, or the custom run form).
+
+A run started here is Scheduled for now (or for the custom run's start time), as Prefect's
+own clients create deployment runs: agents claim Scheduled runs, and the API's default for
+a body without a state, Pending, would leave it unclaimed. Both run forms carry a submission
+id, generated when the page is rendered; it becomes the run's idempotency key, so submitting
+the same form twice (a double click, a resent POST) starts one run and shows it.
+"""
 import datetime
+import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, flash, redirect, request, url_for
@@ -20,6 +28,8 @@ MAX_PAGE = 200
 NEXT_RUNS = 10
 RECENT_RUNS = 50
 RUN_NAME_LENGTH = 200
+# The run forms' hidden field holding their submission id.
+SUBMISSION_FIELD = "submission_id"
 # The list's "recent run states" cover this window.
 ACTIVITY_WINDOW = datetime.timedelta(days=1)
 
@@ -97,7 +107,7 @@ def deployment_page(deployment_id):
     stored = {run.next_scheduled_start_time: run for run in
               dashboard.scheduled_runs_of_deployment(deployment_id, now, NEXT_RUNS)}
     recent = dashboard.recent_runs_of_deployment(deployment_id, now, RECENT_RUNS)
-    return render(
+    return _uncached(render(
         "ui/deployment.html", None, deployment=deployment,
         flow=flows.read_flow(deployment.flow_id), schedule=summary,
         next_runs=[(when, _wall_time(when, summary["timezone"]), stored.get(when))
@@ -105,7 +115,8 @@ def deployment_page(deployment_id):
         other_scheduled=[run for when, run in stored.items() if when not in summary["next"]],
         recent=recent,
         chart=_durations_chart(recent, now), now=now,
-    )
+        submission_field=SUBMISSION_FIELD, submission_id=uuid.uuid4(),
+    ))
 
 
 def _set_active(deployment_id, active):
@@ -132,29 +143,65 @@ def resume_deployment(deployment_id):
     return _set_active(deployment_id, True)
 
 
-def _start_run(deployment_id, body):
-    """Create the run through the deployments service and go to its page."""
-    run, _ = deployments.create_flow_run_from_deployment(
+def _uncached(response):
+    """A page with a run form, never stored: going back to it renders a new submission id,
+    so Run after Back starts a new run instead of showing the previous one."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _idempotency_key(deployment_id):
+    """The run's idempotency key from the form's submission id (a UUID, else 422).
+
+    The deployment's id is part of it: a key is unique per flow, and one flow has many
+    deployments. The ``dashboard`` prefix keeps it apart from the scheduler's keys.
+    """
+    try:
+        submission = uuid.UUID(request.form.get(SUBMISSION_FIELD) or "")
+    except ValueError:
+        raise BadParameter(SUBMISSION_FIELD, "the form lacks its submission id: reload the "
+                                             "page and try again.") from None
+    return f"dashboard {deployment_id} {submission}"
+
+
+def _start_run(deployment_id, body, start=None):
+    """Create the run, Scheduled at ``start`` (default now), and go to its page.
+
+    ``body``: the rest of a DeploymentFlowRunCreate body. A form submitted again finds the
+    run its first submission started instead of starting another.
+    """
+    when = start or utcnow()
+    body = {**body, "idempotency_key": _idempotency_key(deployment_id),
+            "state": {"type": "SCHEDULED", "name": "Scheduled",
+                      "state_details": {"scheduled_time": when.isoformat()}}}
+    run, created = deployments.create_flow_run_from_deployment(
         deployment_id, DeploymentFlowRunCreateSchema().load(body))
-    if run.state_type == "SCHEDULED":
-        flash(f"Scheduled the flow run {run.name!r}.")
+    if not created:
+        flash(f"This form was already submitted: it started the flow run {run.name!r}.")
     else:
-        flash(f"Created the flow run {run.name!r}: a worker polling its work queue "
-              "will pick it up.")
+        at = "now" if start is None else f"{when:%Y-%m-%d %H:%M:%S} UTC"
+        if run.work_queue_name:
+            flash(f"Scheduled the flow run {run.name!r} for {at}: an agent polling the work "
+                  f"queue {run.work_queue_name!r} will start it.")
+        else:
+            flash(f"Scheduled the flow run {run.name!r} for {at}, but its deployment has "
+                  "no work queue: no agent will start it.")
     return redirect(url_for("ui.flow_run_page", flow_run_id=run.id), 303)
 
 
 @bp.post("/deployments/<uuid:deployment_id>/run")
 def run_deployment(deployment_id):
-    """Quick run: a flow run of the deployment with its default parameters."""
+    """Quick run: a flow run of the deployment with its default parameters, now."""
     deployments.read_deployment(deployment_id)
     return _start_run(deployment_id, {})
 
 
 def _custom_run_page(deployment, fields, form, errors, status=200):
-    return render("ui/deployment_run.html", None, status=status, deployment=deployment,
+    """The form; one sent back with errors keeps its submission id (it started nothing)."""
+    return _uncached(render("ui/deployment_run.html", None, status=status, deployment=deployment,
                   flow=flows.read_flow(deployment.flow_id), fields=fields, form=form,
-                  errors=errors)
+                  errors=errors, submission_field=SUBMISSION_FIELD,
+                  submission_id=form.get(SUBMISSION_FIELD) or uuid.uuid4()))
 
 
 @bp.get("/deployments/<uuid:deployment_id>/custom-run")
@@ -188,10 +235,7 @@ def custom_run(deployment_id):
     body = {"parameters": parameters}
     if name:
         body["name"] = name
-    if start is not None:
-        body["state"] = {"type": "SCHEDULED", "name": "Scheduled",
-                         "state_details": {"scheduled_time": start.isoformat()}}
-    return _start_run(deployment_id, body)
+    return _start_run(deployment_id, body, start)
 
 
 @bp.app_template_filter("schedule_words")
