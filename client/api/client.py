@@ -39,6 +39,7 @@ import uuid
 from dataclasses import replace
 from urllib.parse import quote
 
+from client.api.encoding import dumps
 from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
 from client.api.objects import APIObject, OrchestrationResult, loads
 from client.api.settings import get_settings
@@ -66,24 +67,6 @@ def _import_httpx():
 
         _httpx = httpx
     return _httpx
-
-
-def _json_default(value):
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"Naive datetime {value!r}: give a time zone.")
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, State):
-        return value.to_json()
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
-
-
-def _dumps(body):
-    return json.dumps(body, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sort_value(sort):
@@ -196,7 +179,7 @@ class OrionClient:
         retries = self.settings.api_retries if retries is None else retries
         kwargs = {"params": params}
         if body is not None:
-            kwargs["content"] = _dumps(body)
+            kwargs["content"] = dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         attempt = 0
         outcome_unknown = False
