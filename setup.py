@@ -36,9 +36,15 @@ setup(
     description="Workflow orchestration server with the Prefect 2 Orion REST API",
     python_requires=">=3.11",
     packages=find_packages(include=["app", "app.*", "workers", "workers.*", "client", "client.*"]),
+    # The ``orion`` command: joins the client's commands and the server's (see its docstring).
+    py_modules=["orion_cli"],
     include_package_data=True,
     package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
-    entry_points={"console_scripts": ["orion = app.cli:orion_cli"]},
+    entry_points={
+        "console_scripts": ["orion = orion_cli:orion_cli"],
+        # ``flask orion``: Flask loads the commands of this group (Flask 3.1 CLI, "Plugins").
+        "flask.commands": ["orion = orion_cli:orion_cli"],
+    },
 )

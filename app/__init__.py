@@ -14,7 +14,7 @@ _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
 def create_app(overrides=None):
-    """Build the app: settings, database binding, schema check, API, dashboard and CLI.
+    """Build the app: settings, database binding, schema check, API and dashboard.
 
     ``overrides`` is a mapping of settings applied after the environment (used by tests).
     Nothing connects to the database except the schema check, which refuses a database
@@ -23,7 +23,6 @@ def create_app(overrides=None):
     from app import migrations
     from app.blueprints.api import register_api
     from app.blueprints.ui import register_ui
-    from app.cli import orion_cli
     from app.config import load_config
     from app.db import close_db, database
     from app.extensions import api
@@ -41,7 +40,6 @@ def create_app(overrides=None):
     api.init_app(app)
     register_api(app, api)
     register_ui(app, api)
-    app.cli.add_command(orion_cli, "orion")
     return app
 
 

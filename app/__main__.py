@@ -1,4 +1,5 @@
-"""``python -m app ARGS`` runs the ``orion`` command line (used to start its own children)."""
-from app.cli import orion_cli
+"""``python -m app ARGS`` runs the server's commands of ``orion`` (``orion start`` starts its
+RQ worker and cron children this way)."""
+from app.cli import server_cli
 
-orion_cli(prog_name="orion")
+server_cli(prog_name="orion")

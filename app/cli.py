@@ -1,13 +1,15 @@
-"""The ``orion`` command line: serve the API, run the RQ worker and cron, manage the database.
+"""The server's commands of ``orion``: serve the API, run the RQ worker and cron, manage the
+database.
 
-The work queue, concurrency limit and flow run commands talk to the API over HTTP instead
-(:mod:`app.cli_api`).
+``server_cli`` holds them; the ``orion`` command (:mod:`orion_cli`) joins them with the
+client's commands (work queues, deployments, flow runs, agents: :mod:`client.cli`), which talk
+to the API over HTTP. This module never imports the client.
 
-``orion_cli`` is both the ``orion`` console script and ``flask orion`` (``create_app`` adds it).
-Inside a Flask app context (``flask --app wsgi orion ...``) commands use that app's settings and
-its database binding; otherwise they read the settings with ``load_config()`` and bind the
-database themselves. Expected failures (a database newer than this Orion, an unknown migration,
-an unreachable database, a PostgreSQL database that does not exist and cannot be created here)
+Run as ``flask orion ...`` (Flask's ``flask.commands`` entry point), a command pushes the
+context of the app Flask loads (``--app``, or ``wsgi.py``) and uses that app's settings and its
+database binding; otherwise it reads the settings with ``load_config()`` and binds the database
+itself. Expected failures (a database newer than this Orion, an unknown migration, an
+unreachable database, a PostgreSQL database that does not exist and cannot be created here)
 print one ``Error:`` line and exit with status 1, without a traceback.
 """
 import gc
@@ -20,20 +22,26 @@ from urllib.parse import urlsplit
 
 import click
 from flask import current_app, has_app_context
+from flask.cli import ScriptInfo
 from peewee import DatabaseError, InterfaceError
 from playhouse.migrations import MigrationError
 
 from app import migrations
-from app.cli_api import API_GROUPS
 from app.config import load_config
 from app.db import database, ensure_database, init_database
 from app.exceptions import OrionError
 
 
-class _OrionGroup(click.Group):
-    """A click group that turns Orion's expected errors into one-line messages."""
+class _ServerCommandMixin:
+    """Runs a server command in the Flask app's context under ``flask orion`` and turns
+    Orion's expected errors into one-line messages.
+
+    Each command does this itself, not only the group: under ``orion`` the server commands
+    hang from the joint group of :mod:`orion_cli`, not from ``server_cli``.
+    """
 
     def invoke(self, ctx):
+        _push_flask_app_context(ctx)
         try:
             return super().invoke(ctx)
         except (OrionError, MigrationError) as error:
@@ -42,16 +50,38 @@ class _OrionGroup(click.Group):
             raise click.ClickException(f"database error: {error}".strip()) from None
 
 
-@click.group("orion", cls=_OrionGroup)
-def orion_cli():
+class _ServerCommand(_ServerCommandMixin, click.Command):
+    """A server command (see :class:`_ServerCommandMixin`)."""
+
+
+class _ServerGroup(_ServerCommandMixin, click.Group):
+    """A group of server commands; its commands and subgroups are server commands too."""
+
+    command_class = _ServerCommand
+    group_class = type
+
+
+def _push_flask_app_context(ctx):
+    """Under ``flask orion``, push the context of the app Flask loads.
+
+    Flask pushes an app context only for the commands of ``app.cli``; commands from the
+    ``flask.commands`` entry point find Flask's ``ScriptInfo`` as the context object and load
+    the app from it (Flask's own ``with_appcontext`` does the same). Outside Flask there is no
+    ``ScriptInfo`` and nothing is pushed.
+    """
+    if has_app_context():
+        return
+    info = ctx.find_object(ScriptInfo)
+    if info is not None:
+        ctx.with_resource(info.load_app().app_context())
+
+
+@click.group("orion", cls=_ServerGroup)
+def server_cli():
     """Orion: a workflow orchestration server."""
 
 
-for _group in API_GROUPS:
-    orion_cli.add_command(_group)
-
-
-@orion_cli.command()
+@server_cli.command()
 @click.option("--host", help="Address to listen on [default: ORION_SERVER_HOST or 127.0.0.1].")
 @click.option(
     "--port", type=click.IntRange(1, 65535), help="Port [default: ORION_SERVER_PORT or 4200]."
@@ -167,7 +197,7 @@ def _stop(children, timeout=10):
             child.wait()
 
 
-@orion_cli.command()
+@server_cli.command()
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker(burst):
     """Run an RQ worker for Orion's service jobs (needs ORION_REDIS_URL).
@@ -179,7 +209,7 @@ def worker(burst):
     _supervise(rq_command("worker", config, burst=burst), restart=not burst)
 
 
-@orion_cli.command()
+@server_cli.command()
 def cron():
     """Run the one ``rq cron`` process that enqueues the periodic service jobs (needs
     ORION_REDIS_URL). Run exactly one per Redis.
@@ -231,7 +261,7 @@ def _supervise(argv, restart):
         delay = min(delay * 2, RESTART_DELAYS[1])
 
 
-@orion_cli.group("db")
+@server_cli.group("db")
 def db_group():
     """Inspect and migrate the database schema."""
 
@@ -287,7 +317,7 @@ def db_status():
         click.echo("Schema is up to date.")
 
 
-@orion_cli.command("reset-db")
+@server_cli.command("reset-db")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset_db(yes):
     """Drop all Orion tables and data, then recreate the schema."""

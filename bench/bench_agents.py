@@ -32,8 +32,8 @@ import time
 import urllib.request
 
 from client import OrionClient
-from client.settings import Settings
-from client.states import Scheduled, StateType
+from client.api.settings import Settings
+from client.api.states import Scheduled, StateType
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql://postgres@127.0.0.1:5432/orion_bench_agents"
@@ -41,7 +41,7 @@ UTC = datetime.timezone.utc
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 FLOWS = """
-from client.flows import flow
+from client.sdk.flows import flow
 
 
 @flow

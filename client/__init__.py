@@ -13,21 +13,24 @@
 
     sums(3)    # a flow run with three task runs; returns [0, 2, 4]
 
-The SDK: ``client.flows``, ``client.tasks``, ``client.engine`` (how runs are orchestrated),
-``client.futures`` (futures and task runners), ``client.results`` (results storage),
-``client.logs`` (run loggers and log shipping), ``client.context`` (run contexts, ``tags``),
-``client.caching`` (cache keys), ``client.validation`` (parameter checks).
+The package's parts: ``client.api`` talks to the API, ``client.sdk`` runs flows and tasks,
+``client.agent`` runs deployed flow runs, ``client.cli`` holds the client's ``orion`` commands.
+The SDK: ``client.sdk.flows``, ``client.sdk.tasks``, ``client.sdk.engine`` (how runs are
+orchestrated), ``client.sdk.futures`` (futures and task runners), ``client.sdk.results``
+(results storage), ``client.sdk.logs`` (run loggers and log shipping), ``client.sdk.context``
+(run contexts, ``tags``), ``client.sdk.caching`` (cache keys), ``client.sdk.validation``
+(parameter checks).
 
-``from client import get_client`` gives an :class:`OrionClient` (``client.client``) with one
-method per API endpoint, configured by ``ORION_*`` environment variables read when it is made
-(``client.settings``). With ``ORION_API_URL`` unset it runs the API in-process on
-``$ORION_HOME/orion.db`` (``client.ephemeral``). States to propose are built with the
-constructors of ``client.states`` (``Running()``, ``Completed()`` ...); errors are in
-``client.exceptions``. ``import client`` loads neither httpx nor the server: httpx is imported
-when the first client is built, the server only in ephemeral mode.
+``from client import get_client`` gives an :class:`OrionClient` (``client.api.client``) with
+one method per API endpoint, configured by ``ORION_*`` environment variables read when it is
+made (``client.api.settings``). With ``ORION_API_URL`` unset it runs the API in-process on
+``$ORION_HOME/orion.db`` (``client.api.ephemeral``). States to propose are built with the
+constructors of ``client.api.states`` (``Running()``, ``Completed()`` ...); errors are in
+``client.api.exceptions``. ``import client`` loads neither httpx nor the server: httpx is
+imported when the first client is built, the server only in ephemeral mode.
 
     from client import get_client
-    from client.states import Running
+    from client.api.states import Running
 
     with get_client() as orion:
         flow_id = orion.create_flow_from_name("etl")
@@ -37,22 +40,22 @@ when the first client is built, the server only in ephemeral mode.
 """
 import importlib
 
-from client.client import OrionClient, get_client
+from client.api.client import OrionClient, get_client
 
 # The SDK's names load on first use (PEP 562), so ``import client`` stays cheap for code that
 # only needs the API client; ``from client import flow`` works as usual.
 _SDK_NAMES = {
-    "flow": "client.flows", "Flow": "client.flows",
-    "task": "client.tasks", "Task": "client.tasks", "unmapped": "client.tasks",
-    "get_run_logger": "client.logs",
-    "tags": "client.context", "get_run_context": "client.context",
-    "task_input_hash": "client.caching",
-    "OrionFuture": "client.futures", "SequentialTaskRunner": "client.futures",
-    "ThreadPoolTaskRunner": "client.futures", "ConcurrentTaskRunner": "client.futures",
-    "ResultStorage": "client.results",
-    "using_client": "client.engine", "RunAborted": "client.engine",
-    "UpstreamTaskError": "client.engine",
-    "ParameterTypeError": "client.validation",
+    "flow": "client.sdk.flows", "Flow": "client.sdk.flows",
+    "task": "client.sdk.tasks", "Task": "client.sdk.tasks", "unmapped": "client.sdk.tasks",
+    "get_run_logger": "client.sdk.logs",
+    "tags": "client.sdk.context", "get_run_context": "client.sdk.context",
+    "task_input_hash": "client.sdk.caching",
+    "OrionFuture": "client.sdk.futures", "SequentialTaskRunner": "client.sdk.futures",
+    "ThreadPoolTaskRunner": "client.sdk.futures", "ConcurrentTaskRunner": "client.sdk.futures",
+    "ResultStorage": "client.sdk.results",
+    "using_client": "client.sdk.engine", "RunAborted": "client.sdk.engine",
+    "UpstreamTaskError": "client.sdk.engine",
+    "ParameterTypeError": "client.sdk.validation",
 }
 
 __all__ = ["OrionClient", "get_client", *_SDK_NAMES]

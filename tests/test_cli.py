@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -22,9 +23,9 @@ from playhouse.migrations import Migration
 from psycopg2 import sql
 
 from app import migrations
-from app.cli import orion_cli
 from app.db import open_database
 from app.models import TABLES
+from orion_cli import orion_cli
 from tests.conftest import POSTGRES_URL
 from tests.test_migrations import (
     FUTURE,
@@ -144,14 +145,19 @@ def test_prompt_masks_the_database_password(monkeypatch):
 
 
 def test_flask_orion_uses_the_app_settings(cli_url, tmp_path, monkeypatch):
+    from flask.cli import cli as flask_cli
+
     from app import create_app
 
     monkeypatch.setenv("ORION_DATABASE_URL", "sqlite:////nonexistent/ignored.db")
     with restored_binding():
         app = create_app({"TESTING": True, "HOME": str(tmp_path), "DATABASE_URL": cli_url})
-        assert app.cli.commands["orion"] is orion_cli
-        with app.app_context():
-            result = app.test_cli_runner().invoke(args=["orion", "db", "upgrade"])
+        # `flask orion` is Flask's plugin command from the `flask.commands` entry point (the
+        # `flask` console script is `flask.cli.cli`); with no app context pushed, the command
+        # pushes the one of the app Flask loads.
+        assert "orion" not in app.cli.commands
+        assert entry_points(group="flask.commands")["orion"].load() is orion_cli
+        result = app.test_cli_runner().invoke(flask_cli, ["orion", "db", "upgrade"])
 
     assert result.exit_code == 0, result.output
     assert f"Applied {REAL_MIGRATIONS[0]}" in result.output

@@ -10,10 +10,10 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from app.cli import orion_cli
 from app.models import FlowRun
 from client import OrionClient
-from client.settings import Settings
+from client.api.settings import Settings
+from orion_cli import orion_cli
 from tests.client.conftest import free_port_in_range
 
 UTC = datetime.timezone.utc

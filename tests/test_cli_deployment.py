@@ -8,11 +8,11 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from app.cli import orion_cli
 from client import OrionClient
-from client.deployments import parameter_schema
-from client.run import fetch_code, load_flow
-from client.settings import Settings
+from client.agent.run import fetch_code, load_flow
+from client.api.settings import Settings
+from client.sdk.deployments import parameter_schema
+from orion_cli import orion_cli
 from tests.client.conftest import free_port_in_range
 from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.sdk.servers import Server, base_env

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from client import OrionClient
-from client.settings import Settings
-from client.states import Scheduled, StateType
+from client.api.settings import Settings
+from client.api.states import Scheduled, StateType
 from tests.client.conftest import free_port_in_range
 from tests.client.test_server import OrionServer
 from tests.conftest import POSTGRES_URL
@@ -35,8 +35,8 @@ GRACE = 2
 FLOWS = '''
 import time
 
-from client.flows import flow
-from client.tasks import task
+from client.sdk.flows import flow
+from client.sdk.tasks import task
 
 
 @task

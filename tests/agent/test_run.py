@@ -1,10 +1,10 @@
-"""client.run: fetching a deployment's code (local or fsspec URL) and loading its flow."""
+"""client.agent.run: fetching a deployment's code (local or fsspec URL) and loading its flow."""
 import pytest
 
-from client.flows import Flow
-from client.run import FlowLoadError, fetch_code, load_flow, main
+from client.agent.run import FlowLoadError, fetch_code, load_flow, main
+from client.sdk.flows import Flow
 
-FLOW = "from client.flows import flow\n\n\n@flow\ndef hi():\n    return 1\n\n\nplain = 3\n"
+FLOW = "from client.sdk.flows import flow\n\n\n@flow\ndef hi():\n    return 1\n\n\nplain = 3\n"
 
 
 @pytest.fixture
@@ -51,4 +51,4 @@ def test_a_module_that_fails_to_import_is_a_load_error(code):
 
 def test_usage(capsys):
     assert main([]) == 2
-    assert "usage: python -m client.run FLOW_RUN_ID" in capsys.readouterr().err
+    assert "usage: python -m client.agent.run FLOW_RUN_ID" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import types
 import pytest
 
 from client import OrionClient
-from client.settings import Settings
+from client.api.settings import Settings
 from tests.test_cli import free_port
 
 

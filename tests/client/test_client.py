@@ -5,16 +5,16 @@ import uuid
 import pytest
 
 from client import OrionClient, get_client
-from client.exceptions import (
+from client.api.exceptions import (
     BadRequest,
     ObjectNotFound,
     OrionHTTPError,
     Unauthorized,
     ValidationError,
 )
-from client.objects import APIObject, OrchestrationResult
-from client.settings import Settings
-from client.states import (
+from client.api.objects import APIObject, OrchestrationResult
+from client.api.settings import Settings
+from client.api.states import (
     AwaitingRetry,
     Completed,
     Failed,

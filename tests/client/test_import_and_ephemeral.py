@@ -33,7 +33,7 @@ def test_import_client_is_fast_and_loads_no_server_code():
         import json, sys, time
         start = time.perf_counter()
         import client
-        import client.states, client.exceptions, client.settings, client.objects
+        import client.api.states, client.api.exceptions, client.api.settings, client.api.objects
         elapsed = time.perf_counter() - start
         print(json.dumps({"elapsed": elapsed, "modules": sorted(sys.modules)}))
     """)
@@ -53,7 +53,7 @@ def test_settings_are_read_when_a_client_is_made_not_at_import(tmp_path):
     out = run_python("""
         import json, os
         import client
-        from client.settings import get_settings
+        from client.api.settings import get_settings
         os.environ["ORION_API_URL"] = "http://127.0.0.1:9/api/"
         os.environ["ORION_API_RETRIES"] = "0"
         c = client.get_client()
@@ -69,7 +69,7 @@ def test_settings_are_read_when_a_client_is_made_not_at_import(tmp_path):
 def test_bad_settings_name_the_variable():
     out = run_python("""
         import json
-        from client.settings import get_settings
+        from client.api.settings import get_settings
         try:
             get_settings({"ORION_API_TIMEOUT": "soon"})
         except ValueError as error:
@@ -83,7 +83,7 @@ def test_ephemeral_mode_creates_and_migrates_a_fresh_database(tmp_path):
     code = """
         import json, sys
         from client import get_client
-        from client.states import Running, Completed
+        from client.api.states import Running, Completed
         with get_client() as orion:
             flow_id = orion.create_flow_from_name("etl")
             run = orion.create_flow_run(flow_id)
@@ -114,8 +114,8 @@ def test_ephemeral_mode_leaves_migrations_alone_when_told(tmp_path):
     out = run_python("""
         import json
         from client import get_client
-        from client.exceptions import ServiceUnavailable
-        from client.settings import get_settings
+        from client.api.exceptions import ServiceUnavailable
+        from client.api.settings import get_settings
         import dataclasses
         settings = dataclasses.replace(get_settings(), api_retries=0)
         try:

@@ -8,14 +8,14 @@ import time
 import pytest
 
 from client import OrionClient
-from client.exceptions import (
+from client.api.exceptions import (
     ObjectNotFound,
     OrionHTTPError,
     ServerError,
     ServerUnreachable,
     ServiceUnavailable,
 )
-from client.settings import Settings
+from client.api.settings import Settings
 from tests.client.conftest import free_port_in_range
 
 DROP = "drop"  # close the connection without answering
@@ -180,7 +180,7 @@ def test_a_delete_retried_after_a_lost_answer_is_done(server):
 
 def test_retried_writes_resend_the_same_keys(server):
     """The idempotency key, transition id and log ids are chosen once per call."""
-    from client.states import Running
+    from client.api.states import Running
 
     run = {"id": "r", "state": None}
     server.script = [DROP, (200, run, None)]

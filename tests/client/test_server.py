@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from client import OrionClient
-from client.exceptions import ObjectNotFound, Unauthorized, ValidationError
-from client.settings import Settings
-from client.states import Completed, Running, SetStateStatus
+from client.api.exceptions import ObjectNotFound, Unauthorized, ValidationError
+from client.api.settings import Settings
+from client.api.states import Completed, Running, SetStateStatus
 from tests.client.conftest import free_port_in_range, make_task
 from tests.conftest import POSTGRES_URL
 from tests.test_migrations import isolated_database_url

@@ -4,9 +4,9 @@ import uuid
 import pytest
 
 from client import OrionClient
-from client.exceptions import ObjectAlreadyExists, ObjectNotFound
-from client.settings import Settings
-from client.states import Scheduled
+from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound
+from client.api.settings import Settings
+from client.api.states import Scheduled
 
 
 def test_work_queue_lifecycle(orion):

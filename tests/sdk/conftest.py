@@ -6,7 +6,7 @@ SDK's client for the test; results go to a temporary folder.
 import pytest
 
 from client import OrionClient, using_client
-from client.settings import Settings
+from client.api.settings import Settings
 
 
 @pytest.fixture

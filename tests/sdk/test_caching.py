@@ -1,7 +1,7 @@
 """Cache keys: task_input_hash and hash_objects."""
 from types import SimpleNamespace
 
-from client.caching import hash_objects, task_input_hash
+from client.sdk.caching import hash_objects, task_input_hash
 
 
 def _context(fn, key="mod.fn"):

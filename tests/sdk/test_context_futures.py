@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from client.context import (
+from client.sdk.context import (
     FlowRunContext, current_tags, flow_run_scope, get_flow_run_context, get_run_context, tags)
-from client.futures import (
+from client.sdk.futures import (
     ConcurrentTaskRunner, OrionFuture, Outcome, SequentialTaskRunner, ThreadPoolTaskRunner)
 
 
@@ -92,7 +92,7 @@ def test_future_failure_raises_or_returns_the_exception_and_wait_times_out():
 def test_heartbeats_warn_then_shout_when_the_api_stays_unreachable():
     import logging
 
-    from client.engine import Heartbeats
+    from client.sdk.engine import Heartbeats
 
     records = []
     handler = logging.Handler()

@@ -12,8 +12,8 @@ import pytest
 from client import (
     ParameterTypeError, ThreadPoolTaskRunner, UpstreamTaskError, flow, get_run_logger, tags,
     task, task_input_hash, unmapped)
-from client.results import is_reference, load_result
-from client.states import StateType
+from client.api.states import StateType
+from client.sdk.results import is_reference, load_result
 
 
 @task
@@ -314,7 +314,7 @@ def test_flow_results_are_persisted_when_asked(orion, tmp_path):
 
 def test_thread_pool_respects_a_tag_concurrency_limit_of_one(make_app, tmp_path):
     from client import OrionClient, using_client
-    from client.settings import Settings
+    from client.api.settings import Settings
 
     app = make_app(TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.2)
     spans = []
@@ -407,8 +407,8 @@ def test_an_interruption_reports_task_and_flow_crashed_then_goes_on(orion):
 
 def test_abort_stops_the_run(orion):
     from client import RunAborted
-    from client.context import get_run_context
-    from client.states import Cancelled
+    from client.sdk.context import get_run_context
+    from client.api.states import Cancelled
 
     ran = []
 

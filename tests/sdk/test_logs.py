@@ -3,7 +3,7 @@ import logging
 import threading
 import time
 
-from client.logs import LogShipper, OrionLogHandler, run_logger, truncate_message
+from client.sdk.logs import LogShipper, OrionLogHandler, run_logger, truncate_message
 
 
 class Sink:

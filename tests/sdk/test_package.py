@@ -12,11 +12,12 @@ import json, sys
 import client
 before = sorted(m for m in sys.modules if m.startswith("client."))
 from client import flow, task, get_run_logger, tags, task_input_hash
-print(json.dumps({"before": before, "engine": "client.engine" in sys.modules,
-                  "flows": "client.flows" in sys.modules}))
+print(json.dumps({"before": before, "engine": "client.sdk.engine" in sys.modules,
+                  "flows": "client.sdk.flows" in sys.modules}))
 """], capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout)
-    assert "client.engine" not in loaded["before"] and "client.flows" not in loaded["before"]
+    assert "client.sdk.engine" not in loaded["before"]
+    assert "client.sdk.flows" not in loaded["before"]
     assert loaded["flows"] and not loaded["engine"]
 
 

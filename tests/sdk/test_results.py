@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from client import results
+from client.sdk import results
 
 
 def test_persist_and_load_round_trip_in_a_local_folder(tmp_path):

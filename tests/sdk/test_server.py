@@ -6,7 +6,7 @@ import time
 import pytest
 
 from client import OrionClient
-from client.settings import Settings
+from client.api.settings import Settings
 from tests.client.conftest import free_port_in_range
 from tests.conftest import BACKENDS
 from tests.sdk.servers import Server, base_env, run_script, server_database_url, start_script

@@ -4,7 +4,7 @@ from typing import Literal, Optional
 
 import pytest
 
-from client.validation import ParameterTypeError, validate_parameters
+from client.sdk.validation import ParameterTypeError, validate_parameters
 
 
 def fn(n: int, ratio: float = 0.5, name: Optional[str] = None,

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from rq import Queue
 from rq.cron import get_cron_job_ids
 
-from app.cli import orion_cli
 from app.models import Deployment, Flow, FlowRun, FlowRunState
 from app.services import flow_runs
+from orion_cli import orion_cli
 
 REDIS_URL = os.environ.get("ORION_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 PORTS = range(*map(int, os.environ.get("ORION_TEST_PORTS", "4340-4350").split("-")))

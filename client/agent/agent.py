@@ -11,8 +11,8 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
 3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
    and name (the server records the agent), and claims each by proposing PENDING: the run is
    its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
-   limit, ABORTs it, and the run is left alone). It then starts ``python -m client.run
-   FLOW_RUN_ID`` in a new session (:mod:`client.run` fetches the code and runs the flow) and
+   limit, ABORTs it, and the run is left alone). It then starts ``python -m client.agent.run
+   FLOW_RUN_ID`` in a new session (:mod:`client.agent.run` fetches the code and runs the flow) and
    records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
    Failed. ``--limit`` caps how many runs it has going at once.
 
@@ -37,9 +37,9 @@ import time
 import uuid
 
 from client import OrionClient
-from client.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
-from client.settings import get_settings
-from client.states import Cancelled, Crashed, Failed, Pending, SetStateStatus, StateType
+from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
+from client.api.settings import get_settings
+from client.api.states import Cancelled, Crashed, Failed, Pending, SetStateStatus, StateType
 
 log = logging.getLogger("orion.agent")
 
@@ -218,7 +218,7 @@ class Agent:
         """Start the run's process and record its pid; Failed if it cannot start."""
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "client.run", flow_run_id], env=self._child_env(),
+                [sys.executable, "-m", "client.agent.run", flow_run_id], env=self._child_env(),
                 start_new_session=True)
         except OSError as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)

@@ -4,13 +4,13 @@ Method names and signatures follow Prefect 2's ``OrionClient`` where it has the 
 (``create_flow_run``, ``read_flow_runs(flow_run_filter=..., sort=..., limit=...)``,
 ``set_flow_run_state(flow_run_id, state, force=False)`` ...). Differences: filters are plain
 dicts in the API's JSON grammar (``{"state": {"type": {"any_": ["FAILED"]}}}``), responses are
-:class:`client.objects.APIObject` dicts with attribute access (ids are strings), and a few
+:class:`client.api.objects.APIObject` dicts with attribute access (ids are strings), and a few
 Orion extensions have methods of their own (``create_task_run_and_set_state``,
 ``send_flow_run_heartbeat``, counts, history).
 
 Transport. One keep-alive ``httpx.Client`` per ``OrionClient``: over HTTP to ``api`` (or
 ``ORION_API_URL``), or, when neither is given, in-process to the ephemeral app through
-``httpx.WSGITransport`` (see :mod:`client.ephemeral`). Every call sends
+``httpx.WSGITransport`` (see :mod:`client.api.ephemeral`). Every call sends
 ``X-PREFECT-API-VERSION``, and ``Authorization: Bearer <ORION_API_KEY>`` when a key is set.
 httpx is imported when the first client is built, so ``import client`` stays cheap.
 
@@ -21,12 +21,12 @@ backoff with jitter (``ORION_API_RETRY_DELAY_SECONDS`` doubled per retry, at mos
 60 s). Retrying is safe because every write is idempotent: flows and concurrency limits are
 upserts, flow runs carry an idempotency key (a fresh one per ``create_flow_run`` call unless
 given), task runs are unique by (flow run, task key, dynamic key), proposed states carry a
-``transition_id`` the server recognises (see :mod:`client.states`), log records carry
+``transition_id`` the server recognises (see :mod:`client.api.states`), log records carry
 client-made ids the server stores once, and a delete retried after a lost answer treats
 "not found" as done. ``resume_flow_run`` retried after a lost answer may report that the run
 is no longer paused.
 
-Errors raise :mod:`client.exceptions` (``ObjectNotFound`` for 404, ``ValidationError`` for 422
+Errors raise :mod:`client.api.exceptions` (``ObjectNotFound`` for 404, ``ValidationError`` for 422
 ...), carrying the server's message; ``ServerUnreachable`` when retries ran out without an
 answer. Retries are logged as warnings on the ``client.http`` logger.
 """
@@ -39,10 +39,11 @@ import uuid
 from dataclasses import replace
 from urllib.parse import quote
 
-from client.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
-from client.objects import APIObject, OrchestrationResult, loads
-from client.settings import get_settings
-from client.states import State
+from client.api.encoding import dumps
+from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
+from client.api.objects import APIObject, OrchestrationResult, loads
+from client.api.settings import get_settings
+from client.api.states import State
 
 __all__ = ["OrionClient", "get_client", "API_VERSION"]
 
@@ -66,24 +67,6 @@ def _import_httpx():
 
         _httpx = httpx
     return _httpx
-
-
-def _json_default(value):
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"Naive datetime {value!r}: give a time zone.")
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, State):
-        return value.to_json()
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r}")
-
-
-def _dumps(body):
-    return json.dumps(body, default=_json_default, separators=(",", ":"), ensure_ascii=False)
 
 
 def _sort_value(sort):
@@ -134,7 +117,7 @@ class OrionClient:
 
     ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)
     to call in-process, or None for ``ORION_API_URL``, or the ephemeral app when that is unset.
-    ``api_key`` overrides ``ORION_API_KEY``; ``settings`` (a :class:`client.settings.Settings`)
+    ``api_key`` overrides ``ORION_API_KEY``; ``settings`` (a :class:`client.api.settings.Settings`)
     replaces the environment; ``httpx_settings`` are extra ``httpx.Client`` arguments (its
     ``headers`` are added to the client's own).
     Use it as a context manager, or call :meth:`close`.
@@ -149,7 +132,7 @@ class OrionClient:
         options = {"timeout": httpx.Timeout(settings.api_timeout)}
         api = api if api is not None else settings.api_url
         if api is None:
-            from client.ephemeral import ephemeral_app
+            from client.api.ephemeral import ephemeral_app
 
             api = ephemeral_app(settings.home_path)
         if isinstance(api, str):
@@ -188,7 +171,7 @@ class OrionClient:
         """Send one API call with retries; return the ``httpx.Response`` of a success.
 
         ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
-        JSON (datetimes, UUIDs and States included). Raises :mod:`client.exceptions` errors.
+        JSON (datetimes, UUIDs and States included). Raises :mod:`client.api.exceptions` errors.
         With ``missing_ok_on_retry`` a 404 answering a retry counts as success (None) when an
         earlier attempt may have done the work (its answer was lost, or a gateway gave up on
         it: 502, 504).
@@ -196,7 +179,7 @@ class OrionClient:
         retries = self.settings.api_retries if retries is None else retries
         kwargs = {"params": params}
         if body is not None:
-            kwargs["content"] = _dumps(body)
+            kwargs["content"] = dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
         attempt = 0
         outcome_unknown = False
@@ -378,7 +361,8 @@ class OrionClient:
         self._call("DELETE", f"flow_runs/{flow_run_id}", missing_ok_on_retry=True)
 
     def set_flow_run_state(self, flow_run_id, state, force=False):
-        """Propose ``state`` (a :class:`client.states.State`); returns the OrchestrationResult."""
+        """Propose ``state`` (a :class:`client.api.states.State`); returns the
+        OrchestrationResult."""
         body = {"state": state.to_json(), "force": force}
         return OrchestrationResult.from_json(
             self._call("POST", f"flow_runs/{flow_run_id}/set_state", body))

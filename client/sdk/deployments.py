@@ -1,7 +1,7 @@
 """Building a deployment from a flow's code: its entrypoint, parameter schema and storage.
 
 ``orion deployment create path/to/file.py:flow_function`` loads the flow with the loader the
-agent's runner uses (:func:`client.run.load_flow`), so what is deployed is exactly what will
+agent's runner uses (:func:`client.agent.run.load_flow`), so what is deployed is exactly what will
 run. The parameter schema is an OpenAPI/JSON schema of the function's signature, shaped as
 Prefect 2's ``parameter_openapi_schema`` (``{"title": "Parameters", "type": "object",
 "properties": {...}, "required": [...]}``, each property with its ``title``, ``position``,
@@ -15,7 +15,7 @@ import types
 import typing
 import uuid
 
-from client.run import FlowLoadError, load_flow
+from client.agent.run import FlowLoadError, load_flow
 
 _SCALARS = {
     str: {"type": "string"},

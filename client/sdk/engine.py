@@ -28,7 +28,7 @@ Subflows: a flow called inside a flow run first creates a task run in the parent
 (Pending), then its own flow run with ``parent_task_run_id``; the server copies each state
 the subflow run gets onto that task run.
 
-Results: a return value is persisted to results storage (see :mod:`client.results`) when
+Results: a return value is persisted to results storage (see :mod:`client.sdk.results`) when
 ``persist_result`` is True, or, when it is None (the default), when something needs it later:
 a task with a ``cache_key_fn`` (a later run reads it back on a cache hit), or a task in a flow
 with retries (a retried flow run reuses the results of its task runs that completed).
@@ -46,8 +46,9 @@ import time
 import traceback
 import weakref
 
-from client import results
-from client.context import (
+from client.api.states import Completed, Crashed, Failed, Pending, Running, State
+from client.sdk import results
+from client.sdk.context import (
     FlowRunContext,
     TaskRunContext,
     current_tags,
@@ -55,9 +56,8 @@ from client.context import (
     get_flow_run_context,
     task_run_scope,
 )
-from client.futures import OrionFuture, Outcome
-from client.logs import flush_logs, run_logger, setup_logging
-from client.states import Completed, Crashed, Failed, Pending, Running, State
+from client.sdk.futures import OrionFuture, Outcome
+from client.sdk.logs import flush_logs, run_logger, setup_logging
 
 _UTC = datetime.timezone.utc
 _engine_log = logging.getLogger("orion.engine")
@@ -150,8 +150,8 @@ def get_sdk_client():
     override = _client_override.get()
     if override is not None:
         return override
-    from client.client import OrionClient
-    from client.settings import get_settings
+    from client.api.client import OrionClient
+    from client.api.settings import get_settings
 
     settings = get_settings()
     with _client_lock:
@@ -563,7 +563,7 @@ def run_flow_run(flow, flow_run, return_state=True):
 def _validated(flow, parameters):
     """``(parameters, None)`` validated against the flow's signature, or ``(parameters,
     error)``."""
-    from client.validation import ParameterTypeError, validate_parameters
+    from client.sdk.validation import ParameterTypeError, validate_parameters
 
     if flow.validate_parameters:
         try:

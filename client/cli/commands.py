@@ -1,5 +1,6 @@
-"""``orion work-queue``, ``concurrency-limit``, ``flow-run`` and ``agent``: API commands.
+"""``orion work-queue``, ``concurrency-limit``, ``flow-run``, ``deployment`` and ``agent``.
 
+The client's part of the ``orion`` command (:mod:`orion_cli` joins it with the server's).
 These commands never touch the database: like Prefect's CLI they talk to the API through
 :class:`client.OrionClient`, so they work against any server (``ORION_API_URL``, with
 ``ORION_API_KEY``) or, with ``ORION_API_URL`` unset, against the ephemeral in-process API on
@@ -18,8 +19,8 @@ import uuid
 import click
 
 from client import OrionClient, get_client
-from client.exceptions import ObjectNotFound, OrionClientError
-from client.states import Cancelling, SetStateStatus, StateType
+from client.api.exceptions import ObjectNotFound, OrionClientError
+from client.api.states import Cancelling, SetStateStatus, StateType
 
 UTC = datetime.timezone.utc
 # Rows `ls` commands show unless told otherwise.
@@ -388,7 +389,7 @@ def agent_start(queues, limit, name, run_once, prefetch_seconds):
     import dataclasses
     import logging
 
-    from client.agent import Agent, AgentSettings
+    from client.agent.agent import Agent, AgentSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
@@ -515,8 +516,8 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
     Re-running it with the same flow and name updates the deployment. Without --storage the
     deployment runs the code where it is (agents must see the same path).
     """
-    from client.deployments import load_entrypoint, parameter_schema, upload_code
-    from client.run import FlowLoadError
+    from client.sdk.deployments import load_entrypoint, parameter_schema, upload_code
+    from client.agent.run import FlowLoadError
 
     if sum(x is not None for x in (cron, interval, rrule)) > 1:
         raise click.ClickException("Give at most one of --cron, --interval and --rrule.")
@@ -597,7 +598,7 @@ def deployment_inspect(name):
 @click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
 def deployment_run(name, params, start_in):
     """Create a flow run of NAME, scheduled now (or --start-in later) for its agents."""
-    from client.states import Scheduled
+    from client.api.states import Scheduled
 
     delay = _duration(start_in) if start_in else datetime.timedelta(0)
     deployment = _deployment(name)
@@ -688,7 +689,3 @@ def deployment_delete(name):
     deployment = _deployment(name)
     _client().delete_deployment(deployment.id)
     click.echo(f"Deleted deployment {name}.")
-
-
-API_GROUPS = (work_queue_group, concurrency_limit_group, flow_run_group, agent_group,
-              deployment_group)

@@ -1,7 +1,7 @@
 """Cache keys for tasks, with Prefect 2's signatures.
 
 A task given ``cache_key_fn`` calls it as ``cache_key_fn(context, parameters)`` before each run:
-``context`` is the :class:`client.context.TaskRunContext` of the run about to start (its
+``context`` is the :class:`client.sdk.context.TaskRunContext` of the run about to start (its
 ``task``, ``flow_run_id`` and ``parameters``; ``task_run`` is None, the run is created together
 with its first state), ``parameters`` maps the task's parameter names to the call's values. A
 string return value is the cache key; None means "do not cache this call". When a COMPLETED

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 
-from client.context import get_flow_run_context, get_run_context, get_task_run_context
+from client.sdk.context import get_flow_run_context, get_run_context, get_task_run_context
 
 _UTC = datetime.timezone.utc
 _RECORD_OVERHEAD_BYTES = 200

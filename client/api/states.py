@@ -18,6 +18,8 @@ import datetime
 import enum
 import uuid
 
+from client.api.encoding import json_value
+
 __all__ = [
     "StateType", "TERMINAL_STATES", "State", "StateDetails", "SetStateStatus",
     "parse_datetime", "Scheduled", "Late", "AwaitingRetry", "Resuming", "Pending", "Running",
@@ -60,16 +62,6 @@ def parse_datetime(value):
     if value is None or isinstance(value, datetime.datetime):
         return value
     return _fromisoformat(value)
-
-
-def _json_value(value):
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"Naive datetime {value!r} in state details: give a time zone.")
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
 
 
 _DETAIL_TIMES = frozenset({"scheduled_time", "cache_expiration", "pause_timeout"})
@@ -133,7 +125,7 @@ class State:
             "name": self.name,
             "message": self.message,
             "data": self.data,
-            "state_details": {k: _json_value(v) for k, v in self.state_details.items()},
+            "state_details": {k: json_value(v) for k, v in self.state_details.items()},
         }
 
     def copy(self, **changes):
@@ -195,7 +187,7 @@ def _details(state_details, **values):
     details = dict(state_details or ())
     for key, value in values.items():
         if value is not None:
-            details[key] = _json_value(value)
+            details[key] = json_value(value)
     return details
 
 

@@ -15,7 +15,7 @@ import inspect
 import types
 import typing
 
-from client.callables import split_parameters
+from client.sdk.callables import split_parameters
 
 
 class ParameterTypeError(TypeError):

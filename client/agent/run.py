@@ -1,11 +1,11 @@
-"""Run one deployed flow run in this process: ``python -m client.run FLOW_RUN_ID``.
+"""Run one deployed flow run in this process: ``python -m client.agent.run FLOW_RUN_ID``.
 
 This is what an agent starts for each run it claims. It reads the run and its deployment,
 fetches the flow's code from the deployment's ``path`` (a local folder, or an fsspec URL such
 as ``s3://bucket/flows`` or ``file:///srv/flows``, copied into a temporary folder), loads the
 deployment's ``entrypoint`` (``path/to/file.py:flow_function``, relative to that folder,
 which becomes the working directory and joins ``sys.path``) and runs the flow in the existing
-run with the run's parameters under the SDK engine (:func:`client.engine.run_flow_run`).
+run with the run's parameters under the SDK engine (:func:`client.sdk.engine.run_flow_run`).
 
 Exit status: 0 when the run ends Completed, 1 otherwise. When the code cannot be fetched or
 loaded the run is proposed Failed with the reason before exiting 1, so the agent only has to
@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from client import get_client
-from client.states import Failed
+from client.api.states import Failed
 
 log = logging.getLogger("orion.run")
 
@@ -47,7 +47,7 @@ def fetch_code(path, into):
 
 def load_flow(folder, entrypoint):
     """The ``@flow`` object named by ``entrypoint`` (``file.py:name``) in ``folder``."""
-    from client.flows import Flow
+    from client.sdk.flows import Flow
 
     if not entrypoint or ":" not in entrypoint:
         raise FlowLoadError(f"The deployment's entrypoint {entrypoint!r} is not "
@@ -73,7 +73,7 @@ def load_flow(folder, entrypoint):
 
 def run(flow_run_id):
     """Run the flow run; returns the process exit status (see the module docstring)."""
-    from client.engine import run_flow_run
+    from client.sdk.engine import run_flow_run
 
     orion = get_client()
     flow_run = orion.read_flow_run(flow_run_id)
@@ -96,7 +96,7 @@ def run(flow_run_id):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m client.run FLOW_RUN_ID", file=sys.stderr)
+        print("usage: python -m client.agent.run FLOW_RUN_ID", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request

@@ -2,7 +2,7 @@
 
 Inside a flow run, calling a task runs it as a task run and returns its result (or raises
 its exception); ``task.submit(...)`` hands it to the flow's task runner and returns an
-:class:`client.futures.OrionFuture`; ``task.map(...)`` submits one run per element.
+:class:`client.sdk.futures.OrionFuture`; ``task.map(...)`` submits one run per element.
 Arguments may be futures (their results are passed, and the dependency is recorded), and
 ``wait_for=[...]`` adds dependencies without passing data. Outside a flow run (or inside
 another task run) a task is a plain function call.
@@ -10,9 +10,9 @@ another task run) a task is a plain function call.
 import datetime
 import functools
 
-from client.callables import bind_arguments, call_with_parameters, split_parameters
-from client.context import get_flow_run_context, get_task_run_context
-from client.futures import OrionFuture
+from client.sdk.callables import bind_arguments, call_with_parameters, split_parameters
+from client.sdk.context import get_flow_run_context, get_task_run_context
+from client.sdk.futures import OrionFuture
 
 __all__ = ["Task", "task", "unmapped"]
 
@@ -89,7 +89,7 @@ class Task:
     def __call__(self, *args, wait_for=None, **kwargs):
         """Run as a task run of the current flow run and return its result (raise its
         exception); a plain call outside flow runs."""
-        from client.engine import run_task
+        from client.sdk.engine import run_task
 
         context = self._flow_context()
         if context is None:
@@ -101,7 +101,7 @@ class Task:
 
     def submit(self, *args, wait_for=None, **kwargs):
         """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
-        from client.engine import run_task
+        from client.sdk.engine import run_task
 
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:

@@ -2,7 +2,7 @@
 
 Same names as the server's settings where both sides have one (``ORION_HOME``, ``ORION_API_KEY``).
 Nothing here reads the environment at import time: :func:`get_settings` does, and every
-:class:`client.client.OrionClient` calls it when it is built (unless given settings).
+:class:`client.api.client.OrionClient` calls it when it is built (unless given settings).
 
 | variable | default | meaning |
 |---|---|---|

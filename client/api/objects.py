@@ -4,13 +4,13 @@ Every JSON object the client returns is an :class:`APIObject`: a ``dict`` (so it
 serialisable as is, and ``run["id"]`` works) whose attributes read its keys. Attribute access
 converts what users compare and compute with: time fields (``created``, ``start_time``,
 ``expected_start_time``, ``timestamp`` ...) read as aware datetimes, and ``state`` reads as a
-:class:`client.states.State`. Ids stay strings and durations stay float seconds
+:class:`client.api.states.State`. Ids stay strings and durations stay float seconds
 (``total_run_time``, ``estimated_run_time``). Nothing is converted until it is read, so a page
 of 200 runs costs one ``json.loads``.
 """
 import json
 
-from client.states import SetStateStatus, State, parse_datetime
+from client.api.states import SetStateStatus, State, parse_datetime
 
 __all__ = ["APIObject", "OrchestrationResult", "loads"]
 

@@ -3,13 +3,13 @@
 Calling a flow creates a flow run, runs the function in it and returns the function's return
 value, which is also the result of the run's final state (futures in it are resolved). A
 failed run raises the function's exception; with ``return_state=True`` the call returns the
-final :class:`client.states.State` instead. A flow called inside a flow run is a subflow: a
+final :class:`client.api.states.State` instead. A flow called inside a flow run is a subflow: a
 child flow run, represented in the parent run by a task run.
 """
 import functools
 
-from client.callables import bind_arguments, call_with_parameters
-from client.futures import SequentialTaskRunner
+from client.sdk.callables import bind_arguments, call_with_parameters
+from client.sdk.futures import SequentialTaskRunner
 
 __all__ = ["Flow", "flow"]
 
@@ -67,7 +67,7 @@ class Flow:
 
     def __call__(self, *args, return_state=False, **kwargs):
         """Run the flow as a flow run; return its result (or its final state)."""
-        from client.engine import run_flow
+        from client.sdk.engine import run_flow
 
         return run_flow(self, bind_arguments(self.fn, args, kwargs), return_state)
 
@@ -85,9 +85,9 @@ def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
       AwaitingRetry while retries remain, and the run goes again in this process;
     - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
     - ``validate_parameters`` (default True): parameters are checked against the type hints
-      (see :mod:`client.validation`); a mismatch fails the run with a clear message;
+      (see :mod:`client.sdk.validation`); a mismatch fails the run with a clear message;
     - ``task_runner``: ``SequentialTaskRunner()`` (default) or ``ThreadPoolTaskRunner(n)``;
-    - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.results`;
+    - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.sdk.results`;
       tasks inherit them unless they set their own.
     """
     options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
