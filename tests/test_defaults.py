@@ -7,7 +7,7 @@ import pytest
 
 from app.config import load_config
 from app.services.scheduler import mark_late_runs
-from client.agent import JITTER, AgentSettings
+from client.agent.agent import JITTER, AgentSettings
 
 # Seconds a healthy agent's poll may take from asking for due runs to the run's claim
 # (PENDING accepted): a few round trips and starting earlier claims' processes.

@@ -13,15 +13,8 @@ from peewee import (
     UUIDField,
 )
 
+from app.clock import UTC, utcnow
 from app.db import database
-
-UTC = datetime.timezone.utc
-
-
-def utcnow():
-    """The current time, timezone-aware in UTC."""
-    return datetime.datetime.now(UTC)
-
 
 class UTCDateTimeField(DateTimeField):
     """A timestamp stored as naive UTC and returned timezone-aware.

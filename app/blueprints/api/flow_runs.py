@@ -3,7 +3,7 @@ from flask import current_app, g
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
-from app.models import utcnow
+from app.clock import utcnow
 from app.schemas.actions import (
     FlowRunCreateSchema,
     FlowRunHistorySchema,

@@ -33,7 +33,7 @@ from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.exceptions import ObjectNotFound
-from app.models import utcnow
+from app.clock import utcnow
 from app.schemas.core import estimated_run_time
 from app.states import STATE_TYPE_VALUES
 

@@ -9,7 +9,7 @@ from werkzeug.datastructures import MultiDict
 from app.blueprints.ui import BadParameter, bp, is_fragment_request, local_path, render
 from app.blueprints.ui import params
 from app.blueprints.ui.run_filter import RUNS_PER_PAGE, runs_filter
-from app.models import utcnow
+from app.clock import utcnow
 from app.services import bulk, dashboard
 
 # action -> (verb, past tense)

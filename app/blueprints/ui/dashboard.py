@@ -6,7 +6,7 @@ from flask import request
 
 from app.blueprints.ui import BadParameter, bp, render
 from app.blueprints.ui import params
-from app.models import utcnow
+from app.clock import utcnow
 from app.services import dashboard, rollups, work_queues
 
 # How many rows each dashboard list shows.

@@ -17,7 +17,7 @@ from app.blueprints.ui import BadParameter, bp, local_path, page_url, render
 from app.blueprints.ui import params
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
-from app.models import utcnow
+from app.clock import utcnow
 from app.schemas.core import estimated_run_time
 from app.schemas.deployments import DeploymentFlowRunCreateSchema
 from app.services import dashboard, deployments, flows

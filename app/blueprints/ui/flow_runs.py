@@ -14,7 +14,7 @@ from app.blueprints.ui.run_filter import (
     runs_filter,
     saved_search_url,
 )
-from app.models import utcnow
+from app.clock import utcnow
 from app.schemas.core import upstream_task_runs
 from app.services import dashboard, flow_runs, flows, saved_searches, states
 

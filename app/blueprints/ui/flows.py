@@ -7,7 +7,7 @@ from flask import request, url_for
 from app.blueprints.ui import bp, page_url, render
 from app.blueprints.ui import params
 from app.blueprints.ui.run_filter import MAX_PAGE, RUNS_PER_PAGE
-from app.models import utcnow
+from app.clock import utcnow
 from app.services import dashboard, deployments, flow_runs, flows
 
 FLOWS_PER_PAGE = 50

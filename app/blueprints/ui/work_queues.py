@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from app.blueprints.ui import bp, local_path, render
 from app.exceptions import ObjectAlreadyExists
-from app.models import utcnow
+from app.clock import utcnow
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
 from app.services import dashboard, work_queues
 
