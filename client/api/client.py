@@ -43,7 +43,7 @@ from client.api.encoding import dumps
 from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
 from client.api.objects import APIObject, OrchestrationResult, loads
 from client.api.settings import get_settings
-from client.api.states import State
+from client.api.states import Scheduled, State
 
 __all__ = ["OrionClient", "get_client", "API_VERSION"]
 
@@ -612,11 +612,13 @@ class OrionClient:
     def create_flow_run_from_deployment(self, deployment_id, state=None, parameters=None,
                                         idempotency_key=None):
         """A flow run of the deployment (its parameters updated with ``parameters``), in
-        ``state`` (default Pending); idempotent on ``idempotency_key`` (a fresh one by
-        default, so a retried call returns the same run)."""
-        body = {"idempotency_key": idempotency_key or str(uuid.uuid4())}
-        if state is not None:
-            body["state"] = state.to_json()
+        ``state`` (default Scheduled for now, so the deployment's agents pick it up, as
+        Prefect's client does); idempotent on ``idempotency_key`` (a fresh one by default, so a
+        retried call returns the same run)."""
+        body = {
+            "idempotency_key": idempotency_key or str(uuid.uuid4()),
+            "state": (state or Scheduled()).to_json(),
+        }
         if parameters is not None:
             body["parameters"] = parameters
         return self._call("POST", f"deployments/{deployment_id}/create_flow_run", body)

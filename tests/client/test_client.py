@@ -91,6 +91,15 @@ def test_create_flow_run_from_a_flow_object_and_idempotency(orion):
     assert scheduled.next_scheduled_start_time == at and scheduled.expected_start_time == at
 
 
+def test_a_run_from_a_deployment_is_scheduled_for_now_unless_a_state_is_given(orion, flow_id):
+    deployment = orion.create_deployment(flow_id, "nightly", work_queue_name="q")
+    run = orion.create_flow_run_from_deployment(deployment.id)
+    assert run.state.type == StateType.SCHEDULED
+    assert run.work_queue_name == "q"
+    pending = orion.create_flow_run_from_deployment(deployment.id, state=Pending())
+    assert pending.state.type == StateType.PENDING
+
+
 def test_flow_run_reads_updates_and_deletes(orion, flow_id):
     runs = [orion.create_flow_run(flow_id, name=f"r{i}", tags=["even"] if i % 2 == 0 else [])
             for i in range(3)]
