@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "python-dateutil==4.0.0",
     "fsspec==2026.9.0",
     "httpx==0.28.1",
+    "pydantic==2.14.3",
 ]
 
 TEST_REQUIRES = [

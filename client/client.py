@@ -39,6 +39,7 @@ import uuid
 from dataclasses import replace
 from urllib.parse import quote
 
+from client.blocks.api import BlocksAPI
 from client.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
 from client.objects import APIObject, OrchestrationResult, loads
 from client.settings import get_settings
@@ -129,7 +130,7 @@ def _retry_after(response):
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-class OrionClient:
+class OrionClient(BlocksAPI):
     """A synchronous Orion API client (see the module docstring).
 
     ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)
