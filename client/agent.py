@@ -11,9 +11,10 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
 3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
    and name (the server records the agent), and claims each by proposing PENDING: the run is
    its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
-   limit, ABORTs it, and the run is left alone). It then starts ``python -m client.run
-   FLOW_RUN_ID`` in a new session (:mod:`client.run` fetches the code and runs the flow) and
-   records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
+   limit, ABORTs it, and the run is left alone). It then starts the run on the run's
+   infrastructure block (``infrastructure_document_id``; default: a ``Process``, which runs
+   ``python -m client.run FLOW_RUN_ID`` in a new session: :mod:`client.run` fetches the code
+   and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
    Failed. ``--limit`` caps how many runs it has going at once.
 
 Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
@@ -32,7 +33,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -114,6 +114,7 @@ class Agent:
             settings=dataclasses.replace(get_settings(),
                                          api_retries=min(get_settings().api_retries, 2)))
         self.children = {}
+        self._infrastructures = {}
         self.claimed = []
         self.stopping = False
         self._queues = []
@@ -212,26 +213,45 @@ class Agent:
             self.claimed.append(run.id)
             log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name,
                      queue.name)
-            self.submit(run.id)
+            self.submit(run.id, run.get("infrastructure_document_id"))
 
-    def submit(self, flow_run_id):
-        """Start the run's process and record its pid; Failed if it cannot start."""
+    def submit(self, flow_run_id, infrastructure_document_id=None):
+        """Start the run on its infrastructure block (default: a local ``Process``) and
+        record its ``host:pid``; Failed if the block cannot be loaded or the run started."""
+        from client.blocks.core import BlockLoadError
+        from client.infrastructure.base import InfrastructureError
+
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "client.run", flow_run_id], env=self._child_env(),
-                start_new_session=True)
-        except OSError as error:
+            infrastructure = self._infrastructure(infrastructure_document_id)
+            handle = infrastructure.start(flow_run_id, env=self._child_env())
+        except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
             self.client.set_flow_run_state(
-                flow_run_id, Failed(message=f"Submission failed: the flow run process could "
-                                            f"not start: {error}"))
+                flow_run_id, Failed(message=f"Submission failed: {error}"))
             return
-        self.children[flow_run_id] = Child(flow_run_id, process)
-        self.client.update_flow_run(flow_run_id,
-                                    infrastructure_pid=f"{self._host}:{process.pid}")
+        self.children[flow_run_id] = Child(flow_run_id, handle.popen)
+        self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
+
+    def _infrastructure(self, document_id):
+        """The infrastructure block saved as ``document_id`` (cached), or a default
+        ``Process`` for runs whose deployment names none."""
+        from client.blocks.core import Block, BlockLoadError
+        from client.infrastructure.process import Process
+
+        if document_id is None:
+            return Process()
+        if document_id not in self._infrastructures:
+            block = Block.load_by_id(document_id, client=self.client)
+            if not isinstance(block, Process):
+                raise BlockLoadError(
+                    f"The deployment's infrastructure block is a "
+                    f"{block.get_block_type_slug()!r}; this agent runs 'process' blocks only.")
+            self._infrastructures[document_id] = block
+        return self._infrastructures[document_id]
 
     def _child_env(self):
-        env = dict(os.environ)
+        """What a flow run process needs besides this process's environment."""
+        env = {}
         if not self.client.api_url.startswith("http://ephemeral-orion"):
             env["ORION_API_URL"] = self.client.api_url
         if self.client.settings.api_key:

@@ -30,11 +30,12 @@ def test_lossless_coercions():
 
 @pytest.mark.parametrize("params, message", [
     ({"n": "seven"}, "Flow 'f' parameter 'n': expected int, got str (value 'seven')"),
-    ({"n": True}, "parameter 'n': expected int, got bool"),
+    ({"n": 1.5}, "parameter 'n': expected int, got float (value 1.5): Input should be a "
+                 "valid integer, got a number with a fractional part"),
     ({"n": 1, "name": 5}, "parameter 'name': expected Optional[str], got int"),
-    ({"n": 1, "items": [1, "x"]}, "parameter 'items': expected int, got str"),
+    ({"n": 1, "items": [1, "x"]}, "parameter 'items': at [1]: Input should be a valid integer"),
     ({"n": 1, "mode": "c"}, "parameter 'mode': expected one of ['a', 'b']"),
-    ({"n": 1, "pair": [1]}, "parameter 'pair': expected 2 items, got 1"),
+    ({"n": 1, "pair": [1]}, "parameter 'pair': at [1]: Field required"),
     ({}, "Flow 'f': missing a required argument: 'n'"),
     ({"n": 1, "bogus": 2}, "Flow 'f' got unexpected parameters: bogus"),
 ])
