@@ -75,7 +75,7 @@ class Process(Infrastructure):
                 stdout=output, stderr=output, start_new_session=True)
         except OSError as error:
             raise InfrastructureError(
-                f"The flow run process could not start ({command[0]!r}): {error}") from error
+                f"the flow run process could not start: {error}") from error
         return ProcessHandle(f"{socket.gethostname()}:{popen.pid}", popen)
 
     def wait(self, handle):
