@@ -64,6 +64,11 @@ def parameters_model(fn):
     return create_model("Parameters", __config__=config, **fields), names
 
 
+# Endings of the pydantic error types that mean "not of the expected type".
+_TYPE_ERRORS = ("_type", "_parsing", "_instance_of", "_from_float", "_from_datetime_inexact",
+                "_class_of", "union_tag_invalid")
+
+
 def _describe(error, hint):
     """``(what went wrong, pydantic's detail or None)`` for a pydantic error, in our words
     when it is about the parameter itself."""
@@ -73,6 +78,8 @@ def _describe(error, hint):
         return f"at {where}: {error['msg']}", None
     if error["type"] == "literal_error":
         return f"expected one of {list(typing.get_args(hint))!r}", None
+    if not error["type"].endswith(_TYPE_ERRORS):  # a constraint: the type was right
+        return error["msg"], None
     got = type(error["input"]).__name__
     return f"expected {_type_name(hint)}, got {got}", error["msg"]
 
@@ -139,13 +146,16 @@ def parameter_schema(fn):
 
 
 def _schema_field_by_field(model):
-    from pydantic import TypeAdapter
+    from pydantic import ConfigDict, TypeAdapter
     from pydantic.errors import PydanticInvalidForJsonSchema
 
+    config = ConfigDict(arbitrary_types_allowed=True)
     properties, required, definitions = {}, [], {}
     for field in model.model_fields.values():
+        hint = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata \
+            else field.annotation
         try:
-            schema = TypeAdapter(field.annotation).json_schema()
+            schema = TypeAdapter(hint, config=config).json_schema()
         except PydanticInvalidForJsonSchema:
             schema = {}
         definitions.update(schema.pop("$defs", {}))
