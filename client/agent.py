@@ -114,7 +114,6 @@ class Agent:
             settings=dataclasses.replace(get_settings(),
                                          api_retries=min(get_settings().api_retries, 2)))
         self.children = {}
-        self._infrastructures = {}
         self.claimed = []
         self.stopping = False
         self._queues = []
@@ -233,21 +232,20 @@ class Agent:
         self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
 
     def _infrastructure(self, document_id):
-        """The infrastructure block saved as ``document_id`` (cached), or a default
-        ``Process`` for runs whose deployment names none."""
+        """The infrastructure block saved as ``document_id`` (read for every run, so an
+        edited block applies to the next run), or a default ``Process`` for runs whose
+        deployment names none."""
         from client.blocks.core import Block, BlockLoadError
         from client.infrastructure.process import Process
 
         if document_id is None:
             return Process()
-        if document_id not in self._infrastructures:
-            block = Block.load_by_id(document_id, client=self.client)
-            if not isinstance(block, Process):
-                raise BlockLoadError(
-                    f"The deployment's infrastructure block is a "
-                    f"{block.get_block_type_slug()!r}; this agent runs 'process' blocks only.")
-            self._infrastructures[document_id] = block
-        return self._infrastructures[document_id]
+        block = Block.load_by_id(document_id, client=self.client)
+        if not isinstance(block, Process):
+            raise BlockLoadError(
+                f"The deployment's infrastructure block is a {block.get_block_type_slug()!r};"
+                " this agent runs 'process' blocks only.")
+        return block
 
     def _child_env(self):
         """What a flow run process needs besides this process's environment."""

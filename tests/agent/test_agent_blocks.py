@@ -85,3 +85,31 @@ def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, m
     String(value="text").save("plain", client=orion, overwrite=True)
     status, out = build(agents, tmp_path, f"{tmp_path / 'where.py'}:where", "-n", "bad", *args)
     assert status != 0 and message in out, out
+
+
+def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, agents,
+                                                                         tmp_path):
+    """A deployment on a ``docker-container`` block (saved by Prefect, say): the agent
+    claims the run and fails it, naming the block type."""
+    (tmp_path / "where.py").write_text(FLOW)
+    (tmp_path / "data.txt").write_text("local")
+    block_type = orion.read_block_type_by_slug("docker-container")
+    [schema] = [s for s in orion.read_block_schemas() if s.block_type_id == block_type.id]
+    suffix = uuid.uuid4().hex[:6]
+    docker = orion.create_block_document({
+        "name": f"docker-{suffix}", "data": {"image": "python:3.11"},
+        "block_schema_id": schema.id, "block_type_id": block_type.id})
+    queue = f"docker-{suffix}"
+    flow_id = orion.create_flow_from_name("where")
+    deployment = orion.create_deployment(flow_id, f"docker-{suffix}", path=str(tmp_path),
+                                         entrypoint="where.py:where", work_queue_name=queue,
+                                         infrastructure_document_id=docker.id)
+    [run_id] = due_runs(orion, deployment, 1)
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 60, "FAILED")
+    run = orion.read_flow_run(run_id)
+    assert run.state.message == (
+        "Submission failed: Block document 'docker-" + suffix + "' is of type "
+        "'docker-container', which no imported block class implements.")
+    assert run.infrastructure_pid is None
+    assert agents.stop(agent) == 0
