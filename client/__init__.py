@@ -16,7 +16,9 @@
 The SDK: ``client.flows``, ``client.tasks``, ``client.engine`` (how runs are orchestrated),
 ``client.futures`` (futures and task runners), ``client.results`` (results storage),
 ``client.logs`` (run loggers and log shipping), ``client.context`` (run contexts, ``tags``),
-``client.caching`` (cache keys), ``client.validation`` (parameter checks).
+``client.caching`` (cache keys), ``client.validation`` (parameter checks), ``client.blocks``
+(blocks: configuration saved on the server) and ``client.infrastructure`` (where deployed
+runs execute); pydantic is imported only by the last three, when first used.
 
 ``from client import get_client`` gives an :class:`OrionClient` (``client.client``) with one
 method per API endpoint, configured by ``ORION_*`` environment variables read when it is made
