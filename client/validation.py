@@ -91,8 +91,6 @@ def validate_parameters(fn, parameters, flow_name):
     ``*args``/``**kwargs`` parameters keep their list/dict of values. Raises
     :class:`ParameterTypeError` with a message naming the flow and the parameter.
     """
-    from pydantic import ValidationError
-
     signature = inspect.signature(fn)
     positional, keywords = split_parameters(fn, parameters)
     known = set(signature.parameters)
@@ -108,10 +106,18 @@ def validate_parameters(fn, parameters, flow_name):
     except TypeError as exc:
         raise ParameterTypeError(f"Flow {flow_name!r}: {exc}") from None
     bound.apply_defaults()
+    hints = _hints(fn)
+    to_check = {name: value for name, value in bound.arguments.items()
+                if signature.parameters[name].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                           inspect.Parameter.VAR_KEYWORD) and (
+                    signature.parameters[name].default is inspect.Parameter.empty
+                    or value is not signature.parameters[name].default)}
+    if not any(hints.get(name, typing.Any) is not typing.Any for name in to_check):
+        # Nothing to check: flows without type hints need no model (nor pydantic's import).
+        return dict(bound.arguments)
+    from pydantic import ValidationError
+
     model, fields = parameters_model(fn)
-    to_check = {name: value for name, value in bound.arguments.items() if name in fields and (
-        signature.parameters[name].default is inspect.Parameter.empty
-        or value is not signature.parameters[name].default)}
     try:
         checked = model.model_validate(to_check)
     except ValidationError as exc:

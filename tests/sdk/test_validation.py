@@ -121,3 +121,16 @@ def test_types_without_a_json_schema_accept_anything_in_the_schema():
     assert validate_parameters(g, {"thing": value}, "g")["thing"] is value
     with pytest.raises(ParameterTypeError, match="parameter 'thing': expected Opaque"):
         validate_parameters(g, {"thing": 3}, "g")
+
+
+def test_flows_without_hints_need_no_pydantic():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom client.validation import validate_parameters\n"
+            "def f(a, b=2): pass\n"
+            "assert validate_parameters(f, {'a': 1}, 'f') == {'a': 1, 'b': 2}\n"
+            "print('pydantic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
