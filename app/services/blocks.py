@@ -1,7 +1,8 @@
 """Blocks: block types, block schemas and block documents (Prefect 2.7's blocks API).
 
 - **Types** are unique by name and by slug. Protected types (the system ones Prefect's server
-  protects) cannot be changed, deleted, nor have their schemas deleted (Forbidden).
+  protects) cannot be deleted nor have their schemas deleted (Forbidden); their name and
+  slug never change, their descriptive fields may (see :func:`update_block_type`).
 - **Schemas** are JSON schemas (as pydantic v1 writes them for a Prefect ``Block``), unique by
   ``(checksum, version)``; creating one that exists returns it. The checksum is Prefect's
   (:func:`schema_checksum`), so clients find schemas by the checksum they compute. Fields are
@@ -26,8 +27,8 @@ import json
 import os
 import uuid
 from dataclasses import dataclass, field
+from functools import cache
 
-from jsonschema import Draft7Validator, validators
 from peewee import SQL, fn
 
 from app.db import database
@@ -207,7 +208,13 @@ def _properties(validator, properties, instance, schema):
                                          schema_path=name)
 
 
-_BlockDataValidator = validators.extend(Draft7Validator, {"properties": _properties})
+@cache
+def _validator_class():
+    """Draft 7 with :func:`_properties`; jsonschema is imported here, when first needed, as
+    its import takes a third of a second that a server start need not spend."""
+    from jsonschema import Draft7Validator, validators
+
+    return validators.extend(Draft7Validator, {"properties": _properties})
 
 
 def _error_message(error):
@@ -227,7 +234,7 @@ def validate_data(fields, data):
     refuses; the message describes the rule, never the value."""
     if not fields:
         return
-    error = next(iter(sorted(_BlockDataValidator(fields).iter_errors(data),
+    error = next(iter(sorted(_validator_class()(fields).iter_errors(data),
                              key=lambda e: list(map(str, e.absolute_path)))), None)
     if error is None:
         return
@@ -281,14 +288,17 @@ def read_block_types(body):
 
 
 def update_block_type(block_type_id, changes):
-    """Change a block type's descriptive fields; Forbidden for a protected type unless the
-    change changes nothing."""
+    """Change a block type's descriptive fields (logo, documentation URL, description, code
+    example); ObjectNotFound if it does not exist.
+
+    Protected types take these changes too, as on Prefect's own server: every Prefect client
+    registering its ``Block`` class sends its version's description and logo (2.20's differ
+    from 2.7's), and refusing them would stop that client saving a ``Secret``. What
+    protection keeps is the type's identity (name, slug, which no update can change), its
+    schemas and its existence.
+    """
     with database.atomic():
-        block_type = read_block_type(block_type_id)
-        changes = {k: v for k, v in changes.items() if getattr(block_type, k) != v}
-        if changes and block_type.is_protected:
-            raise Forbidden(f"Block type {block_type.slug!r} is protected and cannot be "
-                            f"changed ({', '.join(sorted(changes))}).")
+        read_block_type(block_type_id)
         if changes:
             (BlockType.update(updated=utcnow(), **changes)
              .where(BlockType.id == block_type_id).execute())
@@ -699,19 +709,20 @@ def _system_blocks():
 
 def install_system_block_types():
     """Register the system block types and their schemas (app/data/system_blocks.json):
-    create the missing ones, bring the types' fields up to date. Idempotent and safe to run
-    concurrently. Returns how many types or schemas were created or changed."""
+    create the missing ones and mark the types protected as Prefect does. The descriptive
+    fields of a type that exists are left as they are (a client may have synced its own).
+    Idempotent and safe to run concurrently; returns how many rows were created or changed.
+    """
     changed = 0
     now = utcnow()
     with database.atomic():
         for entry in _system_blocks():
             spec = entry["block_type"]
-            (BlockType.insert(id=uuid.uuid4(), created=now, updated=now, **spec)
-             .on_conflict_ignore().execute())
+            changed += (BlockType.insert(id=uuid.uuid4(), created=now, updated=now, **spec)
+                        .on_conflict_ignore().as_rowcount().execute()) or 0
             block_type = BlockType.get(BlockType.slug == spec["slug"])
-            stale = {k: v for k, v in spec.items() if getattr(block_type, k) != v}
-            if stale:
-                (BlockType.update(updated=now, **stale)
+            if block_type.is_protected != spec["is_protected"]:
+                (BlockType.update(updated=now, is_protected=spec["is_protected"])
                  .where(BlockType.id == block_type.id).execute())
                 changed += 1
             schema = entry["block_schema"]

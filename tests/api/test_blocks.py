@@ -138,21 +138,32 @@ class TestProtectedTypes:
                          "smb", "process", "docker-container", "kubernetes-job", "secret",
                          "json", "string", "date-time", "slack-webhook", "webhook"}
 
-    def test_protected_type_cannot_be_changed_or_deleted(self, system):
+    def test_protected_type_cannot_be_deleted_nor_its_schemas(self, system):
         secret = system.get("/api/block_types/slug/secret").get_json()
         assert secret["is_protected"] is True
-        response = system.patch(f"/api/block_types/{secret['id']}",
-                                json={"description": "mine now"})
+        response = system.delete(f"/api/block_types/{secret['id']}")
         assert response.status_code == 403
         assert "protected" in response.get_json()["detail"]
-        # Sending back what is stored changes nothing and is allowed.
-        assert system.patch(f"/api/block_types/{secret['id']}",
-                            json={"description": secret["description"]}).status_code == 204
-        assert system.delete(f"/api/block_types/{secret['id']}").status_code == 403
         schema = system.post("/api/block_schemas/filter", json={"block_schemas": {
             "block_type_id": {"any_": [secret["id"]]}}}).get_json()[0]
         assert system.delete(f"/api/block_schemas/{schema['id']}").status_code == 403
         assert system.get("/api/block_types/slug/secret").get_json() == secret
+
+    def test_protected_type_takes_descriptive_changes_but_keeps_its_identity(self, system):
+        """A Prefect 2.20 client registering ``Secret`` syncs its own logo and description
+        (Prefect's server allows it); name, slug and protection cannot be changed."""
+        secret = system.get("/api/block_types/slug/secret").get_json()
+        url = f"/api/block_types/{secret['id']}"
+        assert system.patch(url, json={"logo_url": "https://example.com/new.png"}
+                            ).status_code == 204
+        for field in ("name", "slug", "is_protected"):
+            assert_422(system.patch(url, json={field: "x"}), "body", field)
+        # A restart (install) keeps the synced fields and the protection.
+        assert system.post("/api/block_types/install_system_block_types").status_code == 200
+        after = system.get(url).get_json()
+        assert after["logo_url"] == "https://example.com/new.png"
+        assert (after["name"], after["slug"], after["is_protected"]) == ("Secret", "secret",
+                                                                         True)
 
 
 class TestBlockSchemas:

@@ -59,8 +59,7 @@ class BlockTypeById(MethodView):
     @block_types.arguments(BlockTypeUpdateSchema)
     @block_types.response(204)
     def patch(self, changes, block_type_id):
-        """Change a block type's logo, documentation URL, description or code example
-        (403 for a protected type)."""
+        """Change a block type's logo, documentation URL, description or code example."""
         blocks.update_block_type(block_type_id, changes)
         return no_content()
 
