@@ -29,6 +29,7 @@ saved or loaded first; loading resolves both. ``save``, ``load`` and
 client (the one flows use, configured by ``ORION_*`` variables).
 """
 import abc
+import enum
 import hashlib
 import inspect
 import json
@@ -107,6 +108,13 @@ class _PydanticV1Schema(GenerateJsonSchema):
             json_schema.pop("default")
         return json_schema
 
+    def enum_schema(self, schema):
+        # pydantic 1: the enum's docstring (else "An enumeration.") and its values, no type
+        cls = schema["cls"]
+        return {"title": cls.__name__,
+                "description": inspect.cleandoc(cls.__doc__ or "An enumeration."),
+                "enum": [to_jsonable_python(member.value) for member in schema["members"]]}
+
     def literal_schema(self, schema):
         values = [to_jsonable_python(v.value if hasattr(v, "value") else v)
                   for v in schema["expected"]]
@@ -166,10 +174,15 @@ def _block_schema_extra(schema, cls):
             refs = [t._schema_reference() for t in blocks]
             references[name] = refs[0] if len(refs) == 1 else refs
         prop = schema.get("properties", {}).get(name)
-        if prop is not None and "$ref" in prop:
-            # pydantic 1 wrote a titled reference to a model as {"title", "allOf": [$ref]}
+        if prop is not None and "$ref" in prop and (len(prop) > 1 or field.title):
+            # pydantic 1 wrote a reference with a description, a default or an explicit title
+            # as {"title", ..., "allOf": [$ref]}, leaving out the title of an enum unless it
+            # was given; a bare reference stays bare.
             ref = prop.pop("$ref")
-            prop.setdefault("title", _field_title(name, field))
+            enums = [t for t in _annotation_types(field.annotation)
+                     if inspect.isclass(t) and issubclass(t, enum.Enum)]
+            if field.title or not enums:
+                prop["title"] = _field_title(name, field)
             prop["allOf"] = [{"$ref": ref}]
 
 

@@ -2,6 +2,7 @@
 them, save/load of every built-in block, secrets that never print, nested blocks, and results
 stored through blocks."""
 import datetime
+import enum
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import typing
 import uuid
 
 import pytest
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from client import flow, task
 from client.blocks import (
@@ -23,7 +24,7 @@ SYSTEM_BLOCKS = os.path.join(os.path.dirname(__file__), "..", "..", "app", "data
 OURS = [LocalFileSystem, RemoteFileSystem, Secret, JSON, String, DateTime, Process]
 
 
-class Vault(Block):
+class Safe(Block):
     """A made-up service with a secret and a nested block.
 
     Args:
@@ -65,8 +66,8 @@ def test_built_in_schemas_are_prefect_2_7_12s(cls):
 
 
 def test_a_block_schema_has_prefects_block_keys():
-    fields = Vault.model_json_schema_v1()
-    assert fields["block_type_slug"] == "vault"
+    fields = Safe.model_json_schema_v1()
+    assert fields["block_type_slug"] == "safe"
     assert fields["description"] == "A made-up service with a secret and a nested block."
     assert fields["secret_fields"] == ["token", "password.value"]
     assert fields["block_schema_references"] == {
@@ -74,12 +75,54 @@ def test_a_block_schema_has_prefects_block_keys():
                     "block_schema_checksum": LocalFileSystem.schema_checksum()},
         "password": {"block_type_slug": "secret",
                      "block_schema_checksum": Secret.schema_checksum()}}
-    assert fields["properties"]["storage"] == {
-        "title": "Storage", "allOf": [{"$ref": "#/definitions/LocalFileSystem"}]}
+    assert fields["properties"]["storage"] == {"$ref": "#/definitions/LocalFileSystem"}
     assert fields["properties"]["token"]["format"] == "password"
     # Nested blocks' definitions stay out of the checksum, as in Prefect.
     assert schema_checksum(fields) == schema_checksum(
         {k: v for k, v in fields.items() if k != "definitions"})
+
+
+class C(enum.Enum):
+    A = "a"
+
+
+class Inner(BaseModel):
+    n: int = 1
+
+
+class Mixed(Block):
+    """Fields of every kind pydantic 1 and 2 describe differently.
+
+    Args:
+        url: where it is
+    """
+
+    url: str
+    storage: typing.Optional[LocalFileSystem] = None
+    password: typing.Optional[Secret] = None
+    inner: Inner = Inner()
+    inner2: typing.Optional[Inner] = None
+    c: C = C.A
+    lst: list = []
+
+
+def test_a_custom_blocks_checksum_is_the_one_prefect_2_7_12_computes():
+    # Prefect 2.7.12 (pydantic 1) computed this for the same class, named "Vault".
+    class Vault(Mixed):
+        """A made-up service with a secret and a nested block.
+
+        Args:
+            url: where it is
+        """
+
+    assert Vault.schema_checksum() == \
+        "sha256:f754c90af06a262ae63d21e9a79aea162f61000d8a78cab355ae3041842dad7a"
+    fields = Vault.model_json_schema_v1()
+    assert fields["properties"]["inner"] == {
+        "title": "Inner", "default": {"n": 1}, "allOf": [{"$ref": "#/definitions/Inner"}]}
+    assert fields["properties"]["c"] == {"default": "a", "allOf": [{"$ref": "#/definitions/C"}]}
+    assert fields["definitions"]["C"] == {
+        "title": "C", "description": "An enumeration.", "enum": ["a"]}
 
 
 @pytest.mark.parametrize("block, check", [
@@ -141,7 +184,7 @@ def test_registration_is_idempotent(orion):
 
 
 def test_secrets_never_print_and_are_obfuscated_on_read(orion, caplog):
-    vault = Vault(url="https://vault", token="t0ps3cret", password=Secret(value="pa55"))
+    vault = Safe(url="https://vault", token="t0ps3cret", password=Secret(value="pa55"))
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("vault: %s %r", vault, vault)
         document_id = vault.save(unique("v"))
@@ -153,29 +196,29 @@ def test_secrets_never_print_and_are_obfuscated_on_read(orion, caplog):
     hidden = orion.read_block_document(document_id, include_secrets=False)
     assert hidden.data["token"] == "**********"
     assert hidden.data["password"]["value"] == "**********"
-    loaded = Vault.load_by_id(document_id)
+    loaded = Safe.load_by_id(document_id)
     assert loaded.token.get_secret_value() == "t0ps3cret" and loaded.password.get() == "pa55"
     assert "t0ps3cret" not in repr(loaded)
 
 
 def test_nested_blocks_inline_or_by_reference(orion):
-    inline = Vault(url="u", token="x", storage=LocalFileSystem(basepath="/a"))
-    Vault.load_by_id(inline.save(unique("inline")))  # nested data saved in the document
-    loaded = Vault.load_by_id(inline._block_document_id)
+    inline = Safe(url="u", token="x", storage=LocalFileSystem(basepath="/a"))
+    Safe.load_by_id(inline.save(unique("inline")))  # nested data saved in the document
+    loaded = Safe.load_by_id(inline._block_document_id)
     assert isinstance(loaded.storage, LocalFileSystem) and loaded.storage.basepath == "/a"
     assert loaded.storage._block_document_id is None
 
     shared = LocalFileSystem(basepath="/shared")
     shared_id = shared.save(unique("shared"))
-    referring = Vault(url="u", token="x", storage=shared)
+    referring = Safe(url="u", token="x", storage=shared)
     document = orion.read_block_document(referring.save(unique("ref")))
     assert document.block_document_references["storage"]["block_document"]["id"] == shared_id
-    loaded = Vault.load_by_id(document.id)
+    loaded = Safe.load_by_id(document.id)
     assert loaded.storage.basepath == "/shared"
     assert loaded.storage._block_document_id == shared_id
     # Changing the shared block changes what the referring one loads.
     LocalFileSystem(basepath="/moved").save(shared._block_document_name, overwrite=True)
-    assert Vault.load_by_id(document.id).storage.basepath == "/moved"
+    assert Safe.load_by_id(document.id).storage.basepath == "/moved"
 
 
 def test_bad_block_data_is_refused_before_it_is_sent(orion):
