@@ -159,6 +159,7 @@ class BlockResultStorage:
 
 _storages = {}
 _storages_lock = threading.Lock()
+_anonymous_save_lock = threading.Lock()
 # "block-type-slug/name" (a block to load), told apart from relative paths by the slug.
 _BLOCK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*/[^/]+$")
 
@@ -182,8 +183,9 @@ def _block_storage(block=None, name=None, document_id=None):
     if not (hasattr(block, "read_path") and hasattr(block, "write_path")):
         raise ResultError(f"Result storage must be a file system block (with read_path and "
                           f"write_path), not {type(block).__name__}")
-    if block._block_document_id is None:
-        block.save(is_anonymous=True)
+    with _anonymous_save_lock:  # tasks in threads sharing one unsaved block save it once
+        if block._block_document_id is None:
+            block.save(is_anonymous=True)
     storage = BlockResultStorage(block)
     with _storages_lock:
         storage = _storages.setdefault(("block", storage.block_document_id), storage)
@@ -208,6 +210,8 @@ def get_storage(url=None):
     """
     if isinstance(url, (ResultStorage, BlockResultStorage)):
         return url
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
     if url is not None and not isinstance(url, str):
         return _block_storage(block=url)
     if url and _names_block(url):
