@@ -14,8 +14,9 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
    limit, ABORTs it, and the run is left alone). It then starts the run on the run's
    infrastructure block (``infrastructure_document_id``; default: a ``Process``, which runs
    ``python -m client.run FLOW_RUN_ID`` in a new session: :mod:`client.run` fetches the code
-   and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
-   Failed. ``--limit`` caps how many runs it has going at once.
+   and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A run whose block
+   cannot be loaded, or whose process cannot start, is made Failed. ``--limit`` caps how many
+   runs it has going at once.
 
 Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
 leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).

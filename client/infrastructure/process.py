@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import typing
+import weakref
 
 from pydantic import Field
 
@@ -25,6 +26,10 @@ from client.infrastructure.base import (
     Infrastructure, InfrastructureError, InfrastructureResult, flow_run_id_of)
 
 __all__ = ["Process", "ProcessHandle"]
+
+# The processes started here, by identifier: kill() reaps them, or a finished one would stay
+# a zombie (still "alive" to killpg) until its owner waits for it.
+_started = weakref.WeakValueDictionary()
 
 
 @dataclasses.dataclass
@@ -76,7 +81,9 @@ class Process(Infrastructure):
         except OSError as error:
             raise InfrastructureError(
                 f"the flow run process could not start: {error}") from error
-        return ProcessHandle(f"{socket.gethostname()}:{popen.pid}", popen)
+        handle = ProcessHandle(f"{socket.gethostname()}:{popen.pid}", popen)
+        _started[handle.identifier] = popen
+        return handle
 
     def wait(self, handle):
         return InfrastructureResult(handle.identifier, handle.popen.wait())
@@ -97,6 +104,9 @@ class Process(Infrastructure):
             return
         deadline = time.monotonic() + grace_seconds
         while time.monotonic() < deadline:
+            popen = _started.get(identifier)
+            if popen is not None:
+                popen.poll()
             try:
                 os.killpg(pid, 0)
             except ProcessLookupError:
