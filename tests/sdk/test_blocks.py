@@ -301,3 +301,29 @@ def test_result_storage_must_be_a_file_system(orion):
         get_storage(String(value="x"))
     with pytest.raises(ResultError, match="No 'local-file-system' block document named"):
         get_storage("local-file-system/missing-one")
+
+
+def test_the_clients_block_methods(system):
+    from client.exceptions import ObjectNotFound
+
+    schema_id = NoSecrets.register_type_and_schema()
+    block_type = system.read_block_type_by_slug("no-secrets")
+    assert system.read_block_type(block_type.id).slug == "no-secrets"
+    assert "no-secrets" in [t.slug for t in system.read_block_types()]
+    system.update_block_type(block_type.id, {"description": "Changed.", "name": "ignored"})
+    assert system.read_block_type(block_type.id).description == "Changed."
+    assert system.read_block_schema_by_checksum(NoSecrets.schema_checksum()).id == schema_id
+
+    document = system.create_block_document({
+        "name": "doc", "data": {"value": 1}, "block_schema_id": schema_id,
+        "block_type_id": block_type.id})
+    system.update_block_document(document.id, {"value": 2})
+    assert system.read_block_document(document.id).data == {"value": 2}
+    assert [d.id for d in system.read_block_documents()
+            if d.block_type_id == block_type.id] == [document.id]
+    system.delete_block_document(document.id)
+    with pytest.raises(ObjectNotFound):
+        system.read_block_document(document.id)
+    system.delete_block_type(block_type.id)
+    with pytest.raises(ObjectNotFound):
+        system.read_block_type_by_slug("no-secrets")
