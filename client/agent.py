@@ -204,6 +204,8 @@ class Agent:
         for run in runs:
             if self.limit is not None and len(self.children) >= self.limit:
                 return
+            # Read before claiming: if the API fails here, the run is left for a later poll.
+            infrastructure = self._infrastructure(run.get("infrastructure_document_id"))
             answer = self.client.set_flow_run_state(run.id, Pending())
             if answer.status is not SetStateStatus.ACCEPT or answer.state is None or \
                     answer.state.type is not StateType.PENDING:
@@ -213,16 +215,19 @@ class Agent:
             self.claimed.append(run.id)
             log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name,
                      queue.name)
-            self.submit(run.id, run.get("infrastructure_document_id"))
+            self.submit(run.id, infrastructure)
 
-    def submit(self, flow_run_id, infrastructure_document_id=None):
-        """Start the run on its infrastructure block (default: a local ``Process``) and
-        record its ``host:pid``; Failed if the block cannot be loaded or the run started."""
+    def submit(self, flow_run_id, infrastructure=None):
+        """Start the run on ``infrastructure`` (what :meth:`_infrastructure` gave; None: a
+        local ``Process``) and record its ``host:pid``; Failed if the infrastructure block
+        could not be loaded or the run cannot start there."""
         from client.blocks.core import BlockLoadError
         from client.infrastructure.base import InfrastructureError
 
         try:
-            infrastructure = self._infrastructure(infrastructure_document_id)
+            if isinstance(infrastructure, BlockLoadError):
+                raise infrastructure
+            infrastructure = infrastructure or self._infrastructure(None)
             handle = infrastructure.start(flow_run_id, env=self._child_env())
         except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
@@ -234,16 +239,20 @@ class Agent:
 
     def _infrastructure(self, document_id):
         """The infrastructure block saved as ``document_id`` (read for every run, so an
-        edited block applies to the next run), or a default ``Process`` for runs whose
-        deployment names none."""
+        edited block applies to the next run), a default ``Process`` for runs whose
+        deployment names none, or the BlockLoadError saying why there is none to use (the
+        run is claimed and failed with it). API errors are raised."""
         from client.blocks.core import Block, BlockLoadError
         from client.infrastructure.process import Process
 
         if document_id is None:
             return Process()
-        block = Block.load_by_id(document_id, client=self.client)
+        try:
+            block = Block.load_by_id(document_id, client=self.client)
+        except BlockLoadError as error:
+            return error
         if not isinstance(block, Process):
-            raise BlockLoadError(
+            return BlockLoadError(
                 f"The deployment's infrastructure block is a {block.get_block_type_slug()!r};"
                 " this agent runs 'process' blocks only.")
         return block
