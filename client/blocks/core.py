@@ -304,6 +304,10 @@ class Block(BaseModel, abc.ABC):
             target = block_class_for_slug(data["block_type_slug"])
             if target is not None and target is not cls and issubclass(target, cls):
                 return target.model_validate(data)
+        if isinstance(data, dict) and (inspect.isabstract(cls) or abc.ABC in cls.__bases__):
+            raise ValueError(f"a {data.get('block_type_slug')!r} block is not a "
+                             f"{cls.__name__} (an abstract block: its data must name the type "
+                             "of one of its subclasses in block_type_slug)")
         return handler(data)
 
     def __str__(self):

@@ -327,3 +327,18 @@ def test_the_clients_block_methods(system):
     system.delete_block_type(block_type.id)
     with pytest.raises(ObjectNotFound):
         system.read_block_type_by_slug("no-secrets")
+
+
+def test_nested_data_naming_a_block_type_becomes_that_class():
+    from client.blocks import WritableFileSystem
+
+    class Pipeline(Block):
+        storage: WritableFileSystem
+
+    pipeline = Pipeline.model_validate({"storage": {
+        "block_type_slug": "remote-file-system", "basepath": "memory://p/x"}})
+    assert type(pipeline.storage) is RemoteFileSystem
+    assert pipeline._document_data()["storage"] == {
+        "basepath": "memory://p/x", "settings": {}, "block_type_slug": "remote-file-system"}
+    with pytest.raises(ValueError):
+        Pipeline.model_validate({"storage": {"block_type_slug": "string", "value": "x"}})
