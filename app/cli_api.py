@@ -518,8 +518,9 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
                       infra_block, paused):
     """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
 
-    Re-running it with the same flow and name updates the deployment. Without --storage the
-    deployment runs the code where it is (agents must see the same path).
+    Re-running it with the same flow and name updates the deployment. Without --storage or
+    --storage-block the deployment runs the code where it is (agents must see the same path).
+    `build` is the same command (Prefect's name for it).
     """
     from client.deployments import load_entrypoint, parameter_schema, upload_code
     from client.run import FlowLoadError
