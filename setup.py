@@ -22,6 +22,11 @@ INSTALL_REQUIRES = [
     "python-dateutil==4.0.0",
     "fsspec==2026.9.0",
     "httpx==0.28.1",
+    "pydantic==2.14.3",
+    # Block documents: validated against their block schema (JSON Schema), secret data
+    # encrypted at rest (Fernet).
+    "jsonschema==4.26.0",
+    "cryptography==50.0.2",
 ]
 
 TEST_REQUIRES = [
@@ -39,7 +44,7 @@ setup(
     # The ``orion`` command: joins the client's commands and the server's (see its docstring).
     py_modules=["orion_cli"],
     include_package_data=True,
-    package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py"]},
+    package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={

@@ -19,7 +19,8 @@ The SDK: ``client.sdk.flows``, ``client.sdk.tasks``, ``client.sdk.engine`` (how 
 orchestrated), ``client.sdk.futures`` (futures and task runners), ``client.sdk.results``
 (results storage), ``client.sdk.logs`` (run loggers and log shipping), ``client.sdk.context``
 (run contexts, ``tags``), ``client.sdk.caching`` (cache keys), ``client.sdk.validation``
-(parameter checks).
+(parameter checks); ``client.blocks`` (blocks: configuration saved on the server) and
+``client.infrastructure`` (where deployed runs execute) import pydantic when first used.
 
 ``from client import get_client`` gives an :class:`OrionClient` (``client.api.client``) with
 one method per API endpoint, configured by ``ORION_*`` environment variables read when it is

@@ -113,7 +113,8 @@ class TestDeploymentCommands:
         schema = deployment["parameter_openapi_schema"]
         assert schema["required"] == ["day"]
         assert schema["properties"]["mode"] == {"title": "mode", "position": 4,
-                                                "enum": ["a", "b"], "default": "a"}
+                                                "enum": ["a", "b"], "type": "string",
+                                                "default": "a"}
         assert schema["properties"]["xs"]["items"] == {"type": "integer"}
         assert "rest" not in schema["properties"] and "options" not in schema["properties"]
         # Its first runs exist when the command returns.

@@ -11,10 +11,12 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
 3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
    and name (the server records the agent), and claims each by proposing PENDING: the run is
    its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
-   limit, ABORTs it, and the run is left alone). It then starts ``python -m client.agent.run
-   FLOW_RUN_ID`` in a new session (:mod:`client.agent.run` fetches the code and runs the flow) and
-   records ``infrastructure_pid`` as ``host:pid``. A process that cannot start makes the run
-   Failed. ``--limit`` caps how many runs it has going at once.
+   limit, ABORTs it, and the run is left alone). It then starts the run on the run's
+   infrastructure block (``infrastructure_document_id``; default: a ``Process``, which runs
+   ``python -m client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run` fetches the code
+   and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A run whose block
+   cannot be loaded, or whose process cannot start, is made Failed. ``--limit`` caps how many
+   runs it has going at once.
 
 Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
 leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).
@@ -32,7 +34,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 
@@ -203,6 +204,8 @@ class Agent:
         for run in runs:
             if self.limit is not None and len(self.children) >= self.limit:
                 return
+            # Read before claiming: if the API fails here, the run is left for a later poll.
+            infrastructure = self._infrastructure(run.get("infrastructure_document_id"))
             answer = self.client.set_flow_run_state(run.id, Pending())
             if answer.status is not SetStateStatus.ACCEPT or answer.state is None or \
                     answer.state.type is not StateType.PENDING:
@@ -212,26 +215,51 @@ class Agent:
             self.claimed.append(run.id)
             log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name,
                      queue.name)
-            self.submit(run.id)
+            self.submit(run.id, infrastructure)
 
-    def submit(self, flow_run_id):
-        """Start the run's process and record its pid; Failed if it cannot start."""
+    def submit(self, flow_run_id, infrastructure=None):
+        """Start the run on ``infrastructure`` (what :meth:`_infrastructure` gave; None: a
+        local ``Process``) and record its ``host:pid``; Failed if the infrastructure block
+        could not be loaded or the run cannot start there."""
+        from client.blocks.core import BlockLoadError
+        from client.infrastructure.base import InfrastructureError
+
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "client.agent.run", flow_run_id], env=self._child_env(),
-                start_new_session=True)
-        except OSError as error:
+            if isinstance(infrastructure, BlockLoadError):
+                raise infrastructure
+            infrastructure = infrastructure or self._infrastructure(None)
+            handle = infrastructure.start(flow_run_id, env=self._child_env())
+        except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
             self.client.set_flow_run_state(
-                flow_run_id, Failed(message=f"Submission failed: the flow run process could "
-                                            f"not start: {error}"))
+                flow_run_id, Failed(message=f"Submission failed: {error}"))
             return
-        self.children[flow_run_id] = Child(flow_run_id, process)
-        self.client.update_flow_run(flow_run_id,
-                                    infrastructure_pid=f"{self._host}:{process.pid}")
+        self.children[flow_run_id] = Child(flow_run_id, handle.popen)
+        self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
+
+    def _infrastructure(self, document_id):
+        """The infrastructure block saved as ``document_id`` (read for every run, so an
+        edited block applies to the next run), a default ``Process`` for runs whose
+        deployment names none, or the BlockLoadError saying why there is none to use (the
+        run is claimed and failed with it). API errors are raised."""
+        from client.blocks.core import Block, BlockLoadError
+        from client.infrastructure.process import Process
+
+        if document_id is None:
+            return Process()
+        try:
+            block = Block.load_by_id(document_id, client=self.client)
+        except BlockLoadError as error:
+            return error
+        if not isinstance(block, Process):
+            return BlockLoadError(
+                f"The deployment's infrastructure block is a {block.get_block_type_slug()!r};"
+                " this agent runs 'process' blocks only.")
+        return block
 
     def _child_env(self):
-        env = dict(os.environ)
+        """What a flow run process needs besides this process's environment."""
+        env = {}
         if not self.client.api_url.startswith("http://ephemeral-orion"):
             env["ORION_API_URL"] = self.client.api_url
         if self.client.settings.api_key:

@@ -1,8 +1,9 @@
 """Run one deployed flow run in this process: ``python -m client.agent.run FLOW_RUN_ID``.
 
 This is what an agent starts for each run it claims. It reads the run and its deployment,
-fetches the flow's code from the deployment's ``path`` (a local folder, or an fsspec URL such
-as ``s3://bucket/flows`` or ``file:///srv/flows``, copied into a temporary folder), loads the
+fetches the flow's code (through the deployment's storage block when it has one, from the
+block's folder ``path``; else from ``path``: a local folder, or an fsspec URL such as
+``s3://bucket/flows`` or ``file:///srv/flows``) into a temporary folder, loads the
 deployment's ``entrypoint`` (``path/to/file.py:flow_function``, relative to that folder,
 which becomes the working directory and joins ``sys.path``) and runs the flow in the existing
 run with the run's parameters under the SDK engine (:func:`client.sdk.engine.run_flow_run`).
@@ -27,9 +28,13 @@ class FlowLoadError(Exception):
     """The flow's code could not be fetched or loaded; the message says why."""
 
 
-def fetch_code(path, into):
-    """The local folder holding the flow's code: ``path`` itself when it is a local path
-    (None: the working directory), else ``path`` (an fsspec URL) copied into ``into``."""
+def fetch_code(path, into, storage_document_id=None, client=None):
+    """The local folder holding the flow's code: with a storage block (the deployment's
+    ``storage_document_id``), the block's folder ``path`` (None: its base path) downloaded
+    into ``into``; else ``path`` itself when it is a local path (None: the working
+    directory), or ``path`` (an fsspec URL) copied into ``into``."""
+    if storage_document_id:
+        return _fetch_through_block(storage_document_id, path, into, client)
     if not path:
         return os.getcwd()
     if "://" not in path:
@@ -41,6 +46,26 @@ def fetch_code(path, into):
         fs.get(root.rstrip("/") + "/", into.rstrip("/") + "/", recursive=True)
     except Exception as error:
         raise FlowLoadError(f"Could not fetch the flow's code from {path!r}: "
+                            f"{type(error).__name__}: {error}") from error
+    return into
+
+
+def _fetch_through_block(document_id, path, into, client):
+    from client.blocks.core import Block, BlockLoadError
+
+    try:
+        storage = Block.load_by_id(document_id, client=client)
+    except BlockLoadError as error:
+        raise FlowLoadError(f"The deployment's storage block cannot be loaded: {error}") \
+            from None
+    if not hasattr(storage, "get_directory"):
+        raise FlowLoadError(f"The deployment's storage block ({storage.get_block_type_slug()})"
+                            " cannot download code: it has no get_directory.")
+    try:
+        storage.get_directory(from_path=path or None, local_path=into)
+    except Exception as error:  # whatever the block's file system raises
+        raise FlowLoadError(f"Could not fetch the flow's code through the "
+                            f"{storage.get_block_type_slug()} block: "
                             f"{type(error).__name__}: {error}") from error
     return into
 
@@ -82,7 +107,8 @@ def run(flow_run_id):
             if flow_run.deployment_id is None:
                 raise FlowLoadError("The flow run has no deployment to load its flow from.")
             deployment = orion.read_deployment(flow_run.deployment_id)
-            folder = fetch_code(deployment.path, scratch)
+            folder = fetch_code(deployment.path, scratch,
+                                deployment.get("storage_document_id"), orion)
             os.chdir(folder)
             flow = load_flow(folder, deployment.entrypoint)
         except FlowLoadError as error:

@@ -39,6 +39,7 @@ import uuid
 from dataclasses import replace
 from urllib.parse import quote
 
+from client.blocks.api import BlocksAPI
 from client.api.encoding import dumps
 from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
 from client.api.objects import APIObject, OrchestrationResult, loads
@@ -112,7 +113,7 @@ def _retry_after(response):
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-class OrionClient:
+class OrionClient(BlocksAPI):
     """A synchronous Orion API client (see the module docstring).
 
     ``api``: the API's base URL (``http://host:4200/api``), or a WSGI app (an Orion Flask app)

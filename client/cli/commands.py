@@ -508,9 +508,15 @@ def _describe_schedule(schedule):
 @click.option("--storage", help="Upload the flow's folder to this fsspec URL (s3://..., "
                                 "file:///..., or a local path) and run it from there.")
 @click.option("--only-file", is_flag=True, help="With --storage: upload only the flow's file.")
+@click.option("-sb", "--storage-block", help="Upload the flow's folder once through this saved "
+                                            "storage block (SLUG/NAME[/FOLDER], e.g. "
+                                            "local-file-system/shared); agents download it.")
+@click.option("-ib", "--infra-block", help="Run the flow runs on this saved infrastructure "
+                                          "block (SLUG/NAME, e.g. process/default).")
 @click.option("--paused", is_flag=True, help="Create the deployment with its schedule paused.")
 def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone, anchor_date,
-                      tags, work_queue, version, description, storage, only_file, paused):
+                      tags, work_queue, version, description, storage, only_file, storage_block,
+                      infra_block, paused):
     """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
 
     Re-running it with the same flow and name updates the deployment. Without --storage the
@@ -527,6 +533,8 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
         raise click.ClickException("--anchor-date is for --interval schedules.")
     if only_file and not storage:
         raise click.ClickException("--only-file needs --storage.")
+    if storage and storage_block:
+        raise click.ClickException("Give --storage or --storage-block, not both.")
     try:
         flow, folder, relative = load_entrypoint(entrypoint)
     except FlowLoadError as error:
@@ -552,15 +560,35 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
         click.echo(f"Uploaded {count} file(s) to {storage}.")
         path = storage
     client = _client()
+    blocks = {}
+    if storage_block:
+        from client.sdk.deployments import upload_through_block
+
+        try:
+            blocks["storage_document_id"], path, count = upload_through_block(
+                storage_block, folder, client)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Uploaded {count} file(s) through block {storage_block}.")
+    if infra_block:
+        from client.sdk.deployments import infrastructure_document_id
+
+        try:
+            blocks["infrastructure_document_id"] = infrastructure_document_id(infra_block, client)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
     flow_id = client.create_flow_from_name(flow.name)
     fields = {"schedule": schedule, "is_schedule_active": not paused,
               "parameters": _param(params), "tags": list(tags), "work_queue_name": work_queue,
               "parameter_openapi_schema": parameter_schema(flow.fn), "path": path,
               "entrypoint": relative, "version": version or flow.version,
-              "description": description or flow.description}
+              "description": description or flow.description, **blocks}
     deployment = client.create_deployment(flow_id, name, **fields)
     click.echo(f"Deployment '{flow.name}/{deployment.name}' ({deployment.id}) is ready"
                + (f"; schedule: {_describe_schedule(schedule)}." if schedule else "."))
+
+
+deployment_group.add_command(deployment_create, "build")
 
 
 @deployment_group.command("ls")

@@ -2,105 +2,17 @@
 
 ``orion deployment create path/to/file.py:flow_function`` loads the flow with the loader the
 agent's runner uses (:func:`client.agent.run.load_flow`), so what is deployed is exactly what will
-run. The parameter schema is an OpenAPI/JSON schema of the function's signature, shaped as
-Prefect 2's ``parameter_openapi_schema`` (``{"title": "Parameters", "type": "object",
-"properties": {...}, "required": [...]}``, each property with its ``title``, ``position``,
-type and JSON default).
+run. The parameter schema (:func:`parameter_schema`, from :mod:`client.sdk.validation`) is the
+JSON schema of the pydantic model runs are validated with, shaped as Prefect 2's
+``parameter_openapi_schema`` (``{"title": "Parameters", "type": "object", "properties": {...},
+"required": [...]}``, each property with its ``title``, ``position``, type and JSON default;
+models and dataclasses under ``$defs``). Code goes to an fsspec URL (:func:`upload_code`) or
+through a saved storage block (:func:`upload_through_block`).
 """
-import datetime
-import inspect
-import json
 import os
-import types
-import typing
-import uuid
 
 from client.agent.run import FlowLoadError, load_flow
-
-_SCALARS = {
-    str: {"type": "string"},
-    int: {"type": "integer"},
-    float: {"type": "number"},
-    bool: {"type": "boolean"},
-    bytes: {"type": "string", "format": "binary"},
-    uuid.UUID: {"type": "string", "format": "uuid"},
-    datetime.datetime: {"type": "string", "format": "date-time"},
-    datetime.date: {"type": "string", "format": "date"},
-    datetime.time: {"type": "string", "format": "time"},
-    datetime.timedelta: {"type": "number", "format": "time-delta"},
-    type(None): {"type": "null"},
-}
-# Folders never uploaded with a flow's code.
-_SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
-
-
-def hint_schema(hint):
-    """The JSON schema of a type hint ({} for a missing or unknown one: anything)."""
-    if hint is inspect.Parameter.empty or hint is typing.Any:
-        return {}
-    if hint is None:
-        hint = type(None)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        return {"anyOf": [hint_schema(arg) for arg in args]}
-    if origin is typing.Literal:
-        return {"enum": list(args)}
-    if origin in (list, set, frozenset, tuple) or hint in (list, set, frozenset, tuple):
-        schema = {"type": "array"}
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            schema.update(prefixItems=[hint_schema(a) for a in args], minItems=len(args),
-                          maxItems=len(args))
-        elif args:
-            schema["items"] = hint_schema(args[0])
-        if (origin or hint) in (set, frozenset):
-            schema["uniqueItems"] = True
-        return schema
-    if origin is dict or hint is dict:
-        schema = {"type": "object"}
-        if len(args) == 2:
-            schema["additionalProperties"] = hint_schema(args[1])
-        return schema
-    return dict(_SCALARS.get(hint, {}))
-
-
-def _json_default(value):
-    """``value`` as JSON, or None when it has no JSON form (the default is then left out)."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        if isinstance(value, (datetime.date, datetime.time, uuid.UUID)):
-            return value.isoformat() if hasattr(value, "isoformat") else str(value)
-        return None
-    return value
-
-
-def parameter_schema(fn):
-    """The ``parameter_openapi_schema`` of a flow function: one property per parameter
-    (``*args``/``**kwargs`` left out), required when it has no default."""
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # unresolvable forward references: describe the parameters untyped
-        hints = {}
-    properties, required = {}, []
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                  inspect.Parameter.KEYWORD_ONLY)
-    for position, (name, param) in enumerate(inspect.signature(fn).parameters.items()):
-        if param.kind not in positional:
-            continue
-        prop = {"title": name, "position": position,
-                **hint_schema(hints.get(name, inspect.Parameter.empty))}
-        if param.default is inspect.Parameter.empty:
-            required.append(name)
-        else:
-            default = _json_default(param.default)
-            if default is not None or param.default is None:
-                prop["default"] = default
-        properties[name] = prop
-    schema = {"title": "Parameters", "type": "object", "properties": properties}
-    if required:
-        schema["required"] = required
-    return schema
-
+from client.sdk.validation import parameter_schema
 
 def load_entrypoint(entrypoint):
     """``(flow, folder, relative_entrypoint)`` for ``path/to/file.py:flow_function``: the
@@ -124,14 +36,12 @@ def upload_code(folder, entrypoint, storage, whole_folder=True):
     the entrypoint's file. Returns the number of files written."""
     import fsspec
 
+    from client.blocks.filesystems import code_files
+
     fs, root = fsspec.core.url_to_fs(storage)
     root = root.rstrip("/")
     if whole_folder:
-        files = []
-        for directory, subdirs, names in os.walk(folder):
-            subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
-            files.extend(os.path.join(directory, n) for n in sorted(names)
-                         if not n.endswith(".pyc"))
+        files = [os.path.join(folder, *relative.split("/")) for relative in code_files(folder)]
     else:
         files = [os.path.join(folder, entrypoint.rpartition(":")[0])]
     for local in files:
@@ -139,3 +49,43 @@ def upload_code(folder, entrypoint, storage, whole_folder=True):
         fs.makedirs(target.rpartition("/")[0], exist_ok=True)
         fs.put_file(local, target)
     return len(files)
+
+
+def upload_through_block(reference, folder, client):
+    """Upload ``folder`` through the saved storage block ``reference``
+    (``slug/name[/sub/folder]``); returns ``(block document id, folder in the block or None,
+    files written)``. ValueError saying what is wrong (no such block, not a storage block)."""
+    from client.blocks.core import Block, BlockLoadError
+
+    slug, _, rest = reference.partition("/")
+    name, _, sub_path = rest.partition("/")
+    if not slug or not name:
+        raise ValueError(f"Storage block {reference!r} is not SLUG/NAME[/FOLDER].")
+    try:
+        block = Block.load(f"{slug}/{name}", client=client)
+    except BlockLoadError as error:
+        raise ValueError(f"Storage block {reference!r}: {error}") from None
+    if not hasattr(block, "put_directory"):
+        raise ValueError(f"Block {slug}/{name} cannot store flow code (it has no "
+                         "put_directory): use a file system block.")
+    ignore = os.path.join(folder, ".prefectignore")
+    count = block.put_directory(local_path=folder, to_path=sub_path or None, ignore_file=ignore)
+    return block._block_document_id, sub_path or None, count
+
+
+def infrastructure_document_id(reference, client):
+    """The document id of the saved infrastructure block ``reference`` (``slug/name``);
+    ValueError if there is none or it is not an infrastructure block."""
+    from client.blocks.core import Block, BlockLoadError
+    from client.infrastructure.base import Infrastructure
+
+    if reference.count("/") != 1:
+        raise ValueError(f"Infrastructure block {reference!r} is not SLUG/NAME.")
+    try:
+        block = Block.load(reference, client=client)
+    except BlockLoadError as error:
+        raise ValueError(f"Infrastructure block {reference!r}: {error}") from None
+    if not isinstance(block, Infrastructure):
+        raise ValueError(f"Block {reference} is a {block.get_block_type_slug()!r} block, not "
+                         "an infrastructure block (process ...).")
+    return block._block_document_id

@@ -13,7 +13,13 @@ a reference (another flow run hitting the same cache key, for example) reads the
 with :func:`load_result`.
 
 Storage: ``result_storage=`` on a flow or task, else ``ORION_RESULTS_STORAGE``, else
-``$ORION_HOME/storage`` (``ORION_HOME`` defaults to ``~/.orion``). Serialisation is pickle by
+``$ORION_HOME/storage`` (``ORION_HOME`` defaults to ``~/.orion``). ``result_storage`` may also
+be a file system block (:mod:`client.blocks.filesystems`; an unsaved one is saved as an
+anonymous document on first use) or a ``"block-type-slug/name"`` string naming a saved one
+(``"local-file-system/shared"``; a string is read so only when its first part is a known
+block type slug). Results written through a block are referenced by the block document's id
+(``{"type": "reference", "storage_block_id": ..., "key": ...}``), so the block's settings and
+secrets stay on the server. Serialisation is pickle by
 default (any picklable value; readable only by Python, and only load results you trust), or
 ``"json"`` for JSON-compatible values. fsspec is imported on the first write or read, so
 ``import client`` stays fast.
@@ -21,6 +27,7 @@ default (any picklable value; readable only by Python, and only load results you
 import json
 import os
 import pickle
+import re
 import threading
 import uuid
 
@@ -129,17 +136,86 @@ class ResultStorage:
             raise ResultError(f"Result {key!r} is missing from storage {self.url!r}") from None
 
 
+class BlockResultStorage:
+    """Results written through a saved file system block (``read_path``/``write_path``)."""
+
+    def __init__(self, block):
+        self.block = block
+        self.block_document_id = block._block_document_id
+        self.url = f"block document {self.block_document_id}"
+
+    def __repr__(self):
+        return f"BlockResultStorage({self.block!r})"
+
+    def write(self, key, data):
+        self.block.write_path(key, data)
+
+    def read(self, key):
+        try:
+            return self.block.read_path(key)
+        except FileNotFoundError:
+            raise ResultError(f"Result {key!r} is missing from storage {self.url}") from None
+
+
 _storages = {}
 _storages_lock = threading.Lock()
+_anonymous_save_lock = threading.Lock()
+# "block-type-slug/name" (a block to load), told apart from relative paths by the slug.
+_BLOCK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*/[^/]+$")
+
+
+def _block_storage(block=None, name=None, document_id=None):
+    from client.blocks.core import Block, BlockLoadError
+
+    if block is not None and block._block_document_id is not None:
+        document_id = block._block_document_id
+    key = ("block", document_id or name)
+    storage = _storages.get(key) if key[1] else None
+    if storage is not None:
+        return storage
+    try:
+        if name is not None:
+            block = Block.load(name)
+        elif document_id is not None:
+            block = Block.load_by_id(document_id)
+    except BlockLoadError as error:
+        raise ResultError(f"Result storage: {error}") from None
+    if not (hasattr(block, "read_path") and hasattr(block, "write_path")):
+        raise ResultError(f"Result storage must be a file system block (with read_path and "
+                          f"write_path), not {type(block).__name__}")
+    with _anonymous_save_lock:  # tasks in threads sharing one unsaved block save it once
+        if block._block_document_id is None:
+            block.save(is_anonymous=True)
+    storage = BlockResultStorage(block)
+    with _storages_lock:
+        storage = _storages.setdefault(("block", storage.block_document_id), storage)
+        if name is not None:
+            _storages[("block", name)] = storage
+    return storage
+
+
+def _names_block(value):
+    if not _BLOCK_NAME.match(value):
+        return False
+    from client.blocks.core import block_class_for_slug
+
+    return block_class_for_slug(value.partition("/")[0]) is not None
 
 
 def get_storage(url=None):
     """The (shared) storage for ``url``, or for the default storage URL when None.
 
-    A :class:`ResultStorage` passed in is returned as it is.
+    A :class:`ResultStorage` passed in is returned as it is; a file system block or a
+    ``"slug/name"`` of one gives a :class:`BlockResultStorage`.
     """
-    if isinstance(url, ResultStorage):
+    if isinstance(url, (ResultStorage, BlockResultStorage)):
         return url
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if url is not None and not isinstance(url, str):
+        return _block_storage(block=url)
+    if url and _names_block(url):
+        return _block_storage(name=url)
     url = url or default_storage_url()
     storage = _storages.get(url)
     if storage is None:
@@ -160,6 +236,9 @@ def persist_result(value, storage, serializer="pickle"):
         ) from exc
     key = uuid.uuid4().hex
     storage.write(key, data)
+    if isinstance(storage, BlockResultStorage):
+        return {"type": REFERENCE_TYPE, "serializer": codec.name,
+                "storage_block_id": storage.block_document_id, "key": key}
     return {"type": REFERENCE_TYPE, "serializer": codec.name, "storage": storage.url,
             "key": key}
 
@@ -173,5 +252,9 @@ def load_result(reference):
     """The value a reference points at, read back from its storage."""
     if not is_reference(reference):
         raise ResultError(f"Not a result reference: {reference!r}")
-    data = get_storage(reference["storage"]).read(reference["key"])
+    if reference.get("storage_block_id"):
+        storage = _block_storage(document_id=reference["storage_block_id"])
+    else:
+        storage = get_storage(reference["storage"])
+    data = storage.read(reference["key"])
     return get_serializer(reference.get("serializer", "pickle")).loads(data)

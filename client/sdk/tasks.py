@@ -162,7 +162,8 @@ def task(fn=None, *, name=None, description=None, tags=None, version=None, cache
     - ``cache_key_fn(context, parameters)`` → key or None, ``cache_expiration`` (timedelta;
       default: never expires), ``refresh_cache`` (run even on a hit, refreshing the cache);
     - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
-    - ``persist_result``, ``result_storage`` (path, fsspec URL or ResultStorage),
+    - ``persist_result``, ``result_storage`` (path, fsspec URL, file system block,
+      ``"slug/name"`` of a saved one, or ResultStorage),
       ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply.
     """
     options = dict(name=name, description=description, tags=tags, version=version,

@@ -1,29 +1,31 @@
-"""Flow parameters bound to the function's signature and checked against its type hints.
+"""Flow parameters bound to the function's signature, validated and described by pydantic.
 
 Binding follows Python's own rules (missing, unexpected and duplicated arguments are errors).
-Each value whose parameter has a type hint is then checked, with the few lossless coercions a
-flow run's JSON parameters need: an int where a float is expected, a numeric string where a
-number is expected ("3" → 3), "true"/"false" for a bool, a list where a tuple or set is
-expected and an ISO string for a date, time or datetime. Everything else must already have the
-hinted type. Understood hints: plain classes, ``Any``, ``Optional``/``Union``/``X | Y``,
-``Literal``, ``list[X]``, ``tuple[X, ...]``/``tuple[X, Y]``, ``set[X]``, ``dict[K, V]`` and
-their ``typing`` aliases; any other hint is not checked. A failure raises
-:class:`ParameterTypeError` naming the flow, the parameter, the expected type and the value.
+The values are then validated by one pydantic model of the signature
+(:func:`parameters_model`: a field per parameter, its type hint and default), in pydantic's
+lax mode: what pydantic coerces is coerced (``"3"`` → 3, an int where a float is expected,
+``"true"`` → True, a list where a tuple or set is expected, ISO strings to dates and times, a
+dict to a pydantic model or dataclass), ``Annotated`` constraints (``Field(gt=0)``) apply, and
+anything else is refused. Values left at their defaults are not validated; unresolvable or
+missing hints accept anything. A failure raises :class:`ParameterTypeError` naming the flow,
+the parameter, what was expected and the value.
+
+The same model writes the deployment's ``parameter_openapi_schema``
+(:func:`client.sdk.deployments.parameter_schema`), so what a deployment describes is what a run
+accepts. pydantic is imported on first use.
 """
-import datetime
+import functools
 import inspect
-import types
 import typing
+import warnings
 
 from client.sdk.callables import split_parameters
+
+__all__ = ["ParameterTypeError", "validate_parameters", "parameters_model"]
 
 
 class ParameterTypeError(TypeError):
     """A flow was called with parameters that do not fit its signature or type hints."""
-
-
-class _Mismatch(Exception):
-    """Internal: the value does not fit the hint (message says how)."""
 
 
 def _type_name(hint):
@@ -34,83 +36,62 @@ def _type_name(hint):
     return repr(hint).replace("typing.", "")
 
 
-def _coerce(value, hint):
-    """``value`` as ``hint`` (possibly converted); raises _Mismatch if it does not fit."""
-    if hint is typing.Any or hint is inspect.Parameter.empty or isinstance(hint, typing.TypeVar):
-        return value
-    if hint is None or hint is type(None):
-        if value is None:
-            return None
-        raise _Mismatch(f"expected None, got {type(value).__name__}")
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        for option in args:
-            try:
-                return _coerce(value, option)
-            except _Mismatch:
-                continue
-        raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        raise _Mismatch(f"expected one of {list(args)!r}")
-    if origin in (list, set, frozenset, tuple, dict):
-        return _coerce_container(value, hint, origin, args)
-    if origin is not None or not isinstance(hint, type):
-        return value  # hints we do not understand (Callable, Annotated, ...) are not checked
-    return _coerce_scalar(value, hint)
+def _hints(fn):
+    try:
+        return typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # unresolvable forward references: the parameters are not checked
+        return {}
 
 
-def _coerce_container(value, hint, origin, args):
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
-        if not args:
-            return value
-        return {_coerce(k, args[0]): _coerce(v, args[1]) for k, v in value.items()}
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        if len(value) != len(args):
-            raise _Mismatch(f"expected {len(args)} items, got {len(value)}")
-        return tuple(_coerce(v, a) for v, a in zip(value, args))
-    item_hint = args[0] if args else typing.Any
-    return origin(_coerce(v, item_hint) for v in value)
+@functools.lru_cache(maxsize=512)
+def parameters_model(fn):
+    """``(model, fields)``: a pydantic model of ``fn``'s named parameters (``*args`` and
+    ``**kwargs`` left out) and the ``{parameter name: field name}`` it uses. Fields are
+    aliased by the parameter's name, titled with it and carry its ``position``."""
+    from pydantic import ConfigDict, Field, create_model
+
+    hints = _hints(fn)
+    fields, names = {}, {}
+    for position, (name, param) in enumerate(inspect.signature(fn).parameters.items()):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        field = f"p{position}"  # any parameter name works, even one pydantic reserves
+        names[name] = field
+        fields[field] = (hints.get(name, typing.Any), Field(
+            default, alias=name, title=name, json_schema_extra={"position": position}))
+    config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+    return create_model("Parameters", __config__=config, **fields), names
 
 
-def _coerce_scalar(value, hint):
-    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
-        return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            if hint in (int, float):
-                return hint(value)
-            if hint is bool and value.lower() in ("true", "false"):
-                return value.lower() == "true"
-            if hint in (datetime.datetime, datetime.date, datetime.time):
-                return hint.fromisoformat(value)
-        except ValueError:
-            pass
-    if hint in (tuple, set, frozenset) and isinstance(value, list):
-        return hint(value)
-    raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
+# Endings of the pydantic error types that mean "not of the expected type".
+_TYPE_ERRORS = ("_type", "_parsing", "_instance_of", "_from_float", "_from_datetime_inexact",
+                "_class_of", "union_tag_invalid")
+
+
+def _describe(error, hint):
+    """``(what went wrong, pydantic's detail or None)`` for a pydantic error, in our words
+    when it is about the parameter itself."""
+    if error["loc"][1:]:
+        where = "".join(f"[{part!r}]" if isinstance(part, str) else f"[{part}]"
+                        for part in error["loc"][1:])
+        return f"at {where}: {error['msg']}", None
+    if error["type"] == "literal_error":
+        return f"expected one of {list(typing.get_args(hint))!r}", None
+    if not error["type"].endswith(_TYPE_ERRORS):  # a constraint: the type was right
+        return error["msg"], None
+    got = type(error["input"]).__name__
+    return f"expected {_type_name(hint)}, got {got}", error["msg"]
 
 
 def validate_parameters(fn, parameters, flow_name):
-    """Bind ``parameters`` (a name → value mapping) to ``fn``'s signature and check each
+    """Bind ``parameters`` (a name → value mapping) to ``fn``'s signature and validate each
     value against its type hint; return the bound parameters, coerced, defaults included.
 
     ``*args``/``**kwargs`` parameters keep their list/dict of values. Raises
     :class:`ParameterTypeError` with a message naming the flow and the parameter.
     """
     signature = inspect.signature(fn)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        hints = {}
     positional, keywords = split_parameters(fn, parameters)
     known = set(signature.parameters)
     unexpected = sorted(n for n in parameters if n not in known)
@@ -125,18 +106,78 @@ def validate_parameters(fn, parameters, flow_name):
     except TypeError as exc:
         raise ParameterTypeError(f"Flow {flow_name!r}: {exc}") from None
     bound.apply_defaults()
-    result = {}
-    for name, value in bound.arguments.items():
-        param = signature.parameters[name]
-        hint = hints.get(name, inspect.Parameter.empty)
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or (
-                value is param.default and param.default is not inspect.Parameter.empty):
-            result[name] = value
-            continue
-        try:
-            result[name] = _coerce(value, hint)
-        except _Mismatch as exc:
-            raise ParameterTypeError(
-                f"Flow {flow_name!r} parameter {name!r}: {exc} (value {value!r:.200})"
-            ) from None
+    hints = _hints(fn)
+    to_check = {name: value for name, value in bound.arguments.items()
+                if signature.parameters[name].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                           inspect.Parameter.VAR_KEYWORD) and (
+                    signature.parameters[name].default is inspect.Parameter.empty
+                    or value is not signature.parameters[name].default)}
+    if not any(hints.get(name, typing.Any) is not typing.Any for name in to_check):
+        # Nothing to check: flows without type hints need no model (nor pydantic's import).
+        return dict(bound.arguments)
+    from pydantic import ValidationError
+
+    model, fields = parameters_model(fn)
+    try:
+        checked = model.model_validate(to_check)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        name = error["loc"][0]
+        hint = model.model_fields[fields[name]].annotation if name in fields else typing.Any
+        problem, detail = _describe(error, hint)
+        raise ParameterTypeError(
+            f"Flow {flow_name!r} parameter {name!r}: {problem} (value {to_check.get(name)!r:.200})"
+            + (f": {detail}" if detail else "")) from None
+    result = dict(bound.arguments)
+    result.update({name: getattr(checked, fields[name]) for name in to_check})
     return result
+
+
+def parameter_schema(fn):
+    """The ``parameter_openapi_schema`` of ``fn``: the JSON schema of
+    :func:`parameters_model` (``{"title": "Parameters", "type": "object", "properties":
+    {...}, "required": [...]}``, models and dataclasses under ``$defs``). A parameter whose
+    type has no JSON schema is described as accepting anything."""
+    from pydantic.errors import PydanticInvalidForJsonSchema
+    from pydantic.json_schema import PydanticJsonSchemaWarning
+
+    model, _ = parameters_model(fn)
+    with warnings.catch_warnings():
+        # Defaults with no JSON form are left out of the schema, as pydantic warns.
+        warnings.simplefilter("ignore", PydanticJsonSchemaWarning)
+        try:
+            return model.model_json_schema(by_alias=True)
+        except PydanticInvalidForJsonSchema:
+            return _schema_field_by_field(model)
+
+
+def _schema_field_by_field(model):
+    from pydantic import ConfigDict, TypeAdapter
+    from pydantic.errors import PydanticInvalidForJsonSchema
+
+    config = ConfigDict(arbitrary_types_allowed=True)
+    properties, required, definitions = {}, [], {}
+    for field in model.model_fields.values():
+        hint = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata \
+            else field.annotation
+        try:
+            schema = TypeAdapter(hint, config=config).json_schema()
+        except PydanticInvalidForJsonSchema:
+            schema = {}
+        definitions.update(schema.pop("$defs", {}))
+        prop = {"title": field.title, **schema, **field.json_schema_extra}
+        if field.is_required():
+            required.append(field.alias)
+        else:
+            try:
+                prop["default"] = TypeAdapter(typing.Any).dump_python(
+                    field.default, mode="json")
+            except Exception:  # a default with no JSON form is left out
+                pass
+        properties[field.alias] = prop
+    schema = {"title": "Parameters", "type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if definitions:
+        schema["$defs"] = definitions
+    return schema

@@ -25,8 +25,8 @@ AGENT_POLL = 0.3
 RUN_DEADLINE = 60
 
 FLOWS = """
-from client.flows import flow
-from client.tasks import task
+from client import flow
+from client import task
 
 
 @task

@@ -3,7 +3,9 @@
 The schema is the JSON schema Prefect writes for a flow's signature: an object whose
 ``properties`` each have a ``type`` (string, integer, number, boolean, array, object), maybe an
 ``enum``, ``default``, ``title`` and ``description``, or a ``$ref``/``allOf`` to a definition
-(how Prefect describes enums). Each property becomes one field; arrays, objects and anything
+(how Prefect describes enums; pydantic 2's ``$defs`` and pydantic 1's ``definitions`` both
+resolve), or an ``anyOf`` of one schema and ``null`` (an optional value, as pydantic 2 writes
+it; the field follows that schema). Each property becomes one field; arrays, objects and anything
 without a simple type are JSON text areas. A deployment without a schema gets one JSON text
 area for the whole parameters object.
 
@@ -61,6 +63,20 @@ def _resolve(prop, schema):
     return {**target, **{k: v for k, v in prop.items() if k not in ("$ref", "allOf")}}
 
 
+def _field_schema(prop, schema):
+    """The schema a field follows: ``prop`` with its reference resolved, and an optional
+    value (``anyOf`` one schema or ``null``, as pydantic 2 writes ``Optional[X]``) as that one
+    schema, itself resolved through the schema's ``$defs``/``definitions``."""
+    prop = _resolve(prop, schema)
+    options = prop.get("anyOf")
+    if isinstance(options, list):
+        kept = [o for o in options if isinstance(o, dict) and o.get("type") != "null"]
+        if len(kept) == 1 and len(kept) < len(options):
+            inner = _resolve(kept[0], schema)
+            return {**inner, **{k: v for k, v in prop.items() if k != "anyOf"}}
+    return prop
+
+
 def _json_type(prop):
     kind = prop.get("type")
     if isinstance(kind, list):
@@ -97,7 +113,7 @@ def form_fields(schema, defaults):
         item[1].get("position", math.inf) if isinstance(item[1], dict) else math.inf))
     fields = []
     for name, raw in ordered:
-        prop = _resolve(raw if isinstance(raw, dict) else {}, schema)
+        prop = _field_schema(raw if isinstance(raw, dict) else {}, schema)
         json_type = _json_type(prop)
         if isinstance(prop.get("enum"), list) and prop["enum"]:
             kind = "enum"

@@ -1,0 +1,72 @@
+"""The infrastructure interface: ``run(flow_run) -> result``, ``start``, ``kill(identifier)``.
+
+Fields are Prefect 2.7.12's ``Infrastructure`` base fields (``type``, ``env``, ``labels``,
+``name``, ``command``), so its documents load here and ours there.
+"""
+import abc
+import dataclasses
+import typing
+
+from pydantic import Field
+
+from client.blocks.core import Block
+
+__all__ = ["Infrastructure", "InfrastructureResult", "InfrastructureError", "flow_run_id_of"]
+
+
+class InfrastructureError(Exception):
+    """A flow run could not be started or stopped on this infrastructure (message: why)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InfrastructureResult:
+    """How a flow run's infrastructure ended: its ``identifier`` (what :meth:`kill` takes)
+    and ``status_code`` (0: success)."""
+
+    identifier: str
+    status_code: int
+
+    def __bool__(self):
+        return self.status_code == 0
+
+
+def flow_run_id_of(flow_run):
+    """The id of ``flow_run``: a flow run object (with ``id``) or the id itself."""
+    return str(getattr(flow_run, "id", flow_run))
+
+
+class Infrastructure(Block, abc.ABC):
+    """Somewhere a flow run executes. Subclasses implement :meth:`start`, :meth:`wait` and
+    :meth:`kill`; :meth:`run` is start + wait."""
+
+    _block_schema_capabilities = ["run-infrastructure"]
+
+    type: str = Field(description="The type of infrastructure.")
+    env: typing.Dict[str, typing.Optional[str]] = Field(
+        default_factory=dict, title="Environment",
+        description="Environment variables to set in the configured infrastructure.")
+    labels: typing.Dict[str, str] = Field(
+        default_factory=dict,
+        description="Labels applied to the infrastructure for metadata purposes.")
+    name: typing.Optional[str] = Field(
+        default=None, description="Name applied to the infrastructure for identification.")
+    command: typing.Optional[typing.List[str]] = Field(
+        default=None, description="The command to run in the infrastructure.")
+
+    @abc.abstractmethod
+    def start(self, flow_run, env=None):
+        """Start ``flow_run`` (a flow run or its id) and return a handle with an
+        ``identifier`` at once; ``env`` is added to the block's environment."""
+
+    @abc.abstractmethod
+    def wait(self, handle):
+        """Wait for what :meth:`start` started; its :class:`InfrastructureResult`."""
+
+    @abc.abstractmethod
+    def kill(self, identifier, grace_seconds=30):
+        """Stop what :meth:`start` started (by its ``identifier``): ask politely, then
+        force after ``grace_seconds``. InfrastructureError if it cannot be reached."""
+
+    def run(self, flow_run, env=None):
+        """Run ``flow_run`` to its end here; returns an :class:`InfrastructureResult`."""
+        return self.wait(self.start(flow_run, env=env))
