@@ -331,7 +331,7 @@ def reset_db(yes):
     _echo_applied(applied)
 
 
-@orion_cli.group("block")
+@server_cli.group("block")
 def block_group():
     """The key that encrypts block document data (secrets) at rest."""
 
