@@ -183,3 +183,17 @@ def test_non_empty_filters_on_missing_features_are_422(client, path, body, loc):
 ])
 def test_known_fields_of_the_wrong_type_are_422(client, path, body, loc):
     assert_422(client.post(path, json=body), "body", *loc)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/flows/", {"name": "f", "colour": "red"}),
+    ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "job_variables": {}}),
+    ("/api/concurrency_limits/", {"tag": "db", "concurrency_limit": 1, "active_slots": []}),
+    ("/api/work_queues/", {"name": "q", "work_pool_id": None, "status": "READY"}),
+])
+def test_unknown_fields_of_action_bodies_are_ignored(client, flow, path, body):
+    body = json.loads(json.dumps(body).replace("FLOW", flow["id"]))
+    response = client.post(path, json=body)
+    assert 200 <= response.status_code < 300, response.get_json()
+    unknown = set(body) - {"name", "flow_id", "tag", "concurrency_limit", "active_slots"}
+    assert not unknown & set(response.get_json())
