@@ -2,44 +2,57 @@
 
 Every test that asks for ``app``, ``db`` or ``client`` runs once on SQLite and once on
 PostgreSQL. ``ORION_TEST_BACKENDS=sqlite`` (comma-separated) narrows that for quick local runs;
-``ORION_TEST_POSTGRES_URL`` points at another server (default: local, user postgres).
+``ORION_TEST_POSTGRES_URL`` points at another server (default: local, user postgres). Ports,
+databases, Redis and servers for tests come from tests/support.py (its docstring says how
+xdist workers share them).
 """
-import os
-
-import psycopg2
 import pytest
-from psycopg2 import sql
+import redis
 
 from app import bind_process_state, create_app, migrations
 from app.db import database, init_database, is_sqlite
 from app.config import load_config
 from app.models import TABLES
-
-POSTGRES_URL = os.environ.get(
-    "ORION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/orion_test"
+from tests.support import (
+    BACKENDS,
+    POSTGRES_URL,
+    REDIS_URL,
+    ensure_postgres_database,
+    sqlite_url,
 )
-BACKENDS = [
-    b.strip() for b in os.environ.get("ORION_TEST_BACKENDS", "sqlite,postgres").split(",")
-]
 
 
-def ensure_postgres_database(url):
-    """Create the test database named in ``url`` if it does not exist yet."""
-    params = psycopg2.extensions.parse_dsn(url)
-    name = params.pop("dbname")
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Group tests for ``pytest -n`` (``--dist loadgroup``): the tests of a module that share a
+    module-scoped fixture (a server, a browser) run on one worker per value of the parameters
+    of that fixture, so it is made once per worker per backend, not once on every worker;
+    the tests that use ``redis_db`` run on one worker (they share the one Redis database)."""
+    for item in items:
+        fixtureinfo = getattr(item, "_fixtureinfo", None)
+        if fixtureinfo is None:
+            continue
+        if "redis_db" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("redis"))
+            continue
+        if any(_scope_of(fixtureinfo, name) in ("module", "class", "package")
+               for name in item.fixturenames):
+            params = getattr(item, "callspec", None)
+            values = sorted(f"{k}={v}" for k, v in (params.params.items() if params else ())
+                            if _scope_of(fixtureinfo, k) != "function")
+            item.add_marker(pytest.mark.xdist_group(
+                f"{item.module.__name__}[{','.join(values)}]"))
+
+
+def _scope_of(fixtureinfo, name):
+    defs = fixtureinfo.name2fixturedefs.get(name)
+    return defs[-1].scope if defs else "function"
 
 
 def database_url(backend, tmp_path_factory):
     """A fresh, empty database of the given backend; returns its URL."""
     if backend == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("orion") / "orion.db")
+        return sqlite_url(tmp_path_factory.mktemp("orion"))
     ensure_postgres_database(POSTGRES_URL)
     return POSTGRES_URL
 
@@ -124,6 +137,17 @@ def flow(client):
 def flow_run(client, flow):
     """A Pending flow run of ``flow``, as the API returns it."""
     return client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+
+
+@pytest.fixture
+def redis_db():
+    """The test Redis database (:data:`tests.support.REDIS_URL`), empty before and after the
+    test. Tests using it run on one xdist worker (see ``pytest_collection_modifyitems``)."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
 
 
 def assert_422(response, *loc):
