@@ -8,6 +8,7 @@ xdist workers share them).
 """
 import pytest
 import redis
+from _pytest.nodeid import NodeId
 
 from app import bind_process_state, create_app, migrations
 from app.db import database, init_database, is_sqlite
@@ -22,26 +23,40 @@ from tests.support import (
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items):
-    """Group tests for ``pytest -n`` (``--dist loadgroup``): the tests of a module that share a
-    module-scoped fixture (a server, a browser) run on one worker per value of the parameters
-    of that fixture, so it is made once per worker per backend, not once on every worker;
-    the tests that use ``redis_db`` run on one worker (they share the one Redis database)."""
+def pytest_itemcollected(item):
+    """Group tests for ``pytest -n`` (``--dist loadgroup``; groups are read after collection):
+    the tests of a module that share a module-scoped fixture (a server, a browser) run on one
+    worker per value of that fixture's parameters, so it is made once per backend, not on
+    every worker; the tests that use ``redis_db`` run on one worker (they share the one Redis
+    database)."""
+    fixtureinfo = getattr(item, "_fixtureinfo", None)
+    if fixtureinfo is None:
+        return
+    if "redis_db" in item.fixturenames:
+        item.add_marker(pytest.mark.xdist_group("redis"))
+    elif any(_scope_of(fixtureinfo, name) in ("module", "class", "package")
+             for name in item.fixturenames):
+        params = getattr(item, "callspec", None)
+        values = sorted(f"{k}={v}" for k, v in (params.params.items() if params else ())
+                        if _scope_of(fixtureinfo, k) != "function")
+        item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(values)}"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Give grouped tests the ``<nodeid>@<group>`` id that ``--dist loadgroup`` schedules by.
+
+    pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2 no longer reads (its ids
+    are ``NodeId`` objects), so on a worker the groups are silently lost (pytest-xdist issue
+    1386). This does what xdist means to, once, for an id xdist left unchanged; drop it when
+    the pinned xdist fixes that."""
+    if not getattr(config.option, "loadgroup", False):
+        return
     for item in items:
-        fixtureinfo = getattr(item, "_fixtureinfo", None)
-        if fixtureinfo is None:
-            continue
-        if "redis_db" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("redis"))
-            continue
-        if any(_scope_of(fixtureinfo, name) in ("module", "class", "package")
-               for name in item.fixturenames):
-            params = getattr(item, "callspec", None)
-            values = sorted(f"{k}={v}" for k, v in (params.params.items() if params else ())
-                            if _scope_of(fixtureinfo, k) != "function")
-            item.add_marker(pytest.mark.xdist_group(
-                f"{item.module.__name__}[{','.join(values)}]"))
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 def _scope_of(fixtureinfo, name):

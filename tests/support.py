@@ -45,6 +45,22 @@ Servers:
 
 Their processes see :func:`orion_env`: this interpreter's environment without the caller's
 ``ORION_*`` settings, plus the ones the test gives.
+
+A module of tests against one real server per backend, for example::
+
+    from tests.support import OrionServer, isolated_database_url
+
+    @pytest.fixture(scope="module")
+    def server(backend, tmp_path_factory):
+        folder = tmp_path_factory.mktemp(f"things-{backend}")
+        url = isolated_database_url(backend, folder, "things")
+        with OrionServer(folder, database_url=url, SCHEDULER_ENABLED=False) as orion:
+            yield orion          # orion.api_url for clients, orion.stop()/start() to restart
+
+Processes the test starts itself (agents, flow scripts) take ``orion_env(home,
+ORION_API_URL=server.api_url, ...)``; timings there should be test-sized (agents:
+``ORION_AGENT_QUERY_INTERVAL``, flows: ``ORION_HEARTBEAT_SECONDS``; see
+tests/agent/test_agent_processes.py).
 """
 import itertools
 import os
