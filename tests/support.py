@@ -1,20 +1,15 @@
 """What tests need from the machine: ports, databases, Redis, and servers to talk to.
 
 Every test gets these from here, so that test runs sharing a machine, and the xdist workers
-of one run (``scripts/test`` runs ``pytest -n 2``), never share a port, a database or a Redis
-key. What a test run may use comes from the environment:
+of one run (pytest.ini runs ``-n 2``), never share a port, a database or a Redis key. What a
+test run may use comes from the environment:
 
-====================================  ================================================  =====
-variable                              meaning                                           unset
-====================================  ================================================  =====
-``ORION_TEST_POSTGRES_URL``           the PostgreSQL database of this run; other          [1]
-                                      databases are named after it
-``ORION_TEST_REDIS_URL``              the Redis database this run may flush               [2]
-``ORION_TEST_PORTS``                  ports servers may listen on, ``"4500-4599"``         any
-``ORION_TEST_BACKENDS``               the backends ``app``/``db`` run on                  both
-====================================  ================================================  =====
-
-[1] ``postgresql://postgres@127.0.0.1:5432/orion_test``. [2] ``redis://127.0.0.1:6379/5``.
+- ``ORION_TEST_POSTGRES_URL``: the run's PostgreSQL database; the others are named after it
+  (default ``postgresql://postgres@127.0.0.1:5432/orion_test``);
+- ``ORION_TEST_REDIS_URL``: the Redis database the run may flush (default
+  ``redis://127.0.0.1:6379/5``);
+- ``ORION_TEST_PORTS``: the ports servers may listen on, ``"4500-4599"`` (default: any);
+- ``ORION_TEST_BACKENDS``: the backends ``app``/``db`` run on (default ``sqlite,postgres``).
 
 How the xdist workers share them (``PYTEST_XDIST_WORKER`` is ``gw0``, ``gw1``, ...):
 
@@ -24,15 +19,16 @@ How the xdist workers share them (``PYTEST_XDIST_WORKER`` is ``gw0``, ``gw1``, .
 - SQLite: files go in ``tmp_path`` folders, which pytest already makes per worker.
 - Ports: each worker takes an equal slice of ``ORION_TEST_PORTS``; :func:`free_port` hands
   them out in turn.
-- Redis: one numbered database for the run (a shared machine gives each run one of
-  Redis's 16). Tests reach it only through the ``redis_db`` fixture (tests/conftest.py),
-  and every test that uses that fixture is put in the xdist group ``redis``, so one worker
-  at a time runs them.
+- Redis: one numbered database for the whole run, not one per worker (Redis has 16, and a
+  shared machine gives each test run one). Tests reach it only through the ``redis_db``
+  fixture (tests/conftest.py), and every test that uses that fixture is put in the xdist
+  group ``redis``, so one worker runs them, one after the other.
 
 Tests that share a costly module-scoped fixture (a server, a browser) are grouped by
 tests/conftest.py so that one worker runs them all, once per backend: such a module needs
-nothing but a ``scope="module"`` fixture. A test that must run alone marks itself
-``@pytest.mark.xdist_group("<name>")`` with the tests it conflicts with.
+nothing but a ``scope="module"`` fixture. Tests that must not run at the same time as each
+other (one shared resource) share a mark ``@pytest.mark.xdist_group("<name>")``: one worker
+runs them, one after the other.
 
 Servers:
 
