@@ -64,9 +64,11 @@ def holding(seconds=60):
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
-    orion = OrionServer(tmp_path, workers=1, threads=4, database_url=isolated_database_url(
-        backend, tmp_path, "agent_server"), SCHEDULER_ENABLED="false",
-        LIVENESS_LOOP_SECONDS=LIVENESS_LOOP, RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT)
+    orion = OrionServer(
+        tmp_path, workers=1, threads=4,
+        database_url=isolated_database_url(backend, tmp_path, "agent_server"),
+        SCHEDULER_ENABLED="false", LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
+        RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT)
     try:
         orion.start()
         yield orion

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.request
 import uuid
 
@@ -103,7 +102,7 @@ def enqueued(connection, name):
 
 def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
     env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1,
-                    LATE_RUNS_LOOP_SECONDS=1)
+                  LATE_RUNS_LOOP_SECONDS=1)
     cron = subprocess.Popen([ORION, "cron"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
