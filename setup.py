@@ -33,6 +33,7 @@ TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
     "hypothesis==6.170.15",
+    "pytest-xdist==3.8.0",
 ]
 
 setup(

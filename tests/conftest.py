@@ -2,44 +2,72 @@
 
 Every test that asks for ``app``, ``db`` or ``client`` runs once on SQLite and once on
 PostgreSQL. ``ORION_TEST_BACKENDS=sqlite`` (comma-separated) narrows that for quick local runs;
-``ORION_TEST_POSTGRES_URL`` points at another server (default: local, user postgres).
+``ORION_TEST_POSTGRES_URL`` points at another server (default: local, user postgres). Ports,
+databases, Redis and servers for tests come from tests/support.py (its docstring says how
+xdist workers share them).
 """
-import os
-
-import psycopg2
 import pytest
-from psycopg2 import sql
+import redis
+from _pytest.nodeid import NodeId
 
 from app import bind_process_state, create_app, migrations
 from app.db import database, init_database, is_sqlite
 from app.config import load_config
 from app.models import TABLES
-
-POSTGRES_URL = os.environ.get(
-    "ORION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/orion_test"
+from tests.support import (
+    BACKENDS,
+    POSTGRES_URL,
+    REDIS_URL,
+    ensure_postgres_database,
+    sqlite_url,
 )
-BACKENDS = [
-    b.strip() for b in os.environ.get("ORION_TEST_BACKENDS", "sqlite,postgres").split(",")
-]
 
 
-def ensure_postgres_database(url):
-    """Create the test database named in ``url`` if it does not exist yet."""
-    params = psycopg2.extensions.parse_dsn(url)
-    name = params.pop("dbname")
-    conn = psycopg2.connect(dbname="postgres", **params)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
+def pytest_itemcollected(item):
+    """Group tests for ``pytest -n`` (``--dist loadgroup``; groups are read after collection):
+    the tests of a module that share a module-scoped fixture (a server, a browser) run on one
+    worker per value of that fixture's parameters, so it is made once per backend, not on
+    every worker; the tests that use ``redis_db`` run on one worker (they share the one Redis
+    database)."""
+    fixtureinfo = getattr(item, "_fixtureinfo", None)
+    if fixtureinfo is None:
+        return
+    if "redis_db" in item.fixturenames:
+        item.add_marker(pytest.mark.xdist_group("redis"))
+    elif any(_scope_of(fixtureinfo, name) in ("module", "class", "package")
+             for name in item.fixturenames):
+        params = getattr(item, "callspec", None)
+        values = sorted(f"{k}={v}" for k, v in (params.params.items() if params else ())
+                        if _scope_of(fixtureinfo, k) != "function")
+        item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(values)}"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Give grouped tests the ``<nodeid>@<group>`` id that ``--dist loadgroup`` schedules by.
+
+    pytest-xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2 no longer reads (its ids
+    are ``NodeId`` objects), so on a worker the groups are silently lost (pytest-xdist issue
+    1386). This does what xdist means to, once, for an id xdist left unchanged; drop it when
+    the pinned xdist fixes that."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
+def _scope_of(fixtureinfo, name):
+    defs = fixtureinfo.name2fixturedefs.get(name)
+    return defs[-1].scope if defs else "function"
 
 
 def database_url(backend, tmp_path_factory):
     """A fresh, empty database of the given backend; returns its URL."""
     if backend == "sqlite":
-        return "sqlite:///" + str(tmp_path_factory.mktemp("orion") / "orion.db")
+        return sqlite_url(tmp_path_factory.mktemp("orion"))
     ensure_postgres_database(POSTGRES_URL)
     return POSTGRES_URL
 
@@ -124,6 +152,17 @@ def flow(client):
 def flow_run(client, flow):
     """A Pending flow run of ``flow``, as the API returns it."""
     return client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+
+
+@pytest.fixture
+def redis_db():
+    """The test Redis database (:data:`tests.support.REDIS_URL`), empty before and after the
+    test. Tests using it run on one xdist worker (see ``pytest_collection_modifyitems``)."""
+    connection = redis.Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
 
 
 def assert_422(response, *loc):

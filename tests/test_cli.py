@@ -4,14 +4,6 @@ Database commands run with click's CliRunner against a private database of each 
 (PostgreSQL: ``<test database>_cli``), configured through ``ORION_*`` variables as a user would.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from importlib.metadata import entry_points
 from urllib.parse import urlsplit
@@ -26,11 +18,10 @@ from app import migrations
 from app.db import open_database
 from app.models import TABLES
 from orion_cli import orion_cli
-from tests.conftest import POSTGRES_URL
+from tests.support import ORION, POSTGRES_URL, OrionServer, isolated_database_url
 from tests.test_migrations import (
     FUTURE,
     add_run_with_state,
-    isolated_database_url,
     record_future_migration,
     restored_binding,
     row_counts,
@@ -163,56 +154,19 @@ def test_flask_orion_uses_the_app_settings(cli_url, tmp_path, monkeypatch):
     assert f"Applied {REAL_MIGRATIONS[0]}" in result.output
 
 
-def free_port():
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_health(url, process, deadline):
-    """Poll ``url`` until it answers 200; fail if ``process`` exits or time runs out."""
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "orion start exited early"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.02)
-    pytest.fail(f"{url} did not answer 200 in time")
-
-
 def test_orion_start_serves_until_terminated(tmp_path):
-    script = shutil.which("orion", path=os.path.dirname(sys.executable))
-    assert script, "the orion console script is missing: run `pip install -e .`"
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    env["ORION_HOME"] = str(tmp_path / "home")
-    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    assert os.path.exists(ORION), "the orion console script is missing: run `pip install -e .`"
+    server = OrionServer(tmp_path, workers=1, threads=2, stderr_path=tmp_path / "stderr.txt")
 
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [script, "start", "--port", str(port), "--workers", "1", "--threads", "2"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=err,
-        )
-        try:
-            wait_for_health(
-                f"http://127.0.0.1:{port}/api/health", process, started + START_BUDGET_SECONDS
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            returncode = process.wait(timeout=30)
+    try:
+        server.start(timeout=START_BUDGET_SECONDS)
+    finally:
+        returncode = server.stop()
 
-    output = out_path.read_text()
-    assert returncode == 0, err_path.read_text()
+    output = server.log_path.read_text()
+    assert returncode == 0, server.stderr_path.read_text()
     assert f"Applied {REAL_MIGRATIONS[0]}" in output
-    assert f"ORION_API_URL=http://127.0.0.1:{port}/api" in output
+    assert f"ORION_API_URL=http://127.0.0.1:{server.port}/api" in output
     assert os.path.exists(tmp_path / "home" / "orion.db")
 
 
@@ -315,22 +269,7 @@ def test_a_user_who_may_not_create_databases_is_told_how(fresh_postgres, tmp_pat
 
 
 def test_orion_start_creates_a_missing_postgres_database(fresh_postgres, tmp_path):
-    from tests.client.conftest import free_port_in_range  # it imports this module
-
     url = fresh_postgres()
-    port = free_port_in_range()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    env.update(ORION_HOME=str(tmp_path / "home"), ORION_DATABASE_URL=url)
-    with open(tmp_path / "out.txt", "w") as out:
-        process = subprocess.Popen(
-            [shutil.which("orion", path=os.path.dirname(sys.executable)), "start",
-             "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for_health(f"http://127.0.0.1:{port}/api/health", process,
-                            time.monotonic() + 30)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-    output = (tmp_path / "out.txt").read_text()
+    with OrionServer(tmp_path, database_url=url, workers=1) as server:
+        output = server.output()
     assert f"Created the database {url}" in output and f"Applied {REAL_MIGRATIONS[0]}" in output

@@ -1,10 +1,7 @@
 """``orion work-queue``, ``concurrency-limit`` and ``flow-run``: the real commands, talking to
 the test app through a real OrionClient (both backends), plus the console script over HTTP."""
 import datetime
-import os
-import shutil
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -14,7 +11,7 @@ from app.models import FlowRun
 from client import OrionClient
 from client.api.settings import Settings
 from orion_cli import orion_cli
-from tests.client.conftest import free_port_in_range
+from tests.support import ORION, free_port, orion_env
 
 UTC = datetime.timezone.utc
 
@@ -152,9 +149,7 @@ class TestFlowRun:
 
 
 def orion_script(args, env, tmp_path):
-    script = shutil.which("orion", path=os.path.dirname(sys.executable))
-    base = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    return subprocess.run([script, *args], env={**base, "ORION_HOME": str(tmp_path), **env},
+    return subprocess.run([ORION, *args], env=orion_env(tmp_path, **env),
                           capture_output=True, text=True, timeout=60)
 
 
@@ -169,7 +164,7 @@ def test_the_console_script_uses_the_ephemeral_api(tmp_path):
 
 
 def test_an_unreachable_server_is_one_error_line(tmp_path):
-    port = free_port_in_range()
+    port = free_port()
     result = orion_script(["flow-run", "ls"], {
         "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
     assert result.returncode == 1

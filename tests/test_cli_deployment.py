@@ -13,11 +13,8 @@ from client.agent.run import fetch_code, load_flow
 from client.api.settings import Settings
 from client.sdk.deployments import parameter_schema
 from orion_cli import orion_cli
-from tests.client.conftest import free_port_in_range
-from tests.conftest import BACKENDS, POSTGRES_URL
-from tests.sdk.servers import Server, base_env
+from tests.support import BACKENDS, OrionServer, isolated_database_url
 from tests.test_cli_api import orion_script
-from tests.test_migrations import isolated_database_url
 
 UTC = datetime.timezone.utc
 
@@ -243,9 +240,9 @@ class TestDeploymentCommands:
 def server(request, tmp_path_factory):
     """A real ``orion start`` (embedded services) on the backend, stopped at the end."""
     home = tmp_path_factory.mktemp("deployment-cli-server")
-    name = POSTGRES_URL.rsplit("/", 1)[1] + "_deployment_cli"
-    env = base_env(home, ORION_DATABASE_URL=isolated_database_url(request.param, home, name))
-    server = Server(free_port_in_range(), env, home / "server.log")
+    server = OrionServer(home, home=home, workers=1, threads=8,
+                         database_url=isolated_database_url(request.param, home,
+                                                            "deployment_cli"))
     server.start()
     try:
         yield server

@@ -8,7 +8,7 @@ from peewee import IntegrityError
 
 from app.db import database, is_sqlite
 from app.models import Flow, statements, utcnow
-from tests.conftest import POSTGRES_URL
+from tests.support import POSTGRES_URL
 
 
 def test_recovers_when_postgres_drops_pooled_connections(app, client):

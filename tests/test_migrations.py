@@ -2,7 +2,8 @@
 
 Each test gets its own empty database and its own peewee database object, so nothing here
 touches the shared ``app`` fixture's database or binding: SQLite uses a temp file, PostgreSQL
-a dedicated ``<test database>_migrations`` database emptied before every test.
+a dedicated ``<test database>_migrations`` database emptied before every test
+(tests.support.isolated_database_url).
 """
 import datetime
 import os
@@ -10,7 +11,6 @@ import shutil
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
 from peewee import DatabaseError, SqliteDatabase, Table
@@ -20,7 +20,7 @@ from app import migrations
 from app.db import database, open_database
 from app.exceptions import SchemaTooNew
 from app.models import TABLES, Flow, FlowRun, FlowRunState, utcnow
-from tests.conftest import POSTGRES_URL, ensure_postgres_database
+from tests.support import isolated_database_url
 
 REAL_MIGRATIONS = [m.name for m in Migration.load_directory(migrations.DIRECTORY)]
 FUTURE = "9999_from_a_newer_orion"
@@ -44,25 +44,6 @@ def up(migrator, db):
     db.execute_sql('CREATE TABLE "half_done" (id INTEGER)')
     db.execute_sql("THIS IS NOT SQL")
 '''
-
-
-def isolated_database_url(backend, tmp_path, suffix):
-    """URL of an empty database of ``backend`` that no other test module uses.
-
-    PostgreSQL: the test database's name plus ``_<suffix>`` (so ``orion_test_migrations``
-    by default; test runs pointed at different databases never share it), on the test
-    server, created if missing and emptied.
-    """
-    if backend == "sqlite":
-        return "sqlite:///" + str(tmp_path / "orion.db")
-    base = urlsplit(POSTGRES_URL)
-    url = base._replace(path=f"{base.path}_{suffix}").geturl()
-    ensure_postgres_database(url)
-    db = open_database(url)
-    for table in db.get_tables():
-        db.execute_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-    db.close_all()
-    return url
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from client.infrastructure import Process
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import (  # noqa: F401 (fixtures)
     agents, due_runs, orion, server, wait_for)
-from tests.workers.test_workers import orion_script
+from tests.support import ORION
 
 FLOW = '''
 import os
@@ -30,7 +30,7 @@ def where(x: int = 1):
 
 
 def build(agents, tmp_path, *args):
-    done = subprocess.run([orion_script(), "deployment", "build", *args], env=agents.env(),
+    done = subprocess.run([ORION, "deployment", "build", *args], env=agents.env(),
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     return done.returncode, done.stdout + done.stderr
 

@@ -5,27 +5,21 @@ The claim tests run the issue's sizes (500 runs for two agents, 60 half-second r
 queue limit of 3); timings are scaled down: agents poll every 0.3 s, flows heartbeat every
 0.5 s, the server's liveness service loops every second with a 3 s heartbeat timeout.
 """
-import datetime
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
 from client import OrionClient
 from client.api.settings import Settings
 from client.api.states import Scheduled, StateType
-from tests.client.conftest import free_port_in_range
-from tests.client.test_server import OrionServer
-from tests.conftest import POSTGRES_URL
-from tests.test_migrations import isolated_database_url
-from tests.workers.test_workers import orion_script
+from tests.support import ORION, OrionServer, isolated_database_url, orion_env
 
 HEARTBEAT_TIMEOUT = 3
 LIVENESS_LOOP = 1
@@ -69,11 +63,11 @@ def holding(seconds=60):
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
-    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_agent_server"
-    orion = OrionServer(tmp_path, isolated_database_url(backend, tmp_path, name),
-                        free_port_in_range())
-    orion.env.update(ORION_SCHEDULER_ENABLED="false", ORION_LIVENESS_LOOP_SECONDS=str(
-        LIVENESS_LOOP), ORION_RUN_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT))
+    orion = OrionServer(
+        tmp_path, workers=1, threads=4,
+        database_url=isolated_database_url(backend, tmp_path, "agent_server"),
+        SCHEDULER_ENABLED="false", LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
+        RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT)
     try:
         orion.start()
         yield orion
@@ -90,7 +84,7 @@ def flows_dir(tmp_path_factory):
 
 @pytest.fixture
 def orion(server):
-    with OrionClient(server.url, settings=Settings(api_retries=2)) as client:
+    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as client:
         yield client
 
 
@@ -103,18 +97,16 @@ class Agents:
         self.processes = []
 
     def env(self, **extra):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-        env.update(ORION_API_URL=self.server.url, ORION_HOME=str(self.tmp_path / "home"),
-                   ORION_AGENT_QUERY_INTERVAL=str(POLL), ORION_AGENT_PREFETCH_SECONDS="0",
-                   ORION_AGENT_CANCEL_GRACE_SECONDS=str(GRACE), ORION_HEARTBEAT_SECONDS="0.5",
-                   **extra)
-        return env
+        return orion_env(self.tmp_path / "home", ORION_API_URL=self.server.api_url,
+                         ORION_AGENT_QUERY_INTERVAL=POLL, ORION_AGENT_PREFETCH_SECONDS=0,
+                         ORION_AGENT_CANCEL_GRACE_SECONDS=GRACE, ORION_HEARTBEAT_SECONDS=0.5,
+                         **extra)
 
     def start(self, *args, python=()):
         """Start ``orion agent start ARGS``; ``python``: the interpreter to run the console
         script with, as a one-item tuple (default: the script's own)."""
         log = open(self.tmp_path / f"agent-{len(self.processes)}.log", "w")
-        process = subprocess.Popen([*python, orion_script(), "agent", "start", *args],
+        process = subprocess.Popen([*python, ORION, "agent", "start", *args],
                                    env=self.env(),
                                    stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True, cwd=self.tmp_path)
@@ -339,7 +331,7 @@ def test_cancel_from_the_cli_stops_the_process(orion, agents, flows_dir, tmp_pat
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
     pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
-    cancel = subprocess.run([orion_script(), "flow-run", "cancel", run_id], env=agents.env(),
+    cancel = subprocess.run([ORION, "flow-run", "cancel", run_id], env=agents.env(),
                             capture_output=True, text=True, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     assert "is cancelling" in cancel.stdout
@@ -372,7 +364,7 @@ def test_the_agent_survives_an_api_outage(server, orion, agents, flows_dir):
     time.sleep(2)
     assert agent.poll() is None
     server.start()
-    with OrionClient(server.url, settings=Settings(api_retries=2)) as fresh:
+    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as fresh:
         [run_id] = due_runs(fresh, dep, 1)
         wait_for(lambda: fresh.read_flow_run(run_id).state_type == "COMPLETED", 90,
                  "the run after the outage")
@@ -388,7 +380,7 @@ def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion
     queue = f"e2e-{uuid.uuid4().hex[:6]}"
     storage = tmp_path / "storage"
     created = subprocess.run(
-        [orion_script(), "deployment", "create", f"{flows_dir / 'flows.py'}:quick",
+        [ORION, "deployment", "create", f"{flows_dir / 'flows.py'}:quick",
          "--name", "e2e", "--interval", "2", "--work-queue", queue,
          "--storage", storage.as_uri()],
         env=agents.env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -1,98 +1,30 @@
 """The dashboard in real headless Chromium against a real ``orion start`` process.
 
-The server runs on its own SQLite database in a temp folder, on a port of 4350-4359 (or of
-``ORION_TEST_PORTS``, e.g. "4380-4399", when several test runs share the machine). Data is
-made through its REST API, as clients make it. Every request off 127.0.0.1 is blocked, and
-every page's console errors and uncaught exceptions are collected and must stay empty.
+The server runs on its own SQLite database in a temp folder, on a port of ``ORION_TEST_PORTS``
+(tests/support.py). Data is made through its REST API, as clients make it. Every request off
+127.0.0.1 is blocked, and every page's console errors and uncaught exceptions are collected
+and must stay empty.
 """
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser.test_docs_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F401  (fixture)
+from tests.support import OrionServer
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is not installed (scripts/test installs it: apt-get install chromium)",
-)
-
-# ORION_TEST_PORTS ("4350-4359", inclusive) gives a shared machine's test runs their own ports.
-_LOW, _HIGH = map(int, os.environ.get("ORION_TEST_PORTS", "4350-4359").split("-"))
-PORTS = range(_LOW, _HIGH + 1)
-ORION = os.path.join(os.path.dirname(sys.executable), "orion")
-
-
-def _free_port():
-    spec = os.environ.get("ORION_TEST_PORTS")
-    ports = PORTS
-    if spec:
-        low, high = (int(part) for part in spec.split("-"))
-        ports = range(low, high + 1)
-    for port in ports:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    pytest.fail(f"no free port in {ports}")
-
-
-def start_server(home, **env_overrides):
-    """Start ``orion start`` (gunicorn) on a fresh SQLite database in ``home``, with the
-    ORION_* ``env_overrides``; returns ``(process, base URL, log file)`` once it answers."""
-    port = _free_port()
-    env = {**os.environ, "ORION_HOME": str(home),
-           "ORION_DATABASE_URL": f"sqlite:///{home / 'orion.db'}", "ORION_SERVER_WORKERS": "1"}
-    for key in ("ORION_REDIS_URL", "ORION_API_KEY", "ORION_API_URL"):
-        env.pop(key, None)
-    env.update(env_overrides)
-    log = open(home / "server.log", "wb")
-    process = subprocess.Popen([ORION, "start", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    key = env.get("ORION_API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            probe = urllib.request.Request(base + "/api/health", headers=headers)
-            with urllib.request.urlopen(probe, timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("orion start did not come up:\n" + (home / "server.log").read_text())
-        time.sleep(0.2)
-    return process, base, log
-
-
-def stop_server(process, log):
-    """Stop a server :func:`start_server` started."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """Base URL of a live ``orion start`` (gunicorn) on a fresh SQLite database."""
-    process, base, log = start_server(tmp_path_factory.mktemp("orion-dashboard"))
-    yield base
-    stop_server(process, log)
+    home = tmp_path_factory.mktemp("orion-dashboard")
+    with OrionServer(home, home=home, SERVER_WORKERS=1) as orion:
+        yield orion.url
 
 
 class Api:
@@ -125,14 +57,6 @@ class Api:
 @pytest.fixture(scope="module")
 def api(server):
     return Api(server)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """/docs (Swagger UI) and /redoc (ReDoc) render in real headless Chromium, offline.
 
 The real app is served by werkzeug in a background thread on a free port (SQLite in a temp
-folder). Every request that is not for 127.0.0.1 is blocked and recorded, so a page that needed a
-CDN would fail to render here.
+folder; tests.support.serving_in_thread). Every request that is not for 127.0.0.1 is blocked
+and recorded, so a page that needed a CDN would fail to render here.
 """
 import os
-import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,6 +13,7 @@ from werkzeug.serving import make_server
 
 from app import create_app, migrations
 from app.db import database
+from tests.support import free_port, serving_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,10 +27,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
+#: The mark of every browser test module (as its ``pytestmark``).
+needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
     reason=f"{CHROMIUM} is not installed (scripts/test installs it: apt-get install chromium)",
 )
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +52,8 @@ def base_url(tmp_path_factory):
     )
     with database.connection_context():
         migrations.upgrade(database)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    with serving_in_thread(make_server("127.0.0.1", free_port(), app, threaded=True)) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
     database.obj.close_all()
     if previous is not None:
         database.initialize(previous)

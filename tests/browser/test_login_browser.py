@@ -10,9 +10,8 @@ from tests.browser.test_dashboard_browser import (  # noqa: F401  (fixtures)
     browser,
     page,
     pytestmark,
-    start_server,
-    stop_server,
 )
+from tests.support import OrionServer
 
 KEY = "browser-key-1"
 
@@ -20,10 +19,10 @@ KEY = "browser-key-1"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A live server whose dashboard (and API) need the key ``KEY``."""
-    process, base, log = start_server(tmp_path_factory.mktemp("orion-login"),
-                                      ORION_API_KEY=KEY, ORION_SECRET_KEY="browser-secret")
-    yield base
-    stop_server(process, log)
+    home = tmp_path_factory.mktemp("orion-login")
+    with OrionServer(home, home=home, api_key=KEY, SECRET_KEY="browser-secret",
+                     SERVER_WORKERS=1) as orion:
+        yield orion.url
 
 
 def test_sign_in_use_htmx_after_the_session_ends_and_sign_out(page):

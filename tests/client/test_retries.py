@@ -2,7 +2,6 @@
 import email.utils
 import http.server
 import json
-import threading
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from client.api.exceptions import (
     ServiceUnavailable,
 )
 from client.api.settings import Settings
-from tests.client.conftest import free_port_in_range
+from tests.support import free_port, serving_in_thread
 
 DROP = "drop"  # close the connection without answering
 
@@ -64,13 +63,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ScriptedServer(free_port_in_range())
-    thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with serving_in_thread(ScriptedServer(free_port())) as srv:
+        yield srv
 
 
 def client_for(server, **settings):
@@ -198,7 +192,7 @@ def test_retried_writes_resend_the_same_keys(server):
 
 
 def test_an_unreachable_server_raises_after_the_retries():
-    port = free_port_in_range()
+    port = free_port()
     settings = Settings(api_retries=2, api_retry_delay_seconds=0.01)
     with OrionClient(f"http://127.0.0.1:{port}/api", settings=settings) as orion:
         with pytest.raises(ServerUnreachable, match="after 3 attempt"):

@@ -7,15 +7,9 @@ stored twice. Servers listen on a port from ``ORION_TEST_PORTS`` and are always 
 """
 import datetime
 import logging
-import os
-import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -23,79 +17,21 @@ from client import OrionClient
 from client.api.exceptions import ObjectNotFound, Unauthorized, ValidationError
 from client.api.settings import Settings
 from client.api.states import Completed, Running, SetStateStatus
-from tests.client.conftest import free_port_in_range, make_task
-from tests.conftest import POSTGRES_URL
-from tests.test_migrations import isolated_database_url
+from tests.client.conftest import make_task
+from tests.support import OrionServer, isolated_database_url
 
 API_KEY = "sesame"
 # Seconds `orion start` may take to answer /api/health.
 START_BUDGET_SECONDS = 20
 
 
-class OrionServer:
-    """An ``orion start`` process in its own session (so it can be killed whole)."""
-
-    def __init__(self, tmp_path, database_url, port, api_key=None):
-        self.tmp_path = tmp_path
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/api"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-        self.env.update(ORION_HOME=str(tmp_path / "home"), ORION_DATABASE_URL=database_url)
-        if api_key:
-            self.env["ORION_API_KEY"] = api_key
-        self.api_key = api_key
-        self.process = None
-        self.starts = 0
-
-    def start(self):
-        script = shutil.which("orion", path=os.path.dirname(sys.executable))
-        self.starts += 1
-        log = open(self.tmp_path / f"server-{self.starts}.log", "w")
-        self.process = subprocess.Popen(
-            [script, "start", "--port", str(self.port), "--workers", "1", "--threads", "4"],
-            cwd=self.tmp_path, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        log.close()
-        settings = Settings(api_retries=0, api_timeout=2.0)
-        deadline = time.monotonic() + START_BUDGET_SECONDS
-        with OrionClient(self.url, api_key=self.api_key, settings=settings) as probe:
-            while probe.api_healthcheck() is not None:
-                assert self.process.poll() is None, self.output()
-                assert time.monotonic() < deadline, f"no answer in time:\n{self.output()}"
-                time.sleep(0.05)
-
-    def kill(self):
-        """SIGKILL the whole server (master and workers), as a crash or power cut would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def output(self):
-        return "\n".join(p.read_text() for p in sorted(self.tmp_path.glob("server-*.log")))
-
-
-def server_database_url(backend, tmp_path):
-    """An empty database for a server process: a SQLite file, or a PostgreSQL database named
-    after the test database (``<name>_server``)."""
-    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_server"
-    return isolated_database_url(backend, tmp_path, name)
-
-
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"server-{backend}")
-    orion_server = OrionServer(tmp_path, server_database_url(backend, tmp_path),
-                               free_port_in_range(), api_key=API_KEY)
+    orion_server = OrionServer(tmp_path, workers=1, threads=4, api_key=API_KEY,
+                               database_url=isolated_database_url(backend, tmp_path, "server"))
     try:
-        orion_server.start()
+        orion_server.start(START_BUDGET_SECONDS)
         yield orion_server
     finally:
         orion_server.stop()
@@ -103,7 +39,7 @@ def server(backend, tmp_path_factory):
 
 @pytest.fixture
 def remote(server):
-    with OrionClient(server.url, settings=Settings(api_key=API_KEY, api_retries=2,
+    with OrionClient(server.api_url, settings=Settings(api_key=API_KEY, api_retries=2,
                                                    api_retry_delay_seconds=0.05)) as c:
         yield c
 
@@ -146,26 +82,27 @@ def test_errors_over_http_carry_the_server_message(remote):
 
 def test_the_api_key_is_required(server):
     settings = Settings(api_retries=0)
-    with OrionClient(server.url, settings=settings) as anonymous:
+    with OrionClient(server.api_url, settings=settings) as anonymous:
         with pytest.raises(Unauthorized, match="API key"):
             anonymous.read_flows()
-    with OrionClient(server.url, settings=settings, api_key="wrong") as wrong:
+    with OrionClient(server.api_url, settings=settings, api_key="wrong") as wrong:
         with pytest.raises(Unauthorized):
             wrong.read_flows()
 
 
 def test_calls_survive_a_server_restart_without_duplicates(backend, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="client.http")
-    orion_server = OrionServer(tmp_path, server_database_url(backend, tmp_path),
-                               free_port_in_range())
+    orion_server = OrionServer(tmp_path, workers=1, threads=4,
+                               database_url=isolated_database_url(backend, tmp_path,
+                                                                  "server_restart"))
     settings = Settings(api_retries=10, api_retry_delay_seconds=0.1,
                         api_retry_max_delay_seconds=1.0, api_timeout=10.0)
     tasks = 40
     progress = threading.Event()
     errors = []
     try:
-        orion_server.start()
-        with OrionClient(orion_server.url, settings=settings) as orion:
+        orion_server.start(START_BUDGET_SECONDS)
+        with OrionClient(orion_server.api_url, settings=settings) as orion:
             flow_id = orion.create_flow_from_name("restart")
             run = orion.create_flow_run(flow_id)
             orion.set_flow_run_state(run.id, Running())
@@ -194,7 +131,7 @@ def test_calls_survive_a_server_restart_without_duplicates(backend, tmp_path, ca
             assert progress.wait(60)
             orion_server.kill()
             time.sleep(0.5)
-            orion_server.start()
+            orion_server.start(START_BUDGET_SECONDS)
             worker.join(120)
             assert not worker.is_alive()
             assert not errors, errors

@@ -11,7 +11,6 @@ import os
 import subprocess
 import textwrap
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,10 +18,7 @@ from client import OrionClient
 from client.blocks import JSON, Block, DateTime, LocalFileSystem, RemoteFileSystem, Secret, String
 from client.infrastructure import Process
 from client.api.settings import Settings
-from tests.client.conftest import free_port_in_range
-from tests.client.test_server import OrionServer
-from tests.conftest import POSTGRES_URL
-from tests.test_migrations import isolated_database_url
+from tests.support import OrionServer, isolated_database_url
 
 PREFECT27 = os.environ.get("ORION_TEST_PREFECT27_PYTHON")
 pytestmark = pytest.mark.skipif(not PREFECT27, reason="set ORION_TEST_PREFECT27_PYTHON")
@@ -54,10 +50,9 @@ print(json.dumps(loaded))
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"interop-{backend}")
-    name = urlsplit(POSTGRES_URL).path.lstrip("/") + "_interop_server"
-    orion = OrionServer(tmp_path, isolated_database_url(backend, tmp_path, name),
-                        free_port_in_range())
-    orion.env.update(ORION_SCHEDULER_ENABLED="false")
+    orion = OrionServer(tmp_path,
+                        database_url=isolated_database_url(backend, tmp_path, "interop_server"),
+                        SCHEDULER_ENABLED="false")
     try:
         orion.start()
         yield orion
@@ -68,7 +63,7 @@ def server(backend, tmp_path_factory):
 def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
     suffix = uuid.uuid4().hex[:8]
     when = datetime.datetime(2026, 12, 4, 17, 30, tzinfo=datetime.timezone.utc)
-    with OrionClient(server.url, settings=Settings(api_retries=2)) as orion:
+    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as orion:
         ours = [Secret(value="from-orion"), JSON(value={"a": [1, None]}), String(value="s"),
                 DateTime(value=when), LocalFileSystem(basepath="/orion/base"),
                 RemoteFileSystem(basepath="memory://b/x", settings={"k": "v"}),
@@ -78,7 +73,7 @@ def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
         schemas_before = len(orion.read_block_schemas())
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ORION_", "PREFECT_"))}
-        env.update(PREFECT_API_URL=server.url, PREFECT_HOME=str(tmp_path / "prefect"))
+        env.update(PREFECT_API_URL=server.api_url, PREFECT_HOME=str(tmp_path / "prefect"))
         done = subprocess.run([PREFECT27, "-c", textwrap.dedent(PREFECT_SIDE), suffix],
                               env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]

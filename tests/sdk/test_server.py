@@ -7,9 +7,8 @@ import pytest
 
 from client import OrionClient
 from client.api.settings import Settings
-from tests.client.conftest import free_port_in_range
-from tests.conftest import BACKENDS
-from tests.sdk.servers import Server, base_env, run_script, server_database_url, start_script
+from tests.sdk.servers import run_script, start_script
+from tests.support import BACKENDS, OrionServer, isolated_database_url, orion_env
 
 # Quick, patient client retries: a restarting server is back within a few seconds.
 CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
@@ -21,9 +20,9 @@ CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
     home = tmp_path_factory.mktemp("orion-server-home")
-    env = base_env(home, ORION_DATABASE_URL=server_database_url(request.param, home),
-                   ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
-    server = Server(free_port_in_range(), env, home / "server.log")
+    server = OrionServer(home, home=home, workers=1, threads=8,
+                         database_url=isolated_database_url(request.param, home, "sdk_server"),
+                         TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
     server.start()
     try:
         yield server
@@ -38,8 +37,8 @@ def api(server):
 
 
 def flow_env(tmp_path, server):
-    return base_env(tmp_path / "home", ORION_API_URL=server.api_url,
-                    ORION_RESULTS_STORAGE=tmp_path / "results", **CLIENT_ENV)
+    return orion_env(tmp_path / "home", ORION_API_URL=server.api_url,
+                     ORION_RESULTS_STORAGE=tmp_path / "results", **CLIENT_ENV)
 
 
 def _flow_run_named(api, name):
@@ -224,7 +223,7 @@ EPHEMERAL = """
 
 @pytest.mark.skipif("sqlite" not in BACKENDS, reason="ephemeral mode runs on SQLite")
 def test_ephemeral_mode_runs_flows_on_the_local_database(tmp_path):
-    code, out = run_script(tmp_path, "ephemeral", EPHEMERAL, base_env(tmp_path / "home"))
+    code, out = run_script(tmp_path, "ephemeral", EPHEMERAL, orion_env(tmp_path / "home"))
     assert code == 0, out
     assert "RESULT [0, 2, 4]" in out and "STATE Completed 3" in out
     assert (tmp_path / "home" / "orion.db").exists()

@@ -102,10 +102,11 @@ def test_navigation_lists_only_built_pages(client):
     assert 'aria-current="page">Dashboard' in nav
 
 
+# Ids without the random uuids: every xdist worker must collect the same test ids.
 @pytest.mark.parametrize("path", [
     "/no-such-page", "/flow-runs/" + str(uuid.uuid4()), "/task-runs/" + str(uuid.uuid4()),
     "/flows/" + str(uuid.uuid4()), "/flow-runs/" + str(uuid.uuid4()) + "/state",
-])
+], ids=["page", "flow-run", "task-run", "flow", "flow-run-state"])
 def test_missing_things_are_a_404_page(client, path):
     html = page(client, path, 404)
     assert 'role="alert"' in html and "{" not in html.split('role="alert"')[1][:200]

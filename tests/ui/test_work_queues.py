@@ -232,7 +232,7 @@ def test_preview_sees_runs_an_agent_holds_locked(client, backend):
     import psycopg2
 
     from app.services import work_queues
-    from tests.conftest import POSTGRES_URL
+    from tests.support import POSTGRES_URL
     flow = make_flow(client)
     queue = make_queue(client, "locked")
     run = scheduled(client, flow, utcnow() - datetime.timedelta(minutes=1),

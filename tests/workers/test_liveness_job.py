@@ -5,7 +5,8 @@ from rq import Queue
 
 from app.models import Flow, FlowRun, utcnow
 from app.services import flow_runs, orchestration
-from tests.workers.test_workers import REDIS_URL, redis_db, run_orion  # noqa: F401
+from tests.support import REDIS_URL
+from tests.workers.test_workers import run_orion
 
 
 def silent_running_run():
@@ -16,7 +17,7 @@ def silent_running_run():
     return run.id
 
 
-def test_worker_runs_the_liveness_job(app, db, redis_db):  # noqa: F811
+def test_worker_runs_the_liveness_job(app, db, redis_db):
     silent = silent_running_run()
     alive = silent_running_run()
     # With a timeout of 0 only a heartbeat from the future still counts.

@@ -3,10 +3,11 @@ from rq import Queue
 
 from app.models import Flow, FlowRunHourly
 from app.services import flow_runs, rollups
-from tests.workers.test_workers import REDIS_URL, redis_db, run_orion  # noqa: F401
+from tests.support import REDIS_URL
+from tests.workers.test_workers import run_orion
 
 
-def test_worker_runs_the_rollup_job(app, db, redis_db):  # noqa: F811
+def test_worker_runs_the_rollup_job(app, db, redis_db):
     flow, _ = Flow.get_or_create(name="rolled-flow")
     flow_runs.create_flow_run({"flow_id": flow.id})
     queue = Queue("orion", connection=redis_db)

@@ -1,7 +1,8 @@
 """RQ workers and the services in `orion start`: real Redis, real rq processes, real servers.
 
-Redis: ``ORION_TEST_REDIS_URL`` (default database 5 on the local server); only that database
-is ever flushed. Servers listen on ports from ``ORION_TEST_PORTS`` (default 4340-4349).
+Redis: ``ORION_TEST_REDIS_URL`` (default database 5 on the local server) through the
+``redis_db`` fixture; only that database is ever flushed. Servers listen on ports from
+``ORION_TEST_PORTS`` (tests/support.py).
 """
 import datetime
 import json
@@ -9,9 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 import uuid
 
@@ -24,38 +23,21 @@ from rq.cron import get_cron_job_ids
 from app.models import Deployment, Flow, FlowRun, FlowRunState
 from app.services import flow_runs
 from orion_cli import orion_cli
+from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env
 
-REDIS_URL = os.environ.get("ORION_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
-PORTS = range(*map(int, os.environ.get("ORION_TEST_PORTS", "4340-4350").split("-")))
 UTC = datetime.timezone.utc
 HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
 
 
-@pytest.fixture
-def redis_db():
-    """The test Redis database, empty before and after the test."""
-    connection = redis.Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-
-
-def orion_env(app, **settings):
-    """The environment of an Orion process on the test app's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    env.update(ORION_DATABASE_URL=app.config["DATABASE_URL"], ORION_HOME=app.config["HOME"])
-    env.update({f"ORION_{key}": str(value) for key, value in settings.items()})
-    return env
-
-
-def orion_script():
-    script = shutil.which("orion", path=os.path.dirname(sys.executable))
-    assert script, "the orion console script is missing: run `pip install -e .`"
-    return script
+def app_env(app, **settings):
+    """The environment of an Orion process on the test app's database, with ``settings`` as
+    ``ORION_<NAME>`` variables."""
+    return orion_env(app.config["HOME"], ORION_DATABASE_URL=app.config["DATABASE_URL"],
+                     **{f"ORION_{key}": value for key, value in settings.items()})
 
 
 def run_orion(app, *args, timeout=60, **settings):
-    return subprocess.run([orion_script(), *args], env=orion_env(app, **settings),
+    return subprocess.run([ORION, *args], env=app_env(app, **settings),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -119,9 +101,9 @@ def enqueued(connection, name):
 
 
 def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
-    env = orion_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1,
-                    LATE_RUNS_LOOP_SECONDS=1)
-    cron = subprocess.Popen([orion_script(), "cron"], env=env, stdout=subprocess.PIPE,
+    env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1,
+                  LATE_RUNS_LOOP_SECONDS=1)
+    cron = subprocess.Popen([ORION, "cron"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: len(enqueued(redis_db, "schedule_deployments")) >= 2
@@ -155,51 +137,10 @@ def http(port, method, path, body=None):
         return response.status, json.loads(response.read() or b"null")
 
 
-def free_port_in_range():
-    import socket
-
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.fail(f"no free port in {PORTS}")
-
-
-class Server:
-    """A real `orion start` process on the test app's database."""
-
-    def __init__(self, app, tmp_path, workers, **settings):
-        self.port = free_port_in_range()
-        self.log_path = tmp_path / f"server-{self.port}.log"
-        self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [orion_script(), "start", "--port", str(self.port), "--workers", str(workers),
-             "--threads", "2"],
-            env=orion_env(app, **settings), stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
-            try:
-                if http(self.port, "GET", "/health")[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail("orion start did not answer in time: " + self.output())
-
-    def output(self):
-        self.log.flush()
-        return self.log_path.read_text()
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        returncode = self.process.wait(timeout=30)
-        self.log.close()
-        return returncode
+def start_server(app, tmp_path, workers, **settings):
+    """A real ``orion start`` on the test app's database and home, answering."""
+    return OrionServer(tmp_path, home=app.config["HOME"], workers=workers, threads=2,
+                       database_url=app.config["DATABASE_URL"], **settings).start(20)
 
 
 def pid_alive(pid):
@@ -261,7 +202,7 @@ def create_scheduled_deployment(port):
 
 
 def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db, tmp_path):
-    server = Server(app, tmp_path, workers=1, REDIS_URL=REDIS_URL,
+    server = start_server(app, tmp_path, workers=1, REDIS_URL=REDIS_URL,
                     SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1)
     try:
         output = server.output()
@@ -284,7 +225,7 @@ def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db,
 
 
 def test_orion_start_embedded_runs_services_in_one_worker(app, db, tmp_path):
-    server = Server(app, tmp_path, workers=3, SCHEDULER_LOOP_SECONDS=1,
+    server = start_server(app, tmp_path, workers=3, SCHEDULER_LOOP_SECONDS=1,
                     LATE_RUNS_LOOP_SECONDS=1)
     try:
         assert "Services:   embedded" in server.output()
@@ -312,8 +253,8 @@ def test_three_workers_scheduling_at_once_never_duplicate(app, db, redis_db):
     deployments = unscheduled_deployments(100)
     queue = Queue("orion", connection=redis_db)
     jobs = [queue.enqueue("workers.jobs.schedule_deployments") for _ in range(3)]
-    env = orion_env(app, REDIS_URL=REDIS_URL, SCHEDULER_DEPLOYMENT_BATCH_SIZE=4)
-    workers = [subprocess.Popen([orion_script(), "worker", "--burst"], env=env,
+    env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_DEPLOYMENT_BATCH_SIZE=4)
+    workers = [subprocess.Popen([ORION, "worker", "--burst"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(3)]
     outputs = [w.communicate(timeout=120)[0] for w in workers]
@@ -334,7 +275,7 @@ def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db)
                     SCHEDULER_DEPLOYMENT_BATCH_SIZE=5)
     queue = Queue("orion", connection=redis_db)
     queue.enqueue("workers.jobs.schedule_deployments")
-    worker = subprocess.Popen([orion_script(), "worker"], env=orion_env(app, **settings),
+    worker = subprocess.Popen([ORION, "worker"], env=app_env(app, **settings),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
@@ -367,7 +308,7 @@ def private_redis(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = free_port_in_range()
+    port = free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", str(tmp_path)]
     servers = []
@@ -400,7 +341,7 @@ REDIS_OUTAGE_SECONDS = 30
 def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
                                                               private_redis):
     url, servers, start_redis = private_redis
-    server = Server(app, tmp_path, workers=1, REDIS_URL=url, SCHEDULER_LOOP_SECONDS=1,
+    server = start_server(app, tmp_path, workers=1, REDIS_URL=url, SCHEDULER_LOOP_SECONDS=1,
                     LATE_RUNS_LOOP_SECONDS=1)
     try:
         first = overdue_run()
