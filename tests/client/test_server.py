@@ -95,7 +95,9 @@ def test_calls_survive_a_server_restart_without_duplicates(backend, tmp_path, ca
     orion_server = OrionServer(tmp_path, workers=1, threads=4,
                                database_url=isolated_database_url(backend, tmp_path,
                                                                   "server_restart"))
-    settings = Settings(api_retries=10, api_retry_delay_seconds=0.1,
+    # Retries span ~30 s: a restart on a loaded 2-core machine can take 10 s and more (the
+    # import of the server, gunicorn's fork, the schema check), which a 6 s budget missed.
+    settings = Settings(api_retries=35, api_retry_delay_seconds=0.1,
                         api_retry_max_delay_seconds=1.0, api_timeout=10.0)
     tasks = 40
     progress = threading.Event()
