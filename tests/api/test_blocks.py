@@ -133,6 +133,11 @@ class TestProtectedTypes:
         assert system.post("/api/block_types/install_system_block_types").status_code == 200
         second = system.post("/api/block_types/filter", json={}).get_json()
         assert first == second
+        # A system type that was deleted (only unprotected ones can be) comes back.
+        s3 = system.get("/api/block_types/slug/s3").get_json()
+        assert system.delete(f"/api/block_types/{s3['id']}").status_code == 204
+        assert system.post("/api/block_types/install_system_block_types").status_code == 200
+        assert system.get("/api/block_types/slug/s3").status_code == 200
         slugs = {t["slug"] for t in first}
         assert slugs >= {"local-file-system", "remote-file-system", "s3", "gcs", "azure",
                          "smb", "process", "docker-container", "kubernetes-job", "secret",
