@@ -704,16 +704,32 @@ def _system_blocks():
         return json.load(f)
 
 
+def _system_blocks_installed(entries):
+    """True if every entry's type exists with its protection and its schema exists: the
+    usual case at a start, checked with two queries instead of three statements a type."""
+    types = dict(BlockType.select(BlockType.slug, BlockType.is_protected)
+                 .where(BlockType.slug.in_([e["block_type"]["slug"] for e in entries]))
+                 .tuples())
+    checksums = {e["block_schema"]["checksum"] for e in entries}
+    found = {checksum for (checksum,) in BlockSchema.select(BlockSchema.checksum)
+             .where(BlockSchema.checksum.in_(list(checksums))).tuples()}
+    return found == checksums and all(
+        types.get(e["block_type"]["slug"]) == e["block_type"]["is_protected"] for e in entries)
+
+
 def install_system_block_types():
     """Register the system block types and their schemas (app/data/system_blocks.json):
     create the missing ones and mark the types protected as Prefect does. The descriptive
     fields of a type that exists are left as they are (a client may have synced its own).
     Idempotent and safe to run concurrently; returns how many rows were created or changed.
     """
+    entries = _system_blocks()
+    if _system_blocks_installed(entries):
+        return 0
     changed = 0
     now = utcnow()
     with database.atomic():
-        for entry in _system_blocks():
+        for entry in entries:
             spec = entry["block_type"]
             changed += (BlockType.insert(id=uuid.uuid4(), created=now, updated=now, **spec)
                         .on_conflict_ignore().as_rowcount().execute()) or 0

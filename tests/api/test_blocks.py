@@ -133,6 +133,11 @@ class TestProtectedTypes:
         assert system.post("/api/block_types/install_system_block_types").status_code == 200
         second = system.post("/api/block_types/filter", json={}).get_json()
         assert first == second
+        # A system type that was deleted (only unprotected ones can be) comes back.
+        s3 = system.get("/api/block_types/slug/s3").get_json()
+        assert system.delete(f"/api/block_types/{s3['id']}").status_code == 204
+        assert system.post("/api/block_types/install_system_block_types").status_code == 200
+        assert system.get("/api/block_types/slug/s3").status_code == 200
         slugs = {t["slug"] for t in first}
         assert slugs >= {"local-file-system", "remote-file-system", "s3", "gcs", "azure",
                          "smb", "process", "docker-container", "kubernetes-job", "secret",
@@ -347,8 +352,13 @@ class TestBlockDocuments:
         document = make_document(client, schema)
         v2 = make_schema(client, block_type, fields={**SECRET_FIELDS, "title": "V2"})
         url = f"/api/block_documents/{document['id']}"
-        assert client.patch(url, json={"block_schema_id": v2["id"]}).status_code == 204
-        assert client.get(url).get_json()["block_schema_id"] == v2["id"]
+        assert client.patch(url, json={"block_schema_id": v2["id"],
+                                       "merge_existing_data": False}).status_code == 204
+        moved = client.get(url, query_string={"include_secrets": True}).get_json()
+        assert moved["block_schema_id"] == v2["id"]
+        # Without ``data`` the data stays, even with merge_existing_data false.
+        assert moved["data"] == {"url": "https://vault", "token": "s3cr3t",
+                                 "headers": {"X-Key": "k1"}}
         other = make_schema(client, make_type(client, "other"),
                             fields={**SECRET_FIELDS, "title": "O"})
         assert_422(client.patch(url, json={"block_schema_id": other["id"]}),
