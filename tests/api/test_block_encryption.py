@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from app.cli import server_cli
 from app.exceptions import EncryptionKeyMismatch, OrionError
 from app.models import BlockDocument, EncryptionKey
 from app.services import block_crypto
@@ -61,7 +62,7 @@ def test_rotate_key_reencrypts_every_document(client, document, app):
     old_key = Path(home_key_file).read_bytes().strip()
     old_raw = BlockDocument.get_by_id(uuid.UUID(document["id"])).data
     with app.app_context():
-        result = app.test_cli_runner().invoke(args=["orion", "block", "rotate-key"])
+        result = app.test_cli_runner().invoke(server_cli, ["block", "rotate-key"])
     assert result.exit_code == 0, result.output
     assert "Re-encrypted 1 block document(s)" in result.output
     new_key = Path(home_key_file).read_bytes().strip()
@@ -93,17 +94,17 @@ def test_rotate_key_with_the_setting_needs_the_new_key(client, document, make_ap
     context = other.app_context()
     context.push()
     request.addfinalizer(context.pop)
-    refused = runner.invoke(args=["orion", "block", "rotate-key"])
+    refused = runner.invoke(server_cli, ["block", "rotate-key"])
     assert refused.exit_code != 0 and "--new-key" in refused.output
     with other.test_client() as other_client:
         doc = make_document(other_client, make_schema(other_client, make_type(other_client,
                                                                               "other")))
-        result = runner.invoke(args=["orion", "block", "rotate-key", "--new-key",
-                                     second.decode()])
+        result = runner.invoke(server_cli, ["block", "rotate-key", "--new-key",
+                                            second.decode()])
         assert result.exit_code == 0, result.output
         assert read_secret(other_client, doc) == "s3cr3t"
     assert EncryptionKey.get().fingerprint == block_crypto.fingerprint(second)
-    bad = runner.invoke(args=["orion", "block", "rotate-key", "--new-key", "nope"])
+    bad = runner.invoke(server_cli, ["block", "rotate-key", "--new-key", "nope"])
     assert bad.exit_code != 0 and "not a Fernet key" in bad.output
     assert "nope" not in bad.output.replace("--new-key", "")
 
