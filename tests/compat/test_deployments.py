@@ -1,0 +1,130 @@
+"""Prefect's deployment workflow against Orion: ``prefect deployment build --apply`` with a
+LocalFileSystem storage block, ``prefect deployment run``, ``prefect agent start -q`` running
+the flow from storage, and ``prefect flow-run cancel`` stopping a running one."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.compat.conftest import flow_runs, log_messages, ok, state_history, wait_for
+
+FLOW = '''
+import time
+
+from prefect import flow, get_run_logger
+
+
+@flow(name="compat-deployed")
+def deployed(marker: str = "none", seconds: float = 0):
+    get_run_logger().info("deployed flow started: %s", marker)
+    time.sleep(seconds)
+    get_run_logger().info("deployed flow finished: %s", marker)
+    return marker
+'''
+
+SAVE_STORAGE = '''
+import sys
+
+from prefect.filesystems import LocalFileSystem
+
+LocalFileSystem(basepath=sys.argv[2]).save(sys.argv[1])
+'''
+
+
+@pytest.fixture(scope="module")
+def deployment(prefect, api):
+    """``prefect deployment build --apply`` of a flow file, stored through a LocalFileSystem
+    block the client saved; returns (deployment as the API returns it, the storage folder)."""
+    project = prefect.workdir / "project"
+    project.mkdir()
+    (project / "compat_flow.py").write_text(FLOW)
+    storage = prefect.workdir / "storage"
+    block_name = f"storage-{prefect.tag}"
+    prefect.script(SAVE_STORAGE, block_name, str(storage))
+    prefect.run("deployment", "build", "compat_flow.py:deployed", "-n", f"dep-{prefect.tag}",
+                "-q", f"q-{prefect.tag}", "-sb", f"local-file-system/{block_name}", "--apply",
+                cwd=project)
+    found = ok(api.post("deployments/filter", json={
+        "deployments": {"name": {"any_": [f"dep-{prefect.tag}"]}}}))
+    assert len(found) == 1, found
+    return found[0], storage
+
+
+@pytest.fixture(scope="module")
+def agent(prefect, deployment):
+    """``prefect agent start -q`` on the deployment's queue, stopped (with its flow runs) at
+    the end; yields the path of its output."""
+    process, log_path = prefect.start("agent", "start", "-q", f"q-{prefect.tag}",
+                                      log_name="agent")
+    yield log_path
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+def run_deployment(prefect, api, deployment, **params):
+    """``prefect deployment run`` with ``params``; returns the new flow run from the API."""
+    before = {run["id"] for run in flow_runs(api, deployment_id={"any_": [deployment["id"]]})}
+    prefect.run("deployment", "run", f"compat-deployed/{deployment['name']}",
+                *[arg for key, value in params.items() for arg in ("--param", f"{key}={value}")])
+    [new] = [run for run in flow_runs(api, deployment_id={"any_": [deployment["id"]]})
+             if run["id"] not in before]
+    return new
+
+
+def flow_run_in(api, flow_run_id, *state_types):
+    """The flow run if its state is one of ``state_types``, else None (for ``wait_for``)."""
+    run = ok(api.get(f"flow_runs/{flow_run_id}"))
+    return run if run["state"] and run["state"]["type"] in state_types else None
+
+
+def test_build_apply_stores_the_flow_through_the_storage_block(deployment, api, prefect):
+    found, storage = deployment
+    assert found["work_queue_name"] == f"q-{prefect.tag}"
+    block = ok(api.get(f"block_documents/{found['storage_document_id']}"))
+    assert block["name"] == f"storage-{prefect.tag}"
+    assert block["block_type"]["slug"] == "local-file-system"
+    infra = ok(api.get(f"block_documents/{found['infrastructure_document_id']}"))
+    assert infra["block_type"]["slug"] == "process"
+    assert found["entrypoint"] == "compat_flow.py:deployed"
+    assert found["parameter_openapi_schema"]["properties"]["marker"]["type"] == "string"
+    # build uploaded the project through the block: the flow file is in the storage folder.
+    assert (storage / "compat_flow.py").read_text() == FLOW
+
+
+def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect):
+    found, _ = deployment
+    run = run_deployment(prefect, api, found, marker=f"quick-{prefect.tag}")
+    assert run["parameters"] == {"marker": f"quick-{prefect.tag}"}
+    assert state_history(api, flow_run_id=run["id"])[0] == ("SCHEDULED", "Scheduled")
+    done = wait_for(lambda: flow_run_in(api, run["id"], "COMPLETED", "FAILED", "CRASHED"),
+                    90, f"the agent to run {run['id']} (agent log: {agent})")
+    assert done["state"]["type"] == "COMPLETED", done["state"]
+    assert done["infrastructure_pid"]
+    messages = log_messages(api, run["id"])
+    assert f"deployed flow finished: quick-{prefect.tag}" in messages
+
+
+def test_cancelling_a_running_flow_run_stops_it(deployment, agent, api, prefect):
+    found, _ = deployment
+    run = run_deployment(prefect, api, found, marker=f"slow-{prefect.tag}", seconds=600)
+    running = wait_for(lambda: flow_run_in(api, run["id"], "RUNNING"), 90,
+                       f"{run['id']} to be running (agent log: {agent})")
+    prefect.run("flow-run", "cancel", run["id"])
+    cancelled = wait_for(lambda: flow_run_in(api, run["id"], "CANCELLED"), 60,
+                         f"{run['id']} to be cancelled (agent log: {agent})")
+    assert cancelled["state"]["type"] == "CANCELLED"
+    # The agent killed the flow's process: it is gone and the flow never finished.
+    pid = int(running["infrastructure_pid"].rsplit(":", 1)[1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    messages = log_messages(api, run["id"])
+    assert f"deployed flow started: slow-{prefect.tag}" in messages
+    assert f"deployed flow finished: slow-{prefect.tag}" not in messages
