@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.schedules import ScheduleError, parse_schedule
 from app.schemas.actions import FlowRunPolicySchema
-from app.schemas.base import DateTime, Name, OrionSchema, Tags
+from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Tags
 from app.schemas.core import ORMSchema, _str
 from app.schemas.states import StateCreateSchema
 
@@ -39,7 +39,7 @@ def _schedule(**kwargs):
                        '"day_or"} | {"rrule", "timezone"}'}, **kwargs)
 
 
-class _DeploymentFields(OrionSchema):
+class _DeploymentFields(ActionSchema):
     """Fields a deployment body may set; absent ones are left alone on update."""
 
     version = fields.String(allow_none=True)
@@ -77,7 +77,7 @@ class DeploymentUpdateSchema(_DeploymentFields):
     updated_by = fields.Dict(allow_none=True)
 
 
-class DeploymentFlowRunCreateSchema(OrionSchema):
+class DeploymentFlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/create_flow_run``."""
 
     name = fields.String(allow_none=True)
@@ -95,7 +95,7 @@ class DeploymentFlowRunCreateSchema(OrionSchema):
     created_by = fields.Dict(allow_none=True)
 
 
-class DeploymentScheduleSchema(OrionSchema):
+class DeploymentScheduleSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/schedule``: runs for an explicit range.
 
     Every slot of the schedule from ``start_time`` (default now) to ``end_time`` (default
