@@ -120,41 +120,68 @@ def prefect_venv(label):
     return venv
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def orion_server(request, tmp_path_factory):
-    """An ``orion start`` for this module and backend, on a fresh database; stopped at the end.
+class Servers:
+    """The module's ``orion start`` servers, one per backend, each on a fresh database; only
+    one runs at a time (asking for another backend stops the last one).
 
     Concurrency-limited task runs are told to wait 1 s, not 30, so limits show in seconds.
     """
-    reference = os.environ.get("ORION_TEST_COMPAT_REFERENCE_URL")
-    if reference:
-        yield types.SimpleNamespace(api_url=reference, backend="reference")
-        return
-    home = tmp_path_factory.mktemp("orion-compat-home")
-    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    url = isolated_database_url(request.param, home, f"compat_{module}")
-    env = base_env(home, ORION_DATABASE_URL=url, ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=1)
-    server = Server(free_port_in_range(), env, home / "server.log")
-    server.backend = request.param
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
+    def __init__(self, module, tmp_path_factory):
+        self.module = module
+        self.tmp_path_factory = tmp_path_factory
+        self.current = None
 
-@pytest.fixture(scope="module", params=list(CLIENTS))
-def prefect(request, orion_server, tmp_path_factory):
-    """A Prefect client release pointed at the module's server."""
-    venv = prefect_venv(request.param)
-    workdir = tmp_path_factory.mktemp(f"prefect-{request.param}")
-    return Prefect(request.param, venv, orion_server.api_url, orion_server.backend, workdir)
+    def get(self, backend):
+        reference = os.environ.get("ORION_TEST_COMPAT_REFERENCE_URL")
+        if reference:
+            return types.SimpleNamespace(api_url=reference, backend="reference")
+        if self.current is not None and self.current.backend == backend:
+            return self.current
+        self.stop()
+        home = self.tmp_path_factory.mktemp("orion-compat-home")
+        url = isolated_database_url(backend, home, f"compat_{self.module}")
+        env = base_env(home, ORION_DATABASE_URL=url, ORION_TASK_CONCURRENCY_SLOT_WAIT_SECONDS=1)
+        server = Server(free_port_in_range(), env, home / "server.log")
+        server.backend = backend
+        server.start()
+        self.current = server
+        return server
+
+    def stop(self):
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
 
 
 @pytest.fixture(scope="module")
-def api(orion_server):
+def servers(request, tmp_path_factory):
+    """This module's servers (see :class:`Servers`), stopped at its end."""
+    pool = Servers(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"),
+                   tmp_path_factory)
+    yield pool
+    pool.stop()
+
+
+# One parameter for both axes, in this order, so that each backend's server starts once per
+# module (pytest would interleave two separately parametrised module fixtures).
+COMBINATIONS = [(label, backend) for backend in BACKENDS for label in CLIENTS]
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS, ids=[f"{c}-{b}" for c, b in COMBINATIONS])
+def prefect(request, servers, tmp_path_factory):
+    """A Prefect client release pointed at the module's server of a backend."""
+    label, backend = request.param
+    venv = prefect_venv(label)
+    server = servers.get(backend)
+    workdir = tmp_path_factory.mktemp(f"prefect-{label}")
+    return Prefect(label, venv, server.api_url, server.backend, workdir)
+
+
+@pytest.fixture(scope="module")
+def api(prefect):
     """Orion's API over plain HTTP: how every test reads what the Prefect client did."""
-    with httpx.Client(base_url=orion_server.api_url + "/", timeout=30) as http:
+    with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
         yield http
 
 

@@ -27,25 +27,25 @@ def deployed(marker: str = "none", seconds: float = 0):
     return marker
 '''
 
-SAVE_STORAGE = '''
-import sys
-
-from prefect.filesystems import LocalFileSystem
-
-LocalFileSystem(basepath=sys.argv[2]).save(sys.argv[1])
-'''
-
-
 @pytest.fixture(scope="module")
 def deployment(prefect, api):
     """``prefect deployment build --apply`` of a flow file, stored through a LocalFileSystem
-    block the client saved; returns (deployment as the API returns it, the storage folder)."""
+    block; returns (deployment as the API returns it, the storage folder).
+
+    The block document is created through the API on the server's system block type
+    (saving blocks from Prefect is test_blocks' and test_flows' part; one Prefect process less).
+    """
     project = prefect.workdir / "project"
     project.mkdir()
     (project / "compat_flow.py").write_text(FLOW)
     storage = prefect.workdir / "storage"
     block_name = f"storage-{prefect.tag}"
-    prefect.script(SAVE_STORAGE, block_name, str(storage))
+    block_type = ok(api.get("block_types/slug/local-file-system"))
+    [schema] = ok(api.post("block_schemas/filter", json={
+        "block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}, "limit": 1}))
+    ok(api.post("block_documents/", json={
+        "name": block_name, "data": {"basepath": str(storage)},
+        "block_type_id": block_type["id"], "block_schema_id": schema["id"]}))
     prefect.run("deployment", "build", "compat_flow.py:deployed", "-n", f"dep-{prefect.tag}",
                 "-q", f"q-{prefect.tag}", "-sb", f"local-file-system/{block_name}", "--apply",
                 cwd=project)
@@ -58,12 +58,12 @@ def deployment(prefect, api):
 @pytest.fixture(scope="module")
 def agent(prefect, deployment):
     """``prefect agent start -q`` on the deployment's queue, stopped (with its flow runs) at
-    the end; yields the path of its output."""
+    the end; yields the process and the path of its output."""
     process, log_path = prefect.start("agent", "start", "-q", f"q-{prefect.tag}",
                                       log_name="agent")
-    yield log_path
+    yield process, log_path
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)  # its flow runs are in its process group
     except ProcessLookupError:
         pass
     try:
@@ -71,6 +71,19 @@ def agent(prefect, deployment):
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+# A server gap, reported in ../_notes/compat-gaps.md; strict, so the fix shows.
+AGENT_GAP_220 = (
+    "Orion answers 422 to Prefect 2.20's agent: its cancellation check sends POST "
+    "/api/flow_runs/filter with work_pools.name.any_=['default-agent-pool'] and "
+    "work_pool_queues.name.any_=[<queue>], which Orion refuses ('Not supported by this "
+    "server'), and the agent exits")
+
+
+def expect_gaps(request, prefect):
+    if prefect.label == "2.20":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=AGENT_GAP_220))
 
 
 def run_deployment(prefect, api, deployment, **params):
@@ -83,8 +96,13 @@ def run_deployment(prefect, api, deployment, **params):
     return new
 
 
-def flow_run_in(api, flow_run_id, *state_types):
-    """The flow run if its state is one of ``state_types``, else None (for ``wait_for``)."""
+def flow_run_in(api, agent, flow_run_id, *state_types):
+    """The flow run if its state is one of ``state_types``, else None (for ``wait_for``);
+    fails at once, with the agent's output, if the agent has died."""
+    process, log_path = agent
+    if process.poll() is not None:
+        pytest.fail(f"the agent exited {process.returncode}:\n{log_path.read_text()[-4000:]}",
+                    pytrace=False)
     run = ok(api.get(f"flow_runs/{flow_run_id}"))
     return run if run["state"] and run["state"]["type"] in state_types else None
 
@@ -103,13 +121,14 @@ def test_build_apply_stores_the_flow_through_the_storage_block(deployment, api, 
     assert (storage / "compat_flow.py").read_text() == FLOW
 
 
-def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect):
+def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect, request):
+    expect_gaps(request, prefect)
     found, _ = deployment
     run = run_deployment(prefect, api, found, marker=f"quick-{prefect.tag}")
     assert run["parameters"] == {"marker": f"quick-{prefect.tag}"}
     assert state_history(api, flow_run_id=run["id"])[0] == ("SCHEDULED", "Scheduled")
-    done = wait_for(lambda: flow_run_in(api, run["id"], "COMPLETED", "FAILED", "CRASHED"),
-                    90, f"the agent to run {run['id']} (agent log: {agent})")
+    done = wait_for(lambda: flow_run_in(api, agent, run["id"], "COMPLETED", "FAILED",
+                                       "CRASHED"), 90, f"the agent to run {run['id']}")
     assert done["state"]["type"] == "COMPLETED", done["state"]
     assert done["infrastructure_pid"]
     # The flow's process sends its last logs as it exits, just after its final state.
@@ -117,16 +136,17 @@ def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect):
              in log_messages(api, run["id"]), 30, "the flow run's logs")
 
 
-def test_cancelling_a_running_flow_run_stops_it(deployment, agent, api, prefect):
+def test_cancelling_a_running_flow_run_stops_it(deployment, agent, api, prefect, request):
+    expect_gaps(request, prefect)
     found, _ = deployment
     run = ok(api.post(f"deployments/{found['id']}/create_flow_run", json={
         "parameters": {"marker": f"slow-{prefect.tag}", "seconds": 600},
         "state": {"type": "SCHEDULED"}}))
-    running = wait_for(lambda: flow_run_in(api, run["id"], "RUNNING"), 90,
-                       f"{run['id']} to be running (agent log: {agent})")
+    running = wait_for(lambda: flow_run_in(api, agent, run["id"], "RUNNING"), 90,
+                       f"{run['id']} to be running")
     ok(api.post(f"flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLING"}}))
-    cancelled = wait_for(lambda: flow_run_in(api, run["id"], "CANCELLED"), 60,
-                         f"{run['id']} to be cancelled (agent log: {agent})")
+    cancelled = wait_for(lambda: flow_run_in(api, agent, run["id"], "CANCELLED"), 60,
+                         f"{run['id']} to be cancelled")
     assert cancelled["state"]["type"] == "CANCELLED"
     # The agent killed the flow's process: it is gone and the flow never finished.
     pid = int(running["infrastructure_pid"].rsplit(":", 1)[1])
