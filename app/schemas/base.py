@@ -26,6 +26,18 @@ class ActionSchema(OrionSchema):
         unknown = EXCLUDE
 
 
+class Refused(fields.Field):
+    """A key an :class:`ActionSchema` must not silently drop: any value is a 422 with
+    ``message`` (e.g. a deployment's name, which a PATCH cannot change)."""
+
+    def __init__(self, message, **kwargs):
+        super().__init__(load_only=True, **kwargs)
+        self.message = message
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError(self.message)
+
+
 def DateTime(**kwargs):
     """A timezone-aware ISO-8601 datetime; a value without an offset is taken as UTC."""
     return fields.AwareDateTime(default_timezone=UTC, **kwargs)

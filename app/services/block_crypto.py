@@ -43,18 +43,25 @@ def load_key(config):
         path = key_file_path(config["HOME"])
         source = path
         key = _read_or_create_key_file(path)
+    return parse_key(key, source)
+
+
+def parse_key(key, source):
+    """``key`` (text or bytes) as Fernet key bytes; OrionError naming ``source`` (where the
+    key came from, never the key) if it is not one."""
     key = key.strip().encode() if isinstance(key, str) else key.strip()
-    _fernet(key, source)
-    return key
-
-
-def _fernet(key, source):
     try:
-        return Fernet(key)
+        Fernet(key)
     except ValueError:
         raise OrionError(f"The encryption key in {source} is not a Fernet key (32 url-safe "
                          "base64-encoded bytes); generate one with `orion block "
                          "generate-key`.") from None
+    return key
+
+
+def generate_key():
+    """A new random key."""
+    return Fernet.generate_key()
 
 
 def _read_or_create_key_file(path):
