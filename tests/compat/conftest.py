@@ -194,15 +194,15 @@ def ok(response):
 
 def wait_for(predicate, timeout, what, interval=0.5):
     """Poll ``predicate`` until it returns something truthy; returns that, or fails after
-    ``timeout`` seconds saying ``what`` was awaited and the last value seen."""
+    ``timeout`` seconds saying ``what`` was awaited (a string, or a callable giving one then,
+    to describe where things stand)."""
     deadline = time.monotonic() + timeout
-    last = None
     while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
+        found = predicate()
+        if found:
+            return found
         time.sleep(interval)
-    pytest.fail(f"Timed out after {timeout}s waiting for {what}; last seen: {last!r}")
+    pytest.fail(f"Timed out after {timeout}s waiting for {what() if callable(what) else what}")
 
 
 def flow_runs(api, **flow_run_filter):

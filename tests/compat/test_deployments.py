@@ -73,19 +73,6 @@ def agent(prefect, deployment):
         process.wait(10)
 
 
-# A server gap, reported in ../_notes/compat-gaps.md; strict, so the fix shows.
-AGENT_GAP_220 = (
-    "Orion answers 422 to Prefect 2.20's agent: its cancellation check sends POST "
-    "/api/flow_runs/filter with work_pools.name.any_=['default-agent-pool'] and "
-    "work_pool_queues.name.any_=[<queue>], which Orion refuses ('Not supported by this "
-    "server'), and the agent exits")
-
-
-def expect_gaps(request, prefect):
-    if prefect.label == "2.20":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=AGENT_GAP_220))
-
-
 def run_deployment(prefect, api, deployment, **params):
     """``prefect deployment run`` with ``params``; returns the new flow run from the API."""
     before = {run["id"] for run in flow_runs(api, deployment_id={"any_": [deployment["id"]]})}
@@ -107,6 +94,11 @@ def flow_run_in(api, agent, flow_run_id, *state_types):
     return run if run["state"] and run["state"]["type"] in state_types else None
 
 
+def where_is(api, flow_run_id):
+    """For timeouts: a flow run's state history, read through the API."""
+    return lambda: f"{flow_run_id}; its states so far: {state_history(api, flow_run_id=flow_run_id)}"
+
+
 def test_build_apply_stores_the_flow_through_the_storage_block(deployment, api, prefect):
     found, storage = deployment
     assert found["work_queue_name"] == f"q-{prefect.tag}"
@@ -121,14 +113,13 @@ def test_build_apply_stores_the_flow_through_the_storage_block(deployment, api, 
     assert (storage / "compat_flow.py").read_text() == FLOW
 
 
-def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect, request):
-    expect_gaps(request, prefect)
+def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect):
     found, _ = deployment
     run = run_deployment(prefect, api, found, marker=f"quick-{prefect.tag}")
     assert run["parameters"] == {"marker": f"quick-{prefect.tag}"}
     assert state_history(api, flow_run_id=run["id"])[0] == ("SCHEDULED", "Scheduled")
     done = wait_for(lambda: flow_run_in(api, agent, run["id"], "COMPLETED", "FAILED",
-                                       "CRASHED"), 90, f"the agent to run {run['id']}")
+                                       "CRASHED"), 90, where_is(api, run["id"]))
     assert done["state"]["type"] == "COMPLETED", done["state"]
     assert done["infrastructure_pid"]
     # The flow's process sends its last logs as it exits, just after its final state.
@@ -136,22 +127,22 @@ def test_deployment_run_is_run_by_the_agent(deployment, agent, api, prefect, req
              in log_messages(api, run["id"]), 30, "the flow run's logs")
 
 
-def test_cancelling_a_running_flow_run_stops_it(deployment, agent, api, prefect, request):
-    expect_gaps(request, prefect)
+def test_cancelling_a_running_flow_run_stops_it(deployment, agent, api, prefect):
     found, _ = deployment
     run = ok(api.post(f"deployments/{found['id']}/create_flow_run", json={
         "parameters": {"marker": f"slow-{prefect.tag}", "seconds": 600},
         "state": {"type": "SCHEDULED"}}))
     running = wait_for(lambda: flow_run_in(api, agent, run["id"], "RUNNING"), 90,
-                       f"{run['id']} to be running")
+                       where_is(api, run["id"]))
+    # Cancel once the flow's body is running (its first log line has reached the server).
+    wait_for(lambda: f"deployed flow started: slow-{prefect.tag}" in log_messages(api, run["id"]),
+             60, "the slow flow's first log line")
     ok(api.post(f"flow_runs/{run['id']}/set_state", json={"state": {"type": "CANCELLING"}}))
     cancelled = wait_for(lambda: flow_run_in(api, agent, run["id"], "CANCELLED"), 60,
-                         f"{run['id']} to be cancelled")
+                         where_is(api, run["id"]))
     assert cancelled["state"]["type"] == "CANCELLED"
     # The agent killed the flow's process: it is gone and the flow never finished.
     pid = int(running["infrastructure_pid"].rsplit(":", 1)[1])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    messages = log_messages(api, run["id"])
-    assert f"deployed flow started: slow-{prefect.tag}" in messages
-    assert f"deployed flow finished: slow-{prefect.tag}" not in messages
+    assert f"deployed flow finished: slow-{prefect.tag}" not in log_messages(api, run["id"])
