@@ -18,6 +18,7 @@ timings of every round, the medians and their ratio.
 """
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -63,14 +64,13 @@ print(f"FLOW_RUN={flow_run_id} SECONDS={elapsed:.3f}", flush=True)
 
 
 def free_port():
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def wait_healthy(api, process, log, timeout=180):
+    """Wait until the server at ``api`` answers its health check; exit if it dies or stalls."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -85,6 +85,7 @@ def wait_healthy(api, process, log, timeout=180):
 
 
 def start_orion(port, home):
+    """``orion start`` on ``port`` with its home (and SQLite database) in ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
     env.update(ORION_HOME=home)
     log = os.path.join(home, "server.log")
@@ -95,6 +96,7 @@ def start_orion(port, home):
 
 
 def start_prefect(venv, port, home):
+    """Prefect 2.7.12's own server, ``prefect orion start``, from ``venv``, homed in ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
     env.update(PATH=f"{venv}/bin{os.pathsep}{env.get('PATH', '')}", PREFECT_HOME=home,
                PREFECT_ORION_ANALYTICS_ENABLED="false")
@@ -159,8 +161,8 @@ def main():
         for (process, log), api in servers.values():
             wait_healthy(api, process, log)
         for name, (_, api) in servers.items():
-            print(f"warm-up on {name}: {run_flow(args.prefect_venv, api, script, args.tasks, mode):.2f} s",
-                  flush=True)
+            seconds = run_flow(args.prefect_venv, api, script, args.tasks, mode)
+            print(f"warm-up on {name}: {seconds:.2f} s", flush=True)
         timings = {name: [] for name in servers}
         names = list(servers)
         for round_ in range(args.rounds):
