@@ -96,7 +96,7 @@ def flow_run_in(api, agent, flow_run_id, *state_types):
 
 def where_is(api, flow_run_id):
     """For timeouts: a flow run's state history, read through the API."""
-    return lambda: f"{flow_run_id}; its states so far: {state_history(api, flow_run_id=flow_run_id)}"
+    return lambda: f"{flow_run_id}; its states: {state_history(api, flow_run_id=flow_run_id)}"
 
 
 def test_build_apply_stores_the_flow_through_the_storage_block(deployment, api, prefect):
