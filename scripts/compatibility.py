@@ -1,0 +1,181 @@
+"""List every path of Prefect 2.7's API that Orion does not serve, with the reason.
+
+    .venv/bin/python scripts/compatibility.py            # print docs/compatibility.md's text
+    .venv/bin/python scripts/compatibility.py --write    # rewrite docs/compatibility.md
+    .venv/bin/python scripts/compatibility.py --check    # exit 1 if the file is out of date
+
+Prefect's side is read from the routers its own server mounts (``API_ROUTERS`` of
+``prefect.orion.api.server``, plus its ``/health``), by the Prefect 2.7 venv's interpreter
+(``--prefect-python``, default ``.venv-prefect-2.7/bin/python`` or ``$ORION_TEST_PREFECT_2_7``),
+so the list follows the real release, not a copy. Orion's side is ``/api/openapi.json`` of an app
+built in-process on a throw-away SQLite database. A path matches when the method is the same
+and the path is the same once parameter names are ignored (``/flows/{id}`` and
+``/flows/{flow_id}`` are one path); a trailing slash counts, as Prefect's clients send it.
+
+Each missing path's reason comes from ``REASONS`` (the first matching prefix); a missing path
+that no reason covers is listed as such and fails ``--check``, so a new gap cannot go unexplained.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "compatibility.md"
+
+# Run by the Prefect 2.7 interpreter: [method, path] of every route its server mounts under /api.
+DUMP_PREFECT_ROUTES = """
+import json
+from prefect.orion.api.server import API_ROUTERS
+routes = [["GET", "/health"]]
+for router in API_ROUTERS:
+    for route in router.routes:
+        routes.extend([method, route.path] for method in sorted(route.methods))
+print(json.dumps(routes))
+"""
+
+# (path prefix, title, why Orion does not serve it); the first matching prefix wins.
+REASONS = [
+    ("/experimental/work_pools", "Work pools and workers",
+     "Experimental in Prefect 2.7 (its own server answers 404 unless "
+     "`PREFECT_EXPERIMENTAL_ENABLE_WORK_POOLS` is set). Orion runs work through work queues "
+     "and agents; a filter on work pools that Orion cannot apply is refused with a 422, never "
+     "silently widened."),
+    ("/flow_run_notification_policies", "Flow run notifications",
+     "State-change notifications sent through notification blocks are not built yet."),
+    ("/admin/database", "Database administration over HTTP",
+     "Left out on purpose: `orion db upgrade` creates and migrates the schema and `orion "
+     "reset-db` empties it, from the command line on the server's machine; over HTTP one "
+     "request could drop every run."),
+    ("/admin/settings", "Server settings over HTTP",
+     "Left out on purpose: the settings include secrets (the database URL with its password, "
+     "the API key); the operator reads them where they are set, in the environment."),
+    ("/deployments/{id}/work_queue_check", "Work queue check of a deployment",
+     "Only Prefect's Vue dashboard calls it (no Prefect 2.7 or 2.20 client or CLI command "
+     "does); Orion's deployment page shows the deployment's work queue and its health "
+     "itself. Not built yet."),
+    ("/task_runs/history", "Task run history",
+     "Only Prefect's Vue dashboard calls it (no Prefect client or CLI command does); Orion's "
+     "dashboard draws its history from `/api/flow_runs/history`. Not built yet."),
+    ("/ui/", "Endpoints of Prefect's Vue dashboard",
+     "Orion's dashboard is server-rendered and computes its views without them."),
+]
+
+
+def normalise(path):
+    """``path`` with parameter names dropped: ``/flows/{id}`` -> ``/flows/{}``."""
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def prefect_routes(python):
+    """[(method, path)] of Prefect 2.7's API, read by its own interpreter."""
+    done = subprocess.run([python, "-c", DUMP_PREFECT_ROUTES], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PREFECT_HOME": tempfile.mkdtemp()})
+    return sorted({(method, path) for method, path in json.loads(done.stdout)
+                   if method != "HEAD"})
+
+
+def orion_routes():
+    """{(method, normalised path)} that Orion's OpenAPI document lists, under /api."""
+    sys.path.insert(0, str(REPO))
+    from app import create_app
+    from app.db import database
+
+    with tempfile.TemporaryDirectory() as home:
+        settings = {"HOME": home, "DATABASE_URL": f"sqlite:///{home}/orion.db",
+                    "REDIS_URL": None, "API_KEY": None}
+        app = create_app(settings)
+        document = app.test_client().get("/api/openapi.json").get_json()
+        database.close_all()
+    routes = set()
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method in operations:
+            if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+                routes.add((method.upper(), normalise(path[len("/api"):])))
+    return routes
+
+
+def reason_for(path):
+    """The ``REASONS`` entry (index) covering ``path``, or None."""
+    for index, (prefix, _, _) in enumerate(REASONS):
+        if path.startswith(prefix):
+            return index
+    return None
+
+
+def render(missing, total):
+    """The Markdown of docs/compatibility.md."""
+    lines = [
+        "# Compatibility with Prefect 2.7's API",
+        "",
+        "Orion's REST API follows Prefect 2's Orion API 0.8.4 (Prefect 2.7.12), so real Prefect",
+        "clients (2.7.12 and 2.20.x) run against it unchanged; `tests/compat` proves that with",
+        "the real clients against `orion start` on SQLite and PostgreSQL.",
+        "",
+        f"Of the {total} paths Prefect 2.7.12's server mounts under `/api`, the {len(missing)} "
+        "below are not",
+        "served by Orion, grouped by the reason. This list is generated by",
+        "`scripts/compatibility.py --write` (from Prefect's own routers and Orion's",
+        "`/api/openapi.json`); `tests/test_compatibility_doc.py` fails when it is out of date.",
+        "",
+    ]
+    groups = sorted({reason for _, _, reason in missing}, key=lambda r: (r is None, r))
+    for reason in groups:
+        if reason is None:
+            lines += ["## No reason recorded", "", "Add one to `REASONS` in the script.", ""]
+        else:
+            _, title, why = REASONS[reason]
+            lines += [f"## {title}", "", why, ""]
+        lines += [f"- `{method} /api{path}`" for method, path, r in missing if r == reason]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def generate(python):
+    """(Markdown text, missing paths without a reason)."""
+    prefect = prefect_routes(python)
+    ours = orion_routes()
+    missing = [(method, path, reason_for(path)) for method, path in prefect
+               if (method, normalise(path)) not in ours]
+    missing.sort(key=lambda row: (row[1], row[0]))
+    return render(missing, len(prefect)), [m for m in missing if m[2] is None]
+
+
+def default_python():
+    venv = os.environ.get("ORION_TEST_PREFECT_2_7") or str(REPO / ".venv-prefect-2.7")
+    return str(Path(venv) / "bin" / "python")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--prefect-python", default=default_python(),
+                        help="the interpreter of a venv with Prefect 2.7.12")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(REPO)}")
+    mode.add_argument("--check", action="store_true",
+                      help=f"exit 1 if {DOC.relative_to(REPO)} is out of date")
+    args = parser.parse_args(argv)
+    text, unexplained = generate(args.prefect_python)
+    if args.write:
+        DOC.write_text(text)
+    elif args.check:
+        if not DOC.exists() or DOC.read_text() != text:
+            print(f"{DOC.relative_to(REPO)} is out of date: run scripts/compatibility.py --write",
+                  file=sys.stderr)
+            return 1
+    else:
+        sys.stdout.write(text)
+    for method, path, _ in unexplained:
+        print(f"no reason recorded for {method} /api{path}: add one to REASONS",
+              file=sys.stderr)
+    return 1 if unexplained and (args.check or args.write) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
