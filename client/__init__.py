@@ -58,7 +58,7 @@ _SDK_NAMES = {
     "ParameterTypeError": "client.sdk.validation",
 }
 
-__all__ = ["OrionClient", "get_client", *_SDK_NAMES]
+__all__ = ["OrionClient", "get_client", *_SDK_NAMES]  # noqa: PLE0604  (the keys: str)
 
 
 def __getattr__(name):

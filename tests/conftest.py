@@ -11,8 +11,8 @@ import pytest
 from psycopg2 import sql
 
 from app import bind_process_state, create_app, migrations
-from app.db import database, init_database, is_sqlite
 from app.config import load_config
+from app.db import database, init_database, is_sqlite
 from app.models import TABLES
 
 POSTGRES_URL = os.environ.get(

@@ -16,7 +16,7 @@ from client.api.settings import Settings
 from orion_cli import orion_cli
 from tests.client.conftest import free_port_in_range
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.fixture

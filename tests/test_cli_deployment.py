@@ -19,7 +19,7 @@ from tests.sdk.servers import Server, base_env
 from tests.test_cli_api import orion_script
 from tests.test_migrations import isolated_database_url
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 FLOW_SOURCE = '''
 import datetime

@@ -37,8 +37,8 @@ def record_agent_activity(agent_id, work_queue_id, now, name=None):
                      created=now, updated=now)
              .on_conflict(conflict_target=[Agent.id], update=changes)
              .execute())
-    except IntegrityError:
-        raise ObjectAlreadyExists(f"Another agent is already named {name!r}.")
+    except IntegrityError as error:
+        raise ObjectAlreadyExists(f"Another agent is already named {name!r}.") from error
 
 
 def read_agent(agent_id):

@@ -155,7 +155,7 @@ def next_run_times(schedule, count, now=None):
         dates = parse_schedule(schedule).get_dates(count, start=now or utcnow())
     except ScheduleError:
         return []
-    return [date.astimezone(datetime.timezone.utc) for date in dates]
+    return [date.astimezone(datetime.UTC) for date in dates]
 
 
 def recent_runs_of_deployment(deployment_id, before, limit):

@@ -7,16 +7,23 @@ from peewee import SQL, Case, IntegrityError, fn
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import (
-    Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    TaskRunState,
+    statements,
+    utcnow,
 )
 from app.models.rollups import mark_deleted_runs_stale
-from app.services import filters
-from app.services.concurrency_limits import renew_flow_run_leases
-from app.services.common import require_exists, update_or_raise
-from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
 from app.orchestration.rules import SetStateStatus
+from app.services import filters
+from app.services.common import require_exists, update_or_raise
+from app.services.concurrency_limits import renew_flow_run_leases
+from app.services.names import generate_run_name
 from app.services.orchestration import OrchestrationResult, set_flow_run_state
+from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
 from app.states import TERMINAL_STATES, StateType
 
 _CREATE_FIELDS = (

@@ -17,8 +17,9 @@ pass is idempotent and safe to run twice or concurrently: the database, not the 
 decides what is left to do.
 """
 import datetime
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from app.services import liveness, rollups, scheduler
 

@@ -46,7 +46,7 @@ def _decoder(field, sqlite):
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_reader(model, state_model, sqlite):
     """Column lists, decoders and row types for :func:`fetch_runs` (built once per model)."""
     run_fields = model._meta.sorted_fields

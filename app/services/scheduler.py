@@ -30,7 +30,7 @@ from app.states import StateType
 
 log = logging.getLogger(__name__)
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # The least a new state's timestamp follows its predecessor's (as orchestration does).
 _TICK = datetime.timedelta(microseconds=1)
 AUTO_SCHEDULED_TAG = "auto-scheduled"

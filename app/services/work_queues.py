@@ -48,8 +48,9 @@ def create_work_queue(data):
                 id=uuid.uuid4(), name=data["name"], description=data.get("description") or "",
                 is_paused=data["is_paused"], concurrency_limit=data["concurrency_limit"],
                 filter=_stored_filter(data.get("filter")), created=now, updated=now)
-    except IntegrityError:
-        raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.")
+    except IntegrityError as error:
+        raise ObjectAlreadyExists(
+            f"A work queue named {data['name']!r} already exists.") from error
 
 
 def ensure_work_queue(name):
@@ -86,8 +87,9 @@ def update_work_queue(queue_id, changes):
         with database.atomic():
             updated = (WorkQueue.update(updated=utcnow(), **changes)
                        .where(WorkQueue.id == queue_id).execute())
-    except IntegrityError:
-        raise ObjectAlreadyExists(f"A work queue named {changes.get('name')!r} already exists.")
+    except IntegrityError as error:
+        raise ObjectAlreadyExists(
+            f"A work queue named {changes.get('name')!r} already exists.") from error
     if not updated:
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
 

@@ -43,7 +43,7 @@ from client.api.states import Cancelled, Crashed, Failed, Pending, SetStateStatu
 
 log = logging.getLogger("orion.agent")
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # Seconds between two looks at the agent's processes.
 TICK_SECONDS = 0.25
 # Seconds the agent keeps its list of queues before reading them again.

@@ -40,8 +40,8 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from client.api.encoding import dumps
-from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
-from client.api.objects import APIObject, OrchestrationResult, loads
+from client.api.exceptions import ServerUnreachable, error_for_response
+from client.api.objects import OrchestrationResult, loads
 from client.api.settings import get_settings
 from client.api.states import State
 
@@ -107,8 +107,8 @@ def _retry_after(response):
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 

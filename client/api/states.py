@@ -268,7 +268,7 @@ def Paused(timeout_seconds=None, pause_expiration_time=None, reschedule=False, p
     if timeout_seconds is not None and pause_expiration_time is not None:
         raise ValueError("Give timeout_seconds or pause_expiration_time, not both.")
     if timeout_seconds is not None:
-        pause_expiration_time = (datetime.datetime.now(datetime.timezone.utc)
+        pause_expiration_time = (datetime.datetime.now(datetime.UTC)
                                  + datetime.timedelta(seconds=timeout_seconds))
     details = _details(state_details, pause_timeout=pause_expiration_time, pause_key=pause_key)
     details["pause_reschedule"] = bool(reschedule)

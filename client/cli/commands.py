@@ -22,7 +22,7 @@ from client import OrionClient, get_client
 from client.api.exceptions import ObjectNotFound, OrionClientError
 from client.api.states import Cancelling, SetStateStatus, StateType
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # Rows `ls` commands show unless told otherwise.
 DEFAULT_ROWS = 15
 
@@ -516,8 +516,8 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
     Re-running it with the same flow and name updates the deployment. Without --storage the
     deployment runs the code where it is (agents must see the same path).
     """
-    from client.sdk.deployments import load_entrypoint, parameter_schema, upload_code
     from client.agent.run import FlowLoadError
+    from client.sdk.deployments import load_entrypoint, parameter_schema, upload_code
 
     if sum(x is not None for x in (cron, interval, rrule)) > 1:
         raise click.ClickException("Give at most one of --cron, --interval and --rrule.")

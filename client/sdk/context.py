@@ -31,7 +31,7 @@ class FlowRunContext:
     task_runner: typing.Any
     parameters: dict
     result_storage: typing.Any
-    persist_result: typing.Optional[bool]
+    persist_result: bool | None
     result_serializer: str
     parent: typing.Optional["FlowRunContext"] = None
     futures: list = dataclasses.field(default_factory=list)
@@ -80,7 +80,7 @@ class TaskRunContext:
     """
 
     task: typing.Any
-    task_run: typing.Optional[dict]
+    task_run: dict | None
     flow_run_context: FlowRunContext
     parameters: dict
 

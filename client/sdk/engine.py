@@ -59,7 +59,7 @@ from client.sdk.context import (
 from client.sdk.futures import OrionFuture, Outcome
 from client.sdk.logs import flush_logs, run_logger, setup_logging
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _engine_log = logging.getLogger("orion.engine")
 
 

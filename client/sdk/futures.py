@@ -19,7 +19,7 @@ class Outcome:
 
     state: typing.Any
     value: typing.Any = None
-    exception: typing.Optional[BaseException] = None
+    exception: BaseException | None = None
 
 
 class OrionFuture:

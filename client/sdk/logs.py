@@ -31,7 +31,7 @@ import uuid
 
 from client.sdk.context import get_flow_run_context, get_run_context, get_task_run_context
 
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 _RECORD_OVERHEAD_BYTES = 200
 
 

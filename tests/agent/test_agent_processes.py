@@ -5,11 +5,10 @@ The claim tests run the issue's sizes (500 runs for two agents, 60 half-second r
 queue limit of 3); timings are scaled down: agents poll every 0.3 s, flows heartbeat every
 0.5 s, the server's liveness service loops every second with a 3 s heartbeat timeout.
 """
-import datetime
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import time

@@ -27,7 +27,7 @@ from orion_cli import orion_cli
 
 REDIS_URL = os.environ.get("ORION_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 PORTS = range(*map(int, os.environ.get("ORION_TEST_PORTS", "4340-4350").split("-")))
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
 
 
