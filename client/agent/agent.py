@@ -35,9 +35,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable, Mapping
+from types import FrameType
 
 from client import OrionClient
 from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
+from client.api.objects import APIObject
 from client.api.settings import get_settings
 from client.api.states import Cancelled, Crashed, Failed, Pending, SetStateStatus, StateType
 
@@ -66,10 +69,10 @@ class AgentSettings:
     shutdown_timeout: float = 300.0
 
     @classmethod
-    def from_env(cls, environ=None):
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AgentSettings":
         environ = os.environ if environ is None else environ
 
-        def number(name, default):
+        def number(name: str, default: float) -> float:
             raw = (environ.get(name) or "").strip()
             try:
                 return float(raw) if raw else default
@@ -91,16 +94,18 @@ class Child:
 
     flow_run_id: str
     process: subprocess.Popen
-    kill_at: float = None  # set when the run is being cancelled: SIGKILL after this time
+    kill_at: float | None = None  # set when the run is being cancelled: SIGKILL after this time
     cancelling: bool = False
-    exit_code: int = None
+    exit_code: int | None = None
 
 
 class Agent:
     """See the module docstring. ``client``: an :class:`OrionClient` (default: one from the
     environment); ``limit``: most runs going at once (None: no limit)."""
 
-    def __init__(self, work_queues, *, limit=None, name=None, client=None, settings=None):
+    def __init__(self, work_queues: Iterable[str], *, limit: int | None = None,
+                 name: str | None = None, client: OrionClient | None = None,
+                 settings: AgentSettings | None = None) -> None:
         if not work_queues:
             raise ValueError("An agent needs at least one work queue.")
         self.queue_names = list(dict.fromkeys(work_queues))
@@ -113,18 +118,18 @@ class Agent:
         self.client = client or OrionClient(
             settings=dataclasses.replace(get_settings(),
                                          api_retries=min(get_settings().api_retries, 2)))
-        self.children = {}
-        self.claimed = []
+        self.children: dict[str, Child] = {}
+        self.claimed: list[str] = []
         self.stopping = False
-        self._queues = []
-        self._queues_read_at = None
+        self._queues: list[APIObject] = []
+        self._queues_read_at: float | None = None
         self._failures = 0
         self._next_poll = 0.0
         self._host = socket.gethostname()
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def start(self, run_once=False):
+    def start(self, run_once: bool = False) -> list[str]:
         """Poll until SIGTERM/SIGINT (or once, with ``run_once``), then wait for the runs
         started to finish (see the module docstring). Returns the runs still going."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
@@ -145,16 +150,16 @@ class Agent:
                 signal.signal(sig, handler)
 
     @property
-    def label(self):
+    def label(self) -> str:
         return self.name or f"agent-{self.id}"
 
-    def _stop(self, signum, frame):
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             log.info("Agent %s received %s: no more polls; waiting for %d run(s)", self.label,
                      signal.Signals(signum).name, len(self.children))
         self.stopping = True
 
-    def poll(self):
+    def poll(self) -> float:
         """One poll: cancellations, then claims. Returns the seconds until the next one."""
         try:
             queues = self.queues()
@@ -173,7 +178,7 @@ class Agent:
         interval = self.settings.query_interval
         return random.uniform(interval * (1 - JITTER), interval * (1 + JITTER))
 
-    def queues(self):
+    def queues(self) -> list[APIObject]:
         """The agent's queues (created if missing), cached for QUEUE_CACHE_SECONDS."""
         now = time.monotonic()
         if self._queues_read_at is None or now - self._queues_read_at > QUEUE_CACHE_SECONDS:
@@ -190,7 +195,7 @@ class Agent:
             self._queues, self._queues_read_at = queues, now
         return self._queues
 
-    def claim_from(self, queue):
+    def claim_from(self, queue: APIObject) -> None:
         """Ask ``queue`` for due runs and claim and start each, within the agent's limit."""
         free = RUNS_PER_POLL if self.limit is None else self.limit - len(self.children)
         if free <= 0:
@@ -214,7 +219,7 @@ class Agent:
                      queue.name)
             self.submit(run.id)
 
-    def submit(self, flow_run_id):
+    def submit(self, flow_run_id: str) -> None:
         """Start the run's process and record its pid; Failed if it cannot start."""
         try:
             process = subprocess.Popen(
@@ -230,7 +235,7 @@ class Agent:
         self.client.update_flow_run(flow_run_id,
                                     infrastructure_pid=f"{self._host}:{process.pid}")
 
-    def _child_env(self):
+    def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         if not self.client.api_url.startswith("http://ephemeral-orion"):
             env["ORION_API_URL"] = self.client.api_url
@@ -240,7 +245,7 @@ class Agent:
 
     # -- cancellation -----------------------------------------------------------------------
 
-    def cancel_requested(self):
+    def cancel_requested(self) -> None:
         """Start stopping this agent's processes whose runs are CANCELLING."""
         if not self.children:
             return
@@ -259,7 +264,7 @@ class Agent:
             self._signal(child, signal.SIGTERM)
 
     @staticmethod
-    def _signal(child, signum):
+    def _signal(child: Child, signum: int) -> None:
         try:
             os.killpg(child.process.pid, signum)
         except ProcessLookupError:
@@ -267,7 +272,7 @@ class Agent:
 
     # -- watching processes -----------------------------------------------------------------
 
-    def watch(self):
+    def watch(self) -> None:
         """Reap exited processes and report them; SIGKILL cancelled ones past their grace."""
         for child in list(self.children.values()):
             if child.exit_code is None:
@@ -287,7 +292,7 @@ class Agent:
                 continue
             del self.children[child.flow_run_id]
 
-    def report_exit(self, child):
+    def report_exit(self, child: Child) -> None:
         """Give the run of an exited process a final state if it has none."""
         if child.cancelling:
             self._signal(child, signal.SIGKILL)  # what the run's process left behind
@@ -306,7 +311,7 @@ class Agent:
             log.warning("Flow run %s crashed (exit code %s): %s", child.flow_run_id,
                         child.exit_code, answer.status.value)
 
-    def shutdown(self):
+    def shutdown(self) -> list[str]:
         """Wait for the processes to finish, reporting them, at most the shutdown timeout;
         returns the flow run ids still going."""
         deadline = time.monotonic() + self.settings.shutdown_timeout

@@ -7,6 +7,8 @@ Prefect 2's ``parameter_openapi_schema`` (``{"title": "Parameters", "type": "obj
 "properties": {...}, "required": [...]}``, each property with its ``title``, ``position``,
 type and JSON default).
 """
+from __future__ import annotations
+
 import datetime
 import inspect
 import json
@@ -14,8 +16,13 @@ import os
 import types
 import typing
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from client.agent.run import FlowLoadError, load_flow
+
+if TYPE_CHECKING:
+    from client.sdk.flows import Flow
 
 _SCALARS = {
     str: {"type": "string"},
@@ -34,7 +41,7 @@ _SCALARS = {
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", "venv", "node_modules"}
 
 
-def hint_schema(hint):
+def hint_schema(hint: Any) -> dict[str, Any]:
     """The JSON schema of a type hint ({} for a missing or unknown one: anything)."""
     if hint is inspect.Parameter.empty or hint is typing.Any:
         return {}
@@ -46,7 +53,7 @@ def hint_schema(hint):
     if origin is typing.Literal:
         return {"enum": list(args)}
     if origin in (list, set, frozenset, tuple) or hint in (list, set, frozenset, tuple):
-        schema = {"type": "array"}
+        schema: dict[str, Any] = {"type": "array"}
         if origin is tuple and args and args[-1] is not Ellipsis:
             schema.update(prefixItems=[hint_schema(a) for a in args], minItems=len(args),
                           maxItems=len(args))
@@ -63,7 +70,7 @@ def hint_schema(hint):
     return dict(_SCALARS.get(hint, {}))
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     """``value`` as JSON, or None when it has no JSON form (the default is then left out)."""
     try:
         json.dumps(value)
@@ -74,7 +81,7 @@ def _json_default(value):
     return value
 
 
-def parameter_schema(fn):
+def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     """The ``parameter_openapi_schema`` of a flow function: one property per parameter
     (``*args``/``**kwargs`` left out), required when it has no default."""
     try:
@@ -102,7 +109,7 @@ def parameter_schema(fn):
     return schema
 
 
-def load_entrypoint(entrypoint):
+def load_entrypoint(entrypoint: str) -> tuple[Flow, str, str]:
     """``(flow, folder, relative_entrypoint)`` for ``path/to/file.py:flow_function``: the
     @flow object, the folder holding the file and the entrypoint relative to it. Raises
     FlowLoadError saying what is wrong."""
@@ -118,7 +125,7 @@ def load_entrypoint(entrypoint):
     return load_flow(folder, relative), folder, relative
 
 
-def upload_code(folder, entrypoint, storage, whole_folder=True):
+def upload_code(folder: str, entrypoint: str, storage: str, whole_folder: bool = True) -> int:
     """Copy the flow's code to ``storage`` (an fsspec URL or a local path): the whole
     ``folder`` (caches and virtual environments left out), or with ``whole_folder=False`` only
     the entrypoint's file. Returns the number of files written."""
@@ -127,7 +134,7 @@ def upload_code(folder, entrypoint, storage, whole_folder=True):
     fs, root = fsspec.core.url_to_fs(storage)
     root = root.rstrip("/")
     if whole_folder:
-        files = []
+        files: list[str] = []
         for directory, subdirs, names in os.walk(folder):
             subdirs[:] = sorted(d for d in subdirs if d not in _SKIPPED_DIRS)
             files.extend(os.path.join(directory, n) for n in sorted(names)

@@ -23,6 +23,7 @@ import os
 import pickle
 import threading
 import uuid
+from typing import Any
 
 REFERENCE_TYPE = "reference"
 
@@ -37,11 +38,11 @@ class PickleSerializer:
     name = "pickle"
 
     @staticmethod
-    def dumps(value):
+    def dumps(value: Any) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
-    def loads(data):
+    def loads(data: bytes) -> Any:
         return pickle.loads(data)
 
 
@@ -51,18 +52,18 @@ class JSONSerializer:
     name = "json"
 
     @staticmethod
-    def dumps(value):
+    def dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
     @staticmethod
-    def loads(data):
+    def loads(data: bytes | str) -> Any:
         return json.loads(data)
 
 
 SERIALIZERS = {s.name: s for s in (PickleSerializer, JSONSerializer)}
 
 
-def get_serializer(name):
+def get_serializer(name: str) -> type[PickleSerializer] | type[JSONSerializer]:
     """The serializer called ``name`` ("pickle" or "json"); ResultError for any other."""
     try:
         return SERIALIZERS[name]
@@ -71,7 +72,7 @@ def get_serializer(name):
             f"Unknown result serializer {name!r}; use one of {sorted(SERIALIZERS)}") from None
 
 
-def default_storage_url():
+def default_storage_url() -> str:
     """``ORION_RESULTS_STORAGE``, else ``$ORION_HOME/storage`` (read now, not at import)."""
     url = os.environ.get("ORION_RESULTS_STORAGE")
     if url:
@@ -87,19 +88,19 @@ class ResultStorage:
     created on the first write. Instances are cheap and safe to share between threads.
     """
 
-    def __init__(self, url):
+    def __init__(self, url: str) -> None:
         if "://" not in url:
             url = os.path.abspath(os.path.expanduser(url))
         self.url = url.rstrip("/") or "/"
         self._fs = None
-        self._root = None
+        self._root = ""  # set with _fs
         self._lock = threading.Lock()
         self._folder_made = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ResultStorage({self.url!r})"
 
-    def _filesystem(self):
+    def _filesystem(self) -> Any:
         if self._fs is None:
             with self._lock:
                 if self._fs is None:
@@ -108,11 +109,11 @@ class ResultStorage:
                     self._fs, self._root = url_to_fs(self.url)
         return self._fs
 
-    def _path(self, key):
+    def _path(self, key: str) -> str:
         self._filesystem()
         return f"{self._root.rstrip('/')}/{key}"
 
-    def write(self, key, data):
+    def write(self, key: str, data: bytes) -> None:
         """Write the bytes ``data`` as the file ``key``."""
         fs = self._filesystem()
         if not self._folder_made:
@@ -120,7 +121,7 @@ class ResultStorage:
             self._folder_made = True
         fs.pipe_file(self._path(key), data)
 
-    def read(self, key):
+    def read(self, key: str) -> bytes:
         """The bytes of the file ``key``; ResultError naming the file if it is missing."""
         fs = self._filesystem()
         try:
@@ -129,11 +130,11 @@ class ResultStorage:
             raise ResultError(f"Result {key!r} is missing from storage {self.url!r}") from None
 
 
-_storages = {}
+_storages: dict[str, ResultStorage] = {}
 _storages_lock = threading.Lock()
 
 
-def get_storage(url=None):
+def get_storage(url: str | ResultStorage | None = None) -> ResultStorage:
     """The (shared) storage for ``url``, or for the default storage URL when None.
 
     A :class:`ResultStorage` passed in is returned as it is.
@@ -148,7 +149,8 @@ def get_storage(url=None):
     return storage
 
 
-def persist_result(value, storage, serializer="pickle"):
+def persist_result(value: Any, storage: str | ResultStorage | None,
+                   serializer: str = "pickle") -> dict[str, Any]:
     """Serialise ``value`` into ``storage`` (a ResultStorage or URL); return its reference."""
     storage = get_storage(storage)
     codec = get_serializer(serializer)
@@ -164,12 +166,12 @@ def persist_result(value, storage, serializer="pickle"):
             "key": key}
 
 
-def is_reference(data):
+def is_reference(data: Any) -> bool:
     """Whether a state's ``data`` is a result reference written by :func:`persist_result`."""
     return isinstance(data, dict) and data.get("type") == REFERENCE_TYPE and "key" in data
 
 
-def load_result(reference):
+def load_result(reference: Any) -> Any:
     """The value a reference points at, read back from its storage."""
     if not is_reference(reference):
         raise ResultError(f"Not a result reference: {reference!r}")

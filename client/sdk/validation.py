@@ -14,6 +14,8 @@ import datetime
 import inspect
 import types
 import typing
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from client.sdk.callables import split_parameters
 
@@ -26,7 +28,7 @@ class _Mismatch(Exception):
     """Internal: the value does not fit the hint (message says how)."""
 
 
-def _type_name(hint):
+def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "None"
     if isinstance(hint, type) and not typing.get_args(hint):
@@ -34,7 +36,7 @@ def _type_name(hint):
     return repr(hint).replace("typing.", "")
 
 
-def _coerce(value, hint):
+def _coerce(value: Any, hint: Any) -> Any:
     """``value`` as ``hint`` (possibly converted); raises _Mismatch if it does not fit."""
     if hint is typing.Any or hint is inspect.Parameter.empty or isinstance(hint, typing.TypeVar):
         return value
@@ -62,7 +64,7 @@ def _coerce(value, hint):
     return _coerce_scalar(value, hint)
 
 
-def _coerce_container(value, hint, origin, args):
+def _coerce_container(value: Any, hint: Any, origin: Any, args: tuple[Any, ...]) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
@@ -79,7 +81,7 @@ def _coerce_container(value, hint, origin, args):
     return origin(_coerce(v, item_hint) for v in value)
 
 
-def _coerce_scalar(value, hint):
+def _coerce_scalar(value: Any, hint: Any) -> Any:
     if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -99,7 +101,8 @@ def _coerce_scalar(value, hint):
     raise _Mismatch(f"expected {_type_name(hint)}, got {type(value).__name__}")
 
 
-def validate_parameters(fn, parameters, flow_name):
+def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
+                        flow_name: str) -> dict[str, Any]:
     """Bind ``parameters`` (a name → value mapping) to ``fn``'s signature and check each
     value against its type hint; return the bound parameters, coerced, defaults included.
 

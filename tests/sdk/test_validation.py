@@ -1,14 +1,14 @@
 """Flow parameters checked against the signature's type hints."""
 import datetime
-from typing import Literal
+from typing import Literal, Optional
 
 import pytest
 
 from client.sdk.validation import ParameterTypeError, validate_parameters
 
 
-def fn(n: int, ratio: float = 0.5, name: str | None = None,
-       items: list[int] = (), mode: Literal["a", "b"] = "a", when: datetime.date = None,  # noqa: RUF013  (as users write it)
+def fn(n: int, ratio: float = 0.5, name: Optional[str] = None,
+       items: list[int] = (), mode: Literal["a", "b"] = "a", when: datetime.date = None,
        pair: tuple[int, str] = (0, ""), untyped=None):
     return n
 
