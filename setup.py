@@ -36,6 +36,12 @@ TEST_REQUIRES = [
     "pytest-xdist==3.8.0",
 ]
 
+# The static checks scripts/test runs before pytest (settings in pyproject.toml).
+CHECK_REQUIRES = [
+    "ruff==0.17.5",
+    "mypy==2.4.1",
+]
+
 setup(
     name="orion",
     version="0.1.0",
@@ -47,7 +53,7 @@ setup(
     include_package_data=True,
     package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES},
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],
         # ``flask orion``: Flask loads the commands of this group (Flask 3.1 CLI, "Plugins").

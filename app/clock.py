@@ -4,7 +4,7 @@ A leaf module (stdlib only) so that every layer, blueprints included, may import
 """
 import datetime
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def utcnow():

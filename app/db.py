@@ -41,11 +41,11 @@ from urllib.parse import urlsplit
 
 import psycopg2
 from peewee import DatabaseProxy, __exception_wrapper__
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 from psycopg2 import errors as pg_errors
 from psycopg2 import extensions as pg_extensions
 from psycopg2 import sql as pg_sql
-from playhouse.db_url import parse as parse_db_url
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from app.exceptions import DatabaseMissing
 

@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 from dateutil.rrule import DAILY, HOURLY, MINUTELY, WEEKLY, rrule, rrulestr
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 # Most candidate times examined in a row without finding a date; bounds the work for
 # expressions that rarely or never match (Orion caps its generators at 1000 iterations).
@@ -54,7 +54,7 @@ MAX_ITERATIONS = 1000
 # Longest rrule text accepted (Orion's limit).
 MAX_RRULE_LENGTH = 6500
 # dtstart of an rrule without a DTSTART, so its dates do not depend on when it was parsed.
-DEFAULT_RRULE_START = datetime.datetime(2020, 1, 1)
+DEFAULT_RRULE_START = datetime.datetime(2020, 1, 1)  # noqa: DTZ001  (rrules run naive)
 # Wall-clock times are converted in order but may land out of order by at most a DST shift
 # (two hours anywhere on Earth); candidates are held this long before being released.
 _REORDER_WINDOW = datetime.timedelta(hours=3)

@@ -8,9 +8,10 @@ kept in a local folder:
   the default prefetch of 10 s unless ``--prefetch``); ``--latency-runs`` runs are scheduled
   ``--spacing`` seconds apart, the first 5 s ahead. For each run: its RUNNING state's
   timestamp minus its scheduled time (the server's clock; same machine). Budget: p50 ≤ 1.5 s.
-- **throughput** (skipped with ``--runs 0``): ``--runs`` runs all due now are created first, then two agents (polling
-  every second, no ``--limit`` unless ``--limit``) are started; runs/minute is the run count
-  over the wall time from starting the agents to the last run being final. Also reported:
+- **throughput** (skipped with ``--runs 0``): ``--runs`` runs all due now are created first,
+  then two agents (polling every second, no ``--limit`` unless ``--limit``) are started;
+  runs/minute is the run count over the wall time from starting the agents to the last run
+  being final. Also reported:
   the span between the first PENDING and the last final state (the server's timestamps).
 
 The server listens on ``--port`` (``--port`` + 1 for the second backend) and is stopped at the
@@ -37,7 +38,7 @@ from client.api.states import Scheduled, StateType
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgresql://postgres@127.0.0.1:5432/orion_bench_agents"
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 FLOWS = """
@@ -82,7 +83,7 @@ def start_server(env, port, log_path):
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"orion start exited; see {log_path}")
+                raise RuntimeError(f"orion start exited; see {log_path}") from None
             time.sleep(0.1)
     proc.terminate()
     raise RuntimeError("orion start did not answer")
@@ -151,7 +152,7 @@ def check_completed(states, what):
 
 def percentile(values, fraction):
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def measure_latency(orion, deployment_id, queue, folder, api_url, args):

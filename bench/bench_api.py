@@ -153,7 +153,8 @@ def main():
         idle = " / ".join(f"{mb:.0f}" for mb in r["idle_mb"])
         after = " / ".join(f"{mb:.0f}" for mb in r["loaded_mb"])
         print(f"| {r['backend']} | {r['start_s']:.2f} s | {idle} MB | "
-              f"{r['filter_p50']:.1f} / {r['filter_p95']:.1f} ms | {r['filter_sorted_p50']:.1f} ms | "
+              f"{r['filter_p50']:.1f} / {r['filter_p95']:.1f} ms | "
+              f"{r['filter_sorted_p50']:.1f} ms | "
               f"{r['get_p50']:.2f} / {r['get_p95']:.2f} ms | {after} MB |")
 
 

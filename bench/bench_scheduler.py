@@ -27,11 +27,11 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import create_app, migrations  # noqa: E402
-from app.config import load_config  # noqa: E402
-from app.db import database, init_database  # noqa: E402
-from app.models import Deployment, Flow, FlowRun, FlowRunState, utcnow  # noqa: E402
-from app.services.scheduler import (  # noqa: E402
+from app import create_app, migrations
+from app.config import load_config
+from app.db import database, init_database
+from app.models import Deployment, Flow, FlowRun, utcnow
+from app.services.scheduler import (
     SCHEDULED,
     SchedulerSettings,
     build_scheduled_runs,

@@ -107,7 +107,7 @@ def start_server(env, port):
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError("orion start exited")
+                raise RuntimeError("orion start exited") from None
             time.sleep(0.1)
     proc.terminate()
     raise RuntimeError("orion start did not answer")

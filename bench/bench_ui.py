@@ -323,7 +323,7 @@ def pages(cur):
     task_id = cur.fetchone()[0]
     cur.execute("SELECT md5('flow7')::uuid, md5('queue3')::uuid")
     flow_id, queue_id = cur.fetchone()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     listed = [
         ("dashboard, last day", "/", False),
         ("dashboard fragment, last hour", "/?window=hour", True),
@@ -394,11 +394,11 @@ def refresh_rollup():
 # Churn for --rollup: (label, SQL choosing the runs whose ``updated`` is stamped).
 ROLLUP_CHURN = [
     ("1,000 runs in the recent hours",
-     "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
-     "- interval '3 hours' ORDER BY expected_start_time LIMIT 1000"),
+     ("SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+      "- interval '3 hours' ORDER BY expected_start_time LIMIT 1000")),
     ("10,000 runs in the recent hours",
-     "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
-     "- interval '3 hours' ORDER BY expected_start_time LIMIT 10000"),
+     ("SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+      "- interval '3 hours' ORDER BY expected_start_time LIMIT 10000")),
     ("10,000 runs spread over every hour",
      "SELECT id FROM flow_run TABLESAMPLE SYSTEM (2) LIMIT 10000"),
 ]
@@ -451,7 +451,7 @@ def measure(repeat, only, explain):
             client.get(path, headers=headers)
             samples.append((time.perf_counter() - started) * 1000)
         samples.sort()
-        p95 = samples[max(0, int(round(len(samples) * 0.95)) - 1)]
+        p95 = samples[max(0, round(len(samples) * 0.95) - 1)]
         rows.append((label, path, statistics.median(samples), p95))
         log(f"{label}: p50 {rows[-1][2]:.1f} ms, p95 {p95:.1f} ms")
         if explain and only:

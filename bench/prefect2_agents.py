@@ -4,7 +4,8 @@ Run it with the Python of a venv holding ``prefect<3`` (not Orion's), against a 
 server already listening at ``--api`` (``../shared/anchor-bench/prefect2_server.sh start
 sqlite|postgres`` starts one on port 4200):
 
-    $ROOT/venv/bin/python bench/prefect2_agents.py --api http://127.0.0.1:4200/api --runs 200 --limit 10
+    $ROOT/venv/bin/python bench/prefect2_agents.py --api http://127.0.0.1:4200/api \
+        --runs 200 --limit 10
 
 Compare with ``bench_agents.py --runs 200 --limit 10 --latency-runs 0`` (same limit per agent).
 

@@ -40,6 +40,7 @@ imported when the first client is built, the server only in ephemeral mode.
         print(result.status, result.state, run.expected_start_time)
 """
 import importlib
+from typing import Any
 
 from client.api.client import OrionClient, get_client
 
@@ -59,10 +60,10 @@ _SDK_NAMES = {
     "ParameterTypeError": "client.sdk.validation",
 }
 
-__all__ = ["OrionClient", "get_client", *_SDK_NAMES]
+__all__ = ["OrionClient", "get_client", *_SDK_NAMES]  # noqa: PLE0604  (the keys: str)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _SDK_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module 'client' has no attribute {name!r}")

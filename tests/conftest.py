@@ -11,8 +11,8 @@ import redis
 from _pytest.nodeid import NodeId
 
 from app import bind_process_state, create_app, migrations
-from app.db import database, init_database, is_sqlite
 from app.config import load_config
+from app.db import database, init_database, is_sqlite
 from app.models import TABLES
 from tests.support import (
     BACKENDS,

@@ -13,7 +13,7 @@ from client.api.settings import Settings
 from orion_cli import orion_cli
 from tests.support import ORION, free_port, orion_env
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.fixture

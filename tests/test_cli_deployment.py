@@ -16,7 +16,7 @@ from orion_cli import orion_cli
 from tests.support import BACKENDS, OrionServer, isolated_database_url
 from tests.test_cli_api import orion_script
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 FLOW_SOURCE = '''
 import datetime

@@ -40,7 +40,7 @@ def test_a_run_due_now_is_not_late_by_the_time_a_healthy_agent_claims_it(client,
     agent claims a run started now, leaves it Scheduled; a run nobody claimed goes Late."""
     server, agent = defaults
     deployment = client.post("/api/deployments/", json={"name": "now", "flow_id": flow["id"]})
-    due = datetime.datetime.now(datetime.timezone.utc)
+    due = datetime.datetime.now(datetime.UTC)
     created = client.post(f"/api/deployments/{deployment.get_json()['id']}/create_flow_run",
                           json={"state": {"type": "SCHEDULED", "state_details": {
                               "scheduled_time": due.isoformat()}}})

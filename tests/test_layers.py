@@ -325,15 +325,15 @@ def test_the_checker_passes_a_tree_that_keeps_the_rules(tree):
     ("app/services/web.py", "from flask import request\n", 1,
      "app/services/ never imports flask"),
     ("app/states.py", "import enum\nimport peewee\n", 2,
-     "app/states.py, app/exceptions.py, app/clock.py may import the standard library only, "
-     "not peewee"),
+     ("app/states.py, app/exceptions.py, app/clock.py may import the standard library only, "
+      "not peewee")),
     ("client/api/objects.py", "from app.states import StateType\n", 1,
      "client/ may import nothing of ours, not app.states"),
     ("client/api/ephemeral.py", "from app import create_app\n", 1,
      "client/ may import app.* only inside a function (lazily)"),
     ("client/sdk/results.py", "import fsspec\n", 1,
-     "client/ may import httpx (anything else inside a function, as an optional extra), "
-     "not fsspec at module level"),
+     ("client/ may import httpx (anything else inside a function, as an optional extra), "
+      "not fsspec at module level")),
     ("workers/cron.py", "from app.blueprints import api\n", 1,
      "workers/ may import app.config, app.db, app.services.*, not app.blueprints"),
     ("app/orphan/__init__.py", "import os\n", 1,

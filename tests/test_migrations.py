@@ -9,8 +9,9 @@ import datetime
 import os
 import shutil
 import threading
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import pytest
 from peewee import DatabaseError, SqliteDatabase, Table

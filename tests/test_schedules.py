@@ -11,7 +11,7 @@ from app.schedules import (
     parse_schedule,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 BERLIN = "Europe/Berlin"
 # Europe/Berlin in 2026: CET→CEST on Sunday 29 March at 02:00, CEST→CET on 25 October at 03:00.
 SPRING = datetime.date(2026, 3, 29)

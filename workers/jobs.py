@@ -13,7 +13,7 @@ from app.db import database, init_database
 from app.services import periodic
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def settings():
     """The ORION_* settings of this process, with the database bound to them (once)."""
     config = load_config()

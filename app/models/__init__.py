@@ -16,6 +16,7 @@ from app.models.misc import (
     SavedSearch,
     WorkQueue,
 )
+from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 from app.models.runs import (
     FlowRun,
     FlowRunState,
@@ -23,7 +24,6 @@ from app.models.runs import (
     TaskRunState,
     TaskRunStateCache,
 )
-from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 
 TABLES = (
     Flow,

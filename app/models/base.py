@@ -16,6 +16,7 @@ from peewee import (
 from app.clock import UTC, utcnow
 from app.db import database
 
+
 class UTCDateTimeField(DateTimeField):
     """A timestamp stored as naive UTC and returned timezone-aware.
 

@@ -48,7 +48,7 @@ def _value_sql(field, value, params):
     return database.obj.param
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _quoted(model, database_type):
     """The model's quoted table name and a {field name: quoted column} map."""
     table = _compile(Entity(model._meta.table_name))[0]
@@ -56,7 +56,7 @@ def _quoted(model, database_type):
     return table, columns
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _select_by_id_sql(model, lock, database_type):
     table, columns = _quoted(model, database_type)
     selected = ", ".join(columns[f.name] for f in model._meta.sorted_fields)
@@ -64,7 +64,7 @@ def _select_by_id_sql(model, lock, database_type):
     return sql + " FOR UPDATE" if lock else sql
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _select_with_state_sql(model, state_model, database_type):
     run_table, run_columns = _quoted(model, database_type)
     state_table, state_columns = _quoted(state_model, database_type)
@@ -120,14 +120,14 @@ def select_run_with_state(model, state_model, run_id, lock=False):
     return run, state
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lock_sql(model, database_type):
     table, columns = _quoted(model, database_type)
     return (f"SELECT {columns['id']} FROM {table} "
             f"WHERE ({columns['id']} = {database.obj.param}) FOR UPDATE")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _select_fields_sql(model, names, database_type):
     table, columns = _quoted(model, database_type)
     selected = ", ".join(columns[name] for name in names)
@@ -145,7 +145,7 @@ def select_fields(model, names, row_id):
     return {name: fields[name].python_value(value) for name, value in zip(names, row)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _task_run_and_flow_run_sql(database_type):
     task_table, task_columns = _quoted(TaskRun, database_type)
     flow_table, flow_columns = _quoted(FlowRun, database_type)
@@ -180,7 +180,7 @@ def find_task_run(flow_run_id, task_key, dynamic_key):
                          "run_count": fields["run_count"].python_value(row[2])}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _exists_sql(model, database_type):
     table, columns = _quoted(model, database_type)
     return f"SELECT 1 FROM {table} WHERE ({columns['id']} = {database.obj.param})"
@@ -246,7 +246,7 @@ def update_dirty(instance, deferred=False):
 
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _delete_by_sql(model, field_name, database_type):
     table, columns = _quoted(model, database_type)
     return f"DELETE FROM {table} WHERE ({columns[field_name]} = {database.obj.param})"

@@ -215,13 +215,15 @@ class HandleResumingPausedFlows(BaseOrchestrationRule):
             return
         details = initial_state.state_details or {}
         if details.get("pause_reschedule") and context.run.deployment_id is None:
-            self.reject_transition(None, "Cannot reschedule a paused flow run without a deployment.")
+            self.reject_transition(
+                None, "Cannot reschedule a paused flow run without a deployment.")
             return
         timeout = _parse_time(details.get("pause_timeout"))
         if timeout is not None and timeout < context.now:
             failed = ProposedState(type=S.FAILED.value, name="Failed",
                                    message="The flow was paused and never resumed.")
-            self.reject_transition(failed, "The flow run pause has timed out and can no longer resume.")
+            self.reject_transition(
+                failed, "The flow run pause has timed out and can no longer resume.")
             return
         context.run.empirical_policy = dict(self.original_policy, resuming=True)
 

@@ -3,7 +3,7 @@ import datetime
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 # Characters Orion forbids in flow, deployment, work queue and block names.
 INVALID_NAME_CHARACTERS = frozenset("/%&><")

@@ -13,7 +13,7 @@ from app.schemas.base import DateTime, OrionSchema
 from app.schemas.states import STATE_DETAIL_DEFAULTS, StateSchema
 from app.states import TERMINAL_STATES
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 _TERMINAL_VALUES = frozenset(t.value for t in TERMINAL_STATES)
 
 

@@ -2,7 +2,7 @@
 from app.db import database
 
 
-def database_problem():
+def database_problem() -> str | None:
     """None when the database answers a trivial query, else a one-line description."""
     try:
         with database.connection_context():

@@ -11,11 +11,16 @@ Cancel and retry go through orchestration run by run (each in its own transactio
 client's ``set_state`` would); a refusal leaves the others unaffected. Each run's outcome is
 a short label, so callers can tally them: :data:`DONE` or the reason it was not done.
 """
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
 from app.db import database
 from app.models import FlowRun, TaskRun, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.services import filters
-from app.services.orchestration import set_flow_run_state
+from app.services.common import Body, Id
+from app.services.orchestration import OrchestrationResult, set_flow_run_state
 from app.states import TERMINAL_STATES, StateType
 
 DONE = "done"
@@ -25,18 +30,19 @@ _RETRYABLE = (StateType.FAILED.value, StateType.CRASHED.value)
 _NOT_CANCELLABLE = {t.value for t in TERMINAL_STATES} | {StateType.CANCELLING.value}
 
 
-def _matching(body, as_of):
+def _matching(body: Body, as_of: datetime.datetime) -> Any:
     query = filters.apply_filters(FlowRun.select(FlowRun.id), FlowRun, body)
     return query.where(FlowRun.created <= as_of)
 
 
-def count_matching(body, as_of):
+def count_matching(body: Body, as_of: datetime.datetime) -> int:
     """How many flow runs match the filter ``body`` (its ``sort``, ``limit`` and ``offset``
     are ignored) among those created up to ``as_of``."""
     return _matching(body, as_of).count()
 
 
-def next_batch(body, as_of, after=None, size=None):
+def next_batch(body: Body, as_of: datetime.datetime, after: str | None = None,
+               size: int | None = None) -> list[str]:
     """Ids (strings, ascending) of the next ``size`` (default :data:`BATCH_SIZE`) runs
     matching ``body``, created up to ``as_of``, with ids above ``after``; fewer than ``size``
     means this is the last batch."""
@@ -47,24 +53,24 @@ def next_batch(body, as_of, after=None, size=None):
     return [str(run_id) for (run_id,) in query.order_by(FlowRun.id).limit(size).tuples()]
 
 
-def _current(ids):
+def _current(ids: Iterable[Id]) -> dict[str, tuple[Any, Any]]:
     rows = (FlowRun.select(FlowRun.id, FlowRun.state_type, FlowRun.deployment)
             .where(FlowRun.id.in_(ids)).tuples())
     return {str(run_id): (state_type, deployment_id) for run_id, state_type, deployment_id in rows}
 
 
-def _unique(ids):
+def _unique(ids: Iterable[Id]) -> list[str]:
     return list(dict.fromkeys(str(run_id) for run_id in ids))
 
 
-def _proposal_outcome(result):
+def _proposal_outcome(result: OrchestrationResult) -> str:
     if result.status.value == "ACCEPT":
         return DONE
     reason = (result.details or {}).get("reason") or result.status.value.lower()
     return f"refused by orchestration: {reason}"
 
 
-def cancel(ids):
+def cancel(ids: Iterable[Id]) -> dict[str, str]:
     """Cancel each unfinished run: RUNNING becomes CANCELLING (whoever runs it stops it),
     any other unfinished state CANCELLED. Returns ``{id: outcome}``."""
     ids = _unique(ids)
@@ -86,7 +92,7 @@ def cancel(ids):
     return outcome
 
 
-def retry(ids, now=None):
+def retry(ids: Iterable[Id], now: datetime.datetime | None = None) -> dict[str, str]:
     """Retry each failed or crashed run of a deployment: propose AwaitingRetry (SCHEDULED,
     due now) through orchestration, after which agents pick it up again. Other runs are
     refused with the reason. Returns ``{id: outcome}``."""
@@ -111,7 +117,7 @@ def retry(ids, now=None):
     return outcome
 
 
-def delete(ids):
+def delete(ids: Iterable[Id]) -> dict[str, str]:
     """Delete the runs (with their task runs and states) in one transaction; subflow runs
     of their task runs lose their parent link. Returns ``{id: outcome}``."""
     ids = _unique(ids)

@@ -6,14 +6,16 @@ runs holding an unexpired lease of it; expired leases are ignored everywhere.
 """
 import datetime
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from app.db import database, for_update
 from app.exceptions import ObjectNotFound
 from app.models import ConcurrencyLimit, ConcurrencySlot, TaskRun, utcnow
-from app.services.common import get_or_raise
+from app.services.common import Id, get_or_raise
 
 
-def upsert_limit(tag, concurrency_limit):
+def upsert_limit(tag: str, concurrency_limit: int) -> tuple[ConcurrencyLimit, bool]:
     """Create the limit on ``tag``, or set the existing one's ``concurrency_limit``.
 
     Returns ``(limit, created)``. One ``INSERT ... ON CONFLICT (tag) DO UPDATE`` decides, so
@@ -34,25 +36,25 @@ def upsert_limit(tag, concurrency_limit):
     return limit, limit.id == new_id
 
 
-def read_limit(limit_id):
+def read_limit(limit_id: Id) -> ConcurrencyLimit:
     """The limit with this id; ObjectNotFound if there is none."""
     return get_or_raise(ConcurrencyLimit.select().where(ConcurrencyLimit.id == limit_id),
                         "Concurrency limit", limit_id)
 
 
-def read_limit_by_tag(tag):
+def read_limit_by_tag(tag: str) -> ConcurrencyLimit:
     """The limit on ``tag``; ObjectNotFound if there is none."""
     return get_or_raise(ConcurrencyLimit.select().where(ConcurrencyLimit.tag == tag),
                         "Concurrency limit on tag", repr(tag))
 
 
-def read_limits(limit, offset):
+def read_limits(limit: int | None, offset: int) -> list[ConcurrencyLimit]:
     """A page of limits ordered by tag."""
     return list(ConcurrencyLimit.select().order_by(ConcurrencyLimit.tag)
                 .limit(limit).offset(offset))
 
 
-def delete_limit(limit_id):
+def delete_limit(limit_id: Id) -> None:
     """Delete a limit with its leases; ObjectNotFound if there is none."""
     with database.atomic():
         deleted = ConcurrencyLimit.delete().where(ConcurrencyLimit.id == limit_id).execute()
@@ -60,7 +62,7 @@ def delete_limit(limit_id):
         raise ObjectNotFound(f"Concurrency limit {limit_id} not found.")
 
 
-def delete_limit_by_tag(tag):
+def delete_limit_by_tag(tag: str) -> None:
     """Delete the limit on ``tag`` with its leases; ObjectNotFound if there is none."""
     with database.atomic():
         deleted = ConcurrencyLimit.delete().where(ConcurrencyLimit.tag == tag).execute()
@@ -68,7 +70,8 @@ def delete_limit_by_tag(tag):
         raise ObjectNotFound(f"Concurrency limit on tag {tag!r} not found.")
 
 
-def reset_limit(tag, slot_override, lease_seconds):
+def reset_limit(tag: str, slot_override: Iterable[Id] | None,
+                lease_seconds: float) -> ConcurrencyLimit:
     """Drop every lease of the limit on ``tag``; then, if ``slot_override`` (task run ids) is
     given, lease each of those runs a slot for ``lease_seconds``. Returns the limit.
 
@@ -96,7 +99,7 @@ def reset_limit(tag, slot_override, lease_seconds):
     return limit
 
 
-def renew_flow_run_leases(flow_run_id, lease_seconds, now):
+def renew_flow_run_leases(flow_run_id: Id, lease_seconds: float, now: datetime.datetime) -> int:
     """Extend every unexpired lease held by a task run of this flow run to ``now +
     lease_seconds``; returns how many. Call inside a transaction.
 
@@ -110,10 +113,10 @@ def renew_flow_run_leases(flow_run_id, lease_seconds, now):
             .execute())
 
 
-def active_slots(limits):
+def active_slots(limits: Iterable[ConcurrencyLimit]) -> dict[Any, list[Any]]:
     """``{limit id: [task run ids holding an unexpired lease]}`` for every limit given (an
     empty list when none), in one query."""
-    holders = {limit.id: [] for limit in limits}
+    holders: dict[Any, list[Any]] = {limit.id: [] for limit in limits}
     if holders:
         rows = (ConcurrencySlot
                 .select(ConcurrencySlot.limit, ConcurrencySlot.task_run)

@@ -6,6 +6,8 @@ never loops over runs issuing queries: counts are grouped in the database, lists
 chart buckets by, so the counts and the chart of one window agree.
 """
 import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from peewee import fn
 
@@ -22,18 +24,18 @@ from app.models import (
     utcnow,
 )
 from app.schedules import ScheduleError, parse_schedule
-from app.services.common import require_exists
+from app.services.common import Id, require_exists
 from app.services.runs import fetch_runs, with_state
 from app.states import StateType
 
 _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
 
 
-def _runs(query):
+def _runs(query: Any) -> list[Any]:
     return fetch_runs(query, FlowRun, FlowRunState)
 
 
-def late_runs(limit, now=None):
+def late_runs(limit: int, now: datetime.datetime | None = None) -> list[Any]:
     """Scheduled flow runs whose scheduled time has passed, most overdue first (at most
     ``limit``). This includes runs the late-runs service renamed "Late"."""
     now = now or utcnow()
@@ -44,7 +46,7 @@ def late_runs(limit, now=None):
                  .limit(limit))
 
 
-def upcoming_runs(limit, now=None):
+def upcoming_runs(limit: int, now: datetime.datetime | None = None) -> list[Any]:
     """Scheduled flow runs due from ``now`` on, soonest first (at most ``limit``)."""
     now = now or utcnow()
     return _runs(with_state(FlowRun, FlowRunState)
@@ -54,7 +56,7 @@ def upcoming_runs(limit, now=None):
                  .limit(limit))
 
 
-def failed_runs(start, end, limit):
+def failed_runs(start: datetime.datetime, end: datetime.datetime, limit: int) -> list[Any]:
     """Failed and crashed flow runs expected to start in ``[start, end)``, the latest
     expected start first (at most ``limit``; the order the start time index serves)."""
     return _runs(with_state(FlowRun, FlowRunState)
@@ -65,7 +67,8 @@ def failed_runs(start, end, limit):
                  .limit(limit))
 
 
-def busy_concurrency_limits(limit, now=None):
+def busy_concurrency_limits(limit: int,
+                            now: datetime.datetime | None = None) -> list[tuple[Any, int]]:
     """``[(limit row, active slots)]`` for the limits with at least one unexpired lease, the
     fullest first (at most ``limit``); one grouped query."""
     now = now or utcnow()
@@ -80,7 +83,7 @@ def busy_concurrency_limits(limit, now=None):
     return [(row, row.active) for row in query]
 
 
-def flow_names(flow_ids):
+def flow_names(flow_ids: Iterable[Id]) -> dict[str, str]:
     """``{flow id: name}`` for the given flow ids, in one query."""
     ids = list(set(flow_ids))
     if not ids:
@@ -89,7 +92,7 @@ def flow_names(flow_ids):
             Flow.select(Flow.id, Flow.name).where(Flow.id.in_(ids)).tuples()}
 
 
-def task_run_names(task_run_ids):
+def task_run_names(task_run_ids: Iterable[Id]) -> dict[str, str]:
     """``{task run id: name}`` for the given task run ids, in one query."""
     ids = list({str(run_id) for run_id in task_run_ids})
     if not ids:
@@ -98,17 +101,18 @@ def task_run_names(task_run_ids):
             TaskRun.select(TaskRun.id, TaskRun.name).where(TaskRun.id.in_(ids)).tuples()}
 
 
-def flow_choices(limit):
+def flow_choices(limit: int) -> list[tuple[str, str]]:
     """``[(id, name)]`` of the first ``limit`` flows by name (the flow runs filter's list)."""
     return [(str(flow_id), name) for flow_id, name in
             Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
 
 
-def _run_counts_by(column, ids, since, until):
+def _run_counts_by(column: Any, ids: Iterable[Id | None], since: datetime.datetime,
+                   until: datetime.datetime) -> dict[str, dict[str, int]]:
     """``{id: {state type: count}}`` of the runs whose ``column`` is one of ``ids``, expected
     to start in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled
     ahead can outnumber a day of past runs many times over.)"""
-    counts = {str(i): {} for i in ids}
+    counts: dict[str, dict[str, int]] = {str(i): {} for i in ids}
     if not counts:
         return counts
     rows = (FlowRun
@@ -124,13 +128,14 @@ def _run_counts_by(column, ids, since, until):
     return counts
 
 
-def run_counts_by_flow(flow_ids, since, until):
+def run_counts_by_flow(flow_ids: Iterable[Id], since: datetime.datetime,
+                       until: datetime.datetime) -> dict[str, dict[str, int]]:
     """Run counts by state of the given flows' runs expected in ``[since, until)``
     (see :func:`_run_counts_by`)."""
     return _run_counts_by(FlowRun.flow, flow_ids, since, until)
 
 
-def deployment_names(deployment_ids):
+def deployment_names(deployment_ids: Iterable[Id | None]) -> dict[str, str]:
     """``{deployment id: name}`` for the given deployment ids (None skipped), in one query."""
     ids = list({str(i) for i in deployment_ids if i is not None})
     if not ids:
@@ -140,13 +145,15 @@ def deployment_names(deployment_ids):
             .where(Deployment.id.in_(ids)).tuples()}
 
 
-def run_counts_by_deployment(deployment_ids, since, until):
+def run_counts_by_deployment(deployment_ids: Iterable[Id | None], since: datetime.datetime,
+                             until: datetime.datetime) -> dict[str, dict[str, int]]:
     """Run counts by state of the given deployments' runs expected in ``[since, until)``
     (see :func:`_run_counts_by`)."""
     return _run_counts_by(FlowRun.deployment, deployment_ids, since, until)
 
 
-def next_run_times(schedule, count, now=None):
+def next_run_times(schedule: Mapping[str, Any] | None, count: int,
+                   now: datetime.datetime | None = None) -> list[datetime.datetime]:
     """The next ``count`` times (UTC) of a deployment's stored schedule from ``now``, from
     the schedule itself (runs not yet created included); [] without a usable schedule."""
     if not schedule:
@@ -155,10 +162,11 @@ def next_run_times(schedule, count, now=None):
         dates = parse_schedule(schedule).get_dates(count, start=now or utcnow())
     except ScheduleError:
         return []
-    return [date.astimezone(datetime.timezone.utc) for date in dates]
+    return [date.astimezone(datetime.UTC) for date in dates]
 
 
-def recent_runs_of_deployment(deployment_id, before, limit):
+def recent_runs_of_deployment(deployment_id: Id, before: datetime.datetime,
+                              limit: int) -> list[Any]:
     """The runs of a deployment expected to start before ``before``, the latest first (at
     most ``limit``), with states."""
     return _runs(with_state(FlowRun, FlowRunState)
@@ -168,7 +176,8 @@ def recent_runs_of_deployment(deployment_id, before, limit):
                  .limit(limit))
 
 
-def scheduled_runs_of_deployment(deployment_id, since, limit):
+def scheduled_runs_of_deployment(deployment_id: Id, since: datetime.datetime,
+                                 limit: int) -> list[Any]:
     """The Scheduled runs of a deployment due from ``since`` on, soonest first (at most
     ``limit``)."""
     return _runs(with_state(FlowRun, FlowRunState)
@@ -179,7 +188,7 @@ def scheduled_runs_of_deployment(deployment_id, since, limit):
                  .limit(limit))
 
 
-def task_runs_of(flow_run_id, limit):
+def task_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
     """The first ``limit`` task runs of a flow run in expected start order, with states, as
     read rows; ObjectNotFound if the flow run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")
@@ -189,7 +198,7 @@ def task_runs_of(flow_run_id, limit):
                       .limit(limit), TaskRun, TaskRunState)
 
 
-def subflow_runs_of(flow_run_id, limit):
+def subflow_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
     """Flow runs started by task runs of this flow run (its subflows), oldest first."""
     parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
     return _runs(with_state(FlowRun, FlowRunState)
@@ -198,13 +207,13 @@ def subflow_runs_of(flow_run_id, limit):
                  .limit(limit))
 
 
-def parent_flow_run_id(task_run_id):
+def parent_flow_run_id(task_run_id: Id) -> str | None:
     """The id of the flow run a task run belongs to, or None if there is no such task run."""
     row = (TaskRun.select(TaskRun.flow_run).where(TaskRun.id == task_run_id).tuples().first())
     return str(row[0]) if row else None
 
 
-def _log_condition(flow_run_id, task_run_id, min_level):
+def _log_condition(flow_run_id: Id, task_run_id: Id | None, min_level: int) -> Any:
     condition = Log.flow_run_id == flow_run_id
     if task_run_id is not None:
         condition &= Log.task_run_id == task_run_id
@@ -213,7 +222,8 @@ def _log_condition(flow_run_id, task_run_id, min_level):
     return condition
 
 
-def tail_logs(flow_run_id, limit, task_run_id=None, min_level=0):
+def tail_logs(flow_run_id: Id, limit: int, task_run_id: Id | None = None,
+              min_level: int = 0) -> tuple[list[Any], bool]:
     """The last ``limit`` log records of a flow run (or of one of its task runs), at
     ``min_level`` or above, oldest first; plus whether older records were left out."""
     rows = list(Log.select()
@@ -223,7 +233,8 @@ def tail_logs(flow_run_id, limit, task_run_id=None, min_level=0):
     return rows[:limit][::-1], len(rows) > limit
 
 
-def iter_logs(flow_run_id, batch_size=1000, task_run_id=None, min_level=0):
+def iter_logs(flow_run_id: Id, batch_size: int = 1000, task_run_id: Id | None = None,
+              min_level: int = 0) -> Iterator[Any]:
     """Every log record of a flow run (or task run) in time order, read in batches of
     ``batch_size`` by keyset, so no single query grows with the size of the log."""
     condition = _log_condition(flow_run_id, task_run_id, min_level)

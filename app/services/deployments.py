@@ -8,7 +8,9 @@ as the API answers, with or without the background services.
 """
 import datetime
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app.db import database, for_update
 from app.exceptions import Conflict
@@ -16,7 +18,7 @@ from app.models import Deployment, Flow, FlowRun, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError
 from app.services import filters, flow_runs, scheduler
-from app.services.common import get_or_raise, require_exists
+from app.services.common import Body, Id, get_or_raise, require_exists
 from app.services.work_queues import ensure_work_queue
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
@@ -25,11 +27,12 @@ RUN_FIELDS = ("schedule", "is_schedule_active", "parameters", "tags", "work_queu
 _DEFAULTS = {"is_schedule_active": True, "parameters": {}, "tags": [], "infra_overrides": {}}
 
 
-def _run_fields(deployment):
+def _run_fields(deployment: Deployment) -> tuple[Any, ...]:
     return tuple(getattr(deployment, name) for name in RUN_FIELDS)
 
 
-def _apply(deployment, changes, now, settings):
+def _apply(deployment: Deployment, changes: Mapping[str, Any], now: datetime.datetime,
+           settings: scheduler.SchedulerSettings) -> None:
     """Write ``changes`` to a locked deployment row; reschedule if its runs are affected."""
     before = _run_fields(deployment)
     for key, value in changes.items():
@@ -43,7 +46,8 @@ def _apply(deployment, changes, now, settings):
         scheduler.reschedule_deployment(deployment, now, settings)
 
 
-def create_deployment(data, settings, now=None):
+def create_deployment(data: Mapping[str, Any], settings: scheduler.SchedulerSettings,
+                      now: datetime.datetime | None = None) -> tuple[Deployment, bool]:
     """Create a deployment, or update the one with the same flow and name (fields given).
 
     ``data`` is a loaded DeploymentCreate body. Returns ``(deployment, created)``.
@@ -72,20 +76,22 @@ def create_deployment(data, settings, now=None):
     return existing, False
 
 
-def read_deployment(deployment_id):
+def read_deployment(deployment_id: Id) -> Deployment:
     """The deployment with this id; ObjectNotFound if there is none."""
     return get_or_raise(Deployment.select().where(Deployment.id == deployment_id),
                         "Deployment", deployment_id)
 
 
-def read_deployment_by_name(flow_name, deployment_name):
+def read_deployment_by_name(flow_name: str, deployment_name: str) -> Deployment:
     """The deployment ``deployment_name`` of the flow ``flow_name``; ObjectNotFound if none."""
     query = (Deployment.select(Deployment).join(Flow)
              .where((Flow.name == flow_name) & (Deployment.name == deployment_name)))
     return get_or_raise(query, "Deployment", repr(f"{flow_name}/{deployment_name}"))
 
 
-def update_deployment(deployment_id, changes, settings, now=None):
+def update_deployment(deployment_id: Id, changes: Mapping[str, Any],
+                      settings: scheduler.SchedulerSettings,
+                      now: datetime.datetime | None = None) -> None:
     """Apply a DeploymentUpdate (only the fields given); reschedules when runs are affected."""
     now = now or utcnow()
     with database.atomic():
@@ -95,13 +101,14 @@ def update_deployment(deployment_id, changes, settings, now=None):
         _apply(deployment, dict(changes), now, settings)
 
 
-def set_schedule_active(deployment_id, active, settings, now=None):
+def set_schedule_active(deployment_id: Id, active: bool, settings: scheduler.SchedulerSettings,
+                        now: datetime.datetime | None = None) -> None:
     """Resume (True) or pause (False) a deployment's schedule; pausing deletes its future
     auto-scheduled runs, resuming schedules them."""
     update_deployment(deployment_id, {"is_schedule_active": active}, settings, now)
 
 
-def delete_deployment(deployment_id, now=None):
+def delete_deployment(deployment_id: Id, now: datetime.datetime | None = None) -> None:
     """Delete a deployment and its runs SCHEDULED for the future that never started (nothing
     could run them); its other runs stay, without a deployment. A run waiting to retry
     (AwaitingRetry) has started, and its engine may still be waiting for it: it stays."""
@@ -118,22 +125,22 @@ def delete_deployment(deployment_id, now=None):
         read_deployment(deployment_id)
 
 
-def read_deployments(body):
+def read_deployments(body: Body) -> list[Deployment]:
     """Deployments matching a filter body (deployments/flows/flow_runs/task_runs), paged."""
     query = filters.apply_filters(Deployment.select(), Deployment, body)
     return list(filters.sort_and_page(query, Deployment, body))
 
 
-def count_deployments(body):
+def count_deployments(body: Body) -> int:
     """How many deployments match a filter body."""
     return filters.apply_filters(Deployment.select(), Deployment, body).count()
 
 
-def _union(first, second):
+def _union(first: Iterable[Any], second: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys([*first, *second]))
 
 
-def create_flow_run_from_deployment(deployment_id, data):
+def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) -> tuple[Any, bool]:
     """Create a flow run of a deployment: its parameters overridden by ``data["parameters"]``,
     its tags plus ``data["tags"]``, its work queue and infrastructure unless given.
 
@@ -165,8 +172,12 @@ class ScheduleResult:
     existing: int
 
 
-def schedule_range(deployment_id, settings, start_time=None, end_time=None, min_time=None,
-                   min_runs=None, max_runs=None, dry_run=False, now=None):
+def schedule_range(deployment_id: Id, settings: scheduler.SchedulerSettings,
+                   start_time: datetime.datetime | None = None,
+                   end_time: datetime.datetime | None = None,
+                   min_time: datetime.timedelta | None = None, min_runs: int | None = None,
+                   max_runs: int | None = None, dry_run: bool = False,
+                   now: datetime.datetime | None = None) -> ScheduleResult:
     """Schedule a deployment's runs for an explicit range (a backfill, past or future).
 
     Every slot of its schedule from ``start_time`` (default ``now``) to ``end_time``

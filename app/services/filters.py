@@ -14,26 +14,30 @@ condition on the query. Sorts always end with the id, so paging is stable, and o
 same way on both backends (see ``SORTS``).
 """
 import operator
+from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
+from typing import Any
 
 from peewee import SQL, Field, JSONField, Select, fn
 
 from app.db import is_sqlite
 from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+from app.models.base import BaseModel
+from app.services.common import Body
 
 _TRUE = SQL("1 = 1")
 _FALSE = SQL("1 = 0")
 
 
-def _all(expressions):
+def _all(expressions: Sequence[Any]) -> Any:
     return reduce(operator.and_, expressions) if expressions else _TRUE
 
 
-def _any(expressions):
+def _any(expressions: Sequence[Any]) -> Any:
     return reduce(operator.or_, expressions) if expressions else _FALSE
 
 
-def _json_has_all(column, items):
+def _json_has_all(column: Any, items: Iterable[Any]) -> Any:
     """Rows whose JSON list ``column`` holds every one of ``items`` (a superset)."""
     if not is_sqlite():
         return column.contains(list(items))  # jsonb @> '[...]'
@@ -44,7 +48,7 @@ def _json_has_all(column, items):
     ])
 
 
-def _json_is_empty(column, is_empty):
+def _json_is_empty(column: Any, is_empty: bool) -> Any:
     """Orion's ``tags.is_null_``: true means no tags (empty list or NULL), false means some."""
     if is_empty:
         return column.is_null() | (column == [])
@@ -71,7 +75,7 @@ OPERATORS = {
 JSON_LIST_OPERATORS = {**OPERATORS, "is_null_": _json_is_empty}
 
 
-def _subflow_runs(task_run):
+def _subflow_runs(task_run: Any) -> Any:
     """True for task runs that started a subflow run (a flow run names them its parent).
 
     The sub-query excludes NULLs, so ``NOT IN`` (``exists_: false``) is never unknown.
@@ -86,14 +90,14 @@ class _Through:
     """A criterion on a column reached through another table: ``any_`` on it selects rows whose
     ``column`` is the ``key`` of a ``via`` row whose ``link`` is one of the values."""
 
-    def __init__(self, column, key, link):
+    def __init__(self, column: Field, key: Field, link: Field) -> None:
         self.column, self.key, self.link = column, key, link
 
-    def in_(self, values):
+    def in_(self, values: Iterable[Any]) -> Any:
         return self.column.in_(self.key.model.select(self.key).where(self.link.in_(values)))
 
 
-def _parent_flow_run(flow_run):
+def _parent_flow_run(flow_run: type[BaseModel]) -> _Through:
     """Prefect's ``parent_flow_run_id``: subflow runs, whose parent task run belongs to one of
     the given flow runs."""
     return _Through(flow_run.parent_task_run_id, TaskRun.id, TaskRun.flow_run)
@@ -101,7 +105,7 @@ def _parent_flow_run(flow_run):
 
 _STATE = {"type": "state_type", "name": "state_name"}
 
-FIELDS = {
+FIELDS: dict[Any, dict[str, Any]] = {
     Flow: {"id": "id", "name": "name", "tags": "tags"},
     FlowRun: {
         "id": "id",
@@ -178,7 +182,7 @@ LINKS = {
 # key of its filter, further hops through it). Filters sharing a hop share one sub-query, as
 # in Orion: a flow matches {flow_runs, task_runs} when one of its runs matches flow_runs and
 # has a task run matching task_runs.
-RELATIONS = {
+RELATIONS: dict[Any, dict[Any, Any]] = {
     Flow: {
         FlowRun: ("flow_runs", {TaskRun: ("task_runs", {})}),
         Deployment: ("deployments", {}),
@@ -203,13 +207,13 @@ RELATIONS = {
 }
 
 
-def _combine(conditions, how):
+def _combine(conditions: Sequence[Any], how: str | None) -> Any:
     if not conditions:
         return None
     return reduce(operator.or_ if how == "or_" else operator.and_, conditions)
 
 
-def _column_condition(column, criterion):
+def _column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
     """The operators of one criterion (``{"any_": [...], "is_null_": false}``) on ``column``."""
     table = JSON_LIST_OPERATORS if isinstance(column, JSONField) else OPERATORS
     return _combine(
@@ -219,7 +223,8 @@ def _column_condition(column, criterion):
     )
 
 
-def _condition(model, fields, criteria):
+def _condition(model: type[BaseModel], fields: Mapping[str, Any],
+               criteria: Mapping[str, Any]) -> Any:
     conditions = []
     for name, criterion in criteria.items():
         if name == "operator" or criterion is None:
@@ -235,7 +240,7 @@ def _condition(model, fields, criteria):
     return _combine(conditions, criteria.get("operator"))
 
 
-def object_filter(model, criteria):
+def object_filter(model: type[BaseModel], criteria: Mapping[str, Any] | None) -> Any:
     """The condition one filter object (``body["flow_runs"]``...) puts on ``model`` rows.
 
     ``criteria`` is keyed like the JSON; its ``operator`` (``and_`` when absent, or ``or_``)
@@ -247,7 +252,8 @@ def object_filter(model, criteria):
     return _condition(model, FIELDS[model], criteria)
 
 
-def _related_conditions(outer, hops, body):
+def _related_conditions(outer: type[BaseModel], hops: Mapping[Any, Any],
+                        body: Body) -> list[Any]:
     conditions = []
     for model, (key, further) in hops.items():
         inner = [object_filter(model, body.get(key)), *_related_conditions(model, further, body)]
@@ -264,7 +270,7 @@ def _related_conditions(outer, hops, body):
 DEFAULT_WORK_POOL = {"name": "default-agent-pool", "type": "prefect-agent"}
 
 
-def default_pool_matches(criteria):
+def default_pool_matches(criteria: Mapping[str, Any]) -> bool:
     """Whether :data:`DEFAULT_WORK_POOL` satisfies a loaded ``work_pools`` filter (criteria
     ``name`` and ``type``, each ``any_``, combined by ``operator``)."""
     results = [DEFAULT_WORK_POOL[name] in criterion["any_"]
@@ -275,7 +281,7 @@ def default_pool_matches(criteria):
     return any(results) if criteria.get("operator") == "or_" else all(results)
 
 
-def _work_pool_condition(model, criteria):
+def _work_pool_condition(model: type[BaseModel], criteria: Mapping[str, Any] | None) -> Any:
     """Rows in a work queue of the default pool (every queue here), if the filter selects that
     pool; no rows otherwise."""
     if not criteria:
@@ -285,7 +291,7 @@ def _work_pool_condition(model, criteria):
     return model.work_queue_name.in_(WorkQueue.select(WorkQueue.name))
 
 
-def filter_condition(model, body):
+def filter_condition(model: type[BaseModel], body: Body) -> Any:
     """The condition a whole body puts on ``model`` rows, or None.
 
     ``model``'s own filter (``FILTER_KEYS``) ANDed with one semi-join per related object
@@ -299,28 +305,28 @@ def filter_condition(model, body):
     return _combine([c for c in conditions if c is not None], "and_")
 
 
-def apply_filters(query, model, body):
+def apply_filters(query: Any, model: type[BaseModel], body: Body) -> Any:
     """``query`` (selecting ``model``) restricted to the rows a filter body matches."""
     condition = filter_condition(model, body)
     return query if condition is None else query.where(condition)
 
 
-def _nullable(expression):
+def _nullable(expression: Any) -> bool:
     # Columns say whether they are nullable; computed expressions (coalesce) may be NULL.
     return expression.null if isinstance(expression, Field) else True
 
 
-def _asc(model, expression):
+def _asc(model: type[BaseModel], expression: Any) -> Any:
     nulls = "LAST" if _nullable(expression) else None
     return (expression.asc(nulls=nulls), model.id.asc())
 
 
-def _desc(model, expression):
+def _desc(model: type[BaseModel], expression: Any) -> Any:
     nulls = "FIRST" if _nullable(expression) else None
     return (expression.desc(nulls=nulls), model.id.desc())
 
 
-def _run_sorts(model):
+def _run_sorts(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "ID_DESC": (model.id.desc(),),
         "EXPECTED_START_TIME_ASC": _asc(model, model.expected_start_time),
@@ -332,7 +338,7 @@ def _run_sorts(model):
     }
 
 
-def _named_sorts(model):
+def _named_sorts(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "CREATED_DESC": _desc(model, model.created),
         "UPDATED_DESC": _desc(model, model.updated),
@@ -383,19 +389,19 @@ DEFAULT_SORTS = {
 }
 
 
-def apply_sort(query, model, sort=None):
+def apply_sort(query: Any, model: type[BaseModel], sort: str | None = None) -> Any:
     """``query`` ordered by the named sort of ``model`` (its default sort when None)."""
     return query.order_by(*SORTS[model][sort or DEFAULT_SORTS[model]])
 
 
-def apply_pagination(query, limit=None, offset=0):
+def apply_pagination(query: Any, limit: int | None = None, offset: int = 0) -> Any:
     """``query`` skipping ``offset`` rows and returning at most ``limit`` (None: no limit)."""
     if limit is not None:
         query = query.limit(limit)
     return query.offset(offset) if offset else query
 
 
-def sort_and_page(query, model, body):
+def sort_and_page(query: Any, model: type[BaseModel], body: Body) -> Any:
     """``query`` sorted by ``body["sort"]`` and paged by ``body["limit"]``/``["offset"]``."""
     query = apply_sort(query, model, body.get("sort"))
     return apply_pagination(query, body.get("limit"), body.get("offset") or 0)

@@ -1,22 +1,31 @@
 """Flow runs: idempotent creation with an initial state, reads, updates, filters, history."""
 import datetime
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from peewee import SQL, Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import (
-    Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    TaskRunState,
+    statements,
+    utcnow,
 )
 from app.models.rollups import mark_deleted_runs_stale
-from app.services import filters
-from app.services.concurrency_limits import renew_flow_run_leases
-from app.services.common import require_exists, update_or_raise
-from app.services.names import generate_run_name
-from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
 from app.orchestration.rules import SetStateStatus
+from app.services import filters
+from app.services.common import Body, Id, require_exists, update_or_raise
+from app.services.concurrency_limits import renew_flow_run_leases
+from app.services.names import generate_run_name
 from app.services.orchestration import OrchestrationResult, set_flow_run_state
+from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
 from app.states import TERMINAL_STATES, StateType
 
 _CREATE_FIELDS = (
@@ -25,7 +34,7 @@ _CREATE_FIELDS = (
 )
 
 
-def create_flow_run(data):
+def create_flow_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
     """Create a flow run, or return the existing one with the same flow and idempotency key.
 
     ``data`` is a loaded FlowRunCreate body. The run and its first state (``data["state"]``,
@@ -65,22 +74,22 @@ def create_flow_run(data):
     return run, True
 
 
-def read_flow_run_where(condition):
+def read_flow_run_where(condition: Any) -> Any:
     """The one flow run matching ``condition``, with its state, or None."""
     return with_state(FlowRun, FlowRunState).where(condition).first()
 
 
-def read_flow_run(flow_run_id):
+def read_flow_run(flow_run_id: Id) -> Any:
     """The flow run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
     return read_run(FlowRun, FlowRunState, flow_run_id, "Flow run")
 
 
-def update_flow_run(flow_run_id, changes):
+def update_flow_run(flow_run_id: Id, changes: Mapping[str, Any]) -> None:
     """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid)."""
     update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
 
 
-def delete_flow_run(flow_run_id):
+def delete_flow_run(flow_run_id: Id) -> None:
     """Delete a flow run with its states and task runs.
 
     Subflow runs whose parent task run is deleted with it keep existing, detached from the
@@ -97,24 +106,25 @@ def delete_flow_run(flow_run_id):
         raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
 
 
-def read_flow_runs(body):
+def read_flow_runs(body: Body) -> list[Any]:
     """Flow runs (with states) matching a filter body, sorted and paged."""
     return read_page(FlowRun, FlowRunState, body)
 
 
-def count_flow_runs(body):
+def count_flow_runs(body: Body) -> int:
     """How many flow runs match a filter body."""
     return filters.apply_filters(FlowRun.select(), FlowRun, body).count()
 
 
-def _seconds_between(later, earlier):
+def _seconds_between(later: Any, earlier: Any) -> Any:
     """SQL expression: seconds from ``earlier`` to ``later`` (timestamps or parameters)."""
     if is_sqlite():
         return (fn.julianday(later) - fn.julianday(earlier)) * 86400.0
     return fn.date_part(SQL("'epoch'"), later - earlier)
 
 
-def read_flow_run_history(start, end, interval_seconds, body, now=None):
+def read_flow_run_history(start: datetime.datetime, end: datetime.datetime, interval_seconds: float,
+                          body: Body, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
     """Counts of flow runs per state in fixed time buckets, by expected start time.
 
     Returns one entry per bucket from ``start`` (inclusive) to ``end``, each with
@@ -156,7 +166,7 @@ def read_flow_run_history(start, end, interval_seconds, body, now=None):
     )
     query = filters.apply_filters(query, FlowRun, body)
     interval = datetime.timedelta(seconds=interval_seconds)
-    buckets = []
+    buckets: list[dict[str, Any]] = []
     bucket_start = start
     while bucket_start < end or not buckets:
         buckets.append({"interval_start": bucket_start,
@@ -177,7 +187,7 @@ def read_flow_run_history(start, end, interval_seconds, body, now=None):
     return buckets
 
 
-def resume_flow_run(flow_run_id):
+def resume_flow_run(flow_run_id: Id) -> OrchestrationResult:
     """Resume a PAUSED flow run: RUNNING, or Scheduled "Resuming" for a pause that asked to
     reschedule. Anything else is answered ABORT. Returns an OrchestrationResult."""
     run = read_flow_run(flow_run_id)
@@ -194,7 +204,8 @@ def resume_flow_run(flow_run_id):
     return set_flow_run_state(flow_run_id, state)
 
 
-def record_heartbeat(flow_run_id, lease_seconds, now=None):
+def record_heartbeat(flow_run_id: Id, lease_seconds: float,
+                     now: datetime.datetime | None = None) -> None:
     """A flow run reports it is alive: set its ``last_heartbeat`` to ``now`` and renew the
     concurrency slot leases its task runs hold for ``lease_seconds`` (see
     :func:`app.services.concurrency_limits.renew_flow_run_leases`), in one transaction.
@@ -208,7 +219,7 @@ def record_heartbeat(flow_run_id, lease_seconds, now=None):
         renew_flow_run_leases(flow_run_id, lease_seconds, now)
 
 
-def read_flow_run_graph(flow_run_id):
+def read_flow_run_graph(flow_run_id: Id) -> list[Any]:
     """The task runs of a flow run with their states, in expected start order, as read rows;
     ObjectNotFound if the flow run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")

@@ -29,10 +29,13 @@ leaves RUNNING, as this service makes it do.
 """
 import datetime
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app.db import database, is_sqlite
 from app.models import FlowRun, utcnow
+from app.services.common import Id
 from app.services.orchestration import finish_task_runs, set_flow_run_state
 from app.states import StateType
 
@@ -49,7 +52,7 @@ class LivenessSettings:
     batch_size: int = 200
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> "LivenessSettings":
         """The settings from an Orion config mapping."""
         return cls(
             heartbeat_timeout=datetime.timedelta(seconds=config["RUN_HEARTBEAT_TIMEOUT"]),
@@ -58,7 +61,8 @@ class LivenessSettings:
         )
 
 
-def check_liveness(now=None, settings=LivenessSettings()):
+def check_liveness(now: datetime.datetime | None = None,
+                   settings: LivenessSettings = LivenessSettings()) -> dict[str, int]:
     """Run the three sweeps below; returns ``{"crashed_running": n, "crashed_pending": n,
     "cancelled": n}``."""
     now = now or utcnow()
@@ -71,17 +75,18 @@ def check_liveness(now=None, settings=LivenessSettings()):
     }
 
 
-def _silent_since(cutoff):
+def _silent_since(cutoff: datetime.datetime) -> Any:
     """Runs with no heartbeat and no state change after ``cutoff``."""
     return ((FlowRun.last_heartbeat.is_null() | (FlowRun.last_heartbeat < cutoff))
             & (FlowRun.state_timestamp < cutoff))
 
 
-def _seconds(delta):
+def _seconds(delta: datetime.timedelta) -> str:
     return f"{delta.total_seconds():g}"
 
 
-def crash_silent_runs(now, heartbeat_timeout, batch_size=200):
+def crash_silent_runs(now: datetime.datetime, heartbeat_timeout: datetime.timedelta,
+                      batch_size: int = 200) -> int:
     """RUNNING flow runs silent for ``heartbeat_timeout`` become Crashed; returns how many."""
     message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
                "running; its process is presumed dead.")
@@ -90,7 +95,8 @@ def crash_silent_runs(now, heartbeat_timeout, batch_size=200):
         StateType.CRASHED, "Crashed", message, batch_size)
 
 
-def crash_unstarted_runs(now, pending_timeout, heartbeat_timeout, batch_size=200):
+def crash_unstarted_runs(now: datetime.datetime, pending_timeout: datetime.timedelta,
+                         heartbeat_timeout: datetime.timedelta, batch_size: int = 200) -> int:
     """PENDING flow runs pending for ``pending_timeout`` that are silent for
     ``heartbeat_timeout`` become Crashed; returns how many."""
     message = (f"The flow run did not start running within {_seconds(pending_timeout)} s of "
@@ -102,7 +108,8 @@ def crash_unstarted_runs(now, pending_timeout, heartbeat_timeout, batch_size=200
         StateType.CRASHED, "Crashed", message, batch_size)
 
 
-def cancel_abandoned_runs(now, heartbeat_timeout, batch_size=200):
+def cancel_abandoned_runs(now: datetime.datetime, heartbeat_timeout: datetime.timedelta,
+                          batch_size: int = 200) -> int:
     """CANCELLING flow runs silent for ``heartbeat_timeout`` (their infrastructure is gone)
     become Cancelled; returns how many."""
     message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
@@ -113,7 +120,7 @@ def cancel_abandoned_runs(now, heartbeat_timeout, batch_size=200):
         StateType.CANCELLED, "Cancelled", message, batch_size)
 
 
-def _sweep(condition, state_type, name, message, batch_size):
+def _sweep(condition: Any, state_type: StateType, name: str, message: str, batch_size: int) -> int:
     """Force every flow run matching ``condition`` into a ``state_type`` state, a locked batch
     per transaction, oldest state first; returns how many moved."""
     moved = 0
@@ -131,7 +138,7 @@ def _sweep(condition, state_type, name, message, batch_size):
             return moved
 
 
-def _finish(run_id, state_type, name, message):
+def _finish(run_id: Id, state_type: StateType, name: str, message: str) -> bool:
     """Force one flow run and its unfinished task runs into the final state, in
     a savepoint so one failure leaves the rest of the batch; returns whether it moved."""
     try:

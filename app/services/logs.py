@@ -1,12 +1,15 @@
 """Logs: bulk insertion and filtered reads."""
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from app.db import database
 from app.models import Log, utcnow
 from app.services import filters
+from app.services.common import Body
 
 
-def create_logs(records):
+def create_logs(records: Sequence[Mapping[str, Any]]) -> int:
     """Insert a batch of loaded log records in one statement; returns how many were given.
 
     A record carrying an ``id`` that is already stored (a client retrying a batch whose answer
@@ -34,7 +37,7 @@ def create_logs(records):
     return len(rows)
 
 
-def read_logs(body):
+def read_logs(body: Body) -> list[Log]:
     """Logs matching a filter body (``logs``, sort, limit, offset)."""
     query = filters.apply_filters(Log.select(), Log, body)
     return list(filters.sort_and_page(query, Log, body))

@@ -24,6 +24,6 @@ ANIMALS = (
 )
 
 
-def generate_run_name():
+def generate_run_name() -> str:
     """A random two-word slug such as ``"brave-otter"``."""
     return f"{random.choice(ADJECTIVES)}-{random.choice(ANIMALS)}"

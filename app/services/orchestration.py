@@ -6,7 +6,9 @@ and the run's columns written, all committed together. Two agents proposing PEND
 SCHEDULED run therefore get one ACCEPT and one ABORT.
 """
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from app.db import database
 from app.exceptions import ObjectNotFound
@@ -21,6 +23,7 @@ from app.orchestration.core_policy import (
 from app.orchestration.engine import orchestrate
 from app.orchestration.global_policy import GlobalFlowPolicy, GlobalTaskPolicy
 from app.orchestration.rules import OrchestrationContext, ProposedState, SetStateStatus
+from app.services.common import Id
 from app.states import TERMINAL_STATES, StateType
 
 log = logging.getLogger(__name__)
@@ -33,10 +36,10 @@ class OrchestrationResult:
     it, with its current state row as ``run.state`` (None if the proposal failed in a rule)."""
 
     status: SetStateStatus
-    state: object
-    details: dict
+    state: Any
+    details: dict[str, Any]
     written: bool
-    run: object = None
+    run: Any = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ TASK_RUNS = _RunKind(TaskRun, TaskRunState, "task_run", "Task run", True,
                      CoreTaskPolicy, MinimalTaskPolicy, GlobalTaskPolicy)
 
 
-def set_flow_run_state(flow_run_id, state, force=False, api_version=None):
+def set_flow_run_state(flow_run_id: Id, state: Mapping[str, Any], force: bool = False,
+                       api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
     """Propose ``state`` (a loaded state payload) for a flow run; see :func:`_set_state`.
 
     ``api_version`` is the proposing client's declared API version as a tuple of ints (None:
@@ -66,7 +70,9 @@ def set_flow_run_state(flow_run_id, state, force=False, api_version=None):
     return _set_state(FLOW_RUNS, flow_run_id, state, force, {"api-version": api_version})
 
 
-def set_task_run_state(task_run_id, state, force=False, slot_settings=None, api_version=None):
+def set_task_run_state(task_run_id: Id, state: Mapping[str, Any], force: bool = False,
+                       slot_settings: Mapping[str, int] | None = None,
+                       api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
     """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`.
 
     ``slot_settings`` (``{"slot_wait_seconds": int, "slot_lease_seconds": int}``, either
@@ -77,8 +83,10 @@ def set_task_run_state(task_run_id, state, force=False, slot_settings=None, api_
                       {**(slot_settings or {}), "api-version": api_version})
 
 
-def set_new_task_run_state(run, state, slot_settings=None, api_version=None,
-                           parent_flow_run=None):
+def set_new_task_run_state(run: Any, state: Mapping[str, Any],
+                           slot_settings: Mapping[str, int] | None = None,
+                           api_version: tuple[int, ...] | None = None,
+                           parent_flow_run: Any = None) -> OrchestrationResult:
     """Propose ``state`` for ``run``, a task run with no state yet that the caller's open
     transaction inserted (so no one else can see or lock it), without reading it back.
 
@@ -92,21 +100,24 @@ def set_new_task_run_state(run, state, slot_settings=None, api_version=None,
                         parent_flow_run=parent_flow_run)
 
 
-def transition_task_run(task_run_id, state, force=False, slot_settings=None, api_version=None):
+def transition_task_run(task_run_id: Id, state: Mapping[str, Any], force: bool = False,
+                        slot_settings: Mapping[str, int] | None = None,
+                        api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
     """:func:`set_task_run_state` inside the caller's open transaction: locks and reads the
     run, then proposes. Raises as :func:`set_new_task_run_state` does."""
     return _transition(TASK_RUNS, task_run_id, state, force,
                        {**(slot_settings or {}), "api-version": api_version})
 
 
-def abort_result(error):
+def abort_result(error: Exception) -> OrchestrationResult:
     """The answer to a proposal whose orchestration raised ``error``: ABORT, nothing written."""
     return OrchestrationResult(
         SetStateStatus.ABORT, None,
         {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
 
 
-def _set_state(kind, run_id, state, force, parameters=None):
+def _set_state(kind: _RunKind, run_id: Id, state: Mapping[str, Any], force: bool,
+               parameters: dict[str, Any] | None = None) -> OrchestrationResult:
     """Run the policy over the proposal in one transaction; return an OrchestrationResult.
 
     ``parameters`` become the orchestration context's parameters, read by the rules.
@@ -124,14 +135,17 @@ def _set_state(kind, run_id, state, force, parameters=None):
         return abort_result(error)
 
 
-def _transition(kind, run_id, state, force, parameters=None):
+def _transition(kind: _RunKind, run_id: Id, state: Mapping[str, Any], force: bool,
+                parameters: dict[str, Any] | None = None) -> OrchestrationResult:
     run, initial = select_run_with_state(kind.model, kind.state_model, run_id, lock=True)
     if run is None:
         raise ObjectNotFound(f"{kind.label} {run_id} not found.")
     return _orchestrate(kind, run, initial, state, force, parameters)
 
 
-def _orchestrate(kind, run, initial, state, force, parameters, parent_flow_run=None):
+def _orchestrate(kind: _RunKind, run: Any, initial: Any, state: Mapping[str, Any], force: bool,
+                 parameters: dict[str, Any] | None,
+                 parent_flow_run: Any = None) -> OrchestrationResult:
     """Apply the policy to a run its caller holds locked, with ``initial`` its current state
     row (None: no state yet); writes the new state and the run's columns (deferred)."""
     transition_id = (state.get("state_details") or {}).get("transition_id")
@@ -163,7 +177,7 @@ def _orchestrate(kind, run, initial, state, force, parameters, parent_flow_run=N
                                context.response_details, validated is not None, run)
 
 
-def _replayed(current, proposed, run):
+def _replayed(current: Any, proposed: Mapping[str, Any], run: Any) -> OrchestrationResult:
     """The answer to a proposal the run's current state already resulted from: ACCEPT if it
     was written as proposed, REJECT if a rule put another kind of state in its place (a
     Cached or AwaitingRetry state carries the rejected proposal's transition id)."""
@@ -176,7 +190,7 @@ def _replayed(current, proposed, run):
     }, False, run)
 
 
-def _mirror_onto_parent_task(run, state):
+def _mirror_onto_parent_task(run: Any, state: Any) -> None:
     """A subflow's new state is forced onto the parent task run that stands for it (if that
     task run still exists)."""
     if not TaskRun.select().where(TaskRun.id == run.parent_task_run_id).exists():
@@ -190,7 +204,7 @@ def _mirror_onto_parent_task(run, state):
     }, True)
 
 
-def _cascade_cancellation(run):
+def _cascade_cancellation(run: Any) -> None:
     """A flow run that became CANCELLED takes its children with it: each of its subflow runs
     (flow runs whose parent task run is one of its task runs) that is not final is forced to
     Cancelled, which cascades further down and mirrors onto the parent task run; then its
@@ -223,7 +237,7 @@ def _cascade_cancellation(run):
                      f"The flow run {run.id} was cancelled.")
 
 
-def finish_task_runs(flow_run_id, state_type, name, message):
+def finish_task_runs(flow_run_id: Id, state_type: str, name: str, message: str) -> int:
     """Force every task run of a flow run that is not in a final state (none included) into a
     new ``state_type`` state called ``name`` with ``message``; returns how many.
 

@@ -17,32 +17,33 @@ pass is idempotent and safe to run twice or concurrently: the database, not the 
 decides what is left to do.
 """
 import datetime
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from app.services import liveness, rollups, scheduler
 
 
-def schedule_deployments(config):
+def schedule_deployments(config: Mapping[str, Any]) -> int:
     """Give every active deployment the runs its schedule asks for; returns how many runs
     were inserted."""
     return scheduler.schedule_deployments(
         settings=scheduler.SchedulerSettings.from_config(config))
 
 
-def mark_late_runs(config):
+def mark_late_runs(config: Mapping[str, Any]) -> int:
     """Mark overdue Scheduled runs Late; returns how many."""
     return scheduler.mark_late_runs(
         late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
         batch_size=config["LATE_RUNS_BATCH_SIZE"])
 
 
-def check_liveness(config):
+def check_liveness(config: Mapping[str, Any]) -> dict[str, int]:
     """Crash silent and unstarted flow runs, cancel abandoned ones; returns the counts."""
     return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))
 
 
-def refresh_rollup(config):
+def refresh_rollup(config: Mapping[str, Any]) -> dict[str, int]:
     """Recompute the hours of the dashboard's hourly run counts whose runs changed."""
     return rollups.refresh_flow_run_hourly()
 
@@ -57,15 +58,15 @@ class PeriodicService:
     setting: str
 
     @property
-    def job_name(self):
+    def job_name(self) -> str:
         """The name of its RQ job in ``workers.jobs`` (its function's name)."""
         return self.function.__name__
 
-    def enabled(self, config):
+    def enabled(self, config: Mapping[str, Any]) -> bool:
         """Whether ``<SETTING>_ENABLED`` (default true) turns the service on."""
         return bool(config.get(f"{self.setting}_ENABLED", True))
 
-    def interval(self, config):
+    def interval(self, config: Mapping[str, Any]) -> float:
         """Seconds between two passes: ``<SETTING>_LOOP_SECONDS``, or the default."""
         return config.get(f"{self.setting}_LOOP_SECONDS", self.default_interval)
 
@@ -78,6 +79,6 @@ SERVICES = (
 )
 
 
-def enabled_services(config):
+def enabled_services(config: Mapping[str, Any]) -> list[PeriodicService]:
     """The rows of :data:`SERVICES` that ``config`` turns on, in table order."""
     return [service for service in SERVICES if service.enabled(config)]

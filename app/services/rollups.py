@@ -27,6 +27,8 @@ to show. Shorter windows, and any window before the first refresh, are counted e
 """
 import datetime
 import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from peewee import Case, fn
 
@@ -59,29 +61,31 @@ _RANGES_PER_STATEMENT = 50
 _RUNNING = StateType.RUNNING.value
 
 
-def floor_hour(when):
+def floor_hour(when: datetime.datetime) -> datetime.datetime:
     """The start of the UTC hour ``when`` falls in."""
     return when.replace(minute=0, second=0, microsecond=0)
 
 
-def ceil_hour(when):
+def ceil_hour(when: datetime.datetime) -> datetime.datetime:
     """``when`` if it starts an hour, else the start of the next hour."""
     floor = floor_hour(when)
     return floor if floor == when else floor + HOUR
 
 
-def _ranges(hours):
+def _ranges(
+        hours: Iterable[datetime.datetime],
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """Sorted, merged ``[(start, end)]`` covering the given hour starts."""
-    merged = []
+    merged: list[list[datetime.datetime]] = []
     for hour in sorted(set(hours)):
         if merged and merged[-1][1] == hour:
             merged[-1][1] = hour + HOUR
         else:
             merged.append([hour, hour + HOUR])
-    return [tuple(r) for r in merged]
+    return [(start, end) for start, end in merged]
 
 
-def _in_ranges(column, ranges):
+def _in_ranges(column: Any, ranges: Sequence[tuple[datetime.datetime, datetime.datetime]]) -> Any:
     """SQL: ``column`` falls in one of the ``[start, end)`` ranges."""
     condition = None
     for start, end in ranges:
@@ -90,7 +94,7 @@ def _in_ranges(column, ranges):
     return condition
 
 
-def _aggregate_select(condition=None):
+def _aggregate_select(condition: Any = None) -> Any:
     """``SELECT hour, state_type, count, run time, running since`` of the runs matching
     ``condition`` (all runs if None), grouped by hour and state type."""
     hour = hour_of(FlowRun.expected_start_time)
@@ -111,7 +115,7 @@ _COLUMNS = [FlowRunHourly.hour, FlowRunHourly.state_type, FlowRunHourly.count_ru
             FlowRunHourly.sum_run_time, FlowRunHourly.sum_running_since]
 
 
-def _recompute(ranges):
+def _recompute(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]]) -> None:
     """Replace the rollup rows of the hours in ``ranges`` with fresh aggregates."""
     for offset in range(0, len(ranges), _RANGES_PER_STATEMENT):
         part = ranges[offset:offset + _RANGES_PER_STATEMENT]
@@ -122,12 +126,12 @@ def _recompute(ranges):
          .execute())
 
 
-def _lock():
+def _lock() -> None:
     if not is_sqlite():
         database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
 
 
-def refresh_flow_run_hourly(now=None):
+def refresh_flow_run_hourly(now: datetime.datetime | None = None) -> dict[str, int]:
     """Bring ``flow_run_hourly`` up to date (see the module docstring), in one transaction.
 
     ``now`` is recorded as the refresh's time (default: the time it gets the lock). Returns
@@ -138,7 +142,7 @@ def refresh_flow_run_hourly(now=None):
         now = now or utcnow()
         previous = last_refresh()
         full, hours = previous is None, 0
-        if not full:
+        if previous is not None:
             stale = [hour for (hour,) in FlowRunHourlyStale.select().tuples()]
             if stale:
                 FlowRunHourlyStale.delete().where(FlowRunHourlyStale.hour.in_(stale)).execute()
@@ -164,20 +168,21 @@ def refresh_flow_run_hourly(now=None):
     return {"hours": hours, "full": full}
 
 
-def last_refresh():
+def last_refresh() -> datetime.datetime | None:
     """When ``flow_run_hourly`` was last refreshed (its refresh's start), or None."""
     return (RollupRefresh.select(RollupRefresh.refreshed)
             .where(RollupRefresh.name == ROLLUP_NAME).scalar())
 
 
-def _seconds_after(column, anchor):
+def _seconds_after(column: Any, anchor: datetime.datetime) -> Any:
     """SQL: seconds from the timestamp ``anchor`` (a Python datetime) to ``column``."""
     if is_sqlite():
         return (fn.julianday(column) - fn.julianday(column.db_value(anchor))) * 86400.0
     return epoch_of(column) - anchor.timestamp()
 
 
-def _exact_rows(ranges, anchor, interval, now_epoch):
+def _exact_rows(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+                anchor: datetime.datetime, interval: float, now_epoch: float) -> Any:
     """``(bucket, state type, count, run time)`` of the runs expected in ``ranges``, counted
     from ``flow_run``; a running run's time runs up to ``now_epoch``."""
     column = FlowRun.expected_start_time
@@ -192,7 +197,9 @@ def _exact_rows(ranges, anchor, interval, now_epoch):
             .tuples())
 
 
-def _rollup_rows(ranges, anchor, interval, now_epoch):
+def _rollup_rows(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+                 anchor: datetime.datetime, interval: float,
+                 now_epoch: float) -> Iterator[tuple[Any, ...]]:
     """The same figures as :func:`_exact_rows`, summed from ``flow_run_hourly``."""
     column = FlowRunHourly.hour
     bucket = fn.floor(_seconds_after(column, anchor) / float(interval))
@@ -209,7 +216,9 @@ def _rollup_rows(ranges, anchor, interval, now_epoch):
         yield index, state_type, count, run_time
 
 
-def _subtract(ranges, cut_start, cut_end):
+def _subtract(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+              cut_start: datetime.datetime,
+              cut_end: datetime.datetime) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """``ranges`` without ``[cut_start, cut_end)``."""
     left = []
     for start, end in ranges:
@@ -223,7 +232,8 @@ def _subtract(ranges, cut_start, cut_end):
     return left
 
 
-def run_history(start, end, buckets, now=None):
+def run_history(start: datetime.datetime, end: datetime.datetime, buckets: int,
+                now: datetime.datetime | None = None) -> dict[str, Any]:
     """Flow runs expected to start in ``[start, end)``, counted in about ``buckets`` time
     buckets by state type, with their summed estimated run time (a running run counts its
     time up to ``now``); see the module docstring for where each hour's figures come from.
@@ -252,8 +262,9 @@ def run_history(start, end, buckets, now=None):
         exact_ranges = _subtract(exact_ranges, a, b)
     width = datetime.timedelta(seconds=interval)
     count = max(1, math.ceil((end - anchor) / width))
-    result = [{"start": max(start, anchor + i * width), "counts": {}, "run_time": 0.0}
-              for i in range(count)]
+    result: list[dict[str, Any]] = [
+        {"start": max(start, anchor + i * width), "counts": {}, "run_time": 0.0}
+        for i in range(count)]
     now_epoch = now.timestamp()
     rows = list(_exact_rows(exact_ranges, anchor, interval, now_epoch)) if exact_ranges else []
     if rollup_ranges:

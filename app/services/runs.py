@@ -4,28 +4,33 @@ import datetime
 import functools
 import json
 import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from peewee import JOIN, BooleanField, JSONField, UUIDField
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
 from app.models import UTCDateTimeField, utcnow
+from app.models.base import BaseModel
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
 from app.services import filters
+from app.services.common import Body, Id
 from app.states import StateType
 
-_scan_json = json.JSONDecoder().scan_once
+# The C scanner: an attribute of every JSONDecoder that typeshed does not list.
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _fromisoformat = datetime.datetime.fromisoformat
 
 
-def with_state(model, state_model):
+def with_state(model: type[BaseModel], state_model: type[BaseModel]) -> Any:
     """Select runs of ``model`` with their current state row joined in as ``run.state``."""
     return model.select(model, state_model).join(
         state_model, JOIN.LEFT_OUTER, on=(model.state_id == state_model.id), attr="state"
     )
 
 
-def _decoder(field, sqlite):
+def _decoder(field: Any, sqlite: bool) -> Callable[[Any], Any] | None:
     """A fast function from a raw driver value of ``field`` to what read rows carry.
 
     Rows carry aware UTC datetimes, parsed JSON and canonical UUID strings on both backends.
@@ -46,14 +51,16 @@ def _decoder(field, sqlite):
     return None
 
 
-@functools.lru_cache(maxsize=None)
-def _row_reader(model, state_model, sqlite):
+@functools.cache
+def _row_reader(model: type[BaseModel], state_model: type[BaseModel],
+                sqlite: bool) -> tuple[Any, ...]:
     """Column lists, decoders and row types for :func:`fetch_runs` (built once per model)."""
     run_fields = model._meta.sorted_fields
     state_fields = state_model._meta.sorted_fields
-    run_row = collections.namedtuple(
+    # Row types made at run time, one per model: mypy cannot know their fields.
+    run_row = collections.namedtuple(  # type: ignore[misc]
         f"{model.__name__}Row", [f.column_name for f in run_fields] + ["state"])
-    state_row = collections.namedtuple(
+    state_row = collections.namedtuple(  # type: ignore[misc]
         f"{state_model.__name__}Row", [f.column_name for f in state_fields])
     return (
         run_fields + state_fields,
@@ -64,7 +71,7 @@ def _row_reader(model, state_model, sqlite):
     )
 
 
-def fetch_runs(query, model, state_model):
+def fetch_runs(query: Any, model: type[BaseModel], state_model: type[BaseModel]) -> list[Any]:
     """Execute a :func:`with_state` query and return light, read-only rows.
 
     Hydrating peewee model instances for a page of 200 joined runs costs several times the SQL
@@ -73,7 +80,7 @@ def fetch_runs(query, model, state_model):
     are canonical UUID strings.
     """
     fields, run_decoders, state_decoders, run_row, state_row = _row_reader(
-        model, state_model, is_sqlite())
+        model, state_model, is_sqlite())  # type: ignore[arg-type]  # model classes hash
     split = len(run_decoders)
     rows = []
     for raw in database.execute(query.select(*fields)):
@@ -90,7 +97,7 @@ def fetch_runs(query, model, state_model):
     return rows
 
 
-def read_run(model, state_model, run_id, label):
+def read_run(model: type[BaseModel], state_model: type[BaseModel], run_id: Id, label: str) -> Any:
     """One run with its state as a read row (see :func:`fetch_runs`); ObjectNotFound if none."""
     for row in fetch_runs(with_state(model, state_model).where(model.id == run_id),
                           model, state_model):
@@ -98,7 +105,7 @@ def read_run(model, state_model, run_id, label):
     raise ObjectNotFound(f"{label} {run_id} not found.")
 
 
-def read_page(model, state_model, body):
+def read_page(model: type[BaseModel], state_model: type[BaseModel], body: Body) -> list[Any]:
     """The page of runs a filter body asks for, with their states, as read rows.
 
     One query: runs joined to their current state, filtered, sorted and paged. (Choosing the
@@ -108,7 +115,8 @@ def read_page(model, state_model, body):
     return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
 
 
-def initial_state(run, state_model, proposed, *, is_task):
+def initial_state(run: Any, state_model: type[BaseModel], proposed: Mapping[str, Any] | None, *,
+                  is_task: bool) -> Any:
     """Build the first state row of an unsaved ``run`` and update the run's columns for it.
 
     ``proposed`` is a loaded state payload (type, name, message, data, state_details); None

@@ -16,7 +16,9 @@ SQLite needs no row locks: every write transaction holds the database lock (BEGI
 import datetime
 import logging
 import uuid
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peewee import JOIN, fn
 
@@ -24,20 +26,22 @@ from app.db import database, is_sqlite
 from app.models import Deployment, FlowRun, FlowRunState, statements, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError, parse_schedule
+from app.services.common import Id
 from app.services.names import generate_run_name
-from app.services.orchestration import set_flow_run_state
+from app.services.orchestration import OrchestrationResult, set_flow_run_state
 from app.states import StateType
 
 log = logging.getLogger(__name__)
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # The least a new state's timestamp follows its predecessor's (as orchestration does).
 _TICK = datetime.timedelta(microseconds=1)
 AUTO_SCHEDULED_TAG = "auto-scheduled"
 SCHEDULED = StateType.SCHEDULED.value
 # A run's retry policy when nothing else is given (as FlowRunPolicySchema loads {}).
-DEFAULT_FLOW_RUN_POLICY = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": None,
-                           "retry_delay": None, "pause_keys": [], "resuming": False}
+DEFAULT_FLOW_RUN_POLICY: dict[str, Any] = {
+    "max_retries": 0, "retry_delay_seconds": 0.0, "retries": None, "retry_delay": None,
+    "pause_keys": [], "resuming": False}
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class SchedulerSettings:
     insert_batch_size: int = 500
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> "SchedulerSettings":
         """The settings from an Orion config mapping."""
         return cls(
             min_runs=config["SCHEDULER_MIN_RUNS"],
@@ -66,17 +70,20 @@ class SchedulerSettings:
         )
 
 
-def idempotency_key(deployment_id, date):
+def idempotency_key(deployment_id: Id, date: datetime.datetime) -> str:
     """The idempotency key of the scheduled run of a deployment at ``date``."""
     return f"scheduled {deployment_id} {date.astimezone(UTC).isoformat()}"
 
 
-def _lock_skipping(query):
+def _lock_skipping(query: Any) -> Any:
     """Lock the selected rows, skipping rows another transaction holds (PostgreSQL)."""
     return query if is_sqlite() else query.for_update(skip_locked=True)
 
 
-def schedule_dates(schedule, start, end, max_runs, min_runs=None, min_time=None, taken=()):
+def schedule_dates(schedule: Mapping[str, Any], start: datetime.datetime, end: datetime.datetime,
+                   max_runs: int, min_runs: int | None = None,
+                   min_time: datetime.timedelta | None = None,
+                   taken: Collection[datetime.datetime] = ()) -> list[datetime.datetime]:
     """The dates of a stored ``schedule`` from ``start`` to ``end``, at most ``max_runs``.
 
     With ``min_runs`` and ``min_time`` (a timedelta), generation stops at the first date
@@ -98,7 +105,9 @@ def schedule_dates(schedule, start, end, max_runs, min_runs=None, min_time=None,
     return dates
 
 
-def build_scheduled_runs(deployment, dates, now):
+def build_scheduled_runs(
+        deployment: Any, dates: Iterable[datetime.datetime], now: datetime.datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows (run dicts, state dicts) of a deployment's auto-scheduled runs at ``dates``."""
     runs, states = [], []
     tags = [AUTO_SCHEDULED_TAG] + [t for t in deployment.tags if t != AUTO_SCHEDULED_TAG]
@@ -128,7 +137,8 @@ def build_scheduled_runs(deployment, dates, now):
     return runs, states
 
 
-def insert_scheduled_runs(runs, states, batch_size=500):
+def insert_scheduled_runs(runs: Sequence[dict[str, Any]], states: Sequence[dict[str, Any]],
+                          batch_size: int = 500) -> int:
     """Insert runs (skipping any whose idempotency key exists) and the states of those that
     were new. Call inside a transaction. Returns how many runs were inserted."""
     inserted = 0
@@ -146,7 +156,7 @@ def insert_scheduled_runs(runs, states, batch_size=500):
     return inserted
 
 
-def delete_future_scheduled_runs(deployment_id, now):
+def delete_future_scheduled_runs(deployment_id: Id, now: datetime.datetime) -> int:
     """Delete a deployment's auto-scheduled runs still Scheduled for after ``now`` (their
     states go with them). Call inside the transaction that changes the deployment."""
     future = ((FlowRun.deployment == deployment_id)
@@ -158,9 +168,10 @@ def delete_future_scheduled_runs(deployment_id, now):
     return FlowRun.delete().where(future).execute()
 
 
-def _taken_slots(deployment_ids, now):
+def _taken_slots(deployment_ids: Iterable[Id],
+                 now: datetime.datetime) -> dict[Any, set[datetime.datetime]]:
     """Per deployment, the slots from ``now`` on whose auto-scheduled run left SCHEDULED."""
-    taken = {}
+    taken: dict[Any, set[datetime.datetime]] = {}
     query = (FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
              .where(FlowRun.deployment.in_(deployment_ids)
                     & (FlowRun.auto_scheduled == True)  # noqa: E712
@@ -171,7 +182,8 @@ def _taken_slots(deployment_ids, now):
     return taken
 
 
-def _dates_for(deployment, now, settings, taken):
+def _dates_for(deployment: Any, now: datetime.datetime, settings: SchedulerSettings,
+               taken: Mapping[Any, Collection[datetime.datetime]]) -> list[datetime.datetime]:
     try:
         return schedule_dates(deployment.schedule, now, now + settings.max_scheduled_time,
                               settings.max_runs, settings.min_runs, settings.min_scheduled_time,
@@ -181,7 +193,8 @@ def _dates_for(deployment, now, settings, taken):
         return []
 
 
-def schedule_deployment_runs(deployment, now, settings):
+def schedule_deployment_runs(deployment: Any, now: datetime.datetime,
+                             settings: SchedulerSettings) -> int:
     """Insert the runs an active deployment's schedule asks for from ``now`` (those that do
     not exist yet). Call inside a transaction. Returns how many runs were inserted."""
     if not deployment.is_schedule_active or not deployment.schedule:
@@ -192,7 +205,8 @@ def schedule_deployment_runs(deployment, now, settings):
     return insert_scheduled_runs(runs, states, settings.insert_batch_size)
 
 
-def reschedule_deployment(deployment, now, settings):
+def reschedule_deployment(deployment: Any, now: datetime.datetime,
+                          settings: SchedulerSettings) -> int:
     """Replace a changed deployment's future Scheduled auto-scheduled runs with those its
     current schedule and fields give. Call inside the transaction that changed it, so no
     reader ever sees the deployment with neither its old nor its new runs."""
@@ -200,7 +214,8 @@ def reschedule_deployment(deployment, now, settings):
     return schedule_deployment_runs(deployment, now, settings)
 
 
-def _deployments_needing_runs(now, settings, after, limit):
+def _deployments_needing_runs(now: datetime.datetime, settings: SchedulerSettings, after: Id | None,
+                              limit: int) -> list[Any]:
     """Ids of active scheduled deployments (id > ``after``, in id order) with fewer than
     min_runs auto-scheduled runs SCHEDULED at or after ``now`` (where generation starts), or
     none reaching now + min_scheduled_time."""
@@ -230,7 +245,8 @@ def _deployments_needing_runs(now, settings, after, limit):
     return [row[0] for row in query.tuples()]
 
 
-def schedule_deployments(now=None, settings=SchedulerSettings()):
+def schedule_deployments(now: datetime.datetime | None = None,
+                         settings: SchedulerSettings = SchedulerSettings()) -> int:
     """Give every active deployment that needs runs the runs its schedule asks for.
 
     A deployment needs runs when it has fewer than ``min_runs`` future auto-scheduled runs in
@@ -265,7 +281,9 @@ def schedule_deployments(now=None, settings=SchedulerSettings()):
         after = ids[-1]
 
 
-def mark_late_runs(now=None, late_after=datetime.timedelta(seconds=5), batch_size=400):
+def mark_late_runs(now: datetime.datetime | None = None,
+                   late_after: datetime.timedelta = datetime.timedelta(seconds=5),
+                   batch_size: int = 400) -> int:
     """Mark runs Late that are still SCHEDULED and named "Scheduled" more than ``late_after``
     past their scheduled time.
 
@@ -301,17 +319,17 @@ def mark_late_runs(now=None, late_after=datetime.timedelta(seconds=5), batch_siz
             return marked
 
 
-def _late_state(run):
+def _late_state(run: Any) -> dict[str, Any]:
     return {"type": SCHEDULED, "name": "Late", "message": None, "data": None,
             "state_details": {"scheduled_time": run.next_scheduled_start_time.isoformat()}}
 
 
-def _orchestrate_late(run):
+def _orchestrate_late(run: Any) -> OrchestrationResult:
     """Force one locked run Late through orchestration (every rule and transform)."""
     return set_flow_run_state(run.id, _late_state(run), force=True)
 
 
-def _force_late(runs, now):
+def _force_late(runs: Sequence[Any], now: datetime.datetime) -> int:
     """Write, for locked runs SCHEDULED and named "Scheduled" that are not subflows and have
     a current state, exactly what :func:`_orchestrate_late` writes, in two statements.
 

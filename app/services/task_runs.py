@@ -2,7 +2,9 @@
 state in the same call), reads, updates, filters."""
 import logging
 import uuid
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from peewee import IntegrityError
 
@@ -10,7 +12,7 @@ from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, TaskRun, TaskRunState, statements, utcnow
 from app.services import filters, orchestration
-from app.services.common import require_exists, update_or_raise
+from app.services.common import Body, Id, require_exists, update_or_raise
 from app.services.names import generate_run_name
 from app.services.runs import initial_state, read_page, read_run, with_state
 from app.states import StateType
@@ -23,7 +25,7 @@ _CREATE_FIELDS = (
 )
 
 
-def create_task_run(data):
+def create_task_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
     """Create a task run, or return the existing one with the same flow run, task key and
     dynamic key. ``data`` is a loaded TaskRunCreate body; the first state is its ``state``,
     else Pending. Returns ``(run, created)`` with ``run.state`` loaded."""
@@ -33,7 +35,10 @@ def create_task_run(data):
             return run, created
 
 
-def create_task_run_and_set_state(data, proposed, slot_settings=None):
+def create_task_run_and_set_state(
+        data: Mapping[str, Any], proposed: Mapping[str, Any],
+        slot_settings: Mapping[str, int] | None = None,
+) -> tuple[Any, orchestration.OrchestrationResult, bool]:
     """Create a task run as :func:`create_task_run` does and propose ``proposed`` (a loaded
     state payload) through the core task policy, as ``set_state`` would, in one transaction.
 
@@ -74,7 +79,8 @@ def create_task_run_and_set_state(data, proposed, slot_settings=None):
 _PENDING = {"type": StateType.PENDING.value, "name": "Pending", "state_details": {}}
 
 
-def _insert_task_run(data, first_state):
+def _insert_task_run(data: Mapping[str, Any],
+                     first_state: Mapping[str, Any] | None) -> tuple[Any, bool, Any]:
     """Insert the task run ``data`` describes in the open transaction, with ``first_state``
     (a loaded state payload; None: no state yet, the caller gives it one before committing),
     or find the existing run with its flow run, task key and dynamic key: ``(run, created,
@@ -107,7 +113,7 @@ def _insert_task_run(data, first_state):
 
 
 @contextmanager
-def _unknown_flow_run_is_not_found(data):
+def _unknown_flow_run_is_not_found(data: Mapping[str, Any]) -> Iterator[None]:
     """A task run whose flow run does not exist breaks a foreign key when it is written:
     answer ObjectNotFound naming the flow run (checked only then, not on every create)."""
     try:
@@ -117,17 +123,17 @@ def _unknown_flow_run_is_not_found(data):
         raise
 
 
-def read_task_run(task_run_id):
+def read_task_run(task_run_id: Id) -> Any:
     """The task run with this id as a read row (see ``fetch_runs``); ObjectNotFound if none."""
     return read_run(TaskRun, TaskRunState, task_run_id, "Task run")
 
 
-def update_task_run(task_run_id, changes):
+def update_task_run(task_run_id: Id, changes: Mapping[str, Any]) -> None:
     """Apply a TaskRunUpdate (the name)."""
     update_or_raise(TaskRun, task_run_id, changes, "Task run")
 
 
-def delete_task_run(task_run_id):
+def delete_task_run(task_run_id: Id) -> None:
     """Delete a task run and its states; a subflow it stood for is detached, not deleted."""
     with database.atomic():
         (FlowRun.update(parent_task_run_id=None)
@@ -138,11 +144,11 @@ def delete_task_run(task_run_id):
         raise ObjectNotFound(f"Task run {task_run_id} not found.")
 
 
-def read_task_runs(body):
+def read_task_runs(body: Body) -> list[Any]:
     """Task runs (with states) matching a filter body, sorted and paged."""
     return read_page(TaskRun, TaskRunState, body)
 
 
-def count_task_runs(body):
+def count_task_runs(body: Body) -> int:
     """How many task runs match a filter body."""
     return filters.apply_filters(TaskRun.select(), TaskRun, body).count()

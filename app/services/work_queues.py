@@ -9,6 +9,8 @@ many agents poll. The limit :func:`get_runs` applies only saves agents futile cl
 """
 import datetime
 import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from peewee import Case, IntegrityError, fn
 
@@ -17,7 +19,7 @@ from app.exceptions import ObjectAlreadyExists, ObjectNotFound
 from app.models import FlowRun, FlowRunState, WorkQueue, utcnow
 from app.services import filters
 from app.services.agents import record_agent_activity
-from app.services.common import get_or_raise, insert_or_get
+from app.services.common import Body, Id, get_or_raise, insert_or_get
 from app.services.runs import fetch_runs, with_state
 from app.states import StateType
 
@@ -27,7 +29,7 @@ HEALTHY_LATE_RUNS = 0
 ACTIVE_STATES = (StateType.PENDING.value, StateType.RUNNING.value)
 
 
-def _stored_filter(criteria):
+def _stored_filter(criteria: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The deprecated filter as stored: JSON-safe, None when it selects nothing."""
     if criteria is None:
         return None
@@ -38,7 +40,7 @@ def _stored_filter(criteria):
     }
 
 
-def first_free_priority():
+def first_free_priority() -> int:
     """The smallest priority (from 1) no queue holds: Prefect's default for a new queue."""
     taken = {p for (p,) in WorkQueue.select(WorkQueue.priority).distinct().tuples()}
     priority = 1
@@ -47,7 +49,7 @@ def first_free_priority():
     return priority
 
 
-def create_work_queue(data):
+def create_work_queue(data: Mapping[str, Any]) -> WorkQueue:
     """Create a queue from a loaded WorkQueueCreate body; ObjectAlreadyExists if the name is
     taken. Without a priority it takes :func:`first_free_priority`. Priorities need not be
     unique (Prefect renumbers the queues of a pool; queues without pools have nothing to
@@ -61,11 +63,12 @@ def create_work_queue(data):
                 is_paused=data["is_paused"], concurrency_limit=data["concurrency_limit"],
                 priority=priority, filter=_stored_filter(data.get("filter")), created=now,
                 updated=now)
-    except IntegrityError:
-        raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.")
+    except IntegrityError as error:
+        raise ObjectAlreadyExists(
+            f"A work queue named {data['name']!r} already exists.") from error
 
 
-def ensure_work_queue(name):
+def ensure_work_queue(name: str) -> tuple[WorkQueue, bool]:
     """The queue called ``name``, created (unpaused, unlimited) if it does not exist yet.
 
     Deployments and agents name queues into existence. Returns ``(queue, created)``; safe
@@ -78,19 +81,19 @@ def ensure_work_queue(name):
         WorkQueue.name == name)
 
 
-def read_work_queue(queue_id):
+def read_work_queue(queue_id: Id) -> WorkQueue:
     """The queue with this id; ObjectNotFound if there is none."""
     return get_or_raise(WorkQueue.select().where(WorkQueue.id == queue_id), "Work queue",
                         queue_id)
 
 
-def read_work_queue_by_name(name):
+def read_work_queue_by_name(name: str) -> WorkQueue:
     """The queue with this name; ObjectNotFound if there is none."""
     return get_or_raise(WorkQueue.select().where(WorkQueue.name == name), "Work queue",
                         repr(name))
 
 
-def update_work_queue(queue_id, changes):
+def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
     """Apply a loaded WorkQueueUpdate body; ObjectNotFound / ObjectAlreadyExists (name)."""
     if "filter" in changes:
         changes = dict(changes, filter=_stored_filter(changes["filter"]))
@@ -100,13 +103,14 @@ def update_work_queue(queue_id, changes):
         with database.atomic():
             updated = (WorkQueue.update(updated=utcnow(), **changes)
                        .where(WorkQueue.id == queue_id).execute())
-    except IntegrityError:
-        raise ObjectAlreadyExists(f"A work queue named {changes.get('name')!r} already exists.")
+    except IntegrityError as error:
+        raise ObjectAlreadyExists(
+            f"A work queue named {changes.get('name')!r} already exists.") from error
     if not updated:
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
 
 
-def delete_work_queue(queue_id):
+def delete_work_queue(queue_id: Id) -> None:
     """Delete a queue (its runs keep their queue name); ObjectNotFound if there is none."""
     with database.atomic():
         deleted = WorkQueue.delete().where(WorkQueue.id == queue_id).execute()
@@ -114,13 +118,13 @@ def delete_work_queue(queue_id):
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
 
 
-def read_work_queues(body):
+def read_work_queues(body: Body) -> list[WorkQueue]:
     """Queues matching a WorkQueueFilterBody, by name, paged."""
     query = filters.apply_filters(WorkQueue.select(), WorkQueue, body)
     return list(filters.sort_and_page(query, WorkQueue, body))
 
 
-def queue_runs_condition(queue):
+def queue_runs_condition(queue: WorkQueue) -> Any:
     """The condition selecting the flow runs that belong to ``queue``."""
     if queue.filter is None:
         return FlowRun.work_queue_name == queue.name
@@ -133,7 +137,7 @@ def queue_runs_condition(queue):
     return FlowRun.id.is_null(False) if condition is None else condition
 
 
-def count_active_runs(queue, exclude_run_id=None):
+def count_active_runs(queue: WorkQueue, exclude_run_id: Id | None = None) -> int:
     """How many of the queue's flow runs are PENDING or RUNNING (other than
     ``exclude_run_id``)."""
     query = FlowRun.select().where(queue_runs_condition(queue)
@@ -143,8 +147,10 @@ def count_active_runs(queue, exclude_run_id=None):
     return query.count()
 
 
-def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=None,
-             agent_id=None, agent_name=None, claim=True):
+def get_runs(queue_id: Id, scheduled_before: datetime.datetime | None = None,
+             limit: int | None = None, record_poll: bool = True,
+             now: datetime.datetime | None = None, agent_id: Id | None = None,
+             agent_name: str | None = None, claim: bool = True) -> list[Any]:
     """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
     first, for an agent to claim.
 
@@ -191,7 +197,7 @@ def get_runs(queue_id, scheduled_before=None, limit=None, record_poll=True, now=
     return sorted(runs, key=lambda run: order[run.id])
 
 
-def work_queue_status(queue_id, now=None):
+def work_queue_status(queue_id: Id, now: datetime.datetime | None = None) -> dict[str, Any]:
     """Health of a queue: ``{healthy, late_runs_count, last_polled, health_check_policy}``.
 
     Healthy means an agent polled it in the last :data:`HEALTHY_POLL_SECONDS` and at most
@@ -217,7 +223,8 @@ def work_queue_status(queue_id, now=None):
     }
 
 
-def queue_health(queues, now=None):
+def queue_health(queues: Iterable[WorkQueue],
+                 now: datetime.datetime | None = None) -> dict[Any, dict[str, Any]]:
     """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently"}}``
     for the given queues (healthy as in :func:`work_queue_status`; ``active_runs`` counts
     PENDING and RUNNING runs).
@@ -254,7 +261,7 @@ def queue_health(queues, now=None):
     return health
 
 
-def recent_runs(queue, limit):
+def recent_runs(queue: WorkQueue, limit: int) -> list[Any]:
     """The queue's flow runs that are past SCHEDULED, latest (start, or expected start) first;
     at most ``limit``."""
     started = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)

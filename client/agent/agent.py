@@ -13,10 +13,10 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
    its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
    limit, ABORTs it, and the run is left alone). It then starts the run on the run's
    infrastructure block (``infrastructure_document_id``; default: a ``Process``, which runs
-   ``python -m client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run` fetches the code
-   and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A run whose block
-   cannot be loaded, or whose process cannot start, is made Failed. ``--limit`` caps how many
-   runs it has going at once.
+   ``python -m client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run`
+   fetches the code and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A
+   run whose block cannot be loaded, or whose process cannot start, is made Failed.
+   ``--limit`` caps how many runs it has going at once.
 
 Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
 leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).
@@ -26,6 +26,8 @@ or SIGINT the agent stops polling and waits for its processes to finish, at most
 ``ORION_AGENT_SHUTDOWN_TIMEOUT`` seconds (300); it then lists the runs still going (their
 processes keep running, and heartbeat, in their own sessions) and exits.
 """
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import logging
@@ -36,15 +38,23 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterable, Mapping
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from client import OrionClient
 from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
+from client.api.objects import APIObject
 from client.api.settings import get_settings
 from client.api.states import Cancelled, Crashed, Failed, Pending, SetStateStatus, StateType
 
+if TYPE_CHECKING:
+    from client.blocks.core import BlockLoadError
+    from client.infrastructure.process import Process
+
 log = logging.getLogger("orion.agent")
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # Seconds between two looks at the agent's processes.
 TICK_SECONDS = 0.25
 # Seconds the agent keeps its list of queues before reading them again.
@@ -67,10 +77,10 @@ class AgentSettings:
     shutdown_timeout: float = 300.0
 
     @classmethod
-    def from_env(cls, environ=None):
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
         environ = os.environ if environ is None else environ
 
-        def number(name, default):
+        def number(name: str, default: float) -> float:
             raw = (environ.get(name) or "").strip()
             try:
                 return float(raw) if raw else default
@@ -92,16 +102,18 @@ class Child:
 
     flow_run_id: str
     process: subprocess.Popen
-    kill_at: float = None  # set when the run is being cancelled: SIGKILL after this time
+    kill_at: float | None = None  # set when the run is being cancelled: SIGKILL after this time
     cancelling: bool = False
-    exit_code: int = None
+    exit_code: int | None = None
 
 
 class Agent:
     """See the module docstring. ``client``: an :class:`OrionClient` (default: one from the
     environment); ``limit``: most runs going at once (None: no limit)."""
 
-    def __init__(self, work_queues, *, limit=None, name=None, client=None, settings=None):
+    def __init__(self, work_queues: Iterable[str], *, limit: int | None = None,
+                 name: str | None = None, client: OrionClient | None = None,
+                 settings: AgentSettings | None = None) -> None:
         if not work_queues:
             raise ValueError("An agent needs at least one work queue.")
         self.queue_names = list(dict.fromkeys(work_queues))
@@ -114,18 +126,18 @@ class Agent:
         self.client = client or OrionClient(
             settings=dataclasses.replace(get_settings(),
                                          api_retries=min(get_settings().api_retries, 2)))
-        self.children = {}
-        self.claimed = []
+        self.children: dict[str, Child] = {}
+        self.claimed: list[str] = []
         self.stopping = False
-        self._queues = []
-        self._queues_read_at = None
+        self._queues: list[APIObject] = []
+        self._queues_read_at: float | None = None
         self._failures = 0
         self._next_poll = 0.0
         self._host = socket.gethostname()
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def start(self, run_once=False):
+    def start(self, run_once: bool = False) -> list[str]:
         """Poll until SIGTERM/SIGINT (or once, with ``run_once``), then wait for the runs
         started to finish (see the module docstring). Returns the runs still going."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
@@ -146,16 +158,16 @@ class Agent:
                 signal.signal(sig, handler)
 
     @property
-    def label(self):
+    def label(self) -> str:
         return self.name or f"agent-{self.id}"
 
-    def _stop(self, signum, frame):
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             log.info("Agent %s received %s: no more polls; waiting for %d run(s)", self.label,
                      signal.Signals(signum).name, len(self.children))
         self.stopping = True
 
-    def poll(self):
+    def poll(self) -> float:
         """One poll: cancellations, then claims. Returns the seconds until the next one."""
         try:
             queues = self.queues_by_priority()
@@ -174,7 +186,7 @@ class Agent:
         interval = self.settings.query_interval
         return random.uniform(interval * (1 - JITTER), interval * (1 + JITTER))
 
-    def queues(self):
+    def queues(self) -> list[APIObject]:
         """The agent's queues (created if missing), cached for QUEUE_CACHE_SECONDS."""
         now = time.monotonic()
         if self._queues_read_at is None or now - self._queues_read_at > QUEUE_CACHE_SECONDS:
@@ -191,12 +203,12 @@ class Agent:
             self._queues, self._queues_read_at = queues, now
         return self._queues
 
-    def queues_by_priority(self):
+    def queues_by_priority(self) -> list[APIObject]:
         """:meth:`queues`, highest priority (1) first, as Prefect's workers serve the queues of
         their pool; equal priorities keep the order the agent was given."""
         return sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
 
-    def claim_from(self, queue):
+    def claim_from(self, queue: APIObject) -> None:
         """Ask ``queue`` for due runs and claim and start each, within the agent's limit."""
         free = RUNS_PER_POLL if self.limit is None else self.limit - len(self.children)
         if free <= 0:
@@ -222,7 +234,8 @@ class Agent:
                      queue.name)
             self.submit(run.id, infrastructure)
 
-    def submit(self, flow_run_id, infrastructure=None):
+    def submit(self, flow_run_id: str,
+               infrastructure: Process | BlockLoadError | None = None) -> None:
         """Start the run on ``infrastructure`` (what :meth:`_infrastructure` gave; None: a
         local ``Process``) and record its ``host:pid``; Failed if the infrastructure block
         could not be loaded or the run cannot start there."""
@@ -230,9 +243,10 @@ class Agent:
         from client.infrastructure.base import InfrastructureError
 
         try:
+            if infrastructure is None:
+                infrastructure = self._infrastructure(None)
             if isinstance(infrastructure, BlockLoadError):
                 raise infrastructure
-            infrastructure = infrastructure or self._infrastructure(None)
             handle = infrastructure.start(flow_run_id, env=self._child_env())
         except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
@@ -242,7 +256,7 @@ class Agent:
         self.children[flow_run_id] = Child(flow_run_id, handle.popen)
         self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
 
-    def _infrastructure(self, document_id):
+    def _infrastructure(self, document_id: str | None) -> Process | BlockLoadError:
         """The infrastructure block saved as ``document_id`` (read for every run, so an
         edited block applies to the next run), a default ``Process`` for runs whose
         deployment names none, or the BlockLoadError saying why there is none to use (the
@@ -262,9 +276,9 @@ class Agent:
                 " this agent runs 'process' blocks only.")
         return block
 
-    def _child_env(self):
+    def _child_env(self) -> dict[str, str]:
         """What a flow run process needs besides this process's environment."""
-        env = {}
+        env: dict[str, str] = {}
         if not self.client.api_url.startswith("http://ephemeral-orion"):
             env["ORION_API_URL"] = self.client.api_url
         if self.client.settings.api_key:
@@ -273,7 +287,7 @@ class Agent:
 
     # -- cancellation -----------------------------------------------------------------------
 
-    def cancel_requested(self):
+    def cancel_requested(self) -> None:
         """Start stopping this agent's processes whose runs are CANCELLING."""
         if not self.children:
             return
@@ -292,7 +306,7 @@ class Agent:
             self._signal(child, signal.SIGTERM)
 
     @staticmethod
-    def _signal(child, signum):
+    def _signal(child: Child, signum: int) -> None:
         try:
             os.killpg(child.process.pid, signum)
         except ProcessLookupError:
@@ -300,7 +314,7 @@ class Agent:
 
     # -- watching processes -----------------------------------------------------------------
 
-    def watch(self):
+    def watch(self) -> None:
         """Reap exited processes and report them; SIGKILL cancelled ones past their grace."""
         for child in list(self.children.values()):
             if child.exit_code is None:
@@ -320,7 +334,7 @@ class Agent:
                 continue
             del self.children[child.flow_run_id]
 
-    def report_exit(self, child):
+    def report_exit(self, child: Child) -> None:
         """Give the run of an exited process a final state if it has none."""
         if child.cancelling:
             self._signal(child, signal.SIGKILL)  # what the run's process left behind
@@ -339,7 +353,7 @@ class Agent:
             log.warning("Flow run %s crashed (exit code %s): %s", child.flow_run_id,
                         child.exit_code, answer.status.value)
 
-    def shutdown(self):
+    def shutdown(self) -> list[str]:
         """Wait for the processes to finish, reporting them, at most the shutdown timeout;
         returns the flow run ids still going."""
         deadline = time.monotonic() + self.settings.shutdown_timeout

@@ -12,14 +12,21 @@ Exit status: 0 when the run ends Completed, 1 otherwise. When the code cannot be
 loaded the run is proposed Failed with the reason before exiting 1, so the agent only has to
 report Crashed for processes that die without a final state.
 """
+from __future__ import annotations
+
 import importlib.util
 import logging
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from client import get_client
 from client.api.states import Failed
+
+if TYPE_CHECKING:
+    from client.api.client import OrionClient
+    from client.sdk.flows import Flow
 
 log = logging.getLogger("orion.run")
 
@@ -28,7 +35,8 @@ class FlowLoadError(Exception):
     """The flow's code could not be fetched or loaded; the message says why."""
 
 
-def fetch_code(path, into, storage_document_id=None, client=None):
+def fetch_code(path: str | None, into: str, storage_document_id: str | None = None,
+               client: OrionClient | None = None) -> str:
     """The local folder holding the flow's code: with a storage block (the deployment's
     ``storage_document_id``), the block's folder ``path`` (None: its base path) downloaded
     into ``into``; else ``path`` itself when it is a local path (None: the working
@@ -50,7 +58,8 @@ def fetch_code(path, into, storage_document_id=None, client=None):
     return into
 
 
-def _fetch_through_block(document_id, path, into, client):
+def _fetch_through_block(document_id: str, path: str | None, into: str,
+                         client: OrionClient | None) -> str:
     from client.blocks.core import Block, BlockLoadError
 
     try:
@@ -70,7 +79,7 @@ def _fetch_through_block(document_id, path, into, client):
     return into
 
 
-def load_flow(folder, entrypoint):
+def load_flow(folder: str, entrypoint: str | None) -> Flow:
     """The ``@flow`` object named by ``entrypoint`` (``file.py:name``) in ``folder``."""
     from client.sdk.flows import Flow
 
@@ -83,6 +92,8 @@ def load_flow(folder, entrypoint):
         raise FlowLoadError(f"The flow's file {file_part!r} is not in {folder!r}.")
     sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location("__orion_flow__", file_path)
+    if spec is None or spec.loader is None:
+        raise FlowLoadError(f"The flow's file {file_part!r} cannot be imported.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:
@@ -96,7 +107,7 @@ def load_flow(folder, entrypoint):
     return found
 
 
-def run(flow_run_id):
+def run(flow_run_id: str) -> int:
     """Run the flow run; returns the process exit status (see the module docstring)."""
     from client.sdk.engine import run_flow_run
 
@@ -119,7 +130,7 @@ def run(flow_run_id):
     return 0 if final is not None and final.is_completed() else 1
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m client.agent.run FLOW_RUN_ID", file=sys.stderr)

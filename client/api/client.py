@@ -36,15 +36,17 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 from urllib.parse import quote
 
-from client.blocks.api import BlocksAPI
 from client.api.encoding import dumps
-from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
+from client.api.exceptions import ServerUnreachable, error_for_response
 from client.api.objects import APIObject, OrchestrationResult, loads
-from client.api.settings import get_settings
+from client.api.settings import Settings, get_settings
 from client.api.states import Scheduled, State
+from client.blocks.api import BlocksAPI
 
 __all__ = ["OrionClient", "get_client", "API_VERSION"]
 
@@ -57,11 +59,16 @@ LOGS_BATCH_SIZE = 1000
 _EPHEMERAL_BASE_URL = "http://ephemeral-orion/api"
 _NOT_RETRIED_5XX = frozenset({501, 505})
 
+# An id as the API takes it: a UUID or its text.
+Id = str | uuid.UUID
+# A filter in the API's JSON grammar: ``{"state": {"type": {"any_": ["FAILED"]}}}``.
+Filter = dict[str, Any]
+
 log = logging.getLogger("client.http")
-_httpx = None
+_httpx: Any = None
 
 
-def _import_httpx():
+def _import_httpx() -> Any:
     global _httpx
     if _httpx is None:
         import httpx
@@ -70,11 +77,12 @@ def _import_httpx():
     return _httpx
 
 
-def _sort_value(sort):
+def _sort_value(sort: Any) -> Any:
     return getattr(sort, "value", sort)
 
 
-def _paged(body, sort, limit, offset):
+def _paged(body: dict[str, Any], sort: Any, limit: int | None,
+           offset: int | None) -> dict[str, Any]:
     if sort is not None:
         body["sort"] = _sort_value(sort)
     if limit is not None:
@@ -84,7 +92,9 @@ def _paged(body, sort, limit, offset):
     return body
 
 
-def _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter):
+def _filters(flow_filter: Filter | None, flow_run_filter: Filter | None,
+             task_run_filter: Filter | None,
+             deployment_filter: Filter | None) -> dict[str, Any]:
     body = {}
     for key, value in (("flows", flow_filter), ("flow_runs", flow_run_filter),
                        ("task_runs", task_run_filter), ("deployments", deployment_filter)):
@@ -93,7 +103,7 @@ def _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter):
     return body
 
 
-def _retry_after(response):
+def _retry_after(response: Any) -> float | None:
     """Seconds the server asked us to wait (``Retry-After``: seconds or an HTTP date)."""
     value = response.headers.get("retry-after")
     if not value:
@@ -108,8 +118,8 @@ def _retry_after(response):
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
@@ -124,13 +134,15 @@ class OrionClient(BlocksAPI):
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, api=None, *, api_key=None, settings=None, httpx_settings=None):
+    def __init__(self, api: str | Callable[..., Any] | None = None, *,
+                 api_key: str | None = None, settings: Settings | None = None,
+                 httpx_settings: Mapping[str, Any] | None = None) -> None:
         httpx = _import_httpx()
         settings = settings or get_settings()
         if api_key is not None:
             settings = replace(settings, api_key=api_key)
         self.settings = settings
-        options = {"timeout": httpx.Timeout(settings.api_timeout)}
+        options: dict[str, Any] = {"timeout": httpx.Timeout(settings.api_timeout)}
         api = api if api is not None else settings.api_url
         if api is None:
             from client.api.ephemeral import ephemeral_app
@@ -152,23 +164,24 @@ class OrionClient(BlocksAPI):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """Close the connections (the client cannot be used afterwards)."""
         self._http.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "OrionClient":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _backoff(self, attempt):
+    def _backoff(self, attempt: int) -> float:
         delay = min(self.settings.api_retry_max_delay_seconds,
                     self.settings.api_retry_delay_seconds * 2 ** attempt)
         return random.uniform(delay / 2, delay)
 
-    def request(self, method, path, body=None, params=None, *, retries=None,
-                missing_ok_on_retry=False):
+    def request(self, method: str, path: str, body: Any = None,
+                params: Mapping[str, Any] | None = None, *, retries: int | None = None,
+                missing_ok_on_retry: bool = False) -> Any:
         """Send one API call with retries; return the ``httpx.Response`` of a success.
 
         ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
@@ -178,7 +191,7 @@ class OrionClient(BlocksAPI):
         it: 502, 504).
         """
         retries = self.settings.api_retries if retries is None else retries
-        kwargs = {"params": params}
+        kwargs: dict[str, Any] = {"params": params}
         if body is not None:
             kwargs["content"] = dumps(body)
             kwargs["headers"] = {"Content-Type": "application/json"}
@@ -205,9 +218,8 @@ class OrionClient(BlocksAPI):
                     status >= 500 and status not in _NOT_RETRIED_5XX)
                 if not retryable or attempt >= retries:
                     raise self._error(response)
-                delay = _retry_after(response) if status in (429, 503) else None
-                if delay is None:
-                    delay = self._backoff(attempt)
+                retry_after = _retry_after(response) if status in (429, 503) else None
+                delay = self._backoff(attempt) if retry_after is None else retry_after
                 reason = f"HTTP {status}"
             attempt += 1
             log.warning("Orion API %s %s failed (%s); retry %d of %d in %.2f s",
@@ -215,14 +227,15 @@ class OrionClient(BlocksAPI):
             time.sleep(delay)
 
     @staticmethod
-    def _error(response):
+    def _error(response: Any) -> Exception:
         try:
             body = json.loads(response.content)
         except ValueError:
             body = response.text
         return error_for_response(response.status_code, body)
 
-    def _call(self, method, path, body=None, params=None, **options):
+    def _call(self, method: str, path: str, body: Any = None,
+              params: Mapping[str, Any] | None = None, **options: Any) -> Any:
         """:meth:`request`, returning the parsed JSON (APIObjects), or None for no content."""
         response = self.request(method, path, body, params, **options)
         if response is None or response.status_code == 204 or not response.content:
@@ -231,7 +244,7 @@ class OrionClient(BlocksAPI):
 
     # -- server -----------------------------------------------------------------------------
 
-    def api_healthcheck(self):
+    def api_healthcheck(self) -> Exception | None:
         """None when the server is up and reaches its database; otherwise the exception
         (one attempt, no retries)."""
         try:
@@ -240,58 +253,67 @@ class OrionClient(BlocksAPI):
             return error
         return None
 
-    def hello(self):
+    def hello(self) -> str:
         """The server's greeting (a connectivity check)."""
         return self._call("GET", "hello")
 
-    def read_server_version(self):
+    def read_server_version(self) -> str:
         """The server's version string."""
         return self._call("GET", "admin/version")
 
     # -- flows ------------------------------------------------------------------------------
 
-    def create_flow(self, flow):
+    def create_flow(self, flow: Any) -> uuid.UUID:
         """Upsert the flow named ``flow.name``; returns its id (uuid.UUID)."""
         return self.create_flow_from_name(flow.name, tags=getattr(flow, "tags", None))
 
-    def create_flow_from_name(self, flow_name, tags=None):
+    def create_flow_from_name(self, flow_name: str, tags: Iterable[str] | None = None,
+                              ) -> uuid.UUID:
         """Upsert the flow named ``flow_name``; returns its id (uuid.UUID)."""
-        body = {"name": flow_name}
+        body: dict[str, Any] = {"name": flow_name}
         if tags:
             body["tags"] = list(tags)
         return uuid.UUID(self._call("POST", "flows/", body)["id"])
 
-    def read_flow(self, flow_id):
+    def read_flow(self, flow_id: Id) -> APIObject:
         return self._call("GET", f"flows/{flow_id}")
 
-    def read_flow_by_name(self, flow_name):
+    def read_flow_by_name(self, flow_name: str) -> APIObject:
         return self._call("GET", f"flows/name/{quote(flow_name, safe='')}")
 
-    def read_flows(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                   deployment_filter=None, sort=None, limit=None, offset=0):
+    def read_flows(self, *, flow_filter: Filter | None = None,
+                   flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
+                   deployment_filter: Filter | None = None, sort: Any = None,
+                   limit: int | None = None, offset: int = 0) -> list[APIObject]:
         """Flows matching the filters (dicts in the API's filter grammar), sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flows/filter", _paged(body, sort, limit, offset))
 
-    def count_flows(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                    deployment_filter=None):
+    def count_flows(self, *, flow_filter: Filter | None = None,
+                    flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
+                    deployment_filter: Filter | None = None) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flows/count", body)
 
-    def update_flow(self, flow_id, tags):
+    def update_flow(self, flow_id: Id, tags: Iterable[str]) -> None:
         """Replace a flow's tags."""
         self._call("PATCH", f"flows/{flow_id}", {"tags": list(tags)})
 
-    def delete_flow(self, flow_id):
+    def delete_flow(self, flow_id: Id) -> None:
         """Delete a flow with its runs."""
         self._call("DELETE", f"flows/{flow_id}", missing_ok_on_retry=True)
 
     # -- flow runs --------------------------------------------------------------------------
 
-    def create_flow_run(self, flow, name=None, parameters=None, context=None, tags=None,
-                        parent_task_run_id=None, state=None, *, flow_version=None,
-                        empirical_policy=None, idempotency_key=None, deployment_id=None,
-                        work_queue_name=None, infrastructure_document_id=None):
+    def create_flow_run(self, flow: Any, name: str | None = None,
+                        parameters: Mapping[str, Any] | None = None,
+                        context: Mapping[str, Any] | None = None,
+                        tags: Iterable[str] | None = None, parent_task_run_id: Id | None = None,
+                        state: State | None = None, *, flow_version: str | None = None,
+                        empirical_policy: Mapping[str, Any] | None = None,
+                        idempotency_key: str | None = None, deployment_id: Id | None = None,
+                        work_queue_name: str | None = None,
+                        infrastructure_document_id: Id | None = None) -> APIObject:
         """Create a flow run (state ``state``, default Pending, written without rules).
 
         ``flow`` is a flow id, or an object with a ``name`` (upserted first, one more call,
@@ -308,7 +330,8 @@ class OrionClient(BlocksAPI):
             if empirical_policy is None and getattr(flow, "retries", None) is not None:
                 empirical_policy = {"retries": flow.retries,
                                     "retry_delay": getattr(flow, "retry_delay_seconds", None)}
-        body = {"flow_id": flow_id, "idempotency_key": idempotency_key or str(uuid.uuid4())}
+        body: dict[str, Any] = {"flow_id": flow_id,
+                                "idempotency_key": idempotency_key or str(uuid.uuid4())}
         for key, value in (("name", name), ("parameters", parameters), ("context", context),
                            ("tags", list(tags) if tags is not None else None),
                            ("parent_task_run_id", parent_task_run_id),
@@ -321,23 +344,31 @@ class OrionClient(BlocksAPI):
             body["state"] = state.to_json()
         return self._call("POST", "flow_runs/", body)
 
-    def read_flow_run(self, flow_run_id):
+    def read_flow_run(self, flow_run_id: Id) -> APIObject:
         return self._call("GET", f"flow_runs/{flow_run_id}")
 
-    def read_flow_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                       deployment_filter=None, sort=None, limit=None, offset=0):
+    def read_flow_runs(self, *, flow_filter: Filter | None = None,
+                       flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
+                       deployment_filter: Filter | None = None, sort: Any = None,
+                       limit: int | None = None, offset: int = 0) -> list[APIObject]:
         """Flow runs matching the filters, sorted (``"ID_DESC"`` ...) and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flow_runs/filter", _paged(body, sort, limit, offset))
 
-    def count_flow_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                        deployment_filter=None):
+    def count_flow_runs(self, *, flow_filter: Filter | None = None,
+                        flow_run_filter: Filter | None = None,
+                        task_run_filter: Filter | None = None,
+                        deployment_filter: Filter | None = None) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flow_runs/count", body)
 
-    def read_flow_run_history(self, history_start, history_end, history_interval_seconds, *,
-                              flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                              deployment_filter=None):
+    def read_flow_run_history(self, history_start: datetime.datetime,
+                              history_end: datetime.datetime,
+                              history_interval_seconds: float, *,
+                              flow_filter: Filter | None = None,
+                              flow_run_filter: Filter | None = None,
+                              task_run_filter: Filter | None = None,
+                              deployment_filter: Filter | None = None) -> list[APIObject]:
         """Counts of matching flow runs per state in buckets of ``history_interval_seconds``
         between two aware datetimes."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
@@ -345,8 +376,11 @@ class OrionClient(BlocksAPI):
                     history_interval_seconds=history_interval_seconds)
         return self._call("POST", "flow_runs/history", body)
 
-    def update_flow_run(self, flow_run_id, flow_version=None, parameters=None, name=None,
-                        tags=None, empirical_policy=None, infrastructure_pid=None):
+    def update_flow_run(self, flow_run_id: Id, flow_version: str | None = None,
+                        parameters: Mapping[str, Any] | None = None, name: str | None = None,
+                        tags: Iterable[str] | None = None,
+                        empirical_policy: Mapping[str, Any] | None = None,
+                        infrastructure_pid: str | None = None) -> None:
         """Change the given fields of a flow run (None: unchanged)."""
         body = {}
         for key, value in (("flow_version", flow_version), ("parameters", parameters),
@@ -357,44 +391,47 @@ class OrionClient(BlocksAPI):
                 body[key] = value
         self._call("PATCH", f"flow_runs/{flow_run_id}", body)
 
-    def delete_flow_run(self, flow_run_id):
+    def delete_flow_run(self, flow_run_id: Id) -> None:
         """Delete a flow run with its states and task runs."""
         self._call("DELETE", f"flow_runs/{flow_run_id}", missing_ok_on_retry=True)
 
-    def set_flow_run_state(self, flow_run_id, state, force=False):
+    def set_flow_run_state(self, flow_run_id: Id, state: State,
+                           force: bool = False) -> OrchestrationResult:
         """Propose ``state`` (a :class:`client.api.states.State`); returns the
         OrchestrationResult."""
         body = {"state": state.to_json(), "force": force}
         return OrchestrationResult.from_json(
             self._call("POST", f"flow_runs/{flow_run_id}/set_state", body))
 
-    def resume_flow_run(self, flow_run_id):
+    def resume_flow_run(self, flow_run_id: Id) -> OrchestrationResult:
         """Resume a paused flow run; returns the OrchestrationResult."""
         return OrchestrationResult.from_json(
             self._call("POST", f"flow_runs/{flow_run_id}/resume"))
 
-    def read_flow_run_graph(self, flow_run_id):
+    def read_flow_run_graph(self, flow_run_id: Id) -> list[APIObject]:
         """The run's task runs with their upstream dependencies (graph nodes)."""
         return self._call("GET", f"flow_runs/{flow_run_id}/graph")
 
-    def send_flow_run_heartbeat(self, flow_run_id):
+    def send_flow_run_heartbeat(self, flow_run_id: Id) -> None:
         """Tell the server the flow run is alive (Orion extension); also renews the
         concurrency slot leases its task runs hold."""
         self._call("POST", f"flow_runs/{flow_run_id}/heartbeat")
 
-    def read_flow_run_states(self, flow_run_id):
+    def read_flow_run_states(self, flow_run_id: Id) -> list[State]:
         """Every state of a flow run, oldest first (States)."""
         return [State.from_json(s) for s in
                 self._call("GET", "flow_run_states/", params={"flow_run_id": str(flow_run_id)})]
 
-    def read_flow_run_state(self, state_id):
+    def read_flow_run_state(self, state_id: Id) -> State:
         return State.from_json(self._call("GET", f"flow_run_states/{state_id}"))
 
     # -- task runs --------------------------------------------------------------------------
 
     @staticmethod
-    def _task_run_body(task, flow_run_id, dynamic_key, name, extra_tags, task_inputs):
-        body = {"flow_run_id": flow_run_id, "task_key": task.task_key,
+    def _task_run_body(task: Any, flow_run_id: Id, dynamic_key: object, name: str | None,
+                       extra_tags: Iterable[str] | None,
+                       task_inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"flow_run_id": flow_run_id, "task_key": task.task_key,
                 "dynamic_key": str(dynamic_key)}
         task_name = getattr(task, "name", None)
         if name is not None:
@@ -409,7 +446,7 @@ class OrionClient(BlocksAPI):
         version = getattr(task, "version", None)
         if version is not None:
             body["task_version"] = version
-        policy = {}
+        policy: dict[str, Any] = {}
         for key, attr in (("retries", "retries"), ("retry_delay", "retry_delay_seconds"),
                           ("retry_jitter_factor", "retry_jitter_factor")):
             value = getattr(task, attr, None)
@@ -421,8 +458,10 @@ class OrionClient(BlocksAPI):
             body["task_inputs"] = task_inputs
         return body
 
-    def create_task_run(self, task, flow_run_id, dynamic_key, name=None, extra_tags=None,
-                        state=None, task_inputs=None):
+    def create_task_run(self, task: Any, flow_run_id: Id, dynamic_key: object,
+                        name: str | None = None, extra_tags: Iterable[str] | None = None,
+                        state: State | None = None,
+                        task_inputs: Mapping[str, Any] | None = None) -> APIObject:
         """Create a task run (first state ``state``, default Pending, written without rules),
         or return the existing one with the same flow run, task key and dynamic key.
 
@@ -437,8 +476,11 @@ class OrionClient(BlocksAPI):
             body["state"] = state.to_json()
         return self._call("POST", "task_runs/", body)
 
-    def create_task_run_and_set_state(self, task, flow_run_id, dynamic_key, proposed_state,
-                                      name=None, extra_tags=None, state=None, task_inputs=None):
+    def create_task_run_and_set_state(
+            self, task: Any, flow_run_id: Id, dynamic_key: object, proposed_state: State,
+            name: str | None = None, extra_tags: Iterable[str] | None = None,
+            state: State | None = None, task_inputs: Mapping[str, Any] | None = None,
+    ) -> tuple[APIObject, OrchestrationResult]:
         """Create a task run (as :meth:`create_task_run`) and propose ``proposed_state``
         through the task orchestration rules, in one round trip (Orion extension). Returns
         ``(task_run, OrchestrationResult)``, the task run as it is after the proposal.
@@ -457,53 +499,58 @@ class OrionClient(BlocksAPI):
         answer = self._call("POST", "task_runs/create_and_set_state", body)
         return answer["task_run"], OrchestrationResult.from_json(answer["orchestration_result"])
 
-    def read_task_run(self, task_run_id):
+    def read_task_run(self, task_run_id: Id) -> APIObject:
         return self._call("GET", f"task_runs/{task_run_id}")
 
-    def read_task_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                       deployment_filter=None, sort=None, limit=None, offset=0):
+    def read_task_runs(self, *, flow_filter: Filter | None = None,
+                       flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
+                       deployment_filter: Filter | None = None, sort: Any = None,
+                       limit: int | None = None, offset: int = 0) -> list[APIObject]:
         """Task runs matching the filters, sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "task_runs/filter", _paged(body, sort, limit, offset))
 
-    def count_task_runs(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                        deployment_filter=None):
+    def count_task_runs(self, *, flow_filter: Filter | None = None,
+                        flow_run_filter: Filter | None = None,
+                        task_run_filter: Filter | None = None,
+                        deployment_filter: Filter | None = None) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "task_runs/count", body)
 
-    def update_task_run(self, task_run_id, name=None):
+    def update_task_run(self, task_run_id: Id, name: str | None = None) -> None:
         """Rename a task run."""
         body = {} if name is None else {"name": name}
         self._call("PATCH", f"task_runs/{task_run_id}", body)
 
-    def delete_task_run(self, task_run_id):
+    def delete_task_run(self, task_run_id: Id) -> None:
         """Delete a task run with its states."""
         self._call("DELETE", f"task_runs/{task_run_id}", missing_ok_on_retry=True)
 
-    def set_task_run_state(self, task_run_id, state, force=False):
+    def set_task_run_state(self, task_run_id: Id, state: State,
+                           force: bool = False) -> OrchestrationResult:
         """Propose ``state`` for a task run; returns the OrchestrationResult."""
         body = {"state": state.to_json(), "force": force}
         return OrchestrationResult.from_json(
             self._call("POST", f"task_runs/{task_run_id}/set_state", body))
 
-    def read_task_run_states(self, task_run_id):
+    def read_task_run_states(self, task_run_id: Id) -> list[State]:
         """Every state of a task run, oldest first (States)."""
         return [State.from_json(s) for s in
                 self._call("GET", "task_run_states/", params={"task_run_id": str(task_run_id)})]
 
-    def read_task_run_state(self, state_id):
+    def read_task_run_state(self, state_id: Id) -> State:
         return State.from_json(self._call("GET", f"task_run_states/{state_id}"))
 
     # -- logs -------------------------------------------------------------------------------
 
-    def create_logs(self, logs):
+    def create_logs(self, logs: Iterable[Mapping[str, Any]]) -> None:
         """Store log records: dicts with ``name``, ``level``, ``message``, ``timestamp``
         (aware datetime or ISO string), ``flow_run_id`` and optional ``task_run_id``.
 
         Each record without an ``id`` is sent with a fresh one (the dicts are not changed), so
         a retried batch never stores a line twice. Sent in batches of ``LOGS_BATCH_SIZE``.
         """
-        batch = []
+        batch: list[Mapping[str, Any]] = []
         for record in logs:
             if "id" not in record:
                 record = dict(record, id=str(uuid.uuid4()))
@@ -514,109 +561,118 @@ class OrionClient(BlocksAPI):
         if batch:
             self._call("POST", "logs/", batch)
 
-    def read_logs(self, log_filter=None, limit=None, offset=None, sort=None):
+    def read_logs(self, log_filter: Filter | None = None, limit: int | None = None,
+                  offset: int | None = None, sort: Any = None) -> list[APIObject]:
         """Logs matching ``log_filter`` (dict), sorted (default ``"TIMESTAMP_ASC"``), paged."""
-        body = {} if log_filter is None else {"logs": log_filter}
+        body: dict[str, Any] = {} if log_filter is None else {"logs": log_filter}
         return self._call("POST", "logs/filter", _paged(body, sort, limit, offset))
 
     # -- concurrency limits -----------------------------------------------------------------
 
-    def create_concurrency_limit(self, tag, concurrency_limit):
+    def create_concurrency_limit(self, tag: str, concurrency_limit: int) -> uuid.UUID:
         """Upsert the limit on ``tag``; returns its id (uuid.UUID)."""
         body = {"tag": tag, "concurrency_limit": concurrency_limit}
         return uuid.UUID(self._call("POST", "concurrency_limits/", body)["id"])
 
-    def read_concurrency_limit(self, concurrency_limit_id):
+    def read_concurrency_limit(self, concurrency_limit_id: Id) -> APIObject:
         return self._call("GET", f"concurrency_limits/{concurrency_limit_id}")
 
-    def read_concurrency_limit_by_tag(self, tag):
+    def read_concurrency_limit_by_tag(self, tag: str) -> APIObject:
         return self._call("GET", f"concurrency_limits/tag/{quote(tag, safe='')}")
 
-    def read_concurrency_limits(self, limit=None, offset=0):
+    def read_concurrency_limits(self, limit: int | None = None,
+                                offset: int = 0) -> list[APIObject]:
         return self._call("POST", "concurrency_limits/filter", _paged({}, None, limit, offset))
 
-    def reset_concurrency_limit_by_tag(self, tag, slot_override=None):
+    def reset_concurrency_limit_by_tag(self, tag: str,
+                                       slot_override: Iterable[Id] | None = None) -> APIObject:
         """Drop every lease of the tag's limit, then give its slots to ``slot_override``
         (task run ids) if given; returns the limit."""
         body = {} if slot_override is None else {"slot_override": list(slot_override)}
         return self._call("POST", f"concurrency_limits/tag/{quote(tag, safe='')}/reset", body)
 
-    def delete_concurrency_limit(self, concurrency_limit_id):
+    def delete_concurrency_limit(self, concurrency_limit_id: Id) -> None:
         self._call("DELETE", f"concurrency_limits/{concurrency_limit_id}",
                    missing_ok_on_retry=True)
 
-    def delete_concurrency_limit_by_tag(self, tag):
+    def delete_concurrency_limit_by_tag(self, tag: str) -> None:
         self._call("DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}",
                    missing_ok_on_retry=True)
 
     # -- work queues, deployments and agents ------------------------------------------------
 
-    def create_work_queue(self, name, description=None, is_paused=False,
-                          concurrency_limit=None, tags=None):
+    def create_work_queue(self, name: str, description: str | None = None,
+                          is_paused: bool = False, concurrency_limit: int | None = None,
+                          tags: Iterable[str] | None = None) -> APIObject:
         """Create a work queue (ObjectAlreadyExists if the name is taken); returns it.
 
         ``tags`` makes an Orion 2.0 queue matching runs by tags (deprecated)."""
-        body = {"name": name, "is_paused": is_paused, "concurrency_limit": concurrency_limit}
+        body: dict[str, Any] = {"name": name, "is_paused": is_paused,
+                                "concurrency_limit": concurrency_limit}
         if description is not None:
             body["description"] = description
         if tags:
             body["filter"] = {"tags": list(tags)}
         return self._call("POST", "work_queues/", body)
 
-    def read_work_queue(self, work_queue_id):
+    def read_work_queue(self, work_queue_id: Id) -> APIObject:
         return self._call("GET", f"work_queues/{work_queue_id}")
 
-    def read_work_queue_by_name(self, name):
+    def read_work_queue_by_name(self, name: str) -> APIObject:
         return self._call("GET", f"work_queues/name/{quote(name, safe='')}")
 
-    def read_work_queues(self, work_queue_filter=None, limit=None, offset=0):
+    def read_work_queues(self, work_queue_filter: Filter | None = None,
+                         limit: int | None = None, offset: int = 0) -> list[APIObject]:
         """Work queues matching ``work_queue_filter`` (``{"name": {"startswith_": [...]}}``),
         by name, paged."""
         body = {} if work_queue_filter is None else {"work_queues": work_queue_filter}
         return self._call("POST", "work_queues/filter", _paged(body, None, limit, offset))
 
-    def update_work_queue(self, work_queue_id, **fields):
+    def update_work_queue(self, work_queue_id: Id, **fields: Any) -> None:
         """Set the given fields (``is_paused``, ``concurrency_limit`` (None: unlimited),
         ``name``, ``description``) of a work queue."""
         self._call("PATCH", f"work_queues/{work_queue_id}", fields)
 
-    def delete_work_queue_by_id(self, work_queue_id):
+    def delete_work_queue_by_id(self, work_queue_id: Id) -> None:
         """Delete a work queue (its runs are kept)."""
         self._call("DELETE", f"work_queues/{work_queue_id}", missing_ok_on_retry=True)
 
-    def read_work_queue_status(self, work_queue_id):
+    def read_work_queue_status(self, work_queue_id: Id) -> APIObject:
         """``{healthy, late_runs_count, last_polled, health_check_policy}``."""
         return self._call("GET", f"work_queues/{work_queue_id}/status")
 
-    def get_runs_in_work_queue(self, work_queue_id, limit=10, scheduled_before=None,
-                               agent_id=None, agent_name=None):
+    def get_runs_in_work_queue(self, work_queue_id: Id, limit: int = 10,
+                               scheduled_before: datetime.datetime | None = None,
+                               agent_id: Id | None = None,
+                               agent_name: str | None = None) -> list[APIObject]:
         """The queue's scheduled flow runs due by ``scheduled_before`` (default now), within
         its free concurrency. Records the poll; ``agent_id`` (and ``agent_name``) records the
         polling agent too. (A client built with the header ``x-prefect-ui: true`` records
         nothing.)"""
-        body = {"limit": limit}
+        body: dict[str, Any] = {"limit": limit}
         for key, value in (("scheduled_before", scheduled_before), ("agent_id", agent_id),
                            ("agent_name", agent_name)):
             if value is not None:
                 body[key] = value
         return self._call("POST", f"work_queues/{work_queue_id}/get_runs", body)
 
-    def create_deployment(self, flow_id, name, **fields):
+    def create_deployment(self, flow_id: Id, name: str, **fields: Any) -> APIObject:
         """Create a deployment of a flow, or update the one with the same name (the given
         ``fields``: ``path``, ``entrypoint``, ``parameters``, ``work_queue_name``,
         ``schedule`` ...); returns it."""
         return self._call("POST", "deployments/", {"flow_id": flow_id, "name": name, **fields})
 
-    def read_deployment(self, deployment_id):
+    def read_deployment(self, deployment_id: Id) -> APIObject:
         return self._call("GET", f"deployments/{deployment_id}")
 
-    def create_flow_run_from_deployment(self, deployment_id, state=None, parameters=None,
-                                        idempotency_key=None):
+    def create_flow_run_from_deployment(self, deployment_id: Id, state: State | None = None,
+                                        parameters: Mapping[str, Any] | None = None,
+                                        idempotency_key: str | None = None) -> APIObject:
         """A flow run of the deployment (its parameters updated with ``parameters``), in
         ``state`` (default Scheduled for now, so the deployment's agents pick it up, as
         Prefect's client does); idempotent on ``idempotency_key`` (a fresh one by default, so a
         retried call returns the same run)."""
-        body = {
+        body: dict[str, Any] = {
             "idempotency_key": idempotency_key or str(uuid.uuid4()),
             "state": (state or Scheduled()).to_json(),
         }
@@ -624,45 +680,51 @@ class OrionClient(BlocksAPI):
             body["parameters"] = parameters
         return self._call("POST", f"deployments/{deployment_id}/create_flow_run", body)
 
-    def read_agent(self, agent_id):
+    def read_agent(self, agent_id: Id) -> APIObject:
         return self._call("GET", f"agents/{agent_id}")
 
-    def read_agents(self, agent_filter=None, limit=None, offset=0):
+    def read_agents(self, agent_filter: Filter | None = None, limit: int | None = None,
+                    offset: int = 0) -> list[APIObject]:
         """Agents matching ``agent_filter`` (``{"work_queue_id": {"any_": [...]}}``), by
         name, paged."""
-        body = {} if agent_filter is None else {"agents": agent_filter}
+        body: dict[str, Any] = {} if agent_filter is None else {"agents": agent_filter}
         return self._call("POST", "agents/filter", _paged(body, None, limit, offset))
 
     # -- deployments: reads, schedules and backfills (the ``orion deployment`` commands) -----
 
-    def read_deployment_by_name(self, name):
+    def read_deployment_by_name(self, name: str) -> APIObject:
         """The deployment named ``flow_name/deployment_name``."""
         flow_name, _, deployment_name = name.partition("/")
         return self._call("GET", f"deployments/name/{quote(flow_name, safe='')}/"
                                  f"{quote(deployment_name, safe='')}")
 
-    def read_deployments(self, *, flow_filter=None, flow_run_filter=None, task_run_filter=None,
-                         deployment_filter=None, sort=None, limit=None, offset=0):
+    def read_deployments(self, *, flow_filter: Filter | None = None,
+                         flow_run_filter: Filter | None = None,
+                         task_run_filter: Filter | None = None,
+                         deployment_filter: Filter | None = None, sort: Any = None,
+                         limit: int | None = None, offset: int = 0) -> list[APIObject]:
         """Deployments matching the filters, sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "deployments/filter", _paged(body, sort, limit, offset))
 
-    def delete_deployment(self, deployment_id):
+    def delete_deployment(self, deployment_id: Id) -> None:
         """Delete a deployment and its future never-started scheduled runs."""
         self._call("DELETE", f"deployments/{deployment_id}", missing_ok_on_retry=True)
 
-    def set_deployment_schedule_active(self, deployment_id, active):
+    def set_deployment_schedule_active(self, deployment_id: Id, active: bool) -> None:
         """Resume (True) or pause (False) a deployment's schedule."""
         action = "set_schedule_active" if active else "set_schedule_inactive"
         self._call("POST", f"deployments/{deployment_id}/{action}")
 
-    def schedule_deployment(self, deployment_id, start_time=None, end_time=None,
-                            max_runs=None, dry_run=False):
+    def schedule_deployment(self, deployment_id: Id,
+                            start_time: datetime.datetime | None = None,
+                            end_time: datetime.datetime | None = None,
+                            max_runs: int | None = None, dry_run: bool = False) -> APIObject:
         """Schedule every slot of the deployment's schedule from ``start_time`` to
         ``end_time`` (at most ``max_runs``; aware datetimes), or with ``dry_run`` only say
         which: ``{dry_run, scheduled_times, created, existing}``. Idempotent: existing runs
         are not duplicated."""
-        body = {"dry_run": dry_run}
+        body: dict[str, Any] = {"dry_run": dry_run}
         for key, value in (("start_time", start_time), ("end_time", end_time),
                            ("max_runs", max_runs)):
             if value is not None:
@@ -670,6 +732,6 @@ class OrionClient(BlocksAPI):
         return self._call("POST", f"deployments/{deployment_id}/schedule", body)
 
 
-def get_client(api=None, **kwargs):
+def get_client(api: str | Callable[..., Any] | None = None, **kwargs: Any) -> OrionClient:
     """A new :class:`OrionClient` with the current settings (see its arguments)."""
     return OrionClient(api, **kwargs)

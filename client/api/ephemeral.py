@@ -11,6 +11,8 @@ later clients get the same app whatever their ``ORION_HOME``. Clients reach it t
 as in Prefect's ephemeral mode.
 """
 import threading
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["ephemeral_app"]
 
@@ -18,7 +20,7 @@ _lock = threading.Lock()
 _app = None
 
 
-def ephemeral_app(home):
+def ephemeral_app(home: str) -> Callable[..., Any]:
     """The process's ephemeral Orion app, built and migrated on first use under ``home``."""
     global _app
     with _lock:
@@ -27,7 +29,7 @@ def ephemeral_app(home):
         return _app
 
 
-def _build(home):
+def _build(home: str) -> Callable[..., Any]:
     from app import create_app, migrations
     from app.config import load_config
     from app.db import database, init_database

@@ -6,6 +6,7 @@
 ``error.status_code`` and ``error.body`` (the parsed JSON, or the text) are kept. A server that
 cannot be reached even after the retries raises :class:`ServerUnreachable`.
 """
+from typing import Any
 
 __all__ = [
     "OrionClientError", "ServerUnreachable", "OrionHTTPError", "BadRequest", "Unauthorized",
@@ -25,7 +26,7 @@ class ServerUnreachable(OrionClientError):
 class OrionHTTPError(OrionClientError):
     """The server answered with an error status; ``str()`` is its message."""
 
-    def __init__(self, message, status_code, body=None):
+    def __init__(self, message: str, status_code: int, body: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -58,7 +59,7 @@ class ValidationError(OrionHTTPError):
     ``detail`` is the server's list of ``{"loc": [...], "msg": ..., "type": ...}``.
     """
 
-    def __init__(self, message, status_code, body=None):
+    def __init__(self, message: str, status_code: int, body: Any = None) -> None:
         super().__init__(message, status_code, body)
         self.detail = body.get("exception_detail", []) if isinstance(body, dict) else []
 
@@ -82,7 +83,7 @@ _BY_STATUS = {
 }
 
 
-def _message(status_code, body):
+def _message(status_code: int, body: Any) -> str:
     if isinstance(body, dict):
         if "exception_detail" in body:
             lines = [str(body.get("exception_message") or "Invalid request.")]
@@ -99,7 +100,7 @@ def _message(status_code, body):
     return f"HTTP {status_code}"
 
 
-def error_for_response(status_code, body):
+def error_for_response(status_code: int, body: Any) -> OrionHTTPError:
     """The exception for an error answer: class by status, the server's message as text."""
     cls = _BY_STATUS.get(status_code)
     if cls is None:

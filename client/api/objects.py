@@ -9,6 +9,8 @@ converts what users compare and compute with: time fields (``created``, ``start_
 of 200 runs costs one ``json.loads``.
 """
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from client.api.states import SetStateStatus, State, parse_datetime
 
@@ -27,7 +29,7 @@ class APIObject(dict):
 
     __slots__ = ()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         try:
             value = self[name]
         except KeyError:
@@ -41,7 +43,7 @@ class APIObject(dict):
         return value
 
 
-def loads(content):
+def loads(content: str | bytes) -> Any:
     """Parse a JSON response body, every object becoming an :class:`APIObject`."""
     return json.loads(content, object_hook=APIObject)
 
@@ -53,17 +55,17 @@ class OrchestrationResult:
 
     __slots__ = ("status", "state", "details")
 
-    def __init__(self, status, state, details):
+    def __init__(self, status: SetStateStatus, state: State | None, details: APIObject) -> None:
         self.status = status
         self.state = state
         self.details = details
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: Mapping[str, Any]) -> "OrchestrationResult":
         state = data.get("state")
         return cls(SetStateStatus(data["status"]),
                    State.from_json(state) if state is not None else None,
                    data.get("details") or APIObject(type=None))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"OrchestrationResult(status={self.status.value}, state={self.state!r})"

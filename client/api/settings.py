@@ -16,7 +16,9 @@ Nothing here reads the environment at import time: :func:`get_settings` does, an
 | ``ORION_HEARTBEAT_SECONDS`` | ``30`` | how often a running flow run reports it is alive |
 """
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Settings", "get_settings"]
 
@@ -35,12 +37,12 @@ class Settings:
     heartbeat_seconds: float = 30.0
 
     @property
-    def home_path(self):
+    def home_path(self) -> str:
         """``home`` with ``~`` expanded, as an absolute path."""
         return os.path.abspath(os.path.expanduser(self.home))
 
 
-def _number(environ, name, default, kind):
+def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -> Any:
     raw = environ.get(name)
     if raw is None or not raw.strip():
         return default
@@ -53,7 +55,7 @@ def _number(environ, name, default, kind):
     return value
 
 
-def get_settings(environ=None):
+def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the client settings from ``environ`` (default: ``os.environ``) now.
 
     Raises ``ValueError`` naming the variable when a number does not parse or is negative.

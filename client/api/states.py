@@ -17,6 +17,8 @@ new state object for a new proposal; re-proposing the same object after a WAIT i
 import datetime
 import enum
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from client.api.encoding import json_value
 
@@ -57,7 +59,7 @@ class SetStateStatus(str, enum.Enum):
     ABORT = "ABORT"
 
 
-def parse_datetime(value):
+def parse_datetime(value: str | datetime.datetime | None) -> datetime.datetime | None:
     """An ISO 8601 string as an aware datetime (``Z`` accepted); datetimes and None pass."""
     if value is None or isinstance(value, datetime.datetime):
         return value
@@ -76,7 +78,7 @@ class StateDetails(dict):
 
     __slots__ = ()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         value = self.get(name)
@@ -92,8 +94,9 @@ class State:
 
     __slots__ = ("type", "name", "message", "data", "state_details", "id", "timestamp")
 
-    def __init__(self, type, name=None, message=None, data=None, state_details=None, id=None,
-                 timestamp=None):
+    def __init__(self, type: StateType | str, name: str | None = None, message: str | None = None,
+                 data: Any = None, state_details: Mapping[str, Any] | None = None,
+                 id: str | None = None, timestamp: datetime.datetime | None = None) -> None:
         self.type = StateType(type)
         self.name = name or _DEFAULT_NAMES[self.type]
         self.message = message
@@ -106,7 +109,7 @@ class State:
         self.timestamp = timestamp
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: Mapping[str, Any]) -> "State":
         """A state from the API's JSON (a dict); its details are kept as the server sent them."""
         state = cls.__new__(cls)
         state.type = StateType(data["type"])
@@ -118,7 +121,7 @@ class State:
         state.timestamp = parse_datetime(data.get("timestamp"))
         return state
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         """The JSON body of a proposal: type, name, message, data, state_details."""
         return {
             "type": self.type.value,
@@ -128,7 +131,7 @@ class State:
             "state_details": {k: json_value(v) for k, v in self.state_details.items()},
         }
 
-    def copy(self, **changes):
+    def copy(self, **changes: Any) -> "State":
         """A copy with ``changes`` applied (a new transition id unless details are given)."""
         fields = {"type": self.type, "name": self.name, "message": self.message,
                   "data": self.data}
@@ -138,38 +141,38 @@ class State:
         fields.update(changes)
         return State(**fields)
 
-    def is_scheduled(self):
+    def is_scheduled(self) -> bool:
         return self.type is StateType.SCHEDULED
 
-    def is_pending(self):
+    def is_pending(self) -> bool:
         return self.type is StateType.PENDING
 
-    def is_running(self):
+    def is_running(self) -> bool:
         return self.type is StateType.RUNNING
 
-    def is_completed(self):
+    def is_completed(self) -> bool:
         return self.type is StateType.COMPLETED
 
-    def is_failed(self):
+    def is_failed(self) -> bool:
         return self.type is StateType.FAILED
 
-    def is_crashed(self):
+    def is_crashed(self) -> bool:
         return self.type is StateType.CRASHED
 
-    def is_cancelled(self):
+    def is_cancelled(self) -> bool:
         return self.type is StateType.CANCELLED
 
-    def is_cancelling(self):
+    def is_cancelling(self) -> bool:
         return self.type is StateType.CANCELLING
 
-    def is_paused(self):
+    def is_paused(self) -> bool:
         return self.type is StateType.PAUSED
 
-    def is_final(self):
+    def is_final(self) -> bool:
         """True for COMPLETED, FAILED, CANCELLED and CRASHED (nothing follows them)."""
         return self.type in TERMINAL_STATES
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         message = f", message={self.message!r}" if self.message else ""
         return f"{self.name}(type={self.type.value}{message})"
 
@@ -183,7 +186,7 @@ _DEFAULT_NAMES = {
 }
 
 
-def _details(state_details, **values):
+def _details(state_details: Mapping[str, Any] | None, **values: Any) -> dict[str, Any]:
     details = dict(state_details or ())
     for key, value in values.items():
         if value is not None:
@@ -191,34 +194,41 @@ def _details(state_details, **values):
     return details
 
 
-def Scheduled(scheduled_time=None, name="Scheduled", message=None, data=None,
-              state_details=None):
+def Scheduled(scheduled_time: datetime.datetime | None = None, name: str = "Scheduled",
+              message: str | None = None, data: Any = None,
+              state_details: Mapping[str, Any] | None = None) -> State:
     """SCHEDULED at ``scheduled_time`` (aware datetime; None: the server uses now)."""
     return State(StateType.SCHEDULED, name, message, data,
                  _details(state_details, scheduled_time=scheduled_time))
 
 
-def Late(scheduled_time=None, message=None, data=None, state_details=None):
+def Late(scheduled_time: datetime.datetime | None = None, message: str | None = None,
+         data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
     """SCHEDULED, named Late (what the late-runs service writes)."""
     return Scheduled(scheduled_time, "Late", message, data, state_details)
 
 
-def AwaitingRetry(scheduled_time=None, message=None, data=None, state_details=None):
+def AwaitingRetry(scheduled_time: datetime.datetime | None = None, message: str | None = None,
+                  data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
     """SCHEDULED, named AwaitingRetry: a retry due at ``scheduled_time``."""
     return Scheduled(scheduled_time, "AwaitingRetry", message, data, state_details)
 
 
-def Resuming(scheduled_time=None, message=None, data=None, state_details=None):
+def Resuming(scheduled_time: datetime.datetime | None = None, message: str | None = None,
+             data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
     """SCHEDULED, named Resuming: a paused run rescheduled to resume."""
     return Scheduled(scheduled_time, "Resuming", message, data, state_details)
 
 
-def Pending(name="Pending", message=None, data=None, state_details=None):
+def Pending(name: str = "Pending", message: str | None = None, data: Any = None,
+            state_details: Mapping[str, Any] | None = None) -> State:
     return State(StateType.PENDING, name, message, data, state_details)
 
 
-def Running(name="Running", message=None, data=None, state_details=None, cache_key=None,
-            cache_expiration=None, refresh_cache=None):
+def Running(name: str = "Running", message: str | None = None, data: Any = None,
+            state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
+            cache_expiration: datetime.datetime | None = None,
+            refresh_cache: bool | None = None) -> State:
     """RUNNING; a task passes ``cache_key`` (and ``cache_expiration``) here so the server can
     answer with a Cached state instead."""
     return State(StateType.RUNNING, name, message, data, _details(
@@ -226,55 +236,67 @@ def Running(name="Running", message=None, data=None, state_details=None, cache_k
         refresh_cache=refresh_cache))
 
 
-def Retrying(message=None, data=None, state_details=None):
+def Retrying(message: str | None = None, data: Any = None,
+             state_details: Mapping[str, Any] | None = None) -> State:
     return Running("Retrying", message, data, state_details)
 
 
-def Rerunning(message=None, data=None, state_details=None):
+def Rerunning(message: str | None = None, data: Any = None,
+              state_details: Mapping[str, Any] | None = None) -> State:
     return Running("Rerunning", message, data, state_details)
 
 
-def Completed(name="Completed", message=None, data=None, state_details=None, cache_key=None,
-              cache_expiration=None):
+def Completed(name: str = "Completed", message: str | None = None, data: Any = None,
+              state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
+              cache_expiration: datetime.datetime | None = None) -> State:
     """COMPLETED; with ``cache_key`` the server records it in the task cache."""
     return State(StateType.COMPLETED, name, message, data, _details(
         state_details, cache_key=cache_key, cache_expiration=cache_expiration))
 
 
-def Cached(message=None, data=None, state_details=None, cache_key=None, cache_expiration=None):
+def Cached(message: str | None = None, data: Any = None,
+           state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
+           cache_expiration: datetime.datetime | None = None) -> State:
     return Completed("Cached", message, data, state_details, cache_key, cache_expiration)
 
 
-def Failed(name="Failed", message=None, data=None, state_details=None):
+def Failed(name: str = "Failed", message: str | None = None, data: Any = None,
+           state_details: Mapping[str, Any] | None = None) -> State:
     return State(StateType.FAILED, name, message, data, state_details)
 
 
-def Crashed(name="Crashed", message=None, data=None, state_details=None):
+def Crashed(name: str = "Crashed", message: str | None = None, data: Any = None,
+            state_details: Mapping[str, Any] | None = None) -> State:
     return State(StateType.CRASHED, name, message, data, state_details)
 
 
-def Cancelled(name="Cancelled", message=None, data=None, state_details=None):
+def Cancelled(name: str = "Cancelled", message: str | None = None, data: Any = None,
+              state_details: Mapping[str, Any] | None = None) -> State:
     return State(StateType.CANCELLED, name, message, data, state_details)
 
 
-def Cancelling(name="Cancelling", message=None, data=None, state_details=None):
+def Cancelling(name: str = "Cancelling", message: str | None = None, data: Any = None,
+               state_details: Mapping[str, Any] | None = None) -> State:
     return State(StateType.CANCELLING, name, message, data, state_details)
 
 
-def Paused(timeout_seconds=None, pause_expiration_time=None, reschedule=False, pause_key=None,
-           name="Paused", message=None, data=None, state_details=None):
+def Paused(timeout_seconds: float | None = None,
+           pause_expiration_time: datetime.datetime | None = None, reschedule: bool = False,
+           pause_key: str | None = None, name: str = "Paused", message: str | None = None,
+           data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
     """PAUSED until resumed, or until the pause expires: ``pause_expiration_time`` (aware
     datetime) or ``timeout_seconds`` from now (Prefect 2.7's signature; give one at most)."""
     if timeout_seconds is not None and pause_expiration_time is not None:
         raise ValueError("Give timeout_seconds or pause_expiration_time, not both.")
     if timeout_seconds is not None:
-        pause_expiration_time = (datetime.datetime.now(datetime.timezone.utc)
+        pause_expiration_time = (datetime.datetime.now(datetime.UTC)
                                  + datetime.timedelta(seconds=timeout_seconds))
     details = _details(state_details, pause_timeout=pause_expiration_time, pause_key=pause_key)
     details["pause_reschedule"] = bool(reschedule)
     return State(StateType.PAUSED, name, message, data, details)
 
 
-def NotReady(message=None, data=None, state_details=None):
+def NotReady(message: str | None = None, data: Any = None,
+             state_details: Mapping[str, Any] | None = None) -> State:
     """PAUSED, named NotReady (a task that tried to start in a paused flow)."""
     return State(StateType.PAUSED, "NotReady", message, data, state_details)

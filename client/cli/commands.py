@@ -15,14 +15,17 @@ import datetime
 import json
 import sys
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import click
 
 from client import OrionClient, get_client
 from client.api.exceptions import ObjectNotFound, OrionClientError
+from client.api.objects import APIObject
 from client.api.states import Cancelling, SetStateStatus, StateType
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # Rows `ls` commands show unless told otherwise.
 DEFAULT_ROWS = 15
 
@@ -30,14 +33,14 @@ DEFAULT_ROWS = 15
 class ApiGroup(click.Group):
     """A command group whose client errors become one ``Error:`` line and exit status 1."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OrionClientError as error:
             raise click.ClickException(str(error) or type(error).__name__) from None
 
 
-def _client():
+def _client() -> OrionClient:
     """The client of this invocation: the context's ``obj`` if it is one, else a new one
     from the environment (closed with the context)."""
     ctx = click.get_current_context()
@@ -51,14 +54,14 @@ def _client():
     return client
 
 
-def _uuid(value, label):
+def _uuid(value: str, label: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise click.ClickException(f"{label} {value!r} is not a valid id.") from None
 
 
-def _time(value):
+def _time(value: datetime.datetime | str | None) -> str:
     """A datetime (or ISO string) as ``YYYY-MM-DD HH:MM:SS`` UTC; "-" for none."""
     if value is None:
         return "-"
@@ -67,7 +70,7 @@ def _time(value):
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _table(headers, rows, empty):
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
     """Print ``rows`` under ``headers`` in aligned columns, or ``empty`` when there are none."""
     if not rows:
         click.echo(empty)
@@ -78,18 +81,18 @@ def _table(headers, rows, empty):
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
-def _dump(document):
+def _dump(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
 
 
 # -- work queues ----------------------------------------------------------------------------
 
 @click.group("work-queue", cls=ApiGroup)
-def work_queue_group():
+def work_queue_group() -> None:
     """Create, inspect, pause and limit work queues."""
 
 
-def _queue(name_or_id):
+def _queue(name_or_id: str) -> APIObject:
     """The work queue with this name, or this id; a clear error if there is none."""
     client = _client()
     try:
@@ -114,7 +117,8 @@ def _queue(name_or_id):
 @click.option("-t", "--tag", "tags", multiple=True,
               help="Match runs by tag instead of by queue name (deprecated Orion 2.0 queues).")
 @click.option("-d", "--description", help="What the queue is for.")
-def work_queue_create(name, limit, tags, description):
+def work_queue_create(name: str, limit: int | None, tags: tuple[str, ...],
+                      description: str | None) -> None:
     """Create a work queue called NAME."""
     queue = _client().create_work_queue(name, description=description, concurrency_limit=limit,
                                         tags=tags or None)
@@ -123,7 +127,7 @@ def work_queue_create(name, limit, tags, description):
 
 @work_queue_group.command("ls")
 @click.option("--match", "prefix", help="Only queues whose name starts with this.")
-def work_queue_ls(prefix):
+def work_queue_ls(prefix: str | None) -> None:
     """List work queues."""
     criteria = {"name": {"startswith_": [prefix]}} if prefix else None
     queues = _client().read_work_queues(criteria)
@@ -135,7 +139,7 @@ def work_queue_ls(prefix):
 
 @work_queue_group.command("inspect")
 @click.argument("name_or_id")
-def work_queue_inspect(name_or_id):
+def work_queue_inspect(name_or_id: str) -> None:
     """Show a work queue (by name or id) and its health."""
     queue = _queue(name_or_id)
     _dump(dict(queue, status=_client().read_work_queue_status(queue.id)))
@@ -143,7 +147,7 @@ def work_queue_inspect(name_or_id):
 
 @work_queue_group.command("pause")
 @click.argument("name_or_id")
-def work_queue_pause(name_or_id):
+def work_queue_pause(name_or_id: str) -> None:
     """Pause a work queue: agents get no runs from it."""
     queue = _queue(name_or_id)
     _client().update_work_queue(queue.id, is_paused=True)
@@ -152,7 +156,7 @@ def work_queue_pause(name_or_id):
 
 @work_queue_group.command("resume")
 @click.argument("name_or_id")
-def work_queue_resume(name_or_id):
+def work_queue_resume(name_or_id: str) -> None:
     """Resume a paused work queue."""
     queue = _queue(name_or_id)
     _client().update_work_queue(queue.id, is_paused=False)
@@ -162,7 +166,7 @@ def work_queue_resume(name_or_id):
 @work_queue_group.command("set-concurrency-limit")
 @click.argument("name_or_id")
 @click.argument("limit", type=click.IntRange(0))
-def work_queue_set_limit(name_or_id, limit):
+def work_queue_set_limit(name_or_id: str, limit: int) -> None:
     """Allow at most LIMIT runs of the queue PENDING or RUNNING at once."""
     queue = _queue(name_or_id)
     _client().update_work_queue(queue.id, concurrency_limit=limit)
@@ -171,7 +175,7 @@ def work_queue_set_limit(name_or_id, limit):
 
 @work_queue_group.command("clear-concurrency-limit")
 @click.argument("name_or_id")
-def work_queue_clear_limit(name_or_id):
+def work_queue_clear_limit(name_or_id: str) -> None:
     """Remove a work queue's concurrency limit."""
     queue = _queue(name_or_id)
     _client().update_work_queue(queue.id, concurrency_limit=None)
@@ -184,7 +188,7 @@ def work_queue_clear_limit(name_or_id):
               help="Show runs due within this many hours.")
 @click.option("--limit", "rows", type=click.IntRange(1), default=10, show_default=True,
               help="Most runs shown.")
-def work_queue_preview(name_or_id, hours, rows):
+def work_queue_preview(name_or_id: str, hours: float, rows: int) -> None:
     """Show the queue's scheduled runs due in the next hours, earliest first.
 
     Read with a flow run filter, so the look is not recorded as a poll (the queue's health is
@@ -212,7 +216,7 @@ def work_queue_preview(name_or_id, hours, rows):
 
 @work_queue_group.command("delete")
 @click.argument("name_or_id")
-def work_queue_delete(name_or_id):
+def work_queue_delete(name_or_id: str) -> None:
     """Delete a work queue (its flow runs are kept)."""
     queue = _queue(name_or_id)
     _client().delete_work_queue_by_id(queue.id)
@@ -222,11 +226,11 @@ def work_queue_delete(name_or_id):
 # -- concurrency limits ---------------------------------------------------------------------
 
 @click.group("concurrency-limit", cls=ApiGroup)
-def concurrency_limit_group():
+def concurrency_limit_group() -> None:
     """Limit how many task runs with a tag may run at once."""
 
 
-def _limit(tag):
+def _limit(tag: str) -> APIObject:
     try:
         return _client().read_concurrency_limit_by_tag(tag)
     except ObjectNotFound:
@@ -236,7 +240,7 @@ def _limit(tag):
 @concurrency_limit_group.command("create")
 @click.argument("tag")
 @click.argument("limit", type=click.IntRange(0))
-def concurrency_limit_create(tag, limit):
+def concurrency_limit_create(tag: str, limit: int) -> None:
     """Allow at most LIMIT task runs tagged TAG to run at once (updates an existing limit)."""
     limit_id = _client().create_concurrency_limit(tag, limit)
     click.echo(f"Concurrency limit on tag {tag!r} set to {limit} ({limit_id}).")
@@ -246,7 +250,7 @@ def concurrency_limit_create(tag, limit):
 @click.option("--limit", "rows", type=click.IntRange(1), default=DEFAULT_ROWS, show_default=True,
               help="Most limits shown.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Limits skipped.")
-def concurrency_limit_ls(rows, offset):
+def concurrency_limit_ls(rows: int, offset: int) -> None:
     """List concurrency limits with their active slots."""
     limits = _client().read_concurrency_limits(limit=rows, offset=offset)
     _table(("TAG", "LIMIT", "ACTIVE SLOTS", "ID"),
@@ -256,14 +260,14 @@ def concurrency_limit_ls(rows, offset):
 
 @concurrency_limit_group.command("inspect")
 @click.argument("tag")
-def concurrency_limit_inspect(tag):
+def concurrency_limit_inspect(tag: str) -> None:
     """Show the limit on TAG with the task runs holding its slots."""
     _dump(_limit(tag))
 
 
 @concurrency_limit_group.command("reset")
 @click.argument("tag")
-def concurrency_limit_reset(tag):
+def concurrency_limit_reset(tag: str) -> None:
     """Free every slot of the limit on TAG."""
     _limit(tag)
     _client().reset_concurrency_limit_by_tag(tag)
@@ -272,7 +276,7 @@ def concurrency_limit_reset(tag):
 
 @concurrency_limit_group.command("delete")
 @click.argument("tag")
-def concurrency_limit_delete(tag):
+def concurrency_limit_delete(tag: str) -> None:
     """Delete the limit on TAG."""
     try:
         _client().delete_concurrency_limit_by_tag(tag)
@@ -284,7 +288,7 @@ def concurrency_limit_delete(tag):
 # -- flow runs ------------------------------------------------------------------------------
 
 @click.group("flow-run", cls=ApiGroup)
-def flow_run_group():
+def flow_run_group() -> None:
     """List, inspect, cancel and delete flow runs."""
 
 
@@ -297,7 +301,7 @@ _STATE_TYPES = {t.value for t in StateType}
                    "Repeat for several.")
 @click.option("--limit", "rows", type=click.IntRange(1), default=DEFAULT_ROWS, show_default=True,
               help="Most runs shown (newest expected start first).")
-def flow_run_ls(states, rows):
+def flow_run_ls(states: tuple[str, ...], rows: int) -> None:
     """List flow runs, newest first."""
     types = sorted({s.upper() for s in states if s.upper() in _STATE_TYPES})
     names = sorted({s for s in states if s.upper() not in _STATE_TYPES})
@@ -324,7 +328,7 @@ def flow_run_ls(states, rows):
 
 @flow_run_group.command("inspect")
 @click.argument("flow_run_id")
-def flow_run_inspect(flow_run_id):
+def flow_run_inspect(flow_run_id: str) -> None:
     """Show a flow run with its current state."""
     try:
         _dump(_client().read_flow_run(_uuid(flow_run_id, "Flow run id")))
@@ -334,7 +338,7 @@ def flow_run_inspect(flow_run_id):
 
 @flow_run_group.command("cancel")
 @click.argument("flow_run_id")
-def flow_run_cancel(flow_run_id):
+def flow_run_cancel(flow_run_id: str) -> None:
     """Cancel a flow run.
 
     A run that is executing becomes Cancelling until its agent stops the process and reports
@@ -359,7 +363,7 @@ def flow_run_cancel(flow_run_id):
 
 @flow_run_group.command("delete")
 @click.argument("flow_run_id")
-def flow_run_delete(flow_run_id):
+def flow_run_delete(flow_run_id: str) -> None:
     """Delete a flow run with its states and task runs."""
     run_id = _uuid(flow_run_id, "Flow run id")
     try:
@@ -372,7 +376,7 @@ def flow_run_delete(flow_run_id):
 # -- agents ---------------------------------------------------------------------------------
 
 @click.group("agent", cls=ApiGroup)
-def agent_group():
+def agent_group() -> None:
     """Run flow runs from work queues."""
 
 
@@ -384,7 +388,8 @@ def agent_group():
 @click.option("--run-once", is_flag=True, help="Poll once, wait for those runs, then exit.")
 @click.option("--prefetch-seconds", type=click.FloatRange(0),
               help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].")
-def agent_start(queues, limit, name, run_once, prefetch_seconds):
+def agent_start(queues: tuple[str, ...], limit: int | None, name: str | None, run_once: bool,
+                prefetch_seconds: float | None) -> None:
     """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM."""
     import dataclasses
     import logging
@@ -410,21 +415,22 @@ def agent_start(queues, limit, name, run_once, prefetch_seconds):
 class _DeploymentGroup(ApiGroup):
     """An ApiGroup whose errors stay on one line (a 422's field messages joined by "; ")."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as error:
             lines = [line.strip() for line in error.message.splitlines() if line.strip()]
-            error.message = "; ".join(lines)
+            # click types message as Final; rewriting it keeps the error's class and exit code.
+            error.message = "; ".join(lines)  # type: ignore[misc]
             raise
 
 
 @click.group("deployment", cls=_DeploymentGroup)
-def deployment_group():
+def deployment_group() -> None:
     """Create, list, run, pause, backfill and delete deployments (NAME: flow/deployment)."""
 
 
-def _param(values):
+def _param(values: Iterable[str]) -> dict[str, Any]:
     """``k=v`` options as a dict; each value is JSON if it parses (``n=3``, ``xs=[1,2]``),
     else the string itself (``day=monday``)."""
     parameters = {}
@@ -439,7 +445,7 @@ def _param(values):
     return parameters
 
 
-def _deployment(name):
+def _deployment(name: str) -> APIObject:
     """The deployment named ``flow/deployment``; a clear error if there is none."""
     flow_name, sep, deployment_name = name.partition("/")
     if not sep or not flow_name or not deployment_name or "/" in deployment_name:
@@ -453,7 +459,7 @@ def _deployment(name):
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(value):
+def _duration(value: str) -> datetime.timedelta:
     """Seconds in ``90``, ``90s``, ``15m``, ``2h`` or ``1d``."""
     text = value.strip().lower()
     factor = _DURATION_UNITS.get(text[-1:], None)
@@ -468,7 +474,7 @@ def _duration(value):
     return datetime.timedelta(seconds=seconds)
 
 
-def _when(value, label):
+def _when(value: str, label: str) -> datetime.datetime:
     """An ISO date or datetime as an aware datetime (UTC when no offset is given)."""
     try:
         moment = datetime.datetime.fromisoformat(value)
@@ -479,7 +485,7 @@ def _when(value, label):
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _describe_schedule(schedule):
+def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
     if not schedule:
         return "-"
     zone = schedule.get("timezone") or "UTC"
@@ -514,16 +520,20 @@ def _describe_schedule(schedule):
 @click.option("-ib", "--infra-block", help="Run the flow runs on this saved infrastructure "
                                           "block (SLUG/NAME, e.g. process/default).")
 @click.option("--paused", is_flag=True, help="Create the deployment with its schedule paused.")
-def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone, anchor_date,
-                      tags, work_queue, version, description, storage, only_file, storage_block,
-                      infra_block, paused):
+def deployment_create(entrypoint: str, name: str, params: tuple[str, ...], cron: str | None,
+                      interval: float | None, rrule: str | None, timezone: str | None,
+                      anchor_date: str | None, tags: tuple[str, ...], work_queue: str | None,
+                      version: str | None, description: str | None, storage: str | None,
+                      only_file: bool, storage_block: str | None, infra_block: str | None,
+                      paused: bool) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
 
     Re-running it with the same flow and name updates the deployment. Without --storage the
     deployment runs the code where it is (agents must see the same path).
     """
-    from client.sdk.deployments import load_entrypoint, parameter_schema, upload_code
     from client.agent.run import FlowLoadError
+    from client.sdk.deployments import load_entrypoint, upload_code
+    from client.sdk.validation import parameter_schema
 
     if sum(x is not None for x in (cron, interval, rrule)) > 1:
         raise click.ClickException("Give at most one of --cron, --interval and --rrule.")
@@ -539,7 +549,7 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
         flow, folder, relative = load_entrypoint(entrypoint)
     except FlowLoadError as error:
         raise click.ClickException(str(error)) from None
-    schedule = None
+    schedule: dict[str, Any] | None = None
     if cron:
         schedule = {"cron": cron}
     elif interval:
@@ -550,7 +560,7 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
         schedule = {"rrule": rrule}
     if schedule is not None and timezone:
         schedule["timezone"] = timezone
-    path = folder
+    path: str | None = folder
     if storage:
         try:
             count = upload_code(folder, relative, storage, whole_folder=not only_file)
@@ -560,7 +570,7 @@ def deployment_create(entrypoint, name, params, cron, interval, rrule, timezone,
         click.echo(f"Uploaded {count} file(s) to {storage}.")
         path = storage
     client = _client()
-    blocks = {}
+    blocks: dict[str, str | None] = {}
     if storage_block:
         from client.sdk.deployments import upload_through_block
 
@@ -595,7 +605,7 @@ deployment_group.add_command(deployment_create, "build")
 @click.option("--flow", "flow_name", help="Only deployments of this flow.")
 @click.option("--limit", "rows", type=click.IntRange(1), default=50, show_default=True,
               help="Most deployments shown.")
-def deployment_ls(flow_name, rows):
+def deployment_ls(flow_name: str | None, rows: int) -> None:
     """List deployments by name."""
     client = _client()
     flow_filter = {"name": {"any_": [flow_name]}} if flow_name else None
@@ -614,7 +624,7 @@ def deployment_ls(flow_name, rows):
 
 @deployment_group.command("inspect")
 @click.argument("name")
-def deployment_inspect(name):
+def deployment_inspect(name: str) -> None:
     """Show a deployment (FLOW/DEPLOYMENT) as JSON."""
     _dump(_deployment(name))
 
@@ -624,7 +634,7 @@ def deployment_inspect(name):
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="A parameter over the deployment's (VALUE is JSON or a string).")
 @click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
-def deployment_run(name, params, start_in):
+def deployment_run(name: str, params: tuple[str, ...], start_in: str | None) -> None:
     """Create a flow run of NAME, scheduled now (or --start-in later) for its agents."""
     from client.api.states import Scheduled
 
@@ -639,7 +649,7 @@ def deployment_run(name, params, start_in):
 
 @deployment_group.command("pause-schedule")
 @click.argument("name")
-def deployment_pause(name):
+def deployment_pause(name: str) -> None:
     """Pause NAME's schedule: its future auto-scheduled runs are deleted."""
     deployment = _deployment(name)
     _client().set_deployment_schedule_active(deployment.id, False)
@@ -648,7 +658,7 @@ def deployment_pause(name):
 
 @deployment_group.command("resume-schedule")
 @click.argument("name")
-def deployment_resume(name):
+def deployment_resume(name: str) -> None:
     """Resume NAME's schedule: its next runs are scheduled at once."""
     deployment = _deployment(name)
     _client().set_deployment_schedule_active(deployment.id, True)
@@ -664,7 +674,7 @@ BACKFILL_CHUNK = 200
 @click.option("--start", required=True, help="First slot to schedule (ISO; UTC if no offset).")
 @click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset).")
 @click.option("--dry-run", is_flag=True, help="Only count and show the slots; write nothing.")
-def deployment_backfill(name, start, end, dry_run):
+def deployment_backfill(name: str, start: str, end: str, dry_run: bool) -> None:
     """Schedule every slot of NAME's schedule from --start to --end, past or future.
 
     Slots whose run exists already are left alone, so a backfill can be re-run.
@@ -712,7 +722,7 @@ def deployment_backfill(name, start, end, dry_run):
 
 @deployment_group.command("delete")
 @click.argument("name")
-def deployment_delete(name):
+def deployment_delete(name: str) -> None:
     """Delete NAME and its future scheduled runs (runs that started are kept)."""
     deployment = _deployment(name)
     _client().delete_deployment(deployment.id)

@@ -11,9 +11,13 @@ state with the same key exists and has not expired, the server answers the run's
 import hashlib
 import json
 import pickle
+from collections.abc import Mapping
+from typing import Any
+
+from client.sdk.context import TaskRunContext
 
 
-def hash_objects(*objects):
+def hash_objects(*objects: Any) -> str | None:
     """A stable hex digest of ``objects``: their JSON (sorted keys) when they have one, else
     their pickle; None when they have neither."""
     try:
@@ -26,7 +30,7 @@ def hash_objects(*objects):
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def task_input_hash(context, arguments):
+def task_input_hash(context: TaskRunContext, arguments: Mapping[str, Any]) -> str | None:
     """Cache key from the task's identity, its code and the call's inputs (Prefect 2's
     ``task_input_hash``): the same task called with equal inputs gets the same key; changing
     the task's code changes it. None (no caching) when the inputs cannot be hashed."""

@@ -8,10 +8,14 @@ import contextvars
 import dataclasses
 import threading
 import typing
+from collections.abc import Iterator
 
-_flow_run_context = contextvars.ContextVar("orion_flow_run_context", default=None)
-_task_run_context = contextvars.ContextVar("orion_task_run_context", default=None)
-_tags = contextvars.ContextVar("orion_tags", default=frozenset())
+_flow_run_context: contextvars.ContextVar["FlowRunContext | None"] = contextvars.ContextVar(
+    "orion_flow_run_context", default=None)
+_task_run_context: contextvars.ContextVar["TaskRunContext | None"] = contextvars.ContextVar(
+    "orion_task_run_context", default=None)
+_tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "orion_tags", default=frozenset())
 
 
 @dataclasses.dataclass(eq=False)
@@ -31,7 +35,7 @@ class FlowRunContext:
     task_runner: typing.Any
     parameters: dict
     result_storage: typing.Any
-    persist_result: typing.Optional[bool]
+    persist_result: bool | None
     result_serializer: str
     parent: typing.Optional["FlowRunContext"] = None
     futures: list = dataclasses.field(default_factory=list)
@@ -40,17 +44,17 @@ class FlowRunContext:
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
-    def flow_run_id(self):
+    def flow_run_id(self) -> str:
         return self.flow_run["id"]
 
-    def next_dynamic_key(self, task_key):
+    def next_dynamic_key(self, task_key: str) -> str:
         """The next ``dynamic_key`` for ``task_key`` in this run: "0", "1", ... (per key)."""
         with self._lock:
             n = self._dynamic_keys.get(task_key, 0)
             self._dynamic_keys[task_key] = n + 1
         return str(n)
 
-    def record_result(self, value, task_run_id):
+    def record_result(self, value: typing.Any, task_run_id: str) -> None:
         """Remember that ``value`` is the result of task run ``task_run_id``, so passing it to
         another task records that upstream dependency. Values are tracked by identity (and
         kept alive for the flow run, so identities are not reused)."""
@@ -58,12 +62,12 @@ class FlowRunContext:
             with self._lock:
                 self._origins[id(value)] = (value, task_run_id)
 
-    def result_origin(self, value):
+    def result_origin(self, value: typing.Any) -> str | None:
         """The id of the task run that returned ``value`` in this flow run, or None."""
         origin = self._origins.get(id(value))
         return origin[1] if origin is not None and origin[0] is value else None
 
-    def reset_for_retry(self):
+    def reset_for_retry(self) -> None:
         """Start a new attempt of the flow run: task runs are numbered from 0 again (so the
         server hands back the runs of the previous attempt) and no future is pending."""
         with self._lock:
@@ -80,26 +84,26 @@ class TaskRunContext:
     """
 
     task: typing.Any
-    task_run: typing.Optional[dict]
+    task_run: dict | None
     flow_run_context: FlowRunContext
     parameters: dict
 
     @property
-    def flow_run_id(self):
+    def flow_run_id(self) -> str:
         return self.flow_run_context.flow_run_id
 
 
-def get_flow_run_context():
+def get_flow_run_context() -> FlowRunContext | None:
     """The current :class:`FlowRunContext`, or None outside flow runs."""
     return _flow_run_context.get()
 
 
-def get_task_run_context():
+def get_task_run_context() -> TaskRunContext | None:
     """The current :class:`TaskRunContext`, or None outside task runs."""
     return _task_run_context.get()
 
 
-def get_run_context():
+def get_run_context() -> FlowRunContext | TaskRunContext:
     """The innermost run context: the task run's inside a task, else the flow run's.
 
     Raises RuntimeError outside any run.
@@ -111,7 +115,7 @@ def get_run_context():
 
 
 @contextlib.contextmanager
-def flow_run_scope(context):
+def flow_run_scope(context: FlowRunContext) -> Iterator[FlowRunContext]:
     """Make ``context`` the current flow run (and no task run) inside the block."""
     flow_token = _flow_run_context.set(context)
     task_token = _task_run_context.set(None)
@@ -123,7 +127,7 @@ def flow_run_scope(context):
 
 
 @contextlib.contextmanager
-def task_run_scope(context):
+def task_run_scope(context: TaskRunContext) -> Iterator[TaskRunContext]:
     """Make ``context`` the current task run inside the block."""
     token = _task_run_context.set(context)
     try:
@@ -132,13 +136,13 @@ def task_run_scope(context):
         _task_run_context.reset(token)
 
 
-def current_tags():
+def current_tags() -> frozenset[str]:
     """The tags added by enclosing :func:`tags` blocks (a frozenset)."""
     return _tags.get()
 
 
 @contextlib.contextmanager
-def tags(*new_tags):
+def tags(*new_tags: str) -> Iterator[frozenset[str]]:
     """Add ``new_tags`` to every flow run and task run created inside the block.
 
     Blocks nest (tags accumulate) and yield the full set in effect::

@@ -9,12 +9,21 @@ JSON schema of the pydantic model runs are validated with, shaped as Prefect 2's
 models and dataclasses under ``$defs``). Code goes to an fsspec URL (:func:`upload_code`) or
 through a saved storage block (:func:`upload_through_block`).
 """
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 from client.agent.run import FlowLoadError, load_flow
-from client.sdk.validation import parameter_schema
 
-def load_entrypoint(entrypoint):
+# Re-exported: the schema a deployment is created with.
+from client.sdk.validation import parameter_schema as parameter_schema
+
+if TYPE_CHECKING:
+    from client.api.client import OrionClient
+    from client.sdk.flows import Flow
+
+def load_entrypoint(entrypoint: str) -> tuple[Flow, str, str]:
     """``(flow, folder, relative_entrypoint)`` for ``path/to/file.py:flow_function``: the
     @flow object, the folder holding the file and the entrypoint relative to it. Raises
     FlowLoadError saying what is wrong."""
@@ -30,7 +39,7 @@ def load_entrypoint(entrypoint):
     return load_flow(folder, relative), folder, relative
 
 
-def upload_code(folder, entrypoint, storage, whole_folder=True):
+def upload_code(folder: str, entrypoint: str, storage: str, whole_folder: bool = True) -> int:
     """Copy the flow's code to ``storage`` (an fsspec URL or a local path): the whole
     ``folder`` (caches and virtual environments left out), or with ``whole_folder=False`` only
     the entrypoint's file. Returns the number of files written."""
@@ -51,7 +60,8 @@ def upload_code(folder, entrypoint, storage, whole_folder=True):
     return len(files)
 
 
-def upload_through_block(reference, folder, client):
+def upload_through_block(reference: str, folder: str,
+                         client: OrionClient | None) -> tuple[str | None, str | None, int]:
     """Upload ``folder`` through the saved storage block ``reference``
     (``slug/name[/sub/folder]``); returns ``(block document id, folder in the block or None,
     files written)``. ValueError saying what is wrong (no such block, not a storage block)."""
@@ -73,7 +83,7 @@ def upload_through_block(reference, folder, client):
     return block._block_document_id, sub_path or None, count
 
 
-def infrastructure_document_id(reference, client):
+def infrastructure_document_id(reference: str, client: OrionClient | None) -> str | None:
     """The document id of the saved infrastructure block ``reference`` (``slug/name``);
     ValueError if there is none or it is not an infrastructure block."""
     from client.blocks.core import Block, BlockLoadError

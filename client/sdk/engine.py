@@ -34,6 +34,8 @@ a task with a ``cache_key_fn`` (a later run reads it back on a cache hit), or a 
 with retries (a retried flow run reuses the results of its task runs that completed).
 A flow or task with ``persist_result=False`` never writes its results.
 """
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import datetime
@@ -44,8 +46,13 @@ import signal
 import threading
 import time
 import traceback
+import uuid
 import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
+from client.api.objects import APIObject, OrchestrationResult
 from client.api.states import Completed, Crashed, Failed, Pending, Running, State
 from client.sdk import results
 from client.sdk.context import (
@@ -59,7 +66,12 @@ from client.sdk.context import (
 from client.sdk.futures import OrionFuture, Outcome
 from client.sdk.logs import flush_logs, run_logger, setup_logging
 
-_UTC = datetime.timezone.utc
+if TYPE_CHECKING:
+    from client.api.client import OrionClient
+    from client.sdk.flows import Flow
+    from client.sdk.tasks import Task
+
+_UTC = datetime.UTC
 _engine_log = logging.getLogger("orion.engine")
 
 
@@ -75,18 +87,18 @@ class FlowRunCrashed(BaseException):
     """SIGTERM, turned into an exception so the flow run can report Crashed before exiting."""
 
 
-def _now():
+def _now() -> datetime.datetime:
     return datetime.datetime.now(_UTC)
 
 
-def describe_state(st):
+def describe_state(st: State | None) -> str:
     """``Completed()`` / ``Failed('ValueError: boom')``, for log lines."""
     if st is None:
         return "None"
     return f"{st.name}({st.message!r})" if st.message else f"{st.name}()"
 
 
-def exception_state(exc, what, crashed=False):
+def exception_state(exc: BaseException, what: str, crashed: bool = False) -> State:
     """A Failed (or Crashed) state describing ``exc``: its message and traceback."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     make = Crashed if crashed else Failed
@@ -98,7 +110,7 @@ def exception_state(exc, what, crashed=False):
     })
 
 
-def jsonable(value):
+def jsonable(value: Any) -> Any:
     """``value`` made JSON-compatible for the API (what JSON cannot hold becomes its repr)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -118,18 +130,20 @@ def jsonable(value):
 # --- the API client the SDK uses -----------------------------------------------------------
 
 _client_lock = threading.Lock()
-_shared_client = None
-_client_override = contextvars.ContextVar("orion_sdk_client", default=None)
+_shared_client: OrionClient | None = None
+_client_override: contextvars.ContextVar[OrionClient | None] = contextvars.ContextVar(
+    "orion_sdk_client", default=None)
 
 
 class _FlowIds:
     """Flow ids by name, per client (a flow is upserted once per client, not per run)."""
 
-    def __init__(self):
-        self._ids = weakref.WeakKeyDictionary()
+    def __init__(self) -> None:
+        self._ids: weakref.WeakKeyDictionary[OrionClient, dict[str, uuid.UUID]] = (
+            weakref.WeakKeyDictionary())
         self._lock = threading.Lock()
 
-    def get(self, orion, name):
+    def get(self, orion: OrionClient, name: str) -> uuid.UUID:
         with self._lock:
             flow_id = self._ids.get(orion, {}).get(name)
         if flow_id is None:
@@ -142,7 +156,7 @@ class _FlowIds:
 _flow_ids = _FlowIds()
 
 
-def get_sdk_client():
+def get_sdk_client() -> OrionClient:
     """The OrionClient flows and tasks use: the one set by :func:`using_client`, else one
     shared client per process, made on first use from the ``ORION_*`` settings (remade if
     ``ORION_API_URL`` or ``ORION_API_KEY`` changed since)."""
@@ -158,12 +172,12 @@ def get_sdk_client():
         current = _shared_client
         if current is None or (current.settings.api_url, current.settings.api_key) != (
                 settings.api_url, settings.api_key):
-            _shared_client = OrionClient(settings=settings)
-        return _shared_client
+            current = _shared_client = OrionClient(settings=settings)
+        return current
 
 
 @contextlib.contextmanager
-def using_client(orion):
+def using_client(orion: OrionClient) -> Iterator[OrionClient]:
     """Run the flows called inside the block through ``orion`` (an OrionClient), e.g. one
     talking to a given app in-process."""
     token = _client_override.set(orion)
@@ -175,16 +189,17 @@ def using_client(orion):
 
 # --- call with a timeout ----------------------------------------------------------------------
 
-def call_with_timeout(fn, args, kwargs, timeout, what):
+def call_with_timeout(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
+                      timeout: float | None, what: str) -> Any:
     """``fn(*args, **kwargs)``; with a ``timeout``, run it in a thread (in a copy of this
     context) and raise TimeoutError if it has not returned after ``timeout`` seconds. The
     abandoned call keeps running in its daemon thread until it returns (Python threads cannot
     be killed); task runs it tries to start after that are refused by the server."""
     if not timeout:
         return fn(*args, **kwargs)
-    outcome = {}
+    outcome: dict[str, Any] = {}
 
-    def target():
+    def target() -> None:
         try:
             outcome["value"] = fn(*args, **kwargs)
         except BaseException as exc:
@@ -210,25 +225,25 @@ class Heartbeats:
     intervals) it logs an error at every beat, since the server may then mark the runs
     Crashed; shorter outages are warnings."""
 
-    def __init__(self, interval):
+    def __init__(self, interval: float) -> None:
         self.interval = interval
         self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS")
                                  or 3 * interval)
-        self._runs = {}
+        self._runs: dict[str, OrionClient] = {}
         self._lock = threading.Lock()
         self._last_ok = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="orion-heartbeat", daemon=True)
         self._thread.start()
 
-    def add(self, flow_run_id, orion):
+    def add(self, flow_run_id: str, orion: OrionClient) -> None:
         with self._lock:
             self._runs[flow_run_id] = orion
 
-    def discard(self, flow_run_id):
+    def discard(self, flow_run_id: str) -> None:
         with self._lock:
             self._runs.pop(flow_run_id, None)
 
-    def beat(self):
+    def beat(self) -> None:
         """Send one heartbeat for every registered run (what the thread does each interval)."""
         with self._lock:
             runs = list(self._runs.items())
@@ -246,16 +261,16 @@ class Heartbeats:
                 "the server may mark these flow runs Crashed): %s", silent, self.crash_after,
                 exc)
 
-    def _loop(self):
+    def _loop(self) -> None:
         while True:
             time.sleep(self.interval)
             self.beat()
 
 
-_heartbeats = None
+_heartbeats: Heartbeats | None = None
 
 
-def _heartbeat_registry(orion):
+def _heartbeat_registry(orion: OrionClient) -> Heartbeats:
     global _heartbeats
     with _client_lock:
         if _heartbeats is None:
@@ -270,22 +285,22 @@ class _SigtermTrap:
     the run reports Crashed; on exit the previous handler is restored and, if SIGTERM came, the
     signal is sent again so the process ends as it would have."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.active = threading.current_thread() is threading.main_thread()
         self.received = False
-        self._previous = None
+        self._previous: Any = None
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.received:
             self.received = True
             raise FlowRunCrashed("the flow run process received SIGTERM")
 
-    def __enter__(self):
+    def __enter__(self) -> _SigtermTrap:
         if self.active:
             self._previous = signal.signal(signal.SIGTERM, self._handle)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         if self.active:
             signal.signal(signal.SIGTERM, self._previous if self._previous is not None
                           else signal.SIG_DFL)
@@ -296,13 +311,14 @@ class _SigtermTrap:
 
 # --- orchestration ------------------------------------------------------------------------
 
-def _sleep_until(when):
+def _sleep_until(when: datetime.datetime | None) -> None:
     delay = (when - _now()).total_seconds() if when else 0
     if delay > 0:
         time.sleep(delay)
 
 
-def orchestrate(propose, proposed):
+def orchestrate(propose: Callable[[State], OrchestrationResult],
+                proposed: State) -> OrchestrationResult:
     """Propose ``proposed`` through ``propose(state) -> OrchestrationResult`` until the answer
     is not WAIT (sleeping the delay each time); return that answer."""
     while True:
@@ -312,7 +328,7 @@ def orchestrate(propose, proposed):
         time.sleep(max(answer.details.get("delay_seconds") or 0, 0))
 
 
-def _reason(answer):
+def _reason(answer: OrchestrationResult) -> str:
     return answer.details.get("reason") or answer.status.value
 
 
@@ -323,11 +339,11 @@ class _Inputs:
     (``task_inputs``): upstream task runs (futures, or values a task run of this flow run
     returned), flow parameters (the same object) and constants (their type name)."""
 
-    def __init__(self, flow_context):
+    def __init__(self, flow_context: FlowRunContext) -> None:
         self.flow_context = flow_context
-        self.failed_upstream = []
+        self.failed_upstream: list[OrionFuture] = []
 
-    def _value(self, value, refs):
+    def _value(self, value: Any, refs: list[dict[str, Any]]) -> Any:
         if isinstance(value, OrionFuture):
             result = value.result(raise_on_failure=False)
             if value.task_run is not None:
@@ -353,11 +369,14 @@ class _Inputs:
         refs.append({"input_type": "constant", "type": type(value).__name__})
         return value
 
-    def resolve(self, parameters, wait_for):
+    def resolve(
+            self, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
+    ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
         """The parameters with futures replaced by their results, and the ``task_inputs``."""
-        task_inputs, resolved = {}, {}
+        task_inputs: dict[str, list[dict[str, Any]]] = {}
+        resolved: dict[str, Any] = {}
         for name, value in parameters.items():
-            refs = []
+            refs: list[dict[str, Any]] = []
             resolved[name] = self._value(value, refs)
             task_inputs[name] = refs
         if wait_for:
@@ -368,7 +387,7 @@ class _Inputs:
         return resolved, task_inputs
 
 
-def _resolve_futures(value):
+def _resolve_futures(value: Any) -> Any:
     """A flow's return value with futures (also in a list, tuple or dict) replaced by their
     results."""
     if isinstance(value, OrionFuture):
@@ -382,7 +401,7 @@ def _resolve_futures(value):
 
 # --- task runs ------------------------------------------------------------------------------
 
-def _task_should_persist(task, flow_context):
+def _task_should_persist(task: Task, flow_context: FlowRunContext) -> bool:
     setting = task.persist_result
     if setting is None:
         setting = flow_context.persist_result
@@ -391,7 +410,7 @@ def _task_should_persist(task, flow_context):
     return task.cache_key_fn is not None or bool(flow_context.flow.retries)
 
 
-def _result_from_state(st, what):
+def _result_from_state(st: State, what: str) -> Any:
     """The result a COMPLETED state refers to, read back from results storage."""
     if results.is_reference(st.data):
         return results.load_result(st.data)
@@ -402,7 +421,8 @@ def _result_from_state(st, what):
                      f"reference: {st.data!r:.200}")
 
 
-def run_task(task, parameters, wait_for, flow_context, future=None):
+def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
+             flow_context: FlowRunContext, future: OrionFuture | None = None) -> Outcome:
     """Run one task run of ``task`` (``parameters`` bound to its signature) in
     ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
     soon as it exists.
@@ -437,7 +457,7 @@ def run_task(task, parameters, wait_for, flow_context, future=None):
     logger = run_logger(orion, flow_context.flow_run, task_run)
     context = TaskRunContext(task, task_run, flow_context, resolved)
 
-    def propose(proposed):
+    def propose(proposed: State) -> OrchestrationResult:
         return orion.set_task_run_state(task_run["id"], proposed)
 
     try:
@@ -484,7 +504,8 @@ def run_task(task, parameters, wait_for, flow_context, future=None):
         raise
 
 
-def _running_proposal(task, flow_context, parameters):
+def _running_proposal(task: Task, flow_context: FlowRunContext,
+                      parameters: dict[str, Any]) -> State:
     cache_key = cache_expiration = None
     if task.cache_key_fn is not None:
         context = TaskRunContext(task, None, flow_context, parameters)
@@ -495,7 +516,8 @@ def _running_proposal(task, flow_context, parameters):
                    refresh_cache=True if task.refresh_cache else None)
 
 
-def _adopt_start_answer(answer, task_run, name):
+def _adopt_start_answer(answer: OrchestrationResult, task_run: APIObject,
+                        name: str) -> Outcome | None:
     """None when the task run may run now; else the Outcome it ends with."""
     st = answer.state
     if answer.status == "ACCEPT":
@@ -510,7 +532,8 @@ def _adopt_start_answer(answer, task_run, name):
     return Outcome(st or current, exception=error)
 
 
-def _report_crash(propose, exc, what):
+def _report_crash(propose: Callable[[State], OrchestrationResult], exc: BaseException,
+                  what: str) -> None:
     """Report the run Crashed (best effort: the process is going down anyway)."""
     try:
         propose(exception_state(exc, what, crashed=True))
@@ -520,7 +543,7 @@ def _report_crash(propose, exc, what):
 
 # --- flow runs ------------------------------------------------------------------------------
 
-def run_flow(flow, parameters, return_state=False):
+def run_flow(flow: Flow, parameters: dict[str, Any], return_state: bool = False) -> Any:
     """Run ``flow`` with ``parameters`` (bound to its signature) as a flow run, a subflow when
     called inside a flow run; return its result (its final State with ``return_state``)."""
     orion = get_sdk_client()
@@ -535,7 +558,7 @@ def run_flow(flow, parameters, return_state=False):
             flush_logs()
 
 
-def _flow_run_name(flow, parameters):
+def _flow_run_name(flow: Flow, parameters: dict[str, Any]) -> str | None:
     name = flow.flow_run_name
     if name is None:
         return None
@@ -544,7 +567,7 @@ def _flow_run_name(flow, parameters):
     return name.format(**parameters)
 
 
-def run_flow_run(flow, flow_run, return_state=True):
+def run_flow_run(flow: Flow, flow_run: APIObject, return_state: bool = True) -> Any:
     """Run ``flow`` in ``flow_run``, a flow run that already exists (an agent's process runs a
     deployment's run this way), with the run's own parameters; return its final State (its
     result with ``return_state=False``). The run's orchestration then goes as for a run
@@ -560,7 +583,7 @@ def run_flow_run(flow, flow_run, return_state=True):
             flush_logs()
 
 
-def _validated(flow, parameters):
+def _validated(flow: Flow, parameters: dict[str, Any]) -> tuple[dict[str, Any], Exception | None]:
     """``(parameters, None)`` validated against the flow's signature, or ``(parameters,
     error)``."""
     from client.sdk.validation import ParameterTypeError, validate_parameters
@@ -573,7 +596,8 @@ def _validated(flow, parameters):
     return parameters, None
 
 
-def _run_flow(flow, parameters, orion, parent, return_state):
+def _run_flow(flow: Flow, parameters: dict[str, Any], orion: OrionClient,
+              parent: FlowRunContext | None, return_state: bool) -> Any:
     parameters, validation_error = _validated(flow, parameters)
     parent_task_run = None
     if parent is not None:
@@ -590,12 +614,14 @@ def _run_flow(flow, parameters, orion, parent, return_state):
                              parent_task_run, return_state, created=True)
 
 
-def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
-                      parent_task_run, return_state, created=False):
+def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any],
+                      validation_error: Exception | None, orion: OrionClient,
+                      parent: FlowRunContext | None, parent_task_run: APIObject | None,
+                      return_state: bool, created: bool = False) -> Any:
     """Orchestrate and run ``flow`` in the existing ``flow_run``."""
     logger = run_logger(orion, flow_run)
 
-    def propose(proposed):
+    def propose(proposed: State) -> OrchestrationResult:
         return orion.set_flow_run_state(flow_run["id"], proposed)
 
     if validation_error is not None:
@@ -633,7 +659,8 @@ def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, paren
     return value
 
 
-def _create_parent_task_run(flow, parameters, parent, orion):
+def _create_parent_task_run(flow: Flow, parameters: dict[str, Any], parent: FlowRunContext,
+                            orion: OrionClient) -> APIObject:
     """The task run that stands for a subflow run in its parent flow run (its inputs are the
     subflow's parameters)."""
     dynamic_key = parent.next_dynamic_key(flow.task_key)
@@ -644,7 +671,10 @@ def _create_parent_task_run(flow, parameters, parent, orion):
                                  task_inputs=task_inputs)
 
 
-def _flow_attempts(flow, context, propose, logger):
+def _flow_attempts(
+        flow: Flow, context: FlowRunContext, propose: Callable[[State], OrchestrationResult],
+        logger: logging.LoggerAdapter[logging.Logger],
+) -> tuple[State | None, Any, BaseException | None]:
     """Propose Running, run the flow function, propose the final state; again while the
     server answers a failure with AwaitingRetry. Returns (final state, value, error)."""
     name = context.flow_run["name"]
@@ -652,8 +682,8 @@ def _flow_attempts(flow, context, propose, logger):
         answer = orchestrate(propose, Running())
         if answer.status == "ABORT":
             raise RunAborted(f"Flow run {name!r} was not started: {_reason(answer)}")
-        if answer.status == "REJECT" and not answer.state.is_running():
-            st = answer.state
+        st = answer.state
+        if answer.status == "REJECT" and (st is None or not st.is_running()):
             return st, None, RunAborted(f"Flow run {name!r} was not started: it is "
                                         f"{describe_state(st)}")
         value, failure = _flow_body(flow, context)
@@ -676,7 +706,8 @@ def _flow_attempts(flow, context, propose, logger):
         return final, None, exc
 
 
-def _flow_body(flow, context):
+def _flow_body(flow: Flow,
+               context: FlowRunContext) -> tuple[Any, tuple[State, BaseException] | None]:
     """Run the flow function in its context with a fresh task runner session; return (value,
     None), or (None, (Failed state, exception))."""
     runner = flow.task_runner.start()
@@ -699,9 +730,9 @@ def _flow_body(flow, context):
         unfinished = [f for f in context.futures
                       if f.get_state() is None or not f.get_state().is_completed()]
         if unfinished:
-            exc = unfinished[0].result(raise_on_failure=False)
-            failed = exception_state(exc, "Flow run")
+            error = unfinished[0].result(raise_on_failure=False)
+            failed = exception_state(error, "Flow run")
             failed.message = (f"{len(unfinished)} of {len(context.futures)} submitted task "
                               f"runs did not complete; the first: {failed.message}")
-            return None, (failed, exc)
+            return None, (failed, error)
     return value, None

@@ -6,10 +6,17 @@ failed run raises the function's exception; with ``return_state=True`` the call 
 final :class:`client.api.states.State` instead. A flow called inside a flow run is a subflow: a
 child flow run, represented in the parent run by a task run.
 """
+from __future__ import annotations
+
 import functools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from client.sdk.callables import bind_arguments, call_with_parameters
 from client.sdk.futures import SequentialTaskRunner
+
+if TYPE_CHECKING:
+    from client.sdk.results import ResultStorage
 
 __all__ = ["Flow", "flow"]
 
@@ -17,10 +24,13 @@ __all__ = ["Flow", "flow"]
 class Flow:
     """A flow; see :func:`flow` for the options."""
 
-    def __init__(self, fn, name=None, version=None, flow_run_name=None, retries=0,
-                 retry_delay_seconds=0, task_runner=None, description=None,
-                 timeout_seconds=None, validate_parameters=True, persist_result=None,
-                 result_storage=None, result_serializer=None):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, version: str | None = None,
+                 flow_run_name: str | Callable[[], str] | None = None, retries: int = 0,
+                 retry_delay_seconds: float = 0, task_runner: Any = None,
+                 description: str | None = None, timeout_seconds: float | None = None,
+                 validate_parameters: bool = True, persist_result: bool | None = None,
+                 result_storage: str | ResultStorage | None = None,
+                 result_serializer: str | None = None) -> None:
         if not callable(fn):
             raise TypeError("@flow needs a function")
         if retries < 0:
@@ -44,11 +54,12 @@ class Flow:
         self.task_key = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Flow({self.name!r})"
 
-    def with_options(self, **options):
+    def with_options(self, **options: Any) -> Flow:
         """A copy of this flow with some options changed (same arguments as :func:`flow`)."""
+        settings: dict[str, Any]
         settings = dict(name=self.name, version=self.version,
                         flow_run_name=self.flow_run_name, retries=self.retries,
                         retry_delay_seconds=self.retry_delay_seconds,
@@ -61,21 +72,24 @@ class Flow:
         settings.update(options)
         return Flow(self.fn, **settings)
 
-    def call(self, parameters):
+    def call(self, parameters: Mapping[str, Any]) -> Any:
         """Call the function with bound ``parameters`` (what a flow run executes)."""
         return call_with_parameters(self.fn, parameters)
 
-    def __call__(self, *args, return_state=False, **kwargs):
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         """Run the flow as a flow run; return its result (or its final state)."""
         from client.sdk.engine import run_flow
 
         return run_flow(self, bind_arguments(self.fn, args, kwargs), return_state)
 
 
-def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
-         retry_delay_seconds=0, task_runner=None, description=None, timeout_seconds=None,
-         validate_parameters=True, persist_result=None, result_storage=None,
-         result_serializer=None):
+def flow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         version: str | None = None, flow_run_name: str | Callable[[], str] | None = None,
+         retries: int = 0, retry_delay_seconds: float = 0, task_runner: Any = None,
+         description: str | None = None, timeout_seconds: float | None = None,
+         validate_parameters: bool = True, persist_result: bool | None = None,
+         result_storage: str | ResultStorage | None = None,
+         result_serializer: str | None = None) -> Flow | Callable[[Callable[..., Any]], Flow]:
     """Make a function a flow; use as ``@flow`` or ``@flow(...)``.
 
     - ``name`` (default: the function's name, "_" as "-"), ``version``, ``description``;
@@ -90,6 +104,7 @@ def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
     - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.sdk.results`;
       tasks inherit them unless they set their own.
     """
+    options: dict[str, Any]
     options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
                    retry_delay_seconds=retry_delay_seconds, task_runner=task_runner,
                    description=description, timeout_seconds=timeout_seconds,

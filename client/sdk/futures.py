@@ -10,6 +10,8 @@ import concurrent.futures
 import contextvars
 import dataclasses
 import typing
+from collections.abc import Callable
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -19,7 +21,7 @@ class Outcome:
 
     state: typing.Any
     value: typing.Any = None
-    exception: typing.Optional[BaseException] = None
+    exception: BaseException | None = None
 
 
 class OrionFuture:
@@ -29,16 +31,17 @@ class OrionFuture:
     not be created).
     """
 
-    def __init__(self, task, future):
+    def __init__(self, task: Any, future: concurrent.futures.Future[Outcome] | None) -> None:
         self.task = task
         self.task_run = None
-        self._future = future
+        # A Future[Outcome]; None only until Task.submit sets it.
+        self._future: Any = future
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         status = "done" if self._future.done() else "pending"
         return f"OrionFuture({self.task.name!r}, {status})"
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> Any:
         """Wait for the run to finish; return its final state, or None if ``timeout`` seconds
         passed first."""
         try:
@@ -46,7 +49,7 @@ class OrionFuture:
         except concurrent.futures.TimeoutError:
             return None
 
-    def result(self, timeout=None, raise_on_failure=True):
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """Wait for the run and return its result. If it did not complete, raise its exception
         (or return it, with ``raise_on_failure=False``). TimeoutError after ``timeout`` s."""
         outcome = self._future.result(timeout)
@@ -56,17 +59,17 @@ class OrionFuture:
             return outcome.exception
         return outcome.value
 
-    def get_state(self):
+    def get_state(self) -> Any:
         """The final state if the run has finished, else None (no waiting)."""
         return self._future.result().state if self._future.done() else None
 
-    def done(self):
+    def done(self) -> bool:
         """Whether the run has finished."""
         return self._future.done()
 
 
-def _run_now(fn):
-    future = concurrent.futures.Future()
+def _run_now(fn: Callable[[], Outcome]) -> concurrent.futures.Future[Outcome]:
+    future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
     try:
         future.set_result(fn())
     except BaseException as exc:
@@ -79,15 +82,15 @@ def _run_now(fn):
 class SequentialTaskRunner:
     """Runs each submitted task run at once, in the calling thread (the default)."""
 
-    def start(self):
+    def start(self) -> "SequentialTaskRunner":
         """A session for one flow run (this runner keeps no state, so itself)."""
         return self
 
-    def submit(self, fn):
+    def submit(self, fn: Callable[[], Outcome]) -> concurrent.futures.Future[Outcome]:
         """Run ``fn`` now; return a done ``concurrent.futures.Future`` of its return value."""
         return _run_now(fn)
 
-    def shutdown(self, wait=True):
+    def shutdown(self, wait: bool = True) -> None:
         """Nothing to wait for: every submission already ran."""
 
 
@@ -96,27 +99,28 @@ class ThreadPoolTaskRunner:
     ``concurrent.futures.ThreadPoolExecutor``'s). Each runs in a copy of its submitter's
     context, so it sees the flow run, the tags and the logger of the code that submitted it."""
 
-    def __init__(self, max_workers=None):
+    def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers = max_workers
-        self._executor = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
-    def start(self):
+    def start(self) -> "ThreadPoolTaskRunner":
         """A new session with its own thread pool, for one flow run."""
         session = ThreadPoolTaskRunner(self.max_workers)
         session._executor = concurrent.futures.ThreadPoolExecutor(
             self.max_workers, thread_name_prefix="orion-task")
         return session
 
-    def submit(self, fn):
+    def submit(self, fn: Callable[[], Outcome]) -> concurrent.futures.Future[Outcome]:
         """Schedule ``fn`` on the pool; return its ``concurrent.futures.Future``."""
         if self._executor is None:
             raise RuntimeError("ThreadPoolTaskRunner.submit() outside a started session")
         return self._executor.submit(contextvars.copy_context().run, fn)
 
-    def shutdown(self, wait=True):
+    def shutdown(self, wait: bool = True) -> None:
         """Wait for every submitted run to finish, then stop the threads. With ``wait=False``
         (the flow run was interrupted), drop the runs not started yet and do not wait."""
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+        if self._executor is not None:
+            self._executor.shutdown(wait=wait, cancel_futures=not wait)
 
 
 ConcurrentTaskRunner = ThreadPoolTaskRunner

@@ -19,6 +19,8 @@ Timestamps shipped for one process are strictly increasing (a record created in 
 microsecond as the previous one is stamped one microsecond later), so sorting by timestamp
 gives the order the lines were logged in.
 """
+from __future__ import annotations
+
 import atexit
 import collections
 import datetime
@@ -28,19 +30,29 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from client.sdk.context import get_flow_run_context, get_run_context, get_task_run_context
+from client.sdk.context import (
+    TaskRunContext,
+    get_run_context,
+)
 
-_UTC = datetime.timezone.utc
+if TYPE_CHECKING:
+    from client.api.client import OrionClient
+
+_UTC = datetime.UTC
 _RECORD_OVERHEAD_BYTES = 200
+# How a batch of records is sent: the ``create_logs`` of a run's client.
+Send = Callable[[list[dict[str, Any]]], Any]
 
 
-def _env_number(name, default):
+def _env_number(name: str, default: float) -> Any:
     value = os.environ.get(name)
     return type(default)(value) if value else default
 
 
-def truncate_message(message, limit):
+def truncate_message(message: str, limit: int) -> str:
     """``message`` cut to ``limit`` characters, ending with a note of how much was cut."""
     if len(message) <= limit:
         return message
@@ -54,13 +66,13 @@ class LogShipper:
     ``create_logs`` of the client of its flow run), which raises when a batch was not stored.
     """
 
-    def __init__(self, batch_size=500, batch_bytes=2_000_000, interval=1.0,
-                 exit_timeout=30.0):
+    def __init__(self, batch_size: int = 500, batch_bytes: int = 2_000_000, interval: float = 1.0,
+                 exit_timeout: float = 30.0) -> None:
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.interval = interval
         self.exit_timeout = exit_timeout
-        self._pending = collections.deque()
+        self._pending: collections.deque[tuple[Send, dict[str, Any]]] = collections.deque()
         self._cond = threading.Condition()
         self._queued = 0
         self._sent = 0
@@ -70,7 +82,7 @@ class LogShipper:
                                         daemon=True)
         self._thread.start()
 
-    def put(self, record, send):
+    def put(self, record: dict[str, Any], send: Send) -> None:
         """Queue one record, to be sent with ``send``."""
         with self._cond:
             self._pending.append((send, record))
@@ -78,7 +90,7 @@ class LogShipper:
             if len(self._pending) in (1, self.batch_size):
                 self._cond.notify_all()
 
-    def flush(self, timeout=None):
+    def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record queued before this call was sent; False if ``timeout``
         seconds passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -93,7 +105,7 @@ class LogShipper:
                 self._cond.wait(remaining)
             return True
 
-    def close(self):
+    def close(self) -> None:
         """Flush (for at most ``exit_timeout`` seconds) and stop the thread; report on stderr
         how many records could not be sent."""
         flushed = self.flush(self.exit_timeout)
@@ -105,9 +117,12 @@ class LogShipper:
             print(f"orion: {unsent} log records could not be sent to the API before exit",
                   file=sys.stderr)
 
-    def _take_batch(self):
+    def _take_batch(
+            self,
+    ) -> tuple[Send | None, list[dict[str, Any]]]:
         """The oldest records that share one ``send``, within the size bounds."""
-        batch, size = [], 0
+        batch: list[dict[str, Any]] = []
+        size = 0
         send = self._pending[0][0] if self._pending else None
         while self._pending and len(batch) < self.batch_size and self._pending[0][0] == send:
             cost = len(self._pending[0][1]["message"]) + _RECORD_OVERHEAD_BYTES
@@ -117,7 +132,7 @@ class LogShipper:
             size += cost
         return send, batch
 
-    def _wait_for_batch(self):
+    def _wait_for_batch(self) -> bool:
         """Under the lock: wait until a batch is due (full, a flush asked for, or the oldest
         waiting record has waited ``interval`` seconds). False when closing."""
         first_seen = None
@@ -139,14 +154,14 @@ class LogShipper:
             self._cond.wait(remaining)
         return False
 
-    def _loop(self):
+    def _loop(self) -> None:
         failures = 0
         while True:
             with self._cond:
                 if not self._wait_for_batch():
                     return
                 send, batch = self._take_batch()
-            if not batch:
+            if send is None or not batch:
                 continue
             try:
                 send(batch)
@@ -168,14 +183,14 @@ class OrionLogHandler(logging.Handler):
     """Turns records of run loggers (those carrying ``flow_run_id``) into API log records and
     queues them on the process's shipper; other records are ignored."""
 
-    def __init__(self, shipper, max_message_chars=100_000):
+    def __init__(self, shipper: LogShipper, max_message_chars: int = 100_000) -> None:
         super().__init__()
         self.shipper = shipper
         self.max_message_chars = max_message_chars
         self._last_micros = 0
         self._stamp_lock = threading.Lock()
 
-    def _timestamp(self, created):
+    def _timestamp(self, created: float) -> str:
         micros = int(created * 1_000_000)
         with self._stamp_lock:
             if micros <= self._last_micros:
@@ -183,9 +198,10 @@ class OrionLogHandler(logging.Handler):
             self._last_micros = micros
         return datetime.datetime.fromtimestamp(micros / 1_000_000, _UTC).isoformat()
 
-    def emit(self, record):
+    def emit(self, record: logging.LogRecord) -> None:
         flow_run_id = getattr(record, "flow_run_id", None)
         send = getattr(record, "orion_send", None)
+        task_run_id = getattr(record, "task_run_id", None)
         if flow_run_id is None or send is None:
             return
         try:
@@ -199,8 +215,7 @@ class OrionLogHandler(logging.Handler):
                 "message": truncate_message(message, self.max_message_chars),
                 "timestamp": self._timestamp(record.created),
                 "flow_run_id": str(flow_run_id),
-                "task_run_id": str(record.task_run_id) if getattr(
-                    record, "task_run_id", None) else None,
+                "task_run_id": str(task_run_id) if task_run_id else None,
             }, send)
         except Exception:
             self.handleError(record)
@@ -209,11 +224,11 @@ class OrionLogHandler(logging.Handler):
 class RunFormatter(logging.Formatter):
     """Console lines: ``12:00:01.234 | INFO    | Task run 'add-0' - message``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s%(message)s",
                          datefmt="%H:%M:%S")
 
-    def format(self, record):
+    def format(self, record: logging.LogRecord) -> str:
         task_name = getattr(record, "task_run_name", None)
         flow_name = getattr(record, "flow_run_name", None)
         if task_name:
@@ -229,7 +244,7 @@ _setup_lock = threading.Lock()
 _shipper = None
 
 
-def setup_logging():
+def setup_logging() -> LogShipper:
     """Configure the ``orion`` logger once per process: console output (unless the logger
     already has handlers) and shipping to the API. Returns the shipper."""
     global _shipper
@@ -255,7 +270,7 @@ def setup_logging():
         return _shipper
 
 
-def flush_logs(timeout=None):
+def flush_logs(timeout: float | None = None) -> bool:
     """Wait until every run log record so far was sent, for at most ``timeout`` seconds
     (default: ``ORION_LOGS_EXIT_TIMEOUT_SECONDS``); False if some were not. A no-op before
     any flow ran."""
@@ -264,7 +279,8 @@ def flush_logs(timeout=None):
     return _shipper.flush(_shipper.exit_timeout if timeout is None else timeout)
 
 
-def run_logger(orion, flow_run, task_run=None):
+def run_logger(orion: OrionClient, flow_run: Mapping[str, Any],
+               task_run: Mapping[str, Any] | None = None) -> logging.LoggerAdapter[logging.Logger]:
     """The logger of a flow run (a dict with ``id`` and ``name``) or of one of its task runs;
     its records are shipped through ``orion`` (an OrionClient)."""
     extra = {"flow_run_id": flow_run["id"], "flow_run_name": flow_run.get("name"),
@@ -275,15 +291,16 @@ def run_logger(orion, flow_run, task_run=None):
     return logging.LoggerAdapter(logging.getLogger("orion.task_runs"), extra)
 
 
-def get_run_logger():
+def get_run_logger() -> logging.LoggerAdapter[logging.Logger]:
     """The logger of the current task run, else of the current flow run.
 
     Its records go to the console and to the API's logs for that run. Raises RuntimeError
     outside a flow or task run.
     """
-    get_run_context()  # RuntimeError outside runs
-    flow_context = get_flow_run_context()
-    task_context = get_task_run_context()
-    if task_context is not None and task_context.task_run is not None:
-        return run_logger(flow_context.client, flow_context.flow_run, task_context.task_run)
-    return run_logger(flow_context.client, flow_context.flow_run)
+    context = get_run_context()  # RuntimeError outside runs
+    if isinstance(context, TaskRunContext):
+        flow_context = context.flow_run_context
+        if context.task_run is not None:
+            return run_logger(flow_context.client, flow_context.flow_run, context.task_run)
+        context = flow_context
+    return run_logger(context.client, context.flow_run)

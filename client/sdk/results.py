@@ -30,6 +30,10 @@ import pickle
 import re
 import threading
 import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from client.blocks.core import Block
 
 REFERENCE_TYPE = "reference"
 
@@ -44,11 +48,11 @@ class PickleSerializer:
     name = "pickle"
 
     @staticmethod
-    def dumps(value):
+    def dumps(value: Any) -> bytes:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
     @staticmethod
-    def loads(data):
+    def loads(data: bytes) -> Any:
         return pickle.loads(data)
 
 
@@ -58,18 +62,18 @@ class JSONSerializer:
     name = "json"
 
     @staticmethod
-    def dumps(value):
+    def dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
     @staticmethod
-    def loads(data):
+    def loads(data: bytes | str) -> Any:
         return json.loads(data)
 
 
 SERIALIZERS = {s.name: s for s in (PickleSerializer, JSONSerializer)}
 
 
-def get_serializer(name):
+def get_serializer(name: str) -> type[PickleSerializer] | type[JSONSerializer]:
     """The serializer called ``name`` ("pickle" or "json"); ResultError for any other."""
     try:
         return SERIALIZERS[name]
@@ -78,7 +82,7 @@ def get_serializer(name):
             f"Unknown result serializer {name!r}; use one of {sorted(SERIALIZERS)}") from None
 
 
-def default_storage_url():
+def default_storage_url() -> str:
     """``ORION_RESULTS_STORAGE``, else ``$ORION_HOME/storage`` (read now, not at import)."""
     url = os.environ.get("ORION_RESULTS_STORAGE")
     if url:
@@ -94,19 +98,19 @@ class ResultStorage:
     created on the first write. Instances are cheap and safe to share between threads.
     """
 
-    def __init__(self, url):
+    def __init__(self, url: str) -> None:
         if "://" not in url:
             url = os.path.abspath(os.path.expanduser(url))
         self.url = url.rstrip("/") or "/"
         self._fs = None
-        self._root = None
+        self._root = ""  # set with _fs
         self._lock = threading.Lock()
         self._folder_made = False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ResultStorage({self.url!r})"
 
-    def _filesystem(self):
+    def _filesystem(self) -> Any:
         if self._fs is None:
             with self._lock:
                 if self._fs is None:
@@ -115,11 +119,11 @@ class ResultStorage:
                     self._fs, self._root = url_to_fs(self.url)
         return self._fs
 
-    def _path(self, key):
+    def _path(self, key: str) -> str:
         self._filesystem()
         return f"{self._root.rstrip('/')}/{key}"
 
-    def write(self, key, data):
+    def write(self, key: str, data: bytes) -> None:
         """Write the bytes ``data`` as the file ``key``."""
         fs = self._filesystem()
         if not self._folder_made:
@@ -127,7 +131,7 @@ class ResultStorage:
             self._folder_made = True
         fs.pipe_file(self._path(key), data)
 
-    def read(self, key):
+    def read(self, key: str) -> bytes:
         """The bytes of the file ``key``; ResultError naming the file if it is missing."""
         fs = self._filesystem()
         try:
@@ -139,32 +143,36 @@ class ResultStorage:
 class BlockResultStorage:
     """Results written through a saved file system block (``read_path``/``write_path``)."""
 
-    def __init__(self, block):
-        self.block = block
-        self.block_document_id = block._block_document_id
+    def __init__(self, block: Block) -> None:
+        self.block: Any = block  # a saved block with read_path and write_path
+        self.block_document_id: str | None = block._block_document_id
         self.url = f"block document {self.block_document_id}"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"BlockResultStorage({self.block!r})"
 
-    def write(self, key, data):
+    def write(self, key: str, data: bytes) -> None:
         self.block.write_path(key, data)
 
-    def read(self, key):
+    def read(self, key: str) -> bytes:
         try:
             return self.block.read_path(key)
         except FileNotFoundError:
             raise ResultError(f"Result {key!r} is missing from storage {self.url}") from None
 
 
-_storages = {}
+# What get_storage gives: a storage URL's, or a file system block's.
+Storage = ResultStorage | BlockResultStorage
+# Keyed by URL, or by ("block", document id or "slug/name").
+_storages: dict[str | tuple[str, str | None], Storage] = {}
 _storages_lock = threading.Lock()
 _anonymous_save_lock = threading.Lock()
 # "block-type-slug/name" (a block to load), told apart from relative paths by the slug.
 _BLOCK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*/[^/]+$")
 
 
-def _block_storage(block=None, name=None, document_id=None):
+def _block_storage(block: Block | None = None, name: str | None = None,
+                   document_id: str | None = None) -> Storage:
     from client.blocks.core import Block, BlockLoadError
 
     if block is not None and block._block_document_id is not None:
@@ -180,6 +188,8 @@ def _block_storage(block=None, name=None, document_id=None):
             block = Block.load_by_id(document_id)
     except BlockLoadError as error:
         raise ResultError(f"Result storage: {error}") from None
+    if block is None:
+        raise TypeError("_block_storage needs a block, a block name or a document id")
     if not (hasattr(block, "read_path") and hasattr(block, "write_path")):
         raise ResultError(f"Result storage must be a file system block (with read_path and "
                           f"write_path), not {type(block).__name__}")
@@ -194,7 +204,7 @@ def _block_storage(block=None, name=None, document_id=None):
     return storage
 
 
-def _names_block(value):
+def _names_block(value: str) -> bool:
     if not _BLOCK_NAME.match(value):
         return False
     from client.blocks.core import block_class_for_slug
@@ -202,7 +212,7 @@ def _names_block(value):
     return block_class_for_slug(value.partition("/")[0]) is not None
 
 
-def get_storage(url=None):
+def get_storage(url: str | os.PathLike[str] | Storage | Block | None = None) -> Storage:
     """The (shared) storage for ``url``, or for the default storage URL when None.
 
     A :class:`ResultStorage` passed in is returned as it is; a file system block or a
@@ -224,7 +234,8 @@ def get_storage(url=None):
     return storage
 
 
-def persist_result(value, storage, serializer="pickle"):
+def persist_result(value: Any, storage: str | os.PathLike[str] | Storage | Block | None,
+                   serializer: str = "pickle") -> dict[str, Any]:
     """Serialise ``value`` into ``storage`` (a ResultStorage or URL); return its reference."""
     storage = get_storage(storage)
     codec = get_serializer(serializer)
@@ -243,12 +254,12 @@ def persist_result(value, storage, serializer="pickle"):
             "key": key}
 
 
-def is_reference(data):
+def is_reference(data: Any) -> bool:
     """Whether a state's ``data`` is a result reference written by :func:`persist_result`."""
     return isinstance(data, dict) and data.get("type") == REFERENCE_TYPE and "key" in data
 
 
-def load_result(reference):
+def load_result(reference: Any) -> Any:
     """The value a reference points at, read back from its storage."""
     if not is_reference(reference):
         raise ResultError(f"Not a result reference: {reference!r}")

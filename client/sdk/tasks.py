@@ -7,12 +7,24 @@ Arguments may be futures (their results are passed, and the dependency is record
 ``wait_for=[...]`` adds dependencies without passing data. Outside a flow run (or inside
 another task run) a task is a plain function call.
 """
+from __future__ import annotations
+
 import datetime
 import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from client.sdk.callables import bind_arguments, call_with_parameters, split_parameters
-from client.sdk.context import get_flow_run_context, get_task_run_context
+from client.sdk.context import (
+    FlowRunContext,
+    TaskRunContext,
+    get_flow_run_context,
+    get_task_run_context,
+)
 from client.sdk.futures import OrionFuture
+
+if TYPE_CHECKING:
+    from client.sdk.results import ResultStorage
 
 __all__ = ["Task", "task", "unmapped"]
 
@@ -20,17 +32,23 @@ __all__ = ["Task", "task", "unmapped"]
 class unmapped:
     """Wraps an argument of ``task.map`` that is passed whole to every run, not iterated."""
 
-    def __init__(self, value):
+    def __init__(self, value: Any) -> None:
         self.value = value
 
 
 class Task:
     """A task; see :func:`task` for the options."""
 
-    def __init__(self, fn, name=None, description=None, tags=None, version=None,
-                 cache_key_fn=None, cache_expiration=None, refresh_cache=False, retries=0,
-                 retry_delay_seconds=0, retry_jitter_factor=None, timeout_seconds=None,
-                 persist_result=None, result_storage=None, result_serializer=None):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 description: str | None = None, tags: Iterable[str] | None = None,
+                 version: str | None = None,
+                 cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
+                 cache_expiration: datetime.timedelta | None = None, refresh_cache: bool = False,
+                 retries: int = 0, retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
+                 retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
+                 persist_result: bool | None = None,
+                 result_storage: str | ResultStorage | None = None,
+                 result_serializer: str | None = None) -> None:
         if not callable(fn):
             raise TypeError("@task needs a function")
         if cache_expiration is not None and not isinstance(cache_expiration,
@@ -58,11 +76,12 @@ class Task:
         self.result_serializer = result_serializer
         functools.update_wrapper(self, fn)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Task({self.name!r})"
 
-    def with_options(self, **options):
+    def with_options(self, **options: Any) -> Task:
         """A copy of this task with some options changed (same arguments as :func:`task`)."""
+        settings: dict[str, Any]
         settings = dict(name=self.name, description=self.description, tags=self.tags,
                         version=self.version, cache_key_fn=self.cache_key_fn,
                         cache_expiration=self.cache_expiration,
@@ -76,17 +95,17 @@ class Task:
         settings.update(options)
         return Task(self.fn, **settings)
 
-    def call(self, parameters):
+    def call(self, parameters: Mapping[str, Any]) -> Any:
         """Call the function with bound ``parameters`` (what a task run executes)."""
         return call_with_parameters(self.fn, parameters)
 
-    def _flow_context(self):
+    def _flow_context(self) -> FlowRunContext | None:
         """The flow run to run in, or None to make the call a plain function call."""
         if get_task_run_context() is not None:
             return None
         return get_flow_run_context()
 
-    def __call__(self, *args, wait_for=None, **kwargs):
+    def __call__(self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any) -> Any:
         """Run as a task run of the current flow run and return its result (raise its
         exception); a plain call outside flow runs."""
         from client.sdk.engine import run_task
@@ -99,7 +118,8 @@ class Task:
             raise outcome.exception
         return outcome.value
 
-    def submit(self, *args, wait_for=None, **kwargs):
+    def submit(self, *args: Any, wait_for: Iterable[Any] | None = None,
+               **kwargs: Any) -> OrionFuture:
         """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
         from client.sdk.engine import run_task
 
@@ -115,7 +135,8 @@ class Task:
             context.futures.append(future)
         return future
 
-    def map(self, *args, wait_for=None, **kwargs):
+    def map(self, *args: Any, wait_for: Iterable[Any] | None = None,
+            **kwargs: Any) -> list[OrionFuture]:
         """Submit one task run per element of the iterable arguments (all the same length;
         futures are resolved first, ``unmapped(x)`` and non-iterables are passed whole to
         every run); return the list of futures."""
@@ -141,7 +162,7 @@ class Task:
         return futures
 
 
-def _iterable(value):
+def _iterable(value: Any) -> bool:
     try:
         iter(value)
     except TypeError:
@@ -149,10 +170,15 @@ def _iterable(value):
     return True
 
 
-def task(fn=None, *, name=None, description=None, tags=None, version=None, cache_key_fn=None,
-         cache_expiration=None, refresh_cache=False, retries=0, retry_delay_seconds=0,
-         retry_jitter_factor=None, timeout_seconds=None, persist_result=None,
-         result_storage=None, result_serializer=None):
+def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         description: str | None = None, tags: Iterable[str] | None = None,
+         version: str | None = None,
+         cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
+         cache_expiration: datetime.timedelta | None = None, refresh_cache: bool = False,
+         retries: int = 0, retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
+         retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
+         persist_result: bool | None = None, result_storage: str | ResultStorage | None = None,
+         result_serializer: str | None = None) -> Task | Callable[[Callable[..., Any]], Task]:
     """Make a function a task; use as ``@task`` or ``@task(...)``.
 
     - ``name`` (default: the function's name; task runs are named ``<name>-<n>``),
@@ -166,6 +192,7 @@ def task(fn=None, *, name=None, description=None, tags=None, version=None, cache
       ``"slug/name"`` of a saved one, or ResultStorage),
       ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply.
     """
+    options: dict[str, Any]
     options = dict(name=name, description=description, tags=tags, version=version,
                    cache_key_fn=cache_key_fn, cache_expiration=cache_expiration,
                    refresh_cache=refresh_cache, retries=retries,

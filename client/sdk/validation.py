@@ -14,12 +14,20 @@ The same model writes the deployment's ``parameter_openapi_schema``
 (:func:`client.sdk.deployments.parameter_schema`), so what a deployment describes is what a run
 accepts. pydantic is imported on first use.
 """
+from __future__ import annotations
+
 import functools
 import inspect
 import typing
 import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from client.sdk.callables import split_parameters
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
 
 __all__ = ["ParameterTypeError", "validate_parameters", "parameters_model"]
 
@@ -28,7 +36,7 @@ class ParameterTypeError(TypeError):
     """A flow was called with parameters that do not fit its signature or type hints."""
 
 
-def _type_name(hint):
+def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "None"
     if isinstance(hint, type) and not typing.get_args(hint):
@@ -36,7 +44,7 @@ def _type_name(hint):
     return repr(hint).replace("typing.", "")
 
 
-def _hints(fn):
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn, include_extras=True)
     except Exception:  # unresolvable forward references: the parameters are not checked
@@ -44,14 +52,15 @@ def _hints(fn):
 
 
 @functools.lru_cache(maxsize=512)
-def parameters_model(fn):
+def parameters_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], dict[str, str]]:
     """``(model, fields)``: a pydantic model of ``fn``'s named parameters (``*args`` and
     ``**kwargs`` left out) and the ``{parameter name: field name}`` it uses. Fields are
     aliased by the parameter's name, titled with it and carry its ``position``."""
     from pydantic import ConfigDict, Field, create_model
 
     hints = _hints(fn)
-    fields, names = {}, {}
+    fields: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for position, (name, param) in enumerate(inspect.signature(fn).parameters.items()):
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
@@ -69,7 +78,7 @@ _TYPE_ERRORS = ("_type", "_parsing", "_instance_of", "_from_float", "_from_datet
                 "_class_of", "union_tag_invalid")
 
 
-def _describe(error, hint):
+def _describe(error: ErrorDetails, hint: Any) -> tuple[str, str | None]:
     """``(what went wrong, pydantic's detail or None)`` for a pydantic error, in our words
     when it is about the parameter itself."""
     if error["loc"][1:]:
@@ -84,7 +93,8 @@ def _describe(error, hint):
     return f"expected {_type_name(hint)}, got {got}", error["msg"]
 
 
-def validate_parameters(fn, parameters, flow_name):
+def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
+                        flow_name: str) -> dict[str, Any]:
     """Bind ``parameters`` (a name → value mapping) to ``fn``'s signature and validate each
     value against its type hint; return the bound parameters, coerced, defaults included.
 
@@ -122,7 +132,7 @@ def validate_parameters(fn, parameters, flow_name):
         checked = model.model_validate(to_check)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        name = error["loc"][0]
+        name = str(error["loc"][0])  # the parameter: the model validates a dict by alias
         hint = model.model_fields[fields[name]].annotation if name in fields else typing.Any
         problem, detail = _describe(error, hint)
         raise ParameterTypeError(
@@ -133,7 +143,7 @@ def validate_parameters(fn, parameters, flow_name):
     return result
 
 
-def parameter_schema(fn):
+def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
     """The ``parameter_openapi_schema`` of ``fn``: the JSON schema of
     :func:`parameters_model` (``{"title": "Parameters", "type": "object", "properties":
     {...}, "required": [...]}``, models and dataclasses under ``$defs``). A parameter whose
@@ -151,33 +161,39 @@ def parameter_schema(fn):
             return _schema_field_by_field(model)
 
 
-def _schema_field_by_field(model):
+def _schema_field_by_field(model: type[BaseModel]) -> dict[str, Any]:
     from pydantic import ConfigDict, TypeAdapter
     from pydantic.errors import PydanticInvalidForJsonSchema
 
     config = ConfigDict(arbitrary_types_allowed=True)
-    properties, required, definitions = {}, [], {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    definitions: dict[str, Any] = {}
     for field in model.model_fields.values():
-        hint = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata \
+        # parameters_model gives every field an alias and a json_schema_extra dict.
+        alias = typing.cast(str, field.alias)
+        extra = typing.cast(dict[str, Any], field.json_schema_extra)
+        hint: Any = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata \
             else field.annotation
         try:
             schema = TypeAdapter(hint, config=config).json_schema()
         except PydanticInvalidForJsonSchema:
             schema = {}
         definitions.update(schema.pop("$defs", {}))
-        prop = {"title": field.title, **schema, **field.json_schema_extra}
+        prop = {"title": field.title, **schema, **extra}
         if field.is_required():
-            required.append(field.alias)
+            required.append(alias)
         else:
             try:
                 prop["default"] = TypeAdapter(typing.Any).dump_python(
                     field.default, mode="json")
             except Exception:  # a default with no JSON form is left out
                 pass
-        properties[field.alias] = prop
-    schema = {"title": "Parameters", "type": "object", "properties": properties}
+        properties[alias] = prop
+    result: dict[str, Any] = {"title": "Parameters", "type": "object",
+                              "properties": properties}
     if required:
-        schema["required"] = required
+        result["required"] = required
     if definitions:
-        schema["$defs"] = definitions
-    return schema
+        result["$defs"] = definitions
+    return result

@@ -45,7 +45,7 @@ def test_bad_entrypoints_are_load_errors(code, entrypoint, message):
 
 def test_a_module_that_fails_to_import_is_a_load_error(code):
     (code / "bad.py").write_text("raise RuntimeError('boom')\n")
-    with pytest.raises(FlowLoadError, match="Importing 'bad.py' failed: RuntimeError: boom"):
+    with pytest.raises(FlowLoadError, match=r"Importing 'bad\.py' failed: RuntimeError: boom"):
         load_flow(str(code), "bad.py:x")
 
 

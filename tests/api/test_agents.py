@@ -28,7 +28,7 @@ def read(client, agent_id):
 def test_a_poll_with_an_agent_id_records_the_agent(client):
     queue = make_queue(client, "etl")
     agent_id = uuid.uuid4()
-    before = datetime.datetime.now(datetime.timezone.utc)
+    before = datetime.datetime.now(datetime.UTC)
     assert poll(client, queue, agent_id).status_code == 200
     agent = read(client, agent_id)
     assert agent["name"] == f"agent-{agent_id}"

@@ -4,8 +4,8 @@ import pytest
 BAD_BODIES = [
     None, "", "null", "[]", "{}", "42", '"text"', "{not json", '{"a": {"b": {"c": [1, {}]}}}',
     '{"limit": 1e309}', '{"limit": 99999999999999999999999}', '{"name": "\\u0000"}',
-    '{"flow_id": "00000000-0000-0000-0000-000000000000", "state": {"type": "RUNNING", '
-    '"state_details": {"scheduled_time": "0000-00-00"}}}',
+    ('{"flow_id": "00000000-0000-0000-0000-000000000000", "state": {"type": "RUNNING", '
+     '"state_details": {"scheduled_time": "0000-00-00"}}}'),
     '{"sort": null, "offset": -0.5}', '[{"level": "x"}]',
 ]
 BAD_IDS = ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "%00", "' OR 1=1 --"]

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import assert_422
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
 
 

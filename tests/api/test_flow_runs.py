@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import assert_422
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def iso(dt):
@@ -76,7 +76,8 @@ def test_create_is_idempotent_on_flow_and_key(client, flow):
     assert again.get_json()["id"] == first.get_json()["id"]
     assert again.get_json()["name"] == first.get_json()["name"]
     other_flow = client.post("/api/flows/", json={"name": "other"}).get_json()
-    third = client.post("/api/flow_runs/", json={"flow_id": other_flow["id"], "idempotency_key": "k"})
+    third = client.post("/api/flow_runs/",
+                        json={"flow_id": other_flow["id"], "idempotency_key": "k"})
     assert third.status_code == 201
 
 

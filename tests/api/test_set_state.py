@@ -41,7 +41,8 @@ def test_lifecycle_results_and_status_codes(client, flow):
 
 def test_wait_until_scheduled_time(client, flow):
     run = client.post("/api/flow_runs/", json={"flow_id": flow["id"], "state": {
-        "type": "SCHEDULED", "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}}}).get_json()
+        "type": "SCHEDULED", "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}},
+    }).get_json()
     code, body = propose(client, run, "RUNNING")
     assert (code, body["status"], body["state"]) == (200, "WAIT", None)
     assert body["details"]["type"] == "wait_details" and body["details"]["delay_seconds"] > 0
@@ -97,7 +98,7 @@ def test_two_agents_racing_for_pending_get_one_accept_one_abort(app, client, flo
         barrier = threading.Barrier(2)
         statuses = []
 
-        def agent():
+        def agent(run=run, barrier=barrier, statuses=statuses):
             barrier.wait()
             body = app.test_client().post(f"/api/flow_runs/{run['id']}/set_state", json={
                 "state": {"type": "PENDING"}}).get_json()

@@ -53,7 +53,8 @@ def test_logs_reject_bad_records_and_oversized_batches(client, flow_run):
     assert_422(client.post("/api/logs/", json={"not": "a list"}), "body")
     assert_422(client.post("/api/logs/", json=[log(flow_run)] * 1001), "body")
     assert client.post("/api/logs/", json=[log(flow_run)] * 1000).status_code == 201
-    assert_422(client.post("/api/logs/filter", json={"logs": {"level": {"gt_": 1}}}), "body", "logs")
+    body = {"logs": {"level": {"gt_": 1}}}
+    assert_422(client.post("/api/logs/filter", json=body), "body", "logs")
 
 
 def test_log_records_with_client_ids_are_stored_once(client, flow_run):

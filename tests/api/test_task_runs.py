@@ -77,11 +77,13 @@ def test_read_patch_delete(client, flow_run):
 
 def test_filter_and_count(client, flow_run):
     for i in range(3):
-        make_task_run(client, flow_run, dynamic_key=str(i), name=f"t{i}", tags=["even"] if i % 2 == 0 else [])
+        make_task_run(client, flow_run, dynamic_key=str(i), name=f"t{i}",
+                      tags=["even"] if i % 2 == 0 else [])
     runs = client.post("/api/task_runs/filter", json={"sort": "NAME_ASC"}).get_json()
     assert [r["name"] for r in runs] == ["t0", "t1", "t2"]
     body = {"task_runs": {"tags": {"all_": ["even"]}}}
     assert client.post("/api/task_runs/count", json=body).get_json() == 2
     body = {"flow_runs": {"id": {"any_": [flow_run["id"]]}}, "limit": 1}
     assert len(client.post("/api/task_runs/filter", json=body).get_json()) == 1
-    assert_422(client.post("/api/task_runs/filter", json={"sort": "START_TIME_DESC"}), "body", "sort")
+    body = {"sort": "START_TIME_DESC"}
+    assert_422(client.post("/api/task_runs/filter", json=body), "body", "sort")

@@ -7,7 +7,7 @@ import pytest
 from app.models import FlowRunState
 from tests.conftest import assert_422
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def iso(delta_seconds):

@@ -124,8 +124,8 @@ def test_custom_run_with_a_parameter_appears(page, api):
     who = page.locator(".field", has=page.get_by_label(re.compile("^Who")))
     expect(who.locator(".field-error")).to_contain_text("Required")
     expect(page.get_by_label(re.compile("^Times"))).to_have_value("4")
-    assert page.problems == ["console: Failed to load resource: the server responded with a "
-                             "status of 422 (UNPROCESSABLE ENTITY)"]
+    assert page.problems == [("console: Failed to load resource: the server responded with a "
+                              "status of 422 (UNPROCESSABLE ENTITY)")]
     page.problems.clear()
     assert started_here(api, made) == []
 

@@ -115,7 +115,8 @@ def test_redoc_renders_operations(visit):
 
     # Operation sections are "tag/<tag>/operation/<operationId>", or ".../paths/<path>/<method>"
     # when the operation has no operationId.
-    operations = redoc.page.locator("[data-section-id*='/operation/'], [data-section-id*='/paths/']")
+    operations = redoc.page.locator(
+        "[data-section-id*='/operation/'], [data-section-id*='/paths/']")
     operations.first.wait_for()
     assert operations.count() >= 1
     assert "Orion" in redoc.page.locator("h1").first.inner_text()

@@ -28,7 +28,7 @@ from client.api.states import (
 )
 from tests.client.conftest import make_task
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_create_task_run_and_set_state(orion, running_flow_run, flow_id):
     first, _ = orion.create_task_run_and_set_state(make_task("c"), running_flow_run.id, 0,
                                                    cached)
     orion.set_task_run_state(first.id, Completed(data=7, cache_key="key"))
-    second, result = orion.create_task_run_and_set_state(
+    _, result = orion.create_task_run_and_set_state(
         make_task("c"), running_flow_run.id, 1, Running(cache_key="key"))
     assert result.status is SetStateStatus.REJECT and result.state.name == "Cached"
     assert result.state.is_completed() and result.state.data == 7
@@ -303,8 +303,8 @@ def test_concurrency_limits(orion, running_flow_run):
     assert orion.read_concurrency_limit_by_tag("db").id == str(limit_id)
     orion.create_concurrency_limit("a/b", 3)
     assert orion.read_concurrency_limit_by_tag("a/b").concurrency_limit == 3
-    assert [l.tag for l in orion.read_concurrency_limits()] == ["a/b", "db"]
-    assert [l.tag for l in orion.read_concurrency_limits(limit=1, offset=1)] == ["db"]
+    assert [c.tag for c in orion.read_concurrency_limits()] == ["a/b", "db"]
+    assert [c.tag for c in orion.read_concurrency_limits(limit=1, offset=1)] == ["db"]
     task = orion.create_task_run(make_task(), running_flow_run.id, 0)
     reset = orion.reset_concurrency_limit_by_tag("db", slot_override=[task.id])
     assert reset.active_slots == [task.id]
@@ -326,9 +326,9 @@ def test_errors_carry_the_server_message(orion, flow_id):
     assert str(invalid.value).startswith("Invalid request received.")
     assert "body.sort:" in str(invalid.value)
     assert invalid.value.detail[0]["loc"] == ["body", "sort"]
-    with pytest.raises(ValidationError, match="body.concurrency_limit"):
+    with pytest.raises(ValidationError, match=r"body\.concurrency_limit"):
         orion.create_concurrency_limit("db", -1)
-    with pytest.raises(ValidationError, match="path.id"):
+    with pytest.raises(ValidationError, match=r"path\.id"):
         orion.read_flow("not-a-uuid")
     with pytest.raises(ObjectNotFound, match="Flow"):
         orion.create_flow_run(uuid.uuid4())

@@ -8,7 +8,7 @@ import pytest
 from client.api.encoding import dumps
 from client.api.states import Scheduled
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def test_bodies_write_times_ids_sets_and_states_in_the_api_form():

@@ -1,12 +1,12 @@
 """The full orchestration matrix, compared with the committed table matrix_expectations.csv.
 
 For each policy (flow runs, task runs) × current state (none, one of the 9 state types, or
-PAUSED with an expired pause timeout) × proposal (each of the 9 types with its default name, plus SCHEDULED named AwaitingRetry,
-the one name the rules treat specially) × force off/on, a fresh run is put in the current
-state and the proposal goes through the real service (``set_flow_run_state`` /
-``set_task_run_state``) on the real database. Each row records the status, the state the
-caller gets back (type and name, empty for none) and whether a state row was written
-(counted in the database, and checked against the result's ``written`` flag).
+PAUSED with an expired pause timeout) × proposal (each of the 9 types with its default name,
+plus SCHEDULED named AwaitingRetry, the one name the rules treat specially) × force off/on,
+a fresh run is put in the current state and the proposal goes through the real service
+(``set_flow_run_state`` / ``set_task_run_state``) on the real database. Each row records the
+status, the state the caller gets back (type and name, empty for none) and whether a state row
+was written (counted in the database, and checked against the result's ``written`` flag).
 
 The set-up of every case (also in the table's header):
 
@@ -183,7 +183,10 @@ def test_every_transition_matches_the_expectations_table(client):
         write_table(actual)
         return
     expected = read_table()
-    key = lambda row: (row["policy"], row["from"], row["proposed"], row["force"])
+
+    def key(row):
+        return (row["policy"], row["from"], row["proposed"], row["force"])
+
     assert [key(row) for row in expected] == [key(row) for row in actual], (
         "the table's cases differ from the test's: regenerate it")
     mismatches = [

@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from app.schemas import filters as schemas
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 PAGED_BODIES = [
     (schemas.FlowFilterBody, "NAME_ASC"),
@@ -36,7 +36,7 @@ def test_paged_body_defaults(schema_class, sort):
 
 @pytest.mark.parametrize("schema_class, sort", PAGED_BODIES)
 def test_nulls_are_absent_keys(schema_class, sort):
-    nulls = {name: None for name in schema_class().fields}
+    nulls = dict.fromkeys(schema_class().fields)
     assert schema_class().load(nulls) == schema_class().load({})
 
 

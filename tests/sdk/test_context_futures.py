@@ -5,9 +5,20 @@ import time
 import pytest
 
 from client.sdk.context import (
-    FlowRunContext, current_tags, flow_run_scope, get_flow_run_context, get_run_context, tags)
+    FlowRunContext,
+    current_tags,
+    flow_run_scope,
+    get_flow_run_context,
+    get_run_context,
+    tags,
+)
 from client.sdk.futures import (
-    ConcurrentTaskRunner, OrionFuture, Outcome, SequentialTaskRunner, ThreadPoolTaskRunner)
+    ConcurrentTaskRunner,
+    OrionFuture,
+    Outcome,
+    SequentialTaskRunner,
+    ThreadPoolTaskRunner,
+)
 
 
 def _flow_context():

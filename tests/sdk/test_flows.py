@@ -10,8 +10,16 @@ import time
 import pytest
 
 from client import (
-    ParameterTypeError, ThreadPoolTaskRunner, UpstreamTaskError, flow, get_run_logger, tags,
-    task, task_input_hash, unmapped)
+    ParameterTypeError,
+    ThreadPoolTaskRunner,
+    UpstreamTaskError,
+    flow,
+    get_run_logger,
+    tags,
+    task,
+    task_input_hash,
+    unmapped,
+)
 from client.api.states import StateType
 from client.sdk.results import is_reference, load_result
 
@@ -204,7 +212,7 @@ def test_timeouts_fail_tasks_and_flows(orion):
     def slow_flow():
         release.wait(5)
 
-    with pytest.raises(TimeoutError, match="exceeded timeout of 0.2 seconds"):
+    with pytest.raises(TimeoutError, match=r"exceeded timeout of 0\.2 seconds"):
         with_slow_task()
     assert slow_flow(return_state=True).is_failed()
     release.set()
@@ -226,7 +234,7 @@ def test_subflow_is_a_child_run_with_a_parent_task_run(orion):
     parent_run = next(r for r in runs.values() if r.parent_task_run_id is None)
     children = [r for r in runs.values() if r.parent_task_run_id is not None]
     assert len(children) == 2 and all(r.state.is_completed() for r in children)
-    stand_ins = [t for t in _task_runs(orion, parent_run["id"])]
+    stand_ins = list(_task_runs(orion, parent_run["id"]))
     assert sorted(t["name"] for t in stand_ins) == ["child-0", "child-1"]
     assert {t["id"] for t in stand_ins} == {r.parent_task_run_id for r in children}
     for stand_in in stand_ins:
@@ -407,8 +415,8 @@ def test_an_interruption_reports_task_and_flow_crashed_then_goes_on(orion):
 
 def test_abort_stops_the_run(orion):
     from client import RunAborted
-    from client.sdk.context import get_run_context
     from client.api.states import Cancelled
+    from client.sdk.context import get_run_context
 
     ran = []
 

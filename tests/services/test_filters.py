@@ -16,7 +16,7 @@ from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
 from app.schemas import filters as schemas
 from app.services import filters
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 T0 = datetime.datetime(2030, 1, 1, tzinfo=UTC)
 MINUTE = datetime.timedelta(minutes=1)
 HOUR = datetime.timedelta(hours=1)

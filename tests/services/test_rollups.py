@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from app.db import database
-
 from app.models import FlowRun, FlowRunHourly, FlowRunHourlyStale, RollupRefresh, utcnow
 from app.services import bulk, rollups
 

@@ -22,7 +22,7 @@ from app.services.scheduler import (
     schedule_deployments,
 )
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 # Saturday 28 March 2026, 22:00 UTC: Europe/Berlin springs forward four hours later.
 NOW = datetime.datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
 SETTINGS = SchedulerSettings(deployment_batch_size=7, insert_batch_size=50)
@@ -248,8 +248,9 @@ def _assert_marked_once(overdue, future, retrying):
         assert run.expected_start_time == run.next_scheduled_start_time
     assert FlowRun.select().where(FlowRun.id.in_(future)
                                   & (FlowRun.state_name == "Scheduled")).count() == len(future)
-    assert FlowRun.select().where(FlowRun.id.in_(retrying)
-                                  & (FlowRun.state_name == "AwaitingRetry")).count() == len(retrying)
+    awaiting_retry = FlowRun.state_name == "AwaitingRetry"
+    retried = FlowRun.select().where(FlowRun.id.in_(retrying) & awaiting_retry)
+    assert retried.count() == len(retrying)
 
 
 def test_mark_late_runs_marks_only_overdue_scheduled_runs_once(late_candidates):
@@ -260,7 +261,7 @@ def test_mark_late_runs_marks_only_overdue_scheduled_runs_once(late_candidates):
 
 
 def test_mark_late_runs_respects_the_grace_period(late_candidates):
-    now, overdue, _, _ = late_candidates
+    now, _, _, _ = late_candidates
     # Runs 1..300 minutes overdue; with 30.5 minutes of grace, the 270 oldest are late.
     assert mark_late_runs(now, datetime.timedelta(minutes=30, seconds=30)) == 270
 

@@ -94,7 +94,7 @@ def test_whole_filter_action_runs_in_batches_until_done(client, monkeypatch, htm
     flow = make_flow(client)
     deployment = deployment_of(flow)
     failed = []
-    for index in range(5):
+    for _ in range(5):
         run = make_run(client, flow, deployment_id=deployment, tags=["nightly"])
         set_state(client, run, "FAILED")
         failed.append(run)

@@ -25,7 +25,7 @@ from app.services import flow_runs
 from orion_cli import orion_cli
 from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
 
 

@@ -9,8 +9,8 @@ from app.schemas.core import FlowRunSchema, dump_flow_run
 from app.schemas.deployments import (
     DeploymentCreateSchema,
     DeploymentFlowRunCreateSchema,
-    DeploymentSchema,
     DeploymentScheduleSchema,
+    DeploymentSchema,
     DeploymentUpdateSchema,
     ScheduleResultSchema,
     dump_deployment,

@@ -18,7 +18,8 @@ def create_logs(records):
     """Store a batch of log records (a JSON list)."""
     limit = current_app.config["API_LOGS_MAX_BATCH"]
     if len(records) > limit:
-        abort(422, messages={"json": [f"At most {limit} log records per call; got {len(records)}."]})
+        message = f"At most {limit} log records per call; got {len(records)}."
+        abort(422, messages={"json": [message]})
     logs.create_logs(records)
     return json_response(None, 201)
 

@@ -18,7 +18,7 @@ from app.schemas.core import (
     dump_task_run,
 )
 from app.schemas.filters import TaskRunCountBody, TaskRunFilterBody
-from app.services import task_runs, orchestration
+from app.services import orchestration, task_runs
 
 blp = Blueprint("task_runs", __name__, url_prefix="/api/task_runs", description="Task runs.")
 

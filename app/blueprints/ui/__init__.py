@@ -32,8 +32,8 @@ from markupsafe import Markup
 from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from app.exceptions import ObjectNotFound
 from app.clock import utcnow
+from app.exceptions import ObjectNotFound
 from app.schemas.core import estimated_run_time
 from app.states import STATE_TYPE_VALUES
 
@@ -182,7 +182,7 @@ def _duration(seconds):
     seconds = float(seconds)
     if seconds < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs}s"
     hours, minutes = divmod(minutes, 60)

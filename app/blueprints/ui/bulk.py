@@ -6,8 +6,7 @@ from urllib.parse import parse_qsl
 from flask import flash, make_response, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from app.blueprints.ui import BadParameter, bp, is_fragment_request, local_path, render
-from app.blueprints.ui import params
+from app.blueprints.ui import BadParameter, bp, is_fragment_request, local_path, params, render
 from app.blueprints.ui.run_filter import RUNS_PER_PAGE, runs_filter
 from app.clock import utcnow
 from app.services import bulk, dashboard

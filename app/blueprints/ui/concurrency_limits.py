@@ -2,8 +2,7 @@
 create or change, free every slot of, and delete a limit."""
 from flask import current_app, flash, redirect, request, url_for
 
-from app.blueprints.ui import BadParameter, bp, render
-from app.blueprints.ui import params
+from app.blueprints.ui import BadParameter, bp, params, render
 from app.services import concurrency_limits, dashboard
 
 LIMITS_PER_PAGE = 200

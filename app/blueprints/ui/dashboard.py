@@ -4,8 +4,7 @@ import datetime
 
 from flask import request
 
-from app.blueprints.ui import BadParameter, bp, render
-from app.blueprints.ui import params
+from app.blueprints.ui import BadParameter, bp, params, render
 from app.clock import utcnow
 from app.services import dashboard, rollups, work_queues
 

@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, flash, redirect, request, url_for
 
-from app.blueprints.ui import BadParameter, bp, local_path, page_url, render
-from app.blueprints.ui import params
+from app.blueprints.ui import BadParameter, bp, local_path, page_url, params, render
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
 from app.clock import utcnow

@@ -4,8 +4,7 @@ import datetime
 
 from flask import request, url_for
 
-from app.blueprints.ui import bp, page_url, render
-from app.blueprints.ui import params
+from app.blueprints.ui import bp, page_url, params, render
 from app.blueprints.ui.run_filter import MAX_PAGE, RUNS_PER_PAGE
 from app.clock import utcnow
 from app.services import dashboard, deployments, flow_runs, flows

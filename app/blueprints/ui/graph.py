@@ -91,7 +91,7 @@ def layout(task_runs, upstream_of):
         if index:
             order = {node.id: position for position, node in enumerate(members)}
 
-            def barycentre(node):
+            def barycentre(node, order=order):
                 rows = [by_id[u].row for u in node.upstream]
                 return (sum(rows) / len(rows) if rows else float("inf"), order[node.id])
             members.sort(key=barycentre)
@@ -107,9 +107,9 @@ def layout(task_runs, upstream_of):
             x1, y1 = source.x + NODE_WIDTH, source.y + NODE_HEIGHT / 2
             x2, y2 = node.x, node.y + NODE_HEIGHT / 2
             bend = max((x2 - x1) / 2, COLUMN_GAP / 2)
-            result.edges.append((
-                f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} "
-                f"{x2:.0f},{y2:.0f}", upstream_id, node.id))
+            path = (f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} "
+                    f"{x2:.0f},{y2:.0f}")
+            result.edges.append((path, upstream_id, node.id))
     if nodes:
         result.width = max(n.x for n in nodes) + NODE_WIDTH + MARGIN
         result.height = max(n.y for n in nodes) + NODE_HEIGHT + MARGIN

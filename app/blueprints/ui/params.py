@@ -8,7 +8,7 @@ import uuid
 from app.blueprints.ui import BadParameter
 from app.states import STATE_TYPE_VALUES
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def one_of(args, name, choices, default):

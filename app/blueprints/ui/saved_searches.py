@@ -5,8 +5,7 @@ from urllib.parse import parse_qsl
 from flask import flash, redirect, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from app.blueprints.ui import BadParameter, bp
-from app.blueprints.ui import params
+from app.blueprints.ui import BadParameter, bp, params
 from app.blueprints.ui.run_filter import runs_filter, saved_conditions, saved_search_url
 from app.services import saved_searches
 

@@ -12,8 +12,8 @@ from flask import flash, redirect, request, url_for
 from marshmallow import ValidationError
 
 from app.blueprints.ui import bp, local_path, render
-from app.exceptions import ObjectAlreadyExists
 from app.clock import utcnow
+from app.exceptions import ObjectAlreadyExists
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
 from app.services import dashboard, work_queues
 
