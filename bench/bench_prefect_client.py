@@ -185,8 +185,8 @@ def main():
     print("|---|---|---|")
     for name, values in timings.items():
         print(f"| {name} | {medians[name]:.2f} s | {', '.join(f'{v:.2f}' for v in values)} |")
-    print(f"\nOrion is {medians['Prefect 2.7.12'] / medians['Orion']:.1f}× faster "
-          "(budget: ≥ 3×)")
+    print(f"\nOrion is {medians['Prefect 2.7.12'] / medians['Orion']:.1f}× faster "  # noqa: RUF001
+          "(budget: ≥ 3×)")  # noqa: RUF001
 
 
 if __name__ == "__main__":

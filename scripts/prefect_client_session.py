@@ -1,4 +1,5 @@
-"""Drive a real Prefect 2.x client through the API calls it makes (run by capture_prefect_bodies.py).
+"""Drive a real Prefect 2.x client through the API calls it makes (run by
+capture_prefect_bodies.py).
 
 Runs inside a Prefect venv (2.7.12 or 2.20.x) with PREFECT_API_URL pointing at the recording
 proxy: a flow with tasks (retries, caching, a subflow, logs), then one call of each client method
@@ -14,21 +15,21 @@ from prefect import flow, get_run_logger, task
 
 VERSION = tuple(int(p) for p in prefect.__version__.split(".")[:2])
 if VERSION >= (2, 10):
+    from prefect.agent import PrefectAgent as Agent
     from prefect.client.orchestration import get_client
     from prefect.client.schemas import filters, sorting
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
     from prefect.states import Completed, Running, Scheduled
-    from prefect.agent import PrefectAgent as Agent
 else:
+    from prefect.agent import OrionAgent as Agent
     from prefect.client.orion import get_client
     from prefect.orion.schemas import filters, sorting
     from prefect.orion.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
     from prefect.states import Completed, Running, Scheduled
-    from prefect.agent import OrionAgent as Agent
 
 
 @task(retries=1, retry_delay_seconds=0)
-def flaky(state={"calls": 0}):
+def flaky(state={"calls": 0}):  # noqa: B006 (counts calls across the retry)
     state["calls"] += 1
     if state["calls"] == 1:
         raise ValueError("first call fails")
@@ -67,7 +68,7 @@ def every_filter():
 async def main(run_flow=True):
     if run_flow:
         parent()
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     f = every_filter()
     async with get_client() as client:
         flow_id = await client.create_flow_from_name("wire-capture-api")

@@ -11,7 +11,6 @@ import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from urllib.parse import urlsplit
 
 import pytest
 from peewee import DatabaseError, SqliteDatabase, Table

@@ -79,7 +79,7 @@ class BlockDocumentReference(BaseModel):
                     .where(cls.parent.in_(list(parent_ids))).tuples())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _links_sql(database_type):
     """SQL of :meth:`BlockDocumentReference.links_of` for one parent."""
     model = BlockDocumentReference
@@ -103,7 +103,7 @@ def documents_with_schemas():
             .join(BlockType, on=(BlockDocument.block_type == BlockType.id)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _document_sql(by, database_type):
     """SQL reading one document with schema and type, by "id" or by "name" (slug, name)."""
     if by == "id":

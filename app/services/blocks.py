@@ -399,7 +399,7 @@ def delete_block_schema(block_schema_id):
     """Delete a block schema and its documents; Forbidden for a protected type's schema,
     Conflict if a deployment uses one of its documents."""
     with database.atomic():
-        schema, block_type = read_block_schema(block_schema_id)
+        _schema, block_type = read_block_schema(block_schema_id)
         if block_type.is_protected:
             raise Forbidden("Block schemas of protected block types cannot be deleted "
                             f"({block_type.slug!r}).")

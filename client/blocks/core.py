@@ -36,7 +36,6 @@ import json
 import re
 import textwrap
 import typing
-import uuid
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretBytes, SecretStr, model_validator
 from pydantic.json_schema import GenerateJsonSchema
@@ -67,8 +66,8 @@ class BlockLoadError(Exception):
 
 def _import_builtin_blocks():
     """Import the blocks this package ships, so their slugs are known to ``load``."""
-    import client.blocks.filesystems  # noqa: F401
-    import client.blocks.system  # noqa: F401
+    import client.blocks.filesystems
+    import client.blocks.system
     import client.infrastructure.process  # noqa: F401
 
 
@@ -271,20 +270,20 @@ class Block(BaseModel, abc.ABC):
     model_config = ConfigDict(json_schema_extra=_block_schema_extra, extra="ignore",
                               validate_assignment=True)
 
-    _block_type_name: typing.ClassVar[typing.Optional[str]] = None
-    _block_type_slug: typing.ClassVar[typing.Optional[str]] = None
-    _description: typing.ClassVar[typing.Optional[str]] = None
-    _logo_url: typing.ClassVar[typing.Optional[str]] = None
-    _documentation_url: typing.ClassVar[typing.Optional[str]] = None
-    _code_example: typing.ClassVar[typing.Optional[str]] = None
-    _block_schema_capabilities: typing.ClassVar[typing.Optional[list]] = None
-    _block_schema_version: typing.ClassVar[typing.Optional[str]] = None
+    _block_type_name: typing.ClassVar[str | None] = None
+    _block_type_slug: typing.ClassVar[str | None] = None
+    _description: typing.ClassVar[str | None] = None
+    _logo_url: typing.ClassVar[str | None] = None
+    _documentation_url: typing.ClassVar[str | None] = None
+    _code_example: typing.ClassVar[str | None] = None
+    _block_schema_capabilities: typing.ClassVar[list[str] | None] = None
+    _block_schema_version: typing.ClassVar[str | None] = None
     # Ids the server gave this class's type and schema (set by register_type_and_schema).
-    _block_type_id: typing.ClassVar[typing.Optional[str]] = None
-    _block_schema_id: typing.ClassVar[typing.Optional[str]] = None
+    _block_type_id: typing.ClassVar[str | None] = None
+    _block_schema_id: typing.ClassVar[str | None] = None
 
-    _block_document_id: typing.Optional[str] = PrivateAttr(default=None)
-    _block_document_name: typing.Optional[str] = PrivateAttr(default=None)
+    _block_document_id: str | None = PrivateAttr(default=None)
+    _block_document_name: str | None = PrivateAttr(default=None)
     _is_anonymous: bool = PrivateAttr(default=False)
 
     @classmethod
@@ -495,7 +494,7 @@ class Block(BaseModel, abc.ABC):
                     f"Block document {document.get('name') or document.id!r} is of type "
                     f"{slug!r}, which no imported block class implements.")
             target = cls
-        data = {k: v for k, v in (document.get("data") or {}).items()}
+        data = dict(document.get("data") or {})
         try:
             block = target.model_validate(data)
         except ValueError as error:

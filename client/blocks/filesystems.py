@@ -55,7 +55,7 @@ def code_files(folder, ignore_file=None):
 class WritableFileSystem(Block, abc.ABC):
     """A file system whose files can be read and written (``read_path``, ``write_path``)."""
 
-    _block_schema_capabilities = ["read-path", "write-path"]
+    _block_schema_capabilities: typing.ClassVar[list[str]] = ["read-path", "write-path"]
 
     @abc.abstractmethod
     def read_path(self, path):
@@ -69,7 +69,7 @@ class WritableFileSystem(Block, abc.ABC):
 class WritableDeploymentStorage(Block, abc.ABC):
     """Where a deployment's code is uploaded once and downloaded on every run."""
 
-    _block_schema_capabilities = ["get-directory", "put-directory"]
+    _block_schema_capabilities: typing.ClassVar[list[str]] = ["get-directory", "put-directory"]
 
     @abc.abstractmethod
     def get_directory(self, from_path=None, local_path=None):
@@ -87,7 +87,7 @@ class LocalFileSystem(WritableFileSystem, WritableDeploymentStorage):
     _description = "Store data as a file on a local file system."
     _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
 
-    basepath: typing.Optional[str] = Field(
+    basepath: str | None = Field(
         default=None, description="Default local path for this block to write to.")
 
     def _resolve(self, path):

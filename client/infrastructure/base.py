@@ -39,18 +39,18 @@ class Infrastructure(Block, abc.ABC):
     """Somewhere a flow run executes. Subclasses implement :meth:`start`, :meth:`wait` and
     :meth:`kill`; :meth:`run` is start + wait."""
 
-    _block_schema_capabilities = ["run-infrastructure"]
+    _block_schema_capabilities: typing.ClassVar[list[str]] = ["run-infrastructure"]
 
     type: str = Field(description="The type of infrastructure.")
-    env: typing.Dict[str, typing.Optional[str]] = Field(
+    env: dict[str, str | None] = Field(
         default_factory=dict, title="Environment",
         description="Environment variables to set in the configured infrastructure.")
-    labels: typing.Dict[str, str] = Field(
+    labels: dict[str, str] = Field(
         default_factory=dict,
         description="Labels applied to the infrastructure for metadata purposes.")
-    name: typing.Optional[str] = Field(
+    name: str | None = Field(
         default=None, description="Name applied to the infrastructure for identification.")
-    command: typing.Optional[typing.List[str]] = Field(
+    command: list[str] | None = Field(
         default=None, description="The command to run in the infrastructure.")
 
     @abc.abstractmethod

@@ -23,7 +23,11 @@ from pydantic import Field
 
 from client.blocks.system import PREFECT_SYSTEM_SCHEMA_VERSION
 from client.infrastructure.base import (
-    Infrastructure, InfrastructureError, InfrastructureResult, flow_run_id_of)
+    Infrastructure,
+    InfrastructureError,
+    InfrastructureResult,
+    flow_run_id_of,
+)
 
 __all__ = ["Process", "ProcessHandle"]
 
@@ -53,7 +57,7 @@ class Process(Infrastructure):
     stream_output: bool = Field(
         default=True, description="If set, output will be streamed from the process to local "
                                   "standard output.")
-    working_dir: typing.Union[str, pathlib.Path, None] = Field(
+    working_dir: str | pathlib.Path | None = Field(
         default=None, description="If set, the process will open within the specified path "
                                   "as the working directory. Otherwise, a temporary directory "
                                   "will be created.")

@@ -24,6 +24,8 @@ default (any picklable value; readable only by Python, and only load results you
 ``"json"`` for JSON-compatible values. fsspec is imported on the first write or read, so
 ``import client`` stays fast.
 """
+from __future__ import annotations
+
 import json
 import os
 import pickle

@@ -11,8 +11,7 @@ import pytest
 from client.blocks import LocalFileSystem, String
 from client.infrastructure import Process
 from client.sdk.results import load_result
-from tests.agent.test_agent_processes import (  # noqa: F401 (fixtures)
-    agents, due_runs, orion, server, wait_for)
+from tests.agent.test_agent_processes import agents, due_runs, orion, server, wait_for  # noqa: F401 (fixtures)
 from tests.support import ORION
 
 FLOW = '''

@@ -203,7 +203,7 @@ class TestBlockSchemas:
         assert response.status_code == 404
 
     def test_filter_capabilities_and_delete(self, client, vault):
-        block_type, schema = vault
+        block_type, _schema = vault
         other = make_schema(client, block_type, fields={**SECRET_FIELDS, "title": "V2"},
                             capabilities=["read-path", "write-path"])
         found = client.post("/api/block_schemas/filter", json={

@@ -96,7 +96,7 @@ def _replayed(client, version, stop):
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_recorded_work_queue_and_deployment_fields_are_applied(client, version):
-    request, ids = _replayed(client, version, lambda r: r["path"] == "/deployments/filter")
+    _request, _ids = _replayed(client, version, lambda r: r["path"] == "/deployments/filter")
     queues = client.post("/api/work_queues/filter", json={}).get_json()
     by_name = {queue["name"]: queue for queue in queues}
     # wire-queue is created with priority 3 and wire-queue-2 with 1, but 2.7.12's client

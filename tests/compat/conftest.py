@@ -183,8 +183,8 @@ def api(prefect):
 
 def ok(response):
     """The JSON body of a 2xx response; fails with the body otherwise."""
-    assert response.is_success, f"{response.request.method} {response.request.url} -> " \
-                                f"{response.status_code}: {response.text}"
+    assert response.is_success, (f"{response.request.method} {response.request.url} -> "
+                                 f"{response.status_code}: {response.text}")
     return response.json() if response.content else None
 
 

@@ -6,7 +6,6 @@ import enum
 import json
 import logging
 import os
-import typing
 import uuid
 
 import pytest
@@ -14,7 +13,15 @@ from pydantic import BaseModel, Field, SecretStr
 
 from client import flow, task
 from client.blocks import (
-    JSON, Block, BlockLoadError, DateTime, LocalFileSystem, RemoteFileSystem, Secret, String)
+    JSON,
+    Block,
+    BlockLoadError,
+    DateTime,
+    LocalFileSystem,
+    RemoteFileSystem,
+    Secret,
+    String,
+)
 from client.blocks.core import InvalidBlockRegistration, schema_checksum
 from client.infrastructure import Process
 from client.sdk.results import load_result
@@ -33,8 +40,8 @@ class Safe(Block):
 
     url: str
     token: SecretStr = Field(description="The token.")
-    storage: typing.Optional[LocalFileSystem] = None
-    password: typing.Optional[Secret] = None
+    storage: LocalFileSystem | None = None
+    password: Secret | None = None
 
 
 class NoSecrets(Block):
@@ -98,12 +105,12 @@ class Mixed(Block):
     """
 
     url: str
-    storage: typing.Optional[LocalFileSystem] = None
-    password: typing.Optional[Secret] = None
+    storage: LocalFileSystem | None = None
+    password: Secret | None = None
     inner: Inner = Inner()
-    inner2: typing.Optional[Inner] = None
+    inner2: Inner | None = None
     c: C = C.A
-    lst: list = []
+    lst: list = []  # noqa: RUF012 (a pydantic field: each instance gets a copy)
 
 
 def test_a_custom_blocks_checksum_is_the_one_prefect_2_7_12_computes():
@@ -129,8 +136,8 @@ def test_a_custom_blocks_checksum_is_the_one_prefect_2_7_12_computes():
     (Secret(value="hunter2"), lambda b: b.get() == "hunter2"),
     (JSON(value={"a": [1, 2, {"b": None}]}), lambda b: b.value == {"a": [1, 2, {"b": None}]}),
     (String(value="hello"), lambda b: b.value == "hello"),
-    (DateTime(value=datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.timezone.utc)),
-     lambda b: b.value == datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.timezone.utc)),
+    (DateTime(value=datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC)),
+     lambda b: b.value == datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC)),
     (LocalFileSystem(basepath="/srv/shared"), lambda b: b.basepath == "/srv/shared"),
     (RemoteFileSystem(basepath="memory://bucket/x", settings={"skip_instance_cache": True}),
      lambda b: b.basepath == "memory://bucket/x" and b.settings == {"skip_instance_cache": True}),

@@ -15,9 +15,9 @@ import uuid
 import pytest
 
 from client import OrionClient
+from client.api.settings import Settings
 from client.blocks import JSON, Block, DateTime, LocalFileSystem, RemoteFileSystem, Secret, String
 from client.infrastructure import Process
-from client.api.settings import Settings
 from tests.support import OrionServer, isolated_database_url
 
 PREFECT27 = os.environ.get("ORION_TEST_PREFECT27_PYTHON")
@@ -62,7 +62,7 @@ def server(backend, tmp_path_factory):
 
 def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
     suffix = uuid.uuid4().hex[:8]
-    when = datetime.datetime(2026, 12, 4, 17, 30, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 12, 4, 17, 30, tzinfo=datetime.UTC)
     with OrionClient(server.api_url, settings=Settings(api_retries=2)) as orion:
         ours = [Secret(value="from-orion"), JSON(value={"a": [1, None]}), String(value="s"),
                 DateTime(value=when), LocalFileSystem(basepath="/orion/base"),

@@ -33,8 +33,8 @@ def test_lossless_coercions():
 
 @pytest.mark.parametrize("params, message", [
     ({"n": "seven"}, "Flow 'f' parameter 'n': expected int, got str (value 'seven')"),
-    ({"n": 1.5}, "parameter 'n': expected int, got float (value 1.5): Input should be a "
-                 "valid integer, got a number with a fractional part"),
+    ({"n": 1.5}, ("parameter 'n': expected int, got float (value 1.5): Input should be a "
+                  "valid integer, got a number with a fractional part")),
     ({"n": 1, "name": 5}, "parameter 'name': expected Optional[str], got int"),
     ({"n": 1, "items": [1, "x"]}, "parameter 'items': at [1]: Input should be a valid integer"),
     ({"n": 1, "mode": "c"}, "parameter 'mode': expected one of ['a', 'b']"),

@@ -1,7 +1,6 @@
 """The custom run form follows the parameter schemas our SDK writes with pydantic 2
 (``$defs`` references, optional values as ``anyOf`` with ``null``)."""
 import enum
-from typing import Optional
 
 import pydantic
 
@@ -18,8 +17,8 @@ class Window(pydantic.BaseModel):
     days: int = 1
 
 
-def etl(day: str, colour: Colour = Colour.RED, limit: Optional[int] = None,
-        mode: Optional[Colour] = None, window: Window = Window()):
+def etl(day: str, colour: Colour = Colour.RED, limit: int | None = None,
+        mode: Colour | None = None, window: Window = Window()):
     return day
 
 
