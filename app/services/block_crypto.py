@@ -16,6 +16,8 @@ key in one transaction.
 import hashlib
 import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -26,15 +28,16 @@ from app.models import BlockDocument, EncryptionKey, utcnow
 KEY_FILE_NAME = "block-encryption.key"
 PURPOSE = "block_documents"
 
-_state = {"fernet": None, "fingerprint": None}
+# The process's Fernet and its key's fingerprint (None until configure).
+_state: dict[str, Any] = {"fernet": None, "fingerprint": None}
 
 
-def key_file_path(home):
+def key_file_path(home: str) -> str:
     """Where the generated key is kept under ``home``."""
     return os.path.join(home, KEY_FILE_NAME)
 
 
-def load_key(config):
+def load_key(config: Mapping[str, Any]) -> bytes:
     """The encryption key from the settings: ``ENCRYPTION_KEY``, else the key file in
     ``HOME``, generated (mode 0600) if missing. Raises OrionError for a malformed key."""
     key = config.get("ENCRYPTION_KEY")
@@ -46,7 +49,7 @@ def load_key(config):
     return parse_key(key, source)
 
 
-def parse_key(key, source):
+def parse_key(key: str | bytes, source: str) -> bytes:
     """``key`` (text or bytes) as Fernet key bytes; OrionError naming ``source`` (where the
     key came from, never the key) if it is not one."""
     key = key.strip().encode() if isinstance(key, str) else key.strip()
@@ -59,12 +62,12 @@ def parse_key(key, source):
     return key
 
 
-def generate_key():
+def generate_key() -> bytes:
     """A new random key."""
     return Fernet.generate_key()
 
 
-def _read_or_create_key_file(path):
+def _read_or_create_key_file(path: str) -> bytes:
     """The key in ``path``, creating the file with a new key if it does not exist.
 
     Created with O_EXCL, so of two processes starting at once one writes the key and the
@@ -87,7 +90,7 @@ def _read_or_create_key_file(path):
     return key
 
 
-def write_key_file(path, key):
+def write_key_file(path: str, key: bytes) -> None:
     """Replace the key file at ``path`` with ``key`` (mode 0600), atomically."""
     temporary = path + ".new"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -96,23 +99,23 @@ def write_key_file(path, key):
     os.replace(temporary, path)
 
 
-def fingerprint(key):
+def fingerprint(key: bytes) -> str:
     """A public identifier of ``key``: a SHA-256 of it, which reveals nothing of the key."""
     return "sha256:" + hashlib.sha256(b"orion block encryption key\0" + key).hexdigest()
 
 
-def configure(key):
+def configure(key: bytes) -> None:
     """Make ``key`` the process's encryption key."""
     _state["fernet"] = Fernet(key)
     _state["fingerprint"] = fingerprint(key)
 
 
-def current_fingerprint():
+def current_fingerprint() -> str | None:
     """The fingerprint of the process's key."""
     return _state["fingerprint"]
 
 
-def _mismatch(recorded):
+def _mismatch(recorded: str) -> EncryptionKeyMismatch:
     return EncryptionKeyMismatch(
         f"This server's encryption key (fingerprint {_state['fingerprint'][:19]}...) is not "
         f"the key the database's block documents are encrypted with (fingerprint "
@@ -121,7 +124,7 @@ def _mismatch(recorded):
     )
 
 
-def _record_or_compare():
+def _record_or_compare() -> None:
     """Record the key's fingerprint if the database has none; raise if it has another."""
     (EncryptionKey
      .insert(purpose=PURPOSE, fingerprint=_state["fingerprint"], created=utcnow(),
@@ -134,25 +137,25 @@ def _record_or_compare():
         raise _mismatch(recorded)
 
 
-def check_key():
+def check_key() -> None:
     """At start: record this server's key fingerprint, or refuse a different one
     (EncryptionKeyMismatch)."""
     with database.atomic():
         _record_or_compare()
 
 
-def guard_write():
+def guard_write() -> None:
     """Inside a write transaction: fail unless the database's fingerprint is this key's."""
     _record_or_compare()
 
 
-def encrypt(data):
+def encrypt(data: Any) -> str:
     """The Fernet token (text) of the JSON of ``data``."""
     plain = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return _state["fernet"].encrypt(plain).decode()
 
 
-def decrypt(token):
+def decrypt(token: str) -> Any:
     """The data a token of :func:`encrypt` holds; EncryptionKeyMismatch if this key did not
     write it (the key was rotated while this server ran)."""
     try:
@@ -164,7 +167,7 @@ def decrypt(token):
         ) from None
 
 
-def rotate_key(new_key):
+def rotate_key(new_key: bytes) -> int:
     """Re-encrypt every block document with ``new_key`` and record its fingerprint, in one
     transaction; then make it the process's key. Returns how many documents were
     re-encrypted. The caller stores the new key (key file or setting) once this returns."""

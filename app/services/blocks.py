@@ -26,8 +26,10 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from peewee import SQL, fn
 
@@ -54,7 +56,7 @@ from app.models.blocks import (
     read_document_by_name,
 )
 from app.services import block_crypto
-from app.services.common import get_or_raise
+from app.services.common import Body, Id, get_or_raise
 from app.services.filters import OPERATORS
 
 OBFUSCATED = "**********"
@@ -67,7 +69,7 @@ MAX_DEPTH = 16
 
 
 # ---------------------------------------------------------------- checksums and secrets
-def _without_key(value, key):
+def _without_key(value: Any, key: str) -> Any:
     if isinstance(value, dict):
         return {k: _without_key(v, key) for k, v in value.items() if k != key}
     if isinstance(value, list):
@@ -75,9 +77,9 @@ def _without_key(value, key):
     return value
 
 
-def _reference_strings(value):
+def _reference_strings(value: Any) -> list[str]:
     """Every ``$ref`` string anywhere in ``value``."""
-    found = []
+    found: list[str] = []
     if isinstance(value, dict):
         if value.get("$ref"):
             found.append(value["$ref"])
@@ -89,9 +91,9 @@ def _reference_strings(value):
     return found
 
 
-def _non_block_definitions(value, definitions):
+def _non_block_definitions(value: Any, definitions: Mapping[str, Any]) -> dict[str, Any]:
     """The definitions ``value`` refers to, transitively, that are not blocks."""
-    kept = {}
+    kept: dict[str, Any] = {}
     for reference in _reference_strings(value):
         key = reference.replace("#/definitions/", "")
         definition = definitions.get(key)
@@ -100,22 +102,22 @@ def _non_block_definitions(value, definitions):
     return kept
 
 
-def schema_checksum(fields):
+def schema_checksum(fields: Mapping[str, Any]) -> str:
     """Prefect's checksum of block schema ``fields``: ``sha256:`` + the SHA-256 of their
     sorted-key JSON, without ``secret_fields`` and without the definitions of nested blocks
     (``Block._calculate_schema_checksum`` of Prefect 2.7)."""
-    fields = _without_key(fields, "secret_fields")
-    if fields.get("definitions"):
-        kept = _non_block_definitions(fields, fields["definitions"])
+    checked: dict[str, Any] = _without_key(fields, "secret_fields")
+    if checked.get("definitions"):
+        kept = _non_block_definitions(checked, checked["definitions"])
         if kept:
-            fields["definitions"] = kept
+            checked["definitions"] = kept
         else:
-            fields.pop("definitions")
-    payload = json.dumps([[fields], {}], sort_keys=True)
+            checked.pop("definitions")
+    payload = json.dumps([[checked], {}], sort_keys=True)
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _resolve(schema, root):
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
     """``schema`` with a local ``$ref`` (or a single-item ``allOf`` of one) followed."""
     for _ in range(MAX_DEPTH):
         if "$ref" in schema and isinstance(schema["$ref"], str):
@@ -128,11 +130,11 @@ def _resolve(schema, root):
     return schema
 
 
-def secret_paths(fields):
+def secret_paths(fields: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """The secret fields of a block schema, as tuples of keys (``"*"`` = everything below)."""
     paths = {tuple(str(p).split(".")) for p in fields.get("secret_fields") or ()}
 
-    def walk(properties, prefix, depth):
+    def walk(properties: Any, prefix: tuple[str, ...], depth: int) -> None:
         if not isinstance(properties, dict) or depth > MAX_DEPTH:
             return
         for name, subschema in properties.items():
@@ -149,13 +151,13 @@ def secret_paths(fields):
     return sorted(paths)
 
 
-def _obfuscate_all(value):
+def _obfuscate_all(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _obfuscate_all(v) for k, v in value.items()}
     return OBFUSCATED
 
 
-def obfuscate(data, paths):
+def obfuscate(data: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> None:
     """Replace the values at secret ``paths`` of ``data`` (in place) with ``**********``."""
     for path in paths:
         if "*" in path:
@@ -171,7 +173,7 @@ def obfuscate(data, paths):
                 parent[path[-1]] = OBFUSCATED
 
 
-def _walk_to(data, keys):
+def _walk_to(data: Any, keys: Iterable[str]) -> Any:
     for key in keys:
         if not isinstance(data, dict):
             return None
@@ -179,10 +181,11 @@ def _walk_to(data, keys):
     return data
 
 
-def _keep_unchanged_secrets(new, current, paths):
+def _keep_unchanged_secrets(new: dict[str, Any], current: Mapping[str, Any],
+                            paths: Iterable[tuple[str, ...]]) -> None:
     """Where ``new`` holds ``**********`` at a secret path, put back ``current``'s value (a
     client posting back what it read means "unchanged")."""
-    def restore(new_value, current_value):
+    def restore(new_value: Any, current_value: Any) -> Any:
         if isinstance(new_value, dict) and isinstance(current_value, dict):
             return {k: restore(v, current_value.get(k)) for k, v in new_value.items()}
         if new_value == OBFUSCATED and current_value is not None:
@@ -201,7 +204,8 @@ def _keep_unchanged_secrets(new, current, paths):
 
 
 # ---------------------------------------------------------------- validation
-def _properties(validator, properties, instance, schema):
+def _properties(validator: Any, properties: Mapping[str, Any], instance: Any,
+                schema: Mapping[str, Any]) -> Iterator[Any]:
     """JSON Schema ``properties``, except that a property the schema does not require may be
     null: pydantic v1 writes ``Optional[str] = None`` as ``{"type": "string"}``."""
     if not validator.is_type(instance, "object"):
@@ -214,7 +218,7 @@ def _properties(validator, properties, instance, schema):
 
 
 @cache
-def _validator_class():
+def _validator_class() -> Any:
     """Draft 7 with :func:`_properties`; jsonschema is imported here, when first needed, as
     its import takes a third of a second that a server start need not spend."""
     from jsonschema import Draft7Validator, validators
@@ -222,7 +226,7 @@ def _validator_class():
     return validators.extend(Draft7Validator, {"properties": _properties})
 
 
-def _error_message(error):
+def _error_message(error: Any) -> str:
     if error.validator == "required":
         return "field required"
     if error.validator == "type":
@@ -234,7 +238,7 @@ def _error_message(error):
     return f"value does not satisfy {error.validator!r}: {error.validator_value!r}"
 
 
-def validate_data(fields, data):
+def validate_data(fields: Mapping[str, Any] | None, data: Mapping[str, Any]) -> None:
     """Raise InvalidData naming the first field of ``data`` that ``fields`` (a block schema)
     refuses; the message describes the rule, never the value."""
     if not fields:
@@ -254,7 +258,7 @@ def validate_data(fields, data):
 
 
 # ---------------------------------------------------------------- block types
-def create_block_type(values):
+def create_block_type(values: Body) -> BlockType:
     """Create a block type; Conflict if the name or slug is taken, Forbidden for a name
     starting with "Prefect" (reserved, as in Prefect)."""
     if values["name"].lower().startswith("prefect"):
@@ -270,18 +274,18 @@ def create_block_type(values):
         return BlockType.create(**values)
 
 
-def read_block_type(block_type_id):
+def read_block_type(block_type_id: Id) -> BlockType:
     """The block type with this id; ObjectNotFound if none."""
     return get_or_raise(BlockType.select().where(BlockType.id == block_type_id),
                         "Block type", block_type_id)
 
 
-def read_block_type_by_slug(slug):
+def read_block_type_by_slug(slug: str) -> BlockType:
     """The block type with this slug; ObjectNotFound if none."""
     return get_or_raise(BlockType.select().where(BlockType.slug == slug), "Block type", slug)
 
 
-def read_block_types(body):
+def read_block_types(body: Body) -> list[BlockType]:
     """Block types matching the filter body, by name, paged."""
     query = BlockType.select().where(_block_type_where(body.get("block_types")))
     if body.get("block_schemas"):
@@ -292,7 +296,7 @@ def read_block_types(body):
     return list(query.order_by(BlockType.name).limit(body["limit"]).offset(body["offset"]))
 
 
-def update_block_type(block_type_id, changes):
+def update_block_type(block_type_id: Id, changes: Body) -> None:
     """Change a block type's descriptive fields (logo, documentation URL, description, code
     example); ObjectNotFound if it does not exist.
 
@@ -309,7 +313,7 @@ def update_block_type(block_type_id, changes):
              .where(BlockType.id == block_type_id).execute())
 
 
-def delete_block_type(block_type_id):
+def delete_block_type(block_type_id: Id) -> None:
     """Delete a block type with its schemas and documents; Forbidden if protected, Conflict
     if a deployment uses one of its documents."""
     with database.atomic():
@@ -322,8 +326,8 @@ def delete_block_type(block_type_id):
         BlockType.delete().where(BlockType.id == block_type_id).execute()
 
 
-def _block_type_where(criteria):
-    conditions = []
+def _block_type_where(criteria: Body | None) -> Any:
+    conditions: list[Any] = []
     criteria = criteria or {}
     if "like_" in criteria.get("name", {}):
         conditions.append(OPERATORS["like_"](BlockType.name, criteria["name"]["like_"]))
@@ -332,7 +336,7 @@ def _block_type_where(criteria):
     return _and(conditions)
 
 
-def _and(conditions, operator="and_"):
+def _and(conditions: list[Any], operator: str = "and_") -> Any:
     if not conditions:
         return SQL("1 = 1")
     result = conditions[0]
@@ -342,7 +346,7 @@ def _and(conditions, operator="and_"):
 
 
 # ---------------------------------------------------------------- block schemas
-def create_block_schema(values):
+def create_block_schema(values: Body) -> tuple[BlockSchema, BlockType, bool]:
     """Create a block schema, or find the one with the same checksum and version.
 
     Returns ``(schema, block_type, created)``; ObjectNotFound if the block type does not
@@ -365,18 +369,19 @@ def create_block_schema(values):
     return schema, block_type, schema.id == new_id
 
 
-def _schemas_with_types():
+def _schemas_with_types() -> Any:
     return BlockSchema.select(BlockSchema, BlockType).join(BlockType)
 
 
-def read_block_schema(block_schema_id):
+def read_block_schema(block_schema_id: Id) -> tuple[BlockSchema, BlockType]:
     """``(schema, block_type)`` for this id; ObjectNotFound if none."""
     schema = get_or_raise(_schemas_with_types().where(BlockSchema.id == block_schema_id),
                           "Block schema", block_schema_id)
     return schema, schema.block_type
 
 
-def read_block_schema_by_checksum(checksum, version=None):
+def read_block_schema_by_checksum(checksum: str,
+                                  version: str | None = None) -> tuple[BlockSchema, BlockType]:
     """``(schema, block_type)`` with this checksum (and version; the newest if not given)."""
     query = _schemas_with_types().where(BlockSchema.checksum == checksum)
     if version is not None:
@@ -386,7 +391,7 @@ def read_block_schema_by_checksum(checksum, version=None):
     return schema, schema.block_type
 
 
-def read_block_schemas(body):
+def read_block_schemas(body: Body) -> list[tuple[BlockSchema, BlockType]]:
     """``[(schema, block_type)]`` matching the filter body, newest first, paged."""
     query = (_schemas_with_types()
              .where(_block_schema_where(body.get("block_schemas")))
@@ -395,7 +400,7 @@ def read_block_schemas(body):
     return [(schema, schema.block_type) for schema in query]
 
 
-def delete_block_schema(block_schema_id):
+def delete_block_schema(block_schema_id: Id) -> None:
     """Delete a block schema and its documents; Forbidden for a protected type's schema,
     Conflict if a deployment uses one of its documents."""
     with database.atomic():
@@ -408,17 +413,17 @@ def delete_block_schema(block_schema_id):
         BlockSchema.delete().where(BlockSchema.id == block_schema_id).execute()
 
 
-def read_block_capabilities():
+def read_block_capabilities() -> list[str]:
     """Every capability some block schema has, sorted."""
-    capabilities = set()
+    capabilities: set[str] = set()
     for (values,) in BlockSchema.select(BlockSchema.capabilities).distinct().tuples():
         capabilities.update(values or ())
     return sorted(capabilities)
 
 
-def _block_schema_where(criteria):
+def _block_schema_where(criteria: Body | None) -> Any:
     criteria = criteria or {}
-    conditions = []
+    conditions: list[Any] = []
     if "any_" in criteria.get("id", {}):
         conditions.append(BlockSchema.id.in_(criteria["id"]["any_"]))
     if "any_" in criteria.get("block_type_id", {}):
@@ -438,7 +443,7 @@ class ResolvedReference:
 
     document: BlockDocument
     block_type: BlockType
-    references: dict = field(default_factory=dict)
+    references: dict[str, "ResolvedReference"] = field(default_factory=dict)
 
 
 @dataclass
@@ -449,13 +454,14 @@ class ResolvedDocument:
     document: BlockDocument
     block_schema: BlockSchema
     block_type: BlockType
-    data: dict
-    references: dict
+    data: dict[str, Any]
+    references: dict[str, ResolvedReference]
 
 
-def _split_references(data):
+def _split_references(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, uuid.UUID]]:
     """``(plain data, {field: referenced document id})`` of document data as sent."""
-    plain, references = {}, {}
+    plain: dict[str, Any] = {}
+    references: dict[str, uuid.UUID] = {}
     for key, value in data.items():
         if isinstance(value, dict) and "$ref" in value:
             target = value["$ref"].get("block_document_id") if isinstance(
@@ -470,7 +476,8 @@ def _split_references(data):
     return plain, references
 
 
-def _with_nested_data(plain, references):
+def _with_nested_data(plain: Mapping[str, Any],
+                      references: Mapping[str, uuid.UUID]) -> dict[str, Any]:
     """``plain`` with each referenced document's full data (secrets included) in place;
     InvalidData naming the field if a referenced document does not exist."""
     full = dict(plain)
@@ -488,7 +495,7 @@ def _with_nested_data(plain, references):
     return full
 
 
-def create_block_document(values):
+def create_block_document(values: Body) -> ResolvedDocument:
     """Create a block document; returns it resolved (secrets obfuscated).
 
     ObjectNotFound for an unknown type or schema; InvalidData if the schema is not of the
@@ -520,7 +527,7 @@ def create_block_document(values):
     return read_block_document(document.id)
 
 
-def _insert_references(parent_id, references):
+def _insert_references(parent_id: Id, references: Mapping[str, uuid.UUID]) -> None:
     now = utcnow()
     rows = [{"id": uuid.uuid4(), "name": key, "parent": parent_id, "reference": target,
              "created": now, "updated": now} for key, target in references.items()]
@@ -528,13 +535,13 @@ def _insert_references(parent_id, references):
         BlockDocumentReference.insert_many(rows).execute()
 
 
-def _load(rows, include_secrets):
+def _load(rows: list[BlockDocument], include_secrets: bool) -> list[ResolvedDocument]:
     """Resolve documents ``rows`` (selected with their schema and type): decrypt, nest the
     documents they reference (recursively), obfuscate secrets unless asked not to."""
     if not rows:
         return []
     documents = {row.id: row for row in rows}
-    children = {}  # parent id -> [(field, child id)]
+    children: dict[uuid.UUID, list[tuple[str, uuid.UUID]]] = {}  # parent -> [(field, child)]
     frontier = set(documents)
     for _ in range(MAX_DEPTH):
         if not frontier:
@@ -551,10 +558,11 @@ def _load(rows, include_secrets):
                 documents[row.id] = row
         frontier = missing
 
-    def resolve(document_id, depth):
+    def resolve(document_id: uuid.UUID,
+                depth: int) -> tuple[dict[str, Any], dict[str, ResolvedReference]]:
         row = documents[document_id]
         data = block_crypto.decrypt(row.data)
-        references = {}
+        references: dict[str, ResolvedReference] = {}
         for name, child_id in sorted(children.get(document_id, ())):
             if child_id not in documents or depth >= MAX_DEPTH:
                 continue
@@ -574,11 +582,11 @@ def _load(rows, include_secrets):
     return resolved
 
 
-def _uuid(value):
+def _uuid(value: Id) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def read_block_document(document_id, include_secrets=False):
+def read_block_document(document_id: Id, include_secrets: bool = False) -> ResolvedDocument:
     """The resolved document with this id (anonymous or not); ObjectNotFound if none."""
     document = read_document_by_id(document_id)
     if document is None:
@@ -586,7 +594,8 @@ def read_block_document(document_id, include_secrets=False):
     return _load([document], include_secrets)[0]
 
 
-def read_block_document_by_name(slug, name, include_secrets=False):
+def read_block_document_by_name(slug: str, name: str,
+                                include_secrets: bool = False) -> ResolvedDocument:
     """The resolved document of type ``slug`` named ``name``; ObjectNotFound if none."""
     document = read_document_by_name(slug, name)
     if document is None:
@@ -594,11 +603,11 @@ def read_block_document_by_name(slug, name, include_secrets=False):
     return _load([document], include_secrets)[0]
 
 
-def _document_query(body):
+def _document_query(body: Body) -> Any:
     """Documents matching a filter body; without a ``block_documents`` filter, or without
     its ``is_anonymous``, anonymous documents are left out (as in Prefect)."""
     criteria = body.get("block_documents") or {}
-    conditions = []
+    conditions: list[Any] = []
     if "any_" in criteria.get("id", {}):
         conditions.append(BlockDocument.id.in_(criteria["id"]["any_"]))
     if "any_" in criteria.get("block_type_id", {}):
@@ -616,19 +625,19 @@ def _document_query(body):
     return documents_with_schemas().where(where)
 
 
-def read_block_documents(body, include_secrets=False):
+def read_block_documents(body: Body, include_secrets: bool = False) -> list[ResolvedDocument]:
     """Resolved documents matching the filter body, by name, paged."""
     rows = list(_document_query(body).order_by(BlockDocument.name, BlockDocument.id)
                 .limit(body["limit"]).offset(body["offset"]))
     return _load(rows, include_secrets)
 
 
-def count_block_documents(body):
+def count_block_documents(body: Body) -> int:
     """How many documents match the filter body."""
     return _document_query(body).count()
 
 
-def update_block_document(document_id, values):
+def update_block_document(document_id: Id, values: Body) -> None:
     """Update a document's data (merged into the current data unless
     ``merge_existing_data`` is false) and/or move it to another schema of its type.
 
@@ -673,7 +682,7 @@ def update_block_document(document_id, values):
             _insert_references(document_id, references)
 
 
-def delete_block_document(document_id):
+def delete_block_document(document_id: Id) -> None:
     """Delete a document; Conflict naming the deployments that use it as storage or
     infrastructure; ObjectNotFound if it does not exist."""
     with database.atomic():
@@ -683,7 +692,7 @@ def delete_block_document(document_id):
         raise ObjectNotFound(f"Block document {document_id} not found.")
 
 
-def _refuse_if_deployed(document_ids):
+def _refuse_if_deployed(document_ids: Any) -> None:
     """Conflict naming the deployments whose storage or infrastructure is one of
     ``document_ids`` (a list or a sub-query)."""
     users = list(Deployment.select(Deployment.name, Flow.name.alias("flow_name"))
@@ -699,12 +708,12 @@ def _refuse_if_deployed(document_ids):
 
 
 # ---------------------------------------------------------------- system block types
-def _system_blocks():
+def _system_blocks() -> list[dict[str, Any]]:
     with open(SYSTEM_BLOCKS_FILE) as f:
         return json.load(f)
 
 
-def _system_blocks_installed(entries):
+def _system_blocks_installed(entries: list[dict[str, Any]]) -> bool:
     """True if every entry's type exists with its protection and its schema exists: the
     usual case at a start, checked with two queries instead of three statements a type."""
     types = dict(BlockType.select(BlockType.slug, BlockType.is_protected)
@@ -717,7 +726,7 @@ def _system_blocks_installed(entries):
         types.get(e["block_type"]["slug"]) == e["block_type"]["is_protected"] for e in entries)
 
 
-def install_system_block_types():
+def install_system_block_types() -> int:
     """Register the system block types and their schemas (app/data/system_blocks.json):
     create the missing ones and mark the types protected as Prefect does. The descriptive
     fields of a type that exists are left as they are (a client may have synced its own).
