@@ -11,6 +11,7 @@ first used, so ``import client`` stays fast. :mod:`client.blocks.api` holds the 
 endpoint methods; infrastructure blocks (``Process``) are in :mod:`client.infrastructure`.
 """
 import importlib
+from typing import Any
 
 _NAMES = {
     "Block": "client.blocks.core", "BlockLoadError": "client.blocks.core",
@@ -26,7 +27,7 @@ _NAMES = {
 __all__ = list(_NAMES)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _NAMES.get(name)
     if module is None:
         raise AttributeError(f"module 'client.blocks' has no attribute {name!r}")

@@ -31,7 +31,7 @@ class Secret(Block):
 
     value: SecretStr = Field(description="A string value that should be kept secret.")
 
-    def get(self):
+    def get(self) -> str:
         """The secret's value, in clear."""
         return self.value.get_secret_value()
 

@@ -8,6 +8,7 @@ its infrastructure by block document (``infrastructure_document_id``); agents lo
 and call it. Loaded lazily (pydantic is imported on first use).
 """
 import importlib
+from typing import Any
 
 _NAMES = {
     "Infrastructure": "client.infrastructure.base",
@@ -19,7 +20,7 @@ _NAMES = {
 __all__ = list(_NAMES)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     module = _NAMES.get(name)
     if module is None:
         raise AttributeError(f"module 'client.infrastructure' has no attribute {name!r}")

@@ -6,6 +6,7 @@ Fields are Prefect 2.7.12's ``Infrastructure`` base fields (``type``, ``env``, `
 import abc
 import dataclasses
 import typing
+from collections.abc import Mapping
 
 from pydantic import Field
 
@@ -26,11 +27,11 @@ class InfrastructureResult:
     identifier: str
     status_code: int
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self.status_code == 0
 
 
-def flow_run_id_of(flow_run):
+def flow_run_id_of(flow_run: typing.Any) -> str:
     """The id of ``flow_run``: a flow run object (with ``id``) or the id itself."""
     return str(getattr(flow_run, "id", flow_run))
 
@@ -54,19 +55,21 @@ class Infrastructure(Block, abc.ABC):
         default=None, description="The command to run in the infrastructure.")
 
     @abc.abstractmethod
-    def start(self, flow_run, env=None):
+    def start(self, flow_run: typing.Any,
+              env: Mapping[str, str | None] | None = None) -> typing.Any:
         """Start ``flow_run`` (a flow run or its id) and return a handle with an
         ``identifier`` at once; ``env`` is added to the block's environment."""
 
     @abc.abstractmethod
-    def wait(self, handle):
+    def wait(self, handle: typing.Any) -> InfrastructureResult:
         """Wait for what :meth:`start` started; its :class:`InfrastructureResult`."""
 
     @abc.abstractmethod
-    def kill(self, identifier, grace_seconds=30):
+    def kill(self, identifier: str, grace_seconds: float = 30) -> None:
         """Stop what :meth:`start` started (by its ``identifier``): ask politely, then
         force after ``grace_seconds``. InfrastructureError if it cannot be reached."""
 
-    def run(self, flow_run, env=None):
+    def run(self, flow_run: typing.Any,
+            env: Mapping[str, str | None] | None = None) -> InfrastructureResult:
         """Run ``flow_run`` to its end here; returns an :class:`InfrastructureResult`."""
         return self.wait(self.start(flow_run, env=env))

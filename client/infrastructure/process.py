@@ -18,6 +18,7 @@ import sys
 import time
 import typing
 import weakref
+from collections.abc import Mapping
 
 from pydantic import Field
 
@@ -33,7 +34,8 @@ __all__ = ["Process", "ProcessHandle"]
 
 # The processes started here, by identifier: kill() reaps them, or a finished one would stay
 # a zombie (still "alive" to killpg) until its owner waits for it.
-_started = weakref.WeakValueDictionary()
+_started: weakref.WeakValueDictionary[str, subprocess.Popen[bytes]] = \
+    weakref.WeakValueDictionary()
 
 
 @dataclasses.dataclass
@@ -41,7 +43,7 @@ class ProcessHandle:
     """A started flow run process: ``identifier`` (``host:pid``) and its ``popen``."""
 
     identifier: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
 
 
 class Process(Infrastructure):
@@ -62,7 +64,8 @@ class Process(Infrastructure):
                                   "as the working directory. Otherwise, a temporary directory "
                                   "will be created.")
 
-    def _environment(self, flow_run_id, extra):
+    def _environment(self, flow_run_id: str,
+                     extra: Mapping[str, str | None] | None) -> dict[str, str]:
         env = dict(os.environ)
         for key, value in {**self.env, **(extra or {})}.items():
             if value is None:
@@ -72,7 +75,8 @@ class Process(Infrastructure):
         env["ORION_FLOW_RUN_ID"] = env["PREFECT__FLOW_RUN_ID"] = flow_run_id
         return env
 
-    def start(self, flow_run, env=None):
+    def start(self, flow_run: typing.Any,
+              env: Mapping[str, str | None] | None = None) -> ProcessHandle:
         flow_run_id = flow_run_id_of(flow_run)
         command = list(self.command) if self.command else [
             sys.executable, "-m", "client.agent.run", flow_run_id]
@@ -89,17 +93,17 @@ class Process(Infrastructure):
         _started[handle.identifier] = popen
         return handle
 
-    def wait(self, handle):
+    def wait(self, handle: ProcessHandle) -> InfrastructureResult:
         return InfrastructureResult(handle.identifier, handle.popen.wait())
 
-    def kill(self, identifier, grace_seconds=30):
-        host, _, pid = str(identifier).rpartition(":")
+    def kill(self, identifier: str, grace_seconds: float = 30) -> None:
+        host, _, pid_text = str(identifier).rpartition(":")
         if host != socket.gethostname():
             raise InfrastructureError(
                 f"Process {identifier!r} runs on host {host!r}, not on this one "
                 f"({socket.gethostname()!r}); it cannot be stopped from here.")
         try:
-            pid = int(pid)
+            pid = int(pid_text)
             os.killpg(pid, signal.SIGTERM)
         except ValueError:
             raise InfrastructureError(f"{identifier!r} is not a host:pid identifier.") \
