@@ -36,12 +36,17 @@ import json
 import re
 import textwrap
 import typing
+from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, SecretBytes, SecretStr, model_validator
-from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import to_jsonable_python
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema, to_jsonable_python
 
 from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+if typing.TYPE_CHECKING:
+    from client.api.client import OrionClient
 
 __all__ = ["Block", "BlockLoadError", "InvalidBlockRegistration", "SecretStr", "SecretBytes",
            "block_class_for_slug"]
@@ -53,7 +58,7 @@ _SECTION = re.compile(r"^\s*(Args|Arguments|Attributes|Example|Examples|Returns|
                       r"Notes|Warning)s?:\s*$")
 _DEFINITIONS_REF = "#/definitions/"
 # Block classes by type slug: what ``Block.load("slug/name")`` instantiates.
-_REGISTRY = {}
+_REGISTRY: dict[str, type["Block"]] = {}
 
 
 class InvalidBlockRegistration(Exception):
@@ -64,21 +69,21 @@ class BlockLoadError(Exception):
     """A block document could not be found or turned into a block; the message says why."""
 
 
-def _import_builtin_blocks():
+def _import_builtin_blocks() -> None:
     """Import the blocks this package ships, so their slugs are known to ``load``."""
     import client.blocks.filesystems
     import client.blocks.system
     import client.infrastructure.process  # noqa: F401
 
 
-def block_class_for_slug(slug):
+def block_class_for_slug(slug: str) -> type["Block"] | None:
     """The block class registered for ``slug`` (built-in or any imported subclass), or None."""
     if slug not in _REGISTRY:
         _import_builtin_blocks()
     return _REGISTRY.get(slug)
 
 
-def slugify(name):
+def slugify(name: str) -> str:
     """Prefect's slug of a block type name: lowercase words joined by "-"."""
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name) if name.isidentifier() else name
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -92,32 +97,32 @@ class _PydanticV1Schema(GenerateJsonSchema):
     left out, a literal is an ``enum`` with its type (no ``const``) and a dict of any values
     is a bare ``object`` (no ``additionalProperties: true``)."""
 
-    def dict_schema(self, schema):
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
         json_schema = super().dict_schema(schema)
         if json_schema.get("additionalProperties") is True:
             json_schema.pop("additionalProperties")
         return json_schema
 
-    def nullable_schema(self, schema):
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
         return self.generate_inner(schema["schema"])
 
-    def default_schema(self, schema):
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         json_schema = super().default_schema(schema)
         if json_schema.get("default", 0) is None:
             json_schema.pop("default")
         return json_schema
 
-    def enum_schema(self, schema):
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
         # pydantic 1: the enum's docstring (else "An enumeration.") and its values, no type
         cls = schema["cls"]
         return {"title": cls.__name__,
                 "description": inspect.cleandoc(cls.__doc__ or "An enumeration."),
                 "enum": [to_jsonable_python(member.value) for member in schema["members"]]}
 
-    def literal_schema(self, schema):
+    def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
         values = [to_jsonable_python(v.value if hasattr(v, "value") else v)
                   for v in schema["expected"]]
-        result = {"enum": values}
+        result: JsonSchemaValue = {"enum": values}
         kinds = {type(v) for v in values}
         names = {str: "string", bool: "boolean", int: "integer", float: "number"}
         if len(kinds) == 1 and next(iter(kinds)) in names:
@@ -125,7 +130,7 @@ class _PydanticV1Schema(GenerateJsonSchema):
         return result
 
 
-def _annotation_types(annotation):
+def _annotation_types(annotation: typing.Any) -> list[typing.Any]:
     """The classes an annotation names at its top level (Optional/Union/Annotated unpacked)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
@@ -135,11 +140,11 @@ def _annotation_types(annotation):
     return [annotation]
 
 
-def _is_block_class(value):
+def _is_block_class(value: typing.Any) -> bool:
     return inspect.isclass(value) and issubclass(value, Block)
 
 
-def _secret_fields(name, annotation, found):
+def _secret_fields(name: str, annotation: typing.Any, found: list[str]) -> None:
     """Append to ``found`` the dotted names of the secret values under field ``name``."""
     for kind in _annotation_types(annotation):
         if kind in (SecretStr, SecretBytes):
@@ -151,11 +156,11 @@ def _secret_fields(name, annotation, found):
                 _secret_fields(f"{name}.{sub}", field.annotation, found)
 
 
-def _field_title(name, field):
+def _field_title(name: str, field: FieldInfo) -> str:
     return field.title or name.replace("_", " ").title()
 
 
-def _block_schema_extra(schema, cls):
+def _block_schema_extra(schema: dict[str, typing.Any], cls: type["Block"]) -> None:
     """Prefect's additions to a block's schema (pydantic calls this for every block model,
     nested ones included)."""
     schema["block_type_slug"] = cls.get_block_type_slug()
@@ -164,8 +169,10 @@ def _block_schema_extra(schema, cls):
         schema["description"] = description
     else:
         schema.pop("description", None)
-    secrets = schema["secret_fields"] = []
-    references = schema["block_schema_references"] = {}
+    secrets: list[str] = []
+    references: dict[str, typing.Any] = {}
+    schema["secret_fields"] = secrets
+    schema["block_schema_references"] = references
     for name, field in cls.model_fields.items():
         _secret_fields(name, field.annotation, secrets)
         blocks = [t for t in _annotation_types(field.annotation) if _is_block_class(t)]
@@ -185,7 +192,7 @@ def _block_schema_extra(schema, cls):
             prop["allOf"] = [{"$ref": ref}]
 
 
-def _remove_key(value, key):
+def _remove_key(value: typing.Any, key: str) -> typing.Any:
     if isinstance(value, dict):
         return {k: _remove_key(v, key) for k, v in value.items() if k != key}
     if isinstance(value, list):
@@ -193,7 +200,7 @@ def _remove_key(value, key):
     return value
 
 
-def _references(value):
+def _references(value: typing.Any) -> list[str]:
     if isinstance(value, dict):
         found = [value["$ref"]] if isinstance(value.get("$ref"), str) else []
         for item in value.values():
@@ -204,9 +211,10 @@ def _references(value):
     return []
 
 
-def _non_block_definitions(node, definitions):
+def _non_block_definitions(node: typing.Any,
+                           definitions: Mapping[str, typing.Any]) -> dict[str, typing.Any]:
     """The definitions ``node`` reaches without going through a nested block's."""
-    found = {}
+    found: dict[str, typing.Any] = {}
     for ref in _references(node):
         key = ref.replace(_DEFINITIONS_REF, "")
         definition = definitions.get(key)
@@ -216,21 +224,21 @@ def _non_block_definitions(node, definitions):
     return found
 
 
-def schema_checksum(fields):
+def schema_checksum(fields: Mapping[str, typing.Any]) -> str:
     """Prefect's checksum of a block schema's ``fields``: ``sha256:<hex>`` of its sorted JSON,
     without ``secret_fields`` and without the definitions of nested blocks."""
-    fields = _remove_key(fields, "secret_fields")
-    if fields.get("definitions"):
-        kept = _non_block_definitions(fields, fields["definitions"])
+    checked: dict[str, typing.Any] = _remove_key(fields, "secret_fields")
+    if checked.get("definitions"):
+        kept = _non_block_definitions(checked, checked["definitions"])
         if kept:
-            fields["definitions"] = kept
+            checked["definitions"] = kept
         else:
-            fields.pop("definitions")
-    digest = hashlib.sha256(json.dumps([[fields], {}], sort_keys=True).encode())
+            checked.pop("definitions")
+    digest = hashlib.sha256(json.dumps([[checked], {}], sort_keys=True).encode())
     return f"sha256:{digest.hexdigest()}"
 
 
-def _reveal(value):
+def _reveal(value: typing.Any) -> typing.Any:
     """``value`` with secrets in clear, as JSON-compatible data (for the API only)."""
     if isinstance(value, SecretStr):
         return value.get_secret_value()
@@ -247,7 +255,7 @@ def _reveal(value):
     return to_jsonable_python(value)
 
 
-def _sdk_client(client):
+def _sdk_client(client: "OrionClient | None") -> "OrionClient":
     if client is not None:
         return client
     from client.sdk.engine import get_sdk_client
@@ -287,7 +295,7 @@ class Block(BaseModel, abc.ABC):
     _is_anonymous: bool = PrivateAttr(default=False)
 
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs):
+    def __pydantic_init_subclass__(cls, **kwargs: typing.Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls._block_type_id = None
         cls._block_schema_id = None
@@ -296,7 +304,8 @@ class Block(BaseModel, abc.ABC):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _dispatch(cls, data, handler):
+    def _dispatch(cls, data: typing.Any,
+                  handler: Callable[[typing.Any], typing.Any]) -> typing.Any:
         """Data naming a more specific block type (``block_type_slug``, as Prefect writes
         nested blocks) becomes an instance of that type's class."""
         if isinstance(data, dict) and isinstance(data.get("block_type_slug"), str):
@@ -305,31 +314,31 @@ class Block(BaseModel, abc.ABC):
                 return target.model_validate(data)
         return handler(data)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return repr(self)
 
     # -- type and schema --------------------------------------------------------------------
 
     @classmethod
-    def get_block_type_name(cls):
+    def get_block_type_name(cls) -> str:
         return cls._block_type_name or cls.__name__
 
     @classmethod
-    def get_block_type_slug(cls):
+    def get_block_type_slug(cls) -> str:
         return slugify(cls._block_type_slug or cls.get_block_type_name())
 
     @classmethod
-    def get_block_capabilities(cls):
+    def get_block_capabilities(cls) -> frozenset[str]:
         """The capabilities of this class and its bases (e.g. ``read-path``)."""
         return frozenset(c for base in cls.__mro__
                          for c in getattr(base, "_block_schema_capabilities", None) or ())
 
     @classmethod
-    def get_block_schema_version(cls):
+    def get_block_schema_version(cls) -> str:
         return cls._block_schema_version or DEFAULT_SCHEMA_VERSION
 
     @classmethod
-    def get_description(cls):
+    def get_description(cls) -> str | None:
         """``_description``, else the class docstring's text before its first section."""
         if cls._description is not None:
             return cls._description
@@ -345,7 +354,7 @@ class Block(BaseModel, abc.ABC):
         return "\n".join(text).strip() or None
 
     @classmethod
-    def model_json_schema_v1(cls):
+    def model_json_schema_v1(cls) -> dict[str, typing.Any]:
         """The block schema's ``fields``: its JSON schema as Prefect 2.7 writes it."""
         schema = cls.model_json_schema(ref_template=_DEFINITIONS_REF + "{model}",
                                        schema_generator=_PydanticV1Schema)
@@ -354,29 +363,29 @@ class Block(BaseModel, abc.ABC):
         return schema
 
     @classmethod
-    def schema_checksum(cls):
+    def schema_checksum(cls) -> str:
         return schema_checksum(cls.model_json_schema_v1())
 
     @classmethod
-    def _schema_reference(cls):
+    def _schema_reference(cls) -> dict[str, str]:
         return {"block_type_slug": cls.get_block_type_slug(),
                 "block_schema_checksum": cls.schema_checksum()}
 
     @classmethod
-    def _block_type_body(cls):
+    def _block_type_body(cls) -> dict[str, typing.Any]:
         body = {"name": cls.get_block_type_name(), "slug": cls.get_block_type_slug(),
                 "logo_url": cls._logo_url, "documentation_url": cls._documentation_url,
                 "description": cls.get_description(), "code_example": cls._code_example}
         return {k: v for k, v in body.items() if v is not None or k in ("name", "slug")}
 
     @classmethod
-    def _check_registrable(cls):
+    def _check_registrable(cls) -> None:
         if cls is Block or inspect.isabstract(cls) or abc.ABC in cls.__bases__:
             raise InvalidBlockRegistration(
                 f"{cls.__name__} is an abstract block class: register or save a subclass.")
 
     @classmethod
-    def register_type_and_schema(cls, client=None):
+    def register_type_and_schema(cls, client: "OrionClient | None" = None) -> str:
         """Make sure the server has this block's type (its display fields updated) and
         schema, nested blocks' first; idempotent. Returns the schema's id."""
         cls._check_registrable()
@@ -410,10 +419,10 @@ class Block(BaseModel, abc.ABC):
 
     # -- documents --------------------------------------------------------------------------
 
-    def _document_data(self, inline=False):
+    def _document_data(self, inline: bool = False) -> dict[str, typing.Any]:
         """The document's ``data``: field values with secrets in clear; a nested block with
         a document of its own as a reference to it, others inline (with their slug)."""
-        data = {}
+        data: dict[str, typing.Any] = {}
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
             key = field.alias or name
@@ -425,7 +434,8 @@ class Block(BaseModel, abc.ABC):
             data["block_type_slug"] = self.get_block_type_slug()
         return data
 
-    def save(self, name=None, overwrite=False, client=None, *, is_anonymous=False):
+    def save(self, name: str | None = None, overwrite: bool = False,
+             client: "OrionClient | None" = None, *, is_anonymous: bool = False) -> str:
         """Save the block's values as the document ``name`` of its type (registering the
         type and schema first); returns the document's id. A name already in use is a
         ValueError unless ``overwrite=True``, which replaces that document's values.
@@ -434,14 +444,15 @@ class Block(BaseModel, abc.ABC):
             raise ValueError("Give a block document either a name or is_anonymous=True.")
         orion = _sdk_client(client)
         type(self).register_type_and_schema(client=orion)
-        body = {"data": self._document_data(), "block_schema_id": self._block_schema_id,
-                "block_type_id": self._block_type_id, "is_anonymous": is_anonymous}
+        body: dict[str, typing.Any] = {
+            "data": self._document_data(), "block_schema_id": self._block_schema_id,
+            "block_type_id": self._block_type_id, "is_anonymous": is_anonymous}
         if name is not None:
             body["name"] = name
         try:
             document = orion.create_block_document(body)
         except ObjectAlreadyExists:
-            if not overwrite:
+            if not overwrite or name is None:  # anonymous names are generated unique
                 raise ValueError(
                     f"A {self.get_block_type_slug()!r} block named {name!r} already exists; "
                     "save with overwrite=True to replace its values.") from None
@@ -457,7 +468,7 @@ class Block(BaseModel, abc.ABC):
         return document.id
 
     @classmethod
-    def load(cls, name, client=None):
+    def load(cls, name: str, client: "OrionClient | None" = None) -> typing.Self:
         """The block saved as ``name``: ``"slug/name"`` for any type, or a document name of
         this class's type. BlockLoadError when there is none or its data does not fit."""
         orion = _sdk_client(client)
@@ -475,7 +486,8 @@ class Block(BaseModel, abc.ABC):
         return cls._from_document(document)
 
     @classmethod
-    def load_by_id(cls, block_document_id, client=None):
+    def load_by_id(cls, block_document_id: str,
+                   client: "OrionClient | None" = None) -> typing.Self:
         """The block saved as the document with this id (see :meth:`load`)."""
         try:
             document = _sdk_client(client).read_block_document(block_document_id)
@@ -484,7 +496,7 @@ class Block(BaseModel, abc.ABC):
         return cls._from_document(document)
 
     @classmethod
-    def _from_document(cls, document):
+    def _from_document(cls, document: typing.Any) -> typing.Self:
         slug = (document.get("block_type") or {}).get("slug") or \
             ((document.get("block_schema") or {}).get("block_type") or {}).get("slug")
         target = block_class_for_slug(slug) if slug else None
@@ -507,7 +519,7 @@ class Block(BaseModel, abc.ABC):
         block._nested_metadata(document.get("block_document_references") or {})
         return block
 
-    def _nested_metadata(self, references):
+    def _nested_metadata(self, references: Mapping[str, typing.Any]) -> None:
         """Give nested blocks loaded from references their document's id and name."""
         for field, reference in references.items():
             nested = getattr(self, field, None)

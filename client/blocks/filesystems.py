@@ -16,6 +16,7 @@ import shutil
 import typing
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator
 
@@ -28,18 +29,20 @@ __all__ = ["WritableFileSystem", "WritableDeploymentStorage", "LocalFileSystem",
 # Folders and files never uploaded with a flow's code.
 SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "venv", "node_modules"})
 SKIPPED_SUFFIXES = (".pyc",)
+# A file or folder path, as the block methods take them.
+PathArg = str | os.PathLike[str]
 
 
-def code_files(folder, ignore_file=None):
+def code_files(folder: PathArg, ignore_file: PathArg | None = None) -> list[str]:
     """The files of ``folder`` to upload, as paths relative to it ("/"-separated, sorted):
     caches, VCS folders and virtual environments left out, and the glob patterns listed in
     ``ignore_file`` (one a line, ``#`` comments; e.g. a ``.prefectignore``) when it exists."""
-    patterns = []
+    patterns: list[str] = []
     if ignore_file and os.path.isfile(ignore_file):
         with open(ignore_file) as handle:
             patterns = [line.strip() for line in handle
                         if line.strip() and not line.lstrip().startswith("#")]
-    found = []
+    found: list[str] = []
     for directory, subdirs, names in os.walk(folder):
         subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRS)
         for name in sorted(names):
@@ -58,12 +61,13 @@ class WritableFileSystem(Block, abc.ABC):
     _block_schema_capabilities: typing.ClassVar[list[str]] = ["read-path", "write-path"]
 
     @abc.abstractmethod
-    def read_path(self, path):
+    def read_path(self, path: PathArg) -> bytes:
         """The bytes of the file ``path``; FileNotFoundError if there is none."""
 
     @abc.abstractmethod
-    def write_path(self, path, content):
-        """Write the bytes ``content`` as the file ``path`` (folders made as needed)."""
+    def write_path(self, path: PathArg, content: bytes) -> str:
+        """Write the bytes ``content`` as the file ``path`` (folders made as needed); returns
+        where it was written."""
 
 
 class WritableDeploymentStorage(Block, abc.ABC):
@@ -72,11 +76,13 @@ class WritableDeploymentStorage(Block, abc.ABC):
     _block_schema_capabilities: typing.ClassVar[list[str]] = ["get-directory", "put-directory"]
 
     @abc.abstractmethod
-    def get_directory(self, from_path=None, local_path=None):
+    def get_directory(self, from_path: PathArg | None = None,
+                      local_path: PathArg | None = None) -> None:
         """Copy the folder ``from_path`` (default: the base path) into ``local_path``."""
 
     @abc.abstractmethod
-    def put_directory(self, local_path=None, to_path=None, ignore_file=None):
+    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
+                      ignore_file: PathArg | None = None) -> int:
         """Upload the folder ``local_path`` to ``to_path``; returns the number of files."""
 
 
@@ -90,7 +96,7 @@ class LocalFileSystem(WritableFileSystem, WritableDeploymentStorage):
     basepath: str | None = Field(
         default=None, description="Default local path for this block to write to.")
 
-    def _resolve(self, path):
+    def _resolve(self, path: PathArg | None) -> Path:
         base = Path(self.basepath).expanduser().resolve() if self.basepath else \
             Path(".").resolve()
         if path is None:
@@ -101,23 +107,25 @@ class LocalFileSystem(WritableFileSystem, WritableDeploymentStorage):
             raise ValueError(f"Path {str(path)!r} is outside of the base path {str(base)!r}.")
         return target
 
-    def read_path(self, path):
+    def read_path(self, path: PathArg) -> bytes:
         return self._resolve(path).read_bytes()
 
-    def write_path(self, path, content):
+    def write_path(self, path: PathArg, content: bytes) -> str:
         target = self._resolve(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
         return str(target)
 
-    def get_directory(self, from_path=None, local_path=None):
+    def get_directory(self, from_path: PathArg | None = None,
+                      local_path: PathArg | None = None) -> None:
         source = self._resolve(from_path)
         destination = Path(local_path or ".").resolve()
         if source == destination:
             return
         shutil.copytree(source, destination, dirs_exist_ok=True)
 
-    def put_directory(self, local_path=None, to_path=None, ignore_file=None):
+    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
+                      ignore_file: PathArg | None = None) -> int:
         source = Path(local_path or ".").resolve()
         destination = self._resolve(to_path)
         files = code_files(source, ignore_file)
@@ -149,14 +157,14 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
 
     @field_validator("basepath")
     @classmethod
-    def _basepath_is_url(cls, value):
+    def _basepath_is_url(cls, value: str) -> str:
         if not urllib.parse.urlsplit(value).scheme:
             raise ValueError(f"basepath {value!r} is not a URL with a scheme "
                              "(s3://bucket/folder, memory://x, file:///srv/x ...)")
         return value
 
     @property
-    def filesystem(self):
+    def filesystem(self) -> Any:
         """The fsspec filesystem (made on first use)."""
         if self._fs is None:
             import fsspec
@@ -165,7 +173,7 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
             self._fs = fsspec.filesystem(scheme, **self.settings)
         return self._fs
 
-    def _resolve(self, path):
+    def _resolve(self, path: PathArg | None) -> str:
         base = self.basepath.rstrip("/")
         if path is None:
             return base
@@ -179,21 +187,23 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
             raise ValueError(f"Path {path!r} is outside of the base path {base!r}.")
         return "/".join([base, *parts])
 
-    def read_path(self, path):
+    def read_path(self, path: PathArg) -> bytes:
         return self.filesystem.cat_file(self._resolve(path))
 
-    def write_path(self, path, content):
+    def write_path(self, path: PathArg, content: bytes) -> str:
         target = self._resolve(path)
         self.filesystem.makedirs(target.rpartition("/")[0], exist_ok=True)
         self.filesystem.pipe_file(target, content)
         return target
 
-    def get_directory(self, from_path=None, local_path=None):
+    def get_directory(self, from_path: PathArg | None = None,
+                      local_path: PathArg | None = None) -> None:
         source = self._resolve(from_path).rstrip("/") + "/"
         destination = str(Path(local_path or ".").resolve())
         self.filesystem.get(source, destination.rstrip("/") + "/", recursive=True)
 
-    def put_directory(self, local_path=None, to_path=None, ignore_file=None):
+    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
+                      ignore_file: PathArg | None = None) -> int:
         source = Path(local_path or ".").resolve()
         destination = self._resolve(to_path)
         files = code_files(source, ignore_file)
