@@ -21,13 +21,12 @@ import inspect
 import typing
 import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from client.sdk.callables import split_parameters
 
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-    from pydantic_core import ErrorDetails
+# pydantic is imported on first use (DESIGN.md §2), so its types are not named in the
+# annotations below: a "model" is a pydantic model class, an "error" one of its error dicts.
 
 __all__ = ["ParameterTypeError", "validate_parameters", "parameters_model"]
 
@@ -52,7 +51,7 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def parameters_model(fn: Callable[..., Any]) -> tuple[type[BaseModel], dict[str, str]]:
+def parameters_model(fn: Callable[..., Any]) -> tuple[Any, dict[str, str]]:
     """``(model, fields)``: a pydantic model of ``fn``'s named parameters (``*args`` and
     ``**kwargs`` left out) and the ``{parameter name: field name}`` it uses. Fields are
     aliased by the parameter's name, titled with it and carry its ``position``."""
@@ -78,7 +77,7 @@ _TYPE_ERRORS = ("_type", "_parsing", "_instance_of", "_from_float", "_from_datet
                 "_class_of", "union_tag_invalid")
 
 
-def _describe(error: ErrorDetails, hint: Any) -> tuple[str, str | None]:
+def _describe(error: Mapping[str, Any], hint: Any) -> tuple[str, str | None]:
     """``(what went wrong, pydantic's detail or None)`` for a pydantic error, in our words
     when it is about the parameter itself."""
     if error["loc"][1:]:
@@ -161,7 +160,7 @@ def parameter_schema(fn: Callable[..., Any]) -> dict[str, Any]:
             return _schema_field_by_field(model)
 
 
-def _schema_field_by_field(model: type[BaseModel]) -> dict[str, Any]:
+def _schema_field_by_field(model: Any) -> dict[str, Any]:
     from pydantic import ConfigDict, TypeAdapter
     from pydantic.errors import PydanticInvalidForJsonSchema
 
