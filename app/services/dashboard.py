@@ -189,6 +189,15 @@ def task_runs_of(flow_run_id, limit):
                       .limit(limit), TaskRun, TaskRunState)
 
 
+def task_run_state_counts(flow_run_id):
+    """``{state type: count}`` of all the task runs of a flow run (one grouped query)."""
+    return {state_type or StateType.PENDING.value: count for state_type, count in (
+        TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id))
+        .where(TaskRun.flow_run == flow_run_id)
+        .group_by(TaskRun.state_type)
+        .tuples())}
+
+
 def subflow_runs_of(flow_run_id, limit):
     """Flow runs started by task runs of this flow run (its subflows), oldest first."""
     parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)

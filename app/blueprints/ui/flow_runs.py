@@ -2,7 +2,7 @@
 badge, task run timeline and graph, subflows, state history and logs."""
 from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import flash, redirect, request, url_for
 
 from app.blueprints.ui import ACTIVE_STATES, bp, page_url, render
 from app.blueprints.ui.graph import layout
@@ -77,26 +77,63 @@ def _timeline(task_list, now):
     return rows, axis_start, axis_end
 
 
-@bp.get("/flow-runs/<uuid:flow_run_id>")
-def flow_run_page(flow_run_id):
-    """A flow run: state, details, task run timeline and graph, subflows, parameters,
-    state history and logs."""
+def _live_context(flow_run_id):
+    """Everything of a flow run's page that changes while it runs: the run (state, times,
+    actions), task run counts, timeline and graph, subflows, state history and logs."""
     now = utcnow()
     run = flow_runs.read_flow_run(flow_run_id)
     task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
     rows, axis_start, axis_end = _timeline(task_list, now)
     active = run.state_type in ACTIVE_STATES
-    return render(
-        "ui/flow_run.html", None,
-        run=run, now=now,
-        flow=flows.read_flow(run.flow_id),
+    subflows = dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT)
+    return dict(
+        run=run, now=now, flow=flows.read_flow(run.flow_id),
         task_runs=task_list, task_limit=TASK_RUN_LIMIT, timeline=rows,
+        task_counts=sorted(dashboard.task_run_state_counts(flow_run_id).items()),
         axis_start=axis_start, axis_end=axis_end,
         graph=layout(task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
-        subflows=dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT),
+        subflows=subflows, subflow_flows=dashboard.flow_names(r.flow_id for r in subflows),
         history=states.read_flow_run_states(flow_run_id),
+        live_url=url_for("ui.flow_run_live", flow_run_id=flow_run_id),
         **logs_context(flow_run_id, active),
     )
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>")
+def flow_run_page(flow_run_id):
+    """A flow run: state and actions, details, task run timeline and graph, subflows,
+    parameters, state history and logs; live while the run is active."""
+    return render("ui/flow_run.html", None, **_live_context(flow_run_id))
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/live")
+def flow_run_live(flow_run_id):
+    """The live part of a flow run's page, one fragment: the page polls it every 2 s while
+    the run is active (one request per poll, whatever the page shows), and the fragment
+    stops the polling once the run is finished."""
+    context = _live_context(flow_run_id)
+    return render("ui/page.html", "ui/_flow_run_live.html",
+                  title=f"Flow run {context['run'].name}", **context)
+
+
+@bp.post("/flow-runs/<uuid:flow_run_id>/resume")
+def resume_flow_run(flow_run_id):
+    """Resume a paused flow run (the resume API's rule: Running, or Scheduled when the pause
+    asked to reschedule): first a confirmation, then (``confirm=yes``) the resume, and back
+    to the run's page with what orchestration answered."""
+    run = flow_runs.read_flow_run(flow_run_id)
+    back = url_for("ui.flow_run_page", flow_run_id=flow_run_id)
+    if request.form.get("confirm") != "yes":
+        return render("ui/page.html", "ui/_resume_confirm.html", title=f"Resume {run.name}",
+                      run=run, back=back)
+    result = flow_runs.resume_flow_run(flow_run_id)
+    if result.status.value == "ACCEPT":
+        now_in = flow_runs.read_flow_run(flow_run_id).state_name
+        flash(f"Resumed flow run {run.name}: it is {now_in} now.")
+    else:
+        reason = (result.details or {}).get("reason") or result.status.value.lower()
+        flash(f"Flow run {run.name} was not resumed: {reason}")
+    return redirect(back, 303)
 
 
 @bp.get("/flow-runs/<uuid:flow_run_id>/state")

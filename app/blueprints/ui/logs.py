@@ -23,11 +23,14 @@ def _log_level(args):
 
 def logs_context(flow_run_id, active, task_run_id=None):
     """The template context of a logs panel: the newest ``LOG_TAIL`` records of the flow run
-    (of one of its task runs if ``task_run_id``) at the query's ``level`` and above."""
+    (of one of its task runs if ``task_run_id``) at the query's ``level`` and above, with
+    the names of the task runs that sent them."""
     level = _log_level(request.args)
     records, truncated = dashboard.tail_logs(flow_run_id, LOG_TAIL, task_run_id, level)
+    task_names = dashboard.task_run_names(r.task_run_id for r in records if r.task_run_id)
     return {"logs": records, "truncated": truncated, "level": str(level),
-            "levels": LOG_LEVELS, "level_name": level_name, "active": active}
+            "levels": LOG_LEVELS, "level_name": level_name, "active": active,
+            "task_names": task_names}
 
 
 def _log_lines(records):
