@@ -3,6 +3,7 @@ one poll refreshes (state, times, task counts, timeline, graph, history, logs wi
 names), and its Cancel / Retry / Resume / Delete buttons, each confirmed and CSRF-checked."""
 import re
 
+from app.blueprints.ui import flow_runs as flow_runs_ui
 from tests.ui.test_bulk import deployment_of, state_of
 from tests.ui.test_pages import HX, csrf, make_flow, make_run, page, set_state
 
@@ -32,9 +33,12 @@ def test_one_poll_refreshes_the_whole_live_part_until_the_run_ends(client):
     html = page(client, f"/flow-runs/{run['id']}")
     # One polling element for the whole page, carrying the chosen log level.
     assert html.count("hx-trigger=\"every 2s\"") == 1
-    assert f'hx-get="/flow-runs/{run["id"]}/live"' in html and 'hx-include="#log-level"' in html
+    assert f'hx-get="/flow-runs/{run["id"]}/live?since=' in html
+    assert 'hx-include="#log-level"' in html
     live = page(client, f"/flow-runs/{run['id']}/live", headers=HX)
-    assert live.lstrip().startswith('<div id="run-live"') and live.count("every 2s") == 1
+    assert live.lstrip().startswith('<div id="run-poll"') and live.count("every 2s") == 1
+    for section in ("run-head", "run-tasks", "run-history", "run-logs"):
+        assert f'<div id="{section}" hx-swap-oob="true">' in live
     assert "Running</span>" in live and "working" in live
     assert f'<a href="/task-runs/{task["id"]}">step-0</a>' in live.split('id="logs-h"')[1]
 
@@ -151,3 +155,45 @@ def test_delete_removes_the_run_and_lands_on_the_list(client):
     assert done.status_code == 303 and done.headers["Location"].endswith("/flow-runs")
     assert client.get(f"/api/flow_runs/{run['id']}").status_code == 404
     page(client, f"/flow-runs/{run['id']}", 404)
+
+
+def _since(html):
+    return re.search(r'/live\?since=([0-9a-f-]+)"', html).group(1)
+
+
+def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
+    # No clock-driven redraw of the running bars during the test.
+    monkeypatch.setattr(flow_runs_ui, "TIMELINE_REDRAW_SECONDS", 10 ** 9)
+    run, task = _running_run_with_a_task(client)
+    since = _since(page(client, f"/flow-runs/{run['id']}"))
+    quiet = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert "hx-swap-oob" not in quiet and "every 2s" in quiet
+    assert _since(quiet) == since
+
+    client.post("/api/logs/", json=[{
+        "name": "task", "level": 20, "message": "late record", "flow_run_id": run["id"],
+        "task_run_id": task["id"], "timestamp": "2025-01-01T00:00:00+00:00"}])
+    logs_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', logs_only) == ["run-logs"]
+    assert "late record" in logs_only
+    since = _since(logs_only)
+
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    tasks_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', tasks_only) == ["run-tasks"]
+    assert 'class="tl-bar state-completed"' in tasks_only
+    # Another log level is another view of the logs: they are redrawn.
+    other_level = page(client, f"/flow-runs/{run['id']}/live?since={_since(tasks_only)}"
+                               f"&level=40", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', other_level) == ["run-logs"]
+
+    set_state(client, run, "COMPLETED")
+    final = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert len(re.findall(r'hx-swap-oob', final)) == 4 and "every 2s" not in final
+
+
+def test_marks_that_the_page_did_not_give_are_a_422(client):
+    run, _ = _running_run_with_a_task(client)
+    for since in ("abc", "x" * 12 + "-" + "0" * 12 + "-" + "0" * 12, "-".join(["0" * 12] * 4)):
+        html = page(client, f"/flow-runs/{run['id']}/live?since={since}", 422, headers=HX)
+        assert "since" in html
