@@ -456,7 +456,8 @@ def run_task(task, parameters, wait_for, flow_context, future=None, extra_inputs
     (see ``_Inputs.resolve``).
 
     An exception of the task makes a Failed outcome (after the retries the server grants); a
-    BaseException (interruption) reports the task run Crashed and propagates.
+    BaseException (interruption) reports the task run Crashed (Cancelled when its flow run is
+    being cancelled) and propagates.
     """
     orion = flow_context.client
     dynamic_key = flow_context.next_dynamic_key(task.task_key)
