@@ -6,12 +6,32 @@ which runs in a copy of its submitter's context) sees the run it belongs to.
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import threading
 import typing
 
 _flow_run_context = contextvars.ContextVar("orion_flow_run_context", default=None)
 _task_run_context = contextvars.ContextVar("orion_task_run_context", default=None)
 _tags = contextvars.ContextVar("orion_tags", default=frozenset())
+
+
+# Values Python may share between unrelated objects: singletons (None, True, False, Ellipsis,
+# NotImplemented, enum members), cached small ints and one-character strings, interned
+# strings, and the literals a module's compiler merges into one constant (any number, string
+# or bytes, and tuples or frozensets of them).
+_SHARED_TYPES = (type(None), bool, int, float, complex, str, bytes, type(...),
+                 type(NotImplemented), enum.Enum)
+
+
+def is_trackable(value):
+    """Whether ``value``'s identity is its own, so that meeting the same object again proves
+    it came from the same place. False for values Python may share between unrelated objects
+    (``0`` returned by one task is the very ``0`` another task is called with)."""
+    if isinstance(value, _SHARED_TYPES):
+        return False
+    if isinstance(value, (tuple, frozenset)):
+        return any(is_trackable(item) for item in value)
+    return True
 
 
 @dataclasses.dataclass(eq=False)
@@ -51,15 +71,25 @@ class FlowRunContext:
         return str(n)
 
     def record_result(self, value, task_run_id):
-        """Remember that ``value`` is the result of task run ``task_run_id``, so passing it to
-        another task records that upstream dependency. Values are tracked by identity (and
-        kept alive for the flow run, so identities are not reused)."""
-        if value is not None and value is not True and value is not False:
-            with self._lock:
-                self._origins[id(value)] = (value, task_run_id)
+        """Remember that ``value`` (and each element of it, one level deep) is the result of
+        task run ``task_run_id``, so passing it to another task records that upstream
+        dependency. Values are tracked by identity, and only values whose identity is their
+        own (see :func:`is_trackable`); they are kept alive for the flow run, so identities are
+        not reused."""
+        tracked = [value]
+        if isinstance(value, dict):
+            tracked.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            tracked.extend(value)
+        with self._lock:
+            for item in tracked:
+                if is_trackable(item):
+                    self._origins[id(item)] = (item, task_run_id)
 
     def result_origin(self, value):
         """The id of the task run that returned ``value`` in this flow run, or None."""
+        if not is_trackable(value):
+            return None
         origin = self._origins.get(id(value))
         return origin[1] if origin is not None and origin[0] is value else None
 

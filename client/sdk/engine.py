@@ -19,8 +19,9 @@ Final states: Completed; Failed, with ``message`` "Task run encountered an excep
 <ExceptionType>: <message>" (or "Flow run ...") and ``data``
 ``{"type": "exception", "exception_type": ..., "message": ..., "traceback": ...}``; Crashed
 when a BaseException that is not an Exception (KeyboardInterrupt, SIGTERM, SystemExit...)
-interrupts the run: the run (and the task run it was in) is reported Crashed, then the
-interruption goes on (SIGTERM is re-delivered to the process with its previous handler). An
+interrupts the run: the run (and the task run it was in) is reported Crashed (Cancelled
+when the interruption is the agent stopping a run being cancelled), then the interruption
+goes on (SIGTERM is re-delivered to the process with its previous handler). An
 interruption that arrives while a task run's start request is in flight leaves that task run
 as the server recorded it (the client has no id to report against yet).
 
@@ -46,7 +47,8 @@ import time
 import traceback
 import weakref
 
-from client.api.states import Completed, Crashed, Failed, Pending, Running, State
+from client.api.states import (
+    Cancelled, Completed, Crashed, Failed, Pending, Running, State, StateType)
 from client.sdk import results
 from client.sdk.context import (
     FlowRunContext,
@@ -54,6 +56,7 @@ from client.sdk.context import (
     current_tags,
     flow_run_scope,
     get_flow_run_context,
+    is_trackable,
     task_run_scope,
 )
 from client.sdk.futures import OrionFuture, Outcome
@@ -320,52 +323,96 @@ def _reason(answer):
 
 class _Inputs:
     """Resolves futures among a task's arguments and records where each input came from
-    (``task_inputs``): upstream task runs (futures, or values a task run of this flow run
-    returned), flow parameters (the same object) and constants (their type name)."""
+    (``task_inputs``).
+
+    An upstream task run is recorded only from what proves it: the run's future, its state,
+    or the very object it returned in this flow run (see ``FlowRunContext.record_result``),
+    found at any depth of lists, tuples, sets and dict values. A value Python shares between
+    unrelated objects (``0``, ``True``, ``None``, an interned string) proves nothing and makes
+    no edge. Otherwise an argument is a flow parameter (the same object) or a constant (its
+    type name).
+    """
 
     def __init__(self, flow_context):
         self.flow_context = flow_context
         self.failed_upstream = []
 
-    def _value(self, value, refs):
+    def _visit(self, value, refs, path=frozenset()):
+        """``value`` with futures replaced by their results; the task runs it came from are
+        appended to ``refs``. A collection is rebuilt only when a future inside it is
+        replaced, so the objects a task receives keep their identity otherwise. ``path``
+        holds the ids of the collections being visited, so one that contains itself ends."""
         if isinstance(value, OrionFuture):
             result = value.result(raise_on_failure=False)
             if value.task_run is not None:
-                refs.append({"input_type": "task_run", "id": value.task_run["id"]})
+                refs.append(_task_run_input(value.task_run["id"]))
             final = value.get_state()
             if final is None or not final.is_completed():
                 self.failed_upstream.append(value)
             return result
-        if isinstance(value, (list, tuple, set)) and any(
-                isinstance(v, OrionFuture) for v in value):
-            return type(value)(self._value(v, refs) for v in value)
-        if isinstance(value, dict) and any(isinstance(v, OrionFuture) for v in value.values()):
-            return {k: self._value(v, refs) for k, v in value.items()}
+        if isinstance(value, State):
+            task_run_id = value.state_details.get("task_run_id")
+            if task_run_id:
+                refs.append(_task_run_input(task_run_id))
+            return value
         run_id = self.flow_context.result_origin(value)
         if run_id is not None:
-            refs.append({"input_type": "task_run", "id": run_id})
+            refs.append(_task_run_input(run_id))
+        if id(value) in path:
             return value
-        if value is not None:
-            for name, param in self.flow_context.parameters.items():
-                if param is value:
-                    refs.append({"input_type": "parameter", "name": name})
-                    return value
-        refs.append({"input_type": "constant", "type": type(value).__name__})
+        if isinstance(value, dict):
+            inner = path | {id(value)}
+            items = {k: self._visit(v, refs, inner) for k, v in value.items()}
+            if any(items[k] is not v for k, v in value.items()):
+                rebuilt = value.copy()
+                rebuilt.update(items)
+                return rebuilt
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            inner = path | {id(value)}
+            items = [self._visit(v, refs, inner) for v in value]
+            if any(new is not old for new, old in zip(items, value)):
+                return _rebuilt(value, items)
         return value
 
-    def resolve(self, parameters, wait_for):
-        """The parameters with futures replaced by their results, and the ``task_inputs``."""
+    def _refs(self, value, extra):
+        refs = list(extra)
+        resolved = self._visit(value, refs)
+        refs = [dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
+        if refs:
+            return resolved, refs
+        if is_trackable(value):
+            for name, param in self.flow_context.parameters.items():
+                if param is value:
+                    return resolved, [{"input_type": "parameter", "name": name}]
+        return resolved, [{"input_type": "constant", "type": type(value).__name__}]
+
+    def resolve(self, parameters, wait_for, extra_inputs=None):
+        """The parameters with futures replaced by their results, and the ``task_inputs``.
+
+        ``extra_inputs`` maps a parameter to upstream inputs known beforehand (the future
+        or result a ``.map()`` iterated over, which its elements came from)."""
+        extra_inputs = extra_inputs or {}
         task_inputs, resolved = {}, {}
         for name, value in parameters.items():
-            refs = []
-            resolved[name] = self._value(value, refs)
-            task_inputs[name] = refs
+            resolved[name], task_inputs[name] = self._refs(value, extra_inputs.get(name, ()))
         if wait_for:
             refs = []
             for item in wait_for:
-                self._value(item, refs)
-            task_inputs["wait_for"] = [r for r in refs if r["input_type"] == "task_run"]
+                self._visit(item, refs)
+            task_inputs["wait_for"] = [
+                dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
         return resolved, task_inputs
+
+
+def _task_run_input(task_run_id):
+    return {"input_type": "task_run", "id": task_run_id}
+
+
+def _rebuilt(collection, items):
+    """A list, tuple (named or not), set or frozenset like ``collection`` holding ``items``."""
+    if isinstance(collection, tuple) and hasattr(collection, "_fields"):
+        return type(collection)(*items)
+    return type(collection)(items)
 
 
 def _resolve_futures(value):
@@ -402,18 +449,20 @@ def _result_from_state(st, what):
                      f"reference: {st.data!r:.200}")
 
 
-def run_task(task, parameters, wait_for, flow_context, future=None):
+def run_task(task, parameters, wait_for, flow_context, future=None, extra_inputs=None):
     """Run one task run of ``task`` (``parameters`` bound to its signature) in
     ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
-    soon as it exists.
+    soon as it exists; ``extra_inputs`` are upstream inputs known beforehand, by parameter
+    (see ``_Inputs.resolve``).
 
     An exception of the task makes a Failed outcome (after the retries the server grants); a
-    BaseException (interruption) reports the task run Crashed and propagates.
+    BaseException (interruption) reports the task run Crashed (Cancelled when its flow run is
+    being cancelled) and propagates.
     """
     orion = flow_context.client
     dynamic_key = flow_context.next_dynamic_key(task.task_key)
     inputs = _Inputs(flow_context)
-    resolved, task_inputs = inputs.resolve(parameters, wait_for)
+    resolved, task_inputs = inputs.resolve(parameters, wait_for, extra_inputs)
     name = f"{task.name}-{dynamic_key}"
     create = dict(flow_run_id=flow_context.flow_run_id, dynamic_key=dynamic_key, name=name,
                   extra_tags=current_tags(), task_inputs=task_inputs)
@@ -480,7 +529,7 @@ def run_task(task, parameters, wait_for, flow_context, future=None):
             return Outcome(answer.state, value=value)
     except BaseException as exc:
         if not isinstance(exc, Exception):
-            _report_crash(propose, exc, "Task run")
+            _report_interruption(propose, exc, "Task run", flow_context)
         raise
 
 
@@ -510,12 +559,33 @@ def _adopt_start_answer(answer, task_run, name):
     return Outcome(st or current, exception=error)
 
 
-def _report_crash(propose, exc, what):
-    """Report the run Crashed (best effort: the process is going down anyway)."""
+def _report_interruption(propose, exc, what, flow_context):
+    """Report a run that an interruption (SIGTERM, KeyboardInterrupt) ended. When
+    ``flow_context``'s flow run or one of its parents is being cancelled (the agent stops a
+    CANCELLING run's process, and that is no crash), a task run is reported Cancelled and a
+    flow run is left as it is: whoever stops the process marks it Cancelled once the process
+    is gone. Otherwise the run is reported Crashed. Best effort: the process is going down
+    anyway."""
     try:
-        propose(exception_state(exc, what, crashed=True))
+        if not _being_cancelled(flow_context):
+            propose(exception_state(exc, what, crashed=True))
+        elif what == "Task run":
+            propose(Cancelled(message=f"{what} interrupted: its flow run was cancelled."))
     except Exception as report_error:
-        _engine_log.error("Could not report the %s crash: %s", what.lower(), report_error)
+        _engine_log.error("Could not report the %s interruption: %s", what.lower(),
+                          report_error)
+
+
+def _being_cancelled(flow_context):
+    """Whether the flow run of ``flow_context`` or any parent flow run is CANCELLING or
+    CANCELLED on the server (one read per level, only when a run is interrupted)."""
+    while flow_context is not None:
+        current = flow_context.client.read_flow_run(flow_context.flow_run_id).state
+        if current is not None and current.type in (StateType.CANCELLING,
+                                                    StateType.CANCELLED):
+            return True
+        flow_context = flow_context.parent
+    return False
 
 
 # --- flow runs ------------------------------------------------------------------------------
@@ -620,7 +690,7 @@ def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, paren
         final, value, error = _flow_attempts(flow, context, propose, logger)
     except BaseException as exc:
         if not isinstance(exc, Exception):
-            _report_crash(propose, exc, "Flow run")
+            _report_interruption(propose, exc, "Flow run", context)
         raise
     finally:
         heartbeats.discard(flow_run["id"])

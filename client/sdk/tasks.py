@@ -10,7 +10,7 @@ another task run) a task is a plain function call.
 import datetime
 import functools
 
-from client.sdk.callables import bind_arguments, call_with_parameters, split_parameters
+from client.sdk.callables import bind_arguments, call_with_parameters
 from client.sdk.context import get_flow_run_context, get_task_run_context
 from client.sdk.futures import OrionFuture
 
@@ -101,16 +101,18 @@ class Task:
 
     def submit(self, *args, wait_for=None, **kwargs):
         """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
+        return self._submit(bind_arguments(self.fn, args, kwargs), wait_for)
+
+    def _submit(self, parameters, wait_for, extra_inputs=None):
         from client.sdk.engine import run_task
 
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:
             raise RuntimeError(f"Task {self.name!r}: submit() and map() work only inside a "
                                f"flow run (not outside, nor inside a task run)")
-        parameters = bind_arguments(self.fn, args, kwargs)
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            lambda: run_task(self, parameters, wait_for, context, future))
+            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs))
         with context._lock:
             context.futures.append(future)
         return future
@@ -118,12 +120,21 @@ class Task:
     def map(self, *args, wait_for=None, **kwargs):
         """Submit one task run per element of the iterable arguments (all the same length;
         futures are resolved first, ``unmapped(x)`` and non-iterables are passed whole to
-        every run); return the list of futures."""
+        every run); return the list of futures.
+
+        Each run records where its element came from: the element's own future, or the
+        future or task result that was iterated over."""
         parameters = bind_arguments(self.fn, args, kwargs)
-        resolved = {k: (v.result() if isinstance(v, OrionFuture) else v)
-                    for k, v in parameters.items()}
-        mapped = {k: list(v) for k, v in resolved.items()
-                  if not isinstance(v, (unmapped, str, bytes, dict)) and _iterable(v)}
+        context = get_flow_run_context()
+        mapped, extra_inputs = {}, {}
+        for name, value in parameters.items():
+            items = value.result() if isinstance(value, OrionFuture) else value
+            if isinstance(items, (unmapped, str, bytes, dict)) or not _iterable(items):
+                continue
+            mapped[name] = list(items)
+            origin = _origin(value, context)
+            if origin is not None:
+                extra_inputs[name] = [{"input_type": "task_run", "id": origin}]
         lengths = {len(v) for v in mapped.values()}
         if len(lengths) > 1:
             raise ValueError(f"Task {self.name!r}.map(): the iterable arguments have "
@@ -131,14 +142,23 @@ class Task:
                              ", ".join(f"{k}={len(v)}" for k, v in mapped.items()))
         if not mapped:
             raise ValueError(f"Task {self.name!r}.map() needs at least one iterable argument")
+        # Static arguments stay as given (a future among them is resolved, and recorded, by
+        # each run).
         static = {k: (v.value if isinstance(v, unmapped) else v)
-                  for k, v in resolved.items() if k not in mapped}
-        futures = []
-        for i in range(lengths.pop()):
-            call = dict(static, **{k: v[i] for k, v in mapped.items()})
-            args_i, kwargs_i = split_parameters(self.fn, call)
-            futures.append(self.submit(*args_i, wait_for=wait_for, **kwargs_i))
-        return futures
+                  for k, v in parameters.items() if k not in mapped}
+        return [self._submit(dict(static, **{k: v[i] for k, v in mapped.items()}), wait_for,
+                             extra_inputs)
+                for i in range(lengths.pop())]
+
+
+def _origin(value, context):
+    """The task run a mapped-over argument came from: its future's run, or the run that
+    returned this very object; None otherwise."""
+    if isinstance(value, OrionFuture):
+        return value.task_run["id"] if value.task_run is not None else None
+    if context is None:
+        return None
+    return context.result_origin(value)
 
 
 def _iterable(value):

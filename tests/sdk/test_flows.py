@@ -48,19 +48,23 @@ def test_flow_with_tasks_completes_with_its_result(orion):
 
 
 def test_task_inputs_record_upstream_runs_parameters_and_constants(orion):
+    @task
+    def extend(items, extra):
+        return items + [extra]
+
     @flow
-    def pipeline(base: int = 10):
-        first = add.submit(base, 1)
-        second = add(first, 2)
-        third = add.submit(second, 3, wait_for=[first])
+    def pipeline(base: list = [10]):  # noqa: B006 (a parameter default, never mutated)
+        first = extend.submit(base, 1)
+        second = extend(first, 2)
+        third = extend.submit(second, 3, wait_for=[first])
         return third
 
-    assert pipeline() == 16
+    assert pipeline() == [10, 1, 2, 3]
     first, second, third = _task_runs(orion)
-    assert first.task_inputs == {"x": [{"input_type": "parameter", "name": "base"}],
-                                 "y": [{"input_type": "constant", "type": "int"}]}
-    assert second.task_inputs["x"] == [{"input_type": "task_run", "id": first["id"]}]
-    assert third.task_inputs["x"] == [{"input_type": "task_run", "id": second["id"]}]
+    assert first.task_inputs == {"items": [{"input_type": "parameter", "name": "base"}],
+                                 "extra": [{"input_type": "constant", "type": "int"}]}
+    assert second.task_inputs["items"] == [{"input_type": "task_run", "id": first["id"]}]
+    assert third.task_inputs["items"] == [{"input_type": "task_run", "id": second["id"]}]
     assert third.task_inputs["wait_for"] == [{"input_type": "task_run", "id": first["id"]}]
     graph = {node["id"]: node for node in orion.read_flow_run_graph(first["flow_run_id"])}
     assert graph[third["id"]]["upstream_dependencies"] and {
