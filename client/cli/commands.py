@@ -19,7 +19,7 @@ import uuid
 import click
 
 from client import OrionClient, get_client
-from client.api.exceptions import ObjectNotFound, OrionClientError
+from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
 from client.api.states import Cancelling, SetStateStatus, StateType
 
 UTC = datetime.timezone.utc
@@ -115,10 +115,35 @@ def _queue(name_or_id):
               help="Match runs by tag instead of by queue name (deprecated Orion 2.0 queues).")
 @click.option("-d", "--description", help="What the queue is for.")
 def work_queue_create(name, limit, tags, description):
-    """Create a work queue called NAME."""
-    queue = _client().create_work_queue(name, description=description, concurrency_limit=limit,
-                                        tags=tags or None)
-    click.echo(f"Created work queue {queue.name!r} ({queue.id}).")
+    """Create a work queue called NAME.
+
+    Safe to re-run: if NAME exists already with what was asked (the options given, and the
+    same tags, none for a queue matching runs by name), it says so and succeeds; if it
+    differs, it fails naming the difference and changes nothing.
+    """
+    client = _client()
+    try:
+        queue = client.create_work_queue(name, description=description,
+                                         concurrency_limit=limit, tags=tags or None)
+    except ObjectAlreadyExists:
+        queue = client.read_work_queue_by_name(name)
+    else:
+        click.echo(f"Created work queue {queue.name!r} ({queue.id}).")
+        return
+    existing_tags = sorted((queue.filter or {}).get("tags") or ())
+    differences = []
+    if existing_tags != sorted(set(tags)):
+        differences.append(f"tags {existing_tags or 'none'}, not {sorted(set(tags)) or 'none'}")
+    if limit is not None and queue.concurrency_limit != limit:
+        current = ("no concurrency limit" if queue.concurrency_limit is None
+                   else f"concurrency limit {queue.concurrency_limit}")
+        differences.append(f"{current}, not {limit} (see set-concurrency-limit)")
+    if description is not None and (queue.description or "") != description:
+        differences.append(f"description {queue.description or ''!r}, not {description!r}")
+    if differences:
+        raise click.ClickException(f"Work queue {name!r} exists already with "
+                                   + "; ".join(differences) + ".")
+    click.echo(f"Work queue {queue.name!r} ({queue.id}) exists already; left as it is.")
 
 
 @work_queue_group.command("ls")
