@@ -449,19 +449,68 @@ def deployment_group():
     """Create, list, run, pause, backfill and delete deployments (NAME: flow/deployment)."""
 
 
-def _param(values):
+def _param(values, schema=None):
     """``k=v`` options as a dict; each value is JSON if it parses (``n=3``, ``xs=[1,2]``),
-    else the string itself (``day=monday``)."""
+    else the string itself (``day=monday``). A parameter that ``schema`` (a
+    ``parameter_openapi_schema``) types as a string keeps the text as typed (``v=1.0``)."""
+    properties = (schema or {}).get("properties") or {}
     parameters = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.ClickException(f"Parameter {item!r} is not KEY=VALUE.")
+        if (properties.get(key) or {}).get("type") == "string":
+            parameters[key] = raw
+            continue
         try:
             parameters[key] = json.loads(raw)
         except ValueError:
             parameters[key] = raw
     return parameters
+
+
+def _nullable_properties(validator, properties, instance, schema):
+    """JSON Schema ``properties``, except that a property the schema does not require may be
+    null: pydantic v1 (Prefect 2.7's deployments) writes ``Optional[str] = None`` as
+    ``{"type": "string"}``."""
+    if not validator.is_type(instance, "object"):
+        return
+    required = set(schema.get("required") or ())
+    for name, subschema in properties.items():
+        if name in instance and not (instance[name] is None and name not in required):
+            yield from validator.descend(instance[name], subschema, path=name,
+                                         schema_path=name)
+
+
+def _check_parameters(deployment, overrides):
+    """Refuse, naming the parameter, ``overrides`` that the deployment's
+    ``parameter_openapi_schema`` does not name, or that with its default parameters do not
+    match the schema; a deployment without a schema (or without properties) takes anything."""
+    schema = deployment.parameter_openapi_schema or {}
+    properties = schema.get("properties")
+    if not properties:
+        return
+    unknown = sorted(set(overrides) - set(properties))
+    if unknown:
+        raise click.ClickException(
+            f"Deployment has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+            f"{', '.join(sorted(properties))}.")
+    from jsonschema import Draft7Validator, validators
+
+    checker = validators.extend(Draft7Validator, {"properties": _nullable_properties})(schema)
+    parameters = {**(deployment.parameters or {}), **overrides}
+    errors = sorted(checker.iter_errors(parameters), key=lambda e: list(map(str, e.path)))
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator == "required" and not error.path:
+        missing = sorted(set(error.validator_value) - set(parameters))
+        raise click.ClickException(f"Parameter {missing[0]!r} is required (give -p "
+                                   f"{missing[0]}=VALUE).")
+    name, *inner = error.path
+    where = "".join(f"[{part!r}]" for part in inner)
+    raise click.ClickException(f"Parameter {name!r}{' at ' + where if where else ''}: "
+                               f"{error.message}.")
 
 
 def _deployment(name):
@@ -650,14 +699,20 @@ def deployment_inspect(name):
               help="A parameter over the deployment's (VALUE is JSON or a string).")
 @click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
 def deployment_run(name, params, start_in):
-    """Create a flow run of NAME, scheduled now (or --start-in later) for its agents."""
+    """Create a flow run of NAME, scheduled now (or --start-in later) for its agents.
+
+    The parameters, over the deployment's, are checked against its parameter schema first:
+    an unknown name or a value of the wrong type is refused and no run is created.
+    """
     from client.api.states import Scheduled
 
     delay = _duration(start_in) if start_in else datetime.timedelta(0)
     deployment = _deployment(name)
+    parameters = _param(params, deployment.parameter_openapi_schema)
+    _check_parameters(deployment, parameters)
     when = datetime.datetime.now(UTC) + delay
     run = _client().create_flow_run_from_deployment(
-        deployment.id, state=Scheduled(scheduled_time=when), parameters=_param(params))
+        deployment.id, state=Scheduled(scheduled_time=when), parameters=parameters)
     click.echo(f"Created flow run {run.name!r} ({run.id}) of {name}, scheduled for "
                f"{_time(when)} UTC.")
 
