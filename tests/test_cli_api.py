@@ -197,3 +197,13 @@ def test_an_unreachable_server_is_one_error_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "ConnectError" in lines[0]
+
+
+def test_a_run_once_agent_fails_when_the_server_is_down(tmp_path):
+    port = free_port_in_range()
+    result = orion_script(["agent", "start", "-q", "etl", "--run-once"], {
+        "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: The agent's poll failed: GET http://127.0.0.1:{port}/api/"
+                           "work_queues/name/etl failed after 1 attempt(s): ConnectError"), last

@@ -410,7 +410,10 @@ def agent_group():
 @click.option("--prefetch-seconds", type=click.FloatRange(0),
               help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].")
 def agent_start(queues, limit, name, run_once, prefetch_seconds):
-    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM."""
+    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM.
+
+    With --run-once, exit status 1 when that poll failed (the server is down, say).
+    """
     import dataclasses
     import logging
 
@@ -426,8 +429,11 @@ def agent_start(queues, limit, name, run_once, prefetch_seconds):
         settings = dataclasses.replace(settings, prefetch_seconds=prefetch_seconds)
     client = _client() if isinstance(click.get_current_context().find_root().obj,
                                      OrionClient) else None
-    Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
-        run_once=run_once)
+    try:
+        Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
+            run_once=run_once)
+    except OrionClientError as error:
+        raise click.ClickException(f"The agent's poll failed: {error}") from None
 
 
 # -- deployments ----------------------------------------------------------------------------
