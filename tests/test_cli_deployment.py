@@ -240,6 +240,26 @@ class TestDeploymentCommands:
         assert "has no schedule" in cli("deployment", "backfill", "etl/adhoc", "--start",
                                         "2026-01-01", "--end", "2026-01-02", ok=False)
 
+    def test_backfill_to_a_date_includes_that_whole_day(self, cli, client, flow_file):
+        cli("deployment", "create", f"{flow_file}:etl", "-n", "daily", "--cron", "0 23 * * *",
+            "--paused")
+        out = cli("deployment", "backfill", "etl/daily", "--start", "2026-03-01", "--end",
+                  "2026-03-03")
+        assert "3 slot(s), 3 new run(s)" in out
+        times = [r["expected_start_time"] for r in _runs(client, _deployment(client)["id"])]
+        assert [t[:16] for t in times] == ["2026-03-01T23:00", "2026-03-02T23:00",
+                                           "2026-03-03T23:00"]
+        # A date and time ends where it says.
+        assert "2 slot(s), 0 new run(s)" in cli("deployment", "backfill", "etl/daily",
+                                                "--start", "2026-03-01",
+                                                "--end", "2026-03-03T00:00")
+        assert "Start 'x' is not an ISO date" in cli("deployment", "backfill", "etl/daily",
+                                                     "--start", "x", "--end", "2026-03-03",
+                                                     ok=False)
+        assert "End '2026-02-30' is not an ISO date" in cli(
+            "deployment", "backfill", "etl/daily", "--start", "2026-03-01", "--end",
+            "2026-02-30", ok=False)
+
     def test_bad_input_is_one_error_line(self, cli, flow_file, tmp_path):
         entry = f"{flow_file}:etl"
         assert "Invalid cron expression 'bad'" in cli(

@@ -548,15 +548,27 @@ def _duration(value):
     return datetime.timedelta(seconds=seconds)
 
 
-def _when(value, label):
-    """An ISO date or datetime as an aware datetime (UTC when no offset is given)."""
+def _when(value, label, end_of_day=False):
+    """An ISO date or datetime as an aware datetime (UTC when no offset is given). A date
+    alone is its first instant, or with ``end_of_day`` its last (the microsecond before the
+    next day), so a range ending on a date includes that whole day."""
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise click.ClickException(
             f"{label} {value!r} is not an ISO date or time (2026-01-31T08:00:00+01:00).") \
             from None
+    if end_of_day and _is_date(value):
+        moment += datetime.timedelta(days=1, microseconds=-1)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_date(value):
+    try:
+        datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _describe_schedule(schedule):
@@ -748,14 +760,15 @@ BACKFILL_CHUNK = 200
 @deployment_group.command("backfill")
 @click.argument("name")
 @click.option("--start", required=True, help="First slot to schedule (ISO; UTC if no offset).")
-@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset).")
+@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset; a "
+                                           "date alone includes that whole day).")
 @click.option("--dry-run", is_flag=True, help="Only count and show the slots; write nothing.")
 def deployment_backfill(name, start, end, dry_run):
     """Schedule every slot of NAME's schedule from --start to --end, past or future.
 
     Slots whose run exists already are left alone, so a backfill can be re-run.
     """
-    start_time, end_time = _when(start, "Start"), _when(end, "End")
+    start_time, end_time = _when(start, "Start"), _when(end, "End", end_of_day=True)
     if end_time < start_time:
         raise click.ClickException("--end is before --start.")
     deployment = _deployment(name)
