@@ -41,7 +41,8 @@ from urllib.parse import quote
 
 from client.blocks.api import BlocksAPI
 from client.api.encoding import dumps
-from client.api.exceptions import ObjectNotFound, ServerUnreachable, error_for_response
+from client.api.exceptions import (
+    NotAnOrionAPI, ObjectNotFound, ServerUnreachable, error_for_response)
 from client.api.objects import APIObject, OrchestrationResult, loads
 from client.api.settings import get_settings
 from client.api.states import Scheduled, State
@@ -111,6 +112,15 @@ def _retry_after(response):
             when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _is_web_page(response):
+    """Whether ``response`` is an HTML page: the API answers JSON or nothing (an empty body,
+    whatever its content type says), so a page comes from something else at that URL (the
+    dashboard, a proxy). 5xx pages are left to the retries: a proxy answers them while the
+    server is down."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "text/html" and bool(response.content.strip())
 
 
 class OrionClient(BlocksAPI):
@@ -196,6 +206,11 @@ class OrionClient(BlocksAPI):
                 delay, reason = self._backoff(attempt), f"{type(error).__name__}: {error}"
             else:
                 status = response.status_code
+                if status < 500 and _is_web_page(response):
+                    raise NotAnOrionAPI(
+                        f"{self.api_url} is not the Orion API: {method} {path} got a web page "
+                        f"(HTTP {status}). ORION_API_URL should end in /api, like "
+                        f"http://127.0.0.1:4200/api.")
                 if status < 400:
                     return response
                 if status == 404 and outcome_unknown and missing_ok_on_retry:

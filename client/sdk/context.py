@@ -42,7 +42,8 @@ class FlowRunContext:
     parameters; ``result_storage``/``persist_result``/``result_serializer`` the flow's result
     settings, inherited by its tasks; ``task_runner`` the started runner its tasks use;
     ``parent`` the parent run's context for a subflow; ``futures`` every task run submitted
-    in the current attempt.
+    in the current attempt; ``log_prints`` whether ``print()`` in the run goes to its logger
+    (tasks and subflows inherit it unless they set their own).
     """
 
     flow: typing.Any
@@ -54,6 +55,7 @@ class FlowRunContext:
     persist_result: typing.Optional[bool]
     result_serializer: str
     parent: typing.Optional["FlowRunContext"] = None
+    log_prints: bool = False
     futures: list = dataclasses.field(default_factory=list)
     _dynamic_keys: dict = dataclasses.field(default_factory=dict)
     _origins: dict = dataclasses.field(default_factory=dict)
@@ -106,13 +108,15 @@ class FlowRunContext:
 class TaskRunContext:
     """The task run being executed (or, for ``cache_key_fn``, about to start) in this context.
 
-    ``task_run`` is the run as the API returned it, None while computing the cache key.
+    ``task_run`` is the run as the API returned it, None while computing the cache key;
+    ``log_prints`` whether ``print()`` in the task run goes to its logger.
     """
 
     task: typing.Any
     task_run: typing.Optional[dict]
     flow_run_context: FlowRunContext
     parameters: dict
+    log_prints: bool = False
 
     @property
     def flow_run_id(self):

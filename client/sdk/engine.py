@@ -60,7 +60,8 @@ from client.sdk.context import (
     task_run_scope,
 )
 from client.sdk.futures import OrionFuture, Outcome
-from client.sdk.logs import flush_logs, run_logger, setup_logging
+from client.sdk.logs import (
+    flush_logs, log_prints_default, printing_to_run_logger, run_logger, setup_logging)
 
 _UTC = datetime.timezone.utc
 _engine_log = logging.getLogger("orion.engine")
@@ -484,7 +485,8 @@ def run_task(task, parameters, wait_for, flow_context, future=None, extra_inputs
     if future is not None:
         future.task_run = task_run
     logger = run_logger(orion, flow_context.flow_run, task_run)
-    context = TaskRunContext(task, task_run, flow_context, resolved)
+    context = TaskRunContext(task, task_run, flow_context, resolved, log_prints=(
+        flow_context.log_prints if task.log_prints is None else task.log_prints))
 
     def propose(proposed):
         return orion.set_task_run_state(task_run["id"], proposed)
@@ -499,7 +501,7 @@ def run_task(task, parameters, wait_for, flow_context, future=None, extra_inputs
                 logger.info("Finished in state %s", describe_state(outcome.state))
                 return outcome
             try:
-                with task_run_scope(context):
+                with task_run_scope(context), printing_to_run_logger(context.log_prints):
                     value = call_with_timeout(task.call, (resolved,), {},
                                               task.timeout_seconds, f"Task run {name!r}")
             except Exception as exc:
@@ -623,9 +625,10 @@ def run_flow_run(flow, flow_run, return_state=True):
     setup_logging()
     with _SigtermTrap():
         try:
+            log_prints = _flow_log_prints(flow, None)
             parameters, validation_error = _validated(flow, dict(flow_run["parameters"]))
             return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, None,
-                                     None, return_state)
+                                     None, return_state, log_prints)
         finally:
             flush_logs()
 
@@ -644,6 +647,7 @@ def _validated(flow, parameters):
 
 
 def _run_flow(flow, parameters, orion, parent, return_state):
+    log_prints = _flow_log_prints(flow, parent)
     parameters, validation_error = _validated(flow, parameters)
     parent_task_run = None
     if parent is not None:
@@ -657,12 +661,13 @@ def _run_flow(flow, parameters, orion, parent, return_state):
         empirical_policy={"retries": flow.retries,
                           "retry_delay": int(flow.retry_delay_seconds or 0)})
     return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
-                             parent_task_run, return_state, created=True)
+                             parent_task_run, return_state, log_prints, created=True)
 
 
 def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
-                      parent_task_run, return_state, created=False):
-    """Orchestrate and run ``flow`` in the existing ``flow_run``."""
+                      parent_task_run, return_state, log_prints, created=False):
+    """Orchestrate and run ``flow`` in the existing ``flow_run`` (``print()`` in it logged
+    when ``log_prints``)."""
     logger = run_logger(orion, flow_run)
 
     def propose(proposed):
@@ -683,7 +688,7 @@ def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, paren
         persist_result=flow.persist_result,
         result_serializer=flow.result_serializer or (
             parent.result_serializer if parent else "pickle"),
-        parent=parent)
+        parent=parent, log_prints=log_prints)
     heartbeats = _heartbeat_registry(orion)
     heartbeats.add(flow_run["id"], orion)
     try:
@@ -701,6 +706,13 @@ def _execute_flow_run(flow, flow_run, parameters, validation_error, orion, paren
     if error is not None:
         raise error
     return value
+
+
+def _flow_log_prints(flow, parent):
+    """The flow's ``log_prints``; unset, its parent flow run's, or the setting's."""
+    if flow.log_prints is not None:
+        return flow.log_prints
+    return parent.log_prints if parent is not None else log_prints_default()
 
 
 def _create_parent_task_run(flow, parameters, parent, orion):
@@ -753,7 +765,7 @@ def _flow_body(flow, context):
     context.task_runner = runner
     interrupted = True  # by a BaseException: then do not wait for submitted task runs
     try:
-        with flow_run_scope(context):
+        with flow_run_scope(context), printing_to_run_logger(context.log_prints):
             try:
                 value = call_with_timeout(flow.call, (context.parameters,), {},
                                           flow.timeout_seconds,

@@ -20,7 +20,7 @@ class Flow:
     def __init__(self, fn, name=None, version=None, flow_run_name=None, retries=0,
                  retry_delay_seconds=0, task_runner=None, description=None,
                  timeout_seconds=None, validate_parameters=True, persist_result=None,
-                 result_storage=None, result_serializer=None):
+                 result_storage=None, result_serializer=None, log_prints=None):
         if not callable(fn):
             raise TypeError("@flow needs a function")
         if retries < 0:
@@ -40,6 +40,7 @@ class Flow:
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
+        self.log_prints = log_prints
         # A subflow's run is stood for by a task run of its parent: this is that run's key.
         self.task_key = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
@@ -57,7 +58,8 @@ class Flow:
                         validate_parameters=self.validate_parameters,
                         persist_result=self.persist_result,
                         result_storage=self.result_storage,
-                        result_serializer=self.result_serializer)
+                        result_serializer=self.result_serializer,
+                        log_prints=self.log_prints)
         settings.update(options)
         return Flow(self.fn, **settings)
 
@@ -75,7 +77,7 @@ class Flow:
 def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
          retry_delay_seconds=0, task_runner=None, description=None, timeout_seconds=None,
          validate_parameters=True, persist_result=None, result_storage=None,
-         result_serializer=None):
+         result_serializer=None, log_prints=None):
     """Make a function a flow; use as ``@flow`` or ``@flow(...)``.
 
     - ``name`` (default: the function's name, "_" as "-"), ``version``, ``description``;
@@ -88,13 +90,17 @@ def flow(fn=None, *, name=None, version=None, flow_run_name=None, retries=0,
       (see :mod:`client.sdk.validation`); a mismatch fails the run with a clear message;
     - ``task_runner``: ``SequentialTaskRunner()`` (default) or ``ThreadPoolTaskRunner(n)``;
     - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.sdk.results`;
-      tasks inherit them unless they set their own.
+      tasks inherit them unless they set their own;
+    - ``log_prints``: ``print()`` in the flow run (and its tasks and subflows, unless they set
+      their own) becomes an INFO line of the run logger; None (the default) inherits the
+      parent flow's, or for a top-level flow ``ORION_LOGGING_LOG_PRINTS`` (default false).
     """
     options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
                    retry_delay_seconds=retry_delay_seconds, task_runner=task_runner,
                    description=description, timeout_seconds=timeout_seconds,
                    validate_parameters=validate_parameters, persist_result=persist_result,
-                   result_storage=result_storage, result_serializer=result_serializer)
+                   result_storage=result_storage, result_serializer=result_serializer,
+                   log_prints=log_prints)
     if fn is None:
         return lambda f: Flow(f, **options)
     return Flow(fn, **options)

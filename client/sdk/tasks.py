@@ -30,7 +30,8 @@ class Task:
     def __init__(self, fn, name=None, description=None, tags=None, version=None,
                  cache_key_fn=None, cache_expiration=None, refresh_cache=False, retries=0,
                  retry_delay_seconds=0, retry_jitter_factor=None, timeout_seconds=None,
-                 persist_result=None, result_storage=None, result_serializer=None):
+                 persist_result=None, result_storage=None, result_serializer=None,
+                 log_prints=None):
         if not callable(fn):
             raise TypeError("@task needs a function")
         if cache_expiration is not None and not isinstance(cache_expiration,
@@ -56,6 +57,7 @@ class Task:
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
+        self.log_prints = log_prints
         functools.update_wrapper(self, fn)
 
     def __repr__(self):
@@ -72,7 +74,8 @@ class Task:
                         timeout_seconds=self.timeout_seconds,
                         persist_result=self.persist_result,
                         result_storage=self.result_storage,
-                        result_serializer=self.result_serializer)
+                        result_serializer=self.result_serializer,
+                        log_prints=self.log_prints)
         settings.update(options)
         return Task(self.fn, **settings)
 
@@ -172,7 +175,7 @@ def _iterable(value):
 def task(fn=None, *, name=None, description=None, tags=None, version=None, cache_key_fn=None,
          cache_expiration=None, refresh_cache=False, retries=0, retry_delay_seconds=0,
          retry_jitter_factor=None, timeout_seconds=None, persist_result=None,
-         result_storage=None, result_serializer=None):
+         result_storage=None, result_serializer=None, log_prints=None):
     """Make a function a task; use as ``@task`` or ``@task(...)``.
 
     - ``name`` (default: the function's name; task runs are named ``<name>-<n>``),
@@ -184,7 +187,9 @@ def task(fn=None, *, name=None, description=None, tags=None, version=None, cache
     - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
     - ``persist_result``, ``result_storage`` (path, fsspec URL, file system block,
       ``"slug/name"`` of a saved one, or ResultStorage),
-      ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply.
+      ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply;
+    - ``log_prints``: ``print()`` in the task run becomes an INFO line of its run logger;
+      None (the default) follows the flow run.
     """
     options = dict(name=name, description=description, tags=tags, version=version,
                    cache_key_fn=cache_key_fn, cache_expiration=cache_expiration,
@@ -192,7 +197,7 @@ def task(fn=None, *, name=None, description=None, tags=None, version=None, cache
                    retry_delay_seconds=retry_delay_seconds,
                    retry_jitter_factor=retry_jitter_factor, timeout_seconds=timeout_seconds,
                    persist_result=persist_result, result_storage=result_storage,
-                   result_serializer=result_serializer)
+                   result_serializer=result_serializer, log_prints=log_prints)
     if fn is None:
         return lambda f: Task(f, **options)
     return Task(fn, **options)
