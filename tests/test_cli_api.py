@@ -195,7 +195,7 @@ def test_an_unreachable_server_is_one_error_line(tmp_path):
 
 
 def test_a_run_once_agent_fails_when_the_server_is_down(tmp_path):
-    port = free_port_in_range()
+    port = free_port()
     result = orion_script(["agent", "start", "-q", "etl", "--run-once"], {
         "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
     assert result.returncode == 1, result.stderr

@@ -355,7 +355,7 @@ def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flow
                 if t.state_type == "RUNNING"]
 
     wait_for(task_running, 60, "the task to run")
-    cancel = subprocess.run([orion_script(), "flow-run", "cancel", run_id], env=agents.env(),
+    cancel = subprocess.run([ORION, "flow-run", "cancel", run_id], env=agents.env(),
                             capture_output=True, text=True, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
