@@ -7,6 +7,7 @@ stored twice. Servers listen on a port from ``ORION_TEST_PORTS`` and are always 
 """
 import datetime
 import logging
+import subprocess
 import threading
 import time
 import uuid
@@ -18,7 +19,7 @@ from client.api.exceptions import NotAnOrionAPI, ObjectNotFound, Unauthorized, V
 from client.api.settings import Settings
 from client.api.states import Completed, Running, SetStateStatus
 from tests.client.conftest import make_task
-from tests.support import OrionServer, isolated_database_url
+from tests.support import ORION, OrionServer, isolated_database_url
 
 API_KEY = "sesame"
 # Seconds `orion start` may take to answer /api/health.
@@ -81,7 +82,7 @@ def test_errors_over_http_carry_the_server_message(remote):
 
 
 def test_a_url_without_api_says_so_instead_of_showing_a_page(server):
-    root = server.url.removesuffix("/api")
+    root = server.url
     expected = (f"{root} is not the Orion API: POST work_queues/filter got a web page "
                 f"(HTTP 404). ORION_API_URL should end in /api, like http://127.0.0.1:4200/api.")
     with OrionClient(root, settings=Settings(api_key=API_KEY, api_retries=0)) as wrong:
@@ -91,9 +92,8 @@ def test_a_url_without_api_says_so_instead_of_showing_a_page(server):
         with pytest.raises(NotAnOrionAPI, match="should end in /api"):
             wrong.read_work_queue_by_name("etl")  # a 404 page, not "work queue not found"
         assert isinstance(wrong.api_healthcheck(), NotAnOrionAPI)
-    script = shutil.which("orion", path=os.path.dirname(sys.executable))
     env = dict(server.env, ORION_API_URL=root, ORION_API_RETRIES="0")
-    result = subprocess.run([script, "work-queue", "ls"], env=env, capture_output=True,
+    result = subprocess.run([ORION, "work-queue", "ls"], env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip() == f"Error: {expected}"
