@@ -45,7 +45,6 @@ class TestWorkQueue:
     def test_create_ls_and_inspect(self, cli, client):
         assert "Created work queue 'etl'" in cli("work-queue", "create", "etl", "--limit", "3")
         cli("work-queue", "create", "legacy", "-t", "prod")
-        assert "already exists" in cli("work-queue", "create", "etl", ok=False)
         lines = cli("work-queue", "ls").splitlines()
         assert lines[0].split() == ["NAME", "CONCURRENCY", "LIMIT", "PAUSED", "LAST", "POLLED",
                                     "ID"]
@@ -56,6 +55,25 @@ class TestWorkQueue:
         assert '"tags": [\n      "prod"' in shown and '"healthy": false' in shown
         queue_id = client.get("/api/work_queues/name/etl").get_json()["id"]
         assert f'"id": "{queue_id}"' in cli("work-queue", "inspect", queue_id)
+
+    def test_create_again_succeeds_when_the_queue_is_as_asked(self, cli, client):
+        cli("work-queue", "create", "etl", "--limit", "3", "-d", "nightly")
+        cli("work-queue", "create", "legacy", "-t", "prod", "-t", "eu")
+        for args in (["etl", "--limit", "3"], ["etl"], ["etl", "-d", "nightly"],
+                     ["legacy", "-t", "eu", "-t", "prod"]):
+            assert "exists already; left as it is" in cli("work-queue", "create", *args)
+        assert ("Work queue 'etl' exists already with concurrency limit 3, not 5 "
+                "(see set-concurrency-limit)." in cli("work-queue", "create", "etl",
+                                                      "--limit", "5", ok=False))
+        assert "tags none, not ['prod']" in cli("work-queue", "create", "etl", "-t", "prod",
+                                                ok=False)
+        assert "tags ['eu', 'prod'], not none" in cli("work-queue", "create", "legacy",
+                                                      ok=False)
+        assert "description 'nightly', not 'daily'" in cli("work-queue", "create", "etl",
+                                                           "-d", "daily", ok=False)
+        etl = client.get("/api/work_queues/name/etl").get_json()
+        assert (etl["concurrency_limit"], etl["description"]) == (3, "nightly")
+        assert len(client.post("/api/work_queues/filter", json={}).get_json()) == 2
 
     def test_pause_resume_and_limits(self, cli, client):
         cli("work-queue", "create", "etl")
@@ -159,8 +177,12 @@ def test_the_console_script_uses_the_ephemeral_api(tmp_path):
     listed = orion_script(["work-queue", "ls"], {}, tmp_path)
     assert listed.stdout.splitlines()[1].startswith("etl")
     again = orion_script(["work-queue", "create", "etl"], {}, tmp_path)
-    assert again.returncode == 1
-    assert again.stderr.strip() == "Error: A work queue named 'etl' already exists."
+    assert again.returncode == 0, again.stderr
+    assert "exists already; left as it is" in again.stdout
+    different = orion_script(["work-queue", "create", "etl", "--limit", "2"], {}, tmp_path)
+    assert different.returncode == 1
+    assert different.stderr.strip() == ("Error: Work queue 'etl' exists already with no "
+                                        "concurrency limit, not 2 (see set-concurrency-limit).")
 
 
 def test_an_unreachable_server_is_one_error_line(tmp_path):
@@ -170,3 +192,13 @@ def test_an_unreachable_server_is_one_error_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "ConnectError" in lines[0]
+
+
+def test_a_run_once_agent_fails_when_the_server_is_down(tmp_path):
+    port = free_port()
+    result = orion_script(["agent", "start", "-q", "etl", "--run-once"], {
+        "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: The agent's poll failed: GET http://127.0.0.1:{port}/api/"
+                           "work_queues/name/etl failed after 1 attempt(s): ConnectError"), last

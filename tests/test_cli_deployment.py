@@ -149,12 +149,53 @@ class TestDeploymentCommands:
         start = datetime.datetime.fromisoformat(run["next_scheduled_start_time"])
         assert before + datetime.timedelta(hours=2) <= start <= (
             datetime.datetime.now(UTC) + datetime.timedelta(hours=2))
-        now_run = cli("deployment", "run", "etl/adhoc").split("(")[1].split(")")[0]
+        now_run = cli("deployment", "run", "etl/adhoc", "-p", "day=wed").split(
+            "(")[1].split(")")[0]
         start = client.get(f"/api/flow_runs/{now_run}").get_json()["next_scheduled_start_time"]
         assert datetime.datetime.fromisoformat(start) <= datetime.datetime.now(UTC)
         assert "not a number of seconds" in cli("deployment", "run", "etl/adhoc",
                                                 "--start-in", "soon", ok=False)
         assert "not KEY=VALUE" in cli("deployment", "run", "etl/adhoc", "-p", "x", ok=False)
+
+    def test_run_checks_parameters_against_the_schema_first(self, cli, client, flow_file):
+        cli("deployment", "create", f"{flow_file}:etl", "-n", "adhoc", "-p", "n=1")
+        deployment_id = _deployment(client, "etl/adhoc")["id"]
+        refused = {
+            ("-p", "day=mon", "-p", "n=three"): "Parameter 'n': 'three' is not of type "
+                                                "'integer'.",
+            ("-p", "day=mon", "-p", "mode=c"): "Parameter 'mode': 'c' is not one of ['a', 'b']",
+            ("-p", "day=mon", "-p", 'xs=[1, "two"]'): "Parameter 'xs' at [1]: 'two' is not of "
+                                                      "type 'integer'.",
+            ("-p", "day=mon", "-p", "nn=2", "-p", "z=1"): (
+                "Deployment has no parameter 'nn', 'z'; its parameters: day, mode, n, ratio, "
+                "when, xs."),
+            ("-p", "n=2",): "Parameter 'day' is required (give -p day=VALUE).",
+        }
+        for args, message in refused.items():
+            assert f"Error: {message}" in cli("deployment", "run", "etl/adhoc", *args, ok=False)
+        assert _runs(client, deployment_id, state={"type": {"any_": ["SCHEDULED"]}}) == []
+        # A string parameter keeps the text as typed; None is allowed where the hint is
+        # Optional; a value the schema accepts is sent as parsed.
+        out = cli("deployment", "run", "etl/adhoc", "-p", "day=1.0", "-p", "when=null",
+                  "-p", "ratio=2", "-p", "mode=b")
+        run_id = out.split("(")[1].split(")")[0]
+        assert client.get(f"/api/flow_runs/{run_id}").get_json()["parameters"] == {
+            "n": 1, "day": "1.0", "when": None, "ratio": 2, "mode": "b"}
+
+    def test_run_takes_a_prefect_27_schema_and_none_at_all(self, cli, client):
+        flow_id = client.post("/api/flows/", json={"name": "legacy"}).get_json()["id"]
+        # pydantic v1 (Prefect 2.7) writes Optional[int] = None without "null".
+        v1 = {"title": "Parameters", "type": "object", "required": ["day"], "properties": {
+            "day": {"title": "day", "type": "string"},
+            "count": {"title": "count", "type": "integer"}}}
+        for name, schema in (("v1", v1), ("none", None)):
+            response = client.post("/api/deployments/", json={
+                "name": name, "flow_id": flow_id, "parameter_openapi_schema": schema})
+            assert response.status_code in (200, 201), response.get_json()
+        cli("deployment", "run", "legacy/v1", "-p", "day=mon", "-p", "count=null")
+        assert "Parameter 'count': 'x' is not of type 'integer'." in cli(
+            "deployment", "run", "legacy/v1", "-p", "day=mon", "-p", "count=x", ok=False)
+        cli("deployment", "run", "legacy/none", "-p", "anything=x")
 
     def test_pause_and_resume_schedule(self, cli, client, flow_file):
         cli("deployment", "create", f"{flow_file}:etl", "-n", "daily", "--interval", "600")
@@ -195,6 +236,26 @@ class TestDeploymentCommands:
         cli("deployment", "create", f"{flow_file}:etl", "-n", "adhoc")
         assert "has no schedule" in cli("deployment", "backfill", "etl/adhoc", "--start",
                                         "2026-01-01", "--end", "2026-01-02", ok=False)
+
+    def test_backfill_to_a_date_includes_that_whole_day(self, cli, client, flow_file):
+        cli("deployment", "create", f"{flow_file}:etl", "-n", "daily", "--cron", "0 23 * * *",
+            "--paused")
+        out = cli("deployment", "backfill", "etl/daily", "--start", "2026-03-01", "--end",
+                  "2026-03-03")
+        assert "3 slot(s), 3 new run(s)" in out
+        times = [r["expected_start_time"] for r in _runs(client, _deployment(client)["id"])]
+        assert [t[:16] for t in times] == ["2026-03-01T23:00", "2026-03-02T23:00",
+                                           "2026-03-03T23:00"]
+        # A date and time ends where it says.
+        assert "2 slot(s), 0 new run(s)" in cli("deployment", "backfill", "etl/daily",
+                                                "--start", "2026-03-01",
+                                                "--end", "2026-03-03T00:00")
+        assert "Start 'x' is not an ISO date" in cli("deployment", "backfill", "etl/daily",
+                                                     "--start", "x", "--end", "2026-03-03",
+                                                     ok=False)
+        assert "End '2026-02-30' is not an ISO date" in cli(
+            "deployment", "backfill", "etl/daily", "--start", "2026-03-01", "--end",
+            "2026-02-30", ok=False)
 
     def test_bad_input_is_one_error_line(self, cli, flow_file, tmp_path):
         entry = f"{flow_file}:etl"

@@ -198,6 +198,31 @@ def task_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
                       .limit(limit), TaskRun, TaskRunState)
 
 
+def task_run_state_counts(flow_run_id: Id) -> dict[str, int]:
+    """``{state type: count}`` of all the task runs of a flow run (one grouped query)."""
+    return {state_type or StateType.PENDING.value: count for state_type, count in (
+        TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id))
+        .where(TaskRun.flow_run == flow_run_id)
+        .group_by(TaskRun.state_type)
+        .tuples())}
+
+
+def task_runs_mark(flow_run_id: Id) -> tuple[int, datetime.datetime | None]:
+    """``(count, newest updated)`` of a flow run's task runs: changes whenever one is created
+    or changes state (one aggregate query on the flow run's index)."""
+    return (TaskRun.select(fn.COUNT(TaskRun.id), fn.MAX(TaskRun.updated))
+            .where(TaskRun.flow_run == flow_run_id)
+            .tuples().first())
+
+
+def logs_mark(flow_run_id: Id, min_level: int = 0) -> tuple[int, datetime.datetime | None]:
+    """``(count, newest timestamp)`` of a flow run's log records at ``min_level`` or above:
+    changes whenever a record arrives, late ones included."""
+    return (Log.select(fn.COUNT(Log.id), fn.MAX(Log.timestamp))
+            .where(_log_condition(flow_run_id, None, min_level))
+            .tuples().first())
+
+
 def subflow_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
     """Flow runs started by task runs of this flow run (its subflows), oldest first."""
     parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)

@@ -132,6 +132,7 @@ class Agent:
         self._queues: list[APIObject] = []
         self._queues_read_at: float | None = None
         self._failures = 0
+        self._last_error: OrionClientError | None = None
         self._next_poll = 0.0
         self._host = socket.gethostname()
 
@@ -139,7 +140,10 @@ class Agent:
 
     def start(self, run_once: bool = False) -> list[str]:
         """Poll until SIGTERM/SIGINT (or once, with ``run_once``), then wait for the runs
-        started to finish (see the module docstring). Returns the runs still going."""
+        started to finish (see the module docstring). Returns the runs still going.
+
+        With ``run_once``, a poll that the API failed raises its OrionClientError (after the
+        wait), so a one-shot agent against a server that is down does not pass for done."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
                                                                     signal.SIGINT)}
         log.info("Agent %s started on work queue(s) %s", self.label, ", ".join(
@@ -152,7 +156,10 @@ class Agent:
                         break
                 self.watch()
                 time.sleep(TICK_SECONDS)
-            return self.shutdown()
+            still_going = self.shutdown()
+            if run_once and self._last_error is not None:
+                raise self._last_error
+            return still_going
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -177,12 +184,13 @@ class Agent:
                     continue
                 self.claim_from(queue)
         except OrionClientError as error:
+            self._last_error = error
             self._failures += 1
             delay = min(MAX_BACKOFF_SECONDS, self.settings.query_interval * 2 ** self._failures)
             log.warning("Agent %s: the Orion API failed (%s); next poll in %.1f s",
                         self.label, error, delay)
             return delay
-        self._failures = 0
+        self._failures, self._last_error = 0, None
         interval = self.settings.query_interval
         return random.uniform(interval * (1 - JITTER), interval * (1 + JITTER))
 

@@ -42,7 +42,11 @@ from typing import Any
 from urllib.parse import quote
 
 from client.api.encoding import dumps
-from client.api.exceptions import ServerUnreachable, error_for_response
+from client.api.exceptions import (
+    NotAnOrionAPI,
+    ServerUnreachable,
+    error_for_response,
+)
 from client.api.objects import APIObject, OrchestrationResult, loads
 from client.api.settings import Settings, get_settings
 from client.api.states import Scheduled, State
@@ -121,6 +125,15 @@ def _retry_after(response: Any) -> float | None:
             when = when.replace(tzinfo=datetime.UTC)
         seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _is_web_page(response: Any) -> bool:  # an httpx.Response (httpx loads lazily)
+    """Whether ``response`` is an HTML page: the API answers JSON or nothing (an empty body,
+    whatever its content type says), so a page comes from something else at that URL (the
+    dashboard, a proxy). 5xx pages are left to the retries: a proxy answers them while the
+    server is down."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type == "text/html" and bool(response.content.strip())
 
 
 class OrionClient(BlocksAPI):
@@ -209,6 +222,11 @@ class OrionClient(BlocksAPI):
                 delay, reason = self._backoff(attempt), f"{type(error).__name__}: {error}"
             else:
                 status = response.status_code
+                if status < 500 and _is_web_page(response):
+                    raise NotAnOrionAPI(
+                        f"{self.api_url} is not the Orion API: {method} {path} got a web page "
+                        f"(HTTP {status}). ORION_API_URL should end in /api, like "
+                        f"http://127.0.0.1:4200/api.")
                 if status < 400:
                     return response
                 if status == 404 and outcome_unknown and missing_ok_on_retry:

@@ -9,7 +9,8 @@ cannot be reached even after the retries raises :class:`ServerUnreachable`.
 from typing import Any
 
 __all__ = [
-    "OrionClientError", "ServerUnreachable", "OrionHTTPError", "BadRequest", "Unauthorized",
+    "OrionClientError", "ServerUnreachable", "NotAnOrionAPI", "OrionHTTPError", "BadRequest",
+    "Unauthorized",
     "ObjectNotFound", "ObjectAlreadyExists", "ValidationError", "RequestTooLarge",
     "TooManyRequests", "ServerError", "ServiceUnavailable", "error_for_response",
 ]
@@ -21,6 +22,11 @@ class OrionClientError(Exception):
 
 class ServerUnreachable(OrionClientError):
     """The server could not be reached (connection refused, reset, timed out) after retrying."""
+
+
+class NotAnOrionAPI(OrionClientError):
+    """The URL answered with a web page, not the API: most often an ``ORION_API_URL``
+    without its ``/api`` (the dashboard answers there)."""
 
 
 class OrionHTTPError(OrionClientError):

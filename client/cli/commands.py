@@ -15,13 +15,13 @@ import datetime
 import json
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
 
 from client import OrionClient, get_client
-from client.api.exceptions import ObjectNotFound, OrionClientError
+from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
 from client.api.objects import APIObject
 from client.api.states import Cancelling, SetStateStatus, StateType
 
@@ -119,10 +119,35 @@ def _queue(name_or_id: str) -> APIObject:
 @click.option("-d", "--description", help="What the queue is for.")
 def work_queue_create(name: str, limit: int | None, tags: tuple[str, ...],
                       description: str | None) -> None:
-    """Create a work queue called NAME."""
-    queue = _client().create_work_queue(name, description=description, concurrency_limit=limit,
-                                        tags=tags or None)
-    click.echo(f"Created work queue {queue.name!r} ({queue.id}).")
+    """Create a work queue called NAME.
+
+    Safe to re-run: if NAME exists already with what was asked (the options given, and the
+    same tags, none for a queue matching runs by name), it says so and succeeds; if it
+    differs, it fails naming the difference and changes nothing.
+    """
+    client = _client()
+    try:
+        queue = client.create_work_queue(name, description=description,
+                                         concurrency_limit=limit, tags=tags or None)
+    except ObjectAlreadyExists:
+        queue = client.read_work_queue_by_name(name)
+    else:
+        click.echo(f"Created work queue {queue.name!r} ({queue.id}).")
+        return
+    existing_tags = sorted((queue.filter or {}).get("tags") or ())
+    differences = []
+    if existing_tags != sorted(set(tags)):
+        differences.append(f"tags {existing_tags or 'none'}, not {sorted(set(tags)) or 'none'}")
+    if limit is not None and queue.concurrency_limit != limit:
+        current = ("no concurrency limit" if queue.concurrency_limit is None
+                   else f"concurrency limit {queue.concurrency_limit}")
+        differences.append(f"{current}, not {limit} (see set-concurrency-limit)")
+    if description is not None and (queue.description or "") != description:
+        differences.append(f"description {queue.description or ''!r}, not {description!r}")
+    if differences:
+        raise click.ClickException(f"Work queue {name!r} exists already with "
+                                   + "; ".join(differences) + ".")
+    click.echo(f"Work queue {queue.name!r} ({queue.id}) exists already; left as it is.")
 
 
 @work_queue_group.command("ls")
@@ -390,7 +415,10 @@ def agent_group() -> None:
               help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].")
 def agent_start(queues: tuple[str, ...], limit: int | None, name: str | None, run_once: bool,
                 prefetch_seconds: float | None) -> None:
-    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM."""
+    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM.
+
+    With --run-once, exit status 1 when that poll failed (the server is down, say).
+    """
     import dataclasses
     import logging
 
@@ -406,8 +434,11 @@ def agent_start(queues: tuple[str, ...], limit: int | None, name: str | None, ru
         settings = dataclasses.replace(settings, prefetch_seconds=prefetch_seconds)
     client = _client() if isinstance(click.get_current_context().find_root().obj,
                                      OrionClient) else None
-    Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
-        run_once=run_once)
+    try:
+        Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
+            run_once=run_once)
+    except OrionClientError as error:
+        raise click.ClickException(f"The agent's poll failed: {error}") from None
 
 
 # -- deployments ----------------------------------------------------------------------------
@@ -430,19 +461,69 @@ def deployment_group() -> None:
     """Create, list, run, pause, backfill and delete deployments (NAME: flow/deployment)."""
 
 
-def _param(values: Iterable[str]) -> dict[str, Any]:
+def _param(values: Iterable[str], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``k=v`` options as a dict; each value is JSON if it parses (``n=3``, ``xs=[1,2]``),
-    else the string itself (``day=monday``)."""
-    parameters = {}
+    else the string itself (``day=monday``). A parameter that ``schema`` (a
+    ``parameter_openapi_schema``) types as a string keeps the text as typed (``v=1.0``)."""
+    properties = (schema or {}).get("properties") or {}
+    parameters: dict[str, Any] = {}
     for item in values:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.ClickException(f"Parameter {item!r} is not KEY=VALUE.")
+        if (properties.get(key) or {}).get("type") == "string":
+            parameters[key] = raw
+            continue
         try:
             parameters[key] = json.loads(raw)
         except ValueError:
             parameters[key] = raw
     return parameters
+
+
+def _nullable_properties(validator: Any, properties: Mapping[str, Any], instance: Any,
+                         schema: Mapping[str, Any]) -> Iterator[Any]:
+    """JSON Schema ``properties``, except that a property the schema does not require may be
+    null: pydantic v1 (Prefect 2.7's deployments) writes ``Optional[str] = None`` as
+    ``{"type": "string"}``."""
+    if not validator.is_type(instance, "object"):
+        return
+    required = set(schema.get("required") or ())
+    for name, subschema in properties.items():
+        if name in instance and not (instance[name] is None and name not in required):
+            yield from validator.descend(instance[name], subschema, path=name,
+                                         schema_path=name)
+
+
+def _check_parameters(deployment: APIObject, overrides: Mapping[str, Any]) -> None:
+    """Refuse, naming the parameter, ``overrides`` that the deployment's
+    ``parameter_openapi_schema`` does not name, or that with its default parameters do not
+    match the schema; a deployment without a schema (or without properties) takes anything."""
+    schema = deployment.parameter_openapi_schema or {}
+    properties = schema.get("properties")
+    if not properties:
+        return
+    unknown = sorted(set(overrides) - set(properties))
+    if unknown:
+        raise click.ClickException(
+            f"Deployment has no parameter {', '.join(map(repr, unknown))}; its parameters: "
+            f"{', '.join(sorted(properties))}.")
+    from jsonschema import Draft7Validator, validators
+
+    checker = validators.extend(Draft7Validator, {"properties": _nullable_properties})(schema)
+    parameters = {**(deployment.parameters or {}), **overrides}
+    errors = sorted(checker.iter_errors(parameters), key=lambda e: list(map(str, e.path)))
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator == "required" and not error.path:
+        missing = sorted(set(error.validator_value) - set(parameters))
+        raise click.ClickException(f"Parameter {missing[0]!r} is required (give -p "
+                                   f"{missing[0]}=VALUE).")
+    name, *inner = error.path
+    where = "".join(f"[{part!r}]" for part in inner)
+    raise click.ClickException(f"Parameter {name!r}{' at ' + where if where else ''}: "
+                               f"{error.message}.")
 
 
 def _deployment(name: str) -> APIObject:
@@ -474,15 +555,27 @@ def _duration(value: str) -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
 
 
-def _when(value: str, label: str) -> datetime.datetime:
-    """An ISO date or datetime as an aware datetime (UTC when no offset is given)."""
+def _when(value: str, label: str, end_of_day: bool = False) -> datetime.datetime:
+    """An ISO date or datetime as an aware datetime (UTC when no offset is given). A date
+    alone is its first instant, or with ``end_of_day`` its last (the microsecond before the
+    next day), so a range ending on a date includes that whole day."""
     try:
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise click.ClickException(
             f"{label} {value!r} is not an ISO date or time (2026-01-31T08:00:00+01:00).") \
             from None
+    if end_of_day and _is_date(value):
+        moment += datetime.timedelta(days=1, microseconds=-1)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _is_date(value: str) -> bool:
+    try:
+        datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
@@ -635,14 +728,20 @@ def deployment_inspect(name: str) -> None:
               help="A parameter over the deployment's (VALUE is JSON or a string).")
 @click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
 def deployment_run(name: str, params: tuple[str, ...], start_in: str | None) -> None:
-    """Create a flow run of NAME, scheduled now (or --start-in later) for its agents."""
+    """Create a flow run of NAME, scheduled now (or --start-in later) for its agents.
+
+    The parameters, over the deployment's, are checked against its parameter schema first:
+    an unknown name or a value of the wrong type is refused and no run is created.
+    """
     from client.api.states import Scheduled
 
     delay = _duration(start_in) if start_in else datetime.timedelta(0)
     deployment = _deployment(name)
+    parameters = _param(params, deployment.parameter_openapi_schema)
+    _check_parameters(deployment, parameters)
     when = datetime.datetime.now(UTC) + delay
     run = _client().create_flow_run_from_deployment(
-        deployment.id, state=Scheduled(scheduled_time=when), parameters=_param(params))
+        deployment.id, state=Scheduled(scheduled_time=when), parameters=parameters)
     click.echo(f"Created flow run {run.name!r} ({run.id}) of {name}, scheduled for "
                f"{_time(when)} UTC.")
 
@@ -672,14 +771,15 @@ BACKFILL_CHUNK = 200
 @deployment_group.command("backfill")
 @click.argument("name")
 @click.option("--start", required=True, help="First slot to schedule (ISO; UTC if no offset).")
-@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset).")
+@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset; a "
+                                           "date alone includes that whole day).")
 @click.option("--dry-run", is_flag=True, help="Only count and show the slots; write nothing.")
 def deployment_backfill(name: str, start: str, end: str, dry_run: bool) -> None:
     """Schedule every slot of NAME's schedule from --start to --end, past or future.
 
     Slots whose run exists already are left alone, so a backfill can be re-run.
     """
-    start_time, end_time = _when(start, "Start"), _when(end, "End")
+    start_time, end_time = _when(start, "Start"), _when(end, "End", end_of_day=True)
     if end_time < start_time:
         raise click.ClickException("--end is before --start.")
     deployment = _deployment(name)

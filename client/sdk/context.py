@@ -6,6 +6,7 @@ which runs in a copy of its submitter's context) sees the run it belongs to.
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import threading
 import typing
 from collections.abc import Iterator
@@ -18,6 +19,25 @@ _tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "orion_tags", default=frozenset())
 
 
+# Values Python may share between unrelated objects: singletons (None, True, False, Ellipsis,
+# NotImplemented, enum members), cached small ints and one-character strings, interned
+# strings, and the literals a module's compiler merges into one constant (any number, string
+# or bytes, and tuples or frozensets of them).
+_SHARED_TYPES = (type(None), bool, int, float, complex, str, bytes, type(...),
+                 type(NotImplemented), enum.Enum)
+
+
+def is_trackable(value: typing.Any) -> bool:
+    """Whether ``value``'s identity is its own, so that meeting the same object again proves
+    it came from the same place. False for values Python may share between unrelated objects
+    (``0`` returned by one task is the very ``0`` another task is called with)."""
+    if isinstance(value, _SHARED_TYPES):
+        return False
+    if isinstance(value, (tuple, frozenset)):
+        return any(is_trackable(item) for item in value)
+    return True
+
+
 @dataclasses.dataclass(eq=False)
 class FlowRunContext:
     """The flow run being executed in this context.
@@ -26,7 +46,8 @@ class FlowRunContext:
     parameters; ``result_storage``/``persist_result``/``result_serializer`` the flow's result
     settings, inherited by its tasks; ``task_runner`` the started runner its tasks use;
     ``parent`` the parent run's context for a subflow; ``futures`` every task run submitted
-    in the current attempt.
+    in the current attempt; ``log_prints`` whether ``print()`` in the run goes to its logger
+    (tasks and subflows inherit it unless they set their own).
     """
 
     flow: typing.Any
@@ -38,6 +59,7 @@ class FlowRunContext:
     persist_result: bool | None
     result_serializer: str
     parent: typing.Optional["FlowRunContext"] = None
+    log_prints: bool = False
     futures: list = dataclasses.field(default_factory=list)
     _dynamic_keys: dict = dataclasses.field(default_factory=dict)
     _origins: dict = dataclasses.field(default_factory=dict)
@@ -55,15 +77,25 @@ class FlowRunContext:
         return str(n)
 
     def record_result(self, value: typing.Any, task_run_id: str) -> None:
-        """Remember that ``value`` is the result of task run ``task_run_id``, so passing it to
-        another task records that upstream dependency. Values are tracked by identity (and
-        kept alive for the flow run, so identities are not reused)."""
-        if value is not None and value is not True and value is not False:
-            with self._lock:
-                self._origins[id(value)] = (value, task_run_id)
+        """Remember that ``value`` (and each element of it, one level deep) is the result of
+        task run ``task_run_id``, so passing it to another task records that upstream
+        dependency. Values are tracked by identity, and only values whose identity is their
+        own (see :func:`is_trackable`); they are kept alive for the flow run, so identities are
+        not reused."""
+        tracked = [value]
+        if isinstance(value, dict):
+            tracked.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            tracked.extend(value)
+        with self._lock:
+            for item in tracked:
+                if is_trackable(item):
+                    self._origins[id(item)] = (item, task_run_id)
 
     def result_origin(self, value: typing.Any) -> str | None:
         """The id of the task run that returned ``value`` in this flow run, or None."""
+        if not is_trackable(value):
+            return None
         origin = self._origins.get(id(value))
         return origin[1] if origin is not None and origin[0] is value else None
 
@@ -80,13 +112,15 @@ class FlowRunContext:
 class TaskRunContext:
     """The task run being executed (or, for ``cache_key_fn``, about to start) in this context.
 
-    ``task_run`` is the run as the API returned it, None while computing the cache key.
+    ``task_run`` is the run as the API returned it, None while computing the cache key;
+    ``log_prints`` whether ``print()`` in the task run goes to its logger.
     """
 
     task: typing.Any
     task_run: dict | None
     flow_run_context: FlowRunContext
     parameters: dict
+    log_prints: bool = False
 
     @property
     def flow_run_id(self) -> str:

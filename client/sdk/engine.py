@@ -19,8 +19,9 @@ Final states: Completed; Failed, with ``message`` "Task run encountered an excep
 <ExceptionType>: <message>" (or "Flow run ...") and ``data``
 ``{"type": "exception", "exception_type": ..., "message": ..., "traceback": ...}``; Crashed
 when a BaseException that is not an Exception (KeyboardInterrupt, SIGTERM, SystemExit...)
-interrupts the run: the run (and the task run it was in) is reported Crashed, then the
-interruption goes on (SIGTERM is re-delivered to the process with its previous handler). An
+interrupts the run: the run (and the task run it was in) is reported Crashed (Cancelled
+when the interruption is the agent stopping a run being cancelled), then the interruption
+goes on (SIGTERM is re-delivered to the process with its previous handler). An
 interruption that arrives while a task run's start request is in flight leaves that task run
 as the server recorded it (the client has no id to report against yet).
 
@@ -53,7 +54,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from client.api.objects import APIObject, OrchestrationResult
-from client.api.states import Completed, Crashed, Failed, Pending, Running, State
+from client.api.states import (
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Running,
+    State,
+    StateType,
+)
 from client.sdk import results
 from client.sdk.context import (
     FlowRunContext,
@@ -61,10 +71,17 @@ from client.sdk.context import (
     current_tags,
     flow_run_scope,
     get_flow_run_context,
+    is_trackable,
     task_run_scope,
 )
 from client.sdk.futures import OrionFuture, Outcome
-from client.sdk.logs import flush_logs, run_logger, setup_logging
+from client.sdk.logs import (
+    flush_logs,
+    log_prints_default,
+    printing_to_run_logger,
+    run_logger,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     from client.api.client import OrionClient
@@ -336,55 +353,102 @@ def _reason(answer: OrchestrationResult) -> str:
 
 class _Inputs:
     """Resolves futures among a task's arguments and records where each input came from
-    (``task_inputs``): upstream task runs (futures, or values a task run of this flow run
-    returned), flow parameters (the same object) and constants (their type name)."""
+    (``task_inputs``).
+
+    An upstream task run is recorded only from what proves it: the run's future, its state,
+    or the very object it returned in this flow run (see ``FlowRunContext.record_result``),
+    found at any depth of lists, tuples, sets and dict values. A value Python shares between
+    unrelated objects (``0``, ``True``, ``None``, an interned string) proves nothing and makes
+    no edge. Otherwise an argument is a flow parameter (the same object) or a constant (its
+    type name).
+    """
 
     def __init__(self, flow_context: FlowRunContext) -> None:
         self.flow_context = flow_context
         self.failed_upstream: list[OrionFuture] = []
 
-    def _value(self, value: Any, refs: list[dict[str, Any]]) -> Any:
+    def _visit(self, value: Any, refs: list[dict[str, Any]],
+               path: frozenset[int] = frozenset()) -> Any:
+        """``value`` with futures replaced by their results; the task runs it came from are
+        appended to ``refs``. A collection is rebuilt only when a future inside it is
+        replaced, so the objects a task receives keep their identity otherwise. ``path``
+        holds the ids of the collections being visited, so one that contains itself ends."""
         if isinstance(value, OrionFuture):
             result = value.result(raise_on_failure=False)
             if value.task_run is not None:
-                refs.append({"input_type": "task_run", "id": value.task_run["id"]})
+                refs.append(_task_run_input(value.task_run["id"]))
             final = value.get_state()
             if final is None or not final.is_completed():
                 self.failed_upstream.append(value)
             return result
-        if isinstance(value, (list, tuple, set)) and any(
-                isinstance(v, OrionFuture) for v in value):
-            return type(value)(self._value(v, refs) for v in value)
-        if isinstance(value, dict) and any(isinstance(v, OrionFuture) for v in value.values()):
-            return {k: self._value(v, refs) for k, v in value.items()}
+        if isinstance(value, State):
+            task_run_id = value.state_details.get("task_run_id")
+            if task_run_id:
+                refs.append(_task_run_input(task_run_id))
+            return value
         run_id = self.flow_context.result_origin(value)
         if run_id is not None:
-            refs.append({"input_type": "task_run", "id": run_id})
+            refs.append(_task_run_input(run_id))
+        if id(value) in path:
             return value
-        if value is not None:
+        if isinstance(value, dict):
+            inner = path | {id(value)}
+            items = {k: self._visit(v, refs, inner) for k, v in value.items()}
+            if any(items[k] is not v for k, v in value.items()):
+                rebuilt = value.copy()
+                rebuilt.update(items)
+                return rebuilt
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            inner = path | {id(value)}
+            elements = [self._visit(v, refs, inner) for v in value]
+            if any(new is not old for new, old in zip(elements, value)):
+                return _rebuilt(value, elements)
+        return value
+
+    def _refs(self, value: Any,
+              extra: Iterable[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+        refs = list(extra)
+        resolved = self._visit(value, refs)
+        refs = [dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
+        if refs:
+            return resolved, refs
+        if is_trackable(value):
             for name, param in self.flow_context.parameters.items():
                 if param is value:
-                    refs.append({"input_type": "parameter", "name": name})
-                    return value
-        refs.append({"input_type": "constant", "type": type(value).__name__})
-        return value
+                    return resolved, [{"input_type": "parameter", "name": name}]
+        return resolved, [{"input_type": "constant", "type": type(value).__name__}]
 
     def resolve(
             self, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
+            extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-        """The parameters with futures replaced by their results, and the ``task_inputs``."""
+        """The parameters with futures replaced by their results, and the ``task_inputs``.
+
+        ``extra_inputs`` maps a parameter to upstream inputs known beforehand (the future
+        or result a ``.map()`` iterated over, which its elements came from)."""
+        extra_inputs = extra_inputs or {}
         task_inputs: dict[str, list[dict[str, Any]]] = {}
         resolved: dict[str, Any] = {}
         for name, value in parameters.items():
-            refs: list[dict[str, Any]] = []
-            resolved[name] = self._value(value, refs)
-            task_inputs[name] = refs
+            resolved[name], task_inputs[name] = self._refs(value, extra_inputs.get(name, ()))
         if wait_for:
-            refs = []
+            refs: list[dict[str, Any]] = []
             for item in wait_for:
-                self._value(item, refs)
-            task_inputs["wait_for"] = [r for r in refs if r["input_type"] == "task_run"]
+                self._visit(item, refs)
+            task_inputs["wait_for"] = [
+                dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
         return resolved, task_inputs
+
+
+def _task_run_input(task_run_id: str) -> dict[str, Any]:
+    return {"input_type": "task_run", "id": task_run_id}
+
+
+def _rebuilt(collection: Any, items: list[Any]) -> Any:
+    """A list, tuple (named or not), set or frozenset like ``collection`` holding ``items``."""
+    if isinstance(collection, tuple) and hasattr(collection, "_fields"):
+        return type(collection)(*items)
+    return type(collection)(items)
 
 
 def _resolve_futures(value: Any) -> Any:
@@ -422,18 +486,21 @@ def _result_from_state(st: State, what: str) -> Any:
 
 
 def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
-             flow_context: FlowRunContext, future: OrionFuture | None = None) -> Outcome:
+             flow_context: FlowRunContext, future: OrionFuture | None = None,
+             extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None) -> Outcome:
     """Run one task run of ``task`` (``parameters`` bound to its signature) in
     ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
-    soon as it exists.
+    soon as it exists; ``extra_inputs`` are upstream inputs known beforehand, by parameter
+    (see ``_Inputs.resolve``).
 
     An exception of the task makes a Failed outcome (after the retries the server grants); a
-    BaseException (interruption) reports the task run Crashed and propagates.
+    BaseException (interruption) reports the task run Crashed (Cancelled when its flow run is
+    being cancelled) and propagates.
     """
     orion = flow_context.client
     dynamic_key = flow_context.next_dynamic_key(task.task_key)
     inputs = _Inputs(flow_context)
-    resolved, task_inputs = inputs.resolve(parameters, wait_for)
+    resolved, task_inputs = inputs.resolve(parameters, wait_for, extra_inputs)
     name = f"{task.name}-{dynamic_key}"
     create = dict(flow_run_id=flow_context.flow_run_id, dynamic_key=dynamic_key, name=name,
                   extra_tags=current_tags(), task_inputs=task_inputs)
@@ -455,7 +522,8 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
     if future is not None:
         future.task_run = task_run
     logger = run_logger(orion, flow_context.flow_run, task_run)
-    context = TaskRunContext(task, task_run, flow_context, resolved)
+    context = TaskRunContext(task, task_run, flow_context, resolved, log_prints=(
+        flow_context.log_prints if task.log_prints is None else task.log_prints))
 
     def propose(proposed: State) -> OrchestrationResult:
         return orion.set_task_run_state(task_run["id"], proposed)
@@ -470,7 +538,7 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
                 logger.info("Finished in state %s", describe_state(outcome.state))
                 return outcome
             try:
-                with task_run_scope(context):
+                with task_run_scope(context), printing_to_run_logger(context.log_prints):
                     value = call_with_timeout(task.call, (resolved,), {},
                                               task.timeout_seconds, f"Task run {name!r}")
             except Exception as exc:
@@ -500,7 +568,7 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
             return Outcome(answer.state, value=value)
     except BaseException as exc:
         if not isinstance(exc, Exception):
-            _report_crash(propose, exc, "Task run")
+            _report_interruption(propose, exc, "Task run", flow_context)
         raise
 
 
@@ -532,13 +600,34 @@ def _adopt_start_answer(answer: OrchestrationResult, task_run: APIObject,
     return Outcome(st or current, exception=error)
 
 
-def _report_crash(propose: Callable[[State], OrchestrationResult], exc: BaseException,
-                  what: str) -> None:
-    """Report the run Crashed (best effort: the process is going down anyway)."""
+def _report_interruption(propose: Callable[[State], OrchestrationResult], exc: BaseException,
+                         what: str, flow_context: FlowRunContext | None) -> None:
+    """Report a run that an interruption (SIGTERM, KeyboardInterrupt) ended. When
+    ``flow_context``'s flow run or one of its parents is being cancelled (the agent stops a
+    CANCELLING run's process, and that is no crash), a task run is reported Cancelled and a
+    flow run is left as it is: whoever stops the process marks it Cancelled once the process
+    is gone. Otherwise the run is reported Crashed. Best effort: the process is going down
+    anyway."""
     try:
-        propose(exception_state(exc, what, crashed=True))
+        if not _being_cancelled(flow_context):
+            propose(exception_state(exc, what, crashed=True))
+        elif what == "Task run":
+            propose(Cancelled(message=f"{what} interrupted: its flow run was cancelled."))
     except Exception as report_error:
-        _engine_log.error("Could not report the %s crash: %s", what.lower(), report_error)
+        _engine_log.error("Could not report the %s interruption: %s", what.lower(),
+                          report_error)
+
+
+def _being_cancelled(flow_context: FlowRunContext | None) -> bool:
+    """Whether the flow run of ``flow_context`` or any parent flow run is CANCELLING or
+    CANCELLED on the server (one read per level, only when a run is interrupted)."""
+    while flow_context is not None:
+        current = flow_context.client.read_flow_run(flow_context.flow_run_id).state
+        if current is not None and current.type in (StateType.CANCELLING,
+                                                    StateType.CANCELLED):
+            return True
+        flow_context = flow_context.parent
+    return False
 
 
 # --- flow runs ------------------------------------------------------------------------------
@@ -576,9 +665,10 @@ def run_flow_run(flow: Flow, flow_run: APIObject, return_state: bool = True) -> 
     setup_logging()
     with _SigtermTrap():
         try:
+            log_prints = _flow_log_prints(flow, None)
             parameters, validation_error = _validated(flow, dict(flow_run["parameters"]))
             return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, None,
-                                     None, return_state)
+                                     None, return_state, log_prints)
         finally:
             flush_logs()
 
@@ -598,6 +688,7 @@ def _validated(flow: Flow, parameters: dict[str, Any]) -> tuple[dict[str, Any], 
 
 def _run_flow(flow: Flow, parameters: dict[str, Any], orion: OrionClient,
               parent: FlowRunContext | None, return_state: bool) -> Any:
+    log_prints = _flow_log_prints(flow, parent)
     parameters, validation_error = _validated(flow, parameters)
     parent_task_run = None
     if parent is not None:
@@ -611,14 +702,15 @@ def _run_flow(flow: Flow, parameters: dict[str, Any], orion: OrionClient,
         empirical_policy={"retries": flow.retries,
                           "retry_delay": int(flow.retry_delay_seconds or 0)})
     return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
-                             parent_task_run, return_state, created=True)
+                             parent_task_run, return_state, log_prints, created=True)
 
 
 def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any],
                       validation_error: Exception | None, orion: OrionClient,
                       parent: FlowRunContext | None, parent_task_run: APIObject | None,
-                      return_state: bool, created: bool = False) -> Any:
-    """Orchestrate and run ``flow`` in the existing ``flow_run``."""
+                      return_state: bool, log_prints: bool, created: bool = False) -> Any:
+    """Orchestrate and run ``flow`` in the existing ``flow_run`` (``print()`` in it logged
+    when ``log_prints``)."""
     logger = run_logger(orion, flow_run)
 
     def propose(proposed: State) -> OrchestrationResult:
@@ -639,14 +731,14 @@ def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any
         persist_result=flow.persist_result,
         result_serializer=flow.result_serializer or (
             parent.result_serializer if parent else "pickle"),
-        parent=parent)
+        parent=parent, log_prints=log_prints)
     heartbeats = _heartbeat_registry(orion)
     heartbeats.add(flow_run["id"], orion)
     try:
         final, value, error = _flow_attempts(flow, context, propose, logger)
     except BaseException as exc:
         if not isinstance(exc, Exception):
-            _report_crash(propose, exc, "Flow run")
+            _report_interruption(propose, exc, "Flow run", context)
         raise
     finally:
         heartbeats.discard(flow_run["id"])
@@ -657,6 +749,13 @@ def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any
     if error is not None:
         raise error
     return value
+
+
+def _flow_log_prints(flow: Flow, parent: FlowRunContext | None) -> bool:
+    """The flow's ``log_prints``; unset, its parent flow run's, or the setting's."""
+    if flow.log_prints is not None:
+        return flow.log_prints
+    return parent.log_prints if parent is not None else log_prints_default()
 
 
 def _create_parent_task_run(flow: Flow, parameters: dict[str, Any], parent: FlowRunContext,
@@ -714,7 +813,7 @@ def _flow_body(flow: Flow,
     context.task_runner = runner
     interrupted = True  # by a BaseException: then do not wait for submitted task runs
     try:
-        with flow_run_scope(context):
+        with flow_run_scope(context), printing_to_run_logger(context.log_prints):
             try:
                 value = call_with_timeout(flow.call, (context.parameters,), {},
                                           flow.timeout_seconds,

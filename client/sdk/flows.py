@@ -30,7 +30,7 @@ class Flow:
                  description: str | None = None, timeout_seconds: float | None = None,
                  validate_parameters: bool = True, persist_result: bool | None = None,
                  result_storage: str | ResultStorage | None = None,
-                 result_serializer: str | None = None) -> None:
+                 result_serializer: str | None = None, log_prints: bool | None = None) -> None:
         if not callable(fn):
             raise TypeError("@flow needs a function")
         if retries < 0:
@@ -50,6 +50,7 @@ class Flow:
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
+        self.log_prints = log_prints
         # A subflow's run is stood for by a task run of its parent: this is that run's key.
         self.task_key = f"{fn.__module__}.{fn.__qualname__}"
         functools.update_wrapper(self, fn)
@@ -68,7 +69,8 @@ class Flow:
                         validate_parameters=self.validate_parameters,
                         persist_result=self.persist_result,
                         result_storage=self.result_storage,
-                        result_serializer=self.result_serializer)
+                        result_serializer=self.result_serializer,
+                        log_prints=self.log_prints)
         settings.update(options)
         return Flow(self.fn, **settings)
 
@@ -89,7 +91,8 @@ def flow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
          description: str | None = None, timeout_seconds: float | None = None,
          validate_parameters: bool = True, persist_result: bool | None = None,
          result_storage: str | ResultStorage | None = None,
-         result_serializer: str | None = None) -> Flow | Callable[[Callable[..., Any]], Flow]:
+         result_serializer: str | None = None,
+         log_prints: bool | None = None) -> Flow | Callable[[Callable[..., Any]], Flow]:
     """Make a function a flow; use as ``@flow`` or ``@flow(...)``.
 
     - ``name`` (default: the function's name, "_" as "-"), ``version``, ``description``;
@@ -102,14 +105,18 @@ def flow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
       (see :mod:`client.sdk.validation`); a mismatch fails the run with a clear message;
     - ``task_runner``: ``SequentialTaskRunner()`` (default) or ``ThreadPoolTaskRunner(n)``;
     - ``persist_result``, ``result_storage``, ``result_serializer``: see :mod:`client.sdk.results`;
-      tasks inherit them unless they set their own.
+      tasks inherit them unless they set their own;
+    - ``log_prints``: ``print()`` in the flow run (and its tasks and subflows, unless they set
+      their own) becomes an INFO line of the run logger; None (the default) inherits the
+      parent flow's, or for a top-level flow ``ORION_LOGGING_LOG_PRINTS`` (default false).
     """
     options: dict[str, Any]
     options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
                    retry_delay_seconds=retry_delay_seconds, task_runner=task_runner,
                    description=description, timeout_seconds=timeout_seconds,
                    validate_parameters=validate_parameters, persist_result=persist_result,
-                   result_storage=result_storage, result_serializer=result_serializer)
+                   result_storage=result_storage, result_serializer=result_serializer,
+                   log_prints=log_prints)
     if fn is None:
         return lambda f: Flow(f, **options)
     return Flow(fn, **options)

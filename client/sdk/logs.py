@@ -18,25 +18,31 @@ exit; what could not be sent then is counted on stderr). A message longer than
 Timestamps shipped for one process are strictly increasing (a record created in the same
 microsecond as the previous one is stamped one microsecond later), so sorting by timestamp
 gives the order the lines were logged in.
+
+``log_prints`` (:func:`printing_to_run_logger`): while a flow or task run whose
+``log_prints`` is on executes, ``print()`` to stdout or stderr in its context becomes an INFO
+line of its run logger, as in Prefect 2. ``builtins.print`` is replaced while at least one
+such run executes in the process; the replacement looks at the calling context, so other
+threads and runs without ``log_prints`` print as usual.
 """
 from __future__ import annotations
 
 import atexit
+import builtins
 import collections
+import contextlib
 import datetime
+import io
 import logging
 import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from client.sdk.context import (
-    TaskRunContext,
-    get_run_context,
-)
+from client.sdk.context import get_flow_run_context, get_run_context, get_task_run_context
 
 if TYPE_CHECKING:
     from client.api.client import OrionClient
@@ -297,10 +303,70 @@ def get_run_logger() -> logging.LoggerAdapter[logging.Logger]:
     Its records go to the console and to the API's logs for that run. Raises RuntimeError
     outside a flow or task run.
     """
-    context = get_run_context()  # RuntimeError outside runs
-    if isinstance(context, TaskRunContext):
-        flow_context = context.flow_run_context
-        if context.task_run is not None:
-            return run_logger(flow_context.client, flow_context.flow_run, context.task_run)
-        context = flow_context
-    return run_logger(context.client, context.flow_run)
+    get_run_context()  # RuntimeError outside runs
+    flow_context = get_flow_run_context()
+    assert flow_context is not None  # get_run_context raised outside runs
+    task_context = get_task_run_context()
+    if task_context is not None and task_context.task_run is not None:
+        return run_logger(flow_context.client, flow_context.flow_run, task_context.task_run)
+    return run_logger(flow_context.client, flow_context.flow_run)
+
+
+def log_prints_default() -> bool:
+    """``ORION_LOGGING_LOG_PRINTS`` (true/false, default false): whether a top-level flow
+    that does not set ``log_prints`` logs its prints."""
+    raw = os.environ.get("ORION_LOGGING_LOG_PRINTS", "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"ORION_LOGGING_LOG_PRINTS={raw!r} is not true or false.")
+
+
+def print_as_log(*args: Any, **kwargs: Any) -> None:
+    """``print`` that, in a flow or task run whose ``log_prints`` is on, logs the line on the
+    run's logger instead (unless it is printed to a file other than stdout or stderr)."""
+    context = get_task_run_context() or get_flow_run_context()
+    target = kwargs.get("file")
+    if (context is None or not context.log_prints or getattr(_printing, "active", False)
+            or (target is not None and target not in (sys.stdout, sys.stderr))):
+        return _original_print(*args, **kwargs)
+    buffer = io.StringIO()
+    _original_print(*args, **dict(kwargs, file=buffer))
+    # What logging itself prints meanwhile (a handler's error report) is printed, not
+    # logged again, which would recurse.
+    _printing.active = True
+    try:
+        # print()'s own end ("\n") would make every line end in a blank one.
+        get_run_logger().info(buffer.getvalue().rstrip())
+    finally:
+        _printing.active = False
+
+
+_original_print = builtins.print
+_print_lock = threading.Lock()
+_printing = threading.local()
+_print_users = 0
+
+
+@contextlib.contextmanager
+def printing_to_run_logger(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, ``print`` is :func:`print_as_log` (nothing changes unless
+    ``enabled``). Blocks may nest and overlap across threads: the builtin comes back when the
+    last one exits."""
+    global _print_users, _original_print
+    if not enabled:
+        yield
+        return
+    with _print_lock:
+        if _print_users == 0:
+            _original_print = builtins.print
+            builtins.print = print_as_log
+        _print_users += 1
+    try:
+        yield
+    finally:
+        with _print_lock:
+            _print_users -= 1
+            if _print_users == 0:
+                builtins.print = _original_print

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from client.sdk.callables import bind_arguments, call_with_parameters, split_parameters
+from client.sdk.callables import bind_arguments, call_with_parameters
 from client.sdk.context import (
     FlowRunContext,
     TaskRunContext,
@@ -48,7 +48,7 @@ class Task:
                  retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
                  persist_result: bool | None = None,
                  result_storage: str | ResultStorage | None = None,
-                 result_serializer: str | None = None) -> None:
+                 result_serializer: str | None = None, log_prints: bool | None = None) -> None:
         if not callable(fn):
             raise TypeError("@task needs a function")
         if cache_expiration is not None and not isinstance(cache_expiration,
@@ -74,6 +74,7 @@ class Task:
         self.persist_result = persist_result
         self.result_storage = result_storage
         self.result_serializer = result_serializer
+        self.log_prints = log_prints
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -91,7 +92,8 @@ class Task:
                         timeout_seconds=self.timeout_seconds,
                         persist_result=self.persist_result,
                         result_storage=self.result_storage,
-                        result_serializer=self.result_serializer)
+                        result_serializer=self.result_serializer,
+                        log_prints=self.log_prints)
         settings.update(options)
         return Task(self.fn, **settings)
 
@@ -121,16 +123,19 @@ class Task:
     def submit(self, *args: Any, wait_for: Iterable[Any] | None = None,
                **kwargs: Any) -> OrionFuture:
         """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
+        return self._submit(bind_arguments(self.fn, args, kwargs), wait_for)
+
+    def _submit(self, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
+                extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None) -> OrionFuture:
         from client.sdk.engine import run_task
 
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:
             raise RuntimeError(f"Task {self.name!r}: submit() and map() work only inside a "
                                f"flow run (not outside, nor inside a task run)")
-        parameters = bind_arguments(self.fn, args, kwargs)
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            lambda: run_task(self, parameters, wait_for, context, future))
+            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs))
         with context._lock:
             context.futures.append(future)
         return future
@@ -139,12 +144,22 @@ class Task:
             **kwargs: Any) -> list[OrionFuture]:
         """Submit one task run per element of the iterable arguments (all the same length;
         futures are resolved first, ``unmapped(x)`` and non-iterables are passed whole to
-        every run); return the list of futures."""
+        every run); return the list of futures.
+
+        Each run records where its element came from: the element's own future, or the
+        future or task result that was iterated over."""
         parameters = bind_arguments(self.fn, args, kwargs)
-        resolved = {k: (v.result() if isinstance(v, OrionFuture) else v)
-                    for k, v in parameters.items()}
-        mapped = {k: list(v) for k, v in resolved.items()
-                  if not isinstance(v, (unmapped, str, bytes, dict)) and _iterable(v)}
+        context = get_flow_run_context()
+        mapped: dict[str, list[Any]] = {}
+        extra_inputs: dict[str, list[dict[str, Any]]] = {}
+        for name, value in parameters.items():
+            items = value.result() if isinstance(value, OrionFuture) else value
+            if isinstance(items, (unmapped, str, bytes, dict)) or not _iterable(items):
+                continue
+            mapped[name] = list(items)
+            origin = _origin(value, context)
+            if origin is not None:
+                extra_inputs[name] = [{"input_type": "task_run", "id": origin}]
         lengths = {len(v) for v in mapped.values()}
         if len(lengths) > 1:
             raise ValueError(f"Task {self.name!r}.map(): the iterable arguments have "
@@ -152,14 +167,23 @@ class Task:
                              ", ".join(f"{k}={len(v)}" for k, v in mapped.items()))
         if not mapped:
             raise ValueError(f"Task {self.name!r}.map() needs at least one iterable argument")
+        # Static arguments stay as given (a future among them is resolved, and recorded, by
+        # each run).
         static = {k: (v.value if isinstance(v, unmapped) else v)
-                  for k, v in resolved.items() if k not in mapped}
-        futures = []
-        for i in range(lengths.pop()):
-            call = dict(static, **{k: v[i] for k, v in mapped.items()})
-            args_i, kwargs_i = split_parameters(self.fn, call)
-            futures.append(self.submit(*args_i, wait_for=wait_for, **kwargs_i))
-        return futures
+                  for k, v in parameters.items() if k not in mapped}
+        return [self._submit(dict(static, **{k: v[i] for k, v in mapped.items()}), wait_for,
+                             extra_inputs)
+                for i in range(lengths.pop())]
+
+
+def _origin(value: Any, context: FlowRunContext | None) -> str | None:
+    """The task run a mapped-over argument came from: its future's run, or the run that
+    returned this very object; None otherwise."""
+    if isinstance(value, OrionFuture):
+        return value.task_run["id"] if value.task_run is not None else None
+    if context is None:
+        return None
+    return context.result_origin(value)
 
 
 def _iterable(value: Any) -> bool:
@@ -178,7 +202,8 @@ def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
          retries: int = 0, retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
          retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
          persist_result: bool | None = None, result_storage: str | ResultStorage | None = None,
-         result_serializer: str | None = None) -> Task | Callable[[Callable[..., Any]], Task]:
+         result_serializer: str | None = None,
+         log_prints: bool | None = None) -> Task | Callable[[Callable[..., Any]], Task]:
     """Make a function a task; use as ``@task`` or ``@task(...)``.
 
     - ``name`` (default: the function's name; task runs are named ``<name>-<n>``),
@@ -190,7 +215,9 @@ def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     - ``timeout_seconds``: the run fails with TimeoutError when it takes longer;
     - ``persist_result``, ``result_storage`` (path, fsspec URL, file system block,
       ``"slug/name"`` of a saved one, or ResultStorage),
-      ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply.
+      ``result_serializer`` ("pickle", the default, or "json"); unset, the flow's apply;
+    - ``log_prints``: ``print()`` in the task run becomes an INFO line of its run logger;
+      None (the default) follows the flow run.
     """
     options: dict[str, Any]
     options = dict(name=name, description=description, tags=tags, version=version,
@@ -199,7 +226,7 @@ def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
                    retry_delay_seconds=retry_delay_seconds,
                    retry_jitter_factor=retry_jitter_factor, timeout_seconds=timeout_seconds,
                    persist_result=persist_result, result_storage=result_storage,
-                   result_serializer=result_serializer)
+                   result_serializer=result_serializer, log_prints=log_prints)
     if fn is None:
         return lambda f: Task(f, **options)
     return Task(fn, **options)

@@ -343,6 +343,29 @@ def test_cancel_from_the_cli_stops_the_process(orion, agents, flows_dir, tmp_pat
     assert agents.stop(agent) == 0
 
 
+def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flows_dir):
+    """The agent stops a cancelled run's process in the middle of a task: the task run ends
+    Cancelled (the engine sees its flow run cancelling), not Crashed."""
+    queue = f"cancel-task-{uuid.uuid4().hex[:6]}"
+    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:holding"), 1)
+    agent = agents.start("-q", queue)
+
+    def task_running():
+        return [t for t in orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
+                if t.state_type == "RUNNING"]
+
+    wait_for(task_running, 60, "the task to run")
+    cancel = subprocess.run([ORION, "flow-run", "cancel", run_id], env=agents.env(),
+                            capture_output=True, text=True, timeout=60)
+    assert cancel.returncode == 0, cancel.stderr
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
+             POLL * 1.3 + GRACE + 5, "CANCELLED")
+    [task_run] = orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
+    assert task_run.state_type == "CANCELLED"
+    assert "its flow run was cancelled" in task_run.state.message
+    assert agents.stop(agent) == 0
+
+
 def test_sigterm_lets_running_flows_finish(orion, agents, flows_dir):
     queue = f"term-{uuid.uuid4().hex[:6]}"
     [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,

@@ -154,8 +154,8 @@ def test_state_badge_and_logs_update_live(page, api):
     expect(page.locator("#logs")).to_contain_text("a line that arrived later", timeout=10_000)
     api.set_state(run, "COMPLETED")
     expect(badge).to_contain_text("Completed", timeout=10_000)
-    # Once finished, the badge stops polling.
-    expect(page.locator("#run-state")).not_to_have_attribute("hx-trigger", re.compile("."))
+    # Once finished, the page stops polling.
+    expect(page.locator("#run-poll")).not_to_have_attribute("hx-trigger", re.compile("."))
 
 
 def test_dependency_graph_renders_and_links_to_task_runs(page, api):

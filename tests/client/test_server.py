@@ -7,6 +7,7 @@ stored twice. Servers listen on a port from ``ORION_TEST_PORTS`` and are always 
 """
 import datetime
 import logging
+import subprocess
 import threading
 import time
 import uuid
@@ -14,11 +15,11 @@ import uuid
 import pytest
 
 from client import OrionClient
-from client.api.exceptions import ObjectNotFound, Unauthorized, ValidationError
+from client.api.exceptions import NotAnOrionAPI, ObjectNotFound, Unauthorized, ValidationError
 from client.api.settings import Settings
 from client.api.states import Completed, Running, SetStateStatus
 from tests.client.conftest import make_task
-from tests.support import OrionServer, isolated_database_url
+from tests.support import ORION, OrionServer, isolated_database_url
 
 API_KEY = "sesame"
 # Seconds `orion start` may take to answer /api/health.
@@ -78,6 +79,25 @@ def test_errors_over_http_carry_the_server_message(remote):
         remote.read_flow_run(missing)
     with pytest.raises(ValidationError, match=r"body\.sort"):
         remote.read_task_runs(sort="SIDEWAYS")
+
+
+def test_a_url_without_api_says_so_instead_of_showing_a_page(server):
+    root = server.url
+    expected = (f"{root} is not the Orion API: POST work_queues/filter got a web page "
+                f"(HTTP 404). ORION_API_URL should end in /api, like http://127.0.0.1:4200/api.")
+    with OrionClient(root, settings=Settings(api_key=API_KEY, api_retries=0)) as wrong:
+        with pytest.raises(NotAnOrionAPI) as raised:
+            wrong.read_work_queues()
+        assert str(raised.value) == expected
+        with pytest.raises(NotAnOrionAPI, match="should end in /api"):
+            wrong.read_work_queue_by_name("etl")  # a 404 page, not "work queue not found"
+        assert isinstance(wrong.api_healthcheck(), NotAnOrionAPI)
+    env = dict(server.env, ORION_API_URL=root, ORION_API_RETRIES="0")
+    result = subprocess.run([ORION, "work-queue", "ls"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {expected}"
+    assert result.stdout == ""
 
 
 def test_the_api_key_is_required(server):

@@ -3,7 +3,10 @@
 Every transition here goes through the server's orchestration: retries are AwaitingRetry
 states the server wrote, cache hits are Cached states it returned, and so on.
 """
+import builtins
+import contextlib
 import datetime
+import io
 import threading
 import time
 
@@ -22,6 +25,8 @@ from client import (
 )
 from client.api.states import StateType
 from client.sdk.results import is_reference, load_result
+
+_builtin_print = builtins.print
 
 
 @task
@@ -56,19 +61,23 @@ def test_flow_with_tasks_completes_with_its_result(orion):
 
 
 def test_task_inputs_record_upstream_runs_parameters_and_constants(orion):
+    @task
+    def extend(items, extra):
+        return items + [extra]
+
     @flow
-    def pipeline(base: int = 10):
-        first = add.submit(base, 1)
-        second = add(first, 2)
-        third = add.submit(second, 3, wait_for=[first])
+    def pipeline(base: list = [10]):  # noqa: B006 (a parameter default, never mutated)
+        first = extend.submit(base, 1)
+        second = extend(first, 2)
+        third = extend.submit(second, 3, wait_for=[first])
         return third
 
-    assert pipeline() == 16
+    assert pipeline() == [10, 1, 2, 3]
     first, second, third = _task_runs(orion)
-    assert first.task_inputs == {"x": [{"input_type": "parameter", "name": "base"}],
-                                 "y": [{"input_type": "constant", "type": "int"}]}
-    assert second.task_inputs["x"] == [{"input_type": "task_run", "id": first["id"]}]
-    assert third.task_inputs["x"] == [{"input_type": "task_run", "id": second["id"]}]
+    assert first.task_inputs == {"items": [{"input_type": "parameter", "name": "base"}],
+                                 "extra": [{"input_type": "constant", "type": "int"}]}
+    assert second.task_inputs["items"] == [{"input_type": "task_run", "id": first["id"]}]
+    assert third.task_inputs["items"] == [{"input_type": "task_run", "id": second["id"]}]
     assert third.task_inputs["wait_for"] == [{"input_type": "task_run", "id": first["id"]}]
     graph = {node["id"]: node for node in orion.read_flow_run_graph(first["flow_run_id"])}
     assert graph[third["id"]]["upstream_dependencies"] and {
@@ -460,3 +469,73 @@ def test_per_task_storage_and_opting_out_of_persistence(orion):
     assert load_result(ref) == [1, 2, 3]
     # The flow said persist_result=False: its tasks do not persist even with flow retries.
     assert by_name["unstored-0"].state.data is None
+
+
+def _messages(orion, flow_run_id=None):
+    criteria = {"flow_run_id": {"any_": [flow_run_id]}} if flow_run_id else None
+    return [(r["task_run_id"], r["message"]) for r in orion.read_logs(criteria, limit=200)]
+
+
+def _stdout_of(call):
+    """What ``call()`` printed to stdout (not capsys: the SDK's console handler, made once
+    per process, must not keep a capture stream that closes with the test)."""
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        call()
+    return out.getvalue()
+
+
+def test_log_prints_sends_prints_to_the_run_logger_and_tasks_inherit_it(orion):
+    @task
+    def inherits():
+        print("from the task")
+
+    @task(log_prints=False)
+    def opts_out():
+        print("task keeps its print")
+
+    @flow
+    def child():
+        print("from the subflow")
+
+    @flow(log_prints=True)
+    def noisy():
+        print("hello", 42, sep=", ")
+        print("to a file is left alone", file=io.StringIO())
+        inherits()
+        opts_out()
+        child()
+
+    out = _stdout_of(noisy)
+    assert "task keeps its print" in out
+    assert "hello" not in out and "from the task" not in out
+    assert builtins.print is _builtin_print  # the builtin is back after the run
+    parent = next(r for r in orion.read_flow_runs() if r["parent_task_run_id"] is None)
+    logs = _messages(orion, parent["id"])
+    assert (None, "hello, 42") in logs
+    task_run = next(r for r in _task_runs(orion, parent["id"]) if r["name"] == "inherits-0")
+    assert (task_run["id"], "from the task") in logs
+    assert not any("task keeps its print" in m or "file" in m for _, m in logs)
+    assert any(m == "from the subflow" for _, m in _messages(orion))
+
+
+def test_task_log_prints_alone_and_the_setting_for_top_level_flows(orion, monkeypatch):
+    @task(log_prints=True)
+    def loud():
+        print("logged by the task")
+
+    @flow
+    def quiet():
+        print("printed by the flow")
+        loud()
+
+    assert "printed by the flow" in _stdout_of(quiet)
+    assert [m for _, m in _messages(orion) if "by the" in m] == ["logged by the task"]
+
+    monkeypatch.setenv("ORION_LOGGING_LOG_PRINTS", "true")
+    assert "printed by the flow" not in _stdout_of(quiet.with_options(name="quiet-too"))
+    assert sorted(m for _, m in _messages(orion) if "by the" in m) == [
+        "logged by the task", "logged by the task", "printed by the flow"]
+
+    monkeypatch.setenv("ORION_LOGGING_LOG_PRINTS", "maybe")
+    with pytest.raises(ValueError, match="ORION_LOGGING_LOG_PRINTS"):
+        quiet()

@@ -171,8 +171,9 @@ def _timestamp(value):
     if value is None:
         return Markup('<span class="muted">—</span>')
     utc = value.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        value.isoformat(), utc, utc)
+    # Both strings are made of digits and punctuation only: nothing to escape (pages list
+    # hundreds of times, and Markup.format costs ten times as much).
+    return Markup(f'<time datetime="{value.isoformat()}" title="{utc}">{utc}</time>')
 
 
 def _duration(seconds):

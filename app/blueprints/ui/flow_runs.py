@@ -1,12 +1,13 @@
 """Flow run pages: the filtered, sorted and paged list, and a flow run's page with its state
 badge, task run timeline and graph, subflows, state history and logs."""
+import hashlib
 from urllib.parse import urlencode
 
-from flask import request, url_for
+from flask import flash, redirect, request, url_for
 
-from app.blueprints.ui import ACTIVE_STATES, bp, page_url, render
+from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, is_fragment_request, page_url, render
 from app.blueprints.ui.graph import layout
-from app.blueprints.ui.logs import log_download, logs_context
+from app.blueprints.ui.logs import log_download, log_level, logs_context, task_url_prefix
 from app.blueprints.ui.run_filter import (
     MAX_PAGE,
     RUN_SORTS,
@@ -77,26 +78,114 @@ def _timeline(task_list, now):
     return rows, axis_start, axis_end
 
 
-@bp.get("/flow-runs/<uuid:flow_run_id>")
-def flow_run_page(flow_run_id):
-    """A flow run: state, details, task run timeline and graph, subflows, parameters,
-    state history and logs."""
+# The live sections of a flow run's page, each refreshed by the poll only when its mark
+# changed: the run's head (state, actions, details) with its state history, the task runs
+# (counts, timeline, graph, subflows), and the logs.
+LIVE_SECTIONS = ("run", "tasks", "logs")
+# While a run is active its running task bars grow with the clock: the task section is
+# redrawn at least this often even when no task run changed.
+TIMELINE_REDRAW_SECONDS = 10
+
+
+def _mark(*parts):
+    return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
+
+
+def _live_marks(run, level, now):
+    """A short token per live section that changes when what the section shows changes."""
+    active = run.state_type in ACTIVE_STATES
+    clock = int(now.timestamp() // TIMELINE_REDRAW_SECONDS) if active else None
+    return {"run": _mark(run.state_id, run.updated),
+            "tasks": _mark(dashboard.task_runs_mark(run.id), clock),
+            "logs": _mark(dashboard.logs_mark(run.id, level), level)}
+
+
+def _since(args):
+    """The marks the page's last poll was rendered with (``since``: the sections' marks
+    joined by "-"), or {} when absent."""
+    value = args.get("since")
+    if not value:
+        return {}
+    parts = value.split("-")
+    if len(parts) != len(LIVE_SECTIONS) or not all(
+            len(p) == 12 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        raise BadParameter("since", "not marks this page gave out; reload the page.")
+    return dict(zip(LIVE_SECTIONS, parts))
+
+
+def _live_context(flow_run_id, since=None):
+    """The live part of a flow run's page: the sections whose marks differ from ``since``
+    (all of them without it, or when the run itself changed), with what they show."""
     now = utcnow()
     run = flow_runs.read_flow_run(flow_run_id)
-    task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
-    rows, axis_start, axis_end = _timeline(task_list, now)
     active = run.state_type in ACTIVE_STATES
-    return render(
-        "ui/flow_run.html", None,
-        run=run, now=now,
-        flow=flows.read_flow(run.flow_id),
-        task_runs=task_list, task_limit=TASK_RUN_LIMIT, timeline=rows,
-        axis_start=axis_start, axis_end=axis_end,
-        graph=layout(task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
-        subflows=dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT),
-        history=states.read_flow_run_states(flow_run_id),
-        **logs_context(flow_run_id, active),
-    )
+    level = log_level(request.args)
+    marks = _live_marks(run, level, now)
+    since = since or {}
+    if since.get("run") == marks["run"]:
+        sections = {name for name in LIVE_SECTIONS if since.get(name) != marks[name]}
+    else:
+        sections = set(LIVE_SECTIONS)
+    context = dict(run=run, now=now, active=active, sections=sections,
+                   since="-".join(marks[name] for name in LIVE_SECTIONS),
+                   live_url=url_for("ui.flow_run_live", flow_run_id=flow_run_id),
+                   task_url=task_url_prefix())
+    if "run" in sections:
+        context.update(flow=flows.read_flow(run.flow_id),
+                       history=states.read_flow_run_states(flow_run_id))
+    if "tasks" in sections:
+        task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
+        rows, axis_start, axis_end = _timeline(task_list, now)
+        subflows = dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT)
+        context.update(
+            task_runs=task_list, task_limit=TASK_RUN_LIMIT, timeline=rows,
+            task_counts=sorted(dashboard.task_run_state_counts(flow_run_id).items()),
+            axis_start=axis_start, axis_end=axis_end,
+            graph=layout(task_list,
+                         lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
+            subflows=subflows, subflow_flows=dashboard.flow_names(r.flow_id for r in subflows))
+    if "logs" in sections:
+        context.update(logs_context(flow_run_id, active))
+    return context
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>")
+def flow_run_page(flow_run_id):
+    """A flow run: state and actions, details, task run timeline and graph, subflows,
+    parameters, state history and logs; live while the run is active."""
+    return render("ui/flow_run.html", None, **_live_context(flow_run_id))
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/live")
+def flow_run_live(flow_run_id):
+    """The live part of a flow run's page for its one poll (every 2 s while the run is
+    active). ``since`` carries the marks of what the page shows: only the sections that
+    changed are rendered, swapped in out of band, so a poll of a run whose 1,000 task runs
+    did not move does not redraw them. The fragment of a finished run stops the polling."""
+    context = _live_context(flow_run_id, _since(request.args))
+    return render("ui/page.html", "ui/_flow_run_live.html",
+                  title=f"Flow run {context['run'].name}",
+                  out_of_band=is_fragment_request(), **context)
+
+
+@bp.post("/flow-runs/<uuid:flow_run_id>/resume")
+def resume_flow_run(flow_run_id):
+    """Resume a paused flow run (the resume API's rule: Running, or Scheduled when the pause
+    asked to reschedule): first a confirmation, then (``confirm=yes``) the resume, and back
+    to the run's page with what orchestration answered."""
+    run = flow_runs.read_flow_run(flow_run_id)
+    back = url_for("ui.flow_run_page", flow_run_id=flow_run_id)
+    if request.form.get("confirm") != "yes":
+        return render("ui/page.html", "ui/_resume_confirm.html", title=f"Resume {run.name}",
+                      run=run, back=back)
+    result = flow_runs.resume_flow_run(flow_run_id)
+    if result.status.value == "ACCEPT":
+        now_in = flow_runs.read_flow_run(flow_run_id).state_name
+        flash(f"Resumed flow run {run.name}: it is {now_in} now.")
+    else:
+        reason = (result.details or {}).get("reason") or result.status.value.lower()
+        flash(f"Flow run {run.name} was not resumed: {reason}")
+    return redirect(back, 303)
 
 
 @bp.get("/flow-runs/<uuid:flow_run_id>/state")

@@ -1,0 +1,199 @@
+"""A flow run's page through the Flask test client, on both backends: one live fragment that
+one poll refreshes (state, times, task counts, timeline, graph, history, logs with task
+names), and its Cancel / Retry / Resume / Delete buttons, each confirmed and CSRF-checked."""
+import re
+
+from app.blueprints.ui import flow_runs as flow_runs_ui
+from tests.ui.test_bulk import deployment_of, state_of
+from tests.ui.test_pages import HX, csrf, make_flow, make_run, page, set_state
+
+
+def forms(html):
+    """The actions the run page offers, by the label of their submit button."""
+    head = html.split('class="run-actions"')[1].split("</div>")[0]
+    return re.findall(r'<button type="submit"[^>]*>(\w+)</button>', head)
+
+
+def _running_run_with_a_task(client):
+    flow = make_flow(client, "live")
+    run = make_run(client, flow, name="live-run")
+    set_state(client, run, "RUNNING")
+    task = client.post("/api/task_runs/", json={
+        "flow_run_id": run["id"], "task_key": "step", "dynamic_key": "0",
+        "name": "step-0"}).get_json()
+    set_state(client, task, "RUNNING", kind="task_runs")
+    client.post("/api/logs/", json=[{
+        "name": "task", "level": 20, "message": "working", "flow_run_id": run["id"],
+        "task_run_id": task["id"], "timestamp": "2026-01-01T00:00:00+00:00"}])
+    return run, task
+
+
+def test_one_poll_refreshes_the_whole_live_part_until_the_run_ends(client):
+    run, task = _running_run_with_a_task(client)
+    html = page(client, f"/flow-runs/{run['id']}")
+    # One polling element for the whole page, carrying the chosen log level.
+    assert html.count("hx-trigger=\"every 2s\"") == 1
+    assert f'hx-get="/flow-runs/{run["id"]}/live?since=' in html
+    assert 'hx-include="#log-level"' in html
+    live = page(client, f"/flow-runs/{run['id']}/live", headers=HX)
+    assert live.lstrip().startswith('<div id="run-poll"') and live.count("every 2s") == 1
+    for section in ("run-head", "run-tasks", "run-history", "run-logs"):
+        assert f'<div id="{section}" hx-swap-oob="true">' in live
+    assert "Running</span>" in live and "working" in live
+    assert f'<a href="/task-runs/{task["id"]}">step-0</a>' in live.split('id="logs-h"')[1]
+
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    set_state(client, run, "COMPLETED", message="all done")
+    live = page(client, f"/flow-runs/{run['id']}/live?level=0", headers=HX)
+    assert "hx-trigger=\"every" not in live  # the last fragment stops the polling
+    assert "Completed</span>" in live and "all done" in live
+    ended = live.split("<dt>Ended</dt><dd>")[1].split("</dd>")[0]
+    assert "time" in ended  # a timestamp, no longer empty
+    counts = live.split('class="task-counts"')[1].split("</p>")[0]
+    assert "Completed</span> 1" in counts
+    history = live.split('id="history-h"')[1].split("</section>")[0]
+    assert history.count("Completed</span>") == 1 and "Running</span>" in history
+    assert 'class="tl-bar state-completed"' in live and 'class="node state-completed"' in live
+
+
+def test_the_log_level_travels_with_the_poll(client):
+    run, _ = _running_run_with_a_task(client)
+    live = page(client, f"/flow-runs/{run['id']}/live?level=40", headers=HX)
+    assert "working" not in live and '<option value="40" selected>' in live
+    page(client, f"/flow-runs/{run['id']}/live?level=7", 422)
+
+
+def test_subflows_name_their_flow(client):
+    run, task = _running_run_with_a_task(client)
+    make_run(client, make_flow(client, "child-flow"), parent_task_run_id=task["id"])
+    subflows = page(client, f"/flow-runs/{run['id']}").split('id="subflows-h"')[1]
+    assert "child-flow" in subflows.split("</section>")[0]
+
+
+def test_actions_follow_the_state(client):
+    flow = make_flow(client)
+    running = make_run(client, flow)
+    set_state(client, running, "RUNNING")
+    assert forms(page(client, f"/flow-runs/{running['id']}")) == ["Cancel", "Delete"]
+    failed = make_run(client, flow, deployment_id=deployment_of(flow))
+    set_state(client, failed, "FAILED")
+    assert forms(page(client, f"/flow-runs/{failed['id']}")) == ["Retry", "Delete"]
+    adhoc_failed = make_run(client, flow)
+    set_state(client, adhoc_failed, "FAILED")
+    assert forms(page(client, f"/flow-runs/{adhoc_failed['id']}")) == ["Delete"]
+    paused = make_run(client, flow)
+    set_state(client, paused, "PAUSED")
+    assert forms(page(client, f"/flow-runs/{paused['id']}")) == ["Cancel", "Resume", "Delete"]
+
+
+def test_cancel_confirms_then_cancels_and_comes_back(client):
+    flow = make_flow(client)
+    run = make_run(client, flow)
+    set_state(client, run, "RUNNING")
+    token = csrf(client)
+    html = page(client, f"/flow-runs/{run['id']}")
+    assert 'name="action" value="cancel"' in html
+    data = {"csrf_token": token, "action": "cancel", "run": run["id"],
+            "next": f"/flow-runs/{run['id']}"}
+    confirm = client.post("/flow-runs/bulk", data=data)
+    assert "Cancel 1 flow run?" in confirm.get_data(as_text=True)
+    assert state_of(client, run) == ("RUNNING", "Running")
+    done = client.post("/flow-runs/bulk", data={**data, "confirm": "yes"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/flow-runs/{run['id']}")
+    assert state_of(client, run) == ("CANCELLING", "Cancelling")
+    scheduled = make_run(client, flow)
+    set_state(client, scheduled, "SCHEDULED")
+    client.post("/flow-runs/bulk", data={**data, "run": scheduled["id"], "confirm": "yes"})
+    assert state_of(client, scheduled) == ("CANCELLED", "Cancelled")
+
+
+def test_retry_schedules_a_failed_deployment_run_again(client):
+    flow = make_flow(client)
+    run = make_run(client, flow, deployment_id=deployment_of(flow))
+    set_state(client, run, "CRASHED")
+    client.post("/flow-runs/bulk", data={
+        "csrf_token": csrf(client), "action": "retry", "run": run["id"], "confirm": "yes",
+        "next": f"/flow-runs/{run['id']}"})
+    assert state_of(client, run) == ("SCHEDULED", "AwaitingRetry")
+    assert "Retried 1 of 1 flow run." in page(client, f"/flow-runs/{run['id']}")
+
+
+def test_resume_confirms_then_resumes_through_the_resume_rule(client):
+    flow = make_flow(client)
+    run = make_run(client, flow)
+    set_state(client, run, "PAUSED")
+    url = f"/flow-runs/{run['id']}/resume"
+    assert client.post(url).status_code == 400  # no CSRF token
+    token = csrf(client)
+    confirm = client.post(url, data={"csrf_token": token})
+    assert "Resume flow run" in confirm.get_data(as_text=True)
+    assert state_of(client, run) == ("PAUSED", "Paused")
+    done = client.post(url, data={"csrf_token": token, "confirm": "yes"})
+    assert done.status_code == 303
+    assert state_of(client, run) == ("RUNNING", "Running")
+    assert "it is Running now" in page(client, f"/flow-runs/{run['id']}")
+    # Not paused any more: the resume API's refusal is shown, nothing changes.
+    client.post(url, data={"csrf_token": token, "confirm": "yes"})
+    assert "was not resumed: Cannot resume a flow run that is not paused." in page(
+        client, f"/flow-runs/{run['id']}")
+    rescheduling = make_run(client, flow, deployment_id=deployment_of(flow))
+    set_state(client, rescheduling, "RUNNING")
+    set_state(client, rescheduling, "PAUSED", state_details={"pause_reschedule": True})
+    client.post(f"/flow-runs/{rescheduling['id']}/resume",
+                data={"csrf_token": token, "confirm": "yes"})
+    assert state_of(client, rescheduling) == ("SCHEDULED", "Resuming")
+
+
+def test_delete_removes_the_run_and_lands_on_the_list(client):
+    run, _ = _running_run_with_a_task(client)
+    html = page(client, f"/flow-runs/{run['id']}")
+    delete = html.split('value="delete"')[1].split("</form>")[0]
+    assert 'name="next" value="/flow-runs"' in delete
+    done = client.post("/flow-runs/bulk", data={
+        "csrf_token": csrf(client), "action": "delete", "run": run["id"], "confirm": "yes",
+        "next": "/flow-runs"})
+    assert done.status_code == 303 and done.headers["Location"].endswith("/flow-runs")
+    assert client.get(f"/api/flow_runs/{run['id']}").status_code == 404
+    page(client, f"/flow-runs/{run['id']}", 404)
+
+
+def _since(html):
+    return re.search(r'/live\?since=([0-9a-f-]+)"', html).group(1)
+
+
+def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
+    # No clock-driven redraw of the running bars during the test.
+    monkeypatch.setattr(flow_runs_ui, "TIMELINE_REDRAW_SECONDS", 10 ** 9)
+    run, task = _running_run_with_a_task(client)
+    since = _since(page(client, f"/flow-runs/{run['id']}"))
+    quiet = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert "hx-swap-oob" not in quiet and "every 2s" in quiet
+    assert _since(quiet) == since
+
+    client.post("/api/logs/", json=[{
+        "name": "task", "level": 20, "message": "late record", "flow_run_id": run["id"],
+        "task_run_id": task["id"], "timestamp": "2025-01-01T00:00:00+00:00"}])
+    logs_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', logs_only) == ["run-logs"]
+    assert "late record" in logs_only
+    since = _since(logs_only)
+
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    tasks_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', tasks_only) == ["run-tasks"]
+    assert 'class="tl-bar state-completed"' in tasks_only
+    # Another log level is another view of the logs: they are redrawn.
+    other_level = page(client, f"/flow-runs/{run['id']}/live?since={_since(tasks_only)}"
+                               f"&level=40", headers=HX)
+    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', other_level) == ["run-logs"]
+
+    set_state(client, run, "COMPLETED")
+    final = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    assert len(re.findall(r'hx-swap-oob', final)) == 4 and "every 2s" not in final
+
+
+def test_marks_that_the_page_did_not_give_are_a_422(client):
+    run, _ = _running_run_with_a_task(client)
+    for since in ("abc", "x" * 12 + "-" + "0" * 12 + "-" + "0" * 12, "-".join(["0" * 12] * 4)):
+        html = page(client, f"/flow-runs/{run['id']}/live?since={since}", 422, headers=HX)
+        assert "since" in html
