@@ -22,6 +22,10 @@ INSTALL_REQUIRES = [
     "python-dateutil==4.0.0",
     "fsspec==2026.9.0",
     "httpx==0.28.1",
+    # Block documents: validated against their block schema (JSON Schema), secret data
+    # encrypted at rest (Fernet).
+    "jsonschema==4.26.0",
+    "cryptography==50.0.2",
 ]
 
 TEST_REQUIRES = [
@@ -37,7 +41,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["app", "app.*", "workers", "workers.*", "client", "client.*"]),
     include_package_data=True,
-    package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py"]},
+    package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["orion = app.cli:orion_cli"]},

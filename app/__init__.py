@@ -35,6 +35,7 @@ def create_app(overrides=None):
     bind_process_state(app)
     with database.connection_context():
         migrations.check_schema(database)
+        _prepare_blocks()
 
     app.teardown_request(close_db)
     app.before_request(_check_api_request)
@@ -57,15 +58,29 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
 
 
 def bind_process_state(app):
-    """Point process-wide state at ``app``'s settings: the database proxy, schema limits.
+    """Point process-wide state at ``app``'s settings: the database proxy, schema limits,
+    the block encryption key.
 
     ``create_app`` does this; a process that builds several apps (tests) calls it to switch.
     """
     from app.blueprints.api import apply_schema_limits
     from app.db import init_database
+    from app.services import block_crypto
 
     init_database(app.config)
     apply_schema_limits(app.config)
+    block_crypto.configure(block_crypto.load_key(app.config))
+
+
+def _prepare_blocks():
+    """On a database with the block tables: refuse to start with an encryption key other
+    than the database's (EncryptionKeyMismatch), and register the system block types."""
+    from app.db import database
+    from app.services import block_crypto, blocks
+
+    if database.table_exists("encryption_key"):
+        block_crypto.check_key()
+        blocks.install_system_block_types()
 
 
 def _check_api_request():

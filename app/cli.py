@@ -295,6 +295,51 @@ def reset_db(yes):
     _echo_applied(applied)
 
 
+@orion_cli.group("block")
+def block_group():
+    """The key that encrypts block document data (secrets) at rest."""
+
+
+@block_group.command("generate-key")
+def block_generate_key():
+    """Print a new encryption key (for ORION_ENCRYPTION_KEY)."""
+    from app.services import block_crypto
+
+    click.echo(block_crypto.generate_key().decode())
+
+
+@block_group.command("rotate-key")
+@click.option("--new-key", help="The new key [default: a generated one, written to the key "
+                                "file]. Required when ORION_ENCRYPTION_KEY is set.")
+def block_rotate_key(new_key):
+    """Re-encrypt every block document with a new key, in one transaction.
+
+    Stop the servers of this database first, and restart them with the new key: a server
+    still holding the old key refuses block document reads and writes. With
+    ORION_ENCRYPTION_KEY set, pass the new key and set the variable to it afterwards;
+    otherwise the key file in ORION_HOME is replaced once the transaction commits.
+    """
+    from app.services import block_crypto
+
+    config = _settings()
+    if config["ENCRYPTION_KEY"] and not new_key:
+        raise click.UsageError("ORION_ENCRYPTION_KEY is set: pass the new key with --new-key "
+                               "(make one with `orion block generate-key`).")
+    block_crypto.configure(block_crypto.load_key(config))
+    new_key = block_crypto.parse_key(new_key, "--new-key") if new_key else (
+        block_crypto.generate_key())
+    with database.connection_context():
+        count = block_crypto.rotate_key(new_key)
+    if not config["ENCRYPTION_KEY"]:
+        path = block_crypto.key_file_path(config["HOME"])
+        block_crypto.write_key_file(path, new_key)
+        click.echo(f"New key written to {path}")
+    else:
+        click.echo("Set ORION_ENCRYPTION_KEY to the new key before starting the servers.")
+    click.echo(f"Re-encrypted {count} block document(s); key fingerprint now "
+               f"{block_crypto.fingerprint(new_key)[:19]}...")
+
+
 def _serve(app, options):
     """Run gunicorn's master with ``options`` (gunicorn setting names) serving ``app``.
 

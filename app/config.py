@@ -48,6 +48,10 @@ class DefaultConfig:
     # random key per server start: open dashboard forms then need a reload after a restart.
     # Set it when several servers share one address.
     SECRET_KEY = None
+    # Fernet key encrypting block document data at rest (`orion block generate-key` makes
+    # one). Unset means the key file block-encryption.key in HOME, generated on first start.
+    # Every server of one database needs the same key; the database keeps its fingerprint.
+    ENCRYPTION_KEY = None
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
     # With API_KEY set the dashboard asks for it; a signed-in session ends after this many

@@ -19,3 +19,23 @@ class Conflict(OrionError):
 
 class ObjectAlreadyExists(Conflict):
     """An object with the same unique name already exists (HTTP 409)."""
+
+
+class Forbidden(OrionError):
+    """The object may not be changed this way, e.g. a protected block type (HTTP 403)."""
+
+
+class InvalidData(OrionError):
+    """Request data the API layer accepted fails a check only a service can make (HTTP 422).
+
+    ``loc`` is where, as in a validation error (``["body", "data", "bucket"]``); the message
+    never quotes the offending value, which may be a secret.
+    """
+
+    def __init__(self, message, loc):
+        super().__init__(message)
+        self.loc = list(loc)
+
+
+class EncryptionKeyMismatch(OrionError):
+    """This server's encryption key is not the one the database's secrets are encrypted with."""

@@ -12,10 +12,19 @@ from flask import request
 from flask_smorest import Api
 from peewee import IntegrityError, InterfaceError, OperationalError
 
-from app.exceptions import Conflict, ObjectNotFound
+from app.exceptions import (
+    Conflict,
+    EncryptionKeyMismatch,
+    Forbidden,
+    InvalidData,
+    ObjectNotFound,
+)
 from app.schemas.errors import ErrorSchema
 
 log = logging.getLogger(__name__)
+
+# Requests whose bodies may hold secrets (block document data): a 422 never echoes them.
+SENSITIVE_BODY_PREFIXES = ("/api/block_documents",)
 
 _LOCATIONS = {"json": "body", "query": "query", "view_args": "path", "headers": "header"}
 
@@ -43,7 +52,9 @@ def flatten_validation_errors(messages):
 
 
 def _request_body():
-    return request.get_json(silent=True) if request.is_json else None
+    if not request.is_json or request.path.startswith(SENSITIVE_BODY_PREFIXES):
+        return None
+    return request.get_json(silent=True)
 
 
 def validation_error(detail):
@@ -74,9 +85,21 @@ class OrionApi(Api):
         app = self._app
         app.register_error_handler(ObjectNotFound, lambda e: ({"detail": str(e)}, 404))
         app.register_error_handler(Conflict, lambda e: ({"detail": str(e)}, 409))
+        app.register_error_handler(Forbidden, lambda e: ({"detail": str(e)}, 403))
+        app.register_error_handler(InvalidData, _invalid_data)
+        app.register_error_handler(EncryptionKeyMismatch, _key_mismatch)
         app.register_error_handler(IntegrityError, _integrity_error)
         app.register_error_handler(OperationalError, _database_unavailable)
         app.register_error_handler(InterfaceError, _database_unavailable)
+
+
+def _invalid_data(error):
+    return validation_error([{"loc": error.loc, "msg": str(error), "type": "value_error"}]), 422
+
+
+def _key_mismatch(error):
+    log.error("encryption key mismatch: %s", error)
+    return {"detail": str(error)}, 503
 
 
 def _integrity_error(error):

@@ -13,7 +13,9 @@ start, end)`` lists the run times.
 Time zones and daylight saving time
 -----------------------------------
 Cron and rrule schedules name *wall-clock* times in their ``timezone`` (IANA name, default
-UTC). Around a DST switch a wall-clock time may not exist or may exist twice:
+UTC). A ``null`` time zone is kept as given by each kind as Prefect 2.7's server keeps it: a
+cron schedule stores ``null`` (and runs in UTC), an interval takes ``UTC`` and an rrule its
+``TZID`` or ``UTC``. Around a DST switch a wall-clock time may not exist or may exist twice:
 
 - a time in the spring-forward gap runs as many minutes after the switch as it was meant to
   run after the gap's start (Europe/Berlin 02:30 on the last Sunday of March runs at 03:30
@@ -143,7 +145,7 @@ class _Schedule:
         unbounded), in order, lazily."""
         start = _aware(start) if start is not None else datetime.datetime.now(UTC)
         end = _aware(end).astimezone(UTC) if end is not None else None
-        return self._iter(start.astimezone(UTC), end, _zone(self.timezone))
+        return self._iter(start.astimezone(UTC), end, _zone(self.timezone or "UTC"))
 
 
 @dataclass(frozen=True)
@@ -185,11 +187,12 @@ class IntervalSchedule(_Schedule):
 
 @dataclass(frozen=True)
 class CronSchedule(_Schedule):
-    """A cron expression read in ``timezone``; ``day_or`` ORs day-of-month and day-of-week
-    when both are restricted (standard cron), False ANDs them."""
+    """A cron expression read in ``timezone`` (None: UTC, kept None in its JSON); ``day_or``
+    ORs day-of-month and day-of-week when both are restricted (standard cron), False ANDs
+    them."""
 
     cron: str
-    timezone: str = "UTC"
+    timezone: str | None = "UTC"
     day_or: bool = True
 
     def to_json(self):
@@ -312,7 +315,8 @@ def _parse_cron(data, now):
     day_or = data.get("day_or", True)
     if not isinstance(day_or, bool):
         raise ScheduleError("day_or must be true or false.")
-    return CronSchedule(expression, _timezone(data), day_or)
+    # Prefect 2.7 keeps a cron schedule's null time zone null (its other kinds fill one in).
+    return CronSchedule(expression, _timezone(data, default=None), day_or)
 
 
 def _parse_rrule(data, now):

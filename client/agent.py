@@ -157,7 +157,9 @@ class Agent:
     def poll(self):
         """One poll: cancellations, then claims. Returns the seconds until the next one."""
         try:
-            queues = self.queues()
+            # Highest priority (1) first, as Prefect's workers serve their pool's queues;
+            # equal priorities keep the order the agent was given.
+            queues = sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
             self.cancel_requested()
             for queue in queues:
                 if queue.is_paused:

@@ -147,8 +147,26 @@ def test_defaults():
     now = utc(2026, 5, 1, 12)
     assert parse_schedule({"interval": 10}, now=now) == IntervalSchedule(
         datetime.timedelta(seconds=10), now, "UTC")
-    assert parse_schedule({"cron": "0  9 * * *"}) == CronSchedule("0 9 * * *", "UTC", True)
+    assert parse_schedule({"cron": "0  9 * * *"}) == CronSchedule("0 9 * * *", None, True)
     assert parse_schedule({"rrule": "FREQ=DAILY"}) == RRuleSchedule("FREQ=DAILY", "UTC")
+
+
+@pytest.mark.parametrize("data, timezone", [
+    # What Prefect 2.7's server stores for each kind given a null time zone.
+    ({"cron": "0 9 * * *", "timezone": None}, None),
+    ({"interval": 60, "timezone": None, "anchor_date": "2026-01-01T00:00:00+02:00"}, "UTC"),
+    ({"rrule": "FREQ=DAILY", "timezone": None}, "UTC"),
+    ({"rrule": "DTSTART;TZID=Europe/Berlin:20260101T090000\nRRULE:FREQ=DAILY",
+      "timezone": None}, "Europe/Berlin"),
+])
+def test_a_null_timezone_is_kept_as_prefect_keeps_it(data, timezone):
+    assert parse_schedule(data).to_json()["timezone"] == timezone
+
+
+def test_a_cron_schedule_without_timezone_runs_in_utc():
+    start = utc(2026, 3, 28, 12)
+    assert parse_schedule({"cron": "30 9 * * *", "timezone": None}).get_dates(2, start) == [
+        utc(2026, 3, 29, 9, 30), utc(2026, 3, 30, 9, 30)]
 
 
 @pytest.mark.parametrize("data, message", [

@@ -1,5 +1,12 @@
 """Peewee models; ``TABLES`` lists them parents first (create in order, drop in reverse)."""
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
+from app.models.blocks import (
+    BlockDocument,
+    BlockDocumentReference,
+    BlockSchema,
+    BlockType,
+    EncryptionKey,
+)
 from app.models.flows import Deployment, Flow
 from app.models.misc import (
     Agent,
@@ -35,6 +42,11 @@ TABLES = (
     FlowRunHourly,
     FlowRunHourlyStale,
     RollupRefresh,
+    BlockType,
+    BlockSchema,
+    BlockDocument,
+    BlockDocumentReference,
+    EncryptionKey,
 )
 
 __all__ = [
@@ -43,6 +55,11 @@ __all__ = [
     "UTCDateTimeField",
     "utcnow",
     "Agent",
+    "BlockDocument",
+    "BlockDocumentReference",
+    "BlockSchema",
+    "BlockType",
+    "EncryptionKey",
     "ConcurrencyLimit",
     "ConcurrencySlot",
     "Deployment",

@@ -25,6 +25,8 @@ class WorkQueue(BaseModel):
     # Deprecated tag/deployment filter of Orion 2.0 queues.
     filter = JSONField(null=True)
     last_polled = UTCDateTimeField(null=True)
+    # Prefect's rank: 1 is the highest. Agents polling several queues serve them in this order.
+    priority = IntegerField(default=1)
 
     class Meta:
         table_name = "work_queue"

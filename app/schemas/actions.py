@@ -5,7 +5,7 @@ states normalised (see :mod:`app.schemas.states`), policies completed with Orion
 """
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.schemas.base import DateTime, Name, OrionSchema, Tags
+from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Tags
 from app.schemas.filters import FlowRunCountBody
 from app.schemas.states import StateCreateSchema
 
@@ -30,7 +30,7 @@ class RetryDelay(fields.Field):
         raise ValidationError("Must be a number of seconds or a list of them.")
 
 
-class FlowRunPolicySchema(OrionSchema):
+class FlowRunPolicySchema(ActionSchema):
     """Retry and pause settings of a flow run."""
 
     max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
@@ -49,7 +49,7 @@ class FlowRunPolicySchema(OrionSchema):
         return data
 
 
-class TaskRunPolicySchema(OrionSchema):
+class TaskRunPolicySchema(ActionSchema):
     """Retry settings of a task run."""
 
     max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
@@ -65,20 +65,20 @@ FLOW_RUN_POLICY_DEFAULTS = FlowRunPolicySchema().load({})
 TASK_RUN_POLICY_DEFAULTS = TaskRunPolicySchema().load({})
 
 
-class FlowCreateSchema(OrionSchema):
+class FlowCreateSchema(ActionSchema):
     """Body of ``POST /api/flows/``."""
 
     name = Name()
     tags = Tags()
 
 
-class FlowUpdateSchema(OrionSchema):
+class FlowUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flows/{id}``."""
 
     tags = fields.List(fields.String())
 
 
-class FlowRunCreateSchema(OrionSchema):
+class FlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/flow_runs/``; ``state`` defaults to Pending."""
 
     name = fields.String(allow_none=True)
@@ -102,7 +102,7 @@ class FlowRunCreateSchema(OrionSchema):
         return data
 
 
-class FlowRunUpdateSchema(OrionSchema):
+class FlowRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flow_runs/{id}``: only the fields given are changed."""
 
     name = fields.String()
@@ -113,7 +113,7 @@ class FlowRunUpdateSchema(OrionSchema):
     infrastructure_pid = fields.String(allow_none=True)
 
 
-class TaskRunCreateSchema(OrionSchema):
+class TaskRunCreateSchema(ActionSchema):
     """Body of ``POST /api/task_runs/``; ``state`` defaults to Pending."""
 
     name = fields.String(allow_none=True)
@@ -156,13 +156,13 @@ class TaskRunCreateAndSetStateSchema(TaskRunCreateSchema):
         "description": "Proposed through the task orchestration rules, as set_state would."})
 
 
-class TaskRunUpdateSchema(OrionSchema):
+class TaskRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/task_runs/{id}``."""
 
     name = fields.String()
 
 
-class LogCreateSchema(OrionSchema):
+class LogCreateSchema(ActionSchema):
     """One record in the list body of ``POST /api/logs/``."""
 
     id = fields.UUID(allow_none=True, metadata={
@@ -212,7 +212,7 @@ def _validate_tag(value):
         raise ValidationError(f"Tag must be at most {TAG_MAX_LENGTH} characters long.")
 
 
-class ConcurrencyLimitCreateSchema(OrionSchema):
+class ConcurrencyLimitCreateSchema(ActionSchema):
     """Body of ``POST /api/concurrency_limits/``: an upsert by tag."""
 
     tag = fields.String(required=True, validate=_validate_tag)
@@ -221,7 +221,7 @@ class ConcurrencyLimitCreateSchema(OrionSchema):
         metadata={"description": "Most task runs with this tag RUNNING at once (0: none)."})
 
 
-class ConcurrencyLimitResetSchema(OrionSchema):
+class ConcurrencyLimitResetSchema(ActionSchema):
     """Body of ``POST /api/concurrency_limits/tag/{tag}/reset`` (may be empty)."""
 
     slot_override = fields.List(
@@ -230,14 +230,14 @@ class ConcurrencyLimitResetSchema(OrionSchema):
                                  "dropped; none if omitted."})
 
 
-class SetStateSchema(OrionSchema):
+class SetStateSchema(ActionSchema):
     """Body of ``POST /api/{flow_runs,task_runs}/{id}/set_state``."""
 
     state = fields.Nested(StateCreateSchema, required=True)
     force = fields.Boolean(load_default=False)
 
 
-class WorkQueueFilterCriteriaSchema(OrionSchema):
+class WorkQueueFilterCriteriaSchema(ActionSchema):
     """The deprecated filter of Orion 2.0 queues: runs of deployments carrying all ``tags``,
     or of the listed deployments."""
 
@@ -253,28 +253,45 @@ def _queue_limit(**kwargs):
         **kwargs)
 
 
-class WorkQueueCreateSchema(OrionSchema):
+def _queue_priority(**kwargs):
+    return fields.Integer(
+        strict=True, allow_none=True, validate=validate.Range(min=1),
+        metadata={"description": "The queue's rank, 1 the highest: an agent polling several "
+                                 "queues serves them in this order. null: on create, the "
+                                 "first rank no queue holds; on update, unchanged."},
+        **kwargs)
+
+
+class WorkQueueCreateSchema(ActionSchema):
     """Body of ``POST /api/work_queues/``."""
 
     name = Name()
     description = fields.String(load_default="", allow_none=True)
     is_paused = fields.Boolean(load_default=False)
     concurrency_limit = _queue_limit(load_default=None)
+    priority = _queue_priority(load_default=None)
     filter = fields.Nested(WorkQueueFilterCriteriaSchema, allow_none=True, load_default=None)
 
 
-class WorkQueueUpdateSchema(OrionSchema):
+class WorkQueueUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/work_queues/{id}``: only the fields given change."""
 
     name = Name(required=False)
     description = fields.String(allow_none=True)
     is_paused = fields.Boolean()
     concurrency_limit = _queue_limit()
+    priority = _queue_priority()
     filter = fields.Nested(WorkQueueFilterCriteriaSchema, allow_none=True)
     last_polled = DateTime(allow_none=True)
 
+    @post_load
+    def drop_null_priority(self, data, **kwargs):
+        if data.get("priority", 0) is None:
+            del data["priority"]
+        return data
 
-class WorkQueueGetRunsSchema(OrionSchema):
+
+class WorkQueueGetRunsSchema(ActionSchema):
     """Body of ``POST /api/work_queues/{id}/get_runs``."""
 
     scheduled_before = DateTime(

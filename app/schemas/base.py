@@ -1,7 +1,7 @@
 """Base schema and field helpers shared by every request and response schema."""
 import datetime
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
 
 UTC = datetime.timezone.utc
 
@@ -14,6 +14,28 @@ class OrionSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class ActionSchema(OrionSchema):
+    """A request body that creates or changes an object. Unknown keys are dropped: Prefect
+    clients newer than the API this server follows send fields it has no use for (2.20's
+    ``job_variables``, ``enforce_parameter_schema``...). Known keys of the wrong type are
+    still errors."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Refused(fields.Field):
+    """A key an :class:`ActionSchema` must not silently drop: any value is a 422 with
+    ``message`` (e.g. a deployment's name, which a PATCH cannot change)."""
+
+    def __init__(self, message, **kwargs):
+        super().__init__(load_only=True, **kwargs)
+        self.message = message
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        raise ValidationError(self.message)
 
 
 def DateTime(**kwargs):

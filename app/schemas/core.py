@@ -325,6 +325,7 @@ class WorkQueueSchema(ORMSchema):
     description = fields.String(allow_none=True)
     is_paused = fields.Boolean(required=True)
     concurrency_limit = fields.Integer(allow_none=True)
+    priority = fields.Integer(required=True, metadata={"description": "1 is the highest."})
     filter = fields.Dict(allow_none=True)
     last_polled = DateTime(allow_none=True)
 
@@ -367,6 +368,7 @@ def dump_work_queue(queue):
         "description": queue.description,
         "is_paused": queue.is_paused,
         "concurrency_limit": queue.concurrency_limit,
+        "priority": queue.priority,
         "filter": queue.filter,
         "last_polled": _iso(queue.last_polled),
     }

@@ -5,11 +5,11 @@ loaded as their normalised JSON; an invalid one is a 422 saying what is wrong.
 """
 import re
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.schedules import ScheduleError, parse_schedule
 from app.schemas.actions import FlowRunPolicySchema
-from app.schemas.base import DateTime, Name, OrionSchema, Tags
+from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
 from app.schemas.core import ORMSchema, _str
 from app.schemas.states import StateCreateSchema
 
@@ -39,7 +39,7 @@ def _schedule(**kwargs):
                        '"day_or"} | {"rrule", "timezone"}'}, **kwargs)
 
 
-class _DeploymentFields(OrionSchema):
+class _DeploymentFields(ActionSchema):
     """Fields a deployment body may set; absent ones are left alone on update."""
 
     version = fields.String(allow_none=True)
@@ -60,6 +60,42 @@ class _DeploymentFields(OrionSchema):
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict()
+    # Prefect 2.10+ names for the fields above.
+    paused = fields.Boolean(allow_none=True, load_only=True, metadata={
+        "description": "Prefect 2.10+: the opposite of is_schedule_active (wins over it)."})
+    job_variables = fields.Dict(allow_none=True, load_only=True, metadata={
+        "description": "Prefect 2.10+: infra_overrides under its new name (wins over it)."})
+    schedules = fields.List(fields.Dict(), allow_none=True, load_only=True, metadata={
+        "description": "Prefect 2.18+: at most one {schedule, active}, taken as schedule and "
+                       "is_schedule_active when those are not given."})
+
+    @validates_schema
+    def check_schedules(self, data, **kwargs):
+        if len(data.get("schedules") or ()) > 1:
+            raise ValidationError(
+                "A deployment has at most one schedule on this server; send one.", "schedules")
+
+    @post_load
+    def apply_newer_names(self, data, **kwargs):
+        """Fold Prefect 2.10+'s ``paused``, ``job_variables`` and ``schedules`` into the
+        fields this server stores."""
+        schedules = data.pop("schedules", None) or ()
+        for entry in schedules:
+            if "schedule" not in data:
+                try:
+                    data["schedule"] = self.fields["schedule"].deserialize(
+                        entry.get("schedule"), "schedules", entry)
+                except ValidationError as error:
+                    raise ValidationError(error.messages, "schedules") from None
+            if "is_schedule_active" not in data and entry.get("active") is not None:
+                data["is_schedule_active"] = bool(entry["active"])
+        paused = data.pop("paused", None)
+        if paused is not None:
+            data["is_schedule_active"] = not paused
+        job_variables = data.pop("job_variables", None)
+        if job_variables is not None:
+            data["infra_overrides"] = job_variables
+        return data
 
 
 class DeploymentCreateSchema(_DeploymentFields):
@@ -75,9 +111,11 @@ class DeploymentUpdateSchema(_DeploymentFields):
     """Body of ``PATCH /api/deployments/{id}``: only the fields given change."""
 
     updated_by = fields.Dict(allow_none=True)
+    name = Refused("A deployment's name cannot be changed; create a new deployment.")
+    flow_id = Refused("A deployment's flow cannot be changed; create a new deployment.")
 
 
-class DeploymentFlowRunCreateSchema(OrionSchema):
+class DeploymentFlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/create_flow_run``."""
 
     name = fields.String(allow_none=True)
@@ -93,9 +131,10 @@ class DeploymentFlowRunCreateSchema(OrionSchema):
     parent_task_run_id = fields.UUID(allow_none=True)
     work_queue_name = fields.String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
+    flow_id = Refused("A deployment's flow run runs the deployment's flow; leave flow_id out.")
 
 
-class DeploymentScheduleSchema(OrionSchema):
+class DeploymentScheduleSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/schedule``: runs for an explicit range.
 
     Every slot of the schedule from ``start_time`` (default now) to ``end_time`` (default
@@ -147,6 +186,8 @@ class DeploymentSchema(ORMSchema):
     description = fields.String(allow_none=True)
     schedule = fields.Dict(allow_none=True)
     is_schedule_active = fields.Boolean(required=True)
+    paused = fields.Boolean(required=True, metadata={
+        "description": "not is_schedule_active (Prefect 2.10+ reads this name)."})
     parameters = fields.Dict(required=True)
     tags = fields.List(fields.String(), required=True)
     work_queue_name = fields.String(allow_none=True)
@@ -174,6 +215,7 @@ def dump_deployment(deployment):
         "description": deployment.description,
         "schedule": deployment.schedule,
         "is_schedule_active": deployment.is_schedule_active,
+        "paused": not deployment.is_schedule_active,
         "parameters": deployment.parameters,
         "tags": deployment.tags,
         "work_queue_name": deployment.work_queue_name,

@@ -4,8 +4,13 @@ Loaded data is plain dicts keyed exactly like the JSON, e.g. ``{"flow_runs": {"o
 "and_", "state": {"operator": "and_", "type": {"any_": ["FAILED"]}}}, "sort": "ID_DESC",
 "limit": 200, "offset": 0}``: ids are ``uuid.UUID``, times aware ``datetime``, sorts their
 string names. ``null`` anywhere is the same as leaving the key out (Prefect clients send
-``null`` for every criterion they do not use), so it never reaches the services; unknown keys
-are errors. :mod:`app.services.filters` turns these dicts into SQL.
+``null`` for every criterion they do not use), so it never reaches the services.
+:mod:`app.services.filters` turns these dicts into SQL.
+
+Keys this server does not know (filters on features it lacks, such as ``work_pools`` or
+``artifacts``, or criteria newer Prefect versions added) are dropped when *empty*: ``null``,
+``{}``, or an object whose criteria are all empty, which is how clients send the filters they do
+not use. A non-empty one is a 422 naming it: ignoring it would silently widen the result.
 """
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates
 
@@ -28,16 +33,36 @@ LOG_SORTS = (
 )
 
 
+UNSUPPORTED_FILTER = ("Not supported by this server: it cannot apply this filter, and ignoring "
+                      "it would widen the result. Send null or leave it out.")
+
+
+def is_empty_filter(value):
+    """True for a filter that asks nothing: null, or an object whose criteria (every key but
+    ``operator``) are all empty. Lists, strings, numbers and booleans are constraints (an
+    ``any_`` of ``[]`` matches nothing)."""
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return all(is_empty_filter(v) for k, v in value.items() if k != "operator")
+    return False
+
+
 class FilterSchema(OrionSchema):
-    """Base of every filter body and criterion: a ``null`` value is an absent key."""
+    """Base of every filter body and criterion: a ``null`` value is an absent key, an empty
+    unknown key is dropped and a non-empty one refused (see the module docstring)."""
 
     @pre_load
     def drop_nulls(self, data, **kwargs):
         if not isinstance(data, dict):
             return data
         known = self.load_fields
-        # Unknown keys are kept even when null, so they still fail with "Unknown field."
-        return {key: value for key, value in data.items() if value is not None or key not in known}
+        unsupported = {key: [UNSUPPORTED_FILTER] for key, value in data.items()
+                       if key not in known and not is_empty_filter(value)}
+        if unsupported:
+            raise ValidationError(unsupported)
+        return {key: value for key, value in data.items()
+                if key in known and value is not None}
 
 
 class OperatorSchema(FilterSchema):
@@ -72,6 +97,10 @@ class UUIDAnyNotAnyFilter(FilterSchema):
     not_any_ = _uuids("None of these ids.")
 
 
+class UUIDAnyOperatorFilter(OperatorSchema):
+    any_ = _uuids("Only these ids.")
+
+
 class UUIDAnyIsNullFilter(OperatorSchema):
     any_ = _uuids("Only these ids.")
     is_null_ = _flag("true: only rows without one; false: only rows with one.")
@@ -84,6 +113,11 @@ class StringAnyFilter(FilterSchema):
 class StringAnyIsNullFilter(OperatorSchema):
     any_ = _strings("Only these values.")
     is_null_ = _flag("true: only rows without one; false: only rows with one.")
+
+
+class StringAnyNotAnyFilter(FilterSchema):
+    any_ = _strings("Only these values.")
+    not_any_ = _strings("None of these values.")
 
 
 class NameFilter(FilterSchema):
@@ -158,6 +192,9 @@ class FlowRunFilter(OperatorSchema):
     expected_start_time = fields.Nested(TimeRangeFilter)
     next_scheduled_start_time = fields.Nested(TimeRangeFilter)
     parent_task_run_id = fields.Nested(UUIDAnyIsNullFilter)
+    parent_flow_run_id = fields.Nested(UUIDAnyOperatorFilter, metadata={
+        "description": "Subflow runs of these flow runs."})
+    idempotency_key = fields.Nested(StringAnyNotAnyFilter)
 
 
 class TaskRunFilter(OperatorSchema):
@@ -169,6 +206,7 @@ class TaskRunFilter(OperatorSchema):
     state = fields.Nested(StateFilter)
     start_time = fields.Nested(NullableTimeFilter)
     subflow_runs = fields.Nested(ExistsFilter)
+    flow_run_id = fields.Nested(UUIDAnyIsNullFilter)
 
 
 class DeploymentFilter(OperatorSchema):
@@ -240,7 +278,7 @@ def _sort(names, default):
     return fields.String(load_default=default, validate=validate.OneOf(names))
 
 
-class CountBody(FilterSchema):
+class ObjectFilters(FilterSchema):
     """The four object filters a flow, flow run, task run or deployment query combines."""
 
     flows = fields.Nested(FlowFilter)
@@ -249,41 +287,65 @@ class CountBody(FilterSchema):
     deployments = fields.Nested(DeploymentFilter)
 
 
-class FlowCountBody(CountBody):
+class QueuedObjectFilters(ObjectFilters):
+    """Flow runs and deployments may also be filtered by their work queue."""
+
+    work_pool_queues = fields.Nested(WorkQueueFilter, metadata={
+        "description": "Only objects whose work_queue_name is a queue matching this filter "
+                       "(Prefect sends its work queue filter under this key)."})
+
+
+class CountBody(FilterSchema):
+    """``sort``, ``limit`` and ``offset`` on a count are accepted and checked for type, as
+    Prefect clients and its UI send them, but do not change the count (Prefect's server ignores
+    them too)."""
+
+    sort = fields.String()
+    limit = fields.Integer()
+    offset = fields.Integer()
+
+    @post_load
+    def drop_paging(self, data, **kwargs):
+        for key in ("sort", "limit", "offset"):
+            data.pop(key, None)
+        return data
+
+
+class FlowCountBody(ObjectFilters, CountBody):
     """Body of ``POST /api/flows/count``."""
 
 
-class FlowRunCountBody(CountBody):
+class FlowRunCountBody(QueuedObjectFilters, CountBody):
     """Body of ``POST /api/flow_runs/count``."""
 
 
-class TaskRunCountBody(CountBody):
+class TaskRunCountBody(ObjectFilters, CountBody):
     """Body of ``POST /api/task_runs/count``."""
 
 
-class DeploymentCountBody(CountBody):
+class DeploymentCountBody(QueuedObjectFilters, CountBody):
     """Body of ``POST /api/deployments/count``."""
 
 
-class FlowFilterBody(CountBody, PagedBody):
+class FlowFilterBody(ObjectFilters, PagedBody):
     """Body of ``POST /api/flows/filter``."""
 
     sort = _sort(FLOW_SORTS, "NAME_ASC")
 
 
-class FlowRunFilterBody(CountBody, PagedBody):
+class FlowRunFilterBody(QueuedObjectFilters, PagedBody):
     """Body of ``POST /api/flow_runs/filter``."""
 
     sort = _sort(FLOW_RUN_SORTS, "ID_DESC")
 
 
-class TaskRunFilterBody(CountBody, PagedBody):
+class TaskRunFilterBody(ObjectFilters, PagedBody):
     """Body of ``POST /api/task_runs/filter``."""
 
     sort = _sort(TASK_RUN_SORTS, "ID_DESC")
 
 
-class DeploymentFilterBody(CountBody, PagedBody):
+class DeploymentFilterBody(QueuedObjectFilters, PagedBody):
     """Body of ``POST /api/deployments/filter``."""
 
     sort = _sort(DEPLOYMENT_SORTS, "NAME_ASC")

@@ -1,7 +1,7 @@
 """State payloads: what a client proposes and what the API returns."""
 from marshmallow import EXCLUDE, fields, post_load
 
-from app.schemas.base import DateTime, OrionSchema
+from app.schemas.base import ActionSchema, DateTime, OrionSchema
 from app.states import STATE_TYPE_VALUES, StateType, default_state_name
 
 STATE_DETAIL_DEFAULTS = {
@@ -53,7 +53,7 @@ def state_details_to_json(details):
     return out
 
 
-class StateCreateSchema(OrionSchema):
+class StateCreateSchema(ActionSchema):
     """A proposed state. ``timestamp`` and ``id`` are accepted but the server sets its own."""
 
     type = fields.Enum(StateType, by_value=True, required=True)

@@ -82,6 +82,23 @@ def _subflow_runs(task_run):
     return task_run.id.in_(parents)
 
 
+class _Through:
+    """A criterion on a column reached through another table: ``any_`` on it selects rows whose
+    ``column`` is the ``key`` of a ``via`` row whose ``link`` is one of the values."""
+
+    def __init__(self, column, key, link):
+        self.column, self.key, self.link = column, key, link
+
+    def in_(self, values):
+        return self.column.in_(self.key.model.select(self.key).where(self.link.in_(values)))
+
+
+def _parent_flow_run(flow_run):
+    """Prefect's ``parent_flow_run_id``: subflow runs, whose parent task run belongs to one of
+    the given flow runs."""
+    return _Through(flow_run.parent_task_run_id, TaskRun.id, TaskRun.flow_run)
+
+
 _STATE = {"type": "state_type", "name": "state_name"}
 
 FIELDS = {
@@ -98,6 +115,8 @@ FIELDS = {
         "expected_start_time": "expected_start_time",
         "next_scheduled_start_time": "next_scheduled_start_time",
         "parent_task_run_id": "parent_task_run_id",
+        "parent_flow_run_id": _parent_flow_run,
+        "idempotency_key": "idempotency_key",
     },
     TaskRun: {
         "id": "id",
@@ -106,6 +125,7 @@ FIELDS = {
         "state": _STATE,
         "start_time": "start_time",
         "subflow_runs": _subflow_runs,
+        "flow_run_id": "flow_run",
     },
     Deployment: {
         "id": "id",
@@ -150,6 +170,8 @@ LINKS = {
     (Flow, Deployment): (Flow.id, Deployment.flow),
     (Deployment, Flow): (Deployment.flow, Flow.id),
     (Deployment, FlowRun): (Deployment.id, FlowRun.deployment),
+    (FlowRun, WorkQueue): (FlowRun.work_queue_name, WorkQueue.name),
+    (Deployment, WorkQueue): (Deployment.work_queue_name, WorkQueue.name),
 }
 
 # Per target model, the related filters of a body as a tree of hops: related model -> (body
@@ -165,6 +187,7 @@ RELATIONS = {
         Flow: ("flows", {}),
         Deployment: ("deployments", {}),
         TaskRun: ("task_runs", {}),
+        WorkQueue: ("work_pool_queues", {}),
     },
     TaskRun: {
         FlowRun: ("flow_runs", {Flow: ("flows", {}), Deployment: ("deployments", {})}),
@@ -172,6 +195,7 @@ RELATIONS = {
     Deployment: {
         Flow: ("flows", {}),
         FlowRun: ("flow_runs", {TaskRun: ("task_runs", {})}),
+        WorkQueue: ("work_pool_queues", {}),
     },
     Log: {},
     WorkQueue: {},

@@ -38,16 +38,29 @@ def _stored_filter(criteria):
     }
 
 
+def first_free_priority():
+    """The smallest priority (from 1) no queue holds: Prefect's default for a new queue."""
+    taken = {p for (p,) in WorkQueue.select(WorkQueue.priority).distinct().tuples()}
+    priority = 1
+    while priority in taken:
+        priority += 1
+    return priority
+
+
 def create_work_queue(data):
     """Create a queue from a loaded WorkQueueCreate body; ObjectAlreadyExists if the name is
-    taken."""
+    taken. Without a priority it takes :func:`first_free_priority`. Priorities need not be
+    unique (Prefect renumbers the queues of a pool; queues without pools have nothing to
+    renumber): ties are served in the order an agent names them."""
     now = utcnow()
     try:
         with database.atomic():
+            priority = data.get("priority") or first_free_priority()
             return WorkQueue.create(
                 id=uuid.uuid4(), name=data["name"], description=data.get("description") or "",
                 is_paused=data["is_paused"], concurrency_limit=data["concurrency_limit"],
-                filter=_stored_filter(data.get("filter")), created=now, updated=now)
+                priority=priority, filter=_stored_filter(data.get("filter")), created=now,
+                updated=now)
     except IntegrityError:
         raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.")
 
@@ -60,7 +73,8 @@ def ensure_work_queue(name):
     """
     now = utcnow()
     return insert_or_get(
-        WorkQueue, {"name": name, "description": "", "created": now, "updated": now},
+        WorkQueue, {"name": name, "description": "", "priority": first_free_priority(),
+                    "created": now, "updated": now},
         WorkQueue.name == name)
 
 

@@ -100,7 +100,6 @@ def test_create_for_a_missing_flow_is_404(client):
     ({"entrypoint": "etl"}, ("body", "entrypoint"), "path/to/file.py:flow_function"),
     ({"name": "a/b"}, ("body", "name"), "invalid characters"),
     ({"parameters": []}, ("body", "parameters"), None),
-    ({"colour": "red"}, ("body", "colour"), None),
 ])
 def test_create_rejects_bad_bodies(client, flow, extra, loc, message):
     body = assert_422(client.post("/api/deployments/",
@@ -317,3 +316,58 @@ def test_responses_match_their_documented_schemas(client, deployment):
     FlowRunSchema(many=True).load(runs_of(client, deployment["id"]))
     ScheduleResultSchema().load(client.post(
         f"/api/deployments/{deployment['id']}/schedule", json={"dry_run": True}).get_json())
+
+
+class TestNewerPrefectFields:
+    """Prefect 2.10+ names: paused, job_variables, schedules; unused ones are ignored."""
+
+    def create(self, client, flow, **fields):
+        response = client.post("/api/deployments/", json={
+            "name": f"d-{uuid.uuid4()}", "flow_id": flow["id"], **fields})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def test_paused_is_the_opposite_of_is_schedule_active(self, client, flow):
+        deployment = self.create(client, flow, paused=True, is_schedule_active=True)
+        assert (deployment["is_schedule_active"], deployment["paused"]) == (False, True)
+        path = f"/api/deployments/{deployment['id']}"
+        assert client.patch(path, json={"paused": False}).status_code == 204
+        assert client.get(path).get_json()["is_schedule_active"] is True
+        assert client.patch(path, json={"paused": None}).status_code == 204
+        assert client.get(path).get_json()["paused"] is False
+
+    def test_job_variables_are_infra_overrides(self, client, flow):
+        deployment = self.create(client, flow, infra_overrides={"a": 1},
+                                 job_variables={"env": {"A": "1"}})
+        assert deployment["infra_overrides"] == {"env": {"A": "1"}}
+        assert self.create(client, flow, job_variables=None)["infra_overrides"] == {}
+
+    def test_one_schedule_entry_is_the_schedule(self, client, flow):
+        deployment = self.create(client, flow, schedules=[
+            {"schedule": HOURLY, "active": False, "max_active_runs": None, "catchup": False}])
+        assert deployment["schedule"]["interval"] == HOURLY["interval"]
+        assert deployment["is_schedule_active"] is False
+        assert self.create(client, flow, schedules=[])["schedule"] is None
+
+    def test_two_schedules_or_a_bad_one_are_422(self, client, flow):
+        body = {"name": "d", "flow_id": flow["id"]}
+        assert_422(client.post("/api/deployments/", json={
+            **body, "schedules": [{"schedule": HOURLY}, {"schedule": HOURLY}]}),
+            "body", "schedules")
+        assert_422(client.post("/api/deployments/", json={
+            **body, "schedules": [{"schedule": {"interval": -1}}]}), "body", "schedules")
+        assert_422(client.post("/api/deployments/", json={**body, "paused": "maybe"}),
+                   "body", "paused")
+
+    def test_fields_without_a_concept_here_are_ignored(self, client, flow):
+        deployment = self.create(client, flow, enforce_parameter_schema=True,
+                                 work_pool_name="pool", pull_steps=[{"x": {}}])
+        assert "enforce_parameter_schema" not in deployment
+        assert deployment["work_pool_name"] is None
+
+    def test_a_null_cron_timezone_round_trips(self, client, flow):
+        schedule = {"cron": "0 9 * * *", "timezone": None, "day_or": True}
+        deployment = self.create(client, flow, schedule=schedule)
+        assert deployment["schedule"] == schedule
+        path = f"/api/deployments/{deployment['id']}"
+        assert client.get(path).get_json()["schedule"] == schedule

@@ -61,11 +61,33 @@ class TestCrud:
         ({"name": ""}, ("body", "name")),
         ({"name": "q", "concurrency_limit": -1}, ("body", "concurrency_limit")),
         ({"name": "q", "concurrency_limit": "3"}, ("body", "concurrency_limit")),
-        ({"name": "q", "colour": "red"}, ("body", "colour")),
+        ({"name": "q", "priority": 0}, ("body", "priority")),
+        ({"name": "q", "priority": "1"}, ("body", "priority")),
         ({}, ("body", "name")),
     ])
     def test_bad_bodies_are_422(self, client, body, loc):
         assert_422(client.post("/api/work_queues/", json=body), *loc)
+
+    def test_unknown_fields_are_ignored(self, client):
+        # Prefect 2.20 sends work_pool_id and the like; they describe nothing we store.
+        response = client.post("/api/work_queues/", json={"name": "q", "colour": "red"})
+        assert response.status_code == 201
+        assert "colour" not in response.get_json()
+
+    def test_priority_defaults_to_the_first_free_rank(self, client):
+        assert make_queue(client, "a")["priority"] == 1
+        assert make_queue(client, "b", priority=3)["priority"] == 3
+        assert make_queue(client, "c")["priority"] == 2
+        assert make_queue(client, "d", priority=None)["priority"] == 4
+
+    def test_priority_is_updated_and_null_leaves_it(self, client):
+        queue = make_queue(client, "a", priority=2)
+        path = f"/api/work_queues/{queue['id']}"
+        assert client.patch(path, json={"priority": 5}).status_code == 204
+        assert client.get(path).get_json()["priority"] == 5
+        assert client.patch(path, json={"priority": None}).status_code == 204
+        assert client.get(path).get_json()["priority"] == 5
+        assert_422(client.patch(path, json={"priority": -1}), "body", "priority")
 
     def test_read_by_id_and_name(self, client):
         queue = make_queue(client, "etl")

@@ -75,10 +75,11 @@ def world(db):
 
     w.r1 = run("alpha-run", w.etl, w.nightly, ["prod", "daily"], "COMPLETED", "Completed",
                flow_version="1.0", work_queue_name="default", expected_start_time=T0,
-               start_time=T0 + MINUTE, end_time=T0 + 5 * MINUTE)
+               start_time=T0 + MINUTE, end_time=T0 + 5 * MINUTE, idempotency_key="key-1")
     w.r2 = run("beta-run", w.etl, w.nightly, ["prod"], "FAILED", "Failed",
                flow_version="1.0", work_queue_name="default", expected_start_time=T0 + HOUR,
-               start_time=T0 + HOUR + MINUTE, end_time=T0 + HOUR + 2 * MINUTE)
+               start_time=T0 + HOUR + MINUTE, end_time=T0 + HOUR + 2 * MINUTE,
+               idempotency_key="key-2")
     w.r3 = run("gamma-run", w.ml, w.adhoc, [], "SCHEDULED", "Late", flow_version="2.0",
                work_queue_name="gpu", expected_start_time=T0 + 2 * HOUR,
                next_scheduled_start_time=T0 + 2 * HOUR)
@@ -265,6 +266,21 @@ CASES = [
     case(FlowRun, lambda w: {"flow_runs": {"parent_task_run_id": {
         "operator": "or_", "any_": [str(w.t1.id)], "is_null_": True}}},
         RUNS, "flow_runs.parent_task_run_id.operator or_"),
+    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r1.id)]}}},
+         {"epsilon_sub"}, "flow_runs.parent_flow_run_id.any_"),
+    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r2.id)]}}},
+         set(), "flow_runs.parent_flow_run_id.any_ without subflows"),
+    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {
+        "operator": "or_", "any_": [str(w.r1.id)]}}},
+        {"epsilon_sub"}, "flow_runs.parent_flow_run_id.operator or_"),
+    case(FlowRun, lambda w: {"flow_runs": {"idempotency_key": {"any_": ["key-2", "nope"]}}},
+         {"beta-run"}, "flow_runs.idempotency_key.any_"),
+    case(FlowRun, lambda w: {"flow_runs": {"idempotency_key": {"not_any_": ["key-2"]}}},
+         {"alpha-run"}, "flow_runs.idempotency_key.not_any_ (NULL keys excluded)"),
+    case(FlowRun, lambda w: {"work_pool_queues": {"name": {"any_": ["gpu"]}}},
+         {"gamma-run"}, "flow_runs by work_pool_queues"),
+    case(FlowRun, lambda w: {"work_pool_queues": {"id": {"any_": [str(w.default.id)]}}},
+         {"alpha-run", "beta-run"}, "flow_runs by work_pool_queues id"),
     case(FlowRun, lambda w: {"flow_runs": {"operator": "or_", "name": {"any_": ["alpha-run"]},
                                            "state": {"type": {"any_": ["RUNNING"]}}}},
          {"alpha-run", "delta-run"}, "flow_runs.operator or_"),
@@ -335,6 +351,15 @@ CASES = [
          "task_runs.subflow_runs.exists_ true"),
     case(TaskRun, lambda w: {"task_runs": {"subflow_runs": {"exists_": False}}},
          {"transform", "load", "train"}, "task_runs.subflow_runs.exists_ false"),
+    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"any_": [str(w.r1.id)]}}},
+         {"extract", "transform"}, "task_runs.flow_run_id.any_"),
+    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"is_null_": False}}}, TASKS,
+         "task_runs.flow_run_id.is_null_ false"),
+    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"is_null_": True}}}, set(),
+         "task_runs.flow_run_id.is_null_ true"),
+    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {
+        "operator": "or_", "any_": [str(w.r3.id)], "is_null_": True}}}, {"train"},
+        "task_runs.flow_run_id.operator or_"),
     case(TaskRun, lambda w: {"task_runs": {"operator": "or_", "name": {"any_": ["load"]},
                                            "subflow_runs": {"exists_": True}}},
          {"extract", "load"}, "task_runs.operator or_"),
@@ -371,6 +396,8 @@ CASES = [
     case(Deployment, lambda w: {"deployments": {"tags": {"operator": "or_", "all_": ["nope"],
                                                          "is_null_": True}}},
          {"adhoc"}, "deployments.tags.operator or_"),
+    case(Deployment, lambda w: {"work_pool_queues": {"name": {"startswith_": ["GP"]}}},
+         {"adhoc"}, "deployments by work_pool_queues"),
     case(Deployment, lambda w: {"deployments": {"work_queue_name": {"any_": ["gpu"]}}},
          {"adhoc"}, "deployments.work_queue_name.any_"),
     case(Deployment, lambda w: {"deployments": {"operator": "or_",

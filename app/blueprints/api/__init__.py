@@ -1,6 +1,7 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
     agents,
+    blocks,
     concurrency_limits,
     deployments,
     flow_runs,
@@ -30,6 +31,10 @@ API_BLUEPRINTS = (
     agents.blp,
     deployments.blp,
     saved_searches.blp,
+    blocks.block_types,
+    blocks.block_schemas,
+    blocks.block_documents,
+    blocks.block_capabilities,
 )
 
 
