@@ -48,6 +48,11 @@ from app.models import (
     Flow,
     utcnow,
 )
+from app.models.blocks import (
+    documents_with_schemas,
+    read_document_by_id,
+    read_document_by_name,
+)
 from app.services import block_crypto
 from app.services.common import get_or_raise
 from app.services.filters import OPERATORS
@@ -471,7 +476,7 @@ def _with_nested_data(plain, references):
     full = dict(plain)
     if not references:
         return full
-    rows = {row.id: row for row in _documents_with_schemas().where(
+    rows = {row.id: row for row in documents_with_schemas().where(
         BlockDocument.id.in_(list(references.values())))}
     loaded = _load(list(rows.values()), include_secrets=True)
     by_id = {resolved.document.id: resolved for resolved in loaded}
@@ -523,13 +528,6 @@ def _insert_references(parent_id, references):
         BlockDocumentReference.insert_many(rows).execute()
 
 
-def _documents_with_schemas():
-    return (BlockDocument.select(BlockDocument, BlockSchema, BlockType)
-            .join(BlockSchema, on=(BlockDocument.block_schema == BlockSchema.id))
-            .switch(BlockDocument)
-            .join(BlockType, on=(BlockDocument.block_type == BlockType.id)))
-
-
 def _load(rows, include_secrets):
     """Resolve documents ``rows`` (selected with their schema and type): decrypt, nest the
     documents they reference (recursively), obfuscate secrets unless asked not to."""
@@ -541,16 +539,13 @@ def _load(rows, include_secrets):
     for _ in range(MAX_DEPTH):
         if not frontier:
             break
-        links = list(BlockDocumentReference
-                     .select(BlockDocumentReference.parent, BlockDocumentReference.name,
-                             BlockDocumentReference.reference)
-                     .where(BlockDocumentReference.parent.in_(list(frontier)))
-                     .tuples())
+        links = BlockDocumentReference.links_of(frontier)
         for parent_id, name, child_id in links:
             children.setdefault(_uuid(parent_id), []).append((name, _uuid(child_id)))
         missing = {_uuid(child) for _, _, child in links} - set(documents)
-        for row in _documents_with_schemas().where(BlockDocument.id.in_(list(missing))):
-            documents[row.id] = row
+        if missing:
+            for row in documents_with_schemas().where(BlockDocument.id.in_(list(missing))):
+                documents[row.id] = row
         frontier = missing
 
     def resolve(document_id, depth):
@@ -582,19 +577,18 @@ def _uuid(value):
 
 def read_block_document(document_id, include_secrets=False):
     """The resolved document with this id (anonymous or not); ObjectNotFound if none."""
-    rows = list(_documents_with_schemas().where(BlockDocument.id == document_id))
-    if not rows:
+    document = read_document_by_id(document_id)
+    if document is None:
         raise ObjectNotFound(f"Block document {document_id} not found.")
-    return _load(rows, include_secrets)[0]
+    return _load([document], include_secrets)[0]
 
 
 def read_block_document_by_name(slug, name, include_secrets=False):
     """The resolved document of type ``slug`` named ``name``; ObjectNotFound if none."""
-    rows = list(_documents_with_schemas()
-                .where((BlockType.slug == slug) & (BlockDocument.name == name)))
-    if not rows:
+    document = read_document_by_name(slug, name)
+    if document is None:
         raise ObjectNotFound(f"Block document {slug}/{name} not found.")
-    return _load(rows, include_secrets)[0]
+    return _load([document], include_secrets)[0]
 
 
 def _document_query(body):
@@ -616,7 +610,7 @@ def _document_query(body):
         where &= _block_type_where(body["block_types"])
     if body.get("block_schemas"):
         where &= _block_schema_where(body["block_schemas"])
-    return _documents_with_schemas().where(where)
+    return documents_with_schemas().where(where)
 
 
 def read_block_documents(body, include_secrets=False):
@@ -640,7 +634,7 @@ def update_block_document(document_id, values):
     (InvalidData naming the field). ObjectNotFound if the document does not exist.
     """
     with database.atomic():
-        rows = list(_documents_with_schemas().where(BlockDocument.id == document_id))
+        rows = list(documents_with_schemas().where(BlockDocument.id == document_id))
         if not rows:
             raise ObjectNotFound(f"Block document {document_id} not found.")
         row = rows[0]
