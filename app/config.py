@@ -87,6 +87,18 @@ class DefaultConfig:
     PENDING_TIMEOUT = 600
     # The rollup service (app/services/rollups.py; ROLLUP_ENABLED, ROLLUP_LOOP_SECONDS) has no
     # other settings.
+    # Notification service (app/services/notifications.py; NOTIFICATIONS_ENABLED,
+    # NOTIFICATIONS_LOOP_SECONDS): sends queued flow run notifications, NOTIFICATIONS_CONCURRENCY
+    # at a time, each request bounded by NOTIFICATIONS_TIMEOUT_SECONDS; a failure that may pass
+    # is retried NOTIFICATIONS_RETRY_SECONDS * 2**(n-1) seconds after the n-th attempt, up to
+    # NOTIFICATIONS_MAX_ATTEMPTS attempts.
+    NOTIFICATIONS_TIMEOUT_SECONDS = 10
+    NOTIFICATIONS_MAX_ATTEMPTS = 5
+    NOTIFICATIONS_RETRY_SECONDS = 10
+    NOTIFICATIONS_CONCURRENCY = 16
+    # The dashboard's address as users reach it, for links in notifications
+    # (None: http://SERVER_HOST:SERVER_PORT).
+    UI_URL = None
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

@@ -9,6 +9,7 @@ from app.exceptions import ObjectNotFound
 from app.models import (
     Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState, statements, utcnow,
 )
+from app.models.notifications import queue_notifications
 from app.models.rollups import mark_deleted_runs_stale
 from app.services import filters
 from app.services.concurrency_limits import renew_flow_run_leases
@@ -55,6 +56,8 @@ def create_flow_run(data):
                     & (FlowRun.idempotency_key == run.idempotency_key)
                 ), False
             statements.insert_row(FlowRunState, state.__data__, deferred=True)
+            # The first state is a forced transition from none: it notifies like any other.
+            queue_notifications(state.id, state.name, run.tags, now)
     except IntegrityError:
         # A foreign key: name the missing flow or deployment (checked only on failure).
         require_exists(Flow, data["flow_id"], "Flow")

@@ -7,6 +7,7 @@ from app.blueprints.api import (
     flow_runs,
     flows,
     logs,
+    notification_policies,
     root,
     saved_searches,
     states,
@@ -35,6 +36,7 @@ API_BLUEPRINTS = (
     blocks.block_schemas,
     blocks.block_documents,
     blocks.block_capabilities,
+    notification_policies.blp,
 )
 
 
