@@ -1,7 +1,9 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
+    admin,
     agents,
     blocks,
+    collections,
     concurrency_limits,
     deployments,
     flow_runs,
@@ -12,6 +14,7 @@ from app.blueprints.api import (
     saved_searches,
     states,
     task_runs,
+    ui,
     work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
@@ -37,6 +40,9 @@ API_BLUEPRINTS = (
     blocks.block_documents,
     blocks.block_capabilities,
     notification_policies.blp,
+    ui.blp,
+    admin.blp,
+    collections.blp,
 )
 
 
