@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,7 @@ def recording_proxy(upstream_port, records):
     return server
 
 
-def wait_healthy(port, timeout=90):
+def wait_healthy(port, timeout=240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -98,8 +99,10 @@ def capture(version):
            "PREFECT_ORION_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     prefect = str(pathlib.Path(bin_dir) / "prefect")
+    # Its own session, so stopping it stops the uvicorn process it starts too.
     server = subprocess.Popen([prefect, *serve, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     records = []
     proxy = None
     try:
@@ -112,7 +115,7 @@ def capture(version):
         if proxy is not None:
             proxy.shutdown()
             proxy.server_close()
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"prefect-{version}.json"

@@ -18,11 +18,13 @@ if VERSION >= (2, 10):
     from prefect.client.schemas import filters, sorting
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
     from prefect.states import Completed, Running, Scheduled
+    from prefect.agent import PrefectAgent as Agent
 else:
     from prefect.client.orion import get_client
     from prefect.orion.schemas import filters, sorting
     from prefect.orion.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
     from prefect.states import Completed, Running, Scheduled
+    from prefect.agent import OrionAgent as Agent
 
 
 @task(retries=1, retry_delay_seconds=0)
@@ -148,7 +150,28 @@ async def main():
             flow_filter=f["FlowFilter"], flow_run_filter=f["FlowRunFilter"],
             task_run_filter=f["TaskRunFilter"], deployment_filter=f["DeploymentFilter"],
             sort=sorting.TaskRunSort.EXPECTED_START_TIME_DESC, limit=10)
+        if hasattr(client, "set_task_run_name"):
+            await client.set_task_run_name(task_run.id, "renamed-task")
+        await client.read_task_runs(task_run_filter=filters.TaskRunFilter(
+            name=filters.TaskRunFilterName(like_="cached"),
+            state=filters.TaskRunFilterState(type=filters.TaskRunFilterStateType(
+                any_=["COMPLETED"]))))
+        if VERSION >= (2, 10):
+            # Criteria the 2.20 client has and 2.7.12 has not.
+            await client.read_task_runs(task_run_filter=filters.TaskRunFilter(
+                flow_run_id=filters.TaskRunFilterFlowRunId(any_=[run.id])))
+            await client.read_flow_runs(flow_run_filter=filters.FlowRunFilter(
+                parent_flow_run_id=filters.FlowRunFilterParentFlowRunId(any_=[run.id]),
+                idempotency_key=filters.FlowRunFilterIdempotencyKey(not_any_=["x"])))
+            await client.read_deployments(work_queue_filter=filters.WorkQueueFilter(
+                name=filters.WorkQueueFilterName(any_=["wire-queue"])))
         await client.set_flow_run_state(run.id, Completed())
+        paused = await client.create_flow_run(flow=child, state=Running())
+        await client.resume_flow_run(paused.id)
+        # An agent's poll and cancellation check, on a queue with nothing due.
+        async with Agent(work_queues=["wire-queue-2", "wire-agent-queue"]) as agent:
+            await agent.get_and_submit_flow_runs()
+            await agent.check_for_cancelled_flow_runs()
         await client.create_logs([{
             "name": "wire", "level": 20, "message": "a log line", "timestamp": now.isoformat(),
             "flow_run_id": str(run.id), "task_run_id": None}])
@@ -160,7 +183,11 @@ async def main():
         if hasattr(client, "reset_concurrency_limit_by_tag"):
             await client.reset_concurrency_limit_by_tag("wire-tag")
         await client.delete_concurrency_limit_by_tag("wire-tag")
+        if hasattr(client, "delete_task_run"):
+            await client.delete_task_run(task_run.id)
         await client.delete_flow_run(run.id)
+        if hasattr(client, "delete_flow"):
+            await client.delete_flow(await client.create_flow_from_name("wire-delete-me"))
         await client.delete_deployment(deployment_id)
         await client.delete_work_queue_by_id(queue.id)
         # Bodies the Prefect UI sends to /count (sort, limit and offset included).

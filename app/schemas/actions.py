@@ -5,7 +5,7 @@ states normalised (see :mod:`app.schemas.states`), policies completed with Orion
 """
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Tags
+from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
 from app.schemas.filters import FlowRunCountBody
 from app.schemas.states import StateCreateSchema
 
@@ -76,6 +76,7 @@ class FlowUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flows/{id}``."""
 
     tags = fields.List(fields.String())
+    name = Refused("A flow's name cannot be changed.")
 
 
 class FlowRunCreateSchema(ActionSchema):
@@ -102,6 +103,10 @@ class FlowRunCreateSchema(ActionSchema):
         return data
 
 
+# Keys a PATCH must refuse rather than drop: the client would think the state changed.
+RUN_STATE_BY_SET_STATE = "A run's state changes through set_state, not PATCH."
+
+
 class FlowRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flow_runs/{id}``: only the fields given are changed."""
 
@@ -111,6 +116,9 @@ class FlowRunUpdateSchema(ActionSchema):
     empirical_policy = fields.Nested(FlowRunPolicySchema)
     tags = fields.List(fields.String())
     infrastructure_pid = fields.String(allow_none=True)
+    state = Refused(RUN_STATE_BY_SET_STATE)
+    state_type = Refused(RUN_STATE_BY_SET_STATE)
+    state_name = Refused(RUN_STATE_BY_SET_STATE)
 
 
 class TaskRunCreateSchema(ActionSchema):
@@ -160,6 +168,10 @@ class TaskRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/task_runs/{id}``."""
 
     name = fields.String()
+    tags = Refused("A task run's tags are set when it is created.")
+    state = Refused(RUN_STATE_BY_SET_STATE)
+    state_type = Refused(RUN_STATE_BY_SET_STATE)
+    state_name = Refused(RUN_STATE_BY_SET_STATE)
 
 
 class LogCreateSchema(ActionSchema):

@@ -235,6 +235,15 @@ class WorkQueueFilter(OperatorSchema):
     name = fields.Nested(WorkQueueNameFilter)
 
 
+class WorkPoolFilter(OperatorSchema):
+    """Criteria on work pools. This server has one implicit pool, Prefect's
+    ``default-agent-pool`` of type ``prefect-agent``, holding every queue; pools have no ids
+    here, so ``id`` is refused."""
+
+    name = fields.Nested(StringAnyFilter)
+    type = fields.Nested(StringAnyFilter)
+
+
 class AgentFilter(OperatorSchema):
     """Criteria on agents."""
 
@@ -288,7 +297,10 @@ class ObjectFilters(FilterSchema):
 
 
 class QueuedObjectFilters(ObjectFilters):
-    """Flow runs and deployments may also be filtered by their work queue."""
+    """Flow runs and deployments may also be filtered by their work queue and its pool."""
+
+    work_pools = fields.Nested(WorkPoolFilter, metadata={
+        "description": "Only objects in a work queue of a matching pool (see WorkPoolFilter)."})
 
     work_pool_queues = fields.Nested(WorkQueueFilter, metadata={
         "description": "Only objects whose work_queue_name is a queue matching this filter "

@@ -543,7 +543,10 @@ def _load(rows, include_secrets):
         for parent_id, name, child_id in links:
             children.setdefault(_uuid(parent_id), []).append((name, _uuid(child_id)))
         missing = {_uuid(child) for _, _, child in links} - set(documents)
-        if missing:
+        if len(missing) == 1:
+            row = read_document_by_id(next(iter(missing)))
+            documents.update({row.id: row} if row is not None else {})
+        elif missing:
             for row in documents_with_schemas().where(BlockDocument.id.in_(list(missing))):
                 documents[row.id] = row
         frontier = missing

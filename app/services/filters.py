@@ -258,14 +258,44 @@ def _related_conditions(outer, hops, body):
     return conditions
 
 
+# This server has no work pools. Its queues stand where Prefect 2.10+ keeps the queues of
+# agents that name no pool: in the pool it calls "default-agent-pool", which 2.20 agents name
+# in every cancellation check. A ``work_pools`` filter is read against that one pool.
+DEFAULT_WORK_POOL = {"name": "default-agent-pool", "type": "prefect-agent"}
+
+
+def default_pool_matches(criteria):
+    """Whether :data:`DEFAULT_WORK_POOL` satisfies a loaded ``work_pools`` filter (criteria
+    ``name`` and ``type``, each ``any_``, combined by ``operator``)."""
+    results = [DEFAULT_WORK_POOL[name] in criterion["any_"]
+               for name, criterion in criteria.items()
+               if name != "operator" and criterion.get("any_") is not None]
+    if not results:
+        return True
+    return any(results) if criteria.get("operator") == "or_" else all(results)
+
+
+def _work_pool_condition(model, criteria):
+    """Rows in a work queue of the default pool (every queue here), if the filter selects that
+    pool; no rows otherwise."""
+    if not criteria:
+        return None
+    if not default_pool_matches(criteria):
+        return _FALSE
+    return model.work_queue_name.in_(WorkQueue.select(WorkQueue.name))
+
+
 def filter_condition(model, body):
     """The condition a whole body puts on ``model`` rows, or None.
 
     ``model``'s own filter (``FILTER_KEYS``) ANDed with one semi-join per related object
-    filtered (``RELATIONS``, ``LINKS``).
+    filtered (``RELATIONS``, ``LINKS``), and for flow runs and deployments the ``work_pools``
+    filter (see :data:`DEFAULT_WORK_POOL`).
     """
     conditions = [object_filter(model, body.get(FILTER_KEYS[model]))]
     conditions += _related_conditions(model, RELATIONS[model], body)
+    if model in (FlowRun, Deployment):
+        conditions.append(_work_pool_condition(model, body.get("work_pools")))
     return _combine([c for c in conditions if c is not None], "and_")
 
 

@@ -92,8 +92,11 @@ def test_filter_by_name_id_and_queue(client):
     assert names({"agents": {"name": {"any_": ["gamma"]}}}) == ["gamma"]
     assert names({"agents": {"id": {"any_": [str(ids[1])]}}}) == ["beta"]
     assert names({"limit": 1, "offset": 1}) == ["beta"]
-    assert_422(client.post("/api/agents/filter", json={"agents": {"colour": {}}}),
+    # An unknown criterion that asks something is refused; an empty one asks nothing.
+    assert_422(client.post("/api/agents/filter",
+                           json={"agents": {"colour": {"any_": ["red"]}}}),
                "body", "agents", "colour")
+    assert names({"agents": {"colour": {}}}) == ["alpha", "beta", "gamma"]
 
 
 def test_a_deleted_queue_leaves_its_agents(client):

@@ -93,7 +93,6 @@ def test_create_without_key_always_creates(client, flow):
     ({"flow_id": "FLOW", "state": {}}, ("body", "state", "type")),
     ({"flow_id": "FLOW", "parameters": []}, ("body", "parameters")),
     ({"flow_id": "FLOW", "empirical_policy": {"retries": -1}}, ("body", "empirical_policy")),
-    ({"flow_id": "FLOW", "surprise": True}, ("body", "surprise")),
     ({"flow_id": "FLOW", "state": {"type": "SCHEDULED",
                                    "state_details": {"scheduled_time": "soon"}}},
      ("body", "state", "state_details")),

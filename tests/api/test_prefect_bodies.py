@@ -9,6 +9,7 @@ server returned are swapped for the ones Orion returns, so later requests name O
 import json
 import pathlib
 import re
+import uuid
 
 import pytest
 
@@ -118,12 +119,37 @@ def _filter_requests():
 
 
 @pytest.mark.parametrize("request_", list(_filter_requests()))
-def test_recorded_filters_asking_for_work_pools_are_refused(client, request_):
-    body = dict(request_["body"], work_pools={"name": {"any_": ["a-pool"]}})
+def test_recorded_filters_asking_for_work_pool_ids_are_refused(client, request_):
+    # Pools have no ids here (one implicit pool), so no id can be matched honestly.
+    body = dict(request_["body"], work_pools={"id": {"any_": [str(uuid.uuid4())]}})
     body = json.loads(_UUID.sub("00000000-0000-0000-0000-000000000000", json.dumps(body)))
     response = client.post("/api" + request_["path"], json=body)
     detail = assert_422(response, "body", "work_pools")["exception_detail"]
     assert UNSUPPORTED_FILTER in [d["msg"] for d in detail]
+
+
+def test_work_pools_by_name_select_the_default_agent_pool(client, flow):
+    """The 2.20 agent's cancellation check names "default-agent-pool": every queue's runs."""
+    client.post("/api/work_queues/", json={"name": "q"})
+    queued = client.post("/api/flow_runs/", json={
+        "flow_id": flow["id"], "work_queue_name": "q"}).get_json()
+    client.post("/api/flow_runs/", json={"flow_id": flow["id"]})
+
+    def names(pools, path="/api/flow_runs/filter"):
+        response = client.post(path, json={"work_pools": pools})
+        assert response.status_code == 200, response.get_json()
+        return [run["id"] for run in response.get_json()]
+
+    assert names({"name": {"any_": ["default-agent-pool"]}}) == [queued["id"]]
+    assert names({"type": {"any_": ["prefect-agent"]}}) == [queued["id"]]
+    assert names({"name": {"any_": ["gpu-pool"]}}) == []
+    assert names({"operator": "or_", "name": {"any_": ["gpu-pool"]},
+                  "type": {"any_": ["prefect-agent"]}}) == [queued["id"]]
+    assert names({"name": {"any_": ["gpu-pool"]}}, "/api/deployments/filter") == []
+    assert client.post("/api/flow_runs/count", json={
+        "work_pools": {"name": {"any_": ["default-agent-pool"]}}}).get_json() == 1
+    assert_422(client.post("/api/task_runs/filter", json={
+        "work_pools": {"name": {"any_": ["default-agent-pool"]}}}), "body", "work_pools")
 
 
 @pytest.mark.parametrize("path, body, loc", [
@@ -157,3 +183,17 @@ def test_non_empty_filters_on_missing_features_are_422(client, path, body, loc):
 ])
 def test_known_fields_of_the_wrong_type_are_422(client, path, body, loc):
     assert_422(client.post(path, json=body), "body", *loc)
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/flows/", {"name": "f", "colour": "red"}),
+    ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "job_variables": {}}),
+    ("/api/concurrency_limits/", {"tag": "db", "concurrency_limit": 1, "active_slots": []}),
+    ("/api/work_queues/", {"name": "q", "work_pool_id": None, "status": "READY"}),
+])
+def test_unknown_fields_of_action_bodies_are_ignored(client, flow, path, body):
+    body = json.loads(json.dumps(body).replace("FLOW", flow["id"]))
+    response = client.post(path, json=body)
+    assert 200 <= response.status_code < 300, response.get_json()
+    unknown = set(body) - {"name", "flow_id", "tag", "concurrency_limit", "active_slots"}
+    assert not unknown & set(response.get_json())
