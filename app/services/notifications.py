@@ -117,9 +117,11 @@ def send_notifications(settings, client=None):
     # Claiming stops after this long, so a pass on a busy queue ends and lets the other
     # embedded services run; what is left is the next pass's.
     deadline = time.monotonic() + max(30.0, 3 * settings.timeout_seconds)
-    slots = settings.concurrency
+    # Jobs claimed ahead of the sending threads, so outcomes are recorded in groups (fewer
+    # write transactions) and a freed thread never waits for a claim.
+    slots = 4 * settings.concurrency
     try:
-        with ThreadPoolExecutor(slots, thread_name_prefix="orion-notify") as pool:
+        with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="orion-notify") as pool:
             in_flight, exhausted = {}, False
             while True:
                 free = slots - len(in_flight)
@@ -127,19 +129,18 @@ def send_notifications(settings, client=None):
                 if free > 0 and claiming and (not exhausted or not in_flight):
                     jobs = _claim(free, settings)
                     exhausted = len(jobs) < free
+                    _finish([(job, None, job.problem) for job in jobs
+                             if job.problem is not None], counts, settings)
                     for job in jobs:
-                        if job.problem is not None:
-                            _finish(job, counts, settings, dropped=job.problem)
-                        else:
+                        if job.problem is None:
                             in_flight[pool.submit(_send, client, job, settings)] = job
                 if not in_flight:
                     if exhausted or not claiming:
                         break
                     continue
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = in_flight.pop(future)
-                    _finish(job, counts, settings, error=future.exception())
+                _finish([(in_flight.pop(future), future.exception(), None) for future in done],
+                        counts, settings)
     finally:
         if own_client:
             client.close()
@@ -299,34 +300,43 @@ def _describe(job):
             f"through {slug} block {name!r}")
 
 
-def _finish(job, counts, settings, error=None, dropped=None):
-    """Record the outcome of one claimed job: delete it, or put it back for a retry."""
+def _finish(outcomes, counts, settings):
+    """Record the outcomes of claimed jobs, ``[(job, error or None, dropped reason or None)]``,
+    in one transaction: delete each row, or put it back for a retry; log each."""
     now = utcnow()
-    query = FlowRunNotification.delete().where(FlowRunNotification.id == job.row_id)
-    if dropped is not None:
-        log.warning("Dropped %s: %s.", _describe(job), dropped)
-        counts["dropped"] += 1
-    elif error is None:
-        log.info("Sent %s.", _describe(job))
-        counts["sent"] += 1
-    elif getattr(error, "retry", False) and job.attempts < settings.max_attempts:
-        delay = settings.retry_seconds * 2 ** (job.attempts - 1)
-        log.warning("Sending %s failed (attempt %d of %d): %s; retrying in %.1f s.",
-                    _describe(job), job.attempts, settings.max_attempts, error, delay)
-        counts["retrying"] += 1
-        query = (FlowRunNotification
-                 .update(sending_since=None, last_error=str(error)[:2000], updated=now,
-                         next_attempt_at=now + datetime.timedelta(seconds=delay))
-                 .where(FlowRunNotification.id == job.row_id))
-    else:
-        if not isinstance(error, SendError):
-            log.error("Sending %s failed unexpectedly.", _describe(job),
-                      exc_info=(type(error), error, error.__traceback__))
-        log.error("Gave up sending %s after %d attempt(s): %s.", _describe(job),
-                  job.attempts, error)
-        counts["gave_up"] += 1
+    deleted, retries = [], []
+    for job, error, dropped in outcomes:
+        if dropped is not None:
+            log.warning("Dropped %s: %s.", _describe(job), dropped)
+            counts["dropped"] += 1
+        elif error is None:
+            log.info("Sent %s.", _describe(job))
+            counts["sent"] += 1
+        elif getattr(error, "retry", False) and job.attempts < settings.max_attempts:
+            delay = settings.retry_seconds * 2 ** (job.attempts - 1)
+            log.warning("Sending %s failed (attempt %d of %d): %s; retrying in %.1f s.",
+                        _describe(job), job.attempts, settings.max_attempts, error, delay)
+            counts["retrying"] += 1
+            retries.append((job, str(error)[:2000], now + datetime.timedelta(seconds=delay)))
+            continue
+        else:
+            if not isinstance(error, SendError):
+                log.error("Sending %s failed unexpectedly.", _describe(job),
+                          exc_info=(type(error), error, error.__traceback__))
+            log.error("Gave up sending %s after %d attempt(s): %s.", _describe(job),
+                      job.attempts, error)
+            counts["gave_up"] += 1
+        deleted.append(job.row_id)
+    if not deleted and not retries:
+        return
     with database.atomic():
-        query.execute()
+        if deleted:
+            FlowRunNotification.delete().where(FlowRunNotification.id.in_(deleted)).execute()
+        for job, message, next_attempt_at in retries:
+            (FlowRunNotification
+             .update(sending_since=None, last_error=message, updated=now,
+                     next_attempt_at=next_attempt_at)
+             .where(FlowRunNotification.id == job.row_id).execute())
 
 
 def _drop_abandoned(settings):
