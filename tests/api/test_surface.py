@@ -223,3 +223,29 @@ def test_cors_answers_allowed_origins_only(make_app):
     assert client.options("/api/flows/filter", headers={
         "Origin": "https://evil.example",
         "Access-Control-Request-Method": "POST"}).status_code == 401
+
+
+# ---------------------------------------------------------------- task run history
+def test_task_run_history_buckets_by_expected_start(client, flow_run):
+    now = datetime.datetime.now(UTC)
+    for key, state in (("a", "COMPLETED"), ("b", "COMPLETED"), ("c", "FAILED")):
+        run = client.post("/api/task_runs/", json={
+            "flow_run_id": flow_run["id"], "task_key": key, "dynamic_key": "0"}).get_json()
+        client.post(f"/api/task_runs/{run['id']}/set_state",
+                    json={"state": {"type": state}, "force": True})
+    body = {"history_start": (now - datetime.timedelta(minutes=30)).isoformat(),
+            "history_end": (now + datetime.timedelta(minutes=90)).isoformat(),
+            "history_interval_seconds": 3600}
+    history = client.post("/api/task_runs/history", json=body).get_json()
+    assert len(history) == 2
+    states = {(s["state_type"], s["count_runs"]) for s in history[0]["states"]}
+    assert states == {("COMPLETED", 2), ("FAILED", 1)}
+    assert history[1]["states"] == []
+    only_failed = client.post("/api/task_runs/history", json={
+        **body, "task_runs": {"state": {"type": {"any_": ["FAILED"]}}}}).get_json()
+    assert [(s["state_type"], s["count_runs"]) for s in only_failed[0]["states"]] == [
+        ("FAILED", 1)]
+    assert_422(client.post("/api/task_runs/history", json={**body, "history_end": "soon"}),
+               "body", "history_end")
+    assert_422(client.post("/api/task_runs/history", json={
+        **body, "history_interval_seconds": 0.5}), "body", "history_interval_seconds")
