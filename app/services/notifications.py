@@ -7,8 +7,8 @@ claims due rows, sends each through its block on a pool of threads, and records 
 - **at most once**: a row is claimed (``sending_since`` set, ``attempts`` counted) in a
   committed transaction before anything is sent, so no other pass takes it while it is in
   flight; a sent notification's row is deleted. A row left in flight by a process that died
-  (older than the send timeout plus a margin) is dropped and logged, never sent again: its
-  outcome is unknown.
+  (in flight far longer than a live pass takes to send it) is dropped and logged, never
+  sent again: its outcome is unknown.
 - **retried with backoff**: a send that fails in a way that may pass (connection refused,
   unknown host, time-out, HTTP 5xx, 408, 429) is tried again ``RETRY_SECONDS * 2**(n-1)``
   seconds after the n-th attempt, up to ``MAX_ATTEMPTS`` attempts; then it is given up and
@@ -59,6 +59,7 @@ from app.services.notification_policies import DEFAULT_MESSAGE_TEMPLATE
 log = logging.getLogger(__name__)
 
 SUBJECT = "Prefect flow run notification"
+CLAIM_AHEAD = 4
 _RETRYABLE_STATUS = frozenset({408, 429})
 
 
@@ -105,21 +106,19 @@ class Job:
     problem: str = None
 
 
-def send_notifications(settings, client=None):
+def send_notifications(settings):
     """One pass: send every due notification; returns ``{"sent", "retrying", "gave_up",
-    "dropped"}`` counts. ``client`` is the ``httpx.Client`` to send with (a new one per pass
-    when None)."""
+    "dropped"}`` counts."""
     counts = {"sent": 0, "retrying": 0, "gave_up": 0, "dropped": 0}
     counts["dropped"] += _drop_abandoned(settings)
-    own_client = client is None
-    if own_client:
-        client = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False)
+    client = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False)
     # Claiming stops after this long, so a pass on a busy queue ends and lets the other
     # embedded services run; what is left is the next pass's.
     deadline = time.monotonic() + max(30.0, 3 * settings.timeout_seconds)
     # Jobs claimed ahead of the sending threads, so outcomes are recorded in groups (fewer
-    # write transactions) and a freed thread never waits for a claim.
-    slots = 4 * settings.concurrency
+    # write transactions) and a freed thread never waits for a claim. A claimed job is
+    # therefore sent within CLAIM_AHEAD send time-outs of its claim.
+    slots = CLAIM_AHEAD * settings.concurrency
     try:
         with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="orion-notify") as pool:
             in_flight, exhausted = {}, False
@@ -142,8 +141,7 @@ def send_notifications(settings, client=None):
                 _finish([(in_flight.pop(future), future.exception(), None) for future in done],
                         counts, settings)
     finally:
-        if own_client:
-            client.close()
+        client.close()
     return counts
 
 
@@ -341,8 +339,11 @@ def _finish(outcomes, counts, settings):
 
 def _drop_abandoned(settings):
     """Delete rows left in flight by a pass that never finished (its process died); their
-    outcome is unknown, so they are not sent again. Returns how many."""
-    cutoff = utcnow() - datetime.timedelta(seconds=2 * settings.timeout_seconds + 60)
+    outcome is unknown, so they are not sent again. A live pass sends a claimed row within
+    CLAIM_AHEAD time-outs, so a row in flight for twice that (and a minute) is abandoned.
+    Returns how many."""
+    cutoff = utcnow() - datetime.timedelta(
+        seconds=2 * CLAIM_AHEAD * settings.timeout_seconds + 60)
     with database.atomic():
         rows = list(FlowRunNotification
                     .select(FlowRunNotification.id, FlowRunNotification.policy_id,
