@@ -3,7 +3,7 @@
 Error bodies follow Orion (ORION-REFERENCE.md §4):
 
 - 422 ``{"exception_message", "exception_detail": [{"loc", "msg", "type"}], "request_body"}``
-- 404 / 409 / 400 / 401 / 503 ``{"detail": "..."}``
+- 404 / 409 / 403 / 400 / 401 / 503 ``{"detail": "..."}``
 - 500 ``{"exception_message": "Internal Server Error"}``
 """
 import logging

@@ -7,7 +7,8 @@ ORION_HOME, or on the recreated PostgreSQL database ``orion_bench_blocks``): sav
 trivially small, then times over one keep-alive httpx client what a Prefect client's
 ``Block.load("slug/name")`` sends: ``GET /api/block_types/slug/{slug}/block_documents/name/
 {name}?include_secrets=true``, ``--runs`` times each. Latencies are measured at the client,
-HTTP included. Also timed: creating a document (``POST /api/block_documents/``).
+HTTP included. Also timed: creating a document (``POST /api/block_documents/``), and, as
+a yardstick for how loaded the machine is, ``GET /api/flows/{id}`` in the same loop.
 
 Usage: python bench/bench_blocks.py [--runs 2000] [--others 200]
                                     [--backends sqlite,postgres] [--port 4462]
@@ -109,9 +110,15 @@ def measure(port, runs, others):
                 assert response.status_code == 200, response.text
             return call
 
+        flow = api.post("/flows/", json={"name": "yardstick"}).json()
+
+        def read_flow():
+            assert api.get(f"/flows/{flow['id']}").status_code == 200
+
         for _ in range(50):  # warm up
             read("secret", "api-token")()
         return {
+            "yardstick: GET /flows/{id}": timed(read_flow, runs),
             "read secret by name": timed(read("secret", "api-token"), runs),
             "read nested container by name": timed(read("docker-container", "job"), runs),
             "create secret": (statistics.median(create_times) if create_times else None,

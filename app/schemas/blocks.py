@@ -82,7 +82,8 @@ class BlockDocumentUpdateSchema(OrionSchema):
     """Body of ``PATCH /api/block_documents/{id}``."""
 
     block_schema_id = fields.UUID(allow_none=True, load_default=None)
-    data = fields.Dict(load_default=dict)
+    # Absent: the data stays as it is (only the schema may change).
+    data = fields.Dict()
     merge_existing_data = fields.Boolean(load_default=True)
 
 

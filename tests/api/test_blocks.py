@@ -347,8 +347,13 @@ class TestBlockDocuments:
         document = make_document(client, schema)
         v2 = make_schema(client, block_type, fields={**SECRET_FIELDS, "title": "V2"})
         url = f"/api/block_documents/{document['id']}"
-        assert client.patch(url, json={"block_schema_id": v2["id"]}).status_code == 204
-        assert client.get(url).get_json()["block_schema_id"] == v2["id"]
+        assert client.patch(url, json={"block_schema_id": v2["id"],
+                                       "merge_existing_data": False}).status_code == 204
+        moved = client.get(url, query_string={"include_secrets": True}).get_json()
+        assert moved["block_schema_id"] == v2["id"]
+        # Without ``data`` the data stays, even with merge_existing_data false.
+        assert moved["data"] == {"url": "https://vault", "token": "s3cr3t",
+                                 "headers": {"X-Key": "k1"}}
         other = make_schema(client, make_type(client, "other"),
                             fields={**SECRET_FIELDS, "title": "O"})
         assert_422(client.patch(url, json={"block_schema_id": other["id"]}),
