@@ -157,9 +157,7 @@ class Agent:
     def poll(self):
         """One poll: cancellations, then claims. Returns the seconds until the next one."""
         try:
-            # Highest priority (1) first, as Prefect's workers serve their pool's queues;
-            # equal priorities keep the order the agent was given.
-            queues = sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
+            queues = self.queues_by_priority()
             self.cancel_requested()
             for queue in queues:
                 if queue.is_paused:
@@ -191,6 +189,11 @@ class Agent:
                         queues.append(self.client.read_work_queue_by_name(name))
             self._queues, self._queues_read_at = queues, now
         return self._queues
+
+    def queues_by_priority(self):
+        """:meth:`queues`, highest priority (1) first, as Prefect's workers serve the queues of
+        their pool; equal priorities keep the order the agent was given."""
+        return sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
 
     def claim_from(self, queue):
         """Ask ``queue`` for due runs and claim and start each, within the agent's limit."""

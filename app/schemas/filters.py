@@ -53,7 +53,7 @@ class FilterSchema(OrionSchema):
     unknown key is dropped and a non-empty one refused (see the module docstring)."""
 
     @pre_load
-    def drop_nulls(self, data, **kwargs):
+    def drop_what_asks_nothing(self, data, **kwargs):
         if not isinstance(data, dict):
             return data
         known = self.load_fields

@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from client import OrionClient
+from client.agent import Agent
 from client.exceptions import ObjectAlreadyExists, ObjectNotFound
 from client.settings import Settings
 from client.states import Scheduled
@@ -51,3 +52,13 @@ def test_a_dashboard_client_polls_without_recording(app, orion):
         assert quiet.get_runs_in_work_queue(queue.id, agent_id=uuid.uuid4()) == []
     assert orion.read_work_queue(queue.id).last_polled is None
     assert orion.read_agents() == []
+
+
+def test_an_agent_serves_its_queues_highest_priority_first(orion):
+    for name, priority in (("low", 3), ("high", 1), ("mid", 2), ("also-low", 3)):
+        queue = orion.create_work_queue(name)
+        orion.update_work_queue(queue.id, priority=priority)
+    agent = Agent(["low", "high", "mid", "also-low", "new"], client=orion)
+    # "new" is created by the agent with the first free rank (4); ties keep the given order.
+    assert [q.name for q in agent.queues_by_priority()] == [
+        "high", "mid", "low", "also-low", "new"]
