@@ -5,13 +5,14 @@ For each backend (a real ``orion start``, one gthread worker, embedded services,
 a temporary ORION_HOME, or on the recreated PostgreSQL database
 ``orion_bench_notifications``): saves a ``slack-webhook`` block pointing at an HTTP receiver
 in this process (``http.server`` on a thread), a policy for ``Failed`` runs tagged ``bench``,
-creates ``--runs`` flow runs (half tagged, so half the transitions match), moves them all to
+creates ``--runs`` flow runs (every ``--tag-every``-th tagged, by default half, so half the
+transitions match), moves them all to
 Running, then to Failed from ``--clients`` threads as fast as the server answers. For each
 notification the latency is its arrival at the receiver minus the moment its Failed
 transition was answered; the table gives p50, p95 and the maximum, the time from the first
 Failed transition to the last notification, and the count received (each must arrive once).
 
-Usage: python bench/bench_notifications.py [--runs 1000] [--clients 8]
+Usage: python bench/bench_notifications.py [--runs 1000] [--clients 8] [--tag-every 2]
                                            [--backends sqlite,postgres] [--port 4563]
                                            [--receiver-port 4564]
 Prints a Markdown table.
@@ -117,9 +118,9 @@ def measure(backend, args, receiver_url):
             "block_document_id": document["id"]}).raise_for_status()
         flow = api.post("/flows/", json={"name": "bench-notify"}).json()
         runs = [api.post("/flow_runs/", json={
-            "flow_id": flow["id"], "tags": ["bench"] if i % 2 == 0 else []}).json()["id"]
-            for i in range(args.runs)]
-        expected = set(runs[::2])
+            "flow_id": flow["id"], "tags": ["bench"] if i % args.tag_every == 0 else []}
+        ).json()["id"] for i in range(args.runs)]
+        expected = set(runs[::args.tag_every])
         clients = [httpx.Client(base_url=api.base_url, timeout=60) for _ in range(args.clients)]
 
         def move(index_and_run, state_type):
@@ -163,6 +164,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--tag-every", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--port", type=int, default=4563)
     parser.add_argument("--receiver-port", type=int, default=4564)
@@ -176,7 +178,8 @@ def main():
     receiver_url = f"http://127.0.0.1:{args.receiver_port}"
     results = [measure(backend, args, receiver_url) for backend in args.backends.split(",")]
     receiver.shutdown()
-    print(f"{args.runs} runs to Failed ({args.runs // 2} tagged, one policy), "
+    print(f"{args.runs} runs to Failed ({len(range(0, args.runs, args.tag_every))} tagged, "
+          "one policy), "
           f"{args.clients} client threads; latency = arrival - set_state answered\n")
     print("| backend | received / expected | duplicates | transitions (s) | p50 (s) "
           "| p95 (s) | max (s) | first Failed to last sent (s) |")
