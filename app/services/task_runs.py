@@ -12,7 +12,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, statements, utcnow
 from app.services import filters, orchestration
 from app.services.common import require_exists, update_or_raise
 from app.services.names import generate_run_name
-from app.services.runs import initial_state, read_page, read_run, with_state
+from app.services.runs import initial_state, read_page, read_run, read_run_history, with_state
 from app.states import StateType
 
 log = logging.getLogger(__name__)
@@ -146,3 +146,8 @@ def read_task_runs(body):
 def count_task_runs(body):
     """How many task runs match a filter body."""
     return filters.apply_filters(TaskRun.select(), TaskRun, body).count()
+
+
+def read_task_run_history(start, end, interval_seconds, body, now=None):
+    """Counts of task runs per state in time buckets (``runs.read_run_history``)."""
+    return read_run_history(TaskRun, start, end, interval_seconds, body, now)
