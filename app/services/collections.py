@@ -12,6 +12,7 @@ missing, as Prefect answers when the registry lacks a view's file.
 import functools
 import json
 import os
+from typing import Any
 
 from app.exceptions import ObjectNotFound
 
@@ -22,12 +23,12 @@ KNOWN_VIEWS = ("aggregate-block-metadata", "aggregate-flow-metadata",
 
 
 @functools.lru_cache(maxsize=1)
-def _views():
+def _views() -> dict[str, Any]:
     with open(VIEWS_FILE, encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def read_view(view):
+def read_view(view: str) -> Any:
     """The content of ``view``; ObjectNotFound if it is unknown or has no content here."""
     if view not in KNOWN_VIEWS:
         raise ObjectNotFound(f"View {view} not found in registry")

@@ -7,6 +7,9 @@ than failing silently at every state change. The message template is checked aga
 variables a notification fills in (Prefect's ``FLOW_RUN_NOTIFICATION_TEMPLATE_KWARGS``).
 """
 import string
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from app.db import database
 from app.exceptions import InvalidData, ObjectNotFound
@@ -36,7 +39,7 @@ State message: {flow_run_state_message}
 _FIELDS = ("is_active", "state_names", "tags", "block_document_id", "message_template")
 
 
-def check_template(template):
+def check_template(template: str) -> None:
     """InvalidData unless ``template`` (a str.format template) uses only
     :data:`TEMPLATE_VARIABLES`, by name, with valid braces."""
     try:
@@ -54,7 +57,7 @@ def check_template(template):
                 f"{', '.join(sorted(TEMPLATE_VARIABLES))}.", ["body", "message_template"])
 
 
-def _check_block_document(document_id):
+def _check_block_document(document_id: uuid.UUID | str) -> None:
     row = (BlockDocument.select(BlockDocument.id, BlockType.slug)
            .join(BlockType, on=(BlockDocument.block_type == BlockType.id))
            .where(BlockDocument.id == document_id).tuples().first())
@@ -68,14 +71,14 @@ def _check_block_document(document_id):
             ["body", "block_document_id"])
 
 
-def _columns(values):
+def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
     columns = {key: values[key] for key in _FIELDS if key in values}
     if "block_document_id" in columns:
         columns["block_document"] = columns.pop("block_document_id")
     return columns
 
 
-def create_policy(values):
+def create_policy(values: Mapping[str, Any]) -> Any:
     """Create a policy from a loaded create body; InvalidData for an unusable block
     document or template."""
     if values.get("message_template") is not None:
@@ -85,14 +88,14 @@ def create_policy(values):
         return FlowRunNotificationPolicy.create(**_columns(values))
 
 
-def read_policy(policy_id):
+def read_policy(policy_id: uuid.UUID | str) -> Any:
     """The policy with this id; ObjectNotFound if none."""
     return get_or_raise(
         FlowRunNotificationPolicy.select().where(FlowRunNotificationPolicy.id == policy_id),
         "Flow run notification policy", policy_id)
 
 
-def read_policies(body):
+def read_policies(body: Mapping[str, Any]) -> list[Any]:
     """Policies matching a filter body, ordered by id, paged (``limit``, ``offset``).
 
     ``flow_run_notification_policy_filter.is_active.eq_`` keeps active (true) or inactive
@@ -105,7 +108,7 @@ def read_policies(body):
     return list(query.limit(body["limit"]).offset(body["offset"]))
 
 
-def update_policy(policy_id, changes):
+def update_policy(policy_id: uuid.UUID | str, changes: Mapping[str, Any]) -> Any:
     """Apply a loaded update body; ObjectNotFound if there is no such policy, InvalidData as
     for :func:`create_policy`."""
     if changes.get("message_template") is not None:
@@ -120,7 +123,7 @@ def update_policy(policy_id, changes):
         raise ObjectNotFound(f"Flow run notification policy {policy_id} not found.")
 
 
-def delete_policy(policy_id):
+def delete_policy(policy_id: uuid.UUID | str) -> None:
     """Delete a policy (its queued notifications are dropped when their turn comes);
     ObjectNotFound if none."""
     with database.atomic():

@@ -38,8 +38,10 @@ import logging
 import socket
 import time
 import urllib.parse
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -74,7 +76,7 @@ class NotificationSettings:
     ui_url: str = "http://127.0.0.1:4200"
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> "NotificationSettings":
         ui_url = config.get("UI_URL") or (
             f"http://{config['SERVER_HOST']}:{config['SERVER_PORT']}")
         return cls(timeout_seconds=config["NOTIFICATIONS_TIMEOUT_SECONDS"],
@@ -87,7 +89,7 @@ class NotificationSettings:
 class SendError(Exception):
     """A send failed; ``retry`` says whether trying again may succeed."""
 
-    def __init__(self, message, retry):
+    def __init__(self, message: str, retry: bool) -> None:
         super().__init__(message)
         self.retry = retry
 
@@ -98,15 +100,15 @@ class Job:
 
     row_id: object
     attempts: int
-    policy_id: object = None
-    flow_run_id: object = None
-    block: object = None  # (slug, name, data) of the block document
+    policy_id: object | None = None
+    flow_run_id: object | None = None
+    block: tuple[str, str, dict[str, Any]] | None = None  # slug, name, data of the document
     message: str = ""
-    variables: dict = None
-    problem: str = None
+    variables: dict[str, Any] | None = None
+    problem: str | None = None
 
 
-def send_notifications(settings):
+def send_notifications(settings: NotificationSettings) -> dict[str, int]:
     """One pass: send every due notification; returns ``{"sent", "retrying", "gave_up",
     "dropped"}`` counts."""
     counts = {"sent": 0, "retrying": 0, "gave_up": 0, "dropped": 0}
@@ -121,7 +123,8 @@ def send_notifications(settings):
     slots = CLAIM_AHEAD * settings.concurrency
     try:
         with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="orion-notify") as pool:
-            in_flight, exhausted = {}, False
+            in_flight: dict[Future[Any], Job] = {}
+            exhausted = False
             while True:
                 free = slots - len(in_flight)
                 claiming = time.monotonic() < deadline
@@ -145,7 +148,7 @@ def send_notifications(settings):
     return counts
 
 
-def _due_rows(limit, now):
+def _due_rows(limit: int, now: datetime.datetime) -> list[Any]:
     query = (FlowRunNotification
              .select(FlowRunNotification.id, FlowRunNotification.attempts)
              .where(FlowRunNotification.sending_since.is_null()
@@ -157,7 +160,7 @@ def _due_rows(limit, now):
     return list(query)
 
 
-def _claim(limit, settings):
+def _claim(limit: int, settings: NotificationSettings) -> list[Job]:
     """Claim up to ``limit`` due notifications (committed before anything is sent) and
     return them as jobs."""
     now = utcnow()
@@ -170,7 +173,7 @@ def _claim(limit, settings):
          .update(sending_since=now, attempts=FlowRunNotification.attempts + 1, updated=now)
          .where(FlowRunNotification.id.in_(ids)).execute())
         details = {row["id"]: row for row in _details(ids)}
-    documents = {}
+    documents: dict[Any, Any] = {}
     jobs = []
     for row in rows:
         job = Job(row_id=row.id, attempts=row.attempts + 1)
@@ -183,7 +186,7 @@ def _claim(limit, settings):
     return jobs
 
 
-def _details(ids):
+def _details(ids: list[Any]) -> Any:
     """What a message needs of each queue row: policy, block, flow, run and state columns."""
     Policy, Queue, State = FlowRunNotificationPolicy, FlowRunNotification, FlowRunState
     return (Queue
@@ -205,7 +208,8 @@ def _details(ids):
             .dicts())
 
 
-def _prepare(job, detail, documents, settings):
+def _prepare(job: Job, detail: Mapping[str, Any], documents: dict[Any, Any],
+             settings: NotificationSettings) -> None:
     """Fill ``job`` from its row's details: the block and the rendered message."""
     job.policy_id = detail["policy_id"]
     job.flow_run_id = detail["flow_run_id"]
@@ -244,22 +248,24 @@ def _prepare(job, detail, documents, settings):
         job.problem = f"its message template does not render: {error!r}"
 
 
-def _send(client, job, settings):
+def _send(client: httpx.Client, job: Job, settings: NotificationSettings) -> None:
     """Send one job through its block; raises SendError on failure."""
+    assert job.block is not None and job.variables is not None  # jobs without a problem have both
     slug, _, data = job.block
     if slug == "slack-webhook":
-        method, url, headers = "POST", data.get("url"), {}
+        method, url = "POST", data.get("url")
+        headers: dict[str, str] = {}
         payload = {"text": f"*{SUBJECT}*\n{job.message}"}
     elif slug == "webhook":
         method = data.get("method") or "POST"
         url, headers = data.get("url"), data.get("headers") or {}
         payload = {"subject": SUBJECT, "body": job.message, **job.variables}
-        if data.get("allow_private_urls") is False:
-            _refuse_private(url)
     else:
         raise SendError(f"this server cannot send through {slug!r} blocks", retry=False)
     if not isinstance(url, str) or not url:
         raise SendError("the block has no URL", retry=False)
+    if slug == "webhook" and data.get("allow_private_urls") is False:
+        _refuse_private(url)
     try:
         response = client.request(method, url, headers=headers, json=payload,
                                   timeout=settings.timeout_seconds)
@@ -273,7 +279,7 @@ def _send(client, job, settings):
     raise SendError(f"HTTP {response.status_code} from the receiver", retry=retry)
 
 
-def _refuse_private(url):
+def _refuse_private(url: str) -> None:
     """SendError (final) if ``url``'s host resolves to a private, loopback or link-local
     address (the webhook block's ``allow_private_urls: false``)."""
     host = urllib.parse.urlsplit(url).hostname
@@ -284,13 +290,13 @@ def _refuse_private(url):
     except OSError as error:
         raise SendError(f"cannot resolve {host}: {error}", retry=True) from None
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = ipaddress.ip_address(str(address).split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
             raise SendError(f"{host} is a private address and the block does not allow "
                             "private URLs", retry=False)
 
 
-def _describe(job):
+def _describe(job: Job) -> str:
     if job.block is None:
         return f"notification {job.row_id}"
     slug, name, _ = job.block
@@ -298,7 +304,9 @@ def _describe(job):
             f"through {slug} block {name!r}")
 
 
-def _finish(outcomes, counts, settings):
+def _finish(outcomes: list[tuple[Job, BaseException | None, str | None]],
+            counts: dict[str, int],
+            settings: NotificationSettings) -> None:
     """Record the outcomes of claimed jobs, ``[(job, error or None, dropped reason or None)]``,
     in one transaction: delete each row, or put it back for a retry; log each."""
     now = utcnow()
@@ -337,7 +345,7 @@ def _finish(outcomes, counts, settings):
              .where(FlowRunNotification.id == job.row_id).execute())
 
 
-def _drop_abandoned(settings):
+def _drop_abandoned(settings: NotificationSettings) -> int:
     """Delete rows left in flight by a pass that never finished (its process died); their
     outcome is unknown, so they are not sent again. A live pass sends a claimed row within
     CLAIM_AHEAD time-outs, so a row in flight for twice that (and a minute) is abandoned.

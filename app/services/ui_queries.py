@@ -1,5 +1,7 @@
 """Queries behind the endpoints Prefect's web UI calls (``/api/ui/...``)."""
 import datetime
+from collections.abc import Mapping
+from typing import Any
 
 import jsonschema
 from peewee import fn
@@ -14,7 +16,7 @@ _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
 _TERMINAL = [state.value for state in TERMINAL_STATES]
 
 
-def read_flow_run_history(body):
+def read_flow_run_history(body: Mapping[str, Any]) -> tuple[list[Any], datetime.datetime]:
     """Flow runs matching a filter body, sorted and paged, with only what the history chart
     reads: id, state type, start / expected start, run time and lateness columns. Returns
     ``(runs, now)``, ``now`` being the time their running time and lateness are counted to."""
@@ -25,7 +27,8 @@ def read_flow_run_history(body):
     return list(filters.sort_and_page(query, FlowRun, body)), utcnow()
 
 
-def task_run_dashboard_counts(body, now=None):
+def task_run_dashboard_counts(body: Mapping[str, Any],
+                              now: datetime.datetime | None = None) -> list[dict[str, int]]:
     """Finished task runs per time bucket: ``DASHBOARD_BUCKETS`` equal buckets from
     ``task_runs.start_time.after_`` (floored to the minute) to ``before_`` (or now), at the end
     of its minute; each ``{"completed", "failed"}`` (failed: FAILED or CRASHED; completed: the
@@ -48,7 +51,7 @@ def task_run_dashboard_counts(body, now=None):
     return counts
 
 
-def count_task_runs_by_state(body):
+def count_task_runs_by_state(body: Mapping[str, Any]) -> dict[str, int]:
     """``{STATE_TYPE: count}`` of the task runs matching a filter body, every type present."""
     counts = dict.fromkeys(STATE_TYPE_VALUES, 0)
     query = (TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id).alias("n"))
@@ -59,7 +62,7 @@ def count_task_runs_by_state(body):
     return counts
 
 
-def validate_values(schema, values):
+def validate_values(schema: Any, values: Any) -> dict[str, Any]:
     """Check ``values`` against a JSON schema (2020-12); returns Prefect 2.20's error object,
     ``{"errors": [...], "valid": bool}``: a message for an error at the root, ``{"property":
     name, "errors": [...]}`` or ``{"index": i, "errors": [...]}`` nested along the error's path
@@ -76,15 +79,15 @@ def validate_values(schema, values):
                         key=lambda e: [str(p) for p in e.path])
     except (jsonschema.exceptions.RefResolutionError, RecursionError) as error:
         raise InvalidData(f"Invalid schema: {error}", ["body", "schema"]) from None
-    root = []
-    for error in errors:
-        path = list(error.relative_path)
-        if error.validator == "required":
+    root: list[Any] = []
+    for problem in errors:
+        path = list(problem.relative_path)
+        if problem.validator == "required":
             # One error per missing property: "'name' is a required property".
-            path.append(error.message.split(" ")[0].strip("'"))
+            path.append(problem.message.split(" ")[0].strip("'"))
         current = root
         if not path:
-            current.append(error.message)
+            current.append(problem.message)
         for position, part in enumerate(path):
             key = "index" if isinstance(part, int) else "property"
             last = position == len(path) - 1
@@ -94,6 +97,6 @@ def validate_values(schema, values):
                 entry = {key: part, "errors": []}
                 current.append(entry)
             if last:
-                entry["errors"].append(error.message)
+                entry["errors"].append(problem.message)
             current = entry["errors"]
     return {"errors": root, "valid": not root}
