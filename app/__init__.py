@@ -1,5 +1,6 @@
 """Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
 import hmac
+import logging
 import re
 
 from flask import Flask, g, request
@@ -11,6 +12,9 @@ __version__ = "0.1.0"
 API_VERSION = "0.8.4"
 _OLDEST_CLIENT_API = (0, 8, 0)
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+log = logging.getLogger(__name__)
+# Setting notes already logged by this process (each is said once, however many apps).
+_NOTES_LOGGED = set()
 
 
 def create_app(overrides=None):
@@ -36,8 +40,15 @@ def create_app(overrides=None):
         migrations.check_schema(database)
         _prepare_blocks()
 
+    for note in app.config["SETTING_NOTES"]:
+        if note not in _NOTES_LOGGED:
+            _NOTES_LOGGED.add(note)
+            log.warning("%s", note)
+    # The admin API's drop/create run the migrations, which only the assembly imports.
+    app.extensions["orion.migrations"] = migrations
     app.teardown_request(close_db)
     app.before_request(_check_api_request)
+    app.after_request(_cors_headers)
     api.init_app(app)
     register_api(app, api)
     register_ui(app, api)
@@ -91,6 +102,8 @@ def _check_api_request():
 
     if not request.path.startswith("/api/") or request.path == "/api/openapi.json":
         return None
+    if request.method == "OPTIONS" and _cors_origin() is not None:
+        return _cors_preflight()
     if "\x00" in request.path or b"%00" in request.query_string:
         return {"detail": "Paths and query strings must not contain NUL characters."}, 422
     key = current_app.config.get("API_KEY")
@@ -112,3 +125,39 @@ def _check_api_request():
         }, 400
     g.api_version = declared
     return None
+
+
+def _cors_origin():
+    """The request's Origin if it may call the API (``CORS_ALLOWED_ORIGINS``), else None."""
+    from flask import current_app
+
+    origin = request.headers.get("Origin")
+    if not origin or not request.path.startswith("/api/"):
+        return None
+    allowed = current_app.config["CORS_ALLOWED_ORIGINS"] or []
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    return origin if "*" in allowed or origin in allowed else None
+
+
+def _cors_preflight():
+    """The answer to a browser's CORS preflight from an allowed origin (no API key needed:
+    browsers send none on a preflight)."""
+    from flask import current_app
+
+    response = current_app.response_class(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+    requested = request.headers.get("Access-Control-Request-Headers")
+    if requested:
+        response.headers["Access-Control-Allow-Headers"] = requested
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _cors_headers(response):
+    """Let allowed origins read API responses (``Access-Control-Allow-Origin``)."""
+    origin = _cors_origin()
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    return response

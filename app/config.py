@@ -2,8 +2,9 @@
 
 Settings come from ``DefaultConfig``, then ``ORION_<KEY>`` environment variables (values are
 parsed as JSON when they parse, so ``ORION_API_DEFAULT_LIMIT=50`` is an int), then the
-``overrides`` mapping given to :func:`load_config` (tests). The environment is read only when
-:func:`load_config` is called, never at import time.
+``overrides`` mapping given to :func:`load_config` (tests). A few Prefect setting names are
+understood too (:data:`PREFECT_ALIASES`), with our name winning when both are set. The
+environment is read only when :func:`load_config` is called, never at import time.
 
 The periodic services' own two settings each, ``<SETTING>_ENABLED`` and
 ``<SETTING>_LOOP_SECONDS``, have their defaults in the services' table
@@ -11,6 +12,7 @@ The periodic services' own two settings each, ``<SETTING>_ENABLED`` and
 """
 import os
 import secrets
+from typing import ClassVar
 
 from flask import Config
 
@@ -89,6 +91,23 @@ class DefaultConfig:
     PENDING_TIMEOUT = 600
     # The rollup service (app/services/rollups.py; ROLLUP_ENABLED, ROLLUP_LOOP_SECONDS) has no
     # other settings.
+    # Notification service (app/services/notifications.py; NOTIFICATIONS_ENABLED,
+    # NOTIFICATIONS_LOOP_SECONDS): sends queued flow run notifications, NOTIFICATIONS_CONCURRENCY
+    # at a time, each request bounded by NOTIFICATIONS_TIMEOUT_SECONDS; a failure that may pass
+    # is retried NOTIFICATIONS_RETRY_SECONDS * 2**(n-1) seconds after the n-th attempt, up to
+    # NOTIFICATIONS_MAX_ATTEMPTS attempts.
+    NOTIFICATIONS_TIMEOUT_SECONDS = 10
+    NOTIFICATIONS_MAX_ATTEMPTS = 5
+    NOTIFICATIONS_RETRY_SECONDS = 10
+    NOTIFICATIONS_CONCURRENCY = 16
+    # The dashboard's address as users reach it, for links in notifications
+    # (None: http://SERVER_HOST:SERVER_PORT).
+    UI_URL = None
+    # Allow POST /api/admin/database/{clear,drop,create} (with the API key when one is set).
+    ADMIN_DATABASE_ENABLED = False
+    # Origins (e.g. ["https://ui.example"]; "*" for any) whose browsers may call the API from
+    # another origin (CORS). Empty: none, the browser's same-origin rule applies.
+    CORS_ALLOWED_ORIGINS: ClassVar[list[str]] = []
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200
@@ -109,16 +128,66 @@ class DefaultConfig:
     OPENAPI_REDOC_URL = "/static/vendor/redoc/redoc.standalone.js"
 
 
+# Prefect's names for settings a user may carry over: {Prefect variable: our setting}.
+# ORION_<setting> wins when both are set.
+PREFECT_ALIASES = {
+    "PREFECT_ORION_DATABASE_CONNECTION_URL": "DATABASE_URL",
+}
+# SQLAlchemy async driver URLs Prefect uses, and the URL scheme they mean here.
+_DRIVER_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql+asyncpg": "postgresql",
+}
+
+
+def database_url_from_prefect(url):
+    """A Prefect database URL in our form: ``sqlite+aiosqlite:///path`` becomes
+    ``sqlite:///path`` and ``postgresql+asyncpg://...`` becomes ``postgresql://...``; other
+    URLs are returned as they are (ours are SQLAlchemy's sync forms already)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _DRIVER_SCHEMES:
+        return f"{_DRIVER_SCHEMES[scheme.lower()]}://{rest}"
+    return url
+
+
+def _apply_aliases(config, environ):
+    """Take PREFECT_* aliases from ``environ`` for settings not set with their ORION_ name;
+    returns one message per alias used or overridden, for the server to log at start."""
+    notes = []
+    for prefect_name, setting in PREFECT_ALIASES.items():
+        value = environ.get(prefect_name)
+        if value is None:
+            continue
+        if f"ORION_{setting}" in environ:
+            notes.append(f"{prefect_name} is ignored: ORION_{setting} is set and wins.")
+            continue
+        if setting == "DATABASE_URL":
+            value = database_url_from_prefect(value)
+        config[setting] = value
+        notes.append(f"ORION_{setting} taken from {prefect_name} (Prefect's name).")
+    return notes
+
+
 def load_config(overrides=None):
-    """Build the settings: defaults, then ORION_* environment variables, then ``overrides``."""
+    """Build the settings: defaults, then ORION_* environment variables (and the Prefect
+    aliases of :data:`PREFECT_ALIASES` for settings they leave unset), then ``overrides``.
+
+    ``SETTING_NAMES`` lists the settings (for ``/api/admin/settings``); ``SETTING_NOTES`` says
+    which Prefect aliases were used or overridden (logged once when the server starts).
+    """
     config = Config(os.getcwd())
     config.from_object(DefaultConfig)
     config.from_prefixed_env("ORION")
+    config["SETTING_NOTES"] = _apply_aliases(config, os.environ)
     if overrides:
         config.update(overrides)
+    config["SETTING_NAMES"] = sorted(
+        {name for name in vars(DefaultConfig) if name.isupper()}
+        | {name[len("ORION_"):] for name in os.environ if name.startswith("ORION_")})
     config["HOME"] = os.path.abspath(os.path.expanduser(config["HOME"]))
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(config["HOME"], "orion.db")
+    config["DATABASE_URL"] = database_url_from_prefect(config["DATABASE_URL"])
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = secrets.token_hex(32)
     config["SECRET_KEY"] = str(config["SECRET_KEY"])

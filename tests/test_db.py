@@ -175,10 +175,11 @@ def test_a_state_transition_is_two_round_trips_and_a_creation_one(app, client, f
         response = client.post(f"/api/flow_runs/{run['id']}/set_state",
                                json={"state": {"type": state_type}})
         assert response.status_code == 201
-        # lock and read; then the state row, the run's columns and the commit together
+        # lock and read; then the state row, the run's columns, the queueing of matching
+        # notifications and the commit together
         assert len(round_trips) == 2, round_trips
         assert "FOR UPDATE" in round_trips[0] or round_trips[0].count("EXECUTE ") == 2
-        assert round_trips[1].count("EXECUTE ") == 2 and round_trips[1].endswith("; COMMIT")
+        assert round_trips[1].count("EXECUTE ") == 3 and round_trips[1].endswith("; COMMIT")
 
 
 def _require_postgres():

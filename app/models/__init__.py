@@ -16,6 +16,7 @@ from app.models.misc import (
     SavedSearch,
     WorkQueue,
 )
+from app.models.notifications import FlowRunNotification, FlowRunNotificationPolicy
 from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 from app.models.runs import (
     FlowRun,
@@ -47,6 +48,8 @@ TABLES = (
     BlockDocument,
     BlockDocumentReference,
     EncryptionKey,
+    FlowRunNotificationPolicy,
+    FlowRunNotification,
 )
 
 __all__ = [
@@ -67,6 +70,8 @@ __all__ = [
     "FlowRun",
     "FlowRunHourly",
     "FlowRunHourlyStale",
+    "FlowRunNotification",
+    "FlowRunNotificationPolicy",
     "FlowRunState",
     "Log",
     "RollupRefresh",

@@ -3,6 +3,7 @@ import datetime
 import uuid
 
 from app.models import ConcurrencySlot, statements
+from app.models.notifications import queue_notifications
 from app.orchestration.bookkeeping import apply_transition, stamp_state_details
 from app.orchestration.rules import BaseUniversalTransform
 from app.states import TERMINAL_STATES, StateType
@@ -67,13 +68,24 @@ class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
             statements.delete_by(ConcurrencySlot, "task_run", context.run.id, deferred=True)
 
 
+class QueueFlowRunNotifications(BaseUniversalTransform):
+    """A flow run state that was written queues one notification per active notification
+    policy matching its name and the run's tags, in the transition's transaction (Prefect's
+    ``queue_flow_run_notifications`` after ``set_flow_run_state``). Sending is the
+    notification service's job: nothing here waits on the network."""
+
+    def after_transition(self, context):
+        state = context.validated_state
+        queue_notifications(state.id, state.name, context.run.tags, context.now)
+
+
 class GlobalFlowPolicy:
     """Transforms of every flow run transition, in order."""
 
     @staticmethod
     def priority():
         return [StampProposedState, UpdateSubflowStateDetails, UpdateRunColumns,
-                RemoveResumingIndicator]
+                RemoveResumingIndicator, QueueFlowRunNotifications]
 
 
 class GlobalTaskPolicy:

@@ -6,7 +6,7 @@ states normalised (see :mod:`app.schemas.states`), policies completed with Orion
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
-from app.schemas.filters import FlowRunCountBody
+from app.schemas.filters import FlowRunCountBody, TaskRunCountBody
 from app.schemas.states import StateCreateSchema
 
 
@@ -188,8 +188,8 @@ class LogCreateSchema(ActionSchema):
     task_run_id = fields.UUID(allow_none=True)
 
 
-class FlowRunHistorySchema(FlowRunCountBody):
-    """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters."""
+class _HistoryRange(OrionSchema):
+    """The time buckets of a history body."""
 
     history_start = DateTime(required=True)
     history_end = DateTime(required=True)
@@ -211,6 +211,14 @@ class FlowRunHistorySchema(FlowRunCountBody):
                 f"History interval must not produce more than {self.max_intervals} intervals.",
                 "history_interval_seconds",
             )
+
+
+class FlowRunHistorySchema(_HistoryRange, FlowRunCountBody):
+    """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters."""
+
+
+class TaskRunHistorySchema(_HistoryRange, TaskRunCountBody):
+    """Body of ``POST /api/task_runs/history``: time buckets plus the usual filters."""
 
 
 # Longest tag a concurrency limit accepts (the column is a VARCHAR(255) on PostgreSQL).

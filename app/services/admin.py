@@ -1,5 +1,19 @@
-"""Server administration: database health."""
+"""Server administration: database health, the settings as the API shows them, and the
+database operations of ``/api/admin/database/...``."""
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
 from app.db import database
+from app.models import TABLES
+from app.services import block_crypto, blocks
+
+OBFUSCATED = "*" * 8
+# Settings whose values are secrets, shown as OBFUSCATED when set.
+SECRET_SETTINGS = frozenset({"API_KEY", "SECRET_KEY", "ENCRYPTION_KEY"})
+# Settings that are URLs which may carry a password (user:password@host).
+URL_SETTINGS = frozenset({"DATABASE_URL", "REDIS_URL"})
+_URL_PASSWORD = re.compile(r"^([a-z0-9+.-]+://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
 
 
 def database_problem() -> str | None:
@@ -10,3 +24,50 @@ def database_problem() -> str | None:
     except Exception as error:  # any driver error means "unhealthy", reported not raised
         return f"{type(error).__name__}: {str(error).strip() or 'no detail'}"
     return None
+
+
+def _shown(name: str, value: Any) -> Any:
+    if value in (None, ""):
+        return value
+    if name in SECRET_SETTINGS:
+        return OBFUSCATED
+    if name in URL_SETTINGS and isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: m.group(1) + OBFUSCATED + m.group(3), value)
+    return value
+
+
+def settings_view(config: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """``{"ORION_<NAME>": value}`` of the settings ``names`` in ``config``, secrets replaced by
+    ``********`` and passwords in URLs too (Prefect's ``with_obfuscated_secrets``). Values
+    that are not JSON (none today) are shown as their text."""
+    view: dict[str, Any] = {}
+    for name in sorted(names):
+        value = _shown(name, config.get(name))
+        if not isinstance(value, (str, int, float, bool, list, dict, type(None))):
+            value = str(value)
+        view[f"ORION_{name}"] = value
+    return view
+
+
+def clear_database() -> None:
+    """Delete every row of every Orion table (the schema stays), then register the system
+    block types and this server's encryption key fingerprint again, as a start would."""
+    with database.atomic():
+        for model in reversed(TABLES):
+            model.delete().execute()
+    block_crypto.check_key()
+    blocks.install_system_block_types()
+
+
+def drop_database(downgrade: Callable[[Any, Any], object]) -> None:
+    """Drop every Orion table: ``downgrade`` (``app.migrations.downgrade``, passed in by the
+    caller since services do not import the migrations) reverts every migration."""
+    downgrade(database, None)
+
+
+def create_database(upgrade: Callable[[Any], object]) -> None:
+    """Create the Orion tables: ``upgrade`` (``app.migrations.upgrade``) applies every pending
+    migration; then the system block types and key fingerprint are registered."""
+    upgrade(database)
+    block_crypto.check_key()
+    blocks.install_system_block_types()

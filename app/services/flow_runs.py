@@ -4,9 +4,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from peewee import SQL, Case, IntegrityError, fn
+from peewee import IntegrityError
 
-from app.db import database, is_sqlite
+from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import (
     Deployment,
@@ -18,6 +18,7 @@ from app.models import (
     statements,
     utcnow,
 )
+from app.models.notifications import queue_notifications
 from app.models.rollups import mark_deleted_runs_stale
 from app.orchestration.rules import SetStateStatus
 from app.services import filters
@@ -25,8 +26,15 @@ from app.services.common import Body, Id, require_exists, update_or_raise
 from app.services.concurrency_limits import renew_flow_run_leases
 from app.services.names import generate_run_name
 from app.services.orchestration import OrchestrationResult, set_flow_run_state
-from app.services.runs import fetch_runs, initial_state, read_page, read_run, with_state
-from app.states import TERMINAL_STATES, StateType
+from app.services.runs import (
+    fetch_runs,
+    initial_state,
+    read_page,
+    read_run,
+    read_run_history,
+    with_state,
+)
+from app.states import StateType
 
 _CREATE_FIELDS = (
     "flow_version", "parameters", "context", "parent_task_run_id", "infrastructure_document_id",
@@ -64,6 +72,8 @@ def create_flow_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
                     & (FlowRun.idempotency_key == run.idempotency_key)
                 ), False
             statements.insert_row(FlowRunState, state.__data__, deferred=True)
+            # The first state is a forced transition from none: it notifies like any other.
+            queue_notifications(state.id, state.name, run.tags, now)
     except IntegrityError:
         # A foreign key: name the missing flow or deployment (checked only on failure).
         require_exists(Flow, data["flow_id"], "Flow")
@@ -116,75 +126,11 @@ def count_flow_runs(body: Body) -> int:
     return filters.apply_filters(FlowRun.select(), FlowRun, body).count()
 
 
-def _seconds_between(later: Any, earlier: Any) -> Any:
-    """SQL expression: seconds from ``earlier`` to ``later`` (timestamps or parameters)."""
-    if is_sqlite():
-        return (fn.julianday(later) - fn.julianday(earlier)) * 86400.0
-    return fn.date_part(SQL("'epoch'"), later - earlier)
-
-
-def read_flow_run_history(start: datetime.datetime, end: datetime.datetime, interval_seconds: float,
-                          body: Body, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
-    """Counts of flow runs per state in fixed time buckets, by expected start time.
-
-    Returns one entry per bucket from ``start`` (inclusive) to ``end``, each with
-    ``interval_start``, ``interval_end`` and a ``states`` list of ``{state_type, state_name,
-    count_runs, sum_estimated_run_time, sum_estimated_lateness}`` (seconds). Bucketing and
-    sums happen in the database, so the cost does not grow with the number of runs returned.
-    """
-    now = now or utcnow()
-    start_param = FlowRun.expected_start_time.db_value(start)
-    now_param = FlowRun.expected_start_time.db_value(now)
-    bucket = fn.floor(_seconds_between(FlowRun.expected_start_time, start_param)
-                      / float(interval_seconds))
-    run_time = FlowRun.total_run_time + Case(
-        None, [(FlowRun.state_type == "RUNNING",
-                _seconds_between(now_param, FlowRun.state_timestamp))], 0.0)
-    terminal = [t.value for t in TERMINAL_STATES]
-    lateness = Case(None, [
-        (FlowRun.start_time.is_null(False) & (FlowRun.start_time > FlowRun.expected_start_time),
-         _seconds_between(FlowRun.start_time, FlowRun.expected_start_time)),
-        (FlowRun.start_time.is_null() & FlowRun.state_type.not_in(terminal)
-         & (FlowRun.expected_start_time < now_param),
-         _seconds_between(now_param, FlowRun.expected_start_time)),
-    ], 0.0)
-    query = (
-        FlowRun.select(
-            bucket.alias("bucket"),
-            FlowRun.state_type,
-            FlowRun.state_name,
-            fn.COUNT(FlowRun.id).alias("count_runs"),
-            fn.SUM(run_time).alias("run_time"),
-            fn.SUM(lateness).alias("lateness"),
-        )
-        .where(
-            (FlowRun.expected_start_time >= start)
-            & (FlowRun.expected_start_time < end)
-            & FlowRun.state_type.is_null(False)
-        )
-        .group_by(bucket, FlowRun.state_type, FlowRun.state_name)
-    )
-    query = filters.apply_filters(query, FlowRun, body)
-    interval = datetime.timedelta(seconds=interval_seconds)
-    buckets: list[dict[str, Any]] = []
-    bucket_start = start
-    while bucket_start < end or not buckets:
-        buckets.append({"interval_start": bucket_start,
-                        "interval_end": bucket_start + interval, "states": []})
-        bucket_start += interval
-    for row in query.dicts():
-        index = int(row["bucket"])
-        if 0 <= index < len(buckets):
-            buckets[index]["states"].append({
-                "state_type": row["state_type"],
-                "state_name": row["state_name"],
-                "count_runs": row["count_runs"],
-                "sum_estimated_run_time": float(row["run_time"] or 0.0),
-                "sum_estimated_lateness": float(row["lateness"] or 0.0),
-            })
-    for entry in buckets:
-        entry["states"].sort(key=lambda s: (s["state_type"], s["state_name"]))
-    return buckets
+def read_flow_run_history(start: datetime.datetime, end: datetime.datetime,
+                          interval_seconds: float, body: Body,
+                          now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """Counts of flow runs per state in time buckets (``runs.read_run_history``)."""
+    return read_run_history(FlowRun, start, end, interval_seconds, body, now)
 
 
 def resume_flow_run(flow_run_id: Id) -> OrchestrationResult:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.services import liveness, rollups, scheduler
+from app.services import liveness, notifications, rollups, scheduler
 
 
 def schedule_deployments(config: Mapping[str, Any]) -> int:
@@ -46,6 +46,12 @@ def check_liveness(config: Mapping[str, Any]) -> dict[str, int]:
 def refresh_rollup(config: Mapping[str, Any]) -> dict[str, int]:
     """Recompute the hours of the dashboard's hourly run counts whose runs changed."""
     return rollups.refresh_flow_run_hourly()
+
+
+def send_flow_run_notifications(config: Mapping[str, Any]) -> dict[str, int]:
+    """Send the queued flow run notifications that are due; returns the counts."""
+    return notifications.send_notifications(
+        notifications.NotificationSettings.from_config(config))
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ SERVICES = (
     PeriodicService("late runs", mark_late_runs, 5, "LATE_RUNS"),
     PeriodicService("liveness", check_liveness, 15, "LIVENESS"),
     PeriodicService("rollup", refresh_rollup, 60, "ROLLUP"),
+    PeriodicService("notifications", send_flow_run_notifications, 2, "NOTIFICATIONS"),
 )
 
 

@@ -9,7 +9,9 @@ Both are idempotent and safe to run at the same time from several threads or pro
   ``FOR UPDATE SKIP LOCKED``: two schedulers split the work, and a deployment being updated
   (which regenerates its own runs in its transaction) is left to that update.
 - Late marking locks its batch the same way and re-checks, under the lock, that each run is
-  still SCHEDULED and named "Scheduled"; a run is marked Late once.
+  still SCHEDULED and named "Scheduled"; a run is marked Late once. A Late state queues
+  flow run notifications as any transition does; the scheduler's new Scheduled runs do not
+  (as in Prefect, whose scheduler inserts them without orchestration).
 
 SQLite needs no row locks: every write transaction holds the database lock (BEGIN IMMEDIATE).
 """
@@ -23,7 +25,7 @@ from typing import Any
 from peewee import JOIN, fn
 
 from app.db import database, is_sqlite
-from app.models import Deployment, FlowRun, FlowRunState, statements, utcnow
+from app.models import Deployment, FlowRun, FlowRunState, notifications, statements, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError, parse_schedule
 from app.services.common import Id
@@ -302,7 +304,7 @@ def mark_late_runs(now: datetime.datetime | None = None,
             runs = list(_lock_skipping(
                 FlowRun.select(FlowRun.id, FlowRun.next_scheduled_start_time,
                                FlowRun.state_id, FlowRun.state_timestamp,
-                               FlowRun.parent_task_run_id)
+                               FlowRun.parent_task_run_id, FlowRun.tags)
                 .where((FlowRun.state_type == SCHEDULED)
                        & (FlowRun.state_name == "Scheduled")
                        & (FlowRun.next_scheduled_start_time <= cutoff))
@@ -355,6 +357,9 @@ def _force_late(runs: Sequence[Any], now: datetime.datetime) -> int:
         })
         updates.append({"id": run.id, "state_id": state_id, "state_timestamp": timestamp})
     statements.insert_rows(FlowRunState, states)
+    if notifications.any_active_policy():
+        for run, state in zip(runs, states):
+            notifications.queue_notifications(state["id"], state["name"], run.tags, now)
     return statements.update_rows(
         FlowRun, updates, ("state_id", "state_timestamp"),
         {"state_type": SCHEDULED, "state_name": "Late", "updated": now})

@@ -1,5 +1,6 @@
 """Task runs: idempotent creation with an initial state (optionally followed by a proposed
 state in the same call), reads, updates, filters."""
+import datetime
 import logging
 import uuid
 from collections.abc import Iterator, Mapping
@@ -14,7 +15,7 @@ from app.models import FlowRun, TaskRun, TaskRunState, statements, utcnow
 from app.services import filters, orchestration
 from app.services.common import Body, Id, require_exists, update_or_raise
 from app.services.names import generate_run_name
-from app.services.runs import initial_state, read_page, read_run, with_state
+from app.services.runs import initial_state, read_page, read_run, read_run_history, with_state
 from app.states import StateType
 
 log = logging.getLogger(__name__)
@@ -152,3 +153,10 @@ def read_task_runs(body: Body) -> list[Any]:
 def count_task_runs(body: Body) -> int:
     """How many task runs match a filter body."""
     return filters.apply_filters(TaskRun.select(), TaskRun, body).count()
+
+
+def read_task_run_history(start: datetime.datetime, end: datetime.datetime,
+                          interval_seconds: float, body: Body,
+                          now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """Counts of task runs per state in time buckets (``runs.read_run_history``)."""
+    return read_run_history(TaskRun, start, end, interval_seconds, body, now)

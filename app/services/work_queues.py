@@ -270,3 +270,21 @@ def recent_runs(queue: WorkQueue, limit: int) -> list[Any]:
                              & (FlowRun.state_type != StateType.SCHEDULED.value))
                       .order_by(started.desc(), FlowRun.id.desc())
                       .limit(limit), FlowRun, FlowRunState)
+
+
+def queues_for_deployment(deployment: Any) -> list[WorkQueue]:
+    """The work queues that pick up ``deployment``'s runs, by name (Prefect 2.7's deprecated
+    ``work_queue_check``): the queue named by its ``work_queue_name``, and every queue with an
+    Orion 2.0 filter whose tags the deployment all has and whose deployment ids are empty or
+    include it. Sorted by name."""
+    picked: list[WorkQueue] = []
+    for queue in WorkQueue.select().order_by(WorkQueue.name):
+        if queue.filter is None:
+            if queue.name == deployment.work_queue_name:
+                picked.append(queue)
+            continue
+        tags = queue.filter.get("tags") or []
+        ids = [str(i) for i in queue.filter.get("deployment_ids") or []]
+        if set(tags) <= set(deployment.tags or []) and (not ids or str(deployment.id) in ids):
+            picked.append(queue)
+    return picked

@@ -8,6 +8,9 @@ Nothing here reads the environment at import time: :func:`get_settings` does, an
 |---|---|---|
 | ``ORION_API_URL`` | unset | server API (``http://127.0.0.1:4200/api``); unset = ephemeral |
 | ``ORION_API_KEY`` | unset | sent as ``Authorization: Bearer <key>`` |
+
+Prefect's ``PREFECT_API_URL`` and ``PREFECT_API_KEY`` are understood too, for users who carry
+them over; the ``ORION_`` name wins when both are set.
 | ``ORION_API_TIMEOUT`` | ``30`` | seconds an HTTP call may take (connect, read, write each) |
 | ``ORION_API_RETRIES`` | ``6`` | how many times a failed call is retried (0 = never) |
 | ``ORION_API_RETRY_DELAY_SECONDS`` | ``0.5`` | first backoff delay; doubled on each retry |
@@ -55,16 +58,26 @@ def _number(environ: Mapping[str, str], name: str, default: float, kind: type) -
     return value
 
 
+def _first(environ: Mapping[str, str], *names: str) -> str:
+    """The first of ``names`` set to a non-blank value in ``environ``, stripped; else ``""``."""
+    for name in names:
+        value = (environ.get(name) or "").strip()
+        if value:
+            return value
+    return ""
+
+
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the client settings from ``environ`` (default: ``os.environ``) now.
 
     Raises ``ValueError`` naming the variable when a number does not parse or is negative.
-    An empty ``ORION_API_URL`` or ``ORION_API_KEY`` counts as unset.
+    An empty ``ORION_API_URL`` or ``ORION_API_KEY`` counts as unset (and so does an empty
+    Prefect alias of either).
     """
     environ = os.environ if environ is None else environ
     return Settings(
-        api_url=(environ.get("ORION_API_URL") or "").strip().rstrip("/") or None,
-        api_key=(environ.get("ORION_API_KEY") or "").strip() or None,
+        api_url=_first(environ, "ORION_API_URL", "PREFECT_API_URL").rstrip("/") or None,
+        api_key=_first(environ, "ORION_API_KEY", "PREFECT_API_KEY") or None,
         api_timeout=_number(environ, "ORION_API_TIMEOUT", 30.0, float),
         api_retries=_number(environ, "ORION_API_RETRIES", 6, int),
         api_retry_delay_seconds=_number(environ, "ORION_API_RETRY_DELAY_SECONDS", 0.5, float),

@@ -124,3 +124,16 @@ def test_ephemeral_mode_leaves_migrations_alone_when_told(tmp_path):
             print(json.dumps(str(error)))
     """, {"ORION_HOME": str(tmp_path), "ORION_DATABASE_MIGRATE_ON_START": "false"})
     assert "no such table" in out
+
+
+def test_prefect_setting_names_are_understood_and_orion_names_win():
+    from client.api.settings import get_settings
+
+    prefect = {"PREFECT_API_URL": "http://prefect:4200/api/", "PREFECT_API_KEY": "p-key"}
+    carried = get_settings(prefect)
+    assert (carried.api_url, carried.api_key) == ("http://prefect:4200/api", "p-key")
+    both = get_settings({**prefect, "ORION_API_URL": "http://orion/api", "ORION_API_KEY": "o"})
+    assert (both.api_url, both.api_key) == ("http://orion/api", "o")
+    blank = get_settings({**prefect, "ORION_API_URL": " ", "ORION_API_KEY": ""})
+    assert (blank.api_url, blank.api_key) == ("http://prefect:4200/api", "p-key")
+    assert get_settings({}).api_url is None and get_settings({}).api_key is None

@@ -1,16 +1,20 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
 from app.blueprints.api import (
+    admin,
     agents,
     blocks,
+    collections,
     concurrency_limits,
     deployments,
     flow_runs,
     flows,
     logs,
+    notification_policies,
     root,
     saved_searches,
     states,
     task_runs,
+    ui,
     work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
@@ -35,6 +39,10 @@ API_BLUEPRINTS = (
     blocks.block_schemas,
     blocks.block_documents,
     blocks.block_capabilities,
+    notification_policies.blp,
+    ui.blp,
+    admin.blp,
+    collections.blp,
 )
 
 

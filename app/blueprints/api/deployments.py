@@ -5,7 +5,7 @@ from flask import current_app
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
-from app.schemas.core import FlowRunSchema, dump_flow_run
+from app.schemas.core import FlowRunSchema, WorkQueueSchema, dump_flow_run, dump_work_queue
 from app.schemas.deployments import (
     DeploymentCreateSchema,
     DeploymentFlowRunCreateSchema,
@@ -17,7 +17,7 @@ from app.schemas.deployments import (
     dump_schedule_result,
 )
 from app.schemas.filters import DeploymentCountBody, DeploymentFilterBody
-from app.services import deployments
+from app.services import deployments, work_queues
 from app.services.scheduler import SchedulerSettings
 
 blp = Blueprint("deployments", __name__, url_prefix="/api/deployments",
@@ -130,3 +130,14 @@ def schedule_deployment(body, deployment_id):
         min_time=datetime.timedelta(seconds=min_time) if min_time is not None else None,
         min_runs=body.get("min_runs"), max_runs=body.get("max_runs"), dry_run=body["dry_run"])
     return json_response(dump_schedule_result(result), 200 if result.dry_run else 201)
+
+
+@blp.get("/<uuid:deployment_id>/work_queue_check")
+@blp.response(200, WorkQueueSchema(many=True))
+@blp.doc(deprecated=True)
+def work_queue_check(deployment_id):
+    """The work queues that pick up this deployment's runs (deprecated in Prefect 2.7: the
+    queue it names, and Orion 2.0 queues whose tag/deployment filter matches it)."""
+    deployment = deployments.read_deployment(deployment_id)
+    return json_response([dump_work_queue(q)
+                          for q in work_queues.queues_for_deployment(deployment)])

@@ -8,9 +8,11 @@ from app.schemas.actions import (
     SetStateSchema,
     TaskRunCreateAndSetStateSchema,
     TaskRunCreateSchema,
+    TaskRunHistorySchema,
     TaskRunUpdateSchema,
 )
 from app.schemas.core import (
+    HistoryIntervalSchema,
     OrchestrationResultSchema,
     TaskRunOrchestrationSchema,
     TaskRunSchema,
@@ -123,3 +125,18 @@ def _slot_settings():
         "slot_wait_seconds": current_app.config["TASK_CONCURRENCY_SLOT_WAIT_SECONDS"],
         "slot_lease_seconds": current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"],
     }
+
+
+@blp.post("/history")
+@blp.arguments(TaskRunHistorySchema)
+@blp.response(200, HistoryIntervalSchema(many=True))
+def task_run_history(body):
+    """Count matching task runs per state in time buckets of their expected start."""
+    history = task_runs.read_task_run_history(
+        body.pop("history_start"), body.pop("history_end"),
+        body.pop("history_interval_seconds"), body,
+    )
+    for entry in history:
+        entry["interval_start"] = entry["interval_start"].isoformat()
+        entry["interval_end"] = entry["interval_end"].isoformat()
+    return json_response(history)
