@@ -11,13 +11,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_dashboard_browser import (  # noqa: F401  (fixtures)
-    ORION,
     api,
     browser,
     page,
     pytestmark,
     server,
 )
+from tests.support import ORION
 
 # The agent's poll, scaled down from 10 s so a run is claimed within a second.
 AGENT_POLL = 0.3

@@ -1,14 +1,15 @@
 """A real HTTP receiver for notification tests: ``http.server`` on a thread.
 
-It binds a port from ``ORION_TEST_PORTS`` when set (machines shared by several test runs give
-each its own range), else any free one; records every request (method, path, headers, JSON
-body) and answers with the status its ``status`` attribute says (200 by default).
+It listens on a port of this test worker (:func:`tests.support.free_port`); records every
+request (method, path, headers, JSON body) and answers with the status its ``status``
+attribute says (200 by default).
 """
 import json
-import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -32,20 +33,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def _bind():
-    spec = os.environ.get("ORION_TEST_PORTS")
-    ports = [0]
-    if spec:
-        low, high = (int(part) for part in spec.split("-"))
-        ports = range(low, high + 1)
-    for port in ports:
-        try:
-            return ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        except OSError:
-            continue
-    raise RuntimeError(f"No free port in ORION_TEST_PORTS={spec}")
-
-
 class Receiver:
     """Start with ``with Receiver() as receiver``; ``receiver.url`` is its address."""
 
@@ -56,7 +43,7 @@ class Receiver:
         self.server = None
 
     def __enter__(self):
-        self.server = _bind()
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
         self.server.daemon_threads = True
         self.server.receiver = self
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -9,15 +9,8 @@ from rq.job import Job
 
 from app.embedded import ServiceThread
 from app.services import periodic
-from tests.workers.test_workers import (  # noqa: F401
-    REDIS_URL,
-    enqueued,
-    orion_env,
-    orion_script,
-    redis_db,
-    run_orion,
-    wait_until,
-)
+from tests.support import ORION, REDIS_URL
+from tests.workers.test_workers import app_env, enqueued, run_orion, wait_until
 
 
 class Records(logging.Handler):
@@ -72,10 +65,10 @@ def test_embedded_mode_runs_every_service_of_the_table(app, db):
     assert not records.messages(logging.ERROR)
 
 
-def test_cron_enqueues_every_service_of_the_table_as_a_job_that_runs(app, db, redis_db):  # noqa: F811
+def test_cron_enqueues_every_service_of_the_table_as_a_job_that_runs(app, db, redis_db):
     every_second = {f"{s.setting}_LOOP_SECONDS": 1 for s in periodic.SERVICES}
-    cron = subprocess.Popen([orion_script(), "cron"],
-                            env=orion_env(app, REDIS_URL=REDIS_URL, **every_second),
+    cron = subprocess.Popen([ORION, "cron"],
+                            env=app_env(app, REDIS_URL=REDIS_URL, **every_second),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: all(enqueued(redis_db, s.job_name) for s in periodic.SERVICES), 15,

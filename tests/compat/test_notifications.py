@@ -7,12 +7,9 @@ import time
 
 import pytest
 
-from tests.client.conftest import free_port_in_range
-from tests.conftest import BACKENDS
-from tests.sdk.servers import Server, base_env, server_database_url
+from tests.compat.conftest import prefect_venv
 from tests.services.receiver import Receiver
-
-PREFECT_27 = "/tmp/prefect-2.7/bin/python"
+from tests.support import BACKENDS, OrionServer, isolated_database_url
 
 SCRIPT = """
 import asyncio
@@ -44,15 +41,14 @@ print("flows done")
 """
 
 
-@pytest.mark.skipif(not os.path.exists(PREFECT_27), reason="Prefect 2.7.12 is not installed")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prefect_27_policy_fires_once_for_the_tagged_failed_run(backend, tmp_path):
+    python = str(prefect_venv("2.7") / "bin" / "python")
     with Receiver() as receiver:
         home = tmp_path / "server"
-        home.mkdir()
-        env = base_env(home, ORION_DATABASE_URL=server_database_url(backend, home),
-                       ORION_NOTIFICATIONS_LOOP_SECONDS=1)
-        server = Server(free_port_in_range(), env, home / "server.log")
+        server = OrionServer(
+            home, database_url=isolated_database_url(backend, home, "compat_notifications"),
+            NOTIFICATIONS_LOOP_SECONDS=1)
         server.start()
         try:
             client_env = {k: v for k, v in os.environ.items()
@@ -61,7 +57,7 @@ def test_prefect_27_policy_fires_once_for_the_tagged_failed_run(backend, tmp_pat
                               PREFECT_HOME=str(tmp_path / "prefect"))
             script = tmp_path / "flows.py"
             script.write_text(SCRIPT.format(receiver=receiver.url))
-            done = subprocess.run([PREFECT_27, str(script)], env=client_env, cwd=tmp_path,
+            done = subprocess.run([python, str(script)], env=client_env, cwd=tmp_path,
                                   capture_output=True, text=True, timeout=180)
             assert "flows done" in done.stdout, done.stdout + done.stderr
             deadline = time.monotonic() + 20
