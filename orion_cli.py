@@ -13,6 +13,7 @@ imports the client's commands and never the server (no Flask, no peewee); ``orio
 imports the server's commands (:mod:`app.cli`) and not the client's; ``orion --help`` imports
 both to list every command with its summary.
 """
+
 import click
 
 # The client's command groups: name -> attribute of client.cli.commands. Every other name is

@@ -3,6 +3,7 @@
 Versions are pinned exactly: this is the set checked to work together (see
 ../shared/DEPENDENCIES.md); a fresh machine installs what was tested.
 """
+
 from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [

@@ -1,4 +1,5 @@
 """Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
+
 import hmac
 import logging
 import re

@@ -12,6 +12,7 @@ itself. Expected failures (a database newer than this Orion, an unknown migratio
 unreachable database, a PostgreSQL database that does not exist and cannot be created here)
 print one ``Error:`` line and exit with status 1, without a traceback.
 """
+
 import gc
 import signal
 import subprocess
@@ -148,10 +149,14 @@ def start(host, port, workers, threads):
     children = []
     if config["REDIS_URL"]:
         # `orion worker` and `orion cron` restart their rq process if it dies (Redis down).
-        children = [subprocess.Popen([sys.executable, "-m", "app", command])
-                    for command in ("worker", "cron")]
-        click.echo(f"Services:   RQ worker (pid {children[0].pid}) and rq cron "
-                   f"(pid {children[1].pid}) on {_display_url(config['REDIS_URL'])}")
+        children = [
+            subprocess.Popen([sys.executable, "-m", "app", command])
+            for command in ("worker", "cron")
+        ]
+        click.echo(
+            f"Services:   RQ worker (pid {children[0].pid}) and rq cron "
+            f"(pid {children[1].pid}) on {_display_url(config['REDIS_URL'])}"
+        )
     else:
         options["post_worker_init"] = _start_embedded_services
         click.echo("Services:   embedded (set ORION_REDIS_URL to run them on RQ workers)")
@@ -223,8 +228,10 @@ def cron():
 def _redis_settings():
     config = current_app.config if has_app_context() else load_config()
     if not config["REDIS_URL"]:
-        raise click.ClickException("ORION_REDIS_URL is not set: the services run embedded in "
-                                   "`orion start`, no RQ worker or cron is needed.")
+        raise click.ClickException(
+            "ORION_REDIS_URL is not set: the services run embedded in "
+            "`orion start`, no RQ worker or cron is needed."
+        )
     return config
 
 
@@ -345,8 +352,11 @@ def block_generate_key():
 
 
 @block_group.command("rotate-key")
-@click.option("--new-key", help="The new key [default: a generated one, written to the key "
-                                "file]. Required when ORION_ENCRYPTION_KEY is set.")
+@click.option(
+    "--new-key",
+    help="The new key [default: a generated one, written to the key "
+    "file]. Required when ORION_ENCRYPTION_KEY is set.",
+)
 def block_rotate_key(new_key):
     """Re-encrypt every block document with a new key, in one transaction.
 
@@ -359,11 +369,14 @@ def block_rotate_key(new_key):
 
     config = _settings()
     if config["ENCRYPTION_KEY"] and not new_key:
-        raise click.UsageError("ORION_ENCRYPTION_KEY is set: pass the new key with --new-key "
-                               "(make one with `orion block generate-key`).")
+        raise click.UsageError(
+            "ORION_ENCRYPTION_KEY is set: pass the new key with --new-key "
+            "(make one with `orion block generate-key`)."
+        )
     block_crypto.configure(block_crypto.load_key(config))
-    new_key = block_crypto.parse_key(new_key, "--new-key") if new_key else (
-        block_crypto.generate_key())
+    new_key = (
+        block_crypto.parse_key(new_key, "--new-key") if new_key else (block_crypto.generate_key())
+    )
     with database.connection_context():
         count = block_crypto.rotate_key(new_key)
     if not config["ENCRYPTION_KEY"]:
@@ -372,8 +385,10 @@ def block_rotate_key(new_key):
         click.echo(f"New key written to {path}")
     else:
         click.echo("Set ORION_ENCRYPTION_KEY to the new key before starting the servers.")
-    click.echo(f"Re-encrypted {count} block document(s); key fingerprint now "
-               f"{block_crypto.fingerprint(new_key)[:19]}...")
+    click.echo(
+        f"Re-encrypted {count} block document(s); key fingerprint now "
+        f"{block_crypto.fingerprint(new_key)[:19]}..."
+    )
 
 
 def _serve(app, options):
@@ -437,4 +452,3 @@ def _url_host(host):
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
-

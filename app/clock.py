@@ -2,6 +2,7 @@
 
 A leaf module (stdlib only) so that every layer, blueprints included, may import it.
 """
+
 import datetime
 
 UTC = datetime.UTC

@@ -10,6 +10,7 @@ The periodic services' own two settings each, ``<SETTING>_ENABLED`` and
 ``<SETTING>_LOOP_SECONDS``, have their defaults in the services' table
 (``app.services.periodic.SERVICES``); they are read from the environment like any other.
 """
+
 import os
 import secrets
 from typing import ClassVar
@@ -183,7 +184,8 @@ def load_config(overrides=None):
         config.update(overrides)
     config["SETTING_NAMES"] = sorted(
         {name for name in vars(DefaultConfig) if name.isupper()}
-        | {name[len("ORION_"):] for name in os.environ if name.startswith("ORION_")})
+        | {name[len("ORION_") :] for name in os.environ if name.startswith("ORION_")}
+    )
     config["HOME"] = os.path.abspath(os.path.expanduser(config["HOME"]))
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(config["HOME"], "orion.db")

@@ -30,6 +30,7 @@ Both database classes offer two ways to run the fixed-shape statements of
 
 See :class:`OrionPostgresqlDatabase`.
 """
+
 import datetime
 import functools
 import hashlib
@@ -61,13 +62,17 @@ _fromisoformat = datetime.datetime.fromisoformat
 _PG_TYPECASTERS = (
     # timestamp: stored as UTC (see app.models.UTCDateTimeField).
     pg_extensions.new_type(
-        (1114,), "ORION_TIMESTAMP_UTC",
-        lambda value, cursor: None if value is None else _fromisoformat(value + "+00:00")),
+        (1114,),
+        "ORION_TIMESTAMP_UTC",
+        lambda value, cursor: None if value is None else _fromisoformat(value + "+00:00"),
+    ),
     pg_extensions.new_type((2950,), "ORION_UUID_TEXT", lambda value, cursor: value),
     # json, jsonb: the server's text never starts with whitespace, as scan_once requires.
     pg_extensions.new_type(
-        (114, 3802), "ORION_JSON",
-        lambda value, cursor: None if value is None else _parse_json(value, 0)[0]),
+        (114, 3802),
+        "ORION_JSON",
+        lambda value, cursor: None if value is None else _parse_json(value, 0)[0],
+    ),
 )
 
 
@@ -320,7 +325,7 @@ def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60)
     """Return an unconnected peewee database for ``url`` (see the module docstring)."""
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if path != ":memory:":
             path = os.path.abspath(os.path.expanduser(path))
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -381,8 +386,13 @@ def ensure_database(url, create=True):
     admin = _maintenance_connection(params)
     if admin is None:
         if f'database "{name}" does not exist' in str(failure):
-            raise DatabaseMissing(_how_to_create(name, params, "cannot check or create it: "
-                                                 "its maintenance database is closed to it"))
+            raise DatabaseMissing(
+                _how_to_create(
+                    name,
+                    params,
+                    "cannot check or create it: its maintenance database is closed to it",
+                )
+            )
         _raise_as_peewee(failure)
     try:
         with admin.cursor() as cursor:
@@ -392,7 +402,8 @@ def ensure_database(url, create=True):
             if not create:
                 raise DatabaseMissing(
                     f'PostgreSQL database "{name}" does not exist: `orion db upgrade` '
-                    "creates it (or create it yourself) and migrates it.")
+                    "creates it (or create it yourself) and migrates it."
+                )
             try:
                 cursor.execute(pg_sql.SQL("CREATE DATABASE {}").format(pg_sql.Identifier(name)))
             except pg_errors.DuplicateDatabase:
@@ -426,16 +437,19 @@ def _maintenance_connection(params):
 def _how_to_create(name, params, reason):
     """The message for a database that does not exist and cannot be created here."""
     user = params.get("user")
-    flags = [f"-{flag} {params[key]}" for flag, key in (("h", "host"), ("p", "port"))
-             if params.get(key)]
+    flags = [
+        f"-{flag} {params[key]}" for flag, key in (("h", "host"), ("p", "port")) if params.get(key)
+    ]
     flags.append("-U postgres")
     owner = f' OWNER "{user}"' if user else ""
     if user:
         flags.append(f"-O {user}")
-    return (f'PostgreSQL database "{name}" does not exist, and user {user or "(default)"} '
-            f"cannot create it ({reason}). Create it as a user who may, then run this again: "
-            f"`createdb {' '.join(flags)} {name}`, or in psql "
-            f'`CREATE DATABASE "{name}"{owner};`.')
+    return (
+        f'PostgreSQL database "{name}" does not exist, and user {user or "(default)"} '
+        f"cannot create it ({reason}). Create it as a user who may, then run this again: "
+        f"`createdb {' '.join(flags)} {name}`, or in psql "
+        f'`CREATE DATABASE "{name}"{owner};`.'
+    )
 
 
 def init_database(config):

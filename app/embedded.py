@@ -18,6 +18,7 @@ connections in a process that forks workers; the lock keeps every connection in 
 that opened it. The services are idempotent and safe concurrently anyway: the lock only
 saves the duplicate work.
 """
+
 import fcntl
 import functools
 import logging
@@ -127,9 +128,10 @@ class ServiceThread(threading.Thread):
         self.log = logger
         self.stopping = threading.Event()
         # (name, interval, one pass) of each enabled service.
-        self.services = [(service.name, service.interval(config),
-                          functools.partial(service.function, config))
-                         for service in periodic.enabled_services(config)]
+        self.services = [
+            (service.name, service.interval(config), functools.partial(service.function, config))
+            for service in periodic.enabled_services(config)
+        ]
 
     def run(self):
         if not self.services:

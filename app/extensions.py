@@ -6,6 +6,7 @@ Error bodies follow Orion (ORION-REFERENCE.md §4):
 - 404 / 409 / 403 / 400 / 401 / 503 ``{"detail": "..."}``
 - 500 ``{"exception_message": "Internal Server Error"}``
 """
+
 import logging
 
 from flask import request

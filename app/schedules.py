@@ -36,6 +36,7 @@ gap and repeat rules above); the part of an interval below a day is added as ela
 The dates returned are aware datetimes in the schedule's zone, strictly increasing, at or
 after ``start`` and at or before ``end``.
 """
+
 import datetime
 import heapq
 import itertools
@@ -71,8 +72,9 @@ def _zone(name):
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScheduleError(f"Unknown timezone {name!r}: use an IANA name such as "
-                            "'Europe/Berlin'.") from None
+        raise ScheduleError(
+            f"Unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin'."
+        ) from None
 
 
 def _aware(value):
@@ -157,8 +159,11 @@ class IntervalSchedule(_Schedule):
     timezone: str = "UTC"
 
     def to_json(self):
-        return {"interval": self.interval.total_seconds(),
-                "anchor_date": self.anchor_date.isoformat(), "timezone": self.timezone}
+        return {
+            "interval": self.interval.total_seconds(),
+            "anchor_date": self.anchor_date.isoformat(),
+            "timezone": self.timezone,
+        }
 
     def _date(self, k, zone, anchor_wall, days, rest):
         """The k-th date: k·days added to the anchor's wall clock, then k·rest elapsed."""
@@ -257,8 +262,13 @@ class RRuleSchedule(_Schedule):
         text = _TZID_PARAM.sub("", self.rrule)
         rule = rrulestr(text, dtstart=DEFAULT_RRULE_START, ignoretz=True, cache=False)
         period = _FIXED_PERIODS.get(getattr(rule, "_freq", None))
-        if (begin is not None and isinstance(rule, rrule) and period is not None
-                and rule._count is None and begin > rule._dtstart):
+        if (
+            begin is not None
+            and isinstance(rule, rrule)
+            and period is not None
+            and rule._count is None
+            and begin > rule._dtstart
+        ):
             period = period * rule._interval
             rule = rule.replace(dtstart=rule._dtstart + (begin - rule._dtstart) // period * period)
         return rule
@@ -292,8 +302,9 @@ def _parse_interval(data, now):
         try:
             anchor = datetime.datetime.fromisoformat(anchor)
         except ValueError:
-            raise ScheduleError(f"anchor_date {anchor!r} is not an ISO-8601 date and time.") \
-                from None
+            raise ScheduleError(
+                f"anchor_date {anchor!r} is not an ISO-8601 date and time."
+            ) from None
     if not isinstance(anchor, datetime.datetime):
         raise ScheduleError("anchor_date must be an ISO-8601 date and time.")
     if anchor.tzinfo is None:
@@ -310,8 +321,10 @@ def _parse_cron(data, now):
     if expression.startswith("@reboot") or not croniter.is_valid(expression):
         raise ScheduleError(f"Invalid cron expression {expression!r}.")
     if len(expression.split()) > 5:
-        raise ScheduleError(f"Invalid cron expression {expression!r}: use 5 fields "
-                            "(minute hour day-of-month month day-of-week), no seconds.")
+        raise ScheduleError(
+            f"Invalid cron expression {expression!r}: use 5 fields "
+            "(minute hour day-of-month month day-of-week), no seconds."
+        )
     day_or = data.get("day_or", True)
     if not isinstance(day_or, bool):
         raise ScheduleError("day_or must be true or false.")
@@ -322,8 +335,9 @@ def _parse_cron(data, now):
 def _parse_rrule(data, now):
     text = data["rrule"]
     if not isinstance(text, str) or not text.strip():
-        raise ScheduleError("rrule must be an RFC 5545 recurrence rule such as "
-                            "'FREQ=DAILY;BYHOUR=9'.")
+        raise ScheduleError(
+            "rrule must be an RFC 5545 recurrence rule such as 'FREQ=DAILY;BYHOUR=9'."
+        )
     if len(text) > MAX_RRULE_LENGTH:
         raise ScheduleError(f"rrule must be at most {MAX_RRULE_LENGTH} characters long.")
     if re.search(r"FREQ=SECONDLY", text, re.IGNORECASE):
@@ -354,12 +368,14 @@ def parse_schedule(data, now=None):
     An interval without ``anchor_date`` is anchored at ``now`` (default: the current time).
     """
     if not isinstance(data, dict):
-        raise ScheduleError("A schedule must be an object with one of the keys 'interval', "
-                            "'cron' or 'rrule'.")
+        raise ScheduleError(
+            "A schedule must be an object with one of the keys 'interval', 'cron' or 'rrule'."
+        )
     kinds = [kind for kind in _KINDS if kind in data]
     if len(kinds) != 1:
-        raise ScheduleError("A schedule must have exactly one of the keys 'interval', 'cron' "
-                            "or 'rrule'.")
+        raise ScheduleError(
+            "A schedule must have exactly one of the keys 'interval', 'cron' or 'rrule'."
+        )
     kind = kinds[0]
     unknown = sorted(set(data) - _ALLOWED_KEYS[kind])
     if unknown:

@@ -18,6 +18,7 @@ in gthread; keep-alive timeouts, graceful stop and ``max_requests`` behave as th
 It relies on gthread internals (``TConn.parser``, the bool ``handle`` returns); gunicorn is
 pinned in setup.py and tests/test_serving.py exercises the worker in real processes.
 """
+
 import select
 import threading
 

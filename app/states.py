@@ -1,4 +1,5 @@
 """State types and names shared by schemas, models and orchestration (a leaf module)."""
+
 import enum
 
 

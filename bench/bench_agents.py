@@ -21,6 +21,7 @@ Usage: python bench/bench_agents.py [--runs 1000] [--latency-runs 20] [--spacing
                                     [--backends sqlite,postgres] [--port 4440]
 Needs the package installed (`pip install -e .`). Prints a Markdown table.
 """
+
 import argparse
 import datetime
 import os
@@ -74,8 +75,12 @@ def recreate_pg_database():
 
 def start_server(env, port, log_path):
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([orion_script(), "start", "--port", str(port)], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [orion_script(), "start", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -94,8 +99,11 @@ class Agents:
 
     def __init__(self, folder, api_url, prefetch):
         self.folder = folder
-        self.env = clean_env(ORION_API_URL=api_url, ORION_HOME=os.path.join(folder, "home"),
-                             ORION_AGENT_QUERY_INTERVAL=1)
+        self.env = clean_env(
+            ORION_API_URL=api_url,
+            ORION_HOME=os.path.join(folder, "home"),
+            ORION_AGENT_QUERY_INTERVAL=1,
+        )
         if prefetch is not None:
             self.env["ORION_AGENT_PREFETCH_SECONDS"] = str(prefetch)
         self.processes = []
@@ -103,9 +111,16 @@ class Agents:
     def start(self, queue, limit=None):
         args = ["-q", queue] + (["--limit", str(limit)] if limit else [])
         with open(os.path.join(self.folder, f"agent-{len(self.processes)}.log"), "w") as log:
-            self.processes.append(subprocess.Popen(
-                [orion_script(), "agent", "start", *args], env=self.env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.folder))
+            self.processes.append(
+                subprocess.Popen(
+                    [orion_script(), "agent", "start", *args],
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=self.folder,
+                )
+            )
 
     def stop(self):
         for process in self.processes:
@@ -125,7 +140,8 @@ def states_of(orion, run_ids):
     found = {}
     for start in range(0, len(run_ids), 200):
         for run in orion.read_flow_runs(
-                flow_run_filter={"id": {"any_": run_ids[start:start + 200]}}, limit=200):
+            flow_run_filter={"id": {"any_": run_ids[start : start + 200]}}, limit=200
+        ):
             found[run.id] = run.state_type
     return found
 
@@ -146,8 +162,9 @@ def wait_final(orion, run_ids, timeout):
 def check_completed(states, what):
     others = {run_id: s for run_id, s in states.items() if s != "COMPLETED"}
     if others:
-        raise RuntimeError(f"{what}: {len(others)} run(s) did not complete: "
-                           f"{sorted(set(others.values()))}")
+        raise RuntimeError(
+            f"{what}: {len(others)} run(s) did not complete: {sorted(set(others.values()))}"
+        )
 
 
 def percentile(values, fraction):
@@ -172,16 +189,21 @@ def measure_latency(orion, deployment_id, queue, folder, api_url, args):
     check_completed(states, "latency")
     delays = []
     for run_id, at in scheduled.items():
-        running = next(s for s in orion.read_flow_run_states(run_id)
-                       if s.type is StateType.RUNNING)
+        running = next(s for s in orion.read_flow_run_states(run_id) if s.type is StateType.RUNNING)
         delays.append((running.timestamp - at).total_seconds())
-    return {"p50": statistics.median(delays), "p95": percentile(delays, 0.95),
-            "min": min(delays), "max": max(delays)}
+    return {
+        "p50": statistics.median(delays),
+        "p95": percentile(delays, 0.95),
+        "min": min(delays),
+        "max": max(delays),
+    }
 
 
 def measure_throughput(orion, deployment_id, queue, folder, api_url, args):
-    run_ids = [orion.create_flow_run_from_deployment(deployment_id, state=Scheduled()).id
-               for _ in range(args.runs)]
+    run_ids = [
+        orion.create_flow_run_from_deployment(deployment_id, state=Scheduled()).id
+        for _ in range(args.runs)
+    ]
     agents = Agents(folder, api_url, args.prefetch)
     started = time.monotonic()
     for _ in range(2):
@@ -195,20 +217,29 @@ def measure_throughput(orion, deployment_id, queue, folder, api_url, args):
     first_pending = last_final = None
     for start in range(0, len(run_ids), 200):
         for run in orion.read_flow_runs(
-                flow_run_filter={"id": {"any_": run_ids[start:start + 200]}}, limit=200):
-            pending = next(s.timestamp for s in orion.read_flow_run_states(run.id)
-                           if s.type is StateType.PENDING)
+            flow_run_filter={"id": {"any_": run_ids[start : start + 200]}}, limit=200
+        ):
+            pending = next(
+                s.timestamp
+                for s in orion.read_flow_run_states(run.id)
+                if s.type is StateType.PENDING
+            )
             first_pending = min(first_pending or pending, pending)
             last_final = max(last_final or run.state.timestamp, run.state.timestamp)
     span = (last_final - first_pending).total_seconds()
-    return {"wall": wall, "per_minute": args.runs / wall * 60, "span": span,
-            "span_per_minute": args.runs / span * 60}
+    return {
+        "wall": wall,
+        "per_minute": args.runs / wall * 60,
+        "span": span,
+        "span_per_minute": args.runs / span * 60,
+    }
 
 
 def measure_backend(backend, port, args):
     with tempfile.TemporaryDirectory(prefix=f"orion-bench-agents-{backend}-") as folder:
-        server_env = clean_env(ORION_HOME=os.path.join(folder, "server"),
-                               ORION_SCHEDULER_ENABLED="false")
+        server_env = clean_env(
+            ORION_HOME=os.path.join(folder, "server"), ORION_SCHEDULER_ENABLED="false"
+        )
         if backend == "postgres":
             recreate_pg_database()
             server_env["ORION_DATABASE_URL"] = PG_BENCH
@@ -223,11 +254,16 @@ def measure_backend(backend, port, args):
                 flow_id = orion.create_flow_from_name("trivial")
                 results = {}
                 parts = [("latency", measure_latency)] + (
-                    [("throughput", measure_throughput)] if args.runs else [])
+                    [("throughput", measure_throughput)] if args.runs else []
+                )
                 for part, measure in parts:
                     deployment = orion.create_deployment(
-                        flow_id, part, path=flows, entrypoint="flows.py:trivial",
-                        work_queue_name=part)
+                        flow_id,
+                        part,
+                        path=flows,
+                        entrypoint="flows.py:trivial",
+                        work_queue_name=part,
+                    )
                     results[part] = measure(orion, deployment.id, part, folder, api_url, args)
                     print(f"{backend} {part}: {results[part]}", file=sys.stderr, flush=True)
                 return results
@@ -241,23 +277,38 @@ def main():
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--spacing", type=float, default=2.0)
-    parser.add_argument("--prefetch", type=float, default=None,
-                        help="ORION_AGENT_PREFETCH_SECONDS for the agents (default: theirs)")
+    parser.add_argument(
+        "--prefetch",
+        type=float,
+        default=None,
+        help="ORION_AGENT_PREFETCH_SECONDS for the agents (default: theirs)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="each agent's --limit")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--port", type=int, default=4440)
     args = parser.parse_args()
-    rows = [(backend, measure_backend(backend, args.port + offset, args))
-            for offset, backend in enumerate(args.backends.split(","))]
-    print(f"| backend | scheduled → RUNNING p50 / p95 / max ({args.latency_runs} runs) | "
-          f"{args.runs} runs, 2 agents: runs/min (wall) | first PENDING → last final |")
+    rows = [
+        (backend, measure_backend(backend, args.port + offset, args))
+        for offset, backend in enumerate(args.backends.split(","))
+    ]
+    print(
+        f"| backend | scheduled → RUNNING p50 / p95 / max ({args.latency_runs} runs) | "
+        f"{args.runs} runs, 2 agents: runs/min (wall) | first PENDING → last final |"
+    )
     print("|---|---|---|---|")
     for backend, r in rows:
         lat, thr = r["latency"], r.get("throughput")
-        drained = (f"{thr['per_minute']:.0f} ({thr['wall']:.1f} s) | {thr['span']:.1f} s "
-                   f"({thr['span_per_minute']:.0f}/min)") if thr else "- | -"
-        print(f"| {backend} | {lat['p50']:.2f} / {lat['p95']:.2f} / {lat['max']:.2f} s | "
-              f"{drained} |")
+        drained = (
+            (
+                f"{thr['per_minute']:.0f} ({thr['wall']:.1f} s) | {thr['span']:.1f} s "
+                f"({thr['span_per_minute']:.0f}/min)"
+            )
+            if thr
+            else "- | -"
+        )
+        print(
+            f"| {backend} | {lat['p50']:.2f} / {lat['p95']:.2f} / {lat['max']:.2f} s | {drained} |"
+        )
 
 
 if __name__ == "__main__":

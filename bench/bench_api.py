@@ -10,6 +10,7 @@ Runs are seeded over HTTP, then the database is ANALYZEd (see ``analyze``).
 Usage: python bench/bench_api.py [--runs 10000] [--backends sqlite,postgres] [--port 4299]
 Needs the package installed (`pip install -e .`) and httpx. Prints a Markdown table.
 """
+
 import argparse
 import os
 import sqlite3
@@ -53,7 +54,9 @@ def start_server(env, port):
     started = time.perf_counter()
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "orion"), "start", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/api"
     while True:
@@ -82,10 +85,15 @@ def seed(client, runs):
     states = ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED"]
     for i in range(runs):
         state = {"type": states[i % len(states)]}
-        response = client.post("/flow_runs/", json={
-            "flow_id": flow["id"], "tags": ["bench", f"t{i % 7}"],
-            "parameters": {"i": i, "name": f"item-{i}"}, "state": state,
-        })
+        response = client.post(
+            "/flow_runs/",
+            json={
+                "flow_id": flow["id"],
+                "tags": ["bench", f"t{i % 7}"],
+                "parameters": {"i": i, "name": f"item-{i}"},
+                "state": state,
+            },
+        )
         response.raise_for_status()
 
 
@@ -120,10 +128,12 @@ def bench_backend(name, runs, port):
             body = {"limit": 200}
             assert len(client.post("/flow_runs/filter", json=body).json()) == 200
             timed(lambda: client.post("/flow_runs/filter", json=body), 10)
-            filter_p50, filter_p95 = timed(
-                lambda: client.post("/flow_runs/filter", json=body), 100)
-            sorted_body = {"limit": 200, "sort": "EXPECTED_START_TIME_DESC",
-                           "flow_runs": {"tags": {"all_": ["bench"]}}}
+            filter_p50, filter_p95 = timed(lambda: client.post("/flow_runs/filter", json=body), 100)
+            sorted_body = {
+                "limit": 200,
+                "sort": "EXPECTED_START_TIME_DESC",
+                "flow_runs": {"tags": {"all_": ["bench"]}},
+            }
             sorted_p50, _ = timed(lambda: client.post("/flow_runs/filter", json=sorted_body), 50)
             run_id = client.post("/flow_runs/filter", json={"limit": 1}).json()[0]["id"]
             get_p50, get_p95 = timed(lambda: client.get(f"/flow_runs/{run_id}"), 500)
@@ -132,9 +142,15 @@ def bench_backend(name, runs, port):
         proc.terminate()
         proc.wait(timeout=10)
     return {
-        "backend": name, "start_s": start_s, "idle_mb": idle_mb,
-        "filter_p50": filter_p50, "filter_p95": filter_p95, "filter_sorted_p50": sorted_p50,
-        "get_p50": get_p50, "get_p95": get_p95, "loaded_mb": loaded_mb,
+        "backend": name,
+        "start_s": start_s,
+        "idle_mb": idle_mb,
+        "filter_p50": filter_p50,
+        "filter_p95": filter_p95,
+        "filter_sorted_p50": sorted_p50,
+        "get_p50": get_p50,
+        "get_p95": get_p95,
+        "loaded_mb": loaded_mb,
     }
 
 
@@ -146,16 +162,20 @@ def main():
     args = parser.parse_args()
     results = [bench_backend(b, args.runs, args.port) for b in args.backends.split(",")]
     print(f"runs in database: {args.runs}")
-    print("| backend | start→healthy | idle RSS master / worker | filter 200 p50 / p95 | "
-          "filter sorted+tags p50 | GET run p50 / p95 | RSS after |")
+    print(
+        "| backend | start→healthy | idle RSS master / worker | filter 200 p50 / p95 | "
+        "filter sorted+tags p50 | GET run p50 / p95 | RSS after |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in results:
         idle = " / ".join(f"{mb:.0f}" for mb in r["idle_mb"])
         after = " / ".join(f"{mb:.0f}" for mb in r["loaded_mb"])
-        print(f"| {r['backend']} | {r['start_s']:.2f} s | {idle} MB | "
-              f"{r['filter_p50']:.1f} / {r['filter_p95']:.1f} ms | "
-              f"{r['filter_sorted_p50']:.1f} ms | "
-              f"{r['get_p50']:.2f} / {r['get_p95']:.2f} ms | {after} MB |")
+        print(
+            f"| {r['backend']} | {r['start_s']:.2f} s | {idle} MB | "
+            f"{r['filter_p50']:.1f} / {r['filter_p95']:.1f} ms | "
+            f"{r['filter_sorted_p50']:.1f} ms | "
+            f"{r['get_p50']:.2f} / {r['get_p95']:.2f} ms | {after} MB |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Usage: python bench/bench_blocks.py [--runs 2000] [--others 200]
                                     [--backends sqlite,postgres] [--port 4462]
 Prints a Markdown table.
 """
+
 import argparse
 import os
 import signal
@@ -47,8 +48,12 @@ def start_server(home, port, database_url=None):
     if database_url:
         env["ORION_DATABASE_URL"] = database_url
     log = open(os.path.join(home, "server.log"), "w")
-    process = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "orion"),
-                                "start"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "orion"), "start"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -65,14 +70,22 @@ def start_server(home, port, database_url=None):
 
 def schema_of(api, slug):
     block_type = api.get(f"/block_types/slug/{slug}").json()
-    return api.post("/block_schemas/filter", json={"block_schemas": {
-        "block_type_id": {"any_": [block_type["id"]]}}}).json()[0]
+    return api.post(
+        "/block_schemas/filter",
+        json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+    ).json()[0]
 
 
 def create(api, schema, name, data):
-    response = api.post("/block_documents/", json={
-        "name": name, "data": data, "block_schema_id": schema["id"],
-        "block_type_id": schema["block_type_id"]})
+    response = api.post(
+        "/block_documents/",
+        json={
+            "name": name,
+            "data": data,
+            "block_schema_id": schema["id"],
+            "block_type_id": schema["block_type_id"],
+        },
+    )
     response.raise_for_status()
     return response.json()
 
@@ -98,16 +111,27 @@ def measure(port, runs, others):
             create(api, secret, f"other-{i}", {"value": f"v{i}"})
             create_times.append((time.perf_counter() - started) * 1000)
         create(api, secret, "api-token", {"value": "s3cr3t"})
-        hub = create(api, registry, "hub", {"username": "me", "password": "pw",
-                                            "registry_url": "https://hub.example"})
-        create(api, container, "job", {"image": "python:3.11", "image_registry": {
-            "$ref": {"block_document_id": hub["id"]}}})
+        hub = create(
+            api,
+            registry,
+            "hub",
+            {"username": "me", "password": "pw", "registry_url": "https://hub.example"},
+        )
+        create(
+            api,
+            container,
+            "job",
+            {"image": "python:3.11", "image_registry": {"$ref": {"block_document_id": hub["id"]}}},
+        )
 
         def read(slug, name):
             def call():
-                response = api.get(f"/block_types/slug/{slug}/block_documents/name/{name}",
-                                   params={"include_secrets": "true"})
+                response = api.get(
+                    f"/block_types/slug/{slug}/block_documents/name/{name}",
+                    params={"include_secrets": "true"},
+                )
                 assert response.status_code == 200, response.text
+
             return call
 
         flow = api.post("/flows/", json={"name": "yardstick"}).json()
@@ -121,8 +145,7 @@ def measure(port, runs, others):
             "yardstick: GET /flows/{id}": timed(read_flow, runs),
             "read secret by name": timed(read("secret", "api-token"), runs),
             "read nested container by name": timed(read("docker-container", "job"), runs),
-            "create secret": (statistics.median(create_times) if create_times else None,
-                              None),
+            "create secret": (statistics.median(create_times) if create_times else None, None),
         }
 
 
@@ -154,8 +177,11 @@ def main():
             cells = [results[b][figure][index] for b in backends]
             if all(c is None for c in cells):
                 continue
-            print(f"| {figure}, {label} | " + " | ".join(
-                f"{c:.2f} ms" if c is not None else "" for c in cells) + " |")
+            print(
+                f"| {figure}, {label} | "
+                + " | ".join(f"{c:.2f} ms" if c is not None else "" for c in cells)
+                + " |"
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Usage: python bench/bench_notifications.py [--runs 1000] [--clients 8] [--tag-ev
                                            [--receiver-port 4564]
 Prints a Markdown table.
 """
+
 import argparse
 import json
 import os
@@ -75,8 +76,12 @@ def start_server(home, port, database_url=None):
     if database_url:
         env["ORION_DATABASE_URL"] = database_url
     log = open(os.path.join(home, "server.log"), "w")
-    process = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "orion"),
-                                "start"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "orion"), "start"],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -92,8 +97,9 @@ def start_server(home, port, database_url=None):
 
 
 def set_state(api, run_id, state_type):
-    response = api.post(f"/flow_runs/{run_id}/set_state",
-                        json={"state": {"type": state_type}, "force": True})
+    response = api.post(
+        f"/flow_runs/{run_id}/set_state", json={"state": {"type": state_type}, "force": True}
+    )
     response.raise_for_status()
     return time.monotonic()
 
@@ -109,19 +115,36 @@ def measure(backend, args, receiver_url):
     try:
         api = httpx.Client(base_url=f"http://127.0.0.1:{args.port}/api", timeout=60)
         block_type = api.get("/block_types/slug/slack-webhook").json()
-        schema = api.post("/block_schemas/filter", json={"block_schemas": {
-            "block_type_id": {"any_": [block_type["id"]]}}}).json()[0]
-        document = api.post("/block_documents/", json={
-            "name": "bench", "block_type_id": block_type["id"],
-            "block_schema_id": schema["id"], "data": {"url": f"{receiver_url}/hook"}}).json()
-        api.post("/flow_run_notification_policies/", json={
-            "state_names": ["Failed"], "tags": ["bench"],
-            "block_document_id": document["id"]}).raise_for_status()
+        schema = api.post(
+            "/block_schemas/filter",
+            json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+        ).json()[0]
+        document = api.post(
+            "/block_documents/",
+            json={
+                "name": "bench",
+                "block_type_id": block_type["id"],
+                "block_schema_id": schema["id"],
+                "data": {"url": f"{receiver_url}/hook"},
+            },
+        ).json()
+        api.post(
+            "/flow_run_notification_policies/",
+            json={
+                "state_names": ["Failed"],
+                "tags": ["bench"],
+                "block_document_id": document["id"],
+            },
+        ).raise_for_status()
         flow = api.post("/flows/", json={"name": "bench-notify"}).json()
-        runs = [api.post("/flow_runs/", json={
-            "flow_id": flow["id"], "tags": ["bench"] if i % args.tag_every == 0 else []}
-        ).json()["id"] for i in range(args.runs)]
-        expected = set(runs[::args.tag_every])
+        runs = [
+            api.post(
+                "/flow_runs/",
+                json={"flow_id": flow["id"], "tags": ["bench"] if i % args.tag_every == 0 else []},
+            ).json()["id"]
+            for i in range(args.runs)
+        ]
+        expected = set(runs[:: args.tag_every])
         clients = [httpx.Client(base_url=api.base_url, timeout=60) for _ in range(args.clients)]
 
         def move(index_and_run, state_type):
@@ -179,16 +202,22 @@ def main():
     receiver_url = f"http://127.0.0.1:{args.receiver_port}"
     results = [measure(backend, args, receiver_url) for backend in args.backends.split(",")]
     receiver.shutdown()
-    print(f"{args.runs} runs to Failed ({len(range(0, args.runs, args.tag_every))} tagged, "
-          "one policy), "
-          f"{args.clients} client threads; latency = arrival - set_state answered\n")
-    print("| backend | received / expected | duplicates | transitions (s) | p50 (s) "
-          "| p95 (s) | max (s) | first Failed to last sent (s) |")
+    print(
+        f"{args.runs} runs to Failed ({len(range(0, args.runs, args.tag_every))} tagged, "
+        "one policy), "
+        f"{args.clients} client threads; latency = arrival - set_state answered\n"
+    )
+    print(
+        "| backend | received / expected | duplicates | transitions (s) | p50 (s) "
+        "| p95 (s) | max (s) | first Failed to last sent (s) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['backend']} | {r['received']} / {r['expected']} | {r['duplicates']} "
-              f"| {r['transitions_s']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} "
-              f"| {r['all_sent_s']:.1f} |")
+        print(
+            f"| {r['backend']} | {r['received']} / {r['expected']} | {r['duplicates']} "
+            f"| {r['transitions_s']:.1f} | {r['p50']:.2f} | {r['p95']:.2f} | {r['max']:.2f} "
+            f"| {r['all_sent_s']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ persisted); the process start-up and imports are not counted. Every flow run mus
 Completed with every task run Completed, checked through each server's API. Prints the
 timings of every round, the medians and their ratio.
 """
+
 import argparse
 import os
 import socket
@@ -90,20 +91,33 @@ def start_orion(port, home):
     env.update(ORION_HOME=home)
     log = os.path.join(home, "server.log")
     with open(log, "wb") as out:
-        process = subprocess.Popen([ORION, "start", "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=str(REPO))
+        process = subprocess.Popen(
+            [ORION, "start", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
+        )
     return process, log
 
 
 def start_prefect(venv, port, home):
     """Prefect 2.7.12's own server, ``prefect orion start``, from ``venv``, homed in ``home``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
-    env.update(PATH=f"{venv}/bin{os.pathsep}{env.get('PATH', '')}", PREFECT_HOME=home,
-               PREFECT_ORION_ANALYTICS_ENABLED="false")
+    env.update(
+        PATH=f"{venv}/bin{os.pathsep}{env.get('PATH', '')}",
+        PREFECT_HOME=home,
+        PREFECT_ORION_ANALYTICS_ENABLED="false",
+    )
     log = os.path.join(home, "server.log")
     with open(log, "wb") as out:
-        process = subprocess.Popen([f"{venv}/bin/prefect", "orion", "start", "--port", str(port)],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home)
+        process = subprocess.Popen(
+            [f"{venv}/bin/prefect", "orion", "start", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+        )
     return process, log
 
 
@@ -112,8 +126,13 @@ def run_flow(venv, api, script, tasks, mode):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
     with tempfile.TemporaryDirectory() as home:
         env.update(PREFECT_HOME=home, PREFECT_API_URL=api, PREFECT_LOGGING_LEVEL="WARNING")
-        done = subprocess.run([f"{venv}/bin/python", script, str(tasks), mode], env=env,
-                              capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(
+            [f"{venv}/bin/python", script, str(tasks), mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
     if done.returncode != 0:
         sys.exit(f"flow against {api} failed:\n{done.stdout}\n{done.stderr}")
     [line] = [line for line in done.stdout.splitlines() if line.startswith("FLOW_RUN=")]
@@ -126,8 +145,10 @@ def check_completed(api, flow_run_id, tasks):
     """The flow run and all ``tasks`` of its task runs are Completed, per the server's API."""
     run = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=30).json()
     assert run["state"]["type"] == "COMPLETED", run["state"]
-    body = {"flow_runs": {"id": {"any_": [flow_run_id]}},
-            "task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}}
+    body = {
+        "flow_runs": {"id": {"any_": [flow_run_id]}},
+        "task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+    }
     completed = httpx.post(f"{api}/task_runs/count", json=body, timeout=30).json()
     assert completed == tasks, f"{completed} of {tasks} task runs Completed on {api}"
 
@@ -137,11 +158,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sequential", action="store_true",
-                        help="call the tasks one after another instead of submitting them")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="call the tasks one after another instead of submitting them",
+    )
     parser.add_argument("--prefect-venv", default=default_venv)
-    parser.add_argument("--ports", default=None,
-                        help="two ports, Orion's and Prefect's: 'P1,P2' (default: free ones)")
+    parser.add_argument(
+        "--ports",
+        default=None,
+        help="two ports, Orion's and Prefect's: 'P1,P2' (default: free ones)",
+    )
     args = parser.parse_args()
     mode = "sequential" if args.sequential else "submit"
     ports = [int(p) for p in args.ports.split(",")] if args.ports else [free_port(), free_port()]
@@ -154,8 +181,10 @@ def main():
     os.mkdir(prefect_home)
     servers = {
         "Orion": (start_orion(ports[0], orion_home), f"http://127.0.0.1:{ports[0]}/api"),
-        "Prefect 2.7.12": (start_prefect(args.prefect_venv, ports[1], prefect_home),
-                           f"http://127.0.0.1:{ports[1]}/api"),
+        "Prefect 2.7.12": (
+            start_prefect(args.prefect_venv, ports[1], prefect_home),
+            f"http://127.0.0.1:{ports[1]}/api",
+        ),
     }
     try:
         for (process, log), api in servers.values():
@@ -179,14 +208,18 @@ def main():
             except subprocess.TimeoutExpired:
                 process.kill()
     medians = {name: statistics.median(values) for name, values in timings.items()}
-    print(f"\nPrefect 2.7.12 client, flow of {args.tasks} tasks ({mode}), "
-          f"median of {args.rounds} rounds:")
+    print(
+        f"\nPrefect 2.7.12 client, flow of {args.tasks} tasks ({mode}), "
+        f"median of {args.rounds} rounds:"
+    )
     print("| server | median | rounds |")
     print("|---|---|---|")
     for name, values in timings.items():
         print(f"| {name} | {medians[name]:.2f} s | {', '.join(f'{v:.2f}' for v in values)} |")
-    print(f"\nOrion is {medians['Prefect 2.7.12'] / medians['Orion']:.1f}× faster "  # noqa: RUF001
-          "(budget: ≥ 3×)")  # noqa: RUF001
+    print(
+        f"\nOrion is {medians['Prefect 2.7.12'] / medians['Orion']:.1f}× faster "  # noqa: RUF001
+        "(budget: ≥ 3×)"  # noqa: RUF001
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ Usage: nice python bench/bench_run_page.py [--tasks 1000] [--repeat 30]
        [--postgres postgresql://postgres@127.0.0.1:5432/orion_bench_run_page]
 The PostgreSQL database is dropped and created again.
 """
+
 import argparse
 import datetime
 import os
@@ -39,16 +40,34 @@ def seed(tasks):
     with database.atomic():
         flow = Flow.create(id=uuid.uuid4(), name="bench-flow")
         run_id = uuid.uuid4()
-        states = [(name, now - datetime.timedelta(seconds=60 - i))
-                  for i, name in enumerate(("SCHEDULED", "PENDING", "RUNNING"))]
+        states = [
+            (name, now - datetime.timedelta(seconds=60 - i))
+            for i, name in enumerate(("SCHEDULED", "PENDING", "RUNNING"))
+        ]
         state_ids = [uuid.uuid4() for _ in states]
-        FlowRun.create(id=run_id, flow=flow.id, name="bench-run", state_id=state_ids[-1],
-                       state_type="RUNNING", state_name="Running", start_time=states[-1][1],
-                       expected_start_time=states[0][1], run_count=1)
-        FlowRunState.insert_many([
-            {"id": state_id, "flow_run": run_id, "type": name, "name": name.capitalize(),
-             "timestamp": when}
-            for state_id, (name, when) in zip(state_ids, states)]).execute()
+        FlowRun.create(
+            id=run_id,
+            flow=flow.id,
+            name="bench-run",
+            state_id=state_ids[-1],
+            state_type="RUNNING",
+            state_name="Running",
+            start_time=states[-1][1],
+            expected_start_time=states[0][1],
+            run_count=1,
+        )
+        FlowRunState.insert_many(
+            [
+                {
+                    "id": state_id,
+                    "flow_run": run_id,
+                    "type": name,
+                    "name": name.capitalize(),
+                    "timestamp": when,
+                }
+                for state_id, (name, when) in zip(state_ids, states)
+            ]
+        ).execute()
         ids = [uuid.uuid4() for _ in range(tasks)]
         task_rows, state_rows = [], []
         for i, task_id in enumerate(ids):
@@ -56,29 +75,62 @@ def seed(tasks):
             start = now - datetime.timedelta(seconds=50) + datetime.timedelta(milliseconds=40 * i)
             state_id = uuid.uuid4()
             state_type = "RUNNING" if running else "COMPLETED"
-            task_rows.append({
-                "id": task_id, "flow_run": run_id, "task_key": f"step-{i % 10}",
-                "dynamic_key": str(i // 10), "name": f"step-{i % 10}-{i // 10}",
-                "task_inputs": ({"x": [{"input_type": "task_run", "id": str(ids[i - 10])}]}
-                                if i >= 10 else {}),
-                "state_id": state_id, "state_type": state_type,
-                "state_name": state_type.capitalize(), "expected_start_time": start,
-                "start_time": start,
-                "end_time": None if running else start + datetime.timedelta(milliseconds=30),
-                "created": start, "updated": start})
-            state_rows.append({"id": state_id, "task_run": task_id, "type": state_type,
-                               "name": state_type.capitalize(), "timestamp": start})
+            task_rows.append(
+                {
+                    "id": task_id,
+                    "flow_run": run_id,
+                    "task_key": f"step-{i % 10}",
+                    "dynamic_key": str(i // 10),
+                    "name": f"step-{i % 10}-{i // 10}",
+                    "task_inputs": (
+                        {"x": [{"input_type": "task_run", "id": str(ids[i - 10])}]}
+                        if i >= 10
+                        else {}
+                    ),
+                    "state_id": state_id,
+                    "state_type": state_type,
+                    "state_name": state_type.capitalize(),
+                    "expected_start_time": start,
+                    "start_time": start,
+                    "end_time": None if running else start + datetime.timedelta(milliseconds=30),
+                    "created": start,
+                    "updated": start,
+                }
+            )
+            state_rows.append(
+                {
+                    "id": state_id,
+                    "task_run": task_id,
+                    "type": state_type,
+                    "name": state_type.capitalize(),
+                    "timestamp": start,
+                }
+            )
         for batch in range(0, tasks, 500):
-            TaskRun.insert_many(task_rows[batch:batch + 500]).execute()
-            TaskRunState.insert_many(state_rows[batch:batch + 500]).execute()
-        FlowRun.create(id=uuid.uuid4(), flow=flow.id, name="bench-subflow",
-                       parent_task_run_id=ids[0], state_type="COMPLETED",
-                       state_name="Completed", run_count=1)
-        Log.insert_many([
-            {"name": "bench", "level": 20, "message": f"record {i}", "flow_run_id": run_id,
-             "task_run_id": ids[i % tasks] if i % 3 == 0 else None,
-             "timestamp": now - datetime.timedelta(milliseconds=500 - i)}
-            for i in range(500)]).execute()
+            TaskRun.insert_many(task_rows[batch : batch + 500]).execute()
+            TaskRunState.insert_many(state_rows[batch : batch + 500]).execute()
+        FlowRun.create(
+            id=uuid.uuid4(),
+            flow=flow.id,
+            name="bench-subflow",
+            parent_task_run_id=ids[0],
+            state_type="COMPLETED",
+            state_name="Completed",
+            run_count=1,
+        )
+        Log.insert_many(
+            [
+                {
+                    "name": "bench",
+                    "level": 20,
+                    "message": f"record {i}",
+                    "flow_run_id": run_id,
+                    "task_run_id": ids[i % tasks] if i % 3 == 0 else None,
+                    "timestamp": now - datetime.timedelta(milliseconds=500 - i),
+                }
+                for i in range(500)
+            ]
+        ).execute()
     return run_id
 
 
@@ -116,8 +168,7 @@ def _add_a_log(run_id):
     from app.clock import utcnow
     from app.models import Log
 
-    Log.create(name="bench", level=20, message="one more", flow_run_id=run_id,
-               timestamp=utcnow())
+    Log.create(name="bench", level=20, message="one more", flow_run_id=run_id, timestamp=utcnow())
 
 
 def bench(url, tasks, repeat):
@@ -149,16 +200,20 @@ def bench(url, tasks, repeat):
             with app.app_context():
                 with database.connection_context():
                     action(run_id)
+
         return run
 
     return [
         ("poll, nothing changed", *timed(client, next_poll, repeat, HX)),
-        ("poll, a log record arrived", *timed(client, next_poll, repeat, HX,
-                                              in_app(_add_a_log))),
-        ("poll, a task run changed", *timed(client, next_poll, repeat, HX,
-                                            in_app(_touch_a_task_run))),
-        ("poll, everything (log level changed)", *timed(client, f"{page}/live?level=0",
-                                                        repeat, HX)),
+        ("poll, a log record arrived", *timed(client, next_poll, repeat, HX, in_app(_add_a_log))),
+        (
+            "poll, a task run changed",
+            *timed(client, next_poll, repeat, HX, in_app(_touch_a_task_run)),
+        ),
+        (
+            "poll, everything (log level changed)",
+            *timed(client, f"{page}/live?level=0", repeat, HX),
+        ),
         ("full page", *timed(client, page, repeat)),
     ]
 
@@ -179,8 +234,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--postgres",
-                        default="postgresql://postgres@127.0.0.1:5432/orion_bench_run_page")
+    parser.add_argument(
+        "--postgres", default="postgresql://postgres@127.0.0.1:5432/orion_bench_run_page"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["ORION_HOME"] = home

@@ -14,6 +14,7 @@ Usage: python bench/bench_scheduler.py [--deployments 1000] [--late 10000]
                                        [--backends sqlite,postgres] [--repeat 3]
 Prints a Markdown table of the medians.
 """
+
 import argparse
 import datetime
 import statistics
@@ -65,8 +66,13 @@ def fresh_url(backend, tmp):
 
 
 def make_app(backend, tmp):
-    settings = {"HOME": tmp, "DATABASE_URL": fresh_url(backend, tmp), "REDIS_URL": None,
-                "API_KEY": None, "SCHEDULER_ENABLED": False}
+    settings = {
+        "HOME": tmp,
+        "DATABASE_URL": fresh_url(backend, tmp),
+        "REDIS_URL": None,
+        "API_KEY": None,
+        "SCHEDULER_ENABLED": False,
+    }
     init_database(load_config(settings))
     with database.connection_context():
         migrations.reset(database)
@@ -75,24 +81,38 @@ def make_app(backend, tmp):
 
 def seed_deployments(count, now):
     flow = Flow.create(name=f"bench-{uuid.uuid4().hex[:6]}")
-    rows = [{"id": uuid.uuid4(), "flow": flow.id, "name": f"d{i}", "created": now,
-             "updated": now, "schedule": SCHEDULES[i % len(SCHEDULES)],
-             "is_schedule_active": True, "parameters": {"i": i}, "tags": ["bench"],
-             "infra_overrides": {}, "work_queue_name": "bench"} for i in range(count)]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "flow": flow.id,
+            "name": f"d{i}",
+            "created": now,
+            "updated": now,
+            "schedule": SCHEDULES[i % len(SCHEDULES)],
+            "is_schedule_active": True,
+            "parameters": {"i": i},
+            "tags": ["bench"],
+            "infra_overrides": {},
+            "work_queue_name": "bench",
+        }
+        for i in range(count)
+    ]
     with database.atomic():
         for offset in range(0, count, 500):
-            Deployment.insert_many(rows[offset:offset + 500]).execute()
+            Deployment.insert_many(rows[offset : offset + 500]).execute()
     return [row["id"] for row in rows]
 
 
 def check_scheduled(ids, now, settings):
     horizon = now + settings.min_scheduled_time
     per = {}
-    for deployment_id, when in (FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
-                                .where(FlowRun.state_type == SCHEDULED).tuples()):
+    for deployment_id, when in (
+        FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
+        .where(FlowRun.state_type == SCHEDULED)
+        .tuples()
+    ):
         per.setdefault(deployment_id, []).append(when)
-    bad = [i for i in ids if len(per.get(i, [])) < settings.min_runs
-           or max(per[i]) < horizon]
+    bad = [i for i in ids if len(per.get(i, [])) < settings.min_runs or max(per[i]) < horizon]
     if bad:
         raise SystemExit(f"{len(bad)} deployments were not scheduled enough")
 
@@ -114,11 +134,17 @@ def bench_create(app, repeat=20):
     samples = []
     for i in range(repeat):
         started = time.perf_counter()
-        deployment = client.post("/api/deployments/", json={
-            "flow_id": flow_id, "name": f"c{i}", "schedule": SCHEDULES[i % len(SCHEDULES)],
-        }).get_json()
-        runs = client.post("/api/flow_runs/filter", json={
-            "deployments": {"id": {"any_": [deployment["id"]]}}}).get_json()
+        deployment = client.post(
+            "/api/deployments/",
+            json={
+                "flow_id": flow_id,
+                "name": f"c{i}",
+                "schedule": SCHEDULES[i % len(SCHEDULES)],
+            },
+        ).get_json()
+        runs = client.post(
+            "/api/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment["id"]]}}}
+        ).get_json()
         samples.append(time.perf_counter() - started)
         assert len(runs) >= 3, runs
     return statistics.median(samples)
@@ -128,8 +154,16 @@ def bench_late(count):
     FlowRun.delete().execute()  # the earlier figures' runs, some overdue by now
     now = utcnow()
     flow = Flow.create(name=f"late-{uuid.uuid4().hex[:6]}")
-    deployment = Deployment.create(flow=flow.id, name="late", schedule=None, tags=[],
-                                   parameters={}, infra_overrides={}, created=now, updated=now)
+    deployment = Deployment.create(
+        flow=flow.id,
+        name="late",
+        schedule=None,
+        tags=[],
+        parameters={},
+        infra_overrides={},
+        created=now,
+        updated=now,
+    )
     dates = [now - datetime.timedelta(hours=2, seconds=i) for i in range(count)]
     runs, states = build_scheduled_runs(deployment, dates, now - datetime.timedelta(hours=3))
     with database.atomic():
@@ -164,12 +198,21 @@ def main():
         rows.append((backend, {k: statistics.median(v) for k, v in figures.items()}, inserted))
     print(f"| figure | budget | {' | '.join(b for b, _, _ in rows)} |")
     print("|---|---|" + "---|" * len(rows))
-    print(f"| schedule {args.deployments} deployments from nothing | ≤ 3 s | "
-          + " | ".join(f"{f['schedule']:.2f} s ({n} runs)" for _, f, n in rows) + " |")
-    print("| deployment created → first runs exist | ≤ 1 s | "
-          + " | ".join(f"{f['create'] * 1000:.0f} ms" for _, f, _ in rows) + " |")
-    print(f"| mark {args.late} runs Late | ≤ 2 s | "
-          + " | ".join(f"{f['late']:.2f} s" for _, f, _ in rows) + " |")
+    print(
+        f"| schedule {args.deployments} deployments from nothing | ≤ 3 s | "
+        + " | ".join(f"{f['schedule']:.2f} s ({n} runs)" for _, f, n in rows)
+        + " |"
+    )
+    print(
+        "| deployment created → first runs exist | ≤ 1 s | "
+        + " | ".join(f"{f['create'] * 1000:.0f} ms" for _, f, _ in rows)
+        + " |"
+    )
+    print(
+        f"| mark {args.late} runs Late | ≤ 2 s | "
+        + " | ".join(f"{f['late']:.2f} s" for _, f, _ in rows)
+        + " |"
+    )
 
 
 if __name__ == "__main__":

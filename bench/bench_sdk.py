@@ -14,6 +14,7 @@ Each mode's flows write to a fresh ORION_HOME in a temporary folder. Servers lis
 Usage: python bench/bench_sdk.py [--tasks 1000] [--empty 20] [--modes ephemeral,sqlite,postgres]
 Needs the package installed (`pip install -e .`). Prints a Markdown table.
 """
+
 import argparse
 import json
 import os
@@ -99,7 +100,10 @@ def clean_env(**extra):
 def start_server(env, port):
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "orion"), "start", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -114,8 +118,13 @@ def start_server(env, port):
 
 
 def run_workload(env, tasks, empty):
-    out = subprocess.run([sys.executable, "-c", WORKLOAD, str(tasks), str(empty)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WORKLOAD, str(tasks), str(empty)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -137,9 +146,18 @@ def measure_mode(mode, home, port, tasks, empty):
 
 
 def measure_import():
-    runs = [json.loads(subprocess.run([sys.executable, "-c", IMPORT_CHECK], env=clean_env(),
-                                      capture_output=True, text=True, check=True).stdout)
-            for _ in range(5)]
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", IMPORT_CHECK],
+                env=clean_env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(5)
+    ]
     return statistics.median(r["ms"] for r in runs), runs[0]["httpx"], runs[0]["app"]
 
 
@@ -156,14 +174,19 @@ def main():
             result = measure_mode(mode, home, args.port + offset, args.tasks, args.empty)
         rows.append((mode, result))
     import_ms, httpx_loaded, app_loaded = measure_import()
-    print(f"| mode | per-task overhead ({args.tasks} sequential tasks) | empty flow run "
-          f"(median of {args.empty}) | flow total |")
+    print(
+        f"| mode | per-task overhead ({args.tasks} sequential tasks) | empty flow run "
+        f"(median of {args.empty}) | flow total |"
+    )
     print("|---|---|---|---|")
     for mode, r in rows:
-        print(f"| {mode} | {r['per_task_ms']:.2f} ms | {r['empty_ms']:.1f} ms | "
-              f"{r['flow_s']:.2f} s |")
-    print(f"\n`import client`: {import_ms:.0f} ms (median of 5; httpx loaded: {httpx_loaded}, "
-          f"server loaded: {app_loaded})")
+        print(
+            f"| {mode} | {r['per_task_ms']:.2f} ms | {r['empty_ms']:.1f} ms | {r['flow_s']:.2f} s |"
+        )
+    print(
+        f"\n`import client`: {import_ms:.0f} ms (median of 5; httpx loaded: {httpx_loaded}, "
+        f"server loaded: {app_loaded})"
+    )
 
 
 if __name__ == "__main__":

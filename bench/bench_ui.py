@@ -27,6 +27,7 @@ COMPLETED; two tags each (environment and team, plus "auto-scheduled" on schedul
 Every run that is not SCHEDULED has 11 task runs (1 in 100 has 21), each with a state row:
 10,000,000 task runs in all.
 """
+
 import argparse
 import datetime
 import os
@@ -212,6 +213,7 @@ def ensure_database():
     from app import migrations
     from app.config import load_config
     from app.db import database, init_database
+
     init_database(load_config({"DATABASE_URL": URL}))
     with database.connection_context():
         migrations.upgrade(database)
@@ -224,15 +226,22 @@ def log(message):
 def drop_secondary_indexes(cur):
     """Drop the seeded tables' indexes other than primary keys, keeping their definitions;
     a resumed seeding finds them already dropped and recorded."""
-    cur.execute("CREATE TABLE IF NOT EXISTS bench_ui_dropped_index (name text PRIMARY KEY, "
-                "definition text NOT NULL)")
-    cur.execute("""
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS bench_ui_dropped_index (name text PRIMARY KEY, "
+        "definition text NOT NULL)"
+    )
+    cur.execute(
+        """
         SELECT i.indexname, i.indexdef FROM pg_indexes i
         WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
-          AND i.indexname NOT LIKE '%%_pkey'""", (list(SEEDED_TABLES),))
+          AND i.indexname NOT LIKE '%%_pkey'""",
+        (list(SEEDED_TABLES),),
+    )
     for name, definition in cur.fetchall():
-        cur.execute("INSERT INTO bench_ui_dropped_index VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (name, definition))
+        cur.execute(
+            "INSERT INTO bench_ui_dropped_index VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (name, definition),
+        )
         cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
 
 
@@ -244,8 +253,11 @@ def rebuild_indexes(cur):
     cur.execute("SELECT name, definition FROM bench_ui_dropped_index ORDER BY name")
     for name, definition in cur.fetchall():
         started = time.perf_counter()
-        cur.execute(definition.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1)
-                    .replace("CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX IF NOT EXISTS", 1))
+        cur.execute(
+            definition.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1).replace(
+                "CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX IF NOT EXISTS", 1
+            )
+        )
         cur.execute("DELETE FROM bench_ui_dropped_index WHERE name = %s", (name,))
         log(f"rebuilt {name} in {time.perf_counter() - started:.0f} s")
     cur.execute("DROP TABLE bench_ui_dropped_index")
@@ -256,15 +268,15 @@ def seed():
     ensure_database()
     conn = connect()
     cur = conn.cursor()
-    cur.execute("SELECT count(*) FROM flow_run WHERE id = md5('run' || %s)::uuid",
-                (FLOW_RUNS - 1,))
+    cur.execute("SELECT count(*) FROM flow_run WHERE id = md5('run' || %s)::uuid", (FLOW_RUNS - 1,))
     last_present = cur.fetchone()[0] == 1
     cur.execute("SELECT to_regclass('bench_ui_dropped_index')")
     if last_present and cur.fetchone()[0] is None:
         log("already seeded")
         conn.close()
         return
-    cur.execute("""
+    cur.execute(
+        """
         INSERT INTO flow (id, created, updated, name, tags)
         SELECT md5('flow' || f)::uuid, now(), now(), 'flow-' || lpad(f::text, 2, '0'),
                '[]'::jsonb FROM generate_series(0, %(flows)s - 1) f
@@ -284,7 +296,9 @@ def seed():
                now() AT TIME ZONE 'UTC' - make_interval(secs => q * 20)
         FROM generate_series(0, %(queues)s - 1) q
         ON CONFLICT DO NOTHING;
-    """, {"flows": FLOWS, "deployments": DEPLOYMENTS, "queues": QUEUES})
+    """,
+        {"flows": FLOWS, "deployments": DEPLOYMENTS, "queues": QUEUES},
+    )
     drop_secondary_indexes(cur)
     for first in range(0, FLOW_RUNS, CHUNK):
         last = first + CHUNK - 1
@@ -328,22 +342,30 @@ def pages(cur):
         ("dashboard, last day", "/", False),
         ("dashboard fragment, last hour", "/?window=hour", True),
         ("dashboard fragment, last week", "/?window=week", True),
-        ("dashboard fragment, custom window over all runs",
-         f"/?window=custom&start={stamp(now - DAYS_100)}&end={stamp(now + DAYS_8)}", True),
+        (
+            "dashboard fragment, custom window over all runs",
+            f"/?window=custom&start={stamp(now - DAYS_100)}&end={stamp(now + DAYS_8)}",
+            True,
+        ),
         ("flow runs, unfiltered", "/flow-runs", False),
         ("flow runs fragment, FAILED", "/flow-runs?state=FAILED", True),
-        ("flow runs fragment, FAILED+CRASHED, by expected start",
-         "/flow-runs?state=FAILED&state=CRASHED&sort=EXPECTED_START_TIME_DESC", True),
+        (
+            "flow runs fragment, FAILED+CRASHED, by expected start",
+            "/flow-runs?state=FAILED&state=CRASHED&sort=EXPECTED_START_TIME_DESC",
+            True,
+        ),
         ("flow runs fragment, one flow", f"/flow-runs?flow={flow_id}", True),
         ("flow runs fragment, tag prod + team-3", "/flow-runs?tags=prod,team-3", True),
         ("flow runs fragment, name contains otter-12", "/flow-runs?name=otter-12", True),
-        ("flow runs fragment, name contains otter (1 run in 10)", "/flow-runs?name=otter",
-         True),
+        ("flow runs fragment, name contains otter (1 run in 10)", "/flow-runs?name=otter", True),
         ("flow runs fragment, by name", "/flow-runs?sort=NAME_ASC", True),
         ("flow runs fragment, by end time", "/flow-runs?sort=END_TIME_DESC", True),
         ("flow runs fragment, page 100 (the deepest)", "/flow-runs?page=100", True),
-        ("flow runs fragment, RUNNING since a day ago",
-         f"/flow-runs?state=RUNNING&start={stamp(now - DAY)}", True),
+        (
+            "flow runs fragment, RUNNING since a day ago",
+            f"/flow-runs?state=RUNNING&start={stamp(now - DAY)}",
+            True,
+        ),
         ("flows", "/flows", False),
         ("flow page", f"/flows/{flow_id}", False),
         ("flow run page (11 task runs)", f"/flow-runs/{run_id}", False),
@@ -355,8 +377,13 @@ def pages(cur):
     ]
     cur.execute("SELECT md5('deployment7')::uuid, md5('deployment10')::uuid")
     past_deployment, ahead_deployment = cur.fetchone()
-    ids = {"queue_id": queue_id, "past_deployment": past_deployment,
-           "ahead_deployment": ahead_deployment, "run_id": run_id, "task_id": task_id}
+    ids = {
+        "queue_id": queue_id,
+        "past_deployment": past_deployment,
+        "ahead_deployment": ahead_deployment,
+        "run_id": run_id,
+        "task_id": task_id,
+    }
     return listed + [(label, path.format(**ids), hx) for label, path, hx in EXTRA_PAGES]
 
 
@@ -366,8 +393,7 @@ EXTRA_PAGES = [
     ("work queue page", "/work-queues/{queue_id}", False),
     ("new work queue form", "/work-queues/new", False),
     ("deployments (first 50 of 200, runs of the last day by state)", "/deployments", False),
-    ("deployments fragment, name contains deployment-1", "/deployments?name=deployment-1",
-     True),
+    ("deployments fragment, name contains deployment-1", "/deployments?name=deployment-1", True),
     # Of the seeded runs, deployment 7 has 5,000 over the past 90 days and none scheduled;
     # deployment 10 has 5,000 all scheduled over the coming week.
     ("deployment page, 5,000 past runs", "/deployments/{past_deployment}", False),
@@ -384,23 +410,36 @@ def refresh_rollup():
     fresh database builds every hour); logs how long it took."""
     from app.db import database
     from app.services import rollups
+
     with database.connection_context():
         started = time.perf_counter()
         result = rollups.refresh_flow_run_hourly()
-    log(f"rollup refresh ({'full' if result['full'] else 'incremental'}, "
-        f"{result['hours']} hours): {time.perf_counter() - started:.2f} s")
+    log(
+        f"rollup refresh ({'full' if result['full'] else 'incremental'}, "
+        f"{result['hours']} hours): {time.perf_counter() - started:.2f} s"
+    )
 
 
 # Churn for --rollup: (label, SQL choosing the runs whose ``updated`` is stamped).
 ROLLUP_CHURN = [
-    ("1,000 runs in the recent hours",
-     ("SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
-      "- interval '3 hours' ORDER BY expected_start_time LIMIT 1000")),
-    ("10,000 runs in the recent hours",
-     ("SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
-      "- interval '3 hours' ORDER BY expected_start_time LIMIT 10000")),
-    ("10,000 runs spread over every hour",
-     "SELECT id FROM flow_run TABLESAMPLE SYSTEM (2) LIMIT 10000"),
+    (
+        "1,000 runs in the recent hours",
+        (
+            "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+            "- interval '3 hours' ORDER BY expected_start_time LIMIT 1000"
+        ),
+    ),
+    (
+        "10,000 runs in the recent hours",
+        (
+            "SELECT id FROM flow_run WHERE expected_start_time > now() AT TIME ZONE 'UTC' "
+            "- interval '3 hours' ORDER BY expected_start_time LIMIT 10000"
+        ),
+    ),
+    (
+        "10,000 runs spread over every hour",
+        "SELECT id FROM flow_run TABLESAMPLE SYSTEM (2) LIMIT 10000",
+    ),
 ]
 
 
@@ -413,25 +452,32 @@ def measure_rollup():
     from app.config import load_config
     from app.db import database, init_database
     from app.services import rollups
+
     init_database(load_config({"DATABASE_URL": URL}))
     with database.connection_context():
         for label, chosen in [("nothing", None)] + ROLLUP_CHURN:
-            database.execute_sql("UPDATE flow_run SET updated = updated - interval '1 hour' "
-                                 "WHERE updated > now() AT TIME ZONE 'UTC' - interval '10 minutes'")
+            database.execute_sql(
+                "UPDATE flow_run SET updated = updated - interval '1 hour' "
+                "WHERE updated > now() AT TIME ZONE 'UTC' - interval '10 minutes'"
+            )
             rollups.refresh_flow_run_hourly()
             if chosen:
-                database.execute_sql("UPDATE flow_run SET updated = now() AT TIME ZONE 'UTC' "
-                                     f"WHERE id IN ({chosen})")
+                database.execute_sql(
+                    f"UPDATE flow_run SET updated = now() AT TIME ZONE 'UTC' WHERE id IN ({chosen})"
+                )
             started = time.perf_counter()
             result = rollups.refresh_flow_run_hourly()
-            log(f"rollup refresh after {label} changed: {result['hours']} hours, "
+            log(
+                f"rollup refresh after {label} changed: {result['hours']} hours, "
                 f"{'full' if result['full'] else 'incremental'}, "
-                f"{time.perf_counter() - started:.3f} s")
+                f"{time.perf_counter() - started:.3f} s"
+            )
 
 
 def measure(repeat, only, explain):
     from app import create_app
     from app.db import database
+
     app = create_app({"DATABASE_URL": URL, "DATABASE_MIGRATE_ON_START": False})
     refresh_rollup()
     refresh_rollup()
@@ -443,8 +489,11 @@ def measure(repeat, only, explain):
             continue
         headers = {"HX-Request": "true"} if htmx else {}
         response = client.get(path, headers=headers)
-        assert response.status_code == 200, (path, response.status_code,
-                                              response.get_data(as_text=True)[-500:])
+        assert response.status_code == 200, (
+            path,
+            response.status_code,
+            response.get_data(as_text=True)[-500:],
+        )
         samples = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -466,6 +515,7 @@ def measure(repeat, only, explain):
 def explain_queries(client, path, headers, conn):
     """EXPLAIN ANALYZE every SELECT one request of ``path`` runs (from peewee's debug log)."""
     import logging
+
     captured = []
 
     class Capture(logging.Handler):
@@ -494,8 +544,11 @@ def main():
     parser.add_argument("--only", default="", help="time only pages whose label contains this")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--seed-only", action="store_true")
-    parser.add_argument("--rollup", action="store_true",
-                        help="time the rollup refresh after runs change, instead of the pages")
+    parser.add_argument(
+        "--rollup",
+        action="store_true",
+        help="time the rollup refresh after runs change, instead of the pages",
+    )
     args = parser.parse_args()
     seed()
     if args.rollup:

@@ -16,6 +16,7 @@ second (``PREFECT_AGENT_QUERY_INTERVAL=1``); runs/minute is the run count over t
 starting the agents to the last run being final. Every run must end Completed. Prints one
 Markdown table row.
 """
+
 import argparse
 import os
 import subprocess
@@ -49,9 +50,13 @@ FINAL = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]
 
 def count(api, deployment_id, state_types):
     """How many of the deployment's runs are in one of ``state_types``."""
-    response = httpx.post(f"{api}/flow_runs/count", json={
-        "flow_runs": {"state": {"type": {"any_": state_types}}},
-        "deployments": {"id": {"any_": [deployment_id]}}})
+    response = httpx.post(
+        f"{api}/flow_runs/count",
+        json={
+            "flow_runs": {"state": {"type": {"any_": state_types}}},
+            "deployments": {"id": {"any_": [deployment_id]}},
+        },
+    )
     response.raise_for_status()
     return response.json()
 
@@ -60,9 +65,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--api", default="http://127.0.0.1:4200/api")
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--limit", type=int, default=10,
-                        help="flow runs each agent runs at once (a Prefect flow process "
-                             "takes ~120 MB; unlimited, 1,000 due runs would exhaust memory)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=10,
+        help="flow runs each agent runs at once (a Prefect flow process "
+        "takes ~120 MB; unlimited, 1,000 due runs would exhaust memory)",
+    )
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     prefect = os.path.join(os.path.dirname(sys.executable), "prefect")
@@ -72,19 +81,27 @@ def main():
     folder = tempfile.mkdtemp(prefix="prefect2-agents-")
     with open(os.path.join(folder, "flows.py"), "w") as flows:
         flows.write(FLOWS)
-    subprocess.run([sys.executable, "-c", DEPLOY, name], cwd=folder, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", DEPLOY, name], cwd=folder, env=env, check=True, capture_output=True
+    )
     deployment = httpx.get(f"{args.api}/deployments/name/trivial/{name}").json()
     for _ in range(args.runs):
-        httpx.post(f"{args.api}/deployments/{deployment['id']}/create_flow_run",
-                   json={}).raise_for_status()
+        httpx.post(
+            f"{args.api}/deployments/{deployment['id']}/create_flow_run", json={}
+        ).raise_for_status()
     agents = []
     started = time.monotonic()
     for index in range(2):
         with open(os.path.join(folder, f"agent-{index}.log"), "w") as log:
-            agents.append(subprocess.Popen([prefect, "agent", "start", "-q", name,
-                                            "--limit", str(args.limit)], env=env,
-                                           cwd=folder, stdout=log, stderr=subprocess.STDOUT))
+            agents.append(
+                subprocess.Popen(
+                    [prefect, "agent", "start", "-q", name, "--limit", str(args.limit)],
+                    env=env,
+                    cwd=folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     try:
         while count(args.api, deployment["id"], FINAL) < args.runs:
             if time.monotonic() - started > args.timeout:
@@ -99,8 +116,10 @@ def main():
     completed = count(args.api, deployment["id"], ["COMPLETED"])
     if completed != args.runs:
         sys.exit(f"{args.runs - completed} runs did not complete; logs in {folder}")
-    print(f"| {args.runs} runs, 2 Prefect 2 agents: runs/minute (wall) | "
-          f"**{args.runs / elapsed * 60:.0f}** ({elapsed:.0f} s) |")
+    print(
+        f"| {args.runs} runs, 2 Prefect 2 agents: runs/minute (wall) | "
+        f"**{args.runs / elapsed * 60:.0f}** ({elapsed:.0f} s) |"
+    )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ imported when the first client is built, the server only in ephemeral mode.
         result = orion.set_flow_run_state(run.id, Running())
         print(result.status, result.state, run.expected_start_time)
 """
+
 import importlib
 from typing import Any
 
@@ -47,15 +48,22 @@ from client.api.client import OrionClient, get_client
 # The SDK's names load on first use (PEP 562), so ``import client`` stays cheap for code that
 # only needs the API client; ``from client import flow`` works as usual.
 _SDK_NAMES = {
-    "flow": "client.sdk.flows", "Flow": "client.sdk.flows",
-    "task": "client.sdk.tasks", "Task": "client.sdk.tasks", "unmapped": "client.sdk.tasks",
+    "flow": "client.sdk.flows",
+    "Flow": "client.sdk.flows",
+    "task": "client.sdk.tasks",
+    "Task": "client.sdk.tasks",
+    "unmapped": "client.sdk.tasks",
     "get_run_logger": "client.sdk.logs",
-    "tags": "client.sdk.context", "get_run_context": "client.sdk.context",
+    "tags": "client.sdk.context",
+    "get_run_context": "client.sdk.context",
     "task_input_hash": "client.sdk.caching",
-    "OrionFuture": "client.sdk.futures", "SequentialTaskRunner": "client.sdk.futures",
-    "ThreadPoolTaskRunner": "client.sdk.futures", "ConcurrentTaskRunner": "client.sdk.futures",
+    "OrionFuture": "client.sdk.futures",
+    "SequentialTaskRunner": "client.sdk.futures",
+    "ThreadPoolTaskRunner": "client.sdk.futures",
+    "ConcurrentTaskRunner": "client.sdk.futures",
     "ResultStorage": "client.sdk.results",
-    "using_client": "client.sdk.engine", "RunAborted": "client.sdk.engine",
+    "using_client": "client.sdk.engine",
+    "RunAborted": "client.sdk.engine",
     "UpstreamTaskError": "client.sdk.engine",
     "ParameterTypeError": "client.sdk.validation",
 }

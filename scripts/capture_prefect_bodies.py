@@ -9,6 +9,7 @@ request (method, path, query, JSON body, the reference server's status and the i
 to tests/data/prefect_bodies/prefect-<version>.json. The reference server is Prefect's own, so
 the statuses recorded are what a client expects; the tests replay the bodies against Orion.
 """
+
 import argparse
 import http.client
 import http.server
@@ -26,10 +27,16 @@ import urllib.request
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "data" / "prefect_bodies"
 CLIENTS = {
-    "2.7": (os.environ.get("PREFECT_27_PYTHON", "/tmp/prefect-2.7/bin/python"),
-            ["orion", "start"], 4441),
-    "2.20": (os.environ.get("PREFECT_220_PYTHON", "/tmp/prefect-2.20/bin/python"),
-             ["server", "start"], 4442),
+    "2.7": (
+        os.environ.get("PREFECT_27_PYTHON", "/tmp/prefect-2.7/bin/python"),
+        ["orion", "start"],
+        4441,
+    ),
+    "2.20": (
+        os.environ.get("PREFECT_220_PYTHON", "/tmp/prefect-2.20/bin/python"),
+        ["server", "start"],
+        4442,
+    ),
 }
 PROXY_PORT = 4443
 # Block endpoints are another part of issue 15; their bodies are recorded but not replayed.
@@ -43,8 +50,11 @@ def recording_proxy(upstream_port, records):
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "accept-encoding")}
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("host", "accept-encoding")
+            }
             upstream.request(self.command, self.path, body=raw or None, headers=headers)
             response = upstream.getresponse()
             data = response.read()
@@ -53,14 +63,16 @@ def recording_proxy(upstream_port, records):
                 parsed = json.loads(data) if data else None
             except ValueError:
                 parsed = None
-            records.append({
-                "method": self.command,
-                "path": path.removeprefix("/api"),
-                "query": query,
-                "body": json.loads(raw) if raw else None,
-                "status": response.status,
-                "response_id": parsed.get("id") if isinstance(parsed, dict) else None,
-            })
+            records.append(
+                {
+                    "method": self.command,
+                    "path": path.removeprefix("/api"),
+                    "query": query,
+                    "body": json.loads(raw) if raw else None,
+                    "status": response.status,
+                    "response_id": parsed.get("id") if isinstance(parsed, dict) else None,
+                }
+            )
             self.send_response(response.status)
             for key, value in response.getheaders():
                 if key.lower() not in ("transfer-encoding", "content-length", "connection"):
@@ -94,23 +106,35 @@ def capture(version):
     python, serve, port = CLIENTS[version]
     home = tempfile.mkdtemp(prefix=f"prefect-{version}-")
     bin_dir = str(pathlib.Path(python).parent)
-    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_API_URL": "",
-           "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
-           "PREFECT_ORION_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": home,
+        "PREFECT_API_URL": "",
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        "PREFECT_ORION_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     prefect = str(pathlib.Path(bin_dir) / "prefect")
     # Its own session, so stopping it stops the uvicorn process it starts too.
-    server = subprocess.Popen([prefect, *serve, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [prefect, *serve, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     records = []
     proxy = None
     try:
         wait_healthy(port)
         proxy = recording_proxy(port, records)
         client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{PROXY_PORT}/api"}
-        subprocess.run([python, str(ROOT / "scripts" / "prefect_client_session.py")],
-                       env=client_env, check=True, cwd=home)
+        subprocess.run(
+            [python, str(ROOT / "scripts" / "prefect_client_session.py")],
+            env=client_env,
+            check=True,
+            cwd=home,
+        )
     finally:
         if proxy is not None:
             proxy.shutdown()
@@ -127,7 +151,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(CLIENTS))
     args = parser.parse_args()
-    for version in ([args.only] if args.only else CLIENTS):
+    for version in [args.only] if args.only else CLIENTS:
         capture(version)
     return 0
 

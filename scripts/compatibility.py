@@ -15,6 +15,7 @@ and the path is the same once parameter names are ignored (``/flows/{id}`` and
 Each missing path's reason comes from ``REASONS`` (the first matching prefix); a missing path
 that no reason covers is listed as such and fails ``--check``, so a new gap cannot go unexplained.
 """
+
 import argparse
 import json
 import os
@@ -40,29 +41,61 @@ print(json.dumps(routes))
 
 # (path prefix, title, why Orion does not serve it); the first matching prefix wins.
 REASONS = [
-    ("/experimental/work_pools", "Work pools and workers",
-     ("Experimental in Prefect 2.7 (its own server answers 404 unless "
-      "`PREFECT_EXPERIMENTAL_ENABLE_WORK_POOLS` is set). Orion runs work through work queues "
-      "and agents; a filter on work pools that Orion cannot apply is refused with a 422, never "
-      "silently widened.")),
-    ("/flow_run_notification_policies", "Flow run notifications",
-     "State-change notifications sent through notification blocks are not built yet."),
-    ("/admin/database", "Database administration over HTTP",
-     ("Left out on purpose: `orion db upgrade` creates and migrates the schema and `orion "
-      "reset-db` empties it, from the command line on the server's machine; over HTTP one "
-      "request could drop every run.")),
-    ("/admin/settings", "Server settings over HTTP",
-     ("Left out on purpose: the settings include secrets (the database URL with its password, "
-      "the API key); the operator reads them where they are set, in the environment.")),
-    ("/deployments/{id}/work_queue_check", "Work queue check of a deployment",
-     ("Only Prefect's Vue dashboard calls it (no Prefect 2.7 or 2.20 client or CLI command "
-      "does); Orion's deployment page shows the deployment's work queue and its health "
-      "itself. Not built yet.")),
-    ("/task_runs/history", "Task run history",
-     ("Only Prefect's Vue dashboard calls it (no Prefect client or CLI command does); Orion's "
-      "dashboard draws its history from `/api/flow_runs/history`. Not built yet.")),
-    ("/ui/", "Endpoints of Prefect's Vue dashboard",
-     "Orion's dashboard is server-rendered and computes its views without them."),
+    (
+        "/experimental/work_pools",
+        "Work pools and workers",
+        (
+            "Experimental in Prefect 2.7 (its own server answers 404 unless "
+            "`PREFECT_EXPERIMENTAL_ENABLE_WORK_POOLS` is set). Orion runs work through work "
+            "queues and agents; a filter on work pools that Orion cannot apply is refused with a "
+            "422, never silently widened."
+        ),
+    ),
+    (
+        "/flow_run_notification_policies",
+        "Flow run notifications",
+        "State-change notifications sent through notification blocks are not built yet.",
+    ),
+    (
+        "/admin/database",
+        "Database administration over HTTP",
+        (
+            "Left out on purpose: `orion db upgrade` creates and migrates the schema and `orion "
+            "reset-db` empties it, from the command line on the server's machine; over HTTP one "
+            "request could drop every run."
+        ),
+    ),
+    (
+        "/admin/settings",
+        "Server settings over HTTP",
+        (
+            "Left out on purpose: the settings include secrets (the database URL with its "
+            "password, the API key); the operator reads them where they are set, in the "
+            "environment."
+        ),
+    ),
+    (
+        "/deployments/{id}/work_queue_check",
+        "Work queue check of a deployment",
+        (
+            "Only Prefect's Vue dashboard calls it (no Prefect 2.7 or 2.20 client or CLI command "
+            "does); Orion's deployment page shows the deployment's work queue and its health "
+            "itself. Not built yet."
+        ),
+    ),
+    (
+        "/task_runs/history",
+        "Task run history",
+        (
+            "Only Prefect's Vue dashboard calls it (no Prefect client or CLI command does); "
+            "Orion's dashboard draws its history from `/api/flow_runs/history`. Not built yet."
+        ),
+    ),
+    (
+        "/ui/",
+        "Endpoints of Prefect's Vue dashboard",
+        "Orion's dashboard is server-rendered and computes its views without them.",
+    ),
 ]
 
 
@@ -73,10 +106,14 @@ def normalise(path):
 
 def prefect_routes(python):
     """[(method, path)] of Prefect 2.7's API, read by its own interpreter."""
-    done = subprocess.run([python, "-c", DUMP_PREFECT_ROUTES], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PREFECT_HOME": tempfile.mkdtemp()})
-    return sorted({(method, path) for method, path in json.loads(done.stdout)
-                   if method != "HEAD"})
+    done = subprocess.run(
+        [python, "-c", DUMP_PREFECT_ROUTES],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PREFECT_HOME": tempfile.mkdtemp()},
+    )
+    return sorted({(method, path) for method, path in json.loads(done.stdout) if method != "HEAD"})
 
 
 def orion_routes():
@@ -86,8 +123,12 @@ def orion_routes():
     from app.db import database
 
     with tempfile.TemporaryDirectory() as home:
-        settings = {"HOME": home, "DATABASE_URL": f"sqlite:///{home}/orion.db",
-                    "REDIS_URL": None, "API_KEY": None}
+        settings = {
+            "HOME": home,
+            "DATABASE_URL": f"sqlite:///{home}/orion.db",
+            "REDIS_URL": None,
+            "API_KEY": None,
+        }
         app = create_app(settings)
         document = app.test_client().get("/api/openapi.json").get_json()
         database.close_all()
@@ -97,7 +138,7 @@ def orion_routes():
             continue
         for method in operations:
             if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
-                routes.add((method.upper(), normalise(path[len("/api"):])))
+                routes.add((method.upper(), normalise(path[len("/api") :])))
     return routes
 
 
@@ -118,8 +159,10 @@ def render(missing, total):
         "clients (2.7.12 and 2.20.x) run against it unchanged; `tests/compat` proves that with",
         "the real clients against `orion start` on SQLite and PostgreSQL.",
         "",
-        (f"Of the {total} paths Prefect 2.7.12's server mounts under `/api`, the {len(missing)} "
-         "below are not"),
+        (
+            f"Of the {total} paths Prefect 2.7.12's server mounts under `/api`, the {len(missing)} "
+            "below are not"
+        ),
         "served by Orion, grouped by the reason. This list is generated by",
         "`scripts/compatibility.py --write` (from Prefect's own routers and Orion's",
         "`/api/openapi.json`); `tests/test_compatibility_doc.py` fails when it is out of date.",
@@ -141,8 +184,11 @@ def generate(python):
     """(Markdown text, missing paths without a reason)."""
     prefect = prefect_routes(python)
     ours = orion_routes()
-    missing = [(method, path, reason_for(path)) for method, path in prefect
-               if (method, normalise(path)) not in ours]
+    missing = [
+        (method, path, reason_for(path))
+        for method, path in prefect
+        if (method, normalise(path)) not in ours
+    ]
     missing.sort(key=lambda row: (row[1], row[0]))
     return render(missing, len(prefect)), [m for m in missing if m[2] is None]
 
@@ -154,26 +200,31 @@ def default_python():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prefect-python", default=default_python(),
-                        help="the interpreter of a venv with Prefect 2.7.12")
+    parser.add_argument(
+        "--prefect-python",
+        default=default_python(),
+        help="the interpreter of a venv with Prefect 2.7.12",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(REPO)}")
-    mode.add_argument("--check", action="store_true",
-                      help=f"exit 1 if {DOC.relative_to(REPO)} is out of date")
+    mode.add_argument(
+        "--check", action="store_true", help=f"exit 1 if {DOC.relative_to(REPO)} is out of date"
+    )
     args = parser.parse_args(argv)
     text, unexplained = generate(args.prefect_python)
     if args.write:
         DOC.write_text(text)
     elif args.check:
         if not DOC.exists() or DOC.read_text() != text:
-            print(f"{DOC.relative_to(REPO)} is out of date: run scripts/compatibility.py --write",
-                  file=sys.stderr)
+            print(
+                f"{DOC.relative_to(REPO)} is out of date: run scripts/compatibility.py --write",
+                file=sys.stderr,
+            )
             return 1
     else:
         sys.stdout.write(text)
     for method, path, _ in unexplained:
-        print(f"no reason recorded for {method} /api{path}: add one to REASONS",
-              file=sys.stderr)
+        print(f"no reason recorded for {method} /api{path}: add one to REASONS", file=sys.stderr)
     return 1 if unexplained and (args.check or args.write) else 0
 
 

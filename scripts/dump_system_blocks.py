@@ -13,6 +13,7 @@ their parents, so a server registering the entries in order never meets a refere
 type it has not registered. ``--only-missing`` keeps the entries already in the file and adds
 the slugs this Prefect has that the file lacks (``webhook`` first appeared after 2.7.12).
 """
+
 import argparse
 import importlib
 import json
@@ -71,9 +72,11 @@ def nested_block_classes(cls):
 
 def entry(cls):
     """The block type and schema Prefect's server would store for ``cls``."""
-    block_type = json.loads(cls._to_block_type().json(
-        include={"name", "slug", "logo_url", "documentation_url", "description",
-                 "code_example"}))
+    block_type = json.loads(
+        cls._to_block_type().json(
+            include={"name", "slug", "logo_url", "documentation_url", "description", "code_example"}
+        )
+    )
     block_type["is_protected"] = block_type["slug"] in PROTECTED
     schema = cls._to_block_schema(block_type_id=None)
     return {
@@ -100,8 +103,11 @@ def collect(cls, entries, seen):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only-missing", action="store_true",
-                        help="keep the file's entries; add only slugs it lacks")
+    parser.add_argument(
+        "--only-missing",
+        action="store_true",
+        help="keep the file's entries; add only slugs it lacks",
+    )
     args = parser.parse_args()
     entries, seen = [], set()
     if args.only_missing and os.path.exists(OUTPUT):
@@ -120,8 +126,9 @@ def main():
     with open(OUTPUT, "w") as f:
         json.dump(entries, f, indent=1, sort_keys=True)
         f.write("\n")
-    print(f"{len(entries)} block types in {os.path.normpath(OUTPUT)} "
-          f"(prefect {prefect.__version__})")
+    print(
+        f"{len(entries)} block types in {os.path.normpath(OUTPUT)} (prefect {prefect.__version__})"
+    )
     if missing:
         print("not in this prefect: " + ", ".join(missing), file=sys.stderr)
 

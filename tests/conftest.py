@@ -6,6 +6,7 @@ PostgreSQL. ``ORION_TEST_BACKENDS=sqlite`` (comma-separated) narrows that for qu
 databases, Redis and servers for tests come from tests/support.py (its docstring says how
 xdist workers share them).
 """
+
 import pytest
 import redis
 from _pytest.nodeid import NodeId
@@ -34,11 +35,15 @@ def pytest_itemcollected(item):
         return
     if "redis_db" in item.fixturenames:
         item.add_marker(pytest.mark.xdist_group("redis"))
-    elif any(_scope_of(fixtureinfo, name) in ("module", "class", "package")
-             for name in item.fixturenames):
+    elif any(
+        _scope_of(fixtureinfo, name) in ("module", "class", "package") for name in item.fixturenames
+    ):
         params = getattr(item, "callspec", None)
-        values = sorted(f"{k}={v}" for k, v in (params.params.items() if params else ())
-                        if _scope_of(fixtureinfo, k) != "function")
+        values = sorted(
+            f"{k}={v}"
+            for k, v in (params.params.items() if params else ())
+            if _scope_of(fixtureinfo, k) != "function"
+        )
         item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}:{','.join(values)}"))
 
 
@@ -53,8 +58,12 @@ def pytest_collection_modifyitems(config, items):
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
-        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                        for mark in item.iter_markers("xdist_group")})
+        names = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                for mark in item.iter_markers("xdist_group")
+            }
+        )
         if names and "@" not in item.nodeid.rsplit("]", 1)[-1]:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
@@ -133,6 +142,7 @@ def make_app(app, db):
     peewee's ``database`` is one proxy per process, so a second app takes it over; tests that
     need one (other settings, a broken database) use this factory to hand it back.
     """
+
     def build(**overrides):
         settings = {key: app.config[key] for key in ("TESTING", "HOME", "DATABASE_URL")}
         settings.update(overrides)

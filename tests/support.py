@@ -58,6 +58,7 @@ ORION_API_URL=server.api_url, ...)``; timings there should be test-sized (agents
 ``ORION_AGENT_QUERY_INTERVAL``, flows: ``ORION_HEARTBEAT_SECONDS``; see
 tests/agent/test_agent_processes.py).
 """
+
 import itertools
 import os
 import signal
@@ -79,8 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: The ``orion`` console script of this interpreter (installed by ``pip install -e .``).
 ORION = str(Path(sys.executable).parent / "orion")
 
-BACKENDS = [b.strip() for b in os.environ.get("ORION_TEST_BACKENDS", "sqlite,postgres")
-            .split(",")]
+BACKENDS = [b.strip() for b in os.environ.get("ORION_TEST_BACKENDS", "sqlite,postgres").split(",")]
 
 # -- xdist workers ----------------------------------------------------------------------------
 
@@ -92,6 +92,7 @@ WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) if WORKER e
 
 # -- databases --------------------------------------------------------------------------------
 
+
 def _worker_postgres_url(url):
     if not WORKER:
         return url
@@ -101,7 +102,8 @@ def _worker_postgres_url(url):
 
 #: This worker's PostgreSQL test database (the ``app`` fixture's).
 POSTGRES_URL = _worker_postgres_url(
-    os.environ.get("ORION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/orion_test"))
+    os.environ.get("ORION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/orion_test")
+)
 
 
 def _server_connection(url):
@@ -132,8 +134,9 @@ def drop_postgres_database(url):
     connection, name = _server_connection(url)
     try:
         with connection.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                        .format(sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     finally:
         connection.close()
 
@@ -147,8 +150,9 @@ def empty_postgres_database(url):
         with connection.cursor() as cur:
             cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             for (table,) in cur.fetchall():
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE")
-                            .format(sql.Identifier(table)))
+                cur.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table))
+                )
     finally:
         connection.close()
 
@@ -182,6 +186,7 @@ REDIS_URL = os.environ.get("ORION_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
 
 # -- ports ------------------------------------------------------------------------------------
 
+
 def worker_ports():
     """The ports of this worker: its equal slice of ``ORION_TEST_PORTS`` (inclusive range,
     ``"4500-4599"``), or None when that is unset (any free port will do)."""
@@ -191,8 +196,9 @@ def worker_ports():
     low, high = (int(part) for part in spec.split("-"))
     size = (high - low + 1) // WORKER_COUNT
     if size < 1:
-        raise RuntimeError(f"ORION_TEST_PORTS={spec} has fewer ports than the "
-                           f"{WORKER_COUNT} xdist workers")
+        raise RuntimeError(
+            f"ORION_TEST_PORTS={spec} has fewer ports than the {WORKER_COUNT} xdist workers"
+        )
     start = low + WORKER_INDEX * size
     return range(start, start + size)
 
@@ -224,11 +230,14 @@ def free_port():
             port = next(_next_ports)
             if _bindable(port):
                 return port
-    raise RuntimeError(f"No free port in {_PORTS.start}-{_PORTS.stop - 1} "
-                       f"(ORION_TEST_PORTS, worker {WORKER or 'main'})")
+    raise RuntimeError(
+        f"No free port in {_PORTS.start}-{_PORTS.stop - 1} "
+        f"(ORION_TEST_PORTS, worker {WORKER or 'main'})"
+    )
 
 
 # -- servers ----------------------------------------------------------------------------------
+
 
 def orion_env(home=None, **variables):
     """The environment of an Orion process: this interpreter's, without the caller's
@@ -261,8 +270,9 @@ class ServerProcess:
     :meth:`kill`, and counts in :attr:`starts`.
     """
 
-    def __init__(self, argv, *, env, log_path, health_url, cwd=None, headers=None,
-                 stderr_path=None):
+    def __init__(
+        self, argv, *, env, log_path, health_url, cwd=None, headers=None, stderr_path=None
+    ):
         self.argv = list(argv)
         self.env = env
         self.log_path = Path(log_path)
@@ -280,20 +290,29 @@ class ServerProcess:
         with open(self.log_path, "ab") as out:
             err = open(self.stderr_path, "ab") if self.stderr_path else subprocess.STDOUT
             try:
-                self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd,
-                                                stdout=out, stderr=err, start_new_session=True)
+                self.process = subprocess.Popen(
+                    self.argv,
+                    env=self.env,
+                    cwd=self.cwd,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
             finally:
                 if self.stderr_path:
                     err.close()
         deadline = time.monotonic() + timeout
         while not answers(self.health_url, self.headers):
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.argv[0]} exited with {self.process.returncode} "
-                                   f"before answering:\n{self.output()}")
+                raise RuntimeError(
+                    f"{self.argv[0]} exited with {self.process.returncode} "
+                    f"before answering:\n{self.output()}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"{self.health_url} did not answer in {timeout} s:\n"
-                                   f"{self.output()}")
+                raise RuntimeError(
+                    f"{self.health_url} did not answer in {timeout} s:\n{self.output()}"
+                )
             time.sleep(0.05)
         return self
 
@@ -346,8 +365,19 @@ class OrionServer(ServerProcess):
     :attr:`url` is the server's root, :attr:`api_url` its API (what ``ORION_API_URL`` takes).
     """
 
-    def __init__(self, folder, *, home=None, database_url=None, api_key=None, workers=None,
-                 threads=None, port=None, stderr_path=None, **settings):
+    def __init__(
+        self,
+        folder,
+        *,
+        home=None,
+        database_url=None,
+        api_key=None,
+        workers=None,
+        threads=None,
+        port=None,
+        stderr_path=None,
+        **settings,
+    ):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -365,10 +395,13 @@ class OrionServer(ServerProcess):
                 argv += [flag, str(value)]
         super().__init__(
             argv,
-            env=orion_env(home or folder / "home", **variables), cwd=str(folder),
-            log_path=folder / "server.log", stderr_path=stderr_path,
+            env=orion_env(home or folder / "home", **variables),
+            cwd=str(folder),
+            log_path=folder / "server.log",
+            stderr_path=stderr_path,
             health_url=f"{self.api_url}/health",
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else None)
+            headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
+        )
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 Database commands run with click's CliRunner against a private database of each backend
 (PostgreSQL: ``<test database>_cli``), configured through ``ORION_*`` variables as a user would.
 """
+
 import os
 import uuid
 from importlib.metadata import entry_points
@@ -194,8 +195,11 @@ def fresh_postgres(backend):
     def role(can_create):
         name = f"{base.path.lstrip('/')}_role_{uuid.uuid4().hex[:8]}"
         with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE ROLE {} LOGIN {}").format(
-                sql.Identifier(name), sql.SQL("CREATEDB" if can_create else "NOCREATEDB")))
+            cursor.execute(
+                sql.SQL("CREATE ROLE {} LOGIN {}").format(
+                    sql.Identifier(name), sql.SQL("CREATEDB" if can_create else "NOCREATEDB")
+                )
+            )
         roles.append(name)
         return name
 
@@ -204,8 +208,9 @@ def fresh_postgres(backend):
     yield make
     with admin.cursor() as cursor:
         for name in names:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         for name in roles:
             cursor.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
     admin.close()
@@ -214,8 +219,9 @@ def fresh_postgres(backend):
 def _database_exists(connection, url):
     name = urlsplit(url).path.lstrip("/")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
-                       (name,))
+        cursor.execute(
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)
+        )
         row = cursor.fetchone()
     return row and row[0]
 
@@ -232,8 +238,9 @@ def test_db_upgrade_creates_a_missing_postgres_database(fresh_postgres, tmp_path
     status = run_orion(url, tmp_path, "db", "status")
     assert status.exit_code == 1 and not fresh_postgres.exists(url)
     name = urlsplit(url).path.lstrip("/")
-    assert (f'Error: PostgreSQL database "{name}" does not exist: `orion db upgrade` creates '
-            "it") in status.output and "Traceback" not in status.output
+    assert (
+        f'Error: PostgreSQL database "{name}" does not exist: `orion db upgrade` creates it'
+    ) in status.output and "Traceback" not in status.output
 
     result = run_orion(url, tmp_path, "db", "upgrade")
     assert result.exit_code == 0, result.output
@@ -260,10 +267,13 @@ def test_a_user_who_may_not_create_databases_is_told_how(fresh_postgres, tmp_pat
     base = urlsplit(POSTGRES_URL)
     result = run_orion(url, tmp_path, "db", "upgrade")
     assert result.exit_code == 1 and not fresh_postgres.exists(url)
-    assert (f'Error: PostgreSQL database "{name}" does not exist, and user {user} cannot '
-            "create it (permission denied to create database)") in result.output
-    assert (f"`createdb -h {base.hostname} -p {base.port or 5432} -U postgres -O {user} "
-            f"{name}`") in result.output
+    assert (
+        f'Error: PostgreSQL database "{name}" does not exist, and user {user} cannot '
+        "create it (permission denied to create database)"
+    ) in result.output
+    assert (
+        f"`createdb -h {base.hostname} -p {base.port or 5432} -U postgres -O {user} {name}`"
+    ) in result.output
     assert f'`CREATE DATABASE "{name}" OWNER "{user}";`' in result.output
     assert "Traceback" not in result.output
 

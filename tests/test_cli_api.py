@@ -1,5 +1,6 @@
 """``orion work-queue``, ``concurrency-limit`` and ``flow-run``: the real commands, talking to
 the test app through a real OrionClient (both backends), plus the console script over HTTP."""
+
 import datetime
 import subprocess
 import uuid
@@ -36,8 +37,12 @@ def cli(app, db):
 
 def scheduled_run(client, flow, queue="etl", in_seconds=60, **fields):
     when = (datetime.datetime.now(UTC) + datetime.timedelta(seconds=in_seconds)).isoformat()
-    body = {"flow_id": flow["id"], "work_queue_name": queue, **fields,
-            "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": when}}}
+    body = {
+        "flow_id": flow["id"],
+        "work_queue_name": queue,
+        **fields,
+        "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": when}},
+    }
     return client.post("/api/flow_runs/", json=body).get_json()
 
 
@@ -46,8 +51,15 @@ class TestWorkQueue:
         assert "Created work queue 'etl'" in cli("work-queue", "create", "etl", "--limit", "3")
         cli("work-queue", "create", "legacy", "-t", "prod")
         lines = cli("work-queue", "ls").splitlines()
-        assert lines[0].split() == ["NAME", "CONCURRENCY", "LIMIT", "PAUSED", "LAST", "POLLED",
-                                    "ID"]
+        assert lines[0].split() == [
+            "NAME",
+            "CONCURRENCY",
+            "LIMIT",
+            "PAUSED",
+            "LAST",
+            "POLLED",
+            "ID",
+        ]
         assert lines[1].split()[:4] == ["etl", "3", "no", "-"]
         assert lines[2].split()[:2] == ["legacy", "unlimited"]
         assert cli("work-queue", "ls", "--match", "leg").count("\n") == 2
@@ -59,18 +71,25 @@ class TestWorkQueue:
     def test_create_again_succeeds_when_the_queue_is_as_asked(self, cli, client):
         cli("work-queue", "create", "etl", "--limit", "3", "-d", "nightly")
         cli("work-queue", "create", "legacy", "-t", "prod", "-t", "eu")
-        for args in (["etl", "--limit", "3"], ["etl"], ["etl", "-d", "nightly"],
-                     ["legacy", "-t", "eu", "-t", "prod"]):
+        for args in (
+            ["etl", "--limit", "3"],
+            ["etl"],
+            ["etl", "-d", "nightly"],
+            ["legacy", "-t", "eu", "-t", "prod"],
+        ):
             assert "exists already; left as it is" in cli("work-queue", "create", *args)
-        assert ("Work queue 'etl' exists already with concurrency limit 3, not 5 "
-                "(see set-concurrency-limit)." in cli("work-queue", "create", "etl",
-                                                      "--limit", "5", ok=False))
-        assert "tags none, not ['prod']" in cli("work-queue", "create", "etl", "-t", "prod",
-                                                ok=False)
-        assert "tags ['eu', 'prod'], not none" in cli("work-queue", "create", "legacy",
-                                                      ok=False)
-        assert "description 'nightly', not 'daily'" in cli("work-queue", "create", "etl",
-                                                           "-d", "daily", ok=False)
+        assert (
+            "Work queue 'etl' exists already with concurrency limit 3, not 5 "
+            "(see set-concurrency-limit)."
+            in cli("work-queue", "create", "etl", "--limit", "5", ok=False)
+        )
+        assert "tags none, not ['prod']" in cli(
+            "work-queue", "create", "etl", "-t", "prod", ok=False
+        )
+        assert "tags ['eu', 'prod'], not none" in cli("work-queue", "create", "legacy", ok=False)
+        assert "description 'nightly', not 'daily'" in cli(
+            "work-queue", "create", "etl", "-d", "daily", ok=False
+        )
         etl = client.get("/api/work_queues/name/etl").get_json()
         assert (etl["concurrency_limit"], etl["description"]) == (3, "nightly")
         assert len(client.post("/api/work_queues/filter", json={}).get_json()) == 2
@@ -86,8 +105,12 @@ class TestWorkQueue:
         assert read()["concurrency_limit"] == 4
         cli("work-queue", "clear-concurrency-limit", "etl")
         assert read()["concurrency_limit"] is None
-        assert "Error: Invalid value" in CliRunner().invoke(
-            orion_cli, ["work-queue", "set-concurrency-limit", "etl", "--", "-1"]).output
+        assert (
+            "Error: Invalid value"
+            in CliRunner()
+            .invoke(orion_cli, ["work-queue", "set-concurrency-limit", "etl", "--", "-1"])
+            .output
+        )
 
     def test_preview_shows_due_runs_without_polling(self, cli, client, flow):
         cli("work-queue", "create", "etl")
@@ -107,19 +130,33 @@ class TestWorkQueue:
     def test_delete_and_unknown_queues(self, cli):
         cli("work-queue", "create", "etl")
         assert "Deleted work queue 'etl'" in cli("work-queue", "delete", "etl")
-        for command in ("inspect", "pause", "resume", "delete", "preview",
-                        "clear-concurrency-limit"):
+        for command in (
+            "inspect",
+            "pause",
+            "resume",
+            "delete",
+            "preview",
+            "clear-concurrency-limit",
+        ):
             assert "Work queue 'etl' not found." in cli("work-queue", command, "etl", ok=False)
 
 
 class TestConcurrencyLimit:
     def test_create_ls_inspect_reset_delete(self, cli, client, flow_run):
         assert "set to 1" in cli("concurrency-limit", "create", "db", "1")
-        client.post(f"/api/flow_runs/{flow_run['id']}/set_state",
-                    json={"state": {"type": "RUNNING"}})
-        task = client.post("/api/task_runs/create_and_set_state", json={
-            "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0",
-            "tags": ["db"], "proposed_state": {"type": "RUNNING"}}).get_json()["task_run"]
+        client.post(
+            f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+        )
+        task = client.post(
+            "/api/task_runs/create_and_set_state",
+            json={
+                "flow_run_id": flow_run["id"],
+                "task_key": "t",
+                "dynamic_key": "0",
+                "tags": ["db"],
+                "proposed_state": {"type": "RUNNING"},
+            },
+        ).get_json()["task_run"]
         assert cli("concurrency-limit", "ls").splitlines()[1].split()[:3] == ["db", "1", "1"]
         assert task["id"] in cli("concurrency-limit", "inspect", "db")
         cli("concurrency-limit", "reset", "db")
@@ -128,14 +165,17 @@ class TestConcurrencyLimit:
         assert cli("concurrency-limit", "ls").strip() == "No concurrency limits."
         for command in ("inspect", "reset", "delete"):
             assert "No concurrency limit on tag 'db'" in cli(
-                "concurrency-limit", command, "db", ok=False)
+                "concurrency-limit", command, "db", ok=False
+            )
 
 
 class TestFlowRun:
     def test_ls_filters_by_state_type_or_name(self, cli, client, flow):
         pending = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
-        late = client.post("/api/flow_runs/", json={
-            "flow_id": flow["id"], "state": {"type": "SCHEDULED", "name": "Late"}}).get_json()
+        late = client.post(
+            "/api/flow_runs/",
+            json={"flow_id": flow["id"], "state": {"type": "SCHEDULED", "name": "Late"}},
+        ).get_json()
         everything = cli("flow-run", "ls")
         assert "etl" in everything and pending["id"] in everything and late["id"] in everything
         only_pending = cli("flow-run", "ls", "--state", "pending")
@@ -157,18 +197,21 @@ class TestFlowRun:
         assert "is cancelled" in cli("flow-run", "cancel", scheduled["id"])
         assert FlowRun.get_by_id(scheduled["id"]).state_type == "CANCELLED"
         running = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
-        client.post(f"/api/flow_runs/{running['id']}/set_state",
-                    json={"state": {"type": "RUNNING"}})
+        client.post(
+            f"/api/flow_runs/{running['id']}/set_state", json={"state": {"type": "RUNNING"}}
+        )
         assert "is cancelling" in cli("flow-run", "cancel", running["id"])
         assert FlowRun.get_by_id(running["id"]).state_type == "CANCELLING"
         assert "was not cancelled: This run has already terminated" in cli(
-            "flow-run", "cancel", scheduled["id"], ok=False)
+            "flow-run", "cancel", scheduled["id"], ok=False
+        )
         assert "not found" in cli("flow-run", "cancel", str(uuid.uuid4()), ok=False)
 
 
 def orion_script(args, env, tmp_path):
-    return subprocess.run([ORION, *args], env=orion_env(tmp_path, **env),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [ORION, *args], env=orion_env(tmp_path, **env), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_console_script_uses_the_ephemeral_api(tmp_path):
@@ -181,14 +224,19 @@ def test_the_console_script_uses_the_ephemeral_api(tmp_path):
     assert "exists already; left as it is" in again.stdout
     different = orion_script(["work-queue", "create", "etl", "--limit", "2"], {}, tmp_path)
     assert different.returncode == 1
-    assert different.stderr.strip() == ("Error: Work queue 'etl' exists already with no "
-                                        "concurrency limit, not 2 (see set-concurrency-limit).")
+    assert different.stderr.strip() == (
+        "Error: Work queue 'etl' exists already with no "
+        "concurrency limit, not 2 (see set-concurrency-limit)."
+    )
 
 
 def test_an_unreachable_server_is_one_error_line(tmp_path):
     port = free_port()
-    result = orion_script(["flow-run", "ls"], {
-        "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
+    result = orion_script(
+        ["flow-run", "ls"],
+        {"ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"},
+        tmp_path,
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "ConnectError" in lines[0]
@@ -196,9 +244,14 @@ def test_an_unreachable_server_is_one_error_line(tmp_path):
 
 def test_a_run_once_agent_fails_when_the_server_is_down(tmp_path):
     port = free_port()
-    result = orion_script(["agent", "start", "-q", "etl", "--run-once"], {
-        "ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"}, tmp_path)
+    result = orion_script(
+        ["agent", "start", "-q", "etl", "--run-once"],
+        {"ORION_API_URL": f"http://127.0.0.1:{port}/api", "ORION_API_RETRIES": "0"},
+        tmp_path,
+    )
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"Error: The agent's poll failed: GET http://127.0.0.1:{port}/api/"
-                           "work_queues/name/etl failed after 1 attempt(s): ConnectError"), last
+    assert last.startswith(
+        f"Error: The agent's poll failed: GET http://127.0.0.1:{port}/api/"
+        "work_queues/name/etl failed after 1 attempt(s): ConnectError"
+    ), last

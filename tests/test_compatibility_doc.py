@@ -5,6 +5,7 @@ venv, built by ``scripts/test``) and Orion's OpenAPI document; this test fails w
 added or removed without regenerating it, or when a missing path has no recorded reason. The
 script runs in its own process: it builds an app, which must not rebind this session's database.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,10 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compatibility.py"
 
 def test_compatibility_doc_is_up_to_date():
     python = prefect_venv("2.7") / "bin" / "python"
-    done = subprocess.run([sys.executable, str(SCRIPT), "--check", "--prefect-python", python],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check", "--prefect-python", python],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,5 @@
 """Database layer: connections dropped by the server, SQLite locking, round trips."""
+
 import threading
 import uuid
 
@@ -31,8 +32,10 @@ def test_recovers_when_postgres_drops_pooled_connections(app, client):
     admin = psycopg2.connect(POSTGRES_URL)
     admin.autocommit = True
     with admin.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     admin.close()
     # The first request may fail, with a 503 that says why, never a 500; the pool then
     # drops its other dead connections, so the next requests all succeed.
@@ -109,8 +112,11 @@ def round_trips(app, db):
 
 def _insert_flow(name):
     now = utcnow()
-    statements.insert_row(Flow, {"id": uuid.uuid4(), "name": name, "created": now,
-                                 "updated": now, "tags": []}, deferred=True)
+    statements.insert_row(
+        Flow,
+        {"id": uuid.uuid4(), "name": name, "created": now, "updated": now, "tags": []},
+        deferred=True,
+    )
 
 
 def test_deferred_writes_keep_their_order_and_values(app, db, round_trips):
@@ -163,17 +169,18 @@ def test_a_failing_deferred_write_fails_and_undoes_its_transaction(app, db):
     assert [f.name for f in Flow.select()] == ["after"]
 
 
-def test_a_state_transition_is_two_round_trips_and_a_creation_one(app, client, flow,
-                                                                   round_trips):
+def test_a_state_transition_is_two_round_trips_and_a_creation_one(app, client, flow, round_trips):
     if is_sqlite():
         pytest.skip("PostgreSQL only: SQLite has no round trips")
-    run = client.post("/api/flow_runs/", json={"flow_id": flow["id"],
-                                               "state": {"type": "SCHEDULED"}}).get_json()
+    run = client.post(
+        "/api/flow_runs/", json={"flow_id": flow["id"], "state": {"type": "SCHEDULED"}}
+    ).get_json()
     assert len(round_trips) == 1 and round_trips[0].endswith("; COMMIT")
     for state_type in ("PENDING", "RUNNING", "COMPLETED"):
         round_trips.clear()
-        response = client.post(f"/api/flow_runs/{run['id']}/set_state",
-                               json={"state": {"type": state_type}})
+        response = client.post(
+            f"/api/flow_runs/{run['id']}/set_state", json={"state": {"type": state_type}}
+        )
         assert response.status_code == 201
         # lock and read; then the state row, the run's columns, the queueing of matching
         # notifications and the commit together
@@ -193,8 +200,12 @@ def test_a_statement_is_prepared_once_per_connection(app, client, flow, round_tr
     database.obj.close_idle()  # a new connection: nothing prepared on it yet
     round_trips.clear()
     for state_type in ("RUNNING", "COMPLETED"):
-        assert client.post(f"/api/flow_runs/{run['id']}/set_state",
-                           json={"state": {"type": state_type}}).status_code == 201
+        assert (
+            client.post(
+                f"/api/flow_runs/{run['id']}/set_state", json={"state": {"type": state_type}}
+            ).status_code
+            == 201
+        )
     first, second = round_trips[0], round_trips[2]
     assert first.count("PREPARE ") == 2 and "EXECUTE " in first  # the lock and the read
     assert "PREPARE " not in second and second.count("EXECUTE ") == 2
@@ -229,22 +240,30 @@ def test_a_dropped_deferred_prepare_is_prepared_again(app, db, round_trips):
     assert "DEALLOCATE ALL; PREPARE " in round_trips[0]
 
 
-def test_a_task_run_starts_in_two_round_trips_and_completes_in_two(app, client, flow_run,
-                                                                    round_trips):
+def test_a_task_run_starts_in_two_round_trips_and_completes_in_two(
+    app, client, flow_run, round_trips
+):
     _require_postgres()
     client.post(f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}})
     for index in range(2):  # the second time, every statement is already prepared
         round_trips.clear()
-        response = client.post("/api/task_runs/create_and_set_state", json={
-            "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": str(index),
-            "proposed_state": {"type": "RUNNING"}})
+        response = client.post(
+            "/api/task_runs/create_and_set_state",
+            json={
+                "flow_run_id": flow_run["id"],
+                "task_key": "t",
+                "dynamic_key": str(index),
+                "proposed_state": {"type": "RUNNING"},
+            },
+        )
         assert response.status_code == 201
         assert response.get_json()["orchestration_result"]["status"] == "ACCEPT"
         # the run's INSERT with the read of its flow run; then its state, its columns, COMMIT
         assert len(round_trips) == 2, round_trips
         task_run = response.get_json()["task_run"]
         round_trips.clear()
-        response = client.post(f"/api/task_runs/{task_run['id']}/set_state",
-                               json={"state": {"type": "COMPLETED"}})
+        response = client.post(
+            f"/api/task_runs/{task_run['id']}/set_state", json={"state": {"type": "COMPLETED"}}
+        )
         assert response.status_code == 201
         assert len(round_trips) == 2, round_trips

@@ -1,6 +1,7 @@
 """Defaults of the server and of the agent that must agree: a healthy agent claims a run
 before the server's late-runs service calls it Late (the rule stated in the README's "Late
 runs")."""
+
 import datetime
 
 import pytest
@@ -17,8 +18,11 @@ CLAIM_SECONDS = 5
 @pytest.fixture
 def defaults(monkeypatch):
     """``(server settings, agent settings)`` as they are with no ORION_* variable set."""
-    for name in ("ORION_LATE_RUNS_AFTER_SECONDS", "ORION_AGENT_QUERY_INTERVAL",
-                 "ORION_AGENT_PREFETCH_SECONDS"):
+    for name in (
+        "ORION_LATE_RUNS_AFTER_SECONDS",
+        "ORION_AGENT_QUERY_INTERVAL",
+        "ORION_AGENT_PREFETCH_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     return load_config(), AgentSettings.from_env({})
 
@@ -34,16 +38,16 @@ def test_a_healthy_agent_claims_before_the_late_threshold(defaults):
     assert server["LATE_RUNS_AFTER_SECONDS"] >= longest_claim_delay(agent)
 
 
-def test_a_run_due_now_is_not_late_by_the_time_a_healthy_agent_claims_it(client, flow,
-                                                                         defaults):
+def test_a_run_due_now_is_not_late_by_the_time_a_healthy_agent_claims_it(client, flow, defaults):
     """The late-runs service with the default threshold, at the moment the slowest healthy
     agent claims a run started now, leaves it Scheduled; a run nobody claimed goes Late."""
     server, agent = defaults
     deployment = client.post("/api/deployments/", json={"name": "now", "flow_id": flow["id"]})
     due = datetime.datetime.now(datetime.UTC)
-    created = client.post(f"/api/deployments/{deployment.get_json()['id']}/create_flow_run",
-                          json={"state": {"type": "SCHEDULED", "state_details": {
-                              "scheduled_time": due.isoformat()}}})
+    created = client.post(
+        f"/api/deployments/{deployment.get_json()['id']}/create_flow_run",
+        json={"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": due.isoformat()}}},
+    )
     assert created.status_code == 201
     late_after = datetime.timedelta(seconds=server["LATE_RUNS_AFTER_SECONDS"])
     claimed_at = due + datetime.timedelta(seconds=longest_claim_delay(agent))

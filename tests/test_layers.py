@@ -24,6 +24,7 @@ The rows follow DESIGN.md's table. Where the table is silent they say what we de
 ``KNOWN_EXCEPTIONS`` lists the imports that break a rule today and are waiting for their fix;
 the test also fails when one of them is gone, so the list only shrinks.
 """
+
 import ast
 import dataclasses
 import sys
@@ -65,36 +66,63 @@ class Layer:
 
 LEAVES = (Allow("app.states"), Allow("app.exceptions"), Allow("app.clock"))
 LAYERS = (
-    Layer("app/states.py, app/exceptions.py, app/clock.py",
-          ("app.states", "app.exceptions", "app.clock"),
-          third_party=()),
+    Layer(
+        "app/states.py, app/exceptions.py, app/clock.py",
+        ("app.states", "app.exceptions", "app.clock"),
+        third_party=(),
+    ),
     Layer("app/schedules.py", ("app.schedules",)),
     Layer("app/config.py, app/db.py", ("app.config", "app.db"), LEAVES),
     Layer("app/models/", ("app.models.*",), (Allow("app.db"), *LEAVES), never=("flask",)),
     Layer("app/schemas/", ("app.schemas.*",), (Allow("app.schedules"), *LEAVES)),
-    Layer("app/orchestration/", ("app.orchestration.*",), (Allow("app.models.*"), *LEAVES),
-          never=("flask",)),
-    Layer("app/services/", ("app.services.*",),
-          (Allow("app.models.*"), Allow("app.orchestration.*"), Allow("app.db"),
-           Allow("app.schedules"), *LEAVES),
-          never=("flask", "redis", "rq")),
-    Layer("app/blueprints/api", ("app.blueprints.api.*",),
-          (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES)),
-    Layer("app/blueprints/ui", ("app.blueprints.ui.*",),
-          (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES)),
+    Layer(
+        "app/orchestration/",
+        ("app.orchestration.*",),
+        (Allow("app.models.*"), *LEAVES),
+        never=("flask",),
+    ),
+    Layer(
+        "app/services/",
+        ("app.services.*",),
+        (
+            Allow("app.models.*"),
+            Allow("app.orchestration.*"),
+            Allow("app.db"),
+            Allow("app.schedules"),
+            *LEAVES,
+        ),
+        never=("flask", "redis", "rq"),
+    ),
+    Layer(
+        "app/blueprints/api",
+        ("app.blueprints.api.*",),
+        (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES),
+    ),
+    Layer(
+        "app/blueprints/ui",
+        ("app.blueprints.ui.*",),
+        (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES),
+    ),
     Layer("app/blueprints", ("app.blueprints",)),
     Layer("app/extensions.py", ("app.extensions",), (Allow("app.schemas.*"), *LEAVES)),
-    Layer("app/migrations/", ("app.migrations.*",),
-          (Allow("app.models.*"), Allow("app.db"), *LEAVES)),
-    Layer("the server's assembly (create_app, app.cli, app.embedded, app.serving)",
-          ("app", "app.__main__", "app.cli", "app.embedded", "app.serving"),
-          (Allow("app.*"),)),
-    Layer("workers/", ("workers.*",),
-          (Allow("app.config"), Allow("app.db"), Allow("app.services.*"))),
+    Layer(
+        "app/migrations/", ("app.migrations.*",), (Allow("app.models.*"), Allow("app.db"), *LEAVES)
+    ),
+    Layer(
+        "the server's assembly (create_app, app.cli, app.embedded, app.serving)",
+        ("app", "app.__main__", "app.cli", "app.embedded", "app.serving"),
+        (Allow("app.*"),),
+    ),
+    Layer(
+        "workers/", ("workers.*",), (Allow("app.config"), Allow("app.db"), Allow("app.services.*"))
+    ),
     Layer("client/", ("client.*",), third_party=("httpx",), lazy_third_party=True),
     Layer("wsgi.py (entry module)", ("wsgi",), (Allow("app"),)),
-    Layer("orion_cli.py (entry module)", ("orion_cli",),
-          (Allow("app.cli", lazy=True), Allow("client.cli.*", lazy=True))),
+    Layer(
+        "orion_cli.py (entry module)",
+        ("orion_cli",),
+        (Allow("app.cli", lazy=True), Allow("client.cli.*", lazy=True)),
+    ),
 )
 # Per-module additions to a layer's row (DESIGN.md's stated exceptions and our decisions).
 EXTRA = {
@@ -126,11 +154,11 @@ def matches(pattern, module):
 
 @dataclasses.dataclass(frozen=True)
 class Import:
-    source: str      # the importing module
+    source: str  # the importing module
     path: Path
     line: int
-    target: str      # the imported module (ours), or the top-level package (third party)
-    lazy: bool       # inside a function
+    target: str  # the imported module (ours), or the top-level package (third party)
+    lazy: bool  # inside a function
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,17 +211,17 @@ def imports_of(root, path):
 
     def visit(node, lazy):
         for child in ast.iter_child_nodes(node):
-            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                               ast.Lambda))
+            inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.Import):
                 names = [alias.name for alias in child.names]
             elif isinstance(child, ast.ImportFrom):
                 base = child.module or ""
                 if child.level:
-                    anchor = package.split(".")[:len(package.split(".")) - child.level + 1]
+                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
-                names = ([f"{base}.{alias.name}" for alias in child.names]
-                         if is_ours(base) else [base])
+                names = (
+                    [f"{base}.{alias.name}" for alias in child.names] if is_ours(base) else [base]
+                )
             else:
                 visit(child, inner)
                 continue
@@ -218,10 +246,11 @@ def check(imp):
     if layer is None:
         return "the module is in no layer of tests/test_layers.py (add it to a row)"
     if is_ours(imp.target):
-        if imp.source.split(".")[0] == "app" and imp.target.split(".")[0] in ("client",
-                                                                             "workers"):
-            return (f"{layer.name} is server code: app never imports client or workers "
-                    "(it enqueues jobs by dotted path; the client's commands live in client)")
+        if imp.source.split(".")[0] == "app" and imp.target.split(".")[0] in ("client", "workers"):
+            return (
+                f"{layer.name} is server code: app never imports client or workers "
+                "(it enqueues jobs by dotted path; the client's commands live in client)"
+            )
         target_layer = layer_of(imp.target)
         if target_layer is layer:
             return None
@@ -229,8 +258,9 @@ def check(imp):
         for allow in allowed:
             if matches(allow.pattern, imp.target):
                 if allow.lazy and not imp.lazy:
-                    return (f"{layer.name} may import {allow.pattern} only inside a function "
-                            "(lazily)")
+                    return (
+                        f"{layer.name} may import {allow.pattern} only inside a function (lazily)"
+                    )
                 return None
         may = ", ".join(a.pattern + (" (lazily)" if a.lazy else "") for a in allowed)
         return f"{layer.name} may import {may or 'nothing of ours'}, not {imp.target}"
@@ -240,15 +270,22 @@ def check(imp):
         return f"{layer.name} never imports {imp.target}"
     if layer.third_party is None:
         return None
-    extra = next((names for prefix, names in EXTRA_THIRD_PARTY.items()
-                  if matches(prefix + ".*", imp.source)), ())
+    extra = next(
+        (
+            names
+            for prefix, names in EXTRA_THIRD_PARTY.items()
+            if matches(prefix + ".*", imp.source)
+        ),
+        (),
+    )
     if imp.target in (*layer.third_party, *extra):
         return None
     if layer.lazy_third_party and imp.lazy:
         return None
     allowed = ", ".join((*layer.third_party, *extra)) or "the standard library only"
-    where = " (anything else inside a function, as an optional extra)" \
-        if layer.lazy_third_party else ""
+    where = (
+        " (anything else inside a function, as an optional extra)" if layer.lazy_third_party else ""
+    )
     return f"{layer.name} may import {allowed}{where}, not {imp.target} at module level"
 
 
@@ -277,8 +314,11 @@ def test_every_import_keeps_the_layers():
 
 
 def test_every_module_has_a_layer():
-    orphans = [module_name(ROOT, path) for path in source_files(ROOT)
-               if layer_of(module_name(ROOT, path)) is None]
+    orphans = [
+        module_name(ROOT, path)
+        for path in source_files(ROOT)
+        if layer_of(module_name(ROOT, path)) is None
+    ]
     assert not orphans
 
 
@@ -317,30 +357,75 @@ def test_the_checker_passes_a_tree_that_keeps_the_rules(tree):
     assert violations(tree) == ([], set())
 
 
-@pytest.mark.parametrize("name, text, line, rule", [
-    ("app/models/flows.py", "import datetime\n\nfrom app.services import flows\n", 3,
-     "app/models/ may import app.db, app.states, app.exceptions, app.clock, not app.services"),
-    ("app/services/bad.py", "def f():\n    from client import get_client\n", 2,
-     "app/services/ is server code: app never imports client or workers"),
-    ("app/services/web.py", "from flask import request\n", 1,
-     "app/services/ never imports flask"),
-    ("app/states.py", "import enum\nimport peewee\n", 2,
-     ("app/states.py, app/exceptions.py, app/clock.py may import the standard library only, "
-      "not peewee")),
-    ("client/api/objects.py", "from app.states import StateType\n", 1,
-     "client/ may import nothing of ours, not app.states"),
-    ("client/api/ephemeral.py", "from app import create_app\n", 1,
-     "client/ may import app.* only inside a function (lazily)"),
-    ("client/sdk/results.py", "import fsspec\n", 1,
-     ("client/ may import httpx (anything else inside a function, as an optional extra), "
-      "not fsspec at module level")),
-    ("workers/cron.py", "from app.blueprints import api\n", 1,
-     "workers/ may import app.config, app.db, app.services.*, not app.blueprints"),
-    ("app/orphan/__init__.py", "import os\n", 1,
-     "the module is in no layer of tests/test_layers.py"),
-])
-def test_the_checker_names_the_file_line_and_rule_of_a_wrong_import(tree, name, text, line,
-                                                                     rule):
+@pytest.mark.parametrize(
+    "name, text, line, rule",
+    [
+        (
+            "app/models/flows.py",
+            "import datetime\n\nfrom app.services import flows\n",
+            3,
+            (
+                "app/models/ may import app.db, app.states, app.exceptions, app.clock, "
+                "not app.services"
+            ),
+        ),
+        (
+            "app/services/bad.py",
+            "def f():\n    from client import get_client\n",
+            2,
+            "app/services/ is server code: app never imports client or workers",
+        ),
+        (
+            "app/services/web.py",
+            "from flask import request\n",
+            1,
+            "app/services/ never imports flask",
+        ),
+        (
+            "app/states.py",
+            "import enum\nimport peewee\n",
+            2,
+            (
+                "app/states.py, app/exceptions.py, app/clock.py may import the standard library "
+                "only, not peewee"
+            ),
+        ),
+        (
+            "client/api/objects.py",
+            "from app.states import StateType\n",
+            1,
+            "client/ may import nothing of ours, not app.states",
+        ),
+        (
+            "client/api/ephemeral.py",
+            "from app import create_app\n",
+            1,
+            "client/ may import app.* only inside a function (lazily)",
+        ),
+        (
+            "client/sdk/results.py",
+            "import fsspec\n",
+            1,
+            (
+                "client/ may import httpx (anything else inside a function, as an optional extra), "
+                "not fsspec at module level"
+            ),
+        ),
+        (
+            "workers/cron.py",
+            "from app.blueprints import api\n",
+            1,
+            "workers/ may import app.config, app.db, app.services.*, not app.blueprints",
+        ),
+        (
+            "app/orphan/__init__.py",
+            "import os\n",
+            1,
+            "the module is in no layer of tests/test_layers.py",
+        ),
+    ],
+)
+def test_the_checker_names_the_file_line_and_rule_of_a_wrong_import(tree, name, text, line, rule):
     write_tree(tree, {name: text})
 
     found, _ = violations(tree)
@@ -357,7 +442,8 @@ def test_relative_and_lazy_imports_are_read(tree):
     found, _ = violations(tree)
 
     assert [(v.source, v.target, v.line) for v in found] == [
-        ("app.models.runs", "app.services.flows", 2)]
+        ("app.models.runs", "app.services.flows", 2)
+    ]
 
 
 def test_the_server_and_the_client_agree_on_state_types_and_api_version():
@@ -367,5 +453,6 @@ def test_the_server_and_the_client_agree_on_state_types_and_api_version():
     from client.api.states import StateType as ClientStateType
 
     assert API_VERSION == app.API_VERSION
-    assert [(t.name, t.value) for t in ClientStateType] == \
-        [(t.name, t.value) for t in ServerStateType]
+    assert [(t.name, t.value) for t in ClientStateType] == [
+        (t.name, t.value) for t in ServerStateType
+    ]

@@ -5,6 +5,7 @@ touches the shared ``app`` fixture's database or binding: SQLite uses a temp fil
 a dedicated ``<test database>_migrations`` database emptied before every test
 (tests.support.isolated_database_url).
 """
+
 import datetime
 import os
 import shutil
@@ -94,8 +95,7 @@ def schema_snapshot(db):
             continue
         snapshot[table] = {
             "columns": sorted(
-                (c.name, c.data_type.lower(), c.null, c.primary_key)
-                for c in db.get_columns(table)
+                (c.name, c.data_type.lower(), c.null, c.primary_key) for c in db.get_columns(table)
             ),
             "indexes": sorted((i.name, tuple(i.columns), i.unique) for i in db.get_indexes(table)),
             "foreign_keys": sorted(
@@ -187,7 +187,8 @@ def test_backend_specific_indexes_exist_on_their_backend_only(mdb):
     assert ("flow_run_name_trgm" in from_models) is on_postgres
     if on_postgres:
         (definition,) = mdb.execute_sql(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_name_trgm'").fetchone()
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_name_trgm'"
+        ).fetchone()
         assert "USING gin (name gin_trgm_ops)" in definition
 
 

@@ -1,5 +1,6 @@
 """The ``orion`` command (orion_cli.py): one group of the client's commands and the server's,
 each side imported only when one of its commands is used."""
+
 import json
 import os
 import shutil
@@ -16,11 +17,13 @@ from orion_cli import CLIENT_COMMANDS
 
 def test_help_lists_every_command_of_both_sides():
     script = shutil.which("orion", path=os.path.dirname(sys.executable))
-    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60,
-                          check=True)
+    done = subprocess.run(
+        [script, "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
 
-    listed = [line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines()
-              if line.strip()]
+    listed = [
+        line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()
+    ]
     client_side = [getattr(commands, attribute).name for attribute in CLIENT_COMMANDS.values()]
     assert sorted(client_side) == sorted(CLIENT_COMMANDS)
     assert listed == sorted([*client_side, *server_cli.commands])
@@ -39,8 +42,9 @@ def loaded_after(args):
                                   if m.split(".")[0] in ("app", "flask", "peewee")
                                   or m.startswith("client.cli")}})))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

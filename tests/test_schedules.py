@@ -1,4 +1,5 @@
 """Schedules: date generation in time zones across both DST switches, and validation."""
+
 import datetime
 
 import pytest
@@ -28,8 +29,9 @@ def local_day_bounds(day, zone=BERLIN):
 
     tz = ZoneInfo(zone)
     start = datetime.datetime.combine(day, datetime.time(), tz).astimezone(UTC)
-    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(),
-                                    tz).astimezone(UTC)
+    end = datetime.datetime.combine(
+        day + datetime.timedelta(days=1), datetime.time(), tz
+    ).astimezone(UTC)
     return start, end
 
 
@@ -41,8 +43,7 @@ def dates_on(schedule, day):
 DAILY_0230 = [
     parse_schedule({"cron": "30 2 * * *", "timezone": BERLIN}),
     parse_schedule({"rrule": "DTSTART:20250101T023000\nRRULE:FREQ=DAILY", "timezone": BERLIN}),
-    parse_schedule({"interval": 86400, "anchor_date": "2025-01-01T02:30:00",
-                    "timezone": BERLIN}),
+    parse_schedule({"interval": 86400, "anchor_date": "2025-01-01T02:30:00", "timezone": BERLIN}),
 ]
 
 
@@ -71,7 +72,9 @@ def test_hourly_cron_runs_once_per_elapsed_hour():
         gaps = {b.astimezone(UTC) - a.astimezone(UTC) for a, b in zip(dates, dates[1:])}
         assert gaps == {datetime.timedelta(hours=1)}
     assert [d.isoformat() for d in autumn[2:4]] == [
-        "2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00"]
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+    ]
 
 
 def test_cron_with_a_fixed_hour_in_the_repeated_hour_runs_once():
@@ -88,15 +91,17 @@ def test_every_15_minutes_cron_stays_in_order_through_the_repeated_hour():
 
 
 def test_hourly_rrule_runs_the_repeated_hour_once():
-    schedule = parse_schedule({"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=HOURLY",
-                               "timezone": BERLIN})
+    schedule = parse_schedule(
+        {"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=HOURLY", "timezone": BERLIN}
+    )
     assert len(dates_on(schedule, SPRING)) == 23
     assert len(dates_on(schedule, AUTUMN)) == 24
 
 
 def test_hourly_interval_counts_elapsed_time():
-    schedule = parse_schedule({"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00",
-                               "timezone": BERLIN})
+    schedule = parse_schedule(
+        {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": BERLIN}
+    )
     assert len(dates_on(schedule, SPRING)) == 23
     assert len(dates_on(schedule, AUTUMN)) == 25
 
@@ -126,8 +131,9 @@ def test_a_cron_that_never_matches_gives_no_dates():
 
 
 def test_rrule_with_count_and_tzid():
-    schedule = parse_schedule({
-        "rrule": "DTSTART;TZID=America/New_York:20260305T090000\nRRULE:FREQ=DAILY;COUNT=4"})
+    schedule = parse_schedule(
+        {"rrule": "DTSTART;TZID=America/New_York:20260305T090000\nRRULE:FREQ=DAILY;COUNT=4"}
+    )
     assert schedule.timezone == "America/New_York"
     dates = schedule.get_dates(10, start=utc(2026, 1, 1))
     # New York switches on 8 March: still 09:00 local, one hour earlier in UTC.
@@ -146,19 +152,28 @@ def test_to_json_round_trips():
 def test_defaults():
     now = utc(2026, 5, 1, 12)
     assert parse_schedule({"interval": 10}, now=now) == IntervalSchedule(
-        datetime.timedelta(seconds=10), now, "UTC")
+        datetime.timedelta(seconds=10), now, "UTC"
+    )
     assert parse_schedule({"cron": "0  9 * * *"}) == CronSchedule("0 9 * * *", None, True)
     assert parse_schedule({"rrule": "FREQ=DAILY"}) == RRuleSchedule("FREQ=DAILY", "UTC")
 
 
-@pytest.mark.parametrize("data, timezone", [
-    # What Prefect 2.7's server stores for each kind given a null time zone.
-    ({"cron": "0 9 * * *", "timezone": None}, None),
-    ({"interval": 60, "timezone": None, "anchor_date": "2026-01-01T00:00:00+02:00"}, "UTC"),
-    ({"rrule": "FREQ=DAILY", "timezone": None}, "UTC"),
-    ({"rrule": "DTSTART;TZID=Europe/Berlin:20260101T090000\nRRULE:FREQ=DAILY",
-      "timezone": None}, "Europe/Berlin"),
-])
+@pytest.mark.parametrize(
+    "data, timezone",
+    [
+        # What Prefect 2.7's server stores for each kind given a null time zone.
+        ({"cron": "0 9 * * *", "timezone": None}, None),
+        ({"interval": 60, "timezone": None, "anchor_date": "2026-01-01T00:00:00+02:00"}, "UTC"),
+        ({"rrule": "FREQ=DAILY", "timezone": None}, "UTC"),
+        (
+            {
+                "rrule": "DTSTART;TZID=Europe/Berlin:20260101T090000\nRRULE:FREQ=DAILY",
+                "timezone": None,
+            },
+            "Europe/Berlin",
+        ),
+    ],
+)
 def test_a_null_timezone_is_kept_as_prefect_keeps_it(data, timezone):
     assert parse_schedule(data).to_json()["timezone"] == timezone
 
@@ -166,40 +181,48 @@ def test_a_null_timezone_is_kept_as_prefect_keeps_it(data, timezone):
 def test_a_cron_schedule_without_timezone_runs_in_utc():
     start = utc(2026, 3, 28, 12)
     assert parse_schedule({"cron": "30 9 * * *", "timezone": None}).get_dates(2, start) == [
-        utc(2026, 3, 29, 9, 30), utc(2026, 3, 30, 9, 30)]
+        utc(2026, 3, 29, 9, 30),
+        utc(2026, 3, 30, 9, 30),
+    ]
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"interval": 0}, "greater than 0"),
-    ({"interval": -5}, "greater than 0"),
-    ({"interval": "60"}, "number of seconds"),
-    ({"interval": True}, "number of seconds"),
-    ({"interval": 60, "anchor_date": "yesterday"}, "ISO-8601"),
-    ({"interval": 60, "timezone": "Mars/Olympus"}, "Unknown timezone"),
-    ({"cron": "61 * * * *"}, "Invalid cron"),
-    ({"cron": "@reboot"}, "Invalid cron"),
-    ({"cron": "0 0 * * * *"}, "5 fields"),
-    ({"cron": ""}, "cron expression"),
-    ({"cron": "0 * * * *", "day_or": "yes"}, "day_or"),
-    ({"rrule": "FREQ=SOMETIMES"}, "Invalid rrule"),
-    ({"rrule": "x" * 7000}, "at most"),
-    ({"rrule": "FREQ=SECONDLY;INTERVAL=10"}, "interval schedule"),
-    ({"cron": "* * * * *", "interval": 5}, "exactly one"),
-    ({}, "exactly one"),
-    ("0 * * * *", "must be an object"),
-    ({"cron": "* * * * *", "every": 2}, "Unknown key"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"interval": 0}, "greater than 0"),
+        ({"interval": -5}, "greater than 0"),
+        ({"interval": "60"}, "number of seconds"),
+        ({"interval": True}, "number of seconds"),
+        ({"interval": 60, "anchor_date": "yesterday"}, "ISO-8601"),
+        ({"interval": 60, "timezone": "Mars/Olympus"}, "Unknown timezone"),
+        ({"cron": "61 * * * *"}, "Invalid cron"),
+        ({"cron": "@reboot"}, "Invalid cron"),
+        ({"cron": "0 0 * * * *"}, "5 fields"),
+        ({"cron": ""}, "cron expression"),
+        ({"cron": "0 * * * *", "day_or": "yes"}, "day_or"),
+        ({"rrule": "FREQ=SOMETIMES"}, "Invalid rrule"),
+        ({"rrule": "x" * 7000}, "at most"),
+        ({"rrule": "FREQ=SECONDLY;INTERVAL=10"}, "interval schedule"),
+        ({"cron": "* * * * *", "interval": 5}, "exactly one"),
+        ({}, "exactly one"),
+        ("0 * * * *", "must be an object"),
+        ({"cron": "* * * * *", "every": 2}, "Unknown key"),
+    ],
+)
 def test_invalid_schedules_say_what_is_wrong(data, message):
     with pytest.raises(ScheduleError, match=message):
         parse_schedule(data)
 
 
-@pytest.mark.parametrize("text", [
-    "FREQ=HOURLY;INTERVAL=5",
-    "DTSTART:20200103T101500\nRRULE:FREQ=MINUTELY;INTERVAL=7",
-    "DTSTART:20200101T093000\nRRULE:FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,TH",
-    "DTSTART:20200101T000000\nRRULE:FREQ=DAILY;INTERVAL=9;BYHOUR=1,13;BYMINUTE=5",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FREQ=HOURLY;INTERVAL=5",
+        "DTSTART:20200103T101500\nRRULE:FREQ=MINUTELY;INTERVAL=7",
+        "DTSTART:20200101T093000\nRRULE:FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,TH",
+        "DTSTART:20200101T000000\nRRULE:FREQ=DAILY;INTERVAL=9;BYHOUR=1,13;BYMINUTE=5",
+    ],
+)
 def test_rrules_skipping_ahead_keep_their_phase(text):
     # The same dates whether the walk starts from DTSTART or is moved ahead near start.
     from dateutil.rrule import rrulestr
@@ -207,12 +230,20 @@ def test_rrules_skipping_ahead_keep_their_phase(text):
     schedule = parse_schedule({"rrule": text, "timezone": "UTC"})
     start = utc(2021, 6, 1, 12)
     naive = rrulestr(text, dtstart=datetime.datetime(2020, 1, 1)).xafter(
-        start.replace(tzinfo=None), count=20, inc=True)
+        start.replace(tzinfo=None), count=20, inc=True
+    )
     assert [d.replace(tzinfo=None) for d in schedule.get_dates(20, start=start)] == list(naive)
 
 
-ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe",
-         "America/Santiago", "Asia/Tehran", "UTC"]
+ZONES = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Asia/Tehran",
+    "UTC",
+]
 
 
 @pytest.mark.parametrize("zone", ZONES)
@@ -227,10 +258,15 @@ def test_daily_schedules_run_once_every_local_day_in_many_zones(zone, kind):
     for hour, minute in [(0, 0), (0, 30), (1, 45), (2, 0), (2, 30), (3, 0), (23, 30)]:
         data = {
             "cron": {"cron": f"{minute} {hour} * * *", "timezone": zone},
-            "rrule": {"rrule": f"DTSTART:20250101T{hour:02}{minute:02}00\nRRULE:FREQ=DAILY",
-                      "timezone": zone},
-            "interval": {"interval": 86400, "anchor_date": f"2025-01-01T{hour:02}:{minute:02}:00",
-                         "timezone": zone},
+            "rrule": {
+                "rrule": f"DTSTART:20250101T{hour:02}{minute:02}00\nRRULE:FREQ=DAILY",
+                "timezone": zone,
+            },
+            "interval": {
+                "interval": 86400,
+                "anchor_date": f"2025-01-01T{hour:02}:{minute:02}:00",
+                "timezone": zone,
+            },
         }[kind]
         dates = parse_schedule(data).get_dates(400, start=start, end=end)
         days = [d.date() for d in dates]

@@ -4,6 +4,7 @@ The served app reports how the worker handled its connections: how many times a 
 was queued to the thread pool (once per accept, and once each time a quiet keep-alive
 connection comes back from the poller) and the most threads that lingered at once.
 """
+
 import os
 import socket
 import sys
@@ -62,11 +63,28 @@ def serve(tmp_path):
         if linger_seconds is not None:
             env["PROBE_LINGER_SECONDS"] = str(linger_seconds)
         server = ServerProcess(
-            [sys.executable, "-m", "gunicorn", "--chdir", str(tmp_path), "-b",
-             f"127.0.0.1:{port}", "-w", "1", "--threads", str(threads), "-k",
-             "probe.ProbeWorker", "--keep-alive", "5", "probe:app"],
-            env=env, log_path=tmp_path / f"gunicorn-{len(servers)}.log",
-            health_url=f"http://127.0.0.1:{port}/")
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--chdir",
+                str(tmp_path),
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                "1",
+                "--threads",
+                str(threads),
+                "-k",
+                "probe.ProbeWorker",
+                "--keep-alive",
+                "5",
+                "probe:app",
+            ],
+            env=env,
+            log_path=tmp_path / f"gunicorn-{len(servers)}.log",
+            health_url=f"http://127.0.0.1:{port}/",
+        )
         servers.append(server)
         return server.start().health_url.rstrip("/"), server
 

@@ -9,6 +9,7 @@ expires (``ttl``), so at most that many pile up behind a stopped worker. After R
 flushed or restarted, the next tick enqueues again and the jobs restore everything from the
 database.
 """
+
 from rq import cron
 
 from app.config import load_config
@@ -20,5 +21,10 @@ QUEUE = _config["REDIS_QUEUE"]
 
 for _service in periodic.enabled_services(_config):
     _interval = _service.interval(_config)
-    cron.register(jobs.JOBS[_service.name], queue_name=QUEUE, interval=_interval,
-                  ttl=max(60, _interval), result_ttl=600)
+    cron.register(
+        jobs.JOBS[_service.name],
+        queue_name=QUEUE,
+        interval=_interval,
+        ttl=max(60, _interval),
+        result_ttl=600,
+    )

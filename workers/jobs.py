@@ -6,6 +6,7 @@ A job process reads the ORION_* settings and binds the database on its first job
 worker`` forks a work-horse per job, so usually once per job), runs one pass of the service
 and returns what it did (runs inserted or marked), which RQ keeps as the job's result.
 """
+
 import functools
 
 from app.config import load_config
@@ -23,6 +24,7 @@ def settings():
 
 def _job(service):
     """The RQ job of ``service``: one pass on this process's settings and database."""
+
     def job():
         config = settings()
         with database.connection_context():

@@ -6,6 +6,7 @@ indexes, unique keys, foreign keys): Python-side defaults and behaviour live in 
 Timestamps are plain ``DateTimeField`` columns, the same DDL as the app's ``UTCDateTimeField``
 (``DATETIME`` on SQLite, ``TIMESTAMP`` on PostgreSQL).
 """
+
 from peewee import (
     BooleanField,
     CharField,

@@ -3,6 +3,7 @@
 Flows and deployments by ``created`` (CREATED_DESC), flow runs by ``COALESCE(start_time,
 expected_start_time)`` (START_TIME_ASC/DESC), and logs by run then timestamp (a run's logs).
 """
+
 from peewee import DateTimeField, Model, fn
 
 

@@ -4,6 +4,7 @@ One row per (concurrency limit, task run) holding a slot, with the time its leas
 The models below are frozen copies (see ``0001_initial``): the two referenced tables carry only
 their primary keys, which is all a foreign key's DDL needs.
 """
+
 from peewee import DateTimeField, ForeignKeyField, Model, UUIDField
 
 

@@ -3,6 +3,7 @@
 Set by ``POST /api/flow_runs/{id}/heartbeat``; read by the service that marks silent runs
 Crashed. Nullable: runs that never heartbeat (older clients, runs not yet started) keep NULL.
 """
+
 from peewee import DateTimeField
 
 MODELS = ()
@@ -10,8 +11,7 @@ MODELS = ()
 
 def up(migrator, db):
     """Add the nullable ``last_heartbeat`` column."""
-    migrator.migrate(
-        migrator.add_column("flow_run", "last_heartbeat", DateTimeField(null=True)))
+    migrator.migrate(migrator.add_column("flow_run", "last_heartbeat", DateTimeField(null=True)))
 
 
 def down(migrator, db):

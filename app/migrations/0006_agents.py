@@ -4,6 +4,7 @@ Rows are created and updated by ``POST /api/work_queues/{id}/get_runs`` calls th
 ``agent_id``. The models below are frozen copies (see ``0001_initial``); ``work_queue`` carries
 only its primary key, which is all a foreign key's DDL needs.
 """
+
 from peewee import CharField, DateTimeField, ForeignKeyField, Model, UUIDField
 
 

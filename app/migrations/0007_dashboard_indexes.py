@@ -13,6 +13,7 @@ start-time index past every non-matching run (with many runs scheduled ahead, th
 - ``expected_start_time`` of FAILED and CRASHED runs only (partial): the dashboard's failed
   runs widget, newest first within the window.
 """
+
 from peewee import SQL, CharField, DateTimeField, Model, UUIDField, fn
 
 
@@ -33,8 +34,11 @@ INDEXES = (
     FlowRun.index(FlowRun.state_type, _STARTED, name="flow_run_state_type_start_or_expected"),
     FlowRun.index(FlowRun.flow_id, _STARTED, name="flow_run_flow_id_start_or_expected"),
     FlowRun.index(FlowRun.end_time, FlowRun.id, name="flow_run_end_time_id"),
-    FlowRun.index(FlowRun.expected_start_time, name="flow_run_failed_expected_start_time",
-                  where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')")),
+    FlowRun.index(
+        FlowRun.expected_start_time,
+        name="flow_run_failed_expected_start_time",
+        where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')"),
+    ),
 )
 
 MODELS = ()

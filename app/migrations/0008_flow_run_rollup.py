@@ -6,6 +6,7 @@ They start empty; the first refresh (the rollup service, or the dashboard's benc
 them from ``flow_run``. ``flow_run.updated``, which the refresh finds changed runs by, is
 indexed since 0001.
 """
+
 from peewee import CharField, CompositeKey, DateTimeField, DoubleField, IntegerField, Model
 
 

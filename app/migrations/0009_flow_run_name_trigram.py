@@ -8,9 +8,10 @@ does nothing, as the models declare the index for PostgreSQL only (``BackendInde
 The extension is created if missing (``pg_trgm`` is a trusted extension: the database's
 owner may create it) and left in place on downgrade, as other objects may use it.
 """
+
 from peewee import SqliteDatabase
 
-INDEX = ('CREATE INDEX "flow_run_name_trgm" ON "flow_run" USING GIN ("name" gin_trgm_ops)')
+INDEX = 'CREATE INDEX "flow_run_name_trgm" ON "flow_run" USING GIN ("name" gin_trgm_ops)'
 
 MODELS = ()
 

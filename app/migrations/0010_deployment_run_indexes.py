@@ -7,6 +7,7 @@
   scheduled runs, soonest first. Without it the planner intersected the deployment's runs
   with all ~100,000 scheduled runs, then sorted.
 """
+
 from peewee import SQL, CharField, DateTimeField, Model, UUIDField
 
 
@@ -22,11 +23,17 @@ class FlowRun(Model):
 
 
 INDEXES = (
-    FlowRun.index(FlowRun.deployment_id, FlowRun.expected_start_time,
-                  name="flow_run_deployment_id_expected_start_time"),
-    FlowRun.index(FlowRun.deployment_id, FlowRun.next_scheduled_start_time,
-                  name="flow_run_deployment_id_scheduled",
-                  where=SQL("\"state_type\" = 'SCHEDULED'")),
+    FlowRun.index(
+        FlowRun.deployment_id,
+        FlowRun.expected_start_time,
+        name="flow_run_deployment_id_expected_start_time",
+    ),
+    FlowRun.index(
+        FlowRun.deployment_id,
+        FlowRun.next_scheduled_start_time,
+        name="flow_run_deployment_id_scheduled",
+        where=SQL("\"state_type\" = 'SCHEDULED'"),
+    ),
 )
 
 MODELS = ()

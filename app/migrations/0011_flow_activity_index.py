@@ -5,6 +5,7 @@ start times, for the flows of a page. Without it the planner intersected the win
 runs of a day) with every run of those flows (1,000,000 for 50 flows) in a BitmapAnd when
 its statistics said so: 60-110 ms instead of ~20 (bench/README.md, 2026-11-24).
 """
+
 from peewee import DateTimeField, Model, UUIDField
 
 
@@ -17,8 +18,9 @@ class FlowRun(Model):
         table_name = "flow_run"
 
 
-INDEX = FlowRun.index(FlowRun.flow_id, FlowRun.expected_start_time,
-                      name="flow_run_flow_id_expected_start_time")
+INDEX = FlowRun.index(
+    FlowRun.flow_id, FlowRun.expected_start_time, name="flow_run_flow_id_expected_start_time"
+)
 
 MODELS = ()
 

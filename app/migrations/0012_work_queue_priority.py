@@ -3,6 +3,7 @@
 Agents that poll several queues serve them in priority order. Existing queues get 1, so they
 keep being served in the order the agent names them (ties keep that order).
 """
+
 from peewee import IntegerField
 
 MODELS = ()

@@ -5,6 +5,7 @@ System block types are not rows of this migration: the server registers them fro
 ``app/data/system_blocks.json`` at every start (app.services.blocks), so a new Orion with
 newer schemas adds them without a migration. Frozen models, as in ``0001_initial``.
 """
+
 from peewee import (
     BooleanField,
     CharField,

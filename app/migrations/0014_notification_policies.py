@@ -2,6 +2,7 @@
 block document) and ``flow_run_notification_queue`` (notifications waiting to be sent, with
 their attempts). Frozen models, as in ``0001_initial``.
 """
+
 from peewee import (
     BooleanField,
     DateTimeField,

@@ -20,6 +20,7 @@ database. Failures raise :class:`app.exceptions.SchemaTooNew` (the database was 
 newer Orion), ``playhouse.migrations.MigrationError`` (unknown target, foreign-key violations)
 or a peewee ``DatabaseError``.
 """
+
 import os
 from contextlib import contextmanager, nullcontext
 
@@ -67,7 +68,7 @@ def downgrade(db, target=None):
         elif target not in applied:
             raise MigrationError(f'"{target}" is not an applied migration.')
         else:
-            after = applied[applied.index(target) + 1:]
+            after = applied[applied.index(target) + 1 :]
             through = after[0] if after else None
         return runner.down(through) if through is not None else []
 
@@ -92,9 +93,7 @@ def reset(db):
     cascade = not isinstance(runner.database, SqliteDatabase)
     with _migration_lock(db):
         for table in tables:
-            runner.migrator.migrate(
-                runner.migrator.drop_table(table, safe=True, cascade=cascade)
-            )
+            runner.migrator.migrate(runner.migrator.drop_table(table, safe=True, cascade=cascade))
         return runner.up()
 
 

@@ -1,4 +1,5 @@
 """Peewee models; ``TABLES`` lists them parents first (create in order, drop in reverse)."""
+
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.blocks import (
     BlockDocument,

@@ -1,4 +1,5 @@
 """Base model and column types shared by every Orion table."""
+
 import datetime
 import uuid
 
@@ -44,7 +45,7 @@ class UTCDateTimeField(DateTimeField):
 
 
 def _backend(db):
-    """"sqlite" or "postgres" for a peewee database or a proxy bound to one."""
+    """ "sqlite" or "postgres" for a peewee database or a proxy bound to one."""
     db = db.obj if isinstance(db, Proxy) else db
     return "sqlite" if isinstance(db, SqliteDatabase) else "postgres"
 
@@ -68,8 +69,11 @@ class _Metadata(Metadata):
 
     def fields_to_index(self):
         backend = _backend(self.database)
-        return [index for index in super().fields_to_index()
-                if not isinstance(index, BackendIndex) or backend in index.backends]
+        return [
+            index
+            for index in super().fields_to_index()
+            if not isinstance(index, BackendIndex) or backend in index.backends
+        ]
 
 
 class _SchemaManager(SchemaManager):

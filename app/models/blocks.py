@@ -5,6 +5,7 @@ Reading one document with its schema and type (by id, or by type slug and name: 
 ``Block.load`` sends) runs pre-built SQL, as :mod:`app.models.statements` does for runs:
 peewee compiling the 24-column join on every call cost more than the rest of the request.
 """
+
 import functools
 
 from peewee import BooleanField, CharField, ForeignKeyField, JSONField, TextField
@@ -73,18 +74,25 @@ class BlockDocumentReference(BaseModel):
         """``[(parent id, field name, referenced id)]`` of these parent documents."""
         if len(parent_ids) == 1:
             sql = _links_sql(type(database.obj))
-            return list(database.execute_prepared(
-                sql, (cls.parent.db_value(next(iter(parent_ids))),)).fetchall())
-        return list(cls.select(cls.parent, cls.name, cls.reference)
-                    .where(cls.parent.in_(list(parent_ids))).tuples())
+            return list(
+                database.execute_prepared(
+                    sql, (cls.parent.db_value(next(iter(parent_ids))),)
+                ).fetchall()
+            )
+        return list(
+            cls.select(cls.parent, cls.name, cls.reference)
+            .where(cls.parent.in_(list(parent_ids)))
+            .tuples()
+        )
 
 
 @functools.cache
 def _links_sql(database_type):
     """SQL of :meth:`BlockDocumentReference.links_of` for one parent."""
     model = BlockDocumentReference
-    query = (model.select(model.parent, model.name, model.reference)
-             .where(model.parent == model.parent.db_value("0" * 32)))
+    query = model.select(model.parent, model.name, model.reference).where(
+        model.parent == model.parent.db_value("0" * 32)
+    )
     return database.get_sql_context().sql(query).query()[0]
 
 
@@ -97,10 +105,12 @@ def _instance(model, fields, values):
 
 def documents_with_schemas():
     """A query of block documents joined to their schema and type (all columns)."""
-    return (BlockDocument.select(BlockDocument, BlockSchema, BlockType)
-            .join(BlockSchema, on=(BlockDocument.block_schema == BlockSchema.id))
-            .switch(BlockDocument)
-            .join(BlockType, on=(BlockDocument.block_type == BlockType.id)))
+    return (
+        BlockDocument.select(BlockDocument, BlockSchema, BlockType)
+        .join(BlockSchema, on=(BlockDocument.block_schema == BlockSchema.id))
+        .switch(BlockDocument)
+        .join(BlockType, on=(BlockDocument.block_type == BlockType.id))
+    )
 
 
 @functools.cache
@@ -117,11 +127,14 @@ def _read_document(by, params):
     row = database.execute_prepared(_document_sql(by, type(database.obj)), params).fetchone()
     if row is None:
         return None
-    fields = [BlockDocument._meta.sorted_fields, BlockSchema._meta.sorted_fields,
-              BlockType._meta.sorted_fields]
-    document = _instance(BlockDocument, fields[0], row[:len(fields[0])])
-    schema = _instance(BlockSchema, fields[1], row[len(fields[0]):-len(fields[2])])
-    block_type = _instance(BlockType, fields[2], row[-len(fields[2]):])
+    fields = [
+        BlockDocument._meta.sorted_fields,
+        BlockSchema._meta.sorted_fields,
+        BlockType._meta.sorted_fields,
+    ]
+    document = _instance(BlockDocument, fields[0], row[: len(fields[0])])
+    schema = _instance(BlockSchema, fields[1], row[len(fields[0]) : -len(fields[2])])
+    block_type = _instance(BlockType, fields[2], row[-len(fields[2]) :])
     document.__rel__ = {"block_schema": schema, "block_type": block_type}
     schema.__rel__ = {"block_type": block_type}
     return document

@@ -1,4 +1,5 @@
 """Flows and their deployments."""
+
 from peewee import BooleanField, CharField, ForeignKeyField, JSONField, TextField, UUIDField
 
 from app.models.base import BaseModel

@@ -1,4 +1,5 @@
 """Work queues, agents, task concurrency limits and their slot leases, logs and saved searches."""
+
 from peewee import (
     BooleanField,
     CharField,
@@ -102,15 +103,25 @@ class ConcurrencySlot(BaseModel):
         their free slots.
         """
         rows = [
-            {"limit": limit_id, "task_run": run_id, "expires": expires, "created": now,
-             "updated": now}
-            for limit_id in limit_ids for run_id in task_run_ids
+            {
+                "limit": limit_id,
+                "task_run": run_id,
+                "expires": expires,
+                "created": now,
+                "updated": now,
+            }
+            for limit_id in limit_ids
+            for run_id in task_run_ids
         ]
         if rows:
-            (cls.insert_many(rows)
-             .on_conflict(conflict_target=[cls.limit, cls.task_run],
-                          update={cls.expires: expires, cls.updated: now})
-             .execute())
+            (
+                cls.insert_many(rows)
+                .on_conflict(
+                    conflict_target=[cls.limit, cls.task_run],
+                    update={cls.expires: expires, cls.updated: now},
+                )
+                .execute()
+            )
 
 
 class Log(BaseModel):

@@ -5,6 +5,7 @@ send a message through this block document". A flow run transition that writes a
 one queue row per matching policy in its own transaction (:func:`queue_notifications`); the
 notification service (``app.services.notifications``) sends queued rows and deletes them.
 """
+
 import functools
 import json
 
@@ -72,18 +73,24 @@ def _queue_sql(sqlite):
     policy, queue = FlowRunNotificationPolicy, FlowRunNotification
     if sqlite:
         new_id = "lower(hex(randomblob(16)))"
-        names_match = ("(json_array_length(p.state_names) = 0 OR EXISTS (SELECT 1 FROM "
-                       "json_each(p.state_names) AS n WHERE n.value = ?))")
-        tags_match = ("(json_array_length(p.tags) = 0 OR EXISTS (SELECT 1 FROM json_each(p.tags)"
-                      " AS t WHERE t.value IN (SELECT value FROM json_each(?))))")
+        names_match = (
+            "(json_array_length(p.state_names) = 0 OR EXISTS (SELECT 1 FROM "
+            "json_each(p.state_names) AS n WHERE n.value = ?))"
+        )
+        tags_match = (
+            "(json_array_length(p.tags) = 0 OR EXISTS (SELECT 1 FROM json_each(p.tags)"
+            " AS t WHERE t.value IN (SELECT value FROM json_each(?))))"
+        )
         active = "p.is_active = 1"
         conflict = "INSERT OR IGNORE", ""
         stamp = state = "?"
     else:
         new_id = "gen_random_uuid()"
         names_match = "(p.state_names = '[]'::jsonb OR p.state_names ? %s)"
-        tags_match = ("(p.tags = '[]'::jsonb OR p.tags ?| ARRAY(SELECT "
-                      "jsonb_array_elements_text(CAST(%s AS jsonb))))")
+        tags_match = (
+            "(p.tags = '[]'::jsonb OR p.tags ?| ARRAY(SELECT "
+            "jsonb_array_elements_text(CAST(%s AS jsonb))))"
+        )
         active = "p.is_active"
         conflict = "INSERT", " ON CONFLICT DO NOTHING"
         # Prepared: parameters in the select list need their types spelled out.
@@ -93,7 +100,8 @@ def _queue_sql(sqlite):
         f"flow_run_state_id, attempts, next_attempt_at) "
         f"SELECT {new_id}, {stamp}, {stamp}, p.id, {state}, 0, {stamp} "
         f"FROM {policy._meta.table_name} AS p "
-        f"WHERE {active} AND {names_match} AND {tags_match}{conflict[1]}")
+        f"WHERE {active} AND {names_match} AND {tags_match}{conflict[1]}"
+    )
 
 
 def queue_notifications(state_id, state_name, tags, now):
@@ -105,13 +113,22 @@ def queue_notifications(state_id, state_name, tags, now):
     """
     sqlite = is_sqlite()
     stamp = UTCDateTimeField().db_value(now)
-    params = [stamp, stamp, FlowRunNotification.flow_run_state_id.db_value(state_id), stamp,
-              state_name, json.dumps(list(tags or ()))]
+    params = [
+        stamp,
+        stamp,
+        FlowRunNotification.flow_run_state_id.db_value(state_id),
+        stamp,
+        state_name,
+        json.dumps(list(tags or ())),
+    ]
     database.execute_deferred(_queue_sql(sqlite), params, prepared=not sqlite)
 
 
 def any_active_policy():
     """Whether some notification policy is active: bulk writers of states (the late-runs
     marker) skip queueing entirely when none is."""
-    return (FlowRunNotificationPolicy.select(FlowRunNotificationPolicy.id)
-            .where(FlowRunNotificationPolicy.is_active == True).exists())  # noqa: E712
+    return (
+        FlowRunNotificationPolicy.select(FlowRunNotificationPolicy.id)
+        .where(FlowRunNotificationPolicy.is_active == True)  # noqa: E712
+        .exists()
+    )

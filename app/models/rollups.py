@@ -13,6 +13,7 @@ data: dropping every row and refreshing rebuilds them from ``flow_run``.
   deletes flow runs, through :func:`mark_deleted_runs_stale`.
 - :class:`RollupRefresh`: when each rollup was last refreshed.
 """
+
 from peewee import SQL, CharField, CompositeKey, DoubleField, IntegerField, Model, fn
 
 from app.db import database, is_sqlite
@@ -78,10 +79,13 @@ def mark_deleted_runs_stale(condition):
     """Record the hours of the flow runs matching ``condition`` as stale, in the transaction
     that is about to delete those runs (one ``INSERT ... SELECT``; call it just before the
     DELETE). Hours already recorded stay as they are."""
-    hours = (FlowRun
-             .select(hour_of(FlowRun.expected_start_time))
-             .where(condition & FlowRun.expected_start_time.is_null(False))
-             .distinct())
-    (FlowRunHourlyStale.insert_from(hours, [FlowRunHourlyStale.hour])
-     .on_conflict_ignore()
-     .execute())
+    hours = (
+        FlowRun.select(hour_of(FlowRun.expected_start_time))
+        .where(condition & FlowRun.expected_start_time.is_null(False))
+        .distinct()
+    )
+    (
+        FlowRunHourlyStale.insert_from(hours, [FlowRunHourlyStale.hour])
+        .on_conflict_ignore()
+        .execute()
+    )

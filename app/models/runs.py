@@ -8,6 +8,7 @@ each way would need ``ALTER TABLE ... ADD CONSTRAINT``, which SQLite lacks. Serv
 consistent (a state row is never deleted without its run; deleting a task run clears the
 ``parent_task_run_id`` pointing at it).
 """
+
 from peewee import (
     SQL,
     BooleanField,
@@ -59,9 +60,7 @@ class FlowRun(RunMixin):
     """One execution of a flow; unique by (flow, idempotency_key) when a key is given."""
 
     flow = ForeignKeyField(Flow, backref="flow_runs", on_delete="CASCADE")
-    deployment = ForeignKeyField(
-        Deployment, backref="flow_runs", null=True, on_delete="SET NULL"
-    )
+    deployment = ForeignKeyField(Deployment, backref="flow_runs", null=True, on_delete="SET NULL")
     work_queue_name = CharField(null=True, index=True)
     flow_version = CharField(null=True, index=True)
     parameters = JSONField(default=dict)
@@ -90,27 +89,51 @@ _STARTED = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
 FlowRun.add_index(FlowRun.index(_STARTED, name="flow_run_start_time_or_expected"))
 # Pages of runs in one state, or of one flow, newest first; END_TIME_DESC; the dashboard's
 # failed runs (migration 0007 says why each).
-FlowRun.add_index(FlowRun.index(FlowRun.state_type, _STARTED,
-                                name="flow_run_state_type_start_or_expected"))
-FlowRun.add_index(FlowRun.index(FlowRun.flow, _STARTED,
-                                name="flow_run_flow_id_start_or_expected"))
+FlowRun.add_index(
+    FlowRun.index(FlowRun.state_type, _STARTED, name="flow_run_state_type_start_or_expected")
+)
+FlowRun.add_index(FlowRun.index(FlowRun.flow, _STARTED, name="flow_run_flow_id_start_or_expected"))
 FlowRun.add_index(FlowRun.index(FlowRun.end_time, FlowRun.id, name="flow_run_end_time_id"))
-FlowRun.add_index(FlowRun.index(FlowRun.expected_start_time,
-                                name="flow_run_failed_expected_start_time",
-                                where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')")))
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.expected_start_time,
+        name="flow_run_failed_expected_start_time",
+        where=SQL("\"state_type\" IN ('FAILED', 'CRASHED')"),
+    )
+)
 # A deployment's recent runs, and its next scheduled runs (migration 0010).
-FlowRun.add_index(FlowRun.index(FlowRun.deployment, FlowRun.expected_start_time,
-                                name="flow_run_deployment_id_expected_start_time"))
-FlowRun.add_index(FlowRun.index(FlowRun.deployment, FlowRun.next_scheduled_start_time,
-                                name="flow_run_deployment_id_scheduled",
-                                where=SQL("\"state_type\" = 'SCHEDULED'")))
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.deployment,
+        FlowRun.expected_start_time,
+        name="flow_run_deployment_id_expected_start_time",
+    )
+)
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.deployment,
+        FlowRun.next_scheduled_start_time,
+        name="flow_run_deployment_id_scheduled",
+        where=SQL("\"state_type\" = 'SCHEDULED'"),
+    )
+)
 # Runs of the last day by flow and state, on the flows list and a flow's page (0011).
-FlowRun.add_index(FlowRun.index(FlowRun.flow, FlowRun.expected_start_time,
-                                name="flow_run_flow_id_expected_start_time"))
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.flow, FlowRun.expected_start_time, name="flow_run_flow_id_expected_start_time"
+    )
+)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
-FlowRun.add_index(BackendIndex(FlowRun, (SQL('"name" gin_trgm_ops'),), backends=("postgres",),
-                               requires=("CREATE EXTENSION IF NOT EXISTS pg_trgm",),
-                               using="GIN", name="flow_run_name_trgm"))
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun,
+        (SQL('"name" gin_trgm_ops'),),
+        backends=("postgres",),
+        requires=("CREATE EXTENSION IF NOT EXISTS pg_trgm",),
+        using="GIN",
+        name="flow_run_name_trgm",
+    )
+)
 
 
 class TaskRun(RunMixin):

@@ -9,6 +9,7 @@ type and only the parameters are converted per call, by each field's own ``db_va
 Single-row statements run prepared (``execute_prepared`` in ``app.db``): on PostgreSQL the
 server then skips parsing and planning them too.
 """
+
 import functools
 
 from peewee import Entity, Function, Node
@@ -35,8 +36,12 @@ def _value_sql(field, value, params):
     compiling the whole statement.
     """
     converted = field.db_value(value)
-    if (type(converted) is Function and converted.name == "json"
-            and len(converted.arguments) == 1 and not isinstance(converted.arguments[0], Node)):
+    if (
+        type(converted) is Function
+        and converted.name == "json"
+        and len(converted.arguments) == 1
+        and not isinstance(converted.arguments[0], Node)
+    ):
         # SQLite's JSON value, json(<text>): the one wrapper worth not compiling every time.
         params.append(converted.arguments[0])
         return f"json({database.obj.param})"
@@ -70,11 +75,14 @@ def _select_with_state_sql(model, state_model, database_type):
     state_table, state_columns = _quoted(state_model, database_type)
     selected = ", ".join(
         [f"r.{run_columns[f.name]}" for f in model._meta.sorted_fields]
-        + [f"s.{state_columns[f.name]}" for f in state_model._meta.sorted_fields])
-    return (f"SELECT {selected} FROM {run_table} AS r "
-            f"LEFT OUTER JOIN {state_table} AS s "
-            f"ON (s.{state_columns['id']} = r.{run_columns['state_id']}) "
-            f"WHERE (r.{run_columns['id']} = {database.obj.param})")
+        + [f"s.{state_columns[f.name]}" for f in state_model._meta.sorted_fields]
+    )
+    return (
+        f"SELECT {selected} FROM {run_table} AS r "
+        f"LEFT OUTER JOIN {state_table} AS s "
+        f"ON (s.{state_columns['id']} = r.{run_columns['state_id']}) "
+        f"WHERE (r.{run_columns['id']} = {database.obj.param})"
+    )
 
 
 def _instance(model, fields, values):
@@ -114,8 +122,8 @@ def select_run_with_state(model, state_model, run_id, lock=False):
         return None, None
     run_fields = model._meta.sorted_fields
     state_fields = state_model._meta.sorted_fields
-    run = _instance(model, run_fields, row[:len(run_fields)])
-    state_values = row[len(run_fields):]
+    run = _instance(model, run_fields, row[: len(run_fields)])
+    state_values = row[len(run_fields) :]
     state = None if state_values[0] is None else _instance(state_model, state_fields, state_values)
     return run, state
 
@@ -123,8 +131,10 @@ def select_run_with_state(model, state_model, run_id, lock=False):
 @functools.cache
 def _lock_sql(model, database_type):
     table, columns = _quoted(model, database_type)
-    return (f"SELECT {columns['id']} FROM {table} "
-            f"WHERE ({columns['id']} = {database.obj.param}) FOR UPDATE")
+    return (
+        f"SELECT {columns['id']} FROM {table} "
+        f"WHERE ({columns['id']} = {database.obj.param}) FOR UPDATE"
+    )
 
 
 @functools.cache
@@ -150,12 +160,14 @@ def _task_run_and_flow_run_sql(database_type):
     task_table, task_columns = _quoted(TaskRun, database_type)
     flow_table, flow_columns = _quoted(FlowRun, database_type)
     param = database.obj.param
-    return (f"SELECT t.{task_columns['id']}, f.{flow_columns['state_type']}, "
-            f"f.{flow_columns['run_count']} FROM {flow_table} AS f "
-            f"LEFT OUTER JOIN {task_table} AS t ON (t.{task_columns['flow_run']} = "
-            f"f.{flow_columns['id']} AND t.{task_columns['task_key']} = {param} "
-            f"AND t.{task_columns['dynamic_key']} = {param}) "
-            f"WHERE (f.{flow_columns['id']} = {param})")
+    return (
+        f"SELECT t.{task_columns['id']}, f.{flow_columns['state_type']}, "
+        f"f.{flow_columns['run_count']} FROM {flow_table} AS f "
+        f"LEFT OUTER JOIN {task_table} AS t ON (t.{task_columns['flow_run']} = "
+        f"f.{flow_columns['id']} AND t.{task_columns['task_key']} = {param} "
+        f"AND t.{task_columns['dynamic_key']} = {param}) "
+        f"WHERE (f.{flow_columns['id']} = {param})"
+    )
 
 
 def find_task_run(flow_run_id, task_key, dynamic_key):
@@ -169,15 +181,21 @@ def find_task_run(flow_run_id, task_key, dynamic_key):
     """
     sql = _task_run_and_flow_run_sql(_database_type())
     fields = FlowRun._meta.fields
-    row = database.execute_prepared(sql, (
-        TaskRun.task_key.db_value(task_key),
-        TaskRun.dynamic_key.db_value(dynamic_key),
-        FlowRun.id.db_value(flow_run_id))).fetchone()
+    row = database.execute_prepared(
+        sql,
+        (
+            TaskRun.task_key.db_value(task_key),
+            TaskRun.dynamic_key.db_value(dynamic_key),
+            FlowRun.id.db_value(flow_run_id),
+        ),
+    ).fetchone()
     if row is None:
         return None, None
     task_run_id = None if row[0] is None else TaskRun.id.python_value(row[0])
-    return task_run_id, {"state_type": fields["state_type"].python_value(row[1]),
-                         "run_count": fields["run_count"].python_value(row[2])}
+    return task_run_id, {
+        "state_type": fields["state_type"].python_value(row[1]),
+        "run_count": fields["run_count"].python_value(row[2]),
+    }
 
 
 @functools.cache
@@ -204,12 +222,14 @@ def insert_row(model, values, ignore_conflict=False, deferred=False):
     fields = model._meta.fields
     params = []
     placeholders = ", ".join(
-        _value_sql(fields[name], value, params) for name, value in values.items())
+        _value_sql(fields[name], value, params) for name, value in values.items()
+    )
     names = ", ".join(columns[name] for name in values)
     verb, suffix = "INSERT", ""
     if ignore_conflict:
-        verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
-                                                                     " ON CONFLICT DO NOTHING")
+        verb, suffix = (
+            ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT", " ON CONFLICT DO NOTHING")
+        )
     sql = f"{verb} INTO {table} ({names}) VALUES ({placeholders}){suffix}"
     if deferred:
         database.execute_deferred(sql, params, prepared=True)
@@ -234,7 +254,8 @@ def update_dirty(instance, deferred=False):
     params = []
     assignments = ", ".join(
         f"{columns[name]} = {_value_sql(fields[name], instance.__data__[name], params)}"
-        for name in names)
+        for name in names
+    )
     where = _value_sql(model.id, instance.id, params)
     sql = f"UPDATE {table} SET {assignments} WHERE ({columns['id']} = {where})"
     if deferred:
@@ -243,7 +264,6 @@ def update_dirty(instance, deferred=False):
         database.execute_prepared(sql, params)
     instance._dirty.clear()
     return True
-
 
 
 @functools.cache
@@ -278,16 +298,20 @@ def insert_rows(model, rows, ignore_conflict=False):
     fields = [model._meta.fields[name] for name in names]
     params = []
     values = ", ".join(
-        "(" + ", ".join(_value_sql(field, row[name], params)
-                        for field, name in zip(fields, names)) + ")"
-        for row in rows)
+        "("
+        + ", ".join(_value_sql(field, row[name], params) for field, name in zip(fields, names))
+        + ")"
+        for row in rows
+    )
     verb, suffix = "INSERT", ""
     if ignore_conflict:
-        verb, suffix = ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT",
-                                                                     " ON CONFLICT DO NOTHING")
+        verb, suffix = (
+            ("INSERT OR IGNORE", "") if is_sqlite() else ("INSERT", " ON CONFLICT DO NOTHING")
+        )
     cursor = database.execute_sql(
         f"{verb} INTO {table} ({', '.join(columns[n] for n in names)}) VALUES {values}{suffix}",
-        params)
+        params,
+    )
     return cursor.rowcount
 
 
@@ -318,12 +342,16 @@ def update_rows(model, rows, per_row, constants):
 
     params = []  # in the order of the statement's text: the constants, then the VALUES
     assignments = [f"{columns[name]} = {value(name, i + 2)}" for i, name in enumerate(per_row)]
-    assignments += [f"{columns[name]} = {_value_sql(fields[name], v, params)}"
-                    for name, v in constants.items()]
+    assignments += [
+        f"{columns[name]} = {_value_sql(fields[name], v, params)}" for name, v in constants.items()
+    ]
     values = ", ".join(
         "(" + ", ".join(_value_sql(fields[name], row[name], params) for name in names) + ")"
-        for row in rows)
+        for row in rows
+    )
     cursor = database.execute_sql(
         f"UPDATE {table} SET {', '.join(assignments)} FROM (VALUES {values}) AS v "
-        f"WHERE {table}.{columns['id']} = {value('id', 1)}", params)
+        f"WHERE {table}.{columns['id']} = {value('id', 1)}",
+        params,
+    )
     return cursor.rowcount

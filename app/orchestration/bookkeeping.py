@@ -6,6 +6,7 @@ and next scheduled start times; and stamp the run id into the new state's detail
 and write model instances only and never touch the database themselves, so the caller writes
 the state row and the run in its own transaction.
 """
+
 import datetime
 
 from app.states import TERMINAL_STATES, StateType

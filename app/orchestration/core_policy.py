@@ -8,6 +8,7 @@ Older clients keep older behaviour (``context.parameters["api-version"]``, ORION
 API 0.8.4 or later (Prefect 2.7.2+), and a flow retry proposed by a client older than 0.8.3
 also puts the flow run's failed task runs back into AwaitingRetry.
 """
+
 import datetime
 import math
 import random
@@ -51,7 +52,9 @@ def _parent_flow_run(context):
     """The state type and run count of a task run's flow run, read once per transition."""
     if context.parent_flow_run is None:
         context.parent_flow_run = statements.select_fields(
-            FlowRun, ("state_type", "run_count"), context.run.flow_run_id,
+            FlowRun,
+            ("state_type", "run_count"),
+            context.run.flow_run_id,
         ) or {"state_type": None, "run_count": 0}
     return context.parent_flow_run
 
@@ -80,8 +83,13 @@ def _awaiting_retry(failed, now, delay_seconds):
     """The AwaitingRetry state a failed attempt becomes: due after the delay, keeping the
     failure's message and data."""
     when = now + datetime.timedelta(seconds=delay_seconds)
-    return ProposedState(type=S.SCHEDULED.value, name="AwaitingRetry", message=failed.message,
-                         data=failed.data, state_details={"scheduled_time": when.isoformat()})
+    return ProposedState(
+        type=S.SCHEDULED.value,
+        name="AwaitingRetry",
+        message=failed.message,
+        data=failed.data,
+        state_details={"scheduled_time": when.isoformat()},
+    )
 
 
 class HandleFlowTerminalStateTransitions(BaseOrchestrationRule):
@@ -93,12 +101,14 @@ class HandleFlowTerminalStateTransitions(BaseOrchestrationRule):
 
     def before_transition(self, initial_state, proposed_state, context):
         self.original_policy = dict(context.run.empirical_policy)
-        is_retry = (proposed_state.type == S.SCHEDULED.value
-                    and proposed_state.name == "AwaitingRetry")
+        is_retry = (
+            proposed_state.type == S.SCHEDULED.value and proposed_state.name == "AwaitingRetry"
+        )
         if not is_retry or context.run.deployment_id is None:
             self.abort_transition(
                 f"This run has already terminated ({initial_state.type}); only a manual retry "
-                "(AwaitingRetry) of a deployment's run can move it.")
+                "(AwaitingRetry) of a deployment's run can move it."
+            )
             return
         _reset_pause_bookkeeping(context)
 
@@ -114,7 +124,8 @@ class HandleCancellingStateTransitions(BaseOrchestrationRule):
 
     def before_transition(self, initial_state, proposed_state, context):
         self.reject_transition(
-            None, f"This run is {initial_state.type.lower()}; it can only become CANCELLED.")
+            None, f"This run is {initial_state.type.lower()}; it can only become CANCELLED."
+        )
 
 
 class PreventRedundantTransitions(BaseOrchestrationRule):
@@ -129,7 +140,8 @@ class PreventRedundantTransitions(BaseOrchestrationRule):
         if _RANKS[context.proposed_state_type] <= _RANKS[initial_type]:
             self.abort_transition(
                 f"This run cannot transition to the {proposed_state.type} state from the "
-                f"{initial_type.value if initial_type else 'no'} state.")
+                f"{initial_type.value if initial_type else 'no'} state."
+            )
 
 
 class CancelRunsWithoutInfrastructure(BaseOrchestrationRule):
@@ -147,10 +159,10 @@ class CancelRunsWithoutInfrastructure(BaseOrchestrationRule):
         if initial_state.type == S.PENDING.value and context.run.infrastructure_pid:
             return
         self.reject_transition(
-            ProposedState(type=S.CANCELLED.value, name="Cancelled",
-                          message=proposed_state.message),
+            ProposedState(type=S.CANCELLED.value, name="Cancelled", message=proposed_state.message),
             f"The run was {initial_state.type.lower()} with no infrastructure to stop; it is "
-            "cancelled at once.")
+            "cancelled at once.",
+        )
 
 
 class HandlePausingFlows(BaseOrchestrationRule):
@@ -179,7 +191,8 @@ class HandlePausingFlows(BaseOrchestrationRule):
                 self.abort_transition("Cannot pause subflows with the reschedule option.")
             elif context.run.deployment_id is None:
                 self.abort_transition(
-                    "Cannot pause flows without a deployment with the reschedule option.")
+                    "Cannot pause flows without a deployment with the reschedule option."
+                )
 
     def after_transition(self, initial_state, validated_state, context):
         # A rule that rejected or aborted the pause itself still exits here: record only a
@@ -210,20 +223,25 @@ class HandleResumingPausedFlows(BaseOrchestrationRule):
         proposed_type = context.proposed_state_type
         if proposed_type not in (S.RUNNING, S.SCHEDULED, *TERMINAL):
             self.reject_transition(
-                None, f"This run cannot transition to the {proposed_type.value} state from "
-                "the PAUSED state.")
+                None,
+                f"This run cannot transition to the {proposed_type.value} state from "
+                "the PAUSED state.",
+            )
             return
         details = initial_state.state_details or {}
         if details.get("pause_reschedule") and context.run.deployment_id is None:
             self.reject_transition(
-                None, "Cannot reschedule a paused flow run without a deployment.")
+                None, "Cannot reschedule a paused flow run without a deployment."
+            )
             return
         timeout = _parse_time(details.get("pause_timeout"))
         if timeout is not None and timeout < context.now:
-            failed = ProposedState(type=S.FAILED.value, name="Failed",
-                                   message="The flow was paused and never resumed.")
+            failed = ProposedState(
+                type=S.FAILED.value, name="Failed", message="The flow was paused and never resumed."
+            )
             self.reject_transition(
-                failed, "The flow run pause has timed out and can no longer resume.")
+                failed, "The flow run pause has timed out and can no longer resume."
+            )
             return
         context.run.empirical_policy = dict(self.original_policy, resuming=True)
 
@@ -240,7 +258,8 @@ class CopyScheduledTime(BaseOrchestrationRule):
     def before_transition(self, initial_state, proposed_state, context):
         if not proposed_state.state_details.get("scheduled_time"):
             proposed_state.state_details["scheduled_time"] = (
-                initial_state.state_details or {}).get("scheduled_time")
+                initial_state.state_details or {}
+            ).get("scheduled_time")
 
 
 class WaitForScheduledTime(BaseOrchestrationRule):
@@ -284,7 +303,8 @@ class RetryFailedFlows(BaseOrchestrationRule):
         # Here rather than before the transition: an error here rolls the whole retry back.
         if self.retrying and context.client_older_than(TASK_RUN_RETRY_API_VERSION):
             _retry_failed_task_runs(
-                context.run, validated_state.state_details["scheduled_time"], context.now)
+                context.run, validated_state.state_details["scheduled_time"], context.now
+            )
 
     def cleanup(self, initial_state, validated_state, context):
         context.run.empirical_policy = self.original_policy
@@ -294,14 +314,21 @@ def _retry_failed_task_runs(flow_run, scheduled_time, now):
     """Force every FAILED task run of ``flow_run`` into AwaitingRetry at ``scheduled_time``
     (ISO text) and reset its run count. The task runs are locked after their flow run, the
     order every transition takes."""
-    failed = TaskRun.locked((TaskRun.flow_run == flow_run.id)
-                            & (TaskRun.state_type == S.FAILED.value))
+    failed = TaskRun.locked(
+        (TaskRun.flow_run == flow_run.id) & (TaskRun.state_type == S.FAILED.value)
+    )
     for task_run in failed:
         context = OrchestrationContext(
-            run=task_run, is_task=True, now=now,
+            run=task_run,
+            is_task=True,
+            now=now,
             initial_state=TaskRunState.get_or_none(TaskRunState.id == task_run.state_id),
-            proposed_state=ProposedState(type=S.SCHEDULED.value, name="AwaitingRetry",
-                                         state_details={"scheduled_time": scheduled_time}))
+            proposed_state=ProposedState(
+                type=S.SCHEDULED.value,
+                name="AwaitingRetry",
+                state_details={"scheduled_time": scheduled_time},
+            ),
+        )
         orchestrate(context, MinimalTaskPolicy, GlobalTaskPolicy, TaskRunState, "task_run")
         task_run.run_count = 0
         task_run.save()
@@ -322,15 +349,24 @@ class CacheRetrieval(BaseOrchestrationRule):
         cached = (
             TaskRunState.select()
             .join(TaskRunStateCache, on=(TaskRunStateCache.task_run_state == TaskRunState.id))
-            .where((TaskRunStateCache.cache_key == key)
-                   & (TaskRunStateCache.cache_expiration.is_null()
-                      | (TaskRunStateCache.cache_expiration > context.now)))
+            .where(
+                (TaskRunStateCache.cache_key == key)
+                & (
+                    TaskRunStateCache.cache_expiration.is_null()
+                    | (TaskRunStateCache.cache_expiration > context.now)
+                )
+            )
             .order_by(TaskRunStateCache.created.desc())
             .first()
         )
         if cached is not None:
-            state = ProposedState(type=cached.type, name="Cached", message=cached.message,
-                                  data=cached.data, state_details=dict(cached.state_details))
+            state = ProposedState(
+                type=cached.type,
+                name="Cached",
+                message=cached.message,
+                data=cached.data,
+                state_details=dict(cached.state_details),
+            )
             self.reject_transition(state, "Retrieved state from cache")
 
 
@@ -368,7 +404,8 @@ class PreventRunningTasksFromStoppedFlows(BaseOrchestrationRule):
             self.reject_transition(
                 ProposedState(type=S.PAUSED.value, name="NotReady"),
                 "The flow is paused; new tasks can run after the flow run "
-                f"{context.run.flow_run_id} resumes.")
+                f"{context.run.flow_run_id} resumes.",
+            )
         elif flow_state != S.RUNNING.value:
             self.abort_transition("The enclosing flow must be running to begin task execution.")
 
@@ -401,28 +438,37 @@ class SecureTaskConcurrencySlots(BaseOrchestrationRule):
             if limit.concurrency_limit == 0:
                 self.abort_transition(
                     f"The concurrency limit on tag {limit.tag!r} is 0 and will deadlock if the "
-                    "task tries to run again.")
+                    "task tries to run again."
+                )
                 return
         slots = ConcurrencySlot
         held = dict(
             slots.select(slots.limit, fn.COUNT(slots.id))
-            .where(slots.limit.in_([limit.id for limit in limits])
-                   & (slots.task_run != context.run.id) & (slots.expires > context.now))
+            .where(
+                slots.limit.in_([limit.id for limit in limits])
+                & (slots.task_run != context.run.id)
+                & (slots.expires > context.now)
+            )
             .group_by(slots.limit)
-            .tuples())
+            .tuples()
+        )
         for limit in limits:
             if held.get(limit.id, 0) >= limit.concurrency_limit:
                 self.delay_transition(
                     context.parameters.get("slot_wait_seconds", self.WAIT_SECONDS),
-                    f"Concurrency limit for the {limit.tag!r} tag has been reached.")
+                    f"Concurrency limit for the {limit.tag!r} tag has been reached.",
+                )
                 return
         self.previous_leases = dict(
             slots.select(slots.limit, slots.expires)
-            .where((slots.task_run == context.run.id)
-                   & slots.limit.in_([limit.id for limit in limits]))
-            .tuples())
+            .where(
+                (slots.task_run == context.run.id) & slots.limit.in_([limit.id for limit in limits])
+            )
+            .tuples()
+        )
         lease = datetime.timedelta(
-            seconds=context.parameters.get("slot_lease_seconds", self.LEASE_SECONDS))
+            seconds=context.parameters.get("slot_lease_seconds", self.LEASE_SECONDS)
+        )
         self.leased_limit_ids = [limit.id for limit in limits]
         slots.lease(self.leased_limit_ids, [context.run.id], context.now + lease, context.now)
 
@@ -433,10 +479,12 @@ class SecureTaskConcurrencySlots(BaseOrchestrationRule):
         created = [i for i in self.leased_limit_ids if i not in self.previous_leases]
         if created:
             slots.delete().where(
-                (slots.task_run == context.run.id) & slots.limit.in_(created)).execute()
+                (slots.task_run == context.run.id) & slots.limit.in_(created)
+            ).execute()
         for limit_id, expires in self.previous_leases.items():
             slots.update(expires=expires).where(
-                (slots.task_run == context.run.id) & (slots.limit == limit_id)).execute()
+                (slots.task_run == context.run.id) & (slots.limit == limit_id)
+            ).execute()
 
 
 class RetryFailedTasks(BaseOrchestrationRule):
@@ -495,8 +543,10 @@ class CacheInsertion(BaseOrchestrationRule):
         key = details.get("cache_key")
         if key:
             TaskRunStateCache.create(
-                cache_key=key, cache_expiration=details.get("cache_expiration"),
-                task_run_state=validated_state.id)
+                cache_key=key,
+                cache_expiration=details.get("cache_expiration"),
+                task_run_state=validated_state.id,
+            )
 
 
 class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
@@ -523,16 +573,23 @@ class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
         # Runs active at this claim's timestamp: PENDING or RUNNING now, or moved on since
         # ``context.now`` (taken before the queue lock was granted). So the limit also holds
         # for the runs' histories rebuilt from state timestamps, not only in commit order.
-        active = (FlowRun.select()
-                  .where((FlowRun.work_queue_name == name)
-                         & (FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
-                            | (FlowRun.state_timestamp > context.now))
-                         & (FlowRun.id != context.run.id))
-                  .count())
+        active = (
+            FlowRun.select()
+            .where(
+                (FlowRun.work_queue_name == name)
+                & (
+                    FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
+                    | (FlowRun.state_timestamp > context.now)
+                )
+                & (FlowRun.id != context.run.id)
+            )
+            .count()
+        )
         if active >= queue.concurrency_limit:
             self.abort_transition(
                 f"Work queue {name!r} is at its concurrency limit ({queue.concurrency_limit} "
-                "flow runs PENDING or RUNNING); the run stays scheduled for a later poll.")
+                "flow runs PENDING or RUNNING); the run stays scheduled for a later poll."
+            )
 
 
 class CoreFlowPolicy(BaseOrchestrationPolicy):

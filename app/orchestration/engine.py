@@ -1,4 +1,5 @@
 """Running a policy over one proposed transition (Prefect Orion's ExitStack loop, sync)."""
+
 from contextlib import ExitStack
 
 from app.models.statements import insert_row
@@ -21,10 +22,16 @@ def orchestrate(context, policy, global_policy, state_model, run_field):
         proposed = context.proposed_state
         if proposed is not None:
             values = {
-                "id": proposed.id, "type": proposed.type, "name": proposed.name,
-                "timestamp": proposed.timestamp, "message": proposed.message,
-                "data": proposed.data, "state_details": proposed.state_details,
-                "created": context.now, "updated": context.now, run_field: context.run.id,
+                "id": proposed.id,
+                "type": proposed.type,
+                "name": proposed.name,
+                "timestamp": proposed.timestamp,
+                "message": proposed.message,
+                "data": proposed.data,
+                "state_details": proposed.state_details,
+                "created": context.now,
+                "updated": context.now,
+                run_field: context.run.id,
             }
             insert_row(state_model, values, deferred=True)
             context.validated_state = state_model(**values)

@@ -1,4 +1,5 @@
 """Bookkeeping applied to every transition that writes a state, forced or not."""
+
 import datetime
 import uuid
 
@@ -23,9 +24,11 @@ class StampProposedState(BaseUniversalTransform):
             timestamp = context.initial_state.timestamp + _TICK
         state.timestamp = timestamp
         state.state_details = stamp_state_details(
-            context.run, state.state_details, is_task=context.is_task)
+            context.run, state.state_details, is_task=context.is_task
+        )
         if state.type == StateType.SCHEDULED.value and not state.state_details.get(
-                "scheduled_time"):
+            "scheduled_time"
+        ):
             state.state_details["scheduled_time"] = timestamp.isoformat()
 
 
@@ -35,15 +38,17 @@ class UpdateSubflowStateDetails(BaseUniversalTransform):
     def before_transition(self, context):
         if context.run.parent_task_run_id is not None:
             context.proposed_state.state_details["task_run_id"] = str(
-                context.run.parent_task_run_id)
+                context.run.parent_task_run_id
+            )
 
 
 class UpdateRunColumns(BaseUniversalTransform):
     """The run's denormalised state, times and counts (see ``bookkeeping.apply_transition``)."""
 
     def before_transition(self, context):
-        apply_transition(context.run, context.initial_state, context.proposed_state,
-                         is_task=context.is_task)
+        apply_transition(
+            context.run, context.initial_state, context.proposed_state, is_task=context.is_task
+        )
 
 
 class RemoveResumingIndicator(BaseUniversalTransform):
@@ -52,8 +57,9 @@ class RemoveResumingIndicator(BaseUniversalTransform):
     def before_transition(self, context):
         proposed = StateType(context.proposed_state.type)
         policy = context.run.empirical_policy or {}
-        if policy.get("resuming") and (proposed is StateType.RUNNING
-                                       or proposed in TERMINAL_STATES):
+        if policy.get("resuming") and (
+            proposed is StateType.RUNNING or proposed in TERMINAL_STATES
+        ):
             context.run.empirical_policy = dict(policy, resuming=False)
 
 
@@ -64,7 +70,9 @@ class ReleaseTaskConcurrencySlots(BaseUniversalTransform):
 
     def after_transition(self, context):
         if context.run.tags and context.validated_state.type not in (
-                StateType.RUNNING.value, StateType.CANCELLING.value):
+            StateType.RUNNING.value,
+            StateType.CANCELLING.value,
+        ):
             statements.delete_by(ConcurrencySlot, "task_run", context.run.id, deferred=True)
 
 
@@ -84,8 +92,13 @@ class GlobalFlowPolicy:
 
     @staticmethod
     def priority():
-        return [StampProposedState, UpdateSubflowStateDetails, UpdateRunColumns,
-                RemoveResumingIndicator, QueueFlowRunNotifications]
+        return [
+            StampProposedState,
+            UpdateSubflowStateDetails,
+            UpdateRunColumns,
+            RemoveResumingIndicator,
+            QueueFlowRunNotifications,
+        ]
 
 
 class GlobalTaskPolicy:

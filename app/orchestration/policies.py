@@ -1,4 +1,5 @@
 """Policies: ordered rule lists, compiled for one transition at a time."""
+
 from app.states import StateType
 
 ALL_STATES = (None, *StateType)
@@ -16,6 +17,7 @@ class BaseOrchestrationPolicy:
     def compile_transition_rules(cls, from_state_type, to_state_type):
         """The rules that apply to a transition, in priority order."""
         return [
-            rule for rule in cls.priority()
+            rule
+            for rule in cls.priority()
             if from_state_type in rule.FROM_STATES and to_state_type in rule.TO_STATES
         ]

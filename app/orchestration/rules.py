@@ -11,6 +11,7 @@ Universal transforms run on every transition that still writes a state (forced o
 Any exception in a hook aborts the transition with the error as the reason. These semantics
 follow Prefect Orion 2.7's ``orchestration/rules.py``, written as synchronous code.
 """
+
 import enum
 import logging
 from dataclasses import dataclass, field
@@ -107,12 +108,14 @@ class BaseOrchestrationRule:
     def __enter__(self):
         if not self.invalid():
             try:
-                self.before_transition(self.context.initial_state,
-                                       self.context.proposed_state, self.context)
+                self.before_transition(
+                    self.context.initial_state, self.context.proposed_state, self.context
+                )
             except Exception as error:  # a broken rule must not write a state
                 log.exception("orchestration rule %s failed", type(self).__name__)
                 self.abort_transition(
-                    f"Aborting orchestration: error in {type(self).__name__}: {error!r}")
+                    f"Aborting orchestration: error in {type(self).__name__}: {error!r}"
+                )
         return self.context
 
     def __exit__(self, exc_type, exc, tb):
@@ -121,21 +124,25 @@ class BaseOrchestrationRule:
         if self.fizzled():
             self.cleanup(self.context.initial_state, self.context.validated_state, self.context)
         else:
-            self.after_transition(self.context.initial_state, self.context.validated_state,
-                                  self.context)
+            self.after_transition(
+                self.context.initial_state, self.context.validated_state, self.context
+            )
         return False
 
     def invalid_transition(self):
         """True when the context's transition is no longer the one this rule was built for."""
-        return (self.from_state_type != self.context.initial_state_type
-                or self.to_state_type != self.context.proposed_state_type)
+        return (
+            self.from_state_type != self.context.initial_state_type
+            or self.to_state_type != self.context.proposed_state_type
+        )
 
     def invalid(self):
         """Whether the rule was already inapplicable when entered (decided once)."""
         if self._invalid_on_entry is None:
             self._invalid_on_entry = self.invalid_transition() or (
                 self.MIN_API_VERSION is not None
-                and self.context.client_older_than(self.MIN_API_VERSION))
+                and self.context.client_older_than(self.MIN_API_VERSION)
+            )
         return self._invalid_on_entry
 
     def fizzled(self):
@@ -173,7 +180,9 @@ class BaseOrchestrationRule:
         self.context.proposed_state = None
         self.context.response_status = SetStateStatus.WAIT
         self.context.response_details = {
-            "type": "wait_details", "delay_seconds": int(delay_seconds), "reason": reason,
+            "type": "wait_details",
+            "delay_seconds": int(delay_seconds),
+            "reason": reason,
         }
 
     def abort_transition(self, reason):

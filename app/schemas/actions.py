@@ -3,6 +3,7 @@
 Loaded data is a plain dict ready for the services: defaults filled, names validated,
 states normalised (see :mod:`app.schemas.states`), policies completed with Orion's defaults.
 """
+
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
@@ -23,8 +24,9 @@ class RetryDelay(fields.Field):
         if isinstance(value, list):
             if len(value) > 50:
                 raise ValidationError("Can not configure more than 50 retry delays per task.")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                       for v in value):
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value
+            ):
                 raise ValidationError("Every retry delay must be a non-negative number.")
             return value
         raise ValidationError("Must be a number of seconds or a list of them.")
@@ -36,9 +38,7 @@ class FlowRunPolicySchema(ActionSchema):
     max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
     retry_delay_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0))
     retries = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    retry_delay = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=0)
-    )
+    retry_delay = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
     pause_keys = fields.List(fields.String(), load_default=list, allow_none=True)
     resuming = fields.Boolean(load_default=False, allow_none=True)
 
@@ -133,8 +133,9 @@ class TaskRunCreateSchema(ActionSchema):
     task_version = fields.String(allow_none=True)
     empirical_policy = fields.Nested(TaskRunPolicySchema, load_default=dict)
     tags = Tags()
-    task_inputs = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()),
-                              load_default=dict)
+    task_inputs = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.Dict()), load_default=dict
+    )
     state = fields.Nested(StateCreateSchema, allow_none=True)
 
     # Set per app from API_TASK_CACHE_KEY_MAX_LENGTH by the API layer.
@@ -160,8 +161,13 @@ class TaskRunCreateAndSetStateSchema(TaskRunCreateSchema):
     """Body of ``POST /api/task_runs/create_and_set_state``: a TaskRunCreate plus the state to
     propose once the run exists."""
 
-    proposed_state = fields.Nested(StateCreateSchema, required=True, metadata={
-        "description": "Proposed through the task orchestration rules, as set_state would."})
+    proposed_state = fields.Nested(
+        StateCreateSchema,
+        required=True,
+        metadata={
+            "description": "Proposed through the task orchestration rules, as set_state would."
+        },
+    )
 
 
 class TaskRunUpdateSchema(ActionSchema):
@@ -177,9 +183,13 @@ class TaskRunUpdateSchema(ActionSchema):
 class LogCreateSchema(ActionSchema):
     """One record in the list body of ``POST /api/logs/``."""
 
-    id = fields.UUID(allow_none=True, metadata={
-        "description": "Client-chosen id (Orion extension): a record whose id is already "
-                       "stored is skipped, so a retried batch never stores a line twice."})
+    id = fields.UUID(
+        allow_none=True,
+        metadata={
+            "description": "Client-chosen id (Orion extension): a record whose id is already "
+            "stored is skipped, so a retried batch never stores a line twice."
+        },
+    )
     name = fields.String(required=True)
     level = fields.Integer(required=True, validate=validate.Range(min=0))
     message = fields.String(required=True)
@@ -237,17 +247,25 @@ class ConcurrencyLimitCreateSchema(ActionSchema):
 
     tag = fields.String(required=True, validate=_validate_tag)
     concurrency_limit = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=0),
-        metadata={"description": "Most task runs with this tag RUNNING at once (0: none)."})
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Most task runs with this tag RUNNING at once (0: none)."},
+    )
 
 
 class ConcurrencyLimitResetSchema(ActionSchema):
     """Body of ``POST /api/concurrency_limits/tag/{tag}/reset`` (may be empty)."""
 
     slot_override = fields.List(
-        fields.UUID(), load_default=None, allow_none=True,
-        metadata={"description": "Task runs given the tag's slots after every lease is "
-                                 "dropped; none if omitted."})
+        fields.UUID(),
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Task runs given the tag's slots after every lease is "
+            "dropped; none if omitted."
+        },
+    )
 
 
 class SetStateSchema(ActionSchema):
@@ -267,19 +285,29 @@ class WorkQueueFilterCriteriaSchema(ActionSchema):
 
 def _queue_limit(**kwargs):
     return fields.Integer(
-        strict=True, allow_none=True, validate=validate.Range(min=0),
-        metadata={"description": "Most of the queue's flow runs PENDING or RUNNING at once; "
-                                 "null: no limit. Enforced when an agent claims a run."},
-        **kwargs)
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={
+            "description": "Most of the queue's flow runs PENDING or RUNNING at once; "
+            "null: no limit. Enforced when an agent claims a run."
+        },
+        **kwargs,
+    )
 
 
 def _queue_priority(**kwargs):
     return fields.Integer(
-        strict=True, allow_none=True, validate=validate.Range(min=1),
-        metadata={"description": "The queue's rank, 1 the highest: an agent polling several "
-                                 "queues serves them in this order. null: on create, the "
-                                 "first rank no queue holds; on update, unchanged."},
-        **kwargs)
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "The queue's rank, 1 the highest: an agent polling several "
+            "queues serves them in this order. null: on create, the "
+            "first rank no queue holds; on update, unchanged."
+        },
+        **kwargs,
+    )
 
 
 class WorkQueueCreateSchema(ActionSchema):
@@ -315,15 +343,22 @@ class WorkQueueGetRunsSchema(ActionSchema):
     """Body of ``POST /api/work_queues/{id}/get_runs``."""
 
     scheduled_before = DateTime(
-        load_default=None, allow_none=True,
-        metadata={"description": "Only runs scheduled up to this time (default: now)."})
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Only runs scheduled up to this time (default: now)."},
+    )
     limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
     agent_id = fields.UUID(
-        load_default=None, allow_none=True,
-        metadata={"description": "The polling agent: its row records this queue and the time."})
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The polling agent: its row records this queue and the time."},
+    )
     agent_name = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(min=1, max=200),
-        metadata={"description": "The agent's name (default agent-<agent_id>); needs agent_id."})
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The agent's name (default agent-<agent_id>); needs agent_id."},
+    )
 
     @validates_schema
     def check_agent(self, data, **kwargs):

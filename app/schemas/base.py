@@ -1,4 +1,5 @@
 """Base schema and field helpers shared by every request and response schema."""
+
 import datetime
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields

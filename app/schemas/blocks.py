@@ -5,6 +5,7 @@ there). Slugs and block document names follow Prefect's character rules: lowerca
 digits and dashes only; a value outside them is a 422 saying which rule. Response dumps are
 plain functions over what the services return (``dump_*``), built for speed.
 """
+
 import re
 
 from marshmallow import ValidationError, fields, validate, validates_schema
@@ -31,8 +32,9 @@ def validate_document_name(value):
 
 
 def _url(**kwargs):
-    return fields.String(allow_none=True, validate=validate.URL(schemes={"http", "https"}),
-                         **kwargs)
+    return fields.String(
+        allow_none=True, validate=validate.URL(schemes={"http", "https"}), **kwargs
+    )
 
 
 class BlockTypeUpdateSchema(OrionSchema):
@@ -47,9 +49,11 @@ class BlockTypeUpdateSchema(OrionSchema):
 class BlockTypeCreateSchema(BlockTypeUpdateSchema):
     """Body of ``POST /api/block_types/``."""
 
-    name = fields.String(required=True, validate=validate_name,
-                         metadata={"description": f"May not contain "
-                                                  f"{' '.join(sorted(INVALID_NAME_CHARACTERS))}."})
+    name = fields.String(
+        required=True,
+        validate=validate_name,
+        metadata={"description": f"May not contain {' '.join(sorted(INVALID_NAME_CHARACTERS))}."},
+    )
     slug = fields.String(required=True, validate=validate_slug)
 
 
@@ -155,8 +159,10 @@ class BlockDocumentCountBody(FilterSchema):
     @validates_schema
     def no_schema_type(self, data, **kwargs):
         if data.get("block_schema_type") is not None:
-            raise ValidationError("block_schema_type is not supported; filter with "
-                                  "block_types.slug instead.", "block_schema_type")
+            raise ValidationError(
+                "block_schema_type is not supported; filter with block_types.slug instead.",
+                "block_schema_type",
+            )
 
 
 class BlockDocumentFilterBody(BlockDocumentCountBody, PagedBody):
@@ -197,8 +203,9 @@ class BlockDocumentSchema(OrionSchema):
     created = fields.DateTime()
     updated = fields.DateTime()
     name = fields.String(allow_none=True)
-    data = fields.Dict(metadata={"description": "Secret fields read '**********' unless "
-                                                "include_secrets=true."})
+    data = fields.Dict(
+        metadata={"description": "Secret fields read '**********' unless include_secrets=true."}
+    )
     block_schema_id = fields.UUID()
     block_schema = fields.Nested(BlockSchemaSchema)
     block_type_id = fields.UUID()
@@ -244,13 +251,15 @@ def dump_block_schema(block_schema, block_type):
 
 def _dump_references(references):
     return {
-        field: {"block_document": {
-            "id": str(ref.document.id),
-            "name": ref.document.name,
-            "block_type": dump_block_type(ref.block_type),
-            "is_anonymous": ref.document.is_anonymous,
-            "block_document_references": _dump_references(ref.references),
-        }}
+        field: {
+            "block_document": {
+                "id": str(ref.document.id),
+                "name": ref.document.name,
+                "block_type": dump_block_type(ref.block_type),
+                "is_anonymous": ref.document.is_anonymous,
+                "block_document_references": _dump_references(ref.references),
+            }
+        }
         for field, ref in references.items()
     }
 

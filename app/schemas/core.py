@@ -5,6 +5,7 @@ the ``dump_*`` functions, plain dict construction that is about ten times faster
 marshmallow dump (a filter call returns up to 200 runs with their states). Tests load every
 dumper's output with the matching schema, so the two cannot drift apart.
 """
+
 import datetime
 
 from marshmallow import fields
@@ -68,8 +69,12 @@ class FlowRunSchema(RunSchema):
     infrastructure_pid = fields.String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
-    last_heartbeat = DateTime(allow_none=True, metadata={
-        "description": "When the running flow last reported it is alive (Orion extension)."})
+    last_heartbeat = DateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the running flow last reported it is alive (Orion extension)."
+        },
+    )
 
 
 class TaskRunSchema(RunSchema):
@@ -95,8 +100,11 @@ class LogSchema(ORMSchema):
 class ConcurrencyLimitSchema(ORMSchema):
     tag = fields.String(required=True)
     concurrency_limit = fields.Integer(required=True)
-    active_slots = fields.List(fields.UUID(), required=True, metadata={
-        "description": "Task runs holding an unexpired lease of a slot, sorted."})
+    active_slots = fields.List(
+        fields.UUID(),
+        required=True,
+        metadata={"description": "Task runs holding an unexpired lease of a slot, sorted."},
+    )
 
 
 class HistoryStateSchema(OrionSchema):
@@ -118,9 +126,13 @@ class OrchestrationResultSchema(OrionSchema):
 
     status = fields.String(required=True, metadata={"enum": ["ACCEPT", "REJECT", "WAIT", "ABORT"]})
     state = fields.Nested(StateSchema, allow_none=True, required=True)
-    details = fields.Dict(required=True, metadata={
-        "description": "type accept_details | reject_details {reason} | "
-                       "wait_details {delay_seconds, reason} | abort_details {reason}"})
+    details = fields.Dict(
+        required=True,
+        metadata={
+            "description": "type accept_details | reject_details {reason} | "
+            "wait_details {delay_seconds, reason} | abort_details {reason}"
+        },
+    )
 
 
 class TaskRunOrchestrationSchema(OrionSchema):
@@ -135,8 +147,13 @@ class GraphNodeSchema(OrionSchema):
 
     id = fields.UUID(required=True)
     name = fields.String(required=True)
-    upstream_dependencies = fields.List(fields.Dict(), required=True, metadata={
-        "description": 'Task runs this one consumed: [{"input_type": "task_run", "id": ...}]'})
+    upstream_dependencies = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": 'Task runs this one consumed: [{"input_type": "task_run", "id": ...}]'
+        },
+    )
     state = fields.Nested(StateSchema, allow_none=True)
     expected_start_time = DateTime(allow_none=True)
     start_time = DateTime(allow_none=True)
@@ -175,8 +192,11 @@ def dump_graph_node(run, now):
 
 def dump_orchestration_result(result):
     """An orchestration result as the API shows it."""
-    return {"status": result.status.value, "state": dump_state(result.state),
-            "details": result.details}
+    return {
+        "status": result.status.value,
+        "state": dump_state(result.state),
+        "details": result.details,
+    }
 
 
 def _iso(value):

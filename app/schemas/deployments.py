@@ -3,6 +3,7 @@
 Schedules are validated by :mod:`app.schedules` (a leaf module, like :mod:`app.states`) and
 loaded as their normalised JSON; an invalid one is a 422 saying what is wrong.
 """
+
 import re
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
@@ -30,13 +31,19 @@ class ScheduleField(fields.Field):
 def _validate_entrypoint(value):
     if not _ENTRYPOINT.match(value):
         raise ValidationError(
-            f"Entrypoint {value!r} must look like 'path/to/file.py:flow_function'.")
+            f"Entrypoint {value!r} must look like 'path/to/file.py:flow_function'."
+        )
 
 
 def _schedule(**kwargs):
-    return ScheduleField(allow_none=True, metadata={
-        "description": '{"interval": seconds, "anchor_date", "timezone"} | {"cron", "timezone", '
-                       '"day_or"} | {"rrule", "timezone"}'}, **kwargs)
+    return ScheduleField(
+        allow_none=True,
+        metadata={
+            "description": '{"interval": seconds, "anchor_date", "timezone"} | '
+            '{"cron", "timezone", "day_or"} | {"rrule", "timezone"}'
+        },
+        **kwargs,
+    )
 
 
 class _DeploymentFields(ActionSchema):
@@ -49,31 +56,57 @@ class _DeploymentFields(ActionSchema):
     parameters = fields.Dict(keys=fields.String())
     tags = fields.List(fields.String())
     work_queue_name = fields.String(allow_none=True, validate=validate.Length(min=1))
-    parameter_openapi_schema = fields.Dict(allow_none=True, metadata={
-        "description": "JSON schema of the flow's parameters, stored as given."})
-    path = fields.String(allow_none=True, metadata={
-        "description": "Where the flow's code is: a local path or an fsspec URL "
-                       "(s3://bucket/flows, file:///srv/flows)."})
-    entrypoint = fields.String(allow_none=True, validate=_validate_entrypoint, metadata={
-        "description": "path/to/file.py:flow_function, relative to path."})
+    parameter_openapi_schema = fields.Dict(
+        allow_none=True,
+        metadata={"description": "JSON schema of the flow's parameters, stored as given."},
+    )
+    path = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Where the flow's code is: a local path or an fsspec URL "
+            "(s3://bucket/flows, file:///srv/flows)."
+        },
+    )
+    entrypoint = fields.String(
+        allow_none=True,
+        validate=_validate_entrypoint,
+        metadata={"description": "path/to/file.py:flow_function, relative to path."},
+    )
     manifest_path = fields.String(allow_none=True)
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict()
     # Prefect 2.10+ names for the fields above.
-    paused = fields.Boolean(allow_none=True, load_only=True, metadata={
-        "description": "Prefect 2.10+: the opposite of is_schedule_active (wins over it)."})
-    job_variables = fields.Dict(allow_none=True, load_only=True, metadata={
-        "description": "Prefect 2.10+: infra_overrides under its new name (wins over it)."})
-    schedules = fields.List(fields.Dict(), allow_none=True, load_only=True, metadata={
-        "description": "Prefect 2.18+: at most one {schedule, active}, taken as schedule and "
-                       "is_schedule_active when those are not given."})
+    paused = fields.Boolean(
+        allow_none=True,
+        load_only=True,
+        metadata={
+            "description": "Prefect 2.10+: the opposite of is_schedule_active (wins over it)."
+        },
+    )
+    job_variables = fields.Dict(
+        allow_none=True,
+        load_only=True,
+        metadata={
+            "description": "Prefect 2.10+: infra_overrides under its new name (wins over it)."
+        },
+    )
+    schedules = fields.List(
+        fields.Dict(),
+        allow_none=True,
+        load_only=True,
+        metadata={
+            "description": "Prefect 2.18+: at most one {schedule, active}, taken as schedule and "
+            "is_schedule_active when those are not given."
+        },
+    )
 
     @validates_schema
     def check_schedules(self, data, **kwargs):
         if len(data.get("schedules") or ()) > 1:
             raise ValidationError(
-                "A deployment has at most one schedule on this server; send one.", "schedules")
+                "A deployment has at most one schedule on this server; send one.", "schedules"
+            )
 
     @post_load
     def apply_newer_names(self, data, **kwargs):
@@ -84,7 +117,8 @@ class _DeploymentFields(ActionSchema):
             if "schedule" not in data:
                 try:
                     data["schedule"] = self.fields["schedule"].deserialize(
-                        entry.get("schedule"), "schedules", entry)
+                        entry.get("schedule"), "schedules", entry
+                    )
                 except ValidationError as error:
                     raise ValidationError(error.messages, "schedules") from None
             if "is_schedule_active" not in data and entry.get("active") is not None:
@@ -119,11 +153,17 @@ class DeploymentFlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/create_flow_run``."""
 
     name = fields.String(allow_none=True)
-    parameters = fields.Dict(load_default=dict, metadata={
-        "description": "Merged over the deployment's parameters."})
+    parameters = fields.Dict(
+        load_default=dict, metadata={"description": "Merged over the deployment's parameters."}
+    )
     tags = Tags(metadata={"description": "Added to the deployment's tags."})
-    state = fields.Nested(StateCreateSchema, allow_none=True, metadata={
-        "description": "Initial state (default Pending), e.g. Scheduled at a future time."})
+    state = fields.Nested(
+        StateCreateSchema,
+        allow_none=True,
+        metadata={
+            "description": "Initial state (default Pending), e.g. Scheduled at a future time."
+        },
+    )
     idempotency_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=2000))
     context = fields.Dict(load_default=dict)
     empirical_policy = fields.Nested(FlowRunPolicySchema, load_default=dict)
@@ -145,12 +185,17 @@ class DeploymentScheduleSchema(ActionSchema):
 
     start_time = DateTime(allow_none=True)
     end_time = DateTime(allow_none=True)
-    min_time = fields.Float(allow_none=True, validate=validate.Range(min=0), metadata={
-        "description": "Seconds after start_time the runs must reach."})
+    min_time = fields.Float(
+        allow_none=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Seconds after start_time the runs must reach."},
+    )
     min_runs = fields.Integer(allow_none=True, validate=validate.Range(min=0))
     max_runs = fields.Integer(allow_none=True, validate=validate.Range(min=1))
-    dry_run = fields.Boolean(load_default=False, metadata={
-        "description": "Only list what would be scheduled; write nothing."})
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only list what would be scheduled; write nothing."},
+    )
 
     # Set per app from SCHEDULER_MAX_BACKFILL_RUNS by the API layer.
     max_backfill_runs = 10000
@@ -162,18 +207,22 @@ class DeploymentScheduleSchema(ActionSchema):
             raise ValidationError("end_time must not be before start_time.", "end_time")
         max_runs = data.get("max_runs")
         if max_runs is not None and max_runs > self.max_backfill_runs:
-            raise ValidationError(
-                f"max_runs must be at most {self.max_backfill_runs}.", "max_runs")
+            raise ValidationError(f"max_runs must be at most {self.max_backfill_runs}.", "max_runs")
 
 
 class ScheduleResultSchema(OrionSchema):
     """What ``POST /api/deployments/{id}/schedule`` scheduled (or would schedule)."""
 
     dry_run = fields.Boolean(required=True)
-    scheduled_times = fields.List(DateTime(), required=True, metadata={
-        "description": "Every slot in the range (up to max_runs), in order."})
-    created = fields.Integer(required=True, metadata={
-        "description": "How many of them are new runs (the others existed already)."})
+    scheduled_times = fields.List(
+        DateTime(),
+        required=True,
+        metadata={"description": "Every slot in the range (up to max_runs), in order."},
+    )
+    created = fields.Integer(
+        required=True,
+        metadata={"description": "How many of them are new runs (the others existed already)."},
+    )
     existing = fields.Integer(required=True)
 
 
@@ -186,8 +235,10 @@ class DeploymentSchema(ORMSchema):
     description = fields.String(allow_none=True)
     schedule = fields.Dict(allow_none=True)
     is_schedule_active = fields.Boolean(required=True)
-    paused = fields.Boolean(required=True, metadata={
-        "description": "not is_schedule_active (Prefect 2.10+ reads this name)."})
+    paused = fields.Boolean(
+        required=True,
+        metadata={"description": "not is_schedule_active (Prefect 2.10+ reads this name)."},
+    )
     parameters = fields.Dict(required=True)
     tags = fields.List(fields.String(), required=True)
     work_queue_name = fields.String(allow_none=True)

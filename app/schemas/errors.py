@@ -1,4 +1,5 @@
 """The error body every API error response has (ORION-REFERENCE.md §4)."""
+
 from marshmallow import fields
 
 from app.schemas.base import OrionSchema

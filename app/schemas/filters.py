@@ -12,6 +12,7 @@ Keys this server does not know (filters on features it lacks, such as ``work_poo
 ``{}``, or an object whose criteria are all empty, which is how clients send the filters they do
 not use. A non-empty one is a 422 naming it: ignoring it would silently widen the result.
 """
+
 from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates
 
 from app.schemas.base import DateTime, OrionSchema
@@ -20,21 +21,35 @@ from app.states import STATE_TYPE_VALUES
 OPERATORS = ("and_", "or_")
 
 FLOW_RUN_SORTS = (
-    "ID_DESC", "START_TIME_ASC", "START_TIME_DESC", "EXPECTED_START_TIME_ASC",
-    "EXPECTED_START_TIME_DESC", "NAME_ASC", "NAME_DESC", "NEXT_SCHEDULED_START_TIME_ASC",
+    "ID_DESC",
+    "START_TIME_ASC",
+    "START_TIME_DESC",
+    "EXPECTED_START_TIME_ASC",
+    "EXPECTED_START_TIME_DESC",
+    "NAME_ASC",
+    "NAME_DESC",
+    "NEXT_SCHEDULED_START_TIME_ASC",
     "END_TIME_DESC",
 )
 TASK_RUN_SORTS = tuple(s for s in FLOW_RUN_SORTS if not s.startswith("START_TIME_"))
 FLOW_SORTS = ("CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC")
 DEPLOYMENT_SORTS = FLOW_SORTS
 LOG_SORTS = (
-    "TIMESTAMP_ASC", "TIMESTAMP_DESC", "LEVEL_ASC", "LEVEL_DESC", "FLOW_RUN_ID_ASC",
-    "FLOW_RUN_ID_DESC", "TASK_RUN_ID_ASC", "TASK_RUN_ID_DESC",
+    "TIMESTAMP_ASC",
+    "TIMESTAMP_DESC",
+    "LEVEL_ASC",
+    "LEVEL_DESC",
+    "FLOW_RUN_ID_ASC",
+    "FLOW_RUN_ID_DESC",
+    "TASK_RUN_ID_ASC",
+    "TASK_RUN_ID_DESC",
 )
 
 
-UNSUPPORTED_FILTER = ("Not supported by this server: it cannot apply this filter, and ignoring "
-                      "it would widen the result. Send null or leave it out.")
+UNSUPPORTED_FILTER = (
+    "Not supported by this server: it cannot apply this filter, and ignoring "
+    "it would widen the result. Send null or leave it out."
+)
 
 
 def is_empty_filter(value):
@@ -57,12 +72,14 @@ class FilterSchema(OrionSchema):
         if not isinstance(data, dict):
             return data
         known = self.load_fields
-        unsupported = {key: [UNSUPPORTED_FILTER] for key, value in data.items()
-                       if key not in known and not is_empty_filter(value)}
+        unsupported = {
+            key: [UNSUPPORTED_FILTER]
+            for key, value in data.items()
+            if key not in known and not is_empty_filter(value)
+        }
         if unsupported:
             raise ValidationError(unsupported)
-        return {key: value for key, value in data.items()
-                if key in known and value is not None}
+        return {key: value for key, value in data.items() if key in known and value is not None}
 
 
 class OperatorSchema(FilterSchema):
@@ -192,8 +209,9 @@ class FlowRunFilter(OperatorSchema):
     expected_start_time = fields.Nested(TimeRangeFilter)
     next_scheduled_start_time = fields.Nested(TimeRangeFilter)
     parent_task_run_id = fields.Nested(UUIDAnyIsNullFilter)
-    parent_flow_run_id = fields.Nested(UUIDAnyOperatorFilter, metadata={
-        "description": "Subflow runs of these flow runs."})
+    parent_flow_run_id = fields.Nested(
+        UUIDAnyOperatorFilter, metadata={"description": "Subflow runs of these flow runs."}
+    )
     idempotency_key = fields.Nested(StringAnyNotAnyFilter)
 
 
@@ -273,9 +291,7 @@ class PagedBody(FilterSchema):
         if value < 0:
             raise ValidationError("Invalid limit: must be greater than or equal to 0.")
         if value > self.max_limit:
-            raise ValidationError(
-                f"Invalid limit: must be less than or equal to {self.max_limit}."
-            )
+            raise ValidationError(f"Invalid limit: must be less than or equal to {self.max_limit}.")
 
     @post_load
     def default_limit(self, data, **kwargs):
@@ -299,12 +315,20 @@ class ObjectFilters(FilterSchema):
 class QueuedObjectFilters(ObjectFilters):
     """Flow runs and deployments may also be filtered by their work queue and its pool."""
 
-    work_pools = fields.Nested(WorkPoolFilter, metadata={
-        "description": "Only objects in a work queue of a matching pool (see WorkPoolFilter)."})
+    work_pools = fields.Nested(
+        WorkPoolFilter,
+        metadata={
+            "description": "Only objects in a work queue of a matching pool (see WorkPoolFilter)."
+        },
+    )
 
-    work_pool_queues = fields.Nested(WorkQueueFilter, metadata={
-        "description": "Only objects whose work_queue_name is a queue matching this filter "
-                       "(Prefect sends its work queue filter under this key)."})
+    work_pool_queues = fields.Nested(
+        WorkQueueFilter,
+        metadata={
+            "description": "Only objects whose work_queue_name is a queue matching this filter "
+            "(Prefect sends its work queue filter under this key)."
+        },
+    )
 
 
 class CountBody(FilterSchema):

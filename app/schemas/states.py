@@ -1,4 +1,5 @@
 """State payloads: what a client proposes and what the API returns."""
+
 from marshmallow import EXCLUDE, fields, post_load
 
 from app.schemas.base import ActionSchema, DateTime, OrionSchema
@@ -47,8 +48,10 @@ def state_details_to_json(details):
     """Normalise loaded state details to the stored JSON form: every key, ISO strings."""
     out = dict(STATE_DETAIL_DEFAULTS)
     for key, value in details.items():
-        out[key] = value.isoformat() if hasattr(value, "isoformat") else (
-            str(value) if value is not None and key.endswith("_id") else value
+        out[key] = (
+            value.isoformat()
+            if hasattr(value, "isoformat")
+            else (str(value) if value is not None and key.endswith("_id") else value)
         )
     return out
 

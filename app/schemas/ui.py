@@ -4,6 +4,7 @@
 ``/ui/task_runs/count`` and ``/ui/schemas/validate`` follow Prefect 2.20's (later 2.x UIs
 call them).
 """
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from app.schemas.base import DateTime, OrionSchema
@@ -23,21 +24,29 @@ class FlowRunHistoryBody(QueuedObjectFilters):
     """Body of ``POST /api/ui/flow_runs/history``: the flow run filters, a sort (default
     EXPECTED_START_TIME_DESC) and paging with a limit of at most 1000 (the default)."""
 
-    sort = fields.String(load_default="EXPECTED_START_TIME_DESC",
-                         validate=validate.OneOf(FLOW_RUN_SORTS))
-    limit = fields.Integer(load_default=HISTORY_MAX_LIMIT,
-                           validate=validate.Range(min=0, max=HISTORY_MAX_LIMIT))
+    sort = fields.String(
+        load_default="EXPECTED_START_TIME_DESC", validate=validate.OneOf(FLOW_RUN_SORTS)
+    )
+    limit = fields.Integer(
+        load_default=HISTORY_MAX_LIMIT, validate=validate.Range(min=0, max=HISTORY_MAX_LIMIT)
+    )
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
 class SimpleFlowRunSchema(OrionSchema):
     id = fields.UUID(required=True)
     state_type = fields.String(required=True)
-    timestamp = DateTime(required=True, metadata={
-        "description": "The start time, or the expected start time if it has not started."})
+    timestamp = DateTime(
+        required=True,
+        metadata={
+            "description": "The start time, or the expected start time if it has not started."
+        },
+    )
     duration = fields.Float(required=True, metadata={"description": "Seconds run."})
-    lateness = fields.Float(required=True, metadata={
-        "description": "Seconds between the expected and the actual start."})
+    lateness = fields.Float(
+        required=True,
+        metadata={"description": "Seconds between the expected and the actual start."},
+    )
 
 
 def dump_simple_flow_run(run, now):
@@ -58,7 +67,7 @@ class TaskRunDashboardCountsBody(ObjectFilters):
 
     @validates_schema
     def require_window(self, data, **kwargs):
-        start = ((data.get("task_runs") or {}).get("start_time") or {})
+        start = (data.get("task_runs") or {}).get("start_time") or {}
         if start.get("after_") is None:
             raise ValidationError("task_runs.start_time.after_ is required.", "task_runs")
 
@@ -73,8 +82,8 @@ class TaskRunCountsByStateBody(ObjectFilters, CountBody):
 
 
 CountByStateSchema = OrionSchema.from_dict(
-    {value: fields.Integer(required=True) for value in STATE_TYPE_VALUES},
-    name="CountByStateSchema")
+    {value: fields.Integer(required=True) for value in STATE_TYPE_VALUES}, name="CountByStateSchema"
+)
 
 
 class SchemaValidateBody(OrionSchema):
@@ -86,6 +95,8 @@ class SchemaValidateBody(OrionSchema):
 
 class SchemaErrorsSchema(OrionSchema):
     valid = fields.Boolean(required=True)
-    errors = fields.List(fields.Raw(), required=True, metadata={
-        "description": "Messages at the root; {property|index, errors} for nested ones."})
-
+    errors = fields.List(
+        fields.Raw(),
+        required=True,
+        metadata={"description": "Messages at the root; {property|index, errors} for nested ones."},
+    )

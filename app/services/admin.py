@@ -1,5 +1,6 @@
 """Server administration: database health, the settings as the API shows them, and the
 database operations of ``/api/admin/database/...``."""
+
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any

@@ -4,6 +4,7 @@ An agent has no create call: each ``get_runs`` poll that carries an ``agent_id``
 agent's row with the queue it polled and the time (:func:`record_agent_activity`), so the API
 shows which agents are alive and what they serve.
 """
+
 import datetime
 
 from peewee import IntegrityError
@@ -20,8 +21,9 @@ def default_agent_name(agent_id: Id) -> str:
     return f"agent-{agent_id}"
 
 
-def record_agent_activity(agent_id: Id, work_queue_id: Id, now: datetime.datetime,
-                          name: str | None = None) -> None:
+def record_agent_activity(
+    agent_id: Id, work_queue_id: Id, now: datetime.datetime, name: str | None = None
+) -> None:
     """Create or update the agent ``agent_id``: it polled ``work_queue_id`` at ``now``.
 
     A new agent is called ``name`` or :func:`default_agent_name`; a known one is renamed only
@@ -35,11 +37,18 @@ def record_agent_activity(agent_id: Id, work_queue_id: Id, now: datetime.datetim
     name = name or default_agent_name(agent_id)
     try:
         with database.atomic():
-            (Agent
-             .insert(id=agent_id, name=name, work_queue=work_queue_id, last_activity_time=now,
-                     created=now, updated=now)
-             .on_conflict(conflict_target=[Agent.id], update=changes)
-             .execute())
+            (
+                Agent.insert(
+                    id=agent_id,
+                    name=name,
+                    work_queue=work_queue_id,
+                    last_activity_time=now,
+                    created=now,
+                    updated=now,
+                )
+                .on_conflict(conflict_target=[Agent.id], update=changes)
+                .execute()
+            )
     except IntegrityError as error:
         raise ObjectAlreadyExists(f"Another agent is already named {name!r}.") from error
 

@@ -13,6 +13,7 @@ which also re-records it on a database that was emptied since start.
 database binding is process-wide. :func:`rotate_key` re-encrypts every document with a new
 key in one transaction.
 """
+
 import hashlib
 import json
 import os
@@ -56,9 +57,11 @@ def parse_key(key: str | bytes, source: str) -> bytes:
     try:
         Fernet(key)
     except ValueError:
-        raise OrionError(f"The encryption key in {source} is not a Fernet key (32 url-safe "
-                         "base64-encoded bytes); generate one with `orion block "
-                         "generate-key`.") from None
+        raise OrionError(
+            f"The encryption key in {source} is not a Fernet key (32 url-safe "
+            "base64-encoded bytes); generate one with `orion block "
+            "generate-key`."
+        ) from None
     return key
 
 
@@ -126,13 +129,18 @@ def _mismatch(recorded: str) -> EncryptionKeyMismatch:
 
 def _record_or_compare() -> None:
     """Record the key's fingerprint if the database has none; raise if it has another."""
-    (EncryptionKey
-     .insert(purpose=PURPOSE, fingerprint=_state["fingerprint"], created=utcnow(),
-             updated=utcnow())
-     .on_conflict_ignore()
-     .execute())
-    recorded = (EncryptionKey.select(EncryptionKey.fingerprint)
-                .where(EncryptionKey.purpose == PURPOSE).scalar())
+    (
+        EncryptionKey.insert(
+            purpose=PURPOSE, fingerprint=_state["fingerprint"], created=utcnow(), updated=utcnow()
+        )
+        .on_conflict_ignore()
+        .execute()
+    )
+    recorded = (
+        EncryptionKey.select(EncryptionKey.fingerprint)
+        .where(EncryptionKey.purpose == PURPOSE)
+        .scalar()
+    )
     if recorded != _state["fingerprint"]:
         raise _mismatch(recorded)
 
@@ -177,12 +185,19 @@ def rotate_key(new_key: bytes) -> int:
         _record_or_compare()
         count = 0
         for document_id, token in for_update(
-                BlockDocument.select(BlockDocument.id, BlockDocument.data)).tuples():
+            BlockDocument.select(BlockDocument.id, BlockDocument.data)
+        ).tuples():
             plain = _state["fernet"].decrypt(token.encode())
-            (BlockDocument.update(data=new.encrypt(plain).decode())
-             .where(BlockDocument.id == document_id).execute())
+            (
+                BlockDocument.update(data=new.encrypt(plain).decode())
+                .where(BlockDocument.id == document_id)
+                .execute()
+            )
             count += 1
-        (EncryptionKey.update(fingerprint=fingerprint(new_key), updated=utcnow())
-         .where(EncryptionKey.purpose == PURPOSE).execute())
+        (
+            EncryptionKey.update(fingerprint=fingerprint(new_key), updated=utcnow())
+            .where(EncryptionKey.purpose == PURPOSE)
+            .execute()
+        )
     configure(new_key)
     return count

@@ -22,6 +22,7 @@
 
 Validation messages never quote a value, which may be a secret.
 """
+
 import hashlib
 import json
 import os
@@ -141,8 +142,9 @@ def secret_paths(fields: Mapping[str, Any]) -> list[tuple[str, ...]]:
             if not isinstance(subschema, dict):
                 continue
             resolved = _resolve(subschema, fields)
-            if any(s.get("writeOnly") or s.get("format") == "password"
-                   for s in (subschema, resolved)):
+            if any(
+                s.get("writeOnly") or s.get("format") == "password" for s in (subschema, resolved)
+            ):
                 paths.add(prefix + (name,))
             else:
                 walk(resolved.get("properties"), prefix + (name,), depth + 1)
@@ -161,7 +163,7 @@ def obfuscate(data: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> None:
     """Replace the values at secret ``paths`` of ``data`` (in place) with ``**********``."""
     for path in paths:
         if "*" in path:
-            prefix = path[:path.index("*")]
+            prefix = path[: path.index("*")]
             parent, key = _walk_to(data, prefix[:-1]), prefix[-1] if prefix else None
             if key is None:
                 data.update(_obfuscate_all(data))
@@ -181,10 +183,12 @@ def _walk_to(data: Any, keys: Iterable[str]) -> Any:
     return data
 
 
-def _keep_unchanged_secrets(new: dict[str, Any], current: Mapping[str, Any],
-                            paths: Iterable[tuple[str, ...]]) -> None:
+def _keep_unchanged_secrets(
+    new: dict[str, Any], current: Mapping[str, Any], paths: Iterable[tuple[str, ...]]
+) -> None:
     """Where ``new`` holds ``**********`` at a secret path, put back ``current``'s value (a
     client posting back what it read means "unchanged")."""
+
     def restore(new_value: Any, current_value: Any) -> Any:
         if isinstance(new_value, dict) and isinstance(current_value, dict):
             return {k: restore(v, current_value.get(k)) for k, v in new_value.items()}
@@ -193,19 +197,19 @@ def _keep_unchanged_secrets(new: dict[str, Any], current: Mapping[str, Any],
         return new_value
 
     for path in paths:
-        prefix = path[:path.index("*")] if "*" in path else path
+        prefix = path[: path.index("*")] if "*" in path else path
         if not prefix:
             new.update(restore(new, current))
             continue
         parent = _walk_to(new, prefix[:-1])
         if isinstance(parent, dict) and prefix[-1] in parent:
-            parent[prefix[-1]] = restore(parent[prefix[-1]],
-                                         _walk_to(current, prefix))
+            parent[prefix[-1]] = restore(parent[prefix[-1]], _walk_to(current, prefix))
 
 
 # ---------------------------------------------------------------- validation
-def _properties(validator: Any, properties: Mapping[str, Any], instance: Any,
-                schema: Mapping[str, Any]) -> Iterator[Any]:
+def _properties(
+    validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[Any]:
     """JSON Schema ``properties``, except that a property the schema does not require may be
     null: pydantic v1 writes ``Optional[str] = None`` as ``{"type": "string"}``."""
     if not validator.is_type(instance, "object"):
@@ -213,8 +217,7 @@ def _properties(validator: Any, properties: Mapping[str, Any], instance: Any,
     required = set(schema.get("required") or ())
     for name, subschema in properties.items():
         if name in instance and not (instance[name] is None and name not in required):
-            yield from validator.descend(instance[name], subschema, path=name,
-                                         schema_path=name)
+            yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
 
 
 @cache
@@ -243,18 +246,29 @@ def validate_data(fields: Mapping[str, Any] | None, data: Mapping[str, Any]) -> 
     refuses; the message describes the rule, never the value."""
     if not fields:
         return
-    error = next(iter(sorted(_validator_class()(fields).iter_errors(data),
-                             key=lambda e: list(map(str, e.absolute_path)))), None)
+    error = next(
+        iter(
+            sorted(
+                _validator_class()(fields).iter_errors(data),
+                key=lambda e: list(map(str, e.absolute_path)),
+            )
+        ),
+        None,
+    )
     if error is None:
         return
     loc = ["body", "data", *error.absolute_path]
     if error.validator == "required":
-        missing = [name for name in error.validator_value
-                   if isinstance(error.instance, dict) and name not in error.instance]
+        missing = [
+            name
+            for name in error.validator_value
+            if isinstance(error.instance, dict) and name not in error.instance
+        ]
         loc += missing[:1]
     where = ".".join(map(str, loc[2:])) or "data"
-    raise InvalidData(f"Block data does not match its schema: {where}: "
-                      f"{_error_message(error)}.", loc)
+    raise InvalidData(
+        f"Block data does not match its schema: {where}: {_error_message(error)}.", loc
+    )
 
 
 # ---------------------------------------------------------------- block types
@@ -264,20 +278,22 @@ def create_block_type(values: Body) -> BlockType:
     if values["name"].lower().startswith("prefect"):
         raise Forbidden("Block type names beginning with 'Prefect' are reserved.")
     with database.atomic():
-        taken = (BlockType.select(BlockType.name, BlockType.slug)
-                 .where((BlockType.name == values["name"]) | (BlockType.slug == values["slug"]))
-                 .first())
+        taken = (
+            BlockType.select(BlockType.name, BlockType.slug)
+            .where((BlockType.name == values["name"]) | (BlockType.slug == values["slug"]))
+            .first()
+        )
         if taken is not None:
             what = "name" if taken.name == values["name"] else "slug"
-            raise ObjectAlreadyExists(
-                f'Block type with {what} "{values[what]}" already exists.')
+            raise ObjectAlreadyExists(f'Block type with {what} "{values[what]}" already exists.')
         return BlockType.create(**values)
 
 
 def read_block_type(block_type_id: Id) -> BlockType:
     """The block type with this id; ObjectNotFound if none."""
-    return get_or_raise(BlockType.select().where(BlockType.id == block_type_id),
-                        "Block type", block_type_id)
+    return get_or_raise(
+        BlockType.select().where(BlockType.id == block_type_id), "Block type", block_type_id
+    )
 
 
 def read_block_type_by_slug(slug: str) -> BlockType:
@@ -289,10 +305,14 @@ def read_block_types(body: Body) -> list[BlockType]:
     """Block types matching the filter body, by name, paged."""
     query = BlockType.select().where(_block_type_where(body.get("block_types")))
     if body.get("block_schemas"):
-        query = query.where(fn.EXISTS(
-            BlockSchema.select(BlockSchema.id)
-            .where((BlockSchema.block_type == BlockType.id)
-                   & _block_schema_where(body["block_schemas"]))))
+        query = query.where(
+            fn.EXISTS(
+                BlockSchema.select(BlockSchema.id).where(
+                    (BlockSchema.block_type == BlockType.id)
+                    & _block_schema_where(body["block_schemas"])
+                )
+            )
+        )
     return list(query.order_by(BlockType.name).limit(body["limit"]).offset(body["offset"]))
 
 
@@ -309,8 +329,11 @@ def update_block_type(block_type_id: Id, changes: Body) -> None:
     with database.atomic():
         read_block_type(block_type_id)
         if changes:
-            (BlockType.update(updated=utcnow(), **changes)
-             .where(BlockType.id == block_type_id).execute())
+            (
+                BlockType.update(updated=utcnow(), **changes)
+                .where(BlockType.id == block_type_id)
+                .execute()
+            )
 
 
 def delete_block_type(block_type_id: Id) -> None:
@@ -319,10 +342,10 @@ def delete_block_type(block_type_id: Id) -> None:
     with database.atomic():
         block_type = read_block_type(block_type_id)
         if block_type.is_protected:
-            raise Forbidden(f"Block type {block_type.slug!r} is protected and cannot be "
-                            "deleted.")
-        _refuse_if_deployed(BlockDocument.select(BlockDocument.id)
-                            .where(BlockDocument.block_type == block_type_id))
+            raise Forbidden(f"Block type {block_type.slug!r} is protected and cannot be deleted.")
+        _refuse_if_deployed(
+            BlockDocument.select(BlockDocument.id).where(BlockDocument.block_type == block_type_id)
+        )
         BlockType.delete().where(BlockType.id == block_type_id).execute()
 
 
@@ -358,12 +381,23 @@ def create_block_schema(values: Body) -> tuple[BlockSchema, BlockType, bool]:
     new_id = uuid.uuid4()
     now = utcnow()
     with database.atomic():
-        (BlockSchema.insert(id=new_id, checksum=checksum, version=version,
-                            fields=values["fields"], capabilities=values["capabilities"],
-                            block_type=block_type.id, created=now, updated=now)
-         .on_conflict_ignore().execute())
-        schema = BlockSchema.get((BlockSchema.checksum == checksum)
-                                 & (BlockSchema.version == version))
+        (
+            BlockSchema.insert(
+                id=new_id,
+                checksum=checksum,
+                version=version,
+                fields=values["fields"],
+                capabilities=values["capabilities"],
+                block_type=block_type.id,
+                created=now,
+                updated=now,
+            )
+            .on_conflict_ignore()
+            .execute()
+        )
+        schema = BlockSchema.get(
+            (BlockSchema.checksum == checksum) & (BlockSchema.version == version)
+        )
     if schema.block_type_id != block_type.id:
         block_type = read_block_type(schema.block_type_id)
     return schema, block_type, schema.id == new_id
@@ -375,28 +409,34 @@ def _schemas_with_types() -> Any:
 
 def read_block_schema(block_schema_id: Id) -> tuple[BlockSchema, BlockType]:
     """``(schema, block_type)`` for this id; ObjectNotFound if none."""
-    schema = get_or_raise(_schemas_with_types().where(BlockSchema.id == block_schema_id),
-                          "Block schema", block_schema_id)
+    schema = get_or_raise(
+        _schemas_with_types().where(BlockSchema.id == block_schema_id),
+        "Block schema",
+        block_schema_id,
+    )
     return schema, schema.block_type
 
 
-def read_block_schema_by_checksum(checksum: str,
-                                  version: str | None = None) -> tuple[BlockSchema, BlockType]:
+def read_block_schema_by_checksum(
+    checksum: str, version: str | None = None
+) -> tuple[BlockSchema, BlockType]:
     """``(schema, block_type)`` with this checksum (and version; the newest if not given)."""
     query = _schemas_with_types().where(BlockSchema.checksum == checksum)
     if version is not None:
         query = query.where(BlockSchema.version == version)
-    schema = get_or_raise(query.order_by(BlockSchema.created.desc()), "Block schema",
-                          checksum)
+    schema = get_or_raise(query.order_by(BlockSchema.created.desc()), "Block schema", checksum)
     return schema, schema.block_type
 
 
 def read_block_schemas(body: Body) -> list[tuple[BlockSchema, BlockType]]:
     """``[(schema, block_type)]`` matching the filter body, newest first, paged."""
-    query = (_schemas_with_types()
-             .where(_block_schema_where(body.get("block_schemas")))
-             .order_by(BlockSchema.created.desc(), BlockSchema.id)
-             .limit(body["limit"]).offset(body["offset"]))
+    query = (
+        _schemas_with_types()
+        .where(_block_schema_where(body.get("block_schemas")))
+        .order_by(BlockSchema.created.desc(), BlockSchema.id)
+        .limit(body["limit"])
+        .offset(body["offset"])
+    )
     return [(schema, schema.block_type) for schema in query]
 
 
@@ -406,10 +446,14 @@ def delete_block_schema(block_schema_id: Id) -> None:
     with database.atomic():
         _schema, block_type = read_block_schema(block_schema_id)
         if block_type.is_protected:
-            raise Forbidden("Block schemas of protected block types cannot be deleted "
-                            f"({block_type.slug!r}).")
-        _refuse_if_deployed(BlockDocument.select(BlockDocument.id)
-                            .where(BlockDocument.block_schema == block_schema_id))
+            raise Forbidden(
+                f"Block schemas of protected block types cannot be deleted ({block_type.slug!r})."
+            )
+        _refuse_if_deployed(
+            BlockDocument.select(BlockDocument.id).where(
+                BlockDocument.block_schema == block_schema_id
+            )
+        )
         BlockSchema.delete().where(BlockSchema.id == block_schema_id).execute()
 
 
@@ -429,8 +473,9 @@ def _block_schema_where(criteria: Body | None) -> Any:
     if "any_" in criteria.get("block_type_id", {}):
         conditions.append(BlockSchema.block_type.in_(criteria["block_type_id"]["any_"]))
     if "all_" in criteria.get("block_capabilities", {}):
-        conditions.append(OPERATORS["all_"](BlockSchema.capabilities,
-                                            criteria["block_capabilities"]["all_"]))
+        conditions.append(
+            OPERATORS["all_"](BlockSchema.capabilities, criteria["block_capabilities"]["all_"])
+        )
     if "any_" in criteria.get("version", {}):
         conditions.append(BlockSchema.version.in_(criteria["version"]["any_"]))
     return _and(conditions, criteria.get("operator", "and_"))
@@ -464,33 +509,41 @@ def _split_references(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     references: dict[str, uuid.UUID] = {}
     for key, value in data.items():
         if isinstance(value, dict) and "$ref" in value:
-            target = value["$ref"].get("block_document_id") if isinstance(
-                value["$ref"], dict) else None
+            target = (
+                value["$ref"].get("block_document_id") if isinstance(value["$ref"], dict) else None
+            )
             try:
                 references[key] = uuid.UUID(str(target))
             except ValueError:
-                raise InvalidData(f"Block reference in field {key!r} needs a valid "
-                                  "block_document_id.", ["body", "data", key]) from None
+                raise InvalidData(
+                    f"Block reference in field {key!r} needs a valid block_document_id.",
+                    ["body", "data", key],
+                ) from None
         else:
             plain[key] = value
     return plain, references
 
 
-def _with_nested_data(plain: Mapping[str, Any],
-                      references: Mapping[str, uuid.UUID]) -> dict[str, Any]:
+def _with_nested_data(
+    plain: Mapping[str, Any], references: Mapping[str, uuid.UUID]
+) -> dict[str, Any]:
     """``plain`` with each referenced document's full data (secrets included) in place;
     InvalidData naming the field if a referenced document does not exist."""
     full = dict(plain)
     if not references:
         return full
-    rows = {row.id: row for row in documents_with_schemas().where(
-        BlockDocument.id.in_(list(references.values())))}
+    rows = {
+        row.id: row
+        for row in documents_with_schemas().where(BlockDocument.id.in_(list(references.values())))
+    }
     loaded = _load(list(rows.values()), include_secrets=True)
     by_id = {resolved.document.id: resolved for resolved in loaded}
     for key, target in references.items():
         if target not in by_id:
-            raise InvalidData(f"Block document {target} referenced by field {key!r} "
-                              "does not exist.", ["body", "data", key])
+            raise InvalidData(
+                f"Block document {target} referenced by field {key!r} does not exist.",
+                ["body", "data", key],
+            )
         full[key] = by_id[target].data
     return full
 
@@ -510,27 +563,45 @@ def create_block_document(values: Body) -> ResolvedDocument:
         block_type = read_block_type(values["block_type_id"])
         schema, _ = read_block_schema(values["block_schema_id"])
         if schema.block_type_id != block_type.id:
-            raise InvalidData(f"Block schema {schema.id} is not a schema of block type "
-                              f"{block_type.slug!r}.", ["body", "block_schema_id"])
+            raise InvalidData(
+                f"Block schema {schema.id} is not a schema of block type {block_type.slug!r}.",
+                ["body", "block_schema_id"],
+            )
         validate_data(schema.fields, _with_nested_data(plain, references))
-        exists = (BlockDocument.select(BlockDocument.id)
-                  .where((BlockDocument.block_type == block_type.id)
-                         & (BlockDocument.name == name)).exists())
+        exists = (
+            BlockDocument.select(BlockDocument.id)
+            .where((BlockDocument.block_type == block_type.id) & (BlockDocument.name == name))
+            .exists()
+        )
         if exists:
-            raise ObjectAlreadyExists(f"Block already exists: a {block_type.slug!r} block "
-                                      f"document named {name!r}.")
+            raise ObjectAlreadyExists(
+                f"Block already exists: a {block_type.slug!r} block document named {name!r}."
+            )
         block_crypto.guard_write()
         document = BlockDocument.create(
-            name=name, data=block_crypto.encrypt(plain), is_anonymous=values["is_anonymous"],
-            block_schema=schema.id, block_type=block_type.id)
+            name=name,
+            data=block_crypto.encrypt(plain),
+            is_anonymous=values["is_anonymous"],
+            block_schema=schema.id,
+            block_type=block_type.id,
+        )
         _insert_references(document.id, references)
     return read_block_document(document.id)
 
 
 def _insert_references(parent_id: Id, references: Mapping[str, uuid.UUID]) -> None:
     now = utcnow()
-    rows = [{"id": uuid.uuid4(), "name": key, "parent": parent_id, "reference": target,
-             "created": now, "updated": now} for key, target in references.items()]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": key,
+            "parent": parent_id,
+            "reference": target,
+            "created": now,
+            "updated": now,
+        }
+        for key, target in references.items()
+    ]
     if rows:
         BlockDocumentReference.insert_many(rows).execute()
 
@@ -558,8 +629,9 @@ def _load(rows: list[BlockDocument], include_secrets: bool) -> list[ResolvedDocu
                 documents[row.id] = row
         frontier = missing
 
-    def resolve(document_id: uuid.UUID,
-                depth: int) -> tuple[dict[str, Any], dict[str, ResolvedReference]]:
+    def resolve(
+        document_id: uuid.UUID, depth: int
+    ) -> tuple[dict[str, Any], dict[str, ResolvedReference]]:
         row = documents[document_id]
         data = block_crypto.decrypt(row.data)
         references: dict[str, ResolvedReference] = {}
@@ -577,8 +649,7 @@ def _load(rows: list[BlockDocument], include_secrets: bool) -> list[ResolvedDocu
     resolved = []
     for row in rows:
         data, references = resolve(row.id, 0)
-        resolved.append(ResolvedDocument(row, row.block_schema, row.block_type, data,
-                                         references))
+        resolved.append(ResolvedDocument(row, row.block_schema, row.block_type, data, references))
     return resolved
 
 
@@ -594,8 +665,9 @@ def read_block_document(document_id: Id, include_secrets: bool = False) -> Resol
     return _load([document], include_secrets)[0]
 
 
-def read_block_document_by_name(slug: str, name: str,
-                                include_secrets: bool = False) -> ResolvedDocument:
+def read_block_document_by_name(
+    slug: str, name: str, include_secrets: bool = False
+) -> ResolvedDocument:
     """The resolved document of type ``slug`` named ``name``; ObjectNotFound if none."""
     document = read_document_by_name(slug, name)
     if document is None:
@@ -627,8 +699,12 @@ def _document_query(body: Body) -> Any:
 
 def read_block_documents(body: Body, include_secrets: bool = False) -> list[ResolvedDocument]:
     """Resolved documents matching the filter body, by name, paged."""
-    rows = list(_document_query(body).order_by(BlockDocument.name, BlockDocument.id)
-                .limit(body["limit"]).offset(body["offset"]))
+    rows = list(
+        _document_query(body)
+        .order_by(BlockDocument.name, BlockDocument.id)
+        .limit(body["limit"])
+        .offset(body["offset"])
+    )
     return _load(rows, include_secrets)
 
 
@@ -654,31 +730,45 @@ def update_block_document(document_id: Id, values: Body) -> None:
         if values.get("block_schema_id") and values["block_schema_id"] != schema.id:
             schema, _ = read_block_schema(values["block_schema_id"])
             if schema.block_type_id != row.block_type.id:
-                raise InvalidData("Must migrate block document to a block schema of the "
-                                  "same block type.", ["body", "block_schema_id"])
+                raise InvalidData(
+                    "Must migrate block document to a block schema of the same block type.",
+                    ["body", "block_schema_id"],
+                )
         current = block_crypto.decrypt(row.data)
-        current_refs = {name: _uuid(target) for name, target in
-                        BlockDocumentReference.select(BlockDocumentReference.name,
-                                                      BlockDocumentReference.reference)
-                        .where(BlockDocumentReference.parent == document_id).tuples()}
+        current_refs = {
+            name: _uuid(target)
+            for name, target in BlockDocumentReference.select(
+                BlockDocumentReference.name, BlockDocumentReference.reference
+            )
+            .where(BlockDocumentReference.parent == document_id)
+            .tuples()
+        }
         if "data" in values:
             plain, references = _split_references(values["data"])
             _keep_unchanged_secrets(plain, current, secret_paths(schema.fields))
             if values["merge_existing_data"]:
-                references = {**{k: v for k, v in current_refs.items() if k not in plain},
-                              **references}
-                plain = {**{k: v for k, v in current.items() if k not in references},
-                         **plain}
+                references = {
+                    **{k: v for k, v in current_refs.items() if k not in plain},
+                    **references,
+                }
+                plain = {**{k: v for k, v in current.items() if k not in references}, **plain}
         else:
             plain, references = current, current_refs
         validate_data(schema.fields, _with_nested_data(plain, references))
         block_crypto.guard_write()
-        (BlockDocument.update(data=block_crypto.encrypt(plain), block_schema=schema.id,
-                              updated=utcnow())
-         .where(BlockDocument.id == document_id).execute())
+        (
+            BlockDocument.update(
+                data=block_crypto.encrypt(plain), block_schema=schema.id, updated=utcnow()
+            )
+            .where(BlockDocument.id == document_id)
+            .execute()
+        )
         if references != current_refs:
-            (BlockDocumentReference.delete()
-             .where(BlockDocumentReference.parent == document_id).execute())
+            (
+                BlockDocumentReference.delete()
+                .where(BlockDocumentReference.parent == document_id)
+                .execute()
+            )
             _insert_references(document_id, references)
 
 
@@ -695,16 +785,24 @@ def delete_block_document(document_id: Id) -> None:
 def _refuse_if_deployed(document_ids: Any) -> None:
     """Conflict naming the deployments whose storage or infrastructure is one of
     ``document_ids`` (a list or a sub-query)."""
-    users = list(Deployment.select(Deployment.name, Flow.name.alias("flow_name"))
-                 .join(Flow)
-                 .where(Deployment.storage_document_id.in_(document_ids)
-                        | Deployment.infrastructure_document_id.in_(document_ids))
-                 .order_by(Flow.name, Deployment.name).limit(6).dicts())
+    users = list(
+        Deployment.select(Deployment.name, Flow.name.alias("flow_name"))
+        .join(Flow)
+        .where(
+            Deployment.storage_document_id.in_(document_ids)
+            | Deployment.infrastructure_document_id.in_(document_ids)
+        )
+        .order_by(Flow.name, Deployment.name)
+        .limit(6)
+        .dicts()
+    )
     if users:
         names = ", ".join(f"{u['flow_name']}/{u['name']}" for u in users[:5])
         more = " and others" if len(users) > 5 else ""
-        raise Conflict(f"Block document is used by deployment {names}{more}; change or "
-                       "delete the deployment first.")
+        raise Conflict(
+            f"Block document is used by deployment {names}{more}; change or "
+            "delete the deployment first."
+        )
 
 
 # ---------------------------------------------------------------- system block types
@@ -716,14 +814,21 @@ def _system_blocks() -> list[dict[str, Any]]:
 def _system_blocks_installed(entries: list[dict[str, Any]]) -> bool:
     """True if every entry's type exists with its protection and its schema exists: the
     usual case at a start, checked with two queries instead of three statements a type."""
-    types = dict(BlockType.select(BlockType.slug, BlockType.is_protected)
-                 .where(BlockType.slug.in_([e["block_type"]["slug"] for e in entries]))
-                 .tuples())
+    types = dict(
+        BlockType.select(BlockType.slug, BlockType.is_protected)
+        .where(BlockType.slug.in_([e["block_type"]["slug"] for e in entries]))
+        .tuples()
+    )
     checksums = {e["block_schema"]["checksum"] for e in entries}
-    found = {checksum for (checksum,) in BlockSchema.select(BlockSchema.checksum)
-             .where(BlockSchema.checksum.in_(list(checksums))).tuples()}
+    found = {
+        checksum
+        for (checksum,) in BlockSchema.select(BlockSchema.checksum)
+        .where(BlockSchema.checksum.in_(list(checksums)))
+        .tuples()
+    }
     return found == checksums and all(
-        types.get(e["block_type"]["slug"]) == e["block_type"]["is_protected"] for e in entries)
+        types.get(e["block_type"]["slug"]) == e["block_type"]["is_protected"] for e in entries
+    )
 
 
 def install_system_block_types() -> int:
@@ -740,17 +845,34 @@ def install_system_block_types() -> int:
     with database.atomic():
         for entry in entries:
             spec = entry["block_type"]
-            changed += (BlockType.insert(id=uuid.uuid4(), created=now, updated=now, **spec)
-                        .on_conflict_ignore().as_rowcount().execute()) or 0
+            changed += (
+                BlockType.insert(id=uuid.uuid4(), created=now, updated=now, **spec)
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute()
+            ) or 0
             block_type = BlockType.get(BlockType.slug == spec["slug"])
             if block_type.is_protected != spec["is_protected"]:
-                (BlockType.update(updated=now, is_protected=spec["is_protected"])
-                 .where(BlockType.id == block_type.id).execute())
+                (
+                    BlockType.update(updated=now, is_protected=spec["is_protected"])
+                    .where(BlockType.id == block_type.id)
+                    .execute()
+                )
                 changed += 1
             schema = entry["block_schema"]
-            changed += (BlockSchema.insert(
-                id=uuid.uuid4(), created=now, updated=now, checksum=schema["checksum"],
-                version=schema["version"], fields=schema["fields"],
-                capabilities=schema["capabilities"], block_type=block_type.id)
-                .on_conflict_ignore().as_rowcount().execute()) or 0
+            changed += (
+                BlockSchema.insert(
+                    id=uuid.uuid4(),
+                    created=now,
+                    updated=now,
+                    checksum=schema["checksum"],
+                    version=schema["version"],
+                    fields=schema["fields"],
+                    capabilities=schema["capabilities"],
+                    block_type=block_type.id,
+                )
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute()
+            ) or 0
     return changed

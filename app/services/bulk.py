@@ -11,6 +11,7 @@ Cancel and retry go through orchestration run by run (each in its own transactio
 client's ``set_state`` would); a refusal leaves the others unaffected. Each run's outcome is
 a short label, so callers can tally them: :data:`DONE` or the reason it was not done.
 """
+
 import datetime
 from collections.abc import Iterable
 from typing import Any
@@ -41,8 +42,9 @@ def count_matching(body: Body, as_of: datetime.datetime) -> int:
     return _matching(body, as_of).count()
 
 
-def next_batch(body: Body, as_of: datetime.datetime, after: str | None = None,
-               size: int | None = None) -> list[str]:
+def next_batch(
+    body: Body, as_of: datetime.datetime, after: str | None = None, size: int | None = None
+) -> list[str]:
     """Ids (strings, ascending) of the next ``size`` (default :data:`BATCH_SIZE`) runs
     matching ``body``, created up to ``as_of``, with ids above ``after``; fewer than ``size``
     means this is the last batch."""
@@ -54,8 +56,11 @@ def next_batch(body: Body, as_of: datetime.datetime, after: str | None = None,
 
 
 def _current(ids: Iterable[Id]) -> dict[str, tuple[Any, Any]]:
-    rows = (FlowRun.select(FlowRun.id, FlowRun.state_type, FlowRun.deployment)
-            .where(FlowRun.id.in_(ids)).tuples())
+    rows = (
+        FlowRun.select(FlowRun.id, FlowRun.state_type, FlowRun.deployment)
+        .where(FlowRun.id.in_(ids))
+        .tuples()
+    )
     return {str(run_id): (state_type, deployment_id) for run_id, state_type, deployment_id in rows}
 
 
@@ -84,11 +89,20 @@ def cancel(ids: Iterable[Id]) -> dict[str, str]:
         if state_type in _NOT_CANCELLABLE:
             outcome[run_id] = "already finished or cancelling"
             continue
-        target = (StateType.CANCELLING if state_type == StateType.RUNNING.value
-                  else StateType.CANCELLED)
-        outcome[run_id] = _proposal_outcome(set_flow_run_state(run_id, {
-            "type": target.value, "name": target.value.capitalize(),
-            "message": "Cancelled from the dashboard.", "state_details": {}}))
+        target = (
+            StateType.CANCELLING if state_type == StateType.RUNNING.value else StateType.CANCELLED
+        )
+        outcome[run_id] = _proposal_outcome(
+            set_flow_run_state(
+                run_id,
+                {
+                    "type": target.value,
+                    "name": target.value.capitalize(),
+                    "message": "Cancelled from the dashboard.",
+                    "state_details": {},
+                },
+            )
+        )
     return outcome
 
 
@@ -110,10 +124,17 @@ def retry(ids: Iterable[Id], now: datetime.datetime | None = None) -> dict[str, 
         elif deployment_id is None:
             outcome[run_id] = "not a deployment's run (nothing would run it again)"
         else:
-            outcome[run_id] = _proposal_outcome(set_flow_run_state(run_id, {
-                "type": StateType.SCHEDULED.value, "name": "AwaitingRetry",
-                "message": "Retried from the dashboard.",
-                "state_details": {"scheduled_time": now.isoformat()}}))
+            outcome[run_id] = _proposal_outcome(
+                set_flow_run_state(
+                    run_id,
+                    {
+                        "type": StateType.SCHEDULED.value,
+                        "name": "AwaitingRetry",
+                        "message": "Retried from the dashboard.",
+                        "state_details": {"scheduled_time": now.isoformat()},
+                    },
+                )
+            )
     return outcome
 
 
@@ -124,12 +145,16 @@ def delete(ids: Iterable[Id]) -> dict[str, str]:
     if not ids:
         return {}
     with database.atomic():
-        existing = {str(run_id) for (run_id,) in
-                    FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
+        existing = {
+            str(run_id)
+            for (run_id,) in FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()
+        }
         parent_tasks = TaskRun.select(TaskRun.id).where(TaskRun.flow_run.in_(ids))
-        (FlowRun.update(parent_task_run_id=None)
-         .where(FlowRun.parent_task_run_id.in_(parent_tasks))
-         .execute())
+        (
+            FlowRun.update(parent_task_run_id=None)
+            .where(FlowRun.parent_task_run_id.in_(parent_tasks))
+            .execute()
+        )
         mark_deleted_runs_stale(FlowRun.id.in_(ids))
         FlowRun.delete().where(FlowRun.id.in_(ids)).execute()
     return {run_id: DONE if run_id in existing else "no longer exists" for run_id in ids}

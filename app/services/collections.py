@@ -9,6 +9,7 @@ worker types of Prefect's integrations, copied once from the file Prefect 2.20 s
 packages, which this server has no copy of: asking for one is a 404 saying its content is
 missing, as Prefect answers when the registry lacks a view's file.
 """
+
 import functools
 import json
 import os
@@ -16,10 +17,15 @@ from typing import Any
 
 from app.exceptions import ObjectNotFound
 
-VIEWS_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data",
-                          "collection_views.json")
-KNOWN_VIEWS = ("aggregate-block-metadata", "aggregate-flow-metadata",
-               "aggregate-worker-metadata", "demo-flows")
+VIEWS_FILE = os.path.join(
+    os.path.dirname(os.path.dirname(__file__)), "data", "collection_views.json"
+)
+KNOWN_VIEWS = (
+    "aggregate-block-metadata",
+    "aggregate-flow-metadata",
+    "aggregate-worker-metadata",
+    "demo-flows",
+)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
 """Helpers shared by the services: idempotent inserts, lookups that raise ObjectNotFound."""
+
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,8 +23,9 @@ def get_or_raise(query: Any, label: str, object_id: Id) -> Any:
     return row
 
 
-def insert_or_get(model: type[BaseModel], values: Mapping[str, Any],
-                  unique_where: Any) -> tuple[Any, bool]:
+def insert_or_get(
+    model: type[BaseModel], values: Mapping[str, Any], unique_where: Any
+) -> tuple[Any, bool]:
     """Insert ``values`` unless a row matching the unique key ``unique_where`` exists.
 
     Returns ``(row, created)``. Safe under any number of concurrent callers: the database's
@@ -43,12 +45,11 @@ def require_exists(model: type[BaseModel], object_id: Id, label: str) -> None:
         raise ObjectNotFound(f"{label} {object_id} not found.")
 
 
-def update_or_raise(model: type[BaseModel], object_id: Id, changes: Mapping[str, Any],
-                    label: str) -> None:
+def update_or_raise(
+    model: type[BaseModel], object_id: Id, changes: Mapping[str, Any], label: str
+) -> None:
     """Apply ``changes`` to one row (stamping ``updated``); ObjectNotFound if there is none."""
     with database.atomic():
-        updated = (model.update(updated=utcnow(), **changes)
-                   .where(model.id == object_id)
-                   .execute())
+        updated = model.update(updated=utcnow(), **changes).where(model.id == object_id).execute()
     if not updated:
         raise ObjectNotFound(f"{label} {object_id} not found.")

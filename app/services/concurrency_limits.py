@@ -4,6 +4,7 @@ Slots are leases (:class:`app.models.ConcurrencySlot`) taken and released by orc
 (SecureTaskConcurrencySlots, ReleaseTaskConcurrencySlots). A limit's active slots are the task
 runs holding an unexpired lease of it; expired leases are ignored everywhere.
 """
+
 import datetime
 import uuid
 from collections.abc import Iterable
@@ -25,33 +26,46 @@ def upsert_limit(tag: str, concurrency_limit: int) -> tuple[ConcurrencyLimit, bo
     new_id = uuid.uuid4()
     now = utcnow()
     with database.atomic():
-        (ConcurrencyLimit
-         .insert(id=new_id, tag=tag, concurrency_limit=concurrency_limit, created=now,
-                 updated=now)
-         .on_conflict(conflict_target=[ConcurrencyLimit.tag],
-                      update={ConcurrencyLimit.concurrency_limit: concurrency_limit,
-                              ConcurrencyLimit.updated: now})
-         .execute())
+        (
+            ConcurrencyLimit.insert(
+                id=new_id, tag=tag, concurrency_limit=concurrency_limit, created=now, updated=now
+            )
+            .on_conflict(
+                conflict_target=[ConcurrencyLimit.tag],
+                update={
+                    ConcurrencyLimit.concurrency_limit: concurrency_limit,
+                    ConcurrencyLimit.updated: now,
+                },
+            )
+            .execute()
+        )
         limit = ConcurrencyLimit.get(ConcurrencyLimit.tag == tag)
     return limit, limit.id == new_id
 
 
 def read_limit(limit_id: Id) -> ConcurrencyLimit:
     """The limit with this id; ObjectNotFound if there is none."""
-    return get_or_raise(ConcurrencyLimit.select().where(ConcurrencyLimit.id == limit_id),
-                        "Concurrency limit", limit_id)
+    return get_or_raise(
+        ConcurrencyLimit.select().where(ConcurrencyLimit.id == limit_id),
+        "Concurrency limit",
+        limit_id,
+    )
 
 
 def read_limit_by_tag(tag: str) -> ConcurrencyLimit:
     """The limit on ``tag``; ObjectNotFound if there is none."""
-    return get_or_raise(ConcurrencyLimit.select().where(ConcurrencyLimit.tag == tag),
-                        "Concurrency limit on tag", repr(tag))
+    return get_or_raise(
+        ConcurrencyLimit.select().where(ConcurrencyLimit.tag == tag),
+        "Concurrency limit on tag",
+        repr(tag),
+    )
 
 
 def read_limits(limit: int | None, offset: int) -> list[ConcurrencyLimit]:
     """A page of limits ordered by tag."""
-    return list(ConcurrencyLimit.select().order_by(ConcurrencyLimit.tag)
-                .limit(limit).offset(offset))
+    return list(
+        ConcurrencyLimit.select().order_by(ConcurrencyLimit.tag).limit(limit).offset(offset)
+    )
 
 
 def delete_limit(limit_id: Id) -> None:
@@ -70,8 +84,9 @@ def delete_limit_by_tag(tag: str) -> None:
         raise ObjectNotFound(f"Concurrency limit on tag {tag!r} not found.")
 
 
-def reset_limit(tag: str, slot_override: Iterable[Id] | None,
-                lease_seconds: float) -> ConcurrencyLimit:
+def reset_limit(
+    tag: str, slot_override: Iterable[Id] | None, lease_seconds: float
+) -> ConcurrencyLimit:
     """Drop every lease of the limit on ``tag``; then, if ``slot_override`` (task run ids) is
     given, lease each of those runs a slot for ``lease_seconds``. Returns the limit.
 
@@ -85,8 +100,12 @@ def reset_limit(tag: str, slot_override: Iterable[Id] | None,
     with database.atomic():
         found = set()
         if run_ids:
-            found = {run.id for run in for_update(
-                TaskRun.select(TaskRun.id).where(TaskRun.id.in_(run_ids)).order_by(TaskRun.id))}
+            found = {
+                run.id
+                for run in for_update(
+                    TaskRun.select(TaskRun.id).where(TaskRun.id.in_(run_ids)).order_by(TaskRun.id)
+                )
+            }
         limit = for_update(ConcurrencyLimit.select().where(ConcurrencyLimit.tag == tag)).first()
         if limit is None:
             raise ObjectNotFound(f"Concurrency limit on tag {tag!r} not found.")
@@ -94,8 +113,9 @@ def reset_limit(tag: str, slot_override: Iterable[Id] | None,
         if missing:
             raise ObjectNotFound(f"Task run {missing[0]} not found.")
         ConcurrencySlot.delete().where(ConcurrencySlot.limit == limit.id).execute()
-        ConcurrencySlot.lease([limit.id], run_ids,
-                              now + datetime.timedelta(seconds=lease_seconds), now)
+        ConcurrencySlot.lease(
+            [limit.id], run_ids, now + datetime.timedelta(seconds=lease_seconds), now
+        )
     return limit
 
 
@@ -107,10 +127,11 @@ def renew_flow_run_leases(flow_run_id: Id, lease_seconds: float, now: datetime.d
     reviving them could put a limit over its count.
     """
     task_runs = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
-    return (ConcurrencySlot
-            .update(expires=now + datetime.timedelta(seconds=lease_seconds), updated=now)
-            .where(ConcurrencySlot.task_run.in_(task_runs) & (ConcurrencySlot.expires > now))
-            .execute())
+    return (
+        ConcurrencySlot.update(expires=now + datetime.timedelta(seconds=lease_seconds), updated=now)
+        .where(ConcurrencySlot.task_run.in_(task_runs) & (ConcurrencySlot.expires > now))
+        .execute()
+    )
 
 
 def active_slots(limits: Iterable[ConcurrencyLimit]) -> dict[Any, list[Any]]:
@@ -118,11 +139,11 @@ def active_slots(limits: Iterable[ConcurrencyLimit]) -> dict[Any, list[Any]]:
     empty list when none), in one query."""
     holders: dict[Any, list[Any]] = {limit.id: [] for limit in limits}
     if holders:
-        rows = (ConcurrencySlot
-                .select(ConcurrencySlot.limit, ConcurrencySlot.task_run)
-                .where(ConcurrencySlot.limit.in_(list(holders))
-                       & (ConcurrencySlot.expires > utcnow()))
-                .tuples())
+        rows = (
+            ConcurrencySlot.select(ConcurrencySlot.limit, ConcurrencySlot.task_run)
+            .where(ConcurrencySlot.limit.in_(list(holders)) & (ConcurrencySlot.expires > utcnow()))
+            .tuples()
+        )
         for limit_id, run_id in rows:
             holders[limit_id].append(run_id)
     return holders

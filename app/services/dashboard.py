@@ -5,6 +5,7 @@ never loops over runs issuing queries: counts are grouped in the database, lists
 ``limit``. Time windows are on a run's expected start time (indexed), the time the history
 chart buckets by, so the counts and the chart of one window agree.
 """
+
 import datetime
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -39,47 +40,61 @@ def late_runs(limit: int, now: datetime.datetime | None = None) -> list[Any]:
     """Scheduled flow runs whose scheduled time has passed, most overdue first (at most
     ``limit``). This includes runs the late-runs service renamed "Late"."""
     now = now or utcnow()
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where((FlowRun.state_type == StateType.SCHEDULED.value)
-                        & (FlowRun.next_scheduled_start_time < now))
-                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where(
+            (FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.next_scheduled_start_time < now)
+        )
+        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        .limit(limit)
+    )
 
 
 def upcoming_runs(limit: int, now: datetime.datetime | None = None) -> list[Any]:
     """Scheduled flow runs due from ``now`` on, soonest first (at most ``limit``)."""
     now = now or utcnow()
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where((FlowRun.state_type == StateType.SCHEDULED.value)
-                        & (FlowRun.next_scheduled_start_time >= now))
-                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where(
+            (FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.next_scheduled_start_time >= now)
+        )
+        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        .limit(limit)
+    )
 
 
 def failed_runs(start: datetime.datetime, end: datetime.datetime, limit: int) -> list[Any]:
     """Failed and crashed flow runs expected to start in ``[start, end)``, the latest
     expected start first (at most ``limit``; the order the start time index serves)."""
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where(FlowRun.state_type.in_(_FAILED)
-                        & (FlowRun.expected_start_time >= start)
-                        & (FlowRun.expected_start_time < end))
-                 .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where(
+            FlowRun.state_type.in_(_FAILED)
+            & (FlowRun.expected_start_time >= start)
+            & (FlowRun.expected_start_time < end)
+        )
+        .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
+        .limit(limit)
+    )
 
 
-def busy_concurrency_limits(limit: int,
-                            now: datetime.datetime | None = None) -> list[tuple[Any, int]]:
+def busy_concurrency_limits(
+    limit: int, now: datetime.datetime | None = None
+) -> list[tuple[Any, int]]:
     """``[(limit row, active slots)]`` for the limits with at least one unexpired lease, the
     fullest first (at most ``limit``); one grouped query."""
     now = now or utcnow()
     active = fn.COUNT(ConcurrencySlot.id)
-    query = (ConcurrencyLimit
-             .select(ConcurrencyLimit, active.alias("active"))
-             .join(ConcurrencySlot, on=(ConcurrencySlot.limit == ConcurrencyLimit.id))
-             .where(ConcurrencySlot.expires > now)
-             .group_by(ConcurrencyLimit.id)
-             .order_by(active.desc(), ConcurrencyLimit.tag)
-             .limit(limit))
+    query = (
+        ConcurrencyLimit.select(ConcurrencyLimit, active.alias("active"))
+        .join(ConcurrencySlot, on=(ConcurrencySlot.limit == ConcurrencyLimit.id))
+        .where(ConcurrencySlot.expires > now)
+        .group_by(ConcurrencyLimit.id)
+        .order_by(active.desc(), ConcurrencyLimit.tag)
+        .limit(limit)
+    )
     return [(row, row.active) for row in query]
 
 
@@ -88,8 +103,10 @@ def flow_names(flow_ids: Iterable[Id]) -> dict[str, str]:
     ids = list(set(flow_ids))
     if not ids:
         return {}
-    return {str(flow_id): name for flow_id, name in
-            Flow.select(Flow.id, Flow.name).where(Flow.id.in_(ids)).tuples()}
+    return {
+        str(flow_id): name
+        for flow_id, name in Flow.select(Flow.id, Flow.name).where(Flow.id.in_(ids)).tuples()
+    }
 
 
 def task_run_names(task_run_ids: Iterable[Id]) -> dict[str, str]:
@@ -97,39 +114,53 @@ def task_run_names(task_run_ids: Iterable[Id]) -> dict[str, str]:
     ids = list({str(run_id) for run_id in task_run_ids})
     if not ids:
         return {}
-    return {str(run_id): name for run_id, name in
-            TaskRun.select(TaskRun.id, TaskRun.name).where(TaskRun.id.in_(ids)).tuples()}
+    return {
+        str(run_id): name
+        for run_id, name in TaskRun.select(TaskRun.id, TaskRun.name)
+        .where(TaskRun.id.in_(ids))
+        .tuples()
+    }
 
 
 def flow_choices(limit: int) -> list[tuple[str, str]]:
     """``[(id, name)]`` of the first ``limit`` flows by name (the flow runs filter's list)."""
-    return [(str(flow_id), name) for flow_id, name in
-            Flow.select(Flow.id, Flow.name).order_by(Flow.name).limit(limit).tuples()]
+    return [
+        (str(flow_id), name)
+        for flow_id, name in Flow.select(Flow.id, Flow.name)
+        .order_by(Flow.name)
+        .limit(limit)
+        .tuples()
+    ]
 
 
-def _run_counts_by(column: Any, ids: Iterable[Id | None], since: datetime.datetime,
-                   until: datetime.datetime) -> dict[str, dict[str, int]]:
+def _run_counts_by(
+    column: Any, ids: Iterable[Id | None], since: datetime.datetime, until: datetime.datetime
+) -> dict[str, dict[str, int]]:
     """``{id: {state type: count}}`` of the runs whose ``column`` is one of ``ids``, expected
     to start in ``[since, until)``; one grouped query. (Bounded on both sides: runs scheduled
     ahead can outnumber a day of past runs many times over.)"""
     counts: dict[str, dict[str, int]] = {str(i): {} for i in ids}
     if not counts:
         return counts
-    rows = (FlowRun
-            .select(column, FlowRun.state_type, fn.COUNT(FlowRun.id))
-            .where(column.in_(list(counts))
-                   & (FlowRun.expected_start_time >= since)
-                   & (FlowRun.expected_start_time < until)
-                   & FlowRun.state_type.is_null(False))
-            .group_by(column, FlowRun.state_type)
-            .tuples())
+    rows = (
+        FlowRun.select(column, FlowRun.state_type, fn.COUNT(FlowRun.id))
+        .where(
+            column.in_(list(counts))
+            & (FlowRun.expected_start_time >= since)
+            & (FlowRun.expected_start_time < until)
+            & FlowRun.state_type.is_null(False)
+        )
+        .group_by(column, FlowRun.state_type)
+        .tuples()
+    )
     for key, state_type, count in rows:
         counts[str(key)][state_type] = count
     return counts
 
 
-def run_counts_by_flow(flow_ids: Iterable[Id], since: datetime.datetime,
-                       until: datetime.datetime) -> dict[str, dict[str, int]]:
+def run_counts_by_flow(
+    flow_ids: Iterable[Id], since: datetime.datetime, until: datetime.datetime
+) -> dict[str, dict[str, int]]:
     """Run counts by state of the given flows' runs expected in ``[since, until)``
     (see :func:`_run_counts_by`)."""
     return _run_counts_by(FlowRun.flow, flow_ids, since, until)
@@ -140,20 +171,25 @@ def deployment_names(deployment_ids: Iterable[Id | None]) -> dict[str, str]:
     ids = list({str(i) for i in deployment_ids if i is not None})
     if not ids:
         return {}
-    return {str(deployment_id): name for deployment_id, name in
-            Deployment.select(Deployment.id, Deployment.name)
-            .where(Deployment.id.in_(ids)).tuples()}
+    return {
+        str(deployment_id): name
+        for deployment_id, name in Deployment.select(Deployment.id, Deployment.name)
+        .where(Deployment.id.in_(ids))
+        .tuples()
+    }
 
 
-def run_counts_by_deployment(deployment_ids: Iterable[Id | None], since: datetime.datetime,
-                             until: datetime.datetime) -> dict[str, dict[str, int]]:
+def run_counts_by_deployment(
+    deployment_ids: Iterable[Id | None], since: datetime.datetime, until: datetime.datetime
+) -> dict[str, dict[str, int]]:
     """Run counts by state of the given deployments' runs expected in ``[since, until)``
     (see :func:`_run_counts_by`)."""
     return _run_counts_by(FlowRun.deployment, deployment_ids, since, until)
 
 
-def next_run_times(schedule: Mapping[str, Any] | None, count: int,
-                   now: datetime.datetime | None = None) -> list[datetime.datetime]:
+def next_run_times(
+    schedule: Mapping[str, Any] | None, count: int, now: datetime.datetime | None = None
+) -> list[datetime.datetime]:
     """The next ``count`` times (UTC) of a deployment's stored schedule from ``now``, from
     the schedule itself (runs not yet created included); [] without a usable schedule."""
     if not schedule:
@@ -165,76 +201,99 @@ def next_run_times(schedule: Mapping[str, Any] | None, count: int,
     return [date.astimezone(datetime.UTC) for date in dates]
 
 
-def recent_runs_of_deployment(deployment_id: Id, before: datetime.datetime,
-                              limit: int) -> list[Any]:
+def recent_runs_of_deployment(
+    deployment_id: Id, before: datetime.datetime, limit: int
+) -> list[Any]:
     """The runs of a deployment expected to start before ``before``, the latest first (at
     most ``limit``), with states."""
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where((FlowRun.deployment == deployment_id)
-                        & (FlowRun.expected_start_time < before))
-                 .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where((FlowRun.deployment == deployment_id) & (FlowRun.expected_start_time < before))
+        .order_by(FlowRun.expected_start_time.desc(), FlowRun.id.desc())
+        .limit(limit)
+    )
 
 
-def scheduled_runs_of_deployment(deployment_id: Id, since: datetime.datetime,
-                                 limit: int) -> list[Any]:
+def scheduled_runs_of_deployment(
+    deployment_id: Id, since: datetime.datetime, limit: int
+) -> list[Any]:
     """The Scheduled runs of a deployment due from ``since`` on, soonest first (at most
     ``limit``)."""
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where((FlowRun.deployment == deployment_id)
-                        & (FlowRun.state_type == StateType.SCHEDULED.value)
-                        & (FlowRun.next_scheduled_start_time >= since))
-                 .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where(
+            (FlowRun.deployment == deployment_id)
+            & (FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.next_scheduled_start_time >= since)
+        )
+        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        .limit(limit)
+    )
 
 
 def task_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
     """The first ``limit`` task runs of a flow run in expected start order, with states, as
     read rows; ObjectNotFound if the flow run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")
-    return fetch_runs(with_state(TaskRun, TaskRunState)
-                      .where(TaskRun.flow_run == flow_run_id)
-                      .order_by(TaskRun.expected_start_time, TaskRun.id)
-                      .limit(limit), TaskRun, TaskRunState)
+    return fetch_runs(
+        with_state(TaskRun, TaskRunState)
+        .where(TaskRun.flow_run == flow_run_id)
+        .order_by(TaskRun.expected_start_time, TaskRun.id)
+        .limit(limit),
+        TaskRun,
+        TaskRunState,
+    )
 
 
 def task_run_state_counts(flow_run_id: Id) -> dict[str, int]:
     """``{state type: count}`` of all the task runs of a flow run (one grouped query)."""
-    return {state_type or StateType.PENDING.value: count for state_type, count in (
-        TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id))
-        .where(TaskRun.flow_run == flow_run_id)
-        .group_by(TaskRun.state_type)
-        .tuples())}
+    return {
+        state_type or StateType.PENDING.value: count
+        for state_type, count in (
+            TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id))
+            .where(TaskRun.flow_run == flow_run_id)
+            .group_by(TaskRun.state_type)
+            .tuples()
+        )
+    }
 
 
 def task_runs_mark(flow_run_id: Id) -> tuple[int, datetime.datetime | None]:
     """``(count, newest updated)`` of a flow run's task runs: changes whenever one is created
     or changes state (one aggregate query on the flow run's index)."""
-    return (TaskRun.select(fn.COUNT(TaskRun.id), fn.MAX(TaskRun.updated))
-            .where(TaskRun.flow_run == flow_run_id)
-            .tuples().first())
+    return (
+        TaskRun.select(fn.COUNT(TaskRun.id), fn.MAX(TaskRun.updated))
+        .where(TaskRun.flow_run == flow_run_id)
+        .tuples()
+        .first()
+    )
 
 
 def logs_mark(flow_run_id: Id, min_level: int = 0) -> tuple[int, datetime.datetime | None]:
     """``(count, newest timestamp)`` of a flow run's log records at ``min_level`` or above:
     changes whenever a record arrives, late ones included."""
-    return (Log.select(fn.COUNT(Log.id), fn.MAX(Log.timestamp))
-            .where(_log_condition(flow_run_id, None, min_level))
-            .tuples().first())
+    return (
+        Log.select(fn.COUNT(Log.id), fn.MAX(Log.timestamp))
+        .where(_log_condition(flow_run_id, None, min_level))
+        .tuples()
+        .first()
+    )
 
 
 def subflow_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
     """Flow runs started by task runs of this flow run (its subflows), oldest first."""
     parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
-    return _runs(with_state(FlowRun, FlowRunState)
-                 .where(FlowRun.parent_task_run_id.in_(parents))
-                 .order_by(FlowRun.expected_start_time, FlowRun.id)
-                 .limit(limit))
+    return _runs(
+        with_state(FlowRun, FlowRunState)
+        .where(FlowRun.parent_task_run_id.in_(parents))
+        .order_by(FlowRun.expected_start_time, FlowRun.id)
+        .limit(limit)
+    )
 
 
 def parent_flow_run_id(task_run_id: Id) -> str | None:
     """The id of the flow run a task run belongs to, or None if there is no such task run."""
-    row = (TaskRun.select(TaskRun.flow_run).where(TaskRun.id == task_run_id).tuples().first())
+    row = TaskRun.select(TaskRun.flow_run).where(TaskRun.id == task_run_id).tuples().first()
     return str(row[0]) if row else None
 
 
@@ -247,19 +306,23 @@ def _log_condition(flow_run_id: Id, task_run_id: Id | None, min_level: int) -> A
     return condition
 
 
-def tail_logs(flow_run_id: Id, limit: int, task_run_id: Id | None = None,
-              min_level: int = 0) -> tuple[list[Any], bool]:
+def tail_logs(
+    flow_run_id: Id, limit: int, task_run_id: Id | None = None, min_level: int = 0
+) -> tuple[list[Any], bool]:
     """The last ``limit`` log records of a flow run (or of one of its task runs), at
     ``min_level`` or above, oldest first; plus whether older records were left out."""
-    rows = list(Log.select()
-                .where(_log_condition(flow_run_id, task_run_id, min_level))
-                .order_by(Log.timestamp.desc(), Log.id.desc())
-                .limit(limit + 1))
+    rows = list(
+        Log.select()
+        .where(_log_condition(flow_run_id, task_run_id, min_level))
+        .order_by(Log.timestamp.desc(), Log.id.desc())
+        .limit(limit + 1)
+    )
     return rows[:limit][::-1], len(rows) > limit
 
 
-def iter_logs(flow_run_id: Id, batch_size: int = 1000, task_run_id: Id | None = None,
-              min_level: int = 0) -> Iterator[Any]:
+def iter_logs(
+    flow_run_id: Id, batch_size: int = 1000, task_run_id: Id | None = None, min_level: int = 0
+) -> Iterator[Any]:
     """Every log record of a flow run (or task run) in time order, read in batches of
     ``batch_size`` by keyset, so no single query grows with the size of the log."""
     condition = _log_condition(flow_run_id, task_run_id, min_level)
@@ -267,8 +330,9 @@ def iter_logs(flow_run_id: Id, batch_size: int = 1000, task_run_id: Id | None = 
     while True:
         query = Log.select().where(condition)
         if after is not None:
-            query = query.where((Log.timestamp > after[0])
-                                | ((Log.timestamp == after[0]) & (Log.id > after[1])))
+            query = query.where(
+                (Log.timestamp > after[0]) | ((Log.timestamp == after[0]) & (Log.id > after[1]))
+            )
         batch = list(query.order_by(Log.timestamp, Log.id).limit(batch_size))
         yield from batch
         if len(batch) < batch_size:

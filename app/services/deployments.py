@@ -6,6 +6,7 @@ the same transaction as the change (see ``scheduler.reschedule_deployment``); a 
 deployment gets its first runs in the transaction that creates it. So its runs exist as soon
 as the API answers, with or without the background services.
 """
+
 import datetime
 import uuid
 from collections.abc import Iterable, Mapping
@@ -22,8 +23,14 @@ from app.services.common import Body, Id, get_or_raise, require_exists
 from app.services.work_queues import ensure_work_queue
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
-RUN_FIELDS = ("schedule", "is_schedule_active", "parameters", "tags", "work_queue_name",
-              "infrastructure_document_id")
+RUN_FIELDS = (
+    "schedule",
+    "is_schedule_active",
+    "parameters",
+    "tags",
+    "work_queue_name",
+    "infrastructure_document_id",
+)
 _DEFAULTS = {"is_schedule_active": True, "parameters": {}, "tags": [], "infra_overrides": {}}
 
 
@@ -31,8 +38,12 @@ def _run_fields(deployment: Deployment) -> tuple[Any, ...]:
     return tuple(getattr(deployment, name) for name in RUN_FIELDS)
 
 
-def _apply(deployment: Deployment, changes: Mapping[str, Any], now: datetime.datetime,
-           settings: scheduler.SchedulerSettings) -> None:
+def _apply(
+    deployment: Deployment,
+    changes: Mapping[str, Any],
+    now: datetime.datetime,
+    settings: scheduler.SchedulerSettings,
+) -> None:
     """Write ``changes`` to a locked deployment row; reschedule if its runs are affected."""
     before = _run_fields(deployment)
     for key, value in changes.items():
@@ -46,8 +57,11 @@ def _apply(deployment: Deployment, changes: Mapping[str, Any], now: datetime.dat
         scheduler.reschedule_deployment(deployment, now, settings)
 
 
-def create_deployment(data: Mapping[str, Any], settings: scheduler.SchedulerSettings,
-                      now: datetime.datetime | None = None) -> tuple[Deployment, bool]:
+def create_deployment(
+    data: Mapping[str, Any],
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> tuple[Deployment, bool]:
     """Create a deployment, or update the one with the same flow and name (fields given).
 
     ``data`` is a loaded DeploymentCreate body. Returns ``(deployment, created)``.
@@ -62,9 +76,13 @@ def create_deployment(data: Mapping[str, Any], settings: scheduler.SchedulerSett
         if existing is None:
             new_id = uuid.uuid4()
             values = {**_DEFAULTS, **data}
-            (Deployment.insert(id=new_id, flow=flow_id, name=name, created=now, updated=now,
-                               **values)
-             .on_conflict_ignore().execute())
+            (
+                Deployment.insert(
+                    id=new_id, flow=flow_id, name=name, created=now, updated=now, **values
+                )
+                .on_conflict_ignore()
+                .execute()
+            )
             existing = for_update(Deployment.select().where(where)).get()
             if existing.id == new_id:
                 if existing.work_queue_name:
@@ -78,31 +96,44 @@ def create_deployment(data: Mapping[str, Any], settings: scheduler.SchedulerSett
 
 def read_deployment(deployment_id: Id) -> Deployment:
     """The deployment with this id; ObjectNotFound if there is none."""
-    return get_or_raise(Deployment.select().where(Deployment.id == deployment_id),
-                        "Deployment", deployment_id)
+    return get_or_raise(
+        Deployment.select().where(Deployment.id == deployment_id), "Deployment", deployment_id
+    )
 
 
 def read_deployment_by_name(flow_name: str, deployment_name: str) -> Deployment:
     """The deployment ``deployment_name`` of the flow ``flow_name``; ObjectNotFound if none."""
-    query = (Deployment.select(Deployment).join(Flow)
-             .where((Flow.name == flow_name) & (Deployment.name == deployment_name)))
+    query = (
+        Deployment.select(Deployment)
+        .join(Flow)
+        .where((Flow.name == flow_name) & (Deployment.name == deployment_name))
+    )
     return get_or_raise(query, "Deployment", repr(f"{flow_name}/{deployment_name}"))
 
 
-def update_deployment(deployment_id: Id, changes: Mapping[str, Any],
-                      settings: scheduler.SchedulerSettings,
-                      now: datetime.datetime | None = None) -> None:
+def update_deployment(
+    deployment_id: Id,
+    changes: Mapping[str, Any],
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> None:
     """Apply a DeploymentUpdate (only the fields given); reschedules when runs are affected."""
     now = now or utcnow()
     with database.atomic():
         deployment = get_or_raise(
             for_update(Deployment.select().where(Deployment.id == deployment_id)),
-            "Deployment", deployment_id)
+            "Deployment",
+            deployment_id,
+        )
         _apply(deployment, dict(changes), now, settings)
 
 
-def set_schedule_active(deployment_id: Id, active: bool, settings: scheduler.SchedulerSettings,
-                        now: datetime.datetime | None = None) -> None:
+def set_schedule_active(
+    deployment_id: Id,
+    active: bool,
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> None:
     """Resume (True) or pause (False) a deployment's schedule; pausing deletes its future
     auto-scheduled runs, resuming schedules them."""
     update_deployment(deployment_id, {"is_schedule_active": active}, settings, now)
@@ -113,10 +144,12 @@ def delete_deployment(deployment_id: Id, now: datetime.datetime | None = None) -
     could run them); its other runs stay, without a deployment. A run waiting to retry
     (AwaitingRetry) has started, and its engine may still be waiting for it: it stays."""
     now = now or utcnow()
-    never_started = ((FlowRun.deployment == deployment_id)
-                     & (FlowRun.state_type == scheduler.SCHEDULED)
-                     & (FlowRun.run_count == 0)
-                     & (FlowRun.next_scheduled_start_time > now))
+    never_started = (
+        (FlowRun.deployment == deployment_id)
+        & (FlowRun.state_type == scheduler.SCHEDULED)
+        & (FlowRun.run_count == 0)
+        & (FlowRun.next_scheduled_start_time > now)
+    )
     with database.atomic():
         mark_deleted_runs_stale(never_started)
         FlowRun.delete().where(never_started).execute()
@@ -156,8 +189,9 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
         parameters={**deployment.parameters, **data.get("parameters", {})},
         tags=_union(deployment.tags, data.get("tags", [])),
         work_queue_name=data.get("work_queue_name") or deployment.work_queue_name,
-        infrastructure_document_id=(data.get("infrastructure_document_id")
-                                    or deployment.infrastructure_document_id),
+        infrastructure_document_id=(
+            data.get("infrastructure_document_id") or deployment.infrastructure_document_id
+        ),
     )
     return flow_runs.create_flow_run(run)
 
@@ -172,12 +206,17 @@ class ScheduleResult:
     existing: int
 
 
-def schedule_range(deployment_id: Id, settings: scheduler.SchedulerSettings,
-                   start_time: datetime.datetime | None = None,
-                   end_time: datetime.datetime | None = None,
-                   min_time: datetime.timedelta | None = None, min_runs: int | None = None,
-                   max_runs: int | None = None, dry_run: bool = False,
-                   now: datetime.datetime | None = None) -> ScheduleResult:
+def schedule_range(
+    deployment_id: Id,
+    settings: scheduler.SchedulerSettings,
+    start_time: datetime.datetime | None = None,
+    end_time: datetime.datetime | None = None,
+    min_time: datetime.timedelta | None = None,
+    min_runs: int | None = None,
+    max_runs: int | None = None,
+    dry_run: bool = False,
+    now: datetime.datetime | None = None,
+) -> ScheduleResult:
     """Schedule a deployment's runs for an explicit range (a backfill, past or future).
 
     Every slot of its schedule from ``start_time`` (default ``now``) to ``end_time``
@@ -197,26 +236,28 @@ def schedule_range(deployment_id: Id, settings: scheduler.SchedulerSettings,
         min_runs = min_runs or 0
         min_time = min_time or datetime.timedelta(0)
     try:
-        dates = scheduler.schedule_dates(deployment.schedule, start, end,
-                                         max_runs or settings.max_runs, min_runs, min_time)
+        dates = scheduler.schedule_dates(
+            deployment.schedule, start, end, max_runs or settings.max_runs, min_runs, min_time
+        )
     except ScheduleError as error:
-        raise Conflict(f"Deployment {deployment_id} has an unusable schedule: {error}") \
-            from None
+        raise Conflict(f"Deployment {deployment_id} has an unusable schedule: {error}") from None
     runs, states = scheduler.build_scheduled_runs(deployment, dates, now)
     if dry_run:
         keys = [run["idempotency_key"] for run in runs]
         existing = 0
         for offset in range(0, len(keys), settings.insert_batch_size):
-            batch = keys[offset:offset + settings.insert_batch_size]
-            existing += (FlowRun.select()
-                         .where((FlowRun.flow == deployment.flow_id)
-                                & FlowRun.idempotency_key.in_(batch))
-                         .count())
+            batch = keys[offset : offset + settings.insert_batch_size]
+            existing += (
+                FlowRun.select()
+                .where((FlowRun.flow == deployment.flow_id) & FlowRun.idempotency_key.in_(batch))
+                .count()
+            )
         return ScheduleResult(True, dates, len(dates) - existing, existing)
     created = 0
     for offset in range(0, len(runs), settings.insert_batch_size):
         end_offset = offset + settings.insert_batch_size
         with database.atomic():
             created += scheduler.insert_scheduled_runs(
-                runs[offset:end_offset], states[offset:end_offset], settings.insert_batch_size)
+                runs[offset:end_offset], states[offset:end_offset], settings.insert_batch_size
+            )
     return ScheduleResult(False, dates, created, len(dates) - created)

@@ -13,6 +13,7 @@ Criteria and operators whose value is None, and filter objects with no criteria 
 condition on the query. Sorts always end with the id, so paging is stable, and order NULLs the
 same way on both backends (see ``SORTS``).
 """
+
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
@@ -42,10 +43,12 @@ def _json_has_all(column: Any, items: Iterable[Any]) -> Any:
     if not is_sqlite():
         return column.contains(list(items))  # jsonb @> '[...]'
     # peewee's SQLite .contains() calls a Python function per row; json_each stays in C.
-    return _all([
-        fn.EXISTS(Select((fn.json_each(column),), (SQL("1"),)).where(SQL("value") == item))
-        for item in items
-    ])
+    return _all(
+        [
+            fn.EXISTS(Select((fn.json_each(column),), (SQL("1"),)).where(SQL("value") == item))
+            for item in items
+        ]
+    )
 
 
 def _json_is_empty(column: Any, is_empty: bool) -> Any:
@@ -217,14 +220,18 @@ def _column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
     """The operators of one criterion (``{"any_": [...], "is_null_": false}``) on ``column``."""
     table = JSON_LIST_OPERATORS if isinstance(column, JSONField) else OPERATORS
     return _combine(
-        [table[op](column, value) for op, value in criterion.items()
-         if op != "operator" and value is not None],
+        [
+            table[op](column, value)
+            for op, value in criterion.items()
+            if op != "operator" and value is not None
+        ],
         criterion.get("operator"),
     )
 
 
-def _condition(model: type[BaseModel], fields: Mapping[str, Any],
-               criteria: Mapping[str, Any]) -> Any:
+def _condition(
+    model: type[BaseModel], fields: Mapping[str, Any], criteria: Mapping[str, Any]
+) -> Any:
     conditions = []
     for name, criterion in criteria.items():
         if name == "operator" or criterion is None:
@@ -252,8 +259,7 @@ def object_filter(model: type[BaseModel], criteria: Mapping[str, Any] | None) ->
     return _condition(model, FIELDS[model], criteria)
 
 
-def _related_conditions(outer: type[BaseModel], hops: Mapping[Any, Any],
-                        body: Body) -> list[Any]:
+def _related_conditions(outer: type[BaseModel], hops: Mapping[Any, Any], body: Body) -> list[Any]:
     conditions = []
     for model, (key, further) in hops.items():
         inner = [object_filter(model, body.get(key)), *_related_conditions(model, further, body)]
@@ -273,9 +279,11 @@ DEFAULT_WORK_POOL = {"name": "default-agent-pool", "type": "prefect-agent"}
 def default_pool_matches(criteria: Mapping[str, Any]) -> bool:
     """Whether :data:`DEFAULT_WORK_POOL` satisfies a loaded ``work_pools`` filter (criteria
     ``name`` and ``type``, each ``any_``, combined by ``operator``)."""
-    results = [DEFAULT_WORK_POOL[name] in criterion["any_"]
-               for name, criterion in criteria.items()
-               if name != "operator" and criterion.get("any_") is not None]
+    results = [
+        DEFAULT_WORK_POOL[name] in criterion["any_"]
+        for name, criterion in criteria.items()
+        if name != "operator" and criterion.get("any_") is not None
+    ]
     if not results:
         return True
     return any(results) if criteria.get("operator") == "or_" else all(results)

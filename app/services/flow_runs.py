@@ -1,4 +1,5 @@
 """Flow runs: idempotent creation with an initial state, reads, updates, filters, history."""
+
 import datetime
 import uuid
 from collections.abc import Mapping
@@ -37,8 +38,16 @@ from app.services.runs import (
 from app.states import StateType
 
 _CREATE_FIELDS = (
-    "flow_version", "parameters", "context", "parent_task_run_id", "infrastructure_document_id",
-    "empirical_policy", "tags", "idempotency_key", "work_queue_name", "created_by",
+    "flow_version",
+    "parameters",
+    "context",
+    "parent_task_run_id",
+    "infrastructure_document_id",
+    "empirical_policy",
+    "tags",
+    "idempotency_key",
+    "work_queue_name",
+    "created_by",
 )
 
 
@@ -68,8 +77,7 @@ def create_flow_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
                 statements.insert_row(FlowRun, run.__data__, deferred=True)
             elif not statements.insert_row(FlowRun, run.__data__, ignore_conflict=True):
                 return read_flow_run_where(
-                    (FlowRun.flow == run.flow_id)
-                    & (FlowRun.idempotency_key == run.idempotency_key)
+                    (FlowRun.flow == run.flow_id) & (FlowRun.idempotency_key == run.idempotency_key)
                 ), False
             statements.insert_row(FlowRunState, state.__data__, deferred=True)
             # The first state is a forced transition from none: it notifies like any other.
@@ -107,9 +115,11 @@ def delete_flow_run(flow_run_id: Id) -> None:
     """
     with database.atomic():
         parent_tasks = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == flow_run_id)
-        (FlowRun.update(parent_task_run_id=None)
-         .where(FlowRun.parent_task_run_id.in_(parent_tasks))
-         .execute())
+        (
+            FlowRun.update(parent_task_run_id=None)
+            .where(FlowRun.parent_task_run_id.in_(parent_tasks))
+            .execute()
+        )
         mark_deleted_runs_stale(FlowRun.id == flow_run_id)
         deleted = FlowRun.delete().where(FlowRun.id == flow_run_id).execute()
     if not deleted:
@@ -126,9 +136,13 @@ def count_flow_runs(body: Body) -> int:
     return filters.apply_filters(FlowRun.select(), FlowRun, body).count()
 
 
-def read_flow_run_history(start: datetime.datetime, end: datetime.datetime,
-                          interval_seconds: float, body: Body,
-                          now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+def read_flow_run_history(
+    start: datetime.datetime,
+    end: datetime.datetime,
+    interval_seconds: float,
+    body: Body,
+    now: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
     """Counts of flow runs per state in time buckets (``runs.read_run_history``)."""
     return read_run_history(FlowRun, start, end, interval_seconds, body, now)
 
@@ -139,19 +153,25 @@ def resume_flow_run(flow_run_id: Id) -> OrchestrationResult:
     run = read_flow_run(flow_run_id)
     if run.state_type != StateType.PAUSED.value:
         return OrchestrationResult(
-            SetStateStatus.ABORT, None,
+            SetStateStatus.ABORT,
+            None,
             {"type": "abort_details", "reason": "Cannot resume a flow run that is not paused."},
-            False)
+            False,
+        )
     if (run.state.state_details or {}).get("pause_reschedule"):
-        state = {"type": StateType.SCHEDULED.value, "name": "Resuming",
-                 "state_details": {"scheduled_time": utcnow().isoformat()}}
+        state = {
+            "type": StateType.SCHEDULED.value,
+            "name": "Resuming",
+            "state_details": {"scheduled_time": utcnow().isoformat()},
+        }
     else:
         state = {"type": StateType.RUNNING.value, "name": "Running", "state_details": {}}
     return set_flow_run_state(flow_run_id, state)
 
 
-def record_heartbeat(flow_run_id: Id, lease_seconds: float,
-                     now: datetime.datetime | None = None) -> None:
+def record_heartbeat(
+    flow_run_id: Id, lease_seconds: float, now: datetime.datetime | None = None
+) -> None:
     """A flow run reports it is alive: set its ``last_heartbeat`` to ``now`` and renew the
     concurrency slot leases its task runs hold for ``lease_seconds`` (see
     :func:`app.services.concurrency_limits.renew_flow_run_leases`), in one transaction.
@@ -169,7 +189,9 @@ def read_flow_run_graph(flow_run_id: Id) -> list[Any]:
     """The task runs of a flow run with their states, in expected start order, as read rows;
     ObjectNotFound if the flow run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")
-    query = (with_state(TaskRun, TaskRunState)
-             .where(TaskRun.flow_run == flow_run_id)
-             .order_by(TaskRun.expected_start_time, TaskRun.id))
+    query = (
+        with_state(TaskRun, TaskRunState)
+        .where(TaskRun.flow_run == flow_run_id)
+        .order_by(TaskRun.expected_start_time, TaskRun.id)
+    )
     return fetch_runs(query, TaskRun, TaskRunState)

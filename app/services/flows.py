@@ -1,4 +1,5 @@
 """Flows: idempotent creation by name, reads, tag updates, deletion."""
+
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,7 +14,8 @@ def create_flow(name: str, tags: Iterable[str] = ()) -> tuple[Flow, bool]:
     """Create the flow ``name``, or return the existing one. Returns ``(flow, created)``."""
     now = utcnow()
     return insert_or_get(
-        Flow, {"name": name, "tags": list(tags), "created": now, "updated": now},
+        Flow,
+        {"name": name, "tags": list(tags), "created": now, "updated": now},
         Flow.name == name,
     )
 

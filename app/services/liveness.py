@@ -27,6 +27,7 @@ No service frees expired concurrency slot leases: an expired lease is ignored by
 (``active_slots``, the slot rule, lease renewal) and its row is deleted when its task run
 leaves RUNNING, as this service makes it do.
 """
+
 import datetime
 import logging
 from collections.abc import Mapping
@@ -61,63 +62,88 @@ class LivenessSettings:
         )
 
 
-def check_liveness(now: datetime.datetime | None = None,
-                   settings: LivenessSettings = LivenessSettings()) -> dict[str, int]:
+def check_liveness(
+    now: datetime.datetime | None = None, settings: LivenessSettings = LivenessSettings()
+) -> dict[str, int]:
     """Run the three sweeps below; returns ``{"crashed_running": n, "crashed_pending": n,
     "cancelled": n}``."""
     now = now or utcnow()
     return {
-        "crashed_running": crash_silent_runs(now, settings.heartbeat_timeout,
-                                             settings.batch_size),
-        "crashed_pending": crash_unstarted_runs(now, settings.pending_timeout,
-                                                settings.heartbeat_timeout, settings.batch_size),
+        "crashed_running": crash_silent_runs(now, settings.heartbeat_timeout, settings.batch_size),
+        "crashed_pending": crash_unstarted_runs(
+            now, settings.pending_timeout, settings.heartbeat_timeout, settings.batch_size
+        ),
         "cancelled": cancel_abandoned_runs(now, settings.heartbeat_timeout, settings.batch_size),
     }
 
 
 def _silent_since(cutoff: datetime.datetime) -> Any:
     """Runs with no heartbeat and no state change after ``cutoff``."""
-    return ((FlowRun.last_heartbeat.is_null() | (FlowRun.last_heartbeat < cutoff))
-            & (FlowRun.state_timestamp < cutoff))
+    return (FlowRun.last_heartbeat.is_null() | (FlowRun.last_heartbeat < cutoff)) & (
+        FlowRun.state_timestamp < cutoff
+    )
 
 
 def _seconds(delta: datetime.timedelta) -> str:
     return f"{delta.total_seconds():g}"
 
 
-def crash_silent_runs(now: datetime.datetime, heartbeat_timeout: datetime.timedelta,
-                      batch_size: int = 200) -> int:
+def crash_silent_runs(
+    now: datetime.datetime, heartbeat_timeout: datetime.timedelta, batch_size: int = 200
+) -> int:
     """RUNNING flow runs silent for ``heartbeat_timeout`` become Crashed; returns how many."""
-    message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
-               "running; its process is presumed dead.")
+    message = (
+        f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
+        "running; its process is presumed dead."
+    )
     return _sweep(
         (FlowRun.state_type == StateType.RUNNING.value) & _silent_since(now - heartbeat_timeout),
-        StateType.CRASHED, "Crashed", message, batch_size)
+        StateType.CRASHED,
+        "Crashed",
+        message,
+        batch_size,
+    )
 
 
-def crash_unstarted_runs(now: datetime.datetime, pending_timeout: datetime.timedelta,
-                         heartbeat_timeout: datetime.timedelta, batch_size: int = 200) -> int:
+def crash_unstarted_runs(
+    now: datetime.datetime,
+    pending_timeout: datetime.timedelta,
+    heartbeat_timeout: datetime.timedelta,
+    batch_size: int = 200,
+) -> int:
     """PENDING flow runs pending for ``pending_timeout`` that are silent for
     ``heartbeat_timeout`` become Crashed; returns how many."""
-    message = (f"The flow run did not start running within {_seconds(pending_timeout)} s of "
-               "becoming pending; its infrastructure is presumed lost.")
+    message = (
+        f"The flow run did not start running within {_seconds(pending_timeout)} s of "
+        "becoming pending; its infrastructure is presumed lost."
+    )
     return _sweep(
         (FlowRun.state_type == StateType.PENDING.value)
         & (FlowRun.state_timestamp < now - pending_timeout)
         & _silent_since(now - heartbeat_timeout),
-        StateType.CRASHED, "Crashed", message, batch_size)
+        StateType.CRASHED,
+        "Crashed",
+        message,
+        batch_size,
+    )
 
 
-def cancel_abandoned_runs(now: datetime.datetime, heartbeat_timeout: datetime.timedelta,
-                          batch_size: int = 200) -> int:
+def cancel_abandoned_runs(
+    now: datetime.datetime, heartbeat_timeout: datetime.timedelta, batch_size: int = 200
+) -> int:
     """CANCELLING flow runs silent for ``heartbeat_timeout`` (their infrastructure is gone)
     become Cancelled; returns how many."""
-    message = (f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
-               "cancelling; its infrastructure is gone.")
+    message = (
+        f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
+        "cancelling; its infrastructure is gone."
+    )
     return _sweep(
-        (FlowRun.state_type == StateType.CANCELLING.value)
-        & _silent_since(now - heartbeat_timeout),
-        StateType.CANCELLED, "Cancelled", message, batch_size)
+        (FlowRun.state_type == StateType.CANCELLING.value) & _silent_since(now - heartbeat_timeout),
+        StateType.CANCELLED,
+        "Cancelled",
+        message,
+        batch_size,
+    )
 
 
 def _sweep(condition: Any, state_type: StateType, name: str, message: str, batch_size: int) -> int:
@@ -126,8 +152,12 @@ def _sweep(condition: Any, state_type: StateType, name: str, message: str, batch
     moved = 0
     while True:
         with database.atomic():
-            query = (FlowRun.select(FlowRun.id).where(condition)
-                     .order_by(FlowRun.state_timestamp, FlowRun.id).limit(batch_size))
+            query = (
+                FlowRun.select(FlowRun.id)
+                .where(condition)
+                .order_by(FlowRun.state_timestamp, FlowRun.id)
+                .limit(batch_size)
+            )
             if not is_sqlite():
                 query = query.for_update("FOR UPDATE SKIP LOCKED")
             run_ids = [row.id for row in query]
@@ -143,10 +173,17 @@ def _finish(run_id: Id, state_type: StateType, name: str, message: str) -> bool:
     a savepoint so one failure leaves the rest of the batch; returns whether it moved."""
     try:
         with database.atomic():
-            result = set_flow_run_state(run_id, {
-                "type": state_type.value, "name": name, "message": message, "data": None,
-                "state_details": {},
-            }, force=True)
+            result = set_flow_run_state(
+                run_id,
+                {
+                    "type": state_type.value,
+                    "name": name,
+                    "message": message,
+                    "data": None,
+                    "state_details": {},
+                },
+                force=True,
+            )
             # Cancelled cascades to the task runs by itself (see app.services.orchestration).
             if result.written and state_type is StateType.CRASHED:
                 finish_task_runs(run_id, state_type.value, name, message)

@@ -1,4 +1,5 @@
 """Logs: bulk insertion and filtered reads."""
+
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any

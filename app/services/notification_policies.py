@@ -6,6 +6,7 @@ policy naming a document of another type is refused when it is created or change
 than failing silently at every state change. The message template is checked against the
 variables a notification fills in (Prefect's ``FLOW_RUN_NOTIFICATION_TEMPLATE_KWARGS``).
 """
+
 import string
 import uuid
 from collections.abc import Mapping
@@ -21,9 +22,17 @@ SENDABLE_BLOCK_TYPES = ("slack-webhook", "webhook")
 
 # The variables a message template may use, as in Prefect 2.7.
 TEMPLATE_VARIABLES = (
-    "flow_run_notification_policy_id", "flow_id", "flow_name", "flow_run_url", "flow_run_id",
-    "flow_run_name", "flow_run_parameters", "flow_run_state_type", "flow_run_state_name",
-    "flow_run_state_timestamp", "flow_run_state_message",
+    "flow_run_notification_policy_id",
+    "flow_id",
+    "flow_name",
+    "flow_run_url",
+    "flow_run_id",
+    "flow_run_name",
+    "flow_run_parameters",
+    "flow_run_state_type",
+    "flow_run_state_name",
+    "flow_run_state_timestamp",
+    "flow_run_state_message",
 )
 
 # Prefect 2.7's default message (models/flow_run_notification_policies.py).
@@ -43,32 +52,40 @@ def check_template(template: str) -> None:
     """InvalidData unless ``template`` (a str.format template) uses only
     :data:`TEMPLATE_VARIABLES`, by name, with valid braces."""
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template)
-                  if name is not None]
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as error:
-        raise InvalidData(f"Invalid message template: {error}.",
-                          ["body", "message_template"]) from None
+        raise InvalidData(
+            f"Invalid message template: {error}.", ["body", "message_template"]
+        ) from None
     for name in fields:
         base = name.split(".")[0].split("[")[0]
         if base not in TEMPLATE_VARIABLES:
             shown = repr(base) if base else "a positional field {}"
             raise InvalidData(
                 f"Invalid template variable provided: {shown}. Valid variables: "
-                f"{', '.join(sorted(TEMPLATE_VARIABLES))}.", ["body", "message_template"])
+                f"{', '.join(sorted(TEMPLATE_VARIABLES))}.",
+                ["body", "message_template"],
+            )
 
 
 def _check_block_document(document_id: uuid.UUID | str) -> None:
-    row = (BlockDocument.select(BlockDocument.id, BlockType.slug)
-           .join(BlockType, on=(BlockDocument.block_type == BlockType.id))
-           .where(BlockDocument.id == document_id).tuples().first())
+    row = (
+        BlockDocument.select(BlockDocument.id, BlockType.slug)
+        .join(BlockType, on=(BlockDocument.block_type == BlockType.id))
+        .where(BlockDocument.id == document_id)
+        .tuples()
+        .first()
+    )
     if row is None:
-        raise InvalidData(f"Block document {document_id} does not exist.",
-                          ["body", "block_document_id"])
+        raise InvalidData(
+            f"Block document {document_id} does not exist.", ["body", "block_document_id"]
+        )
     if row[1] not in SENDABLE_BLOCK_TYPES:
         raise InvalidData(
             f"Block document {document_id} is a {row[1]!r} block; this server sends "
             f"notifications through {' or '.join(SENDABLE_BLOCK_TYPES)} blocks.",
-            ["body", "block_document_id"])
+            ["body", "block_document_id"],
+        )
 
 
 def _columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,7 +109,9 @@ def read_policy(policy_id: uuid.UUID | str) -> Any:
     """The policy with this id; ObjectNotFound if none."""
     return get_or_raise(
         FlowRunNotificationPolicy.select().where(FlowRunNotificationPolicy.id == policy_id),
-        "Flow run notification policy", policy_id)
+        "Flow run notification policy",
+        policy_id,
+    )
 
 
 def read_policies(body: Mapping[str, Any]) -> list[Any]:
@@ -116,9 +135,11 @@ def update_policy(policy_id: uuid.UUID | str, changes: Mapping[str, Any]) -> Any
     with database.atomic():
         if changes.get("block_document_id") is not None:
             _check_block_document(changes["block_document_id"])
-        updated = (FlowRunNotificationPolicy
-                   .update(updated=utcnow(), **_columns(changes))
-                   .where(FlowRunNotificationPolicy.id == policy_id).execute())
+        updated = (
+            FlowRunNotificationPolicy.update(updated=utcnow(), **_columns(changes))
+            .where(FlowRunNotificationPolicy.id == policy_id)
+            .execute()
+        )
     if not updated:
         raise ObjectNotFound(f"Flow run notification policy {policy_id} not found.")
 
@@ -127,7 +148,10 @@ def delete_policy(policy_id: uuid.UUID | str) -> None:
     """Delete a policy (its queued notifications are dropped when their turn comes);
     ObjectNotFound if none."""
     with database.atomic():
-        deleted = (FlowRunNotificationPolicy.delete()
-                   .where(FlowRunNotificationPolicy.id == policy_id).execute())
+        deleted = (
+            FlowRunNotificationPolicy.delete()
+            .where(FlowRunNotificationPolicy.id == policy_id)
+            .execute()
+        )
     if not deleted:
         raise ObjectNotFound(f"Flow run notification policy {policy_id} not found.")

@@ -32,6 +32,7 @@ document's data, secrets included):
 The message is the policy's ``message_template`` (or Prefect's default) filled in with the
 template variables; ``flow_run_url`` points at this server's dashboard (``UI_URL``).
 """
+
 import datetime
 import ipaddress
 import logging
@@ -77,13 +78,14 @@ class NotificationSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "NotificationSettings":
-        ui_url = config.get("UI_URL") or (
-            f"http://{config['SERVER_HOST']}:{config['SERVER_PORT']}")
-        return cls(timeout_seconds=config["NOTIFICATIONS_TIMEOUT_SECONDS"],
-                   max_attempts=config["NOTIFICATIONS_MAX_ATTEMPTS"],
-                   retry_seconds=config["NOTIFICATIONS_RETRY_SECONDS"],
-                   concurrency=config["NOTIFICATIONS_CONCURRENCY"],
-                   ui_url=ui_url.rstrip("/"))
+        ui_url = config.get("UI_URL") or (f"http://{config['SERVER_HOST']}:{config['SERVER_PORT']}")
+        return cls(
+            timeout_seconds=config["NOTIFICATIONS_TIMEOUT_SECONDS"],
+            max_attempts=config["NOTIFICATIONS_MAX_ATTEMPTS"],
+            retry_seconds=config["NOTIFICATIONS_RETRY_SECONDS"],
+            concurrency=config["NOTIFICATIONS_CONCURRENCY"],
+            ui_url=ui_url.rstrip("/"),
+        )
 
 
 class SendError(Exception):
@@ -131,8 +133,11 @@ def send_notifications(settings: NotificationSettings) -> dict[str, int]:
                 if free > 0 and claiming and (not exhausted or not in_flight):
                     jobs = _claim(free, settings)
                     exhausted = len(jobs) < free
-                    _finish([(job, None, job.problem) for job in jobs
-                             if job.problem is not None], counts, settings)
+                    _finish(
+                        [(job, None, job.problem) for job in jobs if job.problem is not None],
+                        counts,
+                        settings,
+                    )
                     for job in jobs:
                         if job.problem is None:
                             in_flight[pool.submit(_send, client, job, settings)] = job
@@ -141,20 +146,26 @@ def send_notifications(settings: NotificationSettings) -> dict[str, int]:
                         break
                     continue
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                _finish([(in_flight.pop(future), future.exception(), None) for future in done],
-                        counts, settings)
+                _finish(
+                    [(in_flight.pop(future), future.exception(), None) for future in done],
+                    counts,
+                    settings,
+                )
     finally:
         client.close()
     return counts
 
 
 def _due_rows(limit: int, now: datetime.datetime) -> list[Any]:
-    query = (FlowRunNotification
-             .select(FlowRunNotification.id, FlowRunNotification.attempts)
-             .where(FlowRunNotification.sending_since.is_null()
-                    & (FlowRunNotification.next_attempt_at <= now))
-             .order_by(FlowRunNotification.next_attempt_at, FlowRunNotification.id)
-             .limit(limit))
+    query = (
+        FlowRunNotification.select(FlowRunNotification.id, FlowRunNotification.attempts)
+        .where(
+            FlowRunNotification.sending_since.is_null()
+            & (FlowRunNotification.next_attempt_at <= now)
+        )
+        .order_by(FlowRunNotification.next_attempt_at, FlowRunNotification.id)
+        .limit(limit)
+    )
     if not is_sqlite():
         query = query.for_update("FOR UPDATE SKIP LOCKED")
     return list(query)
@@ -169,9 +180,13 @@ def _claim(limit: int, settings: NotificationSettings) -> list[Job]:
         if not rows:
             return []
         ids = [row.id for row in rows]
-        (FlowRunNotification
-         .update(sending_since=now, attempts=FlowRunNotification.attempts + 1, updated=now)
-         .where(FlowRunNotification.id.in_(ids)).execute())
+        (
+            FlowRunNotification.update(
+                sending_since=now, attempts=FlowRunNotification.attempts + 1, updated=now
+            )
+            .where(FlowRunNotification.id.in_(ids))
+            .execute()
+        )
         details = {row["id"]: row for row in _details(ids)}
     documents: dict[Any, Any] = {}
     jobs = []
@@ -189,27 +204,34 @@ def _claim(limit: int, settings: NotificationSettings) -> list[Job]:
 def _details(ids: list[Any]) -> Any:
     """What a message needs of each queue row: policy, block, flow, run and state columns."""
     Policy, Queue, State = FlowRunNotificationPolicy, FlowRunNotification, FlowRunState
-    return (Queue
-            .select(Queue.id, Policy.id.alias("policy_id"),
-                    Policy.message_template.alias("message_template"),
-                    Policy.block_document.alias("block_document_id"),
-                    Flow.id.alias("flow_id"), Flow.name.alias("flow_name"),
-                    FlowRun.id.alias("flow_run_id"), FlowRun.name.alias("flow_run_name"),
-                    FlowRun.parameters.alias("flow_run_parameters"),
-                    State.type.alias("flow_run_state_type"),
-                    State.name.alias("flow_run_state_name"),
-                    State.timestamp.alias("flow_run_state_timestamp"),
-                    State.message.alias("flow_run_state_message"))
-            .join(Policy, on=(Queue.policy_id == Policy.id))
-            .join(State, on=(Queue.flow_run_state_id == State.id), src=Queue)
-            .join(FlowRun, on=(State.flow_run == FlowRun.id))
-            .join(Flow, on=(FlowRun.flow == Flow.id))
-            .where(Queue.id.in_(ids))
-            .dicts())
+    return (
+        Queue.select(
+            Queue.id,
+            Policy.id.alias("policy_id"),
+            Policy.message_template.alias("message_template"),
+            Policy.block_document.alias("block_document_id"),
+            Flow.id.alias("flow_id"),
+            Flow.name.alias("flow_name"),
+            FlowRun.id.alias("flow_run_id"),
+            FlowRun.name.alias("flow_run_name"),
+            FlowRun.parameters.alias("flow_run_parameters"),
+            State.type.alias("flow_run_state_type"),
+            State.name.alias("flow_run_state_name"),
+            State.timestamp.alias("flow_run_state_timestamp"),
+            State.message.alias("flow_run_state_message"),
+        )
+        .join(Policy, on=(Queue.policy_id == Policy.id))
+        .join(State, on=(Queue.flow_run_state_id == State.id), src=Queue)
+        .join(FlowRun, on=(State.flow_run == FlowRun.id))
+        .join(Flow, on=(FlowRun.flow == Flow.id))
+        .where(Queue.id.in_(ids))
+        .dicts()
+    )
 
 
-def _prepare(job: Job, detail: Mapping[str, Any], documents: dict[Any, Any],
-             settings: NotificationSettings) -> None:
+def _prepare(
+    job: Job, detail: Mapping[str, Any], documents: dict[Any, Any], settings: NotificationSettings
+) -> None:
     """Fill ``job`` from its row's details: the block and the rendered message."""
     job.policy_id = detail["policy_id"]
     job.flow_run_id = detail["flow_run_id"]
@@ -217,8 +239,11 @@ def _prepare(job: Job, detail: Mapping[str, Any], documents: dict[Any, Any],
     if document_id not in documents:
         try:
             resolved = blocks.read_block_document(document_id, include_secrets=True)
-            documents[document_id] = (resolved.block_type.slug, resolved.document.name,
-                                      resolved.data)
+            documents[document_id] = (
+                resolved.block_type.slug,
+                resolved.document.name,
+                resolved.data,
+            )
         except ObjectNotFound:
             documents[document_id] = None
     job.block = documents[document_id]
@@ -267,8 +292,9 @@ def _send(client: httpx.Client, job: Job, settings: NotificationSettings) -> Non
     if slug == "webhook" and data.get("allow_private_urls") is False:
         _refuse_private(url)
     try:
-        response = client.request(method, url, headers=headers, json=payload,
-                                  timeout=settings.timeout_seconds)
+        response = client.request(
+            method, url, headers=headers, json=payload, timeout=settings.timeout_seconds
+        )
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
         raise SendError(f"invalid URL: {error}", retry=False) from None
     except httpx.HTTPError as error:
@@ -292,21 +318,27 @@ def _refuse_private(url: str) -> None:
     for address in addresses:
         ip = ipaddress.ip_address(str(address).split("%")[0])
         if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            raise SendError(f"{host} is a private address and the block does not allow "
-                            "private URLs", retry=False)
+            raise SendError(
+                f"{host} is a private address and the block does not allow private URLs",
+                retry=False,
+            )
 
 
 def _describe(job: Job) -> str:
     if job.block is None:
         return f"notification {job.row_id}"
     slug, name, _ = job.block
-    return (f"notification of policy {job.policy_id} for flow run {job.flow_run_id} "
-            f"through {slug} block {name!r}")
+    return (
+        f"notification of policy {job.policy_id} for flow run {job.flow_run_id} "
+        f"through {slug} block {name!r}"
+    )
 
 
-def _finish(outcomes: list[tuple[Job, BaseException | None, str | None]],
-            counts: dict[str, int],
-            settings: NotificationSettings) -> None:
+def _finish(
+    outcomes: list[tuple[Job, BaseException | None, str | None]],
+    counts: dict[str, int],
+    settings: NotificationSettings,
+) -> None:
     """Record the outcomes of claimed jobs, ``[(job, error or None, dropped reason or None)]``,
     in one transaction: delete each row, or put it back for a retry; log each."""
     now = utcnow()
@@ -320,17 +352,27 @@ def _finish(outcomes: list[tuple[Job, BaseException | None, str | None]],
             counts["sent"] += 1
         elif getattr(error, "retry", False) and job.attempts < settings.max_attempts:
             delay = settings.retry_seconds * 2 ** (job.attempts - 1)
-            log.warning("Sending %s failed (attempt %d of %d): %s; retrying in %.1f s.",
-                        _describe(job), job.attempts, settings.max_attempts, error, delay)
+            log.warning(
+                "Sending %s failed (attempt %d of %d): %s; retrying in %.1f s.",
+                _describe(job),
+                job.attempts,
+                settings.max_attempts,
+                error,
+                delay,
+            )
             counts["retrying"] += 1
             retries.append((job, str(error)[:2000], now + datetime.timedelta(seconds=delay)))
             continue
         else:
             if not isinstance(error, SendError):
-                log.error("Sending %s failed unexpectedly.", _describe(job),
-                          exc_info=(type(error), error, error.__traceback__))
-            log.error("Gave up sending %s after %d attempt(s): %s.", _describe(job),
-                      job.attempts, error)
+                log.error(
+                    "Sending %s failed unexpectedly.",
+                    _describe(job),
+                    exc_info=(type(error), error, error.__traceback__),
+                )
+            log.error(
+                "Gave up sending %s after %d attempt(s): %s.", _describe(job), job.attempts, error
+            )
             counts["gave_up"] += 1
         deleted.append(job.row_id)
     if not deleted and not retries:
@@ -339,10 +381,16 @@ def _finish(outcomes: list[tuple[Job, BaseException | None, str | None]],
         if deleted:
             FlowRunNotification.delete().where(FlowRunNotification.id.in_(deleted)).execute()
         for job, message, next_attempt_at in retries:
-            (FlowRunNotification
-             .update(sending_since=None, last_error=message, updated=now,
-                     next_attempt_at=next_attempt_at)
-             .where(FlowRunNotification.id == job.row_id).execute())
+            (
+                FlowRunNotification.update(
+                    sending_since=None,
+                    last_error=message,
+                    updated=now,
+                    next_attempt_at=next_attempt_at,
+                )
+                .where(FlowRunNotification.id == job.row_id)
+                .execute()
+            )
 
 
 def _drop_abandoned(settings: NotificationSettings) -> int:
@@ -350,19 +398,28 @@ def _drop_abandoned(settings: NotificationSettings) -> int:
     outcome is unknown, so they are not sent again. A live pass sends a claimed row within
     CLAIM_AHEAD time-outs, so a row in flight for twice that (and a minute) is abandoned.
     Returns how many."""
-    cutoff = utcnow() - datetime.timedelta(
-        seconds=2 * CLAIM_AHEAD * settings.timeout_seconds + 60)
+    cutoff = utcnow() - datetime.timedelta(seconds=2 * CLAIM_AHEAD * settings.timeout_seconds + 60)
     with database.atomic():
-        rows = list(FlowRunNotification
-                    .select(FlowRunNotification.id, FlowRunNotification.policy_id,
-                            FlowRunNotification.flow_run_state_id)
-                    .where(FlowRunNotification.sending_since < cutoff))
+        rows = list(
+            FlowRunNotification.select(
+                FlowRunNotification.id,
+                FlowRunNotification.policy_id,
+                FlowRunNotification.flow_run_state_id,
+            ).where(FlowRunNotification.sending_since < cutoff)
+        )
         if rows:
-            (FlowRunNotification.delete()
-             .where(FlowRunNotification.id.in_([row.id for row in rows])).execute())
+            (
+                FlowRunNotification.delete()
+                .where(FlowRunNotification.id.in_([row.id for row in rows]))
+                .execute()
+            )
     for row in rows:
-        log.error("Dropped notification of policy %s for flow run state %s: a send started "
-                  "before %s never finished, so whether it arrived is unknown; it is not "
-                  "sent again.", row.policy_id, row.flow_run_state_id, cutoff.isoformat())
+        log.error(
+            "Dropped notification of policy %s for flow run state %s: a send started "
+            "before %s never finished, so whether it arrived is unknown; it is not "
+            "sent again.",
+            row.policy_id,
+            row.flow_run_state_id,
+            cutoff.isoformat(),
+        )
     return len(rows)
-

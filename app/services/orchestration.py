@@ -5,6 +5,7 @@ write lock from BEGIN IMMEDIATE), its current state read, the policy applied, an
 and the run's columns written, all committed together. Two agents proposing PENDING for one
 SCHEDULED run therefore get one ACCEPT and one ABORT.
 """
+
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,14 +55,34 @@ class _RunKind:
     global_policy: object
 
 
-FLOW_RUNS = _RunKind(FlowRun, FlowRunState, "flow_run", "Flow run", False,
-                     CoreFlowPolicy, MinimalFlowPolicy, GlobalFlowPolicy)
-TASK_RUNS = _RunKind(TaskRun, TaskRunState, "task_run", "Task run", True,
-                     CoreTaskPolicy, MinimalTaskPolicy, GlobalTaskPolicy)
+FLOW_RUNS = _RunKind(
+    FlowRun,
+    FlowRunState,
+    "flow_run",
+    "Flow run",
+    False,
+    CoreFlowPolicy,
+    MinimalFlowPolicy,
+    GlobalFlowPolicy,
+)
+TASK_RUNS = _RunKind(
+    TaskRun,
+    TaskRunState,
+    "task_run",
+    "Task run",
+    True,
+    CoreTaskPolicy,
+    MinimalTaskPolicy,
+    GlobalTaskPolicy,
+)
 
 
-def set_flow_run_state(flow_run_id: Id, state: Mapping[str, Any], force: bool = False,
-                       api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
+def set_flow_run_state(
+    flow_run_id: Id,
+    state: Mapping[str, Any],
+    force: bool = False,
+    api_version: tuple[int, ...] | None = None,
+) -> OrchestrationResult:
     """Propose ``state`` (a loaded state payload) for a flow run; see :func:`_set_state`.
 
     ``api_version`` is the proposing client's declared API version as a tuple of ints (None:
@@ -70,23 +91,31 @@ def set_flow_run_state(flow_run_id: Id, state: Mapping[str, Any], force: bool = 
     return _set_state(FLOW_RUNS, flow_run_id, state, force, {"api-version": api_version})
 
 
-def set_task_run_state(task_run_id: Id, state: Mapping[str, Any], force: bool = False,
-                       slot_settings: Mapping[str, int] | None = None,
-                       api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
+def set_task_run_state(
+    task_run_id: Id,
+    state: Mapping[str, Any],
+    force: bool = False,
+    slot_settings: Mapping[str, int] | None = None,
+    api_version: tuple[int, ...] | None = None,
+) -> OrchestrationResult:
     """Propose ``state`` (a loaded state payload) for a task run; see :func:`_set_state`.
 
     ``slot_settings`` (``{"slot_wait_seconds": int, "slot_lease_seconds": int}``, either
     optional) tunes the concurrency slot rule; missing values take the rule's defaults.
     ``api_version`` is as for :func:`set_flow_run_state`.
     """
-    return _set_state(TASK_RUNS, task_run_id, state, force,
-                      {**(slot_settings or {}), "api-version": api_version})
+    return _set_state(
+        TASK_RUNS, task_run_id, state, force, {**(slot_settings or {}), "api-version": api_version}
+    )
 
 
-def set_new_task_run_state(run: Any, state: Mapping[str, Any],
-                           slot_settings: Mapping[str, int] | None = None,
-                           api_version: tuple[int, ...] | None = None,
-                           parent_flow_run: Any = None) -> OrchestrationResult:
+def set_new_task_run_state(
+    run: Any,
+    state: Mapping[str, Any],
+    slot_settings: Mapping[str, int] | None = None,
+    api_version: tuple[int, ...] | None = None,
+    parent_flow_run: Any = None,
+) -> OrchestrationResult:
     """Propose ``state`` for ``run``, a task run with no state yet that the caller's open
     transaction inserted (so no one else can see or lock it), without reading it back.
 
@@ -95,29 +124,48 @@ def set_new_task_run_state(run: Any, state: Mapping[str, Any],
     the flow run's ``{"state_type", "run_count"}`` if the caller has just read them (the
     rules read them otherwise). Other arguments as for :func:`set_task_run_state`.
     """
-    return _orchestrate(TASK_RUNS, run, None, state, False,
-                        {**(slot_settings or {}), "api-version": api_version},
-                        parent_flow_run=parent_flow_run)
+    return _orchestrate(
+        TASK_RUNS,
+        run,
+        None,
+        state,
+        False,
+        {**(slot_settings or {}), "api-version": api_version},
+        parent_flow_run=parent_flow_run,
+    )
 
 
-def transition_task_run(task_run_id: Id, state: Mapping[str, Any], force: bool = False,
-                        slot_settings: Mapping[str, int] | None = None,
-                        api_version: tuple[int, ...] | None = None) -> OrchestrationResult:
+def transition_task_run(
+    task_run_id: Id,
+    state: Mapping[str, Any],
+    force: bool = False,
+    slot_settings: Mapping[str, int] | None = None,
+    api_version: tuple[int, ...] | None = None,
+) -> OrchestrationResult:
     """:func:`set_task_run_state` inside the caller's open transaction: locks and reads the
     run, then proposes. Raises as :func:`set_new_task_run_state` does."""
-    return _transition(TASK_RUNS, task_run_id, state, force,
-                       {**(slot_settings or {}), "api-version": api_version})
+    return _transition(
+        TASK_RUNS, task_run_id, state, force, {**(slot_settings or {}), "api-version": api_version}
+    )
 
 
 def abort_result(error: Exception) -> OrchestrationResult:
     """The answer to a proposal whose orchestration raised ``error``: ABORT, nothing written."""
     return OrchestrationResult(
-        SetStateStatus.ABORT, None,
-        {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"}, False)
+        SetStateStatus.ABORT,
+        None,
+        {"type": "abort_details", "reason": f"Orchestration failed: {error!r}"},
+        False,
+    )
 
 
-def _set_state(kind: _RunKind, run_id: Id, state: Mapping[str, Any], force: bool,
-               parameters: dict[str, Any] | None = None) -> OrchestrationResult:
+def _set_state(
+    kind: _RunKind,
+    run_id: Id,
+    state: Mapping[str, Any],
+    force: bool,
+    parameters: dict[str, Any] | None = None,
+) -> OrchestrationResult:
     """Run the policy over the proposal in one transaction; return an OrchestrationResult.
 
     ``parameters`` become the orchestration context's parameters, read by the rules.
@@ -135,29 +183,51 @@ def _set_state(kind: _RunKind, run_id: Id, state: Mapping[str, Any], force: bool
         return abort_result(error)
 
 
-def _transition(kind: _RunKind, run_id: Id, state: Mapping[str, Any], force: bool,
-                parameters: dict[str, Any] | None = None) -> OrchestrationResult:
+def _transition(
+    kind: _RunKind,
+    run_id: Id,
+    state: Mapping[str, Any],
+    force: bool,
+    parameters: dict[str, Any] | None = None,
+) -> OrchestrationResult:
     run, initial = select_run_with_state(kind.model, kind.state_model, run_id, lock=True)
     if run is None:
         raise ObjectNotFound(f"{kind.label} {run_id} not found.")
     return _orchestrate(kind, run, initial, state, force, parameters)
 
 
-def _orchestrate(kind: _RunKind, run: Any, initial: Any, state: Mapping[str, Any], force: bool,
-                 parameters: dict[str, Any] | None,
-                 parent_flow_run: Any = None) -> OrchestrationResult:
+def _orchestrate(
+    kind: _RunKind,
+    run: Any,
+    initial: Any,
+    state: Mapping[str, Any],
+    force: bool,
+    parameters: dict[str, Any] | None,
+    parent_flow_run: Any = None,
+) -> OrchestrationResult:
     """Apply the policy to a run its caller holds locked, with ``initial`` its current state
     row (None: no state yet); writes the new state and the run's columns (deferred)."""
     transition_id = (state.get("state_details") or {}).get("transition_id")
-    if (transition_id is not None and initial is not None
-            and (initial.state_details or {}).get("transition_id") == transition_id):
+    if (
+        transition_id is not None
+        and initial is not None
+        and (initial.state_details or {}).get("transition_id") == transition_id
+    ):
         run.state = initial
         return _replayed(initial, state, run)
     context = OrchestrationContext(
-        run=run, initial_state=initial, is_task=kind.is_task, now=utcnow(), parameters=parameters,
+        run=run,
+        initial_state=initial,
+        is_task=kind.is_task,
+        now=utcnow(),
+        parameters=parameters,
         proposed_state=ProposedState(
-            type=state["type"], name=state["name"], message=state.get("message"),
-            data=state.get("data"), state_details=dict(state.get("state_details") or {})),
+            type=state["type"],
+            name=state["name"],
+            message=state.get("message"),
+            data=state.get("data"),
+            state_details=dict(state.get("state_details") or {}),
+        ),
     )
     context.parent_flow_run = parent_flow_run
     policy = kind.forced_policy if force else kind.policy
@@ -173,8 +243,9 @@ def _orchestrate(kind: _RunKind, run: Any, initial: Any, state: Mapping[str, Any
     if validated is None and context.response_status is SetStateStatus.REJECT:
         result_state = initial
     run.state = validated if validated is not None else initial
-    return OrchestrationResult(context.response_status, result_state,
-                               context.response_details, validated is not None, run)
+    return OrchestrationResult(
+        context.response_status, result_state, context.response_details, validated is not None, run
+    )
 
 
 def _replayed(current: Any, proposed: Mapping[str, Any], run: Any) -> OrchestrationResult:
@@ -182,12 +253,19 @@ def _replayed(current: Any, proposed: Mapping[str, Any], run: Any) -> Orchestrat
     was written as proposed, REJECT if a rule put another kind of state in its place (a
     Cached or AwaitingRetry state carries the rejected proposal's transition id)."""
     if current.type == proposed["type"]:
-        return OrchestrationResult(SetStateStatus.ACCEPT, current, {"type": "accept_details"},
-                                   False, run)
-    return OrchestrationResult(SetStateStatus.REJECT, current, {
-        "type": "reject_details",
-        "reason": f"This proposal was already answered with the state {current.name!r}.",
-    }, False, run)
+        return OrchestrationResult(
+            SetStateStatus.ACCEPT, current, {"type": "accept_details"}, False, run
+        )
+    return OrchestrationResult(
+        SetStateStatus.REJECT,
+        current,
+        {
+            "type": "reject_details",
+            "reason": f"This proposal was already answered with the state {current.name!r}.",
+        },
+        False,
+        run,
+    )
 
 
 def _mirror_onto_parent_task(run: Any, state: Any) -> None:
@@ -198,10 +276,18 @@ def _mirror_onto_parent_task(run: Any, state: Any) -> None:
     details = dict(state.state_details or {}, child_flow_run_id=str(run.id))
     details.pop("task_run_id", None)
     details.pop("flow_run_id", None)
-    _transition(TASK_RUNS, run.parent_task_run_id, {
-        "type": state.type, "name": state.name, "message": state.message,
-        "data": state.data, "state_details": details,
-    }, True)
+    _transition(
+        TASK_RUNS,
+        run.parent_task_run_id,
+        {
+            "type": state.type,
+            "name": state.name,
+            "message": state.message,
+            "data": state.data,
+            "state_details": details,
+        },
+        True,
+    )
 
 
 def _cascade_cancellation(run: Any) -> None:
@@ -222,19 +308,34 @@ def _cascade_cancellation(run: Any) -> None:
     """
     final = [state.value for state in TERMINAL_STATES]
     message = f"The parent flow run {run.id} was cancelled."
-    subflow_ids = [row.id for row in (
-        FlowRun.select(FlowRun.id)
-        .join(TaskRun, on=(FlowRun.parent_task_run_id == TaskRun.id))
-        .where((TaskRun.flow_run == run.id)
-               & (FlowRun.state_type.is_null() | FlowRun.state_type.not_in(final)))
-        .order_by(FlowRun.id))]
+    subflow_ids = [
+        row.id
+        for row in (
+            FlowRun.select(FlowRun.id)
+            .join(TaskRun, on=(FlowRun.parent_task_run_id == TaskRun.id))
+            .where(
+                (TaskRun.flow_run == run.id)
+                & (FlowRun.state_type.is_null() | FlowRun.state_type.not_in(final))
+            )
+            .order_by(FlowRun.id)
+        )
+    ]
     for subflow_id in subflow_ids:
-        _transition(FLOW_RUNS, subflow_id, {
-            "type": StateType.CANCELLED.value, "name": "Cancelled", "message": message,
-            "data": None, "state_details": {},
-        }, True)
-    finish_task_runs(run.id, StateType.CANCELLED.value, "Cancelled",
-                     f"The flow run {run.id} was cancelled.")
+        _transition(
+            FLOW_RUNS,
+            subflow_id,
+            {
+                "type": StateType.CANCELLED.value,
+                "name": "Cancelled",
+                "message": message,
+                "data": None,
+                "state_details": {},
+            },
+            True,
+        )
+    finish_task_runs(
+        run.id, StateType.CANCELLED.value, "Cancelled", f"The flow run {run.id} was cancelled."
+    )
 
 
 def finish_task_runs(flow_run_id: Id, state_type: str, name: str, message: str) -> int:
@@ -247,14 +348,28 @@ def finish_task_runs(flow_run_id: Id, state_type: str, name: str, message: str) 
     several of them must.
     """
     final = [state.value for state in TERMINAL_STATES]
-    task_run_ids = [row.id for row in (
-        TaskRun.select(TaskRun.id)
-        .where((TaskRun.flow_run == flow_run_id)
-               & (TaskRun.state_type.is_null() | TaskRun.state_type.not_in(final)))
-        .order_by(TaskRun.id))]
+    task_run_ids = [
+        row.id
+        for row in (
+            TaskRun.select(TaskRun.id)
+            .where(
+                (TaskRun.flow_run == flow_run_id)
+                & (TaskRun.state_type.is_null() | TaskRun.state_type.not_in(final))
+            )
+            .order_by(TaskRun.id)
+        )
+    ]
     for task_run_id in task_run_ids:
-        _transition(TASK_RUNS, task_run_id, {
-            "type": state_type, "name": name, "message": message, "data": None,
-            "state_details": {},
-        }, True)
+        _transition(
+            TASK_RUNS,
+            task_run_id,
+            {
+                "type": state_type,
+                "name": name,
+                "message": message,
+                "data": None,
+                "state_details": {},
+            },
+            True,
+        )
     return len(task_run_ids)

@@ -16,6 +16,7 @@ pass on the bound database (the caller opens the connection) and returns what it
 pass is idempotent and safe to run twice or concurrently: the database, not the runner,
 decides what is left to do.
 """
+
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,15 +28,15 @@ from app.services import liveness, notifications, rollups, scheduler
 def schedule_deployments(config: Mapping[str, Any]) -> int:
     """Give every active deployment the runs its schedule asks for; returns how many runs
     were inserted."""
-    return scheduler.schedule_deployments(
-        settings=scheduler.SchedulerSettings.from_config(config))
+    return scheduler.schedule_deployments(settings=scheduler.SchedulerSettings.from_config(config))
 
 
 def mark_late_runs(config: Mapping[str, Any]) -> int:
     """Mark overdue Scheduled runs Late; returns how many."""
     return scheduler.mark_late_runs(
         late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
-        batch_size=config["LATE_RUNS_BATCH_SIZE"])
+        batch_size=config["LATE_RUNS_BATCH_SIZE"],
+    )
 
 
 def check_liveness(config: Mapping[str, Any]) -> dict[str, int]:
@@ -50,8 +51,7 @@ def refresh_rollup(config: Mapping[str, Any]) -> dict[str, int]:
 
 def send_flow_run_notifications(config: Mapping[str, Any]) -> dict[str, int]:
     """Send the queued flow run notifications that are due; returns the counts."""
-    return notifications.send_notifications(
-        notifications.NotificationSettings.from_config(config))
+    return notifications.send_notifications(notifications.NotificationSettings.from_config(config))
 
 
 @dataclass(frozen=True)

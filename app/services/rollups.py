@@ -25,6 +25,7 @@ like the window's partial first and last hours, are counted exactly from ``flow_
 rollup's figures are as of its last refresh, which the result reports (``as_of``) for the page
 to show. Shorter windows, and any window before the first refresh, are counted exactly.
 """
+
 import datetime
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -73,7 +74,7 @@ def ceil_hour(when: datetime.datetime) -> datetime.datetime:
 
 
 def _ranges(
-        hours: Iterable[datetime.datetime],
+    hours: Iterable[datetime.datetime],
 ) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """Sorted, merged ``[(start, end)]`` covering the given hour starts."""
     merged: list[list[datetime.datetime]] = []
@@ -101,29 +102,41 @@ def _aggregate_select(condition: Any = None) -> Any:
     where = FlowRun.expected_start_time.is_null(False) & FlowRun.state_type.is_null(False)
     if condition is not None:
         where &= condition
-    running_since = Case(None, [(FlowRun.state_type == _RUNNING,
-                                 epoch_of(FlowRun.state_timestamp))], 0.0)
-    return (FlowRun
-            .select(hour, FlowRun.state_type, fn.COUNT(FlowRun.id),
-                    fn.COALESCE(fn.SUM(FlowRun.total_run_time), 0.0),
-                    fn.COALESCE(fn.SUM(running_since), 0.0))
-            .where(where)
-            .group_by(hour, FlowRun.state_type))
+    running_since = Case(
+        None, [(FlowRun.state_type == _RUNNING, epoch_of(FlowRun.state_timestamp))], 0.0
+    )
+    return (
+        FlowRun.select(
+            hour,
+            FlowRun.state_type,
+            fn.COUNT(FlowRun.id),
+            fn.COALESCE(fn.SUM(FlowRun.total_run_time), 0.0),
+            fn.COALESCE(fn.SUM(running_since), 0.0),
+        )
+        .where(where)
+        .group_by(hour, FlowRun.state_type)
+    )
 
 
-_COLUMNS = [FlowRunHourly.hour, FlowRunHourly.state_type, FlowRunHourly.count_runs,
-            FlowRunHourly.sum_run_time, FlowRunHourly.sum_running_since]
+_COLUMNS = [
+    FlowRunHourly.hour,
+    FlowRunHourly.state_type,
+    FlowRunHourly.count_runs,
+    FlowRunHourly.sum_run_time,
+    FlowRunHourly.sum_running_since,
+]
 
 
 def _recompute(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]]) -> None:
     """Replace the rollup rows of the hours in ``ranges`` with fresh aggregates."""
     for offset in range(0, len(ranges), _RANGES_PER_STATEMENT):
-        part = ranges[offset:offset + _RANGES_PER_STATEMENT]
+        part = ranges[offset : offset + _RANGES_PER_STATEMENT]
         FlowRunHourly.delete().where(_in_ranges(FlowRunHourly.hour, part)).execute()
-        (FlowRunHourly
-         .insert_from(_aggregate_select(_in_ranges(FlowRun.expected_start_time, part)),
-                      _COLUMNS)
-         .execute())
+        (
+            FlowRunHourly.insert_from(
+                _aggregate_select(_in_ranges(FlowRun.expected_start_time, part)), _COLUMNS
+            ).execute()
+        )
 
 
 def _lock() -> None:
@@ -146,11 +159,16 @@ def refresh_flow_run_hourly(now: datetime.datetime | None = None) -> dict[str, i
             stale = [hour for (hour,) in FlowRunHourlyStale.select().tuples()]
             if stale:
                 FlowRunHourlyStale.delete().where(FlowRunHourlyStale.hour.in_(stale)).execute()
-            changed = {FlowRunHourly.hour.python_value(row[0]) for row in
-                       FlowRun.select(hour_of(FlowRun.expected_start_time))
-                       .where((FlowRun.updated >= previous - REFRESH_MARGIN)
-                              & FlowRun.expected_start_time.is_null(False))
-                       .distinct().tuples()} | set(stale)
+            changed = {
+                FlowRunHourly.hour.python_value(row[0])
+                for row in FlowRun.select(hour_of(FlowRun.expected_start_time))
+                .where(
+                    (FlowRun.updated >= previous - REFRESH_MARGIN)
+                    & FlowRun.expected_start_time.is_null(False)
+                )
+                .distinct()
+                .tuples()
+            } | set(stale)
             held = FlowRunHourly.select(fn.COUNT(fn.DISTINCT(FlowRunHourly.hour))).scalar()
             full = len(changed) >= max(1, held * FULL_REBUILD_SHARE)
             if not full:
@@ -161,17 +179,23 @@ def refresh_flow_run_hourly(now: datetime.datetime | None = None) -> dict[str, i
             FlowRunHourlyStale.delete().execute()
             FlowRunHourly.insert_from(_aggregate_select(), _COLUMNS).execute()
             hours = FlowRunHourly.select(fn.COUNT(fn.DISTINCT(FlowRunHourly.hour))).scalar()
-        (RollupRefresh.insert(name=ROLLUP_NAME, refreshed=now)
-         .on_conflict(conflict_target=[RollupRefresh.name],
-                      update={RollupRefresh.refreshed: now})
-         .execute())
+        (
+            RollupRefresh.insert(name=ROLLUP_NAME, refreshed=now)
+            .on_conflict(
+                conflict_target=[RollupRefresh.name], update={RollupRefresh.refreshed: now}
+            )
+            .execute()
+        )
     return {"hours": hours, "full": full}
 
 
 def last_refresh() -> datetime.datetime | None:
     """When ``flow_run_hourly`` was last refreshed (its refresh's start), or None."""
-    return (RollupRefresh.select(RollupRefresh.refreshed)
-            .where(RollupRefresh.name == ROLLUP_NAME).scalar())
+    return (
+        RollupRefresh.select(RollupRefresh.refreshed)
+        .where(RollupRefresh.name == ROLLUP_NAME)
+        .scalar()
+    )
 
 
 def _seconds_after(column: Any, anchor: datetime.datetime) -> Any:
@@ -181,44 +205,59 @@ def _seconds_after(column: Any, anchor: datetime.datetime) -> Any:
     return epoch_of(column) - anchor.timestamp()
 
 
-def _exact_rows(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
-                anchor: datetime.datetime, interval: float, now_epoch: float) -> Any:
+def _exact_rows(
+    ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+    anchor: datetime.datetime,
+    interval: float,
+    now_epoch: float,
+) -> Any:
     """``(bucket, state type, count, run time)`` of the runs expected in ``ranges``, counted
     from ``flow_run``; a running run's time runs up to ``now_epoch``."""
     column = FlowRun.expected_start_time
     bucket = fn.floor(_seconds_after(column, anchor) / float(interval))
     run_time = FlowRun.total_run_time + Case(
-        None, [(FlowRun.state_type == _RUNNING,
-                now_epoch - epoch_of(FlowRun.state_timestamp))], 0.0)
-    return (FlowRun
-            .select(bucket, FlowRun.state_type, fn.COUNT(FlowRun.id), fn.SUM(run_time))
-            .where(_in_ranges(column, ranges) & FlowRun.state_type.is_null(False))
-            .group_by(bucket, FlowRun.state_type)
-            .tuples())
+        None, [(FlowRun.state_type == _RUNNING, now_epoch - epoch_of(FlowRun.state_timestamp))], 0.0
+    )
+    return (
+        FlowRun.select(bucket, FlowRun.state_type, fn.COUNT(FlowRun.id), fn.SUM(run_time))
+        .where(_in_ranges(column, ranges) & FlowRun.state_type.is_null(False))
+        .group_by(bucket, FlowRun.state_type)
+        .tuples()
+    )
 
 
-def _rollup_rows(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
-                 anchor: datetime.datetime, interval: float,
-                 now_epoch: float) -> Iterator[tuple[Any, ...]]:
+def _rollup_rows(
+    ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+    anchor: datetime.datetime,
+    interval: float,
+    now_epoch: float,
+) -> Iterator[tuple[Any, ...]]:
     """The same figures as :func:`_exact_rows`, summed from ``flow_run_hourly``."""
     column = FlowRunHourly.hour
     bucket = fn.floor(_seconds_after(column, anchor) / float(interval))
-    query = (FlowRunHourly
-             .select(bucket, FlowRunHourly.state_type, fn.SUM(FlowRunHourly.count_runs),
-                     fn.SUM(FlowRunHourly.sum_run_time),
-                     fn.SUM(FlowRunHourly.sum_running_since))
-             .where(_in_ranges(column, ranges))
-             .group_by(bucket, FlowRunHourly.state_type)
-             .tuples())
+    query = (
+        FlowRunHourly.select(
+            bucket,
+            FlowRunHourly.state_type,
+            fn.SUM(FlowRunHourly.count_runs),
+            fn.SUM(FlowRunHourly.sum_run_time),
+            fn.SUM(FlowRunHourly.sum_running_since),
+        )
+        .where(_in_ranges(column, ranges))
+        .group_by(bucket, FlowRunHourly.state_type)
+        .tuples()
+    )
     for index, state_type, count, run_time, running_since in query:
         if state_type == _RUNNING:
             run_time += count * now_epoch - running_since
         yield index, state_type, count, run_time
 
 
-def _subtract(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
-              cut_start: datetime.datetime,
-              cut_end: datetime.datetime) -> list[tuple[datetime.datetime, datetime.datetime]]:
+def _subtract(
+    ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
+    cut_start: datetime.datetime,
+    cut_end: datetime.datetime,
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
     """``ranges`` without ``[cut_start, cut_end)``."""
     left = []
     for start, end in ranges:
@@ -232,8 +271,12 @@ def _subtract(ranges: Sequence[tuple[datetime.datetime, datetime.datetime]],
     return left
 
 
-def run_history(start: datetime.datetime, end: datetime.datetime, buckets: int,
-                now: datetime.datetime | None = None) -> dict[str, Any]:
+def run_history(
+    start: datetime.datetime,
+    end: datetime.datetime,
+    buckets: int,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
     """Flow runs expected to start in ``[start, end)``, counted in about ``buckets`` time
     buckets by state type, with their summed estimated run time (a running run counts its
     time up to ``now``); see the module docstring for where each hour's figures come from.
@@ -253,8 +296,7 @@ def run_history(start: datetime.datetime, end: datetime.datetime, buckets: int,
     else:
         interval = math.ceil(interval / HOUR.total_seconds()) * int(HOUR.total_seconds())
         anchor = floor_hour(start)
-        whole = [(ceil_hour(start), floor_hour(end))] if ceil_hour(start) < floor_hour(end) \
-            else []
+        whole = [(ceil_hour(start), floor_hour(end))] if ceil_hour(start) < floor_hour(end) else []
         live_start, live_end = floor_hour(now) - LIVE_BEFORE, floor_hour(now) + LIVE_AFTER
         rollup_ranges = _subtract(whole, live_start, live_end)
     exact_ranges = [(start, end)]
@@ -264,7 +306,8 @@ def run_history(start: datetime.datetime, end: datetime.datetime, buckets: int,
     count = max(1, math.ceil((end - anchor) / width))
     result: list[dict[str, Any]] = [
         {"start": max(start, anchor + i * width), "counts": {}, "run_time": 0.0}
-        for i in range(count)]
+        for i in range(count)
+    ]
     now_epoch = now.timestamp()
     rows = list(_exact_rows(exact_ranges, anchor, interval, now_epoch)) if exact_ranges else []
     if rollup_ranges:
@@ -275,6 +318,9 @@ def run_history(start: datetime.datetime, end: datetime.datetime, buckets: int,
             counts = result[index]["counts"]
             counts[state_type] = counts.get(state_type, 0) + runs
             result[index]["run_time"] += float(run_time or 0.0)
-    return {"interval": interval, "buckets": result,
-            "as_of": refreshed if rollup_ranges else None,
-            "live": (live_start, live_end) if rollup_ranges else None}
+    return {
+        "interval": interval,
+        "buckets": result,
+        "as_of": refreshed if rollup_ranges else None,
+        "live": (live_start, live_end) if rollup_ranges else None,
+    }

@@ -1,4 +1,5 @@
 """What flow runs and task runs share: reading with the current state, initial states."""
+
 import collections
 import datetime
 import functools
@@ -44,24 +45,28 @@ def _decoder(field: Any, sqlite: bool) -> Callable[[Any], Any] | None:
     if isinstance(field, JSONField):
         return lambda v: None if v is None else _scan_json(v, 0)[0]
     if isinstance(field, UUIDField) or getattr(field, "rel_field", None) is not None:
-        return lambda v: None if v is None else (
-            f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}")
+        return lambda v: (
+            None if v is None else (f"{v[:8]}-{v[8:12]}-{v[12:16]}-{v[16:20]}-{v[20:]}")
+        )
     if isinstance(field, BooleanField):
         return lambda v: None if v is None else bool(v)
     return None
 
 
 @functools.cache
-def _row_reader(model: type[BaseModel], state_model: type[BaseModel],
-                sqlite: bool) -> tuple[Any, ...]:
+def _row_reader(
+    model: type[BaseModel], state_model: type[BaseModel], sqlite: bool
+) -> tuple[Any, ...]:
     """Column lists, decoders and row types for :func:`fetch_runs` (built once per model)."""
     run_fields = model._meta.sorted_fields
     state_fields = state_model._meta.sorted_fields
     # Row types made at run time, one per model: mypy cannot know their fields.
     run_row = collections.namedtuple(  # type: ignore[misc]
-        f"{model.__name__}Row", [f.column_name for f in run_fields] + ["state"])
+        f"{model.__name__}Row", [f.column_name for f in run_fields] + ["state"]
+    )
     state_row = collections.namedtuple(  # type: ignore[misc]
-        f"{state_model.__name__}Row", [f.column_name for f in state_fields])
+        f"{state_model.__name__}Row", [f.column_name for f in state_fields]
+    )
     return (
         run_fields + state_fields,
         [_decoder(f, sqlite) for f in run_fields],
@@ -80,18 +85,22 @@ def fetch_runs(query: Any, model: type[BaseModel], state_model: type[BaseModel])
     are canonical UUID strings.
     """
     fields, run_decoders, state_decoders, run_row, state_row = _row_reader(
-        model, state_model, is_sqlite())  # type: ignore[arg-type]  # model classes hash
+        model,  # type: ignore[arg-type]  # model classes hash
+        state_model,  # type: ignore[arg-type]
+        is_sqlite(),
+    )
     split = len(run_decoders)
     rows = []
     for raw in database.execute(query.select(*fields)):
         state = None
         if raw[split] is not None:
-            state = state_row._make([
-                decode(value) if decode else value
-                for decode, value in zip(state_decoders, raw[split:])
-            ])
-        values = [decode(value) if decode else value
-                  for decode, value in zip(run_decoders, raw)]
+            state = state_row._make(
+                [
+                    decode(value) if decode else value
+                    for decode, value in zip(state_decoders, raw[split:])
+                ]
+            )
+        values = [decode(value) if decode else value for decode, value in zip(run_decoders, raw)]
         values.append(state)
         rows.append(run_row._make(values))
     return rows
@@ -99,8 +108,9 @@ def fetch_runs(query: Any, model: type[BaseModel], state_model: type[BaseModel])
 
 def read_run(model: type[BaseModel], state_model: type[BaseModel], run_id: Id, label: str) -> Any:
     """One run with its state as a read row (see :func:`fetch_runs`); ObjectNotFound if none."""
-    for row in fetch_runs(with_state(model, state_model).where(model.id == run_id),
-                          model, state_model):
+    for row in fetch_runs(
+        with_state(model, state_model).where(model.id == run_id), model, state_model
+    ):
         return row
     raise ObjectNotFound(f"{label} {run_id} not found.")
 
@@ -115,8 +125,9 @@ def read_page(model: type[BaseModel], state_model: type[BaseModel], body: Body) 
     return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
 
 
-def initial_state(run: Any, state_model: type[BaseModel], proposed: Mapping[str, Any] | None, *,
-                  is_task: bool) -> Any:
+def initial_state(
+    run: Any, state_model: type[BaseModel], proposed: Mapping[str, Any] | None, *, is_task: bool
+) -> Any:
     """Build the first state row of an unsaved ``run`` and update the run's columns for it.
 
     ``proposed`` is a loaded state payload (type, name, message, data, state_details); None
@@ -151,9 +162,14 @@ def _seconds_between(later: Any, earlier: Any) -> Any:
     return fn.date_part(SQL("'epoch'"), later - earlier)
 
 
-def read_run_history(model: type[BaseModel], start: datetime.datetime, end: datetime.datetime,
-                     interval_seconds: float, body: Body,
-                     now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+def read_run_history(
+    model: type[BaseModel],
+    start: datetime.datetime,
+    end: datetime.datetime,
+    interval_seconds: float,
+    body: Body,
+    now: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
     """Counts of ``model``'s runs (flow runs or task runs) per state in fixed time buckets,
     by expected start time.
 
@@ -165,19 +181,31 @@ def read_run_history(model: type[BaseModel], start: datetime.datetime, end: date
     now = now or utcnow()
     start_param = model.expected_start_time.db_value(start)
     now_param = model.expected_start_time.db_value(now)
-    bucket = fn.floor(_seconds_between(model.expected_start_time, start_param)
-                      / float(interval_seconds))
+    bucket = fn.floor(
+        _seconds_between(model.expected_start_time, start_param) / float(interval_seconds)
+    )
     run_time = model.total_run_time + Case(
-        None, [(model.state_type == "RUNNING",
-                _seconds_between(now_param, model.state_timestamp))], 0.0)
+        None,
+        [(model.state_type == "RUNNING", _seconds_between(now_param, model.state_timestamp))],
+        0.0,
+    )
     terminal = [t.value for t in TERMINAL_STATES]
-    lateness = Case(None, [
-        (model.start_time.is_null(False) & (model.start_time > model.expected_start_time),
-         _seconds_between(model.start_time, model.expected_start_time)),
-        (model.start_time.is_null() & model.state_type.not_in(terminal)
-         & (model.expected_start_time < now_param),
-         _seconds_between(now_param, model.expected_start_time)),
-    ], 0.0)
+    lateness = Case(
+        None,
+        [
+            (
+                model.start_time.is_null(False) & (model.start_time > model.expected_start_time),
+                _seconds_between(model.start_time, model.expected_start_time),
+            ),
+            (
+                model.start_time.is_null()
+                & model.state_type.not_in(terminal)
+                & (model.expected_start_time < now_param),
+                _seconds_between(now_param, model.expected_start_time),
+            ),
+        ],
+        0.0,
+    )
     query = (
         model.select(
             bucket.alias("bucket"),
@@ -199,19 +227,22 @@ def read_run_history(model: type[BaseModel], start: datetime.datetime, end: date
     buckets: list[dict[str, Any]] = []
     bucket_start = start
     while bucket_start < end or not buckets:
-        buckets.append({"interval_start": bucket_start,
-                        "interval_end": bucket_start + interval, "states": []})
+        buckets.append(
+            {"interval_start": bucket_start, "interval_end": bucket_start + interval, "states": []}
+        )
         bucket_start += interval
     for row in query.dicts():
         index = int(row["bucket"])
         if 0 <= index < len(buckets):
-            buckets[index]["states"].append({
-                "state_type": row["state_type"],
-                "state_name": row["state_name"],
-                "count_runs": row["count_runs"],
-                "sum_estimated_run_time": float(row["run_time"] or 0.0),
-                "sum_estimated_lateness": float(row["lateness"] or 0.0),
-            })
+            buckets[index]["states"].append(
+                {
+                    "state_type": row["state_type"],
+                    "state_name": row["state_name"],
+                    "count_runs": row["count_runs"],
+                    "sum_estimated_run_time": float(row["run_time"] or 0.0),
+                    "sum_estimated_lateness": float(row["lateness"] or 0.0),
+                }
+            )
     for entry in buckets:
         entry["states"].sort(key=lambda s: (s["state_type"], s["state_name"]))
     return buckets

@@ -3,6 +3,7 @@
 ``filters`` is Orion's list of ``{"object", "property", "type", "operation", "value"}``
 conditions; this module stores it as given and never interprets it.
 """
+
 import uuid
 from typing import Any
 
@@ -19,19 +20,23 @@ def upsert_saved_search(name: str, filters: Any) -> tuple[SavedSearch, bool]:
     new_id = uuid.uuid4()
     now = utcnow()
     with database.atomic():
-        (SavedSearch
-         .insert(id=new_id, name=name, filters=filters, created=now, updated=now)
-         .on_conflict(conflict_target=[SavedSearch.name],
-                      update={SavedSearch.filters: filters, SavedSearch.updated: now})
-         .execute())
+        (
+            SavedSearch.insert(id=new_id, name=name, filters=filters, created=now, updated=now)
+            .on_conflict(
+                conflict_target=[SavedSearch.name],
+                update={SavedSearch.filters: filters, SavedSearch.updated: now},
+            )
+            .execute()
+        )
         search = SavedSearch.get(SavedSearch.name == name)
     return search, search.id == new_id
 
 
 def read_saved_search(search_id: Id) -> SavedSearch:
     """The saved search with this id; ObjectNotFound if there is none."""
-    return get_or_raise(SavedSearch.select().where(SavedSearch.id == search_id),
-                        "Saved search", search_id)
+    return get_or_raise(
+        SavedSearch.select().where(SavedSearch.id == search_id), "Saved search", search_id
+    )
 
 
 def read_saved_searches(limit: int, offset: int = 0) -> list[SavedSearch]:

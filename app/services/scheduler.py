@@ -15,6 +15,7 @@ Both are idempotent and safe to run at the same time from several threads or pro
 
 SQLite needs no row locks: every write transaction holds the database lock (BEGIN IMMEDIATE).
 """
+
 import datetime
 import logging
 import uuid
@@ -42,8 +43,13 @@ AUTO_SCHEDULED_TAG = "auto-scheduled"
 SCHEDULED = StateType.SCHEDULED.value
 # A run's retry policy when nothing else is given (as FlowRunPolicySchema loads {}).
 DEFAULT_FLOW_RUN_POLICY: dict[str, Any] = {
-    "max_retries": 0, "retry_delay_seconds": 0.0, "retries": None, "retry_delay": None,
-    "pause_keys": [], "resuming": False}
+    "max_retries": 0,
+    "retry_delay_seconds": 0.0,
+    "retries": None,
+    "retry_delay": None,
+    "pause_keys": [],
+    "resuming": False,
+}
 
 
 @dataclass(frozen=True)
@@ -64,9 +70,11 @@ class SchedulerSettings:
             min_runs=config["SCHEDULER_MIN_RUNS"],
             max_runs=config["SCHEDULER_MAX_RUNS"],
             min_scheduled_time=datetime.timedelta(
-                seconds=config["SCHEDULER_MIN_SCHEDULED_TIME_SECONDS"]),
+                seconds=config["SCHEDULER_MIN_SCHEDULED_TIME_SECONDS"]
+            ),
             max_scheduled_time=datetime.timedelta(
-                seconds=config["SCHEDULER_MAX_SCHEDULED_TIME_SECONDS"]),
+                seconds=config["SCHEDULER_MAX_SCHEDULED_TIME_SECONDS"]
+            ),
             deployment_batch_size=config["SCHEDULER_DEPLOYMENT_BATCH_SIZE"],
             insert_batch_size=config["SCHEDULER_INSERT_BATCH_SIZE"],
         )
@@ -82,10 +90,15 @@ def _lock_skipping(query: Any) -> Any:
     return query if is_sqlite() else query.for_update(skip_locked=True)
 
 
-def schedule_dates(schedule: Mapping[str, Any], start: datetime.datetime, end: datetime.datetime,
-                   max_runs: int, min_runs: int | None = None,
-                   min_time: datetime.timedelta | None = None,
-                   taken: Collection[datetime.datetime] = ()) -> list[datetime.datetime]:
+def schedule_dates(
+    schedule: Mapping[str, Any],
+    start: datetime.datetime,
+    end: datetime.datetime,
+    max_runs: int,
+    min_runs: int | None = None,
+    min_time: datetime.timedelta | None = None,
+    taken: Collection[datetime.datetime] = (),
+) -> list[datetime.datetime]:
     """The dates of a stored ``schedule`` from ``start`` to ``end``, at most ``max_runs``.
 
     With ``min_runs`` and ``min_time`` (a timedelta), generation stops at the first date
@@ -101,14 +114,20 @@ def schedule_dates(schedule: Mapping[str, Any], start: datetime.datetime, end: d
         dates.append(date)
         if len(dates) >= max_runs:
             break
-        if (min_runs is not None and min_time is not None
-                and len(dates) >= min_runs and date >= start + min_time):
+        if (
+            min_runs is not None
+            and min_time is not None
+            and len(dates) >= min_runs
+            and date >= start + min_time
+        ):
             break
     return dates
 
 
 def build_scheduled_runs(
-        deployment: Any, dates: Iterable[datetime.datetime], now: datetime.datetime,
+    deployment: Any,
+    dates: Iterable[datetime.datetime],
+    now: datetime.datetime,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows (run dicts, state dicts) of a deployment's auto-scheduled runs at ``dates``."""
     runs, states = [], []
@@ -116,43 +135,69 @@ def build_scheduled_runs(
     for date in dates:
         date = date.astimezone(UTC)
         run_id, state_id = uuid.uuid4(), uuid.uuid4()
-        runs.append({
-            "id": run_id, "created": now, "updated": now, "name": generate_run_name(),
-            "tags": tags, "empirical_policy": DEFAULT_FLOW_RUN_POLICY,
-            "state_id": state_id, "state_type": SCHEDULED, "state_name": "Scheduled",
-            "state_timestamp": now, "run_count": 0, "expected_start_time": date,
-            "next_scheduled_start_time": date, "start_time": None, "end_time": None,
-            "total_run_time": 0.0, "flow": deployment.flow_id, "deployment": deployment.id,
-            "work_queue_name": deployment.work_queue_name, "flow_version": None,
-            "parameters": deployment.parameters, "context": {},
-            "idempotency_key": idempotency_key(deployment.id, date),
-            "parent_task_run_id": None, "auto_scheduled": True,
-            "infrastructure_document_id": deployment.infrastructure_document_id,
-            "infrastructure_pid": None, "created_by": None,
-        })
-        states.append({
-            "id": state_id, "created": now, "updated": now, "flow_run": run_id,
-            "type": SCHEDULED, "name": "Scheduled", "timestamp": now,
-            "message": "Flow run scheduled", "data": None,
-            "state_details": {"flow_run_id": str(run_id), "scheduled_time": date.isoformat()},
-        })
+        runs.append(
+            {
+                "id": run_id,
+                "created": now,
+                "updated": now,
+                "name": generate_run_name(),
+                "tags": tags,
+                "empirical_policy": DEFAULT_FLOW_RUN_POLICY,
+                "state_id": state_id,
+                "state_type": SCHEDULED,
+                "state_name": "Scheduled",
+                "state_timestamp": now,
+                "run_count": 0,
+                "expected_start_time": date,
+                "next_scheduled_start_time": date,
+                "start_time": None,
+                "end_time": None,
+                "total_run_time": 0.0,
+                "flow": deployment.flow_id,
+                "deployment": deployment.id,
+                "work_queue_name": deployment.work_queue_name,
+                "flow_version": None,
+                "parameters": deployment.parameters,
+                "context": {},
+                "idempotency_key": idempotency_key(deployment.id, date),
+                "parent_task_run_id": None,
+                "auto_scheduled": True,
+                "infrastructure_document_id": deployment.infrastructure_document_id,
+                "infrastructure_pid": None,
+                "created_by": None,
+            }
+        )
+        states.append(
+            {
+                "id": state_id,
+                "created": now,
+                "updated": now,
+                "flow_run": run_id,
+                "type": SCHEDULED,
+                "name": "Scheduled",
+                "timestamp": now,
+                "message": "Flow run scheduled",
+                "data": None,
+                "state_details": {"flow_run_id": str(run_id), "scheduled_time": date.isoformat()},
+            }
+        )
     return runs, states
 
 
-def insert_scheduled_runs(runs: Sequence[dict[str, Any]], states: Sequence[dict[str, Any]],
-                          batch_size: int = 500) -> int:
+def insert_scheduled_runs(
+    runs: Sequence[dict[str, Any]], states: Sequence[dict[str, Any]], batch_size: int = 500
+) -> int:
     """Insert runs (skipping any whose idempotency key exists) and the states of those that
     were new. Call inside a transaction. Returns how many runs were inserted."""
     inserted = 0
     for offset in range(0, len(runs), batch_size):
-        batch = runs[offset:offset + batch_size]
+        batch = runs[offset : offset + batch_size]
         if statements.insert_rows(FlowRun, batch, ignore_conflict=True) == len(batch):
-            new_states = states[offset:offset + batch_size]
+            new_states = states[offset : offset + batch_size]
         else:
             ids = [run["id"] for run in batch]
-            new = {row[0] for row in
-                   FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
-            new_states = [s for s in states[offset:offset + batch_size] if s["flow_run"] in new]
+            new = {row[0] for row in FlowRun.select(FlowRun.id).where(FlowRun.id.in_(ids)).tuples()}
+            new_states = [s for s in states[offset : offset + batch_size] if s["flow_run"] in new]
         statements.insert_rows(FlowRunState, new_states)
         inserted += len(new_states)
     return inserted
@@ -161,54 +206,71 @@ def insert_scheduled_runs(runs: Sequence[dict[str, Any]], states: Sequence[dict[
 def delete_future_scheduled_runs(deployment_id: Id, now: datetime.datetime) -> int:
     """Delete a deployment's auto-scheduled runs still Scheduled for after ``now`` (their
     states go with them). Call inside the transaction that changes the deployment."""
-    future = ((FlowRun.deployment == deployment_id)
-              & (FlowRun.auto_scheduled == True)  # noqa: E712 (SQL, not Python)
-              & (FlowRun.state_type == SCHEDULED)
-              & (FlowRun.state_name == "Scheduled")
-              & (FlowRun.next_scheduled_start_time > now))
+    future = (
+        (FlowRun.deployment == deployment_id)
+        & (FlowRun.auto_scheduled == True)  # noqa: E712 (SQL, not Python)
+        & (FlowRun.state_type == SCHEDULED)
+        & (FlowRun.state_name == "Scheduled")
+        & (FlowRun.next_scheduled_start_time > now)
+    )
     mark_deleted_runs_stale(future)
     return FlowRun.delete().where(future).execute()
 
 
-def _taken_slots(deployment_ids: Iterable[Id],
-                 now: datetime.datetime) -> dict[Any, set[datetime.datetime]]:
+def _taken_slots(
+    deployment_ids: Iterable[Id], now: datetime.datetime
+) -> dict[Any, set[datetime.datetime]]:
     """Per deployment, the slots from ``now`` on whose auto-scheduled run left SCHEDULED."""
     taken: dict[Any, set[datetime.datetime]] = {}
-    query = (FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
-             .where(FlowRun.deployment.in_(deployment_ids)
-                    & (FlowRun.auto_scheduled == True)  # noqa: E712
-                    & (FlowRun.state_type != SCHEDULED)
-                    & (FlowRun.expected_start_time >= now)))
+    query = FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time).where(
+        FlowRun.deployment.in_(deployment_ids)
+        & (FlowRun.auto_scheduled == True)  # noqa: E712
+        & (FlowRun.state_type != SCHEDULED)
+        & (FlowRun.expected_start_time >= now)
+    )
     for deployment_id, when in query.tuples():
         taken.setdefault(deployment_id, set()).add(when)
     return taken
 
 
-def _dates_for(deployment: Any, now: datetime.datetime, settings: SchedulerSettings,
-               taken: Mapping[Any, Collection[datetime.datetime]]) -> list[datetime.datetime]:
+def _dates_for(
+    deployment: Any,
+    now: datetime.datetime,
+    settings: SchedulerSettings,
+    taken: Mapping[Any, Collection[datetime.datetime]],
+) -> list[datetime.datetime]:
     try:
-        return schedule_dates(deployment.schedule, now, now + settings.max_scheduled_time,
-                              settings.max_runs, settings.min_runs, settings.min_scheduled_time,
-                              taken.get(deployment.id, ()))
+        return schedule_dates(
+            deployment.schedule,
+            now,
+            now + settings.max_scheduled_time,
+            settings.max_runs,
+            settings.min_runs,
+            settings.min_scheduled_time,
+            taken.get(deployment.id, ()),
+        )
     except ScheduleError as error:
         log.error("deployment %s has an unusable schedule: %s", deployment.id, error)
         return []
 
 
-def schedule_deployment_runs(deployment: Any, now: datetime.datetime,
-                             settings: SchedulerSettings) -> int:
+def schedule_deployment_runs(
+    deployment: Any, now: datetime.datetime, settings: SchedulerSettings
+) -> int:
     """Insert the runs an active deployment's schedule asks for from ``now`` (those that do
     not exist yet). Call inside a transaction. Returns how many runs were inserted."""
     if not deployment.is_schedule_active or not deployment.schedule:
         return 0
     taken = _taken_slots([deployment.id], now)
     runs, states = build_scheduled_runs(
-        deployment, _dates_for(deployment, now, settings, taken), now)
+        deployment, _dates_for(deployment, now, settings, taken), now
+    )
     return insert_scheduled_runs(runs, states, settings.insert_batch_size)
 
 
-def reschedule_deployment(deployment: Any, now: datetime.datetime,
-                          settings: SchedulerSettings) -> int:
+def reschedule_deployment(
+    deployment: Any, now: datetime.datetime, settings: SchedulerSettings
+) -> int:
     """Replace a changed deployment's future Scheduled auto-scheduled runs with those its
     current schedule and fields give. Call inside the transaction that changed it, so no
     reader ever sees the deployment with neither its old nor its new runs."""
@@ -216,39 +278,51 @@ def reschedule_deployment(deployment: Any, now: datetime.datetime,
     return schedule_deployment_runs(deployment, now, settings)
 
 
-def _deployments_needing_runs(now: datetime.datetime, settings: SchedulerSettings, after: Id | None,
-                              limit: int) -> list[Any]:
+def _deployments_needing_runs(
+    now: datetime.datetime, settings: SchedulerSettings, after: Id | None, limit: int
+) -> list[Any]:
     """Ids of active scheduled deployments (id > ``after``, in id order) with fewer than
     min_runs auto-scheduled runs SCHEDULED at or after ``now`` (where generation starts), or
     none reaching now + min_scheduled_time."""
-    future = (FlowRun
-              .select(FlowRun.deployment.alias("deployment_id"),
-                      fn.COUNT(FlowRun.id).alias("runs"),
-                      fn.MAX(FlowRun.next_scheduled_start_time).alias("latest"))
-              .where((FlowRun.deployment.is_null(False))
-                     & (FlowRun.auto_scheduled == True)  # noqa: E712
-                     & (FlowRun.state_type == SCHEDULED)
-                     & (FlowRun.next_scheduled_start_time >= now))
-              .group_by(FlowRun.deployment)
-              .alias("future"))
+    future = (
+        FlowRun.select(
+            FlowRun.deployment.alias("deployment_id"),
+            fn.COUNT(FlowRun.id).alias("runs"),
+            fn.MAX(FlowRun.next_scheduled_start_time).alias("latest"),
+        )
+        .where(
+            (FlowRun.deployment.is_null(False))
+            & (FlowRun.auto_scheduled == True)  # noqa: E712
+            & (FlowRun.state_type == SCHEDULED)
+            & (FlowRun.next_scheduled_start_time >= now)
+        )
+        .group_by(FlowRun.deployment)
+        .alias("future")
+    )
     horizon = FlowRun.next_scheduled_start_time.db_value(now + settings.min_scheduled_time)
-    query = (Deployment
-             .select(Deployment.id)
-             .join(future, JOIN.LEFT_OUTER, on=(Deployment.id == future.c.deployment_id))
-             .where((Deployment.is_schedule_active == True)  # noqa: E712
-                    & Deployment.schedule.is_null(False)
-                    & (future.c.runs.is_null()
-                       | (future.c.runs < settings.min_runs)
-                       | (future.c.latest < horizon)))
-             .order_by(Deployment.id)
-             .limit(limit))
+    query = (
+        Deployment.select(Deployment.id)
+        .join(future, JOIN.LEFT_OUTER, on=(Deployment.id == future.c.deployment_id))
+        .where(
+            (Deployment.is_schedule_active == True)  # noqa: E712
+            & Deployment.schedule.is_null(False)
+            & (
+                future.c.runs.is_null()
+                | (future.c.runs < settings.min_runs)
+                | (future.c.latest < horizon)
+            )
+        )
+        .order_by(Deployment.id)
+        .limit(limit)
+    )
     if after is not None:
         query = query.where(Deployment.id > after)
     return [row[0] for row in query.tuples()]
 
 
-def schedule_deployments(now: datetime.datetime | None = None,
-                         settings: SchedulerSettings = SchedulerSettings()) -> int:
+def schedule_deployments(
+    now: datetime.datetime | None = None, settings: SchedulerSettings = SchedulerSettings()
+) -> int:
     """Give every active deployment that needs runs the runs its schedule asks for.
 
     A deployment needs runs when it has fewer than ``min_runs`` future auto-scheduled runs in
@@ -264,17 +338,23 @@ def schedule_deployments(now: datetime.datetime | None = None,
         if not ids:
             return inserted
         with database.atomic():
-            deployments = list(_lock_skipping(
-                Deployment.select()
-                .where(Deployment.id.in_(ids)
-                       & (Deployment.is_schedule_active == True)  # noqa: E712
-                       & Deployment.schedule.is_null(False))
-                .order_by(Deployment.id)))
+            deployments = list(
+                _lock_skipping(
+                    Deployment.select()
+                    .where(
+                        Deployment.id.in_(ids)
+                        & (Deployment.is_schedule_active == True)  # noqa: E712
+                        & Deployment.schedule.is_null(False)
+                    )
+                    .order_by(Deployment.id)
+                )
+            )
             taken = _taken_slots([d.id for d in deployments], now)
             runs, states = [], []
             for deployment in deployments:
                 new_runs, new_states = build_scheduled_runs(
-                    deployment, _dates_for(deployment, now, settings, taken), now)
+                    deployment, _dates_for(deployment, now, settings, taken), now
+                )
                 runs += new_runs
                 states += new_states
             inserted += insert_scheduled_runs(runs, states, settings.insert_batch_size)
@@ -283,9 +363,11 @@ def schedule_deployments(now: datetime.datetime | None = None,
         after = ids[-1]
 
 
-def mark_late_runs(now: datetime.datetime | None = None,
-                   late_after: datetime.timedelta = datetime.timedelta(seconds=5),
-                   batch_size: int = 400) -> int:
+def mark_late_runs(
+    now: datetime.datetime | None = None,
+    late_after: datetime.timedelta = datetime.timedelta(seconds=5),
+    batch_size: int = 400,
+) -> int:
     """Mark runs Late that are still SCHEDULED and named "Scheduled" more than ``late_after``
     past their scheduled time.
 
@@ -301,15 +383,25 @@ def mark_late_runs(now: datetime.datetime | None = None,
     marked = 0
     while True:
         with database.atomic():
-            runs = list(_lock_skipping(
-                FlowRun.select(FlowRun.id, FlowRun.next_scheduled_start_time,
-                               FlowRun.state_id, FlowRun.state_timestamp,
-                               FlowRun.parent_task_run_id, FlowRun.tags)
-                .where((FlowRun.state_type == SCHEDULED)
-                       & (FlowRun.state_name == "Scheduled")
-                       & (FlowRun.next_scheduled_start_time <= cutoff))
-                .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
-                .limit(batch_size)))
+            runs = list(
+                _lock_skipping(
+                    FlowRun.select(
+                        FlowRun.id,
+                        FlowRun.next_scheduled_start_time,
+                        FlowRun.state_id,
+                        FlowRun.state_timestamp,
+                        FlowRun.parent_task_run_id,
+                        FlowRun.tags,
+                    )
+                    .where(
+                        (FlowRun.state_type == SCHEDULED)
+                        & (FlowRun.state_name == "Scheduled")
+                        & (FlowRun.next_scheduled_start_time <= cutoff)
+                    )
+                    .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+                    .limit(batch_size)
+                )
+            )
             plain = [r for r in runs if r.parent_task_run_id is None and r.state_id is not None]
             marked_now = _force_late(plain, utcnow())
             for run in runs:
@@ -322,8 +414,13 @@ def mark_late_runs(now: datetime.datetime | None = None,
 
 
 def _late_state(run: Any) -> dict[str, Any]:
-    return {"type": SCHEDULED, "name": "Late", "message": None, "data": None,
-            "state_details": {"scheduled_time": run.next_scheduled_start_time.isoformat()}}
+    return {
+        "type": SCHEDULED,
+        "name": "Late",
+        "message": None,
+        "data": None,
+        "state_details": {"scheduled_time": run.next_scheduled_start_time.isoformat()},
+    }
 
 
 def _orchestrate_late(run: Any) -> OrchestrationResult:
@@ -349,17 +446,28 @@ def _force_late(runs: Sequence[Any], now: datetime.datetime) -> int:
         timestamp = now if now > run.state_timestamp else run.state_timestamp + _TICK
         late = _late_state(run)
         state_id = uuid.uuid4()
-        states.append({
-            "id": state_id, "type": late["type"], "name": late["name"],
-            "timestamp": timestamp, "message": None, "data": None,
-            "state_details": {**late["state_details"], "flow_run_id": str(run.id)},
-            "created": now, "updated": now, "flow_run": run.id,
-        })
+        states.append(
+            {
+                "id": state_id,
+                "type": late["type"],
+                "name": late["name"],
+                "timestamp": timestamp,
+                "message": None,
+                "data": None,
+                "state_details": {**late["state_details"], "flow_run_id": str(run.id)},
+                "created": now,
+                "updated": now,
+                "flow_run": run.id,
+            }
+        )
         updates.append({"id": run.id, "state_id": state_id, "state_timestamp": timestamp})
     statements.insert_rows(FlowRunState, states)
     if notifications.any_active_policy():
         for run, state in zip(runs, states):
             notifications.queue_notifications(state["id"], state["name"], run.tags, now)
     return statements.update_rows(
-        FlowRun, updates, ("state_id", "state_timestamp"),
-        {"state_type": SCHEDULED, "state_name": "Late", "updated": now})
+        FlowRun,
+        updates,
+        ("state_id", "state_timestamp"),
+        {"state_type": SCHEDULED, "state_name": "Late", "updated": now},
+    )

@@ -1,5 +1,6 @@
 """Task runs: idempotent creation with an initial state (optionally followed by a proposed
 state in the same call), reads, updates, filters."""
+
 import datetime
 import logging
 import uuid
@@ -21,8 +22,14 @@ from app.states import StateType
 log = logging.getLogger(__name__)
 
 _CREATE_FIELDS = (
-    "task_key", "dynamic_key", "cache_key", "cache_expiration", "task_version",
-    "empirical_policy", "tags", "task_inputs",
+    "task_key",
+    "dynamic_key",
+    "cache_key",
+    "cache_expiration",
+    "task_version",
+    "empirical_policy",
+    "tags",
+    "task_inputs",
 )
 
 
@@ -37,8 +44,9 @@ def create_task_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
 
 
 def create_task_run_and_set_state(
-        data: Mapping[str, Any], proposed: Mapping[str, Any],
-        slot_settings: Mapping[str, int] | None = None,
+    data: Mapping[str, Any],
+    proposed: Mapping[str, Any],
+    slot_settings: Mapping[str, int] | None = None,
 ) -> tuple[Any, orchestration.OrchestrationResult, bool]:
     """Create a task run as :func:`create_task_run` does and propose ``proposed`` (a loaded
     state payload) through the core task policy, as ``set_state`` would, in one transaction.
@@ -62,10 +70,12 @@ def create_task_run_and_set_state(
                 run, created, flow_run = _insert_task_run(data, first_state=data.get("state"))
                 if created and run.state is None:
                     result = orchestration.set_new_task_run_state(
-                        run, proposed, slot_settings, parent_flow_run=flow_run)
+                        run, proposed, slot_settings, parent_flow_run=flow_run
+                    )
                 else:
                     result = orchestration.transition_task_run(
-                        run.id, proposed, slot_settings=slot_settings)
+                        run.id, proposed, slot_settings=slot_settings
+                    )
                 if result.run.state is None:
                     result.run = orchestration.transition_task_run(run.id, _PENDING, force=True).run
                 return result.run, result, created
@@ -80,8 +90,9 @@ def create_task_run_and_set_state(
 _PENDING = {"type": StateType.PENDING.value, "name": "Pending", "state_details": {}}
 
 
-def _insert_task_run(data: Mapping[str, Any],
-                     first_state: Mapping[str, Any] | None) -> tuple[Any, bool, Any]:
+def _insert_task_run(
+    data: Mapping[str, Any], first_state: Mapping[str, Any] | None
+) -> tuple[Any, bool, Any]:
     """Insert the task run ``data`` describes in the open transaction, with ``first_state``
     (a loaded state payload; None: no state yet, the caller gives it one before committing),
     or find the existing run with its flow run, task key and dynamic key: ``(run, created,
@@ -100,8 +111,7 @@ def _insert_task_run(data: Mapping[str, Any],
     if first_state is not None:
         state = initial_state(run, TaskRunState, first_state, is_task=True)
     statements.insert_row(TaskRun, run.__data__, ignore_conflict=True, deferred=True)
-    found_id, flow_run = statements.find_task_run(run.flow_run_id, run.task_key,
-                                                  run.dynamic_key)
+    found_id, flow_run = statements.find_task_run(run.flow_run_id, run.task_key, run.dynamic_key)
     if found_id != run.id:
         existing = with_state(TaskRun, TaskRunState).where(TaskRun.id == found_id).first()
         return existing, False, flow_run
@@ -137,9 +147,11 @@ def update_task_run(task_run_id: Id, changes: Mapping[str, Any]) -> None:
 def delete_task_run(task_run_id: Id) -> None:
     """Delete a task run and its states; a subflow it stood for is detached, not deleted."""
     with database.atomic():
-        (FlowRun.update(parent_task_run_id=None)
-         .where(FlowRun.parent_task_run_id == task_run_id)
-         .execute())
+        (
+            FlowRun.update(parent_task_run_id=None)
+            .where(FlowRun.parent_task_run_id == task_run_id)
+            .execute()
+        )
         deleted = TaskRun.delete().where(TaskRun.id == task_run_id).execute()
     if not deleted:
         raise ObjectNotFound(f"Task run {task_run_id} not found.")
@@ -155,8 +167,12 @@ def count_task_runs(body: Body) -> int:
     return filters.apply_filters(TaskRun.select(), TaskRun, body).count()
 
 
-def read_task_run_history(start: datetime.datetime, end: datetime.datetime,
-                          interval_seconds: float, body: Body,
-                          now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+def read_task_run_history(
+    start: datetime.datetime,
+    end: datetime.datetime,
+    interval_seconds: float,
+    body: Body,
+    now: datetime.datetime | None = None,
+) -> list[dict[str, Any]]:
     """Counts of task runs per state in time buckets (``runs.read_run_history``)."""
     return read_run_history(TaskRun, start, end, interval_seconds, body, now)

@@ -1,4 +1,5 @@
 """Queries behind the endpoints Prefect's web UI calls (``/api/ui/...``)."""
+
 import datetime
 from collections.abc import Mapping
 from typing import Any
@@ -20,15 +21,21 @@ def read_flow_run_history(body: Mapping[str, Any]) -> tuple[list[Any], datetime.
     """Flow runs matching a filter body, sorted and paged, with only what the history chart
     reads: id, state type, start / expected start, run time and lateness columns. Returns
     ``(runs, now)``, ``now`` being the time their running time and lateness are counted to."""
-    query = FlowRun.select(FlowRun.id, FlowRun.state_type, FlowRun.state_timestamp,
-                           FlowRun.start_time, FlowRun.expected_start_time,
-                           FlowRun.total_run_time)
+    query = FlowRun.select(
+        FlowRun.id,
+        FlowRun.state_type,
+        FlowRun.state_timestamp,
+        FlowRun.start_time,
+        FlowRun.expected_start_time,
+        FlowRun.total_run_time,
+    )
     query = filters.apply_filters(query, FlowRun, body)
     return list(filters.sort_and_page(query, FlowRun, body)), utcnow()
 
 
-def task_run_dashboard_counts(body: Mapping[str, Any],
-                              now: datetime.datetime | None = None) -> list[dict[str, int]]:
+def task_run_dashboard_counts(
+    body: Mapping[str, Any], now: datetime.datetime | None = None
+) -> list[dict[str, int]]:
     """Finished task runs per time bucket: ``DASHBOARD_BUCKETS`` equal buckets from
     ``task_runs.start_time.after_`` (floored to the minute) to ``before_`` (or now), at the end
     of its minute; each ``{"completed", "failed"}`` (failed: FAILED or CRASHED; completed: the
@@ -36,14 +43,18 @@ def task_run_dashboard_counts(body: Mapping[str, Any],
     now = now or utcnow()
     window = body["task_runs"]["start_time"]
     start = window["after_"].replace(second=0, microsecond=0)
-    end = (window.get("before_") or now).replace(second=0, microsecond=0) + datetime.timedelta(
-        minutes=1) - datetime.timedelta(microseconds=1)
+    end = (
+        (window.get("before_") or now).replace(second=0, microsecond=0)
+        + datetime.timedelta(minutes=1)
+        - datetime.timedelta(microseconds=1)
+    )
     delta = (end - start) / DASHBOARD_BUCKETS
     counts = [{"completed": 0, "failed": 0} for _ in range(DASHBOARD_BUCKETS)]
     if delta <= datetime.timedelta(0):
         return counts
-    query = (TaskRun.select(TaskRun.start_time, TaskRun.state_type)
-             .where(TaskRun.state_type.in_(_TERMINAL) & TaskRun.start_time.is_null(False)))
+    query = TaskRun.select(TaskRun.start_time, TaskRun.state_type).where(
+        TaskRun.state_type.in_(_TERMINAL) & TaskRun.start_time.is_null(False)
+    )
     for run in filters.apply_filters(query, TaskRun, body).iterator():
         index = int((run.start_time - start) / delta)
         if 0 <= index < DASHBOARD_BUCKETS:
@@ -54,8 +65,9 @@ def task_run_dashboard_counts(body: Mapping[str, Any],
 def count_task_runs_by_state(body: Mapping[str, Any]) -> dict[str, int]:
     """``{STATE_TYPE: count}`` of the task runs matching a filter body, every type present."""
     counts = dict.fromkeys(STATE_TYPE_VALUES, 0)
-    query = (TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id).alias("n"))
-             .group_by(TaskRun.state_type))
+    query = TaskRun.select(TaskRun.state_type, fn.COUNT(TaskRun.id).alias("n")).group_by(
+        TaskRun.state_type
+    )
     for state_type, count in filters.apply_filters(query, TaskRun, body).tuples():
         if state_type in counts:
             counts[state_type] = count
@@ -75,8 +87,9 @@ def validate_values(schema: Any, values: Any) -> dict[str, Any]:
     except jsonschema.SchemaError as error:
         raise InvalidData(f"Invalid schema: {error.message}", ["body", "schema"]) from None
     try:
-        errors = sorted(validator_class(schema).iter_errors(values),
-                        key=lambda e: [str(p) for p in e.path])
+        errors = sorted(
+            validator_class(schema).iter_errors(values), key=lambda e: [str(p) for p in e.path]
+        )
     except (jsonschema.exceptions.RefResolutionError, RecursionError) as error:
         raise InvalidData(f"Invalid schema: {error}", ["body", "schema"]) from None
     root: list[Any] = []
@@ -91,8 +104,7 @@ def validate_values(schema: Any, values: Any) -> dict[str, Any]:
         for position, part in enumerate(path):
             key = "index" if isinstance(part, int) else "property"
             last = position == len(path) - 1
-            entry = next((e for e in current if isinstance(e, dict) and e.get(key) == part),
-                         None)
+            entry = next((e for e in current if isinstance(e, dict) and e.get(key) == part), None)
             if entry is None:
                 entry = {key: part, "errors": []}
                 current.append(entry)

@@ -7,6 +7,7 @@ proposal is accepted, and that transition enforces the queue's ``concurrency_lim
 (see ``app.orchestration.core_policy.EnforceWorkQueueConcurrency``), so the limit holds however
 many agents poll. The limit :func:`get_runs` applies only saves agents futile claims.
 """
+
 import datetime
 import uuid
 from collections.abc import Iterable, Mapping
@@ -35,8 +36,11 @@ def _stored_filter(criteria: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     return {
         "tags": criteria.get("tags"),
-        "deployment_ids": (None if criteria.get("deployment_ids") is None
-                           else [str(i) for i in criteria["deployment_ids"]]),
+        "deployment_ids": (
+            None
+            if criteria.get("deployment_ids") is None
+            else [str(i) for i in criteria["deployment_ids"]]
+        ),
     }
 
 
@@ -59,13 +63,18 @@ def create_work_queue(data: Mapping[str, Any]) -> WorkQueue:
         with database.atomic():
             priority = data.get("priority") or first_free_priority()
             return WorkQueue.create(
-                id=uuid.uuid4(), name=data["name"], description=data.get("description") or "",
-                is_paused=data["is_paused"], concurrency_limit=data["concurrency_limit"],
-                priority=priority, filter=_stored_filter(data.get("filter")), created=now,
-                updated=now)
+                id=uuid.uuid4(),
+                name=data["name"],
+                description=data.get("description") or "",
+                is_paused=data["is_paused"],
+                concurrency_limit=data["concurrency_limit"],
+                priority=priority,
+                filter=_stored_filter(data.get("filter")),
+                created=now,
+                updated=now,
+            )
     except IntegrityError as error:
-        raise ObjectAlreadyExists(
-            f"A work queue named {data['name']!r} already exists.") from error
+        raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.") from error
 
 
 def ensure_work_queue(name: str) -> tuple[WorkQueue, bool]:
@@ -76,21 +85,26 @@ def ensure_work_queue(name: str) -> tuple[WorkQueue, bool]:
     """
     now = utcnow()
     return insert_or_get(
-        WorkQueue, {"name": name, "description": "", "priority": first_free_priority(),
-                    "created": now, "updated": now},
-        WorkQueue.name == name)
+        WorkQueue,
+        {
+            "name": name,
+            "description": "",
+            "priority": first_free_priority(),
+            "created": now,
+            "updated": now,
+        },
+        WorkQueue.name == name,
+    )
 
 
 def read_work_queue(queue_id: Id) -> WorkQueue:
     """The queue with this id; ObjectNotFound if there is none."""
-    return get_or_raise(WorkQueue.select().where(WorkQueue.id == queue_id), "Work queue",
-                        queue_id)
+    return get_or_raise(WorkQueue.select().where(WorkQueue.id == queue_id), "Work queue", queue_id)
 
 
 def read_work_queue_by_name(name: str) -> WorkQueue:
     """The queue with this name; ObjectNotFound if there is none."""
-    return get_or_raise(WorkQueue.select().where(WorkQueue.name == name), "Work queue",
-                        repr(name))
+    return get_or_raise(WorkQueue.select().where(WorkQueue.name == name), "Work queue", repr(name))
 
 
 def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
@@ -101,11 +115,15 @@ def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
         changes = dict(changes, description="")
     try:
         with database.atomic():
-            updated = (WorkQueue.update(updated=utcnow(), **changes)
-                       .where(WorkQueue.id == queue_id).execute())
+            updated = (
+                WorkQueue.update(updated=utcnow(), **changes)
+                .where(WorkQueue.id == queue_id)
+                .execute()
+            )
     except IntegrityError as error:
         raise ObjectAlreadyExists(
-            f"A work queue named {changes.get('name')!r} already exists.") from error
+            f"A work queue named {changes.get('name')!r} already exists."
+        ) from error
     if not updated:
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
 
@@ -128,10 +146,12 @@ def queue_runs_condition(queue: WorkQueue) -> Any:
     """The condition selecting the flow runs that belong to ``queue``."""
     if queue.filter is None:
         return FlowRun.work_queue_name == queue.name
-    body = {"flow_runs": {
-        "tags": {"all_": queue.filter.get("tags")},
-        "deployment_id": {"any_": queue.filter.get("deployment_ids")},
-    }}
+    body = {
+        "flow_runs": {
+            "tags": {"all_": queue.filter.get("tags")},
+            "deployment_id": {"any_": queue.filter.get("deployment_ids")},
+        }
+    }
     condition = filters.filter_condition(FlowRun, body)
     # A filter with neither tags nor deployments matches every run, as in Orion 2.0.
     return FlowRun.id.is_null(False) if condition is None else condition
@@ -140,17 +160,24 @@ def queue_runs_condition(queue: WorkQueue) -> Any:
 def count_active_runs(queue: WorkQueue, exclude_run_id: Id | None = None) -> int:
     """How many of the queue's flow runs are PENDING or RUNNING (other than
     ``exclude_run_id``)."""
-    query = FlowRun.select().where(queue_runs_condition(queue)
-                                   & FlowRun.state_type.in_(ACTIVE_STATES))
+    query = FlowRun.select().where(
+        queue_runs_condition(queue) & FlowRun.state_type.in_(ACTIVE_STATES)
+    )
     if exclude_run_id is not None:
         query = query.where(FlowRun.id != exclude_run_id)
     return query.count()
 
 
-def get_runs(queue_id: Id, scheduled_before: datetime.datetime | None = None,
-             limit: int | None = None, record_poll: bool = True,
-             now: datetime.datetime | None = None, agent_id: Id | None = None,
-             agent_name: str | None = None, claim: bool = True) -> list[Any]:
+def get_runs(
+    queue_id: Id,
+    scheduled_before: datetime.datetime | None = None,
+    limit: int | None = None,
+    record_poll: bool = True,
+    now: datetime.datetime | None = None,
+    agent_id: Id | None = None,
+    agent_name: str | None = None,
+    claim: bool = True,
+) -> list[Any]:
     """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
     first, for an agent to claim.
 
@@ -179,11 +206,15 @@ def get_runs(queue_id: Id, scheduled_before: datetime.datetime | None = None,
             limit = free if limit is None else min(limit, free)
         if limit == 0:
             return []
-        due = (FlowRun.select(FlowRun.id)
-               .where(queue_runs_condition(queue)
-                      & (FlowRun.state_type == StateType.SCHEDULED.value)
-                      & (FlowRun.next_scheduled_start_time <= scheduled_before))
-               .order_by(FlowRun.next_scheduled_start_time, FlowRun.id))
+        due = (
+            FlowRun.select(FlowRun.id)
+            .where(
+                queue_runs_condition(queue)
+                & (FlowRun.state_type == StateType.SCHEDULED.value)
+                & (FlowRun.next_scheduled_start_time <= scheduled_before)
+            )
+            .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        )
         if limit is not None:
             due = due.limit(limit)
         if claim and not is_sqlite():
@@ -191,8 +222,9 @@ def get_runs(queue_id: Id, scheduled_before: datetime.datetime | None = None,
         ids = [row.id for row in due]
         if not ids:
             return []
-        runs = fetch_runs(with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(ids)),
-                          FlowRun, FlowRunState)
+        runs = fetch_runs(
+            with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(ids)), FlowRun, FlowRunState
+        )
     order = {str(run_id): index for index, run_id in enumerate(ids)}
     return sorted(runs, key=lambda run: order[run.id])
 
@@ -205,13 +237,19 @@ def work_queue_status(queue_id: Id, now: datetime.datetime | None = None) -> dic
     """
     now = now or utcnow()
     queue = read_work_queue(queue_id)
-    late = (FlowRun.select()
-            .where(queue_runs_condition(queue)
-                   & (FlowRun.state_type == StateType.SCHEDULED.value)
-                   & (FlowRun.state_name == "Late"))
-            .count())
-    recently_polled = (queue.last_polled is not None and now - queue.last_polled
-                       <= datetime.timedelta(seconds=HEALTHY_POLL_SECONDS))
+    late = (
+        FlowRun.select()
+        .where(
+            queue_runs_condition(queue)
+            & (FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.state_name == "Late")
+        )
+        .count()
+    )
+    recently_polled = (
+        queue.last_polled is not None
+        and now - queue.last_polled <= datetime.timedelta(seconds=HEALTHY_POLL_SECONDS)
+    )
     return {
         "healthy": recently_polled and late <= HEALTHY_LATE_RUNS,
         "late_runs_count": late,
@@ -223,8 +261,9 @@ def work_queue_status(queue_id: Id, now: datetime.datetime | None = None) -> dic
     }
 
 
-def queue_health(queues: Iterable[WorkQueue],
-                 now: datetime.datetime | None = None) -> dict[Any, dict[str, Any]]:
+def queue_health(
+    queues: Iterable[WorkQueue], now: datetime.datetime | None = None
+) -> dict[Any, dict[str, Any]]:
     """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently"}}``
     for the given queues (healthy as in :func:`work_queue_status`; ``active_runs`` counts
     PENDING and RUNNING runs).
@@ -237,8 +276,7 @@ def queue_health(queues: Iterable[WorkQueue],
     queues = list(queues)
     if not queues:
         return {}
-    late = ((FlowRun.state_type == StateType.SCHEDULED.value)
-            & (FlowRun.state_name == "Late"))
+    late = (FlowRun.state_type == StateType.SCHEDULED.value) & (FlowRun.state_name == "Late")
     active = FlowRun.state_type.in_(ACTIVE_STATES)
     columns = []
     for queue in queues:
@@ -248,9 +286,10 @@ def queue_health(queues: Iterable[WorkQueue],
     counts = FlowRun.select(*columns).where(late | active).tuples().get()
     health = {}
     for index, queue in enumerate(queues):
-        late_count, active_count = (int(c or 0) for c in counts[2 * index:2 * index + 2])
-        polled = (queue.last_polled is not None and now - queue.last_polled
-                  <= datetime.timedelta(seconds=HEALTHY_POLL_SECONDS))
+        late_count, active_count = (int(c or 0) for c in counts[2 * index : 2 * index + 2])
+        polled = queue.last_polled is not None and now - queue.last_polled <= datetime.timedelta(
+            seconds=HEALTHY_POLL_SECONDS
+        )
         health[str(queue.id)] = {
             "healthy": polled and late_count <= HEALTHY_LATE_RUNS,
             "late_runs": late_count,
@@ -265,11 +304,14 @@ def recent_runs(queue: WorkQueue, limit: int) -> list[Any]:
     """The queue's flow runs that are past SCHEDULED, latest (start, or expected start) first;
     at most ``limit``."""
     started = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
-    return fetch_runs(with_state(FlowRun, FlowRunState)
-                      .where(queue_runs_condition(queue)
-                             & (FlowRun.state_type != StateType.SCHEDULED.value))
-                      .order_by(started.desc(), FlowRun.id.desc())
-                      .limit(limit), FlowRun, FlowRunState)
+    return fetch_runs(
+        with_state(FlowRun, FlowRunState)
+        .where(queue_runs_condition(queue) & (FlowRun.state_type != StateType.SCHEDULED.value))
+        .order_by(started.desc(), FlowRun.id.desc())
+        .limit(limit),
+        FlowRun,
+        FlowRunState,
+    )
 
 
 def queues_for_deployment(deployment: Any) -> list[WorkQueue]:

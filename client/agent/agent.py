@@ -26,6 +26,7 @@ or SIGINT the agent stops polling and waits for its processes to finish, at most
 ``ORION_AGENT_SHUTDOWN_TIMEOUT`` seconds (300); it then lists the runs still going (their
 processes keep running, and heartbeat, in their own sessions) and exits.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,8 +91,9 @@ class AgentSettings:
         return cls(
             query_interval=number("ORION_AGENT_QUERY_INTERVAL", cls.query_interval),
             prefetch_seconds=number("ORION_AGENT_PREFETCH_SECONDS", cls.prefetch_seconds),
-            cancel_grace_seconds=number("ORION_AGENT_CANCEL_GRACE_SECONDS",
-                                        cls.cancel_grace_seconds),
+            cancel_grace_seconds=number(
+                "ORION_AGENT_CANCEL_GRACE_SECONDS", cls.cancel_grace_seconds
+            ),
             shutdown_timeout=number("ORION_AGENT_SHUTDOWN_TIMEOUT", cls.shutdown_timeout),
         )
 
@@ -111,9 +113,15 @@ class Agent:
     """See the module docstring. ``client``: an :class:`OrionClient` (default: one from the
     environment); ``limit``: most runs going at once (None: no limit)."""
 
-    def __init__(self, work_queues: Iterable[str], *, limit: int | None = None,
-                 name: str | None = None, client: OrionClient | None = None,
-                 settings: AgentSettings | None = None) -> None:
+    def __init__(
+        self,
+        work_queues: Iterable[str],
+        *,
+        limit: int | None = None,
+        name: str | None = None,
+        client: OrionClient | None = None,
+        settings: AgentSettings | None = None,
+    ) -> None:
         if not work_queues:
             raise ValueError("An agent needs at least one work queue.")
         self.queue_names = list(dict.fromkeys(work_queues))
@@ -124,8 +132,10 @@ class Agent:
         # Few retries per call: the loop backs off by itself and must keep watching processes.
         self._owns_client = client is None
         self.client = client or OrionClient(
-            settings=dataclasses.replace(get_settings(),
-                                         api_retries=min(get_settings().api_retries, 2)))
+            settings=dataclasses.replace(
+                get_settings(), api_retries=min(get_settings().api_retries, 2)
+            )
+        )
         self.children: dict[str, Child] = {}
         self.claimed: list[str] = []
         self.stopping = False
@@ -144,10 +154,12 @@ class Agent:
 
         With ``run_once``, a poll that the API failed raises its OrionClientError (after the
         wait), so a one-shot agent against a server that is down does not pass for done."""
-        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM,
-                                                                    signal.SIGINT)}
-        log.info("Agent %s started on work queue(s) %s", self.label, ", ".join(
-            repr(name) for name in self.queue_names))
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info(
+            "Agent %s started on work queue(s) %s",
+            self.label,
+            ", ".join(repr(name) for name in self.queue_names),
+        )
         try:
             while not self.stopping:
                 if time.monotonic() >= self._next_poll:
@@ -170,8 +182,12 @@ class Agent:
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
-            log.info("Agent %s received %s: no more polls; waiting for %d run(s)", self.label,
-                     signal.Signals(signum).name, len(self.children))
+            log.info(
+                "Agent %s received %s: no more polls; waiting for %d run(s)",
+                self.label,
+                signal.Signals(signum).name,
+                len(self.children),
+            )
         self.stopping = True
 
     def poll(self) -> float:
@@ -186,9 +202,10 @@ class Agent:
         except OrionClientError as error:
             self._last_error = error
             self._failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, self.settings.query_interval * 2 ** self._failures)
-            log.warning("Agent %s: the Orion API failed (%s); next poll in %.1f s",
-                        self.label, error, delay)
+            delay = min(MAX_BACKOFF_SECONDS, self.settings.query_interval * 2**self._failures)
+            log.warning(
+                "Agent %s: the Orion API failed (%s); next poll in %.1f s", self.label, error, delay
+            )
             return delay
         self._failures, self._last_error = 0, None
         interval = self.settings.query_interval
@@ -222,28 +239,39 @@ class Agent:
         if free <= 0:
             return
         due = datetime.datetime.now(UTC) + datetime.timedelta(
-            seconds=self.settings.prefetch_seconds)
+            seconds=self.settings.prefetch_seconds
+        )
         runs = self.client.get_runs_in_work_queue(
-            queue.id, limit=min(free, RUNS_PER_POLL), scheduled_before=due, agent_id=self.id,
-            agent_name=self.name)
+            queue.id,
+            limit=min(free, RUNS_PER_POLL),
+            scheduled_before=due,
+            agent_id=self.id,
+            agent_name=self.name,
+        )
         for run in runs:
             if self.limit is not None and len(self.children) >= self.limit:
                 return
             # Read before claiming: if the API fails here, the run is left for a later poll.
             infrastructure = self._infrastructure(run.get("infrastructure_document_id"))
             answer = self.client.set_flow_run_state(run.id, Pending())
-            if answer.status is not SetStateStatus.ACCEPT or answer.state is None or \
-                    answer.state.type is not StateType.PENDING:
-                log.info("Flow run %s was not claimed: %s", run.id,
-                         answer.details.get("reason") or answer.status.value)
+            if (
+                answer.status is not SetStateStatus.ACCEPT
+                or answer.state is None
+                or answer.state.type is not StateType.PENDING
+            ):
+                log.info(
+                    "Flow run %s was not claimed: %s",
+                    run.id,
+                    answer.details.get("reason") or answer.status.value,
+                )
                 continue
             self.claimed.append(run.id)
-            log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name,
-                     queue.name)
+            log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name, queue.name)
             self.submit(run.id, infrastructure)
 
-    def submit(self, flow_run_id: str,
-               infrastructure: Process | BlockLoadError | None = None) -> None:
+    def submit(
+        self, flow_run_id: str, infrastructure: Process | BlockLoadError | None = None
+    ) -> None:
         """Start the run on ``infrastructure`` (what :meth:`_infrastructure` gave; None: a
         local ``Process``) and record its ``host:pid``; Failed if the infrastructure block
         could not be loaded or the run cannot start there."""
@@ -259,7 +287,8 @@ class Agent:
         except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
             self.client.set_flow_run_state(
-                flow_run_id, Failed(message=f"Submission failed: {error}"))
+                flow_run_id, Failed(message=f"Submission failed: {error}")
+            )
             return
         self.children[flow_run_id] = Child(flow_run_id, handle.popen)
         self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
@@ -281,7 +310,8 @@ class Agent:
         if not isinstance(block, Process):
             return BlockLoadError(
                 f"The deployment's infrastructure block is a {block.get_block_type_slug()!r};"
-                " this agent runs 'process' blocks only.")
+                " this agent runs 'process' blocks only."
+            )
         return block
 
     def _child_env(self) -> dict[str, str]:
@@ -299,18 +329,21 @@ class Agent:
         """Start stopping this agent's processes whose runs are CANCELLING."""
         if not self.children:
             return
-        cancelling = self.client.read_flow_runs(flow_run_filter={
-            "id": {"any_": list(self.children)},
-            "state": {"type": {"any_": [StateType.CANCELLING.value]}},
-        })
+        cancelling = self.client.read_flow_runs(
+            flow_run_filter={
+                "id": {"any_": list(self.children)},
+                "state": {"type": {"any_": [StateType.CANCELLING.value]}},
+            }
+        )
         for run in cancelling:
             child = self.children.get(run.id)
             if child is None or child.cancelling:
                 continue
             child.cancelling = True
             child.kill_at = time.monotonic() + self.settings.cancel_grace_seconds
-            log.info("Flow run %s is cancelling: stopping its process %s", run.id,
-                     child.process.pid)
+            log.info(
+                "Flow run %s is cancelling: stopping its process %s", run.id, child.process.pid
+            )
             self._signal(child, signal.SIGTERM)
 
     @staticmethod
@@ -329,16 +362,20 @@ class Agent:
                 child.exit_code = child.process.poll()
             if child.exit_code is None:
                 if child.kill_at is not None and time.monotonic() >= child.kill_at:
-                    log.warning("Flow run %s: process %s outlived its grace period; SIGKILL",
-                                child.flow_run_id, child.process.pid)
+                    log.warning(
+                        "Flow run %s: process %s outlived its grace period; SIGKILL",
+                        child.flow_run_id,
+                        child.process.pid,
+                    )
                     self._signal(child, signal.SIGKILL)
                     child.kill_at = None
                 continue
             try:
                 self.report_exit(child)
             except OrionClientError as error:
-                log.warning("Flow run %s: could not report its exit yet (%s)",
-                            child.flow_run_id, error)
+                log.warning(
+                    "Flow run %s: could not report its exit yet (%s)", child.flow_run_id, error
+                )
                 continue
             del self.children[child.flow_run_id]
 
@@ -351,15 +388,26 @@ class Agent:
         if state is not None and state.is_final():
             return
         if child.cancelling or (state is not None and state.is_cancelling()):
-            self.client.set_flow_run_state(child.flow_run_id, Cancelled(
-                message="The agent stopped the flow run's process."), force=True)
+            self.client.set_flow_run_state(
+                child.flow_run_id,
+                Cancelled(message="The agent stopped the flow run's process."),
+                force=True,
+            )
             log.info("Flow run %s is cancelled", child.flow_run_id)
         elif child.exit_code != 0:
-            answer = self.client.set_flow_run_state(child.flow_run_id, Crashed(
-                message=f"The flow run process exited with code {child.exit_code} without "
-                        "reporting a final state."))
-            log.warning("Flow run %s crashed (exit code %s): %s", child.flow_run_id,
-                        child.exit_code, answer.status.value)
+            answer = self.client.set_flow_run_state(
+                child.flow_run_id,
+                Crashed(
+                    message=f"The flow run process exited with code {child.exit_code} without "
+                    "reporting a final state."
+                ),
+            )
+            log.warning(
+                "Flow run %s crashed (exit code %s): %s",
+                child.flow_run_id,
+                child.exit_code,
+                answer.status.value,
+            )
 
     def shutdown(self) -> list[str]:
         """Wait for the processes to finish, reporting them, at most the shutdown timeout;
@@ -369,10 +417,12 @@ class Agent:
             self.watch()
             time.sleep(TICK_SECONDS)
         if self.children:
-            log.warning("Agent %s stopped with %d run(s) still going: %s", self.label,
-                        len(self.children), ", ".join(
-                            f"{c.flow_run_id} (pid {c.process.pid})"
-                            for c in self.children.values()))
+            log.warning(
+                "Agent %s stopped with %d run(s) still going: %s",
+                self.label,
+                len(self.children),
+                ", ".join(f"{c.flow_run_id} (pid {c.process.pid})" for c in self.children.values()),
+            )
         else:
             log.info("Agent %s stopped", self.label)
         if self._owns_client:

@@ -12,6 +12,7 @@ Exit status: 0 when the run ends Completed, 1 otherwise. When the code cannot be
 loaded the run is proposed Failed with the reason before exiting 1, so the agent only has to
 report Crashed for processes that die without a final state.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,8 +36,12 @@ class FlowLoadError(Exception):
     """The flow's code could not be fetched or loaded; the message says why."""
 
 
-def fetch_code(path: str | None, into: str, storage_document_id: str | None = None,
-               client: OrionClient | None = None) -> str:
+def fetch_code(
+    path: str | None,
+    into: str,
+    storage_document_id: str | None = None,
+    client: OrionClient | None = None,
+) -> str:
     """The local folder holding the flow's code: with a storage block (the deployment's
     ``storage_document_id``), the block's folder ``path`` (None: its base path) downloaded
     into ``into``; else ``path`` itself when it is a local path (None: the working
@@ -53,29 +58,34 @@ def fetch_code(path: str | None, into: str, storage_document_id: str | None = No
         fs, root = fsspec.core.url_to_fs(path)
         fs.get(root.rstrip("/") + "/", into.rstrip("/") + "/", recursive=True)
     except Exception as error:
-        raise FlowLoadError(f"Could not fetch the flow's code from {path!r}: "
-                            f"{type(error).__name__}: {error}") from error
+        raise FlowLoadError(
+            f"Could not fetch the flow's code from {path!r}: {type(error).__name__}: {error}"
+        ) from error
     return into
 
 
-def _fetch_through_block(document_id: str, path: str | None, into: str,
-                         client: OrionClient | None) -> str:
+def _fetch_through_block(
+    document_id: str, path: str | None, into: str, client: OrionClient | None
+) -> str:
     from client.blocks.core import Block, BlockLoadError
 
     try:
         storage = Block.load_by_id(document_id, client=client)
     except BlockLoadError as error:
-        raise FlowLoadError(f"The deployment's storage block cannot be loaded: {error}") \
-            from None
+        raise FlowLoadError(f"The deployment's storage block cannot be loaded: {error}") from None
     if not hasattr(storage, "get_directory"):
-        raise FlowLoadError(f"The deployment's storage block ({storage.get_block_type_slug()})"
-                            " cannot download code: it has no get_directory.")
+        raise FlowLoadError(
+            f"The deployment's storage block ({storage.get_block_type_slug()})"
+            " cannot download code: it has no get_directory."
+        )
     try:
         storage.get_directory(from_path=path or None, local_path=into)
     except Exception as error:  # whatever the block's file system raises
-        raise FlowLoadError(f"Could not fetch the flow's code through the "
-                            f"{storage.get_block_type_slug()} block: "
-                            f"{type(error).__name__}: {error}") from error
+        raise FlowLoadError(
+            f"Could not fetch the flow's code through the "
+            f"{storage.get_block_type_slug()} block: "
+            f"{type(error).__name__}: {error}"
+        ) from error
     return into
 
 
@@ -84,8 +94,9 @@ def load_flow(folder: str, entrypoint: str | None) -> Flow:
     from client.sdk.flows import Flow
 
     if not entrypoint or ":" not in entrypoint:
-        raise FlowLoadError(f"The deployment's entrypoint {entrypoint!r} is not "
-                            "'path/to/file.py:flow_function'.")
+        raise FlowLoadError(
+            f"The deployment's entrypoint {entrypoint!r} is not 'path/to/file.py:flow_function'."
+        )
     file_part, name = entrypoint.rsplit(":", 1)
     file_path = os.path.join(folder, file_part)
     if not os.path.isfile(file_path):
@@ -99,8 +110,9 @@ def load_flow(folder: str, entrypoint: str | None) -> Flow:
     try:
         spec.loader.exec_module(module)
     except Exception as error:
-        raise FlowLoadError(f"Importing {file_part!r} failed: {type(error).__name__}: "
-                            f"{error}") from error
+        raise FlowLoadError(
+            f"Importing {file_part!r} failed: {type(error).__name__}: {error}"
+        ) from error
     found = getattr(module, name, None)
     if not isinstance(found, Flow):
         raise FlowLoadError(f"{entrypoint!r} is not a @flow.")
@@ -118,8 +130,9 @@ def run(flow_run_id: str) -> int:
             if flow_run.deployment_id is None:
                 raise FlowLoadError("The flow run has no deployment to load its flow from.")
             deployment = orion.read_deployment(flow_run.deployment_id)
-            folder = fetch_code(deployment.path, scratch,
-                                deployment.get("storage_document_id"), orion)
+            folder = fetch_code(
+                deployment.path, scratch, deployment.get("storage_document_id"), orion
+            )
             os.chdir(folder)
             flow = load_flow(folder, deployment.entrypoint)
         except FlowLoadError as error:

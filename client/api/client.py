@@ -30,6 +30,7 @@ Errors raise :mod:`client.api.exceptions` (``ObjectNotFound`` for 404, ``Validat
 ...), carrying the server's message; ``ServerUnreachable`` when retries ran out without an
 answer. Retries are logged as warnings on the ``client.http`` logger.
 """
+
 import datetime
 import json
 import logging
@@ -85,8 +86,9 @@ def _sort_value(sort: Any) -> Any:
     return getattr(sort, "value", sort)
 
 
-def _paged(body: dict[str, Any], sort: Any, limit: int | None,
-           offset: int | None) -> dict[str, Any]:
+def _paged(
+    body: dict[str, Any], sort: Any, limit: int | None, offset: int | None
+) -> dict[str, Any]:
     if sort is not None:
         body["sort"] = _sort_value(sort)
     if limit is not None:
@@ -96,12 +98,19 @@ def _paged(body: dict[str, Any], sort: Any, limit: int | None,
     return body
 
 
-def _filters(flow_filter: Filter | None, flow_run_filter: Filter | None,
-             task_run_filter: Filter | None,
-             deployment_filter: Filter | None) -> dict[str, Any]:
+def _filters(
+    flow_filter: Filter | None,
+    flow_run_filter: Filter | None,
+    task_run_filter: Filter | None,
+    deployment_filter: Filter | None,
+) -> dict[str, Any]:
     body = {}
-    for key, value in (("flows", flow_filter), ("flow_runs", flow_run_filter),
-                       ("task_runs", task_run_filter), ("deployments", deployment_filter)):
+    for key, value in (
+        ("flows", flow_filter),
+        ("flow_runs", flow_run_filter),
+        ("task_runs", task_run_filter),
+        ("deployments", deployment_filter),
+    ):
         if value is not None:
             body[key] = value
     return body
@@ -147,9 +156,14 @@ class OrionClient(BlocksAPI):
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, api: str | Callable[..., Any] | None = None, *,
-                 api_key: str | None = None, settings: Settings | None = None,
-                 httpx_settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        api: str | Callable[..., Any] | None = None,
+        *,
+        api_key: str | None = None,
+        settings: Settings | None = None,
+        httpx_settings: Mapping[str, Any] | None = None,
+    ) -> None:
         httpx = _import_httpx()
         settings = settings or get_settings()
         if api_key is not None:
@@ -172,8 +186,11 @@ class OrionClient(BlocksAPI):
         options.update(httpx_settings or {})
         headers.update(options.pop("headers", None) or {})
         self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, **options)
-        self._retryable_errors = (httpx.TimeoutException, httpx.NetworkError,
-                                  httpx.RemoteProtocolError)
+        self._retryable_errors = (
+            httpx.TimeoutException,
+            httpx.NetworkError,
+            httpx.RemoteProtocolError,
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -188,13 +205,22 @@ class OrionClient(BlocksAPI):
         self.close()
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.settings.api_retry_max_delay_seconds,
-                    self.settings.api_retry_delay_seconds * 2 ** attempt)
+        delay = min(
+            self.settings.api_retry_max_delay_seconds,
+            self.settings.api_retry_delay_seconds * 2**attempt,
+        )
         return random.uniform(delay / 2, delay)
 
-    def request(self, method: str, path: str, body: Any = None,
-                params: Mapping[str, Any] | None = None, *, retries: int | None = None,
-                missing_ok_on_retry: bool = False) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        retries: int | None = None,
+        missing_ok_on_retry: bool = False,
+    ) -> Any:
         """Send one API call with retries; return the ``httpx.Response`` of a success.
 
         ``path`` is relative to the API root (``"flow_runs/filter"``); ``body`` is encoded as
@@ -218,7 +244,8 @@ class OrionClient(BlocksAPI):
                 if attempt >= retries:
                     raise ServerUnreachable(
                         f"{method} {self.api_url}/{path} failed after {attempt + 1} "
-                        f"attempt(s): {type(error).__name__}: {error}") from error
+                        f"attempt(s): {type(error).__name__}: {error}"
+                    ) from error
                 delay, reason = self._backoff(attempt), f"{type(error).__name__}: {error}"
             else:
                 status = response.status_code
@@ -226,22 +253,31 @@ class OrionClient(BlocksAPI):
                     raise NotAnOrionAPI(
                         f"{self.api_url} is not the Orion API: {method} {path} got a web page "
                         f"(HTTP {status}). ORION_API_URL should end in /api, like "
-                        f"http://127.0.0.1:4200/api.")
+                        f"http://127.0.0.1:4200/api."
+                    )
                 if status < 400:
                     return response
                 if status == 404 and outcome_unknown and missing_ok_on_retry:
                     return None
                 outcome_unknown = outcome_unknown or status in (502, 504)
                 retryable = status in (408, 429) or (
-                    status >= 500 and status not in _NOT_RETRIED_5XX)
+                    status >= 500 and status not in _NOT_RETRIED_5XX
+                )
                 if not retryable or attempt >= retries:
                     raise self._error(response)
                 retry_after = _retry_after(response) if status in (429, 503) else None
                 delay = self._backoff(attempt) if retry_after is None else retry_after
                 reason = f"HTTP {status}"
             attempt += 1
-            log.warning("Orion API %s %s failed (%s); retry %d of %d in %.2f s",
-                        method, path, reason, attempt, retries, delay)
+            log.warning(
+                "Orion API %s %s failed (%s); retry %d of %d in %.2f s",
+                method,
+                path,
+                reason,
+                attempt,
+                retries,
+                delay,
+            )
             time.sleep(delay)
 
     @staticmethod
@@ -252,8 +288,14 @@ class OrionClient(BlocksAPI):
             body = response.text
         return error_for_response(response.status_code, body)
 
-    def _call(self, method: str, path: str, body: Any = None,
-              params: Mapping[str, Any] | None = None, **options: Any) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
         """:meth:`request`, returning the parsed JSON (APIObjects), or None for no content."""
         response = self.request(method, path, body, params, **options)
         if response is None or response.status_code == 204 or not response.content:
@@ -285,8 +327,11 @@ class OrionClient(BlocksAPI):
         """Upsert the flow named ``flow.name``; returns its id (uuid.UUID)."""
         return self.create_flow_from_name(flow.name, tags=getattr(flow, "tags", None))
 
-    def create_flow_from_name(self, flow_name: str, tags: Iterable[str] | None = None,
-                              ) -> uuid.UUID:
+    def create_flow_from_name(
+        self,
+        flow_name: str,
+        tags: Iterable[str] | None = None,
+    ) -> uuid.UUID:
         """Upsert the flow named ``flow_name``; returns its id (uuid.UUID)."""
         body: dict[str, Any] = {"name": flow_name}
         if tags:
@@ -299,17 +344,29 @@ class OrionClient(BlocksAPI):
     def read_flow_by_name(self, flow_name: str) -> APIObject:
         return self._call("GET", f"flows/name/{quote(flow_name, safe='')}")
 
-    def read_flows(self, *, flow_filter: Filter | None = None,
-                   flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
-                   deployment_filter: Filter | None = None, sort: Any = None,
-                   limit: int | None = None, offset: int = 0) -> list[APIObject]:
+    def read_flows(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+        sort: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[APIObject]:
         """Flows matching the filters (dicts in the API's filter grammar), sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flows/filter", _paged(body, sort, limit, offset))
 
-    def count_flows(self, *, flow_filter: Filter | None = None,
-                    flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
-                    deployment_filter: Filter | None = None) -> int:
+    def count_flows(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+    ) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flows/count", body)
 
@@ -323,15 +380,23 @@ class OrionClient(BlocksAPI):
 
     # -- flow runs --------------------------------------------------------------------------
 
-    def create_flow_run(self, flow: Any, name: str | None = None,
-                        parameters: Mapping[str, Any] | None = None,
-                        context: Mapping[str, Any] | None = None,
-                        tags: Iterable[str] | None = None, parent_task_run_id: Id | None = None,
-                        state: State | None = None, *, flow_version: str | None = None,
-                        empirical_policy: Mapping[str, Any] | None = None,
-                        idempotency_key: str | None = None, deployment_id: Id | None = None,
-                        work_queue_name: str | None = None,
-                        infrastructure_document_id: Id | None = None) -> APIObject:
+    def create_flow_run(
+        self,
+        flow: Any,
+        name: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None,
+        tags: Iterable[str] | None = None,
+        parent_task_run_id: Id | None = None,
+        state: State | None = None,
+        *,
+        flow_version: str | None = None,
+        empirical_policy: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        deployment_id: Id | None = None,
+        work_queue_name: str | None = None,
+        infrastructure_document_id: Id | None = None,
+    ) -> APIObject:
         """Create a flow run (state ``state``, default Pending, written without rules).
 
         ``flow`` is a flow id, or an object with a ``name`` (upserted first, one more call,
@@ -346,16 +411,26 @@ class OrionClient(BlocksAPI):
             if flow_version is None:
                 flow_version = getattr(flow, "version", None)
             if empirical_policy is None and getattr(flow, "retries", None) is not None:
-                empirical_policy = {"retries": flow.retries,
-                                    "retry_delay": getattr(flow, "retry_delay_seconds", None)}
-        body: dict[str, Any] = {"flow_id": flow_id,
-                                "idempotency_key": idempotency_key or str(uuid.uuid4())}
-        for key, value in (("name", name), ("parameters", parameters), ("context", context),
-                           ("tags", list(tags) if tags is not None else None),
-                           ("parent_task_run_id", parent_task_run_id),
-                           ("flow_version", flow_version), ("empirical_policy", empirical_policy),
-                           ("deployment_id", deployment_id), ("work_queue_name", work_queue_name),
-                           ("infrastructure_document_id", infrastructure_document_id)):
+                empirical_policy = {
+                    "retries": flow.retries,
+                    "retry_delay": getattr(flow, "retry_delay_seconds", None),
+                }
+        body: dict[str, Any] = {
+            "flow_id": flow_id,
+            "idempotency_key": idempotency_key or str(uuid.uuid4()),
+        }
+        for key, value in (
+            ("name", name),
+            ("parameters", parameters),
+            ("context", context),
+            ("tags", list(tags) if tags is not None else None),
+            ("parent_task_run_id", parent_task_run_id),
+            ("flow_version", flow_version),
+            ("empirical_policy", empirical_policy),
+            ("deployment_id", deployment_id),
+            ("work_queue_name", work_queue_name),
+            ("infrastructure_document_id", infrastructure_document_id),
+        ):
             if value is not None:
                 body[key] = value
         if state is not None:
@@ -365,46 +440,73 @@ class OrionClient(BlocksAPI):
     def read_flow_run(self, flow_run_id: Id) -> APIObject:
         return self._call("GET", f"flow_runs/{flow_run_id}")
 
-    def read_flow_runs(self, *, flow_filter: Filter | None = None,
-                       flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
-                       deployment_filter: Filter | None = None, sort: Any = None,
-                       limit: int | None = None, offset: int = 0) -> list[APIObject]:
+    def read_flow_runs(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+        sort: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[APIObject]:
         """Flow runs matching the filters, sorted (``"ID_DESC"`` ...) and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flow_runs/filter", _paged(body, sort, limit, offset))
 
-    def count_flow_runs(self, *, flow_filter: Filter | None = None,
-                        flow_run_filter: Filter | None = None,
-                        task_run_filter: Filter | None = None,
-                        deployment_filter: Filter | None = None) -> int:
+    def count_flow_runs(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+    ) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "flow_runs/count", body)
 
-    def read_flow_run_history(self, history_start: datetime.datetime,
-                              history_end: datetime.datetime,
-                              history_interval_seconds: float, *,
-                              flow_filter: Filter | None = None,
-                              flow_run_filter: Filter | None = None,
-                              task_run_filter: Filter | None = None,
-                              deployment_filter: Filter | None = None) -> list[APIObject]:
+    def read_flow_run_history(
+        self,
+        history_start: datetime.datetime,
+        history_end: datetime.datetime,
+        history_interval_seconds: float,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+    ) -> list[APIObject]:
         """Counts of matching flow runs per state in buckets of ``history_interval_seconds``
         between two aware datetimes."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
-        body.update(history_start=history_start, history_end=history_end,
-                    history_interval_seconds=history_interval_seconds)
+        body.update(
+            history_start=history_start,
+            history_end=history_end,
+            history_interval_seconds=history_interval_seconds,
+        )
         return self._call("POST", "flow_runs/history", body)
 
-    def update_flow_run(self, flow_run_id: Id, flow_version: str | None = None,
-                        parameters: Mapping[str, Any] | None = None, name: str | None = None,
-                        tags: Iterable[str] | None = None,
-                        empirical_policy: Mapping[str, Any] | None = None,
-                        infrastructure_pid: str | None = None) -> None:
+    def update_flow_run(
+        self,
+        flow_run_id: Id,
+        flow_version: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        tags: Iterable[str] | None = None,
+        empirical_policy: Mapping[str, Any] | None = None,
+        infrastructure_pid: str | None = None,
+    ) -> None:
         """Change the given fields of a flow run (None: unchanged)."""
         body = {}
-        for key, value in (("flow_version", flow_version), ("parameters", parameters),
-                           ("name", name), ("tags", list(tags) if tags is not None else None),
-                           ("empirical_policy", empirical_policy),
-                           ("infrastructure_pid", infrastructure_pid)):
+        for key, value in (
+            ("flow_version", flow_version),
+            ("parameters", parameters),
+            ("name", name),
+            ("tags", list(tags) if tags is not None else None),
+            ("empirical_policy", empirical_policy),
+            ("infrastructure_pid", infrastructure_pid),
+        ):
             if value is not None:
                 body[key] = value
         self._call("PATCH", f"flow_runs/{flow_run_id}", body)
@@ -413,18 +515,19 @@ class OrionClient(BlocksAPI):
         """Delete a flow run with its states and task runs."""
         self._call("DELETE", f"flow_runs/{flow_run_id}", missing_ok_on_retry=True)
 
-    def set_flow_run_state(self, flow_run_id: Id, state: State,
-                           force: bool = False) -> OrchestrationResult:
+    def set_flow_run_state(
+        self, flow_run_id: Id, state: State, force: bool = False
+    ) -> OrchestrationResult:
         """Propose ``state`` (a :class:`client.api.states.State`); returns the
         OrchestrationResult."""
         body = {"state": state.to_json(), "force": force}
         return OrchestrationResult.from_json(
-            self._call("POST", f"flow_runs/{flow_run_id}/set_state", body))
+            self._call("POST", f"flow_runs/{flow_run_id}/set_state", body)
+        )
 
     def resume_flow_run(self, flow_run_id: Id) -> OrchestrationResult:
         """Resume a paused flow run; returns the OrchestrationResult."""
-        return OrchestrationResult.from_json(
-            self._call("POST", f"flow_runs/{flow_run_id}/resume"))
+        return OrchestrationResult.from_json(self._call("POST", f"flow_runs/{flow_run_id}/resume"))
 
     def read_flow_run_graph(self, flow_run_id: Id) -> list[APIObject]:
         """The run's task runs with their upstream dependencies (graph nodes)."""
@@ -437,8 +540,10 @@ class OrionClient(BlocksAPI):
 
     def read_flow_run_states(self, flow_run_id: Id) -> list[State]:
         """Every state of a flow run, oldest first (States)."""
-        return [State.from_json(s) for s in
-                self._call("GET", "flow_run_states/", params={"flow_run_id": str(flow_run_id)})]
+        return [
+            State.from_json(s)
+            for s in self._call("GET", "flow_run_states/", params={"flow_run_id": str(flow_run_id)})
+        ]
 
     def read_flow_run_state(self, state_id: Id) -> State:
         return State.from_json(self._call("GET", f"flow_run_states/{state_id}"))
@@ -446,11 +551,19 @@ class OrionClient(BlocksAPI):
     # -- task runs --------------------------------------------------------------------------
 
     @staticmethod
-    def _task_run_body(task: Any, flow_run_id: Id, dynamic_key: object, name: str | None,
-                       extra_tags: Iterable[str] | None,
-                       task_inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"flow_run_id": flow_run_id, "task_key": task.task_key,
-                "dynamic_key": str(dynamic_key)}
+    def _task_run_body(
+        task: Any,
+        flow_run_id: Id,
+        dynamic_key: object,
+        name: str | None,
+        extra_tags: Iterable[str] | None,
+        task_inputs: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "flow_run_id": flow_run_id,
+            "task_key": task.task_key,
+            "dynamic_key": str(dynamic_key),
+        }
         task_name = getattr(task, "name", None)
         if name is not None:
             body["name"] = name
@@ -465,8 +578,11 @@ class OrionClient(BlocksAPI):
         if version is not None:
             body["task_version"] = version
         policy: dict[str, Any] = {}
-        for key, attr in (("retries", "retries"), ("retry_delay", "retry_delay_seconds"),
-                          ("retry_jitter_factor", "retry_jitter_factor")):
+        for key, attr in (
+            ("retries", "retries"),
+            ("retry_delay", "retry_delay_seconds"),
+            ("retry_jitter_factor", "retry_jitter_factor"),
+        ):
             value = getattr(task, attr, None)
             if value is not None:
                 policy[key] = value
@@ -476,10 +592,16 @@ class OrionClient(BlocksAPI):
             body["task_inputs"] = task_inputs
         return body
 
-    def create_task_run(self, task: Any, flow_run_id: Id, dynamic_key: object,
-                        name: str | None = None, extra_tags: Iterable[str] | None = None,
-                        state: State | None = None,
-                        task_inputs: Mapping[str, Any] | None = None) -> APIObject:
+    def create_task_run(
+        self,
+        task: Any,
+        flow_run_id: Id,
+        dynamic_key: object,
+        name: str | None = None,
+        extra_tags: Iterable[str] | None = None,
+        state: State | None = None,
+        task_inputs: Mapping[str, Any] | None = None,
+    ) -> APIObject:
         """Create a task run (first state ``state``, default Pending, written without rules),
         or return the existing one with the same flow run, task key and dynamic key.
 
@@ -488,16 +610,21 @@ class OrionClient(BlocksAPI):
         used when present. ``task_inputs`` maps argument names to lists of
         ``{"input_type": "task_run"|"parameter"|"constant", ...}``.
         """
-        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
-                                   task_inputs)
+        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags, task_inputs)
         if state is not None:
             body["state"] = state.to_json()
         return self._call("POST", "task_runs/", body)
 
     def create_task_run_and_set_state(
-            self, task: Any, flow_run_id: Id, dynamic_key: object, proposed_state: State,
-            name: str | None = None, extra_tags: Iterable[str] | None = None,
-            state: State | None = None, task_inputs: Mapping[str, Any] | None = None,
+        self,
+        task: Any,
+        flow_run_id: Id,
+        dynamic_key: object,
+        proposed_state: State,
+        name: str | None = None,
+        extra_tags: Iterable[str] | None = None,
+        state: State | None = None,
+        task_inputs: Mapping[str, Any] | None = None,
     ) -> tuple[APIObject, OrchestrationResult]:
         """Create a task run (as :meth:`create_task_run`) and propose ``proposed_state``
         through the task orchestration rules, in one round trip (Orion extension). Returns
@@ -509,8 +636,7 @@ class OrionClient(BlocksAPI):
         0; when nothing is written the run is left Pending. With ``state`` the run starts in
         it and the proposal follows. An existing run gets the proposal from its current state.
         """
-        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags,
-                                   task_inputs)
+        body = self._task_run_body(task, flow_run_id, dynamic_key, name, extra_tags, task_inputs)
         if state is not None:
             body["state"] = state.to_json()
         body["proposed_state"] = proposed_state.to_json()
@@ -520,18 +646,29 @@ class OrionClient(BlocksAPI):
     def read_task_run(self, task_run_id: Id) -> APIObject:
         return self._call("GET", f"task_runs/{task_run_id}")
 
-    def read_task_runs(self, *, flow_filter: Filter | None = None,
-                       flow_run_filter: Filter | None = None, task_run_filter: Filter | None = None,
-                       deployment_filter: Filter | None = None, sort: Any = None,
-                       limit: int | None = None, offset: int = 0) -> list[APIObject]:
+    def read_task_runs(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+        sort: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[APIObject]:
         """Task runs matching the filters, sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "task_runs/filter", _paged(body, sort, limit, offset))
 
-    def count_task_runs(self, *, flow_filter: Filter | None = None,
-                        flow_run_filter: Filter | None = None,
-                        task_run_filter: Filter | None = None,
-                        deployment_filter: Filter | None = None) -> int:
+    def count_task_runs(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+    ) -> int:
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "task_runs/count", body)
 
@@ -544,17 +681,21 @@ class OrionClient(BlocksAPI):
         """Delete a task run with its states."""
         self._call("DELETE", f"task_runs/{task_run_id}", missing_ok_on_retry=True)
 
-    def set_task_run_state(self, task_run_id: Id, state: State,
-                           force: bool = False) -> OrchestrationResult:
+    def set_task_run_state(
+        self, task_run_id: Id, state: State, force: bool = False
+    ) -> OrchestrationResult:
         """Propose ``state`` for a task run; returns the OrchestrationResult."""
         body = {"state": state.to_json(), "force": force}
         return OrchestrationResult.from_json(
-            self._call("POST", f"task_runs/{task_run_id}/set_state", body))
+            self._call("POST", f"task_runs/{task_run_id}/set_state", body)
+        )
 
     def read_task_run_states(self, task_run_id: Id) -> list[State]:
         """Every state of a task run, oldest first (States)."""
-        return [State.from_json(s) for s in
-                self._call("GET", "task_run_states/", params={"task_run_id": str(task_run_id)})]
+        return [
+            State.from_json(s)
+            for s in self._call("GET", "task_run_states/", params={"task_run_id": str(task_run_id)})
+        ]
 
     def read_task_run_state(self, state_id: Id) -> State:
         return State.from_json(self._call("GET", f"task_run_states/{state_id}"))
@@ -579,8 +720,13 @@ class OrionClient(BlocksAPI):
         if batch:
             self._call("POST", "logs/", batch)
 
-    def read_logs(self, log_filter: Filter | None = None, limit: int | None = None,
-                  offset: int | None = None, sort: Any = None) -> list[APIObject]:
+    def read_logs(
+        self,
+        log_filter: Filter | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        sort: Any = None,
+    ) -> list[APIObject]:
         """Logs matching ``log_filter`` (dict), sorted (default ``"TIMESTAMP_ASC"``), paged."""
         body: dict[str, Any] = {} if log_filter is None else {"logs": log_filter}
         return self._call("POST", "logs/filter", _paged(body, sort, limit, offset))
@@ -598,35 +744,43 @@ class OrionClient(BlocksAPI):
     def read_concurrency_limit_by_tag(self, tag: str) -> APIObject:
         return self._call("GET", f"concurrency_limits/tag/{quote(tag, safe='')}")
 
-    def read_concurrency_limits(self, limit: int | None = None,
-                                offset: int = 0) -> list[APIObject]:
+    def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[APIObject]:
         return self._call("POST", "concurrency_limits/filter", _paged({}, None, limit, offset))
 
-    def reset_concurrency_limit_by_tag(self, tag: str,
-                                       slot_override: Iterable[Id] | None = None) -> APIObject:
+    def reset_concurrency_limit_by_tag(
+        self, tag: str, slot_override: Iterable[Id] | None = None
+    ) -> APIObject:
         """Drop every lease of the tag's limit, then give its slots to ``slot_override``
         (task run ids) if given; returns the limit."""
         body = {} if slot_override is None else {"slot_override": list(slot_override)}
         return self._call("POST", f"concurrency_limits/tag/{quote(tag, safe='')}/reset", body)
 
     def delete_concurrency_limit(self, concurrency_limit_id: Id) -> None:
-        self._call("DELETE", f"concurrency_limits/{concurrency_limit_id}",
-                   missing_ok_on_retry=True)
+        self._call("DELETE", f"concurrency_limits/{concurrency_limit_id}", missing_ok_on_retry=True)
 
     def delete_concurrency_limit_by_tag(self, tag: str) -> None:
-        self._call("DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}",
-                   missing_ok_on_retry=True)
+        self._call(
+            "DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}", missing_ok_on_retry=True
+        )
 
     # -- work queues, deployments and agents ------------------------------------------------
 
-    def create_work_queue(self, name: str, description: str | None = None,
-                          is_paused: bool = False, concurrency_limit: int | None = None,
-                          tags: Iterable[str] | None = None) -> APIObject:
+    def create_work_queue(
+        self,
+        name: str,
+        description: str | None = None,
+        is_paused: bool = False,
+        concurrency_limit: int | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> APIObject:
         """Create a work queue (ObjectAlreadyExists if the name is taken); returns it.
 
         ``tags`` makes an Orion 2.0 queue matching runs by tags (deprecated)."""
-        body: dict[str, Any] = {"name": name, "is_paused": is_paused,
-                                "concurrency_limit": concurrency_limit}
+        body: dict[str, Any] = {
+            "name": name,
+            "is_paused": is_paused,
+            "concurrency_limit": concurrency_limit,
+        }
         if description is not None:
             body["description"] = description
         if tags:
@@ -639,8 +793,9 @@ class OrionClient(BlocksAPI):
     def read_work_queue_by_name(self, name: str) -> APIObject:
         return self._call("GET", f"work_queues/name/{quote(name, safe='')}")
 
-    def read_work_queues(self, work_queue_filter: Filter | None = None,
-                         limit: int | None = None, offset: int = 0) -> list[APIObject]:
+    def read_work_queues(
+        self, work_queue_filter: Filter | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[APIObject]:
         """Work queues matching ``work_queue_filter`` (``{"name": {"startswith_": [...]}}``),
         by name, paged."""
         body = {} if work_queue_filter is None else {"work_queues": work_queue_filter}
@@ -659,17 +814,24 @@ class OrionClient(BlocksAPI):
         """``{healthy, late_runs_count, last_polled, health_check_policy}``."""
         return self._call("GET", f"work_queues/{work_queue_id}/status")
 
-    def get_runs_in_work_queue(self, work_queue_id: Id, limit: int = 10,
-                               scheduled_before: datetime.datetime | None = None,
-                               agent_id: Id | None = None,
-                               agent_name: str | None = None) -> list[APIObject]:
+    def get_runs_in_work_queue(
+        self,
+        work_queue_id: Id,
+        limit: int = 10,
+        scheduled_before: datetime.datetime | None = None,
+        agent_id: Id | None = None,
+        agent_name: str | None = None,
+    ) -> list[APIObject]:
         """The queue's scheduled flow runs due by ``scheduled_before`` (default now), within
         its free concurrency. Records the poll; ``agent_id`` (and ``agent_name``) records the
         polling agent too. (A client built with the header ``x-prefect-ui: true`` records
         nothing.)"""
         body: dict[str, Any] = {"limit": limit}
-        for key, value in (("scheduled_before", scheduled_before), ("agent_id", agent_id),
-                           ("agent_name", agent_name)):
+        for key, value in (
+            ("scheduled_before", scheduled_before),
+            ("agent_id", agent_id),
+            ("agent_name", agent_name),
+        ):
             if value is not None:
                 body[key] = value
         return self._call("POST", f"work_queues/{work_queue_id}/get_runs", body)
@@ -683,9 +845,13 @@ class OrionClient(BlocksAPI):
     def read_deployment(self, deployment_id: Id) -> APIObject:
         return self._call("GET", f"deployments/{deployment_id}")
 
-    def create_flow_run_from_deployment(self, deployment_id: Id, state: State | None = None,
-                                        parameters: Mapping[str, Any] | None = None,
-                                        idempotency_key: str | None = None) -> APIObject:
+    def create_flow_run_from_deployment(
+        self,
+        deployment_id: Id,
+        state: State | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> APIObject:
         """A flow run of the deployment (its parameters updated with ``parameters``), in
         ``state`` (default Scheduled for now, so the deployment's agents pick it up, as
         Prefect's client does); idempotent on ``idempotency_key`` (a fresh one by default, so a
@@ -701,8 +867,9 @@ class OrionClient(BlocksAPI):
     def read_agent(self, agent_id: Id) -> APIObject:
         return self._call("GET", f"agents/{agent_id}")
 
-    def read_agents(self, agent_filter: Filter | None = None, limit: int | None = None,
-                    offset: int = 0) -> list[APIObject]:
+    def read_agents(
+        self, agent_filter: Filter | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[APIObject]:
         """Agents matching ``agent_filter`` (``{"work_queue_id": {"any_": [...]}}``), by
         name, paged."""
         body: dict[str, Any] = {} if agent_filter is None else {"agents": agent_filter}
@@ -713,14 +880,21 @@ class OrionClient(BlocksAPI):
     def read_deployment_by_name(self, name: str) -> APIObject:
         """The deployment named ``flow_name/deployment_name``."""
         flow_name, _, deployment_name = name.partition("/")
-        return self._call("GET", f"deployments/name/{quote(flow_name, safe='')}/"
-                                 f"{quote(deployment_name, safe='')}")
+        return self._call(
+            "GET", f"deployments/name/{quote(flow_name, safe='')}/{quote(deployment_name, safe='')}"
+        )
 
-    def read_deployments(self, *, flow_filter: Filter | None = None,
-                         flow_run_filter: Filter | None = None,
-                         task_run_filter: Filter | None = None,
-                         deployment_filter: Filter | None = None, sort: Any = None,
-                         limit: int | None = None, offset: int = 0) -> list[APIObject]:
+    def read_deployments(
+        self,
+        *,
+        flow_filter: Filter | None = None,
+        flow_run_filter: Filter | None = None,
+        task_run_filter: Filter | None = None,
+        deployment_filter: Filter | None = None,
+        sort: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[APIObject]:
         """Deployments matching the filters, sorted and paged."""
         body = _filters(flow_filter, flow_run_filter, task_run_filter, deployment_filter)
         return self._call("POST", "deployments/filter", _paged(body, sort, limit, offset))
@@ -734,17 +908,24 @@ class OrionClient(BlocksAPI):
         action = "set_schedule_active" if active else "set_schedule_inactive"
         self._call("POST", f"deployments/{deployment_id}/{action}")
 
-    def schedule_deployment(self, deployment_id: Id,
-                            start_time: datetime.datetime | None = None,
-                            end_time: datetime.datetime | None = None,
-                            max_runs: int | None = None, dry_run: bool = False) -> APIObject:
+    def schedule_deployment(
+        self,
+        deployment_id: Id,
+        start_time: datetime.datetime | None = None,
+        end_time: datetime.datetime | None = None,
+        max_runs: int | None = None,
+        dry_run: bool = False,
+    ) -> APIObject:
         """Schedule every slot of the deployment's schedule from ``start_time`` to
         ``end_time`` (at most ``max_runs``; aware datetimes), or with ``dry_run`` only say
         which: ``{dry_run, scheduled_times, created, existing}``. Idempotent: existing runs
         are not duplicated."""
         body: dict[str, Any] = {"dry_run": dry_run}
-        for key, value in (("start_time", start_time), ("end_time", end_time),
-                           ("max_runs", max_runs)):
+        for key, value in (
+            ("start_time", start_time),
+            ("end_time", end_time),
+            ("max_runs", max_runs),
+        ):
             if value is not None:
                 body[key] = value
         return self._call("POST", f"deployments/{deployment_id}/schedule", body)

@@ -3,6 +3,7 @@
 Request bodies (:func:`dumps`) and state details (:mod:`client.api.states`) go through it, so a
 datetime or an id is written the same way wherever it appears.
 """
+
 import datetime
 import json
 import uuid

@@ -10,6 +10,7 @@ later clients get the same app whatever their ``ORION_HOME``. Clients reach it t
 ``httpx.WSGITransport``: the same code path as a real server, with no background services,
 as in Prefect's ephemeral mode.
 """
+
 import threading
 from collections.abc import Callable
 from typing import Any

@@ -6,13 +6,24 @@
 ``error.status_code`` and ``error.body`` (the parsed JSON, or the text) are kept. A server that
 cannot be reached even after the retries raises :class:`ServerUnreachable`.
 """
+
 from typing import Any
 
 __all__ = [
-    "OrionClientError", "ServerUnreachable", "NotAnOrionAPI", "OrionHTTPError", "BadRequest",
+    "OrionClientError",
+    "ServerUnreachable",
+    "NotAnOrionAPI",
+    "OrionHTTPError",
+    "BadRequest",
     "Unauthorized",
-    "ObjectNotFound", "ObjectAlreadyExists", "ValidationError", "RequestTooLarge",
-    "TooManyRequests", "ServerError", "ServiceUnavailable", "error_for_response",
+    "ObjectNotFound",
+    "ObjectAlreadyExists",
+    "ValidationError",
+    "RequestTooLarge",
+    "TooManyRequests",
+    "ServerError",
+    "ServiceUnavailable",
+    "error_for_response",
 ]
 
 
@@ -83,8 +94,14 @@ class ServiceUnavailable(ServerError):
 
 
 _BY_STATUS = {
-    400: BadRequest, 401: Unauthorized, 403: Unauthorized, 404: ObjectNotFound,
-    409: ObjectAlreadyExists, 413: RequestTooLarge, 422: ValidationError, 429: TooManyRequests,
+    400: BadRequest,
+    401: Unauthorized,
+    403: Unauthorized,
+    404: ObjectNotFound,
+    409: ObjectAlreadyExists,
+    413: RequestTooLarge,
+    422: ValidationError,
+    429: TooManyRequests,
     503: ServiceUnavailable,
 }
 

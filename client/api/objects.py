@@ -8,6 +8,7 @@ converts what users compare and compute with: time fields (``created``, ``start_
 (``total_run_time``, ``estimated_run_time``). Nothing is converted until it is read, so a page
 of 200 runs costs one ``json.loads``.
 """
+
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -16,11 +17,24 @@ from client.api.states import SetStateStatus, State, parse_datetime
 
 __all__ = ["APIObject", "OrchestrationResult", "loads"]
 
-_TIME_KEYS = frozenset({
-    "created", "updated", "timestamp", "expected_start_time", "next_scheduled_start_time",
-    "start_time", "end_time", "state_timestamp", "cache_expiration", "scheduled_time",
-    "pause_timeout", "interval_start", "interval_end", "last_heartbeat",
-})
+_TIME_KEYS = frozenset(
+    {
+        "created",
+        "updated",
+        "timestamp",
+        "expected_start_time",
+        "next_scheduled_start_time",
+        "start_time",
+        "end_time",
+        "state_timestamp",
+        "cache_expiration",
+        "scheduled_time",
+        "pause_timeout",
+        "interval_start",
+        "interval_end",
+        "last_heartbeat",
+    }
+)
 
 
 class APIObject(dict):
@@ -63,9 +77,11 @@ class OrchestrationResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "OrchestrationResult":
         state = data.get("state")
-        return cls(SetStateStatus(data["status"]),
-                   State.from_json(state) if state is not None else None,
-                   data.get("details") or APIObject(type=None))
+        return cls(
+            SetStateStatus(data["status"]),
+            State.from_json(state) if state is not None else None,
+            data.get("details") or APIObject(type=None),
+        )
 
     def __repr__(self) -> str:
         return f"OrchestrationResult(status={self.status.value}, state={self.state!r})"

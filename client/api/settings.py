@@ -18,6 +18,7 @@ them over; the ``ORION_`` name wins when both are set.
 | ``ORION_HOME`` | ``~/.orion`` | local state; the ephemeral API uses ``$ORION_HOME/orion.db`` |
 | ``ORION_HEARTBEAT_SECONDS`` | ``30`` | how often a running flow run reports it is alive |
 """
+
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_retries=_number(environ, "ORION_API_RETRIES", 6, int),
         api_retry_delay_seconds=_number(environ, "ORION_API_RETRY_DELAY_SECONDS", 0.5, float),
         api_retry_max_delay_seconds=_number(
-            environ, "ORION_API_RETRY_MAX_DELAY_SECONDS", 10.0, float),
+            environ, "ORION_API_RETRY_MAX_DELAY_SECONDS", 10.0, float
+        ),
         home=environ.get("ORION_HOME") or "~/.orion",
         heartbeat_seconds=_number(environ, "ORION_HEARTBEAT_SECONDS", 30.0, float),
     )

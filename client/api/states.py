@@ -14,6 +14,7 @@ new state object for a new proposal; re-proposing the same object after a WAIT i
 ``state_details`` is a :class:`StateDetails`: a dict of JSON values with attribute access, where
 ``scheduled_time``, ``cache_expiration`` and ``pause_timeout`` read as aware datetimes.
 """
+
 import datetime
 import enum
 import uuid
@@ -23,10 +24,28 @@ from typing import Any
 from client.api.encoding import json_value
 
 __all__ = [
-    "StateType", "TERMINAL_STATES", "State", "StateDetails", "SetStateStatus",
-    "parse_datetime", "Scheduled", "Late", "AwaitingRetry", "Resuming", "Pending", "Running",
-    "Retrying", "Rerunning", "Completed", "Cached", "Failed", "Crashed", "Cancelled",
-    "Cancelling", "Paused", "NotReady",
+    "StateType",
+    "TERMINAL_STATES",
+    "State",
+    "StateDetails",
+    "SetStateStatus",
+    "parse_datetime",
+    "Scheduled",
+    "Late",
+    "AwaitingRetry",
+    "Resuming",
+    "Pending",
+    "Running",
+    "Retrying",
+    "Rerunning",
+    "Completed",
+    "Cached",
+    "Failed",
+    "Crashed",
+    "Cancelled",
+    "Cancelling",
+    "Paused",
+    "NotReady",
 ]
 
 _fromisoformat = datetime.datetime.fromisoformat
@@ -47,7 +66,8 @@ class StateType(str, enum.Enum):
 
 
 TERMINAL_STATES = frozenset(
-    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
+    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+)
 
 
 class SetStateStatus(str, enum.Enum):
@@ -94,9 +114,16 @@ class State:
 
     __slots__ = ("type", "name", "message", "data", "state_details", "id", "timestamp")
 
-    def __init__(self, type: StateType | str, name: str | None = None, message: str | None = None,
-                 data: Any = None, state_details: Mapping[str, Any] | None = None,
-                 id: str | None = None, timestamp: datetime.datetime | None = None) -> None:
+    def __init__(
+        self,
+        type: StateType | str,
+        name: str | None = None,
+        message: str | None = None,
+        data: Any = None,
+        state_details: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        timestamp: datetime.datetime | None = None,
+    ) -> None:
         self.type = StateType(type)
         self.name = name or _DEFAULT_NAMES[self.type]
         self.message = message
@@ -133,8 +160,7 @@ class State:
 
     def copy(self, **changes: Any) -> "State":
         """A copy with ``changes`` applied (a new transition id unless details are given)."""
-        fields = {"type": self.type, "name": self.name, "message": self.message,
-                  "data": self.data}
+        fields = {"type": self.type, "name": self.name, "message": self.message, "data": self.data}
         details = dict(self.state_details)
         details.pop("transition_id", None)
         fields["state_details"] = details
@@ -178,10 +204,14 @@ class State:
 
 
 _DEFAULT_NAMES = {
-    StateType.SCHEDULED: "Scheduled", StateType.PENDING: "Pending",
-    StateType.RUNNING: "Running", StateType.COMPLETED: "Completed",
-    StateType.FAILED: "Failed", StateType.CANCELLED: "Cancelled",
-    StateType.CRASHED: "Crashed", StateType.PAUSED: "Paused",
+    StateType.SCHEDULED: "Scheduled",
+    StateType.PENDING: "Pending",
+    StateType.RUNNING: "Running",
+    StateType.COMPLETED: "Completed",
+    StateType.FAILED: "Failed",
+    StateType.CANCELLED: "Cancelled",
+    StateType.CRASHED: "Crashed",
+    StateType.PAUSED: "Paused",
     StateType.CANCELLING: "Cancelling",
 }
 
@@ -194,109 +224,188 @@ def _details(state_details: Mapping[str, Any] | None, **values: Any) -> dict[str
     return details
 
 
-def Scheduled(scheduled_time: datetime.datetime | None = None, name: str = "Scheduled",
-              message: str | None = None, data: Any = None,
-              state_details: Mapping[str, Any] | None = None) -> State:
+def Scheduled(
+    scheduled_time: datetime.datetime | None = None,
+    name: str = "Scheduled",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     """SCHEDULED at ``scheduled_time`` (aware datetime; None: the server uses now)."""
-    return State(StateType.SCHEDULED, name, message, data,
-                 _details(state_details, scheduled_time=scheduled_time))
+    return State(
+        StateType.SCHEDULED,
+        name,
+        message,
+        data,
+        _details(state_details, scheduled_time=scheduled_time),
+    )
 
 
-def Late(scheduled_time: datetime.datetime | None = None, message: str | None = None,
-         data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
+def Late(
+    scheduled_time: datetime.datetime | None = None,
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     """SCHEDULED, named Late (what the late-runs service writes)."""
     return Scheduled(scheduled_time, "Late", message, data, state_details)
 
 
-def AwaitingRetry(scheduled_time: datetime.datetime | None = None, message: str | None = None,
-                  data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
+def AwaitingRetry(
+    scheduled_time: datetime.datetime | None = None,
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     """SCHEDULED, named AwaitingRetry: a retry due at ``scheduled_time``."""
     return Scheduled(scheduled_time, "AwaitingRetry", message, data, state_details)
 
 
-def Resuming(scheduled_time: datetime.datetime | None = None, message: str | None = None,
-             data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
+def Resuming(
+    scheduled_time: datetime.datetime | None = None,
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     """SCHEDULED, named Resuming: a paused run rescheduled to resume."""
     return Scheduled(scheduled_time, "Resuming", message, data, state_details)
 
 
-def Pending(name: str = "Pending", message: str | None = None, data: Any = None,
-            state_details: Mapping[str, Any] | None = None) -> State:
+def Pending(
+    name: str = "Pending",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     return State(StateType.PENDING, name, message, data, state_details)
 
 
-def Running(name: str = "Running", message: str | None = None, data: Any = None,
-            state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
-            cache_expiration: datetime.datetime | None = None,
-            refresh_cache: bool | None = None) -> State:
+def Running(
+    name: str = "Running",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+    cache_key: str | None = None,
+    cache_expiration: datetime.datetime | None = None,
+    refresh_cache: bool | None = None,
+) -> State:
     """RUNNING; a task passes ``cache_key`` (and ``cache_expiration``) here so the server can
     answer with a Cached state instead."""
-    return State(StateType.RUNNING, name, message, data, _details(
-        state_details, cache_key=cache_key, cache_expiration=cache_expiration,
-        refresh_cache=refresh_cache))
+    return State(
+        StateType.RUNNING,
+        name,
+        message,
+        data,
+        _details(
+            state_details,
+            cache_key=cache_key,
+            cache_expiration=cache_expiration,
+            refresh_cache=refresh_cache,
+        ),
+    )
 
 
-def Retrying(message: str | None = None, data: Any = None,
-             state_details: Mapping[str, Any] | None = None) -> State:
+def Retrying(
+    message: str | None = None, data: Any = None, state_details: Mapping[str, Any] | None = None
+) -> State:
     return Running("Retrying", message, data, state_details)
 
 
-def Rerunning(message: str | None = None, data: Any = None,
-              state_details: Mapping[str, Any] | None = None) -> State:
+def Rerunning(
+    message: str | None = None, data: Any = None, state_details: Mapping[str, Any] | None = None
+) -> State:
     return Running("Rerunning", message, data, state_details)
 
 
-def Completed(name: str = "Completed", message: str | None = None, data: Any = None,
-              state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
-              cache_expiration: datetime.datetime | None = None) -> State:
+def Completed(
+    name: str = "Completed",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+    cache_key: str | None = None,
+    cache_expiration: datetime.datetime | None = None,
+) -> State:
     """COMPLETED; with ``cache_key`` the server records it in the task cache."""
-    return State(StateType.COMPLETED, name, message, data, _details(
-        state_details, cache_key=cache_key, cache_expiration=cache_expiration))
+    return State(
+        StateType.COMPLETED,
+        name,
+        message,
+        data,
+        _details(state_details, cache_key=cache_key, cache_expiration=cache_expiration),
+    )
 
 
-def Cached(message: str | None = None, data: Any = None,
-           state_details: Mapping[str, Any] | None = None, cache_key: str | None = None,
-           cache_expiration: datetime.datetime | None = None) -> State:
+def Cached(
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+    cache_key: str | None = None,
+    cache_expiration: datetime.datetime | None = None,
+) -> State:
     return Completed("Cached", message, data, state_details, cache_key, cache_expiration)
 
 
-def Failed(name: str = "Failed", message: str | None = None, data: Any = None,
-           state_details: Mapping[str, Any] | None = None) -> State:
+def Failed(
+    name: str = "Failed",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     return State(StateType.FAILED, name, message, data, state_details)
 
 
-def Crashed(name: str = "Crashed", message: str | None = None, data: Any = None,
-            state_details: Mapping[str, Any] | None = None) -> State:
+def Crashed(
+    name: str = "Crashed",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     return State(StateType.CRASHED, name, message, data, state_details)
 
 
-def Cancelled(name: str = "Cancelled", message: str | None = None, data: Any = None,
-              state_details: Mapping[str, Any] | None = None) -> State:
+def Cancelled(
+    name: str = "Cancelled",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     return State(StateType.CANCELLED, name, message, data, state_details)
 
 
-def Cancelling(name: str = "Cancelling", message: str | None = None, data: Any = None,
-               state_details: Mapping[str, Any] | None = None) -> State:
+def Cancelling(
+    name: str = "Cancelling",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     return State(StateType.CANCELLING, name, message, data, state_details)
 
 
-def Paused(timeout_seconds: float | None = None,
-           pause_expiration_time: datetime.datetime | None = None, reschedule: bool = False,
-           pause_key: str | None = None, name: str = "Paused", message: str | None = None,
-           data: Any = None, state_details: Mapping[str, Any] | None = None) -> State:
+def Paused(
+    timeout_seconds: float | None = None,
+    pause_expiration_time: datetime.datetime | None = None,
+    reschedule: bool = False,
+    pause_key: str | None = None,
+    name: str = "Paused",
+    message: str | None = None,
+    data: Any = None,
+    state_details: Mapping[str, Any] | None = None,
+) -> State:
     """PAUSED until resumed, or until the pause expires: ``pause_expiration_time`` (aware
     datetime) or ``timeout_seconds`` from now (Prefect 2.7's signature; give one at most)."""
     if timeout_seconds is not None and pause_expiration_time is not None:
         raise ValueError("Give timeout_seconds or pause_expiration_time, not both.")
     if timeout_seconds is not None:
-        pause_expiration_time = (datetime.datetime.now(datetime.UTC)
-                                 + datetime.timedelta(seconds=timeout_seconds))
+        pause_expiration_time = datetime.datetime.now(datetime.UTC) + datetime.timedelta(
+            seconds=timeout_seconds
+        )
     details = _details(state_details, pause_timeout=pause_expiration_time, pause_key=pause_key)
     details["pause_reschedule"] = bool(reschedule)
     return State(StateType.PAUSED, name, message, data, details)
 
 
-def NotReady(message: str | None = None, data: Any = None,
-             state_details: Mapping[str, Any] | None = None) -> State:
+def NotReady(
+    message: str | None = None, data: Any = None, state_details: Mapping[str, Any] | None = None
+) -> State:
     """PAUSED, named NotReady (a task that tried to start in a paused flow)."""
     return State(StateType.PAUSED, "NotReady", message, data, state_details)

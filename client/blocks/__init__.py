@@ -10,14 +10,19 @@ Blocks are pydantic (v2) models; this package imports pydantic only when one of 
 first used, so ``import client`` stays fast. :mod:`client.blocks.api` holds the client's block
 endpoint methods; infrastructure blocks (``Process``) are in :mod:`client.infrastructure`.
 """
+
 import importlib
 from typing import Any
 
 _NAMES = {
-    "Block": "client.blocks.core", "BlockLoadError": "client.blocks.core",
-    "SecretStr": "client.blocks.core", "SecretBytes": "client.blocks.core",
-    "Secret": "client.blocks.system", "JSON": "client.blocks.system",
-    "String": "client.blocks.system", "DateTime": "client.blocks.system",
+    "Block": "client.blocks.core",
+    "BlockLoadError": "client.blocks.core",
+    "SecretStr": "client.blocks.core",
+    "SecretBytes": "client.blocks.core",
+    "Secret": "client.blocks.system",
+    "JSON": "client.blocks.system",
+    "String": "client.blocks.system",
+    "DateTime": "client.blocks.system",
     "LocalFileSystem": "client.blocks.filesystems",
     "RemoteFileSystem": "client.blocks.filesystems",
     "WritableFileSystem": "client.blocks.filesystems",

@@ -8,6 +8,7 @@ or by type slug and name). Documents are read with their secret values unless
 heavy: the :class:`client.blocks.Block` classes that use these methods live in
 :mod:`client.blocks.core`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -35,8 +36,15 @@ class BlocksAPI:
     docstring). Relies on the client's ``_call(method, path, body=None, params=None)``."""
 
     if TYPE_CHECKING:
-        def _call(self, method: str, path: str, body: Any = None,
-                  params: Mapping[str, Any] | None = None, **options: Any) -> Any: ...
+
+        def _call(
+            self,
+            method: str,
+            path: str,
+            body: Any = None,
+            params: Mapping[str, Any] | None = None,
+            **options: Any,
+        ) -> Any: ...
 
     # -- block types ------------------------------------------------------------------------
 
@@ -71,8 +79,7 @@ class BlocksAPI:
         ``capabilities``, ``version``); the server computes its checksum."""
         return self._call("POST", "block_schemas/", dict(block_schema))
 
-    def read_block_schema_by_checksum(self, checksum: str,
-                                      version: str | None = None) -> APIObject:
+    def read_block_schema_by_checksum(self, checksum: str, version: str | None = None) -> APIObject:
         params = {"version": version} if version is not None else None
         return self._call("GET", f"block_schemas/checksum/{_q(checksum)}", params=params)
 
@@ -88,20 +95,29 @@ class BlocksAPI:
         values in ``data``."""
         return self._call("POST", "block_documents/", dict(block_document))
 
-    def read_block_document(self, block_document_id: Id,
-                            include_secrets: bool = True) -> APIObject:
-        return self._call("GET", f"block_documents/{block_document_id}",
-                          params={"include_secrets": str(include_secrets).lower()})
-
-    def read_block_document_by_name(self, name: str, block_type_slug: str,
-                                    include_secrets: bool = True) -> APIObject:
+    def read_block_document(self, block_document_id: Id, include_secrets: bool = True) -> APIObject:
         return self._call(
-            "GET", f"block_types/slug/{_q(block_type_slug)}/block_documents/name/{_q(name)}",
-            params={"include_secrets": str(include_secrets).lower()})
+            "GET",
+            f"block_documents/{block_document_id}",
+            params={"include_secrets": str(include_secrets).lower()},
+        )
 
-    def read_block_documents(self, block_schema_type: str | None = None,
-                             offset: int | None = None, limit: int | None = None,
-                             include_secrets: bool = True) -> list[APIObject]:
+    def read_block_document_by_name(
+        self, name: str, block_type_slug: str, include_secrets: bool = True
+    ) -> APIObject:
+        return self._call(
+            "GET",
+            f"block_types/slug/{_q(block_type_slug)}/block_documents/name/{_q(name)}",
+            params={"include_secrets": str(include_secrets).lower()},
+        )
+
+    def read_block_documents(
+        self,
+        block_schema_type: str | None = None,
+        offset: int | None = None,
+        limit: int | None = None,
+        include_secrets: bool = True,
+    ) -> list[APIObject]:
         body: dict[str, Any] = {"include_secrets": include_secrets}
         if block_schema_type is not None:
             body["block_schema_type"] = block_schema_type
@@ -111,10 +127,14 @@ class BlocksAPI:
             body["limit"] = limit
         return self._call("POST", "block_documents/filter", body)
 
-    def update_block_document(self, block_document_id: Id,
-                              data: Mapping[str, Any] | None = None, *,
-                              block_schema_id: Id | None = None,
-                              merge_existing_data: bool = True) -> None:
+    def update_block_document(
+        self,
+        block_document_id: Id,
+        data: Mapping[str, Any] | None = None,
+        *,
+        block_schema_id: Id | None = None,
+        merge_existing_data: bool = True,
+    ) -> None:
         """Change a document's ``data`` (merged into what it has unless
         ``merge_existing_data=False``) and/or its ``block_schema_id``."""
         body: dict[str, Any] = {"merge_existing_data": merge_existing_data}

@@ -28,6 +28,7 @@ saved or loaded first; loading resolves both. ``save``, ``load`` and
 ``register_type_and_schema`` take ``client=`` (an OrionClient); by default they use the SDK's
 client (the one flows use, configured by ``ORION_*`` variables).
 """
+
 import abc
 import enum
 import hashlib
@@ -48,14 +49,22 @@ from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound
 if typing.TYPE_CHECKING:
     from client.api.client import OrionClient
 
-__all__ = ["Block", "BlockLoadError", "InvalidBlockRegistration", "SecretStr", "SecretBytes",
-           "block_class_for_slug"]
+__all__ = [
+    "Block",
+    "BlockLoadError",
+    "InvalidBlockRegistration",
+    "SecretStr",
+    "SecretBytes",
+    "block_class_for_slug",
+]
 
 # Schema version of blocks that name none (Prefect's DEFAULT_BLOCK_SCHEMA_VERSION).
 DEFAULT_SCHEMA_VERSION = "non-versioned"
 # Prefect 2.7's docstring sections that end a block's description.
-_SECTION = re.compile(r"^\s*(Args|Arguments|Attributes|Example|Examples|Returns|Raises|Note|"
-                      r"Notes|Warning)s?:\s*$")
+_SECTION = re.compile(
+    r"^\s*(Args|Arguments|Attributes|Example|Examples|Returns|Raises|Note|"
+    r"Notes|Warning)s?:\s*$"
+)
 _DEFINITIONS_REF = "#/definitions/"
 # Block classes by type slug: what ``Block.load("slug/name")`` instantiates.
 _REGISTRY: dict[str, type["Block"]] = {}
@@ -91,6 +100,7 @@ def slugify(name: str) -> str:
 
 # -- schema: pydantic 1's dialect, as Prefect 2.7 writes it -------------------------------------
 
+
 class _PydanticV1Schema(GenerateJsonSchema):
     """Pydantic 2's JSON schema generator speaking pydantic 1's dialect where they differ:
     optional fields are their inner type (no ``anyOf`` with ``null``), a ``None`` default is
@@ -115,13 +125,16 @@ class _PydanticV1Schema(GenerateJsonSchema):
     def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
         # pydantic 1: the enum's docstring (else "An enumeration.") and its values, no type
         cls = schema["cls"]
-        return {"title": cls.__name__,
-                "description": inspect.cleandoc(cls.__doc__ or "An enumeration."),
-                "enum": [to_jsonable_python(member.value) for member in schema["members"]]}
+        return {
+            "title": cls.__name__,
+            "description": inspect.cleandoc(cls.__doc__ or "An enumeration."),
+            "enum": [to_jsonable_python(member.value) for member in schema["members"]],
+        }
 
     def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
-        values = [to_jsonable_python(v.value if hasattr(v, "value") else v)
-                  for v in schema["expected"]]
+        values = [
+            to_jsonable_python(v.value if hasattr(v, "value") else v) for v in schema["expected"]
+        ]
         result: JsonSchemaValue = {"enum": values}
         kinds = {type(v) for v in values}
         names = {str: "string", bool: "boolean", int: "integer", float: "number"}
@@ -185,8 +198,11 @@ def _block_schema_extra(schema: dict[str, typing.Any], cls: type["Block"]) -> No
             # as {"title", ..., "allOf": [$ref]}, leaving out the title of an enum unless it
             # was given; a bare reference stays bare.
             ref = prop.pop("$ref")
-            enums = [t for t in _annotation_types(field.annotation)
-                     if inspect.isclass(t) and issubclass(t, enum.Enum)]
+            enums = [
+                t
+                for t in _annotation_types(field.annotation)
+                if inspect.isclass(t) and issubclass(t, enum.Enum)
+            ]
             if field.title or not enums:
                 prop["title"] = _field_title(name, field)
             prop["allOf"] = [{"$ref": ref}]
@@ -211,8 +227,9 @@ def _references(value: typing.Any) -> list[str]:
     return []
 
 
-def _non_block_definitions(node: typing.Any,
-                           definitions: Mapping[str, typing.Any]) -> dict[str, typing.Any]:
+def _non_block_definitions(
+    node: typing.Any, definitions: Mapping[str, typing.Any]
+) -> dict[str, typing.Any]:
     """The definitions ``node`` reaches without going through a nested block's."""
     found: dict[str, typing.Any] = {}
     for ref in _references(node):
@@ -265,6 +282,7 @@ def _sdk_client(client: "OrionClient | None") -> "OrionClient":
 
 # -- the base class ---------------------------------------------------------------------------
 
+
 class Block(BaseModel, abc.ABC):
     """Base class of blocks (see the module docstring).
 
@@ -275,8 +293,9 @@ class Block(BaseModel, abc.ABC):
     ``_block_schema_version`` (default ``non-versioned``).
     """
 
-    model_config = ConfigDict(json_schema_extra=_block_schema_extra, extra="ignore",
-                              validate_assignment=True)
+    model_config = ConfigDict(
+        json_schema_extra=_block_schema_extra, extra="ignore", validate_assignment=True
+    )
 
     _block_type_name: typing.ClassVar[str | None] = None
     _block_type_slug: typing.ClassVar[str | None] = None
@@ -304,8 +323,7 @@ class Block(BaseModel, abc.ABC):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _dispatch(cls, data: typing.Any,
-                  handler: Callable[[typing.Any], typing.Any]) -> typing.Any:
+    def _dispatch(cls, data: typing.Any, handler: Callable[[typing.Any], typing.Any]) -> typing.Any:
         """Data naming a more specific block type (``block_type_slug``, as Prefect writes
         nested blocks) becomes an instance of that type's class."""
         if isinstance(data, dict) and isinstance(data.get("block_type_slug"), str):
@@ -330,8 +348,11 @@ class Block(BaseModel, abc.ABC):
     @classmethod
     def get_block_capabilities(cls) -> frozenset[str]:
         """The capabilities of this class and its bases (e.g. ``read-path``)."""
-        return frozenset(c for base in cls.__mro__
-                         for c in getattr(base, "_block_schema_capabilities", None) or ())
+        return frozenset(
+            c
+            for base in cls.__mro__
+            for c in getattr(base, "_block_schema_capabilities", None) or ()
+        )
 
     @classmethod
     def get_block_schema_version(cls) -> str:
@@ -356,8 +377,9 @@ class Block(BaseModel, abc.ABC):
     @classmethod
     def model_json_schema_v1(cls) -> dict[str, typing.Any]:
         """The block schema's ``fields``: its JSON schema as Prefect 2.7 writes it."""
-        schema = cls.model_json_schema(ref_template=_DEFINITIONS_REF + "{model}",
-                                       schema_generator=_PydanticV1Schema)
+        schema = cls.model_json_schema(
+            ref_template=_DEFINITIONS_REF + "{model}", schema_generator=_PydanticV1Schema
+        )
         if "$defs" in schema:
             schema["definitions"] = schema.pop("$defs")
         return schema
@@ -368,21 +390,29 @@ class Block(BaseModel, abc.ABC):
 
     @classmethod
     def _schema_reference(cls) -> dict[str, str]:
-        return {"block_type_slug": cls.get_block_type_slug(),
-                "block_schema_checksum": cls.schema_checksum()}
+        return {
+            "block_type_slug": cls.get_block_type_slug(),
+            "block_schema_checksum": cls.schema_checksum(),
+        }
 
     @classmethod
     def _block_type_body(cls) -> dict[str, typing.Any]:
-        body = {"name": cls.get_block_type_name(), "slug": cls.get_block_type_slug(),
-                "logo_url": cls._logo_url, "documentation_url": cls._documentation_url,
-                "description": cls.get_description(), "code_example": cls._code_example}
+        body = {
+            "name": cls.get_block_type_name(),
+            "slug": cls.get_block_type_slug(),
+            "logo_url": cls._logo_url,
+            "documentation_url": cls._documentation_url,
+            "description": cls.get_description(),
+            "code_example": cls._code_example,
+        }
         return {k: v for k, v in body.items() if v is not None or k in ("name", "slug")}
 
     @classmethod
     def _check_registrable(cls) -> None:
         if cls is Block or inspect.isabstract(cls) or abc.ABC in cls.__bases__:
             raise InvalidBlockRegistration(
-                f"{cls.__name__} is an abstract block class: register or save a subclass.")
+                f"{cls.__name__} is an abstract block class: register or save a subclass."
+            )
 
     @classmethod
     def register_type_and_schema(cls, client: "OrionClient | None" = None) -> str:
@@ -392,8 +422,11 @@ class Block(BaseModel, abc.ABC):
         orion = _sdk_client(client)
         for field in cls.model_fields.values():
             for kind in _annotation_types(field.annotation):
-                if _is_block_class(kind) and not inspect.isabstract(kind) \
-                        and abc.ABC not in kind.__bases__:
+                if (
+                    _is_block_class(kind)
+                    and not inspect.isabstract(kind)
+                    and abc.ABC not in kind.__bases__
+                ):
                     kind.register_type_and_schema(client=orion)
         body = cls._block_type_body()
         try:
@@ -410,9 +443,14 @@ class Block(BaseModel, abc.ABC):
         try:
             block_schema = orion.read_block_schema_by_checksum(checksum, version=version)
         except ObjectNotFound:
-            block_schema = orion.create_block_schema({
-                "fields": fields, "block_type_id": block_type.id,
-                "capabilities": sorted(cls.get_block_capabilities()), "version": version})
+            block_schema = orion.create_block_schema(
+                {
+                    "fields": fields,
+                    "block_type_id": block_type.id,
+                    "capabilities": sorted(cls.get_block_capabilities()),
+                    "version": version,
+                }
+            )
         cls._block_type_id = block_type.id
         cls._block_schema_id = block_schema.id
         return block_schema.id
@@ -434,8 +472,14 @@ class Block(BaseModel, abc.ABC):
             data["block_type_slug"] = self.get_block_type_slug()
         return data
 
-    def save(self, name: str | None = None, overwrite: bool = False,
-             client: "OrionClient | None" = None, *, is_anonymous: bool = False) -> str:
+    def save(
+        self,
+        name: str | None = None,
+        overwrite: bool = False,
+        client: "OrionClient | None" = None,
+        *,
+        is_anonymous: bool = False,
+    ) -> str:
         """Save the block's values as the document ``name`` of its type (registering the
         type and schema first); returns the document's id. A name already in use is a
         ValueError unless ``overwrite=True``, which replaces that document's values.
@@ -445,8 +489,11 @@ class Block(BaseModel, abc.ABC):
         orion = _sdk_client(client)
         type(self).register_type_and_schema(client=orion)
         body: dict[str, typing.Any] = {
-            "data": self._document_data(), "block_schema_id": self._block_schema_id,
-            "block_type_id": self._block_type_id, "is_anonymous": is_anonymous}
+            "data": self._document_data(),
+            "block_schema_id": self._block_schema_id,
+            "block_type_id": self._block_type_id,
+            "is_anonymous": is_anonymous,
+        }
         if name is not None:
             body["name"] = name
         try:
@@ -455,12 +502,17 @@ class Block(BaseModel, abc.ABC):
             if not overwrite or name is None:  # anonymous names are generated unique
                 raise ValueError(
                     f"A {self.get_block_type_slug()!r} block named {name!r} already exists; "
-                    "save with overwrite=True to replace its values.") from None
-            existing = orion.read_block_document_by_name(name, self.get_block_type_slug(),
-                                                         include_secrets=False)
-            orion.update_block_document(existing.id, body["data"],
-                                        block_schema_id=self._block_schema_id,
-                                        merge_existing_data=False)
+                    "save with overwrite=True to replace its values."
+                ) from None
+            existing = orion.read_block_document_by_name(
+                name, self.get_block_type_slug(), include_secrets=False
+            )
+            orion.update_block_document(
+                existing.id,
+                body["data"],
+                block_schema_id=self._block_schema_id,
+                merge_existing_data=False,
+            )
             document = orion.read_block_document(existing.id, include_secrets=False)
         self._block_document_id = document.id
         self._block_document_name = document.get("name")
@@ -481,13 +533,11 @@ class Block(BaseModel, abc.ABC):
         try:
             document = orion.read_block_document_by_name(document_name, slug)
         except ObjectNotFound:
-            raise BlockLoadError(
-                f"No {slug!r} block document named {document_name!r}.") from None
+            raise BlockLoadError(f"No {slug!r} block document named {document_name!r}.") from None
         return cls._from_document(document)
 
     @classmethod
-    def load_by_id(cls, block_document_id: str,
-                   client: "OrionClient | None" = None) -> typing.Self:
+    def load_by_id(cls, block_document_id: str, client: "OrionClient | None" = None) -> typing.Self:
         """The block saved as the document with this id (see :meth:`load`)."""
         try:
             document = _sdk_client(client).read_block_document(block_document_id)
@@ -497,14 +547,16 @@ class Block(BaseModel, abc.ABC):
 
     @classmethod
     def _from_document(cls, document: typing.Any) -> typing.Self:
-        slug = (document.get("block_type") or {}).get("slug") or \
-            ((document.get("block_schema") or {}).get("block_type") or {}).get("slug")
+        slug = (document.get("block_type") or {}).get("slug") or (
+            (document.get("block_schema") or {}).get("block_type") or {}
+        ).get("slug")
         target = block_class_for_slug(slug) if slug else None
         if target is None or not issubclass(target, cls):
             if cls is Block or inspect.isabstract(cls):
                 raise BlockLoadError(
                     f"Block document {document.get('name') or document.id!r} is of type "
-                    f"{slug!r}, which no imported block class implements.")
+                    f"{slug!r}, which no imported block class implements."
+                )
             target = cls
         data = dict(document.get("data") or {})
         try:
@@ -512,7 +564,8 @@ class Block(BaseModel, abc.ABC):
         except ValueError as error:
             raise BlockLoadError(
                 f"Block document {document.get('name') or document.id!r} does not fit "
-                f"{target.__name__}: {error}") from None
+                f"{target.__name__}: {error}"
+            ) from None
         block._block_document_id = document.id
         block._block_document_name = document.get("name")
         block._is_anonymous = bool(document.get("is_anonymous"))

@@ -9,6 +9,7 @@ its methods: ``read_path``/``write_path`` for single files and ``get_directory``
 ``put_directory`` for a flow's code. Paths are relative to ``basepath``; a path that escapes it
 is a ValueError.
 """
+
 import abc
 import fnmatch
 import os
@@ -23,8 +24,13 @@ from pydantic import Field, PrivateAttr, field_validator
 from client.blocks.core import Block
 from client.blocks.system import PREFECT_SYSTEM_SCHEMA_VERSION
 
-__all__ = ["WritableFileSystem", "WritableDeploymentStorage", "LocalFileSystem",
-           "RemoteFileSystem", "code_files"]
+__all__ = [
+    "WritableFileSystem",
+    "WritableDeploymentStorage",
+    "LocalFileSystem",
+    "RemoteFileSystem",
+    "code_files",
+]
 
 # Folders and files never uploaded with a flow's code.
 SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "venv", "node_modules"})
@@ -40,16 +46,19 @@ def code_files(folder: PathArg, ignore_file: PathArg | None = None) -> list[str]
     patterns: list[str] = []
     if ignore_file and os.path.isfile(ignore_file):
         with open(ignore_file) as handle:
-            patterns = [line.strip() for line in handle
-                        if line.strip() and not line.lstrip().startswith("#")]
+            patterns = [
+                line.strip()
+                for line in handle
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
     found: list[str] = []
     for directory, subdirs, names in os.walk(folder):
         subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRS)
         for name in sorted(names):
-            relative = os.path.relpath(os.path.join(directory, name), folder).replace(
-                os.sep, "/")
+            relative = os.path.relpath(os.path.join(directory, name), folder).replace(os.sep, "/")
             if name.endswith(SKIPPED_SUFFIXES) or any(
-                    fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns):
+                fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns
+            ):
                 continue
             found.append(relative)
     return found
@@ -76,13 +85,18 @@ class WritableDeploymentStorage(Block, abc.ABC):
     _block_schema_capabilities: typing.ClassVar[list[str]] = ["get-directory", "put-directory"]
 
     @abc.abstractmethod
-    def get_directory(self, from_path: PathArg | None = None,
-                      local_path: PathArg | None = None) -> None:
+    def get_directory(
+        self, from_path: PathArg | None = None, local_path: PathArg | None = None
+    ) -> None:
         """Copy the folder ``from_path`` (default: the base path) into ``local_path``."""
 
     @abc.abstractmethod
-    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
-                      ignore_file: PathArg | None = None) -> int:
+    def put_directory(
+        self,
+        local_path: PathArg | None = None,
+        to_path: PathArg | None = None,
+        ignore_file: PathArg | None = None,
+    ) -> int:
         """Upload the folder ``local_path`` to ``to_path``; returns the number of files."""
 
 
@@ -94,11 +108,11 @@ class LocalFileSystem(WritableFileSystem, WritableDeploymentStorage):
     _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
 
     basepath: str | None = Field(
-        default=None, description="Default local path for this block to write to.")
+        default=None, description="Default local path for this block to write to."
+    )
 
     def _resolve(self, path: PathArg | None) -> Path:
-        base = Path(self.basepath).expanduser().resolve() if self.basepath else \
-            Path(".").resolve()
+        base = Path(self.basepath).expanduser().resolve() if self.basepath else Path(".").resolve()
         if path is None:
             return base
         target = Path(path).expanduser()
@@ -116,16 +130,21 @@ class LocalFileSystem(WritableFileSystem, WritableDeploymentStorage):
         target.write_bytes(content)
         return str(target)
 
-    def get_directory(self, from_path: PathArg | None = None,
-                      local_path: PathArg | None = None) -> None:
+    def get_directory(
+        self, from_path: PathArg | None = None, local_path: PathArg | None = None
+    ) -> None:
         source = self._resolve(from_path)
         destination = Path(local_path or ".").resolve()
         if source == destination:
             return
         shutil.copytree(source, destination, dirs_exist_ok=True)
 
-    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
-                      ignore_file: PathArg | None = None) -> int:
+    def put_directory(
+        self,
+        local_path: PathArg | None = None,
+        to_path: PathArg | None = None,
+        ignore_file: PathArg | None = None,
+    ) -> int:
         source = Path(local_path or ".").resolve()
         destination = self._resolve(to_path)
         files = code_files(source, ignore_file)
@@ -143,15 +162,20 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
     ``memory://x``, ``file:///srv/x`` ...); ``settings`` are the filesystem's options."""
 
     _block_type_name = "Remote File System"
-    _description = ("Store data as a file on a remote file system.\n\nSupports any remote "
-                    "file system supported by `fsspec`. The file system is specified\nusing a "
-                    "protocol. For example, \"s3://my-bucket/my-folder/\" will use S3.")
+    _description = (
+        "Store data as a file on a remote file system.\n\nSupports any remote "
+        "file system supported by `fsspec`. The file system is specified\nusing a "
+        'protocol. For example, "s3://my-bucket/my-folder/" will use S3.'
+    )
     _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
 
-    basepath: str = Field(description="Default path for this block to write to.",
-                          json_schema_extra={"example": "s3://my-bucket/my-folder/"})
-    settings: dict = Field(default_factory=dict,
-                           description="Additional settings to pass through to fsspec.")
+    basepath: str = Field(
+        description="Default path for this block to write to.",
+        json_schema_extra={"example": "s3://my-bucket/my-folder/"},
+    )
+    settings: dict = Field(
+        default_factory=dict, description="Additional settings to pass through to fsspec."
+    )
 
     _fs: typing.Any = PrivateAttr(default=None)
 
@@ -159,8 +183,10 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
     @classmethod
     def _basepath_is_url(cls, value: str) -> str:
         if not urllib.parse.urlsplit(value).scheme:
-            raise ValueError(f"basepath {value!r} is not a URL with a scheme "
-                             "(s3://bucket/folder, memory://x, file:///srv/x ...)")
+            raise ValueError(
+                f"basepath {value!r} is not a URL with a scheme "
+                "(s3://bucket/folder, memory://x, file:///srv/x ...)"
+            )
         return value
 
     @property
@@ -196,14 +222,19 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
         self.filesystem.pipe_file(target, content)
         return target
 
-    def get_directory(self, from_path: PathArg | None = None,
-                      local_path: PathArg | None = None) -> None:
+    def get_directory(
+        self, from_path: PathArg | None = None, local_path: PathArg | None = None
+    ) -> None:
         source = self._resolve(from_path).rstrip("/") + "/"
         destination = str(Path(local_path or ".").resolve())
         self.filesystem.get(source, destination.rstrip("/") + "/", recursive=True)
 
-    def put_directory(self, local_path: PathArg | None = None, to_path: PathArg | None = None,
-                      ignore_file: PathArg | None = None) -> int:
+    def put_directory(
+        self,
+        local_path: PathArg | None = None,
+        to_path: PathArg | None = None,
+        ignore_file: PathArg | None = None,
+    ) -> int:
         source = Path(local_path or ".").resolve()
         destination = self._resolve(to_path)
         files = code_files(source, ignore_file)

@@ -4,6 +4,7 @@ Prefect 2.7.12's system block types of the same slugs (``secret``, ``json``, ``s
 ``date-time``): same fields, descriptions and schema checksums, so documents saved here load
 there and back. ``Secret``'s value prints as ``**********``; ``.get()`` returns it.
 """
+
 import datetime
 import typing
 
@@ -21,12 +22,14 @@ PREFECT_SYSTEM_SCHEMA_VERSION = "2.7.12"
 class Secret(Block):
     """A secret string (a password, a token); it never prints.
 
-        Secret(value="s3cret").save("db-password")
-        Secret.load("db-password").get()     # "s3cret"
+    Secret(value="s3cret").save("db-password")
+    Secret.load("db-password").get()     # "s3cret"
     """
 
-    _description = ("A block that represents a secret value. The value stored in this block "
-                    "will be obfuscated when\nthis block is logged or shown in the UI.")
+    _description = (
+        "A block that represents a secret value. The value stored in this block "
+        "will be obfuscated when\nthis block is logged or shown in the UI."
+    )
     _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
 
     value: SecretStr = Field(description="A string value that should be kept secret.")

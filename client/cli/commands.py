@@ -11,6 +11,7 @@ Output is a plain aligned table (lists), an indented JSON document (``inspect``)
 saying what was done. Every error (unknown object, refused request, server unreachable) prints
 one ``Error:`` line and exits with status 1.
 """
+
 import datetime
 import json
 import sys
@@ -87,6 +88,7 @@ def _dump(document: Any) -> None:
 
 # -- work queues ----------------------------------------------------------------------------
 
+
 @click.group("work-queue", cls=ApiGroup)
 def work_queue_group() -> None:
     """Create, inspect, pause and limit work queues."""
@@ -112,13 +114,18 @@ def _queue(name_or_id: str) -> APIObject:
 
 @work_queue_group.command("create")
 @click.argument("name")
-@click.option("-l", "--limit", type=click.IntRange(0),
-              help="Most runs PENDING or RUNNING at once.")
-@click.option("-t", "--tag", "tags", multiple=True,
-              help="Match runs by tag instead of by queue name (deprecated Orion 2.0 queues).")
+@click.option("-l", "--limit", type=click.IntRange(0), help="Most runs PENDING or RUNNING at once.")
+@click.option(
+    "-t",
+    "--tag",
+    "tags",
+    multiple=True,
+    help="Match runs by tag instead of by queue name (deprecated Orion 2.0 queues).",
+)
 @click.option("-d", "--description", help="What the queue is for.")
-def work_queue_create(name: str, limit: int | None, tags: tuple[str, ...],
-                      description: str | None) -> None:
+def work_queue_create(
+    name: str, limit: int | None, tags: tuple[str, ...], description: str | None
+) -> None:
     """Create a work queue called NAME.
 
     Safe to re-run: if NAME exists already with what was asked (the options given, and the
@@ -127,8 +134,9 @@ def work_queue_create(name: str, limit: int | None, tags: tuple[str, ...],
     """
     client = _client()
     try:
-        queue = client.create_work_queue(name, description=description,
-                                         concurrency_limit=limit, tags=tags or None)
+        queue = client.create_work_queue(
+            name, description=description, concurrency_limit=limit, tags=tags or None
+        )
     except ObjectAlreadyExists:
         queue = client.read_work_queue_by_name(name)
     else:
@@ -139,14 +147,18 @@ def work_queue_create(name: str, limit: int | None, tags: tuple[str, ...],
     if existing_tags != sorted(set(tags)):
         differences.append(f"tags {existing_tags or 'none'}, not {sorted(set(tags)) or 'none'}")
     if limit is not None and queue.concurrency_limit != limit:
-        current = ("no concurrency limit" if queue.concurrency_limit is None
-                   else f"concurrency limit {queue.concurrency_limit}")
+        current = (
+            "no concurrency limit"
+            if queue.concurrency_limit is None
+            else f"concurrency limit {queue.concurrency_limit}"
+        )
         differences.append(f"{current}, not {limit} (see set-concurrency-limit)")
     if description is not None and (queue.description or "") != description:
         differences.append(f"description {queue.description or ''!r}, not {description!r}")
     if differences:
-        raise click.ClickException(f"Work queue {name!r} exists already with "
-                                   + "; ".join(differences) + ".")
+        raise click.ClickException(
+            f"Work queue {name!r} exists already with " + "; ".join(differences) + "."
+        )
     click.echo(f"Work queue {queue.name!r} ({queue.id}) exists already; left as it is.")
 
 
@@ -156,10 +168,17 @@ def work_queue_ls(prefix: str | None) -> None:
     """List work queues."""
     criteria = {"name": {"startswith_": [prefix]}} if prefix else None
     queues = _client().read_work_queues(criteria)
-    rows = [(q.name, "unlimited" if q.concurrency_limit is None else q.concurrency_limit,
-             "yes" if q.is_paused else "no", _time(q.last_polled), q.id) for q in queues]
-    _table(("NAME", "CONCURRENCY LIMIT", "PAUSED", "LAST POLLED", "ID"), rows,
-           "No work queues.")
+    rows = [
+        (
+            q.name,
+            "unlimited" if q.concurrency_limit is None else q.concurrency_limit,
+            "yes" if q.is_paused else "no",
+            _time(q.last_polled),
+            q.id,
+        )
+        for q in queues
+    ]
+    _table(("NAME", "CONCURRENCY LIMIT", "PAUSED", "LAST POLLED", "ID"), rows, "No work queues.")
 
 
 @work_queue_group.command("inspect")
@@ -209,10 +228,21 @@ def work_queue_clear_limit(name_or_id: str) -> None:
 
 @work_queue_group.command("preview")
 @click.argument("name_or_id")
-@click.option("--hours", type=click.FloatRange(0), default=1.0, show_default=True,
-              help="Show runs due within this many hours.")
-@click.option("--limit", "rows", type=click.IntRange(1), default=10, show_default=True,
-              help="Most runs shown.")
+@click.option(
+    "--hours",
+    type=click.FloatRange(0),
+    default=1.0,
+    show_default=True,
+    help="Show runs due within this many hours.",
+)
+@click.option(
+    "--limit",
+    "rows",
+    type=click.IntRange(1),
+    default=10,
+    show_default=True,
+    help="Most runs shown.",
+)
 def work_queue_preview(name_or_id: str, hours: float, rows: int) -> None:
     """Show the queue's scheduled runs due in the next hours, earliest first.
 
@@ -221,8 +251,10 @@ def work_queue_preview(name_or_id: str, hours: float, rows: int) -> None:
     """
     queue = _queue(name_or_id)
     until = datetime.datetime.now(UTC) + datetime.timedelta(hours=hours)
-    criteria = {"state": {"type": {"any_": [StateType.SCHEDULED.value]}},
-                "next_scheduled_start_time": {"before_": until.isoformat()}}
+    criteria = {
+        "state": {"type": {"any_": [StateType.SCHEDULED.value]}},
+        "next_scheduled_start_time": {"before_": until.isoformat()},
+    }
     if queue.filter is None:
         criteria["work_queue_name"] = {"any_": [queue.name]}
     else:
@@ -230,11 +262,14 @@ def work_queue_preview(name_or_id: str, hours: float, rows: int) -> None:
             criteria["tags"] = {"all_": queue.filter["tags"]}
         if queue.filter.get("deployment_ids"):
             criteria["deployment_id"] = {"any_": queue.filter["deployment_ids"]}
-    runs = _client().read_flow_runs(flow_run_filter=criteria,
-                                    sort="NEXT_SCHEDULED_START_TIME_ASC", limit=rows)
-    _table(("SCHEDULED FOR", "NAME", "STATE", "ID"),
-           [(_time(r.next_scheduled_start_time), r.name, r.state_name, r.id) for r in runs],
-           f"No runs due in the next {hours:g} hour(s).")
+    runs = _client().read_flow_runs(
+        flow_run_filter=criteria, sort="NEXT_SCHEDULED_START_TIME_ASC", limit=rows
+    )
+    _table(
+        ("SCHEDULED FOR", "NAME", "STATE", "ID"),
+        [(_time(r.next_scheduled_start_time), r.name, r.state_name, r.id) for r in runs],
+        f"No runs due in the next {hours:g} hour(s).",
+    )
     if queue.is_paused:
         click.echo(f"Work queue {queue.name!r} is paused: agents get none of these runs.")
 
@@ -249,6 +284,7 @@ def work_queue_delete(name_or_id: str) -> None:
 
 
 # -- concurrency limits ---------------------------------------------------------------------
+
 
 @click.group("concurrency-limit", cls=ApiGroup)
 def concurrency_limit_group() -> None:
@@ -272,15 +308,23 @@ def concurrency_limit_create(tag: str, limit: int) -> None:
 
 
 @concurrency_limit_group.command("ls")
-@click.option("--limit", "rows", type=click.IntRange(1), default=DEFAULT_ROWS, show_default=True,
-              help="Most limits shown.")
+@click.option(
+    "--limit",
+    "rows",
+    type=click.IntRange(1),
+    default=DEFAULT_ROWS,
+    show_default=True,
+    help="Most limits shown.",
+)
 @click.option("--offset", type=click.IntRange(0), default=0, help="Limits skipped.")
 def concurrency_limit_ls(rows: int, offset: int) -> None:
     """List concurrency limits with their active slots."""
     limits = _client().read_concurrency_limits(limit=rows, offset=offset)
-    _table(("TAG", "LIMIT", "ACTIVE SLOTS", "ID"),
-           [(x.tag, x.concurrency_limit, len(x.active_slots), x.id) for x in limits],
-           "No concurrency limits.")
+    _table(
+        ("TAG", "LIMIT", "ACTIVE SLOTS", "ID"),
+        [(x.tag, x.concurrency_limit, len(x.active_slots), x.id) for x in limits],
+        "No concurrency limits.",
+    )
 
 
 @concurrency_limit_group.command("inspect")
@@ -312,6 +356,7 @@ def concurrency_limit_delete(tag: str) -> None:
 
 # -- flow runs ------------------------------------------------------------------------------
 
+
 @click.group("flow-run", cls=ApiGroup)
 def flow_run_group() -> None:
     """List, inspect, cancel and delete flow runs."""
@@ -321,11 +366,21 @@ _STATE_TYPES = {t.value for t in StateType}
 
 
 @flow_run_group.command("ls")
-@click.option("--state", "states", multiple=True,
-              help="Only runs in this state: a type (RUNNING, failed ...) or a name (Late). "
-                   "Repeat for several.")
-@click.option("--limit", "rows", type=click.IntRange(1), default=DEFAULT_ROWS, show_default=True,
-              help="Most runs shown (newest expected start first).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    help="Only runs in this state: a type (RUNNING, failed ...) or a name (Late). "
+    "Repeat for several.",
+)
+@click.option(
+    "--limit",
+    "rows",
+    type=click.IntRange(1),
+    default=DEFAULT_ROWS,
+    show_default=True,
+    help="Most runs shown (newest expected start first).",
+)
 def flow_run_ls(states: tuple[str, ...], rows: int) -> None:
     """List flow runs, newest first."""
     types = sorted({s.upper() for s in states if s.upper() in _STATE_TYPES})
@@ -339,16 +394,27 @@ def flow_run_ls(states: tuple[str, ...], rows: int) -> None:
             state["name"] = {"any_": names}
         criteria = {"state": dict(state, operator="or_") if types and names else state}
     client = _client()
-    runs = client.read_flow_runs(flow_run_filter=criteria, sort="EXPECTED_START_TIME_DESC",
-                                 limit=rows)
+    runs = client.read_flow_runs(
+        flow_run_filter=criteria, sort="EXPECTED_START_TIME_DESC", limit=rows
+    )
     flows = {}
     if runs:
         flow_ids = sorted({run.flow_id for run in runs})
         flows = {f.id: f.name for f in client.read_flows(flow_filter={"id": {"any_": flow_ids}})}
-    _table(("FLOW", "NAME", "STATE", "EXPECTED START", "ID"),
-           [(flows.get(r.flow_id, "?"), r.name, r.state_name or "-",
-             _time(r.expected_start_time), r.id) for r in runs],
-           "No flow runs.")
+    _table(
+        ("FLOW", "NAME", "STATE", "EXPECTED START", "ID"),
+        [
+            (
+                flows.get(r.flow_id, "?"),
+                r.name,
+                r.state_name or "-",
+                _time(r.expected_start_time),
+                r.id,
+            )
+            for r in runs
+        ],
+        "No flow runs.",
+    )
 
 
 @flow_run_group.command("inspect")
@@ -372,12 +438,16 @@ def flow_run_cancel(flow_run_id: str) -> None:
     run_id = _uuid(flow_run_id, "Flow run id")
     try:
         result = _client().set_flow_run_state(
-            run_id, Cancelling(message="Cancelled from the command line."))
+            run_id, Cancelling(message="Cancelled from the command line.")
+        )
     except ObjectNotFound:
         raise click.ClickException(f"Flow run {flow_run_id} not found.") from None
     state = result.state
-    if result.status is SetStateStatus.ABORT or state is None or state.type not in (
-            StateType.CANCELLING, StateType.CANCELLED):
+    if (
+        result.status is SetStateStatus.ABORT
+        or state is None
+        or state.type not in (StateType.CANCELLING, StateType.CANCELLED)
+    ):
         reason = result.details.get("reason") or "the server refused"
         raise click.ClickException(f"Flow run {run_id} was not cancelled: {reason}")
     if state.type is StateType.CANCELLED:
@@ -400,21 +470,36 @@ def flow_run_delete(flow_run_id: str) -> None:
 
 # -- agents ---------------------------------------------------------------------------------
 
+
 @click.group("agent", cls=ApiGroup)
 def agent_group() -> None:
     """Run flow runs from work queues."""
 
 
 @agent_group.command("start")
-@click.option("-q", "--work-queue", "queues", multiple=True, required=True,
-              help="A work queue to take runs from (created if missing); repeat for several.")
+@click.option(
+    "-q",
+    "--work-queue",
+    "queues",
+    multiple=True,
+    required=True,
+    help="A work queue to take runs from (created if missing); repeat for several.",
+)
 @click.option("-l", "--limit", type=click.IntRange(1), help="Most flow runs going at once.")
 @click.option("-n", "--name", help="The agent's name in the API [default: agent-<id>].")
 @click.option("--run-once", is_flag=True, help="Poll once, wait for those runs, then exit.")
-@click.option("--prefetch-seconds", type=click.FloatRange(0),
-              help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].")
-def agent_start(queues: tuple[str, ...], limit: int | None, name: str | None, run_once: bool,
-                prefetch_seconds: float | None) -> None:
+@click.option(
+    "--prefetch-seconds",
+    type=click.FloatRange(0),
+    help="Take runs due this soon [default: ORION_AGENT_PREFETCH_SECONDS or 10].",
+)
+def agent_start(
+    queues: tuple[str, ...],
+    limit: int | None,
+    name: str | None,
+    run_once: bool,
+    prefetch_seconds: float | None,
+) -> None:
     """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM.
 
     With --run-once, exit status 1 when that poll failed (the server is down, say).
@@ -432,16 +517,19 @@ def agent_start(queues: tuple[str, ...], limit: int | None, name: str | None, ru
         raise click.ClickException(str(error)) from None
     if prefetch_seconds is not None:
         settings = dataclasses.replace(settings, prefetch_seconds=prefetch_seconds)
-    client = _client() if isinstance(click.get_current_context().find_root().obj,
-                                     OrionClient) else None
+    client = (
+        _client() if isinstance(click.get_current_context().find_root().obj, OrionClient) else None
+    )
     try:
         Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
-            run_once=run_once)
+            run_once=run_once
+        )
     except OrionClientError as error:
         raise click.ClickException(f"The agent's poll failed: {error}") from None
 
 
 # -- deployments ----------------------------------------------------------------------------
+
 
 class _DeploymentGroup(ApiGroup):
     """An ApiGroup whose errors stay on one line (a 422's field messages joined by "; ")."""
@@ -481,8 +569,9 @@ def _param(values: Iterable[str], schema: Mapping[str, Any] | None = None) -> di
     return parameters
 
 
-def _nullable_properties(validator: Any, properties: Mapping[str, Any], instance: Any,
-                         schema: Mapping[str, Any]) -> Iterator[Any]:
+def _nullable_properties(
+    validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+) -> Iterator[Any]:
     """JSON Schema ``properties``, except that a property the schema does not require may be
     null: pydantic v1 (Prefect 2.7's deployments) writes ``Optional[str] = None`` as
     ``{"type": "string"}``."""
@@ -491,8 +580,7 @@ def _nullable_properties(validator: Any, properties: Mapping[str, Any], instance
     required = set(schema.get("required") or ())
     for name, subschema in properties.items():
         if name in instance and not (instance[name] is None and name not in required):
-            yield from validator.descend(instance[name], subschema, path=name,
-                                         schema_path=name)
+            yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
 
 
 def _check_parameters(deployment: APIObject, overrides: Mapping[str, Any]) -> None:
@@ -507,7 +595,8 @@ def _check_parameters(deployment: APIObject, overrides: Mapping[str, Any]) -> No
     if unknown:
         raise click.ClickException(
             f"Deployment has no parameter {', '.join(map(repr, unknown))}; its parameters: "
-            f"{', '.join(sorted(properties))}.")
+            f"{', '.join(sorted(properties))}."
+        )
     from jsonschema import Draft7Validator, validators
 
     checker = validators.extend(Draft7Validator, {"properties": _nullable_properties})(schema)
@@ -518,12 +607,14 @@ def _check_parameters(deployment: APIObject, overrides: Mapping[str, Any]) -> No
     error = errors[0]
     if error.validator == "required" and not error.path:
         missing = sorted(set(error.validator_value) - set(parameters))
-        raise click.ClickException(f"Parameter {missing[0]!r} is required (give -p "
-                                   f"{missing[0]}=VALUE).")
+        raise click.ClickException(
+            f"Parameter {missing[0]!r} is required (give -p {missing[0]}=VALUE)."
+        )
     name, *inner = error.path
     where = "".join(f"[{part!r}]" for part in inner)
-    raise click.ClickException(f"Parameter {name!r}{' at ' + where if where else ''}: "
-                               f"{error.message}.")
+    raise click.ClickException(
+        f"Parameter {name!r}{' at ' + where if where else ''}: {error.message}."
+    )
 
 
 def _deployment(name: str) -> APIObject:
@@ -549,7 +640,8 @@ def _duration(value: str) -> datetime.timedelta:
         seconds = float(number) * (factor or 1)
     except ValueError:
         raise click.ClickException(
-            f"Duration {value!r} is not a number of seconds or like 30s, 15m, 2h, 1d.") from None
+            f"Duration {value!r} is not a number of seconds or like 30s, 15m, 2h, 1d."
+        ) from None
     if seconds < 0:
         raise click.ClickException(f"Duration {value!r} is negative.")
     return datetime.timedelta(seconds=seconds)
@@ -563,8 +655,8 @@ def _when(value: str, label: str, end_of_day: bool = False) -> datetime.datetime
         moment = datetime.datetime.fromisoformat(value)
     except ValueError:
         raise click.ClickException(
-            f"{label} {value!r} is not an ISO date or time (2026-01-31T08:00:00+01:00).") \
-            from None
+            f"{label} {value!r} is not an ISO date or time (2026-01-31T08:00:00+01:00)."
+        ) from None
     if end_of_day and _is_date(value):
         moment += datetime.timedelta(days=1, microseconds=-1)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -592,11 +684,18 @@ def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
 @deployment_group.command("create")
 @click.argument("entrypoint")
 @click.option("-n", "--name", required=True, help="The deployment's name.")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A default parameter (VALUE is JSON or a string); repeat for several.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A default parameter (VALUE is JSON or a string); repeat for several.",
+)
 @click.option("--cron", help="Run on this cron schedule (e.g. '0 2 * * *').")
-@click.option("--interval", type=click.FloatRange(min=0, min_open=True),
-              help="Run every this many seconds.")
+@click.option(
+    "--interval", type=click.FloatRange(min=0, min_open=True), help="Run every this many seconds."
+)
 @click.option("--rrule", help="Run on this iCalendar RRULE (e.g. 'FREQ=WEEKLY;BYDAY=MO').")
 @click.option("--timezone", help="Time zone of the schedule (e.g. Europe/Berlin) [UTC].")
 @click.option("--anchor-date", help="Interval schedules: the first slot (ISO datetime).")
@@ -604,21 +703,44 @@ def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
 @click.option("-q", "--work-queue", help="The work queue agents take its runs from.")
 @click.option("-v", "--version", help="The flow's version.")
 @click.option("-d", "--description", help="What the deployment does [the flow's docstring].")
-@click.option("--storage", help="Upload the flow's folder to this fsspec URL (s3://..., "
-                                "file:///..., or a local path) and run it from there.")
+@click.option(
+    "--storage",
+    help="Upload the flow's folder to this fsspec URL (s3://..., "
+    "file:///..., or a local path) and run it from there.",
+)
 @click.option("--only-file", is_flag=True, help="With --storage: upload only the flow's file.")
-@click.option("-sb", "--storage-block", help="Upload the flow's folder once through this saved "
-                                            "storage block (SLUG/NAME[/FOLDER], e.g. "
-                                            "local-file-system/shared); agents download it.")
-@click.option("-ib", "--infra-block", help="Run the flow runs on this saved infrastructure "
-                                          "block (SLUG/NAME, e.g. process/default).")
+@click.option(
+    "-sb",
+    "--storage-block",
+    help="Upload the flow's folder once through this saved "
+    "storage block (SLUG/NAME[/FOLDER], e.g. "
+    "local-file-system/shared); agents download it.",
+)
+@click.option(
+    "-ib",
+    "--infra-block",
+    help="Run the flow runs on this saved infrastructure block (SLUG/NAME, e.g. process/default).",
+)
 @click.option("--paused", is_flag=True, help="Create the deployment with its schedule paused.")
-def deployment_create(entrypoint: str, name: str, params: tuple[str, ...], cron: str | None,
-                      interval: float | None, rrule: str | None, timezone: str | None,
-                      anchor_date: str | None, tags: tuple[str, ...], work_queue: str | None,
-                      version: str | None, description: str | None, storage: str | None,
-                      only_file: bool, storage_block: str | None, infra_block: str | None,
-                      paused: bool) -> None:
+def deployment_create(
+    entrypoint: str,
+    name: str,
+    params: tuple[str, ...],
+    cron: str | None,
+    interval: float | None,
+    rrule: str | None,
+    timezone: str | None,
+    anchor_date: str | None,
+    tags: tuple[str, ...],
+    work_queue: str | None,
+    version: str | None,
+    description: str | None,
+    storage: str | None,
+    only_file: bool,
+    storage_block: str | None,
+    infra_block: str | None,
+    paused: bool,
+) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
 
     Re-running it with the same flow and name updates the deployment. Without --storage the
@@ -658,8 +780,9 @@ def deployment_create(entrypoint: str, name: str, params: tuple[str, ...], cron:
         try:
             count = upload_code(folder, relative, storage, whole_folder=not only_file)
         except Exception as error:  # fsspec raises what its backend raises
-            raise click.ClickException(f"Could not upload the flow's code to {storage!r}: "
-                                       f"{type(error).__name__}: {error}") from None
+            raise click.ClickException(
+                f"Could not upload the flow's code to {storage!r}: {type(error).__name__}: {error}"
+            ) from None
         click.echo(f"Uploaded {count} file(s) to {storage}.")
         path = storage
     client = _client()
@@ -669,7 +792,8 @@ def deployment_create(entrypoint: str, name: str, params: tuple[str, ...], cron:
 
         try:
             blocks["storage_document_id"], path, count = upload_through_block(
-                storage_block, folder, client)
+                storage_block, folder, client
+            )
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Uploaded {count} file(s) through block {storage_block}.")
@@ -681,14 +805,24 @@ def deployment_create(entrypoint: str, name: str, params: tuple[str, ...], cron:
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     flow_id = client.create_flow_from_name(flow.name)
-    fields = {"schedule": schedule, "is_schedule_active": not paused,
-              "parameters": _param(params), "tags": list(tags), "work_queue_name": work_queue,
-              "parameter_openapi_schema": parameter_schema(flow.fn), "path": path,
-              "entrypoint": relative, "version": version or flow.version,
-              "description": description or flow.description, **blocks}
+    fields = {
+        "schedule": schedule,
+        "is_schedule_active": not paused,
+        "parameters": _param(params),
+        "tags": list(tags),
+        "work_queue_name": work_queue,
+        "parameter_openapi_schema": parameter_schema(flow.fn),
+        "path": path,
+        "entrypoint": relative,
+        "version": version or flow.version,
+        "description": description or flow.description,
+        **blocks,
+    }
     deployment = client.create_deployment(flow_id, name, **fields)
-    click.echo(f"Deployment '{flow.name}/{deployment.name}' ({deployment.id}) is ready"
-               + (f"; schedule: {_describe_schedule(schedule)}." if schedule else "."))
+    click.echo(
+        f"Deployment '{flow.name}/{deployment.name}' ({deployment.id}) is ready"
+        + (f"; schedule: {_describe_schedule(schedule)}." if schedule else ".")
+    )
 
 
 deployment_group.add_command(deployment_create, "build")
@@ -696,8 +830,14 @@ deployment_group.add_command(deployment_create, "build")
 
 @deployment_group.command("ls")
 @click.option("--flow", "flow_name", help="Only deployments of this flow.")
-@click.option("--limit", "rows", type=click.IntRange(1), default=50, show_default=True,
-              help="Most deployments shown.")
+@click.option(
+    "--limit",
+    "rows",
+    type=click.IntRange(1),
+    default=50,
+    show_default=True,
+    help="Most deployments shown.",
+)
 def deployment_ls(flow_name: str | None, rows: int) -> None:
     """List deployments by name."""
     client = _client()
@@ -708,11 +848,20 @@ def deployment_ls(flow_name: str | None, rows: int) -> None:
         flow_ids = sorted({d.flow_id for d in deployments})
         flows = {f.id: f.name for f in client.read_flows(flow_filter={"id": {"any_": flow_ids}})}
     named = sorted((f"{flows.get(d.flow_id, '?')}/{d.name}", d) for d in deployments)
-    _table(("NAME", "SCHEDULE", "ACTIVE", "WORK QUEUE", "ID"),
-           [(full, _describe_schedule(d.schedule),
-             "yes" if d.is_schedule_active else "no", d.work_queue_name or "-", d.id)
-            for full, d in named],
-           "No deployments.")
+    _table(
+        ("NAME", "SCHEDULE", "ACTIVE", "WORK QUEUE", "ID"),
+        [
+            (
+                full,
+                _describe_schedule(d.schedule),
+                "yes" if d.is_schedule_active else "no",
+                d.work_queue_name or "-",
+                d.id,
+            )
+            for full, d in named
+        ],
+        "No deployments.",
+    )
 
 
 @deployment_group.command("inspect")
@@ -724,8 +873,14 @@ def deployment_inspect(name: str) -> None:
 
 @deployment_group.command("run")
 @click.argument("name")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="A parameter over the deployment's (VALUE is JSON or a string).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A parameter over the deployment's (VALUE is JSON or a string).",
+)
 @click.option("--start-in", help="Schedule the run this much later (90, 30s, 15m, 2h, 1d).")
 def deployment_run(name: str, params: tuple[str, ...], start_in: str | None) -> None:
     """Create a flow run of NAME, scheduled now (or --start-in later) for its agents.
@@ -741,9 +896,11 @@ def deployment_run(name: str, params: tuple[str, ...], start_in: str | None) -> 
     _check_parameters(deployment, parameters)
     when = datetime.datetime.now(UTC) + delay
     run = _client().create_flow_run_from_deployment(
-        deployment.id, state=Scheduled(scheduled_time=when), parameters=parameters)
-    click.echo(f"Created flow run {run.name!r} ({run.id}) of {name}, scheduled for "
-               f"{_time(when)} UTC.")
+        deployment.id, state=Scheduled(scheduled_time=when), parameters=parameters
+    )
+    click.echo(
+        f"Created flow run {run.name!r} ({run.id}) of {name}, scheduled for {_time(when)} UTC."
+    )
 
 
 @deployment_group.command("pause-schedule")
@@ -771,8 +928,11 @@ BACKFILL_CHUNK = 200
 @deployment_group.command("backfill")
 @click.argument("name")
 @click.option("--start", required=True, help="First slot to schedule (ISO; UTC if no offset).")
-@click.option("--end", required=True, help="Last slot to schedule (ISO; UTC if no offset; a "
-                                           "date alone includes that whole day).")
+@click.option(
+    "--end",
+    required=True,
+    help="Last slot to schedule (ISO; UTC if no offset; a date alone includes that whole day).",
+)
 @click.option("--dry-run", is_flag=True, help="Only count and show the slots; write nothing.")
 def deployment_backfill(name: str, start: str, end: str, dry_run: bool) -> None:
     """Schedule every slot of NAME's schedule from --start to --end, past or future.
@@ -790,12 +950,12 @@ def deployment_backfill(name: str, start: str, end: str, dry_run: bool) -> None:
     total, created, times = 0, 0, []
     cursor = start_time
     label = "Checking" if dry_run else "Scheduling"
-    with click.progressbar(length=1000, label=label, file=sys.stderr,
-                           show_eta=False) as bar:
+    with click.progressbar(length=1000, label=label, file=sys.stderr, show_eta=False) as bar:
         done = 0
         while cursor <= end_time:
-            result = client.schedule_deployment(deployment.id, cursor, end_time,
-                                                max_runs=BACKFILL_CHUNK, dry_run=dry_run)
+            result = client.schedule_deployment(
+                deployment.id, cursor, end_time, max_runs=BACKFILL_CHUNK, dry_run=dry_run
+            )
             slots = [datetime.datetime.fromisoformat(t) for t in result["scheduled_times"]]
             total += len(slots)
             created += result["created"]
@@ -813,11 +973,14 @@ def deployment_backfill(name: str, start: str, end: str, dry_run: bool) -> None:
             click.echo(f"  {_time(moment)} UTC")
         if len(times) > 20:
             click.echo(f"  ... and {len(times) - 20} more")
-        click.echo(f"Dry run: {total} slot(s) of {name}, {created} of them new; "
-                   "nothing was written.")
+        click.echo(
+            f"Dry run: {total} slot(s) of {name}, {created} of them new; nothing was written."
+        )
     else:
-        click.echo(f"Backfilled {name}: {total} slot(s), {created} new run(s), "
-                   f"{total - created} existed already.")
+        click.echo(
+            f"Backfilled {name}: {total} slot(s), {created} new run(s), "
+            f"{total - created} existed already."
+        )
 
 
 @deployment_group.command("delete")

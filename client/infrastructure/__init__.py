@@ -7,6 +7,7 @@ started. One class per kind: :class:`Process` (a local subprocess) so far. A dep
 its infrastructure by block document (``infrastructure_document_id``); agents load that block
 and call it. Loaded lazily (pydantic is imported on first use).
 """
+
 import importlib
 from typing import Any
 

@@ -3,6 +3,7 @@
 Fields are Prefect 2.7.12's ``Infrastructure`` base fields (``type``, ``env``, ``labels``,
 ``name``, ``command``), so its documents load here and ours there.
 """
+
 import abc
 import dataclasses
 import typing
@@ -44,19 +45,25 @@ class Infrastructure(Block, abc.ABC):
 
     type: str = Field(description="The type of infrastructure.")
     env: dict[str, str | None] = Field(
-        default_factory=dict, title="Environment",
-        description="Environment variables to set in the configured infrastructure.")
+        default_factory=dict,
+        title="Environment",
+        description="Environment variables to set in the configured infrastructure.",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict,
-        description="Labels applied to the infrastructure for metadata purposes.")
+        description="Labels applied to the infrastructure for metadata purposes.",
+    )
     name: str | None = Field(
-        default=None, description="Name applied to the infrastructure for identification.")
+        default=None, description="Name applied to the infrastructure for identification."
+    )
     command: list[str] | None = Field(
-        default=None, description="The command to run in the infrastructure.")
+        default=None, description="The command to run in the infrastructure."
+    )
 
     @abc.abstractmethod
-    def start(self, flow_run: typing.Any,
-              env: Mapping[str, str | None] | None = None) -> typing.Any:
+    def start(
+        self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
+    ) -> typing.Any:
         """Start ``flow_run`` (a flow run or its id) and return a handle with an
         ``identifier`` at once; ``env`` is added to the block's environment."""
 
@@ -69,7 +76,8 @@ class Infrastructure(Block, abc.ABC):
         """Stop what :meth:`start` started (by its ``identifier``): ask politely, then
         force after ``grace_seconds``. InfrastructureError if it cannot be reached."""
 
-    def run(self, flow_run: typing.Any,
-            env: Mapping[str, str | None] | None = None) -> InfrastructureResult:
+    def run(
+        self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
+    ) -> InfrastructureResult:
         """Run ``flow_run`` to its end here; returns an :class:`InfrastructureResult`."""
         return self.wait(self.start(flow_run, env=env))

@@ -8,6 +8,7 @@ a variable), then what the caller adds; it starts in a new session (so :meth:`Pr
 stops its children too) in ``working_dir`` (default: the current directory). Its identifier is
 ``host:pid``.
 """
+
 import dataclasses
 import os
 import pathlib
@@ -34,8 +35,7 @@ __all__ = ["Process", "ProcessHandle"]
 
 # The processes started here, by identifier: kill() reaps them, or a finished one would stay
 # a zombie (still "alive" to killpg) until its owner waits for it.
-_started: weakref.WeakValueDictionary[str, subprocess.Popen[bytes]] = \
-    weakref.WeakValueDictionary()
+_started: weakref.WeakValueDictionary[str, subprocess.Popen[bytes]] = weakref.WeakValueDictionary()
 
 
 @dataclasses.dataclass
@@ -49,23 +49,30 @@ class ProcessHandle:
 class Process(Infrastructure):
     """A local subprocess (see the module docstring)."""
 
-    _description = ("Run a command in a new process.\n\nCurrent environment variables and "
-                    "Prefect settings will be included in the created\nprocess. Configured "
-                    "environment variables will override any current environment\nvariables.")
+    _description = (
+        "Run a command in a new process.\n\nCurrent environment variables and "
+        "Prefect settings will be included in the created\nprocess. Configured "
+        "environment variables will override any current environment\nvariables."
+    )
     _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
 
-    type: typing.Literal["process"] = Field(default="process",
-                                            description="The type of infrastructure.")
+    type: typing.Literal["process"] = Field(
+        default="process", description="The type of infrastructure."
+    )
     stream_output: bool = Field(
-        default=True, description="If set, output will be streamed from the process to local "
-                                  "standard output.")
+        default=True,
+        description="If set, output will be streamed from the process to local standard output.",
+    )
     working_dir: str | pathlib.Path | None = Field(
-        default=None, description="If set, the process will open within the specified path "
-                                  "as the working directory. Otherwise, a temporary directory "
-                                  "will be created.")
+        default=None,
+        description="If set, the process will open within the specified path "
+        "as the working directory. Otherwise, a temporary directory "
+        "will be created.",
+    )
 
-    def _environment(self, flow_run_id: str,
-                     extra: Mapping[str, str | None] | None) -> dict[str, str]:
+    def _environment(
+        self, flow_run_id: str, extra: Mapping[str, str | None] | None
+    ) -> dict[str, str]:
         env = dict(os.environ)
         for key, value in {**self.env, **(extra or {})}.items():
             if value is None:
@@ -75,20 +82,27 @@ class Process(Infrastructure):
         env["ORION_FLOW_RUN_ID"] = env["PREFECT__FLOW_RUN_ID"] = flow_run_id
         return env
 
-    def start(self, flow_run: typing.Any,
-              env: Mapping[str, str | None] | None = None) -> ProcessHandle:
+    def start(
+        self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
+    ) -> ProcessHandle:
         flow_run_id = flow_run_id_of(flow_run)
-        command = list(self.command) if self.command else [
-            sys.executable, "-m", "client.agent.run", flow_run_id]
+        command = (
+            list(self.command)
+            if self.command
+            else [sys.executable, "-m", "client.agent.run", flow_run_id]
+        )
         output = None if self.stream_output else subprocess.DEVNULL
         try:
             popen = subprocess.Popen(
-                command, env=self._environment(flow_run_id, env),
+                command,
+                env=self._environment(flow_run_id, env),
                 cwd=str(self.working_dir) if self.working_dir else None,
-                stdout=output, stderr=output, start_new_session=True)
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+            )
         except OSError as error:
-            raise InfrastructureError(
-                f"the flow run process could not start: {error}") from error
+            raise InfrastructureError(f"the flow run process could not start: {error}") from error
         handle = ProcessHandle(f"{socket.gethostname()}:{popen.pid}", popen)
         _started[handle.identifier] = popen
         return handle
@@ -101,13 +115,13 @@ class Process(Infrastructure):
         if host != socket.gethostname():
             raise InfrastructureError(
                 f"Process {identifier!r} runs on host {host!r}, not on this one "
-                f"({socket.gethostname()!r}); it cannot be stopped from here.")
+                f"({socket.gethostname()!r}); it cannot be stopped from here."
+            )
         try:
             pid = int(pid_text)
             os.killpg(pid, signal.SIGTERM)
         except ValueError:
-            raise InfrastructureError(f"{identifier!r} is not a host:pid identifier.") \
-                from None
+            raise InfrastructureError(f"{identifier!r} is not a host:pid identifier.") from None
         except ProcessLookupError:
             return
         deadline = time.monotonic() + grace_seconds

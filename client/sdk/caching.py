@@ -8,6 +8,7 @@ string return value is the cache key; None means "do not cache this call". When 
 state with the same key exists and has not expired, the server answers the run's start with a
 ``Cached`` copy of it and the task returns that result, read back from results storage.
 """
+
 import hashlib
 import json
 import pickle

@@ -1,11 +1,13 @@
 """Binding a call's arguments to a function's parameters, and calling it back with them."""
+
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
-def bind_arguments(fn: Callable[..., Any], args: Sequence[Any],
-                   kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def bind_arguments(
+    fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
     """The call ``fn(*args, **kwargs)`` as a name → value mapping (defaults included;
     ``*args`` as a tuple and ``**kwargs`` as a dict under their own names). TypeError if
     the call does not fit the signature."""
@@ -20,8 +22,9 @@ def call_with_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any]) 
     return fn(*args, **kwargs)
 
 
-def split_parameters(fn: Callable[..., Any],
-                     parameters: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+def split_parameters(
+    fn: Callable[..., Any], parameters: Mapping[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
     """A name → value mapping turned back into ``(args, kwargs)`` for ``fn``; names that are
     not parameters of ``fn`` are left out."""
     args, kwargs = [], {}

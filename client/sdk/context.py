@@ -3,6 +3,7 @@
 They live in context variables, so each thread (and each task submitted to a thread pool,
 which runs in a copy of its submitter's context) sees the run it belongs to.
 """
+
 import contextlib
 import contextvars
 import dataclasses
@@ -12,19 +13,32 @@ import typing
 from collections.abc import Iterator
 
 _flow_run_context: contextvars.ContextVar["FlowRunContext | None"] = contextvars.ContextVar(
-    "orion_flow_run_context", default=None)
+    "orion_flow_run_context", default=None
+)
 _task_run_context: contextvars.ContextVar["TaskRunContext | None"] = contextvars.ContextVar(
-    "orion_task_run_context", default=None)
+    "orion_task_run_context", default=None
+)
 _tags: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
-    "orion_tags", default=frozenset())
+    "orion_tags", default=frozenset()
+)
 
 
 # Values Python may share between unrelated objects: singletons (None, True, False, Ellipsis,
 # NotImplemented, enum members), cached small ints and one-character strings, interned
 # strings, and the literals a module's compiler merges into one constant (any number, string
 # or bytes, and tuples or frozensets of them).
-_SHARED_TYPES = (type(None), bool, int, float, complex, str, bytes, type(...),
-                 type(NotImplemented), enum.Enum)
+_SHARED_TYPES = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    type(...),
+    type(NotImplemented),
+    enum.Enum,
+)
 
 
 def is_trackable(value: typing.Any) -> bool:

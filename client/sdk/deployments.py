@@ -9,6 +9,7 @@ JSON schema of the pydantic model runs are validated with, shaped as Prefect 2's
 models and dataclasses under ``$defs``). Code goes to an fsspec URL (:func:`upload_code`) or
 through a saved storage block (:func:`upload_through_block`).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,16 @@ if TYPE_CHECKING:
     from client.api.client import OrionClient
     from client.sdk.flows import Flow
 
+
 def load_entrypoint(entrypoint: str) -> tuple[Flow, str, str]:
     """``(flow, folder, relative_entrypoint)`` for ``path/to/file.py:flow_function``: the
     @flow object, the folder holding the file and the entrypoint relative to it. Raises
     FlowLoadError saying what is wrong."""
     file_part, sep, name = entrypoint.rpartition(":")
     if not sep or not file_part.endswith(".py") or not name.isidentifier():
-        raise FlowLoadError(f"Entrypoint {entrypoint!r} must look like "
-                            "'path/to/file.py:flow_function'.")
+        raise FlowLoadError(
+            f"Entrypoint {entrypoint!r} must look like 'path/to/file.py:flow_function'."
+        )
     path = os.path.abspath(file_part)
     if not os.path.isfile(path):
         raise FlowLoadError(f"No such file: {file_part!r}.")
@@ -60,8 +63,9 @@ def upload_code(folder: str, entrypoint: str, storage: str, whole_folder: bool =
     return len(files)
 
 
-def upload_through_block(reference: str, folder: str,
-                         client: OrionClient | None) -> tuple[str | None, str | None, int]:
+def upload_through_block(
+    reference: str, folder: str, client: OrionClient | None
+) -> tuple[str | None, str | None, int]:
     """Upload ``folder`` through the saved storage block ``reference``
     (``slug/name[/sub/folder]``); returns ``(block document id, folder in the block or None,
     files written)``. ValueError saying what is wrong (no such block, not a storage block)."""
@@ -76,8 +80,10 @@ def upload_through_block(reference: str, folder: str,
     except BlockLoadError as error:
         raise ValueError(f"Storage block {reference!r}: {error}") from None
     if not hasattr(block, "put_directory"):
-        raise ValueError(f"Block {slug}/{name} cannot store flow code (it has no "
-                         "put_directory): use a file system block.")
+        raise ValueError(
+            f"Block {slug}/{name} cannot store flow code (it has no "
+            "put_directory): use a file system block."
+        )
     ignore = os.path.join(folder, ".prefectignore")
     count = block.put_directory(local_path=folder, to_path=sub_path or None, ignore_file=ignore)
     return block._block_document_id, sub_path or None, count
@@ -96,6 +102,8 @@ def infrastructure_document_id(reference: str, client: OrionClient | None) -> st
     except BlockLoadError as error:
         raise ValueError(f"Infrastructure block {reference!r}: {error}") from None
     if not isinstance(block, Infrastructure):
-        raise ValueError(f"Block {reference} is a {block.get_block_type_slug()!r} block, not "
-                         "an infrastructure block (process ...).")
+        raise ValueError(
+            f"Block {reference} is a {block.get_block_type_slug()!r} block, not "
+            "an infrastructure block (process ...)."
+        )
     return block._block_document_id

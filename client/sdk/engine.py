@@ -35,6 +35,7 @@ a task with a ``cache_key_fn`` (a later run reads it back on a cache hit), or a 
 with retries (a retried flow run reuses the results of its task runs that completed).
 A flow or task with ``persist_result=False`` never writes its results.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -119,12 +120,15 @@ def exception_state(exc: BaseException, what: str, crashed: bool = False) -> Sta
     """A Failed (or Crashed) state describing ``exc``: its message and traceback."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     make = Crashed if crashed else Failed
-    return make(message=f"{what} encountered an exception: {text}", data={
-        "type": "exception",
-        "exception_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-    })
+    return make(
+        message=f"{what} encountered an exception: {text}",
+        data={
+            "type": "exception",
+            "exception_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc)),
+        },
+    )
 
 
 def jsonable(value: Any) -> Any:
@@ -149,7 +153,8 @@ def jsonable(value: Any) -> Any:
 _client_lock = threading.Lock()
 _shared_client: OrionClient | None = None
 _client_override: contextvars.ContextVar[OrionClient | None] = contextvars.ContextVar(
-    "orion_sdk_client", default=None)
+    "orion_sdk_client", default=None
+)
 
 
 class _FlowIds:
@@ -157,7 +162,8 @@ class _FlowIds:
 
     def __init__(self) -> None:
         self._ids: weakref.WeakKeyDictionary[OrionClient, dict[str, uuid.UUID]] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def get(self, orion: OrionClient, name: str) -> uuid.UUID:
@@ -188,7 +194,9 @@ def get_sdk_client() -> OrionClient:
     with _client_lock:
         current = _shared_client
         if current is None or (current.settings.api_url, current.settings.api_key) != (
-                settings.api_url, settings.api_key):
+            settings.api_url,
+            settings.api_key,
+        ):
             current = _shared_client = OrionClient(settings=settings)
         return current
 
@@ -206,8 +214,14 @@ def using_client(orion: OrionClient) -> Iterator[OrionClient]:
 
 # --- call with a timeout ----------------------------------------------------------------------
 
-def call_with_timeout(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any],
-                      timeout: float | None, what: str) -> Any:
+
+def call_with_timeout(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    timeout: float | None,
+    what: str,
+) -> Any:
     """``fn(*args, **kwargs)``; with a ``timeout``, run it in a thread (in a copy of this
     context) and raise TimeoutError if it has not returned after ``timeout`` seconds. The
     abandoned call keeps running in its daemon thread until it returns (Python threads cannot
@@ -222,8 +236,9 @@ def call_with_timeout(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappi
         except BaseException as exc:
             outcome["error"] = exc
 
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,),
-                              name="orion-timeout", daemon=True)
+    thread = threading.Thread(
+        target=contextvars.copy_context().run, args=(target,), name="orion-timeout", daemon=True
+    )
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
@@ -235,6 +250,7 @@ def call_with_timeout(fn: Callable[..., Any], args: Sequence[Any], kwargs: Mappi
 
 # --- heartbeats --------------------------------------------------------------------------------
 
+
 class Heartbeats:
     """One daemon thread per process that sends ``POST /flow_runs/{id}/heartbeat`` for every
     flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 30). When the API has
@@ -244,8 +260,7 @@ class Heartbeats:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS")
-                                 or 3 * interval)
+        self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS") or 3 * interval)
         self._runs: dict[str, OrionClient] = {}
         self._lock = threading.Lock()
         self._last_ok = time.monotonic()
@@ -274,9 +289,13 @@ class Heartbeats:
         except Exception as exc:
             silent = time.monotonic() - self._last_ok
             log = _engine_log.error if silent > self.crash_after else _engine_log.warning
-            log("Heartbeat failed: the Orion API has not answered for %.0f s (after %.0f s "
-                "the server may mark these flow runs Crashed): %s", silent, self.crash_after,
-                exc)
+            log(
+                "Heartbeat failed: the Orion API has not answered for %.0f s (after %.0f s "
+                "the server may mark these flow runs Crashed): %s",
+                silent,
+                self.crash_after,
+                exc,
+            )
 
     def _loop(self) -> None:
         while True:
@@ -296,6 +315,7 @@ def _heartbeat_registry(orion: OrionClient) -> Heartbeats:
 
 
 # --- SIGTERM -------------------------------------------------------------------------------
+
 
 class _SigtermTrap:
     """While a top-level flow runs in the main thread, SIGTERM raises FlowRunCrashed there, so
@@ -319,8 +339,9 @@ class _SigtermTrap:
 
     def __exit__(self, *exc_info: object) -> None:
         if self.active:
-            signal.signal(signal.SIGTERM, self._previous if self._previous is not None
-                          else signal.SIG_DFL)
+            signal.signal(
+                signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL
+            )
             if self.received:
                 flush_logs(timeout=10)
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -328,14 +349,16 @@ class _SigtermTrap:
 
 # --- orchestration ------------------------------------------------------------------------
 
+
 def _sleep_until(when: datetime.datetime | None) -> None:
     delay = (when - _now()).total_seconds() if when else 0
     if delay > 0:
         time.sleep(delay)
 
 
-def orchestrate(propose: Callable[[State], OrchestrationResult],
-                proposed: State) -> OrchestrationResult:
+def orchestrate(
+    propose: Callable[[State], OrchestrationResult], proposed: State
+) -> OrchestrationResult:
     """Propose ``proposed`` through ``propose(state) -> OrchestrationResult`` until the answer
     is not WAIT (sleeping the delay each time); return that answer."""
     while True:
@@ -350,6 +373,7 @@ def _reason(answer: OrchestrationResult) -> str:
 
 
 # --- inputs -------------------------------------------------------------------------------
+
 
 class _Inputs:
     """Resolves futures among a task's arguments and records where each input came from
@@ -367,8 +391,9 @@ class _Inputs:
         self.flow_context = flow_context
         self.failed_upstream: list[OrionFuture] = []
 
-    def _visit(self, value: Any, refs: list[dict[str, Any]],
-               path: frozenset[int] = frozenset()) -> Any:
+    def _visit(
+        self, value: Any, refs: list[dict[str, Any]], path: frozenset[int] = frozenset()
+    ) -> Any:
         """``value`` with futures replaced by their results; the task runs it came from are
         appended to ``refs``. A collection is rebuilt only when a future inside it is
         replaced, so the objects a task receives keep their identity otherwise. ``path``
@@ -405,8 +430,9 @@ class _Inputs:
                 return _rebuilt(value, elements)
         return value
 
-    def _refs(self, value: Any,
-              extra: Iterable[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    def _refs(
+        self, value: Any, extra: Iterable[dict[str, Any]]
+    ) -> tuple[Any, list[dict[str, Any]]]:
         refs = list(extra)
         resolved = self._visit(value, refs)
         refs = [dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
@@ -419,8 +445,10 @@ class _Inputs:
         return resolved, [{"input_type": "constant", "type": type(value).__name__}]
 
     def resolve(
-            self, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
-            extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
+        self,
+        parameters: dict[str, Any],
+        wait_for: Iterable[Any] | None,
+        extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
         """The parameters with futures replaced by their results, and the ``task_inputs``.
 
@@ -436,7 +464,8 @@ class _Inputs:
             for item in wait_for:
                 self._visit(item, refs)
             task_inputs["wait_for"] = [
-                dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)]
+                dict(r) for r in dict.fromkeys(tuple(sorted(r.items())) for r in refs)
+            ]
         return resolved, task_inputs
 
 
@@ -465,6 +494,7 @@ def _resolve_futures(value: Any) -> Any:
 
 # --- task runs ------------------------------------------------------------------------------
 
+
 def _task_should_persist(task: Task, flow_context: FlowRunContext) -> bool:
     setting = task.persist_result
     if setting is None:
@@ -479,15 +509,23 @@ def _result_from_state(st: State, what: str) -> Any:
     if results.is_reference(st.data):
         return results.load_result(st.data)
     if st.data is None:
-        raise RunAborted(f"{what} is {describe_state(st)} but its result was not persisted, so "
-                         f"it cannot be returned (set persist_result=True on the task)")
-    raise RunAborted(f"{what} is {describe_state(st)} with data that is not a result "
-                     f"reference: {st.data!r:.200}")
+        raise RunAborted(
+            f"{what} is {describe_state(st)} but its result was not persisted, so "
+            f"it cannot be returned (set persist_result=True on the task)"
+        )
+    raise RunAborted(
+        f"{what} is {describe_state(st)} with data that is not a result reference: {st.data!r:.200}"
+    )
 
 
-def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
-             flow_context: FlowRunContext, future: OrionFuture | None = None,
-             extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None) -> Outcome:
+def run_task(
+    task: Task,
+    parameters: dict[str, Any],
+    wait_for: Iterable[Any] | None,
+    flow_context: FlowRunContext,
+    future: OrionFuture | None = None,
+    extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
+) -> Outcome:
     """Run one task run of ``task`` (``parameters`` bound to its signature) in
     ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
     soon as it exists; ``extra_inputs`` are upstream inputs known beforehand, by parameter
@@ -502,28 +540,42 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
     inputs = _Inputs(flow_context)
     resolved, task_inputs = inputs.resolve(parameters, wait_for, extra_inputs)
     name = f"{task.name}-{dynamic_key}"
-    create = dict(flow_run_id=flow_context.flow_run_id, dynamic_key=dynamic_key, name=name,
-                  extra_tags=current_tags(), task_inputs=task_inputs)
+    create = dict(
+        flow_run_id=flow_context.flow_run_id,
+        dynamic_key=dynamic_key,
+        name=name,
+        extra_tags=current_tags(),
+        task_inputs=task_inputs,
+    )
     if inputs.failed_upstream:
         upstream = ", ".join(repr(f.task.name) for f in inputs.failed_upstream)
         # Its first state (no rules apply to a first Pending): it will never run.
-        task_run = orion.create_task_run(task, state=Pending(
-            name="NotReady", message=f"Upstream task run(s) {upstream} did not complete"),
-            **create)
+        task_run = orion.create_task_run(
+            task,
+            state=Pending(
+                name="NotReady", message=f"Upstream task run(s) {upstream} did not complete"
+            ),
+            **create,
+        )
         if future is not None:
             future.task_run = task_run
-        error = UpstreamTaskError(f"Task run {name!r} did not start: upstream task run(s) "
-                                  f"{upstream} did not complete")
+        error = UpstreamTaskError(
+            f"Task run {name!r} did not start: upstream task run(s) {upstream} did not complete"
+        )
         return Outcome(State.from_json(task_run["state"]), exception=error)
 
     running = _running_proposal(task, flow_context, resolved)
-    task_run, answer = orion.create_task_run_and_set_state(task, proposed_state=running,
-                                                           **create)
+    task_run, answer = orion.create_task_run_and_set_state(task, proposed_state=running, **create)
     if future is not None:
         future.task_run = task_run
     logger = run_logger(orion, flow_context.flow_run, task_run)
-    context = TaskRunContext(task, task_run, flow_context, resolved, log_prints=(
-        flow_context.log_prints if task.log_prints is None else task.log_prints))
+    context = TaskRunContext(
+        task,
+        task_run,
+        flow_context,
+        resolved,
+        log_prints=(flow_context.log_prints if task.log_prints is None else task.log_prints),
+    )
 
     def propose(proposed: State) -> OrchestrationResult:
         return orion.set_task_run_state(task_run["id"], proposed)
@@ -539,14 +591,18 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
                 return outcome
             try:
                 with task_run_scope(context), printing_to_run_logger(context.log_prints):
-                    value = call_with_timeout(task.call, (resolved,), {},
-                                              task.timeout_seconds, f"Task run {name!r}")
+                    value = call_with_timeout(
+                        task.call, (resolved,), {}, task.timeout_seconds, f"Task run {name!r}"
+                    )
             except Exception as exc:
                 answer = orchestrate(propose, exception_state(exc, "Task run"))
                 final = answer.state
                 if answer.status == "REJECT" and final is not None and final.is_scheduled():
-                    logger.info("Received %s; retrying at %s", type(exc).__name__,
-                                final.state_details.get("scheduled_time"))
+                    logger.info(
+                        "Received %s; retrying at %s",
+                        type(exc).__name__,
+                        final.state_details.get("scheduled_time"),
+                    )
                     _sleep_until(final.state_details.scheduled_time)
                     running = _running_proposal(task, flow_context, resolved)
                     answer = propose(running)
@@ -556,13 +612,20 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
             data = None
             if _task_should_persist(task, flow_context):
                 data = results.persist_result(
-                    value, task.result_storage or flow_context.result_storage,
-                    task.result_serializer or flow_context.result_serializer)
+                    value,
+                    task.result_storage or flow_context.result_storage,
+                    task.result_serializer or flow_context.result_serializer,
+                )
             # The cache key goes with the Completed state too: the server records the cache
             # entry when the run completes.
-            answer = orchestrate(propose, Completed(
-                data=data, cache_key=running.state_details.get("cache_key"),
-                cache_expiration=running.state_details.get("cache_expiration")))
+            answer = orchestrate(
+                propose,
+                Completed(
+                    data=data,
+                    cache_key=running.state_details.get("cache_key"),
+                    cache_expiration=running.state_details.get("cache_expiration"),
+                ),
+            )
             logger.info("Finished in state %s", describe_state(answer.state))
             flow_context.record_result(value, task_run["id"])
             return Outcome(answer.state, value=value)
@@ -572,20 +635,25 @@ def run_task(task: Task, parameters: dict[str, Any], wait_for: Iterable[Any] | N
         raise
 
 
-def _running_proposal(task: Task, flow_context: FlowRunContext,
-                      parameters: dict[str, Any]) -> State:
+def _running_proposal(
+    task: Task, flow_context: FlowRunContext, parameters: dict[str, Any]
+) -> State:
     cache_key = cache_expiration = None
     if task.cache_key_fn is not None:
         context = TaskRunContext(task, None, flow_context, parameters)
         cache_key = task.cache_key_fn(context, parameters)
         if cache_key is not None and task.cache_expiration is not None:
             cache_expiration = _now() + task.cache_expiration
-    return Running(cache_key=cache_key, cache_expiration=cache_expiration,
-                   refresh_cache=True if task.refresh_cache else None)
+    return Running(
+        cache_key=cache_key,
+        cache_expiration=cache_expiration,
+        refresh_cache=True if task.refresh_cache else None,
+    )
 
 
-def _adopt_start_answer(answer: OrchestrationResult, task_run: APIObject,
-                        name: str) -> Outcome | None:
+def _adopt_start_answer(
+    answer: OrchestrationResult, task_run: APIObject, name: str
+) -> Outcome | None:
     """None when the task run may run now; else the Outcome it ends with."""
     st = answer.state
     if answer.status == "ACCEPT":
@@ -600,8 +668,12 @@ def _adopt_start_answer(answer: OrchestrationResult, task_run: APIObject,
     return Outcome(st or current, exception=error)
 
 
-def _report_interruption(propose: Callable[[State], OrchestrationResult], exc: BaseException,
-                         what: str, flow_context: FlowRunContext | None) -> None:
+def _report_interruption(
+    propose: Callable[[State], OrchestrationResult],
+    exc: BaseException,
+    what: str,
+    flow_context: FlowRunContext | None,
+) -> None:
     """Report a run that an interruption (SIGTERM, KeyboardInterrupt) ended. When
     ``flow_context``'s flow run or one of its parents is being cancelled (the agent stops a
     CANCELLING run's process, and that is no crash), a task run is reported Cancelled and a
@@ -614,8 +686,7 @@ def _report_interruption(propose: Callable[[State], OrchestrationResult], exc: B
         elif what == "Task run":
             propose(Cancelled(message=f"{what} interrupted: its flow run was cancelled."))
     except Exception as report_error:
-        _engine_log.error("Could not report the %s interruption: %s", what.lower(),
-                          report_error)
+        _engine_log.error("Could not report the %s interruption: %s", what.lower(), report_error)
 
 
 def _being_cancelled(flow_context: FlowRunContext | None) -> bool:
@@ -623,14 +694,14 @@ def _being_cancelled(flow_context: FlowRunContext | None) -> bool:
     CANCELLED on the server (one read per level, only when a run is interrupted)."""
     while flow_context is not None:
         current = flow_context.client.read_flow_run(flow_context.flow_run_id).state
-        if current is not None and current.type in (StateType.CANCELLING,
-                                                    StateType.CANCELLED):
+        if current is not None and current.type in (StateType.CANCELLING, StateType.CANCELLED):
             return True
         flow_context = flow_context.parent
     return False
 
 
 # --- flow runs ------------------------------------------------------------------------------
+
 
 def run_flow(flow: Flow, parameters: dict[str, Any], return_state: bool = False) -> Any:
     """Run ``flow`` with ``parameters`` (bound to its signature) as a flow run, a subflow when
@@ -667,8 +738,17 @@ def run_flow_run(flow: Flow, flow_run: APIObject, return_state: bool = True) -> 
         try:
             log_prints = _flow_log_prints(flow, None)
             parameters, validation_error = _validated(flow, dict(flow_run["parameters"]))
-            return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, None,
-                                     None, return_state, log_prints)
+            return _execute_flow_run(
+                flow,
+                flow_run,
+                parameters,
+                validation_error,
+                orion,
+                None,
+                None,
+                return_state,
+                log_prints,
+            )
         finally:
             flush_logs()
 
@@ -686,8 +766,13 @@ def _validated(flow: Flow, parameters: dict[str, Any]) -> tuple[dict[str, Any], 
     return parameters, None
 
 
-def _run_flow(flow: Flow, parameters: dict[str, Any], orion: OrionClient,
-              parent: FlowRunContext | None, return_state: bool) -> Any:
+def _run_flow(
+    flow: Flow,
+    parameters: dict[str, Any],
+    orion: OrionClient,
+    parent: FlowRunContext | None,
+    return_state: bool,
+) -> Any:
     log_prints = _flow_log_prints(flow, parent)
     parameters, validation_error = _validated(flow, parameters)
     parent_task_run = None
@@ -696,19 +781,42 @@ def _run_flow(flow: Flow, parameters: dict[str, Any], orion: OrionClient,
     flow_run = orion.create_flow_run(
         _flow_ids.get(orion, flow.name),
         name=_flow_run_name(flow, parameters) if validation_error is None else None,
-        parameters=jsonable(parameters), tags=sorted(current_tags()),
+        parameters=jsonable(parameters),
+        tags=sorted(current_tags()),
         parent_task_run_id=parent_task_run["id"] if parent_task_run else None,
-        state=Pending(), flow_version=flow.version,
-        empirical_policy={"retries": flow.retries,
-                          "retry_delay": int(flow.retry_delay_seconds or 0)})
-    return _execute_flow_run(flow, flow_run, parameters, validation_error, orion, parent,
-                             parent_task_run, return_state, log_prints, created=True)
+        state=Pending(),
+        flow_version=flow.version,
+        empirical_policy={
+            "retries": flow.retries,
+            "retry_delay": int(flow.retry_delay_seconds or 0),
+        },
+    )
+    return _execute_flow_run(
+        flow,
+        flow_run,
+        parameters,
+        validation_error,
+        orion,
+        parent,
+        parent_task_run,
+        return_state,
+        log_prints,
+        created=True,
+    )
 
 
-def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any],
-                      validation_error: Exception | None, orion: OrionClient,
-                      parent: FlowRunContext | None, parent_task_run: APIObject | None,
-                      return_state: bool, log_prints: bool, created: bool = False) -> Any:
+def _execute_flow_run(
+    flow: Flow,
+    flow_run: APIObject,
+    parameters: dict[str, Any],
+    validation_error: Exception | None,
+    orion: OrionClient,
+    parent: FlowRunContext | None,
+    parent_task_run: APIObject | None,
+    return_state: bool,
+    log_prints: bool,
+    created: bool = False,
+) -> Any:
     """Orchestrate and run ``flow`` in the existing ``flow_run`` (``print()`` in it logged
     when ``log_prints``)."""
     logger = run_logger(orion, flow_run)
@@ -717,21 +825,32 @@ def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any
         return orion.set_flow_run_state(flow_run["id"], proposed)
 
     if validation_error is not None:
-        answer = propose(Failed(message=f"Validation of flow parameters failed: "
-                                        f"{validation_error}"))
+        answer = propose(
+            Failed(message=f"Validation of flow parameters failed: {validation_error}")
+        )
         logger.error("Finished in state %s", describe_state(answer.state))
         if return_state:
             return answer.state
         raise validation_error
-    logger.info("%s flow run %r for flow %r", "Created" if created else "Running",
-                flow_run["name"], flow.name)
+    logger.info(
+        "%s flow run %r for flow %r",
+        "Created" if created else "Running",
+        flow_run["name"],
+        flow.name,
+    )
     context = FlowRunContext(
-        flow=flow, flow_run=flow_run, client=orion, task_runner=None, parameters=parameters,
+        flow=flow,
+        flow_run=flow_run,
+        client=orion,
+        task_runner=None,
+        parameters=parameters,
         result_storage=flow.result_storage or (parent.result_storage if parent else None),
         persist_result=flow.persist_result,
-        result_serializer=flow.result_serializer or (
-            parent.result_serializer if parent else "pickle"),
-        parent=parent, log_prints=log_prints)
+        result_serializer=flow.result_serializer
+        or (parent.result_serializer if parent else "pickle"),
+        parent=parent,
+        log_prints=log_prints,
+    )
     heartbeats = _heartbeat_registry(orion)
     heartbeats.add(flow_run["id"], orion)
     try:
@@ -742,8 +861,9 @@ def _execute_flow_run(flow: Flow, flow_run: APIObject, parameters: dict[str, Any
         raise
     finally:
         heartbeats.discard(flow_run["id"])
-    logger.log(logging.ERROR if error else logging.INFO, "Finished in state %s",
-               describe_state(final))
+    logger.log(
+        logging.ERROR if error else logging.INFO, "Finished in state %s", describe_state(final)
+    )
     if return_state:
         return final
     if error is not None:
@@ -758,21 +878,29 @@ def _flow_log_prints(flow: Flow, parent: FlowRunContext | None) -> bool:
     return parent.log_prints if parent is not None else log_prints_default()
 
 
-def _create_parent_task_run(flow: Flow, parameters: dict[str, Any], parent: FlowRunContext,
-                            orion: OrionClient) -> APIObject:
+def _create_parent_task_run(
+    flow: Flow, parameters: dict[str, Any], parent: FlowRunContext, orion: OrionClient
+) -> APIObject:
     """The task run that stands for a subflow run in its parent flow run (its inputs are the
     subflow's parameters)."""
     dynamic_key = parent.next_dynamic_key(flow.task_key)
     _, task_inputs = _Inputs(parent).resolve(parameters, None)
-    return orion.create_task_run(flow, parent.flow_run_id, dynamic_key,
-                                 name=f"{flow.name}-{dynamic_key}",
-                                 extra_tags=current_tags(), state=Pending(),
-                                 task_inputs=task_inputs)
+    return orion.create_task_run(
+        flow,
+        parent.flow_run_id,
+        dynamic_key,
+        name=f"{flow.name}-{dynamic_key}",
+        extra_tags=current_tags(),
+        state=Pending(),
+        task_inputs=task_inputs,
+    )
 
 
 def _flow_attempts(
-        flow: Flow, context: FlowRunContext, propose: Callable[[State], OrchestrationResult],
-        logger: logging.LoggerAdapter[logging.Logger],
+    flow: Flow,
+    context: FlowRunContext,
+    propose: Callable[[State], OrchestrationResult],
+    logger: logging.LoggerAdapter[logging.Logger],
 ) -> tuple[State | None, Any, BaseException | None]:
     """Propose Running, run the flow function, propose the final state; again while the
     server answers a failure with AwaitingRetry. Returns (final state, value, error)."""
@@ -783,30 +911,38 @@ def _flow_attempts(
             raise RunAborted(f"Flow run {name!r} was not started: {_reason(answer)}")
         st = answer.state
         if answer.status == "REJECT" and (st is None or not st.is_running()):
-            return st, None, RunAborted(f"Flow run {name!r} was not started: it is "
-                                        f"{describe_state(st)}")
+            return (
+                st,
+                None,
+                RunAborted(f"Flow run {name!r} was not started: it is {describe_state(st)}"),
+            )
         value, failure = _flow_body(flow, context)
         if failure is None:
             data = None
             if flow.persist_result:
-                data = results.persist_result(value, context.result_storage,
-                                              context.result_serializer)
+                data = results.persist_result(
+                    value, context.result_storage, context.result_serializer
+                )
             answer = orchestrate(propose, Completed(data=data))
             return answer.state, value, None
         failed_state, exc = failure
         answer = orchestrate(propose, failed_state)
         final = answer.state
         if answer.status == "REJECT" and final is not None and final.is_scheduled():
-            logger.info("Received %s; retrying at %s", type(exc).__name__,
-                        final.state_details.get("scheduled_time"))
+            logger.info(
+                "Received %s; retrying at %s",
+                type(exc).__name__,
+                final.state_details.get("scheduled_time"),
+            )
             _sleep_until(final.state_details.scheduled_time)
             context.reset_for_retry()
             continue
         return final, None, exc
 
 
-def _flow_body(flow: Flow,
-               context: FlowRunContext) -> tuple[Any, tuple[State, BaseException] | None]:
+def _flow_body(
+    flow: Flow, context: FlowRunContext
+) -> tuple[Any, tuple[State, BaseException] | None]:
     """Run the flow function in its context with a fresh task runner session; return (value,
     None), or (None, (Failed state, exception))."""
     runner = flow.task_runner.start()
@@ -815,9 +951,13 @@ def _flow_body(flow: Flow,
     try:
         with flow_run_scope(context), printing_to_run_logger(context.log_prints):
             try:
-                value = call_with_timeout(flow.call, (context.parameters,), {},
-                                          flow.timeout_seconds,
-                                          f"Flow run {context.flow_run['name']!r}")
+                value = call_with_timeout(
+                    flow.call,
+                    (context.parameters,),
+                    {},
+                    flow.timeout_seconds,
+                    f"Flow run {context.flow_run['name']!r}",
+                )
                 value = _resolve_futures(value)
             except Exception as exc:
                 interrupted = False
@@ -826,12 +966,15 @@ def _flow_body(flow: Flow,
     finally:
         runner.shutdown(wait=not interrupted)
     if value is None:
-        unfinished = [f for f in context.futures
-                      if f.get_state() is None or not f.get_state().is_completed()]
+        unfinished = [
+            f for f in context.futures if f.get_state() is None or not f.get_state().is_completed()
+        ]
         if unfinished:
             error = unfinished[0].result(raise_on_failure=False)
             failed = exception_state(error, "Flow run")
-            failed.message = (f"{len(unfinished)} of {len(context.futures)} submitted task "
-                              f"runs did not complete; the first: {failed.message}")
+            failed.message = (
+                f"{len(unfinished)} of {len(context.futures)} submitted task "
+                f"runs did not complete; the first: {failed.message}"
+            )
             return None, (failed, error)
     return value, None

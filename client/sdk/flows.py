@@ -6,6 +6,7 @@ failed run raises the function's exception; with ``return_state=True`` the call 
 final :class:`client.api.states.State` instead. A flow called inside a flow run is a subflow: a
 child flow run, represented in the parent run by a task run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,13 +25,23 @@ __all__ = ["Flow", "flow"]
 class Flow:
     """A flow; see :func:`flow` for the options."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, version: str | None = None,
-                 flow_run_name: str | Callable[[], str] | None = None, retries: int = 0,
-                 retry_delay_seconds: float = 0, task_runner: Any = None,
-                 description: str | None = None, timeout_seconds: float | None = None,
-                 validate_parameters: bool = True, persist_result: bool | None = None,
-                 result_storage: str | ResultStorage | None = None,
-                 result_serializer: str | None = None, log_prints: bool | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        version: str | None = None,
+        flow_run_name: str | Callable[[], str] | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0,
+        task_runner: Any = None,
+        description: str | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        persist_result: bool | None = None,
+        result_storage: str | ResultStorage | None = None,
+        result_serializer: str | None = None,
+        log_prints: bool | None = None,
+    ) -> None:
         if not callable(fn):
             raise TypeError("@flow needs a function")
         if retries < 0:
@@ -61,16 +72,21 @@ class Flow:
     def with_options(self, **options: Any) -> Flow:
         """A copy of this flow with some options changed (same arguments as :func:`flow`)."""
         settings: dict[str, Any]
-        settings = dict(name=self.name, version=self.version,
-                        flow_run_name=self.flow_run_name, retries=self.retries,
-                        retry_delay_seconds=self.retry_delay_seconds,
-                        task_runner=self.task_runner, description=self.description,
-                        timeout_seconds=self.timeout_seconds,
-                        validate_parameters=self.validate_parameters,
-                        persist_result=self.persist_result,
-                        result_storage=self.result_storage,
-                        result_serializer=self.result_serializer,
-                        log_prints=self.log_prints)
+        settings = dict(
+            name=self.name,
+            version=self.version,
+            flow_run_name=self.flow_run_name,
+            retries=self.retries,
+            retry_delay_seconds=self.retry_delay_seconds,
+            task_runner=self.task_runner,
+            description=self.description,
+            timeout_seconds=self.timeout_seconds,
+            validate_parameters=self.validate_parameters,
+            persist_result=self.persist_result,
+            result_storage=self.result_storage,
+            result_serializer=self.result_serializer,
+            log_prints=self.log_prints,
+        )
         settings.update(options)
         return Flow(self.fn, **settings)
 
@@ -85,14 +101,23 @@ class Flow:
         return run_flow(self, bind_arguments(self.fn, args, kwargs), return_state)
 
 
-def flow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
-         version: str | None = None, flow_run_name: str | Callable[[], str] | None = None,
-         retries: int = 0, retry_delay_seconds: float = 0, task_runner: Any = None,
-         description: str | None = None, timeout_seconds: float | None = None,
-         validate_parameters: bool = True, persist_result: bool | None = None,
-         result_storage: str | ResultStorage | None = None,
-         result_serializer: str | None = None,
-         log_prints: bool | None = None) -> Flow | Callable[[Callable[..., Any]], Flow]:
+def flow(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    flow_run_name: str | Callable[[], str] | None = None,
+    retries: int = 0,
+    retry_delay_seconds: float = 0,
+    task_runner: Any = None,
+    description: str | None = None,
+    timeout_seconds: float | None = None,
+    validate_parameters: bool = True,
+    persist_result: bool | None = None,
+    result_storage: str | ResultStorage | None = None,
+    result_serializer: str | None = None,
+    log_prints: bool | None = None,
+) -> Flow | Callable[[Callable[..., Any]], Flow]:
     """Make a function a flow; use as ``@flow`` or ``@flow(...)``.
 
     - ``name`` (default: the function's name, "_" as "-"), ``version``, ``description``;
@@ -111,12 +136,21 @@ def flow(fn: Callable[..., Any] | None = None, *, name: str | None = None,
       parent flow's, or for a top-level flow ``ORION_LOGGING_LOG_PRINTS`` (default false).
     """
     options: dict[str, Any]
-    options = dict(name=name, version=version, flow_run_name=flow_run_name, retries=retries,
-                   retry_delay_seconds=retry_delay_seconds, task_runner=task_runner,
-                   description=description, timeout_seconds=timeout_seconds,
-                   validate_parameters=validate_parameters, persist_result=persist_result,
-                   result_storage=result_storage, result_serializer=result_serializer,
-                   log_prints=log_prints)
+    options = dict(
+        name=name,
+        version=version,
+        flow_run_name=flow_run_name,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        task_runner=task_runner,
+        description=description,
+        timeout_seconds=timeout_seconds,
+        validate_parameters=validate_parameters,
+        persist_result=persist_result,
+        result_storage=result_storage,
+        result_serializer=result_serializer,
+        log_prints=log_prints,
+    )
     if fn is None:
         return lambda f: Flow(f, **options)
     return Flow(fn, **options)

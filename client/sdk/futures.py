@@ -6,6 +6,7 @@ immediately in the calling thread; :class:`ThreadPoolTaskRunner` runs them concu
 pool of threads (``ConcurrentTaskRunner`` is its Prefect 2 name). A flow run starts its own
 runner session and waits for every submission before it finishes.
 """
+
 import concurrent.futures
 import contextvars
 import dataclasses
@@ -107,7 +108,8 @@ class ThreadPoolTaskRunner:
         """A new session with its own thread pool, for one flow run."""
         session = ThreadPoolTaskRunner(self.max_workers)
         session._executor = concurrent.futures.ThreadPoolExecutor(
-            self.max_workers, thread_name_prefix="orion-task")
+            self.max_workers, thread_name_prefix="orion-task"
+        )
         return session
 
     def submit(self, fn: Callable[[], Outcome]) -> concurrent.futures.Future[Outcome]:

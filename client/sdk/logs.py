@@ -25,6 +25,7 @@ line of its run logger, as in Prefect 2. ``builtins.print`` is replaced while at
 such run executes in the process; the replacement looks at the calling context, so other
 threads and runs without ``log_prints`` print as usual.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -72,8 +73,13 @@ class LogShipper:
     ``create_logs`` of the client of its flow run), which raises when a batch was not stored.
     """
 
-    def __init__(self, batch_size: int = 500, batch_bytes: int = 2_000_000, interval: float = 1.0,
-                 exit_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        batch_size: int = 500,
+        batch_bytes: int = 2_000_000,
+        interval: float = 1.0,
+        exit_timeout: float = 30.0,
+    ) -> None:
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self.interval = interval
@@ -84,8 +90,7 @@ class LogShipper:
         self._sent = 0
         self._flush_wanted = False
         self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="orion-log-shipper",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="orion-log-shipper", daemon=True)
         self._thread.start()
 
     def put(self, record: dict[str, Any], send: Send) -> None:
@@ -120,11 +125,13 @@ class LogShipper:
             self._cond.notify_all()
             unsent = len(self._pending)
         if not flushed and unsent:
-            print(f"orion: {unsent} log records could not be sent to the API before exit",
-                  file=sys.stderr)
+            print(
+                f"orion: {unsent} log records could not be sent to the API before exit",
+                file=sys.stderr,
+            )
 
     def _take_batch(
-            self,
+        self,
     ) -> tuple[Send | None, list[dict[str, Any]]]:
         """The oldest records that share one ``send``, within the size bounds."""
         batch: list[dict[str, Any]] = []
@@ -175,9 +182,12 @@ class LogShipper:
                 failures += 1
                 with self._cond:
                     self._pending.extendleft((send, r) for r in reversed(batch))
-                print(f"orion: could not send {len(batch)} log records to the API "
-                      f"(attempt {failures}, will retry): {exc}", file=sys.stderr)
-                time.sleep(min(0.5 * 2 ** failures, 10.0))
+                print(
+                    f"orion: could not send {len(batch)} log records to the API "
+                    f"(attempt {failures}, will retry): {exc}",
+                    file=sys.stderr,
+                )
+                time.sleep(min(0.5 * 2**failures, 10.0))
                 continue
             failures = 0
             with self._cond:
@@ -214,15 +224,18 @@ class OrionLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message = message + "\n" + logging.Formatter().formatException(record.exc_info)
-            self.shipper.put({
-                "id": str(uuid.uuid4()),
-                "name": record.name,
-                "level": record.levelno,
-                "message": truncate_message(message, self.max_message_chars),
-                "timestamp": self._timestamp(record.created),
-                "flow_run_id": str(flow_run_id),
-                "task_run_id": str(task_run_id) if task_run_id else None,
-            }, send)
+            self.shipper.put(
+                {
+                    "id": str(uuid.uuid4()),
+                    "name": record.name,
+                    "level": record.levelno,
+                    "message": truncate_message(message, self.max_message_chars),
+                    "timestamp": self._timestamp(record.created),
+                    "flow_run_id": str(flow_run_id),
+                    "task_run_id": str(task_run_id) if task_run_id else None,
+                },
+                send,
+            )
         except Exception:
             self.handleError(record)
 
@@ -231,8 +244,10 @@ class RunFormatter(logging.Formatter):
     """Console lines: ``12:00:01.234 | INFO    | Task run 'add-0' - message``."""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s%(message)s",
-                         datefmt="%H:%M:%S")
+        super().__init__(
+            "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(run_label)s%(message)s",
+            datefmt="%H:%M:%S",
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         task_name = getattr(record, "task_run_name", None)
@@ -270,8 +285,9 @@ def setup_logging() -> LogShipper:
             interval=_env_number("ORION_LOGS_INTERVAL_SECONDS", 1.0),
             exit_timeout=_env_number("ORION_LOGS_EXIT_TIMEOUT_SECONDS", 30.0),
         )
-        logger.addHandler(OrionLogHandler(
-            _shipper, _env_number("ORION_LOGS_MAX_MESSAGE_CHARS", 100_000)))
+        logger.addHandler(
+            OrionLogHandler(_shipper, _env_number("ORION_LOGS_MAX_MESSAGE_CHARS", 100_000))
+        )
         atexit.register(_shipper.close)
         return _shipper
 
@@ -285,12 +301,16 @@ def flush_logs(timeout: float | None = None) -> bool:
     return _shipper.flush(_shipper.exit_timeout if timeout is None else timeout)
 
 
-def run_logger(orion: OrionClient, flow_run: Mapping[str, Any],
-               task_run: Mapping[str, Any] | None = None) -> logging.LoggerAdapter[logging.Logger]:
+def run_logger(
+    orion: OrionClient, flow_run: Mapping[str, Any], task_run: Mapping[str, Any] | None = None
+) -> logging.LoggerAdapter[logging.Logger]:
     """The logger of a flow run (a dict with ``id`` and ``name``) or of one of its task runs;
     its records are shipped through ``orion`` (an OrionClient)."""
-    extra = {"flow_run_id": flow_run["id"], "flow_run_name": flow_run.get("name"),
-             "orion_send": orion.create_logs}
+    extra = {
+        "flow_run_id": flow_run["id"],
+        "flow_run_name": flow_run.get("name"),
+        "orion_send": orion.create_logs,
+    }
     if task_run is None:
         return logging.LoggerAdapter(logging.getLogger("orion.flow_runs"), extra)
     extra.update(task_run_id=task_run["id"], task_run_name=task_run.get("name"))
@@ -328,8 +348,12 @@ def print_as_log(*args: Any, **kwargs: Any) -> None:
     run's logger instead (unless it is printed to a file other than stdout or stderr)."""
     context = get_task_run_context() or get_flow_run_context()
     target = kwargs.get("file")
-    if (context is None or not context.log_prints or getattr(_printing, "active", False)
-            or (target is not None and target not in (sys.stdout, sys.stderr))):
+    if (
+        context is None
+        or not context.log_prints
+        or getattr(_printing, "active", False)
+        or (target is not None and target not in (sys.stdout, sys.stderr))
+    ):
         return _original_print(*args, **kwargs)
     buffer = io.StringIO()
     _original_print(*args, **dict(kwargs, file=buffer))

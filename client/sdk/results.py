@@ -24,6 +24,7 @@ default (any picklable value; readable only by Python, and only load results you
 ``"json"`` for JSON-compatible values. fsspec is imported on the first write or read, so
 ``import client`` stays fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,8 @@ def get_serializer(name: str) -> type[PickleSerializer] | type[JSONSerializer]:
         return SERIALIZERS[name]
     except KeyError:
         raise ResultError(
-            f"Unknown result serializer {name!r}; use one of {sorted(SERIALIZERS)}") from None
+            f"Unknown result serializer {name!r}; use one of {sorted(SERIALIZERS)}"
+        ) from None
 
 
 def default_storage_url() -> str:
@@ -173,8 +175,9 @@ _anonymous_save_lock = threading.Lock()
 _BLOCK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*/[^/]+$")
 
 
-def _block_storage(block: Block | None = None, name: str | None = None,
-                   document_id: str | None = None) -> Storage:
+def _block_storage(
+    block: Block | None = None, name: str | None = None, document_id: str | None = None
+) -> Storage:
     from client.blocks.core import Block, BlockLoadError
 
     if block is not None and block._block_document_id is not None:
@@ -193,8 +196,10 @@ def _block_storage(block: Block | None = None, name: str | None = None,
     if block is None:
         raise TypeError("_block_storage needs a block, a block name or a document id")
     if not (hasattr(block, "read_path") and hasattr(block, "write_path")):
-        raise ResultError(f"Result storage must be a file system block (with read_path and "
-                          f"write_path), not {type(block).__name__}")
+        raise ResultError(
+            f"Result storage must be a file system block (with read_path and "
+            f"write_path), not {type(block).__name__}"
+        )
     with _anonymous_save_lock:  # tasks in threads sharing one unsaved block save it once
         if block._block_document_id is None:
             block.save(is_anonymous=True)
@@ -236,8 +241,9 @@ def get_storage(url: str | os.PathLike[str] | Storage | Block | None = None) -> 
     return storage
 
 
-def persist_result(value: Any, storage: str | os.PathLike[str] | Storage | Block | None,
-                   serializer: str = "pickle") -> dict[str, Any]:
+def persist_result(
+    value: Any, storage: str | os.PathLike[str] | Storage | Block | None, serializer: str = "pickle"
+) -> dict[str, Any]:
     """Serialise ``value`` into ``storage`` (a ResultStorage or URL); return its reference."""
     storage = get_storage(storage)
     codec = get_serializer(serializer)
@@ -250,10 +256,13 @@ def persist_result(value: Any, storage: str | os.PathLike[str] | Storage | Block
     key = uuid.uuid4().hex
     storage.write(key, data)
     if isinstance(storage, BlockResultStorage):
-        return {"type": REFERENCE_TYPE, "serializer": codec.name,
-                "storage_block_id": storage.block_document_id, "key": key}
-    return {"type": REFERENCE_TYPE, "serializer": codec.name, "storage": storage.url,
-            "key": key}
+        return {
+            "type": REFERENCE_TYPE,
+            "serializer": codec.name,
+            "storage_block_id": storage.block_document_id,
+            "key": key,
+        }
+    return {"type": REFERENCE_TYPE, "serializer": codec.name, "storage": storage.url, "key": key}
 
 
 def is_reference(data: Any) -> bool:

@@ -7,6 +7,7 @@ Arguments may be futures (their results are passed, and the dependency is record
 ``wait_for=[...]`` adds dependencies without passing data. Outside a flow run (or inside
 another task run) a task is a plain function call.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,20 +40,28 @@ class unmapped:
 class Task:
     """A task; see :func:`task` for the options."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None,
-                 description: str | None = None, tags: Iterable[str] | None = None,
-                 version: str | None = None,
-                 cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
-                 cache_expiration: datetime.timedelta | None = None, refresh_cache: bool = False,
-                 retries: int = 0, retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
-                 retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
-                 persist_result: bool | None = None,
-                 result_storage: str | ResultStorage | None = None,
-                 result_serializer: str | None = None, log_prints: bool | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        description: str | None = None,
+        tags: Iterable[str] | None = None,
+        version: str | None = None,
+        cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
+        cache_expiration: datetime.timedelta | None = None,
+        refresh_cache: bool = False,
+        retries: int = 0,
+        retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
+        retry_jitter_factor: float | None = None,
+        timeout_seconds: float | None = None,
+        persist_result: bool | None = None,
+        result_storage: str | ResultStorage | None = None,
+        result_serializer: str | None = None,
+        log_prints: bool | None = None,
+    ) -> None:
         if not callable(fn):
             raise TypeError("@task needs a function")
-        if cache_expiration is not None and not isinstance(cache_expiration,
-                                                          datetime.timedelta):
+        if cache_expiration is not None and not isinstance(cache_expiration, datetime.timedelta):
             raise TypeError("cache_expiration must be a datetime.timedelta")
         if retries < 0:
             raise ValueError("retries must not be negative")
@@ -66,9 +75,11 @@ class Task:
         self.cache_expiration = cache_expiration
         self.refresh_cache = refresh_cache
         self.retries = retries
-        self.retry_delay_seconds = (list(retry_delay_seconds)
-                                    if isinstance(retry_delay_seconds, (list, tuple))
-                                    else retry_delay_seconds)
+        self.retry_delay_seconds = (
+            list(retry_delay_seconds)
+            if isinstance(retry_delay_seconds, (list, tuple))
+            else retry_delay_seconds
+        )
         self.retry_jitter_factor = retry_jitter_factor
         self.timeout_seconds = timeout_seconds
         self.persist_result = persist_result
@@ -83,17 +94,23 @@ class Task:
     def with_options(self, **options: Any) -> Task:
         """A copy of this task with some options changed (same arguments as :func:`task`)."""
         settings: dict[str, Any]
-        settings = dict(name=self.name, description=self.description, tags=self.tags,
-                        version=self.version, cache_key_fn=self.cache_key_fn,
-                        cache_expiration=self.cache_expiration,
-                        refresh_cache=self.refresh_cache, retries=self.retries,
-                        retry_delay_seconds=self.retry_delay_seconds,
-                        retry_jitter_factor=self.retry_jitter_factor,
-                        timeout_seconds=self.timeout_seconds,
-                        persist_result=self.persist_result,
-                        result_storage=self.result_storage,
-                        result_serializer=self.result_serializer,
-                        log_prints=self.log_prints)
+        settings = dict(
+            name=self.name,
+            description=self.description,
+            tags=self.tags,
+            version=self.version,
+            cache_key_fn=self.cache_key_fn,
+            cache_expiration=self.cache_expiration,
+            refresh_cache=self.refresh_cache,
+            retries=self.retries,
+            retry_delay_seconds=self.retry_delay_seconds,
+            retry_jitter_factor=self.retry_jitter_factor,
+            timeout_seconds=self.timeout_seconds,
+            persist_result=self.persist_result,
+            result_storage=self.result_storage,
+            result_serializer=self.result_serializer,
+            log_prints=self.log_prints,
+        )
         settings.update(options)
         return Task(self.fn, **settings)
 
@@ -120,28 +137,37 @@ class Task:
             raise outcome.exception
         return outcome.value
 
-    def submit(self, *args: Any, wait_for: Iterable[Any] | None = None,
-               **kwargs: Any) -> OrionFuture:
+    def submit(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> OrionFuture:
         """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
         return self._submit(bind_arguments(self.fn, args, kwargs), wait_for)
 
-    def _submit(self, parameters: dict[str, Any], wait_for: Iterable[Any] | None,
-                extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None) -> OrionFuture:
+    def _submit(
+        self,
+        parameters: dict[str, Any],
+        wait_for: Iterable[Any] | None,
+        extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> OrionFuture:
         from client.sdk.engine import run_task
 
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:
-            raise RuntimeError(f"Task {self.name!r}: submit() and map() work only inside a "
-                               f"flow run (not outside, nor inside a task run)")
+            raise RuntimeError(
+                f"Task {self.name!r}: submit() and map() work only inside a "
+                f"flow run (not outside, nor inside a task run)"
+            )
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs))
+            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs)
+        )
         with context._lock:
             context.futures.append(future)
         return future
 
-    def map(self, *args: Any, wait_for: Iterable[Any] | None = None,
-            **kwargs: Any) -> list[OrionFuture]:
+    def map(
+        self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
+    ) -> list[OrionFuture]:
         """Submit one task run per element of the iterable arguments (all the same length;
         futures are resolved first, ``unmapped(x)`` and non-iterables are passed whole to
         every run); return the list of futures.
@@ -162,18 +188,25 @@ class Task:
                 extra_inputs[name] = [{"input_type": "task_run", "id": origin}]
         lengths = {len(v) for v in mapped.values()}
         if len(lengths) > 1:
-            raise ValueError(f"Task {self.name!r}.map(): the iterable arguments have "
-                             f"different lengths: " +
-                             ", ".join(f"{k}={len(v)}" for k, v in mapped.items()))
+            raise ValueError(
+                f"Task {self.name!r}.map(): the iterable arguments have "
+                f"different lengths: " + ", ".join(f"{k}={len(v)}" for k, v in mapped.items())
+            )
         if not mapped:
             raise ValueError(f"Task {self.name!r}.map() needs at least one iterable argument")
         # Static arguments stay as given (a future among them is resolved, and recorded, by
         # each run).
-        static = {k: (v.value if isinstance(v, unmapped) else v)
-                  for k, v in parameters.items() if k not in mapped}
-        return [self._submit(dict(static, **{k: v[i] for k, v in mapped.items()}), wait_for,
-                             extra_inputs)
-                for i in range(lengths.pop())]
+        static = {
+            k: (v.value if isinstance(v, unmapped) else v)
+            for k, v in parameters.items()
+            if k not in mapped
+        }
+        return [
+            self._submit(
+                dict(static, **{k: v[i] for k, v in mapped.items()}), wait_for, extra_inputs
+            )
+            for i in range(lengths.pop())
+        ]
 
 
 def _origin(value: Any, context: FlowRunContext | None) -> str | None:
@@ -194,16 +227,25 @@ def _iterable(value: Any) -> bool:
     return True
 
 
-def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
-         description: str | None = None, tags: Iterable[str] | None = None,
-         version: str | None = None,
-         cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
-         cache_expiration: datetime.timedelta | None = None, refresh_cache: bool = False,
-         retries: int = 0, retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
-         retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
-         persist_result: bool | None = None, result_storage: str | ResultStorage | None = None,
-         result_serializer: str | None = None,
-         log_prints: bool | None = None) -> Task | Callable[[Callable[..., Any]], Task]:
+def task(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    tags: Iterable[str] | None = None,
+    version: str | None = None,
+    cache_key_fn: Callable[[TaskRunContext, dict[str, Any]], str | None] | None = None,
+    cache_expiration: datetime.timedelta | None = None,
+    refresh_cache: bool = False,
+    retries: int = 0,
+    retry_delay_seconds: float | list[float] | tuple[float, ...] = 0,
+    retry_jitter_factor: float | None = None,
+    timeout_seconds: float | None = None,
+    persist_result: bool | None = None,
+    result_storage: str | ResultStorage | None = None,
+    result_serializer: str | None = None,
+    log_prints: bool | None = None,
+) -> Task | Callable[[Callable[..., Any]], Task]:
     """Make a function a task; use as ``@task`` or ``@task(...)``.
 
     - ``name`` (default: the function's name; task runs are named ``<name>-<n>``),
@@ -220,13 +262,23 @@ def task(fn: Callable[..., Any] | None = None, *, name: str | None = None,
       None (the default) follows the flow run.
     """
     options: dict[str, Any]
-    options = dict(name=name, description=description, tags=tags, version=version,
-                   cache_key_fn=cache_key_fn, cache_expiration=cache_expiration,
-                   refresh_cache=refresh_cache, retries=retries,
-                   retry_delay_seconds=retry_delay_seconds,
-                   retry_jitter_factor=retry_jitter_factor, timeout_seconds=timeout_seconds,
-                   persist_result=persist_result, result_storage=result_storage,
-                   result_serializer=result_serializer, log_prints=log_prints)
+    options = dict(
+        name=name,
+        description=description,
+        tags=tags,
+        version=version,
+        cache_key_fn=cache_key_fn,
+        cache_expiration=cache_expiration,
+        refresh_cache=refresh_cache,
+        retries=retries,
+        retry_delay_seconds=retry_delay_seconds,
+        retry_jitter_factor=retry_jitter_factor,
+        timeout_seconds=timeout_seconds,
+        persist_result=persist_result,
+        result_storage=result_storage,
+        result_serializer=result_serializer,
+        log_prints=log_prints,
+    )
     if fn is None:
         return lambda f: Task(f, **options)
     return Task(fn, **options)

@@ -14,6 +14,7 @@ The same model writes the deployment's ``parameter_openapi_schema``
 (:func:`client.sdk.deployments.parameter_schema`), so what a deployment describes is what a run
 accepts. pydantic is imported on first use.
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,23 +67,33 @@ def parameters_model(fn: Callable[..., Any]) -> tuple[Any, dict[str, str]]:
         default = ... if param.default is inspect.Parameter.empty else param.default
         field = f"p{position}"  # any parameter name works, even one pydantic reserves
         names[name] = field
-        fields[field] = (hints.get(name, typing.Any), Field(
-            default, alias=name, title=name, json_schema_extra={"position": position}))
+        fields[field] = (
+            hints.get(name, typing.Any),
+            Field(default, alias=name, title=name, json_schema_extra={"position": position}),
+        )
     config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
     return create_model("Parameters", __config__=config, **fields), names
 
 
 # Endings of the pydantic error types that mean "not of the expected type".
-_TYPE_ERRORS = ("_type", "_parsing", "_instance_of", "_from_float", "_from_datetime_inexact",
-                "_class_of", "union_tag_invalid")
+_TYPE_ERRORS = (
+    "_type",
+    "_parsing",
+    "_instance_of",
+    "_from_float",
+    "_from_datetime_inexact",
+    "_class_of",
+    "union_tag_invalid",
+)
 
 
 def _describe(error: Mapping[str, Any], hint: Any) -> tuple[str, str | None]:
     """``(what went wrong, pydantic's detail or None)`` for a pydantic error, in our words
     when it is about the parameter itself."""
     if error["loc"][1:]:
-        where = "".join(f"[{part!r}]" if isinstance(part, str) else f"[{part}]"
-                        for part in error["loc"][1:])
+        where = "".join(
+            f"[{part!r}]" if isinstance(part, str) else f"[{part}]" for part in error["loc"][1:]
+        )
         return f"at {where}: {error['msg']}", None
     if error["type"] == "literal_error":
         return f"expected one of {list(typing.get_args(hint))!r}", None
@@ -92,8 +103,9 @@ def _describe(error: Mapping[str, Any], hint: Any) -> tuple[str, str | None]:
     return f"expected {_type_name(hint)}, got {got}", error["msg"]
 
 
-def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
-                        flow_name: str) -> dict[str, Any]:
+def validate_parameters(
+    fn: Callable[..., Any], parameters: Mapping[str, Any], flow_name: str
+) -> dict[str, Any]:
     """Bind ``parameters`` (a name → value mapping) to ``fn``'s signature and validate each
     value against its type hint; return the bound parameters, coerced, defaults included.
 
@@ -107,7 +119,8 @@ def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
     var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     if unexpected and not var_kw:
         raise ParameterTypeError(
-            f"Flow {flow_name!r} got unexpected parameters: {', '.join(unexpected)}")
+            f"Flow {flow_name!r} got unexpected parameters: {', '.join(unexpected)}"
+        )
     if var_kw:
         keywords.update({n: parameters[n] for n in unexpected})
     try:
@@ -116,11 +129,16 @@ def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
         raise ParameterTypeError(f"Flow {flow_name!r}: {exc}") from None
     bound.apply_defaults()
     hints = _hints(fn)
-    to_check = {name: value for name, value in bound.arguments.items()
-                if signature.parameters[name].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                           inspect.Parameter.VAR_KEYWORD) and (
-                    signature.parameters[name].default is inspect.Parameter.empty
-                    or value is not signature.parameters[name].default)}
+    to_check = {
+        name: value
+        for name, value in bound.arguments.items()
+        if signature.parameters[name].kind
+        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and (
+            signature.parameters[name].default is inspect.Parameter.empty
+            or value is not signature.parameters[name].default
+        )
+    }
     if not any(hints.get(name, typing.Any) is not typing.Any for name in to_check):
         # Nothing to check: flows without type hints need no model (nor pydantic's import).
         return dict(bound.arguments)
@@ -136,7 +154,8 @@ def validate_parameters(fn: Callable[..., Any], parameters: Mapping[str, Any],
         problem, detail = _describe(error, hint)
         raise ParameterTypeError(
             f"Flow {flow_name!r} parameter {name!r}: {problem} (value {to_check.get(name)!r:.200})"
-            + (f": {detail}" if detail else "")) from None
+            + (f": {detail}" if detail else "")
+        ) from None
     result = dict(bound.arguments)
     result.update({name: getattr(checked, fields[name]) for name in to_check})
     return result
@@ -172,8 +191,11 @@ def _schema_field_by_field(model: Any) -> dict[str, Any]:
         # parameters_model gives every field an alias and a json_schema_extra dict.
         alias = typing.cast(str, field.alias)
         extra = typing.cast(dict[str, Any], field.json_schema_extra)
-        hint: Any = typing.Annotated[(field.annotation, *field.metadata)] if field.metadata \
+        hint: Any = (
+            typing.Annotated[(field.annotation, *field.metadata)]
+            if field.metadata
             else field.annotation
+        )
         try:
             schema = TypeAdapter(hint, config=config).json_schema()
         except PydanticInvalidForJsonSchema:
@@ -184,13 +206,11 @@ def _schema_field_by_field(model: Any) -> dict[str, Any]:
             required.append(alias)
         else:
             try:
-                prop["default"] = TypeAdapter(typing.Any).dump_python(
-                    field.default, mode="json")
+                prop["default"] = TypeAdapter(typing.Any).dump_python(field.default, mode="json")
             except Exception:  # a default with no JSON form is left out
                 pass
         properties[alias] = prop
-    result: dict[str, Any] = {"title": "Parameters", "type": "object",
-                              "properties": properties}
+    result: dict[str, Any] = {"title": "Parameters", "type": "object", "properties": properties}
     if required:
         result["required"] = required
     if definitions:

@@ -2,6 +2,7 @@
 ``orion deployment build --storage-block ... --infra-block ...`` uploads the code once through
 a saved storage block; a real agent runs the flow on the saved ``process`` block, downloading
 the code through the storage block on every run."""
+
 import shutil
 import subprocess
 import uuid
@@ -14,7 +15,7 @@ from client.sdk.results import load_result
 from tests.agent.test_agent_processes import agents, due_runs, orion, server, wait_for  # noqa: F401 (fixtures)
 from tests.support import ORION
 
-FLOW = '''
+FLOW = """
 import os
 
 from client.sdk.flows import flow
@@ -25,12 +26,18 @@ def where(x: int = 1):
     with open("data.txt") as handle:
         return {"x": x, "data": handle.read(), "cwd": os.getcwd(),
                 "env": os.environ.get("FROM_BLOCK")}
-'''
+"""
 
 
 def build(agents, tmp_path, *args):
-    done = subprocess.run([ORION, "deployment", "build", *args], env=agents.env(),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [ORION, "deployment", "build", *args],
+        env=agents.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -45,9 +52,19 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
     Process(env={"FROM_BLOCK": "yes"}).save(f"default-{suffix}", client=orion)
     queue = f"blocks-{suffix}"
 
-    status, out = build(agents, tmp_path, f"{code / 'where.py'}:where", "-n", "on-blocks",
-                        "-q", queue, "--storage-block", f"local-file-system/shared-{suffix}/v1",
-                        "--infra-block", f"process/default-{suffix}")
+    status, out = build(
+        agents,
+        tmp_path,
+        f"{code / 'where.py'}:where",
+        "-n",
+        "on-blocks",
+        "-q",
+        queue,
+        "--storage-block",
+        f"local-file-system/shared-{suffix}/v1",
+        "--infra-block",
+        f"process/default-{suffix}",
+    )
     assert status == 0, out
     assert "Uploaded 2 file(s) through block" in out
     assert (shared / "v1" / "where.py").exists()
@@ -62,8 +79,11 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
     shutil.rmtree(code)
     [run_id] = due_runs(orion, deployment, 1, parameters={"x": "5"})
     agents.start("-q", queue)
-    wait_for(lambda: orion.read_flow_run(run_id).state_type in ("COMPLETED", "FAILED",
-                                                                "CRASHED"), 90, "the run")
+    wait_for(
+        lambda: orion.read_flow_run(run_id).state_type in ("COMPLETED", "FAILED", "CRASHED"),
+        90,
+        "the run",
+    )
     run = orion.read_flow_run(run_id)
     assert run.state_type == "COMPLETED", run.state.message
     result = load_result(run.state.data)
@@ -71,14 +91,19 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
     assert not result["cwd"].startswith(str(shared))  # a fresh download, not the block folder
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--storage-block", "local-file-system/nope"],
-     "Storage block 'local-file-system/nope': No 'local-file-system' block document named"),
-    (["--storage-block", "string/plain"], "cannot store flow code"),
-    (["--infra-block", "string/plain"], "is a 'string' block, not an infrastructure block"),
-    (["--infra-block", "process"], "is not SLUG/NAME"),
-    (["--storage-block", "x/y", "--storage", "/tmp/x"], "Give --storage or --storage-block"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--storage-block", "local-file-system/nope"],
+            "Storage block 'local-file-system/nope': No 'local-file-system' block document named",
+        ),
+        (["--storage-block", "string/plain"], "cannot store flow code"),
+        (["--infra-block", "string/plain"], "is a 'string' block, not an infrastructure block"),
+        (["--infra-block", "process"], "is not SLUG/NAME"),
+        (["--storage-block", "x/y", "--storage", "/tmp/x"], "Give --storage or --storage-block"),
+    ],
+)
 def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, message):
     (tmp_path / "where.py").write_text(FLOW)
     String(value="text").save("plain", client=orion, overwrite=True)
@@ -86,8 +111,7 @@ def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, m
     assert status != 0 and message in out, out
 
 
-def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, agents,
-                                                                         tmp_path):
+def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, agents, tmp_path):
     """A deployment on a ``docker-container`` block (saved by Prefect, say): the agent
     claims the run and fails it, naming the block type."""
     (tmp_path / "where.py").write_text(FLOW)
@@ -95,20 +119,31 @@ def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, a
     block_type = orion.read_block_type_by_slug("docker-container")
     [schema] = [s for s in orion.read_block_schemas() if s.block_type_id == block_type.id]
     suffix = uuid.uuid4().hex[:6]
-    docker = orion.create_block_document({
-        "name": f"docker-{suffix}", "data": {"image": "python:3.11"},
-        "block_schema_id": schema.id, "block_type_id": block_type.id})
+    docker = orion.create_block_document(
+        {
+            "name": f"docker-{suffix}",
+            "data": {"image": "python:3.11"},
+            "block_schema_id": schema.id,
+            "block_type_id": block_type.id,
+        }
+    )
     queue = f"docker-{suffix}"
     flow_id = orion.create_flow_from_name("where")
-    deployment = orion.create_deployment(flow_id, f"docker-{suffix}", path=str(tmp_path),
-                                         entrypoint="where.py:where", work_queue_name=queue,
-                                         infrastructure_document_id=docker.id)
+    deployment = orion.create_deployment(
+        flow_id,
+        f"docker-{suffix}",
+        path=str(tmp_path),
+        entrypoint="where.py:where",
+        work_queue_name=queue,
+        infrastructure_document_id=docker.id,
+    )
     [run_id] = due_runs(orion, deployment, 1)
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 60, "FAILED")
     run = orion.read_flow_run(run_id)
     assert run.state.message == (
         "Submission failed: Block document 'docker-" + suffix + "' is of type "
-        "'docker-container', which no imported block class implements.")
+        "'docker-container', which no imported block class implements."
+    )
     assert run.infrastructure_pid is None
     assert agents.stop(agent) == 0

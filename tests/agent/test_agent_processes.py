@@ -5,6 +5,7 @@ The claim tests run the issue's sizes (500 runs for two agents, 60 half-second r
 queue limit of 3); timings are scaled down: agents poll every 0.3 s, flows heartbeat every
 0.5 s, the server's liveness service loops every second with a 3 s heartbeat timeout.
 """
+
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ LIVENESS_LOOP = 1
 POLL = 0.3
 GRACE = 2
 
-FLOWS = '''
+FLOWS = """
 import time
 
 from client.sdk.flows import flow
@@ -57,17 +58,21 @@ def sleepy(seconds=0.5):
 @flow
 def holding(seconds=60):
     hold(seconds)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
     orion = OrionServer(
-        tmp_path, workers=1, threads=4,
+        tmp_path,
+        workers=1,
+        threads=4,
         database_url=isolated_database_url(backend, tmp_path, "agent_server"),
-        SCHEDULER_ENABLED="false", LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
-        RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT)
+        SCHEDULER_ENABLED="false",
+        LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
+        RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT,
+    )
     try:
         orion.start()
         yield orion
@@ -97,19 +102,28 @@ class Agents:
         self.processes = []
 
     def env(self, **extra):
-        return orion_env(self.tmp_path / "home", ORION_API_URL=self.server.api_url,
-                         ORION_AGENT_QUERY_INTERVAL=POLL, ORION_AGENT_PREFETCH_SECONDS=0,
-                         ORION_AGENT_CANCEL_GRACE_SECONDS=GRACE, ORION_HEARTBEAT_SECONDS=0.5,
-                         **extra)
+        return orion_env(
+            self.tmp_path / "home",
+            ORION_API_URL=self.server.api_url,
+            ORION_AGENT_QUERY_INTERVAL=POLL,
+            ORION_AGENT_PREFETCH_SECONDS=0,
+            ORION_AGENT_CANCEL_GRACE_SECONDS=GRACE,
+            ORION_HEARTBEAT_SECONDS=0.5,
+            **extra,
+        )
 
     def start(self, *args, python=()):
         """Start ``orion agent start ARGS``; ``python``: the interpreter to run the console
         script with, as a one-item tuple (default: the script's own)."""
         log = open(self.tmp_path / f"agent-{len(self.processes)}.log", "w")
-        process = subprocess.Popen([*python, ORION, "agent", "start", *args],
-                                   env=self.env(),
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=self.tmp_path)
+        process = subprocess.Popen(
+            [*python, ORION, "agent", "start", *args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.tmp_path,
+        )
         log.close()
         process.log_path = log.name
         self.processes.append(process)
@@ -144,14 +158,23 @@ def agents(server, tmp_path):
 
 def deployment(orion, flows_dir, queue, entrypoint, **fields):
     flow_id = orion.create_flow_from_name(entrypoint.split(":")[1])
-    return orion.create_deployment(flow_id, f"{queue}-{entrypoint}", path=str(flows_dir),
-                                   entrypoint=entrypoint, work_queue_name=queue, **fields)
+    return orion.create_deployment(
+        flow_id,
+        f"{queue}-{entrypoint}",
+        path=str(flows_dir),
+        entrypoint=entrypoint,
+        work_queue_name=queue,
+        **fields,
+    )
 
 
 def due_runs(orion, deployment_, count, parameters=None):
-    return [orion.create_flow_run_from_deployment(deployment_.id, state=Scheduled(),
-                                                  parameters=parameters).id
-            for _ in range(count)]
+    return [
+        orion.create_flow_run_from_deployment(
+            deployment_.id, state=Scheduled(), parameters=parameters
+        ).id
+        for _ in range(count)
+    ]
 
 
 def wait_for(condition, timeout, what):
@@ -168,15 +191,17 @@ def wait_for(condition, timeout, what):
 def states_of(orion, run_ids):
     runs = []
     for start in range(0, len(run_ids), 200):
-        runs += orion.read_flow_runs(flow_run_filter={"id": {"any_": run_ids[start:start + 200]}},
-                                     limit=200)
+        runs += orion.read_flow_runs(
+            flow_run_filter={"id": {"any_": run_ids[start : start + 200]}}, limit=200
+        )
     return {run.id: run.state_type for run in runs}
 
 
 def all_final(orion, run_ids):
     states = states_of(orion, run_ids)
     return len(states) == len(run_ids) and all(
-        s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states.values())
+        s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states.values()
+    )
 
 
 def process_gone(pid):
@@ -206,16 +231,19 @@ def test_two_agents_claim_each_run_exactly_once(orion, agents, flows_dir):
     claimed = agents.claims(first), agents.claims(second)
     assert not claimed[0] & claimed[1]
     assert claimed[0] | claimed[1] == set(run_ids)
-    seen = orion.read_agents({"work_queue_id": {"any_": [orion.read_work_queue_by_name(
-        queue).id]}})
+    seen = orion.read_agents({"work_queue_id": {"any_": [orion.read_work_queue_by_name(queue).id]}})
     assert len(seen) == 2
 
 
 def test_a_queue_limit_of_3_holds_for_3_agents(orion, agents, flows_dir):
     queue = f"limit-{uuid.uuid4().hex[:6]}"
     orion.create_work_queue(queue, concurrency_limit=3)
-    run_ids = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 60,
-                       parameters={"seconds": 0.5})
+    run_ids = due_runs(
+        orion,
+        deployment(orion, flows_dir, queue, "flows.py:sleepy"),
+        60,
+        parameters={"seconds": 0.5},
+    )
     for _ in range(3):
         agents.start("-q", queue)
     wait_for(lambda: all_final(orion, run_ids), 300, "every run to finish")
@@ -271,20 +299,23 @@ def test_a_flow_process_that_cannot_start_fails_the_run(orion, agents, flows_dir
     [run_id] = due_runs(orion, dep, 1)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 30, "FAILED")
     run = orion.read_flow_run(run_id)
-    assert run.state.message.startswith(
-        "Submission failed: the flow run process could not start:")
+    assert run.state.message.startswith("Submission failed: the flow run process could not start:")
     assert str(python) in run.state.message
     assert run.infrastructure_pid is None
     assert [s.type for s in orion.read_flow_run_states(run_id)] == [
-        StateType.SCHEDULED, StateType.PENDING, StateType.FAILED]
+        StateType.SCHEDULED,
+        StateType.PENDING,
+        StateType.FAILED,
+    ]
     assert agents.stop(agent) == 0
     assert f"Flow run {run_id} could not be started" in agents.output(agent)
 
 
 def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
     queue = f"kill-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
-                        parameters={"seconds": 60})
+    [run_id] = due_runs(
+        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 60}
+    )
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
     pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
@@ -296,17 +327,20 @@ def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
     assert agents.stop(agent) == 0
 
 
-def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agents,
-                                                                        flows_dir):
+def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agents, flows_dir):
     queue = f"dead-{uuid.uuid4().hex[:6]}"
     orion.create_concurrency_limit("agent-test-db", 5)
     [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:holding"), 1)
     agent = agents.start("-q", queue)
 
     def holding_a_slot():
-        return run_id in {t.flow_run_id for t in orion.read_task_runs(
-            flow_run_filter={"id": {"any_": [run_id]}},
-            task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}})}
+        return run_id in {
+            t.flow_run_id
+            for t in orion.read_task_runs(
+                flow_run_filter={"id": {"any_": [run_id]}},
+                task_run_filter={"state": {"type": {"any_": ["RUNNING"]}}},
+            )
+        }
 
     wait_for(holding_a_slot, 60, "the task to hold its slot")
     assert orion.read_concurrency_limit_by_tag("agent-test-db").active_slots
@@ -315,8 +349,11 @@ def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agen
     os.killpg(pid, signal.SIGKILL)
     killed = time.monotonic()
     agent.wait(timeout=30)
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CRASHED",
-             HEARTBEAT_TIMEOUT + LIVENESS_LOOP + 5, "the liveness service")
+    wait_for(
+        lambda: orion.read_flow_run(run_id).state_type == "CRASHED",
+        HEARTBEAT_TIMEOUT + LIVENESS_LOOP + 5,
+        "the liveness service",
+    )
     assert time.monotonic() - killed <= HEARTBEAT_TIMEOUT + LIVENESS_LOOP + 5
     assert "no heartbeat" in orion.read_flow_run(run_id).state.message
     assert orion.read_concurrency_limit_by_tag("agent-test-db").active_slots == []
@@ -326,18 +363,27 @@ def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agen
 
 def test_cancel_from_the_cli_stops_the_process(orion, agents, flows_dir, tmp_path):
     queue = f"cancel-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
-                        parameters={"seconds": 60})
+    [run_id] = due_runs(
+        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 60}
+    )
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
     pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
-    cancel = subprocess.run([ORION, "flow-run", "cancel", run_id], env=agents.env(),
-                            capture_output=True, text=True, timeout=60)
+    cancel = subprocess.run(
+        [ORION, "flow-run", "cancel", run_id],
+        env=agents.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cancel.returncode == 0, cancel.stderr
     assert "is cancelling" in cancel.stdout
     asked = time.monotonic()
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
-             POLL * 1.3 + GRACE + 5, "CANCELLED")
+    wait_for(
+        lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
+        POLL * 1.3 + GRACE + 5,
+        "CANCELLED",
+    )
     assert time.monotonic() - asked <= POLL * 1.3 + GRACE + 5
     assert process_gone(pid)
     assert agents.stop(agent) == 0
@@ -351,15 +397,26 @@ def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flow
     agent = agents.start("-q", queue)
 
     def task_running():
-        return [t for t in orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
-                if t.state_type == "RUNNING"]
+        return [
+            t
+            for t in orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
+            if t.state_type == "RUNNING"
+        ]
 
     wait_for(task_running, 60, "the task to run")
-    cancel = subprocess.run([ORION, "flow-run", "cancel", run_id], env=agents.env(),
-                            capture_output=True, text=True, timeout=60)
+    cancel = subprocess.run(
+        [ORION, "flow-run", "cancel", run_id],
+        env=agents.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cancel.returncode == 0, cancel.stderr
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
-             POLL * 1.3 + GRACE + 5, "CANCELLED")
+    wait_for(
+        lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
+        POLL * 1.3 + GRACE + 5,
+        "CANCELLED",
+    )
     [task_run] = orion.read_task_runs(flow_run_filter={"id": {"any_": [run_id]}})
     assert task_run.state_type == "CANCELLED"
     assert "its flow run was cancelled" in task_run.state.message
@@ -368,8 +425,9 @@ def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flow
 
 def test_sigterm_lets_running_flows_finish(orion, agents, flows_dir):
     queue = f"term-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1,
-                        parameters={"seconds": 3})
+    [run_id] = due_runs(
+        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 3}
+    )
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
     agent.send_signal(signal.SIGTERM)
@@ -389,24 +447,44 @@ def test_the_agent_survives_an_api_outage(server, orion, agents, flows_dir):
     server.start()
     with OrionClient(server.api_url, settings=Settings(api_retries=2)) as fresh:
         [run_id] = due_runs(fresh, dep, 1)
-        wait_for(lambda: fresh.read_flow_run(run_id).state_type == "COMPLETED", 90,
-                 "the run after the outage")
+        wait_for(
+            lambda: fresh.read_flow_run(run_id).state_type == "COMPLETED",
+            90,
+            "the run after the outage",
+        )
     assert "the Orion API failed" in agents.output(agent)
     assert agents.stop(agent) == 0
 
 
-def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion, agents,
-                                                                            flows_dir, tmp_path):
+def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(
+    orion, agents, flows_dir, tmp_path
+):
     """End to end: ``orion deployment create`` with an interval schedule, its code uploaded to
     a local storage folder; an agent on its queue runs the scheduled runs to Completed, and
     their logs reach the server."""
     queue = f"e2e-{uuid.uuid4().hex[:6]}"
     storage = tmp_path / "storage"
     created = subprocess.run(
-        [ORION, "deployment", "create", f"{flows_dir / 'flows.py'}:quick",
-         "--name", "e2e", "--interval", "2", "--work-queue", queue,
-         "--storage", storage.as_uri()],
-        env=agents.env(), cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        [
+            ORION,
+            "deployment",
+            "create",
+            f"{flows_dir / 'flows.py'}:quick",
+            "--name",
+            "e2e",
+            "--interval",
+            "2",
+            "--work-queue",
+            queue,
+            "--storage",
+            storage.as_uri(),
+        ],
+        env=agents.env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stdout + created.stderr
     assert (storage / "flows.py").exists()
     deployment_ = orion.read_deployment_by_name("quick/e2e")
@@ -415,8 +493,11 @@ def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion
 
     def completed():
         runs = orion.read_flow_runs(
-            flow_run_filter={"deployment_id": {"any_": [deployment_.id]},
-                             "state": {"type": {"any_": ["COMPLETED"]}}})
+            flow_run_filter={
+                "deployment_id": {"any_": [deployment_.id]},
+                "state": {"type": {"any_": ["COMPLETED"]}},
+            }
+        )
         return runs if len(runs) >= 2 else None
 
     runs = wait_for(completed, 90, "two scheduled runs of the deployment to complete")
@@ -426,8 +507,10 @@ def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(orion
         def final_log(run_id=run.id):
             # The flow process ships its logs after proposing the final state, so the run
             # can be read as Completed a moment before its last lines are stored.
-            messages = [log.message for log in orion.read_logs(
-                log_filter={"flow_run_id": {"any_": [run_id]}})]
+            messages = [
+                log.message
+                for log in orion.read_logs(log_filter={"flow_run_id": {"any_": [run_id]}})
+            ]
             return any("Finished in state Completed" in m for m in messages)
 
         wait_for(final_log, 30, f"the logs of flow run {run.id}")

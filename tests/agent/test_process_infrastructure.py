@@ -1,6 +1,7 @@
 """The ``Process`` infrastructure block with real subprocesses: ``run`` waits and reports the
 exit code, the environment is layered as documented, and ``kill`` stops the whole process
 group (politely first) or refuses what runs on another host."""
+
 import os
 import signal
 import socket
@@ -11,15 +12,20 @@ import pytest
 
 from client.infrastructure import InfrastructureError, InfrastructureResult, Process
 
-REPORT = ("import os, sys; print(os.environ['ORION_FLOW_RUN_ID'], os.environ.get('KEPT'), "
-          "os.environ.get('FROM_BLOCK'), os.environ.get('GONE'), os.getcwd()); sys.exit(3)")
+REPORT = (
+    "import os, sys; print(os.environ['ORION_FLOW_RUN_ID'], os.environ.get('KEPT'), "
+    "os.environ.get('FROM_BLOCK'), os.environ.get('GONE'), os.getcwd()); sys.exit(3)"
+)
 
 
 def test_run_waits_and_layers_the_environment(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("KEPT", "agent")
     monkeypatch.setenv("GONE", "agent")
-    block = Process(command=[sys.executable, "-c", REPORT], working_dir=str(tmp_path),
-                    env={"FROM_BLOCK": "block", "GONE": None, "KEPT": "block"})
+    block = Process(
+        command=[sys.executable, "-c", REPORT],
+        working_dir=str(tmp_path),
+        env={"FROM_BLOCK": "block", "GONE": None, "KEPT": "block"},
+    )
     result = block.run("run-1", env={"KEPT": "caller"})
     assert isinstance(result, InfrastructureResult) and result.status_code == 3 and not result
     host, _, pid = result.identifier.rpartition(":")
@@ -28,8 +34,12 @@ def test_run_waits_and_layers_the_environment(tmp_path, monkeypatch, capfd):
 
 
 def test_output_can_be_silenced(capfd):
-    assert Process(command=[sys.executable, "-c", "print('noise')"],
-                   stream_output=False).run("run-2").status_code == 0
+    assert (
+        Process(command=[sys.executable, "-c", "print('noise')"], stream_output=False)
+        .run("run-2")
+        .status_code
+        == 0
+    )
     assert "noise" not in capfd.readouterr().out
 
 
@@ -40,10 +50,12 @@ def test_a_missing_program_is_an_infrastructure_error(tmp_path):
 
 def test_kill_stops_the_process_group_sigterm_first(tmp_path):
     marker = tmp_path / "terminated"
-    script = (f"import signal, sys, time\n"
-              f"def stop(*_):\n    open({str(marker)!r}, 'w').close(); sys.exit(0)\n"
-              f"signal.signal(signal.SIGTERM, stop)\nprint('ready', flush=True)\n"
-              f"time.sleep(60)\n")
+    script = (
+        f"import signal, sys, time\n"
+        f"def stop(*_):\n    open({str(marker)!r}, 'w').close(); sys.exit(0)\n"
+        f"signal.signal(signal.SIGTERM, stop)\nprint('ready', flush=True)\n"
+        f"time.sleep(60)\n"
+    )
     block = Process(command=[sys.executable, "-c", script], stream_output=False)
     handle = block.start("run-4")
     time.sleep(0.5)  # let it install its handler
@@ -67,4 +79,4 @@ def test_kill_refuses_other_hosts_and_bad_identifiers():
         Process().kill("elsewhere.example:123")
     with pytest.raises(InfrastructureError, match="is not a host:pid identifier"):
         Process().kill(f"{socket.gethostname()}:abc")
-    Process().kill(f"{socket.gethostname()}:{2 ** 22 + os.getpid()}")  # gone: nothing to do
+    Process().kill(f"{socket.gethostname()}:{2**22 + os.getpid()}")  # gone: nothing to do

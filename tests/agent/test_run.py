@@ -1,4 +1,5 @@
 """client.agent.run: fetching a deployment's code (local or fsspec URL) and loading its flow."""
+
 import pytest
 
 from client.agent.run import FlowLoadError, fetch_code, load_flow, main
@@ -32,12 +33,15 @@ def test_an_unreachable_url_is_a_load_error(tmp_path):
         fetch_code(f"file://{tmp_path}/nowhere", str(tmp_path))
 
 
-@pytest.mark.parametrize("entrypoint, message", [
-    ("pkg/hi.py", "is not 'path/to/file.py:flow_function'"),
-    ("pkg/nope.py:hi", "is not in"),
-    ("pkg/hi.py:plain", "is not a @flow"),
-    ("pkg/hi.py:absent", "is not a @flow"),
-])
+@pytest.mark.parametrize(
+    "entrypoint, message",
+    [
+        ("pkg/hi.py", "is not 'path/to/file.py:flow_function'"),
+        ("pkg/nope.py:hi", "is not in"),
+        ("pkg/hi.py:plain", "is not a @flow"),
+        ("pkg/hi.py:absent", "is not a @flow"),
+    ],
+)
 def test_bad_entrypoints_are_load_errors(code, entrypoint, message):
     with pytest.raises(FlowLoadError, match=message):
         load_flow(str(code), entrypoint)

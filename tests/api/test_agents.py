@@ -1,4 +1,5 @@
 """Agents: recorded by get_runs polls that carry agent_id, read and filtered through the API."""
+
 import datetime
 import threading
 import uuid
@@ -69,8 +70,11 @@ def test_bad_agent_fields_are_422(client):
 
 def test_dashboard_polls_and_anonymous_polls_record_no_agent(client):
     queue = make_queue(client, "etl")
-    client.post(f"/api/work_queues/{queue}/get_runs", json={"agent_id": str(uuid.uuid4())},
-                headers={"x-prefect-ui": "true"})
+    client.post(
+        f"/api/work_queues/{queue}/get_runs",
+        json={"agent_id": str(uuid.uuid4())},
+        headers={"x-prefect-ui": "true"},
+    )
     poll(client, queue)
     assert Agent.select().count() == 0
 
@@ -93,9 +97,12 @@ def test_filter_by_name_id_and_queue(client):
     assert names({"agents": {"id": {"any_": [str(ids[1])]}}}) == ["beta"]
     assert names({"limit": 1, "offset": 1}) == ["beta"]
     # An unknown criterion that asks something is refused; an empty one asks nothing.
-    assert_422(client.post("/api/agents/filter",
-                           json={"agents": {"colour": {"any_": ["red"]}}}),
-               "body", "agents", "colour")
+    assert_422(
+        client.post("/api/agents/filter", json={"agents": {"colour": {"any_": ["red"]}}}),
+        "body",
+        "agents",
+        "colour",
+    )
     assert names({"agents": {"colour": {}}}) == ["alpha", "beta", "gamma"]
 
 

@@ -1,12 +1,26 @@
 """Nothing a client sends gets a 500: every documented operation, fed malformed input."""
+
 import pytest
 
 BAD_BODIES = [
-    None, "", "null", "[]", "{}", "42", '"text"', "{not json", '{"a": {"b": {"c": [1, {}]}}}',
-    '{"limit": 1e309}', '{"limit": 99999999999999999999999}', '{"name": "\\u0000"}',
-    ('{"flow_id": "00000000-0000-0000-0000-000000000000", "state": {"type": "RUNNING", '
-     '"state_details": {"scheduled_time": "0000-00-00"}}}'),
-    '{"sort": null, "offset": -0.5}', '[{"level": "x"}]',
+    None,
+    "",
+    "null",
+    "[]",
+    "{}",
+    "42",
+    '"text"',
+    "{not json",
+    '{"a": {"b": {"c": [1, {}]}}}',
+    '{"limit": 1e309}',
+    '{"limit": 99999999999999999999999}',
+    '{"name": "\\u0000"}',
+    (
+        '{"flow_id": "00000000-0000-0000-0000-000000000000", "state": {"type": "RUNNING", '
+        '"state_details": {"scheduled_time": "0000-00-00"}}}'
+    ),
+    '{"sort": null, "offset": -0.5}',
+    '[{"level": "x"}]',
 ]
 BAD_IDS = ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "%00", "' OR 1=1 --"]
 
@@ -22,7 +36,7 @@ def operations(client):
 def fill(path, value):
     while "{" in path:
         start, end = path.index("{"), path.index("}")
-        path = path[:start] + value + path[end + 1:]
+        path = path[:start] + value + path[end + 1 :]
     return path
 
 
@@ -32,15 +46,17 @@ def test_malformed_bodies_and_ids_never_give_500(client, flow_run):
         for bad_id in BAD_IDS:
             url = fill(path, bad_id)
             for body in BAD_BODIES:
-                kwargs = {} if body is None else {
-                    "data": body, "content_type": "application/json"}
+                kwargs = {} if body is None else {"data": body, "content_type": "application/json"}
                 response = client.open(url, method=method.upper(), **kwargs)
                 seen += 1
                 assert response.status_code < 500, (method, url, body, response.get_json())
                 # 403: the admin database operations, off unless a setting allows them.
-                assert response.status_code in (200, 201, 204, 400, 403, 404, 405, 409, 413,
-                                                 422), (
-                    method, url, body, response.status_code)
+                assert response.status_code in (200, 201, 204, 400, 403, 404, 405, 409, 413, 422), (
+                    method,
+                    url,
+                    body,
+                    response.status_code,
+                )
     assert seen > 100
 
 
@@ -53,8 +69,10 @@ def test_nul_characters_are_refused_with_422(client, flow):
     response = client.post("/api/flows/", json={"name": "bad\x00name"})
     assert response.status_code == 422
     assert "NUL" in response.get_json()["exception_detail"][0]["msg"]
-    response = client.post("/api/flow_runs/", json={
-        "flow_id": flow["id"], "parameters": {"x": ["ok", {"deep": "\x00"}]}})
+    response = client.post(
+        "/api/flow_runs/",
+        json={"flow_id": flow["id"], "parameters": {"x": ["ok", {"deep": "\x00"}]}},
+    )
     assert response.status_code == 422
     assert client.get("/api/flows/name/a%00b").status_code == 422
     # A literal backslash-u sequence is ordinary text, not a NUL.

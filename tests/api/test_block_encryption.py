@@ -1,5 +1,6 @@
 """Block document encryption: where the key comes from, the fingerprint check at start,
 ``orion block rotate-key``, and secrets kept out of responses and logs."""
+
 import logging
 import os
 import stat
@@ -23,8 +24,9 @@ def document(client):
 
 
 def read_secret(client, document):
-    return client.get(f"/api/block_documents/{document['id']}",
-                      query_string={"include_secrets": True}).get_json()["data"]["token"]
+    return client.get(
+        f"/api/block_documents/{document['id']}", query_string={"include_secrets": True}
+    ).get_json()["data"]["token"]
 
 
 def test_key_file_is_generated_once_with_mode_0600(tmp_path):
@@ -97,10 +99,10 @@ def test_rotate_key_with_the_setting_needs_the_new_key(client, document, make_ap
     refused = runner.invoke(server_cli, ["block", "rotate-key"])
     assert refused.exit_code != 0 and "--new-key" in refused.output
     with other.test_client() as other_client:
-        doc = make_document(other_client, make_schema(other_client, make_type(other_client,
-                                                                              "other")))
-        result = runner.invoke(server_cli, ["block", "rotate-key", "--new-key",
-                                            second.decode()])
+        doc = make_document(
+            other_client, make_schema(other_client, make_type(other_client, "other"))
+        )
+        result = runner.invoke(server_cli, ["block", "rotate-key", "--new-key", second.decode()])
         assert result.exit_code == 0, result.output
         assert read_secret(other_client, doc) == "s3cr3t"
     assert EncryptionKey.get().fingerprint == block_crypto.fingerprint(second)
@@ -113,9 +115,15 @@ def test_secrets_stay_out_of_logs(client, caplog):
     caplog.set_level(logging.DEBUG)
     schema = make_schema(client, make_type(client))
     document = make_document(client, schema)
-    client.post("/api/block_documents/", json={
-        "name": "main", "block_schema_id": schema["id"],
-        "block_type_id": schema["block_type_id"], "data": {"url": "u", "token": "s3cr3t"}})
+    client.post(
+        "/api/block_documents/",
+        json={
+            "name": "main",
+            "block_schema_id": schema["id"],
+            "block_type_id": schema["block_type_id"],
+            "data": {"url": "u", "token": "s3cr3t"},
+        },
+    )
     client.patch(f"/api/block_documents/{document['id']}", json={"data": {"port": "s3cr3t"}})
     client.get(f"/api/block_documents/{document['id']}")
     assert "s3cr3t" not in caplog.text

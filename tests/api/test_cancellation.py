@@ -1,12 +1,15 @@
 """Cancelling flow runs: straight to Cancelled without infrastructure, cascade to children."""
+
 import pytest
 
 from app.models import ConcurrencySlot, FlowRun, TaskRun
 
 
 def propose(client, run_id, state_type, force=False, message=None, kind="flow_runs"):
-    return client.post(f"/api/{kind}/{run_id}/set_state", json={
-        "state": {"type": state_type, "message": message}, "force": force})
+    return client.post(
+        f"/api/{kind}/{run_id}/set_state",
+        json={"state": {"type": state_type, "message": message}, "force": force},
+    )
 
 
 def run_in(client, flow, *states, **fields):
@@ -17,9 +20,16 @@ def run_in(client, flow, *states, **fields):
 
 
 def task_in(client, flow_run_id, key, state="RUNNING", tags=()):
-    body = client.post("/api/task_runs/create_and_set_state", json={
-        "flow_run_id": flow_run_id, "task_key": key, "dynamic_key": "0", "tags": list(tags),
-        "proposed_state": {"type": state}}).get_json()
+    body = client.post(
+        "/api/task_runs/create_and_set_state",
+        json={
+            "flow_run_id": flow_run_id,
+            "task_key": key,
+            "dynamic_key": "0",
+            "tags": list(tags),
+            "proposed_state": {"type": state},
+        },
+    ).get_json()
     assert body["orchestration_result"]["status"] == "ACCEPT", body
     return body["task_run"]["id"]
 
@@ -85,11 +95,21 @@ class TestCascade:
         assert propose(client, parent, "CANCELLED", force=force).status_code == 201
 
         assert [type_of(r) for r in (parent, child, grandchild, finished)] == [
-            "CANCELLED", "CANCELLED", "CANCELLED", "COMPLETED"]
-        tasks = {t: type_of(t, TaskRun) for t in (running, done, sub_task, child_task,
-                                                   finished_task)}
-        assert tasks == {running: "CANCELLED", done: "COMPLETED", sub_task: "CANCELLED",
-                         child_task: "CANCELLED", finished_task: "COMPLETED"}
+            "CANCELLED",
+            "CANCELLED",
+            "CANCELLED",
+            "COMPLETED",
+        ]
+        tasks = {
+            t: type_of(t, TaskRun) for t in (running, done, sub_task, child_task, finished_task)
+        }
+        assert tasks == {
+            running: "CANCELLED",
+            done: "COMPLETED",
+            sub_task: "CANCELLED",
+            child_task: "CANCELLED",
+            finished_task: "COMPLETED",
+        }
         assert ConcurrencySlot.select().count() == 0
         child_state = client.get(f"/api/flow_runs/{child}").get_json()["state"]
         assert child_state["message"] == f"The parent flow run {parent} was cancelled."

@@ -1,4 +1,5 @@
 """/api/concurrency_limits: upsert by tag, reads, deletes, filter, reset, active_slots, races."""
+
 import datetime
 import threading
 import uuid
@@ -27,12 +28,20 @@ def running_task(client, flow_run):
     client.post(f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}})
 
     def make(tags):
-        task = client.post("/api/task_runs/", json={
-            "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": str(uuid.uuid4()),
-            "tags": tags}).get_json()
-        result = client.post(f"/api/task_runs/{task['id']}/set_state",
-                             json={"state": {"type": "RUNNING"}}).get_json()
+        task = client.post(
+            "/api/task_runs/",
+            json={
+                "flow_run_id": flow_run["id"],
+                "task_key": "t",
+                "dynamic_key": str(uuid.uuid4()),
+                "tags": tags,
+            },
+        ).get_json()
+        result = client.post(
+            f"/api/task_runs/{task['id']}/set_state", json={"state": {"type": "RUNNING"}}
+        ).get_json()
         return task["id"], result["status"]
+
     return make
 
 
@@ -51,18 +60,21 @@ def test_create_is_an_upsert_by_tag(client):
     assert ConcurrencyLimit.select().count() == 1
 
 
-@pytest.mark.parametrize("body, loc", [
-    ({"concurrency_limit": 1}, ("body", "tag")),
-    ({"tag": "", "concurrency_limit": 1}, ("body", "tag")),
-    ({"tag": "   ", "concurrency_limit": 1}, ("body", "tag")),
-    ({"tag": "x" * 256, "concurrency_limit": 1}, ("body", "tag")),
-    ({"tag": None, "concurrency_limit": 1}, ("body", "tag")),
-    ({"tag": "db"}, ("body", "concurrency_limit")),
-    ({"tag": "db", "concurrency_limit": -1}, ("body", "concurrency_limit")),
-    ({"tag": "db", "concurrency_limit": "5"}, ("body", "concurrency_limit")),
-    ({"tag": "db", "concurrency_limit": 1.5}, ("body", "concurrency_limit")),
-    ({"tag": "db", "concurrency_limit": True}, ("body", "concurrency_limit")),
-])
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        ({"concurrency_limit": 1}, ("body", "tag")),
+        ({"tag": "", "concurrency_limit": 1}, ("body", "tag")),
+        ({"tag": "   ", "concurrency_limit": 1}, ("body", "tag")),
+        ({"tag": "x" * 256, "concurrency_limit": 1}, ("body", "tag")),
+        ({"tag": None, "concurrency_limit": 1}, ("body", "tag")),
+        ({"tag": "db"}, ("body", "concurrency_limit")),
+        ({"tag": "db", "concurrency_limit": -1}, ("body", "concurrency_limit")),
+        ({"tag": "db", "concurrency_limit": "5"}, ("body", "concurrency_limit")),
+        ({"tag": "db", "concurrency_limit": 1.5}, ("body", "concurrency_limit")),
+        ({"tag": "db", "concurrency_limit": True}, ("body", "concurrency_limit")),
+    ],
+)
 def test_create_rejects_bad_bodies(client, body, loc):
     assert_422(client.post(f"{BASE}/", json=body), *loc)
     assert ConcurrencyLimit.select().count() == 0
@@ -72,12 +84,15 @@ def test_create_rejects_a_body_that_is_not_an_object(client):
     assert_422(client.post(f"{BASE}/", json=["db", 1]), "body")
 
 
-@pytest.mark.parametrize("tag, path", [
-    ("db", "db"),
-    ("team/db", "team/db"),
-    ("a b%", "a%20b%25"),
-    ("reset", "reset"),
-])
+@pytest.mark.parametrize(
+    "tag, path",
+    [
+        ("db", "db"),
+        ("team/db", "team/db"),
+        ("a b%", "a%20b%25"),
+        ("reset", "reset"),
+    ],
+)
 def test_read_by_id_and_by_tag(client, tag, path):
     created = create(client, tag, 3)
     by_id = client.get(f"{BASE}/{created['id']}")
@@ -132,13 +147,16 @@ def test_filter_orders_by_tag_and_pages(client):
     assert len(client.post(f"{BASE}/filter").get_json()) == 3
 
 
-@pytest.mark.parametrize("body, loc", [
-    ({"limit": -1}, ("body", "limit")),
-    ({"limit": 100000}, ("body", "limit")),
-    ({"offset": -1}, ("body", "offset")),
-    ({"limit": "many"}, ("body", "limit")),
-    ({"tags": ["a"]}, ("body", "tags")),
-])
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        ({"limit": -1}, ("body", "limit")),
+        ({"limit": 100000}, ("body", "limit")),
+        ({"offset": -1}, ("body", "offset")),
+        ({"limit": "many"}, ("body", "limit")),
+        ({"tags": ["a"]}, ("body", "tags")),
+    ],
+)
 def test_filter_rejects_bad_bodies(client, body, loc):
     assert_422(client.post(f"{BASE}/filter", json=body), *loc)
 
@@ -148,8 +166,9 @@ def test_active_slots_list_unexpired_holders_sorted(client, running_task):
     holders = sorted(running_task(["db", "other"])[0] for _ in range(2))
     expired, _ = running_task([])
     limit = ConcurrencyLimit.get(ConcurrencyLimit.tag == "db")
-    ConcurrencySlot.create(limit=limit, task_run=expired,
-                           expires=utcnow() - datetime.timedelta(seconds=1))
+    ConcurrencySlot.create(
+        limit=limit, task_run=expired, expires=utcnow() - datetime.timedelta(seconds=1)
+    )
 
     assert client.get(f"{BASE}/tag/db").get_json()["active_slots"] == holders
     assert client.get(f"{BASE}/{limit.id}").get_json()["active_slots"] == holders
@@ -183,8 +202,9 @@ def test_reset_drops_leases_then_applies_the_override(client, running_task):
 
     response = client.post(f"{BASE}/tag/db/reset")
     assert response.status_code == 200
-    assert response.get_json() == dict(created, active_slots=[], updated=response.get_json()[
-        "updated"])
+    assert response.get_json() == dict(
+        created, active_slots=[], updated=response.get_json()["updated"]
+    )
     assert ConcurrencySlot.select().count() == 0
 
     chosen = sorted([holder, waiting])
@@ -205,10 +225,12 @@ def test_reset_errors_change_nothing(client, running_task):
     assert response.status_code == 404 and missing in response.get_json()["detail"]
     response = client.post(f"{BASE}/tag/nope/reset", json={"slot_override": [holder]})
     assert response.status_code == 404 and "'nope'" in response.get_json()["detail"]
-    assert_422(client.post(f"{BASE}/tag/db/reset", json={"slot_override": ["x"]}),
-               "body", "slot_override")
-    assert_422(client.post(f"{BASE}/tag/db/reset", json={"slot_override": holder}),
-               "body", "slot_override")
+    assert_422(
+        client.post(f"{BASE}/tag/db/reset", json={"slot_override": ["x"]}), "body", "slot_override"
+    )
+    assert_422(
+        client.post(f"{BASE}/tag/db/reset", json={"slot_override": holder}), "body", "slot_override"
+    )
     assert client.get(f"{BASE}/tag/db").get_json()["active_slots"] == [holder]
 
 
@@ -220,8 +242,9 @@ def test_upsert_race(app, client, attempt):
     def worker(index):
         test_client = app.test_client()
         barrier.wait()
-        responses[index] = test_client.post(f"{BASE}/", json={
-            "tag": "raced", "concurrency_limit": index})
+        responses[index] = test_client.post(
+            f"{BASE}/", json={"tag": "raced", "concurrency_limit": index}
+        )
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
     for thread in threads:

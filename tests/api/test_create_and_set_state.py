@@ -1,4 +1,5 @@
 """POST /api/task_runs/create_and_set_state: create + propose in one call, rules applied."""
+
 import uuid
 
 import pytest
@@ -18,8 +19,12 @@ def running_flow_run(client, flow_run):
 
 
 def start(client, flow_run, proposed=None, **extra):
-    body = {"flow_run_id": flow_run["id"], "task_key": "etl.load", "dynamic_key": "0",
-            "proposed_state": proposed or {"type": "RUNNING"}}
+    body = {
+        "flow_run_id": flow_run["id"],
+        "task_key": "etl.load",
+        "dynamic_key": "0",
+        "proposed_state": proposed or {"type": "RUNNING"},
+    }
     body.update(extra)
     return client.post(URL, json=body)
 
@@ -32,7 +37,8 @@ def test_creates_and_accepts_running(client, running_flow_run):
     read = client.get(f"/api/task_runs/{body['task_run']['id']}").get_json()
     moving = {"estimated_run_time", "estimated_start_time_delta"}  # computed at read time
     assert {k: v for k, v in body["task_run"].items() if k not in moving} == {
-        k: v for k, v in read.items() if k not in moving}
+        k: v for k, v in read.items() if k not in moving
+    }
     run, result = body["task_run"], body["orchestration_result"]
     assert result["status"] == "ACCEPT" and result["state"]["type"] == "RUNNING"
     assert run["state_type"] == "RUNNING" and run["state"]["id"] == result["state"]["id"]
@@ -76,8 +82,9 @@ def test_a_pending_first_state_then_running(client, running_flow_run):
 
 
 def test_a_given_initial_state_comes_first(client, running_flow_run):
-    body = start(client, running_flow_run, {"type": "RUNNING"},
-                 state={"type": "SCHEDULED"}).get_json()
+    body = start(
+        client, running_flow_run, {"type": "RUNNING"}, state={"type": "SCHEDULED"}
+    ).get_json()
     assert body["orchestration_result"]["status"] == "ACCEPT"
     states = client.get(f"/api/task_run_states/?task_run_id={body['task_run']['id']}")
     assert [s["type"] for s in states.get_json()] == ["SCHEDULED", "RUNNING"]
@@ -89,7 +96,9 @@ def test_a_new_run_is_left_pending_when_nothing_is_written(client, running_flow_
     assert body["orchestration_result"]["status"] == "ABORT"
     assert body["orchestration_result"]["state"] is None
     assert (body["task_run"]["state_type"], body["task_run"]["state_name"]) == (
-        "PENDING", "Pending")
+        "PENDING",
+        "Pending",
+    )
     TaskRunOrchestrationSchema().load(body)
     assert body["task_run"]["state"]["state_details"]["task_run_id"] == body["task_run"]["id"]
 
@@ -113,10 +122,13 @@ def test_a_cache_hit_is_rejected_into_cached(client, running_flow_run):
     details = {"cache_key": "k1", "cache_expiration": "2999-01-01T00:00:00Z"}
     first = start(client, running_flow_run, {"type": "RUNNING", "state_details": details})
     run_id = first.get_json()["task_run"]["id"]
-    client.post(f"/api/task_runs/{run_id}/set_state", json={"state": {
-        "type": "COMPLETED", "data": {"answer": 42}, "state_details": details}})
-    second = start(client, running_flow_run, {"type": "RUNNING", "state_details": details},
-                   dynamic_key="1").get_json()
+    client.post(
+        f"/api/task_runs/{run_id}/set_state",
+        json={"state": {"type": "COMPLETED", "data": {"answer": 42}, "state_details": details}},
+    )
+    second = start(
+        client, running_flow_run, {"type": "RUNNING", "state_details": details}, dynamic_key="1"
+    ).get_json()
     result = second["orchestration_result"]
     assert result["status"] == "REJECT"
     assert (result["state"]["type"], result["state"]["name"]) == ("COMPLETED", "Cached")
@@ -124,14 +136,21 @@ def test_a_cache_hit_is_rejected_into_cached(client, running_flow_run):
     assert second["task_run"]["state_name"] == "Cached"
 
 
-@pytest.mark.parametrize("extra, loc", [
-    ({"proposed_state": None}, ("body", "proposed_state")),
-    ({"proposed_state": {"type": "nope"}}, ("body", "proposed_state")),
-    ({"task_key": None}, ("body", "task_key")),
-])
+@pytest.mark.parametrize(
+    "extra, loc",
+    [
+        ({"proposed_state": None}, ("body", "proposed_state")),
+        ({"proposed_state": {"type": "nope"}}, ("body", "proposed_state")),
+        ({"task_key": None}, ("body", "task_key")),
+    ],
+)
 def test_bad_bodies_are_422(client, running_flow_run, extra, loc):
-    body = {"flow_run_id": running_flow_run["id"], "task_key": "k", "dynamic_key": "0",
-            "proposed_state": {"type": "RUNNING"}}
+    body = {
+        "flow_run_id": running_flow_run["id"],
+        "task_key": "k",
+        "dynamic_key": "0",
+        "proposed_state": {"type": "RUNNING"},
+    }
     body.update(extra)
     if body["proposed_state"] is None:
         del body["proposed_state"]
@@ -139,8 +158,15 @@ def test_bad_bodies_are_422(client, running_flow_run, extra, loc):
 
 
 def test_missing_flow_run_is_404(client):
-    response = client.post(URL, json={"flow_run_id": str(uuid.uuid4()), "task_key": "k",
-                                      "dynamic_key": "0", "proposed_state": {"type": "RUNNING"}})
+    response = client.post(
+        URL,
+        json={
+            "flow_run_id": str(uuid.uuid4()),
+            "task_key": "k",
+            "dynamic_key": "0",
+            "proposed_state": {"type": "RUNNING"},
+        },
+    )
     assert response.status_code == 404 and "Flow run" in response.get_json()["detail"]
 
 
@@ -157,8 +183,16 @@ def test_a_run_found_without_state_is_left_pending(client, running_flow_run):
     transaction) that a call finds again and cannot orchestrate is given Pending."""
     client.post("/api/concurrency_limits/", json={"tag": "off", "concurrency_limit": 0})
     now = utcnow()
-    run = TaskRun(id=uuid.uuid4(), flow_run=running_flow_run["id"], task_key="etl.load",
-                  dynamic_key="0", tags=["off"], name="etl.load-0", created=now, updated=now)
+    run = TaskRun(
+        id=uuid.uuid4(),
+        flow_run=running_flow_run["id"],
+        task_key="etl.load",
+        dynamic_key="0",
+        tags=["off"],
+        name="etl.load-0",
+        created=now,
+        updated=now,
+    )
     with database.atomic():
         statements.insert_row(TaskRun, run.__data__)
     response = start(client, running_flow_run, tags=["off"])
@@ -168,8 +202,9 @@ def test_a_run_found_without_state_is_left_pending(client, running_flow_run):
     assert body["task_run"]["id"] == str(run.id) and body["task_run"]["state_type"] == "PENDING"
 
 
-def test_a_failing_rule_answers_abort_and_leaves_the_run_pending(client, running_flow_run,
-                                                                  monkeypatch):
+def test_a_failing_rule_answers_abort_and_leaves_the_run_pending(
+    client, running_flow_run, monkeypatch
+):
     """The transaction that created the run is rolled back with the failed proposal; the run
     is then created in Pending on its own, so a retried call finds it."""
     from app.orchestration import core_policy
@@ -177,8 +212,9 @@ def test_a_failing_rule_answers_abort_and_leaves_the_run_pending(client, running
     def broken(self, initial_state, proposed_state, context):
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setattr(core_policy.PreventRunningTasksFromStoppedFlows, "before_transition",
-                        broken)
+    monkeypatch.setattr(
+        core_policy.PreventRunningTasksFromStoppedFlows, "before_transition", broken
+    )
     response = start(client, running_flow_run)
     assert response.status_code == 201
     body = response.get_json()

@@ -1,4 +1,5 @@
 """/api/deployments: upsert, reads, updates that reschedule, filters, runs, backfills."""
+
 import datetime
 import uuid
 
@@ -16,19 +17,29 @@ def parse(value):
 
 @pytest.fixture
 def deployment(client, flow):
-    response = client.post("/api/deployments/", json={
-        "name": "nightly", "flow_id": flow["id"], "schedule": HOURLY,
-        "parameters": {"x": 1, "y": 2}, "tags": ["prod"], "work_queue_name": "etl-queue",
-        "entrypoint": "flows/etl.py:etl", "path": "s3://bucket/flows",
-        "parameter_openapi_schema": {"type": "object", "properties": {"x": {"type": "integer"}}},
-    })
+    response = client.post(
+        "/api/deployments/",
+        json={
+            "name": "nightly",
+            "flow_id": flow["id"],
+            "schedule": HOURLY,
+            "parameters": {"x": 1, "y": 2},
+            "tags": ["prod"],
+            "work_queue_name": "etl-queue",
+            "entrypoint": "flows/etl.py:etl",
+            "path": "s3://bucket/flows",
+            "parameter_openapi_schema": {
+                "type": "object",
+                "properties": {"x": {"type": "integer"}},
+            },
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def runs_of(client, deployment_id, **flow_runs_filter):
-    body = {"deployments": {"id": {"any_": [deployment_id]}},
-            "sort": "EXPECTED_START_TIME_ASC"}
+    body = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC"}
     if flow_runs_filter:
         body["flow_runs"] = flow_runs_filter
     response = client.post("/api/flow_runs/filter", json=body)
@@ -62,8 +73,10 @@ def test_create_returns_every_field_and_schedules_first_runs(client, flow, deplo
 
 
 def test_create_is_an_upsert_on_flow_and_name(client, flow, deployment):
-    again = client.post("/api/deployments/", json={
-        "name": "nightly", "flow_id": flow["id"], "description": "updated"})
+    again = client.post(
+        "/api/deployments/",
+        json={"name": "nightly", "flow_id": flow["id"], "description": "updated"},
+    )
     assert again.status_code == 200
     body = again.get_json()
     assert body["id"] == deployment["id"]
@@ -71,8 +84,9 @@ def test_create_is_an_upsert_on_flow_and_name(client, flow, deployment):
     # Fields not given keep their values.
     assert body["tags"] == ["prod"] and body["schedule"] == deployment["schedule"]
     other_flow = client.post("/api/flows/", json={"name": "other"}).get_json()
-    same_name = client.post("/api/deployments/", json={"name": "nightly",
-                                                      "flow_id": other_flow["id"]})
+    same_name = client.post(
+        "/api/deployments/", json={"name": "nightly", "flow_id": other_flow["id"]}
+    )
     assert same_name.status_code == 201 and same_name.get_json()["id"] != deployment["id"]
 
 
@@ -89,21 +103,31 @@ def test_create_for_a_missing_flow_is_404(client):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize("extra, loc, message", [
-    ({"schedule": {"interval": 0}}, ("body", "schedule"), "greater than 0"),
-    ({"schedule": {"cron": "61 * * * *"}}, ("body", "schedule"), "Invalid cron"),
-    ({"schedule": {"cron": "0 * * * *", "timezone": "Nowhere/Land"}}, ("body", "schedule"),
-     "Unknown timezone"),
-    ({"schedule": {"rrule": "FREQ=NEVER"}}, ("body", "schedule"), "Invalid rrule"),
-    ({"schedule": {"cron": "* * * * *", "rrule": "FREQ=DAILY"}}, ("body", "schedule"),
-     "exactly one"),
-    ({"entrypoint": "etl"}, ("body", "entrypoint"), "path/to/file.py:flow_function"),
-    ({"name": "a/b"}, ("body", "name"), "invalid characters"),
-    ({"parameters": []}, ("body", "parameters"), None),
-])
+@pytest.mark.parametrize(
+    "extra, loc, message",
+    [
+        ({"schedule": {"interval": 0}}, ("body", "schedule"), "greater than 0"),
+        ({"schedule": {"cron": "61 * * * *"}}, ("body", "schedule"), "Invalid cron"),
+        (
+            {"schedule": {"cron": "0 * * * *", "timezone": "Nowhere/Land"}},
+            ("body", "schedule"),
+            "Unknown timezone",
+        ),
+        ({"schedule": {"rrule": "FREQ=NEVER"}}, ("body", "schedule"), "Invalid rrule"),
+        (
+            {"schedule": {"cron": "* * * * *", "rrule": "FREQ=DAILY"}},
+            ("body", "schedule"),
+            "exactly one",
+        ),
+        ({"entrypoint": "etl"}, ("body", "entrypoint"), "path/to/file.py:flow_function"),
+        ({"name": "a/b"}, ("body", "name"), "invalid characters"),
+        ({"parameters": []}, ("body", "parameters"), None),
+    ],
+)
 def test_create_rejects_bad_bodies(client, flow, extra, loc, message):
-    body = assert_422(client.post("/api/deployments/",
-                                  json={"name": "d", "flow_id": flow["id"], **extra}), *loc)
+    body = assert_422(
+        client.post("/api/deployments/", json={"name": "d", "flow_id": flow["id"], **extra}), *loc
+    )
     if message:
         assert any(message in d["msg"] for d in body["exception_detail"]), body
 
@@ -120,8 +144,10 @@ def test_read_by_id_and_name(client, flow, deployment):
 
 def test_patch_of_the_schedule_replaces_future_runs(client, deployment):
     before = runs_of(client, deployment["id"])
-    response = client.patch(f"/api/deployments/{deployment['id']}", json={
-        "schedule": {"cron": "30 * * * *", "timezone": "Europe/Berlin"}})
+    response = client.patch(
+        f"/api/deployments/{deployment['id']}",
+        json={"schedule": {"cron": "30 * * * *", "timezone": "Europe/Berlin"}},
+    )
     assert response.status_code == 204
     after = runs_of(client, deployment["id"])
     assert len(after) >= 3
@@ -131,8 +157,9 @@ def test_patch_of_the_schedule_replaces_future_runs(client, deployment):
 
 def test_patch_of_other_fields_keeps_the_runs(client, deployment):
     before = runs_of(client, deployment["id"])
-    response = client.patch(f"/api/deployments/{deployment['id']}",
-                            json={"description": "d", "version": "2"})
+    response = client.patch(
+        f"/api/deployments/{deployment['id']}", json={"description": "d", "version": "2"}
+    )
     assert response.status_code == 204
     assert runs_of(client, deployment["id"]) == before
     read = client.get(f"/api/deployments/{deployment['id']}").get_json()
@@ -146,49 +173,78 @@ def test_patch_of_parameters_regenerates_runs_with_them(client, deployment):
 
 
 def test_patch_errors(client, deployment):
-    assert client.patch(f"/api/deployments/{uuid.uuid4()}",
-                        json={"description": "x"}).status_code == 404
-    assert_422(client.patch(f"/api/deployments/{deployment['id']}",
-                            json={"schedule": {"interval": -1}}), "body", "schedule")
-    assert_422(client.patch(f"/api/deployments/{deployment['id']}", json={"name": "x"}),
-               "body", "name")
+    assert (
+        client.patch(f"/api/deployments/{uuid.uuid4()}", json={"description": "x"}).status_code
+        == 404
+    )
+    assert_422(
+        client.patch(f"/api/deployments/{deployment['id']}", json={"schedule": {"interval": -1}}),
+        "body",
+        "schedule",
+    )
+    assert_422(
+        client.patch(f"/api/deployments/{deployment['id']}", json={"name": "x"}), "body", "name"
+    )
 
 
 def test_pause_deletes_future_auto_runs_only_and_resume_restores(client, flow, deployment):
     runs = runs_of(client, deployment["id"])
     cancelled = runs[0]
-    client.post(f"/api/flow_runs/{cancelled['id']}/set_state",
-                json={"state": {"type": "CANCELLED"}, "force": True})
-    manual = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={
-        "state": {"type": "SCHEDULED", "state_details": {
-            "scheduled_time": "2099-01-01T00:00:00+00:00"}}}).get_json()
-    assert client.post(
-        f"/api/deployments/{deployment['id']}/set_schedule_inactive").status_code == 204
-    assert client.get(f"/api/deployments/{deployment['id']}").get_json()[
-        "is_schedule_active"] is False
+    client.post(
+        f"/api/flow_runs/{cancelled['id']}/set_state",
+        json={"state": {"type": "CANCELLED"}, "force": True},
+    )
+    manual = client.post(
+        f"/api/deployments/{deployment['id']}/create_flow_run",
+        json={
+            "state": {
+                "type": "SCHEDULED",
+                "state_details": {"scheduled_time": "2099-01-01T00:00:00+00:00"},
+            }
+        },
+    ).get_json()
+    assert (
+        client.post(f"/api/deployments/{deployment['id']}/set_schedule_inactive").status_code == 204
+    )
+    assert (
+        client.get(f"/api/deployments/{deployment['id']}").get_json()["is_schedule_active"] is False
+    )
     left = {r["id"] for r in runs_of(client, deployment["id"])}
     assert left == {cancelled["id"], manual["id"]}
-    assert client.post(
-        f"/api/deployments/{deployment['id']}/set_schedule_active").status_code == 204
+    assert (
+        client.post(f"/api/deployments/{deployment['id']}/set_schedule_active").status_code == 204
+    )
     resumed = runs_of(client, deployment["id"], state={"name": {"any_": ["Scheduled"]}})
     # The cancelled slot is not recreated: its idempotency key is still taken.
     assert cancelled["next_scheduled_start_time"] not in {
-        r["next_scheduled_start_time"] for r in resumed if r["auto_scheduled"]}
+        r["next_scheduled_start_time"] for r in resumed if r["auto_scheduled"]
+    }
     assert len([r for r in resumed if r["auto_scheduled"]]) >= 3
-    assert client.post(
-        f"/api/deployments/{uuid.uuid4()}/set_schedule_active").status_code == 404
+    assert client.post(f"/api/deployments/{uuid.uuid4()}/set_schedule_active").status_code == 404
 
 
 def test_delete_removes_future_scheduled_runs_and_keeps_others(client, deployment):
     runs = runs_of(client, deployment["id"])
-    client.post(f"/api/flow_runs/{runs[0]['id']}/set_state",
-                json={"state": {"type": "RUNNING"}, "force": True})
+    client.post(
+        f"/api/flow_runs/{runs[0]['id']}/set_state",
+        json={"state": {"type": "RUNNING"}, "force": True},
+    )
     # A run that started and now waits to retry.
-    client.post(f"/api/flow_runs/{runs[1]['id']}/set_state",
-                json={"state": {"type": "RUNNING"}, "force": True})
-    client.post(f"/api/flow_runs/{runs[1]['id']}/set_state", json={"state": {
-        "type": "SCHEDULED", "name": "AwaitingRetry",
-        "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}}, "force": True})
+    client.post(
+        f"/api/flow_runs/{runs[1]['id']}/set_state",
+        json={"state": {"type": "RUNNING"}, "force": True},
+    )
+    client.post(
+        f"/api/flow_runs/{runs[1]['id']}/set_state",
+        json={
+            "state": {
+                "type": "SCHEDULED",
+                "name": "AwaitingRetry",
+                "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"},
+            },
+            "force": True,
+        },
+    )
     assert client.delete(f"/api/deployments/{deployment['id']}").status_code == 204
     assert client.get(f"/api/deployments/{deployment['id']}").status_code == 404
     assert client.delete(f"/api/deployments/{deployment['id']}").status_code == 404
@@ -200,10 +256,19 @@ def test_delete_removes_future_scheduled_runs_and_keeps_others(client, deploymen
 
 def test_filter_and_count(client, flow, deployment):
     other_flow = client.post("/api/flows/", json={"name": "other"}).get_json()
-    client.post("/api/deployments/", json={"name": "b", "flow_id": other_flow["id"],
-                                           "is_schedule_active": False, "tags": ["dev"]})
-    names = lambda body: [d["name"] for d in client.post(  # noqa: E731
-        "/api/deployments/filter", json=body).get_json()]
+    client.post(
+        "/api/deployments/",
+        json={
+            "name": "b",
+            "flow_id": other_flow["id"],
+            "is_schedule_active": False,
+            "tags": ["dev"],
+        },
+    )
+
+    def names(body):
+        return [d["name"] for d in client.post("/api/deployments/filter", json=body).get_json()]
+
     assert names({}) == ["b", "nightly"]
     assert names({"sort": "NAME_DESC", "limit": 1}) == ["nightly"]
     assert names({"deployments": {"tags": {"all_": ["prod"]}}}) == ["nightly"]
@@ -212,19 +277,30 @@ def test_filter_and_count(client, flow, deployment):
     assert names({"flows": {"name": {"any_": ["other"]}}}) == ["b"]
     assert names({"flow_runs": {"tags": {"all_": ["auto-scheduled"]}}}) == ["nightly"]
     assert client.post("/api/deployments/count", json={}).get_json() == 2
-    assert client.post("/api/deployments/count",
-                       json={"deployments": {"name": {"like_": "NIGHT"}}}).get_json() == 1
-    assert_422(client.post("/api/deployments/filter", json={"deployments": {"bogus": 1}}),
-               "body", "deployments", "bogus")
+    assert (
+        client.post(
+            "/api/deployments/count", json={"deployments": {"name": {"like_": "NIGHT"}}}
+        ).get_json()
+        == 1
+    )
+    assert_422(
+        client.post("/api/deployments/filter", json={"deployments": {"bogus": 1}}),
+        "body",
+        "deployments",
+        "bogus",
+    )
     # Flows by their deployments.
-    flows = client.post("/api/flows/filter",
-                        json={"deployments": {"name": {"any_": ["b"]}}}).get_json()
+    flows = client.post(
+        "/api/flows/filter", json={"deployments": {"name": {"any_": ["b"]}}}
+    ).get_json()
     assert [f["name"] for f in flows] == ["other"]
 
 
 def test_create_flow_run_merges_parameters_and_tags(client, deployment):
-    response = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={
-        "parameters": {"y": 3, "z": 4}, "tags": ["adhoc", "prod"], "name": "manual"})
+    response = client.post(
+        f"/api/deployments/{deployment['id']}/create_flow_run",
+        json={"parameters": {"y": 3, "z": 4}, "tags": ["adhoc", "prod"], "name": "manual"},
+    )
     assert response.status_code == 201, response.get_json()
     run = response.get_json()
     assert run["parameters"] == {"x": 1, "y": 3, "z": 4}
@@ -238,8 +314,10 @@ def test_create_flow_run_merges_parameters_and_tags(client, deployment):
 
 def test_create_flow_run_scheduled_in_the_future_and_idempotent(client, deployment):
     url = f"/api/deployments/{deployment['id']}/create_flow_run"
-    body = {"idempotency_key": "once", "state": {
-        "type": "SCHEDULED", "state_details": {"scheduled_time": "2030-05-01T10:00:00Z"}}}
+    body = {
+        "idempotency_key": "once",
+        "state": {"type": "SCHEDULED", "state_details": {"scheduled_time": "2030-05-01T10:00:00Z"}},
+    }
     first = client.post(url, json=body)
     assert first.status_code == 201
     run = first.get_json()
@@ -251,8 +329,9 @@ def test_create_flow_run_scheduled_in_the_future_and_idempotent(client, deployme
 
 def test_create_flow_run_errors(client, deployment):
     url = f"/api/deployments/{deployment['id']}/create_flow_run"
-    assert client.post(f"/api/deployments/{uuid.uuid4()}/create_flow_run",
-                       json={}).status_code == 404
+    assert (
+        client.post(f"/api/deployments/{uuid.uuid4()}/create_flow_run", json={}).status_code == 404
+    )
     assert_422(client.post(url, json={"state": {"type": "NOPE"}}), "body", "state", "type")
     assert_422(client.post(url, json={"parameters": "x"}), "body", "parameters")
     assert_422(client.post(url, json={"flow_id": deployment["flow_id"]}), "body", "flow_id")
@@ -265,14 +344,21 @@ def test_backfill_schedules_every_slot_of_a_past_range(client, deployment):
     assert preview.status_code == 200
     assert preview.get_json()["created"] == 24 and preview.get_json()["existing"] == 0
     assert len(preview.get_json()["scheduled_times"]) == 24
-    assert runs_of(client, deployment["id"], expected_start_time={
-        "before_": "2025-12-31T00:00:00Z"}) == []
+    assert (
+        runs_of(client, deployment["id"], expected_start_time={"before_": "2025-12-31T00:00:00Z"})
+        == []
+    )
     done = client.post(url, json=body)
     assert done.status_code == 201
     assert done.get_json() | {"scheduled_times": None} == {
-        "dry_run": False, "scheduled_times": None, "created": 24, "existing": 0}
-    past = runs_of(client, deployment["id"], expected_start_time={
-        "before_": "2025-12-31T00:00:00Z"})
+        "dry_run": False,
+        "scheduled_times": None,
+        "created": 24,
+        "existing": 0,
+    }
+    past = runs_of(
+        client, deployment["id"], expected_start_time={"before_": "2025-12-31T00:00:00Z"}
+    )
     assert [parse(r["expected_start_time"]).hour for r in past] == list(range(24))
     assert all(r["auto_scheduled"] and r["state"]["name"] == "Scheduled" for r in past)
     again = client.post(url, json=body).get_json()
@@ -282,20 +368,39 @@ def test_backfill_schedules_every_slot_of_a_past_range(client, deployment):
 
 def test_backfill_limits_and_errors(client, flow, deployment):
     url = f"/api/deployments/{deployment['id']}/schedule"
-    capped = client.post(url, json={"start_time": "2025-01-01T00:00:00Z",
-                                    "end_time": "2025-12-31T00:00:00Z", "max_runs": 5})
+    capped = client.post(
+        url,
+        json={
+            "start_time": "2025-01-01T00:00:00Z",
+            "end_time": "2025-12-31T00:00:00Z",
+            "max_runs": 5,
+        },
+    )
     assert capped.get_json()["created"] == 5
-    early = client.post(url, json={"start_time": "2024-01-01T00:00:00Z", "min_runs": 2,
-                                   "min_time": 7200, "dry_run": True}).get_json()
+    early = client.post(
+        url,
+        json={
+            "start_time": "2024-01-01T00:00:00Z",
+            "min_runs": 2,
+            "min_time": 7200,
+            "dry_run": True,
+        },
+    ).get_json()
     assert len(early["scheduled_times"]) == 3
     assert_422(client.post(url, json={"max_runs": 10001}), "body", "max_runs")
     assert_422(client.post(url, json={"max_runs": 0}), "body", "max_runs")
-    assert_422(client.post(url, json={"start_time": "2025-02-01T00:00:00Z",
-                                      "end_time": "2025-01-01T00:00:00Z"}), "body", "end_time")
+    assert_422(
+        client.post(
+            url, json={"start_time": "2025-02-01T00:00:00Z", "end_time": "2025-01-01T00:00:00Z"}
+        ),
+        "body",
+        "end_time",
+    )
     assert_422(client.post(url, json={"start_time": "soon"}), "body", "start_time")
     assert client.post(f"/api/deployments/{uuid.uuid4()}/schedule", json={}).status_code == 404
-    unscheduled = client.post("/api/deployments/", json={
-        "name": "adhoc", "flow_id": flow["id"]}).get_json()
+    unscheduled = client.post(
+        "/api/deployments/", json={"name": "adhoc", "flow_id": flow["id"]}
+    ).get_json()
     conflict = client.post(f"/api/deployments/{unscheduled['id']}/schedule", json={})
     assert conflict.status_code == 409
     assert "no schedule" in conflict.get_json()["detail"]
@@ -314,16 +419,20 @@ def test_responses_match_their_documented_schemas(client, deployment):
     DeploymentSchema().load(deployment)
     DeploymentSchema(many=True).load(client.post("/api/deployments/filter", json={}).get_json())
     FlowRunSchema(many=True).load(runs_of(client, deployment["id"]))
-    ScheduleResultSchema().load(client.post(
-        f"/api/deployments/{deployment['id']}/schedule", json={"dry_run": True}).get_json())
+    ScheduleResultSchema().load(
+        client.post(
+            f"/api/deployments/{deployment['id']}/schedule", json={"dry_run": True}
+        ).get_json()
+    )
 
 
 class TestNewerPrefectFields:
     """Prefect 2.10+ names: paused, job_variables, schedules; unused ones are ignored."""
 
     def create(self, client, flow, **fields):
-        response = client.post("/api/deployments/", json={
-            "name": f"d-{uuid.uuid4()}", "flow_id": flow["id"], **fields})
+        response = client.post(
+            "/api/deployments/", json={"name": f"d-{uuid.uuid4()}", "flow_id": flow["id"], **fields}
+        )
         assert response.status_code == 201, response.get_json()
         return response.get_json()
 
@@ -337,31 +446,53 @@ class TestNewerPrefectFields:
         assert client.get(path).get_json()["paused"] is False
 
     def test_job_variables_are_infra_overrides(self, client, flow):
-        deployment = self.create(client, flow, infra_overrides={"a": 1},
-                                 job_variables={"env": {"A": "1"}})
+        deployment = self.create(
+            client, flow, infra_overrides={"a": 1}, job_variables={"env": {"A": "1"}}
+        )
         assert deployment["infra_overrides"] == {"env": {"A": "1"}}
         assert self.create(client, flow, job_variables=None)["infra_overrides"] == {}
 
     def test_one_schedule_entry_is_the_schedule(self, client, flow):
-        deployment = self.create(client, flow, schedules=[
-            {"schedule": HOURLY, "active": False, "max_active_runs": None, "catchup": False}])
+        deployment = self.create(
+            client,
+            flow,
+            schedules=[
+                {"schedule": HOURLY, "active": False, "max_active_runs": None, "catchup": False}
+            ],
+        )
         assert deployment["schedule"]["interval"] == HOURLY["interval"]
         assert deployment["is_schedule_active"] is False
         assert self.create(client, flow, schedules=[])["schedule"] is None
 
     def test_two_schedules_or_a_bad_one_are_422(self, client, flow):
         body = {"name": "d", "flow_id": flow["id"]}
-        assert_422(client.post("/api/deployments/", json={
-            **body, "schedules": [{"schedule": HOURLY}, {"schedule": HOURLY}]}),
-            "body", "schedules")
-        assert_422(client.post("/api/deployments/", json={
-            **body, "schedules": [{"schedule": {"interval": -1}}]}), "body", "schedules")
-        assert_422(client.post("/api/deployments/", json={**body, "paused": "maybe"}),
-                   "body", "paused")
+        assert_422(
+            client.post(
+                "/api/deployments/",
+                json={**body, "schedules": [{"schedule": HOURLY}, {"schedule": HOURLY}]},
+            ),
+            "body",
+            "schedules",
+        )
+        assert_422(
+            client.post(
+                "/api/deployments/", json={**body, "schedules": [{"schedule": {"interval": -1}}]}
+            ),
+            "body",
+            "schedules",
+        )
+        assert_422(
+            client.post("/api/deployments/", json={**body, "paused": "maybe"}), "body", "paused"
+        )
 
     def test_fields_without_a_concept_here_are_ignored(self, client, flow):
-        deployment = self.create(client, flow, enforce_parameter_schema=True,
-                                 work_pool_name="pool", pull_steps=[{"x": {}}])
+        deployment = self.create(
+            client,
+            flow,
+            enforce_parameter_schema=True,
+            work_pool_name="pool",
+            pull_steps=[{"x": {}}],
+        )
         assert "enforce_parameter_schema" not in deployment
         assert deployment["work_pool_name"] is None
 

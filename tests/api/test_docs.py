@@ -1,4 +1,5 @@
 """The OpenAPI document and the /docs and /redoc pages, which load only vendored assets."""
+
 from html.parser import HTMLParser
 
 import pytest
@@ -48,8 +49,9 @@ def test_openapi_document_is_3_1_with_a_summary_for_every_operation(client):
     assert spec["info"]["title"] == "Orion"
     found = list(operations(spec))
     assert found, "the spec lists no operations"
-    missing = [f"{method} {path}" for method, path, op in found
-               if not op.get("summary", "").strip()]
+    missing = [
+        f"{method} {path}" for method, path, op in found if not op.get("summary", "").strip()
+    ]
     assert missing == [], "operations without a summary (give the view a docstring)"
 
 

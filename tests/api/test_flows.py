@@ -1,4 +1,5 @@
 """/api/flows: idempotent create, read, read by name, patch, delete, filter, count."""
+
 import uuid
 
 import pytest
@@ -17,22 +18,26 @@ def test_create_is_idempotent_by_name(client):
     assert second.get_json() == body
 
 
-@pytest.mark.parametrize("payload, loc", [
-    ({}, ("body", "name")),
-    ({"name": "a/b"}, ("body", "name")),
-    ({"name": "a%b"}, ("body", "name")),
-    ({"name": "  "}, ("body", "name")),
-    ({"name": 5}, ("body", "name")),
-    ({"name": "ok", "tags": "notalist"}, ("body", "tags")),
-])
+@pytest.mark.parametrize(
+    "payload, loc",
+    [
+        ({}, ("body", "name")),
+        ({"name": "a/b"}, ("body", "name")),
+        ({"name": "a%b"}, ("body", "name")),
+        ({"name": "  "}, ("body", "name")),
+        ({"name": 5}, ("body", "name")),
+        ({"name": "ok", "tags": "notalist"}, ("body", "tags")),
+    ],
+)
 def test_create_rejects_bad_bodies(client, payload, loc):
     body = assert_422(client.post("/api/flows/", json=payload), *loc)
     assert body["request_body"] == payload
 
 
 def test_create_rejects_non_json(client):
-    response = client.post("/api/flows/", data="name=etl",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/flows/", data="name=etl", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 422
 
 
@@ -92,13 +97,16 @@ def test_filter_flows_by_their_runs(client, flow, flow_run):
     assert [f["name"] for f in client.post("/api/flows/filter", json=body).get_json()] == ["etl"]
 
 
-@pytest.mark.parametrize("body, loc", [
-    ({"limit": -1}, ("body", "limit")),
-    ({"limit": 201}, ("body", "limit")),
-    ({"offset": -1}, ("body", "offset")),
-    ({"sort": "SIDEWAYS"}, ("body", "sort")),
-    ({"flows": {"name": {"regex_": "x"}}}, ("body", "flows")),
-    ({"flows": {"id": {"any_": ["nope"]}}}, ("body", "flows")),
-])
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        ({"limit": -1}, ("body", "limit")),
+        ({"limit": 201}, ("body", "limit")),
+        ({"offset": -1}, ("body", "offset")),
+        ({"sort": "SIDEWAYS"}, ("body", "sort")),
+        ({"flows": {"name": {"regex_": "x"}}}, ("body", "flows")),
+        ({"flows": {"id": {"any_": ["nope"]}}}, ("body", "flows")),
+    ],
+)
 def test_filter_rejects_bad_bodies(client, body, loc):
     assert_422(client.post("/api/flows/filter", json=body), *loc)

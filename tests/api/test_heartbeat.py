@@ -1,4 +1,5 @@
 """POST /api/flow_runs/{id}/heartbeat: last_heartbeat, lease renewal, 404."""
+
 import datetime
 import uuid
 
@@ -6,9 +7,16 @@ from app.models import ConcurrencySlot, FlowRun, utcnow
 
 
 def running_task_with_tag(client, flow_run, tag, dynamic_key="0"):
-    body = client.post("/api/task_runs/create_and_set_state", json={
-        "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": dynamic_key,
-        "tags": [tag], "proposed_state": {"type": "RUNNING"}}).get_json()
+    body = client.post(
+        "/api/task_runs/create_and_set_state",
+        json={
+            "flow_run_id": flow_run["id"],
+            "task_key": "t",
+            "dynamic_key": dynamic_key,
+            "tags": [tag],
+            "proposed_state": {"type": "RUNNING"},
+        },
+    ).get_json()
     assert body["orchestration_result"]["status"] == "ACCEPT", body
     return body["task_run"]["id"]
 

@@ -6,6 +6,7 @@ logs) and called every client method that reaches an endpoint this server has, a
 version's Prefect server. Here they are replayed, in order, against Orion: ids the reference
 server returned are swapped for the ones Orion returns, so later requests name Orion's objects.
 """
+
 import json
 import pathlib
 import re
@@ -45,8 +46,9 @@ def replay(client, request, ids):
         url += "?" + remap(request["query"], ids)
     body = request["body"]
     data = None if body is None else remap(json.dumps(body), ids)
-    response = client.open(url, method=request["method"], data=data,
-                           content_type="application/json")
+    response = client.open(
+        url, method=request["method"], data=data, content_type="application/json"
+    )
     answer = response.get_json(silent=True)
     if request["response_id"] and isinstance(answer, dict) and "id" in answer:
         ids[request["response_id"]] = answer["id"]
@@ -63,22 +65,37 @@ def test_every_recorded_request_is_accepted(client, version):
         status = response.status_code
         expected_ok = 200 <= request["status"] < 300
         if status == 422 or status >= 500 or (expected_ok and not 200 <= status < 300):
-            failures.append((index, request["method"], request["path"], status,
-                             response.get_data(as_text=True)[:300]))
+            failures.append(
+                (
+                    index,
+                    request["method"],
+                    request["path"],
+                    status,
+                    response.get_data(as_text=True)[:300],
+                )
+            )
     assert failures == []
 
 
 def test_the_recordings_hold_what_the_issue_names():
     """Guards the data: the bodies that used to be refused are in the recordings."""
-    bodies = {version: [json.dumps(r["body"]) for r in recording(version) if r["body"]]
-              for version in VERSIONS}
+    bodies = {
+        version: [json.dumps(r["body"]) for r in recording(version) if r["body"]]
+        for version in VERSIONS
+    }
     for version in VERSIONS:
         text = "\n".join(bodies[version])
         for key in ('"work_pools"', '"work_pool_queues"', '"priority"', '"sort": null'):
             assert key in text, (version, key)
     text = "\n".join(bodies["2.20"])
-    for key in ('"retry_type"', '"paused"', '"enforce_parameter_schema"', '"schedules"',
-                '"work_pool_name"', '"job_variables"'):
+    for key in (
+        '"retry_type"',
+        '"paused"',
+        '"enforce_parameter_schema"',
+        '"schedules"',
+        '"work_pool_name"',
+        '"job_variables"',
+    ):
         assert key in text, key
 
 
@@ -113,8 +130,11 @@ def test_recorded_work_queue_and_deployment_fields_are_applied(client, version):
 def _filter_requests():
     for version in VERSIONS:
         for index, request in enumerate(recording(version)):
-            if request["path"].endswith(("/filter", "/count", "/history")) and \
-                    isinstance(request["body"], dict) and "work_pools" in request["body"]:
+            if (
+                request["path"].endswith(("/filter", "/count", "/history"))
+                and isinstance(request["body"], dict)
+                and "work_pools" in request["body"]
+            ):
                 yield pytest.param(request, id=f"{version}-{index}-{request['path']}")
 
 
@@ -131,8 +151,9 @@ def test_recorded_filters_asking_for_work_pool_ids_are_refused(client, request_)
 def test_work_pools_by_name_select_the_default_agent_pool(client, flow):
     """The 2.20 agent's cancellation check names "default-agent-pool": every queue's runs."""
     client.post("/api/work_queues/", json={"name": "q"})
-    queued = client.post("/api/flow_runs/", json={
-        "flow_id": flow["id"], "work_queue_name": "q"}).get_json()
+    queued = client.post(
+        "/api/flow_runs/", json={"flow_id": flow["id"], "work_queue_name": "q"}
+    ).get_json()
     client.post("/api/flow_runs/", json={"flow_id": flow["id"]})
 
     def names(pools, path="/api/flow_runs/filter"):
@@ -143,54 +164,86 @@ def test_work_pools_by_name_select_the_default_agent_pool(client, flow):
     assert names({"name": {"any_": ["default-agent-pool"]}}) == [queued["id"]]
     assert names({"type": {"any_": ["prefect-agent"]}}) == [queued["id"]]
     assert names({"name": {"any_": ["gpu-pool"]}}) == []
-    assert names({"operator": "or_", "name": {"any_": ["gpu-pool"]},
-                  "type": {"any_": ["prefect-agent"]}}) == [queued["id"]]
+    assert names(
+        {"operator": "or_", "name": {"any_": ["gpu-pool"]}, "type": {"any_": ["prefect-agent"]}}
+    ) == [queued["id"]]
     assert names({"name": {"any_": ["gpu-pool"]}}, "/api/deployments/filter") == []
-    assert client.post("/api/flow_runs/count", json={
-        "work_pools": {"name": {"any_": ["default-agent-pool"]}}}).get_json() == 1
-    assert_422(client.post("/api/task_runs/filter", json={
-        "work_pools": {"name": {"any_": ["default-agent-pool"]}}}), "body", "work_pools")
+    assert (
+        client.post(
+            "/api/flow_runs/count", json={"work_pools": {"name": {"any_": ["default-agent-pool"]}}}
+        ).get_json()
+        == 1
+    )
+    assert_422(
+        client.post(
+            "/api/task_runs/filter", json={"work_pools": {"name": {"any_": ["default-agent-pool"]}}}
+        ),
+        "body",
+        "work_pools",
+    )
 
 
-@pytest.mark.parametrize("path, body, loc", [
-    ("/api/flow_runs/filter", {"artifacts": {"key": {"exists_": True}}}, ("artifacts",)),
-    ("/api/flow_runs/filter", {"flow_runs": {"state": {"type": {"regex_": "F.*"}}}},
-     ("flow_runs", "state", "type", "regex_")),
-    ("/api/deployments/count", {"workers": {"last_heartbeat_time": {"after_": "2026-01-01"}}},
-     ("workers",)),
-    ("/api/flows/filter", {"work_queues": {"name": {"any_": ["q"]}}}, ("work_queues",)),
-    ("/api/task_runs/count", {"work_pool_queues": {"id": {"any_": []}}},
-     ("work_pool_queues",)),
-    ("/api/logs/filter", {"logs": {"name": {"any_": ["prefect.flow_runs"]}}},
-     ("logs", "name")),
-])
+@pytest.mark.parametrize(
+    "path, body, loc",
+    [
+        ("/api/flow_runs/filter", {"artifacts": {"key": {"exists_": True}}}, ("artifacts",)),
+        (
+            "/api/flow_runs/filter",
+            {"flow_runs": {"state": {"type": {"regex_": "F.*"}}}},
+            ("flow_runs", "state", "type", "regex_"),
+        ),
+        (
+            "/api/deployments/count",
+            {"workers": {"last_heartbeat_time": {"after_": "2026-01-01"}}},
+            ("workers",),
+        ),
+        ("/api/flows/filter", {"work_queues": {"name": {"any_": ["q"]}}}, ("work_queues",)),
+        ("/api/task_runs/count", {"work_pool_queues": {"id": {"any_": []}}}, ("work_pool_queues",)),
+        ("/api/logs/filter", {"logs": {"name": {"any_": ["prefect.flow_runs"]}}}, ("logs", "name")),
+    ],
+)
 def test_non_empty_filters_on_missing_features_are_422(client, path, body, loc):
     detail = assert_422(client.post(path, json=body), "body", *loc)["exception_detail"]
     assert UNSUPPORTED_FILTER in [d["msg"] for d in detail]
 
 
-@pytest.mark.parametrize("path, body, loc", [
-    ("/api/flow_runs/count", {"limit": "ten"}, ("limit",)),
-    ("/api/flows/count", {"sort": 3}, ("sort",)),
-    ("/api/flow_runs/filter", {"flow_runs": {"id": {"any_": ["nope"]}}},
-     ("flow_runs", "id", "any_")),
-    ("/api/flow_runs/filter", {"work_pool_queues": {"name": {"any_": "q"}}},
-     ("work_pool_queues", "name", "any_")),
-    ("/api/task_runs/filter", {"task_runs": {"flow_run_id": {"is_null_": "sometimes"}}},
-     ("task_runs", "flow_run_id", "is_null_")),
-    ("/api/work_queues/", {"name": "q", "priority": "high"}, ("priority",)),
-    ("/api/flows/", {"name": "f", "tags": "not-a-list"}, ("tags",)),
-])
+@pytest.mark.parametrize(
+    "path, body, loc",
+    [
+        ("/api/flow_runs/count", {"limit": "ten"}, ("limit",)),
+        ("/api/flows/count", {"sort": 3}, ("sort",)),
+        (
+            "/api/flow_runs/filter",
+            {"flow_runs": {"id": {"any_": ["nope"]}}},
+            ("flow_runs", "id", "any_"),
+        ),
+        (
+            "/api/flow_runs/filter",
+            {"work_pool_queues": {"name": {"any_": "q"}}},
+            ("work_pool_queues", "name", "any_"),
+        ),
+        (
+            "/api/task_runs/filter",
+            {"task_runs": {"flow_run_id": {"is_null_": "sometimes"}}},
+            ("task_runs", "flow_run_id", "is_null_"),
+        ),
+        ("/api/work_queues/", {"name": "q", "priority": "high"}, ("priority",)),
+        ("/api/flows/", {"name": "f", "tags": "not-a-list"}, ("tags",)),
+    ],
+)
 def test_known_fields_of_the_wrong_type_are_422(client, path, body, loc):
     assert_422(client.post(path, json=body), "body", *loc)
 
 
-@pytest.mark.parametrize("path, body", [
-    ("/api/flows/", {"name": "f", "colour": "red"}),
-    ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "job_variables": {}}),
-    ("/api/concurrency_limits/", {"tag": "db", "concurrency_limit": 1, "active_slots": []}),
-    ("/api/work_queues/", {"name": "q", "work_pool_id": None, "status": "READY"}),
-])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("/api/flows/", {"name": "f", "colour": "red"}),
+        ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "job_variables": {}}),
+        ("/api/concurrency_limits/", {"tag": "db", "concurrency_limit": 1, "active_slots": []}),
+        ("/api/work_queues/", {"name": "q", "work_pool_id": None, "status": "READY"}),
+    ],
+)
 def test_unknown_fields_of_action_bodies_are_ignored(client, flow, path, body):
     body = json.loads(json.dumps(body).replace("FLOW", flow["id"]))
     response = client.post(path, json=body)

@@ -1,4 +1,5 @@
 """Idempotent creates raced by 16 threads: exactly one row per key, every response 2xx."""
+
 import threading
 
 import pytest

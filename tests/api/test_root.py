@@ -1,4 +1,5 @@
 """Health, version, hello, the API version header and the optional API key."""
+
 import shutil
 
 import pytest

@@ -1,13 +1,18 @@
 """``/api/saved_searches``: upsert by name, read, delete, filter; on both backends."""
+
 import uuid
 
-CONDITION = {"object": "flow_run", "property": "state_type", "type": "state",
-             "operation": "any", "value": ["FAILED", "CRASHED"]}
+CONDITION = {
+    "object": "flow_run",
+    "property": "state_type",
+    "type": "state",
+    "operation": "any",
+    "value": ["FAILED", "CRASHED"],
+}
 
 
 def test_put_creates_then_replaces_by_name(client):
-    created = client.put("/api/saved_searches/", json={"name": "failures",
-                                                        "filters": [CONDITION]})
+    created = client.put("/api/saved_searches/", json={"name": "failures", "filters": [CONDITION]})
     assert created.status_code == 201
     body = created.get_json()
     assert set(body) == {"id", "created", "updated", "name", "filters"}
@@ -46,9 +51,15 @@ def test_filter_pages_by_name(client):
 
 
 def test_bad_bodies_are_422(client):
-    for body in ({}, {"name": ""}, {"name": "a/b"}, {"name": "x", "filters": [{}]},
-                 {"name": "x", "filters": [{**CONDITION, "extra": 1}]},
-                 {"name": "x", "filters": "nope"}, {"name": "x", "unknown": 1}):
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "a/b"},
+        {"name": "x", "filters": [{}]},
+        {"name": "x", "filters": [{**CONDITION, "extra": 1}]},
+        {"name": "x", "filters": "nope"},
+        {"name": "x", "unknown": 1},
+    ):
         response = client.put("/api/saved_searches/", json=body)
         assert response.status_code == 422, body
         assert response.get_json()["exception_detail"], body

@@ -1,4 +1,5 @@
 """POST /api/{flow_runs,task_runs}/{id}/set_state: results, errors, races, query counts."""
+
 import threading
 import uuid
 
@@ -12,19 +13,24 @@ from tests.conftest import assert_422
 
 
 def propose(client, run, state_type, kind="flow_runs", force=False, **state):
-    response = client.post(f"/api/{kind}/{run['id']}/set_state",
-                           json={"state": {"type": state_type, **state}, "force": force})
+    response = client.post(
+        f"/api/{kind}/{run['id']}/set_state",
+        json={"state": {"type": state_type, **state}, "force": force},
+    )
     return response.status_code, response.get_json()
 
 
 def test_lifecycle_results_and_status_codes(client, flow):
-    run = client.post("/api/flow_runs/", json={
-        "flow_id": flow["id"], "state": {"type": "SCHEDULED"}}).get_json()
+    run = client.post(
+        "/api/flow_runs/", json={"flow_id": flow["id"], "state": {"type": "SCHEDULED"}}
+    ).get_json()
     code, body = propose(client, run, "PENDING")
     assert (code, body["status"], body["details"]) == (201, "ACCEPT", {"type": "accept_details"})
     assert body["state"]["type"] == "PENDING"
-    assert body["state"]["state_details"]["scheduled_time"] == \
-        run["state"]["state_details"]["scheduled_time"]
+    assert (
+        body["state"]["state_details"]["scheduled_time"]
+        == run["state"]["state_details"]["scheduled_time"]
+    )
     code, body = propose(client, run, "PENDING")
     assert (code, body["status"], body["state"]) == (200, "ABORT", None)
     assert "PENDING" in body["details"]["reason"]
@@ -40,9 +46,16 @@ def test_lifecycle_results_and_status_codes(client, flow):
 
 
 def test_wait_until_scheduled_time(client, flow):
-    run = client.post("/api/flow_runs/", json={"flow_id": flow["id"], "state": {
-        "type": "SCHEDULED", "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}},
-    }).get_json()
+    run = client.post(
+        "/api/flow_runs/",
+        json={
+            "flow_id": flow["id"],
+            "state": {
+                "type": "SCHEDULED",
+                "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"},
+            },
+        },
+    ).get_json()
     code, body = propose(client, run, "RUNNING")
     assert (code, body["status"], body["state"]) == (200, "WAIT", None)
     assert body["details"]["type"] == "wait_details" and body["details"]["delay_seconds"] > 0
@@ -65,8 +78,9 @@ def test_retried_transition_is_answered_without_a_second_write(client, flow_run)
 
 
 def test_task_run_set_state(client, flow_run):
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0"}).get_json()
+    task = client.post(
+        "/api/task_runs/", json={"flow_run_id": flow_run["id"], "task_key": "t", "dynamic_key": "0"}
+    ).get_json()
     code, body = propose(client, task, "RUNNING", kind="task_runs")
     assert (code, body["status"]) == (200, "ABORT")
     assert "flow must be running" in body["details"]["reason"]
@@ -81,27 +95,42 @@ def test_errors(client, kind):
     missing = {"id": str(uuid.uuid4())}
     code, body = propose(client, missing, "RUNNING", kind=kind)
     assert code == 404 and missing["id"] in body["detail"]
-    assert_422(client.post(f"/api/{kind}/nope/set_state", json={"state": {"type": "RUNNING"}}),
-               "path")
+    assert_422(
+        client.post(f"/api/{kind}/nope/set_state", json={"state": {"type": "RUNNING"}}), "path"
+    )
     assert_422(client.post(f"/api/{kind}/{missing['id']}/set_state", json={}), "body", "state")
-    assert_422(client.post(f"/api/{kind}/{missing['id']}/set_state",
-                           json={"state": {"type": "DONE"}}), "body", "state", "type")
-    assert_422(client.post(f"/api/{kind}/{missing['id']}/set_state",
-                           json={"state": {"type": "RUNNING"}, "force": "banana"}), "body", "force")
+    assert_422(
+        client.post(f"/api/{kind}/{missing['id']}/set_state", json={"state": {"type": "DONE"}}),
+        "body",
+        "state",
+        "type",
+    )
+    assert_422(
+        client.post(
+            f"/api/{kind}/{missing['id']}/set_state",
+            json={"state": {"type": "RUNNING"}, "force": "banana"},
+        ),
+        "body",
+        "force",
+    )
 
 
 def test_two_agents_racing_for_pending_get_one_accept_one_abort(app, client, flow):
     """Each round, two threads propose PENDING for one SCHEDULED run at the same moment."""
     for _ in range(200):
-        run = client.post("/api/flow_runs/", json={
-            "flow_id": flow["id"], "state": {"type": "SCHEDULED"}}).get_json()
+        run = client.post(
+            "/api/flow_runs/", json={"flow_id": flow["id"], "state": {"type": "SCHEDULED"}}
+        ).get_json()
         barrier = threading.Barrier(2)
         statuses = []
 
         def agent(run=run, barrier=barrier, statuses=statuses):
             barrier.wait()
-            body = app.test_client().post(f"/api/flow_runs/{run['id']}/set_state", json={
-                "state": {"type": "PENDING"}}).get_json()
+            body = (
+                app.test_client()
+                .post(f"/api/flow_runs/{run['id']}/set_state", json={"state": {"type": "PENDING"}})
+                .get_json()
+            )
             statuses.append(body["status"])
             if body["status"] == "ABORT":
                 assert "PENDING" in body["details"]["reason"]
@@ -113,21 +142,26 @@ def test_two_agents_racing_for_pending_get_one_accept_one_abort(app, client, flo
             thread.join()
         assert sorted(statuses) == ["ABORT", "ACCEPT"]
         with database.connection_context():
-            states = FlowRunState.select(FlowRunState.type).where(
-                FlowRunState.flow_run == run["id"]).order_by(FlowRunState.timestamp)
+            states = (
+                FlowRunState.select(FlowRunState.type)
+                .where(FlowRunState.flow_run == run["id"])
+                .order_by(FlowRunState.timestamp)
+            )
             assert [s.type for s in states] == ["SCHEDULED", "PENDING"]
             assert FlowRun.get_by_id(run["id"]).state_type == "PENDING"
 
 
 def test_set_state_runs_a_bounded_number_of_queries(app, client, flow):
-    run = client.post("/api/flow_runs/", json={
-        "flow_id": flow["id"], "state": {"type": "SCHEDULED"}}).get_json()
+    run = client.post(
+        "/api/flow_runs/", json={"flow_id": flow["id"], "state": {"type": "SCHEDULED"}}
+    ).get_json()
     with app.app_context():
         for state_type in ("PENDING", "RUNNING", "COMPLETED"):
             with count_queries() as counter:
                 result = orchestration.set_flow_run_state(
-                    run["id"], {"type": state_type, "name": state_type.capitalize(),
-                                "state_details": {}})
+                    run["id"],
+                    {"type": state_type, "name": state_type.capitalize(), "state_details": {}},
+                )
             assert result.written
             # lock + read the run, read its state, insert the state, update the run
             assert counter.count <= 4, counter.count

@@ -1,4 +1,5 @@
 """/api/flow_run_states, /api/task_run_states and /api/logs."""
+
 import uuid
 
 from app.models import Log
@@ -17,8 +18,9 @@ def test_flow_run_states(client, flow_run):
 
 
 def test_task_run_states(client, flow_run):
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": flow_run["id"], "task_key": "k", "dynamic_key": "0"}).get_json()
+    task = client.post(
+        "/api/task_runs/", json={"flow_run_id": flow_run["id"], "task_key": "k", "dynamic_key": "0"}
+    ).get_json()
     states = client.get(f"/api/task_run_states/?task_run_id={task['id']}").get_json()
     assert [s["id"] for s in states] == [task["state_id"]]
     assert client.get(f"/api/task_run_states/{task['state_id']}").get_json() == task["state"]
@@ -26,21 +28,36 @@ def test_task_run_states(client, flow_run):
 
 
 def log(flow_run, level=20, message="hello", timestamp="2030-01-01T00:00:00Z", **extra):
-    return {"name": "orion.flow_runs", "level": level, "message": message,
-            "timestamp": timestamp, "flow_run_id": flow_run["id"], **extra}
+    return {
+        "name": "orion.flow_runs",
+        "level": level,
+        "message": message,
+        "timestamp": timestamp,
+        "flow_run_id": flow_run["id"],
+        **extra,
+    }
 
 
 def test_logs_batch_create_and_filter(client, flow_run):
     task_id = str(uuid.uuid4())
-    batch = [log(flow_run, level=10 * (i % 5), message=f"m{i}",
-                 timestamp=f"2030-01-01T00:00:{i:02d}Z",
-                 task_run_id=task_id if i % 2 else None) for i in range(20)]
+    batch = [
+        log(
+            flow_run,
+            level=10 * (i % 5),
+            message=f"m{i}",
+            timestamp=f"2030-01-01T00:00:{i:02d}Z",
+            task_run_id=task_id if i % 2 else None,
+        )
+        for i in range(20)
+    ]
     response = client.post("/api/logs/", json=batch)
     assert response.status_code == 201
     logs = client.post("/api/logs/filter", json={}).get_json()
     assert [entry["message"] for entry in logs] == [f"m{i}" for i in range(20)]
-    body = {"logs": {"level": {"ge_": 30}, "task_run_id": {"any_": [task_id]}},
-            "sort": "TIMESTAMP_DESC"}
+    body = {
+        "logs": {"level": {"ge_": 30}, "task_run_id": {"any_": [task_id]}},
+        "sort": "TIMESTAMP_DESC",
+    }
     filtered = client.post("/api/logs/filter", json=body).get_json()
     assert [entry["message"] for entry in filtered] == ["m19", "m13", "m9", "m3"]
     body = {"logs": {"timestamp": {"after_": "2030-01-01T00:00:18Z"}}}
@@ -59,18 +76,33 @@ def test_logs_reject_bad_records_and_oversized_batches(client, flow_run):
 
 def test_log_records_with_client_ids_are_stored_once(client, flow_run):
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    batch = [{"id": ids[i], "name": "n", "level": 20, "message": f"line {i}",
-              "timestamp": "2030-01-01T00:00:00Z", "flow_run_id": flow_run["id"]}
-             for i in range(3)]
+    batch = [
+        {
+            "id": ids[i],
+            "name": "n",
+            "level": 20,
+            "message": f"line {i}",
+            "timestamp": "2030-01-01T00:00:00Z",
+            "flow_run_id": flow_run["id"],
+        }
+        for i in range(3)
+    ]
     assert client.post("/api/logs/", json=batch).status_code == 201
     # A retried batch, plus one new record and one without an id.
-    again = batch + [dict(batch[0], id=str(uuid.uuid4()), message="line 3"),
-                     {k: v for k, v in batch[0].items() if k != "id"}]
+    again = batch + [
+        dict(batch[0], id=str(uuid.uuid4()), message="line 3"),
+        {k: v for k, v in batch[0].items() if k != "id"},
+    ]
     assert client.post("/api/logs/", json=again).status_code == 201
     logs = client.post("/api/logs/filter", json={"sort": "TIMESTAMP_ASC"}).get_json()
     assert len(logs) == 5 == Log.select().count()
     assert {log["id"] for log in logs} >= set(ids)
-    assert sorted(log["message"] for log in logs) == ["line 0", "line 0", "line 1", "line 2",
-                                                     "line 3"]
+    assert sorted(log["message"] for log in logs) == [
+        "line 0",
+        "line 0",
+        "line 1",
+        "line 2",
+        "line 3",
+    ]
     response = client.post("/api/logs/", json=[dict(batch[0], id="not-a-uuid")])
     assert response.status_code == 422

@@ -1,4 +1,5 @@
 """/api/task_runs: idempotent create, read, patch, delete, filter, count."""
+
 import uuid
 
 import pytest
@@ -20,9 +21,14 @@ def make_task_run(client, flow_run, **extra):
 
 
 def test_create_defaults_and_inputs_round_trip(client, flow_run):
-    response = make_task_run(client, flow_run, task_inputs=INPUTS, tags=["io"],
-                             cache_key="abc", empirical_policy={"retries": 2,
-                                                                "retry_delay": [1, 10, 100]})
+    response = make_task_run(
+        client,
+        flow_run,
+        task_inputs=INPUTS,
+        tags=["io"],
+        cache_key="abc",
+        empirical_policy={"retries": 2, "retry_delay": [1, 10, 100]},
+    )
     assert response.status_code == 201
     run = response.get_json()
     assert run["task_inputs"] == INPUTS
@@ -42,23 +48,28 @@ def test_create_is_idempotent_on_flow_run_task_key_dynamic_key(client, flow_run)
     assert make_task_run(client, flow_run, dynamic_key="1").status_code == 201
 
 
-@pytest.mark.parametrize("extra, loc", [
-    ({"task_key": None}, ("body", "task_key")),
-    ({"dynamic_key": 3}, ("body", "dynamic_key")),
-    ({"flow_run_id": "x"}, ("body", "flow_run_id")),
-    ({"empirical_policy": {"retry_delay": list(range(51))}}, ("body", "empirical_policy")),
-    ({"empirical_policy": {"retry_jitter_factor": -1}}, ("body", "empirical_policy")),
-    ({"cache_key": "k" * 2001}, ("body", "cache_key")),
-    ({"task_inputs": {"x": "notalist"}}, ("body", "task_inputs")),
-    ({"state": {"type": "nope"}}, ("body", "state")),
-])
+@pytest.mark.parametrize(
+    "extra, loc",
+    [
+        ({"task_key": None}, ("body", "task_key")),
+        ({"dynamic_key": 3}, ("body", "dynamic_key")),
+        ({"flow_run_id": "x"}, ("body", "flow_run_id")),
+        ({"empirical_policy": {"retry_delay": list(range(51))}}, ("body", "empirical_policy")),
+        ({"empirical_policy": {"retry_jitter_factor": -1}}, ("body", "empirical_policy")),
+        ({"cache_key": "k" * 2001}, ("body", "cache_key")),
+        ({"task_inputs": {"x": "notalist"}}, ("body", "task_inputs")),
+        ({"state": {"type": "nope"}}, ("body", "state")),
+    ],
+)
 def test_create_rejects_bad_bodies(client, flow_run, extra, loc):
     assert_422(make_task_run(client, flow_run, **extra), *loc)
 
 
 def test_create_for_missing_flow_run_is_404(client):
-    response = client.post("/api/task_runs/", json={
-        "flow_run_id": str(uuid.uuid4()), "task_key": "k", "dynamic_key": "0"})
+    response = client.post(
+        "/api/task_runs/",
+        json={"flow_run_id": str(uuid.uuid4()), "task_key": "k", "dynamic_key": "0"},
+    )
     assert response.status_code == 404
     assert "Flow run" in response.get_json()["detail"]
 
@@ -77,8 +88,9 @@ def test_read_patch_delete(client, flow_run):
 
 def test_filter_and_count(client, flow_run):
     for i in range(3):
-        make_task_run(client, flow_run, dynamic_key=str(i), name=f"t{i}",
-                      tags=["even"] if i % 2 == 0 else [])
+        make_task_run(
+            client, flow_run, dynamic_key=str(i), name=f"t{i}", tags=["even"] if i % 2 == 0 else []
+        )
     runs = client.post("/api/task_runs/filter", json={"sort": "NAME_ASC"}).get_json()
     assert [r["name"] for r in runs] == ["t0", "t1", "t2"]
     body = {"task_runs": {"tags": {"all_": ["even"]}}}

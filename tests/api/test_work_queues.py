@@ -1,4 +1,5 @@
 """Work queues: CRUD, filters, status, get_runs, and the enforced concurrency limit."""
+
 import datetime
 import threading
 
@@ -21,17 +22,20 @@ def make_queue(client, name="default", **fields):
 
 
 def make_run(client, flow, queue="default", due_in=-10, name="Scheduled", tags=()):
-    state = {"type": "SCHEDULED", "name": name,
-             "state_details": {"scheduled_time": iso(due_in)}}
-    response = client.post("/api/flow_runs/", json={
-        "flow_id": flow["id"], "work_queue_name": queue, "state": state, "tags": list(tags)})
+    state = {"type": "SCHEDULED", "name": name, "state_details": {"scheduled_time": iso(due_in)}}
+    response = client.post(
+        "/api/flow_runs/",
+        json={"flow_id": flow["id"], "work_queue_name": queue, "state": state, "tags": list(tags)},
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
 
 def propose(client, run_id, state_type):
-    return client.post(f"/api/flow_runs/{run_id}/set_state",
-                       json={"state": {"type": state_type, "name": state_type.title()}})
+    return client.post(
+        f"/api/flow_runs/{run_id}/set_state",
+        json={"state": {"type": state_type, "name": state_type.title()}},
+    )
 
 
 def get_runs(client, queue, **body):
@@ -56,15 +60,18 @@ class TestCrud:
         assert response.status_code == 409
         assert "etl" in response.get_json()["detail"]
 
-    @pytest.mark.parametrize("body, loc", [
-        ({"name": "a/b"}, ("body", "name")),
-        ({"name": ""}, ("body", "name")),
-        ({"name": "q", "concurrency_limit": -1}, ("body", "concurrency_limit")),
-        ({"name": "q", "concurrency_limit": "3"}, ("body", "concurrency_limit")),
-        ({"name": "q", "priority": 0}, ("body", "priority")),
-        ({"name": "q", "priority": "1"}, ("body", "priority")),
-        ({}, ("body", "name")),
-    ])
+    @pytest.mark.parametrize(
+        "body, loc",
+        [
+            ({"name": "a/b"}, ("body", "name")),
+            ({"name": ""}, ("body", "name")),
+            ({"name": "q", "concurrency_limit": -1}, ("body", "concurrency_limit")),
+            ({"name": "q", "concurrency_limit": "3"}, ("body", "concurrency_limit")),
+            ({"name": "q", "priority": 0}, ("body", "priority")),
+            ({"name": "q", "priority": "1"}, ("body", "priority")),
+            ({}, ("body", "name")),
+        ],
+    )
     def test_bad_bodies_are_422(self, client, body, loc):
         assert_422(client.post("/api/work_queues/", json=body), *loc)
 
@@ -105,12 +112,16 @@ class TestCrud:
 
     def test_patch_changes_only_given_fields(self, client):
         queue = make_queue(client, "etl", description="keep", concurrency_limit=2)
-        response = client.patch(f"/api/work_queues/{queue['id']}",
-                                json={"is_paused": True, "concurrency_limit": None})
+        response = client.patch(
+            f"/api/work_queues/{queue['id']}", json={"is_paused": True, "concurrency_limit": None}
+        )
         assert response.status_code == 204
         read = client.get(f"/api/work_queues/{queue['id']}").get_json()
         assert (read["is_paused"], read["concurrency_limit"], read["description"]) == (
-            True, None, "keep")
+            True,
+            None,
+            "keep",
+        )
 
     def test_patch_to_a_taken_name_is_409(self, client):
         make_queue(client, "a")
@@ -126,8 +137,7 @@ class TestCrud:
         for name in ("prod-b", "dev", "prod-a"):
             make_queue(client, name)
         body = {"work_queues": {"name": {"startswith_": ["prod"]}}}
-        names = [q["name"] for q in
-                 client.post("/api/work_queues/filter", json=body).get_json()]
+        names = [q["name"] for q in client.post("/api/work_queues/filter", json=body).get_json()]
         assert names == ["prod-a", "prod-b"]
         page = client.post("/api/work_queues/filter", json={"limit": 1, "offset": 1}).get_json()
         assert [q["name"] for q in page] == ["prod-a"]
@@ -172,8 +182,9 @@ class TestGetRuns:
 
     def test_poll_is_recorded_unless_the_ui_asks(self, client):
         queue = make_queue(client)
-        client.post(f"/api/work_queues/{queue['id']}/get_runs", json={},
-                    headers={"x-prefect-ui": "true"})
+        client.post(
+            f"/api/work_queues/{queue['id']}/get_runs", json={}, headers={"x-prefect-ui": "true"}
+        )
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"] is None
         get_runs(client, queue)
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"]
@@ -186,10 +197,18 @@ class TestGetRuns:
 
     def test_bad_body_is_422(self, client):
         queue = make_queue(client)
-        assert_422(client.post(f"/api/work_queues/{queue['id']}/get_runs",
-                               json={"limit": -1}), "body", "limit")
-        assert_422(client.post(f"/api/work_queues/{queue['id']}/get_runs",
-                               json={"scheduled_before": "soon"}), "body", "scheduled_before")
+        assert_422(
+            client.post(f"/api/work_queues/{queue['id']}/get_runs", json={"limit": -1}),
+            "body",
+            "limit",
+        )
+        assert_422(
+            client.post(
+                f"/api/work_queues/{queue['id']}/get_runs", json={"scheduled_before": "soon"}
+            ),
+            "body",
+            "scheduled_before",
+        )
 
 
 class TestStatus:
@@ -201,7 +220,9 @@ class TestStatus:
         assert status["healthy"] is False
         assert status["last_polled"] is None
         assert status["health_check_policy"] == {
-            "maximum_late_runs": 0, "maximum_seconds_since_last_polled": 60}
+            "maximum_late_runs": 0,
+            "maximum_seconds_since_last_polled": 60,
+        }
 
     def test_polled_without_late_runs_is_healthy(self, client, flow):
         queue = make_queue(client)
@@ -228,7 +249,8 @@ class TestEnforcedConcurrency:
         assert body["status"] == "ABORT"
         assert "concurrency limit" in body["details"]["reason"]
         assert client.get(f"/api/flow_runs/{second['id']}").get_json()["state_type"] == (
-            "SCHEDULED")
+            "SCHEDULED"
+        )
         propose(client, first["id"], "RUNNING")
         propose(client, first["id"], "COMPLETED")
         assert propose(client, second["id"], "PENDING").get_json()["status"] == "ACCEPT"
@@ -237,14 +259,17 @@ class TestEnforcedConcurrency:
         make_queue(client)
         for queue in ("default", "no-such-queue"):
             runs = [make_run(client, flow, queue=queue) for _ in range(3)]
-            assert all(propose(client, r["id"], "PENDING").get_json()["status"] == "ACCEPT"
-                       for r in runs)
+            assert all(
+                propose(client, r["id"], "PENDING").get_json()["status"] == "ACCEPT" for r in runs
+            )
 
     def test_forced_transitions_are_not_limited(self, client, flow):
         make_queue(client, concurrency_limit=0)
         run = make_run(client, flow)
-        forced = client.post(f"/api/flow_runs/{run['id']}/set_state", json={
-            "state": {"type": "PENDING", "name": "Pending"}, "force": True})
+        forced = client.post(
+            f"/api/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": "PENDING", "name": "Pending"}, "force": True},
+        )
         assert forced.get_json()["status"] == "ACCEPT"
 
     def test_racing_agents_never_exceed_the_limit(self, app, client, flow):
@@ -272,8 +297,10 @@ class TestEnforcedConcurrency:
 
 def test_a_deployment_names_its_work_queue_into_existence(client, flow):
     for _ in range(2):
-        response = client.post("/api/deployments/", json={
-            "name": "nightly", "flow_id": flow["id"], "work_queue_name": "from-deployment"})
+        response = client.post(
+            "/api/deployments/",
+            json={"name": "nightly", "flow_id": flow["id"], "work_queue_name": "from-deployment"},
+        )
         assert response.status_code in (200, 201)
     queue = client.get("/api/work_queues/name/from-deployment").get_json()
     assert (queue["is_paused"], queue["concurrency_limit"]) == (False, None)

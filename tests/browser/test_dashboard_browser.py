@@ -5,6 +5,7 @@ The server runs on its own SQLite database in a temp folder, on a port of ``ORIO
 127.0.0.1 is blocked, and every page's console errors and uncaught exceptions are collected
 and must stay empty.
 """
+
 import json
 import re
 import urllib.request
@@ -35,8 +36,9 @@ class Api:
 
     def __call__(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
@@ -50,8 +52,9 @@ class Api:
         return self("POST", "/flow_runs/", body)
 
     def set_state(self, run, state_type, kind="flow_runs"):
-        return self("POST", f"/{kind}/{run['id']}/set_state",
-                    {"state": {"type": state_type}, "force": True})
+        return self(
+            "POST", f"/{kind}/{run['id']}/set_state", {"state": {"type": state_type}, "force": True}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -76,22 +79,28 @@ def page(browser, server):
     new_page = context.new_page()
     new_page.set_default_timeout(15_000)
     new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    new_page.on("console", lambda message: message.type == "error"
-                and problems.append(f"console: {message.text}"))
+    new_page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
+    )
     # A test that provokes an error response on purpose names it here (a substring).
     new_page.expected_errors = []
     # A test that expects an error response (a 422 form) takes its console line out itself.
     new_page.problems = problems
     yield new_page
     context.close()
-    assert [p for p in problems
-            if not any(expected in p for expected in new_page.expected_errors)] == []
+    assert [
+        p for p in problems if not any(expected in p for expected in new_page.expected_errors)
+    ] == []
     assert blocked == []
 
 
 def listed_runs(page):
-    return set(page.locator("#runs-results input[name=run]").evaluate_all(
-        "boxes => boxes.map(b => b.value)"))
+    return set(
+        page.locator("#runs-results input[name=run]").evaluate_all(
+            "boxes => boxes.map(b => b.value)"
+        )
+    )
 
 
 def test_dashboard_renders_chart_and_local_times(page, api):
@@ -148,9 +157,19 @@ def test_state_badge_and_logs_update_live(page, api):
     page.goto(f"/flow-runs/{run['id']}")
     badge = page.locator("#run-state .badge")
     expect(badge).to_contain_text("Running")
-    api("POST", "/logs/", [{"name": "live", "level": 20, "message": "a line that arrived later",
-                            "timestamp": "2026-01-01T00:00:00+00:00",
-                            "flow_run_id": run["id"]}])
+    api(
+        "POST",
+        "/logs/",
+        [
+            {
+                "name": "live",
+                "level": 20,
+                "message": "a line that arrived later",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "flow_run_id": run["id"],
+            }
+        ],
+    )
     expect(page.locator("#logs")).to_contain_text("a line that arrived later", timeout=10_000)
     api.set_state(run, "COMPLETED")
     expect(badge).to_contain_text("Completed", timeout=10_000)
@@ -166,9 +185,19 @@ def test_dependency_graph_renders_and_links_to_task_runs(page, api):
         inputs = {"x": [{"input_type": "task_run", "id": tasks[index - 1]["id"]}]} if index else {}
         if index == 5:
             inputs["y"] = [{"input_type": "task_run", "id": tasks[0]["id"]}]
-        tasks.append(api("POST", "/task_runs/", {
-            "flow_run_id": run["id"], "task_key": f"step-{index}", "dynamic_key": "0",
-            "name": f"step-{index}", "task_inputs": inputs}))
+        tasks.append(
+            api(
+                "POST",
+                "/task_runs/",
+                {
+                    "flow_run_id": run["id"],
+                    "task_key": f"step-{index}",
+                    "dynamic_key": "0",
+                    "name": f"step-{index}",
+                    "task_inputs": inputs,
+                },
+            )
+        )
     page.goto(f"/flow-runs/{run['id']}")
     nodes = page.locator(".graph svg a.node")
     expect(nodes).to_have_count(6)
@@ -211,14 +240,21 @@ def test_bulk_cancel_with_confirmation(page, api):
 def test_every_page_loads_without_errors(page, api):
     flow = api.flow("tour-flow")
     run = api.run(flow, name="tour-run")
-    task = api("POST", "/task_runs/", {"flow_run_id": run["id"], "task_key": "t",
-                                        "dynamic_key": "0", "name": "tour-task"})
+    task = api(
+        "POST",
+        "/task_runs/",
+        {"flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0", "name": "tour-task"},
+    )
     api("POST", "/concurrency_limits/", {"tag": "tour", "concurrency_limit": 2})
-    for path, heading in [("/flows", "Flows"), (f"/flows/{flow['id']}", "tour-flow"),
-                          (f"/task-runs/{task['id']}", "tour-task"),
-                          ("/concurrency-limits", "Task concurrency limits"),
-                          ("/work-queues", "Work queues"), ("/work-queues/new", "New work queue"),
-                          (f"/flow-runs/{run['id']}/logs", "Logs of tour-run")]:
+    for path, heading in [
+        ("/flows", "Flows"),
+        (f"/flows/{flow['id']}", "tour-flow"),
+        (f"/task-runs/{task['id']}", "tour-task"),
+        ("/concurrency-limits", "Task concurrency limits"),
+        ("/work-queues", "Work queues"),
+        ("/work-queues/new", "New work queue"),
+        (f"/flow-runs/{run['id']}/logs", "Logs of tour-run"),
+    ]:
         page.goto(path)
         expect(page.locator("h1")).to_contain_text(heading)
     page.goto("/flows")
@@ -286,8 +322,9 @@ def test_bulk_cancel_of_the_whole_filter(page, api):
     expect(confirm).to_contain_text("Cancel 203 flow runs matching this filter?")
     expect(confirm).to_contain_text("flow whole-filter-flow")
     confirm.locator("button[type=submit]").click()
-    expect(page.locator(".flash")).to_contain_text("Cancelled 203 of 203 flow runs.",
-                                                   timeout=30_000)
+    expect(page.locator(".flash")).to_contain_text(
+        "Cancelled 203 of 203 flow runs.", timeout=30_000
+    )
     expect(page).to_have_url(re.compile(f"/flow-runs\\?flow={flow['id']}$"))
     for run in runs:
         assert api("GET", f"/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"

@@ -1,6 +1,7 @@
 """Deployment pages in real headless Chromium against a live ``orion start`` (the server,
 page and API fixtures of test_dashboard_browser: console errors fail the test, requests off
 127.0.0.1 are blocked), and runs started there completed by a real agent process."""
+
 import os
 import re
 import signal
@@ -40,7 +41,8 @@ def greet(who="world", times=1, loud=False):
 """
 
 SCHEMA = {
-    "title": "Parameters", "type": "object",
+    "title": "Parameters",
+    "type": "object",
     "properties": {
         "who": {"title": "Who", "type": "string", "position": 0},
         "times": {"title": "Times", "type": "integer", "default": 1, "position": 1},
@@ -68,13 +70,22 @@ def agent(server, tmp_path):
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "flows.py").write_text(FLOWS)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    env.update(ORION_API_URL=server + "/api", ORION_HOME=str(tmp_path / "home"),
-               ORION_AGENT_QUERY_INTERVAL=str(AGENT_POLL), ORION_AGENT_PREFETCH_SECONDS="0",
-               ORION_HEARTBEAT_SECONDS="0.5")
+    env.update(
+        ORION_API_URL=server + "/api",
+        ORION_HOME=str(tmp_path / "home"),
+        ORION_AGENT_QUERY_INTERVAL=str(AGENT_POLL),
+        ORION_AGENT_PREFETCH_SECONDS="0",
+        ORION_HEARTBEAT_SECONDS="0.5",
+    )
     with open(tmp_path / "agent.log", "w") as log:
-        process = subprocess.Popen([ORION, "agent", "start", "-q", "browser"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=tmp_path)
+        process = subprocess.Popen(
+            [ORION, "agent", "start", "-q", "browser"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tmp_path,
+        )
     process.flows = str(tmp_path / "flows")
     process.log = tmp_path / "agent.log"
     yield process
@@ -95,14 +106,20 @@ def wait_for_final_state(api, run_id, agent):
         if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return run
         if time.monotonic() > deadline or agent.poll() is not None:
-            pytest.fail(f"flow run {run_id} is still {run['state']['type']} after "
-                        f"{RUN_DEADLINE} s; agent log:\n{agent.log.read_text()}")
+            pytest.fail(
+                f"flow run {run_id} is still {run['state']['type']} after "
+                f"{RUN_DEADLINE} s; agent log:\n{agent.log.read_text()}"
+            )
         time.sleep(0.2)
 
 
 def test_custom_run_with_a_parameter_appears(page, api):
-    made = deployment(api, "greeter", parameter_openapi_schema=SCHEMA,
-                      schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"})
+    made = deployment(
+        api,
+        "greeter",
+        parameter_openapi_schema=SCHEMA,
+        schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+    )
     page.goto("/deployments")
     row = page.locator("tr", has=page.locator(f"a[href='/deployments/{made['id']}']"))
     expect(row).to_contain_text("On weekdays at 09:00")
@@ -124,8 +141,12 @@ def test_custom_run_with_a_parameter_appears(page, api):
     who = page.locator(".field", has=page.get_by_label(re.compile("^Who")))
     expect(who.locator(".field-error")).to_contain_text("Required")
     expect(page.get_by_label(re.compile("^Times"))).to_have_value("4")
-    assert page.problems == [("console: Failed to load resource: the server responded with a "
-                              "status of 422 (UNPROCESSABLE ENTITY)")]
+    assert page.problems == [
+        (
+            "console: Failed to load resource: the server responded with a "
+            "status of 422 (UNPROCESSABLE ENTITY)"
+        )
+    ]
     page.problems.clear()
     assert started_here(api, made) == []
 
@@ -176,14 +197,21 @@ def test_quick_run_pause_resume_and_durations(page, api):
     page.click(f"section:has(#deployments-h) a[href='/deployments/{made['id']}']")
     expect(page.locator("h1")).to_contain_text("hourly")
     page.goto("/")
-    expect(page.locator(f"section:has(#upcoming-h) a[href='/deployments/{made['id']}']").first
-           ).to_be_visible()
+    expect(
+        page.locator(f"section:has(#upcoming-h) a[href='/deployments/{made['id']}']").first
+    ).to_be_visible()
 
 
 def test_run_and_custom_run_are_completed_by_an_agent(page, api, agent):
-    made = deployment(api, "greeting", path=agent.flows, entrypoint="flows.py:greet",
-                      work_queue_name="browser", parameters={"who": "team"},
-                      parameter_openapi_schema=SCHEMA)
+    made = deployment(
+        api,
+        "greeting",
+        path=agent.flows,
+        entrypoint="flows.py:greet",
+        work_queue_name="browser",
+        parameters={"who": "team"},
+        parameter_openapi_schema=SCHEMA,
+    )
     page.goto(f"/deployments/{made['id']}")
     # The form sent twice (Chromium itself drops the second submit of a double click, so
     # the first goes by fetch, as an earlier click whose page had not loaded yet): one run.
@@ -211,7 +239,8 @@ def test_run_and_custom_run_are_completed_by_an_agent(page, api, agent):
     expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
     expect(page.locator(".flash")).to_contain_text(
         "Scheduled the flow run 'loud-greeting' for now: an agent polling the work queue "
-        "'browser' will start it.")
+        "'browser' will start it."
+    )
     custom = page.url.rsplit("/", 1)[1]
     run = wait_for_final_state(api, custom, agent)
     assert run["state"]["type"] == "COMPLETED", run["state"]

@@ -4,6 +4,7 @@ The real app is served by werkzeug in a background thread on a free port (SQLite
 folder; tests.support.serving_in_thread). Every request that is not for 127.0.0.1 is blocked
 and recorded, so a page that needed a CDN would fail to render here.
 """
+
 import os
 from urllib.parse import urlsplit
 
@@ -116,7 +117,8 @@ def test_redoc_renders_operations(visit):
     # Operation sections are "tag/<tag>/operation/<operationId>", or ".../paths/<path>/<method>"
     # when the operation has no operationId.
     operations = redoc.page.locator(
-        "[data-section-id*='/operation/'], [data-section-id*='/paths/']")
+        "[data-section-id*='/operation/'], [data-section-id*='/paths/']"
+    )
     operations.first.wait_for()
     assert operations.count() >= 1
     assert "Orion" in redoc.page.locator("h1").first.inner_text()

@@ -1,6 +1,7 @@
 """Dashboard sign-in in real headless Chromium, against a live ``orion start`` with
 ORION_API_KEY set (the page fixture of test_dashboard_browser: console errors fail the test,
 requests off 127.0.0.1 are blocked)."""
+
 import re
 
 import pytest
@@ -20,8 +21,9 @@ KEY = "browser-key-1"
 def server(tmp_path_factory):
     """A live server whose dashboard (and API) need the key ``KEY``."""
     home = tmp_path_factory.mktemp("orion-login")
-    with OrionServer(home, home=home, api_key=KEY, SECRET_KEY="browser-secret",
-                     SERVER_WORKERS=1) as orion:
+    with OrionServer(
+        home, home=home, api_key=KEY, SECRET_KEY="browser-secret", SERVER_WORKERS=1
+    ) as orion:
         yield orion.url
 
 

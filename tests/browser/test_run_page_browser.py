@@ -1,6 +1,7 @@
 """A flow run's page in real headless Chromium against a real ``orion start``: one poll
 keeps every section live, and the Cancel / Retry / Resume / Delete buttons, each confirmed,
 end in the state the API promises."""
+
 import re
 import time
 
@@ -18,18 +19,34 @@ def test_one_poll_keeps_the_whole_page_live(page, api):
     run = api.run(flow, name="radar-live-run")
     api.set_state(run, "RUNNING")
     polled = []
-    page.on("request", lambda request: polled.append(request.url)
-            if request.headers.get("hx-request") else None)
+    page.on(
+        "request",
+        lambda request: polled.append(request.url) if request.headers.get("hx-request") else None,
+    )
     page.goto(f"/flow-runs/{run['id']}")
     expect(page.locator("#run-state .badge")).to_contain_text("Running")
     expect(page.locator("#run-tasks")).to_contain_text("no task runs yet")
 
-    task = api("POST", "/task_runs/", {"flow_run_id": run["id"], "task_key": "fetch",
-                                       "dynamic_key": "0", "name": "fetch-0"})
+    task = api(
+        "POST",
+        "/task_runs/",
+        {"flow_run_id": run["id"], "task_key": "fetch", "dynamic_key": "0", "name": "fetch-0"},
+    )
     api.set_state(task, "RUNNING", kind="task_runs")
-    api("POST", "/logs/", [{"name": "task", "level": 20, "message": "fetching rows",
-                            "timestamp": "2026-01-01T00:00:00+00:00",
-                            "flow_run_id": run["id"], "task_run_id": task["id"]}])
+    api(
+        "POST",
+        "/logs/",
+        [
+            {
+                "name": "task",
+                "level": 20,
+                "message": "fetching rows",
+                "timestamp": "2026-01-01T00:00:00+00:00",
+                "flow_run_id": run["id"],
+                "task_run_id": task["id"],
+            }
+        ],
+    )
     expect(page.locator(".timeline")).to_contain_text("fetch-0", timeout=10_000)
     expect(page.locator(".graph svg a.node")).to_have_count(1)
     log_row = page.locator("#logs tr", has_text="fetching rows")

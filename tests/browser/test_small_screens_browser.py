@@ -1,6 +1,7 @@
 """The dashboard's chrome in real headless Chromium (the server, page and API fixtures of
 test_dashboard_browser): a favicon, glyphs that the fonts of a plain Debian have, and no
 sideways scrolling on a 360 px wide phone screen."""
+
 import pathlib
 import shutil
 import subprocess
@@ -17,9 +18,11 @@ from tests.browser.test_dashboard_browser import (  # noqa: F401  (fixtures)
 
 APP = pathlib.Path(__file__).resolve().parents[2] / "app"
 # What the dashboard writes itself: its templates, stylesheet and script (not vendored code).
-OWN_FILES = [*sorted((APP / "templates" / "ui").glob("*.html")),
-             *sorted((APP / "static" / "ui").glob("*.css")),
-             *sorted((APP / "static" / "ui").glob("*.js"))]
+OWN_FILES = [
+    *sorted((APP / "templates" / "ui").glob("*.html")),
+    *sorted((APP / "static" / "ui").glob("*.css")),
+    *sorted((APP / "static" / "ui").glob("*.js")),
+]
 
 
 def test_every_page_has_the_favicon(page):
@@ -40,9 +43,13 @@ def test_every_character_the_dashboard_writes_has_an_installed_font():
     assert fc_list, "fc-list (fontconfig, a Chromium dependency) is missing"
     characters = sorted({c for path in OWN_FILES for c in path.read_text() if ord(c) > 127})
     assert characters, "no non-ASCII character found: the scan reads nothing"
-    missing = [f"U+{ord(c):04X} {c!r}" for c in characters
-               if not subprocess.run([fc_list, f":charset={ord(c):x}", "family"],
-                                     capture_output=True, text=True, check=True).stdout.strip()]
+    missing = [
+        f"U+{ord(c):04X} {c!r}"
+        for c in characters
+        if not subprocess.run(
+            [fc_list, f":charset={ord(c):x}", "family"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    ]
     assert missing == []
 
 
@@ -57,32 +64,78 @@ def test_the_paused_badge_draws_its_glyph(page, api):
 
 def test_no_page_scrolls_sideways_at_360_px(page, api):
     flow = api.flow("a-flow-with-a-rather-long-name-for-a-phone")
-    run = api.run(flow, name="a-long-flow-run-name-for-a-small-screen", state="RUNNING",
-                  tags=["nightly", "production-europe-west"])
-    task = api("POST", "/task_runs/", {"flow_run_id": run["id"], "task_key": "t",
-                                        "dynamic_key": "0", "name": "transform-the-data-0"})
-    api("POST", "/logs/", [{"name": "etl", "level": 20, "message": "a long log line " * 30,
-                            "timestamp": "2026-01-01T00:00:00Z", "flow_run_id": run["id"]}])
+    run = api.run(
+        flow,
+        name="a-long-flow-run-name-for-a-small-screen",
+        state="RUNNING",
+        tags=["nightly", "production-europe-west"],
+    )
+    task = api(
+        "POST",
+        "/task_runs/",
+        {
+            "flow_run_id": run["id"],
+            "task_key": "t",
+            "dynamic_key": "0",
+            "name": "transform-the-data-0",
+        },
+    )
+    api(
+        "POST",
+        "/logs/",
+        [
+            {
+                "name": "etl",
+                "level": 20,
+                "message": "a long log line " * 30,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "flow_run_id": run["id"],
+            }
+        ],
+    )
     queue = api("POST", "/work_queues/", {"name": "narrow-queue", "is_paused": True})
-    deployment = api("POST", "/deployments/", {
-        "name": "nightly-deployment", "flow_id": flow["id"], "schedule": {"cron": "0 2 * * *"},
-        "work_queue_name": "narrow-queue", "parameter_openapi_schema": {
-            "type": "object", "properties": {"day": {"type": "string"}}}})
+    deployment = api(
+        "POST",
+        "/deployments/",
+        {
+            "name": "nightly-deployment",
+            "flow_id": flow["id"],
+            "schedule": {"cron": "0 2 * * *"},
+            "work_queue_name": "narrow-queue",
+            "parameter_openapi_schema": {
+                "type": "object",
+                "properties": {"day": {"type": "string"}},
+            },
+        },
+    )
     api("POST", "/concurrency_limits/", {"tag": "narrow", "concurrency_limit": 2})
     page.set_viewport_size({"width": 360, "height": 740})
-    paths = ["/", "/flow-runs", f"/flow-runs/{run['id']}", f"/flow-runs/{run['id']}/logs",
-             "/flows", f"/flows/{flow['id']}", f"/task-runs/{task['id']}", "/deployments",
-             f"/deployments/{deployment['id']}", f"/deployments/{deployment['id']}/custom-run",
-             "/work-queues", f"/work-queues/{queue['id']}", "/work-queues/new",
-             "/concurrency-limits"]
+    paths = [
+        "/",
+        "/flow-runs",
+        f"/flow-runs/{run['id']}",
+        f"/flow-runs/{run['id']}/logs",
+        "/flows",
+        f"/flows/{flow['id']}",
+        f"/task-runs/{task['id']}",
+        "/deployments",
+        f"/deployments/{deployment['id']}",
+        f"/deployments/{deployment['id']}/custom-run",
+        "/work-queues",
+        f"/work-queues/{queue['id']}",
+        "/work-queues/new",
+        "/concurrency-limits",
+    ]
     wide = {}
     for path in paths:
         page.goto(path)
         expect(page.locator("h1")).to_be_visible()
-        widths = page.evaluate("[document.documentElement.scrollWidth, "
-                               "document.documentElement.clientWidth]")
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
         assert widths[0] <= widths[1], f"{path} scrolls sideways: {widths}"
-        wide[path] = page.evaluate("[...document.querySelectorAll('main table')].some("
-                                   "t => t.scrollWidth > t.clientWidth)")
+        wide[path] = page.evaluate(
+            "[...document.querySelectorAll('main table')].some(t => t.scrollWidth > t.clientWidth)"
+        )
     # The runs table is wider than the screen: it scrolls inside itself, nothing is cut off.
     assert wide["/flow-runs"]

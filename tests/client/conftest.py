@@ -2,6 +2,7 @@
 
 ``orion`` runs on both backends through the shared ``app`` fixture, on clean tables.
 """
+
 import types
 
 import pytest

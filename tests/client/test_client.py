@@ -1,4 +1,5 @@
 """Every OrionClient method against the real app in-process (WSGITransport), both backends."""
+
 import datetime
 import uuid
 
@@ -73,10 +74,15 @@ def test_flows(orion):
 
 def test_create_flow_run_from_a_flow_object_and_idempotency(orion):
     flow = make_task(name="etl", version="1.2", retries=2, retry_delay_seconds=5)
-    run = orion.create_flow_run(flow, name="first", parameters={"x": 1}, tags={"t"},
-                                context={"c": 1})
-    assert (run.name, run.flow_version, run.parameters, run.tags) == ("first", "1.2",
-                                                                     {"x": 1}, ["t"])
+    run = orion.create_flow_run(
+        flow, name="first", parameters={"x": 1}, tags={"t"}, context={"c": 1}
+    )
+    assert (run.name, run.flow_version, run.parameters, run.tags) == (
+        "first",
+        "1.2",
+        {"x": 1},
+        ["t"],
+    )
     assert run.empirical_policy["retries"] == 2 and run.empirical_policy["retry_delay"] == 5
     assert run.state.is_pending() and run.state.type is StateType.PENDING
     assert run.idempotency_key
@@ -101,8 +107,10 @@ def test_a_run_from_a_deployment_is_scheduled_for_now_unless_a_state_is_given(or
 
 
 def test_flow_run_reads_updates_and_deletes(orion, flow_id):
-    runs = [orion.create_flow_run(flow_id, name=f"r{i}", tags=["even"] if i % 2 == 0 else [])
-            for i in range(3)]
+    runs = [
+        orion.create_flow_run(flow_id, name=f"r{i}", tags=["even"] if i % 2 == 0 else [])
+        for i in range(3)
+    ]
     run = orion.read_flow_run(runs[0].id)
     assert run.id == runs[0].id and isinstance(run.state, State)
     found = orion.read_flow_runs(flow_run_filter={"tags": {"all_": ["even"]}}, sort="NAME_ASC")
@@ -110,11 +118,22 @@ def test_flow_run_reads_updates_and_deletes(orion, flow_id):
     assert [r.name for r in orion.read_flow_runs(sort="NAME_DESC", limit=2)] == ["r2", "r1"]
     assert orion.count_flow_runs(flow_filter={"name": {"any_": ["etl"]}}) == 3
     assert orion.count_flow_runs(flow_run_filter={"id": {"any_": [uuid.UUID(run.id)]}}) == 1
-    orion.update_flow_run(run.id, name="renamed", tags=["x"], parameters={"p": 1},
-                          flow_version="v2", infrastructure_pid="123")
+    orion.update_flow_run(
+        run.id,
+        name="renamed",
+        tags=["x"],
+        parameters={"p": 1},
+        flow_version="v2",
+        infrastructure_pid="123",
+    )
     run = orion.read_flow_run(run.id)
     assert (run.name, run.tags, run.parameters, run.flow_version, run.infrastructure_pid) == (
-        "renamed", ["x"], {"p": 1}, "v2", "123")
+        "renamed",
+        ["x"],
+        {"p": 1},
+        "v2",
+        "123",
+    )
     orion.delete_flow_run(run.id)
     with pytest.raises(ObjectNotFound):
         orion.read_flow_run(run.id)
@@ -166,8 +185,7 @@ def test_pause_and_resume(orion, running_flow_run):
     timeout = datetime.datetime.now(UTC) + datetime.timedelta(hours=1)
     paused = orion.set_flow_run_state(running_flow_run.id, Paused(pause_expiration_time=timeout))
     assert paused.status is SetStateStatus.ACCEPT and paused.state.is_paused()
-    assert abs(paused.state.state_details.pause_timeout - timeout) < datetime.timedelta(
-        seconds=1)
+    assert abs(paused.state.state_details.pause_timeout - timeout) < datetime.timedelta(seconds=1)
     resumed = orion.resume_flow_run(running_flow_run.id)
     assert resumed.status is SetStateStatus.ACCEPT and resumed.state.is_running()
     again = orion.resume_flow_run(running_flow_run.id)
@@ -175,29 +193,47 @@ def test_pause_and_resume(orion, running_flow_run):
 
 
 def test_task_runs(orion, running_flow_run):
-    task = make_task(name="extract", tags=["io"], version="3", retries=2,
-                     retry_delay_seconds=[1, 2], retry_jitter_factor=0.5)
+    task = make_task(
+        name="extract",
+        tags=["io"],
+        version="3",
+        retries=2,
+        retry_delay_seconds=[1, 2],
+        retry_jitter_factor=0.5,
+    )
     inputs = {"x": [{"input_type": "parameter", "name": "x"}]}
-    run = orion.create_task_run(task, running_flow_run.id, 0, extra_tags=["more"],
-                                task_inputs=inputs)
+    run = orion.create_task_run(
+        task, running_flow_run.id, 0, extra_tags=["more"], task_inputs=inputs
+    )
     assert (run.name, run.tags, run.task_version, run.task_inputs) == (
-        "extract-0", ["io", "more"], "3", inputs)
+        "extract-0",
+        ["io", "more"],
+        "3",
+        inputs,
+    )
     assert run.empirical_policy["retry_delay"] == [1, 2]
     assert run.empirical_policy["retry_jitter_factor"] == 0.5
     assert run.state.is_pending()
     assert orion.create_task_run(task, running_flow_run.id, 0).id == run.id
-    upstream = orion.create_task_run(make_task("etl.load"), running_flow_run.id, "a",
-                                     name="load", state=Scheduled(),
-                                     task_inputs={"x": [{"input_type": "task_run",
-                                                         "id": run.id}]})
+    upstream = orion.create_task_run(
+        make_task("etl.load"),
+        running_flow_run.id,
+        "a",
+        name="load",
+        state=Scheduled(),
+        task_inputs={"x": [{"input_type": "task_run", "id": run.id}]},
+    )
     assert upstream.name == "load" and upstream.state.is_scheduled()
 
     result = orion.set_task_run_state(run.id, Running())
     assert result.status is SetStateStatus.ACCEPT
     assert orion.set_task_run_state(run.id, Completed(data={"v": 1})).state.is_completed()
     assert orion.read_task_run(run.id).state.data == {"v": 1}
-    assert [s.name for s in orion.read_task_run_states(run.id)] == ["Pending", "Running",
-                                                                   "Completed"]
+    assert [s.name for s in orion.read_task_run_states(run.id)] == [
+        "Pending",
+        "Running",
+        "Completed",
+    ]
     first = orion.read_task_run_states(run.id)[0]
     assert orion.read_task_run_state(first.id).name == "Pending"
 
@@ -206,8 +242,7 @@ def test_task_runs(orion, running_flow_run):
     assert [t.id for t in orion.read_task_runs(task_run_filter=completed)] == [run.id]
     assert orion.count_task_runs(task_run_filter=completed) == 1
     assert orion.count_task_runs(flow_run_filter={"id": {"any_": [running_flow_run.id]}}) == 2
-    assert [r.id for r in orion.read_flow_runs(task_run_filter=completed)] == [
-        running_flow_run.id]
+    assert [r.id for r in orion.read_flow_runs(task_run_filter=completed)] == [running_flow_run.id]
 
     graph = orion.read_flow_run_graph(running_flow_run.id)
     node = next(n for n in graph if n.id == upstream.id)
@@ -227,24 +262,24 @@ def test_create_task_run_and_set_state(orion, running_flow_run, flow_id):
     assert result.status is SetStateStatus.ACCEPT and result.state.is_running()
     assert run.state.is_running() and run.run_count == 1 and run.name == "load-0"
 
-    waited, result = orion.create_task_run_and_set_state(task, running_flow_run.id, 1,
-                                                         Running())
+    waited, result = orion.create_task_run_and_set_state(task, running_flow_run.id, 1, Running())
     assert result.status is SetStateStatus.WAIT and result.details.delay_seconds > 0
     assert waited.state.is_pending()
     orion.set_task_run_state(run.id, Completed())
     assert orion.set_task_run_state(waited.id, Running()).status is SetStateStatus.ACCEPT
 
     orion.create_concurrency_limit("off", 0)
-    _, result = orion.create_task_run_and_set_state(make_task(tags=["off"]),
-                                                    running_flow_run.id, 2, Running())
+    _, result = orion.create_task_run_and_set_state(
+        make_task(tags=["off"]), running_flow_run.id, 2, Running()
+    )
     assert result.status is SetStateStatus.ABORT
 
     cached = Running(cache_key="key", cache_expiration=datetime.datetime(2999, 1, 1, tzinfo=UTC))
-    first, _ = orion.create_task_run_and_set_state(make_task("c"), running_flow_run.id, 0,
-                                                   cached)
+    first, _ = orion.create_task_run_and_set_state(make_task("c"), running_flow_run.id, 0, cached)
     orion.set_task_run_state(first.id, Completed(data=7, cache_key="key"))
     _, result = orion.create_task_run_and_set_state(
-        make_task("c"), running_flow_run.id, 1, Running(cache_key="key"))
+        make_task("c"), running_flow_run.id, 1, Running(cache_key="key")
+    )
     assert result.status is SetStateStatus.REJECT and result.state.name == "Cached"
     assert result.state.is_completed() and result.state.data == 7
 
@@ -265,9 +300,12 @@ def test_heartbeat(orion, running_flow_run):
 def test_history(orion, flow_id):
     orion.create_flow_run(flow_id)
     now = datetime.datetime.now(UTC)
-    history = orion.read_flow_run_history(now - datetime.timedelta(hours=1),
-                                          now + datetime.timedelta(hours=1), 3600,
-                                          flow_filter={"name": {"any_": ["etl"]}})
+    history = orion.read_flow_run_history(
+        now - datetime.timedelta(hours=1),
+        now + datetime.timedelta(hours=1),
+        3600,
+        flow_filter={"name": {"any_": ["etl"]}},
+    )
     assert len(history) == 2
     assert isinstance(history[0].interval_start, datetime.datetime)
     assert sum(s.count_runs for bucket in history for s in bucket.states) == 1
@@ -275,13 +313,19 @@ def test_history(orion, flow_id):
 
 def test_logs(orion, running_flow_run):
     now = datetime.datetime.now(UTC)
-    records = [{"name": "etl", "level": 20, "message": f"line {i}",
-                "timestamp": now + datetime.timedelta(microseconds=i),
-                "flow_run_id": running_flow_run.id} for i in range(2500)]
+    records = [
+        {
+            "name": "etl",
+            "level": 20,
+            "message": f"line {i}",
+            "timestamp": now + datetime.timedelta(microseconds=i),
+            "flow_run_id": running_flow_run.id,
+        }
+        for i in range(2500)
+    ]
     orion.create_logs(records)
     assert all("id" not in r for r in records)
-    logs = orion.read_logs({"flow_run_id": {"any_": [running_flow_run.id]}}, limit=200,
-                           offset=2400)
+    logs = orion.read_logs({"flow_run_id": {"any_": [running_flow_run.id]}}, limit=200, offset=2400)
     assert [log.message for log in logs] == [f"line {i}" for i in range(2400, 2500)]
     assert isinstance(logs[0].timestamp, datetime.datetime)
     newest = orion.read_logs(sort="TIMESTAMP_DESC", limit=1)
@@ -366,8 +410,11 @@ def test_states():
     assert body["type"] == "RUNNING" and body["state_details"]["cache_key"] == "k"
     at = datetime.datetime(2030, 1, 1, tzinfo=UTC)
     retry = AwaitingRetry(scheduled_time=at)
-    assert (retry.name, retry.type, retry.is_scheduled()) == ("AwaitingRetry",
-                                                              StateType.SCHEDULED, True)
+    assert (retry.name, retry.type, retry.is_scheduled()) == (
+        "AwaitingRetry",
+        StateType.SCHEDULED,
+        True,
+    )
     assert retry.to_json()["state_details"]["scheduled_time"] == at.isoformat()
     assert retry.state_details.scheduled_time == at
     assert Completed().is_final() and Failed().is_final() and not Running().is_final()
@@ -393,7 +440,8 @@ def test_one_client_serves_many_threads(orion, running_flow_run):
 
     def run_task(i):
         task_run, result = orion.create_task_run_and_set_state(
-            make_task(name="t"), running_flow_run.id, i, Running())
+            make_task(name="t"), running_flow_run.id, i, Running()
+        )
         assert result.status is SetStateStatus.ACCEPT
         done = orion.set_task_run_state(task_run.id, Completed(data=i))
         return task_run.name, done.state.data

@@ -1,4 +1,5 @@
 """client.api.encoding: the one JSON encoder of request bodies and state details."""
+
 import datetime
 import json
 import uuid
@@ -15,8 +16,9 @@ def test_bodies_write_times_ids_sets_and_states_in_the_api_form():
     when = datetime.datetime(2026, 11, 23, 8, 30, tzinfo=UTC)
     run_id = uuid.UUID("6a0c1a7e-3b9f-4c63-9d2e-5a1f0b7c8d90")
 
-    body = json.loads(dumps({"at": when, "id": run_id, "tags": {"etl"},
-                             "state": Scheduled(scheduled_time=when)}))
+    body = json.loads(
+        dumps({"at": when, "id": run_id, "tags": {"etl"}, "state": Scheduled(scheduled_time=when)})
+    )
 
     assert body["at"] == "2026-11-23T08:30:00+00:00"
     assert body["id"] == str(run_id)

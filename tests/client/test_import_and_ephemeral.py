@@ -3,6 +3,7 @@
 Both run in fresh interpreters: the import budget needs a cold ``sys.modules``, and the
 ephemeral app takes over the process's database binding.
 """
+
 import json
 import os
 import sqlite3
@@ -22,8 +23,14 @@ HEAVY = ("app", "flask", "peewee", "httpx", "werkzeug", "marshmallow", "psycopg2
 def run_python(code, env_overrides=None, cwd=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
     env.update(env_overrides or {})
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -40,17 +47,24 @@ def test_import_client_is_fast_and_loads_no_server_code():
     loaded = {name.split(".")[0] for name in out["modules"]}
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
     # The best of the attempts counts: the machine is shared.
-    best = min([out["elapsed"]] + [run_python("""
+    best = min(
+        [out["elapsed"]]
+        + [
+            run_python("""
         import json, time
         start = time.perf_counter()
         import client
         print(json.dumps(time.perf_counter() - start))
-    """) for _ in range(2)])
+    """)
+            for _ in range(2)
+        ]
+    )
     assert best <= IMPORT_BUDGET_SECONDS, f"import client took {best * 1000:.0f} ms"
 
 
 def test_settings_are_read_when_a_client_is_made_not_at_import(tmp_path):
-    out = run_python("""
+    out = run_python(
+        """
         import json, os
         import client
         from client.api.settings import get_settings
@@ -61,9 +75,16 @@ def test_settings_are_read_when_a_client_is_made_not_at_import(tmp_path):
                           "heartbeat": c.settings.heartbeat_seconds,
                           "home": get_settings().home_path,
                           "health": type(c.api_healthcheck()).__name__}))
-    """, {"ORION_HOME": str(tmp_path / "h")})
-    assert out == {"url": "http://127.0.0.1:9/api", "retries": 0, "heartbeat": 30.0,
-                   "home": str(tmp_path / "h"), "health": "ServerUnreachable"}
+    """,
+        {"ORION_HOME": str(tmp_path / "h")},
+    )
+    assert out == {
+        "url": "http://127.0.0.1:9/api",
+        "retries": 0,
+        "heartbeat": 30.0,
+        "home": str(tmp_path / "h"),
+        "health": "ServerUnreachable",
+    }
 
 
 def test_bad_settings_name_the_variable():
@@ -96,8 +117,12 @@ def test_ephemeral_mode_creates_and_migrates_a_fresh_database(tmp_path):
                           "app_loaded": "app" in sys.modules}))
     """
     first = run_python(code, {"ORION_HOME": str(home)}, cwd=tmp_path)
-    assert first == {"runs": ["Completed"], "same_app": True,
-                     "url": "http://ephemeral-orion/api", "app_loaded": True}
+    assert first == {
+        "runs": ["Completed"],
+        "same_app": True,
+        "url": "http://ephemeral-orion/api",
+        "app_loaded": True,
+    }
     database = home / "orion.db"
     assert database.exists()
     with sqlite3.connect(database) as conn:
@@ -111,7 +136,8 @@ def test_ephemeral_mode_creates_and_migrates_a_fresh_database(tmp_path):
 
 
 def test_ephemeral_mode_leaves_migrations_alone_when_told(tmp_path):
-    out = run_python("""
+    out = run_python(
+        """
         import json
         from client import get_client
         from client.api.exceptions import ServiceUnavailable
@@ -122,7 +148,9 @@ def test_ephemeral_mode_leaves_migrations_alone_when_told(tmp_path):
             get_client(settings=settings).create_flow_from_name("etl")
         except ServiceUnavailable as error:
             print(json.dumps(str(error)))
-    """, {"ORION_HOME": str(tmp_path), "ORION_DATABASE_MIGRATE_ON_START": "false"})
+    """,
+        {"ORION_HOME": str(tmp_path), "ORION_DATABASE_MIGRATE_ON_START": "false"},
+    )
     assert "no such table" in out
 
 

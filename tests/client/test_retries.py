@@ -1,4 +1,5 @@
 """Retries and error mapping against a tiny real HTTP server that answers from a script."""
+
 import email.utils
 import http.server
 import json
@@ -68,11 +69,14 @@ def server():
 
 
 def client_for(server, **settings):
-    values = {"api_retries": 3, "api_retry_delay_seconds": 0.01,
-              "api_retry_max_delay_seconds": 0.05, "api_timeout": 5.0}
+    values = {
+        "api_retries": 3,
+        "api_retry_delay_seconds": 0.01,
+        "api_retry_max_delay_seconds": 0.05,
+        "api_timeout": 5.0,
+    }
     values.update(settings)
-    return OrionClient(f"http://127.0.0.1:{server.server_port}/api/",
-                       settings=Settings(**values))
+    return OrionClient(f"http://127.0.0.1:{server.server_port}/api/", settings=Settings(**values))
 
 
 OK = (200, "👋", None)
@@ -136,8 +140,9 @@ def test_retries_run_out_with_the_server_message(server):
     assert len(server.seen) == 2
 
 
-@pytest.mark.parametrize("status, error", [(404, ObjectNotFound), (501, ServerError),
-                                           (418, OrionHTTPError)])
+@pytest.mark.parametrize(
+    "status, error", [(404, ObjectNotFound), (501, ServerError), (418, OrionHTTPError)]
+)
 def test_other_errors_are_not_retried(server, status, error):
     server.script = [(status, {"detail": f"no: {status}"}, None)]
     with client_for(server) as orion:
@@ -183,8 +188,17 @@ def test_retried_writes_resend_the_same_keys(server):
         server.script = [DROP, (200, {"status": "ACCEPT", "state": None, "details": {}}, None)]
         orion.set_flow_run_state("r", Running())
         server.script = [DROP, (201, None, None)]
-        orion.create_logs([{"name": "n", "level": 20, "message": "m",
-                            "timestamp": "2030-01-01T00:00:00Z", "flow_run_id": "r"}])
+        orion.create_logs(
+            [
+                {
+                    "name": "n",
+                    "level": 20,
+                    "message": "m",
+                    "timestamp": "2030-01-01T00:00:00Z",
+                    "flow_run_id": "r",
+                }
+            ]
+        )
     bodies = [json.loads(body) for *_, body in server.seen]
     assert bodies[0]["idempotency_key"] and bodies[0] == bodies[1]
     assert bodies[2]["state"]["state_details"]["transition_id"] and bodies[2] == bodies[3]

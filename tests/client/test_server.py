@@ -5,6 +5,7 @@ runs its own server, killed (SIGKILL, mid-request) and started again while a ser
 is under way: every call must succeed thanks to the client's retries, and nothing may be
 stored twice. Servers listen on a port from ``ORION_TEST_PORTS`` and are always stopped.
 """
+
 import datetime
 import logging
 import subprocess
@@ -29,8 +30,13 @@ START_BUDGET_SECONDS = 20
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"server-{backend}")
-    orion_server = OrionServer(tmp_path, workers=1, threads=4, api_key=API_KEY,
-                               database_url=isolated_database_url(backend, tmp_path, "server"))
+    orion_server = OrionServer(
+        tmp_path,
+        workers=1,
+        threads=4,
+        api_key=API_KEY,
+        database_url=isolated_database_url(backend, tmp_path, "server"),
+    )
     try:
         orion_server.start(START_BUDGET_SECONDS)
         yield orion_server
@@ -40,8 +46,10 @@ def server(backend, tmp_path_factory):
 
 @pytest.fixture
 def remote(server):
-    with OrionClient(server.api_url, settings=Settings(api_key=API_KEY, api_retries=2,
-                                                   api_retry_delay_seconds=0.05)) as c:
+    with OrionClient(
+        server.api_url,
+        settings=Settings(api_key=API_KEY, api_retries=2, api_retry_delay_seconds=0.05),
+    ) as c:
         yield c
 
 
@@ -59,14 +67,22 @@ def test_a_flow_over_http(remote):
         task_run, result = remote.create_task_run_and_set_state(task, run.id, i, Running())
         assert result.status is SetStateStatus.ACCEPT, result.details
         assert remote.read_concurrency_limit_by_tag(tag).active_slots == [task_run.id]
-        remote.create_logs([{"name": "step", "level": 20, "message": f"step {i}",
-                             "timestamp": datetime.datetime.now(datetime.UTC),
-                             "flow_run_id": run.id, "task_run_id": task_run.id}])
+        remote.create_logs(
+            [
+                {
+                    "name": "step",
+                    "level": 20,
+                    "message": f"step {i}",
+                    "timestamp": datetime.datetime.now(datetime.UTC),
+                    "flow_run_id": run.id,
+                    "task_run_id": task_run.id,
+                }
+            ]
+        )
         assert remote.set_task_run_state(task_run.id, Completed()).state.is_completed()
     assert remote.set_flow_run_state(run.id, Completed()).state.is_final()
     runs = remote.read_task_runs(flow_run_filter={"id": {"any_": [run.id]}}, sort="NAME_ASC")
-    assert [(t.name, t.state_name) for t in runs] == [(f"step-{i}", "Completed")
-                                                      for i in range(3)]
+    assert [(t.name, t.state_name) for t in runs] == [(f"step-{i}", "Completed") for i in range(3)]
     logs = remote.read_logs({"flow_run_id": {"any_": [run.id]}})
     assert [log.message for log in logs] == ["step 0", "step 1", "step 2"]
     assert len(remote.read_flow_run_graph(run.id)) == 3
@@ -83,8 +99,10 @@ def test_errors_over_http_carry_the_server_message(remote):
 
 def test_a_url_without_api_says_so_instead_of_showing_a_page(server):
     root = server.url
-    expected = (f"{root} is not the Orion API: POST work_queues/filter got a web page "
-                f"(HTTP 404). ORION_API_URL should end in /api, like http://127.0.0.1:4200/api.")
+    expected = (
+        f"{root} is not the Orion API: POST work_queues/filter got a web page "
+        f"(HTTP 404). ORION_API_URL should end in /api, like http://127.0.0.1:4200/api."
+    )
     with OrionClient(root, settings=Settings(api_key=API_KEY, api_retries=0)) as wrong:
         with pytest.raises(NotAnOrionAPI) as raised:
             wrong.read_work_queues()
@@ -93,8 +111,9 @@ def test_a_url_without_api_says_so_instead_of_showing_a_page(server):
             wrong.read_work_queue_by_name("etl")  # a 404 page, not "work queue not found"
         assert isinstance(wrong.api_healthcheck(), NotAnOrionAPI)
     env = dict(server.env, ORION_API_URL=root, ORION_API_RETRIES="0")
-    result = subprocess.run([ORION, "work-queue", "ls"], env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [ORION, "work-queue", "ls"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == f"Error: {expected}"
     assert result.stdout == ""
@@ -112,13 +131,20 @@ def test_the_api_key_is_required(server):
 
 def test_calls_survive_a_server_restart_without_duplicates(backend, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="client.http")
-    orion_server = OrionServer(tmp_path, workers=1, threads=4,
-                               database_url=isolated_database_url(backend, tmp_path,
-                                                                  "server_restart"))
+    orion_server = OrionServer(
+        tmp_path,
+        workers=1,
+        threads=4,
+        database_url=isolated_database_url(backend, tmp_path, "server_restart"),
+    )
     # Retries span ~30 s: a restart on a loaded 2-core machine can take 10 s and more (the
     # import of the server, gunicorn's fork, the schema check), which a 6 s budget missed.
-    settings = Settings(api_retries=35, api_retry_delay_seconds=0.1,
-                        api_retry_max_delay_seconds=1.0, api_timeout=10.0)
+    settings = Settings(
+        api_retries=35,
+        api_retry_delay_seconds=0.1,
+        api_retry_max_delay_seconds=1.0,
+        api_timeout=10.0,
+    )
     tasks = 40
     progress = threading.Event()
     errors = []
@@ -133,12 +159,20 @@ def test_calls_survive_a_server_restart_without_duplicates(backend, tmp_path, ca
                 try:
                     for i in range(tasks):
                         task_run, result = orion.create_task_run_and_set_state(
-                            make_task("restart.step", name="step"), run.id, i, Running())
+                            make_task("restart.step", name="step"), run.id, i, Running()
+                        )
                         assert result.status is SetStateStatus.ACCEPT, result.details
-                        orion.create_logs([{"name": "step", "level": 20, "message": f"{i}",
-                                            "timestamp": datetime.datetime.now(
-                                                datetime.UTC),
-                                            "flow_run_id": run.id}])
+                        orion.create_logs(
+                            [
+                                {
+                                    "name": "step",
+                                    "level": 20,
+                                    "message": f"{i}",
+                                    "timestamp": datetime.datetime.now(datetime.UTC),
+                                    "flow_run_id": run.id,
+                                }
+                            ]
+                        )
                         done = orion.set_task_run_state(task_run.id, Completed())
                         assert done.state.is_completed(), done
                         orion.send_flow_run_heartbeat(run.id)

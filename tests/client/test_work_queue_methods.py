@@ -1,4 +1,5 @@
 """OrionClient's work queue and agent methods against the real app in-process, both backends."""
+
 import uuid
 
 import pytest
@@ -23,8 +24,7 @@ def test_work_queue_lifecycle(orion):
     orion.create_work_queue("legacy", tags=["prod"])
     assert orion.read_work_queue_by_name("legacy").filter["tags"] == ["prod"]
     assert [q.name for q in orion.read_work_queues()] == ["etl", "legacy"]
-    assert [q.name for q in orion.read_work_queues({"name": {"startswith_": ["le"]}})] == [
-        "legacy"]
+    assert [q.name for q in orion.read_work_queues({"name": {"startswith_": ["le"]}})] == ["legacy"]
     assert orion.read_work_queue_status(queue.id).healthy is False
     orion.delete_work_queue_by_id(queue.id)
     with pytest.raises(ObjectNotFound):
@@ -47,8 +47,9 @@ def test_get_runs_records_the_agent(orion):
 def test_a_dashboard_client_polls_without_recording(app, orion):
     queue = orion.create_work_queue("etl")
     settings = Settings(api_retries=0)
-    with OrionClient(app, settings=settings,
-                     httpx_settings={"headers": {"x-prefect-ui": "true"}}) as quiet:
+    with OrionClient(
+        app, settings=settings, httpx_settings={"headers": {"x-prefect-ui": "true"}}
+    ) as quiet:
         assert quiet.get_runs_in_work_queue(queue.id, agent_id=uuid.uuid4()) == []
     assert orion.read_work_queue(queue.id).last_polled is None
     assert orion.read_agents() == []
@@ -60,5 +61,4 @@ def test_an_agent_serves_its_queues_highest_priority_first(orion):
         orion.update_work_queue(queue.id, priority=priority)
     agent = Agent(["low", "high", "mid", "also-low", "new"], client=orion)
     # "new" is created by the agent with the first free rank (4); ties keep the given order.
-    assert [q.name for q in agent.queues_by_priority()] == [
-        "high", "mid", "low", "also-low", "new"]
+    assert [q.name for q in agent.queues_by_priority()] == ["high", "mid", "low", "also-low", "new"]

@@ -15,6 +15,7 @@ the two clients' runs share it and are told apart by names carrying the client's
 start`` from the 2.7 venv) runs the same tests against that server instead of Orion: the
 check that the tests themselves expect what Prefect's own server does.
 """
+
 import os
 import subprocess
 import textwrap
@@ -57,8 +58,11 @@ class Prefect:
     def env(self, home, **extra):
         """The environment of one Prefect process: nothing of the caller's Orion or Prefect
         settings, this venv first on PATH, its own PREFECT_HOME."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ORION_", "PREFECT_", "VIRTUAL_ENV", "PYTHON"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ORION_", "PREFECT_", "VIRTUAL_ENV", "PYTHON"))
+        }
         env.update(
             PATH=f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
             PREFECT_HOME=str(home),
@@ -89,11 +93,20 @@ class Prefect:
 
     def _run(self, argv, cwd, timeout, check, env):
         done = subprocess.run(
-            argv, cwd=str(cwd or self.workdir), env=self.env(self._home(), **env),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            argv,
+            cwd=str(cwd or self.workdir),
+            env=self.env(self._home(), **env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
-            pytest.fail(f"Prefect {self.label}: {' '.join(argv[:4])} exited "
-                        f"{done.returncode}:\n{done.stdout[-6000:]}", pytrace=False)
+            pytest.fail(
+                f"Prefect {self.label}: {' '.join(argv[:4])} exited "
+                f"{done.returncode}:\n{done.stdout[-6000:]}",
+                pytrace=False,
+            )
         return done.stdout
 
     def start(self, *args, cwd=None, log_name="process", **env):
@@ -101,9 +114,13 @@ class Prefect:
         log_path = self.workdir / f"{log_name}-{time.monotonic_ns()}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [self.prefect, *args], cwd=str(cwd or self.workdir),
-                env=self.env(self._home(), **env), stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                [self.prefect, *args],
+                cwd=str(cwd or self.workdir),
+                env=self.env(self._home(), **env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return process, log_path
 
 
@@ -112,8 +129,11 @@ def prefect_venv(label):
     variable, default = CLIENTS[label]
     venv = Path(os.environ.get(variable) or default)
     if not (venv / "bin" / "prefect").exists():
-        pytest.fail(f"No Prefect {label} venv at {venv}: run the suite through scripts/test "
-                    f"(it builds it) or set {variable} to a ready venv.", pytrace=False)
+        pytest.fail(
+            f"No Prefect {label} venv at {venv}: run the suite through scripts/test "
+            f"(it builds it) or set {variable} to a ready venv.",
+            pytrace=False,
+        )
     return venv
 
 
@@ -153,8 +173,9 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(request, tmp_path_factory):
     """This module's servers (see :class:`Servers`), stopped at its end."""
-    pool = Servers(request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"),
-                   tmp_path_factory)
+    pool = Servers(
+        request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"), tmp_path_factory
+    )
     yield pool
     pool.stop()
 
@@ -183,8 +204,10 @@ def api(prefect):
 
 def ok(response):
     """The JSON body of a 2xx response; fails with the body otherwise."""
-    assert response.is_success, (f"{response.request.method} {response.request.url} -> "
-                                 f"{response.status_code}: {response.text}")
+    assert response.is_success, (
+        f"{response.request.method} {response.request.url} -> "
+        f"{response.status_code}: {response.text}"
+    )
     return response.json() if response.content else None
 
 
@@ -203,14 +226,17 @@ def wait_for(predicate, timeout, what, interval=0.5):
 
 def flow_runs(api, **flow_run_filter):
     """Flow runs matching a ``flow_runs`` filter body, oldest first."""
-    return ok(api.post("flow_runs/filter", json={"flow_runs": flow_run_filter,
-                                                 "sort": "EXPECTED_START_TIME_ASC"}))
+    return ok(
+        api.post(
+            "flow_runs/filter",
+            json={"flow_runs": flow_run_filter, "sort": "EXPECTED_START_TIME_ASC"},
+        )
+    )
 
 
 def task_runs(api, flow_run_id):
     """Every task run of a flow run."""
-    return ok(api.post("task_runs/filter",
-                       json={"flow_runs": {"id": {"any_": [flow_run_id]}}}))
+    return ok(api.post("task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run_id]}}}))
 
 
 def state_history(api, task_run_id=None, flow_run_id=None):
@@ -227,9 +253,17 @@ def log_messages(api, flow_run_id):
     """Every log message of a flow run (its tasks' included), in order."""
     messages, offset = [], 0
     while True:
-        page = ok(api.post("logs/filter", json={
-            "logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC",
-            "limit": 200, "offset": offset}))
+        page = ok(
+            api.post(
+                "logs/filter",
+                json={
+                    "logs": {"flow_run_id": {"any_": [flow_run_id]}},
+                    "sort": "TIMESTAMP_ASC",
+                    "limit": 200,
+                    "offset": offset,
+                },
+            )
+        )
         if not page:
             return messages
         messages.extend(log["message"] for log in page)

@@ -1,6 +1,7 @@
 """Prefect's blocks against Orion: ``prefect block register`` of a block type with a secret
 field, ``Secret`` and that type's documents saved by one process and loaded by another, and
 ``prefect block ls``; the server's side is read through its API."""
+
 import pytest
 
 from tests.compat.conftest import ok
@@ -23,7 +24,7 @@ class CompatConnection(Block):
     retries: Optional[int] = None
 '''
 
-SAVE = '''
+SAVE = """
 import sys
 
 from prefect.blocks.system import Secret
@@ -33,9 +34,9 @@ from blocks import CompatConnection
 tag = sys.argv[1]
 Secret(value=f"s3cr3t-{tag}").save(f"secret-{tag}")
 CompatConnection(url="https://example.org", token=f"t0ken-{tag}", retries=3).save(f"conn-{tag}")
-'''
+"""
 
-LOAD = '''
+LOAD = """
 import sys
 
 from prefect.blocks.system import Secret
@@ -47,7 +48,7 @@ print("SECRET=" + Secret.load(f"secret-{tag}").get())
 connection = CompatConnection.load(f"conn-{tag}")
 print("TOKEN=" + connection.token.get_secret_value())
 print(f"URL={connection.url} RETRIES={connection.retries}")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,12 @@ def test_block_register_creates_the_type_and_its_schema(blocks, api, prefect):
     block_type = ok(api.get(f"block_types/slug/{blocks}"))
     assert block_type["name"] == f"Compat Connection {prefect.tag}"
     assert block_type["is_protected"] is False
-    [schema] = ok(api.post("block_schemas/filter", json={
-        "block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}}))
+    [schema] = ok(
+        api.post(
+            "block_schemas/filter",
+            json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+        )
+    )
     assert set(schema["fields"]["properties"]) == {"url", "token", "retries"}
     assert schema["fields"]["secret_fields"] == ["token"]
     assert schema["fields"]["required"] == ["url", "token"]
@@ -89,8 +94,12 @@ def test_secret_is_obfuscated_on_read_unless_asked_for(saved, api, prefect):
     revealed = ok(api.get(path, params={"include_secrets": "true"}))
     assert revealed["data"] == {"value": f"s3cr3t-{prefect.tag}"}
     assert revealed["block_type"]["is_protected"] is True
-    conn = ok(api.get(f"block_types/slug/compat-connection-{prefect.tag}/block_documents/name/"
-                      f"conn-{prefect.tag}"))
+    conn = ok(
+        api.get(
+            f"block_types/slug/compat-connection-{prefect.tag}/block_documents/name/"
+            f"conn-{prefect.tag}"
+        )
+    )
     assert obfuscated(conn["data"].pop("token"))
     assert conn["data"] == {"url": "https://example.org", "retries": 3}
 
@@ -103,12 +112,20 @@ def test_saved_blocks_load_in_another_process(saved, prefect):
 
 
 def test_block_ls_lists_what_the_server_has(saved, api, prefect):
-    documents = ok(api.post("block_documents/filter", json={
-        "block_documents": {"is_anonymous": {"eq_": False}}}))
-    ours = {f"{d['block_type']['slug']}/{d['name']}" for d in documents
-            if d["name"].endswith(prefect.tag)}
-    assert ours == {f"secret/secret-{prefect.tag}",
-                    f"compat-connection-{prefect.tag}/conn-{prefect.tag}"}
+    documents = ok(
+        api.post(
+            "block_documents/filter", json={"block_documents": {"is_anonymous": {"eq_": False}}}
+        )
+    )
+    ours = {
+        f"{d['block_type']['slug']}/{d['name']}"
+        for d in documents
+        if d["name"].endswith(prefect.tag)
+    }
+    assert ours == {
+        f"secret/secret-{prefect.tag}",
+        f"compat-connection-{prefect.tag}/conn-{prefect.tag}",
+    }
     # Wide enough that rich prints every slug whole.
     output = prefect.run("block", "ls", COLUMNS=400)
     for slug in ours:

@@ -1,6 +1,7 @@
 """A Prefect client's flow against Orion: tasks, retries, caching, persisted results on local
 storage, a subflow, logs and a tag concurrency limit, all in one flow run per client and
 backend; each test reads one part of it back through Orion's API."""
+
 import base64
 import json
 import pickle
@@ -11,7 +12,7 @@ import pytest
 
 from tests.compat.conftest import flow_runs, log_messages, ok, state_history, task_runs
 
-FLOW = '''
+FLOW = """
 import json
 import sys
 import time
@@ -76,10 +77,9 @@ def parent():
 
 if __name__ == "__main__":
     print("RESULT=" + json.dumps(parent()), flush=True)
-'''
+"""
 
-EXPECTED = {"rows": [10, 20, 30], "retried": 3, "cached": [42, 42], "limited": [0, 1, 2],
-            "sub": 42}
+EXPECTED = {"rows": [10, 20, 30], "retried": 3, "cached": [42, 42], "limited": [0, 1, 2], "sub": 42}
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +90,14 @@ def run(prefect, api):
     limit_tag = f"compat-limit-{prefect.tag}"
     ok(api.post("concurrency_limits/", json={"tag": limit_tag, "concurrency_limit": 1}))
     output = prefect.script(FLOW, prefect.tag, str(storage), limit_tag, timeout=180)
-    [flow_run_id] = [line.split("=", 1)[1] for line in output.splitlines()
-                     if line.startswith("FLOW_RUN_ID=")]
-    [result] = [json.loads(line.split("=", 1)[1]) for line in output.splitlines()
-                if line.startswith("RESULT=")]
+    [flow_run_id] = [
+        line.split("=", 1)[1] for line in output.splitlines() if line.startswith("FLOW_RUN_ID=")
+    ]
+    [result] = [
+        json.loads(line.split("=", 1)[1])
+        for line in output.splitlines()
+        if line.startswith("RESULT=")
+    ]
     assert result == EXPECTED, output
     flow_run = ok(api.get(f"flow_runs/{flow_run_id}"))
     runs = task_runs(api, flow_run_id)
@@ -104,15 +108,26 @@ def run(prefect, api):
     for task_run in runs:
         name = "subflow" if task_run["id"] in parents else task_run["name"].rsplit("-", 1)[0]
         by_name.setdefault(name, []).append(task_run)
-    return {"flow_run": flow_run, "tasks": by_name, "children": children, "storage": storage,
-            "limit_tag": limit_tag}
+    return {
+        "flow_run": flow_run,
+        "tasks": by_name,
+        "children": children,
+        "storage": storage,
+        "limit_tag": limit_tag,
+    }
 
 
 def test_flow_with_tasks_completes(run):
     assert run["flow_run"]["state"]["type"] == "COMPLETED"
     tasks = run["tasks"]
     assert {name: len(runs) for name, runs in tasks.items()} == {
-        "extract": 1, "transform": 1, "flaky": 1, "cached": 2, "limited": 3, "subflow": 1}
+        "extract": 1,
+        "transform": 1,
+        "flaky": 1,
+        "cached": 2,
+        "limited": 3,
+        "subflow": 1,
+    }
     assert all(t["state"]["type"] == "COMPLETED" for runs in tasks.values() for t in runs)
     # transform's input is extract's result: the client reported the dependency.
     [extract], [transform] = tasks["extract"], tasks["transform"]
@@ -155,8 +170,9 @@ def test_subflow_is_a_child_of_its_task_run(run, api, prefect):
     assert child["state"]["type"] == "COMPLETED"
     flow = ok(api.get(f"flows/{child['flow_id']}"))
     assert flow["name"] == "compat-child"
-    assert any(message == f"child flow {prefect.tag} got 41"
-               for message in log_messages(api, child["id"]))
+    assert any(
+        message == f"child flow {prefect.tag} got 41" for message in log_messages(api, child["id"])
+    )
 
 
 def test_logs_reach_the_server(run, api, prefect):

@@ -1,6 +1,7 @@
 """A real Prefect 2.7.12 client against a real ``orion start``: it saves a SlackWebhook block,
 creates a notification policy for tagged runs that fail, runs a failing flow with and
 without the tag; the local HTTP receiver gets exactly one notification."""
+
 import os
 import subprocess
 import time
@@ -47,18 +48,28 @@ def test_prefect_27_policy_fires_once_for_the_tagged_failed_run(backend, tmp_pat
     with Receiver() as receiver:
         home = tmp_path / "server"
         server = OrionServer(
-            home, database_url=isolated_database_url(backend, home, "compat_notifications"),
-            NOTIFICATIONS_LOOP_SECONDS=1)
+            home,
+            database_url=isolated_database_url(backend, home, "compat_notifications"),
+            NOTIFICATIONS_LOOP_SECONDS=1,
+        )
         server.start()
         try:
-            client_env = {k: v for k, v in os.environ.items()
-                          if not k.startswith(("ORION_", "PREFECT_"))}
-            client_env.update(PREFECT_API_URL=server.api_url,
-                              PREFECT_HOME=str(tmp_path / "prefect"))
+            client_env = {
+                k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))
+            }
+            client_env.update(
+                PREFECT_API_URL=server.api_url, PREFECT_HOME=str(tmp_path / "prefect")
+            )
             script = tmp_path / "flows.py"
             script.write_text(SCRIPT.format(receiver=receiver.url))
-            done = subprocess.run([python, str(script)], env=client_env, cwd=tmp_path,
-                                  capture_output=True, text=True, timeout=180)
+            done = subprocess.run(
+                [python, str(script)],
+                env=client_env,
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
             assert "flows done" in done.stdout, done.stdout + done.stderr
             deadline = time.monotonic() + 20
             while not receiver.received() and time.monotonic() < deadline:

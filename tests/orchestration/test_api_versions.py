@@ -5,6 +5,7 @@ before API 0.8.3 also puts the flow run's failed task runs back into AwaitingRet
 and resume rules (and the reset of pause bookkeeping) apply only to clients of 0.8.4 or later.
 No header means the latest version.
 """
+
 import datetime
 import uuid
 
@@ -12,8 +13,8 @@ import pytest
 
 from app.models import Deployment, FlowRun, TaskRun, TaskRunState
 
-OLD_RETRIES = "0.8.2"    # Prefect 2.5-2.6
-NO_PAUSES = "0.8.3"      # Prefect 2.7.0-2.7.1
+OLD_RETRIES = "0.8.2"  # Prefect 2.5-2.6
+NO_PAUSES = "0.8.3"  # Prefect 2.7.0-2.7.1
 LATEST = [None, "0.8.4"]
 
 
@@ -25,8 +26,11 @@ def propose(client, kind, run_id, state_type, version=None, name=None, force=Fal
     state = {"type": state_type, "state_details": details}
     if name:
         state["name"] = name
-    response = client.post(f"/api/{kind}/{run_id}/set_state", headers=headers(version),
-                           json={"state": state, "force": force})
+    response = client.post(
+        f"/api/{kind}/{run_id}/set_state",
+        headers=headers(version),
+        json={"state": state, "force": force},
+    )
     assert response.status_code in (200, 201), response.get_json()
     return response.get_json()
 
@@ -46,8 +50,10 @@ def app_ctx(app, db):
 @pytest.fixture
 def new_flow_run(client, flow):
     def make(state_type, **fields):
-        return create(client, "/api/flow_runs/", flow_id=flow["id"],
-                      state={"type": state_type}, **fields)
+        return create(
+            client, "/api/flow_runs/", flow_id=flow["id"], state={"type": state_type}, **fields
+        )
+
     return make
 
 
@@ -58,8 +64,14 @@ def retrying_flow(client, new_flow_run):
     run_id = new_flow_run("RUNNING", empirical_policy={"retries": 1, "retry_delay": 60})
     tasks = {}
     for final in ("FAILED", "COMPLETED", "CRASHED"):
-        task_id = create(client, "/api/task_runs/", flow_run_id=run_id, task_key=final,
-                         dynamic_key="0", state={"type": "RUNNING"})
+        task_id = create(
+            client,
+            "/api/task_runs/",
+            flow_run_id=run_id,
+            task_key=final,
+            dynamic_key="0",
+            state={"type": "RUNNING"},
+        )
         if final == "FAILED":
             propose(client, "task_runs", task_id, "PENDING", force=True)
             propose(client, "task_runs", task_id, "RUNNING")
@@ -70,8 +82,11 @@ def retrying_flow(client, new_flow_run):
 
 
 def task_states(task_id):
-    return list(TaskRunState.select().where(TaskRunState.task_run == task_id)
-                .order_by(TaskRunState.timestamp))
+    return list(
+        TaskRunState.select()
+        .where(TaskRunState.task_run == task_id)
+        .order_by(TaskRunState.timestamp)
+    )
 
 
 class TestFlowRetryResetsFailedTasksForOldClients:
@@ -83,7 +98,10 @@ class TestFlowRetryResetsFailedTasksForOldClients:
 
         task = TaskRun.get_by_id(tasks["FAILED"])
         assert (task.state_type, task.state_name, task.run_count) == (
-            "SCHEDULED", "AwaitingRetry", 0)
+            "SCHEDULED",
+            "AwaitingRetry",
+            0,
+        )
         newest = task_states(task.id)[-1]
         assert newest.id == task.state_id
         assert newest.state_details["scheduled_time"] == retry_at
@@ -96,7 +114,8 @@ class TestFlowRetryResetsFailedTasksForOldClients:
     def test_the_reset_task_runs_again_in_the_retried_flow(self, client, retrying_flow):
         run_id, tasks = retrying_flow
         FlowRun.update(empirical_policy={"retries": 1, "retry_delay": 0}).where(
-            FlowRun.id == run_id).execute()
+            FlowRun.id == run_id
+        ).execute()
         propose(client, "flow_runs", run_id, "FAILED", OLD_RETRIES)
         assert propose(client, "flow_runs", run_id, "RUNNING", OLD_RETRIES)["status"] == "ACCEPT"
         body = propose(client, "task_runs", tasks["FAILED"], "RUNNING", OLD_RETRIES)
@@ -123,8 +142,7 @@ class TestFlowRetryResetsFailedTasksForOldClients:
 
 class TestPauseRulesOnlyForClientsThatPause:
     @pytest.mark.parametrize("version", [OLD_RETRIES, NO_PAUSES])
-    def test_old_clients_pause_and_resume_without_the_rules(self, client, new_flow_run,
-                                                            version):
+    def test_old_clients_pause_and_resume_without_the_rules(self, client, new_flow_run, version):
         run_id = new_flow_run("PENDING")
         body = propose(client, "flow_runs", run_id, "PAUSED", version, pause_key="k")
         assert (body["status"], body["state"]["type"]) == ("ACCEPT", "PAUSED")
@@ -139,8 +157,10 @@ class TestPauseRulesOnlyForClientsThatPause:
         assert (body["status"], body["state"]["type"]) == ("REJECT", "PENDING")
         assert "not currently running" in body["details"]["reason"]
         assert propose(client, "flow_runs", run_id, "RUNNING", version)["status"] == "ACCEPT"
-        assert propose(client, "flow_runs", run_id, "PAUSED", version,
-                       pause_key="k")["status"] == "ACCEPT"
+        assert (
+            propose(client, "flow_runs", run_id, "PAUSED", version, pause_key="k")["status"]
+            == "ACCEPT"
+        )
         assert FlowRun.get_by_id(run_id).empirical_policy["pause_keys"] == ["k"]
         body = propose(client, "flow_runs", run_id, "PENDING", version)
         assert (body["status"], body["state"]["type"]) == ("REJECT", "PAUSED")
@@ -154,17 +174,20 @@ class TestPauseRulesOnlyForClientsThatPause:
 
     @pytest.mark.parametrize("version, keys", [(NO_PAUSES, ["k"]), ("0.8.4", [])])
     def test_manual_retry_resets_pause_keys_only_for_clients_that_pause(
-            self, client, flow, new_flow_run, version, keys):
+        self, client, flow, new_flow_run, version, keys
+    ):
         deployment = str(Deployment.create(flow=flow["id"], name=uuid.uuid4().hex).id)
-        run_id = new_flow_run("FAILED", deployment_id=deployment,
-                              empirical_policy={"pause_keys": ["k"]})
+        run_id = new_flow_run(
+            "FAILED", deployment_id=deployment, empirical_policy={"pause_keys": ["k"]}
+        )
         body = propose(client, "flow_runs", run_id, "SCHEDULED", version, name="AwaitingRetry")
         assert body["status"] == "ACCEPT"
         assert FlowRun.get_by_id(run_id).empirical_policy["pause_keys"] == keys
 
     @pytest.mark.parametrize("version, keys", [(NO_PAUSES, ["k"]), ("0.8.4", [])])
     def test_flow_retry_resets_pause_keys_only_for_clients_that_pause(
-            self, client, new_flow_run, version, keys):
+        self, client, new_flow_run, version, keys
+    ):
         run_id = new_flow_run("RUNNING", empirical_policy={"retries": 1, "pause_keys": ["k"]})
         assert propose(client, "flow_runs", run_id, "FAILED", version)["status"] == "REJECT"
         assert FlowRun.get_by_id(run_id).empirical_policy["pause_keys"] == keys

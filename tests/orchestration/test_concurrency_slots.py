@@ -3,6 +3,7 @@
 Driven through app.services.orchestration (and the API where settings matter) on SQLite and
 PostgreSQL, ending with task runs racing for the slots of one tag from several threads.
 """
+
 import datetime
 import threading
 import time
@@ -18,23 +19,28 @@ from app.schemas.states import StateCreateSchema
 from app.services import concurrency_limits
 from app.services.orchestration import set_task_run_state
 
-ACCEPT, REJECT, WAIT, ABORT = (SetStateStatus.ACCEPT, SetStateStatus.REJECT,
-                               SetStateStatus.WAIT, SetStateStatus.ABORT)
+ACCEPT, REJECT, WAIT, ABORT = (
+    SetStateStatus.ACCEPT,
+    SetStateStatus.REJECT,
+    SetStateStatus.WAIT,
+    SetStateStatus.ABORT,
+)
 
 
 def propose(run_id, type_, force=False, slot_settings=None, name=None, **details):
     body = {"type": type_, "state_details": details}
     if name:
         body["name"] = name
-    return set_task_run_state(run_id, StateCreateSchema().load(body), force=force,
-                              slot_settings=slot_settings)
+    return set_task_run_state(
+        run_id, StateCreateSchema().load(body), force=force, slot_settings=slot_settings
+    )
 
 
 def leases(run_id=None):
     """``{(tag, task run id): expires}`` of every lease (of one run if given)."""
-    query = (ConcurrencySlot.select(ConcurrencyLimit.tag, ConcurrencySlot.task_run,
-                                    ConcurrencySlot.expires)
-             .join(ConcurrencyLimit))
+    query = ConcurrencySlot.select(
+        ConcurrencyLimit.tag, ConcurrencySlot.task_run, ConcurrencySlot.expires
+    ).join(ConcurrencyLimit)
     if run_id is not None:
         query = query.where(ConcurrencySlot.task_run == run_id)
     return {(tag, str(run)): expires for tag, run, expires in query.tuples()}
@@ -53,18 +59,24 @@ def app_ctx(app, db):
 @pytest.fixture
 def new_task(client, flow_run):
     """A factory of Pending task runs (of a RUNNING flow run) with the given tags and state."""
-    response = client.post(f"/api/flow_runs/{flow_run['id']}/set_state",
-                           json={"state": {"type": "RUNNING"}})
+    response = client.post(
+        f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+    )
     assert response.get_json()["status"] == "ACCEPT"
 
     def make(tags=(), state=None):
-        body = {"flow_run_id": flow_run["id"], "task_key": "t",
-                "dynamic_key": str(uuid.uuid4()), "tags": list(tags)}
+        body = {
+            "flow_run_id": flow_run["id"],
+            "task_key": "t",
+            "dynamic_key": str(uuid.uuid4()),
+            "tags": list(tags),
+        }
         if state is not None:
             body["state"] = state
         response = client.post("/api/task_runs/", json=body)
         assert response.status_code == 201, response.get_json()
         return response.get_json()["id"]
+
     return make
 
 
@@ -85,7 +97,10 @@ def test_full_limit_waits_with_the_configured_delay(new_task):
 
     result = propose(waiter, "RUNNING")
     assert (result.status, result.state, result.details["delay_seconds"]) == (
-        WAIT, None, SecureTaskConcurrencySlots.WAIT_SECONDS)
+        WAIT,
+        None,
+        SecureTaskConcurrencySlots.WAIT_SECONDS,
+    )
     assert "'db'" in result.details["reason"]
     result = propose(waiter, "RUNNING", slot_settings={"slot_wait_seconds": 7})
     assert (result.status, result.details["delay_seconds"]) == (WAIT, 7)
@@ -96,17 +111,20 @@ def test_full_limit_waits_with_the_configured_delay(new_task):
 def test_the_api_passes_the_slot_settings(make_app, new_task):
     limit("db", 1)
     holder, waiter = new_task(["db"]), new_task(["db"])
-    client = make_app(TASK_CONCURRENCY_SLOT_WAIT_SECONDS=11,
-                      TASK_CONCURRENCY_LEASE_SECONDS=60).test_client()
+    client = make_app(
+        TASK_CONCURRENCY_SLOT_WAIT_SECONDS=11, TASK_CONCURRENCY_LEASE_SECONDS=60
+    ).test_client()
     before = utcnow()
-    body = client.post(f"/api/task_runs/{holder}/set_state",
-                       json={"state": {"type": "RUNNING"}}).get_json()
+    body = client.post(
+        f"/api/task_runs/{holder}/set_state", json={"state": {"type": "RUNNING"}}
+    ).get_json()
     assert body["status"] == "ACCEPT"
     expires = leases(holder)[("db", holder)]
     assert before + datetime.timedelta(seconds=60) <= expires
     assert expires <= utcnow() + datetime.timedelta(seconds=60)
-    body = client.post(f"/api/task_runs/{waiter}/set_state",
-                       json={"state": {"type": "RUNNING"}}).get_json()
+    body = client.post(
+        f"/api/task_runs/{waiter}/set_state", json={"state": {"type": "RUNNING"}}
+    ).get_json()
     assert (body["status"], body["details"]["delay_seconds"]) == ("WAIT", 11)
 
 
@@ -134,16 +152,19 @@ def test_runs_without_limited_tags_take_no_lease(new_task):
     assert leases() == {}
 
 
-@pytest.mark.parametrize("type_, force, name", [
-    ("COMPLETED", False, None),
-    ("FAILED", False, None),
-    ("CRASHED", False, None),
-    ("CANCELLED", False, None),
-    ("PENDING", True, None),
-    ("SCHEDULED", True, None),
-    ("COMPLETED", True, None),
-    ("PAUSED", True, None),
-])
+@pytest.mark.parametrize(
+    "type_, force, name",
+    [
+        ("COMPLETED", False, None),
+        ("FAILED", False, None),
+        ("CRASHED", False, None),
+        ("CANCELLED", False, None),
+        ("PENDING", True, None),
+        ("SCHEDULED", True, None),
+        ("COMPLETED", True, None),
+        ("PAUSED", True, None),
+    ],
+)
 def test_leaving_running_frees_the_slot(new_task, type_, force, name):
     limit("db", 1)
     holder, waiter = new_task(["db"]), new_task(["db"])
@@ -160,7 +181,8 @@ def test_a_retry_frees_the_slot_and_cancelling_keeps_it(new_task):
     limit("db", 2)
     retried = new_task(["db"])
     TaskRun.update(empirical_policy={"retries": 1, "retry_delay": 0}).where(
-        TaskRun.id == retried).execute()
+        TaskRun.id == retried
+    ).execute()
     cancelling = new_task(["db"])
     for run in (retried, cancelling):
         assert propose(run, "RUNNING").status is ACCEPT
@@ -200,8 +222,9 @@ def test_a_fizzled_rule_puts_the_leases_back(new_task):
     limit("a", 1)
     limit("b", 1)
     later = (utcnow() + datetime.timedelta(hours=1)).isoformat()
-    run = new_task(["a", "b"], state={"type": "SCHEDULED",
-                                      "state_details": {"scheduled_time": later}})
+    run = new_task(
+        ["a", "b"], state={"type": "SCHEDULED", "state_details": {"scheduled_time": later}}
+    )
     concurrency_limits.reset_limit("a", [uuid.UUID(run)], lease_seconds=5)
     before = leases(run)
 
@@ -247,8 +270,9 @@ def test_runs_racing_for_two_slots_never_exceed_them(app, new_task):
         try:
             for run in mine:
                 while True:
-                    body = client.post(f"/api/task_runs/{run}/set_state",
-                                       json={"state": {"type": "RUNNING"}}).get_json()
+                    body = client.post(
+                        f"/api/task_runs/{run}/set_state", json={"state": {"type": "RUNNING"}}
+                    ).get_json()
                     if body["status"] == "ACCEPT":
                         break
                     assert body["status"] == "WAIT", body
@@ -256,15 +280,20 @@ def test_runs_racing_for_two_slots_never_exceed_them(app, new_task):
                 with guard:
                     running.append(run)
                     peaks.append(len(running))
-                in_db = TaskRun.select().where(
-                    TaskRun.id.in_(runs) & (TaskRun.state_type == "RUNNING")).count()
+                in_db = (
+                    TaskRun.select()
+                    .where(TaskRun.id.in_(runs) & (TaskRun.state_type == "RUNNING"))
+                    .count()
+                )
                 peaks.append(in_db)
-                peaks.append(ConcurrencySlot.select().where(
-                    ConcurrencySlot.expires > utcnow()).count())
+                peaks.append(
+                    ConcurrencySlot.select().where(ConcurrencySlot.expires > utcnow()).count()
+                )
                 with guard:
                     running.remove(run)
-                body = client.post(f"/api/task_runs/{run}/set_state",
-                                   json={"state": {"type": "COMPLETED"}}).get_json()
+                body = client.post(
+                    f"/api/task_runs/{run}/set_state", json={"state": {"type": "COMPLETED"}}
+                ).get_json()
                 assert body["status"] == "ACCEPT", body
         except Exception as error:  # reported by the main thread
             errors.append(error)

@@ -4,6 +4,7 @@ and the "written" flag, driven through app.services.orchestration on real databa
 One class per rule (ORION-REFERENCE §3); each is parametrised over the transitions it governs
 and checks the status, the resulting state, the reason and the side effects on the run.
 """
+
 import datetime
 import uuid
 
@@ -22,14 +23,19 @@ from app.orchestration.rules import SetStateStatus
 from app.schemas.states import StateCreateSchema
 from app.services.orchestration import set_flow_run_state, set_task_run_state
 
-ACCEPT, REJECT, WAIT, ABORT = (SetStateStatus.ACCEPT, SetStateStatus.REJECT,
-                               SetStateStatus.WAIT, SetStateStatus.ABORT)
+ACCEPT, REJECT, WAIT, ABORT = (
+    SetStateStatus.ACCEPT,
+    SetStateStatus.REJECT,
+    SetStateStatus.WAIT,
+    SetStateStatus.ABORT,
+)
 TERMINAL = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"]
 ALL_TYPES = ["SCHEDULED", "PENDING", "RUNNING", *TERMINAL, "PAUSED", "CANCELLING"]
 SECOND = datetime.timedelta(seconds=1)
 
 
 # --- helpers -------------------------------------------------------------------------------
+
 
 def iso(when):
     return when.isoformat()
@@ -91,6 +97,7 @@ def app_ctx(app, db):
 @pytest.fixture
 def new_flow_run(client, flow):
     """Create a flow run through the API, optionally in a given state; returns its UUID."""
+
     def make(state_=None, **fields):
         body = {"flow_id": flow["id"], **fields}
         if state_ is not None:
@@ -98,6 +105,7 @@ def new_flow_run(client, flow):
         response = client.post("/api/flow_runs/", json=body)
         assert response.status_code == 201, response.get_json()
         return uuid.UUID(response.get_json()["id"])
+
     return make
 
 
@@ -117,9 +125,14 @@ def new_task_run(client, running_flow):
 
     ``tracker`` sets flow_run_run_count directly (the flow attempt the task belongs to).
     """
+
     def make(state_=None, flow_run_id=None, tracker=None, **fields):
-        body = {"flow_run_id": str(flow_run_id or running_flow), "task_key": "t",
-                "dynamic_key": uuid.uuid4().hex, **fields}
+        body = {
+            "flow_run_id": str(flow_run_id or running_flow),
+            "task_key": "t",
+            "dynamic_key": uuid.uuid4().hex,
+            **fields,
+        }
         if state_ is not None:
             body["state"] = state_ if isinstance(state_, dict) else {"type": state_}
         response = client.post("/api/task_runs/", json=body)
@@ -128,10 +141,12 @@ def new_task_run(client, running_flow):
         if tracker is not None:
             TaskRun.update(flow_run_run_count=tracker).where(TaskRun.id == run_id).execute()
         return run_id
+
     return make
 
 
 # --- CoreFlowPolicy --------------------------------------------------------------------------
+
 
 class TestHandleFlowTerminalStateTransitions:
     @pytest.mark.parametrize("initial", TERMINAL)
@@ -145,10 +160,12 @@ class TestHandleFlowTerminalStateTransitions:
         assert flow_row(run_id).state_type == initial
 
     @pytest.mark.parametrize("initial", ["COMPLETED", "FAILED", "CRASHED"])
-    def test_manual_retry_of_a_deployment_run_is_allowed(self, new_flow_run, deployment,
-                                                         initial):
-        run_id = new_flow_run(initial, deployment_id=deployment,
-                              empirical_policy={"pause_keys": ["k"], "resuming": True})
+    def test_manual_retry_of_a_deployment_run_is_allowed(self, new_flow_run, deployment, initial):
+        run_id = new_flow_run(
+            initial,
+            deployment_id=deployment,
+            empirical_policy={"pause_keys": ["k"], "resuming": True},
+        )
         result = flow_set(run_id, "SCHEDULED", "AwaitingRetry")
         assert_result(result, ACCEPT, "SCHEDULED", "AwaitingRetry", reason=False)
         run = flow_row(run_id)
@@ -200,8 +217,9 @@ def with_pid(run_id, pid):
 
 
 class TestCancelRunsWithoutInfrastructure:
-    @pytest.mark.parametrize("initial, pid", [("SCHEDULED", None), ("SCHEDULED", "7"),
-                                              ("PENDING", None)])
+    @pytest.mark.parametrize(
+        "initial, pid", [("SCHEDULED", None), ("SCHEDULED", "7"), ("PENDING", None)]
+    )
     def test_cancelling_without_a_process_is_cancelled(self, new_flow_run, initial, pid):
         run_id = with_pid(new_flow_run(initial), pid)
         result = flow_set(run_id, "CANCELLING", message="stop")
@@ -219,10 +237,22 @@ class TestCancelRunsWithoutInfrastructure:
         assert_result(task_set(run_id, "CANCELLING"), ACCEPT, "CANCELLING", reason=False)
 
 
-REDUNDANT = [("SCHEDULED", "SCHEDULED"), ("PENDING", "SCHEDULED"), ("PENDING", "PENDING"),
-             ("RUNNING", "SCHEDULED"), ("RUNNING", "PENDING"), ("RUNNING", "RUNNING")]
-FORWARD = [("SCHEDULED", "PENDING"), ("SCHEDULED", "RUNNING"), ("PENDING", "RUNNING"),
-           ("SCHEDULED", "CANCELLING"), ("PENDING", "CANCELLING"), ("RUNNING", "CANCELLING")]
+REDUNDANT = [
+    ("SCHEDULED", "SCHEDULED"),
+    ("PENDING", "SCHEDULED"),
+    ("PENDING", "PENDING"),
+    ("RUNNING", "SCHEDULED"),
+    ("RUNNING", "PENDING"),
+    ("RUNNING", "RUNNING"),
+]
+FORWARD = [
+    ("SCHEDULED", "PENDING"),
+    ("SCHEDULED", "RUNNING"),
+    ("PENDING", "RUNNING"),
+    ("SCHEDULED", "CANCELLING"),
+    ("PENDING", "CANCELLING"),
+    ("RUNNING", "CANCELLING"),
+]
 
 
 class TestPreventRedundantTransitions:
@@ -234,8 +264,9 @@ class TestPreventRedundantTransitions:
 
     # A scheduled run, or one with no process to stop, is cancelled at once
     # (CancelRunsWithoutInfrastructure), so flows carry a pid and skip SCHEDULED -> CANCELLING.
-    @pytest.mark.parametrize("initial, proposed",
-                             [p for p in FORWARD if p != ("SCHEDULED", "CANCELLING")])
+    @pytest.mark.parametrize(
+        "initial, proposed", [p for p in FORWARD if p != ("SCHEDULED", "CANCELLING")]
+    )
     def test_flow_moving_forward_is_accepted(self, new_flow_run, initial, proposed):
         run_id = with_pid(new_flow_run(initial), "1")
         assert_result(flow_set(run_id, proposed), ACCEPT, proposed, reason=False)
@@ -301,8 +332,9 @@ class TestHandlePausingFlows:
 
     def test_reschedule_is_refused_to_subflows(self, new_flow_run, new_task_run, deployment):
         parent_task = new_task_run("RUNNING")
-        run_id = new_flow_run("RUNNING", deployment_id=deployment,
-                              parent_task_run_id=str(parent_task))
+        run_id = new_flow_run(
+            "RUNNING", deployment_id=deployment, parent_task_run_id=str(parent_task)
+        )
         assert_result(flow_set(run_id, "PAUSED", pause_reschedule=True), ABORT)
 
     def test_reschedule_with_a_deployment_pauses(self, new_flow_run, deployment):
@@ -417,8 +449,9 @@ class TestWaitForScheduledTime:
 
 class TestRetryFailedFlows:
     def test_failure_with_retries_left_is_rescheduled(self, new_flow_run):
-        run_id = new_flow_run("RUNNING", empirical_policy={
-            "retries": 2, "retry_delay": 30, "pause_keys": ["k"]})
+        run_id = new_flow_run(
+            "RUNNING", empirical_policy={"retries": 2, "retry_delay": 30, "pause_keys": ["k"]}
+        )
         result = flow_set(run_id, "FAILED", message="boom", data={"x": 1})
         assert_result(result, REJECT, "SCHEDULED", "AwaitingRetry")
         assert result.written and flow_states(run_id) == 2
@@ -446,6 +479,7 @@ class TestRetryFailedFlows:
 
 
 # --- CoreTaskPolicy --------------------------------------------------------------------------
+
 
 def complete_cached(new_task_run, key, data, expiration=None):
     """A task run that completes with ``key`` (and ``expiration``); returns its state."""
@@ -491,8 +525,9 @@ class TestCacheRetrieval:
 
 class TestHandleTaskTerminalStateTransitions:
     @pytest.mark.parametrize("initial", TERMINAL)
-    @pytest.mark.parametrize("proposed", ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED",
-                                          "FAILED", "CANCELLING"])
+    @pytest.mark.parametrize(
+        "proposed", ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLING"]
+    )
     def test_leaving_a_terminal_state_aborts(self, new_task_run, initial, proposed):
         run_id = new_task_run(initial, tracker=1)
         assert_result(task_set(run_id, proposed), ABORT)
@@ -510,7 +545,8 @@ class TestHandleTaskTerminalStateTransitions:
 
     @pytest.mark.parametrize("proposed", ["RUNNING", "PENDING"])
     def test_completed_task_stays_completed_while_the_flow_retries(
-            self, new_task_run, running_flow, proposed):
+        self, new_task_run, running_flow, proposed
+    ):
         run_id = new_task_run("COMPLETED", tracker=1)
         FlowRun.update(run_count=2).where(FlowRun.id == running_flow).execute()
         assert_result(task_set(run_id, proposed), ABORT)
@@ -541,13 +577,13 @@ class TestPreventRunningTasksFromStoppedFlows:
         assert task_row(run_id).run_count == 0
 
     def test_task_of_a_running_flow_runs(self, new_task_run):
-        assert_result(task_set(new_task_run("PENDING"), "RUNNING"), ACCEPT, "RUNNING",
-                      reason=False)
+        assert_result(task_set(new_task_run("PENDING"), "RUNNING"), ACCEPT, "RUNNING", reason=False)
 
 
 def retry_delay_of(result):
-    return (parse(result.state.state_details["scheduled_time"])
-            - result.state.timestamp).total_seconds()
+    return (
+        parse(result.state.state_details["scheduled_time"]) - result.state.timestamp
+    ).total_seconds()
 
 
 class TestRetryFailedTasks:
@@ -574,8 +610,10 @@ class TestRetryFailedTasks:
     def test_jitter_stays_within_bounds(self, new_task_run):
         delays = []
         for _ in range(5):
-            run_id = new_task_run("RUNNING", empirical_policy={
-                "retries": 1, "retry_delay": 100, "retry_jitter_factor": 0.5})
+            run_id = new_task_run(
+                "RUNNING",
+                empirical_policy={"retries": 1, "retry_delay": 100, "retry_jitter_factor": 0.5},
+            )
             delays.append(retry_delay_of(task_set(run_id, "FAILED")))
         assert all(0 <= d <= 150 + 0.01 for d in delays), delays
         assert any(abs(d - 100) > 0.01 for d in delays), delays
@@ -652,6 +690,7 @@ class TestCacheInsertion:
 
 # --- global bookkeeping, force, transition ids, "written" ------------------------------------
 
+
 class TestGlobalBookkeeping:
     def test_start_time_is_the_first_running(self, new_flow_run):
         run_id = new_flow_run("PENDING")
@@ -712,14 +751,19 @@ class TestGlobalBookkeeping:
 
     def test_state_timestamps_strictly_increase_and_run_columns_follow(self, new_flow_run):
         run_id = new_flow_run("SCHEDULED")
-        results = [flow_set(run_id, t) for t in ("PENDING", "RUNNING", "PAUSED", "RUNNING",
-                                                  "COMPLETED")]
+        results = [
+            flow_set(run_id, t) for t in ("PENDING", "RUNNING", "PAUSED", "RUNNING", "COMPLETED")
+        ]
         assert all(r.status is ACCEPT for r in results)
         stamps = [r.state.timestamp for r in results]
         assert stamps == sorted(set(stamps))
         run, last = flow_row(run_id), results[-1].state
         assert (run.state_id, run.state_type, run.state_name, run.state_timestamp) == (
-            last.id, "COMPLETED", "Completed", last.timestamp)
+            last.id,
+            "COMPLETED",
+            "Completed",
+            last.timestamp,
+        )
         assert last.state_details["flow_run_id"] == str(run_id)
 
     def test_task_states_carry_run_ids(self, new_task_run, running_flow):
@@ -785,8 +829,9 @@ class TestTransitionId:
         assert (task_row if task else flow_row)(run_id).run_count == 1
 
     @pytest.mark.parametrize("case", ["task retry", "flow retry", "cache hit"])
-    def test_a_rejected_proposal_retried_gets_the_same_state(self, new_flow_run, new_task_run,
-                                                             case):
+    def test_a_rejected_proposal_retried_gets_the_same_state(
+        self, new_flow_run, new_task_run, case
+    ):
         """A lost answer to a proposal a rule replaced (AwaitingRetry, Cached): the retry is
         recognised by its transition id and answered REJECT with that state, not moved on."""
         tid = str(uuid.uuid4())
@@ -796,8 +841,11 @@ class TestTransitionId:
             proposal, expected = {"type_": "RUNNING", "cache_key": "k"}, ("COMPLETED", "Cached")
         else:
             task = case == "task retry"
-            make, propose, count = ((new_task_run, task_set, task_states) if task
-                                    else (new_flow_run, flow_set, flow_states))
+            make, propose, count = (
+                (new_task_run, task_set, task_states)
+                if task
+                else (new_flow_run, flow_set, flow_states)
+            )
             run_id = make("RUNNING", empirical_policy={"retries": 1, "retry_delay": 60})
             proposal, expected = {"type_": "FAILED"}, ("SCHEDULED", "AwaitingRetry")
         first = propose(run_id, transition_id=tid, **proposal)
@@ -818,16 +866,18 @@ class TestTransitionId:
 class TestWritten:
     """``written`` (HTTP 201 vs 200) is true exactly when a state row was added."""
 
-    @pytest.mark.parametrize("initial, proposal, status, rows", [
-        ("PENDING", {"type": "RUNNING"}, "ACCEPT", 1),
-        ("CANCELLING", {"type": "RUNNING"}, "REJECT", 0),
-        ("SCHEDULED+1h", {"type": "RUNNING"}, "WAIT", 0),
-        ("COMPLETED", {"type": "RUNNING"}, "ABORT", 0),
-        ("RUNNING+retry", {"type": "FAILED"}, "REJECT", 1),
-        ("COMPLETED", {"type": "RUNNING", "force": True}, "ACCEPT", 1),
-    ])
-    def test_flow_set_state_endpoint(self, client, new_flow_run, initial, proposal, status,
-                                     rows):
+    @pytest.mark.parametrize(
+        "initial, proposal, status, rows",
+        [
+            ("PENDING", {"type": "RUNNING"}, "ACCEPT", 1),
+            ("CANCELLING", {"type": "RUNNING"}, "REJECT", 0),
+            ("SCHEDULED+1h", {"type": "RUNNING"}, "WAIT", 0),
+            ("COMPLETED", {"type": "RUNNING"}, "ABORT", 0),
+            ("RUNNING+retry", {"type": "FAILED"}, "REJECT", 1),
+            ("COMPLETED", {"type": "RUNNING", "force": True}, "ACCEPT", 1),
+        ],
+    )
+    def test_flow_set_state_endpoint(self, client, new_flow_run, initial, proposal, status, rows):
         if initial == "SCHEDULED+1h":
             when = iso(utcnow() + datetime.timedelta(hours=1))
             run_id = new_flow_run({"type": "SCHEDULED", "state_details": {"scheduled_time": when}})
@@ -838,8 +888,9 @@ class TestWritten:
         proposal = dict(proposal)
         force = proposal.pop("force", False)
         before = flow_states(run_id)
-        response = client.post(f"/api/flow_runs/{run_id}/set_state",
-                               json={"state": proposal, "force": force})
+        response = client.post(
+            f"/api/flow_runs/{run_id}/set_state", json={"state": proposal, "force": force}
+        )
         body = response.get_json()
         assert body["status"] == status
         assert flow_states(run_id) - before == rows
@@ -847,10 +898,12 @@ class TestWritten:
 
     def test_task_set_state_endpoint(self, client, new_task_run):
         run_id = new_task_run("PENDING")
-        response = client.post(f"/api/task_runs/{run_id}/set_state",
-                               json={"state": {"type": "RUNNING"}})
+        response = client.post(
+            f"/api/task_runs/{run_id}/set_state", json={"state": {"type": "RUNNING"}}
+        )
         assert response.status_code == 201 and response.get_json()["status"] == "ACCEPT"
-        response = client.post(f"/api/task_runs/{run_id}/set_state",
-                               json={"state": {"type": "PENDING"}})
+        response = client.post(
+            f"/api/task_runs/{run_id}/set_state", json={"state": {"type": "PENDING"}}
+        )
         assert response.status_code == 200 and response.get_json()["status"] == "ABORT"
         assert task_states(run_id) == 2

@@ -29,6 +29,7 @@ regenerate the table and review its diff::
 (with the variable set, the test writes the table instead of comparing, and still checks the
 reasons and the written flag).
 """
+
 import csv
 import datetime
 import io
@@ -46,12 +47,20 @@ from app.services.orchestration import set_flow_run_state, set_task_run_state
 TABLE = pathlib.Path(__file__).with_name("matrix_expectations.csv")
 REGENERATE = os.environ.get("ORION_REGENERATE_MATRIX") == "1"
 
-TYPES = ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED",
-         "PAUSED", "CANCELLING"]
+TYPES = [
+    "SCHEDULED",
+    "PENDING",
+    "RUNNING",
+    "COMPLETED",
+    "FAILED",
+    "CANCELLED",
+    "CRASHED",
+    "PAUSED",
+    "CANCELLING",
+]
 FROM_STATES = ["NONE", *TYPES, "PAUSED:expired"]
 PROPOSALS = [*TYPES, "SCHEDULED:AwaitingRetry"]
-COLUMNS = ["policy", "from", "proposed", "force", "status", "state_type", "state_name",
-           "written"]
+COLUMNS = ["policy", "from", "proposed", "force", "status", "state_type", "state_name", "written"]
 HEADER = """\
 # Expected outcome of every proposal under the core flow and task policies (force=0) and
 # the minimal forced ones (force=1); generated and checked by test_matrix.py, whose
@@ -84,8 +93,9 @@ class Cases:
         flow = client.post("/api/flows/", json={"name": "matrix"}).get_json()
         self.flow_id = flow["id"]
         self.deployment_id = str(Deployment.create(flow=self.flow_id, name="matrix").id)
-        self.parent = self._post("/api/flow_runs/", {
-            "flow_id": self.flow_id, "state": {"type": "RUNNING"}})
+        self.parent = self._post(
+            "/api/flow_runs/", {"flow_id": self.flow_id, "state": {"type": "RUNNING"}}
+        )
 
     def _post(self, path, body):
         response = self.client.post(path, json=body)
@@ -106,22 +116,44 @@ class Cases:
     def flow_run(self, from_type):
         policy = {"retries": 1, "retry_delay": 0}
         if from_type == "NONE":
-            return FlowRun.create(flow=self.flow_id, deployment=self.deployment_id,
-                                  name=f"m-{uuid.uuid4().hex}", empirical_policy=policy).id
-        return self._post("/api/flow_runs/", {
-            "flow_id": self.flow_id, "deployment_id": self.deployment_id,
-            "empirical_policy": policy, "state": self._state(from_type)})
+            return FlowRun.create(
+                flow=self.flow_id,
+                deployment=self.deployment_id,
+                name=f"m-{uuid.uuid4().hex}",
+                empirical_policy=policy,
+            ).id
+        return self._post(
+            "/api/flow_runs/",
+            {
+                "flow_id": self.flow_id,
+                "deployment_id": self.deployment_id,
+                "empirical_policy": policy,
+                "state": self._state(from_type),
+            },
+        )
 
     def task_run(self, from_type):
         key = uuid.uuid4().hex
         policy = {"retries": 1, "retry_delay": 0}
         if from_type == "NONE":
-            run_id = TaskRun.create(flow_run=self.parent, task_key="m", dynamic_key=key,
-                                    name=f"m-{key}", empirical_policy=policy).id
+            run_id = TaskRun.create(
+                flow_run=self.parent,
+                task_key="m",
+                dynamic_key=key,
+                name=f"m-{key}",
+                empirical_policy=policy,
+            ).id
         else:
-            run_id = self._post("/api/task_runs/", {
-                "flow_run_id": self.parent, "task_key": "m", "dynamic_key": key,
-                "empirical_policy": policy, "state": self._state(from_type)})
+            run_id = self._post(
+                "/api/task_runs/",
+                {
+                    "flow_run_id": self.parent,
+                    "task_key": "m",
+                    "dynamic_key": key,
+                    "empirical_policy": policy,
+                    "state": self._state(from_type),
+                },
+            )
         TaskRun.update(flow_run_run_count=1).where(TaskRun.id == run_id).execute()
         return run_id
 
@@ -140,10 +172,18 @@ class Cases:
         if result.status is not SetStateStatus.ACCEPT:
             reason = result.details.get("reason")
             assert isinstance(reason, str) and reason.strip(), (
-                policy, from_type, proposed, force, result.details)
+                policy,
+                from_type,
+                proposed,
+                force,
+                result.details,
+            )
         state = result.state
         return {
-            "policy": policy, "from": from_type, "proposed": proposed, "force": str(int(force)),
+            "policy": policy,
+            "from": from_type,
+            "proposed": proposed,
+            "force": str(int(force)),
             "status": result.status.value,
             "state_type": state.type if state is not None else "",
             "state_name": state.name if state is not None else "",
@@ -188,11 +228,13 @@ def test_every_transition_matches_the_expectations_table(client):
         return (row["policy"], row["from"], row["proposed"], row["force"])
 
     assert [key(row) for row in expected] == [key(row) for row in actual], (
-        "the table's cases differ from the test's: regenerate it")
+        "the table's cases differ from the test's: regenerate it"
+    )
     mismatches = [
         f"{','.join(key(want))}: expected {want['status']} {want['state_type']}/"
         f"{want['state_name']} written={want['written']}, got {got['status']} "
         f"{got['state_type']}/{got['state_name']} written={got['written']}"
-        for want, got in zip(expected, actual) if want != got
+        for want, got in zip(expected, actual)
+        if want != got
     ]
     assert not mismatches, "\n".join(mismatches)

@@ -25,6 +25,7 @@ After every step, for both runs:
 Settings are deterministic (derandomize, no example database) and modest, so that CI is
 stable and the test stays quick on each backend.
 """
+
 import datetime
 import uuid
 
@@ -47,8 +48,17 @@ from app.models import Deployment, FlowRun, FlowRunState, TaskRun, TaskRunState,
 
 # Hypothesis draws (and shrinks towards) the first choices of a list most often, so lists of
 # choices start with those that lead further into a run's life.
-TYPES = ["RUNNING", "FAILED", "PAUSED", "SCHEDULED", "PENDING", "COMPLETED", "CRASHED",
-         "CANCELLING", "CANCELLED"]
+TYPES = [
+    "RUNNING",
+    "FAILED",
+    "PAUSED",
+    "SCHEDULED",
+    "PENDING",
+    "COMPLETED",
+    "CRASHED",
+    "CANCELLING",
+    "CANCELLED",
+]
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
 RETRYABLE = {"FAILED", "CRASHED", "CANCELLED"}
 FORCE = st.sampled_from([False, False, False, True])
@@ -57,9 +67,11 @@ FORCE = st.sampled_from([False, False, False, True])
 NEW_RUNS = dict(
     initial=st.sampled_from(["RUNNING", None, "SCHEDULED", "PENDING"]),
     due_in=st.sampled_from([-60, 0, 30, 3600]),
-    retries=st.sampled_from([1, 2, 0]), retry_delay=st.sampled_from([0, 30]),
+    retries=st.sampled_from([1, 2, 0]),
+    retry_delay=st.sampled_from([0, 30]),
     deployment=st.sampled_from([True, True, True, False]),
-    task_retries=st.sampled_from([1, 2, 0]), task_retry_delay=st.sampled_from([0, 30]),
+    task_retries=st.sampled_from([1, 2, 0]),
+    task_retry_delay=st.sampled_from([0, 30]),
 )
 
 
@@ -94,21 +106,38 @@ class Tracked:
         self.run_count = 1 if state["type"] == "RUNNING" else 0
         self.resuming = False
         self.model, self.state_model, self.link = (
-            (FlowRun, FlowRunState, FlowRunState.flow_run) if kind == "flow_runs"
-            else (TaskRun, TaskRunState, TaskRunState.task_run))
+            (FlowRun, FlowRunState, FlowRunState.flow_run)
+            if kind == "flow_runs"
+            else (TaskRun, TaskRunState, TaskRunState.task_run)
+        )
 
     def states(self):
         """The run's state rows (id, type, name, timestamp), ordered by timestamp."""
         m = self.state_model
-        return list(m.select(m.id, m.type, m.name, m.timestamp).where(self.link == self.id)
-                    .order_by(m.timestamp).namedtuples())
+        return list(
+            m.select(m.id, m.type, m.name, m.timestamp)
+            .where(self.link == self.id)
+            .order_by(m.timestamp)
+            .namedtuples()
+        )
 
     def row(self):
         """The run's columns that follow its states."""
         m = self.model
-        return (m.select(m.state_id, m.state_type, m.state_name, m.state_timestamp,
-                         m.run_count, m.start_time, m.end_time)
-                .where(m.id == self.id).namedtuples().get())
+        return (
+            m.select(
+                m.state_id,
+                m.state_type,
+                m.state_name,
+                m.state_timestamp,
+                m.run_count,
+                m.start_time,
+                m.end_time,
+            )
+            .where(m.id == self.id)
+            .namedtuples()
+            .get()
+        )
 
     def record(self, state, status, force):
         """Account for a state written by a transition from ``last_type``."""
@@ -132,7 +161,11 @@ class RunLife(RuleBasedStateMachine):
     def __init__(self, client, flow_id, deployment_id, clock):
         super().__init__()
         self.client, self.flow_id, self.deployment_id, self.clock = (
-            client, flow_id, deployment_id, clock)
+            client,
+            flow_id,
+            deployment_id,
+            clock,
+        )
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -154,8 +187,11 @@ class RunLife(RuleBasedStateMachine):
             assert result["details"]["reason"].strip(), result
         if code == 201:
             run.record(result["state"], result["status"], force)
-            if (run is self.flow and result["state"]["type"] == "CANCELLED"
-                    and self.task.last_type not in TERMINAL):
+            if (
+                run is self.flow
+                and result["state"]["type"] == "CANCELLED"
+                and self.task.last_type not in TERMINAL
+            ):
                 self.record_cascade()
         return result
 
@@ -169,8 +205,9 @@ class RunLife(RuleBasedStateMachine):
         state = {"type": state_type, "state_details": details}
         if name:
             state["name"] = name
-        return self.transition(run, f"/api/{run.kind}/{run.id}/set_state",
-                               {"state": state, "force": force}, force)
+        return self.transition(
+            run, f"/api/{run.kind}/{run.id}/set_state", {"state": state, "force": force}, force
+        )
 
     # --- rules -----------------------------------------------------------------------------
 
@@ -184,10 +221,13 @@ class RunLife(RuleBasedStateMachine):
         """Once the flow run has ended, follow a new pair of runs."""
         self.create_runs(**draws)
 
-    def create_runs(self, initial, due_in, retries, retry_delay, deployment, task_retries,
-                    task_retry_delay):
-        body = {"flow_id": self.flow_id,
-                "empirical_policy": {"retries": retries, "retry_delay": retry_delay}}
+    def create_runs(
+        self, initial, due_in, retries, retry_delay, deployment, task_retries, task_retry_delay
+    ):
+        body = {
+            "flow_id": self.flow_id,
+            "empirical_policy": {"retries": retries, "retry_delay": retry_delay},
+        }
         if deployment:
             body["deployment_id"] = self.deployment_id
         if initial is not None:
@@ -197,14 +237,19 @@ class RunLife(RuleBasedStateMachine):
         code, run = self.post("/api/flow_runs/", body)
         assert code == 201
         self.flow = Tracked("flow_runs", run["id"], run["state"])
-        code, task = self.post("/api/task_runs/", {
-            "flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0",
-            "empirical_policy": {"retries": task_retries, "retry_delay": task_retry_delay}})
+        code, task = self.post(
+            "/api/task_runs/",
+            {
+                "flow_run_id": run["id"],
+                "task_key": "t",
+                "dynamic_key": "0",
+                "empirical_policy": {"retries": task_retries, "retry_delay": task_retry_delay},
+            },
+        )
         assert code == 201
         self.task = Tracked("task_runs", task["id"], task["state"])
 
-    @rule(which=st.sampled_from(["flow", "task"]), state_type=st.sampled_from(TYPES),
-          force=FORCE)
+    @rule(which=st.sampled_from(["flow", "task"]), state_type=st.sampled_from(TYPES), force=FORCE)
     def propose(self, which, state_type, force):
         """Any proposal, sensible or not."""
         self.propose_state(self.flow if which == "flow" else self.task, state_type, force)
@@ -212,8 +257,12 @@ class RunLife(RuleBasedStateMachine):
     # The usual moves of a run's life, each taken only when it makes sense, so that examples
     # reach retries, pauses and reruns far more often than random proposals alone would.
 
-    @precondition(lambda self: self.flow.last_type in ("SCHEDULED", "PENDING")
-                  and not (self.flow.due and self.flow.due > self.clock()))
+    @precondition(
+        lambda self: (
+            self.flow.last_type in ("SCHEDULED", "PENDING")
+            and not (self.flow.due and self.flow.due > self.clock())
+        )
+    )
     @rule()
     def start_flow(self):
         """An agent submits the flow run once it is due, and it starts."""
@@ -243,8 +292,11 @@ class RunLife(RuleBasedStateMachine):
         self.propose_state(self.flow if which == "flow" else self.task, "COMPLETED")
 
     @precondition(lambda self: self.flow.last_type == "RUNNING")
-    @rule(key=st.sampled_from([None, "k1", "k2"]), reschedule=st.sampled_from([False, True]),
-          timeout=st.sampled_from([None, 30, 3600]))
+    @rule(
+        key=st.sampled_from([None, "k1", "k2"]),
+        reschedule=st.sampled_from([False, True]),
+        timeout=st.sampled_from([None, 30, 3600]),
+    )
     def pause(self, key, reschedule, timeout):
         details = {"pause_key": key, "pause_reschedule": reschedule}
         if timeout is not None:
@@ -285,10 +337,16 @@ class RunLife(RuleBasedStateMachine):
             stamps = [s.timestamp for s in states]
             assert all(a < b for a, b in zip(stamps, stamps[1:])), stamps
             run, newest = tracked.row(), states[-1]
-            assert (str(run.state_id), run.state_type, run.state_name, run.state_timestamp) \
-                == (str(newest.id), newest.type, newest.name, newest.timestamp)
-            assert run.run_count == tracked.run_count, (tracked.kind, [
-                (s.type, s.name) for s in states])
+            assert (str(run.state_id), run.state_type, run.state_name, run.state_timestamp) == (
+                str(newest.id),
+                newest.type,
+                newest.name,
+                newest.timestamp,
+            )
+            assert run.run_count == tracked.run_count, (
+                tracked.kind,
+                [(s.type, s.name) for s in states],
+            )
             first_running = next((s.timestamp for s in states if s.type == "RUNNING"), None)
             assert run.start_time == first_running
             ended = run.state_type in TERMINAL and run.start_time is not None
@@ -309,7 +367,13 @@ def test_a_runs_life_keeps_its_invariants(app, client, flow, clock):
     with app.app_context():
         run_state_machine_as_test(
             lambda: RunLife(client, flow["id"], deployment_id, clock),
-            settings=settings(max_examples=40, stateful_step_count=25, deadline=None,
-                              derandomize=True, database=None,
-                              phases=[Phase.generate, Phase.shrink],
-                              suppress_health_check=[HealthCheck.too_slow]))
+            settings=settings(
+                max_examples=40,
+                stateful_step_count=25,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                phases=[Phase.generate, Phase.shrink],
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )

@@ -3,6 +3,7 @@
 ``orion`` is an OrionClient on the shared test ``app`` (both backends, clean tables), made the
 SDK's client for the test; results go to a temporary folder.
 """
+
 import pytest
 
 from client import OrionClient, using_client

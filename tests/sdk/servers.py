@@ -1,5 +1,6 @@
 """Flow scripts run by Python in their own processes, for SDK tests (their servers:
 tests.support.OrionServer)."""
+
 import subprocess
 import sys
 import textwrap
@@ -10,8 +11,13 @@ def start_script(tmp_path, name, source, env):
     path = tmp_path / f"{name}.py"
     path.write_text(textwrap.dedent(source))
     out = open(tmp_path / f"{name}.out", "ab")
-    process = subprocess.Popen([sys.executable, str(path)], env=env, stdout=out,
-                               stderr=subprocess.STDOUT, cwd=str(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, str(path)],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=str(tmp_path),
+    )
     out.close()
     return process
 

@@ -1,6 +1,7 @@
 """The SDK's blocks against the real app (both backends): schemas as Prefect 2.7.12 writes
 them, save/load of every built-in block, secrets that never print, nested blocks, and results
 stored through blocks."""
+
 import datetime
 import enum
 import json
@@ -26,8 +27,9 @@ from client.blocks.core import InvalidBlockRegistration, schema_checksum
 from client.infrastructure import Process
 from client.sdk.results import load_result
 
-SYSTEM_BLOCKS = os.path.join(os.path.dirname(__file__), "..", "..", "app", "data",
-                             "system_blocks.json")
+SYSTEM_BLOCKS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "app", "data", "system_blocks.json"
+)
 OURS = [LocalFileSystem, RemoteFileSystem, Secret, JSON, String, DateTime, Process]
 
 
@@ -66,8 +68,7 @@ def test_built_in_schemas_are_prefect_2_7_12s(cls):
     expected = entries[cls.get_block_type_slug()]
     assert cls.model_json_schema_v1() == expected["block_schema"]["fields"]
     assert cls.schema_checksum() == expected["block_schema"]["checksum"]
-    assert sorted(cls.get_block_capabilities()) == sorted(
-        expected["block_schema"]["capabilities"])
+    assert sorted(cls.get_block_capabilities()) == sorted(expected["block_schema"]["capabilities"])
     assert cls.get_block_schema_version() == expected["block_schema"]["version"]
     assert cls.get_block_type_name() == expected["block_type"]["name"]
 
@@ -78,15 +79,21 @@ def test_a_block_schema_has_prefects_block_keys():
     assert fields["description"] == "A made-up service with a secret and a nested block."
     assert fields["secret_fields"] == ["token", "password.value"]
     assert fields["block_schema_references"] == {
-        "storage": {"block_type_slug": "local-file-system",
-                    "block_schema_checksum": LocalFileSystem.schema_checksum()},
-        "password": {"block_type_slug": "secret",
-                     "block_schema_checksum": Secret.schema_checksum()}}
+        "storage": {
+            "block_type_slug": "local-file-system",
+            "block_schema_checksum": LocalFileSystem.schema_checksum(),
+        },
+        "password": {
+            "block_type_slug": "secret",
+            "block_schema_checksum": Secret.schema_checksum(),
+        },
+    }
     assert fields["properties"]["storage"] == {"$ref": "#/definitions/LocalFileSystem"}
     assert fields["properties"]["token"]["format"] == "password"
     # Nested blocks' definitions stay out of the checksum, as in Prefect.
     assert schema_checksum(fields) == schema_checksum(
-        {k: v for k, v in fields.items() if k != "definitions"})
+        {k: v for k, v in fields.items() if k != "definitions"}
+    )
 
 
 class C(enum.Enum):
@@ -122,28 +129,48 @@ def test_a_custom_blocks_checksum_is_the_one_prefect_2_7_12_computes():
             url: where it is
         """
 
-    assert Vault.schema_checksum() == \
-        "sha256:f754c90af06a262ae63d21e9a79aea162f61000d8a78cab355ae3041842dad7a"
+    assert (
+        Vault.schema_checksum()
+        == "sha256:f754c90af06a262ae63d21e9a79aea162f61000d8a78cab355ae3041842dad7a"
+    )
     fields = Vault.model_json_schema_v1()
     assert fields["properties"]["inner"] == {
-        "title": "Inner", "default": {"n": 1}, "allOf": [{"$ref": "#/definitions/Inner"}]}
+        "title": "Inner",
+        "default": {"n": 1},
+        "allOf": [{"$ref": "#/definitions/Inner"}],
+    }
     assert fields["properties"]["c"] == {"default": "a", "allOf": [{"$ref": "#/definitions/C"}]}
     assert fields["definitions"]["C"] == {
-        "title": "C", "description": "An enumeration.", "enum": ["a"]}
+        "title": "C",
+        "description": "An enumeration.",
+        "enum": ["a"],
+    }
 
 
-@pytest.mark.parametrize("block, check", [
-    (Secret(value="hunter2"), lambda b: b.get() == "hunter2"),
-    (JSON(value={"a": [1, 2, {"b": None}]}), lambda b: b.value == {"a": [1, 2, {"b": None}]}),
-    (String(value="hello"), lambda b: b.value == "hello"),
-    (DateTime(value=datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC)),
-     lambda b: b.value == datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC)),
-    (LocalFileSystem(basepath="/srv/shared"), lambda b: b.basepath == "/srv/shared"),
-    (RemoteFileSystem(basepath="memory://bucket/x", settings={"skip_instance_cache": True}),
-     lambda b: b.basepath == "memory://bucket/x" and b.settings == {"skip_instance_cache": True}),
-    (Process(env={"A": "1"}, stream_output=False),
-     lambda b: b.env == {"A": "1"} and b.stream_output is False and b.type == "process"),
-], ids=lambda v: type(v).__name__ if isinstance(v, Block) else "")
+@pytest.mark.parametrize(
+    "block, check",
+    [
+        (Secret(value="hunter2"), lambda b: b.get() == "hunter2"),
+        (JSON(value={"a": [1, 2, {"b": None}]}), lambda b: b.value == {"a": [1, 2, {"b": None}]}),
+        (String(value="hello"), lambda b: b.value == "hello"),
+        (
+            DateTime(value=datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC)),
+            lambda b: b.value == datetime.datetime(2026, 12, 4, 17, 0, tzinfo=datetime.UTC),
+        ),
+        (LocalFileSystem(basepath="/srv/shared"), lambda b: b.basepath == "/srv/shared"),
+        (
+            RemoteFileSystem(basepath="memory://bucket/x", settings={"skip_instance_cache": True}),
+            lambda b: (
+                b.basepath == "memory://bucket/x" and b.settings == {"skip_instance_cache": True}
+            ),
+        ),
+        (
+            Process(env={"A": "1"}, stream_output=False),
+            lambda b: b.env == {"A": "1"} and b.stream_output is False and b.type == "process",
+        ),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Block) else "",
+)
 def test_each_built_in_block_saves_and_loads(system, block, check):
     name = unique("b")
     document_id = block.save(name)
@@ -157,8 +184,9 @@ def test_each_built_in_block_saves_and_loads(system, block, check):
     document = system.read_block_document(document_id)
     assert document.block_schema.checksum == type(block).schema_checksum()
     assert document.block_schema.version == "2.7.12"
-    assert [s.id for s in system.read_block_schemas()
-            if s.block_type_id == document.block_type_id] == [document.block_schema_id]
+    assert [
+        s.id for s in system.read_block_schemas() if s.block_type_id == document.block_type_id
+    ] == [document.block_schema_id]
 
 
 def test_saving_a_taken_name_needs_overwrite(orion):
@@ -195,8 +223,7 @@ def test_secrets_never_print_and_are_obfuscated_on_read(orion, caplog):
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("vault: %s %r", vault, vault)
         document_id = vault.save(unique("v"))
-    shown = [str(vault), repr(vault), vault.model_dump_json(), str(vault.model_dump()),
-             caplog.text]
+    shown = [str(vault), repr(vault), vault.model_dump_json(), str(vault.model_dump()), caplog.text]
     for text in shown:
         assert "t0ps3cret" not in text and "pa55" not in text
     assert "**********" in str(vault)
@@ -249,8 +276,9 @@ def test_file_system_blocks_read_write_and_copy_folders(tmp_path):
     (source / "secret.env").write_text("no")
     (source / ".prefectignore").write_text("# comment\n*.env\n")
     remote = RemoteFileSystem(basepath=f"memory://{uuid.uuid4().hex}/flows")
-    assert remote.put_directory(str(source), "v1", ignore_file=str(source / ".prefectignore")) \
-        == 3  # flow.py, pkg/mod.py, .prefectignore
+    assert (
+        remote.put_directory(str(source), "v1", ignore_file=str(source / ".prefectignore")) == 3
+    )  # flow.py, pkg/mod.py, .prefectignore
     target = tmp_path / "fetched"
     remote.get_directory("v1", str(target))
     assert (target / "flow.py").read_text() == "x = 1"
@@ -286,8 +314,9 @@ def test_result_storage_by_block_string_or_url(system, tmp_path, how):
 
     state = doubling(21, return_state=True)
     assert state.is_completed()
-    [task_run] = system.read_task_runs(flow_run_filter={"id": {"any_": [
-        state.state_details["flow_run_id"]]}})
+    [task_run] = system.read_task_runs(
+        flow_run_filter={"id": {"any_": [state.state_details["flow_run_id"]]}}
+    )
     for data in (state.data, task_run.state.data):
         assert load_result(data) == 42
         if how == "url":
@@ -321,13 +350,19 @@ def test_the_clients_block_methods(system):
     assert system.read_block_type(block_type.id).description == "Changed."
     assert system.read_block_schema_by_checksum(NoSecrets.schema_checksum()).id == schema_id
 
-    document = system.create_block_document({
-        "name": "doc", "data": {"value": 1}, "block_schema_id": schema_id,
-        "block_type_id": block_type.id})
+    document = system.create_block_document(
+        {
+            "name": "doc",
+            "data": {"value": 1},
+            "block_schema_id": schema_id,
+            "block_type_id": block_type.id,
+        }
+    )
     system.update_block_document(document.id, {"value": 2})
     assert system.read_block_document(document.id).data == {"value": 2}
-    assert [d.id for d in system.read_block_documents()
-            if d.block_type_id == block_type.id] == [document.id]
+    assert [d.id for d in system.read_block_documents() if d.block_type_id == block_type.id] == [
+        document.id
+    ]
     system.delete_block_document(document.id)
     with pytest.raises(ObjectNotFound):
         system.read_block_document(document.id)

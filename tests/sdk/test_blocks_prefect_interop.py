@@ -5,6 +5,7 @@ Needs a Prefect 2.7.12 interpreter: set ``ORION_TEST_PREFECT27_PYTHON`` (for exa
 ``/tmp/prefect-2.7/bin/python``); skipped otherwise. The permanent real-client suite lives
 with the compatibility tests; this one checks the SDK's side of the contract.
 """
+
 import datetime
 import json
 import os
@@ -23,7 +24,7 @@ from tests.support import OrionServer, isolated_database_url
 PREFECT27 = os.environ.get("ORION_TEST_PREFECT27_PYTHON")
 pytestmark = pytest.mark.skipif(not PREFECT27, reason="set ORION_TEST_PREFECT27_PYTHON")
 
-PREFECT_SIDE = '''
+PREFECT_SIDE = """
 import json, sys
 from prefect.blocks.core import Block
 from prefect.blocks.system import JSON, DateTime, Secret, String
@@ -44,15 +45,17 @@ JSON(value={"k": [1, 2]}).save(f"theirs-{suffix}")
 LocalFileSystem(basepath="/prefect/base").save(f"theirs-{suffix}")
 Process(env={"P": "1"}).save(f"theirs-{suffix}")
 print(json.dumps(loaded))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"interop-{backend}")
-    orion = OrionServer(tmp_path,
-                        database_url=isolated_database_url(backend, tmp_path, "interop_server"),
-                        SCHEDULER_ENABLED="false")
+    orion = OrionServer(
+        tmp_path,
+        database_url=isolated_database_url(backend, tmp_path, "interop_server"),
+        SCHEDULER_ENABLED="false",
+    )
     try:
         orion.start()
         yield orion
@@ -64,18 +67,27 @@ def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
     suffix = uuid.uuid4().hex[:8]
     when = datetime.datetime(2026, 12, 4, 17, 30, tzinfo=datetime.UTC)
     with OrionClient(server.api_url, settings=Settings(api_retries=2)) as orion:
-        ours = [Secret(value="from-orion"), JSON(value={"a": [1, None]}), String(value="s"),
-                DateTime(value=when), LocalFileSystem(basepath="/orion/base"),
-                RemoteFileSystem(basepath="memory://b/x", settings={"k": "v"}),
-                Process(env={"O": "1"}, stream_output=False)]
+        ours = [
+            Secret(value="from-orion"),
+            JSON(value={"a": [1, None]}),
+            String(value="s"),
+            DateTime(value=when),
+            LocalFileSystem(basepath="/orion/base"),
+            RemoteFileSystem(basepath="memory://b/x", settings={"k": "v"}),
+            Process(env={"O": "1"}, stream_output=False),
+        ]
         for block in ours:
             block.save(f"ours-{suffix}", client=orion)
         schemas_before = len(orion.read_block_schemas())
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ORION_", "PREFECT_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
         env.update(PREFECT_API_URL=server.api_url, PREFECT_HOME=str(tmp_path / "prefect"))
-        done = subprocess.run([PREFECT27, "-c", textwrap.dedent(PREFECT_SIDE), suffix],
-                              env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [PREFECT27, "-c", textwrap.dedent(PREFECT_SIDE), suffix],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         loaded = json.loads(done.stdout.strip().splitlines()[-1])
         assert loaded["secret"]["value"] == "from-orion"
@@ -92,7 +104,9 @@ def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
 
         assert Secret.load(f"theirs-{suffix}", client=orion).get() == "from-prefect"
         assert JSON.load(f"theirs-{suffix}", client=orion).value == {"k": [1, 2]}
-        assert Block.load(f"local-file-system/theirs-{suffix}", client=orion).basepath == \
-            "/prefect/base"
+        assert (
+            Block.load(f"local-file-system/theirs-{suffix}", client=orion).basepath
+            == "/prefect/base"
+        )
         process = Block.load(f"process/theirs-{suffix}", client=orion)
         assert isinstance(process, Process) and process.env == {"P": "1"}

@@ -1,4 +1,5 @@
 """Cache keys: task_input_hash and hash_objects."""
+
 from types import SimpleNamespace
 
 from client.sdk.caching import hash_objects, task_input_hash

@@ -1,4 +1,5 @@
 """Run contexts, tags, task runners and futures (no server involved)."""
+
 import threading
 import time
 
@@ -22,9 +23,16 @@ from client.sdk.futures import (
 
 
 def _flow_context():
-    return FlowRunContext(flow=None, flow_run={"id": "f1", "name": "x"}, client=None,
-                          task_runner=None, parameters={}, result_storage=None,
-                          persist_result=None, result_serializer="pickle")
+    return FlowRunContext(
+        flow=None,
+        flow_run={"id": "f1", "name": "x"},
+        client=None,
+        task_runner=None,
+        parameters={},
+        result_storage=None,
+        persist_result=None,
+        result_serializer="pickle",
+    )
 
 
 def test_tags_nest_and_unwind():
@@ -49,8 +57,10 @@ def test_run_context_outside_runs_is_an_error_inside_it_is_the_run():
 def test_dynamic_keys_count_per_task_key_across_threads():
     context = _flow_context()
     keys = []
-    threads = [threading.Thread(target=lambda: keys.append(context.next_dynamic_key("t")))
-               for _ in range(20)]
+    threads = [
+        threading.Thread(target=lambda: keys.append(context.next_dynamic_key("t")))
+        for _ in range(20)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -3,6 +3,7 @@
 Every transition here goes through the server's orchestration: retries are AwaitingRetry
 states the server wrote, cache hits are Cached states it returned, and so on.
 """
+
 import builtins
 import contextlib
 import datetime
@@ -74,15 +75,17 @@ def test_task_inputs_record_upstream_runs_parameters_and_constants(orion):
 
     assert pipeline() == [10, 1, 2, 3]
     first, second, third = _task_runs(orion)
-    assert first.task_inputs == {"items": [{"input_type": "parameter", "name": "base"}],
-                                 "extra": [{"input_type": "constant", "type": "int"}]}
+    assert first.task_inputs == {
+        "items": [{"input_type": "parameter", "name": "base"}],
+        "extra": [{"input_type": "constant", "type": "int"}],
+    }
     assert second.task_inputs["items"] == [{"input_type": "task_run", "id": first["id"]}]
     assert third.task_inputs["items"] == [{"input_type": "task_run", "id": second["id"]}]
     assert third.task_inputs["wait_for"] == [{"input_type": "task_run", "id": first["id"]}]
     graph = {node["id"]: node for node in orion.read_flow_run_graph(first["flow_run_id"])}
     assert graph[third["id"]]["upstream_dependencies"] and {
-        d["id"] for d in graph[third["id"]]["upstream_dependencies"]} == {first["id"],
-                                                                          second["id"]}
+        d["id"] for d in graph[third["id"]]["upstream_dependencies"]
+    } == {first["id"], second["id"]}
 
 
 def test_failed_task_and_flow_carry_message_and_traceback(orion):
@@ -102,7 +105,7 @@ def test_failed_task_and_flow_carry_message_and_traceback(orion):
         assert st.type is StateType.FAILED
         assert "ValueError: boom" in st.message
         assert st.data["exception_type"] == "builtins.ValueError"
-        assert "raise ValueError(\"boom\")" in st.data["traceback"]
+        assert 'raise ValueError("boom")' in st.data["traceback"]
     state = doomed(return_state=True)
     assert state.is_failed()
 
@@ -125,8 +128,13 @@ def test_task_retries_wait_the_delays_the_server_sets(orion):
     assert attempts[1] - attempts[0] >= 0.3 and attempts[2] - attempts[1] >= 0.6
     [task_run] = _task_runs(orion)
     assert _state_names(orion, task_run["id"]) == [
-        "Running", "AwaitingRetry", "Retrying", "AwaitingRetry", "Retrying",
-        "Completed"]
+        "Running",
+        "AwaitingRetry",
+        "Retrying",
+        "AwaitingRetry",
+        "Retrying",
+        "Completed",
+    ]
     assert task_run.run_count == 3
 
 
@@ -373,8 +381,7 @@ def test_run_logger_lines_are_all_stored_in_order(orion):
     [run] = orion.read_flow_runs()
     messages, offset = [], 0
     while True:
-        page = orion.read_logs({"flow_run_id": {"any_": [run["id"]]}}, limit=200,
-                               offset=offset)
+        page = orion.read_logs({"flow_run_id": {"any_": [run["id"]]}}, limit=200, offset=offset)
         if not page:
             break
         messages.extend(r["message"] for r in page)
@@ -534,7 +541,10 @@ def test_task_log_prints_alone_and_the_setting_for_top_level_flows(orion, monkey
     monkeypatch.setenv("ORION_LOGGING_LOG_PRINTS", "true")
     assert "printed by the flow" not in _stdout_of(quiet.with_options(name="quiet-too"))
     assert sorted(m for _, m in _messages(orion) if "by the" in m) == [
-        "logged by the task", "logged by the task", "printed by the flow"]
+        "logged by the task",
+        "logged by the task",
+        "printed by the flow",
+    ]
 
     monkeypatch.setenv("ORION_LOGGING_LOG_PRINTS", "maybe")
     with pytest.raises(ValueError, match="ORION_LOGGING_LOG_PRINTS"):

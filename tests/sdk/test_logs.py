@@ -1,4 +1,5 @@
 """Log shipping: batching, flushing, retries, truncation and ordering (a fake API sink)."""
+
 import logging
 import threading
 import time
@@ -38,8 +39,9 @@ def test_batches_are_bounded_by_count_and_bytes_and_flush_sends_everything():
     assert shipper.flush(timeout=10)
     assert [r["i"] for r in sink.records] == list(range(1050))
     assert all(len(b) <= 100 for b in sink.batches)
-    assert all(sum(len(r["message"]) + 200 for r in b) <= 10_000 or len(b) == 1
-               for b in sink.batches)
+    assert all(
+        sum(len(r["message"]) + 200 for r in b) <= 10_000 or len(b) == 1 for b in sink.batches
+    )
     shipper.close()
 
 
@@ -66,8 +68,7 @@ def test_failed_batches_are_retried_in_order_nothing_lost(capsys):
 
 
 def test_close_gives_up_after_the_exit_timeout_and_says_so(capsys):
-    shipper = LogShipper(batch_size=10, interval=0.01,
-                         exit_timeout=0.2)
+    shipper = LogShipper(batch_size=10, interval=0.01, exit_timeout=0.2)
     shipper.put(_record(1), Sink(failures=10**6))
     shipper.close()
     assert "1 log records could not be sent" in capsys.readouterr().err
@@ -84,7 +85,8 @@ def test_handler_ships_run_records_truncated_and_strictly_ordered():
     try:
         logging.getLogger("orion.test_handler").info("not a run record")
         adapter = logging.LoggerAdapter(
-            logger, {"flow_run_id": "f", "task_run_id": "t", "orion_send": sink})
+            logger, {"flow_run_id": "f", "task_run_id": "t", "orion_send": sink}
+        )
         for i in range(200):
             adapter.info("line %d", i)
         adapter.warning("x" * 120)

@@ -1,4 +1,5 @@
 """Results storage: references, serializers, fsspec URLs and the default location."""
+
 import pickle
 
 import pytest

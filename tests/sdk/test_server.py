@@ -1,5 +1,6 @@
 """Flows in their own processes against a real ``orion start`` (SQLite and PostgreSQL), and
 in ephemeral mode: the whole stack, with real signals and a real server restart."""
+
 import signal
 import time
 
@@ -11,18 +12,27 @@ from tests.sdk.servers import run_script, start_script
 from tests.support import BACKENDS, OrionServer, isolated_database_url, orion_env
 
 # Quick, patient client retries: a restarting server is back within a few seconds.
-CLIENT_ENV = {"ORION_API_RETRIES": 40, "ORION_API_RETRY_DELAY_SECONDS": 0.1,
-              "ORION_API_RETRY_MAX_DELAY_SECONDS": 0.5, "ORION_HEARTBEAT_SECONDS": 1,
-              "ORION_LOGS_INTERVAL_SECONDS": 0.2}
+CLIENT_ENV = {
+    "ORION_API_RETRIES": 40,
+    "ORION_API_RETRY_DELAY_SECONDS": 0.1,
+    "ORION_API_RETRY_MAX_DELAY_SECONDS": 0.5,
+    "ORION_HEARTBEAT_SECONDS": 1,
+    "ORION_LOGS_INTERVAL_SECONDS": 0.2,
+}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
     home = tmp_path_factory.mktemp("orion-server-home")
-    server = OrionServer(home, home=home, workers=1, threads=8,
-                         database_url=isolated_database_url(request.param, home, "sdk_server"),
-                         TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5)
+    server = OrionServer(
+        home,
+        home=home,
+        workers=1,
+        threads=8,
+        database_url=isolated_database_url(request.param, home, "sdk_server"),
+        TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5,
+    )
     server.start()
     try:
         yield server
@@ -37,8 +47,12 @@ def api(server):
 
 
 def flow_env(tmp_path, server):
-    return orion_env(tmp_path / "home", ORION_API_URL=server.api_url,
-                     ORION_RESULTS_STORAGE=tmp_path / "results", **CLIENT_ENV)
+    return orion_env(
+        tmp_path / "home",
+        ORION_API_URL=server.api_url,
+        ORION_RESULTS_STORAGE=tmp_path / "results",
+        **CLIENT_ENV,
+    )
 
 
 def _flow_run_named(api, name):
@@ -91,10 +105,14 @@ PIPELINE = """
 def test_flows_in_processes_against_a_server(server, api, tmp_path):
     env = flow_env(tmp_path, server)
     for run_name in ("first", "second"):
-        code, out = run_script(tmp_path, f"pipeline-{run_name}",
-                               PIPELINE.replace('sys.argv[1] if len(sys.argv) > 1 else '
-                                                '"{tag}-pipeline"', repr(run_name))
-                               .replace("sys.argv[2]", repr(run_name)), env)
+        code, out = run_script(
+            tmp_path,
+            f"pipeline-{run_name}",
+            PIPELINE.replace(
+                'sys.argv[1] if len(sys.argv) > 1 else "{tag}-pipeline"', repr(run_name)
+            ).replace("sys.argv[2]", repr(run_name)),
+            env,
+        )
         assert code == 0, out
         assert "RESULT {'mapped': [0, 1, 4, 9, 16], 'flaky': 2, 'child': 10}" in out
     first, second = _flow_run_named(api, "first"), _flow_run_named(api, "second")
@@ -141,10 +159,14 @@ def _wait_for(predicate, timeout=30, interval=0.1):
 def test_sigterm_to_a_flow_process_reports_crashed(server, api, tmp_path):
     process = start_script(tmp_path, "sleeper", SLEEPER, flow_env(tmp_path, server))
     try:
+
         def task_running():
-            runs = api.read_task_runs(task_run_filter={"name": {"any_": ["nap-0"]}},
-                                      flow_run_filter={"name": {"any_": ["sleeper"]}})
+            runs = api.read_task_runs(
+                task_run_filter={"name": {"any_": ["nap-0"]}},
+                flow_run_filter={"name": {"any_": ["sleeper"]}},
+            )
             return runs and runs[0].state.is_running() and runs[0]
+
         task_run = _wait_for(task_running)
         # The API says Running before the process has its answer: wait for the task's code.
         _wait_for(lambda: "napping" in (tmp_path / "sleeper.out").read_text())
@@ -182,8 +204,7 @@ STEADY = """
 def test_flow_survives_a_server_restart_without_duplicates(server, api, tmp_path):
     process = start_script(tmp_path, "steady", STEADY, flow_env(tmp_path, server))
     try:
-        _wait_for(lambda: api.count_task_runs(
-            flow_run_filter={"name": {"any_": ["steady"]}}) >= 5)
+        _wait_for(lambda: api.count_task_runs(flow_run_filter={"name": {"any_": ["steady"]}}) >= 5)
         server.stop()
         assert process.poll() is None, "the flow ended before the server went down"
         time.sleep(1)

@@ -2,6 +2,7 @@
 backends): an edge only from a task's future, its state or the very object it returned, never
 from a value Python shares between unrelated objects; ``.map()`` and nested collections too.
 """
+
 from client import flow, task, unmapped
 from client.sdk.context import is_trackable
 
@@ -39,14 +40,17 @@ def _runs(orion):
 def _upstream(run, name=None):
     """The ids of the task runs ``run`` records as inputs (of parameter ``name``, or all)."""
     inputs = run.task_inputs if name is None else {name: run.task_inputs[name]}
-    return {ref["id"] for refs in inputs.values() for ref in refs
-            if ref["input_type"] == "task_run"}
+    return {
+        ref["id"] for refs in inputs.values() for ref in refs if ref["input_type"] == "task_run"
+    }
 
 
 def _graph_edges(orion, flow_run_id):
     """What the server's graph draws: node id -> upstream ids."""
-    return {node["id"]: {d["id"] for d in node["upstream_dependencies"]}
-            for node in orion.read_flow_run_graph(flow_run_id)}
+    return {
+        node["id"]: {d["id"] for d in node["upstream_dependencies"]}
+        for node in orion.read_flow_run_graph(flow_run_id)
+    }
 
 
 def test_shared_values_returned_by_a_task_make_no_edge(orion):
@@ -73,12 +77,12 @@ def test_the_very_object_a_task_returned_makes_an_edge(orion):
     @flow
     def chain():
         items = numbers(3)
-        size(items)              # the object itself
-        size(list(items))        # an equal list is another object: no edge
-        size({"k": [items]})     # nested in a dict and a list
-        size([items[-1]])        # an element of it is a small int: no edge
-        echo(items)              # a task that returns the object it was given...
-        size(items)              # ...is now where it came from, as in Prefect
+        size(items)  # the object itself
+        size(list(items))  # an equal list is another object: no edge
+        size({"k": [items]})  # nested in a dict and a list
+        size([items[-1]])  # an element of it is a small int: no edge
+        echo(items)  # a task that returns the object it was given...
+        size(items)  # ...is now where it came from, as in Prefect
 
     chain()
     runs = _runs(orion)
@@ -139,6 +143,8 @@ def test_map_records_where_each_element_came_from(orion):
 
 
 def test_trackable_values():
-    assert not any(is_trackable(v) for v in (0, 10 ** 6, 1.5, True, None, "s", b"", (1, "a"),
-                                              frozenset(), Ellipsis))
+    assert not any(
+        is_trackable(v)
+        for v in (0, 10**6, 1.5, True, None, "s", b"", (1, "a"), frozenset(), Ellipsis)
+    )
     assert all(is_trackable(v) for v in ([], {}, set(), ([],), object()))

@@ -4,6 +4,7 @@ It listens on a port of this test worker (:func:`tests.support.free_port`); reco
 request (method, path, headers, JSON body) and answers with the status its ``status``
 attribute says (200 by default).
 """
+
 import json
 import threading
 import time
@@ -18,9 +19,15 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         receiver = self.server.receiver
         with receiver.lock:
-            receiver.requests.append({
-                "method": self.command, "path": self.path, "headers": dict(self.headers),
-                "json": json.loads(raw) if raw else None, "at": time.monotonic()})
+            receiver.requests.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": json.loads(raw) if raw else None,
+                    "at": time.monotonic(),
+                }
+            )
             status = receiver.status
         self.send_response(status)
         self.send_header("Content-Length", "2")

@@ -4,6 +4,7 @@ related-object filters, every sort (ties, NULL placement, stable paging) and lim
 Bodies go through the request schemas first, so these tests also prove that everything the
 schemas accept has a translation.
 """
+
 import datetime
 import uuid
 from types import SimpleNamespace
@@ -63,46 +64,128 @@ def world(db):
     w.etl = add(Flow, name="etl", tags=["prod", "daily"])
     w.ml = add(Flow, name="ml-Train", tags=["prod"])
     w.misc = add(Flow, name="misc_100%", tags=[])
-    w.nightly = add(Deployment, name="nightly", flow=w.etl.id, tags=["prod"],
-                    is_schedule_active=True, work_queue_name="default")
-    w.adhoc = add(Deployment, name="adhoc", flow=w.ml.id, tags=[],
-                  is_schedule_active=False, work_queue_name="gpu")
+    w.nightly = add(
+        Deployment,
+        name="nightly",
+        flow=w.etl.id,
+        tags=["prod"],
+        is_schedule_active=True,
+        work_queue_name="default",
+    )
+    w.adhoc = add(
+        Deployment,
+        name="adhoc",
+        flow=w.ml.id,
+        tags=[],
+        is_schedule_active=False,
+        work_queue_name="gpu",
+    )
 
     def run(name, flow, deployment, tags, state, state_name, **times):
-        return add(FlowRun, name=name, flow=flow.id,
-                   deployment=deployment.id if deployment else None, tags=tags,
-                   state_type=state, state_name=state_name, **times)
+        return add(
+            FlowRun,
+            name=name,
+            flow=flow.id,
+            deployment=deployment.id if deployment else None,
+            tags=tags,
+            state_type=state,
+            state_name=state_name,
+            **times,
+        )
 
-    w.r1 = run("alpha-run", w.etl, w.nightly, ["prod", "daily"], "COMPLETED", "Completed",
-               flow_version="1.0", work_queue_name="default", expected_start_time=T0,
-               start_time=T0 + MINUTE, end_time=T0 + 5 * MINUTE, idempotency_key="key-1")
-    w.r2 = run("beta-run", w.etl, w.nightly, ["prod"], "FAILED", "Failed",
-               flow_version="1.0", work_queue_name="default", expected_start_time=T0 + HOUR,
-               start_time=T0 + HOUR + MINUTE, end_time=T0 + HOUR + 2 * MINUTE,
-               idempotency_key="key-2")
-    w.r3 = run("gamma-run", w.ml, w.adhoc, [], "SCHEDULED", "Late", flow_version="2.0",
-               work_queue_name="gpu", expected_start_time=T0 + 2 * HOUR,
-               next_scheduled_start_time=T0 + 2 * HOUR)
-    w.r4 = run("delta-run", w.ml, None, ["daily"], "RUNNING", "Running",
-               expected_start_time=T0 + 3 * HOUR, start_time=T0 + 3 * HOUR)
+    w.r1 = run(
+        "alpha-run",
+        w.etl,
+        w.nightly,
+        ["prod", "daily"],
+        "COMPLETED",
+        "Completed",
+        flow_version="1.0",
+        work_queue_name="default",
+        expected_start_time=T0,
+        start_time=T0 + MINUTE,
+        end_time=T0 + 5 * MINUTE,
+        idempotency_key="key-1",
+    )
+    w.r2 = run(
+        "beta-run",
+        w.etl,
+        w.nightly,
+        ["prod"],
+        "FAILED",
+        "Failed",
+        flow_version="1.0",
+        work_queue_name="default",
+        expected_start_time=T0 + HOUR,
+        start_time=T0 + HOUR + MINUTE,
+        end_time=T0 + HOUR + 2 * MINUTE,
+        idempotency_key="key-2",
+    )
+    w.r3 = run(
+        "gamma-run",
+        w.ml,
+        w.adhoc,
+        [],
+        "SCHEDULED",
+        "Late",
+        flow_version="2.0",
+        work_queue_name="gpu",
+        expected_start_time=T0 + 2 * HOUR,
+        next_scheduled_start_time=T0 + 2 * HOUR,
+    )
+    w.r4 = run(
+        "delta-run",
+        w.ml,
+        None,
+        ["daily"],
+        "RUNNING",
+        "Running",
+        expected_start_time=T0 + 3 * HOUR,
+        start_time=T0 + 3 * HOUR,
+    )
 
     def task(name, flow_run, tags, state, state_name, start_time=None):
-        return add(TaskRun, name=name, flow_run=flow_run.id, task_key=name, dynamic_key="0",
-                   tags=tags, state_type=state, state_name=state_name, start_time=start_time)
+        return add(
+            TaskRun,
+            name=name,
+            flow_run=flow_run.id,
+            task_key=name,
+            dynamic_key="0",
+            tags=tags,
+            state_type=state,
+            state_name=state_name,
+            start_time=start_time,
+        )
 
     w.t1 = task("extract", w.r1, ["io"], "COMPLETED", "Completed", T0 + 2 * MINUTE)
     w.t2 = task("transform", w.r1, [], "FAILED", "Failed", T0 + 3 * MINUTE)
     w.t3 = task("load", w.r2, ["io", "db"], "RUNNING", "Running", T0 + HOUR + MINUTE)
     w.t4 = task("train", w.r3, [], "SCHEDULED", "Late")
     # A subflow of alpha-run, started by its "extract" task run.
-    w.r5 = run("epsilon_sub", w.misc, None, [], "PENDING", "Pending",
-               expected_start_time=T0 + 4 * HOUR, next_scheduled_start_time=T0 + 6 * HOUR,
-               parent_task_run_id=w.t1.id)
+    w.r5 = run(
+        "epsilon_sub",
+        w.misc,
+        None,
+        [],
+        "PENDING",
+        "Pending",
+        expected_start_time=T0 + 4 * HOUR,
+        next_scheduled_start_time=T0 + 6 * HOUR,
+        parent_task_run_id=w.t1.id,
+    )
 
     for i, (level, flow_run, task_run) in enumerate(
-            [(10, w.r1, w.t1), (20, w.r1, None), (30, w.r2, w.t3), (40, w.r2, None)]):
-        add(Log, name="orion", level=level, message=f"m{i + 1}", timestamp=T0 + i * MINUTE,
-            flow_run_id=flow_run.id, task_run_id=task_run.id if task_run else None)
+        [(10, w.r1, w.t1), (20, w.r1, None), (30, w.r2, w.t3), (40, w.r2, None)]
+    ):
+        add(
+            Log,
+            name="orion",
+            level=level,
+            message=f"m{i + 1}",
+            timestamp=T0 + i * MINUTE,
+            flow_run_id=flow_run.id,
+            task_run_id=task_run.id if task_run else None,
+        )
 
     w.default = add(WorkQueue, name="default")
     w.default_high = add(WorkQueue, name="Default-high")
@@ -125,340 +208,949 @@ def case(model, body, expected, id):
 
 CASES = [
     # Flows.
-    case(Flow, lambda w: {"flows": {"id": {"any_": [str(w.etl.id), str(w.misc.id)]}}},
-         {"etl", "misc_100%"}, "flows.id.any_"),
-    case(Flow, lambda w: {"flows": {"name": {"any_": ["ml-Train", "nope"]}}},
-         {"ml-Train"}, "flows.name.any_"),
-    case(Flow, lambda w: {"flows": {"name": {"like_": "TRAIN"}}}, {"ml-Train"},
-         "flows.name.like_ is case-insensitive"),
-    case(Flow, lambda w: {"flows": {"name": {"like_": "_"}}}, {"misc_100%"},
-         "flows.name.like_ escapes _"),
-    case(Flow, lambda w: {"flows": {"name": {"like_": "0%"}}}, {"misc_100%"},
-         "flows.name.like_ escapes %"),
-    case(Flow, lambda w: {"flows": {"tags": {"all_": ["prod", "daily"]}}}, {"etl"},
-         "flows.tags.all_ two"),
-    case(Flow, lambda w: {"flows": {"tags": {"all_": ["prod"]}}}, {"etl", "ml-Train"},
-         "flows.tags.all_ one"),
+    case(
+        Flow,
+        lambda w: {"flows": {"id": {"any_": [str(w.etl.id), str(w.misc.id)]}}},
+        {"etl", "misc_100%"},
+        "flows.id.any_",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"name": {"any_": ["ml-Train", "nope"]}}},
+        {"ml-Train"},
+        "flows.name.any_",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"name": {"like_": "TRAIN"}}},
+        {"ml-Train"},
+        "flows.name.like_ is case-insensitive",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"name": {"like_": "_"}}},
+        {"misc_100%"},
+        "flows.name.like_ escapes _",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"name": {"like_": "0%"}}},
+        {"misc_100%"},
+        "flows.name.like_ escapes %",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"tags": {"all_": ["prod", "daily"]}}},
+        {"etl"},
+        "flows.tags.all_ two",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"tags": {"all_": ["prod"]}}},
+        {"etl", "ml-Train"},
+        "flows.tags.all_ one",
+    ),
     case(Flow, lambda w: {"flows": {"tags": {"all_": []}}}, FLOWS, "flows.tags.all_ empty"),
-    case(Flow, lambda w: {"flows": {"tags": {"is_null_": True}}}, {"misc_100%"},
-         "flows.tags.is_null_ true"),
-    case(Flow, lambda w: {"flows": {"tags": {"is_null_": False}}}, {"etl", "ml-Train"},
-         "flows.tags.is_null_ false"),
-    case(Flow, lambda w: {"flows": {"tags": {"operator": "or_", "all_": ["daily"],
-                                             "is_null_": True}}},
-         {"etl", "misc_100%"}, "flows.tags.operator or_"),
-    case(Flow, lambda w: {"flows": {"operator": "or_", "name": {"any_": ["etl"]},
-                                    "tags": {"is_null_": True}}},
-         {"etl", "misc_100%"}, "flows.operator or_"),
-    case(Flow, lambda w: {"flows": {"operator": "and_", "name": {"like_": "l"},
-                                    "tags": {"all_": ["daily"]}}},
-         {"etl"}, "flows.operator and_"),
+    case(
+        Flow,
+        lambda w: {"flows": {"tags": {"is_null_": True}}},
+        {"misc_100%"},
+        "flows.tags.is_null_ true",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"tags": {"is_null_": False}}},
+        {"etl", "ml-Train"},
+        "flows.tags.is_null_ false",
+    ),
+    case(
+        Flow,
+        lambda w: {"flows": {"tags": {"operator": "or_", "all_": ["daily"], "is_null_": True}}},
+        {"etl", "misc_100%"},
+        "flows.tags.operator or_",
+    ),
+    case(
+        Flow,
+        lambda w: {
+            "flows": {"operator": "or_", "name": {"any_": ["etl"]}, "tags": {"is_null_": True}}
+        },
+        {"etl", "misc_100%"},
+        "flows.operator or_",
+    ),
+    case(
+        Flow,
+        lambda w: {
+            "flows": {"operator": "and_", "name": {"like_": "l"}, "tags": {"all_": ["daily"]}}
+        },
+        {"etl"},
+        "flows.operator and_",
+    ),
     case(Flow, lambda w: {"flows": {}}, FLOWS, "flows empty"),
-    case(Flow, lambda w: {"flows": {"operator": "or_", "name": None}}, FLOWS,
-         "flows without criteria"),
-    case(Flow, lambda w: {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}},
-         {"ml-Train"}, "flows by flow_runs"),
-    case(Flow, lambda w: {"task_runs": {"tags": {"all_": ["db"]}}}, {"etl"},
-         "flows by task_runs"),
-    case(Flow, lambda w: {"flow_runs": {"name": {"any_": ["beta-run"]}},
-                          "task_runs": {"name": {"any_": ["extract"]}}},
-         set(), "flows by flow_runs whose task_runs match"),
-    case(Flow, lambda w: {"flow_runs": {"name": {"any_": ["alpha-run"]}},
-                          "task_runs": {"name": {"any_": ["extract"]}}},
-         {"etl"}, "flows by flow_runs and their task_runs"),
-    case(Flow, lambda w: {"deployments": {"name": {"any_": ["adhoc"]}}}, {"ml-Train"},
-         "flows by deployments"),
-    case(Flow, lambda w: {"deployments": {"is_schedule_active": {"eq_": True}},
-                          "flow_runs": {"name": {"any_": ["alpha-run"]}}},
-         {"etl"}, "flows by deployments and flow_runs"),
-
+    case(
+        Flow,
+        lambda w: {"flows": {"operator": "or_", "name": None}},
+        FLOWS,
+        "flows without criteria",
+    ),
+    case(
+        Flow,
+        lambda w: {"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}},
+        {"ml-Train"},
+        "flows by flow_runs",
+    ),
+    case(Flow, lambda w: {"task_runs": {"tags": {"all_": ["db"]}}}, {"etl"}, "flows by task_runs"),
+    case(
+        Flow,
+        lambda w: {
+            "flow_runs": {"name": {"any_": ["beta-run"]}},
+            "task_runs": {"name": {"any_": ["extract"]}},
+        },
+        set(),
+        "flows by flow_runs whose task_runs match",
+    ),
+    case(
+        Flow,
+        lambda w: {
+            "flow_runs": {"name": {"any_": ["alpha-run"]}},
+            "task_runs": {"name": {"any_": ["extract"]}},
+        },
+        {"etl"},
+        "flows by flow_runs and their task_runs",
+    ),
+    case(
+        Flow,
+        lambda w: {"deployments": {"name": {"any_": ["adhoc"]}}},
+        {"ml-Train"},
+        "flows by deployments",
+    ),
+    case(
+        Flow,
+        lambda w: {
+            "deployments": {"is_schedule_active": {"eq_": True}},
+            "flow_runs": {"name": {"any_": ["alpha-run"]}},
+        },
+        {"etl"},
+        "flows by deployments and flow_runs",
+    ),
     # Flow runs.
-    case(FlowRun, lambda w: {"flow_runs": {"id": {"any_": [str(w.r1.id), str(w.r3.id)]}}},
-         {"alpha-run", "gamma-run"}, "flow_runs.id.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"id": {"not_any_": [str(w.r1.id), str(w.r3.id)]}}},
-         {"beta-run", "delta-run", "epsilon_sub"}, "flow_runs.id.not_any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"id": {"any_": [str(w.r1.id), str(w.r2.id)],
-                                                  "not_any_": [str(w.r2.id)]}}},
-         {"alpha-run"}, "flow_runs.id.any_ and not_any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"id": {"any_": []}}}, set(),
-         "flow_runs.id.any_ empty"),
-    case(FlowRun, lambda w: {"flow_runs": {"id": {"not_any_": []}}}, RUNS,
-         "flow_runs.id.not_any_ empty"),
-    case(FlowRun, lambda w: {"flow_runs": {"name": {"any_": ["alpha-run", "nope"]}}},
-         {"alpha-run"}, "flow_runs.name.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"name": {"like_": "TA-"}}},
-         {"beta-run", "delta-run"}, "flow_runs.name.like_"),
-    case(FlowRun, lambda w: {"flow_runs": {"tags": {"all_": ["prod"]}}},
-         {"alpha-run", "beta-run"}, "flow_runs.tags.all_"),
-    case(FlowRun, lambda w: {"flow_runs": {"tags": {"all_": ["prod", "daily"]}}},
-         {"alpha-run"}, "flow_runs.tags.all_ two"),
-    case(FlowRun, lambda w: {"flow_runs": {"tags": {"is_null_": True}}},
-         {"gamma-run", "epsilon_sub"}, "flow_runs.tags.is_null_ true"),
-    case(FlowRun, lambda w: {"flow_runs": {"tags": {"is_null_": False}}},
-         {"alpha-run", "beta-run", "delta-run"}, "flow_runs.tags.is_null_ false"),
-    case(FlowRun, lambda w: {"flow_runs": {"tags": {"operator": "or_", "all_": ["prod", "daily"],
-                                                    "is_null_": True}}},
-         {"alpha-run", "gamma-run", "epsilon_sub"}, "flow_runs.tags.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"deployment_id": {"any_": [str(w.nightly.id)]}}},
-         {"alpha-run", "beta-run"}, "flow_runs.deployment_id.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"deployment_id": {"is_null_": True}}},
-         {"delta-run", "epsilon_sub"}, "flow_runs.deployment_id.is_null_ true"),
-    case(FlowRun, lambda w: {"flow_runs": {"deployment_id": {"is_null_": False}}},
-         {"alpha-run", "beta-run", "gamma-run"}, "flow_runs.deployment_id.is_null_ false"),
-    case(FlowRun, lambda w: {"flow_runs": {"deployment_id": {
-        "operator": "or_", "any_": [str(w.adhoc.id)], "is_null_": True}}},
-        {"gamma-run", "delta-run", "epsilon_sub"}, "flow_runs.deployment_id.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"work_queue_name": {"any_": ["gpu"]}}},
-         {"gamma-run"}, "flow_runs.work_queue_name.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"work_queue_name": {"is_null_": True}}},
-         {"delta-run", "epsilon_sub"}, "flow_runs.work_queue_name.is_null_ true"),
-    case(FlowRun, lambda w: {"flow_runs": {"work_queue_name": {"is_null_": False}}},
-         {"alpha-run", "beta-run", "gamma-run"}, "flow_runs.work_queue_name.is_null_ false"),
-    case(FlowRun, lambda w: {"flow_runs": {"work_queue_name": {
-        "operator": "or_", "any_": ["gpu"], "is_null_": True}}},
-        {"gamma-run", "delta-run", "epsilon_sub"}, "flow_runs.work_queue_name.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"state": {"type": {"any_": ["FAILED", "RUNNING"]}}}},
-         {"beta-run", "delta-run"}, "flow_runs.state.type.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"state": {"name": {"any_": ["Late"]}}}},
-         {"gamma-run"}, "flow_runs.state.name.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]},
-                                                     "name": {"any_": ["Scheduled"]}}}},
-         set(), "flow_runs.state type and name"),
-    case(FlowRun, lambda w: {"flow_runs": {"state": {"operator": "or_",
-                                                     "type": {"any_": ["FAILED"]},
-                                                     "name": {"any_": ["Late"]}}}},
-         {"beta-run", "gamma-run"}, "flow_runs.state.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"flow_version": {"any_": ["2.0"]}}},
-         {"gamma-run"}, "flow_runs.flow_version.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {"before_": iso(T0 + HOUR + MINUTE)}}},
-         {"alpha-run", "beta-run"}, "flow_runs.start_time.before_ inclusive"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {"after_": iso(T0 + HOUR + MINUTE)}}},
-         {"beta-run", "delta-run"}, "flow_runs.start_time.after_ inclusive"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {"is_null_": True}}},
-         {"gamma-run", "epsilon_sub"}, "flow_runs.start_time.is_null_ true"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {"is_null_": False}}},
-         {"alpha-run", "beta-run", "delta-run"}, "flow_runs.start_time.is_null_ false"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {
-        "before_": "2030-01-01T01:01:00+01:00"}}},
-        {"alpha-run"}, "flow_runs.start_time.before_ with an offset"),
-    case(FlowRun, lambda w: {"flow_runs": {"start_time": {"before_": "2030-01-01T00:01:00"}}},
-         {"alpha-run"}, "flow_runs.start_time.before_ naive is UTC"),
-    case(FlowRun, lambda w: {"flow_runs": {"expected_start_time": {"before_": iso(T0 + HOUR)}}},
-         {"alpha-run", "beta-run"}, "flow_runs.expected_start_time.before_"),
-    case(FlowRun, lambda w: {"flow_runs": {"expected_start_time": {
-        "after_": iso(T0 + 3 * HOUR)}}},
-        {"delta-run", "epsilon_sub"}, "flow_runs.expected_start_time.after_"),
-    case(FlowRun, lambda w: {"flow_runs": {"expected_start_time": {
-        "after_": iso(T0 + HOUR), "before_": iso(T0 + 2 * HOUR)}}},
-        {"beta-run", "gamma-run"}, "flow_runs.expected_start_time window"),
-    case(FlowRun, lambda w: {"flow_runs": {"next_scheduled_start_time": {
-        "before_": iso(T0 + 2 * HOUR)}}},
-        {"gamma-run"}, "flow_runs.next_scheduled_start_time.before_"),
-    case(FlowRun, lambda w: {"flow_runs": {"next_scheduled_start_time": {
-        "after_": iso(T0 + 2 * HOUR + MINUTE)}}},
-        {"epsilon_sub"}, "flow_runs.next_scheduled_start_time.after_"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_task_run_id": {"any_": [str(w.t1.id)]}}},
-         {"epsilon_sub"}, "flow_runs.parent_task_run_id.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_task_run_id": {"is_null_": True}}},
-         RUNS - {"epsilon_sub"}, "flow_runs.parent_task_run_id.is_null_ true"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_task_run_id": {"is_null_": False}}},
-         {"epsilon_sub"}, "flow_runs.parent_task_run_id.is_null_ false"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_task_run_id": {
-        "operator": "or_", "any_": [str(w.t1.id)], "is_null_": True}}},
-        RUNS, "flow_runs.parent_task_run_id.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r1.id)]}}},
-         {"epsilon_sub"}, "flow_runs.parent_flow_run_id.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r2.id)]}}},
-         set(), "flow_runs.parent_flow_run_id.any_ without subflows"),
-    case(FlowRun, lambda w: {"flow_runs": {"parent_flow_run_id": {
-        "operator": "or_", "any_": [str(w.r1.id)]}}},
-        {"epsilon_sub"}, "flow_runs.parent_flow_run_id.operator or_"),
-    case(FlowRun, lambda w: {"flow_runs": {"idempotency_key": {"any_": ["key-2", "nope"]}}},
-         {"beta-run"}, "flow_runs.idempotency_key.any_"),
-    case(FlowRun, lambda w: {"flow_runs": {"idempotency_key": {"not_any_": ["key-2"]}}},
-         {"alpha-run"}, "flow_runs.idempotency_key.not_any_ (NULL keys excluded)"),
-    case(FlowRun, lambda w: {"work_pool_queues": {"name": {"any_": ["gpu"]}}},
-         {"gamma-run"}, "flow_runs by work_pool_queues"),
-    case(FlowRun, lambda w: {"work_pool_queues": {"id": {"any_": [str(w.default.id)]}}},
-         {"alpha-run", "beta-run"}, "flow_runs by work_pool_queues id"),
-    case(FlowRun, lambda w: {"flow_runs": {"operator": "or_", "name": {"any_": ["alpha-run"]},
-                                           "state": {"type": {"any_": ["RUNNING"]}}}},
-         {"alpha-run", "delta-run"}, "flow_runs.operator or_"),
-    case(FlowRun, lambda w: {"flows": {"name": {"any_": ["ml-Train"]}}},
-         {"gamma-run", "delta-run"}, "flow_runs by flows"),
-    case(FlowRun, lambda w: {"flows": {"tags": {"is_null_": True}}}, {"epsilon_sub"},
-         "flow_runs by flows tags"),
-    case(FlowRun, lambda w: {"deployments": {"is_schedule_active": {"eq_": False}}},
-         {"gamma-run"}, "flow_runs by deployments"),
-    case(FlowRun, lambda w: {"deployments": {"tags": {"all_": ["prod"]}}},
-         {"alpha-run", "beta-run"}, "flow_runs by deployments tags"),
-    case(FlowRun, lambda w: {"task_runs": {"state": {"type": {"any_": ["FAILED"]}}}},
-         {"alpha-run"}, "flow_runs having a failed task run"),
-    case(FlowRun, lambda w: {"task_runs": {"subflow_runs": {"exists_": True}}},
-         {"alpha-run"}, "flow_runs having a subflow parent task run"),
-    case(FlowRun, lambda w: {"task_runs": {"subflow_runs": {"exists_": False}}},
-         {"alpha-run", "beta-run", "gamma-run"}, "flow_runs having a plain task run"),
-    case(FlowRun, lambda w: {"flows": {"name": {"any_": ["etl"]}},
-                             "flow_runs": {"state": {"type": {"any_": ["FAILED", "CRASHED"]}},
-                                           "tags": {"all_": ["prod"]}}},
-         {"beta-run"}, "flow_runs reference example"),
-    case(FlowRun, lambda w: {"flows": {"name": {"any_": ["etl"]}},
-                             "flow_runs": {"tags": {"all_": ["prod"]}},
-                             "deployments": {"name": {"any_": ["nightly"]}},
-                             "task_runs": {"name": {"any_": ["load"]}}},
-         {"beta-run"}, "flow_runs by all four objects"),
-    case(FlowRun, lambda w: {"flows": {"name": {"any_": ["etl"]}},
-                             "deployments": {"name": {"any_": ["adhoc"]}}},
-         set(), "flow_runs related filters are ANDed"),
-    case(FlowRun, lambda w: {"flows": {}, "task_runs": {}, "deployments": {}}, RUNS,
-         "flow_runs empty related filters"),
-
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"id": {"any_": [str(w.r1.id), str(w.r3.id)]}}},
+        {"alpha-run", "gamma-run"},
+        "flow_runs.id.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"id": {"not_any_": [str(w.r1.id), str(w.r3.id)]}}},
+        {"beta-run", "delta-run", "epsilon_sub"},
+        "flow_runs.id.not_any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {"id": {"any_": [str(w.r1.id), str(w.r2.id)], "not_any_": [str(w.r2.id)]}}
+        },
+        {"alpha-run"},
+        "flow_runs.id.any_ and not_any_",
+    ),
+    case(FlowRun, lambda w: {"flow_runs": {"id": {"any_": []}}}, set(), "flow_runs.id.any_ empty"),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"id": {"not_any_": []}}},
+        RUNS,
+        "flow_runs.id.not_any_ empty",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"name": {"any_": ["alpha-run", "nope"]}}},
+        {"alpha-run"},
+        "flow_runs.name.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"name": {"like_": "TA-"}}},
+        {"beta-run", "delta-run"},
+        "flow_runs.name.like_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"tags": {"all_": ["prod"]}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs.tags.all_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"tags": {"all_": ["prod", "daily"]}}},
+        {"alpha-run"},
+        "flow_runs.tags.all_ two",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"tags": {"is_null_": True}}},
+        {"gamma-run", "epsilon_sub"},
+        "flow_runs.tags.is_null_ true",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"tags": {"is_null_": False}}},
+        {"alpha-run", "beta-run", "delta-run"},
+        "flow_runs.tags.is_null_ false",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {"tags": {"operator": "or_", "all_": ["prod", "daily"], "is_null_": True}}
+        },
+        {"alpha-run", "gamma-run", "epsilon_sub"},
+        "flow_runs.tags.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"deployment_id": {"any_": [str(w.nightly.id)]}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs.deployment_id.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"deployment_id": {"is_null_": True}}},
+        {"delta-run", "epsilon_sub"},
+        "flow_runs.deployment_id.is_null_ true",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"deployment_id": {"is_null_": False}}},
+        {"alpha-run", "beta-run", "gamma-run"},
+        "flow_runs.deployment_id.is_null_ false",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "deployment_id": {"operator": "or_", "any_": [str(w.adhoc.id)], "is_null_": True}
+            }
+        },
+        {"gamma-run", "delta-run", "epsilon_sub"},
+        "flow_runs.deployment_id.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"work_queue_name": {"any_": ["gpu"]}}},
+        {"gamma-run"},
+        "flow_runs.work_queue_name.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"work_queue_name": {"is_null_": True}}},
+        {"delta-run", "epsilon_sub"},
+        "flow_runs.work_queue_name.is_null_ true",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"work_queue_name": {"is_null_": False}}},
+        {"alpha-run", "beta-run", "gamma-run"},
+        "flow_runs.work_queue_name.is_null_ false",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {"work_queue_name": {"operator": "or_", "any_": ["gpu"], "is_null_": True}}
+        },
+        {"gamma-run", "delta-run", "epsilon_sub"},
+        "flow_runs.work_queue_name.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"state": {"type": {"any_": ["FAILED", "RUNNING"]}}}},
+        {"beta-run", "delta-run"},
+        "flow_runs.state.type.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"state": {"name": {"any_": ["Late"]}}}},
+        {"gamma-run"},
+        "flow_runs.state.name.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "state": {"type": {"any_": ["SCHEDULED"]}, "name": {"any_": ["Scheduled"]}}
+            }
+        },
+        set(),
+        "flow_runs.state type and name",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "state": {
+                    "operator": "or_",
+                    "type": {"any_": ["FAILED"]},
+                    "name": {"any_": ["Late"]},
+                }
+            }
+        },
+        {"beta-run", "gamma-run"},
+        "flow_runs.state.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"flow_version": {"any_": ["2.0"]}}},
+        {"gamma-run"},
+        "flow_runs.flow_version.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"before_": iso(T0 + HOUR + MINUTE)}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs.start_time.before_ inclusive",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"after_": iso(T0 + HOUR + MINUTE)}}},
+        {"beta-run", "delta-run"},
+        "flow_runs.start_time.after_ inclusive",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"is_null_": True}}},
+        {"gamma-run", "epsilon_sub"},
+        "flow_runs.start_time.is_null_ true",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"is_null_": False}}},
+        {"alpha-run", "beta-run", "delta-run"},
+        "flow_runs.start_time.is_null_ false",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"before_": "2030-01-01T01:01:00+01:00"}}},
+        {"alpha-run"},
+        "flow_runs.start_time.before_ with an offset",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"start_time": {"before_": "2030-01-01T00:01:00"}}},
+        {"alpha-run"},
+        "flow_runs.start_time.before_ naive is UTC",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"expected_start_time": {"before_": iso(T0 + HOUR)}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs.expected_start_time.before_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"expected_start_time": {"after_": iso(T0 + 3 * HOUR)}}},
+        {"delta-run", "epsilon_sub"},
+        "flow_runs.expected_start_time.after_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "expected_start_time": {"after_": iso(T0 + HOUR), "before_": iso(T0 + 2 * HOUR)}
+            }
+        },
+        {"beta-run", "gamma-run"},
+        "flow_runs.expected_start_time window",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"next_scheduled_start_time": {"before_": iso(T0 + 2 * HOUR)}}},
+        {"gamma-run"},
+        "flow_runs.next_scheduled_start_time.before_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {"next_scheduled_start_time": {"after_": iso(T0 + 2 * HOUR + MINUTE)}}
+        },
+        {"epsilon_sub"},
+        "flow_runs.next_scheduled_start_time.after_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"parent_task_run_id": {"any_": [str(w.t1.id)]}}},
+        {"epsilon_sub"},
+        "flow_runs.parent_task_run_id.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"parent_task_run_id": {"is_null_": True}}},
+        RUNS - {"epsilon_sub"},
+        "flow_runs.parent_task_run_id.is_null_ true",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"parent_task_run_id": {"is_null_": False}}},
+        {"epsilon_sub"},
+        "flow_runs.parent_task_run_id.is_null_ false",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "parent_task_run_id": {"operator": "or_", "any_": [str(w.t1.id)], "is_null_": True}
+            }
+        },
+        RUNS,
+        "flow_runs.parent_task_run_id.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r1.id)]}}},
+        {"epsilon_sub"},
+        "flow_runs.parent_flow_run_id.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"parent_flow_run_id": {"any_": [str(w.r2.id)]}}},
+        set(),
+        "flow_runs.parent_flow_run_id.any_ without subflows",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {"parent_flow_run_id": {"operator": "or_", "any_": [str(w.r1.id)]}}
+        },
+        {"epsilon_sub"},
+        "flow_runs.parent_flow_run_id.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"idempotency_key": {"any_": ["key-2", "nope"]}}},
+        {"beta-run"},
+        "flow_runs.idempotency_key.any_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flow_runs": {"idempotency_key": {"not_any_": ["key-2"]}}},
+        {"alpha-run"},
+        "flow_runs.idempotency_key.not_any_ (NULL keys excluded)",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"work_pool_queues": {"name": {"any_": ["gpu"]}}},
+        {"gamma-run"},
+        "flow_runs by work_pool_queues",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"work_pool_queues": {"id": {"any_": [str(w.default.id)]}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs by work_pool_queues id",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flow_runs": {
+                "operator": "or_",
+                "name": {"any_": ["alpha-run"]},
+                "state": {"type": {"any_": ["RUNNING"]}},
+            }
+        },
+        {"alpha-run", "delta-run"},
+        "flow_runs.operator or_",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flows": {"name": {"any_": ["ml-Train"]}}},
+        {"gamma-run", "delta-run"},
+        "flow_runs by flows",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flows": {"tags": {"is_null_": True}}},
+        {"epsilon_sub"},
+        "flow_runs by flows tags",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"deployments": {"is_schedule_active": {"eq_": False}}},
+        {"gamma-run"},
+        "flow_runs by deployments",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"deployments": {"tags": {"all_": ["prod"]}}},
+        {"alpha-run", "beta-run"},
+        "flow_runs by deployments tags",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"task_runs": {"state": {"type": {"any_": ["FAILED"]}}}},
+        {"alpha-run"},
+        "flow_runs having a failed task run",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"task_runs": {"subflow_runs": {"exists_": True}}},
+        {"alpha-run"},
+        "flow_runs having a subflow parent task run",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"task_runs": {"subflow_runs": {"exists_": False}}},
+        {"alpha-run", "beta-run", "gamma-run"},
+        "flow_runs having a plain task run",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flows": {"name": {"any_": ["etl"]}},
+            "flow_runs": {
+                "state": {"type": {"any_": ["FAILED", "CRASHED"]}},
+                "tags": {"all_": ["prod"]},
+            },
+        },
+        {"beta-run"},
+        "flow_runs reference example",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flows": {"name": {"any_": ["etl"]}},
+            "flow_runs": {"tags": {"all_": ["prod"]}},
+            "deployments": {"name": {"any_": ["nightly"]}},
+            "task_runs": {"name": {"any_": ["load"]}},
+        },
+        {"beta-run"},
+        "flow_runs by all four objects",
+    ),
+    case(
+        FlowRun,
+        lambda w: {
+            "flows": {"name": {"any_": ["etl"]}},
+            "deployments": {"name": {"any_": ["adhoc"]}},
+        },
+        set(),
+        "flow_runs related filters are ANDed",
+    ),
+    case(
+        FlowRun,
+        lambda w: {"flows": {}, "task_runs": {}, "deployments": {}},
+        RUNS,
+        "flow_runs empty related filters",
+    ),
     # Task runs.
-    case(TaskRun, lambda w: {"task_runs": {"id": {"any_": [str(w.t1.id), str(w.t4.id)]}}},
-         {"extract", "train"}, "task_runs.id.any_"),
-    case(TaskRun, lambda w: {"task_runs": {"name": {"any_": ["load"]}}}, {"load"},
-         "task_runs.name.any_"),
-    case(TaskRun, lambda w: {"task_runs": {"name": {"like_": "TRA"}}},
-         {"extract", "transform", "train"}, "task_runs.name.like_"),
-    case(TaskRun, lambda w: {"task_runs": {"tags": {"all_": ["io"]}}}, {"extract", "load"},
-         "task_runs.tags.all_"),
-    case(TaskRun, lambda w: {"task_runs": {"tags": {"all_": ["io", "db"]}}}, {"load"},
-         "task_runs.tags.all_ two"),
-    case(TaskRun, lambda w: {"task_runs": {"tags": {"is_null_": True}}},
-         {"transform", "train"}, "task_runs.tags.is_null_ true"),
-    case(TaskRun, lambda w: {"task_runs": {"tags": {"is_null_": False}}},
-         {"extract", "load"}, "task_runs.tags.is_null_ false"),
-    case(TaskRun, lambda w: {"task_runs": {"tags": {"operator": "or_", "all_": ["db"],
-                                                    "is_null_": True}}},
-         {"transform", "train", "load"}, "task_runs.tags.operator or_"),
-    case(TaskRun, lambda w: {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
-         {"extract"}, "task_runs.state.type.any_"),
-    case(TaskRun, lambda w: {"task_runs": {"state": {"name": {"any_": ["Late"]}}}},
-         {"train"}, "task_runs.state.name.any_"),
-    case(TaskRun, lambda w: {"task_runs": {"state": {"operator": "or_",
-                                                     "type": {"any_": ["COMPLETED"]},
-                                                     "name": {"any_": ["Late"]}}}},
-         {"extract", "train"}, "task_runs.state.operator or_"),
-    case(TaskRun, lambda w: {"task_runs": {"start_time": {"before_": iso(T0 + 2 * MINUTE)}}},
-         {"extract"}, "task_runs.start_time.before_"),
-    case(TaskRun, lambda w: {"task_runs": {"start_time": {"after_": iso(T0 + 3 * MINUTE)}}},
-         {"transform", "load"}, "task_runs.start_time.after_"),
-    case(TaskRun, lambda w: {"task_runs": {"start_time": {"is_null_": True}}}, {"train"},
-         "task_runs.start_time.is_null_ true"),
-    case(TaskRun, lambda w: {"task_runs": {"start_time": {"is_null_": False}}},
-         {"extract", "transform", "load"}, "task_runs.start_time.is_null_ false"),
-    case(TaskRun, lambda w: {"task_runs": {"subflow_runs": {"exists_": True}}}, {"extract"},
-         "task_runs.subflow_runs.exists_ true"),
-    case(TaskRun, lambda w: {"task_runs": {"subflow_runs": {"exists_": False}}},
-         {"transform", "load", "train"}, "task_runs.subflow_runs.exists_ false"),
-    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"any_": [str(w.r1.id)]}}},
-         {"extract", "transform"}, "task_runs.flow_run_id.any_"),
-    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"is_null_": False}}}, TASKS,
-         "task_runs.flow_run_id.is_null_ false"),
-    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {"is_null_": True}}}, set(),
-         "task_runs.flow_run_id.is_null_ true"),
-    case(TaskRun, lambda w: {"task_runs": {"flow_run_id": {
-        "operator": "or_", "any_": [str(w.r3.id)], "is_null_": True}}}, {"train"},
-        "task_runs.flow_run_id.operator or_"),
-    case(TaskRun, lambda w: {"task_runs": {"operator": "or_", "name": {"any_": ["load"]},
-                                           "subflow_runs": {"exists_": True}}},
-         {"extract", "load"}, "task_runs.operator or_"),
-    case(TaskRun, lambda w: {"flows": {"name": {"any_": ["ml-Train"]}}}, {"train"},
-         "task_runs by flows"),
-    case(TaskRun, lambda w: {"flow_runs": {"name": {"any_": ["alpha-run"]}}},
-         {"extract", "transform"}, "task_runs by flow_runs"),
-    case(TaskRun, lambda w: {"deployments": {"name": {"any_": ["nightly"]}}},
-         {"extract", "transform", "load"}, "task_runs by deployments"),
-    case(TaskRun, lambda w: {"flows": {"name": {"any_": ["etl"]}},
-                             "flow_runs": {"state": {"type": {"any_": ["FAILED"]}}}},
-         {"load"}, "task_runs by flows and flow_runs"),
-    case(TaskRun, lambda w: {"flow_runs": {"name": {"any_": ["alpha-run"]}},
-                             "deployments": {"name": {"any_": ["adhoc"]}}},
-         set(), "task_runs by flow_runs and deployments"),
-
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"id": {"any_": [str(w.t1.id), str(w.t4.id)]}}},
+        {"extract", "train"},
+        "task_runs.id.any_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"name": {"any_": ["load"]}}},
+        {"load"},
+        "task_runs.name.any_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"name": {"like_": "TRA"}}},
+        {"extract", "transform", "train"},
+        "task_runs.name.like_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"tags": {"all_": ["io"]}}},
+        {"extract", "load"},
+        "task_runs.tags.all_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"tags": {"all_": ["io", "db"]}}},
+        {"load"},
+        "task_runs.tags.all_ two",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"tags": {"is_null_": True}}},
+        {"transform", "train"},
+        "task_runs.tags.is_null_ true",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"tags": {"is_null_": False}}},
+        {"extract", "load"},
+        "task_runs.tags.is_null_ false",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"tags": {"operator": "or_", "all_": ["db"], "is_null_": True}}},
+        {"transform", "train", "load"},
+        "task_runs.tags.operator or_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+        {"extract"},
+        "task_runs.state.type.any_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"state": {"name": {"any_": ["Late"]}}}},
+        {"train"},
+        "task_runs.state.name.any_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {
+            "task_runs": {
+                "state": {
+                    "operator": "or_",
+                    "type": {"any_": ["COMPLETED"]},
+                    "name": {"any_": ["Late"]},
+                }
+            }
+        },
+        {"extract", "train"},
+        "task_runs.state.operator or_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"start_time": {"before_": iso(T0 + 2 * MINUTE)}}},
+        {"extract"},
+        "task_runs.start_time.before_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"start_time": {"after_": iso(T0 + 3 * MINUTE)}}},
+        {"transform", "load"},
+        "task_runs.start_time.after_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"start_time": {"is_null_": True}}},
+        {"train"},
+        "task_runs.start_time.is_null_ true",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"start_time": {"is_null_": False}}},
+        {"extract", "transform", "load"},
+        "task_runs.start_time.is_null_ false",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"subflow_runs": {"exists_": True}}},
+        {"extract"},
+        "task_runs.subflow_runs.exists_ true",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"subflow_runs": {"exists_": False}}},
+        {"transform", "load", "train"},
+        "task_runs.subflow_runs.exists_ false",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"flow_run_id": {"any_": [str(w.r1.id)]}}},
+        {"extract", "transform"},
+        "task_runs.flow_run_id.any_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"flow_run_id": {"is_null_": False}}},
+        TASKS,
+        "task_runs.flow_run_id.is_null_ false",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"task_runs": {"flow_run_id": {"is_null_": True}}},
+        set(),
+        "task_runs.flow_run_id.is_null_ true",
+    ),
+    case(
+        TaskRun,
+        lambda w: {
+            "task_runs": {
+                "flow_run_id": {"operator": "or_", "any_": [str(w.r3.id)], "is_null_": True}
+            }
+        },
+        {"train"},
+        "task_runs.flow_run_id.operator or_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {
+            "task_runs": {
+                "operator": "or_",
+                "name": {"any_": ["load"]},
+                "subflow_runs": {"exists_": True},
+            }
+        },
+        {"extract", "load"},
+        "task_runs.operator or_",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"flows": {"name": {"any_": ["ml-Train"]}}},
+        {"train"},
+        "task_runs by flows",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"flow_runs": {"name": {"any_": ["alpha-run"]}}},
+        {"extract", "transform"},
+        "task_runs by flow_runs",
+    ),
+    case(
+        TaskRun,
+        lambda w: {"deployments": {"name": {"any_": ["nightly"]}}},
+        {"extract", "transform", "load"},
+        "task_runs by deployments",
+    ),
+    case(
+        TaskRun,
+        lambda w: {
+            "flows": {"name": {"any_": ["etl"]}},
+            "flow_runs": {"state": {"type": {"any_": ["FAILED"]}}},
+        },
+        {"load"},
+        "task_runs by flows and flow_runs",
+    ),
+    case(
+        TaskRun,
+        lambda w: {
+            "flow_runs": {"name": {"any_": ["alpha-run"]}},
+            "deployments": {"name": {"any_": ["adhoc"]}},
+        },
+        set(),
+        "task_runs by flow_runs and deployments",
+    ),
     # Deployments.
-    case(Deployment, lambda w: {"deployments": {"id": {"any_": [str(w.nightly.id)]}}},
-         {"nightly"}, "deployments.id.any_"),
-    case(Deployment, lambda w: {"deployments": {"name": {"any_": ["adhoc"]}}}, {"adhoc"},
-         "deployments.name.any_"),
-    case(Deployment, lambda w: {"deployments": {"name": {"like_": "IGH"}}}, {"nightly"},
-         "deployments.name.like_"),
-    case(Deployment, lambda w: {"deployments": {"is_schedule_active": {"eq_": True}}},
-         {"nightly"}, "deployments.is_schedule_active.eq_ true"),
-    case(Deployment, lambda w: {"deployments": {"is_schedule_active": {"eq_": False}}},
-         {"adhoc"}, "deployments.is_schedule_active.eq_ false"),
-    case(Deployment, lambda w: {"deployments": {"tags": {"all_": ["prod"]}}}, {"nightly"},
-         "deployments.tags.all_"),
-    case(Deployment, lambda w: {"deployments": {"tags": {"is_null_": True}}}, {"adhoc"},
-         "deployments.tags.is_null_ true"),
-    case(Deployment, lambda w: {"deployments": {"tags": {"is_null_": False}}}, {"nightly"},
-         "deployments.tags.is_null_ false"),
-    case(Deployment, lambda w: {"deployments": {"tags": {"operator": "or_", "all_": ["nope"],
-                                                         "is_null_": True}}},
-         {"adhoc"}, "deployments.tags.operator or_"),
-    case(Deployment, lambda w: {"work_pool_queues": {"name": {"startswith_": ["GP"]}}},
-         {"adhoc"}, "deployments by work_pool_queues"),
-    case(Deployment, lambda w: {"deployments": {"work_queue_name": {"any_": ["gpu"]}}},
-         {"adhoc"}, "deployments.work_queue_name.any_"),
-    case(Deployment, lambda w: {"deployments": {"operator": "or_",
-                                                "name": {"any_": ["nightly"]},
-                                                "work_queue_name": {"any_": ["gpu"]}}},
-         {"nightly", "adhoc"}, "deployments.operator or_"),
-    case(Deployment, lambda w: {"flows": {"name": {"any_": ["etl"]}}}, {"nightly"},
-         "deployments by flows"),
-    case(Deployment, lambda w: {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
-         {"adhoc"}, "deployments by flow_runs"),
-    case(Deployment, lambda w: {"task_runs": {"name": {"any_": ["load"]}}}, {"nightly"},
-         "deployments by task_runs"),
-    case(Deployment, lambda w: {"flow_runs": {"name": {"any_": ["gamma-run"]}},
-                                "task_runs": {"name": {"any_": ["load"]}}},
-         set(), "deployments by flow_runs whose task_runs match"),
-    case(Deployment, lambda w: {"flow_runs": {"name": {"any_": ["beta-run"]}},
-                                "task_runs": {"name": {"any_": ["load"]}}},
-         {"nightly"}, "deployments by flow_runs and their task_runs"),
-
+    case(
+        Deployment,
+        lambda w: {"deployments": {"id": {"any_": [str(w.nightly.id)]}}},
+        {"nightly"},
+        "deployments.id.any_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"name": {"any_": ["adhoc"]}}},
+        {"adhoc"},
+        "deployments.name.any_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"name": {"like_": "IGH"}}},
+        {"nightly"},
+        "deployments.name.like_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"is_schedule_active": {"eq_": True}}},
+        {"nightly"},
+        "deployments.is_schedule_active.eq_ true",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"is_schedule_active": {"eq_": False}}},
+        {"adhoc"},
+        "deployments.is_schedule_active.eq_ false",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"tags": {"all_": ["prod"]}}},
+        {"nightly"},
+        "deployments.tags.all_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"tags": {"is_null_": True}}},
+        {"adhoc"},
+        "deployments.tags.is_null_ true",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"tags": {"is_null_": False}}},
+        {"nightly"},
+        "deployments.tags.is_null_ false",
+    ),
+    case(
+        Deployment,
+        lambda w: {
+            "deployments": {"tags": {"operator": "or_", "all_": ["nope"], "is_null_": True}}
+        },
+        {"adhoc"},
+        "deployments.tags.operator or_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"work_pool_queues": {"name": {"startswith_": ["GP"]}}},
+        {"adhoc"},
+        "deployments by work_pool_queues",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"work_queue_name": {"any_": ["gpu"]}}},
+        {"adhoc"},
+        "deployments.work_queue_name.any_",
+    ),
+    case(
+        Deployment,
+        lambda w: {
+            "deployments": {
+                "operator": "or_",
+                "name": {"any_": ["nightly"]},
+                "work_queue_name": {"any_": ["gpu"]},
+            }
+        },
+        {"nightly", "adhoc"},
+        "deployments.operator or_",
+    ),
+    case(
+        Deployment,
+        lambda w: {"flows": {"name": {"any_": ["etl"]}}},
+        {"nightly"},
+        "deployments by flows",
+    ),
+    case(
+        Deployment,
+        lambda w: {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}},
+        {"adhoc"},
+        "deployments by flow_runs",
+    ),
+    case(
+        Deployment,
+        lambda w: {"task_runs": {"name": {"any_": ["load"]}}},
+        {"nightly"},
+        "deployments by task_runs",
+    ),
+    case(
+        Deployment,
+        lambda w: {
+            "flow_runs": {"name": {"any_": ["gamma-run"]}},
+            "task_runs": {"name": {"any_": ["load"]}},
+        },
+        set(),
+        "deployments by flow_runs whose task_runs match",
+    ),
+    case(
+        Deployment,
+        lambda w: {
+            "flow_runs": {"name": {"any_": ["beta-run"]}},
+            "task_runs": {"name": {"any_": ["load"]}},
+        },
+        {"nightly"},
+        "deployments by flow_runs and their task_runs",
+    ),
     # Logs.
     case(Log, lambda w: {"logs": {"level": {"ge_": 30}}}, {"m3", "m4"}, "logs.level.ge_"),
     case(Log, lambda w: {"logs": {"level": {"le_": 20}}}, {"m1", "m2"}, "logs.level.le_"),
-    case(Log, lambda w: {"logs": {"level": {"ge_": 20, "le_": 30}}}, {"m2", "m3"},
-         "logs.level range"),
-    case(Log, lambda w: {"logs": {"timestamp": {"before_": iso(T0 + MINUTE)}}},
-         {"m1", "m2"}, "logs.timestamp.before_"),
-    case(Log, lambda w: {"logs": {"timestamp": {"after_": iso(T0 + 2 * MINUTE)}}},
-         {"m3", "m4"}, "logs.timestamp.after_"),
-    case(Log, lambda w: {"logs": {"flow_run_id": {"any_": [str(w.r2.id)]}}}, {"m3", "m4"},
-         "logs.flow_run_id.any_"),
-    case(Log, lambda w: {"logs": {"task_run_id": {"any_": [str(w.t1.id), str(w.t3.id)]}}},
-         {"m1", "m3"}, "logs.task_run_id.any_"),
-    case(Log, lambda w: {"logs": {"operator": "or_", "level": {"ge_": 40},
-                                  "task_run_id": {"any_": [str(w.t1.id)]}}},
-         {"m1", "m4"}, "logs.operator or_"),
-
+    case(
+        Log, lambda w: {"logs": {"level": {"ge_": 20, "le_": 30}}}, {"m2", "m3"}, "logs.level range"
+    ),
+    case(
+        Log,
+        lambda w: {"logs": {"timestamp": {"before_": iso(T0 + MINUTE)}}},
+        {"m1", "m2"},
+        "logs.timestamp.before_",
+    ),
+    case(
+        Log,
+        lambda w: {"logs": {"timestamp": {"after_": iso(T0 + 2 * MINUTE)}}},
+        {"m3", "m4"},
+        "logs.timestamp.after_",
+    ),
+    case(
+        Log,
+        lambda w: {"logs": {"flow_run_id": {"any_": [str(w.r2.id)]}}},
+        {"m3", "m4"},
+        "logs.flow_run_id.any_",
+    ),
+    case(
+        Log,
+        lambda w: {"logs": {"task_run_id": {"any_": [str(w.t1.id), str(w.t3.id)]}}},
+        {"m1", "m3"},
+        "logs.task_run_id.any_",
+    ),
+    case(
+        Log,
+        lambda w: {
+            "logs": {
+                "operator": "or_",
+                "level": {"ge_": 40},
+                "task_run_id": {"any_": [str(w.t1.id)]},
+            }
+        },
+        {"m1", "m4"},
+        "logs.operator or_",
+    ),
     # Work queues.
-    case(WorkQueue, lambda w: {"work_queues": {"id": {"any_": [str(w.gpu.id)]}}}, {"gpu"},
-         "work_queues.id.any_"),
-    case(WorkQueue, lambda w: {"work_queues": {"name": {"any_": ["default"]}}}, {"default"},
-         "work_queues.name.any_"),
-    case(WorkQueue, lambda w: {"work_queues": {"name": {"startswith_": ["DEF"]}}},
-         {"default", "Default-high"}, "work_queues.name.startswith_ is case-insensitive"),
-    case(WorkQueue, lambda w: {"work_queues": {"name": {"startswith_": ["gp", "default-"]}}},
-         {"gpu", "Default-high"}, "work_queues.name.startswith_ any prefix"),
-    case(WorkQueue, lambda w: {"work_queues": {"name": {"startswith_": []}}}, set(),
-         "work_queues.name.startswith_ empty"),
-    case(WorkQueue, lambda w: {"work_queues": {"operator": "or_", "id": {"any_": [str(w.gpu.id)]},
-                                               "name": {"any_": ["default"]}}},
-         {"default", "gpu"}, "work_queues.operator or_"),
-
+    case(
+        WorkQueue,
+        lambda w: {"work_queues": {"id": {"any_": [str(w.gpu.id)]}}},
+        {"gpu"},
+        "work_queues.id.any_",
+    ),
+    case(
+        WorkQueue,
+        lambda w: {"work_queues": {"name": {"any_": ["default"]}}},
+        {"default"},
+        "work_queues.name.any_",
+    ),
+    case(
+        WorkQueue,
+        lambda w: {"work_queues": {"name": {"startswith_": ["DEF"]}}},
+        {"default", "Default-high"},
+        "work_queues.name.startswith_ is case-insensitive",
+    ),
+    case(
+        WorkQueue,
+        lambda w: {"work_queues": {"name": {"startswith_": ["gp", "default-"]}}},
+        {"gpu", "Default-high"},
+        "work_queues.name.startswith_ any prefix",
+    ),
+    case(
+        WorkQueue,
+        lambda w: {"work_queues": {"name": {"startswith_": []}}},
+        set(),
+        "work_queues.name.startswith_ empty",
+    ),
+    case(
+        WorkQueue,
+        lambda w: {
+            "work_queues": {
+                "operator": "or_",
+                "id": {"any_": [str(w.gpu.id)]},
+                "name": {"any_": ["default"]},
+            }
+        },
+        {"default", "gpu"},
+        "work_queues.operator or_",
+    ),
     # Agents.
-    case(Agent, lambda w: {"agents": {"id": {"any_": [str(w.a1.id), str(w.a3.id)]}}},
-         {"a1", "a3"}, "agents.id.any_"),
-    case(Agent, lambda w: {"agents": {"name": {"any_": ["a2", "zz"]}}}, {"a2"},
-         "agents.name.any_"),
-    case(Agent, lambda w: {"agents": {"work_queue_id": {"any_": [str(w.gpu.id)]}}}, {"a1"},
-         "agents.work_queue_id.any_"),
-    case(Agent, lambda w: {"agents": {"operator": "or_", "name": {"any_": ["a3"]},
-                                      "work_queue_id": {"any_": [str(w.default.id)]}}},
-         {"a2", "a3"}, "agents.operator or_"),
+    case(
+        Agent,
+        lambda w: {"agents": {"id": {"any_": [str(w.a1.id), str(w.a3.id)]}}},
+        {"a1", "a3"},
+        "agents.id.any_",
+    ),
+    case(Agent, lambda w: {"agents": {"name": {"any_": ["a2", "zz"]}}}, {"a2"}, "agents.name.any_"),
+    case(
+        Agent,
+        lambda w: {"agents": {"work_queue_id": {"any_": [str(w.gpu.id)]}}},
+        {"a1"},
+        "agents.work_queue_id.any_",
+    ),
+    case(
+        Agent,
+        lambda w: {
+            "agents": {
+                "operator": "or_",
+                "name": {"any_": ["a3"]},
+                "work_queue_id": {"any_": [str(w.default.id)]},
+            }
+        },
+        {"a2", "a3"},
+        "agents.operator or_",
+    ),
 ]
 
 
@@ -478,8 +1170,17 @@ def test_filters_and_with_an_existing_where(world):
     assert [r.name for r in filters.apply_filters(query, FlowRun, body)] == ["beta-run"]
 
 
-@pytest.mark.parametrize("criteria", [None, {}, {"operator": "or_"}, {"name": None},
-                                      {"name": {"any_": None}}, {"name": {"operator": "or_"}}])
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        None,
+        {},
+        {"operator": "or_"},
+        {"name": None},
+        {"name": {"any_": None}},
+        {"name": {"operator": "or_"}},
+    ],
+)
 def test_object_filter_without_criteria_is_none(criteria):
     assert filters.object_filter(FlowRun, criteria) is None
     assert filters.filter_condition(FlowRun, {"flow_runs": criteria, "flows": criteria}) is None
@@ -584,8 +1285,11 @@ _NAMED_SORTS = {
     "NAME_DESC": _ref(lambda r: r.name, True),
 }
 REFERENCE_SORTS = {
-    FlowRun: {**_RUN_SORTS, "START_TIME_ASC": _ref(_started),
-              "START_TIME_DESC": _ref(_started, True)},
+    FlowRun: {
+        **_RUN_SORTS,
+        "START_TIME_ASC": _ref(_started),
+        "START_TIME_DESC": _ref(_started, True),
+    },
     TaskRun: _RUN_SORTS,
     Flow: _NAMED_SORTS,
     Deployment: _NAMED_SORTS,
@@ -638,30 +1342,52 @@ def make_sort_rows(model):
         parent = add(FlowRun, name="parent", flow=flow.id) if model is TaskRun else None
         rows = []
         for i, (name, expected, start, next_start, end) in enumerate(_run_times()):
-            values = dict(name=name, expected_start_time=expected, start_time=start,
-                          next_scheduled_start_time=next_start, end_time=end)
+            values = dict(
+                name=name,
+                expected_start_time=expected,
+                start_time=start,
+                next_scheduled_start_time=next_start,
+                end_time=end,
+            )
             if model is TaskRun:
-                rows.append(add(TaskRun, flow_run=parent.id, task_key="k", dynamic_key=str(i),
-                                **values))
+                rows.append(
+                    add(TaskRun, flow_run=parent.id, task_key="k", dynamic_key=str(i), **values)
+                )
             else:
                 rows.append(add(FlowRun, flow=flow.id, **values))
         return rows
     if model is Flow:
-        return [add(Flow, name=name, created=T0 + c * HOUR, updated=T0 + u * HOUR)
-                for name, c, u in [("c", 0, 1), ("a", 0, 0), ("b", 1, 0), ("d", -1, 1)]]
+        return [
+            add(Flow, name=name, created=T0 + c * HOUR, updated=T0 + u * HOUR)
+            for name, c, u in [("c", 0, 1), ("a", 0, 0), ("b", 1, 0), ("d", -1, 1)]
+        ]
     if model is Deployment:
         flows = [add(Flow, name="f1"), add(Flow, name="f2")]
-        return [add(Deployment, name=name, flow=flows[i % 2].id, created=T0 + c * HOUR,
-                    updated=T0 + u * HOUR)
-                for i, (name, c, u) in enumerate([("x", 0, 1), ("x", 0, 0), ("y", 1, 0),
-                                                    ("a", -1, 1)])]
+        return [
+            add(
+                Deployment,
+                name=name,
+                flow=flows[i % 2].id,
+                created=T0 + c * HOUR,
+                updated=T0 + u * HOUR,
+            )
+            for i, (name, c, u) in enumerate([("x", 0, 1), ("x", 0, 0), ("y", 1, 0), ("a", -1, 1)])
+        ]
     if model is Log:
         flow_runs, task_runs = [uuid.uuid4(), uuid.uuid4()], [uuid.uuid4(), uuid.uuid4()]
         spec = [(20, 0, 0, None), (10, 0, 1, 0), (20, 1, 0, 1), (30, -1, 1, None), (10, 1, 0, 0)]
-        return [add(Log, name="l", message=f"m{i}", level=level, timestamp=T0 + minutes * MINUTE,
-                    flow_run_id=flow_runs[run],
-                    task_run_id=None if task is None else task_runs[task])
-                for i, (level, minutes, run, task) in enumerate(spec)]
+        return [
+            add(
+                Log,
+                name="l",
+                message=f"m{i}",
+                level=level,
+                timestamp=T0 + minutes * MINUTE,
+                flow_run_id=flow_runs[run],
+                task_run_id=None if task is None else task_runs[task],
+            )
+            for i, (level, minutes, run, task) in enumerate(spec)
+        ]
     if model is Agent:
         return [add(Agent, name=name) for name in ("b", "a", "c")]
     return [add(WorkQueue, name=name) for name in ("b", "a", "c")]
@@ -676,8 +1402,9 @@ def test_sort_tables_agree_with_schemas():
         assert filters.DEFAULT_SORTS[model] in names
 
 
-@pytest.mark.parametrize("model, sort", SORT_CASES,
-                         ids=[f"{m.__name__}.{s}" for m, s in SORT_CASES])
+@pytest.mark.parametrize(
+    "model, sort", SORT_CASES, ids=[f"{m.__name__}.{s}" for m, s in SORT_CASES]
+)
 def test_sort(db, model, sort):
     rows = make_sort_rows(model)
     expected = [r.id for r in reference_order(rows, *REFERENCE_SORTS[model][sort])]
@@ -692,8 +1419,9 @@ def test_sort(db, model, sort):
 def test_default_sort(db, model):
     make_sort_rows(model)
     default = filters.SORTS[model][filters.DEFAULT_SORTS[model]]
-    assert ([r.id for r in filters.apply_sort(model.select(), model)]
-            == [r.id for r in model.select().order_by(*default)])
+    assert [r.id for r in filters.apply_sort(model.select(), model)] == [
+        r.id for r in model.select().order_by(*default)
+    ]
 
 
 def test_null_placement_and_coalesced_start_time(db):
@@ -712,19 +1440,23 @@ def test_null_placement_and_coalesced_start_time(db):
     assert set(names("END_TIME_DESC")[:2]) == unfinished
 
 
-@pytest.mark.parametrize("limit, offset, expected", [
-    (None, 0, ["a", "b", "c"]),
-    (2, 0, ["a", "b"]),
-    (2, 2, ["c"]),
-    (0, 0, []),
-    (200, 3, []),
-    (None, 5, []),
-    (None, 1, ["b", "c"]),
-])
+@pytest.mark.parametrize(
+    "limit, offset, expected",
+    [
+        (None, 0, ["a", "b", "c"]),
+        (2, 0, ["a", "b"]),
+        (2, 2, ["c"]),
+        (0, 0, []),
+        (200, 3, []),
+        (None, 5, []),
+        (None, 1, ["b", "c"]),
+    ],
+)
 def test_pagination(db, limit, offset, expected):
     make_sort_rows(WorkQueue)
-    query = filters.apply_pagination(filters.apply_sort(WorkQueue.select(), WorkQueue),
-                                     limit, offset)
+    query = filters.apply_pagination(
+        filters.apply_sort(WorkQueue.select(), WorkQueue), limit, offset
+    )
     assert [q.name for q in query] == expected
 
 
@@ -734,4 +1466,8 @@ def test_sort_and_page_reads_the_loaded_body(db):
     assert [f.name for f in filters.sort_and_page(Flow.select(), Flow, body)] == ["c", "b"]
     defaults = BODY_SCHEMAS[Flow].load({})
     assert [f.name for f in filters.sort_and_page(Flow.select(), Flow, defaults)] == [
-        "a", "b", "c", "d"]
+        "a",
+        "b",
+        "c",
+        "d",
+    ]

@@ -1,4 +1,5 @@
 """The liveness service: silent RUNNING and CANCELLING runs, stuck PENDING runs, their tasks."""
+
 import datetime
 import threading
 
@@ -24,8 +25,9 @@ def later(seconds):
 def run_in(client, flow, *states):
     run = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
     for state in states:
-        response = client.post(f"/api/flow_runs/{run['id']}/set_state",
-                               json={"state": {"type": state}})
+        response = client.post(
+            f"/api/flow_runs/{run['id']}/set_state", json={"state": {"type": state}}
+        )
         assert response.status_code == 201, response.get_json()
     return run["id"]
 
@@ -36,9 +38,16 @@ def state_of(run_id):
 
 
 def task_in(client, flow_run_id, key, state, tags=()):
-    body = client.post("/api/task_runs/create_and_set_state", json={
-        "flow_run_id": flow_run_id, "task_key": key, "dynamic_key": "0", "tags": list(tags),
-        "proposed_state": {"type": state}}).get_json()
+    body = client.post(
+        "/api/task_runs/create_and_set_state",
+        json={
+            "flow_run_id": flow_run_id,
+            "task_key": key,
+            "dynamic_key": "0",
+            "tags": list(tags),
+            "proposed_state": {"type": state},
+        },
+    ).get_json()
     assert body["orchestration_result"]["status"] == "ACCEPT", body
     return body["task_run"]["id"]
 
@@ -67,8 +76,11 @@ class TestSilentRunningRuns:
         assert state_of(run_id)[0] == "RUNNING"
 
     def test_other_states_are_left_alone(self, client, flow):
-        ids = [run_in(client, flow), run_in(client, flow, "RUNNING", "COMPLETED"),
-               run_in(client, flow, "RUNNING", "PAUSED")]
+        ids = [
+            run_in(client, flow),
+            run_in(client, flow, "RUNNING", "COMPLETED"),
+            run_in(client, flow, "RUNNING", "PAUSED"),
+        ]
         assert crash_silent_runs(later(1000), TIMEOUT) == 0
         assert [state_of(i)[0] for i in ids] == ["PENDING", "COMPLETED", "PAUSED"]
 
@@ -84,16 +96,20 @@ class TestSilentRunningRuns:
         assert crash_silent_runs(later(91), TIMEOUT) == 1
 
         types = {str(t.id): (t.state_type, t.state_name) for t in TaskRun.select()}
-        assert types == {running: ("CRASHED", "Crashed"), pending: ("CRASHED", "Crashed"),
-                         done: ("COMPLETED", "Completed")}
+        assert types == {
+            running: ("CRASHED", "Crashed"),
+            pending: ("CRASHED", "Crashed"),
+            done: ("COMPLETED", "Completed"),
+        }
         assert ConcurrencySlot.select().count() == 0
         assert client.get("/api/concurrency_limits/tag/db").get_json()["active_slots"] == []
 
     def test_a_crashed_subflow_crashes_its_parent_task_run(self, client, flow):
         parent = run_in(client, flow, "RUNNING")
         parent_task = task_in(client, parent, "sub", "RUNNING")
-        child = client.post("/api/flow_runs/", json={
-            "flow_id": flow["id"], "parent_task_run_id": parent_task}).get_json()["id"]
+        child = client.post(
+            "/api/flow_runs/", json={"flow_id": flow["id"], "parent_task_run_id": parent_task}
+        ).get_json()["id"]
         client.post(f"/api/flow_runs/{child}/set_state", json={"state": {"type": "RUNNING"}})
         record_heartbeat(parent, 300, now=later(60))
 
@@ -119,8 +135,9 @@ class TestStuckPendingRuns:
         assert crash_unstarted_runs(later(671), PENDING, TIMEOUT) == 1
 
     def test_scheduled_runs_are_not_pending(self, client, flow):
-        run = client.post("/api/flow_runs/", json={
-            "flow_id": flow["id"], "state": {"type": "SCHEDULED"}}).get_json()
+        run = client.post(
+            "/api/flow_runs/", json={"flow_id": flow["id"], "state": {"type": "SCHEDULED"}}
+        ).get_json()
         assert crash_unstarted_runs(later(10000), PENDING, TIMEOUT) == 0
         assert state_of(run["id"])[0] == "SCHEDULED"
 
@@ -152,10 +169,16 @@ class TestSweeps:
         counts = check_liveness(later(700), settings)
         assert counts == {"crashed_running": 1, "crashed_pending": 1, "cancelled": 1}
         assert [state_of(i)[0] for i in (running, pending, cancelling)] == [
-            "CRASHED", "CRASHED", "CANCELLED"]
+            "CRASHED",
+            "CRASHED",
+            "CANCELLED",
+        ]
         states = FlowRunState.select().count()
         assert check_liveness(later(700), settings) == {
-            "crashed_running": 0, "crashed_pending": 0, "cancelled": 0}
+            "crashed_running": 0,
+            "crashed_pending": 0,
+            "cancelled": 0,
+        }
         assert FlowRunState.select().count() == states
 
     def test_runs_are_swept_in_batches(self, client, flow):
@@ -181,8 +204,9 @@ class TestSweeps:
             thread.join()
         assert sum(counts) == 12
         for run_id in ids:
-            crashed = (FlowRunState.select()
-                       .where((FlowRunState.flow_run == run_id)
-                              & (FlowRunState.type == "CRASHED"))
-                       .count())
+            crashed = (
+                FlowRunState.select()
+                .where((FlowRunState.flow_run == run_id) & (FlowRunState.type == "CRASHED"))
+                .count()
+            )
             assert crashed == 1

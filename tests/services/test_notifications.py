@@ -1,5 +1,6 @@
 """Flow run notifications: queued in the transition's transaction, sent by the service to a
 real HTTP receiver, at most once, retried with backoff when the receiver fails."""
+
 import datetime
 import logging
 import time
@@ -12,8 +13,13 @@ from app.services.notifications import NotificationSettings, send_notifications
 from tests.notification_helpers import install_system_blocks, make_block_document, make_policy
 from tests.services.receiver import Receiver
 
-FAST = NotificationSettings(timeout_seconds=5, max_attempts=3, retry_seconds=0.3,
-                            concurrency=4, ui_url="https://orion.example")
+FAST = NotificationSettings(
+    timeout_seconds=5,
+    max_attempts=3,
+    retry_seconds=0.3,
+    concurrency=4,
+    ui_url="https://orion.example",
+)
 
 
 @pytest.fixture
@@ -30,8 +36,10 @@ def new_run(client, flow, tags=(), name=None):
 
 
 def set_state(client, run, state_type, name=None, force=False):
-    response = client.post(f"/api/flow_runs/{run['id']}/set_state", json={
-        "state": {"type": state_type, "name": name or state_type.title()}, "force": force})
+    response = client.post(
+        f"/api/flow_runs/{run['id']}/set_state",
+        json={"state": {"type": state_type, "name": name or state_type.title()}, "force": force},
+    )
     assert response.status_code in (200, 201), response.get_json()
     return response.get_json()
 
@@ -47,8 +55,9 @@ def queued():
 
 def test_a_matching_state_change_queues_exactly_one_notification(blocks, flow):
     slack = make_block_document(blocks, "slack-webhook", {"url": "http://127.0.0.1:9/x"})
-    policy = make_policy(blocks, slack["id"], state_names=["Failed", "Crashed"],
-                         tags=["prod", "nightly"])
+    policy = make_policy(
+        blocks, slack["id"], state_names=["Failed", "Crashed"], tags=["prod", "nightly"]
+    )
     make_policy(blocks, slack["id"], state_names=["Failed"], tags=["prod"], is_active=False)
     tagged = new_run(blocks, flow, tags=["prod", "eu"])
     untagged = new_run(blocks, flow)
@@ -61,8 +70,10 @@ def test_a_matching_state_change_queues_exactly_one_notification(blocks, flow):
     state = blocks.get(f"/api/flow_runs/{tagged['id']}").get_json()["state"]
     assert str(rows[0].flow_run_state_id) == state["id"]
     # Proposing the same state again writes nothing and queues nothing.
-    response = blocks.post(f"/api/flow_runs/{tagged['id']}/set_state", json={
-        "state": {"type": "FAILED", "name": "Failed"}})
+    response = blocks.post(
+        f"/api/flow_runs/{tagged['id']}/set_state",
+        json={"state": {"type": "FAILED", "name": "Failed"}},
+    )
     assert response.get_json()["status"] == "REJECT" or len(queued()) == 1
     assert len(queued()) == 1
 
@@ -88,13 +99,13 @@ def test_a_refused_transition_queues_nothing(blocks, flow):
 
 def test_slack_block_receives_the_message_once(blocks, flow):
     with Receiver() as receiver:
-        slack = make_block_document(blocks, "slack-webhook",
-                                    {"url": f"{receiver.url}/services/T/B/C"})
+        slack = make_block_document(
+            blocks, "slack-webhook", {"url": f"{receiver.url}/services/T/B/C"}
+        )
         make_policy(blocks, slack["id"], tags=["prod"])
         run = new_run(blocks, flow, tags=["prod"], name="silly-goose")
         fail(blocks, run)
-        assert send_notifications(FAST) == {"sent": 1, "retrying": 0, "gave_up": 0,
-                                            "dropped": 0}
+        assert send_notifications(FAST) == {"sent": 1, "retrying": 0, "gave_up": 0, "dropped": 0}
         assert send_notifications(FAST)["sent"] == 0
         requests = receiver.received()
     assert len(requests) == 1
@@ -109,15 +120,23 @@ def test_slack_block_receives_the_message_once(blocks, flow):
 
 def test_webhook_block_uses_method_headers_and_template(blocks, flow):
     with Receiver() as receiver:
-        hook = make_block_document(blocks, "webhook", {
-            "url": f"{receiver.url}/hook", "method": "PUT",
-            "headers": {"X-Token": "s3cr3t"}})
-        policy = make_policy(blocks, hook["id"], state_names=["Crashed"],
-                             message_template="{flow_run_name}: {flow_run_state_message}")
+        hook = make_block_document(
+            blocks,
+            "webhook",
+            {"url": f"{receiver.url}/hook", "method": "PUT", "headers": {"X-Token": "s3cr3t"}},
+        )
+        policy = make_policy(
+            blocks,
+            hook["id"],
+            state_names=["Crashed"],
+            message_template="{flow_run_name}: {flow_run_state_message}",
+        )
         run = new_run(blocks, flow, name="brave-fox")
         set_state(blocks, run, "RUNNING")
-        blocks.post(f"/api/flow_runs/{run['id']}/set_state", json={
-            "state": {"type": "CRASHED", "name": "Crashed", "message": "out of memory"}})
+        blocks.post(
+            f"/api/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": "CRASHED", "name": "Crashed", "message": "out of memory"}},
+        )
         assert send_notifications(FAST)["sent"] == 1
         (request,) = receiver.received()
     assert request["method"] == "PUT" and request["headers"]["X-Token"] == "s3cr3t"
@@ -160,8 +179,9 @@ def test_unreachable_url_is_retried_and_other_notifications_still_go(blocks, flo
         with Receiver() as closed:
             dead_url = f"{closed.url}/gone"  # nothing listens there once the block exits
         dead = make_block_document(blocks, "slack-webhook", {"url": dead_url}, name="dead")
-        alive = make_block_document(blocks, "slack-webhook", {"url": f"{receiver.url}/ok"},
-                                    name="alive")
+        alive = make_block_document(
+            blocks, "slack-webhook", {"url": f"{receiver.url}/ok"}, name="alive"
+        )
         make_policy(blocks, dead["id"])
         make_policy(blocks, alive["id"])
         fail(blocks, new_run(blocks, flow))
@@ -176,23 +196,25 @@ def test_unreachable_url_is_retried_and_other_notifications_still_go(blocks, flo
 
 def test_client_errors_and_bad_urls_are_given_up_at_once(blocks, flow):
     with Receiver(status=404) as receiver:
-        missing = make_block_document(blocks, "slack-webhook", {"url": f"{receiver.url}/x"},
-                                      name="missing")
-        malformed = make_block_document(blocks, "webhook", {"url": "ftp://example/x"},
-                                        name="malformed")
+        missing = make_block_document(
+            blocks, "slack-webhook", {"url": f"{receiver.url}/x"}, name="missing"
+        )
+        malformed = make_block_document(
+            blocks, "webhook", {"url": "ftp://example/x"}, name="malformed"
+        )
         make_policy(blocks, missing["id"])
         make_policy(blocks, malformed["id"])
         fail(blocks, new_run(blocks, flow))
-        assert send_notifications(FAST) == {"sent": 0, "retrying": 0, "gave_up": 2,
-                                            "dropped": 0}
+        assert send_notifications(FAST) == {"sent": 0, "retrying": 0, "gave_up": 2, "dropped": 0}
         assert len(receiver.received()) == 1
     assert queued() == []
 
 
 def test_private_urls_refused_when_the_webhook_block_says_so(blocks, flow):
     with Receiver() as receiver:
-        hook = make_block_document(blocks, "webhook", {
-            "url": f"{receiver.url}/hook", "allow_private_urls": False})
+        hook = make_block_document(
+            blocks, "webhook", {"url": f"{receiver.url}/hook", "allow_private_urls": False}
+        )
         make_policy(blocks, hook["id"])
         fail(blocks, new_run(blocks, flow))
         assert send_notifications(FAST)["gave_up"] == 1
@@ -228,10 +250,18 @@ def test_late_runs_notify(blocks, flow):
     make_policy(blocks, slack["id"], state_names=["Late"], tags=["prod"])
     past = (utcnow() - datetime.timedelta(minutes=5)).isoformat()
     for tags in (["prod"], []):
-        blocks.post("/api/flow_runs/", json={
-            "flow_id": flow["id"], "tags": tags,
-            "state": {"type": "SCHEDULED", "name": "Scheduled",
-                      "state_details": {"scheduled_time": past}}})
+        blocks.post(
+            "/api/flow_runs/",
+            json={
+                "flow_id": flow["id"],
+                "tags": tags,
+                "state": {
+                    "type": "SCHEDULED",
+                    "name": "Scheduled",
+                    "state_details": {"scheduled_time": past},
+                },
+            },
+        )
     assert mark_late_runs(late_after=datetime.timedelta(seconds=5), batch_size=10) == 2
     assert len(queued()) == 1
 
@@ -241,6 +271,5 @@ def test_settings_come_from_the_config(app):
     assert settings.ui_url == "https://x.example"
     assert settings.max_attempts == app.config["NOTIFICATIONS_MAX_ATTEMPTS"]
     default = NotificationSettings.from_config(dict(app.config, UI_URL=None))
-    assert default.ui_url == (f"http://{app.config['SERVER_HOST']}:"
-                              f"{app.config['SERVER_PORT']}")
+    assert default.ui_url == (f"http://{app.config['SERVER_HOST']}:{app.config['SERVER_PORT']}")
     assert notifications.SUBJECT == "Prefect flow run notification"

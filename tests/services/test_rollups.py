@@ -1,5 +1,6 @@
 """The hourly flow run rollup: refreshes equal a direct count after every kind of change, and
 the dashboard's run history read through it equals the exact count."""
+
 import datetime
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,9 +29,10 @@ def direct_counts():
 
 
 def rollup_counts():
-    return {(row.hour, row.state_type): (row.count_runs, row.sum_run_time,
-                                         row.sum_running_since)
-            for row in FlowRunHourly.select()}
+    return {
+        (row.hour, row.state_type): (row.count_runs, row.sum_run_time, row.sum_running_since)
+        for row in FlowRunHourly.select()
+    }
 
 
 def assert_rollup_is_exact():
@@ -43,17 +45,24 @@ def assert_rollup_is_exact():
 
 
 def scheduled_run(client, flow, when, **extra):
-    body = {"flow_id": flow["id"], "state": {
-        "type": "SCHEDULED", "name": "Scheduled",
-        "state_details": {"scheduled_time": when.isoformat()}}, **extra}
+    body = {
+        "flow_id": flow["id"],
+        "state": {
+            "type": "SCHEDULED",
+            "name": "Scheduled",
+            "state_details": {"scheduled_time": when.isoformat()},
+        },
+        **extra,
+    }
     response = client.post("/api/flow_runs/", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
 
 def set_state(client, run_id, state_type):
-    response = client.post(f"/api/flow_runs/{run_id}/set_state",
-                           json={"state": {"type": state_type}, "force": True})
+    response = client.post(
+        f"/api/flow_runs/{run_id}/set_state", json={"state": {"type": state_type}, "force": True}
+    )
     assert response.status_code == 201, response.get_json()
 
 
@@ -65,8 +74,9 @@ def runs(client, flow):
     for i in range(24):
         scheduled_run(client, flow, NOW - (200 + i) * HOUR)
     start = NOW - 40 * HOUR
-    return [scheduled_run(client, flow, start + i * datetime.timedelta(minutes=30))
-            for i in range(12)]
+    return [
+        scheduled_run(client, flow, start + i * datetime.timedelta(minutes=30)) for i in range(12)
+    ]
 
 
 def test_first_refresh_builds_every_hour(runs):
@@ -77,8 +87,7 @@ def test_first_refresh_builds_every_hour(runs):
     assert_rollup_is_exact()
 
 
-def test_refresh_after_transitions_deletes_and_new_runs_equals_a_direct_count(
-        client, flow, runs):
+def test_refresh_after_transitions_deletes_and_new_runs_equals_a_direct_count(client, flow, runs):
     rollups.refresh_flow_run_hourly()
     FlowRun.update(updated=utcnow() - HOUR).execute()  # made long before this refresh
     set_state(client, runs[0], "RUNNING")
@@ -128,17 +137,16 @@ def window_counts(history):
 
 def exact_counts(start, end):
     counts = {}
-    for run in FlowRun.select().where((FlowRun.expected_start_time >= start)
-                                      & (FlowRun.expected_start_time < end)):
+    for run in FlowRun.select().where(
+        (FlowRun.expected_start_time >= start) & (FlowRun.expected_start_time < end)
+    ):
         counts[run.state_type] = counts.get(run.state_type, 0) + 1
     return counts
 
 
-def test_history_of_a_long_window_reads_the_rollup_and_the_live_hours_exactly(
-        client, flow, runs):
+def test_history_of_a_long_window_reads_the_rollup_and_the_live_hours_exactly(client, flow, runs):
     # Also runs in the live hours (around now) and at the window's partial edges.
-    live = [scheduled_run(client, flow, NOW - datetime.timedelta(minutes=m))
-            for m in (5, 50, 100)]
+    live = [scheduled_run(client, flow, NOW - datetime.timedelta(minutes=m)) for m in (5, 50, 100)]
     start, end = NOW - 3 * 24 * HOUR + datetime.timedelta(minutes=17), NOW + 24 * HOUR
     scheduled_run(client, flow, start + datetime.timedelta(minutes=5))
     scheduled_run(client, flow, end - datetime.timedelta(minutes=5))
@@ -162,8 +170,7 @@ def test_history_of_a_long_window_reads_the_rollup_and_the_live_hours_exactly(
     assert stale["SCHEDULED"] == exact_counts(start, end)["SCHEDULED"] + 1
     assert "COMPLETED" not in stale
     rollups.refresh_flow_run_hourly()
-    assert window_counts(rollups.run_history(start, end, 48, now=NOW)) == exact_counts(
-        start, end)
+    assert window_counts(rollups.run_history(start, end, 48, now=NOW)) == exact_counts(start, end)
 
 
 def test_running_runs_count_their_time_up_to_now_through_the_rollup(client, flow):
@@ -175,12 +182,14 @@ def test_running_runs_count_their_time_up_to_now_through_the_rollup(client, flow
     history = rollups.run_history(NOW - 48 * HOUR, NOW, 48, now=later)
     assert history["as_of"] is not None
     assert sum(b["run_time"] for b in history["buckets"]) == pytest.approx(
-        (later - started).total_seconds(), abs=1e-3)
+        (later - started).total_seconds(), abs=1e-3
+    )
     RollupRefresh.delete().execute()  # the exact path agrees
     exact = rollups.run_history(NOW - 48 * HOUR, NOW, 48, now=later)
     assert exact["as_of"] is None
     assert sum(b["run_time"] for b in exact["buckets"]) == pytest.approx(
-        (later - started).total_seconds(), abs=1e-3)
+        (later - started).total_seconds(), abs=1e-3
+    )
 
 
 def test_short_windows_are_always_exact(client, flow, runs):
@@ -213,6 +222,7 @@ def test_a_refresh_that_finds_many_hours_changed_rebuilds_them_all(client, runs)
     for run_id in runs:  # 7 hours, but changed within the look-back with the 3 before
         set_state(client, run_id, "COMPLETED")
     FlowRun.update(updated=utcnow()).where(
-        FlowRun.expected_start_time < NOW - 200 * HOUR).execute()  # and 1 more
+        FlowRun.expected_start_time < NOW - 200 * HOUR
+    ).execute()  # and 1 more
     assert rollups.refresh_flow_run_hourly() == {"hours": 31, "full": True}
     assert_rollup_is_exact()

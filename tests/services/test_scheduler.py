@@ -1,4 +1,5 @@
 """The scheduler and late-runs services: exact results, idempotency, concurrent runs."""
+
 import datetime
 import itertools
 import os
@@ -45,9 +46,15 @@ def make_deployments(count, active=True):
     runs exist yet). Returns them."""
     flow = Flow.create(name=f"flow-{uuid.uuid4().hex[:8]}")
     rows = [
-        Deployment.create(name=f"d{i}", flow=flow.id, schedule=schedule,
-                          is_schedule_active=active, tags=["t"], parameters={"i": i},
-                          work_queue_name="q")
+        Deployment.create(
+            name=f"d{i}",
+            flow=flow.id,
+            schedule=schedule,
+            is_schedule_active=active,
+            tags=["t"],
+            parameters={"i": i},
+            work_queue_name="q",
+        )
         for i, schedule in zip(range(count), itertools.cycle(SCHEDULES))
     ]
     return rows
@@ -57,27 +64,41 @@ def expected_runs(deployments, now, settings=SETTINGS):
     """{(deployment id, UTC time)} the schedules ask for at ``now``."""
     expected = set()
     for d in deployments:
-        for date in schedule_dates(d.schedule, now, now + settings.max_scheduled_time,
-                                   settings.max_runs, settings.min_runs,
-                                   settings.min_scheduled_time):
+        for date in schedule_dates(
+            d.schedule,
+            now,
+            now + settings.max_scheduled_time,
+            settings.max_runs,
+            settings.min_runs,
+            settings.min_scheduled_time,
+        ):
             expected.add((str(d.id), date.astimezone(UTC)))
     return expected
 
 
 def actual_runs():
     """[(deployment id, UTC time)] of every auto-scheduled run, duplicates kept."""
-    return [(str(uuid.UUID(str(d))), t) for d, t in
-            FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
-            .where(FlowRun.auto_scheduled == True).tuples()]  # noqa: E712
+    return [
+        (str(uuid.UUID(str(d))), t)
+        for d, t in FlowRun.select(FlowRun.deployment, FlowRun.expected_start_time)
+        .where(FlowRun.auto_scheduled == True)  # noqa: E712
+        .tuples()
+    ]
 
 
 def assert_consistent():
     """Every run has exactly one state, which is its current one."""
-    counts = (FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
-              .group_by(FlowRunState.flow_run).tuples())
+    counts = (
+        FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
+        .group_by(FlowRunState.flow_run)
+        .tuples()
+    )
     assert {n for _, n in counts} <= {1, 2}
-    missing = FlowRun.select().where(
-        FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id))).count()
+    missing = (
+        FlowRun.select()
+        .where(FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id)))
+        .count()
+    )
     assert missing == 0
 
 
@@ -106,13 +127,15 @@ def test_scheduler_generates_exactly_what_schedules_ask_for(db):
 
 def test_the_daily_berlin_deployment_keeps_one_run_per_day_across_the_switch(db):
     flow = Flow.create(name="daily")
-    daily = Deployment.create(name="daily", flow=flow.id,
-                              schedule={"cron": "30 2 * * *", "timezone": "Europe/Berlin"})
+    daily = Deployment.create(
+        name="daily", flow=flow.id, schedule={"cron": "30 2 * * *", "timezone": "Europe/Berlin"}
+    )
     for day in range(6):
         schedule_deployments(NOW + datetime.timedelta(days=day), SETTINGS)
     times = sorted(t for d, t in actual_runs() if d == str(daily.id))
-    local_days = [t.astimezone(datetime.timezone(datetime.timedelta(hours=2))).date()
-                  for t in times]
+    local_days = [
+        t.astimezone(datetime.timezone(datetime.timedelta(hours=2))).date() for t in times
+    ]
     assert len(local_days) == len(set(local_days))
     assert datetime.datetime(2026, 3, 29, 1, 30, tzinfo=UTC) in times
     assert all(t.minute == 30 for t in times)
@@ -121,25 +144,35 @@ def test_the_daily_berlin_deployment_keeps_one_run_per_day_across_the_switch(db)
 def test_later_passes_top_up_and_a_cancelled_run_is_not_recreated(db):
     deployments = make_deployments(9)
     schedule_deployments(NOW, SETTINGS)
-    first = FlowRun.select().where(FlowRun.deployment == deployments[0].id).order_by(
-        FlowRun.expected_start_time).first()
+    first = (
+        FlowRun.select()
+        .where(FlowRun.deployment == deployments[0].id)
+        .order_by(FlowRun.expected_start_time)
+        .first()
+    )
     flow_runs_cancel = {"type": "CANCELLED", "name": "Cancelled", "state_details": {}}
     from app.services.orchestration import set_flow_run_state
 
     set_flow_run_state(first.id, flow_runs_cancel, force=True)
     schedule_deployments(NOW, SETTINGS)
-    keys = [r.idempotency_key for r in FlowRun.select().where(
-        FlowRun.deployment == deployments[0].id)]
+    keys = [
+        r.idempotency_key for r in FlowRun.select().where(FlowRun.deployment == deployments[0].id)
+    ]
     assert len(keys) == len(set(keys))
-    still_scheduled = FlowRun.select().where(
-        (FlowRun.deployment == deployments[0].id) & (FlowRun.state_type == "SCHEDULED")
-        & (FlowRun.next_scheduled_start_time > NOW)).count()
+    still_scheduled = (
+        FlowRun.select()
+        .where(
+            (FlowRun.deployment == deployments[0].id)
+            & (FlowRun.state_type == "SCHEDULED")
+            & (FlowRun.next_scheduled_start_time > NOW)
+        )
+        .count()
+    )
     assert still_scheduled >= 3
     later = NOW + datetime.timedelta(hours=5)
     schedule_deployments(later, SETTINGS)
     wanted = expected_runs(deployments, later)
-    assert wanted <= set(actual_runs()) | {
-        (str(deployments[0].id), first.expected_start_time)}
+    assert wanted <= set(actual_runs()) | {(str(deployments[0].id), first.expected_start_time)}
     assert len(actual_runs()) == len(set(actual_runs()))
 
 
@@ -191,10 +224,16 @@ with database.connection_context():
 
 def _run_processes(app, job, now, count=3):
     env = {**os.environ, "ORION_HOME": app.config["HOME"]}
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, app.config["DATABASE_URL"],
-                               now.isoformat(), job], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, app.config["DATABASE_URL"], now.isoformat(), job],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(count)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     return [int(out.strip()) for out, _ in outputs]
@@ -215,9 +254,18 @@ def test_scheduler_processes_at_once_never_duplicate(app, db):
 
 
 def _scheduled_run(flow_id, when, name="Scheduled"):
-    run, _ = flow_runs.create_flow_run({"flow_id": flow_id, "state": {
-        "type": "SCHEDULED", "name": name, "message": None, "data": None,
-        "state_details": {"scheduled_time": when.isoformat()}}})
+    run, _ = flow_runs.create_flow_run(
+        {
+            "flow_id": flow_id,
+            "state": {
+                "type": "SCHEDULED",
+                "name": name,
+                "message": None,
+                "data": None,
+                "state_details": {"scheduled_time": when.isoformat()},
+            },
+        }
+    )
     return run.id
 
 
@@ -226,28 +274,33 @@ def late_candidates(db):
     """300 overdue Scheduled runs, 300 future ones, 100 overdue AwaitingRetry ones."""
     now = datetime.datetime.now(UTC)
     flow = Flow.create(name="late")
-    overdue = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1))
-               for i in range(300)]
-    future = [_scheduled_run(flow.id, now + datetime.timedelta(minutes=i + 1))
-              for i in range(300)]
-    retrying = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1), "AwaitingRetry")
-                for i in range(100)]
+    overdue = [_scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1)) for i in range(300)]
+    future = [_scheduled_run(flow.id, now + datetime.timedelta(minutes=i + 1)) for i in range(300)]
+    retrying = [
+        _scheduled_run(flow.id, now - datetime.timedelta(minutes=i + 1), "AwaitingRetry")
+        for i in range(100)
+    ]
     return now, overdue, future, retrying
 
 
 def _assert_marked_once(overdue, future, retrying):
     late = FlowRun.select().where(FlowRun.state_name == "Late")
     assert {r.id for r in late} == set(overdue)
-    late_states = (FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
-                   .where(FlowRunState.name == "Late").group_by(FlowRunState.flow_run).tuples())
+    late_states = (
+        FlowRunState.select(FlowRunState.flow_run, fn.COUNT(FlowRunState.id))
+        .where(FlowRunState.name == "Late")
+        .group_by(FlowRunState.flow_run)
+        .tuples()
+    )
     assert sorted(n for _, n in late_states) == [1] * len(overdue)
     for run in late:
         assert run.state_type == "SCHEDULED"
         state = FlowRunState.get(FlowRunState.id == run.state_id)
         assert state.state_details["scheduled_time"] == run.next_scheduled_start_time.isoformat()
         assert run.expected_start_time == run.next_scheduled_start_time
-    assert FlowRun.select().where(FlowRun.id.in_(future)
-                                  & (FlowRun.state_name == "Scheduled")).count() == len(future)
+    assert FlowRun.select().where(
+        FlowRun.id.in_(future) & (FlowRun.state_name == "Scheduled")
+    ).count() == len(future)
     awaiting_retry = FlowRun.state_name == "AwaitingRetry"
     retried = FlowRun.select().where(FlowRun.id.in_(retrying) & awaiting_retry)
     assert retried.count() == len(retrying)
@@ -288,26 +341,48 @@ def _late_twins(flow_id, now):
     FlowRun.update(state_timestamp=ahead).where(FlowRun.id == runs[2]).execute()
     FlowRunState.update(timestamp=ahead).where(FlowRunState.flow_run == runs[2]).execute()
     parent, _ = flow_runs.create_flow_run({"flow_id": flow_id})
-    task = TaskRun.create(flow_run=parent.id, task_key="sub", dynamic_key=str(uuid.uuid4()),
-                          name="sub")
-    subflow, _ = flow_runs.create_flow_run({
-        "flow_id": flow_id, "parent_task_run_id": task.id, "state": {
-            "type": "SCHEDULED", "name": "Scheduled", "message": None, "data": None,
-            "state_details": {"scheduled_time": (now - datetime.timedelta(minutes=4))
-                              .isoformat()}}})
+    task = TaskRun.create(
+        flow_run=parent.id, task_key="sub", dynamic_key=str(uuid.uuid4()), name="sub"
+    )
+    subflow, _ = flow_runs.create_flow_run(
+        {
+            "flow_id": flow_id,
+            "parent_task_run_id": task.id,
+            "state": {
+                "type": "SCHEDULED",
+                "name": "Scheduled",
+                "message": None,
+                "data": None,
+                "state_details": {
+                    "scheduled_time": (now - datetime.timedelta(minutes=4)).isoformat()
+                },
+            },
+        }
+    )
     return runs + [subflow.id]
 
 
-_OWN = {"id", "name", "state_id", "created", "updated", "state_timestamp", "flow_run",
-        "parent_task_run_id"}
+_OWN = {
+    "id",
+    "name",
+    "state_id",
+    "created",
+    "updated",
+    "state_timestamp",
+    "flow_run",
+    "parent_task_run_id",
+}
 
 
 def _late_snapshot(run_id):
     """What marking a run Late left: its columns and its states' (ids and clock readings
     replaced by how they relate to each other)."""
     run = FlowRun.get_by_id(run_id)
-    states = list(FlowRunState.select().where(FlowRunState.flow_run == run_id)
-                  .order_by(FlowRunState.timestamp))
+    states = list(
+        FlowRunState.select()
+        .where(FlowRunState.flow_run == run_id)
+        .order_by(FlowRunState.timestamp)
+    )
     initial, late = states[-2], states[-1]
     details = dict(late.state_details)
     assert details.pop("flow_run_id") == str(run_id)
@@ -315,18 +390,27 @@ def _late_snapshot(run_id):
         assert details.pop("task_run_id") == str(run.parent_task_run_id)
     return {
         "run": {k: v for k, v in run.__data__.items() if k not in _OWN},
-        "state": {k: v for k, v in late.__data__.items()
-                  if k not in _OWN | {"timestamp", "state_details"}},
+        "state": {
+            k: v for k, v in late.__data__.items() if k not in _OWN | {"timestamp", "state_details"}
+        },
         "details": details,
         "current": run.state_id == late.id and run.state_timestamp == late.timestamp,
-        "follows": (late.timestamp - initial.timestamp
-                    if late.timestamp <= initial.timestamp + datetime.timedelta(microseconds=1)
-                    else "later"),
+        "follows": (
+            late.timestamp - initial.timestamp
+            if late.timestamp <= initial.timestamp + datetime.timedelta(microseconds=1)
+            else "later"
+        ),
         "created": late.created == late.updated,
         "states": len(states),
-        "parent task": (TaskRunState.select().where(
-            (TaskRunState.task_run == run.parent_task_run_id)
-            & (TaskRunState.name == "Late")).count() if run.parent_task_run_id else None),
+        "parent task": (
+            TaskRunState.select()
+            .where(
+                (TaskRunState.task_run == run.parent_task_run_id) & (TaskRunState.name == "Late")
+            )
+            .count()
+            if run.parent_task_run_id
+            else None
+        ),
     }
 
 

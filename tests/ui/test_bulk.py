@@ -1,6 +1,7 @@
 """Bulk actions of the flow runs list through the Flask test client, on both backends:
 retry of a selection (with the reasons for refusals), and cancel / retry / delete of every
 run a filter matches, confirmed with the exact count and done in batches."""
+
 import json
 import re
 import uuid
@@ -14,8 +15,9 @@ from tests.ui.test_pages import HX, csrf, is_full_page, make_flow, make_run, pag
 
 
 def deployment_of(flow):
-    return str(Deployment.create(id=uuid.uuid4(), name=f"d-{uuid.uuid4().hex[:6]}",
-                                 flow=flow["id"]).id)
+    return str(
+        Deployment.create(id=uuid.uuid4(), name=f"d-{uuid.uuid4().hex[:6]}", flow=flow["id"]).id
+    )
 
 
 def state_of(client, run):
@@ -37,22 +39,27 @@ def test_retry_selection_moves_failed_deployment_runs_and_says_why_not_others(cl
     ids = [r["id"] for r in (failed, crashed, adhoc, done)]
     token = csrf(client)
 
-    confirm = client.post("/flow-runs/bulk", headers=HX, data={
-        "csrf_token": token, "action": "retry", "run": ids})
+    confirm = client.post(
+        "/flow-runs/bulk", headers=HX, data={"csrf_token": token, "action": "retry", "run": ids}
+    )
     html = confirm.get_data(as_text=True)
     assert "Retry 4 flow runs?" in html and "AwaitingRetry" in html
     assert state_of(client, failed) == ("FAILED", "Failed")
 
-    response = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "retry", "run": ids, "confirm": "yes"})
+    response = client.post(
+        "/flow-runs/bulk",
+        data={"csrf_token": token, "action": "retry", "run": ids, "confirm": "yes"},
+    )
     assert response.status_code == 303
     assert state_of(client, failed) == ("SCHEDULED", "AwaitingRetry")
     assert state_of(client, crashed) == ("SCHEDULED", "AwaitingRetry")
     assert state_of(client, adhoc) == ("FAILED", "Failed")
     assert state_of(client, done) == ("COMPLETED", "Completed")
     message = page(client, "/flow-runs")
-    assert ("Retried 2 of 4 flow runs. Not retried: 1 not failed or crashed; "
-            "1 not a deployment&#39;s run (nothing would run it again).") in message
+    assert (
+        "Retried 2 of 4 flow runs. Not retried: 1 not failed or crashed; "
+        "1 not a deployment&#39;s run (nothing would run it again)."
+    ) in message
 
 
 def test_whole_filter_confirmation_counts_every_page(client):
@@ -64,28 +71,42 @@ def test_whole_filter_confirmation_counts_every_page(client):
     token = csrf(client)
     listed = page(client, f"/flow-runs?flow={flow['id']}")
     assert 'id="bulk-filter"' in listed and "Cancel all" in listed and "Retry all" in listed
-    confirm = client.post("/flow-runs/bulk", headers=HX, data={
-        "csrf_token": token, "action": "delete", "scope": "filter",
-        "query": f"flow={flow['id']}&page=3", "next": "/flow-runs"})
+    confirm = client.post(
+        "/flow-runs/bulk",
+        headers=HX,
+        data={
+            "csrf_token": token,
+            "action": "delete",
+            "scope": "filter",
+            "query": f"flow={flow['id']}&page=3",
+            "next": "/flow-runs",
+        },
+    )
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and not is_full_page(html)
     assert "Delete 3 flow runs matching this filter?" in html
     assert "flow etl" in html
     assert 'name="as_of"' in html and 'name="total" value="3"' in html
-    nothing = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "cancel", "scope": "filter", "query": "name=nope"})
+    nothing = client.post(
+        "/flow-runs/bulk",
+        data={"csrf_token": token, "action": "cancel", "scope": "filter", "query": "name=nope"},
+    )
     assert "Cancel 0 flow runs matching this filter?" in nothing.get_data(as_text=True)
     assert "no flow run matches" in nothing.get_data(as_text=True)
-    bad = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "cancel", "scope": "filter", "query": "state=BOGUS"})
+    bad = client.post(
+        "/flow-runs/bulk",
+        data={"csrf_token": token, "action": "cancel", "scope": "filter", "query": "state=BOGUS"},
+    )
     assert bad.status_code == 422 and "BOGUS" in bad.get_data(as_text=True)
 
 
 def _form(html):
     """The hidden fields of the (last) form in ``html``, as a list of pairs."""
-    form = html[html.rindex("<form"):]
-    return [(name, value.replace("&#34;", '"').replace("&amp;", "&")) for name, value in
-            re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)]
+    form = html[html.rindex("<form") :]
+    return [
+        (name, value.replace("&#34;", '"').replace("&amp;", "&"))
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form)
+    ]
 
 
 @pytest.mark.parametrize("htmx", [True, False])
@@ -104,9 +125,17 @@ def test_whole_filter_action_runs_in_batches_until_done(client, monkeypatch, htm
     set_state(client, untouched, "FAILED")
     token = csrf(client)
     headers = HX if htmx else {}
-    html = client.post("/flow-runs/bulk", headers=headers, data={
-        "csrf_token": token, "action": "retry", "scope": "filter", "query": "tags=nightly",
-        "next": "/flow-runs?tags=nightly"}).get_data(as_text=True)
+    html = client.post(
+        "/flow-runs/bulk",
+        headers=headers,
+        data={
+            "csrf_token": token,
+            "action": "retry",
+            "scope": "filter",
+            "query": "tags=nightly",
+            "next": "/flow-runs?tags=nightly",
+        },
+    ).get_data(as_text=True)
     assert "Retry 6 flow runs matching this filter?" in html
     # Created after the confirmation: not part of what was confirmed.
     late = make_run(client, flow, deployment_id=deployment, tags=["nightly"])
@@ -134,7 +163,8 @@ def test_whole_filter_action_runs_in_batches_until_done(client, monkeypatch, htm
     assert state_of(client, untouched) == ("FAILED", "Failed")
     assert state_of(client, late) == ("FAILED", "Failed")
     assert "Retried 5 of 6 flow runs. Not retried: 1 not failed or crashed." in page(
-        client, "/flow-runs")
+        client, "/flow-runs"
+    )
 
 
 def test_whole_filter_cancel_and_delete(client):
@@ -142,8 +172,14 @@ def test_whole_filter_cancel_and_delete(client):
     keep = make_run(client, flow, name="keep-me")
     runs = [make_run(client, flow, name=f"batch-{i}") for i in range(3)]
     token = csrf(client)
-    base = {"csrf_token": token, "scope": "filter", "query": "name=batch", "confirm": "yes",
-            "as_of": "2999-01-01T00:00:00", "total": "3"}
+    base = {
+        "csrf_token": token,
+        "scope": "filter",
+        "query": "name=batch",
+        "confirm": "yes",
+        "as_of": "2999-01-01T00:00:00",
+        "total": "3",
+    }
     response = client.post("/flow-runs/bulk", data={**base, "action": "cancel"})
     assert response.status_code == 303
     assert all(state_of(client, r)[0] == "CANCELLED" for r in runs)
@@ -151,8 +187,12 @@ def test_whole_filter_cancel_and_delete(client):
     response = client.post("/flow-runs/bulk", data={**base, "action": "delete"})
     assert response.status_code == 303
     assert [r["id"] for r in client.post("/api/flow_runs/filter", json={}).get_json()] == [
-        keep["id"]]
-    for bad, name in (({"as_of": ""}, "as_of"), ({"tally": "[1]"}, "tally"),
-                      ({"after": "x"}, "after")):
+        keep["id"]
+    ]
+    for bad, name in (
+        ({"as_of": ""}, "as_of"),
+        ({"tally": "[1]"}, "tally"),
+        ({"after": "x"}, "after"),
+    ):
         response = client.post("/flow-runs/bulk", data={**base, "action": "delete", **bad})
         assert response.status_code == 422 and name in response.get_data(as_text=True)

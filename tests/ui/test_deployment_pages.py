@@ -3,6 +3,7 @@ page, pausing and resuming, quick and custom runs, and where deployments show el
 
 Data is made through the API, as clients make it.
 """
+
 import datetime
 import json
 import re
@@ -17,23 +18,20 @@ from app.models import utcnow
 from tests.ui.test_pages import EVIL, HX, QUOTED_NAME, csrf, is_full_page, make_flow, page
 
 SCHEMA = {
-    "title": "Parameters", "type": "object",
+    "title": "Parameters",
+    "type": "object",
     "properties": {
-        "who": {"title": "Who", "type": "string", "position": 0,
-                "description": "Whom to greet"},
+        "who": {"title": "Who", "type": "string", "position": 0, "description": "Whom to greet"},
         "times": {"title": "Times", "type": "integer", "default": 2, "position": 1},
         "ratio": {"title": "Ratio", "type": "number", "position": 2},
         "loud": {"title": "Loud", "type": "boolean", "default": False, "position": 3},
-        "colour": {"title": "Colour", "allOf": [{"$ref": "#/definitions/Colour"}],
-                   "position": 4},
-        "items": {"title": "Items", "type": "array", "items": {"type": "integer"},
-                  "position": 5},
+        "colour": {"title": "Colour", "allOf": [{"$ref": "#/definitions/Colour"}], "position": 4},
+        "items": {"title": "Items", "type": "array", "items": {"type": "integer"}, "position": 5},
         "options": {"title": "Options", "type": "object", "position": 6},
         "note": {"title": "Note", "type": "string", "position": 7},
     },
     "required": ["who", "note"],
-    "definitions": {"Colour": {"title": "Colour", "enum": ["red", "green"],
-                               "type": "string"}},
+    "definitions": {"Colour": {"title": "Colour", "enum": ["red", "green"], "type": "string"}},
 }
 
 
@@ -45,8 +43,9 @@ def make_deployment(client, flow, name="nightly", **fields):
 
 
 def runs_of(client, deployment):
-    return client.post("/api/flow_runs/filter", json={
-        "deployments": {"id": {"any_": [deployment["id"]]}}}).get_json()
+    return client.post(
+        "/api/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment["id"]]}}}
+    ).get_json()
 
 
 def section(html, heading_id):
@@ -79,19 +78,28 @@ def assert_scheduled_now(run, before):
 # ----------------------------------------------------------------------------- words and forms
 
 
-@pytest.mark.parametrize("schedule, words", [
-    (None, ("No schedule", None)),
-    ({"interval": 3600}, ("Every hour", None)),
-    ({"interval": 5400}, ("Every 90 minutes", None)),
-    ({"interval": 172800, "anchor_date": "2026-03-01T08:00:00+00:00",
-      "timezone": "Europe/Berlin"}, ("Every 2 days at 09:00", None)),
-    ({"cron": "0 9 * * 1-5"}, ("On weekdays at 09:00", "0 9 * * 1-5")),
-    ({"cron": "30 2 * * *"}, ("Every day at 02:30", "30 2 * * *")),
-    ({"cron": "*/15 * * * *"}, ("Every 15 minutes", "*/15 * * * *")),
-    ({"cron": "5 */6 * * 0"}, ("Every 6 hours at minute 5 on Sunday", "5 */6 * * 0")),
-    ({"cron": "0 9 1 * *"}, ("Cron schedule", "0 9 1 * *")),
-    ({"rrule": "FREQ=WEEKLY;BYDAY=MO"}, ("Recurrence rule", "FREQ=WEEKLY;BYDAY=MO")),
-])
+@pytest.mark.parametrize(
+    "schedule, words",
+    [
+        (None, ("No schedule", None)),
+        ({"interval": 3600}, ("Every hour", None)),
+        ({"interval": 5400}, ("Every 90 minutes", None)),
+        (
+            {
+                "interval": 172800,
+                "anchor_date": "2026-03-01T08:00:00+00:00",
+                "timezone": "Europe/Berlin",
+            },
+            ("Every 2 days at 09:00", None),
+        ),
+        ({"cron": "0 9 * * 1-5"}, ("On weekdays at 09:00", "0 9 * * 1-5")),
+        ({"cron": "30 2 * * *"}, ("Every day at 02:30", "30 2 * * *")),
+        ({"cron": "*/15 * * * *"}, ("Every 15 minutes", "*/15 * * * *")),
+        ({"cron": "5 */6 * * 0"}, ("Every 6 hours at minute 5 on Sunday", "5 */6 * * 0")),
+        ({"cron": "0 9 1 * *"}, ("Cron schedule", "0 9 1 * *")),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=MO"}, ("Recurrence rule", "FREQ=WEEKLY;BYDAY=MO")),
+    ],
+)
 def test_schedules_in_words(schedule, words):
     assert describe(schedule) == words
 
@@ -101,19 +109,34 @@ def test_parameter_form_fields_from_the_schema():
     by_name = {f.name: f for f in fields}
     assert [f.name for f in fields] == list(SCHEMA["properties"])
     assert {n: f.kind for n, f in by_name.items()} == {
-        "who": "string", "times": "integer", "ratio": "number", "loud": "boolean",
-        "colour": "enum", "items": "json", "options": "json", "note": "string"}
+        "who": "string",
+        "times": "integer",
+        "ratio": "number",
+        "loud": "boolean",
+        "colour": "enum",
+        "items": "json",
+        "options": "json",
+        "note": "string",
+    }
     assert by_name["who"].value == "world" and not by_name["who"].required  # has a default
     assert by_name["note"].required and by_name["times"].value == "2"
     assert by_name["loud"].value == "false" and by_name["colour"].choices == ["red", "green"]
     assert json.loads(by_name["items"].value) == [1, 2]
 
 
-@pytest.mark.parametrize("name, raw, value", [
-    ("times", " 7 ", 7), ("ratio", "2.5", 2.5), ("ratio", "3", 3), ("loud", "true", True),
-    ("colour", '"green"', "green"), ("items", "[1, 2]", [1, 2]),
-    ("options", '{"a": null}', {"a": None}), ("who", "  spaced ", "  spaced "),
-])
+@pytest.mark.parametrize(
+    "name, raw, value",
+    [
+        ("times", " 7 ", 7),
+        ("ratio", "2.5", 2.5),
+        ("ratio", "3", 3),
+        ("loud", "true", True),
+        ("colour", '"green"', "green"),
+        ("items", "[1, 2]", [1, 2]),
+        ("options", '{"a": null}', {"a": None}),
+        ("who", "  spaced ", "  spaced "),
+    ],
+)
 def test_parameter_form_reads_typed_values(name, raw, value):
     fields = form_fields(SCHEMA, {})
     form = MultiDict({"param.who": "x", "param.note": "n", f"param.{name}": raw})
@@ -122,12 +145,20 @@ def test_parameter_form_reads_typed_values(name, raw, value):
     assert type(parameters[name]) is type(value)
 
 
-@pytest.mark.parametrize("name, raw, message", [
-    ("times", "2.5", "whole number"), ("ratio", "abc", "a number"), ("ratio", "nan", "finite"),
-    ("loud", "yes", "true or false"), ("colour", '"blue"', "listed values"),
-    ("items", '{"a": 1}', "JSON list"), ("options", "[1]", "JSON object"),
-    ("options", "{oops", "Not valid JSON"), ("note", "", "Required"),
-])
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("times", "2.5", "whole number"),
+        ("ratio", "abc", "a number"),
+        ("ratio", "nan", "finite"),
+        ("loud", "yes", "true or false"),
+        ("colour", '"blue"', "listed values"),
+        ("items", '{"a": 1}', "JSON list"),
+        ("options", "[1]", "JSON object"),
+        ("options", "{oops", "Not valid JSON"),
+        ("note", "", "Required"),
+    ],
+)
 def test_parameter_form_errors_name_the_field(name, raw, message):
     fields = form_fields(SCHEMA, {})
     form = MultiDict({"param.who": "x", "param.note": "n", f"param.{name}": raw})
@@ -158,17 +189,20 @@ def test_deployments_empty_state_says_what_to_do(client):
 
 def test_deployments_list(client):
     flow = make_flow(client, QUOTED_NAME)
-    nightly = make_deployment(client, flow, schedule={"cron": "0 9 * * 1-5",
-                                                      "timezone": "Europe/Berlin"})
+    nightly = make_deployment(
+        client, flow, schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
+    )
     manual = make_deployment(client, flow, name="by-hand")
     run = client.post(f"/api/deployments/{manual['id']}/create_flow_run", json={}).get_json()
     html = page(client, "/deployments")
-    rows = {m.group(1): m.group(0) for m in
-            re.finditer(r'<td><a href="/deployments/([0-9a-f-]{36})">.*?</tr>', html, re.S)}
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<td><a href="/deployments/([0-9a-f-]{36})">.*?</tr>', html, re.S)
+    }
     assert set(rows) == {nightly["id"], manual["id"]}
     assert "On weekdays at 09:00" in rows[nightly["id"]]
     assert "(Europe/Berlin)" in rows[nightly["id"]]
-    assert f'/deployments/{nightly["id"]}/pause' in rows[nightly["id"]]
+    assert f"/deployments/{nightly['id']}/pause" in rows[nightly["id"]]
     assert re.search(r"<time datetime=\"[^\"]+\+00:00\"", rows[nightly["id"]])  # next run
     assert "No schedule" in rows[manual["id"]] and "/pause" not in rows[manual["id"]]
     assert "Pending</span> 1" in rows[manual["id"]]  # recent run states
@@ -185,6 +219,7 @@ def test_deployments_list(client):
 
 def test_deployments_list_pages(client, monkeypatch):
     from app.blueprints.ui import deployments as views
+
     monkeypatch.setattr(views, "DEPLOYMENTS_PER_PAGE", 2)
     flow = make_flow(client)
     for name in ("a", "b", "c"):
@@ -201,17 +236,32 @@ def test_deployments_list_pages(client, monkeypatch):
 def test_deployment_page(client):
     flow = make_flow(client)
     deployment = make_deployment(
-        client, flow, description=EVIL, parameters={"who": EVIL}, work_queue_name="gpu",
-        path="s3://bucket/flows", entrypoint="flows/etl.py:etl", tags=["nightly"],
-        schedule={"interval": 3600, "timezone": "America/Santiago",
-                  "anchor_date": "2026-01-01T00:00:00+00:00"},
-        parameter_openapi_schema=SCHEMA)
+        client,
+        flow,
+        description=EVIL,
+        parameters={"who": EVIL},
+        work_queue_name="gpu",
+        path="s3://bucket/flows",
+        entrypoint="flows/etl.py:etl",
+        tags=["nightly"],
+        schedule={
+            "interval": 3600,
+            "timezone": "America/Santiago",
+            "anchor_date": "2026-01-01T00:00:00+00:00",
+        },
+        parameter_openapi_schema=SCHEMA,
+    )
     stored = {r["next_scheduled_start_time"]: r for r in runs_of(client, deployment)}
     html = page(client, f"/deployments/{deployment['id']}")
     assert EVIL not in html and "&lt;script&gt;" in html
-    for text in ("Every hour", "(America/Santiago)", "<code>gpu</code>",
-                 "<code>s3://bucket/flows</code>", "<code>flows/etl.py:etl</code>",
-                 'class="tag">nightly'):
+    for text in (
+        "Every hour",
+        "(America/Santiago)",
+        "<code>gpu</code>",
+        "<code>s3://bucket/flows</code>",
+        "<code>flows/etl.py:etl</code>",
+        'class="tag">nightly',
+    ):
         assert text in html, text
     upcoming = section(html, "next-h")
     times = re.findall(r'<tr><td><time datetime="([^"]+)"', upcoming)
@@ -232,19 +282,24 @@ def test_deployment_page_recent_runs_and_durations(client):
     deployment = make_deployment(client, flow)
     runs = []
     for index in range(3):
-        run = client.post(f"/api/deployments/{deployment['id']}/create_flow_run",
-                          json={"name": f"run-{index}"}).get_json()
+        run = client.post(
+            f"/api/deployments/{deployment['id']}/create_flow_run", json={"name": f"run-{index}"}
+        ).get_json()
         runs.append(run)
     for run, final in zip(runs[:2], ("COMPLETED", "FAILED")):
-        client.post(f"/api/flow_runs/{run['id']}/set_state",
-                    json={"state": {"type": "RUNNING"}, "force": True})
-        client.post(f"/api/flow_runs/{run['id']}/set_state",
-                    json={"state": {"type": final}, "force": True})
+        client.post(
+            f"/api/flow_runs/{run['id']}/set_state",
+            json={"state": {"type": "RUNNING"}, "force": True},
+        )
+        client.post(
+            f"/api/flow_runs/{run['id']}/set_state", json={"state": {"type": final}, "force": True}
+        )
     html = page(client, f"/deployments/{deployment['id']}")
     recent = section(html, "recent-h")
     assert all(f'/flow-runs/{r["id"]}"' in recent for r in runs)
-    chart = json.loads(re.search(r'<script type="application/json">(.*?)</script>', recent,
-                                 re.S).group(1))
+    chart = json.loads(
+        re.search(r'<script type="application/json">(.*?)</script>', recent, re.S).group(1)
+    )
     assert chart["names"] == ["run-0", "run-1"] and len(chart["times"]) == 2  # started only
     assert {s["state"] for s in chart["series"]} == {"COMPLETED", "FAILED"}
     completed = next(s for s in chart["series"] if s["state"] == "COMPLETED")["seconds"]
@@ -256,8 +311,11 @@ def test_missing_deployment_pages_are_404(client):
     missing = uuid.uuid4()
     for path in (f"/deployments/{missing}", f"/deployments/{missing}/custom-run"):
         assert 'role="alert"' in page(client, path, 404)
-    for path in (f"/deployments/{missing}/run", f"/deployments/{missing}/pause",
-                 f"/deployments/{missing}/custom-run"):
+    for path in (
+        f"/deployments/{missing}/run",
+        f"/deployments/{missing}/pause",
+        f"/deployments/{missing}/custom-run",
+    ):
         response = post(client, path)
         assert response.status_code == 404 and b'role="alert"' in response.data
 
@@ -290,8 +348,9 @@ def test_pause_and_resume_the_schedule(client):
 
 def test_quick_run_uses_the_deployment_defaults_and_is_scheduled_now(client):
     flow = make_flow(client)
-    deployment = make_deployment(client, flow, parameters={"who": "world"}, tags=["t"],
-                                 work_queue_name="q")
+    deployment = make_deployment(
+        client, flow, parameters={"who": "world"}, tags=["t"], work_queue_name="q"
+    )
     path = f"/deployments/{deployment['id']}/run"
     form = {"submission_id": submission_id(page(client, f"/deployments/{deployment['id']}"))}
     assert client.post(path, data=form).status_code == 400  # no CSRF token
@@ -302,8 +361,10 @@ def test_quick_run_uses_the_deployment_defaults_and_is_scheduled_now(client):
     assert run["deployment_id"] == deployment["id"] and run["parameters"] == {"who": "world"}
     assert run["work_queue_name"] == "q" and "t" in run["tags"]
     assert_scheduled_now(run, before)
-    assert (f"Scheduled the flow run &#39;{run['name']}&#39; for now: an agent polling the "
-            "work queue &#39;q&#39; will start it.") in page(client, response.headers["Location"])
+    assert (
+        f"Scheduled the flow run &#39;{run['name']}&#39; for now: an agent polling the "
+        "work queue &#39;q&#39; will start it."
+    ) in page(client, response.headers["Location"])
 
 
 def test_a_run_form_submitted_twice_starts_one_run(client):
@@ -315,7 +376,8 @@ def test_a_run_form_submitted_twice_starts_one_run(client):
     first, again = post(client, path + "/run", quick), post(client, path + "/run", quick)
     assert first.headers["Location"] == again.headers["Location"]
     assert "This form was already submitted: it started the flow run" in page(
-        client, again.headers["Location"])
+        client, again.headers["Location"]
+    )
     # The same id sent to another deployment of the flow is another submission.
     other_run = post(client, f"/deployments/{other['id']}/run", quick)
     assert other_run.headers["Location"] != first.headers["Location"]
@@ -323,14 +385,21 @@ def test_a_run_form_submitted_twice_starts_one_run(client):
     fresh = post(client, path + "/run", {"submission_id": submission_id(page(client, path))})
     assert fresh.headers["Location"] != first.headers["Location"]
 
-    custom = {"submission_id": submission_id(page(client, path + "/custom-run")),
-              "param.who": "ann", "param.note": "n"}
+    custom = {
+        "submission_id": submission_id(page(client, path + "/custom-run")),
+        "param.who": "ann",
+        "param.note": "n",
+    }
     # A form sent back with errors keeps its id; sending it again, corrected, starts one run.
     bad = post(client, path + "/custom-run", {**custom, "param.times": "x"})
-    assert bad.status_code == 422 and submission_id(bad.get_data(as_text=True)) == \
-        custom["submission_id"]
-    first, again = post(client, path + "/custom-run", custom), post(
-        client, path + "/custom-run", custom)
+    assert (
+        bad.status_code == 422
+        and submission_id(bad.get_data(as_text=True)) == custom["submission_id"]
+    )
+    first, again = (
+        post(client, path + "/custom-run", custom),
+        post(client, path + "/custom-run", custom),
+    )
     assert first.status_code == again.status_code == 303
     assert first.headers["Location"] == again.headers["Location"]
     assert len(runs_of(client, deployment)) == 3
@@ -352,8 +421,9 @@ def test_a_run_form_without_its_submission_id_starts_nothing(client):
 
 def test_custom_run_form_and_errors_next_to_fields(client):
     flow = make_flow(client)
-    deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA,
-                                 parameters={"times": 5})
+    deployment = make_deployment(
+        client, flow, parameter_openapi_schema=SCHEMA, parameters={"times": 5}
+    )
     path = f"/deployments/{deployment['id']}/custom-run"
     html = page(client, path)
     assert 'name="param.times" value="5"' in html  # the deployment's value over the schema's
@@ -362,13 +432,20 @@ def test_custom_run_form_and_errors_next_to_fields(client):
     assert "Whom to greet" in html and html.count("(required)") == 2
     assert re.search(r'name="param.note"[^>]*aria-required="true"', html)
 
-    response = post(client, path, {"param.who": "ann", "param.times": "many",
-                                   "param.note": "", "start": "2020-01-01T00:00"})
+    response = post(
+        client,
+        path,
+        {"param.who": "ann", "param.times": "many", "param.note": "", "start": "2020-01-01T00:00"},
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     # Each field's markup: its label, input and error, up to the next field.
-    fields = {m.group(1): m.group(0) for m in re.finditer(
-        r'<label for="([^"]+)">.*?(?=<div class="field|</fieldset>)', html, re.S)}
+    fields = {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r'<label for="([^"]+)">.*?(?=<div class="field|</fieldset>)', html, re.S
+        )
+    }
     assert "Enter a whole number" in fields["param-2"] and 'value="many"' in fields["param-2"]
     assert "Required" in fields["param-8"]
     assert "Must be in the future" in fields["run-start"]
@@ -378,21 +455,40 @@ def test_custom_run_form_and_errors_next_to_fields(client):
 
 def test_custom_run_starts_the_run_with_its_parameters(client):
     flow = make_flow(client)
-    deployment = make_deployment(client, flow, parameter_openapi_schema=SCHEMA,
-                                 parameters={"keep": "me"})
+    deployment = make_deployment(
+        client, flow, parameter_openapi_schema=SCHEMA, parameters={"keep": "me"}
+    )
     path = f"/deployments/{deployment['id']}/custom-run"
     before = utcnow()
-    response = post(client, path, {
-        "param.who": EVIL, "param.times": "3", "param.ratio": "", "param.loud": "true",
-        "param.colour": '"red"', "param.items": "[1, 2]", "param.options": "",
-        "param.note": "hi", "name": "my-custom-run",
-        "submission_id": submission_id(page(client, path))})
+    response = post(
+        client,
+        path,
+        {
+            "param.who": EVIL,
+            "param.times": "3",
+            "param.ratio": "",
+            "param.loud": "true",
+            "param.colour": '"red"',
+            "param.items": "[1, 2]",
+            "param.options": "",
+            "param.note": "hi",
+            "name": "my-custom-run",
+            "submission_id": submission_id(page(client, path)),
+        },
+    )
     assert response.status_code == 303, response.data[-400:]
     run = run_at(client, response.headers["Location"])
     assert run["name"] == "my-custom-run"
     assert_scheduled_now(run, before)
-    assert run["parameters"] == {"keep": "me", "who": EVIL, "times": 3, "loud": True,
-                                 "colour": "red", "items": [1, 2], "note": "hi"}
+    assert run["parameters"] == {
+        "keep": "me",
+        "who": EVIL,
+        "times": 3,
+        "loud": True,
+        "colour": "red",
+        "items": [1, 2],
+        "note": "hi",
+    }
 
 
 def test_custom_run_later_is_scheduled(client):
@@ -400,13 +496,20 @@ def test_custom_run_later_is_scheduled(client):
     deployment = make_deployment(client, flow)
     when = (utcnow() + datetime.timedelta(hours=3)).replace(microsecond=0)
     path = f"/deployments/{deployment['id']}/custom-run"
-    response = post(client, path, {
-        "param.parameters": '{"x": 1}', "start": when.strftime("%Y-%m-%dT%H:%M:%S"),
-        "submission_id": submission_id(page(client, path))})
+    response = post(
+        client,
+        path,
+        {
+            "param.parameters": '{"x": 1}',
+            "start": when.strftime("%Y-%m-%dT%H:%M:%S"),
+            "submission_id": submission_id(page(client, path)),
+        },
+    )
     assert response.status_code == 303
     run = run_at(client, response.headers["Location"])
     assert f"for {when:%Y-%m-%d %H:%M:%S} UTC, but its deployment has no work queue" in page(
-        client, response.headers["Location"])
+        client, response.headers["Location"]
+    )
     assert run["state"]["type"] == "SCHEDULED" and run["parameters"] == {"x": 1}
     assert datetime.datetime.fromisoformat(run["next_scheduled_start_time"]) == when
     html = page(client, f"/deployments/{deployment['id']}")
@@ -422,10 +525,14 @@ def test_flow_page_lists_its_deployments(client):
     flow = make_flow(client)
     other = make_flow(client, "other")
     assert "No deployments yet: run <code>orion deployment create …</code>" in page(
-        client, f"/flows/{flow['id']}")
-    mine = make_deployment(client, flow, schedule={"cron": "30 2 * * *",
-                                                   "timezone": "Europe/Paris"},
-                           is_schedule_active=False)
+        client, f"/flows/{flow['id']}"
+    )
+    mine = make_deployment(
+        client,
+        flow,
+        schedule={"cron": "30 2 * * *", "timezone": "Europe/Paris"},
+        is_schedule_active=False,
+    )
     theirs = make_deployment(client, other, name="theirs")
     listed = section(page(client, f"/flows/{flow['id']}"), "deployments-h")
     assert f'/deployments/{mine["id"]}"' in listed and theirs["id"] not in listed

@@ -1,4 +1,5 @@
 """The graph layout, and the dashboard's services: keyset log reads, bulk cancel and delete."""
+
 import datetime
 import uuid
 from collections import namedtuple
@@ -15,8 +16,10 @@ Run = namedtuple("Run", "id name state_type state_name upstream")
 
 def runs(count, upstream_of):
     ids = [str(uuid.uuid4()) for _ in range(count)]
-    return [Run(ids[i], f"task-{i}", "COMPLETED", "Completed",
-                [ids[j] for j in upstream_of(i)]) for i in range(count)]
+    return [
+        Run(ids[i], f"task-{i}", "COMPLETED", "Completed", [ids[j] for j in upstream_of(i)])
+        for i in range(count)
+    ]
 
 
 def overlapping(nodes):
@@ -51,18 +54,23 @@ def test_layout_of_500_tasks_keeps_full_size_nodes_without_overlap():
 def test_layout_orders_columns_to_follow_upstream_rows():
     # Sources a0, a1 feed b1 and b0 crosswise; b's are listed in the opposite order.
     ids = [str(uuid.uuid4()) for _ in range(4)]
-    tasks = [Run(ids[0], "a0", "RUNNING", "", []), Run(ids[1], "a1", "RUNNING", "", []),
-             Run(ids[2], "b-of-a1", "PENDING", "", [ids[1]]),
-             Run(ids[3], "b-of-a0", "PENDING", "", [ids[0]])]
+    tasks = [
+        Run(ids[0], "a0", "RUNNING", "", []),
+        Run(ids[1], "a1", "RUNNING", "", []),
+        Run(ids[2], "b-of-a1", "PENDING", "", [ids[1]]),
+        Run(ids[3], "b-of-a0", "PENDING", "", [ids[0]]),
+    ]
     rows = {n.name: n.row for n in layout(tasks, lambda r: r.upstream).nodes}
     assert rows["b-of-a0"] == 0 and rows["b-of-a1"] == 1
 
 
 def test_layout_ignores_unknown_upstreams_and_survives_cycles():
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    tasks = [Run(ids[0], "x" * 40, None, None, [ids[1], str(uuid.uuid4())]),
-             Run(ids[1], "y", "FAILED", "Failed", [ids[0]]),
-             Run(ids[2], "z", "FAILED", "Failed", [ids[2]])]
+    tasks = [
+        Run(ids[0], "x" * 40, None, None, [ids[1], str(uuid.uuid4())]),
+        Run(ids[1], "y", "FAILED", "Failed", [ids[0]]),
+        Run(ids[2], "z", "FAILED", "Failed", [ids[2]]),
+    ]
     graph = layout(tasks, lambda r: r.upstream)
     assert [n.column for n in graph.nodes] == [0, 0, 0]
     assert graph.nodes[0].label.endswith("…") and len(graph.nodes[0].label) == 26
@@ -77,11 +85,26 @@ def test_iter_logs_reads_every_record_in_order_across_batches(db):
     rows = []
     for i in range(25):
         # Groups of equal timestamps straddle the batch boundaries.
-        rows.append({"name": "n", "level": 10 + 10 * (i % 3), "message": f"m{i}",
-                     "timestamp": start + datetime.timedelta(seconds=i // 4),
-                     "flow_run_id": run_id, "task_run_id": None})
-    rows.append({"name": "n", "level": 20, "message": "elsewhere", "timestamp": start,
-                 "flow_run_id": other, "task_run_id": None})
+        rows.append(
+            {
+                "name": "n",
+                "level": 10 + 10 * (i % 3),
+                "message": f"m{i}",
+                "timestamp": start + datetime.timedelta(seconds=i // 4),
+                "flow_run_id": run_id,
+                "task_run_id": None,
+            }
+        )
+    rows.append(
+        {
+            "name": "n",
+            "level": 20,
+            "message": "elsewhere",
+            "timestamp": start,
+            "flow_run_id": other,
+            "task_run_id": None,
+        }
+    )
     with db.atomic():
         Log.insert_many([{**r, "id": uuid.uuid4()} for r in rows]).execute()
     read = list(dashboard.iter_logs(run_id, batch_size=4))
@@ -96,50 +119,72 @@ def test_iter_logs_reads_every_record_in_order_across_batches(db):
 
 def _deployment(flow):
     from app.models import Deployment
+
     return Deployment.create(id=uuid.uuid4(), name=f"d-{uuid.uuid4().hex[:6]}", flow=flow.id)
 
 
 def test_bulk_cancel_retry_and_delete_services(db):
     from app.services import bulk
+
     flow, _ = create_flow("f")
     deployment = _deployment(flow)
     pending, _ = flow_runs.create_flow_run({"flow_id": flow.id})
-    running, _ = flow_runs.create_flow_run({"flow_id": flow.id,
-                                            "state": {"type": "RUNNING", "name": "Running"}})
+    running, _ = flow_runs.create_flow_run(
+        {"flow_id": flow.id, "state": {"type": "RUNNING", "name": "Running"}}
+    )
     missing = str(uuid.uuid4())
     outcome = bulk.cancel([pending.id, running.id, missing, pending.id])
-    assert outcome == {str(pending.id): bulk.DONE, str(running.id): bulk.DONE,
-                       missing: "no longer exists"}
+    assert outcome == {
+        str(pending.id): bulk.DONE,
+        str(running.id): bulk.DONE,
+        missing: "no longer exists",
+    }
     assert flow_runs.read_flow_run(pending.id).state_type == "CANCELLED"
     assert flow_runs.read_flow_run(running.id).state_type == "CANCELLING"
     assert bulk.cancel([pending.id]) == {str(pending.id): "already finished or cancelling"}
 
-    failed, _ = flow_runs.create_flow_run({"flow_id": flow.id, "deployment_id": deployment.id,
-                                           "state": {"type": "FAILED", "name": "Failed"}})
-    crashed, _ = flow_runs.create_flow_run({"flow_id": flow.id, "deployment_id": deployment.id,
-                                            "state": {"type": "CRASHED", "name": "Crashed"}})
-    adhoc, _ = flow_runs.create_flow_run({"flow_id": flow.id,
-                                          "state": {"type": "FAILED", "name": "Failed"}})
+    failed, _ = flow_runs.create_flow_run(
+        {
+            "flow_id": flow.id,
+            "deployment_id": deployment.id,
+            "state": {"type": "FAILED", "name": "Failed"},
+        }
+    )
+    crashed, _ = flow_runs.create_flow_run(
+        {
+            "flow_id": flow.id,
+            "deployment_id": deployment.id,
+            "state": {"type": "CRASHED", "name": "Crashed"},
+        }
+    )
+    adhoc, _ = flow_runs.create_flow_run(
+        {"flow_id": flow.id, "state": {"type": "FAILED", "name": "Failed"}}
+    )
     now = utcnow()
     outcome = bulk.retry([failed.id, crashed.id, adhoc.id, pending.id], now)
     assert outcome == {
-        str(failed.id): bulk.DONE, str(crashed.id): bulk.DONE,
+        str(failed.id): bulk.DONE,
+        str(crashed.id): bulk.DONE,
         str(adhoc.id): "not a deployment's run (nothing would run it again)",
-        str(pending.id): "not failed or crashed"}
+        str(pending.id): "not failed or crashed",
+    }
     for run in (failed, crashed):
         again = flow_runs.read_flow_run(run.id)
         assert (again.state_type, again.state_name) == ("SCHEDULED", "AwaitingRetry")
         assert again.next_scheduled_start_time == now
     assert flow_runs.read_flow_run(adhoc.id).state_type == "FAILED"
 
-    assert bulk.delete([pending.id, missing]) == {str(pending.id): bulk.DONE,
-                                                  missing: "no longer exists"}
+    assert bulk.delete([pending.id, missing]) == {
+        str(pending.id): bulk.DONE,
+        missing: "no longer exists",
+    }
     assert bulk.delete([]) == {}
     assert FlowRun.select().count() == 4
 
 
 def test_bulk_batches_walk_the_whole_filter_once(db):
     from app.services import bulk
+
     flow, _ = create_flow("f")
     other, _ = create_flow("other")
     ids = {str(flow_runs.create_flow_run({"flow_id": flow.id})[0].id) for _ in range(7)}

@@ -1,5 +1,6 @@
 """Dashboard sign-in with ORION_API_KEY set: the form, the session, htmx, sign-out; and the
 open dashboard when no key is set."""
+
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -25,8 +26,9 @@ def csrf_of(html):
 
 def sign_in(client, key=KEY, next_page="/"):
     form = client.get(f"/login?next={next_page}").get_data(as_text=True)
-    return client.post("/login", data={"api_key": key, "next": next_page,
-                                       "csrf_token": csrf_of(form)})
+    return client.post(
+        "/login", data={"api_key": key, "next": next_page, "csrf_token": csrf_of(form)}
+    )
 
 
 def test_without_a_key_the_dashboard_is_open(client):
@@ -36,8 +38,17 @@ def test_without_a_key_the_dashboard_is_open(client):
     assert client.get("/login?next=/flows").headers["Location"] == "/flows"
 
 
-@pytest.mark.parametrize("path", ["/", "/flow-runs?state=FAILED", "/flows", "/deployments",
-                                  "/work-queues", "/concurrency-limits"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/flow-runs?state=FAILED",
+        "/flows",
+        "/deployments",
+        "/work-queues",
+        "/concurrency-limits",
+    ],
+)
 def test_pages_redirect_to_the_sign_in_form(guarded, path):
     response = guarded.get(path)
     assert response.status_code == 303
@@ -72,8 +83,9 @@ def test_signing_in_opens_the_dashboard_and_goes_where_it_was_going(guarded):
     assert guarded.get("/login?next=/deployments").headers["Location"] == "/deployments"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "flows",
-                                    "/\\evil.example"])
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "flows", "/\\evil.example"]
+)
 def test_next_never_leaves_the_site(guarded, target):
     response = sign_in(guarded, next_page=target)
     assert response.status_code == 303 and response.headers["Location"] == "/"
@@ -87,8 +99,10 @@ def test_signing_in_needs_the_csrf_token(guarded):
 
 
 def test_htmx_without_a_session_is_told_to_load_the_sign_in_page(guarded):
-    response = guarded.get("/flow-runs?state=FAILED", headers={
-        **HX, "HX-Current-URL": "http://localhost/flow-runs?state=COMPLETED"})
+    response = guarded.get(
+        "/flow-runs?state=FAILED",
+        headers={**HX, "HX-Current-URL": "http://localhost/flow-runs?state=COMPLETED"},
+    )
     assert response.status_code == 401
     redirect = urlsplit(response.headers["HX-Redirect"])
     assert redirect.path == "/login"
@@ -128,8 +142,12 @@ def test_signing_out_ends_the_session(guarded):
 def test_the_api_still_wants_its_bearer_header(guarded):
     sign_in(guarded)
     assert guarded.post("/api/flows/filter", json={}).status_code == 401
-    assert guarded.post("/api/flows/filter", json={},
-                        headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert (
+        guarded.post(
+            "/api/flows/filter", json={}, headers={"Authorization": f"Bearer {KEY}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_keys_are_compared_exactly():

@@ -4,6 +4,7 @@ Data is made through the API, as clients make it. Every page is checked as a ful
 as the htmx fragment, with its empty state, its bad parameters (a 422 page naming them) and
 its escaping of user-provided text.
 """
+
 import datetime
 import re
 import uuid
@@ -34,15 +35,21 @@ def make_run(client, flow, **fields):
 
 
 def set_state(client, run, state_type, kind="flow_runs", **state):
-    response = client.post(f"/api/{kind}/{run['id']}/set_state",
-                           json={"state": {"type": state_type, **state}, "force": True})
+    response = client.post(
+        f"/api/{kind}/{run['id']}/set_state",
+        json={"state": {"type": state_type, **state}, "force": True},
+    )
     assert response.status_code in (200, 201), response.get_json()
     return response.get_json()
 
 
 def scheduled(client, flow, when, **fields):
-    return make_run(client, flow, state={"type": "SCHEDULED",
-                                         "state_details": {"scheduled_time": iso(when)}}, **fields)
+    return make_run(
+        client,
+        flow,
+        state={"type": "SCHEDULED", "state_details": {"scheduled_time": iso(when)}},
+        **fields,
+    )
 
 
 def page(client, path, status=200, headers=None):
@@ -68,8 +75,9 @@ def is_full_page(html):
 def test_every_page_is_full_by_default_and_a_fragment_for_htmx(client):
     flow = make_flow(client)
     run = make_run(client, flow)
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0"}).get_json()
+    task = client.post(
+        "/api/task_runs/", json={"flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0"}
+    ).get_json()
     fragments = {
         "/": 'id="history-h"',
         "/flow-runs": 'id="bulk"',
@@ -88,8 +96,12 @@ def test_every_page_is_full_by_default_and_a_fragment_for_htmx(client):
         # htmx restoring history after "back" needs the whole page.
         restore = page(client, path, headers={**HX, "HX-History-Restore-Request": "true"})
         assert is_full_page(restore), path
-    for path in (f"/flow-runs/{run['id']}", f"/task-runs/{task['id']}", f"/flows/{flow['id']}",
-                 "/concurrency-limits"):
+    for path in (
+        f"/flow-runs/{run['id']}",
+        f"/task-runs/{task['id']}",
+        f"/flows/{flow['id']}",
+        "/concurrency-limits",
+    ):
         assert is_full_page(page(client, path)), path
 
 
@@ -97,16 +109,30 @@ def test_navigation_lists_only_built_pages(client):
     html = page(client, "/")
     nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', html, re.S).group(1)
     labels = re.findall(r">([^<]+)</a>", nav)
-    assert labels == ["Dashboard", "Flow runs", "Flows", "Deployments", "Work queues",
-                      "Concurrency limits", "API docs"]
+    assert labels == [
+        "Dashboard",
+        "Flow runs",
+        "Flows",
+        "Deployments",
+        "Work queues",
+        "Concurrency limits",
+        "API docs",
+    ]
     assert 'aria-current="page">Dashboard' in nav
 
 
 # Ids without the random uuids: every xdist worker must collect the same test ids.
-@pytest.mark.parametrize("path", [
-    "/no-such-page", "/flow-runs/" + str(uuid.uuid4()), "/task-runs/" + str(uuid.uuid4()),
-    "/flows/" + str(uuid.uuid4()), "/flow-runs/" + str(uuid.uuid4()) + "/state",
-], ids=["page", "flow-run", "task-run", "flow", "flow-run-state"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/no-such-page",
+        "/flow-runs/" + str(uuid.uuid4()),
+        "/task-runs/" + str(uuid.uuid4()),
+        "/flows/" + str(uuid.uuid4()),
+        "/flow-runs/" + str(uuid.uuid4()) + "/state",
+    ],
+    ids=["page", "flow-run", "task-run", "flow", "flow-run-state"],
+)
 def test_missing_things_are_a_404_page(client, path):
     html = page(client, path, 404)
     assert 'role="alert"' in html and "{" not in html.split('role="alert"')[1][:200]
@@ -120,7 +146,8 @@ def test_malformed_ids_and_wrong_methods_are_pages_but_the_api_keeps_json(client
     assert response.content_type.startswith("text/html")
     assert client.get("/api/no-such-endpoint").get_json() == {
         "detail": "The requested URL was not found on the server. If you entered the URL "
-                  "manually please check your spelling and try again."}
+        "manually please check your spelling and try again."
+    }
     assert client.get("/api/flow_runs/not-a-uuid").status_code == 422
     assert client.get("/api/flow_runs/not-a-uuid").get_json()["exception_detail"]
 
@@ -155,8 +182,9 @@ def test_dashboard_widgets(client):
     done = make_run(client, flow, name="done-one")
     set_state(client, done, "COMPLETED")
     client.post("/api/concurrency_limits/", json={"tag": "db", "concurrency_limit": 3})
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": failed["id"], "task_key": "t", "dynamic_key": "0", "tags": ["db"]}
+    task = client.post(
+        "/api/task_runs/",
+        json={"flow_run_id": failed["id"], "task_key": "t", "dynamic_key": "0", "tags": ["db"]},
     ).get_json()
     set_state(client, failed, "RUNNING")
     client.post(f"/api/task_runs/{task['id']}/set_state", json={"state": {"type": "RUNNING"}})
@@ -213,13 +241,16 @@ def test_dashboard_week_reads_the_rollup_and_says_how_fresh_it_is(client):
     assert "Completed</span> <strong>1</strong>" in counts
 
 
-@pytest.mark.parametrize("query, name", [
-    ("window=month", "window"),
-    ("window=custom", "window"),
-    ("window=custom&start=2026-01-02T00:00&end=2026-01-01T00:00", "end"),
-    ("window=custom&start=2020-01-01T00:00&end=2026-01-01T00:00", "end"),
-    ("window=custom&start=yesterday&end=2026-01-01T00:00", "start"),
-])
+@pytest.mark.parametrize(
+    "query, name",
+    [
+        ("window=month", "window"),
+        ("window=custom", "window"),
+        ("window=custom&start=2026-01-02T00:00&end=2026-01-01T00:00", "end"),
+        ("window=custom&start=2020-01-01T00:00&end=2026-01-01T00:00", "end"),
+        ("window=custom&start=yesterday&end=2026-01-01T00:00", "start"),
+    ],
+)
 def test_dashboard_bad_windows_are_422_pages(client, query, name):
     html = page(client, "/?" + query, 422)
     assert f"Invalid value for &#39;{name}&#39;" in html
@@ -242,8 +273,9 @@ def test_flow_runs_empty_states(client):
 def test_flow_runs_filters(client):
     etl, other = make_flow(client, "etl"), make_flow(client, "other")
     base = utcnow()
-    a = scheduled(client, etl, base - datetime.timedelta(hours=5), name="alpha-run",
-                  tags=["nightly", "db"])
+    a = scheduled(
+        client, etl, base - datetime.timedelta(hours=5), name="alpha-run", tags=["nightly", "db"]
+    )
     b = make_run(client, etl, name="beta-run", tags=["db"])
     set_state(client, b, "RUNNING")
     c = make_run(client, other, name="gamma-alpha", tags=["nightly"])
@@ -265,8 +297,9 @@ def test_flow_runs_filters(client):
     assert listed(f"start={since}%2B00:00&flow={etl['id']}") == {b["id"]}
     full = page(client, f"/flow-runs?state=RUNNING&name=beta&flow={etl['id']}")
     # The bulk actions come back to the filtered list.
-    assert (f'name="next" value="/flow-runs?state=RUNNING&amp;name=beta&amp;flow={etl["id"]}"'
-            in full)
+    assert (
+        f'name="next" value="/flow-runs?state=RUNNING&amp;name=beta&amp;flow={etl["id"]}"' in full
+    )
     assert 'value="RUNNING" checked' in full and 'value="beta"' in full
     assert f'<option value="{etl["id"]}" selected>' in full
 
@@ -288,26 +321,29 @@ def test_flow_runs_sort_and_pages(client):
     for name in names:
         make_run(client, flow, name=name)
     first = page(client, "/flow-runs?sort=NAME_ASC")
-    assert re.findall(r'>(run-\d\d)</a>', first) == names[:50]
+    assert re.findall(r">(run-\d\d)</a>", first) == names[:50]
     assert 'href="/flow-runs?sort=NAME_ASC&amp;page=2"' in first and "Previous" not in first
     second = page(client, "/flow-runs?sort=NAME_ASC&page=2", headers=HX)
-    assert re.findall(r'>(run-\d\d)</a>', second) == names[50:]
+    assert re.findall(r">(run-\d\d)</a>", second) == names[50:]
     assert "page=1" in second and "Next" not in second
     descending = page(client, "/flow-runs?sort=NAME_DESC", headers=HX)
-    assert re.findall(r'>(run-\d\d)</a>', descending)[:2] == ["run-50", "run-49"]
+    assert re.findall(r">(run-\d\d)</a>", descending)[:2] == ["run-50", "run-49"]
 
 
-@pytest.mark.parametrize("query, name", [
-    ("state=DONE", "state"),
-    ("flow=etl", "flow"),
-    ("sort=CREATED", "sort"),
-    ("page=0", "page"),
-    ("page=101", "page"),
-    ("page=two", "page"),
-    ("start=soon", "start"),
-    ("name=" + "x" * 201, "name"),
-    ("name=a%00b", "request"),
-])
+@pytest.mark.parametrize(
+    "query, name",
+    [
+        ("state=DONE", "state"),
+        ("flow=etl", "flow"),
+        ("sort=CREATED", "sort"),
+        ("page=0", "page"),
+        ("page=101", "page"),
+        ("page=two", "page"),
+        ("start=soon", "start"),
+        ("name=" + "x" * 201, "name"),
+        ("name=a%00b", "request"),
+    ],
+)
 def test_flow_runs_bad_parameters_are_422_pages(client, query, name):
     html = page(client, "/flow-runs?" + query, 422)
     assert is_full_page(html) and f"Invalid value for &#39;{name}&#39;" in html
@@ -324,8 +360,9 @@ def test_bulk_actions_need_the_csrf_token(client):
     html = client.post("/flow-runs/bulk", data=form)
     assert html.status_code == 400 and "reload the page" in html.get_data(as_text=True)
     token = csrf(client)
-    assert client.post("/flow-runs/bulk", data={**form, "csrf_token": "x" + token}
-                       ).status_code == 400
+    assert (
+        client.post("/flow-runs/bulk", data={**form, "csrf_token": "x" + token}).status_code == 400
+    )
     with client.session_transaction() as session:
         session.clear()
     assert client.post("/flow-runs/bulk", data={**form, "csrf_token": token}).status_code == 400
@@ -342,21 +379,39 @@ def test_bulk_cancel_confirms_the_count_then_cancels(client):
     token = csrf(client)
     ids = [pending["id"], running["id"], done["id"]]
 
-    confirm = client.post("/flow-runs/bulk", headers=HX, data={
-        "csrf_token": token, "action": "cancel", "run": ids, "next": "/flow-runs?state=RUNNING"})
+    confirm = client.post(
+        "/flow-runs/bulk",
+        headers=HX,
+        data={
+            "csrf_token": token,
+            "action": "cancel",
+            "run": ids,
+            "next": "/flow-runs?state=RUNNING",
+        },
+    )
     html = confirm.get_data(as_text=True)
     assert confirm.status_code == 200 and not is_full_page(html)
     assert "Cancel 3 flow runs?" in html and 'name="confirm" value="yes"' in html
     assert client.get(f"/api/flow_runs/{pending['id']}").get_json()["state"]["type"] == "PENDING"
 
-    done_response = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "cancel", "run": ids, "confirm": "yes",
-        "next": "/flow-runs?state=RUNNING"})
+    done_response = client.post(
+        "/flow-runs/bulk",
+        data={
+            "csrf_token": token,
+            "action": "cancel",
+            "run": ids,
+            "confirm": "yes",
+            "next": "/flow-runs?state=RUNNING",
+        },
+    )
     assert done_response.status_code == 303
     assert done_response.headers["Location"] == "/flow-runs?state=RUNNING"
     types = {r: client.get(f"/api/flow_runs/{r}").get_json()["state"]["type"] for r in ids}
-    assert types == {pending["id"]: "CANCELLED", running["id"]: "CANCELLING",
-                     done["id"]: "COMPLETED"}
+    assert types == {
+        pending["id"]: "CANCELLED",
+        running["id"]: "CANCELLING",
+        done["id"]: "COMPLETED",
+    }
     assert "Cancelled 2 of 3 flow runs." in page(client, "/flow-runs?state=RUNNING")
 
 
@@ -366,21 +421,32 @@ def test_bulk_delete_and_its_guards(client):
     keep = make_run(client, flow)
     token = csrf(client)
     # Without htmx the confirmation is a page of its own.
-    confirm = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "delete", "run": [r["id"] for r in runs]})
+    confirm = client.post(
+        "/flow-runs/bulk",
+        data={"csrf_token": token, "action": "delete", "run": [r["id"] for r in runs]},
+    )
     assert is_full_page(confirm.get_data(as_text=True))
     assert "Delete 2 flow runs?" in confirm.get_data(as_text=True)
-    response = client.post("/flow-runs/bulk", data={
-        "csrf_token": token, "action": "delete", "run": [r["id"] for r in runs],
-        "confirm": "yes", "next": "//evil.example/"})
+    response = client.post(
+        "/flow-runs/bulk",
+        data={
+            "csrf_token": token,
+            "action": "delete",
+            "run": [r["id"] for r in runs],
+            "confirm": "yes",
+            "next": "//evil.example/",
+        },
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/flow-runs"
     after = page(client, "/flow-runs")
     assert "Deleted 2 of 2 flow runs." in after and set(run_ids(after)) == {keep["id"]}
-    nothing = client.post("/flow-runs/bulk", headers=HX, data={"csrf_token": token,
-                                                               "action": "delete"})
+    nothing = client.post(
+        "/flow-runs/bulk", headers=HX, data={"csrf_token": token, "action": "delete"}
+    )
     assert nothing.status_code == 422 and "select at least one" in nothing.get_data(as_text=True)
-    bad = client.post("/flow-runs/bulk", data={"csrf_token": token, "action": "explode",
-                                               "run": [keep["id"]]})
+    bad = client.post(
+        "/flow-runs/bulk", data={"csrf_token": token, "action": "explode", "run": [keep["id"]]}
+    )
     assert bad.status_code == 422 and "&#39;action&#39;" in bad.get_data(as_text=True)
 
 
@@ -396,29 +462,59 @@ def run_with_tasks(client):
     set_state(client, run, "RUNNING", message=EVIL)
 
     def task(key, inputs=None, **fields):
-        created = client.post("/api/task_runs/", json={
-            "flow_run_id": run["id"], "task_key": key, "dynamic_key": "0", "name": key,
-            "task_inputs": inputs or {}, **fields}).get_json()
+        created = client.post(
+            "/api/task_runs/",
+            json={
+                "flow_run_id": run["id"],
+                "task_key": key,
+                "dynamic_key": "0",
+                "name": key,
+                "task_inputs": inputs or {},
+                **fields,
+            },
+        ).get_json()
         set_state(client, created, "RUNNING", kind="task_runs")
         return created
 
     a = task("extract", cache_key="ck-123")
     b = task("transform", {"rows": [{"input_type": "task_run", "id": a["id"]}]})
-    c = task("load", {"rows": [{"input_type": "task_run", "id": b["id"]}],
-                      "wait_for": [{"input_type": "task_run", "id": a["id"]}],
-                      "n": [{"input_type": "parameter", "name": "who"}]})
-    set_state(client, a, "COMPLETED", kind="task_runs",
-              data={"type": "reference", "key": "s3://bucket/result"})
-    sub = make_run(client, make_flow(client, "child"), name="child-run",
-                   parent_task_run_id=c["id"])
+    c = task(
+        "load",
+        {
+            "rows": [{"input_type": "task_run", "id": b["id"]}],
+            "wait_for": [{"input_type": "task_run", "id": a["id"]}],
+            "n": [{"input_type": "parameter", "name": "who"}],
+        },
+    )
+    set_state(
+        client,
+        a,
+        "COMPLETED",
+        kind="task_runs",
+        data={"type": "reference", "key": "s3://bucket/result"},
+    )
+    sub = make_run(client, make_flow(client, "child"), name="child-run", parent_task_run_id=c["id"])
     now = utcnow()
-    client.post("/api/logs/", json=[
-        {"name": "flow", "level": 20, "message": f"info {EVIL}", "timestamp": iso(now),
-         "flow_run_id": run["id"]},
-        {"name": "task", "level": 40, "message": "task error",
-         "timestamp": iso(now + datetime.timedelta(seconds=1)), "flow_run_id": run["id"],
-         "task_run_id": b["id"]},
-    ])
+    client.post(
+        "/api/logs/",
+        json=[
+            {
+                "name": "flow",
+                "level": 20,
+                "message": f"info {EVIL}",
+                "timestamp": iso(now),
+                "flow_run_id": run["id"],
+            },
+            {
+                "name": "task",
+                "level": 40,
+                "message": "task error",
+                "timestamp": iso(now + datetime.timedelta(seconds=1)),
+                "flow_run_id": run["id"],
+                "task_run_id": b["id"],
+            },
+        ],
+    )
     return {"flow": flow, "run": run, "a": a, "b": b, "c": c, "sub": sub}
 
 
@@ -443,7 +539,7 @@ def test_flow_run_page(client, run_with_tasks):
     assert "Pending</span>" in history and "&lt;script&gt;" in history
     logs = html.split('id="logs-h"')[1]
     assert "info &lt;script&gt;" in logs and "task error" in logs
-    assert f'/flow-runs/{d["run"]["id"]}/logs.txt' in logs
+    assert f"/flow-runs/{d['run']['id']}/logs.txt" in logs
 
 
 def test_state_badge_polls_only_while_active(client, run_with_tasks):
@@ -463,7 +559,8 @@ def test_logs_fragment_filters_by_level_and_downloads(client, run_with_tasks):
     assert "task error" in logs and "info &lt;" not in logs
     assert 'hx-get="/flow-runs/' in logs and "level=40" in logs
     assert "No log records at this level" in page(
-        client, f"/flow-runs/{run['id']}/logs?level=50", headers=HX)
+        client, f"/flow-runs/{run['id']}/logs?level=50", headers=HX
+    )
     page(client, f"/flow-runs/{run['id']}/logs?level=15", 422)
     download = client.get(f"/flow-runs/{run['id']}/logs.txt")
     assert download.status_code == 200 and download.mimetype == "text/plain"
@@ -513,11 +610,11 @@ def test_flows_list_and_detail(client):
     assert f'href="/flows/{etl["id"]}"' in html and "reports" in html
     assert "Failed</span> 1" in html
     filtered = page(client, "/flows?name=REP", headers=HX)
-    assert "reports" in filtered and f'/flows/{etl["id"]}' not in filtered
+    assert "reports" in filtered and f"/flows/{etl['id']}" not in filtered
     assert "No flow's name contains" in page(client, "/flows?name=zzz")
     detail = page(client, f"/flows/{etl['id']}")
     assert f'href="/flow-runs/{run["id"]}"' in detail
-    assert f'/flow-runs?flow={etl["id"]}' in detail
+    assert f"/flow-runs?flow={etl['id']}" in detail
     assert "has not run yet" in page(client, f"/flows/{make_flow(client, 'x')['id']}")
     page(client, "/flows?page=-1", 422)
 
@@ -528,41 +625,64 @@ def test_flows_list_and_detail(client):
 def test_concurrency_limits_page(client, run_with_tasks):
     assert "No concurrency limits" in page(client, "/concurrency-limits")
     token = csrf(client)
-    response = client.post("/concurrency-limits", data={
-        "csrf_token": token, "tag": EVIL, "concurrency_limit": "2"})
+    response = client.post(
+        "/concurrency-limits", data={"csrf_token": token, "tag": EVIL, "concurrency_limit": "2"}
+    )
     assert response.status_code == 303
     html = page(client, "/concurrency-limits")
     assert "Created the limit on tag" in html and EVIL not in html
     assert "0 of 2" in html
 
-    client.post("/concurrency-limits", data={"csrf_token": token, "tag": "db",
-                                             "concurrency_limit": "1"})
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": run_with_tasks["run"]["id"], "task_key": "q", "dynamic_key": "0",
-        "tags": ["db"]}).get_json()
+    client.post(
+        "/concurrency-limits", data={"csrf_token": token, "tag": "db", "concurrency_limit": "1"}
+    )
+    task = client.post(
+        "/api/task_runs/",
+        json={
+            "flow_run_id": run_with_tasks["run"]["id"],
+            "task_key": "q",
+            "dynamic_key": "0",
+            "tags": ["db"],
+        },
+    ).get_json()
     client.post(f"/api/task_runs/{task['id']}/set_state", json={"state": {"type": "RUNNING"}})
     html = page(client, "/concurrency-limits")
     assert "1 of 1" in html
     assert f'href="/task-runs/{task["id"]}">{task["name"]}</a>' in html
 
     limit = client.get("/api/concurrency_limits/tag/db").get_json()
-    assert client.post(f"/concurrency-limits/{limit['id']}/reset",
-                       data={"csrf_token": token}).status_code == 303
+    assert (
+        client.post(
+            f"/concurrency-limits/{limit['id']}/reset", data={"csrf_token": token}
+        ).status_code
+        == 303
+    )
     assert "0 of 1" in page(client, "/concurrency-limits")
     assert client.post(f"/concurrency-limits/{limit['id']}/delete").status_code == 400
-    assert client.post(f"/concurrency-limits/{limit['id']}/delete",
-                       data={"csrf_token": token}).status_code == 303
+    assert (
+        client.post(
+            f"/concurrency-limits/{limit['id']}/delete", data={"csrf_token": token}
+        ).status_code
+        == 303
+    )
     assert client.get("/api/concurrency_limits/tag/db").status_code == 404
-    assert client.post(f"/concurrency-limits/{limit['id']}/delete",
-                       data={"csrf_token": token}).status_code == 404
+    assert (
+        client.post(
+            f"/concurrency-limits/{limit['id']}/delete", data={"csrf_token": token}
+        ).status_code
+        == 404
+    )
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"tag": "", "concurrency_limit": "1"}, "a tag is required"),
-    ({"tag": "db", "concurrency_limit": ""}, "a limit is required"),
-    ({"tag": "db", "concurrency_limit": "-1"}, "between 0 and"),
-    ({"tag": "db", "concurrency_limit": "many"}, "not a whole number"),
-])
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"tag": "", "concurrency_limit": "1"}, "a tag is required"),
+        ({"tag": "db", "concurrency_limit": ""}, "a limit is required"),
+        ({"tag": "db", "concurrency_limit": "-1"}, "between 0 and"),
+        ({"tag": "db", "concurrency_limit": "many"}, "not a whole number"),
+    ],
+)
 def test_concurrency_limit_form_errors_render_in_place(client, form, message):
     response = client.post("/concurrency-limits", data={"csrf_token": csrf(client), **form})
     html = response.get_data(as_text=True)
@@ -585,8 +705,9 @@ def test_saved_searches_store_the_filter_and_bring_it_back(client):
     assert "page" not in query
     assert "save-search" not in page(client, "/flow-runs")  # nothing to save unfiltered
 
-    response = client.post("/saved-searches", data={
-        "csrf_token": token, "name": "Broken nightlies", "query": query})
+    response = client.post(
+        "/saved-searches", data={"csrf_token": token, "name": "Broken nightlies", "query": query}
+    )
     assert response.status_code == 303
     target = response.headers["Location"]
     listing = page(client, target)
@@ -596,22 +717,31 @@ def test_saved_searches_store_the_filter_and_bring_it_back(client):
     link = re.search(r'<a href="([^"]+)">Broken nightlies</a>', saved).group(1)
     assert set(run_ids(page(client, link.replace("&amp;", "&")))) == {failed["id"]}
 
-    again = client.post("/saved-searches", data={
-        "csrf_token": token, "name": "Broken nightlies", "query": "name=good"})
+    again = client.post(
+        "/saved-searches",
+        data={"csrf_token": token, "name": "Broken nightlies", "query": "name=good"},
+    )
     assert again.status_code == 303
     assert "Replaced the search" in page(client, again.headers["Location"])
-    search_id = re.search(r'/saved-searches/([0-9a-f-]{36})/delete', page(client, "/flow-runs"))
+    search_id = re.search(r"/saved-searches/([0-9a-f-]{36})/delete", page(client, "/flow-runs"))
     assert client.post(f"/saved-searches/{search_id.group(1)}/delete").status_code == 400
-    assert client.post(f"/saved-searches/{search_id.group(1)}/delete",
-                       data={"csrf_token": token}).status_code == 303
+    assert (
+        client.post(
+            f"/saved-searches/{search_id.group(1)}/delete", data={"csrf_token": token}
+        ).status_code
+        == 303
+    )
     assert '<nav class="saved"' not in page(client, "/flow-runs")
 
 
-@pytest.mark.parametrize("form, message", [
-    ({"name": "", "query": "state=FAILED"}, "give the search a name"),
-    ({"name": "x", "query": "page=2"}, "the filter is empty"),
-    ({"name": "x", "query": "state=NOPE"}, "is not a state"),
-])
+@pytest.mark.parametrize(
+    "form, message",
+    [
+        ({"name": "", "query": "state=FAILED"}, "give the search a name"),
+        ({"name": "x", "query": "page=2"}, "the filter is empty"),
+        ({"name": "x", "query": "state=NOPE"}, "is not a state"),
+    ],
+)
 def test_saved_search_refusals(client, form, message):
     response = client.post("/saved-searches", data={"csrf_token": csrf(client), **form})
     assert response.status_code == 422 and message in response.get_data(as_text=True)
@@ -620,13 +750,26 @@ def test_saved_search_refusals(client, form, message):
 def test_saved_search_conditions_from_other_clients_are_skipped(client):
     from app.services.saved_searches import upsert_saved_search
 
-    upsert_saved_search("mixed", [
-        {"object": "flow_run", "property": "state_type", "type": "state", "operation": "any",
-         "value": ["FAILED", "CRASHED"]},
-        {"object": "deployment", "property": "id", "type": "uuid", "operation": "any",
-         "value": [str(uuid.uuid4())]},
-        "not a condition",
-    ])
+    upsert_saved_search(
+        "mixed",
+        [
+            {
+                "object": "flow_run",
+                "property": "state_type",
+                "type": "state",
+                "operation": "any",
+                "value": ["FAILED", "CRASHED"],
+            },
+            {
+                "object": "deployment",
+                "property": "id",
+                "type": "uuid",
+                "operation": "any",
+                "value": [str(uuid.uuid4())],
+            },
+            "not a condition",
+        ],
+    )
     html = page(client, "/flow-runs")
     assert 'href="/flow-runs?state=FAILED&amp;state=CRASHED">mixed</a>' in html
 
@@ -643,15 +786,26 @@ def test_flow_run_page_with_500_task_runs_stays_a_constant_number_of_queries(cli
     rows = []
     for index, task_id in enumerate(ids):
         # Ten parallel chains of fifty, each task consuming the one before it.
-        upstream = {"x": [{"input_type": "task_run", "id": str(ids[index - 10])}]} \
-            if index >= 10 else {}
-        rows.append({"id": task_id, "flow_run": run["id"], "task_key": f"t{index}",
-                     "dynamic_key": "0", "name": f"task-{index}", "task_inputs": upstream,
-                     "state_type": "COMPLETED", "state_name": "Completed",
-                     "expected_start_time": start + datetime.timedelta(milliseconds=index),
-                     "start_time": start + datetime.timedelta(milliseconds=index),
-                     "end_time": start + datetime.timedelta(milliseconds=index + 5),
-                     "created": start, "updated": start})
+        upstream = (
+            {"x": [{"input_type": "task_run", "id": str(ids[index - 10])}]} if index >= 10 else {}
+        )
+        rows.append(
+            {
+                "id": task_id,
+                "flow_run": run["id"],
+                "task_key": f"t{index}",
+                "dynamic_key": "0",
+                "name": f"task-{index}",
+                "task_inputs": upstream,
+                "state_type": "COMPLETED",
+                "state_name": "Completed",
+                "expected_start_time": start + datetime.timedelta(milliseconds=index),
+                "start_time": start + datetime.timedelta(milliseconds=index),
+                "end_time": start + datetime.timedelta(milliseconds=index + 5),
+                "created": start,
+                "updated": start,
+            }
+        )
     with database.atomic():
         TaskRun.insert_many(rows).execute()
     with app.app_context(), count_queries() as counter:

@@ -1,5 +1,6 @@
 """The custom run form follows the parameter schemas our SDK writes with pydantic 2
 (``$defs`` references, optional values as ``anyOf`` with ``null``)."""
+
 import enum
 
 import pydantic
@@ -17,8 +18,13 @@ class Window(pydantic.BaseModel):
     days: int = 1
 
 
-def etl(day: str, colour: Colour = Colour.RED, limit: int | None = None,
-        mode: Colour | None = None, window: Window = Window()):
+def etl(
+    day: str,
+    colour: Colour = Colour.RED,
+    limit: int | None = None,
+    mode: Colour | None = None,
+    window: Window = Window(),
+):
     return day
 
 
@@ -32,8 +38,14 @@ def test_fields_follow_defs_and_optional_values():
     assert fields["mode"].kind == "enum" and fields["mode"].value == ""
     assert fields["window"].kind == "json" and fields["window"].json_type == "object"
     assert fields["window"].value.replace(" ", "").replace("\n", "") == '{"days":1}'
-    parameters, errors = read_parameters(fields.values(), {
-        "param.day": "mon", "param.colour": '"green"', "param.limit": "5",
-        "param.window": '{"days": 3}'})
+    parameters, errors = read_parameters(
+        fields.values(),
+        {
+            "param.day": "mon",
+            "param.colour": '"green"',
+            "param.limit": "5",
+            "param.window": '{"days": 3}',
+        },
+    )
     assert not errors
     assert parameters == {"day": "mon", "colour": "green", "limit": 5, "window": {"days": 3}}

@@ -1,6 +1,7 @@
 """A flow run's page through the Flask test client, on both backends: one live fragment that
 one poll refreshes (state, times, task counts, timeline, graph, history, logs with task
 names), and its Cancel / Retry / Resume / Delete buttons, each confirmed and CSRF-checked."""
+
 import re
 
 from app.blueprints.ui import flow_runs as flow_runs_ui
@@ -18,13 +19,24 @@ def _running_run_with_a_task(client):
     flow = make_flow(client, "live")
     run = make_run(client, flow, name="live-run")
     set_state(client, run, "RUNNING")
-    task = client.post("/api/task_runs/", json={
-        "flow_run_id": run["id"], "task_key": "step", "dynamic_key": "0",
-        "name": "step-0"}).get_json()
+    task = client.post(
+        "/api/task_runs/",
+        json={"flow_run_id": run["id"], "task_key": "step", "dynamic_key": "0", "name": "step-0"},
+    ).get_json()
     set_state(client, task, "RUNNING", kind="task_runs")
-    client.post("/api/logs/", json=[{
-        "name": "task", "level": 20, "message": "working", "flow_run_id": run["id"],
-        "task_run_id": task["id"], "timestamp": "2026-01-01T00:00:00+00:00"}])
+    client.post(
+        "/api/logs/",
+        json=[
+            {
+                "name": "task",
+                "level": 20,
+                "message": "working",
+                "flow_run_id": run["id"],
+                "task_run_id": task["id"],
+                "timestamp": "2026-01-01T00:00:00+00:00",
+            }
+        ],
+    )
     return run, task
 
 
@@ -32,7 +44,7 @@ def test_one_poll_refreshes_the_whole_live_part_until_the_run_ends(client):
     run, task = _running_run_with_a_task(client)
     html = page(client, f"/flow-runs/{run['id']}")
     # One polling element for the whole page, carrying the chosen log level.
-    assert html.count("hx-trigger=\"every 2s\"") == 1
+    assert html.count('hx-trigger="every 2s"') == 1
     assert f'hx-get="/flow-runs/{run["id"]}/live?since=' in html
     assert 'hx-include="#log-level"' in html
     live = page(client, f"/flow-runs/{run['id']}/live", headers=HX)
@@ -45,7 +57,7 @@ def test_one_poll_refreshes_the_whole_live_part_until_the_run_ends(client):
     set_state(client, task, "COMPLETED", kind="task_runs")
     set_state(client, run, "COMPLETED", message="all done")
     live = page(client, f"/flow-runs/{run['id']}/live?level=0", headers=HX)
-    assert "hx-trigger=\"every" not in live  # the last fragment stops the polling
+    assert 'hx-trigger="every' not in live  # the last fragment stops the polling
     assert "Completed</span>" in live and "all done" in live
     ended = live.split("<dt>Ended</dt><dd>")[1].split("</dd>")[0]
     assert "time" in ended  # a timestamp, no longer empty
@@ -93,8 +105,12 @@ def test_cancel_confirms_then_cancels_and_comes_back(client):
     token = csrf(client)
     html = page(client, f"/flow-runs/{run['id']}")
     assert 'name="action" value="cancel"' in html
-    data = {"csrf_token": token, "action": "cancel", "run": run["id"],
-            "next": f"/flow-runs/{run['id']}"}
+    data = {
+        "csrf_token": token,
+        "action": "cancel",
+        "run": run["id"],
+        "next": f"/flow-runs/{run['id']}",
+    }
     confirm = client.post("/flow-runs/bulk", data=data)
     assert "Cancel 1 flow run?" in confirm.get_data(as_text=True)
     assert state_of(client, run) == ("RUNNING", "Running")
@@ -111,9 +127,16 @@ def test_retry_schedules_a_failed_deployment_run_again(client):
     flow = make_flow(client)
     run = make_run(client, flow, deployment_id=deployment_of(flow))
     set_state(client, run, "CRASHED")
-    client.post("/flow-runs/bulk", data={
-        "csrf_token": csrf(client), "action": "retry", "run": run["id"], "confirm": "yes",
-        "next": f"/flow-runs/{run['id']}"})
+    client.post(
+        "/flow-runs/bulk",
+        data={
+            "csrf_token": csrf(client),
+            "action": "retry",
+            "run": run["id"],
+            "confirm": "yes",
+            "next": f"/flow-runs/{run['id']}",
+        },
+    )
     assert state_of(client, run) == ("SCHEDULED", "AwaitingRetry")
     assert "Retried 1 of 1 flow run." in page(client, f"/flow-runs/{run['id']}")
 
@@ -135,12 +158,14 @@ def test_resume_confirms_then_resumes_through_the_resume_rule(client):
     # Not paused any more: the resume API's refusal is shown, nothing changes.
     client.post(url, data={"csrf_token": token, "confirm": "yes"})
     assert "was not resumed: Cannot resume a flow run that is not paused." in page(
-        client, f"/flow-runs/{run['id']}")
+        client, f"/flow-runs/{run['id']}"
+    )
     rescheduling = make_run(client, flow, deployment_id=deployment_of(flow))
     set_state(client, rescheduling, "RUNNING")
     set_state(client, rescheduling, "PAUSED", state_details={"pause_reschedule": True})
-    client.post(f"/flow-runs/{rescheduling['id']}/resume",
-                data={"csrf_token": token, "confirm": "yes"})
+    client.post(
+        f"/flow-runs/{rescheduling['id']}/resume", data={"csrf_token": token, "confirm": "yes"}
+    )
     assert state_of(client, rescheduling) == ("SCHEDULED", "Resuming")
 
 
@@ -149,9 +174,16 @@ def test_delete_removes_the_run_and_lands_on_the_list(client):
     html = page(client, f"/flow-runs/{run['id']}")
     delete = html.split('value="delete"')[1].split("</form>")[0]
     assert 'name="next" value="/flow-runs"' in delete
-    done = client.post("/flow-runs/bulk", data={
-        "csrf_token": csrf(client), "action": "delete", "run": run["id"], "confirm": "yes",
-        "next": "/flow-runs"})
+    done = client.post(
+        "/flow-runs/bulk",
+        data={
+            "csrf_token": csrf(client),
+            "action": "delete",
+            "run": run["id"],
+            "confirm": "yes",
+            "next": "/flow-runs",
+        },
+    )
     assert done.status_code == 303 and done.headers["Location"].endswith("/flow-runs")
     assert client.get(f"/api/flow_runs/{run['id']}").status_code == 404
     page(client, f"/flow-runs/{run['id']}", 404)
@@ -163,16 +195,26 @@ def _since(html):
 
 def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
     # No clock-driven redraw of the running bars during the test.
-    monkeypatch.setattr(flow_runs_ui, "TIMELINE_REDRAW_SECONDS", 10 ** 9)
+    monkeypatch.setattr(flow_runs_ui, "TIMELINE_REDRAW_SECONDS", 10**9)
     run, task = _running_run_with_a_task(client)
     since = _since(page(client, f"/flow-runs/{run['id']}"))
     quiet = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
     assert "hx-swap-oob" not in quiet and "every 2s" in quiet
     assert _since(quiet) == since
 
-    client.post("/api/logs/", json=[{
-        "name": "task", "level": 20, "message": "late record", "flow_run_id": run["id"],
-        "task_run_id": task["id"], "timestamp": "2025-01-01T00:00:00+00:00"}])
+    client.post(
+        "/api/logs/",
+        json=[
+            {
+                "name": "task",
+                "level": 20,
+                "message": "late record",
+                "flow_run_id": run["id"],
+                "task_run_id": task["id"],
+                "timestamp": "2025-01-01T00:00:00+00:00",
+            }
+        ],
+    )
     logs_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
     assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', logs_only) == ["run-logs"]
     assert "late record" in logs_only
@@ -183,13 +225,14 @@ def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
     assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', tasks_only) == ["run-tasks"]
     assert 'class="tl-bar state-completed"' in tasks_only
     # Another log level is another view of the logs: they are redrawn.
-    other_level = page(client, f"/flow-runs/{run['id']}/live?since={_since(tasks_only)}"
-                               f"&level=40", headers=HX)
+    other_level = page(
+        client, f"/flow-runs/{run['id']}/live?since={_since(tasks_only)}&level=40", headers=HX
+    )
     assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', other_level) == ["run-logs"]
 
     set_state(client, run, "COMPLETED")
     final = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
-    assert len(re.findall(r'hx-swap-oob', final)) == 4 and "every 2s" not in final
+    assert len(re.findall(r"hx-swap-oob", final)) == 4 and "every 2s" not in final
 
 
 def test_marks_that_the_page_did_not_give_are_a_422(client):

@@ -2,6 +2,7 @@
 the create and edit forms (errors next to their fields), pause and resume, delete, a queue's
 page (agent command, upcoming runs without recording a poll, recent runs) and the
 dashboard's health widget."""
+
 import datetime
 import re
 
@@ -55,8 +56,9 @@ def test_list_shows_health_and_empty_state(client):
     make_queue(client, "paused", is_paused=True)
     due = utcnow() - datetime.timedelta(minutes=5)
     run = scheduled(client, flow, due, work_queue_name="late")
-    set_state(client, run, "SCHEDULED", name="Late",
-              state_details={"scheduled_time": due.isoformat()})
+    set_state(
+        client, run, "SCHEDULED", name="Late", state_details={"scheduled_time": due.isoformat()}
+    )
     running = make_run(client, flow, work_queue_name="late")
     set_state(client, running, "RUNNING")
 
@@ -93,13 +95,19 @@ def test_create_validates_next_to_the_field(client):
         assert f'value="{form.get("concurrency_limit", "")}"' in html
     assert client.post("/work-queues/new", data={"name": "x"}).status_code == 400
 
-    response = client.post("/work-queues/new", data={
-        "csrf_token": token, "name": QUOTED_NAME, "description": EVIL, "concurrency_limit": "4",
-        "is_paused": "on"})
+    response = client.post(
+        "/work-queues/new",
+        data={
+            "csrf_token": token,
+            "name": QUOTED_NAME,
+            "description": EVIL,
+            "concurrency_limit": "4",
+            "is_paused": "on",
+        },
+    )
     assert response.status_code == 303
     queue = client.get("/api/work_queues/name/" + QUOTED_NAME).get_json()
-    assert (queue["description"], queue["concurrency_limit"], queue["is_paused"]) == (
-        EVIL, 4, True)
+    assert (queue["description"], queue["concurrency_limit"], queue["is_paused"]) == (EVIL, 4, True)
     assert response.headers["Location"] == f"/work-queues/{queue['id']}"
     html = page(client, response.headers["Location"])
     assert EVIL not in html and "&lt;script&gt;" in html and "Created the work queue" in html
@@ -112,29 +120,39 @@ def test_edit_changes_and_clears_fields(client):
     make_queue(client, "other")
     form = page(client, f"/work-queues/{queue['id']}/edit")
     assert 'value="edit-me"' in form and 'value="2"' in form and ">old</textarea>" in form
-    clash = client.post(f"/work-queues/{queue['id']}/edit", data={
-        "csrf_token": token, "name": "other", "concurrency_limit": "2"})
+    clash = client.post(
+        f"/work-queues/{queue['id']}/edit",
+        data={"csrf_token": token, "name": "other", "concurrency_limit": "2"},
+    )
     assert clash.status_code == 422 and "already exists" in clash.get_data(as_text=True)
-    response = client.post(f"/work-queues/{queue['id']}/edit", data={
-        "csrf_token": token, "name": "renamed", "description": "", "concurrency_limit": ""})
+    response = client.post(
+        f"/work-queues/{queue['id']}/edit",
+        data={"csrf_token": token, "name": "renamed", "description": "", "concurrency_limit": ""},
+    )
     assert response.status_code == 303
     after = read_queue(client, queue)
-    assert (after["name"], after["description"], after["concurrency_limit"],
-            after["is_paused"]) == ("renamed", "", None, False)
-    assert page(client, f"/work-queues/{queue['id']}/edit", headers=HX).lstrip().startswith(
-        "<form")
+    assert (
+        after["name"],
+        after["description"],
+        after["concurrency_limit"],
+        after["is_paused"],
+    ) == ("renamed", "", None, False)
+    assert page(client, f"/work-queues/{queue['id']}/edit", headers=HX).lstrip().startswith("<form")
 
 
 def test_pause_resume_and_delete(client):
     token = csrf(client)
     queue = make_queue(client, "toggle")
-    response = client.post(f"/work-queues/{queue['id']}/pause",
-                           data={"csrf_token": token, "next": "/work-queues"})
+    response = client.post(
+        f"/work-queues/{queue['id']}/pause", data={"csrf_token": token, "next": "/work-queues"}
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/work-queues"
     assert read_queue(client, queue)["is_paused"] is True
     assert "Paused the work queue" in page(client, "/work-queues")
-    response = client.post(f"/work-queues/{queue['id']}/resume",
-                           data={"csrf_token": token, "next": "https://evil.example/"})
+    response = client.post(
+        f"/work-queues/{queue['id']}/resume",
+        data={"csrf_token": token, "next": "https://evil.example/"},
+    )
     assert response.headers["Location"] == f"/work-queues/{queue['id']}"
     assert read_queue(client, queue)["is_paused"] is False
     assert client.post(f"/work-queues/{queue['id']}/pause").status_code == 400
@@ -154,14 +172,34 @@ def test_queue_page_command_upcoming_and_recent_runs(client):
     flow = make_flow(client)
     queue = make_queue(client, "it's prod", concurrency_limit=2)
     now = utcnow()
-    soon = scheduled(client, flow, now + datetime.timedelta(hours=1), work_queue_name="it's prod",
-                     name="soon-run")
-    later = scheduled(client, flow, now + datetime.timedelta(days=2),
-                      work_queue_name="it's prod", name="later-run")
-    scheduled(client, flow, now + datetime.timedelta(days=3), work_queue_name="it's prod",
-              name="beyond-the-limit")
-    scheduled(client, flow, now + datetime.timedelta(hours=1), work_queue_name="elsewhere",
-              name="other-queue-run")
+    soon = scheduled(
+        client,
+        flow,
+        now + datetime.timedelta(hours=1),
+        work_queue_name="it's prod",
+        name="soon-run",
+    )
+    later = scheduled(
+        client,
+        flow,
+        now + datetime.timedelta(days=2),
+        work_queue_name="it's prod",
+        name="later-run",
+    )
+    scheduled(
+        client,
+        flow,
+        now + datetime.timedelta(days=3),
+        work_queue_name="it's prod",
+        name="beyond-the-limit",
+    )
+    scheduled(
+        client,
+        flow,
+        now + datetime.timedelta(hours=1),
+        work_queue_name="elsewhere",
+        name="other-queue-run",
+    )
     done = make_run(client, flow, work_queue_name="it's prod", name="done-run")
     set_state(client, done, "RUNNING")
     set_state(client, done, "COMPLETED")
@@ -200,6 +238,7 @@ def test_dashboard_work_queue_health_widget(client):
 def test_queue_health_is_one_query(client, app):
     from app.db import database
     from app.services import work_queues
+
     flow = make_flow(client)
     queues = [make_queue(client, f"q{i}") for i in range(5)]
     legacy = make_queue(client, "legacy", filter={"tags": ["prod"], "deployment_ids": None})
@@ -233,10 +272,12 @@ def test_preview_sees_runs_an_agent_holds_locked(client, backend):
 
     from app.services import work_queues
     from tests.support import POSTGRES_URL
+
     flow = make_flow(client)
     queue = make_queue(client, "locked")
-    run = scheduled(client, flow, utcnow() - datetime.timedelta(minutes=1),
-                    work_queue_name="locked")
+    run = scheduled(
+        client, flow, utcnow() - datetime.timedelta(minutes=1), work_queue_name="locked"
+    )
     agent = psycopg2.connect(POSTGRES_URL)
     try:
         with agent.cursor() as cur:

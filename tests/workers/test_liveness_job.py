@@ -1,4 +1,5 @@
 """The liveness service as an RQ job run by a real worker process."""
+
 import datetime
 
 from rq import Queue

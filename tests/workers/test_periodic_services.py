@@ -1,6 +1,7 @@
 """The one table of periodic services (``app.services.periodic.SERVICES``) and its three
 runners: every service in the table is run by embedded mode, is an RQ job, and is enqueued
 by ``rq cron``, so a service added to the table cannot be missing from one of them."""
+
 import logging
 import signal
 import subprocess
@@ -48,7 +49,8 @@ def test_embedded_mode_runs_every_service_of_the_table(app, db):
     thread_log.addHandler(records)
     thread = ServiceThread(dict(app.config), logger=thread_log)
     assert [(name, interval) for name, interval, _ in thread.services] == [
-        (s.name, s.default_interval) for s in periodic.SERVICES]
+        (s.name, s.default_interval) for s in periodic.SERVICES
+    ]
     expected = {f"Service {s.name} ran" for s in periodic.SERVICES}
 
     def ran():
@@ -56,8 +58,7 @@ def test_embedded_mode_runs_every_service_of_the_table(app, db):
 
     thread.start()
     try:
-        wait_until(lambda: expected <= ran(), 30,
-                   f"embedded mode ran only {ran()} of {expected}")
+        wait_until(lambda: expected <= ran(), 30, f"embedded mode ran only {ran()} of {expected}")
     finally:
         thread.stop()
         thread.join(timeout=30)
@@ -67,12 +68,19 @@ def test_embedded_mode_runs_every_service_of_the_table(app, db):
 
 def test_cron_enqueues_every_service_of_the_table_as_a_job_that_runs(app, db, redis_db):
     every_second = {f"{s.setting}_LOOP_SECONDS": 1 for s in periodic.SERVICES}
-    cron = subprocess.Popen([ORION, "cron"],
-                            env=app_env(app, REDIS_URL=REDIS_URL, **every_second),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cron = subprocess.Popen(
+        [ORION, "cron"],
+        env=app_env(app, REDIS_URL=REDIS_URL, **every_second),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        wait_until(lambda: all(enqueued(redis_db, s.job_name) for s in periodic.SERVICES), 15,
-                   "rq cron did not enqueue every service's job")
+        wait_until(
+            lambda: all(enqueued(redis_db, s.job_name) for s in periodic.SERVICES),
+            15,
+            "rq cron did not enqueue every service's job",
+        )
     finally:
         cron.send_signal(signal.SIGTERM)
         output = cron.communicate(timeout=20)[0]

@@ -1,4 +1,5 @@
 """The rollup service as an RQ job run by a real worker process."""
+
 from rq import Queue
 
 from app.models import Flow, FlowRunHourly
@@ -17,5 +18,4 @@ def test_worker_runs_the_rollup_job(app, db, redis_db):
     assert job.get_status(refresh=True) == "finished", result.stderr
     assert job.return_value() == {"hours": 1, "full": True}
     assert rollups.last_refresh() is not None
-    assert [(row.state_type, row.count_runs) for row in FlowRunHourly.select()] == [
-        ("PENDING", 1)]
+    assert [(row.state_type, row.count_runs) for row in FlowRunHourly.select()] == [("PENDING", 1)]

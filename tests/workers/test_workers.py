@@ -4,6 +4,7 @@ Redis: ``ORION_TEST_REDIS_URL`` (default database 5 on the local server) through
 ``redis_db`` fixture; only that database is ever flushed. Servers listen on ports from
 ``ORION_TEST_PORTS`` (tests/support.py).
 """
+
 import datetime
 import json
 import os
@@ -32,13 +33,21 @@ HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezon
 def app_env(app, **settings):
     """The environment of an Orion process on the test app's database, with ``settings`` as
     ``ORION_<NAME>`` variables."""
-    return orion_env(app.config["HOME"], ORION_DATABASE_URL=app.config["DATABASE_URL"],
-                     **{f"ORION_{key}": value for key, value in settings.items()})
+    return orion_env(
+        app.config["HOME"],
+        ORION_DATABASE_URL=app.config["DATABASE_URL"],
+        **{f"ORION_{key}": value for key, value in settings.items()},
+    )
 
 
 def run_orion(app, *args, timeout=60, **settings):
-    return subprocess.run([ORION, *args], env=app_env(app, **settings),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [ORION, *args],
+        env=app_env(app, **settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def unscheduled_deployments(count):
@@ -51,15 +60,27 @@ def overdue_run():
     """A flow run Scheduled ten minutes ago (late)."""
     flow, _ = Flow.get_or_create(name="late-flow")
     when = datetime.datetime.now(UTC) - datetime.timedelta(minutes=10)
-    run, _ = flow_runs.create_flow_run({"flow_id": flow.id, "state": {
-        "type": "SCHEDULED", "name": "Scheduled", "message": None, "data": None,
-        "state_details": {"scheduled_time": when.isoformat()}}})
+    run, _ = flow_runs.create_flow_run(
+        {
+            "flow_id": flow.id,
+            "state": {
+                "type": "SCHEDULED",
+                "name": "Scheduled",
+                "message": None,
+                "data": None,
+                "state_details": {"scheduled_time": when.isoformat()},
+            },
+        }
+    )
     return run.id
 
 
 def future_runs(deployment):
-    return FlowRun.select().where((FlowRun.deployment == deployment.id)
-                                  & (FlowRun.state_name == "Scheduled")).count()
+    return (
+        FlowRun.select()
+        .where((FlowRun.deployment == deployment.id) & (FlowRun.state_name == "Scheduled"))
+        .count()
+    )
 
 
 def wait_until(condition, timeout, message):
@@ -101,21 +122,30 @@ def enqueued(connection, name):
 
 
 def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
-    env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1,
-                  LATE_RUNS_LOOP_SECONDS=1)
-    cron = subprocess.Popen([ORION, "cron"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1)
+    cron = subprocess.Popen(
+        [ORION, "cron"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
-        wait_until(lambda: len(enqueued(redis_db, "schedule_deployments")) >= 2
-                   and len(enqueued(redis_db, "mark_late_runs")) >= 2, 15,
-                   "rq cron did not enqueue both jobs every second")
+        wait_until(
+            lambda: (
+                len(enqueued(redis_db, "schedule_deployments")) >= 2
+                and len(enqueued(redis_db, "mark_late_runs")) >= 2
+            ),
+            15,
+            "rq cron did not enqueue both jobs every second",
+        )
         # Redis loses everything; the database still says what to do.
         redis_db.flushdb()
         deployments = unscheduled_deployments(3)
         late = overdue_run()
-        wait_until(lambda: enqueued(redis_db, "schedule_deployments")
-                   and enqueued(redis_db, "mark_late_runs"), 5,
-                   "rq cron did not enqueue again after the flush")
+        wait_until(
+            lambda: (
+                enqueued(redis_db, "schedule_deployments") and enqueued(redis_db, "mark_late_runs")
+            ),
+            5,
+            "rq cron did not enqueue again after the flush",
+        )
     finally:
         cron.send_signal(signal.SIGTERM)
         output = cron.communicate(timeout=20)[0]
@@ -124,23 +154,35 @@ def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
     assert result.returncode == 0, result.stderr
     assert all(future_runs(d) >= 3 for d in deployments)
     assert FlowRun.get_by_id(late).state_name == "Late"
-    assert FlowRunState.select().where((FlowRunState.flow_run == late)
-                                       & (FlowRunState.name == "Late")).count() == 1
+    assert (
+        FlowRunState.select()
+        .where((FlowRunState.flow_run == late) & (FlowRunState.name == "Late"))
+        .count()
+        == 1
+    )
 
 
 def http(port, method, path, body=None):
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api{path}", method=method,
+        f"http://127.0.0.1:{port}/api{path}",
+        method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read() or b"null")
 
 
 def start_server(app, tmp_path, workers, **settings):
     """A real ``orion start`` on the test app's database and home, answering."""
-    return OrionServer(tmp_path, home=app.config["HOME"], workers=workers, threads=2,
-                       database_url=app.config["DATABASE_URL"], **settings).start(20)
+    return OrionServer(
+        tmp_path,
+        home=app.config["HOME"],
+        workers=workers,
+        threads=2,
+        database_url=app.config["DATABASE_URL"],
+        **settings,
+    ).start(20)
 
 
 def pid_alive(pid):
@@ -193,31 +235,45 @@ def children_of(pid):
 
 def create_scheduled_deployment(port):
     status, flow = http(port, "POST", "/flows/", {"name": "served"})
-    status, deployment = http(port, "POST", "/deployments/", {
-        "name": "hourly", "flow_id": flow["id"], "schedule": HOURLY})
+    status, deployment = http(
+        port, "POST", "/deployments/", {"name": "hourly", "flow_id": flow["id"], "schedule": HOURLY}
+    )
     assert status == 201
-    status, runs = http(port, "POST", "/flow_runs/filter", {
-        "deployments": {"id": {"any_": [deployment["id"]]}}})
+    status, runs = http(
+        port, "POST", "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}}
+    )
     return runs
 
 
 def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db, tmp_path):
-    server = start_server(app, tmp_path, workers=1, REDIS_URL=REDIS_URL,
-                    SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1)
+    server = start_server(
+        app,
+        tmp_path,
+        workers=1,
+        REDIS_URL=REDIS_URL,
+        SCHEDULER_LOOP_SECONDS=1,
+        LATE_RUNS_LOOP_SECONDS=1,
+    )
     try:
         output = server.output()
         assert "RQ worker (pid" in output, output
         supervisors = [int(part.split(")")[0]) for part in output.split("pid ")[1:3]]
         # Each `orion worker` / `orion cron` supervises its rq process.
-        wait_until(lambda: all(children_of(pid) for pid in supervisors), 10,
-                   "the rq processes did not start")
+        wait_until(
+            lambda: all(children_of(pid) for pid in supervisors),
+            10,
+            "the rq processes did not start",
+        )
         pids = supervisors + [c for pid in supervisors for c in children_of(pid)]
         assert all(pid_alive(pid) for pid in pids)
         # The deployment's first runs exist when the API answers.
         assert len(create_scheduled_deployment(server.port)) >= 3
         late = overdue_run()
-        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late", 30,
-                   "the RQ services did not mark the overdue run Late: " + server.output())
+        wait_until(
+            lambda: FlowRun.get_by_id(late).state_name == "Late",
+            30,
+            "the RQ services did not mark the overdue run Late: " + server.output(),
+        )
     finally:
         returncode = server.stop()
     assert returncode == 0
@@ -225,27 +281,39 @@ def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db,
 
 
 def test_orion_start_embedded_runs_services_in_one_worker(app, db, tmp_path):
-    server = start_server(app, tmp_path, workers=3, SCHEDULER_LOOP_SECONDS=1,
-                    LATE_RUNS_LOOP_SECONDS=1)
+    server = start_server(
+        app, tmp_path, workers=3, SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1
+    )
     try:
         assert "Services:   embedded" in server.output()
         assert len(create_scheduled_deployment(server.port)) >= 3
         deployments = unscheduled_deployments(2)
         late = overdue_run()
-        wait_until(lambda: FlowRun.get_by_id(late).state_name == "Late"
-                   and all(future_runs(d) >= 3 for d in deployments), 10,
-                   "the embedded services did not run: " + server.output())
+        wait_until(
+            lambda: (
+                FlowRun.get_by_id(late).state_name == "Late"
+                and all(future_runs(d) >= 3 for d in deployments)
+            ),
+            10,
+            "the embedded services did not run: " + server.output(),
+        )
         time.sleep(2)
-        runners = [line for line in server.output().splitlines()
-                   if "Embedded services running in process" in line]
+        runners = [
+            line
+            for line in server.output().splitlines()
+            if "Embedded services running in process" in line
+        ]
         assert len(runners) == 1, server.output()
     finally:
         assert server.stop() == 0
 
 
 def assert_every_run_has_its_state():
-    orphans = FlowRun.select().where(
-        FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id))).count()
+    orphans = (
+        FlowRun.select()
+        .where(FlowRun.state_id.not_in(FlowRunState.select(FlowRunState.id)))
+        .count()
+    )
     assert orphans == 0
 
 
@@ -254,9 +322,16 @@ def test_three_workers_scheduling_at_once_never_duplicate(app, db, redis_db):
     queue = Queue("orion", connection=redis_db)
     jobs = [queue.enqueue("workers.jobs.schedule_deployments") for _ in range(3)]
     env = app_env(app, REDIS_URL=REDIS_URL, SCHEDULER_DEPLOYMENT_BATCH_SIZE=4)
-    workers = [subprocess.Popen([ORION, "worker", "--burst"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(3)]
+    workers = [
+        subprocess.Popen(
+            [ORION, "worker", "--burst"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     assert all(job.get_status(refresh=True) == "finished" for job in jobs), outputs
@@ -271,13 +346,16 @@ def test_three_workers_scheduling_at_once_never_duplicate(app, db, redis_db):
 def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db):
     # 200 deployments x 100 runs (20,000 runs), 5 deployments (500 runs) per transaction.
     deployments = unscheduled_deployments(200)
-    settings = dict(REDIS_URL=REDIS_URL, SCHEDULER_MIN_RUNS=100,
-                    SCHEDULER_DEPLOYMENT_BATCH_SIZE=5)
+    settings = dict(REDIS_URL=REDIS_URL, SCHEDULER_MIN_RUNS=100, SCHEDULER_DEPLOYMENT_BATCH_SIZE=5)
     queue = Queue("orion", connection=redis_db)
     queue.enqueue("workers.jobs.schedule_deployments")
-    worker = subprocess.Popen([ORION, "worker"], env=app_env(app, **settings),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [ORION, "worker"],
+        env=app_env(app, **settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_until(lambda: FlowRun.select().count() > 0, 30, "the worker scheduled nothing")
     finally:
@@ -309,8 +387,19 @@ def private_redis(tmp_path):
     if binary is None:
         pytest.skip("redis-server is not installed")
     port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(tmp_path)]
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
     servers = []
 
     def start():
@@ -338,15 +427,18 @@ def _pings(connection):
 REDIS_OUTAGE_SECONDS = 30
 
 
-def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
-                                                              private_redis):
+def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path, private_redis):
     url, servers, start_redis = private_redis
-    server = start_server(app, tmp_path, workers=1, REDIS_URL=url, SCHEDULER_LOOP_SECONDS=1,
-                    LATE_RUNS_LOOP_SECONDS=1)
+    server = start_server(
+        app, tmp_path, workers=1, REDIS_URL=url, SCHEDULER_LOOP_SECONDS=1, LATE_RUNS_LOOP_SECONDS=1
+    )
     try:
         first = overdue_run()
-        wait_until(lambda: FlowRun.get_by_id(first).state_name == "Late", 30,
-                   "the services did not run: " + server.output())
+        wait_until(
+            lambda: FlowRun.get_by_id(first).state_name == "Late",
+            30,
+            "the services did not run: " + server.output(),
+        )
         servers[-1].kill()
         servers[-1].wait()
         # Redis is down: the API keeps answering, and deployments still get their runs.
@@ -363,17 +455,28 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
         assert all(future_runs(d) == 0 for d in waiting)
         start_redis()
         # The rq processes restart with a backoff of up to 30 s, so recovery may take as long.
-        wait_until(lambda: FlowRun.get_by_id(second).state_name == "Late"
-                   and all(future_runs(d) >= 3 for d in waiting), 60,
-                   "the services did not recover: " + server.output())
+        wait_until(
+            lambda: (
+                FlowRun.get_by_id(second).state_name == "Late"
+                and all(future_runs(d) >= 3 for d in waiting)
+            ),
+            60,
+            "the services did not recover: " + server.output(),
+        )
         time.sleep(2)  # more ticks after recovery must add nothing twice
     finally:
         assert server.stop() == 0
-    keys = [r.idempotency_key for r in FlowRun.select(FlowRun.idempotency_key)
-            .where(FlowRun.idempotency_key.is_null(False))]
+    keys = [
+        r.idempotency_key
+        for r in FlowRun.select(FlowRun.idempotency_key).where(
+            FlowRun.idempotency_key.is_null(False)
+        )
+    ]
     assert len(keys) == len(set(keys))
     assert_every_run_has_its_state()
-    late_states = (FlowRunState.select()
-                   .where(FlowRunState.flow_run.in_([first, second])
-                          & (FlowRunState.name == "Late")).count())
+    late_states = (
+        FlowRunState.select()
+        .where(FlowRunState.flow_run.in_([first, second]) & (FlowRunState.name == "Late"))
+        .count()
+    )
     assert late_states == 2

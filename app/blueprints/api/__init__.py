@@ -1,4 +1,5 @@
 """The REST API under ``/api``: one flask-smorest blueprint per resource."""
+
 from app.blueprints.api import (
     admin,
     agents,

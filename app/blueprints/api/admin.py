@@ -5,6 +5,7 @@ The database operations are refused (403) unless ``ORION_ADMIN_DATABASE_ENABLED`
 like every API call they need the API key when one is set. As in Prefect, a body without
 ``"confirm": true`` is a 400 and nothing happens.
 """
+
 from flask import current_app
 from marshmallow import fields
 
@@ -12,13 +13,19 @@ from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.schemas.base import OrionSchema
 from app.services import admin
 
-blp = Blueprint("admin", __name__, url_prefix="/api/admin",
-                description="Server settings and database administration.")
+blp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/api/admin",
+    description="Server settings and database administration.",
+)
 
 
 class ConfirmSchema(OrionSchema):
-    confirm = fields.Boolean(load_default=False, metadata={
-        "description": "Pass true to confirm you want to modify the database."})
+    confirm = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Pass true to confirm you want to modify the database."},
+    )
 
 
 @blp.get("/settings")
@@ -31,9 +38,13 @@ def read_settings():
 
 def _database_operation(body, operation):
     if not current_app.config["ADMIN_DATABASE_ENABLED"]:
-        return json_response({"detail": "Database administration is disabled on this server "
-                                        "(set ORION_ADMIN_DATABASE_ENABLED=true to allow it)."},
-                             403)
+        return json_response(
+            {
+                "detail": "Database administration is disabled on this server "
+                "(set ORION_ADMIN_DATABASE_ENABLED=true to allow it)."
+            },
+            403,
+        )
     if not body["confirm"]:
         return json_response({"detail": 'Pass {"confirm": true} to modify the database.'}, 400)
     operation()

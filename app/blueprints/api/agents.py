@@ -1,11 +1,16 @@
 """Agents: ``/api/agents`` (rows are written by the agents' ``get_runs`` polls)."""
+
 from app.blueprints.api.common import Blueprint, json_response
 from app.schemas.core import AgentSchema, dump_agent
 from app.schemas.filters import AgentFilterBody
 from app.services import agents
 
-blp = Blueprint("agents", __name__, url_prefix="/api/agents",
-                description="Agents, as recorded from their work queue polls.")
+blp = Blueprint(
+    "agents",
+    __name__,
+    url_prefix="/api/agents",
+    description="Agents, as recorded from their work queue polls.",
+)
 
 
 @blp.get("/<uuid:agent_id>")

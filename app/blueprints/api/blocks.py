@@ -5,6 +5,7 @@ Block document data carries secrets: its responses obfuscate them unless
 ``include_secrets=true``, and a 422 about it never echoes the request body
 (``app.extensions.SENSITIVE_BODY_PREFIXES``).
 """
+
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -29,15 +30,30 @@ from app.schemas.blocks import (
 )
 from app.services import blocks
 
-block_types = Blueprint("block_types", __name__, url_prefix="/api/block_types",
-                        description="Kinds of blocks: storage, infrastructure, secrets...")
-block_schemas = Blueprint("block_schemas", __name__, url_prefix="/api/block_schemas",
-                          description="Versions of a block type's fields, by checksum.")
-block_documents = Blueprint("block_documents", __name__, url_prefix="/api/block_documents",
-                            description="Saved blocks: configuration and secrets.")
-block_capabilities = Blueprint("block_capabilities", __name__,
-                               url_prefix="/api/block_capabilities",
-                               description="What block schemas can do.")
+block_types = Blueprint(
+    "block_types",
+    __name__,
+    url_prefix="/api/block_types",
+    description="Kinds of blocks: storage, infrastructure, secrets...",
+)
+block_schemas = Blueprint(
+    "block_schemas",
+    __name__,
+    url_prefix="/api/block_schemas",
+    description="Versions of a block type's fields, by checksum.",
+)
+block_documents = Blueprint(
+    "block_documents",
+    __name__,
+    url_prefix="/api/block_documents",
+    description="Saved blocks: configuration and secrets.",
+)
+block_capabilities = Blueprint(
+    "block_capabilities",
+    __name__,
+    url_prefix="/api/block_capabilities",
+    description="What block schemas can do.",
+)
 
 
 # ---------------------------------------------------------------- block types
@@ -84,8 +100,11 @@ def read_block_type_by_slug(slug):
 def read_block_documents_of_type(query, slug):
     """The named (not anonymous) block documents of a block type."""
     block_type = blocks.read_block_type_by_slug(slug)
-    body = {"block_documents": {"block_type_id": {"any_": [block_type.id]}},
-            "limit": None, "offset": 0}
+    body = {
+        "block_documents": {"block_type_id": {"any_": [block_type.id]}},
+        "limit": None,
+        "offset": 0,
+    }
     documents = blocks.read_block_documents(body, query["include_secrets"])
     return json_response([dump_block_document(d) for d in documents])
 
@@ -119,8 +138,12 @@ def install_system_block_types():
 @block_schemas.post("/")
 @block_schemas.arguments(BlockSchemaCreateSchema)
 @block_schemas.response(201, BlockSchemaSchema)
-@block_schemas.alt_response(200, schema=BlockSchemaSchema, success=True,
-                            description="A schema with this checksum and version existed.")
+@block_schemas.alt_response(
+    200,
+    schema=BlockSchemaSchema,
+    success=True,
+    description="A schema with this checksum and version existed.",
+)
 def create_block_schema(data):
     """Create a block schema (201), or return the one with the same checksum and
     version (200)."""
@@ -147,8 +170,9 @@ class BlockSchemaById(MethodView):
 @block_schemas.response(200, BlockSchemaSchema)
 def read_block_schema_by_checksum(query, checksum):
     """Read a block schema by checksum (and version; the newest if not given)."""
-    return json_response(dump_block_schema(
-        *blocks.read_block_schema_by_checksum(checksum, query["version"])))
+    return json_response(
+        dump_block_schema(*blocks.read_block_schema_by_checksum(checksum, query["version"]))
+    )
 
 
 @block_schemas.post("/filter")
@@ -175,8 +199,9 @@ class BlockDocumentById(MethodView):
     @block_documents.response(200, BlockDocumentSchema)
     def get(self, query, document_id):
         """Read a block document by id, nested documents resolved."""
-        return json_response(dump_block_document(
-            blocks.read_block_document(document_id, query["include_secrets"])))
+        return json_response(
+            dump_block_document(blocks.read_block_document(document_id, query["include_secrets"]))
+        )
 
     @block_documents.arguments(BlockDocumentUpdateSchema)
     @block_documents.response(204)

@@ -1,9 +1,14 @@
 """Collection views: ``/api/collections/views/{view}`` (see ``app.services.collections``)."""
+
 from app.blueprints.api.common import Blueprint, json_response
 from app.services import collections
 
-blp = Blueprint("collections", __name__, url_prefix="/api/collections",
-                description="Metadata of Prefect's integration collections, as shipped.")
+blp = Blueprint(
+    "collections",
+    __name__,
+    url_prefix="/api/collections",
+    description="Metadata of Prefect's integration collections, as shipped.",
+)
 
 
 @blp.get("/views/<view>")

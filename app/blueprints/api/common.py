@@ -1,4 +1,5 @@
 """Helpers for the API blueprints: the Blueprint class, fast JSON responses, strict UUIDs."""
+
 import json
 import uuid
 

@@ -3,6 +3,7 @@
 Tags are matched with a ``path`` converter, so a tag holding ``/`` can be addressed too.
 Deletes answer 200 with ``null``, as Orion does.
 """
+
 from flask import current_app
 from flask.views import MethodView
 
@@ -12,8 +13,12 @@ from app.schemas.core import ConcurrencyLimitSchema, dump_concurrency_limit
 from app.schemas.filters import PagedBody
 from app.services import concurrency_limits
 
-blp = Blueprint("concurrency_limits", __name__, url_prefix="/api/concurrency_limits",
-                description="Task run concurrency limits by tag.")
+blp = Blueprint(
+    "concurrency_limits",
+    __name__,
+    url_prefix="/api/concurrency_limits",
+    description="Task run concurrency limits by tag.",
+)
 
 
 def _dump(limits):
@@ -25,8 +30,12 @@ def _dump(limits):
 @blp.post("/")
 @blp.arguments(ConcurrencyLimitCreateSchema)
 @blp.response(201, ConcurrencyLimitSchema)
-@blp.alt_response(200, schema=ConcurrencyLimitSchema, success=True,
-                  description="A limit on this tag existed; its limit was updated.")
+@blp.alt_response(
+    200,
+    schema=ConcurrencyLimitSchema,
+    success=True,
+    description="A limit on this tag existed; its limit was updated.",
+)
 def create_concurrency_limit(data):
     """Create the limit on a tag, or update the existing one's limit."""
     limit, created = concurrency_limits.upsert_limit(data["tag"], data["concurrency_limit"])
@@ -67,7 +76,8 @@ class ConcurrencyLimitByTag(MethodView):
 def reset_concurrency_limit(body, tag):
     """Free every slot of a tag's limit, optionally giving them to the listed task runs."""
     limit = concurrency_limits.reset_limit(
-        tag, body["slot_override"], current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"])
+        tag, body["slot_override"], current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"]
+    )
     return json_response(_dump([limit])[0])
 
 

@@ -1,4 +1,5 @@
 """Deployments: ``/api/deployments``."""
+
 import datetime
 
 from flask import current_app
@@ -20,8 +21,12 @@ from app.schemas.filters import DeploymentCountBody, DeploymentFilterBody
 from app.services import deployments, work_queues
 from app.services.scheduler import SchedulerSettings
 
-blp = Blueprint("deployments", __name__, url_prefix="/api/deployments",
-                description="Deployments: flows packaged to run on a schedule or on demand.")
+blp = Blueprint(
+    "deployments",
+    __name__,
+    url_prefix="/api/deployments",
+    description="Deployments: flows packaged to run on a schedule or on demand.",
+)
 
 
 def _settings():
@@ -32,9 +37,13 @@ def _settings():
 class Deployments(MethodView):
     @blp.arguments(DeploymentCreateSchema)
     @blp.response(201, DeploymentSchema)
-    @blp.alt_response(200, schema=DeploymentSchema, success=True,
-                      description="A deployment of this flow with this name existed; the "
-                                  "fields given were updated.")
+    @blp.alt_response(
+        200,
+        schema=DeploymentSchema,
+        success=True,
+        description="A deployment of this flow with this name existed; the "
+        "fields given were updated.",
+    )
     def post(self, data):
         """Create a deployment, or update the one with the same flow and name.
 
@@ -69,8 +78,9 @@ class DeploymentById(MethodView):
 @blp.response(200, DeploymentSchema)
 def read_deployment_by_name(flow_name, deployment_name):
     """Read a deployment by its flow's name and its own."""
-    return json_response(dump_deployment(
-        deployments.read_deployment_by_name(flow_name, deployment_name)))
+    return json_response(
+        dump_deployment(deployments.read_deployment_by_name(flow_name, deployment_name))
+    )
 
 
 @blp.post("/filter")
@@ -108,8 +118,12 @@ def set_schedule_inactive(deployment_id):
 @blp.post("/<uuid:deployment_id>/create_flow_run")
 @blp.arguments(DeploymentFlowRunCreateSchema)
 @blp.response(201, FlowRunSchema)
-@blp.alt_response(200, schema=FlowRunSchema, success=True,
-                  description="A run with this idempotency key already existed.")
+@blp.alt_response(
+    200,
+    schema=FlowRunSchema,
+    success=True,
+    description="A run with this idempotency key already existed.",
+)
 def create_flow_run(data, deployment_id):
     """Create a flow run of a deployment (parameters merged over its own, tags added)."""
     run, created = deployments.create_flow_run_from_deployment(deployment_id, data)
@@ -119,16 +133,25 @@ def create_flow_run(data, deployment_id):
 @blp.post("/<uuid:deployment_id>/schedule")
 @blp.arguments(DeploymentScheduleSchema)
 @blp.response(201, ScheduleResultSchema, description="Runs were written.")
-@blp.alt_response(200, schema=ScheduleResultSchema, success=True,
-                  description="dry_run: what would be scheduled; nothing was written.")
+@blp.alt_response(
+    200,
+    schema=ScheduleResultSchema,
+    success=True,
+    description="dry_run: what would be scheduled; nothing was written.",
+)
 def schedule_deployment(body, deployment_id):
     """Schedule runs for an explicit range: a backfill of every slot, past or future."""
     min_time = body.get("min_time")
     result = deployments.schedule_range(
-        deployment_id, _settings(),
-        start_time=body.get("start_time"), end_time=body.get("end_time"),
+        deployment_id,
+        _settings(),
+        start_time=body.get("start_time"),
+        end_time=body.get("end_time"),
         min_time=datetime.timedelta(seconds=min_time) if min_time is not None else None,
-        min_runs=body.get("min_runs"), max_runs=body.get("max_runs"), dry_run=body["dry_run"])
+        min_runs=body.get("min_runs"),
+        max_runs=body.get("max_runs"),
+        dry_run=body["dry_run"],
+    )
     return json_response(dump_schedule_result(result), 200 if result.dry_run else 201)
 
 
@@ -139,5 +162,6 @@ def work_queue_check(deployment_id):
     """The work queues that pick up this deployment's runs (deprecated in Prefect 2.7: the
     queue it names, and Orion 2.0 queues whose tag/deployment filter matches it)."""
     deployment = deployments.read_deployment(deployment_id)
-    return json_response([dump_work_queue(q)
-                          for q in work_queues.queues_for_deployment(deployment)])
+    return json_response(
+        [dump_work_queue(q) for q in work_queues.queues_for_deployment(deployment)]
+    )

@@ -1,4 +1,5 @@
 """Flow runs: ``/api/flow_runs``."""
+
 from flask import current_app, g
 from flask.views import MethodView
 
@@ -29,8 +30,12 @@ blp = Blueprint("flow_runs", __name__, url_prefix="/api/flow_runs", description=
 class FlowRuns(MethodView):
     @blp.arguments(FlowRunCreateSchema)
     @blp.response(201, FlowRunSchema)
-    @blp.alt_response(200, schema=FlowRunSchema, success=True,
-                      description="A run with this flow and idempotency key already existed.")
+    @blp.alt_response(
+        200,
+        schema=FlowRunSchema,
+        success=True,
+        description="A run with this flow and idempotency key already existed.",
+    )
     def post(self, data):
         """Create a flow run (default state Pending), idempotent on flow + idempotency key."""
         run, created = flow_runs.create_flow_run(data)
@@ -81,8 +86,10 @@ def count_flow_runs(body):
 def flow_run_history(body):
     """Count matching flow runs per state in time buckets of their expected start."""
     history = flow_runs.read_flow_run_history(
-        body.pop("history_start"), body.pop("history_end"),
-        body.pop("history_interval_seconds"), body,
+        body.pop("history_start"),
+        body.pop("history_end"),
+        body.pop("history_interval_seconds"),
+        body,
     )
     for entry in history:
         entry["interval_start"] = entry["interval_start"].isoformat()
@@ -93,20 +100,29 @@ def flow_run_history(body):
 @blp.post("/<uuid:flow_run_id>/set_state")
 @blp.arguments(SetStateSchema)
 @blp.response(201, OrchestrationResultSchema, description="A new state was written.")
-@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
-                  description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
-                              "retried transition).")
+@blp.alt_response(
+    200,
+    schema=OrchestrationResultSchema,
+    success=True,
+    description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
+    "retried transition).",
+)
 def set_flow_run_state(body, flow_run_id):
     """Propose a new state for a flow run; the orchestration rules decide what happens."""
-    result = orchestration.set_flow_run_state(flow_run_id, body["state"], force=body["force"],
-                                              api_version=g.get("api_version"))
+    result = orchestration.set_flow_run_state(
+        flow_run_id, body["state"], force=body["force"], api_version=g.get("api_version")
+    )
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
 
 
 @blp.post("/<uuid:flow_run_id>/resume")
 @blp.response(201, OrchestrationResultSchema, description="The run was resumed.")
-@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
-                  description="Nothing was written (the run is not paused, or a rule refused).")
+@blp.alt_response(
+    200,
+    schema=OrchestrationResultSchema,
+    success=True,
+    description="Nothing was written (the run is not paused, or a rule refused).",
+)
 def resume_flow_run(flow_run_id):
     """Resume a paused flow run (RUNNING, or Scheduled "Resuming" if the pause reschedules)."""
     result = flow_runs.resume_flow_run(flow_run_id)

@@ -1,4 +1,5 @@
 """Flows: ``/api/flows``."""
+
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -14,8 +15,9 @@ blp = Blueprint("flows", __name__, url_prefix="/api/flows", description="Flows."
 class Flows(MethodView):
     @blp.arguments(FlowCreateSchema)
     @blp.response(201, FlowSchema)
-    @blp.alt_response(200, schema=FlowSchema, success=True,
-                      description="A flow with this name already existed.")
+    @blp.alt_response(
+        200, schema=FlowSchema, success=True, description="A flow with this name already existed."
+    )
     def post(self, data):
         """Create a flow, or return the existing flow with the same name."""
         flow, created = flows.create_flow(data["name"], data["tags"])

@@ -1,4 +1,5 @@
 """Logs: ``/api/logs``."""
+
 from flask import current_app
 from flask_smorest import abort
 

@@ -1,4 +1,5 @@
 """Flow run notification policies: ``/api/flow_run_notification_policies``."""
+
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -11,10 +12,13 @@ from app.schemas.notification_policies import (
 )
 from app.services import notification_policies
 
-blp = Blueprint("flow_run_notification_policies", __name__,
-                url_prefix="/api/flow_run_notification_policies",
-                description="When a flow run enters a listed state, send a message through a "
-                            "block (Slack or generic webhook).")
+blp = Blueprint(
+    "flow_run_notification_policies",
+    __name__,
+    url_prefix="/api/flow_run_notification_policies",
+    description="When a flow run enters a listed state, send a message through a "
+    "block (Slack or generic webhook).",
+)
 
 
 @blp.post("/")

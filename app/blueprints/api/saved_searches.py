@@ -1,4 +1,5 @@
 """Saved searches (named filter presets of the dashboard): ``/api/saved_searches``."""
+
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -7,15 +8,23 @@ from app.schemas.core import SavedSearchSchema, dump_saved_search
 from app.schemas.filters import PagedBody
 from app.services import saved_searches
 
-blp = Blueprint("saved_searches", __name__, url_prefix="/api/saved_searches",
-                description="Named filter presets of the dashboard.")
+blp = Blueprint(
+    "saved_searches",
+    __name__,
+    url_prefix="/api/saved_searches",
+    description="Named filter presets of the dashboard.",
+)
 
 
 @blp.put("/")
 @blp.arguments(SavedSearchCreateSchema)
 @blp.response(201, SavedSearchSchema)
-@blp.alt_response(200, schema=SavedSearchSchema, success=True,
-                  description="A search of this name existed; its filters were replaced.")
+@blp.alt_response(
+    200,
+    schema=SavedSearchSchema,
+    success=True,
+    description="A search of this name existed; its filters were replaced.",
+)
 def put_saved_search(data):
     """Save filters under a name (201), or replace the filters of the search of that name
     (200)."""
@@ -42,5 +51,9 @@ class SavedSearchById(MethodView):
 @blp.response(200, SavedSearchSchema(many=True))
 def filter_saved_searches(body):
     """List saved searches by name, paged."""
-    return json_response([dump_saved_search(s) for s in
-                          saved_searches.read_saved_searches(body["limit"], body["offset"])])
+    return json_response(
+        [
+            dump_saved_search(s)
+            for s in saved_searches.read_saved_searches(body["limit"], body["offset"])
+        ]
+    )

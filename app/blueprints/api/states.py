@@ -1,4 +1,5 @@
 """State histories: ``/api/flow_run_states`` and ``/api/task_run_states``."""
+
 from marshmallow import fields
 
 from app.blueprints.api.common import Blueprint, json_response
@@ -8,11 +9,15 @@ from app.schemas.states import StateSchema
 from app.services import states
 
 flow_run_states = Blueprint(
-    "flow_run_states", __name__, url_prefix="/api/flow_run_states",
+    "flow_run_states",
+    __name__,
+    url_prefix="/api/flow_run_states",
     description="The states flow runs have been in.",
 )
 task_run_states = Blueprint(
-    "task_run_states", __name__, url_prefix="/api/task_run_states",
+    "task_run_states",
+    __name__,
+    url_prefix="/api/task_run_states",
     description="The states task runs have been in.",
 )
 

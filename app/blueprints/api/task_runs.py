@@ -1,4 +1,5 @@
 """Task runs: ``/api/task_runs``."""
+
 from flask import current_app, g
 from flask.views import MethodView
 
@@ -29,8 +30,12 @@ blp = Blueprint("task_runs", __name__, url_prefix="/api/task_runs", description=
 class TaskRuns(MethodView):
     @blp.arguments(TaskRunCreateSchema)
     @blp.response(201, TaskRunSchema)
-    @blp.alt_response(200, schema=TaskRunSchema, success=True,
-                      description="A run with this flow run, task key and dynamic key existed.")
+    @blp.alt_response(
+        200,
+        schema=TaskRunSchema,
+        success=True,
+        description="A run with this flow run, task key and dynamic key existed.",
+    )
     def post(self, data):
         """Create a task run (default state Pending), idempotent on flow run + task key +
         dynamic key."""
@@ -41,8 +46,12 @@ class TaskRuns(MethodView):
 @blp.post("/create_and_set_state")
 @blp.arguments(TaskRunCreateAndSetStateSchema)
 @blp.response(201, TaskRunOrchestrationSchema, description="The task run was created.")
-@blp.alt_response(200, schema=TaskRunOrchestrationSchema, success=True,
-                  description="A run with this flow run, task key and dynamic key existed.")
+@blp.alt_response(
+    200,
+    schema=TaskRunOrchestrationSchema,
+    success=True,
+    description="A run with this flow run, task key and dynamic key existed.",
+)
 def create_task_run_and_set_state(data):
     """Create a task run and propose its first state in one call (Orion extension).
 
@@ -61,9 +70,12 @@ def create_task_run_and_set_state(data):
     """
     proposed = data.pop("proposed_state")
     run, result, created = task_runs.create_task_run_and_set_state(
-        data, proposed, slot_settings=_slot_settings())
-    body = {"task_run": dump_task_run(run),
-            "orchestration_result": dump_orchestration_result(result)}
+        data, proposed, slot_settings=_slot_settings()
+    )
+    body = {
+        "task_run": dump_task_run(run),
+        "orchestration_result": dump_orchestration_result(result),
+    }
     return json_response(body, 201 if created else 200)
 
 
@@ -108,14 +120,22 @@ def count_task_runs(body):
 @blp.post("/<uuid:task_run_id>/set_state")
 @blp.arguments(SetStateSchema)
 @blp.response(201, OrchestrationResultSchema, description="A new state was written.")
-@blp.alt_response(200, schema=OrchestrationResultSchema, success=True,
-                  description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
-                              "retried transition).")
+@blp.alt_response(
+    200,
+    schema=OrchestrationResultSchema,
+    success=True,
+    description="Nothing was written (WAIT, ABORT, REJECT keeping the state, or a "
+    "retried transition).",
+)
 def set_task_run_state(body, task_run_id):
     """Propose a new state for a task run; the orchestration rules decide what happens."""
-    result = orchestration.set_task_run_state(task_run_id, body["state"], force=body["force"],
-                                              slot_settings=_slot_settings(),
-                                              api_version=g.get("api_version"))
+    result = orchestration.set_task_run_state(
+        task_run_id,
+        body["state"],
+        force=body["force"],
+        slot_settings=_slot_settings(),
+        api_version=g.get("api_version"),
+    )
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
 
 
@@ -133,8 +153,10 @@ def _slot_settings():
 def task_run_history(body):
     """Count matching task runs per state in time buckets of their expected start."""
     history = task_runs.read_task_run_history(
-        body.pop("history_start"), body.pop("history_end"),
-        body.pop("history_interval_seconds"), body,
+        body.pop("history_start"),
+        body.pop("history_end"),
+        body.pop("history_interval_seconds"),
+        body,
     )
     for entry in history:
         entry["interval_start"] = entry["interval_start"].isoformat()

@@ -1,5 +1,6 @@
 """Endpoints Prefect's web UI calls: ``/api/ui/flow_runs/history``, ``/api/ui/task_runs/...``
 and ``/api/ui/schemas/validate`` (see ``app.schemas.ui`` for the Prefect version of each)."""
+
 from app.blueprints.api.common import Blueprint, json_response
 from app.schemas.ui import (
     CountByStateSchema,
@@ -14,8 +15,9 @@ from app.schemas.ui import (
 )
 from app.services import ui_queries
 
-blp = Blueprint("ui_api", __name__, url_prefix="/api/ui",
-                description="Queries shaped for Prefect's web UI.")
+blp = Blueprint(
+    "ui_api", __name__, url_prefix="/api/ui", description="Queries shaped for Prefect's web UI."
+)
 
 
 @blp.post("/flow_runs/history")

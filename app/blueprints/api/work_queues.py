@@ -1,4 +1,5 @@
 """Work queues: ``/api/work_queues`` (agents poll ``get_runs``)."""
+
 from flask import request
 from flask.views import MethodView
 
@@ -18,8 +19,12 @@ from app.schemas.core import (
 from app.schemas.filters import WorkQueueFilterBody
 from app.services import work_queues
 
-blp = Blueprint("work_queues", __name__, url_prefix="/api/work_queues",
-                description="Work queues that agents poll for scheduled flow runs.")
+blp = Blueprint(
+    "work_queues",
+    __name__,
+    url_prefix="/api/work_queues",
+    description="Work queues that agents poll for scheduled flow runs.",
+)
 
 
 @blp.post("/")
@@ -71,9 +76,13 @@ def get_runs(body, queue_id):
     A run is claimed by proposing PENDING for it (``set_state``), which enforces the limit.
     """
     runs = work_queues.get_runs(
-        queue_id, scheduled_before=body["scheduled_before"], limit=body["limit"],
+        queue_id,
+        scheduled_before=body["scheduled_before"],
+        limit=body["limit"],
         record_poll=request.headers.get("x-prefect-ui", "").lower() != "true",
-        agent_id=body["agent_id"], agent_name=body["agent_name"])
+        agent_id=body["agent_id"],
+        agent_name=body["agent_name"],
+    )
     return json_response([dump_flow_run(run) for run in runs])
 
 

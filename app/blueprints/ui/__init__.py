@@ -22,6 +22,7 @@ One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_ru
 (``url_for("ui.flow_runs_page")``). Helpers shared by several areas: this module, ``params``
 (query and form parameters), ``run_filter`` (the runs list's filter) and ``logs``.
 """
+
 import hmac
 import json
 import secrets
@@ -47,8 +48,15 @@ _API_PREFIXES = ("/api/", "/docs", "/redoc")
 
 # One glyph per state type, so a state never depends on colour alone.
 STATE_GLYPHS = {
-    "SCHEDULED": "◷", "PENDING": "…", "RUNNING": "▶", "COMPLETED": "✓", "FAILED": "✗",
-    "CANCELLED": "⊘", "CRASHED": "⚠", "PAUSED": "⏸", "CANCELLING": "⊘",
+    "SCHEDULED": "◷",
+    "PENDING": "…",
+    "RUNNING": "▶",
+    "COMPLETED": "✓",
+    "FAILED": "✗",
+    "CANCELLED": "⊘",
+    "CRASHED": "⚠",
+    "PAUSED": "⏸",
+    "CANCELLING": "⊘",
 }
 ACTIVE_STATES = frozenset({"SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"})
 
@@ -63,8 +71,10 @@ class BadParameter(Exception):
 
 def is_fragment_request():
     """True for an htmx request that wants only the fragment (not a history restore)."""
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true")
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(template, fragment=None, status=200, **context):
@@ -120,15 +130,17 @@ def _check_request():
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
         expected = session.get(CSRF_FIELD) or ""
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            abort(400, description="This form has expired or did not come from this dashboard: "
-                                   "reload the page and try again.")
+            abort(
+                400,
+                description="This form has expired or did not come from this dashboard: "
+                "reload the page and try again.",
+            )
     return None
 
 
 def error_page(status, title, message):
     """The error as a page, or as a fragment for htmx requests, with ``status``."""
-    return render("ui/error.html", "ui/_error.html", status=status,
-                  title=title, message=message)
+    return render("ui/error.html", "ui/_error.html", status=status, title=title, message=message)
 
 
 @bp.errorhandler(BadParameter)
@@ -150,6 +162,7 @@ def _database_unavailable(error):
 def _http_error_handler(api):
     """An app-wide HTTPException handler: the API's JSON body under the API's paths, the
     dashboard's error page everywhere else (unknown URLs, malformed ids, CSRF refusals)."""
+
     def handle(error):
         if request.path.startswith(_API_PREFIXES):
             return api.handle_http_exception(error)
@@ -162,6 +175,7 @@ def _http_error_handler(api):
         if error.code == 405:
             response.headers["Allow"] = ", ".join(error.valid_methods or ())
         return response
+
     return handle
 
 
@@ -222,8 +236,14 @@ def register_ui(app, api):
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))
     app.jinja_env.globals.update(
-        csrf_token=csrf_token, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER,
-        STATE_GLYPHS=STATE_GLYPHS, STATE_TYPES=STATE_TYPE_VALUES, ACTIVE_STATES=ACTIVE_STATES,
-        run_time=_run_time, signed_in=auth.signed_in,
-        sign_in_required=lambda: bool(app.config.get("API_KEY")))
+        csrf_token=csrf_token,
+        CSRF_FIELD=CSRF_FIELD,
+        CSRF_HEADER=CSRF_HEADER,
+        STATE_GLYPHS=STATE_GLYPHS,
+        STATE_TYPES=STATE_TYPE_VALUES,
+        ACTIVE_STATES=ACTIVE_STATES,
+        run_time=_run_time,
+        signed_in=auth.signed_in,
+        sign_in_required=lambda: bool(app.config.get("API_KEY")),
+    )
     app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty)

@@ -17,6 +17,7 @@
 
 The API keeps its own check (``Authorization: Bearer``); the dashboard never calls the API.
 """
+
 import hashlib
 import hmac
 from urllib.parse import urlsplit
@@ -59,8 +60,13 @@ def _local_target(target):
     if not target:
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
         return "/"
     return target
 
@@ -105,8 +111,13 @@ def login():
     if key is None:
         return redirect(target, 303)
     if not key_matches(request.form.get("api_key", ""), key):
-        return render("ui/login.html", status=401, title="Sign in", next=target,
-                      error="That is not this server's API key.")
+        return render(
+            "ui/login.html",
+            status=401,
+            title="Sign in",
+            next=target,
+            error="That is not this server's API key.",
+        )
     session.clear()
     session[SESSION_KEY] = _fingerprint(key)
     session.permanent = True

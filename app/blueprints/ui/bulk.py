@@ -1,5 +1,6 @@
 """Bulk actions on flow runs: cancel, retry or delete a selection or every run the runs
 list's filter matches, after a confirmation with the exact count."""
+
 import json
 from urllib.parse import parse_qsl
 
@@ -34,11 +35,15 @@ def _bulk_message(action, tally):
     total = sum(tally.values())
     plural = "s" if total != 1 else ""
     message = f"{past} {tally.get(bulk.DONE, 0):,} of {total:,} flow run{plural}."
-    others = sorted(((count, label) for label, count in tally.items() if label != bulk.DONE),
-                    reverse=True)
+    others = sorted(
+        ((count, label) for label, count in tally.items() if label != bulk.DONE), reverse=True
+    )
     if others:
-        message += f" Not {past.lower()}: " + "; ".join(
-            f"{count:,} {label}" for count, label in others) + "."
+        message += (
+            f" Not {past.lower()}: "
+            + "; ".join(f"{count:,} {label}" for count, label in others)
+            + "."
+        )
     return message
 
 
@@ -49,7 +54,8 @@ def _read_tally(value):
     except ValueError:
         tally = None
     if not isinstance(tally, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in tally.items()):
+        isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in tally.items()
+    ):
         raise BadParameter("tally", "expected the counts of a bulk action in progress.")
     return tally
 
@@ -107,29 +113,53 @@ def bulk_flow_runs():
         body, description = _filter_scope(query)
         if not confirm:
             as_of = utcnow()
-            return render("ui/bulk_confirm.html", "ui/_bulk_confirm.html", action=action,
-                          label=label, scope=scope, count=bulk.count_matching(body, as_of),
-                          query=query, as_of=as_of.isoformat(), description=description,
-                          back=back)
+            return render(
+                "ui/bulk_confirm.html",
+                "ui/_bulk_confirm.html",
+                action=action,
+                label=label,
+                scope=scope,
+                count=bulk.count_matching(body, as_of),
+                query=query,
+                as_of=as_of.isoformat(),
+                description=description,
+                back=back,
+            )
         as_of = params.timestamp(request.form, "as_of")
         if as_of is None:
             raise BadParameter("as_of", "the confirmation's time is missing.")
         after = (params.uuids(request.form, "after", most=1) or [None])[0]
-        total = params.integer(request.form, "total", 0, 0, 10 ** 12)
+        total = params.integer(request.form, "total", 0, 0, 10**12)
         ids = bulk.next_batch(body, as_of, after)
-        tally = _tally(bulk.ACTIONS[action](ids).values(),
-                       _read_tally(request.form.get("tally")))
+        tally = _tally(bulk.ACTIONS[action](ids).values(), _read_tally(request.form.get("tally")))
         if len(ids) < bulk.BATCH_SIZE:
             return _finish_bulk(action, tally, back)
-        return render("ui/page.html", "ui/_bulk_progress.html", title=f"{label} flow runs",
-                      action=action, label=label, query=query, as_of=as_of.isoformat(),
-                      after=ids[-1], tally=json.dumps(tally), total=total,
-                      processed=sum(tally.values()), back=back)
+        return render(
+            "ui/page.html",
+            "ui/_bulk_progress.html",
+            title=f"{label} flow runs",
+            action=action,
+            label=label,
+            query=query,
+            as_of=as_of.isoformat(),
+            after=ids[-1],
+            tally=json.dumps(tally),
+            total=total,
+            processed=sum(tally.values()),
+            back=back,
+        )
     ids = params.uuids(request.form, "run", most=RUNS_PER_PAGE * 4)
     if not ids:
         raise BadParameter("run", "select at least one flow run first.")
     if not confirm:
-        return render("ui/bulk_confirm.html", "ui/_bulk_confirm.html", action=action,
-                      label=label, scope=scope, count=len(ids), ids=ids, back=back)
+        return render(
+            "ui/bulk_confirm.html",
+            "ui/_bulk_confirm.html",
+            action=action,
+            label=label,
+            scope=scope,
+            count=len(ids),
+            ids=ids,
+            back=back,
+        )
     return _finish_bulk(action, _tally(bulk.ACTIONS[action](ids).values()), back)
-

@@ -1,5 +1,6 @@
 """Task concurrency limit pages: limits by tag with the task runs holding their slots;
 create or change, free every slot of, and delete a limit."""
+
 from flask import current_app, flash, redirect, request, url_for
 
 from app.blueprints.ui import BadParameter, bp, params, render
@@ -11,11 +12,19 @@ LIMITS_PER_PAGE = 200
 def _limits_page(status=200, error=None, form=None):
     limit_list = concurrency_limits.read_limits(LIMITS_PER_PAGE, 0)
     holders = concurrency_limits.active_slots(limit_list)
-    return render("ui/concurrency_limits.html", None, status=status,
-                  limits=limit_list, holders=holders,
-                  holder_names=dashboard.task_run_names(
-                      run_id for runs in holders.values() for run_id in runs),
-                  error=error, form=form or {}, shown=LIMITS_PER_PAGE)
+    return render(
+        "ui/concurrency_limits.html",
+        None,
+        status=status,
+        limits=limit_list,
+        holders=holders,
+        holder_names=dashboard.task_run_names(
+            run_id for runs in holders.values() for run_id in runs
+        ),
+        error=error,
+        form=form or {},
+        shown=LIMITS_PER_PAGE,
+    )
 
 
 @bp.get("/concurrency-limits")
@@ -45,8 +54,9 @@ def create_concurrency_limit():
 def reset_concurrency_limit(limit_id):
     """Free every slot of a limit."""
     limit = concurrency_limits.read_limit(limit_id)
-    concurrency_limits.reset_limit(limit.tag, None,
-                                   current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"])
+    concurrency_limits.reset_limit(
+        limit.tag, None, current_app.config["TASK_CONCURRENCY_LEASE_SECONDS"]
+    )
     flash(f"Freed every slot of the limit on tag {limit.tag!r}.")
     return redirect(url_for("ui.concurrency_limits_page"), 303)
 

@@ -1,5 +1,6 @@
 """The dashboard page: runs by state and their history over a time window, late, failed
 and upcoming runs, busy concurrency limits and work queue health."""
+
 import datetime
 
 from flask import request
@@ -11,8 +12,11 @@ from app.services import dashboard, rollups, work_queues
 # How many rows each dashboard list shows.
 WIDGET_ROWS = 10
 
-WINDOWS = {"hour": datetime.timedelta(hours=1), "day": datetime.timedelta(days=1),
-           "week": datetime.timedelta(days=7)}
+WINDOWS = {
+    "hour": datetime.timedelta(hours=1),
+    "day": datetime.timedelta(days=1),
+    "week": datetime.timedelta(days=7),
+}
 LONGEST_WINDOW = datetime.timedelta(days=366)
 HISTORY_BUCKETS = 48
 # Queues the dashboard's health widget considers (by name); it lists the unhealthy first.
@@ -44,8 +48,9 @@ def _history_chart(start, end, now):
     history = rollups.run_history(start, end, HISTORY_BUCKETS, now)
     buckets = history["buckets"]
     present = sorted({state for b in buckets for state in b["counts"]})
-    series = {state_type: [b["counts"].get(state_type, 0) for b in buckets]
-              for state_type in present}
+    series = {
+        state_type: [b["counts"].get(state_type, 0) for b in buckets] for state_type in present
+    }
     durations = []
     for bucket in buckets:
         runs = sum(bucket["counts"].values())
@@ -73,20 +78,37 @@ def dashboard_page():
     failed = dashboard.failed_runs(start, end, WIDGET_ROWS)
     upcoming = dashboard.upcoming_runs(WIDGET_ROWS, now)
     names = dashboard.flow_names(r.flow_id for r in late + failed + upcoming)
-    queues = work_queues.read_work_queues({"sort": "NAME_ASC", "limit": QUEUES_CHECKED,
-                                           "offset": 0})
+    queues = work_queues.read_work_queues(
+        {"sort": "NAME_ASC", "limit": QUEUES_CHECKED, "offset": 0}
+    )
     health = work_queues.queue_health(queues, now)
     unhealthy = [q for q in queues if not q.is_paused and not health[str(q.id)]["healthy"]]
     return render(
-        "ui/dashboard.html", "ui/_dashboard.html",
-        window=window, start=start, end=end, now=now, counts=counts,
-        total=sum(counts.values()), chart=chart, as_of=as_of, live=live,
-        late=late, failed=failed, upcoming=upcoming, flow_names=names,
+        "ui/dashboard.html",
+        "ui/_dashboard.html",
+        window=window,
+        start=start,
+        end=end,
+        now=now,
+        counts=counts,
+        total=sum(counts.values()),
+        chart=chart,
+        as_of=as_of,
+        live=live,
+        late=late,
+        failed=failed,
+        upcoming=upcoming,
+        flow_names=names,
         deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
         queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
-            :WIDGET_ROWS],
-        queue_health=health, queue_count=len(queues), unhealthy_count=len(unhealthy),
-        paused_count=sum(1 for q in queues if q.is_paused), queues_checked=QUEUES_CHECKED,
-        custom_start=request.args.get("start", ""), custom_end=request.args.get("end", ""),
+            :WIDGET_ROWS
+        ],
+        queue_health=health,
+        queue_count=len(queues),
+        unhealthy_count=len(unhealthy),
+        paused_count=sum(1 for q in queues if q.is_paused),
+        queues_checked=QUEUES_CHECKED,
+        custom_start=request.args.get("start", ""),
+        custom_end=request.args.get("end", ""),
     )

@@ -7,6 +7,7 @@ a body without a state, Pending, would leave it unclaimed. Both run forms carry 
 id, generated when the page is rendered; it becomes the run's idempotency key, so submitting
 the same form twice (a double click, a resent POST) starts one run and shows it.
 """
+
 import datetime
 import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,10 +42,14 @@ def schedule_summary(deployment, now, count=1):
     """What the pages show of a schedule: words, expression, zone and the next times."""
     words, expression = describe(deployment.schedule)
     return {
-        "words": words, "expression": expression,
+        "words": words,
+        "expression": expression,
         "timezone": (deployment.schedule or {}).get("timezone") or "UTC",
-        "next": (dashboard.next_run_times(deployment.schedule, count, now)
-                 if deployment.is_schedule_active else []),
+        "next": (
+            dashboard.next_run_times(deployment.schedule, count, now)
+            if deployment.is_schedule_active
+            else []
+        ),
     }
 
 
@@ -55,18 +60,25 @@ def deployments_page():
     now = utcnow()
     name = params.text(request.args, "name")
     page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
-    body = {"deployments": {"name": {"like_": name}} if name else {}, "sort": "NAME_ASC",
-            "limit": DEPLOYMENTS_PER_PAGE + 1, "offset": (page - 1) * DEPLOYMENTS_PER_PAGE}
+    body = {
+        "deployments": {"name": {"like_": name}} if name else {},
+        "sort": "NAME_ASC",
+        "limit": DEPLOYMENTS_PER_PAGE + 1,
+        "offset": (page - 1) * DEPLOYMENTS_PER_PAGE,
+    }
     found = deployments.read_deployments(body)
     has_next = len(found) > DEPLOYMENTS_PER_PAGE
     found = found[:DEPLOYMENTS_PER_PAGE]
     return render(
-        "ui/deployments.html", "ui/_deployments_results.html",
-        deployments=found, name=name,
+        "ui/deployments.html",
+        "ui/_deployments_results.html",
+        deployments=found,
+        name=name,
         schedules={str(d.id): schedule_summary(d, now) for d in found},
         flow_names=dashboard.flow_names(d.flow_id for d in found),
-        activity=dashboard.run_counts_by_deployment([d.id for d in found],
-                                                    now - ACTIVITY_WINDOW, now),
+        activity=dashboard.run_counts_by_deployment(
+            [d.id for d in found], now - ACTIVITY_WINDOW, now
+        ),
         here=request.full_path.rstrip("?"),
         prev_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
@@ -89,10 +101,16 @@ def _durations_chart(runs, now):
     return {
         "times": [round(r.start_time.timestamp(), 3) for r in started],
         "names": [r.name for r in started],
-        "series": [{"state": state_type,
-                    "seconds": [round(estimated_run_time(r, now), 3)
-                                if r.state_type == state_type else None for r in started]}
-                   for state_type in present],
+        "series": [
+            {
+                "state": state_type,
+                "seconds": [
+                    round(estimated_run_time(r, now), 3) if r.state_type == state_type else None
+                    for r in started
+                ],
+            }
+            for state_type in present
+        ],
     }
 
 
@@ -103,19 +121,30 @@ def deployment_page(deployment_id):
     now = utcnow()
     deployment = deployments.read_deployment(deployment_id)
     summary = schedule_summary(deployment, now, NEXT_RUNS)
-    stored = {run.next_scheduled_start_time: run for run in
-              dashboard.scheduled_runs_of_deployment(deployment_id, now, NEXT_RUNS)}
+    stored = {
+        run.next_scheduled_start_time: run
+        for run in dashboard.scheduled_runs_of_deployment(deployment_id, now, NEXT_RUNS)
+    }
     recent = dashboard.recent_runs_of_deployment(deployment_id, now, RECENT_RUNS)
-    return _uncached(render(
-        "ui/deployment.html", None, deployment=deployment,
-        flow=flows.read_flow(deployment.flow_id), schedule=summary,
-        next_runs=[(when, _wall_time(when, summary["timezone"]), stored.get(when))
-                   for when in summary["next"]],
-        other_scheduled=[run for when, run in stored.items() if when not in summary["next"]],
-        recent=recent,
-        chart=_durations_chart(recent, now), now=now,
-        submission_field=SUBMISSION_FIELD, submission_id=uuid.uuid4(),
-    ))
+    return _uncached(
+        render(
+            "ui/deployment.html",
+            None,
+            deployment=deployment,
+            flow=flows.read_flow(deployment.flow_id),
+            schedule=summary,
+            next_runs=[
+                (when, _wall_time(when, summary["timezone"]), stored.get(when))
+                for when in summary["next"]
+            ],
+            other_scheduled=[run for when, run in stored.items() if when not in summary["next"]],
+            recent=recent,
+            chart=_durations_chart(recent, now),
+            now=now,
+            submission_field=SUBMISSION_FIELD,
+            submission_id=uuid.uuid4(),
+        )
+    )
 
 
 def _set_active(deployment_id, active):
@@ -124,8 +153,9 @@ def _set_active(deployment_id, active):
     if active:
         flash(f"Resumed the schedule of {deployment.name!r}: its next runs are scheduled.")
     else:
-        flash(f"Paused the schedule of {deployment.name!r}: its future scheduled runs "
-              "were removed.")
+        flash(
+            f"Paused the schedule of {deployment.name!r}: its future scheduled runs were removed."
+        )
     back = url_for("ui.deployment_page", deployment_id=deployment_id)
     return redirect(local_path(request.form.get("next"), back), 303)
 
@@ -158,8 +188,9 @@ def _idempotency_key(deployment_id):
     try:
         submission = uuid.UUID(request.form.get(SUBMISSION_FIELD) or "")
     except ValueError:
-        raise BadParameter(SUBMISSION_FIELD, "the form lacks its submission id: reload the "
-                                             "page and try again.") from None
+        raise BadParameter(
+            SUBMISSION_FIELD, "the form lacks its submission id: reload the page and try again."
+        ) from None
     return f"dashboard {deployment_id} {submission}"
 
 
@@ -170,21 +201,32 @@ def _start_run(deployment_id, body, start=None):
     run its first submission started instead of starting another.
     """
     when = start or utcnow()
-    body = {**body, "idempotency_key": _idempotency_key(deployment_id),
-            "state": {"type": "SCHEDULED", "name": "Scheduled",
-                      "state_details": {"scheduled_time": when.isoformat()}}}
+    body = {
+        **body,
+        "idempotency_key": _idempotency_key(deployment_id),
+        "state": {
+            "type": "SCHEDULED",
+            "name": "Scheduled",
+            "state_details": {"scheduled_time": when.isoformat()},
+        },
+    }
     run, created = deployments.create_flow_run_from_deployment(
-        deployment_id, DeploymentFlowRunCreateSchema().load(body))
+        deployment_id, DeploymentFlowRunCreateSchema().load(body)
+    )
     if not created:
         flash(f"This form was already submitted: it started the flow run {run.name!r}.")
     else:
         at = "now" if start is None else f"{when:%Y-%m-%d %H:%M:%S} UTC"
         if run.work_queue_name:
-            flash(f"Scheduled the flow run {run.name!r} for {at}: an agent polling the work "
-                  f"queue {run.work_queue_name!r} will start it.")
+            flash(
+                f"Scheduled the flow run {run.name!r} for {at}: an agent polling the work "
+                f"queue {run.work_queue_name!r} will start it."
+            )
         else:
-            flash(f"Scheduled the flow run {run.name!r} for {at}, but its deployment has "
-                  "no work queue: no agent will start it.")
+            flash(
+                f"Scheduled the flow run {run.name!r} for {at}, but its deployment has "
+                "no work queue: no agent will start it."
+            )
     return redirect(url_for("ui.flow_run_page", flow_run_id=run.id), 303)
 
 
@@ -197,10 +239,20 @@ def run_deployment(deployment_id):
 
 def _custom_run_page(deployment, fields, form, errors, status=200):
     """The form; one sent back with errors keeps its submission id (it started nothing)."""
-    return _uncached(render("ui/deployment_run.html", None, status=status, deployment=deployment,
-                  flow=flows.read_flow(deployment.flow_id), fields=fields, form=form,
-                  errors=errors, submission_field=SUBMISSION_FIELD,
-                  submission_id=form.get(SUBMISSION_FIELD) or uuid.uuid4()))
+    return _uncached(
+        render(
+            "ui/deployment_run.html",
+            None,
+            status=status,
+            deployment=deployment,
+            flow=flows.read_flow(deployment.flow_id),
+            fields=fields,
+            form=form,
+            errors=errors,
+            submission_field=SUBMISSION_FIELD,
+            submission_id=form.get(SUBMISSION_FIELD) or uuid.uuid4(),
+        )
+    )
 
 
 @bp.get("/deployments/<uuid:deployment_id>/custom-run")

@@ -1,5 +1,6 @@
 """Flow run pages: the filtered, sorted and paged list, and a flow run's page with its state
 badge, task run timeline and graph, subflows, state history and logs."""
+
 import hashlib
 from urllib.parse import urlencode
 
@@ -42,19 +43,27 @@ def flow_runs_page():
     choices = dashboard.flow_choices(FLOW_CHOICES)
     listed = {flow_id for flow_id, _ in choices}
     # A chosen flow beyond the first FLOW_CHOICES by name still shows as selected.
-    choices += sorted(dashboard.flow_names(f for f in chosen["flow"] if f not in listed).items(),
-                      key=lambda item: item[1])
+    choices += sorted(
+        dashboard.flow_names(f for f in chosen["flow"] if f not in listed).items(),
+        key=lambda item: item[1],
+    )
     return render(
-        "ui/flow_runs.html", "ui/_flow_runs_results.html",
-        runs=runs, chosen=chosen, filtered=filtered, sorts=RUN_SORTS,
+        "ui/flow_runs.html",
+        "ui/_flow_runs_results.html",
+        runs=runs,
+        chosen=chosen,
+        filtered=filtered,
+        sorts=RUN_SORTS,
         flow_names=dashboard.flow_names(r.flow_id for r in runs),
         flow_choices=choices,
         prev_url=page_url(chosen["page"] - 1) if chosen["page"] > 1 else None,
         next_url=page_url(chosen["page"] + 1) if has_next and chosen["page"] < MAX_PAGE else None,
         here=request.full_path.rstrip("?"),
         query=urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"]),
-        saved=[(search, saved_search_url(search.filters)) for search in
-               saved_searches.read_saved_searches(SAVED_SEARCHES_SHOWN)],
+        saved=[
+            (search, saved_search_url(search.filters))
+            for search in saved_searches.read_saved_searches(SAVED_SEARCHES_SHOWN)
+        ],
     )
 
 
@@ -95,9 +104,11 @@ def _live_marks(run, level, now):
     """A short token per live section that changes when what the section shows changes."""
     active = run.state_type in ACTIVE_STATES
     clock = int(now.timestamp() // TIMELINE_REDRAW_SECONDS) if active else None
-    return {"run": _mark(run.state_id, run.updated),
-            "tasks": _mark(dashboard.task_runs_mark(run.id), clock),
-            "logs": _mark(dashboard.logs_mark(run.id, level), level)}
+    return {
+        "run": _mark(run.state_id, run.updated),
+        "tasks": _mark(dashboard.task_runs_mark(run.id), clock),
+        "logs": _mark(dashboard.logs_mark(run.id, level), level),
+    }
 
 
 def _since(args):
@@ -108,7 +119,8 @@ def _since(args):
         return {}
     parts = value.split("-")
     if len(parts) != len(LIVE_SECTIONS) or not all(
-            len(p) == 12 and all(c in "0123456789abcdef" for c in p) for p in parts):
+        len(p) == 12 and all(c in "0123456789abcdef" for c in p) for p in parts
+    ):
         raise BadParameter("since", "not marks this page gave out; reload the page.")
     return dict(zip(LIVE_SECTIONS, parts))
 
@@ -126,24 +138,34 @@ def _live_context(flow_run_id, since=None):
         sections = {name for name in LIVE_SECTIONS if since.get(name) != marks[name]}
     else:
         sections = set(LIVE_SECTIONS)
-    context = dict(run=run, now=now, active=active, sections=sections,
-                   since="-".join(marks[name] for name in LIVE_SECTIONS),
-                   live_url=url_for("ui.flow_run_live", flow_run_id=flow_run_id),
-                   task_url=task_url_prefix())
+    context = dict(
+        run=run,
+        now=now,
+        active=active,
+        sections=sections,
+        since="-".join(marks[name] for name in LIVE_SECTIONS),
+        live_url=url_for("ui.flow_run_live", flow_run_id=flow_run_id),
+        task_url=task_url_prefix(),
+    )
     if "run" in sections:
-        context.update(flow=flows.read_flow(run.flow_id),
-                       history=states.read_flow_run_states(flow_run_id))
+        context.update(
+            flow=flows.read_flow(run.flow_id), history=states.read_flow_run_states(flow_run_id)
+        )
     if "tasks" in sections:
         task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
         rows, axis_start, axis_end = _timeline(task_list, now)
         subflows = dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT)
         context.update(
-            task_runs=task_list, task_limit=TASK_RUN_LIMIT, timeline=rows,
+            task_runs=task_list,
+            task_limit=TASK_RUN_LIMIT,
+            timeline=rows,
             task_counts=sorted(dashboard.task_run_state_counts(flow_run_id).items()),
-            axis_start=axis_start, axis_end=axis_end,
-            graph=layout(task_list,
-                         lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
-            subflows=subflows, subflow_flows=dashboard.flow_names(r.flow_id for r in subflows))
+            axis_start=axis_start,
+            axis_end=axis_end,
+            graph=layout(task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
+            subflows=subflows,
+            subflow_flows=dashboard.flow_names(r.flow_id for r in subflows),
+        )
     if "logs" in sections:
         context.update(logs_context(flow_run_id, active))
     return context
@@ -163,9 +185,13 @@ def flow_run_live(flow_run_id):
     changed are rendered, swapped in out of band, so a poll of a run whose 1,000 task runs
     did not move does not redraw them. The fragment of a finished run stops the polling."""
     context = _live_context(flow_run_id, _since(request.args))
-    return render("ui/page.html", "ui/_flow_run_live.html",
-                  title=f"Flow run {context['run'].name}",
-                  out_of_band=is_fragment_request(), **context)
+    return render(
+        "ui/page.html",
+        "ui/_flow_run_live.html",
+        title=f"Flow run {context['run'].name}",
+        out_of_band=is_fragment_request(),
+        **context,
+    )
 
 
 @bp.post("/flow-runs/<uuid:flow_run_id>/resume")
@@ -176,8 +202,13 @@ def resume_flow_run(flow_run_id):
     run = flow_runs.read_flow_run(flow_run_id)
     back = url_for("ui.flow_run_page", flow_run_id=flow_run_id)
     if request.form.get("confirm") != "yes":
-        return render("ui/page.html", "ui/_resume_confirm.html", title=f"Resume {run.name}",
-                      run=run, back=back)
+        return render(
+            "ui/page.html",
+            "ui/_resume_confirm.html",
+            title=f"Resume {run.name}",
+            run=run,
+            back=back,
+        )
     result = flow_runs.resume_flow_run(flow_run_id)
     if result.status.value == "ACCEPT":
         now_in = flow_runs.read_flow_run(flow_run_id).state_name
@@ -192,18 +223,28 @@ def resume_flow_run(flow_run_id):
 def flow_run_state(flow_run_id):
     """The flow run's state badge; it polls itself while the run is active."""
     run = flow_runs.read_flow_run(flow_run_id)
-    return render("ui/page.html", "ui/_run_state.html", title=f"State of {run.name}",
-                  run=run, active=run.state_type in ACTIVE_STATES)
+    return render(
+        "ui/page.html",
+        "ui/_run_state.html",
+        title=f"State of {run.name}",
+        run=run,
+        active=run.state_type in ACTIVE_STATES,
+    )
 
 
 @bp.get("/flow-runs/<uuid:flow_run_id>/logs")
 def flow_run_logs(flow_run_id):
     """The newest log records of a flow run, by level; polls while the run is active."""
     run = flow_runs.read_flow_run(flow_run_id)
-    return render("ui/page.html", "ui/_logs.html", title=f"Logs of {run.name}", run=run,
-                  logs_url=url_for("ui.flow_run_logs", flow_run_id=flow_run_id),
-                  download_url=url_for("ui.flow_run_log_download", flow_run_id=flow_run_id),
-                  **logs_context(flow_run_id, run.state_type in ACTIVE_STATES))
+    return render(
+        "ui/page.html",
+        "ui/_logs.html",
+        title=f"Logs of {run.name}",
+        run=run,
+        logs_url=url_for("ui.flow_run_logs", flow_run_id=flow_run_id),
+        download_url=url_for("ui.flow_run_log_download", flow_run_id=flow_run_id),
+        **logs_context(flow_run_id, run.state_type in ACTIVE_STATES),
+    )
 
 
 @bp.get("/flow-runs/<uuid:flow_run_id>/logs.txt")

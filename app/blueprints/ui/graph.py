@@ -12,6 +12,7 @@ A layered ("Sugiyama-style") layout, small enough to run per request:
 
 Cost is linear in nodes plus edges.
 """
+
 from dataclasses import dataclass, field
 
 NODE_WIDTH = 200
@@ -75,11 +76,16 @@ def layout(task_runs, upstream_of):
     nodes = []
     for run in task_runs:
         name = run.name or ""
-        nodes.append(Node(
-            id=str(run.id), name=name,
-            state_type=run.state_type or "PENDING", state_name=run.state_name or "",
-            upstream=[str(u) for u in upstream_of(run)],
-            label=name if len(name) <= LABEL_CHARS else name[:LABEL_CHARS - 1] + "…"))
+        nodes.append(
+            Node(
+                id=str(run.id),
+                name=name,
+                state_type=run.state_type or "PENDING",
+                state_name=run.state_name or "",
+                upstream=[str(u) for u in upstream_of(run)],
+                label=name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…",
+            )
+        )
     by_id = {node.id: node for node in nodes}
     _columns(nodes, by_id)
 
@@ -94,6 +100,7 @@ def layout(task_runs, upstream_of):
             def barycentre(node, order=order):
                 rows = [by_id[u].row for u in node.upstream]
                 return (sum(rows) / len(rows) if rows else float("inf"), order[node.id])
+
             members.sort(key=barycentre)
         for row, node in enumerate(members):
             node.row = row
@@ -107,8 +114,10 @@ def layout(task_runs, upstream_of):
             x1, y1 = source.x + NODE_WIDTH, source.y + NODE_HEIGHT / 2
             x2, y2 = node.x, node.y + NODE_HEIGHT / 2
             bend = max((x2 - x1) / 2, COLUMN_GAP / 2)
-            path = (f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} "
-                    f"{x2:.0f},{y2:.0f}")
+            path = (
+                f"M{x1:.0f},{y1:.0f} C{x1 + bend:.0f},{y1:.0f} {x2 - bend:.0f},{y2:.0f} "
+                f"{x2:.0f},{y2:.0f}"
+            )
             result.edges.append((path, upstream_id, node.id))
     if nodes:
         result.width = max(n.x for n in nodes) + NODE_WIDTH + MARGIN

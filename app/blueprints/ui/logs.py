@@ -1,5 +1,6 @@
 """Log records on the flow run and task run pages: the newest ones by level (polled while
 the run is active) and the full log as a streamed text download."""
+
 import uuid
 
 from flask import Response, request, stream_with_context, url_for
@@ -9,8 +10,14 @@ from app.services import dashboard
 
 # Log records shown (the newest); the download has all of them.
 LOG_TAIL = 500
-LOG_LEVELS = {"0": "All levels", "10": "DEBUG and above", "20": "INFO and above",
-              "30": "WARNING and above", "40": "ERROR and above", "50": "CRITICAL only"}
+LOG_LEVELS = {
+    "0": "All levels",
+    "10": "DEBUG and above",
+    "20": "INFO and above",
+    "30": "WARNING and above",
+    "40": "ERROR and above",
+    "50": "CRITICAL only",
+}
 _NO_ID = uuid.UUID(int=0)
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
@@ -32,15 +39,22 @@ def logs_context(flow_run_id, active, task_run_id=None):
     level = log_level(request.args)
     records, truncated = dashboard.tail_logs(flow_run_id, LOG_TAIL, task_run_id, level)
     task_names = dashboard.task_run_names(r.task_run_id for r in records if r.task_run_id)
-    return {"logs": records, "truncated": truncated, "level": str(level),
-            "levels": LOG_LEVELS, "level_name": level_name, "active": active,
-            "task_names": task_names, "task_url": task_url_prefix()}
+    return {
+        "logs": records,
+        "truncated": truncated,
+        "level": str(level),
+        "levels": LOG_LEVELS,
+        "level_name": level_name,
+        "active": active,
+        "task_names": task_names,
+        "task_url": task_url_prefix(),
+    }
 
 
 def task_url_prefix():
     """The address of a task run's page less its id: pages that link hundreds of task runs
     append the id instead of building each address (``url_for`` costs ~30 µs a call)."""
-    return url_for("ui.task_run_page", task_run_id=_NO_ID)[:-len(str(_NO_ID))]
+    return url_for("ui.task_run_page", task_run_id=_NO_ID)[: -len(str(_NO_ID))]
 
 
 def _log_lines(records):
@@ -55,6 +69,8 @@ def log_download(flow_run_id, task_run_id, filename):
     above as a text attachment named ``filename``, streamed in batches."""
     level = log_level(request.args)
     records = dashboard.iter_logs(flow_run_id, task_run_id=task_run_id, min_level=level)
-    return Response(stream_with_context(_log_lines(records)), mimetype="text/plain",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
+    return Response(
+        stream_with_context(_log_lines(records)),
+        mimetype="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -13,6 +13,7 @@ Fields are prefilled with the deployment's parameter, else the schema's default.
 empty is not sent, so the deployment's (or the flow's) default applies; a required one without
 a deployment default must be filled.
 """
+
 import json
 import math
 from dataclasses import dataclass, field
@@ -104,13 +105,26 @@ def form_fields(schema, defaults):
     deployment's parameters) or the schema's defaults; in ``position`` order if given."""
     properties = (schema or {}).get("properties")
     if not isinstance(properties, dict) or not properties:
-        return [Field(ALL_PARAMETERS, "Parameters (a JSON object)", "json", False,
-                      "This deployment has no parameter schema: give the parameters as one "
-                      "JSON object; they are merged over the deployment's.",
-                      json_type="object", value=_as_text("json", defaults or {}), whole=True)]
+        return [
+            Field(
+                ALL_PARAMETERS,
+                "Parameters (a JSON object)",
+                "json",
+                False,
+                "This deployment has no parameter schema: give the parameters as one "
+                "JSON object; they are merged over the deployment's.",
+                json_type="object",
+                value=_as_text("json", defaults or {}),
+                whole=True,
+            )
+        ]
     required = set((schema or {}).get("required") or ())
-    ordered = sorted(properties.items(), key=lambda item: (
-        item[1].get("position", math.inf) if isinstance(item[1], dict) else math.inf))
+    ordered = sorted(
+        properties.items(),
+        key=lambda item: (
+            item[1].get("position", math.inf) if isinstance(item[1], dict) else math.inf
+        ),
+    )
     fields = []
     for name, raw in ordered:
         prop = _field_schema(raw if isinstance(raw, dict) else {}, schema)
@@ -125,11 +139,18 @@ def form_fields(schema, defaults):
             value = defaults[name]
         else:
             value = prop.get("default")
-        fields.append(Field(
-            name, prop.get("title") or name, kind,
-            name in required and name not in defaults and "default" not in prop,
-            prop.get("description") or "",
-            list(prop.get("enum") or ()), json_type, _as_text(kind, value)))
+        fields.append(
+            Field(
+                name,
+                prop.get("title") or name,
+                kind,
+                name in required and name not in defaults and "default" not in prop,
+                prop.get("description") or "",
+                list(prop.get("enum") or ()),
+                json_type,
+                _as_text(kind, value),
+            )
+        )
     return fields
 
 
@@ -151,8 +172,11 @@ def _parse(field_, raw):
             raise ValueError("Enter a number, such as 2.5.") from None
         if not math.isfinite(number):
             raise ValueError("Enter a finite number.")
-        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() \
+        return (
+            int(number)
+            if number.is_integer() and "." not in text and "e" not in text.lower()
             else number
+        )
     if kind == "boolean":
         if text not in ("true", "false"):
             raise ValueError("Choose true or false.")

@@ -2,6 +2,7 @@
 
 Times in the address are ISO 8601; a time without an offset is UTC (the forms say so).
 """
+
 import datetime
 import uuid
 

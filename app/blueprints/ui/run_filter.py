@@ -1,6 +1,7 @@
 """The flow runs list's filter: read from the query string, as a filter body for
 ``app.services.flow_runs``, and as Orion saved-search conditions and back (the runs list,
 saved searches and bulk actions all read it)."""
+
 from urllib.parse import urlencode
 
 from flask import url_for
@@ -46,8 +47,12 @@ def runs_filter(args):
         runs["name"] = {"like_": chosen["name"]}
     if chosen["start"] or chosen["end"]:
         runs["expected_start_time"] = {"after_": chosen["start"], "before_": chosen["end"]}
-    body = {"flow_runs": runs, "sort": chosen["sort"],
-            "limit": RUNS_PER_PAGE + 1, "offset": (chosen["page"] - 1) * RUNS_PER_PAGE}
+    body = {
+        "flow_runs": runs,
+        "sort": chosen["sort"],
+        "limit": RUNS_PER_PAGE + 1,
+        "offset": (chosen["page"] - 1) * RUNS_PER_PAGE,
+    }
     if chosen["flow"]:
         body["flows"] = {"id": {"any_": chosen["flow"]}}
     return chosen, body
@@ -72,9 +77,15 @@ def saved_conditions(chosen):
     for key, (obj, prop, kind, operation) in SAVED_CONDITIONS.items():
         value = chosen[key]
         if value:
-            conditions.append({"object": obj, "property": prop, "type": kind,
-                               "operation": operation,
-                               "value": value.isoformat() if kind == "datetime" else value})
+            conditions.append(
+                {
+                    "object": obj,
+                    "property": prop,
+                    "type": kind,
+                    "operation": operation,
+                    "value": value.isoformat() if kind == "datetime" else value,
+                }
+            )
     return conditions
 
 
@@ -86,8 +97,7 @@ def saved_search_url(filters):
     for condition in filters if isinstance(filters, list) else []:
         if not isinstance(condition, dict):
             continue
-        key = keys.get(tuple(condition.get(f) for f in ("object", "property", "type",
-                                                        "operation")))
+        key = keys.get(tuple(condition.get(f) for f in ("object", "property", "type", "operation")))
         value = condition.get("value")
         if key is None or value in (None, "", []):
             continue

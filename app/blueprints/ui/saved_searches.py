@@ -1,5 +1,6 @@
 """Saved searches: the runs list's filter saved under a name (as Orion's saved-search
 conditions), and deleting one. The runs list shows them."""
+
 from urllib.parse import parse_qsl
 
 from flask import flash, redirect, request, url_for

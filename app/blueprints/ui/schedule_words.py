@@ -3,6 +3,7 @@
 Common cron shapes and every interval get words; anything else is shown as its expression.
 The time zone is not part of the words: pages show it next to them.
 """
+
 import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

@@ -1,4 +1,5 @@
 """Task run pages: a task run's states, inputs, cache key, result reference and logs."""
+
 from flask import url_for
 
 from app.blueprints.ui import ACTIVE_STATES, bp, render
@@ -12,7 +13,9 @@ def task_run_page(task_run_id):
     run = task_runs.read_task_run(task_run_id)
     active = run.state_type in ACTIVE_STATES
     return render(
-        "ui/task_run.html", None, run=run,
+        "ui/task_run.html",
+        None,
+        run=run,
         flow_run=flow_runs.read_flow_run(run.flow_run_id),
         history=states.read_task_run_states(task_run_id),
         logs_url=url_for("ui.task_run_logs", task_run_id=task_run_id),
@@ -25,11 +28,15 @@ def task_run_page(task_run_id):
 def task_run_logs(task_run_id):
     """The newest log records of a task run, by level; polls while the run is active."""
     run = task_runs.read_task_run(task_run_id)
-    return render("ui/page.html", "ui/_logs.html", title=f"Logs of {run.name}", run=run,
-                  logs_url=url_for("ui.task_run_logs", task_run_id=task_run_id),
-                  download_url=url_for("ui.task_run_log_download", task_run_id=task_run_id),
-                  **logs_context(run.flow_run_id, run.state_type in ACTIVE_STATES,
-                                  str(task_run_id)))
+    return render(
+        "ui/page.html",
+        "ui/_logs.html",
+        title=f"Logs of {run.name}",
+        run=run,
+        logs_url=url_for("ui.task_run_logs", task_run_id=task_run_id),
+        download_url=url_for("ui.task_run_log_download", task_run_id=task_run_id),
+        **logs_context(run.flow_run_id, run.state_type in ACTIVE_STATES, str(task_run_id)),
+    )
 
 
 @bp.get("/task-runs/<uuid:task_run_id>/logs.txt")

@@ -5,6 +5,7 @@ Forms are checked by the API's own schemas (``WorkQueueCreateSchema`` /
 ``WorkQueueUpdateSchema``), so a name the API refuses is refused here with the same message,
 shown next to its field.
 """
+
 import datetime
 import shlex
 
@@ -25,31 +26,42 @@ FORM_FIELDS = ("name", "description", "concurrency_limit", "is_paused")
 
 
 def _queue_list():
-    return work_queues.read_work_queues({"sort": "NAME_ASC", "limit": QUEUES_SHOWN,
-                                         "offset": 0})
+    return work_queues.read_work_queues({"sort": "NAME_ASC", "limit": QUEUES_SHOWN, "offset": 0})
 
 
 @bp.get("/work-queues")
 def work_queues_page():
     """Work queues by name with their health: polled recently, late runs, active runs."""
     queues = _queue_list()
-    return render("ui/work_queues.html", "ui/_work_queues.html", queues=queues,
-                  health=work_queues.queue_health(queues), shown=QUEUES_SHOWN)
+    return render(
+        "ui/work_queues.html",
+        "ui/_work_queues.html",
+        queues=queues,
+        health=work_queues.queue_health(queues),
+        shown=QUEUES_SHOWN,
+    )
 
 
 def _form_values(form):
     """The submitted form as shown back to the user (strings, and the checkbox)."""
-    return {"name": form.get("name", ""), "description": form.get("description", ""),
-            "concurrency_limit": form.get("concurrency_limit", ""),
-            "is_paused": form.get("is_paused") == "on"}
+    return {
+        "name": form.get("name", ""),
+        "description": form.get("description", ""),
+        "concurrency_limit": form.get("concurrency_limit", ""),
+        "is_paused": form.get("is_paused") == "on",
+    }
 
 
 def _parse_form(form, schema):
     """``(data, errors)``: the form loaded by ``schema``, or ``{field: message}``."""
     values = _form_values(form)
     errors = {}
-    body = {"name": values["name"].strip(), "description": values["description"].strip(),
-            "is_paused": values["is_paused"], "concurrency_limit": None}
+    body = {
+        "name": values["name"].strip(),
+        "description": values["description"].strip(),
+        "is_paused": values["is_paused"],
+        "concurrency_limit": None,
+    }
     limit = values["concurrency_limit"].strip()
     if limit:
         try:
@@ -61,22 +73,30 @@ def _parse_form(form, schema):
     except ValidationError as error:
         data = None
         for field, messages in error.messages.items():
-            errors.setdefault(field, " ".join(messages) if isinstance(messages, list)
-                              else str(messages))
+            errors.setdefault(
+                field, " ".join(messages) if isinstance(messages, list) else str(messages)
+            )
     return (None if errors else data), errors
 
 
 def _form_page(queue, values, errors, status=200):
-    return render("ui/work_queue_form.html", "ui/_work_queue_form.html", status=status,
-                  queue=queue, values=values, errors=errors,
-                  title=f"Edit work queue {queue.name}" if queue else "New work queue")
+    return render(
+        "ui/work_queue_form.html",
+        "ui/_work_queue_form.html",
+        status=status,
+        queue=queue,
+        values=values,
+        errors=errors,
+        title=f"Edit work queue {queue.name}" if queue else "New work queue",
+    )
 
 
 @bp.get("/work-queues/new")
 def new_work_queue():
     """The form for a new work queue."""
-    return _form_page(None, {"name": "", "description": "", "concurrency_limit": "",
-                             "is_paused": False}, {})
+    return _form_page(
+        None, {"name": "", "description": "", "concurrency_limit": "", "is_paused": False}, {}
+    )
 
 
 @bp.post("/work-queues/new")
@@ -98,10 +118,18 @@ def create_work_queue():
 def edit_work_queue(queue_id):
     """The form to change a work queue."""
     queue = work_queues.read_work_queue(queue_id)
-    return _form_page(queue, {"name": queue.name, "description": queue.description or "",
-                              "concurrency_limit": ("" if queue.concurrency_limit is None
-                                                    else str(queue.concurrency_limit)),
-                              "is_paused": queue.is_paused}, {})
+    return _form_page(
+        queue,
+        {
+            "name": queue.name,
+            "description": queue.description or "",
+            "concurrency_limit": (
+                "" if queue.concurrency_limit is None else str(queue.concurrency_limit)
+            ),
+            "is_paused": queue.is_paused,
+        },
+        {},
+    )
 
 
 @bp.post("/work-queues/<uuid:queue_id>/edit")
@@ -128,8 +156,9 @@ def pause_work_queue(queue_id):
     paused = request.endpoint == "ui.pause_work_queue"
     work_queues.update_work_queue(queue_id, {"is_paused": paused})
     flash(f"{'Paused' if paused else 'Resumed'} the work queue {queue.name!r}.")
-    return redirect(local_path(request.form.get("next"),
-                               url_for("ui.work_queue_page", queue_id=queue_id)), 303)
+    return redirect(
+        local_path(request.form.get("next"), url_for("ui.work_queue_page", queue_id=queue_id)), 303
+    )
 
 
 @bp.post("/work-queues/<uuid:queue_id>/delete")
@@ -147,14 +176,23 @@ def work_queue_page(queue_id):
     would be handed, looking ahead, without recording a poll) and recent runs."""
     now = utcnow()
     queue = work_queues.read_work_queue(queue_id)
-    upcoming = work_queues.get_runs(queue_id, scheduled_before=now + UPCOMING_HORIZON,
-                                    limit=RUNS_SHOWN, record_poll=False, now=now,
-                                    claim=False)
+    upcoming = work_queues.get_runs(
+        queue_id,
+        scheduled_before=now + UPCOMING_HORIZON,
+        limit=RUNS_SHOWN,
+        record_poll=False,
+        now=now,
+        claim=False,
+    )
     recent = work_queues.recent_runs(queue, RUNS_SHOWN)
     return render(
-        "ui/work_queue.html", None, queue=queue,
+        "ui/work_queue.html",
+        None,
+        queue=queue,
         health=work_queues.queue_health([queue], now)[str(queue.id)],
         command=f"orion agent start -q {shlex.quote(queue.name)}",
-        upcoming=upcoming, recent=recent,
+        upcoming=upcoming,
+        recent=recent,
         flow_names=dashboard.flow_names(r.flow_id for r in upcoming + recent),
-        now=now)
+        now=now,
+    )
