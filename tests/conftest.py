@@ -10,11 +10,15 @@ xdist workers share them).
 import pytest
 import redis
 from _pytest.nodeid import NodeId
+from click.testing import CliRunner
 
 from app import bind_process_state, create_app, migrations
 from app.config import load_config
 from app.db import database, init_database, is_sqlite
 from app.models import TABLES
+from client import OrionClient
+from client.api.settings import Settings
+from orion_cli import orion_cli
 from tests.support import (
     BACKENDS,
     POSTGRES_URL,
@@ -183,3 +187,23 @@ def assert_422(response, *loc):
     locations = [tuple(d["loc"][: len(loc)]) for d in body["exception_detail"]]
     assert tuple(loc) in locations, body["exception_detail"]
     return body
+
+
+@pytest.fixture
+def cli(app, db):
+    """``cli(*args, ok=True)``: run an ``orion`` command with a client bound to the test app;
+    returns its output. A failure (``ok=False``) must be exit status 1 with one ``Error:``
+    line."""
+    client = OrionClient(app, settings=Settings(api_retries=0))
+
+    def run(*args, ok=True):
+        result = CliRunner().invoke(orion_cli, list(args), obj=client)
+        assert (result.exit_code == 0) is ok, (result.exit_code, result.output)
+        if not ok:
+            assert result.exit_code == 1
+            lines = result.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+        return result.output
+
+    yield run
+    client.close()

@@ -5,34 +5,13 @@ import datetime
 import subprocess
 import uuid
 
-import pytest
 from click.testing import CliRunner
 
 from app.models import FlowRun
-from client import OrionClient
-from client.api.settings import Settings
 from orion_cli import orion_cli
 from tests.support import ORION, free_port, orion_env
 
 UTC = datetime.UTC
-
-
-@pytest.fixture
-def cli(app, db):
-    """Run an ``orion`` command with a client bound to the test app; returns the result."""
-    client = OrionClient(app, settings=Settings(api_retries=0))
-
-    def run(*args, ok=True):
-        result = CliRunner().invoke(orion_cli, list(args), obj=client)
-        assert (result.exit_code == 0) is ok, (result.exit_code, result.output)
-        if not ok:
-            assert result.exit_code == 1
-            lines = result.output.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-        return result.output
-
-    yield run
-    client.close()
 
 
 def scheduled_run(client, flow, queue="etl", in_seconds=60, **fields):

@@ -7,13 +7,10 @@ import os
 import textwrap
 
 import pytest
-from click.testing import CliRunner
 
 from client import OrionClient
 from client.agent.run import fetch_code, load_flow
-from client.api.settings import Settings
 from client.sdk.deployments import parameter_schema
-from orion_cli import orion_cli
 from tests.support import BACKENDS, OrionServer, isolated_database_url
 from tests.test_cli_api import orion_script
 
@@ -46,25 +43,6 @@ def flow_file(tmp_path):
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "junk.pyc").write_bytes(b"\0")
     return folder / "etl.py"
-
-
-@pytest.fixture
-def cli(app, db):
-    """Run an ``orion`` command with a client bound to the test app; returns its output.
-    A failure must be exit status 1 with one ``Error:`` line."""
-    client = OrionClient(app, settings=Settings(api_retries=0))
-
-    def run(*args, ok=True):
-        result = CliRunner().invoke(orion_cli, list(args), obj=client)
-        assert (result.exit_code == 0) is ok, (result.exit_code, result.output)
-        if not ok:
-            assert result.exit_code == 1
-            lines = result.output.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-        return result.output
-
-    yield run
-    client.close()
 
 
 def _runs(client, deployment_id, **criteria):
@@ -485,18 +463,14 @@ class TestDeploymentCommands:
 def server(request, tmp_path_factory):
     """A real ``orion start`` (embedded services) on the backend, stopped at the end."""
     home = tmp_path_factory.mktemp("deployment-cli-server")
-    server = OrionServer(
+    with OrionServer(
         home,
         home=home,
         workers=1,
         threads=8,
         database_url=isolated_database_url(request.param, home, "deployment_cli"),
-    )
-    server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _script_flow(tmp_path):

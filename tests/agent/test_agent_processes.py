@@ -64,7 +64,7 @@ def holding(seconds=60):
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
-    orion = OrionServer(
+    with OrionServer(
         tmp_path,
         workers=1,
         threads=4,
@@ -72,12 +72,8 @@ def server(backend, tmp_path_factory):
         SCHEDULER_ENABLED="false",
         LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
         RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT,
-    )
-    try:
-        orion.start()
+    ) as orion:
         yield orion
-    finally:
-        orion.stop()
 
 
 @pytest.fixture(scope="module")

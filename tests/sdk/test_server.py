@@ -25,19 +25,15 @@ CLIENT_ENV = {
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
     home = tmp_path_factory.mktemp("orion-server-home")
-    server = OrionServer(
+    with OrionServer(
         home,
         home=home,
         workers=1,
         threads=8,
         database_url=isolated_database_url(request.param, home, "sdk_server"),
         TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5,
-    )
-    server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
