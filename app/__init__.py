@@ -57,12 +57,15 @@ def create_app(overrides=None):
 
 
 class DashboardSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie session for the dashboard; API requests (under ``/api/``) get
-    a null session, which they never use (they authenticate with a bearer key): opening
-    the cookie session builds a signer per request, a tenth of a small API call's time."""
+    """Flask's signed cookie session for the dashboard; API requests (under ``/api/``) and
+    static files get a null session, which they never use. The API authenticates with a
+    bearer key, and opening the cookie session builds a signer per request, a tenth of a small
+    API call's time. A static file must not refresh the session cookie either: a stylesheet
+    or icon answered after sign-out would otherwise set the ended session's cookie again, and
+    no shared cache could keep the file."""
 
     def open_session(self, app, request):
-        if request.path.startswith("/api/"):
+        if request.path.startswith(("/api/", f"{app.static_url_path}/")):
             return self.make_null_session(app)
         return super().open_session(app, request)
 

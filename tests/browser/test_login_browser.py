@@ -44,7 +44,9 @@ def test_sign_in_use_htmx_after_the_session_ends_and_sign_out(page):
     expect(page.locator("#run-filter input[name=state][value=FAILED]")).to_be_checked()
 
     # The session ends (cookie gone); the next htmx request loads the sign-in page whole,
-    # instead of swapping a piece of it into the list.
+    # instead of swapping a piece of it into the list. Waiting for the page's own requests
+    # first: one answered after the cookies are cleared would set the session cookie again.
+    page.wait_for_load_state("networkidle")
     page.context.clear_cookies()
     page.check("#run-filter input[name=state][value=COMPLETED]")
     expect(page).to_have_url(re.compile(r"/login\?next="))

@@ -139,6 +139,14 @@ def test_signing_out_ends_the_session(guarded):
     assert guarded.get("/").status_code == 303
 
 
+def test_static_files_never_set_the_session_cookie(guarded):
+    sign_in(guarded)
+    page = guarded.get("/")
+    assert "session=" in page.headers.get("Set-Cookie", "")
+    with guarded.get("/static/ui/favicon.svg") as asset:
+        assert asset.status_code == 200 and "Set-Cookie" not in asset.headers
+
+
 def test_the_api_still_wants_its_bearer_header(guarded):
     sign_in(guarded)
     assert guarded.post("/api/flows/filter", json={}).status_code == 401
