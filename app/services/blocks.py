@@ -428,6 +428,29 @@ def read_block_schema_by_checksum(
     return schema, schema.block_type
 
 
+def latest_block_schema(block_type_id: Id) -> BlockSchema:
+    """The newest schema of a block type; ObjectNotFound if it has none."""
+    return get_or_raise(
+        BlockSchema.select()
+        .where(BlockSchema.block_type == block_type_id)
+        .order_by(BlockSchema.created.desc(), BlockSchema.id),
+        "Block schema of block type",
+        block_type_id,
+    )
+
+
+def latest_block_schemas(block_type_ids: list[Any]) -> dict[Any, BlockSchema]:
+    """The newest schema of each of these block types (types without one left out)."""
+    newest: dict[Any, BlockSchema] = {}
+    for schema in (
+        BlockSchema.select()
+        .where(BlockSchema.block_type.in_(block_type_ids))
+        .order_by(BlockSchema.created.desc(), BlockSchema.id)
+    ):
+        newest.setdefault(schema.block_type_id, schema)
+    return newest
+
+
 def read_block_schemas(body: Body) -> list[tuple[BlockSchema, BlockType]]:
     """``[(schema, block_type)]`` matching the filter body, newest first, paged."""
     query = (
@@ -782,20 +805,26 @@ def delete_block_document(document_id: Id) -> None:
         raise ObjectNotFound(f"Block document {document_id} not found.")
 
 
-def _refuse_if_deployed(document_ids: Any) -> None:
-    """Conflict naming the deployments whose storage or infrastructure is one of
-    ``document_ids`` (a list or a sub-query)."""
-    users = list(
-        Deployment.select(Deployment.name, Flow.name.alias("flow_name"))
+def deployments_using(document_ids: Any, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` deployments (``id``, ``name``, ``flow_name``, by flow and name) whose
+    storage or infrastructure is one of ``document_ids`` (a list or a sub-query)."""
+    return list(
+        Deployment.select(Deployment.id, Deployment.name, Flow.name.alias("flow_name"))
         .join(Flow)
         .where(
             Deployment.storage_document_id.in_(document_ids)
             | Deployment.infrastructure_document_id.in_(document_ids)
         )
         .order_by(Flow.name, Deployment.name)
-        .limit(6)
+        .limit(limit)
         .dicts()
     )
+
+
+def _refuse_if_deployed(document_ids: Any) -> None:
+    """Conflict naming the deployments whose storage or infrastructure is one of
+    ``document_ids`` (a list or a sub-query)."""
+    users = deployments_using(document_ids, 6)
     if users:
         names = ", ".join(f"{u['flow_name']}/{u['name']}" for u in users[:5])
         more = " and others" if len(users) > 5 else ""

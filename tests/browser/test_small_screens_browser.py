@@ -109,6 +109,32 @@ def test_no_page_scrolls_sideways_at_360_px(page, api):
         },
     )
     api("POST", "/concurrency_limits/", {"tag": "narrow", "concurrency_limit": 2})
+    api("POST", "/block_types/install_system_block_types")
+    slack_type = api("GET", "/block_types/slug/slack-webhook")
+    (slack_schema,) = api(
+        "POST",
+        "/block_schemas/filter",
+        {"block_schemas": {"block_type_id": {"any_": [slack_type["id"]]}}},
+    )
+    slack = api(
+        "POST",
+        "/block_documents/",
+        {
+            "name": "a-slack-webhook-with-a-long-name",
+            "block_type_id": slack_type["id"],
+            "block_schema_id": slack_schema["id"],
+            "data": {"url": "https://hooks.example/" + "x" * 80},
+        },
+    )
+    api(
+        "POST",
+        "/flow_run_notification_policies/",
+        {
+            "state_names": ["Failed", "Crashed"],
+            "tags": ["production-europe-west"],
+            "block_document_id": slack["id"],
+        },
+    )
     page.set_viewport_size({"width": 360, "height": 740})
     paths = [
         "/",
@@ -125,6 +151,13 @@ def test_no_page_scrolls_sideways_at_360_px(page, api):
         f"/work-queues/{queue['id']}",
         "/work-queues/new",
         "/concurrency-limits",
+        "/blocks",
+        "/blocks/catalog",
+        f"/blocks/{slack['id']}",
+        f"/blocks/{slack['id']}/edit",
+        "/blocks/new/docker-container",
+        "/notifications",
+        "/notifications/new",
     ]
     wide = {}
     for path in paths:

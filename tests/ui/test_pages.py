@@ -116,6 +116,8 @@ def test_navigation_lists_only_built_pages(client):
         "Deployments",
         "Work queues",
         "Concurrency limits",
+        "Blocks",
+        "Notifications",
         "API docs",
     ]
     assert 'aria-current="page">Dashboard' in nav

@@ -18,9 +18,10 @@ Conventions every view follows:
 
 One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
 ``task_runs``, ``flows``, ``deployments``, ``work_queues``, ``concurrency_limits``,
-``saved_searches``, ``bulk``, ``auth``); endpoint names are the view functions' names
-(``url_for("ui.flow_runs_page")``). Helpers shared by several areas: this module, ``params``
-(query and form parameters), ``run_filter`` (the runs list's filter) and ``logs``.
+``blocks``, ``notifications``, ``saved_searches``, ``bulk``, ``auth``); endpoint names are
+the view functions' names (``url_for("ui.flow_runs_page")``). Helpers shared by several areas:
+this module, ``params`` (query and form parameters), ``run_filter`` (the runs list's filter),
+``logs`` and ``parameter_form`` (forms generated from a JSON schema).
 """
 
 import hmac
@@ -222,12 +223,14 @@ def register_ui(app, api):
     # The modules' routes register on import.
     from app.blueprints.ui import (  # noqa: F401
         auth,
+        blocks,
         bulk,
         concurrency_limits,
         dashboard,
         deployments,
         flow_runs,
         flows,
+        notifications,
         saved_searches,
         task_runs,
         work_queues,

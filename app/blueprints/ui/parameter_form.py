@@ -9,6 +9,11 @@ it; the field follows that schema). Each property becomes one field; arrays, obj
 without a simple type are JSON text areas. A deployment without a schema gets one JSON text
 area for the whole parameters object.
 
+The same fields serve block documents (a block schema is such a schema too): a property that is
+another block (its definition has a ``block_type_slug``) is a ``block`` field whose ``choices``
+the caller fills with ``(document id, label)`` pairs, read back as a block reference; a secret
+(``format: password`` or ``writeOnly``, as pydantic writes ``SecretStr``) is marked ``secret``.
+
 Fields are prefilled with the deployment's parameter, else the schema's default. A field left
 empty is not sent, so the deployment's (or the flow's) default applies; a required one without
 a deployment default must be filled.
@@ -25,7 +30,7 @@ _SIMPLE = ("string", "integer", "number", "boolean")
 
 @dataclass
 class Field:
-    """One form field: ``kind`` is string, integer, number, boolean, enum or json."""
+    """One form field: ``kind`` is string, integer, number, boolean, enum, json or block."""
 
     name: str
     label: str
@@ -37,6 +42,8 @@ class Field:
     value: str = ""
     error: str = ""
     whole: bool = False  # the one field holding every parameter (no schema)
+    secret: bool = False
+    block_type: str = ""  # a block field's block type slug
 
     @property
     def input_name(self):
@@ -97,6 +104,8 @@ def _as_text(kind, value):
         return str(value)
     if kind == "enum":
         return json.dumps(value)
+    if kind == "block":
+        return str(value)
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -129,7 +138,9 @@ def form_fields(schema, defaults):
     for name, raw in ordered:
         prop = _field_schema(raw if isinstance(raw, dict) else {}, schema)
         json_type = _json_type(prop)
-        if isinstance(prop.get("enum"), list) and prop["enum"]:
+        if isinstance(prop.get("block_type_slug"), str):
+            kind = "block"
+        elif isinstance(prop.get("enum"), list) and prop["enum"]:
             kind = "enum"
         elif json_type in _SIMPLE:
             kind = json_type
@@ -149,6 +160,8 @@ def form_fields(schema, defaults):
                 list(prop.get("enum") or ()),
                 json_type,
                 _as_text(kind, value),
+                secret=prop.get("format") == "password" or bool(prop.get("writeOnly")),
+                block_type=prop["block_type_slug"] if kind == "block" else "",
             )
         )
     return fields
@@ -181,6 +194,10 @@ def _parse(field_, raw):
         if text not in ("true", "false"):
             raise ValueError("Choose true or false.")
         return text == "true"
+    if kind == "block":
+        if text not in {choice for choice, _ in field_.choices}:
+            raise ValueError("Choose one of the listed blocks.")
+        return {"$ref": {"block_document_id": text}}
     try:
         value = json.loads(text)
     except ValueError as error:
