@@ -57,13 +57,15 @@ from app.models import (
     utcnow,
 )
 from app.services import blocks
-from app.services.notification_policies import DEFAULT_MESSAGE_TEMPLATE
+from app.services.notification_policies import DEFAULT_MESSAGE_TEMPLATE, read_policy
 
 log = logging.getLogger(__name__)
 
 SUBJECT = "Prefect flow run notification"
 CLAIM_AHEAD = 4
 _RETRYABLE_STATUS = frozenset({408, 429})
+# The flow and flow run id a test notification names (no such run exists).
+TEST_RUN_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,38 @@ def _send(client: httpx.Client, job: Job, settings: NotificationSettings) -> Non
         return
     retry = response.status_code >= 500 or response.status_code in _RETRYABLE_STATUS
     raise SendError(f"HTTP {response.status_code} from the receiver", retry=retry)
+
+
+def send_test(policy_id: Any, settings: NotificationSettings) -> str:
+    """Send a test message through a policy's block now, as a notification of a made-up
+    Completed run would be sent (its template, its block), but not queued and not retried.
+
+    Returns what it was sent through (``slug block 'name'``); SendError saying why when the
+    block cannot send or the receiver refused; ObjectNotFound if there is no such policy.
+    """
+    policy = read_policy(policy_id)
+    job = Job(row_id=None, attempts=1)
+    detail = {
+        "policy_id": policy.id,
+        "flow_run_id": TEST_RUN_ID,
+        "block_document_id": policy.block_document_id,
+        "flow_id": TEST_RUN_ID,
+        "flow_name": "test-flow",
+        "flow_run_name": "test-notification",
+        "flow_run_parameters": {},
+        "flow_run_state_type": "COMPLETED",
+        "flow_run_state_name": "Completed",
+        "flow_run_state_timestamp": utcnow(),
+        "flow_run_state_message": "A test notification sent from the dashboard.",
+        "message_template": policy.message_template,
+    }
+    _prepare(job, detail, {}, settings)
+    if job.problem is not None:
+        raise SendError(f"Cannot send: {job.problem}.", retry=False)
+    with httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False) as client:
+        _send(client, job, settings)
+    assert job.block is not None  # _prepare set it, or a problem was raised above
+    return f"{job.block[0]} block {job.block[1]!r}"
 
 
 def _refuse_private(url: str) -> None:

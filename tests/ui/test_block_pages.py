@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from tests.notification_helpers import install_system_blocks, make_block_document, make_policy
+from tests.services.receiver import Receiver
 from tests.ui.test_deployment_pages import make_deployment, post
 from tests.ui.test_pages import EVIL, make_flow, page
 
@@ -293,3 +294,25 @@ def test_unknown_notifications_are_404_and_bad_toggles_422(client, slack):
     assert (
         post(client, f"/notifications/{uuid.uuid4()}/active", {"active": "true"}).status_code == 404
     )
+
+
+def test_send_a_test_notification_to_a_real_receiver(client, system_blocks):
+    with Receiver() as receiver:
+        hook = make_block_document(client, "webhook", {"url": receiver.url + "/hook"}, "hook")
+        policy = make_policy(
+            client, hook["id"], message_template="{flow_run_name} went {flow_run_state_name}"
+        )
+        response = post(client, f"/notifications/{policy['id']}/test")
+        assert response.status_code == 303
+        assert "Sent a test notification through the webhook block" in page(
+            client, "/notifications"
+        )
+        (sent,) = receiver.received()
+        assert sent["path"] == "/hook"
+        assert sent["json"]["body"] == "test-notification went Completed"
+
+        receiver.status = 500
+        post(client, f"/notifications/{policy['id']}/test")
+        assert "was not sent: HTTP 500 from the receiver" in page(client, "/notifications")
+    assert len(receiver.received()) == 2
+    assert policies(client)[0]["is_active"]

@@ -6,11 +6,11 @@ must be one this server sends through, and the template may use only the listed 
 
 import uuid
 
-from flask import flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 
 from app.blueprints.ui import BadParameter, bp, params, render
 from app.exceptions import InvalidData
-from app.services import blocks, notification_policies
+from app.services import blocks, notification_policies, notifications
 
 POLICIES_SHOWN = 200
 BLOCKS_SHOWN = 500
@@ -166,6 +166,20 @@ def set_notification_active(policy_id):
         raise BadParameter("active", "say true or false.")
     notification_policies.update_policy(policy_id, {"is_active": active == "true"})
     flash("Resumed the notification." if active == "true" else "Paused the notification.")
+    return redirect(url_for("ui.notifications_page"), 303)
+
+
+@bp.post("/notifications/<uuid:policy_id>/test")
+def test_notification(policy_id):
+    """Send a test message through the policy's block now; the page then says whether the
+    receiver took it (and if not, why)."""
+    settings = notifications.NotificationSettings.from_config(current_app.config)
+    try:
+        where = notifications.send_test(policy_id, settings)
+    except notifications.SendError as error:
+        flash(f"The test notification was not sent: {error}")
+    else:
+        flash(f"Sent a test notification through the {where}.")
     return redirect(url_for("ui.notifications_page"), 303)
 
 
