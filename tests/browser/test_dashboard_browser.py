@@ -177,38 +177,6 @@ def test_state_badge_and_logs_update_live(page, api):
     expect(page.locator("#run-poll")).not_to_have_attribute("hx-trigger", re.compile("."))
 
 
-def test_dependency_graph_renders_and_links_to_task_runs(page, api):
-    flow = api.flow("graph-flow")
-    run = api.run(flow, name="graph-run")
-    tasks = []
-    for index in range(6):
-        inputs = {"x": [{"input_type": "task_run", "id": tasks[index - 1]["id"]}]} if index else {}
-        if index == 5:
-            inputs["y"] = [{"input_type": "task_run", "id": tasks[0]["id"]}]
-        tasks.append(
-            api(
-                "POST",
-                "/task_runs/",
-                {
-                    "flow_run_id": run["id"],
-                    "task_key": f"step-{index}",
-                    "dynamic_key": "0",
-                    "name": f"step-{index}",
-                    "task_inputs": inputs,
-                },
-            )
-        )
-    page.goto(f"/flow-runs/{run['id']}")
-    nodes = page.locator(".graph svg a.node")
-    expect(nodes).to_have_count(6)
-    expect(page.locator(".graph svg .edges path")).to_have_count(6)
-    box = page.locator(".graph svg").bounding_box()
-    assert box["width"] > 6 * 200
-    page.locator(f".graph svg a[data-task-run='{tasks[3]['id']}']").click()
-    expect(page).to_have_url(re.compile(f"/task-runs/{tasks[3]['id']}$"))
-    expect(page.locator("h1")).to_contain_text("step-3")
-
-
 def test_bulk_cancel_with_confirmation(page, api):
     flow = api.flow("bulk-flow")
     first = api.run(flow, name="bulk-first")

@@ -48,7 +48,7 @@ def test_one_poll_keeps_the_whole_page_live(page, api):
         ],
     )
     expect(page.locator(".timeline")).to_contain_text("fetch-0", timeout=10_000)
-    expect(page.locator(".graph svg a.node")).to_have_count(1)
+    expect(page.locator(".radar .radar-node.state-running")).to_have_count(1)
     log_row = page.locator("#logs tr", has_text="fetching rows")
     expect(log_row.locator("a")).to_have_text("fetch-0")  # the task run's name
 
@@ -57,6 +57,7 @@ def test_one_poll_keeps_the_whole_page_live(page, api):
     expect(page.locator("#run-state .badge")).to_contain_text("Completed", timeout=10_000)
     expect(page.locator(".task-counts")).to_contain_text("Completed 1")
     expect(page.locator(".tl-bar.state-completed")).to_have_count(1)
+    expect(page.locator(".radar .radar-node.state-completed")).to_have_count(1)
     ended = page.locator("dl.details dt:text-is('Ended') + dd time")
     expect(ended).to_have_count(1)
     expect(page.locator("#history-h + table")).to_contain_text("Completed")

@@ -1,4 +1,4 @@
-"""The graph layout, and the dashboard's services: keyset log reads, bulk cancel and delete."""
+"""The radar's data, and the dashboard's services: keyset log reads, bulk cancel and delete."""
 
 import datetime
 import uuid
@@ -6,77 +6,70 @@ from collections import namedtuple
 
 import pytest
 
-from app.blueprints.ui.graph import COLUMN_GAP, NODE_HEIGHT, NODE_WIDTH, layout
+from app.blueprints.ui.graph import radar
 from app.models import FlowRun, Log, utcnow
 from app.services import dashboard, flow_runs
 from app.services.flows import create_flow
 
-Run = namedtuple("Run", "id name state_type state_name upstream")
+Run = namedtuple("Run", "id name task_key state_type state_name upstream")
+Child = namedtuple("Child", "id parent_task_run_id")
 
 
-def runs(count, upstream_of):
+def runs(count, task_key_of, upstream_of, state="COMPLETED"):
     ids = [str(uuid.uuid4()) for _ in range(count)]
     return [
-        Run(ids[i], f"task-{i}", "COMPLETED", "Completed", [ids[j] for j in upstream_of(i)])
+        Run(
+            ids[i],
+            f"{task_key_of(i)}-{i}",
+            task_key_of(i),
+            state,
+            state.title(),
+            [ids[j] for j in upstream_of(i)],
+        )
         for i in range(count)
     ]
 
 
-def overlapping(nodes):
-    boxes = {(n.x, n.y) for n in nodes}
-    return len(boxes) != len(nodes)
+def graph_of(tasks, subflows=()):
+    return radar(tasks, lambda r: r.upstream, subflows)
 
 
-def test_layout_columns_follow_the_longest_upstream_chain():
-    tasks = runs(4, lambda i: {0: [], 1: [0], 2: [1], 3: [0, 2]}[i])
-    graph = layout(tasks, lambda r: r.upstream)
-    columns = {n.name: n.column for n in graph.nodes}
-    assert columns == {"task-0": 0, "task-1": 1, "task-2": 2, "task-3": 3}
-    assert len(graph.edges) == 4
-    assert graph.width == 8 + 3 * (NODE_WIDTH + COLUMN_GAP) + NODE_WIDTH + 8
-
-
-def test_layout_of_500_tasks_keeps_full_size_nodes_without_overlap():
-    # A fan-out and fan-in: 1 source, 498 parallel tasks, 1 sink.
-    tasks = runs(500, lambda i: [] if i == 0 else [0] if i < 499 else list(range(1, 499)))
-    graph = layout(tasks, lambda r: r.upstream)
-    assert not overlapping(graph.nodes)
-    assert {n.column for n in graph.nodes} == {0, 1, 2}
-    assert graph.height >= 498 * NODE_HEIGHT
-    assert len(graph.edges) == 498 * 2
-    assert max(n.x for n in graph.nodes) + NODE_WIDTH <= graph.width
-    # A long chain is laid out left to right, one column per task.
-    chain = layout(runs(500, lambda i: [i - 1] if i else []), lambda r: r.upstream)
-    assert [n.column for n in chain.nodes] == list(range(500))
-    assert chain.height == 8 + NODE_HEIGHT + 8
-
-
-def test_layout_orders_columns_to_follow_upstream_rows():
-    # Sources a0, a1 feed b1 and b0 crosswise; b's are listed in the opposite order.
-    ids = [str(uuid.uuid4()) for _ in range(4)]
-    tasks = [
-        Run(ids[0], "a0", "RUNNING", "", []),
-        Run(ids[1], "a1", "RUNNING", "", []),
-        Run(ids[2], "b-of-a1", "PENDING", "", [ids[1]]),
-        Run(ids[3], "b-of-a0", "PENDING", "", [ids[0]]),
+def test_the_radar_groups_the_runs_of_a_task_and_counts_the_edges_between_tasks():
+    # 1 extract, 500 mapped transforms each fed by extract, 500 loads each fed by a transform.
+    tasks = runs(
+        1001,
+        lambda i: "extract" if i == 0 else "transform" if i <= 500 else "load",
+        lambda i: [] if i == 0 else [0] if i <= 500 else [i - 500],
+    )
+    graph = graph_of(tasks)
+    assert [(n["id"], n["name"], len(n["members"])) for n in graph["nodes"]] == [
+        ("extract", "extract-0", 1),
+        ("transform", "transform", 500),
+        ("load", "load", 500),
     ]
-    rows = {n.name: n.row for n in layout(tasks, lambda r: r.upstream).nodes}
-    assert rows["b-of-a0"] == 0 and rows["b-of-a1"] == 1
+    assert graph["edges"] == [["extract", "transform", 500], ["transform", "load", 500]]
+    first = graph["nodes"][1]["members"][0]
+    assert first == [tasks[1].id, "transform-1", "COMPLETED", "Completed", None]
 
 
-def test_layout_ignores_unknown_upstreams_and_survives_cycles():
-    ids = [str(uuid.uuid4()) for _ in range(3)]
-    tasks = [
-        Run(ids[0], "x" * 40, None, None, [ids[1], str(uuid.uuid4())]),
-        Run(ids[1], "y", "FAILED", "Failed", [ids[0]]),
-        Run(ids[2], "z", "FAILED", "Failed", [ids[2]]),
-    ]
-    graph = layout(tasks, lambda r: r.upstream)
-    assert [n.column for n in graph.nodes] == [0, 0, 0]
-    assert graph.nodes[0].label.endswith("…") and len(graph.nodes[0].label) == 26
-    assert graph.nodes[0].state_type == "PENDING"
-    assert not overlapping(graph.nodes)
-    assert layout([], lambda r: []).width == 0
+def test_the_radar_leaves_out_edges_within_a_task_and_to_unknown_runs():
+    chain = runs(5, lambda i: "step", lambda i: [i - 1] if i else [])
+    stranger = Run(str(uuid.uuid4()), "other", "other", None, None, [str(uuid.uuid4())])
+    graph = graph_of([*chain, stranger])
+    assert graph["edges"] == []
+    assert graph["nodes"][1]["members"][0][2:4] == ["PENDING", ""]
+    # Runs of one task with other names keep the first run's name.
+    mixed = runs(2, lambda i: "t", lambda i: [])
+    mixed[1] = mixed[1]._replace(name="renamed")
+    assert graph_of(mixed)["nodes"][0]["name"] == "t-0"
+    assert graph_of([]) == {"nodes": [], "edges": []}
+
+
+def test_a_task_run_that_started_a_subflow_names_it():
+    tasks = runs(2, lambda i: f"call-{i}", lambda i: [])
+    child = Child(uuid.uuid4(), uuid.UUID(tasks[1].id))
+    graph = graph_of(tasks, [child])
+    assert [n["members"][0][4] for n in graph["nodes"]] == [None, str(child.id)]
 
 
 def test_iter_logs_reads_every_record_in_order_across_batches(db):

@@ -6,7 +6,16 @@ import re
 
 from app.blueprints.ui import flow_runs as flow_runs_ui
 from tests.ui.test_bulk import deployment_of, state_of
-from tests.ui.test_pages import HX, csrf, make_flow, make_run, page, set_state
+from tests.ui.test_pages import (
+    HX,
+    csrf,
+    make_flow,
+    make_run,
+    page,
+    radar_members,
+    radar_of,
+    set_state,
+)
 
 
 def forms(html):
@@ -65,7 +74,8 @@ def test_one_poll_refreshes_the_whole_live_part_until_the_run_ends(client):
     assert "Completed</span> 1" in counts
     history = live.split('id="history-h"')[1].split("</section>")[0]
     assert history.count("Completed</span>") == 1 and "Running</span>" in history
-    assert 'class="tl-bar state-completed"' in live and 'class="node state-completed"' in live
+    assert 'class="tl-bar state-completed"' in live
+    assert [m[2] for m in radar_members(radar_of(live))] == ["COMPLETED"]
 
 
 def test_the_log_level_travels_with_the_poll(client):

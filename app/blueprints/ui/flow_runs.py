@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from flask import flash, redirect, request, url_for
 
 from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, is_fragment_request, page_url, render
-from app.blueprints.ui.graph import layout
+from app.blueprints.ui.graph import radar
 from app.blueprints.ui.logs import log_download, log_level, logs_context, task_url_prefix
 from app.blueprints.ui.run_filter import (
     MAX_PAGE,
@@ -162,13 +162,37 @@ def _live_context(flow_run_id, since=None):
             task_counts=sorted(dashboard.task_run_state_counts(flow_run_id).items()),
             axis_start=axis_start,
             axis_end=axis_end,
-            graph=layout(task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)]),
+            radar=_radar(task_list, subflows),
             subflows=subflows,
             subflow_flows=dashboard.flow_names(r.flow_id for r in subflows),
         )
     if "logs" in sections:
         context.update(logs_context(flow_run_id, active))
     return context
+
+
+def _radar(task_list, subflows):
+    return radar(
+        task_list, lambda r: [u["id"] for u in upstream_task_runs(r.task_inputs)], subflows
+    )
+
+
+@bp.get("/flow-runs/<uuid:flow_run_id>/radar")
+def flow_run_radar(flow_run_id):
+    """A flow run's radar alone (its data for the browser to draw): what a subflow node
+    opened on its parent's radar loads."""
+    run = flow_runs.read_flow_run(flow_run_id)
+    return render(
+        "ui/page.html",
+        "ui/_graph.html",
+        title=f"Radar of {run.name}",
+        run=run,
+        radar=_radar(
+            dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT),
+            dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT),
+        ),
+        task_url=task_url_prefix(),
+    )
 
 
 @bp.get("/flow-runs/<uuid:flow_run_id>")

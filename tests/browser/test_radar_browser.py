@@ -1,0 +1,122 @@
+"""The radar of a flow run's page in real headless Chromium against a real ``orion start``:
+tasks laid out by dagre with their dependencies, a mapped task as one group that expands into
+its runs, a subflow opened inside its node, zoom and pan."""
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.test_dashboard_browser import api, browser, page, pytestmark, server  # noqa: F401 (fixtures)
+
+
+def task_run(api, run, key, index=0, inputs=None, state=None):
+    created = api(
+        "POST",
+        "/task_runs/",
+        {
+            "flow_run_id": run["id"],
+            "task_key": key,
+            "dynamic_key": str(index),
+            "name": f"{key}-{index}",
+            "task_inputs": inputs or {},
+        },
+    )
+    if state:
+        api.set_state(created, state, kind="task_runs")
+    return created
+
+
+def upstream(task):
+    return {"x": [{"input_type": "task_run", "id": task["id"]}]}
+
+
+def transform_of(page):
+    return page.locator(".radar-node[data-task='transform']")
+
+
+def test_tasks_and_their_dependencies_link_to_their_runs(page, api):
+    run = api.run(api.flow("radar-chain"), name="radar-chain-run")
+    tasks = []
+    for index in range(6):
+        inputs = upstream(tasks[index - 1]) if index else {}
+        if index == 5:
+            inputs["y"] = upstream(tasks[0])["x"]
+        tasks.append(task_run(api, run, f"step-{index}", 0, inputs))
+    page.goto(f"/flow-runs/{run['id']}")
+    expect(page.locator(".radar-node")).to_have_count(6)
+    expect(page.locator(".radar-edges path")).to_have_count(6)
+    # Laid out left to right: each step right of the one it consumed.
+    xs = [page.locator(f".radar-node[data-task='step-{i}']").bounding_box()["x"] for i in range(5)]
+    assert xs == sorted(xs) and len(set(xs)) == 5
+    page.locator(f".radar a[data-task-run='{tasks[3]['id']}']").click()
+    expect(page).to_have_url(re.compile(f"/task-runs/{tasks[3]['id']}$"))
+    expect(page.locator("h1")).to_contain_text("step-3")
+
+
+def test_a_mapped_task_is_one_group_that_expands_into_its_runs(page, api):
+    run = api.run(api.flow("radar-map"), name="radar-map-run")
+    extract = task_run(api, run, "extract", state="COMPLETED")
+    for index in range(40):
+        task_run(
+            api, run, "transform", index, upstream(extract), "COMPLETED" if index else "FAILED"
+        )
+    page.goto(f"/flow-runs/{run['id']}")
+    group = transform_of(page)
+    expect(group).to_contain_text("transform  \u00d740")
+    expect(group).to_have_class(re.compile("state-failed"))  # the run that needs attention
+    expect(page.locator(".radar-edges")).to_contain_text("\u00d740")
+    expect(page.locator(".radar-cell")).to_have_count(0)
+
+    group.locator("[data-action=expand]").click()
+    expect(page.locator(".radar-cell")).to_have_count(40)
+    expect(page.locator(".radar-cell.state-failed")).to_have_count(1)
+    expect(group.locator("[data-action=expand]")).to_have_attribute("aria-expanded", "true")
+    # Keyboard too: Enter on the toggle collapses the group.
+    group.locator("[data-action=expand]").press("Enter")
+    expect(page.locator(".radar-cell")).to_have_count(0)
+
+
+def test_a_subflow_opens_inside_its_node(page, api):
+    flow = api.flow("radar-parent")
+    run = api.run(flow, name="radar-parent-run")
+    call = task_run(api, run, "child-flow", state="RUNNING")
+    child = api.run(api.flow("radar-child"), name="radar-child-run", parent_task_run_id=call["id"])
+    first = task_run(api, child, "inner-a", state="COMPLETED")
+    task_run(api, child, "inner-b", 0, upstream(first), "RUNNING")
+    page.goto(f"/flow-runs/{run['id']}")
+    node = page.locator(".radar-node[data-task='child-flow']")
+    expect(node.locator("a")).to_have_attribute("href", f"/flow-runs/{child['id']}")
+    node.locator("[data-action=open]").first.click()
+    nested = page.locator(".radar-subflow .radar-node")
+    expect(nested).to_have_count(2)
+    expect(page.locator(".radar-subflow .radar-edges path")).to_have_count(1)
+    expect(page.locator(".radar-subflow .radar-node.state-running")).to_contain_text("inner-b")
+    node.locator("[data-action=open]").first.click()
+    expect(nested).to_have_count(0)
+
+
+def test_zoom_and_pan_move_the_drawing_and_fit_brings_it_back(page, api):
+    run = api.run(api.flow("radar-zoom"), name="radar-zoom-run")
+    first = task_run(api, run, "a")
+    task_run(api, run, "b", 0, upstream(first))
+    page.goto(f"/flow-runs/{run['id']}")
+    layer = page.locator(".radar-layer")
+    expect(layer).to_have_attribute("transform", re.compile("scale"))
+    fitted = layer.get_attribute("transform")
+    page.click(".radar-tools [data-zoom=in]")
+    zoomed = layer.get_attribute("transform")
+    assert zoomed != fitted
+    scale = float(re.search(r"scale\(([\d.]+)\)", zoomed).group(1))
+    assert scale == float(re.search(r"scale\(([\d.]+)\)", fitted).group(1)) * 1.25
+    page.locator(".radar-canvas").scroll_into_view_if_needed()
+    box = page.locator(".radar-canvas").bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] - 5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 105, box["y"] + box["height"] - 25, steps=4)
+    page.mouse.up()
+    panned = layer.get_attribute("transform")
+    x0, y0 = map(float, re.search(r"translate\(([-\d.]+),([-\d.]+)\)", zoomed).groups())
+    x1, y1 = map(float, re.search(r"translate\(([-\d.]+),([-\d.]+)\)", panned).groups())
+    assert (round(x1 - x0), round(y1 - y0)) == (100, -20)
+    page.click(".radar-tools [data-zoom=fit]")
+    expect(layer).to_have_attribute("transform", fitted)
