@@ -19,8 +19,9 @@ The SDK: ``client.sdk.flows``, ``client.sdk.tasks``, ``client.sdk.engine`` (how 
 orchestrated), ``client.sdk.futures`` (futures and task runners), ``client.sdk.results``
 (results storage), ``client.sdk.logs`` (run loggers and log shipping), ``client.sdk.context``
 (run contexts, ``tags``), ``client.sdk.caching`` (cache keys), ``client.sdk.validation``
-(parameter checks); ``client.blocks`` (blocks: configuration saved on the server) and
-``client.infrastructure`` (where deployed runs execute) import pydantic when first used.
+(parameter checks), ``client.sdk.variables`` (``from client import variables``);
+``client.blocks`` (blocks: configuration saved on the server) and ``client.infrastructure``
+(where deployed runs execute) import pydantic when first used.
 
 ``from client import get_client`` gives an :class:`OrionClient` (``client.api.client``) with
 one method per API endpoint, configured by ``ORION_*`` environment variables read when it is
@@ -68,10 +69,17 @@ _SDK_NAMES = {
     "ParameterTypeError": "client.sdk.validation",
 }
 
-__all__ = ["OrionClient", "get_client", *_SDK_NAMES]  # noqa: PLE0604  (the keys: str)
+# SDK modules used by their own names (``from client import variables``).
+_SDK_MODULES = {"variables": "client.sdk.variables"}
+
+__all__ = ["OrionClient", "get_client", *_SDK_NAMES, *_SDK_MODULES]  # noqa: PLE0604  (str keys)
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SDK_MODULES:
+        value = importlib.import_module(_SDK_MODULES[name])
+        globals()[name] = value
+        return value
     module = _SDK_NAMES.get(name)
     if module is None:
         raise AttributeError(f"module 'client' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from app.models.misc import (
     ConcurrencySlot,
     Log,
     SavedSearch,
+    Variable,
     WorkQueue,
 )
 from app.models.notifications import FlowRunNotification, FlowRunNotificationPolicy
@@ -51,6 +52,7 @@ TABLES = (
     EncryptionKey,
     FlowRunNotificationPolicy,
     FlowRunNotification,
+    Variable,
 )
 
 __all__ = [
@@ -80,5 +82,6 @@ __all__ = [
     "TaskRun",
     "TaskRunState",
     "TaskRunStateCache",
+    "Variable",
     "WorkQueue",
 ]

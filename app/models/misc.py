@@ -1,4 +1,5 @@
-"""Work queues, agents, task concurrency limits and their slot leases, logs and saved searches."""
+"""Work queues, agents, task concurrency limits and their slot leases, logs, saved searches and
+variables."""
 
 from peewee import (
     BooleanField,
@@ -151,3 +152,14 @@ class SavedSearch(BaseModel):
 
     class Meta:
         table_name = "saved_search"
+
+
+class Variable(BaseModel):
+    """A named text value that flows read at run time (Prefect 2.20's variables)."""
+
+    name = CharField(unique=True)
+    value = TextField()
+    tags = JSONField(default=list)
+
+    class Meta:
+        table_name = "variable"

@@ -33,6 +33,7 @@ FLOW_RUN_SORTS = (
 )
 TASK_RUN_SORTS = tuple(s for s in FLOW_RUN_SORTS if not s.startswith("START_TIME_"))
 FLOW_SORTS = ("CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC")
+VARIABLE_SORTS = FLOW_SORTS
 DEPLOYMENT_SORTS = FLOW_SORTS
 LOG_SORTS = (
     "TIMESTAMP_ASC",
@@ -404,3 +405,29 @@ class AgentFilterBody(PagedBody):
     """Body of ``POST /api/agents/filter`` (always sorted by name)."""
 
     agents = fields.Nested(AgentFilter)
+
+
+class ValueFilter(NameFilter):
+    any_ = _strings("Only these values.")
+
+
+class VariableFilter(OperatorSchema):
+    """Criteria on variables."""
+
+    id = fields.Nested(UUIDAnyFilter)
+    name = fields.Nested(NameFilter)
+    value = fields.Nested(ValueFilter)
+    tags = fields.Nested(TagsFilter)
+
+
+class VariableFilterBody(PagedBody):
+    """Body of ``POST /api/variables/filter``."""
+
+    variables = fields.Nested(VariableFilter)
+    sort = _sort(VARIABLE_SORTS, "NAME_ASC")
+
+
+class VariableCountBody(CountBody):
+    """Body of ``POST /api/variables/count``."""
+
+    variables = fields.Nested(VariableFilter)

@@ -22,7 +22,7 @@ from typing import Any
 from peewee import SQL, Field, JSONField, Select, fn
 
 from app.db import is_sqlite
-from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, Variable, WorkQueue
 from app.models.base import BaseModel
 from app.services.common import Body
 
@@ -149,6 +149,7 @@ FIELDS: dict[Any, dict[str, Any]] = {
     },
     WorkQueue: {"id": "id", "name": "name"},
     Agent: {"id": "id", "name": "name", "work_queue_id": "work_queue"},
+    Variable: {"id": "id", "name": "name", "value": "value", "tags": "tags"},
 }
 
 # The body key holding each model's own filter.
@@ -160,6 +161,7 @@ FILTER_KEYS = {
     Log: "logs",
     WorkQueue: "work_queues",
     Agent: "agents",
+    Variable: "variables",
 }
 
 # How related rows tie to an outer row: (outer model, related model) -> (outer column, related
@@ -207,6 +209,7 @@ RELATIONS: dict[Any, dict[Any, Any]] = {
     Log: {},
     WorkQueue: {},
     Agent: {},
+    Variable: {},
 }
 
 
@@ -384,6 +387,7 @@ SORTS = {
     },
     WorkQueue: {"NAME_ASC": _asc(WorkQueue, WorkQueue.name)},
     Agent: {"NAME_ASC": _asc(Agent, Agent.name)},
+    Variable: _named_sorts(Variable),
 }
 
 DEFAULT_SORTS = {
@@ -394,6 +398,7 @@ DEFAULT_SORTS = {
     Log: "TIMESTAMP_ASC",
     WorkQueue: "NAME_ASC",
     Agent: "NAME_ASC",
+    Variable: "NAME_ASC",
 }
 
 

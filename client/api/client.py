@@ -45,6 +45,7 @@ from urllib.parse import quote
 from client.api.encoding import dumps
 from client.api.exceptions import (
     NotAnOrionAPI,
+    ObjectNotFound,
     ServerUnreachable,
     error_for_response,
 )
@@ -762,6 +763,37 @@ class OrionClient(BlocksAPI):
         self._call(
             "DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}", missing_ok_on_retry=True
         )
+
+    # -- variables -----------------------------------------------------------------------------
+
+    def create_variable(self, name: str, value: str, tags: Iterable[str] = ()) -> APIObject:
+        """Create a variable; ObjectAlreadyExists if one has this name."""
+        return self._call("POST", "variables/", {"name": name, "value": value, "tags": list(tags)})
+
+    def read_variable_by_name(self, name: str) -> APIObject | None:
+        """The variable with this name, or None if there is none."""
+        try:
+            return self._call("GET", f"variables/name/{quote(name, safe='')}")
+        except ObjectNotFound:
+            return None
+
+    def update_variable_by_name(
+        self, name: str, value: str | None = None, tags: Iterable[str] | None = None
+    ) -> None:
+        """Change the value and/or tags of the variable with this name."""
+        body: dict[str, Any] = {}
+        if value is not None:
+            body["value"] = value
+        if tags is not None:
+            body["tags"] = list(tags)
+        self._call("PATCH", f"variables/name/{quote(name, safe='')}", body)
+
+    def read_variables(self, limit: int | None = None, offset: int = 0) -> list[APIObject]:
+        """Variables by name, paged."""
+        return self._call("POST", "variables/filter", _paged({}, None, limit, offset))
+
+    def delete_variable_by_name(self, name: str) -> None:
+        self._call("DELETE", f"variables/name/{quote(name, safe='')}", missing_ok_on_retry=True)
 
     # -- work queues, deployments and agents ------------------------------------------------
 

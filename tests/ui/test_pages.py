@@ -129,6 +129,7 @@ def test_navigation_lists_only_built_pages(client):
         "Concurrency limits",
         "Blocks",
         "Notifications",
+        "Variables",
         "API docs",
     ]
     assert 'aria-current="page">Dashboard' in nav

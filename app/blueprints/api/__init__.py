@@ -16,6 +16,7 @@ from app.blueprints.api import (
     states,
     task_runs,
     ui,
+    variables,
     work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
@@ -41,6 +42,7 @@ API_BLUEPRINTS = (
     blocks.block_documents,
     blocks.block_capabilities,
     notification_policies.blp,
+    variables.blp,
     ui.blp,
     admin.blp,
     collections.blp,

@@ -18,10 +18,10 @@ Conventions every view follows:
 
 One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
 ``task_runs``, ``flows``, ``deployments``, ``work_queues``, ``concurrency_limits``,
-``blocks``, ``notifications``, ``saved_searches``, ``bulk``, ``auth``); endpoint names are
-the view functions' names (``url_for("ui.flow_runs_page")``). Helpers shared by several areas:
-this module, ``params`` (query and form parameters), ``run_filter`` (the runs list's filter),
-``logs`` and ``parameter_form`` (forms generated from a JSON schema).
+``blocks``, ``notifications``, ``variables``, ``saved_searches``, ``bulk``, ``auth``);
+endpoint names are the view functions' names (``url_for("ui.flow_runs_page")``). Helpers
+shared by several areas: this module, ``params`` (query and form parameters), ``run_filter``
+(the runs list's filter), ``logs`` and ``parameter_form`` (forms generated from a JSON schema).
 """
 
 import hmac
@@ -233,6 +233,7 @@ def register_ui(app, api):
         notifications,
         saved_searches,
         task_runs,
+        variables,
         work_queues,
     )
 
