@@ -122,7 +122,7 @@ def test_custom_run_with_a_parameter_appears(page, api):
     )
     page.goto("/deployments")
     row = page.locator("tr", has=page.locator(f"a[href='/deployments/{made['id']}']"))
-    expect(row).to_contain_text("On weekdays at 09:00")
+    expect(row).to_contain_text("At 09:00, Monday through Friday")
     expect(row).to_contain_text("(Europe/Berlin)")
     row.locator(f"a[href='/deployments/{made['id']}']").click()
 

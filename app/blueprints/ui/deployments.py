@@ -56,7 +56,7 @@ def schedule_summary(deployment, now, count=1):
 @bp.get("/deployments")
 def deployments_page():
     """Deployments by name (filterable by a name substring): flow, schedule, whether it is
-    active, its next run and its runs of the last day by state."""
+    active, its next run, its last run's state and its runs of the last day by state."""
     now = utcnow()
     name = params.text(request.args, "name")
     page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
@@ -79,6 +79,7 @@ def deployments_page():
         activity=dashboard.run_counts_by_deployment(
             [d.id for d in found], now - ACTIVITY_WINDOW, now
         ),
+        last_runs=dashboard.last_runs_of_deployments([d.id for d in found], now),
         here=request.full_path.rstrip("?"),
         prev_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
@@ -291,7 +292,7 @@ def custom_run(deployment_id):
 
 @bp.app_template_filter("schedule_words")
 def schedule_words(schedule):
-    """A stored schedule as one line of text: ``Every day at 09:00 (Europe/Berlin)``."""
+    """A stored schedule as one line of text: ``At 09:00 (0 9 * * *), Europe/Berlin``."""
     words, expression = describe(schedule)
     if not schedule:
         return words
