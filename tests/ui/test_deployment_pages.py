@@ -8,6 +8,7 @@ import datetime
 import json
 import re
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -600,3 +601,162 @@ def test_dashboard_upcoming_runs_link_to_their_deployments(client):
     deployment = make_deployment(client, flow, name="hourly", schedule={"interval": 3600})
     upcoming = section(page(client, "/"), "upcoming-h")
     assert f'(deployment <a href="/deployments/{deployment["id"]}">hourly</a>)' in upcoming
+
+
+# ----------------------------------------------------------------------------- editing
+
+
+def edit_fields(html):
+    """Each field of a form page: its label, input and error, up to the next field."""
+    return {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r'<label for="([^"]+)">.*?(?=<div class="field|</fieldset>)', html, re.S
+        )
+    }
+
+
+def test_edit_form_is_prefilled_and_shares_the_run_forms_fields(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        description=EVIL,
+        tags=["a", "b"],
+        work_queue_name="gpu",
+        parameters={"who": "ann", "times": 5},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+    )
+    path = f"/deployments/{deployment['id']}"
+    assert f'href="{path}/edit">Edit…</a>' in page(client, path)
+    html = page(client, path + "/edit")
+    assert client.get(path + "/edit").headers["Cache-Control"] == "no-store"
+    fields = edit_fields(html)
+    # The parameter fields are the custom run's (one macro draws both).
+    run_form = edit_fields(page(client, path + "/custom-run"))
+    for key in ("param-2", "param-4", "param-5", "param-6"):
+        assert fields[key] == run_form[key], key
+    assert 'value="ann"' in fields["param-1"] and 'value="5"' in fields["param-2"]
+    # A parameter the schema requires stays required here: an empty field removes it.
+    assert "(required)" in fields["param-1"] and "(required)" not in run_form["param-1"]
+    assert "&lt;script&gt;" in fields["edit-description"] and EVIL not in html
+    assert 'value="a, b"' in fields["edit-tags"]
+    assert 'value="gpu"' in fields["edit-work-queue-name"]
+    assert '<option value="cron" selected>' in fields["edit-schedule-kind"]
+    assert 'value="0 9 * * 1-5"' in fields["edit-schedule-value"]
+    assert 'value="Europe/Berlin"' in fields["edit-schedule-timezone"]
+    assert 'role="alert"' in page(client, f"/deployments/{uuid.uuid4()}/edit", 404)
+
+
+def test_edit_saves_the_deployment_and_reschedules(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        parameters={"who": "ann", "times": 5},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"interval": 3600},
+        work_queue_name="old",
+    )
+    path = f"/deployments/{deployment['id']}"
+    form = {
+        "param.who": EVIL,
+        "param.times": "",
+        "param.loud": "true",
+        "param.note": "n",
+        "description": "  Nightly load  ",
+        "tags": "etl, nightly, etl",
+        "work_queue_name": "new",
+        "schedule_kind": "cron",
+        "schedule_value": "@daily",
+        "schedule_timezone": "America/New_York",
+    }
+    assert client.post(path + "/edit", data=form).status_code == 400  # no CSRF token
+    response = post(client, path + "/edit", form)
+    assert response.status_code == 303 and response.headers["Location"] == path
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["parameters"] == {"who": EVIL, "loud": True, "note": "n"}  # times removed
+    assert saved["description"] == "Nightly load" and saved["tags"] == ["etl", "nightly"]
+    assert saved["work_queue_name"] == "new"
+    assert saved["schedule"]["cron"] == "@daily"
+    assert saved["schedule"]["timezone"] == "America/New_York"
+    runs = runs_of(client, deployment)
+    assert runs and all(r["work_queue_name"] == "new" for r in runs)
+    for run in runs:  # midnight in New York
+        due = datetime.datetime.fromisoformat(run["next_scheduled_start_time"])
+        assert due.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "00:00"
+    html = page(client, path)
+    assert f"Saved the deployment &#39;{deployment['name']}&#39;." in html
+    assert "At 00:00" in html and "(America/New_York)" in html
+    # The same form again changes nothing more; no schedule removes it and its runs.
+    assert post(client, path + "/edit", form).status_code == 303
+    assert {r["id"] for r in runs_of(client, deployment)} == {r["id"] for r in runs}
+    response = post(
+        client,
+        path + "/edit",
+        {**form, "schedule_kind": "", "work_queue_name": "", "tags": "", "description": ""},
+    )
+    assert response.status_code == 303
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["schedule"] is None and saved["work_queue_name"] is None
+    assert saved["tags"] == [] and saved["description"] is None
+    assert runs_of(client, deployment) == []
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"param.times": "many"}, "param-2", "Enter a whole number"),
+        ({"param.who": ""}, "param-1", "Required"),
+        ({"schedule_value": "0 25 * * *"}, "edit-schedule-value", "Invalid cron expression"),
+        ({"schedule_value": ""}, "edit-schedule-value", "Enter a cron expression"),
+        (
+            {"schedule_kind": "interval", "schedule_value": "soon"},
+            "edit-schedule-value",
+            "Enter a number of seconds",
+        ),
+        (
+            {"schedule_kind": "interval", "schedule_value": "-5"},
+            "edit-schedule-value",
+            "greater than 0 seconds",
+        ),
+        ({"schedule_kind": "rrule", "schedule_value": "FREQ=NEVER"}, "edit-schedule-value", ""),
+        ({"schedule_kind": "weekly"}, "edit-schedule-kind", "Choose one of"),
+        ({"schedule_timezone": "Mars/Olympus"}, "edit-schedule-timezone", "not a time zone"),
+        ({"schedule_timezone": "America"}, "edit-schedule-timezone", "not a time zone"),
+        ({"description": "x" * 5001}, "edit-description", "At most 5,000 characters"),
+        ({"tags": "t," * 600}, "edit-tags", "At most 1,000 characters"),
+    ],
+)
+def test_edit_explains_a_wrong_field_next_to_it_and_saves_nothing(client, changes, field, message):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        parameters={"who": "ann"},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"cron": "0 9 * * *"},
+    )
+    path = f"/deployments/{deployment['id']}"
+    form = {
+        "param.who": "bob",
+        "param.note": "n",
+        "description": "typed",
+        "tags": "x",
+        "work_queue_name": "q",
+        "schedule_kind": "cron",
+        "schedule_value": "0 10 * * *",
+        "schedule_timezone": "UTC",
+        **changes,
+    }
+    response = post(client, path + "/edit", form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Not saved:</strong> correct the fields marked below" in html
+    fields = edit_fields(html)
+    assert 'class="field-error"' in fields[field] and message in fields[field], fields[field]
+    assert 'aria-invalid="true"' in fields[field]
+    assert sum('class="field-error"' in markup for markup in fields.values()) == 1
+    assert "typed" in fields["edit-description"] or field == "edit-description"
+    assert client.get(f"/api{path}").get_json() == deployment  # nothing saved

@@ -1,5 +1,6 @@
-"""Deployment pages: the list, a deployment's page, pausing and resuming its schedule, and
-starting runs from it (quick run with its defaults, or the custom run form).
+"""Deployment pages: the list, a deployment's page, pausing and resuming its schedule,
+starting runs from it (quick run with its defaults, or the custom run form) and editing it
+(parameters, description, tags, work queue, schedule).
 
 A run started here is Scheduled for now (or for the custom run's start time), as Prefect's
 own clients create deployment runs: agents claim Scheduled runs, and the API's default for
@@ -13,13 +14,14 @@ import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, flash, redirect, request, url_for
+from marshmallow import ValidationError
 
 from app.blueprints.ui import BadParameter, bp, local_path, page_url, params, render
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
 from app.clock import utcnow
 from app.schemas.core import estimated_run_time
-from app.schemas.deployments import DeploymentFlowRunCreateSchema
+from app.schemas.deployments import DeploymentFlowRunCreateSchema, DeploymentUpdateSchema
 from app.services import dashboard, deployments, flows
 from app.services.scheduler import SchedulerSettings
 
@@ -298,3 +300,154 @@ def schedule_words(schedule):
         return words
     text = f"{words} ({expression})" if expression and words != expression else words
     return f"{text}, {schedule.get('timezone') or 'UTC'}"
+
+
+# ----------------------------------------------------------------------------- editing
+
+DESCRIPTION_LENGTH = 5000
+SCHEDULE_KINDS = {
+    "": "No schedule",
+    "interval": "Every N seconds (interval)",
+    "cron": "Cron expression",
+    "rrule": "Recurrence rule (RFC 5545 RRULE)",
+}
+# The edit form's fields that come from the deployment's API fields, for 422 messages.
+_EDIT_FIELDS = {
+    "description": "description",
+    "tags": "tags",
+    "work_queue_name": "work_queue_name",
+    "schedule": "schedule_value",
+    "parameters": "parameters",
+}
+
+
+def _edit_values(deployment):
+    """The edit form's values (besides the parameters) for a stored deployment."""
+    schedule = deployment.schedule or {}
+    kind = next((k for k in ("interval", "cron", "rrule") if k in schedule), "")
+    value = schedule.get(kind, "")
+    if kind == "interval":
+        value = f"{float(value):g}"
+    return {
+        "description": deployment.description or "",
+        "tags": ", ".join(deployment.tags or ()),
+        "work_queue_name": deployment.work_queue_name or "",
+        "schedule_kind": kind,
+        "schedule_value": value,
+        "schedule_timezone": schedule.get("timezone") or "UTC",
+    }
+
+
+def _edit_page(deployment, fields, form, errors, status=200):
+    return _uncached(
+        render(
+            "ui/deployment_edit.html",
+            None,
+            status=status,
+            deployment=deployment,
+            flow=flows.read_flow(deployment.flow_id),
+            fields=fields,
+            form=form,
+            errors=errors,
+            schedule_kinds=SCHEDULE_KINDS,
+        )
+    )
+
+
+def _edit_fields(deployment):
+    return form_fields(deployment.parameter_openapi_schema, deployment.parameters, merged=False)
+
+
+def _schedule_from_form(deployment, form, errors):
+    """The schedule the edit form sets (None for none), or None with ``errors`` filled."""
+    kind = form.get("schedule_kind", "")
+    if kind not in SCHEDULE_KINDS:
+        errors["schedule_kind"] = f"Choose one of: {', '.join(SCHEDULE_KINDS.values())}."
+        return None
+    if not kind:
+        return None
+    value = (form.get("schedule_value") or "").strip()
+    timezone = (form.get("schedule_timezone") or "").strip() or "UTC"
+    try:
+        params.zone({"tz": timezone})
+    except BadParameter:
+        errors["schedule_timezone"] = (
+            f"{timezone[:100]!r} is not a time zone: use an IANA name such as Europe/Berlin."
+        )
+    if not value:
+        errors["schedule_value"] = {
+            "interval": "Enter the number of seconds between runs, such as 3600.",
+            "cron": "Enter a cron expression, such as 0 9 * * 1-5.",
+            "rrule": "Enter a recurrence rule, such as FREQ=WEEKLY;BYDAY=MO.",
+        }[kind]
+        return None
+    schedule = {kind: value, "timezone": timezone}
+    stored = deployment.schedule or {}
+    if kind == "interval":
+        try:
+            schedule["interval"] = float(value)
+        except ValueError:
+            errors["schedule_value"] = "Enter a number of seconds, such as 3600."
+            return None
+        if "interval" in stored and stored.get("anchor_date"):
+            schedule["anchor_date"] = stored["anchor_date"]
+    if kind == "cron" and "cron" in stored and "day_or" in stored:
+        schedule["day_or"] = stored["day_or"]
+    return schedule
+
+
+@bp.get("/deployments/<uuid:deployment_id>/edit")
+def edit_deployment_page(deployment_id):
+    """The edit form: parameters (generated from the parameter schema, as for a custom
+    run), description, tags, work queue and schedule, prefilled with the stored values."""
+    deployment = deployments.read_deployment(deployment_id)
+    return _edit_page(deployment, _edit_fields(deployment), _edit_values(deployment), {})
+
+
+@bp.post("/deployments/<uuid:deployment_id>/edit")
+def edit_deployment(deployment_id):
+    """Save the edit form as a deployment update (as ``PATCH /api/deployments/{id}``): the
+    parameters the form sets replace the deployment's (an empty field removes one, so the
+    flow's default applies). A wrong field is a 422 with its message next to it and what
+    was typed kept; saving the same form twice changes nothing more."""
+    deployment = deployments.read_deployment(deployment_id)
+    fields = _edit_fields(deployment)
+    parameters, has_errors = read_parameters(fields, request.form)
+    errors = {}
+    description = request.form.get("description") or ""
+    if len(description) > DESCRIPTION_LENGTH:
+        errors["description"] = f"At most {DESCRIPTION_LENGTH:,} characters."
+    try:
+        tags = params.tags(request.form)
+    except BadParameter:
+        tags = []
+        errors["tags"] = "At most 1,000 characters of comma-separated tags."
+    schedule = _schedule_from_form(deployment, request.form, errors)
+    body = {
+        "description": description.strip() or None,
+        "tags": tags,
+        "work_queue_name": (request.form.get("work_queue_name") or "").strip() or None,
+        "parameters": parameters,
+        "schedule": schedule,
+    }
+    changes = {}
+    if not errors and not has_errors:
+        try:
+            changes = DeploymentUpdateSchema().load(body)
+        except ValidationError as error:
+            for key, messages in error.normalized_messages().items():
+                errors[_EDIT_FIELDS.get(key, "parameters")] = " ".join(_flat(messages))
+    if errors or has_errors:
+        return _edit_page(deployment, fields, request.form, errors, 422)
+    deployments.update_deployment(deployment_id, changes, _settings())
+    flash(f"Saved the deployment {deployment.name!r}.")
+    return redirect(url_for("ui.deployment_page", deployment_id=deployment_id), 303)
+
+
+def _flat(messages):
+    """Marshmallow's messages (strings, lists and dicts of them) as a flat list."""
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        messages = list(messages.values())
+    return [text for item in messages for text in _flat(item)]

@@ -73,6 +73,18 @@
     });
   }
 
+  // Shortest time axis of the recent runs chart, in seconds: one run alone (or runs a few
+  // seconds apart) still gets readable ticks instead of a domain of a second or two.
+  var MIN_TIME_SPAN = 60;
+
+  // The time axis from the first to the last start, padded so the first and last bars are
+  // whole, and centred on the runs to at least MIN_TIME_SPAN.
+  function paddedTimeRange(u, min, max) {
+    var span = (max || 0) - (min || 0);
+    var pad = Math.max(span * 0.05, (MIN_TIME_SPAN - span) / 2);
+    return [min - pad, max + pad];
+  }
+
   // A deployment's recent runs: one bar per run at its start time, its height the run
   // time, one series (colour) per state.
   function drawDurations(root) {
@@ -92,14 +104,11 @@
         });
         columns.push(s.seconds);
       });
-      new uPlot({
+      // The chart stays on its element (el.chart) for whoever needs its scales.
+      el.chart = new uPlot({
         width: Math.max(el.clientWidth || 0, 320), height: 200, series: series,
         scales: {
-          // Pad the time axis so the first and last bars are whole.
-          x: { time: true, range: function (u, min, max) {
-            var pad = Math.max(1, (max - min) * 0.05);
-            return [min - pad, max + pad];
-          } },
+          x: { time: true, range: paddedTimeRange },
           y: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } }
         },
         axes: [{}, { label: "Run time (s)" }]
