@@ -228,6 +228,7 @@ def register_ui(app, api):
         deployments,
         flow_runs,
         flows,
+        params,
         saved_searches,
         task_runs,
         work_queues,
@@ -246,4 +247,6 @@ def register_ui(app, api):
         signed_in=auth.signed_in,
         sign_in_required=lambda: bool(app.config.get("API_KEY")),
     )
-    app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty)
+    app.jinja_env.filters.update(
+        ts=_timestamp, duration=_duration, pretty=_pretty, wall=params.wall_time
+    )

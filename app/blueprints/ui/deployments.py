@@ -197,11 +197,12 @@ def _idempotency_key(deployment_id):
     return f"dashboard {deployment_id} {submission}"
 
 
-def _start_run(deployment_id, body, start=None):
+def _start_run(deployment_id, body, start=None, zone="UTC"):
     """Create the run, Scheduled at ``start`` (default now), and go to its page.
 
     ``body``: the rest of a DeploymentFlowRunCreate body. A form submitted again finds the
-    run its first submission started instead of starting another.
+    run its first submission started instead of starting another. The message gives the
+    start in UTC, and in ``zone`` (the form's) too if that is another zone.
     """
     when = start or utcnow()
     body = {
@@ -220,6 +221,8 @@ def _start_run(deployment_id, body, start=None):
         flash(f"This form was already submitted: it started the flow run {run.name!r}.")
     else:
         at = "now" if start is None else f"{when:%Y-%m-%d %H:%M:%S} UTC"
+        if start is not None and zone != "UTC":
+            at = f"{params.wall_time(when, zone).replace('T', ' ')} {zone} ({at})"
         if run.work_queue_name:
             flash(
                 f"Scheduled the flow run {run.name!r} for {at}: an agent polling the work "
@@ -254,6 +257,7 @@ def _custom_run_page(deployment, fields, form, errors, status=200):
             errors=errors,
             submission_field=SUBMISSION_FIELD,
             submission_id=form.get(SUBMISSION_FIELD) or uuid.uuid4(),
+            tz=params.zone(form),
         )
     )
 
@@ -269,7 +273,8 @@ def custom_run_page(deployment_id):
 @bp.post("/deployments/<uuid:deployment_id>/custom-run")
 def custom_run(deployment_id):
     """Start a custom run: the form's parameters over the deployment's, an optional name
-    and start time (Scheduled then). Errors are shown next to their fields (422)."""
+    and start time (Scheduled then), a wall-clock time in the form's zone ``tz`` (the
+    browser's; UTC if absent). Errors are shown next to their fields (422)."""
     deployment = deployments.read_deployment(deployment_id)
     fields = form_fields(deployment.parameter_openapi_schema, deployment.parameters)
     parameters, has_errors = read_parameters(fields, request.form)
@@ -278,8 +283,9 @@ def custom_run(deployment_id):
     if len(name) > RUN_NAME_LENGTH:
         errors["name"] = f"At most {RUN_NAME_LENGTH} characters."
     start = None
+    zone = params.zone(request.form)
     try:
-        start = params.timestamp(request.form, "start")
+        start = params.timestamp(request.form, "start", zone)
     except BadParameter:
         errors["start"] = "Enter a date and time, such as 2026-01-31T13:45."
     if start is not None and start <= utcnow():
@@ -289,7 +295,7 @@ def custom_run(deployment_id):
     body = {"parameters": parameters}
     if name:
         body["name"] = name
-    return _start_run(deployment_id, body, start)
+    return _start_run(deployment_id, body, start, zone)
 
 
 @bp.app_template_filter("schedule_words")
