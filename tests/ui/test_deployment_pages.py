@@ -760,3 +760,20 @@ def test_edit_explains_a_wrong_field_next_to_it_and_saves_nothing(client, change
     assert sum('class="field-error"' in markup for markup in fields.values()) == 1
     assert "typed" in fields["edit-description"] or field == "edit-description"
     assert client.get(f"/api{path}").get_json() == deployment  # nothing saved
+
+
+def test_edit_without_a_schema_replaces_the_parameters_object(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameters={"old": 1, "kept": "no"})
+    path = f"/deployments/{deployment['id']}"
+    fields = edit_fields(page(client, path + "/edit"))
+    assert "they replace them" in fields["param-1"] and "&#34;old&#34;: 1" in fields["param-1"]
+    base = {"schedule_kind": "", "schedule_timezone": "UTC"}
+    bad = post(client, path + "/edit", {**base, "param.parameters": "[1]"})
+    assert (
+        bad.status_code == 422
+        and "Enter a JSON object" in edit_fields(bad.get_data(as_text=True))["param-1"]
+    )
+    response = post(client, path + "/edit", {**base, "param.parameters": '{"new": [1, 2]}'})
+    assert response.status_code == 303
+    assert client.get(f"/api{path}").get_json()["parameters"] == {"new": [1, 2]}
