@@ -656,10 +656,11 @@ def test_edit_saves_the_deployment_and_reschedules(client):
         flow,
         parameters={"who": "ann", "times": 5},
         parameter_openapi_schema=SCHEMA,
-        schedule={"interval": 3600},
+        schedule={"interval": 1209600},
         work_queue_name="old",
     )
     path = f"/deployments/{deployment['id']}"
+    assert 'value="1209600"' in edit_fields(page(client, path + "/edit"))["edit-schedule-value"]
     form = {
         "param.who": EVIL,
         "param.times": "",

@@ -333,7 +333,8 @@ def _edit_values(deployment):
     kind = next((k for k in ("interval", "cron", "rrule") if k in schedule), "")
     value = schedule.get(kind, "")
     if kind == "interval":
-        value = f"{float(value):g}"
+        seconds = float(value)
+        value = str(int(seconds) if seconds.is_integer() else seconds)
     return {
         "description": deployment.description or "",
         "tags": ", ".join(deployment.tags or ()),
