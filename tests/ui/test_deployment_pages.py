@@ -763,6 +763,23 @@ def test_edit_explains_a_wrong_field_next_to_it_and_saves_nothing(client, change
     assert client.get(f"/api{path}").get_json() == deployment  # nothing saved
 
 
+def test_edit_keeps_what_the_form_does_not_show(client):
+    """A cron schedule's null zone and day_or stay as stored when the form is saved as is."""
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client, flow, schedule={"cron": "0 9 1 * 1", "day_or": False}, version="7"
+    )
+    path = f"/deployments/{deployment['id']}"
+    html = page(client, path + "/edit")
+    form = dict(
+        re.findall(r'<input id="edit-[^"]*" type="text" name="([^"]+)" value="([^"]*)"', html)
+    )
+    form["schedule_kind"] = "cron"
+    assert post(client, path + "/edit", form).status_code == 303
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["schedule"] == deployment["schedule"] and saved["version"] == "7"
+
+
 def test_edit_without_a_schema_replaces_the_parameters_object(client):
     flow = make_flow(client)
     deployment = make_deployment(client, flow, parameters={"old": 1, "kept": "no"})

@@ -398,8 +398,12 @@ def _schedule_from_form(deployment, form, errors):
             return None
         if "interval" in stored and stored.get("anchor_date"):
             schedule["anchor_date"] = stored["anchor_date"]
-    if kind == "cron" and "cron" in stored and "day_or" in stored:
-        schedule["day_or"] = stored["day_or"]
+    if kind == "cron" and "cron" in stored:
+        if "day_or" in stored:
+            schedule["day_or"] = stored["day_or"]
+        if timezone == "UTC" and stored.get("timezone") is None:
+            # A cron schedule keeps its null zone (UTC), as Prefect 2.7 stores it.
+            del schedule["timezone"]
     return schedule
 
 
