@@ -228,7 +228,6 @@ def register_ui(app, api):
         deployments,
         flow_runs,
         flows,
-        params,
         saved_searches,
         task_runs,
         work_queues,
@@ -247,6 +246,6 @@ def register_ui(app, api):
         signed_in=auth.signed_in,
         sign_in_required=lambda: bool(app.config.get("API_KEY")),
     )
-    app.jinja_env.filters.update(
-        ts=_timestamp, duration=_duration, pretty=_pretty, wall=params.wall_time
-    )
+    from app.blueprints.ui.params import wall_time
+
+    app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty, wall=wall_time)

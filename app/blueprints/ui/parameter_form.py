@@ -1,5 +1,4 @@
-"""The parameter fields of the custom run and edit forms, generated from a deployment's
-``parameter_openapi_schema`` (the template macro ``parameter_fields`` draws them).
+"""The custom run form: fields generated from a deployment's ``parameter_openapi_schema``.
 
 The schema is the JSON schema Prefect writes for a flow's signature: an object whose
 ``properties`` each have a ``type`` (string, integer, number, boolean, array, object), maybe an
