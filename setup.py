@@ -28,6 +28,8 @@ INSTALL_REQUIRES = [
     # encrypted at rest (Fernet).
     "jsonschema==4.26.0",
     "cryptography==50.0.2",
+    # Cron schedules in words on the dashboard ("At 09:00, Monday through Friday").
+    "cron-descriptor==2.2.1",
 ]
 
 TEST_REQUIRES = [

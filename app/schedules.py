@@ -71,7 +71,8 @@ def _zone(name):
         raise ScheduleError("timezone must be an IANA time zone name such as 'Europe/Berlin'.")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a key naming a directory of the zone database ("America") or too long.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ScheduleError(
             f"Unknown timezone {name!r}: use an IANA name such as 'Europe/Berlin'."
         ) from None

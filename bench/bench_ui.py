@@ -290,10 +290,10 @@ def seed():
         FROM generate_series(0, %(deployments)s - 1) d
         ON CONFLICT DO NOTHING;
         INSERT INTO work_queue (id, created, updated, name, description, is_paused,
-                                concurrency_limit, filter, last_polled)
+                                concurrency_limit, filter, last_polled, priority)
         SELECT md5('queue' || q)::uuid, now(), now(), 'queue-' || q, 'Queue ' || q, q = 9,
                CASE WHEN q %% 3 = 0 THEN 10 END, NULL,
-               now() AT TIME ZONE 'UTC' - make_interval(secs => q * 20)
+               now() AT TIME ZONE 'UTC' - make_interval(secs => q * 20), q + 1
         FROM generate_series(0, %(queues)s - 1) q
         ON CONFLICT DO NOTHING;
     """,
@@ -392,13 +392,18 @@ EXTRA_PAGES = [
     ("work queues", "/work-queues", False),
     ("work queue page", "/work-queues/{queue_id}", False),
     ("new work queue form", "/work-queues/new", False),
-    ("deployments (first 50 of 200, runs of the last day by state)", "/deployments", False),
+    (
+        "deployments (first 50 of 200, last run, runs of the last day by state)",
+        "/deployments",
+        False,
+    ),
     ("deployments fragment, name contains deployment-1", "/deployments?name=deployment-1", True),
     # Of the seeded runs, deployment 7 has 5,000 over the past 90 days and none scheduled;
     # deployment 10 has 5,000 all scheduled over the coming week.
     ("deployment page, 5,000 past runs", "/deployments/{past_deployment}", False),
     ("deployment page, 5,000 runs scheduled ahead", "/deployments/{ahead_deployment}", False),
     ("deployment custom run form", "/deployments/{past_deployment}/custom-run", False),
+    ("deployment edit form", "/deployments/{past_deployment}/edit", False),
     ("flows fragment, name contains flow-0", "/flows?name=flow-0", True),
     ("task run logs fragment", "/task-runs/{task_id}/logs", True),
     ("flow run logs download", "/flow-runs/{run_id}/logs.txt", False),

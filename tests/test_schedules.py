@@ -195,6 +195,8 @@ def test_a_cron_schedule_without_timezone_runs_in_utc():
         ({"interval": True}, "number of seconds"),
         ({"interval": 60, "anchor_date": "yesterday"}, "ISO-8601"),
         ({"interval": 60, "timezone": "Mars/Olympus"}, "Unknown timezone"),
+        ({"cron": "0 * * * *", "timezone": "America"}, "Unknown timezone"),  # a directory
+        ({"cron": "0 * * * *", "timezone": "x" * 300}, "Unknown timezone"),
         ({"cron": "61 * * * *"}, "Invalid cron"),
         ({"cron": "@reboot"}, "Invalid cron"),
         ({"cron": "0 0 * * * *"}, "5 fields"),

@@ -187,6 +187,29 @@ def run_counts_by_deployment(
     return _run_counts_by(FlowRun.deployment, deployment_ids, since, until)
 
 
+def last_runs_of_deployments(
+    deployment_ids: Iterable[Id], before: datetime.datetime
+) -> dict[str, Any]:
+    """``{deployment id: its last run}``: of each deployment's runs expected to start before
+    ``before``, the latest (as the deployment page's recent runs list it first), with its
+    state; deployments without one are left out. One query for the whole list: a correlated
+    subquery picks each deployment's latest run id by the ``(deployment_id,
+    expected_start_time)`` index."""
+    ids = list({str(i) for i in deployment_ids})
+    if not ids:
+        return {}
+    latest = FlowRun.alias("latest")
+    latest_id = (
+        latest.select(latest.id)
+        .where((latest.deployment == Deployment.id) & (latest.expected_start_time < before))
+        .order_by(latest.expected_start_time.desc(), latest.id.desc())
+        .limit(1)
+    )
+    last_ids = Deployment.select(latest_id).where(Deployment.id.in_(ids))
+    runs = _runs(with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(last_ids)))
+    return {str(run.deployment_id): run for run in runs}
+
+
 def next_run_times(
     schedule: Mapping[str, Any] | None, count: int, now: datetime.datetime | None = None
 ) -> list[datetime.datetime]:

@@ -63,9 +63,12 @@ def api(server):
 
 
 @pytest.fixture
-def page(browser, server):
-    """A fresh page on the live server; fails the test on any console error or page error."""
-    context = browser.new_context(base_url=server, timezone_id="Europe/Paris")
+def page(browser, server, request):
+    """A fresh page on the live server; fails the test on any console error or page error.
+    The browser's time zone is Europe/Paris, or another given by indirect parametrization
+    (``@pytest.mark.parametrize("page", ["Asia/Kolkata"], indirect=True)``)."""
+    zone = getattr(request, "param", "Europe/Paris")
+    context = browser.new_context(base_url=server, timezone_id=zone)
     problems, blocked = [], []
 
     def route(request_route):

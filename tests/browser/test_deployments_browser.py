@@ -2,6 +2,7 @@
 page and API fixtures of test_dashboard_browser: console errors fail the test, requests off
 127.0.0.1 are blocked), and runs started there completed by a real agent process."""
 
+import datetime
 import os
 import re
 import signal
@@ -122,7 +123,7 @@ def test_custom_run_with_a_parameter_appears(page, api):
     )
     page.goto("/deployments")
     row = page.locator("tr", has=page.locator(f"a[href='/deployments/{made['id']}']"))
-    expect(row).to_contain_text("On weekdays at 09:00")
+    expect(row).to_contain_text("At 09:00, Monday through Friday")
     expect(row).to_contain_text("(Europe/Berlin)")
     row.locator(f"a[href='/deployments/{made['id']}']").click()
 
@@ -173,6 +174,15 @@ def test_quick_run_pause_resume_and_durations(page, api):
     api.set_state(flow_run, "COMPLETED")
     page.goto(f"/deployments/{made['id']}")
     page.locator("[data-durations-chart] canvas").first.wait_for()
+    # One run: the time axis spans a minute around it, not the run's own instant.
+    low, high = page.evaluate(
+        "() => { const x = document.querySelector('[data-durations-chart]').chart.scales.x;"
+        " return [x.min, x.max]; }"
+    )
+    started = datetime.datetime.fromisoformat(
+        api("GET", f"/flow_runs/{flow_run['id']}")["start_time"]
+    ).timestamp()
+    assert high - low >= 60 and low < started < high
 
     page.click("button:has-text('Run')")
     expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
@@ -249,3 +259,89 @@ def test_run_and_custom_run_are_completed_by_an_agent(page, api, agent):
     assert sorted(t["state"]["type"] for t in task_runs) == ["COMPLETED", "COMPLETED"]
     assert f"Claimed flow run {custom}" in agent.log.read_text()
     expect(page.locator("#run-state")).to_contain_text("Completed")  # live, no reload
+
+
+def test_edit_a_deployment_with_a_wrong_field_explained(page, api):
+    made = deployment(
+        api,
+        "editable",
+        parameter_openapi_schema=SCHEMA,
+        parameters={"who": "ann"},
+        schedule={"interval": 3600},
+        work_queue_name="old",
+    )
+    page.goto(f"/deployments/{made['id']}")
+    page.click("text=Edit…")
+    expect(page.locator("h1")).to_contain_text("Edit editable")
+    expect(page.get_by_label(re.compile("^Who"))).to_have_value("ann")
+    expect(page.get_by_label("Kind")).to_have_value("interval")
+    page.get_by_label(re.compile("^Times")).fill("3")
+    page.get_by_label(re.compile("^Tags")).fill("etl, nightly")
+    page.get_by_label(re.compile("^Work queue")).fill("new")
+    page.get_by_label("Kind").select_option("cron")
+    page.get_by_label(re.compile("^Schedule")).fill("0 25 * * *")  # no hour 25
+    page.get_by_label(re.compile("^Time zone")).fill("Europe/Berlin")
+    page.click("button:has-text('Save')")
+    # Not saved: the reason is next to the schedule, and everything typed is kept.
+    expect(page.locator("[role=alert]")).to_contain_text("Not saved")
+    schedule = page.locator(".field", has=page.get_by_label(re.compile("^Schedule")))
+    expect(schedule.locator(".field-error")).to_contain_text("Invalid cron expression")
+    expect(page.locator(".field-error")).to_have_count(1)
+    expect(page.get_by_label(re.compile("^Schedule"))).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(re.compile("^Times"))).to_have_value("3")
+    expect(page.get_by_label(re.compile("^Work queue"))).to_have_value("new")
+    assert page.problems == [
+        (
+            "console: Failed to load resource: the server responded with a "
+            "status of 422 (UNPROCESSABLE ENTITY)"
+        )
+    ]
+    page.problems.clear()
+    assert api("GET", f"/deployments/{made['id']}")["work_queue_name"] == "old"
+
+    page.get_by_label(re.compile("^Schedule")).fill("0 9 * * 1-5")
+    page.click("button:has-text('Save')")
+    expect(page).to_have_url(re.compile(rf"/deployments/{made['id']}$"))
+    expect(page.locator(".flash")).to_contain_text("Saved the deployment 'editable'")
+    expect(page.locator(".details")).to_contain_text("At 09:00, Monday through Friday")
+    saved = api("GET", f"/deployments/{made['id']}")
+    assert saved["parameters"] == {"who": "ann", "times": 3, "loud": False}
+    assert saved["tags"] == ["etl", "nightly"] and saved["work_queue_name"] == "new"
+    assert saved["schedule"]["cron"] == "0 9 * * 1-5"
+    assert saved["schedule"]["timezone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("page", ["Asia/Kolkata"], indirect=True)
+def test_custom_run_time_in_the_browsers_zone_lands_at_that_instant(page, api):
+    """Kolkata is UTC+05:30 all year: 09:15 there is 03:45 UTC. (Chromium's ICU names the
+    zone by its older key, Asia/Calcutta: both are IANA names the server reads.)"""
+    made = deployment(api, "later")
+    page.goto(f"/deployments/{made['id']}/custom-run")
+    kolkata = re.compile(r"Asia/(Kolkata|Calcutta)")
+    expect(page.locator("label[for=run-start] [data-zone-name]")).to_have_text(kolkata)
+    zone = page.locator("label[for=run-start] [data-zone-name]").text_content()
+    day = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)).date()
+    page.get_by_label(re.compile("^Start at")).fill(f"{day}T09:15:00")
+    page.click("button:has-text('Start the run')")
+    expect(page).to_have_url(re.compile(r"/flow-runs/[0-9a-f-]{36}$"))
+    expect(page.locator(".flash")).to_contain_text(
+        f"for {day} 09:15:00 {zone} ({day} 03:45:00 UTC)"
+    )
+    run = api("GET", "/flow_runs/" + page.url.rsplit("/", 1)[1])
+    due = datetime.datetime.fromisoformat(run["next_scheduled_start_time"])
+    assert due == datetime.datetime.combine(day, datetime.time(3, 45), datetime.UTC)
+
+    # The runs filter reads its times in the same zone and shows them back in it.
+    page.goto("/flow-runs")
+    expect(page.locator("#run-filter [data-zone-name]")).to_have_text(zone)
+    page.locator("#run-filter input[name=start]").fill(f"{day}T09:15:00")
+    page.locator("#run-filter input[name=start]").dispatch_event("change")
+    expect(page).to_have_url(re.compile("tz=" + zone.replace("/", "%2F")))
+    expect(page.locator("#runs-results")).to_contain_text("later")
+    page.reload()
+    expect(page.locator("#run-filter input[name=start]")).to_have_value(
+        re.compile(rf"{day}T09:15(:00)?$")
+    )
+    page.locator("#run-filter input[name=start]").fill(f"{day}T09:16:00")
+    page.locator("#run-filter input[name=start]").dispatch_event("change")
+    expect(page.locator("#runs-results")).not_to_contain_text("later")

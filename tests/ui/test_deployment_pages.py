@@ -8,6 +8,7 @@ import datetime
 import json
 import re
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -92,11 +93,22 @@ def assert_scheduled_now(run, before):
             },
             ("Every 2 days at 09:00", None),
         ),
-        ({"cron": "0 9 * * 1-5"}, ("On weekdays at 09:00", "0 9 * * 1-5")),
-        ({"cron": "30 2 * * *"}, ("Every day at 02:30", "30 2 * * *")),
+        ({"cron": "0 9 * * 1-5"}, ("At 09:00, Monday through Friday", "0 9 * * 1-5")),
+        ({"cron": "30 2 * * *"}, ("At 02:30", "30 2 * * *")),
         ({"cron": "*/15 * * * *"}, ("Every 15 minutes", "*/15 * * * *")),
-        ({"cron": "5 */6 * * 0"}, ("Every 6 hours at minute 5 on Sunday", "5 */6 * * 0")),
-        ({"cron": "0 9 1 * *"}, ("Cron schedule", "0 9 1 * *")),
+        (
+            {"cron": "5 */6 * * 0"},
+            ("At 5 minutes past the hour, every 6 hours, only on Sunday", "5 */6 * * 0"),
+        ),
+        ({"cron": "0 9 1 * *"}, ("At 09:00, on day 1 of the month", "0 9 1 * *")),
+        ({"cron": "0 9 1 * 1"}, ("At 09:00, on day 1 of the month, or on Monday", "0 9 1 * 1")),
+        (
+            {"cron": "0 9 1 * 1", "day_or": False},
+            ("At 09:00, on day 1 of the month, and on Monday", "0 9 1 * 1"),
+        ),
+        ({"cron": "@daily"}, ("At 00:00", "@daily")),
+        ({"cron": "@hourly"}, ("Every hour", "@hourly")),
+        ({"cron": "@weekly"}, ("At 00:00, only on Sunday", "@weekly")),
         ({"rrule": "FREQ=WEEKLY;BYDAY=MO"}, ("Recurrence rule", "FREQ=WEEKLY;BYDAY=MO")),
     ],
 )
@@ -200,12 +212,14 @@ def test_deployments_list(client):
         for m in re.finditer(r'<td><a href="/deployments/([0-9a-f-]{36})">.*?</tr>', html, re.S)
     }
     assert set(rows) == {nightly["id"], manual["id"]}
-    assert "On weekdays at 09:00" in rows[nightly["id"]]
+    assert "At 09:00, Monday through Friday" in rows[nightly["id"]]
     assert "(Europe/Berlin)" in rows[nightly["id"]]
     assert f"/deployments/{nightly['id']}/pause" in rows[nightly["id"]]
     assert re.search(r"<time datetime=\"[^\"]+\+00:00\"", rows[nightly["id"]])  # next run
     assert "No schedule" in rows[manual["id"]] and "/pause" not in rows[manual["id"]]
     assert "Pending</span> 1" in rows[manual["id"]]  # recent run states
+    assert f'/flow-runs/{run["id"]}"' in rows[manual["id"]]  # last run
+    assert "never run" in rows[nightly["id"]]  # its runs are all ahead
     assert "Scheduled</span>" not in rows[nightly["id"]]  # future runs are not recent
     assert QUOTED_NAME not in html and "Tom &#34;Jerry&#34; O&#39;Hara" in html
     assert run["deployment_id"] == manual["id"]
@@ -215,6 +229,49 @@ def test_deployments_list(client):
     assert nightly["id"] not in fragment
     assert "No deployment's name contains" in page(client, "/deployments?name=zzz")
     assert "between 1 and 200" in page(client, "/deployments?page=0", 422)
+
+
+def test_deployments_list_last_run_in_one_query(client, app):
+    """Each deployment's last run is its latest expected before now, whatever its state; the
+    column costs the same queries for 2 deployments as for 6."""
+    from playhouse.test_utils import count_queries
+
+    flow = make_flow(client)
+
+    def deployment_with_runs(name, finals):
+        deployment = make_deployment(client, flow, name=name)
+        runs = []
+        for final in finals:
+            run = client.post(
+                f"/api/deployments/{deployment['id']}/create_flow_run", json={}
+            ).get_json()
+            client.post(
+                f"/api/flow_runs/{run['id']}/set_state",
+                json={"state": {"type": final}, "force": True},
+            )
+            runs.append(run)
+        return deployment, runs
+
+    def list_queries():
+        with app.app_context(), count_queries() as counter:
+            html = page(client, "/deployments")
+        return html, counter.count
+
+    done, done_runs = deployment_with_runs("done", ["FAILED", "COMPLETED"])
+    failed, failed_runs = deployment_with_runs("failed", ["COMPLETED", "FAILED"])
+    _, two = list_queries()
+    for index in range(4):
+        deployment_with_runs(f"more-{index}", ["RUNNING", "CRASHED"])
+    html, six = list_queries()
+    assert six == two
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<td><a href="/deployments/([0-9a-f-]{36})">.*?</tr>', html, re.S)
+    }
+    last = {key: row.split('class="last-run"')[1].split("</td>")[0] for key, row in rows.items()}
+    assert "Completed</span>" in last[done["id"]] and done_runs[1]["id"] in last[done["id"]]
+    assert "Failed</span>" in last[failed["id"]] and failed_runs[1]["id"] in last[failed["id"]]
+    assert sum("Crashed</span>" in cell for cell in last.values()) == 4
 
 
 def test_deployments_list_pages(client, monkeypatch):
@@ -536,7 +593,7 @@ def test_flow_page_lists_its_deployments(client):
     theirs = make_deployment(client, other, name="theirs")
     listed = section(page(client, f"/flows/{flow['id']}"), "deployments-h")
     assert f'/deployments/{mine["id"]}"' in listed and theirs["id"] not in listed
-    assert "Every day at 02:30 (30 2 * * *), Europe/Paris, paused" in listed
+    assert "At 02:30 (30 2 * * *), Europe/Paris, paused" in listed
 
 
 def test_dashboard_upcoming_runs_link_to_their_deployments(client):
@@ -544,3 +601,197 @@ def test_dashboard_upcoming_runs_link_to_their_deployments(client):
     deployment = make_deployment(client, flow, name="hourly", schedule={"interval": 3600})
     upcoming = section(page(client, "/"), "upcoming-h")
     assert f'(deployment <a href="/deployments/{deployment["id"]}">hourly</a>)' in upcoming
+
+
+# ----------------------------------------------------------------------------- editing
+
+
+def edit_fields(html):
+    """Each field of a form page: its label, input and error, up to the next field."""
+    return {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r'<label for="([^"]+)">.*?(?=<div class="field|</fieldset>)', html, re.S
+        )
+    }
+
+
+def test_edit_form_is_prefilled_and_shares_the_run_forms_fields(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        description=EVIL,
+        tags=["a", "b"],
+        work_queue_name="gpu",
+        parameters={"who": "ann", "times": 5},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+    )
+    path = f"/deployments/{deployment['id']}"
+    assert f'href="{path}/edit">Edit…</a>' in page(client, path)
+    html = page(client, path + "/edit")
+    assert client.get(path + "/edit").headers["Cache-Control"] == "no-store"
+    fields = edit_fields(html)
+    # The parameter fields are the custom run's (one macro draws both).
+    run_form = edit_fields(page(client, path + "/custom-run"))
+    for key in ("param-2", "param-4", "param-5", "param-6"):
+        assert fields[key] == run_form[key], key
+    assert 'value="ann"' in fields["param-1"] and 'value="5"' in fields["param-2"]
+    # A parameter the schema requires stays required here: an empty field removes it.
+    assert "(required)" in fields["param-1"] and "(required)" not in run_form["param-1"]
+    assert "&lt;script&gt;" in fields["edit-description"] and EVIL not in html
+    assert 'value="a, b"' in fields["edit-tags"]
+    assert 'value="gpu"' in fields["edit-work-queue-name"]
+    assert '<option value="cron" selected>' in fields["edit-schedule-kind"]
+    assert 'value="0 9 * * 1-5"' in fields["edit-schedule-value"]
+    assert 'value="Europe/Berlin"' in fields["edit-schedule-timezone"]
+    assert 'role="alert"' in page(client, f"/deployments/{uuid.uuid4()}/edit", 404)
+
+
+def test_edit_saves_the_deployment_and_reschedules(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        parameters={"who": "ann", "times": 5},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"interval": 1209600},
+        work_queue_name="old",
+    )
+    path = f"/deployments/{deployment['id']}"
+    assert 'value="1209600"' in edit_fields(page(client, path + "/edit"))["edit-schedule-value"]
+    form = {
+        "param.who": EVIL,
+        "param.times": "",
+        "param.loud": "true",
+        "param.note": "n",
+        "description": "  Nightly load  ",
+        "tags": "etl, nightly, etl",
+        "work_queue_name": "new",
+        "schedule_kind": "cron",
+        "schedule_value": "@daily",
+        "schedule_timezone": "America/New_York",
+    }
+    assert client.post(path + "/edit", data=form).status_code == 400  # no CSRF token
+    response = post(client, path + "/edit", form)
+    assert response.status_code == 303 and response.headers["Location"] == path
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["parameters"] == {"who": EVIL, "loud": True, "note": "n"}  # times removed
+    assert saved["description"] == "Nightly load" and saved["tags"] == ["etl", "nightly"]
+    assert saved["work_queue_name"] == "new"
+    assert saved["schedule"]["cron"] == "@daily"
+    assert saved["schedule"]["timezone"] == "America/New_York"
+    runs = runs_of(client, deployment)
+    assert runs and all(r["work_queue_name"] == "new" for r in runs)
+    for run in runs:  # midnight in New York
+        due = datetime.datetime.fromisoformat(run["next_scheduled_start_time"])
+        assert due.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "00:00"
+    html = page(client, path)
+    assert f"Saved the deployment &#39;{deployment['name']}&#39;." in html
+    assert "At 00:00" in html and "(America/New_York)" in html
+    # The same form again changes nothing more; no schedule removes it and its runs.
+    assert post(client, path + "/edit", form).status_code == 303
+    assert {r["id"] for r in runs_of(client, deployment)} == {r["id"] for r in runs}
+    response = post(
+        client,
+        path + "/edit",
+        {**form, "schedule_kind": "", "work_queue_name": "", "tags": "", "description": ""},
+    )
+    assert response.status_code == 303
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["schedule"] is None and saved["work_queue_name"] is None
+    assert saved["tags"] == [] and saved["description"] is None
+    assert runs_of(client, deployment) == []
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"param.times": "many"}, "param-2", "Enter a whole number"),
+        ({"param.who": ""}, "param-1", "Required"),
+        ({"schedule_value": "0 25 * * *"}, "edit-schedule-value", "Invalid cron expression"),
+        ({"schedule_value": ""}, "edit-schedule-value", "Enter a cron expression"),
+        (
+            {"schedule_kind": "interval", "schedule_value": "soon"},
+            "edit-schedule-value",
+            "Enter a number of seconds",
+        ),
+        (
+            {"schedule_kind": "interval", "schedule_value": "-5"},
+            "edit-schedule-value",
+            "greater than 0 seconds",
+        ),
+        ({"schedule_kind": "rrule", "schedule_value": "FREQ=NEVER"}, "edit-schedule-value", ""),
+        ({"schedule_kind": "weekly"}, "edit-schedule-kind", "Choose one of"),
+        ({"schedule_timezone": "Mars/Olympus"}, "edit-schedule-timezone", "not a time zone"),
+        ({"schedule_timezone": "America"}, "edit-schedule-timezone", "not a time zone"),
+        ({"description": "x" * 5001}, "edit-description", "At most 5,000 characters"),
+        ({"tags": "t," * 600}, "edit-tags", "At most 1,000 characters"),
+    ],
+)
+def test_edit_explains_a_wrong_field_next_to_it_and_saves_nothing(client, changes, field, message):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        parameters={"who": "ann"},
+        parameter_openapi_schema=SCHEMA,
+        schedule={"cron": "0 9 * * *"},
+    )
+    path = f"/deployments/{deployment['id']}"
+    form = {
+        "param.who": "bob",
+        "param.note": "n",
+        "description": "typed",
+        "tags": "x",
+        "work_queue_name": "q",
+        "schedule_kind": "cron",
+        "schedule_value": "0 10 * * *",
+        "schedule_timezone": "UTC",
+        **changes,
+    }
+    response = post(client, path + "/edit", form)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Not saved:</strong> correct the fields marked below" in html
+    fields = edit_fields(html)
+    assert 'class="field-error"' in fields[field] and message in fields[field], fields[field]
+    assert 'aria-invalid="true"' in fields[field]
+    assert sum('class="field-error"' in markup for markup in fields.values()) == 1
+    assert "typed" in fields["edit-description"] or field == "edit-description"
+    assert client.get(f"/api{path}").get_json() == deployment  # nothing saved
+
+
+def test_edit_keeps_what_the_form_does_not_show(client):
+    """A cron schedule's null zone and day_or stay as stored when the form is saved as is."""
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client, flow, schedule={"cron": "0 9 1 * 1", "day_or": False}, version="7"
+    )
+    path = f"/deployments/{deployment['id']}"
+    html = page(client, path + "/edit")
+    form = dict(
+        re.findall(r'<input id="edit-[^"]*" type="text" name="([^"]+)" value="([^"]*)"', html)
+    )
+    form["schedule_kind"] = "cron"
+    assert post(client, path + "/edit", form).status_code == 303
+    saved = client.get(f"/api{path}").get_json()
+    assert saved["schedule"] == deployment["schedule"] and saved["version"] == "7"
+
+
+def test_edit_without_a_schema_replaces_the_parameters_object(client):
+    flow = make_flow(client)
+    deployment = make_deployment(client, flow, parameters={"old": 1, "kept": "no"})
+    path = f"/deployments/{deployment['id']}"
+    fields = edit_fields(page(client, path + "/edit"))
+    assert "they replace them" in fields["param-1"] and "&#34;old&#34;: 1" in fields["param-1"]
+    base = {"schedule_kind": "", "schedule_timezone": "UTC"}
+    bad = post(client, path + "/edit", {**base, "param.parameters": "[1]"})
+    assert (
+        bad.status_code == 422
+        and "Enter a JSON object" in edit_fields(bad.get_data(as_text=True))["param-1"]
+    )
+    response = post(client, path + "/edit", {**base, "param.parameters": '{"new": [1, 2]}'})
+    assert response.status_code == 303
+    assert client.get(f"/api{path}").get_json()["parameters"] == {"new": [1, 2]}

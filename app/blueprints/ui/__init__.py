@@ -250,4 +250,6 @@ def register_ui(app, api):
         signed_in=auth.signed_in,
         sign_in_required=lambda: bool(app.config.get("API_KEY")),
     )
-    app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty)
+    from app.blueprints.ui.params import wall_time
+
+    app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty, wall=wall_time)

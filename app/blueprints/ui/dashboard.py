@@ -24,11 +24,13 @@ QUEUES_CHECKED = 100
 
 
 def _window(args, now):
-    """The dashboard's time window from the query: ``(key, start, end)``."""
+    """The dashboard's time window from the query: ``(key, start, end)``; a custom one's
+    times without an offset are in the zone ``tz`` (the browser's; UTC if absent)."""
     key = params.one_of(args, "window", ("hour", "day", "week", "custom"), "day")
     if key != "custom":
         return key, now - WINDOWS[key], now
-    start, end = params.timestamp(args, "start"), params.timestamp(args, "end")
+    zone = params.zone(args)
+    start, end = params.timestamp(args, "start", zone), params.timestamp(args, "end", zone)
     if start is None or end is None:
         raise BadParameter("window", "a custom window needs both a start and an end.")
     if end <= start:
@@ -109,6 +111,5 @@ def dashboard_page():
         unhealthy_count=len(unhealthy),
         paused_count=sum(1 for q in queues if q.is_paused),
         queues_checked=QUEUES_CHECKED,
-        custom_start=request.args.get("start", ""),
-        custom_end=request.args.get("end", ""),
+        tz=params.zone(request.args),
     )

@@ -1,5 +1,6 @@
-"""Deployment pages: the list, a deployment's page, pausing and resuming its schedule, and
-starting runs from it (quick run with its defaults, or the custom run form).
+"""Deployment pages: the list, a deployment's page, pausing and resuming its schedule,
+starting runs from it (quick run with its defaults, or the custom run form) and editing it
+(parameters, description, tags, work queue, schedule).
 
 A run started here is Scheduled for now (or for the custom run's start time), as Prefect's
 own clients create deployment runs: agents claim Scheduled runs, and the API's default for
@@ -13,13 +14,14 @@ import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app, flash, redirect, request, url_for
+from marshmallow import ValidationError
 
 from app.blueprints.ui import BadParameter, bp, local_path, page_url, params, render
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
 from app.clock import utcnow
 from app.schemas.core import estimated_run_time
-from app.schemas.deployments import DeploymentFlowRunCreateSchema
+from app.schemas.deployments import DeploymentFlowRunCreateSchema, DeploymentUpdateSchema
 from app.services import dashboard, deployments, flows
 from app.services.scheduler import SchedulerSettings
 
@@ -56,7 +58,7 @@ def schedule_summary(deployment, now, count=1):
 @bp.get("/deployments")
 def deployments_page():
     """Deployments by name (filterable by a name substring): flow, schedule, whether it is
-    active, its next run and its runs of the last day by state."""
+    active, its next run, its last run's state and its runs of the last day by state."""
     now = utcnow()
     name = params.text(request.args, "name")
     page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
@@ -79,6 +81,7 @@ def deployments_page():
         activity=dashboard.run_counts_by_deployment(
             [d.id for d in found], now - ACTIVITY_WINDOW, now
         ),
+        last_runs=dashboard.last_runs_of_deployments([d.id for d in found], now),
         here=request.full_path.rstrip("?"),
         prev_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
@@ -194,11 +197,12 @@ def _idempotency_key(deployment_id):
     return f"dashboard {deployment_id} {submission}"
 
 
-def _start_run(deployment_id, body, start=None):
+def _start_run(deployment_id, body, start=None, zone="UTC"):
     """Create the run, Scheduled at ``start`` (default now), and go to its page.
 
     ``body``: the rest of a DeploymentFlowRunCreate body. A form submitted again finds the
-    run its first submission started instead of starting another.
+    run its first submission started instead of starting another. The message gives the
+    start in UTC, and in ``zone`` (the form's) too if that is another zone.
     """
     when = start or utcnow()
     body = {
@@ -217,6 +221,8 @@ def _start_run(deployment_id, body, start=None):
         flash(f"This form was already submitted: it started the flow run {run.name!r}.")
     else:
         at = "now" if start is None else f"{when:%Y-%m-%d %H:%M:%S} UTC"
+        if start is not None and zone != "UTC":
+            at = f"{params.wall_time(when, zone).replace('T', ' ')} {zone} ({at})"
         if run.work_queue_name:
             flash(
                 f"Scheduled the flow run {run.name!r} for {at}: an agent polling the work "
@@ -251,6 +257,7 @@ def _custom_run_page(deployment, fields, form, errors, status=200):
             errors=errors,
             submission_field=SUBMISSION_FIELD,
             submission_id=form.get(SUBMISSION_FIELD) or uuid.uuid4(),
+            tz=params.zone(form),
         )
     )
 
@@ -266,7 +273,8 @@ def custom_run_page(deployment_id):
 @bp.post("/deployments/<uuid:deployment_id>/custom-run")
 def custom_run(deployment_id):
     """Start a custom run: the form's parameters over the deployment's, an optional name
-    and start time (Scheduled then). Errors are shown next to their fields (422)."""
+    and start time (Scheduled then), a wall-clock time in the form's zone ``tz`` (the
+    browser's; UTC if absent). Errors are shown next to their fields (422)."""
     deployment = deployments.read_deployment(deployment_id)
     fields = form_fields(deployment.parameter_openapi_schema, deployment.parameters)
     parameters, has_errors = read_parameters(fields, request.form)
@@ -275,8 +283,9 @@ def custom_run(deployment_id):
     if len(name) > RUN_NAME_LENGTH:
         errors["name"] = f"At most {RUN_NAME_LENGTH} characters."
     start = None
+    zone = params.zone(request.form)
     try:
-        start = params.timestamp(request.form, "start")
+        start = params.timestamp(request.form, "start", zone)
     except BadParameter:
         errors["start"] = "Enter a date and time, such as 2026-01-31T13:45."
     if start is not None and start <= utcnow():
@@ -286,14 +295,170 @@ def custom_run(deployment_id):
     body = {"parameters": parameters}
     if name:
         body["name"] = name
-    return _start_run(deployment_id, body, start)
+    return _start_run(deployment_id, body, start, zone)
 
 
 @bp.app_template_filter("schedule_words")
 def schedule_words(schedule):
-    """A stored schedule as one line of text: ``Every day at 09:00 (Europe/Berlin)``."""
+    """A stored schedule as one line of text: ``At 09:00 (0 9 * * *), Europe/Berlin``."""
     words, expression = describe(schedule)
     if not schedule:
         return words
     text = f"{words} ({expression})" if expression and words != expression else words
     return f"{text}, {schedule.get('timezone') or 'UTC'}"
+
+
+# ----------------------------------------------------------------------------- editing
+
+DESCRIPTION_LENGTH = 5000
+SCHEDULE_KINDS = {
+    "": "No schedule",
+    "interval": "Every N seconds (interval)",
+    "cron": "Cron expression",
+    "rrule": "Recurrence rule (RFC 5545 RRULE)",
+}
+# The edit form's fields that come from the deployment's API fields, for 422 messages.
+_EDIT_FIELDS = {
+    "description": "description",
+    "tags": "tags",
+    "work_queue_name": "work_queue_name",
+    "schedule": "schedule_value",
+    "parameters": "parameters",
+}
+
+
+def _edit_values(deployment):
+    """The edit form's values (besides the parameters) for a stored deployment."""
+    schedule = deployment.schedule or {}
+    kind = next((k for k in ("interval", "cron", "rrule") if k in schedule), "")
+    value = schedule.get(kind, "")
+    if kind == "interval":
+        seconds = float(value)
+        value = str(int(seconds) if seconds.is_integer() else seconds)
+    return {
+        "description": deployment.description or "",
+        "tags": ", ".join(deployment.tags or ()),
+        "work_queue_name": deployment.work_queue_name or "",
+        "schedule_kind": kind,
+        "schedule_value": value,
+        "schedule_timezone": schedule.get("timezone") or "UTC",
+    }
+
+
+def _edit_page(deployment, fields, form, errors, status=200):
+    return _uncached(
+        render(
+            "ui/deployment_edit.html",
+            None,
+            status=status,
+            deployment=deployment,
+            flow=flows.read_flow(deployment.flow_id),
+            fields=fields,
+            form=form,
+            errors=errors,
+            schedule_kinds=SCHEDULE_KINDS,
+        )
+    )
+
+
+def _edit_fields(deployment):
+    return form_fields(deployment.parameter_openapi_schema, deployment.parameters, merged=False)
+
+
+def _schedule_from_form(deployment, form, errors):
+    """The schedule the edit form sets (None for none), or None with ``errors`` filled."""
+    kind = form.get("schedule_kind", "")
+    if kind not in SCHEDULE_KINDS:
+        errors["schedule_kind"] = f"Choose one of: {', '.join(SCHEDULE_KINDS.values())}."
+        return None
+    if not kind:
+        return None
+    value = (form.get("schedule_value") or "").strip()
+    timezone = (form.get("schedule_timezone") or "").strip() or "UTC"
+    try:
+        params.zone({"tz": timezone})
+    except BadParameter:
+        errors["schedule_timezone"] = (
+            f"{timezone[:100]!r} is not a time zone: use an IANA name such as Europe/Berlin."
+        )
+    if not value:
+        errors["schedule_value"] = {
+            "interval": "Enter the number of seconds between runs, such as 3600.",
+            "cron": "Enter a cron expression, such as 0 9 * * 1-5.",
+            "rrule": "Enter a recurrence rule, such as FREQ=WEEKLY;BYDAY=MO.",
+        }[kind]
+        return None
+    schedule = {kind: value, "timezone": timezone}
+    stored = deployment.schedule or {}
+    if kind == "interval":
+        try:
+            schedule["interval"] = float(value)
+        except ValueError:
+            errors["schedule_value"] = "Enter a number of seconds, such as 3600."
+            return None
+        if "interval" in stored and stored.get("anchor_date"):
+            schedule["anchor_date"] = stored["anchor_date"]
+    if kind == "cron" and "cron" in stored:
+        if "day_or" in stored:
+            schedule["day_or"] = stored["day_or"]
+        if timezone == "UTC" and stored.get("timezone") is None:
+            # A cron schedule keeps its null zone (UTC), as Prefect 2.7 stores it.
+            del schedule["timezone"]
+    return schedule
+
+
+@bp.get("/deployments/<uuid:deployment_id>/edit")
+def edit_deployment_page(deployment_id):
+    """The edit form: parameters (generated from the parameter schema, as for a custom
+    run), description, tags, work queue and schedule, prefilled with the stored values."""
+    deployment = deployments.read_deployment(deployment_id)
+    return _edit_page(deployment, _edit_fields(deployment), _edit_values(deployment), {})
+
+
+@bp.post("/deployments/<uuid:deployment_id>/edit")
+def edit_deployment(deployment_id):
+    """Save the edit form as a deployment update (as ``PATCH /api/deployments/{id}``): the
+    parameters the form sets replace the deployment's (an empty field removes one, so the
+    flow's default applies). A wrong field is a 422 with its message next to it and what
+    was typed kept; saving the same form twice changes nothing more."""
+    deployment = deployments.read_deployment(deployment_id)
+    fields = _edit_fields(deployment)
+    parameters, has_errors = read_parameters(fields, request.form)
+    errors = {}
+    description = request.form.get("description") or ""
+    if len(description) > DESCRIPTION_LENGTH:
+        errors["description"] = f"At most {DESCRIPTION_LENGTH:,} characters."
+    try:
+        tags = params.tags(request.form)
+    except BadParameter:
+        tags = []
+        errors["tags"] = "At most 1,000 characters of comma-separated tags."
+    schedule = _schedule_from_form(deployment, request.form, errors)
+    body = {
+        "description": description.strip() or None,
+        "tags": tags,
+        "work_queue_name": (request.form.get("work_queue_name") or "").strip() or None,
+        "parameters": parameters,
+        "schedule": schedule,
+    }
+    changes = {}
+    if not errors and not has_errors:
+        try:
+            changes = DeploymentUpdateSchema().load(body)
+        except ValidationError as error:
+            for key, messages in error.normalized_messages().items():
+                errors[_EDIT_FIELDS.get(key, "parameters")] = " ".join(_flat(messages))
+    if errors or has_errors:
+        return _edit_page(deployment, fields, request.form, errors, 422)
+    deployments.update_deployment(deployment_id, changes, _settings())
+    flash(f"Saved the deployment {deployment.name!r}.")
+    return redirect(url_for("ui.deployment_page", deployment_id=deployment_id), 303)
+
+
+def _flat(messages):
+    """Marshmallow's messages (strings, lists and dicts of them) as a flat list."""
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        messages = list(messages.values())
+    return [text for item in messages for text in _flat(item)]

@@ -109,9 +109,13 @@ def _as_text(kind, value):
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def form_fields(schema, defaults):
+def form_fields(schema, defaults, merged=True):
     """The form's fields for a parameter schema, prefilled from ``defaults`` (the
-    deployment's parameters) or the schema's defaults; in ``position`` order if given."""
+    deployment's parameters) or the schema's defaults; in ``position`` order if given.
+
+    ``merged``: the values sent are merged over ``defaults`` (a custom run), so a required
+    parameter ``defaults`` sets may be left empty; False when they replace ``defaults`` (the
+    edit form), where only the schema's own default makes a parameter optional."""
     properties = (schema or {}).get("properties")
     if not isinstance(properties, dict) or not properties:
         return [
@@ -121,7 +125,8 @@ def form_fields(schema, defaults):
                 "json",
                 False,
                 "This deployment has no parameter schema: give the parameters as one "
-                "JSON object; they are merged over the deployment's.",
+                "JSON object; "
+                + ("they are merged over the deployment's." if merged else "they replace them."),
                 json_type="object",
                 value=_as_text("json", defaults or {}),
                 whole=True,
@@ -155,7 +160,7 @@ def form_fields(schema, defaults):
                 name,
                 prop.get("title") or name,
                 kind,
-                name in required and name not in defaults and "default" not in prop,
+                name in required and not (merged and name in defaults) and "default" not in prop,
                 prop.get("description") or "",
                 list(prop.get("enum") or ()),
                 json_type,

@@ -1,15 +1,20 @@
 """Reading the dashboard's query and form parameters; anything unusable is a BadParameter.
 
-Times in the address are ISO 8601; a time without an offset is UTC (the forms say so).
+Times in the address are ISO 8601. A time without an offset is a wall-clock time in the zone
+the form sent along (``tz``, the browser's zone, filled in by the dashboard's script), else
+UTC; each form says which zone it uses.
 """
 
 import datetime
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.blueprints.ui import BadParameter
 from app.states import STATE_TYPE_VALUES
 
 UTC = datetime.UTC
+# The forms' hidden field with the zone their times are in (filled in by orion.js).
+ZONE_FIELD = "tz"
 
 
 def one_of(args, name, choices, default):
@@ -53,8 +58,27 @@ def tags(args, name="tags"):
     return list(dict.fromkeys(t.strip() for t in text(args, name, 1000).split(",") if t.strip()))
 
 
-def timestamp(args, name):
-    """An ISO 8601 time as an aware UTC datetime, or None if absent."""
+def zone(args, name=ZONE_FIELD):
+    """The IANA time zone name of the parameter ``name`` ("UTC" if absent): the zone a form's
+    times without an offset are in (the browser's, sent by the dashboard's script)."""
+    value = (args.get(name) or "").strip()
+    if not value:
+        return "UTC"
+    try:
+        if len(value) > 100:
+            raise ValueError(value)
+        ZoneInfo(value)
+    # OSError: a key naming a directory of the zone database ("America").
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise BadParameter(
+            name, f"{value[:100]!r} is not a time zone (use an IANA name such as Europe/Berlin)."
+        ) from None
+    return value
+
+
+def timestamp(args, name, timezone="UTC"):
+    """An ISO 8601 time as an aware UTC datetime, or None if absent. A time without an
+    offset is a wall-clock time in ``timezone`` (an IANA name; see :func:`zone`)."""
     value = (args.get(name) or "").strip()
     if not value:
         return None
@@ -63,8 +87,16 @@ def timestamp(args, name):
     except ValueError:
         raise BadParameter(name, f"{value!r} is not a time (use 2026-01-31T13:45).") from None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
     return parsed.astimezone(UTC)
+
+
+def wall_time(when, timezone="UTC"):
+    """A UTC datetime as the value of a ``datetime-local`` input: its wall-clock time in
+    ``timezone``, to the second ('' for None)."""
+    if when is None:
+        return ""
+    return when.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def integer(args, name, default, low, high):

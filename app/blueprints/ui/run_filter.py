@@ -26,15 +26,18 @@ RUN_SORTS = {
 
 def runs_filter(args):
     """The flow runs list's filter from the query string (or form): ``(choices, filter
-    body)``; the body asks for one page of ``RUNS_PER_PAGE`` runs, plus one to tell whether
-    there is a next page."""
+    body)``; times without an offset are in the zone ``tz`` (the browser's; UTC if
+    absent), the choices hold them in UTC and that zone as ``tz``. The body asks for one
+    page of ``RUNS_PER_PAGE`` runs, plus one to tell whether there is a next page."""
+    zone = params.zone(args)
     chosen = {
         "flow": params.uuids(args, "flow"),
         "state": params.state_types(args),
         "tags": params.tags(args),
         "name": params.text(args, "name"),
-        "start": params.timestamp(args, "start"),
-        "end": params.timestamp(args, "end"),
+        "tz": zone,
+        "start": params.timestamp(args, "start", zone),
+        "end": params.timestamp(args, "end", zone),
         "sort": params.one_of(args, "sort", tuple(RUN_SORTS), "START_TIME_DESC"),
         "page": params.integer(args, "page", 1, 1, MAX_PAGE),
     }

@@ -1,13 +1,21 @@
-"""A deployment's stored schedule in words (``"Every day at 09:00"``), for the pages.
+"""A deployment's stored schedule in words (``"At 09:00, Monday through Friday"``), for the pages.
 
-Common cron shapes and every interval get words; anything else is shown as its expression.
+Intervals get words here; cron expressions (nicknames such as ``@daily`` included) get
+cron-descriptor's (``"At 09:00, Monday through Friday"``); an rrule is shown as its text.
 The time zone is not part of the words: pages show it next to them.
 """
 
 import datetime
+import functools
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+from cron_descriptor import ExpressionDescriptor, Options
+from cron_descriptor.Exception import (
+    FormatException,
+    MissingFieldException,
+    WrongArgumentException,
+)
+
 _UNITS = [(7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
 
 
@@ -35,50 +43,52 @@ def _interval_words(schedule):
     return words
 
 
-def _number(text, low, high):
-    return text.isdigit() and low <= int(text) <= high
+# Cron's nicknames, as the 5-field expressions croniter reads them as.
+_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
 
 
-def _days(field):
-    """Cron day-of-week field in words ('' for every day), or None if not a simple one."""
-    if field == "*":
-        return ""
-    if field in ("1-5", "MON-FRI", "mon-fri"):
-        return " on weekdays"
-    days = []
-    for part in field.split(","):
-        if not _number(part, 0, 7):
-            return None
-        days.append(_DAYS[int(part) % 7])
-    return " on " + ", ".join(days)
+def _cron_options():
+    options = Options()
+    options.use_24hour_time_format = True
+    options.verbose = False
+    options.locale_code = "en_US"
+    return options
 
 
-def cron_words(expression):
-    """Words for a 5-field cron expression of a common shape, or None."""
-    parts = expression.split()
-    if len(parts) != 5:
+_OPTIONS = _cron_options()
+# What cron-descriptor raises on an expression it cannot describe (croniter reads more
+# shapes than it does, e.g. a "H" hash field).
+_UNREADABLE = (
+    FormatException,
+    MissingFieldException,
+    WrongArgumentException,
+    ValueError,
+    IndexError,
+    KeyError,
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def cron_words(expression, day_or=True):
+    """Words for a cron expression or nickname (``"At 09:00, Monday through Friday"``), by
+    cron-descriptor; None for one it cannot read. With ``day_or`` False (both day fields
+    must match) its "or" between day of month and weekday becomes "and"."""
+    expanded = _ALIASES.get(expression.strip().lower(), expression)
+    try:
+        words = ExpressionDescriptor(expanded, _OPTIONS).get_description()
+    except _UNREADABLE:
         return None
-    minute, hour, dom, month, dow = parts
-    if dom != "*" or month != "*":
-        return None
-    days = _days(dow)
-    if days is None:
-        return None
-    if minute.startswith("*/") and _number(minute[2:], 1, 59) and hour == "*":
-        return _every(int(minute[2:]), "minute") + days
-    if minute == "*" and hour == "*":
-        return "Every minute" + days
-    if not _number(minute, 0, 59):
-        return None
-    if hour == "*":
-        return f"Every hour at minute {int(minute)}" + days
-    if hour.startswith("*/") and _number(hour[2:], 1, 23):
-        return _every(int(hour[2:]), "hour") + f" at minute {int(minute)}" + days
-    hours = hour.split(",")
-    if all(_number(h, 0, 23) for h in hours):
-        times = ", ".join(f"{int(h):02d}:{int(minute):02d}" for h in hours)
-        return ("Every day" if not days else days.strip().capitalize()) + f" at {times}"
-    return None
+    if not day_or:
+        words = words.replace(", or on ", ", and on ", 1)
+    return words
 
 
 def describe(schedule):
@@ -89,7 +99,8 @@ def describe(schedule):
     if "interval" in schedule:
         return _interval_words(schedule), None
     if "cron" in schedule:
-        return cron_words(schedule["cron"]) or "Cron schedule", schedule["cron"]
+        words = cron_words(schedule["cron"], schedule.get("day_or", True) is not False)
+        return words or "Cron schedule", schedule["cron"]
     if "rrule" in schedule:
         return "Recurrence rule", schedule["rrule"]
     return "Unknown schedule", None

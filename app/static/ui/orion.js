@@ -1,5 +1,6 @@
-// Orion dashboard behaviour: local time zones for timestamps, the run history chart, and
-// confirmations for destructive forms. Everything else is htmx (2.x) driven by the server.
+// Orion dashboard behaviour: local time zones for timestamps and for the forms' times, the
+// run history chart, and confirmations for destructive forms. Everything else is htmx (2.x)
+// driven by the server.
 (function () {
   "use strict";
 
@@ -21,6 +22,50 @@
       if (isNaN(when.getTime())) { return; }
       el.textContent = localFormat.format(when);
       el.setAttribute("data-local", "");
+    });
+  }
+
+  // The browser's IANA time zone ("Europe/Paris"), or null if it does not say.
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function pad2(n) { return (n < 10 ? "0" : "") + n; }
+
+  // A Date as a datetime-local input's value: the browser's wall-clock time, to the second.
+  function localInputValue(when) {
+    return when.getFullYear() + "-" + pad2(when.getMonth() + 1) + "-" + pad2(when.getDate()) +
+      "T" + pad2(when.getHours()) + ":" + pad2(when.getMinutes()) + ":" +
+      pad2(when.getSeconds());
+  }
+
+  // Forms with a time zone field (input[data-browser-zone], name "tz") take times in the
+  // browser's zone: the field gets that zone, so the server reads the form's times in it;
+  // each time the server filled in (data-utc, an ISO instant) is shown as the browser's
+  // wall-clock time of that instant; and the form names the zone ([data-zone-name]).
+  // Without this script the server's zone (UTC) stays, and the form says so.
+  function localizeForms(root) {
+    var zone = browserZone();
+    if (!zone) { return; }
+    var forms = [];
+    if (root.matches && root.matches("form")) { forms.push(root); }
+    root.querySelectorAll("form").forEach(function (form) { forms.push(form); });
+    forms.forEach(function (form) {
+      var field = form.querySelector("input[data-browser-zone]");
+      if (!field) { return; }
+      form.querySelectorAll("input[type=datetime-local][data-utc]").forEach(function (input) {
+        var when = new Date(input.getAttribute("data-utc"));
+        if (input.getAttribute("data-utc") && !isNaN(when.getTime())) {
+          input.value = localInputValue(when);
+        }
+        input.removeAttribute("data-utc");
+      });
+      field.value = zone;
+      form.querySelectorAll("[data-zone-name]").forEach(function (el) { el.textContent = zone; });
     });
   }
 
@@ -73,6 +118,18 @@
     });
   }
 
+  // Shortest time axis of the recent runs chart, in seconds: one run alone (or runs a few
+  // seconds apart) still gets readable ticks instead of a domain of a second or two.
+  var MIN_TIME_SPAN = 60;
+
+  // The time axis from the first to the last start, padded so the first and last bars are
+  // whole, and centred on the runs to at least MIN_TIME_SPAN.
+  function paddedTimeRange(u, min, max) {
+    var span = (max || 0) - (min || 0);
+    var pad = Math.max(span * 0.05, (MIN_TIME_SPAN - span) / 2);
+    return [min - pad, max + pad];
+  }
+
   // A deployment's recent runs: one bar per run at its start time, its height the run
   // time, one series (colour) per state.
   function drawDurations(root) {
@@ -92,14 +149,11 @@
         });
         columns.push(s.seconds);
       });
-      new uPlot({
+      // The chart stays on its element (el.chart) for whoever needs its scales.
+      el.chart = new uPlot({
         width: Math.max(el.clientWidth || 0, 320), height: 200, series: series,
         scales: {
-          // Pad the time axis so the first and last bars are whole.
-          x: { time: true, range: function (u, min, max) {
-            var pad = Math.max(1, (max - min) * 0.05);
-            return [min - pad, max + pad];
-          } },
+          x: { time: true, range: paddedTimeRange },
           y: { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.1)]; } }
         },
         axes: [{}, { label: "Run time (s)" }]
@@ -109,6 +163,7 @@
 
   function enhance(root) {
     localizeTimes(root);
+    localizeForms(root);
     drawCharts(root);
     drawDurations(root);
   }
