@@ -30,6 +30,8 @@ INSTALL_REQUIRES = [
     "cryptography==50.0.2",
     # Cron schedules in words on the dashboard ("At 09:00, Monday through Friday").
     "cron-descriptor==2.2.1",
+    # Artifacts' markdown on the dashboard, with raw HTML off (no hand-written sanitising).
+    "markdown-it-py==4.3.0",
 ]
 
 TEST_REQUIRES = [

@@ -11,6 +11,7 @@ from app.models.blocks import (
 from app.models.flows import Deployment, Flow
 from app.models.misc import (
     Agent,
+    Artifact,
     ConcurrencyLimit,
     ConcurrencySlot,
     Log,
@@ -53,6 +54,7 @@ TABLES = (
     FlowRunNotificationPolicy,
     FlowRunNotification,
     Variable,
+    Artifact,
 )
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "UTCDateTimeField",
     "utcnow",
     "Agent",
+    "Artifact",
     "BlockDocument",
     "BlockDocumentReference",
     "BlockSchema",

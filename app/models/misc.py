@@ -1,5 +1,5 @@
-"""Work queues, agents, task concurrency limits and their slot leases, logs, saved searches and
-variables."""
+"""Work queues, agents, task concurrency limits and their slot leases, logs, saved searches,
+variables and artifacts."""
 
 from peewee import (
     BooleanField,
@@ -163,3 +163,22 @@ class Variable(BaseModel):
 
     class Meta:
         table_name = "variable"
+
+
+class Artifact(BaseModel):
+    """Something a flow or task run made for people to see (Prefect 2.20's artifacts): a
+    markdown text, a table, a link or a result, ``data`` shaped by its ``type``. Artifacts
+    sharing a ``key`` are versions of one; the newest is the key's latest."""
+
+    key = CharField(null=True)
+    type = CharField(null=True)
+    description = TextField(null=True)
+    data = JSONField(null=True)
+    metadata_ = JSONField(null=True, column_name="metadata_")
+    flow_run_id = UUIDField(null=True, index=True)
+    task_run_id = UUIDField(null=True, index=True)
+
+    class Meta:
+        table_name = "artifact"
+        # The latest of a key: its newest row.
+        indexes = ((("key", "created"), False),)

@@ -34,6 +34,7 @@ FLOW_RUN_SORTS = (
 TASK_RUN_SORTS = tuple(s for s in FLOW_RUN_SORTS if not s.startswith("START_TIME_"))
 FLOW_SORTS = ("CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC")
 VARIABLE_SORTS = FLOW_SORTS
+ARTIFACT_SORTS = ("CREATED_DESC", "UPDATED_DESC", "ID_DESC", "KEY_DESC", "KEY_ASC")
 DEPLOYMENT_SORTS = FLOW_SORTS
 LOG_SORTS = (
     "TIMESTAMP_ASC",
@@ -431,3 +432,61 @@ class VariableCountBody(CountBody):
     """Body of ``POST /api/variables/count``."""
 
     variables = fields.Nested(VariableFilter)
+
+
+class ArtifactKeyFilter(FilterSchema):
+    any_ = _strings("Only these keys.")
+    like_ = _like()
+    exists_ = _flag("true: only artifacts with a key; false: only those without.")
+
+    @post_load
+    def as_is_null(self, data, **kwargs):
+        exists = data.pop("exists_", None)
+        if exists is not None:
+            data["is_null_"] = not exists
+        return data
+
+
+class _ArtifactCriteria(OperatorSchema):
+    key = fields.Nested(ArtifactKeyFilter)
+    flow_run_id = fields.Nested(UUIDAnyFilter)
+    task_run_id = fields.Nested(UUIDAnyFilter)
+    type = fields.Nested(StringAnyNotAnyFilter)
+
+
+class ArtifactFilter(_ArtifactCriteria):
+    """Criteria on artifacts."""
+
+    id = fields.Nested(UUIDAnyFilter)
+
+
+class ArtifactCollectionFilter(_ArtifactCriteria):
+    """Criteria on the latest artifact of each key (``latest_id``: its id)."""
+
+    latest_id = fields.Nested(UUIDAnyFilter)
+
+
+class ArtifactFilterBody(ObjectFilters, PagedBody):
+    """Body of ``POST /api/artifacts/filter``."""
+
+    artifacts = fields.Nested(ArtifactFilter)
+    sort = _sort(ARTIFACT_SORTS, "ID_DESC")
+
+
+class ArtifactCollectionFilterBody(ObjectFilters, PagedBody):
+    """Body of ``POST /api/artifacts/latest/filter``."""
+
+    artifacts = fields.Nested(ArtifactCollectionFilter)
+    sort = _sort(ARTIFACT_SORTS, "ID_DESC")
+
+
+class ArtifactCountBody(ObjectFilters, CountBody):
+    """Body of ``POST /api/artifacts/count``."""
+
+    artifacts = fields.Nested(ArtifactFilter)
+
+
+class ArtifactCollectionCountBody(ObjectFilters, CountBody):
+    """Body of ``POST /api/artifacts/latest/count``."""
+
+    artifacts = fields.Nested(ArtifactCollectionFilter)

@@ -22,7 +22,17 @@ from typing import Any
 from peewee import SQL, Field, JSONField, Select, fn
 
 from app.db import is_sqlite
-from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, Variable, WorkQueue
+from app.models import (
+    Agent,
+    Artifact,
+    Deployment,
+    Flow,
+    FlowRun,
+    Log,
+    TaskRun,
+    Variable,
+    WorkQueue,
+)
 from app.models.base import BaseModel
 from app.services.common import Body
 
@@ -150,6 +160,14 @@ FIELDS: dict[Any, dict[str, Any]] = {
     WorkQueue: {"id": "id", "name": "name"},
     Agent: {"id": "id", "name": "name", "work_queue_id": "work_queue"},
     Variable: {"id": "id", "name": "name", "value": "value", "tags": "tags"},
+    Artifact: {
+        "id": "id",
+        "latest_id": "id",
+        "key": "key",
+        "type": "type",
+        "flow_run_id": "flow_run_id",
+        "task_run_id": "task_run_id",
+    },
 }
 
 # The body key holding each model's own filter.
@@ -162,6 +180,7 @@ FILTER_KEYS = {
     WorkQueue: "work_queues",
     Agent: "agents",
     Variable: "variables",
+    Artifact: "artifacts",
 }
 
 # How related rows tie to an outer row: (outer model, related model) -> (outer column, related
@@ -181,6 +200,8 @@ LINKS = {
     (Deployment, FlowRun): (Deployment.id, FlowRun.deployment),
     (FlowRun, WorkQueue): (FlowRun.work_queue_name, WorkQueue.name),
     (Deployment, WorkQueue): (Deployment.work_queue_name, WorkQueue.name),
+    (Artifact, FlowRun): (Artifact.flow_run_id, FlowRun.id),
+    (Artifact, TaskRun): (Artifact.task_run_id, TaskRun.id),
 }
 
 # Per target model, the related filters of a body as a tree of hops: related model -> (body
@@ -210,6 +231,10 @@ RELATIONS: dict[Any, dict[Any, Any]] = {
     WorkQueue: {},
     Agent: {},
     Variable: {},
+    Artifact: {
+        FlowRun: ("flow_runs", {Flow: ("flows", {}), Deployment: ("deployments", {})}),
+        TaskRun: ("task_runs", {}),
+    },
 }
 
 
@@ -388,6 +413,13 @@ SORTS = {
     WorkQueue: {"NAME_ASC": _asc(WorkQueue, WorkQueue.name)},
     Agent: {"NAME_ASC": _asc(Agent, Agent.name)},
     Variable: _named_sorts(Variable),
+    Artifact: {
+        "CREATED_DESC": _desc(Artifact, Artifact.created),
+        "UPDATED_DESC": _desc(Artifact, Artifact.updated),
+        "ID_DESC": (Artifact.id.desc(),),
+        "KEY_DESC": _desc(Artifact, Artifact.key),
+        "KEY_ASC": _asc(Artifact, Artifact.key),
+    },
 }
 
 DEFAULT_SORTS = {
@@ -399,6 +431,7 @@ DEFAULT_SORTS = {
     WorkQueue: "NAME_ASC",
     Agent: "NAME_ASC",
     Variable: "NAME_ASC",
+    Artifact: "ID_DESC",
 }
 
 

@@ -764,6 +764,25 @@ class OrionClient(BlocksAPI):
             "DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}", missing_ok_on_retry=True
         )
 
+    # -- artifacts -----------------------------------------------------------------------------
+
+    def create_artifact(self, **fields: Any) -> APIObject:
+        """Create an artifact from its fields (``key``, ``type``, ``description``, ``data``,
+        ``metadata_``, ``flow_run_id``, ``task_run_id``); None values are left out."""
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self._call("POST", "artifacts/", body)
+
+    def read_latest_artifact(self, key: str) -> APIObject | None:
+        """The newest artifact of ``key``, or None if it has none."""
+        try:
+            return self._call("GET", f"artifacts/{quote(key, safe='')}/latest")
+        except ObjectNotFound:
+            return None
+
+    def read_artifacts(self, body: dict[str, Any] | None = None) -> list[APIObject]:
+        """Artifacts matching a filter body (``artifacts``, ``flow_runs`` ...), newest first."""
+        return self._call("POST", "artifacts/filter", body or {})
+
     # -- variables -----------------------------------------------------------------------------
 
     def create_variable(self, name: str, value: str, tags: Iterable[str] = ()) -> APIObject:

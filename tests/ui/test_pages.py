@@ -823,7 +823,7 @@ def test_flow_run_page_with_500_task_runs_stays_a_constant_number_of_queries(cli
         TaskRun.insert_many(rows).execute()
     with app.app_context(), count_queries() as counter:
         html = page(client, f"/flow-runs/{run['id']}")
-    assert 5 <= counter.count <= 10
+    assert 5 <= counter.count <= 11  # the artifacts are one more
     radar = radar_of(html)
     assert [m[2] for m in radar_members(radar)] == ["COMPLETED"] * 500
     assert len(radar["edges"]) == 490

@@ -3,6 +3,7 @@
 from app.blueprints.api import (
     admin,
     agents,
+    artifacts,
     blocks,
     collections,
     concurrency_limits,
@@ -43,6 +44,7 @@ API_BLUEPRINTS = (
     blocks.block_capabilities,
     notification_policies.blp,
     variables.blp,
+    artifacts.blp,
     ui.blp,
     admin.blp,
     collections.blp,

@@ -236,6 +236,7 @@ def register_ui(app, api):
         variables,
         work_queues,
     )
+    from app.blueprints.ui.artifacts import artifact_html
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))
@@ -252,4 +253,10 @@ def register_ui(app, api):
     )
     from app.blueprints.ui.params import wall_time
 
-    app.jinja_env.filters.update(ts=_timestamp, duration=_duration, pretty=_pretty, wall=wall_time)
+    app.jinja_env.filters.update(
+        ts=_timestamp,
+        duration=_duration,
+        pretty=_pretty,
+        wall=wall_time,
+        artifact_html=artifact_html,
+    )

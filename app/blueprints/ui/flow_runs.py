@@ -18,11 +18,12 @@ from app.blueprints.ui.run_filter import (
 )
 from app.clock import utcnow
 from app.schemas.core import upstream_task_runs
-from app.services import dashboard, flow_runs, flows, saved_searches, states
+from app.services import artifacts, dashboard, flow_runs, flows, saved_searches, states
 
 # Task runs shown on a flow run's page (timeline and graph).
 TASK_RUN_LIMIT = 1000
 SUBFLOW_LIMIT = 200
+ARTIFACT_LIMIT = 100
 # Flows offered by the list's flow filter (by name).
 FLOW_CHOICES = 500
 SAVED_SEARCHES_SHOWN = 50
@@ -163,6 +164,8 @@ def _live_context(flow_run_id, since=None):
             axis_start=axis_start,
             axis_end=axis_end,
             radar=_radar(task_list, subflows),
+            artifacts=artifacts.artifacts_of_flow_run(flow_run_id, ARTIFACT_LIMIT),
+            artifact_limit=ARTIFACT_LIMIT,
             subflows=subflows,
             subflow_flows=dashboard.flow_names(r.flow_id for r in subflows),
         )

@@ -1,0 +1,104 @@
+"""What Prefect 2.20 added, against Orion: variables (``Variable.set``/``get`` from a script
+and from a flow, ``prefect variable ls`` and ``delete``) and artifacts made by a flow and its
+task; the server's side read through its API. (Prefect 2.7 has neither.)"""
+
+import httpx
+import pytest
+
+from tests.compat.conftest import Prefect, ok, prefect_venv
+from tests.support import BACKENDS
+
+SCRIPT = """
+import sys
+
+from prefect import flow
+from prefect.variables import Variable
+
+name = sys.argv[1]
+Variable.set(name, "hello", tags=["compat"])
+print("GOT=" + Variable.get(name).value)
+try:
+    Variable.set(name, "again")
+except ValueError:
+    print("REFUSED")
+Variable.set(name, "changed", overwrite=True)
+print("MISSING=" + str(Variable.get(name + "_nope", default="fallback")))
+
+
+@flow
+def reads():
+    return Variable.get(name).value
+
+
+print("FLOW=" + reads())
+"""
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def prefect(request, servers, tmp_path_factory):
+    """Prefect 2.20 pointed at the module's server of a backend."""
+    server = servers.get(request.param)
+    workdir = tmp_path_factory.mktemp("prefect-2.20")
+    return Prefect("2.20", prefect_venv("2.20"), server.api_url, server.backend, workdir)
+
+
+@pytest.fixture(scope="module")
+def api(prefect):
+    with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
+        yield http
+
+
+def test_variables_set_in_a_script_are_read_in_a_flow_and_by_the_cli(prefect, api):
+    name = "compat_" + prefect.tag.replace("-", "_")
+    output = prefect.script(SCRIPT, name)
+    assert "GOT=hello" in output and "REFUSED" in output, output
+    assert "MISSING=fallback" in output and "FLOW=changed" in output, output
+
+    stored = ok(api.get(f"variables/name/{name}"))
+    # An overwrite sends the tags it was given (none here), as on Prefect's own server.
+    assert (stored["value"], stored["tags"]) == ("changed", [])
+    listing = prefect.run("variable", "ls")
+    assert name in listing, listing
+    prefect.run("variable", "delete", name)
+    assert api.get(f"variables/name/{name}").status_code == 404
+
+
+ARTIFACTS = """
+import sys
+
+from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+key = sys.argv[1]
+
+
+@task
+def tabulate():
+    create_table_artifact([{"region": "EU", "sales": 120}], key=key + "-table")
+
+
+@flow(name=key)
+def report():
+    create_markdown_artifact("# Sales", key=key, description="weekly")
+    create_link_artifact("https://example.org", link_text="home")
+    tabulate()
+
+
+report()
+"""
+
+
+def test_artifacts_of_a_flow_and_its_task_are_stored_with_their_runs(prefect, api):
+    key = "report-" + prefect.tag
+    prefect.script(ARTIFACTS, key)
+    (run,) = ok(api.post("flow_runs/filter", json={"flows": {"name": {"any_": [key]}}}))
+    made = ok(api.post("artifacts/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}))
+    assert sorted((a["key"], a["type"]) for a in made if a["key"]) == [
+        (key, "markdown"),
+        (key + "-table", "table"),
+    ]
+    latest = ok(api.get(f"artifacts/{key}/latest"))
+    assert (latest["data"], latest["description"]) == ("# Sales", "weekly")
+    table = ok(api.get(f"artifacts/{key}-table/latest"))
+    assert table["task_run_id"] and table["flow_run_id"] == run["id"]
+    assert any(a["data"] == "[home](https://example.org)" for a in made)
