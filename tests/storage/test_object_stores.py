@@ -16,6 +16,7 @@ tests/api/test_blocks.py.
 import json
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -25,19 +26,51 @@ from client.api.settings import Settings
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import Agents, due_runs, wait_for
 from tests.sdk.servers import run_script
-from tests.storage.emulators import EMULATORS
-from tests.support import ORION, OrionServer, orion_env
+from tests.storage.emulators import AZURITE_KEY, EMULATORS
+from tests.support import ORION, OrionServer, free_port, orion_env
 
 STORES = list(EMULATORS)
 
 
-@pytest.fixture(scope="module", params=STORES)
-def store(request, tmp_path_factory):
-    emulator = EMULATORS[request.param](tmp_path_factory.mktemp(f"store-{request.param}"))
-    emulator.start()
-    emulator.make_bucket("orion")
-    yield emulator
-    emulator.stop()
+# What each store answers (as its driver words it), by failure. Not shown: wrong credentials
+# on the GCS emulator (it takes none), and a store that does not answer on GCS and Azure (gcsfs
+# and azure-core retry a refused connection for 40 s and 90 s before they give up: their
+# drivers' fixed policies), which S3 shows for the suite.
+EXPECTED_ERRORS = {
+    "s3": {
+        "wrong credentials": "PermissionError",
+        "missing bucket": "The specified bucket does not exist",
+        "not answering": "Could not connect to the endpoint URL",
+    },
+    "azure": {
+        "wrong credentials": "Server failed to authenticate the request",
+        "missing bucket": "ContainerNotFound",
+    },
+    "gcs": {"missing bucket": "FileNotFoundError"},
+}
+FAILURES = [(kind, failure) for kind, errors in EXPECTED_ERRORS.items() for failure in errors]
+each_store = pytest.mark.parametrize("store", STORES, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory):
+    """The module's running emulators by kind, each started on first use, stopped at the end."""
+    running = {}
+    yield running
+    for emulator in running.values():
+        emulator.stop()
+
+
+@pytest.fixture
+def store(request, emulators, tmp_path_factory):
+    """A running emulator of the store ``request.param`` names, with a bucket "orion"."""
+    kind = request.param
+    if kind not in emulators:
+        emulator = EMULATORS[kind](tmp_path_factory.mktemp(f"store-{kind}"))
+        emulator.start()
+        emulators[kind] = emulator
+        emulator.make_bucket("orion")
+    return emulators[kind]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +137,7 @@ def run_flow(tmp_path, server, store, block):
     return json.loads(lines[-1].removeprefix("STATE ")), out
 
 
+@each_store
 def test_a_flow_persists_its_results_in_the_store_and_reads_them_back(
     store, server, orion, tmp_path
 ):
@@ -165,6 +199,7 @@ def run_deployment(orion, agents, deployment, queue, x):
     return orion.read_flow_run(run_id)
 
 
+@each_store
 def test_a_deployment_whose_code_is_in_the_store_runs_on_an_agent(store, server, orion, tmp_path):
     suffix = uuid.uuid4().hex[:6]
     results = saved(orion, store.block(f"orion/results-{suffix}"), "results")
@@ -209,3 +244,80 @@ def test_a_deployment_whose_code_is_in_the_store_runs_on_an_agent(store, server,
             assert load_result(run.state.data) == {"x": 6, "data": "second"}
     finally:
         agents.kill_all()
+
+
+def closed_port_url():
+    """An http URL on which nothing listens (a port of this worker, not bound)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def failing_block(store, failure, folder):
+    """A block of ``store`` that fails as ``failure`` says (see EXPECTED_ERRORS)."""
+    path = f"orion/{folder}"
+    if failure == "missing bucket":
+        return store.block(f"no-such-bucket-{uuid.uuid4().hex[:6]}/x")
+    if failure == "wrong credentials" and store.kind == "s3":
+        return store.block(path, aws_secret_access_key="not-the-secret")
+    if failure == "wrong credentials":
+        wrong = store.connection_string(AZURITE_KEY[:-8] + "AAAAAA==")
+        return store.block(path, azure_storage_connection_string=wrong)
+    return store.block(path, endpoint_url=closed_port_url())
+
+
+@pytest.mark.parametrize("store, failure", FAILURES, indirect=["store"])
+def test_a_store_that_fails_fails_the_run_naming_the_block_and_leaves_nothing(
+    store, server, orion, tmp_path, failure
+):
+    folder = f"failing-{uuid.uuid4().hex[:6]}"
+    name = saved(orion, failing_block(store, failure, folder), "failing")
+    started = time.monotonic()
+    state, out = run_flow(tmp_path, server, store, name)
+    assert state["type"] == "FAILED", out
+    message = state["message"]
+    assert f"storage block {name}: " in message, message
+    assert EXPECTED_ERRORS[store.kind][failure] in message, message
+    assert time.monotonic() - started < 60
+    assert objects(store, folder) == []  # not a byte written
+
+
+@pytest.mark.parametrize("store", ["s3"], indirect=True)
+def test_an_agent_whose_code_store_does_not_answer_fails_the_run_naming_the_block(
+    store, server, orion, tmp_path
+):
+    """One store shows the agent's side of a failing store (a refused connection)."""
+    suffix = uuid.uuid4().hex[:6]
+    results = saved(orion, store.block(f"orion/results-{suffix}"), "results")
+    name = f"code-{suffix}"
+    store.block(f"orion/{name}").save(name, client=orion)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "shipped.py").write_text(FLOW_CODE.format(block=results))
+    (code / "data.txt").write_text("first")
+    queue = f"dead-{suffix}"
+    status, out = build(
+        server,
+        store,
+        tmp_path,
+        f"{code / 'shipped.py'}:shipped",
+        "-n",
+        "dead-store",
+        "-q",
+        queue,
+        "--storage-block",
+        f"s3/{name}",
+    )
+    assert status == 0, out
+    store.block(f"orion/{name}", endpoint_url=closed_port_url()).save(
+        name, client=orion, overwrite=True
+    )
+    deployment = orion.read_deployment_by_name("shipped/dead-store")
+    agents = StoreAgents(server, tmp_path, store)
+    try:
+        agents.start("-q", queue)
+        run = run_deployment(orion, agents, deployment, queue, 1)
+    finally:
+        agents.kill_all()
+    assert run.state_type == "FAILED"
+    assert run.state.message.startswith(
+        f"Could not fetch the flow's code through block s3/{name}: EndpointConnectionError"
+    ), run.state.message
