@@ -23,6 +23,7 @@ import pytest
 
 from client import OrionClient
 from client.api.settings import Settings
+from client.blocks import S3, Azure
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import Agents, due_runs, wait_for
 from tests.sdk.servers import run_script
@@ -321,3 +322,34 @@ def test_an_agent_whose_code_store_does_not_answer_fails_the_run_naming_the_bloc
     assert run.state.message.startswith(
         f"Could not fetch the flow's code through block s3/{name}: EndpointConnectionError"
     ), run.state.message
+
+
+@pytest.mark.parametrize("store", ["s3", "azure"], indirect=True)
+def test_credentials_come_from_the_environment_when_the_block_has_none(
+    store, server, orion, tmp_path
+):
+    folder = f"from-env-{uuid.uuid4().hex[:6]}"
+    if store.kind == "s3":
+        block = S3(bucket_path=f"orion/{folder}")
+        env = {
+            "AWS_ACCESS_KEY_ID": store.key,
+            "AWS_SECRET_ACCESS_KEY": store.secret,
+            "AWS_ENDPOINT_URL": store.endpoint,
+        }
+    else:
+        block = Azure(bucket_path=f"orion/{folder}")
+        env = {"AZURE_STORAGE_CONNECTION_STRING": store.connection_string()}
+    name = saved(orion, block, "from-env")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "env", {**store.env, **env})
+        state, out = run_flow(tmp_path, server, store, name)
+    assert state["type"] == "COMPLETED", out
+    assert len(objects(store, folder)) == 2
+    # Without them the same block is refused: the credentials did come from the environment.
+    # (S3 keeps its endpoint, so nothing tries to reach AWS.)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            store, "env", {**store.env, **{k: v for k, v in env.items() if "ENDPOINT" in k}}
+        )
+        state, out = run_flow(tmp_path, server, store, name)
+    assert state["type"] == "FAILED" and f"storage block {name}: " in state["message"], out
