@@ -435,7 +435,7 @@ class GCS(ObjectStorage):
     def _settings(self) -> dict[str, Any]:
         import json
 
-        settings: dict[str, Any] = {"retries": 1}
+        settings: dict[str, Any] = {}
         if self.service_account_info is not None:
             settings["token"] = json.loads(self.service_account_info.get_secret_value())
         elif os.environ.get("STORAGE_EMULATOR_HOST"):
