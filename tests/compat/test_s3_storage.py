@@ -2,6 +2,9 @@
 an ``S3`` block it saved itself in Orion, and Orion's own ``S3`` block reads them back: the
 block documents, schemas and objects of the two clients are interchangeable.
 
+Then ``prefect deployment build -sb s3/NAME --apply`` uploads a flow's code through an S3
+block Orion's client saved, and Prefect's own agent downloads and runs it.
+
 Prefect 2.7's S3 block has no endpoint field, so its process reaches moto the way boto does,
 through ``AWS_ENDPOINT_URL``. The server's database does not matter here (one block document,
 one flow run): one ``orion start`` on SQLite; the blocks API runs on both databases in
@@ -10,7 +13,10 @@ tests/compat/test_blocks.py.
 
 import base64
 import json
+import os
 import pickle
+import shutil
+import signal
 import uuid
 
 import httpx
@@ -18,7 +24,7 @@ import pytest
 
 from client import OrionClient
 from client.blocks import S3, Block
-from tests.compat.conftest import Prefect, ok, prefect_venv
+from tests.compat.conftest import Prefect, ok, prefect_venv, wait_for
 from tests.storage.emulators import S3Emulator
 from tests.support import OrionServer
 
@@ -94,3 +100,82 @@ def test_prefect_persists_results_to_s3_through_a_block_it_saved(prefect27, moto
     }
     # The task's result is there too: two objects, both whole.
     assert len(block.filesystem.ls(folder)) == 2
+
+
+DEPLOYED = """
+from prefect import flow
+
+
+@flow(name="compat-s3-deployed")
+def deployed(marker: str = "none"):
+    with open("data.txt") as handle:
+        return f"{marker}:{handle.read()}"
+"""
+
+
+def test_prefect_builds_a_deployment_on_s3_and_its_agent_runs_it(prefect27, moto, tmp_path):
+    """``prefect deployment build -sb s3/NAME --apply`` uploads the code through an S3 block
+    saved by Orion's client; Prefect's agent downloads it from moto and runs the flow."""
+    tag = prefect27.tag
+    name, queue = f"code-{tag}", f"s3-{tag}"
+    folder = f"prefect/code-{uuid.uuid4().hex[:6]}"
+    with OrionClient(prefect27.api_url) as orion:
+        S3(bucket_path=folder, aws_access_key_id=moto.key, aws_secret_access_key=moto.secret).save(
+            name, client=orion
+        )
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "deployed.py").write_text(DEPLOYED)
+    (project / "data.txt").write_text("from-s3")
+    aws = {"AWS_ENDPOINT_URL": moto.endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    prefect27.run(
+        "deployment",
+        "build",
+        "deployed.py:deployed",
+        "-n",
+        f"on-s3-{tag}",
+        "-q",
+        queue,
+        "-sb",
+        f"s3/{name}",
+        "--apply",
+        cwd=project,
+        **aws,
+    )
+    uploaded = S3(
+        bucket_path=folder,
+        aws_access_key_id=moto.key,
+        aws_secret_access_key=moto.secret,
+        endpoint_url=moto.endpoint,
+    ).filesystem.ls(folder)
+    assert {path.rsplit("/", 1)[1] for path in uploaded} >= {"deployed.py", "data.txt"}
+    shutil.rmtree(project)  # the agent can only have the code from S3
+
+    with httpx.Client(base_url=prefect27.api_url + "/", timeout=30) as api:
+        [deployment] = ok(
+            api.post(
+                "deployments/filter", json={"deployments": {"name": {"any_": [f"on-s3-{tag}"]}}}
+            )
+        )
+        run = ok(
+            api.post(
+                f"deployments/{deployment['id']}/create_flow_run",
+                json={"parameters": {"marker": "m"}, "state": {"type": "SCHEDULED"}},
+            )
+        )
+        process, log_path = prefect27.start("agent", "start", "-q", queue, log_name="agent", **aws)
+        try:
+            final = wait_for(
+                lambda: (
+                    state
+                    if (state := ok(api.get(f"flow_runs/{run['id']}"))["state"])["type"]
+                    in ("COMPLETED", "FAILED", "CRASHED")
+                    else None
+                ),
+                150,
+                lambda: f"the run; agent said:\n{log_path.read_text()[-3000:]}",
+            )
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+    assert final["type"] == "COMPLETED", (final, log_path.read_text()[-3000:])
