@@ -188,9 +188,15 @@ class GCSEmulator(Emulator):
         ]
 
     def ready(self):
-        # How Google's clients (and gcsfs) are pointed at an emulator.
+        # How Google's clients (and gcsfs) are pointed at an emulator; this process's blocks
+        # need it too, until stop().
         self.env = {"STORAGE_EMULATOR_HOST": self.endpoint}
         os.environ.update(self.env)
+
+    def stop(self):
+        super().stop()
+        for name in self.env:
+            os.environ.pop(name, None)
 
     def block(self, bucket_path, **fields):
         return GCS(bucket_path=bucket_path, project="orion-test", **fields)
