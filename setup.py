@@ -20,7 +20,9 @@ INSTALL_REQUIRES = [
     "redis==8.1.0",
     "click==8.5.1",
     "croniter==7.0.0",
-    "python-dateutil==4.0.0",
+    # 2.9, not 4.0: botocore (the s3 extra) requires python-dateutil<3; the schedule tests
+    # pass on both.
+    "python-dateutil==2.9.0.post0",
     "fsspec==2026.9.0",
     "httpx==0.28.1",
     "pydantic==2.14.3",
@@ -34,11 +36,24 @@ INSTALL_REQUIRES = [
     "markdown-it-py==4.3.0",
 ]
 
+# Remote storage blocks (client.blocks.filesystems): each object store's fsspec driver, the
+# release made for (or compatible with) the fsspec pinned above. Imported only when used.
+STORAGE_EXTRAS = {
+    "s3": ["s3fs==2026.9.0"],
+    "gcs": ["gcsfs==2026.8.2"],
+    "azure": ["adlfs==2026.8.0"],
+}
+
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
     "hypothesis==6.170.15",
     "pytest-xdist==3.8.0",
+    # The object stores the storage tests run against, as local processes: S3 (moto's
+    # server) and GCS (an emulator); Azure's (azurite) comes from npm (scripts/test).
+    "moto[server]==5.2.6",
+    "gcp-storage-emulator==2026.7.19",
+    *(pin for pins in STORAGE_EXTRAS.values() for pin in pins),
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
@@ -58,7 +73,7 @@ setup(
     include_package_data=True,
     package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES},
+    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES, **STORAGE_EXTRAS},
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],
         # ``flask orion``: Flask loads the commands of this group (Flask 3.1 CLI, "Plugins").

@@ -81,9 +81,10 @@ def _fetch_through_block(
     try:
         storage.get_directory(from_path=path or None, local_path=into)
     except Exception as error:  # whatever the block's file system raises
+        slug, name = storage.get_block_type_slug(), storage._block_document_name
         raise FlowLoadError(
-            f"Could not fetch the flow's code through the "
-            f"{storage.get_block_type_slug()} block: "
+            f"Could not fetch the flow's code through block "
+            f"{f'{slug}/{name}' if name else f'{slug} {document_id}'}: "
             f"{type(error).__name__}: {error}"
         ) from error
     return into

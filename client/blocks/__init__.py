@@ -25,6 +25,9 @@ _NAMES = {
     "DateTime": "client.blocks.system",
     "LocalFileSystem": "client.blocks.filesystems",
     "RemoteFileSystem": "client.blocks.filesystems",
+    "S3": "client.blocks.filesystems",
+    "GCS": "client.blocks.filesystems",
+    "Azure": "client.blocks.filesystems",
     "WritableFileSystem": "client.blocks.filesystems",
     "WritableDeploymentStorage": "client.blocks.filesystems",
 }

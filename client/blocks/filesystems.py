@@ -19,7 +19,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 
 from client.blocks.core import Block
 from client.blocks.system import PREFECT_SYSTEM_SCHEMA_VERSION
@@ -29,6 +29,10 @@ __all__ = [
     "WritableDeploymentStorage",
     "LocalFileSystem",
     "RemoteFileSystem",
+    "ObjectStorage",
+    "S3",
+    "GCS",
+    "Azure",
     "code_files",
 ]
 
@@ -243,3 +247,269 @@ class RemoteFileSystem(WritableFileSystem, WritableDeploymentStorage):
             self.filesystem.makedirs(target.rpartition("/")[0], exist_ok=True)
             self.filesystem.put_file(str(source / relative), target)
         return len(files)
+
+
+class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
+    """A folder in a bucket of an object store (``bucket_path``: ``bucket/folder``), used
+    through its fsspec driver, which is an optional extra (``orion[s3]``, ``orion[gcs]``,
+    ``orion[azure]``) imported on first use. Credentials come from the block's secret fields
+    when set, else from the driver's usual environment variables and files.
+
+    Writes are all-or-nothing: an object store makes an object visible only once its upload
+    has completed (a single PUT, or a multipart upload committed at its end), so a result or
+    code file is either all there or absent. Every filesystem is made fresh (no fsspec
+    instance or listing cache shared between loads), so an agent downloading a deployment's
+    code sees what was last uploaded.
+    """
+
+    _protocol: typing.ClassVar[str]
+    # The pip extra that installs the driver (named in the error when it is missing).
+    _extra: typing.ClassVar[str]
+
+    bucket_path: str
+
+    _fs: typing.Any = PrivateAttr(default=None)
+
+    @property
+    def basepath(self) -> str:
+        """The block's folder as an fsspec URL (``s3://bucket/folder``)."""
+        return f"{self._protocol}://{self.bucket_path.strip('/')}"
+
+    @abc.abstractmethod
+    def _settings(self) -> dict[str, Any]:
+        """The fsspec filesystem's options: credentials and endpoint from the block's fields."""
+
+    def _filesystem_class(self) -> Any:
+        """The fsspec filesystem class of ``_protocol`` (ImportError when its driver is not
+        installed)."""
+        import fsspec
+
+        return fsspec.get_filesystem_class(self._protocol)
+
+    def _remote(self) -> RemoteFileSystem:
+        remote = RemoteFileSystem(basepath=self.basepath)
+        if self._fs is None:
+            try:
+                self._fs = self._filesystem_class()(skip_instance_cache=True, **self._settings())
+            except ImportError as error:
+                raise ImportError(
+                    f"The {self.get_block_type_slug()!r} block needs the {self._extra} extra: "
+                    f"pip install 'orion[{self._extra}]' ({error})"
+                ) from error
+        remote._fs = self._fs
+        return remote
+
+    @property
+    def filesystem(self) -> Any:
+        """The fsspec filesystem (made on first use)."""
+        return self._remote().filesystem
+
+    def read_path(self, path: PathArg) -> bytes:
+        return self._remote().read_path(path)
+
+    def write_path(self, path: PathArg, content: bytes) -> str:
+        remote = self._remote()
+        target = remote._resolve(path)
+        remote.filesystem.pipe_file(target, content)  # object stores have no folders to make
+        return target
+
+    def get_directory(
+        self, from_path: PathArg | None = None, local_path: PathArg | None = None
+    ) -> None:
+        remote = self._remote()
+        remote.filesystem.invalidate_cache()
+        remote.get_directory(from_path, local_path)
+
+    def put_directory(
+        self,
+        local_path: PathArg | None = None,
+        to_path: PathArg | None = None,
+        ignore_file: PathArg | None = None,
+    ) -> int:
+        source = Path(local_path or ".").resolve()
+        remote = self._remote()
+        destination = remote._resolve(to_path)
+        files = code_files(source, ignore_file)
+        for relative in files:
+            remote.filesystem.put_file(str(source / relative), f"{destination}/{relative}")
+        remote.filesystem.invalidate_cache()
+        return len(files)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class S3(ObjectStorage):
+    """A folder of an S3 bucket, on AWS or any S3-compatible store (MinIO, Ceph ...) named by
+    ``endpoint_url``. Keys from the block, else the AWS environment (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, profiles, instance roles).
+
+    Prefect 2.7.12's ``s3`` type plus ``endpoint_url``: documents either side saves load on
+    the other (Prefect's blocks keep unknown fields; this one defaults the missing one).
+    """
+
+    _block_type_name = "S3"
+    _description = "Store data as a file on AWS S3."
+    _logo_url = "https://images.ctfassets.net/gm98wzqotmnx/1jbV4lceHOjGgunX15lUwT/db88e184d727f721575aeb054a37e277/aws.png?h=250"
+    _documentation_url = "https://docs.prefect.io/concepts/filesystems/#s3"
+    _code_example = 'Load stored S3 config:\n```python\nfrom prefect.filesystems import S3\n\ns3_block = S3.load("BLOCK_NAME")\n```'  # noqa: E501
+    _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
+    _protocol = "s3"
+    _extra = "s3"
+
+    bucket_path: str = Field(
+        description="An S3 bucket path.",
+        json_schema_extra={"example": "my-bucket/a-directory-within"},
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        default=None,
+        title="AWS Access Key ID",
+        description="Equivalent to the AWS_ACCESS_KEY_ID environment variable.",
+        json_schema_extra={"example": "AKIAIOSFODNN7EXAMPLE"},
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None,
+        title="AWS Secret Access Key",
+        description="Equivalent to the AWS_SECRET_ACCESS_KEY environment variable.",
+        json_schema_extra={"example": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        title="Endpoint URL",
+        description="The URL of an S3-compatible store (e.g. MinIO); empty for AWS. "
+        "Equivalent to the AWS_ENDPOINT_URL environment variable.",
+        json_schema_extra={"example": "http://127.0.0.1:9000"},
+    )
+
+    def _settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = {}
+        if self.aws_access_key_id is not None:
+            settings["key"] = _secret(self.aws_access_key_id)
+        if self.aws_secret_access_key is not None:
+            settings["secret"] = _secret(self.aws_secret_access_key)
+        if self.endpoint_url:
+            settings["endpoint_url"] = self.endpoint_url
+        # One try per request: a store that does not answer fails the run promptly.
+        settings["config_kwargs"] = {"retries": {"max_attempts": 2, "mode": "standard"}}
+        return settings
+
+
+class GCS(ObjectStorage):
+    """A folder of a Google Cloud Storage bucket. Credentials from ``service_account_info``
+    (a key file's JSON), else Google's defaults (``GOOGLE_APPLICATION_CREDENTIALS``, gcloud,
+    the metadata server); ``STORAGE_EMULATOR_HOST`` points it at an emulator.
+
+    Prefect 2.7.12's ``gcs`` type (same fields and schema checksum).
+    """
+
+    _block_type_name = "GCS"
+    _description = "Store data as a file on Google Cloud Storage."
+    _logo_url = "https://images.ctfassets.net/gm98wzqotmnx/4CD4wwbiIKPkZDt4U3TEuW/c112fe85653da054b6d5334ef662bec4/gcp.png?h=250"
+    _documentation_url = "https://docs.prefect.io/concepts/filesystems/#gcs"
+    _code_example = 'Load stored GCS config:\n```python\nfrom prefect.filesystems import GCS\n\ngcs_block = GCS.load("BLOCK_NAME")\n```'  # noqa: E501
+    _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
+    _protocol = "gs"
+    _extra = "gcs"
+
+    bucket_path: str = Field(
+        description="A GCS bucket path.",
+        json_schema_extra={"example": "my-bucket/a-directory-within"},
+    )
+    service_account_info: SecretStr | None = Field(
+        default=None, description="The contents of a service account keyfile as a JSON string."
+    )
+    project: str | None = Field(
+        default=None,
+        description="The project the GCS bucket resides in. If not provided, the project "
+        "will be inferred from the credentials or environment.",
+    )
+
+    def _filesystem_class(self) -> Any:
+        # gcsfs's plain JSON-API filesystem: the default one (``gs://``) first asks the
+        # storage-control gRPC API for the bucket's layout, which emulators do not serve.
+        from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
+
+        return GCSFileSystem
+
+    def _settings(self) -> dict[str, Any]:
+        import json
+
+        settings: dict[str, Any] = {}
+        if self.service_account_info is not None:
+            settings["token"] = json.loads(self.service_account_info.get_secret_value())
+        elif os.environ.get("STORAGE_EMULATOR_HOST"):
+            settings["token"] = "anon"  # an emulator takes no credentials
+        if self.project:
+            settings["project"] = self.project
+        return settings
+
+
+class Azure(ObjectStorage):
+    """A folder of an Azure Blob Storage (or Data Lake) container: ``bucket_path`` is
+    ``container/folder``. Credentials from the block's fields (a connection string, or an
+    account name with its key or a service principal), else the ``AZURE_STORAGE_*``
+    environment variables.
+
+    Prefect 2.7.12's ``azure`` type (same fields and schema checksum).
+    """
+
+    _block_type_name = "Azure"
+    _description = "Store data as a file on Azure Datalake and Azure Blob Storage."
+    _logo_url = "https://images.ctfassets.net/gm98wzqotmnx/6AiQ6HRIft8TspZH7AfyZg/39fd82bdbb186db85560f688746c8cdd/azure.png?h=250"
+    _documentation_url = "https://docs.prefect.io/concepts/filesystems/#azure"
+    _code_example = 'Load stored Azure config:\n```python\nfrom prefect.filesystems import Azure\n\naz_block = Azure.load("BLOCK_NAME")\n```'  # noqa: E501
+    _block_schema_version = PREFECT_SYSTEM_SCHEMA_VERSION
+    _protocol = "az"
+    _extra = "azure"
+
+    bucket_path: str = Field(
+        description="An Azure storage bucket path.",
+        json_schema_extra={"example": "my-bucket/a-directory-within"},
+    )
+    azure_storage_connection_string: SecretStr | None = Field(
+        default=None,
+        title="Azure storage connection string",
+        description="Equivalent to the AZURE_STORAGE_CONNECTION_STRING environment variable.",
+    )
+    azure_storage_account_name: SecretStr | None = Field(
+        default=None,
+        title="Azure storage account name",
+        description="Equivalent to the AZURE_STORAGE_ACCOUNT_NAME environment variable.",
+    )
+    azure_storage_account_key: SecretStr | None = Field(
+        default=None,
+        title="Azure storage account key",
+        description="Equivalent to the AZURE_STORAGE_ACCOUNT_KEY environment variable.",
+    )
+    azure_storage_tenant_id: SecretStr | None = Field(
+        default=None,
+        title="Azure storage tenant ID",
+        description="Equivalent to the AZURE_TENANT_ID environment variable.",
+    )
+    azure_storage_client_id: SecretStr | None = Field(
+        default=None,
+        title="Azure storage client ID",
+        description="Equivalent to the AZURE_CLIENT_ID environment variable.",
+    )
+    azure_storage_client_secret: SecretStr | None = Field(
+        default=None,
+        title="Azure storage client secret",
+        description="Equivalent to the AZURE_CLIENT_SECRET environment variable.",
+    )
+
+    def _settings(self) -> dict[str, Any]:
+        fields = {
+            "connection_string": self.azure_storage_connection_string,
+            "account_name": self.azure_storage_account_name,
+            "account_key": self.azure_storage_account_key,
+            "tenant_id": self.azure_storage_tenant_id,
+            "client_id": self.azure_storage_client_id,
+            "client_secret": self.azure_storage_client_secret,
+        }
+        settings = {k: _secret(v) for k, v in fields.items() if v is not None}
+        if not settings.get("connection_string") and os.environ.get(
+            "AZURE_STORAGE_CONNECTION_STRING"
+        ):
+            settings["connection_string"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
+        return settings

@@ -68,7 +68,8 @@ def upload_through_block(
 ) -> tuple[str | None, str | None, int]:
     """Upload ``folder`` through the saved storage block ``reference``
     (``slug/name[/sub/folder]``); returns ``(block document id, folder in the block or None,
-    files written)``. ValueError saying what is wrong (no such block, not a storage block)."""
+    files written)``. ValueError saying what is wrong (no such block, not a storage block, the
+    store's error). Every file is uploaded again, so a changed file never leaves a stale copy."""
     from client.blocks.core import Block, BlockLoadError
 
     slug, _, rest = reference.partition("/")
@@ -85,7 +86,13 @@ def upload_through_block(
             "put_directory): use a file system block."
         )
     ignore = os.path.join(folder, ".prefectignore")
-    count = block.put_directory(local_path=folder, to_path=sub_path or None, ignore_file=ignore)
+    try:
+        count = block.put_directory(local_path=folder, to_path=sub_path or None, ignore_file=ignore)
+    except Exception as error:  # whatever the block's file system raises
+        raise ValueError(
+            f"Could not upload the flow's code through block {slug}/{name}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
     return block._block_document_id, sub_path or None, count
 
 

@@ -611,11 +611,16 @@ def run_task(
                 return Outcome(final, exception=exc)
             data = None
             if _task_should_persist(task, flow_context):
-                data = results.persist_result(
-                    value,
-                    task.result_storage or flow_context.result_storage,
-                    task.result_serializer or flow_context.result_serializer,
-                )
+                try:
+                    data = results.persist_result(
+                        value,
+                        task.result_storage or flow_context.result_storage,
+                        task.result_serializer or flow_context.result_serializer,
+                    )
+                except results.ResultError as exc:  # the store refused: the run fails
+                    answer = orchestrate(propose, exception_state(exc, "Task run"))
+                    logger.error("Finished in state %s", describe_state(answer.state))
+                    return Outcome(answer.state, exception=exc)
             # The cache key goes with the Completed state too: the server records the cache
             # entry when the run completes.
             answer = orchestrate(
@@ -917,12 +922,15 @@ def _flow_attempts(
                 RunAborted(f"Flow run {name!r} was not started: it is {describe_state(st)}"),
             )
         value, failure = _flow_body(flow, context)
-        if failure is None:
-            data = None
-            if flow.persist_result:
+        data = None
+        if failure is None and flow.persist_result:
+            try:
                 data = results.persist_result(
                     value, context.result_storage, context.result_serializer
                 )
+            except results.ResultError as error:  # the store refused: the run fails, saying why
+                failure = (exception_state(error, "Flow run"), error)
+        if failure is None:
             answer = orchestrate(propose, Completed(data=data))
             return answer.state, value, None
         failed_state, exc = failure

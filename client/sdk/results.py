@@ -150,19 +150,40 @@ class BlockResultStorage:
     def __init__(self, block: Block) -> None:
         self.block: Any = block  # a saved block with read_path and write_path
         self.block_document_id: str | None = block._block_document_id
-        self.url = f"block document {self.block_document_id}"
+        name = block._block_document_name
+        slug = block.get_block_type_slug()
+        self.url = (
+            f"block {slug}/{name}"
+            if name and not block._is_anonymous
+            else f"{slug} block document {self.block_document_id}"
+        )
 
     def __repr__(self) -> str:
         return f"BlockResultStorage({self.block!r})"
 
     def write(self, key: str, data: bytes) -> None:
-        self.block.write_path(key, data)
+        """Write ``data`` as ``key`` through the block; ResultError naming the block and
+        what its store answered when that fails (the store keeps nothing half-written:
+        see :class:`client.blocks.filesystems.ObjectStorage`)."""
+        try:
+            self.block.write_path(key, data)
+        except Exception as error:  # whatever the block's file system raises
+            raise ResultError(
+                f"Could not write result {key!r} to storage {self.url}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
     def read(self, key: str) -> bytes:
+        """The bytes of ``key``; ResultError naming the block when missing or unreadable."""
         try:
             return self.block.read_path(key)
         except FileNotFoundError:
             raise ResultError(f"Result {key!r} is missing from storage {self.url}") from None
+        except Exception as error:
+            raise ResultError(
+                f"Could not read result {key!r} from storage {self.url}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
 
 
 # What get_storage gives: a storage URL's, or a file system block's.

@@ -14,7 +14,10 @@ from pydantic import BaseModel, Field, SecretStr
 
 from client import flow, task
 from client.blocks import (
+    GCS,
     JSON,
+    S3,
+    Azure,
     Block,
     BlockLoadError,
     DateTime,
@@ -30,7 +33,7 @@ from client.sdk.results import load_result
 SYSTEM_BLOCKS = os.path.join(
     os.path.dirname(__file__), "..", "..", "app", "data", "system_blocks.json"
 )
-OURS = [LocalFileSystem, RemoteFileSystem, Secret, JSON, String, DateTime, Process]
+OURS = [LocalFileSystem, RemoteFileSystem, GCS, Azure, Secret, JSON, String, DateTime, Process]
 
 
 class Safe(Block):
@@ -71,6 +74,21 @@ def test_built_in_schemas_are_prefect_2_7_12s(cls):
     assert sorted(cls.get_block_capabilities()) == sorted(expected["block_schema"]["capabilities"])
     assert cls.get_block_schema_version() == expected["block_schema"]["version"]
     assert cls.get_block_type_name() == expected["block_type"]["name"]
+
+
+def test_s3_is_prefect_2_7_12s_s3_plus_an_endpoint_url():
+    """Its own schema (one more field, so another checksum), the same type: documents
+    either side saves load on the other (tests/compat/test_s3_storage.py)."""
+    with open(SYSTEM_BLOCKS) as handle:
+        [expected] = [e for e in json.load(handle) if e["block_type"]["slug"] == "s3"]
+    fields = S3.model_json_schema_v1()
+    endpoint = fields["properties"].pop("endpoint_url")
+    assert endpoint["type"] == "string" and "endpoint_url" not in fields["required"]
+    assert fields == expected["block_schema"]["fields"]
+    assert S3._block_type_body() == {
+        k: v for k, v in expected["block_type"].items() if k != "is_protected"
+    }
+    assert sorted(S3.get_block_capabilities()) == expected["block_schema"]["capabilities"]
 
 
 def test_a_block_schema_has_prefects_block_keys():

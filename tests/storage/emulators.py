@@ -1,0 +1,205 @@
+"""Object stores as real local processes on 127.0.0.1, for the storage tests: S3 (moto's
+server), Azure Blob Storage (azurite, from npm) and Google Cloud Storage
+(gcp-storage-emulator). Each takes a port of this worker (tests.support.free_port), starts in
+its own session (so stopping it takes it whole) and is ready when its port accepts a
+connection.
+
+Every emulator gives the blocks of :mod:`client.blocks.filesystems` that reach it
+(:meth:`block`), the environment variables a process needs to reach it the way a user's
+would (:attr:`env`), and a way to make a bucket (:meth:`make_bucket`).
+
+The S3 server checks credentials (moto's IAM mode): the first requests, unauthenticated,
+make a user with full access and its key, which :meth:`S3Emulator.block` uses; any other key
+is refused as AWS refuses it. Azurite checks its well-known account key. The GCS emulator
+takes no credentials.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from client.blocks import GCS, S3, Azure
+from tests.support import free_port
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's documented development key (public: it opens nothing but the emulator).
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+BIN = Path(sys.executable).parent
+
+
+def _listening(port):
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Emulator:
+    """One emulator process; ``kind`` is the block type slug it serves."""
+
+    kind = ""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = None
+        self.env = {}
+
+    def argv(self):
+        raise NotImplementedError
+
+    def start(self, timeout=60):
+        log = open(self.folder / f"{self.kind}.log", "ab")
+        self.process = subprocess.Popen(
+            self.argv(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.folder,
+            env={**os.environ, **self.process_env()},
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not _listening(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.kind} emulator did not start:\n{self.output()}")
+            time.sleep(0.1)
+        self.ready()
+        return self
+
+    def process_env(self):
+        return {}
+
+    def ready(self):
+        """Called once the port answers (set-up through the store's API)."""
+
+    def output(self):
+        path = self.folder / f"{self.kind}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+
+    def block(self, bucket_path, **fields):
+        raise NotImplementedError
+
+    def make_bucket(self, name):
+        self.block(name).filesystem.mkdir(name)
+
+
+class S3Emulator(Emulator):
+    kind = "s3"
+
+    def argv(self):
+        return [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def process_env(self):
+        # IAM checks on, after the three requests that make the test user and its key.
+        return {"INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+
+    def ready(self):
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="orion-test")
+        iam.put_user_policy(
+            UserName="orion-test",
+            PolicyName="all-of-s3",
+            PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Action": "s3:*", "Resource": "*"}]}',
+        )
+        key = iam.create_access_key(UserName="orion-test")["AccessKey"]
+        self.key, self.secret = key["AccessKeyId"], key["SecretAccessKey"]
+        self.env = {"AWS_DEFAULT_REGION": "us-east-1"}
+
+    def block(self, bucket_path, **fields):
+        values = {
+            "aws_access_key_id": self.key,
+            "aws_secret_access_key": self.secret,
+            "endpoint_url": self.endpoint,
+        }
+        return S3(bucket_path=bucket_path, **{**values, **fields})
+
+
+class AzureEmulator(Emulator):
+    kind = "azure"
+
+    def argv(self):
+        azurite = shutil.which("azurite-blob")
+        if azurite is None:
+            raise RuntimeError("azurite-blob is not installed: scripts/test installs it (npm)")
+        return [
+            azurite,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.port),
+            "--location",
+            str(self.folder / "data"),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+        ]
+
+    def connection_string(self, key=AZURITE_KEY):
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
+            f"BlobEndpoint={self.endpoint}/{AZURITE_ACCOUNT};"
+        )
+
+    def block(self, bucket_path, **fields):
+        values = {"azure_storage_connection_string": self.connection_string()}
+        return Azure(bucket_path=bucket_path, **{**values, **fields})
+
+
+class GCSEmulator(Emulator):
+    kind = "gcs"
+
+    def argv(self):
+        return [
+            str(BIN / "gcp-storage-emulator"),
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--in-memory",
+        ]
+
+    def ready(self):
+        # How Google's clients (and gcsfs) are pointed at an emulator; this process's blocks
+        # need it too, until stop().
+        self.env = {"STORAGE_EMULATOR_HOST": self.endpoint}
+        os.environ.update(self.env)
+
+    def stop(self):
+        super().stop()
+        for name in self.env:
+            os.environ.pop(name, None)
+
+    def block(self, bucket_path, **fields):
+        return GCS(bucket_path=bucket_path, project="orion-test", **fields)
+
+
+EMULATORS = {e.kind: e for e in (S3Emulator, AzureEmulator, GCSEmulator)}
