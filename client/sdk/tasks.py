@@ -22,7 +22,7 @@ from client.sdk.context import (
     get_flow_run_context,
     get_task_run_context,
 )
-from client.sdk.futures import OrionFuture
+from client.sdk.futures import OrionFuture, TaskCall
 
 if TYPE_CHECKING:
     from client.sdk.results import ResultStorage
@@ -149,8 +149,6 @@ class Task:
         wait_for: Iterable[Any] | None,
         extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> OrionFuture:
-        from client.sdk.engine import run_task
-
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:
             raise RuntimeError(
@@ -159,7 +157,7 @@ class Task:
             )
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs)
+            TaskCall(self, parameters, wait_for, context, future, extra_inputs)
         )
         with context._lock:
             context.futures.append(future)
