@@ -140,7 +140,9 @@ class Task:
     def submit(
         self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
     ) -> OrionFuture:
-        """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
+        """Hand a task run to the flow run's task runner; return its OrionFuture at once.
+        Its dynamic key (the ``-N`` of its name) is taken now, so runs are numbered in the
+        order they were submitted, whichever runner starts them first."""
         return self._submit(bind_arguments(self.fn, args, kwargs), wait_for)
 
     def _submit(
@@ -157,7 +159,15 @@ class Task:
             )
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            TaskCall(self, parameters, wait_for, context, future, extra_inputs)
+            TaskCall(
+                self,
+                parameters,
+                wait_for,
+                context,
+                future,
+                extra_inputs,
+                dynamic_key=context.next_dynamic_key(self.task_key),
+            )
         )
         with context._lock:
             context.futures.append(future)

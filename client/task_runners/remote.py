@@ -38,6 +38,7 @@ from client.api.states import Crashed, Pending, State
 from client.sdk.context import (
     FlowRunContext,
     current_tags,
+    flow_run_scope,
     is_trackable,
     tags,
 )
@@ -293,7 +294,7 @@ def run_on_worker(
         runner_details={"task_runner": call.task_runner, "worker": worker},
     )
     holder = OrionFuture(call.task, None)
-    with tags(*call.tags):
+    with flow_run_scope(context), tags(*call.tags):
         outcome = run_task(
             call.task,
             parameters,
