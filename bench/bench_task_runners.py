@@ -1,8 +1,9 @@
 """Task runner budget: what DaskTaskRunner adds per task over bare Dask (issue 19: <= 10 ms).
 
-Starts an ``orion start`` server (PostgreSQL database ``orion_bench_runners``, recreated; or
-``--sqlite``) and a ``distributed.LocalCluster`` of ``--workers`` worker processes with one
-thread each, then, ``--runs`` times:
+Starts an ``orion start`` server (``--server-workers`` gunicorn workers of 8 threads;
+PostgreSQL database ``orion_bench_runners``, recreated; or ``--sqlite``) and a
+``distributed.LocalCluster`` of ``--workers`` worker processes with one thread each, then,
+``--runs`` times:
   - bare Dask: ``client.submit`` of a trivial function ``--tasks`` times, then ``gather``;
   - DaskTaskRunner: a flow that submits a trivial task ``--tasks`` times and waits for them,
     minus an empty flow on the same runner (connecting and shutting down the session);
@@ -11,6 +12,7 @@ Per-task figures are wall time / tasks; the overhead is DaskTaskRunner's minus b
 Prints a Markdown table of medians, with the load average.
 
 Usage: python bench/bench_task_runners.py [--tasks 200] [--runs 3] [--workers 2] [--sqlite]
+       [--server-workers 1]
 Needs the package installed with the dask extra (`pip install -e .[dask]`).
 """
 
@@ -50,7 +52,7 @@ def recreate_postgres():
     connection.close()
 
 
-def start_server(home, database_url):
+def start_server(home, database_url, workers):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
     env.update(ORION_HOME=str(home), ORION_SCHEDULER_ENABLED="false")
@@ -58,7 +60,7 @@ def start_server(home, database_url):
         env["ORION_DATABASE_URL"] = database_url
     orion = str(Path(sys.executable).parent / "orion")
     process = subprocess.Popen(
-        [orion, "start", "--port", str(port), "--workers", "1", "--threads", "8"],
+        [orion, "start", "--port", str(port), "--workers", str(workers), "--threads", "8"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -82,6 +84,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--server-workers", type=int, default=1)
     args = parser.parse_args()
 
     from distributed import Client, LocalCluster
@@ -94,7 +97,7 @@ def main():
     os.environ["ORION_LOGGING_LEVEL"] = "WARNING"
     if not args.sqlite:
         recreate_postgres()
-    server, api_url = start_server(home, None if args.sqlite else PG_BENCH)
+    server, api_url = start_server(home, None if args.sqlite else PG_BENCH, args.server_workers)
     cluster = LocalCluster(
         n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
