@@ -44,6 +44,16 @@ STORAGE_EXTRAS = {
     "azure": ["adlfs==2026.8.0"],
 }
 
+# Task runners on real engines (client/task_runners/), each an extra imported only when a
+# flow run starts one: `orion[dask]`, `orion[ray]`.
+DASK_REQUIRES = [
+    "dask==2026.8.0",
+    "distributed==2026.8.0",
+]
+RAY_REQUIRES = [
+    "ray==2.60.0",
+]
+
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
@@ -54,6 +64,9 @@ TEST_REQUIRES = [
     "moto[server]==5.2.6",
     "gcp-storage-emulator==2026.7.19",
     *(pin for pins in STORAGE_EXTRAS.values() for pin in pins),
+    # The task runner tests run real Dask and Ray clusters.
+    *DASK_REQUIRES,
+    *RAY_REQUIRES,
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
@@ -73,7 +86,12 @@ setup(
     include_package_data=True,
     package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES, **STORAGE_EXTRAS},
+    extras_require={
+        "test": TEST_REQUIRES + CHECK_REQUIRES,
+        **STORAGE_EXTRAS,
+        "dask": DASK_REQUIRES,
+        "ray": RAY_REQUIRES,
+    },
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],
         # ``flask orion``: Flask loads the commands of this group (Flask 3.1 CLI, "Plugins").

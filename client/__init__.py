@@ -62,6 +62,8 @@ _SDK_NAMES = {
     "SequentialTaskRunner": "client.sdk.futures",
     "ThreadPoolTaskRunner": "client.sdk.futures",
     "ConcurrentTaskRunner": "client.sdk.futures",
+    "DaskTaskRunner": "client.task_runners.dask_runner",
+    "RayTaskRunner": "client.task_runners.ray_runner",
     "ResultStorage": "client.sdk.results",
     "using_client": "client.sdk.engine",
     "RunAborted": "client.sdk.engine",

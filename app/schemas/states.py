@@ -37,6 +37,11 @@ class StateDetailsSchema(OrionSchema):
     refresh_cache = fields.Boolean(allow_none=True)
     # Orion goes beyond 2.7 here: a client-chosen id that makes a retried proposal a no-op.
     transition_id = fields.UUID(allow_none=True)
+    # Also beyond 2.7: where a task run's attempt ran (the SDK's Running proposals carry
+    # them): the task runner's class name and, for a remote runner (Dask, Ray), the address
+    # of its worker. Stored only when sent, so other states' details are unchanged.
+    task_runner = fields.String(allow_none=True)
+    worker = fields.String(allow_none=True)
 
     class Meta:
         # Clients of later Prefect versions send details this server does not know; they

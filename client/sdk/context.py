@@ -61,7 +61,9 @@ class FlowRunContext:
     settings, inherited by its tasks; ``task_runner`` the started runner its tasks use;
     ``parent`` the parent run's context for a subflow; ``futures`` every task run submitted
     in the current attempt; ``log_prints`` whether ``print()`` in the run goes to its logger
-    (tasks and subflows inherit it unless they set their own).
+    (tasks and subflows inherit it unless they set their own); ``runner_details`` what its
+    task runs record of where they ran, in their Running states' details (``task_runner``:
+    the runner's class name; ``worker``: the address of the worker of a remote runner).
     """
 
     flow: typing.Any
@@ -74,6 +76,7 @@ class FlowRunContext:
     result_serializer: str
     parent: typing.Optional["FlowRunContext"] = None
     log_prints: bool = False
+    runner_details: dict = dataclasses.field(default_factory=dict)
     futures: list = dataclasses.field(default_factory=list)
     _dynamic_keys: dict = dataclasses.field(default_factory=dict)
     _origins: dict = dataclasses.field(default_factory=dict)

@@ -101,6 +101,11 @@ class UpstreamTaskError(RuntimeError):
     """A task run did not start because a run it depends on did not complete."""
 
 
+class WorkerLost(RuntimeError):
+    """A task run's attempt was lost with the worker process that ran it (a remote task
+    runner's), and the task had no retries left: the run ends Crashed."""
+
+
 class FlowRunCrashed(BaseException):
     """SIGTERM, turned into an exception so the flow run can report Crashed before exiting."""
 
@@ -525,18 +530,52 @@ def run_task(
     flow_context: FlowRunContext,
     future: OrionFuture | None = None,
     extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
+    dynamic_key: str | None = None,
+    recover_lost_attempt: bool = False,
 ) -> Outcome:
     """Run one task run of ``task`` (``parameters`` bound to its signature) in
-    ``flow_context``'s flow run; return its Outcome. ``future``, if given, gets the task run as
-    soon as it exists; ``extra_inputs`` are upstream inputs known beforehand, by parameter
-    (see ``_Inputs.resolve``).
+    ``flow_context``'s flow run; return its Outcome (with the task run, once created).
+    ``future``, if given, gets the task run as soon as it exists; ``extra_inputs`` are
+    upstream inputs known beforehand, by parameter (see ``_Inputs.resolve``); ``dynamic_key``
+    the run's key when the caller assigned it (default: the flow run's next for the task).
 
     An exception of the task makes a Failed outcome (after the retries the server grants); a
     BaseException (interruption) reports the task run Crashed (Cancelled when its flow run is
     being cancelled) and propagates.
+
+    ``recover_lost_attempt`` (task runners that may run a task again after the process running
+    it died, as Dask does): a run found RUNNING when it is started was left so by a lost
+    attempt. That attempt is reported Failed when the task has retries left, so the server
+    grants a retry per its policy, and Crashed otherwise.
     """
+    outcome = _run_task(
+        task,
+        parameters,
+        wait_for,
+        flow_context,
+        future,
+        extra_inputs,
+        dynamic_key,
+        recover_lost_attempt,
+    )
+    if outcome.task_run is None and future is not None:
+        outcome.task_run = future.task_run
+    return outcome
+
+
+def _run_task(
+    task: Task,
+    parameters: dict[str, Any],
+    wait_for: Iterable[Any] | None,
+    flow_context: FlowRunContext,
+    future: OrionFuture | None,
+    extra_inputs: Mapping[str, list[dict[str, Any]]] | None,
+    dynamic_key: str | None,
+    recover_lost_attempt: bool,
+) -> Outcome:
     orion = flow_context.client
-    dynamic_key = flow_context.next_dynamic_key(task.task_key)
+    if dynamic_key is None:
+        dynamic_key = flow_context.next_dynamic_key(task.task_key)
     inputs = _Inputs(flow_context)
     resolved, task_inputs = inputs.resolve(parameters, wait_for, extra_inputs)
     name = f"{task.name}-{dynamic_key}"
@@ -562,7 +601,7 @@ def run_task(
         error = UpstreamTaskError(
             f"Task run {name!r} did not start: upstream task run(s) {upstream} did not complete"
         )
-        return Outcome(State.from_json(task_run["state"]), exception=error)
+        return Outcome(State.from_json(task_run["state"]), exception=error, task_run=task_run)
 
     running = _running_proposal(task, flow_context, resolved)
     task_run, answer = orion.create_task_run_and_set_state(task, proposed_state=running, **create)
@@ -585,6 +624,17 @@ def run_task(
             if answer.status == "WAIT":
                 answer = orchestrate(propose, running)
                 continue
+            if recover_lost_attempt and _left_running(answer, task_run):
+                recover_lost_attempt = False  # once: ``task_run`` is not read again
+                answer = _recover_lost_attempt(task, task_run, propose, logger)
+                if answer.status == "REJECT" and answer.state and answer.state.is_scheduled():
+                    _sleep_until(answer.state.state_details.scheduled_time)
+                    running = _running_proposal(task, flow_context, resolved)
+                    answer = propose(running)
+                    continue
+                lost = WorkerLost(_lost_message(name))
+                logger.error("Finished in state %s", describe_state(answer.state))
+                return Outcome(answer.state, exception=lost, task_run=task_run)
             outcome = _adopt_start_answer(answer, task_run, name)
             if outcome is not None:
                 logger.info("Finished in state %s", describe_state(outcome.state))
@@ -640,6 +690,35 @@ def run_task(
         raise
 
 
+def _lost_message(name: str) -> str:
+    return (
+        f"Task run {name!r} was lost with the worker that ran it (the task runner started "
+        f"it again elsewhere)"
+    )
+
+
+def _left_running(answer: OrchestrationResult, task_run: APIObject) -> bool:
+    """Whether starting ``task_run`` was refused because it is RUNNING already."""
+    current = task_run.get("state")
+    return answer.status == "ABORT" and current is not None and current["type"] == "RUNNING"
+
+
+def _recover_lost_attempt(
+    task: Task,
+    task_run: APIObject,
+    propose: Callable[[State], OrchestrationResult],
+    logger: logging.LoggerAdapter[logging.Logger],
+) -> OrchestrationResult:
+    """End the attempt of ``task_run`` that a lost worker left RUNNING: Failed while the task
+    has retries left (the server answers with AwaitingRetry), else Crashed. Returns the
+    server's answer."""
+    message = _lost_message(task_run["name"])
+    logger.warning(message)
+    if task_run.get("run_count", 0) <= task.retries:
+        return orchestrate(propose, Failed(message=message))
+    return orchestrate(propose, Crashed(message=message))
+
+
 def _running_proposal(
     task: Task, flow_context: FlowRunContext, parameters: dict[str, Any]
 ) -> State:
@@ -650,6 +729,7 @@ def _running_proposal(
         if cache_key is not None and task.cache_expiration is not None:
             cache_expiration = _now() + task.cache_expiration
     return Running(
+        state_details=flow_context.runner_details,
         cache_key=cache_key,
         cache_expiration=cache_expiration,
         refresh_cache=True if task.refresh_cache else None,
@@ -953,8 +1033,14 @@ def _flow_body(
 ) -> tuple[Any, tuple[State, BaseException] | None]:
     """Run the flow function in its context with a fresh task runner session; return (value,
     None), or (None, (Failed state, exception))."""
-    runner = flow.task_runner.start()
+    try:
+        runner = flow.task_runner.start()
+    except Exception as exc:
+        failed = exception_state(exc, "Flow run")
+        failed.message = f"The task runner {flow.task_runner!r} could not start: {failed.message}"
+        return None, (failed, exc)
     context.task_runner = runner
+    context.runner_details = {"task_runner": type(flow.task_runner).__name__}
     interrupted = True  # by a BaseException: then do not wait for submitted task runs
     try:
         with flow_run_scope(context), printing_to_run_logger(context.log_prints):

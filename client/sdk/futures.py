@@ -5,6 +5,10 @@
 immediately in the calling thread; :class:`ThreadPoolTaskRunner` runs them concurrently in a
 pool of threads (``ConcurrentTaskRunner`` is its Prefect 2 name). A flow run starts its own
 runner session and waits for every submission before it finishes.
+
+A runner's ``submit`` takes a :class:`TaskCall`: calling it runs the task run here (what the
+local runners do); runners that run it elsewhere (``client.task_runners``: Dask, Ray) read its
+fields and ship what the other process needs.
 """
 
 import concurrent.futures
@@ -23,6 +27,41 @@ class Outcome:
     state: typing.Any
     value: typing.Any = None
     exception: BaseException | None = None
+    #: The task run as the API last returned it (None if it was never created).
+    task_run: typing.Any = None
+
+
+@dataclasses.dataclass
+class TaskCall:
+    """One submitted task run, as a task runner receives it: calling it runs the run in this
+    process (``client.sdk.engine.run_task``) and returns its Outcome.
+
+    ``flow_context`` is the submitting flow run's context; ``future`` the OrionFuture handed
+    back to the caller; ``parameters`` and ``wait_for`` may hold futures of other task runs;
+    ``extra_inputs`` are upstream inputs known beforehand, by parameter; ``dynamic_key`` is
+    the run's key in its flow run when the runner assigned it at submission (None: assigned
+    when the run starts)."""
+
+    task: typing.Any
+    parameters: dict[str, typing.Any]
+    wait_for: typing.Any
+    flow_context: typing.Any
+    future: "OrionFuture"
+    extra_inputs: typing.Any = None
+    dynamic_key: str | None = None
+
+    def __call__(self) -> Outcome:
+        from client.sdk.engine import run_task
+
+        return run_task(
+            self.task,
+            self.parameters,
+            self.wait_for,
+            self.flow_context,
+            self.future,
+            self.extra_inputs,
+            dynamic_key=self.dynamic_key,
+        )
 
 
 class OrionFuture:

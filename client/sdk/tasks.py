@@ -22,7 +22,7 @@ from client.sdk.context import (
     get_flow_run_context,
     get_task_run_context,
 )
-from client.sdk.futures import OrionFuture
+from client.sdk.futures import OrionFuture, TaskCall
 
 if TYPE_CHECKING:
     from client.sdk.results import ResultStorage
@@ -140,7 +140,9 @@ class Task:
     def submit(
         self, *args: Any, wait_for: Iterable[Any] | None = None, **kwargs: Any
     ) -> OrionFuture:
-        """Hand a task run to the flow run's task runner; return its OrionFuture at once."""
+        """Hand a task run to the flow run's task runner; return its OrionFuture at once.
+        Its dynamic key (the ``-N`` of its name) is taken now, so runs are numbered in the
+        order they were submitted, whichever runner starts them first."""
         return self._submit(bind_arguments(self.fn, args, kwargs), wait_for)
 
     def _submit(
@@ -149,8 +151,6 @@ class Task:
         wait_for: Iterable[Any] | None,
         extra_inputs: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> OrionFuture:
-        from client.sdk.engine import run_task
-
         context = get_flow_run_context()
         if context is None or get_task_run_context() is not None:
             raise RuntimeError(
@@ -159,7 +159,15 @@ class Task:
             )
         future = OrionFuture(self, None)
         future._future = context.task_runner.submit(
-            lambda: run_task(self, parameters, wait_for, context, future, extra_inputs)
+            TaskCall(
+                self,
+                parameters,
+                wait_for,
+                context,
+                future,
+                extra_inputs,
+                dynamic_key=context.next_dynamic_key(self.task_key),
+            )
         )
         with context._lock:
             context.futures.append(future)

@@ -1,0 +1,72 @@
+"""What the task runner tests share: their server, and a task run's record to compare."""
+
+from contextlib import contextmanager
+
+from tests.support import BACKENDS, OrionServer, isolated_database_url
+
+# For the processes that run task runs (workers): send their logs quickly.
+FLOW_ENV = {"ORION_LOGS_INTERVAL_SECONDS": 0.2}
+
+
+@contextmanager
+def run_server(tmp_path_factory, purpose):
+    """An ``orion start`` on PostgreSQL (SQLite when the run is narrowed to it): the
+    database does not matter to the runners, only that the workers reach the API."""
+    backend = "postgres" if "postgres" in BACKENDS else BACKENDS[0]
+    home = tmp_path_factory.mktemp(f"{purpose}-server")
+    with OrionServer(
+        home,
+        home=home,
+        workers=1,
+        threads=8,
+        database_url=isolated_database_url(backend, home, f"runners_{purpose}"),
+        TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.3,
+    ) as server:
+        yield server
+
+
+def recorded(orion, flow_run_id):
+    """The task runs of a flow run as the API records them, by name, without ids and times:
+    their states (type, name), final message, run count, tags, and inputs (a task run input
+    by the name of that run)."""
+    runs = orion.read_task_runs(flow_run_filter={"id": {"any_": [flow_run_id]}}, limit=200)
+    names = {r["id"]: r["name"] for r in runs}
+
+    def inputs(task_inputs):
+        return {
+            key: sorted(
+                names.get(ref.get("id"), str(ref)) if ref["input_type"] == "task_run" else str(ref)
+                for ref in refs
+            )
+            for key, refs in task_inputs.items()
+        }
+
+    return {
+        r["name"]: {
+            "states": [(s.type.value, s.name) for s in orion.read_task_run_states(r["id"])],
+            "message": r["state"]["message"],
+            "run_count": r["run_count"],
+            "tags": sorted(r["tags"]),
+            "inputs": inputs(r["task_inputs"]),
+        }
+        for r in runs
+    }
+
+
+def worker_of(orion, task_run):
+    """The worker a task run's last Running state recorded (None if none did)."""
+    details = [
+        s.state_details for s in orion.read_task_run_states(task_run["id"]) if s.is_running()
+    ]
+    return details[-1].get("worker") if details else None
+
+
+def all_logs(orion, flow_run_id):
+    """The messages of every log line of a flow run."""
+    messages, offset = [], 0
+    while True:
+        page = orion.read_logs({"flow_run_id": {"any_": [flow_run_id]}}, limit=200, offset=offset)
+        if not page:
+            return messages
+        messages.extend(r["message"] for r in page)
+        offset += len(page)
