@@ -25,6 +25,7 @@ One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_ru
 
 import hmac
 import json
+import logging
 import secrets
 from urllib.parse import urlencode
 
@@ -37,6 +38,8 @@ from app.clock import utcnow
 from app.exceptions import ObjectNotFound
 from app.schemas.core import estimated_run_time
 from app.states import STATE_TYPE_VALUES
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ui", __name__)
 
@@ -156,7 +159,10 @@ def _not_found(error):
 @bp.errorhandler(OperationalError)
 @bp.errorhandler(InterfaceError)
 def _database_unavailable(error):
-    return error_page(503, "Database unavailable", f"The database did not answer: {error}")
+    log.error("database unavailable: %s", str(error).strip())
+    return error_page(
+        503, "Database unavailable", "The database did not answer; the server log says why."
+    )
 
 
 def _http_error_handler(api):
