@@ -35,6 +35,8 @@ TEST_REQUIRES = [
     "playwright==1.65.2",
     "hypothesis==6.170.15",
     "pytest-xdist==3.8.0",
+    # tests/api/test_fuzz.py: generates requests from the OpenAPI document (issue 18).
+    "schemathesis==4.32.5",
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
