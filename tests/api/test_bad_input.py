@@ -475,3 +475,18 @@ def test_a_sign_in_target_with_control_characters_goes_home(make_app, target):
     )
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
+
+
+def test_the_openapi_document_declares_the_bounds(client):
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    paged = schemas["FlowFilterBody"]["properties"]
+    assert paged["limit"]["maximum"] == 200 and paged["offset"]["maximum"] == 2**63 - 1
+    assert schemas["FlowCreate"]["properties"]["name"]["maxLength"] == 255
+    queue = schemas["WorkQueueCreate"]["properties"]
+    assert queue["concurrency_limit"]["maximum"] == 2**31 - 1
+    log = schemas["LogCreate"]["properties"]
+    assert log["level"]["maximum"] == 2**31 - 1
+    assert log["timestamp"]["pattern"].startswith("^(19[7-9]")
+    history = schemas["FlowRunHistory"]["properties"]["history_interval_seconds"]
+    assert (history["minimum"], history["maximum"]) == (1, 366 * 24 * 3600)
+    assert schemas["UUIDAnyFilter"]["properties"]["any_"]["maxItems"] == 1000
