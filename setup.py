@@ -67,6 +67,8 @@ TEST_REQUIRES = [
     # The task runner tests run real Dask and Ray clusters.
     *DASK_REQUIRES,
     *RAY_REQUIRES,
+    # tests/api/test_fuzz.py: generates requests from the OpenAPI document (issue 18).
+    "schemathesis==4.32.5",
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).

@@ -1,11 +1,14 @@
 """Orion: a workflow orchestration server. ``create_app`` builds the Flask application."""
 
 import hmac
+import json
 import logging
 import re
 
-from flask import Flask, g, request
+from flask import Flask, Request, g, request
 from flask.sessions import SecureCookieSessionInterface
+
+from app.schemas import json_body
 
 __version__ = "0.1.0"
 
@@ -33,6 +36,7 @@ def create_app(overrides=None):
     from app.extensions import api
 
     app = Flask(__name__)
+    app.request_class = StrictJSONRequest
     app.session_interface = DashboardSessionInterface()
     app.config.from_mapping(load_config(overrides))
     app.json.sort_keys = False
@@ -54,6 +58,20 @@ def create_app(overrides=None):
     register_api(app, api)
     register_ui(app, api)
     return app
+
+
+class _StrictJSON:
+    """The JSON module requests parse with: :func:`app.schemas.json_body.loads`."""
+
+    loads = staticmethod(json_body.loads)
+    dumps = staticmethod(json.dumps)
+
+
+class StrictJSONRequest(Request):
+    """A request whose ``get_json`` refuses NaN, Infinity and deep nesting, as the API's
+    argument parser does (a ``JSONBodyError`` is a ``ValueError``: Flask answers 400)."""
+
+    json_module = _StrictJSON
 
 
 class DashboardSessionInterface(SecureCookieSessionInterface):

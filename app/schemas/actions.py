@@ -6,7 +6,19 @@ states normalised (see :mod:`app.schemas.states`), policies completed with Orion
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
+from app.schemas import limits
+from app.schemas.base import (
+    ActionSchema,
+    DateTime,
+    InputSchema,
+    Integer,
+    List,
+    Name,
+    Refused,
+    String,
+    Tags,
+    Text,
+)
 from app.schemas.filters import FlowRunCountBody, TaskRunCountBody
 from app.schemas.states import StateCreateSchema
 
@@ -18,28 +30,37 @@ class RetryDelay(fields.Field):
         if isinstance(value, bool):
             raise ValidationError("Must be a number of seconds or a list of them.")
         if isinstance(value, (int, float)):
-            if value < 0:
-                raise ValidationError("Must not be negative.")
+            if not 0 <= value <= limits.SECONDS_MAX:
+                raise ValidationError(f"Must be from 0 to {limits.SECONDS_MAX:.0f} seconds.")
             return value
         if isinstance(value, list):
             if len(value) > 50:
                 raise ValidationError("Can not configure more than 50 retry delays per task.")
             if not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value
+                isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and 0 <= v <= limits.SECONDS_MAX
+                for v in value
             ):
-                raise ValidationError("Every retry delay must be a non-negative number.")
+                raise ValidationError(
+                    f"Every retry delay must be a number from 0 to {limits.SECONDS_MAX:.0f}."
+                )
             return value
         raise ValidationError("Must be a number of seconds or a list of them.")
+
+
+# Seconds a delay may be: 0 to about 68 years.
+_SECONDS = validate.Range(min=0, max=limits.SECONDS_MAX)
 
 
 class FlowRunPolicySchema(ActionSchema):
     """Retry and pause settings of a flow run."""
 
-    max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    retry_delay_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0))
-    retries = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    retry_delay = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
-    pause_keys = fields.List(fields.String(), load_default=list, allow_none=True)
+    max_retries = Integer(0, load_default=0)
+    retry_delay_seconds = fields.Float(load_default=0.0, validate=_SECONDS)
+    retries = Integer(0, load_default=None, allow_none=True)
+    retry_delay = Integer(0, load_default=None, allow_none=True)
+    pause_keys = List(Text(), load_default=list, allow_none=True)
     resuming = fields.Boolean(load_default=False, allow_none=True)
 
     @post_load
@@ -52,13 +73,11 @@ class FlowRunPolicySchema(ActionSchema):
 class TaskRunPolicySchema(ActionSchema):
     """Retry settings of a task run."""
 
-    max_retries = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    retry_delay_seconds = fields.Float(load_default=0.0, validate=validate.Range(min=0))
-    retries = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    max_retries = Integer(0, load_default=0)
+    retry_delay_seconds = fields.Float(load_default=0.0, validate=_SECONDS)
+    retries = Integer(0, load_default=None, allow_none=True)
     retry_delay = RetryDelay(load_default=None, allow_none=True)
-    retry_jitter_factor = fields.Float(
-        load_default=None, allow_none=True, validate=validate.Range(min=0)
-    )
+    retry_jitter_factor = fields.Float(load_default=None, allow_none=True, validate=_SECONDS)
 
 
 FLOW_RUN_POLICY_DEFAULTS = FlowRunPolicySchema().load({})
@@ -75,26 +94,26 @@ class FlowCreateSchema(ActionSchema):
 class FlowUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flows/{id}``."""
 
-    tags = fields.List(fields.String())
+    tags = List(String())
     name = Refused("A flow's name cannot be changed.")
 
 
 class FlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/flow_runs/``; ``state`` defaults to Pending."""
 
-    name = fields.String(allow_none=True)
+    name = String(allow_none=True)
     flow_id = fields.UUID(required=True)
     deployment_id = fields.UUID(allow_none=True)
     state = fields.Nested(StateCreateSchema, allow_none=True)
-    flow_version = fields.String(allow_none=True)
+    flow_version = String(allow_none=True)
     parameters = fields.Dict(load_default=dict)
     context = fields.Dict(load_default=dict)
     parent_task_run_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     empirical_policy = fields.Nested(FlowRunPolicySchema, load_default=dict)
     tags = Tags()
-    idempotency_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=2000))
-    work_queue_name = fields.String(allow_none=True)
+    idempotency_key = String(limits.IDEMPOTENCY_KEY_MAX_LENGTH, min_length=1, allow_none=True)
+    work_queue_name = String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
 
     @post_load
@@ -110,12 +129,12 @@ RUN_STATE_BY_SET_STATE = "A run's state changes through set_state, not PATCH."
 class FlowRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flow_runs/{id}``: only the fields given are changed."""
 
-    name = fields.String()
-    flow_version = fields.String(allow_none=True)
+    name = String()
+    flow_version = String(allow_none=True)
     parameters = fields.Dict()
     empirical_policy = fields.Nested(FlowRunPolicySchema)
-    tags = fields.List(fields.String())
-    infrastructure_pid = fields.String(allow_none=True)
+    tags = List(String())
+    infrastructure_pid = String(allow_none=True)
     state = Refused(RUN_STATE_BY_SET_STATE)
     state_type = Refused(RUN_STATE_BY_SET_STATE)
     state_name = Refused(RUN_STATE_BY_SET_STATE)
@@ -124,17 +143,20 @@ class FlowRunUpdateSchema(ActionSchema):
 class TaskRunCreateSchema(ActionSchema):
     """Body of ``POST /api/task_runs/``; ``state`` defaults to Pending."""
 
-    name = fields.String(allow_none=True)
+    name = String(allow_none=True)
     flow_run_id = fields.UUID(required=True)
-    task_key = fields.String(required=True, validate=validate.Length(min=1))
-    dynamic_key = fields.String(required=True)
-    cache_key = fields.String(allow_none=True)
+    task_key = String(min_length=1, required=True)
+    dynamic_key = String(required=True)
+    cache_key = Text(allow_none=True)
     cache_expiration = DateTime(allow_none=True)
-    task_version = fields.String(allow_none=True)
+    task_version = String(allow_none=True)
     empirical_policy = fields.Nested(TaskRunPolicySchema, load_default=dict)
     tags = Tags()
     task_inputs = fields.Dict(
-        keys=fields.String(), values=fields.List(fields.Dict()), load_default=dict
+        keys=Text(),
+        # A task given many futures has one input per future: no SQL parameter per item.
+        values=List(fields.Dict(), max_items=limits.TEXT_MAX_LENGTH),
+        load_default=dict,
     )
     state = fields.Nested(StateCreateSchema, allow_none=True)
 
@@ -173,7 +195,7 @@ class TaskRunCreateAndSetStateSchema(TaskRunCreateSchema):
 class TaskRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/task_runs/{id}``."""
 
-    name = fields.String()
+    name = String()
     tags = Refused("A task run's tags are set when it is created.")
     state = Refused(RUN_STATE_BY_SET_STATE)
     state_type = Refused(RUN_STATE_BY_SET_STATE)
@@ -190,23 +212,28 @@ class LogCreateSchema(ActionSchema):
             "stored is skipped, so a retried batch never stores a line twice."
         },
     )
-    name = fields.String(required=True)
-    level = fields.Integer(required=True, validate=validate.Range(min=0))
-    message = fields.String(required=True)
+    name = String(required=True)
+    level = Integer(0, required=True)
+    message = Text(required=True)
     timestamp = DateTime(required=True)
     flow_run_id = fields.UUID(required=True)
     task_run_id = fields.UUID(allow_none=True)
 
 
-class _HistoryRange(OrionSchema):
+class _HistoryRange(InputSchema):
     """The time buckets of a history body."""
 
     history_start = DateTime(required=True)
     history_end = DateTime(required=True)
-    history_interval_seconds = fields.Float(required=True, validate=validate.Range(min=1))
+    history_interval_seconds = fields.Float(
+        required=True,
+        validate=validate.Range(
+            min=limits.HISTORY_INTERVAL_MIN_SECONDS, max=limits.HISTORY_INTERVAL_MAX_SECONDS
+        ),
+    )
 
     # Most buckets one history call may ask for.
-    max_intervals = 500
+    max_intervals = limits.HISTORY_MAX_INTERVALS
 
     @validates_schema
     def check_range(self, data, **kwargs):
@@ -232,7 +259,7 @@ class TaskRunHistorySchema(_HistoryRange, TaskRunCountBody):
 
 
 # Longest tag a concurrency limit accepts (the column is a VARCHAR(255) on PostgreSQL).
-TAG_MAX_LENGTH = 255
+TAG_MAX_LENGTH = limits.NAME_MAX_LENGTH
 
 
 def _validate_tag(value):
@@ -245,11 +272,13 @@ def _validate_tag(value):
 class ConcurrencyLimitCreateSchema(ActionSchema):
     """Body of ``POST /api/concurrency_limits/``: an upsert by tag."""
 
-    tag = fields.String(required=True, validate=_validate_tag)
+    tag = fields.String(
+        required=True, validate=[validate.Length(max=TAG_MAX_LENGTH), _validate_tag]
+    )
     concurrency_limit = fields.Integer(
         required=True,
         strict=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=limits.INT32_MAX),
         metadata={"description": "Most task runs with this tag RUNNING at once (0: none)."},
     )
 
@@ -279,15 +308,15 @@ class WorkQueueFilterCriteriaSchema(ActionSchema):
     """The deprecated filter of Orion 2.0 queues: runs of deployments carrying all ``tags``,
     or of the listed deployments."""
 
-    tags = fields.List(fields.String(), allow_none=True, load_default=None)
-    deployment_ids = fields.List(fields.UUID(), allow_none=True, load_default=None)
+    tags = List(String(), allow_none=True, load_default=None)
+    deployment_ids = List(fields.UUID(), allow_none=True, load_default=None)
 
 
 def _queue_limit(**kwargs):
     return fields.Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=limits.INT32_MAX),
         metadata={
             "description": "Most of the queue's flow runs PENDING or RUNNING at once; "
             "null: no limit. Enforced when an agent claims a run."
@@ -300,7 +329,7 @@ def _queue_priority(**kwargs):
     return fields.Integer(
         strict=True,
         allow_none=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=limits.INT32_MAX),
         metadata={
             "description": "The queue's rank, 1 the highest: an agent polling several "
             "queues serves them in this order. null: on create, the "
@@ -314,7 +343,7 @@ class WorkQueueCreateSchema(ActionSchema):
     """Body of ``POST /api/work_queues/``."""
 
     name = Name()
-    description = fields.String(load_default="", allow_none=True)
+    description = Text(load_default="", allow_none=True)
     is_paused = fields.Boolean(load_default=False)
     concurrency_limit = _queue_limit(load_default=None)
     priority = _queue_priority(load_default=None)
@@ -325,7 +354,7 @@ class WorkQueueUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/work_queues/{id}``: only the fields given change."""
 
     name = Name(required=False)
-    description = fields.String(allow_none=True)
+    description = Text(allow_none=True)
     is_paused = fields.Boolean()
     concurrency_limit = _queue_limit()
     priority = _queue_priority()
@@ -347,7 +376,7 @@ class WorkQueueGetRunsSchema(ActionSchema):
         allow_none=True,
         metadata={"description": "Only runs scheduled up to this time (default: now)."},
     )
-    limit = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0))
+    limit = Integer(0, limits.LIMIT_MAX, load_default=None, allow_none=True)
     agent_id = fields.UUID(
         load_default=None,
         allow_none=True,
@@ -366,7 +395,7 @@ class WorkQueueGetRunsSchema(ActionSchema):
             raise ValidationError("agent_name needs agent_id.", "agent_name")
 
 
-class SavedSearchFilterSchema(OrionSchema):
+class SavedSearchFilterSchema(InputSchema):
     """One condition of a saved search, stored as given (the dashboard interprets it)."""
 
     object = fields.String(required=True, metadata={"description": 'e.g. "flow_run"'})
@@ -376,7 +405,7 @@ class SavedSearchFilterSchema(OrionSchema):
     value = fields.Raw(required=True, allow_none=True)
 
 
-class SavedSearchCreateSchema(OrionSchema):
+class SavedSearchCreateSchema(InputSchema):
     """Body of ``PUT /api/saved_searches/``: saved under ``name``, replacing a search of that
     name."""
 

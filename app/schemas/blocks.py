@@ -10,7 +10,16 @@ import re
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.schemas.base import INVALID_NAME_CHARACTERS, OrionSchema, validate_name
+from app.schemas import limits
+from app.schemas.base import (
+    INVALID_NAME_CHARACTERS,
+    InputSchema,
+    List,
+    OrionSchema,
+    String,
+    Text,
+    validate_name,
+)
 from app.schemas.filters import FilterSchema, OperatorSchema, PagedBody, UUIDAnyFilter
 
 _SLUG_RE = re.compile(r"^[a-z0-9-]*$")
@@ -20,57 +29,55 @@ SLUG_RULE = "must only contain lowercase letters, numbers, and dashes"
 def validate_slug(value):
     """A block type slug: Prefect's rule, lowercase letters, numbers and dashes."""
     if not _SLUG_RE.match(value):
-        raise ValidationError(f"slug {SLUG_RULE} (got {value!r}).")
+        raise ValidationError(f"slug {SLUG_RULE} (got {limits.excerpt(value)!r}).")
 
 
 def validate_document_name(value):
     """A block document name: Prefect's rule, lowercase letters, numbers and dashes."""
     if not _SLUG_RE.match(value):
-        raise ValidationError(f"name {SLUG_RULE} (got {value!r}).")
+        raise ValidationError(f"name {SLUG_RULE} (got {limits.excerpt(value)!r}).")
     if not value:
         raise ValidationError("name must not be empty.")
 
 
 def _url(**kwargs):
-    return fields.String(
-        allow_none=True, validate=validate.URL(schemes={"http", "https"}), **kwargs
-    )
+    return Text(allow_none=True, validate=validate.URL(schemes={"http", "https"}), **kwargs)
 
 
-class BlockTypeUpdateSchema(OrionSchema):
+class BlockTypeUpdateSchema(InputSchema):
     """Body of ``PATCH /api/block_types/{id}``: the descriptive fields only."""
 
     logo_url = _url()
     documentation_url = _url()
-    description = fields.String(allow_none=True)
-    code_example = fields.String(allow_none=True)
+    description = Text(allow_none=True)
+    code_example = Text(allow_none=True)
 
 
 class BlockTypeCreateSchema(BlockTypeUpdateSchema):
     """Body of ``POST /api/block_types/``."""
 
-    name = fields.String(
+    name = String(
         required=True,
         validate=validate_name,
         metadata={"description": f"May not contain {' '.join(sorted(INVALID_NAME_CHARACTERS))}."},
     )
-    slug = fields.String(required=True, validate=validate_slug)
+    slug = String(required=True, validate=validate_slug)
 
 
-class BlockSchemaCreateSchema(OrionSchema):
+class BlockSchemaCreateSchema(InputSchema):
     """Body of ``POST /api/block_schemas/``: the fields are a JSON schema, stored as given."""
 
     block_type_id = fields.UUID(required=True)
-    capabilities = fields.List(fields.String(), load_default=list)
-    version = fields.String(load_default="non-versioned")
+    capabilities = List(Text(), load_default=list)
+    version = String(load_default="non-versioned")
     # Last: from here on, ``fields`` in this class body is this field, not the module.
     fields = fields.Dict(load_default=dict)
 
 
-class BlockDocumentCreateSchema(OrionSchema):
+class BlockDocumentCreateSchema(InputSchema):
     """Body of ``POST /api/block_documents/``; a name is required unless anonymous."""
 
-    name = fields.String(allow_none=True, load_default=None, validate=validate_document_name)
+    name = String(allow_none=True, load_default=None, validate=validate_document_name)
     data = fields.Dict(load_default=dict)
     block_schema_id = fields.UUID(required=True)
     block_type_id = fields.UUID(required=True)
@@ -82,7 +89,7 @@ class BlockDocumentCreateSchema(OrionSchema):
             raise ValidationError("Names must be provided for block documents.", "name")
 
 
-class BlockDocumentUpdateSchema(OrionSchema):
+class BlockDocumentUpdateSchema(InputSchema):
     """Body of ``PATCH /api/block_documents/{id}``."""
 
     block_schema_id = fields.UUID(allow_none=True, load_default=None)
@@ -91,24 +98,27 @@ class BlockDocumentUpdateSchema(OrionSchema):
     merge_existing_data = fields.Boolean(load_default=True)
 
 
-class IncludeSecretsQuery(OrionSchema):
+class IncludeSecretsQuery(InputSchema):
     include_secrets = fields.Boolean(load_default=False)
 
 
-class ChecksumQuery(OrionSchema):
-    version = fields.String(load_default=None, allow_none=True)
+class ChecksumQuery(InputSchema):
+    version = String(load_default=None, allow_none=True)
 
 
 class _LikeFilter(FilterSchema):
-    like_ = fields.String(metadata={"description": "Case-insensitive substring match."})
+    like_ = String(
+        limits.FILTER_STRING_MAX_LENGTH,
+        metadata={"description": "Case-insensitive substring match."},
+    )
 
 
 class _StringAny(FilterSchema):
-    any_ = fields.List(fields.String())
+    any_ = List(String(limits.FILTER_STRING_MAX_LENGTH))
 
 
 class _StringAll(FilterSchema):
-    all_ = fields.List(fields.String())
+    all_ = List(String(limits.FILTER_STRING_MAX_LENGTH))
 
 
 class _BoolEq(FilterSchema):

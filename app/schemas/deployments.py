@@ -9,8 +9,19 @@ import re
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from app.schedules import ScheduleError, parse_schedule
+from app.schemas import limits
 from app.schemas.actions import FlowRunPolicySchema
-from app.schemas.base import ActionSchema, DateTime, Name, OrionSchema, Refused, Tags
+from app.schemas.base import (
+    ActionSchema,
+    DateTime,
+    List,
+    Name,
+    OrionSchema,
+    Refused,
+    String,
+    Tags,
+    Text,
+)
 from app.schemas.core import ORMSchema, _str
 from app.schemas.states import StateCreateSchema
 
@@ -31,7 +42,7 @@ class ScheduleField(fields.Field):
 def _validate_entrypoint(value):
     if not _ENTRYPOINT.match(value):
         raise ValidationError(
-            f"Entrypoint {value!r} must look like 'path/to/file.py:flow_function'."
+            f"Entrypoint {limits.excerpt(value)!r} must look like 'path/to/file.py:flow_function'."
         )
 
 
@@ -49,30 +60,30 @@ def _schedule(**kwargs):
 class _DeploymentFields(ActionSchema):
     """Fields a deployment body may set; absent ones are left alone on update."""
 
-    version = fields.String(allow_none=True)
-    description = fields.String(allow_none=True)
+    version = String(allow_none=True)
+    description = Text(allow_none=True)
     schedule = _schedule()
     is_schedule_active = fields.Boolean()
-    parameters = fields.Dict(keys=fields.String())
-    tags = fields.List(fields.String())
-    work_queue_name = fields.String(allow_none=True, validate=validate.Length(min=1))
+    parameters = fields.Dict(keys=Text())
+    tags = List(String())
+    work_queue_name = String(min_length=1, allow_none=True)
     parameter_openapi_schema = fields.Dict(
         allow_none=True,
         metadata={"description": "JSON schema of the flow's parameters, stored as given."},
     )
-    path = fields.String(
+    path = String(
         allow_none=True,
         metadata={
             "description": "Where the flow's code is: a local path or an fsspec URL "
             "(s3://bucket/flows, file:///srv/flows)."
         },
     )
-    entrypoint = fields.String(
+    entrypoint = String(
         allow_none=True,
         validate=_validate_entrypoint,
         metadata={"description": "path/to/file.py:flow_function, relative to path."},
     )
-    manifest_path = fields.String(allow_none=True)
+    manifest_path = String(allow_none=True)
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict()
@@ -152,7 +163,7 @@ class DeploymentUpdateSchema(_DeploymentFields):
 class DeploymentFlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/create_flow_run``."""
 
-    name = fields.String(allow_none=True)
+    name = String(allow_none=True)
     parameters = fields.Dict(
         load_default=dict, metadata={"description": "Merged over the deployment's parameters."}
     )
@@ -164,12 +175,12 @@ class DeploymentFlowRunCreateSchema(ActionSchema):
             "description": "Initial state (default Pending), e.g. Scheduled at a future time."
         },
     )
-    idempotency_key = fields.String(allow_none=True, validate=validate.Length(min=1, max=2000))
+    idempotency_key = String(limits.IDEMPOTENCY_KEY_MAX_LENGTH, min_length=1, allow_none=True)
     context = fields.Dict(load_default=dict)
     empirical_policy = fields.Nested(FlowRunPolicySchema, load_default=dict)
     infrastructure_document_id = fields.UUID(allow_none=True)
     parent_task_run_id = fields.UUID(allow_none=True)
-    work_queue_name = fields.String(allow_none=True)
+    work_queue_name = String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
     flow_id = Refused("A deployment's flow run runs the deployment's flow; leave flow_id out.")
 
@@ -187,11 +198,11 @@ class DeploymentScheduleSchema(ActionSchema):
     end_time = DateTime(allow_none=True)
     min_time = fields.Float(
         allow_none=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=limits.SECONDS_MAX),
         metadata={"description": "Seconds after start_time the runs must reach."},
     )
-    min_runs = fields.Integer(allow_none=True, validate=validate.Range(min=0))
-    max_runs = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    min_runs = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=limits.INT32_MAX))
+    max_runs = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=limits.INT32_MAX))
     dry_run = fields.Boolean(
         load_default=False,
         metadata={"description": "Only list what would be scheduled; write nothing."},
@@ -245,7 +256,7 @@ class DeploymentSchema(ORMSchema):
     parameter_openapi_schema = fields.Dict(allow_none=True)
     path = fields.String(allow_none=True)
     entrypoint = fields.String(allow_none=True)
-    manifest_path = fields.String(allow_none=True)
+    manifest_path = String(allow_none=True)
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict(required=True)

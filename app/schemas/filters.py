@@ -13,9 +13,10 @@ Keys this server does not know (filters on features it lacks, such as ``work_poo
 not use. A non-empty one is a 422 naming it: ignoring it would silently widen the result.
 """
 
-from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates
+from marshmallow import ValidationError, fields, post_load, pre_load, validate
 
-from app.schemas.base import DateTime, OrionSchema
+from app.schemas import limits
+from app.schemas.base import DateTime, InputSchema, List, String
 from app.states import STATE_TYPE_VALUES
 
 OPERATORS = ("and_", "or_")
@@ -65,7 +66,7 @@ def is_empty_filter(value):
     return False
 
 
-class FilterSchema(OrionSchema):
+class FilterSchema(InputSchema):
     """Base of every filter body and criterion: a ``null`` value is an absent key, an empty
     unknown key is dropped and a non-empty one refused (see the module docstring)."""
 
@@ -91,11 +92,11 @@ class OperatorSchema(FilterSchema):
 
 
 def _uuids(description):
-    return fields.List(fields.UUID(), metadata={"description": description})
+    return List(fields.UUID(), metadata={"description": description})
 
 
 def _strings(description):
-    return fields.List(fields.String(), metadata={"description": description})
+    return List(String(limits.FILTER_STRING_MAX_LENGTH), metadata={"description": description})
 
 
 def _flag(description):
@@ -103,7 +104,10 @@ def _flag(description):
 
 
 def _like():
-    return fields.String(metadata={"description": "Case-insensitive substring match."})
+    return String(
+        limits.FILTER_STRING_MAX_LENGTH,
+        metadata={"description": "Case-insensitive substring match."},
+    )
 
 
 # Criteria: one object per column, keys are the operator suffixes it supports.
@@ -155,7 +159,7 @@ class TagsFilter(OperatorSchema):
 
 
 class StateTypeFilter(FilterSchema):
-    any_ = fields.List(
+    any_ = List(
         fields.String(validate=validate.OneOf(STATE_TYPE_VALUES)),
         metadata={"description": "Only these state types."},
     )
@@ -272,9 +276,36 @@ class AgentFilter(OperatorSchema):
     work_queue_id = fields.Nested(UUIDAnyFilter)
 
 
+class PageLimit(validate.Range):
+    """``limit`` of a paged body: 0..``PagedBody.max_limit``, read when checked and when the
+    OpenAPI document is built (both after start-up set the setting)."""
+
+    def __init__(self):
+        super().__init__(min=0, max=limits.LIMIT_MAX)
+
+    @property
+    def max(self):
+        return PagedBody.max_limit
+
+    @max.setter
+    def max(self, value):
+        """The bound is the class setting; Range's constructor's value is not kept."""
+
+    def __call__(self, value):
+        if value < 0:
+            raise ValidationError("Invalid limit: must be greater than or equal to 0.")
+        if value > self.max:
+            raise ValidationError(f"Invalid limit: must be less than or equal to {self.max}.")
+        return value
+
+
+def _offset(**kwargs):
+    return fields.Integer(validate=validate.Range(min=0, max=limits.OFFSET_MAX), **kwargs)
+
+
 # Request bodies.
 class PagedBody(FilterSchema):
-    """``limit`` (0..max_limit, default max_limit) and ``offset`` (≥ 0, default 0).
+    """``limit`` (0..max_limit, default max_limit) and ``offset`` (0..2⁶³-1, default 0).
 
     ``max_limit`` is the ``API_DEFAULT_LIMIT`` setting. Schemas cannot read Flask config, so
     the API layer sets it on this class at start-up (``PagedBody.max_limit = ...``); every
@@ -284,16 +315,10 @@ class PagedBody(FilterSchema):
     max_limit = 200
 
     limit = fields.Integer(
-        metadata={"description": "Most rows returned; defaults to the largest allowed."}
+        validate=PageLimit(),
+        metadata={"description": "Most rows returned; defaults to the largest allowed."},
     )
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
-
-    @validates("limit")
-    def check_limit(self, value, **kwargs):
-        if value < 0:
-            raise ValidationError("Invalid limit: must be greater than or equal to 0.")
-        if value > self.max_limit:
-            raise ValidationError(f"Invalid limit: must be less than or equal to {self.max_limit}.")
+    offset = _offset(load_default=0)
 
     @post_load
     def default_limit(self, data, **kwargs):
@@ -338,9 +363,9 @@ class CountBody(FilterSchema):
     Prefect clients and its UI send them, but do not change the count (Prefect's server ignores
     them too)."""
 
-    sort = fields.String()
-    limit = fields.Integer()
-    offset = fields.Integer()
+    sort = String()
+    limit = fields.Integer(validate=validate.Range(min=0, max=limits.LIMIT_MAX))
+    offset = _offset()
 
     @post_load
     def drop_paging(self, data, **kwargs):

@@ -4,7 +4,7 @@
 
 from marshmallow import fields, pre_load
 
-from app.schemas.base import ActionSchema
+from app.schemas.base import ActionSchema, List, Text
 from app.schemas.core import ORMSchema
 from app.schemas.filters import FilterSchema, PagedBody
 
@@ -43,22 +43,22 @@ class FlowRunNotificationPolicyCreateSchema(ActionSchema):
     """Body of ``POST /api/flow_run_notification_policies/``."""
 
     is_active = fields.Boolean(load_default=True)
-    state_names = fields.List(
-        fields.String(),
+    state_names = List(
+        Text(),
         required=True,
         metadata={
             "description": "State names that notify (e.g. Failed, Crashed); [] means every state."
         },
     )
-    tags = fields.List(
-        fields.String(),
+    tags = List(
+        Text(),
         required=True,
         metadata={"description": "A run notifies if it has one of these tags; [] means every run."},
     )
     block_document_id = fields.UUID(
         required=True, metadata={"description": "A slack-webhook or webhook block document."}
     )
-    message_template = fields.String(
+    message_template = Text(
         allow_none=True, load_default=None, metadata={"description": _TEMPLATE_DESCRIPTION}
     )
 
@@ -68,12 +68,10 @@ class FlowRunNotificationPolicyUpdateSchema(ActionSchema):
     ``null`` leaves a field as it is, except ``message_template`` (null: the default)."""
 
     is_active = fields.Boolean()
-    state_names = fields.List(fields.String())
-    tags = fields.List(fields.String())
+    state_names = List(Text())
+    tags = List(Text())
     block_document_id = fields.UUID()
-    message_template = fields.String(
-        allow_none=True, metadata={"description": _TEMPLATE_DESCRIPTION}
-    )
+    message_template = Text(allow_none=True, metadata={"description": _TEMPLATE_DESCRIPTION})
 
     @pre_load
     def drop_nulls(self, data, **kwargs):

@@ -2,7 +2,7 @@
 
 from marshmallow import EXCLUDE, fields, post_load
 
-from app.schemas.base import ActionSchema, DateTime, OrionSchema
+from app.schemas.base import ActionSchema, DateTime, InputSchema, OrionSchema, String, Text
 from app.states import STATE_TYPE_VALUES, StateType, default_state_name
 
 STATE_DETAIL_DEFAULTS = {
@@ -21,19 +21,19 @@ STATE_DETAIL_DEFAULTS = {
 }
 
 
-class StateDetailsSchema(OrionSchema):
+class StateDetailsSchema(InputSchema):
     """Details attached to a state; every key is optional and defaults as in Orion 2.7."""
 
     flow_run_id = fields.UUID(allow_none=True)
     task_run_id = fields.UUID(allow_none=True)
     child_flow_run_id = fields.UUID(allow_none=True)
     scheduled_time = DateTime(allow_none=True)
-    cache_key = fields.String(allow_none=True)
+    cache_key = Text(allow_none=True)
     cache_expiration = DateTime(allow_none=True)
     untrackable_result = fields.Boolean()
     pause_timeout = DateTime(allow_none=True)
     pause_reschedule = fields.Boolean()
-    pause_key = fields.String(allow_none=True)
+    pause_key = Text(allow_none=True)
     refresh_cache = fields.Boolean(allow_none=True)
     # Orion goes beyond 2.7 here: a client-chosen id that makes a retried proposal a no-op.
     transition_id = fields.UUID(allow_none=True)
@@ -65,8 +65,8 @@ class StateCreateSchema(ActionSchema):
     """A proposed state. ``timestamp`` and ``id`` are accepted but the server sets its own."""
 
     type = fields.Enum(StateType, by_value=True, required=True)
-    name = fields.String(allow_none=True)
-    message = fields.String(allow_none=True)
+    name = String(allow_none=True)
+    message = Text(allow_none=True)
     data = fields.Raw(allow_none=True)
     state_details = fields.Nested(StateDetailsSchema, load_default=dict)
     timestamp = DateTime(allow_none=True, load_only=True)

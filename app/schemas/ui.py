@@ -7,7 +7,8 @@ call them).
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from app.schemas.base import DateTime, OrionSchema
+from app.schemas import limits
+from app.schemas.base import DateTime, InputSchema, OrionSchema
 from app.schemas.core import estimated_run_time, estimated_start_time_delta
 from app.schemas.filters import (
     FLOW_RUN_SORTS,
@@ -30,7 +31,7 @@ class FlowRunHistoryBody(QueuedObjectFilters):
     limit = fields.Integer(
         load_default=HISTORY_MAX_LIMIT, validate=validate.Range(min=0, max=HISTORY_MAX_LIMIT)
     )
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=limits.OFFSET_MAX))
 
 
 class SimpleFlowRunSchema(OrionSchema):
@@ -86,7 +87,7 @@ CountByStateSchema = OrionSchema.from_dict(
 )
 
 
-class SchemaValidateBody(OrionSchema):
+class SchemaValidateBody(InputSchema):
     """Body of ``POST /api/ui/schemas/validate``: a JSON schema and values to check."""
 
     schema = fields.Dict(required=True, metadata={"description": "A JSON schema (2020-12)."})

@@ -40,12 +40,24 @@ _TRUE = SQL("1 = 1")
 _FALSE = SQL("1 = 0")
 
 
+def _balanced(combine: Any, expressions: Sequence[Any]) -> Any:
+    """``expressions`` joined by ``combine`` as a balanced tree: peewee renders a left-deep
+    chain recursively, so a filter list of a thousand items (the bound) would exceed
+    Python's recursion limit; a tree is ten levels deep."""
+    if len(expressions) == 1:
+        return expressions[0]
+    middle = len(expressions) // 2
+    return combine(
+        _balanced(combine, expressions[:middle]), _balanced(combine, expressions[middle:])
+    )
+
+
 def _all(expressions: Sequence[Any]) -> Any:
-    return reduce(operator.and_, expressions) if expressions else _TRUE
+    return _balanced(operator.and_, expressions) if expressions else _TRUE
 
 
 def _any(expressions: Sequence[Any]) -> Any:
-    return reduce(operator.or_, expressions) if expressions else _FALSE
+    return _balanced(operator.or_, expressions) if expressions else _FALSE
 
 
 def _json_has_all(column: Any, items: Iterable[Any]) -> Any:

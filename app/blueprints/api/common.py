@@ -10,6 +10,8 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnprocessableEntity
 from werkzeug.routing import BaseConverter
 
+from app.schemas import json_body
+
 NUL_MESSAGE = "Strings must not contain NUL (\\u0000) characters."
 
 
@@ -24,7 +26,9 @@ def _contains_nul(value):
 
 
 class OrionArgumentsParser(FlaskParser):
-    """webargs parser that refuses JSON bodies holding NUL characters (422).
+    """webargs parser that reads bodies with the strict parser of
+    :mod:`app.schemas.json_body` (NaN, Infinity and deep nesting are a 422 saying so), and
+    refuses JSON bodies holding NUL characters (422).
 
     PostgreSQL cannot store NUL in text or JSON, so such a body would fail at the database.
     The escape can only be in the raw text if a NUL is in the data, so the full walk runs
@@ -35,7 +39,12 @@ class OrionArgumentsParser(FlaskParser):
         if not is_json_request(req):
             return core.missing
         raw = req.get_data(cache=True)
-        data = core.parse_json(raw)
+        if not raw:
+            return core.missing
+        try:
+            data = json_body.loads(raw)
+        except json_body.JSONBodyError as error:
+            abort(422, messages={"json": [str(error)]})
         if b"\\u0000" in raw and _contains_nul(data):
             abort(422, messages={"json": [NUL_MESSAGE]})
         return data

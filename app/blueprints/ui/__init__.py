@@ -26,6 +26,7 @@ shared by several areas: this module, ``params`` (query and form parameters), ``
 
 import hmac
 import json
+import logging
 import secrets
 from urllib.parse import urlencode
 
@@ -38,6 +39,8 @@ from app.clock import utcnow
 from app.exceptions import ObjectNotFound
 from app.schemas.core import estimated_run_time
 from app.states import STATE_TYPE_VALUES
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("ui", __name__)
 
@@ -157,7 +160,10 @@ def _not_found(error):
 @bp.errorhandler(OperationalError)
 @bp.errorhandler(InterfaceError)
 def _database_unavailable(error):
-    return error_page(503, "Database unavailable", f"The database did not answer: {error}")
+    log.error("database unavailable: %s", str(error).strip())
+    return error_page(
+        503, "Database unavailable", "The database did not answer; the server log says why."
+    )
 
 
 def _http_error_handler(api):

@@ -56,8 +56,9 @@ def signed_in():
 
 
 def _local_target(target):
-    """``target`` if it is a path on this site (not ``//host`` or a full URL), else "/"."""
-    if not target:
+    """``target`` if it is a path on this site (not ``//host`` or a full URL, and without
+    control characters such as CR/LF, which would split the redirect's header), else "/"."""
+    if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return "/"
     parts = urlsplit(target)
     if (
