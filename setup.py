@@ -28,6 +28,10 @@ INSTALL_REQUIRES = [
     # encrypted at rest (Fernet).
     "jsonschema==4.26.0",
     "cryptography==50.0.2",
+    # Throttling failed API keys and sign-ins per client address, counted in Redis or memory
+    # (app/security.py); limits is its counting library, pinned to the version tested.
+    "flask-limiter==4.1.1",
+    "limits==5.8.0",
 ]
 
 TEST_REQUIRES = [
