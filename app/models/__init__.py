@@ -26,6 +26,7 @@ from app.models.runs import (
     TaskRunState,
     TaskRunStateCache,
 )
+from app.models.sessions import DashboardSession
 
 TABLES = (
     Flow,
@@ -51,6 +52,7 @@ TABLES = (
     EncryptionKey,
     FlowRunNotificationPolicy,
     FlowRunNotification,
+    DashboardSession,
 )
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "EncryptionKey",
     "ConcurrencyLimit",
     "ConcurrencySlot",
+    "DashboardSession",
     "Deployment",
     "Flow",
     "FlowRun",
