@@ -28,6 +28,7 @@ import time
 
 from flask import current_app, request
 from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
+from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.exceptions import InvalidSetting
@@ -175,8 +176,22 @@ def _not_sign_in():
     return request.method != "POST" or request.endpoint != SIGN_IN_ENDPOINT
 
 
-def _limit(name):
-    return lambda: current_app.config[name]
+def _no_limit_applies():
+    """Skip Flask-Limiter's work for the requests neither count concerns (most of them)."""
+    return _not_api_key_checked() and _not_sign_in()
+
+
+def _limit(config, name):
+    """The setting ``name`` as a limit string, checked now (``InvalidSetting`` if unusable)."""
+    value = config[name]
+    try:
+        if not isinstance(value, str) or not parse_many(value):
+            raise ValueError(value)
+    except ValueError:
+        raise InvalidSetting(
+            f'ORION_{name} must be a rate such as "20/minute" or "5/second", not {value!r}'
+        ) from None
+    return value
 
 
 def storage_url(config):
@@ -191,14 +206,14 @@ def _limiter(app):
         key_func=client_address,
         application_limits=[
             ApplicationLimit(
-                limit_provider=_limit("THROTTLE_FAILED_API_KEYS"),
+                limit_provider=_limit(app.config, "THROTTLE_FAILED_API_KEYS"),
                 scope="failed-api-key",
                 exempt_when=_not_api_key_checked,
                 deduct_when=_failed,
                 error_message="Too many failed API keys from this address.",
             ),
             ApplicationLimit(
-                limit_provider=_limit("THROTTLE_FAILED_SIGN_INS"),
+                limit_provider=_limit(app.config, "THROTTLE_FAILED_SIGN_INS"),
                 scope="failed-sign-in",
                 exempt_when=_not_sign_in,
                 deduct_when=_failed,
@@ -212,6 +227,7 @@ def _limiter(app):
         in_memory_fallback_enabled=True,
         swallow_errors=True,
     )
+    limiter.request_filter(_no_limit_applies)
     limiter.init_app(app)
     return limiter
 

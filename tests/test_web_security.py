@@ -81,6 +81,13 @@ def test_an_unusable_proxy_hops_setting_is_refused_at_start(make_app, value):
         make_app(REDIS_URL=None, PROXY_TRUSTED_HOPS=value)
 
 
+@pytest.mark.parametrize("name", ["THROTTLE_FAILED_API_KEYS", "THROTTLE_FAILED_SIGN_INS"])
+@pytest.mark.parametrize("value", ["", "lots", "20 per fortnight", 20])
+def test_an_unusable_throttle_rate_is_refused_at_start(make_app, name, value):
+    with pytest.raises(InvalidSetting, match=f"ORION_{name}"):
+        make_app(REDIS_URL=None, **{name: value})
+
+
 def test_host_matching_ignores_ports_and_case():
     assert host_allowed("[::1]:4200", ("[::1]",))
     assert not host_allowed("[::2]", ("[::1]",))
