@@ -14,7 +14,9 @@ key: the cheapest authenticated call, so nothing hides the difference. Arms:
 The arms are interleaved in rounds (``--rounds``, ``--requests`` per arm per round); the
 figures are the median over rounds of the mean wall and CPU (this process's) time per request,
 and their differences to ``baseline``; on a loaded machine the CPU figures are the steadier
-(but leave out the wait for Redis). Prints a Markdown table and the load average.
+(but leave out the wait for Redis). A second table times the throttle's before-request check
+alone (Flask-Limiter's work and its storage read) and the bare storage read. Prints Markdown
+tables and the load average.
 
 Usage: python bench/bench_security.py [--rounds 15] [--requests 2000]
        [--redis redis://127.0.0.1:6379/15]
@@ -60,6 +62,34 @@ def per_request(client, requests):
     return (time.perf_counter() - wall) / requests, (time.process_time() - cpu) / requests
 
 
+def check_alone(app, repeat=5000):
+    """(wall, CPU) microseconds of the throttle's before-request check alone (Flask-Limiter's
+    resolution and the storage read), and of the bare storage read it makes."""
+    from limits import parse
+
+    limiter = app.extensions["orion.limiter"]
+    item = parse(app.config["THROTTLE_FAILED_API_KEYS"])
+    headers = {"Authorization": f"Bearer {KEY}"}
+    figures = []
+    with app.test_request_context(PATH, headers=headers):
+        for step in (
+            lambda: (limiter._check_request_limit(), limiter.context.reset()),
+            lambda: limiter.limiter.test(item, "127.0.0.1", "failed-api-key"),
+        ):
+            for _ in range(200):
+                step()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(repeat):
+                step()
+            figures.append(
+                (
+                    (time.perf_counter() - wall) / repeat * 1e6,
+                    (time.process_time() - cpu) / repeat * 1e6,
+                )
+            )
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -93,6 +123,12 @@ def main():
             added = "" if name == "baseline" else f"{(median - base[i]) * 1e3:+.3f} ms"
             cells += [f"{median * 1e3:.3f} ms", added]
         print(f"| {name} | {' | '.join(cells)} |")
+    print()
+    print("| the check alone | wall | CPU | of which the storage read (wall, CPU) |")
+    print("|---|---|---|---|")
+    for name in ("throttle (memory)", "throttle (redis)"):
+        (wall, cpu), (read_wall, read_cpu) = check_alone(clients[name].application)
+        print(f"| {name} | {wall:.0f} us | {cpu:.0f} us | {read_wall:.0f} us, {read_cpu:.0f} us |")
     print()
     print("load average:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
