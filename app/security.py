@@ -221,6 +221,9 @@ def _limiter(app):
             ),
         ],
         storage_uri=storage_url(app.config),
+        # A storage that stops answering costs a request at most this long before the counts
+        # move to memory (redis-py waits forever by default; memory ignores these).
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
         # Unrouted paths are throttled too: a wrong key gets its 401 before the 404.
         request_identifier=lambda: request.endpoint or "unrouted",
         key_prefix="orion-throttle",

@@ -5,6 +5,8 @@ counts in memory or in the real test Redis (``redis_db``), never a stand-in.
 """
 
 import re
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -248,6 +250,31 @@ def test_an_unreachable_throttle_storage_never_refuses_requests(make_app):
     assert client.get("/api/flows/", headers=WRONG).status_code == 429
     with pytest.raises(redis_lib.ConnectionError):
         redis_lib.Redis.from_url(dead).ping()
+
+
+def test_a_storage_that_never_answers_costs_a_request_at_most_seconds(make_app):
+    # A Redis that accepts connections and never replies (a listening socket no one reads).
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", free_port()))
+        silent.listen(16)
+        app = make_app(
+            REDIS_URL=None,
+            THROTTLE_STORAGE_URL=f"redis://127.0.0.1:{silent.getsockname()[1]}/0",
+            API_KEY=KEY,
+        )
+        statuses = []
+        started = time.monotonic()
+        worker = threading.Thread(
+            target=lambda: statuses.append(
+                app.test_client().post("/api/flows/filter", headers=RIGHT).status_code
+            ),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(15)
+        assert not worker.is_alive(), "the request hung on the silent storage"
+        assert statuses == [200]
+        assert time.monotonic() - started < 5
 
 
 # -- headers ----------------------------------------------------------------------------------
