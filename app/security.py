@@ -119,8 +119,11 @@ def _is_loopback(host):
 
 
 def _host_name(host):
-    """``host`` without its port, in lower case (``[::1]:4200`` -> ``[::1]``)."""
+    """``host`` without its port, in lower case (``[::1]:4200`` -> ``[::1]``; a bare IPv6
+    address gets its brackets: ``::1`` -> ``[::1]``)."""
     host = host.strip().lower()
+    if host.count(":") > 1 and not host.startswith("["):
+        return f"[{host}]"
     if host.startswith("["):
         return host[: host.find("]") + 1] if "]" in host else host
     return host.partition(":")[0]

@@ -4,6 +4,7 @@ Every app here is a real ``create_app`` on the test database (both backends); th
 counts in memory or in the real test Redis (``redis_db``), never a stand-in.
 """
 
+import http.client
 import re
 import socket
 import threading
@@ -14,8 +15,8 @@ import pytest
 import redis as redis_lib
 
 from app.exceptions import InvalidSetting
-from app.security import CONTENT_SECURITY_POLICY, host_allowed
-from tests.support import REDIS_URL, free_port
+from app.security import CONTENT_SECURITY_POLICY, _host_name, host_allowed
+from tests.support import ORION, REDIS_URL, OrionServer, ServerProcess, free_port, orion_env
 
 KEY = "the-key"
 WRONG = {"Authorization": "Bearer wrong"}
@@ -96,6 +97,45 @@ def test_host_matching_ignores_ports_and_case():
     assert host_allowed("x.Example.com:8080", (".example.com",))
     assert not host_allowed("example.com", (".example.com",))
     assert host_allowed("anything", None)
+    # A bare IPv6 address in the setting is bracketed like the Host header's; an empty Host
+    # matches nothing.
+    assert host_allowed("[::1]:80", (_host_name("::1"),))
+    assert not host_allowed("", (_host_name("::1"),))
+
+
+def _get(port, host, path="/api/health"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers={"Host": host})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_orion_start_checks_the_host_it_is_bound_to(tmp_path):
+    # Bound to loopback (the default): only loopback names, over real HTTP through gunicorn.
+    with OrionServer(tmp_path / "loopback", workers=1, threads=2) as server:
+        status, headers, _ = _get(server.port, f"127.0.0.1:{server.port}")
+        assert status == 200
+        assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert headers["X-Frame-Options"] == "DENY"
+        assert _get(server.port, f"localhost:{server.port}")[0] == 200
+        status, _, body = _get(server.port, "rebound.example")
+        assert status == 400 and b"ORION_TRUSTED_HOSTS" in body
+    # `--host 0.0.0.0` is what decides: any name is served.
+    port = free_port()
+    folder = tmp_path / "anywhere"
+    folder.mkdir()
+    argv = [ORION, "start", "--host", "0.0.0.0", "--port", str(port), "--workers", "1"]
+    with ServerProcess(
+        argv,
+        env=orion_env(folder / "home"),
+        cwd=str(folder),
+        log_path=folder / "server.log",
+        health_url=f"http://127.0.0.1:{port}/api/health",
+    ):
+        assert _get(port, "orion.example")[0] == 200
 
 
 # -- proxy headers ----------------------------------------------------------------------------
