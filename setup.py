@@ -34,6 +34,10 @@ INSTALL_REQUIRES = [
     "cron-descriptor==2.2.1",
     # Artifacts' markdown on the dashboard, with raw HTML off (no hand-written sanitising).
     "markdown-it-py==4.3.0",
+    # Throttling failed API keys and sign-ins per client address, counted in Redis or memory
+    # (app/security.py); limits is its counting library, pinned to the version tested.
+    "flask-limiter==4.1.1",
+    "limits==5.8.0",
 ]
 
 # Remote storage blocks (client.blocks.filesystems): each object store's fsspec driver, the

@@ -34,12 +34,15 @@ def create_app(overrides=None):
     from app.config import load_config
     from app.db import close_db, database
     from app.extensions import api
+    from app.security import init_security
 
     app = Flask(__name__)
     app.request_class = StrictJSONRequest
     app.session_interface = DashboardSessionInterface()
     app.config.from_mapping(load_config(overrides))
     app.json.sort_keys = False
+    # First: the Host check and the throttle run before the API key check.
+    init_security(app)
     bind_process_state(app)
     with database.connection_context():
         migrations.check_schema(database)
@@ -81,6 +84,11 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
     API call's time. A static file must not refresh the session cookie either: a stylesheet
     or icon answered after sign-out would otherwise set the ended session's cookie again, and
     no shared cache could keep the file."""
+
+    def get_cookie_secure(self, app):
+        """Secure when ``SESSION_COOKIE_SECURE`` says so or the request came over https
+        (directly, or through a proxy trusted by ``PROXY_TRUSTED_HOPS``)."""
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
     def open_session(self, app, request):
         if request.path.startswith(("/api/", f"{app.static_url_path}/")):

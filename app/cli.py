@@ -122,7 +122,8 @@ def start(host, port, workers, threads):
     else:
         from app import create_app
 
-        app = create_app()
+        # The address bound decides the default Host check (app.security): --host counts.
+        app = create_app({"SERVER_HOST": host})
     # Forked workers must not inherit the master's pooled connections.
     database.close_all()
     # Everything built so far (modules, the app) lives as long as the process. Frozen, it is

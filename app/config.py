@@ -55,11 +55,34 @@ class DefaultConfig:
     # one). Unset means the key file block-encryption.key in HOME, generated on first start.
     # Every server of one database needs the same key; the database keeps its fingerprint.
     ENCRYPTION_KEY = None
+    # The dashboard's session cookie: SameSite and HttpOnly as set here; Secure always when
+    # SESSION_COOKIE_SECURE is true, otherwise whenever the request came over https (directly,
+    # or through a proxy trusted by PROXY_TRUSTED_HOPS).
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
-    # With API_KEY set the dashboard asks for it; a signed-in session ends after this many
-    # seconds without a request.
+    SESSION_COOKIE_SECURE = False
+    # With API_KEY set the dashboard asks for it; a signed-in session (a row of the
+    # dashboard_session table) ends after this many seconds without a request, or on sign-out.
     PERMANENT_SESSION_LIFETIME = 12 * 3600
+    # Proxies in front of the server whose X-Forwarded-For/-Proto/-Host/-Port/-Prefix headers
+    # are believed (werkzeug's ProxyFix, this many hops). 0: none, a client's own X-Forwarded-*
+    # headers change nothing. Set it to 1 behind one nginx that sets those headers.
+    PROXY_TRUSTED_HOPS = 0
+    # Host names the server answers to (["orion.example", ".example.com" for its subdomains,
+    # "*" for any]; ports are ignored); another Host gets a 400, which stops DNS rebinding.
+    # None: when SERVER_HOST is a loopback address, only localhost, 127.0.0.1 and [::1];
+    # otherwise any. Orion checks the Host itself (werkzeug's check cannot match [::1]), so
+    # Flask's own TRUSTED_HOSTS check stays off.
+    TRUSTED_HOSTS = None
+    # Failed API keys (a 401 from /api) and failed dashboard sign-ins allowed per client
+    # address (the proxy's X-Forwarded-For when trusted) before every request from that
+    # address gets 429 with Retry-After until the window ends ("N/second|minute|hour").
+    THROTTLE_FAILED_API_KEYS = "20/minute"
+    THROTTLE_FAILED_SIGN_INS = "10/minute"
+    # Where those counts are kept: a limits storage URL ("redis://host:6379/0",
+    # "memory://"). None: REDIS_URL when set (one count shared by every process), else the
+    # process's memory.
+    THROTTLE_STORAGE_URL = None
     # Scheduler service (SCHEDULER_ENABLED, SCHEDULER_LOOP_SECONDS: see the module docstring):
     # keep each active deployment at least SCHEDULER_MIN_RUNS future runs and
     # SCHEDULER_MIN_SCHEDULED_TIME_SECONDS ahead, generating at most SCHEDULER_MAX_RUNS runs up

@@ -43,3 +43,7 @@ class InvalidData(OrionError):
 
 class EncryptionKeyMismatch(OrionError):
     """This server's encryption key is not the one the database's secrets are encrypted with."""
+
+
+class InvalidSetting(OrionError):
+    """A server setting that cannot be used (the message names it); refused at start."""

@@ -28,6 +28,7 @@ from app.models.runs import (
     TaskRunState,
     TaskRunStateCache,
 )
+from app.models.sessions import DashboardSession
 
 TABLES = (
     Flow,
@@ -55,6 +56,7 @@ TABLES = (
     FlowRunNotification,
     Variable,
     Artifact,
+    DashboardSession,
 )
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "EncryptionKey",
     "ConcurrencyLimit",
     "ConcurrencySlot",
+    "DashboardSession",
     "Deployment",
     "Flow",
     "FlowRun",

@@ -317,7 +317,7 @@ class Agent:
     def _child_env(self) -> dict[str, str]:
         """What a flow run process needs besides this process's environment."""
         env: dict[str, str] = {}
-        if not self.client.api_url.startswith("http://ephemeral-orion"):
+        if not self.client.in_process:
             env["ORION_API_URL"] = self.client.api_url
         if self.client.settings.api_key:
             env["ORION_API_KEY"] = self.client.settings.api_key

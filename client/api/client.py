@@ -62,7 +62,9 @@ API_VERSION = "0.8.4"
 MAX_RETRY_AFTER_SECONDS = 60.0
 # Most log records sent in one POST /api/logs/ (the server's default batch limit).
 LOGS_BATCH_SIZE = 1000
-_EPHEMERAL_BASE_URL = "http://ephemeral-orion/api"
+# The base URL of in-process calls: its Host must be one the app serves (a loopback name
+# passes the server's default Host check; the ephemeral app trusts it whatever its settings).
+_EPHEMERAL_BASE_URL = "http://localhost/api"
 _NOT_RETRIED_5XX = frozenset({501, 505})
 
 # An id as the API takes it: a UUID or its text.
@@ -176,6 +178,8 @@ class OrionClient(BlocksAPI):
             from client.api.ephemeral import ephemeral_app
 
             api = ephemeral_app(settings.home_path)
+        # True when calls go to an app in this process (no URL another process could use).
+        self.in_process = not isinstance(api, str)
         if isinstance(api, str):
             self.api_url = api.rstrip("/")
         else:

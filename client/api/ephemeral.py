@@ -35,7 +35,9 @@ def _build(home: str) -> Callable[..., Any]:
     from app.config import load_config
     from app.db import database, init_database
 
-    overrides = {"HOME": home}
+    # Nothing but this process reaches the app, through the client's base URL, whose Host
+    # ("localhost") must pass the app's Host check whatever ORION_TRUSTED_HOSTS says.
+    overrides = {"HOME": home, "TRUSTED_HOSTS": ["localhost"]}
     config = load_config(overrides)
     if config["DATABASE_MIGRATE_ON_START"]:
         init_database(config)

@@ -2,18 +2,21 @@
 
 - **Unset key**: the dashboard is open, as before; ``/login`` just goes to the dashboard.
 - **Set key**: every dashboard request needs a signed-in session. ``/login`` shows a form
-  (the key, labelled; CSRF-protected like every form); the key is compared in constant
-  time. Signing in clears the session (a fresh CSRF token too) and stores a fingerprint of
-  the key (an HMAC under ``SECRET_KEY``, never the key itself) in the session cookie, which
-  Flask signs with ``SECRET_KEY``. A session is *permanent*: it expires after
-  ``PERMANENT_SESSION_LIFETIME`` without a request (Flask checks the signature's age), and
-  changing the API key signs everyone out (the fingerprint no longer matches).
+  (the key, labelled; CSRF-protected like every form; failures are throttled per address,
+  see ``app.security``); the key is compared in constant time. Signing in clears the
+  session (a fresh CSRF token too) and opens a server-side session
+  (``app.services.dashboard_sessions``): the cookie, which Flask signs with ``SECRET_KEY``,
+  holds its random token; the row holds the token's digest and a fingerprint of the key (an
+  HMAC under ``SECRET_KEY``, never the key itself). A session ends after
+  ``PERMANENT_SESSION_LIFETIME`` without a request, on sign-out (the row is deleted, so a
+  copied cookie stops working too), and when the API key changes (the fingerprint no longer
+  matches).
 - **Not signed in**: a page request is redirected to ``/login?next=<where it was going>``;
   an htmx request gets 401 with ``HX-Redirect`` (htmx then loads the login page as a whole
   page instead of swapping a fragment of it in), ``next`` being the page the browser shows
   (``HX-Current-URL``); a POST without htmx also gets the redirect (its form is lost: it
   was made by a session that has expired).
-- ``/logout`` (POST, CSRF-checked) clears the session.
+- ``/logout`` (POST, CSRF-checked) ends the server-side session and clears the cookie's.
 
 The API keeps its own check (``Authorization: Bearer``); the dashboard never calls the API.
 """
@@ -25,8 +28,10 @@ from urllib.parse import urlsplit
 from flask import current_app, make_response, redirect, request, session, url_for
 
 from app.blueprints.ui import bp, render
+from app.services.dashboard_sessions import end_session, session_is_valid, start_session
 
 SESSION_KEY = "signed_in"
+_CACHE = "orion.signed_in"
 # Endpoints reachable without signing in.
 _OPEN_ENDPOINTS = frozenset({"ui.login_page", "ui.login"})
 
@@ -46,13 +51,25 @@ def _fingerprint(key):
     return hmac.new(secret, b"orion-dashboard:" + key.encode(), hashlib.sha256).hexdigest()
 
 
+def _lifetime():
+    lifetime = current_app.config["PERMANENT_SESSION_LIFETIME"]
+    return lifetime.total_seconds() if hasattr(lifetime, "total_seconds") else float(lifetime)
+
+
 def signed_in():
-    """True if the dashboard is open (no key) or this session signed in with the key."""
+    """True if the dashboard is open (no key) or this session signed in with the key and
+    its server-side session still lives (looked up once per request)."""
     key = _api_key()
     if key is None:
         return True
-    held = session.get(SESSION_KEY) or ""
-    return hmac.compare_digest(held.encode(), _fingerprint(key).encode())
+    # Cached on the request (not on ``g``, which a test's app context shares between requests).
+    cached = request.environ.get(_CACHE)
+    if cached is None:
+        token = session.get(SESSION_KEY)
+        cached = request.environ[_CACHE] = isinstance(token, str) and session_is_valid(
+            token, _fingerprint(key), _lifetime()
+        )
+    return cached
 
 
 def _local_target(target):
@@ -120,13 +137,16 @@ def login():
             error="That is not this server's API key.",
         )
     session.clear()
-    session[SESSION_KEY] = _fingerprint(key)
+    session[SESSION_KEY] = start_session(_fingerprint(key), _lifetime())
     session.permanent = True
     return redirect(target, 303)
 
 
 @bp.post("/logout")
 def logout():
-    """Sign out: clear the session and show the sign-in form."""
+    """Sign out: end the server-side session, clear the cookie's, show the sign-in form."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        end_session(token)
     session.clear()
     return redirect(url_for("ui.login_page"), 303)
