@@ -16,6 +16,7 @@ from app.blueprints.api import (
     states,
     task_runs,
     ui,
+    work_pools,
     work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
@@ -44,6 +45,7 @@ API_BLUEPRINTS = (
     ui.blp,
     admin.blp,
     collections.blp,
+    work_pools.blp,
 )
 
 

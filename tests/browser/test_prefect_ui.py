@@ -1,0 +1,319 @@
+"""Prefect 2.7.12's own web UI against Orion, in real headless Chromium.
+
+The built app of the Prefect 2.7.12 wheel (``prefect/orion/ui/`` in the 2.7 venv of
+tests/compat) is served by ``orion prefect-ui`` (app/prefect_ui.py: its files, index.html for
+the app's routes, ``/ui-settings`` naming the API) on a port of its own, against a real
+``orion start`` that allows that origin (``ORION_CORS_ALLOWED_ORIGINS``). Prefect 2.7.12
+itself makes the data first: a concurrency limit, a flow run with tasks and a subflow, a
+deployment with its work queue, a JSON block and a Slack webhook block; a notification policy
+is added through the API.
+
+Every page of the UI is opened; on each, no API call may fail (a 4xx or 5xx answer, or no
+answer), no script may throw and nothing may be logged as an error in the console, and the
+page must show what it is about.
+"""
+
+import base64
+import json
+import subprocess
+import textwrap
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F401 (fixture)
+from tests.compat.conftest import prefect_venv
+from tests.support import (
+    ORION,
+    OrionServer,
+    ServerProcess,
+    free_port,
+    isolated_database_url,
+    orion_env,
+)
+
+pytestmark = needs_chromium
+
+SEED = """
+import sys
+
+import httpx
+from prefect import flow, task
+from prefect.blocks.notifications import SlackWebhook
+from prefect.blocks.system import JSON
+from prefect.client import get_client
+from prefect.deployments import Deployment
+from prefect.orion.schemas.schedules import IntervalSchedule
+from datetime import timedelta
+import asyncio
+
+
+@task(tags=["ui-limit"])
+def add(x, y):
+    return x + y
+
+
+@flow(name="ui-child")
+def child(n):
+    return add(n, 1)
+
+
+@flow(name="ui-parent")
+def parent():
+    a = add(1, 2)
+    b = add(a, 3)
+    return child(b)
+
+
+async def limit():
+    async with get_client() as client:
+        await client.create_concurrency_limit(tag="ui-limit", concurrency_limit=5)
+
+
+asyncio.run(limit())
+parent()
+Deployment.build_from_flow(
+    parent,
+    name="ui-deployment",
+    work_queue_name="ui-queue",
+    schedule=IntervalSchedule(interval=timedelta(hours=1)),
+    apply=True,
+)
+JSON(value={"answer": 42}).save("ui-json")
+SlackWebhook(url="http://127.0.0.1:9/hook").save("ui-slack")
+"""
+
+
+#: A 1x1 transparent PNG: what the offline test serves for the block types' logos.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+class Api:
+    """Orion's API over plain HTTP (JSON in, JSON out)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def one(self, path, body=None):
+        (found,) = self("POST", path, body or {})
+        return found
+
+
+@pytest.fixture(scope="module")
+def stack(backend, tmp_path_factory):
+    """Orion (allowing the UI's origin), Prefect's UI served by ``orion prefect-ui``, and the
+    data Prefect 2.7.12 made: ``(ui_url, api, ids)``."""
+    venv = prefect_venv("2.7")
+    (ui_dir,) = venv.glob("lib/python*/site-packages/prefect/orion/ui")
+    folder = tmp_path_factory.mktemp(f"prefect-ui-{backend}")
+    ui_port = free_port()
+    ui_url = f"http://127.0.0.1:{ui_port}"
+    database_url = isolated_database_url(backend, folder, "prefect_ui")
+    with OrionServer(
+        folder, database_url=database_url, CORS_ALLOWED_ORIGINS=json.dumps([ui_url])
+    ) as orion:
+        ui = ServerProcess(
+            [ORION, "prefect-ui", str(ui_dir), "--port", str(ui_port), "--api-url", orion.api_url],
+            env=orion_env(folder / "home"),
+            log_path=folder / "prefect-ui.log",
+            health_url=f"{ui_url}/ui-settings",
+        )
+        with ui:
+            _seed(venv, folder, orion.api_url)
+            api = Api(orion.api_url)
+            yield ui_url, api, _ids(api)
+
+
+def _seed(venv, folder, api_url):
+    """Prefect 2.7.12 makes the data, as a user's flows and commands would."""
+    script = folder / "seed.py"
+    script.write_text(textwrap.dedent(SEED))
+    env = orion_env(folder / "home", PREFECT_API_URL=api_url, PREFECT_HOME=folder / "prefect")
+    env = {k: v for k, v in env.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    done = subprocess.run(
+        [str(Path(venv) / "bin" / "python"), str(script)],
+        cwd=str(folder),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-6000:]
+
+
+def _ids(api):
+    """The seeded objects' ids, read back through the API; adds the notification policy."""
+    parent = api.one(
+        "/flow_runs/filter",
+        {
+            "flows": {"name": {"any_": ["ui-parent"]}},
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
+        },
+    )
+    task_runs = api("POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [parent["id"]]}}})
+    slack = api.one("/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-slack"]}}})
+    api(
+        "POST",
+        "/flow_run_notification_policies/",
+        {
+            "name": "ui-policy",
+            "state_names": ["Failed"],
+            "tags": ["ui"],
+            "block_document_id": slack["id"],
+        },
+    )
+    deployment = api.one("/deployments/filter")
+    return {
+        "flow_run": parent["id"],
+        "task_run": next(t["id"] for t in task_runs if t["name"].startswith("add"))
+        if task_runs
+        else None,
+        "flow": parent["flow_id"],
+        "deployment": deployment["id"],
+        "work_queue": api("GET", "/work_queues/name/ui-queue")["id"],
+        "block": api.one(
+            "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-json"]}}}
+        )["id"],
+        "concurrency_limit": api("GET", "/concurrency_limits/tag/ui-limit")["id"],
+    }
+
+
+@pytest.fixture
+def page(browser, stack):  # noqa: F811 (browser is the imported fixture)
+    """A fresh page on the UI that fails the test on any failed API call, script error or
+    console error, and on any request off 127.0.0.1 (blocked)."""
+    ui_url, _, _ = stack
+    context = browser.new_context(base_url=ui_url)
+    problems, blocked = [], []
+
+    def route(request_route):
+        request = request_route.request
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            request_route.continue_()
+        elif request.resource_type == "image":
+            # Block types' logos live on the internet (their logo_url); the test is offline.
+            request_route.fulfill(status=200, content_type="image/png", body=PIXEL)
+        else:
+            blocked.append(request_route.request.url)
+            request_route.abort()
+
+    def response(answer):
+        if answer.status >= 400:
+            body = answer.text() if answer.request.method != "HEAD" else ""
+            problems.append(
+                f"{answer.status} {answer.request.method} {answer.url} "
+                f"{answer.request.post_data or ''} -> {body[:300]}"
+            )
+
+    context.route("**/*", route)
+    new_page = context.new_page()
+    new_page.set_default_timeout(20_000)
+    new_page.on("response", response)
+    new_page.on(
+        "requestfailed",
+        lambda request: problems.append(f"failed {request.method} {request.url}: {request.failure}"),
+    )
+    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    new_page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
+    )
+    new_page.problems = problems
+    yield new_page
+    context.close()
+    assert not problems, "\n".join(problems)
+    assert not blocked, blocked
+
+
+def _open(page, path, *texts):
+    """Open ``path``, wait until its calls are done, and check it shows every one of
+    ``texts``."""
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    for text in texts:
+        try:
+            expect(page.locator("body")).to_contain_text(text)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nproblems:\n" + "\n".join(page.problems)) from None
+    page.wait_for_load_state("networkidle")
+
+
+PAGES = [
+    ("flow runs", "/flow-runs", "ui-parent"),
+    ("flows", "/flows", "ui-parent"),
+    ("deployments", "/deployments", "ui-deployment"),
+    ("work queues", "/work-queues", "ui-queue"),
+    ("blocks", "/blocks", "ui-json"),
+    ("block catalog", "/blocks/catalog", "JSON"),
+    ("block create form", "/blocks/catalog/json/create", "JSON"),
+    ("notifications", "/notifications", "Failed"),
+    ("notification create form", "/notifications/create", "Notification"),
+    ("concurrency limits", "/concurrency-limits", "ui-limit"),
+    ("settings", "/settings", "Settings"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "text"), PAGES, ids=[p[0] for p in PAGES])
+def test_list_and_form_pages(page, name, path, text):
+    _open(page, path, text)
+
+
+def test_flow_runs_history_chart(page):
+    _open(page, "/flow-runs", "ui-parent")
+    page.locator(".flow-runs-bar-chart, .flow-run-history, svg").first.wait_for()
+
+
+def test_flow_run_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/flow-runs/flow-run/{ids['flow_run']}", "ui-parent", "add")
+
+
+def test_flow_run_radar(page, stack):
+    _, _, ids = stack
+    _open(page, f"/flow-runs/flow-run/{ids['flow_run']}/radar", "ui-child")
+
+
+def test_task_run_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/flow-runs/task-run/{ids['task_run']}", "add")
+
+
+def test_flow_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/flows/flow/{ids['flow']}", "ui-parent")
+
+
+def test_deployment_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/deployments/deployment/{ids['deployment']}", "ui-deployment")
+
+
+def test_work_queue_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/work-queues/work-queue/{ids['work_queue']}", "ui-queue")
+
+
+def test_block_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/blocks/block/{ids['block']}", "ui-json")
+
+
+def test_concurrency_limit_page(page, stack):
+    _, _, ids = stack
+    _open(page, f"/concurrency-limits/concurrency-limit/{ids['concurrency_limit']}", "ui-limit")
+
+
