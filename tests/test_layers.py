@@ -14,8 +14,8 @@ The rows follow DESIGN.md's table. Where the table is silent they say what we de
 - ``app.extensions`` (the flask-smorest ``Api`` and its error handlers) may import the
   exceptions and schemas; ``app.migrations`` the models, the database and the exceptions.
 - The server's assembly (``app/__init__.py``: ``create_app``; ``app.cli``: the server's
-  commands; ``app.embedded``, ``app.serving``, ``app/__main__.py``) may import any part of
-  ``app``, but never ``client`` or ``workers``.
+  commands; ``app.embedded``, ``app.serving``, ``app.prefect_ui``, ``app/__main__.py``) may
+  import any part of ``app``, but never ``client`` or ``workers``.
 - The entry modules: ``wsgi`` builds the app; ``orion_cli`` joins the client's commands and the
   server's, importing each side only when a command of that side is looked up.
 - The client's one exception, the ephemeral transport, is written here as it is in DESIGN.md:
@@ -110,7 +110,7 @@ LAYERS = (
     ),
     Layer(
         "the server's assembly (create_app, app.cli, app.embedded, app.serving)",
-        ("app", "app.__main__", "app.cli", "app.embedded", "app.serving"),
+        ("app", "app.__main__", "app.cli", "app.embedded", "app.serving", "app.prefect_ui"),
         (Allow("app.*"),),
     ),
     Layer(
