@@ -169,7 +169,7 @@ def _ids(api):
     slack = api.one(
         "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-slack"]}}}
     )
-    api(
+    policy = api(
         "POST",
         "/flow_run_notification_policies/",
         {
@@ -192,6 +192,7 @@ def _ids(api):
             "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-json"]}}}
         )["id"],
         "concurrency_limit": api("GET", "/concurrency_limits/tag/ui-limit")["id"],
+        "notification": policy["id"],
     }
 
 
@@ -340,6 +341,25 @@ def test_work_queue_page(page, stack):
     _each_tab(page, "Runs", "Upcoming Runs")
 
 
+EDIT_PAGES = [
+    ("block type", "/blocks/catalog/json", None, "JSON"),
+    ("block edit form", "/blocks/block/{}/edit", "block", "ui-json"),
+    ("notification edit form", "/notifications/{}/edit", "notification", "Slack"),
+    ("deployment edit form", "/deployments/deployment/{}/edit", "deployment", "ui-deployment"),
+    ("deployment custom run form", "/deployments/deployment/{}/run", "deployment", "ui-deployment"),
+    ("work queue create form", "/work-queues/create", None, "Work Queue"),
+    ("work queue edit form", "/work-queues/work-queue/{}/edit", "work_queue", "ui-queue"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "key", "text"), EDIT_PAGES, ids=[p[0] for p in EDIT_PAGES]
+)
+def test_other_forms_and_pages(page, stack, name, path, key, text):
+    _, _, ids = stack
+    _open(page, path.format(ids[key]) if key else path, text)
+
+
 def test_block_page(page, stack):
     _, _, ids = stack
     _open(page, f"/blocks/block/{ids['block']}", "ui-json")
@@ -349,3 +369,35 @@ def test_concurrency_limit_page(page, stack):
     _, _, ids = stack
     _open(page, f"/concurrency-limits/concurrency-limit/{ids['concurrency_limit']}", "ui-limit")
     _each_tab(page, "Active Task Runs")
+
+
+def test_create_a_block_with_the_form(page, stack):
+    _, api, _ = stack
+    _open(page, "/blocks/catalog/json/create", "Block Name")
+    page.locator("input[type=text]").first.fill("ui-json-form")
+    page.locator("textarea").first.fill('{"made": "in the form"}')
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/blocks/block/[0-9a-f-]{36}$"))
+    expect(page.locator("body")).to_contain_text("ui-json-form")
+    page.wait_for_load_state("networkidle")
+    saved = api.one(
+        "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-json-form"]}}}
+    )
+    assert saved["data"] == {"value": {"made": "in the form"}}
+
+
+def test_create_a_notification_with_the_form(page, stack):
+    _, api, _ = stack
+    before = {p["id"] for p in api("POST", "/flow_run_notification_policies/filter", {})}
+    _open(page, "/notifications/create", "Webhook URL")
+    page.get_by_placeholder("https://hooks.slack.com/XXX").fill("http://127.0.0.1:9/form-hook")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/notifications$"))
+    page.wait_for_load_state("networkidle")
+    (created,) = [
+        p
+        for p in api("POST", "/flow_run_notification_policies/filter", {})
+        if p["id"] not in before
+    ]
+    block = api("GET", f"/block_documents/{created['block_document_id']}?include_secrets=true")
+    assert block["data"]["url"] == "http://127.0.0.1:9/form-hook"
