@@ -401,3 +401,28 @@ def test_create_a_notification_with_the_form(page, stack):
     ]
     block = api("GET", f"/block_documents/{created['block_document_id']}?include_secrets=true")
     assert block["data"]["url"] == "http://127.0.0.1:9/form-hook"
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["START_TIME_DESC", "START_TIME_ASC", "NAME_ASC", "NAME_DESC", "EXPECTED_START_TIME_DESC"],
+)
+def test_flow_runs_sorted_every_way_the_list_offers(page, sort):
+    with page.expect_request(
+        lambda request: (
+            request.url.endswith("/api/flow_runs/filter")
+            and json.loads(request.post_data).get("sort") == sort
+        )
+    ):
+        _open(page, f"/flow-runs?sort={sort}", "ui-parent")
+
+
+def test_flow_runs_searched_by_name(page):
+    _open(page, "/flow-runs", "ui-parent")
+    with page.expect_request(
+        lambda request: (
+            request.url.endswith("/api/flow_runs/filter") and "ui-par" in (request.post_data or "")
+        )
+    ):
+        page.locator(".flow-runs__list-controls input[type=search]").fill("ui-par")
+    page.wait_for_load_state("networkidle")
