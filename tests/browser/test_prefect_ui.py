@@ -426,3 +426,33 @@ def test_flow_runs_searched_by_name(page):
     ):
         page.locator(".flow-runs__list-controls input[type=search]").fill("ui-par")
     page.wait_for_load_state("networkidle")
+
+
+def test_create_a_work_queue_with_the_form(page, stack):
+    _, api, _ = stack
+    _open(page, "/work-queues/create", "Name")
+    page.locator("input[type=text]").first.fill("ui-form-queue")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/work-queues/work-queue/[0-9a-f-]{36}$"))
+    expect(page.locator("body")).to_contain_text("ui-form-queue")
+    page.wait_for_load_state("networkidle")
+    assert api("GET", "/work_queues/name/ui-form-queue")["name"] == "ui-form-queue"
+
+
+def test_run_a_deployment_with_the_custom_run_form(page, stack):
+    _, api, ids = stack
+    runs = {"deployments": {"id": {"any_": [ids["deployment"]]}}}
+
+    def by_hand():  # the scheduler's runs carry its idempotency key
+        return {
+            r["id"]
+            for r in api("POST", "/flow_runs/filter", runs)
+            if not (r["idempotency_key"] or "").startswith("scheduled ")
+        }
+
+    before = by_hand()
+    _open(page, f"/deployments/deployment/{ids['deployment']}/run", "ui-deployment")
+    page.locator("button[type=submit]").last.click()
+    expect(page).to_have_url(re.compile(r"/deployments/deployment/[0-9a-f-]{36}$"))
+    page.wait_for_load_state("networkidle")
+    assert len(by_hand() - before) == 1
