@@ -8,9 +8,16 @@ itself makes the data first: a concurrency limit, a flow run with tasks and a su
 deployment with its work queue, a JSON block and a Slack webhook block; a notification policy
 is added through the API.
 
-Every page of the UI is opened; on each, no API call may fail (a 4xx or 5xx answer, or no
-answer), no script may throw and nothing may be logged as an error in the console, and the
-page must show what it is about.
+Every page of the UI is opened (with its tabs), and its forms for a block, a notification, a
+work queue and a deployment's custom run are submitted and read back through the API; on each
+page no API call may fail (a 4xx or 5xx answer, or no answer), no script may throw and nothing
+may be logged as an error in the console, and the page must show what it is about. Requests
+off 127.0.0.1 are blocked and fail the test, except images (the block types' logos live on the
+internet), answered with a blank pixel.
+
+What this found: the work queues pages list the (experimental) work pools whatever the server
+enables, so Orion answers ``POST /api/experimental/work_pools/filter`` (with none); and the
+radars' race, described at :func:`_run_before_its_graph`.
 """
 
 import base64
