@@ -203,6 +203,49 @@ def _stop(children, timeout=10):
             child.wait()
 
 
+@server_cli.command("prefect-ui")
+@click.argument("ui_dir", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=4201, show_default=True, help="Port."
+)
+@click.option(
+    "--api-url",
+    help="Orion's API as the browser reaches it "
+    "[default: http://ORION_SERVER_HOST:ORION_SERVER_PORT/api].",
+)
+def prefect_ui(ui_dir, host, port, api_url):
+    """Serve Prefect 2's web UI from UI_DIR against Orion's API.
+
+    UI_DIR is the built app in a Prefect 2.7 wheel, e.g.
+    .../site-packages/prefect/orion/ui. It is served as Prefect serves it (its files, index.html
+    for every other path, /ui-settings naming the API) from an origin of its own: allow that
+    origin on the Orion server, ORION_CORS_ALLOWED_ORIGINS='["http://HOST:PORT"]'.
+    """
+    from app.prefect_ui import create_prefect_ui_app, ui_folder_problem
+
+    problem = ui_folder_problem(ui_dir)
+    if problem:
+        raise click.BadParameter(problem, param_hint="UI_DIR")
+    if api_url is None:
+        config = _settings_without_database()
+        api_url = f"http://{_url_host(config['SERVER_HOST'])}:{config['SERVER_PORT']}/api"
+    origin = f"http://{_url_host(host)}:{port}"
+    click.echo(f"Prefect UI: {origin}/   (its API: {api_url})")
+    click.echo(f"Allow it on the Orion server: ORION_CORS_ALLOWED_ORIGINS='[\"{origin}\"]'")
+    _serve(
+        create_prefect_ui_app(ui_dir, api_url),
+        {
+            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "workers": 1,
+            "threads": 4,
+            "worker_class": "gthread",
+            "proc_name": "orion-prefect-ui",
+            "control_socket_disable": True,
+        },
+    )
+
+
 @server_cli.command()
 @click.option("--burst", is_flag=True, help="Run the queued jobs, then exit.")
 def worker(burst):
@@ -419,6 +462,11 @@ def _settings():
     config = load_config()
     init_database(config)
     return config
+
+
+def _settings_without_database():
+    """The current Flask app's settings, or the environment's (no database bound)."""
+    return current_app.config if has_app_context() else load_config()
 
 
 def _ensure_database(config, create=True):

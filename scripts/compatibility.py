@@ -48,7 +48,8 @@ REASONS = [
             "Experimental in Prefect 2.7 (its own server answers 404 unless "
             "`PREFECT_EXPERIMENTAL_ENABLE_WORK_POOLS` is set). Orion runs work through work "
             "queues and agents; a filter on work pools that Orion cannot apply is refused with a "
-            "422, never silently widened."
+            "422, never silently widened. Only the list of pools is served, and it is empty "
+            "(Prefect 2.7's UI asks for it on every work queues page)."
         ),
     ),
     (

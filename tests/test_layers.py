@@ -15,7 +15,7 @@ The rows follow DESIGN.md's table. Where the table is silent they say what we de
   exceptions and schemas; ``app.migrations`` the models, the database and the exceptions.
 - The server's assembly (``app/__init__.py``: ``create_app``; ``app.cli``: the server's
   commands; ``app.embedded``, ``app.serving``, ``app.security``: the Host check, throttle
-  and headers; ``app/__main__.py``) may import any part of
+  and headers; ``app.prefect_ui``; ``app/__main__.py``) may import any part of
   ``app``, but never ``client`` or ``workers``.
 - The entry modules: ``wsgi`` builds the app; ``orion_cli`` joins the client's commands and the
   server's, importing each side only when a command of that side is looked up.
@@ -111,7 +111,15 @@ LAYERS = (
     ),
     Layer(
         "the server's assembly (create_app, app.cli, app.embedded, app.serving, app.security)",
-        ("app", "app.__main__", "app.cli", "app.embedded", "app.serving", "app.security"),
+        (
+            "app",
+            "app.__main__",
+            "app.cli",
+            "app.embedded",
+            "app.serving",
+            "app.security",
+            "app.prefect_ui",
+        ),
         (Allow("app.*"),),
     ),
     Layer(

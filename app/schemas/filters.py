@@ -427,6 +427,13 @@ class WorkQueueFilterBody(PagedBody):
     work_queues = fields.Nested(WorkQueueFilter)
 
 
+class WorkPoolFilterBody(PagedBody):
+    """Body of ``POST /experimental/work_pools/filter`` (Prefect 2.7): ``work_pools``
+    criteria, ``limit``, ``offset``."""
+
+    work_pools = fields.Nested(WorkPoolFilter)
+
+
 class AgentFilterBody(PagedBody):
     """Body of ``POST /api/agents/filter`` (always sorted by name)."""
 

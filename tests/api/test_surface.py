@@ -340,3 +340,28 @@ def test_task_run_history_buckets_by_expected_start(client, flow_run):
         "body",
         "history_interval_seconds",
     )
+
+
+# ---------------------------------------------------------------- work pools (2.7, experimental)
+def test_work_pools_list_is_empty_and_the_rest_unserved(client, flow):
+    """Prefect 2.7's UI lists pools on every work queues page: Orion has none to list."""
+    assert client.post("/api/experimental/work_pools/filter", json={}).get_json() == []
+    body = {"work_pools": {"name": {"any_": ["default"]}}, "limit": 10, "offset": 0}
+    assert client.post("/api/experimental/work_pools/filter", json=body).get_json() == []
+    assert client.get("/api/experimental/work_pools/default").status_code == 404
+    assert client.post("/api/experimental/work_pools/", json={"name": "p"}).status_code in (
+        404,
+        405,
+    )
+
+
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        ({"limit": -1}, ("body", "limit")),
+        ({"offset": "x"}, ("body", "offset")),
+        ({"work_pools": {"name": {"any_": "default"}}}, ("body", "work_pools")),
+    ],
+)
+def test_work_pools_filter_bad_input(client, body, loc):
+    assert_422(client.post("/api/experimental/work_pools/filter", json=body), *loc)

@@ -18,6 +18,7 @@ from app.blueprints.api import (
     task_runs,
     ui,
     variables,
+    work_pools,
     work_queues,
 )
 from app.blueprints.api.common import StrictUUIDConverter
@@ -48,6 +49,7 @@ API_BLUEPRINTS = (
     ui.blp,
     admin.blp,
     collections.blp,
+    work_pools.blp,
 )
 
 
