@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from peewee import IntegrityError
+from peewee import Case, IntegrityError, fn
 
 from app.db import database
 from app.exceptions import ObjectNotFound
@@ -33,9 +33,10 @@ from app.services.runs import (
     read_page,
     read_run,
     read_run_history,
+    seconds_between,
     with_state,
 )
-from app.states import StateType
+from app.states import TERMINAL_STATES, StateType
 
 _CREATE_FIELDS = (
     "flow_version",
@@ -134,6 +135,34 @@ def read_flow_runs(body: Body) -> list[Any]:
 def count_flow_runs(body: Body) -> int:
     """How many flow runs match a filter body."""
     return filters.apply_filters(FlowRun.select(), FlowRun, body).count()
+
+
+def average_lateness(body: Body, now: datetime.datetime | None = None) -> float | None:
+    """The mean lateness in seconds of the flow runs a filter body matches (None if none), as
+    Prefect 2.20 counts it: a run that started counts how long after its expected start it
+    did; one not started yet, not finished and already due counts how late it is ``now``;
+    any other counts 0."""
+    now = now or utcnow()
+    parameter = FlowRun.expected_start_time.db_value(now)
+    lateness = Case(
+        None,
+        [
+            (
+                FlowRun.start_time > FlowRun.expected_start_time,
+                seconds_between(FlowRun.start_time, FlowRun.expected_start_time),
+            ),
+            (
+                FlowRun.start_time.is_null()
+                & FlowRun.state_type.not_in([s.value for s in TERMINAL_STATES])
+                & (FlowRun.expected_start_time < parameter),
+                seconds_between(parameter, FlowRun.expected_start_time),
+            ),
+        ],
+        0,
+    )
+    query = filters.apply_filters(FlowRun.select(fn.AVG(lateness)), FlowRun, body)
+    average = query.scalar()
+    return None if average is None else float(average)
 
 
 def read_flow_run_history(

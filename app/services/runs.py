@@ -155,7 +155,7 @@ def initial_state(
     return state
 
 
-def _seconds_between(later: Any, earlier: Any) -> Any:
+def seconds_between(later: Any, earlier: Any) -> Any:
     """SQL expression: seconds from ``earlier`` to ``later`` (timestamps or parameters)."""
     if is_sqlite():
         return (fn.julianday(later) - fn.julianday(earlier)) * 86400.0
@@ -182,11 +182,11 @@ def read_run_history(
     start_param = model.expected_start_time.db_value(start)
     now_param = model.expected_start_time.db_value(now)
     bucket = fn.floor(
-        _seconds_between(model.expected_start_time, start_param) / float(interval_seconds)
+        seconds_between(model.expected_start_time, start_param) / float(interval_seconds)
     )
     run_time = model.total_run_time + Case(
         None,
-        [(model.state_type == "RUNNING", _seconds_between(now_param, model.state_timestamp))],
+        [(model.state_type == "RUNNING", seconds_between(now_param, model.state_timestamp))],
         0.0,
     )
     terminal = [t.value for t in TERMINAL_STATES]
@@ -195,13 +195,13 @@ def read_run_history(
         [
             (
                 model.start_time.is_null(False) & (model.start_time > model.expected_start_time),
-                _seconds_between(model.start_time, model.expected_start_time),
+                seconds_between(model.start_time, model.expected_start_time),
             ),
             (
                 model.start_time.is_null()
                 & model.state_type.not_in(terminal)
                 & (model.expected_start_time < now_param),
-                _seconds_between(now_param, model.expected_start_time),
+                seconds_between(now_param, model.expected_start_time),
             ),
         ],
         0.0,

@@ -80,6 +80,15 @@ def count_flow_runs(body):
     return json_response(flow_runs.count_flow_runs(body))
 
 
+@blp.post("/lateness")
+@blp.arguments(FlowRunCountBody)
+@blp.response(200, description="Mean lateness in seconds, or null when no run matches.")
+def flow_run_lateness(body):
+    """The mean lateness of the flow runs matching the filters (Prefect 2.20): how long after
+    its expected start a run started, or, not started and due, has waited so far."""
+    return json_response(flow_runs.average_lateness(body))
+
+
 @blp.post("/history")
 @blp.arguments(FlowRunHistorySchema)
 @blp.response(200, HistoryIntervalSchema(many=True))

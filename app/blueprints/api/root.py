@@ -1,6 +1,9 @@
-"""Server-level endpoints: health, version, hello."""
+"""Server-level endpoints: health, readiness, version, hello, and the CSRF token route of
+Prefect 2.20 (this server's API has no CSRF protection to hand tokens for)."""
 
 import logging
+
+from flask import current_app
 
 import app
 from app.blueprints.api.common import Blueprint, json_response
@@ -24,11 +27,46 @@ def health():
     return json_response(True)
 
 
+@blp.get("/ready")
+@blp.response(
+    200, description="Ready: the database answers, migrations are current, Redis answers."
+)
+@blp.alt_response(503, description="Not ready; the body says which check failed, the log why.")
+def ready():
+    """Check that the server can serve fully: its database answers, every migration is
+    applied, and Redis (when ``ORION_REDIS_URL`` is set) answers. ``/health`` only says the
+    process is up and reaches its database."""
+    checks, problems = admin.readiness(current_app.config.get("REDIS_URL"))
+    for problem in problems:
+        log.error("readiness check: %s", problem)
+    failed = [name for name, result in checks.items() if result != "ok"]
+    if failed:
+        message = f"Not ready: {', '.join(f'{name} {checks[name]}' for name in failed)}."
+        return json_response({"message": message, "checks": checks}, 503)
+    return json_response({"message": "OK", "checks": checks})
+
+
 @blp.get("/admin/version")
 @blp.response(200, description="The server version string.")
 def version():
     """The Orion server version."""
     return json_response(app.__version__)
+
+
+@blp.get("/version")
+@blp.response(200, description="The server version string.")
+def server_version():
+    """The Orion server version (Prefect 2.20's path for it)."""
+    return json_response(app.__version__)
+
+
+@blp.get("/csrf-token")
+@blp.response(422, description="Always: this API has no CSRF protection.")
+def csrf_token():
+    """Prefect 2.20 asks for a CSRF token only when the server protects its API with them;
+    this one does not (its dashboard's forms carry their own), so it answers as Prefect's
+    server does with the protection off."""
+    return json_response({"detail": "CSRF protection is disabled."}, 422)
 
 
 @blp.get("/hello")
