@@ -31,6 +31,10 @@ class DefaultConfig:
     DATABASE_POOL_STALE_SECONDS = 300
     # Seconds a write waits for SQLite's lock before giving up (busy_timeout).
     DATABASE_BUSY_TIMEOUT_SECONDS = 60
+    # SQLite's synchronous level: "normal" or "full" (see the README's "Durability"). Both
+    # keep every acknowledged write through a crash or kill -9 of Orion; only "full" keeps the
+    # last ones through a power loss or an OS crash, at a cost measured in bench/README.md.
+    SQLITE_SYNCHRONOUS = "normal"
     # Apply pending migrations when the server starts (orion start).
     DATABASE_MIGRATE_ON_START = True
     # Redis URL for the RQ workers; unset means services run in-process.
