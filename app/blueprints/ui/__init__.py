@@ -23,12 +23,21 @@ One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_ru
 (query and form parameters), ``run_filter`` (the runs list's filter) and ``logs``.
 """
 
+import datetime
 import hmac
 import json
 import secrets
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, make_response, render_template, request, session
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    session,
+)
 from markupsafe import Markup
 from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -102,6 +111,11 @@ def local_path(value, default):
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default
+
+
+def agent_timeout():
+    """``ORION_AGENT_HEARTBEAT_TIMEOUT`` as a timedelta: how long a silent agent stays online."""
+    return datetime.timedelta(seconds=current_app.config["AGENT_HEARTBEAT_TIMEOUT"])
 
 
 def csrf_token():
