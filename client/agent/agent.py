@@ -72,6 +72,8 @@ MAX_BACKOFF_SECONDS = 60
 JITTER = 0.3
 # Most runs asked for per queue and poll.
 RUNS_PER_POLL = 10
+# Longest wait, when the agent stops, for a heartbeat in flight to end.
+HEARTBEAT_JOIN_SECONDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,10 +161,10 @@ class Agent:
 
     def heartbeat(self) -> bool:
         """Send one heartbeat; returns whether the server recorded it (failures are logged,
-        never raised: the next beat tries again)."""
+        never raised: the thread must outlive them, and the next beat tries again)."""
         try:
             self.client.send_agent_heartbeat(self.id, self.name)
-        except OrionClientError as error:
+        except Exception as error:
             log.warning("Agent %s: heartbeat failed: %s", self.label, error)
             return False
         return True
@@ -205,6 +207,8 @@ class Agent:
             return still_going
         finally:
             self._heartbeat_stop.set()
+            # A beat in flight may wait for the API; the thread is a daemon either way.
+            heartbeats.join(HEARTBEAT_JOIN_SECONDS)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
