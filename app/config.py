@@ -31,6 +31,10 @@ class DefaultConfig:
     DATABASE_POOL_STALE_SECONDS = 300
     # Seconds a write waits for SQLite's lock before giving up (busy_timeout).
     DATABASE_BUSY_TIMEOUT_SECONDS = 60
+    # SQLite's synchronous level: "normal" or "full" (see the README's "Durability"). Both
+    # keep every acknowledged write through a crash or kill -9 of Orion; only "full" keeps the
+    # last ones through a power loss or an OS crash, at a cost measured in bench/README.md.
+    SQLITE_SYNCHRONOUS = "normal"
     # Apply pending migrations when the server starts (orion start).
     DATABASE_MIGRATE_ON_START = True
     # Redis URL for the RQ workers; unset means services run in-process.
@@ -105,14 +109,19 @@ class DefaultConfig:
     LATE_RUNS_BATCH_SIZE = 400
     # RQ queue the service jobs go to (with ORION_REDIS_URL).
     REDIS_QUEUE = "orion"
-    # Liveness service (app/services/liveness.py; LIVENESS_ENABLED, LIVENESS_LOOP_SECONDS): a
-    # RUNNING flow run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes Crashed,
-    # a PENDING one not started within PENDING_TIMEOUT seconds becomes Crashed, and a
+    # Liveness service (app/services/liveness.py; LIVENESS_ENABLED, LIVENESS_LOOP_SECONDS, 5 s):
+    # a RUNNING flow run silent (no heartbeat) for RUN_HEARTBEAT_TIMEOUT seconds becomes
+    # Crashed, a PENDING one not started within PENDING_TIMEOUT seconds becomes Crashed, and a
     # CANCELLING one silent for RUN_HEARTBEAT_TIMEOUT becomes Cancelled; LIVENESS_BATCH_SIZE
-    # runs per transaction.
+    # runs per transaction. Flows heartbeat every ORION_HEARTBEAT_SECONDS (5, a client
+    # setting): 20 s is four missed beats, and a dead run is Crashed within 20 + 5 = 25 s.
     LIVENESS_BATCH_SIZE = 200
-    RUN_HEARTBEAT_TIMEOUT = 90
+    RUN_HEARTBEAT_TIMEOUT = 20
     PENDING_TIMEOUT = 600
+    # An agent that neither heartbeated (`orion agent start` does every
+    # ORION_AGENT_HEARTBEAT_SECONDS, 5, a client setting) nor polled for this many seconds is
+    # shown offline in the dashboard's queue health.
+    AGENT_HEARTBEAT_TIMEOUT = 20
     # The rollup service (app/services/rollups.py; ROLLUP_ENABLED, ROLLUP_LOOP_SECONDS) has no
     # other settings.
     # Notification service (app/services/notifications.py; NOTIFICATIONS_ENABLED,

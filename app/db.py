@@ -2,7 +2,8 @@
 
 ``database`` is a proxy bound at run time by :func:`init_database` from the one URL setting:
 
-- ``sqlite:///<path>``: WAL journal, foreign keys on, a busy timeout, and every transaction
+- ``sqlite:///<path>``: WAL journal, ``synchronous`` as ``ORION_SQLITE_SYNCHRONOUS`` says
+  (:data:`SQLITE_SYNCHRONOUS`), foreign keys on, a busy timeout, and every transaction
   opened with ``BEGIN IMMEDIATE``. A deferred transaction that reads first cannot wait for the
   write lock when it later writes (SQLite answers "database is locked" at once); an immediate
   one takes the lock up front and waits up to the busy timeout instead.
@@ -54,6 +55,13 @@ database = DatabaseProxy()
 
 # Seconds a request waits for a free pooled connection before failing.
 POOL_WAIT_SECONDS = 30
+
+# SQLite's ``synchronous`` levels ORION_SQLITE_SYNCHRONOUS accepts. In WAL mode both keep
+# every acknowledged commit through a crash of the process: ``normal`` syncs the WAL only at
+# checkpoints, so a power loss or OS crash may lose the last commits (never corrupt the
+# file); ``full`` syncs it at every commit, so they survive that too, at the cost of an fsync
+# per commit (figures in bench/README.md, ``bench_liveness.py``).
+SQLITE_SYNCHRONOUS = ("normal", "full")
 
 
 _parse_json = json.JSONDecoder().scan_once
@@ -321,9 +329,20 @@ class OrionPostgresqlDatabase(PooledPostgresqlDatabase):
         return conn
 
 
-def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60):
-    """Return an unconnected peewee database for ``url`` (see the module docstring)."""
+def open_database(
+    url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60, sqlite_synchronous="normal"
+):
+    """Return an unconnected peewee database for ``url`` (see the module docstring).
+
+    ``sqlite_synchronous`` (one of :data:`SQLITE_SYNCHRONOUS`, any case) applies to SQLite
+    only; another value is a ValueError naming ORION_SQLITE_SYNCHRONOUS."""
     scheme = urlsplit(url).scheme
+    synchronous = str(sqlite_synchronous).strip().lower()
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(
+            f"ORION_SQLITE_SYNCHRONOUS={sqlite_synchronous!r}: use one of "
+            + ", ".join(SQLITE_SYNCHRONOUS)
+        )
     if scheme == "sqlite":
         path = url[len("sqlite:///") :]
         if path != ":memory:":
@@ -339,7 +358,7 @@ def open_database(url, pool_size=20, stale_seconds=300, busy_timeout_seconds=60)
             check_same_thread=False,
             pragmas={
                 "journal_mode": "wal",
-                "synchronous": "normal",
+                "synchronous": synchronous,
                 "foreign_keys": 1,
                 "busy_timeout": int(busy_timeout_seconds * 1000),
             },
@@ -466,6 +485,7 @@ def init_database(config):
         pool_size=config["DATABASE_POOL_SIZE"],
         stale_seconds=config["DATABASE_POOL_STALE_SECONDS"],
         busy_timeout_seconds=config["DATABASE_BUSY_TIMEOUT_SECONDS"],
+        sqlite_synchronous=config["SQLITE_SYNCHRONOUS"],
     )
     database.initialize(db)
     return db

@@ -2,12 +2,13 @@
 
 import threading
 import uuid
+from pathlib import Path
 
 import psycopg2
 import pytest
 from peewee import IntegrityError
 
-from app.db import database, is_sqlite
+from app.db import SQLITE_SYNCHRONOUS, database, is_sqlite, open_database
 from app.models import Flow, statements, utcnow
 from tests.support import POSTGRES_URL
 
@@ -267,3 +268,27 @@ def test_a_task_run_starts_in_two_round_trips_and_completes_in_two(
         )
         assert response.status_code == 201
         assert len(round_trips) == 2, round_trips
+
+
+@pytest.mark.parametrize("level, expected", [("normal", 1), ("FULL", 2), (" full ", 2)])
+def test_sqlite_synchronous_is_a_setting(tmp_path, level, expected):
+    """ORION_SQLITE_SYNCHRONOUS sets the pragma on every pooled connection (1 = NORMAL,
+    2 = FULL in SQLite's numbering)."""
+    db = open_database(f"sqlite:///{tmp_path}/s.db", sqlite_synchronous=level)
+    with db.connection_context():
+        assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == expected
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close_all()
+
+
+def test_a_bad_sqlite_synchronous_names_the_setting(tmp_path):
+    with pytest.raises(ValueError, match="ORION_SQLITE_SYNCHRONOUS='off': use one of normal"):
+        open_database(f"sqlite:///{tmp_path}/s.db", sqlite_synchronous="off")
+
+
+def test_the_default_sqlite_synchronous_is_the_documented_one(tmp_path):
+    from app.config import DefaultConfig
+
+    assert DefaultConfig.SQLITE_SYNCHRONOUS in SQLITE_SYNCHRONOUS
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"`ORION_SQLITE_SYNCHRONOUS` (default `{DefaultConfig.SQLITE_SYNCHRONOUS}`)" in readme

@@ -55,3 +55,25 @@ def test_a_run_due_now_is_not_late_by_the_time_a_healthy_agent_claims_it(client,
     assert mark_late_runs(due + late_after + datetime.timedelta(seconds=1), late_after) == 1
     run = client.get(f"/api/flow_runs/{created.get_json()['id']}").get_json()
     assert run["state"]["name"] == "Late"
+
+
+def test_a_dead_flow_run_is_crashed_within_30_s_by_default(monkeypatch):
+    """The liveness service's defaults: a run silent for the heartbeat timeout is Crashed at
+    the next pass; a healthy run sends at least three heartbeats within the timeout, so one or
+    two lost beats (a slow request, a server restart) do not crash it."""
+    from app.services.periodic import SERVICES
+    from client.api.settings import get_settings
+
+    for name in ("ORION_RUN_HEARTBEAT_TIMEOUT", "ORION_LIVENESS_LOOP_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    server = load_config()
+    liveness = next(s for s in SERVICES if s.name == "liveness")
+    timeout = server["RUN_HEARTBEAT_TIMEOUT"]
+    assert timeout + liveness.interval(server) <= 30
+    assert timeout >= 3 * get_settings({}).heartbeat_seconds
+
+
+def test_a_healthy_agent_stays_online(defaults):
+    """An agent beats at least three times within the timeout that shows it offline."""
+    server, agent = defaults
+    assert server["AGENT_HEARTBEAT_TIMEOUT"] >= 3 * agent.heartbeat_seconds

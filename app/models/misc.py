@@ -41,15 +41,17 @@ class WorkQueue(BaseModel):
 
 
 class Agent(BaseModel):
-    """An agent, known from its polls: the queue it last polled and when.
+    """An agent, known from its polls and heartbeats: the queue it last polled and when,
+    and when it last heartbeated.
 
-    Created and updated by ``get_runs`` calls that carry the agent's id; the name defaults to
-    ``agent-<id>``.
+    Created and updated by ``get_runs`` calls that carry the agent's id and by its
+    heartbeats (``POST /api/agents/{id}/heartbeat``); the name defaults to ``agent-<id>``.
     """
 
     name = CharField(unique=True)
     work_queue = ForeignKeyField(WorkQueue, null=True, on_delete="SET NULL")
     last_activity_time = UTCDateTimeField(null=True, index=True)
+    last_heartbeat = UTCDateTimeField(null=True)
 
     class Meta:
         table_name = "agent"

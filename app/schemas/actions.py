@@ -395,6 +395,17 @@ class WorkQueueGetRunsSchema(ActionSchema):
             raise ValidationError("agent_name needs agent_id.", "agent_name")
 
 
+class AgentHeartbeatSchema(ActionSchema):
+    """Body of ``POST /api/agents/{id}/heartbeat`` (Orion extension)."""
+
+    name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The agent's name (default agent-<id>, or the name it has)."},
+    )
+
+
 class SavedSearchFilterSchema(InputSchema):
     """One condition of a saved search, stored as given (the dashboard interprets it)."""
 

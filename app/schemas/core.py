@@ -366,6 +366,10 @@ class AgentSchema(ORMSchema):
     name = fields.String(required=True)
     work_queue_id = fields.UUID(allow_none=True)
     last_activity_time = DateTime(allow_none=True)
+    last_heartbeat = DateTime(
+        allow_none=True,
+        metadata={"description": "When the agent last heartbeated (Orion extension)."},
+    )
 
 
 def dump_agent(agent):
@@ -376,6 +380,7 @@ def dump_agent(agent):
         "name": agent.name,
         "work_queue_id": _str(agent.work_queue_id),
         "last_activity_time": _iso(agent.last_activity_time),
+        "last_heartbeat": _iso(agent.last_heartbeat),
     }
 
 

@@ -48,7 +48,7 @@ class LivenessSettings:
     """Timeouts of the liveness service (ORION_RUN_HEARTBEAT_TIMEOUT, ORION_PENDING_TIMEOUT,
     ORION_LIVENESS_BATCH_SIZE)."""
 
-    heartbeat_timeout: datetime.timedelta = datetime.timedelta(seconds=90)
+    heartbeat_timeout: datetime.timedelta = datetime.timedelta(seconds=20)
     pending_timeout: datetime.timedelta = datetime.timedelta(seconds=600)
     batch_size: int = 200
 

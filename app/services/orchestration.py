@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import InterfaceError, OperationalError
+
 from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
@@ -149,6 +151,12 @@ def transition_task_run(
     )
 
 
+# Errors that mean the database could not be reached (a restart, a dropped connection, a
+# lock held past the busy timeout), not that the proposal is wrong: they propagate (the API
+# answers 503 and clients retry) instead of becoming an ABORT, which would end the client's run.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
 def abort_result(error: Exception) -> OrchestrationResult:
     """The answer to a proposal whose orchestration raised ``error``: ABORT, nothing written."""
     return OrchestrationResult(
@@ -171,12 +179,13 @@ def _set_state(
     ``parameters`` become the orchestration context's parameters, read by the rules.
     A proposal whose ``state_details.transition_id`` equals the current state's is a client
     retrying after a lost response: it gets the current state back and nothing is written.
-    An error inside a rule rolls everything back and answers ABORT with the error.
+    An error inside a rule rolls everything back and answers ABORT with the error; a
+    database that cannot be reached (:data:`DATABASE_UNAVAILABLE`) is raised instead.
     """
     try:
         with database.atomic():
             return _transition(kind, run_id, state, force, parameters)
-    except ObjectNotFound:
+    except (ObjectNotFound, *DATABASE_UNAVAILABLE):
         raise
     except Exception as error:  # a failing rule must answer ABORT, never leave half a write
         log.exception("set_state of %s %s failed", kind.label, run_id)

@@ -80,7 +80,7 @@ class PeriodicService:
 SERVICES = (
     PeriodicService("scheduler", schedule_deployments, 60, "SCHEDULER"),
     PeriodicService("late runs", mark_late_runs, 5, "LATE_RUNS"),
-    PeriodicService("liveness", check_liveness, 15, "LIVENESS"),
+    PeriodicService("liveness", check_liveness, 5, "LIVENESS"),
     PeriodicService("rollup", refresh_rollup, 60, "ROLLUP"),
     PeriodicService("notifications", send_flow_run_notifications, 2, "NOTIFICATIONS"),
 )

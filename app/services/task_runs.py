@@ -79,7 +79,7 @@ def create_task_run_and_set_state(
                 if result.run.state is None:
                     result.run = orchestration.transition_task_run(run.id, _PENDING, force=True).run
                 return result.run, result, created
-        except (ObjectNotFound, IntegrityError):
+        except (ObjectNotFound, IntegrityError, *orchestration.DATABASE_UNAVAILABLE):
             raise
         except Exception as error:  # a failing rule: ABORT, as set_state answers
             log.exception("create_and_set_state of a task run failed")

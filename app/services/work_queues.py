@@ -17,9 +17,9 @@ from peewee import Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectAlreadyExists, ObjectNotFound
-from app.models import FlowRun, FlowRunState, WorkQueue, utcnow
+from app.models import Agent, FlowRun, FlowRunState, WorkQueue, utcnow
 from app.services import filters
-from app.services.agents import record_agent_activity
+from app.services.agents import is_online, record_agent_activity
 from app.services.common import Body, Id, get_or_raise, insert_or_get
 from app.services.runs import fetch_runs, with_state
 from app.states import StateType
@@ -28,6 +28,11 @@ from app.states import StateType
 HEALTHY_POLL_SECONDS = 60
 HEALTHY_LATE_RUNS = 0
 ACTIVE_STATES = (StateType.PENDING.value, StateType.RUNNING.value)
+# Queue health lists an agent offline while it was last seen within this window; an agent
+# silent for longer (stopped for good, or replaced: each start is a new agent) is left out.
+AGENT_OFFLINE_WINDOW = datetime.timedelta(hours=24)
+# ORION_AGENT_HEARTBEAT_TIMEOUT's default: an agent silent this long is offline.
+AGENT_HEARTBEAT_TIMEOUT = datetime.timedelta(seconds=20)
 
 
 def _stored_filter(criteria: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -262,15 +267,23 @@ def work_queue_status(queue_id: Id, now: datetime.datetime | None = None) -> dic
 
 
 def queue_health(
-    queues: Iterable[WorkQueue], now: datetime.datetime | None = None
+    queues: Iterable[WorkQueue],
+    now: datetime.datetime | None = None,
+    agent_timeout: datetime.timedelta = AGENT_HEARTBEAT_TIMEOUT,
 ) -> dict[Any, dict[str, Any]]:
-    """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently"}}``
-    for the given queues (healthy as in :func:`work_queue_status`; ``active_runs`` counts
-    PENDING and RUNNING runs).
+    """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently",
+    "agents_online", "agents_offline"}}`` for the given queues (healthy as in
+    :func:`work_queue_status`; ``active_runs`` counts PENDING and RUNNING runs).
 
-    One query for all the queues: it reads only Late and active runs (through the state
+    ``agents_online`` and ``agents_offline`` are the names, sorted, of the agents whose last
+    poll was of this queue: online when seen (heartbeat or poll) within ``agent_timeout``
+    (``ORION_AGENT_HEARTBEAT_TIMEOUT``), offline when seen only within
+    :data:`AGENT_OFFLINE_WINDOW`.
+
+    Two queries for all the queues. One reads only Late and active runs (through the state
     indexes) and counts each queue's with a ``SUM(CASE ...)`` column per queue, so queues
-    selecting runs by the deprecated filter are counted in the same pass as those by name.
+    selecting runs by the deprecated filter are counted in the same pass as those by name;
+    the other reads the queues' recent agents.
     """
     now = now or utcnow()
     queues = list(queues)
@@ -296,8 +309,28 @@ def queue_health(
             "active_runs": active_count,
             "last_polled": queue.last_polled,
             "polled_recently": polled,
+            "agents_online": [],
+            "agents_offline": [],
         }
+    for agent in _recent_agents(queues, now):
+        side = "agents_online" if is_online(agent, now, agent_timeout) else "agents_offline"
+        health[str(agent.work_queue_id)][side].append(agent.name)
     return health
+
+
+def _recent_agents(queues: list[WorkQueue], now: datetime.datetime) -> list[Any]:
+    """The agents whose last poll was of one of ``queues`` and that were seen within
+    :data:`AGENT_OFFLINE_WINDOW`, by name."""
+    since = now - AGENT_OFFLINE_WINDOW
+    agents = (
+        Agent.select()
+        .where(
+            Agent.work_queue.in_([queue.id for queue in queues])
+            & ((Agent.last_activity_time >= since) | (Agent.last_heartbeat >= since))
+        )
+        .order_by(Agent.name)
+    )
+    return list(agents)
 
 
 def recent_runs(queue: WorkQueue, limit: int) -> list[Any]:

@@ -18,6 +18,11 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
    run whose block cannot be loaded, or whose process cannot start, is made Failed.
    ``--limit`` caps how many runs it has going at once.
 
+From start to exit a thread heartbeats (``POST /api/agents/{id}/heartbeat``) every
+``ORION_AGENT_HEARTBEAT_SECONDS`` (5), whatever the polls are doing, so the dashboard's queue
+health shows the agent online; the server shows it offline once it has been silent for
+``ORION_AGENT_HEARTBEAT_TIMEOUT`` (20 s).
+
 Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
 leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).
 When the API cannot be reached, polls back off exponentially (up to ``MAX_BACKOFF_SECONDS``)
@@ -37,6 +42,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -66,6 +72,8 @@ MAX_BACKOFF_SECONDS = 60
 JITTER = 0.3
 # Most runs asked for per queue and poll.
 RUNS_PER_POLL = 10
+# Longest wait, when the agent stops, for a heartbeat in flight to end.
+HEARTBEAT_JOIN_SECONDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +84,7 @@ class AgentSettings:
     prefetch_seconds: float = 10.0
     cancel_grace_seconds: float = 10.0
     shutdown_timeout: float = 300.0
+    heartbeat_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentSettings:
@@ -95,6 +104,7 @@ class AgentSettings:
                 "ORION_AGENT_CANCEL_GRACE_SECONDS", cls.cancel_grace_seconds
             ),
             shutdown_timeout=number("ORION_AGENT_SHUTDOWN_TIMEOUT", cls.shutdown_timeout),
+            heartbeat_seconds=number("ORION_AGENT_HEARTBEAT_SECONDS", cls.heartbeat_seconds),
         )
 
 
@@ -145,6 +155,24 @@ class Agent:
         self._last_error: OrionClientError | None = None
         self._next_poll = 0.0
         self._host = socket.gethostname()
+        self._heartbeat_stop = threading.Event()
+
+    # -- heartbeats -------------------------------------------------------------------------
+
+    def heartbeat(self) -> bool:
+        """Send one heartbeat; returns whether the server recorded it (failures are logged,
+        never raised: the thread must outlive them, and the next beat tries again)."""
+        try:
+            self.client.send_agent_heartbeat(self.id, self.name)
+        except Exception as error:
+            log.warning("Agent %s: heartbeat failed: %s", self.label, error)
+            return False
+        return True
+
+    def _heartbeat_loop(self) -> None:
+        while not self._heartbeat_stop.is_set():
+            self.heartbeat()
+            self._heartbeat_stop.wait(self.settings.heartbeat_seconds)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -160,6 +188,11 @@ class Agent:
             self.label,
             ", ".join(repr(name) for name in self.queue_names),
         )
+        self._heartbeat_stop.clear()
+        heartbeats = threading.Thread(
+            target=self._heartbeat_loop, name="orion-agent-heartbeat", daemon=True
+        )
+        heartbeats.start()
         try:
             while not self.stopping:
                 if time.monotonic() >= self._next_poll:
@@ -173,6 +206,9 @@ class Agent:
                 raise self._last_error
             return still_going
         finally:
+            self._heartbeat_stop.set()
+            # A beat in flight may wait for the API; the thread is a daemon either way.
+            heartbeats.join(HEARTBEAT_JOIN_SECONDS)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

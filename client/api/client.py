@@ -922,6 +922,11 @@ class OrionClient(BlocksAPI):
     def read_agent(self, agent_id: Id) -> APIObject:
         return self._call("GET", f"agents/{agent_id}")
 
+    def send_agent_heartbeat(self, agent_id: Id, name: str | None = None) -> None:
+        """Tell the server the agent ``agent_id`` (called ``name``) is alive (Orion
+        extension); the server creates the agent if it does not know it yet."""
+        self._call("POST", f"agents/{agent_id}/heartbeat", {"name": name})
+
     def read_agents(
         self, agent_filter: Filter | None = None, limit: int | None = None, offset: int = 0
     ) -> list[APIObject]:

@@ -16,7 +16,7 @@ them over; the ``ORION_`` name wins when both are set.
 | ``ORION_API_RETRY_DELAY_SECONDS`` | ``0.5`` | first backoff delay; doubled on each retry |
 | ``ORION_API_RETRY_MAX_DELAY_SECONDS`` | ``10`` | longest backoff delay between two attempts |
 | ``ORION_HOME`` | ``~/.orion`` | local state; the ephemeral API uses ``$ORION_HOME/orion.db`` |
-| ``ORION_HEARTBEAT_SECONDS`` | ``30`` | how often a running flow run reports it is alive |
+| ``ORION_HEARTBEAT_SECONDS`` | ``5`` | how often a running flow run reports it is alive |
 """
 
 import os
@@ -38,7 +38,7 @@ class Settings:
     api_retry_delay_seconds: float = 0.5
     api_retry_max_delay_seconds: float = 10.0
     home: str = "~/.orion"
-    heartbeat_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
 
     @property
     def home_path(self) -> str:
@@ -86,5 +86,5 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
             environ, "ORION_API_RETRY_MAX_DELAY_SECONDS", 10.0, float
         ),
         home=environ.get("ORION_HOME") or "~/.orion",
-        heartbeat_seconds=_number(environ, "ORION_HEARTBEAT_SECONDS", 30.0, float),
+        heartbeat_seconds=_number(environ, "ORION_HEARTBEAT_SECONDS", 5.0, float),
     )

@@ -258,7 +258,7 @@ def call_with_timeout(
 
 class Heartbeats:
     """One daemon thread per process that sends ``POST /flow_runs/{id}/heartbeat`` for every
-    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 30). When the API has
+    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 5). When the API has
     not been reached for longer than ``ORION_HEARTBEAT_CRASH_SECONDS`` (default: three
     intervals) it logs an error at every beat, since the server may then mark the runs
     Crashed; shorter outages are warnings."""

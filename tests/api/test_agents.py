@@ -137,3 +137,46 @@ def test_concurrent_first_polls_make_one_agent(app, client):
         thread.join()
     assert codes == [200] * 8
     assert Agent.select().count() == 1
+
+
+def heartbeat(client, agent_id, **body):
+    return client.post(f"/api/agents/{agent_id}/heartbeat", json=body)
+
+
+def test_a_heartbeat_creates_an_unknown_agent_and_records_the_time(client):
+    agent_id = uuid.uuid4()
+    before = datetime.datetime.now(datetime.UTC)
+    response = heartbeat(client, agent_id)
+    assert response.status_code == 204 and response.data == b""
+    agent = read(client, agent_id)
+    assert agent["name"] == f"agent-{agent_id}"
+    assert agent["work_queue_id"] is None and agent["last_activity_time"] is None
+    assert datetime.datetime.fromisoformat(agent["last_heartbeat"]) >= before
+
+
+def test_heartbeats_keep_the_agents_queue_and_name_unless_named(client):
+    queue = make_queue(client, "etl")
+    agent_id = uuid.uuid4()
+    poll(client, queue, agent_id, agent_name="worker-1")
+    polled = read(client, agent_id)
+    assert polled["last_heartbeat"] is None
+    assert heartbeat(client, agent_id, name=None).status_code == 204
+    agent = read(client, agent_id)
+    assert agent["name"] == "worker-1" and agent["work_queue_id"] == queue
+    assert agent["last_activity_time"] == polled["last_activity_time"]
+    first = agent["last_heartbeat"]
+    assert heartbeat(client, agent_id, name="worker-2").status_code == 204
+    agent = read(client, agent_id)
+    assert agent["name"] == "worker-2" and agent["last_heartbeat"] > first
+    assert Agent.select().count() == 1
+
+
+def test_bad_heartbeats_are_4xx(client):
+    heartbeat(client, uuid.uuid4(), name="taken")
+    response = heartbeat(client, uuid.uuid4(), name="taken")
+    assert response.status_code == 409 and "taken" in response.get_json()["detail"]
+    assert_422(heartbeat(client, uuid.uuid4(), name=""), "body", "name")
+    assert_422(heartbeat(client, uuid.uuid4(), name="x" * 201), "body", "name")
+    assert_422(heartbeat(client, uuid.uuid4(), name=5), "body", "name")
+    assert client.post("/api/agents/nope/heartbeat", json={}).status_code == 422
+    assert Agent.select().count() == 1

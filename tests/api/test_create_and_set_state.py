@@ -228,3 +228,34 @@ def test_a_failing_rule_answers_abort_and_leaves_the_run_pending(
     retried = start(client, running_flow_run)
     assert retried.status_code == 200
     assert retried.get_json()["orchestration_result"]["status"] == "ACCEPT"
+
+
+def test_a_lost_database_is_503_not_abort(client, running_flow_run, monkeypatch):
+    """A database that cannot be reached during a proposal is the server's trouble, not the
+    run's: 503 (clients retry it) rather than ABORT (which ends the client's run). Found by
+    tests/chaos: during a PostgreSQL restart, proposals were answered ABORT."""
+    from peewee import InterfaceError, OperationalError
+
+    from app.services import orchestration
+
+    flow_run = client.post("/api/flow_runs/", json={"flow_id": running_flow_run["flow_id"]})
+    flow_run = flow_run.get_json()
+    for error in (OperationalError("server closed the connection"), InterfaceError("gone")):
+
+        def lost(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(orchestration, "_orchestrate", lost)
+        assert start(client, running_flow_run).status_code == 503
+        response = client.post(
+            f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "PENDING"}}
+        )
+        assert response.status_code == 503, response.get_json()
+        monkeypatch.undo()
+    # Nothing was written: the run is still where it was, and proposals work again.
+    after = client.get(f"/api/flow_runs/{flow_run['id']}").get_json()
+    assert after["state_id"] == flow_run["state_id"]
+    response = client.post(
+        f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}}
+    )
+    assert response.get_json()["status"] == "ACCEPT"

@@ -81,7 +81,7 @@ def test_settings_are_read_when_a_client_is_made_not_at_import(tmp_path):
     assert out == {
         "url": "http://127.0.0.1:9/api",
         "retries": 0,
-        "heartbeat": 30.0,
+        "heartbeat": 5.0,
         "home": str(tmp_path / "h"),
         "health": "ServerUnreachable",
     }

@@ -5,6 +5,7 @@ dashboard's health widget."""
 
 import datetime
 import re
+import uuid
 
 import pytest
 
@@ -235,7 +236,45 @@ def test_dashboard_work_queue_health_widget(client):
     assert widget.index("b-silent") < widget.index("a-healthy") < widget.index("c-paused")
 
 
-def test_queue_health_is_one_query(client, app):
+def agent_seen(client, queue, name, seconds_ago):
+    """An agent called ``name`` that polled ``queue`` and last heartbeated ``seconds_ago``."""
+    from app.models import Agent
+
+    agent_id = str(uuid.uuid4())
+    body = {"agent_id": agent_id, "agent_name": name}
+    assert client.post(f"/api/work_queues/{queue['id']}/get_runs", json=body).status_code == 200
+    seen = utcnow() - datetime.timedelta(seconds=seconds_ago)
+    Agent.update(last_activity_time=seen, last_heartbeat=seen).where(Agent.id == agent_id).execute()
+    return agent_id
+
+
+def test_queue_health_shows_agents_online_and_offline(client, app):
+    """Online: seen within ORION_AGENT_HEARTBEAT_TIMEOUT (20 s by default); offline: seen
+    within a day but not since the timeout; older agents are left out."""
+    assert app.config["AGENT_HEARTBEAT_TIMEOUT"] == 20
+    queue = make_queue(client, "served")
+    agent_seen(client, queue, "fresh", 5)
+    agent_seen(client, queue, "lost", 25)
+    agent_seen(client, queue, "<b>gone</b>", 2 * 86400)
+    agent_seen(client, make_queue(client, "other"), "elsewhere", 1)
+    widget = page(client, "/?window=hour", headers=HX).split('id="queues-h"')[1]
+    widget = widget.split("</section>")[0]
+    served = widget.split("served</a>")[1].split("</li>")[0]
+    assert "1 agent online" in served and "1 offline" in served
+    html = page(client, f"/work-queues/{queue['id']}")
+    assert (
+        "Online: fresh" in html
+        and "Offline (silent longer than the heartbeat timeout): lost" in html
+    )
+    assert "gone" not in html and "elsewhere" not in html
+    assert "1 agent online" in row_of(page(client, "/work-queues"), "other")
+    # A heartbeat brings the lost agent back online.
+    lost = agent_seen(client, queue, "back", 60)
+    assert client.post(f"/api/agents/{lost}/heartbeat", json={}).status_code == 204
+    assert "Online: back, fresh" in page(client, f"/work-queues/{queue['id']}")
+
+
+def test_queue_health_is_two_queries(client, app):
     from app.db import database
     from app.services import work_queues
 
@@ -258,7 +297,8 @@ def test_queue_health_is_one_query(client, app):
         health = work_queues.queue_health(rows)
     finally:
         database.obj.execute_sql = original
-    assert len([c for c in calls if c.lstrip().upper().startswith("SELECT")]) == 1
+    # One for the runs of every queue, one for their agents.
+    assert len([c for c in calls if c.lstrip().upper().startswith("SELECT")]) == 2
     assert [health[q["id"]]["active_runs"] for q in queues] == [1, 1, 0, 0, 0]
     assert health[legacy["id"]]["active_runs"] == 1
 

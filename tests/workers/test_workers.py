@@ -454,6 +454,7 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
         assert FlowRun.get_by_id(second).state_name == "Scheduled"
         assert all(future_runs(d) == 0 for d in waiting)
         start_redis()
+        back = time.monotonic()
         # The rq processes restart with a backoff of up to 30 s, so recovery may take as long.
         wait_until(
             lambda: (
@@ -462,6 +463,11 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
             ),
             60,
             "the services did not recover: " + server.output(),
+        )
+        # A chaos figure (tests/chaos/test_chaos.py prints the others; bench/README.md).
+        print(
+            f"\nCHAOS Redis down {REDIS_OUTAGE_SECONDS} s: services resumed "
+            f"{time.monotonic() - back:.1f} s after it came back"
         )
         time.sleep(2)  # more ticks after recovery must add nothing twice
     finally:

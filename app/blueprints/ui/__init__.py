@@ -24,13 +24,22 @@ shared by several areas: this module, ``params`` (query and form parameters), ``
 (the runs list's filter), ``logs`` and ``parameter_form`` (forms generated from a JSON schema).
 """
 
+import datetime
 import hmac
 import json
 import logging
 import secrets
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, make_response, render_template, request, session
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    session,
+)
 from markupsafe import Markup
 from peewee import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -106,6 +115,11 @@ def local_path(value, default):
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default
+
+
+def agent_timeout():
+    """``ORION_AGENT_HEARTBEAT_TIMEOUT`` as a timedelta: how long a silent agent stays online."""
+    return datetime.timedelta(seconds=current_app.config["AGENT_HEARTBEAT_TIMEOUT"])
 
 
 def csrf_token():

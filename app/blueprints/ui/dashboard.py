@@ -5,7 +5,7 @@ import datetime
 
 from flask import request
 
-from app.blueprints.ui import BadParameter, bp, params, render
+from app.blueprints.ui import BadParameter, agent_timeout, bp, params, render
 from app.clock import utcnow
 from app.services import dashboard, rollups, work_queues
 
@@ -83,7 +83,7 @@ def dashboard_page():
     queues = work_queues.read_work_queues(
         {"sort": "NAME_ASC", "limit": QUEUES_CHECKED, "offset": 0}
     )
-    health = work_queues.queue_health(queues, now)
+    health = work_queues.queue_health(queues, now, agent_timeout())
     unhealthy = [q for q in queues if not q.is_paused and not health[str(q.id)]["healthy"]]
     return render(
         "ui/dashboard.html",

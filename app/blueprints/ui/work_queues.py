@@ -12,7 +12,7 @@ import shlex
 from flask import flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from app.blueprints.ui import bp, local_path, render
+from app.blueprints.ui import agent_timeout, bp, local_path, render
 from app.clock import utcnow
 from app.exceptions import ObjectAlreadyExists
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
@@ -37,7 +37,7 @@ def work_queues_page():
         "ui/work_queues.html",
         "ui/_work_queues.html",
         queues=queues,
-        health=work_queues.queue_health(queues),
+        health=work_queues.queue_health(queues, agent_timeout=agent_timeout()),
         shown=QUEUES_SHOWN,
     )
 
@@ -189,7 +189,7 @@ def work_queue_page(queue_id):
         "ui/work_queue.html",
         None,
         queue=queue,
-        health=work_queues.queue_health([queue], now)[str(queue.id)],
+        health=work_queues.queue_health([queue], now, agent_timeout())[str(queue.id)],
         command=f"orion agent start -q {shlex.quote(queue.name)}",
         upcoming=upcoming,
         recent=recent,
