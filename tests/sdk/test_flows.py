@@ -18,6 +18,7 @@ from client import (
     ThreadPoolTaskRunner,
     UpstreamTaskError,
     flow,
+    get_run_context,
     get_run_logger,
     tags,
     task,
@@ -395,7 +396,11 @@ def test_run_logger_lines_are_all_stored_in_order(orion):
 def test_running_flow_runs_heartbeat(orion):
     @flow
     def sleepy():
-        time.sleep(0.7)
+        # Runs until its heartbeat (every 0.2 s here) reaches the server, or 10 s.
+        run_id = get_run_context().flow_run_id
+        deadline = time.monotonic() + 10
+        while orion.read_flow_run(run_id).last_heartbeat is None and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     sleepy()
     [run] = orion.read_flow_runs()
