@@ -1,19 +1,22 @@
-"""List every path of Prefect 2.7's API that Orion does not serve, with the reason.
+"""List every path of Prefect 2.7's and 2.20's APIs that Orion does not serve, with the reason.
 
     .venv/bin/python scripts/compatibility.py            # print docs/compatibility.md's text
     .venv/bin/python scripts/compatibility.py --write    # rewrite docs/compatibility.md
     .venv/bin/python scripts/compatibility.py --check    # exit 1 if the file is out of date
 
 Prefect's side is read from the routers its own server mounts (``API_ROUTERS`` of
-``prefect.orion.api.server``, plus its ``/health``), by the Prefect 2.7 venv's interpreter
-(``--prefect-python``, default ``.venv-prefect-2.7/bin/python`` or ``$ORION_TEST_PREFECT_2_7``),
-so the list follows the real release, not a copy. Orion's side is ``/api/openapi.json`` of an app
+``prefect.orion.api.server`` in 2.7, ``prefect.server.api.server`` in 2.20, plus ``/health``),
+by each release's venv interpreter (``--prefect-python`` / ``--prefect-220-python``, default
+``.venv-prefect-2.7/bin/python`` and ``.venv-prefect-2.20/bin/python``, or the venvs
+``$ORION_TEST_PREFECT_2_7`` / ``$ORION_TEST_PREFECT_2_20`` name), so the list follows the real
+releases, not a copy. Orion's side is ``/api/openapi.json`` of an app
 built in-process on a throw-away SQLite database. A path matches when the method is the same
 and the path is the same once parameter names are ignored (``/flows/{id}`` and
 ``/flows/{flow_id}`` are one path); a trailing slash counts, as Prefect's clients send it.
 
-Each missing path's reason comes from ``REASONS`` (the first matching prefix); a missing path
-that no reason covers is listed as such and fails ``--check``, so a new gap cannot go unexplained.
+Each missing path's reason comes from its line's reasons (``REASONS``, ``REASONS_220``: the
+first matching prefix); a missing path that no reason covers is listed as such and fails
+``--check``, so a new gap cannot go unexplained.
 """
 
 import argparse
@@ -28,14 +31,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compatibility.md"
 
-# Run by the Prefect 2.7 interpreter: [method, path] of every route its server mounts under /api.
+# Run by a Prefect interpreter: [method, path] of every route its server mounts under /api
+# (websocket routes have no methods and are left out).
 DUMP_PREFECT_ROUTES = """
 import json
-from prefect.orion.api.server import API_ROUTERS
+from {module} import API_ROUTERS
 routes = [["GET", "/health"]]
 for router in API_ROUTERS:
     for route in router.routes:
-        routes.extend([method, route.path] for method in sorted(route.methods))
+        routes.extend([method, route.path] for method in sorted(getattr(route, "methods", ())))
 print(json.dumps(routes))
 """
 
@@ -100,15 +104,76 @@ REASONS = [
 ]
 
 
+# The 2.20 line's paths Orion does not serve yet (issue 20 builds them), by prefix.
+REASONS_220 = [
+    (
+        "/automations",
+        "Automations and events",
+        (
+            "Prefect 2.20's event-driven automations (and the events they read) are an "
+            "experimental system of their own; Orion's notifications cover state changes. "
+            "Not built."
+        ),
+    ),
+    ("/events", "Automations and events", ""),
+    ("/templates/validate", "Automations and events", ""),
+    (
+        "/deployments/get_scheduled_flow_runs",
+        "Several schedules per deployment, pausing, flow.serve()",
+        (
+            "`schedules[]`, `/deployments/{id}/schedules`, pause and resume of a deployment and "
+            "the runs `flow.serve()` polls for: the next part of Orion's 2.20 work (one schedule "
+            "per deployment today, paused with `is_schedule_active`)."
+        ),
+    ),
+    (
+        "/deployments/{id}/pause_deployment",
+        "Several schedules per deployment, pausing, flow.serve()",
+        "",
+    ),
+    (
+        "/deployments/{id}/resume_deployment",
+        "Several schedules per deployment, pausing, flow.serve()",
+        "",
+    ),
+    ("/deployments/{id}/schedules", "Several schedules per deployment, pausing, flow.serve()", ""),
+    (
+        "/work_pools",
+        "Work pools and workers",
+        (
+            "Typed work pools, their queues and workers: not built yet. Orion's work queues and "
+            "agents stand where Prefect keeps agents' queues (its `default-agent-pool`)."
+        ),
+    ),
+    (
+        "/v2/concurrency_limits",
+        "Global concurrency limits",
+        "Named limits with slots and decay (`concurrency()`, `rate_limit()`): not built yet.",
+    ),
+    (
+        "/flow_runs/{id}/input",
+        "Flow run input",
+        "Input to a paused flow run (`pause_flow_run(wait_for_input=...)`): not built yet.",
+    ),
+    (
+        "/flow_runs/{id}/graph-v2",
+        "The 2.20 UI's run graph",
+        "The graph of Prefect 2.20's own UI: not built yet (Orion's radar reads its own).",
+    ),
+    *REASONS,
+]
+
+
 def normalise(path):
     """``path`` with parameter names dropped: ``/flows/{id}`` -> ``/flows/{}``."""
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
-def prefect_routes(python):
-    """[(method, path)] of Prefect 2.7's API, read by its own interpreter."""
+def prefect_routes(python, module):
+    """[(method, path)] of a Prefect release's API (its server module ``module``), read by its
+    own interpreter."""
     done = subprocess.run(
-        [python, "-c", DUMP_PREFECT_ROUTES],
+        [python, "-c", DUMP_PREFECT_ROUTES.format(module=module)],
         capture_output=True,
         text=True,
         check=True,
@@ -143,76 +208,120 @@ def orion_routes():
     return routes
 
 
-def reason_for(path):
-    """The ``REASONS`` entry (index) covering ``path``, or None."""
-    for index, (prefix, _, _) in enumerate(REASONS):
-        if path.startswith(prefix):
+def reason_for(path, reasons):
+    """The entry of ``reasons`` (index) covering ``path``, or None."""
+    for index, (prefix, _, _) in enumerate(reasons):
+        if normalise(path).startswith(normalise(prefix)):
             return index
     return None
 
 
-def render(missing, total):
-    """The Markdown of docs/compatibility.md."""
+# The two lines: (label, server module, reasons, interpreter option, variable, default venv).
+LINES = (
+    (
+        "2.7.12",
+        "prefect.orion.api.server",
+        REASONS,
+        "prefect_python",
+        "ORION_TEST_PREFECT_2_7",
+        ".venv-prefect-2.7",
+    ),
+    (
+        "2.20",
+        "prefect.server.api.server",
+        REASONS_220,
+        "prefect_220_python",
+        "ORION_TEST_PREFECT_2_20",
+        ".venv-prefect-2.20",
+    ),
+)
+
+
+def render_line(label, missing, total, reasons):
+    """The Markdown section of one Prefect line: its missing paths grouped by reason."""
     lines = [
-        "# Compatibility with Prefect 2.7's API",
+        f"## Prefect {label}",
+        "",
+        (
+            f"Of the {total} paths Prefect {label}'s server mounts under `/api`, the "
+            f"{len(missing)} below are not served by Orion, grouped by the reason."
+        ),
+        "",
+    ]
+    titles = {}
+    for _, _, reason in missing:
+        title = reasons[reason][1] if reason is not None else None
+        titles.setdefault(title, [])
+    for title in sorted(titles, key=lambda t: (t is None, t or "")):
+        if title is None:
+            lines += ["### No reason recorded", "", "Add one to the script's reasons.", ""]
+        else:
+            why = next(w for _, t, w in reasons if t == title and w)
+            lines += [f"### {title}", "", why, ""]
+        lines += [
+            f"- `{method} /api{path}`"
+            for method, path, reason in missing
+            if (reasons[reason][1] if reason is not None else None) == title
+        ]
+        lines.append("")
+    return lines
+
+
+def render(sections):
+    """The Markdown of docs/compatibility.md from each line's rendered section."""
+    lines = [
+        "# Compatibility with Prefect 2's API",
         "",
         "Orion's REST API follows Prefect 2's Orion API 0.8.4 (Prefect 2.7.12), so real Prefect",
         "clients (2.7.12 and 2.20.x) run against it unchanged; `tests/compat` proves that with",
-        "the real clients against `orion start` on SQLite and PostgreSQL.",
-        "",
-        (
-            f"Of the {total} paths Prefect 2.7.12's server mounts under `/api`, the {len(missing)} "
-            "below are not"
-        ),
-        "served by Orion, grouped by the reason. This list is generated by",
+        "the real clients against `orion start` on SQLite and PostgreSQL. Below, per release, the",
+        "paths its own server mounts that Orion does not serve. This list is generated by",
         "`scripts/compatibility.py --write` (from Prefect's own routers and Orion's",
         "`/api/openapi.json`); `tests/test_compatibility_doc.py` fails when it is out of date.",
         "",
     ]
-    groups = sorted({reason for _, _, reason in missing}, key=lambda r: (r is None, r))
-    for reason in groups:
-        if reason is None:
-            lines += ["## No reason recorded", "", "Add one to `REASONS` in the script.", ""]
-        else:
-            _, title, why = REASONS[reason]
-            lines += [f"## {title}", "", why, ""]
-        lines += [f"- `{method} /api{path}`" for method, path, r in missing if r == reason]
-        lines.append("")
+    for section in sections:
+        lines += section
     return "\n".join(lines)
 
 
-def generate(python):
-    """(Markdown text, missing paths without a reason)."""
-    prefect = prefect_routes(python)
+def generate(pythons):
+    """(Markdown text, missing paths without a reason), ``pythons`` giving each line's
+    interpreter by its option name."""
     ours = orion_routes()
-    missing = [
-        (method, path, reason_for(path))
-        for method, path in prefect
-        if (method, normalise(path)) not in ours
-    ]
-    missing.sort(key=lambda row: (row[1], row[0]))
-    return render(missing, len(prefect)), [m for m in missing if m[2] is None]
+    sections, unexplained = [], []
+    for label, module, reasons, option, _, _ in LINES:
+        prefect = prefect_routes(pythons[option], module)
+        missing = [
+            (method, path, reason_for(path, reasons))
+            for method, path in prefect
+            if (method, normalise(path)) not in ours
+        ]
+        missing.sort(key=lambda row: (row[1], row[0]))
+        sections.append(render_line(label, missing, len(prefect), reasons))
+        unexplained += [m for m in missing if m[2] is None]
+    return render(sections), unexplained
 
 
-def default_python():
-    venv = os.environ.get("ORION_TEST_PREFECT_2_7") or str(REPO / ".venv-prefect-2.7")
-    return str(Path(venv) / "bin" / "python")
+def default_python(variable, venv):
+    return str(Path(os.environ.get(variable) or str(REPO / venv)) / "bin" / "python")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--prefect-python",
-        default=default_python(),
-        help="the interpreter of a venv with Prefect 2.7.12",
-    )
+    for label, _, _, option, variable, venv in LINES:
+        parser.add_argument(
+            "--" + option.replace("_", "-"),
+            default=default_python(variable, venv),
+            help=f"the interpreter of a venv with Prefect {label}",
+        )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help=f"rewrite {DOC.relative_to(REPO)}")
     mode.add_argument(
         "--check", action="store_true", help=f"exit 1 if {DOC.relative_to(REPO)} is out of date"
     )
     args = parser.parse_args(argv)
-    text, unexplained = generate(args.prefect_python)
+    text, unexplained = generate(vars(args))
     if args.write:
         DOC.write_text(text)
     elif args.check:
