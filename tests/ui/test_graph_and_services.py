@@ -184,6 +184,8 @@ def test_bulk_batches_walk_the_whole_filter_once(db):
     flow_runs.create_flow_run({"flow_id": other.id})
     body = {"flows": {"id": {"any_": [str(flow.id)]}}}
     as_of = utcnow()
+    while utcnow() <= as_of:  # the late run's creation time must come strictly after
+        pass
     late, _ = flow_runs.create_flow_run({"flow_id": flow.id})
     assert bulk.count_matching(body, as_of) == 7
     seen, after = [], None
