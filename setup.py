@@ -30,11 +30,16 @@ INSTALL_REQUIRES = [
     "cryptography==50.0.2",
 ]
 
+# Optional extras: ``pip install orion[docker]`` for docker-container infrastructure.
+DOCKER_REQUIRES = ["docker==7.2.0"]
+
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
     "hypothesis==6.170.15",
     "pytest-xdist==3.8.0",
+    # tests/agent/test_docker_infrastructure.py runs flows in containers of a real dockerd.
+    *DOCKER_REQUIRES,
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
@@ -54,7 +59,7 @@ setup(
     include_package_data=True,
     package_data={"app": ["templates/**/*", "static/**/*", "migrations/*.py", "data/*.json"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES},
+    extras_require={"test": TEST_REQUIRES + CHECK_REQUIRES, "docker": DOCKER_REQUIRES},
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],
         # ``flask orion``: Flask loads the commands of this group (Flask 3.1 CLI, "Plugins").
