@@ -543,7 +543,7 @@ def agent_start(
     run_once: bool,
     prefetch_seconds: float | None,
 ) -> None:
-    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM.
+    """Poll work queues and run their flow runs on their infrastructure, until SIGTERM.
 
     With --run-once, exit status 1 when that poll failed (the server is down, say).
     """

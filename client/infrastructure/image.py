@@ -16,6 +16,7 @@ the base's Python must be this one's minor version (compiled packages are copied
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import os
@@ -150,7 +151,7 @@ def build_image(
     if requirements is not None:
         names += requirement_names(pathlib.Path(requirements).read_text().splitlines())
     client = docker_client()
-    with tempfile.TemporaryDirectory(prefix="orion-image-") as scratch:
+    with contextlib.closing(client), tempfile.TemporaryDirectory(prefix="orion-image-") as scratch:
         folder = pathlib.Path(scratch)
         copied = write_context(folder, base or default_base(), names)
         try:
