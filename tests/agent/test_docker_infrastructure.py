@@ -27,6 +27,8 @@ FLOWS = """
 import os
 import time
 
+import croniter
+
 from client.sdk.flows import flow
 
 
@@ -38,6 +40,7 @@ def greet(name: str = "world"):
         "name": name,
         "in_container": os.path.exists("/.dockerenv"),
         "run_id": os.environ.get("ORION_FLOW_RUN_ID"),
+        "requirement": croniter.__name__,
     }
 
 
@@ -59,18 +62,21 @@ def hungry(megabytes: int = 400):
 def dockerd(tmp_path_factory):
     """The private daemon with the test base image and ``orion-flows:test``, built by
     ``orion image build``; ``DOCKER_HOST`` points at it for the module."""
+    requirements = tmp_path_factory.mktemp("image") / "requirements.txt"
+    requirements.write_text("# what the flows import\ncroniter==7.0.0\n")
     with Dockerd() as daemon, pytest.MonkeyPatch.context() as patch:
         patch.setenv("DOCKER_HOST", daemon.url)
         ensure_base_image(daemon)
         built = subprocess.run(
-            [ORION, "image", "build", "-t", IMAGE, "--base", BASE_IMAGE],
+            [ORION, "image", "build", "-t", IMAGE, "--base", BASE_IMAGE, "-r", requirements],
             env=orion_env(),
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert built.returncode == 0, built.stdout + built.stderr
-        assert f"Built image {IMAGE}" in built.stdout and "pydantic" in built.stdout
+        assert f"Built image {IMAGE}" in built.stdout
+        assert "pydantic" in built.stdout and "croniter" in built.stdout
         yield daemon
 
 
@@ -190,7 +196,13 @@ def test_a_deployment_built_with_infra_docker_container_runs_in_a_container(
     run = orion.read_flow_run(run_id)
     assert run.state_type == "COMPLETED", (run.state.message, agents.output(agent))
     result = load_result(run.state.data)
-    assert result == {"greeting": "hi", "name": "docker", "in_container": True, "run_id": run_id}
+    assert result == {
+        "greeting": "hi",
+        "name": "docker",
+        "in_container": True,
+        "run_id": run_id,
+        "requirement": "croniter",
+    }
 
     inspected = container(dockerd, run)
     assert inspected["Config"]["Labels"]["io.orion.flow-run-id"] == run_id
@@ -286,3 +298,15 @@ def test_a_run_whose_docker_daemon_goes_away_is_crashed(orion, agents, dockerd, 
         pid = orion.read_flow_run(run_id).infrastructure_pid  # the container left running
         dockerd.docker("rm", "-f", pid.rpartition(":")[2], check=False)
     assert agents.stop(agent) == 0
+
+
+def test_image_build_names_a_requirement_that_is_not_installed(dockerd):
+    built = subprocess.run(
+        [ORION, "image", "build", "-p", "no-such-package-here"],
+        env=orion_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert built.returncode == 1
+    assert "'no-such-package-here' is not installed here" in built.stderr
