@@ -29,10 +29,10 @@ container (``SIGTERM``, ``SIGKILL`` after the grace period) through that daemon 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import os
-import sys
 import threading
 import typing
 from collections.abc import Mapping
@@ -76,6 +76,25 @@ def _docker_module() -> typing.Any:
     return docker
 
 
+def docker_errors() -> tuple[type[Exception], ...]:
+    """What a Docker SDK call may raise: its own errors, and requests' when the daemon
+    cannot be reached (a connection refused or reset is not a DockerException)."""
+    import requests
+
+    return (_docker_module().errors.DockerException, requests.exceptions.RequestException)
+
+
+def _failure(what: str, error: Exception) -> InfrastructureError:
+    """``what`` failed because of ``error``; a daemon that cannot be reached says so."""
+    import requests
+
+    if isinstance(error, requests.exceptions.RequestException):
+        return InfrastructureError(
+            f"{what}: the Docker daemon at {docker_host()} cannot be reached: {error}"
+        )
+    return InfrastructureError(f"{what}: {error}")
+
+
 def docker_host() -> str:
     """The Docker Engine address this process uses (``DOCKER_HOST`` or the local socket)."""
     return os.environ.get("DOCKER_HOST") or _DEFAULT_HOST
@@ -85,6 +104,12 @@ def docker_client() -> DockerClient:
     """A Docker SDK client for :func:`docker_host`; InfrastructureError if it cannot be
     reached."""
     docker = _docker_module()
+    host = docker_host()
+    if host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+        # Checked here: the SDK leaks the socket of a connection that fails.
+        raise InfrastructureError(
+            f"The Docker daemon at {host} cannot be reached: there is no such socket."
+        )
     try:
         return docker.from_env()
     except docker.errors.DockerException as error:
@@ -275,7 +300,7 @@ class DockerContainer(Infrastructure):
             if not repository or "/" in tag:
                 repository, tag = self.image, "latest"
             client.images.pull(repository, tag=tag)
-        except docker.errors.DockerException as error:
+        except docker_errors() as error:
             raise InfrastructureError(
                 f"Docker image {self.image!r} is not on the Docker host and could not be "
                 f"pulled: {error}"
@@ -287,7 +312,6 @@ class DockerContainer(Infrastructure):
         env: Mapping[str, str | None] | None = None,
         output: OutputCallback | None = None,
     ) -> DockerHandle:
-        docker = _docker_module()
         flow_run_id = flow_run_id_of(flow_run)
         if self.networks and self.network_mode:
             raise InfrastructureError("Set either networks or network_mode, not both.")
@@ -317,8 +341,12 @@ class DockerContainer(Infrastructure):
             for network in self.networks[1:]:
                 client.networks.get(network).connect(container)
             container.start()
-        except docker.errors.DockerException as error:
-            raise InfrastructureError(f"The Docker container could not start: {error}") from None
+        except docker_errors() as error:
+            client.close()
+            raise _failure("The Docker container could not start", error) from None
+        except InfrastructureError:
+            client.close()
+            raise
         handle = DockerHandle(f"{docker_host()}:{container.id}", container)
         if self.stream_output:
             handle.streamer = threading.Thread(
@@ -331,11 +359,6 @@ class DockerContainer(Infrastructure):
         return handle
 
     def _wait_for_end(self, handle: DockerHandle) -> None:
-        docker = _docker_module()
-        requests = sys.modules.get("requests")
-        lost: tuple[type[BaseException], ...] = (docker.errors.DockerException,)
-        if requests is not None:
-            lost += (requests.exceptions.RequestException,)
         try:
             answer = handle.container.wait()
             if handle.streamer is not None:
@@ -347,7 +370,7 @@ class DockerContainer(Infrastructure):
                 reason = "the container was killed for lack of memory (OOM)"
             if self.auto_remove:
                 handle.container.remove(force=True)
-        except lost as error:
+        except docker_errors() as error:
             code, reason = -1, f"the Docker daemon at {docker_host()} went away: {error}"
         handle.exit_code, handle.reason = code, reason
         handle.finished.set()
@@ -376,15 +399,13 @@ class DockerContainer(Infrastructure):
                 f"Container {container_id!r} runs on the Docker host {host!r}, not on this "
                 f"agent's ({docker_host()!r}); it cannot be stopped from here."
             )
-        client = docker_client()
         try:
-            client.containers.get(container_id).stop(timeout=max(0, round(grace_seconds)))
+            with contextlib.closing(docker_client()) as client:
+                client.containers.get(container_id).stop(timeout=max(0, round(grace_seconds)))
         except docker.errors.NotFound:
             return
-        except docker.errors.DockerException as error:
-            raise InfrastructureError(
-                f"Container {container_id!r} could not be stopped: {error}"
-            ) from None
+        except docker_errors() as error:
+            raise _failure(f"Container {container_id!r} could not be stopped", error) from None
 
 
 def _stream(container: Container, output: OutputCallback | None) -> None:

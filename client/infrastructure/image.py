@@ -28,7 +28,13 @@ import tempfile
 from collections.abc import Iterable
 
 from client.infrastructure.base import InfrastructureError
-from client.infrastructure.docker import DEFAULT_IMAGE, _docker_module, docker_client
+from client.infrastructure.docker import (
+    DEFAULT_IMAGE,
+    _docker_module,
+    _failure,
+    docker_client,
+    docker_errors,
+)
 
 __all__ = [
     "CLIENT_DISTRIBUTIONS",
@@ -163,6 +169,6 @@ def build_image(
             raise InfrastructureError(
                 f"The image build failed: {error.msg}\n{lines}".strip()
             ) from None
-        except docker.errors.DockerException as error:
-            raise InfrastructureError(f"The image build failed: {error}") from None
+        except docker_errors() as error:
+            raise _failure("The image build failed", error) from None
     return ImageBuild(tag, str(image.id), copied)

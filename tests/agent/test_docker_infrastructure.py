@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from client.blocks import LocalFileSystem
-from client.infrastructure import DockerContainer
+from client.infrastructure import DockerContainer, InfrastructureError
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
 from tests.dockerd import BASE_IMAGE, Dockerd, ensure_base_image
@@ -310,3 +310,15 @@ def test_image_build_names_a_requirement_that_is_not_installed(dockerd):
     )
     assert built.returncode == 1
     assert "'no-such-package-here' is not installed here" in built.stderr
+
+
+def test_a_daemon_that_cannot_be_reached_is_an_infrastructure_error(tmp_path, monkeypatch):
+    """No daemon on DOCKER_HOST: starting or stopping says so (the agent fails the run with
+    it and serves on), it never raises the SDK's connection errors."""
+    host = f"unix://{tmp_path}/no-daemon.sock"
+    monkeypatch.setenv("DOCKER_HOST", host)
+    block = DockerContainer(image=IMAGE)
+    with pytest.raises(InfrastructureError, match=f"Docker daemon at {host} cannot be reached"):
+        block.start("run-1")
+    with pytest.raises(InfrastructureError, match=f"Docker daemon at {host} cannot be reached"):
+        block.kill(f"{host}:0123456789ab")
