@@ -152,6 +152,8 @@ def main():
                     f"run {run.id}",
                 )
                 final = orion.read_flow_run(run.id)
+                if not (final.infrastructure_pid or "").startswith(daemon.url + ":"):
+                    raise SystemExit(f"run {run.id} did not run in a container of {daemon.url}")
                 if final.state_type != "COMPLETED":
                     bad.append((run.id, final.state_type, final.state.message))
                     continue
