@@ -128,7 +128,7 @@ def debian_mirror() -> str:
     """The Debian mirror apt uses on this machine (``URIs`` of its bookworm suite)."""
     if _SOURCES.exists():
         for stanza in _SOURCES.read_text().split("\n\n"):
-            if re.search(r"^Suites:.*\bbookworm\b", stanza, re.M):
+            if re.search(r"^Suites:(?:.*\s)?bookworm(?:\s|$)", stanza, re.M):
                 match = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
                 if match:
                     return match.group(1)
