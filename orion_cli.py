@@ -23,6 +23,7 @@ CLIENT_COMMANDS = {
     "concurrency-limit": "concurrency_limit_group",
     "deployment": "deployment_group",
     "flow-run": "flow_run_group",
+    "image": "image_group",
     "work-queue": "work_queue_group",
 }
 

@@ -58,6 +58,9 @@ RAY_REQUIRES = [
     "ray==2.60.0",
 ]
 
+# Optional extras: ``pip install orion[docker]`` for docker-container infrastructure.
+DOCKER_REQUIRES = ["docker==7.2.0"]
+
 TEST_REQUIRES = [
     "pytest==9.2.0",
     "playwright==1.65.2",
@@ -73,6 +76,8 @@ TEST_REQUIRES = [
     *RAY_REQUIRES,
     # tests/api/test_fuzz.py: generates requests from the OpenAPI document (issue 18).
     "schemathesis==4.32.5",
+    # tests/agent/test_docker_infrastructure.py runs flows in containers of a real dockerd.
+    *DOCKER_REQUIRES,
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
@@ -97,6 +102,7 @@ setup(
         **STORAGE_EXTRAS,
         "dask": DASK_REQUIRES,
         "ray": RAY_REQUIRES,
+        "docker": DOCKER_REQUIRES,
     },
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],

@@ -1,30 +1,37 @@
-"""The agent: takes scheduled flow runs from work queues and runs each in a subprocess.
+"""The agent: takes scheduled flow runs from work queues and runs each on its infrastructure.
 
 ``orion agent start -q QUEUE [-q ...] [--limit N] [--run-once]`` runs :class:`Agent`. Every
 query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
 
 1. loads its queues by name (creating missing ones; the list is cached for 30 s) and skips
    paused ones;
-2. stops its runs that were asked to cancel: a run of its queues in CANCELLING whose process
-   it started gets SIGTERM, SIGKILL after ``ORION_AGENT_CANCEL_GRACE_SECONDS`` (10), and is
-   force-set Cancelled once its process is gone;
+2. stops its runs that were asked to cancel: a run of its queues in CANCELLING that it
+   started is stopped through its infrastructure (``kill``, in a thread: SIGTERM, SIGKILL
+   after ``ORION_AGENT_CANCEL_GRACE_SECONDS`` (10); a container is stopped the same way), and
+   is force-set Cancelled once it is gone;
 3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
    and name (the server records the agent), and claims each by proposing PENDING: the run is
    its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
    limit, ABORTs it, and the run is left alone). It then starts the run on the run's
-   infrastructure block (``infrastructure_document_id``; default: a ``Process``, which runs
-   ``python -m client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run`
-   fetches the code and runs the flow) and records ``infrastructure_pid`` as ``host:pid``. A
-   run whose block cannot be loaded, or whose process cannot start, is made Failed.
+   infrastructure block (``infrastructure_document_id``, with the deployment's
+   ``infra_overrides`` applied; default: a ``Process``, which runs ``python -m
+   client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run` fetches the code
+   and runs the flow; a ``DockerContainer`` runs the same in a container) through the
+   interface of :mod:`client.infrastructure.base`, and records its identifier as the run's
+   ``infrastructure_pid`` (``host:pid``, ``DOCKER_HOST:CONTAINER_ID``). A run whose block
+   cannot be loaded, or that cannot start there, is made Failed with the reason.
    ``--limit`` caps how many runs it has going at once.
+
+Between polls it watches its runs (every ``TICK_SECONDS``): output the infrastructure
+captures (a container's) is sent as the run's logs (logger ``orion.infrastructure``); a run
+whose infrastructure ends non-zero and leaves it without a final state is made Crashed with
+the exit code and the reason (out of memory, daemon gone; Cancelled if it was cancelling).
 
 From start to exit a thread heartbeats (``POST /api/agents/{id}/heartbeat``) every
 ``ORION_AGENT_HEARTBEAT_SECONDS`` (5), whatever the polls are doing, so the dashboard's queue
 health shows the agent online; the server shows it offline once it has been silent for
 ``ORION_AGENT_HEARTBEAT_TIMEOUT`` (20 s).
 
-Between polls it watches its processes (every ``TICK_SECONDS``): one that exits non-zero and
-leaves its run without a final state makes the run Crashed (Cancelled if it was cancelling).
 When the API cannot be reached, polls back off exponentially (up to ``MAX_BACKOFF_SECONDS``)
 and reports not yet delivered are kept and retried; running flows are unaffected. On SIGTERM
 or SIGINT the agent stops polling and waits for its processes to finish, at most
@@ -41,13 +48,12 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from client import OrionClient
 from client.api.exceptions import ObjectAlreadyExists, ObjectNotFound, OrionClientError
@@ -57,7 +63,7 @@ from client.api.states import Cancelled, Crashed, Failed, Pending, SetStateStatu
 
 if TYPE_CHECKING:
     from client.blocks.core import BlockLoadError
-    from client.infrastructure.process import Process
+    from client.infrastructure.base import Infrastructure
 
 log = logging.getLogger("orion.agent")
 
@@ -74,6 +80,9 @@ JITTER = 0.3
 RUNS_PER_POLL = 10
 # Longest wait, when the agent stops, for a heartbeat in flight to end.
 HEARTBEAT_JOIN_SECONDS = 5
+
+# The logger name of the output lines an infrastructure captured, in the run's logs.
+OUTPUT_LOGGER = "orion.infrastructure"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,13 +119,20 @@ class AgentSettings:
 
 @dataclasses.dataclass
 class Child:
-    """A flow run process this agent started."""
+    """A flow run this agent started: its infrastructure block, the handle ``start`` gave,
+    and the output lines captured and not yet sent (``(timestamp, line)``, appended by the
+    infrastructure's thread)."""
 
     flow_run_id: str
-    process: subprocess.Popen
-    kill_at: float | None = None  # set when the run is being cancelled: SIGKILL after this time
+    infrastructure: Infrastructure
+    handle: Any
+    output: list[tuple[datetime.datetime, str]] = dataclasses.field(default_factory=list)
     cancelling: bool = False
     exit_code: int | None = None
+
+    @property
+    def identifier(self) -> str:
+        return str(self.handle.identifier)
 
 
 class Agent:
@@ -288,7 +304,9 @@ class Agent:
             if self.limit is not None and len(self.children) >= self.limit:
                 return
             # Read before claiming: if the API fails here, the run is left for a later poll.
-            infrastructure = self._infrastructure(run.get("infrastructure_document_id"))
+            infrastructure = self._infrastructure(
+                run.get("infrastructure_document_id"), self._overrides(run)
+            )
             answer = self.client.set_flow_run_state(run.id, Pending())
             if (
                 answer.status is not SetStateStatus.ACCEPT
@@ -306,35 +324,56 @@ class Agent:
             self.submit(run.id, infrastructure)
 
     def submit(
-        self, flow_run_id: str, infrastructure: Process | BlockLoadError | None = None
+        self, flow_run_id: str, infrastructure: Infrastructure | BlockLoadError | None = None
     ) -> None:
         """Start the run on ``infrastructure`` (what :meth:`_infrastructure` gave; None: a
-        local ``Process``) and record its ``host:pid``; Failed if the infrastructure block
+        local ``Process``) and record its identifier; Failed if the infrastructure block
         could not be loaded or the run cannot start there."""
         from client.blocks.core import BlockLoadError
         from client.infrastructure.base import InfrastructureError
 
+        output: list[tuple[datetime.datetime, str]] = []
         try:
             if infrastructure is None:
                 infrastructure = self._infrastructure(None)
             if isinstance(infrastructure, BlockLoadError):
                 raise infrastructure
-            handle = infrastructure.start(flow_run_id, env=self._child_env())
+            handle = infrastructure.start(
+                flow_run_id,
+                env=self._child_env(),
+                output=lambda line: output.append((datetime.datetime.now(UTC), line)),
+            )
         except (BlockLoadError, InfrastructureError) as error:
             log.error("Flow run %s could not be started: %s", flow_run_id, error)
             self.client.set_flow_run_state(
                 flow_run_id, Failed(message=f"Submission failed: {error}")
             )
             return
-        self.children[flow_run_id] = Child(flow_run_id, handle.popen)
-        self.client.update_flow_run(flow_run_id, infrastructure_pid=handle.identifier)
+        child = Child(flow_run_id, infrastructure, handle, output=output)
+        self.children[flow_run_id] = child
+        self.client.update_flow_run(flow_run_id, infrastructure_pid=child.identifier)
 
-    def _infrastructure(self, document_id: str | None) -> Process | BlockLoadError:
-        """The infrastructure block saved as ``document_id`` (read for every run, so an
-        edited block applies to the next run), a default ``Process`` for runs whose
-        deployment names none, or the BlockLoadError saying why there is none to use (the
-        run is claimed and failed with it). API errors are raised."""
+    def _overrides(self, run: APIObject) -> dict[str, Any]:
+        """The ``infra_overrides`` of the run's deployment ({} for a run without one or
+        without an infrastructure block)."""
+        if not run.get("deployment_id") or not run.get("infrastructure_document_id"):
+            return {}
+        try:
+            deployment = self.client.read_deployment(run.deployment_id)
+        except ObjectNotFound:
+            return {}
+        return dict(deployment.get("infra_overrides") or {})
+
+    def _infrastructure(
+        self, document_id: str | None, overrides: Mapping[str, Any] | None = None
+    ) -> Infrastructure | BlockLoadError:
+        """The infrastructure block saved as ``document_id`` with ``overrides`` applied
+        (read for every run, so an edited block applies to the next run), a default
+        ``Process`` for runs whose deployment names none, or the BlockLoadError saying why
+        there is none to use (the run is claimed and failed with it). API errors are
+        raised."""
         from client.blocks.core import Block, BlockLoadError
+        from client.infrastructure.base import Infrastructure
         from client.infrastructure.process import Process
 
         if document_id is None:
@@ -343,12 +382,15 @@ class Agent:
             block = Block.load_by_id(document_id, client=self.client)
         except BlockLoadError as error:
             return error
-        if not isinstance(block, Process):
+        if not isinstance(block, Infrastructure):
             return BlockLoadError(
-                f"The deployment's infrastructure block is a {block.get_block_type_slug()!r};"
-                " this agent runs 'process' blocks only."
+                f"The deployment's infrastructure block is a {block.get_block_type_slug()!r}"
+                " block, not an infrastructure block."
             )
-        return block
+        try:
+            return block.with_overrides(overrides)
+        except ValueError as error:
+            return BlockLoadError(str(error))
 
     def _child_env(self) -> dict[str, str]:
         """What a flow run process needs besides this process's environment."""
@@ -362,7 +404,7 @@ class Agent:
     # -- cancellation -----------------------------------------------------------------------
 
     def cancel_requested(self) -> None:
-        """Start stopping this agent's processes whose runs are CANCELLING."""
+        """Start stopping this agent's runs that are CANCELLING (each in a thread)."""
         if not self.children:
             return
         cancelling = self.client.read_flow_runs(
@@ -376,37 +418,35 @@ class Agent:
             if child is None or child.cancelling:
                 continue
             child.cancelling = True
-            child.kill_at = time.monotonic() + self.settings.cancel_grace_seconds
-            log.info(
-                "Flow run %s is cancelling: stopping its process %s", run.id, child.process.pid
-            )
-            self._signal(child, signal.SIGTERM)
+            log.info("Flow run %s is cancelling: stopping %s", run.id, child.identifier)
+            threading.Thread(
+                target=self._kill,
+                args=(child, self.settings.cancel_grace_seconds),
+                daemon=True,
+                name=f"kill-{run.id}",
+            ).start()
 
     @staticmethod
-    def _signal(child: Child, signum: int) -> None:
-        try:
-            os.killpg(child.process.pid, signum)
-        except ProcessLookupError:
-            pass
+    def _kill(child: Child, grace_seconds: float) -> None:
+        from client.infrastructure.base import InfrastructureError
 
-    # -- watching processes -----------------------------------------------------------------
+        try:
+            child.infrastructure.kill(child.identifier, grace_seconds=grace_seconds)
+        except InfrastructureError as error:
+            log.warning("Flow run %s could not be stopped: %s", child.flow_run_id, error)
+
+    # -- watching runs ----------------------------------------------------------------------
 
     def watch(self) -> None:
-        """Reap exited processes and report them; SIGKILL cancelled ones past their grace."""
+        """Send captured output as logs; report the runs whose infrastructure ended."""
         for child in list(self.children.values()):
             if child.exit_code is None:
-                child.exit_code = child.process.poll()
+                child.exit_code = child.infrastructure.poll(child.handle)
+            self._send_output(child)
             if child.exit_code is None:
-                if child.kill_at is not None and time.monotonic() >= child.kill_at:
-                    log.warning(
-                        "Flow run %s: process %s outlived its grace period; SIGKILL",
-                        child.flow_run_id,
-                        child.process.pid,
-                    )
-                    self._signal(child, signal.SIGKILL)
-                    child.kill_at = None
                 continue
             try:
+                self._send_output(child, must=True)
                 self.report_exit(child)
             except OrionClientError as error:
                 log.warning(
@@ -415,10 +455,34 @@ class Agent:
                 continue
             del self.children[child.flow_run_id]
 
+    def _send_output(self, child: Child, must: bool = False) -> None:
+        """Send the output lines captured so far as the run's logs. A failure is logged and
+        the lines kept for the next try, unless ``must`` (then it is raised)."""
+        if not child.output:
+            return
+        lines = child.output[:]
+        try:
+            self.client.create_logs(
+                {
+                    "name": OUTPUT_LOGGER,
+                    "level": logging.INFO,
+                    "message": line,
+                    "timestamp": at,
+                    "flow_run_id": child.flow_run_id,
+                }
+                for at, line in lines
+            )
+        except OrionClientError as error:
+            if must:
+                raise
+            log.warning("Flow run %s: its output is not sent yet (%s)", child.flow_run_id, error)
+            return
+        del child.output[: len(lines)]
+
     def report_exit(self, child: Child) -> None:
-        """Give the run of an exited process a final state if it has none."""
+        """Give the run whose infrastructure ended a final state if it has none."""
         if child.cancelling:
-            self._signal(child, signal.SIGKILL)  # what the run's process left behind
+            self._kill(child, 0)  # what the run's process left behind
         run = self.client.read_flow_run(child.flow_run_id)
         state = run.state
         if state is not None and state.is_final():
@@ -431,11 +495,13 @@ class Agent:
             )
             log.info("Flow run %s is cancelled", child.flow_run_id)
         elif child.exit_code != 0:
+            reason = child.infrastructure.exit_reason(child.handle)
             answer = self.client.set_flow_run_state(
                 child.flow_run_id,
                 Crashed(
-                    message=f"The flow run process exited with code {child.exit_code} without "
-                    "reporting a final state."
+                    message=f"The flow run's {child.infrastructure.get_block_type_slug()} "
+                    f"{child.identifier} exited with code {child.exit_code} without "
+                    "reporting a final state" + (f": {reason}." if reason else ".")
                 ),
             )
             log.warning(
@@ -457,7 +523,7 @@ class Agent:
                 "Agent %s stopped with %d run(s) still going: %s",
                 self.label,
                 len(self.children),
-                ", ".join(f"{c.flow_run_id} (pid {c.process.pid})" for c in self.children.values()),
+                ", ".join(f"{c.flow_run_id} ({c.identifier})" for c in self.children.values()),
             )
         else:
             log.info("Agent %s stopped", self.label)

@@ -82,6 +82,7 @@ def _import_builtin_blocks() -> None:
     """Import the blocks this package ships, so their slugs are known to ``load``."""
     import client.blocks.filesystems
     import client.blocks.system
+    import client.infrastructure.docker
     import client.infrastructure.process  # noqa: F401
 
 
@@ -123,13 +124,19 @@ class _PydanticV1Schema(GenerateJsonSchema):
         return json_schema
 
     def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
-        # pydantic 1: the enum's docstring (else "An enumeration.") and its values, no type
+        # pydantic 1: the enum's docstring (else "An enumeration.") and its values, with a
+        # type only for an enum that is also a str, int or float
         cls = schema["cls"]
-        return {
+        result: JsonSchemaValue = {
             "title": cls.__name__,
             "description": inspect.cleandoc(cls.__doc__ or "An enumeration."),
             "enum": [to_jsonable_python(member.value) for member in schema["members"]],
         }
+        for base, name in ((str, "string"), (int, "integer"), (float, "number")):
+            if issubclass(cls, base):
+                result["type"] = name
+                break
+        return result
 
     def literal_schema(self, schema: core_schema.LiteralSchema) -> JsonSchemaValue:
         values = [

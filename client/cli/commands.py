@@ -468,6 +468,49 @@ def flow_run_delete(flow_run_id: str) -> None:
     click.echo(f"Deleted flow run {run_id}.")
 
 
+# -- images ---------------------------------------------------------------------------------
+
+
+@click.group("image")
+def image_group() -> None:
+    """Build the Docker image flow runs start in (docker-container blocks)."""
+
+
+@image_group.command("build")
+@click.option(
+    "-t", "--tag", help="The image's tag [orion-flows:latest, docker-container's default image]."
+)
+@click.option("--base", help="The base image, with Python [python:3.X-slim, this Python's 3.X].")
+@click.option(
+    "-r",
+    "--requirements",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The flow's requirements file: the packages it names are copied in as installed here.",
+)
+@click.option(
+    "-p", "--package", "packages", multiple=True, help="Another installed package to copy in."
+)
+def image_build(
+    tag: str | None, base: str | None, requirements: str | None, packages: tuple[str, ...]
+) -> None:
+    """Build the image: the base, this client and the flow's requirements, copied from this
+    Python environment (nothing is downloaded; see client.infrastructure.image)."""
+    from client.infrastructure.base import InfrastructureError
+    from client.infrastructure.docker import DEFAULT_IMAGE
+    from client.infrastructure.image import build_image
+
+    try:
+        built = build_image(
+            tag or DEFAULT_IMAGE, base=base, packages=packages, requirements=requirements
+        )
+    except (ValueError, InfrastructureError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"Built image {built.tag} ({built.id}) with the client and "
+        f"{len(built.distributions)} package(s): {', '.join(built.distributions)}."
+    )
+
+
 # -- agents ---------------------------------------------------------------------------------
 
 
@@ -500,7 +543,7 @@ def agent_start(
     run_once: bool,
     prefetch_seconds: float | None,
 ) -> None:
-    """Poll work queues and run their flow runs, each in a subprocess, until SIGTERM.
+    """Poll work queues and run their flow runs on their infrastructure, until SIGTERM.
 
     With --run-once, exit status 1 when that poll failed (the server is down, say).
     """
@@ -721,6 +764,19 @@ def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
     "--infra-block",
     help="Run the flow runs on this saved infrastructure block (SLUG/NAME, e.g. process/default).",
 )
+@click.option(
+    "-i",
+    "--infra",
+    help="Run the flow runs on a new block of this infrastructure type, with its defaults "
+    "(process, docker-container).",
+)
+@click.option(
+    "--override",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An infrastructure override (e.g. image=flows:2, env.FOO=bar); repeat for several.",
+)
 @click.option("--paused", is_flag=True, help="Create the deployment with its schedule paused.")
 def deployment_create(
     entrypoint: str,
@@ -739,6 +795,8 @@ def deployment_create(
     only_file: bool,
     storage_block: str | None,
     infra_block: str | None,
+    infra: str | None,
+    overrides: tuple[str, ...],
     paused: bool,
 ) -> None:
     """Deploy the flow at ENTRYPOINT (path/to/file.py:flow_function) as NAME.
@@ -797,11 +855,15 @@ def deployment_create(
         except ValueError as error:
             raise click.ClickException(str(error)) from None
         click.echo(f"Uploaded {count} file(s) through block {storage_block}.")
-    if infra_block:
-        from client.sdk.deployments import infrastructure_document_id
+    infra_overrides: dict[str, Any] = {}
+    if infra_block or infra or overrides:
+        from client.sdk.deployments import parse_overrides, save_infrastructure
 
         try:
-            blocks["infrastructure_document_id"] = infrastructure_document_id(infra_block, client)
+            infra_overrides = parse_overrides(overrides)
+            blocks["infrastructure_document_id"] = save_infrastructure(
+                infra, infra_block, infra_overrides, client
+            )
         except ValueError as error:
             raise click.ClickException(str(error)) from None
     flow_id = client.create_flow_from_name(flow.name)
@@ -816,6 +878,7 @@ def deployment_create(
         "entrypoint": relative,
         "version": version or flow.version,
         "description": description or flow.description,
+        "infra_overrides": infra_overrides,
         **blocks,
     }
     deployment = client.create_deployment(flow_id, name, **fields)

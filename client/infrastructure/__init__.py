@@ -3,7 +3,9 @@
 One interface (:class:`client.infrastructure.base.Infrastructure`): ``run(flow_run)`` starts
 the run and waits for it (returning an :class:`InfrastructureResult`), ``start(flow_run)``
 starts it and returns at once (what agents use), ``kill(identifier)`` stops what ``start``
-started. One class per kind: :class:`Process` (a local subprocess) so far. A deployment names
+started, ``poll(handle)`` looks at it. One class per kind: :class:`Process` (a local
+subprocess) and :class:`DockerContainer` (a Docker container; the ``docker`` SDK is the
+``orion[docker]`` extra). A deployment names
 its infrastructure by block document (``infrastructure_document_id``); agents load that block
 and call it. Loaded lazily (pydantic is imported on first use).
 """
@@ -15,7 +17,10 @@ _NAMES = {
     "Infrastructure": "client.infrastructure.base",
     "InfrastructureResult": "client.infrastructure.base",
     "InfrastructureError": "client.infrastructure.base",
+    "OutputCallback": "client.infrastructure.base",
     "Process": "client.infrastructure.process",
+    "DockerContainer": "client.infrastructure.docker",
+    "DockerRegistry": "client.infrastructure.docker",
 }
 
 __all__ = list(_NAMES)

@@ -1,19 +1,38 @@
-"""The infrastructure interface: ``run(flow_run) -> result``, ``start``, ``kill(identifier)``.
+"""The infrastructure interface: ``run(flow_run) -> result``, ``start``, ``poll``, ``wait``,
+``kill(identifier)``; what an agent needs of any kind of infrastructure.
+
+An agent starts a run with :meth:`Infrastructure.start` (it returns at once with a handle
+whose ``identifier`` the agent records as the run's ``infrastructure_pid``), looks at it with
+:meth:`Infrastructure.poll` between polls of its queues, asks :meth:`Infrastructure.exit_reason`
+why it ended when it ended badly, and stops it with :meth:`Infrastructure.kill`. Output the
+infrastructure captures (a container's) goes, line by line, to the ``output`` callback given
+to ``start``.
 
 Fields are Prefect 2.7.12's ``Infrastructure`` base fields (``type``, ``env``, ``labels``,
-``name``, ``command``), so its documents load here and ours there.
+``name``, ``command``), so its documents load here and ours there. A deployment's
+``infra_overrides`` (``{"image": "...", "env.FOO": "bar"}``: dotted paths into the block's
+fields, as Prefect 2.7 applies them) are applied with :meth:`Infrastructure.with_overrides`.
 """
 
 import abc
 import dataclasses
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pydantic import Field
 
 from client.blocks.core import Block
 
-__all__ = ["Infrastructure", "InfrastructureResult", "InfrastructureError", "flow_run_id_of"]
+__all__ = [
+    "Infrastructure",
+    "InfrastructureResult",
+    "InfrastructureError",
+    "OutputCallback",
+    "flow_run_id_of",
+]
+
+# What ``start`` hands each line of captured output to (the line, without its newline).
+OutputCallback = Callable[[str], None]
 
 
 class InfrastructureError(Exception):
@@ -38,8 +57,8 @@ def flow_run_id_of(flow_run: typing.Any) -> str:
 
 
 class Infrastructure(Block, abc.ABC):
-    """Somewhere a flow run executes. Subclasses implement :meth:`start`, :meth:`wait` and
-    :meth:`kill`; :meth:`run` is start + wait."""
+    """Somewhere a flow run executes. Subclasses implement :meth:`start`, :meth:`poll`,
+    :meth:`wait` and :meth:`kill`; :meth:`run` is start + wait."""
 
     _block_schema_capabilities: typing.ClassVar[list[str]] = ["run-infrastructure"]
 
@@ -62,10 +81,27 @@ class Infrastructure(Block, abc.ABC):
 
     @abc.abstractmethod
     def start(
-        self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
+        self,
+        flow_run: typing.Any,
+        env: Mapping[str, str | None] | None = None,
+        output: OutputCallback | None = None,
     ) -> typing.Any:
         """Start ``flow_run`` (a flow run or its id) and return a handle with an
-        ``identifier`` at once; ``env`` is added to the block's environment."""
+        ``identifier`` at once; ``env`` is added to the block's environment. ``output``, if
+        given, receives the lines of output this infrastructure captures (kinds that let the
+        output go to this process's own stdout ignore it). InfrastructureError when the run
+        cannot be started (the message says why)."""
+
+    @abc.abstractmethod
+    def poll(self, handle: typing.Any) -> int | None:
+        """The exit code of what :meth:`start` started, or None while it runs. Never
+        blocks for long and never raises: infrastructure that can no longer be reached has
+        ended (a negative code; :meth:`exit_reason` says why)."""
+
+    def exit_reason(self, handle: typing.Any) -> str | None:
+        """Why what :meth:`start` started ended (once :meth:`poll` gave its code), when
+        there is more to say than the exit code (e.g. "killed for lack of memory")."""
+        return None
 
     @abc.abstractmethod
     def wait(self, handle: typing.Any) -> InfrastructureResult:
@@ -74,10 +110,46 @@ class Infrastructure(Block, abc.ABC):
     @abc.abstractmethod
     def kill(self, identifier: str, grace_seconds: float = 30) -> None:
         """Stop what :meth:`start` started (by its ``identifier``): ask politely, then
-        force after ``grace_seconds``. InfrastructureError if it cannot be reached."""
+        force after ``grace_seconds``; blocks until it is gone or forced. Something already
+        gone is no error. InfrastructureError if it cannot be reached."""
 
     def run(
         self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
     ) -> InfrastructureResult:
         """Run ``flow_run`` to its end here; returns an :class:`InfrastructureResult`."""
         return self.wait(self.start(flow_run, env=env))
+
+    def with_overrides(self, overrides: Mapping[str, typing.Any] | None) -> typing.Self:
+        """A copy of this block with a deployment's ``infra_overrides`` applied: each key is
+        a dotted path into the fields (``image``, ``env.FOO``), each value replaces what is
+        there (values given as text are converted to the field's type). ValueError naming
+        the override that does not fit."""
+        if not overrides:
+            return self
+        data = self.model_dump()
+        for path, value in overrides.items():
+            *parents, last = str(path).split(".")
+            target = data
+            for part in parents:
+                child = target.get(part) if isinstance(target, dict) else None
+                if child is None and isinstance(target, dict):
+                    child = target[part] = {}
+                if not isinstance(child, dict):
+                    raise ValueError(
+                        f"Infrastructure override {path!r}: {part!r} is not a mapping "
+                        f"of the {self.get_block_type_slug()!r} block."
+                    )
+                target = child
+            if not parents and last not in type(self).model_fields:
+                raise ValueError(
+                    f"Infrastructure override {path!r}: the {self.get_block_type_slug()!r} "
+                    "block has no such field."
+                )
+            target[last] = value
+        try:
+            copy = type(self).model_validate(data)
+        except ValueError as error:
+            raise ValueError(f"Infrastructure overrides {dict(overrides)!r}: {error}") from None
+        copy._block_document_id = self._block_document_id
+        copy._block_document_name = self._block_document_name
+        return copy

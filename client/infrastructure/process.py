@@ -6,7 +6,7 @@ block runs instead, with the flow run id in ``ORION_FLOW_RUN_ID`` (and ``PREFECT
 The process gets this process's environment, then the block's ``env`` (a ``None`` value removes
 a variable), then what the caller adds; it starts in a new session (so :meth:`Process.kill`
 stops its children too) in ``working_dir`` (default: the current directory). Its identifier is
-``host:pid``.
+``host:pid``; a process killed by a signal has the negative signal number as exit code.
 """
 
 import dataclasses
@@ -28,6 +28,7 @@ from client.infrastructure.base import (
     Infrastructure,
     InfrastructureError,
     InfrastructureResult,
+    OutputCallback,
     flow_run_id_of,
 )
 
@@ -83,22 +84,27 @@ class Process(Infrastructure):
         return env
 
     def start(
-        self, flow_run: typing.Any, env: Mapping[str, str | None] | None = None
+        self,
+        flow_run: typing.Any,
+        env: Mapping[str, str | None] | None = None,
+        output: OutputCallback | None = None,
     ) -> ProcessHandle:
+        """Start the process; its output goes to this process's stdout and stderr
+        (``stream_output``) or nowhere, never to ``output``."""
         flow_run_id = flow_run_id_of(flow_run)
         command = (
             list(self.command)
             if self.command
             else [sys.executable, "-m", "client.agent.run", flow_run_id]
         )
-        output = None if self.stream_output else subprocess.DEVNULL
+        sink = None if self.stream_output else subprocess.DEVNULL
         try:
             popen = subprocess.Popen(
                 command,
                 env=self._environment(flow_run_id, env),
                 cwd=str(self.working_dir) if self.working_dir else None,
-                stdout=output,
-                stderr=output,
+                stdout=sink,
+                stderr=sink,
                 start_new_session=True,
             )
         except OSError as error:
@@ -106,6 +112,9 @@ class Process(Infrastructure):
         handle = ProcessHandle(f"{socket.gethostname()}:{popen.pid}", popen)
         _started[handle.identifier] = popen
         return handle
+
+    def poll(self, handle: ProcessHandle) -> int | None:
+        return handle.popen.poll()
 
     def wait(self, handle: ProcessHandle) -> InfrastructureResult:
         return InfrastructureResult(handle.identifier, handle.popen.wait())

@@ -7,13 +7,18 @@ JSON schema of the pydantic model runs are validated with, shaped as Prefect 2's
 ``parameter_openapi_schema`` (``{"title": "Parameters", "type": "object", "properties": {...},
 "required": [...]}``, each property with its ``title``, ``position``, type and JSON default;
 models and dataclasses under ``$defs``). Code goes to an fsspec URL (:func:`upload_code`) or
-through a saved storage block (:func:`upload_through_block`).
+through a saved storage block (:func:`upload_through_block`). The flow runs on a saved
+infrastructure block (:func:`infrastructure_document_id`) or on a new one of a given type
+(:func:`save_infrastructure`, as ``--infra docker-container`` does), with the deployment's
+``infra_overrides`` (:func:`parse_overrides`, checked against the block).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from client.agent.run import FlowLoadError, load_flow
 
@@ -22,6 +27,7 @@ from client.sdk.validation import parameter_schema as parameter_schema
 
 if TYPE_CHECKING:
     from client.api.client import OrionClient
+    from client.infrastructure.base import Infrastructure
     from client.sdk.flows import Flow
 
 
@@ -96,9 +102,9 @@ def upload_through_block(
     return block._block_document_id, sub_path or None, count
 
 
-def infrastructure_document_id(reference: str, client: OrionClient | None) -> str | None:
-    """The document id of the saved infrastructure block ``reference`` (``slug/name``);
-    ValueError if there is none or it is not an infrastructure block."""
+def load_infrastructure(reference: str, client: OrionClient | None) -> Infrastructure:
+    """The saved infrastructure block ``reference`` (``slug/name``); ValueError if there is
+    none or it is not an infrastructure block."""
     from client.blocks.core import Block, BlockLoadError
     from client.infrastructure.base import Infrastructure
 
@@ -111,6 +117,66 @@ def infrastructure_document_id(reference: str, client: OrionClient | None) -> st
     if not isinstance(block, Infrastructure):
         raise ValueError(
             f"Block {reference} is a {block.get_block_type_slug()!r} block, not "
-            "an infrastructure block (process ...)."
+            "an infrastructure block (process, docker-container ...)."
         )
+    return block
+
+
+def infrastructure_document_id(reference: str, client: OrionClient | None) -> str | None:
+    """The document id of the saved infrastructure block ``reference`` (``slug/name``);
+    ValueError if there is none or it is not an infrastructure block."""
+    return load_infrastructure(reference, client)._block_document_id
+
+
+def parse_overrides(values: Iterable[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` options (``image=flows:2``, ``env.FOO=bar``) as a deployment's
+    ``infra_overrides``. Values stay text, as Prefect 2.7 stores them, except a JSON list or
+    object (``volumes=["/srv:/srv"]``), stored as such. ValueError naming a malformed one."""
+    overrides: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+            raise ValueError(f"Override {item!r} is not KEY=VALUE (e.g. image=flows:2).")
+        parsed: Any = value
+        if value.lstrip().startswith(("[", "{")):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise ValueError(f"Override {item!r}: its value is not valid JSON.") from None
+        overrides[key.strip()] = parsed
+    return overrides
+
+
+def save_infrastructure(
+    kind: str | None,
+    reference: str | None,
+    overrides: Mapping[str, Any],
+    client: OrionClient | None,
+) -> str | None:
+    """The document id of the deployment's infrastructure block: the saved block
+    ``reference`` (``slug/name``), or a new anonymous block of type ``kind`` (e.g.
+    ``docker-container``) with its defaults, or, with overrides but neither, a new anonymous
+    ``process`` block; None when there is nothing to name. The overrides are checked against
+    the block first. ValueError saying what is wrong."""
+    from client.blocks.core import block_class_for_slug
+    from client.infrastructure.base import Infrastructure
+
+    if kind and reference:
+        raise ValueError("Give --infra or --infra-block, not both.")
+    block: Infrastructure
+    if reference:
+        block = load_infrastructure(reference, client)
+    elif kind or overrides:
+        cls = block_class_for_slug(kind or "process")
+        if cls is None or not issubclass(cls, Infrastructure):
+            raise ValueError(
+                f"Infrastructure type {kind!r} is not one this client implements "
+                "(process, docker-container)."
+            )
+        block = cls.model_validate({})
+    else:
+        return None
+    block.with_overrides(overrides)  # ValueError naming the override that does not fit
+    if block._block_document_id is None:
+        return block.save(is_anonymous=True, client=client)
     return block._block_document_id

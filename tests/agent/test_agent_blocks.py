@@ -102,6 +102,21 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
         (["--infra-block", "string/plain"], "is a 'string' block, not an infrastructure block"),
         (["--infra-block", "process"], "is not SLUG/NAME"),
         (["--storage-block", "x/y", "--storage", "/tmp/x"], "Give --storage or --storage-block"),
+        (
+            ["--infra", "kubernetes-job"],
+            "Infrastructure type 'kubernetes-job' is not one this client implements",
+        ),
+        (["--infra", "process", "--infra-block", "process/x"], "Give --infra or --infra-block"),
+        (["--override", "image"], "Override 'image' is not KEY=VALUE"),
+        (["--override", "volumes=[oops"], "Override 'volumes=[oops': its value is not valid JSON"),
+        (
+            ["--infra", "docker-container", "--override", "colour=red"],
+            "Infrastructure override 'colour': the 'docker-container' block has no such field.",
+        ),
+        (
+            ["--infra", "docker-container", "--override", 'volumes=["no-colon"]'],
+            "Invalid volume specification",
+        ),
     ],
 )
 def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, message):
@@ -112,38 +127,38 @@ def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, m
 
 
 def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, agents, tmp_path):
-    """A deployment on a ``docker-container`` block (saved by Prefect, say): the agent
+    """A deployment on a ``kubernetes-job`` block (saved by Prefect, say): the agent
     claims the run and fails it, naming the block type."""
     (tmp_path / "where.py").write_text(FLOW)
     (tmp_path / "data.txt").write_text("local")
-    block_type = orion.read_block_type_by_slug("docker-container")
+    block_type = orion.read_block_type_by_slug("kubernetes-job")
     [schema] = [s for s in orion.read_block_schemas() if s.block_type_id == block_type.id]
     suffix = uuid.uuid4().hex[:6]
-    docker = orion.create_block_document(
+    job = orion.create_block_document(
         {
-            "name": f"docker-{suffix}",
-            "data": {"image": "python:3.11"},
+            "name": f"k8s-{suffix}",
+            "data": {"image": "python:3.11", "job": {}},
             "block_schema_id": schema.id,
             "block_type_id": block_type.id,
         }
     )
-    queue = f"docker-{suffix}"
+    queue = f"k8s-{suffix}"
     flow_id = orion.create_flow_from_name("where")
     deployment = orion.create_deployment(
         flow_id,
-        f"docker-{suffix}",
+        f"k8s-{suffix}",
         path=str(tmp_path),
         entrypoint="where.py:where",
         work_queue_name=queue,
-        infrastructure_document_id=docker.id,
+        infrastructure_document_id=job.id,
     )
     [run_id] = due_runs(orion, deployment, 1)
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 60, "FAILED")
     run = orion.read_flow_run(run_id)
     assert run.state.message == (
-        "Submission failed: Block document 'docker-" + suffix + "' is of type "
-        "'docker-container', which no imported block class implements."
+        "Submission failed: Block document 'k8s-" + suffix + "' is of type "
+        "'kubernetes-job', which no imported block class implements."
     )
     assert run.infrastructure_pid is None
     assert agents.stop(agent) == 0

@@ -3,6 +3,7 @@ exit code, the environment is layered as documented, and ``kill`` stops the whol
 group (politely first) or refuses what runs on another host."""
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -80,3 +81,28 @@ def test_kill_refuses_other_hosts_and_bad_identifiers():
     with pytest.raises(InfrastructureError, match="is not a host:pid identifier"):
         Process().kill(f"{socket.gethostname()}:abc")
     Process().kill(f"{socket.gethostname()}:{2**22 + os.getpid()}")  # gone: nothing to do
+
+
+def test_overrides_are_dotted_paths_into_a_copy_of_the_block():
+    block = Process(env={"KEPT": "1"}, stream_output=True)
+    block._block_document_id = "doc-1"
+    copy = block.with_overrides(
+        {"env.STAGE": "prod", "stream_output": "false", "working_dir": "/srv"}
+    )
+    assert copy.env == {"KEPT": "1", "STAGE": "prod"} and copy.stream_output is False
+    assert str(copy.working_dir) == "/srv" and copy._block_document_id == "doc-1"
+    assert block.env == {"KEPT": "1"} and block.stream_output is True  # unchanged
+    assert block.with_overrides({}) is block
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"colour": "red"}, "Infrastructure override 'colour': the 'process' block has no such"),
+        ({"stream_output.x": "1"}, "'stream_output' is not a mapping"),
+        ({"stream_output": "perhaps"}, "Infrastructure overrides {'stream_output': 'perhaps'}"),
+    ],
+)
+def test_an_override_that_does_not_fit_names_itself(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Process().with_overrides(overrides)

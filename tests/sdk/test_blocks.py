@@ -27,13 +27,25 @@ from client.blocks import (
     String,
 )
 from client.blocks.core import InvalidBlockRegistration, schema_checksum
-from client.infrastructure import Process
+from client.infrastructure import DockerContainer, DockerRegistry, Process
 from client.sdk.results import load_result
 
 SYSTEM_BLOCKS = os.path.join(
     os.path.dirname(__file__), "..", "..", "app", "data", "system_blocks.json"
 )
-OURS = [LocalFileSystem, RemoteFileSystem, GCS, Azure, Secret, JSON, String, DateTime, Process]
+OURS = [
+    LocalFileSystem,
+    RemoteFileSystem,
+    GCS,
+    Azure,
+    Secret,
+    JSON,
+    String,
+    DateTime,
+    Process,
+    DockerContainer,
+    DockerRegistry,
+]
 
 
 class Safe(Block):
@@ -185,6 +197,26 @@ def test_a_custom_blocks_checksum_is_the_one_prefect_2_7_12_computes():
         (
             Process(env={"A": "1"}, stream_output=False),
             lambda b: b.env == {"A": "1"} and b.stream_output is False and b.type == "process",
+        ),
+        (
+            DockerContainer(
+                image="flows:1",
+                image_pull_policy="NEVER",
+                image_registry=DockerRegistry(
+                    username="u", password="pw", registry_url="registry.example"
+                ),
+                labels={"example.com/team": "data"},
+                mem_limit="256m",
+                volumes=["/srv:/srv"],
+            ),
+            lambda b: (
+                b.image == "flows:1"
+                and b.image_pull_policy.value == "NEVER"
+                and b.image_registry.password.get_secret_value() == "pw"
+                and b.labels == {"com.example.team": "data"}
+                and b.mem_limit == "256m"
+                and b.volumes == ["/srv:/srv"]
+            ),
         ),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Block) else "",
