@@ -27,35 +27,12 @@ def database_problem() -> str | None:
     return None
 
 
-def readiness(redis_url: str | None) -> tuple[dict[str, str], list[str]]:
-    """``(checks, problems)``: whether the database answers, every migration is applied and
-    (when this server is given one) Redis answers, each ``"ok"`` or a short word for the
-    status body; ``problems`` the details for the log (they may name hosts and drivers)."""
-    checks: dict[str, str] = {}
-    problems: list[str] = []
-    database_trouble = database_problem()
-    if database_trouble is None:
-        from app import migrations
-
-        with database.connection_context():
-            pending = [name for name, applied in migrations.status(database) if not applied]
-        checks["database"] = "ok"
-        checks["migrations"] = "ok" if not pending else f"{len(pending)} pending"
-        if pending:
-            problems.append(f"migrations pending: {', '.join(pending)} (run orion db upgrade)")
-    else:
-        checks["database"] = checks["migrations"] = "unavailable"
-        problems.append(f"database: {database_trouble}")
-    if redis_url:
-        import redis
-
-        try:
-            redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1).ping()
-            checks["redis"] = "ok"
-        except redis.RedisError as error:
-            checks["redis"] = "unavailable"
-            problems.append(f"redis: {type(error).__name__}: {error}")
-    return checks, problems
+def pending_migrations(migrations: Any) -> list[str]:
+    """The names of the migrations not applied to the database, oldest first. ``migrations``
+    is the ``app.migrations`` package, handed over by the assembly (services do not import
+    it: see DESIGN.md's layers)."""
+    with database.connection_context():
+        return [name for name, applied in migrations.status(database) if not applied]
 
 
 def _shown(name: str, value: Any) -> Any:
