@@ -173,15 +173,18 @@ def _build_base(dockerd: Dockerd, image: str, tar: Path) -> None:
             marker.unlink()
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
         (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
-        packer = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["docker", "import", "--change", 'CMD ["python3"]', "-", image],
-            stdin=packer.stdout,
-            env=dockerd.env,
-            capture_output=True,
-            check=True,
-        )
-        if packer.wait() != 0:
+        # The context closes tar's pipe and waits for it (an open pipe is a ResourceWarning).
+        with subprocess.Popen(
+            ["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE
+        ) as packer:
+            subprocess.run(
+                ["docker", "import", "--change", 'CMD ["python3"]', "-", image],
+                stdin=packer.stdout,
+                env=dockerd.env,
+                capture_output=True,
+                check=True,
+            )
+        if packer.returncode != 0:
             raise RuntimeError("tar of the base image's root file system failed")
         partial = tar.with_suffix(".tar.partial")
         dockerd.docker("save", "-o", str(partial), image)
