@@ -86,7 +86,8 @@ def increment(body):
         body["names"], body["slots"], body["mode"], body["holder"], body["lease_seconds"]
     )
     if not result.granted:
-        response = json_response({"detail": "Concurrency limit reached."}, 423)
+        detail = {"detail": "Concurrency limit reached.", "retry_after": result.retry_after}
+        response = json_response(detail, 423)
         response.headers["Retry-After"] = str(result.retry_after)
         return response
     return json_response([dump_minimal(row) for row in result.limits])
