@@ -19,7 +19,8 @@ The SDK: ``client.sdk.flows``, ``client.sdk.tasks``, ``client.sdk.engine`` (how 
 orchestrated), ``client.sdk.futures`` (futures and task runners), ``client.sdk.results``
 (results storage), ``client.sdk.logs`` (run loggers and log shipping), ``client.sdk.context``
 (run contexts, ``tags``), ``client.sdk.caching`` (cache keys), ``client.sdk.validation``
-(parameter checks), ``client.sdk.variables`` (``from client import variables``);
+(parameter checks), ``client.sdk.variables`` (``from client import variables``),
+``client.sdk.concurrency`` (global concurrency and rate limits);
 ``client.blocks`` (blocks: configuration saved on the server) and ``client.infrastructure``
 (where deployed runs execute) import pydantic when first used.
 

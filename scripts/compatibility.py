@@ -146,11 +146,6 @@ REASONS_220 = [
         ),
     ),
     (
-        "/v2/concurrency_limits",
-        "Global concurrency limits",
-        "Named limits with slots and decay (`concurrency()`, `rate_limit()`): not built yet.",
-    ),
-    (
         "/flow_runs/{id}/input",
         "Flow run input",
         "Input to a paused flow run (`pause_flow_run(wait_for_input=...)`): not built yet.",

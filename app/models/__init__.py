@@ -14,6 +14,8 @@ from app.models.misc import (
     Artifact,
     ConcurrencyLimit,
     ConcurrencySlot,
+    GlobalConcurrencyLease,
+    GlobalConcurrencyLimit,
     Log,
     SavedSearch,
     Variable,
@@ -57,6 +59,8 @@ TABLES = (
     Variable,
     Artifact,
     DashboardSession,
+    GlobalConcurrencyLimit,
+    GlobalConcurrencyLease,
 )
 
 __all__ = [
@@ -82,6 +86,8 @@ __all__ = [
     "FlowRunNotification",
     "FlowRunNotificationPolicy",
     "FlowRunState",
+    "GlobalConcurrencyLease",
+    "GlobalConcurrencyLimit",
     "Log",
     "RollupRefresh",
     "SavedSearch",

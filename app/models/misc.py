@@ -1,9 +1,10 @@
-"""Work queues, agents, task concurrency limits and their slot leases, logs, saved searches,
-variables and artifacts."""
+"""Work queues, agents, task concurrency limits and their slot leases, global concurrency
+limits and their leases, logs, saved searches, variables and artifacts."""
 
 from peewee import (
     BooleanField,
     CharField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     JSONField,
@@ -12,7 +13,7 @@ from peewee import (
 )
 
 from app.db import for_update
-from app.models.base import BaseModel, UTCDateTimeField
+from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.runs import TaskRun
 
 
@@ -184,3 +185,40 @@ class Artifact(BaseModel):
         table_name = "artifact"
         # The latest of a key: its newest row.
         indexes = ((("key", "created"), False),)
+
+
+class GlobalConcurrencyLimit(BaseModel):
+    """A named pool of ``limit`` slots (Prefect 2.20's global concurrency limit, "v2").
+
+    ``active_slots`` are taken; with ``slot_decay_per_second`` > 0 (a rate limit) they also
+    free themselves at that rate, counted from ``decayed_at``. ``denied_slots`` and
+    ``avg_slot_occupancy_seconds`` feed the ``Retry-After`` of a refused increment. An
+    inactive limit limits nothing.
+    """
+
+    active = BooleanField(default=True)
+    name = CharField(unique=True)
+    limit = IntegerField()
+    active_slots = IntegerField(default=0)
+    denied_slots = IntegerField(default=0)
+    slot_decay_per_second = FloatField(default=0.0)
+    avg_slot_occupancy_seconds = FloatField(default=2.0)
+    decayed_at = UTCDateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "concurrency_limit_v2"
+
+
+class GlobalConcurrencyLease(BaseModel):
+    """``slots`` of a global limit taken by ``holder`` (one process's ``concurrency()``
+    block) until ``expires``; the holder renews it while it runs. A lease past ``expires``
+    is given back by the liveness service (``app.services.concurrency_limits_v2``)."""
+
+    limit = ForeignKeyField(GlobalConcurrencyLimit, on_delete="CASCADE", index=False)
+    holder = UUIDField()
+    slots = IntegerField()
+    expires = UTCDateTimeField(index=True)
+
+    class Meta:
+        table_name = "concurrency_lease_v2"
+        indexes = ((("limit", "holder"), True), (("holder",), False))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.services import liveness, notifications, rollups, scheduler
+from app.services import concurrency_limits_v2, liveness, notifications, rollups, scheduler
 
 
 def schedule_deployments(config: Mapping[str, Any]) -> int:
@@ -40,8 +40,14 @@ def mark_late_runs(config: Mapping[str, Any]) -> int:
 
 
 def check_liveness(config: Mapping[str, Any]) -> dict[str, int]:
-    """Crash silent and unstarted flow runs, cancel abandoned ones; returns the counts."""
-    return liveness.check_liveness(settings=liveness.LivenessSettings.from_config(config))
+    """Crash silent and unstarted flow runs, cancel abandoned ones, give back the slots of
+    expired global concurrency leases (their holder died); returns the counts."""
+    settings = liveness.LivenessSettings.from_config(config)
+    counts = liveness.check_liveness(settings=settings)
+    counts["released_leases"] = concurrency_limits_v2.release_expired_leases(
+        batch_size=settings.batch_size
+    )
+    return counts
 
 
 def refresh_rollup(config: Mapping[str, Any]) -> dict[str, int]:

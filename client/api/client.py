@@ -768,6 +768,80 @@ class OrionClient(BlocksAPI):
             "DELETE", f"concurrency_limits/tag/{quote(tag, safe='')}", missing_ok_on_retry=True
         )
 
+    # -- global concurrency limits (Prefect 2.20's "v2") ---------------------------------------
+
+    def create_global_concurrency_limit(
+        self, name: str, limit: int, slot_decay_per_second: float = 0.0, active: bool = True
+    ) -> APIObject:
+        """Create a global concurrency limit; ObjectAlreadyExists if the name is taken."""
+        body = {
+            "name": name,
+            "limit": limit,
+            "slot_decay_per_second": slot_decay_per_second,
+            "active": active,
+        }
+        return self._call("POST", "v2/concurrency_limits/", body)
+
+    def read_global_concurrency_limit(self, id_or_name: Id) -> APIObject:
+        """The global limit with this id or name (slots after decay); ObjectNotFound if none."""
+        return self._call("GET", f"v2/concurrency_limits/{quote(str(id_or_name), safe='')}")
+
+    def read_global_concurrency_limits(
+        self, limit: int | None = None, offset: int = 0
+    ) -> list[APIObject]:
+        """Global limits sorted by name."""
+        return self._call("POST", "v2/concurrency_limits/filter", _paged({}, None, limit, offset))
+
+    def update_global_concurrency_limit(self, id_or_name: Id, **changes: Any) -> None:
+        """Change the given fields (``limit``, ``active``, ``name``, ``slot_decay_per_second``,
+        ``active_slots``, ``denied_slots``)."""
+        self._call("PATCH", f"v2/concurrency_limits/{quote(str(id_or_name), safe='')}", changes)
+
+    def delete_global_concurrency_limit(self, id_or_name: Id) -> None:
+        self._call(
+            "DELETE",
+            f"v2/concurrency_limits/{quote(str(id_or_name), safe='')}",
+            missing_ok_on_retry=True,
+        )
+
+    def increment_concurrency_slots(
+        self,
+        names: Iterable[str],
+        slots: int,
+        mode: str = "concurrency",
+        holder: Id | None = None,
+        lease_seconds: float | None = None,
+    ) -> list[APIObject]:
+        """Take ``slots`` of each named limit, or none: Locked (423, with ``retry_after``) when
+        not granted. With ``holder`` (concurrency mode), the slots are leased for
+        ``lease_seconds`` and must be renewed (:meth:`renew_concurrency_leases`)."""
+        body: dict[str, Any] = {"names": list(names), "slots": slots, "mode": mode}
+        if holder is not None:
+            body["holder"] = str(holder)
+            body["lease_seconds"] = lease_seconds
+        return self._call("POST", "v2/concurrency_limits/increment", body, retries=0)
+
+    def release_concurrency_slots(
+        self,
+        names: Iterable[str],
+        slots: int,
+        occupancy_seconds: float | None = None,
+        holder: Id | None = None,
+    ) -> list[APIObject]:
+        """Give back ``slots`` of each named limit (with ``holder``: what its lease holds)."""
+        body: dict[str, Any] = {"names": list(names), "slots": slots}
+        if occupancy_seconds:
+            body["occupancy_seconds"] = occupancy_seconds
+        if holder is not None:
+            body["holder"] = str(holder)
+        return self._call("POST", "v2/concurrency_limits/decrement", body)
+
+    def renew_concurrency_leases(self, holder: Id, lease_seconds: float) -> int:
+        """Extend ``holder``'s leases to now + ``lease_seconds``; ObjectNotFound if they were
+        released (expired: the slots are no longer held)."""
+        body = {"holder": str(holder), "lease_seconds": lease_seconds}
+        return self._call("POST", "v2/concurrency_limits/leases/renew", body)
+
     # -- artifacts -----------------------------------------------------------------------------
 
     def create_artifact(self, **fields: Any) -> APIObject:

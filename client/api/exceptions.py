@@ -81,6 +81,16 @@ class ValidationError(OrionHTTPError):
         self.detail = body.get("exception_detail", []) if isinstance(body, dict) else []
 
 
+class Locked(OrionHTTPError):
+    """423: a global concurrency limit has no free slots; ``retry_after`` is the server's
+    estimate of the seconds to wait (or None)."""
+
+    def __init__(self, message: str, status_code: int, body: Any = None) -> None:
+        super().__init__(message, status_code, body)
+        wait = body.get("retry_after") if isinstance(body, dict) else None
+        self.retry_after = float(wait) if isinstance(wait, int | float) else None
+
+
 class TooManyRequests(OrionHTTPError):
     """429 after every retry."""
 
@@ -101,6 +111,7 @@ _BY_STATUS = {
     409: ObjectAlreadyExists,
     413: RequestTooLarge,
     422: ValidationError,
+    423: Locked,
     429: TooManyRequests,
     503: ServiceUnavailable,
 }

@@ -1,6 +1,7 @@
 """What Prefect 2.20 added, against Orion: variables (``Variable.set``/``get`` from a script
-and from a flow, ``prefect variable ls`` and ``delete``) and artifacts made by a flow and its
-task; the server's side read through its API. (Prefect 2.7 has neither.)"""
+and from a flow, ``prefect variable ls`` and ``delete``), artifacts made by a flow and its
+task, and global concurrency limits (``prefect.concurrency.sync``'s ``concurrency`` and
+``rate_limit``); the server's side read through its API. (Prefect 2.7 has none of these.)"""
 
 import httpx
 import pytest
@@ -102,3 +103,55 @@ def test_artifacts_of_a_flow_and_its_task_are_stored_with_their_runs(prefect, ap
     table = ok(api.get(f"artifacts/{key}-table/latest"))
     assert table["task_run_id"] and table["flow_run_id"] == run["id"]
     assert any(a["data"] == "[home](https://example.org)" for a in made)
+
+
+CONCURRENCY = """
+import os
+import sys
+
+import httpx
+from prefect import flow
+from prefect.concurrency.sync import concurrency, rate_limit
+
+name, rated = sys.argv[1], sys.argv[2]
+limits = os.environ["PREFECT_API_URL"] + "/v2/concurrency_limits/"
+
+# The limit is full: Prefect waits on 423 Locked until its timeout.
+try:
+    with concurrency(name, occupy=1, timeout_seconds=1):
+        print("ENTERED-A-FULL-LIMIT")
+except TimeoutError:
+    print("TIMED-OUT")
+httpx.patch(limits + name, json={"active_slots": 0}).raise_for_status()
+
+
+@flow
+def guarded():
+    with concurrency(name, occupy=1):
+        return httpx.get(limits + name).json()["active_slots"]
+
+
+print(f"HELD={guarded()}")
+for _ in range(3):
+    rate_limit(rated)
+print("RATED")
+"""
+
+
+def test_prefect_concurrency_and_rate_limit_use_limits_made_through_the_api(prefect, api):
+    name = "gcl-" + prefect.tag
+    rated = "rated-" + prefect.tag
+    ok(api.post("v2/concurrency_limits/", json={"name": name, "limit": 1, "active_slots": 1}))
+    ok(
+        api.post(
+            "v2/concurrency_limits/",
+            json={"name": rated, "limit": 1, "slot_decay_per_second": 10},
+        )
+    )
+    output = prefect.script(CONCURRENCY, name, rated)
+    assert "TIMED-OUT" in output and "ENTERED-A-FULL-LIMIT" not in output, output
+    assert "HELD=1" in output and "RATED" in output, output
+    limit = ok(api.get(f"v2/concurrency_limits/{name}"))
+    assert limit["active_slots"] == 0
+    # The flow reported how long it held its slot: the average moved off its default.
+    assert limit["avg_slot_occupancy_seconds"] != 2.0

@@ -28,6 +28,11 @@ def test_worker_runs_the_liveness_job(app, db, redis_db):
     result = run_orion(app, "worker", "--burst", REDIS_URL=REDIS_URL, RUN_HEARTBEAT_TIMEOUT=0)
     assert result.returncode == 0, result.stderr
     assert job.get_status(refresh=True) == "finished", result.stderr
-    assert job.return_value() == {"crashed_running": 1, "crashed_pending": 0, "cancelled": 0}
+    assert job.return_value() == {
+        "crashed_running": 1,
+        "crashed_pending": 0,
+        "cancelled": 0,
+        "released_leases": 0,
+    }
     assert FlowRun.get_by_id(silent).state_type == "CRASHED"
     assert FlowRun.get_by_id(alive).state_type == "RUNNING"
