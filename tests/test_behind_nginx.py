@@ -41,10 +41,12 @@ BEARER = {"Authorization": f"Bearer {KEY}"}
 _ADDRESS = re.compile(r'\s(?:href|src|action|hx-[a-z]+|data-[a-z-]*url|spec-url)="(/[^"]*)"')
 
 
-def nginx_config(folder, *, orion_port, prefix_port, root_port, certificate, private_key):
-    """The nginx config of docs/deploy.md for Orion on ``127.0.0.1:orion_port``: https on
-    ``prefix_port`` serves it under ``/orion/``, https on ``root_port`` at the root. Pid file,
-    logs and temp folders live in ``folder``."""
+def orion_site(*, listen, orion_port, prefix_port, root_port, certificate, private_key):
+    """The nginx sites of docs/deploy.md (what goes in ``http { }``) for Orion on
+    ``127.0.0.1:orion_port``: https on ``listen`` + ``prefix_port`` serves it under
+    ``/orion/``, https on ``listen`` + ``root_port`` at the root (``listen``: an address and
+    colon, or "" for every address). Every ``X-Forwarded-*`` header Orion reads is set here,
+    so none a client sends gets through."""
     proxied = textwrap.indent(
         textwrap.dedent(
             """\
@@ -54,60 +56,95 @@ def nginx_config(folder, *, orion_port, prefix_port, root_port, certificate, pri
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Port $server_port;
             proxy_redirect off;
-            client_max_body_size 64m;
+            client_max_body_size 16m;
             proxy_read_timeout 300s;"""
         ),
-        " " * 12,
+        " " * 8,
+    ).lstrip()
+    tls = textwrap.indent(
+        f"ssl_certificate {certificate};\nssl_certificate_key {private_key};\n"
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        " " * 4,
     ).lstrip()
     return textwrap.dedent(
-        f"""\
-        worker_processes 1;
-        pid {folder}/nginx.pid;
-        error_log {folder}/error.log warn;
-        events {{ worker_connections 256; }}
-        http {{
-            access_log {folder}/access.log;
-            client_body_temp_path {folder}/temp/body;
-            proxy_temp_path {folder}/temp/proxy;
-            fastcgi_temp_path {folder}/temp/fastcgi;
-            uwsgi_temp_path {folder}/temp/uwsgi;
-            scgi_temp_path {folder}/temp/scgi;
-            ssl_certificate {certificate};
-            ssl_certificate_key {private_key};
-            ssl_protocols TLSv1.2 TLSv1.3;
+        """\
+        upstream orion {{
+            server 127.0.0.1:{orion_port};
+            keepalive 16;
+        }}
 
-            upstream orion {{
-                server 127.0.0.1:{orion_port};
-                keepalive 16;
+        # Orion under /orion/: ORION_PROXY_TRUSTED_HOPS=1 reads X-Forwarded-Prefix.
+        server {{
+            listen {listen}{prefix_port} ssl;
+            {tls}
+            absolute_redirect off;
+            location = /orion {{
+                return 301 /orion/;
             }}
-
-            # Orion under /orion/ (ORION_PROXY_TRUSTED_HOPS=1 reads X-Forwarded-Prefix).
-            server {{
-                listen 127.0.0.1:{prefix_port} ssl;
-                absolute_redirect off;
-                location = /orion {{
-                    return 301 /orion/;
-                }}
-                location /orion/ {{
-                    proxy_pass http://orion/;
-                    proxy_set_header X-Forwarded-Prefix /orion;
-                    {proxied}
-                }}
+            location /orion/ {{
+                proxy_pass http://orion/;
+                proxy_set_header X-Forwarded-Prefix /orion;
+                {proxied}
             }}
+        }}
 
-            # Orion at the root of its own site.
-            server {{
-                listen 127.0.0.1:{root_port} ssl;
-                location / {{
-                    proxy_pass http://orion;
-                    proxy_set_header X-Forwarded-Prefix "";
-                    {proxied}
-                }}
+        # Orion at the root of its own site (an empty value drops a client's header).
+        server {{
+            listen {listen}{root_port} ssl;
+            {tls}
+            location / {{
+                proxy_pass http://orion;
+                proxy_set_header X-Forwarded-Prefix "";
+                {proxied}
             }}
         }}
         """
+    ).format(
+        listen=listen,
+        orion_port=orion_port,
+        prefix_port=prefix_port,
+        root_port=root_port,
+        tls=tls,
+        proxied=proxied,
     )
+
+
+def nginx_config(folder, **site):
+    """A whole nginx config running :func:`orion_site` (``site``: its arguments but
+    ``listen``) on 127.0.0.1, with its pid file, logs and temp folders in ``folder``."""
+    sites = textwrap.indent(orion_site(listen="127.0.0.1:", **site), " " * 4)
+    return (
+        f"worker_processes 1;\n"
+        f"pid {folder}/nginx.pid;\n"
+        f"error_log {folder}/error.log warn;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"    access_log {folder}/access.log;\n"
+        + "".join(
+            f"    {kind}_temp_path {folder}/temp/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        + sites
+        + "}\n"
+    )
+
+
+DOCS_SITE = {
+    "listen": "",
+    "orion_port": 4200,
+    "prefix_port": 443,
+    "root_port": 8443,
+    "certificate": "/etc/ssl/certs/orion.example.pem",
+    "private_key": "/etc/ssl/private/orion.example.key",
+}
+
+
+def test_docs_deploy_shows_the_tested_config():
+    """docs/deploy.md shows :func:`orion_site` as rendered with :data:`DOCS_SITE`."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    assert orion_site(**DOCS_SITE) in text
 
 
 def _certificates(folder):
@@ -408,6 +445,24 @@ def test_docs_and_their_spec_through_nginx(proxy, mount):
                 assert client.get(address.removeprefix(mount)).status_code == 200, address
         spec = client.get("/api/openapi.json")
         assert spec.status_code == 200 and spec.json()["paths"]
+
+
+@MOUNTS
+def test_forged_forwarded_headers_do_not_get_through_nginx(proxy, mount):
+    forged = {
+        "X-Forwarded-Prefix": "/elsewhere",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Port": "1",
+    }
+    with proxy.client(mount) as client:
+        response = client.get("/flow-runs", headers=forged)
+        assert response.status_code == 303
+        assert _login_next(response.headers["Location"]) == (
+            f"{mount}/login",
+            f"{mount}/flow-runs",
+        )
+        assert "Strict-Transport-Security" in response.headers
 
 
 def test_sub_path_without_its_slash_redirects(proxy):
