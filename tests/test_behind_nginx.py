@@ -17,6 +17,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -472,15 +473,32 @@ def test_sub_path_without_its_slash_redirects(proxy):
         assert response.headers["Location"] == "/orion/"
 
 
-def test_prefect_2_7_runs_a_flow_through_nginx_under_a_sub_path(proxy, tmp_path):
-    """A real Prefect 2.7.12 client, PREFECT_API_URL=https://127.0.0.1:P/orion/api, trusting
-    the test's CA through SSL_CERT_FILE (httpx reads it)."""
+# client label -> (python, import line, settings naming the API and its key)
+CLIENTS = {
+    "prefect-2.7": (
+        str(PREFECT_2_7 / "bin" / "python"),
+        "from prefect import flow, task",
+        ("PREFECT_API_URL", "PREFECT_API_KEY"),
+    ),
+    "orion-client": (
+        sys.executable,
+        "from client import flow, task",
+        ("ORION_API_URL", "ORION_API_KEY"),
+    ),
+}
+
+
+@pytest.mark.parametrize("label", list(CLIENTS))
+def test_a_client_runs_a_flow_through_nginx_under_a_sub_path(proxy, tmp_path, label):
+    """A real Prefect 2.7.12 client and Orion's own, API at https://127.0.0.1:P/orion/api,
+    trusting the test's CA through SSL_CERT_FILE (httpx reads it)."""
+    python, imports, (url_setting, key_setting) = CLIENTS[label]
     script = tmp_path / "flow.py"
-    name = f"nginx-{uuid.uuid4().hex[:8]}"
+    name = f"nginx-{label}-{uuid.uuid4().hex[:8]}"
     script.write_text(
         textwrap.dedent(
             f"""\
-            from prefect import flow, task
+            {imports}
 
             @task
             def double(x):
@@ -497,17 +515,23 @@ def test_prefect_2_7_runs_a_flow_through_nginx_under_a_sub_path(proxy, tmp_path)
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ORION_", "PREFECT_", "VIRTUAL_ENV", "PYTHON", "SSL_", "REQUESTS_"))
+        if not k.startswith(("ORION_", "PREFECT_", "VIRTUAL_ENV", "SSL_", "REQUESTS_"))
     }
     env.update(
-        PREFECT_HOME=str(tmp_path / "home"),
-        PREFECT_API_URL=proxy.url("/orion") + "/api",
-        PREFECT_API_KEY=KEY,
-        SSL_CERT_FILE=str(proxy.ca),
+        {
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "ORION_HOME": str(tmp_path / "orion-home"),
+            url_setting: proxy.url("/orion") + "/api",
+            key_setting: KEY,
+            "SSL_CERT_FILE": str(proxy.ca),
+        }
     )
+    if label != "orion-client":
+        env.pop("PYTHONPATH", None)
     done = subprocess.run(
-        [str(PREFECT_2_7 / "bin" / "python"), str(script)],
+        [python, str(script)],
         env=env,
+        cwd=str(REPO),
         capture_output=True,
         text=True,
         timeout=120,
