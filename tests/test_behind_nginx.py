@@ -341,6 +341,7 @@ def test_sign_in_keeps_the_prefix_and_sets_a_secure_cookie(proxy, mount):
         assert signed.headers["Location"] == f"{mount}/flow-runs?state=FAILED"
         cookie = signed.headers["Set-Cookie"]
         assert "Secure" in cookie and "HttpOnly" in cookie
+        assert f"Path={mount}/;" in cookie or cookie.endswith(f"Path={mount}/")
         assert client.get("/flow-runs?state=FAILED").status_code == 200
         signed_out = client.post(
             "/logout",
@@ -368,6 +369,8 @@ def test_htmx_requests_and_their_sign_in_redirect(proxy, mount):
         )
     with proxy.client(mount) as client:
         _sign_in(client, mount)
+        flow = client.post("/api/flows/", json={"name": "nginx-htmx"}, headers=BEARER).json()
+        client.post("/api/flow_runs/", json={"flow_id": flow["id"]}, headers=BEARER)
         fragment = client.get("/flow-runs?page=1", headers={"HX-Request": "true"})
         assert fragment.status_code == 200
         assert "<html" not in fragment.text
