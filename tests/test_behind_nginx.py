@@ -438,6 +438,36 @@ def test_dashboard_pages_links_and_static_files_stay_under_the_mount(proxy, moun
 
 
 @MOUNTS
+def test_a_form_posted_from_a_list_returns_to_it_under_the_mount(proxy, mount):
+    """The deployments list's pause form carries the list's address (``next``) under the
+    mount, and the POST redirects back there."""
+    with proxy.client(mount) as client:
+        _sign_in(client, mount)
+        flow = client.post("/api/flows/", json={"name": "nginx-form"}, headers=BEARER).json()
+        name = f"nginx-{uuid.uuid4().hex[:8]}"
+        deployment = client.post(
+            "/api/deployments/",
+            json={
+                "name": name,
+                "flow_id": flow["id"],
+                "schedule": {"interval": 3600},
+                "is_schedule_active": True,
+            },
+            headers=BEARER,
+        )
+        assert deployment.status_code in (200, 201), deployment.text
+        listing = client.get(f"/deployments?name={name}").text
+        action = f"{mount}/deployments/{deployment.json()['id']}/pause"
+        form = listing[listing.index(f'action="{action}"') :]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        back = re.search(r'name="next" value="([^"]+)"', form).group(1).replace("&amp;", "&")
+        assert back == f"{mount}/deployments?name={name}"
+        paused = client.post(action.removeprefix(mount), data={"csrf_token": token, "next": back})
+        assert paused.status_code == 303
+        assert paused.headers["Location"] == back
+
+
+@MOUNTS
 def test_docs_and_their_spec_through_nginx(proxy, mount):
     with proxy.client(mount) as client:
         for path in ("/docs", "/redoc"):
