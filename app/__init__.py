@@ -90,6 +90,12 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
         (directly, or through a proxy trusted by ``PROXY_TRUSTED_HOPS``)."""
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
+    def get_cookie_path(self, app):
+        """``SESSION_COOKIE_PATH`` when set, else the site's root as the browser sees it:
+        ``/orion/`` behind a proxy's ``X-Forwarded-Prefix: /orion`` (trusted through
+        ``PROXY_TRUSTED_HOPS``), so the cookie is not sent to other sites on that host."""
+        return app.config["SESSION_COOKIE_PATH"] or f"{request.script_root}/"
+
     def open_session(self, app, request):
         if request.path.startswith(("/api/", f"{app.static_url_path}/")):
             return self.make_null_session(app)

@@ -107,11 +107,18 @@ def page_url(page):
     """This list's address with another page number (the other query parameters kept)."""
     query = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
     query.append(("page", str(page)))
-    return request.path + "?" + urlencode(query)
+    return request.script_root + request.path + "?" + urlencode(query)
+
+
+def here():
+    """The address of the page being served, as the browser sees it: the path under a
+    proxy's prefix (``X-Forwarded-Prefix``, see ``app.security``) and the query."""
+    return request.script_root + request.full_path.rstrip("?")
 
 
 def local_path(value, default):
-    """``value`` if it is a path on this site, else ``default`` (no open redirects)."""
+    """``value`` if it is a path on this site, else ``default`` (no open redirects). A path
+    on this site includes the proxy's prefix, as ``url_for`` and :func:`here` give it."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return default

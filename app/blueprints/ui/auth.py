@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, make_response, redirect, request, session, url_for
 
-from app.blueprints.ui import bp, render
+from app.blueprints.ui import bp, here, render
 from app.services.dashboard_sessions import end_session, session_is_valid, start_session
 
 SESSION_KEY = "signed_in"
@@ -74,9 +74,12 @@ def signed_in():
 
 def _local_target(target):
     """``target`` if it is a path on this site (not ``//host`` or a full URL, and without
-    control characters such as CR/LF, which would split the redirect's header), else "/"."""
+    control characters such as CR/LF, which would split the redirect's header), else the
+    dashboard. Paths include a proxy's prefix (``X-Forwarded-Prefix``), as the browser sees
+    them."""
+    home = url_for("ui.dashboard_page")
     if not target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
-        return "/"
+        return home
     parts = urlsplit(target)
     if (
         parts.scheme
@@ -85,7 +88,7 @@ def _local_target(target):
         or target.startswith("//")
         or "\\" in target
     ):
-        return "/"
+        return home
     return target
 
 
@@ -94,7 +97,7 @@ def _here_for_htmx():
     and only if it is on this site)."""
     current = urlsplit(request.headers.get("HX-Current-URL", ""))
     if current.netloc and current.netloc != request.host:
-        return "/"
+        return url_for("ui.dashboard_page")
     path = current.path + (f"?{current.query}" if current.query else "")
     return _local_target(path)
 
@@ -108,8 +111,8 @@ def require_sign_in():
         response = make_response("Sign in to continue.", 401)
         response.headers["HX-Redirect"] = url_for("ui.login_page", next=_here_for_htmx())
         return response
-    target = request.full_path if request.method == "GET" else "/"
-    return redirect(url_for("ui.login_page", next=_local_target(target.rstrip("?"))), 303)
+    target = here() if request.method == "GET" else url_for("ui.dashboard_page")
+    return redirect(url_for("ui.login_page", next=_local_target(target)), 303)
 
 
 @bp.get("/login")

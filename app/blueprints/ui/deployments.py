@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app, flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from app.blueprints.ui import BadParameter, bp, local_path, page_url, params, render
+from app.blueprints.ui import BadParameter, bp, here, local_path, page_url, params, render
 from app.blueprints.ui.parameter_form import form_fields, read_parameters
 from app.blueprints.ui.schedule_words import describe
 from app.clock import utcnow
@@ -82,7 +82,7 @@ def deployments_page():
             [d.id for d in found], now - ACTIVITY_WINDOW, now
         ),
         last_runs=dashboard.last_runs_of_deployments([d.id for d in found], now),
-        here=request.full_path.rstrip("?"),
+        here=here(),
         prev_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
     )

@@ -6,7 +6,15 @@ from urllib.parse import urlencode
 
 from flask import flash, redirect, request, url_for
 
-from app.blueprints.ui import ACTIVE_STATES, BadParameter, bp, is_fragment_request, page_url, render
+from app.blueprints.ui import (
+    ACTIVE_STATES,
+    BadParameter,
+    bp,
+    here,
+    is_fragment_request,
+    page_url,
+    render,
+)
 from app.blueprints.ui.graph import radar
 from app.blueprints.ui.logs import log_download, log_level, logs_context, task_url_prefix
 from app.blueprints.ui.run_filter import (
@@ -59,7 +67,7 @@ def flow_runs_page():
         flow_choices=choices,
         prev_url=page_url(chosen["page"] - 1) if chosen["page"] > 1 else None,
         next_url=page_url(chosen["page"] + 1) if has_next and chosen["page"] < MAX_PAGE else None,
-        here=request.full_path.rstrip("?"),
+        here=here(),
         query=urlencode([(k, v) for k, v in request.args.items(multi=True) if k != "page"]),
         saved=[
             (search, saved_search_url(search.filters))
