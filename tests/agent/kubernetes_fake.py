@@ -1,0 +1,194 @@
+"""A small fake of the Kubernetes API, enough for the real ``kubernetes`` client to run a
+``kubernetes-job`` block against it over HTTP: create a Job, list/watch its pods, read a pod's
+log, delete a Job. What the pods do is a recorded sequence of watch events (a *script*); every
+request is kept in ``requests`` for the tests to look at.
+
+A script is a list of pod status dicts (each sent as a watch event for the Job's pod), and
+may hold the marker ``HOLD``: the watch then waits until the Job is deleted (and sends the
+pod's ``DELETED`` event) or until the request's ``timeoutSeconds`` runs out."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+HOLD = "HOLD"
+
+
+class FakeKubernetes:
+    """The fake API server on 127.0.0.1 (``url``), serving ``script`` for every Job."""
+
+    def __init__(self, script=(), log_lines=(), create_error=None):
+        self.script = list(script)
+        self.log_lines = list(log_lines)
+        self.create_error = create_error  # (status, message) to refuse Job creation with
+        self.requests: list[tuple[str, str, object]] = []
+        self.jobs: dict[str, dict] = {}
+        self.deleted = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # bodies end when the connection closes
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(("POST", self.path, body))
+                if fake.create_error:
+                    status, message = fake.create_error
+                    return self._json(status, _status(status, message))
+                name = body["metadata"]["generateName"] + "x7k2p"
+                body["metadata"].update(name=name, uid="uid-" + name, resourceVersion="1")
+                fake.jobs[name] = body
+                self._json(201, body)
+
+            def do_DELETE(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                fake.requests.append(("DELETE", self.path, body))
+                name = self.path.rsplit("/", 1)[-1].split("?")[0]
+                if fake.jobs.pop(name, None) is None:
+                    return self._json(404, _status(404, f'jobs.batch "{name}" not found'))
+                fake.deleted.set()
+                self._json(200, _status(200, "deleted"))
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                query = parse_qs(url.query)
+                fake.requests.append(("GET", self.path, None))
+                if url.path.endswith("/log"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.end_headers()
+                    for line in fake.log_lines:
+                        self.wfile.write(line.encode() + b"\n")
+                        self.wfile.flush()
+                    return None
+                match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", url.path)
+                if not match or query.get("watch") != ["true"]:
+                    return self._json(404, _status(404, f"not served here: {self.path}"))
+                job = query["labelSelector"][0].removeprefix("job-name=")
+                timeout = float(query.get("timeoutSeconds", ["30"])[0])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                for step in fake.script:
+                    if step == HOLD:
+                        if fake.deleted.wait(timeout):
+                            self._event("DELETED", _pod(match[1], job, {"phase": "Running"}))
+                        return None
+                    self._event("MODIFIED", _pod(match[1], job, step))
+                return None
+
+            def _event(self, kind, pod):
+                self.wfile.write(json.dumps({"type": kind, "object": pod}).encode() + b"\n")
+                self.wfile.flush()
+
+            def _json(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def kubeconfig(self):
+        """A kubectl configuration whose context ``fake`` is this server."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "not-a-secret"}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester"}}],
+            "current-context": "fake",
+        }
+
+    def close(self):
+        self.deleted.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _pod(namespace, job, status):
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": job + "-pod1",
+            "namespace": namespace,
+            "labels": {"job-name": job},
+            "resourceVersion": "2",
+        },
+        "spec": {"containers": [{"name": "prefect-job", "image": "flows:1"}]},
+        "status": status,
+    }
+
+
+def _status(code, message):
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "message": message,
+    }
+
+
+def waiting(reason, message=""):
+    """A pod status whose container waits for ``reason``."""
+    return {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "prefect-job",
+                "image": "flows:1",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": message}},
+            }
+        ],
+    }
+
+
+def running():
+    return {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "prefect-job",
+                "image": "flows:1",
+                "imageID": "",
+                "ready": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": "2026-12-05T07:00:00Z"}},
+            }
+        ],
+    }
+
+
+def terminated(phase, exit_code, reason=None):
+    state = {"exitCode": exit_code, "reason": reason}
+    return {
+        "phase": phase,
+        "containerStatuses": [
+            {
+                "name": "prefect-job",
+                "image": "flows:1",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": state},
+            }
+        ],
+    }
