@@ -29,7 +29,9 @@ class FakeKubernetes:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.0"  # bodies end when the connection closes
+            # Streams (watch, log) are chunked as the API server's are: the client's watch
+            # reads a chunk at a time, and would wait for the end of a body not chunked.
+            protocol_version = "HTTP/1.1"
 
             def log_message(self, *args):
                 pass
@@ -60,32 +62,39 @@ class FakeKubernetes:
                 query = parse_qs(url.query)
                 fake.requests.append(("GET", self.path, None))
                 if url.path.endswith("/log"):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/plain")
-                    self.end_headers()
+                    self._start_stream("text/plain")
                     for line in fake.log_lines:
-                        self.wfile.write(line.encode() + b"\n")
-                        self.wfile.flush()
-                    return None
+                        self._chunk(line.encode() + b"\n")
+                    return self._chunk(b"")
                 match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", url.path)
                 if not match or query.get("watch") != ["true"]:
                     return self._json(404, _status(404, f"not served here: {self.path}"))
                 job = query["labelSelector"][0].removeprefix("job-name=")
                 timeout = float(query.get("timeoutSeconds", ["30"])[0])
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
+                self._start_stream("application/json")
                 for step in fake.script:
                     if step == HOLD:
                         if fake.deleted.wait(timeout):
                             self._event("DELETED", _pod(match[1], job, {"phase": "Running"}))
-                        return None
+                        break
                     self._event("MODIFIED", _pod(match[1], job, step))
-                return None
+                return self._chunk(b"")
+
+            def _start_stream(self, content_type):
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+
+            def _chunk(self, data):
+                """One chunk of a streamed body; the empty one ends it."""
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
 
             def _event(self, kind, pod):
-                self.wfile.write(json.dumps({"type": kind, "object": pod}).encode() + b"\n")
-                self.wfile.flush()
+                self._chunk(json.dumps({"type": kind, "object": pod}).encode() + b"\n")
 
             def _json(self, status, body):
                 data = json.dumps(body).encode()

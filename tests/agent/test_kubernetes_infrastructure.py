@@ -4,15 +4,20 @@ validated strictly by ``kubernetes-validate`` against Kubernetes 1.37) and the r
 ``kubernetes`` client talking HTTP to a fake API server (tests/agent/kubernetes_fake.py)
 that plays recorded pod events. No cluster runs here (see docs/kubernetes.md)."""
 
+import subprocess
 import threading
 import time
+import uuid
 
 import kubernetes_validate
 import pytest
 
+from client.api.states import Running
 from client.infrastructure.base import InfrastructureError
 from client.infrastructure.kubernetes import KubernetesClusterConfig, KubernetesJob
 from tests.agent.kubernetes_fake import HOLD, FakeKubernetes, running, terminated, waiting
+from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
+from tests.support import ORION, OrionServer, sqlite_url
 
 KUBERNETES_VERSION = "1.37.0"
 RUN_ID = "5f0c6a4e-2d3b-4f59-9d43-0c2b7c0e5a11"
@@ -205,3 +210,85 @@ def test_the_watch_thread_does_not_linger(fake):
     block.wait(block.start(RUN_ID))
     time.sleep(0.2)
     assert threading.active_count() <= before + 1
+
+
+# -- a real agent (SQLite server: client-side) -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kubernetes-server")
+    with OrionServer(
+        folder, workers=1, threads=4, database_url=sqlite_url(folder), SCHEDULER_ENABLED="false"
+    ) as orion:
+        yield orion
+
+
+def k8s_deployment(orion, fake_server, queue, tmp_path, **fields):
+    (tmp_path / "flows.py").write_text(
+        "from client.sdk.flows import flow\n\n@flow\ndef f():\n    pass\n"
+    )
+    block = block_on(fake_server, image="flows:1", **fields)
+    block.save(f"k8s-{uuid.uuid4().hex[:6]}", client=orion)
+    flow_id = orion.create_flow_from_name("f")
+    return orion.create_deployment(
+        flow_id,
+        queue,
+        path=str(tmp_path),
+        entrypoint="flows.py:f",
+        work_queue_name=queue,
+        infrastructure_document_id=block._block_document_id,
+    )
+
+
+def test_an_agent_runs_a_job_and_crashes_it_on_an_image_pull_failure(orion, agents, fake, tmp_path):
+    fake_server = fake(
+        [waiting("ContainerCreating"), waiting("ErrImagePull", "pull access denied")]
+    )
+    queue = f"k8s-{uuid.uuid4().hex[:6]}"
+    deployment = k8s_deployment(orion, fake_server, queue, tmp_path)
+    [run_id] = due_runs(orion, deployment, 1)
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CRASHED", 60, "CRASHED")
+    run = orion.read_flow_run(run_id)
+    assert run.infrastructure_pid == "default:orion-job-x7k2p"
+    assert run.state.message == (
+        "The flow run's kubernetes-job default:orion-job-x7k2p exited with code -1 without "
+        "reporting a final state: ErrImagePull: the image 'flows:1' cannot be pulled: "
+        "pull access denied."
+    )
+    [(_, _, job)] = [r for r in fake_server.requests if r[0] == "POST"]
+    validate(job)
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["ORION_FLOW_RUN_ID"] == run_id and env["ORION_API_URL"] == orion.api_url
+    assert agents.stop(agent) == 0
+
+
+def test_an_agent_streams_the_pods_log_and_cancelling_deletes_the_job(
+    orion, agents, fake, tmp_path
+):
+    fake_server = fake([running(), HOLD], log_lines=["hello from the pod"])
+    queue = f"k8s-{uuid.uuid4().hex[:6]}"
+    deployment = k8s_deployment(orion, fake_server, queue, tmp_path)
+    [run_id] = due_runs(orion, deployment, 1)
+    agent = agents.start("-q", queue)
+
+    def logged():
+        logs = orion.read_logs(log_filter={"flow_run_id": {"any_": [run_id]}})
+        return any("hello from the pod" in log.message for log in logs)
+
+    wait_for(logged, 60, "the pod's log line")
+    orion.set_flow_run_state(run_id, Running(), force=True)
+    cancel = subprocess.run(
+        [ORION, "flow-run", "cancel", run_id],
+        env=agents.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cancel.returncode == 0, cancel.stderr
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED", 10, "CANCELLED")
+    # The cancellation's delete, then the agent's clean-up of what is left (already gone).
+    deletes = [path for method, path, _ in fake_server.requests if method == "DELETE"]
+    assert deletes and all("/jobs/orion-job-x7k2p?" in path for path in deletes)
+    assert agents.stop(agent) == 0
