@@ -4,13 +4,16 @@ validated strictly by ``kubernetes-validate`` against Kubernetes 1.37) and the r
 ``kubernetes`` client talking HTTP to a fake API server (tests/agent/kubernetes_fake.py)
 that plays recorded pod events. No cluster runs here (see docs/kubernetes.md)."""
 
+import re
 import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from client.api.states import Running
 from client.infrastructure.base import InfrastructureError
@@ -92,6 +95,17 @@ def test_the_manifest_validates_and_holds_the_blocks_fields():
     from kubernetes.client import ApiClient
 
     assert ApiClient().sanitize_for_serialization(block.job_model(manifest)) == manifest
+
+
+def test_the_documented_manifests_validate():
+    """docs/kubernetes.md's manifests for the server, workers and agents (not applied to a
+    cluster here) are at least valid Kubernetes 1.37 objects."""
+    text = (Path(__file__).parents[2] / "docs" / "kubernetes.md").read_text()
+    [block] = re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)
+    documents = [d for d in yaml.safe_load_all(block) if d]
+    assert {d["kind"] for d in documents} >= {"Deployment", "StatefulSet", "Role", "Service"}
+    for document in documents:
+        validate(document)
 
 
 def test_an_invalid_manifest_is_refused_with_the_field():
