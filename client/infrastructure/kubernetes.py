@@ -15,7 +15,9 @@ JSON 6902 patch), then the run's environment: the caller's (an agent: ``ORION_AP
 sent as a ``V1Job`` of the client's models; a manifest the models do not fully hold (an
 unknown field) is refused before anything is sent. Prefect's base manifest puts
 ``parallelism`` and ``completions`` in the pod spec, where Kubernetes rejects them; they are
-moved to the Job spec.
+moved to the Job spec. ``backoffLimit`` is 0 unless the manifest sets it: a pod that fails is
+not started again (the agent has already ended the run Crashed). The Job is labelled
+``orion.io/flow-run-id``.
 
 ``start`` creates the Job and returns; a thread watches its pod (label ``job-name``). A pod
 that does not run within ``pod_watch_timeout_seconds``, an image that cannot be pulled
@@ -25,7 +27,7 @@ with a negative code (137 for OOM) and :meth:`KubernetesJob.exit_reason` saying 
 is deleted when its pod never ran. With ``stream_output`` the pod's log is followed and each
 line handed to the ``output`` callback. The identifier recorded on a run is
 ``NAMESPACE:JOB_NAME``; :meth:`KubernetesJob.kill` deletes the Job (and, in the foreground,
-its pods).
+its pods) unless it has finished: a finished Job is left to ``finished_job_ttl``.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ _LOGO = (
     "https://images.ctfassets.net/gm98wzqotmnx/1zrSeY8DZ1MJZs2BAyyyGk/"
     "20445025358491b8b72600b8f996125b/Kubernetes_logo_without_workmark.svg.png?h=250"
 )
+#: The label that names a Job's flow run.
+FLOW_RUN_LABEL = "orion.io/flow-run-id"
 #: Container waiting reasons after which the pod will never run.
 _FATAL_WAITING = {
     "ImagePullBackOff": "the image {image!r} cannot be pulled",
@@ -271,6 +275,7 @@ class KubernetesJob(Infrastructure):
         for key in ("parallelism", "completions"):
             if key in pod_spec:
                 manifest["spec"].setdefault(key, pod_spec.pop(key))
+        manifest["spec"].setdefault("backoffLimit", 0)
         _container(manifest)  # the shortcuts patch it: say plainly when there is none
         try:
             manifest = jsonpatch.apply_patch(manifest, self._shortcuts(manifest))
@@ -282,6 +287,7 @@ class KubernetesJob(Infrastructure):
         variables: dict[str, str | None] = {**self.env, **(env or {})}
         if flow_run is not None:
             run_id = flow_run_id_of(flow_run)
+            manifest["metadata"].setdefault("labels", {})[FLOW_RUN_LABEL] = run_id
             variables["ORION_FLOW_RUN_ID"] = variables["PREFECT__FLOW_RUN_ID"] = run_id
             if not self.command and not _container(manifest).get("args"):
                 _container(manifest)["args"] = ["python3", "-m", "client.agent.run", run_id]
@@ -511,8 +517,11 @@ class KubernetesJob(Infrastructure):
         if not namespace or not job_name:
             raise InfrastructureError(f"{identifier!r} is not a NAMESPACE:JOB_NAME identifier.")
         api_client = self._api_client()
+        batch = kubernetes.client.BatchV1Api(api_client)
         try:
-            kubernetes.client.BatchV1Api(api_client).delete_namespaced_job(
+            if _finished(batch.read_namespaced_job(job_name, namespace)):
+                return  # left to finished_job_ttl (or whoever removes finished Jobs)
+            batch.delete_namespaced_job(
                 job_name,
                 namespace,
                 grace_period_seconds=max(0, round(grace_seconds)),
@@ -561,6 +570,12 @@ def _difference(given: typing.Any, kept: typing.Any, path: str) -> str | None:
             if lost:
                 return lost
     return None
+
+
+def _finished(job: typing.Any) -> bool:
+    """Whether the Job has completed or failed (a condition ``Complete``/``Failed`` true)."""
+    conditions = (job.status.conditions if job.status else None) or []
+    return any(c.type in ("Complete", "Failed") and c.status == "True" for c in conditions)
 
 
 def _ran(pod: typing.Any) -> bool:

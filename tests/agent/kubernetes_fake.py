@@ -1,7 +1,9 @@
 """A small fake of the Kubernetes API, enough for the real ``kubernetes`` client to run a
-``kubernetes-job`` block against it over HTTP: create a Job, list/watch its pods, read a pod's
-log, delete a Job. What the pods do is a recorded sequence of watch events (a *script*); every
-request is kept in ``requests`` for the tests to look at.
+``kubernetes-job`` block against it over HTTP: create and read a Job, list/watch its pods,
+read a pod's log, delete a Job. What the pods do is a recorded sequence of watch events (a
+*script*); every request is kept in ``requests`` for the tests to look at. A Job whose pod
+reached ``Succeeded`` or ``Failed`` in the script has the matching condition (``Complete``,
+``Failed``).
 
 A script is a list of pod status dicts (each sent as a watch event for the Job's pod), and
 may hold the marker ``HOLD``: the watch then waits until the Job is deleted (and sends the
@@ -61,6 +63,13 @@ class FakeKubernetes:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 fake.requests.append(("GET", self.path, None))
+                job_path = re.fullmatch(r"/apis/batch/v1/namespaces/[^/]+/jobs/([^/]+)", url.path)
+                if job_path:
+                    if job_path[1] not in fake.jobs:
+                        return self._json(
+                            404, _status(404, f'jobs.batch "{job_path[1]}" not found')
+                        )
+                    return self._json(200, fake.jobs[job_path[1]])
                 if url.path.endswith("/log"):
                     self._start_stream("text/plain")
                     for line in fake.log_lines:
@@ -78,6 +87,11 @@ class FakeKubernetes:
                             self._event("DELETED", _pod(match[1], job, {"phase": "Running"}))
                         break
                     self._event("MODIFIED", _pod(match[1], job, step))
+                    if step.get("phase") in ("Succeeded", "Failed") and job in fake.jobs:
+                        kind = "Complete" if step["phase"] == "Succeeded" else "Failed"
+                        fake.jobs[job]["status"] = {
+                            "conditions": [{"type": kind, "status": "True"}]
+                        }
                 return self._chunk(b"")
 
             def _start_stream(self, content_type):

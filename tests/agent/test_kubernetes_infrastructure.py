@@ -73,7 +73,7 @@ def test_the_manifest_validates_and_holds_the_blocks_fields():
     assert manifest["metadata"] == {
         "namespace": "flows",
         "generateName": "nightly-",
-        "labels": {"team": "data", "example.com/owner": "ops"},
+        "labels": {"team": "data", "example.com/owner": "ops", "orion.io/flow-run-id": RUN_ID},
     }
     spec = manifest["spec"]
     assert spec["ttlSecondsAfterFinished"] == 300
@@ -143,6 +143,10 @@ def test_a_job_runs_to_its_end_and_its_log_comes_back(fake):
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["ORION_FLOW_RUN_ID"] == RUN_ID and env["ORION_API_KEY"] == "k"
     assert any("/pods/orion-job-x7k2p-pod1/log" in r[1] for r in server.requests)
+    assert job["metadata"]["labels"]["orion.io/flow-run-id"] == RUN_ID
+    assert job["spec"]["backoffLimit"] == 0  # a failed pod is not run again
+    block.kill(handle.identifier)  # finished: left to finished_job_ttl, not deleted
+    assert not [r for r in server.requests if r[0] == "DELETE"]
 
 
 @pytest.mark.parametrize(
