@@ -25,7 +25,10 @@ that does not run within ``pod_watch_timeout_seconds``, an image that cannot be 
 evicted or a container killed for lack of memory (``OOMKilled``, code 137) each end the run
 with a negative code (137 for OOM) and :meth:`KubernetesJob.exit_reason` saying why; the Job
 is deleted when its pod never ran. With ``stream_output`` the pod's log is followed and each
-line handed to the ``output`` callback. The identifier recorded on a run is
+line handed to the ``output`` callback. A watch that ends is started again (from the last
+resource version seen, or from the pod's current state once that version has expired: ``410
+Gone``); only the API server going away (or ``job_watch_timeout_seconds`` without an event)
+ends the run from here. The identifier recorded on a run is
 ``NAMESPACE:JOB_NAME``; :meth:`KubernetesJob.kill` deletes the Job (and, in the foreground,
 its pods) unless it has finished: a finished Job is left to ``finished_job_ttl``.
 """
@@ -443,26 +446,34 @@ class KubernetesJob(Infrastructure):
                 arguments["timeout_seconds"] = remaining
             if resource_version:
                 arguments["resource_version"] = resource_version
-            for event in watch.stream(core.list_namespaced_pod, handle.namespace, **arguments):
-                pod = event["object"]
-                resource_version = pod.metadata.resource_version or resource_version
-                handle.pod_name = pod.metadata.name
-                if event["type"] == "DELETED":
-                    watch.stop()
-                    return CRASHED, f"the pod {pod.metadata.name} was deleted"
-                ended = _pod_end(pod, self._image_of(pod))
-                if ended is not None:
-                    watch.stop()
-                    if not started and ended[0] != 0:
-                        if not _ran(pod):
-                            self._delete(handle)
-                    if not started and self.stream_output and _ran(pod):
-                        self._stream(handle, core, output)
-                    return ended
-                if not started and pod.status and pod.status.phase == "Running":
-                    started = True
-                    if self.stream_output:
-                        self._stream(handle, core, output)
+            try:
+                for event in watch.stream(core.list_namespaced_pod, handle.namespace, **arguments):
+                    pod = event["object"]
+                    resource_version = pod.metadata.resource_version or resource_version
+                    handle.pod_name = pod.metadata.name
+                    if event["type"] == "DELETED":
+                        watch.stop()
+                        return CRASHED, f"the pod {pod.metadata.name} was deleted"
+                    ended = _pod_end(pod, self._image_of(pod))
+                    if ended is not None:
+                        watch.stop()
+                        if not started and ended[0] != 0:
+                            if not _ran(pod):
+                                self._delete(handle)
+                        if not started and self.stream_output and _ran(pod):
+                            self._stream(handle, core, output)
+                        return ended
+                    if not started and pod.status and pod.status.phase == "Running":
+                        started = True
+                        if self.stream_output:
+                            self._stream(handle, core, output)
+            except kubernetes.client.ApiException as error:
+                if error.status != 410:
+                    raise
+                # The resource version watched from expired (and the client's one retry
+                # did not help): watch again from the pod's current state.
+                resource_version = None
+                continue
             if not started and time.monotonic() >= deadline:
                 self._delete(handle)
                 return CRASHED, (

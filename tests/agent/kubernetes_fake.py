@@ -6,8 +6,11 @@ reached ``Succeeded`` or ``Failed`` in the script has the matching condition (``
 ``Failed``).
 
 A script is a list of pod status dicts (each sent as a watch event for the Job's pod), and
-may hold the marker ``HOLD``: the watch then waits until the Job is deleted (and sends the
-pod's ``DELETED`` event) or until the request's ``timeoutSeconds`` runs out."""
+may hold the markers ``HOLD``: the watch then waits until the Job is deleted (and sends the
+pod's ``DELETED`` event) or until the request's ``timeoutSeconds`` runs out; ``GONE``: the
+watch ends with the API server's ``410 Gone`` error event (the resource version it watched from
+has expired). Watches go through the script once: the next watch carries on where the last
+one ended."""
 
 import json
 import re
@@ -16,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 HOLD = "HOLD"
+GONE = "GONE"
 
 
 class FakeKubernetes:
@@ -81,10 +85,15 @@ class FakeKubernetes:
                 job = query["labelSelector"][0].removeprefix("job-name=")
                 timeout = float(query.get("timeoutSeconds", ["30"])[0])
                 self._start_stream("application/json")
-                for step in fake.script:
+                while fake.script:
+                    step = fake.script[0]
                     if step == HOLD:
                         if fake.deleted.wait(timeout):
                             self._event("DELETED", _pod(match[1], job, {"phase": "Running"}))
+                        break
+                    fake.script.pop(0)
+                    if step == GONE:
+                        self._event("ERROR", _status(410, "too old resource version"))
                         break
                     self._event("MODIFIED", _pod(match[1], job, step))
                     if step.get("phase") in ("Succeeded", "Failed") and job in fake.jobs:
@@ -163,6 +172,7 @@ def _status(code, message):
         "apiVersion": "v1",
         "status": "Failure",
         "code": code,
+        "reason": {404: "NotFound", 410: "Expired", 422: "Invalid"}.get(code, ""),
         "message": message,
     }
 

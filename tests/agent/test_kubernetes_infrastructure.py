@@ -18,7 +18,7 @@ import yaml
 from client.api.states import Running
 from client.infrastructure.base import InfrastructureError
 from client.infrastructure.kubernetes import KubernetesClusterConfig, KubernetesJob
-from tests.agent.kubernetes_fake import HOLD, FakeKubernetes, running, terminated, waiting
+from tests.agent.kubernetes_fake import GONE, HOLD, FakeKubernetes, running, terminated, waiting
 from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
 from tests.support import ORION, OrionServer, sqlite_url
 
@@ -181,6 +181,17 @@ def test_pod_failures_end_the_run_with_the_reason(fake, script, code, reason, de
     assert block.wait(handle).status_code == code
     assert reason in block.exit_reason(handle)
     assert any(r[0] == "DELETE" for r in server.requests) is deleted
+
+
+def test_an_expired_watch_is_watched_again_from_the_current_state(fake):
+    """A long run outlives its watch's resource version: ``410 Gone`` (twice: the client
+    retries once by itself) is not the end of the run."""
+    server = fake([running(), GONE, GONE, terminated("Succeeded", 0)])
+    block = block_on(server, stream_output=False)
+    handle = block.start(RUN_ID)
+    assert block.wait(handle).status_code == 0, block.exit_reason(handle)
+    watches = [path for method, path, _ in server.requests if "watch=true" in path]
+    assert len(watches) == 3 and "resourceVersion" not in watches[-1]
 
 
 def test_a_pod_that_never_starts_times_out_and_its_job_is_deleted(fake):
