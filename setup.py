@@ -60,6 +60,8 @@ RAY_REQUIRES = [
 
 # Optional extras: ``pip install orion[docker]`` for docker-container infrastructure.
 DOCKER_REQUIRES = ["docker==7.2.0"]
+# ``pip install orion[kubernetes]`` for kubernetes-job infrastructure: the official client.
+KUBERNETES_REQUIRES = ["kubernetes==37.0.2"]
 
 TEST_REQUIRES = [
     "pytest==9.2.0",
@@ -78,6 +80,10 @@ TEST_REQUIRES = [
     "schemathesis==4.32.5",
     # tests/agent/test_docker_infrastructure.py runs flows in containers of a real dockerd.
     *DOCKER_REQUIRES,
+    # tests/agent/test_kubernetes_infrastructure.py: the real client against a fake API
+    # server, and the Job manifests validated strictly against Kubernetes 1.37's schemas.
+    *KUBERNETES_REQUIRES,
+    "kubernetes-validate==1.37.0",
 ]
 
 # The static checks scripts/test runs before pytest (settings in pyproject.toml).
@@ -103,6 +109,7 @@ setup(
         "dask": DASK_REQUIRES,
         "ray": RAY_REQUIRES,
         "docker": DOCKER_REQUIRES,
+        "kubernetes": KUBERNETES_REQUIRES,
     },
     entry_points={
         "console_scripts": ["orion = orion_cli:orion_cli"],

@@ -211,12 +211,17 @@ def _properties(
     validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[Any]:
     """JSON Schema ``properties``, except that a property the schema does not require may be
-    null: pydantic v1 writes ``Optional[str] = None`` as ``{"type": "string"}``."""
+    null: pydantic v1 writes ``Optional[str] = None`` as ``{"type": "string"}``; and a JSON
+    6902 patch (``format: rfc6902``, Prefect's ``kubernetes-job`` ``customizations``) need only
+    be a list: Prefect's schema says its operations' values are strings, yet they are any JSON
+    (``{"op": "add", "path": ".../resources", "value": {...}}``), and Prefect saves them."""
     if not validator.is_type(instance, "object"):
         return
     required = set(schema.get("required") or ())
     for name, subschema in properties.items():
         if name in instance and not (instance[name] is None and name not in required):
+            if subschema.get("format") == "rfc6902":
+                subschema = {"type": "array", "items": {"type": "object"}}
             yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
 
 

@@ -83,6 +83,7 @@ def _import_builtin_blocks() -> None:
     import client.blocks.filesystems
     import client.blocks.system
     import client.infrastructure.docker
+    import client.infrastructure.kubernetes
     import client.infrastructure.process  # noqa: F401
 
 

@@ -768,7 +768,7 @@ def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
     "-i",
     "--infra",
     help="Run the flow runs on a new block of this infrastructure type, with its defaults "
-    "(process, docker-container).",
+    "(process, docker-container, kubernetes-job).",
 )
 @click.option(
     "--override",

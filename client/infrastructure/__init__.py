@@ -4,8 +4,9 @@ One interface (:class:`client.infrastructure.base.Infrastructure`): ``run(flow_r
 the run and waits for it (returning an :class:`InfrastructureResult`), ``start(flow_run)``
 starts it and returns at once (what agents use), ``kill(identifier)`` stops what ``start``
 started, ``poll(handle)`` looks at it. One class per kind: :class:`Process` (a local
-subprocess) and :class:`DockerContainer` (a Docker container; the ``docker`` SDK is the
-``orion[docker]`` extra). A deployment names
+subprocess), :class:`DockerContainer` (a Docker container; the ``docker`` SDK is the
+``orion[docker]`` extra) and :class:`KubernetesJob` (a Kubernetes Job; the ``kubernetes``
+client is the ``orion[kubernetes]`` extra). A deployment names
 its infrastructure by block document (``infrastructure_document_id``); agents load that block
 and call it. Loaded lazily (pydantic is imported on first use).
 """
@@ -21,6 +22,8 @@ _NAMES = {
     "Process": "client.infrastructure.process",
     "DockerContainer": "client.infrastructure.docker",
     "DockerRegistry": "client.infrastructure.docker",
+    "KubernetesJob": "client.infrastructure.kubernetes",
+    "KubernetesClusterConfig": "client.infrastructure.kubernetes",
 }
 
 __all__ = list(_NAMES)

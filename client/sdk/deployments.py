@@ -171,7 +171,7 @@ def save_infrastructure(
         if cls is None or not issubclass(cls, Infrastructure):
             raise ValueError(
                 f"Infrastructure type {kind!r} is not one this client implements "
-                "(process, docker-container)."
+                "(process, docker-container, kubernetes-job)."
             )
         block = cls.model_validate({})
     else:

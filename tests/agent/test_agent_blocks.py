@@ -103,8 +103,12 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
         (["--infra-block", "process"], "is not SLUG/NAME"),
         (["--storage-block", "x/y", "--storage", "/tmp/x"], "Give --storage or --storage-block"),
         (
-            ["--infra", "kubernetes-job"],
-            "Infrastructure type 'kubernetes-job' is not one this client implements",
+            ["--infra", "smb"],
+            "Infrastructure type 'smb' is not one this client implements",
+        ),
+        (
+            ["--infra", "kubernetes-job", "--override", "pod_watch_timeout_seconds=soon"],
+            "Infrastructure overrides {'pod_watch_timeout_seconds': 'soon'}",
         ),
         (["--infra", "process", "--infra-block", "process/x"], "Give --infra or --infra-block"),
         (["--override", "image"], "Override 'image' is not KEY=VALUE"),
@@ -126,9 +130,36 @@ def test_build_names_what_is_wrong_with_a_block(orion, agents, tmp_path, args, m
     assert status != 0 and message in out, out
 
 
-def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, agents, tmp_path):
-    """A deployment on a ``kubernetes-job`` block (saved by Prefect, say): the agent
-    claims the run and fails it, naming the block type."""
+def test_build_on_a_new_kubernetes_job_block_with_an_override(orion, agents, tmp_path):
+    """``--infra kubernetes-job --override image=...``, as Prefect's CLI: an anonymous
+    ``kubernetes-job`` block with its defaults, the override kept on the deployment."""
+    (tmp_path / "where.py").write_text(FLOW)
+    status, out = build(
+        agents,
+        tmp_path,
+        f"{tmp_path / 'where.py'}:where",
+        "-n",
+        "on-k8s",
+        "--infra",
+        "kubernetes-job",
+        "--override",
+        "image=registry.local/flows:2",
+        "--override",
+        "namespace=flows",
+    )
+    assert status == 0, out
+    deployment = orion.read_deployment_by_name("where/on-k8s")
+    assert deployment.infra_overrides == {"image": "registry.local/flows:2", "namespace": "flows"}
+    document = orion.read_block_document(deployment.infrastructure_document_id)
+    assert document.block_type.slug == "kubernetes-job" and document.is_anonymous
+    assert document.data["pod_watch_timeout_seconds"] == 60
+    assert document.data["job"]["kind"] == "Job"
+
+
+def test_a_run_on_an_invalid_kubernetes_manifest_fails_with_the_reason(orion, agents, tmp_path):
+    """A deployment on a ``kubernetes-job`` block (saved by Prefect, say) whose Job manifest
+    has no container: the agent claims the run and fails it with the reason, sending
+    nothing to any cluster, and keeps serving its queue."""
     (tmp_path / "where.py").write_text(FLOW)
     (tmp_path / "data.txt").write_text("local")
     block_type = orion.read_block_type_by_slug("kubernetes-job")
@@ -157,8 +188,8 @@ def test_a_run_on_infrastructure_this_agent_lacks_fails_with_the_reason(orion, a
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "FAILED", 60, "FAILED")
     run = orion.read_flow_run(run_id)
     assert run.state.message == (
-        "Submission failed: Block document 'k8s-" + suffix + "' is of type "
-        "'kubernetes-job', which no imported block class implements."
+        "Submission failed: The Kubernetes Job manifest has no container "
+        "(spec.template.spec.containers[0])."
     )
     assert run.infrastructure_pid is None
     assert agents.stop(agent) == 0

@@ -363,6 +363,25 @@ class TestBlockDocuments:
             == 201
         )
 
+    def test_a_json_patch_field_takes_any_operation_values(self, system):
+        """``kubernetes-job``'s ``customizations`` (``format: rfc6902``): Prefect's schema
+        says the operations' values are strings, yet Prefect saves objects there."""
+        block_type = system.get("/api/block_types/slug/kubernetes-job").get_json()
+        [schema] = system.post(
+            "/api/block_schemas/filter",
+            json={"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+        ).get_json()
+        patch = [{"op": "add", "path": "/spec/x", "value": {"limits": {"memory": "1Gi"}}}]
+        document = make_document(system, schema, "patched", {"customizations": patch})
+        assert document["data"]["customizations"] == patch
+        body = {"name": "unpatched", "block_schema_id": schema["id"]}
+        body["block_type_id"] = block_type["id"]
+        for bad in ({"op": "add"}, ["add"]):
+            response = system.post(
+                "/api/block_documents/", json={**body, "data": {"customizations": bad}}
+            )
+            assert_422(response, "body", "data", "customizations")
+
     @pytest.mark.parametrize("name", ["Upper", "with space", "under_score"])
     def test_name_outside_the_rule_is_422_saying_which(self, client, vault, name):
         _, schema = vault

@@ -130,3 +130,50 @@ def test_block_ls_lists_what_the_server_has(saved, api, prefect):
     output = prefect.run("block", "ls", COLUMNS=400)
     for slug in ours:
         assert slug in output, output
+
+
+K8S_SAVE = """
+import sys
+
+from prefect.blocks.kubernetes import KubernetesClusterConfig
+from prefect.infrastructure import KubernetesJob
+
+tag = sys.argv[1]
+config = {"apiVersion": "v1", "kind": "Config", "current-context": "kind",
+          "clusters": [{"name": "kind", "cluster": {"server": "https://127.0.0.1:6443"}}],
+          "contexts": [{"name": "kind", "context": {"cluster": "kind", "user": "me"}}],
+          "users": [{"name": "me", "user": {"token": "t"}}]}
+KubernetesJob(
+    image="registry.local/flows:3",
+    namespace="flows",
+    labels={"team": "data"},
+    finished_job_ttl=120,
+    pod_watch_timeout_seconds=30,
+    image_pull_policy="Never",
+    customizations=[{"op": "add", "path": "/spec/template/spec/containers/0/resources",
+                     "value": {"limits": {"memory": "256Mi"}}}],
+    cluster_config=KubernetesClusterConfig(config=config, context_name="kind"),
+).save(f"k8s-{tag}")
+"""
+
+
+def test_a_kubernetes_job_saved_by_prefect_loads_and_makes_a_valid_job(prefect):
+    """Prefect's own ``KubernetesJob`` (and its cluster config) saved through Orion: this
+    client loads it with every field, and its Job manifest validates (Kubernetes 1.37)."""
+    import kubernetes_validate
+
+    from client.api.client import OrionClient
+    from client.infrastructure.kubernetes import KubernetesJob
+
+    prefect.script(K8S_SAVE, prefect.tag, cwd=prefect.workdir)
+    with OrionClient(prefect.api_url) as client:
+        job = KubernetesJob.load(f"k8s-{prefect.tag}", client=client)
+    assert job.image == "registry.local/flows:3" and job.namespace == "flows"
+    assert job.finished_job_ttl == 120 and job.pod_watch_timeout_seconds == 30
+    assert job.cluster_config.context_name == "kind"
+    manifest = job.build_job("5f0c6a4e-2d3b-4f59-9d43-0c2b7c0e5a11")
+    kubernetes_validate.validate(manifest, "1.37.0", strict=True)
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"limits": {"memory": "256Mi"}}
+    assert container["imagePullPolicy"] == "Never"
+    assert manifest["spec"]["ttlSecondsAfterFinished"] == 120

@@ -27,7 +27,13 @@ from client.blocks import (
     String,
 )
 from client.blocks.core import InvalidBlockRegistration, schema_checksum
-from client.infrastructure import DockerContainer, DockerRegistry, Process
+from client.infrastructure import (
+    DockerContainer,
+    DockerRegistry,
+    KubernetesClusterConfig,
+    KubernetesJob,
+    Process,
+)
 from client.sdk.results import load_result
 
 SYSTEM_BLOCKS = os.path.join(
@@ -45,6 +51,8 @@ OURS = [
     Process,
     DockerContainer,
     DockerRegistry,
+    KubernetesJob,
+    KubernetesClusterConfig,
 ]
 
 
