@@ -113,6 +113,10 @@ def start(host, port, workers, threads):
     config = _settings()
     host = host or config["SERVER_HOST"]
     port = port or config["SERVER_PORT"]
+    try:
+        logconfig = gunicorn_logconfig(config["LOG_FORMAT"])
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     _prepare_metrics(config, port)
     migrate = config["DATABASE_MIGRATE_ON_START"]
     _ensure_database(config, create=migrate)
@@ -152,7 +156,6 @@ def start(host, port, workers, threads):
         "control_socket_disable": True,
         "child_exit": _worker_exited,
     }
-    logconfig = gunicorn_logconfig(config["LOG_FORMAT"])
     if logconfig is not None:
         options["logconfig_dict"] = logconfig
     children = []

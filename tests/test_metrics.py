@@ -10,13 +10,14 @@ import io
 import json
 import logging
 import os
+import subprocess
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.logformat import JsonFormatter, check_log_format
-from tests.support import OrionServer
+from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env
 
 
 def scrape(client, **headers):
@@ -134,6 +135,17 @@ def test_metrics_behind_the_api_key_not_the_dashboard_session(make_app):
     assert scrape(keyed, Authorization="Bearer s3cret")
 
 
+def test_rq_queue_depth_when_redis_is_set(make_app, redis_db):
+    served = make_app(REDIS_URL=REDIS_URL).test_client()
+    redis_db.rpush("rq:queue:orion", "job-1", "job-2")
+    assert value(scrape(served), "orion_rq_queue_depth") == 2
+    # Redis gone: the page still answers, without the gauge (/api/ready reports Redis).
+    gone = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    found = scrape(gone)
+    assert ("orion_rq_queue_depth", ()) not in found
+    assert ("orion_scheduler_lag_seconds", ()) in found
+
+
 def test_json_log_lines_carry_request_id_and_endpoint(app):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -163,10 +175,20 @@ def test_json_log_lines_carry_request_id_and_endpoint(app):
     assert "RuntimeError: boom" in lines[2]["exception"]
 
 
-def test_log_format_setting_is_checked():
+def test_log_format_setting_is_checked(tmp_path):
     assert check_log_format(" JSON ") == "json"
     with pytest.raises(ValueError, match="ORION_LOG_FORMAT='xml': use one of text, json"):
         check_log_format("xml")
+    started = subprocess.run(
+        [ORION, "start", "--port", str(free_port())],
+        env=orion_env(tmp_path, ORION_LOG_FORMAT="xml"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 1
+    assert "Error: ORION_LOG_FORMAT='xml': use one of text, json" in started.stderr
+    assert "Traceback" not in started.stderr
 
 
 @pytest.mark.xdist_group("orion-start")
