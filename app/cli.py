@@ -161,8 +161,11 @@ def start(host, port, workers, threads):
     children = []
     if config["REDIS_URL"]:
         # `orion worker` and `orion cron` restart their rq process if it dies (Redis down).
+        # Without the metrics folder: rq forks a process per job, and each would leave its
+        # own value files there for good (the scrape-time gauges cover the services' work).
+        env = {name: value for name, value in os.environ.items() if name != MULTIPROC_ENV}
         children = [
-            subprocess.Popen([sys.executable, "-m", "app", command])
+            subprocess.Popen([sys.executable, "-m", "app", command], env=env)
             for command in ("worker", "cron")
         ]
         click.echo(
@@ -183,7 +186,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _prepare_metrics(config, port):
-    """Share ``/metrics`` values between the gunicorn workers and the RQ processes: a folder
+    """Share ``/metrics`` values between the gunicorn workers: a folder
     of value files, ``PROMETHEUS_MULTIPROC_DIR`` if set, else ``HOME/metrics/<port>`` (one per
     server), emptied now so a previous server's counts are not reported as this one's."""
     # prometheus_client picks its value store when imported: the variable must be set first.

@@ -11,13 +11,16 @@ Counted as things happen (each a few microseconds: a dict lookup and an add):
 - ``orion_db_pool_connections``: this process's pooled connections, open and in use.
 
 Computed when scraped (:class:`ScrapeCollector`), from one grouped query on ``flow_run``:
-runs by state type, runs due but not yet picked up, and the scheduler lag (how long the
-oldest due SCHEDULED run has waited); plus the RQ queue's length when Redis is configured.
+runs by state type, runs due but not yet picked up, runs Late, and the scheduler lag (how
+long the oldest due SCHEDULED run has waited); plus the RQ queue's length when Redis is
+configured.
 
 Under gunicorn, ``orion start`` sets ``PROMETHEUS_MULTIPROC_DIR`` before this module is
-imported (``app.cli``, emptying the folder first): every process (each gunicorn worker, the RQ
-worker and its job processes) then writes its values to files there, and a scrape of any
-worker sums them all. Without it (a single process) the values live in memory.
+imported (``app.cli``, emptying the folder first): each gunicorn worker then writes its
+values to files there, and a scrape of any worker sums them all. Without it (a single
+process) the values live in memory. The RQ processes ``orion start`` runs are not given the
+folder (rq forks a process per job, each would leave files there for good): with Redis, the
+scheduler and late-run counters stay at 0 and the scrape-time gauges tell the services' work.
 """
 
 import os
@@ -152,13 +155,13 @@ def _observe(response: Any) -> Any:
 
 
 class ScrapeCollector:
-    """Gauges computed at scrape time from ``runs_summary()`` (rows of ``(state_type, count,
-    due_count, oldest_due_seconds)``) and ``queue_depth()`` (the RQ queue's length, or None
-    without Redis)."""
+    """Gauges computed at scrape time from ``runs_summary()`` (rows of ``(state_type,
+    count, due_count, late_count, oldest_due_seconds)``) and ``queue_depth()`` (the RQ
+    queue's length, or None without Redis)."""
 
     def __init__(
         self,
-        runs_summary: Callable[[], list[tuple[str, int, int, float]]],
+        runs_summary: Callable[[], list[tuple[str, int, int, int, float]]],
         queue_depth: Callable[[], int | None],
     ) -> None:
         self._runs_summary = runs_summary
@@ -168,13 +171,15 @@ class ScrapeCollector:
         by_state = GaugeMetricFamily(
             "orion_flow_runs", "Flow runs by current state type.", labels=["state"]
         )
-        due = 0
+        due = late = 0
         lag = 0.0
-        for state_type, count, due_count, oldest_due in self._runs_summary():
+        for state_type, count, due_count, late_count, oldest_due in self._runs_summary():
             by_state.add_metric([state_type or "NONE"], count)
             due += due_count
+            late += late_count
             lag = max(lag, oldest_due)
         yield by_state
+        yield GaugeMetricFamily("orion_flow_runs_late", "Flow runs in the Late state.", value=late)
         yield GaugeMetricFamily(
             "orion_flow_runs_due",
             "SCHEDULED flow runs whose time has come, not yet picked up by an agent.",

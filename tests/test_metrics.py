@@ -90,14 +90,18 @@ def test_counters_move_with_requests_and_transitions(client, flow):
 
 
 def test_runs_by_state_due_runs_and_scheduler_lag(client, flow):
-    for offset in ("2020-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00"):
+    for name, offset in (
+        ("Scheduled", "2020-01-01T00:00:00+00:00"),
+        ("Late", "2021-01-01T00:00:00+00:00"),
+        ("Scheduled", "2999-01-01T00:00:00+00:00"),
+    ):
         response = client.post(
             "/api/flow_runs/",
             json={
                 "flow_id": flow["id"],
                 "state": {
                     "type": "SCHEDULED",
-                    "name": "Scheduled",
+                    "name": name,
                     "state_details": {"scheduled_time": offset},
                 },
             },
@@ -105,10 +109,11 @@ def test_runs_by_state_due_runs_and_scheduler_lag(client, flow):
         assert response.status_code == 201, response.get_json()
     client.post("/api/flow_runs/", json={"flow_id": flow["id"]})
     found = scrape(client)
-    assert value(found, "orion_flow_runs", state="SCHEDULED") == 2
+    assert value(found, "orion_flow_runs", state="SCHEDULED") == 3
     assert value(found, "orion_flow_runs", state="PENDING") == 1
-    assert value(found, "orion_flow_runs_due") == 1
-    assert value(found, "orion_scheduler_lag_seconds") > 86400 * 365
+    assert value(found, "orion_flow_runs_due") == 2
+    assert value(found, "orion_flow_runs_late") == 1
+    assert value(found, "orion_scheduler_lag_seconds") > 86400 * 365 * 5  # since 2020
 
 
 def test_agent_claims_are_counted(client, flow):
