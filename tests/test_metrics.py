@@ -140,6 +140,12 @@ def test_metrics_behind_the_api_key_not_the_dashboard_session(make_app):
     assert scrape(keyed, Authorization="Bearer s3cret")
 
 
+def test_wrong_keys_on_metrics_are_throttled_like_the_apis(make_app):
+    keyed = make_app(API_KEY="s3cret", THROTTLE_FAILED_API_KEYS="2/minute").test_client()
+    wrong = {"Authorization": "Bearer guess"}
+    assert [keyed.get("/metrics", headers=wrong).status_code for _ in range(3)] == [401, 401, 429]
+
+
 def test_rq_queue_depth_when_redis_is_set(make_app, redis_db):
     served = make_app(REDIS_URL=REDIS_URL).test_client()
     redis_db.rpush("rq:queue:orion", "job-1", "job-2")
