@@ -38,6 +38,8 @@ INSTALL_REQUIRES = [
     # (app/security.py); limits is its counting library, pinned to the version tested.
     "flask-limiter==4.1.1",
     "limits==5.8.0",
+    # /metrics in Prometheus' format, summed over gunicorn's workers (multiprocess mode).
+    "prometheus-client==0.26.0",
 ]
 
 # Remote storage blocks (client.blocks.filesystems): each object store's fsspec driver, the

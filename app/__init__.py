@@ -28,18 +28,21 @@ def create_app(overrides=None):
     Nothing connects to the database except the schema check, which refuses a database
     migrated by a newer Orion.
     """
-    from app import migrations
+    from app import metrics, migrations
     from app.blueprints.api import register_api
+    from app.blueprints.metrics import bp as metrics_bp
     from app.blueprints.ui import register_ui
     from app.config import load_config
-    from app.db import close_db, database
+    from app.db import close_db, database, pool_use
     from app.extensions import api
+    from app.logformat import configure_logging
     from app.security import init_security
 
     app = Flask(__name__)
     app.request_class = StrictJSONRequest
     app.session_interface = DashboardSessionInterface()
     app.config.from_mapping(load_config(overrides))
+    configure_logging(app.config["LOG_FORMAT"])
     app.json.sort_keys = False
     # First: the Host check and the throttle run before the API key check.
     init_security(app)
@@ -54,12 +57,15 @@ def create_app(overrides=None):
             log.warning("%s", note)
     # The admin API's drop/create run the migrations, which only the assembly imports.
     app.extensions["orion.migrations"] = migrations
+    # Before close_db: teardowns run last registered first, the pool is read after the close.
+    metrics.init_app(app, pool_use)
     app.teardown_request(close_db)
     app.before_request(_check_api_request)
     app.after_request(_cors_headers)
     api.init_app(app)
     register_api(app, api)
     register_ui(app, api)
+    app.register_blueprint(metrics_bp)
     return app
 
 

@@ -14,6 +14,8 @@ print one ``Error:`` line and exit with status 1, without a traceback.
 """
 
 import gc
+import glob
+import os
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ from app import migrations
 from app.config import load_config
 from app.db import database, ensure_database, init_database
 from app.exceptions import OrionError
+from app.logformat import gunicorn_logconfig
 
 
 class _ServerCommandMixin:
@@ -110,6 +113,11 @@ def start(host, port, workers, threads):
     config = _settings()
     host = host or config["SERVER_HOST"]
     port = port or config["SERVER_PORT"]
+    try:
+        logconfig = gunicorn_logconfig(config["LOG_FORMAT"])
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    _prepare_metrics(config, port)
     migrate = config["DATABASE_MIGRATE_ON_START"]
     _ensure_database(config, create=migrate)
     with database.connection_context():
@@ -146,12 +154,18 @@ def start(host, port, workers, threads):
         "proc_name": "orion",
         # gunicornc's socket defaults to one path per user, which two servers would share.
         "control_socket_disable": True,
+        "child_exit": _worker_exited,
     }
+    if logconfig is not None:
+        options["logconfig_dict"] = logconfig
     children = []
     if config["REDIS_URL"]:
         # `orion worker` and `orion cron` restart their rq process if it dies (Redis down).
+        # Without the metrics folder: rq forks a process per job, and each would leave its
+        # own value files there for good (the scrape-time gauges cover the services' work).
+        env = {name: value for name, value in os.environ.items() if name != MULTIPROC_ENV}
         children = [
-            subprocess.Popen([sys.executable, "-m", "app", command])
+            subprocess.Popen([sys.executable, "-m", "app", command], env=env)
             for command in ("worker", "cron")
         ]
         click.echo(
@@ -165,6 +179,32 @@ def start(host, port, workers, threads):
         _serve(app, options)
     finally:
         _stop(children)
+
+
+# prometheus_client's multiprocess folder variable (see app.metrics).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _prepare_metrics(config, port):
+    """Share ``/metrics`` values between the gunicorn workers: a folder
+    of value files, ``PROMETHEUS_MULTIPROC_DIR`` if set, else ``HOME/metrics/<port>`` (one per
+    server), emptied now so a previous server's counts are not reported as this one's."""
+    # prometheus_client picks its value store when imported: the variable must be set first.
+    if "prometheus_client" in sys.modules and not os.environ.get(MULTIPROC_ENV):
+        click.echo("Metrics:    per worker (the app was built before `orion start` ran)")
+        return
+    path = os.environ.get(MULTIPROC_ENV) or os.path.join(config["HOME"], "metrics", str(port))
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    os.environ[MULTIPROC_ENV] = path
+
+
+def _worker_exited(server, worker):
+    """gunicorn hook, in the master when a worker exits: drop its live gauges."""
+    from app.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)
 
 
 def _start_embedded_services(worker):

@@ -35,6 +35,9 @@ class DefaultConfig:
     # keep every acknowledged write through a crash or kill -9 of Orion; only "full" keeps the
     # last ones through a power loss or an OS crash, at a cost measured in bench/README.md.
     SQLITE_SYNCHRONOUS = "normal"
+    # Log lines: "text" (Python's and gunicorn's defaults) or "json" (one object a line with
+    # time, level, logger, message, and request_id/endpoint inside a request; app.logformat).
+    LOG_FORMAT = "text"
     # Apply pending migrations when the server starts (orion start).
     DATABASE_MIGRATE_ON_START = True
     # Redis URL for the RQ workers; unset means services run in-process.

@@ -510,6 +510,15 @@ def connect_db():
     database.connect(reuse_if_open=True)
 
 
+def pool_use():
+    """This process's pooled connections: ``(open, in_use)``."""
+    pool = database.obj
+    if pool is None:
+        return 0, 0
+    in_use = len(pool._in_use)
+    return len(pool._connections) + in_use, in_use
+
+
 def close_db(exc=None):
     """Request hook: hand this thread's connection back to the pool."""
     if not database.is_closed():

@@ -166,10 +166,10 @@ def _failed(response):
 
 def _not_api_key_checked():
     """Exempt from the API key count: no key is set, or the request is not a checked API call
-    (the OpenAPI document and CORS preflights need no key)."""
+    (the OpenAPI document and CORS preflights need no key; ``/metrics`` takes the key too)."""
     return (
         not current_app.config.get("API_KEY")
-        or not request.path.startswith("/api/")
+        or not (request.path.startswith("/api/") or request.path == "/metrics")
         or request.path == "/api/openapi.json"
         or request.method == "OPTIONS"
     )

@@ -90,6 +90,7 @@ LAYERS = (
             Allow("app.orchestration.*"),
             Allow("app.db"),
             Allow("app.schedules"),
+            Allow("app.metrics"),
             *LEAVES,
         ),
         never=("flask", "redis", "rq"),
@@ -97,7 +98,13 @@ LAYERS = (
     Layer(
         "app/blueprints/api",
         ("app.blueprints.api.*",),
-        (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES),
+        (
+            Allow("app.services.*"),
+            Allow("app.schemas.*"),
+            Allow("app.extensions"),
+            Allow("app.metrics"),
+            *LEAVES,
+        ),
     ),
     Layer(
         "app/blueprints/ui",
@@ -105,12 +112,20 @@ LAYERS = (
         (Allow("app.services.*"), Allow("app.schemas.*"), Allow("app.extensions"), *LEAVES),
     ),
     Layer("app/blueprints", ("app.blueprints",)),
+    # The counters services and API views bump; flask only inside its request hooks.
+    Layer(
+        "app/metrics.py",
+        ("app.metrics",),
+        third_party=("prometheus_client",),
+        lazy_third_party=True,
+    ),
     Layer("app/extensions.py", ("app.extensions",), (Allow("app.schemas.*"), *LEAVES)),
     Layer(
         "app/migrations/", ("app.migrations.*",), (Allow("app.models.*"), Allow("app.db"), *LEAVES)
     ),
     Layer(
-        "the server's assembly (create_app, app.cli, app.embedded, app.serving, app.security)",
+        "the server's assembly (create_app, app.cli, app.embedded, app.serving, app.security, "
+        "/metrics, log format)",
         (
             "app",
             "app.__main__",
@@ -119,6 +134,8 @@ LAYERS = (
             "app.serving",
             "app.security",
             "app.prefect_ui",
+            "app.blueprints.metrics",
+            "app.logformat",
         ),
         (Allow("app.*"),),
     ),

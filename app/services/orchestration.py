@@ -13,6 +13,7 @@ from typing import Any
 
 from peewee import InterfaceError, OperationalError
 
+from app import metrics
 from app.db import database
 from app.exceptions import ObjectNotFound
 from app.models import FlowRun, FlowRunState, TaskRun, TaskRunState, utcnow
@@ -189,6 +190,7 @@ def _set_state(
         raise
     except Exception as error:  # a failing rule must answer ABORT, never leave half a write
         log.exception("set_state of %s %s failed", kind.label, run_id)
+        _count(kind, state, SetStateStatus.ABORT)
         return abort_result(error)
 
 
@@ -223,7 +225,9 @@ def _orchestrate(
         and (initial.state_details or {}).get("transition_id") == transition_id
     ):
         run.state = initial
-        return _replayed(initial, state, run)
+        replayed = _replayed(initial, state, run)
+        _count(kind, state, replayed.status)
+        return replayed
     context = OrchestrationContext(
         run=run,
         initial_state=initial,
@@ -252,8 +256,17 @@ def _orchestrate(
     if validated is None and context.response_status is SetStateStatus.REJECT:
         result_state = initial
     run.state = validated if validated is not None else initial
+    _count(kind, state, context.response_status)
     return OrchestrationResult(
         context.response_status, result_state, context.response_details, validated is not None, run
+    )
+
+
+def _count(kind: _RunKind, state: Mapping[str, Any], status: SetStateStatus) -> None:
+    """Count an answer in ``orion_transitions_total`` (see :mod:`app.metrics`)."""
+    proposed = state["type"]
+    metrics.record_transition(
+        kind.run_field, getattr(proposed, "value", proposed), getattr(status, "value", status)
     )
 
 

@@ -22,21 +22,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app import metrics
 from app.services import concurrency_limits_v2, liveness, notifications, rollups, scheduler
 
 
 def schedule_deployments(config: Mapping[str, Any]) -> int:
     """Give every active deployment the runs its schedule asks for; returns how many runs
-    were inserted."""
-    return scheduler.schedule_deployments(settings=scheduler.SchedulerSettings.from_config(config))
+    were inserted (counted in ``orion_scheduled_runs_created_total``)."""
+    inserted = scheduler.schedule_deployments(
+        settings=scheduler.SchedulerSettings.from_config(config)
+    )
+    metrics.SCHEDULED_RUNS.inc(inserted)
+    return inserted
 
 
 def mark_late_runs(config: Mapping[str, Any]) -> int:
-    """Mark overdue Scheduled runs Late; returns how many."""
-    return scheduler.mark_late_runs(
+    """Mark overdue Scheduled runs Late; returns how many (counted in
+    ``orion_late_runs_marked_total``)."""
+    marked = scheduler.mark_late_runs(
         late_after=datetime.timedelta(seconds=config["LATE_RUNS_AFTER_SECONDS"]),
         batch_size=config["LATE_RUNS_BATCH_SIZE"],
     )
+    metrics.LATE_RUNS.inc(marked)
+    return marked
 
 
 def check_liveness(config: Mapping[str, Any]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from flask import request
 from flask.views import MethodView
 
+from app import metrics
 from app.blueprints.api.common import Blueprint, json_response, no_content
 from app.schemas.actions import (
     WorkQueueCreateSchema,
@@ -75,14 +76,17 @@ def get_runs(body, queue_id):
     agent's).
     A run is claimed by proposing PENDING for it (``set_state``), which enforces the limit.
     """
+    polled = request.headers.get("x-prefect-ui", "").lower() != "true"
     runs = work_queues.get_runs(
         queue_id,
         scheduled_before=body["scheduled_before"],
         limit=body["limit"],
-        record_poll=request.headers.get("x-prefect-ui", "").lower() != "true",
+        record_poll=polled,
         agent_id=body["agent_id"],
         agent_name=body["agent_name"],
     )
+    if polled:
+        metrics.AGENT_CLAIMS.inc(len(runs))
     return json_response([dump_flow_run(run) for run in runs])
 
 
