@@ -63,7 +63,8 @@ RAY_REQUIRES = [
 # Optional extras: ``pip install orion[docker]`` for docker-container infrastructure.
 DOCKER_REQUIRES = ["docker==7.2.0"]
 # ``pip install orion[kubernetes]`` for kubernetes-job infrastructure: the official client.
-KUBERNETES_REQUIRES = ["kubernetes==37.0.2"]
+# 36, not 37: 37 requires python-dateutil>=3, which botocore (the s3 extra) refuses.
+KUBERNETES_REQUIRES = ["kubernetes==36.0.3"]
 
 TEST_REQUIRES = [
     "pytest==9.2.0",

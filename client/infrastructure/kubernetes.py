@@ -41,6 +41,7 @@ import enum
 import json
 import threading
 import time
+import types
 import typing
 from collections.abc import Mapping
 
@@ -354,7 +355,9 @@ class KubernetesJob(Infrastructure):
         kubernetes = _kubernetes()
         api = kubernetes.client.ApiClient()
         try:
-            model = api.deserialize(json.dumps(manifest), "V1Job", "application/json")
+            # The client turns an API response into models; hand it the manifest as one.
+            response = types.SimpleNamespace(data=json.dumps(manifest))
+            model = api.deserialize(response, "V1Job")
         except (ValueError, TypeError) as error:
             raise InfrastructureError(f"The Kubernetes Job manifest is invalid: {error}") from None
         lost = _difference(manifest, api.sanitize_for_serialization(model), "")

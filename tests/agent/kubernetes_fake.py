@@ -80,7 +80,8 @@ class FakeKubernetes:
                         self._chunk(line.encode() + b"\n")
                     return self._chunk(b"")
                 match = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods", url.path)
-                if not match or query.get("watch") != ["true"]:
+                # The API server reads booleans as Go's ParseBool does: "true" or "True".
+                if not match or query.get("watch", [""])[0].lower() != "true":
                     return self._json(404, _status(404, f"not served here: {self.path}"))
                 job = query["labelSelector"][0].removeprefix("job-name=")
                 timeout = float(query.get("timeoutSeconds", ["30"])[0])

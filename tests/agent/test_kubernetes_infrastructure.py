@@ -190,7 +190,7 @@ def test_an_expired_watch_is_watched_again_from_the_current_state(fake):
     block = block_on(server, stream_output=False)
     handle = block.start(RUN_ID)
     assert block.wait(handle).status_code == 0, block.exit_reason(handle)
-    watches = [path for method, path, _ in server.requests if "watch=true" in path]
+    watches = [path for method, path, _ in server.requests if "watch=true" in path.lower()]
     assert len(watches) == 3 and "resourceVersion" not in watches[-1]
 
 
