@@ -13,7 +13,17 @@ import pytest
 from marshmallow import fields
 
 from app.db import is_sqlite
-from app.models import Agent, Deployment, Flow, FlowRun, Log, TaskRun, WorkQueue
+from app.models import (
+    Agent,
+    Artifact,
+    Deployment,
+    Flow,
+    FlowRun,
+    Log,
+    TaskRun,
+    Variable,
+    WorkQueue,
+)
 from app.schemas import filters as schemas
 from app.services import filters
 
@@ -30,6 +40,8 @@ BODY_SCHEMAS = {
     Log: schemas.LogFilterBody(),
     WorkQueue: schemas.WorkQueueFilterBody(),
     Agent: schemas.AgentFilterBody(),
+    Variable: schemas.VariableFilterBody(),
+    Artifact: schemas.ArtifactFilterBody(),
 }
 
 
@@ -45,7 +57,9 @@ def add(model, **values):
 
 
 def label(row):
-    return row.message if isinstance(row, Log) else row.name
+    if isinstance(row, Log):
+        return row.message
+    return row.description if isinstance(row, Artifact) else row.name
 
 
 def matching(model, body):
@@ -193,6 +207,19 @@ def world(db):
     w.a1 = add(Agent, name="a1", work_queue=w.gpu.id)
     w.a2 = add(Agent, name="a2", work_queue=w.default.id)
     w.a3 = add(Agent, name="a3", work_queue=None)
+    w.v1 = add(Variable, name="db_host", value="10.0.0.5", tags=["prod", "eu"])
+    w.v2 = add(Variable, name="db_port", value="5432", tags=["prod"])
+    w.v3 = add(Variable, name="threshold", value="10%", tags=[])
+    w.x1 = add(Artifact, key="report", type="markdown", flow_run_id=w.r1.id, description="x1")
+    w.x2 = add(
+        Artifact,
+        key="table-1",
+        type="table",
+        flow_run_id=w.r1.id,
+        task_run_id=w.t1.id,
+        description="x2",
+    )
+    w.x3 = add(Artifact, key=None, type="result", flow_run_id=w.r2.id, description="x3")
     return w
 
 
@@ -1150,6 +1177,149 @@ CASES = [
         },
         {"a2", "a3"},
         "agents.operator or_",
+    ),
+    # Variables.
+    case(
+        Variable,
+        lambda w: {"variables": {"id": {"any_": [str(w.v1.id), str(w.v3.id)]}}},
+        {"db_host", "threshold"},
+        "variables.id.any_",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"name": {"any_": ["db_port", "nope"]}}},
+        {"db_port"},
+        "variables.name.any_",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"name": {"like_": "DB_"}}},
+        {"db_host", "db_port"},
+        "variables.name.like_ escapes _",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"value": {"any_": ["5432"]}}},
+        {"db_port"},
+        "variables.value.any_",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"value": {"like_": "0%"}}},
+        {"threshold"},
+        "variables.value.like_ escapes %",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"tags": {"all_": ["prod", "eu"]}}},
+        {"db_host"},
+        "variables.tags.all_",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"tags": {"is_null_": True}}},
+        {"threshold"},
+        "variables.tags.is_null_ true",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"tags": {"operator": "or_", "all_": ["eu"], "is_null_": True}}},
+        {"db_host", "threshold"},
+        "variables.tags.operator or_",
+    ),
+    case(
+        Variable,
+        lambda w: {"variables": {"tags": {"is_null_": False}}},
+        {"db_host", "db_port"},
+        "variables.tags.is_null_ false",
+    ),
+    case(
+        Variable,
+        lambda w: {
+            "variables": {
+                "operator": "or_",
+                "name": {"any_": ["threshold"]},
+                "tags": {"all_": ["eu"]},
+            }
+        },
+        {"db_host", "threshold"},
+        "variables.operator or_",
+    ),
+    # Artifacts.
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"id": {"any_": [str(w.x1.id), str(w.x3.id)]}}},
+        {"x1", "x3"},
+        "artifacts.id.any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"key": {"any_": ["report", "nope"]}}},
+        {"x1"},
+        "artifacts.key.any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"key": {"like_": "TABLE"}}},
+        {"x2"},
+        "artifacts.key.like_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"key": {"exists_": True}}},
+        {"x1", "x2"},
+        "artifacts.key.exists_ true",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"key": {"exists_": False}}},
+        {"x3"},
+        "artifacts.key.exists_ false",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"flow_run_id": {"any_": [str(w.r1.id)]}}},
+        {"x1", "x2"},
+        "artifacts.flow_run_id.any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"task_run_id": {"any_": [str(w.t1.id)]}}},
+        {"x2"},
+        "artifacts.task_run_id.any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"type": {"any_": ["table", "result"]}}},
+        {"x2", "x3"},
+        "artifacts.type.any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {"artifacts": {"type": {"not_any_": ["markdown"]}}},
+        {"x2", "x3"},
+        "artifacts.type.not_any_",
+    ),
+    case(
+        Artifact,
+        lambda w: {
+            "artifacts": {
+                "operator": "or_",
+                "key": {"any_": ["report"]},
+                "type": {"any_": ["result"]},
+            }
+        },
+        {"x1", "x3"},
+        "artifacts.operator or_",
+    ),
+    case(
+        Artifact,
+        lambda w: {
+            "flows": {"name": {"any_": ["etl"]}},
+            "task_runs": {"name": {"any_": ["extract"]}},
+        },
+        {"x2"},
+        "artifacts by their flow and task run",
     ),
 ]
 
