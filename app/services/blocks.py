@@ -810,6 +810,26 @@ def delete_block_document(document_id: Id) -> None:
         raise ObjectNotFound(f"Block document {document_id} not found.")
 
 
+def describe_document(document_id: Id | None) -> dict[str, Any] | None:
+    """``{"id", "name", "is_anonymous", "type_name", "type_slug"}`` of a block document,
+    without reading its data; None if there is no such document (or no id)."""
+    if document_id is None:
+        return None
+    return (
+        BlockDocument.select(
+            BlockDocument.id,
+            BlockDocument.name,
+            BlockDocument.is_anonymous,
+            BlockType.name.alias("type_name"),
+            BlockType.slug.alias("type_slug"),
+        )
+        .join(BlockType, on=(BlockDocument.block_type == BlockType.id))
+        .where(BlockDocument.id == document_id)
+        .dicts()
+        .first()
+    )
+
+
 def deployments_using(document_ids: Any, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` deployments (``id``, ``name``, ``flow_name``, by flow and name) whose
     storage or infrastructure is one of ``document_ids`` (a list or a sub-query)."""

@@ -250,3 +250,32 @@ def test_marks_that_the_page_did_not_give_are_a_422(client):
     for since in ("abc", "x" * 12 + "-" + "0" * 12 + "-" + "0" * 12, "-".join(["0" * 12] * 4)):
         html = page(client, f"/flow-runs/{run['id']}/live?since={since}", 422, headers=HX)
         assert "since" in html
+
+
+def test_the_pages_say_where_a_run_and_a_task_run_ran(client):
+    from tests.notification_helpers import install_system_blocks, make_block_document
+
+    install_system_blocks(client)
+    block = make_block_document(client, "docker-container", {"image": "flows:1"}, "in-docker")
+    flow = make_flow(client)
+    run = make_run(client, flow, infrastructure_document_id=block["id"])
+    response = client.patch(
+        f"/api/flow_runs/{run['id']}", json={"infrastructure_pid": "unix:///d.sock:4f2a9c"}
+    )
+    assert response.status_code == 204, response.get_json()
+    html = page(client, f"/flow-runs/{run['id']}")
+    ran_on = html.split("<dt>Ran on</dt><dd>")[1].split("</dd>")[0]
+    assert "Docker Container" in ran_on and f'href="/blocks/{block["id"]}"' in ran_on
+    assert "unix:///d.sock:4f2a9c" in ran_on
+    plain = make_run(client, flow)
+    assert "<dt>Ran on</dt>" not in page(client, f"/flow-runs/{plain['id']}")
+
+    task = client.post(
+        "/api/task_runs/", json={"flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0"}
+    ).get_json()
+    details = {"task_runner": "DaskTaskRunner", "worker": "tcp://127.0.0.1:40123"}
+    set_state(client, task, "RUNNING", kind="task_runs", state_details=details)
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    task_html = page(client, f"/task-runs/{task['id']}")
+    ran_on = task_html.split("<dt>Ran on</dt><dd>")[1].split("</dd>")[0]
+    assert "DaskTaskRunner" in ran_on and "tcp://127.0.0.1:40123" in ran_on

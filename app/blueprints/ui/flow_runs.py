@@ -26,7 +26,15 @@ from app.blueprints.ui.run_filter import (
 )
 from app.clock import utcnow
 from app.schemas.core import upstream_task_runs
-from app.services import artifacts, dashboard, flow_runs, flows, saved_searches, states
+from app.services import (
+    artifacts,
+    blocks,
+    dashboard,
+    flow_runs,
+    flows,
+    saved_searches,
+    states,
+)
 
 # Task runs shown on a flow run's page (timeline and graph).
 TASK_RUN_LIMIT = 1000
@@ -158,7 +166,9 @@ def _live_context(flow_run_id, since=None):
     )
     if "run" in sections:
         context.update(
-            flow=flows.read_flow(run.flow_id), history=states.read_flow_run_states(flow_run_id)
+            flow=flows.read_flow(run.flow_id),
+            history=states.read_flow_run_states(flow_run_id),
+            infrastructure=blocks.describe_document(run.infrastructure_document_id),
         )
     if "tasks" in sections:
         task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
