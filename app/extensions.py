@@ -92,6 +92,11 @@ def _request_body():
     of its text, or None."""
     if not request.is_json or request.path.startswith(SENSITIVE_BODY_PREFIXES):
         return None
+    if (
+        request.max_content_length is not None
+        and (request.content_length or 0) > request.max_content_length
+    ):
+        return None  # a body past the size limit is never read (reading it would raise 413)
     if (request.content_length or 0) > limits.ECHO_MAX_BYTES:
         head = request.get_data(cache=True)[: limits.EXCERPT_CHARS]
         return limits.excerpt(head.decode("utf-8", "replace")) + " ..."

@@ -210,12 +210,20 @@ def test_a_deployment_built_with_infra_docker_container_runs_in_a_container(
     assert inspected["HostConfig"]["NetworkMode"] == "host" and inspected["HostConfig"]["Init"]
     assert "ORION_API_URL=" + agents.server.api_url in inspected["Config"]["Env"]
 
-    output = [
-        log.message
-        for log in orion.read_logs(log_filter={"flow_run_id": {"any_": [run_id]}})
-        if log.name == "orion.infrastructure"
-    ]
-    assert "hello docker from the container" in output
+    def container_output():
+        return [
+            log.message
+            for log in orion.read_logs(log_filter={"flow_run_id": {"any_": [run_id]}})
+            if log.name == "orion.infrastructure"
+        ]
+
+    # The agent ships the container's output between its polls, which may be after the run
+    # itself reported its final state.
+    wait_for(
+        lambda: "hello docker from the container" in container_output(),
+        30,
+        "the container's output in the run's logs",
+    )
     assert agents.stop(agent) == 0
 
 

@@ -490,3 +490,10 @@ def test_the_openapi_document_declares_the_bounds(client):
     history = schemas["FlowRunHistory"]["properties"]["history_interval_seconds"]
     assert (history["minimum"], history["maximum"]) == (1, 366 * 24 * 3600)
     assert schemas["UUIDAnyFilter"]["properties"]["any_"]["maxItems"] == 1000
+
+
+def test_a_bad_path_id_with_a_body_past_the_size_limit_is_a_422_not_a_crash(client, app):
+    body = b'{"value": "' + b"m" * (app.config["MAX_CONTENT_LENGTH"] + 1) + b'"}'
+    response = client.patch("/api/variables/not-an-id", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert "exception_detail" in response.get_json()
