@@ -34,9 +34,8 @@ INSTALL_REQUIRES = [
     "cron-descriptor==2.2.1",
     # Artifacts' markdown on the dashboard, with raw HTML off (no hand-written sanitising).
     "markdown-it-py==4.3.0",
-    # Throttling failed API keys and sign-ins per client address, counted in Redis or memory
-    # (app/security.py); limits is its counting library, pinned to the version tested.
-    "flask-limiter==4.1.1",
+    # Throttling failed API keys and sign-ins per client address: fixed-window counts in Redis
+    # or memory (app/security.py's Throttle), one read per authenticated request.
     "limits==5.8.0",
     # /metrics in Prometheus' format, summed over gunicorn's workers (multiprocess mode).
     "prometheus-client==0.26.0",

@@ -8,14 +8,14 @@
   check, no throttle count, no session). By default a server bound to a loopback address
   answers only to loopback names, which stops a web page from driving it through DNS
   rebinding. A request without a ``Host`` (HTTP/1.0) names no site and is let through.
-- **Throttling** (Flask-Limiter): failed API keys (a 401 under ``/api/``) and failed
-  sign-ins (a 401 from ``POST /login``) are counted per client address; once an address has
-  used its allowance, every request it makes to the API (or to the sign-in form) is a 429
-  with ``Retry-After`` until the window ends, the right key included (a guess must not be
-  told apart by its answer). Successful requests only read the count. Counts are kept in
-  ``THROTTLE_STORAGE_URL``, else in ``REDIS_URL`` (shared by every process), else in this
-  process's memory. If that storage stops answering the counts move to memory until it is
-  back (Flask-Limiter's fallback); a request is never refused for the storage's sake.
+- **Throttling** (:class:`Throttle`, on ``limits``): failed API keys (a 401 under
+  ``/api/``) and failed sign-ins (a 401 from ``POST /login``) are counted per client address;
+  once an address has used its allowance, every request it makes to the API (or to the
+  sign-in form) is a 429 with ``Retry-After`` until the window ends, the right key included
+  (a guess must not be told apart by its answer). Successful requests only read the count.
+  Counts are kept in ``THROTTLE_STORAGE_URL``, else in ``REDIS_URL`` (shared by every
+  process), else in this process's memory. If that storage stops answering the counts move
+  to memory until it is back; a request is never refused for the storage's sake.
 - **Headers** on every response: a Content-Security-Policy whose scripts come only from
   this site (no inline script, no eval; styles may be inline: Swagger UI and ReDoc inject
   theirs), ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, ``nosniff``, a
@@ -27,8 +27,10 @@ import logging
 import time
 
 from flask import current_app, request
-from flask_limiter import ApplicationLimit, Limiter, RateLimitExceeded
-from limits import parse_many
+from limits import parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.exceptions import InvalidSetting
@@ -81,8 +83,9 @@ def init_security(app):
     # Orion checks the Host itself (see the module docstring); Flask's check stays off.
     app.config["TRUSTED_HOSTS"] = None
     app.before_request(_check_host)
-    app.extensions["orion.limiter"] = _limiter(app)
-    app.register_error_handler(RateLimitExceeded, _too_many)
+    throttle = app.extensions["orion.throttle"] = Throttle(app.config)
+    app.before_request(throttle.check)
+    app.after_request(throttle.count)
     app.after_request(_security_headers)
 
 
@@ -160,41 +163,32 @@ def client_address():
     return request.remote_addr or "unknown"
 
 
-def _failed(response):
-    return response.status_code == 401
-
-
-def _not_api_key_checked():
-    """Exempt from the API key count: no key is set, or the request is not a checked API call
-    (the OpenAPI document and CORS preflights need no key; ``/metrics`` takes the key too)."""
+def _api_key_checked():
+    """Under the API key count: a key is set and the request is a checked API call (the
+    OpenAPI document and CORS preflights need no key; ``/metrics`` takes the key too)."""
     return (
-        not current_app.config.get("API_KEY")
-        or not (request.path.startswith("/api/") or request.path == "/metrics")
-        or request.path == "/api/openapi.json"
-        or request.method == "OPTIONS"
+        bool(current_app.config.get("API_KEY"))
+        and (request.path.startswith("/api/") or request.path == "/metrics")
+        and request.path != "/api/openapi.json"
+        and request.method != "OPTIONS"
     )
 
 
-def _not_sign_in():
-    return request.method != "POST" or request.endpoint != SIGN_IN_ENDPOINT
-
-
-def _no_limit_applies():
-    """Skip Flask-Limiter's work for the requests neither count concerns (most of them)."""
-    return _not_api_key_checked() and _not_sign_in()
+def _sign_in():
+    return request.method == "POST" and request.endpoint == SIGN_IN_ENDPOINT
 
 
 def _limit(config, name):
-    """The setting ``name`` as a limit string, checked now (``InvalidSetting`` if unusable)."""
+    """The setting ``name`` as a rate, checked now (``InvalidSetting`` if unusable)."""
     value = config[name]
     try:
-        if not isinstance(value, str) or not parse_many(value):
+        if not isinstance(value, str):
             raise ValueError(value)
+        return parse(value)
     except ValueError:
         raise InvalidSetting(
             f'ORION_{name} must be a rate such as "20/minute" or "5/second", not {value!r}'
         ) from None
-    return value
 
 
 def storage_url(config):
@@ -202,53 +196,92 @@ def storage_url(config):
     return config.get("THROTTLE_STORAGE_URL") or config.get("REDIS_URL") or "memory://"
 
 
-def _limiter(app):
-    """A Flask-Limiter bound to ``app`` with the two failure counts as application limits
-    (one per client address and scope, over every route; only a 401 is deducted)."""
-    limiter = Limiter(
-        key_func=client_address,
-        application_limits=[
-            ApplicationLimit(
-                limit_provider=_limit(app.config, "THROTTLE_FAILED_API_KEYS"),
-                scope="failed-api-key",
-                exempt_when=_not_api_key_checked,
-                deduct_when=_failed,
-                error_message="Too many failed API keys from this address.",
-            ),
-            ApplicationLimit(
-                limit_provider=_limit(app.config, "THROTTLE_FAILED_SIGN_INS"),
-                scope="failed-sign-in",
-                exempt_when=_not_sign_in,
-                deduct_when=_failed,
-                error_message="Too many failed sign-ins from this address.",
-            ),
-        ],
-        storage_uri=storage_url(app.config),
-        # A storage that stops answering costs a request at most this long before the counts
-        # move to memory (redis-py waits forever by default; memory ignores these).
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},
-        # Unrouted paths are throttled too: a wrong key gets its 401 before the 404.
-        request_identifier=lambda: request.endpoint or "unrouted",
-        key_prefix="orion-throttle",
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-    )
-    limiter.request_filter(_no_limit_applies)
-    limiter.init_app(app)
-    return limiter
+class Throttle:
+    """The two failure counts, per client address, in fixed windows of ``limits``.
 
+    ``check`` runs before every request a count concerns and answers 429 once the address
+    has used its allowance; ``count`` runs after it and deducts a 401. A request reads the
+    count once (one ``GET`` with Redis) and a failure adds one write. Everything else (the
+    dashboard, every request when no API key is set) costs a path test. When the storage
+    fails, the counts move to this process's memory for ``RETRY_SECONDS``, then the storage
+    is tried again: a request is never refused for the storage's sake."""
 
-def _too_many(error):
-    """429 with Retry-After (seconds to the end of the window) and what was exceeded."""
-    limiter = current_app.extensions["orion.limiter"]
-    current = limiter.current_limit
-    retry_after = 60
-    if current is not None:
+    RETRY_SECONDS = 10
+    PREFIX = "orion-throttle"
+
+    def __init__(self, config):
+        self.scopes = (
+            (
+                "failed-api-key",
+                _limit(config, "THROTTLE_FAILED_API_KEYS"),
+                _api_key_checked,
+                "Too many failed API keys from this address.",
+            ),
+            (
+                "failed-sign-in",
+                _limit(config, "THROTTLE_FAILED_SIGN_INS"),
+                _sign_in,
+                "Too many failed sign-ins from this address.",
+            ),
+        )
+        url = storage_url(config)
+        # A storage that stops answering costs a request at most this long (redis-py waits
+        # forever by default); memory takes no options.
+        options = (
+            {}
+            if url.startswith("memory://")
+            else {"socket_connect_timeout": 1, "socket_timeout": 1, "key_prefix": self.PREFIX}
+        )
+        self._shared = FixedWindowRateLimiter(
+            storage_from_string(url, wrap_exceptions=True, **options)
+        )
+        self._memory = FixedWindowRateLimiter(MemoryStorage())
+        self._shared_again_at = 0.0
+
+    def _counts(self):
+        if self._shared_again_at and time.monotonic() < self._shared_again_at:
+            return self._memory
+        return self._shared
+
+    def _call(self, method, *args):
+        """``method`` of the shared counts, or of memory's while the storage is failing."""
+        counts = self._counts()
         try:
-            retry_after = max(1, int(current.reset_at - time.time()))
-        except Exception:  # the storage went away between the check and now
-            log.exception("throttle storage unreachable while computing Retry-After")
-    message = f"{error.description} Try again in {retry_after} s."
+            return getattr(counts, method)(*args)
+        except StorageError:
+            log.warning(
+                "throttle storage %s unreachable; counting in memory for %d s",
+                storage_url(current_app.config),
+                self.RETRY_SECONDS,
+                exc_info=True,
+            )
+            self._shared_again_at = time.monotonic() + self.RETRY_SECONDS
+            return getattr(self._memory, method)(*args)
+
+    def _applying(self):
+        return [scope for scope in self.scopes if scope[2]()]
+
+    def check(self):
+        """Before a request: a 429 with ``Retry-After`` if a count it falls under is used up."""
+        address = client_address()
+        for name, rate, _applies, message in self._applying():
+            if not self._call("test", rate, name, address):
+                stats = self._call("get_window_stats", rate, name, address)
+                return _too_many(message, max(1, int(stats.reset_time - time.time())))
+        return None
+
+    def count(self, response):
+        """After a request: a 401 is deducted from every count the request falls under."""
+        if response.status_code == 401:
+            address = client_address()
+            for name, rate, _applies, _message in self._applying():
+                self._call("hit", rate, name, address)
+        return response
+
+
+def _too_many(message, retry_after):
+    """429 with Retry-After (seconds to the end of the window) and what was exceeded."""
+    message = f"{message} Try again in {retry_after} s."
     headers = {"Retry-After": str(retry_after)}
     if request.path.startswith("/api/"):
         return {"detail": message}, 429, headers

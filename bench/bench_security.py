@@ -6,7 +6,7 @@ called in-process through werkzeug's test client (the same overhead in every arm
 differences are what the arms add). The request is ``GET /api/admin/version`` with the right
 key: the cheapest authenticated call, so nothing hides the difference. Arms:
 
-- ``baseline``: the throttle off (``RATELIMIT_ENABLED=False``) and no security headers;
+- ``baseline``: no throttle (its two hooks taken out) and no security headers;
 - ``headers``: the headers only;
 - ``throttle (memory)``: throttle and headers, counts in memory (the default without Redis);
 - ``throttle (redis)``: throttle and headers, counts in Redis (``--redis``).
@@ -15,7 +15,7 @@ The arms are interleaved in rounds (``--rounds``, ``--requests`` per arm per rou
 figures are the median over rounds of the mean wall and CPU (this process's) time per request,
 and their differences to ``baseline``; on a loaded machine the CPU figures are the steadier
 (but leave out the wait for Redis). A second table times the throttle's before-request check
-alone (Flask-Limiter's work and its storage read) and the bare storage read. Prints Markdown
+alone (``Throttle.check``) and the bare storage read it makes. Prints Markdown
 tables and the load average.
 
 Usage: python bench/bench_security.py [--rounds 15] [--requests 2000]
@@ -41,12 +41,14 @@ def build(home, redis_url, throttle, headers, storage):
         "HOME": home,
         "API_KEY": KEY,
         "REDIS_URL": None,
-        "RATELIMIT_ENABLED": throttle,
         "THROTTLE_STORAGE_URL": redis_url if storage == "redis" else "memory://",
     }
     app = create_app(settings)
     with database.connection_context():
         migrations.upgrade(database)
+    if not throttle:
+        app.before_request_funcs[None].remove(app.extensions["orion.throttle"].check)
+        app.after_request_funcs[None].remove(app.extensions["orion.throttle"].count)
     if not headers:
         app.after_request_funcs[None].remove(_security_headers)
     return app
@@ -63,18 +65,18 @@ def per_request(client, requests):
 
 
 def check_alone(app, repeat=5000):
-    """(wall, CPU) microseconds of the throttle's before-request check alone (Flask-Limiter's
-    resolution and the storage read), and of the bare storage read it makes."""
+    """(wall, CPU) microseconds of the throttle's before-request check alone, and of the bare
+    storage read it makes."""
     from limits import parse
 
-    limiter = app.extensions["orion.limiter"]
+    throttle = app.extensions["orion.throttle"]
     item = parse(app.config["THROTTLE_FAILED_API_KEYS"])
     headers = {"Authorization": f"Bearer {KEY}"}
     figures = []
     with app.test_request_context(PATH, headers=headers):
         for step in (
-            lambda: (limiter._check_request_limit(), limiter.context.reset()),
-            lambda: limiter.limiter.test(item, "127.0.0.1", "failed-api-key"),
+            throttle.check,
+            lambda: throttle._shared.test(item, "failed-api-key", "127.0.0.1"),
         ):
             for _ in range(200):
                 step()

@@ -7,6 +7,7 @@ counts in memory or in the real test Redis (``redis_db``), never a stand-in.
 import http.client
 import re
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import redis as redis_lib
 
 from app.exceptions import InvalidSetting
-from app.security import CONTENT_SECURITY_POLICY, _host_name, host_allowed
+from app.security import CONTENT_SECURITY_POLICY, Throttle, _host_name, host_allowed
 from tests.support import ORION, REDIS_URL, OrionServer, ServerProcess, free_port, orion_env
 
 KEY = "the-key"
@@ -290,6 +291,35 @@ def test_an_unreachable_throttle_storage_never_refuses_requests(make_app):
     assert client.get("/api/flows/", headers=WRONG).status_code == 429
     with pytest.raises(redis_lib.ConnectionError):
         redis_lib.Redis.from_url(dead).ping()
+
+
+def test_counts_go_back_to_the_storage_once_it_answers_again(make_app, monkeypatch, tmp_path):
+    monkeypatch.setattr(Throttle, "RETRY_SECONDS", 0.5)
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = make_app(REDIS_URL=None, THROTTLE_STORAGE_URL=url, API_KEY=KEY)
+    client = app.test_client()
+    assert client.get("/api/flows/", headers=WRONG).status_code == 401  # counted in memory
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        storage = redis_lib.Redis.from_url(url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                storage.ping()
+                break
+            except redis_lib.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        time.sleep(0.6)
+        assert client.get("/api/flows/", headers=WRONG).status_code == 401
+        assert any(b"orion-throttle" in key for key in storage.keys("*"))
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_a_storage_that_never_answers_costs_a_request_at_most_seconds(make_app):
