@@ -218,10 +218,26 @@
     apply(root);
   }
 
-  // Draw (or draw again) the radar of element `host`.
+  // Lay out and draw (or draw again) the radar of element `host`.
   function render(root) {
     var started = performance.now();
     root.laid = layout(root.data, root.view, "");
+    draw(root, started);
+  }
+
+  // Draw the radar as last laid out, its nodes' states and subflows taken again from their
+  // members: what a patch of states needs (a node's size does not depend on its states).
+  function redraw(root) {
+    var started = performance.now();
+    root.laid.nodes.forEach(function (item) {
+      item.state = stateOf(item.node);
+      var only = item.node.members.length === 1 ? item.node.members[0] : null;
+      item.subflow = only && only[4];
+    });
+    draw(root, started);
+  }
+
+  function draw(root, started) {
     var svg = root.svg;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     var defs = el("defs", {}, svg);
@@ -339,7 +355,8 @@
 
   // A poll that brings only the task runs that changed brings their members too
   // (script#radar-patch: [[id, name, state type, state name, subflow run id], ...]): they
-  // take their members' places in the drawn radar, which is drawn again.
+  // take their members' places in the drawn radar, which is drawn again without a new
+  // layout (1,000 distinct tasks take dagre about half a second).
   function applyPatches() {
     document.querySelectorAll("script#radar-patch:not([data-applied])").forEach(function (patch) {
       patch.setAttribute("data-applied", "");
@@ -351,7 +368,7 @@
       root.data.nodes.forEach(function (node) {
         node.members = node.members.map(function (member) { return byId[member[0]] || member; });
       });
-      render(root);
+      redraw(root);
     });
   }
 
