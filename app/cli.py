@@ -219,12 +219,14 @@ def rq_command(kind, config, burst=False):
     """The argv of an ``rq worker`` (``kind="worker"``) or ``rq cron`` process for Orion.
 
     Both import ``workers`` by dotted path (the app never imports it) and read the same
-    ORION_* environment as this process.
+    ORION_* environment as this process. The worker's class (:mod:`workers.worker`) loads
+    the jobs before it forks a work-horse per job, so no job imports them again.
     """
     url = config["REDIS_URL"]
     if kind == "cron":
         return [sys.executable, "-m", "rq.cli", "cron", "--url", url, "workers.cron_config"]
     argv = [sys.executable, "-m", "rq.cli", "worker", "--url", url]
+    argv += ["--worker-class", "workers.worker.Worker"]
     if burst:
         argv.append("--burst")
     return argv + [config["REDIS_QUEUE"]]
