@@ -5,6 +5,12 @@ class OrionError(Exception):
     """Base class of every error Orion raises on purpose."""
 
 
+class BadSetting(OrionError, ValueError):
+    """A setting has a value Orion refuses (the message names the ``ORION_`` variable);
+    raised when the settings are loaded, so the server, workers and commands refuse to
+    start."""
+
+
 class ObjectNotFound(OrionError):
     """The requested object does not exist (HTTP 404)."""
 

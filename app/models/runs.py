@@ -123,6 +123,14 @@ FlowRun.add_index(
         FlowRun.flow, FlowRun.expected_start_time, name="flow_run_flow_id_expected_start_time"
     )
 )
+# Retention: finished runs by the time they finished, oldest first (migration 0023).
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.state_timestamp,
+        name="flow_run_finished_state_timestamp",
+        where=SQL("\"state_type\" IN ('CANCELLED', 'COMPLETED', 'CRASHED', 'FAILED')"),
+    )
+)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
 FlowRun.add_index(
     BackendIndex(
