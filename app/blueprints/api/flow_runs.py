@@ -28,7 +28,9 @@ from app.schemas.flow_run_input import (
     FlowRunInputSchema,
     dump_flow_run_input,
 )
+from app.schemas.graph import GraphQuery, GraphSchema, dump_graph
 from app.services import flow_run_input, flow_runs, orchestration
+from app.services.flow_run_graph import read_flow_run_graph_v2
 
 blp = Blueprint("flow_runs", __name__, url_prefix="/api/flow_runs", description="Flow runs.")
 
@@ -200,6 +202,18 @@ def flow_run_graph(flow_run_id):
     now = utcnow()
     nodes = flow_runs.read_flow_run_graph(flow_run_id)
     return json_response([dump_graph_node(node, now) for node in nodes])
+
+
+@blp.get("/<uuid:flow_run_id>/graph-v2")
+@blp.arguments(GraphQuery, location="query")
+@blp.response(200, GraphSchema)
+@blp.alt_response(400, description="The graph has more nodes than the server answers.")
+def flow_run_graph_v2(query, flow_run_id):
+    """The flow run's graph as Prefect 2.20's UI draws it: its task runs and subflow runs
+    with their parents and children, its artifacts and states (``since``: only nodes that
+    have not ended before then)."""
+    graph = read_flow_run_graph_v2(flow_run_id, since=query["since"])
+    return json_response(dump_graph(graph))
 
 
 @blp.post("/<uuid:flow_run_id>/heartbeat")
