@@ -111,6 +111,15 @@ def _delete_batch(cutoff: datetime.datetime, size: int) -> dict[str, int]:
     return counts
 
 
+def next_batch_size(size: int, held: float, target_seconds: float) -> int:
+    """The size of the batch after one of ``size`` runs that held its locks ``held``
+    seconds: scaled to take ``target_seconds``, at most :data:`MAX_GROWTH` times ``size``
+    (and at least one more, so a batch of one can grow), between 1 and :data:`MAX_BATCH`."""
+    scaled = int(size * target_seconds / max(held, 1e-6))
+    grown = max(size + 1, int(size * MAX_GROWTH))
+    return max(1, min(MAX_BATCH, grown, scaled))
+
+
 @dataclass
 class PruneResult:
     """What a prune did: rows deleted per table (:data:`COUNTED`), and each batch's size
@@ -161,8 +170,7 @@ def prune(
             result.deleted[table] += deleted
         if counts["flow_runs"] < size:
             break
-        scaled = size * target_seconds / max(held, 1e-4)
-        size = max(1, min(MAX_BATCH, int(size * MAX_GROWTH), int(scaled)))
+        size = next_batch_size(size, held, target_seconds)
     if result.deleted["flow_runs"]:
         rollups.refresh_flow_run_hourly()
     return result

@@ -211,6 +211,21 @@ def test_batches_grow_toward_the_target_time_and_shrink_away_from_it(client, flo
     assert strict.summary()["batches"] == 6 and FlowRun.select().count() == 0
 
 
+@pytest.mark.parametrize(
+    "size, held, expected",
+    [
+        (1, 0.010, 2),  # a batch of one grows
+        (10, 0.010, 15),  # by at most half
+        (10, 0.050, 10),  # on target
+        (10, 0.200, 2),  # four times too long: a quarter
+        (3, 2.0, 1),
+        (4000, 0.001, retention.MAX_BATCH),
+    ],
+)
+def test_the_next_batch_is_sized_to_the_target_time(size, held, expected):
+    assert retention.next_batch_size(size, held, 0.05) == expected
+
+
 def test_a_pass_stops_at_its_time_budget_and_the_next_goes_on(client, flow):
     old_bare_runs(flow, 3)
     stopped = retention.prune(CUTOFF, budget_seconds=0)
