@@ -223,12 +223,14 @@ def rq_command(kind, config, burst=False):
     """The argv of an ``rq worker`` (``kind="worker"``) or ``rq cron`` process for Orion.
 
     Both import ``workers`` by dotted path (the app never imports it) and read the same
-    ORION_* environment as this process.
+    ORION_* environment as this process. The worker's class (:mod:`workers.worker`) loads
+    the jobs before it forks a work-horse per job, so no job imports them again.
     """
     url = config["REDIS_URL"]
     if kind == "cron":
         return [sys.executable, "-m", "rq.cli", "cron", "--url", url, "workers.cron_config"]
     argv = [sys.executable, "-m", "rq.cli", "worker", "--url", url]
+    argv += ["--worker-class", "workers.worker.Worker"]
     if burst:
         argv.append("--burst")
     return argv + [config["REDIS_QUEUE"]]
@@ -258,13 +260,20 @@ def _stop(children, timeout=10):
     help="Orion's API as the browser reaches it "
     "[default: http://ORION_SERVER_HOST:ORION_SERVER_PORT/api].",
 )
-def prefect_ui(ui_dir, host, port, api_url):
+@click.option(
+    "--base-path",
+    default="/",
+    show_default=True,
+    help="Path to serve a Prefect 2.20 UI at (Prefect 2.7's is served at /).",
+)
+def prefect_ui(ui_dir, host, port, api_url, base_path):
     """Serve Prefect 2's web UI from UI_DIR against Orion's API.
 
-    UI_DIR is the built app in a Prefect 2.7 wheel, e.g.
-    .../site-packages/prefect/orion/ui. It is served as Prefect serves it (its files, index.html
-    for every other path, /ui-settings naming the API) from an origin of its own: allow that
-    origin on the Orion server, ORION_CORS_ALLOWED_ORIGINS='["http://HOST:PORT"]'.
+    UI_DIR is the built app in a Prefect wheel: .../site-packages/prefect/server/ui (Prefect
+    2.20) or .../site-packages/prefect/orion/ui (Prefect 2.7). It is served as Prefect serves it
+    (its files, 2.20's base path placeholder replaced, index.html for every other path,
+    /ui-settings naming the API) from an origin of its own: allow that origin on the Orion
+    server, ORION_CORS_ALLOWED_ORIGINS='["http://HOST:PORT"]'.
     """
     from app.prefect_ui import create_prefect_ui_app, ui_folder_problem
 
@@ -275,10 +284,11 @@ def prefect_ui(ui_dir, host, port, api_url):
         config = _settings_without_database()
         api_url = f"http://{_url_host(config['SERVER_HOST'])}:{config['SERVER_PORT']}/api"
     origin = f"http://{_url_host(host)}:{port}"
-    click.echo(f"Prefect UI: {origin}/   (its API: {api_url})")
+    base = "/" + base_path.strip("/")
+    click.echo(f"Prefect UI: {origin}{base.rstrip('/')}/   (its API: {api_url})")
     click.echo(f"Allow it on the Orion server: ORION_CORS_ALLOWED_ORIGINS='[\"{origin}\"]'")
     _serve(
-        create_prefect_ui_app(ui_dir, api_url),
+        create_prefect_ui_app(ui_dir, api_url, base),
         {
             "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             "workers": 1,

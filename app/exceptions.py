@@ -35,6 +35,11 @@ class Forbidden(OrionError):
     """The object may not be changed this way, e.g. a protected block type (HTTP 403)."""
 
 
+class TooLarge(OrionError):
+    """What was asked for is more than the server answers at once (HTTP 400), e.g. a flow run
+    graph with more nodes than its bound."""
+
+
 class InvalidData(OrionError):
     """Request data the API layer accepted fails a check only a service can make (HTTP 422).
 
