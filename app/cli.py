@@ -453,7 +453,7 @@ class Duration(click.ParamType):
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 def db_prune(older_than, dry_run):
     """Delete finished flow runs older than --older-than, with their task runs, states,
-    logs and artifacts (what ORION_RETENTION_DAYS does periodically).
+    logs, artifacts and inputs (what ORION_RETENTION_DAYS does periodically).
 
     A run is finished when its state is COMPLETED, FAILED, CANCELLED or CRASHED; its age is
     the time since it entered that state. Runs that are not finished are never deleted.

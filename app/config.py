@@ -131,7 +131,7 @@ class DefaultConfig:
     # other settings.
     # Retention service (app/services/retention.py; RETENTION_ENABLED, RETENTION_LOOP_SECONDS,
     # 60 s): finished flow runs (terminal state) that entered their terminal state more than
-    # RETENTION_DAYS days ago are deleted with their task runs, states, logs and artifacts,
+    # RETENTION_DAYS days ago are deleted with their task runs, states, logs, artifacts and inputs,
     # in batches each holding its locks about 50 ms. None (the default): every run is kept.
     # A pass deletes for at most RETENTION_PASS_SECONDS (it shares embedded mode's thread
     # with the other services); the next pass goes on. Both must be positive (RETENTION_DAYS

@@ -3,12 +3,12 @@
 **What goes.** A flow run is *finished* when its state is terminal (COMPLETED, FAILED,
 CANCELLED, CRASHED); its age is that of its state's timestamp, the moment it entered its
 terminal state (``end_time`` is not enough: a run cancelled before it started has none). A
-finished run older than the cutoff goes with its task runs, both state histories, the
-cache entries and concurrency slots of those task runs (foreign-key cascades), and its
-logs and artifacts (which hold run ids without foreign keys). A run that is not finished
-stays whatever its age; a subflow run whose parent task run goes stays, detached (its
-``parent_task_run_id`` cleared), as when a run is deleted through the API. The partial
-index of migration 0023 finds the finished runs by age.
+finished run older than the cutoff goes with its task runs, both state histories, its
+flow run inputs, the cache entries and concurrency slots of its task runs (foreign-key
+cascades), and its logs and artifacts (which hold run ids without foreign keys). A run that
+is not finished stays whatever its age; a subflow run whose parent task run goes stays,
+detached (its ``parent_task_run_id`` cleared), as when a run is deleted through the API.
+The partial index of migration 0023 finds the finished runs by age.
 
 **Batches sized by time.** Each batch is one transaction: it locks the oldest finished runs
 past the cutoff (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so a run being transitioned or
@@ -16,8 +16,9 @@ pruned by another process is left for a later batch; SQLite's transaction holds 
 database write lock), deletes their children then them, and commits. The time from its
 first statement to its commit is how long it held its locks. The next batch's size is the
 last one's scaled to take :data:`BATCH_TARGET_SECONDS` (half the 100 ms budget), growing at
-most :data:`MAX_GROWTH` times a batch, so a batch overshoots the target by little when runs
-get bigger. The first batch is :data:`FIRST_BATCH` runs.
+most :data:`MAX_GROWTH` times a batch (and by at least one run), so a batch overshoots the
+target by little when runs get bigger. The first batch is :data:`FIRST_BATCH` runs. Under
+a heavy load even one run's deletion can take the target time; batches then stay at one.
 
 **The dashboard's rollup.** Deleted runs leave the hourly rollup, as with every other
 delete: each batch records the hours of its runs as stale
@@ -38,7 +39,16 @@ from typing import Any
 from peewee import SQL
 
 from app.db import database, is_sqlite
-from app.models import Artifact, FlowRun, FlowRunState, Log, TaskRun, TaskRunState, utcnow
+from app.models import (
+    Artifact,
+    FlowRun,
+    FlowRunInput,
+    FlowRunState,
+    Log,
+    TaskRun,
+    TaskRunState,
+    utcnow,
+)
 from app.models.rollups import mark_deleted_runs_stale
 from app.services import rollups
 from app.states import TERMINAL_STATES
@@ -53,7 +63,15 @@ MAX_BATCH = 5000
 _TERMINAL = sorted(f"'{state.value}'" for state in TERMINAL_STATES)
 _FINISHED = SQL(f'"state_type" IN ({", ".join(_TERMINAL)})')
 
-COUNTED = ("flow_runs", "flow_run_states", "task_runs", "task_run_states", "logs", "artifacts")
+COUNTED = (
+    "flow_runs",
+    "flow_run_states",
+    "task_runs",
+    "task_run_states",
+    "logs",
+    "artifacts",
+    "flow_run_inputs",
+)
 
 
 def _finished_before(cutoff: datetime.datetime) -> Any:
@@ -74,6 +92,7 @@ def count_prunable(cutoff: datetime.datetime) -> dict[str, int]:
         "task_run_states": TaskRunState.select().where(TaskRunState.task_run.in_(tasks)).count(),
         "logs": Log.select().where(Log.flow_run_id.in_(runs)).count(),
         "artifacts": Artifact.select().where(Artifact.flow_run_id.in_(runs)).count(),
+        "flow_run_inputs": FlowRunInput.select().where(FlowRunInput.flow_run.in_(runs)).count(),
     }
 
 
@@ -104,11 +123,23 @@ def _delete_batch(cutoff: datetime.datetime, size: int) -> dict[str, int]:
             TaskRunState.delete().where(TaskRunState.task_run.in_(tasks)).execute()
         )
         counts["task_runs"] = TaskRun.delete().where(TaskRun.flow_run.in_(ids)).execute()
+        counts["flow_run_inputs"] = (
+            FlowRunInput.delete().where(FlowRunInput.flow_run.in_(ids)).execute()
+        )
         counts["flow_run_states"] = (
             FlowRunState.delete().where(FlowRunState.flow_run.in_(ids)).execute()
         )
         counts["flow_runs"] = FlowRun.delete().where(FlowRun.id.in_(ids)).execute()
     return counts
+
+
+def next_batch_size(size: int, held: float, target_seconds: float) -> int:
+    """The size of the batch after one of ``size`` runs that held its locks ``held``
+    seconds: scaled to take ``target_seconds``, at most :data:`MAX_GROWTH` times ``size``
+    (and at least one more, so a batch of one can grow), between 1 and :data:`MAX_BATCH`."""
+    scaled = int(size * target_seconds / max(held, 1e-6))
+    grown = max(size + 1, int(size * MAX_GROWTH))
+    return max(1, min(MAX_BATCH, grown, scaled))
 
 
 @dataclass
@@ -161,8 +192,7 @@ def prune(
             result.deleted[table] += deleted
         if counts["flow_runs"] < size:
             break
-        scaled = size * target_seconds / max(held, 1e-4)
-        size = max(1, min(MAX_BATCH, int(size * MAX_GROWTH), int(scaled)))
+        size = next_batch_size(size, held, target_seconds)
     if result.deleted["flow_runs"]:
         rollups.refresh_flow_run_hourly()
     return result

@@ -17,6 +17,7 @@ from app.exceptions import BadSetting
 from app.models import (
     Artifact,
     FlowRun,
+    FlowRunInput,
     FlowRunState,
     Log,
     TaskRun,
@@ -35,7 +36,8 @@ CUTOFF = NOW - 30 * DAY
 
 def make_run(client, flow, states, *, tasks=2, parent_task_run_id=None):
     """A flow run moved through ``states`` (forced), with ``tasks`` completed task runs, a
-    log and an artifact of the flow run and of each task run; returns its id."""
+    log and an artifact of the flow run and of each task run, and a flow run input;
+    returns its id."""
     body = {"flow_id": flow["id"], "state": {"type": "PENDING"}}
     if parent_task_run_id:
         body["parent_task_run_id"] = parent_task_run_id
@@ -58,6 +60,8 @@ def make_run(client, flow, states, *, tasks=2, parent_task_run_id=None):
         ).get_json()
         add_log_and_artifact(client, run_id, task["id"])
     add_log_and_artifact(client, run_id, None)
+    response = client.post(f"/api/flow_runs/{run_id}/input", json={"key": "k", "value": "1"})
+    assert response.status_code == 201, response.get_json()
     return run_id
 
 
@@ -99,6 +103,7 @@ def children(run_id):
         "task_run_states": TaskRunState.select().where(TaskRunState.task_run.in_(tasks)).count(),
         "logs": Log.select().where(Log.flow_run_id == run_id).count(),
         "artifacts": Artifact.select().where(Artifact.flow_run_id == run_id).count(),
+        "flow_run_inputs": FlowRunInput.select().where(FlowRunInput.flow_run == run_id).count(),
     }
 
 
@@ -146,6 +151,7 @@ def test_old_finished_runs_go_with_what_they_own_and_the_others_stay(runs):
     old, kept, loose = runs
     going, staying = total(old.values()), {name: children(i) for name, i in kept.items()}
     assert going["task_runs"] == 5 and going["logs"] == 9 and going["artifacts"] == 9
+    assert going["flow_run_inputs"] == 4
 
     assert retention.count_prunable(CUTOFF) == going
     result = retention.prune(CUTOFF)
@@ -209,6 +215,21 @@ def test_batches_grow_toward_the_target_time_and_shrink_away_from_it(client, flo
     strict = retention.prune(CUTOFF, target_seconds=1e-9)
     assert [size for size, _ in strict.batches] == [10, 1, 1, 1, 1, 1]
     assert strict.summary()["batches"] == 6 and FlowRun.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "size, held, expected",
+    [
+        (1, 0.010, 2),  # a batch of one grows
+        (10, 0.010, 15),  # by at most half
+        (10, 0.050, 10),  # on target
+        (10, 0.200, 2),  # four times too long: a quarter
+        (3, 2.0, 1),
+        (4000, 0.001, retention.MAX_BATCH),
+    ],
+)
+def test_the_next_batch_is_sized_to_the_target_time(size, held, expected):
+    assert retention.next_batch_size(size, held, 0.05) == expected
 
 
 def test_a_pass_stops_at_its_time_budget_and_the_next_goes_on(client, flow):
@@ -304,6 +325,7 @@ def test_prune_command_dry_run_counts_then_deletes(runs, orion):
     assert dry.output.startswith("Would delete (finished before ")
     assert "  flow runs: 4\n" in dry.output and "  task runs: 5\n" in dry.output
     assert "  logs: 9\n" in dry.output and "  artifacts: 9\n" in dry.output
+    assert "  flow run inputs: 4\n" in dry.output
     assert total(old.values()) == going
 
     done = orion("db", "prune", "--older-than", "720h")
