@@ -261,6 +261,7 @@ def test_a_container_killed_for_memory_crashes_the_run_with_137(orion, agents, d
     assert run.state_type == "CRASHED", run.state.message
     assert "exited with code 137" in run.state.message
     assert "killed for lack of memory" in run.state.message
+    assert run.infrastructure_exit_code == 137
     assert container(dockerd, run)["State"]["OOMKilled"]
     assert agents.stop(agent) == 0
 
