@@ -25,6 +25,7 @@ from app.models.notifications import FlowRunNotification, FlowRunNotificationPol
 from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 from app.models.runs import (
     FlowRun,
+    FlowRunInput,
     FlowRunState,
     TaskRun,
     TaskRunState,
@@ -61,6 +62,7 @@ TABLES = (
     DashboardSession,
     GlobalConcurrencyLimit,
     GlobalConcurrencyLease,
+    FlowRunInput,
 )
 
 __all__ = [
@@ -81,6 +83,7 @@ __all__ = [
     "Deployment",
     "Flow",
     "FlowRun",
+    "FlowRunInput",
     "FlowRunHourly",
     "FlowRunHourlyStale",
     "FlowRunNotification",
