@@ -73,6 +73,9 @@ class FlowRun(RunMixin):
     created_by = JSONField(null=True)
     # When the running flow last reported it is alive (POST /api/flow_runs/{id}/heartbeat).
     last_heartbeat = UTCDateTimeField(null=True)
+    # The code the run's infrastructure ended with, as the agent that started it saw it
+    # (last: migration 0024 adds the column at the end).
+    infrastructure_exit_code = IntegerField(null=True)
 
     class Meta:
         table_name = "flow_run"

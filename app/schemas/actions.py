@@ -135,6 +135,15 @@ class FlowRunUpdateSchema(ActionSchema):
     empirical_policy = fields.Nested(FlowRunPolicySchema)
     tags = List(String())
     infrastructure_pid = String(allow_none=True)
+    infrastructure_exit_code = Integer(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "The code the run's infrastructure ended with, as the agent that "
+            "started it saw it (Orion extension): a process's exit status, negative for a "
+            "signal or for infrastructure that could no longer be reached."
+        },
+    )
     state = Refused(RUN_STATE_BY_SET_STATE)
     state_type = Refused(RUN_STATE_BY_SET_STATE)
     state_name = Refused(RUN_STATE_BY_SET_STATE)

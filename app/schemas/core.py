@@ -67,6 +67,13 @@ class FlowRunSchema(RunSchema):
     auto_scheduled = fields.Boolean(required=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infrastructure_pid = fields.String(allow_none=True)
+    infrastructure_exit_code = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The code the run's infrastructure ended with, as its agent "
+            "recorded it; null until then (Orion extension)."
+        },
+    )
     created_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
     last_heartbeat = DateTime(
@@ -290,6 +297,7 @@ def dump_flow_run(run, now=None):
         auto_scheduled=run.auto_scheduled,
         infrastructure_document_id=_str(run.infrastructure_document_id),
         infrastructure_pid=run.infrastructure_pid,
+        infrastructure_exit_code=run.infrastructure_exit_code,
         created_by=run.created_by,
         work_pool_name=None,
         last_heartbeat=_iso(run.last_heartbeat),

@@ -107,7 +107,8 @@ def read_flow_run(flow_run_id: Id) -> Any:
 
 
 def update_flow_run(flow_run_id: Id, changes: Mapping[str, Any]) -> None:
-    """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid)."""
+    """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid
+    and exit code)."""
     update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
 
 

@@ -23,9 +23,11 @@ query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
    ``--limit`` caps how many runs it has going at once.
 
 Between polls it watches its runs (every ``TICK_SECONDS``): output the infrastructure
-captures (a container's) is sent as the run's logs (logger ``orion.infrastructure``); a run
-whose infrastructure ends non-zero and leaves it without a final state is made Crashed with
-the exit code and the reason (out of memory, daemon gone; Cancelled if it was cancelling).
+captures (a container's) is sent as the run's logs (logger ``orion.infrastructure``); when
+the infrastructure ends, its exit code is recorded on the run (``infrastructure_exit_code``),
+and a run whose infrastructure ends non-zero and leaves it without a final state is made
+Crashed with the exit code and the reason (out of memory, daemon gone; Cancelled if it was
+cancelling).
 
 From start to exit a thread heartbeats (``POST /api/agents/{id}/heartbeat``) every
 ``ORION_AGENT_HEARTBEAT_SECONDS`` (5), whatever the polls are doing, so the dashboard's queue
@@ -480,9 +482,11 @@ class Agent:
         del child.output[: len(lines)]
 
     def report_exit(self, child: Child) -> None:
-        """Give the run whose infrastructure ended a final state if it has none."""
+        """Record the exit code of the run whose infrastructure ended, and give the run a
+        final state if it has none."""
         if child.cancelling:
             self._kill(child, 0)  # what the run's process left behind
+        self.client.update_flow_run(child.flow_run_id, infrastructure_exit_code=child.exit_code)
         run = self.client.read_flow_run(child.flow_run_id)
         state = run.state
         if state is not None and state.is_final():

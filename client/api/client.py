@@ -501,8 +501,10 @@ class OrionClient(BlocksAPI):
         tags: Iterable[str] | None = None,
         empirical_policy: Mapping[str, Any] | None = None,
         infrastructure_pid: str | None = None,
+        infrastructure_exit_code: int | None = None,
     ) -> None:
-        """Change the given fields of a flow run (None: unchanged)."""
+        """Change the given fields of a flow run (None: unchanged).
+        ``infrastructure_exit_code`` is an Orion extension (Prefect's servers refuse it)."""
         body = {}
         for key, value in (
             ("flow_version", flow_version),
@@ -511,6 +513,7 @@ class OrionClient(BlocksAPI):
             ("tags", list(tags) if tags is not None else None),
             ("empirical_policy", empirical_policy),
             ("infrastructure_pid", infrastructure_pid),
+            ("infrastructure_exit_code", infrastructure_exit_code),
         ):
             if value is not None:
                 body[key] = value

@@ -3,7 +3,10 @@ is imported when a flow run starts the runner).
 
 A session uses the process's Ray connection when there is one (and leaves it open), else
 calls ``ray.init(address, **init_kwargs)`` (no address: a local Ray started for the flow run)
-and ``ray.shutdown()`` at its end. A submission becomes one Ray task running the task run
+and ``ray.shutdown()`` at its end. ``ray.init`` keeps retrying an address where nothing
+answers (a minute and more), so the address's host and port are first tried with a plain TCP
+connection bounded by ``connect_timeout``: nothing listening there fails the flow run at once
+with the address and the reason. A submission becomes one Ray task running the task run
 through the Orion API (see :mod:`client.task_runners.remote`); upstream runs' outcomes are
 passed to it as Ray object references, and each run's logs are sent before its Ray task
 ends. A worker that dies mid-task: Ray runs the task again (its ``max_retries``), and that
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import socket
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -35,13 +39,20 @@ def run_on_ray_worker(call: Any, *upstream: Outcome) -> Outcome:
 
 class RayTaskRunner:
     """Runs submitted task runs on Ray: the cluster at ``address`` (``ray://host:10001`` or
-    ``host:6379``), or a local Ray; ``init_kwargs`` go to ``ray.init``."""
+    ``host:6379``), or a local Ray; ``init_kwargs`` go to ``ray.init``; ``connect_timeout``
+    (seconds, > 0) bounds the check that something answers at ``address``."""
 
     def __init__(
-        self, address: str | None = None, init_kwargs: Mapping[str, Any] | None = None
+        self,
+        address: str | None = None,
+        init_kwargs: Mapping[str, Any] | None = None,
+        connect_timeout: float = 10,
     ) -> None:
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be more than 0 seconds, not {connect_timeout}")
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
+        self.connect_timeout = connect_timeout
         self._remote: Any = None
         self._owns_ray = False
         self._lock = threading.Lock()
@@ -65,9 +76,10 @@ class RayTaskRunner:
         (RuntimeError naming the address when it cannot be made)."""
         import ray
 
-        session = RayTaskRunner(self.address, self.init_kwargs)
+        session = RayTaskRunner(self.address, self.init_kwargs, self.connect_timeout)
         if not ray.is_initialized():
             try:
+                self._check_address()
                 ray.init(address=self.address, **self.init_kwargs)
             except (ConnectionError, TimeoutError, OSError) as exc:
                 raise RuntimeError(
@@ -76,6 +88,22 @@ class RayTaskRunner:
             session._owns_ray = True
         session._remote = ray.remote(run_on_ray_worker)
         return session
+
+    def _check_address(self) -> None:
+        """OSError unless a TCP connection to ``address``'s host and port opens within
+        ``connect_timeout`` (no address, or one without a port such as ``auto``: nothing to
+        check)."""
+        if not self.address:
+            return
+        host, _, port = self.address.rpartition("://")[2].rpartition(":")
+        if not host or not port.isdigit():
+            return
+        try:
+            socket.create_connection((host, int(port)), timeout=self.connect_timeout).close()
+        except TimeoutError:
+            raise TimeoutError(
+                f"nothing answered within connect_timeout ({self.connect_timeout} s)"
+            ) from None
 
     def _ref_of(self, future: OrionFuture) -> Any:
         import ray

@@ -89,6 +89,8 @@ def test_a_deployment_built_on_blocks_runs_from_the_storage_block(orion, agents,
     result = load_result(run.state.data)
     assert result["x"] == 5 and result["data"] == "uploaded" and result["env"] == "yes"
     assert not result["cwd"].startswith(str(shared))  # a fresh download, not the block folder
+    # The process reports Completed before it exits; the agent records its exit code after.
+    wait_for(lambda: orion.read_flow_run(run_id).infrastructure_exit_code == 0, 10, "the exit code")
 
 
 @pytest.mark.parametrize(

@@ -319,7 +319,9 @@ def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
     killed = time.monotonic()
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "CRASHED", 5, "CRASHED")
     assert time.monotonic() - killed < 5
-    assert "exited with code -9" in orion.read_flow_run(run_id).state.message
+    run = orion.read_flow_run(run_id)
+    assert "exited with code -9" in run.state.message
+    assert run.infrastructure_exit_code == -9  # recorded before the run is made Crashed
     assert agents.stop(agent) == 0
 
 

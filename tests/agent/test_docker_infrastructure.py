@@ -19,9 +19,12 @@ from client.infrastructure import DockerContainer, InfrastructureError
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
 from tests.dockerd import BASE_IMAGE, Dockerd, ensure_base_image
+from tests.storage.emulators import S3Emulator
 from tests.support import ORION, OrionServer, orion_env, sqlite_url
 
 IMAGE = "orion-flows:test"
+# The image of the S3 end-to-end test: the flows' image plus s3fs, the S3 block's driver.
+S3_IMAGE = "orion-flows:s3"
 
 FLOWS = """
 import os
@@ -261,6 +264,7 @@ def test_a_container_killed_for_memory_crashes_the_run_with_137(orion, agents, d
     assert run.state_type == "CRASHED", run.state.message
     assert "exited with code 137" in run.state.message
     assert "killed for lack of memory" in run.state.message
+    assert run.infrastructure_exit_code == 137
     assert container(dockerd, run)["State"]["OOMKilled"]
     assert agents.stop(agent) == 0
 
@@ -330,3 +334,80 @@ def test_a_daemon_that_cannot_be_reached_is_an_infrastructure_error(tmp_path, mo
         block.start("run-1")
     with pytest.raises(InfrastructureError, match=f"Docker daemon at {host} cannot be reached"):
         block.kill(f"{host}:0123456789ab")
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1 (with IAM checks), with the bucket ``flows``."""
+    emulator = S3Emulator(tmp_path_factory.mktemp("moto")).start()
+    emulator.make_bucket("flows")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_image(dockerd):
+    """``orion image build`` of the flows' image with s3fs (``-p s3fs``)."""
+    built = subprocess.run(
+        [ORION, "image", "build", "-t", S3_IMAGE, "--base", BASE_IMAGE, "-p", "croniter"]
+        + ["-p", "s3fs"],
+        env=orion_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "s3fs" in built.stdout and "botocore" in built.stdout
+    return S3_IMAGE
+
+
+def test_a_deployment_with_its_code_in_s3_runs_in_a_container_to_completed(
+    orion, agents, dockerd, shared, moto, s3_image
+):
+    """The judged end to end: the flow's code only in S3 (moto's server, the S3 storage
+    block), a docker-container block, a real agent. The container fetches the code from S3
+    through the block, the run ends Completed with its result, and the container's output
+    comes back as the run's logs; the exit code 0 is recorded on the run."""
+    code = moto.block(f"flows/{uuid.uuid4().hex[:8]}")
+    code.save(f"s3-{uuid.uuid4().hex[:6]}", client=orion)
+    code.put_directory(local_path=str(shared / "code"), to_path="v1")
+    assert code.read_path("v1/flows.py").decode() == FLOWS
+    queue = f"docker-s3-{uuid.uuid4().hex[:6]}"
+    block = DockerContainer(
+        image=s3_image,
+        image_pull_policy="NEVER",
+        network_mode="host",
+        volumes=[f"{shared}:{shared}"],
+        env={"ORION_RESULTS_STORAGE": str(shared / "results"), **moto.env, "GREETING": "s3"},
+    )
+    block.save(f"docker-s3-{uuid.uuid4().hex[:6]}", client=orion)
+    deployment = orion.create_deployment(
+        orion.create_flow_from_name("greet"),
+        f"{queue}-greet",
+        path="v1",
+        entrypoint="flows.py:greet",
+        work_queue_name=queue,
+        storage_document_id=code._block_document_id,
+        infrastructure_document_id=block._block_document_id,
+    )
+    [run_id] = due_runs(orion, deployment, 1, parameters={"name": "s3"})
+    agent = agents.start("-q", queue)
+    wait_for(lambda: final(orion, run_id), 120, "the run")
+    run = orion.read_flow_run(run_id)
+    assert run.state_type == "COMPLETED", (run.state.message, agents.output(agent))
+    assert load_result(run.state.data) == {
+        "greeting": "s3",
+        "name": "s3",
+        "in_container": True,
+        "run_id": run_id,
+        "requirement": "croniter",
+    }
+    inspected = container(dockerd, run)
+    assert inspected["Config"]["Image"] == s3_image and inspected["State"]["ExitCode"] == 0
+
+    def logs():
+        return [m.message for m in orion.read_logs(log_filter={"flow_run_id": {"any_": [run_id]}})]
+
+    wait_for(lambda: "hello s3 from the container" in logs(), 30, "the container's output")
+    wait_for(lambda: orion.read_flow_run(run_id).infrastructure_exit_code == 0, 30, "the exit code")
+    assert agents.stop(agent) == 0

@@ -160,12 +160,14 @@ def test_patch(client, flow_run):
         "parameters": {"a": 1},
         "flow_version": "2",
         "infrastructure_pid": "1234",
+        "infrastructure_exit_code": 137,
         "empirical_policy": {"retries": 2, "retry_delay": 5},
     }
     assert client.patch(f"/api/flow_runs/{flow_run['id']}", json=changes).status_code == 204
     run = client.get(f"/api/flow_runs/{flow_run['id']}").get_json()
     assert run["name"] == "renamed" and run["tags"] == ["t"] and run["parameters"] == {"a": 1}
     assert run["flow_version"] == "2" and run["infrastructure_pid"] == "1234"
+    assert run["infrastructure_exit_code"] == 137
     assert run["empirical_policy"]["retries"] == 2 and run["empirical_policy"]["retry_delay"] == 5
 
 
@@ -177,6 +179,23 @@ def test_patch_errors(client, flow_run):
         "state_type",
     )
     assert_422(client.patch(f"/api/flow_runs/{flow_run['id']}", json={"tags": [1]}), "body", "tags")
+
+
+def test_the_exit_code_is_a_32_bit_integer_or_null(client, flow_run):
+    """``infrastructure_exit_code`` (Orion extension): null until an agent records it; any
+    32-bit integer (negative: a signal, or infrastructure lost); anything else a 422 naming
+    it, the stored code unchanged."""
+    path = f"/api/flow_runs/{flow_run['id']}"
+    assert client.get(path).get_json()["infrastructure_exit_code"] is None
+    for code in (0, -9, 2**31 - 1, -(2**31)):
+        assert client.patch(path, json={"infrastructure_exit_code": code}).status_code == 204
+        assert client.get(path).get_json()["infrastructure_exit_code"] == code
+    for bad in (2**31, -(2**31) - 1, 1.5, "1", True, [1]):
+        response = client.patch(path, json={"infrastructure_exit_code": bad})
+        assert_422(response, "body", "infrastructure_exit_code")
+    assert client.get(path).get_json()["infrastructure_exit_code"] == -(2**31)
+    assert client.patch(path, json={"infrastructure_exit_code": None}).status_code == 204
+    assert client.get(path).get_json()["infrastructure_exit_code"] is None
 
 
 def test_delete_removes_states_and_task_runs_but_detaches_subflows(client, flow, flow_run):

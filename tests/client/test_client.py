@@ -125,15 +125,17 @@ def test_flow_run_reads_updates_and_deletes(orion, flow_id):
         parameters={"p": 1},
         flow_version="v2",
         infrastructure_pid="123",
+        infrastructure_exit_code=0,
     )
     run = orion.read_flow_run(run.id)
-    assert (run.name, run.tags, run.parameters, run.flow_version, run.infrastructure_pid) == (
-        "renamed",
-        ["x"],
-        {"p": 1},
-        "v2",
-        "123",
-    )
+    assert (
+        run.name,
+        run.tags,
+        run.parameters,
+        run.flow_version,
+        run.infrastructure_pid,
+        run.infrastructure_exit_code,
+    ) == ("renamed", ["x"], {"p": 1}, "v2", "123", 0)
     orion.delete_flow_run(run.id)
     with pytest.raises(ObjectNotFound):
         orion.read_flow_run(run.id)

@@ -1,7 +1,13 @@
 """What the task runner tests share: their server, and a task run's record to compare."""
 
+import os
+import signal
+import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
+from client import task
 from tests.support import BACKENDS, OrionServer, isolated_database_url
 
 # For the processes that run task runs (workers): send their logs quickly.
@@ -70,3 +76,27 @@ def all_logs(orion, flow_run_id):
             return messages
         messages.extend(r["message"] for r in page)
         offset += len(page)
+
+
+@task
+def sleeps_on_first_attempt(path):
+    """Writes its worker's pid to ``path`` and sleeps (to be killed); later attempts return."""
+    if os.path.exists(path):
+        return "second attempt"
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return "not killed"
+
+
+def kill_when_written(path):
+    """A thread that SIGKILLs the process whose pid appears in ``path`` (within 60 s)."""
+
+    def kill():
+        deadline = time.monotonic() + 60
+        while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(int(path.read_text()), signal.SIGKILL)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread

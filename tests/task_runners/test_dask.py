@@ -9,10 +9,8 @@ the backend clusters would be deployed with (SQLite when the run is narrowed to 
 
 import datetime
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,8 +30,10 @@ from tests.support import REPO, free_port, orion_env
 from tests.task_runners.common import (
     FLOW_ENV,
     all_logs,
+    kill_when_written,
     recorded,
     run_server,
+    sleeps_on_first_attempt,
     worker_of,
 )
 
@@ -239,28 +239,6 @@ def test_concurrency_limits_apply_on_the_workers(orion, cluster):
     assert all(end - slack <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
 
 
-@task
-def sleeps_on_first_attempt(path):
-    """Writes its worker's pid to ``path`` and sleeps (to be killed); later attempts return."""
-    if os.path.exists(path):
-        return "second attempt"
-    Path(path).write_text(str(os.getpid()))
-    time.sleep(120)
-    return "not killed"
-
-
-def _kill_when_written(path):
-    def kill():
-        deadline = time.monotonic() + 60
-        while not (path.exists() and path.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(int(path.read_text()), signal.SIGKILL)
-
-    thread = threading.Thread(target=kill, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.parametrize(
     ("retries", "final", "run_count"), [(1, "COMPLETED", 2), (0, "CRASHED", 1)]
 )
@@ -269,7 +247,7 @@ def test_a_worker_killed_mid_task_retries_per_policy_or_crashes(
 ):
     address, client = cluster
     path = tmp_path / "pid"
-    killer = _kill_when_written(path)
+    killer = kill_when_written(path)
 
     @flow(task_runner=DaskTaskRunner(address))
     def killed():

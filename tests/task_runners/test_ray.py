@@ -1,12 +1,27 @@
 """RayTaskRunner on a local Ray (one ``ray.init()`` for the module: Ray starts slowly) and a
 real ``orion start`` (PostgreSQL; see tests/task_runners/common.py)."""
 
+import json
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 
 from client import OrionClient, ThreadPoolTaskRunner, flow, get_run_logger, task, using_client
 from client.api.settings import Settings
 from client.task_runners import RayTaskRunner
-from tests.task_runners.common import FLOW_ENV, all_logs, recorded, run_server, worker_of
+from tests.support import free_port
+from tests.task_runners.common import (
+    FLOW_ENV,
+    all_logs,
+    kill_when_written,
+    recorded,
+    run_server,
+    sleeps_on_first_attempt,
+    worker_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +115,83 @@ def test_a_flow_on_ray_is_recorded_as_on_the_thread_runner(orion, ray_session):
     assert sum("doubling" in message for message in all_logs(orion, ray_run)) == 8
     # Ray stays up for the next flow run: the runner used the module's session.
     assert ray_session.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("retries", "final", "run_count"), [(1, "COMPLETED", 2), (0, "CRASHED", 1)]
+)
+def test_a_worker_killed_mid_task_retries_per_policy_or_crashes(
+    orion, ray_session, tmp_path, retries, final, run_count
+):
+    """SIGKILL of the Ray worker running a task: Ray runs it again, and that attempt ends the
+    lost one per the task's policy: retried to Completed, or Crashed; never Running."""
+    path = tmp_path / "pid"
+    killer = kill_when_written(path)
+
+    @flow(task_runner=RayTaskRunner())
+    def killed():
+        future = sleeps_on_first_attempt.with_options(retries=retries).submit(str(path))
+        future.wait()
+        return future.task_run["id"]
+
+    started = time.monotonic()
+    task_run = orion.read_task_run(killed())
+    assert time.monotonic() - started < 90
+    killer.join(5)
+    assert task_run["state"]["type"] == final
+    assert task_run["run_count"] == run_count
+    states = [(s.type.value, s.name) for s in orion.read_task_run_states(task_run["id"])]
+    if retries:
+        assert states == [
+            ("RUNNING", "Running"),
+            ("SCHEDULED", "AwaitingRetry"),
+            ("RUNNING", "Retrying"),
+            ("COMPLETED", "Completed"),
+        ]
+    else:
+        assert states == [("RUNNING", "Running"), ("CRASHED", "Crashed")]
+        assert "was lost with the worker that ran it" in task_run["state"]["message"]
+
+
+UNREACHABLE = """
+import json, sys
+from client import flow, task
+from client.task_runners import RayTaskRunner
+
+@task
+def inc(x):
+    return x + 1
+
+@flow(task_runner=RayTaskRunner(sys.argv[1], connect_timeout=float(sys.argv[2])))
+def unreachable():
+    return inc.submit(1).result()
+
+print(json.dumps(unreachable(return_state=True).state_details["flow_run_id"]))
+"""
+
+
+def test_an_address_where_nothing_answers_fails_the_flow_run_with_the_reason(server, orion):
+    """In a process of its own (this one's Ray is connected: the runner would use it). A
+    closed port fails at once; ``connect_timeout`` bounds the check."""
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE, address, "2"],
+        env={**os.environ, "ORION_API_URL": server.api_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert elapsed < 30, elapsed  # ray.init alone retries such an address for a minute
+    run = orion.read_flow_run(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert run["state"]["type"] == "FAILED"
+    assert f"RayTaskRunner could not connect to Ray at {address}" in run["state"]["message"]
+    assert "Connection refused" in run["state"]["message"]
+    assert orion.read_task_runs(flow_run_filter={"id": {"any_": [run["id"]]}}) == []
+
+
+def test_connect_timeout_must_be_positive():
+    with pytest.raises(ValueError, match="connect_timeout must be more than 0 seconds"):
+        RayTaskRunner("127.0.0.1:6379", connect_timeout=0)

@@ -343,7 +343,10 @@ def test_the_pages_say_where_a_run_and_a_task_run_ran(client):
     html = page(client, f"/flow-runs/{run['id']}")
     ran_on = html.split("<dt>Ran on</dt><dd>")[1].split("</dd>")[0]
     assert "Docker Container" in ran_on and f'href="/blocks/{block["id"]}"' in ran_on
-    assert "unix:///d.sock:4f2a9c" in ran_on
+    assert "unix:///d.sock:4f2a9c" in ran_on and "exit code" not in ran_on
+    client.patch(f"/api/flow_runs/{run['id']}", json={"infrastructure_exit_code": 0})
+    ran_on = page(client, f"/flow-runs/{run['id']}").split("<dt>Ran on</dt><dd>")[1]
+    assert ran_on.split("</dd>")[0].endswith("</code> · exit code 0")
     plain = make_run(client, flow)
     assert "<dt>Ran on</dt>" not in page(client, f"/flow-runs/{plain['id']}")
 

@@ -61,7 +61,11 @@ class FlowRunById(MethodView):
     @blp.arguments(FlowRunUpdateSchema)
     @blp.response(204)
     def patch(self, changes, flow_run_id):
-        """Update a flow run's name, version, parameters, policy, tags or infrastructure pid."""
+        """Update a flow run's name, version, parameters, policy, tags or infrastructure pid.
+
+        Orion extension: `infrastructure_exit_code`, the code the run's infrastructure ended
+        with (a 32-bit integer, or null), which agents record when it ends.
+        """
         flow_runs.update_flow_run(flow_run_id, changes)
         return no_content()
 
