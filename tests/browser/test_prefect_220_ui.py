@@ -15,12 +15,14 @@ page must show what it is about (the fixture ``page`` of tests/browser/test_pref
 
 Pages whose calls Orion does not serve yet are skipped by probing the call they need, so they
 run as soon as it is served: the dashboard, the flow runs list, the work queue and work pool
-pages (``POST /api/work_pools/filter``), and the deployment pages and a flow's deployments
-tab (``GET /api/deployments/{id}/schedules``: without the deployments' ``schedules`` the UI
-throws).
+pages and the deployment edit form (``POST /api/work_pools/filter``), and the deployment
+pages and a flow's deployments tab (``GET /api/deployments/{id}/schedules``: without the
+deployments' ``schedules`` the UI throws; given them (tried by hand, adding ``[]`` to its
+answers) these pages and the run form work).
 """
 
 import json
+import re
 import subprocess
 import textwrap
 import urllib.error
@@ -304,14 +306,28 @@ def test_deployment_page(page, stack):
     _each_tab(page, "Runs", "Upcoming", "Parameters", "Configuration", "Description")
 
 
-def test_deployment_run_form(page, stack):
+def test_run_a_deployment_with_the_run_form(page, stack):
     _needs(stack, SCHEDULES)
-    _, _, ids = stack
+    _, api, ids = stack
+    runs = {"deployments": {"id": {"any_": [ids["deployment"]]}}}
+
+    def by_hand():  # the scheduler's runs carry its idempotency key
+        return {
+            r["id"]
+            for r in api("POST", "/flow_runs/filter", runs)
+            if not (r["idempotency_key"] or "").startswith("scheduled ")
+        }
+
+    before = by_hand()
     _open(page, f"/deployments/deployment/{ids['deployment']}/run", "ui-deployment")
+    page.get_by_role("button", name="Submit").click()
+    expect(page).to_have_url(re.compile(r"/deployments/deployment/[0-9a-f-]{36}"))
+    page.wait_for_load_state("networkidle")
+    assert len(by_hand() - before) == 1
 
 
 def test_deployment_edit_form(page, stack):
-    _needs(stack, SCHEDULES)
+    _needs(stack, SCHEDULES, WORK_POOLS)  # its work pool field
     _, _, ids = stack
     _open(page, f"/deployments/deployment/{ids['deployment']}/edit", "ui-deployment")
 
