@@ -157,8 +157,8 @@ class BlockSchemaFilterBody(PagedBody):
     block_schemas = fields.Nested(BlockSchemaFilter)
 
 
-class BlockDocumentCountBody(FilterSchema):
-    """Body of ``POST /api/block_documents/count``."""
+class BlockDocumentCriteria(FilterSchema):
+    """What a block document count or filter body selects by."""
 
     block_documents = fields.Nested(BlockDocumentFilter)
     block_types = fields.Nested(BlockTypeFilter)
@@ -175,7 +175,17 @@ class BlockDocumentCountBody(FilterSchema):
             )
 
 
-class BlockDocumentFilterBody(BlockDocumentCountBody, PagedBody):
+class BlockDocumentCountBody(BlockDocumentCriteria):
+    """Body of ``POST /api/block_documents/count``.
+
+    Prefect 2.20's UI counts with its page size (``{"limit": 50}``); Prefect's server ignores
+    paging in a count, and so does this one: a count is of every match."""
+
+    limit = fields.Integer(allow_none=True, metadata={"description": "Ignored."})
+    offset = fields.Integer(allow_none=True, metadata={"description": "Ignored."})
+
+
+class BlockDocumentFilterBody(BlockDocumentCriteria, PagedBody):
     """Body of ``POST /api/block_documents/filter`` (sorted by name)."""
 
     include_secrets = fields.Boolean(load_default=False)

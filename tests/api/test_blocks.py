@@ -441,6 +441,17 @@ class TestBlockDocuments:
         )
         assert_422(missing_name, "body", "name")
 
+    def test_count_ignores_paging(self, client, vault):
+        """Prefect 2.20's UI counts block documents with its page size ({"limit": 50});
+        Prefect's server counts every match whatever the paging, and so does Orion."""
+        _, schema = vault
+        for name in ("a", "b", "c"):
+            make_document(client, schema, name=name)
+        for paging in ({"limit": 50}, {"limit": 1, "offset": 2}, {"limit": None}):
+            response = client.post("/api/block_documents/count", json=paging)
+            assert (response.status_code, response.get_json()) == (200, 3), paging
+        assert_422(client.post("/api/block_documents/count", json={"limit": "x"}), "body", "limit")
+
     def test_filter_by_type_and_name_with_secrets(self, client, vault):
         _, schema = vault
         make_document(client, schema, name="a")
