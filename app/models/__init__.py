@@ -8,7 +8,7 @@ from app.models.blocks import (
     BlockType,
     EncryptionKey,
 )
-from app.models.flows import Deployment, Flow
+from app.models.flows import Deployment, DeploymentSchedule, Flow
 from app.models.misc import (
     Agent,
     Artifact,
@@ -61,6 +61,7 @@ TABLES = (
     DashboardSession,
     GlobalConcurrencyLimit,
     GlobalConcurrencyLease,
+    DeploymentSchedule,
 )
 
 __all__ = [
@@ -79,6 +80,7 @@ __all__ = [
     "ConcurrencySlot",
     "DashboardSession",
     "Deployment",
+    "DeploymentSchedule",
     "Flow",
     "FlowRun",
     "FlowRunHourly",
