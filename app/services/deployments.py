@@ -154,6 +154,15 @@ def _same_schedules(rows: Iterable[Any], schedules: Iterable[Mapping[str, Any]])
     )
 
 
+def _check_defaults(deployment: Any) -> None:
+    """A deployment that enforces its parameter schema must have parameters that match it
+    (required ones may be left to its runs), as Prefect 2.20 checks on create and update."""
+    if deployment.enforce_parameter_schema and isinstance(
+        deployment.parameter_openapi_schema, dict
+    ):
+        check_parameters(deployment, deployment.parameters, partial=True)
+
+
 def _apply(
     deployment: Deployment,
     changes: Mapping[str, Any],
@@ -171,6 +180,8 @@ def _apply(
         setattr(deployment, key, value)
     if not changes and schedules is None:
         return
+    if {"parameters", "enforce_parameter_schema", "parameter_openapi_schema"} & set(changes):
+        _check_defaults(deployment)
     if schedules is not None and _same_schedules(deployment.schedule_rows, schedules):
         schedules = None
     deployment.save()
@@ -214,6 +225,7 @@ def create_deployment(
             )
             existing = for_update(Deployment.select().where(where)).get()
             if existing.id == new_id:
+                _check_defaults(existing)
                 existing.schedule_rows = _add_schedules(new_id, schedules or (), now)
                 if existing.work_queue_name:
                     ensure_work_queue(existing.work_queue_name)
@@ -426,12 +438,14 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
     return flow_runs.create_flow_run(run)
 
 
-def check_parameters(deployment: Any, parameters: Mapping[str, Any]) -> None:
+def check_parameters(deployment: Any, parameters: Mapping[str, Any], partial: bool = False) -> None:
     """Check a run's parameters against the deployment's ``parameter_openapi_schema``.
 
     InvalidData (422, at ``body.parameters.<name>``) naming the first parameter that is
     missing or does not match, and the rule it breaks (never its value); Conflict if the
-    deployment has no usable schema to check against (as Prefect 2.20).
+    deployment has no usable schema to check against (as Prefect 2.20). ``partial`` (a
+    deployment's own defaults, which a run may complete) lets required parameters be
+    missing.
     """
     schema = deployment.parameter_openapi_schema
     if not isinstance(schema, dict):
@@ -445,7 +459,11 @@ def check_parameters(deployment: Any, parameters: Mapping[str, Any]) -> None:
     try:
         validator_class.check_schema(schema)
         errors = sorted(
-            validator_class(schema).iter_errors(dict(parameters)),
+            (
+                error
+                for error in validator_class(schema).iter_errors(dict(parameters))
+                if not (partial and error.validator == "required")
+            ),
             key=lambda e: [str(p) for p in e.absolute_path],
         )
     except (jsonschema.SchemaError, jsonschema.exceptions.RefResolutionError, RecursionError):

@@ -293,3 +293,20 @@ def test_get_scheduled_flow_runs_hands_out_due_runs_earliest_first(client, flow)
     assert_422(client.post(url, json={}), "body", "deployment_ids")
     assert_422(client.post(url, json={"deployment_ids": ["x"]}), "body", "deployment_ids")
     assert_422(client.post(url, json={"deployment_ids": ids, "limit": -1}), "body", "limit")
+
+
+def test_an_enforcing_deployments_own_parameters_must_match_its_schema(client, flow):
+    body = {"enforce_parameter_schema": True, "parameter_openapi_schema": SCHEMA}
+    name = f"d-{uuid.uuid4().hex[:8]}"
+    bad = client.post(
+        "/api/deployments/",
+        json={"name": name, "flow_id": flow["id"], "parameters": {"n": "one"}, **body},
+    )
+    assert_422(bad, "body", "parameters", "n")
+    assert client.get(f"/api/deployments/name/{flow['name']}/{name}").status_code == 404
+    # Required parameters may be left to the runs.
+    deployment = create(client, flow, parameters={"name": "x"}, **body)
+    path = f"/api/deployments/{deployment['id']}"
+    assert_422(client.patch(path, json={"parameters": {"when": "never"}}), "body", "parameters")
+    assert read(client, deployment)["parameters"] == {"name": "x"}
+    assert client.patch(path, json={"parameters": {"n": 3}}).status_code == 204
