@@ -310,3 +310,33 @@ def test_an_enforcing_deployments_own_parameters_must_match_its_schema(client, f
     assert_422(client.patch(path, json={"parameters": {"when": "never"}}), "body", "parameters")
     assert read(client, deployment)["parameters"] == {"name": "x"}
     assert client.patch(path, json={"parameters": {"n": 3}}).status_code == 204
+
+
+def test_get_scheduled_flow_runs_skips_runs_another_poller_holds(client, flow, backend):
+    """Runs are picked FOR UPDATE SKIP LOCKED, as agents' get_runs picks them: a runner
+    polling while another holds a run gets the others, never the same one."""
+    if backend != "postgres":
+        pytest.skip("row locks exist on PostgreSQL only")
+    import psycopg2
+
+    from app.services import deployments
+    from tests.support import POSTGRES_URL
+
+    deployment = create(client, flow)
+    when = (datetime.datetime.now(UTC) - datetime.timedelta(minutes=1)).isoformat()
+    ids = [
+        client.post(
+            f"/api/deployments/{deployment['id']}/create_flow_run",
+            json={"state": {"type": "SCHEDULED", "state_details": {"scheduled_time": when}}},
+        ).get_json()["id"]
+        for _ in range(2)
+    ]
+    other = psycopg2.connect(POSTGRES_URL)
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT id FROM flow_run WHERE id = %s FOR UPDATE", (ids[0],))
+            handed = deployments.get_scheduled_flow_runs([deployment["id"]])
+            assert [str(r.id) for r in handed] == [ids[1]]
+    finally:
+        other.rollback()
+        other.close()
