@@ -47,6 +47,8 @@ STORAGE_EXTRAS = {
     "s3": ["s3fs==2026.9.0"],
     "gcs": ["gcsfs==2026.8.2"],
     "azure": ["adlfs==2026.8.0"],
+    # fsspec's SMB driver (client.blocks.SMB).
+    "smb": ["smbprotocol==1.15.0"],
 }
 
 # Task runners on real engines (client/task_runners/), each an extra imported only when a

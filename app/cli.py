@@ -13,9 +13,11 @@ unreachable database, a PostgreSQL database that does not exist and cannot be cr
 print one ``Error:`` line and exit with status 1, without a traceback.
 """
 
+import datetime
 import gc
 import glob
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,10 +32,12 @@ from peewee import DatabaseError, InterfaceError
 from playhouse.migrations import MigrationError
 
 from app import migrations
+from app.clock import utcnow
 from app.config import load_config
 from app.db import database, ensure_database, init_database
 from app.exceptions import OrionError
 from app.logformat import gunicorn_logconfig
+from app.services import retention
 
 
 class _ServerCommandMixin:
@@ -219,12 +223,14 @@ def rq_command(kind, config, burst=False):
     """The argv of an ``rq worker`` (``kind="worker"``) or ``rq cron`` process for Orion.
 
     Both import ``workers`` by dotted path (the app never imports it) and read the same
-    ORION_* environment as this process.
+    ORION_* environment as this process. The worker's class (:mod:`workers.worker`) loads
+    the jobs before it forks a work-horse per job, so no job imports them again.
     """
     url = config["REDIS_URL"]
     if kind == "cron":
         return [sys.executable, "-m", "rq.cli", "cron", "--url", url, "workers.cron_config"]
     argv = [sys.executable, "-m", "rq.cli", "worker", "--url", url]
+    argv += ["--worker-class", "workers.worker.Worker"]
     if burst:
         argv.append("--burst")
     return argv + [config["REDIS_QUEUE"]]
@@ -254,13 +260,20 @@ def _stop(children, timeout=10):
     help="Orion's API as the browser reaches it "
     "[default: http://ORION_SERVER_HOST:ORION_SERVER_PORT/api].",
 )
-def prefect_ui(ui_dir, host, port, api_url):
+@click.option(
+    "--base-path",
+    default="/",
+    show_default=True,
+    help="Path to serve a Prefect 2.20 UI at (Prefect 2.7's is served at /).",
+)
+def prefect_ui(ui_dir, host, port, api_url, base_path):
     """Serve Prefect 2's web UI from UI_DIR against Orion's API.
 
-    UI_DIR is the built app in a Prefect 2.7 wheel, e.g.
-    .../site-packages/prefect/orion/ui. It is served as Prefect serves it (its files, index.html
-    for every other path, /ui-settings naming the API) from an origin of its own: allow that
-    origin on the Orion server, ORION_CORS_ALLOWED_ORIGINS='["http://HOST:PORT"]'.
+    UI_DIR is the built app in a Prefect wheel: .../site-packages/prefect/server/ui (Prefect
+    2.20) or .../site-packages/prefect/orion/ui (Prefect 2.7). It is served as Prefect serves it
+    (its files, 2.20's base path placeholder replaced, index.html for every other path,
+    /ui-settings naming the API) from an origin of its own: allow that origin on the Orion
+    server, ORION_CORS_ALLOWED_ORIGINS='["http://HOST:PORT"]'.
     """
     from app.prefect_ui import create_prefect_ui_app, ui_folder_problem
 
@@ -271,10 +284,11 @@ def prefect_ui(ui_dir, host, port, api_url):
         config = _settings_without_database()
         api_url = f"http://{_url_host(config['SERVER_HOST'])}:{config['SERVER_PORT']}/api"
     origin = f"http://{_url_host(host)}:{port}"
-    click.echo(f"Prefect UI: {origin}/   (its API: {api_url})")
+    base = "/" + base_path.strip("/")
+    click.echo(f"Prefect UI: {origin}{base.rstrip('/')}/   (its API: {api_url})")
     click.echo(f"Allow it on the Orion server: ORION_CORS_ALLOWED_ORIGINS='[\"{origin}\"]'")
     _serve(
-        create_prefect_ui_app(ui_dir, api_url),
+        create_prefect_ui_app(ui_dir, api_url, base),
         {
             "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
             "workers": 1,
@@ -406,6 +420,66 @@ def db_status():
         click.echo(f"{pending} pending migration(s): run `orion db upgrade`.")
     else:
         click.echo("Schema is up to date.")
+
+
+class Duration(click.ParamType):
+    """A duration written as a whole number of days or hours: ``30d``, ``12h``."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime.timedelta):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*([dh])\s*", str(value).lower())
+        if match is None or int(match[1]) == 0:
+            self.fail(
+                f"{value!r} is not a duration: write a whole number of days or hours, "
+                "more than 0, such as 30d or 12h",
+                param,
+                ctx,
+            )
+        unit = "days" if match[2] == "d" else "hours"
+        return datetime.timedelta(**{unit: int(match[1])})
+
+
+@db_group.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    type=Duration(),
+    required=True,
+    help="Prune finished flow runs that finished longer ago than this (30d, 12h).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+def db_prune(older_than, dry_run):
+    """Delete finished flow runs older than --older-than, with their task runs, states,
+    logs and artifacts (what ORION_RETENTION_DAYS does periodically).
+
+    A run is finished when its state is COMPLETED, FAILED, CANCELLED or CRASHED; its age is
+    the time since it entered that state. Runs that are not finished are never deleted.
+    Deletes in batches that each hold their locks about 50 ms, then refreshes the
+    dashboard's rollup. --dry-run prints the counts of what would go.
+    """
+    _settings()
+    cutoff = utcnow() - older_than
+    batches = []
+    with database.connection_context():
+        if dry_run:
+            counts = retention.count_prunable(cutoff)
+            click.echo(f"Would delete (finished before {cutoff:%Y-%m-%d %H:%M} UTC):")
+        else:
+            result = retention.prune(cutoff)
+            counts, batches = result.deleted, result.batches
+            click.echo(f"Deleted (finished before {cutoff:%Y-%m-%d %H:%M} UTC):")
+    for table, count in counts.items():
+        click.echo(f"  {table.replace('_', ' ')}: {count:,}")
+    if len(batches) == 1:
+        click.echo(f"  in 1 batch, holding its locks {batches[0][1] * 1000:.0f} ms")
+    elif batches:
+        longest = max(seconds for _, seconds in batches)
+        click.echo(
+            f"  in {len(batches):,} batches, the longest holding its locks {longest * 1000:.0f} ms"
+        )
 
 
 @server_cli.command("reset-db")

@@ -17,6 +17,8 @@ from typing import ClassVar
 
 from flask import Config
 
+from app.exceptions import BadSetting
+
 
 class DefaultConfig:
     """Defaults; each key can be set with an ``ORION_``-prefixed environment variable."""
@@ -127,6 +129,15 @@ class DefaultConfig:
     AGENT_HEARTBEAT_TIMEOUT = 20
     # The rollup service (app/services/rollups.py; ROLLUP_ENABLED, ROLLUP_LOOP_SECONDS) has no
     # other settings.
+    # Retention service (app/services/retention.py; RETENTION_ENABLED, RETENTION_LOOP_SECONDS,
+    # 60 s): finished flow runs (terminal state) that entered their terminal state more than
+    # RETENTION_DAYS days ago are deleted with their task runs, states, logs and artifacts,
+    # in batches each holding its locks about 50 ms. None (the default): every run is kept.
+    # A pass deletes for at most RETENTION_PASS_SECONDS (it shares embedded mode's thread
+    # with the other services); the next pass goes on. Both must be positive (RETENTION_DAYS
+    # a whole number) or the settings are refused. `orion db prune` prunes on demand.
+    RETENTION_DAYS = None
+    RETENTION_PASS_SECONDS = 5
     # Notification service (app/services/notifications.py; NOTIFICATIONS_ENABLED,
     # NOTIFICATIONS_LOOP_SECONDS): sends queued flow run notifications, NOTIFICATIONS_CONCURRENCY
     # at a time, each request bounded by NOTIFICATIONS_TIMEOUT_SECONDS; a failure that may pass
@@ -228,4 +239,22 @@ def load_config(overrides=None):
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = secrets.token_hex(32)
     config["SECRET_KEY"] = str(config["SECRET_KEY"])
+    check_settings(config)
     return config
+
+
+def check_settings(config):
+    """Refuse the settings whose values Orion cannot use: :class:`BadSetting` naming the
+    first such ``ORION_`` variable. Called by :func:`load_config`, so every process
+    (server, RQ worker, cron, commands) refuses them at start."""
+    days = config.get("RETENTION_DAYS")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise BadSetting(
+            f"ORION_RETENTION_DAYS={days!r}: use a whole number of days, at least 1 "
+            "(or leave it unset to keep every run)"
+        )
+    seconds = config.get("RETENTION_PASS_SECONDS")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise BadSetting(
+            f"ORION_RETENTION_PASS_SECONDS={seconds!r}: use a positive number of seconds"
+        )

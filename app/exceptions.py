@@ -5,6 +5,12 @@ class OrionError(Exception):
     """Base class of every error Orion raises on purpose."""
 
 
+class BadSetting(OrionError, ValueError):
+    """A setting has a value Orion refuses (the message names the ``ORION_`` variable);
+    raised when the settings are loaded, so the server, workers and commands refuse to
+    start."""
+
+
 class ObjectNotFound(OrionError):
     """The requested object does not exist (HTTP 404)."""
 
@@ -27,6 +33,11 @@ class ObjectAlreadyExists(Conflict):
 
 class Forbidden(OrionError):
     """The object may not be changed this way, e.g. a protected block type (HTTP 403)."""
+
+
+class TooLarge(OrionError):
+    """What was asked for is more than the server answers at once (HTTP 400), e.g. a flow run
+    graph with more nodes than its bound."""
 
 
 class InvalidData(OrionError):

@@ -34,6 +34,7 @@ from app.exceptions import (
     Forbidden,
     InvalidData,
     ObjectNotFound,
+    TooLarge,
 )
 from app.schemas import limits
 from app.schemas.errors import ErrorSchema
@@ -134,6 +135,7 @@ class OrionApi(Api):
         app.register_error_handler(ObjectNotFound, lambda e: ({"detail": str(e)}, 404))
         app.register_error_handler(Conflict, lambda e: ({"detail": str(e)}, 409))
         app.register_error_handler(Forbidden, lambda e: ({"detail": str(e)}, 403))
+        app.register_error_handler(TooLarge, lambda e: ({"detail": str(e)}, 400))
         app.register_error_handler(InvalidData, _invalid_data)
         app.register_error_handler(EncryptionKeyMismatch, _key_mismatch)
         app.register_error_handler(IntegrityError, _integrity_error)

@@ -188,7 +188,7 @@ def bench(url, tasks, repeat):
         database.close()
     client = app.test_client()
     page = f"/flow-runs/{run_id}"
-    since = re.compile(r'hx-get="([^"]+/live\?since=[0-9a-f-]+)"')
+    since = re.compile(r'hx-get="([^"]+/live\?since=[0-9a-f.-]+)"')
 
     def next_poll(text):
         # As the browser does: the address the last answer (or the page) gave out.

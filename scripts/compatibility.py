@@ -125,16 +125,6 @@ REASONS_220 = [
             "agents stand where Prefect keeps agents' queues (its `default-agent-pool`)."
         ),
     ),
-    (
-        "/flow_runs/{id}/input",
-        "Flow run input",
-        "Input to a paused flow run (`pause_flow_run(wait_for_input=...)`): not built yet.",
-    ),
-    (
-        "/flow_runs/{id}/graph-v2",
-        "The 2.20 UI's run graph",
-        "The graph of Prefect 2.20's own UI: not built yet (Orion's radar reads its own).",
-    ),
     *REASONS,
 ]
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from app.prefect_ui import create_prefect_ui_app
+from app.prefect_ui import BASE_PLACEHOLDER, create_prefect_ui_app
 from tests.support import ORION, orion_env
 
 API = "http://127.0.0.1:4200/api"
@@ -34,7 +34,11 @@ def get(ui, path):
 
 
 def test_ui_settings_name_the_api(ui):
-    assert ui.get("/ui-settings").get_json() == {"api_url": API, "flags": []}
+    assert ui.get("/ui-settings").get_json() == {
+        "api_url": API,
+        "csrf_enabled": False,
+        "flags": [],
+    }
 
 
 def test_files_and_the_spa_fallback(ui):
@@ -43,6 +47,41 @@ def test_files_and_the_spa_fallback(ui):
     assert "javascript" in content_type
     for route in ("/", "/flow-runs", "/flow-runs/flow-run/1234", "/assets/missing.js"):
         assert get(ui, route)[:2] == (200, b"<div id=app></div>"), route
+
+
+@pytest.fixture
+def ui_220(tmp_path):
+    """A folder laid out as Prefect 2.20's build: its base path a placeholder."""
+    folder = tmp_path / "ui-220"
+    (folder / "assets").mkdir(parents=True)
+    (folder / "index.html").write_text(
+        f'<script src="{BASE_PLACEHOLDER}/assets/index.js"></script><div id=app></div>'
+    )
+    (folder / "assets" / "index.js").write_text(f'const base = "{BASE_PLACEHOLDER}/";')
+    (folder / "assets" / "other.js").write_text("const plain = 1;")
+    return folder
+
+
+def test_the_220_base_placeholder_is_replaced_with_the_base_path(ui_220):
+    at_root = create_prefect_ui_app(str(ui_220), "/api").test_client()
+    for route in ("/", "/flow-runs/flow-run/1234"):
+        assert get(at_root, route)[:2] == (
+            200,
+            b'<script src="/assets/index.js"></script><div id=app></div>',
+        )
+    status, body, content_type = get(at_root, "/assets/index.js")
+    assert (status, body) == (200, b'const base = "/";')
+    assert "javascript" in content_type
+    assert get(at_root, "/assets/other.js")[1] == b"const plain = 1;"
+    assert at_root.get("/ui-settings").get_json()["api_url"] == "/api"
+
+    under = create_prefect_ui_app(str(ui_220), API, base_path="/prefect/").test_client()
+    assert get(under, "/prefect/deployments")[1].startswith(
+        b'<script src="/prefect/assets/index.js">'
+    )
+    assert get(under, "/prefect/assets/index.js")[1] == b'const base = "/prefect/";'
+    assert under.get("/prefect/ui-settings").get_json()["api_url"] == API
+    assert get(under, "/assets/index.js")[0] == 404
 
 
 def test_nothing_outside_the_folder(ui):

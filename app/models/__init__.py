@@ -25,6 +25,7 @@ from app.models.notifications import FlowRunNotification, FlowRunNotificationPol
 from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
 from app.models.runs import (
     FlowRun,
+    FlowRunInput,
     FlowRunState,
     TaskRun,
     TaskRunState,
@@ -62,6 +63,7 @@ TABLES = (
     GlobalConcurrencyLimit,
     GlobalConcurrencyLease,
     DeploymentSchedule,
+    FlowRunInput,
 )
 
 __all__ = [
@@ -83,6 +85,7 @@ __all__ = [
     "DeploymentSchedule",
     "Flow",
     "FlowRun",
+    "FlowRunInput",
     "FlowRunHourly",
     "FlowRunHourlyStale",
     "FlowRunNotification",

@@ -123,6 +123,14 @@ FlowRun.add_index(
         FlowRun.flow, FlowRun.expected_start_time, name="flow_run_flow_id_expected_start_time"
     )
 )
+# Retention: finished runs by the time they finished, oldest first (migration 0023).
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.state_timestamp,
+        name="flow_run_finished_state_timestamp",
+        where=SQL("\"state_type\" IN ('CANCELLED', 'COMPLETED', 'CRASHED', 'FAILED')"),
+    )
+)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
 FlowRun.add_index(
     BackendIndex(
@@ -194,3 +202,19 @@ class TaskRunStateCache(BaseModel):
     class Meta:
         table_name = "task_run_state_cache"
         indexes = ((("cache_key", "created"), False),)
+
+
+class FlowRunInput(BaseModel):
+    """A keyed text value a flow run receives (Prefect 2.20's flow run input): the JSON schema
+    of the input a paused run waits for, the input its resume sent, or a message another run
+    sent it. One value per run and key; deleted with the run."""
+
+    flow_run = ForeignKeyField(FlowRun, on_delete="CASCADE", index=False)
+    key = CharField()
+    value = TextField()
+    sender = CharField(null=True)
+
+    class Meta:
+        table_name = "flow_run_input"
+        # Also serves a run's inputs by key prefix (its leading column), hence no FK index.
+        indexes = ((("flow_run", "key"), True),)

@@ -304,6 +304,13 @@ class SetStateSchema(ActionSchema):
     force = fields.Boolean(load_default=False)
 
 
+class ResumeFlowRunSchema(ActionSchema):
+    """Body of ``POST /api/flow_runs/{id}/resume``, optional: Prefect 2.20 sends the input a
+    run paused for (``{"run_input": {...}}``), Prefect 2.7 no body."""
+
+    run_input = fields.Dict(keys=fields.String(), allow_none=True, load_default=None)
+
+
 class WorkQueueFilterCriteriaSchema(ActionSchema):
     """The deprecated filter of Orion 2.0 queues: runs of deployments carrying all ``tags``,
     or of the listed deployments."""

@@ -1,6 +1,6 @@
 """State payloads: what a client proposes and what the API returns."""
 
-from marshmallow import EXCLUDE, fields, post_load
+from marshmallow import EXCLUDE, fields, post_load, validate
 
 from app.schemas.base import ActionSchema, DateTime, InputSchema, OrionSchema, String, Text
 from app.states import STATE_TYPE_VALUES, StateType, default_state_name
@@ -42,6 +42,14 @@ class StateDetailsSchema(InputSchema):
     # of its worker. Stored only when sent, so other states' details are unchanged.
     task_runner = fields.String(allow_none=True)
     worker = fields.String(allow_none=True)
+    # Prefect 2.20: the flow run input keys of a pause that waits for input (stored only when
+    # sent): where the flow stored its input's schema and description, and where the resume
+    # stores the input (app.services.flow_runs.resume_flow_run).
+    run_input_keyset = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(["description", "response", "schema"])),
+        values=String(),
+        allow_none=True,
+    )
 
     class Meta:
         # Clients of later Prefect versions send details this server does not know; they

@@ -39,7 +39,7 @@ def read_artifact(artifact_id: Id) -> Artifact:
     )
 
 
-def _latest_of_its_key() -> Any:
+def latest_of_its_key() -> Any:
     """The condition keeping an artifact only if it is its key's latest."""
     newer = Artifact.alias("newer")
     return Artifact.key.is_null(False) & (
@@ -65,7 +65,7 @@ def read_latest_artifact(key: str) -> Artifact:
 def _query(body: Body, latest: bool) -> Any:
     query = Artifact.select()
     if latest:
-        query = query.where(_latest_of_its_key())
+        query = query.where(latest_of_its_key())
     return filters.apply_filters(query, Artifact, body)
 
 

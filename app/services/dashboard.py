@@ -254,13 +254,19 @@ def scheduled_runs_of_deployment(
     )
 
 
-def task_runs_of(flow_run_id: Id, limit: int) -> list[Any]:
+def task_runs_of(
+    flow_run_id: Id, limit: int, updated_since: datetime.datetime | None = None
+) -> list[Any]:
     """The first ``limit`` task runs of a flow run in expected start order, with states, as
-    read rows; ObjectNotFound if the flow run does not exist."""
+    read rows; only those updated at or after ``updated_since`` when given. ObjectNotFound
+    if the flow run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")
+    condition = TaskRun.flow_run == flow_run_id
+    if updated_since is not None:
+        condition &= TaskRun.updated >= updated_since
     return fetch_runs(
         with_state(TaskRun, TaskRunState)
-        .where(TaskRun.flow_run == flow_run_id)
+        .where(condition)
         .order_by(TaskRun.expected_start_time, TaskRun.id)
         .limit(limit),
         TaskRun,
@@ -330,15 +336,20 @@ def _log_condition(flow_run_id: Id, task_run_id: Id | None, min_level: int) -> A
 
 
 def tail_logs(
-    flow_run_id: Id, limit: int, task_run_id: Id | None = None, min_level: int = 0
+    flow_run_id: Id,
+    limit: int,
+    task_run_id: Id | None = None,
+    min_level: int = 0,
+    after: datetime.datetime | None = None,
 ) -> tuple[list[Any], bool]:
     """The last ``limit`` log records of a flow run (or of one of its task runs), at
-    ``min_level`` or above, oldest first; plus whether older records were left out."""
+    ``min_level`` or above (and stamped after ``after`` when given), oldest first; plus
+    whether older ones were left out."""
+    condition = _log_condition(flow_run_id, task_run_id, min_level)
+    if after is not None:
+        condition &= Log.timestamp > after
     rows = list(
-        Log.select()
-        .where(_log_condition(flow_run_id, task_run_id, min_level))
-        .order_by(Log.timestamp.desc(), Log.id.desc())
-        .limit(limit + 1)
+        Log.select().where(condition).order_by(Log.timestamp.desc(), Log.id.desc()).limit(limit + 1)
     )
     return rows[:limit][::-1], len(rows) > limit
 

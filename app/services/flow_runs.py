@@ -1,10 +1,12 @@
 """Flow runs: idempotent creation with an initial state, reads, updates, filters, history."""
 
 import datetime
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import jsonschema
 from peewee import Case, IntegrityError, fn
 
 from app.db import database
@@ -22,9 +24,10 @@ from app.models import (
 from app.models.notifications import queue_notifications
 from app.models.rollups import mark_deleted_runs_stale
 from app.orchestration.rules import SetStateStatus
-from app.services import filters
+from app.services import filters, hydration
 from app.services.common import Body, Id, require_exists, update_or_raise
 from app.services.concurrency_limits import renew_flow_run_leases
+from app.services.flow_run_input import create_flow_run_input, find_flow_run_input
 from app.services.names import generate_run_name
 from app.services.orchestration import OrchestrationResult, set_flow_run_state
 from app.services.runs import (
@@ -176,26 +179,84 @@ def read_flow_run_history(
     return read_run_history(FlowRun, start, end, interval_seconds, body, now)
 
 
-def resume_flow_run(flow_run_id: Id) -> OrchestrationResult:
+def resume_flow_run(
+    flow_run_id: Id,
+    run_input: Mapping[str, Any] | None = None,
+    api_version: tuple[int, ...] | None = None,
+) -> OrchestrationResult:
     """Resume a PAUSED flow run: RUNNING, or Scheduled "Resuming" for a pause that asked to
-    reschedule. Anything else is answered ABORT. Returns an OrchestrationResult."""
-    run = read_flow_run(flow_run_id)
-    if run.state_type != StateType.PAUSED.value:
-        return OrchestrationResult(
-            SetStateStatus.ABORT,
-            None,
-            {"type": "abort_details", "reason": "Cannot resume a flow run that is not paused."},
-            False,
-        )
-    if (run.state.state_details or {}).get("pause_reschedule"):
-        state = {
-            "type": StateType.SCHEDULED.value,
-            "name": "Resuming",
-            "state_details": {"scheduled_time": utcnow().isoformat()},
-        }
-    else:
-        state = {"type": StateType.RUNNING.value, "name": "Running", "state_details": {}}
-    return set_flow_run_state(flow_run_id, state)
+    reschedule. Anything else is answered ABORT. Returns an OrchestrationResult.
+
+    A pause that waits for input (its state's ``run_input_keyset``) is resumed only with input
+    that, hydrated (:mod:`app.services.hydration`), is valid against the JSON schema the flow
+    stored under the keyset's ``schema`` key; else REJECT, the run staying paused, with the
+    reason. The input is stored under the ``response`` key in the transaction that resumes the
+    run, so a flow that sees itself running finds its input.
+    """
+    with database.atomic():
+        run = read_flow_run(flow_run_id)
+        if run.state_type != StateType.PAUSED.value:
+            return OrchestrationResult(
+                SetStateStatus.ABORT,
+                None,
+                {"type": "abort_details", "reason": "Cannot resume a flow run that is not paused."},
+                False,
+            )
+        details = run.state.state_details or {}
+        keyset = details.get("run_input_keyset")
+        if keyset:
+            try:
+                run_input = _checked_run_input(flow_run_id, keyset, run_input or {})
+            except ValueError as refused:
+                return OrchestrationResult(
+                    SetStateStatus.REJECT,
+                    run.state,
+                    {"type": "reject_details", "reason": str(refused)},
+                    False,
+                )
+        if details.get("pause_reschedule"):
+            state = {
+                "type": StateType.SCHEDULED.value,
+                "name": "Resuming",
+                "state_details": {"scheduled_time": utcnow().isoformat()},
+            }
+        else:
+            state = {"type": StateType.RUNNING.value, "name": "Running", "state_details": {}}
+        result = set_flow_run_state(flow_run_id, state, api_version=api_version)
+        if keyset and run_input and result.status == SetStateStatus.ACCEPT:
+            create_flow_run_input(flow_run_id, keyset["response"], json.dumps(run_input))
+        return result
+
+
+def _checked_run_input(flow_run_id: Id, keyset: Mapping[str, str], run_input: Any) -> Any:
+    """``run_input`` hydrated and checked against the schema the paused flow stored under
+    ``keyset["schema"]``; ValueError saying why it is refused."""
+    try:
+        run_input = hydration.hydrate(run_input)
+    except hydration.HydrationError as error:
+        raise ValueError(f"Error hydrating run input: {error}") from None
+    stored = find_flow_run_input(flow_run_id, keyset.get("schema", ""))
+    if stored is None:
+        raise ValueError("Run input schema not found.")
+    try:
+        schema = json.loads(stored.value)
+    except ValueError:
+        raise ValueError("Run input schema is not valid JSON.") from None
+    validator = jsonschema.Draft202012Validator
+    try:
+        validator.check_schema(schema)
+        problem = jsonschema.exceptions.best_match(validator(schema).iter_errors(run_input))
+    except jsonschema.SchemaError as error:
+        raise ValueError(f"Invalid schema: {error.message}") from None
+    except (jsonschema.exceptions.RefResolutionError, RecursionError):
+        raise ValueError(
+            "Invalid schema: Unable to validate schema with circular references."
+        ) from None
+    if problem is not None:
+        where = problem.json_path.removeprefix("$.")
+        field = "" if problem.json_path == "$" else f" for field {where!r}"
+        raise ValueError(f"Reason: Validation failed{field}. Failure reason: {problem.message}")
+    return run_input
 
 
 def record_heartbeat(

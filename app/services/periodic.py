@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-from app.services import concurrency_limits_v2, liveness, notifications, rollups, scheduler
+from app.services import (
+    concurrency_limits_v2,
+    liveness,
+    notifications,
+    retention,
+    rollups,
+    scheduler,
+)
 
 
 def schedule_deployments(config: Mapping[str, Any]) -> int:
@@ -63,6 +70,13 @@ def refresh_rollup(config: Mapping[str, Any]) -> dict[str, int]:
     return rollups.refresh_flow_run_hourly()
 
 
+def prune_old_runs(config: Mapping[str, Any]) -> dict[str, Any]:
+    """With ``RETENTION_DAYS`` set, delete the finished flow runs older than that (with
+    what they own) for at most ``RETENTION_PASS_SECONDS``; returns the rows deleted per
+    table, the batches and the longest one's lock time. Unset: deletes nothing."""
+    return retention.prune_old_runs(config).summary()
+
+
 def send_flow_run_notifications(config: Mapping[str, Any]) -> dict[str, int]:
     """Send the queued flow run notifications that are due; returns the counts."""
     return notifications.send_notifications(notifications.NotificationSettings.from_config(config))
@@ -97,6 +111,7 @@ SERVICES = (
     PeriodicService("liveness", check_liveness, 5, "LIVENESS"),
     PeriodicService("rollup", refresh_rollup, 60, "ROLLUP"),
     PeriodicService("notifications", send_flow_run_notifications, 2, "NOTIFICATIONS"),
+    PeriodicService("retention", prune_old_runs, 60, "RETENTION"),
 )
 
 

@@ -8,6 +8,7 @@ proposal is accepted, and that transition enforces the queue's ``concurrency_lim
 many agents poll. The limit :func:`get_runs` applies only saves agents futile claims.
 """
 
+import contextlib
 import datetime
 import uuid
 from collections.abc import Iterable, Mapping
@@ -193,11 +194,13 @@ def get_runs(
     ``agent_name`` belongs to another agent). On PostgreSQL, with ``claim``, the chosen runs
     are selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment get
     different runs instead of racing for the same ones; a preview (the dashboard) passes
-    ``claim=False`` so it never hides runs from a polling agent.
+    ``claim=False`` so it never hides runs from a polling agent. With neither ``record_poll``
+    nor ``claim`` it is a read-only listing: no transaction (on SQLite, none of the write lock
+    a transaction takes), no row locked, nothing written.
     """
     now = now or utcnow()
     scheduled_before = scheduled_before or now
-    with database.atomic():
+    with database.atomic() if record_poll or claim else contextlib.nullcontext():
         queue = read_work_queue(queue_id)
         if record_poll:
             (WorkQueue.update(last_polled=now).where(WorkQueue.id == queue_id).execute())

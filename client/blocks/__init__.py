@@ -28,6 +28,7 @@ _NAMES = {
     "S3": "client.blocks.filesystems",
     "GCS": "client.blocks.filesystems",
     "Azure": "client.blocks.filesystems",
+    "SMB": "client.blocks.filesystems",
     "WritableFileSystem": "client.blocks.filesystems",
     "WritableDeploymentStorage": "client.blocks.filesystems",
 }

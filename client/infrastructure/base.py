@@ -16,6 +16,7 @@ fields, as Prefect 2.7 applies them) are applied with :meth:`Infrastructure.with
 
 import abc
 import dataclasses
+import threading
 import typing
 from collections.abc import Callable, Mapping
 
@@ -28,6 +29,9 @@ __all__ = [
     "InfrastructureResult",
     "InfrastructureError",
     "OutputCallback",
+    "WatchedHandle",
+    "WatchedInfrastructure",
+    "emit_line",
     "flow_run_id_of",
 ]
 
@@ -153,3 +157,52 @@ class Infrastructure(Block, abc.ABC):
         copy._block_document_id = self._block_document_id
         copy._block_document_name = self._block_document_name
         return copy
+
+
+@dataclasses.dataclass
+class WatchedHandle:
+    """What :meth:`WatchedInfrastructure.start` returns: the ``identifier`` recorded on the
+    run, and what the thread watching the run found once it ended (``exit_code``,
+    ``reason``; set together by :meth:`end`). ``streamer`` is the thread following the run's
+    output, if any. Subclasses add what their kind needs to reach the run (their own fields
+    come before these keyword-only ones)."""
+
+    identifier: str
+    _: dataclasses.KW_ONLY
+    finished: threading.Event = dataclasses.field(default_factory=threading.Event)
+    exit_code: int | None = None
+    reason: str | None = None
+    streamer: threading.Thread | None = None
+
+    def end(self, exit_code: int, reason: str | None) -> None:
+        """Record how the run ended; :meth:`WatchedInfrastructure.poll` sees it from now."""
+        self.exit_code, self.reason = exit_code, reason
+        self.finished.set()
+
+
+class WatchedInfrastructure(Infrastructure, abc.ABC):
+    """Infrastructure whose ``start`` leaves a thread watching the run, which calls
+    :meth:`WatchedHandle.end` on the handle when the run ends (never raising: a run that can
+    no longer be reached ends with a negative code and the reason). ``poll``,
+    ``exit_reason`` and ``wait`` read the handle; subclasses implement ``start`` and
+    ``kill``."""
+
+    def poll(self, handle: WatchedHandle) -> int | None:
+        return handle.exit_code if handle.finished.is_set() else None
+
+    def exit_reason(self, handle: WatchedHandle) -> str | None:
+        return handle.reason
+
+    def wait(self, handle: WatchedHandle) -> InfrastructureResult:
+        handle.finished.wait()
+        return InfrastructureResult(handle.identifier, typing.cast(int, handle.exit_code))
+
+
+def emit_line(line: bytes, output: OutputCallback | None) -> None:
+    """Hand one line of a run's captured output (without its newline) to ``output``, or
+    print it when there is no callback."""
+    text = line.decode(errors="replace").rstrip("\r")
+    if output is not None:
+        output(text)
+    else:
+        print(text, flush=True)

@@ -42,10 +42,11 @@ from pydantic import Field, SecretStr, field_validator
 from client.blocks.core import Block
 from client.blocks.system import PREFECT_SYSTEM_SCHEMA_VERSION
 from client.infrastructure.base import (
-    Infrastructure,
     InfrastructureError,
-    InfrastructureResult,
     OutputCallback,
+    WatchedHandle,
+    WatchedInfrastructure,
+    emit_line,
     flow_run_id_of,
 )
 
@@ -157,23 +158,18 @@ class DockerRegistry(Block):
 
 
 @dataclasses.dataclass
-class DockerHandle:
-    """A started container: ``identifier`` (``DOCKER_HOST:CONTAINER_ID``), the container,
-    and what the waiting thread found (``exit_code``, ``reason``) once it ended."""
+class DockerHandle(WatchedHandle):
+    """A started container: ``identifier`` (``DOCKER_HOST:CONTAINER_ID``) and the
+    container; the waiting thread ends it."""
 
-    identifier: str
     container: Container
-    finished: threading.Event = dataclasses.field(default_factory=threading.Event)
-    exit_code: int | None = None
-    reason: str | None = None
-    streamer: threading.Thread | None = None
 
     @property
     def container_id(self) -> str:
         return str(self.container.id)
 
 
-class DockerContainer(Infrastructure):
+class DockerContainer(WatchedInfrastructure):
     """A Docker container (see the module docstring)."""
 
     _block_type_name = "Docker Container"
@@ -372,20 +368,9 @@ class DockerContainer(Infrastructure):
                 handle.container.remove(force=True)
         except docker_errors() as error:
             code, reason = -1, f"the Docker daemon at {docker_host()} went away: {error}"
-        handle.exit_code, handle.reason = code, reason
-        handle.finished.set()
+        handle.end(code, reason)
 
-    # -- watching and stopping --------------------------------------------------------------
-
-    def poll(self, handle: DockerHandle) -> int | None:
-        return handle.exit_code if handle.finished.is_set() else None
-
-    def exit_reason(self, handle: DockerHandle) -> str | None:
-        return handle.reason
-
-    def wait(self, handle: DockerHandle) -> InfrastructureResult:
-        handle.finished.wait()
-        return InfrastructureResult(handle.identifier, typing.cast(int, handle.exit_code))
+    # -- stopping ---------------------------------------------------------------------------
 
     def kill(self, identifier: str, grace_seconds: float = 30) -> None:
         docker = _docker_module()
@@ -416,16 +401,8 @@ def _stream(container: Container, output: OutputCallback | None) -> None:
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                _emit(line, output)
+                emit_line(line, output)
     except Exception:  # the daemon went away: the waiting thread reports it
         pass
     if pending:
-        _emit(pending, output)
-
-
-def _emit(line: bytes, output: OutputCallback | None) -> None:
-    text = line.decode(errors="replace").rstrip("\r")
-    if output is not None:
-        output(text)
-    else:
-        print(text, flush=True)
+        emit_line(pending, output)

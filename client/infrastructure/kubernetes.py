@@ -50,10 +50,11 @@ from pydantic import Field
 from client.blocks.core import Block
 from client.blocks.system import PREFECT_SYSTEM_SCHEMA_VERSION
 from client.infrastructure.base import (
-    Infrastructure,
     InfrastructureError,
-    InfrastructureResult,
     OutputCallback,
+    WatchedHandle,
+    WatchedInfrastructure,
+    emit_line,
     flow_run_id_of,
 )
 
@@ -146,22 +147,17 @@ JsonPatch = list[dict[str, typing.Any]]
 
 
 @dataclasses.dataclass
-class KubernetesHandle:
-    """A created Job: ``identifier`` (``NAMESPACE:JOB_NAME``), and what the watching thread
-    found once the run ended (``exit_code``, ``reason``) and the pod's name."""
+class KubernetesHandle(WatchedHandle):
+    """A created Job: ``identifier`` (``NAMESPACE:JOB_NAME``), where it is, the API client
+    the watching thread uses, and the Job's pod's name once the thread saw it."""
 
-    identifier: str
     namespace: str
     job_name: str
     api_client: typing.Any
-    finished: threading.Event = dataclasses.field(default_factory=threading.Event)
-    exit_code: int | None = None
-    reason: str | None = None
     pod_name: str | None = None
-    streamer: threading.Thread | None = None
 
 
-class KubernetesJob(Infrastructure):
+class KubernetesJob(WatchedInfrastructure):
     """A Kubernetes Job (see the module docstring)."""
 
     _block_type_name = "Kubernetes Job"
@@ -425,9 +421,8 @@ class KubernetesJob(Infrastructure):
             code, reason = CRASHED, f"the Kubernetes API server went away: {error}"
         if handle.streamer is not None:
             handle.streamer.join(timeout=5)  # the last lines before the end is known
-        handle.exit_code, handle.reason = code, reason
         handle.api_client.close()
-        handle.finished.set()
+        handle.end(code, reason)
 
     def _follow_pod(
         self, handle: KubernetesHandle, output: OutputCallback | None
@@ -513,17 +508,7 @@ class KubernetesJob(Infrastructure):
         except kubernetes.client.ApiException:
             pass
 
-    # -- watching and stopping --------------------------------------------------------------
-
-    def poll(self, handle: KubernetesHandle) -> int | None:
-        return handle.exit_code if handle.finished.is_set() else None
-
-    def exit_reason(self, handle: KubernetesHandle) -> str | None:
-        return handle.reason
-
-    def wait(self, handle: KubernetesHandle) -> InfrastructureResult:
-        handle.finished.wait()
-        return InfrastructureResult(handle.identifier, typing.cast(int, handle.exit_code))
+    # -- stopping ---------------------------------------------------------------------------
 
     def kill(self, identifier: str, grace_seconds: float = 30) -> None:
         kubernetes = _kubernetes()
@@ -641,20 +626,12 @@ def _stream_log(
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                _emit(line, output)
+                emit_line(line, output)
         if pending:
-            _emit(pending, output)
+            emit_line(pending, output)
         response.release_conn()
     except Exception:  # the API server went away: the watching thread reports it
         pass
-
-
-def _emit(line: bytes, output: OutputCallback | None) -> None:
-    text = line.decode(errors="replace").rstrip("\r")
-    if output is not None:
-        output(text)
-    else:
-        print(text, flush=True)
 
 
 def _message(error: typing.Any) -> str:

@@ -1,12 +1,18 @@
 """Work queues: CRUD, filters, status, get_runs, and the enforced concurrency limit."""
 
 import datetime
+import sqlite3
 import threading
+import uuid
 
+import psycopg2
 import pytest
+from prometheus_client import REGISTRY
 
+from app.db import is_sqlite
 from app.models import FlowRunState
 from tests.conftest import assert_422
+from tests.support import POSTGRES_URL
 
 UTC = datetime.UTC
 
@@ -36,6 +42,19 @@ def propose(client, run_id, state_type):
         f"/api/flow_runs/{run_id}/set_state",
         json={"state": {"type": state_type, "name": state_type.title()}},
     )
+
+
+def _hold_a_claim(db, run_id):
+    """Another connection holding what an agent's claim of ``run_id`` holds, until rolled back:
+    the run's row lock on PostgreSQL, the database's write lock on SQLite."""
+    if is_sqlite():
+        agent = sqlite3.connect(db.database, isolation_level=None)
+        agent.execute("BEGIN IMMEDIATE")
+        return agent
+    agent = psycopg2.connect(POSTGRES_URL)
+    with agent.cursor() as cursor:
+        cursor.execute("SELECT id FROM flow_run WHERE id = %s FOR UPDATE", (run_id,))
+    return agent
 
 
 def get_runs(client, queue, **body):
@@ -188,6 +207,49 @@ class TestGetRuns:
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"] is None
         get_runs(client, queue)
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"]
+
+    def test_the_ui_listing_is_no_poll(self, client, flow):
+        """``x-prefect-ui: true`` (the UI's list of a queue's runs): the runs, and nothing of a
+        poll: no last_polled, no agent (even given one), no claim counted."""
+        queue = make_queue(client)
+        run = make_run(client, flow)
+        claims = REGISTRY.get_sample_value("orion_agent_claimed_runs_total")
+        listed = client.post(
+            f"/api/work_queues/{queue['id']}/get_runs",
+            json={"agent_id": str(uuid.uuid4()), "agent_name": "ui"},
+            headers={"X-PREFECT-UI": "true"},
+        )
+        assert [r["id"] for r in listed.get_json()] == [run["id"]]
+        assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"] is None
+        assert client.post("/api/agents/filter", json={}).get_json() == []
+        assert REGISTRY.get_sample_value("orion_agent_claimed_runs_total") == claims
+
+    def test_the_ui_listing_locks_nothing_and_waits_for_no_lock(self, app, client, flow, db):
+        """While an agent holds what it is claiming (PostgreSQL: the run's row, locked FOR
+        UPDATE; SQLite: the database's write lock), the UI's listing answers at once and shows
+        the run: it neither skips locked runs nor takes a lock itself."""
+        queue = make_queue(client)
+        run = make_run(client, flow)
+        agent = _hold_a_claim(db, run["id"])
+        answers = []
+        listing = threading.Thread(
+            target=lambda: answers.append(
+                app.test_client().post(
+                    f"/api/work_queues/{queue['id']}/get_runs",
+                    json={},
+                    headers={"x-prefect-ui": "true"},
+                )
+            )
+        )
+        try:
+            listing.start()
+            listing.join(timeout=10)
+            assert answers, "the UI's listing waited for the agent's lock"
+        finally:
+            agent.rollback()
+            agent.close()
+            listing.join()
+        assert [r["id"] for r in answers[0].get_json()] == [run["id"]]
 
     def test_legacy_filter_queue_matches_tags(self, client, flow):
         queue = make_queue(client, "legacy", filter={"tags": ["prod"]})

@@ -69,6 +69,73 @@ def test_one_poll_keeps_the_whole_page_live(page, api):
     assert len(polled) == count  # and it stopped once the run finished
 
 
+def test_task_runs_that_change_arrive_alone_and_take_their_place(page, api):
+    flow = api.flow("radar-rows")
+    run = api.run(flow, name="radar-rows-run")
+    api.set_state(run, "RUNNING")
+    tasks = []
+    for i in range(3):
+        task = api(
+            "POST",
+            "/task_runs/",
+            {
+                "flow_run_id": run["id"],
+                "task_key": "load",
+                "dynamic_key": str(i),
+                "name": f"load-{i}",
+            },
+        )
+        api.set_state(task, "RUNNING", kind="task_runs")
+        tasks.append(task)
+    page.goto(f"/flow-runs/{run['id']}")
+    expect(page.locator(".tl-bar.state-running")).to_have_count(3)
+    # Marks on what the poll must leave in place: the section and the drawn radar.
+    page.evaluate("document.getElementById('run-tasks').dataset.kept = 'yes'")
+    page.evaluate("document.querySelector('[data-radar]').dataset.kept = 'yes'")
+
+    api.set_state(tasks[1], "COMPLETED", kind="task_runs")
+    row = page.locator(f"#tl-{tasks[1]['id']}")
+    expect(row.locator(".tl-bar")).to_have_class(re.compile("state-completed"), timeout=10_000)
+    expect(page.locator("#run-task-counts")).to_contain_text("Completed 1")
+    expect(page.locator("#run-task-counts")).to_contain_text("Running 2")
+    # The radar's group bar took the new state without a new radar.
+    page.locator(".radar [data-action=expand]").first.click()
+    expect(page.locator(".radar .radar-cell.state-completed")).to_have_count(1)
+    assert page.evaluate("document.getElementById('run-tasks').dataset.kept") == "yes"
+    assert page.evaluate("document.querySelector('[data-radar]').dataset.kept") == "yes"
+    # The row that came alone is on the same axis as the others: its bar ends where it
+    # ended, the running bars reach the axis' end.
+    bars = page.evaluate(
+        """[...document.querySelectorAll('ol[data-timeline] .tl-bar')].map(
+             b => [parseFloat(b.style.left), parseFloat(b.style.width)])"""
+    )
+    assert len(bars) == 3 and all(left >= 0 and left + width <= 100.5 for left, width in bars)
+    assert bars[0][0] + bars[0][1] > 99 and bars[2][0] + bars[2][1] > 99
+    expect(page.locator("[data-timeline-axis] time")).to_have_count(2)
+
+    # Newer log records are appended to the table, in order, without drawing it again.
+    def log(*seconds):
+        records = [
+            {
+                "name": "flow",
+                "level": 20,
+                "message": f"record {s}",
+                "timestamp": f"2099-01-01T00:00:0{s}+00:00",
+                "flow_run_id": run["id"],
+            }
+            for s in seconds
+        ]
+        api("POST", "/logs/", records)
+
+    log(0)
+    expect(page.locator("#log-rows tr")).to_have_count(1, timeout=10_000)
+    page.evaluate("document.getElementById('log-rows').dataset.kept = 'yes'")
+    log(1, 2)
+    expect(page.locator("#log-rows tr")).to_have_count(3, timeout=10_000)
+    expect(page.locator("#log-rows tr").last).to_contain_text("record 2")
+    assert page.evaluate("document.getElementById('log-rows').dataset.kept") == "yes"
+
+
 def _confirm(page, button, prompt):
     page.locator(".run-actions button", has_text=button).click()
     confirm = page.locator(".confirm")

@@ -1,14 +1,16 @@
 """Object stores as real local processes on 127.0.0.1, for the storage tests: S3 (moto's
-server), Azure Blob Storage (azurite, from npm) and Google Cloud Storage
-(gcp-storage-emulator). Each takes a port of this worker (tests.support.free_port), starts in
-its own session (so stopping it takes it whole) and is ready when its port accepts a
-connection.
+server), Azure Blob Storage (azurite, from npm), Google Cloud Storage
+(gcp-storage-emulator), and an SMB share served by Samba's own ``smbd`` (Debian's ``samba``;
+it runs as root, as scripts/test does). Each takes a port of this worker
+(tests.support.free_port), starts in its own session (so stopping it takes it whole) and is
+ready when its port accepts a connection.
 
 Every emulator gives the blocks of :mod:`client.blocks.filesystems` that reach it
 (:meth:`block`), the environment variables a process needs to reach it the way a user's
 would (:attr:`env`), and a way to make a bucket (:meth:`make_bucket`).
 
-The S3 server checks credentials (moto's IAM mode): the first requests, unauthenticated,
+Samba checks its one user's password (``SMBServer.USER``), and has one share, ``orion``. The
+S3 server checks credentials (moto's IAM mode): the first requests, unauthenticated,
 make a user with full access and its key, which :meth:`S3Emulator.block` uses; any other key
 is refused as AWS refuses it. Azurite checks its well-known account key. The GCS emulator
 takes no credentials.
@@ -23,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from client.blocks import GCS, S3, Azure
+from client.blocks import GCS, S3, SMB, Azure
 from tests.support import free_port
 
 AZURITE_ACCOUNT = "devstoreaccount1"
@@ -202,4 +204,74 @@ class GCSEmulator(Emulator):
         return GCS(bucket_path=bucket_path, project="orion-test", **fields)
 
 
-EMULATORS = {e.kind: e for e in (S3Emulator, AzureEmulator, GCSEmulator)}
+class SMBServer(Emulator):
+    kind = "smb"
+    USER = "root"  # a Unix user Samba maps the share's files to; its SMB password is ours
+    PASSWORD = "orion-smb-test"
+
+    def config(self):
+        folder = self.folder
+        for sub in ("share", "private", "state", "cache", "lock", "run"):
+            (folder / sub).mkdir(exist_ok=True)
+        conf = folder / "smb.conf"
+        conf.write_text(
+            f"""[global]
+server role = standalone server
+smb ports = {self.port}
+interfaces = lo
+bind interfaces only = yes
+private dir = {folder}/private
+state directory = {folder}/state
+cache directory = {folder}/cache
+lock directory = {folder}/lock
+pid directory = {folder}/run
+log file = {folder}/smbd.log
+passdb backend = tdbsam:{folder}/private/passdb.tdb
+load printers = no
+disable spoolss = yes
+server min protocol = SMB2
+
+[orion]
+path = {folder}/share
+read only = no
+valid users = {self.USER}
+"""
+        )
+        return conf
+
+    def argv(self):
+        smbd = shutil.which("smbd") or "/usr/sbin/smbd"
+        if not os.path.exists(smbd):
+            raise RuntimeError("smbd is not installed: scripts/test installs it (samba)")
+        conf = self.config()
+        subprocess.run(
+            ["smbpasswd", "-c", str(conf), "-s", "-a", self.USER],
+            input=f"{self.PASSWORD}\n{self.PASSWORD}\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        return [smbd, "--foreground", "--no-process-group", "--debug-stdout", "-s", str(conf)]
+
+    def block(self, bucket_path, **fields):
+        values = {
+            "smb_host": "127.0.0.1",
+            "smb_port": self.port,
+            "smb_username": self.USER,
+            "smb_password": self.PASSWORD,
+        }
+        return SMB(share_path=f"/{bucket_path}", **{**values, **fields})
+
+    def stop(self):
+        # smbclient keeps this process's connections in a pool of its own: close them.
+        import smbclient
+
+        smbclient.reset_connection_cache()
+        super().stop()
+
+    def make_bucket(self, name):
+        if name != "orion":
+            raise ValueError("the SMB server has one share, orion")
+
+
+EMULATORS = {e.kind: e for e in (S3Emulator, AzureEmulator, GCSEmulator, SMBServer)}

@@ -1,6 +1,6 @@
-"""Remote storage blocks against real object stores: S3 (moto's server), Azure Blob Storage
-(azurite) and Google Cloud Storage (gcp-storage-emulator), each a process on 127.0.0.1
-(tests/storage/emulators.py).
+"""Remote storage blocks against real stores: S3 (moto's server), Azure Blob Storage
+(azurite), Google Cloud Storage (gcp-storage-emulator) and an SMB share (Samba's smbd), each a
+process on 127.0.0.1 (tests/storage/emulators.py).
 
 For each store: a flow persists its results there through a saved block and they are read
 back; a deployment whose code lives there (``orion deployment build --storage-block``) runs on
@@ -48,6 +48,11 @@ EXPECTED_ERRORS = {
         "missing bucket": "ContainerNotFound",
     },
     "gcs": {"missing bucket": "FileNotFoundError"},
+    "smb": {
+        "wrong credentials": "STATUS_LOGON_FAILURE",
+        "missing bucket": "STATUS_NOT_FOUND",
+        "not answering": "Connection refused",
+    },
 }
 FAILURES = [(kind, failure) for kind, errors in EXPECTED_ERRORS.items() for failure in errors]
 each_store = pytest.mark.parametrize("store", STORES, indirect=True)
@@ -95,9 +100,11 @@ def saved(orion, block, prefix):
 
 def objects(store, folder):
     """The object names under ``orion/<folder>`` in the store, as the test user sees them."""
-    fs = store.block("orion").filesystem
+    block = store.block("orion")
+    fs = block.filesystem
     fs.invalidate_cache()
-    return sorted(p.split(f"orion/{folder}/", 1)[1] for p in fs.find(f"orion/{folder}"))
+    found = fs.find(f"{block.basepath}/{folder}")
+    return sorted(p.split(f"orion/{folder}/", 1)[1] for p in found)
 
 
 RESULTS_FLOW = """
@@ -259,9 +266,13 @@ def failing_block(store, failure, folder):
         return store.block(f"no-such-bucket-{uuid.uuid4().hex[:6]}/x")
     if failure == "wrong credentials" and store.kind == "s3":
         return store.block(path, aws_secret_access_key="not-the-secret")
+    if failure == "wrong credentials" and store.kind == "smb":
+        return store.block(path, smb_password="not-the-password")
     if failure == "wrong credentials":
         wrong = store.connection_string(AZURITE_KEY[:-8] + "AAAAAA==")
         return store.block(path, azure_storage_connection_string=wrong)
+    if store.kind == "smb":
+        return store.block(path, smb_port=free_port())
     return store.block(path, endpoint_url=closed_port_url())
 
 

@@ -2,6 +2,7 @@
 one poll refreshes (state, times, task counts, timeline, graph, history, logs with task
 names), and its Cancel / Retry / Resume / Delete buttons, each confirmed and CSRF-checked."""
 
+import json
 import re
 
 from app.blueprints.ui import flow_runs as flow_runs_ui
@@ -200,15 +201,22 @@ def test_delete_removes_the_run_and_lands_on_the_list(client):
 
 
 def _since(html):
-    return re.search(r'/live\?since=([0-9a-f-]+)"', html).group(1)
+    return re.search(r'/live\?since=([0-9a-f.-]+)"', html).group(1)
 
 
-def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
-    # No clock-driven redraw of the running bars during the test.
-    monkeypatch.setattr(flow_runs_ui, "TIMELINE_REDRAW_SECONDS", 10**9)
+def _swapped(html):
+    """The ids of the elements a poll's answer swaps in out of band, in order."""
+    return re.findall(r'<\w+ id="([\w-]+)"[^>]* hx-swap-oob', html)
+
+
+def _poll(client, run, since, level=0):
+    return page(client, f"/flow-runs/{run['id']}/live?since={since}&level={level}", headers=HX)
+
+
+def test_a_poll_redraws_only_the_sections_that_changed(client):
     run, task = _running_run_with_a_task(client)
     since = _since(page(client, f"/flow-runs/{run['id']}"))
-    quiet = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
+    quiet = _poll(client, run, since)
     assert "hx-swap-oob" not in quiet and "every 2s" in quiet
     assert _since(quiet) == since
 
@@ -225,29 +233,98 @@ def test_a_poll_redraws_only_the_sections_that_changed(client, monkeypatch):
             }
         ],
     )
-    logs_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
-    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', logs_only) == ["run-logs"]
+    # A record stamped before the newest shown: the table is drawn again, in time order.
+    logs_only = _poll(client, run, since)
+    assert _swapped(logs_only) == ["run-logs"]
     assert "late record" in logs_only
     since = _since(logs_only)
-
-    set_state(client, task, "COMPLETED", kind="task_runs")
-    tasks_only = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
-    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', tasks_only) == ["run-tasks"]
-    assert 'class="tl-bar state-completed"' in tasks_only
-    # Another log level is another view of the logs: they are redrawn.
-    other_level = page(
-        client, f"/flow-runs/{run['id']}/live?since={_since(tasks_only)}&level=40", headers=HX
+    # Records newer than those shown are appended.
+    client.post(
+        "/api/logs/",
+        json=[
+            {
+                "name": "task",
+                "level": 20,
+                "message": f"record {i}",
+                "flow_run_id": run["id"],
+                "timestamp": f"2026-01-01T00:00:0{i + 1}+00:00",
+            }
+            for i in range(2)
+        ],
     )
-    assert re.findall(r'<div id="([\w-]+)" hx-swap-oob', other_level) == ["run-logs"]
+    appended = _poll(client, run, since)
+    assert _swapped(appended) == ["log-rows"]
+    assert 'hx-swap-oob="beforeend"' in appended
+    assert appended.count("<tr ") == 2 and "working" not in appended
+    since = _since(appended)
+
+    # A task run that changed comes alone: its row, the counts, the radar's patch, and the
+    # artifacts and subflows (cheap, and not marked by the task runs).
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    tasks_only = _poll(client, run, since)
+    assert _swapped(tasks_only) == [
+        "run-task-counts",
+        f"tl-{task['id']}",
+        "radar-patch",
+        "run-artifacts",
+        "run-subflows",
+    ]
+    assert 'class="tl-bar state-completed"' in tasks_only
+    assert re.search(r'data-start="\d+" data-end="\d+"', tasks_only)
+    patch = re.search(r'id="radar-patch"[^>]*>(.*?)</script>', tasks_only).group(1)
+    assert json.loads(patch) == [[task["id"], "step-0", "COMPLETED", "Completed", None]]
+    # Another log level is another view of the logs: they are redrawn.
+    other_level = _poll(client, run, _since(tasks_only), level=40)
+    assert _swapped(other_level) == ["run-logs"]
 
     set_state(client, run, "COMPLETED")
-    final = page(client, f"/flow-runs/{run['id']}/live?since={since}&level=0", headers=HX)
-    assert len(re.findall(r"hx-swap-oob", final)) == 4 and "every 2s" not in final
+    final = _poll(client, run, since)
+    assert _swapped(final) == ["run-head", "run-tasks", "run-history", "run-logs"]
+    assert "every 2s" not in final
+
+
+def test_a_task_run_added_or_many_changed_redraw_the_whole_task_section(client, monkeypatch):
+    run, task = _running_run_with_a_task(client)
+    since = _since(page(client, f"/flow-runs/{run['id']}"))
+    other = client.post(
+        "/api/task_runs/",
+        json={"flow_run_id": run["id"], "task_key": "step", "dynamic_key": "1", "name": "step-1"},
+    ).get_json()
+    added = _poll(client, run, since)
+    assert _swapped(added) == ["run-tasks"]
+    assert "step-1" in added and "data-timeline" in added
+
+    monkeypatch.setattr(flow_runs_ui, "TASK_CHANGES_SENT_ALONE", 1)
+    since = _since(added)
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    set_state(client, other, "RUNNING", kind="task_runs")
+    assert _swapped(_poll(client, run, since)) == ["run-tasks"]
+
+
+def test_rows_updated_just_before_the_newest_seen_are_sent_again(client):
+    # A transaction that stamped its row before another's but committed after it: the page's
+    # mark already names the newer time, and the older row must still arrive.
+    run, task = _running_run_with_a_task(client)
+    since = _since(page(client, f"/flow-runs/{run['id']}"))
+    set_state(client, task, "COMPLETED", kind="task_runs")
+    marks = since.split("-")
+    count, micros = marks[1].split(".")
+    later = int(micros, 16) + 60_000_000  # the page "saw" an update a minute newer
+    marks[1] = f"{count}.{later:x}"
+    assert f"tl-{task['id']}" not in _swapped(_poll(client, run, "-".join(marks)))
+    marks[1] = f"{count}.{int(micros, 16) + 2_000_000:x}"  # within the margin
+    assert f"tl-{task['id']}" in _swapped(_poll(client, run, "-".join(marks)))
 
 
 def test_marks_that_the_page_did_not_give_are_a_422(client):
     run, _ = _running_run_with_a_task(client)
-    for since in ("abc", "x" * 12 + "-" + "0" * 12 + "-" + "0" * 12, "-".join(["0" * 12] * 4)):
+    for since in (
+        "abc",
+        "x" * 12 + "-1.0-" + "0" * 12,
+        "0" * 12 + "-" + "0" * 12 + "-" + "0" * 12,
+        "-".join(["0" * 12, "1.0", "0" * 12, "0" * 12]),
+        "0" * 12 + "-1.0-" + "1.0",
+    ):
         html = page(client, f"/flow-runs/{run['id']}/live?since={since}", 422, headers=HX)
         assert "since" in html
 

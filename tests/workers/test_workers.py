@@ -111,6 +111,18 @@ def test_worker_runs_jobs_enqueued_by_dotted_path(app, db, redis_db):
     assert FlowRun.get_by_id(late).state_name == "Late"
 
 
+def test_worker_loads_the_jobs_once_before_forking(app, db, redis_db):
+    """Each job runs in a work-horse forked from the worker's main process, which loaded
+    workers.jobs and bound its settings first: no job imports them again."""
+    queue = Queue("orion", connection=redis_db)
+    probes = [queue.enqueue("tests.workers.probe.loaded") for _ in range(2)]
+    result = run_orion(app, "worker", "--burst", REDIS_URL=REDIS_URL)
+    assert result.returncode == 0, result.stderr
+    answers = [probe.return_value(refresh=True) for probe in probes]
+    assert all(a["jobs_loaded"] and a["settings_bound"] for a in answers), answers
+    assert answers[0]["pid"] != answers[1]["pid"]  # one horse per job
+
+
 def test_worker_and_cron_need_redis(monkeypatch):
     monkeypatch.delenv("ORION_REDIS_URL", raising=False)
     for command in ("worker", "cron"):

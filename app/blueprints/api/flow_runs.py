@@ -1,6 +1,6 @@
 """Flow runs: ``/api/flow_runs``."""
 
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -9,6 +9,7 @@ from app.schemas.actions import (
     FlowRunCreateSchema,
     FlowRunHistorySchema,
     FlowRunUpdateSchema,
+    ResumeFlowRunSchema,
     SetStateSchema,
 )
 from app.schemas.core import (
@@ -21,7 +22,15 @@ from app.schemas.core import (
     dump_orchestration_result,
 )
 from app.schemas.filters import FlowRunCountBody, FlowRunFilterBody
-from app.services import flow_runs, orchestration
+from app.schemas.flow_run_input import (
+    FlowRunInputCreateSchema,
+    FlowRunInputFilterSchema,
+    FlowRunInputSchema,
+    dump_flow_run_input,
+)
+from app.schemas.graph import GraphQuery, GraphSchema, dump_graph
+from app.services import flow_run_input, flow_runs, orchestration
+from app.services.flow_run_graph import read_flow_run_graph_v2
 
 blp = Blueprint("flow_runs", __name__, url_prefix="/api/flow_runs", description="Flow runs.")
 
@@ -125,17 +134,65 @@ def set_flow_run_state(body, flow_run_id):
 
 
 @blp.post("/<uuid:flow_run_id>/resume")
+@blp.arguments(ResumeFlowRunSchema)
 @blp.response(201, OrchestrationResultSchema, description="The run was resumed.")
 @blp.alt_response(
     200,
     schema=OrchestrationResultSchema,
     success=True,
-    description="Nothing was written (the run is not paused, or a rule refused).",
+    description="Nothing was written (the run is not paused, a rule refused, or the run "
+    "input was refused: REJECT with the reason).",
 )
-def resume_flow_run(flow_run_id):
-    """Resume a paused flow run (RUNNING, or Scheduled "Resuming" if the pause reschedules)."""
-    result = flow_runs.resume_flow_run(flow_run_id)
+def resume_flow_run(body, flow_run_id):
+    """Resume a paused flow run (RUNNING, or Scheduled "Resuming" if the pause reschedules).
+
+    A run paused waiting for input (Prefect 2.20's ``pause_flow_run(wait_for_input=...)``)
+    needs ``run_input`` valid against the schema the flow stored; the input is then stored for
+    the flow under its pause's ``response`` key."""
+    result = flow_runs.resume_flow_run(
+        flow_run_id, body.get("run_input"), api_version=g.get("api_version")
+    )
     return json_response(dump_orchestration_result(result), 201 if result.written else 200)
+
+
+@blp.post("/<uuid:flow_run_id>/input")
+@blp.arguments(FlowRunInputCreateSchema)
+@blp.response(201, description="The input was stored.")
+@blp.alt_response(404, description="No such flow run.")
+@blp.alt_response(409, description="The run has an input under this key.")
+def create_flow_run_input(body, flow_run_id):
+    """Store a keyed input for a flow run (Prefect 2.20)."""
+    flow_run_input.create_flow_run_input(flow_run_id, body["key"], body["value"], body["sender"])
+    return json_response(None, 201)
+
+
+@blp.post("/<uuid:flow_run_id>/input/filter")
+@blp.arguments(FlowRunInputFilterSchema)
+@blp.response(200, FlowRunInputSchema(many=True))
+def filter_flow_run_input(body, flow_run_id):
+    """The run's inputs whose key starts with ``prefix``, oldest first, at most ``limit``
+    (default 1), leaving out ``exclude_keys``."""
+    rows = flow_run_input.filter_flow_run_input(
+        flow_run_id, body["prefix"], body["limit"], body["exclude_keys"]
+    )
+    return json_response([dump_flow_run_input(row) for row in rows])
+
+
+@blp.route("/<uuid:flow_run_id>/input/<path:key>")
+class FlowRunInputByKey(MethodView):
+    @blp.response(200, description="The value, as plain text (as it was stored).")
+    @blp.alt_response(404, description="No input under this key.")
+    def get(self, flow_run_id, key):
+        """Read the run's input under ``key``: its value as plain text."""
+        row = flow_run_input.read_flow_run_input(flow_run_id, key)
+        return Response(row.value, 200, mimetype="text/plain")
+
+    @blp.response(204)
+    @blp.alt_response(404, description="No input under this key.")
+    def delete(self, flow_run_id, key):
+        """Delete the run's input under ``key``."""
+        flow_run_input.delete_flow_run_input(flow_run_id, key)
+        return no_content()
 
 
 @blp.get("/<uuid:flow_run_id>/graph")
@@ -145,6 +202,18 @@ def flow_run_graph(flow_run_id):
     now = utcnow()
     nodes = flow_runs.read_flow_run_graph(flow_run_id)
     return json_response([dump_graph_node(node, now) for node in nodes])
+
+
+@blp.get("/<uuid:flow_run_id>/graph-v2")
+@blp.arguments(GraphQuery, location="query")
+@blp.response(200, GraphSchema)
+@blp.alt_response(400, description="The graph has more nodes than the server answers.")
+def flow_run_graph_v2(query, flow_run_id):
+    """The flow run's graph as Prefect 2.20's UI draws it: its task runs and subflow runs
+    with their parents and children, its artifacts and states (``since``: only nodes that
+    have not ended before then)."""
+    graph = read_flow_run_graph_v2(flow_run_id, since=query["since"])
+    return json_response(dump_graph(graph))
 
 
 @blp.post("/<uuid:flow_run_id>/heartbeat")

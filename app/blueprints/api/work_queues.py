@@ -71,9 +71,10 @@ def get_runs(body, queue_id):
     """The queue's scheduled flow runs due by ``scheduled_before``, earliest first, within the
     queue's free concurrency; nothing while the queue is paused.
 
-    Records the poll in ``last_polled`` unless the request carries ``x-prefect-ui: true``; with
-    ``agent_id`` it also creates or updates that agent (409 if ``agent_name`` is another
-    agent's).
+    Records the poll in ``last_polled``; with ``agent_id`` it also creates or updates that
+    agent (409 if ``agent_name`` is another agent's). A request carrying ``x-prefect-ui: true``
+    (Prefect's UI listing a queue's runs) is no poll: a read-only listing that records nothing,
+    creates no agent and locks no run, so it never hides a run from a polling agent.
     A run is claimed by proposing PENDING for it (``set_state``), which enforces the limit.
     """
     polled = request.headers.get("x-prefect-ui", "").lower() != "true"
@@ -84,6 +85,7 @@ def get_runs(body, queue_id):
         record_poll=polled,
         agent_id=body["agent_id"],
         agent_name=body["agent_name"],
+        claim=polled,
     )
     if polled:
         metrics.AGENT_CLAIMS.inc(len(runs))

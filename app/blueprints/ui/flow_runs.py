@@ -1,7 +1,9 @@
 """Flow run pages: the filtered, sorted and paged list, and a flow run's page with its state
 badge, task run timeline and graph, subflows, state history and logs."""
 
+import datetime
 import hashlib
+import re
 from urllib.parse import urlencode
 
 from flask import flash, redirect, request, url_for
@@ -15,8 +17,14 @@ from app.blueprints.ui import (
     page_url,
     render,
 )
-from app.blueprints.ui.graph import radar
-from app.blueprints.ui.logs import log_download, log_level, logs_context, task_url_prefix
+from app.blueprints.ui.graph import radar, radar_members
+from app.blueprints.ui.logs import (
+    level_name,
+    log_download,
+    log_level,
+    logs_context,
+    task_url_prefix,
+)
 from app.blueprints.ui.run_filter import (
     MAX_PAGE,
     RUN_SORTS,
@@ -106,25 +114,44 @@ def _timeline(task_list, now):
 
 # The live sections of a flow run's page, each refreshed by the poll only when its mark
 # changed: the run's head (state, actions, details) with its state history, the task runs
-# (counts, timeline, graph, subflows), and the logs.
+# (counts, timeline, graph, artifacts, subflows), and the logs.
 LIVE_SECTIONS = ("run", "tasks", "logs")
-# While a run is active its running task bars grow with the clock: the task section is
-# redrawn at least this often even when no task run changed.
-TIMELINE_REDRAW_SECONDS = 10
+# When no task run was added and at most this many changed, a poll sends only their rows
+# (and the counts, the radar's states, artifacts and subflows) instead of the whole section.
+TASK_CHANGES_SENT_ALONE = 100
+# Rows updated this long before the newest update the page saw are sent again: a transaction
+# that stamped its row before another's but committed after it is not missed.
+TASK_CHANGE_MARGIN = datetime.timedelta(seconds=5)
+# When at most this many log records arrived, all newer than those shown, a poll appends them.
+LOG_RECORDS_SENT_ALONE = 200
+_HEX_MARK = re.compile(r"[0-9a-f]{12}")
+# The task runs' mark: their count and newest update (µs since the epoch), in hex.
+_TASKS_MARK = re.compile(r"([0-9a-f]{1,8})\.([0-9a-f]{1,15})")
+# The logs' mark: the level shown, the count of records at that level and the newest one's
+# time (µs since the epoch), in hex.
+_LOGS_MARK = re.compile(r"([0-9a-f]{1,2})\.([0-9a-f]{1,8})\.([0-9a-f]{1,15})")
 
 
 def _mark(*parts):
     return hashlib.blake2b(repr(parts).encode(), digest_size=6).hexdigest()
 
 
-def _live_marks(run, level, now):
+def _micros(when):
+    return 0 if when is None else int(when.timestamp() * 1_000_000)
+
+
+def _from_micros(micros):
+    return datetime.datetime.fromtimestamp(micros / 1_000_000, datetime.UTC)
+
+
+def _live_marks(run, level):
     """A short token per live section that changes when what the section shows changes."""
-    active = run.state_type in ACTIVE_STATES
-    clock = int(now.timestamp() // TIMELINE_REDRAW_SECONDS) if active else None
+    count, newest = dashboard.task_runs_mark(run.id)
+    log_count, newest_log = dashboard.logs_mark(run.id, level)
     return {
         "run": _mark(run.state_id, run.updated),
-        "tasks": _mark(dashboard.task_runs_mark(run.id), clock),
-        "logs": _mark(dashboard.logs_mark(run.id, level), level),
+        "tasks": f"{count:x}.{_micros(newest):x}",
+        "logs": f"{level:x}.{log_count:x}.{_micros(newest_log):x}",
     }
 
 
@@ -135,21 +162,55 @@ def _since(args):
     if not value:
         return {}
     parts = value.split("-")
+    patterns = {"run": _HEX_MARK, "tasks": _TASKS_MARK, "logs": _LOGS_MARK}
     if len(parts) != len(LIVE_SECTIONS) or not all(
-        len(p) == 12 and all(c in "0123456789abcdef" for c in p) for p in parts
+        patterns[name].fullmatch(part) for name, part in zip(LIVE_SECTIONS, parts)
     ):
         raise BadParameter("since", "not marks this page gave out; reload the page.")
     return dict(zip(LIVE_SECTIONS, parts))
 
 
+def _task_changes(flow_run_id, seen, now_mark):
+    """The task runs that changed since the page's tasks mark ``seen``, if the page can take
+    them alone (no task run added, a page that shows them all, not too many), else None."""
+    seen_count, seen_micros = (int(x, 16) for x in _TASKS_MARK.fullmatch(seen).groups())
+    count = int(now_mark.split(".")[0], 16)
+    if count != seen_count or count > TASK_RUN_LIMIT or not seen_micros:
+        return None
+    changed = dashboard.task_runs_of(
+        flow_run_id,
+        TASK_CHANGES_SENT_ALONE + 1,
+        updated_since=_from_micros(seen_micros) - TASK_CHANGE_MARGIN,
+    )
+    return changed if len(changed) <= TASK_CHANGES_SENT_ALONE else None
+
+
+def _log_changes(flow_run_id, seen, now_mark):
+    """The log records that arrived since the page's logs mark ``seen``, if they can be
+    appended to what it shows (same level, a few, every one newer than the newest shown),
+    else None."""
+    seen_level, seen_count, seen_micros = (int(x, 16) for x in _LOGS_MARK.fullmatch(seen).groups())
+    level, count, _ = (int(x, 16) for x in _LOGS_MARK.fullmatch(now_mark).groups())
+    added = count - seen_count
+    if level != seen_level or not seen_count or not 0 < added <= LOG_RECORDS_SENT_ALONE:
+        return None
+    records, more = dashboard.tail_logs(
+        flow_run_id, added, min_level=level, after=_from_micros(seen_micros)
+    )
+    # Fewer than arrived: some are stamped before the newest shown (late), so the table is
+    # drawn again in time order.
+    return records if len(records) == added and not more else None
+
+
 def _live_context(flow_run_id, since=None):
     """The live part of a flow run's page: the sections whose marks differ from ``since``
-    (all of them without it, or when the run itself changed), with what they show."""
+    (all of them without it, or when the run itself changed), with what they show. When
+    only some task runs changed, ``task_changes`` holds them instead of the whole list."""
     now = utcnow()
     run = flow_runs.read_flow_run(flow_run_id)
     active = run.state_type in ACTIVE_STATES
     level = log_level(request.args)
-    marks = _live_marks(run, level, now)
+    marks = _live_marks(run, level)
     since = since or {}
     if since.get("run") == marks["run"]:
         sections = {name for name in LIVE_SECTIONS if since.get(name) != marks[name]}
@@ -171,24 +232,47 @@ def _live_context(flow_run_id, since=None):
             infrastructure=blocks.describe_document(run.infrastructure_document_id),
         )
     if "tasks" in sections:
-        task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
-        rows, axis_start, axis_end = _timeline(task_list, now)
+        changes = None
+        if "run" not in sections:
+            changes = _task_changes(flow_run_id, since["tasks"], marks["tasks"])
         subflows = dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT)
         context.update(
-            task_runs=task_list,
-            task_limit=TASK_RUN_LIMIT,
-            timeline=rows,
             task_counts=sorted(dashboard.task_run_state_counts(flow_run_id).items()),
-            axis_start=axis_start,
-            axis_end=axis_end,
-            radar=_radar(task_list, subflows),
             artifacts=artifacts.artifacts_of_flow_run(flow_run_id, ARTIFACT_LIMIT),
             artifact_limit=ARTIFACT_LIMIT,
             subflows=subflows,
             subflow_flows=dashboard.flow_names(r.flow_id for r in subflows),
         )
+        if changes is not None:
+            context.update(
+                task_changes=[(task, None, None) for task in changes],
+                radar_patch=radar_members(changes, subflows),
+            )
+        else:
+            task_list = dashboard.task_runs_of(flow_run_id, TASK_RUN_LIMIT)
+            rows, axis_start, axis_end = _timeline(task_list, now)
+            context.update(
+                task_runs=task_list,
+                task_limit=TASK_RUN_LIMIT,
+                timeline=rows,
+                axis_start=axis_start,
+                axis_end=axis_end,
+                radar=_radar(task_list, subflows),
+            )
     if "logs" in sections:
-        context.update(logs_context(flow_run_id, active))
+        records = None
+        if "run" not in sections:
+            records = _log_changes(flow_run_id, since["logs"], marks["logs"])
+        if records is None:
+            context.update(logs_context(flow_run_id, active))
+        else:
+            context.update(
+                log_changes=records,
+                level_name=level_name,
+                task_names=dashboard.task_run_names(
+                    r.task_run_id for r in records if r.task_run_id
+                ),
+            )
     return context
 
 

@@ -30,24 +30,14 @@ def radar(task_runs, upstream_of, subflow_runs):
     [[task run id, name, state type, state name, subflow run id or None], ...]}`` with its
     members in expected start order; nodes in order of their first run.
     """
-    child_of = {str(child.parent_task_run_id): str(child.id) for child in subflow_runs}
     nodes = {}
     task_of = {}
-    for run in task_runs:
-        run_id = str(run.id)
+    for run, member in zip(task_runs, radar_members(task_runs, subflow_runs)):
         node = nodes.get(run.task_key)
         if node is None:
             node = nodes[run.task_key] = {"id": run.task_key, "name": "", "members": []}
-        node["members"].append(
-            [
-                run_id,
-                run.name or run.task_key,
-                run.state_type or STATE_DEFAULT,
-                run.state_name or "",
-                child_of.get(run_id),
-            ]
-        )
-        task_of[run_id] = run.task_key
+        node["members"].append(member)
+        task_of[member[0]] = run.task_key
     edges = {}
     for run in task_runs:
         target = run.task_key
@@ -61,6 +51,22 @@ def radar(task_runs, upstream_of, subflow_runs):
         "nodes": list(nodes.values()),
         "edges": [[source, target, count] for (source, target), count in edges.items()],
     }
+
+
+def radar_members(task_runs, subflow_runs):
+    """The radar's member of each of ``task_runs``: ``[task run id, name, state type, state
+    name, subflow run id or None]`` (what a poll sends for the task runs that changed)."""
+    child_of = {str(child.parent_task_run_id): str(child.id) for child in subflow_runs}
+    return [
+        [
+            str(run.id),
+            run.name or run.task_key,
+            run.state_type or STATE_DEFAULT,
+            run.state_name or "",
+            child_of.get(str(run.id)),
+        ]
+        for run in task_runs
+    ]
 
 
 def _task_name(members):

@@ -41,6 +41,7 @@ def logs_context(flow_run_id, active, task_run_id=None):
     task_names = dashboard.task_run_names(r.task_run_id for r in records if r.task_run_id)
     return {
         "logs": records,
+        "log_limit": LOG_TAIL,
         "truncated": truncated,
         "level": str(level),
         "levels": LOG_LEVELS,

@@ -205,6 +205,65 @@
     }
   });
 
+  // A time (ms since the epoch) as the page's <time>: the browser's zone, UTC on hover.
+  function timeElement(ms) {
+    var when = new Date(ms), el = document.createElement("time");
+    el.setAttribute("datetime", when.toISOString());
+    el.setAttribute("title", when.toISOString().replace("T", " ").slice(0, 19) + " UTC");
+    el.setAttribute("data-local", "");
+    el.textContent = localFormat.format(when);
+    return el;
+  }
+
+  // A flow run's timeline (ol[data-timeline]): every bar on one axis from its row's
+  // data-start / data-end (ms), running bars up to the server's clock (#run-poll's data-now),
+  // as the server places them. Done again after every swap: rows that changed arrive alone
+  // and take their place on the axis, and running bars grow.
+  function layoutTimelines() {
+    var poll = document.getElementById("run-poll");
+    var now = poll && poll.hasAttribute("data-now") ? Number(poll.getAttribute("data-now")) : Date.now();
+    document.querySelectorAll("ol[data-timeline]").forEach(function (list) {
+      var rows = list.querySelectorAll("li[data-start]");
+      if (!rows.length) { return; }
+      var spans = [], start = Infinity, end = -Infinity;
+      rows.forEach(function (row) {
+        var s = Number(row.getAttribute("data-start"));
+        var e = row.hasAttribute("data-end") ? Number(row.getAttribute("data-end")) : Math.max(now, s);
+        spans.push([row, s, e]);
+        start = Math.min(start, s);
+        end = Math.max(end, e);
+      });
+      var width = Math.max(end - start, 1);
+      spans.forEach(function (item) {
+        var bar = item[0].querySelector(".tl-bar");
+        if (!bar) { return; }
+        bar.style.left = ((item[1] - start) / width * 100).toFixed(3) + "%";
+        bar.style.width = Math.max((item[2] - item[1]) / width * 100, 0.4).toFixed(3) + "%";
+      });
+      var axis = list.parentNode.querySelector("[data-timeline-axis]");
+      if (axis) {
+        [["start", start], ["end", end]].forEach(function (pair) {
+          var slot = axis.querySelector("[data-axis='" + pair[0] + "']");
+          if (slot) { slot.replaceChildren(timeElement(pair[1])); }
+        });
+        axis.hidden = false;
+      }
+    });
+  }
+
+  // Log records a poll appended to a logs table (tbody[data-limit]): the newest data-limit
+  // stay, as when the table is drawn whole.
+  function trimLogs() {
+    document.querySelectorAll("tbody[data-limit]").forEach(function (rows) {
+      var extra = rows.children.length - Number(rows.getAttribute("data-limit"));
+      for (; extra > 0; extra--) { rows.removeChild(rows.firstElementChild); }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", layoutTimelines);
+  // After the main swap (htmx 2 swaps the out-of-band parts first), before the next paint.
+  document.addEventListener("htmx:afterSwap", function () { layoutTimelines(); trimLogs(); });
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document.body); });
   // htmx 2 fires htmx:load on every piece of content it swaps in.
   document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });

@@ -1,7 +1,8 @@
 // The radar: a flow run's tasks and their dependencies, laid out with dagre (vendored) and
 // drawn as SVG. The server sends the graph (app/blueprints/ui/graph.py) as JSON inside each
 // [data-radar] element; this file draws it, and draws it again when the run page's live poll
-// swaps in a new one, keeping the view (zoom, pan, expanded groups, opened subflows).
+// swaps in a new one, keeping the view (zoom, pan, expanded groups, opened subflows), or
+// when a poll sends only the task runs that changed (a patch of their states).
 //
 // - A node is a task; a task with several runs (a .map()) is a group showing their count and
 //   a bar of their states. Its ▸ expands it into one cell per run (each links to the run).
@@ -26,6 +27,8 @@
   // The view of each flow run's radar, kept across redraws: {scale, x, y, fitted,
   // expanded: {key: true}, opened: {subflow run id: data | "loading" | Error}}.
   var views = {};
+  // The drawn radar of each flow run on the page (what a poll's patch applies to).
+  var roots = {};
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(SVG, name);
@@ -215,10 +218,26 @@
     apply(root);
   }
 
-  // Draw (or draw again) the radar of element `host`.
+  // Lay out and draw (or draw again) the radar of element `host`.
   function render(root) {
     var started = performance.now();
     root.laid = layout(root.data, root.view, "");
+    draw(root, started);
+  }
+
+  // Draw the radar as last laid out, its nodes' states and subflows taken again from their
+  // members: what a patch of states needs (a node's size does not depend on its states).
+  function redraw(root) {
+    var started = performance.now();
+    root.laid.nodes.forEach(function (item) {
+      item.state = stateOf(item.node);
+      var only = item.node.members.length === 1 ? item.node.members[0] : null;
+      item.subflow = only && only[4];
+    });
+    draw(root, started);
+  }
+
+  function draw(root, started) {
     var svg = root.svg;
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
     var defs = el("defs", {}, svg);
@@ -266,7 +285,7 @@
   function attach(host) {
     var runId = host.getAttribute("data-flow-run");
     var view = views[runId] || (views[runId] = { expanded: {}, opened: {}, fitted: true });
-    var root = {
+    var root = roots[runId] = {
       host: host, view: view, svg: host.querySelector("svg.radar-canvas"),
       data: JSON.parse(host.querySelector(".radar-data").textContent),
       taskUrl: host.getAttribute("data-task-url"),
@@ -334,6 +353,26 @@
     hosts.forEach(function (host) { if (!host.hasAttribute("data-drawn")) { attach(host); } });
   }
 
+  // A poll that brings only the task runs that changed brings their members too
+  // (script#radar-patch: [[id, name, state type, state name, subflow run id], ...]): they
+  // take their members' places in the drawn radar, which is drawn again without a new
+  // layout (1,000 distinct tasks take dagre about half a second).
+  function applyPatches() {
+    document.querySelectorAll("script#radar-patch:not([data-applied])").forEach(function (patch) {
+      patch.setAttribute("data-applied", "");
+      var root = roots[patch.getAttribute("data-flow-run")];
+      var changed = JSON.parse(patch.textContent);
+      if (!root || !root.host.isConnected || !changed.length) { return; }
+      var byId = {};
+      changed.forEach(function (member) { byId[member[0]] = member; });
+      root.data.nodes.forEach(function (node) {
+        node.members = node.members.map(function (member) { return byId[member[0]] || member; });
+      });
+      redraw(root);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () { enhance(document.body); });
   document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
+  document.addEventListener("htmx:afterSwap", applyPatches);
 })();
