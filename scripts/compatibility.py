@@ -118,26 +118,6 @@ REASONS_220 = [
     ("/events", "Automations and events", ""),
     ("/templates/validate", "Automations and events", ""),
     (
-        "/deployments/get_scheduled_flow_runs",
-        "Several schedules per deployment, pausing, flow.serve()",
-        (
-            "`schedules[]`, `/deployments/{id}/schedules`, pause and resume of a deployment and "
-            "the runs `flow.serve()` polls for: the next part of Orion's 2.20 work (one schedule "
-            "per deployment today, paused with `is_schedule_active`)."
-        ),
-    ),
-    (
-        "/deployments/{id}/pause_deployment",
-        "Several schedules per deployment, pausing, flow.serve()",
-        "",
-    ),
-    (
-        "/deployments/{id}/resume_deployment",
-        "Several schedules per deployment, pausing, flow.serve()",
-        "",
-    ),
-    ("/deployments/{id}/schedules", "Several schedules per deployment, pausing, flow.serve()", ""),
-    (
         "/work_pools",
         "Work pools and workers",
         (

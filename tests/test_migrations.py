@@ -7,9 +7,11 @@ a dedicated ``<test database>_migrations`` database emptied before every test
 """
 
 import datetime
+import json
 import os
 import shutil
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -303,3 +305,78 @@ def test_concurrent_upgrades_apply_each_migration_once(mdb):
     assert sorted(results) == [[], REAL_MIGRATIONS]
     history = mdb.execute_sql(f'SELECT name FROM "{migrations.HISTORY_TABLE}"').fetchall()
     assert sorted(name for (name,) in history) == REAL_MIGRATIONS
+
+
+def test_deployment_schedules_migrate_into_their_table_and_back(mdb):
+    """0021 moves each deployment's one schedule into deployment_schedule (active as it was)
+    and sets paused to NOT is_schedule_active; down puts them back."""
+    migrations.upgrade(mdb, target="0019_global_concurrency_limits")
+    # Hex, as peewee's UUIDField writes ids on SQLite (PostgreSQL reads it too).
+    flow_id = "7a0c2d2e000040008000000000000001"
+    stamp = "2026-01-02 03:04:05.000006"
+    param = "?" if isinstance(mdb, SqliteDatabase) else "%s"
+    mdb.execute_sql(
+        f"INSERT INTO flow (id, created, updated, name, tags) VALUES ({param}, {param}, {param}, "
+        "'etl', '[]')",
+        (flow_id, stamp, stamp),
+    )
+    rows = {
+        "7a0c2d2e0000400080000000000000a1": ('{"interval": 3600.0}', True),
+        "7a0c2d2e0000400080000000000000a2": ('{"cron": "0 9 * * *"}', False),
+        "7a0c2d2e0000400080000000000000a3": (None, False),
+        "7a0c2d2e0000400080000000000000a4": (None, True),
+    }
+    for number, (deployment_id, (schedule, active)) in enumerate(rows.items()):
+        mdb.execute_sql(
+            "INSERT INTO deployment (id, created, updated, name, flow_id, schedule, "
+            "is_schedule_active, parameters, tags, infra_overrides) VALUES "
+            f"({', '.join([param] * 10)})",
+            (
+                deployment_id,
+                stamp,
+                stamp,
+                f"d{number}",
+                flow_id,
+                schedule,
+                active,
+                "{}",
+                "[]",
+                "{}",
+            ),
+        )
+
+    migrations.upgrade(mdb)
+
+    paused = dict(mdb.execute_sql("SELECT id, paused FROM deployment").fetchall())
+    assert {uuid.UUID(str(k)).hex: bool(v) for k, v in paused.items()} == {
+        deployment_id: not active for deployment_id, (_, active) in rows.items()
+    }
+    schedules = mdb.execute_sql(
+        "SELECT deployment_id, schedule, active, catchup, created FROM deployment_schedule"
+    ).fetchall()
+    loaded = {
+        uuid.UUID(str(d)).hex: (
+            s if isinstance(s, dict) else json.loads(s),
+            bool(a),
+            bool(c),
+            str(when).removesuffix("+00:00"),
+        )
+        for d, s, a, c, when in schedules
+    }
+    assert loaded == {
+        "7a0c2d2e0000400080000000000000a1": ({"interval": 3600.0}, True, False, stamp),
+        "7a0c2d2e0000400080000000000000a2": ({"cron": "0 9 * * *"}, False, False, stamp),
+    }
+    columns = {c.name for c in mdb.get_columns("deployment")}
+    assert "schedule" not in columns and "is_schedule_active" not in columns
+
+    migrations.downgrade(mdb, target="0019_global_concurrency_limits")
+
+    back = mdb.execute_sql("SELECT id, schedule, is_schedule_active FROM deployment").fetchall()
+    assert {
+        uuid.UUID(str(d)).hex: (s if s is None or isinstance(s, dict) else json.loads(s), bool(a))
+        for d, s, a in back
+    } == {
+        deployment_id: (json.loads(schedule) if schedule else None, active)
+        for deployment_id, (schedule, active) in rows.items()
+    }

@@ -8,7 +8,7 @@ from app.models.blocks import (
     BlockType,
     EncryptionKey,
 )
-from app.models.flows import Deployment, Flow
+from app.models.flows import Deployment, DeploymentSchedule, Flow
 from app.models.misc import (
     Agent,
     Artifact,
@@ -62,6 +62,7 @@ TABLES = (
     DashboardSession,
     GlobalConcurrencyLimit,
     GlobalConcurrencyLease,
+    DeploymentSchedule,
     FlowRunInput,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "ConcurrencySlot",
     "DashboardSession",
     "Deployment",
+    "DeploymentSchedule",
     "Flow",
     "FlowRun",
     "FlowRunInput",

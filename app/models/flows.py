@@ -1,6 +1,14 @@
 """Flows and their deployments."""
 
-from peewee import BooleanField, CharField, ForeignKeyField, JSONField, TextField, UUIDField
+from peewee import (
+    BooleanField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    TextField,
+    UUIDField,
+)
 
 from app.models.base import BaseModel
 
@@ -23,8 +31,6 @@ class Deployment(BaseModel):
     flow = ForeignKeyField(Flow, backref="deployments", on_delete="CASCADE")
     version = CharField(null=True)
     description = TextField(null=True)
-    schedule = JSONField(null=True)
-    is_schedule_active = BooleanField(default=True, index=True)
     parameters = JSONField(default=dict)
     tags = JSONField(default=list)
     work_queue_name = CharField(null=True, index=True)
@@ -37,6 +43,30 @@ class Deployment(BaseModel):
     infra_overrides = JSONField(default=dict)
     created_by = JSONField(null=True)
     updated_by = JSONField(null=True)
+    # Prefect 2.20: a paused deployment gets no auto-scheduled runs, whatever its schedules say
+    # (is_schedule_active, the 0.8.4 name, is its negation).
+    paused = BooleanField(default=False, index=True)
+    # Prefect 2.20: runs created from the deployment must have parameters that match
+    # parameter_openapi_schema.
+    enforce_parameter_schema = BooleanField(default=False)
 
     class Meta:
         indexes = ((("flow", "name"), True), (("created",), False))
+
+
+class DeploymentSchedule(BaseModel):
+    """One of a deployment's schedules (Prefect 2.20); listed in the order they were added.
+
+    ``max_active_runs``, ``max_scheduled_runs`` and ``catchup`` are stored and returned as
+    Prefect 2.20's server does, which does not act on them either.
+    """
+
+    deployment = ForeignKeyField(Deployment, backref="schedules", on_delete="CASCADE")
+    schedule = JSONField()
+    active = BooleanField(default=True)
+    max_active_runs = IntegerField(null=True)
+    max_scheduled_runs = IntegerField(null=True)
+    catchup = BooleanField(default=False)
+
+    class Meta:
+        table_name = "deployment_schedule"

@@ -23,6 +23,7 @@ from app.schemas.base import (
     Text,
 )
 from app.schemas.core import ORMSchema, _str
+from app.schemas.filters import PagedBody, PageLimit
 from app.schemas.states import StateCreateSchema
 
 # "path/to/file.py:flow_function" (the path may itself hold ':' on Windows).
@@ -47,8 +48,8 @@ def _validate_entrypoint(value):
 
 
 def _schedule(**kwargs):
+    kwargs.setdefault("allow_none", True)
     return ScheduleField(
-        allow_none=True,
         metadata={
             "description": '{"interval": seconds, "anchor_date", "timezone"} | '
             '{"cron", "timezone", "day_or"} | {"rrule", "timezone"}'
@@ -57,13 +58,86 @@ def _schedule(**kwargs):
     )
 
 
+class DeploymentScheduleCreateSchema(ActionSchema):
+    """One schedule of a deployment (Prefect 2.20's DeploymentScheduleCreate): a body item of
+    ``POST /api/deployments/{id}/schedules`` and of ``schedules`` on a deployment.
+
+    ``max_active_runs``, ``max_scheduled_runs`` and ``catchup`` are stored and returned; as
+    on Prefect 2.20's own server, nothing acts on them.
+    """
+
+    schedule = _schedule(required=True, allow_none=False)
+    active = fields.Boolean(load_default=True)
+    max_active_runs = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=limits.INT32_MAX)
+    )
+    max_scheduled_runs = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=limits.INT32_MAX)
+    )
+    catchup = fields.Boolean(load_default=False)
+
+
+class DeploymentScheduleUpdateSchema(ActionSchema):
+    """Body of ``PATCH /api/deployments/{id}/schedules/{schedule_id}``: the fields given
+    change (``null`` leaves a field alone, as in Prefect 2.20)."""
+
+    schedule = _schedule()
+    active = fields.Boolean(allow_none=True)
+    max_active_runs = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=limits.INT32_MAX)
+    )
+    max_scheduled_runs = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=limits.INT32_MAX)
+    )
+    catchup = fields.Boolean(allow_none=True)
+
+    @post_load
+    def drop_nulls(self, data, **kwargs):
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class DeploymentScheduleReadSchema(ORMSchema):
+    """One of a deployment's schedules as the API returns it."""
+
+    deployment_id = fields.UUID(required=True)
+    schedule = fields.Dict(required=True)
+    active = fields.Boolean(required=True)
+    max_active_runs = fields.Integer(allow_none=True)
+    max_scheduled_runs = fields.Integer(allow_none=True)
+    catchup = fields.Boolean(required=True)
+
+
 class _DeploymentFields(ActionSchema):
-    """Fields a deployment body may set; absent ones are left alone on update."""
+    """Fields a deployment body may set; absent ones are left alone on update.
+
+    ``schedules`` (Prefect 2.20) and the 0.8.4 ``schedule`` / ``is_schedule_active`` are
+    passed on as given: how they combine with each other, ``paused`` and the deployment's
+    current schedules is the service's (``app.services.deployments._schedule_changes``).
+    """
 
     version = String(allow_none=True)
     description = Text(allow_none=True)
     schedule = _schedule()
-    is_schedule_active = fields.Boolean()
+    is_schedule_active = fields.Boolean(
+        metadata={"description": "0.8.4: not paused; also the active flag of its one schedule."}
+    )
+    schedules = fields.List(
+        fields.Nested(DeploymentScheduleCreateSchema),
+        metadata={"description": "Prefect 2.18+: replaces the deployment's schedules."},
+    )
+    paused = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.10+: no auto-scheduled runs (wins over is_schedule_active)."
+        },
+    )
+    enforce_parameter_schema = fields.Boolean(
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: runs created from the deployment must have "
+            "parameters matching parameter_openapi_schema."
+        },
+    )
     parameters = fields.Dict(keys=Text())
     tags = List(String())
     work_queue_name = String(min_length=1, allow_none=True)
@@ -87,14 +161,7 @@ class _DeploymentFields(ActionSchema):
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict()
-    # Prefect 2.10+ names for the fields above.
-    paused = fields.Boolean(
-        allow_none=True,
-        load_only=True,
-        metadata={
-            "description": "Prefect 2.10+: the opposite of is_schedule_active (wins over it)."
-        },
-    )
+    # Prefect 2.10+ name for infra_overrides.
     job_variables = fields.Dict(
         allow_none=True,
         load_only=True,
@@ -102,41 +169,14 @@ class _DeploymentFields(ActionSchema):
             "description": "Prefect 2.10+: infra_overrides under its new name (wins over it)."
         },
     )
-    schedules = fields.List(
-        fields.Dict(),
-        allow_none=True,
-        load_only=True,
-        metadata={
-            "description": "Prefect 2.18+: at most one {schedule, active}, taken as schedule and "
-            "is_schedule_active when those are not given."
-        },
-    )
-
-    @validates_schema
-    def check_schedules(self, data, **kwargs):
-        if len(data.get("schedules") or ()) > 1:
-            raise ValidationError(
-                "A deployment has at most one schedule on this server; send one.", "schedules"
-            )
 
     @post_load
     def apply_newer_names(self, data, **kwargs):
-        """Fold Prefect 2.10+'s ``paused``, ``job_variables`` and ``schedules`` into the
-        fields this server stores."""
-        schedules = data.pop("schedules", None) or ()
-        for entry in schedules:
-            if "schedule" not in data:
-                try:
-                    data["schedule"] = self.fields["schedule"].deserialize(
-                        entry.get("schedule"), "schedules", entry
-                    )
-                except ValidationError as error:
-                    raise ValidationError(error.messages, "schedules") from None
-            if "is_schedule_active" not in data and entry.get("active") is not None:
-                data["is_schedule_active"] = bool(entry["active"])
-        paused = data.pop("paused", None)
-        if paused is not None:
-            data["is_schedule_active"] = not paused
+        """Fold Prefect 2.10+'s ``job_variables`` into ``infra_overrides``; a ``paused`` or
+        ``enforce_parameter_schema`` of ``null`` (what 2.20 sends when unset) is no change."""
+        for key in ("paused", "enforce_parameter_schema"):
+            if key in data and data[key] is None:
+                del data[key]
         job_variables = data.pop("job_variables", None)
         if job_variables is not None:
             data["infra_overrides"] = job_variables
@@ -182,6 +222,10 @@ class DeploymentFlowRunCreateSchema(ActionSchema):
     parent_task_run_id = fields.UUID(allow_none=True)
     work_queue_name = String(allow_none=True)
     created_by = fields.Dict(allow_none=True)
+    enforce_parameter_schema = fields.Boolean(
+        allow_none=True,
+        metadata={"description": "Prefect 2.20: overrides the deployment's setting for this run."},
+    )
     flow_id = Refused("A deployment's flow run runs the deployment's flow; leave flow_id out.")
 
 
@@ -244,12 +288,19 @@ class DeploymentSchema(ORMSchema):
     flow_id = fields.UUID(required=True)
     version = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
-    schedule = fields.Dict(allow_none=True)
-    is_schedule_active = fields.Boolean(required=True)
-    paused = fields.Boolean(
-        required=True,
-        metadata={"description": "not is_schedule_active (Prefect 2.10+ reads this name)."},
+    schedule = fields.Dict(
+        allow_none=True, metadata={"description": "0.8.4: the first of its schedules."}
     )
+    is_schedule_active = fields.Boolean(
+        required=True, metadata={"description": "0.8.4: not paused."}
+    )
+    paused = fields.Boolean(required=True)
+    schedules = fields.List(
+        fields.Nested(DeploymentScheduleReadSchema),
+        required=True,
+        metadata={"description": "Prefect 2.18+: its schedules, in the order they were added."},
+    )
+    enforce_parameter_schema = fields.Boolean(required=True)
     parameters = fields.Dict(required=True)
     tags = fields.List(fields.String(), required=True)
     work_queue_name = fields.String(allow_none=True)
@@ -265,8 +316,25 @@ class DeploymentSchema(ORMSchema):
     work_pool_name = fields.String(allow_none=True)
 
 
+def dump_deployment_schedule(row):
+    """A DeploymentSchedule row as the API shows it."""
+    return {
+        "id": str(row.id),
+        "created": row.created.isoformat(),
+        "updated": row.updated.isoformat(),
+        "deployment_id": str(row.deployment_id),
+        "schedule": row.schedule,
+        "active": row.active,
+        "max_active_runs": row.max_active_runs,
+        "max_scheduled_runs": row.max_scheduled_runs,
+        "catchup": row.catchup,
+    }
+
+
 def dump_deployment(deployment):
-    """A Deployment row as the API shows it."""
+    """A Deployment row, with its ``schedule_rows`` (see
+    ``app.services.deployments.with_schedules``), as the API shows it."""
+    rows = deployment.schedule_rows
     return {
         "id": str(deployment.id),
         "created": deployment.created.isoformat(),
@@ -275,9 +343,11 @@ def dump_deployment(deployment):
         "flow_id": str(deployment.flow_id),
         "version": deployment.version,
         "description": deployment.description,
-        "schedule": deployment.schedule,
-        "is_schedule_active": deployment.is_schedule_active,
-        "paused": not deployment.is_schedule_active,
+        "schedule": rows[0].schedule if rows else None,
+        "is_schedule_active": not deployment.paused,
+        "paused": deployment.paused,
+        "schedules": [dump_deployment_schedule(row) for row in rows],
+        "enforce_parameter_schema": deployment.enforce_parameter_schema,
         "parameters": deployment.parameters,
         "tags": deployment.tags,
         "work_queue_name": deployment.work_queue_name,
@@ -302,3 +372,25 @@ def dump_schedule_result(result):
         "created": result.created,
         "existing": result.existing,
     }
+
+
+class GetScheduledFlowRunsSchema(ActionSchema):
+    """Body of ``POST /api/deployments/get_scheduled_flow_runs`` (Prefect 2.20's runner)."""
+
+    deployment_ids = List(fields.UUID(), required=True)
+    scheduled_before = DateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Only runs scheduled up to this time (default: now)."},
+    )
+    limit = fields.Integer(
+        validate=PageLimit(),
+        allow_none=True,
+        metadata={"description": "Most runs returned; defaults to the largest allowed."},
+    )
+
+    @post_load
+    def default_limit(self, data, **kwargs):
+        if data.get("limit") is None:
+            data["limit"] = PagedBody.max_limit
+        return data

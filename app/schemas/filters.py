@@ -239,6 +239,7 @@ class DeploymentFilter(OperatorSchema):
     id = fields.Nested(UUIDAnyFilter)
     name = fields.Nested(NameFilter)
     is_schedule_active = fields.Nested(BoolEqFilter)
+    paused = fields.Nested(BoolEqFilter)
     tags = fields.Nested(TagsFilter)
     work_queue_name = fields.Nested(StringAnyFilter)
 

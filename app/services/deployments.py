@@ -1,10 +1,18 @@
 """Deployments: upsert on (flow, name), reads, updates, schedules, runs from a deployment.
 
-A change to anything a deployment's scheduled runs copy (schedule, active flag, parameters,
-tags, work queue, infrastructure) replaces its future auto-scheduled runs still Scheduled in
-the same transaction as the change (see ``scheduler.reschedule_deployment``); a new
-deployment gets its first runs in the transaction that creates it. So its runs exist as soon
-as the API answers, with or without the background services.
+A deployment has any number of schedules (``deployment_schedule`` rows, each active or not,
+listed in the order they were added) and is ``paused`` or not (Prefect 2.20). A 0.8.4 client's
+one ``schedule`` and ``is_schedule_active`` map onto them as Prefect 2.20 maps them: reading,
+``schedule`` is the first schedule and ``is_schedule_active`` is ``not paused``; writing
+``schedule`` replaces the schedules with that one, and ``is_schedule_active`` sets both
+``paused`` and that schedule's ``active`` (see :func:`_schedule_changes`).
+
+A change to anything a deployment's scheduled runs copy (schedules, paused, parameters, tags,
+work queue, infrastructure) replaces its future auto-scheduled runs still Scheduled in the
+same transaction as the change (see ``scheduler.reschedule_deployment``); a new deployment
+gets its first runs in the transaction that creates it. So its runs exist as soon as the API
+answers, with or without the background services. Prefect 2.20 deletes them and leaves the
+new ones to its scheduler service: the runs it ends up with are the same.
 """
 
 import datetime
@@ -13,29 +21,146 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema
+
 from app.db import database, for_update
-from app.exceptions import Conflict
-from app.models import Deployment, Flow, FlowRun, utcnow
+from app.exceptions import Conflict, InvalidData, ObjectNotFound
+from app.models import Deployment, DeploymentSchedule, Flow, FlowRun, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError
 from app.services import filters, flow_runs, scheduler
 from app.services.common import Body, Id, get_or_raise, require_exists
-from app.services.work_queues import ensure_work_queue
+from app.services.work_queues import due_runs, ensure_work_queue
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
 RUN_FIELDS = (
-    "schedule",
-    "is_schedule_active",
+    "paused",
     "parameters",
     "tags",
     "work_queue_name",
     "infrastructure_document_id",
 )
-_DEFAULTS = {"is_schedule_active": True, "parameters": {}, "tags": [], "infra_overrides": {}}
+_DEFAULTS = {"paused": False, "parameters": {}, "tags": [], "infra_overrides": {}}
+# A schedule's fields besides the schedule itself, with their defaults.
+SCHEDULE_DEFAULTS = {
+    "active": True,
+    "max_active_runs": None,
+    "max_scheduled_runs": None,
+    "catchup": False,
+}
+_MULTIPLE = (
+    "Deployment {} has {} schedules: `schedule` and `is_schedule_active` set only a "
+    "deployment's one schedule. Change its schedules with `schedules` or "
+    "/api/deployments/{{id}}/schedules."
+)
 
 
 def _run_fields(deployment: Deployment) -> tuple[Any, ...]:
     return tuple(getattr(deployment, name) for name in RUN_FIELDS)
+
+
+def read_schedules(deployment_ids: Iterable[Id]) -> dict[Any, list[Any]]:
+    """Per deployment id, its schedule rows in the order they were added."""
+    found: dict[Any, list[Any]] = {}
+    query = (
+        DeploymentSchedule.select()
+        .where(DeploymentSchedule.deployment.in_(list(deployment_ids)))
+        .order_by(DeploymentSchedule.created, DeploymentSchedule.id)
+    )
+    for row in query:
+        found.setdefault(row.deployment_id, []).append(row)
+    return found
+
+
+def with_schedules(deployments: list[Any]) -> list[Any]:
+    """Give each deployment row its schedules as ``schedule_rows`` (one query), as the API
+    and the dashboard show them; returns the list."""
+    schedules = read_schedules([d.id for d in deployments])
+    for deployment in deployments:
+        deployment.schedule_rows = schedules.get(deployment.id, [])
+    return deployments
+
+
+def _schedule_changes(
+    data: dict[str, Any], existing: Any | None, schedule_count: int
+) -> tuple[list[dict[str, Any]] | None, bool | None]:
+    """Take the schedule fields out of a loaded create or update body: ``(schedules, paused)``,
+    either None when unchanged. ``existing`` is the deployment being changed (None when new),
+    with ``schedule_rows``; ``schedule_count`` how many schedules it has.
+
+    As Prefect 2.20: ``schedules`` replaces the schedules. A 0.8.4 ``schedule`` replaces them
+    with that one (``None``: with none), active as ``is_schedule_active`` (default: not paused);
+    on an update, ``is_schedule_active`` alone sets the one schedule's ``active``, and either
+    field is refused (422) for a deployment with several schedules. ``paused``, or else
+    ``not is_schedule_active``, sets ``paused``.
+    """
+    schedules = data.pop("schedules", None)
+    has_schedule, schedule = "schedule" in data, data.pop("schedule", None)
+    active = data.pop("is_schedule_active", None)
+    paused = data.pop("paused", None)
+    if existing is None:
+        if not schedules and schedule is not None:
+            schedules = [{"schedule": schedule, "active": True if active is None else active}]
+        elif schedules is None and has_schedule:
+            schedules = []
+    elif has_schedule or active is not None:
+        if schedule_count > 1:
+            raise InvalidData(
+                _MULTIPLE.format(existing.id, schedule_count),
+                ["body", "schedule" if has_schedule else "is_schedule_active"],
+            )
+        if not has_schedule:
+            schedule = existing.schedule_rows[0].schedule if existing.schedule_rows else None
+        if active is None:
+            active = not existing.paused
+        schedules = [] if schedule is None else [{"schedule": schedule, "active": active}]
+    if paused is None and active is not None:
+        paused = not active
+    return schedules, paused
+
+
+def _replace_schedules(
+    deployment_id: Id, schedules: Iterable[Mapping[str, Any]], now: datetime.datetime
+) -> list[Any]:
+    """Delete a deployment's schedules and add ``schedules`` in their place (in a
+    transaction)."""
+    DeploymentSchedule.delete().where(DeploymentSchedule.deployment == deployment_id).execute()
+    return _add_schedules(deployment_id, schedules, now)
+
+
+def _add_schedules(
+    deployment_id: Id, schedules: Iterable[Mapping[str, Any]], now: datetime.datetime
+) -> list[Any]:
+    """Insert schedules of a deployment, stamped a microsecond apart so they list in the
+    order given. Returns the rows."""
+    rows = []
+    for offset, schedule in enumerate(schedules):
+        stamp = now + datetime.timedelta(microseconds=offset)
+        values = {**SCHEDULE_DEFAULTS, **schedule}
+        rows.append(
+            DeploymentSchedule.create(
+                id=uuid.uuid4(), deployment=deployment_id, created=stamp, updated=stamp, **values
+            )
+        )
+    return rows
+
+
+def _same_schedules(rows: Iterable[Any], schedules: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether ``schedules`` are the stored ``rows`` again (a form saved twice changes
+    nothing, and keeps the runs it scheduled)."""
+    rows, wanted = list(rows), [{**SCHEDULE_DEFAULTS, **schedule} for schedule in schedules]
+    return len(rows) == len(wanted) and all(
+        {key: getattr(row, key) for key in want} == want for row, want in zip(rows, wanted)
+    )
+
+
+def _check_defaults(deployment: Any) -> None:
+    """A deployment that enforces its parameter schema must have parameters that match it
+    (required ones may be left to its runs), as Prefect 2.20 checks on create and update."""
+    if deployment.enforce_parameter_schema and isinstance(
+        deployment.parameter_openapi_schema, dict
+    ):
+        check_parameters(deployment, deployment.parameters, partial=True)
 
 
 def _apply(
@@ -44,16 +169,27 @@ def _apply(
     now: datetime.datetime,
     settings: scheduler.SchedulerSettings,
 ) -> None:
-    """Write ``changes`` to a locked deployment row; reschedule if its runs are affected."""
+    """Write ``changes`` to a locked deployment row (with its ``schedule_rows``); reschedule if
+    its runs are affected."""
+    changes = dict(changes)
+    schedules, paused = _schedule_changes(changes, deployment, len(deployment.schedule_rows))
+    if paused is not None:
+        changes["paused"] = paused
     before = _run_fields(deployment)
     for key, value in changes.items():
         setattr(deployment, key, value)
-    if not changes:
+    if not changes and schedules is None:
         return
+    if {"parameters", "enforce_parameter_schema", "parameter_openapi_schema"} & set(changes):
+        _check_defaults(deployment)
+    if schedules is not None and _same_schedules(deployment.schedule_rows, schedules):
+        schedules = None
     deployment.save()
+    if schedules is not None:
+        deployment.schedule_rows = _replace_schedules(deployment.id, schedules, now)
     if deployment.work_queue_name:
         ensure_work_queue(deployment.work_queue_name)
-    if _run_fields(deployment) != before:
+    if schedules is not None or _run_fields(deployment) != before:
         scheduler.reschedule_deployment(deployment, now, settings)
 
 
@@ -75,7 +211,11 @@ def create_deployment(
         existing = for_update(Deployment.select().where(where)).first()
         if existing is None:
             new_id = uuid.uuid4()
-            values = {**_DEFAULTS, **data}
+            values = dict(data)
+            schedules, paused = _schedule_changes(values, None, 0)
+            values = {**_DEFAULTS, **values}
+            if paused is not None:
+                values["paused"] = paused
             (
                 Deployment.insert(
                     id=new_id, flow=flow_id, name=name, created=now, updated=now, **values
@@ -85,20 +225,24 @@ def create_deployment(
             )
             existing = for_update(Deployment.select().where(where)).get()
             if existing.id == new_id:
+                _check_defaults(existing)
+                existing.schedule_rows = _add_schedules(new_id, schedules or (), now)
                 if existing.work_queue_name:
                     ensure_work_queue(existing.work_queue_name)
                 scheduler.schedule_deployment_runs(existing, now, settings)
                 return existing, True
+        with_schedules([existing])
         data.pop("created_by", None)
         _apply(existing, data, now, settings)
     return existing, False
 
 
 def read_deployment(deployment_id: Id) -> Deployment:
-    """The deployment with this id; ObjectNotFound if there is none."""
-    return get_or_raise(
+    """The deployment with this id (with its ``schedule_rows``); ObjectNotFound if none."""
+    deployment = get_or_raise(
         Deployment.select().where(Deployment.id == deployment_id), "Deployment", deployment_id
     )
+    return with_schedules([deployment])[0]
 
 
 def read_deployment_by_name(flow_name: str, deployment_name: str) -> Deployment:
@@ -108,7 +252,8 @@ def read_deployment_by_name(flow_name: str, deployment_name: str) -> Deployment:
         .join(Flow)
         .where((Flow.name == flow_name) & (Deployment.name == deployment_name))
     )
-    return get_or_raise(query, "Deployment", repr(f"{flow_name}/{deployment_name}"))
+    deployment = get_or_raise(query, "Deployment", repr(f"{flow_name}/{deployment_name}"))
+    return with_schedules([deployment])[0]
 
 
 def update_deployment(
@@ -120,23 +265,114 @@ def update_deployment(
     """Apply a DeploymentUpdate (only the fields given); reschedules when runs are affected."""
     now = now or utcnow()
     with database.atomic():
-        deployment = get_or_raise(
-            for_update(Deployment.select().where(Deployment.id == deployment_id)),
-            "Deployment",
-            deployment_id,
-        )
+        deployment = _lock(deployment_id)
         _apply(deployment, dict(changes), now, settings)
 
 
-def set_schedule_active(
+def _lock(deployment_id: Id) -> Any:
+    """The deployment, locked until the transaction ends, with its ``schedule_rows``."""
+    deployment = get_or_raise(
+        for_update(Deployment.select().where(Deployment.id == deployment_id)),
+        "Deployment",
+        deployment_id,
+    )
+    return with_schedules([deployment])[0]
+
+
+def set_paused(
     deployment_id: Id,
-    active: bool,
+    paused: bool,
     settings: scheduler.SchedulerSettings,
     now: datetime.datetime | None = None,
 ) -> None:
-    """Resume (True) or pause (False) a deployment's schedule; pausing deletes its future
-    auto-scheduled runs, resuming schedules them."""
-    update_deployment(deployment_id, {"is_schedule_active": active}, settings, now)
+    """Pause or resume a deployment; pausing deletes its future auto-scheduled runs, resuming
+    schedules them. A deployment's one schedule follows (active when resumed), as Prefect
+    2.20 keeps a 0.8.4 client's ``is_schedule_active`` and the schedule in step; several
+    schedules keep their own flags (Prefect 2.20 refuses to pause such a deployment)."""
+    now = now or utcnow()
+    with database.atomic():
+        deployment = _lock(deployment_id)
+        rows = deployment.schedule_rows
+        one_follows = len(rows) == 1 and rows[0].active == paused
+        if one_follows:
+            _update_schedule_row(rows[0], {"active": not paused}, now)
+        if one_follows or deployment.paused != paused:
+            deployment.paused = paused
+            deployment.save()
+            scheduler.reschedule_deployment(deployment, now, settings)
+
+
+def _update_schedule_row(row: Any, changes: Mapping[str, Any], now: datetime.datetime) -> None:
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated = now
+    DeploymentSchedule.update(updated=now, **changes).where(
+        DeploymentSchedule.id == row.id
+    ).execute()
+
+
+def read_deployment_schedules(deployment_id: Id) -> list[Any]:
+    """A deployment's schedules in the order they were added; ObjectNotFound if it does not
+    exist."""
+    return read_deployment(deployment_id).schedule_rows
+
+
+def create_deployment_schedules(
+    deployment_id: Id,
+    schedules: Iterable[Mapping[str, Any]],
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> list[Any]:
+    """Add schedules (loaded DeploymentScheduleCreate bodies) to a deployment, after its
+    others; its runs are rescheduled. Returns the new rows."""
+    now = now or utcnow()
+    with database.atomic():
+        deployment = _lock(deployment_id)
+        rows = _add_schedules(deployment.id, schedules, now)
+        deployment.schedule_rows += rows
+        scheduler.reschedule_deployment(deployment, now, settings)
+    return rows
+
+
+def _schedule_of(deployment: Any, schedule_id: Id) -> Any:
+    for row in deployment.schedule_rows:
+        if str(row.id) == str(schedule_id):
+            return row
+    raise ObjectNotFound(f"Schedule {schedule_id} of deployment {deployment.id} not found.")
+
+
+def update_deployment_schedule(
+    deployment_id: Id,
+    schedule_id: Id,
+    changes: Mapping[str, Any],
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> None:
+    """Change one of a deployment's schedules (a loaded DeploymentScheduleUpdate: the fields
+    given); its future auto-scheduled runs are replaced by those its schedules now give.
+    ObjectNotFound for an unknown deployment or a schedule that is not the deployment's."""
+    now = now or utcnow()
+    with database.atomic():
+        deployment = _lock(deployment_id)
+        _update_schedule_row(_schedule_of(deployment, schedule_id), changes, now)
+        scheduler.reschedule_deployment(deployment, now, settings)
+
+
+def delete_deployment_schedule(
+    deployment_id: Id,
+    schedule_id: Id,
+    settings: scheduler.SchedulerSettings,
+    now: datetime.datetime | None = None,
+) -> None:
+    """Delete one of a deployment's schedules; its future auto-scheduled runs are replaced by
+    those its other schedules give. ObjectNotFound as for an update."""
+    now = now or utcnow()
+    with database.atomic():
+        deployment = _lock(deployment_id)
+        row = _schedule_of(deployment, schedule_id)
+        DeploymentSchedule.delete().where(DeploymentSchedule.id == row.id).execute()
+        deployment.schedule_rows.remove(row)
+        scheduler.reschedule_deployment(deployment, now, settings)
 
 
 def delete_deployment(deployment_id: Id, now: datetime.datetime | None = None) -> None:
@@ -161,7 +397,7 @@ def delete_deployment(deployment_id: Id, now: datetime.datetime | None = None) -
 def read_deployments(body: Body) -> list[Deployment]:
     """Deployments matching a filter body (deployments/flows/flow_runs/task_runs), paged."""
     query = filters.apply_filters(Deployment.select(), Deployment, body)
-    return list(filters.sort_and_page(query, Deployment, body))
+    return with_schedules(list(filters.sort_and_page(query, Deployment, body)))
 
 
 def count_deployments(body: Body) -> int:
@@ -178,15 +414,21 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
     its tags plus ``data["tags"]``, its work queue and infrastructure unless given.
 
     ``data`` is a loaded DeploymentFlowRunCreate body (state default Pending; a Scheduled
-    state may be in the future). Idempotent on the flow and ``idempotency_key``. Returns
+    state may be in the future). With the deployment's ``enforce_parameter_schema`` (or the
+    body's, which wins) the merged parameters must match its ``parameter_openapi_schema``
+    (see :func:`check_parameters`). Idempotent on the flow and ``idempotency_key``. Returns
     ``(run, created)``.
     """
     deployment = read_deployment(deployment_id)
     run = dict(data)
+    parameters = {**deployment.parameters, **data.get("parameters", {})}
+    enforce = run.pop("enforce_parameter_schema", None)
+    if deployment.enforce_parameter_schema if enforce is None else enforce:
+        check_parameters(deployment, parameters)
     run.update(
         flow_id=deployment.flow_id,
         deployment_id=deployment.id,
-        parameters={**deployment.parameters, **data.get("parameters", {})},
+        parameters=parameters,
         tags=_union(deployment.tags, data.get("tags", [])),
         work_queue_name=data.get("work_queue_name") or deployment.work_queue_name,
         infrastructure_document_id=(
@@ -194,6 +436,75 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
         ),
     )
     return flow_runs.create_flow_run(run)
+
+
+def check_parameters(deployment: Any, parameters: Mapping[str, Any], partial: bool = False) -> None:
+    """Check a run's parameters against the deployment's ``parameter_openapi_schema``.
+
+    InvalidData (422, at ``body.parameters.<name>``) naming the first parameter that is
+    missing or does not match, and the rule it breaks (never its value); Conflict if the
+    deployment has no usable schema to check against (as Prefect 2.20). ``partial`` (a
+    deployment's own defaults, which a run may complete) lets required parameters be
+    missing.
+    """
+    schema = deployment.parameter_openapi_schema
+    if not isinstance(schema, dict):
+        raise Conflict(
+            f"Deployment {deployment.id} enforces its parameter schema but has none "
+            "(parameter_openapi_schema)."
+        )
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
+    try:
+        validator_class.check_schema(schema)
+        errors = sorted(
+            (
+                error
+                for error in validator_class(schema).iter_errors(dict(parameters))
+                if not (partial and error.validator == "required")
+            ),
+            key=lambda e: [str(p) for p in e.absolute_path],
+        )
+    except (jsonschema.SchemaError, jsonschema.exceptions.RefResolutionError, RecursionError):
+        raise Conflict(
+            f"Deployment {deployment.id} has a parameter schema that cannot be used."
+        ) from None
+    if not errors:
+        return
+    error = errors[0]
+    if error.validator == "required" and not error.absolute_path:
+        missing = [name for name in error.validator_value if name not in parameters]
+        name = missing[0] if missing else str(error.validator_value)
+        raise InvalidData(
+            f"Parameter {name!r} is required by the deployment's parameter schema.",
+            ["body", "parameters", name],
+        )
+    path = [str(part) for part in error.absolute_path]
+    rule = f"{error.validator}: {error.validator_value!r}" if error.validator != "$ref" else ""
+    raise InvalidData(
+        f"Parameter {path[0]!r} does not match the deployment's parameter schema"
+        + (f" at {'.'.join(path[1:])!r}" if len(path) > 1 else "")
+        + (f" ({rule})." if rule else "."),
+        ["body", "parameters", *path],
+    )
+
+
+def get_scheduled_flow_runs(
+    deployment_ids: Iterable[Id],
+    scheduled_before: datetime.datetime | None = None,
+    limit: int | None = None,
+    now: datetime.datetime | None = None,
+) -> list[Any]:
+    """The SCHEDULED runs of these deployments due by ``scheduled_before`` (default now),
+    earliest first, at most ``limit``: what Prefect 2.20's ``flow.serve()`` runner polls
+    for. Handed out as agents' runs are (see ``work_queues.due_runs``), so two runners never
+    both start a run."""
+    now = now or utcnow()
+    with database.atomic():
+        return due_runs(
+            FlowRun.deployment.in_(list(deployment_ids)), scheduled_before or now, limit, True
+        )
 
 
 @dataclass
@@ -224,23 +535,33 @@ def schedule_range(
     ``min_runs`` and/or ``min_time`` (a timedelta) it stops early as the scheduler does.
     Runs are the same auto-scheduled runs the scheduler makes (same idempotency keys), so a
     range never duplicates what exists. ``dry_run`` writes nothing and reports how many runs
-    would be new. Conflict if the deployment has no schedule.
+    would be new. Every active schedule of the deployment counts (paused or not, as in
+    Prefect 2.20); a time two schedules share is one run. Conflict if the deployment has no
+    active schedule.
     """
     now = now or utcnow()
     deployment = read_deployment(deployment_id)
-    if not deployment.schedule:
-        raise Conflict(f"Deployment {deployment_id} has no schedule.")
+    schedules = [row.schedule for row in deployment.schedule_rows if row.active]
+    if not schedules:
+        raise Conflict(f"Deployment {deployment_id} has no active schedule.")
     start = start_time or now
     end = end_time or start + settings.max_scheduled_time
     if min_runs is not None or min_time is not None:
         min_runs = min_runs or 0
         min_time = min_time or datetime.timedelta(0)
-    try:
-        dates = scheduler.schedule_dates(
-            deployment.schedule, start, end, max_runs or settings.max_runs, min_runs, min_time
-        )
-    except ScheduleError as error:
-        raise Conflict(f"Deployment {deployment_id} has an unusable schedule: {error}") from None
+    found: set[datetime.datetime] = set()
+    for schedule in schedules:
+        try:
+            found.update(
+                scheduler.schedule_dates(
+                    schedule, start, end, max_runs or settings.max_runs, min_runs, min_time
+                )
+            )
+        except ScheduleError as error:
+            raise Conflict(
+                f"Deployment {deployment_id} has an unusable schedule: {error}"
+            ) from None
+    dates = sorted(found)[: max_runs or settings.max_runs]
     runs, states = scheduler.build_scheduled_runs(deployment, dates, now)
     if dry_run:
         keys = [run["idempotency_key"] for run in runs]

@@ -159,7 +159,9 @@ FIELDS: dict[Any, dict[str, Any]] = {
     Deployment: {
         "id": "id",
         "name": "name",
-        "is_schedule_active": "is_schedule_active",
+        "paused": "paused",
+        # 0.8.4's name for "not paused".
+        "is_schedule_active": lambda deployment: deployment.paused == False,  # noqa: E712
         "tags": "tags",
         "work_queue_name": "work_queue_name",
     },

@@ -2,12 +2,15 @@
 
 Both are idempotent and safe to run at the same time from several threads or processes:
 
+- A deployment is scheduled when it is not paused, from each of its active schedules.
 - Scheduled runs carry the idempotency key ``scheduled {deployment_id} {UTC ISO time}`` and
   are inserted with ``ON CONFLICT DO NOTHING`` on the (flow, idempotency_key) unique index, so
   overlapping schedulers never duplicate a run, and a run that left SCHEDULED (cancelled,
-  completed) is never recreated. On PostgreSQL each batch of deployments is locked with
-  ``FOR UPDATE SKIP LOCKED``: two schedulers split the work, and a deployment being updated
-  (which regenerates its own runs in its transaction) is left to that update.
+  completed) is never recreated. The key names no schedule, as in Prefect 2.20: two schedules
+  of one deployment that give the same time make one run. On PostgreSQL each batch of
+  deployments is locked with ``FOR UPDATE SKIP LOCKED``: two schedulers split the work, and a
+  deployment being updated (which regenerates its own runs in its transaction) is left to
+  that update.
 - Late marking locks its batch the same way and re-checks, under the lock, that each run is
   still SCHEDULED and named "Scheduled"; a run is marked Late once. A Late state queues
   flow run notifications as any transition does; the scheduler's new Scheduled runs do not
@@ -26,7 +29,15 @@ from typing import Any
 from peewee import JOIN, fn
 
 from app.db import database, is_sqlite
-from app.models import Deployment, FlowRun, FlowRunState, notifications, statements, utcnow
+from app.models import (
+    Deployment,
+    DeploymentSchedule,
+    FlowRun,
+    FlowRunState,
+    notifications,
+    statements,
+    utcnow,
+)
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError, parse_schedule
 from app.services.common import Id
@@ -233,37 +244,63 @@ def _taken_slots(
     return taken
 
 
+def active_schedules(deployment_ids: Iterable[Id]) -> dict[Any, list[Any]]:
+    """Per deployment, its active schedules (as stored JSON), in the order they were added."""
+    found: dict[Any, list[Any]] = {}
+    query = (
+        DeploymentSchedule.select(DeploymentSchedule.deployment, DeploymentSchedule.schedule)
+        .where(
+            DeploymentSchedule.deployment.in_(list(deployment_ids))
+            & (DeploymentSchedule.active == True)  # noqa: E712
+        )
+        .order_by(DeploymentSchedule.created, DeploymentSchedule.id)
+    )
+    for deployment_id, schedule in query.tuples():
+        found.setdefault(deployment_id, []).append(schedule)
+    return found
+
+
 def _dates_for(
     deployment: Any,
+    schedules: Iterable[Mapping[str, Any]],
     now: datetime.datetime,
     settings: SchedulerSettings,
     taken: Mapping[Any, Collection[datetime.datetime]],
 ) -> list[datetime.datetime]:
-    try:
-        return schedule_dates(
-            deployment.schedule,
-            now,
-            now + settings.max_scheduled_time,
-            settings.max_runs,
-            settings.min_runs,
-            settings.min_scheduled_time,
-            taken.get(deployment.id, ()),
-        )
-    except ScheduleError as error:
-        log.error("deployment %s has an unusable schedule: %s", deployment.id, error)
-        return []
+    """The dates every schedule gives (each generated as the scheduler does), merged: a time
+    two schedules share appears once."""
+    dates: set[datetime.datetime] = set()
+    for schedule in schedules:
+        try:
+            dates.update(
+                schedule_dates(
+                    schedule,
+                    now,
+                    now + settings.max_scheduled_time,
+                    settings.max_runs,
+                    settings.min_runs,
+                    settings.min_scheduled_time,
+                    taken.get(deployment.id, ()),
+                )
+            )
+        except ScheduleError as error:
+            log.error("deployment %s has an unusable schedule: %s", deployment.id, error)
+    return sorted(dates)
 
 
 def schedule_deployment_runs(
     deployment: Any, now: datetime.datetime, settings: SchedulerSettings
 ) -> int:
-    """Insert the runs an active deployment's schedule asks for from ``now`` (those that do
-    not exist yet). Call inside a transaction. Returns how many runs were inserted."""
-    if not deployment.is_schedule_active or not deployment.schedule:
+    """Insert the runs an unpaused deployment's active schedules ask for from ``now`` (those
+    that do not exist yet). Call inside a transaction. Returns how many runs were inserted."""
+    if deployment.paused:
+        return 0
+    schedules = active_schedules([deployment.id]).get(deployment.id)
+    if not schedules:
         return 0
     taken = _taken_slots([deployment.id], now)
     runs, states = build_scheduled_runs(
-        deployment, _dates_for(deployment, now, settings, taken), now
+        deployment, _dates_for(deployment, schedules, now, settings, taken), now
     )
     return insert_scheduled_runs(runs, states, settings.insert_batch_size)
 
@@ -272,16 +309,24 @@ def reschedule_deployment(
     deployment: Any, now: datetime.datetime, settings: SchedulerSettings
 ) -> int:
     """Replace a changed deployment's future Scheduled auto-scheduled runs with those its
-    current schedule and fields give. Call inside the transaction that changed it, so no
+    current schedules and fields give. Call inside the transaction that changed it, so no
     reader ever sees the deployment with neither its old nor its new runs."""
     delete_future_scheduled_runs(deployment.id, now)
     return schedule_deployment_runs(deployment, now, settings)
 
 
+def _active_schedule_of(deployment_id: Any) -> Any:
+    """A sub-query with a row when the deployment has an active schedule."""
+    return DeploymentSchedule.select(DeploymentSchedule.id).where(
+        (DeploymentSchedule.deployment == deployment_id) & (DeploymentSchedule.active == True)  # noqa: E712
+    )
+
+
 def _deployments_needing_runs(
     now: datetime.datetime, settings: SchedulerSettings, after: Id | None, limit: int
 ) -> list[Any]:
-    """Ids of active scheduled deployments (id > ``after``, in id order) with fewer than
+    """Ids of unpaused deployments with an active schedule (id > ``after``, in id order) with
+    fewer than
     min_runs auto-scheduled runs SCHEDULED at or after ``now`` (where generation starts), or
     none reaching now + min_scheduled_time."""
     future = (
@@ -304,8 +349,8 @@ def _deployments_needing_runs(
         Deployment.select(Deployment.id)
         .join(future, JOIN.LEFT_OUTER, on=(Deployment.id == future.c.deployment_id))
         .where(
-            (Deployment.is_schedule_active == True)  # noqa: E712
-            & Deployment.schedule.is_null(False)
+            (Deployment.paused == False)  # noqa: E712
+            & fn.EXISTS(_active_schedule_of(Deployment.id))
             & (
                 future.c.runs.is_null()
                 | (future.c.runs < settings.min_runs)
@@ -323,7 +368,7 @@ def _deployments_needing_runs(
 def schedule_deployments(
     now: datetime.datetime | None = None, settings: SchedulerSettings = SchedulerSettings()
 ) -> int:
-    """Give every active deployment that needs runs the runs its schedule asks for.
+    """Give every unpaused deployment that needs runs the runs its active schedules ask for.
 
     A deployment needs runs when it has fewer than ``min_runs`` future auto-scheduled runs in
     SCHEDULED, or none at least ``min_scheduled_time`` ahead. Its dates are generated from
@@ -342,19 +387,19 @@ def schedule_deployments(
                 _lock_skipping(
                     Deployment.select()
                     .where(
-                        Deployment.id.in_(ids)
-                        & (Deployment.is_schedule_active == True)  # noqa: E712
-                        & Deployment.schedule.is_null(False)
+                        Deployment.id.in_(ids) & (Deployment.paused == False)  # noqa: E712
                     )
                     .order_by(Deployment.id)
                 )
             )
-            taken = _taken_slots([d.id for d in deployments], now)
+            ids_now = [d.id for d in deployments]
+            taken = _taken_slots(ids_now, now)
+            schedules = active_schedules(ids_now)
             runs, states = [], []
             for deployment in deployments:
-                new_runs, new_states = build_scheduled_runs(
-                    deployment, _dates_for(deployment, now, settings, taken), now
-                )
+                mine = schedules.get(deployment.id, ())
+                dates = _dates_for(deployment, mine, now, settings, taken)
+                new_runs, new_states = build_scheduled_runs(deployment, dates, now)
                 runs += new_runs
                 states += new_states
             inserted += insert_scheduled_runs(runs, states, settings.insert_batch_size)

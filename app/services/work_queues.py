@@ -214,25 +214,39 @@ def get_runs(
             limit = free if limit is None else min(limit, free)
         if limit == 0:
             return []
-        due = (
-            FlowRun.select(FlowRun.id)
-            .where(
-                queue_runs_condition(queue)
-                & (FlowRun.state_type == StateType.SCHEDULED.value)
-                & (FlowRun.next_scheduled_start_time <= scheduled_before)
-            )
-            .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        return due_runs(queue_runs_condition(queue), scheduled_before, limit, claim)
+
+
+def due_runs(
+    condition: Any, scheduled_before: datetime.datetime, limit: int | None, claim: bool
+) -> list[Any]:
+    """The SCHEDULED flow runs matching ``condition`` due by ``scheduled_before``, earliest
+    first, at most ``limit``: what a poller (an agent, a ``flow.serve()`` runner) is handed.
+
+    Call inside the poll's transaction. With ``claim`` on PostgreSQL the runs are selected
+    ``FOR UPDATE SKIP LOCKED``, so pollers at the same moment get different runs; the
+    poller's SCHEDULED -> PENDING proposal is what makes a run its own (PENDING -> PENDING
+    aborts), so each run is claimed once.
+    """
+    due = (
+        FlowRun.select(FlowRun.id)
+        .where(
+            condition
+            & (FlowRun.state_type == StateType.SCHEDULED.value)
+            & (FlowRun.next_scheduled_start_time <= scheduled_before)
         )
-        if limit is not None:
-            due = due.limit(limit)
-        if claim and not is_sqlite():
-            due = due.for_update("FOR UPDATE SKIP LOCKED")
-        ids = [row.id for row in due]
-        if not ids:
-            return []
-        runs = fetch_runs(
-            with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(ids)), FlowRun, FlowRunState
-        )
+        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+    )
+    if limit is not None:
+        due = due.limit(limit)
+    if claim and not is_sqlite():
+        due = due.for_update("FOR UPDATE SKIP LOCKED")
+    ids = [row.id for row in due]
+    if not ids:
+        return []
+    runs = fetch_runs(
+        with_state(FlowRun, FlowRunState).where(FlowRun.id.in_(ids)), FlowRun, FlowRunState
+    )
     order = {str(run_id): index for index, run_id in enumerate(ids)}
     return sorted(runs, key=lambda run: order[run.id])
 

@@ -869,7 +869,7 @@ def deployment_create(
     flow_id = client.create_flow_from_name(flow.name)
     fields = {
         "schedule": schedule,
-        "is_schedule_active": not paused,
+        "paused": paused,
         "parameters": _param(params),
         "tags": list(tags),
         "work_queue_name": work_queue,

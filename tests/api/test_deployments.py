@@ -403,7 +403,7 @@ def test_backfill_limits_and_errors(client, flow, deployment):
     ).get_json()
     conflict = client.post(f"/api/deployments/{unscheduled['id']}/schedule", json={})
     assert conflict.status_code == 409
-    assert "no schedule" in conflict.get_json()["detail"]
+    assert "no active schedule" in conflict.get_json()["detail"]
 
 
 def test_deleting_the_flow_deletes_its_deployments(client, flow, deployment):
@@ -452,32 +452,31 @@ class TestNewerPrefectFields:
         assert deployment["infra_overrides"] == {"env": {"A": "1"}}
         assert self.create(client, flow, job_variables=None)["infra_overrides"] == {}
 
-    def test_one_schedule_entry_is_the_schedule(self, client, flow):
+    def test_the_first_schedule_is_the_schedule(self, client, flow):
         deployment = self.create(
             client,
             flow,
             schedules=[
-                {"schedule": HOURLY, "active": False, "max_active_runs": None, "catchup": False}
+                {"schedule": HOURLY, "active": False, "max_active_runs": None, "catchup": False},
+                {"schedule": {"cron": "0 9 * * *"}},
             ],
         )
         assert deployment["schedule"]["interval"] == HOURLY["interval"]
-        assert deployment["is_schedule_active"] is False
+        # As Prefect 2.20: is_schedule_active is "not paused", whatever each schedule says.
+        assert (deployment["is_schedule_active"], deployment["paused"]) == (True, False)
+        assert [s["active"] for s in deployment["schedules"]] == [False, True]
         assert self.create(client, flow, schedules=[])["schedule"] is None
 
-    def test_two_schedules_or_a_bad_one_are_422(self, client, flow):
+    def test_a_bad_schedule_entry_is_422(self, client, flow):
         body = {"name": "d", "flow_id": flow["id"]}
+        for bad in ({"interval": -1}, None, "hourly"):
+            assert_422(
+                client.post("/api/deployments/", json={**body, "schedules": [{"schedule": bad}]}),
+                "body",
+                "schedules",
+            )
         assert_422(
-            client.post(
-                "/api/deployments/",
-                json={**body, "schedules": [{"schedule": HOURLY}, {"schedule": HOURLY}]},
-            ),
-            "body",
-            "schedules",
-        )
-        assert_422(
-            client.post(
-                "/api/deployments/", json={**body, "schedules": [{"schedule": {"interval": -1}}]}
-            ),
+            client.post("/api/deployments/", json={**body, "schedules": [{"active": True}]}),
             "body",
             "schedules",
         )
@@ -486,14 +485,8 @@ class TestNewerPrefectFields:
         )
 
     def test_fields_without_a_concept_here_are_ignored(self, client, flow):
-        deployment = self.create(
-            client,
-            flow,
-            enforce_parameter_schema=True,
-            work_pool_name="pool",
-            pull_steps=[{"x": {}}],
-        )
-        assert "enforce_parameter_schema" not in deployment
+        deployment = self.create(client, flow, work_pool_name="pool", pull_steps=[{"x": {}}])
+        assert "pull_steps" not in deployment
         assert deployment["work_pool_name"] is None
 
     def test_a_null_cron_timezone_round_trips(self, client, flow):

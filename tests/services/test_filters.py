@@ -83,7 +83,7 @@ def world(db):
         name="nightly",
         flow=w.etl.id,
         tags=["prod"],
-        is_schedule_active=True,
+        paused=False,
         work_queue_name="default",
     )
     w.adhoc = add(
@@ -91,7 +91,7 @@ def world(db):
         name="adhoc",
         flow=w.ml.id,
         tags=[],
-        is_schedule_active=False,
+        paused=True,
         work_queue_name="gpu",
     )
 
@@ -980,6 +980,18 @@ CASES = [
         lambda w: {"deployments": {"is_schedule_active": {"eq_": False}}},
         {"adhoc"},
         "deployments.is_schedule_active.eq_ false",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"paused": {"eq_": True}}},
+        {"adhoc"},
+        "deployments.paused.eq_ true",
+    ),
+    case(
+        Deployment,
+        lambda w: {"deployments": {"paused": {"eq_": False}}},
+        {"nightly"},
+        "deployments.paused.eq_ false",
     ),
     case(
         Deployment,

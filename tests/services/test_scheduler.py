@@ -12,7 +12,15 @@ import pytest
 from peewee import fn
 
 from app.db import database
-from app.models import Deployment, Flow, FlowRun, FlowRunState, TaskRun, TaskRunState
+from app.models import (
+    Deployment,
+    DeploymentSchedule,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    TaskRunState,
+)
 from app.services import flow_runs
 from app.services.scheduler import (
     SchedulerSettings,
@@ -46,11 +54,11 @@ def make_deployments(count, active=True):
     runs exist yet). Returns them."""
     flow = Flow.create(name=f"flow-{uuid.uuid4().hex[:8]}")
     rows = [
-        Deployment.create(
+        scheduled_deployment(
+            [schedule],
             name=f"d{i}",
             flow=flow.id,
-            schedule=schedule,
-            is_schedule_active=active,
+            paused=not active,
             tags=["t"],
             parameters={"i": i},
             work_queue_name="q",
@@ -60,19 +68,33 @@ def make_deployments(count, active=True):
     return rows
 
 
+def scheduled_deployment(schedules, **fields):
+    """A deployment with these schedules (active unless given as ``(schedule, False)``),
+    inserted directly; its ``schedules`` attribute lists the active ones."""
+    deployment = Deployment.create(**fields)
+    deployment.schedules_for_test = []
+    for entry in schedules:
+        schedule, active = entry if isinstance(entry, tuple) else (entry, True)
+        DeploymentSchedule.create(deployment=deployment.id, schedule=schedule, active=active)
+        if active:
+            deployment.schedules_for_test.append(schedule)
+    return deployment
+
+
 def expected_runs(deployments, now, settings=SETTINGS):
     """{(deployment id, UTC time)} the schedules ask for at ``now``."""
     expected = set()
     for d in deployments:
-        for date in schedule_dates(
-            d.schedule,
-            now,
-            now + settings.max_scheduled_time,
-            settings.max_runs,
-            settings.min_runs,
-            settings.min_scheduled_time,
-        ):
-            expected.add((str(d.id), date.astimezone(UTC)))
+        for schedule in d.schedules_for_test:
+            for date in schedule_dates(
+                schedule,
+                now,
+                now + settings.max_scheduled_time,
+                settings.max_runs,
+                settings.min_runs,
+                settings.min_scheduled_time,
+            ):
+                expected.add((str(d.id), date.astimezone(UTC)))
     return expected
 
 
@@ -127,8 +149,8 @@ def test_scheduler_generates_exactly_what_schedules_ask_for(db):
 
 def test_the_daily_berlin_deployment_keeps_one_run_per_day_across_the_switch(db):
     flow = Flow.create(name="daily")
-    daily = Deployment.create(
-        name="daily", flow=flow.id, schedule={"cron": "30 2 * * *", "timezone": "Europe/Berlin"}
+    daily = scheduled_deployment(
+        [{"cron": "30 2 * * *", "timezone": "Europe/Berlin"}], name="daily", flow=flow.id
     )
     for day in range(6):
         schedule_deployments(NOW + datetime.timedelta(days=day), SETTINGS)
@@ -430,3 +452,42 @@ def test_the_batch_late_marking_writes_what_orchestration_writes(db):
     assert [_late_snapshot(run_id) for run_id in one_by_one] == expected
     assert expected[2]["follows"] == datetime.timedelta(microseconds=1)
     assert expected[3]["parent task"] == 1
+
+
+def test_every_active_schedule_is_materialised_and_a_shared_time_is_one_run(db):
+    """Two schedules giving the same hours make one run per hour (the idempotency key names
+    the deployment and time, not the schedule, as in Prefect 2.20); the 20-minute schedule
+    adds its own times; an inactive schedule and a paused deployment add none."""
+    flow = Flow.create(name="multi")
+    hourly = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
+    also_hourly = {"cron": "0 * * * *", "timezone": "UTC", "day_or": True}
+    every_20 = {"cron": "*/20 * * * *", "timezone": "UTC", "day_or": True}
+    monthly = {"cron": "0 0 1 * *", "timezone": "UTC", "day_or": True}
+    both = scheduled_deployment(
+        [hourly, also_hourly, every_20, (monthly, False)], name="both", flow=flow.id
+    )
+    paused = scheduled_deployment([hourly], name="paused", flow=flow.id, paused=True)
+
+    inserted = schedule_deployments(NOW, SETTINGS)
+
+    runs = actual_runs()
+    assert len(runs) == len(set(runs)) == inserted
+    assert not [d for d, _ in runs if d == str(paused.id)]
+    times = sorted(t for _, t in runs)
+    assert set(times) == {t for _, t in expected_runs([both], NOW)}
+    assert datetime.datetime(2026, 4, 1, tzinfo=UTC) not in times
+    assert {t.minute for t in times} == {0, 20, 40}
+    assert_consistent()
+    assert schedule_deployments(NOW, SETTINGS) == 0
+
+
+def test_a_deployment_needs_runs_while_any_active_schedule_is_short_of_them(db):
+    """The scheduler picks up a deployment whose only active schedule is the second one, and
+    none whose schedules are all inactive."""
+    flow = Flow.create(name="second")
+    every_20 = {"cron": "*/20 * * * *", "timezone": "UTC", "day_or": True}
+    second = scheduled_deployment([(SCHEDULES[0], False), every_20], name="s", flow=flow.id)
+    scheduled_deployment([(SCHEDULES[0], False)], name="none", flow=flow.id)
+    schedule_deployments(NOW, SETTINGS)
+    assert {d for d, _ in actual_runs()} == {str(second.id)}
+    assert {t.minute for _, t in actual_runs()} <= {0, 20, 40}

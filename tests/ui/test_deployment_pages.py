@@ -596,6 +596,32 @@ def test_flow_page_lists_its_deployments(client):
     assert "At 02:30 (30 2 * * *), Europe/Paris, paused" in listed
 
 
+def test_pages_show_every_schedule_of_a_deployment(client):
+    flow = make_flow(client)
+    deployment = make_deployment(
+        client,
+        flow,
+        name="twice",
+        schedules=[
+            {"schedule": {"cron": "20 * * * *", "timezone": "UTC"}},
+            {"schedule": {"cron": "40 * * * *", "timezone": "UTC"}, "active": False},
+        ],
+    )
+    html = page(client, f"/deployments/{deployment['id']}")
+    assert "<dt>Schedules</dt>" in html
+    assert "20 * * * *" in html and "40 * * * *" in html and "(inactive)" in html
+    # The next runs are the active schedule's only.
+    times = re.findall(r"<td>(\d{4}-\d\d-\d\d \d\d:(\d\d):\d\d)", section(html, "next-h"))
+    assert times and {minute for _, minute in times} == {"20"}
+    listed = page(client, "/deployments")
+    assert "20 * * * *" in listed and "40 * * * *" in listed
+    flow_page = section(page(client, f"/flows/{flow['id']}"), "deployments-h")
+    assert "40 * * * *" in flow_page and "(inactive)" in flow_page
+    # The edit form leaves several schedules alone and says where to change them.
+    edit = page(client, f"/deployments/{deployment['id']}/edit")
+    assert "has 2 schedules" in edit and 'name="schedule_kind"' not in edit
+
+
 def test_dashboard_upcoming_runs_link_to_their_deployments(client):
     flow = make_flow(client)
     deployment = make_deployment(client, flow, name="hourly", schedule={"interval": 3600})

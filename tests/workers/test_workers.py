@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from rq import Queue
 from rq.cron import get_cron_job_ids
 
-from app.models import Deployment, Flow, FlowRun, FlowRunState
+from app.models import Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState
 from app.services import flow_runs
 from orion_cli import orion_cli
 from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env
@@ -53,7 +53,10 @@ def run_orion(app, *args, timeout=60, **settings):
 def unscheduled_deployments(count):
     """Active hourly deployments inserted directly, so no run exists yet."""
     flow = Flow.create(name=f"flow-{uuid.uuid4().hex[:8]}")
-    return [Deployment.create(name=f"d{i}", flow=flow.id, schedule=HOURLY) for i in range(count)]
+    deployments = [Deployment.create(name=f"d{i}", flow=flow.id) for i in range(count)]
+    for deployment in deployments:
+        DeploymentSchedule.create(deployment=deployment.id, schedule=HOURLY)
+    return deployments
 
 
 def overdue_run():

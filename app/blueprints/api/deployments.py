@@ -10,11 +10,16 @@ from app.schemas.core import FlowRunSchema, WorkQueueSchema, dump_flow_run, dump
 from app.schemas.deployments import (
     DeploymentCreateSchema,
     DeploymentFlowRunCreateSchema,
+    DeploymentScheduleCreateSchema,
+    DeploymentScheduleReadSchema,
     DeploymentScheduleSchema,
+    DeploymentScheduleUpdateSchema,
     DeploymentSchema,
     DeploymentUpdateSchema,
+    GetScheduledFlowRunsSchema,
     ScheduleResultSchema,
     dump_deployment,
+    dump_deployment_schedule,
     dump_schedule_result,
 )
 from app.schemas.filters import DeploymentCountBody, DeploymentFilterBody
@@ -99,20 +104,84 @@ def count_deployments(body):
     return json_response(deployments.count_deployments(body))
 
 
+@blp.post("/<uuid:deployment_id>/resume_deployment")
+@blp.response(204)
+def resume_deployment(deployment_id):
+    """Resume a paused deployment (its runs are scheduled at once); its one schedule, if it
+    has exactly one, becomes active."""
+    deployments.set_paused(deployment_id, False, _settings())
+    return no_content()
+
+
+@blp.post("/<uuid:deployment_id>/pause_deployment")
+@blp.response(204)
+def pause_deployment(deployment_id):
+    """Pause a deployment (its future auto-scheduled runs are deleted); its one schedule, if
+    it has exactly one, becomes inactive."""
+    deployments.set_paused(deployment_id, True, _settings())
+    return no_content()
+
+
 @blp.post("/<uuid:deployment_id>/set_schedule_active")
 @blp.response(204)
 def set_schedule_active(deployment_id):
-    """Resume a deployment's schedule (its runs are scheduled at once)."""
-    deployments.set_schedule_active(deployment_id, True, _settings())
+    """0.8.4's name of resume_deployment."""
+    deployments.set_paused(deployment_id, False, _settings())
     return no_content()
 
 
 @blp.post("/<uuid:deployment_id>/set_schedule_inactive")
 @blp.response(204)
 def set_schedule_inactive(deployment_id):
-    """Pause a deployment's schedule (its future auto-scheduled runs are deleted)."""
-    deployments.set_schedule_active(deployment_id, False, _settings())
+    """0.8.4's name of pause_deployment."""
+    deployments.set_paused(deployment_id, True, _settings())
     return no_content()
+
+
+@blp.route("/<uuid:deployment_id>/schedules")
+class DeploymentSchedules(MethodView):
+    @blp.response(200, DeploymentScheduleReadSchema(many=True))
+    def get(self, deployment_id):
+        """A deployment's schedules, in the order they were added."""
+        rows = deployments.read_deployment_schedules(deployment_id)
+        return json_response([dump_deployment_schedule(row) for row in rows])
+
+    @blp.arguments(DeploymentScheduleCreateSchema(many=True))
+    @blp.response(201, DeploymentScheduleReadSchema(many=True))
+    def post(self, schedules, deployment_id):
+        """Add schedules to a deployment (a list, as Prefect 2.20); its runs are rescheduled."""
+        rows = deployments.create_deployment_schedules(deployment_id, schedules, _settings())
+        return json_response([dump_deployment_schedule(row) for row in rows], 201)
+
+
+@blp.route("/<uuid:deployment_id>/schedules/<uuid:schedule_id>")
+class DeploymentScheduleById(MethodView):
+    @blp.arguments(DeploymentScheduleUpdateSchema)
+    @blp.response(204)
+    def patch(self, changes, deployment_id, schedule_id):
+        """Change one of a deployment's schedules; its future auto-scheduled runs are
+        replaced."""
+        deployments.update_deployment_schedule(deployment_id, schedule_id, changes, _settings())
+        return no_content()
+
+    @blp.response(204)
+    def delete(self, deployment_id, schedule_id):
+        """Delete one of a deployment's schedules and the future auto-scheduled runs it
+        gave."""
+        deployments.delete_deployment_schedule(deployment_id, schedule_id, _settings())
+        return no_content()
+
+
+@blp.post("/get_scheduled_flow_runs")
+@blp.arguments(GetScheduledFlowRunsSchema)
+@blp.response(200, FlowRunSchema(many=True))
+def get_scheduled_flow_runs(body):
+    """Scheduled runs of these deployments due by scheduled_before, earliest first: what
+    Prefect 2.20's flow.serve() polls. Each run is claimed once, as agents' runs are."""
+    runs = deployments.get_scheduled_flow_runs(
+        body["deployment_ids"], body.get("scheduled_before"), body["limit"]
+    )
+    return json_response([dump_flow_run(run) for run in runs])
 
 
 @blp.post("/<uuid:deployment_id>/create_flow_run")

@@ -40,18 +40,35 @@ def _settings():
     return SchedulerSettings.from_config(current_app.config)
 
 
-def schedule_summary(deployment, now, count=1):
-    """What the pages show of a schedule: words, expression, zone and the next times."""
-    words, expression = describe(deployment.schedule)
+def _describe(row):
+    words, expression = describe(row.schedule)
     return {
         "words": words,
         "expression": expression,
-        "timezone": (deployment.schedule or {}).get("timezone") or "UTC",
-        "next": (
-            dashboard.next_run_times(deployment.schedule, count, now)
-            if deployment.is_schedule_active
-            else []
-        ),
+        "timezone": row.schedule.get("timezone") or "UTC",
+        "active": row.active,
+    }
+
+
+def schedule_summary(deployment, now, count=1):
+    """What the pages show of a deployment's schedules: each one's words, expression, zone
+    and active flag (``schedules``), the first one's as ``words``/``expression``/``timezone``,
+    and the next ``count`` times of its active schedules merged (none while it is paused)."""
+    rows = deployment.schedule_rows
+    described = [_describe(row) for row in rows]
+    first = described[0] if described else {"words": describe(None)[0], "expression": None}
+    upcoming = set()
+    if not deployment.paused:
+        for row in rows:
+            if row.active:
+                upcoming.update(dashboard.next_run_times(row.schedule, count, now))
+    return {
+        "words": first["words"],
+        "expression": first["expression"],
+        "timezone": first.get("timezone") or "UTC",
+        "schedules": described,
+        "any_active": any(row.active for row in rows),
+        "next": sorted(upcoming)[:count],
     }
 
 
@@ -152,7 +169,7 @@ def deployment_page(deployment_id):
 
 def _set_active(deployment_id, active):
     deployment = deployments.read_deployment(deployment_id)
-    deployments.set_schedule_active(deployment_id, active, _settings())
+    deployments.set_paused(deployment_id, not active, _settings())
     if active:
         flash(f"Resumed the schedule of {deployment.name!r}: its next runs are scheduled.")
     else:
@@ -327,9 +344,16 @@ _EDIT_FIELDS = {
 }
 
 
+def _one_schedule(deployment):
+    """The schedule the edit form shows and sets: the deployment's one schedule ({} for
+    none). A deployment with several has its schedules changed through the API."""
+    rows = deployment.schedule_rows
+    return rows[0].schedule if len(rows) == 1 else {}
+
+
 def _edit_values(deployment):
     """The edit form's values (besides the parameters) for a stored deployment."""
-    schedule = deployment.schedule or {}
+    schedule = _one_schedule(deployment)
     kind = next((k for k in ("interval", "cron", "rrule") if k in schedule), "")
     value = schedule.get(kind, "")
     if kind == "interval":
@@ -389,7 +413,7 @@ def _schedule_from_form(deployment, form, errors):
         }[kind]
         return None
     schedule = {kind: value, "timezone": timezone}
-    stored = deployment.schedule or {}
+    stored = _one_schedule(deployment)
     if kind == "interval":
         try:
             schedule["interval"] = float(value)
@@ -433,14 +457,14 @@ def edit_deployment(deployment_id):
     except BadParameter:
         tags = []
         errors["tags"] = "At most 1,000 characters of comma-separated tags."
-    schedule = _schedule_from_form(deployment, request.form, errors)
     body = {
         "description": description.strip() or None,
         "tags": tags,
         "work_queue_name": (request.form.get("work_queue_name") or "").strip() or None,
         "parameters": parameters,
-        "schedule": schedule,
     }
+    if len(deployment.schedule_rows) <= 1:
+        body["schedule"] = _schedule_from_form(deployment, request.form, errors)
     changes = {}
     if not errors and not has_errors:
         try:
