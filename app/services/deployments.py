@@ -18,9 +18,8 @@ from app.exceptions import Conflict
 from app.models import Deployment, Flow, FlowRun, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError
-from app.services import filters, flow_runs, scheduler
+from app.services import filters, flow_runs, scheduler, work_pools
 from app.services.common import Body, Id, get_or_raise, require_exists
-from app.services.work_queues import ensure_work_queue
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
 RUN_FIELDS = (
@@ -29,6 +28,7 @@ RUN_FIELDS = (
     "parameters",
     "tags",
     "work_queue_name",
+    "work_queue_id",
     "infrastructure_document_id",
 )
 _DEFAULTS = {"is_schedule_active": True, "parameters": {}, "tags": [], "infra_overrides": {}}
@@ -46,13 +46,12 @@ def _apply(
 ) -> None:
     """Write ``changes`` to a locked deployment row; reschedule if its runs are affected."""
     before = _run_fields(deployment)
+    changes = work_pools.place_deployment(deployment, changes)
     for key, value in changes.items():
         setattr(deployment, key, value)
     if not changes:
         return
     deployment.save()
-    if deployment.work_queue_name:
-        ensure_work_queue(deployment.work_queue_name)
     if _run_fields(deployment) != before:
         scheduler.reschedule_deployment(deployment, now, settings)
 
@@ -75,7 +74,7 @@ def create_deployment(
         existing = for_update(Deployment.select().where(where)).first()
         if existing is None:
             new_id = uuid.uuid4()
-            values = {**_DEFAULTS, **data}
+            values = work_pools.place_deployment(None, {**_DEFAULTS, **data})
             (
                 Deployment.insert(
                     id=new_id, flow=flow_id, name=name, created=now, updated=now, **values
@@ -85,8 +84,6 @@ def create_deployment(
             )
             existing = for_update(Deployment.select().where(where)).get()
             if existing.id == new_id:
-                if existing.work_queue_name:
-                    ensure_work_queue(existing.work_queue_name)
                 scheduler.schedule_deployment_runs(existing, now, settings)
                 return existing, True
         data.pop("created_by", None)
@@ -189,6 +186,12 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
         parameters={**deployment.parameters, **data.get("parameters", {})},
         tags=_union(deployment.tags, data.get("tags", [])),
         work_queue_name=data.get("work_queue_name") or deployment.work_queue_name,
+        # A queue named other than the deployment's is the agents' pool's, by name.
+        work_queue_id=(
+            deployment.work_queue_id
+            if data.get("work_queue_name") in (None, deployment.work_queue_name)
+            else None
+        ),
         infrastructure_document_id=(
             data.get("infrastructure_document_id") or deployment.infrastructure_document_id
         ),
