@@ -89,7 +89,7 @@ class GetScheduledFlowRunsSchema(ActionSchema):
         String(),
         allow_none=True,
         load_default=None,
-        metadata={"description": "Only these queues of the pool (default: all of them)."},
+        metadata={"description": "Only these queues of the pool (null or []: all of them)."},
     )
     scheduled_before = DateTime(
         allow_none=True,

@@ -365,14 +365,15 @@ def get_scheduled_flow_runs(
     """The pool's SCHEDULED flow runs due by ``scheduled_before`` for a worker to claim, as
     ``(queue, run)`` pairs: queues by priority, each queue's runs earliest first.
 
-    Only the named queues (default: all of the pool's); a paused pool or queue hands out
+    Only the named queues (none named, or an empty list as Prefect's workers send: all of the
+    pool's); a paused pool or queue hands out
     nothing, and neither hands out more than its free concurrency. Records the poll on the
     queues. ObjectNotFound for an unknown pool or queue name.
     """
     now = now or utcnow()
     pool = read_work_pool(pool_name)
     queues = _queue_query(pool).order_by(WorkQueue.priority, WorkQueue.name)
-    if queue_names is not None:
+    if queue_names:
         queues = queues.where(WorkQueue.name.in_(queue_names))
     queues = list(queues)
     unknown = sorted(set(queue_names or ()) - {queue.name for queue in queues})

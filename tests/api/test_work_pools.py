@@ -245,6 +245,7 @@ class TestScheduledRuns:
         assert [r["flow_run"]["id"] for r in scheduled(client, work_queue_names=["default"])] == [
             early["id"]
         ]
+        assert len(scheduled(client, work_queue_names=[])) == 2
         assert len(scheduled(client, limit=1)) == 1
         assert len(scheduled(client, scheduled_before=iso(7200))) == 3
         assert (
