@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import create_app, migrations  # noqa: E402
-from app.db import database  # noqa: E402
-from app.models import FlowRun, utcnow  # noqa: E402
-from tests.support import isolated_database_url  # noqa: E402
+from app import create_app, migrations
+from app.db import database
+from app.models import FlowRun, utcnow
+from tests.support import isolated_database_url
 
 QUEUES = 10
 
@@ -137,7 +137,7 @@ def claim(app):
                     ).get_json()
                     if result["status"] == "ACCEPT":
                         claimed.append(run_id)
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
