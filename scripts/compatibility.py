@@ -46,17 +46,6 @@ print(json.dumps(routes))
 # (path prefix, title, why Orion does not serve it); the first matching prefix wins.
 REASONS = [
     (
-        "/experimental/work_pools",
-        "Work pools and workers",
-        (
-            "Experimental in Prefect 2.7 (its own server answers 404 unless "
-            "`PREFECT_EXPERIMENTAL_ENABLE_WORK_POOLS` is set). Orion runs work through work "
-            "queues and agents; a filter on work pools that Orion cannot apply is refused with a "
-            "422, never silently widened. Only the list of pools is served, and it is empty "
-            "(Prefect 2.7's UI asks for it on every work queues page)."
-        ),
-    ),
-    (
         "/flow_run_notification_policies",
         "Flow run notifications",
         "State-change notifications sent through notification blocks are not built yet.",
@@ -117,14 +106,6 @@ REASONS_220 = [
     ),
     ("/events", "Automations and events", ""),
     ("/templates/validate", "Automations and events", ""),
-    (
-        "/work_pools",
-        "Work pools and workers",
-        (
-            "Typed work pools, their queues and workers: not built yet. Orion's work queues and "
-            "agents stand where Prefect keeps agents' queues (its `default-agent-pool`)."
-        ),
-    ),
     *REASONS,
 ]
 

@@ -22,7 +22,18 @@ from playhouse.migrations import Migration, MigrationError
 from app import migrations
 from app.db import database, open_database
 from app.exceptions import SchemaTooNew
-from app.models import TABLES, Flow, FlowRun, FlowRunState, utcnow
+from app.models import (
+    AGENT_POOL,
+    AGENT_POOL_TYPE,
+    TABLES,
+    Deployment,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    WorkPool,
+    WorkQueue,
+    utcnow,
+)
 from tests.support import isolated_database_url
 
 REAL_MIGRATIONS = [m.name for m in Migration.load_directory(migrations.DIRECTORY)]
@@ -380,3 +391,51 @@ def test_deployment_schedules_migrate_into_their_table_and_back(mdb):
         deployment_id: (json.loads(schedule) if schedule else None, active)
         for deployment_id, (schedule, active) in rows.items()
     }
+
+
+def test_work_pools_migration_moves_queues_into_the_agents_pool(mdb):
+    """0020: existing queues keep their rows and ids in ``default-agent-pool`` (its default
+    queue is ``default``); deployments keep their queue names; downgrading keeps them."""
+    migrations.upgrade(mdb, target="0019_global_concurrency_limits")
+    queue = Table("work_queue").bind(mdb)
+    now = utcnow().replace(tzinfo=None)
+    ids = {}
+    for name, priority in (("default", 1), ("gpu", 2)):
+        ids[name] = uuid.uuid4()
+        queue.insert(
+            id=ids[name].hex,
+            created=now,
+            updated=now,
+            name=name,
+            description="",
+            is_paused=name == "gpu",
+            priority=priority,
+        ).execute()
+    with mdb.bind_ctx([Flow]):
+        flow = Flow.create(name="etl")
+    Table("deployment").bind(mdb).insert(
+        id=uuid.uuid4().hex,
+        created=now,
+        updated=now,
+        name="nightly",
+        flow_id=flow.id.hex,
+        is_schedule_active=True,
+        parameters="{}",
+        tags="[]",
+        work_queue_name="gpu",
+        infra_overrides="{}",
+    ).execute()
+
+    migrations.upgrade(mdb)
+    with mdb.bind_ctx(TABLES):
+        pool = WorkPool.get(WorkPool.name == AGENT_POOL)
+        assert pool.type == AGENT_POOL_TYPE
+        assert pool.default_queue_id == ids["default"]
+        queues = {q.name: q for q in WorkQueue.select()}
+        assert {n: q.id for n, q in queues.items()} == ids
+        assert {q.work_pool_id for q in queues.values()} == {pool.id}
+        assert queues["gpu"].is_paused and queues["gpu"].priority == 2
+        assert Deployment.get().work_queue_name == "gpu"
+
+    migrations.downgrade(mdb, target="0019_global_concurrency_limits")
+    assert sorted(r["name"] for r in queue.select(queue.c.name).dicts()) == ["default", "gpu"]

@@ -19,7 +19,6 @@ from app.models.misc import (
     Log,
     SavedSearch,
     Variable,
-    WorkQueue,
 )
 from app.models.notifications import FlowRunNotification, FlowRunNotificationPolicy
 from app.models.rollups import FlowRunHourly, FlowRunHourlyStale, RollupRefresh
@@ -32,8 +31,12 @@ from app.models.runs import (
     TaskRunStateCache,
 )
 from app.models.sessions import DashboardSession
+from app.models.work_pools import AGENT_POOL, AGENT_POOL_TYPE, Worker, WorkPool, WorkQueue
 
 TABLES = (
+    WorkPool,
+    WorkQueue,
+    Worker,
     Flow,
     Deployment,
     FlowRun,
@@ -41,7 +44,6 @@ TABLES = (
     TaskRun,
     TaskRunState,
     TaskRunStateCache,
-    WorkQueue,
     Agent,
     ConcurrencyLimit,
     ConcurrencySlot,
@@ -68,6 +70,8 @@ TABLES = (
 
 __all__ = [
     "TABLES",
+    "AGENT_POOL",
+    "AGENT_POOL_TYPE",
     "BaseModel",
     "UTCDateTimeField",
     "utcnow",
@@ -100,5 +104,7 @@ __all__ = [
     "TaskRunState",
     "TaskRunStateCache",
     "Variable",
+    "WorkPool",
     "WorkQueue",
+    "Worker",
 ]

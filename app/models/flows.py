@@ -11,6 +11,7 @@ from peewee import (
 )
 
 from app.models.base import BaseModel
+from app.models.work_pools import WorkPool, WorkQueue
 
 
 class Flow(BaseModel):
@@ -34,6 +35,8 @@ class Deployment(BaseModel):
     parameters = JSONField(default=dict)
     tags = JSONField(default=list)
     work_queue_name = CharField(null=True, index=True)
+    # The queue (of its pool) the deployment's runs go to; work_queue_name is its name.
+    work_queue = ForeignKeyField(WorkQueue, null=True, on_delete="SET NULL")
     parameter_openapi_schema = JSONField(null=True)
     path = CharField(null=True)
     entrypoint = CharField(null=True)
@@ -52,6 +55,14 @@ class Deployment(BaseModel):
 
     class Meta:
         indexes = ((("flow", "name"), True), (("created",), False))
+
+    @property
+    def work_pool_name(self):
+        """The name of the pool of the deployment's queue (None without one); one query."""
+        if self.work_queue_id is None:
+            return None
+        pool = WorkPool.select(WorkPool.name).join(WorkQueue)
+        return pool.where(WorkQueue.id == self.work_queue_id).scalar()
 
 
 class DeploymentSchedule(BaseModel):

@@ -1,4 +1,4 @@
-"""Work queues, agents, task concurrency limits and their slot leases, global concurrency
+"""Agents, task concurrency limits and their slot leases, global concurrency
 limits and their leases, logs, saved searches, variables and artifacts."""
 
 from peewee import (
@@ -15,30 +15,7 @@ from peewee import (
 from app.db import for_update
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.runs import TaskRun
-
-
-class WorkQueue(BaseModel):
-    """A named queue agents poll for scheduled flow runs."""
-
-    name = CharField(unique=True)
-    description = TextField(default="")
-    is_paused = BooleanField(default=False)
-    # None means unlimited.
-    concurrency_limit = IntegerField(null=True)
-    # Deprecated tag/deployment filter of Orion 2.0 queues.
-    filter = JSONField(null=True)
-    last_polled = UTCDateTimeField(null=True)
-    # Prefect's rank: 1 is the highest. Agents polling several queues serve them in this order.
-    priority = IntegerField(default=1)
-
-    class Meta:
-        table_name = "work_queue"
-
-    @classmethod
-    def locked_by_name(cls, name):
-        """The queue called ``name`` (or None), locked until the transaction ends
-        (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the write lock)."""
-        return for_update(cls.select().where(cls.name == name)).first()
+from app.models.work_pools import WorkQueue
 
 
 class Agent(BaseModel):

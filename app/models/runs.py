@@ -25,6 +25,7 @@ from peewee import (
 from app.db import for_update
 from app.models.base import BackendIndex, BaseModel, UTCDateTimeField
 from app.models.flows import Deployment, Flow
+from app.models.work_pools import AGENT_POOL
 
 
 class RunMixin(BaseModel):
@@ -73,6 +74,10 @@ class FlowRun(RunMixin):
     created_by = JSONField(null=True)
     # When the running flow last reported it is alive (POST /api/flow_runs/{id}/heartbeat).
     last_heartbeat = UTCDateTimeField(null=True)
+    # The pool queue the run was sent to (None: a queue of the agents' pool, by
+    # work_queue_name). Not a foreign key: runs outlive deleted queues, as they keep their
+    # queue's name.
+    work_queue_id = UUIDField(null=True)
     # The code the run's infrastructure ended with, as the agent that started it saw it
     # (last: migration 0024 adds the column at the end).
     infrastructure_exit_code = IntegerField(null=True)
@@ -84,6 +89,19 @@ class FlowRun(RunMixin):
             # get_runs and the late-runs sweep: SCHEDULED runs of a queue by due time.
             (("state_type", "next_scheduled_start_time"), False),
             (("work_queue_name", "state_type", "next_scheduled_start_time"), False),
+            (("work_queue_id", "state_type", "next_scheduled_start_time"), False),
+        )
+
+    @classmethod
+    def of_queue(cls, queue):
+        """The condition selecting the runs sent to ``queue`` (a queue matching runs by name,
+        not by the deprecated filter): those carrying its id; for a queue of the agents' pool,
+        those carrying its name and its id or no queue id (runs of Prefect 2.7's agents and
+        clients name only the queue; a run carries the name of the queue it has the id of)."""
+        if queue.work_pool.name != AGENT_POOL:
+            return cls.work_queue_id == queue.id
+        return (cls.work_queue_name == queue.name) & (
+            cls.work_queue_id.is_null() | (cls.work_queue_id == queue.id)
         )
 
 

@@ -11,18 +11,22 @@ also puts the flow run's failed task runs back into AwaitingRetry.
 
 import datetime
 import math
+import operator
 import random
 import uuid
+from functools import reduce
 
 from peewee import fn
 
 from app.models import (
+    AGENT_POOL,
     ConcurrencyLimit,
     ConcurrencySlot,
     FlowRun,
     TaskRun,
     TaskRunState,
     TaskRunStateCache,
+    WorkPool,
     WorkQueue,
     statements,
 )
@@ -550,33 +554,67 @@ class CacheInsertion(BaseOrchestrationRule):
 
 
 class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
-    """not PENDING/RUNNING -> PENDING (an agent's claim): the run's work queue must have room.
+    """not PENDING/RUNNING -> PENDING (an agent's or worker's claim): the run's work queue and
+    its pool must have room.
 
-    The queue named by the run's ``work_queue_name`` is locked for the rest of the transaction,
-    so claims on one queue are decided one after another. If the queue's other runs active at
-    the claim's timestamp already fill its ``concurrency_limit``, the claim ABORTs and the run
-    stays SCHEDULED for a later poll. (An Orion extension: Orion's limit was advisory, applied only
-    to what ``get_runs`` returned, so agents polling together could exceed it. Queues of
-    Orion 2.0 that match runs by filter rather than by name are not enforced.)
+    The run's queue (the one its ``work_queue_id`` names, else the agents' pool's queue named
+    by its ``work_queue_name``) is locked for the rest of the transaction, then its pool if
+    that has a limit, so claims on one queue or pool are decided one after another. If the
+    queue's, or the pool's, other runs active at the claim's timestamp already fill its
+    ``concurrency_limit``, the claim ABORTs and the run stays SCHEDULED for a later poll. (An
+    Orion extension: Orion's limit was advisory, applied only to what ``get_runs`` returned,
+    so agents polling together could exceed it. Queues of Orion 2.0 that match runs by filter
+    rather than by name are not enforced.)
     """
 
     FROM_STATES = tuple(s for s in ALL_STATES if s not in (S.PENDING, S.RUNNING))
     TO_STATES = (S.PENDING,)
 
     def before_transition(self, initial_state, proposed_state, context):
-        name = context.run.work_queue_name
-        if not name:
+        run = context.run
+        if run.work_queue_id is not None:
+            where = WorkQueue.id == run.work_queue_id
+        elif run.work_queue_name:
+            agents = WorkPool.select(WorkPool.id).where(WorkPool.name == AGENT_POOL)
+            where = (WorkQueue.name == run.work_queue_name) & (WorkQueue.work_pool == agents)
+        else:
             return
-        queue = WorkQueue.locked_by_name(name)
-        if queue is None or queue.concurrency_limit is None or queue.filter is not None:
+        queue = WorkQueue.locked(where)
+        if queue is None or queue.filter is not None:
             return
-        # Runs active at this claim's timestamp: PENDING or RUNNING now, or moved on since
-        # ``context.now`` (taken before the queue lock was granted). So the limit also holds
-        # for the runs' histories rebuilt from state timestamps, not only in commit order.
-        active = (
+        if queue.concurrency_limit is not None:
+            active = self._active(FlowRun.of_queue(queue), context)
+            if active >= queue.concurrency_limit:
+                self.abort_transition(
+                    f"Work queue {queue.name!r} is at its concurrency limit "
+                    f"({queue.concurrency_limit} flow runs PENDING or RUNNING); the run stays "
+                    "scheduled for a later poll."
+                )
+                return
+        pool = queue.work_pool
+        if pool.concurrency_limit is None:
+            return
+        pool = WorkPool.locked(WorkPool.id == pool.id)
+        queues = list(WorkQueue.select().where(WorkQueue.work_pool == pool.id))
+        for each in queues:
+            each.work_pool = pool
+        active = self._active(reduce(operator.or_, map(FlowRun.of_queue, queues)), context)
+        if active >= pool.concurrency_limit:
+            self.abort_transition(
+                f"Work pool {pool.name!r} is at its concurrency limit ({pool.concurrency_limit} "
+                "flow runs PENDING or RUNNING); the run stays scheduled for a later poll."
+            )
+
+    @staticmethod
+    def _active(condition, context):
+        """Runs matching ``condition`` active at this claim's timestamp: PENDING or RUNNING
+        now, or moved on since ``context.now`` (taken before the lock was granted). So the
+        limit also holds for the runs' histories rebuilt from state timestamps, not only in
+        commit order."""
+        return (
             FlowRun.select()
             .where(
-                (FlowRun.work_queue_name == name)
+                condition
                 & (
                     FlowRun.state_type.in_((S.PENDING.value, S.RUNNING.value))
                     | (FlowRun.state_timestamp > context.now)
@@ -585,11 +623,6 @@ class EnforceWorkQueueConcurrency(BaseOrchestrationRule):
             )
             .count()
         )
-        if active >= queue.concurrency_limit:
-            self.abort_transition(
-                f"Work queue {name!r} is at its concurrency limit ({queue.concurrency_limit} "
-                "flow runs PENDING or RUNNING); the run stays scheduled for a later poll."
-            )
 
 
 class CoreFlowPolicy(BaseOrchestrationPolicy):

@@ -356,6 +356,8 @@ class WorkQueueSchema(ORMSchema):
     priority = fields.Integer(required=True, metadata={"description": "1 is the highest."})
     filter = fields.Dict(allow_none=True)
     last_polled = DateTime(allow_none=True)
+    work_pool_id = fields.UUID(required=True)
+    work_pool_name = fields.String(required=True)
 
 
 class WorkQueueHealthPolicySchema(OrionSchema):
@@ -404,6 +406,8 @@ def dump_work_queue(queue):
         "priority": queue.priority,
         "filter": queue.filter,
         "last_polled": _iso(queue.last_polled),
+        "work_pool_id": str(queue.work_pool_id),
+        "work_pool_name": queue.work_pool.name,
     }
 
 

@@ -141,6 +141,11 @@ class _DeploymentFields(ActionSchema):
     parameters = fields.Dict(keys=Text())
     tags = List(String())
     work_queue_name = String(min_length=1, allow_none=True)
+    work_pool_name = String(
+        min_length=1,
+        allow_none=True,
+        metadata={"description": "Prefect 2.20: the pool whose queue runs it (404 if none)."},
+    )
     parameter_openapi_schema = fields.Dict(
         allow_none=True,
         metadata={"description": "JSON schema of the flow's parameters, stored as given."},
@@ -314,6 +319,9 @@ class DeploymentSchema(ORMSchema):
     created_by = fields.Dict(allow_none=True)
     updated_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
+    job_variables = fields.Dict(
+        required=True, metadata={"description": "infra_overrides under Prefect 2.10+'s name."}
+    )
 
 
 def dump_deployment_schedule(row):
@@ -360,7 +368,8 @@ def dump_deployment(deployment):
         "infra_overrides": deployment.infra_overrides,
         "created_by": deployment.created_by,
         "updated_by": deployment.updated_by,
-        "work_pool_name": None,
+        "work_pool_name": deployment.work_pool_name,
+        "job_variables": deployment.infra_overrides,
     }
 
 
@@ -374,7 +383,7 @@ def dump_schedule_result(result):
     }
 
 
-class GetScheduledFlowRunsSchema(ActionSchema):
+class DeploymentScheduledRunsSchema(ActionSchema):
     """Body of ``POST /api/deployments/get_scheduled_flow_runs`` (Prefect 2.20's runner)."""
 
     deployment_ids = List(fields.UUID(), required=True)

@@ -261,12 +261,18 @@ class WorkQueueFilter(OperatorSchema):
 
 
 class WorkPoolFilter(OperatorSchema):
-    """Criteria on work pools. This server has one implicit pool, Prefect's
-    ``default-agent-pool`` of type ``prefect-agent``, holding every queue; pools have no ids
-    here, so ``id`` is refused."""
+    """Criteria on work pools."""
 
+    id = fields.Nested(UUIDAnyFilter)
     name = fields.Nested(StringAnyFilter)
     type = fields.Nested(StringAnyFilter)
+
+
+class WorkerFilter(OperatorSchema):
+    """Criteria on a pool's workers."""
+
+    name = fields.Nested(StringAnyFilter)
+    last_heartbeat_time = fields.Nested(TimeRangeFilter)
 
 
 class AgentFilter(OperatorSchema):
@@ -429,10 +435,21 @@ class WorkQueueFilterBody(PagedBody):
 
 
 class WorkPoolFilterBody(PagedBody):
-    """Body of ``POST /experimental/work_pools/filter`` (Prefect 2.7): ``work_pools``
-    criteria, ``limit``, ``offset``."""
+    """Body of ``POST /api/work_pools/filter`` (always sorted by name)."""
 
     work_pools = fields.Nested(WorkPoolFilter)
+
+
+class WorkPoolCountBody(CountBody):
+    """Body of ``POST /api/work_pools/count``."""
+
+    work_pools = fields.Nested(WorkPoolFilter)
+
+
+class WorkerFilterBody(PagedBody):
+    """Body of ``POST /api/work_pools/{name}/workers/filter`` (most recently seen first)."""
+
+    workers = fields.Nested(WorkerFilter)
 
 
 class AgentFilterBody(PagedBody):

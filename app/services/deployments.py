@@ -28,9 +28,9 @@ from app.exceptions import Conflict, InvalidData, ObjectNotFound
 from app.models import Deployment, DeploymentSchedule, Flow, FlowRun, utcnow
 from app.models.rollups import mark_deleted_runs_stale
 from app.schedules import ScheduleError
-from app.services import filters, flow_runs, scheduler
+from app.services import filters, flow_runs, scheduler, work_pools
 from app.services.common import Body, Id, get_or_raise, require_exists
-from app.services.work_queues import due_runs, ensure_work_queue
+from app.services.work_queues import due_runs
 
 # Fields a deployment's scheduled runs copy or depend on: changing one reschedules.
 RUN_FIELDS = (
@@ -38,6 +38,7 @@ RUN_FIELDS = (
     "parameters",
     "tags",
     "work_queue_name",
+    "work_queue_id",
     "infrastructure_document_id",
 )
 _DEFAULTS = {"paused": False, "parameters": {}, "tags": [], "infra_overrides": {}}
@@ -176,6 +177,7 @@ def _apply(
     if paused is not None:
         changes["paused"] = paused
     before = _run_fields(deployment)
+    changes = work_pools.place_deployment(deployment, changes)
     for key, value in changes.items():
         setattr(deployment, key, value)
     if not changes and schedules is None:
@@ -187,8 +189,6 @@ def _apply(
     deployment.save()
     if schedules is not None:
         deployment.schedule_rows = _replace_schedules(deployment.id, schedules, now)
-    if deployment.work_queue_name:
-        ensure_work_queue(deployment.work_queue_name)
     if schedules is not None or _run_fields(deployment) != before:
         scheduler.reschedule_deployment(deployment, now, settings)
 
@@ -213,7 +213,7 @@ def create_deployment(
             new_id = uuid.uuid4()
             values = dict(data)
             schedules, paused = _schedule_changes(values, None, 0)
-            values = {**_DEFAULTS, **values}
+            values = work_pools.place_deployment(None, {**_DEFAULTS, **values})
             if paused is not None:
                 values["paused"] = paused
             (
@@ -227,8 +227,6 @@ def create_deployment(
             if existing.id == new_id:
                 _check_defaults(existing)
                 existing.schedule_rows = _add_schedules(new_id, schedules or (), now)
-                if existing.work_queue_name:
-                    ensure_work_queue(existing.work_queue_name)
                 scheduler.schedule_deployment_runs(existing, now, settings)
                 return existing, True
         with_schedules([existing])
@@ -431,6 +429,12 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
         parameters=parameters,
         tags=_union(deployment.tags, data.get("tags", [])),
         work_queue_name=data.get("work_queue_name") or deployment.work_queue_name,
+        # A queue named other than the deployment's is the agents' pool's, by name.
+        work_queue_id=(
+            deployment.work_queue_id
+            if data.get("work_queue_name") in (None, deployment.work_queue_name)
+            else None
+        ),
         infrastructure_document_id=(
             data.get("infrastructure_document_id") or deployment.infrastructure_document_id
         ),

@@ -23,6 +23,7 @@ from peewee import SQL, Field, JSONField, Select, fn
 
 from app.db import is_sqlite
 from app.models import (
+    AGENT_POOL,
     Agent,
     Artifact,
     Deployment,
@@ -31,6 +32,8 @@ from app.models import (
     Log,
     TaskRun,
     Variable,
+    Worker,
+    WorkPool,
     WorkQueue,
 )
 from app.models.base import BaseModel
@@ -172,6 +175,8 @@ FIELDS: dict[Any, dict[str, Any]] = {
         "task_run_id": "task_run_id",
     },
     WorkQueue: {"id": "id", "name": "name"},
+    WorkPool: {"id": "id", "name": "name", "type": "type"},
+    Worker: {"name": "name", "last_heartbeat_time": "last_heartbeat_time"},
     Agent: {"id": "id", "name": "name", "work_queue_id": "work_queue"},
     Variable: {"id": "id", "name": "name", "value": "value", "tags": "tags"},
     Artifact: {
@@ -192,6 +197,8 @@ FILTER_KEYS = {
     Deployment: "deployments",
     Log: "logs",
     WorkQueue: "work_queues",
+    WorkPool: "work_pools",
+    Worker: "workers",
     Agent: "agents",
     Variable: "variables",
     Artifact: "artifacts",
@@ -243,6 +250,8 @@ RELATIONS: dict[Any, dict[Any, Any]] = {
     },
     Log: {},
     WorkQueue: {},
+    WorkPool: {},
+    Worker: {},
     Agent: {},
     Variable: {},
     Artifact: {
@@ -312,33 +321,26 @@ def _related_conditions(outer: type[BaseModel], hops: Mapping[Any, Any], body: B
     return conditions
 
 
-# This server has no work pools. Its queues stand where Prefect 2.10+ keeps the queues of
-# agents that name no pool: in the pool it calls "default-agent-pool", which 2.20 agents name
-# in every cancellation check. A ``work_pools`` filter is read against that one pool.
-DEFAULT_WORK_POOL = {"name": "default-agent-pool", "type": "prefect-agent"}
-
-
-def default_pool_matches(criteria: Mapping[str, Any]) -> bool:
-    """Whether :data:`DEFAULT_WORK_POOL` satisfies a loaded ``work_pools`` filter (criteria
-    ``name`` and ``type``, each ``any_``, combined by ``operator``)."""
-    results = [
-        DEFAULT_WORK_POOL[name] in criterion["any_"]
-        for name, criterion in criteria.items()
-        if name != "operator" and criterion.get("any_") is not None
-    ]
-    if not results:
-        return True
-    return any(results) if criteria.get("operator") == "or_" else all(results)
-
-
 def _work_pool_condition(model: type[BaseModel], criteria: Mapping[str, Any] | None) -> Any:
-    """Rows in a work queue of the default pool (every queue here), if the filter selects that
-    pool; no rows otherwise."""
-    if not criteria:
+    """Flow runs or deployments in a queue of a pool matching a ``work_pools`` filter.
+
+    A deployment is in the queue its ``work_queue_id`` names; a flow run too, or, without one
+    (runs of Prefect 2.7's agents), in the agents' pool's queue called its
+    ``work_queue_name``."""
+    condition = object_filter(WorkPool, criteria)
+    if condition is None:
         return None
-    if not default_pool_matches(criteria):
-        return _FALSE
-    return model.work_queue_name.in_(WorkQueue.select(WorkQueue.name))
+    queues = WorkQueue.select(WorkQueue.id).join(WorkPool).where(condition)
+    if model is Deployment:
+        return Deployment.work_queue.in_(queues)
+    agent_queues = (
+        WorkQueue.select(WorkQueue.name)
+        .join(WorkPool)
+        .where(condition & (WorkPool.name == AGENT_POOL))
+    )
+    return FlowRun.work_queue_id.in_(queues) | (
+        FlowRun.work_queue_id.is_null() & FlowRun.work_queue_name.in_(agent_queues)
+    )
 
 
 def filter_condition(model: type[BaseModel], body: Body) -> Any:
@@ -346,7 +348,7 @@ def filter_condition(model: type[BaseModel], body: Body) -> Any:
 
     ``model``'s own filter (``FILTER_KEYS``) ANDed with one semi-join per related object
     filtered (``RELATIONS``, ``LINKS``), and for flow runs and deployments the ``work_pools``
-    filter (see :data:`DEFAULT_WORK_POOL`).
+    filter (see :func:`_work_pool_condition`).
     """
     conditions = [object_filter(model, body.get(FILTER_KEYS[model]))]
     conditions += _related_conditions(model, RELATIONS[model], body)
@@ -425,6 +427,9 @@ SORTS = {
         "TASK_RUN_ID_DESC": _desc(Log, Log.task_run_id),
     },
     WorkQueue: {"NAME_ASC": _asc(WorkQueue, WorkQueue.name)},
+    WorkPool: {"NAME_ASC": _asc(WorkPool, WorkPool.name)},
+    # Prefect lists a pool's workers most recently seen first.
+    Worker: {"LAST_HEARTBEAT_DESC": _desc(Worker, Worker.last_heartbeat_time)},
     Agent: {"NAME_ASC": _asc(Agent, Agent.name)},
     Variable: _named_sorts(Variable),
     Artifact: {
@@ -443,6 +448,8 @@ DEFAULT_SORTS = {
     Deployment: "NAME_ASC",
     Log: "TIMESTAMP_ASC",
     WorkQueue: "NAME_ASC",
+    WorkPool: "NAME_ASC",
+    Worker: "LAST_HEARTBEAT_DESC",
     Agent: "NAME_ASC",
     Variable: "NAME_ASC",
     Artifact: "ID_DESC",

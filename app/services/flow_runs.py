@@ -51,6 +51,7 @@ _CREATE_FIELDS = (
     "tags",
     "idempotency_key",
     "work_queue_name",
+    "work_queue_id",
     "created_by",
 )
 

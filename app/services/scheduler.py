@@ -167,6 +167,7 @@ def build_scheduled_runs(
                 "flow": deployment.flow_id,
                 "deployment": deployment.id,
                 "work_queue_name": deployment.work_queue_name,
+                "work_queue_id": deployment.work_queue_id,
                 "flow_version": None,
                 "parameters": deployment.parameters,
                 "context": {},

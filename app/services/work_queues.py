@@ -1,24 +1,39 @@
-"""Work queues: CRUD, health, and handing scheduled flow runs to agents.
+"""Work queues: CRUD, health, and handing scheduled flow runs to agents and workers.
 
-A queue is linked to flow runs by name (``FlowRun.work_queue_name``, copied from the
-deployment), or, for queues of Orion 2.0, by its deprecated ``filter`` (run tags and deployment
-ids). Agents poll :func:`get_runs`; the run is theirs only once their SCHEDULED -> PENDING
-proposal is accepted, and that transition enforces the queue's ``concurrency_limit``
-(see ``app.orchestration.core_policy.EnforceWorkQueueConcurrency``), so the limit holds however
-many agents poll. The limit :func:`get_runs` applies only saves agents futile claims.
+These functions address queues by id, or by name in the agents' pool (``default-agent-pool``,
+the queues of Prefect 2.7's ``/api/work_queues``); :mod:`app.services.work_pools` addresses
+the queues of every pool. A queue is linked to flow runs by id (``FlowRun.work_queue_id``,
+copied from the deployment) or, in the agents' pool, by name (``FlowRun.work_queue_name``;
+see ``FlowRun.of_queue``), or, for queues of Orion 2.0, by its deprecated ``filter`` (run tags
+and deployment ids). Agents poll :func:`get_runs`, workers a pool's queues (both through
+:func:`claim_due_runs`); the run is theirs only once their SCHEDULED -> PENDING proposal is
+accepted, and that transition enforces the queue's and its pool's ``concurrency_limit`` (see
+``app.orchestration.core_policy.EnforceWorkQueueConcurrency``), so the limits hold however
+many pollers there are. The limits :func:`claim_due_runs` applies only save futile claims.
 """
 
 import contextlib
 import datetime
+import operator
 import uuid
 from collections.abc import Iterable, Mapping
+from functools import reduce
 from typing import Any
 
 from peewee import Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectAlreadyExists, ObjectNotFound
-from app.models import Agent, FlowRun, FlowRunState, WorkQueue, utcnow
+from app.models import (
+    AGENT_POOL,
+    AGENT_POOL_TYPE,
+    Agent,
+    FlowRun,
+    FlowRunState,
+    WorkPool,
+    WorkQueue,
+    utcnow,
+)
 from app.services import filters
 from app.services.agents import is_online, record_agent_activity
 from app.services.common import Body, Id, get_or_raise, insert_or_get
@@ -50,9 +65,38 @@ def _stored_filter(criteria: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def first_free_priority() -> int:
-    """The smallest priority (from 1) no queue holds: Prefect's default for a new queue."""
-    taken = {p for (p,) in WorkQueue.select(WorkQueue.priority).distinct().tuples()}
+def agent_pool() -> WorkPool:
+    """The agents' pool, created (empty template, no default queue) if it is missing: the
+    queues of Prefect 2.7's agents are its queues."""
+    now = utcnow()
+    pool, _ = insert_or_get(
+        WorkPool,
+        {
+            "name": AGENT_POOL,
+            "type": AGENT_POOL_TYPE,
+            "base_job_template": {},
+            "created": now,
+            "updated": now,
+        },
+        WorkPool.name == AGENT_POOL,
+    )
+    return pool
+
+
+def _agent_pool_id() -> Any:
+    return agent_pool().id
+
+
+def first_free_priority(pool_id: Any) -> int:
+    """The smallest priority (from 1) no queue of the pool holds: Prefect's default for a new
+    queue."""
+    taken = {
+        p
+        for (p,) in WorkQueue.select(WorkQueue.priority)
+        .where(WorkQueue.work_pool == pool_id)
+        .distinct()
+        .tuples()
+    }
     priority = 1
     while priority in taken:
         priority += 1
@@ -60,16 +104,18 @@ def first_free_priority() -> int:
 
 
 def create_work_queue(data: Mapping[str, Any]) -> WorkQueue:
-    """Create a queue from a loaded WorkQueueCreate body; ObjectAlreadyExists if the name is
-    taken. Without a priority it takes :func:`first_free_priority`. Priorities need not be
-    unique (Prefect renumbers the queues of a pool; queues without pools have nothing to
-    renumber): ties are served in the order an agent names them."""
+    """Create a queue of the agents' pool from a loaded WorkQueueCreate body;
+    ObjectAlreadyExists if the name is taken there. Without a priority it takes
+    :func:`first_free_priority`. Priorities need not be unique here (Prefect 2.7's agents name
+    the queues they poll): ties are served in the order an agent names them."""
     now = utcnow()
+    pool_id = _agent_pool_id()
     try:
         with database.atomic():
-            priority = data.get("priority") or first_free_priority()
+            priority = data.get("priority") or first_free_priority(pool_id)
             return WorkQueue.create(
                 id=uuid.uuid4(),
+                work_pool=pool_id,
                 name=data["name"],
                 description=data.get("description") or "",
                 is_paused=data["is_paused"],
@@ -83,34 +129,47 @@ def create_work_queue(data: Mapping[str, Any]) -> WorkQueue:
         raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.") from error
 
 
-def ensure_work_queue(name: str) -> tuple[WorkQueue, bool]:
-    """The queue called ``name``, created (unpaused, unlimited) if it does not exist yet.
+def ensure_work_queue(name: str, pool: WorkPool | None = None) -> tuple[WorkQueue, bool]:
+    """The queue called ``name`` in ``pool`` (default: the agents' pool), created (unpaused,
+    unlimited, the pool's first free priority) if it does not exist yet.
 
     Deployments and agents name queues into existence. Returns ``(queue, created)``; safe
     under concurrent callers.
     """
     now = utcnow()
+    pool_id = _agent_pool_id() if pool is None else pool.id
     return insert_or_get(
         WorkQueue,
         {
+            "work_pool": pool_id,
             "name": name,
             "description": "",
-            "priority": first_free_priority(),
+            "priority": first_free_priority(pool_id),
             "created": now,
             "updated": now,
         },
-        WorkQueue.name == name,
+        (WorkQueue.work_pool == pool_id) & (WorkQueue.name == name),
     )
 
 
 def read_work_queue(queue_id: Id) -> WorkQueue:
     """The queue with this id; ObjectNotFound if there is none."""
-    return get_or_raise(WorkQueue.select().where(WorkQueue.id == queue_id), "Work queue", queue_id)
+    return get_or_raise(
+        WorkQueue.select(WorkQueue, WorkPool).join(WorkPool).where(WorkQueue.id == queue_id),
+        "Work queue",
+        queue_id,
+    )
 
 
 def read_work_queue_by_name(name: str) -> WorkQueue:
-    """The queue with this name; ObjectNotFound if there is none."""
-    return get_or_raise(WorkQueue.select().where(WorkQueue.name == name), "Work queue", repr(name))
+    """The agents' pool's queue with this name; ObjectNotFound if there is none."""
+    return get_or_raise(
+        WorkQueue.select(WorkQueue, WorkPool)
+        .join(WorkPool)
+        .where((WorkQueue.name == name) & (WorkPool.name == AGENT_POOL)),
+        "Work queue",
+        repr(name),
+    )
 
 
 def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
@@ -144,14 +203,15 @@ def delete_work_queue(queue_id: Id) -> None:
 
 def read_work_queues(body: Body) -> list[WorkQueue]:
     """Queues matching a WorkQueueFilterBody, by name, paged."""
-    query = filters.apply_filters(WorkQueue.select(), WorkQueue, body)
+    query = WorkQueue.select(WorkQueue, WorkPool).join(WorkPool)
+    query = filters.apply_filters(query, WorkQueue, body)
     return list(filters.sort_and_page(query, WorkQueue, body))
 
 
 def queue_runs_condition(queue: WorkQueue) -> Any:
     """The condition selecting the flow runs that belong to ``queue``."""
     if queue.filter is None:
-        return FlowRun.work_queue_name == queue.name
+        return FlowRun.of_queue(queue)
     body = {
         "flow_runs": {
             "tags": {"all_": queue.filter.get("tags")},
@@ -185,63 +245,142 @@ def get_runs(
     claim: bool = True,
 ) -> list[Any]:
     """The queue's SCHEDULED flow runs due by ``scheduled_before`` (default now), earliest
-    first, for an agent to claim.
+    first, for an agent to claim (see :func:`claim_due_runs`: pause, concurrency, locking).
 
-    At most ``limit`` runs, and never more than the queue's free concurrency (its limit minus
-    its PENDING and RUNNING runs). A paused queue hands out nothing. ``record_poll`` stamps
-    ``last_polled`` (the dashboard's own reads pass False) and, given ``agent_id``, the agent's
-    activity (see :func:`app.services.agents.record_agent_activity`; ObjectAlreadyExists if
-    ``agent_name`` belongs to another agent). On PostgreSQL, with ``claim``, the chosen runs
-    are selected ``FOR UPDATE SKIP LOCKED``, so agents polling at the same moment get
-    different runs instead of racing for the same ones; a preview (the dashboard) passes
-    ``claim=False`` so it never hides runs from a polling agent. With neither ``record_poll``
-    nor ``claim`` it is a read-only listing: no transaction (on SQLite, none of the write lock
-    a transaction takes), no row locked, nothing written.
+    ``record_poll`` stamps ``last_polled`` (the dashboard's own reads pass False) and, given
+    ``agent_id``, the agent's activity (see :func:`app.services.agents.record_agent_activity`;
+    ObjectAlreadyExists if ``agent_name`` belongs to another agent). A preview (the
+    dashboard, Prefect's UI) passes ``claim=False`` so it never hides runs from a polling
+    agent. With neither ``record_poll`` nor ``claim`` it is a read-only listing: no
+    transaction (on SQLite, none of the write lock a transaction takes), no row locked,
+    nothing written.
     """
     now = now or utcnow()
-    scheduled_before = scheduled_before or now
     with database.atomic() if record_poll or claim else contextlib.nullcontext():
-        queue = read_work_queue(queue_id)
-        if record_poll:
-            (WorkQueue.update(last_polled=now).where(WorkQueue.id == queue_id).execute())
-            queue.last_polled = now
-            if agent_id is not None:
-                record_agent_activity(agent_id, queue.id, now, agent_name)
-        if queue.is_paused:
+        queue = get_or_raise(
+            WorkQueue.select(WorkQueue, WorkPool).join(WorkPool).where(WorkQueue.id == queue_id),
+            "Work queue",
+            queue_id,
+        )
+        if record_poll and agent_id is not None:
+            record_agent_activity(agent_id, queue.id, now, agent_name)
+        pairs = claim_due_runs(
+            [queue],
+            scheduled_before=scheduled_before or now,
+            limit=limit,
+            pool=queue.work_pool,
+            record_poll=record_poll,
+            claim=claim,
+            now=now,
+        )
+    return [run for _, run in pairs]
+
+
+def count_pool_active_runs(pool: WorkPool) -> int:
+    """How many flow runs of the pool's queues are PENDING or RUNNING."""
+    queues = list(WorkQueue.select().where(WorkQueue.work_pool == pool.id))
+    for queue in queues:
+        queue.work_pool = pool
+    conditions = [queue_runs_condition(queue) for queue in queues]
+    if not conditions:
+        return 0
+    return (
+        FlowRun.select()
+        .where(reduce(operator.or_, conditions) & FlowRun.state_type.in_(ACTIVE_STATES))
+        .count()
+    )
+
+
+def claim_due_runs(
+    queues: list[WorkQueue],
+    scheduled_before: datetime.datetime,
+    limit: int | None = None,
+    scheduled_after: datetime.datetime | None = None,
+    pool: WorkPool | None = None,
+    record_poll: bool = True,
+    claim: bool = True,
+    now: datetime.datetime | None = None,
+) -> list[tuple[WorkQueue, Any]]:
+    """The SCHEDULED flow runs of ``queues`` (of one pool, in the order to serve them) due
+    between ``scheduled_after`` and ``scheduled_before``, as ``(queue, run)`` pairs: each
+    queue's runs earliest first, at most ``limit`` in all.
+
+    A paused pool or queue hands out nothing; neither hands out more than its free
+    concurrency (its limit minus its PENDING and RUNNING runs). ``record_poll`` stamps the
+    queues' ``last_polled``. With ``claim`` the runs are locked as :func:`due_runs` says;
+    with neither it is a read-only listing (no transaction).
+    """
+    now = now or utcnow()
+    with database.atomic() if record_poll or claim else contextlib.nullcontext():
+        if record_poll and queues:
+            ids = [queue.id for queue in queues]
+            WorkQueue.update(last_polled=now).where(WorkQueue.id.in_(ids)).execute()
+            for queue in queues:
+                queue.last_polled = now
+        if pool is not None and pool.is_paused:
             return []
-        if queue.concurrency_limit is not None:
-            free = max(0, queue.concurrency_limit - count_active_runs(queue))
+        if pool is not None and pool.concurrency_limit is not None:
+            free = max(0, pool.concurrency_limit - count_pool_active_runs(pool))
             limit = free if limit is None else min(limit, free)
-        if limit == 0:
-            return []
-        return due_runs(queue_runs_condition(queue), scheduled_before, limit, claim)
+        picked: list[tuple[WorkQueue, Any]] = []
+        for queue in queues:
+            remaining = None if limit is None else limit - len(picked)
+            if queue.is_paused or remaining == 0:
+                continue
+            if queue.concurrency_limit is not None:
+                free = max(0, queue.concurrency_limit - count_active_runs(queue))
+                remaining = free if remaining is None else min(remaining, free)
+                if remaining == 0:
+                    continue
+            ids = _due_ids(
+                queue_runs_condition(queue), scheduled_before, remaining, claim, scheduled_after
+            )
+            picked.extend((queue, run_id) for run_id in ids)
+        runs = _runs_in_order([run_id for _, run_id in picked])
+    by_id = {run.id: run for run in runs}
+    return [(queue, by_id[str(run_id)]) for queue, run_id in picked if str(run_id) in by_id]
 
 
 def due_runs(
     condition: Any, scheduled_before: datetime.datetime, limit: int | None, claim: bool
 ) -> list[Any]:
     """The SCHEDULED flow runs matching ``condition`` due by ``scheduled_before``, earliest
-    first, at most ``limit``: what a poller (an agent, a ``flow.serve()`` runner) is handed.
+    first, at most ``limit``: what a poller (an agent, a worker, a ``flow.serve()`` runner)
+    is handed.
 
     Call inside the poll's transaction. With ``claim`` on PostgreSQL the runs are selected
     ``FOR UPDATE SKIP LOCKED``, so pollers at the same moment get different runs; the
     poller's SCHEDULED -> PENDING proposal is what makes a run its own (PENDING -> PENDING
     aborts), so each run is claimed once.
     """
-    due = (
-        FlowRun.select(FlowRun.id)
-        .where(
-            condition
-            & (FlowRun.state_type == StateType.SCHEDULED.value)
-            & (FlowRun.next_scheduled_start_time <= scheduled_before)
-        )
-        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+    return _runs_in_order(_due_ids(condition, scheduled_before, limit, claim))
+
+
+def _due_ids(
+    condition: Any,
+    scheduled_before: datetime.datetime,
+    limit: int | None,
+    claim: bool,
+    scheduled_after: datetime.datetime | None = None,
+) -> list[Any]:
+    """The ids of :func:`due_runs` (also not before ``scheduled_after``), earliest first."""
+    due = FlowRun.select(FlowRun.id).where(
+        condition
+        & (FlowRun.state_type == StateType.SCHEDULED.value)
+        & (FlowRun.next_scheduled_start_time <= scheduled_before)
     )
+    if scheduled_after is not None:
+        due = due.where(FlowRun.next_scheduled_start_time >= scheduled_after)
+    due = due.order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
     if limit is not None:
         due = due.limit(limit)
     if claim and not is_sqlite():
         due = due.for_update("FOR UPDATE SKIP LOCKED")
-    ids = [row.id for row in due]
+    return [row.id for row in due]
+
+
+def _runs_in_order(ids: list[Any]) -> list[Any]:
+    """The flow runs of ``ids`` with their states, in the order of ``ids``."""
     if not ids:
         return []
     runs = fetch_runs(
@@ -366,13 +505,18 @@ def recent_runs(queue: WorkQueue, limit: int) -> list[Any]:
 
 def queues_for_deployment(deployment: Any) -> list[WorkQueue]:
     """The work queues that pick up ``deployment``'s runs, by name (Prefect 2.7's deprecated
-    ``work_queue_check``): the queue named by its ``work_queue_name``, and every queue with an
-    Orion 2.0 filter whose tags the deployment all has and whose deployment ids are empty or
-    include it. Sorted by name."""
+    ``work_queue_check``): its queue (the agents' pool's queue named by its
+    ``work_queue_name`` when it names no queue id), and every queue with an Orion 2.0 filter
+    whose tags the deployment all has and whose deployment ids are empty or include it.
+    Sorted by name."""
     picked: list[WorkQueue] = []
-    for queue in WorkQueue.select().order_by(WorkQueue.name):
+    queues = WorkQueue.select(WorkQueue, WorkPool).join(WorkPool).order_by(WorkQueue.name)
+    for queue in queues:
         if queue.filter is None:
-            if queue.name == deployment.work_queue_name:
+            if deployment.work_queue_id is not None:
+                if queue.id == deployment.work_queue_id:
+                    picked.append(queue)
+            elif queue.name == deployment.work_queue_name and queue.work_pool.name == AGENT_POOL:
                 picked.append(queue)
             continue
         tags = queue.filter.get("tags") or []

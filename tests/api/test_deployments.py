@@ -54,7 +54,9 @@ def test_create_returns_every_field_and_schedules_first_runs(client, flow, deplo
     assert deployment["entrypoint"] == "flows/etl.py:etl"
     assert deployment["path"] == "s3://bucket/flows"
     assert deployment["parameter_openapi_schema"]["properties"]["x"] == {"type": "integer"}
-    assert deployment["infra_overrides"] == {} and deployment["work_pool_name"] is None
+    assert deployment["infra_overrides"] == {} == deployment["job_variables"]
+    # A queue named without a pool is the agents' pool's.
+    assert deployment["work_pool_name"] == "default-agent-pool"
     runs = runs_of(client, deployment["id"])
     now = datetime.datetime.now(UTC)
     # At least 3 runs and one at least an hour ahead; hourly slots, all in the future.
@@ -485,7 +487,7 @@ class TestNewerPrefectFields:
         )
 
     def test_fields_without_a_concept_here_are_ignored(self, client, flow):
-        deployment = self.create(client, flow, work_pool_name="pool", pull_steps=[{"x": {}}])
+        deployment = self.create(client, flow, pull_steps=[{"x": {}}])
         assert "pull_steps" not in deployment
         assert deployment["work_pool_name"] is None
 

@@ -343,16 +343,14 @@ def test_task_run_history_buckets_by_expected_start(client, flow_run):
 
 
 # ---------------------------------------------------------------- work pools (2.7, experimental)
-def test_work_pools_list_is_empty_and_the_rest_unserved(client, flow):
-    """Prefect 2.7's UI lists pools on every work queues page: Orion has none to list."""
+def test_experimental_work_pools_are_the_work_pools(client, flow):
+    """Prefect 2.7's UI lists pools on every work queues page: the same pools as 2.20's."""
     assert client.post("/api/experimental/work_pools/filter", json={}).get_json() == []
-    body = {"work_pools": {"name": {"any_": ["default"]}}, "limit": 10, "offset": 0}
-    assert client.post("/api/experimental/work_pools/filter", json=body).get_json() == []
-    assert client.get("/api/experimental/work_pools/default").status_code == 404
-    assert client.post("/api/experimental/work_pools/", json={"name": "p"}).status_code in (
-        404,
-        405,
-    )
+    assert client.post("/api/experimental/work_pools/", json={"name": "p"}).status_code == 201
+    body = {"work_pools": {"name": {"any_": ["p"]}}, "limit": 10, "offset": 0}
+    listed = client.post("/api/experimental/work_pools/filter", json=body).get_json()
+    assert [pool["name"] for pool in listed] == ["p"]
+    assert client.get("/api/work_pools/p").get_json()["id"] == listed[0]["id"]
 
 
 @pytest.mark.parametrize(

@@ -197,11 +197,6 @@ UNSUPPORTED = [schemas.UNSUPPORTED_FILTER]
             {"work_pools": UNSUPPORTED},
         ),
         (
-            schemas.FlowRunFilterBody,
-            {"work_pools": {"operator": "and_", "id": {"any_": []}}},
-            {"work_pools": {"id": UNSUPPORTED}},
-        ),
-        (
             schemas.DeploymentFilterBody,
             {"artifacts": {"key": {"exists_": False}}},
             {"artifacts": UNSUPPORTED},

@@ -22,6 +22,8 @@ from app.models import (
     Log,
     TaskRun,
     Variable,
+    Worker,
+    WorkPool,
     WorkQueue,
 )
 from app.schemas import filters as schemas
@@ -39,6 +41,8 @@ BODY_SCHEMAS = {
     Deployment: schemas.DeploymentFilterBody(),
     Log: schemas.LogFilterBody(),
     WorkQueue: schemas.WorkQueueFilterBody(),
+    WorkPool: schemas.WorkPoolFilterBody(),
+    Worker: schemas.WorkerFilterBody(),
     Agent: schemas.AgentFilterBody(),
     Variable: schemas.VariableFilterBody(),
     Artifact: schemas.ArtifactFilterBody(),
@@ -201,9 +205,15 @@ def world(db):
             task_run_id=task_run.id if task_run else None,
         )
 
-    w.default = add(WorkQueue, name="default")
-    w.default_high = add(WorkQueue, name="Default-high")
-    w.gpu = add(WorkQueue, name="gpu")
+    w.agents = add(WorkPool, name="default-agent-pool", type="prefect-agent", base_job_template={})
+    w.local = add(WorkPool, name="local", type="process", base_job_template={})
+    w.k8s = add(WorkPool, name="k8s", type="kubernetes", base_job_template={})
+    w.default = add(WorkQueue, name="default", work_pool=w.agents.id)
+    w.default_high = add(WorkQueue, name="Default-high", work_pool=w.agents.id)
+    w.gpu = add(WorkQueue, name="gpu", work_pool=w.agents.id)
+    w.w1 = add(Worker, name="w1", work_pool=w.local.id, last_heartbeat_time=T0)
+    w.w2 = add(Worker, name="w2", work_pool=w.local.id, last_heartbeat_time=T0 + HOUR)
+    w.w3 = add(Worker, name="w3", work_pool=w.k8s.id, last_heartbeat_time=None)
     w.a1 = add(Agent, name="a1", work_queue=w.gpu.id)
     w.a2 = add(Agent, name="a2", work_queue=w.default.id)
     w.a3 = add(Agent, name="a3", work_queue=None)
@@ -1164,6 +1174,63 @@ CASES = [
         {"default", "gpu"},
         "work_queues.operator or_",
     ),
+    # Work pools.
+    case(
+        WorkPool,
+        lambda w: {"work_pools": {"id": {"any_": [str(w.local.id)]}}},
+        {"local"},
+        "work_pools.id.any_",
+    ),
+    case(
+        WorkPool,
+        lambda w: {"work_pools": {"name": {"any_": ["k8s", "zz"]}}},
+        {"k8s"},
+        "work_pools.name.any_",
+    ),
+    case(
+        WorkPool,
+        lambda w: {"work_pools": {"type": {"any_": ["process", "prefect-agent"]}}},
+        {"local", "default-agent-pool"},
+        "work_pools.type.any_",
+    ),
+    case(
+        WorkPool,
+        lambda w: {
+            "work_pools": {
+                "operator": "or_",
+                "name": {"any_": ["k8s"]},
+                "type": {"any_": ["process"]},
+            }
+        },
+        {"local", "k8s"},
+        "work_pools.operator or_",
+    ),
+    # Workers.
+    case(Worker, lambda w: {"workers": {"name": {"any_": ["w2"]}}}, {"w2"}, "workers.name.any_"),
+    case(
+        Worker,
+        lambda w: {"workers": {"last_heartbeat_time": {"after_": iso(T0 + MINUTE)}}},
+        {"w2"},
+        "workers.last_heartbeat_time.after_",
+    ),
+    case(
+        Worker,
+        lambda w: {"workers": {"last_heartbeat_time": {"before_": iso(T0 + MINUTE)}}},
+        {"w1"},
+        "workers.last_heartbeat_time.before_",
+    ),
+    case(
+        Worker,
+        lambda w: {
+            "workers": {
+                "operator": "or_",
+                "name": {"any_": ["w3"]},
+                "last_heartbeat_time": {"before_": iso(T0)},
+            }
+        },
+        {"w1", "w3"},
+        "workers.operator or_",
+    ),
     # Agents.
     case(
         Agent,
@@ -1486,6 +1553,8 @@ REFERENCE_SORTS = {
         "TASK_RUN_ID_DESC": _ref(_hex("task_run_id"), True),
     },
     WorkQueue: {"NAME_ASC": _ref(lambda r: r.name)},
+    WorkPool: {"NAME_ASC": _ref(lambda r: r.name)},
+    Worker: {"LAST_HEARTBEAT_DESC": _ref(lambda r: r.last_heartbeat_time, True)},
     Agent: {"NAME_ASC": _ref(lambda r: r.name)},
 }
 SCHEMA_SORTS = {
@@ -1495,6 +1564,8 @@ SCHEMA_SORTS = {
     Deployment: schemas.DEPLOYMENT_SORTS,
     Log: schemas.LOG_SORTS,
     WorkQueue: ("NAME_ASC",),
+    WorkPool: ("NAME_ASC",),
+    Worker: ("LAST_HEARTBEAT_DESC",),
     Agent: ("NAME_ASC",),
 }
 
@@ -1572,7 +1643,16 @@ def make_sort_rows(model):
         ]
     if model is Agent:
         return [add(Agent, name=name) for name in ("b", "a", "c")]
-    return [add(WorkQueue, name=name) for name in ("b", "a", "c")]
+    pool = add(WorkPool, name="p", type="process", base_job_template={})
+    if model is WorkPool:
+        return [pool, *(add(WorkPool, name=n, type="t", base_job_template={}) for n in "bac")]
+    if model is Worker:
+        times = [T0, None, T0 + HOUR, T0]
+        return [
+            add(Worker, name=f"w{i}", work_pool=pool.id, last_heartbeat_time=when)
+            for i, when in enumerate(times)
+        ]
+    return [add(WorkQueue, name=name, work_pool=pool.id) for name in ("b", "a", "c")]
 
 
 SORT_CASES = [(model, sort) for model, sorts in REFERENCE_SORTS.items() for sort in sorts]

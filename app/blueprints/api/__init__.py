@@ -52,6 +52,7 @@ API_BLUEPRINTS = (
     admin.blp,
     collections.blp,
     work_pools.blp,
+    work_pools.experimental_blp,
 )
 
 

@@ -11,12 +11,12 @@ from app.schemas.deployments import (
     DeploymentCreateSchema,
     DeploymentFlowRunCreateSchema,
     DeploymentScheduleCreateSchema,
+    DeploymentScheduledRunsSchema,
     DeploymentScheduleReadSchema,
     DeploymentScheduleSchema,
     DeploymentScheduleUpdateSchema,
     DeploymentSchema,
     DeploymentUpdateSchema,
-    GetScheduledFlowRunsSchema,
     ScheduleResultSchema,
     dump_deployment,
     dump_deployment_schedule,
@@ -173,7 +173,7 @@ class DeploymentScheduleById(MethodView):
 
 
 @blp.post("/get_scheduled_flow_runs")
-@blp.arguments(GetScheduledFlowRunsSchema)
+@blp.arguments(DeploymentScheduledRunsSchema)
 @blp.response(200, FlowRunSchema(many=True))
 def get_scheduled_flow_runs(body):
     """Scheduled runs of these deployments due by scheduled_before, earliest first: what
