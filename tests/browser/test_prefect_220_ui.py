@@ -320,9 +320,14 @@ def test_run_a_deployment_with_the_run_form(page, stack):
 
     before = by_hand()
     _open(page, f"/deployments/deployment/{ids['deployment']}/run", "ui-deployment")
-    page.get_by_role("button", name="Submit").click()
-    expect(page).to_have_url(re.compile(r"/deployments/deployment/[0-9a-f-]{36}"))
+    # The form answers a click once its data has loaded.
     page.wait_for_load_state("networkidle")
+    with page.expect_response(
+        lambda r: r.url.endswith("/create_flow_run") and r.request.method == "POST"
+    ) as created:
+        page.get_by_role("button", name="Submit").click()
+    assert created.value.ok, created.value.text()
+    expect(page).not_to_have_url(re.compile(r"/run$"))
     assert len(by_hand() - before) == 1
 
 
