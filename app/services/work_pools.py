@@ -321,9 +321,11 @@ def place_deployment(deployment: Any, changes: Mapping[str, Any]) -> dict[str, A
         return changes
     if pool_name is None and deployment is not None:
         pool_name = deployment.work_pool_name
-    queue_name = changes.get("work_queue_name")
-    if queue_name is None and deployment is not None:
-        queue_name = deployment.work_queue_name
+    # A body's work_queue_name, null included (no queue), wins over the deployment's.
+    if "work_queue_name" in changes:
+        queue_name = changes["work_queue_name"]
+    else:
+        queue_name = deployment.work_queue_name if deployment is not None else None
     if pool_name is None or pool_name == AGENT_POOL:
         if not queue_name:
             changes.update(work_queue_name=None, work_queue=None)
