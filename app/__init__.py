@@ -36,6 +36,7 @@ def create_app(overrides=None):
     from app.db import close_db, database, pool_use
     from app.extensions import api
     from app.logformat import configure_logging
+    from app.prefect_ui import mount_prefect_ui
     from app.security import init_security
 
     app = Flask(__name__)
@@ -66,6 +67,8 @@ def create_app(overrides=None):
     register_api(app, api)
     register_ui(app, api)
     app.register_blueprint(metrics_bp)
+    # Last: its path must not be one of Orion's own routes.
+    mount_prefect_ui(app)
     return app
 
 

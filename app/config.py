@@ -155,6 +155,10 @@ class DefaultConfig:
     # Origins (e.g. ["https://ui.example"]; "*" for any) whose browsers may call the API from
     # another origin (CORS). Empty: none, the browser's same-origin rule applies.
     CORS_ALLOWED_ORIGINS: ClassVar[list[str]] = []
+    # A built Prefect 2.20 web UI (the folder prefect/server/ui of a Prefect 2.20 wheel) that
+    # the server also serves, at PREFECT_UI_PATH, against its own API (app/prefect_ui.py).
+    PREFECT_UI_DIR = None
+    PREFECT_UI_PATH = "/prefect"
     # Address and port `orion start` binds to.
     SERVER_HOST = "127.0.0.1"
     SERVER_PORT = 4200

@@ -60,6 +60,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
 _REDOC_POLICY = CONTENT_SECURITY_POLICY.replace(
     "img-src 'self' data:", "img-src 'self' data: https://cdn.redoc.ly"
 )
+# Prefect's UI (served under its own path, app/prefect_ui.py) shows block types' logos from
+# their logo_url, which name images on the web, and draws a run's graph with pixi.js, which
+# compiles its shaders with eval. Its scripts still come only from this site, none inline.
+PREFECT_UI_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "img-src 'self' data:", "img-src 'self' data: https:"
+).replace("script-src 'self'", "script-src 'self' 'unsafe-eval'")
 _HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
@@ -294,7 +300,8 @@ def _too_many(message, retry_after):
 def _security_headers(response):
     headers = response.headers
     policy = _REDOC_POLICY if request.path == "/redoc" else CONTENT_SECURITY_POLICY
-    headers["Content-Security-Policy"] = policy
+    # A view that set a policy of its own (see PREFECT_UI_POLICY) keeps it.
+    headers.setdefault("Content-Security-Policy", policy)
     for name, value in _HEADERS:
         headers[name] = value
     if request.is_secure:

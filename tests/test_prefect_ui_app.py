@@ -1,11 +1,14 @@
 """app/prefect_ui.py: a built Prefect UI folder served as Prefect serves it (its files, the
-SPA fallback to index.html, /ui-settings), and ``orion prefect-ui``'s refusal of a folder that
-is not one. The real UI in a browser: tests/browser/test_prefect_ui.py."""
+SPA fallback to index.html, /ui-settings), on its own (``orion prefect-ui``, which refuses a
+folder that is not one) and by Orion's server itself (``ORION_PREFECT_UI_DIR``). The real UIs
+in a browser: tests/browser/test_prefect_ui.py and test_prefect_220_ui.py."""
 
+import re
 import subprocess
 
 import pytest
 
+from app.exceptions import InvalidSetting
 from app.prefect_ui import BASE_PLACEHOLDER, create_prefect_ui_app
 from tests.support import ORION, orion_env
 
@@ -59,6 +62,8 @@ def ui_220(tmp_path):
     )
     (folder / "assets" / "index.js").write_text(f'const base = "{BASE_PLACEHOLDER}/";')
     (folder / "assets" / "other.js").write_text("const plain = 1;")
+    (folder / "ico").mkdir()
+    (folder / "ico" / "completed.svg").write_text("<svg/>")
     return folder
 
 
@@ -82,6 +87,9 @@ def test_the_220_base_placeholder_is_replaced_with_the_base_path(ui_220):
     assert get(under, "/prefect/assets/index.js")[1] == b'const base = "/prefect/";'
     assert under.get("/prefect/ui-settings").get_json()["api_url"] == API
     assert get(under, "/assets/index.js")[0] == 404
+    # Its favicons are named from the root, whatever the base path.
+    assert get(under, "/ico/completed.svg")[:2] == (200, b"<svg/>")
+    assert get(under, "/ico/undefined.svg")[1].startswith(b"<script")  # as any other route
 
 
 def test_nothing_outside_the_folder(ui):
@@ -101,3 +109,62 @@ def test_a_folder_that_is_not_a_built_ui_is_refused(tmp_path):
     )
     assert done.returncode == 2
     assert "is not a folder" in done.stderr
+
+
+def test_orion_serves_a_220_build_beside_its_api(make_app, ui_220):
+    orion = make_app(PREFECT_UI_DIR=str(ui_220)).test_client()
+    assert orion.get("/prefect/ui-settings").get_json() == {
+        "api_url": "/api",
+        "csrf_enabled": False,
+        "flags": [],
+    }
+    status, body, _ = get(orion, "/prefect/flow-runs/flow-run/1234")
+    assert (status, body) == (
+        200,
+        b'<script src="/prefect/assets/index.js"></script><div id=app></div>',
+    )
+    assert get(orion, "/prefect/assets/index.js")[1] == b'const base = "/prefect/";'
+    # Orion's own pages and API are where they were, and its headers cover the UI too.
+    assert orion.get("/api/health").status_code == 200
+    with orion.get("/prefect/") as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self' 'unsafe-eval';" in policy
+        assert "img-src 'self' data: https:;" in policy
+    with orion.get("/") as response:  # the dashboard's images stay on the site
+        assert "img-src 'self' data:;" in response.headers["Content-Security-Policy"]
+    # Behind a proxy that serves Orion under a prefix, the UI and its API keep the prefix.
+    behind = orion.get("/prefect/ui-settings", base_url="http://localhost/orion/")
+    assert behind.get_json()["api_url"] == "/orion/api"
+    with orion.get("/prefect/", base_url="http://localhost/orion/") as response:
+        assert response.get_data().startswith(b'<script src="/orion/prefect/assets/index.js">')
+
+
+def test_orion_serves_the_ui_at_the_path_it_is_given(make_app, ui_220):
+    orion = make_app(PREFECT_UI_DIR=str(ui_220), PREFECT_UI_PATH="/tools/prefect/").test_client()
+    assert orion.get("/tools/prefect/ui-settings").get_json()["api_url"] == "/api"
+    assert get(orion, "/tools/prefect/")[1].startswith(b'<script src="/tools/prefect/assets/')
+    assert orion.get("/prefect/ui-settings").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"PREFECT_UI_DIR": "/no/such/folder"},
+            "ORION_PREFECT_UI_DIR: /no/such/folder is not a folder",
+        ),
+        ({"PREFECT_UI_PATH": "/api"}, "ORION_PREFECT_UI_PATH=/api: Orion already serves /api/"),
+        ({"PREFECT_UI_PATH": "/"}, "ORION_PREFECT_UI_PATH='/': use a path below the root"),
+        ({"PREFECT_UI_PATH": "prefect"}, "use a path below the root"),
+        ({"PREFECT_UI_PATH": "/a b"}, "use a path below the root"),
+    ],
+)
+def test_orion_refuses_a_ui_it_cannot_serve(make_app, ui_220, settings, message):
+    with pytest.raises(InvalidSetting, match=re.escape(message)):
+        make_app(**{"PREFECT_UI_DIR": str(ui_220), **settings})
+
+
+def test_a_27_build_is_refused_with_the_way_to_serve_it(make_app, ui_dir):
+    with pytest.raises(InvalidSetting, match=r"Prefect 2\.7 build.*`orion prefect-ui`"):
+        make_app(PREFECT_UI_DIR=str(ui_dir))

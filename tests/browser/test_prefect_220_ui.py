@@ -1,9 +1,12 @@
 """Prefect 2.20's own web UI against Orion, in real headless Chromium.
 
 The built app of the Prefect 2.20 wheel (``prefect/server/ui/`` in the 2.20 venv of
-tests/compat) is served by ``orion prefect-ui`` (app/prefect_ui.py: its base path placeholder
-replaced, its files, index.html for the app's routes, ``/ui-settings``) on a port of its own,
-against a real ``orion start`` that allows that origin (``ORION_CORS_ALLOWED_ORIGINS``).
+tests/compat) is served by a real ``orion start`` itself (``ORION_PREFECT_UI_DIR``,
+app/prefect_ui.py) at ``/prefect``, the way Prefect's server serves it beside its API: its
+base path placeholder replaced, its files, index.html for the app's routes, and
+``/ui-settings`` with the relative ``api_url`` ``/api``; under Orion's own Host check and
+security headers (its Content-Security-Policy included). Serving a UI from an origin of its
+own (``orion prefect-ui``) is the 2.7 test's.
 Prefect 2.20 itself makes the data first: a flow run with tasks, a subflow, logs and
 artifacts, a deployment with its work queue, a variable, a JSON block and a Slack webhook
 block, a task-run concurrency limit and a global one; a notification policy is added through
@@ -21,7 +24,6 @@ deployments' ``schedules`` the UI throws; given them (tried by hand, adding ``[]
 answers) these pages and the run form work).
 """
 
-import json
 import re
 import subprocess
 import textwrap
@@ -36,10 +38,7 @@ from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F40
 from tests.browser.test_prefect_ui import Api, page  # noqa: F401 (fixture)
 from tests.compat.conftest import prefect_venv
 from tests.support import (
-    ORION,
     OrionServer,
-    ServerProcess,
-    free_port,
     isolated_database_url,
     orion_env,
 )
@@ -101,30 +100,23 @@ Variable.set("ui_variable", "forty-two")
 """
 
 
+#: Where Orion serves the UI (``ORION_PREFECT_UI_PATH``'s default).
+UI_PATH = "/prefect"
+
+
 @pytest.fixture(scope="module")
 def stack(backend, tmp_path_factory):
-    """Orion (allowing the UI's origin), Prefect 2.20's UI served by ``orion prefect-ui``, and
-    the data Prefect 2.20 made: ``(ui_url, api, ids)``."""
+    """Orion serving Prefect 2.20's UI at :data:`UI_PATH`, and the data Prefect 2.20 made:
+    ``(orion_url, api, ids)``."""
     venv = prefect_venv("2.20")
     (ui_dir,) = venv.glob("lib/python*/site-packages/prefect/server/ui")
     folder = tmp_path_factory.mktemp(f"prefect-220-ui-{backend}")
-    ui_port = free_port()
-    ui_url = f"http://127.0.0.1:{ui_port}"
     database_url = isolated_database_url(backend, folder, "prefect_220_ui")
-    with OrionServer(
-        folder, database_url=database_url, CORS_ALLOWED_ORIGINS=json.dumps([ui_url])
-    ) as orion:
-        ui = ServerProcess(
-            [ORION, "prefect-ui", str(ui_dir), "--port", str(ui_port), "--api-url", orion.api_url],
-            env=orion_env(folder / "home"),
-            log_path=folder / "prefect-ui.log",
-            health_url=f"{ui_url}/ui-settings",
-        )
-        with ui:
-            _seed(venv, folder, orion.api_url)
-            api = Api(orion.api_url)
-            api("POST", "/v2/concurrency_limits/", {"name": "ui-global", "limit": 3})
-            yield ui_url, api, _ids(api)
+    with OrionServer(folder, database_url=database_url, PREFECT_UI_DIR=str(ui_dir)) as orion:
+        _seed(venv, folder, orion.api_url)
+        api = Api(orion.api_url)
+        api("POST", "/v2/concurrency_limits/", {"name": "ui-global", "limit": 3})
+        yield orion.url, api, _ids(api)
 
 
 def _seed(venv, folder, api_url):
@@ -207,9 +199,9 @@ def _needs(stack, *calls):
 
 
 def _open(page, path, *texts):
-    """Open ``path``, wait until its calls are done, and check it shows every one of
+    """Open the UI's ``path``, wait until its calls are done, and check it shows every one of
     ``texts``."""
-    page.goto(path)
+    page.goto(UI_PATH + path)
     page.wait_for_load_state("networkidle")
     for text in texts:
         try:
