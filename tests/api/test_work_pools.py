@@ -315,7 +315,6 @@ class TestScheduledRuns:
         assert errors == []
         assert sorted(claimed) == sorted(runs)
 
-
     def test_the_ui_listing_is_no_poll_and_locks_nothing(self, app, client, flow, db):
         """``x-prefect-ui: true`` (Prefect's UI): the pool's due runs, and nothing of a poll:
         no queue's last_polled, no claim counted; while a worker holds what it is claiming
