@@ -1051,6 +1051,24 @@ class OrionClient(BlocksAPI):
             _paged(body, None, limit, offset),
         )
 
+    def update_work_pool_queue(self, work_pool_name: str, name: str, **fields: Any) -> None:
+        """Set the given fields (``is_paused``, ``concurrency_limit`` (None: unlimited),
+        ``priority``, ``name``, ``description``) of a work pool's queue."""
+        self._call(
+            "PATCH",
+            f"work_pools/{quote(work_pool_name, safe='')}/queues/{quote(name, safe='')}",
+            fields,
+        )
+
+    def delete_work_pool_queue(self, work_pool_name: str, name: str) -> None:
+        """Delete a work pool's queue (its runs are kept); ObjectAlreadyExists (409) for the
+        pool's default queue."""
+        self._call(
+            "DELETE",
+            f"work_pools/{quote(work_pool_name, safe='')}/queues/{quote(name, safe='')}",
+            missing_ok_on_retry=True,
+        )
+
     def send_worker_heartbeat(
         self, work_pool_name: str, worker_name: str, heartbeat_interval_seconds: int | None = None
     ) -> None:

@@ -51,6 +51,16 @@ def test_work_pool_lifecycle(orion):
     assert [q.id for q in orion.read_work_pool_queues("P", {"name": {"any_": ["urgent"]}})] == [
         urgent.id
     ]
+    orion.update_work_pool_queue("P", "later", is_paused=True, priority=1)
+    assert [(q.name, q.priority, q.is_paused) for q in orion.read_work_pool_queues("P")] == [
+        ("later", 1, True),
+        ("urgent", 2, False),
+        ("default", 3, False),
+    ]
+    orion.delete_work_pool_queue("P", "later")
+    with pytest.raises(ObjectAlreadyExists, match="default queue"):
+        orion.delete_work_pool_queue("P", "default")
+    assert [q.name for q in orion.read_work_pool_queues("P")] == ["urgent", "default"]
     orion.send_worker_heartbeat("P", "w1", heartbeat_interval_seconds=7)
     [worker] = orion.read_workers_for_work_pool("P")
     assert (worker.name, worker.heartbeat_interval_seconds, worker.status) == ("w1", 7, "ONLINE")
