@@ -24,6 +24,7 @@ CLIENT_COMMANDS = {
     "deployment": "deployment_group",
     "flow-run": "flow_run_group",
     "image": "image_group",
+    "pool": "pool_group",
     "work-queue": "work_queue_group",
 }
 

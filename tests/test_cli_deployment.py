@@ -146,7 +146,16 @@ class TestDeploymentCommands:
         cli("deployment", "create", f"{flow_file}:etl", "-n", "daily", "--interval", "60")
         cli("deployment", "create", f"{flow_file}:etl", "-n", "adhoc")
         lines = cli("deployment", "ls").splitlines()
-        assert lines[0].split() == ["NAME", "SCHEDULE", "ACTIVE", "WORK", "QUEUE", "ID"]
+        assert lines[0].split() == [
+            "NAME",
+            "SCHEDULE",
+            "ACTIVE",
+            "WORK",
+            "POOL",
+            "WORK",
+            "QUEUE",
+            "ID",
+        ]
         assert lines[1].split()[:2] == ["etl/adhoc", "-"]
         assert lines[2].split()[:6] == ["etl/daily", "every", "0:01:00", "(UTC)", "yes", "-"]
         assert cli("deployment", "ls", "--flow", "other").strip() == "No deployments."

@@ -363,6 +363,7 @@ def get_scheduled_flow_runs(
     scheduled_after: datetime.datetime | None = None,
     limit: int | None = None,
     now: datetime.datetime | None = None,
+    poll: bool = True,
 ) -> list[tuple[WorkQueue, Any]]:
     """The pool's SCHEDULED flow runs due by ``scheduled_before`` for a worker to claim, as
     ``(queue, run)`` pairs: queues by priority, each queue's runs earliest first.
@@ -370,7 +371,9 @@ def get_scheduled_flow_runs(
     Only the named queues (none named, or an empty list as Prefect's workers send: all of the
     pool's); a paused pool or queue hands out
     nothing, and neither hands out more than its free concurrency. Records the poll on the
-    queues. ObjectNotFound for an unknown pool or queue name.
+    queues and locks the runs for the claim (see :func:`work_queues.claim_due_runs`); with
+    ``poll=False`` (Prefect's UI looking) it is a read-only listing: nothing recorded, no
+    transaction, no row locked. ObjectNotFound for an unknown pool or queue name.
     """
     now = now or utcnow()
     pool = read_work_pool(pool_name)
@@ -389,6 +392,8 @@ def get_scheduled_flow_runs(
         scheduled_after=scheduled_after,
         limit=limit,
         pool=pool,
+        record_poll=poll,
+        claim=poll,
         now=now,
     )
 

@@ -1,18 +1,25 @@
-"""The agent: takes scheduled flow runs from work queues and runs each on its infrastructure.
+"""The agent: takes scheduled flow runs from work queues or a work pool and runs each on its
+infrastructure.
 
-``orion agent start -q QUEUE [-q ...] [--limit N] [--run-once]`` runs :class:`Agent`. Every
+``orion agent start -q QUEUE [-q ...] [--limit N] [--run-once]`` runs :class:`Agent` on work
+queues of the agents' pool (:class:`WorkQueueSource`); ``orion agent start --pool POOL [-q
+QUEUE ...]`` on a work pool, as a worker of it (:class:`WorkPoolSource`). Only where the runs
+come from differs: claiming, starting, watching and cancelling them is the same code. Every
 query interval (``ORION_AGENT_QUERY_INTERVAL``, 10 s, ±30 % jitter) it
 
-1. loads its queues by name (creating missing ones; the list is cached for 30 s) and skips
-   paused ones;
+1. reads where its runs come from: its queues by name (creating missing ones; the list is
+   cached for 30 s), skipping paused ones; or, on a pool, heartbeats as the pool's worker
+   (checking first, once, that the pool exists, is of a type it runs and has the queues
+   named: :class:`AgentStartError` otherwise);
 2. stops its runs that were asked to cancel: a run of its queues in CANCELLING that it
    started is stopped through its infrastructure (``kill``, in a thread: SIGTERM, SIGKILL
    after ``ORION_AGENT_CANCEL_GRACE_SECONDS`` (10); a container is stopped the same way), and
    is force-set Cancelled once it is gone;
-3. asks each queue for runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id
-   and name (the server records the agent), and claims each by proposing PENDING: the run is
-   its own only if the server ACCEPTs (another agent's claim, or the queue's concurrency
-   limit, ABORTs it, and the run is left alone). It then starts the run on the run's
+3. asks each queue (or the pool, for the queues named or all of its queues, by priority) for
+   runs due by now + ``ORION_AGENT_PREFETCH_SECONDS`` (10), sending its id and name (the
+   server records the agent), and claims each by proposing PENDING: the run is its own only
+   if the server ACCEPTs (another agent's claim, or the queue's or pool's concurrency limit,
+   ABORTs it, and the run is left alone). It then starts the run on the run's
    infrastructure block (``infrastructure_document_id``, with the deployment's
    ``infra_overrides`` applied; default: a ``Process``, which runs ``python -m
    client.agent.run FLOW_RUN_ID`` in a new session: :mod:`client.agent.run` fetches the code
@@ -29,9 +36,10 @@ and a run whose infrastructure ends non-zero and leaves it without a final state
 Crashed with the exit code and the reason (out of memory, daemon gone; Cancelled if it was
 cancelling).
 
-From start to exit a thread heartbeats (``POST /api/agents/{id}/heartbeat``) every
-``ORION_AGENT_HEARTBEAT_SECONDS`` (5), whatever the polls are doing, so the dashboard's queue
-health shows the agent online; the server shows it offline once it has been silent for
+From start to exit a thread heartbeats (``POST /api/agents/{id}/heartbeat``; on a pool, ``POST
+/api/work_pools/{pool}/workers/heartbeat``) every ``ORION_AGENT_HEARTBEAT_SECONDS`` (5),
+whatever the polls are doing, so the dashboard's queue health (the pool's status) shows the
+agent online; the server shows it offline once it has been silent for
 ``ORION_AGENT_HEARTBEAT_TIMEOUT`` (20 s).
 
 When the API cannot be reached, polls back off exponentially (up to ``MAX_BACKOFF_SECONDS``)
@@ -45,7 +53,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import logging
+import math
 import os
 import random
 import signal
@@ -53,7 +63,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +95,20 @@ HEARTBEAT_JOIN_SECONDS = 5
 
 # The logger name of the output lines an infrastructure captured, in the run's logs.
 OUTPUT_LOGGER = "orion.infrastructure"
+# Types of work pool whose runs the agent runs, as it runs queue runs (on the deployment's
+# infrastructure block, or as a local process): process pools, and the agents' own pool
+# (its queues are those of ``-q``). Other types (docker, kubernetes ...) configure their runs
+# through the pool's base job template, which only Prefect's workers apply.
+POOL_TYPES = ("process", "prefect-agent")
+
+# Where a poll looks for runs: a description for the logs ("work queue 'etl'") and a function
+# ``(limit, scheduled_before) -> flow runs`` asking the API for that many due runs.
+Batch = tuple[str, Callable[[int, datetime.datetime], list[APIObject]]]
+
+
+class AgentStartError(Exception):
+    """What the agent was asked to serve cannot be served (an unknown pool, a pool of a type
+    it does not run, a queue the pool does not have); the message says why and what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,26 +161,183 @@ class Child:
         return str(self.handle.identifier)
 
 
+class WorkQueueSource:
+    """The runs of work queues of the agents' pool, by name (``orion agent start -q``): each
+    queue (created if missing) is asked in turn, highest priority first, through
+    ``/api/work_queues/{id}/get_runs``, which records the agent as the queue's poller. The
+    agent heartbeats as an agent (``/api/agents/{id}/heartbeat``)."""
+
+    def __init__(self, agent: Agent, queue_names: Sequence[str]) -> None:
+        if not queue_names:
+            raise ValueError("An agent needs at least one work queue.")
+        self.agent = agent
+        self.queue_names = list(dict.fromkeys(queue_names))
+        self._queues: list[APIObject] = []
+        self._queues_read_at: float | None = None
+
+    def describe(self) -> str:
+        return "work queue(s) " + ", ".join(repr(name) for name in self.queue_names)
+
+    def check(self) -> None:
+        """Nothing to check: missing queues are created."""
+
+    def heartbeat(self) -> None:
+        self.agent.client.send_agent_heartbeat(self.agent.id, self.agent.name)
+
+    def queues(self) -> list[APIObject]:
+        """The agent's queues (created if missing), cached for QUEUE_CACHE_SECONDS."""
+        client = self.agent.client
+        now = time.monotonic()
+        if self._queues_read_at is None or now - self._queues_read_at > QUEUE_CACHE_SECONDS:
+            queues = []
+            for name in self.queue_names:
+                try:
+                    queues.append(client.read_work_queue_by_name(name))
+                except ObjectNotFound:
+                    try:
+                        queues.append(client.create_work_queue(name))
+                        log.info("Created work queue %r", name)
+                    except ObjectAlreadyExists:
+                        queues.append(client.read_work_queue_by_name(name))
+            self._queues, self._queues_read_at = queues, now
+        return self._queues
+
+    def queues_by_priority(self) -> list[APIObject]:
+        """:meth:`queues`, highest priority (1) first, as Prefect's workers serve the queues of
+        their pool; equal priorities keep the order the agent was given."""
+        return sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
+
+    def batches(self) -> list[Batch]:
+        """One batch per unpaused queue, highest priority first."""
+        return [
+            (f"work queue {queue.name!r}", functools.partial(self._runs, queue))
+            for queue in self.queues_by_priority()
+            if not queue.is_paused
+        ]
+
+    def _runs(
+        self, queue: APIObject, limit: int, scheduled_before: datetime.datetime
+    ) -> list[APIObject]:
+        return self.agent.client.get_runs_in_work_queue(
+            queue.id,
+            limit=limit,
+            scheduled_before=scheduled_before,
+            agent_id=self.agent.id,
+            agent_name=self.agent.name,
+        )
+
+
+class WorkPoolSource:
+    """The runs of a work pool (``orion agent start --pool POOL [-q QUEUE ...]``): the named
+    queues of the pool, or all of its queues, asked at once through
+    ``/api/work_pools/{pool}/get_scheduled_flow_runs`` (queues by priority; nothing from a
+    paused pool or queue, nothing beyond their concurrency limits). The agent is a worker of
+    the pool, named as the agent (``agent-<id>`` without ``--name``): it heartbeats through
+    ``/api/work_pools/{pool}/workers/heartbeat`` at each poll and from the heartbeat thread,
+    announcing ``ORION_AGENT_HEARTBEAT_SECONDS`` as its heartbeat interval.
+
+    :meth:`check` (done by the first poll that reaches the API) raises AgentStartError for a
+    pool that does not exist (the agent does not create pools: a mistyped name would leave
+    it polling an empty pool; ``orion pool create`` makes one), a pool whose type is not in
+    :data:`POOL_TYPES`, or a queue the pool does not have. No heartbeat is sent before it
+    passed, so a refused agent never shows as a worker of the pool."""
+
+    def __init__(self, agent: Agent, pool_name: str, queue_names: Sequence[str] = ()) -> None:
+        self.agent = agent
+        self.pool_name = pool_name
+        self.queue_names = list(dict.fromkeys(queue_names))
+        self.checked = False
+
+    def describe(self) -> str:
+        queues = (
+            ", ".join(repr(name) for name in self.queue_names)
+            if self.queue_names
+            else "all its queues"
+        )
+        return f"work pool {self.pool_name!r} ({queues})"
+
+    def check(self) -> None:
+        client = self.agent.client
+        try:
+            pool = client.read_work_pool(self.pool_name)
+        except ObjectNotFound:
+            raise AgentStartError(
+                f"Work pool {self.pool_name!r} not found; create it with "
+                f"`orion pool create {self.pool_name} --type process`."
+            ) from None
+        if pool.type not in POOL_TYPES:
+            raise AgentStartError(
+                f"Work pool {self.pool_name!r} is of type {pool.type!r}: this agent runs pools "
+                f"of type {' or '.join(repr(t) for t in POOL_TYPES)}. Serve it with a Prefect "
+                f"worker of type {pool.type!r}, or put the deployments in a process pool with "
+                "an infrastructure block (orion deployment create -ib)."
+            )
+        if self.queue_names:
+            found = client.read_work_pool_queues(
+                self.pool_name, {"name": {"any_": self.queue_names}}
+            )
+            missing = sorted(set(self.queue_names) - {queue.name for queue in found})
+            if missing:
+                have = [queue.name for queue in client.read_work_pool_queues(self.pool_name)]
+                raise AgentStartError(
+                    f"Work pool {self.pool_name!r} has no queue named "
+                    f"{', '.join(repr(name) for name in missing)}; its queues: "
+                    f"{', '.join(have)}."
+                )
+        self.checked = True
+
+    @property
+    def heartbeat_interval(self) -> int:
+        """The heartbeat interval the worker announces, in whole seconds (at least 1)."""
+        return max(1, math.ceil(self.agent.settings.heartbeat_seconds))
+
+    def heartbeat(self) -> None:
+        """Heartbeat as the pool's worker, once :meth:`check` passed (before: nothing)."""
+        if self.checked:
+            self.agent.client.send_worker_heartbeat(
+                self.pool_name, self.agent.label, self.heartbeat_interval
+            )
+
+    def batches(self) -> list[Batch]:
+        """Heartbeats as the pool's worker; one batch: the pool."""
+        self.heartbeat()
+        return [(f"work pool {self.pool_name!r}", self._runs)]
+
+    def _runs(self, limit: int, scheduled_before: datetime.datetime) -> list[APIObject]:
+        items = self.agent.client.get_scheduled_flow_runs_for_work_pool(
+            self.pool_name,
+            work_queue_names=self.queue_names or None,
+            scheduled_before=scheduled_before,
+            limit=limit,
+        )
+        return [item.flow_run for item in items]
+
+
 class Agent:
-    """See the module docstring. ``client``: an :class:`OrionClient` (default: one from the
+    """See the module docstring. ``work_queues``: the queues to serve (of the agents' pool;
+    with ``pool``, queues of that pool, none meaning all of them); ``pool``: a work pool to
+    serve as its worker; ``client``: an :class:`OrionClient` (default: one from the
     environment); ``limit``: most runs going at once (None: no limit)."""
 
     def __init__(
         self,
-        work_queues: Iterable[str],
+        work_queues: Iterable[str] = (),
         *,
+        pool: str | None = None,
         limit: int | None = None,
         name: str | None = None,
         client: OrionClient | None = None,
         settings: AgentSettings | None = None,
     ) -> None:
-        if not work_queues:
-            raise ValueError("An agent needs at least one work queue.")
-        self.queue_names = list(dict.fromkeys(work_queues))
         self.limit = limit
         self.id = str(uuid.uuid4())
         self.name = name
         self.settings = settings or AgentSettings.from_env()
+        self.source: WorkQueueSource | WorkPoolSource = (
+            WorkQueueSource(self, list(work_queues))
+            if pool is None
+            else WorkPoolSource(self, pool, list(work_queues))
+        )
         # Few retries per call: the loop backs off by itself and must keep watching processes.
         self._owns_client = client is None
         self.client = client or OrionClient(
@@ -167,9 +348,9 @@ class Agent:
         self.children: dict[str, Child] = {}
         self.claimed: list[str] = []
         self.stopping = False
-        self._queues: list[APIObject] = []
-        self._queues_read_at: float | None = None
+        self._checked = False
         self._failures = 0
+
         self._last_error: OrionClientError | None = None
         self._next_poll = 0.0
         self._host = socket.gethostname()
@@ -178,10 +359,11 @@ class Agent:
     # -- heartbeats -------------------------------------------------------------------------
 
     def heartbeat(self) -> bool:
-        """Send one heartbeat; returns whether the server recorded it (failures are logged,
-        never raised: the thread must outlive them, and the next beat tries again)."""
+        """Send one heartbeat (as an agent, or as the pool's worker); returns whether the
+        server recorded it (failures are logged, never raised: the thread must outlive them,
+        and the next beat tries again)."""
         try:
-            self.client.send_agent_heartbeat(self.id, self.name)
+            self.source.heartbeat()
         except Exception as error:
             log.warning("Agent %s: heartbeat failed: %s", self.label, error)
             return False
@@ -199,13 +381,11 @@ class Agent:
         started to finish (see the module docstring). Returns the runs still going.
 
         With ``run_once``, a poll that the API failed raises its OrionClientError (after the
-        wait), so a one-shot agent against a server that is down does not pass for done."""
+        wait), so a one-shot agent against a server that is down does not pass for done.
+        AgentStartError (from the first poll that reaches the API) when what it was asked to
+        serve cannot be served."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info(
-            "Agent %s started on work queue(s) %s",
-            self.label,
-            ", ".join(repr(name) for name in self.queue_names),
-        )
+        log.info("Agent %s started on %s", self.label, self.source.describe())
         self._heartbeat_stop.clear()
         heartbeats = threading.Thread(
             target=self._heartbeat_loop, name="orion-agent-heartbeat", daemon=True
@@ -223,6 +403,10 @@ class Agent:
             if run_once and self._last_error is not None:
                 raise self._last_error
             return still_going
+        except AgentStartError:
+            if self._owns_client:
+                self.client.close()
+            raise
         finally:
             self._heartbeat_stop.set()
             # A beat in flight may wait for the API; the thread is a daemon either way.
@@ -245,14 +429,16 @@ class Agent:
         self.stopping = True
 
     def poll(self) -> float:
-        """One poll: cancellations, then claims. Returns the seconds until the next one."""
+        """One poll: cancellations, then claims. Returns the seconds until the next one.
+        The first poll that reaches the API checks the source first (AgentStartError)."""
         try:
-            queues = self.queues_by_priority()
+            if not self._checked:
+                self.source.check()
+                self._checked = True
+            batches = self.source.batches()
             self.cancel_requested()
-            for queue in queues:
-                if queue.is_paused:
-                    continue
-                self.claim_from(queue)
+            for where, fetch in batches:
+                self.claim(where, fetch)
         except OrionClientError as error:
             self._last_error = error
             self._failures += 1
@@ -265,43 +451,16 @@ class Agent:
         interval = self.settings.query_interval
         return random.uniform(interval * (1 - JITTER), interval * (1 + JITTER))
 
-    def queues(self) -> list[APIObject]:
-        """The agent's queues (created if missing), cached for QUEUE_CACHE_SECONDS."""
-        now = time.monotonic()
-        if self._queues_read_at is None or now - self._queues_read_at > QUEUE_CACHE_SECONDS:
-            queues = []
-            for name in self.queue_names:
-                try:
-                    queues.append(self.client.read_work_queue_by_name(name))
-                except ObjectNotFound:
-                    try:
-                        queues.append(self.client.create_work_queue(name))
-                        log.info("Created work queue %r", name)
-                    except ObjectAlreadyExists:
-                        queues.append(self.client.read_work_queue_by_name(name))
-            self._queues, self._queues_read_at = queues, now
-        return self._queues
-
-    def queues_by_priority(self) -> list[APIObject]:
-        """:meth:`queues`, highest priority (1) first, as Prefect's workers serve the queues of
-        their pool; equal priorities keep the order the agent was given."""
-        return sorted(self.queues(), key=lambda queue: queue.get("priority", 1))
-
-    def claim_from(self, queue: APIObject) -> None:
-        """Ask ``queue`` for due runs and claim and start each, within the agent's limit."""
+    def claim(self, where: str, fetch: Callable[[int, datetime.datetime], list[APIObject]]) -> None:
+        """Ask one batch of the source (``where``, ``fetch``) for due runs and claim and start
+        each, within the agent's limit."""
         free = RUNS_PER_POLL if self.limit is None else self.limit - len(self.children)
         if free <= 0:
             return
         due = datetime.datetime.now(UTC) + datetime.timedelta(
             seconds=self.settings.prefetch_seconds
         )
-        runs = self.client.get_runs_in_work_queue(
-            queue.id,
-            limit=min(free, RUNS_PER_POLL),
-            scheduled_before=due,
-            agent_id=self.id,
-            agent_name=self.name,
-        )
+        runs = fetch(min(free, RUNS_PER_POLL), due)
         for run in runs:
             if self.limit is not None and len(self.children) >= self.limit:
                 return
@@ -322,7 +481,7 @@ class Agent:
                 )
                 continue
             self.claimed.append(run.id)
-            log.info("Claimed flow run %s (%s) from work queue %r", run.id, run.name, queue.name)
+            log.info("Claimed flow run %s (%s) from %s", run.id, run.name, where)
             self.submit(run.id, infrastructure)
 
     def submit(

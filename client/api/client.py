@@ -968,6 +968,155 @@ class OrionClient(BlocksAPI):
                 body[key] = value
         return self._call("POST", f"work_queues/{work_queue_id}/get_runs", body)
 
+    # -- work pools, their queues and workers (Prefect 2.20) -------------------------------
+
+    def create_work_pool(
+        self,
+        name: str,
+        type: str = "process",
+        description: str | None = None,
+        is_paused: bool = False,
+        concurrency_limit: int | None = None,
+        base_job_template: Mapping[str, Any] | None = None,
+    ) -> APIObject:
+        """Create a work pool with its ``default`` queue (ObjectAlreadyExists if the name is
+        taken); returns it."""
+        body: dict[str, Any] = {
+            "name": name,
+            "type": type,
+            "is_paused": is_paused,
+            "concurrency_limit": concurrency_limit,
+            "base_job_template": dict(base_job_template or {}),
+        }
+        if description is not None:
+            body["description"] = description
+        return self._call("POST", "work_pools/", body)
+
+    def read_work_pool(self, name: str) -> APIObject:
+        """The work pool called ``name``, with its ``status`` (READY, NOT_READY, PAUSED)."""
+        return self._call("GET", f"work_pools/{quote(name, safe='')}")
+
+    def read_work_pools(
+        self, work_pool_filter: Filter | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[APIObject]:
+        """Work pools matching ``work_pool_filter`` (``{"name": {"any_": [...]}}``), by name,
+        paged."""
+        body = {} if work_pool_filter is None else {"work_pools": work_pool_filter}
+        return self._call("POST", "work_pools/filter", _paged(body, None, limit, offset))
+
+    def update_work_pool(self, name: str, **fields: Any) -> None:
+        """Set the given fields (``is_paused``, ``concurrency_limit`` (None: unlimited),
+        ``description``, ``base_job_template``) of a work pool."""
+        self._call("PATCH", f"work_pools/{quote(name, safe='')}", fields)
+
+    def delete_work_pool(self, name: str) -> None:
+        """Delete a work pool with its queues and workers; ObjectAlreadyExists (409) naming
+        its deployments while it has any."""
+        self._call("DELETE", f"work_pools/{quote(name, safe='')}", missing_ok_on_retry=True)
+
+    def create_work_pool_queue(
+        self,
+        work_pool_name: str,
+        name: str,
+        description: str | None = None,
+        is_paused: bool = False,
+        concurrency_limit: int | None = None,
+        priority: int | None = None,
+    ) -> APIObject:
+        """Create a queue in a work pool (ObjectAlreadyExists if the pool has one of that
+        name; without ``priority`` it comes last); returns it."""
+        body: dict[str, Any] = {
+            "name": name,
+            "is_paused": is_paused,
+            "concurrency_limit": concurrency_limit,
+        }
+        if description is not None:
+            body["description"] = description
+        if priority is not None:
+            body["priority"] = priority
+        return self._call("POST", f"work_pools/{quote(work_pool_name, safe='')}/queues", body)
+
+    def read_work_pool_queues(
+        self,
+        work_pool_name: str,
+        work_queue_filter: Filter | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[APIObject]:
+        """A work pool's queues matching ``work_queue_filter``, by priority then name, paged."""
+        body = {} if work_queue_filter is None else {"work_queues": work_queue_filter}
+        return self._call(
+            "POST",
+            f"work_pools/{quote(work_pool_name, safe='')}/queues/filter",
+            _paged(body, None, limit, offset),
+        )
+
+    def update_work_pool_queue(self, work_pool_name: str, name: str, **fields: Any) -> None:
+        """Set the given fields (``is_paused``, ``concurrency_limit`` (None: unlimited),
+        ``priority``, ``name``, ``description``) of a work pool's queue."""
+        self._call(
+            "PATCH",
+            f"work_pools/{quote(work_pool_name, safe='')}/queues/{quote(name, safe='')}",
+            fields,
+        )
+
+    def delete_work_pool_queue(self, work_pool_name: str, name: str) -> None:
+        """Delete a work pool's queue (its runs are kept); ObjectAlreadyExists (409) for the
+        pool's default queue."""
+        self._call(
+            "DELETE",
+            f"work_pools/{quote(work_pool_name, safe='')}/queues/{quote(name, safe='')}",
+            missing_ok_on_retry=True,
+        )
+
+    def send_worker_heartbeat(
+        self, work_pool_name: str, worker_name: str, heartbeat_interval_seconds: int | None = None
+    ) -> None:
+        """Tell the server the worker ``worker_name`` of the pool is alive (it is created if
+        new); ``heartbeat_interval_seconds`` sets how long it stays ONLINE without another
+        (three intervals, and at least the server's agent heartbeat timeout)."""
+        body: dict[str, Any] = {"name": worker_name}
+        if heartbeat_interval_seconds is not None:
+            body["heartbeat_interval_seconds"] = heartbeat_interval_seconds
+        self._call("POST", f"work_pools/{quote(work_pool_name, safe='')}/workers/heartbeat", body)
+
+    def read_workers_for_work_pool(
+        self, work_pool_name: str, limit: int | None = None, offset: int = 0
+    ) -> list[APIObject]:
+        """A work pool's workers, most recently seen first, each ONLINE or OFFLINE."""
+        return self._call(
+            "POST",
+            f"work_pools/{quote(work_pool_name, safe='')}/workers/filter",
+            _paged({}, None, limit, offset),
+        )
+
+    def get_scheduled_flow_runs_for_work_pool(
+        self,
+        work_pool_name: str,
+        work_queue_names: Iterable[str] | None = None,
+        scheduled_before: datetime.datetime | None = None,
+        scheduled_after: datetime.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[APIObject]:
+        """The pool's scheduled flow runs due by ``scheduled_before`` (default now), from the
+        named queues (None: all of the pool's), queues by priority, within the pool's and
+        queues' free concurrency; none from a paused pool or queue. Each item is
+        ``{work_pool_id, work_queue_id, flow_run}``. Records the poll on the queues (a client
+        built with the header ``x-prefect-ui: true`` records nothing). A run is claimed by
+        proposing PENDING for it."""
+        body: dict[str, Any] = {}
+        for key, value in (
+            ("work_queue_names", None if work_queue_names is None else list(work_queue_names)),
+            ("scheduled_before", scheduled_before),
+            ("scheduled_after", scheduled_after),
+            ("limit", limit),
+        ):
+            if value is not None:
+                body[key] = value
+        return self._call(
+            "POST", f"work_pools/{quote(work_pool_name, safe='')}/get_scheduled_flow_runs", body
+        )
+
     def create_deployment(self, flow_id: Id, name: str, **fields: Any) -> APIObject:
         """Create a deployment of a flow, or update the one with the same name (the given
         ``fields``: ``path``, ``entrypoint``, ``parameters``, ``work_queue_name``,

@@ -1,4 +1,5 @@
-"""``orion work-queue``, ``concurrency-limit``, ``flow-run``, ``deployment`` and ``agent``.
+"""``orion work-queue``, ``pool``, ``concurrency-limit``, ``flow-run``, ``deployment`` and
+``agent``.
 
 The client's part of the ``orion`` command (:mod:`orion_cli` joins it with the server's).
 These commands never touch the database: like Prefect's CLI they talk to the API through
@@ -283,6 +284,228 @@ def work_queue_delete(name_or_id: str) -> None:
     click.echo(f"Deleted work queue {queue.name!r}.")
 
 
+# -- work pools -----------------------------------------------------------------------------
+
+
+@click.group("pool", cls=ApiGroup)
+def pool_group() -> None:
+    """Create, inspect, pause, limit and delete work pools and their queues."""
+
+
+def _pool(name: str) -> APIObject:
+    """The work pool called ``name``; a clear error if there is none."""
+    try:
+        return _client().read_work_pool(name)
+    except ObjectNotFound:
+        raise click.ClickException(f"Work pool {name!r} not found.") from None
+
+
+def _limit_text(limit: int | None) -> str:
+    return "no concurrency limit" if limit is None else f"concurrency limit {limit}"
+
+
+@pool_group.command("create")
+@click.argument("name")
+@click.option(
+    "-t",
+    "--type",
+    "pool_type",
+    default="process",
+    show_default=True,
+    help="The pool's type; `orion agent start --pool` runs process pools.",
+)
+@click.option(
+    "-l",
+    "--concurrency-limit",
+    type=click.IntRange(0),
+    help="Most of the pool's runs PENDING or RUNNING at once.",
+)
+@click.option("-d", "--description", help="What the pool is for.")
+@click.option("--paused", is_flag=True, help="Create it paused: no runs are handed out.")
+def pool_create(
+    name: str,
+    pool_type: str,
+    concurrency_limit: int | None,
+    description: str | None,
+    paused: bool,
+) -> None:
+    """Create a work pool called NAME, with its queue ``default``.
+
+    Safe to re-run: if NAME exists already of the same type and with the options given, it
+    says so and succeeds; if it differs, it fails naming the difference and changes nothing.
+    """
+    client = _client()
+    try:
+        pool = client.create_work_pool(
+            name,
+            type=pool_type,
+            description=description,
+            is_paused=paused,
+            concurrency_limit=concurrency_limit,
+        )
+    except ObjectAlreadyExists:
+        pool = client.read_work_pool(name)
+    else:
+        click.echo(f"Created work pool {pool.name!r} of type {pool.type!r} ({pool.id}).")
+        return
+    differences = []
+    if pool.type != pool_type:
+        differences.append(f"type {pool.type!r}, not {pool_type!r}")
+    if concurrency_limit is not None and pool.concurrency_limit != concurrency_limit:
+        differences.append(
+            f"{_limit_text(pool.concurrency_limit)}, not {concurrency_limit} "
+            "(see set-concurrency-limit)"
+        )
+    if description is not None and (pool.description or "") != description:
+        differences.append(f"description {pool.description or ''!r}, not {description!r}")
+    if paused and not pool.is_paused:
+        differences.append("not paused (see pause)")
+    if differences:
+        raise click.ClickException(
+            f"Work pool {name!r} exists already with " + "; ".join(differences) + "."
+        )
+    click.echo(f"Work pool {pool.name!r} ({pool.id}) exists already; left as it is.")
+
+
+@pool_group.command("ls")
+def pool_ls() -> None:
+    """List work pools with their status (READY while a worker is online)."""
+    pools = _client().read_work_pools()
+    rows = [
+        (
+            p.name,
+            p.type,
+            p.status,
+            "unlimited" if p.concurrency_limit is None else p.concurrency_limit,
+            "yes" if p.is_paused else "no",
+            p.id,
+        )
+        for p in pools
+    ]
+    _table(("NAME", "TYPE", "STATUS", "CONCURRENCY LIMIT", "PAUSED", "ID"), rows, "No work pools.")
+
+
+@pool_group.command("inspect")
+@click.argument("name")
+def pool_inspect(name: str) -> None:
+    """Show a work pool as JSON, with its queues (by priority) and its workers."""
+    pool = _pool(name)
+    client = _client()
+    _dump(
+        dict(
+            pool,
+            queues=client.read_work_pool_queues(name),
+            workers=client.read_workers_for_work_pool(name),
+        )
+    )
+
+
+@pool_group.command("pause")
+@click.argument("name")
+def pool_pause(name: str) -> None:
+    """Pause a work pool: agents and workers get none of its runs."""
+    _pool(name)
+    _client().update_work_pool(name, is_paused=True)
+    click.echo(f"Paused work pool {name!r}.")
+
+
+@pool_group.command("resume")
+@click.argument("name")
+def pool_resume(name: str) -> None:
+    """Resume a paused work pool."""
+    _pool(name)
+    _client().update_work_pool(name, is_paused=False)
+    click.echo(f"Resumed work pool {name!r}.")
+
+
+@pool_group.command("set-concurrency-limit")
+@click.argument("name")
+@click.argument("limit", type=click.IntRange(0))
+def pool_set_limit(name: str, limit: int) -> None:
+    """Allow at most LIMIT runs of the pool PENDING or RUNNING at once."""
+    _pool(name)
+    _client().update_work_pool(name, concurrency_limit=limit)
+    click.echo(f"Work pool {name!r} now runs at most {limit} flow runs at once.")
+
+
+@pool_group.command("clear-concurrency-limit")
+@click.argument("name")
+def pool_clear_limit(name: str) -> None:
+    """Remove a work pool's concurrency limit."""
+    _pool(name)
+    _client().update_work_pool(name, concurrency_limit=None)
+    click.echo(f"Work pool {name!r} has no concurrency limit now.")
+
+
+@pool_group.command("delete")
+@click.argument("name")
+def pool_delete(name: str) -> None:
+    """Delete a work pool with its queues and workers. Refused while deployments use it
+    (they are named): delete them or move them to another pool first."""
+    _pool(name)
+    try:
+        _client().delete_work_pool(name)
+    except ObjectAlreadyExists as error:
+        raise click.ClickException(f"Work pool {name!r} was not deleted: {error}") from None
+    click.echo(f"Deleted work pool {name!r}.")
+
+
+@pool_group.group("queue", cls=ApiGroup)
+def pool_queue_group() -> None:
+    """Create and list the queues of a work pool."""
+
+
+@pool_queue_group.command("create")
+@click.argument("pool")
+@click.argument("name")
+@click.option(
+    "--priority",
+    type=click.IntRange(1),
+    help="1 is served first; a priority another queue holds moves it and those after it "
+    "down one [after the pool's last queue].",
+)
+@click.option("-l", "--limit", type=click.IntRange(0), help="Most runs PENDING or RUNNING at once.")
+@click.option("-d", "--description", help="What the queue is for.")
+def pool_queue_create(
+    pool: str, name: str, priority: int | None, limit: int | None, description: str | None
+) -> None:
+    """Create the queue NAME in the work pool POOL."""
+    _pool(pool)
+    try:
+        queue = _client().create_work_pool_queue(
+            pool, name, description=description, concurrency_limit=limit, priority=priority
+        )
+    except ObjectAlreadyExists:
+        raise click.ClickException(f"Work pool {pool!r} has a queue {name!r} already.") from None
+    click.echo(
+        f"Created queue {queue.name!r} in work pool {pool!r} (priority {queue.priority}, "
+        f"{queue.id})."
+    )
+
+
+@pool_queue_group.command("ls")
+@click.argument("pool")
+def pool_queue_ls(pool: str) -> None:
+    """List the queues of the work pool POOL, by priority."""
+    _pool(pool)
+    queues = _client().read_work_pool_queues(pool)
+    _table(
+        ("PRIORITY", "NAME", "CONCURRENCY LIMIT", "PAUSED", "LAST POLLED", "ID"),
+        [
+            (
+                q.priority,
+                q.name,
+                "unlimited" if q.concurrency_limit is None else q.concurrency_limit,
+                "yes" if q.is_paused else "no",
+                _time(q.last_polled),
+                q.id,
+            )
+            for q in queues
+        ],
+        f"Work pool {pool!r} has no queues.",
+    )
+
+
 # -- concurrency limits ---------------------------------------------------------------------
 
 
@@ -516,7 +739,7 @@ def image_build(
 
 @click.group("agent", cls=ApiGroup)
 def agent_group() -> None:
-    """Run flow runs from work queues."""
+    """Run flow runs from work queues or a work pool."""
 
 
 @agent_group.command("start")
@@ -525,8 +748,14 @@ def agent_group() -> None:
     "--work-queue",
     "queues",
     multiple=True,
-    required=True,
-    help="A work queue to take runs from (created if missing); repeat for several.",
+    help="A work queue to take runs from (created if missing; with --pool, a queue of the "
+    "pool, which must exist); repeat for several.",
+)
+@click.option(
+    "-p",
+    "--pool",
+    help="Take runs from this work pool, as its worker: from the queues given with -q, or "
+    "all of its queues. The pool must exist and be of type process.",
 )
 @click.option("-l", "--limit", type=click.IntRange(1), help="Most flow runs going at once.")
 @click.option("-n", "--name", help="The agent's name in the API [default: agent-<id>].")
@@ -538,19 +767,26 @@ def agent_group() -> None:
 )
 def agent_start(
     queues: tuple[str, ...],
+    pool: str | None,
     limit: int | None,
     name: str | None,
     run_once: bool,
     prefetch_seconds: float | None,
 ) -> None:
-    """Poll work queues and run their flow runs on their infrastructure, until SIGTERM.
+    """Poll work queues (or a work pool) and run their flow runs on their infrastructure,
+    until SIGTERM.
 
-    With --run-once, exit status 1 when that poll failed (the server is down, say).
+    With --run-once, exit status 1 when that poll failed (the server is down, say). Exit
+    status 1 at once for a pool that does not exist, is not of type process, or lacks a
+    queue named with -q.
     """
     import dataclasses
     import logging
 
-    from client.agent.agent import Agent, AgentSettings
+    from client.agent.agent import Agent, AgentSettings, AgentStartError
+
+    if not queues and pool is None:
+        raise click.UsageError("Give a work queue (-q) or a work pool (--pool).")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request
@@ -564,9 +800,11 @@ def agent_start(
         _client() if isinstance(click.get_current_context().find_root().obj, OrionClient) else None
     )
     try:
-        Agent(queues, limit=limit, name=name, client=client, settings=settings).start(
+        Agent(queues, pool=pool, limit=limit, name=name, client=client, settings=settings).start(
             run_once=run_once
         )
+    except AgentStartError as error:
+        raise click.ClickException(str(error)) from None
     except OrionClientError as error:
         raise click.ClickException(f"The agent's poll failed: {error}") from None
 
@@ -743,7 +981,16 @@ def _describe_schedule(schedule: Mapping[str, Any] | None) -> str:
 @click.option("--timezone", help="Time zone of the schedule (e.g. Europe/Berlin) [UTC].")
 @click.option("--anchor-date", help="Interval schedules: the first slot (ISO datetime).")
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag of the deployment's runs.")
-@click.option("-q", "--work-queue", help="The work queue agents take its runs from.")
+@click.option(
+    "-q",
+    "--work-queue",
+    help="The work queue agents take its runs from (with --pool: a queue of that pool, "
+    "created if missing [the pool's default queue]).",
+)
+@click.option(
+    "--pool",
+    help="The work pool whose agents and workers run it (orion agent start --pool).",
+)
 @click.option("-v", "--version", help="The flow's version.")
 @click.option("-d", "--description", help="What the deployment does [the flow's docstring].")
 @click.option(
@@ -789,6 +1036,7 @@ def deployment_create(
     anchor_date: str | None,
     tags: tuple[str, ...],
     work_queue: str | None,
+    pool: str | None,
     version: str | None,
     description: str | None,
     storage: str | None,
@@ -881,7 +1129,12 @@ def deployment_create(
         "infra_overrides": infra_overrides,
         **blocks,
     }
-    deployment = client.create_deployment(flow_id, name, **fields)
+    if pool is not None:
+        fields["work_pool_name"] = pool
+    try:
+        deployment = client.create_deployment(flow_id, name, **fields)
+    except ObjectNotFound as error:
+        raise click.ClickException(str(error)) from None
     click.echo(
         f"Deployment '{flow.name}/{deployment.name}' ({deployment.id}) is ready"
         + (f"; schedule: {_describe_schedule(schedule)}." if schedule else ".")
@@ -912,12 +1165,13 @@ def deployment_ls(flow_name: str | None, rows: int) -> None:
         flows = {f.id: f.name for f in client.read_flows(flow_filter={"id": {"any_": flow_ids}})}
     named = sorted((f"{flows.get(d.flow_id, '?')}/{d.name}", d) for d in deployments)
     _table(
-        ("NAME", "SCHEDULE", "ACTIVE", "WORK QUEUE", "ID"),
+        ("NAME", "SCHEDULE", "ACTIVE", "WORK POOL", "WORK QUEUE", "ID"),
         [
             (
                 full,
                 _describe_schedule(d.schedule),
                 "yes" if d.is_schedule_active else "no",
+                d.get("work_pool_name") or "-",
                 d.work_queue_name or "-",
                 d.id,
             )

@@ -5,9 +5,11 @@ import datetime
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app.schemas.core import WorkQueueSchema
 from app.schemas.work_pools import WorkerFlowRunSchema, WorkerSchema, WorkPoolSchema
+from tests.api.test_work_queues import _hold_a_claim
 from tests.conftest import assert_422
 
 UTC = datetime.UTC
@@ -312,6 +314,41 @@ class TestScheduledRuns:
             thread.join()
         assert errors == []
         assert sorted(claimed) == sorted(runs)
+
+    def test_the_ui_listing_is_no_poll_and_locks_nothing(self, app, client, flow, db):
+        """``x-prefect-ui: true`` (Prefect's UI): the pool's due runs, and nothing of a poll:
+        no queue's last_polled, no claim counted; while a worker holds what it is claiming
+        (PostgreSQL: the run's row; SQLite: the write lock) the listing answers at once and
+        shows the run. A worker's poll after it still gets the run."""
+        make_pool(client)
+        run = scheduled_run(client, make_deployment(client, flow, work_pool_name="P"))
+        claims = REGISTRY.get_sample_value("orion_agent_claimed_runs_total")
+        holder = _hold_a_claim(db, run["id"])
+        answers = []
+        listing = threading.Thread(
+            target=lambda: answers.append(
+                app.test_client().post(
+                    "/api/work_pools/P/get_scheduled_flow_runs",
+                    json={},
+                    headers={"X-PREFECT-UI": "true"},
+                )
+            )
+        )
+        try:
+            listing.start()
+            listing.join(timeout=10)
+            assert answers, "the UI's listing waited for the worker's lock"
+        finally:
+            holder.rollback()
+            holder.close()
+            listing.join()
+        assert [r["flow_run"]["id"] for r in answers[0].get_json()] == [run["id"]]
+        default = client.get("/api/work_pools/P/queues/default").get_json()
+        assert default["last_polled"] is None
+        assert REGISTRY.get_sample_value("orion_agent_claimed_runs_total") == claims
+        assert [r["flow_run"]["id"] for r in scheduled(client)] == [run["id"]]
+        assert client.get("/api/work_pools/P/queues/default").get_json()["last_polled"]
+        assert REGISTRY.get_sample_value("orion_agent_claimed_runs_total") == claims + 1
 
 
 class TestWorkers:

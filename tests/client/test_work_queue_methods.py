@@ -61,4 +61,10 @@ def test_an_agent_serves_its_queues_highest_priority_first(orion):
         orion.update_work_queue(queue.id, priority=priority)
     agent = Agent(["low", "high", "mid", "also-low", "new"], client=orion)
     # "new" is created by the agent with the first free rank (4); ties keep the given order.
-    assert [q.name for q in agent.queues_by_priority()] == ["high", "mid", "low", "also-low", "new"]
+    assert [q.name for q in agent.source.queues_by_priority()] == [
+        "high",
+        "mid",
+        "low",
+        "also-low",
+        "new",
+    ]

@@ -4,7 +4,7 @@ views (:data:`experimental_blp`)."""
 
 import datetime
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 
 from app import metrics
@@ -110,7 +110,12 @@ def _routes(blp):
         """The pool's scheduled flow runs due by ``scheduled_before`` for a worker: queues by
         priority, each queue's runs earliest first, within the pool's and queues' free
         concurrency; nothing from a paused pool or queue. A run is claimed by proposing
-        PENDING for it, which enforces the limits and accepts one claim only."""
+        PENDING for it, which enforces the limits and accepts one claim only.
+
+        Records the poll in the queues' ``last_polled``. A request carrying ``x-prefect-ui:
+        true`` (Prefect's UI) is no poll: a read-only listing that records nothing and locks
+        no run, so it never hides a run from a polling worker or agent."""
+        polled = request.headers.get("x-prefect-ui", "").lower() != "true"
         pool = work_pools.read_work_pool(name)
         pairs = work_pools.get_scheduled_flow_runs(
             name,
@@ -118,8 +123,10 @@ def _routes(blp):
             scheduled_before=body["scheduled_before"],
             scheduled_after=body["scheduled_after"],
             limit=body["limit"],
+            poll=polled,
         )
-        metrics.AGENT_CLAIMS.inc(len(pairs))
+        if polled:
+            metrics.AGENT_CLAIMS.inc(len(pairs))
         return json_response([dump_worker_flow_run(pool, q, run) for q, run in pairs])
 
     @blp.post("/<name>/queues")
