@@ -9,7 +9,9 @@ dumper's output with the matching schema, so the two cannot drift apart.
 import datetime
 
 from marshmallow import fields
+from marshmallow.validate import OneOf
 
+from app.clock import utcnow
 from app.schemas.base import DateTime, OrionSchema
 from app.schemas.states import STATE_DETAIL_DEFAULTS, StateSchema
 from app.states import TERMINAL_STATES
@@ -358,6 +360,14 @@ class WorkQueueSchema(ORMSchema):
     last_polled = DateTime(allow_none=True)
     work_pool_id = fields.UUID(required=True)
     work_pool_name = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=OneOf(["READY", "NOT_READY", "PAUSED"]),
+        metadata={
+            "description": "Prefect 2.20's queue status: PAUSED; READY when polled within "
+            "the last 60 s; else NOT_READY."
+        },
+    )
 
 
 class WorkQueueHealthPolicySchema(OrionSchema):
@@ -394,6 +404,20 @@ def dump_agent(agent):
     }
 
 
+#: A queue polled within this long is READY (Prefect 2.20's WORK_QUEUE_LAST_POLLED_TIMEOUT).
+QUEUE_POLLED_TIMEOUT = datetime.timedelta(seconds=60)
+
+
+def work_queue_status(queue, now=None):
+    """PAUSED, READY (polled within :data:`QUEUE_POLLED_TIMEOUT` of ``now``) or NOT_READY."""
+    if queue.is_paused:
+        return "PAUSED"
+    now = now or utcnow()
+    if queue.last_polled is not None and now - queue.last_polled <= QUEUE_POLLED_TIMEOUT:
+        return "READY"
+    return "NOT_READY"
+
+
 def dump_work_queue(queue):
     return {
         "id": str(queue.id),
@@ -408,6 +432,7 @@ def dump_work_queue(queue):
         "last_polled": _iso(queue.last_polled),
         "work_pool_id": str(queue.work_pool_id),
         "work_pool_name": queue.work_pool.name,
+        "status": work_queue_status(queue),
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app.db import is_sqlite
-from app.models import FlowRunState
+from app.models import FlowRunState, WorkQueue
 from tests.conftest import assert_422
 from tests.support import POSTGRES_URL
 
@@ -207,6 +207,21 @@ class TestGetRuns:
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"] is None
         get_runs(client, queue)
         assert client.get(f"/api/work_queues/{queue['id']}").get_json()["last_polled"]
+
+    def test_status_follows_polls_and_pauses(self, client, db):
+        """Prefect 2.20's ``status``: NOT_READY until polled, READY for 60 s after a poll,
+        PAUSED while paused."""
+        queue = make_queue(client)
+        read = lambda: client.get(f"/api/work_queues/{queue['id']}").get_json()["status"]  # noqa: E731
+        assert queue["status"] == read() == "NOT_READY"
+        get_runs(client, queue)
+        assert read() == "READY"
+        client.patch(f"/api/work_queues/{queue['id']}", json={"is_paused": True})
+        assert read() == "PAUSED"
+        client.patch(f"/api/work_queues/{queue['id']}", json={"is_paused": False})
+        stale = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=61)
+        WorkQueue.update(last_polled=stale).where(WorkQueue.id == queue["id"]).execute()
+        assert read() == "NOT_READY"
 
     def test_the_ui_listing_is_no_poll(self, client, flow):
         """``x-prefect-ui: true`` (the UI's list of a queue's runs): the runs, and nothing of a
