@@ -11,6 +11,7 @@ is a ValueError.
 """
 
 import abc
+import contextlib
 import fnmatch
 import functools
 import os
@@ -317,13 +318,30 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
         """The fsspec filesystem (made on first use)."""
         return self._remote().filesystem
 
+    @contextlib.contextmanager
+    def _timeouts_named(self) -> typing.Iterator[None]:
+        """fsspec turns a driver's timeout (aiohttp's, for gcsfs) into an FSTimeoutError
+        without a message: say which store did not answer, and the driver's words."""
+        from fsspec.exceptions import FSTimeoutError
+
+        try:
+            yield
+        except FSTimeoutError as error:
+            cause = error.__cause__
+            raise TimeoutError(
+                f"{self.basepath}: no answer in {self.ATTEMPTS} tries of {self.TIMEOUT} s "
+                f"({type(cause).__name__}: {cause})"
+            ) from error
+
     def read_path(self, path: PathArg) -> bytes:
-        return self._remote().read_path(path)
+        with self._timeouts_named():
+            return self._remote().read_path(path)
 
     def write_path(self, path: PathArg, content: bytes) -> str:
         remote = self._remote()
         target = remote._resolve(path)
-        remote.filesystem.pipe_file(target, content)  # object stores have no folders to make
+        with self._timeouts_named():
+            remote.filesystem.pipe_file(target, content)  # object stores have no folders
         return target
 
     def get_directory(
@@ -331,7 +349,8 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     ) -> None:
         remote = self._remote()
         remote.filesystem.invalidate_cache()
-        remote.get_directory(from_path, local_path)
+        with self._timeouts_named():
+            remote.get_directory(from_path, local_path)
 
     def put_directory(
         self,
@@ -343,8 +362,9 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
         remote = self._remote()
         destination = remote._resolve(to_path)
         files = code_files(source, ignore_file)
-        for relative in files:
-            remote.filesystem.put_file(str(source / relative), f"{destination}/{relative}")
+        with self._timeouts_named():
+            for relative in files:
+                remote.filesystem.put_file(str(source / relative), f"{destination}/{relative}")
         remote.filesystem.invalidate_cache()
         return len(files)
 
@@ -679,7 +699,8 @@ class SMB(WritableFileSystem, WritableDeploymentStorage):
                 username=_secret(self.smb_username),
                 password=_secret(self.smb_password),
                 timeout=self.CONNECT_TIMEOUT,
-                register_session_retries=1,
+                # One try: with 1 retry, fsspec computes its wait as 0 / 0 (ZeroDivisionError).
+                register_session_retries=0,
                 skip_instance_cache=True,
             )
         remote._fs = self._fs
