@@ -425,10 +425,10 @@ def _bounded_azure_filesystem(attempts: int, timeout: int) -> type:
     from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
     from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-    class BoundedAzureBlobFileSystem(AzureBlobFileSystem):  # type: ignore[misc]
+    class BoundedAzureBlobFileSystem(AzureBlobFileSystem):
         def do_connect(self) -> None:
             super().do_connect()
-            made = self.service_client
+            made: BlobServiceClient = self.service_client  # type: ignore[has-type]
             self.service_client = BlobServiceClient(
                 made.url,
                 credential=made.credential,
