@@ -270,7 +270,9 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     the answer (the time spent sending an upload's bytes is not counted). A store that
     refuses connections fails in a second or two, one that accepts them and stays silent in
     about ``ATTEMPTS * TIMEOUT`` seconds, with the driver's error (the drivers' own policies
-    would wait minutes).
+    would wait minutes). Not bounded: an S3 write to a store that takes the connection and
+    never answers (botocore sends PutObject with ``Expect: 100-continue``, and aiohttp's wait
+    for the ``100 Continue`` has no timeout of its own).
     """
 
     ATTEMPTS: typing.ClassVar[int] = 2
