@@ -11,7 +11,9 @@ is a ValueError.
 """
 
 import abc
+import contextlib
 import fnmatch
+import functools
 import os
 import shutil
 import typing
@@ -261,7 +263,20 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     code file is either all there or absent. Every filesystem is made fresh (no fsspec
     instance or listing cache shared between loads), so an agent downloading a deployment's
     code sees what was last uploaded.
+
+    A store that does not answer fails the call promptly: each request is tried ``ATTEMPTS``
+    times in all (refused connections, timeouts, throttling and server errors alike), each
+    try waiting at most ``TIMEOUT`` seconds for the connection and then for each next part of
+    the answer (the time spent sending an upload's bytes is not counted). A store that
+    refuses connections fails in a second or two, one that accepts them and stays silent in
+    about ``ATTEMPTS * TIMEOUT`` seconds, with the driver's error (the drivers' own policies
+    would wait minutes). Not bounded: an S3 write to a store that takes the connection and
+    never answers (botocore sends PutObject with ``Expect: 100-continue``, and aiohttp's wait
+    for the ``100 Continue`` has no timeout of its own).
     """
+
+    ATTEMPTS: typing.ClassVar[int] = 2
+    TIMEOUT: typing.ClassVar[int] = 6
 
     _protocol: typing.ClassVar[str]
     # The pip extra that installs the driver (named in the error when it is missing).
@@ -305,13 +320,30 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
         """The fsspec filesystem (made on first use)."""
         return self._remote().filesystem
 
+    @contextlib.contextmanager
+    def _timeouts_named(self) -> typing.Iterator[None]:
+        """fsspec turns a driver's timeout (aiohttp's, for gcsfs) into an FSTimeoutError
+        without a message: say which store did not answer, and the driver's words."""
+        from fsspec.exceptions import FSTimeoutError
+
+        try:
+            yield
+        except FSTimeoutError as error:
+            cause = error.__cause__
+            raise TimeoutError(
+                f"{self.basepath}: no answer in {self.ATTEMPTS} tries of {self.TIMEOUT} s "
+                f"({type(cause).__name__}: {cause})"
+            ) from error
+
     def read_path(self, path: PathArg) -> bytes:
-        return self._remote().read_path(path)
+        with self._timeouts_named():
+            return self._remote().read_path(path)
 
     def write_path(self, path: PathArg, content: bytes) -> str:
         remote = self._remote()
         target = remote._resolve(path)
-        remote.filesystem.pipe_file(target, content)  # object stores have no folders to make
+        with self._timeouts_named():
+            remote.filesystem.pipe_file(target, content)  # object stores have no folders
         return target
 
     def get_directory(
@@ -319,7 +351,8 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     ) -> None:
         remote = self._remote()
         remote.filesystem.invalidate_cache()
-        remote.get_directory(from_path, local_path)
+        with self._timeouts_named():
+            remote.get_directory(from_path, local_path)
 
     def put_directory(
         self,
@@ -331,14 +364,88 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
         remote = self._remote()
         destination = remote._resolve(to_path)
         files = code_files(source, ignore_file)
-        for relative in files:
-            remote.filesystem.put_file(str(source / relative), f"{destination}/{relative}")
+        with self._timeouts_named():
+            for relative in files:
+                remote.filesystem.put_file(str(source / relative), f"{destination}/{relative}")
         remote.filesystem.invalidate_cache()
         return len(files)
 
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+@functools.cache
+def _bounded_s3_filesystem() -> type:
+    """s3fs's filesystem, leaving the tries to botocore (:meth:`S3._settings`): s3fs makes
+    up to ``retries`` (its class attribute, 5) calls to botocore for a request that times
+    out, each one botocore's tries; here one."""
+    from s3fs import S3FileSystem  # type: ignore[import-untyped]
+
+    return type("BoundedS3FileSystem", (S3FileSystem,), {"retries": 1})
+
+
+# gcsfs's methods that retry a failed request (decorated with its ``retry_request``).
+GCSFS_RETRIED = ("_request", "_get_file_request", "_get_file_concurrent")
+
+
+@functools.cache
+def _bounded_gcs_filesystem(attempts: int) -> type:
+    """gcsfs's plain JSON-API filesystem (the default one, for ``gs://``, first asks the
+    storage-control gRPC API for the bucket's layout, which emulators do not serve), trying
+    each request ``attempts`` times in all.
+
+    gcsfs tries a failed request 6 times, waiting 1, 2, 4, 8 and 16 s in between (half a
+    minute for a refused connection, and six timeouts for a silent store): a count fixed when
+    its class is defined, by decorating the methods of ``GCSFS_RETRIED`` with
+    ``retry_request(retries=6)``; no setting changes it. This subclass decorates the same
+    methods, undecorated (``__wrapped__``, which the ``decorator`` package gcsfs uses sets),
+    with gcsfs's own ``retry_request`` and ``attempts``. tests/storage/test_store_bounds.py
+    fails when gcsfs retries elsewhere or otherwise.
+    """
+    from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
+    from gcsfs.retry import retry_request  # type: ignore[import-untyped]
+
+    methods = {
+        name: retry_request(retries=attempts)(getattr(GCSFileSystem, name).__wrapped__)
+        for name in GCSFS_RETRIED
+    }
+    return type("BoundedGCSFileSystem", (GCSFileSystem,), methods)
+
+
+@functools.cache
+def _bounded_azure_filesystem(attempts: int, timeout: int) -> type:
+    """adlfs's filesystem whose blob service client tries each request ``attempts`` times in
+    all, a second or so apart, and waits at most ``timeout`` seconds for a connection and for
+    each next part of an answer.
+
+    adlfs makes that client (in ``do_connect``) with Azure's defaults: 4 tries 15, 18 and
+    24 s apart, waiting 20 s for a connection and 60 s for an answer; its own timeout settings
+    reach only uploads and downloads, not listings. This subclass's ``do_connect`` makes the
+    same client again (its URL, credential and secondary host) with these options.
+    """
+    from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
+    from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
+
+    class BoundedAzureBlobFileSystem(AzureBlobFileSystem):
+        def do_connect(self) -> None:
+            super().do_connect()
+            made: BlobServiceClient = self.service_client  # type: ignore[has-type]
+            self.service_client = BlobServiceClient(
+                made.url,
+                credential=made.credential,
+                secondary_hostname=made.secondary_hostname,
+                retry_policy=ExponentialRetry(
+                    initial_backoff=1,
+                    increment_base=2,
+                    retry_total=attempts - 1,
+                    random_jitter_range=1,
+                ),
+                connection_timeout=timeout,
+                read_timeout=timeout,
+            )
+
+    return BoundedAzureBlobFileSystem
 
 
 class S3(ObjectStorage):
@@ -383,6 +490,9 @@ class S3(ObjectStorage):
         json_schema_extra={"example": "http://127.0.0.1:9000"},
     )
 
+    def _filesystem_class(self) -> Any:
+        return _bounded_s3_filesystem()
+
     def _settings(self) -> dict[str, Any]:
         settings: dict[str, Any] = {}
         if self.aws_access_key_id is not None:
@@ -391,8 +501,12 @@ class S3(ObjectStorage):
             settings["secret"] = _secret(self.aws_secret_access_key)
         if self.endpoint_url:
             settings["endpoint_url"] = self.endpoint_url
-        # One try per request: a store that does not answer fails the run promptly.
-        settings["config_kwargs"] = {"retries": {"max_attempts": 2, "mode": "standard"}}
+        # botocore makes the tries and bounds each (its default waits 60 s for an answer).
+        settings["config_kwargs"] = {
+            "retries": {"total_max_attempts": self.ATTEMPTS, "mode": "standard"},
+            "connect_timeout": self.TIMEOUT,
+            "read_timeout": self.TIMEOUT,
+        }
         return settings
 
 
@@ -427,16 +541,19 @@ class GCS(ObjectStorage):
     )
 
     def _filesystem_class(self) -> Any:
-        # gcsfs's plain JSON-API filesystem: the default one (``gs://``) first asks the
-        # storage-control gRPC API for the bucket's layout, which emulators do not serve.
-        from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
-
-        return GCSFileSystem
+        return _bounded_gcs_filesystem(self.ATTEMPTS)
 
     def _settings(self) -> dict[str, Any]:
         import json
 
-        settings: dict[str, Any] = {}
+        import aiohttp
+
+        # gcsfs hands this to aiohttp for every request (its default: no time limit at all).
+        settings: dict[str, Any] = {
+            "requests_timeout": aiohttp.ClientTimeout(
+                sock_connect=self.TIMEOUT, sock_read=self.TIMEOUT
+            )
+        }
         if self.service_account_info is not None:
             settings["token"] = json.loads(self.service_account_info.get_secret_value())
         elif os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -515,6 +632,9 @@ class Azure(ObjectStorage):
             settings["connection_string"] = os.environ["AZURE_STORAGE_CONNECTION_STRING"]
         return settings
 
+    def _filesystem_class(self) -> Any:
+        return _bounded_azure_filesystem(self.ATTEMPTS, self.TIMEOUT)
+
 
 class SMB(WritableFileSystem, WritableDeploymentStorage):
     """A folder of an SMB (Windows, Samba) share: ``share_path`` is ``/SHARE/folder`` on
@@ -581,7 +701,8 @@ class SMB(WritableFileSystem, WritableDeploymentStorage):
                 username=_secret(self.smb_username),
                 password=_secret(self.smb_password),
                 timeout=self.CONNECT_TIMEOUT,
-                register_session_retries=1,
+                # One try: with 1 retry, fsspec computes its wait as 0 / 0 (ZeroDivisionError).
+                register_session_retries=0,
                 skip_instance_cache=True,
             )
         remote._fs = self._fs

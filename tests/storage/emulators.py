@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -164,10 +165,11 @@ class AzureEmulator(Emulator):
             "--loose",
         ]
 
-    def connection_string(self, key=AZURITE_KEY):
+    def connection_string(self, key=AZURITE_KEY, endpoint=None):
+        """The connection string to this emulator (or to ``endpoint``, with its account)."""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
-            f"BlobEndpoint={self.endpoint}/{AZURITE_ACCOUNT};"
+            f"BlobEndpoint={endpoint or self.endpoint}/{AZURITE_ACCOUNT};"
         )
 
     def block(self, bucket_path, **fields):
@@ -272,6 +274,59 @@ valid users = {self.USER}
     def make_bucket(self, name):
         if name != "orion":
             raise ValueError("the SMB server has one share, orion")
+
+
+class SilentListener:
+    """A store that takes connections and never answers: a port of this worker on which a
+    thread accepts every connection and reads whatever is sent, writing nothing back (so a
+    client's request goes out whole and its wait for the answer is what times out). Use as a
+    context manager; ``port`` and ``endpoint`` name it."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._socket = socket.socket()
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", self.port))
+        self._socket.listen(16)
+        self._connections = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # shut down by __exit__
+                return
+            self._connections.append(connection)
+            threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
+
+    @staticmethod
+    def _drain(connection):
+        try:
+            while connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    @property
+    def connections(self):
+        """How many connections it has taken so far."""
+        return len(self._connections)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        # shutdown() wakes the threads blocked in accept() and recv() (close() alone does not).
+        for sock in (self._socket, *self._connections):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._thread.join(5)
 
 
 EMULATORS = {e.kind: e for e in (S3Emulator, AzureEmulator, GCSEmulator, SMBServer)}

@@ -5,8 +5,10 @@ process on 127.0.0.1 (tests/storage/emulators.py).
 For each store: a flow persists its results there through a saved block and they are read
 back; a deployment whose code lives there (``orion deployment build --storage-block``) runs on
 a real agent, which downloads the code for every run, and a changed file is uploaded again.
-Failures (wrong credentials, a missing bucket, a store that does not answer) fail the run with
-a message naming the block and the store's error, and leave nothing written.
+Failures (wrong credentials, a missing bucket, a store that does not answer: nothing listens
+on its port, or a listener takes the request and stays silent) fail the run with a message
+naming the block and the store's error, within the blocks' bound, and leave nothing written.
+How many tries the blocks make, and how long each waits, is in tests/storage/test_store_bounds.py.
 
 The server's database does not matter here (blocks and runs are plain rows): one ``orion
 start`` on SQLite serves the module; the blocks API itself is tested on both databases in
@@ -27,16 +29,17 @@ from client.blocks import S3, Azure
 from client.sdk.results import load_result
 from tests.agent.test_agent_processes import Agents, due_runs, wait_for
 from tests.sdk.servers import run_script
-from tests.storage.emulators import AZURITE_KEY, EMULATORS
+from tests.storage.emulators import AZURITE_KEY, EMULATORS, SilentListener
 from tests.support import ORION, OrionServer, free_port, orion_env
 
 STORES = list(EMULATORS)
 
 
 # What each store answers (as its driver words it), by failure. Not shown: wrong credentials
-# on the GCS emulator (it takes none), and a store that does not answer on GCS and Azure (gcsfs
-# and azure-core retry a refused connection for 40 s and 90 s before they give up: their
-# drivers' fixed policies), which S3 shows for the suite.
+# on the GCS emulator (it takes none). "not answering": nothing listens on the store's port;
+# "silent": a listener takes the connection and the request, and never answers. Not shown: a
+# silent S3 store on a write (botocore sends PutObject with "Expect: 100-continue", and that
+# wait is not bounded by the read timeout: see tests/storage/test_store_bounds.py).
 EXPECTED_ERRORS = {
     "s3": {
         "wrong credentials": "PermissionError",
@@ -46,12 +49,19 @@ EXPECTED_ERRORS = {
     "azure": {
         "wrong credentials": "Server failed to authenticate the request",
         "missing bucket": "ContainerNotFound",
+        "not answering": "Cannot connect to host",
+        "silent": "Timeout on reading data from socket",
     },
-    "gcs": {"missing bucket": "FileNotFoundError"},
+    "gcs": {
+        "missing bucket": "FileNotFoundError",
+        "not answering": "Cannot connect to host",
+        "silent": "SocketTimeoutError: Timeout on reading data from socket",
+    },
     "smb": {
         "wrong credentials": "STATUS_LOGON_FAILURE",
         "missing bucket": "STATUS_NOT_FOUND",
         "not answering": "Connection refused",
+        "silent": "timeout",
     },
 }
 FAILURES = [(kind, failure) for kind, errors in EXPECTED_ERRORS.items() for failure in errors]
@@ -259,21 +269,35 @@ def closed_port_url():
     return f"http://127.0.0.1:{free_port()}"
 
 
-def failing_block(store, failure, folder):
-    """A block of ``store`` that fails as ``failure`` says (see EXPECTED_ERRORS)."""
+def unreachable(store, block_path, endpoint):
+    """A block of ``store`` for ``block_path`` whose store is at ``endpoint`` (an http URL),
+    and the environment variables that point there (GCS's endpoint is not a block field)."""
+    if store.kind == "s3":
+        return store.block(block_path, endpoint_url=endpoint), {}
+    if store.kind == "azure":
+        wrong = store.connection_string(endpoint=endpoint)
+        return store.block(block_path, azure_storage_connection_string=wrong), {}
+    if store.kind == "smb":
+        return store.block(block_path, smb_port=int(endpoint.rpartition(":")[2])), {}
+    return store.block(block_path), {"STORAGE_EMULATOR_HOST": endpoint}
+
+
+def failing_block(store, failure, folder, silent):
+    """A block of ``store`` that fails as ``failure`` says (see EXPECTED_ERRORS), and the
+    environment variables the run needs for it; ``silent``: a SilentListener."""
     path = f"orion/{folder}"
     if failure == "missing bucket":
-        return store.block(f"no-such-bucket-{uuid.uuid4().hex[:6]}/x")
+        return store.block(f"no-such-bucket-{uuid.uuid4().hex[:6]}/x"), {}
     if failure == "wrong credentials" and store.kind == "s3":
-        return store.block(path, aws_secret_access_key="not-the-secret")
+        return store.block(path, aws_secret_access_key="not-the-secret"), {}
     if failure == "wrong credentials" and store.kind == "smb":
-        return store.block(path, smb_password="not-the-password")
+        return store.block(path, smb_password="not-the-password"), {}
     if failure == "wrong credentials":
         wrong = store.connection_string(AZURITE_KEY[:-8] + "AAAAAA==")
-        return store.block(path, azure_storage_connection_string=wrong)
-    if store.kind == "smb":
-        return store.block(path, smb_port=free_port())
-    return store.block(path, endpoint_url=closed_port_url())
+        return store.block(path, azure_storage_connection_string=wrong), {}
+    if failure == "silent":
+        return unreachable(store, path, silent.endpoint)
+    return unreachable(store, path, closed_port_url())
 
 
 @pytest.mark.parametrize("store, failure", FAILURES, indirect=["store"])
@@ -281,26 +305,43 @@ def test_a_store_that_fails_fails_the_run_naming_the_block_and_leaves_nothing(
     store, server, orion, tmp_path, failure
 ):
     folder = f"failing-{uuid.uuid4().hex[:6]}"
-    name = saved(orion, failing_block(store, failure, folder), "failing")
-    started = time.monotonic()
-    state, out = run_flow(tmp_path, server, store, name)
+    with SilentListener() as silent:
+        block, env = failing_block(store, failure, folder, silent)
+        name = saved(orion, block, "failing")
+        started = time.monotonic()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store, "env", {**store.env, **env})
+            state, out = run_flow(tmp_path, server, store, name)
+        took = time.monotonic() - started
     assert state["type"] == "FAILED", out
     message = state["message"]
     assert f"storage block {name}: " in message, message
     assert EXPECTED_ERRORS[store.kind][failure] in message, message
-    assert time.monotonic() - started < 60
+    # A store that does not answer is given up on within the blocks' bound (one write: the
+    # task's result), plus the run's own start.
+    assert took < 45, took
     assert objects(store, folder) == []  # not a byte written
 
 
-@pytest.mark.parametrize("store", ["s3"], indirect=True)
+# How each store's driver names a refused connection, as the agent reports it.
+REFUSED = {
+    "s3": "EndpointConnectionError",
+    "gcs": "ClientConnectorError",
+    "azure": "ServiceRequestError",
+    "smb": "ValueError",
+}
+
+
+@each_store
 def test_an_agent_whose_code_store_does_not_answer_fails_the_run_naming_the_block(
     store, server, orion, tmp_path
 ):
-    """One store shows the agent's side of a failing store (a refused connection)."""
+    """The agent's side of a store that does not answer (a refused connection)."""
     suffix = uuid.uuid4().hex[:6]
     results = saved(orion, store.block(f"orion/results-{suffix}"), "results")
     name = f"code-{suffix}"
     store.block(f"orion/{name}").save(name, client=orion)
+    slug = store.block("orion").get_block_type_slug()
     code = tmp_path / "code"
     code.mkdir()
     (code / "shipped.py").write_text(FLOW_CODE.format(block=results))
@@ -316,23 +357,27 @@ def test_an_agent_whose_code_store_does_not_answer_fails_the_run_naming_the_bloc
         "-q",
         queue,
         "--storage-block",
-        f"s3/{name}",
+        f"{slug}/{name}",
     )
     assert status == 0, out
-    store.block(f"orion/{name}", endpoint_url=closed_port_url()).save(
-        name, client=orion, overwrite=True
-    )
+    block, env = unreachable(store, f"orion/{name}", closed_port_url())
+    block.save(name, client=orion, overwrite=True)
     deployment = orion.read_deployment_by_name("shipped/dead-store")
     agents = StoreAgents(server, tmp_path, store)
     try:
-        agents.start("-q", queue)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store, "env", {**store.env, **env})
+            agents.start("-q", queue)
+        started = time.monotonic()
         run = run_deployment(orion, agents, deployment, queue, 1)
+        took = time.monotonic() - started
     finally:
         agents.kill_all()
     assert run.state_type == "FAILED"
     assert run.state.message.startswith(
-        f"Could not fetch the flow's code through block s3/{name}: EndpointConnectionError"
+        f"Could not fetch the flow's code through block {slug}/{name}: {REFUSED[store.kind]}"
     ), run.state.message
+    assert took < 45, took
 
 
 @pytest.mark.parametrize("store", ["s3", "azure"], indirect=True)
