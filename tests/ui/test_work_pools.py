@@ -259,9 +259,9 @@ def test_pool_page_pages_its_upcoming_runs(client):
     assert "r25" in second and "r26" in second and "r24" not in second
     assert "page=3" not in second and 'href="/work-pools/p?page=1"' in second
     assert "No more upcoming runs" in page(client, "/work-pools/p?page=3")
-    for bad in ("0", "201", "two"):
-        html = page(client, f"/work-pools/p?page={bad}", 422)
-        assert "page" in html
+    for bad, message in (("0", "between 1 and 200"), ("201", "between 1 and 200")):
+        assert message in page(client, f"/work-pools/p?page={bad}", 422)
+    assert "not a whole number" in page(client, "/work-pools/p?page=two", 422)
 
 
 def test_pool_page_of_an_unknown_pool_is_a_404_page(client):
