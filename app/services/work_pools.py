@@ -208,6 +208,21 @@ def pool_status(pool: WorkPool, now: datetime.datetime, agent_timeout: datetime.
     return _status(pool, any(worker_is_online(worker, now, agent_timeout) for worker in workers))
 
 
+def pool_statuses(
+    pools: list[WorkPool], now: datetime.datetime, agent_timeout: datetime.timedelta
+) -> dict[str, str]:
+    """``{pool id: status}``: :func:`pool_status` of each pool, with one query for the
+    workers of all of them (none when no pool needs its workers)."""
+    asking = [p.id for p in pools if not p.is_paused and p.type != AGENT_POOL_TYPE]
+    online: set[str] = set()
+    if asking:
+        workers = Worker.select(
+            Worker.work_pool, Worker.last_heartbeat_time, Worker.heartbeat_interval_seconds
+        ).where(Worker.work_pool.in_(asking))
+        online = {str(w.work_pool_id) for w in workers if worker_is_online(w, now, agent_timeout)}
+    return {str(pool.id): _status(pool, str(pool.id) in online) for pool in pools}
+
+
 def _status(pool: WorkPool, worker_online: bool) -> str:
     if pool.is_paused:
         return "PAUSED"

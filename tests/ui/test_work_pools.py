@@ -415,6 +415,38 @@ def test_deployments_api_list_reads_pool_names_in_one_query(client, app):
     assert pools["nowhere"] is None
 
 
+def test_pools_api_list_reads_every_status_in_one_query(client, app):
+    """Prefect's UI lists pools with their status: their workers are read at once."""
+
+    def listing():
+        response = client.post("/api/work_pools/filter", json={})
+        assert response.status_code == 200
+        return {p["name"]: p["status"] for p in response.get_json()}
+
+    make_pool(client, "a")
+    heartbeat(client, "a", "w")
+    make_pool(client, "b")
+    _, two = _count(app, listing)
+    make_pool(client, "c", is_paused=True)
+    make_agent_queue(client, "agents")
+    for name in ("d", "e", "f"):
+        make_pool(client, name)
+        heartbeat(client, name, "w", ago=datetime.timedelta(minutes=1 if name == "d" else 0))
+    statuses, many = _count(app, listing)
+    assert many == two
+    assert statuses == {
+        "a": "READY",
+        "b": "NOT_READY",
+        "c": "PAUSED",
+        "default-agent-pool": "READY",
+        "d": "NOT_READY",
+        "e": "READY",
+        "f": "READY",
+    }
+    for name, status in statuses.items():
+        assert client.get(f"/api/work_pools/{name}").get_json()["status"] == status
+
+
 # ----------------------------------------------------------------------------- the services
 
 
