@@ -238,9 +238,10 @@ def pool_overview(
     ``status`` is :func:`pool_status`'s; ``queues`` counts the pool's queues; a worker is
     online as :func:`worker_is_online` says, offline otherwise (every worker row the pool
     has); ``upcoming_runs`` counts the SCHEDULED flow runs (Late ones included) of the
-    pool's queues (:func:`app.services.work_queues.scheduled_run_counts`; a run that queues
-    selecting by the deprecated filter also select counts once per such queue). Three
-    queries (four with a deprecated-filter queue), whatever the number of pools.
+    pool's queues, summed over its queues
+    (:func:`app.services.work_queues.scheduled_run_counts`: a run that a queue selecting by
+    the deprecated filter selects too counts for each of its queues). Three queries (four
+    with a deprecated-filter queue), whatever the number of pools.
     """
     by_id = {str(pool.id): pool for pool in pools}
     overview: dict[str, dict[str, Any]] = {
@@ -285,25 +286,27 @@ def pool_runs_condition(pool: WorkPool, queues: list[WorkQueue] | None = None) -
         queues = list(_queue_query(pool))
     if not queues:
         return None
-    by_name = WorkQueue.select(WorkQueue.id).where(
-        (WorkQueue.work_pool == pool.id) & WorkQueue.filter.is_null()
-    )
     if pool.name == AGENT_POOL:
-        # FlowRun.of_queue for each queue: its name, and its id or none.
-        Queue = WorkQueue.alias()
-        named = Queue.select(Queue.id).where(
-            (Queue.work_pool == pool.id)
-            & Queue.filter.is_null()
-            & (Queue.name == FlowRun.work_queue_name)
-            & (FlowRun.work_queue_id.is_null() | (FlowRun.work_queue_id == Queue.id))
+        # FlowRun.of_queue for each queue: its name, and its id or none (a correlated
+        # subquery, served by the queues' (pool, name) unique index).
+        queue = WorkQueue.alias()
+        named = queue.select(queue.id).where(
+            (queue.work_pool == pool.id)
+            & queue.filter.is_null()
+            & (queue.name == FlowRun.work_queue_name)
+            & (FlowRun.work_queue_id.is_null() | (FlowRun.work_queue_id == queue.id))
         )
         condition = fn.EXISTS(named)
     else:
-        condition = FlowRun.work_queue_id.in_(by_name)
-    for queue in queues:
-        if queue.filter is not None:
-            queue.work_pool = pool
-            condition |= work_queues.queue_runs_condition(queue)
+        condition = FlowRun.work_queue_id.in_(
+            WorkQueue.select(WorkQueue.id).where(
+                (WorkQueue.work_pool == pool.id) & WorkQueue.filter.is_null()
+            )
+        )
+    for legacy in queues:
+        if legacy.filter is not None:
+            legacy.work_pool = pool
+            condition |= work_queues.queue_runs_condition(legacy)
     return condition
 
 
