@@ -107,6 +107,12 @@ def check_job_variables(pool: WorkPool, job_variables: Mapping[str, Any] | None)
         )
 
 
+def is_agent_pool(pool: WorkPool) -> bool:
+    """Whether ``pool`` is the agents' pool (``default-agent-pool``), whose queues Prefect
+    2.7's agents poll by name."""
+    return bool(pool.name == AGENT_POOL)
+
+
 def read_work_pool(name: str) -> WorkPool:
     """The pool called ``name`` (the agents' pool is created if missing); ObjectNotFound."""
     if name == AGENT_POOL:

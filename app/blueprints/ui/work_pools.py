@@ -12,7 +12,6 @@ from flask import flash, redirect, request, url_for
 
 from app.blueprints.ui import agent_timeout, bp, local_path, page_url, params, render
 from app.clock import utcnow
-from app.models import AGENT_POOL
 from app.services import dashboard, work_pools, work_queues
 
 POOLS_SHOWN = 200
@@ -57,7 +56,7 @@ def work_pool_page(name):
         "ui/work_pool.html",
         None,
         pool=pool,
-        is_agent_pool=pool.name == AGENT_POOL,
+        is_agent_pool=work_pools.is_agent_pool(pool),
         status=work_pools.pool_status(pool, now, timeout),
         active_runs=work_queues.count_pool_active_runs(pool),
         queues=queues,

@@ -17,9 +17,8 @@ from marshmallow import ValidationError
 from app.blueprints.ui import agent_timeout, bp, error_page, local_path, render
 from app.clock import utcnow
 from app.exceptions import ObjectAlreadyExists
-from app.models import AGENT_POOL
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
-from app.services import dashboard, work_queues
+from app.services import dashboard, work_pools, work_queues
 
 QUEUES_SHOWN = 200
 RUNS_SHOWN = 10
@@ -197,7 +196,7 @@ def work_queue_page(queue_id):
         claim=False,
     )
     recent = work_queues.recent_runs(queue, RUNS_SHOWN)
-    agent_queue = queue.work_pool.name == AGENT_POOL
+    agent_queue = work_pools.is_agent_pool(queue.work_pool)
     if agent_queue:
         command = f"orion agent start -q {shlex.quote(queue.name)}"
     else:
