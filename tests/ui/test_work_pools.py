@@ -146,6 +146,20 @@ def test_navigation_marks_the_pools_pages(client):
         assert 'aria-current="page">Work pools' in nav
 
 
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "just now"), (42, "42 s ago"), (300, "5 min ago"), (7300, "2 h ago"), (200000, "2 d ago")],
+)
+def test_ago_says_how_long_ago_with_utc_on_hover(app, seconds, words):
+    from app.blueprints.ui import _ago
+
+    when = utcnow() - datetime.timedelta(seconds=seconds)
+    html = str(_ago(when))
+    assert f">{words}</time>" in html
+    assert f'title="{when.strftime("%Y-%m-%d %H:%M:%S")} UTC"' in html
+    assert "—" in str(_ago(None))
+
+
 # ----------------------------------------------------------------------------- pause
 
 
