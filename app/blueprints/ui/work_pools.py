@@ -57,7 +57,7 @@ def work_pool_page(name):
         None,
         pool=pool,
         is_agent_pool=work_pools.is_agent_pool(pool),
-        status=work_pools.pool_status(pool, now, timeout),
+        pool_state=work_pools.pool_status(pool, now, timeout),
         active_runs=work_queues.count_pool_active_runs(pool),
         queues=queues,
         health=work_queues.queue_health(queues, now, timeout),
