@@ -508,8 +508,8 @@ def scheduled_run_counts(queues: Iterable[WorkQueue]) -> dict[str, int]:
                 without_id[queue_name] = without_id.get(queue_name, 0) + count
             else:
                 by_id[str(queue_id)] = by_id.get(str(queue_id), 0) + count
-                key = (str(queue_id), queue_name)
-                by_id_and_name[key] = by_id_and_name.get(key, 0) + count
+                pair = (str(queue_id), queue_name)
+                by_id_and_name[pair] = by_id_and_name.get(pair, 0) + count
         for queue in by_name:
             key = str(queue.id)
             if queue.work_pool.name == AGENT_POOL:
