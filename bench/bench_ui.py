@@ -392,6 +392,10 @@ EXTRA_PAGES = [
     ("work queues", "/work-queues", False),
     ("work queue page", "/work-queues/{queue_id}", False),
     ("new work queue form", "/work-queues/new", False),
+    ("work pools", "/work-pools", False),
+    # The seeded queues are the agents' pool's; deployment 10's 5,000 scheduled runs are in it.
+    ("work pool page, the agents' pool", "/work-pools/default-agent-pool", False),
+    ("work pool page, upcoming runs page 40", "/work-pools/default-agent-pool?page=40", False),
     (
         "deployments (first 50 of 200, last run, runs of the last day by state)",
         "/deployments",

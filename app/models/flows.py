@@ -58,11 +58,36 @@ class Deployment(BaseModel):
 
     @property
     def work_pool_name(self):
-        """The name of the pool of the deployment's queue (None without one); one query."""
+        """The name of the pool of the deployment's queue (None without one): the name
+        :meth:`load_work_pool_names` gave the row for its current queue, else one query."""
         if self.work_queue_id is None:
             return None
+        loaded = getattr(self, "_work_pool_name", None)
+        if loaded is not None and loaded[0] == self.work_queue_id:
+            return loaded[1]
         pool = WorkPool.select(WorkPool.name).join(WorkQueue)
         return pool.where(WorkQueue.id == self.work_queue_id).scalar()
+
+    @classmethod
+    def load_work_pool_names(cls, deployments):
+        """Read the pool names of ``deployments``' queues in one query, so that
+        :attr:`work_pool_name` costs none for these rows (a list of deployments); returns
+        ``deployments``."""
+        queue_ids = {d.work_queue_id for d in deployments if d.work_queue_id is not None}
+        if not queue_ids:
+            return deployments
+        rows = (
+            WorkQueue.select(WorkQueue.id, WorkPool.name)
+            .join(WorkPool)
+            .where(WorkQueue.id.in_(list(queue_ids)))
+            .tuples()
+        )
+        names = {str(queue_id): name for queue_id, name in rows}
+        for deployment in deployments:
+            if deployment.work_queue_id is not None:
+                name = names.get(str(deployment.work_queue_id))
+                deployment._work_pool_name = (deployment.work_queue_id, name)
+        return deployments
 
 
 class DeploymentSchedule(BaseModel):

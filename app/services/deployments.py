@@ -393,9 +393,11 @@ def delete_deployment(deployment_id: Id, now: datetime.datetime | None = None) -
 
 
 def read_deployments(body: Body) -> list[Deployment]:
-    """Deployments matching a filter body (deployments/flows/flow_runs/task_runs), paged."""
+    """Deployments matching a filter body (deployments/flows/flow_runs/task_runs), paged,
+    with their schedules and their pools' names loaded (three queries for the page)."""
     query = filters.apply_filters(Deployment.select(), Deployment, body)
-    return with_schedules(list(filters.sort_and_page(query, Deployment, body)))
+    found = list(filters.sort_and_page(query, Deployment, body))
+    return Deployment.load_work_pool_names(with_schedules(found))
 
 
 def count_deployments(body: Body) -> int:

@@ -31,6 +31,7 @@ from app.models import (
     AGENT_POOL_TYPE,
     Deployment,
     Flow,
+    FlowRun,
     Worker,
     WorkPool,
     WorkQueue,
@@ -38,6 +39,7 @@ from app.models import (
 )
 from app.services import filters, work_queues
 from app.services.common import Body, get_or_raise
+from app.states import StateType
 
 DEFAULT_QUEUE = "default"
 # A worker that gave its heartbeat interval is online for this many intervals after a
@@ -103,6 +105,12 @@ def check_job_variables(pool: WorkPool, job_variables: Mapping[str, Any] | None)
             f"{problem.message}",
             ["body", "job_variables", *path],
         )
+
+
+def is_agent_pool(pool: WorkPool) -> bool:
+    """Whether ``pool`` is the agents' pool (``default-agent-pool``), whose queues Prefect
+    2.7's agents poll by name."""
+    return bool(pool.name == AGENT_POOL)
 
 
 def read_work_pool(name: str) -> WorkPool:
@@ -200,13 +208,154 @@ def count_work_pools(body: Body) -> int:
 def pool_status(pool: WorkPool, now: datetime.datetime, agent_timeout: datetime.timedelta) -> str:
     """Prefect 2.20's pool status: PAUSED; READY when a worker is online (see
     :func:`worker_is_online`) or for the agents' pool, which agents serve; else NOT_READY."""
+    if pool.is_paused or pool.type == AGENT_POOL_TYPE:
+        return _status(pool, False)
+    workers = Worker.select().where(Worker.work_pool == pool.id)
+    return _status(pool, any(worker_is_online(worker, now, agent_timeout) for worker in workers))
+
+
+def pool_statuses(
+    pools: list[WorkPool], now: datetime.datetime, agent_timeout: datetime.timedelta
+) -> dict[str, str]:
+    """``{pool id: status}``: :func:`pool_status` of each pool, with one query for the
+    workers of all of them (none when no pool needs its workers)."""
+    asking = [p.id for p in pools if not p.is_paused and p.type != AGENT_POOL_TYPE]
+    online: set[str] = set()
+    if asking:
+        workers = Worker.select(
+            Worker.work_pool, Worker.last_heartbeat_time, Worker.heartbeat_interval_seconds
+        ).where(Worker.work_pool.in_(asking))
+        online = {str(w.work_pool_id) for w in workers if worker_is_online(w, now, agent_timeout)}
+    return {str(pool.id): _status(pool, str(pool.id) in online) for pool in pools}
+
+
+def _status(pool: WorkPool, worker_online: bool) -> str:
     if pool.is_paused:
         return "PAUSED"
-    if pool.type == AGENT_POOL_TYPE:
-        return "READY"
-    workers = Worker.select().where(Worker.work_pool == pool.id)
-    online = any(worker_is_online(worker, now, agent_timeout) for worker in workers)
-    return "READY" if online else "NOT_READY"
+    return "READY" if pool.type == AGENT_POOL_TYPE or worker_online else "NOT_READY"
+
+
+def pool_overview(
+    pools: list[WorkPool], now: datetime.datetime, agent_timeout: datetime.timedelta
+) -> dict[str, dict[str, Any]]:
+    """``{pool id: {"status", "queues", "workers_online", "workers_offline",
+    "upcoming_runs"}}`` for the dashboard's list of pools.
+
+    ``status`` is :func:`pool_status`'s; ``queues`` counts the pool's queues; a worker is
+    online as :func:`worker_is_online` says, offline otherwise (every worker row the pool
+    has); ``upcoming_runs`` counts the SCHEDULED flow runs (Late ones included) of the
+    pool's queues, summed over its queues
+    (:func:`app.services.work_queues.scheduled_run_counts`: a run that a queue selecting by
+    the deprecated filter selects too counts for each of its queues). Three queries (four
+    with a deprecated-filter queue), whatever the number of pools.
+    """
+    by_id = {str(pool.id): pool for pool in pools}
+    overview: dict[str, dict[str, Any]] = {
+        key: {"queues": 0, "workers_online": 0, "workers_offline": 0, "upcoming_runs": 0}
+        for key in by_id
+    }
+    if not pools:
+        return overview
+    ids = [pool.id for pool in pools]
+    queues = list(
+        WorkQueue.select(WorkQueue.id, WorkQueue.name, WorkQueue.filter, WorkQueue.work_pool).where(
+            WorkQueue.work_pool.in_(ids)
+        )
+    )
+    for queue in queues:
+        queue.work_pool = by_id[str(queue.work_pool_id)]
+        overview[str(queue.work_pool_id)]["queues"] += 1
+    scheduled = work_queues.scheduled_run_counts(queues)
+    for queue in queues:
+        overview[str(queue.work_pool_id)]["upcoming_runs"] += scheduled[str(queue.id)]
+    workers = Worker.select(
+        Worker.work_pool, Worker.last_heartbeat_time, Worker.heartbeat_interval_seconds
+    ).where(Worker.work_pool.in_(ids))
+    for worker in workers:
+        online = worker_is_online(worker, now, agent_timeout)
+        overview[str(worker.work_pool_id)]["workers_online" if online else "workers_offline"] += 1
+    for key, pool in by_id.items():
+        overview[key]["status"] = _status(pool, overview[key]["workers_online"] > 0)
+    return overview
+
+
+def pool_runs_condition(pool: WorkPool, queues: list[WorkQueue] | None = None) -> Any:
+    """The condition selecting the flow runs of ``pool``'s queues (the runs
+    :func:`app.services.work_queues.queue_runs_condition` gives each of them), or None when
+    the pool has no queue. ``queues``: the pool's queues if already read.
+
+    A subquery stands for the queues selecting runs by id (by name in the agents' pool), so
+    the condition stays the same size however many queues the pool has; each queue selecting
+    by the deprecated filter adds its own condition.
+    """
+    if queues is None:
+        queues = list(_queue_query(pool))
+    if not queues:
+        return None
+    if pool.name == AGENT_POOL:
+        # FlowRun.of_queue for each queue: its name, and its id or none (a correlated
+        # subquery, served by the queues' (pool, name) unique index).
+        queue = WorkQueue.alias()
+        named = queue.select(queue.id).where(
+            (queue.work_pool == pool.id)
+            & queue.filter.is_null()
+            & (queue.name == FlowRun.work_queue_name)
+            & (FlowRun.work_queue_id.is_null() | (FlowRun.work_queue_id == queue.id))
+        )
+        condition = fn.EXISTS(named)
+    else:
+        condition = FlowRun.work_queue_id.in_(
+            WorkQueue.select(WorkQueue.id).where(
+                (WorkQueue.work_pool == pool.id) & WorkQueue.filter.is_null()
+            )
+        )
+    for legacy in queues:
+        if legacy.filter is not None:
+            legacy.work_pool = pool
+            condition |= work_queues.queue_runs_condition(legacy)
+    return condition
+
+
+def upcoming_pool_runs(
+    pool: WorkPool, queues: list[WorkQueue], limit: int, offset: int = 0
+) -> list[Any]:
+    """The SCHEDULED flow runs (Late ones included) of ``pool``'s queues (``queues``: all of
+    them), the earliest scheduled first: ``limit`` of them after the first ``offset``. A
+    read-only listing: no poll recorded, nothing locked."""
+    condition = pool_runs_condition(pool, queues)
+    if condition is None:
+        return []
+    ids = (
+        FlowRun.select(FlowRun.id)
+        .where(condition & (FlowRun.state_type == StateType.SCHEDULED.value))
+        .order_by(FlowRun.next_scheduled_start_time, FlowRun.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return work_queues.runs_in_order([row.id for row in ids])
+
+
+def pool_queues(pool: WorkPool) -> list[WorkQueue]:
+    """All of ``pool``'s queues, by priority then name, each with ``work_pool`` set."""
+    queues = list(
+        WorkQueue.select()
+        .where(WorkQueue.work_pool == pool.id)
+        .order_by(WorkQueue.priority, WorkQueue.name, WorkQueue.id)
+    )
+    for queue in queues:
+        queue.work_pool = pool
+    return queues
+
+
+def pool_workers(pool: WorkPool, limit: int) -> list[Worker]:
+    """``pool``'s workers, the most recently heard from first (never heard from last), at
+    most ``limit``."""
+    return list(
+        Worker.select()
+        .where(Worker.work_pool == pool.id)
+        .order_by(Worker.last_heartbeat_time.desc(nulls="LAST"), Worker.name)
+        .limit(limit)
+    )
 
 
 # Queues of a pool.

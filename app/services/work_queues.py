@@ -336,7 +336,7 @@ def claim_due_runs(
                 queue_runs_condition(queue), scheduled_before, remaining, claim, scheduled_after
             )
             picked.extend((queue, run_id) for run_id in ids)
-        runs = _runs_in_order([run_id for _, run_id in picked])
+        runs = runs_in_order([run_id for _, run_id in picked])
     by_id = {run.id: run for run in runs}
     return [(queue, by_id[str(run_id)]) for queue, run_id in picked if str(run_id) in by_id]
 
@@ -353,7 +353,7 @@ def due_runs(
     poller's SCHEDULED -> PENDING proposal is what makes a run its own (PENDING -> PENDING
     aborts), so each run is claimed once.
     """
-    return _runs_in_order(_due_ids(condition, scheduled_before, limit, claim))
+    return runs_in_order(_due_ids(condition, scheduled_before, limit, claim))
 
 
 def _due_ids(
@@ -379,8 +379,8 @@ def _due_ids(
     return [row.id for row in due]
 
 
-def _runs_in_order(ids: list[Any]) -> list[Any]:
-    """The flow runs of ``ids`` with their states, in the order of ``ids``."""
+def runs_in_order(ids: list[Any]) -> list[Any]:
+    """The flow runs of ``ids`` with their states, in the order of ``ids`` (one query)."""
     if not ids:
         return []
     runs = fetch_runs(
@@ -472,6 +472,59 @@ def queue_health(
         side = "agents_online" if is_online(agent, now, agent_timeout) else "agents_offline"
         health[str(agent.work_queue_id)][side].append(agent.name)
     return health
+
+
+def scheduled_run_counts(queues: Iterable[WorkQueue]) -> dict[str, int]:
+    """``{queue id: how many of its flow runs are SCHEDULED}`` (Late ones included), the runs
+    of each queue being those :func:`queue_runs_condition` selects. Each queue's
+    ``work_pool`` must be loaded (joined, or set).
+
+    One query groups the SCHEDULED runs that carry one of the queues' ids, or no queue id and
+    the name of one of the agents' pool's queues, by their queue id and name (through the
+    state index); queues selecting runs by the deprecated filter cost one more query for all
+    of them.
+    """
+    queues = list(queues)
+    counts = {str(queue.id): 0 for queue in queues}
+    scheduled = FlowRun.state_type == StateType.SCHEDULED.value
+    by_name = [queue for queue in queues if queue.filter is None]
+    legacy = [queue for queue in queues if queue.filter is not None]
+    if by_name:
+        belongs = FlowRun.work_queue_id.in_([queue.id for queue in by_name])
+        agent_names = [q.name for q in by_name if q.work_pool.name == AGENT_POOL]
+        if agent_names:
+            belongs |= FlowRun.work_queue_id.is_null() & FlowRun.work_queue_name.in_(agent_names)
+        rows = (
+            FlowRun.select(FlowRun.work_queue_id, FlowRun.work_queue_name, fn.COUNT(FlowRun.id))
+            .where(scheduled & belongs)
+            .group_by(FlowRun.work_queue_id, FlowRun.work_queue_name)
+            .tuples()
+        )
+        by_id: dict[str, int] = {}
+        by_id_and_name: dict[tuple[str, str], int] = {}
+        without_id: dict[str, int] = {}
+        for queue_id, queue_name, count in rows:
+            if queue_id is None:
+                without_id[queue_name] = without_id.get(queue_name, 0) + count
+            else:
+                by_id[str(queue_id)] = by_id.get(str(queue_id), 0) + count
+                pair = (str(queue_id), queue_name)
+                by_id_and_name[pair] = by_id_and_name.get(pair, 0) + count
+        for queue in by_name:
+            key = str(queue.id)
+            if queue.work_pool.name == AGENT_POOL:
+                # FlowRun.of_queue: the queue's name, and its id or none.
+                counts[key] = by_id_and_name.get((key, queue.name), 0) + without_id.get(
+                    queue.name, 0
+                )
+            else:
+                counts[key] = by_id.get(key, 0)
+    if legacy:
+        columns = [fn.SUM(Case(None, [(queue_runs_condition(q), 1)], 0)) for q in legacy]
+        sums = FlowRun.select(*columns).where(scheduled).tuples().get()
+        for queue, total in zip(legacy, sums, strict=True):
+            counts[str(queue.id)] = int(total or 0)
+    return counts
 
 
 def _recent_agents(queues: list[WorkQueue], now: datetime.datetime) -> list[Any]:

@@ -150,6 +150,8 @@ def test_no_page_scrolls_sideways_at_360_px(page, api):
         "/work-queues",
         f"/work-queues/{queue['id']}",
         "/work-queues/new",
+        "/work-pools",
+        "/work-pools/default-agent-pool",
         "/concurrency-limits",
         "/blocks",
         "/blocks/catalog",

@@ -125,6 +125,7 @@ def test_navigation_lists_only_built_pages(client):
         "Flow runs",
         "Flows",
         "Deployments",
+        "Work pools",
         "Work queues",
         "Concurrency limits",
         "Blocks",

@@ -92,9 +92,10 @@ def _routes(blp):
     @blp.arguments(WorkPoolFilterBody)
     @blp.response(200, WorkPoolSchema(many=True))
     def filter_work_pools(body):
-        """List work pools matching filters, by name, paged."""
-        now = utcnow()
-        return json_response([_pool(p, now) for p in work_pools.read_work_pools(body)])
+        """List work pools matching filters, by name, paged (their statuses read at once)."""
+        pools = work_pools.read_work_pools(body)
+        statuses = work_pools.pool_statuses(pools, utcnow(), _agent_timeout())
+        return json_response([dump_work_pool(p, statuses[str(p.id)]) for p in pools])
 
     @blp.post("/count")
     @blp.arguments(WorkPoolCountBody)

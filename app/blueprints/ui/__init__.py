@@ -17,8 +17,9 @@ Conventions every view follows:
 - **Data only through** ``app.services``, with bounded queries.
 
 One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
-``task_runs``, ``flows``, ``deployments``, ``work_queues``, ``concurrency_limits``,
-``blocks``, ``notifications``, ``variables``, ``saved_searches``, ``bulk``, ``auth``);
+``task_runs``, ``flows``, ``deployments``, ``work_pools``, ``work_queues``,
+``concurrency_limits``, ``blocks``, ``notifications``, ``variables``, ``saved_searches``,
+``bulk``, ``auth``);
 endpoint names are the view functions' names (``url_for("ui.flow_runs_page")``). Helpers
 shared by several areas: this module, ``params`` (query and form parameters), ``run_filter``
 (the runs list's filter), ``logs`` and ``parameter_form`` (forms generated from a JSON schema).
@@ -218,6 +219,28 @@ def _timestamp(value):
     return Markup(f'<time datetime="{value.isoformat()}" title="{utc}">{utc}</time>')
 
 
+def _ago(value):
+    """A past UTC datetime as how long ago it was ("just now", "42 s ago", "5 min ago",
+    "3 h ago", "2 d ago"), in a ``<time>`` whose hover shows the time in UTC (the page's
+    script leaves its text alone); a dash for None."""
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    seconds = int((utcnow() - value).total_seconds())
+    if seconds < 1:
+        words = "just now"
+    elif seconds < 60:
+        words = f"{seconds} s ago"
+    elif seconds < 3600:
+        words = f"{seconds // 60} min ago"
+    elif seconds < 86400:
+        words = f"{seconds // 3600} h ago"
+    else:
+        words = f"{seconds // 86400} d ago"
+    utc = value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    # Digits, letters and punctuation only: nothing to escape.
+    return Markup(f'<time datetime="{value.isoformat()}" title="{utc}" data-local>{words}</time>')
+
+
 def _duration(seconds):
     """Seconds as ``1h 2m``, ``3m 4s`` or ``5.6s``."""
     if seconds is None:
@@ -261,6 +284,7 @@ def register_ui(app, api):
         saved_searches,
         task_runs,
         variables,
+        work_pools,
         work_queues,
     )
     from app.blueprints.ui.artifacts import artifact_html
@@ -282,6 +306,7 @@ def register_ui(app, api):
 
     app.jinja_env.filters.update(
         ts=_timestamp,
+        ago=_ago,
         duration=_duration,
         pretty=_pretty,
         wall=wall_time,

@@ -1,5 +1,7 @@
-"""Work queue pages: the list with each queue's health, create and edit forms, pause and
-resume, delete, and a queue's page with its agent command, upcoming and recent runs.
+"""Work queue pages: the list (queues of every pool, each linking to its pool) with each
+queue's health, create and edit forms (a new queue goes to the agents' pool), pause and
+resume, delete, and a queue's page with its pool, its agent or worker command, upcoming and
+recent runs.
 
 Forms are checked by the API's own schemas (``WorkQueueCreateSchema`` /
 ``WorkQueueUpdateSchema``), so a name the API refuses is refused here with the same message,
@@ -12,11 +14,11 @@ import shlex
 from flask import flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from app.blueprints.ui import agent_timeout, bp, local_path, render
+from app.blueprints.ui import agent_timeout, bp, error_page, local_path, render
 from app.clock import utcnow
 from app.exceptions import ObjectAlreadyExists
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
-from app.services import dashboard, work_queues
+from app.services import dashboard, work_pools, work_queues
 
 QUEUES_SHOWN = 200
 RUNS_SHOWN = 10
@@ -163,8 +165,16 @@ def pause_work_queue(queue_id):
 
 @bp.post("/work-queues/<uuid:queue_id>/delete")
 def delete_work_queue(queue_id):
-    """Delete a work queue (its flow runs stay, with their queue name)."""
+    """Delete a work queue (its flow runs stay, with their queue name); a pool's default
+    queue cannot go (a 409 page, as the API refuses it)."""
     queue = work_queues.read_work_queue(queue_id)
+    if queue.id == queue.work_pool.default_queue_id:
+        return error_page(
+            409,
+            "Conflict",
+            f"{queue.name!r} is work pool {queue.work_pool.name!r}'s default queue: deployments "
+            "sent to the pool without a queue go there, so it cannot be deleted.",
+        )
     work_queues.delete_work_queue(queue_id)
     flash(f"Deleted the work queue {queue.name!r}. Its flow runs were kept.")
     return redirect(url_for("ui.work_queues_page"), 303)
@@ -172,8 +182,9 @@ def delete_work_queue(queue_id):
 
 @bp.get("/work-queues/<uuid:queue_id>")
 def work_queue_page(queue_id):
-    """A work queue: health, the agent command, upcoming runs (what an agent polling now
-    would be handed, looking ahead, without recording a poll) and recent runs."""
+    """A work queue: its pool, health, the command starting an agent (a queue of the agents'
+    pool) or a Prefect worker (another pool's queue) for it, upcoming runs (what a poller
+    would be handed now, looking ahead, without recording a poll) and recent runs."""
     now = utcnow()
     queue = work_queues.read_work_queue(queue_id)
     upcoming = work_queues.get_runs(
@@ -185,12 +196,19 @@ def work_queue_page(queue_id):
         claim=False,
     )
     recent = work_queues.recent_runs(queue, RUNS_SHOWN)
+    agent_queue = work_pools.is_agent_pool(queue.work_pool)
+    if agent_queue:
+        command = f"orion agent start -q {shlex.quote(queue.name)}"
+    else:
+        pool, name = shlex.quote(queue.work_pool.name), shlex.quote(queue.name)
+        command = f"prefect worker start --pool {pool} --work-queue {name}"
     return render(
         "ui/work_queue.html",
         None,
         queue=queue,
         health=work_queues.queue_health([queue], now, agent_timeout())[str(queue.id)],
-        command=f"orion agent start -q {shlex.quote(queue.name)}",
+        agent_queue=agent_queue,
+        command=command,
         upcoming=upcoming,
         recent=recent,
         flow_names=dashboard.flow_names(r.flow_id for r in upcoming + recent),
