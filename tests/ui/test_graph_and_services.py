@@ -218,3 +218,71 @@ def test_saved_searches_upsert_by_name(db):
         saved_searches.read_saved_search(first.id)
     with pytest.raises(ObjectNotFound):
         saved_searches.delete_saved_search(first.id)
+
+
+def test_subflows_of_a_run_are_read_by_the_partial_parent_index(db):
+    """The run page's subflows: oldest first, looked up by ``parent_task_run_id`` through
+    its partial index (migration 0025) even when statistics say nearly every run has no
+    parent (SQLite then walked every run by expected start time with the full index)."""
+
+    from app.db import is_sqlite
+    from app.models import TaskRun
+
+    flow, _ = create_flow("parents")
+    now = utcnow()
+    parent, _ = flow_runs.create_flow_run({"flow_id": flow.id})
+    tasks = [uuid.uuid4(), uuid.uuid4()]
+    TaskRun.insert_many(
+        [
+            {"id": t, "flow_run": parent.id, "task_key": "t", "dynamic_key": str(i), "name": "t"}
+            for i, t in enumerate(tasks)
+        ]
+    ).execute()
+    FlowRun.insert_many(
+        [
+            {"id": uuid.uuid4(), "flow": flow.id, "name": f"plain-{i}", "expected_start_time": now}
+            for i in range(500)
+        ]
+    ).execute()
+    later, earlier = uuid.uuid4(), uuid.uuid4()
+    FlowRun.insert_many(
+        [
+            {
+                "id": run_id,
+                "flow": flow.id,
+                "name": name,
+                "parent_task_run_id": task,
+                "expected_start_time": now + datetime.timedelta(seconds=offset),
+            }
+            for run_id, name, task, offset in (
+                (later, "later", tasks[0], 60),
+                (earlier, "earlier", tasks[1], 30),
+            )
+        ]
+    ).execute()
+    assert [str(r.id) for r in dashboard.subflow_runs_of(parent.id, 10)] == [
+        str(earlier),
+        str(later),
+    ]
+
+    if is_sqlite():
+        db.execute_sql("ANALYZE flow_run")
+        try:
+            parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == parent.id)
+            query = (
+                FlowRun.select(FlowRun.id)
+                .where(FlowRun.parent_task_run_id.in_(parents))
+                .order_by(FlowRun.expected_start_time, FlowRun.id)
+                .limit(10)
+            )
+            sql, params = query.sql()
+            plan = " ".join(row[-1] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "USING INDEX flow_run_parent_task_run_id" in plan, plan
+        finally:
+            FlowRun.delete().execute()
+            db.execute_sql("ANALYZE flow_run")
+    else:
+        (definition,) = db.execute_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_parent_task_run_id'"
+        ).fetchone()
+        assert "WHERE (parent_task_run_id IS NOT NULL)" in definition, definition
