@@ -1126,7 +1126,7 @@ def explain_queries(backend, client, path, headers, conn):
         cur.execute(query, params)
         cur.fetchall()
         took = (time.perf_counter() - started) * 1000
-        print(f"\n-- ({took:.1f} ms) {query[:400]}\n{backend.explain(cur, query, params)}")
+        print(f"\n-- ({took:.1f} ms) {query}\n-- {params}\n{backend.explain(cur, query, params)}")
 
 
 def main():
