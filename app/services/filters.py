@@ -37,6 +37,7 @@ from app.models import (
     WorkQueue,
 )
 from app.models.base import BaseModel
+from app.models.runs import state_type_in
 from app.services.common import Body
 
 _TRUE = SQL("1 = 1")
@@ -84,7 +85,9 @@ def _json_is_empty(column: Any, is_empty: bool) -> Any:
 
 
 OPERATORS = {
-    "any_": lambda column, values: column.in_(values),
+    "any_": lambda column, values: (
+        state_type_in(column, values) if column is FlowRun.state_type else column.in_(values)
+    ),
     "not_any_": lambda column, values: column.not_in(values),
     "all_": _json_has_all,
     "like_": lambda column, text: column.contains(text),  # ILIKE '%text%', wildcards escaped

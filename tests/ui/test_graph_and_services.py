@@ -286,3 +286,59 @@ def test_subflows_of_a_run_are_read_by_the_partial_parent_index(db):
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_parent_task_run_id'"
         ).fetchone()
         assert "WHERE (parent_task_run_id IS NOT NULL)" in definition, definition
+
+
+def test_failed_runs_filter_names_its_states_in_the_sql_so_sqlite_uses_the_partial_index(db):
+    """``state_type IN`` FAILED and CRASHED (in any order, from the dashboard or a filter)
+    is written as the partial index's condition: SQLite uses the index only then; other
+    states stay bound parameters. Same runs either way on both backends."""
+    from app.db import is_sqlite
+    from app.models.runs import state_type_in
+    from app.services.filters import OPERATORS
+
+    flow, _ = create_flow("states")
+    now = utcnow()
+    FlowRun.insert_many(
+        [
+            {
+                "id": uuid.uuid4(),
+                "flow": flow.id,
+                "name": f"run-{i}-{state}",
+                "state_type": state,
+                "expected_start_time": now - datetime.timedelta(seconds=i),
+            }
+            for i, state in enumerate(["FAILED", "CRASHED", "COMPLETED", "RUNNING"] * 5)
+        ]
+    ).execute()
+
+    def failed(condition):
+        query = (
+            FlowRun.select(FlowRun.name)
+            .where(condition)
+            .order_by(FlowRun.expected_start_time.desc())
+            .limit(51)
+        )
+        return query, [name for (name,) in query.tuples()]
+
+    expected = [
+        f"run-{i}-{s}"
+        for i, s in enumerate(["FAILED", "CRASHED", "COMPLETED", "RUNNING"] * 5)
+        if s in ("FAILED", "CRASHED")
+    ]
+    for condition in (
+        state_type_in(FlowRun.state_type, ["FAILED", "CRASHED"]),
+        OPERATORS["any_"](FlowRun.state_type, ["CRASHED", "FAILED"]),
+    ):
+        query, names = failed(condition)
+        assert names == expected
+        sql, params = query.sql()
+        assert "IN ('FAILED', 'CRASHED')" in sql and "FAILED" not in params
+        if is_sqlite():
+            # INDEXED BY fails ("no query solution") unless the index is usable.
+            forced = sql.replace(
+                'FROM "flow_run" AS "t1"',
+                'FROM "flow_run" AS "t1" INDEXED BY flow_run_failed_expected_start_time',
+            )
+            assert len(db.execute_sql(forced, params).fetchall()) == len(expected)
+    query, names = failed(OPERATORS["any_"](FlowRun.state_type, ["FAILED", "COMPLETED"]))
+    assert len(names) == 10 and "FAILED" in query.sql()[1]
