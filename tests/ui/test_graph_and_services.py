@@ -342,3 +342,35 @@ def test_failed_runs_filter_names_its_states_in_the_sql_so_sqlite_uses_the_parti
             assert len(db.execute_sql(forced, params).fetchall()) == len(expected)
     query, names = failed(OPERATORS["any_"](FlowRun.state_type, ["FAILED", "COMPLETED"]))
     assert len(names) == 10 and "FAILED" in query.sql()[1]
+
+
+def test_a_filter_on_related_ids_alone_is_the_foreign_key_condition(db):
+    """``flows: {id: {any_: ids}}`` on flow runs is ``flow_id IN ids`` (an index on
+    ``(flow_id, ...)`` serves it; SQLite walked every run by start time through the
+    sub-query), with the same runs as before; a filter on more than ids keeps the
+    sub-query."""
+    from app.db import is_sqlite
+    from app.services.filters import apply_filters
+
+    chosen, other = create_flow("chosen")[0], create_flow("other")[0]
+    for flow in (chosen, other, chosen):
+        flow_runs.create_flow_run({"flow_id": flow.id})
+    by_id = apply_filters(
+        FlowRun.select(FlowRun.id), FlowRun, {"flows": {"id": {"any_": [str(chosen.id)]}}}
+    )
+    sql, params = by_id.sql()
+    assert '"flow"' not in sql.split(" FROM ", 1)[1], sql
+    assert len(list(by_id)) == 2
+    by_name = apply_filters(
+        FlowRun.select(FlowRun.id),
+        FlowRun,
+        {"flows": {"id": {"any_": [str(chosen.id)]}, "name": {"any_": ["chosen"]}}},
+    )
+    assert '"flow"' in by_name.sql()[0].split(" FROM ", 1)[1]
+    assert len(list(by_name)) == 2
+    if is_sqlite():
+        forced = sql.replace(
+            'FROM "flow_run" AS "t1"',
+            'FROM "flow_run" AS "t1" INDEXED BY flow_run_flow_id_start_or_expected',
+        )
+        assert len(db.execute_sql(forced, params).fetchall()) == 2
