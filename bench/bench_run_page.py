@@ -8,8 +8,10 @@ history of 3 rows, and 500 log records (a third from task runs). Then times, thr
 Flask test client in-process (routing, queries, template rendering; no network), the htmx
 poll ``/flow-runs/<id>/live`` as the page sends it (with the marks the previous answer gave
 out) when nothing changed, when a log record arrived, when a task run changed, and without
-marks (everything redrawn, as after a change of log level), then the full page, ``--repeat``
-times each after one warm-up; prints p50 / p95 in milliseconds as a Markdown table.
+marks (everything redrawn, as after a change of log level), then the full page and the
+radar's data alone (``/flow-runs/<id>/radar``, as a subflow node opened on its parent's radar
+loads it), ``--repeat`` times each after one warm-up; prints p50 / p95 in milliseconds as a
+Markdown table.
 
 Usage: nice python bench/bench_run_page.py [--tasks 1000] [--repeat 30]
        [--postgres postgresql://postgres@127.0.0.1:5432/orion_bench_run_page]
@@ -215,6 +217,10 @@ def bench(url, tasks, repeat):
             *timed(client, f"{page}/live?level=0", repeat, HX),
         ),
         ("full page", *timed(client, page, repeat)),
+        (
+            "radar data alone (/radar, as a subflow node loads it)",
+            *timed(client, f"{page}/radar", repeat, HX),
+        ),
     ]
 
 

@@ -1,37 +1,52 @@
-"""Dashboard render times with 1,000,000 flow runs and 10,000,000 task runs in PostgreSQL.
+"""Dashboard render times with 1,000,000 flow runs and 10,000,000 task runs, on PostgreSQL
+or SQLite.
 
-1. Seeds the database ``orion_bench_ui`` (created and migrated if missing) with bulk
-   ``INSERT ... SELECT generate_series`` statements, in chunks of ``CHUNK`` flow runs (each
-   with its state row and its task runs with theirs) committed one at a time. Chunks already
-   present are skipped, so an interrupted seeding resumes where it stopped and a seeded
-   database is reused as is. While seeding, the run and state tables' secondary indexes are
-   dropped (their definitions kept in ``bench_ui_dropped_index``) and foreign-key triggers are
-   off (``session_replication_role = replica``); the indexes are rebuilt at the end, then the
-   tables are ANALYZEd.
+1. Seeds the bench database, created and migrated (the app's migrations) if missing:
+   PostgreSQL's ``orion_bench_ui`` with bulk ``INSERT ... SELECT generate_series``
+   statements, or the SQLite file ``--sqlite-path`` (default ``/tmp/orion_bench_ui.db``)
+   with ``executemany`` of the same rows made in Python (:func:`sqlite_rows` mirrors the
+   statements; ids are the same md5 values). Either way in chunks of ``CHUNK`` flow runs
+   (each with its state row and its task runs with theirs), one transaction per chunk.
+   Chunks already present are skipped, so an interrupted seeding resumes where it stopped
+   and a seeded database is reused as is. While seeding, the run and state tables'
+   secondary indexes are dropped (their definitions kept in ``bench_ui_dropped_index``) and
+   foreign keys are not checked (PostgreSQL: ``session_replication_role = replica``; SQLite:
+   ``foreign_keys`` off, ``synchronous = OFF``); the indexes are rebuilt at the end, then the
+   tables are ANALYZEd. The flows, deployments, the agents' pool and its queues are the same
+   rows on both (:func:`fixed_rows`).
 2. Runs the rollup service's refresh twice, as a server does every minute (the first on a
-   fresh database builds every hour of ``flow_run_hourly``), logging how long each took.
+   fresh database builds every hour of ``flow_run_hourly``), logging how long each took, and
+   makes, through the API, the few objects of the pages that do not read runs (blocks,
+   notification policies, variables, artifacts, concurrency limits: :func:`seed_extras`).
 3. Builds the app in-process on that database and times, through the Flask test client, each
    dashboard page and htmx fragment (``--repeat`` requests each after one warm-up); prints
-   p50 / p95 in milliseconds as a Markdown table. This is the server-side time: routing,
-   queries, template rendering; no network.
+   p50 / p95 in milliseconds and the 1-minute load average when each page started as a
+   Markdown table. This is the server-side time: routing, queries, template rendering; no
+   network. Dashboard routes no listed page reaches are logged as "not measured".
 
-Usage: nice python bench/bench_ui.py [--repeat 30] [--only SUBSTRING] [--explain] [--rollup]
-``--explain`` prints EXPLAIN ANALYZE of the SQL the slowest page ran. ``--rollup`` times the
-rollup service's refresh after stamping ``updated`` on 1,000 and 10,000 runs instead.
+Usage: nice python bench/bench_ui.py [--backend postgres|sqlite] [--sqlite-path FILE]
+       [--repeat 30] [--only SUBSTRING] [--explain] [--seed-only] [--rollup]
+``--explain`` (with ``--only``) prints, for every SELECT the chosen pages ran, its time and
+plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite). ``--rollup`` (PostgreSQL)
+times the rollup service's refresh after stamping ``updated`` on 1,000 and 10,000 runs
+instead.
 
 The data (all relative to the moment of seeding): 50 flows, 200 deployments (10 work
-queues), 1,000,000 flow runs with expected start times over the past 90 days, one in ten
-SCHEDULED for the coming week (one in ten thousand of those already late), 0.4 % RUNNING in
-the last two hours, 0.2 % PENDING, about 5 % FAILED, 1 % CRASHED, 2 % CANCELLED and the rest
-COMPLETED; two tags each (environment and team, plus "auto-scheduled" on scheduled runs).
-Every run that is not SCHEDULED has 11 task runs (1 in 100 has 21), each with a state row:
-10,000,000 task runs in all.
+queues of the agents' pool, one interval schedule each), 1,000,000 flow runs with expected
+start times over the past 90 days, one in ten SCHEDULED for the coming week (one in ten
+thousand of those already late), 0.4 % RUNNING in the last two hours, 0.2 % PENDING, about
+5 % FAILED, 1 % CRASHED, 2 % CANCELLED and the rest COMPLETED; two tags each (environment and
+team, plus "auto-scheduled" on scheduled runs). Every run that is not SCHEDULED has 11 task
+runs (1 in 100 has 21), each with a state row: 10,000,000 task runs in all.
 """
 
 import argparse
 import datetime
+import hashlib
+import json
 import os
 import re
+import sqlite3
 import statistics
 import sys
 import time
@@ -44,6 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATABASE = "orion_bench_ui"
 SERVER = "postgresql://postgres@127.0.0.1:5432/"
 URL = SERVER + DATABASE
+SQLITE_PATH = "/tmp/orion_bench_ui.db"
 FLOW_RUNS = 1_000_000
 CHUNK = 50_000
 FLOWS = 50
@@ -105,7 +121,7 @@ INSERT INTO flow_run (id, created, updated, name, tags, empirical_policy, state_
   state_name, state_timestamp, run_count, expected_start_time, next_scheduled_start_time,
   start_time, end_time, total_run_time, flow_id, deployment_id, work_queue_name, flow_version,
   parameters, context, idempotency_key, parent_task_run_id, auto_scheduled,
-  infrastructure_document_id, infrastructure_pid, created_by, last_heartbeat)
+  infrastructure_document_id, infrastructure_pid, created_by, last_heartbeat, work_queue_id)
 SELECT {RUN_ID}, t0, t0,
   (ARRAY['brave','calm','eager','fancy','gentle','happy','jolly','keen','lucky',
          'merry'])[1 + i % 10]
@@ -130,7 +146,8 @@ SELECT {RUN_ID}, t0, t0,
   CASE WHEN deployed THEN 'queue-' || ((i % {DEPLOYMENTS}) % {QUEUES}) END,
   '1.' || (i / 100000), jsonb_build_object('batch', i % 100, 'source', 's3://bucket/' || (i % 50)),
   '{{}}'::jsonb, NULL, NULL, type = 'SCHEDULED', NULL, NULL, NULL,
-  CASE WHEN type = 'RUNNING' THEN t0 END
+  CASE WHEN type = 'RUNNING' THEN t0 END,
+  CASE WHEN deployed THEN md5('queue' || ((i % {DEPLOYMENTS}) % {QUEUES}))::uuid END
 FROM runs
 """
 
@@ -196,60 +213,475 @@ def chunk_sql(template, first, last):
     return template.replace("%(first)s", str(int(first))).replace("%(last)s", str(int(last)))
 
 
-def connect(dbname=None):
-    conn = psycopg2.connect(SERVER + (dbname or DATABASE))
-    conn.autocommit = True
-    return conn
+def md5_hex(text):
+    """PostgreSQL's ``md5(text)``: the seeded ids are ``md5(...)::uuid``."""
+    return hashlib.md5(text.encode()).hexdigest()
 
 
-def ensure_database():
-    """Create and migrate the bench database if needed."""
-    admin = connect("postgres")
-    with admin.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
-        if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
-    admin.close()
-    from app import migrations
-    from app.config import load_config
-    from app.db import database, init_database
+def dashed(hex_id):
+    """``uuid::text`` of a 32-digit hex id."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
-    init_database(load_config({"DATABASE_URL": URL}))
-    with database.connection_context():
-        migrations.upgrade(database)
+
+def stored_time(when):
+    """A naive UTC datetime as the app stores it (``UTCDateTimeField``)."""
+    return when.isoformat(sep=" ", timespec="microseconds")
+
+
+def as_json(value):
+    return json.dumps(value, separators=(",", ":"))
 
 
 def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def drop_secondary_indexes(cur):
+def fixed_rows(uuid_of, now):
+    """``{table: [row dict]}``: the flows, the agents' pool, its queues, the deployments and
+    their schedules; ``uuid_of(hex)`` is the backend's form of an id."""
+    stamp_now = stored_time(now)
+    pool_id = uuid_of(md5_hex("pool-agents"))
+
+    def stamped(**row):
+        return {"created": stamp_now, "updated": stamp_now, **row}
+
+    return {
+        "flow": [
+            stamped(id=uuid_of(md5_hex(f"flow{f}")), name=f"flow-{f:02d}", tags="[]")
+            for f in range(FLOWS)
+        ],
+        "work_pool": [
+            stamped(
+                id=pool_id,
+                name="default-agent-pool",
+                description=None,
+                type="prefect-agent",
+                base_job_template="{}",
+                is_paused=False,
+                concurrency_limit=None,
+                default_queue_id=None,
+            )
+        ],
+        "work_queue": [
+            stamped(
+                id=uuid_of(md5_hex(f"queue{q}")),
+                name=f"queue-{q}",
+                description=f"Queue {q}",
+                is_paused=q == 9,
+                concurrency_limit=10 if q % 3 == 0 else None,
+                filter=None,
+                last_polled=stored_time(now - datetime.timedelta(seconds=q * 20)),
+                priority=q + 1,
+                work_pool_id=pool_id,
+            )
+            for q in range(QUEUES)
+        ],
+        "deployment": [
+            stamped(
+                id=uuid_of(md5_hex(f"deployment{d}")),
+                name=f"deployment-{d}",
+                flow_id=uuid_of(md5_hex(f"flow{d % FLOWS}")),
+                version="1",
+                description="",
+                parameters="{}",
+                tags="[]",
+                work_queue_name=f"queue-{d % QUEUES}",
+                work_queue_id=uuid_of(md5_hex(f"queue{d % QUEUES}")),
+                infra_overrides="{}",
+                paused=False,
+                enforce_parameter_schema=False,
+            )
+            for d in range(DEPLOYMENTS)
+        ],
+        "deployment_schedule": [
+            stamped(
+                id=uuid_of(md5_hex(f"schedule{d}")),
+                deployment_id=uuid_of(md5_hex(f"deployment{d}")),
+                schedule=as_json({"interval": 3600}),
+                active=True,
+                max_active_runs=None,
+                max_scheduled_runs=None,
+                catchup=False,
+            )
+            for d in range(DEPLOYMENTS)
+        ],
+    }
+
+
+# The SQLite rows of run i, computed as FLOW_RUNS_SQL and TASK_RUNS_SQL compute them.
+ADJECTIVES = (
+    "brave",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "keen",
+    "lucky",
+    "merry",
+)
+ANIMALS = ("otter", "heron", "lynx", "panda", "koala", "tiger", "whale", "finch", "gecko", "bison")
+ENVIRONMENTS = ("prod", "staging", "dev")
+TASK_NAMES = ("extract", "clean", "transform", "validate", "load", "notify")
+TASK_TAGS = ("io", "cpu", "db")
+FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+FLOW_RUN_COLUMNS = (
+    "id, created, updated, name, tags, empirical_policy, state_id, state_type, state_name, "
+    "state_timestamp, run_count, expected_start_time, next_scheduled_start_time, start_time, "
+    "end_time, total_run_time, flow_id, deployment_id, work_queue_name, flow_version, "
+    "parameters, context, idempotency_key, parent_task_run_id, auto_scheduled, "
+    "infrastructure_document_id, infrastructure_pid, created_by, last_heartbeat, work_queue_id"
+)
+TASK_RUN_COLUMNS = (
+    "id, created, updated, name, tags, empirical_policy, state_id, state_type, state_name, "
+    "state_timestamp, run_count, expected_start_time, next_scheduled_start_time, start_time, "
+    "end_time, total_run_time, flow_run_id, task_key, dynamic_key, cache_key, "
+    "cache_expiration, task_version, task_inputs, flow_run_run_count"
+)
+STATE_COLUMNS = "id, created, updated, type, name, timestamp, message, data, state_details, {}"
+
+
+def flow_run_type(i):
+    r = i % 1000
+    if r % 10 == 0:
+        return "SCHEDULED"
+    if r < 5:
+        return "RUNNING"
+    if r < 7:
+        return "PENDING"
+    if 11 <= r <= 69:
+        return "FAILED"
+    if 71 <= r <= 79:
+        return "CRASHED"
+    if 81 <= r <= 99:
+        return "CANCELLED"
+    return "COMPLETED"
+
+
+def task_run_type(flow_state, j, n):
+    if flow_state == "COMPLETED":
+        return "COMPLETED"
+    if flow_state in ("FAILED", "CRASHED") and j == n - 1:
+        return "FAILED"
+    if flow_state == "CANCELLED" and j >= n - 2:
+        return "CANCELLED"
+    if flow_state == "RUNNING" and j == n - 1:
+        return "RUNNING"
+    if flow_state == "PENDING":
+        return "PENDING"
+    return "COMPLETED"
+
+
+def sqlite_rows(first, last, t0):
+    """``(flow runs, flow run states, task runs, task run states)`` rows of runs ``first`` to
+    ``last`` for SQLite, as the PostgreSQL statements make them (ids hex, times text, JSON
+    text, booleans 0/1)."""
+    seconds = datetime.timedelta(seconds=1)
+    now = stored_time(t0)
+    flow_runs, flow_states, task_runs, task_states = [], [], [], []
+    for i in range(first, last + 1):
+        kind = flow_run_type(i)
+        deployed = i % 5 != 3 or i % 10 == 0
+        late = kind == "SCHEDULED" and i % 10000 == 0
+        if late:
+            expected = t0 - (60 + (i // 10000) % 3600) * seconds
+        elif kind == "SCHEDULED":
+            expected = t0 + (60 + (i * 7919) % 604800) * seconds
+        elif kind in ("RUNNING", "PENDING"):
+            expected = t0 - ((i * 7919) % 7200) * seconds
+        else:
+            expected = t0 - (7200 + (i * 7919) % 7776000) * seconds
+        run_seconds = ((i * 104729) % 3600) / 10.0
+        started = None if kind in ("SCHEDULED", "PENDING") else expected + (i % 30) * seconds
+        name = "Late" if late else kind.capitalize()
+        finished = kind in FINISHED
+        timestamp = stored_time(started + run_seconds * seconds if started else expected)
+        run_hex = md5_hex(f"run{i}")
+        run_text = dashed(run_hex)
+        state_hex = md5_hex(f"run-state{i}")
+        details = {"flow_run_id": run_text}
+        if kind == "SCHEDULED":
+            details["scheduled_time"] = expected.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        environment, team = ENVIRONMENTS[i % 3], f"team-{i % 7}"
+        tags = ["auto-scheduled", environment, team] if kind == "SCHEDULED" else [environment, team]
+        flow_states.append(
+            (state_hex, now, now, kind, name, timestamp, None, None, as_json(details), run_hex)
+        )
+        flow_runs.append(
+            (
+                run_hex,
+                now,
+                now,
+                f"{ADJECTIVES[i % 10]}-{ANIMALS[(i // 10) % 10]}-{i}",
+                as_json(tags),
+                '{"retries":0,"retry_delay":0}',
+                state_hex,
+                kind,
+                name,
+                timestamp,
+                0 if started is None else 1,
+                stored_time(expected),
+                stored_time(expected) if kind == "SCHEDULED" else None,
+                stored_time(started) if started else None,
+                stored_time(started + run_seconds * seconds) if finished else None,
+                run_seconds if finished else 0,
+                md5_hex(f"flow{i % FLOWS}"),
+                md5_hex(f"deployment{i % DEPLOYMENTS}") if deployed else None,
+                f"queue-{(i % DEPLOYMENTS) % QUEUES}" if deployed else None,
+                f"1.{i // 100000}",
+                as_json({"batch": i % 100, "source": f"s3://bucket/{i % 50}"}),
+                "{}",
+                None,
+                None,
+                int(kind == "SCHEDULED"),
+                None,
+                None,
+                None,
+                now if kind == "RUNNING" else None,
+                md5_hex(f"queue{(i % DEPLOYMENTS) % QUEUES}") if deployed else None,
+            )
+        )
+        if kind == "SCHEDULED":
+            continue
+        total = run_seconds if finished else 0.0
+        n = 21 if i % 100 == 1 else 11
+        previous = None
+        for j in range(n):
+            task_kind = task_run_type(kind, j, n)
+            task_hex = md5_hex(f"task{i}-{j}")
+            task_state_hex = md5_hex(f"task-state{i}-{j}")
+            task_seconds = total / n
+            task_start = started + (total * j / n) * seconds if started else None
+            task_end = task_start + task_seconds * seconds if task_start else None
+            task_timestamp = stored_time(task_end) if task_end else now
+            task_done = task_kind in ("COMPLETED", "FAILED", "CANCELLED")
+            task_states.append(
+                (
+                    task_state_hex,
+                    now,
+                    now,
+                    task_kind,
+                    task_kind.capitalize(),
+                    task_timestamp,
+                    None,
+                    None,
+                    f'{{"flow_run_id":"{run_text}","task_run_id":"{dashed(task_hex)}"}}',
+                    task_hex,
+                )
+            )
+            task_runs.append(
+                (
+                    task_hex,
+                    now,
+                    now,
+                    f"{TASK_NAMES[j % 6]}-{j}",
+                    f'["{TASK_TAGS[j % 3]}"]',
+                    '{"max_retries":0,"retry_delay_seconds":0}',
+                    task_state_hex,
+                    task_kind,
+                    task_kind.capitalize(),
+                    task_timestamp,
+                    0 if task_kind == "PENDING" else 1,
+                    stored_time(task_start) if task_start else now,
+                    None,
+                    None if task_kind == "PENDING" or not task_start else stored_time(task_start),
+                    stored_time(task_end) if task_done and task_end else None,
+                    task_seconds if task_done else 0,
+                    run_hex,
+                    f"task-{j % 6}",
+                    str(j),
+                    None,
+                    None,
+                    "1.0",
+                    "{}"
+                    if previous is None
+                    else f'{{"x":[{{"input_type":"task_run","id":"{dashed(previous)}"}}]}}',
+                    1,
+                )
+            )
+            previous = task_hex
+    return flow_runs, flow_states, task_runs, task_states
+
+
+class Postgres:
+    """The PostgreSQL bench database: seeded by INSERT ... SELECT generate_series."""
+
+    name = "postgres"
+    param = "%s"
+
+    def __init__(self, url=URL):
+        self.url = url
+        self.server, self.database = url.rsplit("/", 1)
+
+    @staticmethod
+    def uuid_of(hex_id):
+        return dashed(hex_id)
+
+    def connect(self, dbname=None):
+        conn = psycopg2.connect(f"{self.server}/{dbname or self.database}")
+        conn.autocommit = True
+        return conn
+
+    def create(self):
+        admin = self.connect("postgres")
+        with admin.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+        admin.close()
+
+    def table_exists(self, cur, table):
+        cur.execute("SELECT to_regclass(%s)", (table,))
+        return cur.fetchone()[0] is not None
+
+    def secondary_indexes(self, cur):
+        cur.execute(
+            """
+            SELECT i.indexname, i.indexdef FROM pg_indexes i
+            WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
+              AND i.indexname NOT LIKE '%%_pkey'""",
+            (list(SEEDED_TABLES),),
+        )
+        return cur.fetchall()
+
+    def seed_chunk(self, conn, first, last):
+        """Runs ``first`` to ``last`` in one transaction, foreign-key triggers off."""
+        with conn:
+            conn.autocommit = False
+            with conn.cursor() as chunk:
+                chunk.execute("SET LOCAL session_replication_role = replica")
+                chunk.execute(chunk_sql(FLOW_RUNS_SQL, first, last))
+                chunk.execute(chunk_sql(TASK_RUNS_SQL, first, last))
+        conn.autocommit = True
+
+    def before_rebuild(self, cur):
+        cur.execute("SET maintenance_work_mem = '512MB'")
+
+    def analyze(self, cur):
+        for table in SEEDED_TABLES + ("flow", "deployment", "work_queue"):
+            cur.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
+
+    def explain(self, cur, query, params):
+        cur.execute("EXPLAIN ANALYZE " + query, params)
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
+class Sqlite:
+    """The SQLite bench file: seeded by ``executemany`` of rows made in Python
+    (:func:`sqlite_rows`), ``synchronous = OFF`` and a 2 GB page cache while seeding."""
+
+    name = "sqlite"
+    param = "?"
+
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self.url = "sqlite:///" + self.path
+
+    @staticmethod
+    def uuid_of(hex_id):
+        return hex_id
+
+    def connect(self):
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        return conn
+
+    def create(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+
+    def table_exists(self, cur, table):
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return cur.fetchone() is not None
+
+    def secondary_indexes(self, cur):
+        marks = ", ".join("?" for _ in SEEDED_TABLES)
+        cur.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({marks})",
+            SEEDED_TABLES,
+        )
+        return cur.fetchall()
+
+    def seed_chunk(self, conn, first, last):
+        """Runs ``first`` to ``last`` in one transaction, written in slices of 1,000 runs."""
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("PRAGMA cache_size = -2000000")
+        t0 = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        marks = {width: ", ".join("?" * width) for width in (10, 24, 30)}
+        conn.execute("BEGIN")
+        try:
+            for start in range(first, last + 1, 1000):
+                flow_runs, flow_states, task_runs, task_states = sqlite_rows(
+                    start, min(start + 999, last), t0
+                )
+                conn.executemany(
+                    f"INSERT INTO flow_run_state ({STATE_COLUMNS.format('flow_run_id')}) "
+                    f"VALUES ({marks[10]})",
+                    flow_states,
+                )
+                conn.executemany(
+                    f"INSERT INTO flow_run ({FLOW_RUN_COLUMNS}) VALUES ({marks[30]})", flow_runs
+                )
+                conn.executemany(
+                    f"INSERT INTO task_run_state ({STATE_COLUMNS.format('task_run_id')}) "
+                    f"VALUES ({marks[10]})",
+                    task_states,
+                )
+                conn.executemany(
+                    f"INSERT INTO task_run ({TASK_RUN_COLUMNS}) VALUES ({marks[24]})", task_runs
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def before_rebuild(self, cur):
+        cur.execute("PRAGMA cache_size = -2000000")
+        cur.execute("PRAGMA temp_store = MEMORY")
+
+    def analyze(self, cur):
+        cur.execute("ANALYZE")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def explain(self, cur, query, params):
+        cur.execute("EXPLAIN QUERY PLAN " + query, params)
+        return "\n".join(f"{row[0]:>4} {row[1]:>4} {row[3]}" for row in cur.fetchall())
+
+
+def ensure_database(backend):
+    """Create and migrate the bench database if needed."""
+    backend.create()
+    from app import migrations
+    from app.config import load_config
+    from app.db import database, init_database
+
+    init_database(load_config({"DATABASE_URL": backend.url}))
+    with database.connection_context():
+        migrations.upgrade(database)
+
+
+def drop_secondary_indexes(backend, cur):
     """Drop the seeded tables' indexes other than primary keys, keeping their definitions;
     a resumed seeding finds them already dropped and recorded."""
+    p = backend.param
     cur.execute(
         "CREATE TABLE IF NOT EXISTS bench_ui_dropped_index (name text PRIMARY KEY, "
         "definition text NOT NULL)"
     )
-    cur.execute(
-        """
-        SELECT i.indexname, i.indexdef FROM pg_indexes i
-        WHERE i.schemaname = 'public' AND i.tablename = ANY(%s)
-          AND i.indexname NOT LIKE '%%_pkey'""",
-        (list(SEEDED_TABLES),),
-    )
-    for name, definition in cur.fetchall():
+    for name, definition in backend.secondary_indexes(cur):
         cur.execute(
-            "INSERT INTO bench_ui_dropped_index VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            f"INSERT INTO bench_ui_dropped_index VALUES ({p}, {p}) ON CONFLICT DO NOTHING",
             (name, definition),
         )
-        cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        cur.execute(f'DROP INDEX "{name}"')
 
 
-def rebuild_indexes(cur):
-    cur.execute("SELECT to_regclass('bench_ui_dropped_index')")
-    if cur.fetchone()[0] is None:
+def rebuild_indexes(backend, cur):
+    if not backend.table_exists(cur, "bench_ui_dropped_index"):
         return
-    cur.execute("SET maintenance_work_mem = '512MB'")
+    backend.before_rebuild(cur)
     cur.execute("SELECT name, definition FROM bench_ui_dropped_index ORDER BY name")
     for name, definition in cur.fetchall():
         started = time.perf_counter()
@@ -258,66 +690,54 @@ def rebuild_indexes(cur):
                 "CREATE UNIQUE INDEX", "CREATE UNIQUE INDEX IF NOT EXISTS", 1
             )
         )
-        cur.execute("DELETE FROM bench_ui_dropped_index WHERE name = %s", (name,))
+        cur.execute(f"DELETE FROM bench_ui_dropped_index WHERE name = {backend.param}", (name,))
         log(f"rebuilt {name} in {time.perf_counter() - started:.0f} s")
     cur.execute("DROP TABLE bench_ui_dropped_index")
 
 
-def seed():
+def run_present(backend, cur, i):
+    cur.execute(
+        f"SELECT count(*) FROM flow_run WHERE id = {backend.param}",
+        (backend.uuid_of(md5_hex(f"run{i}")),),
+    )
+    return cur.fetchone()[0] == 1
+
+
+def insert_fixed_rows(backend, cur):
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    for table, rows in fixed_rows(backend.uuid_of, now).items():
+        columns = list(rows[0])
+        marks = ", ".join(backend.param for _ in columns)
+        cur.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+            [tuple(row[c] for c in columns) for row in rows],
+        )
+
+
+def seed(backend):
     """Seed the chunks not yet present, rebuild indexes, ANALYZE (see module doc)."""
-    ensure_database()
-    conn = connect()
+    ensure_database(backend)
+    conn = backend.connect()
     cur = conn.cursor()
-    cur.execute("SELECT count(*) FROM flow_run WHERE id = md5('run' || %s)::uuid", (FLOW_RUNS - 1,))
-    last_present = cur.fetchone()[0] == 1
-    cur.execute("SELECT to_regclass('bench_ui_dropped_index')")
-    if last_present and cur.fetchone()[0] is None:
-        log("already seeded")
+    if run_present(backend, cur, FLOW_RUNS - 1) and not backend.table_exists(
+        cur, "bench_ui_dropped_index"
+    ):
+        log(f"{backend.name}: already seeded")
         conn.close()
         return
-    cur.execute(
-        """
-        INSERT INTO flow (id, created, updated, name, tags)
-        SELECT md5('flow' || f)::uuid, now(), now(), 'flow-' || lpad(f::text, 2, '0'),
-               '[]'::jsonb FROM generate_series(0, %(flows)s - 1) f
-        ON CONFLICT DO NOTHING;
-        INSERT INTO deployment (id, created, updated, name, flow_id, version, description,
-            schedule, is_schedule_active, parameters, tags, work_queue_name, infra_overrides)
-        SELECT md5('deployment' || d)::uuid, now(), now(), 'deployment-' || d,
-               md5('flow' || (d %% %(flows)s))::uuid, '1', '',
-               jsonb_build_object('interval', 3600), true, '{}'::jsonb, '[]'::jsonb,
-               'queue-' || (d %% %(queues)s), '{}'::jsonb
-        FROM generate_series(0, %(deployments)s - 1) d
-        ON CONFLICT DO NOTHING;
-        INSERT INTO work_queue (id, created, updated, name, description, is_paused,
-                                concurrency_limit, filter, last_polled, priority)
-        SELECT md5('queue' || q)::uuid, now(), now(), 'queue-' || q, 'Queue ' || q, q = 9,
-               CASE WHEN q %% 3 = 0 THEN 10 END, NULL,
-               now() AT TIME ZONE 'UTC' - make_interval(secs => q * 20), q + 1
-        FROM generate_series(0, %(queues)s - 1) q
-        ON CONFLICT DO NOTHING;
-    """,
-        {"flows": FLOWS, "deployments": DEPLOYMENTS, "queues": QUEUES},
-    )
-    drop_secondary_indexes(cur)
+    insert_fixed_rows(backend, cur)
+    drop_secondary_indexes(backend, cur)
     for first in range(0, FLOW_RUNS, CHUNK):
         last = first + CHUNK - 1
-        cur.execute("SELECT count(*) FROM flow_run WHERE id = md5('run' || %s)::uuid", (last,))
-        if cur.fetchone()[0]:
+        if run_present(backend, cur, last):
             continue
         started = time.perf_counter()
-        with conn:  # one transaction per chunk: present entirely, or not at all
-            conn.autocommit = False
-            with conn.cursor() as chunk:
-                chunk.execute("SET LOCAL session_replication_role = replica")
-                chunk.execute(chunk_sql(FLOW_RUNS_SQL, first, last))
-                chunk.execute(chunk_sql(TASK_RUNS_SQL, first, last))
-        conn.autocommit = True
+        backend.seed_chunk(conn, first, last)  # one transaction: all of the chunk, or none
         log(f"flow runs {first:,}-{last:,} seeded in {time.perf_counter() - started:.1f} s")
-    rebuild_indexes(cur)
-    for table in SEEDED_TABLES + ("flow", "deployment", "work_queue"):
-        cur.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(table)))
-    log("seeded and analyzed")
+    rebuild_indexes(backend, cur)
+    started = time.perf_counter()
+    backend.analyze(cur)
+    log(f"{backend.name}: seeded and analyzed ({time.perf_counter() - started:.0f} s analyzing)")
     conn.close()
 
 
@@ -328,15 +748,129 @@ def stamp(when):
     return when.strftime("%Y-%m-%dT%H:%M")
 
 
-def pages(cur):
+def api(client, method, path, body=None, created=False):
+    """One API call through the test client; the JSON answer. An error status raises, but
+    for ``created`` calls a 409 (made by an earlier, interrupted run) is None."""
+    response = client.open(path, method=method, json=body)
+    if created and response.status_code == 409:
+        return None
+    assert response.status_code < 300, (method, path, response.status_code, response.get_json())
+    return response.get_json()
+
+
+def seed_extras(client):
+    """The objects of the pages that do not read runs, made through the API (so the same on
+    both backends) unless the variable ``bench_ui_extras`` says they were: 20 block documents
+    (5 each of slack-webhook, secret, json, string), 10 notification policies, 100 variables,
+    3 artifacts of run 502, 10 tag concurrency limits and 10 global ones. Returns the ids the
+    pages need."""
+    data = {
+        "slack-webhook": {"url": "https://hooks.slack.com/services/T0/B0/bench"},
+        "secret": {"value": "bench-secret"},
+        "json": {"value": {"rows": [1, 2, 3], "owner": "bench"}},
+        "string": {"value": "bench"},
+    }
+    if client.get("/api/variables/name/bench_ui_extras").status_code != 200:
+        for slug, value in data.items():
+            block_type = api(client, "GET", f"/api/block_types/slug/{slug}")
+            schema = api(
+                client,
+                "POST",
+                "/api/block_schemas/filter",
+                {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}},
+            )[0]
+            for k in range(5):
+                api(
+                    client,
+                    "POST",
+                    "/api/block_documents/",
+                    {
+                        "name": f"bench-{slug}-{k}",
+                        "block_type_id": block_type["id"],
+                        "block_schema_id": schema["id"],
+                        "data": value,
+                    },
+                    created=True,
+                )
+        slack = block_document(client, "slack-webhook")
+        for k in range(10):
+            api(
+                client,
+                "POST",
+                "/api/flow_run_notification_policies/",
+                {
+                    "state_names": ["Failed", "Crashed"][: 1 + k % 2],
+                    "tags": [f"team-{k % 7}"] if k % 2 else [],
+                    "block_document_id": slack,
+                },
+            )
+        for k in range(100):
+            api(
+                client,
+                "POST",
+                "/api/variables/",
+                {"name": f"bench_var_{k}", "value": f"value {k}", "tags": ["bench"]},
+                created=True,
+            )
+        run_id = dashed(md5_hex("run502"))
+        for kind, value in (
+            ("markdown", "# Report\n\n| rows | errors |\n|---|---|\n| 1000 | 0 |"),
+            ("table", json.dumps([{"rows": i, "errors": i % 3} for i in range(20)])),
+            ("result", json.dumps({"rows": 1000})),
+        ):
+            api(
+                client,
+                "POST",
+                "/api/artifacts/",
+                {"key": f"bench-{kind}", "type": kind, "data": value, "flow_run_id": run_id},
+            )
+        for k in range(10):
+            api(
+                client,
+                "POST",
+                "/api/concurrency_limits/",
+                {"tag": f"bench-tag-{k}", "concurrency_limit": 5 + k},
+            )
+            api(
+                client,
+                "POST",
+                "/api/v2/concurrency_limits/",
+                {"name": f"bench-{k}", "limit": k + 1},
+                created=True,
+            )
+        api(client, "POST", "/api/variables/", {"name": "bench_ui_extras", "value": "seeded"})
+    policy = api(client, "POST", "/api/flow_run_notification_policies/filter", {"limit": 1})[0]
+    return {
+        "block_id": block_document(client, "slack-webhook"),
+        "secret_block_id": block_document(client, "secret"),
+        "policy_id": policy["id"],
+        "variable_id": api(client, "GET", "/api/variables/name/bench_var_0")["id"],
+    }
+
+
+def block_document(client, slug):
+    """The id of a block document of type ``slug``."""
+    return api(
+        client,
+        "POST",
+        "/api/block_documents/filter",
+        {"block_types": {"slug": {"any_": [slug]}}, "limit": 1},
+    )[0]["id"]
+
+
+def pages(ids):
     """``[(label, path, htmx?)]``: every dashboard page and fragment, on real ids."""
     # Run 502 is COMPLETED with 11 task runs; run 101 (i % 100 == 1) has 21.
-    cur.execute("SELECT md5('run502')::uuid, md5('run101')::uuid")
-    run_id, big_run_id = cur.fetchone()
-    cur.execute("SELECT id FROM task_run WHERE flow_run_id = %s LIMIT 1", (run_id,))
-    task_id = cur.fetchone()[0]
-    cur.execute("SELECT md5('flow7')::uuid, md5('queue3')::uuid")
-    flow_id, queue_id = cur.fetchone()
+    run_id, big_run_id = dashed(md5_hex("run502")), dashed(md5_hex("run101"))
+    ids = {
+        **ids,
+        "run_id": run_id,
+        "task_id": dashed(md5_hex("task502-0")),
+        "flow_id": dashed(md5_hex("flow7")),
+        "queue_id": dashed(md5_hex("queue3")),
+        "past_deployment": dashed(md5_hex("deployment7")),
+        "ahead_deployment": dashed(md5_hex("deployment10")),
+    }
     now = datetime.datetime.now(datetime.UTC)
     listed = [
         ("dashboard, last day", "/", False),
@@ -354,7 +888,7 @@ def pages(cur):
             "/flow-runs?state=FAILED&state=CRASHED&sort=EXPECTED_START_TIME_DESC",
             True,
         ),
-        ("flow runs fragment, one flow", f"/flow-runs?flow={flow_id}", True),
+        ("flow runs fragment, one flow", f"/flow-runs?flow={ids['flow_id']}", True),
         ("flow runs fragment, tag prod + team-3", "/flow-runs?tags=prod,team-3", True),
         ("flow runs fragment, name contains otter-12", "/flow-runs?name=otter-12", True),
         ("flow runs fragment, name contains otter (1 run in 10)", "/flow-runs?name=otter", True),
@@ -367,23 +901,14 @@ def pages(cur):
             True,
         ),
         ("flows", "/flows", False),
-        ("flow page", f"/flows/{flow_id}", False),
+        ("flow page", f"/flows/{ids['flow_id']}", False),
         ("flow run page (11 task runs)", f"/flow-runs/{run_id}", False),
         ("flow run page (21 task runs)", f"/flow-runs/{big_run_id}", False),
         ("flow run state fragment", f"/flow-runs/{run_id}/state", True),
         ("flow run logs fragment", f"/flow-runs/{run_id}/logs", True),
-        ("task run page", f"/task-runs/{task_id}", False),
+        ("task run page", f"/task-runs/{ids['task_id']}", False),
         ("concurrency limits", "/concurrency-limits", False),
     ]
-    cur.execute("SELECT md5('deployment7')::uuid, md5('deployment10')::uuid")
-    past_deployment, ahead_deployment = cur.fetchone()
-    ids = {
-        "queue_id": queue_id,
-        "past_deployment": past_deployment,
-        "ahead_deployment": ahead_deployment,
-        "run_id": run_id,
-        "task_id": task_id,
-    }
     return listed + [(label, path.format(**ids), hx) for label, path, hx in EXTRA_PAGES]
 
 
@@ -391,6 +916,7 @@ def pages(cur):
 EXTRA_PAGES = [
     ("work queues", "/work-queues", False),
     ("work queue page", "/work-queues/{queue_id}", False),
+    ("work queue edit form", "/work-queues/{queue_id}/edit", False),
     ("new work queue form", "/work-queues/new", False),
     ("work pools", "/work-pools", False),
     # The seeded queues are the agents' pool's; deployment 10's 5,000 scheduled runs are in it.
@@ -409,9 +935,43 @@ EXTRA_PAGES = [
     ("deployment custom run form", "/deployments/{past_deployment}/custom-run", False),
     ("deployment edit form", "/deployments/{past_deployment}/edit", False),
     ("flows fragment, name contains flow-0", "/flows?name=flow-0", True),
+    ("flow run live poll, nothing marked (11 task runs)", "/flow-runs/{run_id}/live", True),
+    ("flow run radar data (11 task runs)", "/flow-runs/{run_id}/radar", True),
     ("task run logs fragment", "/task-runs/{task_id}/logs", True),
     ("flow run logs download", "/flow-runs/{run_id}/logs.txt", False),
+    ("task run logs download", "/task-runs/{task_id}/logs.txt", False),
+    ("blocks (20 documents)", "/blocks", False),
+    ("block catalogue", "/blocks/catalog", False),
+    ("block page (slack-webhook)", "/blocks/{block_id}", False),
+    ("block edit form (secret)", "/blocks/{secret_block_id}/edit", False),
+    ("new block form (slack-webhook)", "/blocks/new/slack-webhook", False),
+    ("notifications (10 policies)", "/notifications", False),
+    ("new notification form", "/notifications/new", False),
+    ("notification edit form", "/notifications/{policy_id}/edit", False),
+    ("variables (100)", "/variables", False),
+    ("variable edit form", "/variables/{variable_id}/edit", False),
 ]
+
+
+# GET routes of the dashboard that are not pages: the login form redirects to / when no
+# password is set (as here).
+NOT_TIMED = {"ui.login_page"}
+
+
+def work_pool_pages(app):
+    """The work pool pages, if this app has them: the list, and each page of the agents'
+    pool (a ``uuid`` route parameter gets the pool's id, any other its name)."""
+    found = []
+    pool_id, pool_name = dashed(md5_hex("pool-agents")), "default-agent-pool"
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/work-pools") or "GET" not in rule.methods:
+            continue
+        path = rule.rule
+        for converter, _ in re.findall(r"<(?:(\w+):)?(\w+)>", path):
+            path = re.sub(r"<[^>]+>", pool_id if converter == "uuid" else pool_name, path, count=1)
+        if "<" not in path:
+            found.append((f"work pools: {rule.rule}", path, False))
+    return sorted(found)
 
 
 def refresh_rollup():
@@ -452,7 +1012,7 @@ ROLLUP_CHURN = [
 ]
 
 
-def measure_rollup():
+def measure_rollup(backend):
     """Time the rollup refresh after stamping ``updated`` on runs, as transitions would (the
     runs are otherwise unchanged, so the rollup's figures stay the same). Before each step,
     runs stamped in the last 10 minutes (the refresh looks back 5 before the previous one)
@@ -462,7 +1022,7 @@ def measure_rollup():
     from app.db import database, init_database
     from app.services import rollups
 
-    init_database(load_config({"DATABASE_URL": URL}))
+    init_database(load_config({"DATABASE_URL": backend.url}))
     with database.connection_context():
         for label, chosen in [("nothing", None)] + ROLLUP_CHURN:
             database.execute_sql(
@@ -483,17 +1043,21 @@ def measure_rollup():
             )
 
 
-def measure(repeat, only, explain):
+def measure(backend, repeat, only, explain):
     from app import create_app
     from app.db import database
 
-    app = create_app({"DATABASE_URL": URL, "DATABASE_MIGRATE_ON_START": False})
+    app = create_app({"DATABASE_URL": backend.url, "DATABASE_MIGRATE_ON_START": False})
     refresh_rollup()
     refresh_rollup()
     client = app.test_client()
-    conn = connect()
-    rows = []
-    for label, path, htmx in pages(conn.cursor()):
+    with app.app_context():
+        ids = seed_extras(client)
+    listed = pages(ids) + work_pool_pages(app)
+    report_unmeasured(app, listed)
+    conn = backend.connect()
+    rows, loads = [], []
+    for label, path, htmx in listed:
         if only and only not in label:
             continue
         headers = {"HX-Request": "true"} if htmx else {}
@@ -503,6 +1067,7 @@ def measure(repeat, only, explain):
             response.status_code,
             response.get_data(as_text=True)[-500:],
         )
+        load = os.getloadavg()[0]
         samples = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -510,19 +1075,38 @@ def measure(repeat, only, explain):
             samples.append((time.perf_counter() - started) * 1000)
         samples.sort()
         p95 = samples[max(0, round(len(samples) * 0.95) - 1)]
-        rows.append((label, path, statistics.median(samples), p95))
-        log(f"{label}: p50 {rows[-1][2]:.1f} ms, p95 {p95:.1f} ms")
+        loads.append(load)
+        rows.append((label, path, statistics.median(samples), p95, load))
+        log(f"{label}: p50 {rows[-1][2]:.1f} ms, p95 {p95:.1f} ms (load {load:.2f})")
         if explain and only:
-            explain_queries(client, path, headers, conn)
-    print("\n| page | p50 ms | p95 ms |\n|---|---|---|")
-    for label, path, p50, p95 in rows:
+            explain_queries(backend, client, path, headers, conn)
+    print(
+        f"\n{backend.name}: 1-minute load average while timing: min {min(loads):.2f}, "
+        f"median {statistics.median(loads):.2f}, max {max(loads):.2f} (2 cores)"
+    )
+    print("\n| page | p50 ms | p95 ms | load |\n|---|---|---|---|")
+    for label, path, p50, p95, load in rows:
         shown = path if len(path) < 60 else path[:57] + "…"
-        print(f"| {label} (`{shown}`) | {p50:.1f} | {p95:.1f} |")
+        print(f"| {label} (`{shown}`) | {p50:.1f} | {p95:.1f} | {load:.2f} |")
     del database
 
 
-def explain_queries(client, path, headers, conn):
-    """EXPLAIN ANALYZE every SELECT one request of ``path`` runs (from peewee's debug log)."""
+def report_unmeasured(app, listed):
+    """Log the dashboard's GET routes that no listed page reaches (a page added since)."""
+    adapter = app.url_map.bind("localhost")
+    reached = set()
+    for _, path, _ in listed:
+        endpoint, _ = adapter.match(path.split("?")[0], method="GET")
+        reached.add(endpoint)
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("ui.") and "GET" in rule.methods:
+            if rule.endpoint not in reached | NOT_TIMED:
+                log(f"not measured: {rule.rule} ({rule.endpoint})")
+
+
+def explain_queries(backend, client, path, headers, conn):
+    """EXPLAIN (ANALYZE on PostgreSQL, QUERY PLAN on SQLite) every SELECT one request of
+    ``path`` runs (from peewee's debug log)."""
     import logging
 
     captured = []
@@ -538,17 +1122,23 @@ def explain_queries(client, path, headers, conn):
     logger.setLevel(logging.DEBUG)
     client.get(path, headers=headers)
     logger.removeHandler(handler)
-    with conn.cursor() as cur:
-        for query, params in captured:
-            if not re.match(r"\s*SELECT", query, re.I):
-                continue
-            cur.execute("EXPLAIN ANALYZE " + query, params)
-            plan = "\n".join(row[0] for row in cur.fetchall())
-            print(f"\n-- {query[:300]}\n{plan}")
+    cur = conn.cursor()
+    for query, params in captured:
+        if not re.match(r"\s*(SELECT|WITH)", query, re.I):
+            continue
+        started = time.perf_counter()
+        cur.execute(query, params)
+        cur.fetchall()
+        took = (time.perf_counter() - started) * 1000
+        print(f"\n-- ({took:.1f} ms) {query}\n-- {params}\n{backend.explain(cur, query, params)}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument(
+        "--sqlite-path", default=SQLITE_PATH, help=f"the SQLite file (default {SQLITE_PATH})"
+    )
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--only", default="", help="time only pages whose label contains this")
     parser.add_argument("--explain", action="store_true")
@@ -556,14 +1146,17 @@ def main():
     parser.add_argument(
         "--rollup",
         action="store_true",
-        help="time the rollup refresh after runs change, instead of the pages",
+        help="time the rollup refresh after runs change, instead of the pages (PostgreSQL)",
     )
     args = parser.parse_args()
-    seed()
+    if args.rollup and args.backend != "postgres":
+        parser.error("--rollup: PostgreSQL only (its churn statements are PostgreSQL's)")
+    backend = Postgres() if args.backend == "postgres" else Sqlite(args.sqlite_path)
+    seed(backend)
     if args.rollup:
-        measure_rollup()
+        measure_rollup(backend)
     elif not args.seed_only:
-        measure(args.repeat, args.only, args.explain)
+        measure(backend, args.repeat, args.only, args.explain)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from app.models import (
     TaskRunState,
     utcnow,
 )
+from app.models.runs import state_type_in
 from app.schedules import ScheduleError, parse_schedule
 from app.services.common import Id, require_exists
 from app.services.runs import fetch_runs, with_state
@@ -71,7 +72,7 @@ def failed_runs(start: datetime.datetime, end: datetime.datetime, limit: int) ->
     return _runs(
         with_state(FlowRun, FlowRunState)
         .where(
-            FlowRun.state_type.in_(_FAILED)
+            state_type_in(FlowRun.state_type, _FAILED)
             & (FlowRun.expected_start_time >= start)
             & (FlowRun.expected_start_time < end)
         )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
 from typing import Any
 
-from peewee import SQL, Field, JSONField, Select, fn
+from peewee import SQL, Field, ForeignKeyField, JSONField, Select, fn
 
 from app.db import is_sqlite
 from app.models import (
@@ -37,6 +37,7 @@ from app.models import (
     WorkQueue,
 )
 from app.models.base import BaseModel
+from app.models.runs import state_type_in
 from app.services.common import Body
 
 _TRUE = SQL("1 = 1")
@@ -84,7 +85,9 @@ def _json_is_empty(column: Any, is_empty: bool) -> Any:
 
 
 OPERATORS = {
-    "any_": lambda column, values: column.in_(values),
+    "any_": lambda column, values: (
+        state_type_in(column, values) if column is FlowRun.state_type else column.in_(values)
+    ),
     "not_any_": lambda column, values: column.not_in(values),
     "all_": _json_has_all,
     "like_": lambda column, text: column.contains(text),  # ILIKE '%text%', wildcards escaped
@@ -313,12 +316,35 @@ def object_filter(model: type[BaseModel], criteria: Mapping[str, Any] | None) ->
 def _related_conditions(outer: type[BaseModel], hops: Mapping[Any, Any], body: Body) -> list[Any]:
     conditions = []
     for model, (key, further) in hops.items():
-        inner = [object_filter(model, body.get(key)), *_related_conditions(model, further, body)]
+        outer_column, related_column = LINKS[outer, model]
+        further_conditions = _related_conditions(model, further, body)
+        ids = _ids_only(body.get(key))
+        if (
+            ids is not None
+            and not further_conditions
+            and isinstance(outer_column, ForeignKeyField)
+            and related_column is model._meta.primary_key
+        ):
+            # Only the related rows' ids asked, through a foreign key (so every id it holds
+            # exists): the link column's own condition, which an index starting with it
+            # serves (SQLite does not look through the subquery for one).
+            conditions.append(outer_column.in_(ids))
+            continue
+        inner = [object_filter(model, body.get(key)), *further_conditions]
         inner = [condition for condition in inner if condition is not None]
         if inner:
-            outer_column, related_column = LINKS[outer, model]
             conditions.append(outer_column.in_(model.select(related_column).where(*inner)))
     return conditions
+
+
+def _ids_only(criteria: Mapping[str, Any] | None) -> list[Any] | None:
+    """The ids of a filter object that asks only ``{"id": {"any_": ids}}``, else None."""
+    if not criteria or set(criteria) - {"id", "operator"}:
+        return None
+    by_id = criteria.get("id")
+    if not isinstance(by_id, Mapping) or set(by_id) != {"any_"} or by_id["any_"] is None:
+        return None
+    return list(by_id["any_"])
 
 
 def _work_pool_condition(model: type[BaseModel], criteria: Mapping[str, Any] | None) -> Any:

@@ -218,3 +218,159 @@ def test_saved_searches_upsert_by_name(db):
         saved_searches.read_saved_search(first.id)
     with pytest.raises(ObjectNotFound):
         saved_searches.delete_saved_search(first.id)
+
+
+def test_subflows_of_a_run_are_read_by_the_partial_parent_index(db):
+    """The run page's subflows: oldest first, looked up by ``parent_task_run_id`` through
+    its partial index (migration 0025) even when statistics say nearly every run has no
+    parent (SQLite then walked every run by expected start time with the full index)."""
+
+    from app.db import is_sqlite
+    from app.models import TaskRun
+
+    flow, _ = create_flow("parents")
+    now = utcnow()
+    parent, _ = flow_runs.create_flow_run({"flow_id": flow.id})
+    tasks = [uuid.uuid4(), uuid.uuid4()]
+    TaskRun.insert_many(
+        [
+            {"id": t, "flow_run": parent.id, "task_key": "t", "dynamic_key": str(i), "name": "t"}
+            for i, t in enumerate(tasks)
+        ]
+    ).execute()
+    FlowRun.insert_many(
+        [
+            {"id": uuid.uuid4(), "flow": flow.id, "name": f"plain-{i}", "expected_start_time": now}
+            for i in range(500)
+        ]
+    ).execute()
+    later, earlier = uuid.uuid4(), uuid.uuid4()
+    FlowRun.insert_many(
+        [
+            {
+                "id": run_id,
+                "flow": flow.id,
+                "name": name,
+                "parent_task_run_id": task,
+                "expected_start_time": now + datetime.timedelta(seconds=offset),
+            }
+            for run_id, name, task, offset in (
+                (later, "later", tasks[0], 60),
+                (earlier, "earlier", tasks[1], 30),
+            )
+        ]
+    ).execute()
+    assert [str(r.id) for r in dashboard.subflow_runs_of(parent.id, 10)] == [
+        str(earlier),
+        str(later),
+    ]
+
+    if is_sqlite():
+        db.execute_sql("ANALYZE flow_run")
+        try:
+            parents = TaskRun.select(TaskRun.id).where(TaskRun.flow_run == parent.id)
+            query = (
+                FlowRun.select(FlowRun.id)
+                .where(FlowRun.parent_task_run_id.in_(parents))
+                .order_by(FlowRun.expected_start_time, FlowRun.id)
+                .limit(10)
+            )
+            sql, params = query.sql()
+            plan = " ".join(row[-1] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "USING INDEX flow_run_parent_task_run_id" in plan, plan
+        finally:
+            FlowRun.delete().execute()
+            db.execute_sql("ANALYZE flow_run")
+    else:
+        (definition,) = db.execute_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'flow_run_parent_task_run_id'"
+        ).fetchone()
+        assert "WHERE (parent_task_run_id IS NOT NULL)" in definition, definition
+
+
+def test_failed_runs_filter_names_its_states_in_the_sql_so_sqlite_uses_the_partial_index(db):
+    """``state_type IN`` FAILED and CRASHED (in any order, from the dashboard or a filter)
+    is written as the partial index's condition: SQLite uses the index only then; other
+    states stay bound parameters. Same runs either way on both backends."""
+    from app.db import is_sqlite
+    from app.models.runs import state_type_in
+    from app.services.filters import OPERATORS
+
+    flow, _ = create_flow("states")
+    now = utcnow()
+    FlowRun.insert_many(
+        [
+            {
+                "id": uuid.uuid4(),
+                "flow": flow.id,
+                "name": f"run-{i}-{state}",
+                "state_type": state,
+                "expected_start_time": now - datetime.timedelta(seconds=i),
+            }
+            for i, state in enumerate(["FAILED", "CRASHED", "COMPLETED", "RUNNING"] * 5)
+        ]
+    ).execute()
+
+    def failed(condition):
+        query = (
+            FlowRun.select(FlowRun.name)
+            .where(condition)
+            .order_by(FlowRun.expected_start_time.desc())
+            .limit(51)
+        )
+        return query, [name for (name,) in query.tuples()]
+
+    expected = [
+        f"run-{i}-{s}"
+        for i, s in enumerate(["FAILED", "CRASHED", "COMPLETED", "RUNNING"] * 5)
+        if s in ("FAILED", "CRASHED")
+    ]
+    for condition in (
+        state_type_in(FlowRun.state_type, ["FAILED", "CRASHED"]),
+        OPERATORS["any_"](FlowRun.state_type, ["CRASHED", "FAILED"]),
+    ):
+        query, names = failed(condition)
+        assert names == expected
+        sql, params = query.sql()
+        assert "IN ('FAILED', 'CRASHED')" in sql and "FAILED" not in params
+        if is_sqlite():
+            # INDEXED BY fails ("no query solution") unless the index is usable.
+            forced = sql.replace(
+                'FROM "flow_run" AS "t1"',
+                'FROM "flow_run" AS "t1" INDEXED BY flow_run_failed_expected_start_time',
+            )
+            assert len(db.execute_sql(forced, params).fetchall()) == len(expected)
+    query, names = failed(OPERATORS["any_"](FlowRun.state_type, ["FAILED", "COMPLETED"]))
+    assert len(names) == 10 and "FAILED" in query.sql()[1]
+
+
+def test_a_filter_on_related_ids_alone_is_the_foreign_key_condition(db):
+    """``flows: {id: {any_: ids}}`` on flow runs is ``flow_id IN ids`` (an index on
+    ``(flow_id, ...)`` serves it; SQLite walked every run by start time through the
+    sub-query), with the same runs as before; a filter on more than ids keeps the
+    sub-query."""
+    from app.db import is_sqlite
+    from app.services.filters import apply_filters
+
+    chosen, other = create_flow("chosen")[0], create_flow("other")[0]
+    for flow in (chosen, other, chosen):
+        flow_runs.create_flow_run({"flow_id": flow.id})
+    by_id = apply_filters(
+        FlowRun.select(FlowRun.id), FlowRun, {"flows": {"id": {"any_": [str(chosen.id)]}}}
+    )
+    sql, params = by_id.sql()
+    assert '"flow"' not in sql.split(" FROM ", 1)[1], sql
+    assert len(list(by_id)) == 2
+    by_name = apply_filters(
+        FlowRun.select(FlowRun.id),
+        FlowRun,
+        {"flows": {"id": {"any_": [str(chosen.id)]}, "name": {"any_": ["chosen"]}}},
+    )
+    assert '"flow"' in by_name.sql()[0].split(" FROM ", 1)[1]
+    assert len(list(by_name)) == 2
+    if is_sqlite():
+        forced = sql.replace(
+            'FROM "flow_run" AS "t1"',
+            'FROM "flow_run" AS "t1" INDEXED BY flow_run_flow_id_start_or_expected',
+        )
+        assert len(db.execute_sql(forced, params).fetchall()) == 2
