@@ -108,13 +108,13 @@ def _http_client_class(httpx: Any) -> Any:
             super().__init__(**kwargs)
             self.cookies = cookies
 
-        @property
-        def cookies(self) -> Any:
+        def _get_cookies(self) -> Any:
             return self._orion_cookies
 
-        @cookies.setter
-        def cookies(self, cookies: Any) -> None:
+        def _set_cookies(self, cookies: Any) -> None:
             self._orion_cookies = ResponseCookies(cookies)
+
+        cookies = property(_get_cookies, _set_cookies)
 
     return HTTPClient
 
