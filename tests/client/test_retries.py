@@ -92,6 +92,19 @@ def test_sends_version_and_api_key_headers(server):
     assert headers["Authorization"] == "Bearer sesame"
 
 
+def test_cookies_a_proxy_sets_are_sent_back_and_paths_join_the_api_url(server):
+    # A load balancer's affinity cookie: the client only hands responses that set a cookie
+    # to its jar, and must still keep this one. Paths join the API URL as httpx joins them.
+    server.script = [(200, "👋", {"Set-Cookie": "affinity=node-2; Path=/"}), OK]
+    with client_for(server) as orion:
+        assert orion.hello() == "👋"
+        assert orion.request("GET", "/flows/some%20name").status_code == 200
+    (_, first_path, first, _), (_, second_path, second, _) = server.seen
+    assert "Cookie" not in first
+    assert second["Cookie"] == "affinity=node-2"
+    assert (first_path, second_path) == ("/api/hello", "/api/flows/some%20name")
+
+
 def test_429_honours_retry_after_seconds(server):
     server.script = [(429, {"detail": "slow down"}, {"Retry-After": "1"}), OK]
     with client_for(server) as orion:
