@@ -16,6 +16,7 @@ import fnmatch
 import functools
 import os
 import shutil
+import socket
 import typing
 import urllib.parse
 from pathlib import Path
@@ -270,9 +271,9 @@ class ObjectStorage(WritableFileSystem, WritableDeploymentStorage, abc.ABC):
     the answer (the time spent sending an upload's bytes is not counted). A store that
     refuses connections fails in a second or two, one that accepts them and stays silent in
     about ``ATTEMPTS * TIMEOUT`` seconds, with the driver's error (the drivers' own policies
-    would wait minutes). Not bounded: an S3 write to a store that takes the connection and
-    never answers (botocore sends PutObject with ``Expect: 100-continue``, and aiohttp's wait
-    for the ``100 Continue`` has no timeout of its own).
+    would wait minutes). An upload is also given up ``TIMEOUT`` seconds after the store
+    last took any of its bytes (:func:`_stall_bounded_socket`), so one to a store that stops
+    reading ends too, however large.
     """
 
     ATTEMPTS: typing.ClassVar[int] = 2
@@ -375,14 +376,59 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
+def _stall_bounded_socket(timeout: int, addr_info: tuple[Any, ...]) -> socket.socket:
+    """A TCP socket for an object store's connection that gives up on a peer which
+    acknowledges none of the bytes sent to it for ``timeout`` seconds (``TCP_USER_TIMEOUT``,
+    which Linux also applies to a receive window the peer keeps shut); aiohttp's
+    ``socket_factory`` with ``timeout`` bound.
+
+    The drivers' read timeouts start once a request's body is sent: a store that takes the
+    connection and stops reading (a frozen process, for which the kernel still accepts) lets
+    an upload's first megabytes into its socket buffers and holds the rest forever. With this
+    the upload fails with a connection error after ``timeout`` seconds without progress,
+    however large it is. Where the option does not exist (not Linux), a plain socket.
+    """
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, timeout * 1000)
+    return sock
+
+
+def _stall_bounded_connector(timeout: int) -> Any:
+    """An aiohttp connector whose sockets are :func:`_stall_bounded_socket` ones, giving up
+    after ``timeout`` seconds without progress (made in the running loop, as aiohttp
+    requires)."""
+    import aiohttp
+
+    return aiohttp.TCPConnector(socket_factory=functools.partial(_stall_bounded_socket, timeout))
+
+
 @functools.cache
 def _bounded_s3_filesystem() -> type:
-    """s3fs's filesystem, leaving the tries to botocore (:meth:`S3._settings`): s3fs makes
-    up to ``retries`` (its class attribute, 5) calls to botocore for a request that times
-    out, each one botocore's tries; here one."""
+    """s3fs's filesystem, leaving the tries to botocore (:meth:`S3._settings`) and sending
+    uploads without ``Expect: 100-continue``.
+
+    s3fs makes up to ``retries`` (its class attribute, 5) calls to botocore for a request
+    that times out, each one botocore's tries; here one. botocore asks every S3 PUT and POST
+    with a body to wait for ``100 Continue`` (its ``add_expect_header`` handler), and aiohttp
+    waits for it with no timeout (its read timeout starts once the body is sent), so a store
+    that takes the connection and never answers held an upload forever. Without the header
+    the body goes at once and the read timeout bounds the wait for the answer; what is lost
+    is only the early refusal of a large body by a store that would refuse it anyway.
+    """
+    from botocore.handlers import add_expect_header  # type: ignore[import-untyped]
     from s3fs import S3FileSystem  # type: ignore[import-untyped]
 
-    return type("BoundedS3FileSystem", (S3FileSystem,), {"retries": 1})
+    class BoundedS3FileSystem(S3FileSystem):
+        retries = 1
+
+        async def set_session(self, refresh: bool = False, kwargs: Any = None) -> Any:
+            client = await super().set_session(refresh=refresh, kwargs=kwargs or {})
+            client.meta.events.unregister("before-call.s3", add_expect_header)
+            return client
+
+    return BoundedS3FileSystem
 
 
 # gcsfs's methods that retry a failed request (decorated with its ``retry_request``).
@@ -390,10 +436,11 @@ GCSFS_RETRIED = ("_request", "_get_file_request", "_get_file_concurrent")
 
 
 @functools.cache
-def _bounded_gcs_filesystem(attempts: int) -> type:
+def _bounded_gcs_filesystem(attempts: int, timeout: int) -> type:
     """gcsfs's plain JSON-API filesystem (the default one, for ``gs://``, first asks the
     storage-control gRPC API for the bucket's layout, which emulators do not serve), trying
-    each request ``attempts`` times in all.
+    each request ``attempts`` times in all, on sockets that give up after ``timeout`` seconds
+    without progress.
 
     gcsfs tries a failed request 6 times, waiting 1, 2, 4, 8 and 16 s in between (half a
     minute for a refused connection, and six timeouts for a silent store): a count fixed when
@@ -406,10 +453,19 @@ def _bounded_gcs_filesystem(attempts: int) -> type:
     from gcsfs.core import GCSFileSystem  # type: ignore[import-untyped]
     from gcsfs.retry import retry_request  # type: ignore[import-untyped]
 
-    methods = {
+    methods: dict[str, Any] = {
         name: retry_request(retries=attempts)(getattr(GCSFileSystem, name).__wrapped__)
         for name in GCSFS_RETRIED
     }
+
+    async def _set_session(self: Any) -> Any:
+        # gcsfs makes its aiohttp session here, in the loop a connector needs.
+        if self._session is None:
+            connector = _stall_bounded_connector(timeout)
+            self.session_kwargs = {**self.session_kwargs, "connector": connector}
+        return await GCSFileSystem._set_session(self)
+
+    methods["_set_session"] = _set_session
     return type("BoundedGCSFileSystem", (GCSFileSystem,), methods)
 
 
@@ -424,8 +480,24 @@ def _bounded_azure_filesystem(attempts: int, timeout: int) -> type:
     reach only uploads and downloads, not listings. This subclass's ``do_connect`` makes the
     same client again (its URL, credential and secondary host) with these options.
     """
+    import aiohttp
     from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]
+    from azure.core.pipeline.transport import AioHttpTransport
     from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
+
+    class _StallBoundedAzureTransport(AioHttpTransport):
+        async def open(self) -> None:
+            # Azure's transport makes its aiohttp session on first use (in the loop a
+            # connector needs); the same session with a connector of stall-bounded sockets.
+            opened = self._has_been_opened
+            if self.session is None and self._session_owner and not opened:  # type: ignore[has-type]
+                self.session = aiohttp.ClientSession(
+                    trust_env=self._use_env_settings,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    auto_decompress=False,
+                    connector=_stall_bounded_connector(timeout),
+                )
+            await super().open()
 
     class BoundedAzureBlobFileSystem(AzureBlobFileSystem):
         def do_connect(self) -> None:
@@ -441,8 +513,9 @@ def _bounded_azure_filesystem(attempts: int, timeout: int) -> type:
                     retry_total=attempts - 1,
                     random_jitter_range=1,
                 ),
-                connection_timeout=timeout,
-                read_timeout=timeout,
+                transport=_StallBoundedAzureTransport(
+                    connection_timeout=timeout, read_timeout=timeout
+                ),
             )
 
     return BoundedAzureBlobFileSystem
@@ -506,6 +579,9 @@ class S3(ObjectStorage):
             "retries": {"total_max_attempts": self.ATTEMPTS, "mode": "standard"},
             "connect_timeout": self.TIMEOUT,
             "read_timeout": self.TIMEOUT,
+            "connector_args": {
+                "socket_factory": functools.partial(_stall_bounded_socket, self.TIMEOUT)
+            },
         }
         return settings
 
@@ -541,7 +617,7 @@ class GCS(ObjectStorage):
     )
 
     def _filesystem_class(self) -> Any:
-        return _bounded_gcs_filesystem(self.ATTEMPTS)
+        return _bounded_gcs_filesystem(self.ATTEMPTS, self.TIMEOUT)
 
     def _settings(self) -> dict[str, Any]:
         import json

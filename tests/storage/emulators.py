@@ -279,10 +279,13 @@ valid users = {self.USER}
 class SilentListener:
     """A store that takes connections and never answers: a port of this worker on which a
     thread accepts every connection and reads whatever is sent, writing nothing back (so a
-    client's request goes out whole and its wait for the answer is what times out). Use as a
-    context manager; ``port`` and ``endpoint`` name it."""
+    client's request goes out whole and its wait for the answer is what times out). With
+    ``reads=False``, a frozen store: connections are taken and nothing is ever read, so an
+    upload stops once the socket buffers are full. Use as a context manager; ``port`` and
+    ``endpoint`` name it."""
 
-    def __init__(self):
+    def __init__(self, reads=True):
+        self.reads = reads
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._socket = socket.socket()
@@ -299,7 +302,8 @@ class SilentListener:
             except OSError:  # shut down by __exit__
                 return
             self._connections.append(connection)
-            threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
+            if self.reads:
+                threading.Thread(target=self._drain, args=(connection,), daemon=True).start()
 
     @staticmethod
     def _drain(connection):

@@ -57,15 +57,16 @@ OPERATIONS = {
 }
 
 
-# A silent S3 store on a write is left out: botocore sends PutObject with "Expect:
-# 100-continue" and aiohttp's wait for the "100 Continue" is not bounded by its read timeout,
-# so that write waits for as long as the listener keeps the connection open (not fixed yet).
-CASES = [
-    (kind, operation)
-    for kind in TIMED_OUT
-    for operation in OPERATIONS
-    if (kind, operation) != ("s3", "write")
-]
+# Every operation on every store; S3's write was unbounded until the block stopped sending
+# "Expect: 100-continue" (aiohttp waits for the "100 Continue" with no timeout).
+CASES = [(kind, operation) for kind in TIMED_OUT for operation in OPERATIONS]
+
+# Each driver's words for a connection the kernel gave up on (TCP_USER_TIMEOUT).
+STALLED = {
+    "s3": "Could not connect to the endpoint URL",
+    "gcs": "Connection timed out",
+    "azure": "Connection timed out",
+}
 
 
 @pytest.mark.parametrize("kind, operation", CASES)
@@ -87,6 +88,30 @@ def test_a_silent_object_store_gets_ATTEMPTS_tries_of_TIMEOUT_seconds(
     assert tries in (ObjectStorage.ATTEMPTS, 2 * ObjectStorage.ATTEMPTS), error
     assert tries * TIMEOUT <= took < tries * (TIMEOUT + 2), took
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", STALLED)
+# gcsfs and adlfs hand aiohttp the 20 MB as bytes, which it warns about (only that).
+@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes")
+def test_an_upload_to_a_store_that_stops_reading_gives_up_after_TIMEOUT_without_progress(
+    kind, monkeypatch
+):
+    """A frozen store: the kernel takes the connection and the first megabytes, nobody reads
+    them. Each connection is given up ``TIMEOUT`` seconds after its last progress, however
+    large the upload (the drivers' read timeouts start only once the body is sent)."""
+    monkeypatch.setattr(ObjectStorage, "TIMEOUT", TIMEOUT)
+    with SilentListener(reads=False) as frozen:
+        block = silent_block(kind, frozen.endpoint, monkeypatch)
+        started = time.monotonic()
+        with pytest.raises(Exception) as raised:
+            block.write_path("result", b"x" * 20_000_000)
+        took = time.monotonic() - started
+        tries = frozen.connections
+    error = f"{type(raised.value).__name__}: {raised.value}"
+    assert STALLED[kind] in error, error
+    # Up to ATTEMPTS tries of each request (an upload may be two: adlfs, s3fs's multipart).
+    assert 1 <= tries <= 2 * ObjectStorage.ATTEMPTS, error
+    assert TIMEOUT <= took < tries * (TIMEOUT + 2), took
 
 
 def test_a_silent_smb_server_gets_one_try_of_CONNECT_TIMEOUT_seconds(monkeypatch):
@@ -122,5 +147,5 @@ def test_gcsfs_retries_only_in_the_methods_the_gcs_block_bounds():
 
     assert retried(gcsfs.core.GCSFileSystem) == set(filesystems.GCSFS_RETRIED)
     assert retried(gcsfs.core.GCSFile) == set() and retried(gcsfs.core) == set()
-    bounded = filesystems._bounded_gcs_filesystem(ObjectStorage.ATTEMPTS)
+    bounded = filesystems._bounded_gcs_filesystem(ObjectStorage.ATTEMPTS, ObjectStorage.TIMEOUT)
     assert retried(bounded) == set(filesystems.GCSFS_RETRIED)
