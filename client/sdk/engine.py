@@ -308,15 +308,17 @@ class Heartbeats:
             self.beat()
 
 
-_heartbeats: Heartbeats | None = None
+# One registry (and thread) per interval: a run beats at its own client's interval, whichever
+# client of the process started a run first.
+_heartbeats: dict[float, Heartbeats] = {}
 
 
 def _heartbeat_registry(orion: OrionClient) -> Heartbeats:
-    global _heartbeats
+    interval = orion.settings.heartbeat_seconds
     with _client_lock:
-        if _heartbeats is None:
-            _heartbeats = Heartbeats(orion.settings.heartbeat_seconds)
-        return _heartbeats
+        if interval not in _heartbeats:
+            _heartbeats[interval] = Heartbeats(interval)
+        return _heartbeats[interval]
 
 
 # --- SIGTERM -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from client import (
+    OrionClient,
     ParameterTypeError,
     ThreadPoolTaskRunner,
     UpstreamTaskError,
@@ -24,8 +25,11 @@ from client import (
     task,
     task_input_hash,
     unmapped,
+    using_client,
 )
+from client.api.settings import Settings
 from client.api.states import StateType
+from client.sdk import engine
 from client.sdk.results import is_reference, load_result
 
 
@@ -403,6 +407,32 @@ def test_running_flow_runs_heartbeat(orion):
     sleepy()
     [run] = orion.read_flow_runs()
     assert run.last_heartbeat is not None
+
+
+def test_each_run_heartbeats_at_its_own_clients_interval(app, orion, monkeypatch):
+    """A process's first flow run with a slow-beating client (60 s) does not slow the runs
+    of a client set to beat every 0.2 s (the heartbeat thread used to keep the first
+    client's interval for the life of the process)."""
+    monkeypatch.setattr(engine, "_heartbeats", {})  # as in a new process
+    slow_settings = Settings(api_retries=2, api_retry_delay_seconds=0.01, heartbeat_seconds=60)
+    with OrionClient(app, settings=slow_settings) as slow, using_client(slow):
+
+        @flow
+        def first():
+            pass
+
+        first()
+
+    @flow
+    def sleepy():
+        run_id = get_run_context().flow_run_id
+        deadline = time.monotonic() + 10
+        while orion.read_flow_run(run_id).last_heartbeat is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return run_id
+
+    assert orion.read_flow_run(sleepy()).last_heartbeat is not None
+    assert sorted(engine._heartbeats) == [0.2, 60]
 
 
 def test_tasks_outside_flows_are_plain_calls():
