@@ -31,6 +31,18 @@ def upstream(task):
     return {"x": [{"input_type": "task_run", "id": task["id"]}]}
 
 
+def count_dagre_layouts(page):
+    """From now on, count the page's calls of dagre's layout in ``window.dagreLayouts``."""
+    page.evaluate(
+        """() => {
+            const real = dagre;
+            window.dagreLayouts = 0;
+            const layout = (...args) => { window.dagreLayouts++; return real.layout(...args); };
+            dagre = { graphlib: real.graphlib, layout: layout };
+        }"""
+    )
+
+
 def transform_of(page):
     return page.locator(".radar-node[data-task='transform']")
 
@@ -68,8 +80,10 @@ def test_a_mapped_task_is_one_group_that_expands_into_its_runs(page, api):
     expect(page.locator(".radar-edges")).to_contain_text("\u00d740")
     expect(page.locator(".radar-cell")).to_have_count(0)
 
+    count_dagre_layouts(page)
     group.locator("[data-action=expand]").click()
     expect(page.locator(".radar-cell")).to_have_count(40)
+    assert page.evaluate("window.dagreLayouts") == 1  # a small graph: dagre lays it out
     expect(page.locator(".radar-cell.state-failed")).to_have_count(1)
     expect(group.locator("[data-action=expand]")).to_have_attribute("aria-expanded", "true")
     # Keyboard too: Enter on the toggle collapses the group.
@@ -158,6 +172,8 @@ def test_a_large_graph_is_laid_out_without_dagre_left_to_right(page, api):
     assert page.evaluate(OVERLAPS) == 0
     group = page.locator(".radar-node[data-task='ping']")
     expect(group).to_have_class(re.compile("state-failed"))
+    count_dagre_layouts(page)
     group.locator("[data-action=expand]").click()
     expect(page.locator(".radar-cell")).to_have_count(2)
     assert page.evaluate(OVERLAPS) == 0
+    assert page.evaluate("window.dagreLayouts") == 0
