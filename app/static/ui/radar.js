@@ -1,8 +1,9 @@
 // The radar: a flow run's tasks and their dependencies, laid out with dagre (vendored), or by
-// layered() below for a large graph, and drawn as SVG. The server sends the graph (app/blueprints/ui/graph.py) as JSON inside each
-// [data-radar] element; this file draws it, and draws it again when the run page's live poll
-// swaps in a new one, keeping the view (zoom, pan, expanded groups, opened subflows), or
-// when a poll sends only the task runs that changed (a patch of their states).
+// layered() below for a large graph, and drawn as SVG. The server sends the graph
+// (app/blueprints/ui/graph.py) as JSON inside each [data-radar] element; this file draws it,
+// and draws it again when the run page's live poll swaps in a new one, keeping the view
+// (zoom, pan, expanded groups, opened subflows), or when a poll sends only the task runs
+// that changed (a patch of their states).
 //
 // - A node is a task; a task with several runs (a .map()) is a group showing their count and
 //   a bar of their states. Its ▸ expands it into one cell per run (each links to the run).
@@ -84,7 +85,7 @@
       }
       return item;
     });
-    var laid = nodes.length > DAGRE_MAX_NODES ? layered(nodes, data.edges) : layoutDagre(nodes, data.edges);
+    var laid = (nodes.length > DAGRE_MAX_NODES ? layered : layoutDagre)(nodes, data.edges);
     laid.nodes = nodes;
     return laid;
   }
@@ -93,7 +94,8 @@
   // y (its top left corner); returns {width, height, edges: [{points, count}]}.
   function layoutDagre(nodes, edges) {
     var graph = new dagre.graphlib.Graph();
-    graph.setGraph({ rankdir: "LR", nodesep: NODE_SEP, ranksep: RANK_SEP, marginx: PAD, marginy: PAD });
+    graph.setGraph({ rankdir: "LR", nodesep: NODE_SEP, ranksep: RANK_SEP,
+                     marginx: PAD, marginy: PAD });
     graph.setDefaultEdgeLabel(function () { return {}; });
     nodes.forEach(function (item) {
       graph.setNode(item.node.id, { width: item.width, height: item.height });
@@ -161,7 +163,9 @@
     }
     order.reverse();
     order.forEach(function (n) {
-      ins[n].forEach(function (e) { if (!e.back) { rank[n] = Math.max(rank[n], rank[e.from] + 1); } });
+      ins[n].forEach(function (e) {
+        if (!e.back) { rank[n] = Math.max(rank[n], rank[e.from] + 1); }
+      });
     });
     var ranks = [], position = [];
     for (i = 0; i < count; i++) {
@@ -214,7 +218,8 @@
       width: count ? x - RANK_SEP + PAD : 0, height: count ? bottom + PAD : 0,
       edges: edges.map(function (e) {
         var from = nodes[e.from], to = nodes[e.to];
-        var start = { x: from.x + from.width, y: centre[e.from] }, end = { x: to.x, y: centre[e.to] };
+        var start = { x: from.x + from.width, y: centre[e.from] };
+        var end = { x: to.x, y: centre[e.to] };
         // Out of the source's right side and into the target's left side horizontally (ranks
         // are at least RANK_SEP apart), so the arrowheads line up as dagre's do.
         return {
