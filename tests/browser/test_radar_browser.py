@@ -1,6 +1,7 @@
 """The radar of a flow run's page in real headless Chromium against a real ``orion start``:
-tasks laid out by dagre with their dependencies, a mapped task as one group that expands into
-its runs, a subflow opened inside its node, zoom and pan."""
+tasks laid out with their dependencies (by dagre, or by radar.js's own layered layout for a
+large graph), a mapped task as one group that expands into its runs, a subflow opened inside
+its node, zoom and pan."""
 
 import re
 
@@ -28,6 +29,18 @@ def task_run(api, run, key, index=0, inputs=None, state=None):
 
 def upstream(task):
     return {"x": [{"input_type": "task_run", "id": task["id"]}]}
+
+
+def count_dagre_layouts(page):
+    """From now on, count the page's calls of dagre's layout in ``window.dagreLayouts``."""
+    page.evaluate(
+        """() => {
+            const real = dagre;
+            window.dagreLayouts = 0;
+            const layout = (...args) => { window.dagreLayouts++; return real.layout(...args); };
+            dagre = { graphlib: real.graphlib, layout: layout };
+        }"""
+    )
 
 
 def transform_of(page):
@@ -67,8 +80,10 @@ def test_a_mapped_task_is_one_group_that_expands_into_its_runs(page, api):
     expect(page.locator(".radar-edges")).to_contain_text("\u00d740")
     expect(page.locator(".radar-cell")).to_have_count(0)
 
+    count_dagre_layouts(page)
     group.locator("[data-action=expand]").click()
     expect(page.locator(".radar-cell")).to_have_count(40)
+    assert page.evaluate("window.dagreLayouts") == 1  # a small graph: dagre lays it out
     expect(page.locator(".radar-cell.state-failed")).to_have_count(1)
     expect(group.locator("[data-action=expand]")).to_have_attribute("aria-expanded", "true")
     # Keyboard too: Enter on the toggle collapses the group.
@@ -120,3 +135,45 @@ def test_zoom_and_pan_move_the_drawing_and_fit_brings_it_back(page, api):
     assert (round(x1 - x0), round(y1 - y0)) == (100, -20)
     page.click(".radar-tools [data-zoom=fit]")
     expect(layer).to_have_attribute("transform", fitted)
+
+
+OVERLAPS = """() => {
+    const boxes = [...document.querySelectorAll('.radar-node > .radar-box')]
+        .map((box) => box.getBoundingClientRect());
+    let overlaps = 0;
+    boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => {
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+            overlaps++;
+        }
+    }));
+    return overlaps;
+}"""
+
+
+def test_a_large_graph_is_laid_out_without_dagre_left_to_right(page, api):
+    # Over radar.js's DAGRE_MAX_NODES (200) tasks: its own layered layout. Ten chains of 21
+    # distinct tasks, and two tasks feeding each other (a cycle, which dagre would break).
+    run = api.run(api.flow("radar-large"), name="radar-large-run")
+    steps = []
+    for index in range(210):
+        inputs = upstream(steps[index - 10]) if index >= 10 else {}
+        steps.append(task_run(api, run, f"step-{index}", 0, inputs, "COMPLETED"))
+    ping = task_run(api, run, "ping", 0, state="COMPLETED")
+    pong = task_run(api, run, "pong", 0, upstream(ping), "COMPLETED")
+    task_run(api, run, "ping", 1, upstream(pong), "FAILED")
+    page.goto(f"/flow-runs/{run['id']}")
+    expect(page.locator(".radar-node")).to_have_count(212)
+    expect(page.locator(".radar-edges path")).to_have_count(202)
+    xs = [
+        page.locator(f".radar-node[data-task='step-{i}']").bounding_box()["x"]
+        for i in range(5, 210, 10)
+    ]
+    assert xs == sorted(xs) and len(set(xs)) == 21
+    assert page.evaluate(OVERLAPS) == 0
+    group = page.locator(".radar-node[data-task='ping']")
+    expect(group).to_have_class(re.compile("state-failed"))
+    count_dagre_layouts(page)
+    group.locator("[data-action=expand]").click()
+    expect(page.locator(".radar-cell")).to_have_count(2)
+    assert page.evaluate(OVERLAPS) == 0
+    assert page.evaluate("window.dagreLayouts") == 0

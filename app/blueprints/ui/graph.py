@@ -3,7 +3,8 @@
 The server builds the graph; the browser lays it out and draws it (``app/static/ui/radar.js``
 with dagre, vendored in ``app/static/vendor/dagre/``), so zooming, panning, expanding a group
 or opening a subflow never waits for a request, and the layout is a maintained implementation
-of layered graph drawing rather than our own.
+of layered graph drawing rather than our own: up to 200 tasks. Above, radar.js lays the
+graph out itself (a plain layered layout, ~10 ms for 1,000 tasks where dagre takes ~500 ms).
 
 - **Nodes are tasks**, not task runs: the task runs of one task (one ``task_key``: a
   ``.map()``, or a task called in a loop) are one node listing its members, so a flow of
