@@ -146,11 +146,12 @@ def _start_timer() -> None:
 def _observe(response: Any) -> Any:
     from flask import request
 
-    endpoint = request.endpoint or UNMATCHED_ENDPOINT
-    started = request.environ.get(_START)
+    req = request._get_current_object()  # the proxy resolves the context on every access
+    endpoint = req.endpoint or UNMATCHED_ENDPOINT
+    started = req.environ.get(_START)
     if started is not None:
         _child(REQUEST_SECONDS, endpoint).observe(time.perf_counter() - started)
-    _child(REQUESTS, endpoint, request.method, str(response.status_code)).inc()
+    _child(REQUESTS, endpoint, req.method, str(response.status_code)).inc()
     return response
 
 

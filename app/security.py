@@ -269,8 +269,11 @@ class Throttle:
 
     def check(self):
         """Before a request: a 429 with ``Retry-After`` if a count it falls under is used up."""
+        applying = self._applying()
+        if not applying:
+            return None
         address = client_address()
-        for name, rate, _applies, message in self._applying():
+        for name, rate, _applies, message in applying:
             if not self._call("test", rate, name, address):
                 stats = self._call("get_window_stats", rate, name, address)
                 return _too_many(message, max(1, int(stats.reset_time - time.time())))
@@ -298,12 +301,13 @@ def _too_many(message, retry_after):
 
 
 def _security_headers(response):
+    req = request._get_current_object()  # the proxy resolves the context on every access
     headers = response.headers
-    policy = _REDOC_POLICY if request.path == "/redoc" else CONTENT_SECURITY_POLICY
+    policy = _REDOC_POLICY if req.path == "/redoc" else CONTENT_SECURITY_POLICY
     # A view that set a policy of its own (see PREFECT_UI_POLICY) keeps it.
     headers.setdefault("Content-Security-Policy", policy)
     for name, value in _HEADERS:
         headers[name] = value
-    if request.is_secure:
+    if req.is_secure:
         headers["Strict-Transport-Security"] = HSTS
     return response

@@ -34,5 +34,7 @@ def orchestrate(context, policy, global_policy, state_model, run_field):
                 run_field: context.run.id,
             }
             insert_row(state_model, values, deferred=True)
-            context.validated_state = state_model(**values)
+            # Every column is given: peewee's defaults (a uuid4, two clock reads) would be
+            # computed only to be overwritten.
+            context.validated_state = state_model(__no_default__=True, **values)
     return context

@@ -2,7 +2,6 @@
 
 import datetime
 import json
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,8 +63,8 @@ def create_flow_run(data: Mapping[str, Any]) -> tuple[Any, bool]:
     ``run.state`` loaded.
     """
     now = utcnow()
+    # Its id is the model's default, a new uuid4 (given here too, it was drawn twice).
     run = FlowRun(
-        id=uuid.uuid4(),
         flow=data["flow_id"],
         deployment=data.get("deployment_id"),
         name=data.get("name") or generate_run_name(),

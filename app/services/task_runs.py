@@ -3,7 +3,6 @@ state in the same call), reads, updates, filters."""
 
 import datetime
 import logging
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -99,8 +98,8 @@ def _insert_task_run(
     flow_run)``, ``run.state`` loaded, ``flow_run`` what the task rules read of the flow run
     (see ``statements.find_task_run``)."""
     now = utcnow()
+    # Its id is the model's default, a new uuid4 (given here too, it was drawn twice).
     run = TaskRun(
-        id=uuid.uuid4(),
         flow_run=data["flow_run_id"],
         name=data.get("name") or f"{data['task_key']}-{generate_run_name()}",
         created=now,
