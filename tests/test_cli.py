@@ -17,12 +17,12 @@ from psycopg2 import sql
 
 from app import migrations
 from app.db import open_database
-from app.models import TABLES
 from orion_cli import orion_cli
 from tests.support import ORION, POSTGRES_URL, OrionServer, isolated_database_url
 from tests.test_migrations import (
     FUTURE,
     add_run_with_state,
+    model_tables,
     record_future_migration,
     restored_binding,
     row_counts,
@@ -79,7 +79,7 @@ def test_db_upgrade_status_and_downgrade(orion, cdb):
     result = orion("db", "downgrade", input="n\n")
     assert result.exit_code == 1
     assert "This reverts every migration in" in result.output
-    assert len(cdb.get_tables()) == len(TABLES) + 1
+    assert set(cdb.get_tables()) == model_tables(cdb) | {migrations.HISTORY_TABLE}
 
     result = orion("db", "downgrade", "--yes")
     assert result.exit_code == 0, result.output

@@ -137,6 +137,18 @@ def schema_snapshot(db):
     return snapshot
 
 
+def model_tables(db):
+    """Names of the tables the models make on ``db``'s backend: theirs, and those of their
+    backend schema (SQLite's full-text index of run names and its shadow tables)."""
+    backend = "sqlite" if isinstance(db, SqliteDatabase) else "postgres"
+    names = {m._meta.table_name for m in TABLES}
+    for model in TABLES:
+        extra = getattr(model._meta, "backend_schema", None)
+        if extra is not None and backend in extra.backends:
+            names.update(extra.tables)
+    return names
+
+
 def add_run_with_state(db):
     """Insert a flow, a flow run and a state of it (a chain of foreign keys)."""
     with db.bind_ctx(TABLES):
@@ -164,7 +176,7 @@ def test_upgrade_from_empty_then_down_and_up_again(mdb):
     assert migrations.upgrade(mdb) == REAL_MIGRATIONS
     assert migrations.status(mdb) == [(name, True) for name in REAL_MIGRATIONS]
     assert migrations.upgrade(mdb) == []
-    expected_tables = {m._meta.table_name for m in TABLES} | {migrations.HISTORY_TABLE}
+    expected_tables = model_tables(mdb) | {migrations.HISTORY_TABLE}
     assert set(mdb.get_tables()) == expected_tables
 
     assert migrations.downgrade(mdb) == REAL_MIGRATIONS[::-1]
@@ -183,7 +195,26 @@ def test_migrated_schema_matches_the_models(mdb):
     with mdb.bind_ctx(TABLES):
         mdb.create_tables(TABLES)
     assert migrated == schema_snapshot(mdb)
-    assert set(migrated) - {"ddl"} == {m._meta.table_name for m in TABLES}
+    assert set(migrated) - {"ddl"} == model_tables(mdb)
+
+
+def test_run_name_search_is_filled_from_existing_runs_on_sqlite(mdb):
+    """0026 builds SQLite's trigram index of run names from the runs already stored, and its
+    downgrade leaves no trace; on PostgreSQL it does nothing."""
+    migrations.upgrade(mdb, target="0025_flow_run_subflow_index")
+    add_run_with_state(mdb)
+    before = schema_snapshot(mdb)
+    migrations.upgrade(mdb, target="0026_flow_run_name_search")
+    if not isinstance(mdb, SqliteDatabase):
+        assert schema_snapshot(mdb) == before
+        return
+    search = 'SELECT rowid FROM "flow_run_name_fts" WHERE "flow_run_name_fts" MATCH ?'
+    (rowid,) = mdb.execute_sql(
+        'SELECT rowid FROM "flow_run" WHERE "name" = ?', ("run-1",)
+    ).fetchone()
+    assert mdb.execute_sql(search, ('"UN-1"',)).fetchall() == [(rowid,)]
+    migrations.downgrade(mdb, target="0025_flow_run_subflow_index")
+    assert schema_snapshot(mdb) == before
 
 
 def test_backend_specific_indexes_exist_on_their_backend_only(mdb):

@@ -64,6 +64,23 @@ class BackendIndex(ModelIndex):
         self.requires = tuple(requires)
 
 
+class BackendSchema:
+    """Schema objects a table has on some backends beside its columns and indexes, such as
+    SQLite's full-text index of run names and the triggers keeping it in step.
+
+    ``create`` statements run after the table is created (``IF NOT EXISTS`` forms, as tables
+    are created ``safe``), ``drop`` statements before it is dropped, on ``backends`` only;
+    ``tables`` names the tables ``create`` makes (a full-text index's own and its shadow
+    tables), for whoever counts a schema's tables. Name it in the model's ``Meta.backend_schema``.
+    """
+
+    def __init__(self, backends, create, drop, tables):
+        self.backends = frozenset(backends)
+        self.create = tuple(create)
+        self.drop = tuple(drop)
+        self.tables = tuple(tables)
+
+
 class _Metadata(Metadata):
     """Model metadata whose indexes leave out :class:`BackendIndex`es of other backends."""
 
@@ -77,7 +94,26 @@ class _Metadata(Metadata):
 
 
 class _SchemaManager(SchemaManager):
-    """Runs a :class:`BackendIndex`'s ``requires`` statements before creating indexes."""
+    """Runs a :class:`BackendIndex`'s ``requires`` statements before creating indexes, and
+    the model's :class:`BackendSchema` (``Meta.backend_schema``) with its table."""
+
+    def _backend_schema(self):
+        extra = getattr(self.model._meta, "backend_schema", None)
+        if extra is not None and _backend(self.database) in extra.backends:
+            return extra
+        return None
+
+    def create_table(self, safe=True, **options):
+        super().create_table(safe=safe, **options)
+        extra = self._backend_schema()
+        for statement in extra.create if extra else ():
+            self.database.execute_sql(statement)
+
+    def drop_table(self, safe=True, **options):
+        extra = self._backend_schema()
+        for statement in extra.drop if extra else ():
+            self.database.execute_sql(statement)
+        super().drop_table(safe=safe, **options)
 
     def create_indexes(self, safe=True):
         for index in self.model._meta.fields_to_index():

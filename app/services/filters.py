@@ -37,7 +37,7 @@ from app.models import (
     WorkQueue,
 )
 from app.models.base import BaseModel
-from app.models.runs import state_type_in
+from app.models.runs import name_contains, state_type_in
 from app.services.common import Body
 
 _TRUE = SQL("1 = 1")
@@ -90,7 +90,10 @@ OPERATORS = {
     ),
     "not_any_": lambda column, values: column.not_in(values),
     "all_": _json_has_all,
-    "like_": lambda column, text: column.contains(text),  # ILIKE '%text%', wildcards escaped
+    # ILIKE '%text%', wildcards escaped; flow run names through SQLite's trigram index too.
+    "like_": lambda column, text: (
+        name_contains(text) if column is FlowRun.name else column.contains(text)
+    ),
     "startswith_": lambda column, prefixes: _any([column.startswith(p) for p in prefixes]),
     "is_null_": lambda column, is_null: column.is_null(is_null),
     "eq_": lambda column, value: column == value,

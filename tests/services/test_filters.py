@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from marshmallow import fields
 
-from app.db import is_sqlite
+from app.db import database, is_sqlite
 from app.models import (
     Agent,
     Artifact,
@@ -26,6 +26,8 @@ from app.models import (
     WorkPool,
     WorkQueue,
 )
+from app.models import runs as runs_module
+from app.models.runs import FLOW_RUN_NAME_SEARCH
 from app.schemas import filters as schemas
 from app.services import filters
 
@@ -1502,6 +1504,59 @@ def test_filter_sql_per_backend(db):
     body = {"flows": {"name": {"any_": ["etl"]}}}
     sql, _ = FlowRun.select().where(filters.filter_condition(FlowRun, body)).sql()
     assert '"flow_id" IN (SELECT' in sql
+
+
+def _search_is_consistent():
+    """SQLite: the trigram index of run names holds exactly the stored names (FTS5's
+    integrity check against its content table raises otherwise)."""
+    database.execute_sql(
+        f'INSERT INTO "{FLOW_RUN_NAME_SEARCH}" ("{FLOW_RUN_NAME_SEARCH}", rank) '
+        "VALUES ('integrity-check', 1)"
+    )
+
+
+def test_flow_run_name_like_follows_inserts_renames_and_deletes(db, monkeypatch):
+    flow = add(Flow, name="etl")
+    runs = {
+        name: add(FlowRun, flow=flow.id, name=name)
+        for name in ("brave-Otter-12", "calm-otter-123", "keen-heron-12", 'say "hi" 100%', "ab")
+    }
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "OTTER-12"}}}) == {
+        "brave-Otter-12",
+        "calm-otter-123",
+    }
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": '"hi" 1'}}}) == {'say "hi" 100%'}
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "0%"}}}) == {'say "hi" 100%'}
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "AB"}}}) == {"ab"}
+
+    FlowRun.update(name="keen-otter-12").where(FlowRun.id == runs["keen-heron-12"].id).execute()
+    FlowRun.delete().where(FlowRun.id == runs["brave-Otter-12"].id).execute()
+    FlowRun.update(state_type="RUNNING").execute()
+    expected = {"calm-otter-123", "keen-otter-12"}
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "otter-12"}}}) == expected
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "heron"}}}) == set()
+    assert matching(Flow, {"flow_runs": {"name": {"like_": "otter-12"}}}) == {"etl"}
+    if is_sqlite():
+        _search_is_consistent()
+    # Past the cap the LIKE alone decides: the same runs.
+    monkeypatch.setattr(runs_module, "NAME_SEARCH_MAX_MATCHES", 1)
+    assert matching(FlowRun, {"flow_runs": {"name": {"like_": "otter-12"}}}) == expected
+
+
+@pytest.mark.parametrize(
+    "text, cap, searched",
+    [("otter-12", 10_000, True), ("otter-12", 2, False), ("ot", 10_000, False)],
+)
+def test_flow_run_name_like_reads_the_trigram_index_on_sqlite(db, monkeypatch, text, cap, searched):
+    """On SQLite the filter narrows the runs to the index's matches when the text has 3
+    characters or more and the matches are fewer than the cap (2 here); never on PostgreSQL,
+    whose trigram index serves the ILIKE itself."""
+    flow = add(Flow, name="etl")
+    for name in ("brave-otter-12", "calm-otter-123"):
+        add(FlowRun, flow=flow.id, name=name)
+    monkeypatch.setattr(runs_module, "NAME_SEARCH_MAX_MATCHES", cap)
+    sql, _ = FlowRun.select().where(runs_module.name_contains(text)).sql()
+    assert (f'"{FLOW_RUN_NAME_SEARCH}" MATCH' in sql) is (searched and is_sqlite())
 
 
 # Sorts: the reference order each sort must produce, computed in Python. NULL sorts as greater
