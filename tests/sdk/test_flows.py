@@ -395,16 +395,23 @@ def test_run_logger_lines_are_all_stored_in_order(orion):
     assert task_lines == ["task line 0", "task line 1", "task line 2"]
 
 
-def test_running_flow_runs_heartbeat(orion):
+def _run_until_heartbeat(orion):
+    """Runs a flow until its heartbeat (every 0.2 s here) reaches the server, or 10 s;
+    returns the run's id."""
+
     @flow
     def sleepy():
-        # Runs until its heartbeat (every 0.2 s here) reaches the server, or 10 s.
         run_id = get_run_context().flow_run_id
         deadline = time.monotonic() + 10
         while orion.read_flow_run(run_id).last_heartbeat is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        return run_id
 
-    sleepy()
+    return sleepy()
+
+
+def test_running_flow_runs_heartbeat(orion):
+    _run_until_heartbeat(orion)
     [run] = orion.read_flow_runs()
     assert run.last_heartbeat is not None
 
@@ -423,15 +430,7 @@ def test_each_run_heartbeats_at_its_own_clients_interval(app, orion, monkeypatch
 
         first()
 
-    @flow
-    def sleepy():
-        run_id = get_run_context().flow_run_id
-        deadline = time.monotonic() + 10
-        while orion.read_flow_run(run_id).last_heartbeat is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return run_id
-
-    assert orion.read_flow_run(sleepy()).last_heartbeat is not None
+    assert orion.read_flow_run(_run_until_heartbeat(orion)).last_heartbeat is not None
     assert sorted(engine._heartbeats) == [0.2, 60]
 
 
