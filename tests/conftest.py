@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from app import bind_process_state, create_app, migrations
 from app.config import load_config
-from app.db import database, init_database, is_sqlite
+from app.db import database, init_database
 from app.models import TABLES
 from client import OrionClient
 from client.api.settings import Settings
@@ -115,15 +115,14 @@ def app(backend, tmp_path_factory):
 
 
 def clear_tables():
-    """Delete every row of every table (children first)."""
-    with database.connection_context():
-        if is_sqlite():
-            with database.atomic():
-                for model in reversed(TABLES):
-                    model.delete().execute()
-        else:
-            names = ", ".join(f'"{m._meta.table_name}"' for m in TABLES)
-            database.execute_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    """Delete every row of every table (children first), in one transaction.
+
+    DELETE rather than PostgreSQL's TRUNCATE: a test leaves a few rows, and TRUNCATE of the
+    32 tables costs about 80 ms (each gets a new file) against 8 ms for the DELETEs, paid
+    after every test on PostgreSQL. No table has a sequence to restart (ids are UUIDs)."""
+    with database.connection_context(), database.atomic():
+        for model in reversed(TABLES):
+            model.delete().execute()
 
 
 @pytest.fixture
