@@ -13,12 +13,15 @@ ends the daemon, for a later ``start()``.
 :func:`ensure_base_image` gives the daemon :data:`BASE_IMAGE`, a minimal Debian bookworm
 with Python 3 (no registry is reachable here, so it is made, not pulled): the first time,
 ``debootstrap --variant=minbase`` from the Debian mirror the machine's apt uses (about a
-minute) + ``docker import``, saved with ``docker save`` as
-``.cache/docker/<name>.tar`` in the repository (gitignored); later runs ``docker load`` it
-(a few seconds). A file lock keeps two test runs of one checkout from building it at once.
+minute) + ``docker import``, saved with ``docker save`` as ``<name>-<recipe>.tar`` in the
+user's cache (``$XDG_CACHE_HOME/orion-tests/docker``, default ``~/.cache``), where later
+runs, from this checkout or a fresh clone, ``docker load`` it (a few seconds); ``<recipe>``
+is a digest of how the image is made, so a changed recipe builds a new one. A file lock
+keeps two test runs from building it at once.
 """
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -28,12 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support import REPO
-
-CACHE = REPO / ".cache" / "docker"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orion-tests" / "docker"
 BASE_IMAGE = "orion-test-base:bookworm"
+_SUITE = "bookworm"
+_PACKAGES = "python3,python3-venv,python3-pip"
 # What the base image's root file system may do without: docs, locales, apt's caches.
 _TRIM = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt")
+_RECIPE = hashlib.sha256(repr((_SUITE, _PACKAGES, _TRIM)).encode()).hexdigest()[:12]
 _SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
 
@@ -140,7 +144,7 @@ def ensure_base_image(dockerd: Dockerd, image: str = BASE_IMAGE) -> str:
     if dockerd.docker("image", "inspect", image, check=False).returncode == 0:
         return image
     CACHE.mkdir(parents=True, exist_ok=True)
-    tar = CACHE / (re.sub(r"[^A-Za-z0-9_.-]+", "-", image) + ".tar")
+    tar = CACHE / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', image)}-{_RECIPE}.tar"
     with open(CACHE / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not tar.exists():
@@ -157,8 +161,8 @@ def _build_base(dockerd: Dockerd, image: str, tar: Path) -> None:
             [
                 "debootstrap",
                 "--variant=minbase",
-                "--include=python3,python3-venv,python3-pip",
-                "bookworm",
+                f"--include={_PACKAGES}",
+                _SUITE,
                 str(rootfs),
                 debian_mirror(),
             ],
