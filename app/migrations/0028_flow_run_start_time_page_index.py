@@ -9,8 +9,8 @@ index that subquery reads the index alone (``SCAN ... USING COVERING INDEX``; SQ
 counts an index on an expression as covering only when it also holds the columns the
 expression reads). The id comes last, after those columns, not right after the expression:
 an index in the sort's full order made SQLite 3.40 (``LIMIT ?``, its limit unknown when
-planning) walk it for the first page of FAILED runs, testing each run's state, 250-290 ms
-instead of 6 through the state type index; in this order the index serves the sort as 0002's
+planning) walk it for the first page of FAILED runs, testing each run's state, 250-350 ms
+instead of 5-6 through the state type index; in this order the index serves the sort as 0002's
 did (ties sorted apart, ``USE TEMP B-TREE FOR RIGHT PART OF ORDER BY``), so plans choose
 between the indexes as before. It replaces 0002's index on SQLite, whose leading column it
 shares, so writes keep one index for these sorts. PostgreSQL keeps 0002's index (its one

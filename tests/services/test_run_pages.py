@@ -199,7 +199,7 @@ def test_a_state_page_keeps_the_state_type_index_on_sqlite(world, caplog):
     """The first page of FAILED runs, START_TIME_DESC, reads the FAILED runs through the
     state type index on SQLite with the statistics of 1,000,000 runs: 0028's index must
     not hold the sort's whole order (one with the id right after the expression did, and
-    SQLite walked it testing every run's state: 250-290 ms instead of 6, bench/README.md).
+    SQLite walked it testing every run's state: 250-350 ms instead of 5-6, bench/README.md).
     The statistics are written inside a transaction rolled back afterwards."""
     if not is_sqlite():
         return
