@@ -470,3 +470,29 @@ def test_work_pools_migration_moves_queues_into_the_agents_pool(mdb):
 
     migrations.downgrade(mdb, target="0019_global_concurrency_limits")
     assert sorted(r["name"] for r in queue.select(queue.c.name).dicts()) == ["default", "gpu"]
+
+
+def test_start_time_index_is_replaced_and_analyzed_on_an_analyzed_sqlite_database(mdb):
+    """0028 replaces 0002's start-time index by the covering one on SQLite, and on a
+    database that has statistics gives it statistics too (without them SQLite chose it
+    for a page of FAILED runs: 300 ms instead of 6 with 1,000,000 runs); the downgrade
+    does the reverse. PostgreSQL keeps 0002's index."""
+    migrations.upgrade(mdb, target="0027_flow_run_chart_index")
+    add_run_with_state(mdb)
+    if not isinstance(mdb, SqliteDatabase):
+        migrations.upgrade(mdb)
+        names = {i.name for i in mdb.get_indexes("flow_run")}
+        assert "flow_run_start_time_or_expected" in names
+        assert "flow_run_start_time_or_expected_id" not in names
+        return
+    mdb.execute_sql("ANALYZE")
+
+    def analyzed():
+        rows = mdb.execute_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'flow_run'")
+        return {idx for (idx,) in rows if idx.startswith("flow_run_start_time_or_expected")}
+
+    assert analyzed() == {"flow_run_start_time_or_expected"}
+    migrations.upgrade(mdb)
+    assert analyzed() == {"flow_run_start_time_or_expected_id"}
+    migrations.downgrade(mdb, target="0027_flow_run_chart_index")
+    assert analyzed() == {"flow_run_start_time_or_expected"}

@@ -201,8 +201,23 @@ def name_contains(text):
 
 
 # The START_TIME_* sorts order by the start, or the expected start of runs not yet started.
+# On SQLite the index also holds the expression's columns and the tiebreak (id, last: see
+# migration 0028), so a page's rowids are chosen from the index alone, however deep the page
+# (``app.services.runs.read_page``).
 _STARTED = fn.COALESCE(FlowRun.start_time, FlowRun.expected_start_time)
-FlowRun.add_index(FlowRun.index(_STARTED, name="flow_run_start_time_or_expected"))
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun, (_STARTED,), backends=("postgres",), name="flow_run_start_time_or_expected"
+    )
+)
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun,
+        (_STARTED, FlowRun.start_time, FlowRun.expected_start_time, FlowRun.id),
+        backends=("sqlite",),
+        name="flow_run_start_time_or_expected_id",
+    )
+)
 # Pages of runs in one state, or of one flow, newest first; END_TIME_DESC; the dashboard's
 # failed runs (migration 0007 says why each).
 FlowRun.add_index(

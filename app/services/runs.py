@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from peewee import JOIN, SQL, BooleanField, Case, JSONField, UUIDField, fn
+from peewee import JOIN, SQL, BooleanField, Case, Column, JSONField, UUIDField, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
@@ -115,14 +115,34 @@ def read_run(model: type[BaseModel], state_model: type[BaseModel], run_id: Id, l
     raise ObjectNotFound(f"{label} {run_id} not found.")
 
 
+def page_rowids(model: type[BaseModel], body: Body) -> Any:
+    """SQLite: the rowids of the ``model`` runs on the page a filter body asks for, as a
+    subquery (filtered, sorted and paged as the body says), reading no state."""
+    rowids = model.select(Column(model, "rowid"))
+    return filters.sort_and_page(filters.apply_filters(rowids, model, body), model, body)
+
+
 def read_page(model: type[BaseModel], state_model: type[BaseModel], body: Body) -> list[Any]:
     """The page of runs a filter body asks for, with their states, as read rows.
 
-    One query: runs joined to their current state, filtered, sorted and paged. (Choosing the
-    page of ids first and joining afterwards was measured slower on both backends.)
+    The same rows in the same order as one query of the runs joined to their current state,
+    filtered, sorted and paged (every sort ends with the unique id, so the order is total).
+    PostgreSQL runs that query. On SQLite a page past the first is a deferred join: the page's
+    rowids are chosen first (:func:`page_rowids`), then only those runs are read, joined to
+    their states and sorted again. ``OFFSET`` walks every skipped run: this way SQLite walks
+    them in an index alone where one covers the filter and the sort (the dashboard's
+    START_TIME_DESC through migration 0028's index, ID_DESC, END_TIME_DESC) and otherwise
+    still joins no state for them (bench/README.md, page 100 of the dashboard's runs list).
     """
-    query = filters.apply_filters(with_state(model, state_model), model, body)
-    return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
+    offset = body.get("offset") or 0
+    if not is_sqlite() or not offset:
+        query = filters.apply_filters(with_state(model, state_model), model, body)
+        return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
+    chosen = Column(model, "rowid").in_(page_rowids(model, body))
+    query = filters.apply_sort(
+        with_state(model, state_model).where(chosen), model, body.get("sort")
+    )
+    return fetch_runs(query, model, state_model)
 
 
 def initial_state(

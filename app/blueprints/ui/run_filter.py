@@ -9,8 +9,9 @@ from flask import url_for
 from app.blueprints.ui import params
 
 RUNS_PER_PAGE = 50
-# Deepest page the runs list goes to: an offset walks (and joins) every skipped run, so page
-# 100 (offset 4,950) is the deepest that stays within 300 ms with a million runs (see
+# Deepest page the runs list goes to: an offset walks every skipped run (PostgreSQL also joins
+# each to its state; SQLite picks the page's rowids first, see app.services.runs.read_page), so
+# page 100 (offset 4,950) is the deepest that stays within 300 ms with a million runs (see
 # bench/README.md); narrow the filter instead.
 MAX_PAGE = 100
 
