@@ -25,11 +25,13 @@ or SQLite.
    network. Dashboard routes no listed page reaches are logged as "not measured".
 
 Usage: nice python bench/bench_ui.py [--backend postgres|sqlite] [--sqlite-path FILE]
-       [--repeat 30] [--only SUBSTRING] [--explain] [--seed-only] [--rollup]
+       [--repeat 30] [--only SUBSTRING] [--explain] [--seed-only] [--rollup] [--combinations]
 ``--explain`` (with ``--only``) prints, for every SELECT the chosen pages ran, its time and
 plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite). ``--rollup`` (PostgreSQL)
 times the rollup service's refresh after stamping ``updated`` on 1,000 and 10,000 runs
-instead.
+instead. ``--combinations`` also times the runs list fragment for every filter of
+``COMBINED_FILTERS`` with every sort (page 1, and page 100 unfiltered and FAILED); its rows
+are labelled "combination, ...", so ``--only combination`` times just those.
 
 The data (all relative to the moment of seeding): 50 flows, 200 deployments (10 work
 queues of the agents' pool, one interval schedule each), 1,000,000 flow runs with expected
@@ -958,6 +960,38 @@ EXTRA_PAGES = [
 NOT_TIMED = {"ui.login_page"}
 
 
+# The runs list's filters for ``--combinations``: (label, query string), each combined with
+# every sort of RUN_SORTS; the ones also timed on page 100 (MAX_PAGE).
+COMBINED_FILTERS = [
+    ("no filter", ""),
+    ("FAILED", "state=FAILED"),
+    ("RUNNING", "state=RUNNING"),
+    ("SCHEDULED", "state=SCHEDULED"),
+    ("FAILED+CRASHED", "state=FAILED&state=CRASHED"),
+    ("one flow", "flow={flow_id}"),
+    ("tag prod + team-3", "tags=prod,team-3"),
+]
+DEEP_FILTERS = ("no filter", "FAILED")
+
+
+def combination_pages():
+    """``[(label, path, htmx?)]``: the runs list fragment for every filter of
+    ``COMBINED_FILTERS`` with every sort of ``RUN_SORTS``, page 1 (and page 100 for
+    ``DEEP_FILTERS``). Labels start with "combination, " (for ``--only``)."""
+    from app.blueprints.ui.run_filter import MAX_PAGE, RUN_SORTS
+
+    flow_id = dashed(md5_hex("flow7"))
+    listed = []
+    for name, query in COMBINED_FILTERS:
+        query = query.format(flow_id=flow_id)
+        for sort in RUN_SORTS:
+            for page in (1, MAX_PAGE) if name in DEEP_FILTERS else (1,):
+                args = "&".join(a for a in (query, f"sort={sort}", f"page={page}") if a)
+                label = f"combination, {name}, {sort}, page {page}"
+                listed.append((label, f"/flow-runs?{args}", True))
+    return listed
+
+
 def work_pool_pages(app):
     """The work pool pages, if this app has them: the list, and each page of the agents'
     pool (a ``uuid`` route parameter gets the pool's id, any other its name)."""
@@ -1043,7 +1077,7 @@ def measure_rollup(backend):
             )
 
 
-def measure(backend, repeat, only, explain):
+def measure(backend, repeat, only, explain, combinations=False):
     from app import create_app
     from app.db import database
 
@@ -1055,6 +1089,8 @@ def measure(backend, repeat, only, explain):
         ids = seed_extras(client)
     listed = pages(ids) + work_pool_pages(app)
     report_unmeasured(app, listed)
+    if combinations:
+        listed += combination_pages()
     conn = backend.connect()
     rows, loads = [], []
     for label, path, htmx in listed:
@@ -1144,6 +1180,11 @@ def main():
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--seed-only", action="store_true")
     parser.add_argument(
+        "--combinations",
+        action="store_true",
+        help='also time the runs list for every filter x sort (labels "combination, ...")',
+    )
+    parser.add_argument(
         "--rollup",
         action="store_true",
         help="time the rollup refresh after runs change, instead of the pages (PostgreSQL)",
@@ -1156,7 +1197,7 @@ def main():
     if args.rollup:
         measure_rollup(backend)
     elif not args.seed_only:
-        measure(backend, args.repeat, args.only, args.explain)
+        measure(backend, args.repeat, args.only, args.explain, args.combinations)
 
 
 if __name__ == "__main__":

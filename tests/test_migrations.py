@@ -496,3 +496,27 @@ def test_start_time_index_is_replaced_and_analyzed_on_an_analyzed_sqlite_databas
     assert analyzed() == {"flow_run_start_time_or_expected_id"}
     migrations.downgrade(mdb, target="0027_flow_run_chart_index")
     assert analyzed() == {"flow_run_start_time_or_expected"}
+
+
+def test_state_sort_indexes_are_added_and_analyzed_on_an_analyzed_sqlite_database(mdb):
+    """0029 adds the (state type, end time, id) and (state type, name, id) indexes on SQLite,
+    analyzed when the database has statistics, and drops them on the way down; PostgreSQL
+    gets neither."""
+    migrations.upgrade(mdb, target="0028_flow_run_start_time_page_index")
+    add_run_with_state(mdb)
+    added = {"flow_run_state_type_end_time_id", "flow_run_state_type_name_id"}
+    if not isinstance(mdb, SqliteDatabase):
+        migrations.upgrade(mdb)
+        assert not added & {i.name for i in mdb.get_indexes("flow_run")}
+        return
+    mdb.execute_sql("ANALYZE")
+
+    def analyzed():
+        rows = mdb.execute_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'flow_run'")
+        return {idx for (idx,) in rows} & added
+
+    migrations.upgrade(mdb, target="0029_flow_run_state_sort_indexes")
+    assert added <= {i.name for i in mdb.get_indexes("flow_run")}
+    assert analyzed() == added
+    migrations.downgrade(mdb, target="0028_flow_run_start_time_page_index")
+    assert not added & {i.name for i in mdb.get_indexes("flow_run")}

@@ -287,6 +287,24 @@ FlowRun.add_index(
         name="flow_run_expected_start_time_state",
     )
 )
+# The runs list's pages of one state by end time or by name: SQLite reads them from the index
+# alone, in order (migration 0029; it walked the sort's index testing each run's state).
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun,
+        (FlowRun.state_type, FlowRun.end_time, FlowRun.id),
+        backends=("sqlite",),
+        name="flow_run_state_type_end_time_id",
+    )
+)
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun,
+        (FlowRun.state_type, FlowRun.name, FlowRun.id),
+        backends=("sqlite",),
+        name="flow_run_state_type_name_id",
+    )
+)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
 FlowRun.add_index(
     BackendIndex(
