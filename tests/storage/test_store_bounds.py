@@ -84,9 +84,10 @@ def test_a_silent_object_store_gets_ATTEMPTS_tries_of_TIMEOUT_seconds(
     error = f"{type(raised.value).__name__}: {raised.value}"
     assert TIMED_OUT[kind] in error, error
     # Each request tried ATTEMPTS times (adlfs's listing makes two requests), waiting TIMEOUT
-    # for each try and a second or two between tries.
+    # for each try and up to two seconds between tries (Azure's backoff is 1 s +- 1 s), with a
+    # second more per try for a loaded machine (a full run at load 10 once took 6.06 s of 6).
     assert tries in (ObjectStorage.ATTEMPTS, 2 * ObjectStorage.ATTEMPTS), error
-    assert tries * TIMEOUT <= took < tries * (TIMEOUT + 2), took
+    assert tries * TIMEOUT <= took < tries * (TIMEOUT + 3), took
     assert list(tmp_path.iterdir()) == []
 
 
