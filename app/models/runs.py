@@ -289,22 +289,15 @@ FlowRun.add_index(
 )
 # The runs list's pages of one state by end time or by name: SQLite reads them from the index
 # alone, in order (migration 0029; it walked the sort's index testing each run's state).
-FlowRun.add_index(
-    BackendIndex(
-        FlowRun,
-        (FlowRun.state_type, FlowRun.end_time, FlowRun.id),
-        backends=("sqlite",),
-        name="flow_run_state_type_end_time_id",
+for _sorted_by in (FlowRun.end_time, FlowRun.name):
+    FlowRun.add_index(
+        BackendIndex(
+            FlowRun,
+            (FlowRun.state_type, _sorted_by, FlowRun.id),
+            backends=("sqlite",),
+            name=f"flow_run_state_type_{_sorted_by.name}_id",
+        )
     )
-)
-FlowRun.add_index(
-    BackendIndex(
-        FlowRun,
-        (FlowRun.state_type, FlowRun.name, FlowRun.id),
-        backends=("sqlite",),
-        name="flow_run_state_type_name_id",
-    )
-)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
 FlowRun.add_index(
     BackendIndex(
