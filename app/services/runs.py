@@ -186,18 +186,15 @@ def _filtered(query: Any, model: type[BaseModel], body: Body) -> Any:
     ordered range of an index: SQLite walked the sort's index testing each run's state
     (FAILED+CRASHED by end time or by name: 270-290 ms p50 of 1,000,000 runs); each part is
     a search of one state's range of an index in the sort's order, stopped at its limit
-    (bench/README.md, several states under every sort). The parts' limit is written into the
-    SQL as a literal (an int computed here): with a bound ``LIMIT ?`` SQLite's planner does
-    not know it is small.
+    (bench/README.md, several states under every sort). Each part's state is one bound value
+    (``state_type = ?`` to SQLite), so its bound ``LIMIT ?`` plans the same as a literal one.
     """
     parts = _state_parts(model, body)
     if not parts:
         return filters.apply_filters(query, model, body)
     key = Column(model, "rowid") if is_sqlite() else model.id
     selects = [
-        filters.apply_sort(
-            filters.apply_filters(model.select(key), model, part), model, part["sort"]
-        ).limit(SQL(str(int(part["limit"]))))
+        filters.sort_and_page(filters.apply_filters(model.select(key), model, part), model, part)
         for part in parts
     ]
     return query.where(key.in_(functools.reduce(operator.add, selects)))
