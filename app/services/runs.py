@@ -121,7 +121,9 @@ def read_run(model: type[BaseModel], state_model: type[BaseModel], run_id: Id, l
 # ``flow_run_state_type_start_or_expected``; END_TIME_DESC, NAME_*: migration 0029's, SQLite
 # only so far, PostgreSQL walks the sort's index per part as it did for the whole list;
 # NEXT_SCHEDULED_START_TIME_ASC: ``(state_type, next_scheduled_start_time)``). Task runs have
-# no such indexes: a part would read every task run of its state and sort them.
+# no such indexes: a part would read every task run of its state and sort them. Not split:
+# ID_DESC and EXPECTED_START_TIME_* (FAILED+CRASHED by expected start reads the partial index
+# on exactly that list, ``flow_run_failed_expected_start_time``; a part per state would not).
 STATE_ORDERED_SORTS = {
     FlowRun: (
         "START_TIME_ASC",
