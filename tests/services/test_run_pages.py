@@ -76,6 +76,13 @@ def bodies(model, world):
         {},
         {"state": {"type": {"any_": ["COMPLETED", "FAILED"]}}},
         {"state": {"type": {"any_": ["FAILED"]}}},
+        {"state": {"type": {"any_": ["FAILED", "RUNNING", "SCHEDULED"]}}},
+        {"state": {"type": {"any_": ["FAILED", "RUNNING"]}}, "name": {"like_": "run-b"}},
+        {
+            "operator": "or_",
+            "state": {"type": {"any_": ["FAILED", "RUNNING"]}},
+            "tags": {"all_": ["y"]},
+        },
         {"tags": {"all_": ["y"]}},
         {"name": {"like_": "run-b"}},
     ]
@@ -86,6 +93,10 @@ def bodies(model, world):
     window = {"after_": (T0 + HOUR).isoformat(), "before_": (T0 + 3 * HOUR).isoformat()}
     return [{"flow_runs": c} for c in common] + [
         {"flows": {"id": {"any_": [str(world["flows"][0])]}}},
+        {
+            "flow_runs": {"state": {"type": {"any_": ["COMPLETED", "RUNNING"]}}},
+            "flows": {"id": {"any_": [str(world["flows"][1])]}},
+        },
         {"flow_runs": {"expected_start_time": window}},
     ]
 
@@ -259,3 +270,64 @@ def test_a_state_page_by_end_time_or_name_searches_its_index_on_sqlite(world, ca
     index = STATE_SORT_INDEXES[sort]
     assert plan[0] == f"SEARCH t1 USING INDEX {index} (state_type=?)", plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+SPLIT_SORTS = list(runs.STATE_ORDERED_SORTS[FlowRun])
+
+
+def page_statement(caplog, json_body):
+    """The one statement (SQL, parameters) of ``read_page`` for a flow runs body (JSON)."""
+    body = BODY_SCHEMAS[FlowRun].load(json_body)
+    (statement,) = statements(caplog, lambda: runs.read_page(FlowRun, FlowRunState, body))
+    return statement
+
+
+@pytest.mark.parametrize("sort", SPLIT_SORTS)
+def test_several_states_are_one_sorted_part_per_state(world, caplog, sort):
+    """A page of flow runs in several states, under a sort that follows the state type in an
+    index, is chosen among one part per state, each limited to ``offset + limit`` runs (the
+    pages equal the plain query: :func:`test_every_page_equals_the_plain_query`); past
+    :data:`runs.STATE_PARTS_MAX_RUNS` in all, or under another sort, it is one query."""
+    listed = ["FAILED", "RUNNING", "SCHEDULED"]
+    json_body = {"flow_runs": {"state": {"type": {"any_": listed}}}, "sort": sort}
+    for offset in (0, 7):
+        sql, params = page_statement(caplog, {**json_body, "limit": 7, "offset": offset})
+        assert sql.count("UNION ALL") == len(listed) - 1, sql
+        assert [p for p in params if p in listed or p == offset + 7][: 2 * len(listed)] == [
+            value for state_type in listed for value in (state_type, offset + 7)
+        ], params
+        assert [p for p in params if p in listed] == listed, params
+    deep = runs.STATE_PARTS_MAX_RUNS // len(listed)
+    for json_deep in (
+        {**json_body, "limit": 7, "offset": deep},
+        {**json_body, "sort": "EXPECTED_START_TIME_DESC", "limit": 7, "offset": 0},
+    ):
+        sql, _ = page_statement(caplog, json_deep)
+        assert "UNION ALL" not in sql, json_deep
+
+
+@pytest.mark.parametrize("sort", ["START_TIME_DESC", "END_TIME_DESC", "NAME_ASC"])
+def test_failed_and_crashed_pages_search_one_range_per_state_on_sqlite(world, caplog, sort):
+    """The first page of FAILED+CRASHED runs newest first, by end time and by name, with the
+    statistics of 1,000,000 runs: each state's part searches its range of the index that
+    follows the state type with the sort key, and the page reads only the parts' runs by
+    rowid (one query walked the sort's index testing each run's state: 270-290 ms p50,
+    bench/README.md)."""
+    if not is_sqlite():
+        return
+    body = {
+        "flow_runs": {"state": {"type": {"any_": ["FAILED", "CRASHED"]}}},
+        "sort": sort,
+        "limit": 51,
+        "offset": 0,
+    }
+    plan = plan_with_bench_stats(caplog, body)
+    index = {
+        "START_TIME_DESC": "flow_run_state_type_start_or_expected",
+        "END_TIME_DESC": "flow_run_state_type_end_time_id",
+        "NAME_ASC": "flow_run_state_type_name_id",
+    }[sort]
+    searches = [step for step in plan if f"INDEX {index} (state_type=?)" in step]
+    assert len(searches) == 2, plan
+    assert "SEARCH t1 USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan
+    assert not any(step.startswith("SCAN t1") for step in plan), plan
