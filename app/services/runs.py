@@ -176,6 +176,11 @@ def _state_parts(model: type[BaseModel], body: Body) -> list[Body]:
     ]
 
 
+def _key(model: type[BaseModel]) -> Any:
+    """The column that finds a run's row quickest: SQLite's rowid, PostgreSQL's id."""
+    return Column(model, "rowid") if is_sqlite() else model.id
+
+
 def _filtered(query: Any, model: type[BaseModel], body: Body) -> Any:
     """``query`` (selecting ``model``) restricted to runs that may be on the body's page.
 
@@ -194,7 +199,7 @@ def _filtered(query: Any, model: type[BaseModel], body: Body) -> Any:
     parts = _state_parts(model, body)
     if not parts:
         return filters.apply_filters(query, model, body)
-    key = Column(model, "rowid") if is_sqlite() else model.id
+    key = _key(model)
     selects = [
         filters.sort_and_page(filters.apply_filters(model.select(key), model, part), model, part)
         for part in parts
@@ -202,11 +207,12 @@ def _filtered(query: Any, model: type[BaseModel], body: Body) -> Any:
     return query.where(key.in_(functools.reduce(operator.add, selects)))
 
 
-def page_rowids(model: type[BaseModel], body: Body) -> Any:
-    """SQLite: the rowids of the ``model`` runs on the page a filter body asks for, as a
-    subquery (filtered, sorted and paged as the body says), reading no state."""
-    rowids = model.select(Column(model, "rowid"))
-    return filters.sort_and_page(_filtered(rowids, model, body), model, body)
+def page_keys(model: type[BaseModel], body: Body) -> Any:
+    """The keys of the ``model`` runs on the page a filter body asks for, as a subquery
+    (filtered, sorted and paged as the body says) that reads no state: SQLite's rowids,
+    PostgreSQL's ids."""
+    keys = model.select(_key(model))
+    return filters.sort_and_page(_filtered(keys, model, body), model, body)
 
 
 def read_page(model: type[BaseModel], state_model: type[BaseModel], body: Body) -> list[Any]:
@@ -214,20 +220,20 @@ def read_page(model: type[BaseModel], state_model: type[BaseModel], body: Body) 
 
     The same rows in the same order as one query of the runs joined to their current state,
     filtered, sorted and paged (every sort ends with the unique id, so the order is total).
-    PostgreSQL runs that query. On SQLite a page past the first is a deferred join: the page's
-    rowids are chosen first (:func:`page_rowids`), then only those runs are read, joined to
-    their states and sorted again. ``OFFSET`` walks every skipped run: this way SQLite walks
-    them in an index alone where one covers the filter and the sort (the dashboard's
-    START_TIME_DESC through migration 0028's index, ID_DESC, END_TIME_DESC) and otherwise
-    still joins no state for them (bench/README.md, page 100 of the dashboard's runs list).
-    A filter of several state types chooses among one sorted part per state on both backends
-    (:func:`_filtered`).
+    The first page is that query. A page past the first is a deferred join: the page's keys
+    are chosen first (:func:`page_keys`), then only those runs are read, joined to their
+    states and sorted again. ``OFFSET`` walks every skipped run: this way the database walks
+    them in an index alone where one covers the filter and the sort (on SQLite the
+    dashboard's START_TIME_DESC through migration 0028's index, ID_DESC, END_TIME_DESC; on
+    both, a state or a flow by end time or name through migrations 0029 and 0030) and
+    otherwise still joins no state for them (bench/README.md, page 100 of the dashboard's
+    runs list, and the deep pages of one state on PostgreSQL). A filter of several state
+    types chooses among one sorted part per state on both backends (:func:`_filtered`).
     """
-    offset = body.get("offset") or 0
-    if not is_sqlite() or not offset:
+    if not body.get("offset"):
         query = _filtered(with_state(model, state_model), model, body)
         return fetch_runs(filters.sort_and_page(query, model, body), model, state_model)
-    chosen = Column(model, "rowid").in_(page_rowids(model, body))
+    chosen = _key(model).in_(page_keys(model, body))
     query = filters.apply_sort(
         with_state(model, state_model).where(chosen), model, body.get("sort")
     )
