@@ -1,26 +1,31 @@
-"""What SQLite's run indexes of migrations 0026 (the trigram index of flow run names, kept by
-triggers), 0027 (runs by expected start with their state columns) and 0029 (runs by state
-type and end time, and by state type and name) cost the writes of runs.
+"""What the run indexes of migrations 0026 (SQLite's trigram index of flow run names, kept by
+triggers), 0027 (SQLite: runs by expected start with their state columns), 0029 (SQLite: runs
+by state type and end time, and by state type and name) and 0030 (both backends: runs by flow
+and end time, by flow and name; PostgreSQL also 0029's two and runs by state type and
+expected start) cost the writes of runs.
 
-On a fresh SQLite file, in-process (Flask test client: routing, services, the database; no
-network), with the schema at 0025 (neither), 0026, 0027 (both) and 0029 (0028 replaces an index by
-another, so 0029 adds two to 0027's), in rotating rounds:
-``POST /api/flow_runs/`` (a run created, one transaction), ``POST
-/api/flow_runs/{id}/set_state`` (PENDING, RUNNING, COMPLETED) and ``DELETE
+On a fresh database, in-process (Flask test client: routing, services, the database; no
+network), in rotating rounds between schemas: on SQLite (a fresh file) 0025 (neither), 0026,
+0027 (both), 0029 (0028 replaces an index by another, so 0029 adds two to 0027's) and 0030;
+on PostgreSQL (``--backend postgres``: the scratch database ``--postgres-url``, dropped and
+created again, dropped at the end) 0029 and 0030, the migrations before 0030 adding none of
+these indexes there. Each round: ``POST /api/flow_runs/`` (a run created, one transaction),
+``POST /api/flow_runs/{id}/set_state`` (PENDING, RUNNING, COMPLETED) and ``DELETE
 /api/flow_runs/{id}``. Before the rounds, ``--prefill`` runs are inserted in one transaction,
 so the indexes are not empty. Prints the median over the rounds of each request's mean time,
 in milliseconds, as a Markdown table.
 
-Then the statements alone (the bare table has no end time: 0029 is measured by the requests
-only), which a shared machine's noise hides less: on a bare ``flow_run``
-(the columns and indexes these statements touch, ``--prefill`` runs), single-row INSERT, UPDATE
-of the state columns (as a transition writes them) and DELETE, each its own transaction (WAL,
-``synchronous = NORMAL``), with neither, the name index (the app's own statements) or the
-chart index added, rotating; and whether SQLite compiles a trigger program into the state
-UPDATE at all (``EXPLAIN``: it codes an ``UPDATE OF name`` trigger only into statements that
-set ``name``).
+Then, on SQLite only, the statements alone (the bare table has no end time or flow: 0029 and
+0030 are measured by the requests only), which a shared machine's noise hides less: on a bare
+``flow_run`` (the columns and indexes these statements touch, ``--prefill`` runs),
+single-row INSERT, UPDATE of the state columns (as a transition writes them) and DELETE, each
+its own transaction (WAL, ``synchronous = NORMAL``), with neither, the name index (the app's
+own statements) or the chart index added, rotating; and whether SQLite compiles a trigger
+program into the state UPDATE at all (``EXPLAIN``: it codes an ``UPDATE OF name`` trigger only
+into statements that set ``name``).
 
-Usage: nice python bench/bench_run_writes.py [--runs 500] [--rounds 6] [--prefill 100000]
+Usage: nice python bench/bench_run_writes.py [--backend sqlite|postgres] [--postgres-url URL]
+    [--runs 500] [--rounds 6] [--prefill 100000]
 """
 
 import argparse
@@ -35,12 +40,21 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SCHEMAS = (
-    ("0025_flow_run_subflow_index", "neither (0025)"),
-    ("0026_flow_run_name_search", "name index (0026)"),
-    ("0027_flow_run_chart_index", "both (0027)"),
-    ("0029_flow_run_state_sort_indexes", "state sort indexes (0029)"),
-)
+# Per backend: (migration, label) of each schema the rounds rotate between.
+SCHEMAS = {
+    "sqlite": (
+        ("0025_flow_run_subflow_index", "neither (0025)"),
+        ("0026_flow_run_name_search", "name index (0026)"),
+        ("0027_flow_run_chart_index", "both (0027)"),
+        ("0029_flow_run_state_sort_indexes", "state sort indexes (0029)"),
+        ("0030_flow_run_state_and_flow_sort_indexes", "flow sort indexes (0030)"),
+    ),
+    "postgres": (
+        ("0029_flow_run_state_sort_indexes", "before (0029)"),
+        ("0030_flow_run_state_and_flow_sort_indexes", "state and flow sort indexes (0030)"),
+    ),
+}
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/orion_bench_writes"
 
 
 def timed(samples, key, call, path, body=None):
@@ -74,13 +88,13 @@ def rotated(items, round_number):
     return items[shift:] + items[:shift]
 
 
-def request_costs(folder, prefill, rounds, runs):
-    """``{schema label: {request: median ms}}`` through the app."""
+def request_costs(folder, url, schemas, prefill, rounds, runs):
+    """``{schema label: {request: median ms}}`` through the app on the empty database at
+    ``url``, rotating between ``schemas``."""
     from app import create_app, migrations
     from app.db import database
     from app.models import Flow, FlowRun
 
-    url = "sqlite:///" + os.path.join(folder, "orion.db")
     app = create_app({"DATABASE_URL": url, "HOME": folder, "API_KEY": None})
     client = app.test_client()
     with database.connection_context():
@@ -94,17 +108,32 @@ def request_costs(folder, prefill, rounds, runs):
             ]
             for start in range(0, len(rows), 5000):
                 FlowRun.insert_many(rows[start : start + 5000]).execute()
-    results = {label: [] for _, label in SCHEMAS}
+    results = {label: [] for _, label in schemas}
     for round_number in range(rounds):
-        for target, label in rotated(list(SCHEMAS), round_number):
+        for target, label in rotated(list(schemas), round_number):
             with database.connection_context():
                 migrations.upgrade(database)
                 migrations.downgrade(database, target=target)
             results[label].append(one_round(client, str(flow_id), runs, round_number))
+    database.close_all()
     return {
         label: {key: statistics.median(r[key] for r in rounds_) for key in rounds_[0]}
         for label, rounds_ in results.items()
     }
+
+
+def postgres_database(url, create):
+    """Drop the database of ``url`` if it exists, and create it again if ``create``."""
+    import psycopg2
+
+    server, name = url.rsplit("/", 1)
+    connection = psycopg2.connect(server + "/postgres")
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    connection.close()
 
 
 BARE_TABLE = (
@@ -197,27 +226,45 @@ def statement_costs(folder, prefill, rounds, runs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL, help="the scratch database")
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--prefill", type=int, default=100_000)
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="orion-bench-run-writes-")
+    postgres = args.backend == "postgres"
     try:
+        if postgres:
+            postgres_database(args.postgres_url, create=True)
         report(folder, args)
     finally:
         shutil.rmtree(folder)
+        if postgres:
+            postgres_database(args.postgres_url, create=False)
 
 
 def report(folder, args):
-    """Run both measurements in ``folder`` and print their tables."""
-    requests = request_costs(folder, args.prefill, args.rounds, args.runs)
+    """Run the measurements in ``folder`` (and the PostgreSQL database) and print their
+    tables."""
+    if args.backend == "postgres":
+        url = args.postgres_url
+    else:
+        url = "sqlite:///" + os.path.join(folder, "orion.db")
+    started_load = os.getloadavg()[0]
+    requests = request_costs(
+        folder, url, SCHEMAS[args.backend], args.prefill, args.rounds, args.runs
+    )
     print(
-        f"\n{args.runs} runs per round, {args.rounds} rounds, {args.prefill:,} runs prefilled; "
-        f"load average {os.getloadavg()[0]:.2f}; ms per request\n"
+        f"\n{args.backend}: {args.runs} runs per round, {args.rounds} rounds, "
+        f"{args.prefill:,} runs prefilled; load average {started_load:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end; ms per request\n"
     )
     print("| request | " + " | ".join(requests) + " |\n" + "|---" * (len(requests) + 1) + "|")
     for key in ("create", "set_state", "delete"):
         print(f"| {key} | " + " | ".join(f"{r[key]:.3f}" for r in requests.values()) + " |")
+    if args.backend != "sqlite":
+        return
 
     statements, triggered = statement_costs(folder, args.prefill, args.rounds, args.runs * 4)
     print(

@@ -501,12 +501,12 @@ def test_start_time_index_is_replaced_and_analyzed_on_an_analyzed_sqlite_databas
 def test_state_sort_indexes_are_added_and_analyzed_on_an_analyzed_sqlite_database(mdb):
     """0029 adds the (state type, end time, id) and (state type, name, id) indexes on SQLite,
     analyzed when the database has statistics, and drops them on the way down; PostgreSQL
-    gets neither."""
+    gets neither (0030 adds them there)."""
     migrations.upgrade(mdb, target="0028_flow_run_start_time_page_index")
     add_run_with_state(mdb)
     added = {"flow_run_state_type_end_time_id", "flow_run_state_type_name_id"}
     if not isinstance(mdb, SqliteDatabase):
-        migrations.upgrade(mdb)
+        migrations.upgrade(mdb, target="0029_flow_run_state_sort_indexes")
         assert not added & {i.name for i in mdb.get_indexes("flow_run")}
         return
     mdb.execute_sql("ANALYZE")
@@ -522,13 +522,47 @@ def test_state_sort_indexes_are_added_and_analyzed_on_an_analyzed_sqlite_databas
     assert not added & {i.name for i in mdb.get_indexes("flow_run")}
 
 
+def test_flow_and_state_sort_indexes_are_added_on_each_backend(mdb):
+    """0030 adds the (flow, end time, id) and (flow, name, id) indexes on both backends, on
+    SQLite analyzed when the database has statistics, and on PostgreSQL also the state type
+    ones (end time and name, which 0029 made on SQLite only, and expected start); the
+    downgrade drops what it added, SQLite keeping 0029's."""
+    migrations.upgrade(mdb, target="0029_flow_run_state_sort_indexes")
+    add_run_with_state(mdb)
+    flow_indexes = {"flow_run_flow_id_end_time_id", "flow_run_flow_id_name_id"}
+    state_indexes = {"flow_run_state_type_end_time_id", "flow_run_state_type_name_id"}
+    expected_start_index = "flow_run_state_type_expected_start_time_id"
+    sqlite = isinstance(mdb, SqliteDatabase)
+    if sqlite:
+        mdb.execute_sql("ANALYZE")
+    before = {i.name for i in mdb.get_indexes("flow_run")}
+    assert not (flow_indexes | {expected_start_index}) & before
+    assert (state_indexes <= before) is sqlite
+
+    migrations.upgrade(mdb, target="0030_flow_run_state_and_flow_sort_indexes")
+    after = {i.name for i in mdb.get_indexes("flow_run")}
+    added = flow_indexes if sqlite else flow_indexes | state_indexes | {expected_start_index}
+    assert after - before == added
+    if sqlite:
+        rows = mdb.execute_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'flow_run'")
+        assert flow_indexes <= {idx for (idx,) in rows}
+    else:
+        (definition,) = mdb.execute_sql(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (expected_start_index,)
+        ).fetchone()
+        assert "USING btree (state_type, expected_start_time, id)" in definition
+
+    migrations.downgrade(mdb, target="0029_flow_run_state_sort_indexes")
+    assert {i.name for i in mdb.get_indexes("flow_run")} == before
+
+
 def test_queue_name_index_gains_the_queue_id_on_both_backends(mdb):
     """0031 replaces the (queue name, state type, due time) index by one ending with the
     queue id, on both backends, analyzed on a SQLite database that has statistics, and puts
     the old one back on the way down."""
     old = "flow_run_work_queue_name_state_type_next_scheduled_start_time"
     new = "flow_run_work_queue_name_state_type_due_queue_id"
-    migrations.upgrade(mdb, target="0029_flow_run_state_sort_indexes")
+    migrations.upgrade(mdb, target="0030_flow_run_state_and_flow_sort_indexes")
     add_run_with_state(mdb)
     sqlite = isinstance(mdb, SqliteDatabase)
     if sqlite:
@@ -549,7 +583,7 @@ def test_queue_name_index_gains_the_queue_id_on_both_backends(mdb):
     }
     if sqlite:
         assert analyzed() == {new}
-    migrations.downgrade(mdb, target="0029_flow_run_state_sort_indexes")
+    migrations.downgrade(mdb, target="0030_flow_run_state_and_flow_sort_indexes")
     assert indexes() == {old: ["work_queue_name", "state_type", "next_scheduled_start_time"]}
     if sqlite:
         assert analyzed() == {old}

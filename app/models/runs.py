@@ -298,17 +298,28 @@ FlowRun.add_index(
         name="flow_run_work_queue_name_state_type_due_queue_id",
     )
 )
-# The runs list's pages of one state by end time or by name: SQLite reads them from the index
-# alone, in order (migration 0029; it walked the sort's index testing each run's state).
+# The runs list's pages of one state or one flow by end time or by name, and (PostgreSQL) of
+# one state by expected start: one range of the index in the sort's order (both backends
+# walked the sort's index testing each run's state or flow). Migration 0029 made the state
+# ones on SQLite, 0030 the rest; SQLite sorts a state's runs by expected start within budget.
 for _sorted_by in (FlowRun.end_time, FlowRun.name):
-    FlowRun.add_index(
-        BackendIndex(
-            FlowRun,
-            (FlowRun.state_type, _sorted_by, FlowRun.id),
-            backends=("sqlite",),
-            name=f"flow_run_state_type_{_sorted_by.name}_id",
+    for _filtered_by in (FlowRun.state_type, FlowRun.flow):
+        FlowRun.add_index(
+            FlowRun.index(
+                _filtered_by,
+                _sorted_by,
+                FlowRun.id,
+                name=f"flow_run_{_filtered_by.column_name}_{_sorted_by.name}_id",
+            )
         )
+FlowRun.add_index(
+    BackendIndex(
+        FlowRun,
+        (FlowRun.state_type, FlowRun.expected_start_time, FlowRun.id),
+        backends=("postgres",),
+        name="flow_run_state_type_expected_start_time_id",
     )
+)
 # Name substring filters (ILIKE '%text%'), PostgreSQL only: a trigram index (migration 0009).
 FlowRun.add_index(
     BackendIndex(
