@@ -1,15 +1,16 @@
 """What the run indexes of migrations 0026 (SQLite's trigram index of flow run names, kept by
 triggers), 0027 (SQLite: runs by expected start with their state columns), 0029 (SQLite: runs
-by state type and end time, and by state type and name) and 0030 (both backends: runs by flow
+by state type and end time, and by state type and name), 0030 (both backends: runs by flow
 and end time, by flow and name; PostgreSQL also 0029's two and runs by state type and
-expected start) cost the writes of runs.
+expected start) and 0031 (both backends: the queue name index also holds the queue id) cost
+the writes of runs.
 
 On a fresh database, in-process (Flask test client: routing, services, the database; no
 network), in rotating rounds between schemas: on SQLite (a fresh file) 0025 (neither), 0026,
-0027 (both), 0029 (0028 replaces an index by another, so 0029 adds two to 0027's) and 0030;
-on PostgreSQL (``--backend postgres``: the scratch database ``--postgres-url``, dropped and
-created again, dropped at the end) 0029 and 0030, the migrations before 0030 adding none of
-these indexes there. Each round: ``POST /api/flow_runs/`` (a run created, one transaction),
+0027 (both), 0029 (0028 replaces an index by another, so 0029 adds two to 0027's), 0030 and
+0031; on PostgreSQL (``--backend postgres``: the scratch database ``--postgres-url``, dropped
+and created again, dropped at the end) 0029, 0030 and 0031, the migrations before 0030 adding
+none of these indexes there. Each round: ``POST /api/flow_runs/`` (a run created, one transaction),
 ``POST /api/flow_runs/{id}/set_state`` (PENDING, RUNNING, COMPLETED) and ``DELETE
 /api/flow_runs/{id}``. Before the rounds, ``--prefill`` runs are inserted in one transaction,
 so the indexes are not empty. Prints the median over the rounds of each request's mean time,
@@ -48,10 +49,12 @@ SCHEMAS = {
         ("0027_flow_run_chart_index", "both (0027)"),
         ("0029_flow_run_state_sort_indexes", "state sort indexes (0029)"),
         ("0030_flow_run_state_and_flow_sort_indexes", "flow sort indexes (0030)"),
+        ("0031_flow_run_queue_name_index_queue_id", "queue id in the queue name index (0031)"),
     ),
     "postgres": (
         ("0029_flow_run_state_sort_indexes", "before (0029)"),
         ("0030_flow_run_state_and_flow_sort_indexes", "state and flow sort indexes (0030)"),
+        ("0031_flow_run_queue_name_index_queue_id", "queue id in the queue name index (0031)"),
     ),
 }
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/orion_bench_writes"

@@ -554,3 +554,36 @@ def test_flow_and_state_sort_indexes_are_added_on_each_backend(mdb):
 
     migrations.downgrade(mdb, target="0029_flow_run_state_sort_indexes")
     assert {i.name for i in mdb.get_indexes("flow_run")} == before
+
+
+def test_queue_name_index_gains_the_queue_id_on_both_backends(mdb):
+    """0031 replaces the (queue name, state type, due time) index by one ending with the
+    queue id, on both backends, analyzed on a SQLite database that has statistics, and puts
+    the old one back on the way down."""
+    old = "flow_run_work_queue_name_state_type_next_scheduled_start_time"
+    new = "flow_run_work_queue_name_state_type_due_queue_id"
+    migrations.upgrade(mdb, target="0030_flow_run_state_and_flow_sort_indexes")
+    add_run_with_state(mdb)
+    sqlite = isinstance(mdb, SqliteDatabase)
+    if sqlite:
+        mdb.execute_sql("ANALYZE")
+
+    def indexes():
+        found = {i.name: i.columns for i in mdb.get_indexes("flow_run")}
+        return {name: columns for name, columns in found.items() if name in (old, new)}
+
+    def analyzed():
+        rows = mdb.execute_sql("SELECT idx FROM sqlite_stat1 WHERE tbl = 'flow_run'")
+        return {idx for (idx,) in rows} & {old, new}
+
+    assert indexes() == {old: ["work_queue_name", "state_type", "next_scheduled_start_time"]}
+    migrations.upgrade(mdb)
+    assert indexes() == {
+        new: ["work_queue_name", "state_type", "next_scheduled_start_time", "work_queue_id"]
+    }
+    if sqlite:
+        assert analyzed() == {new}
+    migrations.downgrade(mdb, target="0030_flow_run_state_and_flow_sort_indexes")
+    assert indexes() == {old: ["work_queue_name", "state_type", "next_scheduled_start_time"]}
+    if sqlite:
+        assert analyzed() == {old}

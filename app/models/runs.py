@@ -128,7 +128,6 @@ class FlowRun(RunMixin):
             (("flow", "idempotency_key"), True),
             # get_runs and the late-runs sweep: SCHEDULED runs of a queue by due time.
             (("state_type", "next_scheduled_start_time"), False),
-            (("work_queue_name", "state_type", "next_scheduled_start_time"), False),
             (("work_queue_id", "state_type", "next_scheduled_start_time"), False),
         )
 
@@ -285,6 +284,18 @@ FlowRun.add_index(
         ),
         backends=("sqlite",),
         name="flow_run_expected_start_time_state",
+    )
+)
+# The agents' pool's queues' SCHEDULED runs by due time (get_runs, the late-runs sweep), and
+# counted by queue name and id from the index alone (work_queues.scheduled_run_counts; with
+# the queue id only in the rows, counting 100,000 runs read each one's row: migration 0031).
+FlowRun.add_index(
+    FlowRun.index(
+        FlowRun.work_queue_name,
+        FlowRun.state_type,
+        FlowRun.next_scheduled_start_time,
+        FlowRun.work_queue_id,
+        name="flow_run_work_queue_name_state_type_due_queue_id",
     )
 )
 # The runs list's pages of one state or one flow by end time or by name, and (PostgreSQL) of

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from functools import reduce
 from typing import Any
 
-from peewee import Case, IntegrityError, fn
+from peewee import SQL, Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectAlreadyExists, ObjectNotFound
@@ -479,46 +479,49 @@ def scheduled_run_counts(queues: Iterable[WorkQueue]) -> dict[str, int]:
     of each queue being those :func:`queue_runs_condition` selects. Each queue's
     ``work_pool`` must be loaded (joined, or set).
 
-    One query groups the SCHEDULED runs that carry one of the queues' ids, or no queue id and
-    the name of one of the agents' pool's queues, by their queue id and name (through the
-    state index); queues selecting runs by the deprecated filter cost one more query for all
-    of them.
+    Counting reads an index alone: one query counts the SCHEDULED runs of the queues outside
+    the agents' pool by queue id (the (queue id, state type, ...) index), another those of the
+    agents' pool's queues by queue name, testing each run's queue id (the (queue name, state
+    type, due time, queue id) index, migration 0031), each skipped when it has no queue; queues
+    selecting runs by the deprecated filter cost one more query for all of them.
     """
     queues = list(queues)
     counts = {str(queue.id): 0 for queue in queues}
     scheduled = FlowRun.state_type == StateType.SCHEDULED.value
     by_name = [queue for queue in queues if queue.filter is None]
     legacy = [queue for queue in queues if queue.filter is not None]
-    if by_name:
-        belongs = FlowRun.work_queue_id.in_([queue.id for queue in by_name])
-        agent_names = [q.name for q in by_name if q.work_pool.name == AGENT_POOL]
-        if agent_names:
-            belongs |= FlowRun.work_queue_id.is_null() & FlowRun.work_queue_name.in_(agent_names)
+    by_id = [queue for queue in by_name if queue.work_pool.name != AGENT_POOL]
+    agents = [queue for queue in by_name if queue.work_pool.name == AGENT_POOL]
+    if by_id:
         rows = (
-            FlowRun.select(FlowRun.work_queue_id, FlowRun.work_queue_name, fn.COUNT(FlowRun.id))
-            .where(scheduled & belongs)
-            .group_by(FlowRun.work_queue_id, FlowRun.work_queue_name)
+            FlowRun.select(FlowRun.work_queue_id, fn.COUNT(SQL("*")))
+            .where(scheduled & FlowRun.work_queue_id.in_([queue.id for queue in by_id]))
+            .group_by(FlowRun.work_queue_id)
             .tuples()
         )
-        by_id: dict[str, int] = {}
-        by_id_and_name: dict[tuple[str, str], int] = {}
-        without_id: dict[str, int] = {}
-        for queue_id, queue_name, count in rows:
-            if queue_id is None:
-                without_id[queue_name] = without_id.get(queue_name, 0) + count
-            else:
-                by_id[str(queue_id)] = by_id.get(str(queue_id), 0) + count
-                pair = (str(queue_id), queue_name)
-                by_id_and_name[pair] = by_id_and_name.get(pair, 0) + count
-        for queue in by_name:
-            key = str(queue.id)
-            if queue.work_pool.name == AGENT_POOL:
-                # FlowRun.of_queue: the queue's name, and its id or none.
-                counts[key] = by_id_and_name.get((key, queue.name), 0) + without_id.get(
-                    queue.name, 0
-                )
-            else:
-                counts[key] = by_id.get(key, 0)
+        for queue_id, count in rows:
+            counts[str(queue_id)] = count
+    if agents:
+        # FlowRun.of_queue for each queue: its name, and its id or none. The queues of a pool
+        # have distinct names, so the runs of each are counted under its name, in the index's
+        # order (no sort step), each run's id tested against its name's queue's.
+        own_id = reduce(
+            operator.or_,
+            [(FlowRun.work_queue_name == q.name) & (FlowRun.work_queue_id == q.id) for q in agents],
+        )
+        rows = (
+            FlowRun.select(FlowRun.work_queue_name, fn.COUNT(SQL("*")))
+            .where(
+                scheduled
+                & FlowRun.work_queue_name.in_([queue.name for queue in agents])
+                & (FlowRun.work_queue_id.is_null() | own_id)
+            )
+            .group_by(FlowRun.work_queue_name)
+            .tuples()
+        )
+        named = dict(rows)
+        for queue in agents:
+            counts[str(queue.id)] = named.get(queue.name, 0)
     if legacy:
         columns = [fn.SUM(Case(None, [(queue_runs_condition(q), 1)], 0)) for q in legacy]
         sums = FlowRun.select(*columns).where(scheduled).tuples().get()

@@ -210,7 +210,7 @@ BENCH_STATS = {
     "flow_run_updated": "1000000 50000",
     "flow_run_work_queue_id_state_type_next_scheduled_start_time": "1000000 111112 25642 10",
     "flow_run_work_queue_name": "1000000 111112",
-    "flow_run_work_queue_name_state_type_next_scheduled_start_time": "1000000 111112 25642 10",
+    "flow_run_work_queue_name_state_type_due_queue_id": "1000000 111112 25642 10 10",
     "sqlite_autoindex_flow_run_1": "1000000 1",
 }
 

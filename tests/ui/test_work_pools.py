@@ -540,3 +540,59 @@ def test_pool_runs_condition_is_the_union_of_its_queues(mixed_queues):
         )
         overview = work_pools.pool_overview([pool], now, timeout)[str(pool.id)]
         assert overview["upcoming_runs"] == summed, name
+
+
+def test_scheduled_run_counts_pair_each_agents_queue_name_with_its_id(client):
+    """A queue of the agents' pool counts the SCHEDULED runs (Late ones too) carrying its name and
+    its id or no id, not those carrying its name with another queue's id (a renamed queue's
+    runs) nor its id with another name; a pool's queue counts the runs carrying its id,
+    whatever their name. Both pool pages show these counts."""
+    from app.models import AGENT_POOL as AGENTS
+    from app.models import FlowRun
+    from app.services import work_pools, work_queues
+
+    flow = make_flow(client)
+    make_agent_queue(client, "a")
+    make_agent_queue(client, "b")
+    make_pool(client, "p")
+    make_pool_queue(client, "p", "a")
+    pool_p, agents = (work_pools.read_work_pool(name) for name in ("p", AGENTS))
+    queues = work_pools.pool_queues(agents) + work_pools.pool_queues(pool_p)
+    ids = {(q.work_pool.name, q.name): q.id for q in queues}
+    agent_a, agent_b, p_a = ids[(AGENTS, "a")], ids[(AGENTS, "b")], ids[("p", "a")]
+    sent = [  # (queue name, queue id, state type, state name)
+        ("a", agent_a, "SCHEDULED", "Scheduled"),
+        ("a", None, "SCHEDULED", "Late"),
+        ("a", agent_b, "SCHEDULED", "Scheduled"),
+        ("old-b", agent_b, "SCHEDULED", "Scheduled"),
+        ("b", agent_b, "SCHEDULED", "Late"),
+        ("b", agent_b, "RUNNING", "Running"),
+        ("b", None, "PENDING", "Pending"),
+        ("a", p_a, "SCHEDULED", "Scheduled"),
+        ("elsewhere", p_a, "SCHEDULED", "Scheduled"),
+        ("a", p_a, "COMPLETED", "Completed"),
+    ]
+    for queue_name, queue_id, state_type, state_name in sent:
+        run = make_run(client, flow, state={"type": state_type, "name": state_name})
+        FlowRun.update(work_queue_name=queue_name, work_queue_id=queue_id).where(
+            FlowRun.id == run["id"]
+        ).execute()
+    counts = work_queues.scheduled_run_counts(queues)
+    assert counts == _oracle(queues)
+    assert {key: counts[str(queue_id)] for key, queue_id in ids.items()} == {
+        (AGENTS, "a"): 2,
+        (AGENTS, "b"): 1,
+        ("p", "default"): 0,
+        ("p", "a"): 2,
+    }
+    now, timeout = utcnow(), datetime.timedelta(seconds=20)
+    overview = work_pools.pool_overview([agents, pool_p], now, timeout)
+    assert overview[str(agents.id)]["upcoming_runs"] == 3
+    assert overview[str(pool_p.id)]["upcoming_runs"] == 2
+    listing = page(client, "/work-pools")
+    assert cell(row_of(listing, AGENTS), "upcoming") == "3"
+    assert cell(row_of(listing, "p"), "upcoming") == "2"
+    for pool, queue, upcoming in ((AGENTS, "a", "2"), (AGENTS, "b", "1"), ("p", "a", "2")):
+        # The queue's row: ..., last polled, upcoming, late, active.
+        cells = re.findall(r"<td>(.*?)</td>", row_of(page(client, f"/work-pools/{pool}"), queue))
+        assert cells[-3] == upcoming, (pool, queue)
