@@ -7,8 +7,10 @@ nine in ten Completed, the rest Running), each with its state row, one subflow r
 history of 3 rows, and 500 log records (a third from task runs). Then times, through the
 Flask test client in-process (routing, queries, template rendering; no network), the htmx
 poll ``/flow-runs/<id>/live`` as the page sends it (with the marks the previous answer gave
-out) when nothing changed, when a log record arrived, when a task run changed, and without
-marks (everything redrawn, as after a change of log level), then the full page and the
+out) when nothing changed, when a log record arrived, when a task run changed, when the run
+itself changed state (its head, state history and logs redrawn, the changed task runs sent
+alone), and without marks (everything redrawn, which the page itself never asks), then the
+full page and the
 radar's data alone (``/flow-runs/<id>/radar``, as a subflow node opened on its parent's radar
 loads it), ``--repeat`` times each after one warm-up; prints p50 / p95 in milliseconds as a
 Markdown table.
@@ -166,6 +168,15 @@ def _touch_a_task_run(run_id):
     TaskRun.update(updated=utcnow()).where(TaskRun.id == first.id).execute()
 
 
+def _change_the_run(run_id):
+    """The run changes (as its state change stamps ``updated``), and a task run with it."""
+    from app.clock import utcnow
+    from app.models import FlowRun
+
+    FlowRun.update(updated=utcnow()).where(FlowRun.id == run_id).execute()
+    _touch_a_task_run(run_id)
+
+
 def _add_a_log(run_id):
     from app.clock import utcnow
     from app.models import Log
@@ -213,7 +224,11 @@ def bench(url, tasks, repeat):
             *timed(client, next_poll, repeat, HX, in_app(_touch_a_task_run)),
         ),
         (
-            "poll, everything (log level changed)",
+            "poll, the run changed state (and a task run)",
+            *timed(client, next_poll, repeat, HX, in_app(_change_the_run)),
+        ),
+        (
+            "poll, everything (no marks)",
             *timed(client, f"{page}/live?level=0", repeat, HX),
         ),
         ("full page", *timed(client, page, repeat)),

@@ -204,8 +204,11 @@ def _log_changes(flow_run_id, seen, now_mark):
 
 def _live_context(flow_run_id, since=None):
     """The live part of a flow run's page: the sections whose marks differ from ``since``
-    (all of them without it, or when the run itself changed), with what they show. When
-    only some task runs changed, ``task_changes`` holds them instead of the whole list."""
+    (all of them without it, or when the run itself changed), with what they show. In a
+    poll (``since`` given), when no task run was added and only some changed,
+    ``task_changes`` holds them instead of the whole list, even when the run changed: the
+    end of a run with 1,000 task runs does not redraw its timeline and radar (nor lose the
+    radar's zoom and opened groups)."""
     now = utcnow()
     run = flow_runs.read_flow_run(flow_run_id)
     active = run.state_type in ACTIVE_STATES
@@ -233,7 +236,7 @@ def _live_context(flow_run_id, since=None):
         )
     if "tasks" in sections:
         changes = None
-        if "run" not in sections:
+        if since:
             changes = _task_changes(flow_run_id, since["tasks"], marks["tasks"])
         subflows = dashboard.subflow_runs_of(flow_run_id, SUBFLOW_LIMIT)
         context.update(
