@@ -7,11 +7,13 @@ nine in ten Completed, the rest Running), each with its state row, one subflow r
 history of 3 rows, and 500 log records (a third from task runs). Then times, through the
 Flask test client in-process (routing, queries, template rendering; no network), the htmx
 poll ``/flow-runs/<id>/live`` as the page sends it (with the marks the previous answer gave
-out) when nothing changed, when a log record arrived, when a task run changed, and without
-marks (everything redrawn, as after a change of log level), then the full page and the
-radar's data alone (``/flow-runs/<id>/radar``, as a subflow node opened on its parent's radar
-loads it), ``--repeat`` times each after one warm-up; prints p50 / p95 in milliseconds as a
-Markdown table.
+out) when nothing changed, when a log record arrived, when a task run changed, when the run
+itself changed state (its head, state history and logs redrawn, the changed task runs sent
+alone), and without marks (everything redrawn, which the page itself never asks), then the
+full page, the radar's data alone (``/flow-runs/<id>/radar``, as a subflow node opened on its
+parent's radar loads it), and last the poll when a task run was added (the whole task section
+redrawn: the usual poll while a big flow runs), ``--repeat`` times each after one warm-up;
+prints p50 / p95 in milliseconds as a Markdown table.
 
 Usage: nice python bench/bench_run_page.py [--tasks 1000] [--repeat 30]
        [--postgres postgresql://postgres@127.0.0.1:5432/orion_bench_run_page]
@@ -166,6 +168,35 @@ def _touch_a_task_run(run_id):
     TaskRun.update(updated=utcnow()).where(TaskRun.id == first.id).execute()
 
 
+def _change_the_run(run_id):
+    """The run changes (as its state change stamps ``updated``), and a task run with it."""
+    from app.clock import utcnow
+    from app.models import FlowRun
+
+    FlowRun.update(updated=utcnow()).where(FlowRun.id == run_id).execute()
+    _touch_a_task_run(run_id)
+
+
+def _add_a_task_run(run_id):
+    """A task run is created in the run (Pending, not started), as a running flow's tasks are."""
+    from app.clock import utcnow
+    from app.models import TaskRun
+
+    now = utcnow()
+    TaskRun.create(
+        id=uuid.uuid4(),
+        flow_run=run_id,
+        task_key="added",
+        dynamic_key=str(uuid.uuid4()),
+        name="added",
+        state_type="PENDING",
+        state_name="Pending",
+        expected_start_time=now,
+        created=now,
+        updated=now,
+    )
+
+
 def _add_a_log(run_id):
     from app.clock import utcnow
     from app.models import Log
@@ -213,13 +244,22 @@ def bench(url, tasks, repeat):
             *timed(client, next_poll, repeat, HX, in_app(_touch_a_task_run)),
         ),
         (
-            "poll, everything (log level changed)",
+            "poll, the run changed state (and a task run)",
+            *timed(client, next_poll, repeat, HX, in_app(_change_the_run)),
+        ),
+        (
+            "poll, everything (no marks)",
             *timed(client, f"{page}/live?level=0", repeat, HX),
         ),
         ("full page", *timed(client, page, repeat)),
         (
             "radar data alone (/radar, as a subflow node loads it)",
             *timed(client, f"{page}/radar", repeat, HX),
+        ),
+        # Last: the run then has more than 1,000 task runs, which the rows above would see.
+        (
+            "poll, a task run was added (the task runs redrawn)",
+            *timed(client, next_poll, repeat, HX, in_app(_add_a_task_run)),
         ),
     ]
 

@@ -21,13 +21,12 @@ from app.models import (
     FlowRunState,
     Log,
     TaskRun,
-    TaskRunState,
     utcnow,
 )
 from app.models.runs import state_type_in
 from app.schedules import ScheduleError, parse_schedule
 from app.services.common import Id, require_exists
-from app.services.runs import fetch_runs, with_state
+from app.services.runs import fetch_columns, fetch_runs, with_state
 from app.states import StateType
 
 _FAILED = (StateType.FAILED.value, StateType.CRASHED.value)
@@ -255,23 +254,39 @@ def scheduled_runs_of_deployment(
     )
 
 
+# What a flow run's page shows of each of its task runs (timeline and radar).
+_TIMELINE_FIELDS = (
+    TaskRun.id,
+    TaskRun.name,
+    TaskRun.task_key,
+    TaskRun.task_inputs,
+    TaskRun.state_type,
+    TaskRun.state_name,
+    TaskRun.state_timestamp,
+    TaskRun.start_time,
+    TaskRun.end_time,
+    TaskRun.total_run_time,
+)
+
+
 def task_runs_of(
     flow_run_id: Id, limit: int, updated_since: datetime.datetime | None = None
 ) -> list[Any]:
-    """The first ``limit`` task runs of a flow run in expected start order, with states, as
-    read rows; only those updated at or after ``updated_since`` when given. ObjectNotFound
-    if the flow run does not exist."""
+    """The first ``limit`` task runs of a flow run in expected start order, with what its
+    page shows of them (``id``, ``name``, ``task_key``, ``task_inputs``, the ``state_*``
+    columns, ``start_time``, ``end_time``, ``total_run_time``; no state row), as read rows;
+    only those updated at or after ``updated_since`` when given. ObjectNotFound if the flow
+    run does not exist."""
     require_exists(FlowRun, flow_run_id, "Flow run")
     condition = TaskRun.flow_run == flow_run_id
     if updated_since is not None:
         condition &= TaskRun.updated >= updated_since
-    return fetch_runs(
-        with_state(TaskRun, TaskRunState)
+    return fetch_columns(
+        TaskRun.select()
         .where(condition)
         .order_by(TaskRun.expected_start_time, TaskRun.id)
         .limit(limit),
-        TaskRun,
-        TaskRunState,
+        _TIMELINE_FIELDS,
     )
 
 

@@ -107,6 +107,26 @@ def fetch_runs(query: Any, model: type[BaseModel], state_model: type[BaseModel])
     return rows
 
 
+def fetch_columns(query: Any, fields: tuple[Any, ...]) -> list[Any]:
+    """Execute ``query`` for only ``fields`` (of one model) and return light, read-only rows:
+    named tuples with an attribute per field, named by column, decoded as :func:`fetch_runs`
+    decodes them (a page that lists a thousand runs reads what it shows, not every column
+    of the run and its state row)."""
+    sqlite = is_sqlite()
+    decoders = [_decoder(field, sqlite) for field in fields]
+    row = _columns_row(tuple(field.column_name for field in fields))
+    return [
+        row._make([decode(value) if decode else value for decode, value in zip(decoders, raw)])
+        for raw in database.execute(query.select(*fields))
+    ]
+
+
+@functools.cache
+def _columns_row(names: tuple[str, ...]) -> Any:
+    """The row type of :func:`fetch_columns` for these column names (made once)."""
+    return collections.namedtuple("ColumnsRow", names)
+
+
 def read_run(model: type[BaseModel], state_model: type[BaseModel], run_id: Id, label: str) -> Any:
     """One run with its state as a read row (see :func:`fetch_runs`); ObjectNotFound if none."""
     for row in fetch_runs(

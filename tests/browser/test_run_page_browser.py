@@ -135,6 +135,17 @@ def test_task_runs_that_change_arrive_alone_and_take_their_place(page, api):
     expect(page.locator("#log-rows tr").last).to_contain_text("record 2")
     assert page.evaluate("document.getElementById('log-rows').dataset.kept") == "yes"
 
+    # The run's end brings its state and its task runs' last changes, and leaves the
+    # timeline and the drawn radar (with the group opened above) in place.
+    for task in (tasks[0], tasks[2]):
+        api.set_state(task, "COMPLETED", kind="task_runs")
+    api.set_state(run, "COMPLETED")
+    expect(page.locator("#run-state .badge")).to_contain_text("Completed", timeout=10_000)
+    expect(page.locator(".tl-bar.state-completed")).to_have_count(3)
+    expect(page.locator(".radar .radar-cell.state-completed")).to_have_count(3)
+    assert page.evaluate("document.getElementById('run-tasks').dataset.kept") == "yes"
+    assert page.evaluate("document.querySelector('[data-radar]').dataset.kept") == "yes"
+
 
 def _confirm(page, button, prompt):
     page.locator(".run-actions button", has_text=button).click()

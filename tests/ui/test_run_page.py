@@ -277,9 +277,20 @@ def test_a_poll_redraws_only_the_sections_that_changed(client):
     other_level = _poll(client, run, _since(tasks_only), level=40)
     assert _swapped(other_level) == ["run-logs"]
 
+    # The run's end redraws its head, history and logs; its task runs that changed still come
+    # alone, so the timeline and the radar (its zoom, its opened groups) stay as they are.
     set_state(client, run, "COMPLETED")
     final = _poll(client, run, since)
-    assert _swapped(final) == ["run-head", "run-tasks", "run-history", "run-logs"]
+    assert _swapped(final) == [
+        "run-head",
+        "run-task-counts",
+        f"tl-{task['id']}",
+        "radar-patch",
+        "run-artifacts",
+        "run-subflows",
+        "run-history",
+        "run-logs",
+    ]
     assert "every 2s" not in final
 
 

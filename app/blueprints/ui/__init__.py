@@ -241,7 +241,7 @@ def _ago(value):
     return Markup(f'<time datetime="{value.isoformat()}" title="{utc}" data-local>{words}</time>')
 
 
-def _duration(seconds):
+def duration(seconds):
     """Seconds as ``1h 2m``, ``3m 4s`` or ``5.6s``."""
     if seconds is None:
         return "—"
@@ -307,7 +307,7 @@ def register_ui(app, api):
     app.jinja_env.filters.update(
         ts=_timestamp,
         ago=_ago,
-        duration=_duration,
+        duration=duration,
         pretty=_pretty,
         wall=wall_time,
         artifact_html=artifact_html,
