@@ -194,10 +194,18 @@ def states_of(orion, run_ids):
 
 
 def all_final(orion, run_ids):
-    states = states_of(orion, run_ids)
-    return len(states) == len(run_ids) and all(
-        s in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for s in states.values()
+    """Whether every run is in a final state. Polled every 0.1 s while hundreds of flow
+    processes share the two cores, so it counts (a request per 500 ids, ~5 ms of server
+    CPU) instead of reading the runs (~45 ms of server CPU for 500, then the client's
+    parsing: a third of a core at the rate of the poll)."""
+    final = {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}
+    done = sum(
+        orion.count_flow_runs(
+            flow_run_filter={"id": {"any_": run_ids[start : start + 500]}, "state": final}
+        )
+        for start in range(0, len(run_ids), 500)
     )
+    return done == len(run_ids)
 
 
 def process_gone(pid):
