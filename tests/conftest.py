@@ -168,6 +168,14 @@ def flow_run(client, flow):
 
 
 @pytest.fixture
+def orion(server):
+    """An ``OrionClient`` of the module's ``server`` (a live :class:`tests.support.OrionServer`
+    that the module's fixture of that name starts), with two retries."""
+    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as client:
+        yield client
+
+
+@pytest.fixture
 def redis_db():
     """The test Redis database (:data:`tests.support.REDIS_URL`), empty before and after the
     test. Tests using it run on one xdist worker (see ``pytest_collection_modifyitems``)."""

@@ -53,14 +53,37 @@ A module of tests against one real server per backend, for example::
         with OrionServer(folder, database_url=url, SCHEDULER_ENABLED=False) as orion:
             yield orion          # orion.api_url for clients, orion.stop()/start() to restart
 
+The same fixture with :func:`module_server`, which also names the folder and the database::
+
+    @pytest.fixture(scope="module")
+    def server(backend, tmp_path_factory):
+        with module_server(tmp_path_factory, backend, "things", SCHEDULER_ENABLED=False) as orion:
+            yield orion
+
 Processes the test starts itself (agents, flow scripts) take ``orion_env(home,
 ORION_API_URL=server.api_url, ...)``; timings there should be test-sized (agents:
-``ORION_AGENT_QUERY_INTERVAL``, flows: ``ORION_HEARTBEAT_SECONDS``; see
-tests/agent/test_agent_processes.py).
+``ORION_AGENT_QUERY_INTERVAL``, flows: ``ORION_HEARTBEAT_SECONDS``). :func:`start_logged`
+starts one with its output in a file, :func:`stop_all` stops them.
+
+Harness the test modules share, so that the next one reuses it rather than copying it:
+
+- :func:`wait_for`: poll a condition until it holds, failing the test after a timeout;
+- :class:`Agents`: ``orion agent start`` processes of one test (``AGENT_SETTINGS``: test-sized
+  timings), and ``orion`` commands run with their environment (:meth:`Agents.command`);
+  :data:`FLOWS`, :func:`write_flows`: the flows they run; :func:`due_runs`, :func:`states_of`,
+  :func:`all_final`: runs made and read through an ``OrionClient``;
+- :class:`JsonApi`: a tiny JSON-over-HTTP caller of a live server's API;
+- :func:`offline_page`: a Playwright page that reaches 127.0.0.1 only and collects its errors.
+
+Fixtures over these live in the conftest.py of the tests that use them (tests/conftest.py:
+``orion``, a client of the module's ``server``; tests/agent/conftest.py: ``agents``,
+``flows_dir``).
 """
 
 import itertools
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -74,7 +97,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
+import pytest
 from psycopg2 import sql
+
+from client.api.states import Scheduled
 
 REPO = Path(__file__).resolve().parents[1]
 #: The ``orion`` console script of this interpreter (installed by ``pip install -e .``).
@@ -416,3 +442,277 @@ def serving_in_thread(server):
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def module_server(tmp_path_factory, backend, purpose, **options):
+    """``orion start`` (:class:`OrionServer`, with ``options``) in a new temporary folder, on
+    an empty database of ``backend`` that only it uses (:func:`isolated_database_url`, named
+    after ``purpose``); stopped after the block. What a module's ``server`` fixture yields."""
+    folder = tmp_path_factory.mktemp(f"{purpose}-{backend}")
+    database_url = isolated_database_url(backend, folder, purpose)
+    with OrionServer(folder, database_url=database_url, **options) as server:
+        yield server
+
+
+# -- waiting ----------------------------------------------------------------------------------
+
+
+def wait_for(condition, timeout, what, interval=0.1):
+    """Call ``condition`` every ``interval`` seconds until it returns something true, and
+    return that; fail the test once ``timeout`` seconds have passed without. ``what`` says
+    what was awaited: a string, or a callable that says where things stand then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            awaited = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout} s waiting for {awaited}")
+        time.sleep(interval)
+
+
+# -- processes of a test: agents, workers -----------------------------------------------------
+
+
+def start_logged(argv, *, env, cwd, log_path):
+    """Start ``argv`` in ``cwd`` with ``env``, in a session of its own (so ``os.killpg`` takes
+    it whole), its stdout and stderr written to ``log_path`` (kept as ``process.log_path``)."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    process.log_path = log_path
+    return process
+
+
+def stop_all(processes, timeout=30):
+    """SIGTERM each of ``processes`` still running, then wait for them; the session of one not
+    gone in ``timeout`` seconds is killed (SIGKILL)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+
+
+#: Seconds between an agent's polls, and that a cancelled run's process has to stop before it
+#: is killed, in :data:`AGENT_SETTINGS`.
+AGENT_POLL = 0.3
+AGENT_CANCEL_GRACE = 2
+#: Agents of a test's size: they poll every 0.3 s without prefetching, and their flow runs
+#: heartbeat every 0.5 s.
+AGENT_SETTINGS = {
+    "ORION_AGENT_QUERY_INTERVAL": AGENT_POLL,
+    "ORION_AGENT_PREFETCH_SECONDS": 0,
+    "ORION_AGENT_CANCEL_GRACE_SECONDS": AGENT_CANCEL_GRACE,
+    "ORION_HEARTBEAT_SECONDS": 0.5,
+}
+
+
+class Agents:
+    """``orion agent start`` processes of one test against ``server`` (anything with an
+    ``api_url``: an :class:`OrionServer`), each logging to ``<folder>/agent-<n>.log``; call
+    :meth:`kill_all` at the end.
+
+    They run in ``folder``, with home ``<folder>/home`` and ``settings`` (``ORION_*``
+    variables by their full names; default :data:`AGENT_SETTINGS`). :meth:`command` runs
+    another ``orion`` command with the same environment (``deployment create``,
+    ``flow-run cancel``...).
+    """
+
+    def __init__(self, server, folder, settings=None):
+        self.server = server
+        self.folder = Path(folder)
+        self.settings = AGENT_SETTINGS if settings is None else settings
+        self.processes = []
+
+    def env(self, **extra):
+        return orion_env(
+            self.folder / "home",
+            ORION_API_URL=self.server.api_url,
+            **{**self.settings, **extra},
+        )
+
+    def start(self, *args, python=()):
+        """Start ``orion agent start ARGS``; ``python``: the interpreter to run the console
+        script with, as a one-item tuple (default: the script's own)."""
+        process = start_logged(
+            [*python, ORION, "agent", "start", *args],
+            env=self.env(),
+            cwd=self.folder,
+            log_path=self.folder / f"agent-{len(self.processes)}.log",
+        )
+        self.processes.append(process)
+        return process
+
+    def command(self, *args, cwd=None, timeout=120):
+        """Run ``orion ARGS`` (in ``cwd``) with the agents' environment, to its end: the
+        finished process, its stdout and stderr as text."""
+        return subprocess.run(
+            [ORION, *args],
+            env=self.env(),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    @staticmethod
+    def output(process):
+        with open(process.log_path) as log:
+            return log.read()
+
+    def claims(self, process):
+        return set(re.findall(r"Claimed flow run ([0-9a-f-]{36})", self.output(process)))
+
+    def stop(self, process, timeout=60):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout)
+
+    def kill_all(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+
+
+#: The flows agents run in tests (:func:`write_flows` puts them in ``flows.py``): ``quick``
+#: (a task), ``sleepy`` (60 s unless told), ``holding`` (a task holding a slot of the
+#: concurrency limit ``agent-test-db``, if there is one).
+FLOWS = """
+import time
+
+from client.sdk.flows import flow
+from client.sdk.tasks import task
+
+
+@task
+def add(x, y):
+    return x + y
+
+
+@task(tags=["agent-test-db"])
+def hold(seconds):
+    time.sleep(seconds)
+
+
+@flow
+def quick(x=1):
+    return add(x, 1)
+
+
+@flow
+def sleepy(seconds=60):
+    time.sleep(seconds)
+    return seconds
+
+
+@flow
+def holding(seconds=60):
+    hold(seconds)
+"""
+
+
+def write_flows(folder):
+    """:data:`FLOWS` as ``<folder>/flows.py``; returns ``folder``."""
+    (folder / "flows.py").write_text(FLOWS)
+    return folder
+
+
+def due_runs(orion, deployment, count, parameters=None):
+    """Ids of ``count`` new runs of ``deployment``, Scheduled now (``orion``: an
+    ``OrionClient``)."""
+    return [
+        orion.create_flow_run_from_deployment(
+            deployment.id, state=Scheduled(), parameters=parameters
+        ).id
+        for _ in range(count)
+    ]
+
+
+def states_of(orion, run_ids):
+    """``{run id: state type}`` of the runs found among ``run_ids``."""
+    runs = []
+    for start in range(0, len(run_ids), 200):
+        runs += orion.read_flow_runs(
+            flow_run_filter={"id": {"any_": run_ids[start : start + 200]}}, limit=200
+        )
+    return {run.id: run.state_type for run in runs}
+
+
+def all_final(orion, run_ids):
+    """Whether every run of ``run_ids`` is in a final state. Polled every 0.1 s while
+    hundreds of flow processes share the two cores, so it counts (a request per 500 ids,
+    ~5 ms of server CPU) instead of reading the runs (~45 ms of server CPU for 500, then the
+    client's parsing: a third of a core at the rate of the poll)."""
+    final = {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}
+    done = sum(
+        orion.count_flow_runs(
+            flow_run_filter={"id": {"any_": run_ids[start : start + 500]}, "state": final}
+        )
+        for start in range(0, len(run_ids), 500)
+    )
+    return done == len(run_ids)
+
+
+# -- the API over plain HTTP, and browser pages -----------------------------------------------
+
+
+class JsonApi:
+    """A live server's API over plain HTTP, JSON in and out: ``api("POST", "/flows/", body)``
+    is the answer's body (None when empty); an error status raises ``HTTPError``. ``base``:
+    the API's URL."""
+
+    def __init__(self, base, timeout=10):
+        self.base = base
+        self.timeout = timeout
+
+    def __call__(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return json.loads(response.read() or b"null")
+
+
+@contextmanager
+def offline_page(browser, *, timeout=15_000, offline_images=None, **options):
+    """A Playwright page of a new context of ``browser`` (``options``: ``new_context``'s)
+    that reaches 127.0.0.1 only: any other request is aborted and its URL listed in
+    ``page.blocked`` (an image is answered with ``offline_images``, PNG bytes, if given).
+    Uncaught script errors and console errors are listed in ``page.problems``; the caller
+    checks both lists. The context is closed after the block."""
+    context = browser.new_context(**options)
+    problems, blocked = [], []
+
+    def route(request_route):
+        request = request_route.request
+        if urlsplit(request.url).hostname == "127.0.0.1":
+            request_route.continue_()
+        elif offline_images is not None and request.resource_type == "image":
+            request_route.fulfill(status=200, content_type="image/png", body=offline_images)
+        else:
+            blocked.append(request.url)
+            request_route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.set_default_timeout(timeout)
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
+    )
+    page.problems, page.blocked = problems, blocked
+    try:
+        yield page
+    finally:
+        context.close()

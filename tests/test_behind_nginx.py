@@ -69,6 +69,7 @@ def orion_site(*, listen, orion_port, prefix_port, root_port, certificate, priva
         "ssl_protocols TLSv1.2 TLSv1.3;",
         " " * 4,
     ).lstrip()
+    ports = {"orion_port": orion_port, "prefix_port": prefix_port, "root_port": root_port}
     return textwrap.dedent(
         """\
         upstream orion {{
@@ -102,14 +103,7 @@ def orion_site(*, listen, orion_port, prefix_port, root_port, certificate, priva
             }}
         }}
         """
-    ).format(
-        listen=listen,
-        orion_port=orion_port,
-        prefix_port=prefix_port,
-        root_port=root_port,
-        tls=tls,
-        proxied=proxied,
-    )
+    ).format(listen=listen, tls=tls, proxied=proxied, **ports)
 
 
 def nginx_config(folder, **site):
@@ -148,6 +142,20 @@ def test_docs_deploy_shows_the_tested_config():
     assert orion_site(**DOCS_SITE) in text
 
 
+# What the test CA's key may do: sign (certificates, revocation lists), nothing else.
+CA_KEY_USAGE = dict.fromkeys(
+    (
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "encipher_only",
+        "decipher_only",
+    ),
+    False,
+) | dict.fromkeys(("digital_signature", "key_cert_sign", "crl_sign"), True)
+
+
 def _certificates(folder):
     """A CA and a certificate for 127.0.0.1 signed by it: (ca.pem, server.pem, server.key)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -165,17 +173,7 @@ def _certificates(folder):
         )
         if ca:
             builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                x509.KeyUsage(**CA_KEY_USAGE),
                 critical=True,
             ).add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False

@@ -11,7 +11,7 @@ import pytest
 from client import OrionClient
 from client.agent.run import fetch_code, load_flow
 from client.sdk.deployments import parameter_schema
-from tests.support import BACKENDS, OrionServer, isolated_database_url
+from tests.support import BACKENDS, module_server
 from tests.test_cli_api import orion_script
 
 UTC = datetime.UTC
@@ -471,14 +471,8 @@ class TestDeploymentCommands:
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
     """A real ``orion start`` (embedded services) on the backend, stopped at the end."""
-    home = tmp_path_factory.mktemp("deployment-cli-server")
-    with OrionServer(
-        home,
-        home=home,
-        workers=1,
-        threads=8,
-        database_url=isolated_database_url(request.param, home, "deployment_cli"),
-    ) as server:
+    options = {"workers": 1, "threads": 8}
+    with module_server(tmp_path_factory, request.param, "deployment_cli", **options) as server:
         yield server
 
 

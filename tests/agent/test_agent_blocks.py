@@ -4,7 +4,6 @@ a saved storage block; a real agent runs the flow on the saved ``process`` block
 the code through the storage block on every run."""
 
 import shutil
-import subprocess
 import uuid
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from client.blocks import LocalFileSystem, String
 from client.infrastructure import Process
 from client.sdk.results import load_result
-from tests.agent.test_agent_processes import agents, due_runs, orion, server, wait_for  # noqa: F401 (fixtures)
-from tests.support import ORION
+from tests.agent.test_agent_processes import server  # noqa: F401 (fixture)
+from tests.support import due_runs, wait_for
 
 FLOW = """
 import os
@@ -30,14 +29,7 @@ def where(x: int = 1):
 
 
 def build(agents, tmp_path, *args):
-    done = subprocess.run(
-        [ORION, "deployment", "build", *args],
-        env=agents.env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = agents.command("deployment", "build", *args, cwd=tmp_path)
     return done.returncode, done.stdout + done.stderr
 
 

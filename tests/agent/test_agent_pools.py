@@ -2,17 +2,13 @@
 ``orion start`` (SQLite and PostgreSQL), running real flow subprocesses; the pool and the
 deployment made with ``orion pool create`` and ``orion deployment create --pool``."""
 
-import subprocess
 import time
 import uuid
 
 import pytest
 
-from client import OrionClient
-from client.api.settings import Settings
 from client.api.states import Scheduled, StateType
-from tests.agent.test_agent_processes import FLOWS, Agents, all_final, states_of, wait_for
-from tests.support import ORION, OrionServer, isolated_database_url
+from tests.support import all_final, module_server, states_of, wait_for
 
 # Seconds two agents may take to run the runs of test_two_agents_on_one_pool... to the end.
 TWO_AGENTS_BUDGET = 20
@@ -20,41 +16,19 @@ TWO_AGENTS_BUDGET = 20
 
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp(f"pool-agents-{backend}")
-    with OrionServer(
-        tmp_path,
+    with module_server(
+        tmp_path_factory,
+        backend,
+        "pool_agent_server",
         workers=1,
         threads=4,
-        database_url=isolated_database_url(backend, tmp_path, "pool_agent_server"),
         SCHEDULER_ENABLED="false",
     ) as orion:
         yield orion
 
 
-@pytest.fixture(scope="module")
-def flows_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pool-flows")
-    (folder / "flows.py").write_text(FLOWS)
-    return folder
-
-
-@pytest.fixture
-def orion(server):
-    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as client:
-        yield client
-
-
-@pytest.fixture
-def agents(server, tmp_path):
-    group = Agents(server, tmp_path)
-    yield group
-    group.kill_all()
-
-
 def orion_command(agents, *args, cwd):
-    result = subprocess.run(
-        [ORION, *args], env=agents.env(), cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    result = agents.command(*args, cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

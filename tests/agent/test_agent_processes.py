@@ -7,10 +7,8 @@ queue limit of 3); timings are scaled down: agents poll every 0.3 s, flows heart
 """
 
 import os
-import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -19,137 +17,36 @@ import pytest
 
 from client import OrionClient
 from client.api.settings import Settings
-from client.api.states import Scheduled, StateType
-from tests.support import ORION, OrionServer, isolated_database_url, orion_env
+from client.api.states import StateType
+from tests.support import (
+    AGENT_CANCEL_GRACE,
+    AGENT_POLL,
+    all_final,
+    due_runs,
+    module_server,
+    states_of,
+    wait_for,
+)
 
 HEARTBEAT_TIMEOUT = 3
 LIVENESS_LOOP = 1
-POLL = 0.3
-GRACE = 2
-
-FLOWS = """
-import time
-
-from client.sdk.flows import flow
-from client.sdk.tasks import task
-
-
-@task
-def add(x, y):
-    return x + y
-
-
-@task(tags=["agent-test-db"])
-def hold(seconds):
-    time.sleep(seconds)
-
-
-@flow
-def quick(x=1):
-    return add(x, 1)
-
-
-@flow
-def sleepy(seconds=0.5):
-    time.sleep(seconds)
-    return seconds
-
-
-@flow
-def holding(seconds=60):
-    hold(seconds)
-"""
+POLL = AGENT_POLL
+GRACE = AGENT_CANCEL_GRACE
 
 
 @pytest.fixture(scope="module")
 def server(backend, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp(f"agents-{backend}")
-    with OrionServer(
-        tmp_path,
+    with module_server(
+        tmp_path_factory,
+        backend,
+        "agent_server",
         workers=1,
         threads=4,
-        database_url=isolated_database_url(backend, tmp_path, "agent_server"),
         SCHEDULER_ENABLED="false",
         LIVENESS_LOOP_SECONDS=LIVENESS_LOOP,
         RUN_HEARTBEAT_TIMEOUT=HEARTBEAT_TIMEOUT,
     ) as orion:
         yield orion
-
-
-@pytest.fixture(scope="module")
-def flows_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("flows")
-    (folder / "flows.py").write_text(FLOWS)
-    return folder
-
-
-@pytest.fixture
-def orion(server):
-    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as client:
-        yield client
-
-
-class Agents:
-    """Agent processes of one test, each logging to a file; all stopped at the end."""
-
-    def __init__(self, server, tmp_path):
-        self.server = server
-        self.tmp_path = tmp_path
-        self.processes = []
-
-    def env(self, **extra):
-        return orion_env(
-            self.tmp_path / "home",
-            ORION_API_URL=self.server.api_url,
-            ORION_AGENT_QUERY_INTERVAL=POLL,
-            ORION_AGENT_PREFETCH_SECONDS=0,
-            ORION_AGENT_CANCEL_GRACE_SECONDS=GRACE,
-            ORION_HEARTBEAT_SECONDS=0.5,
-            **extra,
-        )
-
-    def start(self, *args, python=()):
-        """Start ``orion agent start ARGS``; ``python``: the interpreter to run the console
-        script with, as a one-item tuple (default: the script's own)."""
-        log = open(self.tmp_path / f"agent-{len(self.processes)}.log", "w")
-        process = subprocess.Popen(
-            [*python, ORION, "agent", "start", *args],
-            env=self.env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=self.tmp_path,
-        )
-        log.close()
-        process.log_path = log.name
-        self.processes.append(process)
-        return process
-
-    @staticmethod
-    def output(process):
-        with open(process.log_path) as log:
-            return log.read()
-
-    def claims(self, process):
-        return set(re.findall(r"Claimed flow run ([0-9a-f-]{36})", self.output(process)))
-
-    def stop(self, process, timeout=60):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        return process.wait(timeout=timeout)
-
-    def kill_all(self):
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-
-
-@pytest.fixture
-def agents(server, tmp_path):
-    group = Agents(server, tmp_path)
-    yield group
-    group.kill_all()
 
 
 def deployment(orion, flows_dir, queue, entrypoint, **fields):
@@ -164,48 +61,14 @@ def deployment(orion, flows_dir, queue, entrypoint, **fields):
     )
 
 
-def due_runs(orion, deployment_, count, parameters=None):
-    return [
-        orion.create_flow_run_from_deployment(
-            deployment_.id, state=Scheduled(), parameters=parameters
-        ).id
-        for _ in range(count)
-    ]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def states_of(orion, run_ids):
-    runs = []
-    for start in range(0, len(run_ids), 200):
-        runs += orion.read_flow_runs(
-            flow_run_filter={"id": {"any_": run_ids[start : start + 200]}}, limit=200
-        )
-    return {run.id: run.state_type for run in runs}
-
-
-def all_final(orion, run_ids):
-    """Whether every run is in a final state. Polled every 0.1 s while hundreds of flow
-    processes share the two cores, so it counts (a request per 500 ids, ~5 ms of server
-    CPU) instead of reading the runs (~45 ms of server CPU for 500, then the client's
-    parsing: a third of a core at the rate of the poll)."""
-    final = {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED", "CANCELLED"]}}
-    done = sum(
-        orion.count_flow_runs(
-            flow_run_filter={"id": {"any_": run_ids[start : start + 500]}, "state": final}
-        )
-        for start in range(0, len(run_ids), 500)
-    )
-    return done == len(run_ids)
+def running_sleepy(orion, agents, flows_dir, queue, seconds):
+    """A run of ``sleepy`` (``seconds``) due on ``queue``, and an agent started on that queue;
+    returns ``(run id, agent)`` once the run is Running."""
+    sleepy = deployment(orion, flows_dir, queue, "flows.py:sleepy")
+    [run_id] = due_runs(orion, sleepy, 1, parameters={"seconds": seconds})
+    agent = agents.start("-q", queue)
+    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    return run_id, agent
 
 
 def process_gone(pid):
@@ -317,11 +180,7 @@ def test_a_flow_process_that_cannot_start_fails_the_run(orion, agents, flows_dir
 
 def test_a_killed_flow_process_is_reported_crashed(orion, agents, flows_dir):
     queue = f"kill-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(
-        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 60}
-    )
-    agent = agents.start("-q", queue)
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    run_id, agent = running_sleepy(orion, agents, flows_dir, queue, 60)
     pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
     os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
@@ -369,19 +228,9 @@ def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agen
 
 def test_cancel_from_the_cli_stops_the_process(orion, agents, flows_dir, tmp_path):
     queue = f"cancel-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(
-        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 60}
-    )
-    agent = agents.start("-q", queue)
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    run_id, agent = running_sleepy(orion, agents, flows_dir, queue, 60)
     pid = wait_for(lambda: child_pid(orion, run_id), 10, "the pid")
-    cancel = subprocess.run(
-        [ORION, "flow-run", "cancel", run_id],
-        env=agents.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cancel = agents.command("flow-run", "cancel", run_id, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     assert "is cancelling" in cancel.stdout
     asked = time.monotonic()
@@ -410,13 +259,7 @@ def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flow
         ]
 
     wait_for(task_running, 60, "the task to run")
-    cancel = subprocess.run(
-        [ORION, "flow-run", "cancel", run_id],
-        env=agents.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cancel = agents.command("flow-run", "cancel", run_id, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     wait_for(
         lambda: orion.read_flow_run(run_id).state_type == "CANCELLED",
@@ -431,11 +274,7 @@ def test_cancelling_marks_the_interrupted_task_run_cancelled(orion, agents, flow
 
 def test_sigterm_lets_running_flows_finish(orion, agents, flows_dir):
     queue = f"term-{uuid.uuid4().hex[:6]}"
-    [run_id] = due_runs(
-        orion, deployment(orion, flows_dir, queue, "flows.py:sleepy"), 1, parameters={"seconds": 3}
-    )
-    agent = agents.start("-q", queue)
-    wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 60, "RUNNING")
+    run_id, agent = running_sleepy(orion, agents, flows_dir, queue, 3)
     agent.send_signal(signal.SIGTERM)
     assert agent.wait(timeout=60) == 0
     assert orion.read_flow_run(run_id).state_type == "COMPLETED"
@@ -470,26 +309,19 @@ def test_a_deployment_made_with_the_cli_runs_on_its_schedule_with_its_logs(
     their logs reach the server."""
     queue = f"e2e-{uuid.uuid4().hex[:6]}"
     storage = tmp_path / "storage"
-    created = subprocess.run(
-        [
-            ORION,
-            "deployment",
-            "create",
-            f"{flows_dir / 'flows.py'}:quick",
-            "--name",
-            "e2e",
-            "--interval",
-            "2",
-            "--work-queue",
-            queue,
-            "--storage",
-            storage.as_uri(),
-        ],
-        env=agents.env(),
+    created = agents.command(
+        "deployment",
+        "create",
+        f"{flows_dir / 'flows.py'}:quick",
+        "--name",
+        "e2e",
+        "--interval",
+        "2",
+        "--work-queue",
+        queue,
+        "--storage",
+        storage.as_uri(),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
     assert created.returncode == 0, created.stdout + created.stderr
     assert (storage / "flows.py").exists()

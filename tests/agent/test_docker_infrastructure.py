@@ -17,10 +17,9 @@ import pytest
 from client.blocks import LocalFileSystem
 from client.infrastructure import DockerContainer, InfrastructureError
 from client.sdk.results import load_result
-from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
 from tests.dockerd import BASE_IMAGE, Dockerd, ensure_base_image
 from tests.storage.emulators import S3Emulator
-from tests.support import ORION, OrionServer, orion_env, sqlite_url
+from tests.support import ORION, due_runs, module_server, orion_env, wait_for
 
 IMAGE = "orion-flows:test"
 # The image of the S3 end-to-end test: the flows' image plus s3fs, the S3 block's driver.
@@ -85,10 +84,8 @@ def dockerd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(dockerd, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("docker-server")
-    with OrionServer(
-        folder, workers=1, threads=4, database_url=sqlite_url(folder), SCHEDULER_ENABLED="false"
-    ) as orion:
+    options = {"workers": 1, "threads": 4, "SCHEDULER_ENABLED": "false"}
+    with module_server(tmp_path_factory, "sqlite", "docker_server", **options) as orion:
         yield orion
 
 
@@ -153,38 +150,31 @@ def test_a_deployment_built_with_infra_docker_container_runs_in_a_container(
     the shared folder, its container id on the run."""
     code = storage(orion, shared)
     queue = f"docker-{uuid.uuid4().hex[:6]}"
-    built = subprocess.run(
-        [
-            ORION,
-            "deployment",
-            "build",
-            f"{shared / 'code' / 'flows.py'}:greet",
-            "-n",
-            "in-docker",
-            "-q",
-            queue,
-            "--storage-block",
-            f"local-file-system/{code._block_document_name}/v2",
-            "--infra",
-            "docker-container",
-            "--override",
-            f"image={IMAGE}",
-            "--override",
-            "network_mode=host",
-            "--override",
-            "image_pull_policy=NEVER",
-            "--override",
-            f'volumes=["{shared}:{shared}"]',
-            "--override",
-            "env.GREETING=hi",
-            "--override",
-            f"env.ORION_RESULTS_STORAGE={shared / 'results'}",
-        ],
-        env=agents.env(),
+    built = agents.command(
+        "deployment",
+        "build",
+        f"{shared / 'code' / 'flows.py'}:greet",
+        "-n",
+        "in-docker",
+        "-q",
+        queue,
+        "--storage-block",
+        f"local-file-system/{code._block_document_name}/v2",
+        "--infra",
+        "docker-container",
+        "--override",
+        f"image={IMAGE}",
+        "--override",
+        "network_mode=host",
+        "--override",
+        "image_pull_policy=NEVER",
+        "--override",
+        f'volumes=["{shared}:{shared}"]',
+        "--override",
+        "env.GREETING=hi",
+        "--override",
+        f"env.ORION_RESULTS_STORAGE={shared / 'results'}",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     deployment = orion.read_deployment_by_name("greet/in-docker")
@@ -236,13 +226,7 @@ def test_cancelling_stops_the_container_within_10_seconds(orion, agents, dockerd
     [run_id] = due_runs(orion, deployment, 1)
     agent = agents.start("-q", queue)
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "RUNNING", 120, "RUNNING")
-    cancel = subprocess.run(
-        [ORION, "flow-run", "cancel", run_id],
-        env=agents.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cancel = agents.command("flow-run", "cancel", run_id, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     asked = time.monotonic()
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED", 10, "CANCELLED")

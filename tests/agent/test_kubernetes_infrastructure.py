@@ -5,7 +5,6 @@ validated strictly by ``kubernetes-validate`` against Kubernetes 1.37) and the r
 that plays recorded pod events. No cluster runs here (see docs/kubernetes.md)."""
 
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -19,8 +18,7 @@ from client.api.states import Running
 from client.infrastructure.base import InfrastructureError
 from client.infrastructure.kubernetes import KubernetesClusterConfig, KubernetesJob
 from tests.agent.kubernetes_fake import GONE, HOLD, FakeKubernetes, running, terminated, waiting
-from tests.agent.test_agent_processes import agents, due_runs, orion, wait_for  # noqa: F401
-from tests.support import ORION, OrionServer, sqlite_url
+from tests.support import due_runs, module_server, wait_for
 
 KUBERNETES_VERSION = "1.37.0"
 RUN_ID = "5f0c6a4e-2d3b-4f59-9d43-0c2b7c0e5a11"
@@ -246,10 +244,8 @@ def test_the_watch_thread_does_not_linger(fake):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kubernetes-server")
-    with OrionServer(
-        folder, workers=1, threads=4, database_url=sqlite_url(folder), SCHEDULER_ENABLED="false"
-    ) as orion:
+    options = {"workers": 1, "threads": 4, "SCHEDULER_ENABLED": "false"}
+    with module_server(tmp_path_factory, "sqlite", "kubernetes_server", **options) as orion:
         yield orion
 
 
@@ -308,13 +304,7 @@ def test_an_agent_streams_the_pods_log_and_cancelling_deletes_the_job(
 
     wait_for(logged, 60, "the pod's log line")
     orion.set_flow_run_state(run_id, Running(), force=True)
-    cancel = subprocess.run(
-        [ORION, "flow-run", "cancel", run_id],
-        env=agents.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cancel = agents.command("flow-run", "cancel", run_id, timeout=60)
     assert cancel.returncode == 0, cancel.stderr
     wait_for(lambda: orion.read_flow_run(run_id).state_type == "CANCELLED", 10, "CANCELLED")
     # The cancellation's delete, then the agent's clean-up of what is left (already gone).

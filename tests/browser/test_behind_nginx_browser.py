@@ -11,34 +11,19 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_dashboard_browser import browser, pytestmark  # noqa: F401 (fixtures)
+from tests.support import offline_page
 from tests.test_behind_nginx import BEARER, KEY, orion, proxy  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
 def page(browser, proxy):
-    context = browser.new_context(base_url=proxy.url("/orion") + "/", ignore_https_errors=True)
-    problems, blocked = [], []
-
-    def route(request_route):
-        if urlsplit(request_route.request.url).hostname == "127.0.0.1":
-            request_route.continue_()
-        else:
-            blocked.append(request_route.request.url)
-            request_route.abort()
-
-    context.route("**/*", route)
-    new_page = context.new_page()
-    new_page.set_default_timeout(15_000)
-    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    new_page.on(
-        "console",
-        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
-    )
-    responses = []
-    new_page.on("response", lambda response: responses.append(response))
-    new_page.responses = responses
-    yield new_page
-    context.close()
+    base_url = proxy.url("/orion") + "/"
+    with offline_page(browser, base_url=base_url, ignore_https_errors=True) as new_page:
+        problems, blocked = new_page.problems, new_page.blocked
+        responses = []
+        new_page.on("response", lambda response: responses.append(response))
+        new_page.responses = responses
+        yield new_page
     assert problems == []
     assert blocked == []
 

@@ -6,16 +6,13 @@ The server runs on its own SQLite database in a temp folder, on a port of ``ORIO
 and must stay empty.
 """
 
-import json
 import re
-import urllib.request
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F401  (fixture)
-from tests.support import OrionServer
+from tests.support import JsonApi, OrionServer, offline_page
 
 pytestmark = needs_chromium
 
@@ -28,19 +25,11 @@ def server(tmp_path_factory):
         yield orion.url
 
 
-class Api:
+class Api(JsonApi):
     """A tiny JSON client for the live server's REST API."""
 
     def __init__(self, base):
-        self.base = base + "/api"
-
-    def __call__(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
+        super().__init__(base + "/api")
 
     def flow(self, name):
         return self("POST", "/flows/", {"name": name})
@@ -68,30 +57,13 @@ def page(browser, server, request):
     The browser's time zone is Europe/Paris, or another given by indirect parametrization
     (``@pytest.mark.parametrize("page", ["Asia/Kolkata"], indirect=True)``)."""
     zone = getattr(request, "param", "Europe/Paris")
-    context = browser.new_context(base_url=server, timezone_id=zone)
-    problems, blocked = [], []
-
-    def route(request_route):
-        if urlsplit(request_route.request.url).hostname == "127.0.0.1":
-            request_route.continue_()
-        else:
-            blocked.append(request_route.request.url)
-            request_route.abort()
-
-    context.route("**/*", route)
-    new_page = context.new_page()
-    new_page.set_default_timeout(15_000)
-    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    new_page.on(
-        "console",
-        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
-    )
-    # A test that provokes an error response on purpose names it here (a substring).
-    new_page.expected_errors = []
-    # A test that expects an error response (a 422 form) takes its console line out itself.
-    new_page.problems = problems
-    yield new_page
-    context.close()
+    with offline_page(browser, base_url=server, timezone_id=zone) as new_page:
+        # A test that expects an error response (a 422 form) takes its console line out of
+        # ``page.problems`` itself.
+        problems, blocked = new_page.problems, new_page.blocked
+        # A test that provokes an error response on purpose names it here (a substring).
+        new_page.expected_errors = []
+        yield new_page
     assert [
         p for p in problems if not any(expected in p for expected in new_page.expected_errors)
     ] == []

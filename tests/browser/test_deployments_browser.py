@@ -3,11 +3,7 @@ page and API fixtures of test_dashboard_browser: console errors fail the test, r
 127.0.0.1 are blocked), and runs started there completed by a real agent process."""
 
 import datetime
-import os
 import re
-import signal
-import subprocess
-import time
 
 import pytest
 from playwright.sync_api import expect
@@ -19,7 +15,7 @@ from tests.browser.test_dashboard_browser import (  # noqa: F401  (fixtures)
     pytestmark,
     server,
 )
-from tests.support import ORION
+from tests.support import ORION, orion_env, start_logged, stop_all, wait_for
 
 # The agent's poll, scaled down from 10 s so a run is claimed within a second.
 AGENT_POLL = 0.3
@@ -70,48 +66,42 @@ def agent(server, tmp_path):
     FLOWS are in ``agent.flows``."""
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "flows.py").write_text(FLOWS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORION_")}
-    env.update(
+    env = orion_env(
+        tmp_path / "home",
         ORION_API_URL=server + "/api",
-        ORION_HOME=str(tmp_path / "home"),
-        ORION_AGENT_QUERY_INTERVAL=str(AGENT_POLL),
-        ORION_AGENT_PREFETCH_SECONDS="0",
-        ORION_HEARTBEAT_SECONDS="0.5",
+        ORION_AGENT_QUERY_INTERVAL=AGENT_POLL,
+        ORION_AGENT_PREFETCH_SECONDS=0,
+        ORION_HEARTBEAT_SECONDS=0.5,
     )
-    with open(tmp_path / "agent.log", "w") as log:
-        process = subprocess.Popen(
-            [ORION, "agent", "start", "-q", "browser"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=tmp_path,
-        )
+    process = start_logged(
+        [ORION, "agent", "start", "-q", "browser"],
+        env=env,
+        cwd=tmp_path,
+        log_path=tmp_path / "agent.log",
+    )
     process.flows = str(tmp_path / "flows")
-    process.log = tmp_path / "agent.log"
+    process.log = process.log_path
     yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_all([process])
 
 
 def wait_for_final_state(api, run_id, agent):
-    """The run's state type once final (an agent log in the failure if it never is)."""
-    deadline = time.monotonic() + RUN_DEADLINE
-    while True:
+    """The run once its state is final (an agent log in the failure if it never is)."""
+
+    def final():
         run = api("GET", f"/flow_runs/{run_id}")
         if run["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             return run
-        if time.monotonic() > deadline or agent.poll() is not None:
-            pytest.fail(
-                f"flow run {run_id} is still {run['state']['type']} after "
-                f"{RUN_DEADLINE} s; agent log:\n{agent.log.read_text()}"
-            )
-        time.sleep(0.2)
+        if agent.poll() is not None:
+            pytest.fail(f"the agent exited; agent log:\n{agent.log.read_text()}")
+        return None
+
+    return wait_for(
+        final,
+        RUN_DEADLINE,
+        lambda: f"flow run {run_id} to end; agent log:\n{agent.log.read_text()}",
+        interval=0.2,
+    )
 
 
 def test_custom_run_with_a_parameter_appears(page, api):

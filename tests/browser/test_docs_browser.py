@@ -8,9 +8,7 @@ and recorded, so a page that needed a CDN would fail to render here. Every CSP v
 and must stay empty.
 """
 
-import json
 import os
-import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,7 +17,7 @@ from werkzeug.serving import make_server
 
 from app import create_app, migrations
 from app.db import database
-from tests.support import free_port, serving_in_thread
+from tests.support import JsonApi, free_port, serving_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -162,14 +160,7 @@ def test_redoc_renders_operations(visit):
 
 
 def _post(base_url, path, body):
-    request = urllib.request.Request(
-        base_url + "/api" + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    return JsonApi(base_url + "/api", timeout=30)("POST", path, body)
 
 
 def test_dashboard_pages_run_under_the_policy(visit, base_url):

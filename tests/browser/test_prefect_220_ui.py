@@ -25,22 +25,25 @@ answers) these pages and the run form work).
 """
 
 import re
-import subprocess
-import textwrap
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F401 (fixture)
-from tests.browser.test_prefect_ui import Api, page  # noqa: F401 (fixture)
+from tests.browser.test_prefect_ui import (  # noqa: F401 (fixture)
+    Api,
+    each_tab,
+    open_page,
+    page,
+    seed,
+    seeded_ids,
+)
 from tests.compat.conftest import prefect_venv
 from tests.support import (
     OrionServer,
     isolated_database_url,
-    orion_env,
 )
 
 pytestmark = needs_chromium
@@ -113,66 +116,15 @@ def stack(backend, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"prefect-220-ui-{backend}")
     database_url = isolated_database_url(backend, folder, "prefect_220_ui")
     with OrionServer(folder, database_url=database_url, PREFECT_UI_DIR=str(ui_dir)) as orion:
-        _seed(venv, folder, orion.api_url)
+        seed(venv, folder, orion.api_url, SEED)
         api = Api(orion.api_url)
         api("POST", "/v2/concurrency_limits/", {"name": "ui-global", "limit": 3})
         yield orion.url, api, _ids(api)
 
 
-def _seed(venv, folder, api_url):
-    """Prefect 2.20 makes the data, as a user's flows would."""
-    script = folder / "seed.py"
-    script.write_text(textwrap.dedent(SEED))
-    env = orion_env(folder / "home", PREFECT_API_URL=api_url, PREFECT_HOME=folder / "prefect")
-    env = {k: v for k, v in env.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
-    done = subprocess.run(
-        [str(Path(venv) / "bin" / "python"), str(script)],
-        cwd=str(folder),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stdout[-6000:]
-
-
 def _ids(api):
-    """The seeded objects' ids, read back through the API; adds the notification policy."""
-    parent = api.one(
-        "/flow_runs/filter",
-        {
-            "flows": {"name": {"any_": ["ui-parent"]}},
-            "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}},
-        },
-    )
-    task_runs = api("POST", "/task_runs/filter", {"flow_runs": {"id": {"any_": [parent["id"]]}}})
-    slack = api.one(
-        "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-slack"]}}}
-    )
-    policy = api(
-        "POST",
-        "/flow_run_notification_policies/",
-        {
-            "name": "ui-policy",
-            "state_names": ["Failed"],
-            "tags": ["ui"],
-            "block_document_id": slack["id"],
-        },
-    )
-    return {
-        "flow_run": parent["id"],
-        "task_run": next(t["id"] for t in task_runs if t["name"].startswith("add")),
-        "flow": parent["flow_id"],
-        "deployment": api.one("/deployments/filter")["id"],
-        "work_queue": api("GET", "/work_queues/name/ui-queue")["id"],
-        "block": api.one(
-            "/block_documents/filter", {"block_documents": {"name": {"any_": ["ui-json"]}}}
-        )["id"],
-        "concurrency_limit": api("GET", "/concurrency_limits/tag/ui-limit")["id"],
-        "artifact": api("GET", "/artifacts/ui-report/latest")["id"],
-        "notification": policy["id"],
-    }
+    """The seeded objects' ids (:func:`seeded_ids`), and the seeded artifact's."""
+    return {**seeded_ids(api), "artifact": api("GET", "/artifacts/ui-report/latest")["id"]}
 
 
 def served(api, method, path, body=None):
@@ -199,23 +151,8 @@ def _needs(stack, *calls):
 
 
 def _open(page, path, *texts):
-    """Open the UI's ``path``, wait until its calls are done, and check it shows every one of
-    ``texts``."""
-    page.goto(UI_PATH + path)
-    page.wait_for_load_state("networkidle")
-    for text in texts:
-        try:
-            expect(page.locator("body")).to_contain_text(text)
-        except AssertionError as error:
-            raise AssertionError(f"{error}\nproblems:\n" + "\n".join(page.problems)) from None
-    page.wait_for_load_state("networkidle")
-
-
-def _each_tab(page, *names):
-    """Open each of the page's tabs (by label), waiting until its calls are done."""
-    for name in names:
-        page.locator(".p-tab", has_text=name).first.click()
-        page.wait_for_load_state("networkidle")
+    """:func:`open_page` on the UI's ``path``."""
+    open_page(page, UI_PATH + path, *texts)
 
 
 PAGES = [
@@ -254,7 +191,7 @@ def test_deployments(page, stack):
 
 def test_task_run_concurrency_tab(page):
     _open(page, "/concurrency-limits", "ui-global")
-    _each_tab(page, "Task Run")
+    each_tab(page, "Task Run")
     expect(page.locator("body")).to_contain_text("ui-limit")
 
 
@@ -262,40 +199,40 @@ def test_flow_run_page_its_logs_task_runs_and_artifacts(page, stack):
     _, _, ids = stack
     _open(page, f"/flow-runs/flow-run/{ids['flow_run']}", "ui-parent")
     expect(page.locator("body")).to_contain_text("the parent starts")  # the Logs tab
-    _each_tab(page, "Task Runs")
+    each_tab(page, "Task Runs")
     expect(page.locator("body")).to_contain_text("add-0")
-    _each_tab(page, "Subflow Runs", "Artifacts")
+    each_tab(page, "Subflow Runs", "Artifacts")
     expect(page.locator("body")).to_contain_text("ui-report")
-    _each_tab(page, "Details", "Parameters")
+    each_tab(page, "Details", "Parameters")
 
 
 def test_task_run_page(page, stack):
     _, _, ids = stack
     _open(page, f"/task-runs/task-run/{ids['task_run']}", "add")
     expect(page.locator("body")).to_contain_text("adding ")  # the Logs tab
-    _each_tab(page, "Artifacts")
+    each_tab(page, "Artifacts")
     expect(page.locator("body")).to_contain_text("ui-table")
-    _each_tab(page, "Task inputs")
+    each_tab(page, "Task inputs")
 
 
 def test_flow_page(page, stack):
     _, _, ids = stack
     _open(page, f"/flows/flow/{ids['flow']}", "ui-parent")
-    _each_tab(page, "Runs", "Details")
+    each_tab(page, "Runs", "Details")
 
 
 def test_flow_page_deployments_tab(page, stack):
     _needs(stack, SCHEDULES)
     _, _, ids = stack
     _open(page, f"/flows/flow/{ids['flow']}", "ui-parent")
-    _each_tab(page, "Deployments")
+    each_tab(page, "Deployments")
 
 
 def test_deployment_page(page, stack):
     _needs(stack, SCHEDULES)
     _, _, ids = stack
     _open(page, f"/deployments/deployment/{ids['deployment']}", "ui-deployment")
-    _each_tab(page, "Runs", "Upcoming", "Parameters", "Configuration", "Description")
+    each_tab(page, "Runs", "Upcoming", "Parameters", "Configuration", "Description")
 
 
 def test_run_a_deployment_with_the_run_form(page, stack):
@@ -355,7 +292,7 @@ def test_work_queue_pages(page, stack):
     _, api, ids = stack
     _open(page, "/work-queues", "ui-queue")
     _open(page, f"/work-queues/work-queue/{ids['work_queue']}", "ui-queue")
-    _each_tab(page, "Upcoming Runs", "Runs")
+    each_tab(page, "Upcoming Runs", "Runs")
     # The page lists the queue's runs with get_runs marked X-PREFECT-UI: no poll recorded.
     assert api("GET", f"/work_queues/{ids['work_queue']}")["last_polled"] is None
 

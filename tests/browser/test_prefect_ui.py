@@ -26,9 +26,7 @@ import re
 import subprocess
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -37,10 +35,12 @@ from tests.browser.test_docs_browser import browser, needs_chromium  # noqa: F40
 from tests.compat.conftest import prefect_venv
 from tests.support import (
     ORION,
+    JsonApi,
     OrionServer,
     ServerProcess,
     free_port,
     isolated_database_url,
+    offline_page,
     orion_env,
 )
 
@@ -102,19 +102,8 @@ PIXEL = base64.b64decode(
 )
 
 
-class Api:
+class Api(JsonApi):
     """Orion's API over plain HTTP (JSON in, JSON out)."""
-
-    def __init__(self, base):
-        self.base = base
-
-    def __call__(self, method, path, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
 
     def one(self, path, body=None):
         (found,) = self("POST", path, body or {})
@@ -141,15 +130,16 @@ def stack(backend, tmp_path_factory):
             health_url=f"{ui_url}/ui-settings",
         )
         with ui:
-            _seed(venv, folder, orion.api_url)
+            seed(venv, folder, orion.api_url, SEED)
             api = Api(orion.api_url)
-            yield ui_url, api, _ids(api)
+            yield ui_url, api, seeded_ids(api)
 
 
-def _seed(venv, folder, api_url):
-    """Prefect 2.7.12 makes the data, as a user's flows and commands would."""
+def seed(venv, folder, api_url, code):
+    """The Prefect of ``venv`` makes the data (``code``, a script), as a user's flows and
+    commands would."""
     script = folder / "seed.py"
-    script.write_text(textwrap.dedent(SEED))
+    script.write_text(textwrap.dedent(code))
     env = orion_env(folder / "home", PREFECT_API_URL=api_url, PREFECT_HOME=folder / "prefect")
     env = {k: v for k, v in env.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
     done = subprocess.run(
@@ -164,7 +154,7 @@ def _seed(venv, folder, api_url):
     assert done.returncode == 0, done.stdout[-6000:]
 
 
-def _ids(api):
+def seeded_ids(api):
     """The seeded objects' ids, read back through the API; adds the notification policy."""
     parent = api.one(
         "/flow_runs/filter",
@@ -209,51 +199,31 @@ def page(browser, stack):
     """A fresh page on the UI that fails the test on any failed API call, script error or
     console error, and on any request off 127.0.0.1 (blocked)."""
     ui_url, _, _ = stack
-    context = browser.new_context(base_url=ui_url)
-    problems, blocked = [], []
+    # Block types' logos live on the internet (their logo_url); the test is offline.
+    with offline_page(browser, base_url=ui_url, timeout=20_000, offline_images=PIXEL) as new_page:
+        problems, blocked = new_page.problems, new_page.blocked
 
-    def route(request_route):
-        request = request_route.request
-        if urlsplit(request.url).hostname == "127.0.0.1":
-            request_route.continue_()
-        elif request.resource_type == "image":
-            # Block types' logos live on the internet (their logo_url); the test is offline.
-            request_route.fulfill(status=200, content_type="image/png", body=PIXEL)
-        else:
-            blocked.append(request_route.request.url)
-            request_route.abort()
+        def response(answer):
+            if answer.status >= 400:
+                body = answer.text() if answer.request.method != "HEAD" else ""
+                problems.append(
+                    f"{answer.status} {answer.request.method} {answer.url} "
+                    f"{answer.request.post_data or ''} -> {body[:300]}"
+                )
 
-    def response(answer):
-        if answer.status >= 400:
-            body = answer.text() if answer.request.method != "HEAD" else ""
-            problems.append(
-                f"{answer.status} {answer.request.method} {answer.url} "
-                f"{answer.request.post_data or ''} -> {body[:300]}"
-            )
-
-    context.route("**/*", route)
-    new_page = context.new_page()
-    new_page.set_default_timeout(20_000)
-    new_page.on("response", response)
-    new_page.on(
-        "requestfailed",
-        lambda request: problems.append(
-            f"failed {request.method} {request.url}: {request.failure}"
-        ),
-    )
-    new_page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    new_page.on(
-        "console",
-        lambda message: message.type == "error" and problems.append(f"console: {message.text}"),
-    )
-    new_page.problems = problems
-    yield new_page
-    context.close()
+        new_page.on("response", response)
+        new_page.on(
+            "requestfailed",
+            lambda request: problems.append(
+                f"failed {request.method} {request.url}: {request.failure}"
+            ),
+        )
+        yield new_page
     assert not problems, "\n".join(problems)
     assert not blocked, blocked
 
 
-def _open(page, path, *texts):
+def open_page(page, path, *texts):
     """Open ``path``, wait until its calls are done, and check it shows every one of
     ``texts``."""
     page.goto(path)
@@ -283,10 +253,10 @@ PAGES = [
 
 @pytest.mark.parametrize(("name", "path", "text"), PAGES, ids=[p[0] for p in PAGES])
 def test_list_and_form_pages(page, name, path, text):
-    _open(page, path, text)
+    open_page(page, path, text)
 
 
-def _each_tab(page, *names):
+def each_tab(page, *names):
     """Open each of the page's tabs (by label), waiting until its calls are done."""
     for name in names:
         page.locator(".p-tab", has_text=name).first.click()
@@ -296,7 +266,7 @@ def _each_tab(page, *names):
 def test_flow_runs_history_chart(page, stack):
     _, _, ids = stack
     with page.expect_response(re.compile(r"/api/ui/flow_runs/history$")) as history:
-        _open(page, "/flow-runs", "ui-parent")
+        open_page(page, "/flow-runs", "ui-parent")
     assert history.value.status == 200
     assert ids["flow_run"] in history.value.text()  # the seeded run is a point of the chart
     expect(page.locator(".flow-runs__chart")).to_be_visible()
@@ -305,9 +275,9 @@ def test_flow_runs_history_chart(page, stack):
 def test_flow_run_page_and_its_tabs(page, stack):
     _, _, ids = stack
     _run_before_its_graph(page, ids["flow_run"])  # its small radar
-    _open(page, f"/flow-runs/flow-run/{ids['flow_run']}", "ui-parent")
-    _each_tab(page, "Task Runs", "Subflow Runs", "Parameters", "Logs")
-    _each_tab(page, "Task Runs")
+    open_page(page, f"/flow-runs/flow-run/{ids['flow_run']}", "ui-parent")
+    each_tab(page, "Task Runs", "Subflow Runs", "Parameters", "Logs")
+    each_tab(page, "Task Runs")
     expect(page.locator("body")).to_contain_text("add-0")
 
 
@@ -348,7 +318,7 @@ def _run_before_its_graph(page, flow_run_id):
 def test_flow_run_radar(page, stack):
     _, _, ids = stack
     _run_before_its_graph(page, ids["flow_run"])
-    _open(page, f"/flow-runs/flow-run/{ids['flow_run']}/radar", "ui-parent")
+    open_page(page, f"/flow-runs/flow-run/{ids['flow_run']}/radar", "ui-parent")
     expect(page.locator(".radar")).to_contain_text("add-0")
     expect(page.locator(".radar")).to_contain_text("add-1")
     page.wait_for_load_state("networkidle")
@@ -356,26 +326,26 @@ def test_flow_run_radar(page, stack):
 
 def test_task_run_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/flow-runs/task-run/{ids['task_run']}", "add")
-    _each_tab(page, "Task Inputs", "Logs")
+    open_page(page, f"/flow-runs/task-run/{ids['task_run']}", "add")
+    each_tab(page, "Task Inputs", "Logs")
 
 
 def test_flow_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/flows/flow/{ids['flow']}", "ui-parent")
-    _each_tab(page, "Deployments", "Runs")
+    open_page(page, f"/flows/flow/{ids['flow']}", "ui-parent")
+    each_tab(page, "Deployments", "Runs")
 
 
 def test_deployment_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/deployments/deployment/{ids['deployment']}", "ui-deployment")
-    _each_tab(page, "Runs", "Parameters", "Infra Overrides", "Description")
+    open_page(page, f"/deployments/deployment/{ids['deployment']}", "ui-deployment")
+    each_tab(page, "Runs", "Parameters", "Infra Overrides", "Description")
 
 
 def test_work_queue_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/work-queues/work-queue/{ids['work_queue']}", "ui-queue")
-    _each_tab(page, "Runs", "Upcoming Runs")
+    open_page(page, f"/work-queues/work-queue/{ids['work_queue']}", "ui-queue")
+    each_tab(page, "Runs", "Upcoming Runs")
 
 
 EDIT_PAGES = [
@@ -394,23 +364,23 @@ EDIT_PAGES = [
 )
 def test_other_forms_and_pages(page, stack, name, path, key, text):
     _, _, ids = stack
-    _open(page, path.format(ids[key]) if key else path, text)
+    open_page(page, path.format(ids[key]) if key else path, text)
 
 
 def test_block_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/blocks/block/{ids['block']}", "ui-json")
+    open_page(page, f"/blocks/block/{ids['block']}", "ui-json")
 
 
 def test_concurrency_limit_page(page, stack):
     _, _, ids = stack
-    _open(page, f"/concurrency-limits/concurrency-limit/{ids['concurrency_limit']}", "ui-limit")
-    _each_tab(page, "Active Task Runs")
+    open_page(page, f"/concurrency-limits/concurrency-limit/{ids['concurrency_limit']}", "ui-limit")
+    each_tab(page, "Active Task Runs")
 
 
 def test_create_a_block_with_the_form(page, stack):
     _, api, _ = stack
-    _open(page, "/blocks/catalog/json/create", "Block Name")
+    open_page(page, "/blocks/catalog/json/create", "Block Name")
     page.locator("input[type=text]").first.fill("ui-json-form")
     page.locator("textarea").first.fill('{"made": "in the form"}')
     page.get_by_role("button", name="Create").click()
@@ -426,7 +396,7 @@ def test_create_a_block_with_the_form(page, stack):
 def test_create_a_notification_with_the_form(page, stack):
     _, api, _ = stack
     before = {p["id"] for p in api("POST", "/flow_run_notification_policies/filter", {})}
-    _open(page, "/notifications/create", "Webhook URL")
+    open_page(page, "/notifications/create", "Webhook URL")
     page.get_by_placeholder("https://hooks.slack.com/XXX").fill("http://127.0.0.1:9/form-hook")
     page.get_by_role("button", name="Create").click()
     expect(page).to_have_url(re.compile(r"/notifications$"))
@@ -451,11 +421,11 @@ def test_flow_runs_sorted_every_way_the_list_offers(page, sort):
             and json.loads(request.post_data).get("sort") == sort
         )
     ):
-        _open(page, f"/flow-runs?sort={sort}", "ui-parent")
+        open_page(page, f"/flow-runs?sort={sort}", "ui-parent")
 
 
 def test_flow_runs_searched_by_name(page):
-    _open(page, "/flow-runs", "ui-parent")
+    open_page(page, "/flow-runs", "ui-parent")
     with page.expect_request(
         lambda request: (
             request.url.endswith("/api/flow_runs/filter") and "ui-par" in (request.post_data or "")
@@ -467,7 +437,7 @@ def test_flow_runs_searched_by_name(page):
 
 def test_create_a_work_queue_with_the_form(page, stack):
     _, api, _ = stack
-    _open(page, "/work-queues/create", "Name")
+    open_page(page, "/work-queues/create", "Name")
     page.locator("input[type=text]").first.fill("ui-form-queue")
     page.get_by_role("button", name="Create").click()
     expect(page).to_have_url(re.compile(r"/work-queues/work-queue/[0-9a-f-]{36}$"))
@@ -488,7 +458,7 @@ def test_run_a_deployment_with_the_custom_run_form(page, stack):
         }
 
     before = by_hand()
-    _open(page, f"/deployments/deployment/{ids['deployment']}/run", "ui-deployment")
+    open_page(page, f"/deployments/deployment/{ids['deployment']}/run", "ui-deployment")
     page.locator("button[type=submit]").last.click()
     expect(page).to_have_url(re.compile(r"/deployments/deployment/[0-9a-f-]{36}$"))
     page.wait_for_load_state("networkidle")

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ORION, OrionServer, free_port, isolated_database_url, orion_env
+from tests.support import Agents, OrionServer, free_port, isolated_database_url, wait_for
 
 # Budget of the issue: a dead flow run is Crashed within this many seconds by default.
 CRASHED_WITHIN_SECONDS = 30
@@ -130,17 +130,6 @@ def lost_writes(api_url, writers):
     missing = [run_id for run_id in writers.created if run_id not in found]
     not_running = [run_id for run_id in writers.running if found.get(run_id) != "RUNNING"]
     return missing + not_running
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def new_flow(api_url):
@@ -325,18 +314,8 @@ def test_a_killed_agent_and_flow_are_crashed_within_30_s_by_default(backend, tmp
             f"/deployments/{deployment['id']}/create_flow_run",
             json={"state": {"type": "SCHEDULED"}},
         ).json()["id"]
-        log = open(tmp_path / "agent.log", "w")
-        agent = subprocess.Popen(
-            [ORION, "agent", "start", "-q", queue, "--name", name, "--prefetch-seconds", "0"],
-            env=orion_env(
-                tmp_path / "home", ORION_API_URL=server.api_url, ORION_AGENT_QUERY_INTERVAL=0.5
-            ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=tmp_path,
-        )
-        log.close()
+        group = Agents(server, tmp_path, {"ORION_AGENT_QUERY_INTERVAL": 0.5})
+        agent = group.start("-q", queue, "--name", name, "--prefetch-seconds", "0")
         try:
             run = wait_for(
                 lambda: (
@@ -372,9 +351,7 @@ def test_a_killed_agent_and_flow_are_crashed_within_30_s_by_default(backend, tmp
                     break
                 time.sleep(0.25)
         finally:
-            if agent.poll() is None:
-                os.killpg(agent.pid, signal.SIGKILL)
-                agent.wait(30)
+            group.kill_all()
     report(
         f"kill -9 of agent and flow [{backend}]: run Crashed after "
         f"{crashed_after if crashed_after is None else round(crashed_after, 1)} s, agent "

@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import BACKENDS, OrionServer, isolated_database_url
+from tests import support
+from tests.support import BACKENDS, OrionServer, isolated_database_url, start_logged
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,15 +113,12 @@ class Prefect:
     def start(self, *args, cwd=None, log_name="process", **env):
         """Start ``prefect *args`` in the background; returns (Popen, path of its output)."""
         log_path = self.workdir / f"{log_name}-{time.monotonic_ns()}.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [self.prefect, *args],
-                cwd=str(cwd or self.workdir),
-                env=self.env(self._home(), **env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_logged(
+            [self.prefect, *args],
+            env=self.env(self._home(), **env),
+            cwd=str(cwd or self.workdir),
+            log_path=log_path,
+        )
         return process, log_path
 
 
@@ -212,16 +210,8 @@ def ok(response):
 
 
 def wait_for(predicate, timeout, what, interval=0.5):
-    """Poll ``predicate`` until it returns something truthy; returns that, or fails after
-    ``timeout`` seconds saying ``what`` was awaited (a string, or a callable giving one then,
-    to describe where things stand)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(interval)
-    pytest.fail(f"Timed out after {timeout}s waiting for {what() if callable(what) else what}")
+    """:func:`tests.support.wait_for`, polling every half second unless told."""
+    return support.wait_for(predicate, timeout, what, interval)
 
 
 def flow_runs(api, **flow_run_filter):

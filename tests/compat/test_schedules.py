@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.compat.conftest import Prefect, flow_runs, ok, prefect_venv, wait_for
-from tests.support import BACKENDS
+from tests.support import BACKENDS, start_logged
 
 SERVE = """
 import sys
@@ -141,15 +141,12 @@ def test_flow_serve_runs_its_scheduled_runs_to_completed(prefect_220, api, tmp_p
     script = tmp_path / "serve_tick.py"
     script.write_text(SERVE)
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [prefect_220.python, str(script), name],
-            cwd=str(tmp_path),
-            env=prefect_220.env(tmp_path, PREFECT_RUNNER_POLL_FREQUENCY="1"),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_logged(
+        [prefect_220.python, str(script), name],
+        env=prefect_220.env(tmp_path, PREFECT_RUNNER_POLL_FREQUENCY="1"),
+        cwd=str(tmp_path),
+        log_path=log_path,
+    )
     try:
         deployment = wait_for(
             lambda: (

@@ -28,9 +28,7 @@ SQLite serves 2 gunicorn workers, not 4: one writer at a time (docs/deploy.md).
 import os
 import random
 import re
-import signal
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -38,7 +36,17 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.support import ORION, REDIS_URL, OrionServer, isolated_database_url, orion_env
+from tests.support import (
+    ORION,
+    REDIS_URL,
+    Agents,
+    OrionServer,
+    isolated_database_url,
+    orion_env,
+    start_logged,
+    stop_all,
+    write_flows,
+)
 
 LOAD_SECONDS = float(os.environ.get("ORION_SCALE_SECONDS", "120"))
 INTERVAL = 5
@@ -49,28 +57,6 @@ LOAD_CLIENTS = 8
 DRAIN_SECONDS = 60
 # Agents poll every second; a scheduled run must start within this many seconds of its time.
 AGENT_POLL = 1
-
-FLOWS = """
-import time
-
-from client.sdk.flows import flow
-from client.sdk.tasks import task
-
-
-@task
-def add(x, y):
-    return x + y
-
-
-@flow
-def quick(x=1):
-    return add(x, 1)
-
-
-@flow
-def sleepy(seconds=60):
-    time.sleep(seconds)
-"""
 
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -236,27 +222,6 @@ def parse_time(value):
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def start(argv, env, cwd, log_path):
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    process.log_path = log_path
-    return process
-
-
-def stop(processes):
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(30)
-
-
 FIVE_HUNDRED = re.compile(r"failed \(5\d\d|\b5\d\d (Server|Internal|Service)|Traceback")
 
 
@@ -273,7 +238,7 @@ def test_many_processes_one_database(backend, tmp_path, redis_db):
     database_url = isolated_database_url(backend, tmp_path, "scale")
     flows_dir = tmp_path / "flows"
     flows_dir.mkdir()
-    (flows_dir / "flows.py").write_text(FLOWS)
+    write_flows(flows_dir)
     server = OrionServer(
         tmp_path / "server", database_url=database_url, workers=workers, threads=8, **settings
     )
@@ -284,7 +249,11 @@ def test_many_processes_one_database(backend, tmp_path, redis_db):
             ORION_DATABASE_URL=database_url,
             **{f"ORION_{k}": v for k, v in settings.items()},
         )
-        processes.append(start([ORION, "worker"], env, tmp_path, tmp_path / "worker-2.log"))
+        processes.append(
+            start_logged(
+                [ORION, "worker"], env=env, cwd=tmp_path, log_path=tmp_path / "worker-2.log"
+            )
+        )
         http = httpx.Client(base_url=server.api_url + "/", timeout=30)
         queue = "scale"
         deployments = {}
@@ -318,23 +287,18 @@ def test_many_processes_one_database(backend, tmp_path, redis_db):
                 ).json()["id"]
             )
         api_flow_id = http.post("flows/", json={"name": "scale-api-lifecycle"}).json()["id"]
-        agent_env = orion_env(
-            tmp_path / "home",
-            ORION_API_URL=server.api_url,
-            ORION_AGENT_QUERY_INTERVAL=AGENT_POLL,
-            ORION_AGENT_PREFETCH_SECONDS=0,
-            ORION_AGENT_CANCEL_GRACE_SECONDS=5,
-            ORION_HEARTBEAT_SECONDS=2,
+        agents = Agents(
+            server,
+            tmp_path,
+            {
+                "ORION_AGENT_QUERY_INTERVAL": AGENT_POLL,
+                "ORION_AGENT_PREFETCH_SECONDS": 0,
+                "ORION_AGENT_CANCEL_GRACE_SECONDS": 5,
+                "ORION_HEARTBEAT_SECONDS": 2,
+            },
         )
         for index in range(AGENTS):
-            processes.append(
-                start(
-                    [ORION, "agent", "start", "-q", queue, "-n", f"agent-{index}"],
-                    agent_env,
-                    tmp_path,
-                    tmp_path / f"agent-{index}.log",
-                )
-            )
+            processes.append(agents.start("-q", queue, "-n", f"agent-{index}"))
         load = Load()
         load_started = time.monotonic()
         deadline = load_started + LOAD_SECONDS
@@ -386,7 +350,7 @@ def test_many_processes_one_database(backend, tmp_path, redis_db):
         finally:
             for thread in threads:
                 thread.join(5)
-            stop(processes)
+            stop_all(processes)
             for client in load.clients:
                 client.close()
         runs = read_all_runs(http)

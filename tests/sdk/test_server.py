@@ -9,7 +9,7 @@ import pytest
 from client import OrionClient
 from client.api.settings import Settings
 from tests.sdk.servers import run_script, start_script
-from tests.support import BACKENDS, OrionServer, isolated_database_url, orion_env
+from tests.support import BACKENDS, module_server, orion_env, wait_for
 
 # Quick, patient client retries: a restarting server is back within a few seconds.
 CLIENT_ENV = {
@@ -24,15 +24,8 @@ CLIENT_ENV = {
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(request, tmp_path_factory):
     """A running ``orion start`` on the backend's port and database, stopped at the end."""
-    home = tmp_path_factory.mktemp("orion-server-home")
-    with OrionServer(
-        home,
-        home=home,
-        workers=1,
-        threads=8,
-        database_url=isolated_database_url(request.param, home, "sdk_server"),
-        TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.5,
-    ) as server:
+    options = {"workers": 1, "threads": 8, "TASK_CONCURRENCY_SLOT_WAIT_SECONDS": 0.5}
+    with module_server(tmp_path_factory, request.param, "sdk_server", **options) as server:
         yield server
 
 
@@ -142,16 +135,6 @@ SLEEPER = """
 """
 
 
-def _wait_for(predicate, timeout=30, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
 def test_sigterm_to_a_flow_process_reports_crashed(server, api, tmp_path):
     process = start_script(tmp_path, "sleeper", SLEEPER, flow_env(tmp_path, server))
     try:
@@ -163,9 +146,9 @@ def test_sigterm_to_a_flow_process_reports_crashed(server, api, tmp_path):
             )
             return runs and runs[0].state.is_running() and runs[0]
 
-        task_run = _wait_for(task_running)
+        task_run = wait_for(task_running, 30, "the task run nap-0 to run")
         # The API says Running before the process has its answer: wait for the task's code.
-        _wait_for(lambda: "napping" in (tmp_path / "sleeper.out").read_text())
+        wait_for(lambda: "napping" in (tmp_path / "sleeper.out").read_text(), 30, "its code")
         process.send_signal(signal.SIGTERM)
         code = process.wait(30)
     finally:
@@ -200,7 +183,11 @@ STEADY = """
 def test_flow_survives_a_server_restart_without_duplicates(server, api, tmp_path):
     process = start_script(tmp_path, "steady", STEADY, flow_env(tmp_path, server))
     try:
-        _wait_for(lambda: api.count_task_runs(flow_run_filter={"name": {"any_": ["steady"]}}) >= 5)
+        wait_for(
+            lambda: api.count_task_runs(flow_run_filter={"name": {"any_": ["steady"]}}) >= 5,
+            30,
+            "five task runs of steady",
+        )
         server.stop()
         assert process.poll() is None, "the flow ended before the server went down"
         time.sleep(1)

@@ -23,14 +23,11 @@ import uuid
 
 import pytest
 
-from client import OrionClient
-from client.api.settings import Settings
 from client.blocks import S3, Azure
 from client.sdk.results import load_result
-from tests.agent.test_agent_processes import Agents, due_runs, wait_for
 from tests.sdk.servers import run_script
 from tests.storage.emulators import AZURITE_KEY, EMULATORS, SilentListener
-from tests.support import ORION, OrionServer, free_port, orion_env
+from tests.support import ORION, Agents, OrionServer, due_runs, free_port, orion_env, wait_for
 
 STORES = list(EMULATORS)
 
@@ -93,12 +90,6 @@ def store(request, emulators, tmp_path_factory):
 def server(tmp_path_factory):
     with OrionServer(tmp_path_factory.mktemp("storage-server"), SCHEDULER_ENABLED="false") as s:
         yield s
-
-
-@pytest.fixture
-def orion(server):
-    with OrionClient(server.api_url, settings=Settings(api_retries=2)) as client:
-        yield client
 
 
 def saved(orion, block, prefix):

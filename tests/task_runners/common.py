@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from client import task
-from tests.support import BACKENDS, OrionServer, isolated_database_url
+from tests.support import BACKENDS, module_server
 
 # For the processes that run task runs (workers): send their logs quickly.
 FLOW_ENV = {"ORION_LOGS_INTERVAL_SECONDS": 0.2}
@@ -19,15 +19,8 @@ def run_server(tmp_path_factory, purpose):
     """An ``orion start`` on PostgreSQL (SQLite when the run is narrowed to it): the
     database does not matter to the runners, only that the workers reach the API."""
     backend = "postgres" if "postgres" in BACKENDS else BACKENDS[0]
-    home = tmp_path_factory.mktemp(f"{purpose}-server")
-    with OrionServer(
-        home,
-        home=home,
-        workers=1,
-        threads=8,
-        database_url=isolated_database_url(backend, home, f"runners_{purpose}"),
-        TASK_CONCURRENCY_SLOT_WAIT_SECONDS=0.3,
-    ) as server:
+    options = {"workers": 1, "threads": 8, "TASK_CONCURRENCY_SLOT_WAIT_SECONDS": 0.3}
+    with module_server(tmp_path_factory, backend, f"runners_{purpose}", **options) as server:
         yield server
 
 
