@@ -18,7 +18,7 @@ from client.blocks import LocalFileSystem
 from client.infrastructure import DockerContainer, InfrastructureError
 from client.sdk.results import load_result
 from tests.dockerd import BASE_IMAGE, Dockerd, ensure_base_image
-from tests.storage.emulators import S3Emulator
+from tests.storage.emulators import s3_with_bucket
 from tests.support import ORION, due_runs, module_server, orion_env, wait_for
 
 IMAGE = "orion-flows:test"
@@ -323,10 +323,7 @@ def test_a_daemon_that_cannot_be_reached_is_an_infrastructure_error(tmp_path, mo
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """moto's S3 server on 127.0.0.1 (with IAM checks), with the bucket ``flows``."""
-    emulator = S3Emulator(tmp_path_factory.mktemp("moto")).start()
-    emulator.make_bucket("flows")
-    yield emulator
-    emulator.stop()
+    yield from s3_with_bucket(tmp_path_factory.mktemp("moto"), "flows")
 
 
 @pytest.fixture(scope="module")

@@ -193,9 +193,24 @@ def prefect(request, servers, tmp_path_factory):
     return Prefect(label, venv, server.api_url, server.backend, workdir)
 
 
+def prefect_220_only(workdir):
+    """A module's ``prefect`` fixture for what only Prefect 2.20 has (it replaces the one
+    above in that module): 2.20 pointed at the module's server of each backend, working in
+    a fresh folder named ``workdir``."""
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def prefect(request, servers, tmp_path_factory):
+        server = servers.get(request.param)
+        folder = tmp_path_factory.mktemp(workdir)
+        return Prefect("2.20", prefect_venv("2.20"), server.api_url, server.backend, folder)
+
+    return prefect
+
+
 @pytest.fixture(scope="module")
 def api(prefect):
-    """Orion's API over plain HTTP: how every test reads what the Prefect client did."""
+    """Orion's API over plain HTTP: how every test reads what the Prefect client did (of the
+    module's own ``prefect`` when it has one)."""
     with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
         yield http
 

@@ -7,11 +7,7 @@ side is read through its API. (Prefect 2.7 has no flow run input.)"""
 import json
 import subprocess
 
-import httpx
-import pytest
-
-from tests.compat.conftest import Prefect, ok, prefect_venv, wait_for
-from tests.support import BACKENDS
+from tests.compat.conftest import ok, prefect_220_only, wait_for
 
 FLOW = """
 import sys
@@ -54,18 +50,7 @@ asyncio.run(main())
 """
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def prefect(request, servers, tmp_path_factory):
-    """Prefect 2.20 pointed at the module's server of a backend."""
-    server = servers.get(request.param)
-    workdir = tmp_path_factory.mktemp("prefect-2.20")
-    return Prefect("2.20", prefect_venv("2.20"), server.api_url, server.backend, workdir)
-
-
-@pytest.fixture(scope="module")
-def api(prefect):
-    with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
-        yield http
+prefect = prefect_220_only("prefect-2.20")
 
 
 def test_a_flow_paused_for_input_receives_the_input_it_is_resumed_with(prefect, api):

@@ -3,11 +3,7 @@ and from a flow, ``prefect variable ls`` and ``delete``), artifacts made by a fl
 task, and global concurrency limits (``prefect.concurrency.sync``'s ``concurrency`` and
 ``rate_limit``); the server's side read through its API. (Prefect 2.7 has none of these.)"""
 
-import httpx
-import pytest
-
-from tests.compat.conftest import Prefect, ok, prefect_venv
-from tests.support import BACKENDS
+from tests.compat.conftest import ok, prefect_220_only
 
 SCRIPT = """
 import sys
@@ -35,18 +31,7 @@ print("FLOW=" + reads())
 """
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def prefect(request, servers, tmp_path_factory):
-    """Prefect 2.20 pointed at the module's server of a backend."""
-    server = servers.get(request.param)
-    workdir = tmp_path_factory.mktemp("prefect-2.20")
-    return Prefect("2.20", prefect_venv("2.20"), server.api_url, server.backend, workdir)
-
-
-@pytest.fixture(scope="module")
-def api(prefect):
-    with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
-        yield http
+prefect = prefect_220_only("prefect-2.20")
 
 
 def test_variables_set_in_a_script_are_read_in_a_flow_and_by_the_cli(prefect, api):

@@ -2,11 +2,7 @@
 work-queue ls``, a deployment built on the pool, and ``prefect worker start --run-once`` running
 its flow run to Completed; the server's side read through its API."""
 
-import httpx
-import pytest
-
-from tests.compat.conftest import Prefect, ok, prefect_venv
-from tests.support import BACKENDS
+from tests.compat.conftest import ok, prefect_220_only
 
 FLOWS = """
 from prefect import flow
@@ -19,18 +15,7 @@ def pooled(x: int = 1):
 """
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def prefect(request, servers, tmp_path_factory):
-    """Prefect 2.20 pointed at the module's server of a backend."""
-    server = servers.get(request.param)
-    workdir = tmp_path_factory.mktemp("prefect-2.20-pools")
-    return Prefect("2.20", prefect_venv("2.20"), server.api_url, server.backend, workdir)
-
-
-@pytest.fixture(scope="module")
-def api(prefect):
-    with httpx.Client(base_url=prefect.api_url + "/", timeout=30) as http:
-        yield http
+prefect = prefect_220_only("prefect-2.20-pools")
 
 
 def test_a_process_worker_runs_a_deployment_of_its_pool(prefect, api):

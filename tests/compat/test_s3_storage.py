@@ -25,7 +25,7 @@ import pytest
 from client import OrionClient
 from client.blocks import S3, Block
 from tests.compat.conftest import Prefect, ok, prefect_venv, wait_for
-from tests.storage.emulators import S3Emulator
+from tests.storage.emulators import s3_with_bucket
 from tests.support import OrionServer
 
 FLOW = """
@@ -55,10 +55,7 @@ print("RESULT", state.result())
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    emulator = S3Emulator(tmp_path_factory.mktemp("moto")).start()
-    emulator.make_bucket("prefect")
-    yield emulator
-    emulator.stop()
+    yield from s3_with_bucket(tmp_path_factory.mktemp("moto"), "prefect")
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,17 @@ class S3Emulator(Emulator):
         return S3(bucket_path=bucket_path, **{**values, **fields})
 
 
+def s3_with_bucket(folder, bucket):
+    """moto's S3 server started in ``folder``, with ``bucket`` made: a generator for a module
+    fixture to ``yield from`` (the server stops when the fixture is torn down)."""
+    emulator = S3Emulator(folder).start()
+    try:
+        emulator.make_bucket(bucket)
+        yield emulator
+    finally:
+        emulator.stop()
+
+
 class AzureEmulator(Emulator):
     kind = "azure"
 
