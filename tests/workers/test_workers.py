@@ -18,13 +18,13 @@ import uuid
 import pytest
 import redis
 from click.testing import CliRunner
-from rq import Queue
+from rq import Queue, cron_scheduler_registry
 from rq.cron import get_cron_job_ids
 
 from app.models import Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState
 from app.services import flow_runs
 from orion_cli import orion_cli
-from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env
+from tests.support import ORION, REDIS_URL, OrionServer, free_port, orion_env, wait_for
 
 UTC = datetime.UTC
 HOURLY = {"interval": 3600, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}
@@ -86,15 +86,6 @@ def future_runs(deployment):
     )
 
 
-def wait_until(condition, timeout, message):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    pytest.fail(message)
-
-
 def test_worker_runs_jobs_enqueued_by_dotted_path(app, db, redis_db):
     deployments = unscheduled_deployments(5)
     late = overdue_run()
@@ -142,24 +133,29 @@ def test_cron_enqueues_and_recovers_from_a_redis_flush(app, db, redis_db):
         [ORION, "cron"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        wait_until(
+        wait_for(
             lambda: (
                 len(enqueued(redis_db, "schedule_deployments")) >= 2
                 and len(enqueued(redis_db, "mark_late_runs")) >= 2
             ),
             15,
-            "rq cron did not enqueue both jobs every second",
+            "rq cron to enqueue both jobs every second",
         )
         # Redis loses everything; the database still says what to do.
         redis_db.flushdb()
         deployments = unscheduled_deployments(3)
         late = overdue_run()
-        wait_until(
+        # Recovered: both jobs enqueued again, and rq cron back in its registry (its
+        # heartbeat, right after enqueueing, re-adds it). Stopping it before that makes rq
+        # fail to unregister it and exit 1.
+        wait_for(
             lambda: (
-                enqueued(redis_db, "schedule_deployments") and enqueued(redis_db, "mark_late_runs")
+                enqueued(redis_db, "schedule_deployments")
+                and enqueued(redis_db, "mark_late_runs")
+                and cron_scheduler_registry.get_keys(redis_db)
             ),
             5,
-            "rq cron did not enqueue again after the flush",
+            "rq cron to enqueue again and re-register after the flush",
         )
     finally:
         cron.send_signal(signal.SIGTERM)
@@ -274,20 +270,20 @@ def test_orion_start_with_redis_runs_worker_and_cron_children(app, db, redis_db,
         assert "RQ worker (pid" in output, output
         supervisors = [int(part.split(")")[0]) for part in output.split("pid ")[1:3]]
         # Each `orion worker` / `orion cron` supervises its rq process.
-        wait_until(
+        wait_for(
             lambda: all(children_of(pid) for pid in supervisors),
             10,
-            "the rq processes did not start",
+            "the rq processes to start",
         )
         pids = supervisors + [c for pid in supervisors for c in children_of(pid)]
         assert all(pid_alive(pid) for pid in pids)
         # The deployment's first runs exist when the API answers.
         assert len(create_scheduled_deployment(server.port)) >= 3
         late = overdue_run()
-        wait_until(
+        wait_for(
             lambda: FlowRun.get_by_id(late).state_name == "Late",
             30,
-            "the RQ services did not mark the overdue run Late: " + server.output(),
+            lambda: "the RQ services to mark the overdue run Late: " + server.output(),
         )
     finally:
         returncode = server.stop()
@@ -304,13 +300,13 @@ def test_orion_start_embedded_runs_services_in_one_worker(app, db, tmp_path):
         assert len(create_scheduled_deployment(server.port)) >= 3
         deployments = unscheduled_deployments(2)
         late = overdue_run()
-        wait_until(
+        wait_for(
             lambda: (
                 FlowRun.get_by_id(late).state_name == "Late"
                 and all(future_runs(d) >= 3 for d in deployments)
             ),
             10,
-            "the embedded services did not run: " + server.output(),
+            lambda: "the embedded services to run: " + server.output(),
         )
         time.sleep(2)
         runners = [
@@ -372,7 +368,7 @@ def test_kill_9_while_scheduling_then_the_next_tick_completes(app, db, redis_db)
         start_new_session=True,
     )
     try:
-        wait_until(lambda: FlowRun.select().count() > 0, 30, "the worker scheduled nothing")
+        wait_for(lambda: FlowRun.select().count() > 0, 30, "the worker to schedule runs")
     finally:
         # The orion wrapper, the rq worker and its work-horse: the whole session.
         kill_session(worker.pid)
@@ -420,7 +416,7 @@ def private_redis(tmp_path):
     def start():
         servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
         connection = redis.Redis(port=port)
-        wait_until(lambda: _pings(connection), 10, "redis-server did not start")
+        wait_for(lambda: _pings(connection), 10, "redis-server to start")
         return servers[-1]
 
     start()
@@ -449,10 +445,10 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
     )
     try:
         first = overdue_run()
-        wait_until(
+        wait_for(
             lambda: FlowRun.get_by_id(first).state_name == "Late",
             30,
-            "the services did not run: " + server.output(),
+            lambda: "the services to run: " + server.output(),
         )
         servers[-1].kill()
         servers[-1].wait()
@@ -471,13 +467,13 @@ def test_services_recover_after_redis_is_killed_and_restarted(app, db, tmp_path,
         start_redis()
         back = time.monotonic()
         # The rq processes restart with a backoff of up to 30 s, so recovery may take as long.
-        wait_until(
+        wait_for(
             lambda: (
                 FlowRun.get_by_id(second).state_name == "Late"
                 and all(future_runs(d) >= 3 for d in waiting)
             ),
             60,
-            "the services did not recover: " + server.output(),
+            lambda: "the services to recover: " + server.output(),
         )
         # A chaos figure (tests/chaos/test_chaos.py prints the others; bench/README.md).
         print(
