@@ -351,6 +351,10 @@ def _log_condition(flow_run_id: Id, task_run_id: Id | None, min_level: int) -> A
     return condition
 
 
+# What a logs table shows of each record.
+_LOG_FIELDS = (Log.id, Log.timestamp, Log.level, Log.task_run_id, Log.name, Log.message)
+
+
 def tail_logs(
     flow_run_id: Id,
     limit: int,
@@ -359,14 +363,14 @@ def tail_logs(
     after: datetime.datetime | None = None,
 ) -> tuple[list[Any], bool]:
     """The last ``limit`` log records of a flow run (or of one of its task runs), at
-    ``min_level`` or above (and stamped after ``after`` when given), oldest first; plus
-    whether older ones were left out."""
+    ``min_level`` or above (and stamped after ``after`` when given), oldest first, as read
+    rows of what a logs table shows (``id``, ``timestamp``, ``level``, ``task_run_id``,
+    ``name``, ``message``); plus whether older ones were left out."""
     condition = _log_condition(flow_run_id, task_run_id, min_level)
     if after is not None:
         condition &= Log.timestamp > after
-    rows = list(
-        Log.select().where(condition).order_by(Log.timestamp.desc(), Log.id.desc()).limit(limit + 1)
-    )
+    newest_first = Log.select().where(condition).order_by(Log.timestamp.desc(), Log.id.desc())
+    rows = fetch_columns(newest_first.limit(limit + 1), _LOG_FIELDS)
     return rows[:limit][::-1], len(rows) > limit
 
 

@@ -107,7 +107,7 @@ def test_iter_logs_reads_every_record_in_order_across_batches(db):
     tail, truncated = dashboard.tail_logs(run_id, 5)
     assert truncated and len(tail) == 5 and tail[-1].message in {"m24", "m23", "m22", "m21"}
     everything, truncated = dashboard.tail_logs(run_id, 100)
-    assert not truncated and [r.id for r in everything] == [r.id for r in read]
+    assert not truncated and [r.id for r in everything] == [str(r.id) for r in read]
 
 
 def _deployment(flow):

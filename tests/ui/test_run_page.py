@@ -2,10 +2,14 @@
 one poll refreshes (state, times, task counts, timeline, graph, history, logs with task
 names), and its Cancel / Retry / Resume / Delete buttons, each confirmed and CSRF-checked."""
 
+import collections
+import datetime
 import json
 import re
+import uuid
 
 from app.blueprints.ui import flow_runs as flow_runs_ui
+from app.blueprints.ui.logs import log_rows
 from tests.ui.test_bulk import deployment_of, state_of
 from tests.ui.test_pages import (
     HX,
@@ -17,6 +21,8 @@ from tests.ui.test_pages import (
     radar_of,
     set_state,
 )
+
+LogRow = collections.namedtuple("LogRow", "timestamp level task_run_id name message")
 
 
 def forms(html):
@@ -370,3 +376,26 @@ def test_the_pages_say_where_a_run_and_a_task_run_ran(client):
     task_html = page(client, f"/task-runs/{task['id']}")
     ran_on = task_html.split("<dt>Ran on</dt><dd>")[1].split("</dd>")[0]
     assert "DaskTaskRunner" in ran_on and "tcp://127.0.0.1:40123" in ran_on
+
+
+def test_log_rows_escape_what_runs_sent_and_link_their_task_runs(app):
+    """The logs table's rows (built without a template): logger names, messages and task run
+    names are escaped, records of a task run link to it under its name (its id when the
+    name is unknown), and each row carries its level and time."""
+    task, unnamed = uuid.uuid4(), uuid.uuid4()
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.UTC)
+    records = [
+        LogRow(when, 20, None, "a&b", "<script>x</script>"),
+        LogRow(when, 40, task, "n", 'say "hi"'),
+        LogRow(when, 15, unnamed, "n", "custom level"),
+    ]
+    with app.test_request_context():
+        html = str(log_rows(records, {str(task): "load <1>"}, "/task-runs/"))
+    rows = html.strip().split("\n\n")
+    assert len(rows) == 3
+    assert rows[0].startswith('<tr class="level-info"><td><time datetime="2026-01-02T03:04:05.678')
+    assert "<td>a&amp;b</td><td><pre>&lt;script&gt;x&lt;/script&gt;</pre></td>" in rows[0]
+    assert f'<td><a href="/task-runs/{task}">load &lt;1&gt;</a></td>' in rows[1]
+    assert "<td>ERROR</td>" in rows[1] and "say &#34;hi&#34;" in rows[1]
+    assert f'<a href="/task-runs/{unnamed}">{unnamed}</a>' in rows[2]
+    assert rows[2].startswith('<tr class="level-15">')

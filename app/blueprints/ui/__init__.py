@@ -208,7 +208,7 @@ def _http_error_handler(api):
     return handle
 
 
-def _timestamp(value):
+def time_tag(value):
     """A UTC datetime as ``<time>``: UTC in the text and on hover; the page's script shows
     it in the browser's time zone (with the zone's name) and keeps UTC in the title."""
     if value is None:
@@ -305,7 +305,7 @@ def register_ui(app, api):
     from app.blueprints.ui.params import wall_time
 
     app.jinja_env.filters.update(
-        ts=_timestamp,
+        ts=time_tag,
         ago=_ago,
         duration=duration,
         pretty=_pretty,

@@ -22,9 +22,9 @@ from app.blueprints.ui import (
 )
 from app.blueprints.ui.graph import radar, radar_members
 from app.blueprints.ui.logs import (
-    level_name,
     log_download,
     log_level,
+    log_rows,
     logs_context,
     task_url_prefix,
 )
@@ -331,7 +331,7 @@ def _live_context(flow_run_id, since=None):
         else:
             context.update(
                 log_changes=records,
-                level_name=level_name,
+                log_rows=log_rows,
                 task_names=dashboard.task_run_names(
                     r.task_run_id for r in records if r.task_run_id
                 ),

@@ -4,8 +4,9 @@ the run is active) and the full log as a streamed text download."""
 import uuid
 
 from flask import Response, request, stream_with_context, url_for
+from markupsafe import Markup, escape
 
-from app.blueprints.ui import params
+from app.blueprints.ui import params, time_tag
 from app.services import dashboard
 
 # Log records shown (the newest); the download has all of them.
@@ -20,6 +21,8 @@ LOG_LEVELS = {
 }
 _NO_ID = uuid.UUID(int=0)
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+# Per level number, its row class and cell: escaped once, not once per record.
+_LEVEL_CELLS = {}
 
 
 def level_name(level):
@@ -45,11 +48,45 @@ def logs_context(flow_run_id, active, task_run_id=None):
         "truncated": truncated,
         "level": str(level),
         "levels": LOG_LEVELS,
-        "level_name": level_name,
         "active": active,
         "task_names": task_names,
         "task_url": task_url_prefix(),
+        "log_rows": log_rows,
     }
+
+
+def log_rows(records, task_names, task_url):
+    """The logs table's ``<tr>`` of each of ``records`` (oldest first), with the names of
+    their task runs (``task_names``: id string to name) linked under ``task_url`` (an address
+    less the id).
+
+    Built with one f-string per row rather than in a template: a run page draws 500 of them
+    whenever its logs are drawn again, and Jinja's escaped ``{{ }}`` per cell cost most of
+    that. Times are :func:`time_tag`'s markup, ids canonical UUID strings; the rest (logger
+    name, message, task run name, level names) is escaped.
+    """
+    task_url = escape(task_url)
+    names = {}
+    parts = []
+    for log in records:
+        level = _LEVEL_CELLS.get(log.level)
+        if level is None:
+            name = escape(level_name(log.level))
+            level = _LEVEL_CELLS[log.level] = (name.lower(), name)
+        task = ""
+        if log.task_run_id:
+            task = names.get(log.task_run_id)
+            if task is None:
+                task_id = str(log.task_run_id)
+                task = names[log.task_run_id] = (
+                    f'<a href="{task_url}{task_id}">{escape(task_names.get(task_id, task_id))}</a>'
+                )
+        parts.append(
+            f'\n<tr class="level-{level[0]}"><td>{time_tag(log.timestamp)}</td>'
+            f"<td>{level[1]}</td><td>{task}</td><td>{escape(log.name)}</td>"
+            f"<td><pre>{escape(log.message)}</pre></td></tr>\n"
+        )
+    return Markup("".join(parts))
 
 
 def task_url_prefix():
