@@ -2,5 +2,7 @@
 (after ``orion db upgrade``; ``orion start`` does both)."""
 
 from app import create_app
+from app.serving import freeze_loaded_app
 
 app = create_app()
+freeze_loaded_app()

@@ -14,7 +14,6 @@ print one ``Error:`` line and exit with status 1, without a traceback.
 """
 
 import datetime
-import gc
 import glob
 import os
 import re
@@ -138,11 +137,9 @@ def start(host, port, workers, threads):
         app = create_app({"SERVER_HOST": host})
     # Forked workers must not inherit the master's pooled connections.
     database.close_all()
-    # Everything built so far (modules, the app) lives as long as the process. Frozen, it is
-    # skipped by every garbage collection in the workers, which otherwise walk it all on each
-    # full collection (one every few large responses), and its pages stay shared after fork.
-    gc.collect()
-    gc.freeze()
+    from app.serving import freeze_loaded_app  # gunicorn, imported only to serve
+
+    freeze_loaded_app()
 
     base = f"http://{_url_host(host)}:{port}"
     click.echo(f"Orion API:  {base}/api   (set ORION_API_URL={base}/api to use this server)")

@@ -1080,6 +1080,7 @@ def measure_rollup(backend):
 def measure(backend, repeat, only, explain, combinations=False):
     from app import create_app
     from app.db import database
+    from app.serving import freeze_loaded_app
 
     app = create_app({"DATABASE_URL": backend.url, "DATABASE_MIGRATE_ON_START": False})
     refresh_rollup()
@@ -1087,6 +1088,7 @@ def measure(backend, repeat, only, explain, combinations=False):
     client = app.test_client()
     with app.app_context():
         ids = seed_extras(client)
+    freeze_loaded_app()  # as `orion start` and wsgi.py do once the app is built
     listed = pages(ids) + work_pool_pages(app)
     report_unmeasured(app, listed)
     if combinations:

@@ -17,7 +17,8 @@ The rows follow DESIGN.md's table. Where the table is silent they say what we de
   commands; ``app.embedded``, ``app.serving``, ``app.security``: the Host check, throttle
   and headers; ``app.prefect_ui``; ``app/__main__.py``) may import any part of
   ``app``, but never ``client`` or ``workers``.
-- The entry modules: ``wsgi`` builds the app; ``orion_cli`` joins the client's commands and the
+- The entry modules: ``wsgi`` builds the app and readies it for gunicorn (``app.serving``,
+  whose worker gunicorn runs); ``orion_cli`` joins the client's commands and the
   server's, importing each side only when a command of that side is looked up.
 - The client's one exception, the ephemeral transport, is written here as it is in DESIGN.md:
   ``client.api.ephemeral`` may import ``app``, inside a function only.
@@ -143,7 +144,7 @@ LAYERS = (
         "workers/", ("workers.*",), (Allow("app.config"), Allow("app.db"), Allow("app.services.*"))
     ),
     Layer("client/", ("client.*",), third_party=("httpx",), lazy_third_party=True),
-    Layer("wsgi.py (entry module)", ("wsgi",), (Allow("app"),)),
+    Layer("wsgi.py (entry module)", ("wsgi",), (Allow("app"), Allow("app.serving"))),
     Layer(
         "orion_cli.py (entry module)",
         ("orion_cli",),

@@ -7,6 +7,7 @@ connection comes back from the poller) and the most threads that lingered at onc
 
 import os
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -191,3 +192,17 @@ def test_stops_promptly_with_a_kept_alive_connection_open(serve):
         returncode = server.stop()
     assert returncode == 0
     assert time.monotonic() - started < 10
+
+
+def test_the_app_gunicorn_imports_from_wsgi_is_frozen(tmp_path):
+    """wsgi.py builds the app and freezes it (app.serving.freeze_loaded_app), so no garbage
+    collection in a worker walks the loaded app's objects again."""
+    env = dict(
+        os.environ, ORION_HOME=str(tmp_path), ORION_DATABASE_URL=f"sqlite:///{tmp_path}/o.db"
+    )
+    probe = "import gc; import wsgi; print(gc.get_freeze_count())"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 10_000  # the modules and the app, not a handful of objects
