@@ -99,6 +99,7 @@ def serve(home):
     from app import create_app, migrations
     from app.config import load_config
     from app.db import database, init_database
+    from app.serving import freeze_loaded_app
 
     settings = {"DATABASE_URL": f"sqlite:///{home}/radar.db"}
     init_database(load_config(settings))
@@ -109,6 +110,7 @@ def serve(home):
         database.connect(reuse_if_open=True)
         runs = {shape: seed(shape) for shape in SHAPES}
         database.close()
+    freeze_loaded_app()  # as `orion start` and wsgi.py do once the app is built
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
