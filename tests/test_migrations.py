@@ -587,3 +587,28 @@ def test_queue_name_index_gains_the_queue_id_on_both_backends(mdb):
     assert indexes() == {old: ["work_queue_name", "state_type", "next_scheduled_start_time"]}
     if sqlite:
         assert analyzed() == {old}
+
+
+def test_run_name_statistics_target_is_raised_on_postgres_only(mdb):
+    """0032 gives ``flow_run.name`` a statistics target of 1,000 on PostgreSQL (the default,
+    -1, again on the way down); SQLite's schema is left as it was."""
+    previous = "0031_flow_run_queue_name_index_queue_id"
+    migrations.upgrade(mdb, target=previous)
+    if isinstance(mdb, SqliteDatabase):
+        before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+        migrations.upgrade(mdb)
+        assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+        return
+
+    def target():
+        (value,) = mdb.execute_sql(
+            "SELECT coalesce(attstattarget, -1) FROM pg_attribute "
+            "WHERE attrelid = 'flow_run'::regclass AND attname = 'name'"
+        ).fetchone()
+        return value
+
+    assert target() == -1
+    migrations.upgrade(mdb)
+    assert target() == 1000
+    migrations.downgrade(mdb, target=previous)
+    assert target() == -1
