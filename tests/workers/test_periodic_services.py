@@ -10,8 +10,8 @@ from rq.job import Job
 
 from app.embedded import ServiceThread
 from app.services import periodic
-from tests.support import ORION, REDIS_URL
-from tests.workers.test_workers import app_env, enqueued, run_orion, wait_until
+from tests.support import ORION, REDIS_URL, wait_for
+from tests.workers.test_workers import app_env, enqueued, run_orion
 
 
 class Records(logging.Handler):
@@ -58,7 +58,11 @@ def test_embedded_mode_runs_every_service_of_the_table(app, db):
 
     thread.start()
     try:
-        wait_until(lambda: expected <= ran(), 30, f"embedded mode ran only {ran()} of {expected}")
+        wait_for(
+            lambda: expected <= ran(),
+            30,
+            lambda: f"embedded mode to run all of {expected} (ran {ran()})",
+        )
     finally:
         thread.stop()
         thread.join(timeout=30)
@@ -76,10 +80,10 @@ def test_cron_enqueues_every_service_of_the_table_as_a_job_that_runs(app, db, re
         text=True,
     )
     try:
-        wait_until(
+        wait_for(
             lambda: all(enqueued(redis_db, s.job_name) for s in periodic.SERVICES),
             15,
-            "rq cron did not enqueue every service's job",
+            "rq cron to enqueue every service's job",
         )
     finally:
         cron.send_signal(signal.SIGTERM)
