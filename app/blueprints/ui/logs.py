@@ -21,8 +21,6 @@ LOG_LEVELS = {
 }
 _NO_ID = uuid.UUID(int=0)
 LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
-# Per level number, its row class and cell: escaped once, not once per record.
-_LEVEL_CELLS = {}
 
 
 def level_name(level):
@@ -66,13 +64,14 @@ def log_rows(records, task_names, task_url):
     name, message, task run name, level names) is escaped.
     """
     task_url = escape(task_url)
+    levels = {}  # level number: its row class and cell, escaped once per level
     names = {}
     parts = []
     for log in records:
-        level = _LEVEL_CELLS.get(log.level)
+        level = levels.get(log.level)
         if level is None:
             name = escape(level_name(log.level))
-            level = _LEVEL_CELLS[log.level] = (name.lower(), name)
+            level = levels[log.level] = (name.lower(), name)
         task = ""
         if log.task_run_id:
             task = names.get(log.task_run_id)
