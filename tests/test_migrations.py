@@ -593,10 +593,11 @@ def test_run_name_statistics_target_is_raised_on_postgres_only(mdb):
     """0032 gives ``flow_run.name`` a statistics target of 1,000 on PostgreSQL (the default,
     -1, again on the way down); SQLite's schema is left as it was."""
     previous = "0031_flow_run_queue_name_index_queue_id"
+    this = "0032_flow_run_name_statistics"
     migrations.upgrade(mdb, target=previous)
     if isinstance(mdb, SqliteDatabase):
         before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-        migrations.upgrade(mdb)
+        migrations.upgrade(mdb, target=this)
         assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
         return
 
@@ -608,7 +609,41 @@ def test_run_name_statistics_target_is_raised_on_postgres_only(mdb):
         return value
 
     assert target() == -1
-    migrations.upgrade(mdb)
+    migrations.upgrade(mdb, target=this)
     assert target() == 1000
     migrations.downgrade(mdb, target=previous)
     assert target() == -1
+
+
+def test_deployment_pull_steps_column_comes_and_goes(mdb):
+    """0033 adds the nullable ``deployment.pull_steps``; a deployment made before it keeps
+    its fields and has none; down drops the column, the deployment stays."""
+    previous = "0032_flow_run_name_statistics"
+    migrations.upgrade(mdb, target=previous)
+    flow_id, deployment_id = "7a0c2d2e000040008000000000000001", "7a0c2d2e0000400080000000000000d1"
+    stamp = "2026-01-02 03:04:05.000006"
+    param = "?" if isinstance(mdb, SqliteDatabase) else "%s"
+    mdb.execute_sql(
+        f"INSERT INTO flow (id, created, updated, name, tags) VALUES ({param}, {param}, {param}, "
+        "'etl', '[]')",
+        (flow_id, stamp, stamp),
+    )
+    mdb.execute_sql(
+        "INSERT INTO deployment (id, created, updated, name, flow_id, paused, "
+        "enforce_parameter_schema, parameters, tags, infra_overrides, entrypoint) VALUES "
+        f"({', '.join([param] * 11)})",
+        (deployment_id, stamp, stamp, "d", flow_id, False, False, "{}", "[]", "{}", "f.py:etl"),
+    )
+
+    def columns():
+        return {c.name for c in mdb.get_columns("deployment")}
+
+    assert "pull_steps" not in columns()
+    migrations.upgrade(mdb)
+    assert "pull_steps" in columns()
+    assert mdb.execute_sql("SELECT entrypoint, pull_steps FROM deployment").fetchall() == [
+        ("f.py:etl", None)
+    ]
+    migrations.downgrade(mdb, target=previous)
+    assert "pull_steps" not in columns()
+    assert mdb.execute_sql("SELECT entrypoint FROM deployment").fetchall() == [("f.py:etl",)]

@@ -52,6 +52,10 @@ class Deployment(BaseModel):
     # Prefect 2.20: runs created from the deployment must have parameters that match
     # parameter_openapi_schema.
     enforce_parameter_schema = BooleanField(default=False)
+    # Prefect 2.20: the steps a flow run of the deployment runs to fetch its code before it
+    # starts (``[{"prefect.deployments.steps.git_clone": {...}}, ...]``), stored as given.
+    # Last, as migration 0033 added it.
+    pull_steps = JSONField(null=True)
 
     class Meta:
         indexes = ((("flow", "name"), True), (("created",), False))

@@ -166,6 +166,14 @@ class _DeploymentFields(ActionSchema):
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict()
+    pull_steps = List(
+        fields.Dict(keys=Text()),
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: steps a run takes to fetch the flow's code, each "
+            '{"fully.qualified.step": {its arguments}}, run by the client in order.'
+        },
+    )
     # Prefect 2.10+ name for infra_overrides.
     job_variables = fields.Dict(
         allow_none=True,
@@ -316,9 +324,13 @@ class DeploymentSchema(ORMSchema):
     storage_document_id = fields.UUID(allow_none=True)
     infrastructure_document_id = fields.UUID(allow_none=True)
     infra_overrides = fields.Dict(required=True)
+    pull_steps = fields.List(fields.Dict(), allow_none=True)
     created_by = fields.Dict(allow_none=True)
     updated_by = fields.Dict(allow_none=True)
     work_pool_name = fields.String(allow_none=True)
+    work_queue_id = fields.UUID(
+        allow_none=True, metadata={"description": "Prefect 2.20: the queue its runs go to."}
+    )
     job_variables = fields.Dict(
         required=True, metadata={"description": "infra_overrides under Prefect 2.10+'s name."}
     )
@@ -366,9 +378,11 @@ def dump_deployment(deployment):
         "storage_document_id": _str(deployment.storage_document_id),
         "infrastructure_document_id": _str(deployment.infrastructure_document_id),
         "infra_overrides": deployment.infra_overrides,
+        "pull_steps": deployment.pull_steps,
         "created_by": deployment.created_by,
         "updated_by": deployment.updated_by,
         "work_pool_name": deployment.work_pool_name,
+        "work_queue_id": _str(deployment.work_queue_id),
         "job_variables": deployment.infra_overrides,
     }
 

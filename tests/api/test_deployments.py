@@ -486,10 +486,35 @@ class TestNewerPrefectFields:
             client.post("/api/deployments/", json={**body, "paused": "maybe"}), "body", "paused"
         )
 
-    def test_fields_without_a_concept_here_are_ignored(self, client, flow):
-        deployment = self.create(client, flow, pull_steps=[{"x": {}}])
-        assert "pull_steps" not in deployment
-        assert deployment["work_pool_name"] is None
+    def test_pull_steps_round_trip(self, client, flow):
+        """As ``prefect deploy`` sends them: a run of the deployment reads them back to
+        fetch its code (Prefect 2.20's ``load_flow_from_flow_run``)."""
+        steps = [
+            {"prefect.deployments.steps.set_working_directory": {"directory": "/srv/flows"}},
+            {"prefect.deployments.steps.run_shell_script": {"script": "echo hi", "stream": 1}},
+        ]
+        deployment = self.create(client, flow, pull_steps=steps)
+        assert deployment["pull_steps"] == steps
+        path = f"/api/deployments/{deployment['id']}"
+        assert client.get(path).get_json()["pull_steps"] == steps
+        assert client.patch(path, json={"tags": ["a"]}).status_code == 204
+        assert client.get(path).get_json()["pull_steps"] == steps
+        assert client.patch(path, json={"pull_steps": None}).status_code == 204
+        assert client.get(path).get_json()["pull_steps"] is None
+        assert self.create(client, flow)["pull_steps"] is None
+
+    def test_bad_pull_steps_are_422(self, client, flow):
+        body = {"name": "d", "flow_id": flow["id"]}
+        for bad in ("git clone", {"step": {}}, ["step"], [None]):
+            assert_422(
+                client.post("/api/deployments/", json={**body, "pull_steps": bad}),
+                "body",
+                "pull_steps",
+            )
+
+    def test_a_deployment_without_a_pool_has_no_queue_id(self, client, flow):
+        deployment = self.create(client, flow)
+        assert deployment["work_pool_name"] is None and deployment["work_queue_id"] is None
 
     def test_a_null_cron_timezone_round_trips(self, client, flow):
         schedule = {"cron": "0 9 * * *", "timezone": None, "day_or": True}

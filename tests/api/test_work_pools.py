@@ -238,6 +238,13 @@ class TestScheduledRuns:
         slow = make_deployment(client, flow, "slow", work_pool_name="P")
         fast = make_deployment(client, flow, "fast", work_pool_name="P", work_queue_name="urgent")
         assert (slow["work_pool_name"], slow["work_queue_name"]) == ("P", "default")
+        queue_ids = {
+            q["name"]: q["id"] for q in client.post("/api/work_pools/P/queues/filter").get_json()
+        }
+        assert (slow["work_queue_id"], fast["work_queue_id"]) == (
+            queue_ids["default"],
+            queue_ids["urgent"],
+        )
         early = scheduled_run(client, slow, due_in=-60)
         late = scheduled_run(client, fast, due_in=-5)
         scheduled_run(client, fast, due_in=3600)

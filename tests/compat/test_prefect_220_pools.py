@@ -58,3 +58,45 @@ def test_a_process_worker_runs_a_deployment_of_its_pool(prefect, api):
     assert run["state_type"] == "COMPLETED", output
     workers = ok(api.post(f"work_pools/{pool}/workers/filter", json={}))
     assert len(workers) == 1 and workers[0]["status"] == "ONLINE"
+
+
+FROM_SOURCE = """
+import sys
+from prefect import flow
+
+flow.from_source(source=sys.argv[1], entrypoint="pooled_flows.py:pooled").deploy(
+    name=sys.argv[2], work_pool_name=sys.argv[3], parameters={"x": 40}
+)
+"""
+
+
+def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
+    """Prefect 2.20's own ways to deploy, ``prefect deploy`` and ``Flow.from_source(...)
+    .deploy()``, send pull steps (here: go to the flow's folder) instead of a storage block;
+    the worker's flow run reads them back to find the code, so each run completes."""
+    pool = f"pull-{prefect.tag}"
+    prefect.run("work-pool", "create", pool, "--type", "process")
+    folder = prefect.workdir / "pulled"
+    folder.mkdir()
+    (folder / "pooled_flows.py").write_text(FLOWS)
+    by_cli, by_api = f"cli-{prefect.tag}", f"api-{prefect.tag}"
+    prefect.run(
+        "--no-prompt", "deploy", "pooled_flows.py:pooled", "-n", by_cli, "-p", pool, cwd=folder
+    )
+    prefect.script(FROM_SOURCE, str(folder), by_api, pool)
+    steps = [{"prefect.deployments.steps.set_working_directory": {"directory": str(folder)}}]
+    for name in (by_cli, by_api):
+        deployment = ok(api.get(f"deployments/name/pooled/{name}"))
+        assert deployment["pull_steps"] == steps, deployment
+        assert deployment["storage_document_id"] is None and deployment["path"] is None
+        prefect.run("deployment", "run", f"pooled/{name}")
+
+    # From elsewhere: only the pull steps lead the run to the flow's file.
+    output = prefect.run(
+        "worker", "start", "--pool", pool, "--run-once", cwd=prefect.workdir, timeout=180
+    )
+    runs = ok(api.post("flow_runs/filter", json={"work_pools": {"name": {"any_": [pool]}}}))
+    assert sorted((r["state_type"], r["parameters"].get("x", 1)) for r in runs) == [
+        ("COMPLETED", 1),
+        ("COMPLETED", 40),
+    ], output
