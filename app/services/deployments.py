@@ -89,17 +89,20 @@ def _schedule_changes(
     either None when unchanged. ``existing`` is the deployment being changed (None when new),
     with ``schedule_rows``; ``schedule_count`` how many schedules it has.
 
-    As Prefect 2.20: ``schedules`` replaces the schedules. A 0.8.4 ``schedule`` replaces them
-    with that one (``None``: with none), active as ``is_schedule_active`` (default: not paused);
-    on an update, ``is_schedule_active`` alone sets the one schedule's ``active``, and either
-    field is refused (422) for a deployment with several schedules. ``paused``, or else
-    ``not is_schedule_active``, sets ``paused``.
+    As Prefect 2.20: ``schedules`` replaces the schedules, and when it holds any, the 0.8.4
+    fields say nothing of them (2.20's clients send ``"schedule": null`` beside them). Else a
+    0.8.4 ``schedule`` replaces them with that one (``None``: with none), active as
+    ``is_schedule_active`` (default: not paused); on an update, ``is_schedule_active`` alone
+    sets the one schedule's ``active``, and either field is refused (422) for a deployment
+    with several schedules. ``paused``, or else ``not is_schedule_active``, sets ``paused``.
     """
     schedules = data.pop("schedules", None)
     has_schedule, schedule = "schedule" in data, data.pop("schedule", None)
     active = data.pop("is_schedule_active", None)
     paused = data.pop("paused", None)
-    if existing is None:
+    if schedules:
+        pass
+    elif existing is None:
         if not schedules and schedule is not None:
             schedules = [{"schedule": schedule, "active": True if active is None else active}]
         elif schedules is None and has_schedule:

@@ -469,6 +469,30 @@ class TestNewerPrefectFields:
         assert [s["active"] for s in deployment["schedules"]] == [False, True]
         assert self.create(client, flow, schedules=[])["schedule"] is None
 
+    def test_schedules_win_over_a_null_schedule_beside_them(self, client, flow):
+        """Prefect 2.20's clients send ``"schedule": null`` with ``schedules``: deploying the
+        same deployment again (an upsert), or updating it so, keeps the schedules given."""
+        cron = {"cron": "*/5 * * * *", "timezone": None, "day_or": True}
+        body = {
+            "name": f"d-{uuid.uuid4()}",
+            "flow_id": flow["id"],
+            "schedule": None,
+            "schedules": [{"schedule": cron, "active": True}],
+        }
+        first = client.post("/api/deployments/", json=body).get_json()
+        again = client.post("/api/deployments/", json=body)
+        assert again.status_code == 200
+        assert [s["schedule"] for s in again.get_json()["schedules"]] == [cron]
+        assert again.get_json()["schedules"][0]["id"] == first["schedules"][0]["id"]
+        hourly = {"schedule": None, "schedules": [{"schedule": HOURLY}], "is_schedule_active": True}
+        path = f"/api/deployments/{first['id']}"
+        assert client.patch(path, json=hourly).status_code == 204
+        updated = client.get(path).get_json()
+        assert [s["schedule"]["interval"] for s in updated["schedules"]] == [HOURLY["interval"]]
+        assert updated["paused"] is False
+        none = {**body, "schedules": []}
+        assert client.post("/api/deployments/", json=none).get_json()["schedules"] == []
+
     def test_a_bad_schedule_entry_is_422(self, client, flow):
         body = {"name": "d", "flow_id": flow["id"]}
         for bad in ({"interval": -1}, None, "hourly"):

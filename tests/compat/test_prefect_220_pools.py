@@ -80,9 +80,10 @@ def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
     folder.mkdir()
     (folder / "pooled_flows.py").write_text(FLOWS)
     by_cli, by_api = f"cli-{prefect.tag}", f"api-{prefect.tag}"
-    prefect.run(
-        "--no-prompt", "deploy", "pooled_flows.py:pooled", "-n", by_cli, "-p", pool, cwd=folder
-    )
+    deploy = ("--no-prompt", "deploy", "pooled_flows.py:pooled", "-n", by_cli, "-p", pool)
+    # Twice, as a user deploys again after a change: the schedule stays, once.
+    for _ in range(2):
+        prefect.run(*deploy, "--cron", "0 0 1 1 *", cwd=folder)
     prefect.script(FROM_SOURCE, str(folder), by_api, pool)
     steps = [{"prefect.deployments.steps.set_working_directory": {"directory": str(folder)}}]
     for name in (by_cli, by_api):
@@ -90,12 +91,15 @@ def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
         assert deployment["pull_steps"] == steps, deployment
         assert deployment["storage_document_id"] is None and deployment["path"] is None
         prefect.run("deployment", "run", f"pooled/{name}")
+    cli_deployment = ok(api.get(f"deployments/name/pooled/{by_cli}"))
+    assert [s["schedule"]["cron"] for s in cli_deployment["schedules"]] == ["0 0 1 1 *"]
 
     # From elsewhere: only the pull steps lead the run to the flow's file.
     output = prefect.run(
         "worker", "start", "--pool", pool, "--run-once", cwd=prefect.workdir, timeout=180
     )
     runs = ok(api.post("flow_runs/filter", json={"work_pools": {"name": {"any_": [pool]}}}))
+    runs = [r for r in runs if r["state_type"] != "SCHEDULED"]  # the cron's, next January
     assert sorted((r["state_type"], r["parameters"].get("x", 1)) for r in runs) == [
         ("COMPLETED", 1),
         ("COMPLETED", 40),
