@@ -647,3 +647,27 @@ def test_deployment_pull_steps_column_comes_and_goes(mdb):
     migrations.downgrade(mdb, target=previous)
     assert "pull_steps" not in columns()
     assert mdb.execute_sql("SELECT entrypoint FROM deployment").fetchall() == [("f.py:etl",)]
+
+
+def test_flow_run_job_variables_and_deployment_version_come_and_go(mdb):
+    """0034 adds the nullable ``flow_run.job_variables`` and ``deployment_version``; a run
+    made before it has neither; down drops both, the run stays."""
+    previous = "0033_deployment_pull_steps"
+    migrations.upgrade(mdb, target=previous)
+    add_run_with_state(mdb)
+
+    def columns():
+        return {c.name for c in mdb.get_columns("flow_run")} & {
+            "job_variables",
+            "deployment_version",
+        }
+
+    assert columns() == set()
+    migrations.upgrade(mdb)
+    assert columns() == {"job_variables", "deployment_version"}
+    assert mdb.execute_sql("SELECT job_variables, deployment_version FROM flow_run").fetchall() == [
+        (None, None)
+    ]
+    migrations.downgrade(mdb, target=previous)
+    assert columns() == set()
+    assert mdb.execute_sql("SELECT count(*) FROM flow_run").fetchone() == (1,)

@@ -120,6 +120,11 @@ class FlowRun(RunMixin):
     # The code the run's infrastructure ended with, as the agent that started it saw it
     # (last: migration 0024 adds the column at the end).
     infrastructure_exit_code = IntegerField(null=True)
+    # Prefect 2.20 (last: migration 0034 adds them): the variables of the run's job, which
+    # its worker merges over its deployment's, and the version the deployment had when the
+    # run was made.
+    job_variables = JSONField(null=True)
+    deployment_version = CharField(null=True)
 
     class Meta:
         table_name = "flow_run"

@@ -144,6 +144,14 @@ class FlowRunUpdateSchema(ActionSchema):
             "signal or for infrastructure that could no longer be reached."
         },
     )
+    job_variables = fields.Dict(
+        keys=Text(),
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: replaces the run's job variables; only while it is "
+            "Scheduled, checked against its work pool's template."
+        },
+    )
     state = Refused(RUN_STATE_BY_SET_STATE)
     state_type = Refused(RUN_STATE_BY_SET_STATE)
     state_name = Refused(RUN_STATE_BY_SET_STATE)

@@ -77,7 +77,24 @@ class FlowRunSchema(RunSchema):
         },
     )
     created_by = fields.Dict(allow_none=True)
+    work_queue_id = fields.UUID(
+        allow_none=True, metadata={"description": "Prefect 2.20: the pool queue it was sent to."}
+    )
+    work_pool_id = fields.UUID(
+        allow_none=True, metadata={"description": "Prefect 2.20: the pool of that queue."}
+    )
     work_pool_name = fields.String(allow_none=True)
+    job_variables = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: this run's job variables, which its worker merges "
+            "over its deployment's."
+        },
+    )
+    deployment_version = fields.String(
+        allow_none=True,
+        metadata={"description": "Prefect 2.20: its deployment's version when it was made."},
+    )
     last_heartbeat = DateTime(
         allow_none=True,
         metadata={
@@ -284,9 +301,13 @@ def _dump_run(run, now):
     }
 
 
-def dump_flow_run(run, now=None):
-    """A flow run (with ``run.state`` loaded, or None) as the API shows it."""
+def dump_flow_run(run, now=None, pools=None):
+    """A flow run (with ``run.state`` loaded, or None) as the API shows it; ``pools`` maps
+    the ids of pool queues (as strings) to their pools' ``(id, name)`` (see
+    ``app.services.flow_runs.pools_of``), for runs sent to one."""
     out = _dump_run(run, now or datetime.datetime.now(UTC))
+    work_queue_id = _str(run.work_queue_id)
+    pool_id, pool_name = (pools or _NO_POOLS).get(work_queue_id, _NO_POOL)
     out.update(
         flow_id=str(run.flow_id),
         deployment_id=_str(run.deployment_id),
@@ -301,10 +322,18 @@ def dump_flow_run(run, now=None):
         infrastructure_pid=run.infrastructure_pid,
         infrastructure_exit_code=run.infrastructure_exit_code,
         created_by=run.created_by,
-        work_pool_name=None,
+        work_queue_id=work_queue_id,
+        work_pool_id=_str(pool_id),
+        work_pool_name=pool_name,
+        job_variables=run.job_variables,
+        deployment_version=run.deployment_version,
         last_heartbeat=_iso(run.last_heartbeat),
     )
     return out
+
+
+_NO_POOLS: dict = {}
+_NO_POOL = (None, None)
 
 
 def dump_task_run(run, now=None):

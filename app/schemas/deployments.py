@@ -234,6 +234,14 @@ class DeploymentFlowRunCreateSchema(ActionSchema):
     infrastructure_document_id = fields.UUID(allow_none=True)
     parent_task_run_id = fields.UUID(allow_none=True)
     work_queue_name = String(allow_none=True)
+    job_variables = fields.Dict(
+        keys=Text(),
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: this run's job variables, which its worker merges "
+            "over the deployment's; checked against its work pool's template."
+        },
+    )
     created_by = fields.Dict(allow_none=True)
     enforce_parameter_schema = fields.Boolean(
         allow_none=True,

@@ -119,7 +119,7 @@ def dump_worker_flow_run(pool, queue, run):
     return {
         "work_pool_id": str(pool.id),
         "work_queue_id": str(queue.id),
-        "flow_run": dump_flow_run(run),
+        "flow_run": dump_flow_run(run, pools={str(queue.id): (pool.id, pool.name)}),
     }
 
 

@@ -419,7 +419,8 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
     ``data`` is a loaded DeploymentFlowRunCreate body (state default Pending; a Scheduled
     state may be in the future). With the deployment's ``enforce_parameter_schema`` (or the
     body's, which wins) the merged parameters must match its ``parameter_openapi_schema``
-    (see :func:`check_parameters`). Idempotent on the flow and ``idempotency_key``. Returns
+    (see :func:`check_parameters`). The run's own ``job_variables`` must suit the template
+    of the deployment's work pool. Idempotent on the flow and ``idempotency_key``. Returns
     ``(run, created)``.
     """
     deployment = read_deployment(deployment_id)
@@ -428,7 +429,9 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
     enforce = run.pop("enforce_parameter_schema", None)
     if deployment.enforce_parameter_schema if enforce is None else enforce:
         check_parameters(deployment, parameters)
+    work_pools.check_deployment_job_variables(deployment, data.get("job_variables"))
     run.update(
+        deployment_version=deployment.version,
         flow_id=deployment.flow_id,
         deployment_id=deployment.id,
         parameters=parameters,

@@ -9,7 +9,7 @@ import jsonschema
 from peewee import Case, IntegrityError, fn
 
 from app.db import database
-from app.exceptions import ObjectNotFound
+from app.exceptions import Conflict, ObjectNotFound
 from app.models import (
     Deployment,
     Flow,
@@ -17,13 +17,15 @@ from app.models import (
     FlowRunState,
     TaskRun,
     TaskRunState,
+    WorkPool,
+    WorkQueue,
     statements,
     utcnow,
 )
 from app.models.notifications import queue_notifications
 from app.models.rollups import mark_deleted_runs_stale
 from app.orchestration.rules import SetStateStatus
-from app.services import filters, hydration
+from app.services import filters, hydration, work_pools
 from app.services.common import Body, Id, require_exists, update_or_raise
 from app.services.concurrency_limits import renew_flow_run_leases
 from app.services.flow_run_input import create_flow_run_input, find_flow_run_input
@@ -52,6 +54,8 @@ _CREATE_FIELDS = (
     "work_queue_name",
     "work_queue_id",
     "created_by",
+    "job_variables",
+    "deployment_version",
 )
 
 
@@ -108,8 +112,51 @@ def read_flow_run(flow_run_id: Id) -> Any:
 
 def update_flow_run(flow_run_id: Id, changes: Mapping[str, Any]) -> None:
     """Apply a FlowRunUpdate (name, version, parameters, policy, tags, infrastructure pid
-    and exit code)."""
-    update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
+    and exit code, job variables).
+
+    As Prefect 2.20, job variables change only while the run is Scheduled (Conflict
+    otherwise: its job may have been made from them), and must suit its work pool's
+    template (InvalidData naming the variable).
+    """
+    if "job_variables" not in changes:
+        update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
+        return
+    with database.atomic():
+        run = statements.select_by_id(FlowRun, flow_run_id, lock=True)
+        if run is None:
+            raise ObjectNotFound(f"Flow run {flow_run_id} not found.")
+        if run.state_type != StateType.SCHEDULED.value:
+            raise Conflict(
+                f"Flow run {flow_run_id} is {run.state_name or 'without a state'}: its job "
+                "variables can only change while it is Scheduled."
+            )
+        pool = _pool_of_queue(run.work_queue_id)
+        if pool is not None:
+            work_pools.check_job_variables(pool, changes["job_variables"])
+        update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
+
+
+def _pool_of_queue(queue_id: Id | None) -> Any:
+    """The work pool of the pool queue ``queue_id`` (None without one, or if it is gone)."""
+    if queue_id is None:
+        return None
+    return WorkPool.select().join(WorkQueue).where(WorkQueue.id == queue_id).first()
+
+
+def pools_of(runs: Any) -> dict[str, tuple[Any, str]]:
+    """``{queue id as a string: (pool id, pool name)}`` for the pool queues ``runs`` (model
+    instances or read rows) were sent to (one query, none when no run has one), for
+    ``dump_flow_run``."""
+    queue_ids = {run.work_queue_id for run in runs if run.work_queue_id is not None}
+    if not queue_ids:
+        return {}
+    rows = (
+        WorkQueue.select(WorkQueue.id, WorkPool.id, WorkPool.name)
+        .join(WorkPool)
+        .where(WorkQueue.id.in_(queue_ids))
+        .tuples()
+    )
+    return {str(queue_id): (pool_id, name) for queue_id, pool_id, name in rows}
 
 
 def delete_flow_run(flow_run_id: Id) -> None:

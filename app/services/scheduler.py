@@ -177,6 +177,7 @@ def build_scheduled_runs(
                 "infrastructure_document_id": deployment.infrastructure_document_id,
                 "infrastructure_pid": None,
                 "created_by": None,
+                "deployment_version": deployment.version,
             }
         )
         states.append(

@@ -248,7 +248,7 @@ def test_known_fields_of_the_wrong_type_are_422(client, path, body, loc):
     "path, body",
     [
         ("/api/flows/", {"name": "f", "colour": "red"}),
-        ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "job_variables": {}}),
+        ("/api/flow_runs/", {"flow_id": "FLOW", "surprise": True, "pull_steps": []}),
         ("/api/concurrency_limits/", {"tag": "db", "concurrency_limit": 1, "active_slots": []}),
         ("/api/work_queues/", {"name": "q", "is_default": False}),
     ],

@@ -393,3 +393,79 @@ class TestWorkers:
         assert work_pools.worker_is_online(worker, now, timeout)
         worker.last_heartbeat_time = now - datetime.timedelta(seconds=31)
         assert not work_pools.worker_is_online(worker, now, timeout)
+
+
+class TestFlowRunJobVariables:
+    """Prefect 2.20: a run's own job variables (``run_deployment(job_variables=...)``,
+    ``prefect deployment run --job-variable``), which its worker merges over the
+    deployment's; and the pool, queue and deployment version each run names."""
+
+    def test_a_run_of_a_deployment_keeps_its_own_job_variables(self, client, flow):
+        pool = make_pool(client)
+        deployment = make_deployment(
+            client, flow, work_pool_name="P", version="v7", job_variables={"env": {"A": "1"}}
+        )
+        response = client.post(
+            f"/api/deployments/{deployment['id']}/create_flow_run",
+            json={"job_variables": {"env": {"B": "2"}}},
+        )
+        assert response.status_code == 201, response.get_json()
+        run = response.get_json()
+        assert run["job_variables"] == {"env": {"B": "2"}}
+        assert run["deployment_version"] == "v7"
+        assert (run["work_pool_id"], run["work_pool_name"]) == (pool["id"], "P")
+        assert run["work_queue_id"] == deployment["work_queue_id"]
+        read = client.get(f"/api/flow_runs/{run['id']}").get_json()
+        assert {k: read[k] for k in run if k not in ("estimated_start_time_delta",)} == {
+            k: run[k] for k in run if k not in ("estimated_start_time_delta",)
+        }
+        (listed,) = client.post(
+            "/api/flow_runs/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}
+        ).get_json()
+        assert (listed["work_pool_name"], listed["job_variables"]) == ("P", {"env": {"B": "2"}})
+        plain = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={})
+        assert plain.get_json()["job_variables"] is None
+
+    def test_runs_outside_pools_name_none(self, client, flow):
+        run = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
+        assert [run[k] for k in ("work_pool_id", "work_pool_name", "work_queue_id")] == [None] * 3
+        assert (run["job_variables"], run["deployment_version"]) == (None, None)
+
+    def test_job_variables_the_pool_refuses_are_422(self, client, flow):
+        make_pool(client)
+        deployment = make_deployment(client, flow, work_pool_name="P")
+        response = client.post(
+            f"/api/deployments/{deployment['id']}/create_flow_run",
+            json={"job_variables": {"command": ["not", "a", "string"]}},
+        )
+        assert_422(response, "body", "job_variables", "command")
+        response = client.post(
+            f"/api/deployments/{deployment['id']}/create_flow_run", json={"job_variables": [1]}
+        )
+        assert_422(response, "body", "job_variables")
+
+    def test_job_variables_change_only_while_scheduled(self, client, flow):
+        make_pool(client)
+        deployment = make_deployment(client, flow, work_pool_name="P")
+        run = scheduled_run(client, deployment, due_in=3600)
+        path = f"/api/flow_runs/{run['id']}"
+        assert client.patch(path, json={"job_variables": {"command": "go"}}).status_code == 204
+        assert client.get(path).get_json()["job_variables"] == {"command": "go"}
+        assert_422(client.patch(path, json={"job_variables": {"command": 1}}), "body")
+        assert propose_pending(client, run["id"]) == "ACCEPT"
+        response = client.patch(path, json={"job_variables": {"command": "late"}})
+        assert response.status_code == 409
+        assert "Scheduled" in response.get_json()["detail"]
+        assert client.get(path).get_json()["job_variables"] == {"command": "go"}
+        missing = client.patch(
+            "/api/flow_runs/00000000-0000-4000-8000-000000000000", json={"job_variables": {}}
+        )
+        assert missing.status_code == 404
+
+    def test_a_worker_poll_names_the_pool_of_each_run(self, client, flow):
+        pool = make_pool(client)
+        run = scheduled_run(client, make_deployment(client, flow, work_pool_name="P"))
+        (got,) = scheduled(client)
+        assert got["flow_run"]["id"] == run["id"]
+        assert got["flow_run"]["work_pool_id"] == got["work_pool_id"] == pool["id"]
+        assert got["flow_run"]["work_pool_name"] == "P"

@@ -5,12 +5,14 @@ its flow run to Completed; the server's side read through its API."""
 from tests.compat.conftest import ok, prefect_220_only
 
 FLOWS = """
+import os
+
 from prefect import flow
 
 
 @flow(log_prints=True)
 def pooled(x: int = 1):
-    print(f"POOLED {x}")
+    print(f"POOLED {x} {os.environ.get('GREETING')}")
     return x + 1
 """
 
@@ -90,7 +92,9 @@ def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
         deployment = ok(api.get(f"deployments/name/pooled/{name}"))
         assert deployment["pull_steps"] == steps, deployment
         assert deployment["storage_document_id"] is None and deployment["path"] is None
-        prefect.run("deployment", "run", f"pooled/{name}")
+    prefect.run("deployment", "run", f"pooled/{by_cli}")
+    # This run's own job variables: its worker sets the environment of its process.
+    prefect.run("deployment", "run", f"pooled/{by_api}", "-jv", 'env={"GREETING": "hello"}')
     cli_deployment = ok(api.get(f"deployments/name/pooled/{by_cli}"))
     assert [s["schedule"]["cron"] for s in cli_deployment["schedules"]] == ["0 0 1 1 *"]
 
@@ -104,3 +108,8 @@ def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
         ("COMPLETED", 1),
         ("COMPLETED", 40),
     ], output
+    (by_run,) = [r for r in runs if r["parameters"].get("x") == 40]
+    assert by_run["job_variables"] == {"env": {"GREETING": "hello"}}
+    assert by_run["work_pool_name"] == pool
+    logs = ok(api.post("logs/filter", json={"logs": {"flow_run_id": {"any_": [by_run["id"]]}}}))
+    assert any("POOLED 40 hello" in log["message"] for log in logs), output

@@ -307,10 +307,14 @@ def test_deployment_page(client):
             "anchor_date": "2026-01-01T00:00:00+00:00",
         },
         parameter_openapi_schema=SCHEMA,
+        pull_steps=[{"prefect.deployments.steps.run_shell_script": {"script": EVIL}}],
     )
     stored = {r["next_scheduled_start_time"]: r for r in runs_of(client, deployment)}
     html = page(client, f"/deployments/{deployment['id']}")
     assert EVIL not in html and "&lt;script&gt;" in html
+    steps = re.search(r'<ol class="pull-steps">(.*?)</ol>', html).group(1)
+    assert "<code>prefect.deployments.steps.run_shell_script</code>" in steps
+    assert "<script" not in steps and "\\u003cscript\\u003e" in steps
     for text in (
         "Every hour",
         "(America/Santiago)",
@@ -362,6 +366,19 @@ def test_deployment_page_recent_runs_and_durations(client):
     completed = next(s for s in chart["series"] if s["state"] == "COMPLETED")["seconds"]
     assert sum(v is not None for v in completed) == 1
     assert "This deployment has no schedule" in section(html, "next-h")
+
+
+def test_a_run_page_shows_the_runs_own_job_variables(client):
+    deployment = make_deployment(client, make_flow(client))
+    run = client.post(
+        f"/api/deployments/{deployment['id']}/create_flow_run",
+        json={"job_variables": {"env": {"WHO": EVIL}}},
+    ).get_json()
+    html = page(client, f"/flow-runs/{run['id']}")
+    assert "<dt>Job variables</dt>" in html and EVIL not in html
+    assert '{"env": {"WHO": "\\u003cscript\\u003ealert(1)' in html
+    plain = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={})
+    assert "Job variables" not in page(client, f"/flow-runs/{plain.get_json()['id']}")
 
 
 def test_missing_deployment_pages_are_404(client):

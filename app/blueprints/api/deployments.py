@@ -23,7 +23,7 @@ from app.schemas.deployments import (
     dump_schedule_result,
 )
 from app.schemas.filters import DeploymentCountBody, DeploymentFilterBody
-from app.services import deployments, work_queues
+from app.services import deployments, flow_runs, work_queues
 from app.services.scheduler import SchedulerSettings
 
 blp = Blueprint(
@@ -181,7 +181,8 @@ def get_scheduled_flow_runs(body):
     runs = deployments.get_scheduled_flow_runs(
         body["deployment_ids"], body.get("scheduled_before"), body["limit"]
     )
-    return json_response([dump_flow_run(run) for run in runs])
+    pools = flow_runs.pools_of(runs)
+    return json_response([dump_flow_run(run, pools=pools) for run in runs])
 
 
 @blp.post("/<uuid:deployment_id>/create_flow_run")
@@ -196,7 +197,9 @@ def get_scheduled_flow_runs(body):
 def create_flow_run(data, deployment_id):
     """Create a flow run of a deployment (parameters merged over its own, tags added)."""
     run, created = deployments.create_flow_run_from_deployment(deployment_id, data)
-    return json_response(dump_flow_run(run), 201 if created else 200)
+    return json_response(
+        dump_flow_run(run, pools=flow_runs.pools_of([run])), 201 if created else 200
+    )
 
 
 @blp.post("/<uuid:deployment_id>/schedule")

@@ -48,7 +48,9 @@ class FlowRuns(MethodView):
     def post(self, data):
         """Create a flow run (default state Pending), idempotent on flow + idempotency key."""
         run, created = flow_runs.create_flow_run(data)
-        return json_response(dump_flow_run(run), 201 if created else 200)
+        return json_response(
+            dump_flow_run(run, pools=flow_runs.pools_of([run])), 201 if created else 200
+        )
 
 
 @blp.route("/<uuid:flow_run_id>")
@@ -56,7 +58,8 @@ class FlowRunById(MethodView):
     @blp.response(200, FlowRunSchema)
     def get(self, flow_run_id):
         """Read a flow run with its current state."""
-        return json_response(dump_flow_run(flow_runs.read_flow_run(flow_run_id)))
+        run = flow_runs.read_flow_run(flow_run_id)
+        return json_response(dump_flow_run(run, pools=flow_runs.pools_of([run])))
 
     @blp.arguments(FlowRunUpdateSchema)
     @blp.response(204)
@@ -82,7 +85,9 @@ class FlowRunById(MethodView):
 def filter_flow_runs(body):
     """List flow runs matching filters, sorted and paged."""
     now = utcnow()
-    return json_response([dump_flow_run(r, now) for r in flow_runs.read_flow_runs(body)])
+    runs = flow_runs.read_flow_runs(body)
+    pools = flow_runs.pools_of(runs)
+    return json_response([dump_flow_run(r, now, pools) for r in runs])
 
 
 @blp.post("/count")

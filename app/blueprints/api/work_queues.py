@@ -18,7 +18,7 @@ from app.schemas.core import (
     dump_work_queue,
 )
 from app.schemas.filters import WorkQueueFilterBody
-from app.services import work_queues
+from app.services import flow_runs, work_queues
 
 blp = Blueprint(
     "work_queues",
@@ -89,7 +89,8 @@ def get_runs(body, queue_id):
     )
     if polled:
         metrics.AGENT_CLAIMS.inc(len(runs))
-    return json_response([dump_flow_run(run) for run in runs])
+    pools = flow_runs.pools_of(runs)
+    return json_response([dump_flow_run(run, pools=pools) for run in runs])
 
 
 @blp.get("/<uuid:queue_id>/status")
