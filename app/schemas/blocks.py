@@ -230,6 +230,7 @@ class BlockDocumentSchema(OrionSchema):
     block_schema = fields.Nested(BlockSchemaSchema)
     block_type_id = fields.UUID()
     block_type = fields.Nested(BlockTypeSchema)
+    block_type_name = fields.String(metadata={"description": "Prefect 2.20: its type's name."})
     block_document_references = fields.Dict()
     is_anonymous = fields.Boolean()
 
@@ -298,6 +299,7 @@ def dump_block_document(resolved):
         "block_schema": dump_block_schema(resolved.block_schema, resolved.block_type),
         "block_type_id": str(resolved.block_type.id),
         "block_type": dump_block_type(resolved.block_type),
+        "block_type_name": resolved.block_type.name,
         "block_document_references": _dump_references(resolved.references),
         "is_anonymous": document.is_anonymous,
     }

@@ -303,6 +303,7 @@ class TestBlockDocuments:
         }
         assert document["block_schema"]["id"] == schema["id"]
         assert document["block_type"]["slug"] == "vault"
+        assert document["block_type_name"] == document["block_type"]["name"]
         assert document["block_document_references"] == {}
         assert document["is_anonymous"] is False
         shown = client.get(
