@@ -671,3 +671,18 @@ def test_flow_run_job_variables_and_deployment_version_come_and_go(mdb):
     migrations.downgrade(mdb, target=previous)
     assert columns() == set()
     assert mdb.execute_sql("SELECT count(*) FROM flow_run").fetchone() == (1,)
+
+
+def test_deployment_last_polled_column_comes_and_goes(mdb):
+    """0035 adds the nullable ``deployment.last_polled``; down drops it."""
+    previous = "0034_flow_run_job_variables"
+    migrations.upgrade(mdb, target=previous)
+
+    def columns():
+        return {c.name for c in mdb.get_columns("deployment")}
+
+    assert "last_polled" not in columns()
+    migrations.upgrade(mdb)
+    assert "last_polled" in columns()
+    migrations.downgrade(mdb, target=previous)
+    assert "last_polled" not in columns()

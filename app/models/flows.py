@@ -10,8 +10,12 @@ from peewee import (
     UUIDField,
 )
 
-from app.models.base import BaseModel
+from app.models.base import BaseModel, UTCDateTimeField
 from app.models.work_pools import WorkPool, WorkQueue
+
+# A deployment is READY (Prefect 2.20's status) while polled within this many seconds, as
+# Prefect's PREFECT_API_SERVICES_FOREMAN_DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS says.
+READY_POLL_SECONDS = 60
 
 
 class Flow(BaseModel):
@@ -56,6 +60,9 @@ class Deployment(BaseModel):
     # starts (``[{"prefect.deployments.steps.git_clone": {...}}, ...]``), stored as given.
     # Last, as migration 0033 added it.
     pull_steps = JSONField(null=True)
+    # When a Prefect 2.20 runner (``flow.serve()``) last asked for the deployment's runs
+    # (migration 0035). Polls of its work queue are the queue's ``last_polled``.
+    last_polled = UTCDateTimeField(null=True)
 
     class Meta:
         indexes = ((("flow", "name"), True), (("created",), False))
@@ -64,33 +71,59 @@ class Deployment(BaseModel):
     def work_pool_name(self):
         """The name of the pool of the deployment's queue (None without one): the name
         :meth:`load_work_pool_names` gave the row for its current queue, else one query."""
+        return self._queue_facts()[0]
+
+    @property
+    def polled(self):
+        """When something last asked for the deployment's runs (None: never): a runner, by
+        the deployment, or an agent or worker, by its queue (Prefect 2.20's ``last_polled``)."""
+        by_queue = self._queue_facts()[1]
+        if by_queue is None or (self.last_polled is not None and self.last_polled > by_queue):
+            return self.last_polled
+        return by_queue
+
+    def is_ready(self, now):
+        """Prefect 2.20's ``status``: READY when polled in the last ``READY_POLL_SECONDS``."""
+        polled = self.polled
+        return polled is not None and (now - polled).total_seconds() <= READY_POLL_SECONDS
+
+    def _queue_facts(self):
+        """(pool name, queue's last poll) of the deployment's current queue: what
+        :meth:`load_work_pool_names` read for the row, else one query."""
         if self.work_queue_id is None:
-            return None
-        loaded = getattr(self, "_work_pool_name", None)
+            return None, None
+        loaded = getattr(self, "_queue_loaded", None)
         if loaded is not None and loaded[0] == self.work_queue_id:
             return loaded[1]
-        pool = WorkPool.select(WorkPool.name).join(WorkQueue)
-        return pool.where(WorkQueue.id == self.work_queue_id).scalar()
+        row = (
+            WorkQueue.select(WorkPool.name, WorkQueue.last_polled)
+            .join(WorkPool)
+            .where(WorkQueue.id == self.work_queue_id)
+            .tuples()
+            .first()
+        )
+        self._queue_loaded = (self.work_queue_id, row or (None, None))
+        return self._queue_loaded[1]
 
     @classmethod
     def load_work_pool_names(cls, deployments):
-        """Read the pool names of ``deployments``' queues in one query, so that
-        :attr:`work_pool_name` costs none for these rows (a list of deployments); returns
-        ``deployments``."""
+        """Read the pool names and last polls of ``deployments``' queues in one query, so
+        that :attr:`work_pool_name` and :attr:`polled` cost none for these rows (a list of
+        deployments); returns ``deployments``."""
         queue_ids = {d.work_queue_id for d in deployments if d.work_queue_id is not None}
         if not queue_ids:
             return deployments
         rows = (
-            WorkQueue.select(WorkQueue.id, WorkPool.name)
+            WorkQueue.select(WorkQueue.id, WorkPool.name, WorkQueue.last_polled)
             .join(WorkPool)
             .where(WorkQueue.id.in_(list(queue_ids)))
             .tuples()
         )
-        names = {str(queue_id): name for queue_id, name in rows}
+        facts = {str(queue_id): (name, polled) for queue_id, name, polled in rows}
         for deployment in deployments:
             if deployment.work_queue_id is not None:
-                name = names.get(str(deployment.work_queue_id))
-                deployment._work_pool_name = (deployment.work_queue_id, name)
+                found = facts.get(str(deployment.work_queue_id), (None, None))
+                deployment._queue_loaded = (deployment.work_queue_id, found)
         return deployments
 
 

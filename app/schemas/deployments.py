@@ -8,6 +8,7 @@ import re
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from app.clock import utcnow
 from app.schedules import ScheduleError, parse_schedule
 from app.schemas import limits
 from app.schemas.actions import FlowRunPolicySchema
@@ -339,6 +340,17 @@ class DeploymentSchema(ORMSchema):
     work_queue_id = fields.UUID(
         allow_none=True, metadata={"description": "Prefect 2.20: the queue its runs go to."}
     )
+    last_polled = DateTime(
+        allow_none=True,
+        metadata={
+            "description": "Prefect 2.20: when a runner asked for its runs, or an agent or "
+            "worker polled its queue, whichever was last."
+        },
+    )
+    status = fields.String(
+        validate=validate.OneOf(["READY", "NOT_READY"]),
+        metadata={"description": "Prefect 2.20: READY when polled within the last minute."},
+    )
     job_variables = fields.Dict(
         required=True, metadata={"description": "infra_overrides under Prefect 2.10+'s name."}
     )
@@ -359,10 +371,11 @@ def dump_deployment_schedule(row):
     }
 
 
-def dump_deployment(deployment):
+def dump_deployment(deployment, now=None):
     """A Deployment row, with its ``schedule_rows`` (see
     ``app.services.deployments.with_schedules``), as the API shows it."""
     rows = deployment.schedule_rows
+    polled = deployment.polled
     return {
         "id": str(deployment.id),
         "created": deployment.created.isoformat(),
@@ -391,6 +404,8 @@ def dump_deployment(deployment):
         "updated_by": deployment.updated_by,
         "work_pool_name": deployment.work_pool_name,
         "work_queue_id": _str(deployment.work_queue_id),
+        "last_polled": None if polled is None else polled.isoformat(),
+        "status": "READY" if deployment.is_ready(now or utcnow()) else "NOT_READY",
         "job_variables": deployment.infra_overrides,
     }
 

@@ -507,15 +507,19 @@ def get_scheduled_flow_runs(
     scheduled_before: datetime.datetime | None = None,
     limit: int | None = None,
     now: datetime.datetime | None = None,
+    record_poll: bool = True,
 ) -> list[Any]:
     """The SCHEDULED runs of these deployments due by ``scheduled_before`` (default now),
     earliest first, at most ``limit``: what Prefect 2.20's ``flow.serve()`` runner polls
     for. Handed out as agents' runs are (see ``work_queues.due_runs``), so two runners never
-    both start a run."""
+    both start a run. ``record_poll`` stamps the deployments' ``last_polled``."""
     now = now or utcnow()
+    deployment_ids = list(deployment_ids)
     with database.atomic():
+        if record_poll and deployment_ids:
+            Deployment.update(last_polled=now).where(Deployment.id.in_(deployment_ids)).execute()
         return due_runs(
-            FlowRun.deployment.in_(list(deployment_ids)), scheduled_before or now, limit, True
+            FlowRun.deployment.in_(deployment_ids), scheduled_before or now, limit, record_poll
         )
 
 

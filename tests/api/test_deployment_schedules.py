@@ -295,6 +295,42 @@ def test_get_scheduled_flow_runs_hands_out_due_runs_earliest_first(client, flow)
     assert_422(client.post(url, json={"deployment_ids": ids, "limit": -1}), "body", "limit")
 
 
+def test_a_runners_poll_makes_its_deployments_ready(client, flow):
+    """Prefect 2.20's status: READY while polled within a minute, the poll's time in
+    last_polled; a listing by Prefect's UI (x-prefect-ui) is no poll."""
+    polled, idle = create(client, flow), create(client, flow)
+    assert (polled["status"], polled["last_polled"]) == ("NOT_READY", None)
+    url = "/api/deployments/get_scheduled_flow_runs"
+    ui = client.post(url, json={"deployment_ids": [idle["id"]]}, headers={"x-prefect-ui": "true"})
+    assert ui.status_code == 200
+    before = datetime.datetime.now(UTC)
+    assert client.post(url, json={"deployment_ids": [polled["id"]]}).status_code == 200
+    now = read(client, polled)
+    assert now["status"] == "READY"
+    assert (
+        before <= datetime.datetime.fromisoformat(now["last_polled"]) <= datetime.datetime.now(UTC)
+    )
+    assert (read(client, idle)["status"], read(client, idle)["last_polled"]) == ("NOT_READY", None)
+    listed = client.post("/api/deployments/filter", json={}).get_json()
+    assert {d["id"]: d["status"] for d in listed} == {
+        polled["id"]: "READY",
+        idle["id"]: "NOT_READY",
+    }
+
+
+def test_a_deployment_polled_long_ago_is_not_ready(client, flow):
+    from app.models import Deployment, utcnow
+
+    deployment = create(client, flow)
+    client.post(
+        "/api/deployments/get_scheduled_flow_runs", json={"deployment_ids": [deployment["id"]]}
+    )
+    long_ago = utcnow() - datetime.timedelta(seconds=61)
+    Deployment.update(last_polled=long_ago).where(Deployment.id == deployment["id"]).execute()
+    assert read(client, deployment)["status"] == "NOT_READY"
+    assert datetime.datetime.fromisoformat(read(client, deployment)["last_polled"]) == long_ago
+
+
 def test_an_enforcing_deployments_own_parameters_must_match_its_schema(client, flow):
     body = {"enforce_parameter_schema": True, "parameter_openapi_schema": SCHEMA}
     name = f"d-{uuid.uuid4().hex[:8]}"

@@ -462,6 +462,22 @@ class TestFlowRunJobVariables:
         )
         assert missing.status_code == 404
 
+    def test_a_worker_poll_makes_the_deployments_of_the_pool_ready(self, client, flow):
+        make_pool(client)
+        make_queue(client, "P", "other")
+        here = make_deployment(client, flow, "here", work_pool_name="P")
+        there = make_deployment(client, flow, "there", work_pool_name="P", work_queue_name="other")
+        scheduled(client, work_queue_names=["default"])
+        ready = {
+            d["name"]: d["status"]
+            for d in client.post("/api/deployments/filter", json={}).get_json()
+        }
+        assert ready == {"here": "READY", "there": "NOT_READY"}
+        queue = client.get("/api/work_pools/P/queues/default").get_json()
+        read = client.get(f"/api/deployments/{here['id']}").get_json()
+        assert read["last_polled"] == queue["last_polled"] is not None
+        assert client.get(f"/api/deployments/{there['id']}").get_json()["last_polled"] is None
+
     def test_a_worker_poll_names_the_pool_of_each_run(self, client, flow):
         pool = make_pool(client)
         run = scheduled_run(client, make_deployment(client, flow, work_pool_name="P"))

@@ -174,6 +174,8 @@ def test_flow_serve_runs_its_scheduled_runs_to_completed(prefect_220, api, tmp_p
         )
         assert all(run["auto_scheduled"] for run in done)
         assert all(run["parameters"] == {"n": 2} for run in done)
+        # The runner polls every second: its deployment is READY (Prefect 2.20's status).
+        assert ok(api.get(f"deployments/{deployment['id']}"))["status"] == "READY"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -2,7 +2,7 @@
 
 import datetime
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 
 from app.blueprints.api.common import Blueprint, json_response, no_content
@@ -177,9 +177,15 @@ class DeploymentScheduleById(MethodView):
 @blp.response(200, FlowRunSchema(many=True))
 def get_scheduled_flow_runs(body):
     """Scheduled runs of these deployments due by scheduled_before, earliest first: what
-    Prefect 2.20's flow.serve() polls. Each run is claimed once, as agents' runs are."""
+    Prefect 2.20's flow.serve() polls. Each run is claimed once, as agents' runs are.
+
+    Records the poll in the deployments' ``last_polled`` (their status is READY for a
+    minute), unless the request carries ``x-prefect-ui: true``: a read-only listing."""
     runs = deployments.get_scheduled_flow_runs(
-        body["deployment_ids"], body.get("scheduled_before"), body["limit"]
+        body["deployment_ids"],
+        body.get("scheduled_before"),
+        body["limit"],
+        record_poll=request.headers.get("x-prefect-ui", "").lower() != "true",
     )
     pools = flow_runs.pools_of(runs)
     return json_response([dump_flow_run(run, pools=pools) for run in runs])
