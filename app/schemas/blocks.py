@@ -185,10 +185,19 @@ class BlockDocumentCountBody(BlockDocumentCriteria):
     offset = fields.Integer(allow_none=True, metadata={"description": "Ignored."})
 
 
+# Prefect 2.20's BlockDocumentSort.
+BLOCK_DOCUMENT_SORTS = ("NAME_ASC", "NAME_DESC", "BLOCK_TYPE_AND_NAME_ASC")
+
+
 class BlockDocumentFilterBody(BlockDocumentCriteria, PagedBody):
-    """Body of ``POST /api/block_documents/filter`` (sorted by name)."""
+    """Body of ``POST /api/block_documents/filter`` (sorted by name unless ``sort`` says)."""
 
     include_secrets = fields.Boolean(load_default=False)
+    sort = fields.String(
+        load_default="NAME_ASC",
+        validate=validate.OneOf(BLOCK_DOCUMENT_SORTS),
+        metadata={"description": "Prefect 2.20: " + ", ".join(BLOCK_DOCUMENT_SORTS)},
+    )
 
 
 # Response shapes (for the OpenAPI document); the dump functions below build the bodies.

@@ -725,11 +725,20 @@ def _document_query(body: Body) -> Any:
     return documents_with_schemas().where(where)
 
 
+# A filter body's ``sort``: the order of its page (ids last, so that pages never overlap).
+_DOCUMENT_ORDER = {
+    "NAME_ASC": (BlockDocument.name, BlockDocument.id),
+    "NAME_DESC": (BlockDocument.name.desc(), BlockDocument.id.desc()),
+    "BLOCK_TYPE_AND_NAME_ASC": (BlockType.name, BlockDocument.name, BlockDocument.id),
+}
+
+
 def read_block_documents(body: Body, include_secrets: bool = False) -> list[ResolvedDocument]:
-    """Resolved documents matching the filter body, by name, paged."""
+    """Resolved documents matching the filter body, in its ``sort`` (default by name),
+    paged."""
     rows = list(
         _document_query(body)
-        .order_by(BlockDocument.name, BlockDocument.id)
+        .order_by(*_DOCUMENT_ORDER[body.get("sort", "NAME_ASC")])
         .limit(body["limit"])
         .offset(body["offset"])
     )

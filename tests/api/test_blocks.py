@@ -477,6 +477,29 @@ class TestBlockDocuments:
             == []
         )
 
+    def test_filter_sorts_as_prefect_220(self, client, vault):
+        _, schema = vault
+        archive_fields = {**SECRET_FIELDS, "title": "Archive", "block_type_slug": "archive"}
+        archive = make_schema(client, make_type(client, "archive"), fields=archive_fields)
+        for name in ("b", "c"):
+            make_document(client, schema, name=name)
+        make_document(client, archive, name="z")
+
+        def names(sort=None):
+            body = {"block_types": {"slug": {"any_": ["vault", "archive"]}}}
+            if sort:
+                body["sort"] = sort
+            response = client.post("/api/block_documents/filter", json=body)
+            assert response.status_code == 200, response.get_json()
+            return [d["name"] for d in response.get_json()]
+
+        assert names() == names("NAME_ASC") == ["b", "c", "z"]
+        assert names("NAME_DESC") == ["z", "c", "b"]
+        assert names("BLOCK_TYPE_AND_NAME_ASC") == ["z", "b", "c"]
+        assert_422(
+            client.post("/api/block_documents/filter", json={"sort": "NEWEST"}), "body", "sort"
+        )
+
     def test_update_merges_and_keeps_obfuscated_secrets(self, client, vault):
         _, schema = vault
         document = make_document(client, schema)
