@@ -1,4 +1,5 @@
-"""List every path of Prefect 2.7's and 2.20's APIs that Orion does not serve, with the reason.
+"""List every path of Prefect 2.7's and 2.20's APIs that Orion does not serve, and every field
+of the paths it serves that Orion neither takes nor returns, with the reason.
 
     .venv/bin/python scripts/compatibility.py            # print docs/compatibility.md's text
     .venv/bin/python scripts/compatibility.py --write    # rewrite docs/compatibility.md
@@ -17,6 +18,12 @@ and the path is the same once parameter names are ignored (``/flows/{id}`` and
 Each missing path's reason comes from its line's reasons (``REASONS``, ``REASONS_220``: the
 first matching prefix); a missing path that no reason covers is listed as such and fails
 ``--check``, so a new gap cannot go unexplained.
+
+Fields: for each path both serve, the top-level fields of Prefect's request body (its body
+model's, or the body parameters' names) and of its response model (a list's items) against
+the properties of Orion's request and response schemas. A field Orion does not take is the
+worst kind of gap, as a body field it does not know is ignored (a deployment's pull steps
+were, once); each needs its reason in ``FIELD_REASONS`` too.
 """
 
 import argparse
@@ -31,15 +38,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compatibility.md"
 
-# Run by a Prefect interpreter: [method, path] of every route its server mounts under /api
-# (websocket routes have no methods and are left out).
+# Run by a Prefect interpreter: [method, path, body fields, response fields] of every route
+# its server mounts under /api (websocket routes have no methods and are left out; fields are
+# null where the route has no body, or no response model, with fields).
 DUMP_PREFECT_ROUTES = """
-import json
+import json, typing
 from {module} import API_ROUTERS
-routes = [["GET", "/health"]]
+
+def fields_of(model):
+    if typing.get_origin(model) in (list, typing.List):
+        (model,) = typing.get_args(model)
+    found = getattr(model, "__fields__", None)
+    return sorted(field.alias for field in found.values()) if found else None
+
+routes = [["GET", "/health", None, None]]
 for router in API_ROUTERS:
     for route in router.routes:
-        routes.extend([method, route.path] for method in sorted(getattr(route, "methods", ())))
+        body = getattr(route, "body_field", None)
+        body_fields = fields_of(body.type_) if body is not None else None
+        response = getattr(route, "response_model", None)
+        response_fields = fields_of(response) if response is not None else None
+        routes.extend(
+            [method, route.path, body_fields, response_fields]
+            for method in sorted(getattr(route, "methods", ()))
+        )
 print(json.dumps(routes))
 """
 
@@ -93,6 +115,16 @@ REASONS = [
 ]
 
 
+# (method, path, "body" or "response", field): why Orion neither takes nor returns it. Keys
+# hold Prefect's own path spelling.
+FIELD_REASONS = {
+    ("POST", "/task_runs/", "body", "id"): (
+        "The server chooses a task run's id, as Prefect 2.7's does; no Prefect 2.20 client "
+        "sends one (its engine creates task runs without it)."
+    ),
+}
+
+
 # The 2.20 line's paths Orion does not serve yet (issue 20 builds them), by prefix.
 REASONS_220 = [
     (
@@ -116,8 +148,9 @@ def normalise(path):
 
 
 def prefect_routes(python, module):
-    """[(method, path)] of a Prefect release's API (its server module ``module``), read by its
-    own interpreter."""
+    """{(method, path): (body fields, response fields)} of a Prefect release's API (its server
+    module ``module``), read by its own interpreter; either may be None (see
+    ``DUMP_PREFECT_ROUTES``)."""
     done = subprocess.run(
         [python, "-c", DUMP_PREFECT_ROUTES.format(module=module)],
         capture_output=True,
@@ -125,11 +158,37 @@ def prefect_routes(python, module):
         check=True,
         env={**os.environ, "PREFECT_HOME": tempfile.mkdtemp()},
     )
-    return sorted({(method, path) for method, path in json.loads(done.stdout) if method != "HEAD"})
+    return {
+        (method, path): (body, response)
+        for method, path, body, response in json.loads(done.stdout)
+        if method != "HEAD"
+    }
+
+
+def _properties(document, schema):
+    """The property names of an OpenAPI ``schema`` (followed through ``$ref``, a list's items
+    and a one-part ``allOf``), or None when it has none."""
+    while schema is not None:
+        if "$ref" in schema:
+            schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        elif schema.get("type") == "array" and "items" in schema:
+            schema = schema["items"]
+        elif len(schema.get("allOf", ())) == 1:
+            schema = schema["allOf"][0]
+        else:
+            properties = schema.get("properties")
+            return set(properties) if properties else None
+    return None
+
+
+def _json_schema(content):
+    return (content or {}).get("application/json", {}).get("schema")
 
 
 def orion_routes():
-    """{(method, normalised path)} that Orion's OpenAPI document lists, under /api."""
+    """{(method, normalised path): (body properties, response properties)} of Orion's
+    OpenAPI document, under /api; either may be None (no body, or no JSON response with
+    properties: the first of 200 and 201 that has one)."""
     sys.path.insert(0, str(REPO))
     from app import create_app
     from app.db import database
@@ -144,14 +203,67 @@ def orion_routes():
         app = create_app(settings)
         document = app.test_client().get("/api/openapi.json").get_json()
         database.close_all()
-    routes = set()
+    routes = {}
     for path, operations in document["paths"].items():
         if not path.startswith("/api/"):
             continue
-        for method in operations:
-            if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
-                routes.add((method.upper(), normalise(path[len("/api") :])))
+        for method, operation in operations.items():
+            if method.upper() not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+                continue
+            body = _json_schema(operation.get("requestBody", {}).get("content"))
+            responses = operation.get("responses", {})
+            response = next(
+                (
+                    schema
+                    for code in ("200", "201")
+                    if (schema := _json_schema(responses.get(code, {}).get("content")))
+                ),
+                None,
+            )
+            routes[(method.upper(), normalise(path[len("/api") :]))] = (
+                _properties(document, body),
+                _properties(document, response),
+            )
     return routes
+
+
+def missing_fields(prefect, ours):
+    """[(method, path, "body" or "response", field)] of the paths both serve: the fields of
+    Prefect's body and response that Orion's schemas lack (a body Orion does not describe
+    lacks them all; a response it does not describe is not compared)."""
+    missing = []
+    for (method, path), (body, response) in sorted(prefect.items()):
+        served = ours.get((method, normalise(path)))
+        if served is None:
+            continue
+        our_body, our_response = served
+        for field in body or ():
+            if field not in (our_body or ()):
+                missing.append((method, path, "body", field))
+        if our_response is not None:
+            for field in response or ():
+                if field not in our_response:
+                    missing.append((method, path, "response", field))
+    return missing
+
+
+def render_fields(label, missing):
+    """The Markdown of one line's missing fields, each with its reason."""
+    lines = [
+        "### Fields of served paths",
+        "",
+        (
+            f"Of the request and response fields of the paths Orion serves, Prefect {label}'s "
+            f"server has {len(missing)} that Orion neither takes nor returns."
+        ),
+        "",
+    ]
+    for method, path, where, field in missing:
+        why = FIELD_REASONS.get((method, path, where, field), "No reason recorded: add one.")
+        lines.append(f"- `{method} /api{path}`, {where} field `{field}`: {why}")
+    if missing:
+        lines.append("")
+    return lines
 
 
 def reason_for(path, reasons):
@@ -221,7 +333,8 @@ def render(sections):
         "Orion's REST API follows Prefect 2's Orion API 0.8.4 (Prefect 2.7.12), so real Prefect",
         "clients (2.7.12 and 2.20.x) run against it unchanged; `tests/compat` proves that with",
         "the real clients against `orion start` on SQLite and PostgreSQL. Below, per release, the",
-        "paths its own server mounts that Orion does not serve. This list is generated by",
+        "paths its own server mounts that Orion does not serve, and the fields of the paths it",
+        "serves that Orion neither takes nor returns. This list is generated by",
         "`scripts/compatibility.py --write` (from Prefect's own routers and Orion's",
         "`/api/openapi.json`); `tests/test_compatibility_doc.py` fails when it is out of date.",
         "",
@@ -232,20 +345,29 @@ def render(sections):
 
 
 def generate(pythons):
-    """(Markdown text, missing paths without a reason), ``pythons`` giving each line's
-    interpreter by its option name."""
+    """(Markdown text, missing paths and fields without a reason), ``pythons`` giving each
+    line's interpreter by its option name."""
     ours = orion_routes()
     sections, unexplained = [], []
     for label, module, reasons, option, _, _ in LINES:
         prefect = prefect_routes(pythons[option], module)
         missing = [
             (method, path, reason_for(path, reasons))
-            for method, path in prefect
+            for method, path in sorted(prefect)
             if (method, normalise(path)) not in ours
         ]
         missing.sort(key=lambda row: (row[1], row[0]))
+        fields = missing_fields(prefect, ours)
         sections.append(render_line(label, missing, len(prefect), reasons))
-        unexplained += [m for m in missing if m[2] is None]
+        sections.append(render_fields(label, fields))
+        unexplained += [
+            f"{method} /api{path}" for method, path, reason in missing if reason is None
+        ]
+        unexplained += [
+            f"{method} /api{path} {where} field {field}"
+            for method, path, where, field in fields
+            if (method, path, where, field) not in FIELD_REASONS
+        ]
     return render(sections), unexplained
 
 
@@ -279,8 +401,8 @@ def main(argv=None):
             return 1
     else:
         sys.stdout.write(text)
-    for method, path, _ in unexplained:
-        print(f"no reason recorded for {method} /api{path}: add one to REASONS", file=sys.stderr)
+    for what in unexplained:
+        print(f"no reason recorded for {what}: add one to the script's reasons", file=sys.stderr)
     return 1 if unexplained and (args.check or args.write) else 0
 
 

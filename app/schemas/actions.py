@@ -19,7 +19,7 @@ from app.schemas.base import (
     Tags,
     Text,
 )
-from app.schemas.filters import FlowRunCountBody, TaskRunCountBody
+from app.schemas.filters import CountBody, TaskRunCountBody, WorkQueuesFilters
 from app.schemas.states import StateCreateSchema
 
 
@@ -267,8 +267,9 @@ class _HistoryRange(InputSchema):
             )
 
 
-class FlowRunHistorySchema(_HistoryRange, FlowRunCountBody):
-    """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters."""
+class FlowRunHistorySchema(_HistoryRange, WorkQueuesFilters, CountBody):
+    """Body of ``POST /api/flow_runs/history``: time buckets plus the usual filters (the work
+    queue filter as ``work_queues`` too, as Prefect 2.20 sends it)."""
 
 
 class TaskRunHistorySchema(_HistoryRange, TaskRunCountBody):

@@ -346,14 +346,15 @@ class ObjectFilters(FilterSchema):
     deployments = fields.Nested(DeploymentFilter)
 
 
+def _work_pools(description):
+    return fields.Nested(WorkPoolFilter, metadata={"description": description})
+
+
 class QueuedObjectFilters(ObjectFilters):
     """Flow runs and deployments may also be filtered by their work queue and its pool."""
 
-    work_pools = fields.Nested(
-        WorkPoolFilter,
-        metadata={
-            "description": "Only objects in a work queue of a matching pool (see WorkPoolFilter)."
-        },
+    work_pools = _work_pools(
+        "Only objects in a work queue of a matching pool (see WorkPoolFilter)."
     )
 
     work_pool_queues = fields.Nested(
@@ -363,6 +364,33 @@ class QueuedObjectFilters(ObjectFilters):
             "(Prefect sends its work queue filter under this key)."
         },
     )
+
+
+class WorkQueuesFilters(QueuedObjectFilters):
+    """:class:`QueuedObjectFilters` where the work queue filter may also come as
+    ``work_queues``, as Prefect 2.20's flow run history and dashboard bodies name it."""
+
+    work_queues = fields.Nested(
+        WorkQueueFilter, metadata={"description": "Prefect 2.20's name of work_pool_queues."}
+    )
+
+    @post_load
+    def fold_work_queues(self, data, **kwargs):
+        queues = data.pop("work_queues", None)
+        if queues is not None:
+            if data.get("work_pool_queues") is not None:
+                raise ValidationError(
+                    "Send the work queue filter once, as work_queues or work_pool_queues.",
+                    "work_queues",
+                )
+            data["work_pool_queues"] = queues
+        return data
+
+
+class PooledFlowFilters(ObjectFilters):
+    """Flows may also be filtered by the pools their deployments' queues are in."""
+
+    work_pools = _work_pools("Prefect 2.20: only flows with a deployment in a matching pool.")
 
 
 class CountBody(FilterSchema):
@@ -381,7 +409,7 @@ class CountBody(FilterSchema):
         return data
 
 
-class FlowCountBody(ObjectFilters, CountBody):
+class FlowCountBody(PooledFlowFilters, CountBody):
     """Body of ``POST /api/flows/count``."""
 
 
@@ -397,7 +425,7 @@ class DeploymentCountBody(QueuedObjectFilters, CountBody):
     """Body of ``POST /api/deployments/count``."""
 
 
-class FlowFilterBody(ObjectFilters, PagedBody):
+class FlowFilterBody(PooledFlowFilters, PagedBody):
     """Body of ``POST /api/flows/filter``."""
 
     sort = _sort(FLOW_SORTS, "NAME_ASC")

@@ -15,6 +15,7 @@ from app.schemas.filters import (
     CountBody,
     ObjectFilters,
     QueuedObjectFilters,
+    WorkQueuesFilters,
 )
 from app.states import STATE_TYPE_VALUES
 
@@ -61,10 +62,10 @@ def dump_simple_flow_run(run, now):
     }
 
 
-class TaskRunDashboardCountsBody(ObjectFilters):
+class TaskRunDashboardCountsBody(WorkQueuesFilters):
     """Body of ``POST /api/ui/task_runs/dashboard/counts``: the object filters, where
-    ``task_runs.start_time.after_`` is required (the window's start). Prefect 2.20 also sends
-    ``work_pools`` and ``work_queues``: dropped when empty, refused otherwise (FilterSchema)."""
+    ``task_runs.start_time.after_`` is required (the window's start), and the work pool and
+    queue filters of the task runs' flow runs."""
 
     @validates_schema
     def require_window(self, data, **kwargs):

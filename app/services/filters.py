@@ -376,13 +376,23 @@ def filter_condition(model: type[BaseModel], body: Body) -> Any:
     """The condition a whole body puts on ``model`` rows, or None.
 
     ``model``'s own filter (``FILTER_KEYS``) ANDed with one semi-join per related object
-    filtered (``RELATIONS``, ``LINKS``), and for flow runs and deployments the ``work_pools``
-    filter (see :func:`_work_pool_condition`).
+    filtered (``RELATIONS``, ``LINKS``), and the ``work_pools`` filter (see
+    :func:`_work_pool_condition`): of flow runs and deployments themselves, of flows through
+    their deployments, of task runs through their flow runs (with ``work_pool_queues``).
     """
     conditions = [object_filter(model, body.get(FILTER_KEYS[model]))]
     conditions += _related_conditions(model, RELATIONS[model], body)
     if model in (FlowRun, Deployment):
         conditions.append(_work_pool_condition(model, body.get("work_pools")))
+    elif model is Flow:
+        in_pool = _work_pool_condition(Deployment, body.get("work_pools"))
+        if in_pool is not None:
+            conditions.append(Flow.id.in_(Deployment.select(Deployment.flow).where(in_pool)))
+    elif model is TaskRun:
+        queued = {key: body[key] for key in ("work_pools", "work_pool_queues") if body.get(key)}
+        runs = filter_condition(FlowRun, queued) if queued else None
+        if runs is not None:
+            conditions.append(TaskRun.flow_run.in_(FlowRun.select(FlowRun.id).where(runs)))
     return _combine([c for c in conditions if c is not None], "and_")
 
 

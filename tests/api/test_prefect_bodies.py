@@ -140,16 +140,12 @@ def _filter_requests():
 
 @pytest.mark.parametrize("request_", list(_filter_requests()))
 def test_recorded_filters_asking_for_work_pool_ids_select_by_pool(client, flow, request_):
-    """A pool id no pool has selects no flow run or deployment, whatever else the recorded
-    body asks; flows cannot be filtered by pool here (422)."""
+    """A pool id no pool has selects no flow run, deployment or flow (flows by their
+    deployments' pools), whatever else the recorded body asks."""
     client.post("/api/flow_runs/", json={"flow_id": flow["id"], "work_queue_name": "q"})
     body = dict(request_["body"], work_pools={"id": {"any_": [str(uuid.uuid4())]}})
     body = json.loads(_UUID.sub("00000000-0000-0000-0000-000000000000", json.dumps(body)))
     response = client.post("/api" + request_["path"], json=body)
-    if request_["path"].startswith("/flows/"):
-        detail = assert_422(response, "body", "work_pools")["exception_detail"]
-        assert UNSUPPORTED_FILTER in [d["msg"] for d in detail]
-        return
     assert response.status_code == 200, response.get_json()
     if request_["path"].endswith("/history"):
         assert all(interval["states"] == [] for interval in response.get_json())

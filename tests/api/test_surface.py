@@ -201,9 +201,17 @@ def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
         (
             {
                 "task_runs": {"start_time": {"after_": "2026-01-01T00:00:00Z"}},
-                "work_pools": {"name": {"any_": ["p"]}},
+                "work_queues": {"name": {"any_": ["q"]}},
+                "work_pool_queues": {"name": {"any_": ["q"]}},
             },
-            ("body", "work_pools"),
+            ("body", "work_queues"),
+        ),
+        (
+            {
+                "task_runs": {"start_time": {"after_": "2026-01-01T00:00:00Z"}},
+                "work_pools": {"name": {"any_": "p"}},
+            },
+            ("body", "work_pools", "name", "any_"),
         ),
     ],
 )

@@ -485,3 +485,79 @@ class TestFlowRunJobVariables:
         assert got["flow_run"]["id"] == run["id"]
         assert got["flow_run"]["work_pool_id"] == got["work_pool_id"] == pool["id"]
         assert got["flow_run"]["work_pool_name"] == "P"
+
+
+class TestFiltersByPool:
+    """Prefect 2.20's bodies that filter flows, task runs and run history by work pool or
+    queue: flows through their deployments, task runs through their flow runs."""
+
+    def setup_runs(self, client, flow):
+        """A run with a completed task run of ``flow``, deployed in pool P's queue
+        ``urgent``, and one of another flow deployed without a pool."""
+        make_pool(client)
+        make_queue(client, "P", "urgent")
+        other_flow = client.post("/api/flows/", json={"name": "elsewhere"}).get_json()
+        pooled = make_deployment(
+            client, flow, "pooled", work_pool_name="P", work_queue_name="urgent"
+        )
+        for deployment in (pooled, make_deployment(client, other_flow, "loose")):
+            run = client.post(f"/api/deployments/{deployment['id']}/create_flow_run", json={})
+            task = client.post(
+                "/api/task_runs/",
+                json={
+                    "flow_run_id": run.get_json()["id"],
+                    "task_key": "t",
+                    "dynamic_key": "0",
+                    "state": {"type": "RUNNING"},
+                },
+            ).get_json()
+            client.post(
+                f"/api/task_runs/{task['id']}/set_state", json={"state": {"type": "COMPLETED"}}
+            )
+
+    def test_flows_by_the_pool_of_their_deployments(self, client, flow):
+        self.setup_runs(client, flow)
+        body = {"work_pools": {"name": {"any_": ["P"]}}}
+        assert [f["id"] for f in client.post("/api/flows/filter", json=body).get_json()] == [
+            flow["id"]
+        ]
+        assert client.post("/api/flows/count", json=body).get_json() == 1
+        none = {"work_pools": {"name": {"any_": ["nope"]}}}
+        assert client.post("/api/flows/filter", json=none).get_json() == []
+        both = {**body, "deployments": {"name": {"any_": ["loose"]}}}
+        assert client.post("/api/flows/count", json=both).get_json() == 0
+        assert client.post("/api/flows/count", json={}).get_json() == 2
+
+    def test_task_run_counts_by_pool_and_queue(self, client, flow):
+        self.setup_runs(client, flow)
+        after = iso(-600)
+        url = "/api/ui/task_runs/dashboard/counts"
+
+        def completed(**filters):
+            body = {"task_runs": {"start_time": {"after_": after}}, **filters}
+            response = client.post(url, json=body)
+            assert response.status_code == 200, response.get_json()
+            return sum(bucket["completed"] for bucket in response.get_json())
+
+        assert completed() == 2
+        assert completed(work_pools={"name": {"any_": ["P"]}}) == 1
+        assert completed(work_queues={"name": {"any_": ["urgent"]}}) == 1
+        assert completed(work_queues={"name": {"any_": ["default"]}}) == 0
+
+    def test_flow_run_history_by_work_queues(self, client, flow):
+        self.setup_runs(client, flow)
+        body = {
+            "history_start": iso(-3600),
+            "history_end": iso(3600),
+            "history_interval_seconds": 7200,
+        }
+
+        def counted(**filters):
+            response = client.post("/api/flow_runs/history", json={**body, **filters})
+            assert response.status_code == 200, response.get_json()
+            return sum(s["count_runs"] for entry in response.get_json() for s in entry["states"])
+
+        assert counted() == 2
+        assert counted(work_queues={"name": {"any_": ["urgent"]}}) == 1
+        assert counted(work_pool_queues={"name": {"any_": ["urgent"]}}) == 1
+        assert counted(work_pools={"name": {"any_": ["P"]}}) == 1

@@ -335,7 +335,7 @@ def test_deployment_page(client):
     linked = re.findall(r'href="/flow-runs/([0-9a-f-]{36})"', upcoming)
     assert linked and set(linked) <= {r["id"] for r in stored.values()}
     assert "Run</button>" in html and f"/deployments/{deployment['id']}/custom-run" in html
-    assert "Not ready</span> · <span class=\"muted\">nothing has asked for its runs" in html
+    assert 'Not ready</span> · <span class="muted">nothing has asked for its runs' in html
     client.post(
         "/api/deployments/get_scheduled_flow_runs", json={"deployment_ids": [deployment["id"]]}
     )
