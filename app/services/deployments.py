@@ -429,7 +429,7 @@ def create_flow_run_from_deployment(deployment_id: Id, data: Mapping[str, Any]) 
     enforce = run.pop("enforce_parameter_schema", None)
     if deployment.enforce_parameter_schema if enforce is None else enforce:
         check_parameters(deployment, parameters)
-    work_pools.check_deployment_job_variables(deployment, data.get("job_variables"))
+    work_pools.check_queue_job_variables(deployment.work_queue_id, data.get("job_variables"))
     run.update(
         deployment_version=deployment.version,
         flow_id=deployment.flow_id,

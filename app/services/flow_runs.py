@@ -130,17 +130,8 @@ def update_flow_run(flow_run_id: Id, changes: Mapping[str, Any]) -> None:
                 f"Flow run {flow_run_id} is {run.state_name or 'without a state'}: its job "
                 "variables can only change while it is Scheduled."
             )
-        pool = _pool_of_queue(run.work_queue_id)
-        if pool is not None:
-            work_pools.check_job_variables(pool, changes["job_variables"])
+        work_pools.check_queue_job_variables(run.work_queue_id, changes["job_variables"])
         update_or_raise(FlowRun, flow_run_id, changes, "Flow run")
-
-
-def _pool_of_queue(queue_id: Id | None) -> Any:
-    """The work pool of the pool queue ``queue_id`` (None without one, or if it is gone)."""
-    if queue_id is None:
-        return None
-    return WorkPool.select().join(WorkQueue).where(WorkQueue.id == queue_id).first()
 
 
 def pools_of(runs: Any) -> dict[str, tuple[Any, str]]:

@@ -466,7 +466,7 @@ def place_deployment(deployment: Any, changes: Mapping[str, Any]) -> dict[str, A
         variables = deployment.infra_overrides
     if pool_name is None and "work_queue_name" not in changes:
         if deployment is not None and "infra_overrides" in changes:
-            check_deployment_job_variables(deployment, variables)
+            check_queue_job_variables(deployment.work_queue_id, variables)
         return changes
     if pool_name is None and deployment is not None:
         pool_name = deployment.work_pool_name
@@ -491,15 +491,13 @@ def place_deployment(deployment: Any, changes: Mapping[str, Any]) -> dict[str, A
     return changes
 
 
-def check_deployment_job_variables(
-    deployment: Any, job_variables: Mapping[str, Any] | None
-) -> None:
-    """Check a deployment's new ``job_variables`` against its pool's template (none: no
-    check); InvalidData naming the variable."""
-    if deployment.work_queue_id is None:
+def check_queue_job_variables(queue_id: Any, job_variables: Mapping[str, Any] | None) -> None:
+    """Check the ``job_variables`` of a deployment or run sent to the pool queue ``queue_id``
+    against its pool's template (no queue, or a queue since deleted: no check);
+    InvalidData naming the variable."""
+    if queue_id is None:
         return
-    pool = WorkPool.select().join(WorkQueue).where(WorkQueue.id == deployment.work_queue_id)
-    found = pool.first()
+    found = WorkPool.select().join(WorkQueue).where(WorkQueue.id == queue_id).first()
     if found is not None:
         check_job_variables(found, job_variables)
 

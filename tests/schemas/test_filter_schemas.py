@@ -192,11 +192,6 @@ UNSUPPORTED = [schemas.UNSUPPORTED_FILTER]
         ),
         # Families of features this server lacks: refused once they ask anything.
         (
-            schemas.FlowFilterBody,
-            {"work_pools": {"name": {"any_": ["pool"]}}},
-            {"work_pools": UNSUPPORTED},
-        ),
-        (
             schemas.DeploymentFilterBody,
             {"artifacts": {"key": {"exists_": False}}},
             {"artifacts": UNSUPPORTED},
