@@ -56,9 +56,10 @@ class Deployment(BaseModel):
     # Prefect 2.20: runs created from the deployment must have parameters that match
     # parameter_openapi_schema.
     enforce_parameter_schema = BooleanField(default=False)
+    # Columns that migrations added to the table come last, in the migrations' order.
     # Prefect 2.20: the steps a flow run of the deployment runs to fetch its code before it
-    # starts (``[{"prefect.deployments.steps.git_clone": {...}}, ...]``), stored as given.
-    # Last, as migration 0033 added it.
+    # starts (``[{"prefect.deployments.steps.git_clone": {...}}, ...]``), stored as given
+    # (migration 0033).
     pull_steps = JSONField(null=True)
     # When a Prefect 2.20 runner (``flow.serve()``) last asked for the deployment's runs
     # (migration 0035). Polls of its work queue are the queue's ``last_polled``.
