@@ -157,6 +157,20 @@ def add_run_with_state(db):
         FlowRunState.create(flow_run=run, type="PENDING", name="Pending", timestamp=utcnow())
 
 
+def insert_flow_by_sql(db):
+    """Insert a flow named "etl" with plain SQL, for migrations whose schema the models no
+    longer describe: ``(flow id, creation stamp, the backend's parameter mark)``, the id in
+    hex, as peewee's UUIDField writes ids on SQLite (PostgreSQL reads it too)."""
+    flow_id, stamp = "7a0c2d2e000040008000000000000001", "2026-01-02 03:04:05.000006"
+    param = "?" if isinstance(db, SqliteDatabase) else "%s"
+    db.execute_sql(
+        f"INSERT INTO flow (id, created, updated, name, tags) VALUES ({param}, {param}, {param}, "
+        "'etl', '[]')",
+        (flow_id, stamp, stamp),
+    )
+    return flow_id, stamp, param
+
+
 def row_counts(db):
     """Rows per model table."""
     with db.bind_ctx(TABLES):
@@ -353,15 +367,7 @@ def test_deployment_schedules_migrate_into_their_table_and_back(mdb):
     """0021 moves each deployment's one schedule into deployment_schedule (active as it was)
     and sets paused to NOT is_schedule_active; down puts them back."""
     migrations.upgrade(mdb, target="0019_global_concurrency_limits")
-    # Hex, as peewee's UUIDField writes ids on SQLite (PostgreSQL reads it too).
-    flow_id = "7a0c2d2e000040008000000000000001"
-    stamp = "2026-01-02 03:04:05.000006"
-    param = "?" if isinstance(mdb, SqliteDatabase) else "%s"
-    mdb.execute_sql(
-        f"INSERT INTO flow (id, created, updated, name, tags) VALUES ({param}, {param}, {param}, "
-        "'etl', '[]')",
-        (flow_id, stamp, stamp),
-    )
+    flow_id, stamp, param = insert_flow_by_sql(mdb)
     rows = {
         "7a0c2d2e0000400080000000000000a1": ('{"interval": 3600.0}', True),
         "7a0c2d2e0000400080000000000000a2": ('{"cron": "0 9 * * *"}', False),
@@ -620,14 +626,8 @@ def test_deployment_pull_steps_column_comes_and_goes(mdb):
     its fields and has none; down drops the column, the deployment stays."""
     previous = "0032_flow_run_name_statistics"
     migrations.upgrade(mdb, target=previous)
-    flow_id, deployment_id = "7a0c2d2e000040008000000000000001", "7a0c2d2e0000400080000000000000d1"
-    stamp = "2026-01-02 03:04:05.000006"
-    param = "?" if isinstance(mdb, SqliteDatabase) else "%s"
-    mdb.execute_sql(
-        f"INSERT INTO flow (id, created, updated, name, tags) VALUES ({param}, {param}, {param}, "
-        "'etl', '[]')",
-        (flow_id, stamp, stamp),
-    )
+    flow_id, stamp, param = insert_flow_by_sql(mdb)
+    deployment_id = "7a0c2d2e0000400080000000000000d1"
     mdb.execute_sql(
         "INSERT INTO deployment (id, created, updated, name, flow_id, paused, "
         "enforce_parameter_schema, parameters, tags, infra_overrides, entrypoint) VALUES "
