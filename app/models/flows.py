@@ -11,7 +11,7 @@ from peewee import (
 )
 
 from app.models.base import BaseModel, UTCDateTimeField
-from app.models.work_pools import WorkPool, WorkQueue
+from app.models.work_pools import WorkQueue
 
 # A deployment is READY (Prefect 2.20's status) while polled within this many seconds, as
 # Prefect's PREFECT_API_SERVICES_FOREMAN_DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS says.
@@ -94,16 +94,8 @@ class Deployment(BaseModel):
         if self.work_queue_id is None:
             return None, None
         loaded = getattr(self, "_queue_loaded", None)
-        if loaded is not None and loaded[0] == self.work_queue_id:
-            return loaded[1]
-        row = (
-            WorkQueue.select(WorkPool.name, WorkQueue.last_polled)
-            .join(WorkPool)
-            .where(WorkQueue.id == self.work_queue_id)
-            .tuples()
-            .first()
-        )
-        self._queue_loaded = (self.work_queue_id, row or (None, None))
+        if loaded is None or loaded[0] != self.work_queue_id:
+            self.load_work_pool_names([self])
         return self._queue_loaded[1]
 
     @classmethod
@@ -111,20 +103,11 @@ class Deployment(BaseModel):
         """Read the pool names and last polls of ``deployments``' queues in one query, so
         that :attr:`work_pool_name` and :attr:`polled` cost none for these rows (a list of
         deployments); returns ``deployments``."""
-        queue_ids = {d.work_queue_id for d in deployments if d.work_queue_id is not None}
-        if not queue_ids:
-            return deployments
-        rows = (
-            WorkQueue.select(WorkQueue.id, WorkPool.name, WorkQueue.last_polled)
-            .join(WorkPool)
-            .where(WorkQueue.id.in_(list(queue_ids)))
-            .tuples()
-        )
-        facts = {str(queue_id): (name, polled) for queue_id, name, polled in rows}
-        for deployment in deployments:
-            if deployment.work_queue_id is not None:
-                found = facts.get(str(deployment.work_queue_id), (None, None))
-                deployment._queue_loaded = (deployment.work_queue_id, found)
+        queued = [d for d in deployments if d.work_queue_id is not None]
+        facts = WorkQueue.pool_facts({d.work_queue_id for d in queued})
+        for deployment in queued:
+            _, name, polled = facts.get(str(deployment.work_queue_id), (None, None, None))
+            deployment._queue_loaded = (deployment.work_queue_id, (name, polled))
         return deployments
 
 

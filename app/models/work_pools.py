@@ -77,6 +77,20 @@ class WorkQueue(BaseModel):
         (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's transaction holds the write lock)."""
         return for_update(cls.select().where(condition)).first()
 
+    @classmethod
+    def pool_facts(cls, queue_ids):
+        """``{queue id as a string: (pool id, pool name, queue's last poll)}`` of the queues
+        ``queue_ids`` that exist, in one query (none for no ids)."""
+        if not queue_ids:
+            return {}
+        rows = (
+            cls.select(cls.id, WorkPool.id, WorkPool.name, cls.last_polled)
+            .join(WorkPool)
+            .where(cls.id.in_(list(queue_ids)))
+            .tuples()
+        )
+        return {str(queue_id): facts for queue_id, *facts in rows}
+
 
 class Worker(BaseModel):
     """A worker of a pool, known from its heartbeats; unique by (pool, name)."""

@@ -103,7 +103,7 @@ def _schedule_changes(
     if schedules:
         pass
     elif existing is None:
-        if not schedules and schedule is not None:
+        if schedule is not None:
             schedules = [{"schedule": schedule, "active": True if active is None else active}]
         elif schedules is None and has_schedule:
             schedules = []

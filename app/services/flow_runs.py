@@ -17,7 +17,6 @@ from app.models import (
     FlowRunState,
     TaskRun,
     TaskRunState,
-    WorkPool,
     WorkQueue,
     statements,
     utcnow,
@@ -138,16 +137,8 @@ def pools_of(runs: Any) -> dict[str, tuple[Any, str]]:
     """``{queue id as a string: (pool id, pool name)}`` for the pool queues ``runs`` (model
     instances or read rows) were sent to (one query, none when no run has one), for
     ``dump_flow_run``."""
-    queue_ids = {run.work_queue_id for run in runs if run.work_queue_id is not None}
-    if not queue_ids:
-        return {}
-    rows = (
-        WorkQueue.select(WorkQueue.id, WorkPool.id, WorkPool.name)
-        .join(WorkPool)
-        .where(WorkQueue.id.in_(queue_ids))
-        .tuples()
-    )
-    return {str(queue_id): (pool_id, name) for queue_id, pool_id, name in rows}
+    facts = WorkQueue.pool_facts({run.work_queue_id for run in runs} - {None})
+    return {queue_id: (pool_id, name) for queue_id, (pool_id, name, _) in facts.items()}
 
 
 def delete_flow_run(flow_run_id: Id) -> None:
