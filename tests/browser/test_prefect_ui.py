@@ -212,10 +212,14 @@ def page(browser, stack):
                 )
 
         new_page.on("response", response)
+        # A request the browser aborted itself (the UI navigating away or the page closing
+        # while a poll was in flight) never reached an answer: not a failed call.
         new_page.on(
             "requestfailed",
-            lambda request: problems.append(
-                f"failed {request.method} {request.url}: {request.failure}"
+            lambda request: (
+                None
+                if "ERR_ABORTED" in (request.failure or "")
+                else problems.append(f"failed {request.method} {request.url}: {request.failure}")
             ),
         )
         yield new_page
