@@ -212,6 +212,47 @@ def test_migrated_schema_matches_the_models(mdb):
     assert set(migrated) - {"ddl"} == model_tables(mdb)
 
 
+def test_every_foreign_key_leads_an_index(mdb):
+    """A foreign key's column is the first column of a whole-table index, so deleting a row
+    it references (retention, cascades) finds the referencing rows without a scan; 0036
+    dropped the single-column ones a composite index already starts with."""
+    migrations.upgrade(mdb)
+    unindexed = []
+    for table in mdb.get_tables():
+        leading = {
+            index.columns[0]
+            for index in mdb.get_indexes(table)
+            if index.columns and " WHERE " not in (index.sql or "").upper()
+        }
+        leading |= set(mdb.get_primary_keys(table)[:1])
+        unindexed += [
+            f"{table}.{fk.column}" for fk in mdb.get_foreign_keys(table) if fk.column not in leading
+        ]
+    assert unindexed == []
+
+
+def test_prefix_index_drop_keeps_the_composite_and_reverts(mdb):
+    """0036 drops the four run id indexes, leaves the composites that start with the same
+    column, and its downgrade brings the schema back as it was."""
+    migrations.upgrade(mdb, target="0035_deployment_last_polled")
+    before = schema_snapshot(mdb)
+    dropped = {
+        "task_run": "task_run_flow_run_id",
+        "flow_run_state": "flow_run_state_flow_run_id",
+        "task_run_state": "task_run_state_task_run_id",
+        "log": "log_flow_run_id",
+    }
+    for table, name in dropped.items():
+        assert name in {i.name for i in mdb.get_indexes(table)}
+    migrations.upgrade(mdb, target="0036_drop_run_id_prefix_indexes")
+    for table, name in dropped.items():
+        names = {i.name for i in mdb.get_indexes(table)}
+        assert name not in names
+        assert any(other.startswith(name + "_") for other in names), names
+    migrations.downgrade(mdb, target="0035_deployment_last_polled")
+    assert schema_snapshot(mdb) == before
+
+
 def test_run_name_search_is_filled_from_existing_runs_on_sqlite(mdb):
     """0026 builds SQLite's trigram index of run names from the runs already stored, and its
     downgrade leaves no trace; on PostgreSQL it does nothing."""

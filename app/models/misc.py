@@ -116,7 +116,7 @@ class Log(BaseModel):
     level = IntegerField(index=True)
     message = TextField()
     timestamp = UTCDateTimeField(index=True)
-    flow_run_id = UUIDField(index=True)
+    flow_run_id = UUIDField()  # its lookups use the (flow_run_id, timestamp) index below
     task_run_id = UUIDField(null=True, index=True)
 
     class Meta:

@@ -341,7 +341,8 @@ FlowRun.add_index(
 class TaskRun(RunMixin):
     """One execution of a task inside a flow run; unique by (flow run, task_key, dynamic_key)."""
 
-    flow_run = ForeignKeyField(FlowRun, backref="task_runs", on_delete="CASCADE")
+    # No index of its own: the unique (flow_run, task_key, dynamic_key) index starts with it.
+    flow_run = ForeignKeyField(FlowRun, backref="task_runs", on_delete="CASCADE", index=False)
     task_key = CharField()
     dynamic_key = CharField()
     cache_key = TextField(null=True)
@@ -369,7 +370,8 @@ class StateMixin(BaseModel):
 class FlowRunState(StateMixin):
     """A state a flow run has been in; unique by (run, timestamp)."""
 
-    flow_run = ForeignKeyField(FlowRun, backref="states", on_delete="CASCADE")
+    # No index of its own: the unique (flow_run, timestamp) index starts with it.
+    flow_run = ForeignKeyField(FlowRun, backref="states", on_delete="CASCADE", index=False)
 
     class Meta:
         table_name = "flow_run_state"
@@ -379,7 +381,8 @@ class FlowRunState(StateMixin):
 class TaskRunState(StateMixin):
     """A state a task run has been in; unique by (run, timestamp)."""
 
-    task_run = ForeignKeyField(TaskRun, backref="states", on_delete="CASCADE")
+    # No index of its own: the unique (task_run, timestamp) index starts with it.
+    task_run = ForeignKeyField(TaskRun, backref="states", on_delete="CASCADE", index=False)
 
     class Meta:
         table_name = "task_run_state"
