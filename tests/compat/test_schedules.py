@@ -56,7 +56,12 @@ async def main(name):
             schedules=[
                 DeploymentScheduleCreate(schedule=CronSchedule(cron="20 * * * *")),
                 DeploymentScheduleCreate(
-                    schedule=IntervalSchedule(interval=datetime.timedelta(hours=2)),
+                    # Anchored at minute 7: by default the anchor is now, and a test run at
+                    # minute 20 would find this schedule's runs at the removed cron's minute.
+                    schedule=IntervalSchedule(
+                        interval=datetime.timedelta(hours=2),
+                        anchor_date=datetime.datetime(2024, 1, 1, 0, 7, tzinfo=datetime.UTC),
+                    ),
                     active=False,
                 ),
             ],
