@@ -1,7 +1,12 @@
 """What Prefect 2.20 added, against Orion: variables (``Variable.set``/``get`` from a script
 and from a flow, ``prefect variable ls`` and ``delete``), artifacts made by a flow and its
-task, and global concurrency limits (``prefect.concurrency.sync``'s ``concurrency`` and
-``rate_limit``); the server's side read through its API. (Prefect 2.7 has none of these.)"""
+task (and the run's page, reached by the link the engine prints, showing them), and global
+concurrency limits (``prefect.concurrency.sync``'s ``concurrency`` and ``rate_limit``); the
+server's side read through its API. (Prefect 2.7 has none of these.)"""
+
+import re
+
+import httpx
 
 from tests.compat.conftest import ok, prefect_220_only
 
@@ -76,8 +81,15 @@ report()
 
 def test_artifacts_of_a_flow_and_its_task_are_stored_with_their_runs(prefect, api):
     key = "report-" + prefect.tag
-    prefect.script(ARTIFACTS, key)
+    output = prefect.script(ARTIFACTS, key)
     (run,) = ok(api.post("flow_runs/filter", json={"flows": {"name": {"any_": [key]}}}))
+    # The engine's "View at" link to Prefect's UI is answered by the run's page here, which
+    # shows the artifacts.
+    (link,) = re.findall(r"View at (http\S+)", output)
+    assert link.endswith(f"/flow-runs/flow-run/{run['id']}")
+    run_page = httpx.get(link, follow_redirects=True)
+    assert run_page.status_code == 200 and str(run_page.url).endswith(f"/flow-runs/{run['id']}")
+    assert "# Sales" not in run_page.text and "<h1>Sales</h1>" in run_page.text
     made = ok(api.post("artifacts/filter", json={"flow_runs": {"id": {"any_": [run["id"]]}}}))
     assert sorted((a["key"], a["type"]) for a in made if a["key"]) == [
         (key, "markdown"),

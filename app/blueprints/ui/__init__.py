@@ -19,7 +19,7 @@ Conventions every view follows:
 One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
 ``task_runs``, ``flows``, ``deployments``, ``work_pools``, ``work_queues``,
 ``concurrency_limits``, ``blocks``, ``notifications``, ``variables``, ``saved_searches``,
-``bulk``, ``auth``);
+``bulk``, ``auth``, and ``prefect_links``: Prefect's UI addresses redirected to these pages);
 endpoint names are the view functions' names (``url_for("ui.flow_runs_page")``). Helpers
 shared by several areas: this module, ``params`` (query and form parameters), ``run_filter``
 (the runs list's filter), ``logs`` and ``parameter_form`` (forms generated from a JSON schema).
@@ -281,6 +281,7 @@ def register_ui(app, api):
         flow_runs,
         flows,
         notifications,
+        prefect_links,
         saved_searches,
         task_runs,
         variables,
