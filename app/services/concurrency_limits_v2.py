@@ -152,6 +152,24 @@ def update_limit(id_or_name: uuid.UUID | str, changes: Mapping[str, Any]) -> Non
         raise ObjectNotFound("Concurrency Limit not found")
 
 
+def reset_limit(id_or_name: uuid.UUID | str) -> None:
+    """Free every slot of the limit: no active or denied slots, and no leases, so a holder's
+    later decrement gives back nothing and cannot free slots taken after the reset (a Prefect
+    client's, which has no lease, still gives back its slots, never below 0). ObjectNotFound
+    if no such limit."""
+    now = utcnow()
+    with database.atomic():
+        updated = (
+            Limit.update(active_slots=0, denied_slots=0, decayed_at=now, updated=now)
+            .where(_where(id_or_name))
+            .execute()
+        )
+        if not updated:
+            raise ObjectNotFound("Concurrency Limit not found")
+        limit_ids = Limit.select(Limit.id).where(_where(id_or_name))
+        Lease.delete().where(Lease.limit.in_(limit_ids)).execute()
+
+
 def delete_limit(id_or_name: uuid.UUID | str) -> None:
     """Delete the limit (and its leases); ObjectNotFound if none."""
     with database.atomic():

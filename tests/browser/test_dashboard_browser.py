@@ -193,7 +193,7 @@ def test_every_page_loads_without_errors(page, api):
         ("/flows", "Flows"),
         (f"/flows/{flow['id']}", "tour-flow"),
         (f"/task-runs/{task['id']}", "tour-task"),
-        ("/concurrency-limits", "Task concurrency limits"),
+        ("/concurrency-limits", "Concurrency limits"),
         ("/work-queues", "Work queues"),
         ("/work-queues/new", "New work queue"),
         (f"/flow-runs/{run['id']}/logs", "Logs of tour-run"),
@@ -252,6 +252,42 @@ def test_work_queue_create_errors_pause_copy_and_delete(page, api):
     page.click("button.danger")
     expect(page.locator(".flash")).to_contain_text("Deleted the work queue")
     assert api("GET", f"/flow_runs/{run['id']}")["work_queue_name"] == "browser-queue"
+
+
+def test_global_limit_create_errors_edit_reset_and_delete(page, api):
+    page.goto("/concurrency-limits")
+    page.locator("summary", has_text="New global limit").click()
+    page.fill("#gcl-name", "browser/limit")
+    page.fill("#gcl-limit", "2")
+    page.expected_errors.append("status of 422")
+    page.locator("details.new-global-limit button[type=submit]").click()
+    expect(page.locator("#gcl-name-error")).to_contain_text("invalid characters")
+    page.fill("#gcl-name", "browser-limit")
+    page.locator("details.new-global-limit button[type=submit]").click()
+    expect(page.locator(".flash")).to_contain_text("Created the global limit 'browser-limit'")
+    row = page.locator("#global-h ~ table tr", has_text="browser-limit")
+    expect(row).to_contain_text("0 of 2")
+
+    api("POST", "/v2/concurrency_limits/increment", {"names": ["browser-limit"], "slots": 2})
+    page.reload()
+    expect(row).to_contain_text("2 of 2")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button", has_text="Reset").click()
+    expect(page.locator(".flash")).to_contain_text("Freed every slot")
+    expect(row).to_contain_text("0 of 2")
+
+    row.locator("a", has_text="Edit").click()
+    page.fill("#gcl-decay", "0.5")
+    page.uncheck("input[name=active]")
+    page.click("form.run-form button[type=submit]")
+    expect(row).to_contain_text("rate limit, 0.5 slots freed a second")
+    expect(row).to_contain_text("(inactive)")
+    assert api("GET", "/v2/concurrency_limits/browser-limit")["active"] is False
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button.danger").click()
+    expect(page.locator(".flash")).to_contain_text("Deleted the global limit")
+    expect(page.locator("#global-h ~ p.empty")).to_be_visible()
 
 
 def test_bulk_cancel_of_the_whole_filter(page, api):

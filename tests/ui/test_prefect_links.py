@@ -41,7 +41,9 @@ def things(client):
         "/api/artifacts/",
         json={"key": "report", "type": "markdown", "data": "# hi", "flow_run_id": run["id"]},
     ).get_json()
+    global_limit = client.post("/api/v2/concurrency_limits/", json={"name": "db", "limit": 2})
     return {
+        "global_limit": global_limit.get_json(),
         "flow": flow,
         "run": run,
         "task_run": task_run,
@@ -57,6 +59,7 @@ def test_every_prefect_address_with_a_page_here_redirects_to_it(client, things):
     run, flow, task_run = things["run"]["id"], things["flow"]["id"], things["task_run"]["id"]
     deployment, block = things["deployment"]["id"], things["block"]["id"]
     pool_queue, queue = things["pool_queue"]["id"], things["queue"]["id"]
+    gcl = things["global_limit"]["id"]
     expected = {
         "/dashboard": "/",
         f"/flow-runs/flow-run/{run}": f"/flow-runs/{run}",
@@ -71,8 +74,8 @@ def test_every_prefect_address_with_a_page_here_redirects_to_it(client, things):
         f"/blocks/block/{block}/edit": f"/blocks/{block}/edit",
         "/blocks/catalog/json": "/blocks/catalog",
         "/blocks/catalog/json/create": "/blocks/new/json",
-        f"/concurrency-limits/concurrency-limit/{uuid.uuid4()}": "/concurrency-limits",
-        f"/concurrency-limits/concurrency-limit-v2/{uuid.uuid4()}": "/concurrency-limits",
+        f"/concurrency-limits/concurrency-limit/{uuid.uuid4()}": "/concurrency-limits#task-h",
+        f"/concurrency-limits/concurrency-limit-v2/{gcl}": f"/concurrency-limits/global/{gcl}/edit",
         "/work-pools/work-pool/docker-pool": "/work-pools/docker-pool",
         "/work-pools/work-pool/docker-pool/edit": "/work-pools/docker-pool",
         "/work-pools/work-pool/docker-pool/queue/gpu": f"/work-queues/{pool_queue}",

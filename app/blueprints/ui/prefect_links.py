@@ -92,10 +92,15 @@ def prefect_block_create(slug):
 
 
 @bp.get("/concurrency-limits/concurrency-limit/<uuid:limit_id>")
-@bp.get("/concurrency-limits/concurrency-limit-v2/<uuid:limit_id>")
 def prefect_concurrency_limit(limit_id):
-    """One limit: here every limit is on one page."""
-    return _to("ui.concurrency_limits_page")
+    """A task concurrency limit: here every limit is on one page."""
+    return _to("ui.concurrency_limits_page", anchor="task-h")
+
+
+@bp.get("/concurrency-limits/concurrency-limit-v2/<uuid:limit_id>")
+def prefect_global_limit(limit_id):
+    """A global concurrency limit (Prefect 2.20): its form here."""
+    return _to("ui.edit_global_limit", limit_id=limit_id)
 
 
 @bp.get("/work-pools/work-pool/<name>")
