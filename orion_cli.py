@@ -23,8 +23,10 @@ CLIENT_COMMANDS = {
     "concurrency-limit": "concurrency_limit_group",
     "deployment": "deployment_group",
     "flow-run": "flow_run_group",
+    "global-concurrency-limit": "global_limit_group",
     "image": "image_group",
     "pool": "pool_group",
+    "variable": "variable_group",
     "work-queue": "work_queue_group",
 }
 

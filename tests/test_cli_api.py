@@ -1,4 +1,5 @@
-"""``orion work-queue``, ``concurrency-limit`` and ``flow-run``: the real commands, talking to
+"""``orion work-queue``, ``concurrency-limit``, ``flow-run`` (logs too), ``variable`` and
+``global-concurrency-limit``: the real commands, talking to
 the test app through a real OrionClient (both backends), plus the console script over HTTP."""
 
 import datetime
@@ -185,6 +186,106 @@ class TestFlowRun:
             "flow-run", "cancel", scheduled["id"], ok=False
         )
         assert "not found" in cli("flow-run", "cancel", str(uuid.uuid4()), ok=False)
+
+    def test_logs_print_every_record_named_by_its_run(self, cli, client, flow_run):
+        task = client.post(
+            "/api/task_runs/",
+            json={
+                "flow_run_id": flow_run["id"],
+                "task_key": "t",
+                "dynamic_key": "0",
+                "name": "t-0",
+            },
+        ).get_json()
+        start = datetime.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+        records = [
+            {
+                "name": "prefect.flow_runs",
+                "level": 40 if i % 100 == 99 else 20,
+                "message": f"line {i}",
+                "timestamp": (start + datetime.timedelta(milliseconds=i)).isoformat(),
+                "flow_run_id": flow_run["id"],
+                "task_run_id": task["id"] if i % 2 else None,
+            }
+            for i in range(450)
+        ]
+        assert client.post("/api/logs/", json=records).status_code == 201
+        lines = cli("flow-run", "logs", flow_run["id"]).splitlines()
+        assert [line.rsplit(" - ", 1)[1] for line in lines] == [f"line {i}" for i in range(450)]
+        assert lines[0] == (
+            f"2026-12-01 08:00:00.000 | INFO    | Flow run {flow_run['name']!r} - line 0"
+        )
+        assert lines[1] == "2026-12-01 08:00:00.001 | INFO    | Task run 't-0' - line 1"
+        errors = cli("flow-run", "logs", flow_run["id"], "--level", "error").splitlines()
+        assert [line.rsplit(" - ", 1)[1] for line in errors] == [
+            "line 99",
+            "line 199",
+            "line 299",
+            "line 399",
+        ]
+        assert errors[0].split(" | ")[1].strip() == "ERROR"
+        tail = cli("flow-run", "logs", flow_run["id"], "-n", "203").splitlines()
+        assert [line.rsplit(" - ", 1)[1] for line in tail] == [f"line {i}" for i in range(247, 450)]
+
+    def test_logs_of_a_run_without_any_and_of_unknown_runs(self, cli, flow_run):
+        assert cli("flow-run", "logs", flow_run["id"]) == ""
+        assert "not found" in cli("flow-run", "logs", str(uuid.uuid4()), ok=False)
+        assert "not a valid id" in cli("flow-run", "logs", "nope", ok=False)
+
+
+class TestVariable:
+    def test_set_get_ls_overwrite_and_delete(self, cli, client):
+        assert cli("variable", "ls").strip() == "No variables."
+        assert "Set variable 'region'" in cli(
+            "variable", "set", "region", "eu-west-1", "-t", "prod"
+        )
+        assert cli("variable", "get", "region") == "eu-west-1\n"
+        stored = client.get("/api/variables/name/region").get_json()
+        assert (stored["value"], stored["tags"]) == ("eu-west-1", ["prod"])
+        assert "add --overwrite" in cli("variable", "set", "region", "us-east-1", ok=False)
+        assert "Replaced" in cli("variable", "set", "region", "us-east-1", "--overwrite")
+        assert client.get("/api/variables/name/region").get_json()["value"] == "us-east-1"
+        assert cli("variable", "ls").splitlines()[1].split()[:3] == ["region", "us-east-1", "-"]
+        assert '"value": "us-east-1"' in cli("variable", "inspect", "region")
+        cli("variable", "delete", "region")
+        assert client.get("/api/variables/name/region").status_code == 404
+        for command in ("get", "inspect", "delete"):
+            assert "Variable 'region' not found." in cli("variable", command, "region", ok=False)
+
+    def test_refused_names_and_values_say_why(self, cli):
+        assert "lowercase letters" in cli("variable", "set", "Bad Name", "x", ok=False)
+        assert "5000" in cli("variable", "set", "big", "x" * 5001, ok=False).replace(",", "")
+
+
+class TestGlobalConcurrencyLimit:
+    def test_create_ls_update_disable_enable_and_delete(self, cli, client):
+        group = "global-concurrency-limit"
+        assert cli(group, "ls").strip() == "No global concurrency limits."
+        assert "with 3 slots" in cli(group, "create", "warehouse", "--limit", "3")
+        cli(group, "create", "github", "-l", "10", "--slot-decay-per-second", "0.5", "--disable")
+        lines = cli(group, "ls").splitlines()
+        assert lines[0].split()[:3] == ["NAME", "ACTIVE", "SLOTS"]
+        assert lines[1].split()[:6] == ["github", "no", "0", "10", "0.5", lines[1].split()[5]]
+        assert lines[2].split()[:5] == ["warehouse", "yes", "0", "3", "0.0"]
+        cli(group, "update", "warehouse", "--active-slots", "2", "-l", "5")
+        shown = client.get("/api/v2/concurrency_limits/warehouse").get_json()
+        assert (shown["active_slots"], shown["limit"]) == (2, 5)
+        assert '"active_slots": 2' in cli(group, "inspect", "warehouse")
+        cli(group, "disable", "warehouse")
+        assert client.get("/api/v2/concurrency_limits/warehouse").get_json()["active"] is False
+        cli(group, "enable", "warehouse")
+        assert client.get("/api/v2/concurrency_limits/warehouse").get_json()["active"] is True
+        cli(group, "delete", "warehouse")
+        assert client.get("/api/v2/concurrency_limits/warehouse").status_code == 404
+
+    def test_errors_are_one_line_each(self, cli):
+        group = "global-concurrency-limit"
+        cli(group, "create", "db", "-l", "1")
+        assert "exists already" in cli(group, "create", "db", "-l", "2", ok=False)
+        assert "Nothing to change" in cli(group, "update", "db", ok=False)
+        for command in ("inspect", "enable", "disable", "delete"):
+            assert "'nope' not found" in cli(group, command, "nope", ok=False)
+        assert "'nope' not found" in cli(group, "update", "nope", "-l", "1", ok=False)
 
 
 def orion_script(args, env, tmp_path):

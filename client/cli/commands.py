@@ -1,5 +1,5 @@
-"""``orion work-queue``, ``pool``, ``concurrency-limit``, ``flow-run``, ``deployment`` and
-``agent``.
+"""``orion work-queue``, ``pool``, ``concurrency-limit``, ``flow-run``, ``deployment``,
+``agent``, ``variable`` and ``global-concurrency-limit``.
 
 The client's part of the ``orion`` command (:mod:`orion_cli` joins it with the server's).
 These commands never touch the database: like Prefect's CLI they talk to the API through
@@ -39,7 +39,9 @@ class ApiGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OrionClientError as error:
-            raise click.ClickException(str(error) or type(error).__name__) from None
+            # A refusal's message lists each field's problem on a line of its own.
+            message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise click.ClickException(message or type(error).__name__) from None
 
 
 def _client() -> OrionClient:
@@ -582,7 +584,7 @@ def concurrency_limit_delete(tag: str) -> None:
 
 @click.group("flow-run", cls=ApiGroup)
 def flow_run_group() -> None:
-    """List, inspect, cancel and delete flow runs."""
+    """List, inspect, cancel and delete flow runs, and print their logs."""
 
 
 _STATE_TYPES = {t.value for t in StateType}
@@ -689,6 +691,97 @@ def flow_run_delete(flow_run_id: str) -> None:
     except ObjectNotFound:
         raise click.ClickException(f"Flow run {flow_run_id} not found.") from None
     click.echo(f"Deleted flow run {run_id}.")
+
+
+# Log records fetched per request by ``flow-run logs`` (the API's largest page).
+_LOG_PAGE = 200
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def _log_line(record: APIObject, source: str) -> str:
+    """A record as Prefect's CLI prints one: UTC time to the millisecond, level, the run it
+    came from, text."""
+    when = record.timestamp
+    if isinstance(when, str):
+        when = datetime.datetime.fromisoformat(when)
+    when = when.astimezone(UTC)
+    names = {value: name for name, value in _LEVELS.items()}
+    level = names.get(record.level, f"Level {record.level}")
+    stamp = f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond // 1000:03d}"
+    return f"{stamp} | {level:<8}| {source} - {record.message}"
+
+
+class _LogPrinter:
+    """Prints a flow run's records, each named by its run: "Flow run 'name'", or "Task run
+    'name'" for its tasks' (their names read once per page, for the tasks not yet seen)."""
+
+    def __init__(self, client: OrionClient, flow_run: APIObject):
+        self.client = client
+        self.flow_run = f"Flow run {flow_run.name!r}"
+        self.task_runs: dict[str, str] = {}
+
+    def print(self, records: Sequence[APIObject]) -> None:
+        unseen = sorted(
+            {str(r.task_run_id) for r in records if r.task_run_id} - self.task_runs.keys()
+        )
+        if unseen:
+            found = self.client.read_task_runs(
+                task_run_filter={"id": {"any_": unseen}}, limit=len(unseen)
+            )
+            self.task_runs.update({str(t.id): f"Task run {t.name!r}" for t in found})
+        for record in records:
+            source = self.flow_run
+            if record.task_run_id:
+                task_run = str(record.task_run_id)
+                source = self.task_runs.get(task_run, f"Task run {task_run}")
+            click.echo(_log_line(record, source))
+
+
+@flow_run_group.command("logs")
+@click.argument("flow_run_id")
+@click.option(
+    "--level",
+    type=click.Choice(list(_LEVELS), case_sensitive=False),
+    help="Only records at this level or above.",
+)
+@click.option(
+    "-n",
+    "--tail",
+    type=click.IntRange(1),
+    help="Only the last N records (by default every record, oldest first).",
+)
+def flow_run_logs(flow_run_id: str, level: str | None, tail: int | None) -> None:
+    """Print a flow run's logs (its tasks' included), oldest first."""
+    run_id = _uuid(flow_run_id, "Flow run id")
+    client = _client()
+    try:
+        printer = _LogPrinter(client, client.read_flow_run(run_id))
+    except ObjectNotFound:
+        raise click.ClickException(f"Flow run {flow_run_id} not found.") from None
+    criteria: dict[str, Any] = {"flow_run_id": {"any_": [run_id]}}
+    if level:
+        criteria["level"] = {"ge_": _LEVELS[level.upper()]}
+    if tail:
+        records: list[APIObject] = []
+        while len(records) < tail:
+            page = client.read_logs(
+                criteria,
+                limit=min(_LOG_PAGE, tail - len(records)),
+                offset=len(records),
+                sort="TIMESTAMP_DESC",
+            )
+            records.extend(page)
+            if len(page) < _LOG_PAGE:
+                break
+        printer.print(records[::-1])
+        return
+    offset = 0
+    while True:
+        page = client.read_logs(criteria, limit=_LOG_PAGE, offset=offset, sort="TIMESTAMP_ASC")
+        printer.print(page)
+        if len(page) < _LOG_PAGE:
+            break
+        offset += len(page)
 
 
 # -- images ---------------------------------------------------------------------------------
@@ -1307,3 +1400,206 @@ def deployment_delete(name: str) -> None:
     deployment = _deployment(name)
     _client().delete_deployment(deployment.id)
     click.echo(f"Deleted deployment {name}.")
+
+
+# -- variables ------------------------------------------------------------------------------
+
+
+@click.group("variable", cls=ApiGroup)
+def variable_group() -> None:
+    """Set, read, list and delete variables: named text values flows read at run time."""
+
+
+def _variable(name: str) -> APIObject:
+    variable = _client().read_variable_by_name(name)
+    if variable is None:
+        raise click.ClickException(f"Variable {name!r} not found.")
+    return variable
+
+
+@variable_group.command("ls")
+@click.option(
+    "--limit",
+    "rows",
+    type=click.IntRange(1),
+    default=DEFAULT_ROWS,
+    show_default=True,
+    help="Most variables shown (by name).",
+)
+def variable_ls(rows: int) -> None:
+    """List variables by name."""
+    _table(
+        ("NAME", "VALUE", "TAGS", "UPDATED"),
+        [
+            (v.name, _excerpt(v.value), ",".join(v.tags) or "-", _time(v.updated))
+            for v in _client().read_variables(limit=rows)
+        ],
+        "No variables.",
+    )
+
+
+def _excerpt(text: str, most: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+@variable_group.command("get")
+@click.argument("name")
+def variable_get(name: str) -> None:
+    """Print the value of the variable NAME."""
+    click.echo(_variable(name).value)
+
+
+@variable_group.command("inspect")
+@click.argument("name")
+def variable_inspect(name: str) -> None:
+    """Show the variable NAME as JSON."""
+    _dump(_variable(name))
+
+
+@variable_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag (repeat for several).")
+@click.option("--overwrite", is_flag=True, help="Replace the value if NAME exists already.")
+def variable_set(name: str, value: str, tags: tuple[str, ...], overwrite: bool) -> None:
+    """Create the variable NAME holding VALUE (with --overwrite, or change it)."""
+    client = _client()
+    try:
+        client.create_variable(name, value, tags)
+    except ObjectAlreadyExists:
+        if not overwrite:
+            raise click.ClickException(
+                f"Variable {name!r} exists already; add --overwrite to replace its value."
+            ) from None
+        client.update_variable_by_name(name, value=value, tags=tags)
+        click.echo(f"Replaced the value of variable {name!r}.")
+        return
+    click.echo(f"Set variable {name!r}.")
+
+
+@variable_group.command("delete")
+@click.argument("name")
+def variable_delete(name: str) -> None:
+    """Delete the variable NAME."""
+    _variable(name)
+    _client().delete_variable_by_name(name)
+    click.echo(f"Deleted variable {name!r}.")
+
+
+# -- global concurrency limits ----------------------------------------------------------------
+
+
+@click.group("global-concurrency-limit", cls=ApiGroup)
+def global_limit_group() -> None:
+    """Create, list, change, enable, disable and delete global concurrency limits: named
+    pools of slots flows take with ``concurrency()`` and ``rate_limit()``."""
+
+
+def _global_limit(name: str) -> APIObject:
+    try:
+        return _client().read_global_concurrency_limit(name)
+    except ObjectNotFound:
+        raise click.ClickException(f"Global concurrency limit {name!r} not found.") from None
+
+
+@global_limit_group.command("ls")
+def global_limit_ls() -> None:
+    """List global concurrency limits by name, with their slots in use."""
+    _table(
+        ("NAME", "ACTIVE", "SLOTS IN USE", "LIMIT", "SLOT DECAY/S", "ID"),
+        [
+            (
+                g.name,
+                "yes" if g.active else "no",
+                g.active_slots,
+                g.limit,
+                g.slot_decay_per_second,
+                g.id,
+            )
+            for g in _client().read_global_concurrency_limits()
+        ],
+        "No global concurrency limits.",
+    )
+
+
+@global_limit_group.command("inspect")
+@click.argument("name")
+def global_limit_inspect(name: str) -> None:
+    """Show the global limit NAME as JSON (slots after decay)."""
+    _dump(_global_limit(name))
+
+
+@global_limit_group.command("create")
+@click.argument("name")
+@click.option("-l", "--limit", type=click.IntRange(0), required=True, help="Slots in the pool.")
+@click.option(
+    "--slot-decay-per-second",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Taken slots free themselves at this rate (a rate limit); 0: given back by the taker.",
+)
+@click.option("--disable", is_flag=True, help="Create it inactive (it limits nothing).")
+def global_limit_create(name: str, limit: int, slot_decay_per_second: float, disable: bool) -> None:
+    """Create the global limit NAME."""
+    try:
+        _client().create_global_concurrency_limit(
+            name, limit, slot_decay_per_second=slot_decay_per_second, active=not disable
+        )
+    except ObjectAlreadyExists:
+        raise click.ClickException(f"Global concurrency limit {name!r} exists already.") from None
+    click.echo(f"Created global concurrency limit {name!r} with {limit} slots.")
+
+
+@global_limit_group.command("update")
+@click.argument("name")
+@click.option("-l", "--limit", type=click.IntRange(0), help="Slots in the pool.")
+@click.option("--active-slots", type=click.IntRange(0), help="Slots taken now (0 frees them).")
+@click.option("--slot-decay-per-second", type=click.FloatRange(0), help="Rate slots free at.")
+def global_limit_update(
+    name: str, limit: int | None, active_slots: int | None, slot_decay_per_second: float | None
+) -> None:
+    """Change the global limit NAME."""
+    changes = {
+        key: value
+        for key, value in (
+            ("limit", limit),
+            ("active_slots", active_slots),
+            ("slot_decay_per_second", slot_decay_per_second),
+        )
+        if value is not None
+    }
+    if not changes:
+        raise click.ClickException(
+            "Nothing to change: give --limit, --active-slots or --slot-decay-per-second."
+        )
+    _global_limit(name)
+    _client().update_global_concurrency_limit(name, **changes)
+    click.echo(f"Updated global concurrency limit {name!r}.")
+
+
+@global_limit_group.command("enable")
+@click.argument("name")
+def global_limit_enable(name: str) -> None:
+    """Make the global limit NAME active."""
+    _global_limit(name)
+    _client().update_global_concurrency_limit(name, active=True)
+    click.echo(f"Enabled global concurrency limit {name!r}.")
+
+
+@global_limit_group.command("disable")
+@click.argument("name")
+def global_limit_disable(name: str) -> None:
+    """Make the global limit NAME inactive: it limits nothing until enabled."""
+    _global_limit(name)
+    _client().update_global_concurrency_limit(name, active=False)
+    click.echo(f"Disabled global concurrency limit {name!r}.")
+
+
+@global_limit_group.command("delete")
+@click.argument("name")
+def global_limit_delete(name: str) -> None:
+    """Delete the global limit NAME."""
+    _global_limit(name)
+    _client().delete_global_concurrency_limit(name)
+    click.echo(f"Deleted global concurrency limit {name!r}.")
