@@ -6,7 +6,6 @@ delete). The global limits' forms are checked by the API's schemas, so the rules
 messages are the API's."""
 
 from flask import current_app, flash, redirect, request, url_for
-from marshmallow import ValidationError
 
 from app.blueprints.ui import BadParameter, bp, params, render
 from app.exceptions import ObjectAlreadyExists
@@ -93,11 +92,7 @@ def _global_form(schema):
         "slot_decay_per_second": request.form.get("slot_decay_per_second", "").strip() or "0",
         "active": "active" in request.form,
     }
-    try:
-        return schema.load(form), {}
-    except ValidationError as error:
-        messages = error.normalized_messages()
-        return form, {field: " ".join(map(str, problems)) for field, problems in messages.items()}
+    return params.load_form(schema, form)
 
 
 @bp.post("/concurrency-limits/global")

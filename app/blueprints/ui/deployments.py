@@ -470,19 +470,10 @@ def edit_deployment(deployment_id):
         try:
             changes = DeploymentUpdateSchema().load(body)
         except ValidationError as error:
-            for key, messages in error.normalized_messages().items():
-                errors[_EDIT_FIELDS.get(key, "parameters")] = " ".join(_flat(messages))
+            for key, text in params.schema_errors(error).items():
+                errors[_EDIT_FIELDS.get(key, "parameters")] = text
     if errors or has_errors:
         return _edit_page(deployment, fields, request.form, errors, 422)
     deployments.update_deployment(deployment_id, changes, _settings())
     flash(f"Saved the deployment {deployment.name!r}.")
     return redirect(url_for("ui.deployment_page", deployment_id=deployment_id), 303)
-
-
-def _flat(messages):
-    """Marshmallow's messages (strings, lists and dicts of them) as a flat list."""
-    if isinstance(messages, str):
-        return [messages]
-    if isinstance(messages, dict):
-        messages = list(messages.values())
-    return [text for item in messages for text in _flat(item)]

@@ -9,6 +9,8 @@ import datetime
 import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from marshmallow import ValidationError
+
 from app.blueprints.ui import BadParameter
 from app.states import STATE_TYPE_VALUES
 
@@ -111,3 +113,30 @@ def integer(args, name, default, low, high):
     if not low <= number <= high:
         raise BadParameter(name, f"must be between {low} and {high}.")
     return number
+
+
+def flat_messages(messages):
+    """Marshmallow's messages (strings, lists and dicts of them) as a flat list."""
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        messages = list(messages.values())
+    return [text for item in messages for text in flat_messages(item)]
+
+
+def schema_errors(error):
+    """A schema's refusal (ValidationError) as ``{field: its messages in one text}``."""
+    return {
+        field: " ".join(flat_messages(problems))
+        for field, problems in error.normalized_messages().items()
+    }
+
+
+def load_form(schema, form):
+    """``(values, errors)`` of a form's values loaded by an API schema, so a form's rules and
+    messages are the API's: the loaded values and no errors, or the form as given and
+    :func:`schema_errors`."""
+    try:
+        return schema.load(form), {}
+    except ValidationError as error:
+        return form, schema_errors(error)

@@ -3,7 +3,6 @@ are the API's (its schemas check the form): a name of lowercase letters, numbers
 underscores, a value of at most 5,000 characters, a unique name."""
 
 from flask import flash, redirect, request, url_for
-from marshmallow import ValidationError
 
 from app.blueprints.ui import bp, params, render
 from app.exceptions import ObjectAlreadyExists
@@ -21,11 +20,7 @@ def _read_form(schema):
         "value": request.form.get("value", ""),
         "tags": params.tags(request.form),
     }
-    try:
-        return schema.load(form), {}
-    except ValidationError as error:
-        messages = error.normalized_messages()
-        return form, {field: " ".join(map(str, problems)) for field, problems in messages.items()}
+    return params.load_form(schema, form)
 
 
 def _page(status=200, form=None, errors=None):

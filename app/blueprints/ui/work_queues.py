@@ -14,7 +14,7 @@ import shlex
 from flask import flash, redirect, request, url_for
 from marshmallow import ValidationError
 
-from app.blueprints.ui import agent_timeout, bp, error_page, local_path, render
+from app.blueprints.ui import agent_timeout, bp, error_page, local_path, params, render
 from app.clock import utcnow
 from app.exceptions import ObjectAlreadyExists
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
@@ -74,10 +74,8 @@ def _parse_form(form, schema):
         data = schema.load(body)
     except ValidationError as error:
         data = None
-        for field, messages in error.messages.items():
-            errors.setdefault(
-                field, " ".join(messages) if isinstance(messages, list) else str(messages)
-            )
+        for field, text in params.schema_errors(error).items():
+            errors.setdefault(field, text)
     return (None if errors else data), errors
 
 
