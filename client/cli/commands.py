@@ -17,7 +17,7 @@ import datetime
 import json
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import click
@@ -1496,9 +1496,12 @@ def global_limit_group() -> None:
     pools of slots flows take with ``concurrency()`` and ``rate_limit()``."""
 
 
-def _global_limit(name: str) -> APIObject:
+def _global_limit(name: str, call: Callable[..., Any] | None = None, **changes: Any) -> Any:
+    """``call(name, **changes)`` (a client method; by default the read of the limit); an
+    unknown NAME is one clear error."""
+    call = call or _client().read_global_concurrency_limit
     try:
-        return _client().read_global_concurrency_limit(name)
+        return call(name, **changes)
     except ObjectNotFound:
         raise click.ClickException(f"Global concurrency limit {name!r} not found.") from None
 
@@ -1573,8 +1576,7 @@ def global_limit_update(
         raise click.ClickException(
             "Nothing to change: give --limit, --active-slots or --slot-decay-per-second."
         )
-    _global_limit(name)
-    _client().update_global_concurrency_limit(name, **changes)
+    _global_limit(name, _client().update_global_concurrency_limit, **changes)
     click.echo(f"Updated global concurrency limit {name!r}.")
 
 
@@ -1582,8 +1584,7 @@ def global_limit_update(
 @click.argument("name")
 def global_limit_enable(name: str) -> None:
     """Make the global limit NAME active."""
-    _global_limit(name)
-    _client().update_global_concurrency_limit(name, active=True)
+    _global_limit(name, _client().update_global_concurrency_limit, active=True)
     click.echo(f"Enabled global concurrency limit {name!r}.")
 
 
@@ -1591,8 +1592,7 @@ def global_limit_enable(name: str) -> None:
 @click.argument("name")
 def global_limit_disable(name: str) -> None:
     """Make the global limit NAME inactive: it limits nothing until enabled."""
-    _global_limit(name)
-    _client().update_global_concurrency_limit(name, active=False)
+    _global_limit(name, _client().update_global_concurrency_limit, active=False)
     click.echo(f"Disabled global concurrency limit {name!r}.")
 
 
@@ -1600,6 +1600,5 @@ def global_limit_disable(name: str) -> None:
 @click.argument("name")
 def global_limit_delete(name: str) -> None:
     """Delete the global limit NAME."""
-    _global_limit(name)
-    _client().delete_global_concurrency_limit(name)
+    _global_limit(name, _client().delete_global_concurrency_limit)
     click.echo(f"Deleted global concurrency limit {name!r}.")

@@ -16,98 +16,65 @@ page; an address of Prefect's UI with no page here (its settings, automations, a
 lists) is a 404 as before.
 """
 
-from flask import redirect, url_for
+from flask import current_app, redirect, url_for
 
 from app.blueprints.ui import bp
 from app.exceptions import ObjectNotFound
 from app.services import artifacts, work_pools
+
+# Prefect's address -> the endpoint of the same page here, with the anchor of its section.
+# The address's variables are passed on when the page takes them (same names).
+_SAME_PAGE = (
+    ("/dashboard", "ui.dashboard_page", None),
+    ("/flow-runs/flow-run/<uuid:flow_run_id>", "ui.flow_run_page", None),
+    # Prefect 2.7's full-page radar: here the radar is a section of the run's page.
+    ("/flow-runs/flow-run/<uuid:flow_run_id>/radar", "ui.flow_run_page", "graph-h"),
+    # A task run: Prefect 2.7 routes it under flow runs, 2.20 under task runs.
+    ("/flow-runs/task-run/<uuid:task_run_id>", "ui.task_run_page", None),
+    ("/task-runs/task-run/<uuid:task_run_id>", "ui.task_run_page", None),
+    ("/flows/flow/<uuid:flow_id>", "ui.flow_page", None),
+    ("/deployments/deployment/<uuid:deployment_id>", "ui.deployment_page", None),
+    ("/deployments/deployment/<uuid:deployment_id>/edit", "ui.edit_deployment_page", None),
+    ("/deployments/deployment/<uuid:deployment_id>/run", "ui.custom_run_page", None),
+    ("/blocks/block/<uuid:document_id>", "ui.block_page", None),
+    ("/blocks/block/<uuid:document_id>/edit", "ui.edit_block", None),
+    # A block type's page in Prefect's catalog: here the catalog is one page.
+    ("/blocks/catalog/<slug>", "ui.block_catalog_page", None),
+    ("/blocks/catalog/<slug>/create", "ui.new_block", None),
+    # A task concurrency limit: here they are all on one page.
+    (
+        "/concurrency-limits/concurrency-limit/<uuid:limit_id>",
+        "ui.concurrency_limits_page",
+        "task-h",
+    ),
+    ("/concurrency-limits/concurrency-limit-v2/<uuid:limit_id>", "ui.edit_global_limit", None),
+    # A pool's form: here a pool's page is where it is changed.
+    ("/work-pools/work-pool/<name>", "ui.work_pool_page", None),
+    ("/work-pools/work-pool/<name>/edit", "ui.work_pool_page", None),
+    ("/work-queues/work-queue/<uuid:queue_id>", "ui.work_queue_page", None),
+    ("/work-queues/work-queue/<uuid:queue_id>/edit", "ui.edit_work_queue", None),
+    ("/work-queues/create", "ui.new_work_queue", None),
+    ("/notifications/create", "ui.new_notification", None),
+)
 
 
 def _to(endpoint, anchor=None, **values):
     return redirect(url_for(endpoint, _anchor=anchor, **values), 302)
 
 
-@bp.get("/dashboard")
-def prefect_dashboard():
-    return _to("ui.dashboard_page")
+def _same_page(endpoint, anchor):
+    """The view redirecting to ``endpoint``'s page."""
+
+    def view(**values):
+        taken = current_app.url_map.iter_rules(endpoint)
+        arguments = set().union(*(rule.arguments for rule in taken))
+        return _to(endpoint, anchor, **{k: v for k, v in values.items() if k in arguments})
+
+    return view
 
 
-@bp.get("/flow-runs/flow-run/<uuid:flow_run_id>")
-def prefect_flow_run(flow_run_id):
-    return _to("ui.flow_run_page", flow_run_id=flow_run_id)
-
-
-@bp.get("/flow-runs/flow-run/<uuid:flow_run_id>/radar")
-def prefect_flow_run_radar(flow_run_id):
-    """Prefect 2.7's full-page radar: here the radar is a section of the run's page."""
-    return _to("ui.flow_run_page", flow_run_id=flow_run_id, anchor="graph-h")
-
-
-@bp.get("/flow-runs/task-run/<uuid:task_run_id>")
-@bp.get("/task-runs/task-run/<uuid:task_run_id>")
-def prefect_task_run(task_run_id):
-    """A task run: Prefect 2.7 routes it under flow runs, 2.20 under task runs."""
-    return _to("ui.task_run_page", task_run_id=task_run_id)
-
-
-@bp.get("/flows/flow/<uuid:flow_id>")
-def prefect_flow(flow_id):
-    return _to("ui.flow_page", flow_id=flow_id)
-
-
-@bp.get("/deployments/deployment/<uuid:deployment_id>")
-def prefect_deployment(deployment_id):
-    return _to("ui.deployment_page", deployment_id=deployment_id)
-
-
-@bp.get("/deployments/deployment/<uuid:deployment_id>/edit")
-def prefect_deployment_edit(deployment_id):
-    return _to("ui.edit_deployment_page", deployment_id=deployment_id)
-
-
-@bp.get("/deployments/deployment/<uuid:deployment_id>/run")
-def prefect_deployment_run(deployment_id):
-    return _to("ui.custom_run_page", deployment_id=deployment_id)
-
-
-@bp.get("/blocks/block/<uuid:document_id>")
-def prefect_block(document_id):
-    return _to("ui.block_page", document_id=document_id)
-
-
-@bp.get("/blocks/block/<uuid:document_id>/edit")
-def prefect_block_edit(document_id):
-    return _to("ui.edit_block", document_id=document_id)
-
-
-@bp.get("/blocks/catalog/<slug>")
-def prefect_block_type(slug):
-    """A block type's page in Prefect's catalog: here the catalog is one page."""
-    return _to("ui.block_catalog_page")
-
-
-@bp.get("/blocks/catalog/<slug>/create")
-def prefect_block_create(slug):
-    return _to("ui.new_block", slug=slug)
-
-
-@bp.get("/concurrency-limits/concurrency-limit/<uuid:limit_id>")
-def prefect_concurrency_limit(limit_id):
-    """A task concurrency limit: here every limit is on one page."""
-    return _to("ui.concurrency_limits_page", anchor="task-h")
-
-
-@bp.get("/concurrency-limits/concurrency-limit-v2/<uuid:limit_id>")
-def prefect_global_limit(limit_id):
-    """A global concurrency limit (Prefect 2.20): its form here."""
-    return _to("ui.edit_global_limit", limit_id=limit_id)
-
-
-@bp.get("/work-pools/work-pool/<name>")
-@bp.get("/work-pools/work-pool/<name>/edit")
-def prefect_work_pool(name):
-    """A pool, or its form: here a pool's page is where it is changed."""
-    return _to("ui.work_pool_page", name=name)
+for _rule, _endpoint, _anchor in _SAME_PAGE:
+    bp.add_url_rule(_rule, f"prefect {_rule}", _same_page(_endpoint, _anchor))
 
 
 @bp.get("/work-pools/work-pool/<name>/queue/<queue_name>")
@@ -121,26 +88,6 @@ def prefect_pool_queue(name, queue_name):
 def prefect_pool_queue_edit(name, queue_name):
     queue = work_pools.read_pool_queue(name, queue_name)
     return _to("ui.edit_work_queue", queue_id=queue.id)
-
-
-@bp.get("/work-queues/work-queue/<uuid:queue_id>")
-def prefect_work_queue(queue_id):
-    return _to("ui.work_queue_page", queue_id=queue_id)
-
-
-@bp.get("/work-queues/work-queue/<uuid:queue_id>/edit")
-def prefect_work_queue_edit(queue_id):
-    return _to("ui.edit_work_queue", queue_id=queue_id)
-
-
-@bp.get("/work-queues/create")
-def prefect_work_queue_create():
-    return _to("ui.new_work_queue")
-
-
-@bp.get("/notifications/create")
-def prefect_notification_create():
-    return _to("ui.new_notification")
 
 
 def _artifact_run(artifact):
