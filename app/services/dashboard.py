@@ -109,6 +109,19 @@ def flow_names(flow_ids: Iterable[Id]) -> dict[str, str]:
     }
 
 
+def flow_run_names(flow_run_ids: Iterable[Id | None]) -> dict[str, str]:
+    """``{flow run id: name}`` for the given flow run ids (None ignored), in one query."""
+    ids = list({str(run_id) for run_id in flow_run_ids if run_id})
+    if not ids:
+        return {}
+    return {
+        str(run_id): name
+        for run_id, name in FlowRun.select(FlowRun.id, FlowRun.name)
+        .where(FlowRun.id.in_(ids))
+        .tuples()
+    }
+
+
 def task_run_names(task_run_ids: Iterable[Id]) -> dict[str, str]:
     """``{task run id: name}`` for the given task run ids, in one query."""
     ids = list({str(run_id) for run_id in task_run_ids})

@@ -194,6 +194,7 @@ def test_every_page_loads_without_errors(page, api):
         (f"/flows/{flow['id']}", "tour-flow"),
         (f"/task-runs/{task['id']}", "tour-task"),
         ("/concurrency-limits", "Concurrency limits"),
+        ("/artifacts", "Artifacts"),
         ("/work-queues", "Work queues"),
         ("/work-queues/new", "New work queue"),
         (f"/flow-runs/{run['id']}/logs", "Logs of tour-run"),

@@ -153,6 +153,7 @@ def test_no_page_scrolls_sideways_at_360_px(page, api):
         "/work-pools",
         "/work-pools/default-agent-pool",
         "/concurrency-limits",
+        "/artifacts",
         "/blocks",
         "/blocks/catalog",
         f"/blocks/{slack['id']}",

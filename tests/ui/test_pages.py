@@ -131,6 +131,7 @@ def test_navigation_lists_only_built_pages(client):
         "Blocks",
         "Notifications",
         "Variables",
+        "Artifacts",
         "API docs",
     ]
     assert 'aria-current="page">Dashboard' in nav

@@ -37,10 +37,6 @@ def things(client):
     make_pool(client, "docker-pool")
     pool_queue = make_pool_queue(client, "docker-pool", "gpu")
     queue = make_queue(client, "nightly")
-    artifact = client.post(
-        "/api/artifacts/",
-        json={"key": "report", "type": "markdown", "data": "# hi", "flow_run_id": run["id"]},
-    ).get_json()
     global_limit = client.post("/api/v2/concurrency_limits/", json={"name": "db", "limit": 2})
     return {
         "global_limit": global_limit.get_json(),
@@ -51,7 +47,6 @@ def things(client):
         "block": block,
         "pool_queue": pool_queue,
         "queue": queue,
-        "artifact": artifact,
     }
 
 
@@ -84,8 +79,6 @@ def test_every_prefect_address_with_a_page_here_redirects_to_it(client, things):
         f"/work-queues/work-queue/{queue}/edit": f"/work-queues/{queue}/edit",
         "/work-queues/create": "/work-queues/new",
         "/notifications/create": "/notifications/new",
-        f"/artifacts/artifact/{things['artifact']['id']}": f"/flow-runs/{run}#artifacts-h",
-        "/artifacts/key/report": f"/flow-runs/{run}#artifacts-h",
     }
     assert {path: redirected(client, path) for path in expected} == expected
 
@@ -107,8 +100,6 @@ def test_redirects_keep_the_prefix_a_proxy_gives(client, things):
     [
         (f"/flow-runs/flow-run/{uuid.UUID(int=1)}", "Flow run"),
         ("/work-pools/work-pool/nope/queue/gpu", "nope"),
-        ("/artifacts/key/nope", "nope"),
-        (f"/artifacts/artifact/{uuid.UUID(int=2)}", "Artifact"),
     ],
 )
 def test_unknown_objects_are_the_404_page(client, path, says):
@@ -117,12 +108,6 @@ def test_unknown_objects_are_the_404_page(client, path, says):
     assert says in response.get_data(as_text=True)
 
 
-def test_an_artifact_of_no_flow_run_says_where_artifacts_are_shown(client):
-    artifact = client.post("/api/artifacts/", json={"key": "loose", "data": 1}).get_json()
-    html = page(client, f"/artifacts/artifact/{artifact['id']}", status=404)
-    assert "belongs to no flow run" in html
-
-
 def test_prefect_pages_with_no_counterpart_stay_404(client):
-    for path in ("/settings", "/automations", "/artifacts"):
+    for path in ("/settings", "/automations", "/events"):
         page(client, path, status=404)

@@ -19,7 +19,8 @@ Conventions every view follows:
 One module per area registers its routes on :data:`bp` (``dashboard``, ``flow_runs``,
 ``task_runs``, ``flows``, ``deployments``, ``work_pools``, ``work_queues``,
 ``concurrency_limits``, ``blocks``, ``notifications``, ``variables``, ``saved_searches``,
-``bulk``, ``auth``, and ``prefect_links``: Prefect's UI addresses redirected to these pages);
+``bulk``, ``auth``, ``artifacts``, and ``prefect_links``: Prefect's UI addresses redirected
+to these pages);
 endpoint names are the view functions' names (``url_for("ui.flow_runs_page")``). Helpers
 shared by several areas: this module, ``params`` (query and form parameters), ``run_filter``
 (the runs list's filter), ``logs`` and ``parameter_form`` (forms generated from a JSON schema).
@@ -272,6 +273,7 @@ def register_ui(app, api):
     """Register the dashboard blueprint, its template helpers and the app-wide error page."""
     # The modules' routes register on import.
     from app.blueprints.ui import (  # noqa: F401
+        artifacts,
         auth,
         blocks,
         bulk,
@@ -288,7 +290,6 @@ def register_ui(app, api):
         work_pools,
         work_queues,
     )
-    from app.blueprints.ui.artifacts import artifact_html
 
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _http_error_handler(api))
@@ -311,5 +312,5 @@ def register_ui(app, api):
         duration=duration,
         pretty=_pretty,
         wall=wall_time,
-        artifact_html=artifact_html,
+        artifact_html=artifacts.artifact_html,
     )

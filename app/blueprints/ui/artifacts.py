@@ -1,4 +1,12 @@
-"""How the dashboard shows an artifact (a flow run's page lists its run's artifacts).
+"""Artifact pages, and how the dashboard shows an artifact.
+
+Pages (at Prefect 2.20's UI addresses, so the links its clients print land here):
+``/artifacts``, each key's latest artifact, newest first, filterable by a key substring;
+``/artifacts/key/<key>``, a key's latest artifact and its earlier versions;
+``/artifacts/artifact/<id>``, one artifact with its run and task run. A flow run's page also
+lists its run's artifacts, keyed or not.
+
+How an artifact's content is shown:
 
 - **markdown** (and links, which are markdown): rendered by markdown-it-py with raw HTML off,
   so ``<script>`` in an artifact is text; links only with safe schemes (markdown-it's own
@@ -10,8 +18,16 @@
 
 import json
 
+from flask import request
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
+
+from app.blueprints.ui import bp, page_url, params, render
+from app.blueprints.ui.run_filter import MAX_PAGE
+from app.exceptions import ObjectNotFound
+from app.services import artifacts, dashboard
+
+ARTIFACTS_PER_PAGE = 50
 
 _markdown = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
 
@@ -65,3 +81,60 @@ def artifact_html(artifact):
             return Markup(f'<table class="artifact-table">{head}<tbody>{body}</tbody></table>')
     text = data if isinstance(data, str) else json.dumps(data, indent=2, default=str)
     return Markup(f"<pre>{escape(text)}</pre>")
+
+
+@bp.get("/artifacts")
+def artifacts_page():
+    """Each key's latest artifact, newest first, filterable by a key substring."""
+    key = params.text(request.args, "key")
+    page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
+    latest = artifacts.latest_by_key(key, ARTIFACTS_PER_PAGE + 1, (page - 1) * ARTIFACTS_PER_PAGE)
+    has_next = len(latest) > ARTIFACTS_PER_PAGE
+    latest = latest[:ARTIFACTS_PER_PAGE]
+    return render(
+        "ui/artifacts.html",
+        "ui/_artifacts_results.html",
+        artifacts=latest,
+        key=key,
+        versions=artifacts.version_counts([a.key for a in latest]),
+        run_names=dashboard.flow_run_names(a.flow_run_id for a in latest),
+        prev_url=page_url(page - 1) if page > 1 else None,
+        next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
+    )
+
+
+@bp.get("/artifacts/key/<key>")
+def artifact_key_page(key):
+    """A key's latest artifact, shown, and its versions, newest first."""
+    page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
+    versions = artifacts.versions_of(key, ARTIFACTS_PER_PAGE + 1, (page - 1) * ARTIFACTS_PER_PAGE)
+    latest = artifacts.read_latest_artifact(key) if page > 1 else (versions or [None])[0]
+    if latest is None:
+        raise ObjectNotFound(f"No artifact has the key {key!r}.")
+    has_next = len(versions) > ARTIFACTS_PER_PAGE
+    versions = versions[:ARTIFACTS_PER_PAGE]
+    return render(
+        "ui/artifact_key.html",
+        None,
+        key=key,
+        latest=latest,
+        versions=versions,
+        run_names=dashboard.flow_run_names(
+            [latest.flow_run_id, *(a.flow_run_id for a in versions)]
+        ),
+        prev_url=page_url(page - 1) if page > 1 else None,
+        next_url=page_url(page + 1) if has_next and page < MAX_PAGE else None,
+    )
+
+
+@bp.get("/artifacts/artifact/<uuid:artifact_id>")
+def artifact_page(artifact_id):
+    """One artifact, shown, with its key, flow run and task run."""
+    artifact = artifacts.read_artifact(artifact_id)
+    return render(
+        "ui/artifact.html",
+        None,
+        artifact=artifact,
+        run_names=dashboard.flow_run_names([artifact.flow_run_id]),
+        task_names=dashboard.task_run_names([artifact.task_run_id] if artifact.task_run_id else []),
+    )

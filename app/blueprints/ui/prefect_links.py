@@ -12,15 +12,15 @@ Every address of Prefect 2.7's and 2.20's UI routers (their built apps' route ta
 has a page here redirects to it with a 302 (temporary: the address is Prefect's, the page is
 ours). Redirects carry no query string: Prefect's links have none, and its UI's own query
 parameters mean nothing here. An address whose object does not exist is the dashboard's 404
-page; an address of Prefect's UI with no page here (its settings, automations, artifact
-lists) is a 404 as before.
+page; an address of Prefect's UI with no page here (its settings, automations) is a 404 as
+before. Some of Prefect's addresses are the dashboard's own (``/artifacts/key/<key>``,
+``/variables``): they need no redirect.
 """
 
 from flask import current_app, redirect, url_for
 
 from app.blueprints.ui import bp
-from app.exceptions import ObjectNotFound
-from app.services import artifacts, work_pools
+from app.services import work_pools
 
 # Prefect's address -> the endpoint of the same page here, with the anchor of its section.
 # The address's variables are passed on when the page takes them (same names).
@@ -88,24 +88,3 @@ def prefect_pool_queue(name, queue_name):
 def prefect_pool_queue_edit(name, queue_name):
     queue = work_pools.read_pool_queue(name, queue_name)
     return _to("ui.edit_work_queue", queue_id=queue.id)
-
-
-def _artifact_run(artifact):
-    """The page showing ``artifact``: its flow run's, where the run's artifacts are listed."""
-    if artifact.flow_run_id is None:
-        raise ObjectNotFound(
-            f"Artifact {artifact.id} belongs to no flow run; the dashboard shows artifacts "
-            "on their flow run's page."
-        )
-    return _to("ui.flow_run_page", flow_run_id=artifact.flow_run_id, anchor="artifacts-h")
-
-
-@bp.get("/artifacts/artifact/<uuid:artifact_id>")
-def prefect_artifact(artifact_id):
-    return _artifact_run(artifacts.read_artifact(artifact_id))
-
-
-@bp.get("/artifacts/key/<key>")
-def prefect_artifact_key(key):
-    """An artifact key: its newest artifact's run."""
-    return _artifact_run(artifacts.read_latest_artifact(key))
