@@ -88,7 +88,13 @@ def artifacts_page():
     """Each key's latest artifact, newest first, filterable by a key substring."""
     key = params.text(request.args, "key")
     page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
-    latest = artifacts.latest_by_key(key, ARTIFACTS_PER_PAGE + 1, (page - 1) * ARTIFACTS_PER_PAGE)
+    body = {
+        "artifacts": {"key": {"like_": key}} if key else {},
+        "sort": "CREATED_DESC",
+        "limit": ARTIFACTS_PER_PAGE + 1,
+        "offset": (page - 1) * ARTIFACTS_PER_PAGE,
+    }
+    latest = artifacts.read_artifacts(body, latest=True)
     has_next = len(latest) > ARTIFACTS_PER_PAGE
     latest = latest[:ARTIFACTS_PER_PAGE]
     return render(
