@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "compatibility.md"
 
 # Run by a Prefect interpreter: [method, path, body fields, response fields] of every route
-# its server mounts under /api (websocket routes have no methods and are left out; fields are
-# null where the route has no body, or no response model, with fields).
+# its server mounts under /api (a websocket route's method is WEBSOCKET; fields are null
+# where the route has no body, or no response model, with fields).
 DUMP_PREFECT_ROUTES = """
 import json, typing
 from {module} import API_ROUTERS
@@ -58,9 +58,9 @@ for router in API_ROUTERS:
         body_fields = fields_of(body.type_) if body is not None else None
         response = getattr(route, "response_model", None)
         response_fields = fields_of(response) if response is not None else None
+        methods = getattr(route, "methods", None) or ["WEBSOCKET"]
         routes.extend(
-            [method, route.path, body_fields, response_fields]
-            for method in sorted(getattr(route, "methods", ()))
+            [method, route.path, body_fields, response_fields] for method in sorted(methods)
         )
 print(json.dumps(routes))
 """
@@ -137,6 +137,16 @@ REASONS_220 = [
         ),
     ),
     ("/events", "Automations and events", ""),
+    (
+        "/task_runs/subscriptions/scheduled",
+        "Task workers",
+        (
+            "Prefect 2.20's experimental task scheduling (a task submitted outside a flow, run "
+            "by a `prefect.task_server` process) hands task runs to their workers over this "
+            "websocket. Orion's server is WSGI (flask under gunicorn) and serves no websockets; "
+            "tasks run inside their flow runs. Not built."
+        ),
+    ),
     ("/templates/validate", "Automations and events", ""),
     *REASONS,
 ]
