@@ -114,8 +114,11 @@ def artifact_key_page(key):
     """A key's latest artifact, shown, and its versions, newest first."""
     page = params.integer(request.args, "page", 1, 1, MAX_PAGE)
     versions = artifacts.versions_of(key, ARTIFACTS_PER_PAGE + 1, (page - 1) * ARTIFACTS_PER_PAGE)
-    latest = artifacts.read_latest_artifact(key) if page > 1 else (versions or [None])[0]
-    if latest is None:
+    if page > 1:
+        latest = artifacts.read_latest_artifact(key)
+    elif versions:
+        latest = versions[0]
+    else:
         raise ObjectNotFound(f"No artifact has the key {key!r}.")
     has_next = len(versions) > ARTIFACTS_PER_PAGE
     versions = versions[:ARTIFACTS_PER_PAGE]
