@@ -136,6 +136,26 @@ def read_limits(limit: int, offset: int) -> list[Limit]:
     return [_with_decay(row, now) for row in rows]
 
 
+# Limits with slots recorded in use that :func:`busy_limits` reads, at most (a bound for the
+# dashboard; an installation has tens of global limits).
+_BUSY_CANDIDATES = 500
+
+
+def busy_limits(most: int, now: datetime.datetime | None = None) -> list[Limit]:
+    """The active limits with slots in use after decay, the fullest (by share of the limit)
+    first, at most ``most``."""
+    now = now or utcnow()
+    rows = (
+        Limit.select()
+        .where(Limit.active & (Limit.active_slots > 0))
+        .order_by(Limit.active_slots.desc(), Limit.name)
+        .limit(_BUSY_CANDIDATES)
+    )
+    busy = [limit for limit in (_with_decay(row, now) for row in rows) if limit.active_slots]
+    busy.sort(key=lambda limit: (-limit.active_slots / max(limit.limit, 1), limit.name))
+    return busy[:most]
+
+
 def update_limit(id_or_name: uuid.UUID | str, changes: Mapping[str, Any]) -> None:
     """Apply a loaded update body; ObjectNotFound if no such limit, ObjectAlreadyExists for
     a new name that is taken. Setting ``active_slots`` or ``denied_slots`` restarts decay."""

@@ -184,7 +184,7 @@ def test_dashboard_empty_says_what_to_do(client):
     html = page(client, "/")
     assert "No flow runs in this window" in html
     assert "No late runs" in html and "Nothing is scheduled" in html
-    assert "No task run holds a concurrency slot" in html
+    assert "No task run or flow holds a concurrency slot" in html
 
 
 def test_dashboard_widgets(client):
@@ -213,7 +213,17 @@ def test_dashboard_widgets(client):
     upcoming_section = html.split('id="upcoming-h"')[1].split("</section>")[0]
     assert f'href="/flow-runs/{upcoming["id"]}"' in upcoming_section
     slots = html.split('id="slots-h"')[1].split("</section>")[0]
-    assert "<strong>1</strong> of 3 slots" in slots
+    assert "<strong>1</strong> of 3 slots" in slots and "Global limit" not in slots
+    for name, limit, taken in (("warehouse", 4, 1), ("github", 2, 2), ("idle", 5, 0)):
+        client.post("/api/v2/concurrency_limits/", json={"name": name, "limit": limit})
+        if taken:
+            body = {"names": [name], "slots": taken}
+            client.post("/api/v2/concurrency_limits/increment", json=body)
+    slots = page(client, "/").split('id="slots-h"')[1].split("</section>")[0]
+    assert re.findall(r"Global limit <code>(\w+)</code>: <strong>(\d)</strong> of (\d)", slots) == [
+        ("github", "2", "2"),
+        ("warehouse", "1", "4"),
+    ]
     counts = html.split('id="counts-h"')[1].split("</section>")[0]
     assert "Completed</span> <strong>1</strong>" in counts
     assert QUOTED_NAME not in html and "Tom &#34;Jerry&#34; O&#39;Hara" in html

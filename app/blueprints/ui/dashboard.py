@@ -7,6 +7,7 @@ from flask import request
 
 from app.blueprints.ui import BadParameter, agent_timeout, bp, params, render
 from app.clock import utcnow
+from app.services import concurrency_limits_v2 as global_limits
 from app.services import dashboard, rollups, work_queues
 
 # How many rows each dashboard list shows.
@@ -103,6 +104,7 @@ def dashboard_page():
         flow_names=names,
         deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
+        busy_global_limits=global_limits.busy_limits(WIDGET_ROWS, now),
         queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
             :WIDGET_ROWS
         ],
