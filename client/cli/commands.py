@@ -696,6 +696,7 @@ def flow_run_delete(flow_run_id: str) -> None:
 # Log records fetched per request by ``flow-run logs`` (the API's largest page).
 _LOG_PAGE = 200
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_LEVEL_NAMES = {value: name for name, value in _LEVELS.items()}
 
 
 def _log_line(record: APIObject, source: str) -> str:
@@ -705,8 +706,7 @@ def _log_line(record: APIObject, source: str) -> str:
     if isinstance(when, str):
         when = datetime.datetime.fromisoformat(when)
     when = when.astimezone(UTC)
-    names = {value: name for name, value in _LEVELS.items()}
-    level = names.get(record.level, f"Level {record.level}")
+    level = _LEVEL_NAMES.get(record.level, f"Level {record.level}")
     stamp = f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond // 1000:03d}"
     return f"{stamp} | {level:<8}| {source} - {record.message}"
 
