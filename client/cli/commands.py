@@ -89,6 +89,18 @@ def _dump(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
 
 
+def _rows_option(help_text: str, default: int = DEFAULT_ROWS) -> Callable[[Any], Any]:
+    """The ``--limit`` option of a listing command: how many rows it shows (``rows``)."""
+    return click.option(
+        "--limit",
+        "rows",
+        type=click.IntRange(1),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
 # -- work queues ----------------------------------------------------------------------------
 
 
@@ -238,14 +250,7 @@ def work_queue_clear_limit(name_or_id: str) -> None:
     show_default=True,
     help="Show runs due within this many hours.",
 )
-@click.option(
-    "--limit",
-    "rows",
-    type=click.IntRange(1),
-    default=10,
-    show_default=True,
-    help="Most runs shown.",
-)
+@_rows_option("Most runs shown.", default=10)
 def work_queue_preview(name_or_id: str, hours: float, rows: int) -> None:
     """Show the queue's scheduled runs due in the next hours, earliest first.
 
@@ -533,14 +538,7 @@ def concurrency_limit_create(tag: str, limit: int) -> None:
 
 
 @concurrency_limit_group.command("ls")
-@click.option(
-    "--limit",
-    "rows",
-    type=click.IntRange(1),
-    default=DEFAULT_ROWS,
-    show_default=True,
-    help="Most limits shown.",
-)
+@_rows_option("Most limits shown.")
 @click.option("--offset", type=click.IntRange(0), default=0, help="Limits skipped.")
 def concurrency_limit_ls(rows: int, offset: int) -> None:
     """List concurrency limits with their active slots."""
@@ -598,14 +596,7 @@ _STATE_TYPES = {t.value for t in StateType}
     help="Only runs in this state: a type (RUNNING, failed ...) or a name (Late). "
     "Repeat for several.",
 )
-@click.option(
-    "--limit",
-    "rows",
-    type=click.IntRange(1),
-    default=DEFAULT_ROWS,
-    show_default=True,
-    help="Most runs shown (newest expected start first).",
-)
+@_rows_option("Most runs shown (newest expected start first).")
 def flow_run_ls(states: tuple[str, ...], rows: int) -> None:
     """List flow runs, newest first."""
     types = sorted({s.upper() for s in states if s.upper() in _STATE_TYPES})
@@ -1239,14 +1230,7 @@ deployment_group.add_command(deployment_create, "build")
 
 @deployment_group.command("ls")
 @click.option("--flow", "flow_name", help="Only deployments of this flow.")
-@click.option(
-    "--limit",
-    "rows",
-    type=click.IntRange(1),
-    default=50,
-    show_default=True,
-    help="Most deployments shown.",
-)
+@_rows_option("Most deployments shown.", default=50)
 def deployment_ls(flow_name: str | None, rows: int) -> None:
     """List deployments by name."""
     client = _client()
@@ -1418,14 +1402,7 @@ def _variable(name: str) -> APIObject:
 
 
 @variable_group.command("ls")
-@click.option(
-    "--limit",
-    "rows",
-    type=click.IntRange(1),
-    default=DEFAULT_ROWS,
-    show_default=True,
-    help="Most variables shown (by name).",
-)
+@_rows_option("Most variables shown (by name).")
 def variable_ls(rows: int) -> None:
     """List variables by name."""
     _table(
