@@ -1,17 +1,23 @@
 """The liveness service: flow runs whose process is gone stop looking alive.
 
 A running flow heartbeats (``POST /api/flow_runs/{id}/heartbeat`` sets ``last_heartbeat``)
-while its process lives, whatever the run's state. A run is *silent* since the later of its
-last heartbeat and the moment it entered its current state; for a run that never heartbeated
-that is when it entered the state (for RUNNING, when it started running). Then:
+while its process lives, whatever the run's state: Orion's SDK beats as soon as a run starts,
+then every few seconds. Prefect 2 clients never heartbeat. A run is *silent* since the later
+of its last heartbeat and the moment it entered its current state; for a run that never
+heartbeated that is when it entered the state. Then:
 
-- RUNNING, silent for ``heartbeat_timeout`` -> Crashed;
+- RUNNING, silent for ``heartbeat_timeout`` -> Crashed, if it has heartbeated at least once.
+  A run that never did comes from a client that does not heartbeat (a Prefect 2 flow runs
+  for hours without a word to the server), so its silence says nothing: it is left to its
+  worker or agent, which reports the infrastructure's exit;
 - PENDING for ``pending_timeout`` without starting, and silent for ``heartbeat_timeout``
   (an engine waiting for its scheduled time heartbeats) -> Crashed;
 - CANCELLING, silent for ``heartbeat_timeout`` -> Cancelled. This is how the server knows
   the infrastructure is gone: a live process heartbeats, and the agent that kills one sets
   Cancelled itself, so a cancelling run that stays silent has no process and no agent left
-  to finish the cancel. (A client too old to heartbeat is declared gone after the timeout.)
+  to finish the cancel. A run that never heartbeated gets ``pending_timeout`` instead: its
+  worker finds it only at its next poll (a Prefect 2.20 worker looks every 20 s), then
+  stops the process, and a run marked Cancelled before that would never be stopped.
 
 Each run is moved by a forced orchestration with a message saying why; its task runs that are
 not final get the same final type (Crashed here; Cancelled by the cancellation cascade of
@@ -46,7 +52,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class LivenessSettings:
     """Timeouts of the liveness service (ORION_RUN_HEARTBEAT_TIMEOUT, ORION_PENDING_TIMEOUT,
-    ORION_LIVENESS_BATCH_SIZE)."""
+    ORION_LIVENESS_BATCH_SIZE). ``pending_timeout`` is the time infrastructure is given to
+    start a run, or to stop one whose client does not heartbeat."""
 
     heartbeat_timeout: datetime.timedelta = datetime.timedelta(seconds=20)
     pending_timeout: datetime.timedelta = datetime.timedelta(seconds=600)
@@ -73,7 +80,9 @@ def check_liveness(
         "crashed_pending": crash_unstarted_runs(
             now, settings.pending_timeout, settings.heartbeat_timeout, settings.batch_size
         ),
-        "cancelled": cancel_abandoned_runs(now, settings.heartbeat_timeout, settings.batch_size),
+        "cancelled": cancel_abandoned_runs(
+            now, settings.heartbeat_timeout, settings.pending_timeout, settings.batch_size
+        ),
     }
 
 
@@ -91,13 +100,16 @@ def _seconds(delta: datetime.timedelta) -> str:
 def crash_silent_runs(
     now: datetime.datetime, heartbeat_timeout: datetime.timedelta, batch_size: int = 200
 ) -> int:
-    """RUNNING flow runs silent for ``heartbeat_timeout`` become Crashed; returns how many."""
+    """RUNNING flow runs that have heartbeated and are silent for ``heartbeat_timeout``
+    become Crashed; returns how many."""
     message = (
         f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
         "running; its process is presumed dead."
     )
     return _sweep(
-        (FlowRun.state_type == StateType.RUNNING.value) & _silent_since(now - heartbeat_timeout),
+        (FlowRun.state_type == StateType.RUNNING.value)
+        & FlowRun.last_heartbeat.is_null(False)
+        & _silent_since(now - heartbeat_timeout),
         StateType.CRASHED,
         "Crashed",
         message,
@@ -129,21 +141,34 @@ def crash_unstarted_runs(
 
 
 def cancel_abandoned_runs(
-    now: datetime.datetime, heartbeat_timeout: datetime.timedelta, batch_size: int = 200
+    now: datetime.datetime,
+    heartbeat_timeout: datetime.timedelta,
+    pending_timeout: datetime.timedelta,
+    batch_size: int = 200,
 ) -> int:
-    """CANCELLING flow runs silent for ``heartbeat_timeout`` (their infrastructure is gone)
-    become Cancelled; returns how many."""
-    message = (
-        f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
-        "cancelling; its infrastructure is gone."
-    )
-    return _sweep(
-        (FlowRun.state_type == StateType.CANCELLING.value) & _silent_since(now - heartbeat_timeout),
+    """CANCELLING flow runs whose infrastructure is gone become Cancelled: those that have
+    heartbeated when silent for ``heartbeat_timeout``, the others ``pending_timeout`` after
+    they began cancelling; returns how many."""
+    cancelling = FlowRun.state_type == StateType.CANCELLING.value
+    silent = _sweep(
+        cancelling & FlowRun.last_heartbeat.is_null(False) & _silent_since(now - heartbeat_timeout),
         StateType.CANCELLED,
         "Cancelled",
-        message,
+        f"The flow run sent no heartbeat for {_seconds(heartbeat_timeout)} s while "
+        "cancelling; its infrastructure is gone.",
         batch_size,
     )
+    unstopped = _sweep(
+        cancelling
+        & FlowRun.last_heartbeat.is_null()
+        & (FlowRun.state_timestamp < now - pending_timeout),
+        StateType.CANCELLED,
+        "Cancelled",
+        f"No worker or agent stopped the flow run within {_seconds(pending_timeout)} s of "
+        "the cancel; its infrastructure is presumed gone.",
+        batch_size,
+    )
+    return silent + unstopped
 
 
 def _sweep(condition: Any, state_type: StateType, name: str, message: str, batch_size: int) -> int:

@@ -258,35 +258,54 @@ def call_with_timeout(
 
 class Heartbeats:
     """One daemon thread per process that sends ``POST /flow_runs/{id}/heartbeat`` for every
-    flow run running here, every ``ORION_HEARTBEAT_SECONDS`` (default 5). When the API has
-    not been reached for longer than ``ORION_HEARTBEAT_CRASH_SECONDS`` (default: three
-    intervals) it logs an error at every beat, since the server may then mark the runs
-    Crashed; shorter outages are warnings."""
+    flow run running here: once as soon as a run is added (the server watches a run for
+    silence only once it has heartbeated), then every ``ORION_HEARTBEAT_SECONDS`` (default
+    5). When the API has not been reached for longer than ``ORION_HEARTBEAT_CRASH_SECONDS``
+    (default: three intervals) it logs an error at every beat, since the server may then
+    mark the runs Crashed; shorter outages are warnings."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.crash_after = float(os.environ.get("ORION_HEARTBEAT_CRASH_SECONDS") or 3 * interval)
         self._runs: dict[str, OrionClient] = {}
+        self._new: set[str] = set()
+        self._added = threading.Event()
         self._lock = threading.Lock()
         self._last_ok = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="orion-heartbeat", daemon=True)
         self._thread.start()
 
     def add(self, flow_run_id: str, orion: OrionClient) -> None:
+        """Beat for ``flow_run_id`` from now on, the first time without waiting an interval."""
         with self._lock:
             self._runs[flow_run_id] = orion
+            self._new.add(flow_run_id)
+        self._added.set()
 
     def discard(self, flow_run_id: str) -> None:
         with self._lock:
             self._runs.pop(flow_run_id, None)
+            self._new.discard(flow_run_id)
 
     def beat(self) -> None:
         """Send one heartbeat for every registered run (what the thread does each interval)."""
         with self._lock:
             runs = list(self._runs.items())
+            self._new.clear()
         if not runs:
             self._last_ok = time.monotonic()
             return
+        self._send(runs)
+
+    def beat_new(self) -> None:
+        """Send the first heartbeat of the runs added since the last beat that still run."""
+        with self._lock:
+            runs = [(run_id, self._runs[run_id]) for run_id in self._new]
+            self._new.clear()
+        if runs:
+            self._send(runs)
+
+    def _send(self, runs: list[tuple[str, OrionClient]]) -> None:
         try:
             for run_id, orion in runs:
                 orion.send_flow_run_heartbeat(run_id)
@@ -303,9 +322,14 @@ class Heartbeats:
             )
 
     def _loop(self) -> None:
+        due = time.monotonic() + self.interval
         while True:
-            time.sleep(self.interval)
-            self.beat()
+            if self._added.wait(max(0.0, due - time.monotonic())):
+                self._added.clear()
+                self.beat_new()
+            if time.monotonic() >= due:
+                self.beat()
+                due = time.monotonic() + self.interval
 
 
 # One registry (and thread) per interval: a run beats at its own client's interval, whichever

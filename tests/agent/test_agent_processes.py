@@ -208,6 +208,11 @@ def test_a_killed_agent_and_flow_are_crashed_by_the_liveness_service(orion, agen
         }
 
     wait_for(holding_a_slot, 60, "the task to hold its slot")
+    wait_for(
+        lambda: orion.read_flow_run(run_id).last_heartbeat is not None,
+        15,
+        "the flow's first heartbeat (the service watches only runs that have heartbeated)",
+    )
     assert orion.read_concurrency_limit_by_tag("agent-test-db").active_slots
     pid = child_pid(orion, run_id)
     os.killpg(agent.pid, signal.SIGKILL)

@@ -112,9 +112,19 @@ class Prefect:
 
     def start(self, *args, cwd=None, log_name="process", **env):
         """Start ``prefect *args`` in the background; returns (Popen, path of its output)."""
+        return self._start([self.prefect, *args], cwd, log_name, env)
+
+    def start_script(self, source, *args, cwd=None, log_name="script", **env):
+        """Start Python ``source`` (dedented) in the background; returns (Popen, path of its
+        output)."""
+        path = self.workdir / f"script-{time.monotonic_ns()}.py"
+        path.write_text(textwrap.dedent(source))
+        return self._start([self.python, str(path), *args], cwd, log_name, env)
+
+    def _start(self, argv, cwd, log_name, env):
         log_path = self.workdir / f"{log_name}-{time.monotonic_ns()}.log"
         process = start_logged(
-            [self.prefect, *args],
+            argv,
             env=self.env(self._home(), **env),
             cwd=str(cwd or self.workdir),
             log_path=log_path,
@@ -142,9 +152,10 @@ class Servers:
     Concurrency-limited task runs are told to wait 1 s, not 30, so limits show in seconds.
     """
 
-    def __init__(self, module, tmp_path_factory):
+    def __init__(self, module, tmp_path_factory, settings):
         self.module = module
         self.tmp_path_factory = tmp_path_factory
+        self.settings = {"TASK_CONCURRENCY_SLOT_WAIT_SECONDS": 1, **settings}
         self.current = None
 
     def get(self, backend):
@@ -156,7 +167,7 @@ class Servers:
         self.stop()
         home = self.tmp_path_factory.mktemp("orion-compat-home")
         url = isolated_database_url(backend, home, f"compat_{self.module}")
-        server = OrionServer(home, database_url=url, TASK_CONCURRENCY_SLOT_WAIT_SECONDS=1)
+        server = OrionServer(home, database_url=url, **self.settings)
         server.backend = backend
         server.start()
         self.current = server
@@ -170,9 +181,12 @@ class Servers:
 
 @pytest.fixture(scope="module")
 def servers(request, tmp_path_factory):
-    """This module's servers (see :class:`Servers`), stopped at its end."""
+    """This module's servers (see :class:`Servers`), with the module's ``SERVER_SETTINGS``
+    (``orion start``'s ``ORION_<NAME>`` settings) if it has them; stopped at its end."""
     pool = Servers(
-        request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"), tmp_path_factory
+        request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_"),
+        tmp_path_factory,
+        getattr(request.module, "SERVER_SETTINGS", {}),
     )
     yield pool
     pool.stop()

@@ -128,11 +128,13 @@ def test_heartbeats_warn_then_shout_when_the_api_stays_unreachable():
 
     beats = Heartbeats(interval=3600)
     beats.crash_after = 0.2
-    beats.add("run-1", Unreachable())
     logger = logging.getLogger("orion.engine")
     logger.addHandler(handler)
     try:
-        beats.beat()
+        beats.add("run-1", Unreachable())  # its thread beats for a new run at once
+        deadline = time.monotonic() + 5
+        while not records and time.monotonic() < deadline:
+            time.sleep(0.01)
         time.sleep(0.3)
         beats.beat()
     finally:

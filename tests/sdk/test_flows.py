@@ -434,6 +434,16 @@ def test_each_run_heartbeats_at_its_own_clients_interval(app, orion, monkeypatch
     assert sorted(engine._heartbeats) == [0.2, 60]
 
 
+def test_a_run_heartbeats_as_soon_as_it_starts(app, orion, monkeypatch):
+    """The first heartbeat does not wait an interval: the server watches a run for silence
+    only once it has heartbeated, so a process killed in its first interval still crashes."""
+    monkeypatch.setattr(engine, "_heartbeats", {})  # as in a new process
+    settings = Settings(api_retries=2, api_retry_delay_seconds=0.01, heartbeat_seconds=3600)
+    with OrionClient(app, settings=settings) as slow, using_client(slow):
+        run_id = _run_until_heartbeat(slow)
+        assert slow.read_flow_run(run_id).last_heartbeat is not None
+
+
 def test_tasks_outside_flows_are_plain_calls():
     assert add(1, 2) == 3
     with pytest.raises(RuntimeError, match="only inside a flow run"):

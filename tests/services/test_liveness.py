@@ -32,6 +32,12 @@ def run_in(client, flow, *states):
     return run["id"]
 
 
+def heartbeating(run_id):
+    """``run_id``, after a heartbeat now: a run the service watches for silence."""
+    record_heartbeat(run_id, 300)
+    return run_id
+
+
 def state_of(run_id):
     run = FlowRun.get_by_id(run_id)
     return run.state_type, run.state_name
@@ -54,7 +60,7 @@ def task_in(client, flow_run_id, key, state, tags=()):
 
 class TestSilentRunningRuns:
     def test_a_run_silent_past_the_timeout_crashes_with_a_message(self, client, flow):
-        run_id = run_in(client, flow, "RUNNING")
+        run_id = heartbeating(run_in(client, flow, "RUNNING"))
         assert crash_silent_runs(later(60), TIMEOUT) == 0
         assert crash_silent_runs(later(91), TIMEOUT) == 1
         assert state_of(run_id) == ("CRASHED", "Crashed")
@@ -68,6 +74,12 @@ class TestSilentRunningRuns:
         assert crash_silent_runs(later(150), TIMEOUT) == 0
         assert state_of(run_id) == ("RUNNING", "Running")
         assert crash_silent_runs(later(191), TIMEOUT) == 1
+
+    def test_a_run_that_never_heartbeated_is_left_alone(self, client, flow):
+        """A Prefect 2 client never heartbeats: its runs run for hours in silence."""
+        run_id = run_in(client, flow, "RUNNING")
+        assert crash_silent_runs(later(86400), TIMEOUT) == 0
+        assert state_of(run_id) == ("RUNNING", "Running")
 
     def test_an_old_heartbeat_does_not_hide_a_fresh_start(self, client, flow):
         run_id = run_in(client, flow, "RUNNING")
@@ -86,7 +98,7 @@ class TestSilentRunningRuns:
 
     def test_unfinished_task_runs_crash_and_free_their_slots(self, client, flow):
         client.post("/api/concurrency_limits/", json={"tag": "db", "concurrency_limit": 1})
-        run_id = run_in(client, flow, "RUNNING")
+        run_id = heartbeating(run_in(client, flow, "RUNNING"))
         running = task_in(client, run_id, "a", "RUNNING", tags=["db"])
         pending = task_in(client, run_id, "b", "PENDING")
         done = task_in(client, run_id, "c", "RUNNING")
@@ -111,6 +123,7 @@ class TestSilentRunningRuns:
             "/api/flow_runs/", json={"flow_id": flow["id"], "parent_task_run_id": parent_task}
         ).get_json()["id"]
         client.post(f"/api/flow_runs/{child}/set_state", json={"state": {"type": "RUNNING"}})
+        heartbeating(child)
         record_heartbeat(parent, 300, now=later(60))
 
         assert crash_silent_runs(later(91), TIMEOUT) == 1
@@ -144,10 +157,10 @@ class TestStuckPendingRuns:
 
 class TestAbandonedCancellingRuns:
     def test_a_silent_cancelling_run_is_cancelled(self, client, flow):
-        run_id = run_in(client, flow, "RUNNING", "CANCELLING")
+        run_id = heartbeating(run_in(client, flow, "RUNNING", "CANCELLING"))
         task = task_in(client, run_id, "a", "PENDING")
-        assert cancel_abandoned_runs(later(60), TIMEOUT) == 0
-        assert cancel_abandoned_runs(later(91), TIMEOUT) == 1
+        assert cancel_abandoned_runs(later(60), TIMEOUT, PENDING) == 0
+        assert cancel_abandoned_runs(later(91), TIMEOUT, PENDING) == 1
         assert state_of(run_id) == ("CANCELLED", "Cancelled")
         assert TaskRun.get_by_id(task).state_type == "CANCELLED"
         state = client.get(f"/api/flow_runs/{run_id}").get_json()["state"]
@@ -156,13 +169,24 @@ class TestAbandonedCancellingRuns:
     def test_a_heartbeating_cancelling_run_is_left_to_its_agent(self, client, flow):
         run_id = run_in(client, flow, "RUNNING", "CANCELLING")
         record_heartbeat(run_id, 300, now=later(50))
-        assert cancel_abandoned_runs(later(100), TIMEOUT) == 0
+        assert cancel_abandoned_runs(later(100), TIMEOUT, PENDING) == 0
         assert state_of(run_id)[0] == "CANCELLING"
+
+    def test_a_run_that_never_heartbeated_is_given_the_pending_timeout(self, client, flow):
+        """A Prefect 2.20 worker looks for cancelling runs every 20 s, then stops the
+        process: a run Cancelled before that would go on running."""
+        run_id = run_in(client, flow, "RUNNING", "CANCELLING")
+        assert cancel_abandoned_runs(later(500), TIMEOUT, PENDING) == 0
+        assert state_of(run_id)[0] == "CANCELLING"
+        assert cancel_abandoned_runs(later(601), TIMEOUT, PENDING) == 1
+        state = client.get(f"/api/flow_runs/{run_id}").get_json()["state"]
+        assert state["type"] == "CANCELLED"
+        assert "No worker or agent stopped the flow run within 600 s" in state["message"]
 
 
 class TestSweeps:
     def test_check_liveness_runs_every_sweep_and_is_idempotent(self, client, flow):
-        running = run_in(client, flow, "RUNNING")
+        running = heartbeating(run_in(client, flow, "RUNNING"))
         pending = run_in(client, flow)
         cancelling = run_in(client, flow, "RUNNING", "CANCELLING")
         settings = LivenessSettings(heartbeat_timeout=TIMEOUT, pending_timeout=PENDING)
@@ -182,12 +206,12 @@ class TestSweeps:
         assert FlowRunState.select().count() == states
 
     def test_runs_are_swept_in_batches(self, client, flow):
-        ids = [run_in(client, flow, "RUNNING") for _ in range(5)]
+        ids = [heartbeating(run_in(client, flow, "RUNNING")) for _ in range(5)]
         assert crash_silent_runs(later(91), TIMEOUT, batch_size=2) == 5
         assert {state_of(i)[0] for i in ids} == {"CRASHED"}
 
     def test_concurrent_sweeps_crash_each_run_once(self, app, client, flow):
-        ids = [run_in(client, flow, "RUNNING") for _ in range(12)]
+        ids = [heartbeating(run_in(client, flow, "RUNNING")) for _ in range(12)]
         now = later(91)
         barrier = threading.Barrier(4)
         counts = []

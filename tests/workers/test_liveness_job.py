@@ -11,10 +11,11 @@ from tests.workers.test_workers import run_orion
 
 
 def silent_running_run():
-    """A RUNNING flow run that never heartbeated."""
+    """A RUNNING flow run whose last heartbeat came when it started."""
     flow, _ = Flow.get_or_create(name="silent-flow")
     run, _ = flow_runs.create_flow_run({"flow_id": flow.id})
     orchestration.set_flow_run_state(run.id, {"type": "RUNNING", "name": "Running"})
+    flow_runs.record_heartbeat(run.id, 300)
     return run.id
 
 
