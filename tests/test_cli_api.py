@@ -40,8 +40,10 @@ class TestWorkQueue:
             "POLLED",
             "ID",
         ]
-        assert lines[1].split()[:4] == ["etl", "3", "no", "-"]
-        assert lines[2].split()[:2] == ["legacy", "unlimited"]
+        # After the agents' pool's "default" queue, made with the pool.
+        assert lines[1].split()[:2] == ["default", "unlimited"]
+        assert lines[2].split()[:4] == ["etl", "3", "no", "-"]
+        assert lines[3].split()[:2] == ["legacy", "unlimited"]
         assert cli("work-queue", "ls", "--match", "leg").count("\n") == 2
         shown = cli("work-queue", "inspect", "legacy")
         assert '"tags": [\n      "prod"' in shown and '"healthy": false' in shown
@@ -72,7 +74,8 @@ class TestWorkQueue:
         )
         etl = client.get("/api/work_queues/name/etl").get_json()
         assert (etl["concurrency_limit"], etl["description"]) == (3, "nightly")
-        assert len(client.post("/api/work_queues/filter", json={}).get_json()) == 2
+        names = [q["name"] for q in client.post("/api/work_queues/filter", json={}).get_json()]
+        assert names == ["default", "etl", "legacy"]
 
     def test_pause_resume_and_limits(self, cli, client):
         cli("work-queue", "create", "etl")
@@ -298,7 +301,7 @@ def test_the_console_script_uses_the_ephemeral_api(tmp_path):
     created = orion_script(["work-queue", "create", "etl"], {}, tmp_path)
     assert created.returncode == 0, created.stderr
     listed = orion_script(["work-queue", "ls"], {}, tmp_path)
-    assert listed.stdout.splitlines()[1].startswith("etl")
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["default", "etl"]
     again = orion_script(["work-queue", "create", "etl"], {}, tmp_path)
     assert again.returncode == 0, again.stderr
     assert "exists already; left as it is" in again.stdout

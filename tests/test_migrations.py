@@ -727,3 +727,40 @@ def test_deployment_last_polled_column_comes_and_goes(mdb):
     assert "last_polled" in columns()
     migrations.downgrade(mdb, target=previous)
     assert "last_polled" not in columns()
+
+
+@pytest.mark.parametrize("has_default", [False, True], ids=["created", "adopted"])
+def test_the_agents_pool_gets_a_default_queue(mdb, has_default):
+    """0037: an agents' pool without a default queue gets its queue named ``default`` as one,
+    created at the first free priority when it has none of that name."""
+    migrations.upgrade(mdb, target="0036_drop_run_id_prefix_indexes")
+    now = utcnow().replace(tzinfo=None)
+    pool_id = uuid.uuid4()
+    Table("work_pool").bind(mdb).insert(
+        id=pool_id.hex,
+        created=now,
+        updated=now,
+        name=AGENT_POOL,
+        type=AGENT_POOL_TYPE,
+        base_job_template="{}",
+        is_paused=False,
+    ).execute()
+    names = ["etl", "default"] if has_default else ["etl"]
+    for priority, name in enumerate(names, start=1):
+        Table("work_queue").bind(mdb).insert(
+            id=uuid.uuid4().hex,
+            created=now,
+            updated=now,
+            name=name,
+            description="",
+            is_paused=False,
+            priority=priority,
+            work_pool_id=pool_id.hex,
+        ).execute()
+
+    migrations.upgrade(mdb)
+    with mdb.bind_ctx(TABLES):
+        pool = WorkPool.get(WorkPool.name == AGENT_POOL)
+        default = WorkQueue.get_by_id(pool.default_queue_id)
+        assert (default.name, default.work_pool_id, default.priority) == ("default", pool.id, 2)
+        assert sorted(q.name for q in WorkQueue.select()) == ["default", "etl"]

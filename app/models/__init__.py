@@ -31,7 +31,14 @@ from app.models.runs import (
     TaskRunStateCache,
 )
 from app.models.sessions import DashboardSession
-from app.models.work_pools import AGENT_POOL, AGENT_POOL_TYPE, Worker, WorkPool, WorkQueue
+from app.models.work_pools import (
+    AGENT_POOL,
+    AGENT_POOL_TYPE,
+    DEFAULT_QUEUE,
+    Worker,
+    WorkPool,
+    WorkQueue,
+)
 
 TABLES = (
     WorkPool,
@@ -72,6 +79,7 @@ __all__ = [
     "TABLES",
     "AGENT_POOL",
     "AGENT_POOL_TYPE",
+    "DEFAULT_QUEUE",
     "BaseModel",
     "UTCDateTimeField",
     "utcnow",

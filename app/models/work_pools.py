@@ -21,6 +21,8 @@ from app.models.base import BaseModel, UTCDateTimeField
 # The pool holding the queues agents poll (Prefect's name and type for it).
 AGENT_POOL = "default-agent-pool"
 AGENT_POOL_TYPE = "prefect-agent"
+# The name of the queue every pool is created with, its default queue.
+DEFAULT_QUEUE = "default"
 
 
 class WorkPool(BaseModel):

@@ -29,6 +29,7 @@ from app.exceptions import Conflict, InvalidData, ObjectAlreadyExists, ObjectNot
 from app.models import (
     AGENT_POOL,
     AGENT_POOL_TYPE,
+    DEFAULT_QUEUE,
     Deployment,
     Flow,
     FlowRun,
@@ -41,7 +42,6 @@ from app.services import filters, work_queues
 from app.services.common import Body, get_or_raise
 from app.states import StateType
 
-DEFAULT_QUEUE = "default"
 # A worker that gave its heartbeat interval is online for this many intervals after a
 # heartbeat (Prefect's rule), and never for less than the agents' timeout.
 MISSED_HEARTBEATS = 3
@@ -434,10 +434,7 @@ def update_pool_queue(pool_name: str, name: str, changes: Mapping[str, Any]) -> 
 def delete_pool_queue(pool_name: str, name: str) -> None:
     """Delete a pool's queue (its runs are kept); ObjectNotFound; Conflict for the pool's
     default queue."""
-    queue = read_pool_queue(pool_name, name)
-    if queue.id == queue.work_pool.default_queue_id:
-        raise Conflict(f"{name!r} is work pool {pool_name!r}'s default queue; it cannot go.")
-    work_queues.delete_work_queue(queue.id)
+    work_queues.delete_work_queue(read_pool_queue(pool_name, name).id)
 
 
 def read_pool_queues(pool_name: str, body: Body) -> list[WorkQueue]:

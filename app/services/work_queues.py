@@ -23,10 +23,11 @@ from typing import Any
 from peewee import SQL, Case, IntegrityError, fn
 
 from app.db import database, is_sqlite
-from app.exceptions import ObjectAlreadyExists, ObjectNotFound
+from app.exceptions import Conflict, ObjectAlreadyExists, ObjectNotFound
 from app.models import (
     AGENT_POOL,
     AGENT_POOL_TYPE,
+    DEFAULT_QUEUE,
     Agent,
     FlowRun,
     FlowRunState,
@@ -66,21 +67,32 @@ def _stored_filter(criteria: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def agent_pool() -> WorkPool:
-    """The agents' pool, created (empty template, no default queue) if it is missing: the
-    queues of Prefect 2.7's agents are its queues."""
+    """The agents' pool: the queues of Prefect 2.7's agents are its queues. Created if it is
+    missing (empty template) with its ``default`` queue as its default queue, as Prefect
+    2.20 creates it: Prefect's clients refuse a pool without a default queue."""
+    return _ensure_agent_pool()[0]
+
+
+def _ensure_agent_pool() -> tuple[WorkPool, bool]:
+    """:func:`agent_pool`, and whether this call created it."""
     now = utcnow()
-    pool, _ = insert_or_get(
-        WorkPool,
-        {
-            "name": AGENT_POOL,
-            "type": AGENT_POOL_TYPE,
-            "base_job_template": {},
-            "created": now,
-            "updated": now,
-        },
-        WorkPool.name == AGENT_POOL,
-    )
-    return pool
+    with database.atomic():
+        pool, created = insert_or_get(
+            WorkPool,
+            {
+                "name": AGENT_POOL,
+                "type": AGENT_POOL_TYPE,
+                "base_job_template": {},
+                "created": now,
+                "updated": now,
+            },
+            WorkPool.name == AGENT_POOL,
+        )
+        if created:
+            queue, _ = ensure_work_queue(DEFAULT_QUEUE, pool)
+            WorkPool.update(default_queue_id=queue.id).where(WorkPool.id == pool.id).execute()
+            pool.default_queue_id = queue.id
+    return pool, created
 
 
 def _agent_pool_id() -> Any:
@@ -107,23 +119,34 @@ def create_work_queue(data: Mapping[str, Any]) -> WorkQueue:
     """Create a queue of the agents' pool from a loaded WorkQueueCreate body;
     ObjectAlreadyExists if the name is taken there. Without a priority it takes
     :func:`first_free_priority`. Priorities need not be unique here (Prefect 2.7's agents name
-    the queues they poll): ties are served in the order an agent names them."""
+    the queues they poll): ties are served in the order an agent names them.
+
+    The first queue asked for creates the pool; when it is ``default``, it is the pool's
+    default queue made with it, set as the body asks (Prefect 2.20 answers with that queue
+    too)."""
     now = utcnow()
-    pool_id = _agent_pool_id()
+    settings = {
+        "description": data.get("description") or "",
+        "is_paused": data["is_paused"],
+        "concurrency_limit": data["concurrency_limit"],
+        "filter": _stored_filter(data.get("filter")),
+    }
     try:
         with database.atomic():
-            priority = data.get("priority") or first_free_priority(pool_id)
+            pool, created = _ensure_agent_pool()
+            if created and data["name"] == DEFAULT_QUEUE:
+                if data.get("priority"):
+                    settings["priority"] = data["priority"]
+                WorkQueue.update(**settings).where(WorkQueue.id == pool.default_queue_id).execute()
+                return read_work_queue(pool.default_queue_id)
             return WorkQueue.create(
                 id=uuid.uuid4(),
-                work_pool=pool_id,
+                work_pool=pool.id,
                 name=data["name"],
-                description=data.get("description") or "",
-                is_paused=data["is_paused"],
-                concurrency_limit=data["concurrency_limit"],
-                priority=priority,
-                filter=_stored_filter(data.get("filter")),
+                priority=data.get("priority") or first_free_priority(pool.id),
                 created=now,
                 updated=now,
+                **settings,
             )
     except IntegrityError as error:
         raise ObjectAlreadyExists(f"A work queue named {data['name']!r} already exists.") from error
@@ -194,7 +217,13 @@ def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
 
 
 def delete_work_queue(queue_id: Id) -> None:
-    """Delete a queue (its runs keep their queue name); ObjectNotFound if there is none."""
+    """Delete a queue (its runs keep their queue name); ObjectNotFound if there is none,
+    Conflict for its pool's default queue."""
+    queue = read_work_queue(queue_id)
+    if queue.id == queue.work_pool.default_queue_id:
+        raise Conflict(
+            f"{queue.name!r} is work pool {queue.work_pool.name!r}'s default queue; it cannot go."
+        )
     with database.atomic():
         deleted = WorkQueue.delete().where(WorkQueue.id == queue_id).execute()
     if not deleted:

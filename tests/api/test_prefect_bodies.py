@@ -117,9 +117,10 @@ def test_recorded_work_queue_and_deployment_fields_are_applied(client, version):
     queues = client.post("/api/work_queues/filter", json={}).get_json()
     by_name = {queue["name"]: queue for queue in queues}
     # wire-queue is created with priority 3 and wire-queue-2 with 1, but 2.7.12's client
-    # drops both and sends null (first free rank: 1, then 2); wire-queue is then updated to 2.
+    # drops both and sends null (first free rank after the agents' pool's default queue: 2,
+    # then 3); wire-queue is then updated to 2.
     assert by_name["wire-queue"]["priority"] == 2
-    assert by_name["wire-queue-2"]["priority"] == {"2.7": 2, "2.20": 1}[version]
+    assert by_name["wire-queue-2"]["priority"] == {"2.7": 3, "2.20": 1}[version]
     deployments = client.post("/api/deployments/filter", json={}).get_json()
     cron = next(d for d in deployments if d["name"] == "wire-deployment")
     assert cron["schedule"]["timezone"] is None

@@ -136,7 +136,8 @@ class TestPools:
         pool = client.get("/api/work_pools/default-agent-pool").get_json()
         assert (pool["type"], pool["status"]) == ("prefect-agent", "READY")
         queues = client.post("/api/work_pools/default-agent-pool/queues/filter", json={}).get_json()
-        assert [q["name"] for q in queues] == ["etl"]
+        assert [q["name"] for q in queues] == ["default", "etl"]
+        assert pool["default_queue_id"] == queues[0]["id"]
         response = client.delete("/api/work_pools/default-agent-pool")
         assert response.status_code == 409
 

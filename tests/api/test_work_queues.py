@@ -101,10 +101,11 @@ class TestCrud:
         assert "colour" not in response.get_json()
 
     def test_priority_defaults_to_the_first_free_rank(self, client):
-        assert make_queue(client, "a")["priority"] == 1
-        assert make_queue(client, "b", priority=3)["priority"] == 3
-        assert make_queue(client, "c")["priority"] == 2
-        assert make_queue(client, "d", priority=None)["priority"] == 4
+        # The first queue creates the agents' pool, whose "default" queue holds rank 1.
+        assert make_queue(client, "a")["priority"] == 2
+        assert make_queue(client, "b", priority=4)["priority"] == 4
+        assert make_queue(client, "c")["priority"] == 3
+        assert make_queue(client, "d", priority=None)["priority"] == 5
 
     def test_priority_is_updated_and_null_leaves_it(self, client):
         queue = make_queue(client, "a", priority=2)
@@ -158,7 +159,8 @@ class TestCrud:
         body = {"work_queues": {"name": {"startswith_": ["prod"]}}}
         names = [q["name"] for q in client.post("/api/work_queues/filter", json=body).get_json()]
         assert names == ["prod-a", "prod-b"]
-        page = client.post("/api/work_queues/filter", json={"limit": 1, "offset": 1}).get_json()
+        # After the agents' pool's "default" queue and "dev".
+        page = client.post("/api/work_queues/filter", json={"limit": 1, "offset": 2}).get_json()
         assert [q["name"] for q in page] == ["prod-a"]
 
 
@@ -381,4 +383,5 @@ def test_a_deployment_names_its_work_queue_into_existence(client, flow):
         assert response.status_code in (200, 201)
     queue = client.get("/api/work_queues/name/from-deployment").get_json()
     assert (queue["is_paused"], queue["concurrency_limit"]) == (False, None)
-    assert len(client.post("/api/work_queues/filter", json={}).get_json()) == 1
+    names = [q["name"] for q in client.post("/api/work_queues/filter", json={}).get_json()]
+    assert names == ["default", "from-deployment"]

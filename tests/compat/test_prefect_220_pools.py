@@ -113,3 +113,14 @@ def test_prefect_deploy_and_flow_deploy_run_from_their_pull_steps(prefect, api):
     assert by_run["work_pool_name"] == pool
     logs = ok(api.post("logs/filter", json={"logs": {"flow_run_id": {"any_": [by_run["id"]]}}}))
     assert any("POOLED 40 hello" in log["message"] for log in logs), output
+
+
+def test_work_pool_commands_read_the_agents_pool(prefect, api):
+    """A Prefect 2.7 agent's queue puts ``default-agent-pool`` on the server; Prefect 2.20's
+    client refuses a pool without a default queue, so listing pools used to fail here."""
+    ok(api.post("work_queues/", json={"name": f"agents-{prefect.tag}"}))
+    listed = prefect.run("work-pool", "ls", COLUMNS=300)
+    assert "default-agent-pool" in listed and "prefect-agent" in listed
+    shown = prefect.run("work-pool", "inspect", "default-agent-pool", COLUMNS=300)
+    default = ok(api.get("work_pools/default-agent-pool/queues/default"))
+    assert default["id"] in shown

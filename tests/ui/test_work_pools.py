@@ -509,10 +509,16 @@ def test_scheduled_run_counts_match_each_queues_condition(mixed_queues):
     counts = work_queues.scheduled_run_counts(queues)
     expected = _oracle(queues)
     assert counts == expected
-    by_name = {q.name: counts[str(q.id)] for q in queues}
+    by_name = {(q.work_pool.name, q.name): counts[str(q.id)] for q in queues}
     # named: 2 deployment runs (one Late) + 2 naming it; tagged: the 2 prod runs.
-    assert by_name["named"] == 4 and by_name["tagged"] == 2 and by_name["empty"] == 0
-    assert by_name["default"] == 3 and by_name["other"] == 0
+    assert by_name == {
+        ("default-agent-pool", "default"): 0,
+        ("default-agent-pool", "named"): 4,
+        ("default-agent-pool", "empty"): 0,
+        ("default-agent-pool", "tagged"): 2,
+        ("p", "default"): 3,
+        ("p", "other"): 0,
+    }
     assert work_queues.scheduled_run_counts([]) == {}
 
 
@@ -580,6 +586,7 @@ def test_scheduled_run_counts_pair_each_agents_queue_name_with_its_id(client):
     counts = work_queues.scheduled_run_counts(queues)
     assert counts == _oracle(queues)
     assert {key: counts[str(queue_id)] for key, queue_id in ids.items()} == {
+        (AGENTS, "default"): 0,
         (AGENTS, "a"): 2,
         (AGENTS, "b"): 1,
         ("p", "default"): 0,

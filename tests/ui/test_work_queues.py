@@ -231,7 +231,8 @@ def test_dashboard_work_queue_health_widget(client):
     make_queue(client, "c-paused", is_paused=True)
     html = page(client, "/?window=hour", headers=HX)
     widget = html.split('id="queues-h"')[1].split("</section>")[0]
-    assert "1 healthy, <strong>1 unhealthy</strong>, 1 paused" in widget
+    # The agents' pool's "default" queue, which nobody polls, is unhealthy too.
+    assert "1 healthy, <strong>2 unhealthy</strong>, 1 paused" in widget
     # The unhealthy queue first.
     assert widget.index("b-silent") < widget.index("a-healthy") < widget.index("c-paused")
 
