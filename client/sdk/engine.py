@@ -1038,7 +1038,7 @@ def _flow_attempts(
                 failure = (exception_state(error, "Flow run"), error)
         if failure is None:
             answer = orchestrate(propose, Completed(data=data))
-            return answer.state, value, None
+            return _end_of_cancel(propose, answer), value, None
         failed_state, exc = failure
         answer = orchestrate(propose, failed_state)
         final = answer.state
@@ -1051,7 +1051,21 @@ def _flow_attempts(
             _sleep_until(final.state_details.scheduled_time)
             context.reset_for_retry()
             continue
-        return final, None, exc
+        return _end_of_cancel(propose, answer), None, exc
+
+
+def _end_of_cancel(
+    propose: Callable[[State], OrchestrationResult], answer: OrchestrationResult
+) -> State | None:
+    """The flow run's final state, given the server's ``answer`` to its final proposal. A run
+    cancelled while it ran stays Cancelling (the server refuses it any other final state; its
+    first refused task run stopped the flow): this process, which is ending, is what stops it,
+    so it proposes Cancelled rather than leave the run to the liveness service."""
+    final = answer.state
+    if answer.status == "REJECT" and final is not None and final.is_cancelling():
+        message = "The flow run stopped after it was cancelled."
+        final = orchestrate(propose, Cancelled(message=message)).state
+    return final
 
 
 def _flow_body(

@@ -498,6 +498,36 @@ def test_abort_stops_the_run(orion):
     assert run.state.is_cancelled()
 
 
+def test_a_run_cancelled_while_it_runs_ends_cancelled(orion):
+    """With no agent to stop it, the flow process stops at its first task run the server
+    refuses, and ends the cancel itself."""
+    from client import RunAborted
+    from client.api.states import Cancelling
+    from client.sdk.context import get_run_context
+
+    ran = []
+
+    @task
+    def cancel_my_flow():
+        orion.set_flow_run_state(get_run_context().flow_run_id, Cancelling())
+
+    @task
+    def never():
+        ran.append(1)
+
+    @flow
+    def cancelled():
+        cancel_my_flow()
+        never()
+
+    with pytest.raises(RunAborted, match="Task run 'never-0' was not started"):
+        cancelled()
+    assert ran == []
+    [run] = orion.read_flow_runs()
+    assert run.state.is_cancelled()
+    assert run.state.message == "The flow run stopped after it was cancelled."
+
+
 def test_per_task_storage_and_opting_out_of_persistence(orion):
     @task(persist_result=True, result_storage="memory://orion-sdk-tests/results")
     def stored():
