@@ -4,7 +4,7 @@ scheduled flow runs to its workers.
 A pool is addressed by name. Creating one creates its ``default`` queue (priority 1), the
 queue a deployment naming the pool but no queue goes to. The agents' pool,
 ``default-agent-pool``, holds the queues of Prefect 2.7's agents (``/api/work_queues``); it is
-created when first needed and cannot be deleted.
+created when first needed, with its ``default`` queue, and cannot be deleted.
 
 A pool's ``base_job_template`` is ``{}`` or ``{"job_configuration": {...}, "variables": <JSON
 schema>}`` whose ``{{ placeholders }}`` all name a variable; a deployment's job variables

@@ -222,7 +222,8 @@ def delete_work_queue(queue_id: Id) -> None:
     queue = read_work_queue(queue_id)
     if queue.id == queue.work_pool.default_queue_id:
         raise Conflict(
-            f"{queue.name!r} is work pool {queue.work_pool.name!r}'s default queue; it cannot go."
+            f"{queue.name!r} is work pool {queue.work_pool.name!r}'s default queue: deployments "
+            "sent to the pool without a queue go there, so it cannot be deleted."
         )
     with database.atomic():
         deleted = WorkQueue.delete().where(WorkQueue.id == queue_id).execute()

@@ -138,6 +138,8 @@ class TestPools:
         queues = client.post("/api/work_pools/default-agent-pool/queues/filter", json={}).get_json()
         assert [q["name"] for q in queues] == ["default", "etl"]
         assert pool["default_queue_id"] == queues[0]["id"]
+        refused = client.delete(f"/api/work_queues/{pool['default_queue_id']}")
+        assert refused.status_code == 409 and "default queue" in refused.get_json()["detail"]
         response = client.delete("/api/work_pools/default-agent-pool")
         assert response.status_code == 409
 

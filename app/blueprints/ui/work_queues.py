@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 
 from app.blueprints.ui import agent_timeout, bp, error_page, local_path, params, render
 from app.clock import utcnow
-from app.exceptions import ObjectAlreadyExists
+from app.exceptions import Conflict, ObjectAlreadyExists
 from app.schemas.actions import WorkQueueCreateSchema, WorkQueueUpdateSchema
 from app.services import dashboard, work_pools, work_queues
 
@@ -166,14 +166,10 @@ def delete_work_queue(queue_id):
     """Delete a work queue (its flow runs stay, with their queue name); a pool's default
     queue cannot go (a 409 page, as the API refuses it)."""
     queue = work_queues.read_work_queue(queue_id)
-    if queue.id == queue.work_pool.default_queue_id:
-        return error_page(
-            409,
-            "Conflict",
-            f"{queue.name!r} is work pool {queue.work_pool.name!r}'s default queue: deployments "
-            "sent to the pool without a queue go there, so it cannot be deleted.",
-        )
-    work_queues.delete_work_queue(queue_id)
+    try:
+        work_queues.delete_work_queue(queue_id)
+    except Conflict as refused:
+        return error_page(409, "Conflict", str(refused))
     flash(f"Deleted the work queue {queue.name!r}. Its flow runs were kept.")
     return redirect(url_for("ui.work_queues_page"), 303)
 
