@@ -254,10 +254,30 @@ class LogFilter(OperatorSchema):
 
 
 class WorkQueueFilter(OperatorSchema):
-    """Criteria on work queues."""
+    """Criteria on work queues.
+
+    Prefect 2.20's UI looks several queues up by name in one request and its filter mapper
+    sends the names as ids too (``id.any_`` equal to ``name.any_``, which no queue's id can
+    match); such an ``id`` criterion is dropped, so the names select the queues it asks for.
+    """
 
     id = fields.Nested(UUIDAnyFilter)
     name = fields.Nested(WorkQueueNameFilter)
+
+    @pre_load
+    def drop_names_sent_as_ids(self, data, **kwargs):
+        if not isinstance(data, dict):
+            return data
+        ids, names = data.get("id"), data.get("name")
+        if (
+            isinstance(ids, dict)
+            and isinstance(names, dict)
+            and set(ids) == {"any_"}
+            and ids["any_"]
+            and ids["any_"] == names.get("any_")
+        ):
+            return {key: value for key, value in data.items() if key != "id"}
+        return data
 
 
 class WorkPoolFilter(OperatorSchema):

@@ -163,6 +163,17 @@ class TestCrud:
         page = client.post("/api/work_queues/filter", json={"limit": 1, "offset": 2}).get_json()
         assert [q["name"] for q in page] == ["prod-a"]
 
+    def test_names_sent_as_ids_by_prefects_ui_select_by_name(self, client):
+        """Prefect 2.20's UI looks queues up by name in batches, sending the names as ids too."""
+        for name in ("etl", "ml", "other"):
+            make_queue(client, name)
+        body = {"work_queues": {"id": {"any_": ["etl", "ml"]}, "name": {"any_": ["etl", "ml"]}}}
+        response = client.post("/api/work_queues/filter", json=body)
+        assert response.status_code == 200, response.get_json()
+        assert [q["name"] for q in response.get_json()] == ["etl", "ml"]
+        body["work_queues"]["id"]["any_"] = ["etl"]
+        assert client.post("/api/work_queues/filter", json=body).status_code == 422
+
 
 class TestGetRuns:
     def test_due_scheduled_runs_of_the_queue_earliest_first(self, client, flow):

@@ -291,6 +291,12 @@ def test_work_queue_pages(page, stack):
     _needs(stack, WORK_POOLS)  # the pages tell a pool's queues from the others
     _, api, ids = stack
     _open(page, "/work-queues", "ui-queue")
+    # The list looks the agents' queues ("default" and "ui-queue") up by name, two or more in
+    # one batch, and Prefect 2.20's UI keys the batch's answer by id: each lookup then fails in
+    # its own console, as against Prefect's own server (whose default-agent-pool has its
+    # "default" queue too). The UI's bug, not an API call that failed: the list is shown.
+    batch_bug = 'Batch lookup failed for id: "'
+    page.problems[:] = [problem for problem in page.problems if batch_bug not in problem]
     _open(page, f"/work-queues/work-queue/{ids['work_queue']}", "ui-queue")
     each_tab(page, "Upcoming Runs", "Runs")
     # The page lists the queue's runs with get_runs marked X-PREFECT-UI: no poll recorded.

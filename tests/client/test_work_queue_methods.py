@@ -23,7 +23,8 @@ def test_work_queue_lifecycle(orion):
     assert (changed.is_paused, changed.concurrency_limit) == (True, None)
     orion.create_work_queue("legacy", tags=["prod"])
     assert orion.read_work_queue_by_name("legacy").filter["tags"] == ["prod"]
-    assert [q.name for q in orion.read_work_queues()] == ["etl", "legacy"]
+    # With the agents' pool's "default" queue, made with the pool.
+    assert [q.name for q in orion.read_work_queues()] == ["default", "etl", "legacy"]
     assert [q.name for q in orion.read_work_queues({"name": {"startswith_": ["le"]}})] == ["legacy"]
     assert orion.read_work_queue_status(queue.id).healthy is False
     orion.delete_work_queue_by_id(queue.id)
