@@ -158,18 +158,41 @@ def busy_limits(most: int, now: datetime.datetime | None = None) -> list[Limit]:
 
 def update_limit(id_or_name: uuid.UUID | str, changes: Mapping[str, Any]) -> None:
     """Apply a loaded update body; ObjectNotFound if no such limit, ObjectAlreadyExists for
-    a new name that is taken. Setting ``active_slots`` or ``denied_slots`` restarts decay."""
+    a new name that is taken. Setting ``active_slots`` or ``denied_slots`` restarts decay.
+
+    Setting ``active_slots`` below what the limit's leases hold shrinks the leases to it,
+    those that expire first first (the holders least recently heard from): the slots set
+    are then the only ones held, and a holder's later decrement or expiry gives back at most
+    what its lease still holds, so it cannot free slots taken after the update."""
     now = utcnow()
     columns: dict[Any, Any] = {key: changes[key] for key in _FIELDS if changes.get(key) is not None}
     if "active_slots" in columns or "denied_slots" in columns:
         columns["decayed_at"] = now
     try:
         with database.atomic():
-            updated = Limit.update(updated=now, **columns).where(_where(id_or_name)).execute()
+            limit = for_update(Limit.select().where(_where(id_or_name))).first()
+            if limit is None:
+                raise ObjectNotFound("Concurrency Limit not found")
+            Limit.update(updated=now, **columns).where(Limit.id == limit.id).execute()
+            if "active_slots" in columns:
+                _trim_leases(limit, columns["active_slots"], now)
     except IntegrityError:
         raise _name_taken(changes["name"]) from None
-    if not updated:
-        raise ObjectNotFound("Concurrency Limit not found")
+
+
+def _trim_leases(limit: Limit, slots: int, now: datetime.datetime) -> None:
+    """Shrink ``limit``'s leases, soonest to expire first, until they hold at most
+    ``slots`` in all. Call inside the transaction that locked the limit."""
+    leases = list(
+        for_update(Lease.select().where(Lease.limit == limit.id).order_by(Lease.expires, Lease.id))
+    )
+    excess = sum(lease.slots for lease in leases) - slots
+    for lease in leases:
+        if excess <= 0:
+            break
+        taken = min(lease.slots, excess)
+        _shrink(lease, taken, now)
+        excess -= taken
 
 
 def reset_limit(id_or_name: uuid.UUID | str) -> None:

@@ -154,6 +154,33 @@ def test_leases_are_released_once_when_they_expire(client):
     assert active_slots(client, "gpu") == 0
 
 
+def test_setting_active_slots_shrinks_the_leases_to_them(client):
+    make(client, "gpu", 4)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    assert increment(client, ["gpu"], 2, holder=first, lease_seconds=10).status_code == 200
+    assert increment(client, ["gpu"], 2, holder=second, lease_seconds=30).status_code == 200
+    # An operator says one slot is in use: the lease that expires first loses its slots
+    # first, so only the other holder's lease holds one.
+    assert client.patch(f"{BASE}/gpu", json={"active_slots": 1}).status_code == 204
+    assert (
+        client.post(f"{BASE}/leases/renew", json={"holder": first, "lease_seconds": 5}).status_code
+        == 404
+    )
+    # A newcomer takes the freed slots; the first holder's late decrement frees none of them.
+    newcomer = str(uuid.uuid4())
+    assert increment(client, ["gpu"], 3, holder=newcomer, lease_seconds=30).status_code == 200
+    assert decrement(client, ["gpu"], 2, holder=first).status_code == 200
+    assert active_slots(client, "gpu") == 4
+    assert decrement(client, ["gpu"], 2, holder=second).status_code == 200
+    assert active_slots(client, "gpu") == 3
+    # Raising the count or changing anything else keeps the leases whole.
+    assert client.patch(f"{BASE}/gpu", json={"active_slots": 4, "limit": 5}).status_code == 204
+    assert decrement(client, ["gpu"], 3, holder=newcomer).status_code == 200
+    assert active_slots(client, "gpu") == 1
+    later = utcnow() + datetime.timedelta(seconds=60)
+    assert concurrency_limits_v2.release_expired_leases(now=later) == 0
+
+
 def test_fifty_racing_increments_grant_exactly_one(app, client):
     make(client, "one", 1)
     barrier = threading.Barrier(50)
