@@ -648,8 +648,9 @@ def flow_run_inspect(flow_run_id: str) -> None:
 def flow_run_cancel(flow_run_id: str) -> None:
     """Cancel a flow run.
 
-    A run that is executing becomes Cancelling until its agent stops the process and reports
-    it Cancelled; a run not started yet is cancelled at once.
+    A run that is executing becomes Cancelling until the agent or worker that started it
+    stops its process, or, for a flow run started by hand, until the flow reaches its next
+    task run and stops itself; a run not started yet is cancelled at once.
     """
     run_id = _uuid(flow_run_id, "Flow run id")
     try:
@@ -669,7 +670,10 @@ def flow_run_cancel(flow_run_id: str) -> None:
     if state.type is StateType.CANCELLED:
         click.echo(f"Flow run {run_id} is cancelled.")
     else:
-        click.echo(f"Flow run {run_id} is cancelling; its agent will stop it.")
+        click.echo(
+            f"Flow run {run_id} is cancelling: the agent or worker that started it stops it, "
+            "or a flow started by hand stops at its next task run."
+        )
 
 
 @flow_run_group.command("delete")
