@@ -3,7 +3,8 @@
 Seeds a fresh database (SQLite in a temporary ORION_HOME, or the recreated PostgreSQL
 database ``orion_bench_artifacts``) with ``--artifacts`` artifacts, two in three with one of
 ``--keys`` keys (the rest keyless, as link artifacts usually are), one a second, in bulk
-inserts; then builds the app in-process and times, through the Flask test client, what reads
+inserts, with each key's latest (its newest) in ``artifact_collection`` as the service
+keeps it; then builds the app in-process and times, through the Flask test client, what reads
 each key's latest (``POST /api/artifacts/latest/filter`` with several sorts, a page further
 on and a key filter, as Prefect 2.20's UI sends; the dashboard's ``/artifacts``) and a key's
 versions (``/artifacts/key/<key>``). Server-side time, no network: median of ``--repeat``
@@ -41,25 +42,37 @@ def recreate_pg_database():
     conn.close()
 
 
-def seed(database, artifact_model, count, keys):
+def seed(database, count, keys):
+    from app.models import Artifact, ArtifactCollection
+
     start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     rows = []
+    newest = {}
     for i in range(count):
         when = start + datetime.timedelta(seconds=i)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "created": when,
-                "updated": when,
-                "key": f"report-{i % keys}" if i % 3 else None,
-                "type": "markdown",
-                "data": f"# Report {i}",
+        row = {
+            "id": uuid.uuid4(),
+            "created": when,
+            "updated": when,
+            "key": f"report-{i % keys}" if i % 3 else None,
+            "type": "markdown",
+            "data": f"# Report {i}",
+        }
+        rows.append(row)
+        if row["key"] is not None:
+            newest[row["key"]] = {
+                "key": row["key"],
+                "latest_id": row["id"],
+                "latest_created": when,
             }
-        )
         if len(rows) == CHUNK or i == count - 1:
             with database.atomic():
-                artifact_model.insert_many(rows).execute()
+                Artifact.insert_many(rows).execute()
             rows = []
+    latest = list(newest.values())
+    for at in range(0, len(latest), CHUNK):
+        with database.atomic():
+            ArtifactCollection.insert_many(latest[at : at + CHUNK]).execute()
     database.execute_sql("ANALYZE")
 
 
@@ -91,13 +104,12 @@ def main():
 
     from app import create_app, migrations
     from app.db import database
-    from app.models import Artifact
 
     app = create_app()
     with app.app_context(), database.connection_context():
         migrations.upgrade(database)
         began = time.perf_counter()
-        seed(database, Artifact, args.artifacts, args.keys)
+        seed(database, args.artifacts, args.keys)
         print(f"seeded {args.artifacts:,} artifacts in {time.perf_counter() - began:.0f} s")
 
     client = app.test_client()

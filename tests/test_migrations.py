@@ -272,6 +272,36 @@ def test_run_name_search_is_filled_from_existing_runs_on_sqlite(mdb):
     assert schema_snapshot(mdb) == before
 
 
+def test_artifact_keys_get_their_newest_version_as_latest(mdb):
+    """0038 records each key's newest artifact (by creation time, then id) as its latest;
+    keyless artifacts have none; its downgrade drops the table and keeps the artifacts."""
+    migrations.upgrade(mdb, target="0037_agent_pool_default_queue")
+    param = "?" if isinstance(mdb, SqliteDatabase) else "%s"
+    tie = sorted(uuid.uuid4().hex for _ in range(2))
+    rows = [
+        ("a" * 32, "daily", "2026-12-01 00:00:00.000000"),
+        ("b" * 32, "daily", "2026-12-02 00:00:00.000000"),
+        (tie[0], "tie", "2026-12-01 00:00:00.000000"),
+        (tie[1], "tie", "2026-12-01 00:00:00.000000"),
+        ("c" * 32, None, "2026-12-03 00:00:00.000000"),
+    ]
+    for artifact_id, key, stamp in rows:
+        mdb.execute_sql(
+            f"INSERT INTO artifact (id, created, updated, key) VALUES ({param}, {param}, "
+            f"{param}, {param})",
+            (artifact_id, stamp, stamp, key),
+        )
+    migrations.upgrade(mdb, target="0038_artifact_collection")
+    latest = mdb.execute_sql("SELECT key, latest_id FROM artifact_collection ORDER BY key")
+    assert [(key, uuid.UUID(str(i)).hex) for key, i in latest.fetchall()] == [
+        ("daily", "b" * 32),
+        ("tie", tie[1]),
+    ]
+    migrations.downgrade(mdb, target="0037_agent_pool_default_queue")
+    assert "artifact_collection" not in mdb.get_tables()
+    assert mdb.execute_sql("SELECT COUNT(*) FROM artifact").fetchone() == (5,)
+
+
 def test_backend_specific_indexes_exist_on_their_backend_only(mdb):
     """The trigram index on flow run names is PostgreSQL's (BackendIndex): the migrated
     schema and the models' schema both have it there, and neither has it on SQLite."""

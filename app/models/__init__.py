@@ -12,6 +12,7 @@ from app.models.flows import Deployment, DeploymentSchedule, Flow
 from app.models.misc import (
     Agent,
     Artifact,
+    ArtifactCollection,
     ConcurrencyLimit,
     ConcurrencySlot,
     GlobalConcurrencyLease,
@@ -68,6 +69,7 @@ TABLES = (
     FlowRunNotification,
     Variable,
     Artifact,
+    ArtifactCollection,
     DashboardSession,
     GlobalConcurrencyLimit,
     GlobalConcurrencyLease,
@@ -85,6 +87,7 @@ __all__ = [
     "utcnow",
     "Agent",
     "Artifact",
+    "ArtifactCollection",
     "BlockDocument",
     "BlockDocumentReference",
     "BlockSchema",

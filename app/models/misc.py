@@ -1,5 +1,5 @@
 """Agents, task concurrency limits and their slot leases, global concurrency
-limits and their leases, logs, saved searches, variables and artifacts."""
+limits and their leases, logs, saved searches, variables, artifacts and their keys' latest."""
 
 from peewee import (
     BooleanField,
@@ -8,11 +8,12 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     JSONField,
+    Model,
     TextField,
     UUIDField,
 )
 
-from app.db import for_update
+from app.db import database, for_update
 from app.models.base import BaseModel, UTCDateTimeField, utcnow
 from app.models.runs import TaskRun
 from app.models.work_pools import WorkQueue
@@ -160,8 +161,26 @@ class Artifact(BaseModel):
 
     class Meta:
         table_name = "artifact"
-        # The latest of a key: its newest row.
+        # A key's versions, newest first.
         indexes = ((("key", "created"), False),)
+
+
+class ArtifactCollection(Model):
+    """A key's latest artifact (Prefect 2.20's ``artifact_collection``): its newest by
+    ``created``, then by id. One row per key with artifacts, kept in step with every create
+    and delete by ``app.services.artifacts``, so lists of each key's latest read one row per
+    key rather than every version."""
+
+    key = CharField(primary_key=True)
+    latest_id = UUIDField(unique=True)
+    latest_created = UTCDateTimeField()
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+        table_name = "artifact_collection"
+        # Lists of each key's latest, newest first.
+        indexes = ((("latest_created", "latest_id"), False),)
 
 
 class GlobalConcurrencyLimit(BaseModel):

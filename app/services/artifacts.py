@@ -1,24 +1,24 @@
 """Artifacts (Prefect 2.20): what flow and task runs make for people to see.
 
 Artifacts sharing a ``key`` are versions of one; the key's *latest* is its newest artifact
-(by creation time, then id), found through the ``(key, created)`` index rather than kept in
-a second table, so creating or deleting an artifact has nothing else to keep in step.
-``/latest`` reads and filters see only those. Two forms of the same test: per row
-(:func:`latest_of_its_key`, a look-up per artifact, for a run's few artifacts), and for
-lists over every artifact (:func:`_latest_only`, one grouped pass over the index: 40-80 ms
-for a page at 300,000 artifacts on both backends, where a look-up per artifact took
-0.4-1 s).
+(by creation time, then id). ``artifact_collection`` holds each key's latest, kept in step
+here in the transaction of every create and delete (and by retention's prunes, through
+:func:`refresh_latest`), so ``/latest`` reads and lists of each key's latest read one row
+per key. A create records itself as its key's latest only if it is newer than the one
+recorded (an upsert that compares), so creates that commit out of order, or race a
+delete's refresh, still leave the newest.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from peewee import Tuple, fn
+from peewee import EXCLUDED, Tuple, fn
 
-from app.db import database
+from app.db import database, for_update
 from app.exceptions import ObjectNotFound
 from app.models import Artifact, utcnow
+from app.models import ArtifactCollection as Latest
 from app.services import filters
 from app.services.common import Body, Id, get_or_raise
 
@@ -27,15 +27,52 @@ _CHANGEABLE = ("data", "description", "metadata_")
 
 
 def create_artifact(values: Mapping[str, Any]) -> Artifact:
-    """Create an artifact from a loaded create body."""
+    """Create an artifact from a loaded create body; with a key, it becomes its key's
+    latest."""
     now = utcnow()
     with database.atomic():
-        return Artifact.create(
+        artifact = Artifact.create(
             id=uuid.uuid4(),
             created=now,
             updated=now,
             **{key: values.get(key) for key in _FIELDS},
         )
+        if artifact.key is not None:
+            _record_latest(artifact)
+        return artifact
+
+
+def _record_latest(artifact: Artifact) -> None:
+    Latest.insert(
+        key=artifact.key, latest_id=artifact.id, latest_created=artifact.created
+    ).on_conflict(
+        conflict_target=[Latest.key],
+        update={
+            Latest.latest_id: EXCLUDED.latest_id,
+            Latest.latest_created: EXCLUDED.latest_created,
+        },
+        where=Tuple(EXCLUDED.latest_created, EXCLUDED.latest_id)
+        > Tuple(Latest.latest_created, Latest.latest_id),
+    ).execute()
+
+
+def refresh_latest(keys: Iterable[str]) -> None:
+    """Record again the latest of each of ``keys`` from its artifacts, or forget a key left
+    with none. Call inside the transaction that deleted artifacts of those keys."""
+    for key in sorted(set(keys)):
+        list(for_update(Latest.select(Latest.key).where(Latest.key == key)))
+        newest = (
+            Artifact.select(Artifact.id, Artifact.created)
+            .where(Artifact.key == key)
+            .order_by(Artifact.created.desc(), Artifact.id.desc())
+            .first()
+        )
+        if newest is None:
+            Latest.delete().where(Latest.key == key).execute()
+        else:
+            Latest.update(latest_id=newest.id, latest_created=newest.created).where(
+                Latest.key == key
+            ).execute()
 
 
 def read_artifact(artifact_id: Id) -> Artifact:
@@ -46,62 +83,55 @@ def read_artifact(artifact_id: Id) -> Artifact:
 
 
 def latest_of_its_key() -> Any:
-    """The condition keeping an artifact only if it is its key's latest, tested row by row
-    (for a few rows; lists use :func:`_latest_only`)."""
-    newer = Artifact.alias("newer")
-    return Artifact.key.is_null(False) & (
-        Artifact.id
-        == newer.select(newer.id)
-        .where(newer.key == Artifact.key)
-        .order_by(newer.created.desc(), newer.id.desc())
-        .limit(1)
-    )
+    """The condition keeping an artifact only if it is its key's latest."""
+    return fn.EXISTS(Latest.select(Latest.key).where(Latest.latest_id == Artifact.id))
 
 
 def read_latest_artifact(key: str) -> Artifact:
     """The newest artifact of ``key``; ObjectNotFound if it has none."""
     return get_or_raise(
         Artifact.select()
-        .where(Artifact.key == key)
-        .order_by(Artifact.created.desc(), Artifact.id.desc()),
+        .join(Latest, on=(Latest.latest_id == Artifact.id))
+        .where(Latest.key == key),
         "Artifact with key",
         repr(key),
-    )
-
-
-def _latest_only(query: Any) -> Any:
-    """``query`` keeping each key's latest: an artifact whose ``(key, created)`` is its key's
-    newest (one grouped pass over the index), and which no artifact of the same key and
-    instant outranks by id (looked up only for those few)."""
-    newest = Artifact.alias("newest")
-    per_key = (
-        newest.select(newest.key, fn.MAX(newest.created))
-        .where(newest.key.is_null(False))
-        .group_by(newest.key)
-    )
-    twin = Artifact.alias("twin")
-    outranked = twin.select(twin.id).where(
-        (twin.key == Artifact.key) & (twin.created == Artifact.created) & (twin.id > Artifact.id)
-    )
-    return query.where(
-        Artifact.key.is_null(False)
-        & Tuple(Artifact.key, Artifact.created).in_(per_key)
-        & ~fn.EXISTS(outranked)
     )
 
 
 def _query(body: Body, latest: bool) -> Any:
     query = Artifact.select()
     if latest:
-        query = _latest_only(query)
+        query = query.join(Latest, on=(Latest.latest_id == Artifact.id))
+        # A key criterion asked of every artifact holds for its key's row too: there, the
+        # database can filter the keys before it reads their artifacts.
+        criteria = body.get("artifacts") or {}
+        if criteria.get("key") and criteria.get("operator", "and_") == "and_":
+            by_key = filters.column_condition(Latest.key, criteria["key"])
+            if by_key is not None:
+                query = query.where(by_key)
     return filters.apply_filters(query, Artifact, body)
+
+
+# Lists of each key's latest sort by the key's row, whose columns repeat the latest's and are
+# indexed: a page reads its rows in order rather than sorting every key's.
+_LATEST_SORTS = {
+    "CREATED_DESC": (Latest.latest_created.desc(), Latest.latest_id.desc()),
+    "ID_DESC": (Latest.latest_id.desc(),),
+    "KEY_DESC": (Latest.key.desc(),),
+    "KEY_ASC": (Latest.key.asc(),),
+}
 
 
 def read_artifacts(body: Body, latest: bool = False) -> list[Artifact]:
     """Artifacts (or, with ``latest``, each key's latest) matching a filter body (its
     ``artifacts``, ``flow_runs``, ``task_runs``, ``flows`` and ``deployments``), sorted and
     paged."""
-    return list(filters.sort_and_page(_query(body, latest), Artifact, body))
+    query = _query(body, latest)
+    sort = body.get("sort") or filters.DEFAULT_SORTS[Artifact]
+    if latest and sort in _LATEST_SORTS:
+        query = query.order_by(*_LATEST_SORTS[sort])
+        return list(filters.apply_pagination(query, body.get("limit"), body.get("offset") or 0))
+    return list(filters.sort_and_page(query, Artifact, body))
 
 
 def count_artifacts(body: Body, latest: bool = False) -> int:
@@ -125,9 +155,12 @@ def delete_artifact(artifact_id: Id) -> None:
     """Delete an artifact (its key's previous version, if any, becomes the latest);
     ObjectNotFound if none."""
     with database.atomic():
-        deleted = Artifact.delete().where(Artifact.id == artifact_id).execute()
-    if not deleted:
-        raise ObjectNotFound(f"Artifact {artifact_id} not found.")
+        artifact = Artifact.select(Artifact.key).where(Artifact.id == artifact_id).first()
+        if artifact is None:
+            raise ObjectNotFound(f"Artifact {artifact_id} not found.")
+        Artifact.delete().where(Artifact.id == artifact_id).execute()
+        if artifact.key is not None:
+            refresh_latest([artifact.key])
 
 
 def artifacts_of_flow_run(flow_run_id: Id, limit: int) -> list[Artifact]:

@@ -286,6 +286,12 @@ def _column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
     )
 
 
+def column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
+    """The condition one field's criterion (``{"like_": "report"}``) puts on ``column``, or
+    None: what a filter asks of a field, for a column elsewhere that holds the same value."""
+    return _column_condition(column, criterion)
+
+
 def _condition(
     model: type[BaseModel], fields: Mapping[str, Any], criteria: Mapping[str, Any]
 ) -> Any:

@@ -50,7 +50,7 @@ from app.models import (
     utcnow,
 )
 from app.models.rollups import mark_deleted_runs_stale
-from app.services import rollups
+from app.services import artifacts, rollups
 from app.states import TERMINAL_STATES
 
 # The lock budget of one batch is 100 ms; batches aim at half of it.
@@ -118,7 +118,12 @@ def _delete_batch(cutoff: datetime.datetime, size: int) -> dict[str, int]:
         ).execute()
         mark_deleted_runs_stale(FlowRun.id.in_(ids))
         counts["logs"] = Log.delete().where(Log.flow_run_id.in_(ids)).execute()
+        keyed = Artifact.select(Artifact.key).where(
+            Artifact.flow_run_id.in_(ids), Artifact.key.is_null(False)
+        )
+        keys = [key for (key,) in keyed.distinct().tuples()]
         counts["artifacts"] = Artifact.delete().where(Artifact.flow_run_id.in_(ids)).execute()
+        artifacts.refresh_latest(keys)
         counts["task_run_states"] = (
             TaskRunState.delete().where(TaskRunState.task_run.in_(tasks)).execute()
         )

@@ -165,6 +165,24 @@ def test_old_finished_runs_go_with_what_they_own_and_the_others_stay(runs):
     assert retention.prune(CUTOFF).deleted == dict.fromkeys(retention.COUNTED, 0)
 
 
+def test_a_keys_latest_after_a_prune_is_its_newest_left(client, runs):
+    """A key whose newer versions belonged to pruned runs falls back to a kept run's
+    version; a key with every version pruned is no longer listed."""
+    old, kept, _ = runs
+
+    def keyed(run_id, key):
+        body = {"key": key, "type": "markdown", "data": key, "flow_run_id": run_id}
+        return client.post("/api/artifacts/", json=body).get_json()["id"]
+
+    kept_version = keyed(kept["recent"], "daily")
+    keyed(old["completed"], "daily")
+    keyed(old["failed"], "weekly")
+    retention.prune(CUTOFF)
+    latest = client.post("/api/artifacts/latest/filter", json={}).get_json()
+    assert [(a["key"], a["latest_id"]) for a in latest] == [("daily", kept_version)]
+    assert client.get("/api/artifacts/weekly/latest").status_code == 404
+
+
 def test_the_rollup_equals_a_direct_count_after_a_prune(runs):
     rollups.refresh_flow_run_hourly()
     window = (NOW - 500 * DAY, NOW + DAY)

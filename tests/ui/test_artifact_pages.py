@@ -6,8 +6,11 @@ import datetime
 import re
 import uuid
 
+import pytest
+
+from app.exceptions import ObjectNotFound
 from app.models import Artifact
-from app.services import artifacts
+from app.services import artifacts, filters
 from tests.ui.test_pages import EVIL, HX, is_full_page, make_flow, make_run, page
 
 
@@ -121,27 +124,61 @@ def test_artifact_text_is_escaped(client):
         assert "<script>" not in html.split("</header>")[1]
 
 
-def test_the_latest_of_each_key_in_lists_agrees_with_the_per_row_test(db):
-    """Lists keep what the per-row test keeps, ties included (two versions created at the
-    same instant: the larger id is the latest)."""
+# The artifact sorts, as (column, descending); each ties on the id the same way.
+SORTED_BY = {
+    "CREATED_DESC": ("created", True),
+    "UPDATED_DESC": ("updated", True),
+    "ID_DESC": ("id", True),
+    "KEY_DESC": ("key", True),
+    "KEY_ASC": ("key", False),
+}
+
+
+def test_a_keys_latest_is_its_newest_through_ties_late_commits_and_deletes(db, monkeypatch):
+    """Each key's latest (in lists, by key, on the radar's per-row test) is its newest by
+    creation time, then id: through a create that commits after a newer one, two versions
+    created at one instant, deletes, and a refresh of rows written around the service."""
     now = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
-    ids = sorted(uuid.uuid4() for _ in range(2))
-    rows = [
-        {"id": ids[0], "key": "tie", "created": now},
-        {"id": ids[1], "key": "tie", "created": now},
-        {"id": uuid.uuid4(), "key": "old", "created": now - datetime.timedelta(days=1)},
-        {"id": uuid.uuid4(), "key": "new", "created": now + datetime.timedelta(seconds=1)},
-        {"id": uuid.uuid4(), "key": "new", "created": now - datetime.timedelta(days=2)},
-        {"id": uuid.uuid4(), "key": None, "created": now + datetime.timedelta(days=1)},
-    ]
-    for row in rows:
-        Artifact.create(updated=row["created"], **row)
-    per_row = Artifact.select().where(artifacts.latest_of_its_key()).order_by(Artifact.key)
-    listed = artifacts.read_artifacts({"sort": "CREATED_DESC"}, latest=True)
-    assert sorted((a.key, a.id) for a in listed) == [(a.key, a.id) for a in per_row]
-    assert [a.key for a in listed] == ["new", "tie", "old"] and listed[1].id == ids[1]
+    day, second = datetime.timedelta(days=1), datetime.timedelta(seconds=1)
+    clock = iter([now + second, now - 2 * day, now - day, now, now, now + day])
+    monkeypatch.setattr(artifacts, "utcnow", lambda: next(clock))
+
+    def create(key):
+        return artifacts.create_artifact({"key": key, "type": "markdown", "data": key})
+
+    assert set(SORTED_BY) == set(filters.SORTS[Artifact])
+    newest, older = create("new"), create("new")
+    old = create("old")
+    ties = sorted((create("tie"), create("tie")), key=lambda a: a.id)
+    create(None)
+
+    def latest_ids():
+        listed = artifacts.read_artifacts({"sort": "CREATED_DESC"}, latest=True)
+        per_row = Artifact.select().where(artifacts.latest_of_its_key())
+        assert sorted(a.id for a in listed) == sorted(a.id for a in per_row)
+        for artifact in listed:
+            assert artifacts.read_latest_artifact(artifact.key).id == artifact.id
+        for sort, (column, descending) in SORTED_BY.items():
+            expected = sorted(listed, key=lambda a: (getattr(a, column), a.id), reverse=descending)
+            got = artifacts.read_artifacts({"sort": sort}, latest=True)
+            assert [a.id for a in got] == [a.id for a in expected], sort
+        return [(a.key, a.id) for a in listed]
+
+    assert latest_ids() == [("new", newest.id), ("tie", ties[1].id), ("old", old.id)]
     page_two = artifacts.read_artifacts({"sort": "CREATED_DESC", "limit": 1, "offset": 1}, True)
     assert [a.key for a in page_two] == ["tie"]
     matching = artifacts.read_artifacts({"artifacts": {"key": {"like_": "e"}}}, latest=True)
     assert sorted(a.key for a in matching) == ["new", "tie"]
+    assert artifacts.count_artifacts({}, latest=True) == 3
     assert artifacts.version_counts(["tie", "new", "nope"]) == {"tie": 2, "new": 2}
+
+    artifacts.delete_artifact(newest.id)
+    artifacts.delete_artifact(ties[1].id)
+    artifacts.delete_artifact(old.id)
+    assert latest_ids() == [("tie", ties[0].id), ("new", older.id)]
+    with pytest.raises(ObjectNotFound):
+        artifacts.read_latest_artifact("old")
+
+    written = Artifact.create(key="tie", created=now + 5 * second, updated=now)
+    artifacts.refresh_latest(["tie", "nope"])
+    assert latest_ids() == [("tie", written.id), ("new", older.id)]
