@@ -457,9 +457,11 @@ def queue_health(
     now: datetime.datetime | None = None,
     agent_timeout: datetime.timedelta = AGENT_HEARTBEAT_TIMEOUT,
 ) -> dict[Any, dict[str, Any]]:
-    """``{queue id: {"healthy", "late_runs", "active_runs", "last_polled", "polled_recently",
-    "agents_online", "agents_offline"}}`` for the given queues (healthy as in
-    :func:`work_queue_status`; ``active_runs`` counts PENDING and RUNNING runs).
+    """``{queue id: {"healthy", "unused", "late_runs", "active_runs", "last_polled",
+    "polled_recently", "agents_online", "agents_offline"}}`` for the given queues (healthy as
+    in :func:`work_queue_status`; ``unused``: never polled and no run of it is Late, as a
+    pool's default queue that nobody sends work to; ``active_runs`` counts PENDING and
+    RUNNING runs).
 
     ``agents_online`` and ``agents_offline`` are the names, sorted, of the agents whose last
     poll was of this queue: online when seen (heartbeat or poll) within ``agent_timeout``
@@ -491,6 +493,7 @@ def queue_health(
         )
         health[str(queue.id)] = {
             "healthy": polled and late_count <= HEALTHY_LATE_RUNS,
+            "unused": queue.last_polled is None and late_count == 0,
             "late_runs": late_count,
             "active_runs": active_count,
             "last_polled": queue.last_polled,

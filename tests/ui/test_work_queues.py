@@ -68,7 +68,8 @@ def test_list_shows_health_and_empty_state(client):
     assert "Healthy" in row_of(html, "polled")
     late_row = row_of(html, "late")
     assert "Unhealthy" in late_row and "1 late run" in late_row and "1 of 3" in late_row
-    assert "never polled" in row_of(html, "silent")
+    silent = row_of(html, "silent")
+    assert "Not polled yet" in silent and "never polled" in silent and "Unhealthy" not in silent
     assert "Paused" in row_of(html, "paused") and "Resume" in row_of(html, "paused")
     fragment = page(client, "/work-queues", headers=HX)
     assert not is_full_page(fragment) and 'id="work-queues"' in fragment
@@ -229,12 +230,21 @@ def test_dashboard_work_queue_health_widget(client):
     poll(client, healthy)
     make_queue(client, "b-silent")
     make_queue(client, "c-paused", is_paused=True)
+    make_queue(client, "d-late")
+    due = utcnow() - datetime.timedelta(minutes=5)
+    run = scheduled(client, make_flow(client), due, work_queue_name="d-late")
+    set_state(
+        client, run, "SCHEDULED", name="Late", state_details={"scheduled_time": due.isoformat()}
+    )
     html = page(client, "/?window=hour", headers=HX)
     widget = html.split('id="queues-h"')[1].split("</section>")[0]
-    # The agents' pool's "default" queue, which nobody polls, is unhealthy too.
-    assert "1 healthy, <strong>2 unhealthy</strong>, 1 paused" in widget
-    # The unhealthy queue first.
-    assert widget.index("b-silent") < widget.index("a-healthy") < widget.index("c-paused")
+    # A queue never polled is unhealthy once a run of it is late; until then it (like the
+    # agents' pool's "default" queue, which nobody sends work to) is only not polled yet.
+    assert "1 healthy, <strong>1 unhealthy</strong>, 2 not polled yet, 1 paused" in widget
+    order = ["d-late", "b-silent", "a-healthy", "c-paused"]
+    assert [widget.index(name) for name in order] == sorted(widget.index(n) for n in order)
+    assert "Not polled yet" in widget.split("b-silent")[1].split("</li>")[0]
+    assert "Unhealthy" in widget.split("d-late")[1].split("</li>")[0]
 
 
 def agent_seen(client, queue, name, seconds_ago):

@@ -69,6 +69,20 @@ def _history_chart(start, end, now):
     }
 
 
+# How the health widget orders queues: what needs a look first.
+_UNHEALTHY, _UNUSED, _HEALTHY, _PAUSED = range(4)
+
+
+def _queue_rank(queue, health):
+    """Paused; else healthy; else never polled with nothing late (unused, as a pool's default
+    queue nobody sends work to); else unhealthy."""
+    if queue.is_paused:
+        return _PAUSED
+    if health["healthy"]:
+        return _HEALTHY
+    return _UNUSED if health["unused"] else _UNHEALTHY
+
+
 @bp.get("/")
 def dashboard_page():
     """Counts by state, the run history chart, late, failed and upcoming runs, busy limits."""
@@ -85,7 +99,7 @@ def dashboard_page():
         {"sort": "NAME_ASC", "limit": QUEUES_CHECKED, "offset": 0}
     )
     health = work_queues.queue_health(queues, now, agent_timeout())
-    unhealthy = [q for q in queues if not q.is_paused and not health[str(q.id)]["healthy"]]
+    ranks = {queue.id: _queue_rank(queue, health[str(queue.id)]) for queue in queues}
     return render(
         "ui/dashboard.html",
         "ui/_dashboard.html",
@@ -105,13 +119,12 @@ def dashboard_page():
         deployment_names=dashboard.deployment_names(r.deployment_id for r in upcoming),
         busy_limits=dashboard.busy_concurrency_limits(WIDGET_ROWS, now),
         busy_global_limits=global_limits.busy_limits(WIDGET_ROWS, now),
-        queues=sorted(queues, key=lambda q: (q.is_paused, health[str(q.id)]["healthy"]))[
-            :WIDGET_ROWS
-        ],
+        queues=sorted(queues, key=lambda queue: ranks[queue.id])[:WIDGET_ROWS],
         queue_health=health,
         queue_count=len(queues),
-        unhealthy_count=len(unhealthy),
-        paused_count=sum(1 for q in queues if q.is_paused),
+        unhealthy_count=list(ranks.values()).count(_UNHEALTHY),
+        unused_count=list(ranks.values()).count(_UNUSED),
+        paused_count=list(ranks.values()).count(_PAUSED),
         queues_checked=QUEUES_CHECKED,
         tz=params.zone(request.args),
     )
