@@ -311,7 +311,7 @@ def worker(burst):
 
 @server_cli.command()
 def cron():
-    """Run the one ``rq cron`` process that enqueues the periodic service jobs (needs
+    """Run the one `rq cron` process that enqueues the periodic service jobs (needs
     ORION_REDIS_URL). Run exactly one per Redis.
 
     rq cron exits when Redis goes away; it is restarted (after 1 s, doubling up to 30 s)

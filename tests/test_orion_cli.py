@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+import click
 import pytest
+from click.testing import CliRunner
 
 from app.cli import server_cli
 from client.cli import commands
@@ -27,6 +29,32 @@ def test_help_lists_every_command_of_both_sides():
     client_side = [getattr(commands, attribute).name for attribute in CLIENT_COMMANDS.values()]
     assert sorted(client_side) == sorted(CLIENT_COMMANDS)
     assert listed == sorted([*client_side, *server_cli.commands])
+
+
+def _commands(group, path=()):
+    """``(path, command)`` of every command under ``group``, groups included."""
+    for name, command in group.commands.items():
+        yield (*path, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+def test_every_commands_help_is_plain_text():
+    """Help is read in a terminal: no reStructuredText markup from the docstrings."""
+    everything = click.Group(
+        commands={
+            **server_cli.commands,
+            **{n: getattr(commands, a) for n, a in CLIENT_COMMANDS.items()},
+        }
+    )
+    runner = CliRunner()
+    marked = []
+    for path, _ in _commands(everything):
+        result = runner.invoke(everything, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        if "``" in result.output or ":func:" in result.output or ":class:" in result.output:
+            marked.append(" ".join(path))
+    assert marked == []
 
 
 def loaded_after(args):

@@ -336,7 +336,7 @@ def pool_create(
     description: str | None,
     paused: bool,
 ) -> None:
-    """Create a work pool called NAME, with its queue ``default``.
+    """Create a work pool called NAME, with its queue "default".
 
     Safe to re-run: if NAME exists already of the same type and with the options given, it
     says so and succeeds; if it differs, it fails naming the difference and changes nothing.
@@ -1474,7 +1474,7 @@ def variable_delete(name: str) -> None:
 @click.group("global-concurrency-limit", cls=ApiGroup)
 def global_limit_group() -> None:
     """Create, list, change, enable, disable and delete global concurrency limits: named
-    pools of slots flows take with ``concurrency()`` and ``rate_limit()``."""
+    pools of slots flows take with concurrency() and rate_limit()."""
 
 
 def _global_limit(name: str, call: Callable[..., Any] | None = None, **changes: Any) -> Any:
