@@ -88,5 +88,5 @@ def dump_artifact(artifact):
 
 def dump_artifact_collection(artifact):
     """A key's latest artifact as Prefect's ``ArtifactCollection`` (the key's id is its
-    latest artifact's: this server keeps no separate row per key)."""
+    latest artifact's: the key's row, ``artifact_collection``, has no id of its own)."""
     return {**dump_artifact(artifact), "latest_id": str(artifact.id)}
