@@ -2,6 +2,7 @@
 and upcoming runs, busy concurrency limits and work queue health."""
 
 import datetime
+from collections import Counter
 
 from flask import request
 
@@ -100,6 +101,7 @@ def dashboard_page():
     )
     health = work_queues.queue_health(queues, now, agent_timeout())
     ranks = {queue.id: _queue_rank(queue, health[str(queue.id)]) for queue in queues}
+    tally = Counter(ranks.values())
     return render(
         "ui/dashboard.html",
         "ui/_dashboard.html",
@@ -122,9 +124,9 @@ def dashboard_page():
         queues=sorted(queues, key=lambda queue: ranks[queue.id])[:WIDGET_ROWS],
         queue_health=health,
         queue_count=len(queues),
-        unhealthy_count=list(ranks.values()).count(_UNHEALTHY),
-        unused_count=list(ranks.values()).count(_UNUSED),
-        paused_count=list(ranks.values()).count(_PAUSED),
+        unhealthy_count=tally[_UNHEALTHY],
+        unused_count=tally[_UNUSED],
+        paused_count=tally[_PAUSED],
         queues_checked=QUEUES_CHECKED,
         tz=params.zone(request.args),
     )
