@@ -273,8 +273,9 @@ def _combine(conditions: Sequence[Any], how: str | None) -> Any:
     return reduce(operator.or_ if how == "or_" else operator.and_, conditions)
 
 
-def _column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
-    """The operators of one criterion (``{"any_": [...], "is_null_": false}``) on ``column``."""
+def column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
+    """The operators of one criterion (``{"any_": [...], "is_null_": false}``) on ``column``,
+    or None if it asks nothing; also for a column elsewhere that holds the field's value."""
     table = JSON_LIST_OPERATORS if isinstance(column, JSONField) else OPERATORS
     return _combine(
         [
@@ -284,12 +285,6 @@ def _column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
         ],
         criterion.get("operator"),
     )
-
-
-def column_condition(column: Any, criterion: Mapping[str, Any]) -> Any:
-    """The condition one field's criterion (``{"like_": "report"}``) puts on ``column``, or
-    None: what a filter asks of a field, for a column elsewhere that holds the same value."""
-    return _column_condition(column, criterion)
 
 
 def _condition(
@@ -304,7 +299,7 @@ def _condition(
             condition = _condition(model, entry, criterion)
         else:
             column = getattr(model, entry) if isinstance(entry, str) else entry(model)
-            condition = _column_condition(column, criterion)
+            condition = column_condition(column, criterion)
         if condition is not None:
             conditions.append(condition)
     return _combine(conditions, criteria.get("operator"))
