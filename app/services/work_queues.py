@@ -216,9 +216,9 @@ def update_work_queue(queue_id: Id, changes: Mapping[str, Any]) -> None:
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
 
 
-def delete_work_queue(queue_id: Id) -> None:
-    """Delete a queue (its runs keep their queue name); ObjectNotFound if there is none,
-    Conflict for its pool's default queue."""
+def delete_work_queue(queue_id: Id) -> WorkQueue:
+    """Delete a queue (its runs keep their queue name) and return it as it was;
+    ObjectNotFound if there is none, Conflict for its pool's default queue."""
     queue = read_work_queue(queue_id)
     if queue.id == queue.work_pool.default_queue_id:
         raise Conflict(
@@ -229,6 +229,7 @@ def delete_work_queue(queue_id: Id) -> None:
         deleted = WorkQueue.delete().where(WorkQueue.id == queue_id).execute()
     if not deleted:
         raise ObjectNotFound(f"Work queue {queue_id} not found.")
+    return queue
 
 
 def read_work_queues(body: Body) -> list[WorkQueue]:

@@ -165,9 +165,8 @@ def pause_work_queue(queue_id):
 def delete_work_queue(queue_id):
     """Delete a work queue (its flow runs stay, with their queue name); a pool's default
     queue cannot go (a 409 page, as the API refuses it)."""
-    queue = work_queues.read_work_queue(queue_id)
     try:
-        work_queues.delete_work_queue(queue_id)
+        queue = work_queues.delete_work_queue(queue_id)
     except Conflict as refused:
         return error_page(409, "Conflict", str(refused))
     flash(f"Deleted the work queue {queue.name!r}. Its flow runs were kept.")
