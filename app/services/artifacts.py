@@ -60,6 +60,8 @@ def refresh_latest(keys: Iterable[str]) -> None:
     """Record again the latest of each of ``keys`` from its artifacts, or forget a key left
     with none. Call inside the transaction that deleted artifacts of those keys."""
     for key in sorted(set(keys)):
+        # Lock the key's row first: a create's upsert of the key waits, then compares with
+        # what this records.
         list(for_update(Latest.select(Latest.key).where(Latest.key == key)))
         newest = (
             Artifact.select(Artifact.id, Artifact.created)
