@@ -198,17 +198,21 @@ def load_client(api_url, deployments, flow_id, load, deadline, seed):
 
 
 def read_all_runs(http):
-    """Every flow run, with its deployment, expected start, state and start time."""
-    runs, offset = [], 0
+    """Every flow run, once, with its deployment, expected start, state and start time.
+
+    Pages by offset in id order: a run inserted meanwhile (a load client's last call, past
+    its thread's join) with an id before the page boundary moves the boundary's run onto the
+    next page too, so runs are kept by id (nothing is deleted here, so none is skipped)."""
+    runs, offset = {}, 0
     while True:
         page = http.post(
             "flow_runs/filter", json={"limit": 200, "offset": offset, "sort": "ID_DESC"}
         )
         page.raise_for_status()
         rows = page.json()
-        runs += rows
+        runs.update((run["id"], run) for run in rows)
         if len(rows) < 200:
-            return runs
+            return list(runs.values())
         offset += 200
 
 
