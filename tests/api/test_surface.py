@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from app.models import BlockType, Flow
+from app.models import BlockType, Flow, TaskRun
 from tests.conftest import assert_422
 
 UTC = datetime.UTC
@@ -152,10 +152,12 @@ def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
             )
         return run
 
-    task("a", ["RUNNING", "COMPLETED"])
-    task("b", ["RUNNING", "FAILED"])
-    task("c", ["RUNNING", "CRASHED"])
-    task("d", ["RUNNING"])
+    runs = [
+        task("a", ["RUNNING", "COMPLETED"]),
+        task("b", ["RUNNING", "FAILED"]),
+        task("c", ["RUNNING", "CRASHED"]),
+        task("d", ["RUNNING"]),
+    ]
     counts = client.post("/api/ui/task_runs/count", json={}).get_json()
     assert counts == {
         "SCHEDULED": 0,
@@ -168,19 +170,46 @@ def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
         "PAUSED": 0,
         "CANCELLING": 0,
     }
-    after = (datetime.datetime.now(UTC) - datetime.timedelta(minutes=19)).isoformat()
+    # The window ends at the last start, so a minute turning during the test cannot move the
+    # buckets; a run that started in the minute before the last one is one bucket earlier.
+    started = [
+        datetime.datetime.fromisoformat(
+            client.get(f"/api/task_runs/{run['id']}").json["start_time"]
+        )
+        for run in runs
+    ]
+    last = max(started)
+
+    def minute(moment):
+        return moment.replace(second=0, microsecond=0)
+
+    expected = [{"completed": 0, "failed": 0} for _ in range(20)]
+    for start, outcome in zip(started[:3], ["completed", "failed", "failed"], strict=True):
+        minutes_before = (minute(last) - minute(start)) // datetime.timedelta(minutes=1)
+        expected[19 - minutes_before][outcome] += 1
     buckets = client.post(
         "/api/ui/task_runs/dashboard/counts",
         json={
-            "task_runs": {"start_time": {"after_": after}},
+            "task_runs": {
+                "start_time": {
+                    "after_": (last - datetime.timedelta(minutes=19)).isoformat(),
+                    "before_": last.isoformat(),
+                }
+            },
             "work_pools": None,
             "work_queues": {},
         },
     ).get_json()
-    assert len(buckets) == 20
-    assert sum(b["completed"] for b in buckets) == 1
-    assert sum(b["failed"] for b in buckets) == 2
-    assert buckets[-1] == {"completed": 1, "failed": 2}, "the runs started just now"
+    assert buckets == expected
+    assert expected[-1]["failed"] + expected[-2]["failed"] == 2, "the runs started just now"
+    after = (datetime.datetime.now(UTC) - datetime.timedelta(minutes=19)).isoformat()
+    until_now = client.post(
+        "/api/ui/task_runs/dashboard/counts", json={"task_runs": {"start_time": {"after_": after}}}
+    ).get_json()
+    assert len(until_now) == 20
+    assert until_now[:-2] == expected[:-2], "without before_, the window ends at this minute"
+    assert sum(b["completed"] for b in until_now) == 1
+    assert sum(b["failed"] for b in until_now) == 2
     earlier = client.post(
         "/api/ui/task_runs/dashboard/counts",
         json={
@@ -190,6 +219,40 @@ def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
         },
     ).get_json()
     assert earlier == [{"completed": 0, "failed": 0}] * 20
+
+
+def test_dashboard_buckets_are_whole_minutes_ending_with_the_minute_of_before(client, flow_run):
+    """Runs either side of a minute's turn fall in the buckets of their own minutes."""
+    starts = {
+        "COMPLETED": "2026-03-01T12:00:59.999000+00:00",
+        "FAILED": "2026-03-01T12:01:00+00:00",
+        "CRASHED": "2026-03-01T11:42:45+00:00",
+    }
+    for state, start in starts.items():
+        run = client.post(
+            "/api/task_runs/",
+            json={"flow_run_id": flow_run["id"], "task_key": state, "dynamic_key": "0"},
+        ).get_json()
+        client.post(
+            f"/api/task_runs/{run['id']}/set_state", json={"state": {"type": state}, "force": True}
+        )
+        TaskRun.update(start_time=datetime.datetime.fromisoformat(start)).where(
+            TaskRun.id == run["id"]
+        ).execute()
+    buckets = client.post(
+        "/api/ui/task_runs/dashboard/counts",
+        json={
+            "task_runs": {
+                "start_time": {
+                    "after_": "2026-03-01T11:42:30+00:00",
+                    "before_": "2026-03-01T12:01:30+00:00",
+                }
+            }
+        },
+    ).get_json()
+    expected = [{"completed": 0, "failed": 0} for _ in range(20)]
+    expected[0]["failed"] = expected[18]["completed"] = expected[19]["failed"] = 1
+    assert buckets == expected
 
 
 @pytest.mark.parametrize(
