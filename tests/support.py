@@ -108,6 +108,14 @@ ORION = str(Path(sys.executable).parent / "orion")
 
 BACKENDS = [b.strip() for b in os.environ.get("ORION_TEST_BACKENDS", "sqlite,postgres").split(",")]
 
+
+def one_backend(preferred):
+    """``[preferred]`` when the run tests that backend, else ``[the first it tests]``: the
+    ``params`` of a module's own ``backend`` fixture, for tests whose subject is not the
+    database (a browser on Prefect's UI), so they run once; the API under them runs on both."""
+    return [preferred if preferred in BACKENDS else BACKENDS[0]]
+
+
 # -- xdist workers ----------------------------------------------------------------------------
 
 #: This process's xdist worker ("gw0", "gw1", ...), or None without xdist.

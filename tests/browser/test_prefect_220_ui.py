@@ -41,10 +41,7 @@ from tests.browser.test_prefect_ui import (  # noqa: F401 (fixture)
     seeded_ids,
 )
 from tests.compat.conftest import prefect_venv
-from tests.support import (
-    OrionServer,
-    isolated_database_url,
-)
+from tests.support import OrionServer, isolated_database_url, one_backend
 
 pytestmark = needs_chromium
 
@@ -105,6 +102,14 @@ Variable.set("ui_variable", "forty-two")
 
 #: Where Orion serves the UI (``ORION_PREFECT_UI_PATH``'s default).
 UI_PATH = "/prefect"
+
+
+@pytest.fixture(scope="module", params=one_backend("postgres"))
+def backend(request):
+    """One backend for this module (PostgreSQL). Its subject is Prefect's UI in Chromium:
+    the API calls under it are tested on both backends by tests/api, and the other Prefect
+    UI module runs on the other backend."""
+    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from tests.support import (
     free_port,
     isolated_database_url,
     offline_page,
+    one_backend,
     orion_env,
 )
 
@@ -108,6 +109,14 @@ class Api(JsonApi):
     def one(self, path, body=None):
         (found,) = self("POST", path, body or {})
         return found
+
+
+@pytest.fixture(scope="module", params=one_backend("sqlite"))
+def backend(request):
+    """One backend for this module (SQLite, the default). Its subject is Prefect's UI in Chromium:
+    the API calls under it are tested on both backends by tests/api, and the other Prefect
+    UI module runs on the other backend."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
