@@ -3,8 +3,8 @@ real flow subprocesses from a deployment's local storage.
 
 The claim tests run the issue's sizes (500 runs for two agents, 60 half-second runs under a
 queue limit of 3), except two agents on SQLite get 200 runs (:data:`CLAIMED_RUNS`); timings
-are scaled down: agents poll every 0.3 s, flows heartbeat every
-0.5 s, the server's liveness service loops every second with a 3 s heartbeat timeout.
+are scaled down: agents poll every 0.3 s, flows heartbeat every 0.5 s, the server's liveness
+service loops every second with a 3 s heartbeat timeout.
 """
 
 import os

@@ -139,24 +139,25 @@ def test_flow_run_history_bad_input(client, body, loc):
     assert_422(client.post("/api/ui/flow_runs/history", json=body), *loc)
 
 
-def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
-    def task(key, states):
-        run = client.post(
-            "/api/task_runs/",
-            json={"flow_run_id": flow_run["id"], "task_key": key, "dynamic_key": "0"},
-        ).get_json()
-        for state in states:
-            client.post(
-                f"/api/task_runs/{run['id']}/set_state",
-                json={"state": {"type": state}, "force": True},
-            )
-        return run
+def task_run_through(client, flow_run, key, *states):
+    """A new task run of ``flow_run`` (``key``), forced through ``states`` in turn."""
+    run = client.post(
+        "/api/task_runs/",
+        json={"flow_run_id": flow_run["id"], "task_key": key, "dynamic_key": "0"},
+    ).get_json()
+    for state in states:
+        client.post(
+            f"/api/task_runs/{run['id']}/set_state", json={"state": {"type": state}, "force": True}
+        )
+    return run
 
+
+def test_task_run_counts_by_state_and_dashboard_buckets(client, flow_run):
     runs = [
-        task("a", ["RUNNING", "COMPLETED"]),
-        task("b", ["RUNNING", "FAILED"]),
-        task("c", ["RUNNING", "CRASHED"]),
-        task("d", ["RUNNING"]),
+        task_run_through(client, flow_run, "a", "RUNNING", "COMPLETED"),
+        task_run_through(client, flow_run, "b", "RUNNING", "FAILED"),
+        task_run_through(client, flow_run, "c", "RUNNING", "CRASHED"),
+        task_run_through(client, flow_run, "d", "RUNNING"),
     ]
     counts = client.post("/api/ui/task_runs/count", json={}).get_json()
     assert counts == {
@@ -229,13 +230,7 @@ def test_dashboard_buckets_are_whole_minutes_ending_with_the_minute_of_before(cl
         "CRASHED": "2026-03-01T11:42:45+00:00",
     }
     for state, start in starts.items():
-        run = client.post(
-            "/api/task_runs/",
-            json={"flow_run_id": flow_run["id"], "task_key": state, "dynamic_key": "0"},
-        ).get_json()
-        client.post(
-            f"/api/task_runs/{run['id']}/set_state", json={"state": {"type": state}, "force": True}
-        )
+        run = task_run_through(client, flow_run, state, state)
         TaskRun.update(start_time=datetime.datetime.fromisoformat(start)).where(
             TaskRun.id == run["id"]
         ).execute()
@@ -379,13 +374,7 @@ def test_cors_answers_allowed_origins_only(make_app):
 def test_task_run_history_buckets_by_expected_start(client, flow_run):
     now = datetime.datetime.now(UTC)
     for key, state in (("a", "COMPLETED"), ("b", "COMPLETED"), ("c", "FAILED")):
-        run = client.post(
-            "/api/task_runs/",
-            json={"flow_run_id": flow_run["id"], "task_key": key, "dynamic_key": "0"},
-        ).get_json()
-        client.post(
-            f"/api/task_runs/{run['id']}/set_state", json={"state": {"type": state}, "force": True}
-        )
+        task_run_through(client, flow_run, key, state)
     body = {
         "history_start": (now - datetime.timedelta(minutes=30)).isoformat(),
         "history_end": (now + datetime.timedelta(minutes=90)).isoformat(),
