@@ -23,6 +23,7 @@ short excerpt of its text), and cuts every message and location part to an excer
 """
 
 import logging
+import threading
 
 from flask import request
 from flask_smorest import Api
@@ -114,9 +115,50 @@ def validation_error(detail):
 
 
 class OrionApi(Api):
-    """flask-smorest Api with Orion-shaped error bodies and domain-error handlers."""
+    """flask-smorest Api with Orion-shaped error bodies and domain-error handlers, whose API
+    document is built on first use.
+
+    flask-smorest documents each blueprint as it registers it: a third of a second of
+    deep-copying and resolving schemas in every process that builds the app (each ``orion
+    start`` worker, each flow run with no server, each test app), for a document most of them
+    never serve. Here ``register_blueprint`` only registers the routes; the first read of
+    ``spec`` (``/api/openapi.json``, ``/docs``, ``/redoc``, the ``openapi`` command) documents
+    the blueprints, in registration order, so the document is the one flask-smorest builds.
+    """
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, *args, **kwargs):
+        self._documenting = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self):
+        """The app's API document, with every registered blueprint in it."""
+        if self._undocumented:
+            with self._documenting:
+                while self._undocumented:
+                    app, blueprint, name, parameters = self._undocumented[0]
+                    blueprint.register_views_in_doc(
+                        self, app, self._spec, name=name, parameters=parameters
+                    )
+                    self._spec.tag({"name": name, "description": blueprint.description})
+                    del self._undocumented[0]
+        return self._spec
+
+    @spec.setter
+    def spec(self, spec):
+        # flask-smorest sets it in ``__init__`` and, for each app, in ``init_app``: a new
+        # document starts with no blueprint in it.
+        self._spec = spec
+        self._undocumented = []
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Register ``blp``'s routes in the app; its documentation waits for ``spec``."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((self._app, blp, name, parameters))
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}

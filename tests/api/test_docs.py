@@ -1,5 +1,7 @@
 """The OpenAPI document and the /docs and /redoc pages, which load only vendored assets."""
 
+import re
+import threading
 from html.parser import HTMLParser
 
 import pytest
@@ -102,3 +104,50 @@ def test_vendored_assets_ship_their_licences(client, url, licence):
     assert response.status_code == 200
     assert licence in response.get_data(as_text=True)
     response.close()
+
+
+def api_paths(app):
+    """The OpenAPI form (``<uuid:id>`` as ``{id}``) of every route of the app's API
+    blueprints."""
+    api_blueprints = set(app.extensions["flask-smorest"]["blp_name_to_api"])
+    return {
+        re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.split(".")[0] in api_blueprints
+    }
+
+
+def test_the_document_built_on_first_request_covers_every_api_route(make_app):
+    """The document is built when first asked for, not with the app: it still holds every
+    route of every API blueprint, and a second app's document is the same."""
+    first = make_app()
+    spec = first.test_client().get("/api/openapi.json").get_json()
+
+    assert api_paths(first) <= set(spec["paths"])
+    assert len(spec["paths"]) > 100
+    second = make_app()
+    assert second.test_client().get("/api/openapi.json").get_json() == spec
+
+
+def test_the_document_is_built_once_under_concurrent_first_requests(make_app):
+    """Requests racing for a new app's first document each get the whole of it (each
+    blueprint is documented once: twice would be a duplicate-component error, a 500)."""
+    reference = make_app().test_client().get("/api/openapi.json").get_json()
+    app = make_app()
+    start = threading.Barrier(6)
+    answers = []
+
+    def read():
+        client = app.test_client()
+        start.wait()
+        response = client.get("/api/openapi.json")
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [status for status, _ in answers] == [200] * 6
+    assert all(spec == reference for _, spec in answers)

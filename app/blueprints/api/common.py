@@ -51,9 +51,30 @@ class OrionArgumentsParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """The flask-smorest Blueprint every API resource uses (Orion's argument parser)."""
+    """The flask-smorest Blueprint every API resource uses: Orion's argument parser, and
+    each view's documentation stored when the API document is built, not at import.
+
+    flask-smorest deep-copies a view's documentation (schema instances included) as its
+    route is declared; with ``app.extensions.OrionApi`` building the document on first use,
+    a process that never serves it need not pay that either.
+    """
 
     ARGUMENTS_PARSER = OrionArgumentsParser()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._views_to_document = []
+
+    def _store_endpoint_docs(self, endpoint, obj, parameters, tags, **options):
+        self._views_to_document.append((endpoint, obj, parameters, tags, options))
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        """Store the documentation of the views declared since the last call, then
+        document them all in ``spec`` (flask-smorest's)."""
+        pending, self._views_to_document = self._views_to_document, []
+        for endpoint, obj, route_parameters, tags, options in pending:
+            super()._store_endpoint_docs(endpoint, obj, route_parameters, tags, **options)
+        super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)
 
     def arguments(self, schema, *args, **kwargs):
         """As flask-smorest's, but a schema class is instantiated once, here: webargs would
