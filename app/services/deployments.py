@@ -21,8 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from app.db import database, for_update
 from app.exceptions import Conflict, InvalidData, ObjectNotFound
 from app.models import Deployment, DeploymentSchedule, Flow, FlowRun, utcnow
@@ -465,6 +463,8 @@ def check_parameters(deployment: Any, parameters: Mapping[str, Any], partial: bo
             f"Deployment {deployment.id} enforces its parameter schema but has none "
             "(parameter_openapi_schema)."
         )
+    import jsonschema  # on first use: app/services/__init__.py says why
+
     validator_class = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
     )

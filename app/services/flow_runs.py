@@ -5,7 +5,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 from peewee import Case, IntegrityError, fn
 
 from app.db import database
@@ -272,6 +271,8 @@ def _checked_run_input(flow_run_id: Id, keyset: Mapping[str, str], run_input: An
         schema = json.loads(stored.value)
     except ValueError:
         raise ValueError("Run input schema is not valid JSON.") from None
+    import jsonschema  # on first use: app/services/__init__.py says why
+
     validator = jsonschema.Draft202012Validator
     try:
         validator.check_schema(schema)

@@ -42,9 +42,7 @@ import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from app.db import database, is_sqlite
 from app.exceptions import ObjectNotFound
@@ -58,6 +56,9 @@ from app.models import (
 )
 from app.services import blocks
 from app.services.notification_policies import DEFAULT_MESSAGE_TEMPLATE, read_policy
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def send_notifications(settings: NotificationSettings) -> dict[str, int]:
     "dropped"}`` counts."""
     counts = {"sent": 0, "retrying": 0, "gave_up": 0, "dropped": 0}
     counts["dropped"] += _drop_abandoned(settings)
+    import httpx  # on first use: app/services/__init__.py says why
+
     client = httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False)
     # Claiming stops after this long, so a pass on a busy queue ends and lets the other
     # embedded services run; what is left is the next pass's.
@@ -275,8 +278,10 @@ def _prepare(
         job.problem = f"its message template does not render: {error!r}"
 
 
-def _send(client: httpx.Client, job: Job, settings: NotificationSettings) -> None:
+def _send(client: "httpx.Client", job: Job, settings: NotificationSettings) -> None:
     """Send one job through its block; raises SendError on failure."""
+    import httpx  # loaded by the caller that made ``client``
+
     assert job.block is not None and job.variables is not None  # jobs without a problem have both
     slug, _, data = job.block
     if slug == "slack-webhook":
@@ -333,6 +338,8 @@ def send_test(policy_id: Any, settings: NotificationSettings) -> str:
     _prepare(job, detail, {}, settings)
     if job.problem is not None:
         raise SendError(f"Cannot send: {job.problem}.", retry=False)
+    import httpx  # on first use: app/services/__init__.py says why
+
     with httpx.Client(timeout=settings.timeout_seconds, follow_redirects=False) as client:
         _send(client, job, settings)
     assert job.block is not None  # _prepare set it, or a problem was raised above

@@ -4,7 +4,6 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 from peewee import fn
 
 from app.exceptions import InvalidData
@@ -81,6 +80,8 @@ def validate_values(schema: Any, values: Any) -> dict[str, Any]:
     (a missing required property is reported under that property). Values are checked as
     sent (Prefect's placeholders, ``{"__prefect_kind": ...}``, are not hydrated). Raises
     InvalidData (at ``body.schema``) for a schema that is not one."""
+    import jsonschema  # on first use: app/services/__init__.py says why
+
     validator_class = jsonschema.Draft202012Validator
     try:
         validator_class.check_schema(schema)

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 from peewee import IntegrityError, fn
 
 from app.db import database
@@ -67,6 +66,8 @@ def check_base_job_template(template: Mapping[str, Any]) -> None:
         raise InvalidData("job_configuration must be an object.", [*loc, "job_configuration"])
     if not isinstance(variables, dict):
         raise InvalidData("variables must be a JSON schema (an object).", [*loc, "variables"])
+    import jsonschema  # on first use: app/services/__init__.py says why
+
     try:
         jsonschema.Draft202012Validator.check_schema(variables)
     except jsonschema.SchemaError as error:
@@ -91,6 +92,8 @@ def check_job_variables(pool: WorkPool, job_variables: Mapping[str, Any] | None)
     schema = (pool.base_job_template or {}).get("variables")
     if not schema or not job_variables:
         return
+    import jsonschema  # on first use: app/services/__init__.py says why
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = sorted(
         (e for e in validator.iter_errors(dict(job_variables)) if e.validator != "required"),
