@@ -255,6 +255,29 @@ def test_work_queue_create_errors_pause_copy_and_delete(page, api):
     assert api("GET", f"/flow_runs/{run['id']}")["work_queue_name"] == "browser-queue"
 
 
+def test_a_delete_clicked_while_the_page_script_loads_still_asks(page, api):
+    """A destructive form asks before submitting from the moment its button can be clicked:
+    the script that asks runs before the page's body is parsed, however slowly it loads."""
+    queue = api("POST", "/work_queues/", {"name": "slow-script-queue"})
+    dialogs = []
+
+    def slow(route):
+        page.wait_for_timeout(1500)
+        route.continue_()
+
+    def dismiss(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.route("**/static/ui/orion.js*", slow)
+    page.once("dialog", dismiss)
+    page.goto(f"/work-queues/{queue['id']}", wait_until="commit")
+    page.click("button.danger")
+    expect(page.locator("h1")).to_contain_text("slow-script-queue")
+    assert dialogs == ["Delete the work queue slow-script-queue? Its flow runs are kept."]
+    assert api("GET", f"/work_queues/{queue['id']}")["name"] == "slow-script-queue"
+
+
 def test_global_limit_create_errors_edit_reset_and_delete(page, api):
     page.goto("/concurrency-limits")
     page.locator("summary", has_text="New global limit").click()
