@@ -138,9 +138,9 @@ class OrionApi(Api):
         if self._undocumented:
             with self._documenting:
                 while self._undocumented:
-                    app, blueprint, name, parameters = self._undocumented[0]
+                    blueprint, name, parameters = self._undocumented[0]
                     blueprint.register_views_in_doc(
-                        self, app, self._spec, name=name, parameters=parameters
+                        self, self._app, self._spec, name=name, parameters=parameters
                     )
                     self._spec.tag({"name": name, "description": blueprint.description})
                     del self._undocumented[0]
@@ -148,8 +148,9 @@ class OrionApi(Api):
 
     @spec.setter
     def spec(self, spec):
-        # flask-smorest sets it in ``__init__`` and, for each app, in ``init_app``: a new
-        # document starts with no blueprint in it.
+        # flask-smorest sets it in ``__init__`` and, for each app, in ``init_app`` (after
+        # ``_app``): a new document starts with no blueprint in it, so every blueprint
+        # waiting for it belongs to ``_app``.
         self._spec = spec
         self._undocumented = []
 
@@ -158,7 +159,7 @@ class OrionApi(Api):
         name = options.get("name", blp.name)
         self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
         self._app.register_blueprint(blp, **options)
-        self._undocumented.append((self._app, blp, name, parameters))
+        self._undocumented.append((blp, name, parameters))
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}
