@@ -1,9 +1,10 @@
 """Blocks saved by our SDK load in the real Prefect 2.7.12 client and the other way round,
 through a real ``orion start`` (SQLite and PostgreSQL).
 
-Needs a Prefect 2.7.12 interpreter: set ``ORION_TEST_PREFECT27_PYTHON`` (for example
-``/tmp/prefect-2.7/bin/python``); skipped otherwise. The permanent real-client suite lives
-with the compatibility tests; this one checks the SDK's side of the contract.
+Prefect 2.7.12 runs from the venv the compatibility tests use (``.venv-prefect-2.7``, built
+by ``scripts/test``, or the one ``ORION_TEST_PREFECT_2_7`` names); a missing venv fails the
+test. The permanent real-client suite lives with the compatibility tests; this one checks the
+SDK's side of the contract.
 """
 
 import datetime
@@ -19,10 +20,8 @@ from client import OrionClient
 from client.api.settings import Settings
 from client.blocks import JSON, Block, DateTime, LocalFileSystem, RemoteFileSystem, Secret, String
 from client.infrastructure import Process
+from tests.compat.conftest import prefect_venv
 from tests.support import OrionServer, isolated_database_url
-
-PREFECT27 = os.environ.get("ORION_TEST_PREFECT27_PYTHON")
-pytestmark = pytest.mark.skipif(not PREFECT27, reason="set ORION_TEST_PREFECT27_PYTHON")
 
 PREFECT_SIDE = """
 import json, sys
@@ -82,7 +81,7 @@ def test_blocks_cross_between_our_sdk_and_prefect_2_7_12(server, tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORION_", "PREFECT_"))}
         env.update(PREFECT_API_URL=server.api_url, PREFECT_HOME=str(tmp_path / "prefect"))
         done = subprocess.run(
-            [PREFECT27, "-c", textwrap.dedent(PREFECT_SIDE), suffix],
+            [prefect_venv("2.7") / "bin" / "python", "-c", textwrap.dedent(PREFECT_SIDE), suffix],
             env=env,
             capture_output=True,
             text=True,
