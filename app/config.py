@@ -48,8 +48,6 @@ class DefaultConfig:
     API_KEY = None
     # Default and largest `limit` of filter endpoints.
     API_DEFAULT_LIMIT = 200
-    # Most log records accepted by one POST /api/logs/ call.
-    API_LOGS_MAX_BATCH = 1000
     # Longest task run cache_key accepted.
     API_TASK_CACHE_KEY_MAX_LENGTH = 2000
     # Seconds a task run is told to WAIT before proposing RUNNING again when a tag is full.

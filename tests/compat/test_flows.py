@@ -1,6 +1,7 @@
 """A Prefect client's flow against Orion: tasks, retries, caching, persisted results on local
-storage, a subflow, logs and a tag concurrency limit, all in one flow run per client and
-backend; each test reads one part of it back through Orion's API."""
+storage, a subflow, logs (a burst of them in one batch among them) and a tag concurrency
+limit, all in one flow run per client and backend; each test reads one part of it back
+through Orion's API."""
 
 import base64
 import json
@@ -22,6 +23,7 @@ from prefect.context import get_run_context
 from prefect.filesystems import LocalFileSystem
 
 TAG, STORAGE, LIMIT_TAG = sys.argv[1:4]
+BURST = int(sys.argv[4])
 attempts = []
 
 
@@ -67,6 +69,8 @@ def child(n):
 def parent():
     print("FLOW_RUN_ID=" + str(get_run_context().flow_run.id), flush=True)
     get_run_logger().info("compat log marker %s", TAG)
+    for i in range(BURST):
+        get_run_logger().info("burst %s", i)
     rows = transform(extract())
     retried = flaky()
     first, second = cached(21), cached(21)
@@ -79,6 +83,10 @@ if __name__ == "__main__":
     print("RESULT=" + json.dumps(parent()), flush=True)
 """
 
+# Log lines the flow writes at once: the client sends them in one batch (Prefect bounds a
+# batch in bytes, 4 MB by default, not in records).
+BURST = 3000
+
 EXPECTED = {"rows": [10, 20, 30], "retried": 3, "cached": [42, 42], "limited": [0, 1, 2], "sub": 42}
 
 
@@ -89,7 +97,7 @@ def run(prefect, api):
     storage = prefect.workdir / "results"
     limit_tag = f"compat-limit-{prefect.tag}"
     ok(api.post("concurrency_limits/", json={"tag": limit_tag, "concurrency_limit": 1}))
-    output = prefect.script(FLOW, prefect.tag, str(storage), limit_tag, timeout=180)
+    output = prefect.script(FLOW, prefect.tag, str(storage), limit_tag, str(BURST), timeout=180)
     [flow_run_id] = [
         line.split("=", 1)[1] for line in output.splitlines() if line.startswith("FLOW_RUN_ID=")
     ]
@@ -114,6 +122,7 @@ def run(prefect, api):
         "children": children,
         "storage": storage,
         "limit_tag": limit_tag,
+        "output": output,
     }
 
 
@@ -179,6 +188,9 @@ def test_logs_reach_the_server(run, api, prefect):
     messages = log_messages(api, run["flow_run"]["id"])
     assert f"compat log marker {prefect.tag}" in messages
     assert "transform got 3 rows" in messages
+    burst = [message for message in messages if message.startswith("burst ")]
+    assert burst == [f"burst {i}" for i in range(BURST)]
+    assert "Error logging to API" not in run["output"]
 
 
 def test_tag_concurrency_limit_runs_one_at_a_time(run, api):

@@ -1,8 +1,5 @@
 """Logs: ``/api/logs``."""
 
-from flask import current_app
-from flask_smorest import abort
-
 from app.blueprints.api.common import Blueprint, json_response
 from app.schemas.actions import LogCreateSchema
 from app.schemas.core import LogSchema, dump_log
@@ -16,11 +13,10 @@ blp = Blueprint("logs", __name__, url_prefix="/api/logs", description="Run logs.
 @blp.arguments(LogCreateSchema(many=True))
 @blp.response(201, description="The records were stored.")
 def create_logs(records):
-    """Store a batch of log records (a JSON list)."""
-    limit = current_app.config["API_LOGS_MAX_BATCH"]
-    if len(records) > limit:
-        message = f"At most {limit} log records per call; got {len(records)}."
-        abort(422, messages={"json": [message]})
+    """Store a batch of log records (a JSON list), all or none.
+
+    A batch is as large as the request size limit lets it be: Prefect's clients bound theirs
+    in bytes (4 MB by default), not in records."""
     logs.create_logs(records)
     return json_response(None, 201)
 
