@@ -39,6 +39,7 @@ import json
 import os
 import re
 import threading
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import psycopg2
@@ -96,6 +97,14 @@ class OrionSqliteDatabase(PooledSqliteDatabase):
     thread starts the moment the previous one commits. Other processes (a CLI command, a
     second worker) still meet at SQLite's lock and its busy timeout.
     """
+
+    # Run names (``RunNameField`` in app.models.runs): SQLite enforces no declared length,
+    # and changing a column's declared type would mean rebuilding the table, so its tables
+    # keep the one they were created with.
+    field_types: ClassVar[dict[str, str]] = {
+        **PooledSqliteDatabase.field_types,
+        "RUN_NAME": "VARCHAR(255)",
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -201,6 +210,13 @@ class OrionPostgresqlDatabase(PooledPostgresqlDatabase):
     rollback), the connection forgets them all and drops them with ``DEALLOCATE ALL`` ahead of
     its next PREPARE.
     """
+
+    # Run names (``RunNameField`` in app.models.runs): 2,000 bytes of UTF-8 at most (the API's
+    # ``RUN_NAME_MAX_BYTES``), which keeps their index entries under PostgreSQL's B-tree limit.
+    field_types: ClassVar[dict[str, str]] = {
+        **PooledPostgresqlDatabase.field_types,
+        "RUN_NAME": "VARCHAR(2000)",
+    }
 
     def begin(self, isolation_level=None):
         """Open a transaction lazily: ``BEGIN`` travels with the transaction's first statement.

@@ -127,6 +127,13 @@ def schema_snapshot(db):
             "ORDER BY 1, 2",
             (migrations.HISTORY_TABLE,),
         ).fetchall()
+        # Column sizes (get_columns gives "character varying" without its length).
+        ddl += db.execute_sql(
+            "SELECT table_name || '.' || column_name, character_maximum_length::text "
+            "FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND character_maximum_length IS NOT NULL AND table_name != %s ORDER BY 1",
+            (migrations.HISTORY_TABLE,),
+        ).fetchall()
         # Index definitions in full: method (GIN, B-tree), operator classes, expressions.
         ddl += db.execute_sql(
             "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' "
@@ -794,3 +801,45 @@ def test_the_agents_pool_gets_a_default_queue(mdb, has_default):
         default = WorkQueue.get_by_id(pool.default_queue_id)
         assert (default.name, default.work_pool_id, default.priority) == ("default", pool.id, 2)
         assert sorted(q.name for q in WorkQueue.select()) == ["default", "etl"]
+
+
+def test_run_names_widen_to_2000_bytes_on_postgres_only(mdb):
+    """0039 makes flow and task run names ``varchar(2000)`` on PostgreSQL without rewriting
+    the tables, and ``varchar(255)`` again on the way down, cutting longer names; SQLite's
+    schema is left as it was."""
+    previous = "0038_artifact_collection"
+    this = "0039_run_names_up_to_2000_bytes"
+    migrations.upgrade(mdb, target=previous)
+    if isinstance(mdb, SqliteDatabase):
+        before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+        migrations.upgrade(mdb, target=this)
+        assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+        return
+
+    def sizes():
+        return dict(
+            mdb.execute_sql(
+                "SELECT table_name, character_maximum_length FROM information_schema.columns "
+                "WHERE column_name = 'name' AND table_name IN ('flow_run', 'task_run')"
+            ).fetchall()
+        )
+
+    def files():
+        return mdb.execute_sql(
+            "SELECT relname, relfilenode FROM pg_class WHERE relname IN "
+            "('flow_run', 'task_run', 'flow_run_name', 'flow_run_state_type_name_id') "
+            "ORDER BY 1"
+        ).fetchall()
+
+    assert sizes() == {"flow_run": 255, "task_run": 255}
+    stored = files()
+    assert len(stored) == 4, stored
+    migrations.upgrade(mdb, target=this)
+    assert sizes() == {"flow_run": 2000, "task_run": 2000}
+    assert files() == stored  # neither the tables nor their name indexes were rewritten
+    with mdb.bind_ctx(TABLES):
+        run = FlowRun.create(flow=Flow.create(name="long"), name="n" * 2000)
+    migrations.downgrade(mdb, target=previous)
+    assert sizes() == {"flow_run": 255, "task_run": 255}
+    (name,) = mdb.execute_sql("SELECT name FROM flow_run WHERE id = %s", (str(run.id),)).fetchone()
+    assert name == "n" * 255

@@ -29,10 +29,21 @@ from app.models.flows import Deployment, Flow
 from app.models.work_pools import AGENT_POOL
 
 
+class RunNameField(CharField):
+    """A flow or task run's name, in the database's ``RUN_NAME`` column type (``app.db``):
+    run names are often made from parameters (paths, keys), so they get more room than the
+    ``varchar(255)`` of other names (migration 0039)."""
+
+    field_type = "RUN_NAME"
+
+    def get_modifiers(self):
+        return None
+
+
 class RunMixin(BaseModel):
     """Columns shared by flow runs and task runs."""
 
-    name = CharField(index=True)
+    name = RunNameField(index=True)
     tags = JSONField(default=list)
     empirical_policy = JSONField(default=dict)
     state_id = UUIDField(null=True, index=True)

@@ -15,6 +15,7 @@ from app.schemas.base import (
     List,
     Name,
     Refused,
+    RunName,
     String,
     Tags,
     Text,
@@ -101,7 +102,7 @@ class FlowUpdateSchema(ActionSchema):
 class FlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/flow_runs/``; ``state`` defaults to Pending."""
 
-    name = String(allow_none=True)
+    name = RunName(allow_none=True)
     flow_id = fields.UUID(required=True)
     deployment_id = fields.UUID(allow_none=True)
     state = fields.Nested(StateCreateSchema, allow_none=True)
@@ -129,7 +130,7 @@ RUN_STATE_BY_SET_STATE = "A run's state changes through set_state, not PATCH."
 class FlowRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/flow_runs/{id}``: only the fields given are changed."""
 
-    name = String()
+    name = RunName()
     flow_version = String(allow_none=True)
     parameters = fields.Dict()
     empirical_policy = fields.Nested(FlowRunPolicySchema)
@@ -160,7 +161,7 @@ class FlowRunUpdateSchema(ActionSchema):
 class TaskRunCreateSchema(ActionSchema):
     """Body of ``POST /api/task_runs/``; ``state`` defaults to Pending."""
 
-    name = String(allow_none=True)
+    name = RunName(allow_none=True)
     flow_run_id = fields.UUID(required=True)
     task_key = String(min_length=1, required=True)
     dynamic_key = String(required=True)
@@ -212,7 +213,7 @@ class TaskRunCreateAndSetStateSchema(TaskRunCreateSchema):
 class TaskRunUpdateSchema(ActionSchema):
     """Body of ``PATCH /api/task_runs/{id}``."""
 
-    name = String()
+    name = RunName()
     tags = Refused("A task run's tags are set when it is created.")
     state = Refused(RUN_STATE_BY_SET_STATE)
     state_type = Refused(RUN_STATE_BY_SET_STATE)

@@ -115,6 +115,18 @@ def String(max_length=limits.NAME_MAX_LENGTH, min_length=None, **kwargs):
     return fields.String(validate=validators, **kwargs)
 
 
+def RunName(**kwargs):
+    """A flow or task run's name: at most ``limits.RUN_NAME_MAX_BYTES`` bytes of UTF-8 (the
+    OpenAPI document's ``maxLength``, in characters, is the same number: never less)."""
+    most = limits.RUN_NAME_MAX_BYTES
+
+    def fits(value):
+        if len(value.encode("utf-8")) > most:
+            raise ValidationError(f"Longer than {most} bytes in UTF-8.")
+
+    return String(max_length=most, validate=fits, **kwargs)
+
+
 def Text(**kwargs):
     """A string stored in a ``text`` column or in JSON: at most ``limits.TEXT_MAX_LENGTH``."""
     return String(max_length=limits.TEXT_MAX_LENGTH, **kwargs)

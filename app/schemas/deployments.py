@@ -19,6 +19,7 @@ from app.schemas.base import (
     Name,
     OrionSchema,
     Refused,
+    RunName,
     String,
     Tags,
     Text,
@@ -217,7 +218,7 @@ class DeploymentUpdateSchema(_DeploymentFields):
 class DeploymentFlowRunCreateSchema(ActionSchema):
     """Body of ``POST /api/deployments/{id}/create_flow_run``."""
 
-    name = String(allow_none=True)
+    name = RunName(allow_none=True)
     parameters = fields.Dict(
         load_default=dict, metadata={"description": "Merged over the deployment's parameters."}
     )

@@ -9,9 +9,12 @@ reaches the database, and each bound is in the OpenAPI document (``minimum``, ``
   SQLite ``INTEGER`` (64-bit): the common range is 32-bit. Integers that never reach a column
   but do reach SQL (``offset``) are held to PostgreSQL's ``bigint``, less one bit of room.
 - **Strings** stored in a ``CharField`` column are PostgreSQL ``varchar(255)``; SQLite would
-  store any length, so without the bound the two databases disagree. ``TextField`` columns are
-  unbounded on both; their strings are held to :data:`TEXT_MAX_LENGTH`, which is still below
-  the request size limit (``MAX_CONTENT_LENGTH``) and above Prefect's largest log message.
+  store any length, so without the bound the two databases disagree. Run names, which are
+  often made from parameters, get ``varchar(2000)`` and are bounded in bytes
+  (:data:`RUN_NAME_MAX_BYTES`), the unit of PostgreSQL's limit on an index entry.
+  ``TextField`` columns are unbounded on both; their strings are held to
+  :data:`TEXT_MAX_LENGTH`, which is still below the request size limit
+  (``MAX_CONTENT_LENGTH``) and above Prefect's largest log message.
 - **Datetimes**: PostgreSQL ``timestamp`` and Python both reach year 9999, but a service adds
   intervals to the times it is given (schedules, retries, history buckets, cache expirations),
   which overflows Python's ``datetime`` near its end; a time before 1970 has no use here. So
@@ -36,9 +39,12 @@ OFFSET_MAX = INT64_MAX
 
 # Strings.
 NAME_MAX_LENGTH = 255  # every CharField column: PostgreSQL varchar(255)
+# Flow and task run names, in bytes of UTF-8: their column is varchar(2000) on PostgreSQL
+# (app.db), and an index entry must stay under its B-tree limit of 2,704 bytes.
+RUN_NAME_MAX_BYTES = 2000
 IDEMPOTENCY_KEY_MAX_LENGTH = 255  # flow_run.idempotency_key is a CharField
 TEXT_MAX_LENGTH = 1_000_000  # TextField columns and JSON-stored strings with no column
-FILTER_STRING_MAX_LENGTH = 1000  # one value of a filter criterion (any_, like_, ...)
+FILTER_STRING_MAX_LENGTH = 2000  # one value of a filter criterion (any_, like_, ...): a run name
 FILTER_LIST_MAX_ITEMS = 1000
 
 # Datetimes (aware, compared in UTC): MIN inclusive, MAX exclusive.

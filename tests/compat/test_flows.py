@@ -1,7 +1,7 @@
 """A Prefect client's flow against Orion: tasks, retries, caching, persisted results on local
-storage, a subflow, logs (a burst of them in one batch among them) and a tag concurrency
-limit, all in one flow run per client and backend; each test reads one part of it back
-through Orion's API."""
+storage, a subflow, logs (a burst of them in one batch among them), a task run named from a
+long parameter and a tag concurrency limit, all in one flow run per client and backend; each
+test reads one part of it back through Orion's API."""
 
 import base64
 import json
@@ -24,6 +24,8 @@ from prefect.filesystems import LocalFileSystem
 
 TAG, STORAGE, LIMIT_TAG = sys.argv[1:4]
 BURST = int(sys.argv[4])
+# A task run's name made from a parameter longer than other names may be.
+LONG_PATH = "s3://bucket/" + "k" * 600
 attempts = []
 
 
@@ -52,6 +54,11 @@ def cached(x):
     return x * 2
 
 
+@task(task_run_name="named-{path}")
+def named(path):
+    return len(path)
+
+
 @task(tags=[LIMIT_TAG])
 def limited(i):
     time.sleep(1)
@@ -76,7 +83,8 @@ def parent():
     first, second = cached(21), cached(21)
     futures = [limited.submit(i) for i in range(3)]
     return {"rows": rows, "retried": retried, "cached": [first, second],
-            "limited": [future.result() for future in futures], "sub": child(41)}
+            "limited": [future.result() for future in futures], "sub": child(41),
+            "named": named(LONG_PATH)}
 
 
 if __name__ == "__main__":
@@ -87,7 +95,15 @@ if __name__ == "__main__":
 # batch in bytes, 4 MB by default, not in records).
 BURST = 3000
 
-EXPECTED = {"rows": [10, 20, 30], "retried": 3, "cached": [42, 42], "limited": [0, 1, 2], "sub": 42}
+LONG_PATH = "s3://bucket/" + "k" * 600
+EXPECTED = {
+    "rows": [10, 20, 30],
+    "retried": 3,
+    "cached": [42, 42],
+    "limited": [0, 1, 2],
+    "sub": 42,
+    "named": len(LONG_PATH),
+}
 
 
 @pytest.fixture(scope="module")
@@ -136,11 +152,17 @@ def test_flow_with_tasks_completes(run):
         "cached": 2,
         "limited": 3,
         "subflow": 1,
+        "named": 1,
     }
     assert all(t["state"]["type"] == "COMPLETED" for runs in tasks.values() for t in runs)
     # transform's input is extract's result: the client reported the dependency.
     [extract], [transform] = tasks["extract"], tasks["transform"]
     assert transform["task_inputs"]["rows"] == [{"input_type": "task_run", "id": extract["id"]}]
+
+
+def test_a_task_run_named_from_a_long_parameter_keeps_its_whole_name(run):
+    [named] = run["tasks"]["named"]
+    assert named["name"] == f"named-{LONG_PATH}"
 
 
 def test_retried_task_ran_three_times(run, api):
