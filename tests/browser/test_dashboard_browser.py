@@ -332,3 +332,30 @@ def test_bulk_cancel_of_the_whole_filter(page, api):
     for run in runs:
         assert api("GET", f"/flow_runs/{run['id']}")["state"]["type"] == "CANCELLED"
     assert api("GET", f"/flow_runs/{other['id']}")["state"]["type"] == "PENDING"
+
+
+def test_long_run_names_wrap_rather_than_widen_the_page(page, api):
+    """Run names may be 2,000 bytes of unbroken text (made from parameters: paths, keys)."""
+    flow = api.flow("long-names-flow")
+    run = api.run(flow, name="run-" + "r" * 1996)
+    task = api(
+        "POST",
+        "/task_runs/",
+        {"flow_run_id": run["id"], "task_key": "t", "dynamic_key": "0", "name": "t" * 2000},
+    )
+    for path in [
+        "/",
+        "/flow-runs",
+        f"/flow-runs/{run['id']}",
+        f"/flow-runs/{run['id']}/logs",
+        f"/task-runs/{task['id']}",
+        f"/flows/{flow['id']}",
+    ]:
+        page.goto(path)
+        widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+            " > window.innerWidth).map(e => e.tagName + '.' + e.className + ' ' + (e.parentElement"
+            " ? e.parentElement.tagName : '')).slice(-8)"
+        )
+        assert widths[0] <= widths[1], (path, widths, wide)
