@@ -673,6 +673,13 @@ def test_queue_name_index_gains_the_queue_id_on_both_backends(mdb):
         assert analyzed() == {old}
 
 
+def assert_sqlite_schema_unchanged_by(mdb, target):
+    """Upgrade the SQLite ``mdb`` to ``target`` and assert its schema did not change."""
+    before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    migrations.upgrade(mdb, target=target)
+    assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+
+
 def test_run_name_statistics_target_is_raised_on_postgres_only(mdb):
     """0032 gives ``flow_run.name`` a statistics target of 1,000 on PostgreSQL (the default,
     -1, again on the way down); SQLite's schema is left as it was."""
@@ -680,9 +687,7 @@ def test_run_name_statistics_target_is_raised_on_postgres_only(mdb):
     this = "0032_flow_run_name_statistics"
     migrations.upgrade(mdb, target=previous)
     if isinstance(mdb, SqliteDatabase):
-        before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-        migrations.upgrade(mdb, target=this)
-        assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+        assert_sqlite_schema_unchanged_by(mdb, this)
         return
 
     def target():
@@ -811,9 +816,7 @@ def test_run_names_widen_to_2000_bytes_on_postgres_only(mdb):
     this = "0039_run_names_up_to_2000_bytes"
     migrations.upgrade(mdb, target=previous)
     if isinstance(mdb, SqliteDatabase):
-        before = mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-        migrations.upgrade(mdb, target=this)
-        assert mdb.execute_sql("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+        assert_sqlite_schema_unchanged_by(mdb, this)
         return
 
     def sizes():
