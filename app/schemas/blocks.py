@@ -117,6 +117,10 @@ class _StringAny(FilterSchema):
     any_ = List(String(limits.FILTER_STRING_MAX_LENGTH))
 
 
+class _StringAnyLike(_StringAny, _LikeFilter):
+    pass
+
+
 class _StringAll(FilterSchema):
     all_ = List(String(limits.FILTER_STRING_MAX_LENGTH))
 
@@ -141,7 +145,7 @@ class BlockDocumentFilter(OperatorSchema):
     id = fields.Nested(UUIDAnyFilter)
     is_anonymous = fields.Nested(_BoolEq)
     block_type_id = fields.Nested(UUIDAnyFilter)
-    name = fields.Nested(_StringAny)
+    name = fields.Nested(_StringAnyLike)
 
 
 class BlockTypeFilterBody(PagedBody):

@@ -714,6 +714,8 @@ def _document_query(body: Body) -> Any:
         conditions.append(BlockDocument.block_type.in_(criteria["block_type_id"]["any_"]))
     if "any_" in criteria.get("name", {}):
         conditions.append(BlockDocument.name.in_(criteria["name"]["any_"]))
+    if "like_" in criteria.get("name", {}):
+        conditions.append(OPERATORS["like_"](BlockDocument.name, criteria["name"]["like_"]))
     anonymous = criteria.get("is_anonymous", {"eq_": False}).get("eq_")
     if anonymous is not None:
         conditions.append(BlockDocument.is_anonymous == anonymous)

@@ -477,6 +477,33 @@ class TestBlockDocuments:
             == []
         )
 
+    def test_filter_by_name_like_as_prefect_220(self, client, vault):
+        """Prefect 2.20's ``BlockDocumentFilterName`` has ``like_``: a case-insensitive
+        substring, combined with the other criteria by the filter's operator."""
+        _, schema = vault
+        for name in ("prod-db", "staging-db", "prod-cache", "preprod-queue"):
+            make_document(client, schema, name=name)
+
+        def names(criteria):
+            response = client.post(
+                "/api/block_documents/filter", json={"block_documents": criteria}
+            )
+            assert response.status_code == 200, response.get_json()
+            return [d["name"] for d in response.get_json()]
+
+        assert names({"name": {"like_": "PROD"}}) == ["preprod-queue", "prod-cache", "prod-db"]
+        assert names({"name": {"like_": "-db", "any_": ["prod-db", "prod-cache"]}}) == [
+            "prod-db"
+        ]
+        assert names({"name": {"like_": "%"}}) == []
+        assert_422(
+            client.post(
+                "/api/block_documents/filter", json={"block_documents": {"name": {"like_": 1}}}
+            ),
+            "body",
+            "block_documents",
+        )
+
     def test_filter_sorts_as_prefect_220(self, client, vault):
         _, schema = vault
         archive_fields = {**SECRET_FIELDS, "title": "Archive", "block_type_slug": "archive"}
