@@ -33,7 +33,11 @@ def bound_field(field):
         field.validators.append(validate.Range(min=limits.INT32_MIN, max=limits.INT32_MAX))
     elif isinstance(field, fields.Float) and not _has(field, validate.Range):
         field.validators.append(validate.Range(min=-limits.SECONDS_MAX, max=limits.SECONDS_MAX))
-    elif isinstance(field, fields.String) and not _has(field, validate.Length):
+    elif (
+        isinstance(field, fields.String)
+        and not isinstance(field, CutText)
+        and not _has(field, validate.Length)
+    ):
         field.validators.append(validate.Length(max=limits.TEXT_MAX_LENGTH))
     elif isinstance(field, fields.List):
         if not _has(field, validate.Length):
@@ -130,6 +134,23 @@ def RunName(**kwargs):
 def Text(**kwargs):
     """A string stored in a ``text`` column or in JSON: at most ``limits.TEXT_MAX_LENGTH``."""
     return String(max_length=limits.TEXT_MAX_LENGTH, **kwargs)
+
+
+class CutText(fields.String):
+    """A string stored in a ``text`` column: past ``limits.TEXT_MAX_LENGTH`` characters it is
+    cut to that length (:func:`~app.schemas.limits.cut`) instead of refused. Only for text
+    that describes and whose refusal would cost more than its tail: a state's message."""
+
+    def __init__(self, **kwargs):
+        description = (
+            f"Past {limits.TEXT_MAX_LENGTH:,} characters, stored cut to that length, "
+            "ending in a note of the full length."
+        )
+        metadata = {"description": description, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return limits.cut(super()._deserialize(value, attr, data, **kwargs))
 
 
 def Integer(minimum=limits.INT32_MIN, maximum=limits.INT32_MAX, **kwargs):

@@ -14,7 +14,9 @@ reaches the database, and each bound is in the OpenAPI document (``minimum``, ``
   (:data:`RUN_NAME_MAX_BYTES`), the unit of PostgreSQL's limit on an index entry.
   ``TextField`` columns are unbounded on both; their strings are held to
   :data:`TEXT_MAX_LENGTH`, which is still below the request size limit
-  (``MAX_CONTENT_LENGTH``) and above Prefect's largest log message.
+  (``MAX_CONTENT_LENGTH``) and above Prefect's largest log message. A state's ``message``
+  is the exception: it is cut to that length, not refused (:func:`cut`), since refusing it
+  refuses the transition, and a task that failed would crash without its retries.
 - **Datetimes**: PostgreSQL ``timestamp`` and Python both reach year 9999, but a service adds
   intervals to the times it is given (schedules, retries, history buckets, cache expirations),
   which overflows Python's ``datetime`` near its end; a time before 1970 has no use here. So
@@ -69,6 +71,15 @@ JSON_MAX_DEPTH = 100
 ECHO_MAX_BYTES = 4096
 EXCERPT_CHARS = 200
 ERROR_DETAILS_MAX = 50
+
+
+def cut(text, limit=TEXT_MAX_LENGTH):
+    """``text`` whole if it has at most ``limit`` characters, else its start and a note of its
+    full length, ``limit`` characters in all."""
+    if len(text) <= limit:
+        return text
+    note = f" [cut by the server: {len(text):,} characters in all]"
+    return text[: limit - len(note)] + note
 
 
 def excerpt(value, limit=EXCERPT_CHARS):

@@ -2,7 +2,15 @@
 
 from marshmallow import EXCLUDE, fields, post_load, validate
 
-from app.schemas.base import ActionSchema, DateTime, InputSchema, OrionSchema, String, Text
+from app.schemas.base import (
+    ActionSchema,
+    CutText,
+    DateTime,
+    InputSchema,
+    OrionSchema,
+    String,
+    Text,
+)
 from app.states import STATE_TYPE_VALUES, StateType, default_state_name
 
 STATE_DETAIL_DEFAULTS = {
@@ -74,7 +82,7 @@ class StateCreateSchema(ActionSchema):
 
     type = fields.Enum(StateType, by_value=True, required=True)
     name = String(allow_none=True)
-    message = Text(allow_none=True)
+    message = CutText(allow_none=True)
     data = fields.Raw(allow_none=True)
     state_details = fields.Nested(StateDetailsSchema, load_default=dict)
     timestamp = DateTime(allow_none=True, load_only=True)

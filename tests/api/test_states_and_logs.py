@@ -8,6 +8,7 @@ from peewee import OperationalError
 from app.db import database
 from app.models import Log
 from app.schemas.actions import LogCreateSchema
+from app.schemas.limits import TEXT_MAX_LENGTH
 from app.services import logs as log_service
 from tests.conftest import assert_422
 
@@ -143,3 +144,61 @@ def test_log_records_with_client_ids_are_stored_once(client, flow_run):
     ]
     response = client.post("/api/logs/", json=[dict(batch[0], id="not-a-uuid")])
     assert response.status_code == 422
+
+
+def test_a_state_message_past_the_text_bound_is_cut_not_refused(client, flow_run):
+    """A state's message is the client's exception, which may be any length: refusing it
+    would refuse the transition (a Prefect task run would crash instead of failing, and lose
+    its retries). Past ``TEXT_MAX_LENGTH`` characters it is stored cut, saying so."""
+    run_url = f"/api/flow_runs/{flow_run['id']}"
+    assert client.post(f"{run_url}/set_state", json={"state": {"type": "RUNNING"}}).status_code == 201
+    whole = "ValueError: " + "é" * (TEXT_MAX_LENGTH - 12)
+    running = {"type": "RUNNING", "message": whole}
+    response = client.post(f"{run_url}/set_state", json={"state": running, "force": True})
+    assert response.status_code == 201, response.get_json()
+    assert client.get(run_url).get_json()["state"]["message"] == whole  # the bound: whole
+
+    longer = "ValueError: " + "x" * 2_000_000
+    response = client.post(
+        f"{run_url}/set_state", json={"state": {"type": "FAILED", "message": longer}}
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["status"] == "ACCEPT"
+    stored = client.get(run_url).get_json()["state"]["message"]
+    assert len(stored) == TEXT_MAX_LENGTH
+    assert stored.startswith("ValueError: xxx")
+    assert stored.endswith(" [cut by the server: 2,000,012 characters in all]")
+
+    assert_422(
+        client.post(f"{run_url}/set_state", json={"state": {"type": "FAILED", "message": 7}}),
+        "body",
+        "state",
+    )
+
+
+def test_a_failed_task_run_with_a_long_message_still_gets_its_retry(client, flow_run):
+    task_run = client.post(
+        "/api/task_runs/",
+        json={
+            "flow_run_id": flow_run["id"],
+            "task_key": "big",
+            "dynamic_key": "0",
+            "empirical_policy": {"retries": 1, "retry_delay": 0},
+        },
+    ).get_json()
+    url = f"/api/task_runs/{task_run['id']}/set_state"
+    client.post(f"/api/flow_runs/{flow_run['id']}/set_state", json={"state": {"type": "RUNNING"}})
+    assert client.post(url, json={"state": {"type": "RUNNING"}}).get_json()["status"] == "ACCEPT"
+    answer = client.post(
+        url, json={"state": {"type": "FAILED", "message": "RuntimeError: " + "m" * 3_000_000}}
+    ).get_json()
+    assert answer["status"] == "REJECT", answer
+    assert answer["state"]["name"] == "AwaitingRetry"
+    assert len(answer["state"]["message"]) == TEXT_MAX_LENGTH
+
+
+def test_the_openapi_document_says_state_messages_are_cut(client):
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    message = schemas["StateCreate"]["properties"]["message"]
+    assert "maxLength" not in message
+    assert "cut" in message["description"]

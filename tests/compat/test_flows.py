@@ -228,3 +228,58 @@ def test_tag_concurrency_limit_runs_one_at_a_time(run, api):
     assert (end - start).total_seconds() >= 3, [(t["start_time"], t["end_time"]) for t in limited]
     limit = ok(api.get(f"concurrency_limits/tag/{run['limit_tag']}"))
     assert limit["active_slots"] == []
+
+
+LONG_MESSAGE_FLOW = """
+import json
+
+from prefect import flow, task
+from prefect.context import get_run_context
+
+attempts = []
+
+
+@task(retries=1, retry_delay_seconds=0)
+def load_rows():
+    attempts.append(1)
+    if len(attempts) == 1:
+        # A validation error listing every bad row: longer than a state message is kept.
+        raise ValueError("bad rows: " + "row 1 has no id; " * 150_000)
+    return len(attempts)
+
+
+@flow(name="compat-long-message")
+def rows():
+    print("FLOW_RUN_ID=" + str(get_run_context().flow_run.id), flush=True)
+    return load_rows()
+
+
+if __name__ == "__main__":
+    print("RESULT=" + json.dumps(rows()), flush=True)
+"""
+
+
+def test_a_task_failing_with_a_huge_message_fails_and_is_retried(prefect, api):
+    """The exception's message (2.55 million characters) becomes the Failed state's message;
+    Orion stores its first million characters instead of refusing the state, so the task run
+    is retried as its policy says rather than crashing."""
+    output = prefect.script(LONG_MESSAGE_FLOW, timeout=120)
+    assert "RESULT=2" in output, output[-3000:]
+    [flow_run_id] = [
+        line.split("=", 1)[1] for line in output.splitlines() if line.startswith("FLOW_RUN_ID=")
+    ]
+    [task_run] = task_runs(api, flow_run_id)
+    assert task_run["run_count"] == 2
+    states = ok(api.get("task_run_states/", params={"task_run_id": task_run["id"]}))
+    states.sort(key=lambda s: s["timestamp"])
+    assert [s["name"] for s in states] == [
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Retrying",
+        "Completed",
+    ]
+    retry_message = states[2]["message"]
+    assert len(retry_message) == 1_000_000
+    assert "ValueError: bad rows: row 1 has no id; " in retry_message
+    assert retry_message.endswith(" characters in all]")
