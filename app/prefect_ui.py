@@ -5,8 +5,9 @@ Users moving from Prefect 2 know its UI; its wheel ships the built app (Prefect 
 Prefect's server does (``create_ui_app`` of ``prefect.orion.api.server`` and
 ``prefect.server.api.server``): its files, any other path answered with ``index.html`` (the
 app routes in the browser), and ``GET /ui-settings`` telling the app where the API is
-(``{"api_url": ..., "csrf_enabled": false, "flags": []}``: no CSRF token is needed and no
-experimental feature is enabled; Prefect 2.7's UI reads only the first and last).
+(``{"api_url": ..., "csrf_enabled": false, "flags": [...]}``: no CSRF token is needed, and the
+flags are those Prefect's own server of that release sends by default; Prefect 2.7's UI reads
+only the first and last).
 
 Prefect 2.20's build names its files under a placeholder base path
 (``/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER``) that its server replaces with the path the UI
@@ -33,6 +34,24 @@ from werkzeug.security import safe_join
 
 from app.exceptions import InvalidSetting
 from app.security import PREFECT_UI_POLICY
+
+#: The experiments Prefect 2.20's server reports enabled by default (``enabled_experiments()``
+#: with no setting changed), which its UI reads from ``/ui-settings``: without ``work_pools``
+#: and ``artifacts`` its menu has no Work Pools and no Artifacts, without ``workers``,
+#: ``deployment_status`` and ``work_queue_status`` its pages show no workers and no
+#: statuses. Orion serves all of them. ``automations`` (on only when Prefect's events are)
+#: is not among them: Orion has no automations. Prefect 2.7's server reports none.
+PREFECT_220_FLAGS = (
+    "artifacts",
+    "artifacts_on_flow_run_graph",
+    "deployment_status",
+    "enhanced_cancellation",
+    "states_on_flow_run_graph",
+    "work_pools",
+    "work_queue_status",
+    "workers",
+    "workspace_dashboard",
+)
 
 #: What Prefect 2.20's build writes where the base path goes.
 BASE_PLACEHOLDER = "/PREFECT_UI_SERVE_BASE_REPLACE_PLACEHOLDER"
@@ -75,6 +94,7 @@ def prefect_ui_blueprint(directory, base_path="/", api_url=None):
     if problem:
         raise ValueError(problem)
     directory = os.path.abspath(directory)
+    flags = list(PREFECT_220_FLAGS) if is_base_path_build(directory) else []
     base = "/" + base_path.strip("/")
     prefix = "" if base == "/" else base
     ui = Blueprint("prefect_ui", __name__)
@@ -104,7 +124,7 @@ def prefect_ui_blueprint(directory, base_path="/", api_url=None):
     @ui.get(f"{prefix}/ui-settings")
     def ui_settings():
         url = api_url if api_url is not None else request.script_root + "/api"
-        return {"api_url": url, "csrf_enabled": False, "flags": []}
+        return {"api_url": url, "csrf_enabled": False, "flags": flags}
 
     @ui.get(f"{prefix}/", defaults={"path": ""})
     @ui.get(f"{prefix}/<path:path>")

@@ -3,13 +3,15 @@ SPA fallback to index.html, /ui-settings), on its own (``orion prefect-ui``, whi
 folder that is not one) and by Orion's server itself (``ORION_PREFECT_UI_DIR``). The real UIs
 in a browser: tests/browser/test_prefect_ui.py and test_prefect_220_ui.py."""
 
+import json
 import re
 import subprocess
 
 import pytest
 
 from app.exceptions import InvalidSetting
-from app.prefect_ui import BASE_PLACEHOLDER, create_prefect_ui_app
+from app.prefect_ui import BASE_PLACEHOLDER, PREFECT_220_FLAGS, create_prefect_ui_app
+from tests.compat.conftest import prefect_venv
 from tests.support import ORION, orion_env
 
 API = "http://127.0.0.1:4200/api"
@@ -37,6 +39,8 @@ def get(ui, path):
 
 
 def test_ui_settings_name_the_api(ui):
+    """A 2.7 build (its assets named from ``/``) is told of no experiments, as Prefect 2.7.12's
+    server tells it."""
     assert ui.get("/ui-settings").get_json() == {
         "api_url": API,
         "csrf_enabled": False,
@@ -116,7 +120,7 @@ def test_orion_serves_a_220_build_beside_its_api(make_app, ui_220):
     assert orion.get("/prefect/ui-settings").get_json() == {
         "api_url": "/api",
         "csrf_enabled": False,
-        "flags": [],
+        "flags": list(PREFECT_220_FLAGS),
     }
     status, body, _ = get(orion, "/prefect/flow-runs/flow-run/1234")
     assert (status, body) == (
@@ -168,3 +172,23 @@ def test_orion_refuses_a_ui_it_cannot_serve(make_app, ui_220, settings, message)
 def test_a_27_build_is_refused_with_the_way_to_serve_it(make_app, ui_dir):
     with pytest.raises(InvalidSetting, match=r"Prefect 2\.7 build.*`orion prefect-ui`"):
         make_app(PREFECT_UI_DIR=str(ui_dir))
+
+
+def test_the_220_flags_are_those_prefect_220s_server_sends_by_default(tmp_path):
+    """:data:`PREFECT_220_FLAGS` is what the real Prefect 2.20 reports, all settings at their
+    defaults (``enabled_experiments()``, which its server's ``/ui-settings`` returns)."""
+    venv = prefect_venv("2.20")
+    done = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import json; from prefect._internal.compatibility.experimental import "
+            "enabled_experiments; print(json.dumps(sorted(enabled_experiments())))",
+        ],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == list(PREFECT_220_FLAGS)

@@ -186,7 +186,15 @@ def test_flow_runs(page, stack):
 
 def test_dashboard(page, stack):
     _needs(stack, WORK_POOLS)  # its Active Work Pools card
-    _open(page, "/dashboard", "Flow Runs", "Task Runs")
+    _open(page, "/dashboard", "Flow Runs", "Task Runs", "Active Work Pools")
+
+
+def test_the_menu_is_prefect_220s_own(page):
+    """The experiments Prefect 2.20's server enables by default (``/ui-settings``' flags) are
+    enabled here too: without them the menu offers the legacy Work Queues, not Work Pools."""
+    _open(page, "/dashboard", "Dashboard")
+    expect(page.get_by_role("button", name="Work Pools", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Work Queues", exact=True)).to_have_count(0)
 
 
 def test_deployments(page, stack):
