@@ -521,11 +521,6 @@ def for_update(query):
     return query if is_sqlite() else query.for_update()
 
 
-def connect_db():
-    """Request hook: take a connection for this thread (a no-op if it has one)."""
-    database.connect(reuse_if_open=True)
-
-
 def pool_use():
     """This process's pooled connections: ``(open, in_use)``."""
     pool = database.obj

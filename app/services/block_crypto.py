@@ -113,11 +113,6 @@ def configure(key: bytes) -> None:
     _state["fingerprint"] = fingerprint(key)
 
 
-def current_fingerprint() -> str | None:
-    """The fingerprint of the process's key."""
-    return _state["fingerprint"]
-
-
 def _mismatch(recorded: str) -> EncryptionKeyMismatch:
     return EncryptionKeyMismatch(
         f"This server's encryption key (fingerprint {_state['fingerprint'][:19]}...) is not "
