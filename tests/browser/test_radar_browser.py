@@ -110,6 +110,27 @@ def test_a_subflow_opens_inside_its_node(page, api):
     expect(nested).to_have_count(0)
 
 
+def test_a_subflow_without_task_runs_opens_to_say_so(page, api):
+    """A subflow that does its work without tasks: opened, its node says it has no task runs
+    and the layout stays finite (dagre sizes an empty graph -Infinity, which had put every
+    node after it at an infinite offset; the ``page`` fixture fails on the console errors
+    that caused)."""
+    run = api.run(api.flow("radar-parent-of-empty"), name="radar-parent-of-empty-run")
+    call = task_run(api, run, "empty-flow", state="COMPLETED")
+    api.run(api.flow("radar-empty"), name="radar-empty-run", parent_task_run_id=call["id"])
+    after = task_run(api, run, "after", 0, upstream(call), "COMPLETED")
+    page.goto(f"/flow-runs/{run['id']}")
+    node = page.locator(".radar-node[data-task='empty-flow']")
+    node.locator("[data-action=open]").first.click()
+    expect(node.locator(".radar-subflow")).to_contain_text("No task runs")
+    after_node = page.locator(f".radar-node:has(a[data-task-run='{after['id']}'])")
+    transforms = [
+        g.get_attribute("transform") for g in page.locator(".radar g[transform]").all()
+    ]
+    assert transforms and not any("Infinity" in t for t in transforms), transforms
+    assert node.bounding_box()["x"] < after_node.bounding_box()["x"]  # still left to right
+
+
 def test_zoom_and_pan_move_the_drawing_and_fit_brings_it_back(page, api):
     run = api.run(api.flow("radar-zoom"), name="radar-zoom-run")
     first = task_run(api, run, "a")

@@ -63,8 +63,13 @@
   }
 
   // Lay out one flow run's graph; opened subflows are laid out first (inside out), so a
-  // node's size is known before it is placed. Returns {width, height, nodes, edges}.
+  // node's size is known before it is placed. Returns {width, height, nodes, edges}; a run
+  // without task runs gets room for a line saying so (dagre would size its empty graph
+  // -Infinity).
   function layout(data, view, prefix) {
+    if (!data.nodes.length) {
+      return { width: NODE_WIDTH, height: NODE_HEIGHT, nodes: [], edges: [], empty: true };
+    }
     var nodes = data.nodes.map(function (node) {
       var item = { node: node, key: prefix + node.id, state: stateOf(node), width: NODE_WIDTH };
       var only = node.members.length === 1 ? node.members[0] : null;
@@ -320,6 +325,7 @@
   }
 
   function drawGraph(parent, laid, root) {
+    if (laid.empty) { text(parent, PAD + 2, 22, "No task runs", "radar-note"); }
     drawEdges(parent, laid.edges);
     laid.nodes.forEach(function (item) { drawNode(parent, item, root); });
   }
