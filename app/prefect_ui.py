@@ -36,11 +36,12 @@ from app.exceptions import InvalidSetting
 from app.security import PREFECT_UI_POLICY
 
 #: The experiments Prefect 2.20's server reports enabled by default (``enabled_experiments()``
-#: with no setting changed), which its UI reads from ``/ui-settings``: without ``work_pools``
-#: and ``artifacts`` its menu has no Work Pools and no Artifacts, without ``workers``,
-#: ``deployment_status`` and ``work_queue_status`` its pages show no workers and no
-#: statuses. Orion serves all of them. ``automations`` (on only when Prefect's events are)
-#: is not among them: Orion has no automations. Prefect 2.7's server reports none.
+#: with no setting changed), which its UI reads from ``/ui-settings``. The UI makes five of
+#: them permissions (``work_pools``, ``workers``, ``artifacts``, ``deployment_status``,
+#: ``work_queue_status``) and hides what they gate: without ``work_pools`` its menu offers
+#: the legacy Work Queues page instead of Work Pools. Orion serves all of them.
+#: ``automations`` (on only when Prefect's events are) is not among them: Orion has no
+#: automations. Prefect 2.7's server reports none.
 PREFECT_220_FLAGS = (
     "artifacts",
     "artifacts_on_flow_run_graph",

@@ -118,7 +118,7 @@ class _StringAny(FilterSchema):
 
 
 class _StringAnyLike(_StringAny, _LikeFilter):
-    pass
+    """``any_`` and ``like_`` (Prefect 2.20's ``BlockDocumentFilterName``)."""
 
 
 class _StringAll(FilterSchema):

@@ -15,8 +15,9 @@ reaches the database, and each bound is in the OpenAPI document (``minimum``, ``
   ``TextField`` columns are unbounded on both; their strings are held to
   :data:`TEXT_MAX_LENGTH`, which is still below the request size limit
   (``MAX_CONTENT_LENGTH``) and above Prefect's largest log message. A state's ``message``
-  is the exception: it is cut to that length, not refused (:func:`cut`), since refusing it
-  refuses the transition, and a task that failed would crash without its retries.
+  (a client's exception text, of any length) is cut to that length instead of refused
+  (:func:`cut`): refusing it refuses the transition, and a task that failed would crash
+  without its retries.
 - **Datetimes**: PostgreSQL ``timestamp`` and Python both reach year 9999, but a service adds
   intervals to the times it is given (schedules, retries, history buckets, cache expirations),
   which overflows Python's ``datetime`` near its end; a time before 1970 has no use here. So
