@@ -182,8 +182,10 @@ def test_the_220_flags_are_those_prefect_220s_server_sends_by_default(tmp_path):
         [
             str(venv / "bin" / "python"),
             "-c",
-            "import json; from prefect._internal.compatibility.experimental import "
-            "enabled_experiments; print(json.dumps(sorted(enabled_experiments())))",
+            (
+                "import json; from prefect._internal.compatibility.experimental import "
+                "enabled_experiments; print(json.dumps(sorted(enabled_experiments())))"
+            ),
         ],
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path)},
         capture_output=True,

@@ -492,9 +492,7 @@ class TestBlockDocuments:
             return [d["name"] for d in response.get_json()]
 
         assert names({"name": {"like_": "PROD"}}) == ["preprod-queue", "prod-cache", "prod-db"]
-        assert names({"name": {"like_": "-db", "any_": ["prod-db", "prod-cache"]}}) == [
-            "prod-db"
-        ]
+        assert names({"name": {"like_": "-db", "any_": ["prod-db", "prod-cache"]}}) == ["prod-db"]
         assert names({"name": {"like_": "%"}}) == []
         assert_422(
             client.post(

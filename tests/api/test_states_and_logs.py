@@ -151,7 +151,8 @@ def test_a_state_message_past_the_text_bound_is_cut_not_refused(client, flow_run
     would refuse the transition (a Prefect task run would crash instead of failing, and lose
     its retries). Past ``TEXT_MAX_LENGTH`` characters it is stored cut, saying so."""
     run_url = f"/api/flow_runs/{flow_run['id']}"
-    assert client.post(f"{run_url}/set_state", json={"state": {"type": "RUNNING"}}).status_code == 201
+    started = client.post(f"{run_url}/set_state", json={"state": {"type": "RUNNING"}})
+    assert started.status_code == 201
     whole = "ValueError: " + "é" * (TEXT_MAX_LENGTH - 12)
     running = {"type": "RUNNING", "message": whole}
     response = client.post(f"{run_url}/set_state", json={"state": running, "force": True})

@@ -124,9 +124,7 @@ def test_a_subflow_without_task_runs_opens_to_say_so(page, api):
     node.locator("[data-action=open]").first.click()
     expect(node.locator(".radar-subflow")).to_contain_text("No task runs")
     after_node = page.locator(f".radar-node:has(a[data-task-run='{after['id']}'])")
-    transforms = [
-        g.get_attribute("transform") for g in page.locator(".radar g[transform]").all()
-    ]
+    transforms = [g.get_attribute("transform") for g in page.locator(".radar g[transform]").all()]
     assert transforms and not any("Infinity" in t for t in transforms), transforms
     assert node.bounding_box()["x"] < after_node.bounding_box()["x"]  # still left to right
 
