@@ -76,6 +76,8 @@ def child(n):
 def parent():
     print("FLOW_RUN_ID=" + str(get_run_context().flow_run.id), flush=True)
     get_run_logger().info("compat log marker %s", TAG)
+    # Binary data decoded into a log line, in the same batch as the burst.
+    get_run_logger().info("raw bytes %s", "a\\x00b")
     for i in range(BURST):
         get_run_logger().info("burst %s", i)
     rows = transform(extract())
@@ -212,6 +214,7 @@ def test_logs_reach_the_server(run, api, prefect):
     assert "transform got 3 rows" in messages
     burst = [message for message in messages if message.startswith("burst ")]
     assert burst == [f"burst {i}" for i in range(BURST)]
+    assert "raw bytes a\ufffdb" in messages  # the NUL replaced, not the batch refused
     assert "Error logging to API" not in run["output"]
 
 

@@ -25,10 +25,33 @@ def _contains_nul(value):
     return False
 
 
+def replaces_nul_in(*keys):
+    """Mark a view whose body's records (the body, or each item of a list body) may carry NUL
+    characters in the string values of ``keys``: each becomes U+FFFD instead of the body
+    being refused. For text that is kept for people to read, where refusing loses more than
+    the character (a log batch: a Prefect client drops a refused batch whole)."""
+
+    def mark(view):
+        view.replaces_nul_in = keys
+        return view
+
+    return mark
+
+
+def _replace_nul(data, keys):
+    records = data if isinstance(data, list) else [data]
+    for record in records:
+        if isinstance(record, dict):
+            for key in keys:
+                if isinstance(record.get(key), str):
+                    record[key] = record[key].replace("\x00", "\ufffd")
+
+
 class OrionArgumentsParser(FlaskParser):
     """webargs parser that reads bodies with the strict parser of
     :mod:`app.schemas.json_body` (NaN, Infinity and deep nesting are a 422 saying so), and
-    refuses JSON bodies holding NUL characters (422).
+    refuses JSON bodies holding NUL characters (422), but where the view says
+    (:func:`replaces_nul_in`).
 
     PostgreSQL cannot store NUL in text or JSON, so such a body would fail at the database.
     The escape can only be in the raw text if a NUL is in the data, so the full walk runs
@@ -46,7 +69,10 @@ class OrionArgumentsParser(FlaskParser):
         except json_body.JSONBodyError as error:
             abort(422, messages={"json": [str(error)]})
         if b"\\u0000" in raw and _contains_nul(data):
-            abort(422, messages={"json": [NUL_MESSAGE]})
+            view = current_app.view_functions.get(req.endpoint)
+            _replace_nul(data, getattr(view, "replaces_nul_in", ()))
+            if _contains_nul(data):
+                abort(422, messages={"json": [NUL_MESSAGE]})
         return data
 
 
