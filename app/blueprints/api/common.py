@@ -29,7 +29,10 @@ def replaces_nul_in(*keys):
     """Mark a view whose body's records (the body, or each item of a list body) may carry NUL
     characters in the string values of ``keys``: each becomes U+FFFD instead of the body
     being refused. For text that is kept for people to read, where refusing loses more than
-    the character (a log batch: a Prefect client drops a refused batch whole)."""
+    the character (a log batch: a Prefect client drops a refused batch whole).
+
+    Put it below flask-smorest's decorators, on the function itself: their wrappers copy its
+    attributes (``functools.wraps``), so the registered view carries the mark."""
 
     def mark(view):
         view.replaces_nul_in = keys
