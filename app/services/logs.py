@@ -4,6 +4,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from peewee import chunked
+
 from app.db import database
 from app.models import Log, utcnow
 from app.services import filters
@@ -43,8 +45,8 @@ def create_logs(records: Sequence[Mapping[str, Any]]) -> int:
     # 40 ms per 1,000 rows against 10 to run it), and SQLite's write lock is held from the
     # first insert to the commit.
     statements = [
-        Log.insert_many(rows[start : start + ROWS_PER_INSERT]).on_conflict_ignore().sql()
-        for start in range(0, len(rows), ROWS_PER_INSERT)
+        Log.insert_many(chunk).on_conflict_ignore().sql()
+        for chunk in chunked(rows, ROWS_PER_INSERT)
     ]
     with database.atomic():
         for sql, params in statements:

@@ -86,34 +86,6 @@ def test_nul_characters_are_refused_with_422(client, flow):
     assert client.post("/api/flows/", json={"name": "back\\u0000slash"}).status_code == 201
 
 
-def test_a_nul_in_a_log_message_is_replaced_not_the_batch_refused(client, flow):
-    """A Prefect client drops a log batch the server refuses, every line of it; a message
-    with a NUL (binary data decoded into a log line) would have cost all its neighbours."""
-    run = client.post("/api/flow_runs/", json={"flow_id": flow["id"]}).get_json()
-
-    def record(message, name="prefect.flow_runs"):
-        return {
-            "name": name,
-            "level": 20,
-            "message": message,
-            "timestamp": "2030-01-01T00:00:00Z",
-            "flow_run_id": run["id"],
-        }
-
-    batch = [record(f"line {i}") for i in range(50)] + [record("raw \x00\x00 bytes")]
-    assert client.post("/api/logs/", json=batch).status_code == 201
-    stored = client.post(
-        "/api/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}}
-    ).get_json()
-    assert len(stored) == 51
-    assert "raw \ufffd\ufffd bytes" in [log["message"] for log in stored]
-    # Only the message: a NUL anywhere else still refuses the batch, storing nothing.
-    refused = client.post("/api/logs/", json=[record("fine"), record("x", name="a\x00b")])
-    assert refused.status_code == 422
-    assert "NUL" in refused.get_json()["exception_detail"][0]["msg"]
-    assert client.post("/api/logs/filter", json={}).get_json() == stored
-
-
 # Issue 18 part 1: bounded input, the same on both databases; part 2: errors that say what
 # is wrong. Every case below was a 5xx (or stored on one database and not the other).
 

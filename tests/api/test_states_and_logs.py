@@ -112,6 +112,26 @@ def test_a_batch_is_stored_all_or_none(client, flow_run, monkeypatch):
     assert count_logs(flow_run) == 0
 
 
+def test_a_nul_in_a_log_message_is_replaced_not_the_batch_refused(client, flow_run):
+    """A Prefect client drops a log batch the server refuses, every line of it; a message
+    with a NUL (binary data decoded into a log line) would have cost all its neighbours."""
+    batch = [log(flow_run, message=f"line {i}") for i in range(50)]
+    batch.append(log(flow_run, message="raw \x00\x00 bytes"))
+    assert client.post("/api/logs/", json=batch).status_code == 201
+    stored = client.post(
+        "/api/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run["id"]]}}}
+    ).get_json()
+    assert len(stored) == 51
+    assert "raw \ufffd\ufffd bytes" in [record["message"] for record in stored]
+    # Only the message: a NUL anywhere else still refuses the batch, storing nothing.
+    refused = client.post(
+        "/api/logs/", json=[log(flow_run, message="fine"), log(flow_run, name="a\x00b")]
+    )
+    assert refused.status_code == 422
+    assert "NUL" in refused.get_json()["exception_detail"][0]["msg"]
+    assert client.post("/api/logs/filter", json={}).get_json() == stored
+
+
 def test_log_records_with_client_ids_are_stored_once(client, flow_run):
     ids = [str(uuid.uuid4()) for _ in range(3)]
     batch = [
